@@ -1,0 +1,23 @@
+import { resolve } from 'node:path';
+import { startLocalPlatform } from '../lambdas/local/platform';
+
+/** `npm start`: the whole platform on 127.0.0.1, no AWS account needed. */
+async function main() {
+  const port = Number(process.env.PORT ?? 8787);
+  const dataDir = resolve(process.env.LOCAL_DATA_DIR ?? '.local');
+  const platform = await startLocalPlatform({ port, dataDir });
+  console.log(`multi-tenant AI platform (local mode) on ${platform.url}`);
+  console.log(`data under ${dataDir}; the local model is deterministic, not a language model`);
+  console.log('create a tenant: npm run tenant -- create acme --tier standard');
+  const stop = async () => {
+    await platform.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

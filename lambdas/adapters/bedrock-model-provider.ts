@@ -1,0 +1,85 @@
+import {
+  type BedrockRuntimeClient,
+  ConverseCommand,
+  type ConverseCommandInput,
+  type ConverseCommandOutput,
+  type Message,
+  type StopReason,
+} from '@aws-sdk/client-bedrock-runtime';
+import { PlatformError } from '../core/errors';
+import type { ChatMessage, GenerateRequest, GenerateResult, ModelProvider } from '../ports';
+
+const FINISH_REASON: Partial<Record<StopReason, GenerateResult['finishReason']>> = {
+  max_tokens: 'length',
+  guardrail_intervened: 'content_filter',
+  content_filtered: 'content_filter',
+};
+
+/** Shared base models through the Bedrock Runtime `Converse` API. */
+export class BedrockModelProvider implements ModelProvider {
+  constructor(private readonly client: BedrockRuntimeClient) {}
+
+  async generate(_tenant: unknown, request: GenerateRequest): Promise<GenerateResult> {
+    let output: ConverseCommandOutput;
+    try {
+      output = await this.client.send(new ConverseCommand(converseInput(request)));
+    } catch (error) {
+      throw upstreamError(error);
+    }
+    const text = (output.output?.message?.content ?? []).map((block) => block.text ?? '').join('');
+    return {
+      text,
+      finishReason: (output.stopReason && FINISH_REASON[output.stopReason]) || 'stop',
+      inputTokens: output.usage?.inputTokens ?? 0,
+      outputTokens: output.usage?.outputTokens ?? 0,
+    };
+  }
+}
+
+/**
+ * Converse takes system prompts apart from the conversation, and the conversation must alternate
+ * user and assistant turns: consecutive turns of one role become one message with several blocks.
+ */
+export function converseInput(request: GenerateRequest): ConverseCommandInput {
+  const system = request.messages.filter((m) => m.role === 'system').map((m) => ({ text: m.content }));
+  const messages: Message[] = [];
+  for (const message of request.messages.filter(
+    (m): m is ChatMessage & { role: 'user' | 'assistant' } => m.role !== 'system',
+  )) {
+    const previous = messages.at(-1);
+    if (previous?.role === message.role) previous.content?.push({ text: message.content });
+    else messages.push({ role: message.role, content: [{ text: message.content }] });
+  }
+  if (messages[0]?.role !== 'user') {
+    throw new PlatformError('invalid_request', 'messages must contain a user message before any assistant message');
+  }
+  return {
+    modelId: request.modelId,
+    messages,
+    ...(system.length > 0 && { system }),
+    inferenceConfig: {
+      maxTokens: request.maxTokens,
+      ...(request.temperature !== undefined && { temperature: request.temperature }),
+    },
+  };
+}
+
+/** Provider errors become platform errors that name no internal resource. */
+function upstreamError(error: unknown): PlatformError {
+  if (error instanceof PlatformError) return error;
+  const name = error instanceof Error ? error.name : '';
+  if (
+    [
+      'ThrottlingException',
+      'ServiceUnavailableException',
+      'ModelNotReadyException',
+      'ServiceQuotaExceededException',
+    ].includes(name)
+  ) {
+    return new PlatformError('upstream_unavailable', 'the model is busy, retry shortly');
+  }
+  if (['ModelTimeoutException', 'TimeoutError', 'RequestTimeout'].includes(name)) {
+    return new PlatformError('upstream_timeout', 'the model did not answer in time');
+  }
+  return new PlatformError('upstream_error', 'the model provider could not serve the request');
+}

@@ -1,0 +1,39 @@
+import { JwtVerifier } from 'aws-jwt-verify';
+import type { Jwks } from 'aws-jwt-verify/jwk';
+import type { TokenVerifier } from '../ports';
+
+export interface JwtSettings {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly jwksUri: string;
+  /** The claim holding the tenant id, e.g. `custom:tenant_id`. */
+  readonly tenantClaim: string;
+  /** Keys known up front (local mode's dev issuer); otherwise they are fetched from `jwksUri`. */
+  readonly jwks?: Jwks;
+}
+
+/**
+ * OIDC JWT verification with `aws-jwt-verify`: signature against the issuer's JWKS, `iss`, `aud`,
+ * `exp`/`nbf`, and RSA/EC algorithms only (so `alg: none` and HS256 tokens never verify).
+ */
+export class JwtTokenVerifier implements TokenVerifier {
+  private readonly verifier;
+
+  constructor(private readonly settings: JwtSettings) {
+    this.verifier = JwtVerifier.create({
+      issuer: settings.issuer,
+      audience: settings.audience,
+      jwksUri: settings.jwksUri,
+    });
+    if (settings.jwks) this.verifier.cacheJwks(settings.jwks);
+  }
+
+  async verify(token: string): Promise<{ tenantId: string; userId: string }> {
+    const payload = await this.verifier.verify(token);
+    const tenantId = payload[this.settings.tenantClaim];
+    if (typeof tenantId !== 'string' || typeof payload.sub !== 'string') {
+      throw new Error(`token lacks the ${this.settings.tenantClaim} or sub claim`);
+    }
+    return { tenantId, userId: payload.sub };
+  }
+}

@@ -1,0 +1,52 @@
+import type { TenantRegistry, TokenVerifier } from '../ports';
+import { isApiKey, parseApiKey, secretMatches } from './api-key';
+import { PlatformError } from './errors';
+import type { TenantContext } from './tenant';
+
+export type AuthDecision =
+  | { readonly effect: 'Allow'; readonly context: TenantContext }
+  /** A known tenant that may not call now (suspended): 403, not 401. */
+  | { readonly effect: 'Deny'; readonly principalId: string };
+
+export interface AuthorizeDeps {
+  readonly registry: TenantRegistry;
+  /** Absent: JWTs are not accepted, API keys only. */
+  readonly tokens?: TokenVerifier;
+}
+
+const unauthenticated = () => new PlatformError('unauthenticated', 'missing or invalid credential');
+
+/** Turns an `Authorization` header into a tenant context, or refuses it. Never trusts anything but the credential. */
+export async function authorize(deps: AuthorizeDeps, authorizationHeader: string | undefined): Promise<AuthDecision> {
+  const match = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(authorizationHeader ?? '');
+  if (!match) throw unauthenticated();
+  const credential = match[1];
+  const caller = isApiKey(credential) ? await apiKeyCaller(deps, credential) : await jwtCaller(deps, credential);
+
+  const tenant = await deps.registry.getTenant(caller.tenantId);
+  if (!tenant) throw unauthenticated();
+  if (tenant.status !== 'active') return { effect: 'Deny', principalId: caller.principal.id };
+  return {
+    effect: 'Allow',
+    context: { tenantId: tenant.tenantId, tier: tenant.tier, principal: caller.principal, limits: tenant.limits },
+  };
+}
+
+async function apiKeyCaller(deps: AuthorizeDeps, credential: string) {
+  const parsed = parseApiKey(credential);
+  const stored = parsed && (await deps.registry.getApiKey(parsed.keyId));
+  if (!parsed || !stored || stored.status !== 'active' || !secretMatches(parsed.secret, stored.secretHash)) {
+    throw unauthenticated();
+  }
+  return { tenantId: stored.tenantId, principal: { type: 'api_key' as const, id: stored.keyId } };
+}
+
+async function jwtCaller(deps: AuthorizeDeps, credential: string) {
+  if (!deps.tokens) throw unauthenticated();
+  try {
+    const { tenantId, userId } = await deps.tokens.verify(credential);
+    return { tenantId, principal: { type: 'user' as const, id: userId } };
+  } catch {
+    throw unauthenticated();
+  }
+}

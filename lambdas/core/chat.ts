@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import type { ChatMessage, Ledger, ModelProvider } from '../ports';
+import { costNanoUsd, type ModelCatalog, resolveModel } from './catalog';
+import { PlatformError } from './errors';
+import type { TenantContext } from './tenant';
+import { countTokens } from './tokens';
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+
+const messageSchema = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant']),
+  content: z.union([z.string(), z.array(textPart).min(1)]),
+  name: z.string().optional(),
+});
+
+/** The OpenAI chat-completions request subset the platform serves. */
+export const chatRequestSchema = z.object({
+  model: z.string().min(1),
+  messages: z.array(messageSchema).min(1).max(256),
+  max_tokens: z.number().int().positive().optional(),
+  max_completion_tokens: z.number().int().positive().optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  stream: z.literal(false).optional(),
+  user: z.string().optional(),
+});
+export type ChatRequest = z.infer<typeof chatRequestSchema>;
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: { index: number; message: { role: 'assistant'; content: string }; finish_reason: string }[];
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+}
+
+export interface ChatDeps {
+  readonly catalog: ModelCatalog;
+  readonly ledger: Ledger;
+  readonly models: ModelProvider;
+  readonly now: () => number;
+}
+
+/** `developer` is OpenAI's newer name for `system`; parts are joined into one text. */
+export function toChatMessages(messages: ChatRequest['messages']): ChatMessage[] {
+  return messages.map((message) => ({
+    role: message.role === 'developer' ? 'system' : message.role,
+    content: typeof message.content === 'string' ? message.content : message.content.map((part) => part.text).join(''),
+  }));
+}
+
+/** Reserve against the tenant's limits, call the model, settle what it actually used. */
+export async function completeChat(
+  deps: ChatDeps,
+  tenant: TenantContext,
+  request: ChatRequest,
+  requestId: string,
+): Promise<ChatCompletion> {
+  const model = resolveModel(deps.catalog, request.model);
+  const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? model.defaultMaxTokens;
+  if (maxTokens > model.maxOutputTokens) {
+    throw new PlatformError('invalid_request', `max_tokens must be at most ${model.maxOutputTokens} for ${model.name}`);
+  }
+  const messages = toChatMessages(request.messages);
+  const inputTokens = messages.reduce((sum, message) => sum + countTokens(message.content), 0);
+  const estimate = { tokens: inputTokens + maxTokens, costNanoUsd: costNanoUsd(model, inputTokens, maxTokens) };
+
+  const nowMs = deps.now();
+  const reservation = await deps.ledger.reserve(tenant, { requestId, model: model.name, estimate, nowMs });
+  let result: Awaited<ReturnType<ModelProvider['generate']>>;
+  try {
+    result = await deps.models.generate(tenant, {
+      modelId: model.bedrockModelId,
+      messages,
+      maxTokens,
+      temperature: request.temperature,
+    });
+  } catch (error) {
+    await deps.ledger.release(reservation);
+    throw error;
+  }
+  await deps.ledger.settle(reservation, {
+    inputTokens: result.inputTokens,
+    outputTokens: result.outputTokens,
+    costNanoUsd: costNanoUsd(model, result.inputTokens, result.outputTokens),
+  });
+
+  return {
+    id: `chatcmpl-${requestId}`,
+    object: 'chat.completion',
+    created: Math.floor(nowMs / 1000),
+    model: model.name,
+    choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: result.finishReason }],
+    usage: {
+      prompt_tokens: result.inputTokens,
+      completion_tokens: result.outputTokens,
+      total_tokens: result.inputTokens + result.outputTokens,
+    },
+  };
+}

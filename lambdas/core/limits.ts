@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { PlatformError } from './errors';
+
+export const tenantLimitsSchema = z.object({
+  requestsPerMinute: z.number().int().positive(),
+  tokensPerMinute: z.number().int().positive(),
+  monthlyTokens: z.number().int().positive(),
+  monthlyBudgetUsd: z.number().positive(),
+});
+
+export type TenantLimits = z.infer<typeof tenantLimitsSchema>;
+
+/** What a request is expected to cost, before the model runs. */
+export interface Estimate {
+  readonly tokens: number;
+  readonly costNanoUsd: number;
+}
+
+/** Counters of one tenant for the current minute window and month, as the ledger holds them. */
+export interface LedgerCounters {
+  readonly window: number;
+  readonly windowRequests: number;
+  readonly windowTokens: number;
+  readonly monthTokens: number;
+  readonly monthCostNanoUsd: number;
+}
+
+/**
+ * Thresholds the ledger's conditional write compares against: a counter at or below its threshold
+ * still has room for this request. DynamoDB conditions cannot add, so the subtraction happens here.
+ */
+export interface AdmissionThresholds {
+  readonly maxWindowRequestsBefore: number;
+  readonly maxWindowTokensBefore: number;
+  readonly maxMonthTokensBefore: number;
+  readonly maxMonthCostNanoUsdBefore: number;
+}
+
+export function budgetNanoUsd(limits: TenantLimits): number {
+  return Math.round(limits.monthlyBudgetUsd * 1e9);
+}
+
+/** Throws when no window could ever admit the request: retrying would not help. */
+export function admissionThresholds(limits: TenantLimits, estimate: Estimate): AdmissionThresholds {
+  const tokenCeiling = Math.min(limits.tokensPerMinute, limits.monthlyTokens);
+  if (estimate.tokens > tokenCeiling) {
+    throw new PlatformError(
+      'invalid_request',
+      `request needs up to ${estimate.tokens} tokens but your limit is ${tokenCeiling}: lower max_tokens`,
+    );
+  }
+  if (estimate.costNanoUsd > budgetNanoUsd(limits)) {
+    throw new PlatformError('invalid_request', 'request could cost more than your monthly budget: lower max_tokens');
+  }
+  return {
+    maxWindowRequestsBefore: limits.requestsPerMinute - 1,
+    maxWindowTokensBefore: limits.tokensPerMinute - estimate.tokens,
+    maxMonthTokensBefore: limits.monthlyTokens - estimate.tokens,
+    maxMonthCostNanoUsdBefore: budgetNanoUsd(limits) - estimate.costNanoUsd,
+  };
+}
+
+export function minuteWindow(nowMs: number): number {
+  return Math.floor(nowMs / 60_000);
+}
+
+/** `yyyy-mm` in UTC. */
+export function monthKey(nowMs: number): string {
+  return new Date(nowMs).toISOString().slice(0, 7);
+}
+
+/** `yyyy-mm-dd` in UTC. */
+export function dayKey(nowMs: number): string {
+  return new Date(nowMs).toISOString().slice(0, 10);
+}
+
+export function secondsUntilNextMinute(nowMs: number): number {
+  return Math.max(1, Math.ceil(((minuteWindow(nowMs) + 1) * 60_000 - nowMs) / 1000));
+}
+
+export function startOfNextMonthMs(nowMs: number): number {
+  const now = new Date(nowMs);
+  return Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+}
+
+export function secondsUntilNextMonth(nowMs: number): number {
+  return Math.max(1, Math.ceil((startOfNextMonthMs(nowMs) - nowMs) / 1000));
+}
+
+/**
+ * Why a request was refused, given the counters that refused it. Month limits come first: waiting
+ * a minute does not lift them, so their Retry-After is the honest one.
+ */
+export function refusal(
+  limits: TenantLimits,
+  estimate: Estimate,
+  counters: LedgerCounters,
+  nowMs: number,
+): PlatformError {
+  const t = admissionThresholds(limits, estimate);
+  if (counters.monthTokens > t.maxMonthTokensBefore) {
+    return new PlatformError(
+      'quota_exceeded',
+      `monthly token quota of ${limits.monthlyTokens} reached`,
+      secondsUntilNextMonth(nowMs),
+    );
+  }
+  if (counters.monthCostNanoUsd > t.maxMonthCostNanoUsdBefore) {
+    return new PlatformError(
+      'budget_exceeded',
+      `monthly budget of ${limits.monthlyBudgetUsd} USD reached`,
+      secondsUntilNextMonth(nowMs),
+    );
+  }
+  const sameWindow = counters.window === minuteWindow(nowMs);
+  if (sameWindow && counters.windowRequests > t.maxWindowRequestsBefore) {
+    return new PlatformError(
+      'rate_limited',
+      `rate limit of ${limits.requestsPerMinute} requests per minute reached`,
+      secondsUntilNextMinute(nowMs),
+    );
+  }
+  if (sameWindow && counters.windowTokens > t.maxWindowTokensBefore) {
+    return new PlatformError(
+      'tokens_per_minute_exceeded',
+      `rate limit of ${limits.tokensPerMinute} tokens per minute reached`,
+      secondsUntilNextMinute(nowMs),
+    );
+  }
+  // The counters moved between the refused write and this read: the caller may simply retry.
+  return new PlatformError('rate_limited', 'too many concurrent requests, retry shortly', 1);
+}

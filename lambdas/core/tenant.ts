@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { PlatformError } from './errors';
+import { tenantLimitsSchema } from './limits';
+
+/** Tenant ids are validated once, at onboarding; every resource name derived from one goes through `tenantKey`. */
+export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,40}$/;
+
+export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, 'tenant id must match ^[a-z0-9][a-z0-9-]{2,40}$');
+
+export const tierSchema = z.enum(['basic', 'standard', 'enterprise']);
+export type Tier = z.infer<typeof tierSchema>;
+
+export const tenantStatusSchema = z.enum(['active', 'suspended']);
+
+export const tenantRecordSchema = z.object({
+  tenantId: tenantIdSchema,
+  tier: tierSchema,
+  status: tenantStatusSchema,
+  limits: tenantLimitsSchema,
+  createdAt: z.string(),
+});
+export type TenantRecord = z.infer<typeof tenantRecordSchema>;
+
+/** Who is calling on behalf of the tenant: a user of its identity provider or one of its API keys. */
+export const principalSchema = z.object({
+  type: z.enum(['user', 'api_key']),
+  id: z.string().min(1),
+});
+
+/** The caller's tenant as the authorizer established it; immutable once built. */
+export const tenantContextSchema = z.object({
+  tenantId: tenantIdSchema,
+  tier: tierSchema,
+  principal: principalSchema,
+  limits: tenantLimitsSchema,
+});
+export type TenantContext = Readonly<z.infer<typeof tenantContextSchema>>;
+
+/** Partition key of everything the platform stores for a tenant. */
+export function tenantKey(tenantId: string): string {
+  return `TENANT#${tenantId}`;
+}
+
+/** Authorizer context values must be flat strings, numbers or booleans. */
+export type AuthorizerContext = Record<string, string | number | boolean>;
+
+export function toAuthorizerContext(context: TenantContext): AuthorizerContext {
+  return {
+    tenantId: context.tenantId,
+    tier: context.tier,
+    principalType: context.principal.type,
+    principalId: context.principal.id,
+    limits: JSON.stringify(context.limits),
+  };
+}
+
+/** Rebuilds and freezes the tenant context from what API Gateway passes on from the authorizer. */
+export function fromAuthorizerContext(raw: Record<string, unknown> | null | undefined): TenantContext {
+  const parsed = tenantContextSchema.safeParse({
+    tenantId: raw?.tenantId,
+    tier: raw?.tier,
+    principal: { type: raw?.principalType, id: raw?.principalId },
+    limits: typeof raw?.limits === 'string' ? safeJson(raw.limits) : undefined,
+  });
+  // Only a misconfigured route reaches a handler without a valid context: never guess a tenant.
+  if (!parsed.success) throw new PlatformError('unauthenticated', 'missing tenant context');
+  const context = parsed.data;
+  Object.freeze(context.principal);
+  Object.freeze(context.limits);
+  return Object.freeze(context);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Names a client might use to smuggle a tenant id past the authorizer. */
+const TENANT_FIELD = /^(x-)?(tenant|tenant[-_]?id|tenantid|org(anization)?[-_]?id|account[-_]?id)$/i;
+
+/** Throws when a request body, query string or header tries to name a tenant. */
+export function assertNoTenantOverride(request: {
+  body?: unknown;
+  query?: Record<string, unknown> | null;
+  headers?: Record<string, unknown> | null;
+}): void {
+  const named = [request.query, request.headers, isPlainObject(request.body) ? request.body : undefined].some(
+    (fields) => fields && Object.keys(fields).some((name) => TENANT_FIELD.test(name)),
+  );
+  if (named) {
+    throw new PlatformError(
+      'tenant_override_forbidden',
+      'the tenant is taken from your credential; remove the tenant field from the request',
+    );
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

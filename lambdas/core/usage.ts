@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import type { UsageRecord } from '../ports';
+import { nanoUsdToUsd } from './catalog';
+import { dayKey } from './limits';
+
+const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'dates are yyyy-mm-dd');
+
+export const usageQuerySchema = z
+  .object({ from: date.optional(), to: date.optional(), group_by: z.enum(['day', 'model']).optional() })
+  .strict();
+export type UsageQuery = z.infer<typeof usageQuerySchema>;
+
+/** Default range: the current UTC month up to today. */
+export function usageRange(query: UsageQuery, nowMs: number): { from: string; to: string } {
+  const today = dayKey(nowMs);
+  return { from: query.from ?? `${today.slice(0, 7)}-01`, to: query.to ?? today };
+}
+
+export interface UsageLine {
+  date?: string;
+  model?: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+export interface UsageReport {
+  object: 'usage_report';
+  from: string;
+  to: string;
+  group_by: 'day' | 'model' | 'day_model';
+  data: UsageLine[];
+  totals: Omit<UsageLine, 'date' | 'model'>;
+}
+
+/** Sums per-day, per-model records into the lines the caller asked for. */
+export function usageReport(
+  records: readonly UsageRecord[],
+  range: { from: string; to: string },
+  groupBy?: 'day' | 'model',
+): UsageReport {
+  const lines = new Map<string, UsageLine & { costNanoUsd: number }>();
+  const totals = { requests: 0, input_tokens: 0, output_tokens: 0, costNanoUsd: 0 };
+  for (const record of records) {
+    const key = groupBy === 'day' ? record.date : groupBy === 'model' ? record.model : `${record.date}#${record.model}`;
+    const line = lines.get(key) ?? {
+      ...(groupBy !== 'model' && { date: record.date }),
+      ...(groupBy !== 'day' && { model: record.model }),
+      requests: 0,
+      input_tokens: 0,
+      output_tokens: 0,
+      cost_usd: 0,
+      costNanoUsd: 0,
+    };
+    for (const sum of [line, totals]) {
+      sum.requests += record.requests;
+      sum.input_tokens += record.inputTokens;
+      sum.output_tokens += record.outputTokens;
+      sum.costNanoUsd += record.costNanoUsd;
+    }
+    lines.set(key, line);
+  }
+  const data = [...lines.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([, { costNanoUsd, ...line }]) => ({ ...line, cost_usd: nanoUsdToUsd(costNanoUsd) }));
+  const { costNanoUsd, ...totalCounts } = totals;
+  return {
+    object: 'usage_report',
+    ...range,
+    group_by: groupBy ?? 'day_model',
+    data,
+    totals: { ...totalCounts, cost_usd: nanoUsdToUsd(costNanoUsd) },
+  };
+}

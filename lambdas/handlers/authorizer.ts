@@ -1,0 +1,42 @@
+import middy from '@middy/core';
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { TENANT_ROUTE_PREFIX } from '../../lib/routes';
+import { authorize } from '../core/authorize';
+import { PlatformError } from '../core/errors';
+import { toAuthorizerContext } from '../core/tenant';
+import { lambdaHandler, type PlatformDeps } from '../runtime';
+
+/**
+ * The cached policy is reused for every route of the stage, so it covers all tenant routes
+ * (`.../<stage>/*\/v1/*`), never just the method that happened to be called first.
+ */
+export function tenantRoutesArn(methodArn: string): string {
+  const [apiArn, stage] = methodArn.split('/');
+  return `${apiArn}/${stage}/*${TENANT_ROUTE_PREFIX}*`;
+}
+
+/** REQUEST authorizer: the only place a credential becomes a tenant. */
+export function create(deps: PlatformDeps) {
+  return middy<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>().handler(async (event) => {
+    const header = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+    let decision: Awaited<ReturnType<typeof authorize>>;
+    try {
+      decision = await authorize(deps, header);
+    } catch (error) {
+      // API Gateway answers 401 (its UNAUTHORIZED gateway response) only for this exact message.
+      if (error instanceof PlatformError && error.code === 'unauthenticated') throw new Error('Unauthorized');
+      throw error;
+    }
+    const statement = {
+      Action: 'execute-api:Invoke',
+      Effect: decision.effect,
+      Resource: tenantRoutesArn(event.methodArn),
+    };
+    const policyDocument = { Version: '2012-10-17', Statement: [statement] };
+    return decision.effect === 'Allow'
+      ? { principalId: decision.context.principal.id, policyDocument, context: toAuthorizerContext(decision.context) }
+      : { principalId: decision.principalId, policyDocument };
+  });
+}
+
+export const handler = lambdaHandler(create);

@@ -1,0 +1,119 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { ZodError } from 'zod';
+import { type ErrorCode, errorBody, PlatformError, statusOf } from '../core/errors';
+import { assertNoTenantOverride, fromAuthorizerContext, type TenantContext } from '../core/tenant';
+
+const logger = new Logger({ serviceName: 'tenant-api' });
+
+export interface ApiContext extends Context {
+  requestId: string;
+}
+
+export interface TenantApiContext extends ApiContext {
+  /** Frozen; taken from the authorizer's context only. */
+  tenant: TenantContext;
+}
+
+/** A parsed API Gateway proxy event: `body` is the decoded JSON value. */
+export type ApiEvent = Omit<APIGatewayProxyEvent, 'body'> & { body: unknown };
+
+type Request<C extends ApiContext> = middy.Request<ApiEvent, APIGatewayProxyResult, Error, C>;
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {
+  return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+export function errorResponse(code: ErrorCode, message: string, requestId?: string, headers?: Record<string, string>) {
+  return json(statusOf(code), errorBody(code, message, requestId), headers);
+}
+
+/** Every failure leaves as the one error shape; unexpected ones are logged and told apart from nothing. */
+function errorResponses<C extends ApiContext>(): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, C> {
+  return {
+    before: (request: Request<C>) => {
+      request.context.requestId = request.event.requestContext?.requestId ?? request.context.awsRequestId;
+    },
+    onError: (request: Request<C>) => {
+      const { error } = request;
+      const requestId = request.context.requestId;
+      if (error instanceof PlatformError) {
+        const retryAfter =
+          error.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(error.retryAfterSeconds) };
+        request.response = errorResponse(error.code, error.message, requestId, retryAfter);
+      } else if (error instanceof ZodError) {
+        const issue = error.issues[0];
+        const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+        request.response = errorResponse('invalid_request', `${where}${issue.message}`, requestId);
+      } else {
+        logger.error('unhandled error', { requestId, error: error as Error });
+        request.response = errorResponse('internal_error', 'internal error', requestId);
+      }
+      request.response.headers = { ...request.response.headers, 'x-request-id': requestId };
+    },
+    after: (request: Request<C>) => {
+      if (request.response)
+        request.response.headers = { ...request.response.headers, 'x-request-id': request.context.requestId };
+    },
+  };
+}
+
+function header(event: ApiEvent, name: string): string | undefined {
+  const entry = Object.entries(event.headers ?? {}).find(([key]) => key.toLowerCase() === name);
+  return entry?.[1] ?? undefined;
+}
+
+/**
+ * Parses a JSON body. Written here rather than taken from `@middy/http-json-body-parser`, which
+ * reports a wrong content type and broken JSON alike as 415, where the API has distinct codes.
+ */
+function jsonBody<C extends ApiContext>(maxBytes: number): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, C> {
+  return {
+    before: ({ event }: Request<C>) => {
+      // No body: routes that need one say so when their schema meets `undefined`.
+      if (event.body === null || event.body === undefined || event.body === '') {
+        event.body = undefined;
+        return;
+      }
+      const raw = event.isBase64Encoded
+        ? Buffer.from(String(event.body), 'base64').toString('utf8')
+        : String(event.body);
+      if (Buffer.byteLength(raw) > maxBytes) {
+        throw new PlatformError('payload_too_large', `request body exceeds ${maxBytes} bytes`);
+      }
+      const contentType = header(event, 'content-type') ?? '';
+      if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(contentType)) {
+        throw new PlatformError('unsupported_content_type', 'content-type must be application/json');
+      }
+      try {
+        event.body = JSON.parse(raw);
+      } catch {
+        throw new PlatformError('invalid_json', 'request body is not valid JSON');
+      }
+    },
+  };
+}
+
+/** Builds the frozen tenant context from the authorizer's output and refuses client attempts to name a tenant. */
+function tenantContext(): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext> {
+  return {
+    before: ({ event, context }: Request<TenantApiContext>) => {
+      context.tenant = fromAuthorizerContext(event.requestContext?.authorizer);
+      assertNoTenantOverride({ body: event.body, query: event.queryStringParameters, headers: event.headers });
+    },
+  };
+}
+
+/** A route behind the tenant authorizer. */
+export function tenantApi(maxBodyBytes: number) {
+  return middy<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext>()
+    .use(errorResponses())
+    .use(jsonBody(maxBodyBytes))
+    .use(tenantContext());
+}
+
+/** An operator route (IAM on AWS). */
+export function adminApi(maxBodyBytes: number) {
+  return middy<ApiEvent, APIGatewayProxyResult, Error, ApiContext>().use(errorResponses()).use(jsonBody(maxBodyBytes));
+}

@@ -1,0 +1,218 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type {
+  APIGatewayAuthorizerResult,
+  APIGatewayProxyEvent,
+  APIGatewayRequestAuthorizerEvent,
+  Context,
+  PolicyDocument,
+} from 'aws-lambda';
+import { GATEWAY_RESPONSES, type GatewayResponseType, type HandlerName, type Route } from '../../lib/routes';
+import { errorBody } from '../core/errors';
+import type { RouteHandler } from '../handlers';
+import { readBody } from './aws-wire';
+
+/** API Gateway's REST payload limit. */
+const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+const API_ARN = 'arn:aws:execute-api:local:000000000000:local';
+const STAGE = 'local';
+
+export interface LocalApiGatewayOptions {
+  readonly routes: readonly Route[];
+  readonly handlers: Readonly<Record<HandlerName, RouteHandler>>;
+  readonly authorizer: (event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult>;
+  readonly authorizerCacheTtlSeconds: number;
+  /** Stands in for IAM on admin routes. */
+  readonly operatorToken: string;
+  readonly now?: () => number;
+}
+
+interface MatchedRoute {
+  readonly route: Route;
+  readonly pathParameters: Record<string, string>;
+}
+
+/**
+ * What API Gateway does in front of our Lambdas, for local mode: routes from the shared route table,
+ * a REQUEST authorizer with a result cache keyed by the Authorization header, policy evaluation
+ * against the method ARN, proxy events, and gateway responses in the platform's error shape.
+ */
+export function createLocalApiGateway(options: LocalApiGatewayOptions) {
+  const now = options.now ?? Date.now;
+  const matchers = options.routes.map((route) => ({ route, pattern: pathPattern(route.path) }));
+  const authorizerCache = new Map<string, { result: APIGatewayAuthorizerResult; expiresAt: number }>();
+
+  function match(method: string, path: string): MatchedRoute | undefined {
+    for (const { route, pattern } of matchers) {
+      const found = pattern.exec(path);
+      if (found && route.method === method) {
+        const pathParameters = Object.fromEntries(
+          Object.entries(found.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
+        );
+        return { route, pathParameters };
+      }
+    }
+    return undefined;
+  }
+
+  async function authorize(
+    event: APIGatewayRequestAuthorizerEvent,
+    header: string,
+  ): Promise<APIGatewayAuthorizerResult> {
+    const cached = authorizerCache.get(header);
+    if (cached && cached.expiresAt > now()) return cached.result;
+    const result = await options.authorizer(event);
+    if (options.authorizerCacheTtlSeconds > 0) {
+      authorizerCache.set(header, { result, expiresAt: now() + options.authorizerCacheTtlSeconds * 1000 });
+    }
+    return result;
+  }
+
+  return async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const requestId = randomUUID();
+    const gatewayResponse = (type: GatewayResponseType) => {
+      const { status, code, message } = GATEWAY_RESPONSES[type];
+      send(
+        response,
+        status,
+        { 'content-type': 'application/json', 'x-request-id': requestId },
+        JSON.stringify(errorBody(code, message, requestId)),
+      );
+    };
+
+    const url = new URL(request.url ?? '/', 'http://local');
+    const method = request.method ?? 'GET';
+    const matched = match(method, url.pathname);
+    if (!matched) return gatewayResponse('MISSING_AUTHENTICATION_TOKEN');
+
+    let body: Buffer;
+    try {
+      body = await readBody(request, MAX_PAYLOAD_BYTES);
+    } catch {
+      return gatewayResponse('REQUEST_TOO_LARGE');
+    }
+    const headers = Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, String(value)]));
+    const query = url.searchParams.size > 0 ? Object.fromEntries(url.searchParams) : null;
+    const methodArn = `${API_ARN}/${STAGE}/${method}${url.pathname}`;
+    const requestContext = {
+      requestId,
+      stage: STAGE,
+      httpMethod: method,
+      resourcePath: matched.route.path,
+      path: `/${STAGE}${url.pathname}`,
+      identity: { sourceIp: request.socket.remoteAddress ?? '127.0.0.1' },
+    } as APIGatewayProxyEvent['requestContext'];
+
+    let authorizerContext: APIGatewayProxyEvent['requestContext']['authorizer'] = null;
+    if (matched.route.auth === 'admin') {
+      if (!isOperator(headers.authorization, options.operatorToken)) return gatewayResponse('ACCESS_DENIED');
+    } else {
+      const header = headers.authorization;
+      if (!header) return gatewayResponse('UNAUTHORIZED');
+      let result: APIGatewayAuthorizerResult;
+      try {
+        result = await authorize(
+          {
+            type: 'REQUEST',
+            methodArn,
+            resource: matched.route.path,
+            path: url.pathname,
+            httpMethod: method,
+            headers,
+            multiValueHeaders: null,
+            pathParameters: matched.pathParameters,
+            queryStringParameters: query,
+            multiValueQueryStringParameters: null,
+            stageVariables: null,
+            requestContext,
+          } as APIGatewayRequestAuthorizerEvent,
+          header,
+        );
+      } catch (error) {
+        return gatewayResponse(
+          error instanceof Error && error.message === 'Unauthorized' ? 'UNAUTHORIZED' : 'AUTHORIZER_FAILURE',
+        );
+      }
+      if (!allows(result.policyDocument, methodArn)) return gatewayResponse('ACCESS_DENIED');
+      authorizerContext = { ...result.context, principalId: result.principalId };
+    }
+
+    const event: APIGatewayProxyEvent = {
+      resource: matched.route.path,
+      path: url.pathname,
+      httpMethod: method,
+      headers,
+      multiValueHeaders: {},
+      queryStringParameters: query,
+      multiValueQueryStringParameters: null,
+      pathParameters: Object.keys(matched.pathParameters).length > 0 ? matched.pathParameters : null,
+      stageVariables: null,
+      requestContext: { ...requestContext, authorizer: authorizerContext },
+      body: body.length > 0 ? body.toString('utf8') : null,
+      isBase64Encoded: false,
+    };
+    try {
+      const result = await options.handlers[matched.route.handler](event, lambdaContext(requestId));
+      send(response, result.statusCode, { ...result.headers }, result.body);
+    } catch {
+      gatewayResponse('DEFAULT_5XX');
+    }
+  };
+}
+
+function send(
+  response: ServerResponse,
+  status: number,
+  headers: Record<string, string | number | boolean>,
+  body: string,
+) {
+  response.writeHead(status, Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])));
+  response.end(body);
+}
+
+function pathPattern(path: string): RegExp {
+  const source = path.replace(/[.+?^$()[\]\\|]/g, '\\$&').replace(/\{(\w+)\}/g, '(?<$1>[^/]+)');
+  return new RegExp(`^${source}$`);
+}
+
+export function isOperator(header: string | undefined, operatorToken: string): boolean {
+  const given = Buffer.from(header ?? '');
+  const expected = Buffer.from(`Bearer ${operatorToken}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** IAM evaluation, reduced to what authorizer policies use: an explicit Deny wins, else some Allow must match. */
+export function allows(policy: PolicyDocument, methodArn: string): boolean {
+  const matching = policy.Statement.filter((statement) => {
+    const resources = 'Resource' in statement ? [statement.Resource].flat() : [];
+    return resources.some((resource) => wildcard(String(resource)).test(methodArn));
+  });
+  return matching.some((s) => s.Effect === 'Allow') && !matching.some((s) => s.Effect === 'Deny');
+}
+
+function wildcard(pattern: string): RegExp {
+  return new RegExp(
+    `^${pattern
+      .split('*')
+      .map((part) => part.replace(/[.+?^${}()[\]\\|]/g, '\\$&'))
+      .join('.*')}$`,
+  );
+}
+
+function lambdaContext(requestId: string): Context {
+  const deadline = Date.now() + 30_000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'local',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:local',
+    memoryLimitInMB: '1024',
+    awsRequestId: requestId,
+    logGroupName: 'local',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => deadline - Date.now(),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}

@@ -1,0 +1,117 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import { readBody, sendAwsError, sigV4Scope } from './aws-wire';
+import { localModel } from './local-model';
+
+const textBlocks = z.array(z.object({ text: z.string() }).strict()).min(1);
+
+/** The `Converse` request subset the platform sends; anything else is a ValidationException, so adapter drift fails loudly. */
+const converseRequestSchema = z
+  .object({
+    messages: z
+      .array(z.object({ role: z.enum(['user', 'assistant']), content: textBlocks }).strict())
+      .min(1)
+      .refine((messages) => messages.every((m, i) => m.role === (i % 2 === 0 ? 'user' : 'assistant')), {
+        message: 'A conversation must start with a user message and alternate between user and assistant roles.',
+      }),
+    system: textBlocks.optional(),
+    inferenceConfig: z
+      .object({ maxTokens: z.number().int().min(1), temperature: z.number().min(0).max(1).optional() })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: unknown;
+}
+
+export interface LocalBedrockServer {
+  readonly endpoint: string;
+  /** Every request received, newest last: tests assert the exact wire requests. */
+  readonly requests: RecordedRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * Speaks the Bedrock Runtime `Converse` protocol (`POST /model/{modelId}/converse`) for the model
+ * ids it is given, backed by the local model.
+ */
+export async function startLocalBedrock(options: {
+  modelIds: readonly string[];
+  port?: number;
+}): Promise<LocalBedrockServer> {
+  const requests: RecordedRequest[] = [];
+  const server: Server = createServer(async (request, response) => {
+    const raw = (await readBody(request)).toString('utf8');
+    const body = raw ? safeJson(raw) : undefined;
+    requests.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
+
+    const scope = sigV4Scope(request.headers.authorization);
+    if (scope?.service !== 'bedrock') {
+      return sendAwsError(
+        response,
+        403,
+        'UnrecognizedClientException',
+        'The security token included in the request is invalid.',
+      );
+    }
+    const route = /^\/model\/([^/]+)\/converse$/.exec(request.url ?? '');
+    if (request.method !== 'POST' || !route) {
+      return sendAwsError(response, 404, 'UnknownOperationException', 'local Bedrock serves Converse only');
+    }
+    const modelId = decodeURIComponent(route[1]);
+    if (!options.modelIds.includes(modelId)) {
+      return sendAwsError(response, 400, 'ValidationException', 'The provided model identifier is invalid.');
+    }
+    const parsed = converseRequestSchema.safeParse(body);
+    if (!parsed.success) {
+      return sendAwsError(
+        response,
+        400,
+        'ValidationException',
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
+    }
+    const started = Date.now();
+    const output = localModel({
+      system: (parsed.data.system ?? []).map((block) => block.text),
+      messages: parsed.data.messages.map((m) => ({
+        role: m.role,
+        text: m.content.map((block) => block.text).join(''),
+      })),
+      maxTokens: parsed.data.inferenceConfig?.maxTokens ?? 512,
+    });
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(
+      JSON.stringify({
+        output: { message: { role: 'assistant', content: [{ text: output.text }] } },
+        stopReason: output.stopReason,
+        usage: {
+          inputTokens: output.inputTokens,
+          outputTokens: output.outputTokens,
+          totalTokens: output.inputTokens + output.outputTokens,
+        },
+        metrics: { latencyMs: Date.now() - started },
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,48 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
+
+export interface DevIssuer {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly tenantClaim: string;
+  /** The public keys, as an OIDC provider publishes them. */
+  readonly jwks: { keys: JWK[] };
+  mint(claims: { tenantId: string; userId: string; expiresInSeconds?: number }): Promise<string>;
+}
+
+/**
+ * A development OIDC issuer: it signs RS256 JWTs, and local mode feeds its JWKS to the production
+ * verifier. The key persists in `keyFile` so tokens survive a restart.
+ */
+export async function createDevIssuer(options: {
+  keyFile: string;
+  issuer: string;
+  audience: string;
+  tenantClaim: string;
+}): Promise<DevIssuer> {
+  let privateJwk: JWK;
+  if (existsSync(options.keyFile)) {
+    privateJwk = JSON.parse(readFileSync(options.keyFile, 'utf8'));
+  } else {
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    privateJwk = { ...(await exportJWK(privateKey)), kid: `dev-${Date.now().toString(36)}`, alg: 'RS256', use: 'sig' };
+    writeFileSync(options.keyFile, JSON.stringify(privateJwk), { mode: 0o600 });
+  }
+  const { kid, kty, n, e } = privateJwk;
+  const signingKey = await importJWK(privateJwk, 'RS256');
+  return {
+    issuer: options.issuer,
+    audience: options.audience,
+    tenantClaim: options.tenantClaim,
+    jwks: { keys: [{ kid, kty, n, e, alg: 'RS256', use: 'sig' }] },
+    mint: ({ tenantId, userId, expiresInSeconds = 3600 }) =>
+      new SignJWT({ [options.tenantClaim]: tenantId })
+        .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
+        .setIssuer(options.issuer)
+        .setAudience(options.audience)
+        .setSubject(userId)
+        .setIssuedAt()
+        .setExpirationTime(`${expiresInSeconds}s`)
+        .sign(signingKey),
+  };
+}

@@ -1,0 +1,52 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { TABLE_KEY } from '../../lib/tables';
+
+export interface LocalDynamoDb {
+  readonly endpoint: string;
+  close(): Promise<void>;
+}
+
+/**
+ * dynalite, in-process: the DynamoDB protocol for the real SDK. With `path` it persists to disk
+ * (LevelDB); without, it keeps everything in memory. Creates the platform's tables if missing.
+ */
+export async function startLocalDynamoDb(options: {
+  path?: string;
+  tables: readonly string[];
+  credentials: { accessKeyId: string; secretAccessKey: string };
+}): Promise<LocalDynamoDb> {
+  const server: Server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(options.path && { path: options.path }),
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: options.credentials });
+  for (const TableName of options.tables) {
+    try {
+      await client.send(
+        new CreateTableCommand({
+          TableName,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [
+            { AttributeName: TABLE_KEY.partitionKey, AttributeType: 'S' },
+            { AttributeName: TABLE_KEY.sortKey, AttributeType: 'S' },
+          ],
+          KeySchema: [
+            { AttributeName: TABLE_KEY.partitionKey, KeyType: 'HASH' },
+            { AttributeName: TABLE_KEY.sortKey, KeyType: 'RANGE' },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ResourceInUseException)) throw error;
+    }
+  }
+  client.destroy();
+  return { endpoint, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}

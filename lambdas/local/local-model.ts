@@ -1,0 +1,32 @@
+import { countTokens, truncateToTokens } from '../core/tokens';
+
+/** What the local Bedrock server receives, already validated. */
+export interface LocalModelInput {
+  readonly system: readonly string[];
+  readonly messages: readonly { role: 'user' | 'assistant'; text: string }[];
+  readonly maxTokens: number;
+}
+
+export interface LocalModelOutput {
+  readonly text: string;
+  readonly stopReason: 'end_turn' | 'max_tokens';
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+}
+
+/**
+ * Not a language model: a deterministic echo, so local runs and tests are reproducible. Its token
+ * counts are real counts (the platform's tokenizer) of the text it read and the text it returns.
+ */
+export function localModel(input: LocalModelInput): LocalModelOutput {
+  const lastUser = [...input.messages].reverse().find((message) => message.role === 'user')?.text ?? '';
+  const reply = `Local model (deterministic, not a language model) received ${input.messages.length} message(s). You said: ${lastUser}`;
+  const { text, truncated } = truncateToTokens(reply, input.maxTokens);
+  const inputText = [...input.system, ...input.messages.map((message) => message.text)];
+  return {
+    text,
+    stopReason: truncated ? 'max_tokens' : 'end_turn',
+    inputTokens: inputText.reduce((sum, part) => sum + countTokens(part), 0),
+    outputTokens: countTokens(text),
+  };
+}

@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { type PlatformConfig, platformConfig } from '../../lib/config';
+import { ROUTES } from '../../lib/routes';
+import { ROUTE_HANDLERS } from '../handlers';
+import { create as createAuthorizer } from '../handlers/authorizer';
+import { buildDeps, type PlatformDeps } from '../runtime';
+import { createLocalApiGateway, isOperator } from './api-gateway';
+import { readBody } from './aws-wire';
+import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
+import { createDevIssuer, type DevIssuer } from './dev-issuer';
+import { startLocalDynamoDb } from './dynamodb-server';
+
+export interface LocalPlatformOptions {
+  /** Where tables, the dev issuer's key and the operator token live. */
+  readonly dataDir: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Keep DynamoDB data on disk under `dataDir` (default) or in memory. */
+  readonly persist?: boolean;
+  readonly config?: PlatformConfig;
+}
+
+export interface LocalPlatform {
+  readonly url: string;
+  readonly operatorToken: string;
+  readonly issuer: DevIssuer;
+  readonly bedrock: LocalBedrockServer;
+  readonly deps: PlatformDeps;
+  close(): Promise<void>;
+}
+
+/** The credentials local adapters sign with: the local servers check the SigV4 shape, not the secret. */
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
+const TABLES = { tenants: 'tenants', ledger: 'ledger' };
+
+export function operatorTokenFile(dataDir: string): string {
+  return join(dataDir, 'operator-token');
+}
+
+/**
+ * The whole platform in one process: dynalite for DynamoDB, the local Bedrock server, the dev
+ * token issuer, and the API Gateway front running the production authorizer and handlers with the
+ * production adapters, pointed at those local endpoints.
+ */
+export async function startLocalPlatform(options: LocalPlatformOptions): Promise<LocalPlatform> {
+  const config = options.config ?? platformConfig();
+  mkdirSync(options.dataDir, { recursive: true });
+  const operatorToken = readOrCreate(operatorTokenFile(options.dataDir), () => randomBytes(24).toString('base64url'));
+
+  const dynamodb = await startLocalDynamoDb({
+    path: options.persist === false ? undefined : join(options.dataDir, 'dynamodb'),
+    tables: Object.values(TABLES),
+    credentials: LOCAL_CREDENTIALS,
+  });
+  const bedrock = await startLocalBedrock({ modelIds: Object.values(config.models).map((m) => m.bedrockModelId) });
+
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const issuer = await createDevIssuer({
+    keyFile: join(options.dataDir, 'dev-issuer-key.json'),
+    issuer: 'local-dev-issuer',
+    audience: 'multi-tenant-ai-platform',
+    tenantClaim: 'custom:tenant_id',
+  });
+  const deps = buildDeps({
+    region: 'us-east-1',
+    tenantTableName: TABLES.tenants,
+    ledgerTableName: TABLES.ledger,
+    catalog: config.models,
+    tiers: config.tiers,
+    maxRequestBodyBytes: config.maxRequestBodyBytes,
+    jwt: {
+      issuer: issuer.issuer,
+      audience: issuer.audience,
+      jwksUri: `${url}/local/jwks.json`,
+      tenantClaim: issuer.tenantClaim,
+      jwks: issuer.jwks as never,
+    },
+    local: {
+      dynamodbEndpoint: dynamodb.endpoint,
+      bedrockRuntimeEndpoint: bedrock.endpoint,
+      credentials: LOCAL_CREDENTIALS,
+    },
+  });
+
+  const gateway = createLocalApiGateway({
+    routes: ROUTES,
+    handlers: {
+      'chat-completions': ROUTE_HANDLERS['chat-completions'](deps),
+      usage: ROUTE_HANDLERS.usage(deps),
+      admin: ROUTE_HANDLERS.admin(deps),
+    },
+    authorizer: createAuthorizer(deps) as never,
+    authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
+    operatorToken,
+  });
+  const localRoutes = devIssuerRoutes(issuer, operatorToken);
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const local = localRoutes[`${request.method} ${request.url}`];
+    (local ?? gateway)(request, response).catch(() => {
+      if (!response.headersSent) response.writeHead(500);
+      response.end();
+    });
+  });
+
+  return {
+    url,
+    operatorToken,
+    issuer,
+    bedrock,
+    deps,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([bedrock.close(), dynamodb.close()]);
+    },
+  };
+}
+
+const mintRequestSchema = z
+  .object({
+    tenant_id: z.string().min(1),
+    user_id: z.string().min(1).default('dev-user'),
+    expires_in: z.number().int().positive().max(86_400).default(3600),
+  })
+  .strict();
+
+/** Local-only routes of the dev issuer: its JWKS (public) and token minting (operator only). */
+function devIssuerRoutes(issuer: DevIssuer, operatorToken: string) {
+  const reply = (response: ServerResponse, status: number, body: unknown) => {
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(body));
+  };
+  return {
+    'GET /local/jwks.json': async (_request: IncomingMessage, response: ServerResponse) =>
+      reply(response, 200, issuer.jwks),
+    'POST /local/tokens': async (request: IncomingMessage, response: ServerResponse) => {
+      if (!isOperator(request.headers.authorization, operatorToken)) {
+        return reply(response, 403, { error: { code: 'forbidden', message: 'operator token required' } });
+      }
+      const parsed = mintRequestSchema.safeParse(JSON.parse((await readBody(request)).toString('utf8') || '{}'));
+      if (!parsed.success)
+        return reply(response, 400, { error: { code: 'invalid_request', message: parsed.error.message } });
+      const { tenant_id: tenantId, user_id: userId, expires_in: expiresInSeconds } = parsed.data;
+      reply(response, 200, {
+        token: await issuer.mint({ tenantId, userId, expiresInSeconds }),
+        expires_in: expiresInSeconds,
+      });
+    },
+  } as Record<string, (request: IncomingMessage, response: ServerResponse) => Promise<void>>;
+}
+
+function readOrCreate(file: string, create: () => string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const value = create();
+  writeFileSync(file, value, { mode: 0o600 });
+  return value;
+}

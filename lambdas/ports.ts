@@ -1,0 +1,87 @@
+import type { Estimate } from './core/limits';
+import type { TenantContext, TenantRecord } from './core/tenant';
+
+/** A chat message as the model port takes it: roles and plain text, provider-neutral. */
+export interface ChatMessage {
+  readonly role: 'system' | 'user' | 'assistant';
+  readonly content: string;
+}
+
+export interface GenerateRequest {
+  /** The provider's model id (from the catalog), never the public name. */
+  readonly modelId: string;
+  readonly messages: readonly ChatMessage[];
+  readonly maxTokens: number;
+  readonly temperature?: number;
+}
+
+export interface GenerateResult {
+  readonly text: string;
+  readonly finishReason: 'stop' | 'length' | 'content_filter';
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+}
+
+export interface ModelProvider {
+  generate(tenant: TenantContext, request: GenerateRequest): Promise<GenerateResult>;
+}
+
+/** A request admitted by the ledger, to be settled or released exactly once. */
+export interface Reservation {
+  readonly tenantId: string;
+  readonly requestId: string;
+  readonly model: string;
+  readonly month: string;
+  readonly estimate: Estimate;
+  readonly reservedAtMs: number;
+}
+
+export interface ActualUsage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costNanoUsd: number;
+}
+
+export interface UsageRecord {
+  readonly date: string;
+  readonly model: string;
+  readonly requests: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costNanoUsd: number;
+}
+
+export interface Ledger {
+  /** Admits the request against every limit in one conditional write, or throws a 429 `PlatformError`. */
+  reserve(
+    tenant: TenantContext,
+    request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
+  ): Promise<Reservation>;
+  /** Replaces the reservation with the actual usage and records it per day and model. */
+  settle(reservation: Reservation, usage: ActualUsage): Promise<void>;
+  /** Gives the whole reservation back: the request used nothing (the model call failed). */
+  release(reservation: Reservation): Promise<void>;
+  /** The tenant's settled usage for the inclusive date range `yyyy-mm-dd`. */
+  usage(tenant: TenantContext, range: { from: string; to: string }): Promise<UsageRecord[]>;
+}
+
+export interface StoredApiKey {
+  readonly keyId: string;
+  readonly tenantId: string;
+  readonly secretHash: string;
+  readonly status: 'active' | 'revoked';
+  readonly createdAt: string;
+}
+
+export interface TenantRegistry {
+  getTenant(tenantId: string): Promise<TenantRecord | undefined>;
+  /** Fails with `conflict` when the tenant exists already. */
+  createTenant(record: TenantRecord): Promise<void>;
+  getApiKey(keyId: string): Promise<StoredApiKey | undefined>;
+  putApiKey(key: StoredApiKey): Promise<void>;
+}
+
+/** A verified bearer token's identity; throws on anything invalid. */
+export interface TokenVerifier {
+  verify(token: string): Promise<{ tenantId: string; userId: string }>;
+}

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { type ModelCatalog, modelCatalogSchema } from '../lambdas/core/catalog';
+import { type TenantLimits, tenantLimitsSchema } from '../lambdas/core/limits';
+import type { Tier } from '../lambdas/core/tenant';
+
+/** Identity provider whose JWTs the authorizer accepts, beside tenant API keys. */
+export interface JwtIssuerConfig {
+  readonly issuer: string;
+  /** Expected `aud` (or Cognito `client_id`). */
+  readonly audience: string;
+  readonly jwksUri: string;
+  /** The claim that names the tenant. */
+  readonly tenantClaim: string;
+}
+
+export interface PlatformConfig {
+  /** Default limits of each tier; a tenant may override them at onboarding. */
+  readonly tiers: Readonly<Record<Tier, TenantLimits>>;
+  readonly models: ModelCatalog;
+  /** Absent: the platform accepts tenant API keys only. */
+  readonly jwt?: JwtIssuerConfig;
+  /** How long API Gateway caches an authorizer decision; also how long a revoked key may still work. */
+  readonly authorizerCacheTtlSeconds: number;
+  /** Largest request body a route accepts, in bytes. */
+  readonly maxRequestBodyBytes: number;
+}
+
+export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
+  basic: { requestsPerMinute: 60, tokensPerMinute: 20_000, monthlyTokens: 1_000_000, monthlyBudgetUsd: 5 },
+  standard: { requestsPerMinute: 600, tokensPerMinute: 200_000, monthlyTokens: 50_000_000, monthlyBudgetUsd: 200 },
+  enterprise: {
+    requestsPerMinute: 6_000,
+    tokensPerMinute: 2_000_000,
+    monthlyTokens: 1_000_000_000,
+    monthlyBudgetUsd: 5_000,
+  },
+};
+
+/** Public model names and on-demand prices (USD per million tokens, us-east-1 list prices). */
+export const DEFAULT_MODELS: ModelCatalog = {
+  'nova-micro': {
+    bedrockModelId: 'amazon.nova-micro-v1:0',
+    inputUsdPerMillionTokens: 0.035,
+    outputUsdPerMillionTokens: 0.14,
+    defaultMaxTokens: 512,
+    maxOutputTokens: 5_000,
+  },
+  'nova-lite': {
+    bedrockModelId: 'amazon.nova-lite-v1:0',
+    inputUsdPerMillionTokens: 0.06,
+    outputUsdPerMillionTokens: 0.24,
+    defaultMaxTokens: 512,
+    maxOutputTokens: 5_000,
+  },
+};
+
+const jwtIssuerSchema = z.object({
+  issuer: z.string().url(),
+  audience: z.string().min(1),
+  jwksUri: z.string().url(),
+  tenantClaim: z.string().min(1).default('custom:tenant_id'),
+});
+
+/**
+ * Builds the platform config from CDK context (or any key/value source). Context keys:
+ * `jwtIssuer`, `jwtAudience`, `jwksUri`, `jwtTenantClaim`, `authorizerCacheTtlSeconds`.
+ */
+export function platformConfig(context: (key: string) => unknown = () => undefined): PlatformConfig {
+  const issuer = context('jwtIssuer');
+  const jwt =
+    issuer === undefined
+      ? undefined
+      : jwtIssuerSchema.parse({
+          issuer,
+          audience: context('jwtAudience'),
+          jwksUri: context('jwksUri') ?? `${String(issuer).replace(/\/$/, '')}/.well-known/jwks.json`,
+          tenantClaim: context('jwtTenantClaim'),
+        });
+  const ttl = context('authorizerCacheTtlSeconds');
+  return {
+    tiers: z.record(z.enum(['basic', 'standard', 'enterprise']), tenantLimitsSchema).parse(DEFAULT_TIERS),
+    models: modelCatalogSchema.parse(DEFAULT_MODELS),
+    jwt,
+    authorizerCacheTtlSeconds: ttl === undefined ? 60 : z.coerce.number().int().min(0).max(3600).parse(ttl),
+    maxRequestBodyBytes: 1024 * 1024,
+  };
+}

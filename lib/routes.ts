@@ -1,0 +1,49 @@
+/**
+ * The one route table: the CDK API builds its resources and methods from it, and the local
+ * platform routes HTTP requests with it, so both serve exactly the same routes.
+ */
+
+/** `tenant`: the tenant authorizer; `admin`: IAM (SigV4) on AWS, the operator token locally. */
+export type RouteAuth = 'tenant' | 'admin';
+
+/** A Lambda handler: `lambdas/handlers/<name>.ts`, exporting `handler` (AWS) and `create` (local). */
+export type HandlerName = 'chat-completions' | 'usage' | 'admin';
+
+export interface Route {
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** API Gateway resource path; `{name}` is a path parameter. */
+  readonly path: string;
+  readonly handler: HandlerName;
+  readonly auth: RouteAuth;
+}
+
+export const ROUTES: readonly Route[] = [
+  { method: 'POST', path: '/v1/chat/completions', handler: 'chat-completions', auth: 'tenant' },
+  { method: 'GET', path: '/v1/usage', handler: 'usage', auth: 'tenant' },
+  { method: 'POST', path: '/admin/tenants', handler: 'admin', auth: 'admin' },
+  { method: 'GET', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
+  { method: 'POST', path: '/admin/tenants/{id}/api-keys', handler: 'admin', auth: 'admin' },
+];
+
+/** The authorizer's Allow covers every tenant route of the stage, since API Gateway reuses a cached policy across routes. */
+export const TENANT_ROUTE_PREFIX = '/v1/';
+
+/**
+ * API Gateway's own answers (no Lambda ran), in the platform's error shape. Keys are
+ * API Gateway `ResponseType`s; the local front answers the same way.
+ */
+export const GATEWAY_RESPONSES = {
+  UNAUTHORIZED: { status: 401, code: 'unauthenticated', message: 'missing or invalid credential' },
+  ACCESS_DENIED: { status: 403, code: 'forbidden', message: 'this credential may not call this route' },
+  MISSING_AUTHENTICATION_TOKEN: { status: 404, code: 'not_found', message: 'no such route' },
+  REQUEST_TOO_LARGE: { status: 413, code: 'payload_too_large', message: 'request body too large' },
+  THROTTLED: { status: 429, code: 'rate_limited', message: 'too many requests' },
+  AUTHORIZER_FAILURE: {
+    status: 503,
+    code: 'upstream_unavailable',
+    message: 'authorization is unavailable, retry shortly',
+  },
+  DEFAULT_5XX: { status: 502, code: 'upstream_error', message: 'the platform could not serve the request' },
+} as const;
+
+export type GatewayResponseType = keyof typeof GATEWAY_RESPONSES;

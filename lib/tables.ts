@@ -1,0 +1,5 @@
+/** Key schema shared by the CDK tables and the local DynamoDB bootstrap: every table is `pk` + `sk` strings. */
+export const TABLE_KEY = { partitionKey: 'pk', sortKey: 'sk' } as const;
+
+/** Attribute DynamoDB TTL reads (epoch seconds). */
+export const TTL_ATTRIBUTE = 'expiresAt';
