@@ -2,33 +2,14 @@ import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { z } from 'zod';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
 import { DynamoDbLedger } from './adapters/dynamodb-ledger';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
-import { type JwtSettings, JwtTokenVerifier } from './adapters/jwt-token-verifier';
-import { type ModelCatalog, modelCatalogSchema } from './core/catalog';
-import { type TenantLimits, tenantLimitsSchema } from './core/limits';
-import type { Tier } from './core/tenant';
+import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
 import type { Ledger, ModelProvider, TenantRegistry, TokenVerifier } from './ports';
+import { type PlatformSettings, settingsFromEnv } from './runtime-env';
 
-/** Everything a handler needs, resolved once per runtime. */
-export interface PlatformSettings {
-  readonly region: string;
-  readonly tenantTableName: string;
-  readonly ledgerTableName: string;
-  readonly catalog: ModelCatalog;
-  readonly tiers: Readonly<Record<Tier, TenantLimits>>;
-  readonly maxRequestBodyBytes: number;
-  /** Absent: API keys only. */
-  readonly jwt?: JwtSettings;
-  /** Local mode: the same adapters, pointed at local servers that speak each AWS protocol. */
-  readonly local?: {
-    readonly dynamodbEndpoint: string;
-    readonly bedrockRuntimeEndpoint: string;
-    readonly credentials: { accessKeyId: string; secretAccessKey: string };
-  };
-}
+export type { PlatformSettings };
 
 export interface PlatformDeps {
   readonly settings: PlatformSettings;
@@ -37,51 +18,6 @@ export interface PlatformDeps {
   readonly models: ModelProvider;
   readonly tokens?: TokenVerifier;
   readonly now: () => number;
-}
-
-const json = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
-
-const lambdaEnvSchema = z.object({
-  AWS_REGION: z.string().min(1),
-  TENANT_TABLE_NAME: z.string().min(1),
-  LEDGER_TABLE_NAME: z.string().min(1),
-  MODEL_CATALOG: json(modelCatalogSchema),
-  TIER_LIMITS: json(
-    z.object({ basic: tenantLimitsSchema, standard: tenantLimitsSchema, enterprise: tenantLimitsSchema }),
-  ),
-  MAX_REQUEST_BODY_BYTES: z.coerce.number().int().positive(),
-  JWT_ISSUER: z.string().optional(),
-  JWT_AUDIENCE: z.string().optional(),
-  JWKS_URI: z.string().optional(),
-  JWT_TENANT_CLAIM: z.string().default('custom:tenant_id'),
-});
-
-/** The Lambda composition root reads its environment here, once, and nowhere else. */
-export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
-  const e = lambdaEnvSchema.parse(env);
-  return {
-    region: e.AWS_REGION,
-    tenantTableName: e.TENANT_TABLE_NAME,
-    ledgerTableName: e.LEDGER_TABLE_NAME,
-    catalog: e.MODEL_CATALOG,
-    tiers: e.TIER_LIMITS,
-    maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
-    jwt:
-      e.JWT_ISSUER && e.JWT_AUDIENCE && e.JWKS_URI
-        ? { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, jwksUri: e.JWKS_URI, tenantClaim: e.JWT_TENANT_CLAIM }
-        : undefined,
-  };
 }
 
 export function buildDeps(settings: PlatformSettings): PlatformDeps {

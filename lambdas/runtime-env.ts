@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import type { JwtSettings } from './adapters/jwt-token-verifier';
+import { type ModelCatalog, modelCatalogSchema } from './core/catalog';
+import { type TenantLimits, tenantLimitsSchema } from './core/limits';
+import type { Tier } from './core/tenant';
+
+/**
+ * The contract between the CDK app and the Lambda runtime: the CDK writes the environment with
+ * `lambdaEnvironment`, the composition root reads it back with `settingsFromEnv`.
+ */
+
+/** Everything a handler needs, resolved once per runtime. */
+export interface PlatformSettings {
+  readonly region: string;
+  readonly tenantTableName: string;
+  readonly ledgerTableName: string;
+  readonly catalog: ModelCatalog;
+  readonly tiers: Readonly<Record<Tier, TenantLimits>>;
+  readonly maxRequestBodyBytes: number;
+  /** Absent: API keys only. */
+  readonly jwt?: JwtSettings;
+  /** Local mode: the same adapters, pointed at local servers that speak each AWS protocol. */
+  readonly local?: {
+    readonly dynamodbEndpoint: string;
+    readonly bedrockRuntimeEndpoint: string;
+    readonly credentials: { accessKeyId: string; secretAccessKey: string };
+  };
+}
+
+const json = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+const lambdaEnvSchema = z.object({
+  AWS_REGION: z.string().min(1),
+  TENANT_TABLE_NAME: z.string().min(1),
+  LEDGER_TABLE_NAME: z.string().min(1),
+  MODEL_CATALOG: json(modelCatalogSchema),
+  TIER_LIMITS: json(
+    z.object({ basic: tenantLimitsSchema, standard: tenantLimitsSchema, enterprise: tenantLimitsSchema }),
+  ),
+  MAX_REQUEST_BODY_BYTES: z.coerce.number().int().positive(),
+  JWT_ISSUER: z.string().optional(),
+  JWT_AUDIENCE: z.string().optional(),
+  JWKS_URI: z.string().optional(),
+  JWT_TENANT_CLAIM: z.string().default('custom:tenant_id'),
+});
+
+/** The Lambda composition root reads its environment here, once, and nowhere else. */
+export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
+  const e = lambdaEnvSchema.parse(env);
+  return {
+    region: e.AWS_REGION,
+    tenantTableName: e.TENANT_TABLE_NAME,
+    ledgerTableName: e.LEDGER_TABLE_NAME,
+    catalog: e.MODEL_CATALOG,
+    tiers: e.TIER_LIMITS,
+    maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
+    jwt:
+      e.JWT_ISSUER && e.JWT_AUDIENCE && e.JWKS_URI
+        ? { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, jwksUri: e.JWKS_URI, tenantClaim: e.JWT_TENANT_CLAIM }
+        : undefined,
+  };
+}
+
+/** The environment that `settingsFromEnv` reads, for the CDK app to give each function. */
+export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region' | 'local'>): Record<string, string> {
+  return {
+    TENANT_TABLE_NAME: settings.tenantTableName,
+    LEDGER_TABLE_NAME: settings.ledgerTableName,
+    MODEL_CATALOG: JSON.stringify(settings.catalog),
+    TIER_LIMITS: JSON.stringify(settings.tiers),
+    MAX_REQUEST_BODY_BYTES: String(settings.maxRequestBodyBytes),
+    ...(settings.jwt && {
+      JWT_ISSUER: settings.jwt.issuer,
+      JWT_AUDIENCE: settings.jwt.audience,
+      JWKS_URI: settings.jwt.jwksUri,
+      JWT_TENANT_CLAIM: settings.jwt.tenantClaim,
+    }),
+  };
+}

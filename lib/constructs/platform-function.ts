@@ -1,0 +1,68 @@
+import * as path from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, type IFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+export interface PlatformFunctionProps {
+  /** Handler file name under `lambdas/handlers/`, without `.ts`. */
+  readonly handlerName: string;
+  /** Environment the runtime composition root reads (see `lambdas/runtime.ts`). */
+  readonly environment: Readonly<Record<string, string>>;
+  /**
+   * Longest a single invocation may run.
+   * @default Duration.seconds(30) - API Gateway stops waiting at 29 s anyway
+   */
+  readonly timeout?: Duration;
+  /**
+   * Memory (and with it CPU) of the function.
+   * @default 1024
+   */
+  readonly memorySize?: number;
+}
+
+/**
+ * One handler as a Lambda function: bundled by the local esbuild (never Docker), arm64, current
+ * Node.js runtime, its own log group and a role that may write only to that log group until a
+ * construct grants it more.
+ */
+export class PlatformFunction extends Construct {
+  public readonly function: IFunction;
+
+  constructor(scope: Construct, id: string, props: PlatformFunctionProps) {
+    super(scope, id);
+    const logGroup = new LogGroup(this, 'Logs', { retention: RetentionDays.ONE_MONTH });
+    const role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [logGroup.logGroupArn],
+      }),
+    );
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: path.join(__dirname, '..', '..', 'lambdas', 'handlers', `${props.handlerName}.ts`),
+      handler: 'handler',
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 1024,
+      timeout: props.timeout ?? Duration.seconds(30),
+      role,
+      logGroup,
+      environment: {
+        ...props.environment,
+        POWERTOOLS_SERVICE_NAME: props.handlerName,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        forceDockerBundling: false,
+        // The SDK is bundled, not taken from the runtime, so what runs is the version we tested.
+        externalModules: [],
+        minify: true,
+        sourceMap: true,
+        target: 'node24',
+      },
+    });
+  }
+}

@@ -1,0 +1,45 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, type ITable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { TABLE_KEY, TTL_ATTRIBUTE } from '../tables';
+
+export interface PlatformTableProps {
+  /**
+   * Customer-managed key for encryption at rest (a silo tenant's own key).
+   * @default - the AWS-managed DynamoDB key (`alias/aws/dynamodb`)
+   */
+  readonly encryptionKey?: IKey;
+  /**
+   * Whether items expire through DynamoDB TTL on the `expiresAt` attribute.
+   * @default false
+   */
+  readonly expiringItems?: boolean;
+  /**
+   * What happens to the table when the stack is deleted.
+   * @default RemovalPolicy.RETAIN - tenant data outlives the stack
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * A platform table: `pk`/`sk` strings (pk = `TENANT#<id>` for tenant data, so `dynamodb:LeadingKeys`
+ * can scope access), on-demand, point-in-time recovery, encrypted at rest.
+ */
+export class PlatformTable extends Construct {
+  public readonly table: ITable;
+
+  constructor(scope: Construct, id: string, props: PlatformTableProps = {}) {
+    super(scope, id);
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: TABLE_KEY.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE_KEY.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: props.encryptionKey ? TableEncryption.CUSTOMER_MANAGED : TableEncryption.AWS_MANAGED,
+      encryptionKey: props.encryptionKey,
+      timeToLiveAttribute: props.expiringItems ? TTL_ATTRIBUTE : undefined,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+  }
+}

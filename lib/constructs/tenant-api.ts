@@ -1,0 +1,152 @@
+import { CfnOutput } from 'aws-cdk-lib';
+import {
+  AccessLogField,
+  AccessLogFormat,
+  AuthorizationType,
+  type IAuthorizer,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  RequestValidator,
+  ResponseType,
+  RestApi,
+} from 'aws-cdk-lib/aws-apigateway';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
+import { Construct } from 'constructs';
+import { errorBody } from '../../lambdas/core/errors';
+import { GATEWAY_RESPONSES, type GatewayResponseType, type HandlerName, ROUTES, type Route } from '../routes';
+import type { ModelGateway } from './model-gateway';
+import { PlatformFunction } from './platform-function';
+
+export interface TenantApiProps {
+  /** The tenant authorizer every tenant route uses. */
+  readonly authorizer: IAuthorizer;
+  readonly tenantTable: ITable;
+  readonly ledgerTable: ITable;
+  readonly models: ModelGateway;
+  /** Environment of the runtime composition root, given to every handler. */
+  readonly environment: Readonly<Record<string, string>>;
+  /**
+   * The routes to serve.
+   * @default ROUTES - the platform's route table
+   */
+  readonly routes?: readonly Route[];
+  /**
+   * Stage name; the OpenAI base URL is `<stage URL>/v1`.
+   * @default 'prod'
+   */
+  readonly stageName?: string;
+  /**
+   * ARN of a regional WAFv2 web ACL to associate with the stage.
+   * @default - no web ACL
+   */
+  readonly webAclArn?: string;
+}
+
+/**
+ * The public REST API: one Lambda per handler, tenant routes behind the tenant authorizer, admin
+ * routes behind IAM, access logs carrying the tenant id, errors from API Gateway itself in the
+ * platform's error shape.
+ */
+export class TenantApi extends Construct {
+  public readonly api: RestApi;
+  public readonly handlers: Readonly<Record<HandlerName, IFunction>>;
+
+  constructor(scope: Construct, id: string, props: TenantApiProps) {
+    super(scope, id);
+    const routes = props.routes ?? ROUTES;
+    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_YEAR });
+    this.api = new RestApi(this, 'Api', {
+      description: 'Multi-tenant AI platform: OpenAI-compatible tenant API and admin API',
+      cloudWatchRole: true,
+      deployOptions: {
+        stageName: props.stageName ?? 'prod',
+        accessLogDestination: new LogGroupLogDestination(accessLogs),
+        accessLogFormat: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: AccessLogField.contextRequestId(),
+            time: AccessLogField.contextRequestTime(),
+            method: AccessLogField.contextHttpMethod(),
+            resource: AccessLogField.contextResourcePath(),
+            status: AccessLogField.contextStatus(),
+            latencyMs: AccessLogField.contextResponseLatency(),
+            tenantId: AccessLogField.contextAuthorizer('tenantId'),
+            principalId: AccessLogField.contextAuthorizerPrincipalId(),
+            errorType: AccessLogField.contextErrorResponseType(),
+            sourceIp: AccessLogField.contextIdentitySourceIp(),
+          }),
+        ),
+        // ERROR only, and never data traces: request bodies hold tenants' prompts.
+        loggingLevel: MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        tracingEnabled: true,
+      },
+    });
+    for (const [type, response] of Object.entries(GATEWAY_RESPONSES)) {
+      this.api.addGatewayResponse(type, {
+        type: ResponseType.of(type as GatewayResponseType),
+        statusCode: String(response.status),
+        templates: {
+          'application/json': JSON.stringify(errorBody(response.code, response.message, '$context.requestId')),
+        },
+      });
+    }
+    // Checks required parameters (the Authorization header). Bodies are validated by the handlers'
+    // schemas, so their errors keep the platform's shape: no method declares a body model.
+    const requestValidator = new RequestValidator(this, 'RequestValidator', {
+      restApi: this.api,
+      validateRequestParameters: true,
+      validateRequestBody: true,
+    });
+
+    const functions = {} as Record<HandlerName, IFunction>;
+    const grants: Record<HandlerName, (fn: IFunction) => void> = {
+      'chat-completions': (fn) => {
+        props.ledgerTable.grant(fn, 'dynamodb:UpdateItem', 'dynamodb:GetItem');
+        props.models.grantInvoke(fn);
+      },
+      usage: (fn) => props.ledgerTable.grant(fn, 'dynamodb:Query'),
+      admin: (fn) => props.tenantTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem'),
+    };
+    for (const route of routes) {
+      if (!functions[route.handler]) {
+        functions[route.handler] = new PlatformFunction(this, pascalCase(route.handler), {
+          handlerName: route.handler,
+          environment: props.environment,
+        }).function;
+        grants[route.handler](functions[route.handler]);
+      }
+      this.api.root.resourceForPath(route.path).addMethod(
+        route.method,
+        new LambdaIntegration(functions[route.handler]),
+        route.auth === 'tenant'
+          ? {
+              authorizer: props.authorizer,
+              authorizationType: AuthorizationType.CUSTOM,
+              requestParameters: { 'method.request.header.Authorization': true },
+              requestValidator,
+            }
+          : { authorizationType: AuthorizationType.IAM },
+      );
+    }
+    this.handlers = functions;
+
+    if (props.webAclArn) {
+      new CfnWebACLAssociation(this, 'WebAcl', {
+        resourceArn: this.api.deploymentStage.stageArn,
+        webAclArn: props.webAclArn,
+      });
+    }
+    new CfnOutput(this, 'OpenAiBaseUrl', {
+      value: `${this.api.url}v1`,
+      description: 'baseURL for OpenAI SDKs (with a tenant API key or JWT as apiKey)',
+    });
+  }
+}
+
+function pascalCase(name: string): string {
+  return name.replace(/(^|-)(\w)/g, (_, __, letter: string) => letter.toUpperCase());
+}

@@ -1,0 +1,40 @@
+import { Duration } from 'aws-cdk-lib';
+import { type IAuthorizer, IdentitySource, RequestAuthorizer } from 'aws-cdk-lib/aws-apigateway';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { PlatformFunction } from './platform-function';
+
+export interface TenantAuthorizerProps {
+  /** Where tenants and API key hashes live; the authorizer only reads it. */
+  readonly tenantTable: ITable;
+  /** Environment of the runtime composition root (table names, JWT issuer...). */
+  readonly environment: Readonly<Record<string, string>>;
+  /**
+   * How long API Gateway caches a decision per `Authorization` header: the longest a revoked key
+   * or a suspended tenant may still get through.
+   * @default Duration.minutes(1)
+   */
+  readonly resultsCacheTtl?: Duration;
+}
+
+/** The Lambda REQUEST authorizer that turns a JWT or tenant API key into a tenant context. */
+export class TenantAuthorizer extends Construct {
+  public readonly authorizer: IAuthorizer;
+  public readonly function: IFunction;
+
+  constructor(scope: Construct, id: string, props: TenantAuthorizerProps) {
+    super(scope, id);
+    this.function = new PlatformFunction(this, 'Handler', {
+      handlerName: 'authorizer',
+      environment: props.environment,
+      timeout: Duration.seconds(10),
+    }).function;
+    props.tenantTable.grant(this.function, 'dynamodb:GetItem');
+    this.authorizer = new RequestAuthorizer(this, 'Authorizer', {
+      handler: this.function,
+      identitySources: [IdentitySource.header('Authorization')],
+      resultsCacheTtl: props.resultsCacheTtl ?? Duration.minutes(1),
+    });
+  }
+}

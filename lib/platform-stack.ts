@@ -1,0 +1,90 @@
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { NagSuppressions } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import { lambdaEnvironment } from '../lambdas/runtime-env';
+import type { PlatformConfig } from './config';
+import { ModelGateway } from './constructs/model-gateway';
+import { PlatformTable } from './constructs/platform-table';
+import { TenantApi } from './constructs/tenant-api';
+import { TenantAuthorizer } from './constructs/tenant-authorizer';
+
+export interface PlatformStackProps extends StackProps {
+  /** Tiers, model catalog, identity provider, limits: see `lib/config.ts`. */
+  readonly config: PlatformConfig;
+  /**
+   * ARN of a regional WAFv2 web ACL for the API stage.
+   * @default - no web ACL
+   */
+  readonly webAclArn?: string;
+}
+
+/** The pool stack: shared tables, the tenant API with its authorizer, and the shared models. */
+export class PlatformStack extends Stack {
+  public readonly api: TenantApi;
+
+  constructor(scope: Construct, id: string, props: PlatformStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const tenants = new PlatformTable(this, 'TenantRegistry');
+    const ledger = new PlatformTable(this, 'UsageLedger', { expiringItems: true });
+    const models = new ModelGateway(this, 'Models', { catalog: config.models });
+    const environment = lambdaEnvironment({
+      tenantTableName: tenants.table.tableName,
+      ledgerTableName: ledger.table.tableName,
+      catalog: config.models,
+      tiers: config.tiers,
+      maxRequestBodyBytes: config.maxRequestBodyBytes,
+      jwt: config.jwt,
+    });
+    const authorizer = new TenantAuthorizer(this, 'TenantAuthorizer', {
+      tenantTable: tenants.table,
+      environment,
+      resultsCacheTtl: Duration.seconds(config.authorizerCacheTtlSeconds),
+    });
+    this.api = new TenantApi(this, 'TenantApi', {
+      authorizer: authorizer.authorizer,
+      tenantTable: tenants.table,
+      ledgerTable: ledger.table,
+      models,
+      environment,
+      webAclArn: props.webAclArn,
+    });
+    this.suppressAcceptedFindings(props.webAclArn !== undefined);
+  }
+
+  /** cdk-nag findings this design accepts, each on its own resource, each with its reason. */
+  private suppressAcceptedFindings(hasWebAcl: boolean): void {
+    const api = this.api.api;
+    NagSuppressions.addResourceSuppressions(
+      api,
+      [
+        {
+          id: 'AwsSolutions-COG4',
+          reason:
+            'Tenant routes use the tenant REQUEST authorizer (JWT via aws-jwt-verify or tenant API key); admin routes use IAM. A Cognito authorizer cannot check API keys or tenant status.',
+        },
+        ...(hasWebAcl
+          ? []
+          : [
+              {
+                id: 'AwsSolutions-APIG3',
+                reason: 'WAF is optional by configuration (webAclArn context); this deployment did not ask for it.',
+              },
+            ]),
+      ],
+      true,
+    );
+    NagSuppressions.addResourceSuppressions(
+      api,
+      [
+        {
+          id: 'AwsSolutions-IAM4',
+          reason:
+            'The API Gateway account role needs AmazonAPIGatewayPushToCloudWatchLogs, the AWS-documented policy for execution and access logging.',
+          appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'],
+        },
+      ],
+      true,
+    );
+  }
+}
