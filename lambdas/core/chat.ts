@@ -20,7 +20,7 @@ export const chatRequestSchema = z.object({
   max_tokens: z.number().int().positive().optional(),
   max_completion_tokens: z.number().int().positive().optional(),
   temperature: z.number().min(0).max(2).optional(),
-  stream: z.literal(false).optional(),
+  stream: z.literal(false, { message: 'streaming is not served yet: omit stream or set it to false' }).optional(),
   user: z.string().optional(),
 });
 export type ChatRequest = z.infer<typeof chatRequestSchema>;

@@ -82,7 +82,7 @@ export async function startLocalBedrock(options: {
       system: (parsed.data.system ?? []).map((block) => block.text),
       messages: parsed.data.messages.map((m) => ({
         role: m.role,
-        text: m.content.map((block) => block.text).join(''),
+        text: m.content.map((block) => block.text).join('\n'),
       })),
       maxTokens: parsed.data.inferenceConfig?.maxTokens ?? 512,
     });

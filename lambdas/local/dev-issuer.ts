@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, SignJWT } from 'jose';
 
 export interface DevIssuer {
   readonly issuer: string;
@@ -7,7 +7,10 @@ export interface DevIssuer {
   readonly tenantClaim: string;
   /** The public keys, as an OIDC provider publishes them. */
   readonly jwks: { keys: JWK[] };
+  /** A token for a user of a tenant, as the tenant's identity provider would issue it. */
   mint(claims: { tenantId: string; userId: string; expiresInSeconds?: number }): Promise<string>;
+  /** Signs any claims with the issuer's key: for tokens that are validly signed but wrong otherwise. */
+  sign(claims: JWTPayload): Promise<string>;
 }
 
 /**
@@ -30,19 +33,24 @@ export async function createDevIssuer(options: {
   }
   const { kid, kty, n, e } = privateJwk;
   const signingKey = await importJWK(privateJwk, 'RS256');
+  const sign = (claims: JWTPayload) =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(signingKey);
   return {
     issuer: options.issuer,
     audience: options.audience,
     tenantClaim: options.tenantClaim,
     jwks: { keys: [{ kid, kty, n, e, alg: 'RS256', use: 'sig' }] },
-    mint: ({ tenantId, userId, expiresInSeconds = 3600 }) =>
-      new SignJWT({ [options.tenantClaim]: tenantId })
-        .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
-        .setIssuer(options.issuer)
-        .setAudience(options.audience)
-        .setSubject(userId)
-        .setIssuedAt()
-        .setExpirationTime(`${expiresInSeconds}s`)
-        .sign(signingKey),
+    sign,
+    mint: ({ tenantId, userId, expiresInSeconds = 3600 }) => {
+      const now = Math.floor(Date.now() / 1000);
+      return sign({
+        [options.tenantClaim]: tenantId,
+        iss: options.issuer,
+        aud: options.audience,
+        sub: userId,
+        iat: now,
+        exp: now + expiresInSeconds,
+      });
+    },
   };
 }

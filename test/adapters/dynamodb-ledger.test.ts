@@ -1,0 +1,106 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbLedger } from '../../lambdas/adapters/dynamodb-ledger';
+import type { TenantContext } from '../../lambdas/core/tenant';
+import { type LocalDynamoDb, startLocalDynamoDb } from '../../lambdas/local/dynamodb-server';
+
+const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+const now = Date.UTC(2026, 10, 24, 12, 0, 10);
+
+function tenant(id: string, limits: Partial<TenantContext['limits']> = {}): TenantContext {
+  return {
+    tenantId: id,
+    tier: 'basic',
+    principal: { type: 'api_key', id: 'k' },
+    limits: {
+      requestsPerMinute: 100,
+      tokensPerMinute: 100_000,
+      monthlyTokens: 1_000_000,
+      monthlyBudgetUsd: 10,
+      ...limits,
+    },
+  };
+}
+
+describe('DynamoDbLedger against dynalite', () => {
+  let dynamodb: LocalDynamoDb;
+  let db: DynamoDBDocumentClient;
+  let ledger: DynamoDbLedger;
+
+  beforeAll(async () => {
+    dynamodb = await startLocalDynamoDb({ tables: ['ledger'], credentials });
+    db = DynamoDBDocumentClient.from(
+      new DynamoDBClient({ region: 'us-east-1', endpoint: dynamodb.endpoint, credentials }),
+    );
+    ledger = new DynamoDbLedger(db, 'ledger');
+  });
+  afterAll(async () => {
+    db.destroy();
+    await dynamodb.close();
+  });
+
+  const quota = async (id: string) =>
+    (await db.send(new GetCommand({ TableName: 'ledger', Key: { pk: `TENANT#${id}`, sk: 'QUOTA#2026-11' } }))).Item;
+  const reserve = (t: TenantContext, tokens: number, nowMs = now) =>
+    ledger.reserve(t, {
+      requestId: `r${Math.random()}`,
+      model: 'm',
+      estimate: { tokens, costNanoUsd: tokens * 10 },
+      nowMs,
+    });
+
+  it('admits exactly requestsPerMinute concurrent requests and refuses the rest with rate_limited', async () => {
+    // GIVEN a tenant allowed 10 requests per minute
+    const t = tenant('rpm-tenant', { requestsPerMinute: 10 });
+    // WHEN 25 requests race for the same minute
+    const outcomes = await Promise.allSettled(Array.from({ length: 25 }, () => reserve(t, 10)));
+    // THEN exactly 10 are admitted and the rest are refused with a Retry-After to the next minute
+    const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(10);
+    expect(new Set(refused.map((o) => o.reason.code))).toEqual(new Set(['rate_limited']));
+    expect(refused[0].reason.retryAfterSeconds).toBe(50);
+    expect(await quota('rpm-tenant')).toMatchObject({ rr: 10, tok: 100 });
+  });
+
+  it('opens a new window each minute but keeps the month', async () => {
+    const t = tenant('window-tenant', { requestsPerMinute: 1 });
+    await reserve(t, 5);
+    await expect(reserve(t, 5)).rejects.toMatchObject({ code: 'rate_limited' });
+    await reserve(t, 5, now + 60_000);
+    expect(await quota('window-tenant')).toMatchObject({ rr: 1, tok: 10 });
+  });
+
+  it('refuses past the monthly token quota with quota_exceeded and charges nothing', async () => {
+    const t = tenant('quota-tenant', { monthlyTokens: 100, tokensPerMinute: 100 });
+    await reserve(t, 60);
+    await expect(reserve(t, 41)).rejects.toMatchObject({ code: 'quota_exceeded', status: 429 });
+    expect(await quota('quota-tenant')).toMatchObject({ tok: 60, rr: 1 });
+  });
+
+  it('refuses past tokens per minute with tokens_per_minute_exceeded', async () => {
+    const t = tenant('tpm-tenant', { tokensPerMinute: 100 });
+    await reserve(t, 70);
+    await expect(reserve(t, 31)).rejects.toMatchObject({ code: 'tokens_per_minute_exceeded' });
+  });
+
+  it('refuses past the monthly budget with budget_exceeded', async () => {
+    // 1e-6 USD budget = 1000 nano-USD; each token costs 10 nano-USD here.
+    const t = tenant('budget-tenant', { monthlyBudgetUsd: 0.000001 });
+    await reserve(t, 60);
+    await expect(reserve(t, 50)).rejects.toMatchObject({ code: 'budget_exceeded' });
+  });
+
+  it('settles the actual usage, releases the rest, and reports it per day and model', async () => {
+    const t = tenant('settle-tenant');
+    const reservation = await reserve(t, 500);
+    await ledger.settle(reservation, { inputTokens: 20, outputTokens: 30, costNanoUsd: 777 });
+    expect(await quota('settle-tenant')).toMatchObject({ tok: 50, nusd: 777 });
+    const failed = await reserve(t, 400);
+    await ledger.release(failed);
+    expect(await quota('settle-tenant')).toMatchObject({ tok: 50, nusd: 777 });
+    expect(await ledger.usage(t, { from: '2026-11-01', to: '2026-11-30' })).toEqual([
+      { date: '2026-11-24', model: 'm', requests: 1, inputTokens: 20, outputTokens: 30, costNanoUsd: 777 },
+    ]);
+    expect(await ledger.usage(tenant('someone-else'), { from: '2026-11-01', to: '2026-11-30' })).toEqual([]);
+  });
+});

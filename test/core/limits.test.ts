@@ -1,0 +1,69 @@
+import { PlatformError } from '../../lambdas/core/errors';
+import {
+  admissionThresholds,
+  dayKey,
+  minuteWindow,
+  monthKey,
+  refusal,
+  secondsUntilNextMinute,
+  secondsUntilNextMonth,
+} from '../../lambdas/core/limits';
+
+const limits = { requestsPerMinute: 10, tokensPerMinute: 1000, monthlyTokens: 5000, monthlyBudgetUsd: 1 };
+const estimate = { tokens: 100, costNanoUsd: 2_000 };
+const now = Date.UTC(2026, 10, 24, 12, 30, 15, 500);
+
+describe('admissionThresholds', () => {
+  it('leaves room for exactly this request under every limit', () => {
+    expect(admissionThresholds(limits, estimate)).toEqual({
+      maxWindowRequestsBefore: 9,
+      maxWindowTokensBefore: 900,
+      maxMonthTokensBefore: 4900,
+      maxMonthCostNanoUsdBefore: 1_000_000_000 - 2_000,
+    });
+  });
+
+  it('refuses a request no window could ever admit', () => {
+    expect(() => admissionThresholds(limits, { tokens: 1001, costNanoUsd: 0 })).toThrow(/lower max_tokens/);
+    expect(() => admissionThresholds(limits, { tokens: 10, costNanoUsd: 2e9 })).toThrow(/monthly budget/);
+  });
+});
+
+describe('refusal', () => {
+  const counters = {
+    window: minuteWindow(now),
+    windowRequests: 0,
+    windowTokens: 0,
+    monthTokens: 0,
+    monthCostNanoUsd: 0,
+  };
+
+  it.each([
+    ['quota_exceeded', { monthTokens: 4901 }, secondsUntilNextMonth(now)],
+    ['budget_exceeded', { monthCostNanoUsd: 999_998_001 }, secondsUntilNextMonth(now)],
+    ['rate_limited', { windowRequests: 10 }, 45],
+    ['tokens_per_minute_exceeded', { windowTokens: 901 }, 45],
+  ])('names %s with its Retry-After', (code, over, retryAfter) => {
+    const error = refusal(limits, estimate, { ...counters, ...over }, now);
+    expect(error).toBeInstanceOf(PlatformError);
+    expect(error.code).toBe(code);
+    expect(error.status).toBe(429);
+    expect(error.retryAfterSeconds).toBe(retryAfter);
+  });
+
+  it('does not blame the minute limits of a window that has passed', () => {
+    const error = refusal(limits, estimate, { ...counters, window: minuteWindow(now) - 1, windowRequests: 99 }, now);
+    expect(error.code).toBe('rate_limited');
+    expect(error.retryAfterSeconds).toBe(1);
+  });
+});
+
+describe('time keys', () => {
+  it('derives UTC windows, months and days', () => {
+    expect(monthKey(now)).toBe('2026-11');
+    expect(dayKey(now)).toBe('2026-11-24');
+    expect(minuteWindow(now + 44_500)).toBe(minuteWindow(now) + 1);
+    expect(secondsUntilNextMinute(now)).toBe(45);
+    expect(secondsUntilNextMonth(Date.UTC(2026, 11, 31, 23, 59, 59))).toBe(1);
+  });
+});

@@ -1,0 +1,133 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { type TenantContext, toAuthorizerContext } from '../../lambdas/core/tenant';
+import { ROUTE_HANDLERS } from '../../lambdas/handlers';
+import type { LocalPlatform } from '../../lambdas/local/platform';
+import { startTestPlatform } from '../support/platform';
+
+function tenant(id: string, limits: Partial<TenantContext['limits']> = {}): TenantContext {
+  return {
+    tenantId: id,
+    tier: 'basic',
+    principal: { type: 'api_key', id: 'k1' },
+    limits: { requestsPerMinute: 100, tokensPerMinute: 10_000, monthlyTokens: 100_000, monthlyBudgetUsd: 1, ...limits },
+  };
+}
+
+/** A proxy event as API Gateway sends it after the authorizer allowed the call. */
+function event(
+  context: TenantContext,
+  body: string | null,
+  overrides: Partial<APIGatewayProxyEvent> = {},
+): APIGatewayProxyEvent {
+  return {
+    httpMethod: 'POST',
+    resource: '/v1/chat/completions',
+    path: '/v1/chat/completions',
+    headers: { 'Content-Type': 'application/json' },
+    queryStringParameters: null,
+    body,
+    requestContext: { requestId: `req-${Math.random()}`, authorizer: toAuthorizerContext(context) },
+    ...overrides,
+  } as APIGatewayProxyEvent;
+}
+
+const chat = (maxTokens = 20) =>
+  JSON.stringify({
+    model: 'nova-micro',
+    messages: [{ role: 'user', content: 'What is a tenant?' }],
+    max_tokens: maxTokens,
+  });
+
+describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', () => {
+  let platform: LocalPlatform;
+  let handle: (e: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform();
+    const handler = ROUTE_HANDLERS['chat-completions'](platform.deps);
+    handle = (e) => handler(e, { awsRequestId: 'aws-req', getRemainingTimeInMillis: () => 30_000 } as Context);
+  });
+  afterAll(() => platform.close());
+
+  it('answers in the OpenAI chat.completion shape and settles the usage it reports', async () => {
+    const t = tenant('chat-ok');
+    const response = await handle(event(t, chat()));
+    expect(response.statusCode).toBe(200);
+    const body = JSON.parse(response.body);
+    expect(body).toMatchObject({
+      object: 'chat.completion',
+      model: 'nova-micro',
+      choices: [{ index: 0, message: { role: 'assistant' }, finish_reason: 'length' }],
+    });
+    expect(body.usage.total_tokens).toBe(body.usage.prompt_tokens + body.usage.completion_tokens);
+    const [usage] = await platform.deps.ledger.usage(t, { from: '2000-01-01', to: '2999-12-31' });
+    expect(usage).toMatchObject({
+      requests: 1,
+      inputTokens: body.usage.prompt_tokens,
+      outputTokens: body.usage.completion_tokens,
+    });
+    expect(usage.costNanoUsd).toBe(body.usage.prompt_tokens * 35 + body.usage.completion_tokens * 140);
+  });
+
+  it('refuses over the rate limit with 429, Retry-After and no model call', async () => {
+    const t = tenant('chat-limited', { requestsPerMinute: 1 });
+    expect((await handle(event(t, chat()))).statusCode).toBe(200);
+    const modelCalls = platform.bedrock.requests.length;
+    const refused = await handle(event(t, chat()));
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers?.['retry-after'])).toBeGreaterThan(0);
+    expect(JSON.parse(refused.body).error).toMatchObject({ code: 'rate_limited', type: 'rate_limit_error' });
+    expect(platform.bedrock.requests).toHaveLength(modelCalls);
+    const [usage] = await platform.deps.ledger.usage(t, { from: '2000-01-01', to: '2999-12-31' });
+    expect(usage.requests).toBe(1);
+  });
+
+  it.each([
+    ['malformed JSON', 400, 'invalid_json', '{"model":', {}],
+    ['wrong content type', 400, 'unsupported_content_type', chat(), { headers: { 'content-type': 'text/plain' } }],
+    [
+      'a tenant in the body',
+      400,
+      'tenant_override_forbidden',
+      JSON.stringify({ ...JSON.parse(chat()), tenant_id: 'victim' }),
+      {},
+    ],
+    [
+      'a tenant header',
+      400,
+      'tenant_override_forbidden',
+      chat(),
+      { headers: { 'content-type': 'application/json', 'x-tenant-id': 'victim' } },
+    ],
+    [
+      'an unknown model',
+      400,
+      'unknown_model',
+      JSON.stringify({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }),
+      {},
+    ],
+    ['no messages', 400, 'invalid_request', JSON.stringify({ model: 'nova-micro', messages: [] }), {}],
+    ['max_tokens over the model limit', 400, 'invalid_request', chat(999_999), {}],
+    ['streaming (not served yet)', 400, 'invalid_request', JSON.stringify({ ...JSON.parse(chat()), stream: true }), {}],
+    ['no body', 400, 'invalid_request', null, {}],
+    ['a body over the size limit', 413, 'payload_too_large', JSON.stringify({ model: 'x'.repeat(1_100_000) }), {}],
+  ])('refuses %s with %i %s and loses nothing', async (_, status, code, body, overrides) => {
+    const t = tenant(`chat-bad-${code.replaceAll('_', '-')}`);
+    const response = await handle(event(t, body as string | null, overrides as Partial<APIGatewayProxyEvent>));
+    expect(response.statusCode).toBe(status);
+    expect(JSON.parse(response.body).error).toMatchObject({
+      code,
+      message: expect.any(String),
+      request_id: expect.any(String),
+    });
+    expect(await platform.deps.ledger.usage(t, { from: '2000-01-01', to: '2999-12-31' })).toEqual([]);
+  });
+
+  it('refuses a request without a tenant context, whatever the body says', async () => {
+    const response = await handle({
+      ...event(tenant('x-tenant'), chat()),
+      requestContext: { requestId: 'r' },
+    } as APIGatewayProxyEvent);
+    expect(response.statusCode).toBe(401);
+  });
+});
