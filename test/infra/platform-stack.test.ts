@@ -1,0 +1,184 @@
+import { App, Aspects } from 'aws-cdk-lib';
+import { Annotations, Capture, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { platformConfig } from '../../lib/config';
+import { PlatformStack } from '../../lib/platform-stack';
+import { ROUTES } from '../../lib/routes';
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+
+// GIVEN the platform stack as `cdk synth` builds it, with a JWT issuer configured and cdk-nag on
+const app = new App();
+const context: Record<string, string> = {
+  jwtIssuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_example',
+  jwtAudience: 'platform-client',
+};
+const stack = new PlatformStack(app, 'Platform', { config: platformConfig((key) => context[key]) });
+Aspects.of(app).add(new AwsSolutionsChecks());
+app.synth();
+const template = Template.fromStack(stack);
+const json = JSON.stringify(template.toJSON());
+
+function logicalIdOf(type: string, props: Record<string, unknown>): string {
+  const found = Object.keys(template.findResources(type, { Properties: Match.objectLike(props) }));
+  expect(found).toHaveLength(1);
+  return found[0];
+}
+
+/** The statements of the policy attached to the role of the function whose env has POWERTOOLS_SERVICE_NAME = name. */
+function statementsOf(handlerName: string): Statement[] {
+  const fn = Object.values(template.findResources('AWS::Lambda::Function')).find(
+    (resource) => resource.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === handlerName,
+  );
+  const roleId = fn?.Properties.Role['Fn::GetAtt'][0];
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
+    policy.Properties.Roles.some((role: { Ref: string }) => role.Ref === roleId),
+  );
+  return policies.flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+}
+
+const actionsOf = (statements: Statement[]) => statements.flatMap((s) => [s.Action].flat()).sort();
+
+describe('PlatformStack', () => {
+  it('passes cdk-nag AwsSolutions with no unsuppressed error or warning', () => {
+    const findings = [
+      ...Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+    ];
+    expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
+  });
+
+  it('puts the tenant authorizer on every tenant route and IAM on every admin route', () => {
+    const authorizerId = logicalIdOf('AWS::ApiGateway::Authorizer', {
+      Type: 'REQUEST',
+      IdentitySource: 'method.request.header.Authorization',
+      AuthorizerResultTtlInSeconds: 60,
+    });
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method'));
+    expect(methods).toHaveLength(ROUTES.length);
+    for (const route of ROUTES) {
+      template.hasResourceProperties('AWS::ApiGateway::Method', {
+        HttpMethod: route.method,
+        ...(route.auth === 'tenant'
+          ? {
+              AuthorizationType: 'CUSTOM',
+              AuthorizerId: { Ref: authorizerId },
+              RequestParameters: { 'method.request.header.Authorization': true },
+            }
+          : { AuthorizationType: 'AWS_IAM', AuthorizerId: Match.absent() }),
+      });
+    }
+    expect(methods.filter((m) => m.Properties.AuthorizationType === 'NONE')).toEqual([]);
+  });
+
+  it('encrypts both tables, with point-in-time recovery, on demand; the ledger expires counters', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 2);
+    template.allResourcesProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      SSESpecification: { SSEEnabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    });
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain' });
+  });
+
+  it('grants each function only the actions it uses', () => {
+    expect(actionsOf(statementsOf('authorizer'))).toEqual([
+      'dynamodb:GetItem',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+    expect(actionsOf(statementsOf('chat-completions'))).toEqual([
+      'bedrock:InvokeModel',
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+    expect(actionsOf(statementsOf('usage'))).toEqual(['dynamodb:Query', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(actionsOf(statementsOf('admin'))).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+  });
+
+  it('lets the chat function invoke exactly the catalog models, and no policy uses a wildcard', () => {
+    const bedrock = statementsOf('chat-completions').find((s) => s.Action === 'bedrock:InvokeModel');
+    expect(JSON.stringify(bedrock?.Resource)).toContain('foundation-model/amazon.nova-micro-v1:0');
+    expect(JSON.stringify(bedrock?.Resource)).toContain('foundation-model/amazon.nova-lite-v1:0');
+    for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+      for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
+        expect([statement.Action].flat().some((action) => action.includes('*'))).toBe(false);
+        expect([statement.Resource].flat()).not.toContain('*');
+      }
+    }
+  });
+
+  it('writes access logs with the tenant id, and never data traces', () => {
+    const format = new Capture();
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: format },
+      MethodSettings: [Match.objectLike({ DataTraceEnabled: false, LoggingLevel: 'ERROR' })],
+    });
+    expect(JSON.parse(format.asString())).toMatchObject({
+      tenantId: '$context.authorizer.tenantId',
+      requestId: '$context.requestId',
+    });
+  });
+
+  it("answers API Gateway's own errors in the platform's error shape", () => {
+    const template401 = new Capture();
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'UNAUTHORIZED',
+      StatusCode: '401',
+      ResponseTemplates: { 'application/json': template401 },
+    });
+    expect(JSON.parse(template401.asString())).toEqual({
+      error: {
+        code: 'unauthenticated',
+        message: expect.any(String),
+        type: 'authentication_error',
+        request_id: '$context.requestId',
+      },
+    });
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'ACCESS_DENIED',
+      StatusCode: '403',
+    });
+  });
+
+  it('runs handlers on arm64 and the current Node.js runtime, configured from the environment contract', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Environment: {
+        Variables: Match.objectLike({
+          MODEL_CATALOG: Match.stringLikeRegexp('amazon.nova-micro-v1:0'),
+          JWT_ISSUER: context.jwtIssuer,
+          JWT_AUDIENCE: context.jwtAudience,
+          JWKS_URI: `${context.jwtIssuer}/.well-known/jwks.json`,
+        }),
+      },
+    });
+  });
+
+  it('hard-codes no account or region', () => {
+    expect(json).not.toMatch(/\b\d{12}\b/);
+    expect(json).not.toMatch(/"(us|eu|ap)-[a-z]+-\d"/);
+  });
+
+  it('refuses an empty model catalog early', () => {
+    expect(() => new PlatformStack(new App(), 'Empty', { config: { ...platformConfig(), models: {} } })).toThrow(
+      /model catalog must name at least one model/,
+    );
+  });
+});
