@@ -5,7 +5,8 @@ export const tenantLimitsSchema = z.object({
   requestsPerMinute: z.number().int().positive(),
   tokensPerMinute: z.number().int().positive(),
   monthlyTokens: z.number().int().positive(),
-  monthlyBudgetUsd: z.number().positive(),
+  // Bounded so the budget in nano-dollars stays an exact integer (below 2^53).
+  monthlyBudgetUsd: z.number().positive().max(1_000_000),
 });
 
 export type TenantLimits = z.infer<typeof tenantLimitsSchema>;

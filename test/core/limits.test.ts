@@ -1,12 +1,14 @@
 import { PlatformError } from '../../lambdas/core/errors';
 import {
   admissionThresholds,
+  budgetNanoUsd,
   dayKey,
   minuteWindow,
   monthKey,
   refusal,
   secondsUntilNextMinute,
   secondsUntilNextMonth,
+  tenantLimitsSchema,
 } from '../../lambdas/core/limits';
 
 const limits = { requestsPerMinute: 10, tokensPerMinute: 1000, monthlyTokens: 5000, monthlyBudgetUsd: 1 };
@@ -65,5 +67,13 @@ describe('time keys', () => {
     expect(minuteWindow(now + 44_500)).toBe(minuteWindow(now) + 1);
     expect(secondsUntilNextMinute(now)).toBe(45);
     expect(secondsUntilNextMonth(Date.UTC(2026, 11, 31, 23, 59, 59))).toBe(1);
+  });
+});
+
+describe('tenantLimitsSchema', () => {
+  it('keeps budgets small enough to stay exact in nano-dollars', () => {
+    expect(tenantLimitsSchema.safeParse({ ...limits, monthlyBudgetUsd: 1_000_000 }).success).toBe(true);
+    expect(tenantLimitsSchema.safeParse({ ...limits, monthlyBudgetUsd: 1_000_001 }).success).toBe(false);
+    expect(Number.isSafeInteger(budgetNanoUsd({ ...limits, monthlyBudgetUsd: 1_000_000 }))).toBe(true);
   });
 });

@@ -1,0 +1,111 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { runLoad } from './load';
+
+const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = [1, 16];
+const CHAT = JSON.stringify({
+  model: 'nova-micro',
+  messages: [{ role: 'user', content: 'Give me a short status update on the platform.' }],
+  max_tokens: 64,
+});
+
+interface Server {
+  readonly url: string;
+  readonly apiKey?: string;
+  readonly process: ChildProcess;
+}
+
+async function startServer(args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/servers.ts', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'ERROR' },
+  });
+  const [line] = await createInterface({ input: child.stdout! })
+    [Symbol.asyncIterator]()
+    .next()
+    .then((r) => [r.value as string]);
+  return { ...JSON.parse(line), process: child };
+}
+
+/** CPU seconds the process has used (user + system), from /proc: the server's own cost per request. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function load(server: Server, connections: number) {
+  const cpuBefore = cpuSeconds(server.process.pid!);
+  const result = await runLoad({
+    url: `${server.url}/v1/chat/completions`,
+    method: 'POST',
+    connections,
+    seconds: DURATION_SECONDS,
+    headers: { 'content-type': 'application/json', ...(server.apiKey && { authorization: `Bearer ${server.apiKey}` }) },
+    body: CHAT,
+  });
+  return {
+    ...result,
+    cpuMsPerRequest: ((cpuSeconds(server.process.pid!) - cpuBefore) * 1000) / Math.max(result.requests, 1),
+  };
+}
+
+export async function benchChat(): Promise<void> {
+  const platform = await startServer(['platform']);
+  const sample = await fetch(`${platform.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${platform.apiKey}` },
+    body: CHAT,
+  });
+  const bare = await startServer(['bare', await sample.text()]);
+  try {
+    const rows: string[][] = [];
+    for (const connections of CONCURRENCY) {
+      // Warm the platform up (JIT, SDK connection pools) before measuring.
+      await load(platform, connections);
+      const base = await load(bare, connections);
+      const measured = await load(platform, connections);
+      rows.push(row('bare node http', connections, base), row('platform chat', connections, measured), [
+        'overhead (platform / bare)',
+        String(connections),
+        ratio(base.rps, measured.rps),
+        ratio(measured.p50Ms, base.p50Ms),
+        ratio(measured.p99Ms, base.p99Ms),
+        ratio(measured.cpuMsPerRequest, base.cpuMsPerRequest),
+        '',
+      ]);
+    }
+    printTable(['target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'non-2xx+errors'], rows);
+    console.log(
+      `\nPOST /v1/chat/completions, ${DURATION_SECONDS}s per cell, local mode: authorizer (cached) + middy handler + ledger reserve/settle on dynalite + Bedrock Converse to the local model. The bare server returns the same body.`,
+    );
+  } finally {
+    platform.process.kill();
+    bare.process.kill();
+  }
+}
+
+function row(name: string, connections: number, r: Awaited<ReturnType<typeof load>>): string[] {
+  return [
+    name,
+    String(connections),
+    r.rps.toFixed(0),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    r.cpuMsPerRequest.toFixed(3),
+    String(r.failures),
+  ];
+}
+
+function ratio(a: number, b: number): string {
+  return b > 0 ? `${(a / b).toFixed(1)}x` : '-';
+}
+
+export function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+}

@@ -1,0 +1,18 @@
+import { benchChat } from './chat';
+
+/** `npm run bench [-- <suite>]`: each suite prints a table. */
+const SUITES: Record<string, () => Promise<void>> = { chat: benchChat };
+
+const name = process.argv[2] ?? 'chat';
+const suite = SUITES[name];
+if (!suite) {
+  console.error(`unknown benchmark '${name}'; suites: ${Object.keys(SUITES).join(', ')}`);
+  process.exit(2);
+}
+suite().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
