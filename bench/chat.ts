@@ -15,6 +15,7 @@ interface Server {
   readonly url: string;
   readonly apiKey?: string;
   readonly process: ChildProcess;
+  readonly pid: number;
 }
 
 async function startServer(args: string[]): Promise<Server> {
@@ -22,11 +23,9 @@ async function startServer(args: string[]): Promise<Server> {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'ERROR' },
   });
-  const [line] = await createInterface({ input: child.stdout! })
-    [Symbol.asyncIterator]()
-    .next()
-    .then((r) => [r.value as string]);
-  return { ...JSON.parse(line), process: child };
+  if (!child.stdout || child.pid === undefined) throw new Error('could not start the server under benchmark');
+  const first = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
+  return { ...JSON.parse(String(first.value)), process: child, pid: child.pid };
 }
 
 /** CPU seconds the process has used (user + system), from /proc: the server's own cost per request. */
@@ -36,7 +35,7 @@ function cpuSeconds(pid: number): number {
 }
 
 async function load(server: Server, connections: number) {
-  const cpuBefore = cpuSeconds(server.process.pid!);
+  const cpuBefore = cpuSeconds(server.pid);
   const result = await runLoad({
     url: `${server.url}/v1/chat/completions`,
     method: 'POST',
@@ -47,7 +46,7 @@ async function load(server: Server, connections: number) {
   });
   return {
     ...result,
-    cpuMsPerRequest: ((cpuSeconds(server.process.pid!) - cpuBefore) * 1000) / Math.max(result.requests, 1),
+    cpuMsPerRequest: ((cpuSeconds(server.pid) - cpuBefore) * 1000) / Math.max(result.requests, 1),
   };
 }
 

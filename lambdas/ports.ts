@@ -1,3 +1,4 @@
+import type { AuditEntry } from './core/audit';
 import type { Estimate } from './core/limits';
 import type { TenantContext, TenantRecord } from './core/tenant';
 
@@ -63,6 +64,8 @@ export interface Ledger {
   release(reservation: Reservation): Promise<void>;
   /** The tenant's settled usage for the inclusive date range `yyyy-mm-dd`. */
   usage(tenant: TenantContext, range: { from: string; to: string }): Promise<UsageRecord[]>;
+  /** Offboarding: deletes every ledger item of the tenant; returns how many. */
+  deleteAll(tenantId: string): Promise<number>;
 }
 
 export interface StoredApiKey {
@@ -77,11 +80,29 @@ export interface TenantRegistry {
   getTenant(tenantId: string): Promise<TenantRecord | undefined>;
   /** Fails with `conflict` when the tenant exists already. */
   createTenant(record: TenantRecord): Promise<void>;
+  /** Replaces the mutable fields of an existing tenant; fails with `not_found` when there is none. */
+  updateTenant(record: TenantRecord): Promise<void>;
   getApiKey(keyId: string): Promise<StoredApiKey | undefined>;
   putApiKey(key: StoredApiKey): Promise<void>;
+  /** Fails with `not_found` unless the key exists and belongs to the tenant. */
+  revokeApiKey(tenantId: string, keyId: string): Promise<void>;
+  /** Offboarding: deletes the tenant record and all its API keys; returns how many keys there were. */
+  deleteTenant(tenantId: string): Promise<{ apiKeys: number }>;
 }
 
 /** A verified bearer token's identity; throws on anything invalid. */
 export interface TokenVerifier {
   verify(token: string): Promise<{ tenantId: string; userId: string }>;
+}
+
+export interface AuditLog {
+  record(tenant: TenantContext, entry: AuditEntry): Promise<void>;
+  /** Newest first; `cursor` continues where the previous page ended. */
+  list(
+    tenant: TenantContext,
+    page: { limit: number; cursor?: string },
+  ): Promise<{ entries: AuditEntry[]; nextCursor?: string }>;
+  get(tenant: TenantContext, requestId: string): Promise<AuditEntry | undefined>;
+  /** Offboarding: deletes every audit record of the tenant; returns how many. */
+  deleteAll(tenantId: string): Promise<number>;
 }

@@ -14,6 +14,11 @@ export interface PlatformSettings {
   readonly region: string;
   readonly tenantTableName: string;
   readonly ledgerTableName: string;
+  readonly auditTableName: string;
+  /** How long audit records are kept. */
+  readonly auditRetentionDays: number;
+  /** The role whose sessions, tagged with `tenantId`, can reach only that tenant's data. */
+  readonly tenantAccessRoleArn: string;
   readonly catalog: ModelCatalog;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   readonly maxRequestBodyBytes: number;
@@ -23,6 +28,7 @@ export interface PlatformSettings {
   readonly local?: {
     readonly dynamodbEndpoint: string;
     readonly bedrockRuntimeEndpoint: string;
+    readonly stsEndpoint: string;
     readonly credentials: { accessKeyId: string; secretAccessKey: string };
   };
 }
@@ -44,6 +50,9 @@ const lambdaEnvSchema = z.object({
   AWS_REGION: z.string().min(1),
   TENANT_TABLE_NAME: z.string().min(1),
   LEDGER_TABLE_NAME: z.string().min(1),
+  AUDIT_TABLE_NAME: z.string().min(1),
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().positive(),
+  TENANT_ACCESS_ROLE_ARN: z.string().startsWith('arn:'),
   MODEL_CATALOG: json(modelCatalogSchema),
   TIER_LIMITS: json(
     z.object({ basic: tenantLimitsSchema, standard: tenantLimitsSchema, enterprise: tenantLimitsSchema }),
@@ -62,6 +71,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     region: e.AWS_REGION,
     tenantTableName: e.TENANT_TABLE_NAME,
     ledgerTableName: e.LEDGER_TABLE_NAME,
+    auditTableName: e.AUDIT_TABLE_NAME,
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    tenantAccessRoleArn: e.TENANT_ACCESS_ROLE_ARN,
     catalog: e.MODEL_CATALOG,
     tiers: e.TIER_LIMITS,
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
@@ -77,6 +89,9 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region' | 'l
   return {
     TENANT_TABLE_NAME: settings.tenantTableName,
     LEDGER_TABLE_NAME: settings.ledgerTableName,
+    AUDIT_TABLE_NAME: settings.auditTableName,
+    AUDIT_RETENTION_DAYS: String(settings.auditRetentionDays),
+    TENANT_ACCESS_ROLE_ARN: settings.tenantAccessRoleArn,
     MODEL_CATALOG: JSON.stringify(settings.catalog),
     TIER_LIMITS: JSON.stringify(settings.tiers),
     MAX_REQUEST_BODY_BYTES: String(settings.maxRequestBodyBytes),

@@ -1,20 +1,28 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
+import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
 import { DynamoDbLedger } from './adapters/dynamodb-ledger';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
-import type { Ledger, ModelProvider, TenantRegistry, TokenVerifier } from './ports';
+import { StsTenantCredentials } from './adapters/sts-tenant-credentials';
+import { tenantScopedDynamoDb } from './adapters/tenant-scoped-dynamodb';
+import type { AuditLog, Ledger, ModelProvider, TenantRegistry, TokenVerifier } from './ports';
 import { type PlatformSettings, settingsFromEnv } from './runtime-env';
 
 export type { PlatformSettings };
 
 export interface PlatformDeps {
   readonly settings: PlatformSettings;
+  /** Signs with the function's own role: the authorizer and admin routes need every tenant's record. */
   readonly registry: TenantRegistry;
+  /** Tenant data: signs with the tenant's scoped credentials. */
   readonly ledger: Ledger;
+  /** Tenant data: signs with the tenant's scoped credentials. */
+  readonly audit: AuditLog;
   readonly models: ModelProvider;
   readonly tokens?: TokenVerifier;
   readonly now: () => number;
@@ -22,11 +30,24 @@ export interface PlatformDeps {
 
 export function buildDeps(settings: PlatformSettings): PlatformDeps {
   const local = settings.local;
-  const dynamodb = new DynamoDBClient({
+  // One connection pool for every DynamoDB client, the per-tenant ones included.
+  const dynamodbConfig = {
     region: settings.region,
-    ...(local && { endpoint: local.dynamodbEndpoint, credentials: local.credentials }),
+    requestHandler: new NodeHttpHandler(),
+    ...(local && { endpoint: local.dynamodbEndpoint }),
+  };
+  const ownDynamoDb = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ ...dynamodbConfig, ...(local && { credentials: local.credentials }) }),
+    { marshallOptions: { removeUndefinedValues: true } },
+  );
+  const sts = new STSClient({
+    region: settings.region,
+    ...(local && { endpoint: local.stsEndpoint, credentials: local.credentials }),
   });
-  const documents = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
+  const tenantDynamoDb = tenantScopedDynamoDb(
+    dynamodbConfig,
+    new StsTenantCredentials(sts, settings.tenantAccessRoleArn),
+  );
   const bedrock = new BedrockRuntimeClient({
     region: settings.region,
     // The SDK speaks HTTP/2 to Bedrock; the local Bedrock server speaks HTTP/1.1.
@@ -38,8 +59,9 @@ export function buildDeps(settings: PlatformSettings): PlatformDeps {
   });
   return {
     settings,
-    registry: new DynamoDbTenantRegistry(documents, settings.tenantTableName),
-    ledger: new DynamoDbLedger(documents, settings.ledgerTableName),
+    registry: new DynamoDbTenantRegistry(ownDynamoDb, settings.tenantTableName),
+    ledger: new DynamoDbLedger(tenantDynamoDb, settings.ledgerTableName),
+    audit: new DynamoDbAuditLog(tenantDynamoDb, settings.auditTableName, settings.auditRetentionDays),
     models: new BedrockModelProvider(bedrock),
     tokens: settings.jwt && new JwtTokenVerifier(settings.jwt),
     now: Date.now,

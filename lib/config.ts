@@ -23,6 +23,8 @@ export interface PlatformConfig {
   readonly authorizerCacheTtlSeconds: number;
   /** Largest request body a route accepts, in bytes. */
   readonly maxRequestBodyBytes: number;
+  /** How long audit records are kept before DynamoDB TTL removes them. */
+  readonly auditRetentionDays: number;
 }
 
 export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
@@ -63,7 +65,7 @@ const jwtIssuerSchema = z.object({
 
 /**
  * Builds the platform config from CDK context (or any key/value source). Context keys:
- * `jwtIssuer`, `jwtAudience`, `jwksUri`, `jwtTenantClaim`, `authorizerCacheTtlSeconds`.
+ * `jwtIssuer`, `jwtAudience`, `jwksUri`, `jwtTenantClaim`, `authorizerCacheTtlSeconds`, `auditRetentionDays`.
  */
 export function platformConfig(context: (key: string) => unknown = () => undefined): PlatformConfig {
   const issuer = context('jwtIssuer');
@@ -77,11 +79,13 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
           tenantClaim: context('jwtTenantClaim'),
         });
   const ttl = context('authorizerCacheTtlSeconds');
+  const retention = context('auditRetentionDays');
   return {
     tiers: z.record(z.enum(['basic', 'standard', 'enterprise']), tenantLimitsSchema).parse(DEFAULT_TIERS),
     models: modelCatalogSchema.parse(DEFAULT_MODELS),
     jwt,
     authorizerCacheTtlSeconds: ttl === undefined ? 60 : z.coerce.number().int().min(0).max(3600).parse(ttl),
     maxRequestBodyBytes: 1024 * 1024,
+    auditRetentionDays: retention === undefined ? 90 : z.coerce.number().int().min(1).max(3650).parse(retention),
   };
 }

@@ -5,8 +5,10 @@ import { lambdaEnvironment } from '../lambdas/runtime-env';
 import type { PlatformConfig } from './config';
 import { ModelGateway } from './constructs/model-gateway';
 import { PlatformTable } from './constructs/platform-table';
+import { TenantAccessRole } from './constructs/tenant-access-role';
 import { TenantApi } from './constructs/tenant-api';
 import { TenantAuthorizer } from './constructs/tenant-authorizer';
+import { AUDIT_BY_REQUEST_INDEX } from './tables';
 
 export interface PlatformStackProps extends StackProps {
   /** Tiers, model catalog, identity provider, limits: see `lib/config.ts`. */
@@ -27,10 +29,18 @@ export class PlatformStack extends Stack {
     const { config } = props;
     const tenants = new PlatformTable(this, 'TenantRegistry');
     const ledger = new PlatformTable(this, 'UsageLedger', { expiringItems: true });
+    const audit = new PlatformTable(this, 'AuditLog', {
+      expiringItems: true,
+      localSecondaryIndexes: [AUDIT_BY_REQUEST_INDEX],
+    });
+    const tenantAccess = new TenantAccessRole(this, 'TenantAccess', { tenantTables: [ledger, audit] });
     const models = new ModelGateway(this, 'Models', { catalog: config.models });
     const environment = lambdaEnvironment({
       tenantTableName: tenants.table.tableName,
       ledgerTableName: ledger.table.tableName,
+      auditTableName: audit.table.tableName,
+      auditRetentionDays: config.auditRetentionDays,
+      tenantAccessRoleArn: tenantAccess.role.roleArn,
       catalog: config.models,
       tiers: config.tiers,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
@@ -44,7 +54,7 @@ export class PlatformStack extends Stack {
     this.api = new TenantApi(this, 'TenantApi', {
       authorizer: authorizer.authorizer,
       tenantTable: tenants.table,
-      ledgerTable: ledger.table,
+      tenantAccess,
       models,
       environment,
       webAclArn: props.webAclArn,

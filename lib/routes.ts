@@ -7,7 +7,7 @@
 export type RouteAuth = 'tenant' | 'admin';
 
 /** A Lambda handler: `lambdas/handlers/<name>.ts`, exporting `handler` (AWS) and `create` (local). */
-export type HandlerName = 'chat-completions' | 'usage' | 'admin';
+export type HandlerName = 'chat-completions' | 'usage' | 'audit' | 'admin';
 
 export interface Route {
   readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -20,9 +20,14 @@ export interface Route {
 export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/chat/completions', handler: 'chat-completions', auth: 'tenant' },
   { method: 'GET', path: '/v1/usage', handler: 'usage', auth: 'tenant' },
+  { method: 'GET', path: '/v1/audit', handler: 'audit', auth: 'tenant' },
+  { method: 'GET', path: '/v1/audit/{requestId}', handler: 'audit', auth: 'tenant' },
   { method: 'POST', path: '/admin/tenants', handler: 'admin', auth: 'admin' },
   { method: 'GET', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
+  { method: 'PATCH', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
+  { method: 'DELETE', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/api-keys', handler: 'admin', auth: 'admin' },
+  { method: 'DELETE', path: '/admin/tenants/{id}/api-keys/{keyId}', handler: 'admin', auth: 'admin' },
 ];
 
 /** The authorizer's Allow covers every tenant route of the stage, since API Gateway reuses a cached policy across routes. */

@@ -3,3 +3,6 @@ export const TABLE_KEY = { partitionKey: 'pk', sortKey: 'sk' } as const;
 
 /** Attribute DynamoDB TTL reads (epoch seconds). */
 export const TTL_ATTRIBUTE = 'expiresAt';
+
+/** The audit table's local secondary index: one tenant's records by request id (same partition, so LeadingKeys still applies). */
+export const AUDIT_BY_REQUEST_INDEX = { indexName: 'byRequestId', sortKey: 'requestId' } as const;

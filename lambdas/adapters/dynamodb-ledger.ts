@@ -1,10 +1,4 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  UpdateCommand,
-  type UpdateCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import {
   admissionThresholds,
   dayKey,
@@ -18,6 +12,8 @@ import {
 import { type TenantContext, tenantKey } from '../core/tenant';
 import type { ActualUsage, Ledger, Reservation, UsageRecord } from '../ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
+import { deletePartition } from './dynamodb-partition';
+import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 /** Counter items outlive their month by this long, for late settles and support questions. */
 const COUNTER_RETENTION_SECONDS = 60 * 24 * 3600;
@@ -34,13 +30,14 @@ const usageKey = (tenantId: string, day: string, model: string) => ({
  * `QUOTA#<yyyy-mm>` holds the month's tokens and cost (reserved or settled) and the current minute
  * window's request and token counts, so one conditional UpdateItem checks every limit at once and
  * the hot path reads nothing. `USAGE#<yyyy-mm-dd>#<model>` holds settled usage for reports.
+ * Every call signs with the tenant's scoped credentials, so IAM confines it to that partition.
  */
 export class DynamoDbLedger implements Ledger {
   /** The minute window each tenant was last admitted in: picks which of the two writes to try first. */
   private readonly lastWindow = new Map<string, number>();
 
   constructor(
-    private readonly db: DynamoDBDocumentClient,
+    private readonly db: TenantScopedDynamoDb,
     private readonly tableName: string,
   ) {}
 
@@ -88,7 +85,7 @@ export class DynamoDbLedger implements Ledger {
     const attempts =
       this.lastWindow.get(tenant.tenantId) === window ? [sameWindow, newWindow] : [newWindow, sameWindow];
     for (const attempt of attempts) {
-      if (await this.conditionalUpdate(attempt)) {
+      if (await this.conditionalUpdate(tenant.tenantId, attempt)) {
         this.lastWindow.set(tenant.tenantId, window);
         return {
           tenantId: tenant.tenantId,
@@ -101,7 +98,7 @@ export class DynamoDbLedger implements Ledger {
       }
     }
     // Only a refused request pays for this read, to say which limit refused it.
-    throw refusal(tenant.limits, estimate, await this.counters(key), nowMs);
+    throw refusal(tenant.limits, estimate, await this.counters(tenant.tenantId, key), nowMs);
   }
 
   async settle(reservation: Reservation, usage: ActualUsage): Promise<void> {
@@ -111,7 +108,7 @@ export class DynamoDbLedger implements Ledger {
         tokens: usage.inputTokens + usage.outputTokens - estimate.tokens,
         costNanoUsd: usage.costNanoUsd - estimate.costNanoUsd,
       }),
-      this.db.send(
+      this.db(tenantId).send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: usageKey(tenantId, dayKey(reservedAtMs), model),
@@ -139,7 +136,7 @@ export class DynamoDbLedger implements Ledger {
     const records: UsageRecord[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.db.send(
+      const page = await this.db(tenant.tenantId).send(
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
@@ -167,8 +164,12 @@ export class DynamoDbLedger implements Ledger {
     return records;
   }
 
+  async deleteAll(tenantId: string): Promise<number> {
+    return deletePartition(this.db(tenantId), this.tableName, tenantKey(tenantId));
+  }
+
   private async adjustMonth(tenantId: string, month: string, delta: Estimate): Promise<void> {
-    await this.db.send(
+    await this.db(tenantId).send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: quotaKey(tenantId, month),
@@ -178,9 +179,9 @@ export class DynamoDbLedger implements Ledger {
     );
   }
 
-  private async conditionalUpdate(input: UpdateCommandInput): Promise<boolean> {
+  private async conditionalUpdate(tenantId: string, input: UpdateCommandInput): Promise<boolean> {
     try {
-      await this.db.send(new UpdateCommand(input));
+      await this.db(tenantId).send(new UpdateCommand(input));
       return true;
     } catch (error) {
       if (isConditionalCheckFailure(error)) return false;
@@ -188,8 +189,8 @@ export class DynamoDbLedger implements Ledger {
     }
   }
 
-  private async counters(key: { pk: string; sk: string }): Promise<LedgerCounters> {
-    const { Item: item } = await this.db.send(
+  private async counters(tenantId: string, key: { pk: string; sk: string }): Promise<LedgerCounters> {
+    const { Item: item } = await this.db(tenantId).send(
       new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
     );
     return {

@@ -1,16 +1,26 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { PlatformError } from '../core/errors';
 import { type TenantRecord, tenantKey, tenantRecordSchema } from '../core/tenant';
 import type { StoredApiKey, TenantRegistry } from '../ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
+import { deletePartition } from './dynamodb-partition';
 
 const PROFILE = 'PROFILE';
 const apiKeyKey = (keyId: string) => ({ pk: `APIKEY#${keyId}`, sk: 'APIKEY' });
+/** The tenant's own list of its keys, so offboarding finds them without a scan. */
+const tenantApiKeyKey = (tenantId: string, keyId: string) => ({ pk: tenantKey(tenantId), sk: `APIKEY#${keyId}` });
 
 /**
- * Tenants (`TENANT#<id>` / `PROFILE`) and API keys (`APIKEY#<keyId>`: the authorizer finds a key by
- * its id alone, before it knows the tenant). Reads are strongly consistent so a new or revoked key
- * takes effect at once, up to the authorizer's cache.
+ * Tenants (`TENANT#<id>` / `PROFILE`, plus `APIKEY#<keyId>` entries listing their keys) and API
+ * keys (`APIKEY#<keyId>`: the authorizer finds a key by its id alone, before it knows the tenant).
+ * Reads are strongly consistent so a new or revoked key takes effect at once, up to the authorizer's cache.
  */
 export class DynamoDbTenantRegistry implements TenantRegistry {
   constructor(
@@ -30,19 +40,15 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
   }
 
   async createTenant(record: TenantRecord): Promise<void> {
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: tenantKey(record.tenantId), sk: PROFILE, ...record },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-    } catch (error) {
-      if (isConditionalCheckFailure(error))
-        throw new PlatformError('conflict', `tenant '${record.tenantId}' exists already`);
-      throw error;
-    }
+    await this.putTenant(
+      record,
+      'attribute_not_exists(pk)',
+      () => new PlatformError('conflict', `tenant '${record.tenantId}' exists already`),
+    );
+  }
+
+  async updateTenant(record: TenantRecord): Promise<void> {
+    await this.putTenant(record, 'attribute_exists(pk)', () => new PlatformError('not_found', 'no such tenant'));
   }
 
   async getApiKey(keyId: string): Promise<StoredApiKey | undefined> {
@@ -60,6 +66,68 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
   }
 
   async putApiKey(key: StoredApiKey): Promise<void> {
+    // The tenant's entry first: a key the tenant cannot list is a key offboarding would miss.
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...tenantApiKeyKey(key.tenantId, key.keyId), keyId: key.keyId, createdAt: key.createdAt },
+      }),
+    );
     await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...apiKeyKey(key.keyId), ...key } }));
+  }
+
+  async revokeApiKey(tenantId: string, keyId: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: apiKeyKey(keyId),
+          UpdateExpression: 'SET #status = :revoked',
+          // Only the owner's key: another tenant's key id answers exactly like an unknown one.
+          ConditionExpression: 'tenantId = :tenantId',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':revoked': 'revoked', ':tenantId': tenantId },
+        }),
+      );
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) throw new PlatformError('not_found', 'no such API key');
+      throw error;
+    }
+  }
+
+  async deleteTenant(tenantId: string): Promise<{ apiKeys: number }> {
+    let apiKeys = 0;
+    const keys = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': tenantKey(tenantId), ':prefix': 'APIKEY#' },
+      }),
+    );
+    for (const item of keys.Items ?? []) {
+      await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: apiKeyKey(String(item.keyId)) }));
+      apiKeys++;
+    }
+    await deletePartition(this.db, this.tableName, tenantKey(tenantId));
+    return { apiKeys };
+  }
+
+  private async putTenant(
+    record: TenantRecord,
+    condition: string,
+    onConditionFailed: () => PlatformError,
+  ): Promise<void> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: tenantKey(record.tenantId), sk: PROFILE, ...record },
+          ConditionExpression: condition,
+        }),
+      );
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) throw onConditionFailed();
+      throw error;
+    }
   }
 }

@@ -28,7 +28,13 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
   if (tenant.status !== 'active') return { effect: 'Deny', principalId: caller.principal.id };
   return {
     effect: 'Allow',
-    context: { tenantId: tenant.tenantId, tier: tenant.tier, principal: caller.principal, limits: tenant.limits },
+    context: {
+      tenantId: tenant.tenantId,
+      tier: tenant.tier,
+      principal: caller.principal,
+      limits: tenant.limits,
+      auditPrompts: tenant.auditPrompts,
+    },
   };
 }
 

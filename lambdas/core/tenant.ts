@@ -17,6 +17,8 @@ export const tenantRecordSchema = z.object({
   tier: tierSchema,
   status: tenantStatusSchema,
   limits: tenantLimitsSchema,
+  /** Whether audit records keep the prompt text (off unless the tenant asks). */
+  auditPrompts: z.boolean().default(false),
   createdAt: z.string(),
 });
 export type TenantRecord = z.infer<typeof tenantRecordSchema>;
@@ -33,6 +35,7 @@ export const tenantContextSchema = z.object({
   tier: tierSchema,
   principal: principalSchema,
   limits: tenantLimitsSchema,
+  auditPrompts: z.boolean(),
 });
 export type TenantContext = Readonly<z.infer<typeof tenantContextSchema>>;
 
@@ -51,6 +54,7 @@ export function toAuthorizerContext(context: TenantContext): AuthorizerContext {
     principalType: context.principal.type,
     principalId: context.principal.id,
     limits: JSON.stringify(context.limits),
+    auditPrompts: context.auditPrompts,
   };
 }
 
@@ -61,6 +65,8 @@ export function fromAuthorizerContext(raw: Record<string, unknown> | null | unde
     tier: raw?.tier,
     principal: { type: raw?.principalType, id: raw?.principalId },
     limits: typeof raw?.limits === 'string' ? safeJson(raw.limits) : undefined,
+    // API Gateway passes authorizer context values on as strings.
+    auditPrompts: raw?.auditPrompts === true || raw?.auditPrompts === 'true',
   });
   // Only a misconfigured route reaches a handler without a valid context: never guess a tenant.
   if (!parsed.success) throw new PlatformError('unauthenticated', 'missing tenant context');

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import type { TenantRegistry } from '../ports';
+import type { AuditLog, Ledger, TenantRegistry } from '../ports';
 import { issueApiKey } from './api-key';
 import { PlatformError } from './errors';
 import { type TenantLimits, tenantLimitsSchema } from './limits';
-import { type TenantRecord, type Tier, tenantIdSchema, tierSchema } from './tenant';
+import { type TenantRecord, type Tier, tenantIdSchema, tenantStatusSchema, tierSchema } from './tenant';
 
 export const onboardRequestSchema = z
   .object({
@@ -11,12 +11,27 @@ export const onboardRequestSchema = z
     tier: tierSchema.default('basic'),
     /** Overrides of the tier's default limits. */
     limits: tenantLimitsSchema.partial().strict().optional(),
+    audit_prompts: z.boolean().default(false),
   })
   .strict();
 export type OnboardRequest = z.infer<typeof onboardRequestSchema>;
 
+export const updateRequestSchema = z
+  .object({
+    /** A new tier resets the limits to its defaults, then applies `limits`. */
+    tier: tierSchema.optional(),
+    limits: tenantLimitsSchema.partial().strict().optional(),
+    status: tenantStatusSchema.optional(),
+    audit_prompts: z.boolean().optional(),
+  })
+  .strict()
+  .refine((changes) => Object.keys(changes).length > 0, 'name at least one of tier, limits, status, audit_prompts');
+export type UpdateRequest = z.infer<typeof updateRequestSchema>;
+
 export interface TenantAdminDeps {
   readonly registry: TenantRegistry;
+  readonly ledger: Ledger;
+  readonly audit: AuditLog;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   readonly now: () => number;
 }
@@ -28,16 +43,21 @@ export function tenantView(record: TenantRecord) {
     tier: record.tier,
     status: record.status,
     limits: record.limits,
+    audit_prompts: record.auditPrompts,
     created_at: record.createdAt,
   };
 }
 
-export async function onboardTenant(deps: TenantAdminDeps, request: OnboardRequest): Promise<TenantRecord> {
+export async function onboardTenant(
+  deps: Pick<TenantAdminDeps, 'registry' | 'tiers' | 'now'>,
+  request: OnboardRequest,
+): Promise<TenantRecord> {
   const record: TenantRecord = {
     tenantId: request.id,
     tier: request.tier,
     status: 'active',
-    limits: { ...deps.tiers[request.tier], ...request.limits },
+    limits: tenantLimitsSchema.parse({ ...deps.tiers[request.tier], ...request.limits }),
+    auditPrompts: request.audit_prompts,
     createdAt: new Date(deps.now()).toISOString(),
   };
   await deps.registry.createTenant(record);
@@ -50,8 +70,27 @@ export async function getTenant(deps: Pick<TenantAdminDeps, 'registry'>, tenantI
   return record;
 }
 
+/** Changes tier, limits, status (suspend / resume) or audit settings; takes effect within the authorizer cache TTL. */
+export async function updateTenant(
+  deps: Pick<TenantAdminDeps, 'registry' | 'tiers'>,
+  tenantId: string,
+  changes: UpdateRequest,
+) {
+  const current = await getTenant(deps, tenantId);
+  const baseLimits = changes.tier ? deps.tiers[changes.tier] : current.limits;
+  const updated: TenantRecord = {
+    ...current,
+    tier: changes.tier ?? current.tier,
+    status: changes.status ?? current.status,
+    limits: tenantLimitsSchema.parse({ ...baseLimits, ...changes.limits }),
+    auditPrompts: changes.audit_prompts ?? current.auditPrompts,
+  };
+  await deps.registry.updateTenant(updated);
+  return updated;
+}
+
 /** Issues an API key for the tenant; the returned `api_key` is the only time the secret is shown. */
-export async function createApiKey(deps: TenantAdminDeps, tenantId: string) {
+export async function createApiKey(deps: Pick<TenantAdminDeps, 'registry' | 'now'>, tenantId: string) {
   const tenant = await getTenant(deps, tenantId);
   const issued = issueApiKey();
   const createdAt = new Date(deps.now()).toISOString();
@@ -63,4 +102,25 @@ export async function createApiKey(deps: TenantAdminDeps, tenantId: string) {
     createdAt,
   });
   return { key_id: issued.keyId, tenant_id: tenant.tenantId, api_key: issued.apiKey, created_at: createdAt };
+}
+
+export async function revokeApiKey(deps: Pick<TenantAdminDeps, 'registry'>, tenantId: string, keyId: string) {
+  await getTenant(deps, tenantId);
+  await deps.registry.revokeApiKey(tenantId, keyId);
+  return { key_id: keyId, tenant_id: tenantId, status: 'revoked' };
+}
+
+/**
+ * Deletes everything the platform holds for the tenant. It suspends the tenant first, so a failure
+ * halfway leaves a suspended tenant that the same call can finish offboarding.
+ */
+export async function offboardTenant(deps: TenantAdminDeps, tenantId: string) {
+  const tenant = await getTenant(deps, tenantId);
+  if (tenant.status !== 'suspended') await deps.registry.updateTenant({ ...tenant, status: 'suspended' });
+  const [ledgerItems, auditRecords] = await Promise.all([
+    deps.ledger.deleteAll(tenantId),
+    deps.audit.deleteAll(tenantId),
+  ]);
+  const { apiKeys } = await deps.registry.deleteTenant(tenantId);
+  return { id: tenantId, deleted: { ledger_items: ledgerItems, audit_records: auditRecords, api_keys: apiKeys } };
 }

@@ -1,27 +1,45 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { PlatformError } from '../core/errors';
-import { createApiKey, getTenant, onboardRequestSchema, onboardTenant, tenantView } from '../core/tenants';
+import {
+  createApiKey,
+  getTenant,
+  offboardTenant,
+  onboardRequestSchema,
+  onboardTenant,
+  revokeApiKey,
+  tenantView,
+  updateRequestSchema,
+  updateTenant,
+} from '../core/tenants';
 import { lambdaHandler, type PlatformDeps } from '../runtime';
 import { type ApiEvent, adminApi, json } from './http';
 
 /** Operator routes under `/admin` (IAM-authorized on AWS), dispatched on API Gateway's resource path. */
 export function create(deps: PlatformDeps) {
-  const admin = { registry: deps.registry, tiers: deps.settings.tiers, now: deps.now };
+  const admin = {
+    registry: deps.registry,
+    ledger: deps.ledger,
+    audit: deps.audit,
+    tiers: deps.settings.tiers,
+    now: deps.now,
+  };
+  const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
   const operations: Record<string, (event: ApiEvent) => Promise<APIGatewayProxyResult>> = {
     'POST /admin/tenants': async (event) =>
       json(201, tenantView(await onboardTenant(admin, onboardRequestSchema.parse(event.body)))),
-    'GET /admin/tenants/{id}': async (event) => json(200, tenantView(await getTenant(admin, tenantIdParam(event)))),
-    'POST /admin/tenants/{id}/api-keys': async (event) => json(201, await createApiKey(admin, tenantIdParam(event))),
+    'GET /admin/tenants/{id}': async (event) => json(200, tenantView(await getTenant(admin, id(event)))),
+    'PATCH /admin/tenants/{id}': async (event) =>
+      json(200, tenantView(await updateTenant(admin, id(event), updateRequestSchema.parse(event.body)))),
+    'DELETE /admin/tenants/{id}': async (event) => json(200, await offboardTenant(admin, id(event))),
+    'POST /admin/tenants/{id}/api-keys': async (event) => json(201, await createApiKey(admin, id(event))),
+    'DELETE /admin/tenants/{id}/api-keys/{keyId}': async (event) =>
+      json(200, await revokeApiKey(admin, id(event), event.pathParameters?.keyId ?? '')),
   };
-  return adminApi(deps.settings.maxRequestBodyBytes).handler(async (event) => {
+  return adminApi(deps).handler(async (event) => {
     const operation = operations[`${event.httpMethod} ${event.resource}`];
     if (!operation) throw new PlatformError('not_found', 'no such route');
     return operation(event);
   });
-}
-
-function tenantIdParam(event: ApiEvent): string {
-  return event.pathParameters?.id ?? '';
 }
 
 export const handler = lambdaHandler(create);

@@ -1,17 +1,18 @@
-import { chatRequestSchema, completeChat } from '../core/chat';
+import { promptForAudit } from '../core/audit';
+import { chatRequestSchema, completeChat, toChatMessages } from '../core/chat';
 import { lambdaHandler, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
 
 /** `POST /v1/chat/completions` */
 export function create(deps: PlatformDeps) {
-  return tenantApi(deps.settings.maxRequestBodyBytes).handler(async (event, { tenant, requestId }) => {
+  const chat = { catalog: deps.settings.catalog, ledger: deps.ledger, models: deps.models, now: deps.now };
+  return tenantApi(deps).handler(async (event, { tenant, requestId, audit }) => {
     const request = chatRequestSchema.parse(event.body);
-    const completion = await completeChat(
-      { catalog: deps.settings.catalog, ledger: deps.ledger, models: deps.models, now: deps.now },
-      tenant,
-      request,
-      requestId,
-    );
+    audit.model = request.model;
+    if (tenant.auditPrompts) audit.prompt = promptForAudit(toChatMessages(request.messages));
+    const completion = await completeChat(chat, tenant, request, requestId);
+    audit.inputTokens = completion.usage.prompt_tokens;
+    audit.outputTokens = completion.usage.completion_tokens;
     return json(200, completion);
   });
 }

@@ -2,18 +2,24 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { ZodError } from 'zod';
+import type { AuditDetail } from '../core/audit';
 import { type ErrorCode, errorBody, PlatformError, statusOf } from '../core/errors';
 import { assertNoTenantOverride, fromAuthorizerContext, type TenantContext } from '../core/tenant';
+import type { AuditLog } from '../ports';
 
 const logger = new Logger({ serviceName: 'tenant-api' });
 
 export interface ApiContext extends Context {
   requestId: string;
+  /** The error code of a failed request, for the audit trail. */
+  errorCode?: ErrorCode;
 }
 
 export interface TenantApiContext extends ApiContext {
   /** Frozen; taken from the authorizer's context only. */
   tenant: TenantContext;
+  /** What the handler adds to this request's audit record (model, tokens, prompt if opted in). */
+  audit: AuditDetail;
 }
 
 /** A parsed API Gateway proxy event: `body` is the decoded JSON value. */
@@ -38,6 +44,8 @@ function errorResponses<C extends ApiContext>(): MiddlewareObj<ApiEvent, APIGate
     onError: (request: Request<C>) => {
       const { error } = request;
       const requestId = request.context.requestId;
+      request.context.errorCode =
+        error instanceof PlatformError ? error.code : error instanceof ZodError ? 'invalid_request' : 'internal_error';
       if (error instanceof PlatformError) {
         const retryAfter =
           error.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(error.retryAfterSeconds) };
@@ -105,15 +113,52 @@ function tenantContext(): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, 
   };
 }
 
+/**
+ * Writes the audit record of every tenant request that reached a handler, answered or failed. A
+ * failed audit write is logged, not turned into a failed request: the model call already happened.
+ * Registered first, so its `after` and `onError` run last, once the response exists.
+ */
+function auditTrail(
+  audit: AuditLog,
+  now: () => number,
+): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext> {
+  const write = async ({ event, context, response }: Request<TenantApiContext>) => {
+    if (!context.tenant || !response) return;
+    try {
+      await audit.record(context.tenant, {
+        requestId: context.requestId,
+        at: new Date(now()).toISOString(),
+        principal: context.tenant.principal,
+        route: `${event.httpMethod} ${event.resource}`,
+        status: response.statusCode,
+        ...(context.errorCode && { errorCode: context.errorCode }),
+        ...context.audit,
+      });
+    } catch (error) {
+      logger.error('audit write failed', { requestId: context.requestId, error: error as Error });
+    }
+  };
+  return {
+    before: ({ context }: Request<TenantApiContext>) => {
+      context.audit = {};
+    },
+    after: write,
+    onError: write,
+  };
+}
+
 /** A route behind the tenant authorizer. */
-export function tenantApi(maxBodyBytes: number) {
+export function tenantApi(deps: { settings: { maxRequestBodyBytes: number }; audit: AuditLog; now: () => number }) {
   return middy<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext>()
+    .use(auditTrail(deps.audit, deps.now))
     .use(errorResponses())
-    .use(jsonBody(maxBodyBytes))
+    .use(jsonBody(deps.settings.maxRequestBodyBytes))
     .use(tenantContext());
 }
 
 /** An operator route (IAM on AWS). */
-export function adminApi(maxBodyBytes: number) {
-  return middy<ApiEvent, APIGatewayProxyResult, Error, ApiContext>().use(errorResponses()).use(jsonBody(maxBodyBytes));
+export function adminApi(deps: { settings: { maxRequestBodyBytes: number } }) {
+  return middy<ApiEvent, APIGatewayProxyResult, Error, ApiContext>()
+    .use(errorResponses())
+    .use(jsonBody(deps.settings.maxRequestBodyBytes));
 }

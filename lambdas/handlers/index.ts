@@ -2,6 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import type { HandlerName } from '../../lib/routes';
 import type { PlatformDeps } from '../runtime';
 import * as admin from './admin';
+import * as audit from './audit';
 import * as chatCompletions from './chat-completions';
 import * as usage from './usage';
 
@@ -12,5 +13,6 @@ export type RouteHandler = (event: APIGatewayProxyEvent, context: Context) => Pr
 export const ROUTE_HANDLERS: Record<HandlerName, (deps: PlatformDeps) => RouteHandler> = {
   'chat-completions': (deps) => chatCompletions.create(deps) as unknown as RouteHandler,
   usage: (deps) => usage.create(deps) as unknown as RouteHandler,
+  audit: (deps) => audit.create(deps) as unknown as RouteHandler,
   admin: (deps) => admin.create(deps) as unknown as RouteHandler,
 };

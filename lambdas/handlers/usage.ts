@@ -4,7 +4,7 @@ import { json, tenantApi } from './http';
 
 /** `GET /v1/usage?from=&to=&group_by=`: the caller's own usage only. */
 export function create(deps: PlatformDeps) {
-  return tenantApi(deps.settings.maxRequestBodyBytes).handler(async (event, { tenant }) => {
+  return tenantApi(deps).handler(async (event, { tenant }) => {
     const query = usageQuerySchema.parse(event.queryStringParameters ?? {});
     const range = usageRange(query, deps.now());
     const records = await deps.ledger.usage(tenant, range);

@@ -1,4 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { HttpRequest } from '@smithy/types';
 
 /** Reads a request body whole; local servers only ever see small requests. */
 export async function readBody(request: IncomingMessage, maxBytes = 16 * 1024 * 1024): Promise<Buffer> {
@@ -27,4 +30,44 @@ export function sigV4Scope(
       authorization ?? '',
     );
   return match ? { accessKeyId: match[1], region: match[2], service: match[3] } : undefined;
+}
+
+/**
+ * Checks a SigV4 signature by signing the same request again with the secret the local STS
+ * issued: proof that the caller held the secret, not just the key id.
+ */
+export async function signatureMatches(
+  request: IncomingMessage,
+  body: Buffer,
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+): Promise<boolean> {
+  const authorization = request.headers.authorization ?? '';
+  const scope = sigV4Scope(authorization);
+  const signedHeaders = /SignedHeaders=([^,]+)/.exec(authorization)?.[1].split(';') ?? [];
+  const amzDate = String(request.headers['x-amz-date'] ?? '');
+  if (!scope || !/^\d{8}T\d{6}Z$/.test(amzDate)) return false;
+  const headers = Object.fromEntries(signedHeaders.map((name) => [name, String(request.headers[name] ?? '')]));
+  const [host, port] = (headers.host ?? '').split(':');
+  const signer = new SignatureV4({
+    credentials,
+    region: scope.region,
+    service: scope.service,
+    sha256: Hash.bind(null, 'sha256'),
+  });
+  const unsigned: HttpRequest = {
+    method: request.method ?? 'POST',
+    protocol: 'http:',
+    hostname: host,
+    port: Number(port),
+    path: request.url ?? '/',
+    query: {},
+    headers,
+    body,
+  };
+  const signed = await signer.sign(unsigned, {
+    signingDate: new Date(
+      `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
+    ),
+  });
+  return signed.headers.authorization === authorization;
 }

@@ -13,9 +13,15 @@ export interface LocalDynamoDb {
  * dynalite, in-process: the DynamoDB protocol for the real SDK. With `path` it persists to disk
  * (LevelDB); without, it keeps everything in memory. Creates the platform's tables if missing.
  */
+export interface LocalTable {
+  readonly name: string;
+  /** Local secondary indexes: same partition key, this string attribute as sort key. */
+  readonly indexes?: readonly { readonly indexName: string; readonly sortKey: string }[];
+}
+
 export async function startLocalDynamoDb(options: {
   path?: string;
-  tables: readonly string[];
+  tables: readonly LocalTable[];
   credentials: { accessKeyId: string; secretAccessKey: string };
 }): Promise<LocalDynamoDb> {
   const server: Server = dynalite({
@@ -27,20 +33,34 @@ export async function startLocalDynamoDb(options: {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: options.credentials });
-  for (const TableName of options.tables) {
+  for (const table of options.tables) {
+    const indexes = table.indexes ?? [];
     try {
       await client.send(
         new CreateTableCommand({
-          TableName,
+          TableName: table.name,
           BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: TABLE_KEY.partitionKey, AttributeType: 'S' },
-            { AttributeName: TABLE_KEY.sortKey, AttributeType: 'S' },
-          ],
+          AttributeDefinitions: [TABLE_KEY.partitionKey, TABLE_KEY.sortKey, ...indexes.map((i) => i.sortKey)].map(
+            (AttributeName) => ({
+              AttributeName,
+              AttributeType: 'S',
+            }),
+          ),
           KeySchema: [
             { AttributeName: TABLE_KEY.partitionKey, KeyType: 'HASH' },
             { AttributeName: TABLE_KEY.sortKey, KeyType: 'RANGE' },
           ],
+          LocalSecondaryIndexes:
+            indexes.length === 0
+              ? undefined
+              : indexes.map((index) => ({
+                  IndexName: index.indexName,
+                  KeySchema: [
+                    { AttributeName: TABLE_KEY.partitionKey, KeyType: 'HASH' },
+                    { AttributeName: index.sortKey, KeyType: 'RANGE' },
+                  ],
+                  Projection: { ProjectionType: 'ALL' },
+                })),
         }),
       );
     } catch (error) {

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { type PlatformConfig, platformConfig } from '../../lib/config';
 import { ROUTES } from '../../lib/routes';
+import { AUDIT_BY_REQUEST_INDEX } from '../../lib/tables';
+import { TENANT_SESSION_TAG } from '../adapters/sts-tenant-credentials';
 import { ROUTE_HANDLERS } from '../handlers';
 import { create as createAuthorizer } from '../handlers/authorizer';
 import { buildDeps, type PlatformDeps } from '../runtime';
@@ -13,7 +15,9 @@ import { createLocalApiGateway, isOperator } from './api-gateway';
 import { readBody } from './aws-wire';
 import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
 import { createDevIssuer, type DevIssuer } from './dev-issuer';
+import { type AccessDecision, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
+import { type LocalSts, startLocalSts } from './sts-server';
 
 export interface LocalPlatformOptions {
   /** Where tables, the dev issuer's key and the operator token live. */
@@ -30,13 +34,17 @@ export interface LocalPlatform {
   readonly operatorToken: string;
   readonly issuer: DevIssuer;
   readonly bedrock: LocalBedrockServer;
+  readonly sts: LocalSts;
+  /** Every DynamoDB request's access decision: who signed it, which partitions it named. */
+  readonly dynamodbDecisions: AccessDecision[];
   readonly deps: PlatformDeps;
   close(): Promise<void>;
 }
 
 /** The credentials local adapters sign with: the local servers check the SigV4 shape, not the secret. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
-const TABLES = { tenants: 'tenants', ledger: 'ledger' };
+const TABLES = { tenants: 'tenants', ledger: 'ledger', audit: 'audit' };
+const TENANT_ACCESS_ROLE_ARN = 'arn:aws:iam::000000000000:role/local-tenant-access';
 
 export function operatorTokenFile(dataDir: string): string {
   return join(dataDir, 'operator-token');
@@ -54,8 +62,18 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
 
   const dynamodb = await startLocalDynamoDb({
     path: options.persist === false ? undefined : join(options.dataDir, 'dynamodb'),
-    tables: Object.values(TABLES),
+    tables: [
+      { name: TABLES.tenants },
+      { name: TABLES.ledger },
+      { name: TABLES.audit, indexes: [AUDIT_BY_REQUEST_INDEX] },
+    ],
     credentials: LOCAL_CREDENTIALS,
+  });
+  const sts = await startLocalSts({ roleArn: TENANT_ACCESS_ROLE_ARN, requiredTags: [TENANT_SESSION_TAG] });
+  const dynamodbFront = await startDynamoDbFront({
+    upstream: dynamodb.endpoint,
+    sts,
+    tenantTables: [TABLES.ledger, TABLES.audit],
   });
   const bedrock = await startLocalBedrock({ modelIds: Object.values(config.models).map((m) => m.bedrockModelId) });
 
@@ -73,6 +91,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     region: 'us-east-1',
     tenantTableName: TABLES.tenants,
     ledgerTableName: TABLES.ledger,
+    auditTableName: TABLES.audit,
+    auditRetentionDays: config.auditRetentionDays,
+    tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
     catalog: config.models,
     tiers: config.tiers,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
@@ -84,8 +105,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       jwks: issuer.jwks as never,
     },
     local: {
-      dynamodbEndpoint: dynamodb.endpoint,
+      dynamodbEndpoint: dynamodbFront.endpoint,
       bedrockRuntimeEndpoint: bedrock.endpoint,
+      stsEndpoint: sts.endpoint,
       credentials: LOCAL_CREDENTIALS,
     },
   });
@@ -95,6 +117,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     handlers: {
       'chat-completions': ROUTE_HANDLERS['chat-completions'](deps),
       usage: ROUTE_HANDLERS.usage(deps),
+      audit: ROUTE_HANDLERS.audit(deps),
       admin: ROUTE_HANDLERS.admin(deps),
     },
     authorizer: createAuthorizer(deps) as never,
@@ -115,11 +138,13 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     operatorToken,
     issuer,
     bedrock,
+    sts,
+    dynamodbDecisions: dynamodbFront.decisions,
     deps,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([bedrock.close(), dynamodb.close()]);
+      await Promise.all([bedrock.close(), sts.close(), dynamodbFront.close(), dynamodb.close()]);
     },
   };
 }

@@ -16,6 +16,12 @@ export interface PlatformTableProps {
    */
   readonly expiringItems?: boolean;
   /**
+   * Local secondary indexes: the same partition key (so `dynamodb:LeadingKeys` still scopes them)
+   * with another string attribute as sort key.
+   * @default - none
+   */
+  readonly localSecondaryIndexes?: readonly { readonly indexName: string; readonly sortKey: string }[];
+  /**
    * What happens to the table when the stack is deleted.
    * @default RemovalPolicy.RETAIN - tenant data outlives the stack
    */
@@ -28,10 +34,12 @@ export interface PlatformTableProps {
  */
 export class PlatformTable extends Construct {
   public readonly table: ITable;
+  /** Names of its local secondary indexes. */
+  public readonly indexNames: readonly string[];
 
   constructor(scope: Construct, id: string, props: PlatformTableProps = {}) {
     super(scope, id);
-    this.table = new Table(this, 'Table', {
+    const table = new Table(this, 'Table', {
       partitionKey: { name: TABLE_KEY.partitionKey, type: AttributeType.STRING },
       sortKey: { name: TABLE_KEY.sortKey, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
@@ -41,5 +49,13 @@ export class PlatformTable extends Construct {
       timeToLiveAttribute: props.expiringItems ? TTL_ATTRIBUTE : undefined,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
+    for (const index of props.localSecondaryIndexes ?? []) {
+      table.addLocalSecondaryIndex({
+        indexName: index.indexName,
+        sortKey: { name: index.sortKey, type: AttributeType.STRING },
+      });
+    }
+    this.table = table;
+    this.indexNames = (props.localSecondaryIndexes ?? []).map((index) => index.indexName);
   }
 }

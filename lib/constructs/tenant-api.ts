@@ -20,12 +20,15 @@ import { errorBody } from '../../lambdas/core/errors';
 import { GATEWAY_RESPONSES, type GatewayResponseType, type HandlerName, ROUTES, type Route } from '../routes';
 import type { ModelGateway } from './model-gateway';
 import { PlatformFunction } from './platform-function';
+import type { TenantAccessRole } from './tenant-access-role';
 
 export interface TenantApiProps {
   /** The tenant authorizer every tenant route uses. */
   readonly authorizer: IAuthorizer;
+  /** Tenants and API keys: read and written with the function's own role (admin only). */
   readonly tenantTable: ITable;
-  readonly ledgerTable: ITable;
+  /** Handlers reach the ledger and audit tables only through sessions of this role. */
+  readonly tenantAccess: TenantAccessRole;
   readonly models: ModelGateway;
   /** Environment of the runtime composition root, given to every handler. */
   readonly environment: Readonly<Record<string, string>>;
@@ -103,13 +106,26 @@ export class TenantApi extends Construct {
     });
 
     const functions = {} as Record<HandlerName, IFunction>;
+    // Tenant data (ledger, audit) only through tenant-scoped sessions; nothing else beyond these.
     const grants: Record<HandlerName, (fn: IFunction) => void> = {
       'chat-completions': (fn) => {
-        props.ledgerTable.grant(fn, 'dynamodb:UpdateItem', 'dynamodb:GetItem');
+        props.tenantAccess.grantAssume(fn);
         props.models.grantInvoke(fn);
       },
-      usage: (fn) => props.ledgerTable.grant(fn, 'dynamodb:Query'),
-      admin: (fn) => props.tenantTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem'),
+      usage: (fn) => props.tenantAccess.grantAssume(fn),
+      audit: (fn) => props.tenantAccess.grantAssume(fn),
+      admin: (fn) => {
+        props.tenantAccess.grantAssume(fn);
+        props.tenantTable.grant(
+          fn,
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:Query',
+          'dynamodb:BatchWriteItem',
+        );
+      },
     };
     for (const route of routes) {
       if (!functions[route.handler]) {

@@ -3,24 +3,10 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbLedger } from '../../lambdas/adapters/dynamodb-ledger';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../lambdas/local/dynamodb-server';
+import { tenantContext } from '../support/tenant';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 const now = Date.UTC(2026, 10, 24, 12, 0, 10);
-
-function tenant(id: string, limits: Partial<TenantContext['limits']> = {}): TenantContext {
-  return {
-    tenantId: id,
-    tier: 'basic',
-    principal: { type: 'api_key', id: 'k' },
-    limits: {
-      requestsPerMinute: 100,
-      tokensPerMinute: 100_000,
-      monthlyTokens: 1_000_000,
-      monthlyBudgetUsd: 10,
-      ...limits,
-    },
-  };
-}
 
 describe('DynamoDbLedger against dynalite', () => {
   let dynamodb: LocalDynamoDb;
@@ -28,11 +14,12 @@ describe('DynamoDbLedger against dynalite', () => {
   let ledger: DynamoDbLedger;
 
   beforeAll(async () => {
-    dynamodb = await startLocalDynamoDb({ tables: ['ledger'], credentials });
+    dynamodb = await startLocalDynamoDb({ tables: [{ name: 'ledger' }], credentials });
     db = DynamoDBDocumentClient.from(
       new DynamoDBClient({ region: 'us-east-1', endpoint: dynamodb.endpoint, credentials }),
     );
-    ledger = new DynamoDbLedger(db, 'ledger');
+    // The ledger's logic alone, on one client; tenant scoping is tested in tenant-isolation.test.ts.
+    ledger = new DynamoDbLedger(() => db, 'ledger');
   });
   afterAll(async () => {
     db.destroy();
@@ -51,7 +38,7 @@ describe('DynamoDbLedger against dynalite', () => {
 
   it('admits exactly requestsPerMinute concurrent requests and refuses the rest with rate_limited', async () => {
     // GIVEN a tenant allowed 10 requests per minute
-    const t = tenant('rpm-tenant', { requestsPerMinute: 10 });
+    const t = tenantContext('rpm-tenant', { requestsPerMinute: 10 });
     // WHEN 25 requests race for the same minute
     const outcomes = await Promise.allSettled(Array.from({ length: 25 }, () => reserve(t, 10)));
     // THEN exactly 10 are admitted and the rest are refused with a Retry-After to the next minute
@@ -63,7 +50,7 @@ describe('DynamoDbLedger against dynalite', () => {
   });
 
   it('opens a new window each minute but keeps the month', async () => {
-    const t = tenant('window-tenant', { requestsPerMinute: 1 });
+    const t = tenantContext('window-tenant', { requestsPerMinute: 1 });
     await reserve(t, 5);
     await expect(reserve(t, 5)).rejects.toMatchObject({ code: 'rate_limited' });
     await reserve(t, 5, now + 60_000);
@@ -71,27 +58,27 @@ describe('DynamoDbLedger against dynalite', () => {
   });
 
   it('refuses past the monthly token quota with quota_exceeded and charges nothing', async () => {
-    const t = tenant('quota-tenant', { monthlyTokens: 100, tokensPerMinute: 100 });
+    const t = tenantContext('quota-tenant', { monthlyTokens: 100, tokensPerMinute: 100 });
     await reserve(t, 60);
     await expect(reserve(t, 41)).rejects.toMatchObject({ code: 'quota_exceeded', status: 429 });
     expect(await quota('quota-tenant')).toMatchObject({ tok: 60, rr: 1 });
   });
 
   it('refuses past tokens per minute with tokens_per_minute_exceeded', async () => {
-    const t = tenant('tpm-tenant', { tokensPerMinute: 100 });
+    const t = tenantContext('tpm-tenant', { tokensPerMinute: 100 });
     await reserve(t, 70);
     await expect(reserve(t, 31)).rejects.toMatchObject({ code: 'tokens_per_minute_exceeded' });
   });
 
   it('refuses past the monthly budget with budget_exceeded', async () => {
     // 1e-6 USD budget = 1000 nano-USD; each token costs 10 nano-USD here.
-    const t = tenant('budget-tenant', { monthlyBudgetUsd: 0.000001 });
+    const t = tenantContext('budget-tenant', { monthlyBudgetUsd: 0.000001 });
     await reserve(t, 60);
     await expect(reserve(t, 50)).rejects.toMatchObject({ code: 'budget_exceeded' });
   });
 
   it('settles the actual usage, releases the rest, and reports it per day and model', async () => {
-    const t = tenant('settle-tenant');
+    const t = tenantContext('settle-tenant');
     const reservation = await reserve(t, 500);
     await ledger.settle(reservation, { inputTokens: 20, outputTokens: 30, costNanoUsd: 777 });
     expect(await quota('settle-tenant')).toMatchObject({ tok: 50, nusd: 777 });
@@ -101,6 +88,6 @@ describe('DynamoDbLedger against dynalite', () => {
     expect(await ledger.usage(t, { from: '2026-11-01', to: '2026-11-30' })).toEqual([
       { date: '2026-11-24', model: 'm', requests: 1, inputTokens: 20, outputTokens: 30, costNanoUsd: 777 },
     ]);
-    expect(await ledger.usage(tenant('someone-else'), { from: '2026-11-01', to: '2026-11-30' })).toEqual([]);
+    expect(await ledger.usage(tenantContext('someone-else'), { from: '2026-11-01', to: '2026-11-30' })).toEqual([]);
   });
 });

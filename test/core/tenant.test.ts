@@ -5,6 +5,7 @@ const context = {
   tier: 'standard' as const,
   principal: { type: 'api_key' as const, id: 'k1' },
   limits: { requestsPerMinute: 1, tokensPerMinute: 2, monthlyTokens: 3, monthlyBudgetUsd: 4 },
+  auditPrompts: false,
 };
 
 describe('tenant context', () => {

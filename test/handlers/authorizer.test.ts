@@ -15,13 +15,14 @@ describe('tenant authorizer (production handler, registry on dynalite, JWKS of t
   beforeAll(async () => {
     platform = await startTestPlatform();
     const admin = { registry: platform.deps.registry, tiers: platform.deps.settings.tiers, now: Date.now };
-    await onboardTenant(admin, { id: 'acme', tier: 'standard' });
+    await onboardTenant(admin, { id: 'acme', tier: 'standard', audit_prompts: false });
     acmeKey = (await createApiKey(admin, 'acme')).api_key;
     await platform.deps.registry.createTenant({
       tenantId: 'frozen',
       tier: 'basic',
       status: 'suspended',
       limits: admin.tiers.basic,
+      auditPrompts: false,
       createdAt: new Date().toISOString(),
     });
     const handler = create(platform.deps);

@@ -3,15 +3,7 @@ import { type TenantContext, toAuthorizerContext } from '../../lambdas/core/tena
 import { ROUTE_HANDLERS } from '../../lambdas/handlers';
 import type { LocalPlatform } from '../../lambdas/local/platform';
 import { startTestPlatform } from '../support/platform';
-
-function tenant(id: string, limits: Partial<TenantContext['limits']> = {}): TenantContext {
-  return {
-    tenantId: id,
-    tier: 'basic',
-    principal: { type: 'api_key', id: 'k1' },
-    limits: { requestsPerMinute: 100, tokensPerMinute: 10_000, monthlyTokens: 100_000, monthlyBudgetUsd: 1, ...limits },
-  };
-}
+import { tenantContext } from '../support/tenant';
 
 /** A proxy event as API Gateway sends it after the authorizer allowed the call. */
 function event(
@@ -50,7 +42,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
   afterAll(() => platform.close());
 
   it('answers in the OpenAI chat.completion shape and settles the usage it reports', async () => {
-    const t = tenant('chat-ok');
+    const t = tenantContext('chat-ok');
     const response = await handle(event(t, chat()));
     expect(response.statusCode).toBe(200);
     const body = JSON.parse(response.body);
@@ -70,7 +62,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
   });
 
   it('refuses over the rate limit with 429, Retry-After and no model call', async () => {
-    const t = tenant('chat-limited', { requestsPerMinute: 1 });
+    const t = tenantContext('chat-limited', { requestsPerMinute: 1 });
     expect((await handle(event(t, chat()))).statusCode).toBe(200);
     const modelCalls = platform.bedrock.requests.length;
     const refused = await handle(event(t, chat()));
@@ -112,7 +104,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
     ['no body', 400, 'invalid_request', null, {}],
     ['a body over the size limit', 413, 'payload_too_large', JSON.stringify({ model: 'x'.repeat(1_100_000) }), {}],
   ])('refuses %s with %i %s and loses nothing', async (_, status, code, body, overrides) => {
-    const t = tenant(`chat-bad-${code.replaceAll('_', '-')}`);
+    const t = tenantContext(`chat-bad-${code.replaceAll('_', '-')}`);
     const response = await handle(event(t, body as string | null, overrides as Partial<APIGatewayProxyEvent>));
     expect(response.statusCode).toBe(status);
     expect(JSON.parse(response.body).error).toMatchObject({
@@ -125,7 +117,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
 
   it('refuses a request without a tenant context, whatever the body says', async () => {
     const response = await handle({
-      ...event(tenant('x-tenant'), chat()),
+      ...event(tenantContext('x-tenant'), chat()),
       requestContext: { requestId: 'r' },
     } as APIGatewayProxyEvent);
     expect(response.statusCode).toBe(401);

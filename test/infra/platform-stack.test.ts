@@ -71,8 +71,8 @@ describe('PlatformStack', () => {
     expect(methods.filter((m) => m.Properties.AuthorizationType === 'NONE')).toEqual([]);
   });
 
-  it('encrypts both tables, with point-in-time recovery, on demand; the ledger expires counters', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 2);
+  it('encrypts every table, with point-in-time recovery, on demand; ledger and audit items expire', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 3);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       SSESpecification: { SSEEnabled: true },
@@ -88,26 +88,63 @@ describe('PlatformStack', () => {
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain' });
   });
 
-  it('grants each function only the actions it uses', () => {
-    expect(actionsOf(statementsOf('authorizer'))).toEqual([
-      'dynamodb:GetItem',
-      'logs:CreateLogStream',
-      'logs:PutLogEvents',
-    ]);
-    expect(actionsOf(statementsOf('chat-completions'))).toEqual([
-      'bedrock:InvokeModel',
-      'dynamodb:GetItem',
-      'dynamodb:UpdateItem',
-      'logs:CreateLogStream',
-      'logs:PutLogEvents',
-    ]);
-    expect(actionsOf(statementsOf('usage'))).toEqual(['dynamodb:Query', 'logs:CreateLogStream', 'logs:PutLogEvents']);
-    expect(actionsOf(statementsOf('admin'))).toEqual([
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'logs:CreateLogStream',
-      'logs:PutLogEvents',
-    ]);
+  it('grants each function only the actions it uses, and tenant data only through the tenant access role', () => {
+    const logs = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+    const assume = ['sts:AssumeRole', 'sts:TagSession'];
+    expect(actionsOf(statementsOf('authorizer'))).toEqual(['dynamodb:GetItem', ...logs]);
+    expect(actionsOf(statementsOf('chat-completions'))).toEqual(['bedrock:InvokeModel', ...logs, ...assume]);
+    expect(actionsOf(statementsOf('usage'))).toEqual([...logs, ...assume]);
+    expect(actionsOf(statementsOf('audit'))).toEqual([...logs, ...assume]);
+    expect(actionsOf(statementsOf('admin'))).toEqual(
+      [
+        'dynamodb:BatchWriteItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+        ...logs,
+        ...assume,
+      ].sort(),
+    );
+    const accessRoleId = logicalIdOf('AWS::IAM::Role', {
+      Description: Match.stringLikeRegexp('Tenant-scoped data access'),
+    });
+    for (const handler of ['chat-completions', 'usage', 'audit', 'admin']) {
+      const assumeStatement = statementsOf(handler).find((s) => JSON.stringify(s.Action).includes('sts:AssumeRole'));
+      expect(assumeStatement?.Resource).toEqual({ 'Fn::GetAtt': [accessRoleId, 'Arn'] });
+    }
+  });
+
+  it('lets tenant access sessions reach only their own partition, by the tenantId session tag', () => {
+    const accessRoleId = logicalIdOf('AWS::IAM::Role', {
+      Description: Match.stringLikeRegexp('Tenant-scoped data access'),
+    });
+    const role = template.toJSON().Resources[accessRoleId];
+    const [assumeRole, tagSession] = role.Properties.AssumeRolePolicyDocument.Statement;
+    // Trust: only the handler roles, and only with exactly one non-empty tenantId tag.
+    expect(assumeRole).toMatchObject({ Action: 'sts:AssumeRole', Effect: 'Allow' });
+    const trustedArns = assumeRole.Condition.ArnEquals['aws:PrincipalArn'];
+    expect(trustedArns).toHaveLength(4);
+    expect(tagSession).toMatchObject({
+      Action: 'sts:TagSession',
+      Condition: {
+        ArnEquals: { 'aws:PrincipalArn': trustedArns },
+        StringLike: { 'aws:RequestTag/tenantId': '?*' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['tenantId'] },
+      },
+    });
+    // Access: ledger and audit (and its index), each item's partition key must be TENANT#<tag>; never Scan.
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
+      policy.Properties.Roles.some((r: { Ref: string }) => r.Ref === accessRoleId),
+    );
+    const [data] = policies.flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+    expect(data.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['TENANT#${aws:PrincipalTag/tenantId}'] },
+    });
+    expect([data.Action].flat()).not.toContain('dynamodb:Scan');
+    expect(JSON.stringify(data.Resource)).toContain('/index/byRequestId');
+    expect(data.Resource).toHaveLength(3);
   });
 
   it('lets the chat function invoke exactly the catalog models, and no policy uses a wildcard', () => {
@@ -156,7 +193,7 @@ describe('PlatformStack', () => {
   });
 
   it('runs handlers on arm64 and the current Node.js runtime, configured from the environment contract', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.resourceCountIs('AWS::Lambda::Function', 5);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -166,6 +203,8 @@ describe('PlatformStack', () => {
           JWT_ISSUER: context.jwtIssuer,
           JWT_AUDIENCE: context.jwtAudience,
           JWKS_URI: `${context.jwtIssuer}/.well-known/jwks.json`,
+          TENANT_ACCESS_ROLE_ARN: Match.anyValue(),
+          AUDIT_RETENTION_DAYS: '90',
         }),
       },
     });

@@ -1,0 +1,97 @@
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { AUDIT_BY_REQUEST_INDEX } from '../../lib/tables';
+import type { AuditEntry } from '../core/audit';
+import { PlatformError } from '../core/errors';
+import { type TenantContext, tenantKey } from '../core/tenant';
+import type { AuditLog } from '../ports';
+import { deletePartition } from './dynamodb-partition';
+import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
+
+const AUDIT_PREFIX = 'AUDIT#';
+
+/**
+ * Audit records in their own table, `TENANT#<id>` / `AUDIT#<at>#<requestId>` (so a partition reads
+ * newest first), expiring through TTL after the retention. Reads filter expired items too, since
+ * DynamoDB deletes them lazily. Signs with the tenant's scoped credentials.
+ */
+export class DynamoDbAuditLog implements AuditLog {
+  constructor(
+    private readonly db: TenantScopedDynamoDb,
+    private readonly tableName: string,
+    private readonly retentionDays: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async record(tenant: TenantContext, entry: AuditEntry): Promise<void> {
+    const expiresAt = Math.floor(Date.parse(entry.at) / 1000) + this.retentionDays * 86_400;
+    await this.db(tenant.tenantId).send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: tenantKey(tenant.tenantId),
+          sk: `${AUDIT_PREFIX}${entry.at}#${entry.requestId}`,
+          ...entry,
+          expiresAt,
+        },
+      }),
+    );
+  }
+
+  async list(tenant: TenantContext, page: { limit: number; cursor?: string }) {
+    const pk = tenantKey(tenant.tenantId);
+    const result = await this.db(tenant.tenantId).send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        FilterExpression: 'expiresAt > :now',
+        ExpressionAttributeValues: { ':pk': pk, ':prefix': AUDIT_PREFIX, ':now': Math.floor(this.now() / 1000) },
+        ScanIndexForward: false,
+        Limit: page.limit,
+        // The cursor carries only a sort key: the partition always comes from the caller's tenant.
+        ExclusiveStartKey: page.cursor === undefined ? undefined : { pk, sk: decodeCursor(page.cursor) },
+      }),
+    );
+    const last = result.LastEvaluatedKey?.sk;
+    return {
+      entries: (result.Items ?? []).map(toEntry),
+      nextCursor: typeof last === 'string' ? encodeCursor(last) : undefined,
+    };
+  }
+
+  async get(tenant: TenantContext, requestId: string): Promise<AuditEntry | undefined> {
+    const result = await this.db(tenant.tenantId).send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: AUDIT_BY_REQUEST_INDEX.indexName,
+        KeyConditionExpression: 'pk = :pk AND requestId = :id',
+        FilterExpression: 'expiresAt > :now',
+        ExpressionAttributeValues: {
+          ':pk': tenantKey(tenant.tenantId),
+          ':id': requestId,
+          ':now': Math.floor(this.now() / 1000),
+        },
+      }),
+    );
+    const item = result.Items?.[0];
+    return item && toEntry(item);
+  }
+
+  async deleteAll(tenantId: string): Promise<number> {
+    return deletePartition(this.db(tenantId), this.tableName, tenantKey(tenantId));
+  }
+}
+
+function toEntry(item: Record<string, unknown>): AuditEntry {
+  const { pk: _pk, sk: _sk, expiresAt: _expiresAt, ...entry } = item;
+  return entry as unknown as AuditEntry;
+}
+
+function encodeCursor(sortKey: string): string {
+  return Buffer.from(sortKey, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const sortKey = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!sortKey.startsWith(AUDIT_PREFIX)) throw new PlatformError('invalid_request', 'cursor is not valid');
+  return sortKey;
+}

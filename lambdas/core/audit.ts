@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+/** Who did what, when, and what it cost: never prompt text unless the tenant opted in. */
+export interface AuditEntry {
+  readonly requestId: string;
+  /** ISO-8601 time the request was answered. */
+  readonly at: string;
+  readonly principal: { readonly type: 'user' | 'api_key'; readonly id: string };
+  /** `METHOD /resource`, e.g. `POST /v1/chat/completions`. */
+  readonly route: string;
+  readonly status: number;
+  readonly errorCode?: string;
+  readonly model?: string;
+  readonly inputTokens?: number;
+  readonly outputTokens?: number;
+  readonly prompt?: string;
+}
+
+/** What a handler adds to the audit record of its request. */
+export type AuditDetail = { -readonly [K in 'model' | 'inputTokens' | 'outputTokens' | 'prompt']?: AuditEntry[K] };
+
+export const auditQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().min(1).max(512).optional(),
+  })
+  .strict();
+
+/** The API's view of an audit record. */
+export function auditView(entry: AuditEntry) {
+  return {
+    object: 'audit_record',
+    request_id: entry.requestId,
+    at: entry.at,
+    principal: entry.principal,
+    route: entry.route,
+    status: entry.status,
+    ...(entry.errorCode && { error_code: entry.errorCode }),
+    ...(entry.model && { model: entry.model }),
+    ...(entry.inputTokens !== undefined && { input_tokens: entry.inputTokens, output_tokens: entry.outputTokens }),
+    ...(entry.prompt !== undefined && { prompt: entry.prompt }),
+  };
+}
+
+/** Audit keeps at most this much prompt text, for tenants that opted in. */
+const MAX_AUDITED_PROMPT_CHARS = 4000;
+
+export function promptForAudit(messages: readonly { role: string; content: string }[]): string {
+  return messages
+    .map((message) => `${message.role}: ${message.content}`)
+    .join('\n')
+    .slice(0, MAX_AUDITED_PROMPT_CHARS);
+}

@@ -1,0 +1,151 @@
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TABLE_KEY } from '../../lib/tables';
+import { readBody, signatureMatches, sigV4Scope } from './aws-wire';
+import type { LocalSts } from './sts-server';
+
+/** What TenantAccessRole's policy allows (see lib/constructs/tenant-access-role.ts): no Scan, no table-wide reads. */
+const TENANT_OPERATIONS = new Set(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'BatchWriteItem']);
+
+type AttributeMap = Record<string, { S?: string }>;
+interface DynamoDbRequest {
+  TableName?: string;
+  Key?: AttributeMap;
+  Item?: AttributeMap;
+  KeyConditionExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
+  ExpressionAttributeValues?: AttributeMap;
+  RequestItems?: Record<string, { PutRequest?: { Item: AttributeMap }; DeleteRequest?: { Key: AttributeMap } }[]>;
+}
+
+/** One access decision of the front, kept for tests to assert who touched which partition. */
+export interface AccessDecision {
+  readonly operation: string;
+  readonly tables: readonly string[];
+  /** `TENANT#<id>` partition keys the request names. */
+  readonly leadingKeys: readonly string[];
+  /** The `tenantId` session tag of the signing credentials; absent for the platform's own credentials. */
+  readonly tenantTag?: string;
+  readonly allowed: boolean;
+}
+
+/**
+ * The partition keys a request touches, per table, for the operations tenant sessions may use;
+ * `undefined` when they cannot be read off the request (which IAM's LeadingKeys would refuse too).
+ */
+export function leadingKeys(operation: string, body: DynamoDbRequest): { table: string; key: string }[] | undefined {
+  const pk = (item?: AttributeMap) => item?.[TABLE_KEY.partitionKey]?.S;
+  const single = (key: string | undefined) => (body.TableName && key ? [{ table: body.TableName, key }] : undefined);
+  switch (operation) {
+    case 'GetItem':
+    case 'DeleteItem':
+    case 'UpdateItem':
+      return single(pk(body.Key));
+    case 'PutItem':
+      return single(pk(body.Item));
+    case 'Query': {
+      const names = body.ExpressionAttributeNames ?? {};
+      for (const [, name, value] of (body.KeyConditionExpression ?? '').matchAll(/([#\w]+)\s*=\s*(:\w+)/g)) {
+        if ((names[name] ?? name) === TABLE_KEY.partitionKey) return single(body.ExpressionAttributeValues?.[value]?.S);
+      }
+      return undefined;
+    }
+    case 'BatchWriteItem': {
+      const found = Object.entries(body.RequestItems ?? {}).flatMap(([table, requests]) =>
+        requests.map((r) => ({ table, key: pk(r.PutRequest?.Item ?? r.DeleteRequest?.Key) })),
+      );
+      return found.every((f) => f.key) ? (found as { table: string; key: string }[]) : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A front for the local DynamoDB that does what IAM does on AWS for the platform's tables: tenant
+ * tables answer only to credentials issued by the local STS, correctly signed, for the partition
+ * `TENANT#<tenantId tag>` (the local analogue of `dynamodb:LeadingKeys`); the platform's own
+ * credentials reach only the other tables.
+ */
+export async function startDynamoDbFront(options: {
+  upstream: string;
+  sts: LocalSts;
+  tenantTables: readonly string[];
+}): Promise<{ endpoint: string; decisions: AccessDecision[]; close(): Promise<void> }> {
+  const decisions: AccessDecision[] = [];
+  const upstream = new URL(options.upstream);
+
+  const server: Server = createServer(async (request, response) => {
+    const body = await readBody(request);
+    const operation = String(request.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+    const accessKeyId = sigV4Scope(request.headers.authorization)?.accessKeyId ?? '';
+    const session = options.sts.sessionOf(accessKeyId);
+    const parsed = safeJson(body.toString('utf8')) as DynamoDbRequest;
+    const touched = leadingKeys(operation, parsed);
+    const tables = touched?.map((t) => t.table) ?? (parsed.TableName ? [parsed.TableName] : []);
+    const tenantTable = tables.some((table) => options.tenantTables.includes(table));
+
+    let allowed: boolean;
+    if (session) {
+      const expectedKey = `TENANT#${session.tags.tenantId}`;
+      allowed =
+        session.expiresAtMs > Date.now() &&
+        TENANT_OPERATIONS.has(operation) &&
+        touched?.every((t) => options.tenantTables.includes(t.table) && t.key === expectedKey) === true &&
+        (await signatureMatches(request, body, session));
+    } else {
+      allowed = !tenantTable;
+    }
+    decisions.push({
+      operation,
+      tables,
+      leadingKeys: [...new Set(touched?.map((t) => t.key) ?? [])],
+      tenantTag: session?.tags.tenantId,
+      allowed,
+    });
+    if (decisions.length > 10_000) decisions.shift();
+
+    if (!allowed) {
+      response.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+      response.end(
+        JSON.stringify({
+          __type: 'com.amazon.coral.service#AccessDeniedException',
+          Message: `User: ${session ? `assumed-role/tenant-${session.tags.tenantId}` : accessKeyId} is not authorized to perform: dynamodb:${operation} because no identity-based policy allows it`,
+        }),
+      );
+      return;
+    }
+    const forward = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        path: request.url,
+        method: request.method,
+        headers: request.headers,
+      },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 500, answer.headers);
+        answer.pipe(response);
+      },
+    );
+    forward.on('error', () => {
+      response.writeHead(500);
+      response.end();
+    });
+    forward.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    decisions,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,78 @@
+import { Lazy } from 'aws-cdk-lib';
+import { AccountRootPrincipal, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { TENANT_SESSION_TAG } from '../../lambdas/adapters/sts-tenant-credentials';
+import type { PlatformTable } from './platform-table';
+
+/** DynamoDB actions a tenant session may use: item and partition reads and writes, never Scan. */
+const TENANT_DATA_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:Query',
+  'dynamodb:BatchWriteItem',
+];
+
+export interface TenantAccessRoleProps {
+  /** Tables keyed by `pk = TENANT#<id>` (and their local indexes) that tenant sessions reach, each only in its own partition. */
+  readonly tenantTables: readonly PlatformTable[];
+}
+
+/**
+ * The role every handler assumes, with the session tag `tenantId`, before touching tenant data.
+ * Its policies only name `${aws:PrincipalTag/tenantId}`: `dynamodb:LeadingKeys` pins each session
+ * to `TENANT#<its tenant>`, so a handler bug that names another tenant's key is refused by IAM.
+ * Only the roles given to `grantAssume` may assume it, and only with that one tag.
+ */
+export class TenantAccessRole extends Construct {
+  public readonly role: IRole;
+  private readonly trustedRoleArns: string[] = [];
+
+  constructor(scope: Construct, id: string, props: TenantAccessRoleProps) {
+    super(scope, id);
+    if (props.tenantTables.length === 0) throw new Error('tenant access role needs at least one tenant table');
+    const trusted = { ArnEquals: { 'aws:PrincipalArn': Lazy.list({ produce: () => this.trustedRoleArns }) } };
+    const role = new Role(this, 'Role', {
+      description: 'Tenant-scoped data access: sessions reach only the partition of their tenantId tag',
+      assumedBy: new AccountRootPrincipal().withConditions(trusted),
+    });
+    role.assumeRolePolicy?.addStatements(
+      new PolicyStatement({
+        actions: ['sts:TagSession'],
+        principals: [new AccountRootPrincipal()],
+        conditions: {
+          ...trusted,
+          // The tenantId tag must be set, non-empty, and be the only tag.
+          StringLike: { [`aws:RequestTag/${TENANT_SESSION_TAG}`]: '?*' },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [TENANT_SESSION_TAG] },
+        },
+      }),
+    );
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: TENANT_DATA_ACTIONS,
+        resources: props.tenantTables.flatMap(({ table, indexNames }) => [
+          table.tableArn,
+          ...indexNames.map((indexName) => `${table.tableArn}/index/${indexName}`),
+        ]),
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'dynamodb:LeadingKeys': [`TENANT#\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`],
+          },
+        },
+      }),
+    );
+    this.role = role;
+  }
+
+  /** Lets `grantee` assume this role with a `tenantId` session tag: its policy and this role's trust. */
+  grantAssume(grantee: IGrantable & { role?: IRole }): void {
+    const principalRole = grantee.role;
+    if (!principalRole) throw new Error('only functions with a role may assume the tenant access role');
+    this.trustedRoleArns.push(principalRole.roleArn);
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['sts:AssumeRole', 'sts:TagSession'], resources: [this.role.roleArn] }),
+    );
+  }
+}
