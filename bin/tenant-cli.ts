@@ -4,12 +4,17 @@ import { parseArgs } from 'node:util';
 import { operatorTokenFile } from '../lambdas/local/platform';
 
 const USAGE = `usage: npm run tenant -- <command> [options]
-  create <id> [--tier basic|standard|enterprise] [--rpm N] [--tpm N] [--monthly-tokens N] [--budget-usd N]
-                                  onboard a tenant and print its first API key
-  get <id>                        show a tenant
-  key create <id>                 issue another API key (printed once)
+  create <id> [--tier T] [limits]   onboard a tenant and print its first API key
+  get <id>                          show a tenant
+  update <id> [--tier T] [limits] [--audit-prompts true|false]
+                                    change tier (resets limits to its defaults), limits, audit settings
+  suspend <id> | resume <id>        stop or restart the tenant's calls (within the authorizer cache TTL)
+  key create <id>                   issue another API key (printed once)
+  key revoke <id> <keyId>           revoke an API key
   token <id> [--user U] [--expires-in SECONDS]
-                                  mint a JWT for a user of the tenant (local dev issuer)
+                                    mint a JWT for a user of the tenant (local dev issuer)
+  offboard <id>                     delete everything held for the tenant and print the counts
+  limits: [--rpm N] [--tpm N] [--monthly-tokens N] [--budget-usd N]; tiers: basic, standard, enterprise
 Talks to the local platform on http://127.0.0.1:$PORT (default 8787) with the operator token in
 $LOCAL_DATA_DIR/operator-token (default .local).`;
 
@@ -21,6 +26,7 @@ const { values, positionals } = parseArgs({
     tpm: { type: 'string' },
     'monthly-tokens': { type: 'string' },
     'budget-usd': { type: 'string' },
+    'audit-prompts': { type: 'string' },
     user: { type: 'string' },
     'expires-in': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -50,6 +56,19 @@ async function call(method: string, path: string, body?: unknown): Promise<Recor
 }
 
 const numberOption = (name: keyof typeof values) => (values[name] === undefined ? undefined : Number(values[name]));
+const tenantPath = (id: string) => `/admin/tenants/${encodeURIComponent(id)}`;
+const print = (answer: unknown) => console.log(JSON.stringify(answer, null, 2));
+
+function limitOptions(): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries({
+      requestsPerMinute: numberOption('rpm'),
+      tokensPerMinute: numberOption('tpm'),
+      monthlyTokens: numberOption('monthly-tokens'),
+      monthlyBudgetUsd: numberOption('budget-usd'),
+    }).filter(([, value]) => value !== undefined),
+  ) as Record<string, number>;
+}
 
 async function main(): Promise<void> {
   const [command, ...rest] = positionals;
@@ -57,31 +76,38 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (command === 'create' && rest[0]) {
-    const limits = Object.fromEntries(
-      Object.entries({
-        requestsPerMinute: numberOption('rpm'),
-        tokensPerMinute: numberOption('tpm'),
-        monthlyTokens: numberOption('monthly-tokens'),
-        monthlyBudgetUsd: numberOption('budget-usd'),
-      }).filter(([, value]) => value !== undefined),
+  const [id, keyId] = command === 'key' ? rest.slice(1) : rest;
+  if (command === 'create' && id) {
+    print(await call('POST', '/admin/tenants', { id, tier: values.tier, limits: limitOptions() }));
+    const key = await call('POST', `${tenantPath(id)}/api-keys`);
+    console.log(key.api_key);
+  } else if (command === 'get' && id) {
+    print(await call('GET', tenantPath(id)));
+  } else if (command === 'update' && id) {
+    const limits = limitOptions();
+    print(
+      await call('PATCH', tenantPath(id), {
+        tier: values.tier,
+        limits: Object.keys(limits).length > 0 ? limits : undefined,
+        audit_prompts: values['audit-prompts'] === undefined ? undefined : values['audit-prompts'] === 'true',
+      }),
     );
-    const tenant = await call('POST', '/admin/tenants', { id: rest[0], tier: values.tier, limits });
-    console.log(JSON.stringify(tenant, null, 2));
-    const key = await call('POST', `/admin/tenants/${encodeURIComponent(rest[0])}/api-keys`);
+  } else if ((command === 'suspend' || command === 'resume') && id) {
+    print(await call('PATCH', tenantPath(id), { status: command === 'suspend' ? 'suspended' : 'active' }));
+  } else if (command === 'key' && rest[0] === 'create' && id) {
+    const key = await call('POST', `${tenantPath(id)}/api-keys`);
     console.log(key.api_key);
-  } else if (command === 'get' && rest[0]) {
-    console.log(JSON.stringify(await call('GET', `/admin/tenants/${encodeURIComponent(rest[0])}`), null, 2));
-  } else if (command === 'key' && rest[0] === 'create' && rest[1]) {
-    const key = await call('POST', `/admin/tenants/${encodeURIComponent(rest[1])}/api-keys`);
-    console.log(key.api_key);
-  } else if (command === 'token' && rest[0]) {
+  } else if (command === 'key' && rest[0] === 'revoke' && id && keyId) {
+    print(await call('DELETE', `${tenantPath(id)}/api-keys/${encodeURIComponent(keyId)}`));
+  } else if (command === 'token' && id) {
     const answer = await call('POST', '/local/tokens', {
-      tenant_id: rest[0],
+      tenant_id: id,
       user_id: values.user,
       expires_in: numberOption('expires-in'),
     });
     console.log(answer.token);
+  } else if (command === 'offboard' && id) {
+    print(await call('DELETE', tenantPath(id)));
   } else {
     throw new Error(USAGE);
   }

@@ -140,6 +140,7 @@ describe('PlatformStack', () => {
     );
     const [data] = policies.flatMap((policy) => policy.Properties.PolicyDocument.Statement);
     expect(data.Condition).toEqual({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
       'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['TENANT#${aws:PrincipalTag/tenantId}'] },
     });
     expect([data.Action].flat()).not.toContain('dynamodb:Scan');

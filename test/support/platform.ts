@@ -5,11 +5,12 @@ import { type LocalPlatform, startLocalPlatform } from '../../lambdas/local/plat
 import type { PlatformConfig } from '../../lib/config';
 
 /** A local platform on a free port, in memory, with its own data dir; `close` removes everything. */
-export async function startTestPlatform(config?: PlatformConfig): Promise<LocalPlatform> {
+export async function startTestPlatform(config?: PlatformConfig): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
   const platform = await startLocalPlatform({ dataDir, port: 0, persist: false, config });
   return {
     ...platform,
+    dataDir,
     close: async () => {
       await platform.close();
       rmSync(dataDir, { recursive: true, force: true });

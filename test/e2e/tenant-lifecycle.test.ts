@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { platformConfig } from '../../lib/config';
+import { call, startTestPlatform } from '../support/platform';
+
+const run = promisify(execFile);
+const CACHE_TTL_SECONDS = 1;
+const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'status?' }], max_tokens: 8 };
+const afterCacheTtl = () => new Promise((resolve) => setTimeout(resolve, CACHE_TTL_SECONDS * 1000 + 100));
+
+describe('tenant lifecycle through the README admin CLI (npm run tenant)', () => {
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+
+  /** Runs `bin/tenant-cli.ts` as `npm run tenant` does, against the test platform. */
+  async function cli(...args: string[]): Promise<string> {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'bin/tenant-cli.ts', ...args], {
+      env: { ...process.env, PORT: new URL(platform.url).port, LOCAL_DATA_DIR: platform.dataDir },
+    });
+    return stdout;
+  }
+  const chatWith = async (credential: string) =>
+    (await call(platform, 'POST', '/v1/chat/completions', { credential, body: chat })).status;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform({ ...platformConfig(), authorizerCacheTtlSeconds: CACHE_TTL_SECONDS });
+  });
+  afterAll(() => platform.close());
+
+  it('creates, updates, suspends, resumes, rotates keys and offboards a tenant', async () => {
+    // create: the tenant as JSON, then its API key alone on the last line
+    const created = (await cli('create', 'lifecycle-co', '--tier', 'standard', '--rpm', '50')).trim().split('\n');
+    const firstKey = created.at(-1) ?? '';
+    expect(firstKey).toMatch(/^mt_/);
+    expect(JSON.parse(created.slice(0, -1).join('\n'))).toMatchObject({
+      id: 'lifecycle-co',
+      tier: 'standard',
+      status: 'active',
+      limits: { requestsPerMinute: 50 },
+    });
+    expect(await chatWith(firstKey)).toBe(200);
+
+    // update: a new tier resets limits to its defaults, then applies the overrides given
+    const updated = JSON.parse(await cli('update', 'lifecycle-co', '--tier', 'basic', '--monthly-tokens', '12345'));
+    expect(updated).toMatchObject({ tier: 'basic', limits: { requestsPerMinute: 60, monthlyTokens: 12345 } });
+
+    // suspend: 403 once the authorizer cache has expired; resume: 200 again
+    expect(JSON.parse(await cli('suspend', 'lifecycle-co')).status).toBe('suspended');
+    await afterCacheTtl();
+    const suspended = await call(platform, 'POST', '/v1/chat/completions', { credential: firstKey, body: chat });
+    expect(suspended.status).toBe(403);
+    expect(suspended.body.error.code).toBe('forbidden');
+    expect(JSON.parse(await cli('resume', 'lifecycle-co')).status).toBe('active');
+    await afterCacheTtl();
+    expect(await chatWith(firstKey)).toBe(200);
+
+    // keys: issue a second, revoke the first
+    const secondKey = (await cli('key', 'create', 'lifecycle-co')).trim();
+    const firstKeyId = firstKey.split('_')[1];
+    expect(JSON.parse(await cli('key', 'revoke', 'lifecycle-co', firstKeyId))).toMatchObject({
+      key_id: firstKeyId,
+      status: 'revoked',
+    });
+    await afterCacheTtl();
+    expect(await chatWith(firstKey)).toBe(401);
+    expect(await chatWith(secondKey)).toBe(200);
+
+    // offboard: counts of what was deleted, then nothing answers for the tenant any more
+    const offboarded = JSON.parse(await cli('offboard', 'lifecycle-co'));
+    expect(offboarded.deleted.api_keys).toBe(2);
+    expect(offboarded.deleted.ledger_items).toBeGreaterThanOrEqual(2);
+    // the three chats that reached the handler (refusals by the authorizer are API Gateway's access logs)
+    expect(offboarded.deleted.audit_records).toBe(3);
+    await afterCacheTtl();
+    expect(await chatWith(secondKey)).toBe(401);
+    await expect(cli('get', 'lifecycle-co')).rejects.toMatchObject({ stderr: expect.stringContaining('not_found') });
+  });
+
+  it('refuses to onboard ids that are not valid tenant ids, and duplicates', async () => {
+    for (const id of ['ab', '../other', 'Acme', 'аcme', 'a'.repeat(42), 'acme_co']) {
+      const response = await call(platform, 'POST', '/admin/tenants', {
+        credential: platform.operatorToken,
+        body: { id },
+      });
+      expect(response.status).toBe(400);
+      expect(response.body.error.code).toBe('invalid_request');
+    }
+    expect(
+      (await call(platform, 'POST', '/admin/tenants', { credential: platform.operatorToken, body: { id: 'dup-co' } }))
+        .status,
+    ).toBe(201);
+    const duplicate = await call(platform, 'POST', '/admin/tenants', {
+      credential: platform.operatorToken,
+      body: { id: 'dup-co' },
+    });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.error.code).toBe('conflict');
+  });
+});
