@@ -18,7 +18,7 @@ const unauthenticated = () => new PlatformError('unauthenticated', 'missing or i
 
 /** Turns an `Authorization` header into a tenant context, or refuses it. Never trusts anything but the credential. */
 export async function authorize(deps: AuthorizeDeps, authorizationHeader: string | undefined): Promise<AuthDecision> {
-  const match = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(authorizationHeader ?? '');
+  const match = /^Bearer ([\x21-\x7e]{1,4096})$/i.exec(authorizationHeader ?? '');
   if (!match) throw unauthenticated();
   const credential = match[1];
   const caller = isApiKey(credential) ? await apiKeyCaller(deps, credential) : await jwtCaller(deps, credential);
