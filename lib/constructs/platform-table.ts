@@ -28,6 +28,16 @@ export interface PlatformTableProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+/** Item and partition reads and writes: everything the platform does to its tables, and never Scan. */
+export const ITEM_ACCESS_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:Query',
+  'dynamodb:BatchWriteItem',
+];
+
 /**
  * A platform table: `pk`/`sk` strings (pk = `TENANT#<id>` for tenant data, so `dynamodb:LeadingKeys`
  * can scope access), on-demand, point-in-time recovery, encrypted at rest.

@@ -2,17 +2,7 @@ import { Lazy } from 'aws-cdk-lib';
 import { AccountRootPrincipal, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { TENANT_SESSION_TAG } from '../../lambdas/adapters/sts-tenant-credentials';
-import type { PlatformTable } from './platform-table';
-
-/** DynamoDB actions a tenant session may use: item and partition reads and writes, never Scan. */
-const TENANT_DATA_ACTIONS = [
-  'dynamodb:GetItem',
-  'dynamodb:PutItem',
-  'dynamodb:UpdateItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:Query',
-  'dynamodb:BatchWriteItem',
-];
+import { ITEM_ACCESS_ACTIONS, type PlatformTable } from './platform-table';
 
 export interface TenantAccessRoleProps {
   /** Tables keyed by `pk = TENANT#<id>` (and their local indexes) that tenant sessions reach, each only in its own partition. */
@@ -51,7 +41,7 @@ export class TenantAccessRole extends Construct {
     );
     role.addToPolicy(
       new PolicyStatement({
-        actions: TENANT_DATA_ACTIONS,
+        actions: ITEM_ACCESS_ACTIONS,
         resources: props.tenantTables.flatMap(({ table, indexNames }) => [
           table.tableArn,
           ...indexNames.map((indexName) => `${table.tableArn}/index/${indexName}`),

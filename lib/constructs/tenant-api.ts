@@ -20,6 +20,7 @@ import { errorBody } from '../../lambdas/core/errors';
 import { GATEWAY_RESPONSES, type GatewayResponseType, type HandlerName, ROUTES, type Route } from '../routes';
 import type { ModelGateway } from './model-gateway';
 import { PlatformFunction } from './platform-function';
+import { ITEM_ACCESS_ACTIONS } from './platform-table';
 import type { TenantAccessRole } from './tenant-access-role';
 
 export interface TenantApiProps {
@@ -116,15 +117,7 @@ export class TenantApi extends Construct {
       audit: (fn) => props.tenantAccess.grantAssume(fn),
       admin: (fn) => {
         props.tenantAccess.grantAssume(fn);
-        props.tenantTable.grant(
-          fn,
-          'dynamodb:GetItem',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-          'dynamodb:DeleteItem',
-          'dynamodb:Query',
-          'dynamodb:BatchWriteItem',
-        );
+        props.tenantTable.grant(fn, ...ITEM_ACCESS_ACTIONS);
       },
     };
     for (const route of routes) {
