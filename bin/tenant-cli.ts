@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type AdminUsageLine, usageCsv } from '../lambdas/core/usage';
 import { operatorTokenFile } from '../lambdas/local/platform';
 
 const USAGE = `usage: npm run tenant -- <command> [options]
@@ -14,6 +15,7 @@ const USAGE = `usage: npm run tenant -- <command> [options]
   token <id> [--user U] [--expires-in SECONDS]
                                     mint a JWT for a user of the tenant (local dev issuer)
   offboard <id>                     delete everything held for the tenant and print the counts
+  usage [--month yyyy-mm] [--csv]   every tenant's usage and cost for a month (default: this month)
   limits: [--rpm N] [--tpm N] [--monthly-tokens N] [--budget-usd N]; tiers: basic, standard, enterprise
 Talks to the local platform on http://127.0.0.1:$PORT (default 8787) with the operator token in
 $LOCAL_DATA_DIR/operator-token (default .local).`;
@@ -27,6 +29,8 @@ const { values, positionals } = parseArgs({
     'monthly-tokens': { type: 'string' },
     'budget-usd': { type: 'string' },
     'audit-prompts': { type: 'string' },
+    month: { type: 'string' },
+    csv: { type: 'boolean' },
     user: { type: 'string' },
     'expires-in': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -108,6 +112,11 @@ async function main(): Promise<void> {
     console.log(answer.token);
   } else if (command === 'offboard' && id) {
     print(await call('DELETE', tenantPath(id)));
+  } else if (command === 'usage') {
+    const month = values.month ?? new Date().toISOString().slice(0, 7);
+    const report = await call('GET', `/admin/usage?month=${encodeURIComponent(month)}`);
+    if (values.csv) console.log(usageCsv(report.data as AdminUsageLine[]));
+    else print(report);
   } else {
     throw new Error(USAGE);
   }

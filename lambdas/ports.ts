@@ -52,13 +52,25 @@ export interface UsageRecord {
   readonly costNanoUsd: number;
 }
 
+export interface TenantUsageRecord extends UsageRecord {
+  readonly tenantId: string;
+}
+
+/** The operator's view across tenants; never on a tenant's path. */
+export interface UsageReports {
+  monthOfAllTenants(month: string): Promise<TenantUsageRecord[]>;
+}
+
 export interface Ledger {
-  /** Admits the request against every limit in one conditional write, or throws a 429 `PlatformError`. */
+  /**
+   * Admits the request against every limit in one conditional write, or throws a 429 `PlatformError`.
+   * Idempotent by request id: a retried reserve of an admitted request admits it again, once.
+   */
   reserve(
     tenant: TenantContext,
     request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
   ): Promise<Reservation>;
-  /** Replaces the reservation with the actual usage and records it per day and model. */
+  /** Replaces the reservation with the actual usage and records it per day and model; idempotent by request id. */
   settle(reservation: Reservation, usage: ActualUsage): Promise<void>;
   /** Gives the whole reservation back: the request used nothing (the model call failed). */
   release(reservation: Reservation): Promise<void>;

@@ -17,6 +17,8 @@ export interface PlatformSettings {
   readonly auditTableName: string;
   /** How long audit records are kept. */
   readonly auditRetentionDays: number;
+  /** After this long an unsettled reservation counts as abandoned (its call crashed) and is released. */
+  readonly reservationTtlSeconds: number;
   /** The role whose sessions, tagged with `tenantId`, can reach only that tenant's data. */
   readonly tenantAccessRoleArn: string;
   readonly catalog: ModelCatalog;
@@ -52,6 +54,7 @@ const lambdaEnvSchema = z.object({
   LEDGER_TABLE_NAME: z.string().min(1),
   AUDIT_TABLE_NAME: z.string().min(1),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().positive(),
+  RESERVATION_TTL_SECONDS: z.coerce.number().int().positive(),
   TENANT_ACCESS_ROLE_ARN: z.string().startsWith('arn:'),
   MODEL_CATALOG: json(modelCatalogSchema),
   TIER_LIMITS: json(
@@ -73,6 +76,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     ledgerTableName: e.LEDGER_TABLE_NAME,
     auditTableName: e.AUDIT_TABLE_NAME,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    reservationTtlSeconds: e.RESERVATION_TTL_SECONDS,
     tenantAccessRoleArn: e.TENANT_ACCESS_ROLE_ARN,
     catalog: e.MODEL_CATALOG,
     tiers: e.TIER_LIMITS,
@@ -91,6 +95,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region' | 'l
     LEDGER_TABLE_NAME: settings.ledgerTableName,
     AUDIT_TABLE_NAME: settings.auditTableName,
     AUDIT_RETENTION_DAYS: String(settings.auditRetentionDays),
+    RESERVATION_TTL_SECONDS: String(settings.reservationTtlSeconds),
     TENANT_ACCESS_ROLE_ARN: settings.tenantAccessRoleArn,
     MODEL_CATALOG: JSON.stringify(settings.catalog),
     TIER_LIMITS: JSON.stringify(settings.tiers),

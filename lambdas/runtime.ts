@@ -5,12 +5,12 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
-import { DynamoDbLedger } from './adapters/dynamodb-ledger';
+import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
 import { StsTenantCredentials } from './adapters/sts-tenant-credentials';
 import { tenantScopedDynamoDb } from './adapters/tenant-scoped-dynamodb';
-import type { AuditLog, Ledger, ModelProvider, TenantRegistry, TokenVerifier } from './ports';
+import type { AuditLog, Ledger, ModelProvider, TenantRegistry, TokenVerifier, UsageReports } from './ports';
 import { type PlatformSettings, settingsFromEnv } from './runtime-env';
 
 export type { PlatformSettings };
@@ -23,6 +23,8 @@ export interface PlatformDeps {
   readonly ledger: Ledger;
   /** Tenant data: signs with the tenant's scoped credentials. */
   readonly audit: AuditLog;
+  /** Operator reports across tenants: the admin function's own credentials. */
+  readonly reports: UsageReports;
   readonly models: ModelProvider;
   readonly tokens?: TokenVerifier;
   readonly now: () => number;
@@ -33,7 +35,8 @@ export function buildDeps(settings: PlatformSettings): PlatformDeps {
   // One connection pool for every DynamoDB client, the per-tenant ones included.
   const dynamodbConfig = {
     region: settings.region,
-    requestHandler: new NodeHttpHandler(),
+    // Bounded waits, so a stuck connection becomes a retry rather than a Lambda timeout.
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 3000 }),
     ...(local && { endpoint: local.dynamodbEndpoint }),
   };
   const ownDynamoDb = DynamoDBDocumentClient.from(
@@ -60,7 +63,10 @@ export function buildDeps(settings: PlatformSettings): PlatformDeps {
   return {
     settings,
     registry: new DynamoDbTenantRegistry(ownDynamoDb, settings.tenantTableName),
-    ledger: new DynamoDbLedger(tenantDynamoDb, settings.ledgerTableName),
+    ledger: new DynamoDbLedger(tenantDynamoDb, settings.ledgerTableName, {
+      reservationTtlMs: settings.reservationTtlSeconds * 1000,
+    }),
+    reports: new DynamoDbLedgerReports(ownDynamoDb, settings.ledgerTableName),
     audit: new DynamoDbAuditLog(tenantDynamoDb, settings.auditTableName, settings.auditRetentionDays),
     models: new BedrockModelProvider(bedrock),
     tokens: settings.jwt && new JwtTokenVerifier(settings.jwt),

@@ -25,6 +25,11 @@ export interface PlatformConfig {
   readonly maxRequestBodyBytes: number;
   /** How long audit records are kept before DynamoDB TTL removes them. */
   readonly auditRetentionDays: number;
+  /**
+   * After this long an unsettled reservation is released as abandoned. Must exceed the handlers'
+   * Lambda timeout (30 s), or a slow call's settle would find its reservation gone.
+   */
+  readonly reservationTtlSeconds: number;
 }
 
 export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
@@ -87,5 +92,6 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
     authorizerCacheTtlSeconds: ttl === undefined ? 60 : z.coerce.number().int().min(0).max(3600).parse(ttl),
     maxRequestBodyBytes: 1024 * 1024,
     auditRetentionDays: retention === undefined ? 90 : z.coerce.number().int().min(1).max(3650).parse(retention),
+    reservationTtlSeconds: 300,
   };
 }

@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import { lambdaEnvironment } from '../lambdas/runtime-env';
 import type { PlatformConfig } from './config';
 import { ModelGateway } from './constructs/model-gateway';
+import { DEFAULT_HANDLER_TIMEOUT } from './constructs/platform-function';
 import { PlatformTable } from './constructs/platform-table';
 import { TenantAccessRole } from './constructs/tenant-access-role';
 import { TenantApi } from './constructs/tenant-api';
@@ -27,6 +28,11 @@ export class PlatformStack extends Stack {
   constructor(scope: Construct, id: string, props: PlatformStackProps) {
     super(scope, id, props);
     const { config } = props;
+    if (config.reservationTtlSeconds <= DEFAULT_HANDLER_TIMEOUT.toSeconds()) {
+      throw new Error(
+        `reservationTtlSeconds must exceed the handler timeout (${DEFAULT_HANDLER_TIMEOUT.toSeconds()} s)`,
+      );
+    }
     const tenants = new PlatformTable(this, 'TenantRegistry');
     const ledger = new PlatformTable(this, 'UsageLedger', { expiringItems: true });
     const audit = new PlatformTable(this, 'AuditLog', {
@@ -40,6 +46,7 @@ export class PlatformStack extends Stack {
       ledgerTableName: ledger.table.tableName,
       auditTableName: audit.table.tableName,
       auditRetentionDays: config.auditRetentionDays,
+      reservationTtlSeconds: config.reservationTtlSeconds,
       tenantAccessRoleArn: tenantAccess.role.roleArn,
       catalog: config.models,
       tiers: config.tiers,
@@ -54,6 +61,7 @@ export class PlatformStack extends Stack {
     this.api = new TenantApi(this, 'TenantApi', {
       authorizer: authorizer.authorizer,
       tenantTable: tenants.table,
+      ledgerTable: ledger.table,
       tenantAccess,
       models,
       environment,

@@ -28,6 +28,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'DELETE', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/api-keys', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}/api-keys/{keyId}', handler: 'admin', auth: 'admin' },
+  { method: 'GET', path: '/admin/usage', handler: 'admin', auth: 'admin' },
 ];
 
 /** The authorizer's Allow covers every tenant route of the stage, since API Gateway reuses a cached policy across routes. */

@@ -1,4 +1,11 @@
-import { GetCommand, QueryCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import {
   admissionThresholds,
   dayKey,
@@ -10,26 +17,56 @@ import {
   startOfNextMonthMs,
 } from '../core/limits';
 import { type TenantContext, tenantKey } from '../core/tenant';
-import type { ActualUsage, Ledger, Reservation, UsageRecord } from '../ports';
+import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord } from '../ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { deletePartition } from './dynamodb-partition';
+import { withRetries } from './retry';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
-/** Counter items outlive their month by this long, for late settles and support questions. */
-const COUNTER_RETENTION_SECONDS = 60 * 24 * 3600;
+/** Month items outlive their month by this long, for late questions about a bill. */
+const MONTH_RETENTION_SECONDS = 400 * 24 * 3600;
+const MONTH_PREFIX = 'QUOTA#';
+const RESERVATION_PREFIX = 'R#';
+const USAGE_PREFIX = 'U#';
+const USAGE_FIELDS = { in: 'inputTokens', out: 'outputTokens', req: 'requests', nusd: 'costNanoUsd' } as const;
 
-const quotaKey = (tenantId: string, month: string) => ({ pk: tenantKey(tenantId), sk: `QUOTA#${month}` });
-const usageKey = (tenantId: string, day: string, model: string) => ({
-  pk: tenantKey(tenantId),
-  sk: `USAGE#${day}#${model}`,
-});
+export interface DynamoDbLedgerOptions {
+  /**
+   * An unsettled reservation older than this is taken for the trace of a crashed call and released.
+   * It must exceed the longest a handler can live (the Lambda timeout), or a slow call's settle
+   * would find its reservation gone.
+   */
+  readonly reservationTtlMs: number;
+}
+
+interface StoredReservation {
+  /** Reserved tokens and nano-USD. */
+  readonly t: number;
+  readonly c: number;
+  /** When it may be released as abandoned (epoch ms). */
+  readonly e: number;
+}
+
+const monthItemKey = (tenantId: string, month: string) => ({ pk: tenantKey(tenantId), sk: `${MONTH_PREFIX}${month}` });
+const reservationAttribute = (requestId: string) => `${RESERVATION_PREFIX}${requestId}`;
+/** `U#<dd>#<model>#<field>`: one settled-usage cell per day and model, inside the month item. */
+const usageAttribute = (day: string, model: string, field: keyof typeof USAGE_FIELDS) =>
+  `${USAGE_PREFIX}${day.slice(8, 10)}#${model}#${field}`;
 
 /**
- * The usage ledger on one DynamoDB table (pk = TENANT#<id>).
+ * The usage ledger: one item per tenant and month (`TENANT#<id>` / `QUOTA#<yyyy-mm>`) holding
+ * everything metering needs, so that an admitted call costs exactly two writes and no read:
  *
- * `QUOTA#<yyyy-mm>` holds the month's tokens and cost (reserved or settled) and the current minute
- * window's request and token counts, so one conditional UpdateItem checks every limit at once and
- * the hot path reads nothing. `USAGE#<yyyy-mm-dd>#<model>` holds settled usage for reports.
+ * - reserve: one conditional UpdateItem checks requests and tokens per minute, monthly tokens and
+ *   budget at once (`rw`/`rr`/`rt` for the minute window, `tok`/`nusd` for the month), adds the
+ *   estimate and records the reservation `R#<requestId>`; it refuses a request id reserved before,
+ *   so a retried reserve never counts twice;
+ * - settle: one conditional UpdateItem removes `R#<requestId>`, replaces its estimate with the
+ *   actual tokens and cost, and adds them to the day-and-model usage cells `U#<dd>#<model>#...`;
+ *   it applies only while the reservation exists, so it is idempotent by request id.
+ *
+ * A reservation whose call crashed before settling expires: when it is what stands between a
+ * tenant and its limit, the refused path releases it and tries again, so it never blocks a tenant.
  * Every call signs with the tenant's scoped credentials, so IAM confines it to that partition.
  */
 export class DynamoDbLedger implements Ledger {
@@ -39,6 +76,7 @@ export class DynamoDbLedger implements Ledger {
   constructor(
     private readonly db: TenantScopedDynamoDb,
     private readonly tableName: string,
+    private readonly options: DynamoDbLedgerOptions,
   ) {}
 
   async reserve(
@@ -49,86 +87,102 @@ export class DynamoDbLedger implements Ledger {
     const thresholds = admissionThresholds(tenant.limits, estimate);
     const window = minuteWindow(nowMs);
     const month = monthKey(nowMs);
-    const key = quotaKey(tenant.tenantId, month);
+    const key = monthItemKey(tenant.tenantId, month);
+    const stored: StoredReservation = {
+      t: estimate.tokens,
+      c: estimate.costNanoUsd,
+      e: nowMs + this.options.reservationTtlMs,
+    };
+    const common = {
+      TableName: this.tableName,
+      Key: key,
+      ExpressionAttributeNames: { '#r': reservationAttribute(request.requestId) },
+    };
     const monthValues = {
       ':tokens': estimate.tokens,
       ':cost': estimate.costNanoUsd,
       ':w': window,
+      ':one': 1,
+      ':res': stored,
       ':maxTok': thresholds.maxMonthTokensBefore,
       ':maxCost': thresholds.maxMonthCostNanoUsdBefore,
     };
     const sameWindow: UpdateCommandInput = {
-      TableName: this.tableName,
-      Key: key,
-      UpdateExpression: 'ADD rr :one, rt :tokens, tok :tokens, nusd :cost',
-      ConditionExpression: 'rw = :w AND rr <= :maxReq AND rt <= :maxWinTok AND tok <= :maxTok AND nusd <= :maxCost',
+      ...common,
+      UpdateExpression: 'SET #r = :res ADD rr :one, rt :tokens, tok :tokens, nusd :cost',
+      ConditionExpression:
+        'attribute_not_exists(#r) AND rw = :w AND rr <= :maxReq AND rt <= :maxWinTok AND tok <= :maxTok AND nusd <= :maxCost',
       ExpressionAttributeValues: {
         ...monthValues,
-        ':one': 1,
         ':maxReq': thresholds.maxWindowRequestsBefore,
         ':maxWinTok': thresholds.maxWindowTokensBefore,
       },
     };
     const newWindow: UpdateCommandInput = {
-      TableName: this.tableName,
-      Key: key,
-      UpdateExpression: 'SET rw = :w, rr = :one, rt = :tokens, expiresAt = :exp ADD tok :tokens, nusd :cost',
+      ...common,
+      UpdateExpression: 'SET rw = :w, rr = :one, rt = :tokens, expiresAt = :exp, #r = :res ADD tok :tokens, nusd :cost',
       ConditionExpression:
-        '(attribute_not_exists(rw) OR rw < :w) AND (attribute_not_exists(tok) OR (tok <= :maxTok AND nusd <= :maxCost))',
+        'attribute_not_exists(#r) AND (attribute_not_exists(rw) OR rw < :w) AND (attribute_not_exists(tok) OR (tok <= :maxTok AND nusd <= :maxCost))',
       ExpressionAttributeValues: {
         ...monthValues,
-        ':one': 1,
-        ':exp': Math.floor(startOfNextMonthMs(nowMs) / 1000) + COUNTER_RETENTION_SECONDS,
+        ':exp': Math.floor(startOfNextMonthMs(nowMs) / 1000) + MONTH_RETENTION_SECONDS,
       },
+    };
+    const reservation: Reservation = {
+      tenantId: tenant.tenantId,
+      requestId: request.requestId,
+      model: request.model,
+      month,
+      estimate,
+      reservedAtMs: nowMs,
     };
 
     const attempts =
       this.lastWindow.get(tenant.tenantId) === window ? [sameWindow, newWindow] : [newWindow, sameWindow];
-    for (const attempt of attempts) {
-      if (await this.conditionalUpdate(tenant.tenantId, attempt)) {
-        this.lastWindow.set(tenant.tenantId, window);
-        return {
-          tenantId: tenant.tenantId,
-          requestId: request.requestId,
-          model: request.model,
-          month,
-          estimate,
-          reservedAtMs: nowMs,
-        };
+    // Only the refused path reads: to see whether an earlier try of this very request got through,
+    // to release abandoned reservations, and to say which limit refused it.
+    for (let round = 0; round < 2; round++) {
+      for (const attempt of attempts) {
+        if (await this.conditionalUpdate(tenant.tenantId, attempt)) {
+          this.lastWindow.set(tenant.tenantId, window);
+          return reservation;
+        }
       }
+      const item = await this.monthItem(tenant.tenantId, key);
+      if (item[reservationAttribute(request.requestId)] !== undefined) return reservation;
+      if (round === 0 && (await this.releaseAbandoned(tenant.tenantId, key, item, nowMs)) > 0) continue;
+      throw refusal(tenant.limits, estimate, counters(item), nowMs);
     }
-    // Only a refused request pays for this read, to say which limit refused it.
-    throw refusal(tenant.limits, estimate, await this.counters(tenant.tenantId, key), nowMs);
+    throw new Error('unreachable');
   }
 
   async settle(reservation: Reservation, usage: ActualUsage): Promise<void> {
-    const { tenantId, month, estimate, model, reservedAtMs } = reservation;
-    await Promise.all([
-      this.adjustMonth(tenantId, month, {
-        tokens: usage.inputTokens + usage.outputTokens - estimate.tokens,
-        costNanoUsd: usage.costNanoUsd - estimate.costNanoUsd,
-      }),
-      this.db(tenantId).send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: usageKey(tenantId, dayKey(reservedAtMs), model),
-          UpdateExpression: 'ADD requests :one, inputTokens :in, outputTokens :out, nusd :cost',
-          ExpressionAttributeValues: {
-            ':one': 1,
-            ':in': usage.inputTokens,
-            ':out': usage.outputTokens,
-            ':cost': usage.costNanoUsd,
-          },
-        }),
-      ),
-    ]);
+    const { tenantId, month, estimate, model, reservedAtMs, requestId } = reservation;
+    const day = dayKey(reservedAtMs);
+    await this.removeReservation(tenantId, month, requestId, {
+      UpdateExpression: 'REMOVE #r ADD tok :tokens, nusd :cost, #in :in, #out :out, #req :one, #nusd :actualCost',
+      ExpressionAttributeNames: {
+        '#in': usageAttribute(day, model, 'in'),
+        '#out': usageAttribute(day, model, 'out'),
+        '#req': usageAttribute(day, model, 'req'),
+        '#nusd': usageAttribute(day, model, 'nusd'),
+      },
+      ExpressionAttributeValues: {
+        ':tokens': usage.inputTokens + usage.outputTokens - estimate.tokens,
+        ':cost': usage.costNanoUsd - estimate.costNanoUsd,
+        ':in': usage.inputTokens,
+        ':out': usage.outputTokens,
+        ':one': 1,
+        ':actualCost': usage.costNanoUsd,
+      },
+    });
   }
 
   async release(reservation: Reservation): Promise<void> {
     const { estimate } = reservation;
-    await this.adjustMonth(reservation.tenantId, reservation.month, {
-      tokens: -estimate.tokens,
-      costNanoUsd: -estimate.costNanoUsd,
+    await this.removeReservation(reservation.tenantId, reservation.month, reservation.requestId, {
+      UpdateExpression: 'REMOVE #r ADD tok :tokens, nusd :cost',
+      ExpressionAttributeValues: { ':tokens': -estimate.tokens, ':cost': -estimate.costNanoUsd },
     });
   }
 
@@ -142,23 +196,14 @@ export class DynamoDbLedger implements Ledger {
           KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
           ExpressionAttributeValues: {
             ':pk': tenantKey(tenant.tenantId),
-            ':from': `USAGE#${range.from}`,
-            ':to': `USAGE#${range.to}#\uffff`,
+            ':from': `${MONTH_PREFIX}${range.from.slice(0, 7)}`,
+            ':to': `${MONTH_PREFIX}${range.to.slice(0, 7)}`,
           },
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of page.Items ?? []) {
-        const [, date, model] = String(item.sk).split('#');
-        records.push({
-          date,
-          model,
-          requests: Number(item.requests ?? 0),
-          inputTokens: Number(item.inputTokens ?? 0),
-          outputTokens: Number(item.outputTokens ?? 0),
-          costNanoUsd: Number(item.nusd ?? 0),
-        });
-      }
+      for (const item of page.Items ?? [])
+        records.push(...usageRecords(item).filter((r) => r.date >= range.from && r.date <= range.to));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return records;
@@ -168,15 +213,46 @@ export class DynamoDbLedger implements Ledger {
     return deletePartition(this.db(tenantId), this.tableName, tenantKey(tenantId));
   }
 
-  private async adjustMonth(tenantId: string, month: string, delta: Estimate): Promise<void> {
-    await this.db(tenantId).send(
-      new UpdateCommand({
+  /** The one write that ends a reservation; idempotent, and retried since losing it would lose usage. */
+  private async removeReservation(
+    tenantId: string,
+    month: string,
+    requestId: string,
+    update: Pick<UpdateCommandInput, 'UpdateExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>,
+  ): Promise<void> {
+    await withRetries(() =>
+      this.conditionalUpdate(tenantId, {
         TableName: this.tableName,
-        Key: quotaKey(tenantId, month),
-        UpdateExpression: 'ADD tok :tokens, nusd :cost',
-        ExpressionAttributeValues: { ':tokens': delta.tokens, ':cost': delta.costNanoUsd },
+        Key: monthItemKey(tenantId, month),
+        ...update,
+        // Gone already: an earlier try of this settle got through, or it was released as abandoned.
+        ConditionExpression: 'attribute_exists(#r)',
+        ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#r': reservationAttribute(requestId) },
       }),
     );
+  }
+
+  private async releaseAbandoned(
+    tenantId: string,
+    key: { pk: string; sk: string },
+    item: Record<string, unknown>,
+    nowMs: number,
+  ) {
+    const abandoned = Object.entries(item).filter(
+      ([name, value]) => name.startsWith(RESERVATION_PREFIX) && (value as StoredReservation).e < nowMs,
+    );
+    for (const [name, value] of abandoned) {
+      const { t, c } = value as StoredReservation;
+      await this.conditionalUpdate(tenantId, {
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: 'REMOVE #r ADD tok :tokens, nusd :cost',
+        ConditionExpression: 'attribute_exists(#r)',
+        ExpressionAttributeNames: { '#r': name },
+        ExpressionAttributeValues: { ':tokens': -t, ':cost': -c },
+      });
+    }
+    return abandoned.length;
   }
 
   private async conditionalUpdate(tenantId: string, input: UpdateCommandInput): Promise<boolean> {
@@ -189,16 +265,73 @@ export class DynamoDbLedger implements Ledger {
     }
   }
 
-  private async counters(tenantId: string, key: { pk: string; sk: string }): Promise<LedgerCounters> {
+  private async monthItem(tenantId: string, key: { pk: string; sk: string }): Promise<Record<string, unknown>> {
     const { Item: item } = await this.db(tenantId).send(
       new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
     );
-    return {
-      window: Number(item?.rw ?? -1),
-      windowRequests: Number(item?.rr ?? 0),
-      windowTokens: Number(item?.rt ?? 0),
-      monthTokens: Number(item?.tok ?? 0),
-      monthCostNanoUsd: Number(item?.nusd ?? 0),
-    };
+    return item ?? {};
   }
+}
+
+/**
+ * Month items of every tenant, for the operator's report. Runs with the admin function's own
+ * credentials (a Scan, which no tenant session may do), off every tenant's hot path.
+ */
+export class DynamoDbLedgerReports {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async monthOfAllTenants(month: string): Promise<TenantUsageRecord[]> {
+    const records: TenantUsageRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'sk = :month',
+          ExpressionAttributeValues: { ':month': `${MONTH_PREFIX}${month}` },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const tenantId = String(item.pk).slice('TENANT#'.length);
+        records.push(...usageRecords(item).map((record) => ({ tenantId, ...record })));
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return records;
+  }
+}
+
+function counters(item: Record<string, unknown>): LedgerCounters {
+  return {
+    window: Number(item.rw ?? -1),
+    windowRequests: Number(item.rr ?? 0),
+    windowTokens: Number(item.rt ?? 0),
+    monthTokens: Number(item.tok ?? 0),
+    monthCostNanoUsd: Number(item.nusd ?? 0),
+  };
+}
+
+/** The usage cells of one month item, one record per day and model. */
+function usageRecords(item: Record<string, unknown>): UsageRecord[] {
+  const month = String(item.sk).slice(MONTH_PREFIX.length);
+  const cells = new Map<string, { -readonly [K in keyof UsageRecord]: UsageRecord[K] }>();
+  for (const [name, value] of Object.entries(item)) {
+    if (!name.startsWith(USAGE_PREFIX)) continue;
+    const [, dd, model, field] = name.split('#');
+    const cell = cells.get(`${dd}#${model}`) ?? {
+      date: `${month}-${dd}`,
+      model,
+      requests: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      costNanoUsd: 0,
+    };
+    cell[USAGE_FIELDS[field as keyof typeof USAGE_FIELDS]] = Number(value);
+    cells.set(`${dd}#${model}`, cell);
+  }
+  return [...cells.values()];
 }

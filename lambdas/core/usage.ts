@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { UsageRecord } from '../ports';
+import type { TenantUsageRecord, UsageRecord } from '../ports';
 import { nanoUsdToUsd } from './catalog';
 import { dayKey } from './limits';
 
@@ -72,4 +72,75 @@ export function usageReport(
     data,
     totals: { ...totalCounts, cost_usd: nanoUsdToUsd(costNanoUsd) },
   };
+}
+
+export const adminUsageQuerySchema = z
+  .object({ month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'month is yyyy-mm') })
+  .strict();
+
+export interface AdminUsageLine {
+  tenant_id: string;
+  model: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+/** One month's usage of every tenant, per tenant and model, with totals: the operator's bill. */
+export function adminUsageReport(records: readonly TenantUsageRecord[], month: string) {
+  const lines = new Map<string, AdminUsageLine & { costNanoUsd: number }>();
+  let totalNano = 0;
+  for (const record of records) {
+    const key = `${record.tenantId}#${record.model}`;
+    const line = lines.get(key) ?? {
+      tenant_id: record.tenantId,
+      model: record.model,
+      requests: 0,
+      input_tokens: 0,
+      output_tokens: 0,
+      cost_usd: 0,
+      costNanoUsd: 0,
+    };
+    line.requests += record.requests;
+    line.input_tokens += record.inputTokens;
+    line.output_tokens += record.outputTokens;
+    line.costNanoUsd += record.costNanoUsd;
+    totalNano += record.costNanoUsd;
+    lines.set(key, line);
+  }
+  const data = [...lines.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([, { costNanoUsd, ...line }]) => ({ ...line, cost_usd: nanoUsdToUsd(costNanoUsd) }));
+  return {
+    object: 'admin_usage_report' as const,
+    month,
+    data,
+    totals: {
+      tenants: new Set(data.map((line) => line.tenant_id)).size,
+      requests: data.reduce((sum, line) => sum + line.requests, 0),
+      input_tokens: data.reduce((sum, line) => sum + line.input_tokens, 0),
+      output_tokens: data.reduce((sum, line) => sum + line.output_tokens, 0),
+      cost_usd: nanoUsdToUsd(totalNano),
+    },
+  };
+}
+
+const CSV_COLUMNS: (keyof AdminUsageLine)[] = [
+  'tenant_id',
+  'model',
+  'requests',
+  'input_tokens',
+  'output_tokens',
+  'cost_usd',
+];
+
+/** RFC 4180 CSV of the report's lines (tenant ids and model names never need quoting, but are quoted if they would). */
+export function usageCsv(lines: readonly AdminUsageLine[]): string {
+  const cell = (value: string | number) =>
+    /[",\n]/.test(String(value)) ? `"${String(value).replaceAll('"', '""')}"` : String(value);
+  return [
+    CSV_COLUMNS.join(','),
+    ...lines.map((line) => CSV_COLUMNS.map((column) => cell(line[column])).join(',')),
+  ].join('\n');
 }

@@ -11,6 +11,7 @@ import {
   updateRequestSchema,
   updateTenant,
 } from '../core/tenants';
+import { adminUsageQuerySchema, adminUsageReport } from '../core/usage';
 import { lambdaHandler, type PlatformDeps } from '../runtime';
 import { type ApiEvent, adminApi, json } from './http';
 
@@ -34,6 +35,10 @@ export function create(deps: PlatformDeps) {
     'POST /admin/tenants/{id}/api-keys': async (event) => json(201, await createApiKey(admin, id(event))),
     'DELETE /admin/tenants/{id}/api-keys/{keyId}': async (event) =>
       json(200, await revokeApiKey(admin, id(event), event.pathParameters?.keyId ?? '')),
+    'GET /admin/usage': async (event) => {
+      const { month } = adminUsageQuerySchema.parse(event.queryStringParameters ?? {});
+      return json(200, adminUsageReport(await deps.reports.monthOfAllTenants(month), month));
+    },
   };
   return adminApi(deps).handler(async (event) => {
     const operation = operations[`${event.httpMethod} ${event.resource}`];

@@ -65,7 +65,7 @@ export function leadingKeys(operation: string, body: DynamoDbRequest): { table: 
  * A front for the local DynamoDB that does what IAM does on AWS for the platform's tables: tenant
  * tables answer only to credentials issued by the local STS, correctly signed, for the partition
  * `TENANT#<tenantId tag>` (the local analogue of `dynamodb:LeadingKeys`); the platform's own
- * credentials reach only the other tables.
+ * credentials reach the other tables, and tenant tables only to Scan them (the admin report).
  */
 export async function startDynamoDbFront(options: {
   upstream: string;
@@ -94,7 +94,8 @@ export async function startDynamoDbFront(options: {
         touched?.every((t) => options.tenantTables.includes(t.table) && t.key === expectedKey) === true &&
         (await signatureMatches(request, body, session));
     } else {
-      allowed = !tenantTable;
+      // The platform's own roles: the admin function's Scan for the all-tenant report, nothing else.
+      allowed = !tenantTable || operation === 'Scan';
     }
     decisions.push({
       operation,

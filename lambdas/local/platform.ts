@@ -93,6 +93,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     ledgerTableName: TABLES.ledger,
     auditTableName: TABLES.audit,
     auditRetentionDays: config.auditRetentionDays,
+    reservationTtlSeconds: config.reservationTtlSeconds,
     tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
     catalog: config.models,
     tiers: config.tiers,

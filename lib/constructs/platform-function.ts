@@ -6,6 +6,9 @@ import { LogLevel, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 
+/** Longest a handler runs by default; API Gateway stops waiting at 29 s anyway. */
+export const DEFAULT_HANDLER_TIMEOUT = Duration.seconds(30);
+
 export interface PlatformFunctionProps {
   /** Handler file name under `lambdas/handlers/`, without `.ts`. */
   readonly handlerName: string;
@@ -13,7 +16,7 @@ export interface PlatformFunctionProps {
   readonly environment: Readonly<Record<string, string>>;
   /**
    * Longest a single invocation may run.
-   * @default Duration.seconds(30) - API Gateway stops waiting at 29 s anyway
+   * @default DEFAULT_HANDLER_TIMEOUT (30 s)
    */
   readonly timeout?: Duration;
   /**
@@ -47,7 +50,7 @@ export class PlatformFunction extends Construct {
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 1024,
-      timeout: props.timeout ?? Duration.seconds(30),
+      timeout: props.timeout ?? DEFAULT_HANDLER_TIMEOUT,
       role,
       logGroup,
       environment: {

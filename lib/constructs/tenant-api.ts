@@ -28,6 +28,8 @@ export interface TenantApiProps {
   readonly authorizer: IAuthorizer;
   /** Tenants and API keys: read and written with the function's own role (admin only). */
   readonly tenantTable: ITable;
+  /** The usage ledger: the admin function may Scan it for the all-tenant report; nobody else reaches it directly. */
+  readonly ledgerTable: ITable;
   /** Handlers reach the ledger and audit tables only through sessions of this role. */
   readonly tenantAccess: TenantAccessRole;
   readonly models: ModelGateway;
@@ -118,6 +120,7 @@ export class TenantApi extends Construct {
       admin: (fn) => {
         props.tenantAccess.grantAssume(fn);
         props.tenantTable.grant(fn, ...ITEM_ACCESS_ACTIONS);
+        props.ledgerTable.grant(fn, 'dynamodb:Scan');
       },
     };
     for (const route of routes) {

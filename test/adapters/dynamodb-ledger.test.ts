@@ -1,12 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoDbLedger } from '../../lambdas/adapters/dynamodb-ledger';
+import { DynamoDbLedger, DynamoDbLedgerReports } from '../../lambdas/adapters/dynamodb-ledger';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../lambdas/local/dynamodb-server';
 import { tenantContext } from '../support/tenant';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 const now = Date.UTC(2026, 10, 24, 12, 0, 10);
+const RESERVATION_TTL_MS = 300_000;
 
 describe('DynamoDbLedger against dynalite', () => {
   let dynamodb: LocalDynamoDb;
@@ -18,8 +19,8 @@ describe('DynamoDbLedger against dynalite', () => {
     db = DynamoDBDocumentClient.from(
       new DynamoDBClient({ region: 'us-east-1', endpoint: dynamodb.endpoint, credentials }),
     );
-    // The ledger's logic alone, on one client; tenant scoping is tested in tenant-isolation.test.ts.
-    ledger = new DynamoDbLedger(() => db, 'ledger');
+    // The ledger's logic alone, on one client; tenant scoping is tested in tenant-scoped-access.test.ts.
+    ledger = new DynamoDbLedger(() => db, 'ledger', { reservationTtlMs: RESERVATION_TTL_MS });
   });
   afterAll(async () => {
     db.destroy();
@@ -88,6 +89,67 @@ describe('DynamoDbLedger against dynalite', () => {
     expect(await ledger.usage(t, { from: '2026-11-01', to: '2026-11-30' })).toEqual([
       { date: '2026-11-24', model: 'm', requests: 1, inputTokens: 20, outputTokens: 30, costNanoUsd: 777 },
     ]);
+    expect(await ledger.usage(t, { from: '2026-11-25', to: '2026-11-30' })).toEqual([]);
     expect(await ledger.usage(tenantContext('someone-else'), { from: '2026-11-01', to: '2026-11-30' })).toEqual([]);
+  });
+
+  it('settles and releases at most once per request id', async () => {
+    const t = tenantContext('idempotent-tenant');
+    const reservation = await reserve(t, 100);
+    const usage = { inputTokens: 10, outputTokens: 5, costNanoUsd: 150 };
+    await Promise.all([ledger.settle(reservation, usage), ledger.settle(reservation, usage)]);
+    await ledger.settle(reservation, usage);
+    await ledger.release(reservation);
+    expect(await quota('idempotent-tenant')).toMatchObject({ tok: 15, nusd: 150 });
+    expect(await ledger.usage(t, { from: '2026-11-01', to: '2026-11-30' })).toEqual([
+      { date: '2026-11-24', model: 'm', requests: 1, inputTokens: 10, outputTokens: 5, costNanoUsd: 150 },
+    ]);
+  });
+
+  it('admits a retried reserve of the same request once', async () => {
+    const t = tenantContext('retry-tenant', { requestsPerMinute: 5 });
+    const request = { requestId: 'same-request', model: 'm', estimate: { tokens: 40, costNanoUsd: 400 }, nowMs: now };
+    await ledger.reserve(t, request);
+    await ledger.reserve(t, request);
+    expect(await quota('retry-tenant')).toMatchObject({ rr: 1, tok: 40 });
+  });
+
+  it('releases an abandoned reservation (its call crashed) when it would block the tenant', async () => {
+    // GIVEN a reservation that was never settled, filling the month's quota
+    const t = tenantContext('crash-tenant', { monthlyTokens: 100, tokensPerMinute: 100, requestsPerMinute: 100 });
+    await reserve(t, 90);
+    // WHEN another request comes before the reservation expires, it is refused
+    await expect(reserve(t, 50, now + 1000)).rejects.toMatchObject({ code: 'quota_exceeded' });
+    // THEN once it has expired, the next request releases it and is admitted; the month holds only the live one
+    await reserve(t, 50, now + RESERVATION_TTL_MS + 60_000);
+    expect(await quota('crash-tenant')).toMatchObject({ tok: 50, rr: 1 });
+  });
+
+  it("reports one month of every tenant's settled usage", async () => {
+    const records = await new DynamoDbLedgerReports(db, 'ledger').monthOfAllTenants('2026-11');
+    expect(records).toEqual(
+      expect.arrayContaining([
+        {
+          tenantId: 'settle-tenant',
+          date: '2026-11-24',
+          model: 'm',
+          requests: 1,
+          inputTokens: 20,
+          outputTokens: 30,
+          costNanoUsd: 777,
+        },
+        {
+          tenantId: 'idempotent-tenant',
+          date: '2026-11-24',
+          model: 'm',
+          requests: 1,
+          inputTokens: 10,
+          outputTokens: 5,
+          costNanoUsd: 150,
+        },
+      ]),
+    );
+    expect(records.every((r) => r.requests > 0)).toBe(true);
+    expect(await new DynamoDbLedgerReports(db, 'ledger').monthOfAllTenants('2026-10')).toEqual([]);
   });
 });

@@ -64,7 +64,7 @@ describe('tenant-scoped credentials, enforced below the handlers (local STS + Le
 
   it("stops a handler bug that names another tenant's key: the ledger with alpha's client reading bravo", async () => {
     // GIVEN a ledger wired wrongly: whatever tenant it is asked about, it signs as alpha
-    const buggyLedger = new DynamoDbLedger(() => scoped('alpha-co'), 'ledger');
+    const buggyLedger = new DynamoDbLedger(() => scoped('alpha-co'), 'ledger', { reservationTtlMs: 300_000 });
     // WHEN it reads bravo's usage THEN IAM (here, the LeadingKeys front) refuses
     await expect(
       buggyLedger.usage(tenantContext('bravo-co'), { from: '2000-01-01', to: '2999-12-31' }),

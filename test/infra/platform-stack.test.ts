@@ -102,11 +102,16 @@ describe('PlatformStack', () => {
         'dynamodb:GetItem',
         'dynamodb:PutItem',
         'dynamodb:Query',
+        'dynamodb:Scan',
         'dynamodb:UpdateItem',
         ...logs,
         ...assume,
       ].sort(),
     );
+    // the all-tenant report: Scan on the ledger, for the admin function alone
+    const scan = statementsOf('admin').find((statement) => statement.Action === 'dynamodb:Scan');
+    expect(JSON.stringify(scan?.Resource)).toMatch(/UsageLedgerTable/);
+    expect(JSON.stringify(scan?.Resource)).not.toMatch(/AuditLog|TenantRegistry/);
     const accessRoleId = logicalIdOf('AWS::IAM::Role', {
       Description: Match.stringLikeRegexp('Tenant-scoped data access'),
     });
