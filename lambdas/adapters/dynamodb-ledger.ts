@@ -6,6 +6,7 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { PlatformError } from '../core/errors';
 import {
   admissionThresholds,
   dayKey,
@@ -20,11 +21,13 @@ import { type TenantContext, tenantKey } from '../core/tenant';
 import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord } from '../ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { deletePartition } from './dynamodb-partition';
-import { withRetries } from './retry';
+import { isRetryable, withRetries } from './retry';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 /** Month items outlive their month by this long, for late questions about a bill. */
 const MONTH_RETENTION_SECONDS = 400 * 24 * 3600;
+/** Tries of the conditional writes before a request whose limits keep moving is told to retry. */
+const MAX_ADMISSION_ROUNDS = 3;
 const MONTH_PREFIX = 'QUOTA#';
 const RESERVATION_PREFIX = 'R#';
 const USAGE_PREFIX = 'U#';
@@ -79,7 +82,14 @@ export class DynamoDbLedger implements Ledger {
     private readonly options: DynamoDbLedgerOptions,
   ) {}
 
-  async reserve(
+  reserve(
+    tenant: TenantContext,
+    request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
+  ): Promise<Reservation> {
+    return unavailableWhenExhausted(() => this.admit(tenant, request));
+  }
+
+  private async admit(
     tenant: TenantContext,
     request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
   ): Promise<Reservation> {
@@ -140,8 +150,9 @@ export class DynamoDbLedger implements Ledger {
     const attempts =
       this.lastWindow.get(tenant.tenantId) === window ? [sameWindow, newWindow] : [newWindow, sameWindow];
     // Only the refused path reads: to see whether an earlier try of this very request got through,
-    // to release abandoned reservations, and to say which limit refused it.
-    for (let round = 0; round < 2; round++) {
+    // to release abandoned reservations, and to say which limit refused it. When no limit does
+    // (settles gave room back since the write was refused), it tries again.
+    for (let round = 1; ; round++) {
       for (const attempt of attempts) {
         if (await this.conditionalUpdate(tenant.tenantId, attempt)) {
           this.lastWindow.set(tenant.tenantId, window);
@@ -150,10 +161,13 @@ export class DynamoDbLedger implements Ledger {
       }
       const item = await this.monthItem(tenant.tenantId, key);
       if (item[reservationAttribute(request.requestId)] !== undefined) return reservation;
-      if (round === 0 && (await this.releaseAbandoned(tenant.tenantId, key, item, nowMs)) > 0) continue;
-      throw refusal(tenant.limits, estimate, counters(item), nowMs);
+      const released = await this.releaseAbandoned(tenant.tenantId, key, item, nowMs);
+      const refused = released > 0 ? undefined : refusal(tenant.limits, estimate, counters(item), nowMs);
+      if (refused) throw refused;
+      if (round === MAX_ADMISSION_ROUNDS) {
+        throw new PlatformError('rate_limited', 'too many concurrent requests, retry shortly', 1);
+      }
     }
-    throw new Error('unreachable');
   }
 
   async settle(reservation: Reservation, usage: ActualUsage): Promise<void> {
@@ -213,14 +227,14 @@ export class DynamoDbLedger implements Ledger {
     return deletePartition(this.db(tenantId), this.tableName, tenantKey(tenantId));
   }
 
-  /** The one write that ends a reservation; idempotent, and retried since losing it would lose usage. */
+  /** The one write that ends a reservation. */
   private async removeReservation(
     tenantId: string,
     month: string,
     requestId: string,
     update: Pick<UpdateCommandInput, 'UpdateExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>,
   ): Promise<void> {
-    await withRetries(() =>
+    await unavailableWhenExhausted(() =>
       this.conditionalUpdate(tenantId, {
         TableName: this.tableName,
         Key: monthItemKey(tenantId, month),
@@ -255,19 +269,26 @@ export class DynamoDbLedger implements Ledger {
     return abandoned.length;
   }
 
+  /**
+   * One conditional write, retried on throttling and lost answers. Every write here is idempotent
+   * (guarded by its reservation's presence or absence), so a retry of a write that did land fails
+   * its condition instead of counting twice.
+   */
   private async conditionalUpdate(tenantId: string, input: UpdateCommandInput): Promise<boolean> {
-    try {
-      await this.db(tenantId).send(new UpdateCommand(input));
-      return true;
-    } catch (error) {
-      if (isConditionalCheckFailure(error)) return false;
-      throw error;
-    }
+    return withRetries(async () => {
+      try {
+        await this.db(tenantId).send(new UpdateCommand(input));
+        return true;
+      } catch (error) {
+        if (isConditionalCheckFailure(error)) return false;
+        throw error;
+      }
+    });
   }
 
   private async monthItem(tenantId: string, key: { pk: string; sk: string }): Promise<Record<string, unknown>> {
-    const { Item: item } = await this.db(tenantId).send(
-      new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
+    const { Item: item } = await withRetries(() =>
+      this.db(tenantId).send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })),
     );
     return item ?? {};
   }
@@ -302,6 +323,19 @@ export class DynamoDbLedgerReports {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return records;
+  }
+}
+
+/**
+ * DynamoDB still throttling or unreachable after the retries: a 503 the caller may retry. Both the
+ * reserve and the settle are idempotent by request id, so nothing is counted twice when they do.
+ */
+async function unavailableWhenExhausted<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (isRetryable(error)) throw new PlatformError('upstream_unavailable', 'metering is busy, retry shortly', 1);
+    throw error;
   }
 }
 

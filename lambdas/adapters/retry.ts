@@ -11,10 +11,24 @@ const RETRYABLE_NAMES = new Set([
 ]);
 const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
 
+/**
+ * Duck-typed rather than `instanceof Error`: network errors can come from another realm (and the
+ * SDK then wraps them as "AWS SDK error wrapper for TimeoutError: ...").
+ */
 export function isRetryable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const { code, $retryable } = error as Error & { code?: string; $retryable?: unknown };
-  return RETRYABLE_NAMES.has(error.name) || RETRYABLE_CODES.has(code ?? '') || $retryable !== undefined;
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, code, message, $retryable } = error as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $retryable?: unknown;
+  };
+  return (
+    RETRYABLE_NAMES.has(name ?? '') ||
+    RETRYABLE_CODES.has(code ?? '') ||
+    $retryable !== undefined ||
+    /^AWS SDK error wrapper for (TimeoutError|Error: (socket hang up|read ECONNRESET))/.test(message ?? '')
+  );
 }
 
 /**

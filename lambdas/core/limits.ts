@@ -89,15 +89,16 @@ export function secondsUntilNextMonth(nowMs: number): number {
 }
 
 /**
- * Why a request was refused, given the counters that refused it. Month limits come first: waiting
- * a minute does not lift them, so their Retry-After is the honest one.
+ * Which limit refuses the request, given the counters as they are now; `undefined` when none does
+ * (the counters moved since the refused write, so it may be tried again). Month limits come first:
+ * waiting a minute does not lift them, so their Retry-After is the honest one.
  */
 export function refusal(
   limits: TenantLimits,
   estimate: Estimate,
   counters: LedgerCounters,
   nowMs: number,
-): PlatformError {
+): PlatformError | undefined {
   const t = admissionThresholds(limits, estimate);
   if (counters.monthTokens > t.maxMonthTokensBefore) {
     return new PlatformError(
@@ -128,6 +129,5 @@ export function refusal(
       secondsUntilNextMinute(nowMs),
     );
   }
-  // The counters moved between the refused write and this read: the caller may simply retry.
-  return new PlatformError('rate_limited', 'too many concurrent requests, retry shortly', 1);
+  return undefined;
 }

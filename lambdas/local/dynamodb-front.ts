@@ -18,6 +18,30 @@ interface DynamoDbRequest {
   RequestItems?: Record<string, { PutRequest?: { Item: AttributeMap }; DeleteRequest?: { Key: AttributeMap } }[]>;
 }
 
+/**
+ * Faults the front can inject, as DynamoDB or the network would cause them: `throttle` and
+ * `server-error` answer without touching the table; `lost-response` applies the request, then drops
+ * the connection; `timeout` applies it and answers nothing for longer than the client waits.
+ */
+export type DynamoDbFault = 'throttle' | 'server-error' | 'lost-response' | 'timeout';
+export type DynamoDbFaultInjector = (request: { operation: string; body: string }) => DynamoDbFault | undefined;
+
+/** Longer than the platform's DynamoDB request timeout (3 s). */
+const TIMEOUT_FAULT_MS = 3_500;
+
+const FAULT_ERRORS = {
+  throttle: {
+    status: 400,
+    type: 'com.amazonaws.dynamodb.v20120810#ThrottlingException',
+    message: 'Rate of requests exceeds the allowed throughput.',
+  },
+  'server-error': {
+    status: 500,
+    type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+    message: 'Internal server error',
+  },
+} as const;
+
 /** One access decision of the front, kept for tests to assert who touched which partition. */
 export interface AccessDecision {
   readonly operation: string;
@@ -71,8 +95,15 @@ export async function startDynamoDbFront(options: {
   upstream: string;
   sts: LocalSts;
   tenantTables: readonly string[];
-}): Promise<{ endpoint: string; decisions: AccessDecision[]; close(): Promise<void> }> {
+}): Promise<{
+  endpoint: string;
+  decisions: AccessDecision[];
+  /** Tests only: inject faults into the requests that pass the access check (undefined stops). */
+  injectFaults(injector: DynamoDbFaultInjector | undefined): void;
+  close(): Promise<void>;
+}> {
   const decisions: AccessDecision[] = [];
+  let faults: DynamoDbFaultInjector | undefined;
   const upstream = new URL(options.upstream);
 
   const server: Server = createServer(async (request, response) => {
@@ -116,6 +147,13 @@ export async function startDynamoDbFront(options: {
       );
       return;
     }
+    const fault = faults?.({ operation, body: body.toString('utf8') });
+    if (fault === 'throttle' || fault === 'server-error') {
+      const { status, type, message } = FAULT_ERRORS[fault];
+      response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+      response.end(JSON.stringify({ __type: type, message }));
+      return;
+    }
     const forward = httpRequest(
       {
         host: upstream.hostname,
@@ -125,6 +163,11 @@ export async function startDynamoDbFront(options: {
         headers: request.headers,
       },
       (answer) => {
+        if (fault) {
+          answer.resume();
+          setTimeout(() => response.socket?.destroy(), fault === 'timeout' ? TIMEOUT_FAULT_MS : 0);
+          return;
+        }
         response.writeHead(answer.statusCode ?? 500, answer.headers);
         answer.pipe(response);
       },
@@ -139,7 +182,13 @@ export async function startDynamoDbFront(options: {
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     decisions,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    injectFaults: (injector) => {
+      faults = injector;
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
   };
 }
 

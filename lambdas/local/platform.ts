@@ -15,7 +15,7 @@ import { createLocalApiGateway, isOperator } from './api-gateway';
 import { readBody } from './aws-wire';
 import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
 import { createDevIssuer, type DevIssuer } from './dev-issuer';
-import { type AccessDecision, startDynamoDbFront } from './dynamodb-front';
+import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
 import { type LocalSts, startLocalSts } from './sts-server';
 
@@ -37,6 +37,8 @@ export interface LocalPlatform {
   readonly sts: LocalSts;
   /** Every DynamoDB request's access decision: who signed it, which partitions it named. */
   readonly dynamodbDecisions: AccessDecision[];
+  /** Tests only: makes the local DynamoDB misbehave (throttling, errors, lost answers, timeouts). */
+  injectDynamoDbFaults(injector: DynamoDbFaultInjector | undefined): void;
   readonly deps: PlatformDeps;
   close(): Promise<void>;
 }
@@ -141,6 +143,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     bedrock,
     sts,
     dynamodbDecisions: dynamodbFront.decisions,
+    injectDynamoDbFaults: dynamodbFront.injectFaults,
     deps,
     close: async () => {
       server.closeAllConnections();

@@ -1,5 +1,4 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { STSClient } from '@aws-sdk/client-sts';
 import {
   BatchWriteCommand,
   DynamoDBDocumentClient,
@@ -9,11 +8,11 @@ import {
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbLedger } from '../../lambdas/adapters/dynamodb-ledger';
-import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
-import { type TenantScopedDynamoDb, tenantScopedDynamoDb } from '../../lambdas/adapters/tenant-scoped-dynamodb';
+import type { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
+import type { TenantScopedDynamoDb } from '../../lambdas/adapters/tenant-scoped-dynamodb';
 import { leadingKeys } from '../../lambdas/local/dynamodb-front';
 import type { LocalPlatform } from '../../lambdas/local/platform';
-import { call, onboard, startTestPlatform } from '../support/platform';
+import { call, localDynamoDb, onboard, startTestPlatform } from '../support/platform';
 import { tenantContext } from '../support/tenant';
 
 const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'hello' }], max_tokens: 8 };
@@ -26,22 +25,7 @@ describe('tenant-scoped credentials, enforced below the handlers (local STS + Le
 
   beforeAll(async () => {
     platform = await startTestPlatform();
-    const local = platform.deps.settings.local;
-    if (!local) throw new Error('local platform without local endpoints');
-    const sts = new STSClient({ region: 'us-east-1', endpoint: local.stsEndpoint, credentials: local.credentials });
-    credentials = new StsTenantCredentials(sts, platform.deps.settings.tenantAccessRoleArn);
-    scoped = tenantScopedDynamoDb(
-      { region: 'us-east-1', endpoint: local.dynamodbEndpoint, maxAttempts: 1 },
-      credentials,
-    );
-    ownRole = DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        region: 'us-east-1',
-        endpoint: local.dynamodbEndpoint,
-        credentials: local.credentials,
-        maxAttempts: 1,
-      }),
-    );
+    ({ scoped, credentials, ownRole } = localDynamoDb(platform));
     for (const id of ['alpha-co', 'bravo-co']) {
       const { apiKey } = await onboard(platform, id);
       expect((await call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(

@@ -1,6 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
+import { type TenantScopedDynamoDb, tenantScopedDynamoDb } from '../../lambdas/adapters/tenant-scoped-dynamodb';
 import { type LocalPlatform, startLocalPlatform } from '../../lambdas/local/platform';
 import type { PlatformConfig } from '../../lib/config';
 
@@ -45,4 +50,22 @@ export async function onboard(platform: LocalPlatform, id: string, extra: Record
   if (created.status !== 201) throw new Error(`onboarding ${id} failed: ${created.text}`);
   const key = await call(platform, 'POST', `/admin/tenants/${id}/api-keys`, { credential: admin });
   return { tenant: created.body, apiKey: key.body.api_key as string, keyId: key.body.key_id as string };
+}
+
+/** Clients on the platform's local DynamoDB: tenant-scoped sessions (as handlers get them) and the platform's own role. */
+export function localDynamoDb(platform: LocalPlatform): {
+  credentials: StsTenantCredentials;
+  scoped: TenantScopedDynamoDb;
+  ownRole: DynamoDBDocumentClient;
+} {
+  const local = platform.deps.settings.local;
+  if (!local) throw new Error('not a local platform');
+  const sts = new STSClient({ region: 'us-east-1', endpoint: local.stsEndpoint, credentials: local.credentials });
+  const credentials = new StsTenantCredentials(sts, platform.deps.settings.tenantAccessRoleArn);
+  const config = { region: 'us-east-1', endpoint: local.dynamodbEndpoint, maxAttempts: 1 };
+  return {
+    credentials,
+    scoped: tenantScopedDynamoDb(config, credentials),
+    ownRole: DynamoDBDocumentClient.from(new DynamoDBClient({ ...config, credentials: local.credentials })),
+  };
 }

@@ -1,0 +1,226 @@
+import { createHash } from 'node:crypto';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbLedger } from '../../lambdas/adapters/dynamodb-ledger';
+import { budgetNanoUsd, minuteWindow, type TenantLimits } from '../../lambdas/core/limits';
+import type { DynamoDbFaultInjector } from '../../lambdas/local/dynamodb-front';
+import { DEFAULT_MODELS } from '../../lib/config';
+import { call, localDynamoDb, onboard, startTestPlatform } from '../support/platform';
+import { tenantContext } from '../support/tenant';
+
+/**
+ * Proof under load: 4 tenants, each bound by a different limit, 64 concurrent clients sending a
+ * mix of requests that fit and that do not. Then the same under injected DynamoDB faults
+ * (throttling, a settle failing twice before it succeeds, lost responses, timeouts) and with
+ * reservations left behind by calls that crashed between reserve and settle.
+ *
+ * Invariants: never admitted past a limit; the ledger's settled totals equal exactly the usage in
+ * the answers each tenant received; no 5xx; no reservation left behind.
+ */
+
+const CLIENTS = 64;
+const REQUESTS_PER_CLIENT = 10;
+const MAX_TOKENS = [8, 32, 64, 200, 600];
+const PRICE = DEFAULT_MODELS['nova-micro'];
+const nanoPerToken = (usdPerMillion: number) => Math.round(usdPerMillion * 1000);
+
+const unlimited: TenantLimits = {
+  requestsPerMinute: 100_000,
+  tokensPerMinute: 10_000_000,
+  monthlyTokens: 100_000_000,
+  monthlyBudgetUsd: 1000,
+};
+const TENANTS: { name: string; limits: TenantLimits; refusal: string }[] = [
+  { name: 'rpm', limits: { ...unlimited, requestsPerMinute: 30 }, refusal: 'rate_limited' },
+  { name: 'tpm', limits: { ...unlimited, tokensPerMinute: 4_000 }, refusal: 'tokens_per_minute_exceeded' },
+  { name: 'quota', limits: { ...unlimited, monthlyTokens: 6_000 }, refusal: 'quota_exceeded' },
+  { name: 'budget', limits: { ...unlimited, monthlyBudgetUsd: 0.0004 }, refusal: 'budget_exceeded' },
+];
+
+interface Answer {
+  readonly tenant: string;
+  readonly maxTokens: number;
+  readonly status: number;
+  readonly body: {
+    created?: number;
+    usage?: { prompt_tokens: number; completion_tokens: number };
+    error?: { code: string; message: string };
+  };
+}
+
+describe('metering under load and faults', () => {
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  let db: ReturnType<typeof localDynamoDb>;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform();
+    db = localDynamoDb(platform);
+  });
+  afterAll(() => platform.close());
+
+  /** Onboards the four tenants under `prefix` and fires 64 clients at them; returns every answer and the keys. */
+  async function runLoad(
+    prefix: string,
+    before?: () => Promise<void>,
+  ): Promise<{ answers: Answer[]; keys: Map<string, string> }> {
+    const keys = new Map<string, string>();
+    for (const tenant of TENANTS)
+      keys.set(
+        `${prefix}-${tenant.name}`,
+        (await onboard(platform, `${prefix}-${tenant.name}`, { limits: tenant.limits })).apiKey,
+      );
+    await before?.();
+    const ids = [...keys.keys()];
+    const answers: Answer[] = [];
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, client) => {
+        for (let i = 0; i < REQUESTS_PER_CLIENT; i++) {
+          const tenant = ids[(client + i) % ids.length];
+          const maxTokens = MAX_TOKENS[(client * 7 + i) % MAX_TOKENS.length];
+          const words = Array.from({ length: 1 + ((client + 3 * i) % 20) }, (_, w) => `word${w}`).join(' ');
+          const response = await call(platform, 'POST', '/v1/chat/completions', {
+            credential: keys.get(tenant),
+            body: { model: 'nova-micro', messages: [{ role: 'user', content: words }], max_tokens: maxTokens },
+          });
+          answers.push({ tenant, maxTokens, status: response.status, body: response.body });
+        }
+      }),
+    );
+    return { answers, keys };
+  }
+
+  async function monthItem(tenantId: string): Promise<Record<string, unknown>> {
+    const { Items } = await db.ownRole.send(
+      new ScanCommand({
+        TableName: 'ledger',
+        FilterExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` },
+      }),
+    );
+    expect(Items).toHaveLength(1);
+    return Items?.[0] ?? {};
+  }
+
+  async function assertInvariants(
+    prefix: string,
+    { answers, keys }: { answers: Answer[]; keys: Map<string, string> },
+  ): Promise<void> {
+    expect(answers).toHaveLength(CLIENTS * REQUESTS_PER_CLIENT);
+    expect(answers.filter((a) => a.status >= 500)).toEqual([]);
+    for (const tenant of TENANTS) {
+      const id = `${prefix}-${tenant.name}`;
+      const mine = answers.filter((a) => a.tenant === id);
+      const admitted = mine.filter((a) => a.status === 200);
+      const refused = mine.filter((a) => a.status !== 200);
+      // every refusal is a 429 naming this tenant's binding limit, or, when concurrent reservations
+      // and settles keep moving the counters, the plain "retry shortly" of a contended limit
+      expect(refused.every((a) => a.status === 429)).toBe(true);
+      const contended = refused.filter((a) => a.body.error?.message === 'too many concurrent requests, retry shortly');
+      expect({
+        id,
+        codes: [...new Set(refused.filter((a) => !contended.includes(a)).map((a) => a.body.error?.code))],
+      }).toEqual({
+        id,
+        codes: [tenant.refusal],
+      });
+      expect(contended.every((a) => a.body.error?.code === 'rate_limited')).toBe(true);
+      expect(admitted.length).toBeGreaterThan(0);
+
+      // 0 over-admission: per minute window (from `created`, the reserve time) and per month
+      const windows = new Map<number, { requests: number; reservedTokens: number }>();
+      for (const a of admitted) {
+        const window = minuteWindow((a.body.created ?? 0) * 1000);
+        const w = windows.get(window) ?? { requests: 0, reservedTokens: 0 };
+        w.requests += 1;
+        w.reservedTokens += (a.body.usage?.prompt_tokens ?? 0) + a.maxTokens;
+        windows.set(window, w);
+      }
+      for (const w of windows.values()) {
+        expect(w.requests).toBeLessThanOrEqual(tenant.limits.requestsPerMinute);
+        expect(w.reservedTokens).toBeLessThanOrEqual(tenant.limits.tokensPerMinute);
+      }
+      const input = admitted.reduce((sum, a) => sum + (a.body.usage?.prompt_tokens ?? 0), 0);
+      const output = admitted.reduce((sum, a) => sum + (a.body.usage?.completion_tokens ?? 0), 0);
+      const costNano =
+        input * nanoPerToken(PRICE.inputUsdPerMillionTokens) + output * nanoPerToken(PRICE.outputUsdPerMillionTokens);
+      expect(input + output).toBeLessThanOrEqual(tenant.limits.monthlyTokens);
+      expect(costNano).toBeLessThanOrEqual(budgetNanoUsd(tenant.limits));
+
+      // the ledger holds exactly what the tenant was told it used, and nothing still reserved
+      const report = await call(platform, 'GET', '/v1/usage', { credential: keys.get(id) });
+      expect(report.body.totals).toEqual({
+        requests: admitted.length,
+        input_tokens: input,
+        output_tokens: output,
+        cost_usd: costNano / 1e9,
+      });
+      const item = await monthItem(id);
+      expect({
+        tok: item.tok,
+        nusd: item.nusd,
+        reservations: Object.keys(item).filter((k) => k.startsWith('R#')),
+      }).toEqual({
+        tok: input + output,
+        nusd: costNano,
+        reservations: [],
+      });
+    }
+  }
+
+  it('admits no tenant past any limit and bills exactly what it answered, under load', async () => {
+    await assertInvariants('load', await runLoad('load'));
+  });
+
+  it('keeps the same invariants with DynamoDB faults and calls that crashed between reserve and settle', async () => {
+    const attempts = new Map<string, number>();
+    const counts = { throttle: 0, 'server-error': 0, 'lost-response': 0, timeout: 0 };
+    const faults: DynamoDbFaultInjector = ({ operation, body }) => {
+      if (operation !== 'UpdateItem' || !body.includes('"R#')) return undefined;
+      const attempt = (attempts.get(body) ?? 0) + 1;
+      attempts.set(body, attempt);
+      const bucket = createHash('sha256').update(body).digest()[0] % 10;
+      const isSettle = body.includes('#in');
+      const fault =
+        isSettle && bucket < 3 && attempt <= 2
+          ? 'server-error' // a settle that fails twice, then succeeds
+          : attempt > 1
+            ? undefined
+            : bucket === 3
+              ? 'throttle'
+              : bucket === 4
+                ? 'lost-response' // applied, but the answer never arrives: the retry must not count twice
+                : bucket === 5 && counts.timeout < 6
+                  ? 'timeout'
+                  : undefined;
+      if (fault) counts[fault]++;
+      return fault;
+    };
+
+    const run = await runLoad('fault', async () => {
+      // Calls that crashed after reserving: 4,500 of the quota tenant's 6,000 tokens held, expiring in 1 s.
+      const crashedLedger = new DynamoDbLedger(db.scoped, 'ledger', { reservationTtlMs: 1000 });
+      const quotaTenant = tenantContext('fault-quota', TENANTS[2].limits);
+      for (let i = 0; i < 3; i++) {
+        await crashedLedger.reserve(quotaTenant, {
+          requestId: `crashed-${i}`,
+          model: 'nova-micro',
+          estimate: { tokens: 1500, costNanoUsd: 0 },
+          nowMs: Date.now(),
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      platform.injectDynamoDbFaults(faults);
+    });
+    platform.injectDynamoDbFaults(undefined);
+
+    expect(counts.throttle).toBeGreaterThan(10);
+    expect(counts['server-error']).toBeGreaterThan(20);
+    expect(counts['lost-response']).toBeGreaterThan(10);
+    expect(counts.timeout).toBe(6);
+    await assertInvariants('fault', run);
+    // the quota tenant used more than the 1,500 tokens the crashed reservations left it
+    const quotaAdmitted = run.answers.filter((a) => a.tenant === 'fault-quota' && a.status === 200);
+    expect(quotaAdmitted.reduce((sum, a) => sum + (a.body.usage?.prompt_tokens ?? 0) + a.maxTokens, 0)).toBeGreaterThan(
+      1500,
+    );
+  });
+});
