@@ -1,7 +1,8 @@
 import { benchChat } from './chat';
+import { benchMetering } from './metering';
 
 /** `npm run bench [-- <suite>]`: each suite prints a table. */
-const SUITES: Record<string, () => Promise<void>> = { chat: benchChat };
+const SUITES: Record<string, () => Promise<void>> = { chat: benchChat, metering: benchMetering };
 
 const name = process.argv[2] ?? 'chat';
 const suite = SUITES[name];

@@ -64,6 +64,12 @@ describe('tenant lifecycle through the README admin CLI (npm run tenant)', () =>
     expect(await chatWith(firstKey)).toBe(401);
     expect(await chatWith(secondKey)).toBe(200);
 
+    // the operator's month report, as CSV: one line for this tenant and model, matching what it was told
+    const month = new Date().toISOString().slice(0, 7);
+    const csv = (await cli('usage', '--month', month, '--csv')).trim().split('\n');
+    expect(csv[0]).toBe('tenant_id,model,requests,input_tokens,output_tokens,cost_usd');
+    expect(csv.filter((line) => line.startsWith('lifecycle-co,nova-micro,3,'))).toHaveLength(1);
+
     // offboard: counts of what was deleted, then nothing answers for the tenant any more
     const offboarded = JSON.parse(await cli('offboard', 'lifecycle-co'));
     expect(offboarded.deleted.api_keys).toBe(2);
