@@ -46,6 +46,7 @@ export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
 /** Public model names and on-demand prices (USD per million tokens, us-east-1 list prices). */
 export const DEFAULT_MODELS: ModelCatalog = {
   'nova-micro': {
+    kind: 'chat',
     bedrockModelId: 'amazon.nova-micro-v1:0',
     inputUsdPerMillionTokens: 0.035,
     outputUsdPerMillionTokens: 0.14,
@@ -53,11 +54,19 @@ export const DEFAULT_MODELS: ModelCatalog = {
     maxOutputTokens: 5_000,
   },
   'nova-lite': {
+    kind: 'chat',
     bedrockModelId: 'amazon.nova-lite-v1:0',
     inputUsdPerMillionTokens: 0.06,
     outputUsdPerMillionTokens: 0.24,
     defaultMaxTokens: 512,
     maxOutputTokens: 5_000,
+  },
+  'titan-embed-text-v2': {
+    kind: 'embedding',
+    bedrockModelId: 'amazon.titan-embed-text-v2:0',
+    inputUsdPerMillionTokens: 0.02,
+    outputUsdPerMillionTokens: 0,
+    dimensions: 1024,
   },
 };
 

@@ -7,7 +7,8 @@ const priceUsdPerMillionTokens = z
   // Cost is kept in whole nano-dollars per token, so prices may carry at most three decimals.
   .refine((price) => Number.isInteger(Math.round(price * 1e6) / 1e3), 'at most three decimals');
 
-export const modelEntrySchema = z.object({
+const chatModelSchema = z.object({
+  kind: z.literal('chat'),
   /** Bedrock model id or inference profile id, e.g. `amazon.nova-micro-v1:0`. */
   bedrockModelId: z.string().min(1),
   inputUsdPerMillionTokens: priceUsdPerMillionTokens,
@@ -18,24 +19,40 @@ export const modelEntrySchema = z.object({
   maxOutputTokens: z.number().int().positive(),
 });
 
+const embeddingModelSchema = z.object({
+  kind: z.literal('embedding'),
+  /** Bedrock model id, e.g. `amazon.titan-embed-text-v2:0`. */
+  bedrockModelId: z.string().min(1),
+  inputUsdPerMillionTokens: priceUsdPerMillionTokens,
+  outputUsdPerMillionTokens: z.literal(0),
+  /** Length of the vectors it returns (Titan Text Embeddings V2: 256, 512 or 1024). */
+  dimensions: z.number().int().positive(),
+});
+
+export const modelEntrySchema = z.discriminatedUnion('kind', [chatModelSchema, embeddingModelSchema]);
+
 /** Public model name (what tenants send as `model`) -> how it is served and priced. */
 export const modelCatalogSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9.-]*$/), modelEntrySchema);
 
 export type ModelEntry = z.infer<typeof modelEntrySchema>;
 export type ModelCatalog = z.infer<typeof modelCatalogSchema>;
+type Kind = ModelEntry['kind'];
 
-export interface ResolvedModel extends ModelEntry {
-  readonly name: string;
-}
+export type ResolvedModel<K extends Kind = Kind> = Extract<ModelEntry, { kind: K }> & { readonly name: string };
 
-export function resolveModel(catalog: ModelCatalog, name: string): ResolvedModel {
+/** The model of that name and kind; a chat model named on the embeddings route does not exist there, and vice versa. */
+export function resolveModel<K extends Kind>(catalog: ModelCatalog, name: string, kind: K): ResolvedModel<K> {
   const entry = Object.hasOwn(catalog, name) ? catalog[name] : undefined;
-  if (!entry) throw new PlatformError('unknown_model', `model '${name}' does not exist`);
-  return { name, ...entry };
+  if (entry?.kind !== kind) throw new PlatformError('unknown_model', `${kind} model '${name}' does not exist`);
+  return { name, ...(entry as Extract<ModelEntry, { kind: K }>) };
 }
 
 /** Cost in whole nano-dollars (1e-9 USD), exact in integers for prices with up to three decimals. */
-export function costNanoUsd(model: ModelEntry, inputTokens: number, outputTokens: number): number {
+export function costNanoUsd(
+  model: Pick<ModelEntry, 'inputUsdPerMillionTokens' | 'outputUsdPerMillionTokens'>,
+  inputTokens: number,
+  outputTokens: number,
+): number {
   const perToken = (usdPerMillion: number) => Math.round(usdPerMillion * 1000);
   return (
     inputTokens * perToken(model.inputUsdPerMillionTokens) + outputTokens * perToken(model.outputUsdPerMillionTokens)

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { ChatMessage, Ledger, ModelProvider } from '../ports';
-import { costNanoUsd, type ModelCatalog, resolveModel } from './catalog';
+import { type ModelCatalog, resolveModel } from './catalog';
 import { PlatformError } from './errors';
+import { metered } from './metering';
 import type { TenantContext } from './tenant';
 import { countTokens } from './tokens';
 
@@ -56,34 +57,26 @@ export async function completeChat(
   request: ChatRequest,
   requestId: string,
 ): Promise<ChatCompletion> {
-  const model = resolveModel(deps.catalog, request.model);
+  const model = resolveModel(deps.catalog, request.model, 'chat');
   const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? model.defaultMaxTokens;
   if (maxTokens > model.maxOutputTokens) {
     throw new PlatformError('invalid_request', `max_tokens must be at most ${model.maxOutputTokens} for ${model.name}`);
   }
   const messages = toChatMessages(request.messages);
   const inputTokens = messages.reduce((sum, message) => sum + countTokens(message.content), 0);
-  const estimate = { tokens: inputTokens + maxTokens, costNanoUsd: costNanoUsd(model, inputTokens, maxTokens) };
-
   const nowMs = deps.now();
-  const reservation = await deps.ledger.reserve(tenant, { requestId, model: model.name, estimate, nowMs });
-  let result: Awaited<ReturnType<ModelProvider['generate']>>;
-  try {
-    result = await deps.models.generate(tenant, {
-      modelId: model.bedrockModelId,
-      messages,
-      maxTokens,
-      temperature: request.temperature,
-    });
-  } catch (error) {
-    await deps.ledger.release(reservation);
-    throw error;
-  }
-  await deps.ledger.settle(reservation, {
-    inputTokens: result.inputTokens,
-    outputTokens: result.outputTokens,
-    costNanoUsd: costNanoUsd(model, result.inputTokens, result.outputTokens),
-  });
+  const result = await metered(
+    deps.ledger,
+    tenant,
+    { requestId, model, estimate: { inputTokens, outputTokens: maxTokens }, nowMs },
+    () =>
+      deps.models.generate(tenant, {
+        modelId: model.bedrockModelId,
+        messages,
+        maxTokens,
+        temperature: request.temperature,
+      }),
+  );
 
   return {
     id: `chatcmpl-${requestId}`,

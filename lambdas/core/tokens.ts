@@ -5,6 +5,11 @@
  */
 const TOKEN = /[\p{L}\p{N}_]+|[^\s\p{L}\p{N}_]/gu;
 
+/** Where each token of `text` starts and ends. */
+export function tokenSpans(text: string): { start: number; end: number }[] {
+  return [...text.matchAll(TOKEN)].map((m) => ({ start: m.index ?? 0, end: (m.index ?? 0) + m[0].length }));
+}
+
 export function countTokens(text: string): number {
   let count = 0;
   for (const _ of text.matchAll(TOKEN)) count++;

@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import type { ChatMessage } from '../ports';
+import type { TenantContext } from './tenant';
+import { tokenSpans } from './tokens';
+
+/** Index of a tenant's chunks: its own for standard and enterprise tiers, one shared index for basic. */
+export function tenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): {
+  readonly name: string;
+  readonly shared: boolean;
+} {
+  return tenant.tier === 'basic'
+    ? { name: SHARED_INDEX, shared: true }
+    : { name: `t-${tenant.tenantId}`, shared: false };
+}
+export const SHARED_INDEX = 'shared-basic';
+
+export interface Chunk {
+  readonly chunk: number;
+  readonly text: string;
+  readonly tokens: number;
+}
+
+/**
+ * Splits text into chunks of at most `size` tokens, each starting `size - overlap` tokens after the
+ * previous one, cut at token boundaries of the original text (so chunks quote it exactly).
+ */
+export function chunkText(text: string, size: number, overlap: number): Chunk[] {
+  if (overlap >= size) throw new Error('overlap must be smaller than the chunk size');
+  const spans = tokenSpans(text);
+  const chunks: Chunk[] = [];
+  for (let first = 0; first < spans.length; first += size - overlap) {
+    const last = Math.min(first + size, spans.length) - 1;
+    chunks.push({
+      chunk: chunks.length,
+      text: text.slice(spans[first].start, spans[last].end),
+      tokens: last - first + 1,
+    });
+    if (last === spans.length - 1) break;
+  }
+  return chunks;
+}
+
+const metadataSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'metadata keys are letters, digits and _'),
+    z.union([z.string().max(256), z.number(), z.boolean()]),
+  )
+  .refine((metadata) => Object.keys(metadata).length <= 20, 'at most 20 metadata keys');
+
+export const documentIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'document ids are 1-64 letters, digits, _ or -');
+
+export const documentRequestSchema = z
+  .object({
+    /** Optional: the tenant's own id for the document (an upsert when it exists); generated otherwise. */
+    id: documentIdSchema.optional(),
+    title: z.string().max(256).optional(),
+    text: z.string().min(1),
+    metadata: metadataSchema.optional(),
+  })
+  .strict();
+export type DocumentRequest = z.infer<typeof documentRequestSchema>;
+
+export const retrieveRequestSchema = z
+  .object({
+    query: z.string().min(1).max(8000),
+    top_k: z.number().int().min(1).max(50).default(5),
+    filter: metadataSchema.optional(),
+  })
+  .strict();
+export type RetrieveRequest = z.infer<typeof retrieveRequestSchema>;
+
+export const embeddingsRequestSchema = z
+  .object({
+    model: z.string().min(1),
+    input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(96)]),
+    encoding_format: z.literal('float').optional(),
+    user: z.string().optional(),
+  })
+  .strict();
+
+export interface Passage {
+  readonly documentId: string;
+  readonly chunk: number;
+  readonly title?: string;
+  readonly text: string;
+  readonly score: number;
+}
+
+/** The retrieved passages as a system message the model must ground its answer in, cited by number. */
+export function groundedMessages(messages: readonly ChatMessage[], passages: readonly Passage[]): ChatMessage[] {
+  if (passages.length === 0) return [...messages];
+  const context = passages.map((p, i) => `[${i + 1}] ${p.title ? `${p.title}: ` : ''}${p.text}`).join('\n\n');
+  return [
+    {
+      role: 'system',
+      content: `Answer from the numbered passages below and cite them as [n]. If they do not contain the answer, say so.\n\n${context}`,
+    },
+    ...messages,
+  ];
+}
+
+/** The API's view of a passage, also used as a chat citation. */
+export function passageView(passage: Passage, index?: number) {
+  return {
+    ...(index !== undefined && { index: index + 1 }),
+    document_id: passage.documentId,
+    chunk: passage.chunk,
+    ...(passage.title && { title: passage.title }),
+    text: passage.text,
+    score: passage.score,
+  };
+}
