@@ -1,5 +1,6 @@
 import type { AuditEntry } from './core/audit';
 import type { Estimate } from './core/limits';
+import type { Passage } from './core/retrieval';
 import type { TenantContext, TenantRecord } from './core/tenant';
 
 /** A chat message as the model port takes it: roles and plain text, provider-neutral. */
@@ -116,5 +117,64 @@ export interface AuditLog {
   ): Promise<{ entries: AuditEntry[]; nextCursor?: string }>;
   get(tenant: TenantContext, requestId: string): Promise<AuditEntry | undefined>;
   /** Offboarding: deletes every audit record of the tenant; returns how many. */
+  deleteAll(tenantId: string): Promise<number>;
+}
+
+export interface Embedder {
+  /** One vector per text, in order, and the input tokens the provider counted. */
+  embed(
+    tenant: TenantContext,
+    request: { modelId: string; texts: readonly string[]; dimensions: number },
+  ): Promise<{
+    vectors: number[][];
+    inputTokens: number;
+    outputTokens: 0;
+  }>;
+}
+
+/** One chunk as it is indexed: text, vector and where it comes from. */
+export interface IndexedChunk {
+  readonly documentId: string;
+  readonly chunk: number;
+  readonly title?: string;
+  readonly text: string;
+  readonly vector: readonly number[];
+  readonly metadata?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** The tenant's vector index; the adapter resolves which index from the tenant and confines every call to it. */
+export interface VectorIndex {
+  /** Creates the tenant's own index if its tier has one (idempotent). */
+  ensureTenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Promise<void>;
+  /** Replaces the document's chunks with these. */
+  putDocument(tenant: TenantContext, documentId: string, chunks: readonly IndexedChunk[]): Promise<void>;
+  search(
+    tenant: TenantContext,
+    query: { vector: readonly number[]; topK: number; filter?: Readonly<Record<string, string | number | boolean>> },
+  ): Promise<Passage[]>;
+  /** Returns how many chunks were deleted. */
+  deleteDocument(tenant: TenantContext, documentId: string): Promise<number>;
+  /** Offboarding: the tenant's index, or its chunks in the shared one; returns how many chunks. */
+  deleteTenant(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Promise<number>;
+}
+
+export interface DocumentRecord {
+  readonly id: string;
+  readonly title?: string;
+  readonly chunks: number;
+  readonly tokens: number;
+  readonly metadata?: Readonly<Record<string, string | number | boolean>>;
+  readonly status: 'indexed';
+  readonly createdAt: string;
+}
+
+export interface DocumentStore {
+  put(tenant: TenantContext, record: DocumentRecord): Promise<void>;
+  get(tenant: TenantContext, id: string): Promise<DocumentRecord | undefined>;
+  list(
+    tenant: TenantContext,
+    page: { limit: number; cursor?: string },
+  ): Promise<{ records: DocumentRecord[]; nextCursor?: string }>;
+  delete(tenant: TenantContext, id: string): Promise<boolean>;
   deleteAll(tenantId: string): Promise<number>;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { JwtSettings } from './adapters/jwt-token-verifier';
 import { type ModelCatalog, modelCatalogSchema } from './core/catalog';
+import type { RetrievalSettings } from './core/documents';
 import { type TenantLimits, tenantLimitsSchema } from './core/limits';
 import type { Tier } from './core/tenant';
 
@@ -21,6 +22,10 @@ export interface PlatformSettings {
   readonly reservationTtlSeconds: number;
   /** The role whose sessions, tagged with `tenantId`, can reach only that tenant's data. */
   readonly tenantAccessRoleArn: string;
+  readonly documentTableName: string;
+  /** The OpenSearch domain endpoint (https://...). */
+  readonly opensearchEndpoint: string;
+  readonly retrieval: RetrievalSettings;
   readonly catalog: ModelCatalog;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   readonly maxRequestBodyBytes: number;
@@ -56,6 +61,16 @@ const lambdaEnvSchema = z.object({
   AUDIT_RETENTION_DAYS: z.coerce.number().int().positive(),
   RESERVATION_TTL_SECONDS: z.coerce.number().int().positive(),
   TENANT_ACCESS_ROLE_ARN: z.string().startsWith('arn:'),
+  DOCUMENT_TABLE_NAME: z.string().min(1),
+  OPENSEARCH_ENDPOINT: z.string().url(),
+  RETRIEVAL: json(
+    z.object({
+      embeddingModel: z.string(),
+      chunkTokens: z.number().int().positive(),
+      chunkOverlapTokens: z.number().int().nonnegative(),
+      maxDocumentBytes: z.number().int().positive(),
+    }),
+  ),
   MODEL_CATALOG: json(modelCatalogSchema),
   TIER_LIMITS: json(
     z.object({ basic: tenantLimitsSchema, standard: tenantLimitsSchema, enterprise: tenantLimitsSchema }),
@@ -78,6 +93,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     reservationTtlSeconds: e.RESERVATION_TTL_SECONDS,
     tenantAccessRoleArn: e.TENANT_ACCESS_ROLE_ARN,
+    documentTableName: e.DOCUMENT_TABLE_NAME,
+    opensearchEndpoint: e.OPENSEARCH_ENDPOINT,
+    retrieval: e.RETRIEVAL,
     catalog: e.MODEL_CATALOG,
     tiers: e.TIER_LIMITS,
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
@@ -97,6 +115,9 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region' | 'l
     AUDIT_RETENTION_DAYS: String(settings.auditRetentionDays),
     RESERVATION_TTL_SECONDS: String(settings.reservationTtlSeconds),
     TENANT_ACCESS_ROLE_ARN: settings.tenantAccessRoleArn,
+    DOCUMENT_TABLE_NAME: settings.documentTableName,
+    OPENSEARCH_ENDPOINT: settings.opensearchEndpoint,
+    RETRIEVAL: JSON.stringify(settings.retrieval),
     MODEL_CATALOG: JSON.stringify(settings.catalog),
     TIER_LIMITS: JSON.stringify(settings.tiers),
     MAX_REQUEST_BODY_BYTES: String(settings.maxRequestBodyBytes),

@@ -3,14 +3,28 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { BedrockEmbedder } from './adapters/bedrock-embedder';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
+import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
 import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
+import { OpenSearchVectorIndex } from './adapters/opensearch-vector-index';
 import { StsTenantCredentials } from './adapters/sts-tenant-credentials';
 import { tenantScopedDynamoDb } from './adapters/tenant-scoped-dynamodb';
-import type { AuditLog, Ledger, ModelProvider, TenantRegistry, TokenVerifier, UsageReports } from './ports';
+import { resolveModel } from './core/catalog';
+import type {
+  AuditLog,
+  DocumentStore,
+  Embedder,
+  Ledger,
+  ModelProvider,
+  TenantRegistry,
+  TokenVerifier,
+  UsageReports,
+  VectorIndex,
+} from './ports';
 import { type PlatformSettings, settingsFromEnv } from './runtime-env';
 
 export type { PlatformSettings };
@@ -26,6 +40,11 @@ export interface PlatformDeps {
   /** Operator reports across tenants: the admin function's own credentials. */
   readonly reports: UsageReports;
   readonly models: ModelProvider;
+  readonly embedder: Embedder;
+  /** Tenant data: signs with the tenant's scoped credentials. */
+  readonly vectors: VectorIndex;
+  /** Tenant data: signs with the tenant's scoped credentials. */
+  readonly documents: DocumentStore;
   readonly tokens?: TokenVerifier;
   readonly now: () => number;
 }
@@ -47,10 +66,8 @@ export function buildDeps(settings: PlatformSettings): PlatformDeps {
     region: settings.region,
     ...(local && { endpoint: local.stsEndpoint, credentials: local.credentials }),
   });
-  const tenantDynamoDb = tenantScopedDynamoDb(
-    dynamodbConfig,
-    new StsTenantCredentials(sts, settings.tenantAccessRoleArn),
-  );
+  const tenantCredentials = new StsTenantCredentials(sts, settings.tenantAccessRoleArn);
+  const tenantDynamoDb = tenantScopedDynamoDb(dynamodbConfig, tenantCredentials);
   const bedrock = new BedrockRuntimeClient({
     region: settings.region,
     // The SDK speaks HTTP/2 to Bedrock; the local Bedrock server speaks HTTP/1.1.
@@ -69,6 +86,14 @@ export function buildDeps(settings: PlatformSettings): PlatformDeps {
     reports: new DynamoDbLedgerReports(ownDynamoDb, settings.ledgerTableName),
     audit: new DynamoDbAuditLog(tenantDynamoDb, settings.auditTableName, settings.auditRetentionDays),
     models: new BedrockModelProvider(bedrock),
+    embedder: new BedrockEmbedder(bedrock),
+    vectors: new OpenSearchVectorIndex(
+      settings.opensearchEndpoint,
+      settings.region,
+      tenantCredentials,
+      resolveModel(settings.catalog, settings.retrieval.embeddingModel, 'embedding').dimensions,
+    ),
+    documents: new DynamoDbDocumentStore(tenantDynamoDb, settings.documentTableName),
     tokens: settings.jwt && new JwtTokenVerifier(settings.jwt),
     now: Date.now,
   };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type ModelCatalog, modelCatalogSchema } from '../lambdas/core/catalog';
+import type { RetrievalSettings } from '../lambdas/core/documents';
 import { type TenantLimits, tenantLimitsSchema } from '../lambdas/core/limits';
 import type { Tier } from '../lambdas/core/tenant';
 
@@ -30,6 +31,8 @@ export interface PlatformConfig {
    * Lambda timeout (30 s), or a slow call's settle would find its reservation gone.
    */
   readonly reservationTtlSeconds: number;
+  /** Embedding model, chunking and size limit of documents. */
+  readonly retrieval: RetrievalSettings;
 }
 
 export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
@@ -102,5 +105,11 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
     maxRequestBodyBytes: 1024 * 1024,
     auditRetentionDays: retention === undefined ? 90 : z.coerce.number().int().min(1).max(3650).parse(retention),
     reservationTtlSeconds: 300,
+    retrieval: {
+      embeddingModel: 'titan-embed-text-v2',
+      chunkTokens: 200,
+      chunkOverlapTokens: 40,
+      maxDocumentBytes: 512 * 1024,
+    },
   };
 }

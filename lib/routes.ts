@@ -7,7 +7,7 @@
 export type RouteAuth = 'tenant' | 'admin';
 
 /** A Lambda handler: `lambdas/handlers/<name>.ts`, exporting `handler` (AWS) and `create` (local). */
-export type HandlerName = 'chat-completions' | 'usage' | 'audit' | 'admin';
+export type HandlerName = 'chat-completions' | 'embeddings' | 'documents' | 'retrieve' | 'usage' | 'audit' | 'admin';
 
 export interface Route {
   readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -19,6 +19,12 @@ export interface Route {
 
 export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/chat/completions', handler: 'chat-completions', auth: 'tenant' },
+  { method: 'POST', path: '/v1/embeddings', handler: 'embeddings', auth: 'tenant' },
+  { method: 'POST', path: '/v1/documents', handler: 'documents', auth: 'tenant' },
+  { method: 'GET', path: '/v1/documents', handler: 'documents', auth: 'tenant' },
+  { method: 'GET', path: '/v1/documents/{id}', handler: 'documents', auth: 'tenant' },
+  { method: 'DELETE', path: '/v1/documents/{id}', handler: 'documents', auth: 'tenant' },
+  { method: 'POST', path: '/v1/retrieve', handler: 'retrieve', auth: 'tenant' },
   { method: 'GET', path: '/v1/usage', handler: 'usage', auth: 'tenant' },
   { method: 'GET', path: '/v1/audit', handler: 'audit', auth: 'tenant' },
   { method: 'GET', path: '/v1/audit/{requestId}', handler: 'audit', auth: 'tenant' },

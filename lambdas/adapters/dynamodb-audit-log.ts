@@ -1,10 +1,9 @@
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { AUDIT_BY_REQUEST_INDEX } from '../../lib/tables';
 import type { AuditEntry } from '../core/audit';
-import { PlatformError } from '../core/errors';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import type { AuditLog } from '../ports';
-import { deletePartition } from './dynamodb-partition';
+import { decodeCursor, deletePartition, encodeCursor } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 const AUDIT_PREFIX = 'AUDIT#';
@@ -48,7 +47,7 @@ export class DynamoDbAuditLog implements AuditLog {
         ScanIndexForward: false,
         Limit: page.limit,
         // The cursor carries only a sort key: the partition always comes from the caller's tenant.
-        ExclusiveStartKey: page.cursor === undefined ? undefined : { pk, sk: decodeCursor(page.cursor) },
+        ExclusiveStartKey: page.cursor === undefined ? undefined : { pk, sk: decodeCursor(page.cursor, AUDIT_PREFIX) },
       }),
     );
     const last = result.LastEvaluatedKey?.sk;
@@ -84,14 +83,4 @@ export class DynamoDbAuditLog implements AuditLog {
 function toEntry(item: Record<string, unknown>): AuditEntry {
   const { pk: _pk, sk: _sk, expiresAt: _expiresAt, ...entry } = item;
   return entry as unknown as AuditEntry;
-}
-
-function encodeCursor(sortKey: string): string {
-  return Buffer.from(sortKey, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  const sortKey = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!sortKey.startsWith(AUDIT_PREFIX)) throw new PlatformError('invalid_request', 'cursor is not valid');
-  return sortKey;
 }

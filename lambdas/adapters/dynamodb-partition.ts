@@ -1,5 +1,6 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { TABLE_KEY } from '../../lib/tables';
+import { PlatformError } from '../core/errors';
 
 const BATCH_SIZE = 25;
 
@@ -32,4 +33,16 @@ export async function deletePartition(db: DynamoDBDocumentClient, tableName: str
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   return deleted;
+}
+
+/** A page cursor carries only a sort key: the partition always comes from the caller's tenant. */
+export function encodeCursor(sortKey: string): string {
+  return Buffer.from(sortKey, 'utf8').toString('base64url');
+}
+
+/** Refuses a cursor that is not a sort key under `prefix`, so it cannot point into other items. */
+export function decodeCursor(cursor: string, prefix: string): string {
+  const sortKey = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!sortKey.startsWith(prefix)) throw new PlatformError('invalid_request', 'cursor is not valid');
+  return sortKey;
 }

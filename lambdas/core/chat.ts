@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import type { ChatMessage, Ledger, ModelProvider } from '../ports';
-import { type ModelCatalog, resolveModel } from './catalog';
+import type { ChatMessage, ModelProvider } from '../ports';
+import { resolveModel } from './catalog';
+import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
 import { metered } from './metering';
+import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
 import type { TenantContext } from './tenant';
 import { countTokens } from './tokens';
 
@@ -22,6 +24,8 @@ export const chatRequestSchema = z.object({
   max_completion_tokens: z.number().int().positive().optional(),
   temperature: z.number().min(0).max(2).optional(),
   stream: z.literal(false, { message: 'streaming is not served yet: omit stream or set it to false' }).optional(),
+  /** Extension: answer from the tenant's own documents, and cite them. */
+  retrieval: retrieveRequestSchema.omit({ query: true }).strict().optional(),
   user: z.string().optional(),
 });
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
@@ -33,13 +37,12 @@ export interface ChatCompletion {
   model: string;
   choices: { index: number; message: { role: 'assistant'; content: string }; finish_reason: string }[];
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  /** Extension, with `retrieval`: the passages the answer was grounded in, numbered as cited. */
+  citations?: ReturnType<typeof passageView>[];
 }
 
-export interface ChatDeps {
-  readonly catalog: ModelCatalog;
-  readonly ledger: Ledger;
+export interface ChatDeps extends Omit<RetrievalDeps, 'documents'> {
   readonly models: ModelProvider;
-  readonly now: () => number;
 }
 
 /** `developer` is OpenAI's newer name for `system`; parts are joined into one text. */
@@ -62,7 +65,17 @@ export async function completeChat(
   if (maxTokens > model.maxOutputTokens) {
     throw new PlatformError('invalid_request', `max_tokens must be at most ${model.maxOutputTokens} for ${model.name}`);
   }
-  const messages = toChatMessages(request.messages);
+  const asked = toChatMessages(request.messages);
+  const question = asked.findLast((message) => message.role === 'user')?.content ?? '';
+  const passages = request.retrieval
+    ? await retrievePassages(
+        deps,
+        tenant,
+        { query: question, topK: request.retrieval.top_k, filter: request.retrieval.filter },
+        requestId,
+      )
+    : [];
+  const messages = groundedMessages(asked, passages);
   const inputTokens = messages.reduce((sum, message) => sum + countTokens(message.content), 0);
   const nowMs = deps.now();
   const result = await metered(
@@ -89,5 +102,6 @@ export async function completeChat(
       completion_tokens: result.outputTokens,
       total_tokens: result.inputTokens + result.outputTokens,
     },
+    ...(request.retrieval && { citations: passages.map((passage, i) => passageView(passage, i)) }),
   };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AuditLog, Ledger, TenantRegistry } from '../ports';
+import type { AuditLog, DocumentStore, Ledger, TenantRegistry, VectorIndex } from '../ports';
 import { issueApiKey } from './api-key';
 import { PlatformError } from './errors';
 import { type TenantLimits, tenantLimitsSchema } from './limits';
@@ -32,6 +32,8 @@ export interface TenantAdminDeps {
   readonly registry: TenantRegistry;
   readonly ledger: Ledger;
   readonly audit: AuditLog;
+  readonly vectors: VectorIndex;
+  readonly documents: DocumentStore;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   readonly now: () => number;
 }
@@ -49,7 +51,7 @@ export function tenantView(record: TenantRecord) {
 }
 
 export async function onboardTenant(
-  deps: Pick<TenantAdminDeps, 'registry' | 'tiers' | 'now'>,
+  deps: Pick<TenantAdminDeps, 'registry' | 'vectors' | 'tiers' | 'now'>,
   request: OnboardRequest,
 ): Promise<TenantRecord> {
   const record: TenantRecord = {
@@ -61,6 +63,7 @@ export async function onboardTenant(
     createdAt: new Date(deps.now()).toISOString(),
   };
   await deps.registry.createTenant(record);
+  await deps.vectors.ensureTenantIndex(record);
   return record;
 }
 
@@ -72,7 +75,7 @@ export async function getTenant(deps: Pick<TenantAdminDeps, 'registry'>, tenantI
 
 /** Changes tier, limits, status (suspend / resume) or audit settings; takes effect within the authorizer cache TTL. */
 export async function updateTenant(
-  deps: Pick<TenantAdminDeps, 'registry' | 'tiers'>,
+  deps: Pick<TenantAdminDeps, 'registry' | 'vectors' | 'tiers'>,
   tenantId: string,
   changes: UpdateRequest,
 ) {
@@ -86,6 +89,8 @@ export async function updateTenant(
     auditPrompts: changes.audit_prompts ?? current.auditPrompts,
   };
   await deps.registry.updateTenant(updated);
+  // A tier change moves where new documents go; documents indexed before stay where they were.
+  if (updated.tier !== current.tier) await deps.vectors.ensureTenantIndex(updated);
   return updated;
 }
 

@@ -17,13 +17,7 @@ import { type ApiEvent, adminApi, json } from './http';
 
 /** Operator routes under `/admin` (IAM-authorized on AWS), dispatched on API Gateway's resource path. */
 export function create(deps: PlatformDeps) {
-  const admin = {
-    registry: deps.registry,
-    ledger: deps.ledger,
-    audit: deps.audit,
-    tiers: deps.settings.tiers,
-    now: deps.now,
-  };
+  const admin = { ...deps, tiers: deps.settings.tiers };
   const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
   const operations: Record<string, (event: ApiEvent) => Promise<APIGatewayProxyResult>> = {
     'POST /admin/tenants': async (event) =>

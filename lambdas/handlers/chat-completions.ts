@@ -5,7 +5,7 @@ import { json, tenantApi } from './http';
 
 /** `POST /v1/chat/completions` */
 export function create(deps: PlatformDeps) {
-  const chat = { catalog: deps.settings.catalog, ledger: deps.ledger, models: deps.models, now: deps.now };
+  const chat = { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
   return tenantApi(deps).handler(async (event, { tenant, requestId, audit }) => {
     const request = chatRequestSchema.parse(event.body);
     audit.model = request.model;

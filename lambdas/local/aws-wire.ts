@@ -54,13 +54,14 @@ export async function signatureMatches(
     service: scope.service,
     sha256: Hash.bind(null, 'sha256'),
   });
+  const url = new URL(request.url ?? '/', 'http://local');
   const unsigned: HttpRequest = {
     method: request.method ?? 'POST',
     protocol: 'http:',
     hostname: host,
     port: Number(port),
-    path: request.url ?? '/',
-    query: {},
+    path: url.pathname,
+    query: Object.fromEntries(url.searchParams),
     headers,
     body,
   };

@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { readBody, sendAwsError, sigV4Scope } from './aws-wire';
+import { localEmbedding } from './local-embedder';
 import { localModel } from './local-model';
 
 const textBlocks = z.array(z.object({ text: z.string() }).strict()).min(1);
@@ -20,6 +21,16 @@ const converseRequestSchema = z
       .object({ maxTokens: z.number().int().min(1), temperature: z.number().min(0).max(1).optional() })
       .strict()
       .optional(),
+  })
+  .strict();
+
+/** Titan Text Embeddings V2's `InvokeModel` body. */
+const titanEmbeddingRequestSchema = z
+  .object({
+    inputText: z.string().min(1).max(50_000),
+    dimensions: z.union([z.literal(256), z.literal(512), z.literal(1024)]).default(1024),
+    normalize: z.boolean().default(true),
+    embeddingTypes: z.array(z.literal('float')).optional(),
   })
   .strict();
 
@@ -42,7 +53,10 @@ export interface LocalBedrockServer {
  * ids it is given, backed by the local model.
  */
 export async function startLocalBedrock(options: {
-  modelIds: readonly string[];
+  /** Served by `Converse`. */
+  chatModelIds: readonly string[];
+  /** Served by `InvokeModel` with the Titan Text Embeddings V2 body. */
+  embeddingModelIds: readonly string[];
   port?: number;
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
@@ -60,23 +74,36 @@ export async function startLocalBedrock(options: {
         'The security token included in the request is invalid.',
       );
     }
-    const route = /^\/model\/([^/]+)\/converse$/.exec(request.url ?? '');
+    const route = /^\/model\/([^/]+)\/(converse|invoke)$/.exec(request.url ?? '');
     if (request.method !== 'POST' || !route) {
-      return sendAwsError(response, 404, 'UnknownOperationException', 'local Bedrock serves Converse only');
+      return sendAwsError(
+        response,
+        404,
+        'UnknownOperationException',
+        'local Bedrock serves Converse and InvokeModel only',
+      );
     }
     const modelId = decodeURIComponent(route[1]);
-    if (!options.modelIds.includes(modelId)) {
+    const served = route[2] === 'converse' ? options.chatModelIds : options.embeddingModelIds;
+    if (!served.includes(modelId)) {
       return sendAwsError(response, 400, 'ValidationException', 'The provided model identifier is invalid.');
     }
-    const parsed = converseRequestSchema.safeParse(body);
-    if (!parsed.success) {
-      return sendAwsError(
+    const invalid = (error: z.ZodError) =>
+      sendAwsError(
         response,
         400,
         'ValidationException',
-        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+        error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
       );
+    if (route[2] === 'invoke') {
+      const titan = titanEmbeddingRequestSchema.safeParse(body);
+      if (!titan.success) return invalid(titan.error);
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(localEmbedding(titan.data.inputText, titan.data.dimensions)));
+      return;
     }
+    const parsed = converseRequestSchema.safeParse(body);
+    if (!parsed.success) return invalid(parsed.error);
     const started = Date.now();
     const output = localModel({
       system: (parsed.data.system ?? []).map((block) => block.text),

@@ -20,7 +20,11 @@ export interface LocalModelOutput {
  */
 export function localModel(input: LocalModelInput): LocalModelOutput {
   const lastUser = [...input.messages].reverse().find((message) => message.role === 'user')?.text ?? '';
-  const reply = `Local model (deterministic, not a language model) received ${input.messages.length} message(s). You said: ${lastUser}`;
+  // With retrieved passages in the system prompt (`[n] ...`), answer extractively from the first, citing it.
+  const passage = input.system.join('\n').match(/^\[(\d+)\] (.+)$/m);
+  const reply = passage
+    ? `According to [${passage[1]}]: ${passage[2]}`
+    : `Local model (deterministic, not a language model) received ${input.messages.length} message(s). You said: ${lastUser}`;
   const { text, truncated } = truncateToTokens(reply, input.maxTokens);
   const inputText = [...input.system, ...input.messages.map((message) => message.text)];
   return {

@@ -8,7 +8,8 @@ import { type PlatformConfig, platformConfig } from '../../lib/config';
 import { ROUTES } from '../../lib/routes';
 import { AUDIT_BY_REQUEST_INDEX } from '../../lib/tables';
 import { TENANT_SESSION_TAG } from '../adapters/sts-tenant-credentials';
-import { ROUTE_HANDLERS } from '../handlers';
+import { SHARED_INDEX } from '../core/retrieval';
+import { ROUTE_HANDLERS, type RouteHandler } from '../handlers';
 import { create as createAuthorizer } from '../handlers/authorizer';
 import { buildDeps, type PlatformDeps } from '../runtime';
 import { createLocalApiGateway, isOperator } from './api-gateway';
@@ -17,6 +18,7 @@ import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
 import { createDevIssuer, type DevIssuer } from './dev-issuer';
 import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
+import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server';
 import { type LocalSts, startLocalSts } from './sts-server';
 
 export interface LocalPlatformOptions {
@@ -35,6 +37,7 @@ export interface LocalPlatform {
   readonly issuer: DevIssuer;
   readonly bedrock: LocalBedrockServer;
   readonly sts: LocalSts;
+  readonly opensearch: LocalOpenSearch;
   /** Every DynamoDB request's access decision: who signed it, which partitions it named. */
   readonly dynamodbDecisions: AccessDecision[];
   /** Tests only: makes the local DynamoDB misbehave (throttling, errors, lost answers, timeouts). */
@@ -45,7 +48,7 @@ export interface LocalPlatform {
 
 /** The credentials local adapters sign with: the local servers check the SigV4 shape, not the secret. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
-const TABLES = { tenants: 'tenants', ledger: 'ledger', audit: 'audit' };
+const TABLES = { tenants: 'tenants', ledger: 'ledger', audit: 'audit', documents: 'documents' };
 const TENANT_ACCESS_ROLE_ARN = 'arn:aws:iam::000000000000:role/local-tenant-access';
 
 export function operatorTokenFile(dataDir: string): string {
@@ -68,6 +71,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       { name: TABLES.tenants },
       { name: TABLES.ledger },
       { name: TABLES.audit, indexes: [AUDIT_BY_REQUEST_INDEX] },
+      { name: TABLES.documents },
     ],
     credentials: LOCAL_CREDENTIALS,
   });
@@ -75,9 +79,14 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const dynamodbFront = await startDynamoDbFront({
     upstream: dynamodb.endpoint,
     sts,
-    tenantTables: [TABLES.ledger, TABLES.audit],
+    tenantTables: [TABLES.ledger, TABLES.audit, TABLES.documents],
   });
-  const bedrock = await startLocalBedrock({ modelIds: Object.values(config.models).map((m) => m.bedrockModelId) });
+  const opensearch = await startLocalOpenSearch({ sts, sharedIndex: SHARED_INDEX });
+  const models = Object.values(config.models);
+  const bedrock = await startLocalBedrock({
+    chatModelIds: models.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
+    embeddingModelIds: models.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
+  });
 
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
@@ -97,6 +106,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     auditRetentionDays: config.auditRetentionDays,
     reservationTtlSeconds: config.reservationTtlSeconds,
     tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
+    documentTableName: TABLES.documents,
+    opensearchEndpoint: opensearch.endpoint,
+    retrieval: config.retrieval,
     catalog: config.models,
     tiers: config.tiers,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
@@ -117,12 +129,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
 
   const gateway = createLocalApiGateway({
     routes: ROUTES,
-    handlers: {
-      'chat-completions': ROUTE_HANDLERS['chat-completions'](deps),
-      usage: ROUTE_HANDLERS.usage(deps),
-      audit: ROUTE_HANDLERS.audit(deps),
-      admin: ROUTE_HANDLERS.admin(deps),
-    },
+    handlers: Object.fromEntries(
+      Object.entries(ROUTE_HANDLERS).map(([name, create]) => [name, create(deps)]),
+    ) as Record<keyof typeof ROUTE_HANDLERS, RouteHandler>,
     authorizer: createAuthorizer(deps) as never,
     authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
     operatorToken,
@@ -142,13 +151,14 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     issuer,
     bedrock,
     sts,
+    opensearch,
     dynamodbDecisions: dynamodbFront.decisions,
     injectDynamoDbFaults: dynamodbFront.injectFaults,
     deps,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([bedrock.close(), sts.close(), dynamodbFront.close(), dynamodb.close()]);
+      await Promise.all([bedrock.close(), sts.close(), opensearch.close(), dynamodbFront.close(), dynamodb.close()]);
     },
   };
 }

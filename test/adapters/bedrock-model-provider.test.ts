@@ -14,7 +14,7 @@ describe('BedrockModelProvider against the local Bedrock Runtime server', () => 
 
   beforeAll(async () => {
     delete process.env.AWS_BEARER_TOKEN_BEDROCK;
-    bedrock = await startLocalBedrock({ modelIds: [MODEL_ID] });
+    bedrock = await startLocalBedrock({ chatModelIds: [MODEL_ID], embeddingModelIds: [] });
     client = new BedrockRuntimeClient({
       region: 'us-east-1',
       endpoint: bedrock.endpoint,

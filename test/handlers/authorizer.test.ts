@@ -14,7 +14,7 @@ describe('tenant authorizer (production handler, registry on dynalite, JWKS of t
 
   beforeAll(async () => {
     platform = await startTestPlatform();
-    const admin = { registry: platform.deps.registry, tiers: platform.deps.settings.tiers, now: Date.now };
+    const admin = { ...platform.deps, tiers: platform.deps.settings.tiers };
     await onboardTenant(admin, { id: 'acme', tier: 'standard', audit_prompts: false });
     acmeKey = (await createApiKey(admin, 'acme')).api_key;
     await platform.deps.registry.createTenant({

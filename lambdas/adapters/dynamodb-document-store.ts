@@ -1,0 +1,64 @@
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type TenantContext, tenantKey } from '../core/tenant';
+import type { DocumentRecord, DocumentStore } from '../ports';
+import { decodeCursor, deletePartition, encodeCursor } from './dynamodb-partition';
+import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
+
+const DOC_PREFIX = 'DOC#';
+const docKey = (tenantId: string, id: string) => ({ pk: tenantKey(tenantId), sk: `${DOC_PREFIX}${id}` });
+
+/** Document records (`TENANT#<id>` / `DOC#<documentId>`), signed with the tenant's scoped credentials. */
+export class DynamoDbDocumentStore implements DocumentStore {
+  constructor(
+    private readonly db: TenantScopedDynamoDb,
+    private readonly tableName: string,
+  ) {}
+
+  async put(tenant: TenantContext, record: DocumentRecord): Promise<void> {
+    await this.db(tenant.tenantId).send(
+      new PutCommand({ TableName: this.tableName, Item: { ...docKey(tenant.tenantId, record.id), ...record } }),
+    );
+  }
+
+  async get(tenant: TenantContext, id: string): Promise<DocumentRecord | undefined> {
+    const { Item: item } = await this.db(tenant.tenantId).send(
+      new GetCommand({ TableName: this.tableName, Key: docKey(tenant.tenantId, id), ConsistentRead: true }),
+    );
+    return item && toRecord(item);
+  }
+
+  async list(tenant: TenantContext, page: { limit: number; cursor?: string }) {
+    const pk = tenantKey(tenant.tenantId);
+    const result = await this.db(tenant.tenantId).send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': pk, ':prefix': DOC_PREFIX },
+        Limit: page.limit,
+        // The cursor carries only a sort key: the partition always comes from the caller's tenant.
+        ExclusiveStartKey: page.cursor === undefined ? undefined : { pk, sk: decodeCursor(page.cursor, DOC_PREFIX) },
+      }),
+    );
+    const last = result.LastEvaluatedKey?.sk;
+    return {
+      records: (result.Items ?? []).map(toRecord),
+      nextCursor: typeof last === 'string' ? encodeCursor(last) : undefined,
+    };
+  }
+
+  async delete(tenant: TenantContext, id: string): Promise<boolean> {
+    const { Attributes } = await this.db(tenant.tenantId).send(
+      new DeleteCommand({ TableName: this.tableName, Key: docKey(tenant.tenantId, id), ReturnValues: 'ALL_OLD' }),
+    );
+    return Attributes !== undefined;
+  }
+
+  async deleteAll(tenantId: string): Promise<number> {
+    return deletePartition(this.db(tenantId), this.tableName, tenantKey(tenantId));
+  }
+}
+
+function toRecord(item: Record<string, unknown>): DocumentRecord {
+  const { pk: _pk, sk: _sk, ...record } = item;
+  return record as unknown as DocumentRecord;
+}

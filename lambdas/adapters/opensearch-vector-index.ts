@@ -1,0 +1,182 @@
+import { Client } from '@opensearch-project/opensearch';
+import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws';
+import { type Passage, tenantIndex } from '../core/retrieval';
+import type { TenantContext } from '../core/tenant';
+import type { IndexedChunk, VectorIndex } from '../ports';
+import type { StsTenantCredentials } from './sts-tenant-credentials';
+
+const MAX_CLIENTS = 256;
+type IndexCreateBody = NonNullable<Parameters<Client['indices']['create']>[0]['body']>;
+type Filter = Readonly<Record<string, string | number | boolean>>;
+
+/** The mapping of every chunk index: k-NN vectors (HNSW, cosine), text, and keyword fields to filter on. */
+export function indexBody(dimensions: number) {
+  return {
+    settings: { index: { knn: true, number_of_shards: 1 } },
+    mappings: {
+      dynamic: 'strict',
+      properties: {
+        tenant_id: { type: 'keyword' },
+        document_id: { type: 'keyword' },
+        chunk: { type: 'integer' },
+        title: { type: 'text' },
+        text: { type: 'text' },
+        metadata: { type: 'object', dynamic: true },
+        embedding: {
+          type: 'knn_vector',
+          dimension: dimensions,
+          method: {
+            name: 'hnsw',
+            engine: 'lucene',
+            space_type: 'cosinesimil',
+            parameters: { m: 16, ef_construction: 128 },
+          },
+        },
+      },
+    },
+  };
+}
+
+/**
+ * Chunks in OpenSearch, signed with the tenant's scoped credentials (IAM lets a session reach only
+ * `t-<tenantId>*` and the shared index). In the shared index every chunk carries `tenant_id`, is
+ * routed by it, and every query, update and delete is filtered by it here, never by the caller.
+ */
+export class OpenSearchVectorIndex implements VectorIndex {
+  private readonly clients = new Map<string, Client>();
+
+  constructor(
+    private readonly endpoint: string,
+    private readonly region: string,
+    private readonly credentials: StsTenantCredentials,
+    private readonly dimensions: number,
+  ) {}
+
+  async ensureTenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Promise<void> {
+    const { name } = tenantIndex(tenant);
+    const client = this.client(tenant.tenantId);
+    const exists = await client.indices.exists({ index: name });
+    if (exists.body) return;
+    try {
+      // The client's types do not know the k-NN plugin's `knn_vector` field.
+      await client.indices.create({ index: name, body: indexBody(this.dimensions) as unknown as IndexCreateBody });
+    } catch (error) {
+      if (!JSON.stringify((error as { body?: unknown }).body ?? '').includes('resource_already_exists_exception'))
+        throw error;
+    }
+  }
+
+  async putDocument(tenant: TenantContext, documentId: string, chunks: readonly IndexedChunk[]): Promise<void> {
+    await this.deleteDocument(tenant, documentId);
+    const index = tenantIndex(tenant);
+    const body = chunks.flatMap((chunk) => [
+      {
+        index: {
+          _index: index.name,
+          _id: `${tenant.tenantId}:${documentId}:${chunk.chunk}`,
+          ...(index.shared && { routing: tenant.tenantId }),
+        },
+      },
+      {
+        tenant_id: tenant.tenantId,
+        document_id: documentId,
+        chunk: chunk.chunk,
+        title: chunk.title,
+        text: chunk.text,
+        metadata: chunk.metadata ?? {},
+        embedding: chunk.vector,
+      },
+    ]);
+    const result = await this.client(tenant.tenantId).bulk({ body, refresh: 'wait_for' });
+    if (result.body.errors) throw new Error('bulk indexing failed for some chunks');
+  }
+
+  async search(
+    tenant: TenantContext,
+    query: { vector: readonly number[]; topK: number; filter?: Filter },
+  ): Promise<Passage[]> {
+    const index = tenantIndex(tenant);
+    const result = await this.client(tenant.tenantId).search({
+      index: index.name,
+      ...(index.shared && { routing: tenant.tenantId }),
+      body: {
+        size: query.topK,
+        _source: { excludes: ['embedding'] },
+        query: {
+          knn: {
+            embedding: {
+              vector: [...query.vector],
+              k: query.topK,
+              filter: { bool: { filter: this.filters(tenant, query.filter) } },
+            },
+          },
+        },
+      },
+    });
+    return (result.body.hits.hits as { _score: number; _source: Record<string, unknown> }[]).map((hit) => ({
+      documentId: String(hit._source.document_id),
+      chunk: Number(hit._source.chunk),
+      title: hit._source.title === undefined ? undefined : String(hit._source.title),
+      text: String(hit._source.text),
+      score: hit._score,
+    }));
+  }
+
+  async deleteDocument(tenant: TenantContext, documentId: string): Promise<number> {
+    const index = tenantIndex(tenant);
+    const result = await this.client(tenant.tenantId).deleteByQuery({
+      index: index.name,
+      ...(index.shared && { routing: tenant.tenantId }),
+      refresh: true,
+      body: { query: { bool: { filter: [...this.filters(tenant), { term: { document_id: documentId } }] } } },
+    });
+    return deletedCount(result.body);
+  }
+
+  async deleteTenant(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Promise<number> {
+    const index = tenantIndex(tenant);
+    const client = this.client(tenant.tenantId);
+    if (!(await client.indices.exists({ index: index.name })).body) return 0;
+    if (!index.shared) {
+      const { body } = await client.count({ index: index.name });
+      await client.indices.delete({ index: index.name });
+      return Number(body.count);
+    }
+    const result = await client.deleteByQuery({
+      index: index.name,
+      routing: tenant.tenantId,
+      refresh: true,
+      body: { query: { bool: { filter: [{ term: { tenant_id: tenant.tenantId } }] } } },
+    });
+    return deletedCount(result.body);
+  }
+
+  /** The tenant filter (shared index only) and the caller's metadata equality filters. */
+  private filters(tenant: Pick<TenantContext, 'tenantId' | 'tier'>, metadata: Filter = {}): object[] {
+    return [
+      ...(tenantIndex(tenant).shared ? [{ term: { tenant_id: tenant.tenantId } }] : []),
+      ...Object.entries(metadata).map(([key, value]) => ({ term: { [`metadata.${key}`]: value } })),
+    ];
+  }
+
+  private client(tenantId: string): Client {
+    let client = this.clients.get(tenantId);
+    if (!client) {
+      client = new Client({
+        ...AwsSigv4Signer({
+          region: this.region,
+          service: 'es',
+          getCredentials: () => this.credentials.credentialsFor(tenantId) as never,
+        }),
+        node: this.endpoint,
+      });
+      if (this.clients.size >= MAX_CLIENTS) this.clients.delete(this.clients.keys().next().value as string);
+      this.clients.set(tenantId, client);
+    }
+    return client;
+  }
+}
+
+function deletedCount(body: unknown): number {
+  return Number((body as { deleted?: number }).deleted ?? 0);
+}

@@ -1,0 +1,39 @@
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { z } from 'zod';
+import { deleteDocument, documentView, getDocument, ingestDocument } from '../core/documents';
+import { PlatformError } from '../core/errors';
+import { documentRequestSchema } from '../core/retrieval';
+import { lambdaHandler, type PlatformDeps } from '../runtime';
+import { type ApiEvent, json, type TenantApiContext, tenantApi } from './http';
+
+const listQuerySchema = z
+  .object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().min(1).max(512).optional() })
+  .strict();
+
+/** `POST /v1/documents`, `GET /v1/documents`, `GET` and `DELETE /v1/documents/{id}`: the caller's own documents only. */
+export function create(deps: PlatformDeps) {
+  const retrieval = { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
+  const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
+  const operations: Record<string, (event: ApiEvent, context: TenantApiContext) => Promise<APIGatewayProxyResult>> = {
+    'POST /v1/documents': async (event, { tenant, requestId, audit }) => {
+      audit.model = deps.settings.retrieval.embeddingModel;
+      const record = await ingestDocument(retrieval, tenant, documentRequestSchema.parse(event.body), requestId);
+      audit.inputTokens = record.tokens;
+      return json(201, documentView(record));
+    },
+    'GET /v1/documents': async (event, { tenant }) => {
+      const page = await deps.documents.list(tenant, listQuerySchema.parse(event.queryStringParameters ?? {}));
+      return json(200, { object: 'list', data: page.records.map(documentView), next_cursor: page.nextCursor ?? null });
+    },
+    'GET /v1/documents/{id}': async (event, { tenant }) =>
+      json(200, documentView(await getDocument(deps, tenant, id(event)))),
+    'DELETE /v1/documents/{id}': async (event, { tenant }) => json(200, await deleteDocument(deps, tenant, id(event))),
+  };
+  return tenantApi(deps).handler(async (event, context) => {
+    const operation = operations[`${event.httpMethod} ${event.resource}`];
+    if (!operation) throw new PlatformError('not_found', 'no such route');
+    return operation(event, context);
+  });
+}
+
+export const handler = lambdaHandler(create);

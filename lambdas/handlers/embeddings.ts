@@ -1,0 +1,25 @@
+import { embedTexts } from '../core/documents';
+import { embeddingsRequestSchema } from '../core/retrieval';
+import { lambdaHandler, type PlatformDeps } from '../runtime';
+import { json, tenantApi } from './http';
+
+/** `POST /v1/embeddings`: OpenAI `list` of `embedding`, metered like any model call. */
+export function create(deps: PlatformDeps) {
+  const retrieval = { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
+  return tenantApi(deps).handler(async (event, { tenant, requestId, audit }) => {
+    const request = embeddingsRequestSchema.parse(event.body);
+    const inputs = typeof request.input === 'string' ? [request.input] : request.input;
+    audit.model = request.model;
+    const result = await embedTexts(retrieval, tenant, inputs, requestId, request.model);
+    audit.inputTokens = result.inputTokens;
+    audit.outputTokens = 0;
+    return json(200, {
+      object: 'list',
+      model: request.model,
+      data: result.vectors.map((embedding, index) => ({ object: 'embedding', index, embedding })),
+      usage: { prompt_tokens: result.inputTokens, total_tokens: result.inputTokens },
+    });
+  });
+}
+
+export const handler = lambdaHandler(create);

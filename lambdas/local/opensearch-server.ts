@@ -1,0 +1,300 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readBody, signatureMatches, sigV4Scope } from './aws-wire';
+import type { LocalSts } from './sts-server';
+
+type Json = Record<string, unknown>;
+type Source = Record<string, unknown>;
+
+interface LocalIndex {
+  readonly vectorField: string;
+  readonly dimension: number;
+  readonly fields: ReadonlySet<string>;
+  readonly docs: Map<string, Source>;
+}
+
+/** An error as OpenSearch answers it; anything outside the subset answers 400 so adapter drift fails loudly. */
+class OpenSearchError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+const unsupported = (what: string) =>
+  new OpenSearchError(400, 'illegal_argument_exception', `not in the local OpenSearch subset: ${what}`);
+
+function allowedKeys(body: Json, keys: readonly string[], where: string): void {
+  const extra = Object.keys(body).filter((key) => !keys.includes(key));
+  if (extra.length > 0) throw new OpenSearchError(400, 'parsing_exception', `[${where}] unknown field [${extra[0]}]`);
+}
+
+/** `term`, `terms` and `bool` (`filter`/`must`) over keyword-like fields: the filters the adapter sends. */
+function matches(source: Source, query: Json | undefined): boolean {
+  if (!query) return true;
+  const [kind, ...rest] = Object.keys(query);
+  if (rest.length > 0) throw new OpenSearchError(400, 'parsing_exception', 'a query object holds one query');
+  const value = query[kind] as Json;
+  const field = (name: string) =>
+    name.split('.').reduce<unknown>((node, part) => (node as Json | undefined)?.[part], source);
+  switch (kind) {
+    case 'term': {
+      const [[name, expected]] = Object.entries(value);
+      return field(name) === (typeof expected === 'object' && expected !== null ? (expected as Json).value : expected);
+    }
+    case 'terms': {
+      const [[name, expected]] = Object.entries(value);
+      return Array.isArray(expected) && expected.includes(field(name));
+    }
+    case 'bool': {
+      allowedKeys(value, ['filter', 'must'], 'bool');
+      const clauses = [value.filter, value.must].flatMap((c) =>
+        c === undefined ? [] : Array.isArray(c) ? c : [c],
+      ) as Json[];
+      return clauses.every((clause) => ('knn' in clause ? true : matches(source, clause)));
+    }
+    case 'match_all':
+      return true;
+    default:
+      throw unsupported(`query [${kind}]`);
+  }
+}
+
+/** The `term` filters on `tenant_id` anywhere in a filter tree: what the shared index demands of a tenant session. */
+function tenantTerms(query: unknown): string[] {
+  if (typeof query !== 'object' || query === null) return [];
+  const node = query as Json;
+  const here = (node.term as Json | undefined)?.tenant_id;
+  return [
+    ...(here === undefined ? [] : [String(typeof here === 'object' ? (here as Json).value : here)]),
+    ...Object.values(node).flatMap((child) => (Array.isArray(child) ? child.flatMap(tenantTerms) : tenantTerms(child))),
+  ];
+}
+
+function cosine(a: readonly number[], b: readonly number[]): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
+export interface LocalOpenSearch {
+  readonly endpoint: string;
+  /** Every request received, newest last: tests assert the exact wire requests. */
+  readonly requests: { method: string; path: string; body: string }[];
+  close(): Promise<void>;
+}
+
+/**
+ * The OpenSearch REST subset the vector index adapter uses (index create/delete/exists with
+ * `knn_vector` mappings, `_bulk`, `_search` with `knn` + filters, `_delete_by_query`, `_count`),
+ * over an exact brute-force cosine search. Requests must be SigV4-signed by a tenant session of the
+ * local STS, and may touch only that tenant's index, or the shared index with that tenant's
+ * `tenant_id` filter and routing: the local stand-in for index-scoped IAM and for the adapter's duty.
+ */
+export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex: string }): Promise<LocalOpenSearch> {
+  const indices = new Map<string, LocalIndex>();
+  const requests: LocalOpenSearch['requests'] = [];
+
+  function index(name: string): LocalIndex {
+    const found = indices.get(name);
+    if (!found) throw new OpenSearchError(404, 'index_not_found_exception', `no such index [${name}]`);
+    return found;
+  }
+
+  function authorize(tenantId: string, indexName: string, url: URL, body: unknown, operation: string): void {
+    if (indexName === `t-${tenantId}`) return;
+    const shared = indexName === options.sharedIndex;
+    const scoped =
+      operation === 'create' ||
+      operation === 'exists' ||
+      (url.searchParams.get('routing') === tenantId &&
+        tenantTerms(body).length > 0 &&
+        tenantTerms(body).every((t) => t === tenantId));
+    if (!shared || !scoped)
+      throw new OpenSearchError(403, 'security_exception', `no permissions for [${operation}] on [${indexName}]`);
+  }
+
+  function createIndex(name: string, body: Json): Json {
+    if (indices.has(name))
+      throw new OpenSearchError(400, 'resource_already_exists_exception', `index [${name}] already exists`);
+    allowedKeys(body, ['settings', 'mappings'], 'create index');
+    const properties = ((body.mappings as Json | undefined)?.properties ?? {}) as Record<string, Json>;
+    const vectors = Object.entries(properties).filter(([, p]) => p.type === 'knn_vector');
+    const [vectorField, mapping] = vectors[0] ?? [];
+    const method = mapping?.method as Json | undefined;
+    if (
+      vectors.length !== 1 ||
+      !Number.isInteger(mapping?.dimension) ||
+      method?.name !== 'hnsw' ||
+      method.space_type !== 'cosinesimil'
+    ) {
+      throw unsupported('an index needs exactly one knn_vector field with a dimension and an hnsw/cosinesimil method');
+    }
+    if (
+      (body.settings as Json | undefined)?.index === undefined ||
+      ((body.settings as Json).index as Json).knn !== true
+    ) {
+      throw new OpenSearchError(400, 'illegal_argument_exception', 'knn_vector fields need index.knn: true');
+    }
+    indices.set(name, {
+      vectorField,
+      dimension: Number(mapping.dimension),
+      fields: new Set(Object.keys(properties)),
+      docs: new Map(),
+    });
+    return { acknowledged: true, shards_acknowledged: true, index: name };
+  }
+
+  function bulk(tenantId: string, url: URL, defaultIndex: string | undefined, text: string): Json {
+    const lines = text.split('\n').filter((line) => line.trim() !== '');
+    if (lines.length % 2 !== 0)
+      throw new OpenSearchError(400, 'illegal_argument_exception', 'bulk body must be action and document pairs');
+    const items: Json[] = [];
+    for (let i = 0; i < lines.length; i += 2) {
+      const action = JSON.parse(lines[i]) as Json;
+      if (!('index' in action)) throw unsupported(`bulk action [${Object.keys(action)[0]}]`);
+      const meta = action.index as Json;
+      const name = String(meta._index ?? defaultIndex);
+      const doc = JSON.parse(lines[i + 1]) as Source;
+      const routed = new URL(url);
+      if (meta.routing !== undefined) routed.searchParams.set('routing', String(meta.routing));
+      authorize(tenantId, name, routed, { term: { tenant_id: doc.tenant_id } }, 'bulk');
+      const target = index(name);
+      const unknown = Object.keys(doc).find((field) => !target.fields.has(field));
+      const vector = doc[target.vectorField];
+      if (unknown || !Array.isArray(vector) || vector.length !== target.dimension) {
+        throw new OpenSearchError(
+          400,
+          'mapper_parsing_exception',
+          unknown ? `unknown field [${unknown}]` : 'vector dimension mismatch',
+        );
+      }
+      target.docs.set(String(meta._id), doc);
+      items.push({ index: { _index: name, _id: meta._id, status: 201, result: 'created' } });
+    }
+    return { took: 1, errors: false, items };
+  }
+
+  function search(name: string, body: Json): Json {
+    allowedKeys(body, ['size', '_source', 'query'], 'search');
+    const target = index(name);
+    const query = (body.query ?? { match_all: {} }) as Json;
+    const knnClause = (query.knn ??
+      ((query.bool as Json | undefined)?.must as Json[] | undefined)?.find((c) => 'knn' in c)?.knn) as Json | undefined;
+    const knn = knnClause?.[target.vectorField] as Json | undefined;
+    if (knnClause && !knn) throw unsupported('knn on a field that is not the index vector field');
+    const filter = (knn?.filter as Json | undefined) ?? ('bool' in query ? query : undefined);
+    const size = Number(body.size ?? 10);
+    const excluded = new Set<string>(((body._source as Json | undefined)?.excludes as string[] | undefined) ?? []);
+    const hits = [...target.docs.entries()]
+      .filter(([, doc]) => matches(doc, filter))
+      .map(([id, doc]) => ({
+        id,
+        doc,
+        score: knn ? (1 + cosine(knn.vector as number[], doc[target.vectorField] as number[])) / 2 : 1,
+      }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, Math.min(size, knn ? Number(knn.k ?? size) : size));
+    return {
+      took: 1,
+      timed_out: false,
+      hits: {
+        total: { value: hits.length, relation: 'eq' },
+        max_score: hits[0]?.score ?? null,
+        hits: hits.map(({ id, doc, score }) => ({
+          _index: name,
+          _id: id,
+          _score: score,
+          _source: Object.fromEntries(Object.entries(doc).filter(([field]) => !excluded.has(field))),
+        })),
+      },
+    };
+  }
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const raw = (await readBody(request)).toString('utf8');
+    const url = new URL(request.url ?? '/', 'http://local');
+    const method = request.method ?? 'GET';
+    requests.push({ method, path: `${url.pathname}${url.search}`, body: raw });
+    const reply = (status: number, body?: Json) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(body === undefined ? undefined : JSON.stringify(body));
+    };
+    try {
+      const session = options.sts.sessionOf(sigV4Scope(request.headers.authorization)?.accessKeyId ?? '');
+      if (
+        !session ||
+        session.expiresAtMs < Date.now() ||
+        !(await signatureMatches(request, Buffer.from(raw), session))
+      ) {
+        throw new OpenSearchError(403, 'security_exception', 'requests need the signature of a tenant session');
+      }
+      const tenantId = session.tags.tenantId;
+      const [, name, action] = url.pathname.split('/');
+      const body = (raw && !raw.includes('\n') ? JSON.parse(raw) : {}) as Json;
+      if (name === '_bulk' && method === 'POST') return reply(200, bulk(tenantId, url, undefined, raw));
+      if (!name || name.startsWith('_')) throw unsupported(`${method} ${url.pathname}`);
+      if (action === undefined) {
+        if (method === 'HEAD') {
+          authorize(tenantId, name, url, body, 'exists');
+          return reply(indices.has(name) ? 200 : 404);
+        }
+        if (method === 'PUT') {
+          authorize(tenantId, name, url, body, 'create');
+          return reply(200, createIndex(name, body));
+        }
+        if (method === 'DELETE') {
+          authorize(tenantId, name, url, body, 'delete');
+          index(name);
+          indices.delete(name);
+          return reply(200, { acknowledged: true });
+        }
+      }
+      if (action === '_bulk' && method === 'POST') return reply(200, bulk(tenantId, url, name, raw));
+      authorize(tenantId, name, url, body, action ?? method);
+      if (action === '_search' && (method === 'POST' || method === 'GET')) return reply(200, search(name, body));
+      if (action === '_count' && (method === 'POST' || method === 'GET')) {
+        allowedKeys(body, ['query'], 'count');
+        return reply(200, {
+          count: [...index(name).docs.values()].filter((doc) => matches(doc, body.query as Json)).length,
+        });
+      }
+      if (action === '_delete_by_query' && method === 'POST') {
+        allowedKeys(body, ['query'], 'delete_by_query');
+        const target = index(name);
+        const doomed = [...target.docs.entries()]
+          .filter(([, doc]) => matches(doc, body.query as Json))
+          .map(([id]) => id);
+        for (const id of doomed) target.docs.delete(id);
+        return reply(200, { took: 1, deleted: doomed.length, total: doomed.length, failures: [] });
+      }
+      throw unsupported(`${method} ${url.pathname}`);
+    } catch (error) {
+      const failure =
+        error instanceof OpenSearchError
+          ? error
+          : new OpenSearchError(400, 'parsing_exception', (error as Error).message);
+      const cause = { type: failure.type, reason: failure.message };
+      reply(failure.status, { error: { root_cause: [cause], ...cause }, status: failure.status });
+    }
+  }
+
+  const server: Server = createServer((request, response) => void handle(request, response));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
