@@ -3,6 +3,7 @@ import { type ModelCatalog, modelCatalogSchema } from '../lambdas/core/catalog';
 import type { RetrievalSettings } from '../lambdas/core/documents';
 import { type TenantLimits, tenantLimitsSchema } from '../lambdas/core/limits';
 import type { Tier } from '../lambdas/core/tenant';
+import type { VectorSearchSizing } from './constructs/vector-search';
 
 /** Identity provider whose JWTs the authorizer accepts, beside tenant API keys. */
 export interface JwtIssuerConfig {
@@ -33,6 +34,8 @@ export interface PlatformConfig {
   readonly reservationTtlSeconds: number;
   /** Embedding model, chunking and size limit of documents. */
   readonly retrieval: RetrievalSettings;
+  /** Size of the OpenSearch domain. */
+  readonly search: VectorSearchSizing;
 }
 
 export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
@@ -105,6 +108,13 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
     maxRequestBodyBytes: 1024 * 1024,
     auditRetentionDays: retention === undefined ? 90 : z.coerce.number().int().min(1).max(3650).parse(retention),
     reservationTtlSeconds: 300,
+    search: {
+      dataNodes: 2,
+      dataNodeInstanceType: 'r6g.large.search',
+      masterNodes: 3,
+      masterNodeInstanceType: 'm6g.large.search',
+      volumeSizeGb: 100,
+    },
     retrieval: {
       embeddingModel: 'titan-embed-text-v2',
       chunkTokens: 200,

@@ -1,6 +1,7 @@
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
+import { SHARED_INDEX } from '../lambdas/core/retrieval';
 import { lambdaEnvironment } from '../lambdas/runtime-env';
 import type { PlatformConfig } from './config';
 import { ModelGateway } from './constructs/model-gateway';
@@ -9,6 +10,7 @@ import { PlatformTable } from './constructs/platform-table';
 import { TenantAccessRole } from './constructs/tenant-access-role';
 import { TenantApi } from './constructs/tenant-api';
 import { TenantAuthorizer } from './constructs/tenant-authorizer';
+import { VectorSearch } from './constructs/vector-search';
 import { AUDIT_BY_REQUEST_INDEX } from './tables';
 
 export interface PlatformStackProps extends StackProps {
@@ -39,7 +41,12 @@ export class PlatformStack extends Stack {
       expiringItems: true,
       localSecondaryIndexes: [AUDIT_BY_REQUEST_INDEX],
     });
-    const tenantAccess = new TenantAccessRole(this, 'TenantAccess', { tenantTables: [ledger, audit] });
+    const documents = new PlatformTable(this, 'Documents');
+    const search = new VectorSearch(this, 'VectorSearch', { sizing: config.search });
+    const tenantAccess = new TenantAccessRole(this, 'TenantAccess', {
+      tenantTables: [ledger, audit, documents],
+      search: { domain: search, sharedIndex: SHARED_INDEX },
+    });
     const models = new ModelGateway(this, 'Models', { catalog: config.models });
     const environment = lambdaEnvironment({
       tenantTableName: tenants.table.tableName,
@@ -48,6 +55,9 @@ export class PlatformStack extends Stack {
       auditRetentionDays: config.auditRetentionDays,
       reservationTtlSeconds: config.reservationTtlSeconds,
       tenantAccessRoleArn: tenantAccess.role.roleArn,
+      documentTableName: documents.table.tableName,
+      opensearchEndpoint: search.endpoint,
+      retrieval: config.retrieval,
       catalog: config.models,
       tiers: config.tiers,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
@@ -68,6 +78,33 @@ export class PlatformStack extends Stack {
       webAclArn: props.webAclArn,
     });
     this.suppressAcceptedFindings(props.webAclArn !== undefined);
+    NagSuppressions.addResourceSuppressions(search.domain, [
+      {
+        id: 'AwsSolutions-OS1',
+        reason:
+          'Reached only by SigV4-signed HTTPS requests of TenantAccessRole sessions from Lambda functions outside a VPC; placing domain and functions in a VPC is a deployment option still to add.',
+      },
+      {
+        id: 'AwsSolutions-OS3',
+        reason:
+          'Access is by IAM identity only (SigV4, index-scoped per tenant); callers are Lambda functions without fixed IP addresses.',
+      },
+    ]);
+    NagSuppressions.addResourceSuppressions(
+      tenantAccess.role,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Document paths inside one index (`<index>/_search`, `_bulk`, `_doc/...`): the index itself is the tenant own t-<tenantId> or the shared one, where the adapter filters by tenant.',
+          appliesTo: [
+            'Resource::<VectorSearchDomain89BE157D.Arn>/t-<aws:PrincipalTag/tenantId>/*',
+            `Resource::<VectorSearchDomain89BE157D.Arn>/${SHARED_INDEX}/*`,
+          ],
+        },
+      ],
+      true,
+    );
   }
 
   /** cdk-nag findings this design accepts, each on its own resource, each with its reason. */

@@ -87,7 +87,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
         embedding: chunk.vector,
       },
     ]);
-    const result = await this.client(tenant.tenantId).bulk({ body, refresh: 'wait_for' });
+    const result = await this.client(tenant.tenantId).bulk({ index: index.name, body, refresh: 'wait_for' });
     if (result.body.errors) throw new Error('bulk indexing failed for some chunks');
   }
 

@@ -162,7 +162,11 @@ export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex
       const action = JSON.parse(lines[i]) as Json;
       if (!('index' in action)) throw unsupported(`bulk action [${Object.keys(action)[0]}]`);
       const meta = action.index as Json;
-      const name = String(meta._index ?? defaultIndex);
+      // As with `rest.action.multi.allow_explicit_index: false` on the domain.
+      if (meta._index !== undefined || defaultIndex === undefined) {
+        throw new OpenSearchError(400, 'illegal_argument_exception', 'explicit index in bulk is not allowed');
+      }
+      const name = defaultIndex;
       const doc = JSON.parse(lines[i + 1]) as Source;
       const routed = new URL(url);
       if (meta.routing !== undefined) routed.searchParams.set('routing', String(meta.routing));

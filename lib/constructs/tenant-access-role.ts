@@ -3,10 +3,17 @@ import { AccountRootPrincipal, type IGrantable, type IRole, PolicyStatement, Rol
 import { Construct } from 'constructs';
 import { TENANT_SESSION_TAG } from '../../lambdas/adapters/sts-tenant-credentials';
 import { ITEM_ACCESS_ACTIONS, type PlatformTable } from './platform-table';
+import type { VectorSearch } from './vector-search';
 
 export interface TenantAccessRoleProps {
   /** Tables keyed by `pk = TENANT#<id>` (and their local indexes) that tenant sessions reach, each only in its own partition. */
   readonly tenantTables: readonly PlatformTable[];
+  /**
+   * The vector search domain: sessions reach their own `t-<tenantId>` index and the shared index
+   * (where the adapter adds the tenant filter), and may delete only their own.
+   * @default - no search access
+   */
+  readonly search?: { readonly domain: VectorSearch; readonly sharedIndex: string };
 }
 
 /**
@@ -53,6 +60,23 @@ export class TenantAccessRole extends Construct {
         },
       }),
     );
+    if (props.search) {
+      const { domain, sharedIndex } = props.search;
+      const ownIndex = `t-\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`;
+      const read = ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut'];
+      role.addToPolicy(
+        new PolicyStatement({
+          actions: [...read, 'es:ESHttpDelete'],
+          resources: [domain.indexArn(ownIndex), domain.indexArn(`${ownIndex}/*`)],
+        }),
+      );
+      role.addToPolicy(
+        new PolicyStatement({
+          actions: read,
+          resources: [domain.indexArn(sharedIndex), domain.indexArn(`${sharedIndex}/*`)],
+        }),
+      );
+    }
     this.role = role;
   }
 

@@ -110,11 +110,15 @@ export class TenantApi extends Construct {
 
     const functions = {} as Record<HandlerName, IFunction>;
     // Tenant data (ledger, audit) only through tenant-scoped sessions; nothing else beyond these.
+    const modelsAndTenantData = (fn: IFunction) => {
+      props.tenantAccess.grantAssume(fn);
+      props.models.grantInvoke(fn);
+    };
     const grants: Record<HandlerName, (fn: IFunction) => void> = {
-      'chat-completions': (fn) => {
-        props.tenantAccess.grantAssume(fn);
-        props.models.grantInvoke(fn);
-      },
+      'chat-completions': modelsAndTenantData,
+      embeddings: modelsAndTenantData,
+      documents: modelsAndTenantData,
+      retrieve: modelsAndTenantData,
       usage: (fn) => props.tenantAccess.grantAssume(fn),
       audit: (fn) => props.tenantAccess.grantAssume(fn),
       admin: (fn) => {

@@ -72,7 +72,7 @@ describe('PlatformStack', () => {
   });
 
   it('encrypts every table, with point-in-time recovery, on demand; ledger and audit items expire', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 3);
+    template.resourceCountIs('AWS::DynamoDB::Table', 4);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       SSESpecification: { SSEEnabled: true },
@@ -130,7 +130,7 @@ describe('PlatformStack', () => {
     // Trust: only the handler roles, and only with exactly one non-empty tenantId tag.
     expect(assumeRole).toMatchObject({ Action: 'sts:AssumeRole', Effect: 'Allow' });
     const trustedArns = assumeRole.Condition.ArnEquals['aws:PrincipalArn'];
-    expect(trustedArns).toHaveLength(4);
+    expect(trustedArns).toHaveLength(7);
     expect(tagSession).toMatchObject({
       Action: 'sts:TagSession',
       Condition: {
@@ -150,7 +150,7 @@ describe('PlatformStack', () => {
     });
     expect([data.Action].flat()).not.toContain('dynamodb:Scan');
     expect(JSON.stringify(data.Resource)).toContain('/index/byRequestId');
-    expect(data.Resource).toHaveLength(3);
+    expect(data.Resource).toHaveLength(4);
   });
 
   it('lets the chat function invoke exactly the catalog models, and no policy uses a wildcard', () => {
@@ -163,6 +163,44 @@ describe('PlatformStack', () => {
         expect([statement.Resource].flat()).not.toContain('*');
       }
     }
+  });
+
+  it('runs OpenSearch encrypted, HTTPS-only, IAM-only, refusing explicit indexes in bulk bodies', () => {
+    template.hasResourceProperties('AWS::OpenSearchService::Domain', {
+      EngineVersion: 'OpenSearch_2.19',
+      EncryptionAtRestOptions: { Enabled: true },
+      NodeToNodeEncryptionOptions: { Enabled: true },
+      DomainEndpointOptions: { EnforceHTTPS: true, TLSSecurityPolicy: 'Policy-Min-TLS-1-2-2019-07' },
+      AdvancedOptions: { 'rest.action.multi.allow_explicit_index': 'false' },
+      ClusterConfig: Match.objectLike({ InstanceCount: 2, DedicatedMasterEnabled: true, ZoneAwarenessEnabled: true }),
+      AccessPolicies: {
+        Statement: [
+          Match.objectLike({
+            Principal: { AWS: Match.objectLike({ 'Fn::Join': Match.anyValue() }) },
+            Action: 'es:ESHttp*',
+          }),
+        ],
+      },
+    });
+    const domain = Object.values(template.findResources('AWS::OpenSearchService::Domain'))[0];
+    expect(JSON.stringify(domain.Properties.AccessPolicies)).not.toMatch(/"Principal":\{"AWS":"\*"\}/);
+  });
+
+  it('lets a tenant session reach its own index, and the shared one without deleting it', () => {
+    const accessRoleId = logicalIdOf('AWS::IAM::Role', {
+      Description: Match.stringLikeRegexp('Tenant-scoped data access'),
+    });
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => policy.Properties.Roles.some((r: { Ref: string }) => r.Ref === accessRoleId))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement) as Statement[];
+    const search = statements.filter((s) => JSON.stringify(s.Action).includes('es:'));
+    expect(search).toHaveLength(2);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
+    const own = search.find((s) => JSON.stringify(s.Resource).includes('/t-${aws:PrincipalTag/tenantId}'));
+    const shared = search.find((s) => JSON.stringify(s.Resource).includes('/shared-basic'));
+    expect([own?.Action].flat()).toContain('es:ESHttpDelete');
+    expect([shared?.Action].flat()).not.toContain('es:ESHttpDelete');
+    expect(JSON.stringify(own?.Resource)).not.toMatch(/\/t-\*/);
   });
 
   it('writes access logs with the tenant id, and never data traces', () => {
@@ -199,7 +237,7 @@ describe('PlatformStack', () => {
   });
 
   it('runs handlers on arm64 and the current Node.js runtime, configured from the environment contract', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 5);
+    template.resourceCountIs('AWS::Lambda::Function', 8);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
