@@ -70,9 +70,9 @@ export class OpenSearchVectorIndex implements VectorIndex {
     await this.deleteDocument(tenant, documentId);
     const index = tenantIndex(tenant);
     const body = chunks.flatMap((chunk) => [
+      // No `_index` in the body: the domain refuses explicit indexes, which would bypass index-level IAM.
       {
         index: {
-          _index: index.name,
           _id: `${tenant.tenantId}:${documentId}:${chunk.chunk}`,
           ...(index.shared && { routing: tenant.tenantId }),
         },

@@ -122,10 +122,15 @@ export async function revokeApiKey(deps: Pick<TenantAdminDeps, 'registry'>, tena
 export async function offboardTenant(deps: TenantAdminDeps, tenantId: string) {
   const tenant = await getTenant(deps, tenantId);
   if (tenant.status !== 'suspended') await deps.registry.updateTenant({ ...tenant, status: 'suspended' });
-  const [ledgerItems, auditRecords] = await Promise.all([
+  const [ledgerItems, auditRecords, documents, chunks] = await Promise.all([
     deps.ledger.deleteAll(tenantId),
     deps.audit.deleteAll(tenantId),
+    deps.documents.deleteAll(tenantId),
+    deps.vectors.deleteTenant(tenant),
   ]);
   const { apiKeys } = await deps.registry.deleteTenant(tenantId);
-  return { id: tenantId, deleted: { ledger_items: ledgerItems, audit_records: auditRecords, api_keys: apiKeys } };
+  return {
+    id: tenantId,
+    deleted: { ledger_items: ledgerItems, audit_records: auditRecords, documents, chunks, api_keys: apiKeys },
+  };
 }

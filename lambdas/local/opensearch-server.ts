@@ -262,7 +262,8 @@ export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex
           return reply(200, { acknowledged: true });
         }
       }
-      if (action === '_bulk' && method === 'POST') return reply(200, bulk(tenantId, url, name, raw));
+      if (action === '_bulk' && (method === 'POST' || method === 'PUT'))
+        return reply(200, bulk(tenantId, url, name, raw));
       authorize(tenantId, name, url, body, action ?? method);
       if (action === '_search' && (method === 'POST' || method === 'GET')) return reply(200, search(name, body));
       if (action === '_count' && (method === 'POST' || method === 'GET')) {
