@@ -72,3 +72,9 @@ export async function signatureMatches(
   });
   return signed.headers.authorization === authorization;
 }
+
+/** Keeps the latest requests a local server received, for tests to inspect, without growing forever under `npm start`. */
+export function remember<T>(log: T[], entry: T, max = 1000): void {
+  log.push(entry);
+  if (log.length > max) log.splice(0, log.length - max);
+}

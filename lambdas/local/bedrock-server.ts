@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { readBody, sendAwsError, sigV4Scope } from './aws-wire';
+import { readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
 import { localEmbedding } from './local-embedder';
 import { localModel } from './local-model';
 
@@ -63,7 +63,7 @@ export async function startLocalBedrock(options: {
   const server: Server = createServer(async (request, response) => {
     const raw = (await readBody(request)).toString('utf8');
     const body = raw ? safeJson(raw) : undefined;
-    requests.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
+    remember(requests, { method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
 
     const scope = sigV4Scope(request.headers.authorization);
     if (scope?.service !== 'bedrock') {

@@ -1,7 +1,7 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TABLE_KEY } from '../../lib/tables';
-import { readBody, signatureMatches, sigV4Scope } from './aws-wire';
+import { readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
 import type { LocalSts } from './sts-server';
 
 /** What TenantAccessRole's policy allows (see lib/constructs/tenant-access-role.ts): no Scan, no table-wide reads. */
@@ -128,14 +128,13 @@ export async function startDynamoDbFront(options: {
       // The platform's own roles: the admin function's Scan for the all-tenant report, nothing else.
       allowed = !tenantTable || operation === 'Scan';
     }
-    decisions.push({
+    remember(decisions, {
       operation,
       tables,
       leadingKeys: [...new Set(touched?.map((t) => t.key) ?? [])],
       tenantTag: session?.tags.tenantId,
       allowed,
     });
-    if (decisions.length > 10_000) decisions.shift();
 
     if (!allowed) {
       response.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readBody, signatureMatches, sigV4Scope } from './aws-wire';
+import { readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
 import type { LocalSts } from './sts-server';
 
 type Json = Record<string, unknown>;
@@ -10,7 +10,9 @@ interface LocalIndex {
   readonly vectorField: string;
   readonly dimension: number;
   readonly fields: ReadonlySet<string>;
+  /** Documents without their vector, which lives in `vectors` as a Float32Array (4 bytes a dimension). */
   readonly docs: Map<string, Source>;
+  readonly vectors: Map<string, Float32Array>;
 }
 
 /** An error as OpenSearch answers it; anything outside the subset answers 400 so adapter drift fails loudly. */
@@ -73,7 +75,7 @@ function tenantTerms(query: unknown): string[] {
   ];
 }
 
-function cosine(a: readonly number[], b: readonly number[]): number {
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let dot = 0;
   let na = 0;
   let nb = 0;
@@ -149,6 +151,7 @@ export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex
       dimension: Number(mapping.dimension),
       fields: new Set(Object.keys(properties)),
       docs: new Map(),
+      vectors: new Map(),
     });
     return { acknowledged: true, shards_acknowledged: true, index: name };
   }
@@ -181,7 +184,9 @@ export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex
           unknown ? `unknown field [${unknown}]` : 'vector dimension mismatch',
         );
       }
-      target.docs.set(String(meta._id), doc);
+      const { [target.vectorField]: _vector, ...rest } = doc;
+      target.docs.set(String(meta._id), rest);
+      target.vectors.set(String(meta._id), Float32Array.from(vector as number[]));
       items.push({ index: { _index: name, _id: meta._id, status: 201, result: 'created' } });
     }
     return { took: 1, errors: false, items };
@@ -203,7 +208,7 @@ export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex
       .map(([id, doc]) => ({
         id,
         doc,
-        score: knn ? (1 + cosine(knn.vector as number[], doc[target.vectorField] as number[])) / 2 : 1,
+        score: knn ? (1 + cosine(knn.vector as number[], target.vectors.get(id) ?? [])) / 2 : 1,
       }))
       .sort((a, b) => b.score - a.score)
       .slice(0, Math.min(size, knn ? Number(knn.k ?? size) : size));
@@ -217,7 +222,11 @@ export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex
           _index: name,
           _id: id,
           _score: score,
-          _source: Object.fromEntries(Object.entries(doc).filter(([field]) => !excluded.has(field))),
+          _source: Object.fromEntries(
+            Object.entries({ ...doc, [target.vectorField]: target.vectors.get(id) })
+              .filter(([field]) => !excluded.has(field))
+              .map(([field, value]) => [field, value instanceof Float32Array ? Array.from(value) : value]),
+          ),
         })),
       },
     };
@@ -227,7 +236,7 @@ export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex
     const raw = (await readBody(request)).toString('utf8');
     const url = new URL(request.url ?? '/', 'http://local');
     const method = request.method ?? 'GET';
-    requests.push({ method, path: `${url.pathname}${url.search}`, body: raw });
+    remember(requests, { method, path: `${url.pathname}${url.search}`, body: raw });
     const reply = (status: number, body?: Json) => {
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(body === undefined ? undefined : JSON.stringify(body));
@@ -278,7 +287,10 @@ export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex
         const doomed = [...target.docs.entries()]
           .filter(([, doc]) => matches(doc, body.query as Json))
           .map(([id]) => id);
-        for (const id of doomed) target.docs.delete(id);
+        for (const id of doomed) {
+          target.docs.delete(id);
+          target.vectors.delete(id);
+        }
         return reply(200, { took: 1, deleted: doomed.length, total: doomed.length, failures: [] });
       }
       throw unsupported(`${method} ${url.pathname}`);

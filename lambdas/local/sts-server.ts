@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readBody, sigV4Scope } from './aws-wire';
+import { readBody, remember, sigV4Scope } from './aws-wire';
 
 /** What the local STS remembers of each session it issued. */
 export interface IssuedSession {
@@ -39,7 +39,7 @@ export async function startLocalSts(options: {
 
   const server: Server = createServer(async (request, response) => {
     const form = Object.fromEntries(new URLSearchParams((await readBody(request)).toString('utf8')));
-    requests.push(form);
+    remember(requests, form);
     const fail = (status: number, code: string, message: string) => {
       response.writeHead(status, { 'content-type': 'text/xml' });
       response.end(

@@ -1,0 +1,196 @@
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { Hash } from '@smithy/hash-node';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { BedrockEmbedder } from '../../lambdas/adapters/bedrock-embedder';
+import { indexBody } from '../../lambdas/adapters/opensearch-vector-index';
+import { localDynamoDb, startTestPlatform } from '../support/platform';
+import { tenantContext } from '../support/tenant';
+
+type Platform = Awaited<ReturnType<typeof startTestPlatform>>;
+const vector = (seed: number) => Array.from({ length: 1024 }, (_, i) => ((i * seed) % 7) - 3);
+
+describe('OpenSearch adapter requests, against the local OpenSearch subset', () => {
+  let platform: Platform;
+  const standard = { ...tenantContext('std-co'), tier: 'standard' as const };
+  const basic = tenantContext('basic-co');
+
+  beforeAll(async () => {
+    platform = await startTestPlatform();
+  });
+  afterAll(() => platform.close());
+
+  const requestsSince = (mark: number) => platform.opensearch.requests.slice(mark);
+
+  it('creates a tenant index with the documented k-NN mapping', async () => {
+    const mark = platform.opensearch.requests.length;
+    await platform.deps.vectors.ensureTenantIndex(standard);
+    await platform.deps.vectors.ensureTenantIndex(standard);
+    const [exists, create, existsAgain] = requestsSince(mark);
+    expect([exists.method, exists.path, create.method, create.path, existsAgain.method]).toEqual([
+      'HEAD',
+      '/t-std-co',
+      'PUT',
+      '/t-std-co',
+      'HEAD',
+    ]);
+    expect(JSON.parse(create.body)).toEqual(indexBody(1024));
+    expect(JSON.parse(create.body).mappings.properties.embedding).toEqual({
+      type: 'knn_vector',
+      dimension: 1024,
+      method: {
+        name: 'hnsw',
+        engine: 'lucene',
+        space_type: 'cosinesimil',
+        parameters: { m: 16, ef_construction: 128 },
+      },
+    });
+  });
+
+  it('bulk-indexes into the index path, routed and tagged by tenant in the shared index, never naming an index in the body', async () => {
+    await platform.deps.vectors.ensureTenantIndex(basic);
+    const mark = platform.opensearch.requests.length;
+    await platform.deps.vectors.putDocument(basic, 'doc-1', [
+      { documentId: 'doc-1', chunk: 0, title: 'T', text: 'first', vector: vector(3), metadata: { lang: 'en' } },
+      { documentId: 'doc-1', chunk: 1, title: 'T', text: 'second', vector: vector(5) },
+    ]);
+    const [replaceOld, bulk] = requestsSince(mark);
+    expect(replaceOld).toMatchObject({
+      method: 'POST',
+      path: '/shared-basic/_delete_by_query?routing=basic-co&refresh=true',
+    });
+    expect(JSON.parse(replaceOld.body)).toEqual({
+      query: { bool: { filter: [{ term: { tenant_id: 'basic-co' } }, { term: { document_id: 'doc-1' } }] } },
+    });
+    expect(bulk).toMatchObject({ method: 'PUT', path: '/shared-basic/_bulk?refresh=wait_for' });
+    const lines = bulk.body
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines[0]).toEqual({ index: { _id: 'basic-co:doc-1:0', routing: 'basic-co' } });
+    expect(lines[1]).toEqual({
+      tenant_id: 'basic-co',
+      document_id: 'doc-1',
+      chunk: 0,
+      title: 'T',
+      text: 'first',
+      metadata: { lang: 'en' },
+      embedding: vector(3),
+    });
+    expect(lines).toHaveLength(4);
+  });
+
+  it('searches with a k-NN query whose filter carries the tenant (shared index) and the metadata filters', async () => {
+    const mark = platform.opensearch.requests.length;
+    const hits = await platform.deps.vectors.search(basic, { vector: vector(3), topK: 2, filter: { lang: 'en' } });
+    const [search] = requestsSince(mark);
+    expect(search).toMatchObject({ method: 'POST', path: '/shared-basic/_search?routing=basic-co' });
+    expect(JSON.parse(search.body)).toEqual({
+      size: 2,
+      _source: { excludes: ['embedding'] },
+      query: {
+        knn: {
+          embedding: {
+            vector: vector(3),
+            k: 2,
+            filter: { bool: { filter: [{ term: { tenant_id: 'basic-co' } }, { term: { 'metadata.lang': 'en' } }] } },
+          },
+        },
+      },
+    });
+    expect(hits).toEqual([{ documentId: 'doc-1', chunk: 0, title: 'T', text: 'first', score: 1 }]);
+  });
+
+  it("filters nothing by tenant in a tenant's own index: IAM confines the session to it", async () => {
+    const mark = platform.opensearch.requests.length;
+    await platform.deps.vectors.search(standard, { vector: vector(3), topK: 1 });
+    const [search] = requestsSince(mark);
+    expect(search.path).toBe('/t-std-co/_search');
+    expect(JSON.parse(search.body).query.knn.embedding.filter).toEqual({ bool: { filter: [] } });
+  });
+
+  it('refuses, below the adapter, a session that reaches for another tenant or leaves out the tenant filter', async () => {
+    const { credentials } = localDynamoDb(platform);
+    const session = await credentials.credentialsFor('basic-co');
+    const signer = new SignatureV4({
+      credentials: session,
+      region: 'us-east-1',
+      service: 'es',
+      sha256: Hash.bind(null, 'sha256'),
+    });
+    const endpoint = new URL(platform.opensearch.endpoint);
+    const send = async (method: string, path: string, body?: unknown) => {
+      const [pathname, search = ''] = path.split('?');
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const signed = await signer.sign({
+        method,
+        protocol: 'http:',
+        hostname: endpoint.hostname,
+        port: Number(endpoint.port),
+        path: pathname,
+        query: Object.fromEntries(new URLSearchParams(search)),
+        headers: { host: endpoint.host, 'content-type': 'application/json' },
+        body: payload,
+      });
+      const response = await fetch(`${platform.opensearch.endpoint}${path}`, {
+        method,
+        headers: signed.headers,
+        body: payload,
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    const knn = { size: 5, query: { knn: { embedding: { vector: vector(3), k: 5 } } } };
+    expect((await send('POST', '/t-std-co/_search', knn)).status).toBe(403);
+    expect((await send('POST', '/shared-basic/_search', knn)).status).toBe(403);
+    const otherTenant = {
+      ...knn,
+      query: { knn: { embedding: { ...knn.query.knn.embedding, filter: { term: { tenant_id: 'std-co' } } } } },
+    };
+    expect((await send('POST', '/shared-basic/_search?routing=basic-co', otherTenant)).status).toBe(403);
+    expect((await send('DELETE', '/shared-basic')).status).toBe(403);
+    const unsupported = await send('POST', '/t-basic-co/_msearch', {});
+    expect(unsupported).toMatchObject({ status: 400, body: { error: { type: 'illegal_argument_exception' } } });
+  });
+
+  it('deletes a document by query and reports the count', async () => {
+    expect(await platform.deps.vectors.deleteDocument(basic, 'doc-1')).toBe(2);
+    expect(await platform.deps.vectors.deleteDocument(basic, 'doc-1')).toBe(0);
+  });
+});
+
+describe('Titan embeddings through InvokeModel', () => {
+  it('sends the documented Titan Text Embeddings V2 body and reads vector and token count', async () => {
+    const platform = await startTestPlatform();
+    try {
+      const local = platform.deps.settings.local;
+      const client = new BedrockRuntimeClient({
+        region: 'us-east-1',
+        endpoint: local?.bedrockRuntimeEndpoint,
+        credentials: local?.credentials,
+        requestHandler: new NodeHttpHandler(),
+      });
+      const result = await new BedrockEmbedder(client).embed(tenantContext('any-co'), {
+        modelId: 'amazon.titan-embed-text-v2:0',
+        texts: ['Refunds take five days', 'Shipping is fast'],
+        dimensions: 256,
+      });
+      const calls = platform.bedrock.requests.slice(-2);
+      expect(calls.map((c) => c.path)).toEqual([
+        '/model/amazon.titan-embed-text-v2%3A0/invoke',
+        '/model/amazon.titan-embed-text-v2%3A0/invoke',
+      ]);
+      expect(calls.map((c) => c.body)).toEqual(
+        expect.arrayContaining([
+          { inputText: 'Refunds take five days', dimensions: 256, normalize: true },
+          { inputText: 'Shipping is fast', dimensions: 256, normalize: true },
+        ]),
+      );
+      expect(calls[0].headers['content-type']).toBe('application/json');
+      expect(result.vectors.map((v) => v.length)).toEqual([256, 256]);
+      expect(Math.hypot(...result.vectors[0])).toBeCloseTo(1, 6);
+      expect(result.inputTokens).toBe(7);
+    } finally {
+      await platform.close();
+    }
+  });
+});
