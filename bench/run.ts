@@ -1,8 +1,13 @@
 import { benchChat } from './chat';
 import { benchMetering } from './metering';
+import { benchRetrieval } from './retrieval';
 
 /** `npm run bench [-- <suite>]`: each suite prints a table. */
-const SUITES: Record<string, () => Promise<void>> = { chat: benchChat, metering: benchMetering };
+const SUITES: Record<string, () => Promise<void>> = {
+  chat: benchChat,
+  metering: benchMetering,
+  retrieval: benchRetrieval,
+};
 
 const name = process.argv[2] ?? 'chat';
 const suite = SUITES[name];
