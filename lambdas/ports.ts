@@ -146,8 +146,8 @@ export interface IndexedChunk {
 export interface VectorIndex {
   /** Creates the tenant's own index if its tier has one (idempotent). */
   ensureTenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Promise<void>;
-  /** Replaces the document's chunks with these. */
-  putDocument(tenant: TenantContext, documentId: string, chunks: readonly IndexedChunk[]): Promise<void>;
+  /** Adds (or overwrites) these chunks of a document. */
+  addChunks(tenant: TenantContext, documentId: string, chunks: readonly IndexedChunk[]): Promise<void>;
   search(
     tenant: TenantContext,
     query: { vector: readonly number[]; topK: number; filter?: Readonly<Record<string, string | number | boolean>> },
@@ -162,9 +162,12 @@ export interface DocumentRecord {
   readonly id: string;
   readonly title?: string;
   readonly chunks: number;
+  /** Chunks embedded and indexed so far; equals `chunks` once `status` is `indexed`. */
+  readonly indexedChunks: number;
   readonly tokens: number;
   readonly metadata?: Readonly<Record<string, string | number | boolean>>;
-  readonly status: 'indexed';
+  /** `queued`: a large document whose chunks a worker is still indexing. */
+  readonly status: 'queued' | 'indexed';
   readonly createdAt: string;
 }
 
@@ -177,4 +180,21 @@ export interface DocumentStore {
   ): Promise<{ records: DocumentRecord[]; nextCursor?: string }>;
   delete(tenant: TenantContext, id: string): Promise<boolean>;
   deleteAll(tenantId: string): Promise<number>;
+  /** Counts `count` more chunks of the document as indexed, marking it `indexed` when all are. */
+  recordIndexed(tenant: TenantContext, id: string, count: number): Promise<void>;
+}
+
+/** One batch of a large document's chunks, to embed and index off the request path. */
+export interface IngestJob {
+  readonly tenant: TenantContext;
+  readonly documentId: string;
+  readonly requestId: string;
+  readonly batch: number;
+  readonly title?: string;
+  readonly metadata?: Readonly<Record<string, string | number | boolean>>;
+  readonly chunks: readonly { readonly chunk: number; readonly text: string }[];
+}
+
+export interface IngestQueue {
+  enqueue(jobs: readonly IngestJob[]): Promise<void>;
 }

@@ -23,6 +23,8 @@ export interface PlatformSettings {
   /** The role whose sessions, tagged with `tenantId`, can reach only that tenant's data. */
   readonly tenantAccessRoleArn: string;
   readonly documentTableName: string;
+  /** SQS queue of ingest jobs for large documents. */
+  readonly ingestQueueUrl: string;
   /** The OpenSearch domain endpoint (https://...). */
   readonly opensearchEndpoint: string;
   readonly retrieval: RetrievalSettings;
@@ -36,6 +38,7 @@ export interface PlatformSettings {
     readonly dynamodbEndpoint: string;
     readonly bedrockRuntimeEndpoint: string;
     readonly stsEndpoint: string;
+    readonly sqsEndpoint: string;
     readonly credentials: { accessKeyId: string; secretAccessKey: string };
   };
 }
@@ -62,6 +65,7 @@ const lambdaEnvSchema = z.object({
   RESERVATION_TTL_SECONDS: z.coerce.number().int().positive(),
   TENANT_ACCESS_ROLE_ARN: z.string().startsWith('arn:'),
   DOCUMENT_TABLE_NAME: z.string().min(1),
+  INGEST_QUEUE_URL: z.string().url(),
   OPENSEARCH_ENDPOINT: z.string().url(),
   RETRIEVAL: json(
     z.object({
@@ -69,6 +73,7 @@ const lambdaEnvSchema = z.object({
       chunkTokens: z.number().int().positive(),
       chunkOverlapTokens: z.number().int().nonnegative(),
       maxDocumentBytes: z.number().int().positive(),
+      syncMaxChunks: z.number().int().positive(),
     }),
   ),
   MODEL_CATALOG: json(modelCatalogSchema),
@@ -94,6 +99,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     reservationTtlSeconds: e.RESERVATION_TTL_SECONDS,
     tenantAccessRoleArn: e.TENANT_ACCESS_ROLE_ARN,
     documentTableName: e.DOCUMENT_TABLE_NAME,
+    ingestQueueUrl: e.INGEST_QUEUE_URL,
     opensearchEndpoint: e.OPENSEARCH_ENDPOINT,
     retrieval: e.RETRIEVAL,
     catalog: e.MODEL_CATALOG,
@@ -116,6 +122,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region' | 'l
     RESERVATION_TTL_SECONDS: String(settings.reservationTtlSeconds),
     TENANT_ACCESS_ROLE_ARN: settings.tenantAccessRoleArn,
     DOCUMENT_TABLE_NAME: settings.documentTableName,
+    INGEST_QUEUE_URL: settings.ingestQueueUrl,
     OPENSEARCH_ENDPOINT: settings.opensearchEndpoint,
     RETRIEVAL: JSON.stringify(settings.retrieval),
     MODEL_CATALOG: JSON.stringify(settings.catalog),

@@ -1,5 +1,6 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -11,6 +12,7 @@ import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledge
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
 import { OpenSearchVectorIndex } from './adapters/opensearch-vector-index';
+import { SqsIngestQueue } from './adapters/sqs-ingest-queue';
 import { StsTenantCredentials } from './adapters/sts-tenant-credentials';
 import { tenantScopedDynamoDb } from './adapters/tenant-scoped-dynamodb';
 import { resolveModel } from './core/catalog';
@@ -18,6 +20,7 @@ import type {
   AuditLog,
   DocumentStore,
   Embedder,
+  IngestQueue,
   Ledger,
   ModelProvider,
   TenantRegistry,
@@ -45,6 +48,7 @@ export interface PlatformDeps {
   readonly vectors: VectorIndex;
   /** Tenant data: signs with the tenant's scoped credentials. */
   readonly documents: DocumentStore;
+  readonly queue: IngestQueue;
   readonly tokens?: TokenVerifier;
   readonly now: () => number;
 }
@@ -94,6 +98,13 @@ export function buildDeps(settings: PlatformSettings): PlatformDeps {
       resolveModel(settings.catalog, settings.retrieval.embeddingModel, 'embedding').dimensions,
     ),
     documents: new DynamoDbDocumentStore(tenantDynamoDb, settings.documentTableName),
+    queue: new SqsIngestQueue(
+      new SQSClient({
+        region: settings.region,
+        ...(local && { endpoint: local.sqsEndpoint, credentials: local.credentials }),
+      }),
+      settings.ingestQueueUrl,
+    ),
     tokens: settings.jwt && new JwtTokenVerifier(settings.jwt),
     now: Date.now,
   };

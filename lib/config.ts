@@ -120,6 +120,7 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
       chunkTokens: 200,
       chunkOverlapTokens: 40,
       maxDocumentBytes: 512 * 1024,
+      syncMaxChunks: 32,
     },
   };
 }

@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import { SHARED_INDEX } from '../lambdas/core/retrieval';
 import { lambdaEnvironment } from '../lambdas/runtime-env';
 import type { PlatformConfig } from './config';
+import { IngestPipeline } from './constructs/ingest-pipeline';
 import { ModelGateway } from './constructs/model-gateway';
 import { DEFAULT_HANDLER_TIMEOUT } from './constructs/platform-function';
 import { PlatformTable } from './constructs/platform-table';
@@ -48,6 +49,7 @@ export class PlatformStack extends Stack {
       search: { domain: search, sharedIndex: SHARED_INDEX },
     });
     const models = new ModelGateway(this, 'Models', { catalog: config.models });
+    const ingest = new IngestPipeline(this, 'Ingest');
     const environment = lambdaEnvironment({
       tenantTableName: tenants.table.tableName,
       ledgerTableName: ledger.table.tableName,
@@ -56,6 +58,7 @@ export class PlatformStack extends Stack {
       reservationTtlSeconds: config.reservationTtlSeconds,
       tenantAccessRoleArn: tenantAccess.role.roleArn,
       documentTableName: documents.table.tableName,
+      ingestQueueUrl: ingest.queue.queueUrl,
       opensearchEndpoint: search.endpoint,
       retrieval: config.retrieval,
       catalog: config.models,
@@ -74,9 +77,11 @@ export class PlatformStack extends Stack {
       ledgerTable: ledger.table,
       tenantAccess,
       models,
+      ingest,
       environment,
       webAclArn: props.webAclArn,
     });
+    ingest.addWorker({ environment, tenantAccess, models });
     this.suppressAcceptedFindings(props.webAclArn !== undefined);
     NagSuppressions.addResourceSuppressions(search.domain, [
       {

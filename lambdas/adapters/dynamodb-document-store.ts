@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import type { DocumentRecord, DocumentStore } from '../ports';
 import { decodeCursor, deletePartition, encodeCursor } from './dynamodb-partition';
@@ -51,6 +51,32 @@ export class DynamoDbDocumentStore implements DocumentStore {
       new DeleteCommand({ TableName: this.tableName, Key: docKey(tenant.tenantId, id), ReturnValues: 'ALL_OLD' }),
     );
     return Attributes !== undefined;
+  }
+
+  async recordIndexed(tenant: TenantContext, id: string, count: number): Promise<void> {
+    const db = this.db(tenant.tenantId);
+    const key = docKey(tenant.tenantId, id);
+    const { Attributes: after } = await db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: 'ADD indexedChunks :n',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':n': count },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    if (after && Number(after.indexedChunks) >= Number(after.chunks)) {
+      await db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: 'SET #s = :indexed',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':indexed': 'indexed' },
+        }),
+      );
+    }
   }
 
   async deleteAll(tenantId: string): Promise<number> {

@@ -66,8 +66,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
     }
   }
 
-  async putDocument(tenant: TenantContext, documentId: string, chunks: readonly IndexedChunk[]): Promise<void> {
-    await this.deleteDocument(tenant, documentId);
+  async addChunks(tenant: TenantContext, documentId: string, chunks: readonly IndexedChunk[]): Promise<void> {
     const index = tenantIndex(tenant);
     const body = chunks.flatMap((chunk) => [
       // No `_index` in the body: the domain refuses explicit indexes, which would bypass index-level IAM.

@@ -41,7 +41,7 @@ export interface ChatCompletion {
   citations?: ReturnType<typeof passageView>[];
 }
 
-export interface ChatDeps extends Omit<RetrievalDeps, 'documents'> {
+export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'> {
   readonly models: ModelProvider;
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DocumentRecord, DocumentStore, Embedder, Ledger, VectorIndex } from '../ports';
+import type { DocumentRecord, DocumentStore, Embedder, IngestJob, IngestQueue, Ledger, VectorIndex } from '../ports';
 import { type ModelCatalog, resolveModel } from './catalog';
 import { PlatformError } from './errors';
 import { metered } from './metering';
@@ -13,6 +13,8 @@ export interface RetrievalSettings {
   readonly chunkTokens: number;
   readonly chunkOverlapTokens: number;
   readonly maxDocumentBytes: number;
+  /** Documents of more chunks are indexed off the request path, through the ingest queue, this many chunks a job. */
+  readonly syncMaxChunks: number;
 }
 
 export interface RetrievalDeps {
@@ -22,12 +24,15 @@ export interface RetrievalDeps {
   readonly embedder: Embedder;
   readonly vectors: VectorIndex;
   readonly documents: DocumentStore;
+  readonly queue: IngestQueue;
   readonly now: () => number;
 }
 
+type EmbedDeps = Pick<RetrievalDeps, 'catalog' | 'retrieval' | 'ledger' | 'embedder' | 'now'>;
+
 /** Embeds texts with the retrieval model, metered like any model call. */
 export async function embedTexts(
-  deps: Omit<RetrievalDeps, 'vectors' | 'documents'>,
+  deps: EmbedDeps,
   tenant: TenantContext,
   texts: readonly string[],
   requestId: string,
@@ -40,7 +45,11 @@ export async function embedTexts(
   );
 }
 
-/** Chunks, embeds and indexes a document (replacing an earlier version of the same id), then records it. */
+/**
+ * Chunks a document and replaces any earlier version of the same id. A small one is embedded and
+ * indexed now (`indexed`); a large one is recorded as `queued` and its chunks go to the ingest
+ * queue in jobs of `syncMaxChunks`, which the worker indexes.
+ */
 export async function ingestDocument(
   deps: RetrievalDeps,
   tenant: TenantContext,
@@ -52,40 +61,69 @@ export async function ingestDocument(
   }
   const id = request.id ?? `doc_${randomUUID().replaceAll('-', '')}`;
   const chunks = chunkText(request.text, deps.retrieval.chunkTokens, deps.retrieval.chunkOverlapTokens);
-  const { vectors } = await embedTexts(
-    deps,
-    tenant,
-    chunks.map((chunk) => chunk.text),
-    requestId,
-  );
-  await deps.vectors.putDocument(
-    tenant,
-    id,
-    chunks.map((chunk, i) => ({
+  const size = deps.retrieval.syncMaxChunks;
+  const jobs: IngestJob[] = [];
+  for (let batch = 0; batch * size < chunks.length; batch++) {
+    const part = chunks.slice(batch * size, (batch + 1) * size).map(({ chunk, text }) => ({ chunk, text }));
+    jobs.push({
+      tenant,
       documentId: id,
-      chunk: chunk.chunk,
+      requestId,
+      batch,
       title: request.title,
-      text: chunk.text,
-      vector: vectors[i],
       metadata: request.metadata,
-    })),
-  );
+      chunks: part,
+    });
+  }
+  const queued = jobs.length > 1;
+  await deps.vectors.deleteDocument(tenant, id);
+  if (!queued) await indexChunks(deps, jobs[0]);
   const record: DocumentRecord = {
     id,
     title: request.title,
     chunks: chunks.length,
+    indexedChunks: queued ? 0 : chunks.length,
     tokens: chunks.reduce((sum, chunk) => sum + chunk.tokens, 0),
     metadata: request.metadata,
-    status: 'indexed',
+    status: queued ? 'queued' : 'indexed',
     createdAt: new Date(deps.now()).toISOString(),
   };
   await deps.documents.put(tenant, record);
+  if (queued) await deps.queue.enqueue(jobs);
   return record;
+}
+
+/** Embeds (metered, one reservation per job) and indexes one job's chunks. */
+export async function indexChunks(deps: EmbedDeps & Pick<RetrievalDeps, 'vectors'>, job: IngestJob): Promise<void> {
+  const { vectors } = await embedTexts(
+    deps,
+    job.tenant,
+    job.chunks.map((chunk) => chunk.text),
+    `${job.requestId}:${job.batch}`,
+  );
+  await deps.vectors.addChunks(
+    job.tenant,
+    job.documentId,
+    job.chunks.map((chunk, i) => ({
+      documentId: job.documentId,
+      chunk: chunk.chunk,
+      title: job.title,
+      text: chunk.text,
+      vector: vectors[i],
+      metadata: job.metadata,
+    })),
+  );
+}
+
+/** The worker's part: index a queued job, then count its chunks on the document record. */
+export async function indexQueuedJob(deps: Omit<RetrievalDeps, 'queue'>, job: IngestJob): Promise<void> {
+  await indexChunks(deps, job);
+  await deps.documents.recordIndexed(job.tenant, job.documentId, job.chunks.length);
 }
 
 /** The tenant's passages nearest to `query`: its own index, or its own documents in the shared one. */
 export async function retrievePassages(
-  deps: Omit<RetrievalDeps, 'documents'>,
+  deps: EmbedDeps & Pick<RetrievalDeps, 'vectors'>,
   tenant: TenantContext,
   request: { query: string; topK: number; filter?: Readonly<Record<string, string | number | boolean>> },
   requestId: string,
@@ -122,9 +160,11 @@ export function documentView(record: DocumentRecord) {
     object: 'document',
     ...(record.title && { title: record.title }),
     chunks: record.chunks,
+    indexed_chunks: record.indexedChunks,
     tokens: record.tokens,
     ...(record.metadata && { metadata: record.metadata }),
     status: record.status,
+    ...(record.status === 'queued' && { status_url: `/v1/documents/${record.id}` }),
     created_at: record.createdAt,
   };
 }

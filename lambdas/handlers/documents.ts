@@ -19,7 +19,7 @@ export function create(deps: PlatformDeps) {
       audit.model = deps.settings.retrieval.embeddingModel;
       const record = await ingestDocument(retrieval, tenant, documentRequestSchema.parse(event.body), requestId);
       audit.inputTokens = record.tokens;
-      return json(201, documentView(record));
+      return json(record.status === 'queued' ? 202 : 201, documentView(record));
     },
     'GET /v1/documents': async (event, { tenant }) => {
       const page = await deps.documents.list(tenant, listQuerySchema.parse(event.queryStringParameters ?? {}));

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { type PlatformConfig, platformConfig } from '../../lib/config';
 import { ROUTES } from '../../lib/routes';
@@ -11,6 +12,7 @@ import { TENANT_SESSION_TAG } from '../adapters/sts-tenant-credentials';
 import { SHARED_INDEX } from '../core/retrieval';
 import { ROUTE_HANDLERS, type RouteHandler } from '../handlers';
 import { create as createAuthorizer } from '../handlers/authorizer';
+import { create as createIngestWorker } from '../handlers/ingest-worker';
 import { buildDeps, type PlatformDeps } from '../runtime';
 import { createLocalApiGateway, isOperator } from './api-gateway';
 import { readBody } from './aws-wire';
@@ -19,6 +21,7 @@ import { createDevIssuer, type DevIssuer } from './dev-issuer';
 import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
 import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server';
+import { type LocalSqs, startLocalSqs } from './sqs-server';
 import { type LocalSts, startLocalSts } from './sts-server';
 
 export interface LocalPlatformOptions {
@@ -38,6 +41,7 @@ export interface LocalPlatform {
   readonly bedrock: LocalBedrockServer;
   readonly sts: LocalSts;
   readonly opensearch: LocalOpenSearch;
+  readonly sqs: LocalSqs;
   /** Every DynamoDB request's access decision: who signed it, which partitions it named. */
   readonly dynamodbDecisions: AccessDecision[];
   /** Tests only: makes the local DynamoDB misbehave (throttling, errors, lost answers, timeouts). */
@@ -82,6 +86,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     tenantTables: [TABLES.ledger, TABLES.audit, TABLES.documents],
   });
   const opensearch = await startLocalOpenSearch({ sts, sharedIndex: SHARED_INDEX });
+  const sqs = await startLocalSqs({ queueName: 'ingest' });
   const models = Object.values(config.models);
   const bedrock = await startLocalBedrock({
     chatModelIds: models.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
@@ -108,6 +113,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
     documentTableName: TABLES.documents,
     opensearchEndpoint: opensearch.endpoint,
+    ingestQueueUrl: sqs.queueUrl,
     retrieval: config.retrieval,
     catalog: config.models,
     tiers: config.tiers,
@@ -123,6 +129,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       dynamodbEndpoint: dynamodbFront.endpoint,
       bedrockRuntimeEndpoint: bedrock.endpoint,
       stsEndpoint: sts.endpoint,
+      sqsEndpoint: sqs.endpoint,
       credentials: LOCAL_CREDENTIALS,
     },
   });
@@ -136,6 +143,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
     operatorToken,
   });
+  sqs.consume(createIngestWorker(deps) as unknown as (event: SQSEvent) => Promise<SQSBatchResponse>);
   const localRoutes = devIssuerRoutes(issuer, operatorToken);
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const local = localRoutes[`${request.method} ${request.url}`];
@@ -152,13 +160,21 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     bedrock,
     sts,
     opensearch,
+    sqs,
     dynamodbDecisions: dynamodbFront.decisions,
     injectDynamoDbFaults: dynamodbFront.injectFaults,
     deps,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([bedrock.close(), sts.close(), opensearch.close(), dynamodbFront.close(), dynamodb.close()]);
+      await Promise.all([
+        bedrock.close(),
+        sts.close(),
+        opensearch.close(),
+        sqs.close(),
+        dynamodbFront.close(),
+        dynamodb.close(),
+      ]);
     },
   };
 }

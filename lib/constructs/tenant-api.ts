@@ -18,6 +18,7 @@ import { CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { errorBody } from '../../lambdas/core/errors';
 import { GATEWAY_RESPONSES, type GatewayResponseType, type HandlerName, ROUTES, type Route } from '../routes';
+import type { IngestPipeline } from './ingest-pipeline';
 import type { ModelGateway } from './model-gateway';
 import { PlatformFunction } from './platform-function';
 import { ITEM_ACCESS_ACTIONS } from './platform-table';
@@ -33,6 +34,8 @@ export interface TenantApiProps {
   /** Handlers reach the ledger and audit tables only through sessions of this role. */
   readonly tenantAccess: TenantAccessRole;
   readonly models: ModelGateway;
+  /** Where the documents handler sends large documents. */
+  readonly ingest: IngestPipeline;
   /** Environment of the runtime composition root, given to every handler. */
   readonly environment: Readonly<Record<string, string>>;
   /**
@@ -117,7 +120,10 @@ export class TenantApi extends Construct {
     const grants: Record<HandlerName, (fn: IFunction) => void> = {
       'chat-completions': modelsAndTenantData,
       embeddings: modelsAndTenantData,
-      documents: modelsAndTenantData,
+      documents: (fn) => {
+        modelsAndTenantData(fn);
+        props.ingest.grantEnqueue(fn);
+      },
       retrieve: modelsAndTenantData,
       usage: (fn) => props.tenantAccess.grantAssume(fn),
       audit: (fn) => props.tenantAccess.grantAssume(fn),

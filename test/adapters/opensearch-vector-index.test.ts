@@ -50,7 +50,8 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
   it('bulk-indexes into the index path, routed and tagged by tenant in the shared index, never naming an index in the body', async () => {
     await platform.deps.vectors.ensureTenantIndex(basic);
     const mark = platform.opensearch.requests.length;
-    await platform.deps.vectors.putDocument(basic, 'doc-1', [
+    await platform.deps.vectors.deleteDocument(basic, 'doc-1');
+    await platform.deps.vectors.addChunks(basic, 'doc-1', [
       { documentId: 'doc-1', chunk: 0, title: 'T', text: 'first', vector: vector(3), metadata: { lang: 'en' } },
       { documentId: 'doc-1', chunk: 1, title: 'T', text: 'second', vector: vector(5) },
     ]);

@@ -89,6 +89,43 @@ describe('retrieval over HTTP against the local platform (local OpenSearch, loca
     expect((await call(platform, 'DELETE', '/v1/documents/shipping', { credential: keys[attacker] })).status).toBe(404);
   });
 
+  it('indexes a large document through the ingest queue and reports its status', async () => {
+    const sends = platform.sqs.requests.length;
+    // 80 chunks: more than one job of 32, so the document is queued
+    const words = Array.from({ length: 80 * 160 + 40 }, (_, i) => (i % 97 === 0 ? 'glacier' : `w${i % 500}`)).join(' ');
+    const queued = await call(platform, 'POST', '/v1/documents', {
+      credential: keys['std-bravo'],
+      body: { id: 'big', text: words },
+    });
+    expect(queued.status).toBe(202);
+    expect(queued.body).toMatchObject({
+      id: 'big',
+      status: 'queued',
+      chunks: 80,
+      indexed_chunks: 0,
+      status_url: '/v1/documents/big',
+    });
+    const jobs = platform.sqs.requests.slice(sends).map((r) => JSON.parse(String(r.MessageBody)));
+    expect(jobs.map((job) => [job.batch, job.chunks.length])).toEqual([
+      [0, 32],
+      [1, 32],
+      [2, 16],
+    ]);
+    expect(jobs[0]).toMatchObject({ documentId: 'big', tenant: { tenantId: 'std-bravo', tier: 'standard' } });
+    let status = queued.body;
+    for (let i = 0; i < 100 && status.status !== 'indexed'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      status = (await call(platform, 'GET', '/v1/documents/big', { credential: keys['std-bravo'] })).body;
+    }
+    expect(status).toMatchObject({ status: 'indexed', indexed_chunks: 80 });
+    expect(platform.sqs.deadLetters).toEqual([]);
+    const hits = await retrieve(platform, keys['std-bravo'], 'glacier', 50);
+    expect(hits.body.data.filter((p: { document_id: string }) => p.document_id === 'big').length).toBeGreaterThan(30);
+    expect(
+      (await call(platform, 'DELETE', '/v1/documents/big', { credential: keys['std-bravo'] })).body.chunks_deleted,
+    ).toBe(80);
+  });
+
   it('removes every chunk of a deleted document', async () => {
     const long = Array.from({ length: 60 }, (_, i) => `Paragraph ${i} about the orbital mechanics of comet ${i}.`).join(
       ' ',

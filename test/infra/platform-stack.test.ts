@@ -130,7 +130,7 @@ describe('PlatformStack', () => {
     // Trust: only the handler roles, and only with exactly one non-empty tenantId tag.
     expect(assumeRole).toMatchObject({ Action: 'sts:AssumeRole', Effect: 'Allow' });
     const trustedArns = assumeRole.Condition.ArnEquals['aws:PrincipalArn'];
-    expect(trustedArns).toHaveLength(7);
+    expect(trustedArns).toHaveLength(8);
     expect(tagSession).toMatchObject({
       Action: 'sts:TagSession',
       Condition: {
@@ -203,6 +203,23 @@ describe('PlatformStack', () => {
     expect(JSON.stringify(own?.Resource)).not.toMatch(/\/t-\*/);
   });
 
+  it('indexes large documents through an encrypted queue with a dead-letter queue and partial batch failures', () => {
+    template.resourceCountIs('AWS::SQS::Queue', 2);
+    template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { maxReceiveCount: 3, deadLetterTargetArn: Match.anyValue() },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 5,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: [Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })],
+      },
+    });
+  });
+
   it('writes access logs with the tenant id, and never data traces', () => {
     const format = new Capture();
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
@@ -237,7 +254,7 @@ describe('PlatformStack', () => {
   });
 
   it('runs handlers on arm64 and the current Node.js runtime, configured from the environment contract', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 8);
+    template.resourceCountIs('AWS::Lambda::Function', 9);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],

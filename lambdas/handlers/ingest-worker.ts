@@ -1,0 +1,44 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import middy from '@middy/core';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { z } from 'zod';
+import { indexQueuedJob } from '../core/documents';
+import { tenantContextSchema } from '../core/tenant';
+import type { IngestJob } from '../ports';
+import { lambdaHandler, type PlatformDeps } from '../runtime';
+
+const logger = new Logger({ serviceName: 'ingest-worker' });
+
+const ingestJobSchema = z.object({
+  tenant: tenantContextSchema,
+  documentId: z.string().min(1),
+  requestId: z.string().min(1),
+  batch: z.number().int().nonnegative(),
+  title: z.string().optional(),
+  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  chunks: z.array(z.object({ chunk: z.number().int().nonnegative(), text: z.string() })).min(1),
+});
+
+/**
+ * SQS worker for large documents: embeds and indexes each job with the tenant's scoped credentials.
+ * A failed job is reported back alone (partial batch response), so SQS retries it and then moves
+ * it to the dead-letter queue, while the rest of the batch is done.
+ */
+export function create(deps: PlatformDeps) {
+  const retrieval = { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
+  return middy<SQSEvent, SQSBatchResponse>().handler(async (event) => {
+    const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+    for (const record of event.Records) {
+      try {
+        const job = ingestJobSchema.parse(JSON.parse(record.body)) as IngestJob;
+        await indexQueuedJob(retrieval, { ...job, tenant: Object.freeze(job.tenant) });
+      } catch (error) {
+        logger.error('ingest job failed', { messageId: record.messageId, error: error as Error });
+        batchItemFailures.push({ itemIdentifier: record.messageId });
+      }
+    }
+    return { batchItemFailures };
+  });
+}
+
+export const handler = lambdaHandler(create);
