@@ -139,8 +139,11 @@ const CSV_COLUMNS: (keyof AdminUsageLine)[] = [
 export function usageCsv(lines: readonly AdminUsageLine[]): string {
   const cell = (value: string | number) =>
     /[",\n]/.test(String(value)) ? `"${String(value).replaceAll('"', '""')}"` : String(value);
+  // Costs in fixed notation to the nano-dollar: spreadsheets misread 7.2e-7.
+  const value = (line: AdminUsageLine, column: keyof AdminUsageLine) =>
+    column === 'cost_usd' ? line.cost_usd.toFixed(9) : cell(line[column]);
   return [
     CSV_COLUMNS.join(','),
-    ...lines.map((line) => CSV_COLUMNS.map((column) => cell(line[column])).join(',')),
+    ...lines.map((line) => CSV_COLUMNS.map((column) => value(line, column)).join(',')),
   ].join('\n');
 }

@@ -38,9 +38,9 @@ describe('usage reports', () => {
     expect(report.totals).toMatchObject({ tenants: 2, requests: 6 });
     expect(usageCsv(report.data).split('\n')).toEqual([
       'tenant_id,model,requests,input_tokens,output_tokens,cost_usd',
-      'acme,nova-lite,1,5,5,0.0000015',
+      'acme,nova-lite,1,5,5,0.000001500',
       'acme,nova-micro,3,11,21,0.000003325',
-      'beta-co,nova-micro,2,10,20,0.00000315',
+      'beta-co,nova-micro,2,10,20,0.000003150',
     ]);
   });
 });
