@@ -3,7 +3,7 @@ import { AUDIT_BY_REQUEST_INDEX } from '../../lib/tables';
 import type { AuditEntry } from '../core/audit';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import type { AuditLog } from '../ports';
-import { decodeCursor, deletePartition, encodeCursor } from './dynamodb-partition';
+import { deletePartition, queryPage, withoutKeys } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 const AUDIT_PREFIX = 'AUDIT#';
@@ -37,24 +37,15 @@ export class DynamoDbAuditLog implements AuditLog {
   }
 
   async list(tenant: TenantContext, page: { limit: number; cursor?: string }) {
-    const pk = tenantKey(tenant.tenantId);
-    const result = await this.db(tenant.tenantId).send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        FilterExpression: 'expiresAt > :now',
-        ExpressionAttributeValues: { ':pk': pk, ':prefix': AUDIT_PREFIX, ':now': Math.floor(this.now() / 1000) },
-        ScanIndexForward: false,
-        Limit: page.limit,
-        // The cursor carries only a sort key: the partition always comes from the caller's tenant.
-        ExclusiveStartKey: page.cursor === undefined ? undefined : { pk, sk: decodeCursor(page.cursor, AUDIT_PREFIX) },
-      }),
-    );
-    const last = result.LastEvaluatedKey?.sk;
-    return {
-      entries: (result.Items ?? []).map(toEntry),
-      nextCursor: typeof last === 'string' ? encodeCursor(last) : undefined,
-    };
+    const { items, nextCursor } = await queryPage(this.db(tenant.tenantId), {
+      tableName: this.tableName,
+      pk: tenantKey(tenant.tenantId),
+      prefix: AUDIT_PREFIX,
+      ...page,
+      newestFirst: true,
+      filter: { expression: 'expiresAt > :now', values: { ':now': Math.floor(this.now() / 1000) } },
+    });
+    return { entries: items.map(toEntry), nextCursor };
   }
 
   async get(tenant: TenantContext, requestId: string): Promise<AuditEntry | undefined> {
@@ -81,6 +72,5 @@ export class DynamoDbAuditLog implements AuditLog {
 }
 
 function toEntry(item: Record<string, unknown>): AuditEntry {
-  const { pk: _pk, sk: _sk, expiresAt: _expiresAt, ...entry } = item;
-  return entry as unknown as AuditEntry;
+  return withoutKeys<AuditEntry>(item, 'expiresAt');
 }

@@ -1,7 +1,7 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import type { DocumentRecord, DocumentStore } from '../ports';
-import { decodeCursor, deletePartition, encodeCursor } from './dynamodb-partition';
+import { deletePartition, queryPage, withoutKeys } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 const DOC_PREFIX = 'DOC#';
@@ -28,22 +28,13 @@ export class DynamoDbDocumentStore implements DocumentStore {
   }
 
   async list(tenant: TenantContext, page: { limit: number; cursor?: string }) {
-    const pk = tenantKey(tenant.tenantId);
-    const result = await this.db(tenant.tenantId).send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': pk, ':prefix': DOC_PREFIX },
-        Limit: page.limit,
-        // The cursor carries only a sort key: the partition always comes from the caller's tenant.
-        ExclusiveStartKey: page.cursor === undefined ? undefined : { pk, sk: decodeCursor(page.cursor, DOC_PREFIX) },
-      }),
-    );
-    const last = result.LastEvaluatedKey?.sk;
-    return {
-      records: (result.Items ?? []).map(toRecord),
-      nextCursor: typeof last === 'string' ? encodeCursor(last) : undefined,
-    };
+    const { items, nextCursor } = await queryPage(this.db(tenant.tenantId), {
+      tableName: this.tableName,
+      pk: tenantKey(tenant.tenantId),
+      prefix: DOC_PREFIX,
+      ...page,
+    });
+    return { records: items.map(toRecord), nextCursor };
   }
 
   async delete(tenant: TenantContext, id: string): Promise<boolean> {
@@ -85,6 +76,5 @@ export class DynamoDbDocumentStore implements DocumentStore {
 }
 
 function toRecord(item: Record<string, unknown>): DocumentRecord {
-  const { pk: _pk, sk: _sk, ...record } = item;
-  return record as unknown as DocumentRecord;
+  return withoutKeys<DocumentRecord>(item);
 }

@@ -36,13 +36,53 @@ export async function deletePartition(db: DynamoDBDocumentClient, tableName: str
 }
 
 /** A page cursor carries only a sort key: the partition always comes from the caller's tenant. */
-export function encodeCursor(sortKey: string): string {
+function encodeCursor(sortKey: string): string {
   return Buffer.from(sortKey, 'utf8').toString('base64url');
 }
 
 /** Refuses a cursor that is not a sort key under `prefix`, so it cannot point into other items. */
-export function decodeCursor(cursor: string, prefix: string): string {
+function decodeCursor(cursor: string, prefix: string): string {
   const sortKey = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!sortKey.startsWith(prefix)) throw new PlatformError('invalid_request', 'cursor is not valid');
   return sortKey;
+}
+
+/**
+ * One page of a tenant partition's items under a sort-key prefix, with an opaque cursor to the
+ * next page. Only the sort key travels in the cursor; the partition is always the caller's.
+ */
+export async function queryPage(
+  db: DynamoDBDocumentClient,
+  query: {
+    tableName: string;
+    pk: string;
+    prefix: string;
+    limit: number;
+    cursor?: string;
+    newestFirst?: boolean;
+    /** A filter on non-key attributes, e.g. to skip items past their TTL. */
+    filter?: { expression: string; values: Record<string, unknown> };
+  },
+): Promise<{ items: Record<string, unknown>[]; nextCursor?: string }> {
+  const result = await db.send(
+    new QueryCommand({
+      TableName: query.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      FilterExpression: query.filter?.expression,
+      ExpressionAttributeValues: { ':pk': query.pk, ':prefix': query.prefix, ...query.filter?.values },
+      ScanIndexForward: !query.newestFirst,
+      Limit: query.limit,
+      ExclusiveStartKey:
+        query.cursor === undefined ? undefined : { pk: query.pk, sk: decodeCursor(query.cursor, query.prefix) },
+    }),
+  );
+  const last = result.LastEvaluatedKey?.sk;
+  return { items: result.Items ?? [], nextCursor: typeof last === 'string' ? encodeCursor(last) : undefined };
+}
+
+/** An item without its table keys (and any other storage-only attributes named). */
+export function withoutKeys<T>(item: Record<string, unknown>, ...storageOnly: string[]): T {
+  const copy = { ...item };
+  for (const name of ['pk', 'sk', ...storageOnly]) delete copy[name];
+  return copy as T;
 }
