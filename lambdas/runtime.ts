@@ -59,7 +59,7 @@ export function buildDeps(settings: PlatformSettings): PlatformDeps {
   const dynamodbConfig = {
     region: settings.region,
     // Bounded waits, so a stuck connection becomes a retry rather than a Lambda timeout.
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 3000 }),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true }),
     ...(local && { endpoint: local.dynamodbEndpoint }),
   };
   const ownDynamoDb = DynamoDBDocumentClient.from(
