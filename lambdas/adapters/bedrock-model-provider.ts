@@ -59,7 +59,8 @@ export function converseInput(request: GenerateRequest): ConverseCommandInput {
     ...(system.length > 0 && { system }),
     inferenceConfig: {
       maxTokens: request.maxTokens,
-      ...(request.temperature !== undefined && { temperature: request.temperature }),
+      // OpenAI's temperature runs to 2; the Bedrock models in the catalog accept 0 to 1.
+      ...(request.temperature !== undefined && { temperature: Math.min(request.temperature, 1) }),
     },
   };
 }

@@ -182,7 +182,7 @@ export function isOperator(header: string | undefined, operatorToken: string): b
 }
 
 /** IAM evaluation, reduced to what authorizer policies use: an explicit Deny wins, else some Allow must match. */
-export function allows(policy: PolicyDocument, methodArn: string): boolean {
+function allows(policy: PolicyDocument, methodArn: string): boolean {
   const matching = policy.Statement.filter((statement) => {
     const resources = 'Resource' in statement ? [statement.Resource].flat() : [];
     return resources.some((resource) => wildcard(String(resource)).test(methodArn));

@@ -70,6 +70,16 @@ describe('BedrockModelProvider against the local Bedrock Runtime server', () => 
     expect(result.outputTokens).toBeGreaterThan(5);
   });
 
+  it("caps OpenAI's temperature range (0-2) to Bedrock's (0-1)", async () => {
+    await provider.generate(tenant, {
+      modelId: MODEL_ID,
+      messages: [{ role: 'user', content: 'x' }],
+      maxTokens: 3,
+      temperature: 1.7,
+    });
+    expect(bedrock.requests.at(-1)?.body).toMatchObject({ inferenceConfig: { maxTokens: 3, temperature: 1 } });
+  });
+
   it('maps max_tokens to finish_reason length', async () => {
     const result = await provider.generate(tenant, {
       modelId: MODEL_ID,

@@ -10,7 +10,7 @@ type Statement = { Action: string | string[]; Resource: unknown; Effect: string 
 // GIVEN the platform stack as `cdk synth` builds it, with a JWT issuer configured and cdk-nag on
 const app = new App();
 const context: Record<string, string> = {
-  jwtIssuer: 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_example',
+  jwtIssuer: 'https://issuer.example.com/tenants',
   jwtAudience: 'platform-client',
 };
 const stack = new PlatformStack(app, 'Platform', { config: platformConfig((key) => context[key]) });
