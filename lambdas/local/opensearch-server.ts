@@ -1,3 +1,4 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
@@ -101,8 +102,13 @@ export interface LocalOpenSearch {
  * local STS, and may touch only that tenant's index, or the shared index with that tenant's
  * `tenant_id` filter and routing: the local stand-in for index-scoped IAM and for the adapter's duty.
  */
-export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex: string }): Promise<LocalOpenSearch> {
-  const indices = new Map<string, LocalIndex>();
+export async function startLocalOpenSearch(options: {
+  sts: LocalSts;
+  sharedIndex: string;
+  /** Where indexes are kept between runs (read at start, written at close); in memory only without. */
+  file?: string;
+}): Promise<LocalOpenSearch> {
+  const indices = options.file ? load(options.file) : new Map<string, LocalIndex>();
   const requests: LocalOpenSearch['requests'] = [];
 
   function index(name: string): LocalIndex {
@@ -311,7 +317,43 @@ export async function startLocalOpenSearch(options: { sts: LocalSts; sharedIndex
     requests,
     close: () => {
       server.closeAllConnections();
+      if (options.file) save(options.file, indices);
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+type StoredIndex = Omit<LocalIndex, 'fields' | 'docs' | 'vectors'> & {
+  fields: string[];
+  docs: [string, Source, number[]][];
+};
+
+function load(file: string): Map<string, LocalIndex> {
+  if (!existsSync(file)) return new Map();
+  const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, StoredIndex>;
+  return new Map(
+    Object.entries(stored).map(([name, index]) => [
+      name,
+      {
+        vectorField: index.vectorField,
+        dimension: index.dimension,
+        fields: new Set(index.fields),
+        docs: new Map(index.docs.map(([id, doc]) => [id, doc])),
+        vectors: new Map(index.docs.map(([id, , vector]) => [id, Float32Array.from(vector)])),
+      },
+    ]),
+  );
+}
+
+function save(file: string, indices: Map<string, LocalIndex>): void {
+  const stored: Record<string, StoredIndex> = {};
+  for (const [name, index] of indices) {
+    stored[name] = {
+      vectorField: index.vectorField,
+      dimension: index.dimension,
+      fields: [...index.fields],
+      docs: [...index.docs].map(([id, doc]) => [id, doc, Array.from(index.vectors.get(id) ?? [])]),
+    };
+  }
+  writeFileSync(file, JSON.stringify(stored));
 }

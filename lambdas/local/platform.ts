@@ -85,7 +85,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     sts,
     tenantTables: [TABLES.ledger, TABLES.audit, TABLES.documents],
   });
-  const opensearch = await startLocalOpenSearch({ sts, sharedIndex: SHARED_INDEX });
+  const opensearch = await startLocalOpenSearch({
+    sts,
+    sharedIndex: SHARED_INDEX,
+    file: options.persist === false ? undefined : join(options.dataDir, 'opensearch.json'),
+  });
   const sqs = await startLocalSqs({ queueName: 'ingest' });
   const models = Object.values(config.models);
   const bedrock = await startLocalBedrock({

@@ -1,9 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
+import { STSClient } from '@aws-sdk/client-sts';
 import { Hash } from '@smithy/hash-node';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { BedrockEmbedder } from '../../lambdas/adapters/bedrock-embedder';
-import { indexBody } from '../../lambdas/adapters/opensearch-vector-index';
+import { indexBody, OpenSearchVectorIndex } from '../../lambdas/adapters/opensearch-vector-index';
+import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
+import { startLocalOpenSearch } from '../../lambdas/local/opensearch-server';
+import { startLocalSts } from '../../lambdas/local/sts-server';
 import { localDynamoDb, startTestPlatform } from '../support/platform';
 import { tenantContext } from '../support/tenant';
 
@@ -192,6 +199,40 @@ describe('Titan embeddings through InvokeModel', () => {
       expect(result.inputTokens).toBe(7);
     } finally {
       await platform.close();
+    }
+  });
+});
+
+describe('local OpenSearch persistence (npm start keeps indexes under LOCAL_DATA_DIR)', () => {
+  it('writes its indexes at close and reads them back at the next start', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opensearch-'));
+    const file = join(dir, 'opensearch.json');
+    const sts = await startLocalSts({ roleArn: 'arn:aws:iam::000000000000:role/r', requiredTags: ['tenantId'] });
+    const credentials = new StsTenantCredentials(
+      new STSClient({
+        region: 'us-east-1',
+        endpoint: sts.endpoint,
+        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      }),
+      'arn:aws:iam::000000000000:role/r',
+    );
+    const tenant = { ...tenantContext('kept-co'), tier: 'standard' as const };
+    try {
+      const first = await startLocalOpenSearch({ sts, sharedIndex: 'shared-basic', file });
+      const index = new OpenSearchVectorIndex(first.endpoint, 'us-east-1', credentials, 1024);
+      await index.ensureTenantIndex(tenant);
+      await index.addChunks(tenant, 'doc', [{ documentId: 'doc', chunk: 0, text: 'kept', vector: vector(3) }]);
+      await first.close();
+
+      const second = await startLocalOpenSearch({ sts, sharedIndex: 'shared-basic', file });
+      const reopened = new OpenSearchVectorIndex(second.endpoint, 'us-east-1', credentials, 1024);
+      expect(await reopened.search(tenant, { vector: vector(3), topK: 1 })).toEqual([
+        { documentId: 'doc', chunk: 0, title: undefined, text: 'kept', score: 1 },
+      ]);
+      await second.close();
+    } finally {
+      await sts.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
