@@ -17,7 +17,10 @@ describe('local platform over HTTP', () => {
   beforeAll(async () => {
     platform = await startTestPlatform();
     alpha = await onboard(platform, 'alpha-corp', { tier: 'standard' });
-    bravo = await onboard(platform, 'bravo-inc', { tier: 'basic', limits: { requestsPerMinute: 2 } });
+    bravo = await onboard(platform, 'bravo-inc', {
+      tier: 'basic',
+      limits: { monthlyTokens: 100, tokensPerMinute: 100 },
+    });
   });
   afterAll(() => platform.close());
 
@@ -59,15 +62,19 @@ describe('local platform over HTTP', () => {
   });
 
   it('refuses over the limit with 429 and Retry-After, and charges nothing', async () => {
-    // bravo may make 2 requests per minute and made 1 above
+    // bravo may use 100 tokens a month and has used about 30 above; a month limit does not
+    // depend on where the minute boundary falls, so this test cannot flake on it
     expect(
       (await call(platform, 'POST', '/v1/chat/completions', { credential: bravo.apiKey, body: chatBody })).status,
     ).toBe(200);
     const before = (await call(platform, 'GET', '/v1/usage', { credential: bravo.apiKey })).body.totals;
-    const refused = await call(platform, 'POST', '/v1/chat/completions', { credential: bravo.apiKey, body: chatBody });
+    const refused = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: bravo.apiKey,
+      body: { ...chatBody, max_tokens: 90 },
+    });
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(refused.body.error).toMatchObject({ code: 'rate_limited', type: 'rate_limit_error' });
+    expect(refused.body.error).toMatchObject({ code: 'quota_exceeded', type: 'rate_limit_error' });
     expect((await call(platform, 'GET', '/v1/usage', { credential: bravo.apiKey })).body.totals).toEqual(before);
   });
 
@@ -119,7 +126,7 @@ describe('local platform over HTTP', () => {
       id: 'bravo-inc',
       tier: 'basic',
       status: 'active',
-      limits: { requestsPerMinute: 2 },
+      limits: { monthlyTokens: 100 },
     });
     expect(response.text).not.toContain(bravo.apiKey.split('_')[2]);
     expect((await call(platform, 'GET', '/admin/tenants/no-such', { credential: platform.operatorToken })).status).toBe(

@@ -61,14 +61,15 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
     expect(usage.costNanoUsd).toBe(body.usage.prompt_tokens * 35 + body.usage.completion_tokens * 140);
   });
 
-  it('refuses over the rate limit with 429, Retry-After and no model call', async () => {
-    const t = tenantContext('chat-limited', { requestsPerMinute: 1 });
+  it('refuses over the monthly quota with 429, Retry-After and no model call', async () => {
+    // each call reserves 5 + 20 tokens and uses them all: the second does not fit in 40
+    const t = tenantContext('chat-limited', { monthlyTokens: 40, tokensPerMinute: 40 });
     expect((await handle(event(t, chat()))).statusCode).toBe(200);
     const modelCalls = platform.bedrock.requests.length;
     const refused = await handle(event(t, chat()));
     expect(refused.statusCode).toBe(429);
     expect(Number(refused.headers?.['retry-after'])).toBeGreaterThan(0);
-    expect(JSON.parse(refused.body).error).toMatchObject({ code: 'rate_limited', type: 'rate_limit_error' });
+    expect(JSON.parse(refused.body).error).toMatchObject({ code: 'quota_exceeded', type: 'rate_limit_error' });
     expect(platform.bedrock.requests).toHaveLength(modelCalls);
     const [usage] = await platform.deps.ledger.usage(t, { from: '2000-01-01', to: '2999-12-31' });
     expect(usage.requests).toBe(1);
