@@ -6,6 +6,7 @@ import { ingestDocument, retrievePassages } from '../lambdas/core/documents';
 import type { TenantContext } from '../lambdas/core/tenant';
 import { onboardTenant } from '../lambdas/core/tenants';
 import { startLocalPlatform } from '../lambdas/local/platform';
+import { modelDeps } from '../lambdas/runtime';
 import { printTable } from './chat';
 
 const CHUNKS_PER_TENANT = Number(process.env.BENCH_CHUNKS_PER_TENANT ?? 1000);
@@ -39,11 +40,7 @@ const percentile = (sorted: number[], p: number) =>
 export async function benchRetrieval(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-retrieval-'));
   const platform = await startLocalPlatform({ dataDir, port: 0, persist: false });
-  const deps = {
-    ...platform.deps,
-    catalog: platform.deps.settings.catalog,
-    retrieval: platform.deps.settings.retrieval,
-  };
+  const deps = modelDeps(platform.deps);
   const { chunkTokens, chunkOverlapTokens } = deps.retrieval;
   // Ten chunks per document: 10 windows of `chunkTokens`, each starting `chunkTokens - overlap` after the last.
   const documentTokens = chunkTokens + 9 * (chunkTokens - chunkOverlapTokens);

@@ -110,6 +110,11 @@ export function buildDeps(settings: PlatformSettings): PlatformDeps {
   };
 }
 
+/** What the model-calling core functions take: the deps plus the catalog and retrieval settings. */
+export function modelDeps(deps: PlatformDeps) {
+  return { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
+}
+
 /**
  * A Lambda entry point: deps are built on the first invocation and kept for the container's life.
  * Lazy, so local mode can import handler modules without a Lambda environment.

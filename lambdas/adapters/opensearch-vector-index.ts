@@ -3,9 +3,9 @@ import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws';
 import { type Passage, tenantIndex } from '../core/retrieval';
 import type { TenantContext } from '../core/tenant';
 import type { IndexedChunk, VectorIndex } from '../ports';
+import { perTenant } from './per-tenant';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
 
-const MAX_CLIENTS = 256;
 type IndexCreateBody = NonNullable<Parameters<Client['indices']['create']>[0]['body']>;
 type Filter = Readonly<Record<string, string | number | boolean>>;
 
@@ -43,7 +43,18 @@ export function indexBody(dimensions: number) {
  * routed by it, and every query, update and delete is filtered by it here, never by the caller.
  */
 export class OpenSearchVectorIndex implements VectorIndex {
-  private readonly clients = new Map<string, Client>();
+  /** One client per tenant, signing with that tenant's scoped credentials. */
+  private readonly client = perTenant(
+    (tenantId) =>
+      new Client({
+        ...AwsSigv4Signer({
+          region: this.region,
+          service: 'es',
+          getCredentials: () => this.credentials.credentialsFor(tenantId) as never,
+        }),
+        node: this.endpoint,
+      }),
+  );
 
   constructor(
     private readonly endpoint: string,
@@ -156,23 +167,6 @@ export class OpenSearchVectorIndex implements VectorIndex {
       ...(tenantIndex(tenant).shared ? [{ term: { tenant_id: tenant.tenantId } }] : []),
       ...Object.entries(metadata).map(([key, value]) => ({ term: { [`metadata.${key}`]: value } })),
     ];
-  }
-
-  private client(tenantId: string): Client {
-    let client = this.clients.get(tenantId);
-    if (!client) {
-      client = new Client({
-        ...AwsSigv4Signer({
-          region: this.region,
-          service: 'es',
-          getCredentials: () => this.credentials.credentialsFor(tenantId) as never,
-        }),
-        node: this.endpoint,
-      });
-      if (this.clients.size >= MAX_CLIENTS) this.clients.delete(this.clients.keys().next().value as string);
-      this.clients.set(tenantId, client);
-    }
-    return client;
   }
 }
 

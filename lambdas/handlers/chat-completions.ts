@@ -1,11 +1,11 @@
 import { promptForAudit } from '../core/audit';
 import { chatRequestSchema, completeChat, toChatMessages } from '../core/chat';
-import { lambdaHandler, type PlatformDeps } from '../runtime';
+import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
 
 /** `POST /v1/chat/completions` */
 export function create(deps: PlatformDeps) {
-  const chat = { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
+  const chat = modelDeps(deps);
   return tenantApi(deps).handler(async (event, { tenant, requestId, audit }) => {
     const request = chatRequestSchema.parse(event.body);
     audit.model = request.model;

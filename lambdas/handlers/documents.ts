@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { deleteDocument, documentView, getDocument, ingestDocument } from '../core/documents';
 import { PlatformError } from '../core/errors';
 import { documentRequestSchema } from '../core/retrieval';
-import { lambdaHandler, type PlatformDeps } from '../runtime';
+import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
 import { type ApiEvent, json, type TenantApiContext, tenantApi } from './http';
 
 const listQuerySchema = z
@@ -12,7 +12,7 @@ const listQuerySchema = z
 
 /** `POST /v1/documents`, `GET /v1/documents`, `GET` and `DELETE /v1/documents/{id}`: the caller's own documents only. */
 export function create(deps: PlatformDeps) {
-  const retrieval = { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
+  const retrieval = modelDeps(deps);
   const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
   const operations: Record<string, (event: ApiEvent, context: TenantApiContext) => Promise<APIGatewayProxyResult>> = {
     'POST /v1/documents': async (event, { tenant, requestId, audit }) => {

@@ -1,11 +1,11 @@
 import { embedTexts } from '../core/documents';
 import { embeddingsRequestSchema } from '../core/retrieval';
-import { lambdaHandler, type PlatformDeps } from '../runtime';
+import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
 
 /** `POST /v1/embeddings`: OpenAI `list` of `embedding`, metered like any model call. */
 export function create(deps: PlatformDeps) {
-  const retrieval = { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
+  const retrieval = modelDeps(deps);
   return tenantApi(deps).handler(async (event, { tenant, requestId, audit }) => {
     const request = embeddingsRequestSchema.parse(event.body);
     const inputs = typeof request.input === 'string' ? [request.input] : request.input;

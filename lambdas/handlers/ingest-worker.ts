@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { indexQueuedJob } from '../core/documents';
 import { tenantContextSchema } from '../core/tenant';
 import type { IngestJob } from '../ports';
-import { lambdaHandler, type PlatformDeps } from '../runtime';
+import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
 
 const logger = new Logger({ serviceName: 'ingest-worker' });
 
@@ -25,7 +25,7 @@ const ingestJobSchema = z.object({
  * it to the dead-letter queue, while the rest of the batch is done.
  */
 export function create(deps: PlatformDeps) {
-  const retrieval = { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
+  const retrieval = modelDeps(deps);
   return middy<SQSEvent, SQSBatchResponse>().handler(async (event) => {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
     for (const record of event.Records) {

@@ -1,11 +1,11 @@
 import { retrievePassages } from '../core/documents';
 import { passageView, retrieveRequestSchema } from '../core/retrieval';
-import { lambdaHandler, type PlatformDeps } from '../runtime';
+import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
 
 /** `POST /v1/retrieve`: the top-k passages of the caller's own documents, with scores. */
 export function create(deps: PlatformDeps) {
-  const retrieval = { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
+  const retrieval = modelDeps(deps);
   return tenantApi(deps).handler(async (event, { tenant, requestId, audit }) => {
     const request = retrieveRequestSchema.parse(event.body);
     audit.model = deps.settings.retrieval.embeddingModel;
