@@ -48,6 +48,7 @@ function tenant(tenantId: string, requestsPerMinute = 10_000_000): TenantContext
     principal: { type: 'api_key', id: 'bench' },
     limits: { requestsPerMinute, tokensPerMinute: 1e12, monthlyTokens: 1e12, monthlyBudgetUsd: 1_000_000 },
     auditPrompts: false,
+    placements: [],
   };
 }
 

@@ -61,6 +61,7 @@ export async function benchRetrieval(): Promise<void> {
           principal: { type: 'api_key', id: 'bench' },
           limits: record.limits,
           auditPrompts: false,
+          placements: record.placements,
         });
       }
       const jobs = added.flatMap((tenant) => Array.from({ length: documentsPerTenant }, (_, d) => ({ tenant, d })));

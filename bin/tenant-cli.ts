@@ -14,7 +14,8 @@ const USAGE = `usage: npm run tenant -- <command> [options]
   key revoke <id> <keyId>           revoke an API key
   token <id> [--user U] [--expires-in SECONDS]
                                     mint a JWT for a user of the tenant (local dev issuer)
-  offboard <id>                     delete everything held for the tenant and print the counts
+  offboard <id> [--no-wait]         suspend the tenant, wait out cached credentials, delete everything
+                                    held for it, keep its id as a tombstone; print the counts
   usage [--month yyyy-mm] [--csv]   every tenant's usage and cost for a month (default: this month)
   limits: [--rpm N] [--tpm N] [--monthly-tokens N] [--budget-usd N]; tiers: basic, standard, enterprise
 Talks to the local platform on http://127.0.0.1:$PORT (default 8787) with the operator token in
@@ -33,6 +34,7 @@ const { values, positionals } = parseArgs({
     csv: { type: 'boolean' },
     user: { type: 'string' },
     'expires-in': { type: 'string' },
+    'no-wait': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -111,7 +113,16 @@ async function main(): Promise<void> {
     });
     console.log(answer.token);
   } else if (command === 'offboard' && id) {
-    print(await call('DELETE', tenantPath(id)));
+    let tenant = await call('DELETE', tenantPath(id));
+    if (!values['no-wait']) {
+      const drainUntil = String((tenant.offboarding as { drain_until?: string } | undefined)?.drain_until);
+      if (tenant.status !== 'offboarded') console.error(`offboarding: data is deleted after ${drainUntil}`);
+      while (tenant.status !== 'offboarded') {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        tenant = await call('GET', tenantPath(id));
+      }
+    }
+    print(tenant);
   } else if (command === 'usage') {
     const month = values.month ?? new Date().toISOString().slice(0, 7);
     const report = await call('GET', `/admin/usage?month=${encodeURIComponent(month)}`);

@@ -99,13 +99,19 @@ export interface TenantRegistry {
   putApiKey(key: StoredApiKey): Promise<void>;
   /** Fails with `not_found` unless the key exists and belongs to the tenant. */
   revokeApiKey(tenantId: string, keyId: string): Promise<void>;
-  /** Offboarding: deletes the tenant record and all its API keys; returns how many keys there were. */
-  deleteTenant(tenantId: string): Promise<{ apiKeys: number }>;
+  /** Offboarding: deletes all the tenant's API keys; returns how many there were. The record stays, as a tombstone. */
+  deleteApiKeys(tenantId: string): Promise<number>;
+}
+
+/** The durable offboarding workflow (Step Functions on AWS): drain, purge, tombstone. */
+export interface OffboardingWorkflow {
+  /** Starts it for a tenant whose offboarding has begun; starting it again for the same tenant is harmless. */
+  start(tenant: { tenantId: string; drainUntil: string }): Promise<void>;
 }
 
 /** A verified bearer token's identity; throws on anything invalid. */
 export interface TokenVerifier {
-  verify(token: string): Promise<{ tenantId: string; userId: string }>;
+  verify(token: string): Promise<{ tenantId: string; userId: string; expiresAt: number }>;
 }
 
 export interface AuditLog {
@@ -142,28 +148,45 @@ export interface IndexedChunk {
   readonly metadata?: Readonly<Record<string, string | number | boolean>>;
 }
 
-/** The tenant's vector index; the adapter resolves which index from the tenant and confines every call to it. */
+/** Which versions of a document a delete removes: all (default), one, or all but one. */
+export interface VersionScope {
+  readonly only?: string;
+  readonly except?: string;
+}
+
+/**
+ * The tenant's vector index. The adapter writes to the tenant's current placement, reads and deletes
+ * across every placement it ever had (`TenantContext.placements`), and confines every call to them.
+ */
 export interface VectorIndex {
   /** Creates the tenant's own index if its tier has one (idempotent). */
   ensureTenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Promise<void>;
-  /** Adds (or overwrites) these chunks of a document. */
-  addChunks(tenant: TenantContext, documentId: string, chunks: readonly IndexedChunk[]): Promise<void>;
+  /** Adds (or overwrites) these chunks of one version of a document. */
+  addChunks(
+    tenant: TenantContext,
+    document: { id: string; version: string },
+    chunks: readonly IndexedChunk[],
+  ): Promise<void>;
   search(
     tenant: TenantContext,
     query: { vector: readonly number[]; topK: number; filter?: Readonly<Record<string, string | number | boolean>> },
   ): Promise<Passage[]>;
   /** Returns how many chunks were deleted. */
-  deleteDocument(tenant: TenantContext, documentId: string): Promise<number>;
-  /** Offboarding: the tenant's index, or its chunks in the shared one; returns how many chunks. */
-  deleteTenant(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Promise<number>;
+  deleteDocument(tenant: TenantContext, documentId: string, versions?: VersionScope): Promise<number>;
+  /** Offboarding: every chunk of the tenant in every placement (own indexes are deleted); returns how many. */
+  deleteTenant(tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>): Promise<number>;
 }
 
 export interface DocumentRecord {
   readonly id: string;
+  /** Each upsert writes a new version; chunks of any other version are stale and removed. */
+  readonly version: string;
   readonly title?: string;
   readonly chunks: number;
   /** Chunks embedded and indexed so far; equals `chunks` once `status` is `indexed`. */
   readonly indexedChunks: number;
+  /** Queued documents: the ingest jobs (batches) done so far, so a redelivered job is not done twice. */
+  readonly indexedBatches?: readonly number[];
   readonly tokens: number;
   readonly metadata?: Readonly<Record<string, string | number | boolean>>;
   /** `queued`: a large document whose chunks a worker is still indexing. */
@@ -180,14 +203,25 @@ export interface DocumentStore {
   ): Promise<{ records: DocumentRecord[]; nextCursor?: string }>;
   delete(tenant: TenantContext, id: string): Promise<boolean>;
   deleteAll(tenantId: string): Promise<number>;
-  /** Counts `count` more chunks of the document as indexed, marking it `indexed` when all are. */
-  recordIndexed(tenant: TenantContext, id: string, count: number): Promise<void>;
+  /**
+   * Counts batch `batch` (`count` chunks) of this document version as indexed, once however often
+   * it is told, marking the document `indexed` when all chunks are: `complete` then, `partial`
+   * before, `stale` when the document was deleted or replaced by another version meanwhile.
+   */
+  recordIndexed(
+    tenant: TenantContext,
+    document: { id: string; version: string },
+    batch: number,
+    count: number,
+  ): Promise<'partial' | 'complete' | 'stale'>;
 }
 
 /** One batch of a large document's chunks, to embed and index off the request path. */
 export interface IngestJob {
   readonly tenant: TenantContext;
   readonly documentId: string;
+  /** The document version this job indexes: a job of any other version is stale and dropped. */
+  readonly version: string;
   readonly requestId: string;
   readonly batch: number;
   readonly title?: string;

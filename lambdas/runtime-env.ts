@@ -31,6 +31,10 @@ export interface PlatformSettings {
   readonly catalog: ModelCatalog;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   readonly maxRequestBodyBytes: number;
+  /** How long offboarding waits before deleting: the authorizer cache TTL plus the longest handler or worker run. */
+  readonly offboardingDrainSeconds: number;
+  /** The offboarding state machine, which the admin function starts. */
+  readonly offboardingStateMachineArn: string;
   /** Absent: API keys only. */
   readonly jwt?: JwtSettings;
   /** Local mode: the same adapters, pointed at local servers that speak each AWS protocol. */
@@ -81,6 +85,8 @@ const lambdaEnvSchema = z.object({
     z.object({ basic: tenantLimitsSchema, standard: tenantLimitsSchema, enterprise: tenantLimitsSchema }),
   ),
   MAX_REQUEST_BODY_BYTES: z.coerce.number().int().positive(),
+  OFFBOARDING_DRAIN_SECONDS: z.coerce.number().int().positive(),
+  OFFBOARDING_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
   JWT_ISSUER: z.string().optional(),
   JWT_AUDIENCE: z.string().optional(),
   JWKS_URI: z.string().optional(),
@@ -105,6 +111,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     catalog: e.MODEL_CATALOG,
     tiers: e.TIER_LIMITS,
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
+    offboardingDrainSeconds: e.OFFBOARDING_DRAIN_SECONDS,
+    offboardingStateMachineArn: e.OFFBOARDING_STATE_MACHINE_ARN,
     jwt:
       e.JWT_ISSUER && e.JWT_AUDIENCE && e.JWKS_URI
         ? { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, jwksUri: e.JWKS_URI, tenantClaim: e.JWT_TENANT_CLAIM }
@@ -128,6 +136,8 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region' | 'l
     MODEL_CATALOG: JSON.stringify(settings.catalog),
     TIER_LIMITS: JSON.stringify(settings.tiers),
     MAX_REQUEST_BODY_BYTES: String(settings.maxRequestBodyBytes),
+    OFFBOARDING_DRAIN_SECONDS: String(settings.offboardingDrainSeconds),
+    OFFBOARDING_STATE_MACHINE_ARN: settings.offboardingStateMachineArn,
     ...(settings.jwt && {
       JWT_ISSUER: settings.jwt.issuer,
       JWT_AUDIENCE: settings.jwt.audience,

@@ -1,5 +1,6 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -13,6 +14,7 @@ import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
 import { OpenSearchVectorIndex } from './adapters/opensearch-vector-index';
 import { SqsIngestQueue } from './adapters/sqs-ingest-queue';
+import { StepFunctionsOffboardingWorkflow } from './adapters/step-functions-offboarding';
 import { StsTenantCredentials } from './adapters/sts-tenant-credentials';
 import { tenantScopedDynamoDb } from './adapters/tenant-scoped-dynamodb';
 import { resolveModel } from './core/catalog';
@@ -23,6 +25,7 @@ import type {
   IngestQueue,
   Ledger,
   ModelProvider,
+  OffboardingWorkflow,
   TenantRegistry,
   TokenVerifier,
   UsageReports,
@@ -49,6 +52,8 @@ export interface PlatformDeps {
   /** Tenant data: signs with the tenant's scoped credentials. */
   readonly documents: DocumentStore;
   readonly queue: IngestQueue;
+  /** Starts the durable offboarding workflow (Step Functions). */
+  readonly offboarding: OffboardingWorkflow;
   readonly tokens?: TokenVerifier;
   readonly now: () => number;
 }
@@ -105,9 +110,18 @@ export function buildDeps(settings: PlatformSettings): PlatformDeps {
       }),
       settings.ingestQueueUrl,
     ),
+    offboarding: new StepFunctionsOffboardingWorkflow(
+      new SFNClient({ region: settings.region }),
+      settings.offboardingStateMachineArn,
+    ),
     tokens: settings.jwt && new JwtTokenVerifier(settings.jwt),
     now: Date.now,
   };
+}
+
+/** What the offboarding steps take: every store of tenant data and the drain before deleting. */
+export function offboardingDeps(deps: PlatformDeps) {
+  return { ...deps, drainMs: deps.settings.offboardingDrainSeconds * 1000 };
 }
 
 /** What the model-calling core functions take: the deps plus the catalog and retrieval settings. */

@@ -38,6 +38,26 @@ export interface PlatformConfig {
   readonly search: VectorSearchSizing;
 }
 
+/** Longest a tenant API handler runs (its Lambda timeout); API Gateway stops waiting at 29 s anyway. */
+export const HANDLER_TIMEOUT_SECONDS = 30;
+/** Longest one ingest worker invocation runs. */
+export const INGEST_WORKER_TIMEOUT_SECONDS = 120;
+/** Slack for clock skew between API Gateway, Lambda and the workflow. */
+const DRAIN_MARGIN_SECONDS = 30;
+
+/**
+ * How long offboarding waits before it deletes: a decision cached by the authorizer just before the
+ * tenant left stays usable for the cache TTL, and a call it let in may run (and write) for the
+ * longest handler or worker timeout after that.
+ */
+export function offboardingDrainSeconds(config: Pick<PlatformConfig, 'authorizerCacheTtlSeconds'>): number {
+  return (
+    config.authorizerCacheTtlSeconds +
+    Math.max(HANDLER_TIMEOUT_SECONDS, INGEST_WORKER_TIMEOUT_SECONDS) +
+    DRAIN_MARGIN_SECONDS
+  );
+}
+
 export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
   basic: { requestsPerMinute: 60, tokensPerMinute: 20_000, monthlyTokens: 1_000_000, monthlyBudgetUsd: 5 },
   standard: { requestsPerMinute: 600, tokensPerMinute: 200_000, monthlyTokens: 50_000_000, monthlyBudgetUsd: 200 },

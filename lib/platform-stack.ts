@@ -3,9 +3,10 @@ import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { SHARED_INDEX } from '../lambdas/core/retrieval';
 import { lambdaEnvironment } from '../lambdas/runtime-env';
-import type { PlatformConfig } from './config';
+import { offboardingDrainSeconds, type PlatformConfig } from './config';
 import { IngestPipeline } from './constructs/ingest-pipeline';
 import { ModelGateway } from './constructs/model-gateway';
+import { OffboardingWorkflow } from './constructs/offboarding-workflow';
 import { DEFAULT_HANDLER_TIMEOUT } from './constructs/platform-function';
 import { PlatformTable } from './constructs/platform-table';
 import { TenantAccessRole } from './constructs/tenant-access-role';
@@ -50,6 +51,7 @@ export class PlatformStack extends Stack {
     });
     const models = new ModelGateway(this, 'Models', { catalog: config.models });
     const ingest = new IngestPipeline(this, 'Ingest');
+    const offboardingStateMachineName = `${this.stackName}-offboarding`;
     const environment = lambdaEnvironment({
       tenantTableName: tenants.table.tableName,
       ledgerTableName: ledger.table.tableName,
@@ -64,6 +66,8 @@ export class PlatformStack extends Stack {
       catalog: config.models,
       tiers: config.tiers,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
+      offboardingDrainSeconds: offboardingDrainSeconds(config),
+      offboardingStateMachineArn: OffboardingWorkflow.arnFor(this, offboardingStateMachineName),
       jwt: config.jwt,
     });
     const authorizer = new TenantAuthorizer(this, 'TenantAuthorizer', {
@@ -82,6 +86,13 @@ export class PlatformStack extends Stack {
       webAclArn: props.webAclArn,
     });
     ingest.addWorker({ environment, tenantAccess, models });
+    const offboarding = new OffboardingWorkflow(this, 'Offboarding', {
+      stateMachineName: offboardingStateMachineName,
+      tenantTable: tenants.table,
+      tenantAccess,
+      environment,
+    });
+    offboarding.grantStart(this.api.handlers.admin);
     this.suppressAcceptedFindings(props.webAclArn !== undefined);
     NagSuppressions.addResourceSuppressions(search.domain, [
       {

@@ -1,6 +1,7 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import type { DocumentRecord, DocumentStore } from '../ports';
+import { isConditionalCheckFailure } from './dynamodb-errors';
 import { deletePartition, queryPage, withoutKeys } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
@@ -44,30 +45,50 @@ export class DynamoDbDocumentStore implements DocumentStore {
     return Attributes !== undefined;
   }
 
-  async recordIndexed(tenant: TenantContext, id: string, count: number): Promise<void> {
+  async recordIndexed(
+    tenant: TenantContext,
+    document: { id: string; version: string },
+    batch: number,
+    count: number,
+  ): Promise<'partial' | 'complete' | 'stale'> {
     const db = this.db(tenant.tenantId);
-    const key = docKey(tenant.tenantId, id);
-    const { Attributes: after } = await db.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: key,
-        UpdateExpression: 'ADD indexedChunks :n',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':n': count },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    if (after && Number(after.indexedChunks) >= Number(after.chunks)) {
-      await db.send(
+    const key = docKey(tenant.tenantId, document.id);
+    let after: Record<string, unknown> | undefined;
+    try {
+      // The batch number joins a set only once, so a redelivered job never counts its chunks twice.
+      ({ Attributes: after } = await db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: key,
-          UpdateExpression: 'SET #s = :indexed',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':indexed': 'indexed' },
+          UpdateExpression: 'ADD indexedChunks :n, indexedBatches :batch',
+          ConditionExpression: 'version = :version AND NOT contains(indexedBatches, :b)',
+          ExpressionAttributeValues: {
+            ':n': count,
+            ':batch': new Set([batch]),
+            ':b': batch,
+            ':version': document.version,
+          },
+          ReturnValues: 'ALL_NEW',
         }),
-      );
+      ));
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+      const current = await this.get(tenant, document.id);
+      if (current?.version !== document.version) return 'stale';
+      after = current as unknown as Record<string, unknown>;
     }
+    if (Number(after?.indexedChunks) < Number(after?.chunks)) return 'partial';
+    await db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: 'SET #s = :indexed',
+        ConditionExpression: 'version = :version',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':indexed': 'indexed', ':version': document.version },
+      }),
+    );
+    return 'complete';
   }
 
   async deleteAll(tenantId: string): Promise<number> {
@@ -76,5 +97,7 @@ export class DynamoDbDocumentStore implements DocumentStore {
 }
 
 function toRecord(item: Record<string, unknown>): DocumentRecord {
-  return withoutKeys<DocumentRecord>(item);
+  const record = withoutKeys<DocumentRecord>(item);
+  // A DynamoDB number set comes back as a Set.
+  return item.indexedBatches instanceof Set ? { ...record, indexedBatches: [...item.indexedBatches] } : record;
 }

@@ -3,14 +3,13 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { PlatformError } from '../core/errors';
 import { type TenantRecord, tenantKey, tenantRecordSchema } from '../core/tenant';
 import type { StoredApiKey, TenantRegistry } from '../ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
-import { deletePartition } from './dynamodb-partition';
+import { queryPage } from './dynamodb-partition';
 
 const PROFILE = 'PROFILE';
 const apiKeyKey = (keyId: string) => ({ pk: `APIKEY#${keyId}`, sk: 'APIKEY' });
@@ -95,21 +94,27 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
     }
   }
 
-  async deleteTenant(tenantId: string): Promise<{ apiKeys: number }> {
-    let apiKeys = 0;
-    const keys = await this.db.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': tenantKey(tenantId), ':prefix': 'APIKEY#' },
-      }),
-    );
-    for (const item of keys.Items ?? []) {
-      await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: apiKeyKey(String(item.keyId)) }));
-      apiKeys++;
-    }
-    await deletePartition(this.db, this.tableName, tenantKey(tenantId));
-    return { apiKeys };
+  async deleteApiKeys(tenantId: string): Promise<number> {
+    let deleted = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await queryPage(this.db, {
+        tableName: this.tableName,
+        pk: tenantKey(tenantId),
+        prefix: 'APIKEY#',
+        limit: 100,
+        cursor,
+      });
+      for (const item of page.items) {
+        const keyId = String(item.keyId);
+        // The key itself first: the tenant's entry is what a rerun finds it by.
+        await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: apiKeyKey(keyId) }));
+        await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: tenantApiKeyKey(tenantId, keyId) }));
+      }
+      deleted += page.items.length;
+      cursor = page.nextCursor;
+    } while (cursor);
+    return deleted;
   }
 
   private async putTenant(

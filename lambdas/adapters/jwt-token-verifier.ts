@@ -28,12 +28,13 @@ export class JwtTokenVerifier implements TokenVerifier {
     if (settings.jwks) this.verifier.cacheJwks(settings.jwks);
   }
 
-  async verify(token: string): Promise<{ tenantId: string; userId: string }> {
+  async verify(token: string): Promise<{ tenantId: string; userId: string; expiresAt: number }> {
     const payload = await this.verifier.verify(token);
     const tenantId = payload[this.settings.tenantClaim];
     if (typeof tenantId !== 'string' || typeof payload.sub !== 'string') {
       throw new Error(`token lacks the ${this.settings.tenantClaim} or sub claim`);
     }
-    return { tenantId, userId: payload.sub };
+    // aws-jwt-verify requires `exp` unless told otherwise, so it is always there.
+    return { tenantId, userId: payload.sub, expiresAt: Number(payload.exp) };
   }
 }

@@ -1,8 +1,8 @@
 import { Client } from '@opensearch-project/opensearch';
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws';
-import { type Passage, tenantIndex } from '../core/retrieval';
+import { type Passage, type Placement, tenantIndex, tenantPlacements } from '../core/retrieval';
 import type { TenantContext } from '../core/tenant';
-import type { IndexedChunk, VectorIndex } from '../ports';
+import type { IndexedChunk, VectorIndex, VersionScope } from '../ports';
 import { perTenant } from './per-tenant';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
 
@@ -18,6 +18,7 @@ export function indexBody(dimensions: number) {
       properties: {
         tenant_id: { type: 'keyword' },
         document_id: { type: 'keyword' },
+        version: { type: 'keyword' },
         chunk: { type: 'integer' },
         title: { type: 'text' },
         text: { type: 'text' },
@@ -77,19 +78,24 @@ export class OpenSearchVectorIndex implements VectorIndex {
     }
   }
 
-  async addChunks(tenant: TenantContext, documentId: string, chunks: readonly IndexedChunk[]): Promise<void> {
+  async addChunks(
+    tenant: TenantContext,
+    document: { id: string; version: string },
+    chunks: readonly IndexedChunk[],
+  ): Promise<void> {
     const index = tenantIndex(tenant);
     const body = chunks.flatMap((chunk) => [
       // No `_index` in the body: the domain refuses explicit indexes, which would bypass index-level IAM.
       {
         index: {
-          _id: `${tenant.tenantId}:${documentId}:${chunk.chunk}`,
+          _id: `${tenant.tenantId}:${document.id}:${document.version}:${chunk.chunk}`,
           ...(index.shared && { routing: tenant.tenantId }),
         },
       },
       {
         tenant_id: tenant.tenantId,
-        document_id: documentId,
+        document_id: document.id,
+        version: document.version,
         chunk: chunk.chunk,
         title: chunk.title,
         text: chunk.text,
@@ -101,73 +107,104 @@ export class OpenSearchVectorIndex implements VectorIndex {
     if (result.body.errors) throw new Error('bulk indexing failed for some chunks');
   }
 
+  /** Searches every placement of the tenant and keeps the best `topK` across them. */
   async search(
     tenant: TenantContext,
     query: { vector: readonly number[]; topK: number; filter?: Filter },
   ): Promise<Passage[]> {
-    const index = tenantIndex(tenant);
-    const result = await this.client(tenant.tenantId).search({
-      index: index.name,
-      ...(index.shared && { routing: tenant.tenantId }),
-      body: {
-        size: query.topK,
-        _source: { excludes: ['embedding'] },
-        query: {
-          knn: {
-            embedding: {
-              vector: [...query.vector],
-              k: query.topK,
-              filter: { bool: { filter: this.filters(tenant, query.filter) } },
+    const client = this.client(tenant.tenantId);
+    const perPlacement = await Promise.all(
+      tenantPlacements(tenant).map(async (index) => {
+        const result = await client.search({
+          index: index.name,
+          ...(index.shared && { routing: tenant.tenantId }),
+          body: {
+            size: query.topK,
+            _source: { excludes: ['embedding'] },
+            query: {
+              knn: {
+                embedding: {
+                  vector: [...query.vector],
+                  k: query.topK,
+                  filter: { bool: { filter: filters(tenant.tenantId, index, query.filter) } },
+                },
+              },
             },
           },
-        },
-      },
-    });
-    return (result.body.hits.hits as { _score: number; _source: Record<string, unknown> }[]).map((hit) => ({
-      documentId: String(hit._source.document_id),
-      chunk: Number(hit._source.chunk),
-      title: hit._source.title === undefined ? undefined : String(hit._source.title),
-      text: String(hit._source.text),
-      score: hit._score,
-    }));
+        });
+        return result.body.hits.hits as { _score: number; _source: Record<string, unknown> }[];
+      }),
+    );
+    return perPlacement
+      .flat()
+      .sort((a, b) => b._score - a._score)
+      .slice(0, query.topK)
+      .map((hit) => ({
+        documentId: String(hit._source.document_id),
+        chunk: Number(hit._source.chunk),
+        title: hit._source.title === undefined ? undefined : String(hit._source.title),
+        text: String(hit._source.text),
+        score: hit._score,
+      }));
   }
 
-  async deleteDocument(tenant: TenantContext, documentId: string): Promise<number> {
-    const index = tenantIndex(tenant);
-    const result = await this.client(tenant.tenantId).deleteByQuery({
-      index: index.name,
-      ...(index.shared && { routing: tenant.tenantId }),
-      refresh: true,
-      body: { query: { bool: { filter: [...this.filters(tenant), { term: { document_id: documentId } }] } } },
-    });
-    return deletedCount(result.body);
-  }
-
-  async deleteTenant(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Promise<number> {
-    const index = tenantIndex(tenant);
+  async deleteDocument(tenant: TenantContext, documentId: string, versions: VersionScope = {}): Promise<number> {
     const client = this.client(tenant.tenantId);
-    if (!(await client.indices.exists({ index: index.name })).body) return 0;
-    if (!index.shared) {
-      const { body } = await client.count({ index: index.name });
-      await client.indices.delete({ index: index.name });
-      return Number(body.count);
-    }
-    const result = await client.deleteByQuery({
-      index: index.name,
-      routing: tenant.tenantId,
-      refresh: true,
-      body: { query: { bool: { filter: [{ term: { tenant_id: tenant.tenantId } }] } } },
-    });
-    return deletedCount(result.body);
+    const counts = await Promise.all(
+      tenantPlacements(tenant).map(async (index) => {
+        if (!(await client.indices.exists({ index: index.name })).body) return 0;
+        const result = await client.deleteByQuery({
+          index: index.name,
+          ...(index.shared && { routing: tenant.tenantId }),
+          refresh: true,
+          body: {
+            query: {
+              bool: {
+                filter: [
+                  ...filters(tenant.tenantId, index),
+                  { term: { document_id: documentId } },
+                  ...(versions.only ? [{ term: { version: versions.only } }] : []),
+                ],
+                ...(versions.except && { must_not: [{ term: { version: versions.except } }] }),
+              },
+            },
+          },
+        });
+        return deletedCount(result.body);
+      }),
+    );
+    return counts.reduce((sum, count) => sum + count, 0);
   }
 
-  /** The tenant filter (shared index only) and the caller's metadata equality filters. */
-  private filters(tenant: Pick<TenantContext, 'tenantId' | 'tier'>, metadata: Filter = {}): object[] {
-    return [
-      ...(tenantIndex(tenant).shared ? [{ term: { tenant_id: tenant.tenantId } }] : []),
-      ...Object.entries(metadata).map(([key, value]) => ({ term: { [`metadata.${key}`]: value } })),
-    ];
+  async deleteTenant(tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>): Promise<number> {
+    const client = this.client(tenant.tenantId);
+    let deleted = 0;
+    for (const index of tenantPlacements(tenant)) {
+      if (!(await client.indices.exists({ index: index.name })).body) continue;
+      if (!index.shared) {
+        const { body } = await client.count({ index: index.name });
+        await client.indices.delete({ index: index.name });
+        deleted += Number(body.count);
+        continue;
+      }
+      const result = await client.deleteByQuery({
+        index: index.name,
+        routing: tenant.tenantId,
+        refresh: true,
+        body: { query: { bool: { filter: filters(tenant.tenantId, index) } } },
+      });
+      deleted += deletedCount(result.body);
+    }
+    return deleted;
   }
+}
+
+/** The tenant filter (shared index only) and the caller's metadata equality filters. */
+function filters(tenantId: string, index: Placement, metadata: Filter = {}): object[] {
+  return [
+    ...(index.shared ? [{ term: { tenant_id: tenantId } }] : []),
+    ...Object.entries(metadata).map(([key, value]) => ({ term: { [`metadata.${key}`]: value } })),
+  ];
 }
 
 function deletedCount(body: unknown): number {

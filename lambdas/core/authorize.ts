@@ -24,7 +24,8 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
   const caller = isApiKey(credential) ? await apiKeyCaller(deps, credential) : await jwtCaller(deps, credential);
 
   const tenant = await deps.registry.getTenant(caller.tenantId);
-  if (!tenant) throw unauthenticated();
+  // An offboarded tenant's record is a tombstone: its credentials name no one.
+  if (!tenant || tenant.status === 'offboarded') throw unauthenticated();
   if (tenant.status !== 'active') return { effect: 'Deny', principalId: caller.principal.id };
   return {
     effect: 'Allow',
@@ -34,6 +35,8 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
       principal: caller.principal,
       limits: tenant.limits,
       auditPrompts: tenant.auditPrompts,
+      placements: tenant.placements,
+      ...(caller.expiresAt !== undefined && { expiresAt: caller.expiresAt }),
     },
   };
 }
@@ -44,14 +47,18 @@ async function apiKeyCaller(deps: AuthorizeDeps, credential: string) {
   if (!parsed || !stored || stored.status !== 'active' || !secretMatches(parsed.secret, stored.secretHash)) {
     throw unauthenticated();
   }
-  return { tenantId: stored.tenantId, principal: { type: 'api_key' as const, id: stored.keyId } };
+  return {
+    tenantId: stored.tenantId,
+    principal: { type: 'api_key' as const, id: stored.keyId },
+    expiresAt: undefined as number | undefined,
+  };
 }
 
 async function jwtCaller(deps: AuthorizeDeps, credential: string) {
   if (!deps.tokens) throw unauthenticated();
   try {
-    const { tenantId, userId } = await deps.tokens.verify(credential);
-    return { tenantId, principal: { type: 'user' as const, id: userId } };
+    const { tenantId, userId, expiresAt } = await deps.tokens.verify(credential);
+    return { tenantId, principal: { type: 'user' as const, id: userId }, expiresAt };
   } catch {
     throw unauthenticated();
   }

@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { DocumentRecord, DocumentStore, Embedder, IngestJob, IngestQueue, Ledger, VectorIndex } from '../ports';
+import type {
+  DocumentRecord,
+  DocumentStore,
+  Embedder,
+  IngestJob,
+  IngestQueue,
+  Ledger,
+  TenantRegistry,
+  VectorIndex,
+} from '../ports';
 import { type ModelCatalog, resolveModel } from './catalog';
 import { PlatformError } from './errors';
 import { metered } from './metering';
@@ -46,9 +55,11 @@ export async function embedTexts(
 }
 
 /**
- * Chunks a document and replaces any earlier version of the same id. A small one is embedded and
- * indexed now (`indexed`); a large one is recorded as `queued` and its chunks go to the ingest
- * queue in jobs of `syncMaxChunks`, which the worker indexes.
+ * Chunks a document and replaces any earlier version of the same id. The new version is written
+ * beside the old one and the old one removed only once the new one is complete, so a refused or
+ * failed upsert leaves the previous version retrievable. A small document is embedded and indexed
+ * now (`indexed`); a large one is recorded as `queued` and its chunks go to the ingest queue in jobs
+ * of `syncMaxChunks`, which the worker indexes.
  */
 export async function ingestDocument(
   deps: RetrievalDeps,
@@ -60,7 +71,9 @@ export async function ingestDocument(
     throw new PlatformError('payload_too_large', `documents are limited to ${deps.retrieval.maxDocumentBytes} bytes`);
   }
   const id = request.id ?? `doc_${randomUUID().replaceAll('-', '')}`;
+  const version = randomUUID();
   const chunks = chunkText(request.text, deps.retrieval.chunkTokens, deps.retrieval.chunkOverlapTokens);
+  if (chunks.length === 0) throw new PlatformError('invalid_request', 'text: the document has no text to index');
   const size = deps.retrieval.syncMaxChunks;
   const jobs: IngestJob[] = [];
   for (let batch = 0; batch * size < chunks.length; batch++) {
@@ -68,6 +81,7 @@ export async function ingestDocument(
     jobs.push({
       tenant,
       documentId: id,
+      version,
       requestId,
       batch,
       title: request.title,
@@ -76,10 +90,10 @@ export async function ingestDocument(
     });
   }
   const queued = jobs.length > 1;
-  await deps.vectors.deleteDocument(tenant, id);
-  if (!queued) await indexChunks(deps, jobs[0]);
+  if (!queued) await indexChunks(deps, tenant, jobs[0]);
   const record: DocumentRecord = {
     id,
+    version,
     title: request.title,
     chunks: chunks.length,
     indexedChunks: queued ? 0 : chunks.length,
@@ -90,20 +104,25 @@ export async function ingestDocument(
   };
   await deps.documents.put(tenant, record);
   if (queued) await deps.queue.enqueue(jobs);
+  else await deps.vectors.deleteDocument(tenant, id, { except: version });
   return record;
 }
 
-/** Embeds (metered, one reservation per job) and indexes one job's chunks. */
-export async function indexChunks(deps: EmbedDeps & Pick<RetrievalDeps, 'vectors'>, job: IngestJob): Promise<void> {
+/** Embeds (metered, one reservation per job) and indexes one job's chunks as its document version. */
+async function indexChunks(
+  deps: EmbedDeps & Pick<RetrievalDeps, 'vectors'>,
+  tenant: TenantContext,
+  job: IngestJob,
+): Promise<void> {
   const { vectors } = await embedTexts(
     deps,
-    job.tenant,
+    tenant,
     job.chunks.map((chunk) => chunk.text),
     `${job.requestId}:${job.batch}`,
   );
   await deps.vectors.addChunks(
-    job.tenant,
-    job.documentId,
+    tenant,
+    { id: job.documentId, version: job.version },
     job.chunks.map((chunk, i) => ({
       documentId: job.documentId,
       chunk: chunk.chunk,
@@ -115,10 +134,44 @@ export async function indexChunks(deps: EmbedDeps & Pick<RetrievalDeps, 'vectors
   );
 }
 
-/** The worker's part: index a queued job, then count its chunks on the document record. */
-export async function indexQueuedJob(deps: Omit<RetrievalDeps, 'queue'>, job: IngestJob): Promise<void> {
-  await indexChunks(deps, job);
-  await deps.documents.recordIndexed(job.tenant, job.documentId, job.chunks.length);
+export type JobOutcome =
+  | 'indexed'
+  | 'dropped: tenant not active'
+  | 'dropped: stale version'
+  | 'dropped: done before';
+
+/**
+ * The worker's part. The job's snapshot of the tenant is not trusted: the tenant is read again, and
+ * a job of a tenant that is no longer active is dropped, unbilled. A job whose document version is
+ * no longer current (deleted or replaced) is dropped before indexing, and what it wrote is removed
+ * when the version changed while it ran: a delete wins over in-flight indexing.
+ */
+export async function indexQueuedJob(
+  deps: Omit<RetrievalDeps, 'queue'> & { readonly registry: Pick<TenantRegistry, 'getTenant'> },
+  job: IngestJob,
+): Promise<JobOutcome> {
+  const record = await deps.registry.getTenant(job.tenant.tenantId);
+  if (record?.status !== 'active') return 'dropped: tenant not active';
+  // Tier and placements as they are now: a tier change since the upload moves where chunks go.
+  const tenant: TenantContext = Object.freeze({
+    ...job.tenant,
+    tier: record.tier,
+    limits: record.limits,
+    placements: record.placements,
+  });
+  const document = { id: job.documentId, version: job.version };
+  const current = await deps.documents.get(tenant, job.documentId);
+  if (current?.version !== job.version) return 'dropped: stale version';
+  // A redelivery of a job that completed: neither embedded nor billed again.
+  if (current.indexedBatches?.includes(job.batch)) return 'dropped: done before';
+  await indexChunks(deps, tenant, job);
+  const progress = await deps.documents.recordIndexed(tenant, document, job.batch, job.chunks.length);
+  if (progress === 'stale') {
+    await deps.vectors.deleteDocument(tenant, job.documentId, { only: job.version });
+    return 'dropped: stale version';
+  }
+  if (progress === 'complete') await deps.vectors.deleteDocument(tenant, job.documentId, { except: job.version });
+  return 'indexed';
 }
 
 /** The tenant's passages nearest to `query`: its own index, or its own documents in the shared one. */
@@ -149,8 +202,9 @@ export async function deleteDocument(
   id: string,
 ) {
   await getDocument(deps, tenant, id);
-  const chunks = await deps.vectors.deleteDocument(tenant, id);
+  // The record first: a job still indexing this version then finds it gone and removes what it wrote.
   await deps.documents.delete(tenant, id);
+  const chunks = await deps.vectors.deleteDocument(tenant, id);
   return { id, object: 'document', deleted: true, chunks_deleted: chunks };
 }
 

@@ -3,16 +3,33 @@ import type { ChatMessage } from '../ports';
 import type { TenantContext } from './tenant';
 import { tokenSpans } from './tokens';
 
-/** Index of a tenant's chunks: its own for standard and enterprise tiers, one shared index for basic. */
-export function tenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): {
+export interface Placement {
   readonly name: string;
+  /** Shared by tenants: every chunk carries `tenant_id`, is routed by it, and every call filters by it. */
   readonly shared: boolean;
-} {
-  return tenant.tier === 'basic'
-    ? { name: SHARED_INDEX, shared: true }
-    : { name: `t-${tenant.tenantId}`, shared: false };
 }
+
 export const SHARED_INDEX = 'shared-basic';
+
+const placement = (name: string): Placement => ({ name, shared: name === SHARED_INDEX });
+
+/** Where the tenant's new chunks go: its own index for standard and enterprise tiers, the shared one for basic. */
+export function tenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Placement {
+  return placement(tenant.tier === 'basic' ? SHARED_INDEX : `t-${tenant.tenantId}`);
+}
+
+/**
+ * Every index that may hold the tenant's chunks: the current one and each it had before a tier
+ * change, so search, delete and offboarding reach chunks wherever they were written.
+ */
+export function tenantPlacements(tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>): Placement[] {
+  return [...new Set([tenantIndex(tenant).name, ...tenant.placements])].map(placement);
+}
+
+/** The record's placements once its tier's index is added (a tier change adds one; none is ever dropped). */
+export function withCurrentPlacement(tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>): string[] {
+  return tenantPlacements(tenant).map((p) => p.name);
+}
 
 export interface Chunk {
   readonly chunk: number;

@@ -10,16 +10,34 @@ export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, 'tenant id mus
 export const tierSchema = z.enum(['basic', 'standard', 'enterprise']);
 export type Tier = z.infer<typeof tierSchema>;
 
+/** What an operator may set: the lifecycle states `offboarding` and `offboarded` only the offboarding workflow sets. */
 export const tenantStatusSchema = z.enum(['active', 'suspended']);
+export const lifecycleStatusSchema = z.enum(['active', 'suspended', 'offboarding', 'offboarded']);
+
+/** Index names that may hold the tenant's chunks: every placement it ever had, so deletes reach them all. */
+export const placementsSchema = z.array(z.string().min(1)).max(8);
+
+/** Progress of an offboarding, kept on the record so a crashed run resumes where it stopped. */
+export const offboardingSchema = z.object({
+  requestedAt: z.string(),
+  /** No credential cached before `requestedAt` can still be used, nor a call it started still write, after this. */
+  drainUntil: z.string(),
+  /** What each store has deleted so far; a store listed here is done. */
+  deleted: z.record(z.string(), z.number().int().nonnegative()).default({}),
+  completedAt: z.string().optional(),
+});
+export type Offboarding = z.infer<typeof offboardingSchema>;
 
 export const tenantRecordSchema = z.object({
   tenantId: tenantIdSchema,
   tier: tierSchema,
-  status: tenantStatusSchema,
+  status: lifecycleStatusSchema,
   limits: tenantLimitsSchema,
   /** Whether audit records keep the prompt text (off unless the tenant asks). */
   auditPrompts: z.boolean().default(false),
+  placements: placementsSchema.default([]),
   createdAt: z.string(),
+  offboarding: offboardingSchema.optional(),
 });
 export type TenantRecord = z.infer<typeof tenantRecordSchema>;
 
@@ -36,6 +54,9 @@ export const tenantContextSchema = z.object({
   principal: principalSchema,
   limits: tenantLimitsSchema,
   auditPrompts: z.boolean(),
+  placements: placementsSchema,
+  /** When the credential stops being valid (epoch seconds): a cached decision must not outlive it. */
+  expiresAt: z.number().int().positive().optional(),
 });
 export type TenantContext = Readonly<z.infer<typeof tenantContextSchema>>;
 
@@ -55,6 +76,8 @@ export function toAuthorizerContext(context: TenantContext): AuthorizerContext {
     principalId: context.principal.id,
     limits: JSON.stringify(context.limits),
     auditPrompts: context.auditPrompts,
+    placements: context.placements.join(','),
+    ...(context.expiresAt !== undefined && { expiresAt: context.expiresAt }),
   };
 }
 
@@ -67,13 +90,26 @@ export function fromAuthorizerContext(raw: Record<string, unknown> | null | unde
     limits: typeof raw?.limits === 'string' ? safeJson(raw.limits) : undefined,
     // API Gateway passes authorizer context values on as strings.
     auditPrompts: raw?.auditPrompts === true || raw?.auditPrompts === 'true',
+    placements: typeof raw?.placements === 'string' && raw.placements !== '' ? raw.placements.split(',') : [],
+    expiresAt: raw?.expiresAt === undefined ? undefined : Number(raw.expiresAt),
   });
   // Only a misconfigured route reaches a handler without a valid context: never guess a tenant.
   if (!parsed.success) throw new PlatformError('unauthenticated', 'missing tenant context');
   const context = parsed.data;
   Object.freeze(context.principal);
   Object.freeze(context.limits);
+  Object.freeze(context.placements);
   return Object.freeze(context);
+}
+
+/**
+ * API Gateway may serve a cached authorizer decision after the credential it was made for expired:
+ * the decision carries the expiry, and an expired one is refused here (401), whatever the cache says.
+ */
+export function assertCredentialCurrent(context: TenantContext, nowMs: number): void {
+  if (context.expiresAt !== undefined && nowMs >= context.expiresAt * 1000) {
+    throw new PlatformError('unauthenticated', 'the credential has expired');
+  }
 }
 
 function safeJson(text: string): unknown {

@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import type { AuditLog, DocumentStore, Ledger, TenantRegistry, VectorIndex } from '../ports';
+import type { TenantRegistry, VectorIndex } from '../ports';
 import { issueApiKey } from './api-key';
 import { PlatformError } from './errors';
 import { type TenantLimits, tenantLimitsSchema } from './limits';
+import { withCurrentPlacement } from './retrieval';
 import { type TenantRecord, type Tier, tenantIdSchema, tenantStatusSchema, tierSchema } from './tenant';
 
 export const onboardRequestSchema = z
@@ -30,10 +31,7 @@ export type UpdateRequest = z.infer<typeof updateRequestSchema>;
 
 export interface TenantAdminDeps {
   readonly registry: TenantRegistry;
-  readonly ledger: Ledger;
-  readonly audit: AuditLog;
   readonly vectors: VectorIndex;
-  readonly documents: DocumentStore;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   readonly now: () => number;
 }
@@ -46,7 +44,16 @@ export function tenantView(record: TenantRecord) {
     status: record.status,
     limits: record.limits,
     audit_prompts: record.auditPrompts,
+    placements: record.placements,
     created_at: record.createdAt,
+    ...(record.offboarding && {
+      offboarding: {
+        requested_at: record.offboarding.requestedAt,
+        drain_until: record.offboarding.drainUntil,
+        deleted: record.offboarding.deleted,
+        ...(record.offboarding.completedAt && { completed_at: record.offboarding.completedAt }),
+      },
+    }),
   };
 }
 
@@ -60,8 +67,10 @@ export async function onboardTenant(
     status: 'active',
     limits: tenantLimitsSchema.parse({ ...deps.tiers[request.tier], ...request.limits }),
     auditPrompts: request.audit_prompts,
+    placements: withCurrentPlacement({ tenantId: request.id, tier: request.tier, placements: [] }),
     createdAt: new Date(deps.now()).toISOString(),
   };
+  // Fails with `conflict` for any id used before, offboarded ones included: ids are never reused.
   await deps.registry.createTenant(record);
   await deps.vectors.ensureTenantIndex(record);
   return record;
@@ -80,23 +89,27 @@ export async function updateTenant(
   changes: UpdateRequest,
 ) {
   const current = await getTenant(deps, tenantId);
+  assertNotLeaving(current);
   const baseLimits = changes.tier ? deps.tiers[changes.tier] : current.limits;
-  const updated: TenantRecord = {
+  const changed: TenantRecord = {
     ...current,
     tier: changes.tier ?? current.tier,
     status: changes.status ?? current.status,
     limits: tenantLimitsSchema.parse({ ...baseLimits, ...changes.limits }),
     auditPrompts: changes.audit_prompts ?? current.auditPrompts,
   };
-  await deps.registry.updateTenant(updated);
-  // A tier change moves where new documents go; documents indexed before stay where they were.
+  // A tier change moves where new chunks go; chunks written before stay where they were, and the
+  // record keeps listing that placement, so search, delete and offboarding still reach them.
+  const updated = { ...changed, placements: withCurrentPlacement(changed) };
   if (updated.tier !== current.tier) await deps.vectors.ensureTenantIndex(updated);
+  await deps.registry.updateTenant(updated);
   return updated;
 }
 
 /** Issues an API key for the tenant; the returned `api_key` is the only time the secret is shown. */
 export async function createApiKey(deps: Pick<TenantAdminDeps, 'registry' | 'now'>, tenantId: string) {
   const tenant = await getTenant(deps, tenantId);
+  assertNotLeaving(tenant);
   const issued = issueApiKey();
   const createdAt = new Date(deps.now()).toISOString();
   await deps.registry.putApiKey({
@@ -115,22 +128,9 @@ export async function revokeApiKey(deps: Pick<TenantAdminDeps, 'registry'>, tena
   return { key_id: keyId, tenant_id: tenantId, status: 'revoked' };
 }
 
-/**
- * Deletes everything the platform holds for the tenant. It suspends the tenant first, so a failure
- * halfway leaves a suspended tenant that the same call can finish offboarding.
- */
-export async function offboardTenant(deps: TenantAdminDeps, tenantId: string) {
-  const tenant = await getTenant(deps, tenantId);
-  if (tenant.status !== 'suspended') await deps.registry.updateTenant({ ...tenant, status: 'suspended' });
-  const [ledgerItems, auditRecords, documents, chunks] = await Promise.all([
-    deps.ledger.deleteAll(tenantId),
-    deps.audit.deleteAll(tenantId),
-    deps.documents.deleteAll(tenantId),
-    deps.vectors.deleteTenant(tenant),
-  ]);
-  const { apiKeys } = await deps.registry.deleteTenant(tenantId);
-  return {
-    id: tenantId,
-    deleted: { ledger_items: ledgerItems, audit_records: auditRecords, documents, chunks, api_keys: apiKeys },
-  };
+/** A tenant being offboarded, or gone, takes no more changes: only the workflow moves it on. */
+export function assertNotLeaving(tenant: TenantRecord): void {
+  if (tenant.status === 'offboarding' || tenant.status === 'offboarded') {
+    throw new PlatformError('conflict', `tenant '${tenant.tenantId}' is ${tenant.status}`);
+  }
 }

@@ -1,9 +1,9 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { PlatformError } from '../core/errors';
+import { beginOffboarding } from '../core/offboarding';
 import {
   createApiKey,
   getTenant,
-  offboardTenant,
   onboardRequestSchema,
   onboardTenant,
   revokeApiKey,
@@ -12,7 +12,7 @@ import {
   updateTenant,
 } from '../core/tenants';
 import { adminUsageQuerySchema, adminUsageReport } from '../core/usage';
-import { lambdaHandler, type PlatformDeps } from '../runtime';
+import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';
 import { type ApiEvent, adminApi, json } from './http';
 
 /** Operator routes under `/admin` (IAM-authorized on AWS), dispatched on API Gateway's resource path. */
@@ -25,7 +25,13 @@ export function create(deps: PlatformDeps) {
     'GET /admin/tenants/{id}': async (event) => json(200, tenantView(await getTenant(admin, id(event)))),
     'PATCH /admin/tenants/{id}': async (event) =>
       json(200, tenantView(await updateTenant(admin, id(event), updateRequestSchema.parse(event.body)))),
-    'DELETE /admin/tenants/{id}': async (event) => json(200, await offboardTenant(admin, id(event))),
+    'DELETE /admin/tenants/{id}': async (event) => {
+      const record = await beginOffboarding(offboardingDeps(deps), id(event));
+      if (record.status === 'offboarded') return json(200, tenantView(record));
+      // Started again on every DELETE while it runs: harmless, and it heals a start that failed.
+      await deps.offboarding.start({ tenantId: record.tenantId, drainUntil: record.offboarding?.drainUntil ?? '' });
+      return json(202, { ...tenantView(record), status_url: `/admin/tenants/${record.tenantId}` });
+    },
     'POST /admin/tenants/{id}/api-keys': async (event) => json(201, await createApiKey(admin, id(event))),
     'DELETE /admin/tenants/{id}/api-keys/{keyId}': async (event) =>
       json(200, await revokeApiKey(admin, id(event), event.pathParameters?.keyId ?? '')),

@@ -4,7 +4,12 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { ZodError } from 'zod';
 import type { AuditDetail } from '../core/audit';
 import { type ErrorCode, errorBody, PlatformError, statusOf } from '../core/errors';
-import { assertNoTenantOverride, fromAuthorizerContext, type TenantContext } from '../core/tenant';
+import {
+  assertCredentialCurrent,
+  assertNoTenantOverride,
+  fromAuthorizerContext,
+  type TenantContext,
+} from '../core/tenant';
 import type { AuditLog } from '../ports';
 
 const logger = new Logger({ serviceName: 'tenant-api' });
@@ -104,10 +109,11 @@ function jsonBody<C extends ApiContext>(maxBytes: number): MiddlewareObj<ApiEven
 }
 
 /** Builds the frozen tenant context from the authorizer's output and refuses client attempts to name a tenant. */
-function tenantContext(): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext> {
+function tenantContext(now: () => number): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext> {
   return {
     before: ({ event, context }: Request<TenantApiContext>) => {
       context.tenant = fromAuthorizerContext(event.requestContext?.authorizer);
+      assertCredentialCurrent(context.tenant, now());
       assertNoTenantOverride({ body: event.body, query: event.queryStringParameters, headers: event.headers });
     },
   };
@@ -153,7 +159,7 @@ export function tenantApi(deps: { settings: { maxRequestBodyBytes: number }; aud
     .use(auditTrail(deps.audit, deps.now))
     .use(errorResponses())
     .use(jsonBody(deps.settings.maxRequestBodyBytes))
-    .use(tenantContext());
+    .use(tenantContext(deps.now));
 }
 
 /** An operator route (IAM on AWS). */

@@ -12,6 +12,7 @@ const logger = new Logger({ serviceName: 'ingest-worker' });
 const ingestJobSchema = z.object({
   tenant: tenantContextSchema,
   documentId: z.string().min(1),
+  version: z.string().min(1),
   requestId: z.string().min(1),
   batch: z.number().int().nonnegative(),
   title: z.string().optional(),
@@ -31,7 +32,8 @@ export function create(deps: PlatformDeps) {
     for (const record of event.Records) {
       try {
         const job = ingestJobSchema.parse(JSON.parse(record.body)) as IngestJob;
-        await indexQueuedJob(retrieval, { ...job, tenant: Object.freeze(job.tenant) });
+        const outcome = await indexQueuedJob(retrieval, job);
+        if (outcome !== 'indexed') logger.info('ingest job dropped', { messageId: record.messageId, outcome });
       } catch (error) {
         logger.error('ingest job failed', { messageId: record.messageId, error: error as Error });
         batchItemFailures.push({ itemIdentifier: record.messageId });

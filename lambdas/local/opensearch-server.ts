@@ -34,7 +34,7 @@ function allowedKeys(body: Json, keys: readonly string[], where: string): void {
   if (extra.length > 0) throw new OpenSearchError(400, 'parsing_exception', `[${where}] unknown field [${extra[0]}]`);
 }
 
-/** `term`, `terms` and `bool` (`filter`/`must`) over keyword-like fields: the filters the adapter sends. */
+/** `term`, `terms` and `bool` (`filter`/`must`/`must_not`) over keyword-like fields: the filters the adapter sends. */
 function matches(source: Source, query: Json | undefined): boolean {
   if (!query) return true;
   const [kind, ...rest] = Object.keys(query);
@@ -52,11 +52,13 @@ function matches(source: Source, query: Json | undefined): boolean {
       return Array.isArray(expected) && expected.includes(field(name));
     }
     case 'bool': {
-      allowedKeys(value, ['filter', 'must'], 'bool');
-      const clauses = [value.filter, value.must].flatMap((c) =>
-        c === undefined ? [] : Array.isArray(c) ? c : [c],
-      ) as Json[];
-      return clauses.every((clause) => ('knn' in clause ? true : matches(source, clause)));
+      allowedKeys(value, ['filter', 'must', 'must_not'], 'bool');
+      const list = (c: unknown) => (c === undefined ? [] : Array.isArray(c) ? c : [c]) as Json[];
+      const clauses = [value.filter, value.must].flatMap(list);
+      return (
+        clauses.every((clause) => ('knn' in clause ? true : matches(source, clause))) &&
+        !list(value.must_not).some((clause) => matches(source, clause))
+      );
     }
     case 'match_all':
       return true;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { type PlatformConfig, platformConfig } from '../../lib/config';
+import { offboardingDrainSeconds, type PlatformConfig, platformConfig } from '../../lib/config';
 import { ROUTES } from '../../lib/routes';
 import { AUDIT_BY_REQUEST_INDEX } from '../../lib/tables';
 import { TENANT_SESSION_TAG } from '../adapters/sts-tenant-credentials';
@@ -13,6 +13,7 @@ import { SHARED_INDEX } from '../core/retrieval';
 import { ROUTE_HANDLERS, type RouteHandler } from '../handlers';
 import { create as createAuthorizer } from '../handlers/authorizer';
 import { create as createIngestWorker } from '../handlers/ingest-worker';
+import { create as createOffboardingSteps } from '../handlers/offboarding';
 import { buildDeps, type PlatformDeps } from '../runtime';
 import { createLocalApiGateway, isOperator } from './api-gateway';
 import { readBody } from './aws-wire';
@@ -20,6 +21,7 @@ import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
 import { createDevIssuer, type DevIssuer } from './dev-issuer';
 import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
+import { type LocalOffboardingRunner, type OffboardingStep, startLocalOffboardingRunner } from './offboarding-runner';
 import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server';
 import { type LocalSqs, startLocalSqs } from './sqs-server';
 import { type LocalSts, startLocalSts } from './sts-server';
@@ -32,6 +34,8 @@ export interface LocalPlatformOptions {
   /** Keep DynamoDB data on disk under `dataDir` (default) or in memory. */
   readonly persist?: boolean;
   readonly config?: PlatformConfig;
+  /** The platform's clock (tests move it instead of waiting): handlers, the authorizer cache, the offboarding wait. */
+  readonly now?: () => number;
 }
 
 export interface LocalPlatform {
@@ -42,6 +46,8 @@ export interface LocalPlatform {
   readonly sts: LocalSts;
   readonly opensearch: LocalOpenSearch;
   readonly sqs: LocalSqs;
+  /** The offboarding state machine's local stand-in. */
+  readonly offboarding: LocalOffboardingRunner;
   /** Every DynamoDB request's access decision: who signed it, which partitions it named. */
   readonly dynamodbDecisions: AccessDecision[];
   /** Tests only: makes the local DynamoDB misbehave (throttling, errors, lost answers, timeouts). */
@@ -107,36 +113,49 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     audience: 'multi-tenant-ai-platform',
     tenantClaim: 'custom:tenant_id',
   });
-  const deps = buildDeps({
-    region: 'us-east-1',
-    tenantTableName: TABLES.tenants,
-    ledgerTableName: TABLES.ledger,
-    auditTableName: TABLES.audit,
-    auditRetentionDays: config.auditRetentionDays,
-    reservationTtlSeconds: config.reservationTtlSeconds,
-    tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
-    documentTableName: TABLES.documents,
-    opensearchEndpoint: opensearch.endpoint,
-    ingestQueueUrl: sqs.queueUrl,
-    retrieval: config.retrieval,
-    catalog: config.models,
-    tiers: config.tiers,
-    maxRequestBodyBytes: config.maxRequestBodyBytes,
-    jwt: {
-      issuer: issuer.issuer,
-      audience: issuer.audience,
-      jwksUri: `${url}/local/jwks.json`,
-      tenantClaim: issuer.tenantClaim,
-      jwks: issuer.jwks as never,
-    },
-    local: {
-      dynamodbEndpoint: dynamodbFront.endpoint,
-      bedrockRuntimeEndpoint: bedrock.endpoint,
-      stsEndpoint: sts.endpoint,
-      sqsEndpoint: sqs.endpoint,
-      credentials: LOCAL_CREDENTIALS,
-    },
+  const now = options.now ?? Date.now;
+  const offboardingStep: OffboardingStep = (event) => createOffboardingSteps(deps)(event, {} as never);
+  const offboarding = startLocalOffboardingRunner({
+    step: offboardingStep,
+    now,
+    journalFile: options.persist === false ? undefined : join(options.dataDir, 'offboarding.json'),
   });
+  const deps: PlatformDeps = {
+    ...buildDeps({
+      region: 'us-east-1',
+      tenantTableName: TABLES.tenants,
+      ledgerTableName: TABLES.ledger,
+      auditTableName: TABLES.audit,
+      auditRetentionDays: config.auditRetentionDays,
+      reservationTtlSeconds: config.reservationTtlSeconds,
+      tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
+      documentTableName: TABLES.documents,
+      opensearchEndpoint: opensearch.endpoint,
+      ingestQueueUrl: sqs.queueUrl,
+      retrieval: config.retrieval,
+      catalog: config.models,
+      tiers: config.tiers,
+      maxRequestBodyBytes: config.maxRequestBodyBytes,
+      offboardingDrainSeconds: offboardingDrainSeconds(config),
+      offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',
+      jwt: {
+        issuer: issuer.issuer,
+        audience: issuer.audience,
+        jwksUri: `${url}/local/jwks.json`,
+        tenantClaim: issuer.tenantClaim,
+        jwks: issuer.jwks as never,
+      },
+      local: {
+        dynamodbEndpoint: dynamodbFront.endpoint,
+        bedrockRuntimeEndpoint: bedrock.endpoint,
+        stsEndpoint: sts.endpoint,
+        sqsEndpoint: sqs.endpoint,
+        credentials: LOCAL_CREDENTIALS,
+      },
+    }),
+    offboarding,
+    now,
+  };
 
   const gateway = createLocalApiGateway({
     routes: ROUTES,
@@ -146,6 +165,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     authorizer: createAuthorizer(deps) as never,
     authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
     operatorToken,
+    now,
   });
   sqs.consume(createIngestWorker(deps) as unknown as (event: SQSEvent) => Promise<SQSBatchResponse>);
   const localRoutes = devIssuerRoutes(issuer, operatorToken);
@@ -165,10 +185,12 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     sts,
     opensearch,
     sqs,
+    offboarding,
     dynamodbDecisions: dynamodbFront.decisions,
     injectDynamoDbFaults: dynamodbFront.injectFaults,
     deps,
     close: async () => {
+      offboarding.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([

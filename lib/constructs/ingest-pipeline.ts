@@ -4,12 +4,13 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { INGEST_WORKER_TIMEOUT_SECONDS } from '../config';
 import type { ModelGateway } from './model-gateway';
 import { PlatformFunction } from './platform-function';
 import type { TenantAccessRole } from './tenant-access-role';
 
 /** How long the worker may take on one batch; the queue hides a received message six times as long. */
-const WORKER_TIMEOUT = Duration.minutes(2);
+const WORKER_TIMEOUT = Duration.seconds(INGEST_WORKER_TIMEOUT_SECONDS);
 
 export interface IngestWorkerProps {
   /** Environment of the runtime composition root. */

@@ -5,9 +5,10 @@ import { Architecture, type IFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { HANDLER_TIMEOUT_SECONDS } from '../config';
 
 /** Longest a handler runs by default; API Gateway stops waiting at 29 s anyway. */
-export const DEFAULT_HANDLER_TIMEOUT = Duration.seconds(30);
+export const DEFAULT_HANDLER_TIMEOUT = Duration.seconds(HANDLER_TIMEOUT_SECONDS);
 
 export interface PlatformFunctionProps {
   /** Handler file name under `lambdas/handlers/`, without `.ts`. */

@@ -57,28 +57,21 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
   it('bulk-indexes into the index path, routed and tagged by tenant in the shared index, never naming an index in the body', async () => {
     await platform.deps.vectors.ensureTenantIndex(basic);
     const mark = platform.opensearch.requests.length;
-    await platform.deps.vectors.deleteDocument(basic, 'doc-1');
-    await platform.deps.vectors.addChunks(basic, 'doc-1', [
+    await platform.deps.vectors.addChunks(basic, { id: 'doc-1', version: 'v1' }, [
       { documentId: 'doc-1', chunk: 0, title: 'T', text: 'first', vector: vector(3), metadata: { lang: 'en' } },
       { documentId: 'doc-1', chunk: 1, title: 'T', text: 'second', vector: vector(5) },
     ]);
-    const [replaceOld, bulk] = requestsSince(mark);
-    expect(replaceOld).toMatchObject({
-      method: 'POST',
-      path: '/shared-basic/_delete_by_query?routing=basic-co&refresh=true',
-    });
-    expect(JSON.parse(replaceOld.body)).toEqual({
-      query: { bool: { filter: [{ term: { tenant_id: 'basic-co' } }, { term: { document_id: 'doc-1' } }] } },
-    });
+    const [bulk] = requestsSince(mark);
     expect(bulk).toMatchObject({ method: 'PUT', path: '/shared-basic/_bulk?refresh=wait_for' });
     const lines = bulk.body
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line));
-    expect(lines[0]).toEqual({ index: { _id: 'basic-co:doc-1:0', routing: 'basic-co' } });
+    expect(lines[0]).toEqual({ index: { _id: 'basic-co:doc-1:v1:0', routing: 'basic-co' } });
     expect(lines[1]).toEqual({
       tenant_id: 'basic-co',
       document_id: 'doc-1',
+      version: 'v1',
       chunk: 0,
       title: 'T',
       text: 'first',
@@ -160,9 +153,42 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
     expect(unsupported).toMatchObject({ status: 400, body: { error: { type: 'illegal_argument_exception' } } });
   });
 
-  it('deletes a document by query and reports the count', async () => {
-    expect(await platform.deps.vectors.deleteDocument(basic, 'doc-1')).toBe(2);
+  it('deletes the versions of a document it is told to, by query, and reports the count', async () => {
+    await platform.deps.vectors.addChunks(basic, { id: 'doc-1', version: 'v2' }, [
+      { documentId: 'doc-1', chunk: 0, text: 'newer', vector: vector(4) },
+    ]);
+    const mark = platform.opensearch.requests.length;
+    expect(await platform.deps.vectors.deleteDocument(basic, 'doc-1', { except: 'v2' })).toBe(2);
+    const deleteByQuery = requestsSince(mark).find((request) => request.path.includes('_delete_by_query'));
+    expect(deleteByQuery?.path).toBe('/shared-basic/_delete_by_query?routing=basic-co&refresh=true');
+    expect(JSON.parse(deleteByQuery?.body ?? '')).toEqual({
+      query: {
+        bool: {
+          filter: [{ term: { tenant_id: 'basic-co' } }, { term: { document_id: 'doc-1' } }],
+          must_not: [{ term: { version: 'v2' } }],
+        },
+      },
+    });
+    expect(await platform.deps.vectors.deleteDocument(basic, 'doc-1', { only: 'v1' })).toBe(0);
+    expect(await platform.deps.vectors.deleteDocument(basic, 'doc-1')).toBe(1);
     expect(await platform.deps.vectors.deleteDocument(basic, 'doc-1')).toBe(0);
+  });
+
+  it('reads and deletes across every placement the tenant ever had, writes only to the current one', async () => {
+    const moved = { ...standard, tenantId: 'moved-co', tier: 'basic' as const, placements: ['t-moved-co'] };
+    await platform.deps.vectors.ensureTenantIndex({ tenantId: 'moved-co', tier: 'standard' });
+    await platform.deps.vectors.ensureTenantIndex(moved);
+    await platform.deps.vectors.addChunks({ ...moved, tier: 'standard' }, { id: 'old', version: 'v' }, [
+      { documentId: 'old', chunk: 0, text: 'written while standard', vector: vector(6) },
+    ]);
+    await platform.deps.vectors.addChunks(moved, { id: 'new', version: 'v' }, [
+      { documentId: 'new', chunk: 0, text: 'written while basic', vector: vector(6) },
+    ]);
+    const hits = await platform.deps.vectors.search(moved, { vector: vector(6), topK: 5 });
+    expect(hits.map((hit) => hit.documentId).sort()).toEqual(['new', 'old']);
+    expect(await platform.deps.vectors.deleteDocument(moved, 'old')).toBe(1);
+    expect(await platform.deps.vectors.deleteTenant(moved)).toBe(1);
+    expect(await platform.deps.vectors.deleteTenant(moved)).toBe(0);
   });
 });
 
@@ -221,7 +247,9 @@ describe('local OpenSearch persistence (npm start keeps indexes under LOCAL_DATA
       const first = await startLocalOpenSearch({ sts, sharedIndex: 'shared-basic', file });
       const index = new OpenSearchVectorIndex(first.endpoint, 'us-east-1', credentials, 1024);
       await index.ensureTenantIndex(tenant);
-      await index.addChunks(tenant, 'doc', [{ documentId: 'doc', chunk: 0, text: 'kept', vector: vector(3) }]);
+      await index.addChunks(tenant, { id: 'doc', version: 'v1' }, [
+        { documentId: 'doc', chunk: 0, text: 'kept', vector: vector(3) },
+      ]);
       await first.close();
 
       const second = await startLocalOpenSearch({ sts, sharedIndex: 'shared-basic', file });

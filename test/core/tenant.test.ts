@@ -6,6 +6,7 @@ const context = {
   principal: { type: 'api_key' as const, id: 'k1' },
   limits: { requestsPerMinute: 1, tokensPerMinute: 2, monthlyTokens: 3, monthlyBudgetUsd: 4 },
   auditPrompts: false,
+  placements: ['t-acme', 'shared-basic'],
 };
 
 describe('tenant context', () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { LocalPlatform } from '../../lambdas/local/platform';
-import { call, onboard, startTestPlatform } from '../support/platform';
+import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 import { forgedTokens } from '../support/tokens';
 
 /**
@@ -89,13 +89,14 @@ interface Attack {
 
 describe('adversarial isolation suite', () => {
   let platform: LocalPlatform;
+  const clock = new ManualClock();
   const victim = { keyIds: [] as string[], requestIds: [] as string[], apiKey: '', usageBefore: undefined as unknown };
   let alpha: Awaited<ReturnType<typeof onboard>>;
   let alphaToken: string;
   let attacks: Attack[];
 
   beforeAll(async () => {
-    platform = await startTestPlatform();
+    platform = await startTestPlatform(undefined, { now: clock.now });
     const operator = platform.operatorToken;
 
     // The victim: usage, audit records holding its prompt text, two keys.
@@ -124,7 +125,7 @@ describe('adversarial isolation suite', () => {
     await onboard(platform, 'frozen-co');
     await call(platform, 'PATCH', '/admin/tenants/frozen-co', { credential: operator, body: { status: 'suspended' } });
     const gone = await onboard(platform, 'gone-co');
-    await call(platform, 'DELETE', '/admin/tenants/gone-co', { credential: operator });
+    await offboardCompletely(platform, clock, 'gone-co');
 
     const forged = await forgedTokens(platform.issuer, 'bravo-bank');
     const [, alphaKeyId, alphaSecret] = /^mt_([^_]+)_(.+)$/.exec(alpha.apiKey) ?? [];

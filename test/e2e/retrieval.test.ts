@@ -1,5 +1,5 @@
 import corpus from '../fixtures/retrieval-corpus.json';
-import { call, onboard, startTestPlatform } from '../support/platform';
+import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 
 type Platform = Awaited<ReturnType<typeof startTestPlatform>>;
 const retrieve = (platform: Platform, credential: string, query: string, topK = 3) =>
@@ -7,10 +7,11 @@ const retrieve = (platform: Platform, credential: string, query: string, topK = 
 
 describe('retrieval over HTTP against the local platform (local OpenSearch, local Titan embedder)', () => {
   let platform: Platform;
+  const clock = new ManualClock();
   const keys: Record<string, string> = {};
 
   beforeAll(async () => {
-    platform = await startTestPlatform();
+    platform = await startTestPlatform(undefined, { now: clock.now });
     // standard tenants get their own index; basic tenants share one
     for (const [id, tier] of [
       ['std-alpha', 'standard'],
@@ -181,11 +182,10 @@ describe('retrieval over HTTP against the local platform (local OpenSearch, loca
   });
 
   it('deletes the index (standard) or the chunks in the shared index (basic) when a tenant is offboarded', async () => {
-    const operator = platform.operatorToken;
-    const standard = await call(platform, 'DELETE', '/admin/tenants/std-alpha', { credential: operator });
-    expect(standard.body.deleted).toMatchObject({ documents: 10, chunks: 10 });
-    const basic = await call(platform, 'DELETE', '/admin/tenants/basic-alpha', { credential: operator });
-    expect(basic.body.deleted).toMatchObject({ documents: 10, chunks: 10 });
+    const standard = await offboardCompletely(platform, clock, 'std-alpha');
+    expect(standard.offboarding.deleted).toMatchObject({ documents: 10, chunks: 10 });
+    const basic = await offboardCompletely(platform, clock, 'basic-alpha');
+    expect(basic.offboarding.deleted).toMatchObject({ documents: 10, chunks: 10 });
     // the other basic tenant's chunks in the shared index are untouched
     const stillThere = await call(platform, 'POST', '/v1/documents', {
       credential: keys['basic-bravo'],

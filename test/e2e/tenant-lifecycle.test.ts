@@ -1,15 +1,16 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { platformConfig } from '../../lib/config';
-import { call, startTestPlatform } from '../support/platform';
+import { call, ManualClock, startTestPlatform } from '../support/platform';
 
 const run = promisify(execFile);
-const CACHE_TTL_SECONDS = 1;
+const CACHE_TTL_SECONDS = 60;
 const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'status?' }], max_tokens: 8 };
-const afterCacheTtl = () => new Promise((resolve) => setTimeout(resolve, CACHE_TTL_SECONDS * 1000 + 100));
 
 describe('tenant lifecycle through the README admin CLI (npm run tenant)', () => {
   let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  const clock = new ManualClock();
+  const afterCacheTtl = () => clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
 
   /** Runs `bin/tenant-cli.ts` as `npm run tenant` does, against the test platform. */
   async function cli(...args: string[]): Promise<string> {
@@ -22,7 +23,10 @@ describe('tenant lifecycle through the README admin CLI (npm run tenant)', () =>
     (await call(platform, 'POST', '/v1/chat/completions', { credential, body: chat })).status;
 
   beforeAll(async () => {
-    platform = await startTestPlatform({ ...platformConfig(), authorizerCacheTtlSeconds: CACHE_TTL_SECONDS });
+    platform = await startTestPlatform(
+      { ...platformConfig(), authorizerCacheTtlSeconds: CACHE_TTL_SECONDS },
+      { now: clock.now },
+    );
   });
   afterAll(() => platform.close());
 
@@ -45,12 +49,12 @@ describe('tenant lifecycle through the README admin CLI (npm run tenant)', () =>
 
     // suspend: 403 once the authorizer cache has expired; resume: 200 again
     expect(JSON.parse(await cli('suspend', 'lifecycle-co')).status).toBe('suspended');
-    await afterCacheTtl();
+    afterCacheTtl();
     const suspended = await call(platform, 'POST', '/v1/chat/completions', { credential: firstKey, body: chat });
     expect(suspended.status).toBe(403);
     expect(suspended.body.error.code).toBe('forbidden');
     expect(JSON.parse(await cli('resume', 'lifecycle-co')).status).toBe('active');
-    await afterCacheTtl();
+    afterCacheTtl();
     expect(await chatWith(firstKey)).toBe(200);
 
     // keys: issue a second, revoke the first
@@ -60,7 +64,7 @@ describe('tenant lifecycle through the README admin CLI (npm run tenant)', () =>
       key_id: firstKeyId,
       status: 'revoked',
     });
-    await afterCacheTtl();
+    afterCacheTtl();
     expect(await chatWith(firstKey)).toBe(401);
     expect(await chatWith(secondKey)).toBe(200);
 
@@ -70,16 +74,20 @@ describe('tenant lifecycle through the README admin CLI (npm run tenant)', () =>
     expect(csv[0]).toBe('tenant_id,model,requests,input_tokens,output_tokens,cost_usd');
     expect(csv.filter((line) => line.startsWith('lifecycle-co,nova-micro,3,'))).toHaveLength(1);
 
-    // offboard: counts of what was deleted, then nothing answers for the tenant any more
-    const offboarded = JSON.parse(await cli('offboard', 'lifecycle-co'));
-    expect(offboarded.deleted.api_keys).toBe(2);
+    // offboard: the tenant stops at once, its data goes once the drain is over, its id stays taken
+    const started = JSON.parse(await cli('offboard', 'lifecycle-co', '--no-wait'));
+    expect(started).toMatchObject({ status: 'offboarding', status_url: '/admin/tenants/lifecycle-co' });
+    clock.advance(platform.deps.settings.offboardingDrainSeconds * 1000 + 1000);
+    await platform.offboarding.runDue();
+    const offboarded = JSON.parse(await cli('get', 'lifecycle-co'));
+    expect(offboarded.status).toBe('offboarded');
+    expect(offboarded.offboarding.deleted.api_keys).toBe(2);
     // the month item: its counters, reservations and usage cells
-    expect(offboarded.deleted.ledger_items).toBe(1);
+    expect(offboarded.offboarding.deleted.ledger_items).toBe(1);
     // the three chats that reached the handler (refusals by the authorizer are API Gateway's access logs)
-    expect(offboarded.deleted.audit_records).toBe(3);
-    await afterCacheTtl();
+    expect(offboarded.offboarding.deleted.audit_records).toBe(3);
     expect(await chatWith(secondKey)).toBe(401);
-    await expect(cli('get', 'lifecycle-co')).rejects.toMatchObject({ stderr: expect.stringContaining('not_found') });
+    await expect(cli('create', 'lifecycle-co')).rejects.toMatchObject({ stderr: expect.stringContaining('conflict') });
   });
 
   it('refuses to onboard ids that are not valid tenant ids, and duplicates', async () => {

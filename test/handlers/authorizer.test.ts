@@ -23,6 +23,7 @@ describe('tenant authorizer (production handler, registry on dynalite, JWKS of t
       status: 'suspended',
       limits: admin.tiers.basic,
       auditPrompts: false,
+      placements: [],
       createdAt: new Date().toISOString(),
     });
     const handler = create(platform.deps);

@@ -105,9 +105,12 @@ describe('PlatformStack', () => {
         'dynamodb:Scan',
         'dynamodb:UpdateItem',
         ...logs,
+        'states:StartExecution',
         ...assume,
       ].sort(),
     );
+    const start = statementsOf('admin').find((statement) => statement.Action === 'states:StartExecution');
+    expect(start?.Resource).toEqual({ Ref: logicalIdOf('AWS::StepFunctions::StateMachine', {}) });
     // the all-tenant report: Scan on the ledger, for the admin function alone
     const scan = statementsOf('admin').find((statement) => statement.Action === 'dynamodb:Scan');
     expect(JSON.stringify(scan?.Resource)).toMatch(/UsageLedgerTable/);
@@ -130,7 +133,7 @@ describe('PlatformStack', () => {
     // Trust: only the handler roles, and only with exactly one non-empty tenantId tag.
     expect(assumeRole).toMatchObject({ Action: 'sts:AssumeRole', Effect: 'Allow' });
     const trustedArns = assumeRole.Condition.ArnEquals['aws:PrincipalArn'];
-    expect(trustedArns).toHaveLength(8);
+    expect(trustedArns).toHaveLength(9);
     expect(tagSession).toMatchObject({
       Action: 'sts:TagSession',
       Condition: {
@@ -157,12 +160,20 @@ describe('PlatformStack', () => {
     const bedrock = statementsOf('chat-completions').find((s) => s.Action === 'bedrock:InvokeModel');
     expect(JSON.stringify(bedrock?.Resource)).toContain('foundation-model/amazon.nova-micro-v1:0');
     expect(JSON.stringify(bedrock?.Resource)).toContain('foundation-model/amazon.nova-lite-v1:0');
+    const starResources: string[][] = [];
     for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
       for (const statement of policy.Properties.PolicyDocument.Statement as Statement[]) {
         expect([statement.Action].flat().some((action) => action.includes('*'))).toBe(false);
-        expect([statement.Resource].flat()).not.toContain('*');
+        if ([statement.Resource].flat().includes('*')) starResources.push([statement.Action].flat());
       }
     }
+    // the one exception: CloudWatch Logs' log-delivery actions (state machine logging) take only Resource *
+    expect(starResources).toHaveLength(1);
+    expect(
+      starResources[0].every((action) =>
+        /^logs:\w+(LogDelivery|LogDeliveries|ResourcePolic(y|ies)|LogGroups)$/.test(action),
+      ),
+    ).toBe(true);
   });
 
   it('runs OpenSearch encrypted, HTTPS-only, IAM-only, refusing explicit indexes in bulk bodies', () => {
@@ -254,7 +265,7 @@ describe('PlatformStack', () => {
   });
 
   it('runs handlers on arm64 and the current Node.js runtime, configured from the environment contract', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 9);
+    template.resourceCountIs('AWS::Lambda::Function', 10);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -269,6 +280,73 @@ describe('PlatformStack', () => {
         }),
       },
     });
+  });
+
+  it('offboards in a state machine: wait out the drain, purge with retries, tombstone, announce success or failure', () => {
+    const machine = template.findResources('AWS::StepFunctions::StateMachine');
+    const [machineId] = Object.keys(machine);
+    const definition = JSON.parse(
+      (machine[machineId].Properties.DefinitionString['Fn::Join'][1] as unknown[])
+        .map((part) => (typeof part === 'string' ? part : 'token'))
+        .join(''),
+    );
+    expect(definition.StartAt).toBe('WaitForDrain');
+    expect(definition.States.WaitForDrain).toEqual({
+      Type: 'Wait',
+      TimestampPath: '$.drainUntil',
+      Next: 'PurgeTenantData',
+    });
+    for (const [state, step, next] of [
+      ['PurgeTenantData', 'purge', 'Tombstone'],
+      ['Tombstone', 'tombstone', 'AnnounceOffboarded'],
+    ]) {
+      expect(definition.States[state]).toMatchObject({
+        Type: 'Task',
+        Next: next,
+        Parameters: { Payload: { step, 'tenantId.$': '$.tenantId' } },
+        Retry: expect.arrayContaining([
+          { ErrorEquals: ['States.ALL'], IntervalSeconds: 10, MaxAttempts: 6, BackoffRate: 2 },
+        ]),
+        Catch: [{ ErrorEquals: ['States.ALL'], Next: 'AnnounceFailure' }],
+      });
+    }
+    expect(definition.States.AnnounceOffboarded.Parameters.Entries[0]).toMatchObject({
+      DetailType: 'TenantOffboarded',
+      Source: 'multi-tenant-ai-platform.offboarding',
+    });
+    expect(definition.States.AnnounceFailure).toMatchObject({ Next: 'OffboardingFailed' });
+    expect(definition.States.AnnounceFailure.Parameters.Entries[0].DetailType).toBe('TenantOffboardingFailed');
+    expect(definition.States.OffboardingFailed.Type).toBe('Fail');
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineName: 'Platform-offboarding',
+      StateMachineType: 'STANDARD',
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: false }),
+    });
+    // the functions learn the ARN from its fixed name: no cycle between the machine and its step function
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          OFFBOARDING_STATE_MACHINE_ARN: {
+            'Fn::Join': ['', Match.arrayWith([':stateMachine:Platform-offboarding'])],
+          },
+          OFFBOARDING_DRAIN_SECONDS: String(60 + 120 + 30),
+        }),
+      },
+    });
+    expect(actionsOf(statementsOf('offboarding'))).toEqual(
+      [
+        'dynamodb:BatchWriteItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'sts:AssumeRole',
+        'sts:TagSession',
+      ].sort(),
+    );
   });
 
   it('hard-codes no account or region', () => {

@@ -9,10 +9,22 @@ import { type TenantScopedDynamoDb, tenantScopedDynamoDb } from '../../lambdas/a
 import { type LocalPlatform, startLocalPlatform } from '../../lambdas/local/platform';
 import type { PlatformConfig } from '../../lib/config';
 
+/** A clock that moves only when told to: tests step past TTLs and waits instead of sleeping. */
+export class ManualClock {
+  private offsetMs = 0;
+  readonly now = () => Date.now() + this.offsetMs;
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
 /** A local platform on a free port, in memory, with its own data dir; `close` removes everything. */
-export async function startTestPlatform(config?: PlatformConfig): Promise<LocalPlatform & { dataDir: string }> {
+export async function startTestPlatform(
+  config?: PlatformConfig,
+  options: { now?: () => number } = {},
+): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
-  const platform = await startLocalPlatform({ dataDir, port: 0, persist: false, config });
+  const platform = await startLocalPlatform({ dataDir, port: 0, persist: false, config, now: options.now });
   return {
     ...platform,
     dataDir,
@@ -50,6 +62,16 @@ export async function onboard(platform: LocalPlatform, id: string, extra: Record
   if (created.status !== 201) throw new Error(`onboarding ${id} failed: ${created.text}`);
   const key = await call(platform, 'POST', `/admin/tenants/${id}/api-keys`, { credential: admin });
   return { tenant: created.body, apiKey: key.body.api_key as string, keyId: key.body.key_id as string };
+}
+
+/** Offboards through the admin API, then moves `clock` past the drain and lets the workflow finish; returns the tombstone. */
+export async function offboardCompletely(platform: LocalPlatform, clock: ManualClock, id: string) {
+  const admin = { credential: platform.operatorToken };
+  const started = await call(platform, 'DELETE', `/admin/tenants/${id}`, admin);
+  if (started.status !== 202) throw new Error(`offboarding ${id} did not start: ${started.text}`);
+  clock.advance(platform.deps.settings.offboardingDrainSeconds * 1000 + 1000);
+  await platform.offboarding.runDue();
+  return (await call(platform, 'GET', `/admin/tenants/${id}`, admin)).body;
 }
 
 /** Clients on the platform's local DynamoDB: tenant-scoped sessions (as handlers get them) and the platform's own role. */

@@ -14,5 +14,6 @@ export function tenantContext(tenantId: string, limits: Partial<TenantContext['l
       ...limits,
     },
     auditPrompts: false,
+    placements: [],
   };
 }

@@ -1,0 +1,96 @@
+import type { AuditLog, DocumentStore, Ledger, TenantRegistry, VectorIndex } from '../ports';
+import { PlatformError } from './errors';
+import type { TenantRecord } from './tenant';
+import { getTenant } from './tenants';
+
+/**
+ * Offboarding as a durable workflow of idempotent steps (Step Functions on AWS, the local runner
+ * in local mode): begin (the tenant stops being served), wait until `drainUntil`, purge every store,
+ * tombstone. Progress lives on the tenant record, so a crashed step resumes and a repeated one is
+ * harmless. The tombstone stays: a tenant id is never onboarded again, so nothing cached or queued
+ * for the old tenant can ever reach a new one.
+ */
+export interface OffboardingDeps {
+  readonly registry: TenantRegistry;
+  readonly ledger: Pick<Ledger, 'deleteAll'>;
+  readonly audit: Pick<AuditLog, 'deleteAll'>;
+  readonly documents: Pick<DocumentStore, 'deleteAll'>;
+  readonly vectors: Pick<VectorIndex, 'deleteTenant'>;
+  readonly now: () => number;
+  /**
+   * The authorizer cache TTL plus the longest a handler or worker can run: after this, no credential
+   * cached before the tenant left can be used, and no call it started can still write.
+   */
+  readonly drainMs: number;
+}
+
+/** Every store a tenant can have data in, purged in this order. */
+export const TENANT_STORES = ['chunks', 'documents', 'audit_records', 'ledger_items', 'api_keys'] as const;
+type TenantStore = (typeof TENANT_STORES)[number];
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Stops the tenant's calls and fixes when its data may go. Joining an offboarding under way returns it as it is. */
+export async function beginOffboarding(
+  deps: Pick<OffboardingDeps, 'registry' | 'now' | 'drainMs'>,
+  tenantId: string,
+): Promise<TenantRecord> {
+  const tenant = await getTenant(deps, tenantId);
+  if (tenant.offboarding) return tenant;
+  const now = deps.now();
+  const leaving: TenantRecord = {
+    ...tenant,
+    status: 'offboarding',
+    offboarding: { requestedAt: iso(now), drainUntil: iso(now + deps.drainMs), deleted: {} },
+  };
+  await deps.registry.updateTenant(leaving);
+  return leaving;
+}
+
+/** Deletes the tenant's data store by store, recording each count; a rerun skips the stores already done. */
+export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): Promise<TenantRecord> {
+  let tenant = await leavingTenant(deps, tenantId);
+  const progress = tenant.offboarding as NonNullable<TenantRecord['offboarding']>;
+  if (deps.now() < Date.parse(progress.drainUntil)) {
+    throw new PlatformError('conflict', `tenant data may be deleted from ${progress.drainUntil}`);
+  }
+  const purge: Record<TenantStore, () => Promise<number>> = {
+    chunks: () => deps.vectors.deleteTenant(tenant),
+    documents: () => deps.documents.deleteAll(tenantId),
+    audit_records: () => deps.audit.deleteAll(tenantId),
+    ledger_items: () => deps.ledger.deleteAll(tenantId),
+    api_keys: () => deps.registry.deleteApiKeys(tenantId),
+  };
+  for (const store of TENANT_STORES) {
+    if (store in progress.deleted) continue;
+    const deleted = { ...(tenant.offboarding?.deleted ?? {}), [store]: await purge[store]() };
+    tenant = { ...tenant, offboarding: { ...progress, deleted } };
+    await deps.registry.updateTenant(tenant);
+  }
+  return tenant;
+}
+
+/** The last step: the record becomes a tombstone that keeps the id taken and the counts of what was deleted. */
+export async function tombstoneTenant(
+  deps: Pick<OffboardingDeps, 'registry' | 'now'>,
+  tenantId: string,
+): Promise<TenantRecord> {
+  const tenant = await leavingTenant(deps, tenantId);
+  if (tenant.status === 'offboarded') return tenant;
+  const progress = tenant.offboarding as NonNullable<TenantRecord['offboarding']>;
+  const pending = TENANT_STORES.filter((store) => !(store in progress.deleted));
+  if (pending.length > 0) throw new PlatformError('conflict', `stores not purged yet: ${pending.join(', ')}`);
+  const tombstone: TenantRecord = {
+    ...tenant,
+    status: 'offboarded',
+    offboarding: { ...progress, completedAt: iso(deps.now()) },
+  };
+  await deps.registry.updateTenant(tombstone);
+  return tombstone;
+}
+
+async function leavingTenant(deps: Pick<OffboardingDeps, 'registry'>, tenantId: string): Promise<TenantRecord> {
+  const tenant = await getTenant(deps, tenantId);
+  if (!tenant.offboarding) throw new PlatformError('conflict', `tenant '${tenantId}' is not being offboarded`);
+  return tenant;
+}

@@ -1,0 +1,66 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { OffboardingWorkflow } from '../ports';
+import { writeFileDurably } from './durable-file';
+
+/** One task of the offboarding state machine, as the offboarding Lambda takes it. */
+export type OffboardingStep = (event: { step: 'purge' | 'tombstone'; tenantId: string }) => Promise<unknown>;
+
+export interface LocalOffboardingRunner extends OffboardingWorkflow {
+  /** Runs every offboarding whose drain is over (what the state machine's Wait state releases); a failed one stays for the next run. */
+  runDue(): Promise<void>;
+  close(): void;
+}
+
+/**
+ * The offboarding state machine in local mode: the same steps, run by the same handler, in the same
+ * order after the same wait. Started workflows are journaled to `journalFile` before `start`
+ * returns, so a platform killed mid-offboarding resumes it when it starts again.
+ */
+export function startLocalOffboardingRunner(options: {
+  readonly step: OffboardingStep;
+  readonly now: () => number;
+  /** Absent: in memory only. */
+  readonly journalFile?: string;
+  /** How often it looks for offboardings whose drain is over. */
+  readonly pollMs?: number;
+}): LocalOffboardingRunner {
+  const pending = new Map<string, string>(
+    options.journalFile && existsSync(options.journalFile)
+      ? Object.entries(JSON.parse(readFileSync(options.journalFile, 'utf8')) as Record<string, string>)
+      : [],
+  );
+  const persist = () => {
+    if (options.journalFile) writeFileDurably(options.journalFile, JSON.stringify(Object.fromEntries(pending)));
+  };
+  let running: Promise<void> = Promise.resolve();
+
+  const runOnce = async () => {
+    for (const [tenantId, drainUntil] of [...pending]) {
+      if (Date.parse(drainUntil) > options.now()) continue;
+      try {
+        await options.step({ step: 'purge', tenantId });
+        await options.step({ step: 'tombstone', tenantId });
+        pending.delete(tenantId);
+        persist();
+      } catch {
+        // Left in the journal: the next run retries it, as the state machine's Retry would.
+      }
+    }
+  };
+  const runDue = () => {
+    running = running.then(runOnce);
+    return running;
+  };
+  const timer = setInterval(() => void runDue(), options.pollMs ?? 1000);
+  timer.unref();
+
+  return {
+    start: async ({ tenantId, drainUntil }) => {
+      if (pending.get(tenantId) === drainUntil) return;
+      pending.set(tenantId, drainUntil);
+      persist();
+    },
+    runDue,
+    close: () => clearInterval(timer),
+  };
+}

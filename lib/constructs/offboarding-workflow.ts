@@ -1,0 +1,155 @@
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
+import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  Chain,
+  DefinitionBody,
+  Fail,
+  JsonPath,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+  Succeed,
+  TaskInput,
+  Wait,
+  WaitTime,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { EventBridgePutEvents, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import { PlatformFunction } from './platform-function';
+import { ITEM_ACCESS_ACTIONS } from './platform-table';
+import type { TenantAccessRole } from './tenant-access-role';
+
+/** Source of the workflow's events on EventBridge, for the operator's rules (email, webhook). */
+export const OFFBOARDING_EVENT_SOURCE = 'multi-tenant-ai-platform.offboarding';
+
+export interface OffboardingWorkflowProps {
+  /** Name of the state machine; fixed, so its ARN can be given to the functions that start it without a cycle. */
+  readonly stateMachineName: string;
+  /** The tenant registry: the steps read and write the tenant record and delete its API keys. */
+  readonly tenantTable: ITable;
+  /** Tenant data (ledger, audit, documents, indexes) is deleted through sessions of this role only. */
+  readonly tenantAccess: TenantAccessRole;
+  /** Environment of the runtime composition root. */
+  readonly environment: Readonly<Record<string, string>>;
+  /**
+   * Where `TenantOffboarded` and `TenantOffboardingFailed` events go.
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: IEventBus;
+}
+
+/**
+ * Offboarding as a Step Functions standard workflow: wait until the tenant's `drainUntil` (no
+ * cached credential can still write), purge every store (retried with backoff; each store is done
+ * once and recorded on the tenant record, so a retry resumes), tombstone, and announce the outcome
+ * on EventBridge. The input is `{tenantId, drainUntil}`; the admin function starts one execution
+ * per tenant, named after it.
+ */
+export class OffboardingWorkflow extends Construct {
+  public readonly stateMachine: StateMachine;
+  public readonly stepFunction: IFunction;
+
+  constructor(scope: Construct, id: string, props: OffboardingWorkflowProps) {
+    super(scope, id);
+    this.stepFunction = new PlatformFunction(this, 'Steps', {
+      handlerName: 'offboarding',
+      environment: props.environment,
+      timeout: Duration.minutes(5),
+    }).function;
+    props.tenantTable.grant(this.stepFunction, ...ITEM_ACCESS_ACTIONS);
+    props.tenantAccess.grantAssume(this.stepFunction);
+    const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+
+    const step = (name: string, action: 'purge' | 'tombstone') =>
+      new LambdaInvoke(this, name, {
+        lambdaFunction: this.stepFunction,
+        payload: TaskInput.fromObject({ step: action, tenantId: JsonPath.stringAt('$.tenantId') }),
+        resultSelector: { 'tenantId.$': '$.Payload.tenantId', 'deleted.$': '$.Payload.deleted' },
+        retryOnServiceExceptions: true,
+      }).addRetry({
+        errors: ['States.ALL'],
+        interval: Duration.seconds(10),
+        backoffRate: 2,
+        maxAttempts: 6,
+      });
+    const announce = (name: string, detailType: string, detail: TaskInput) =>
+      new EventBridgePutEvents(this, name, {
+        entries: [{ eventBus, source: OFFBOARDING_EVENT_SOURCE, detailType, detail }],
+        resultPath: JsonPath.DISCARD,
+      });
+
+    const failed = announce(
+      'AnnounceFailure',
+      'TenantOffboardingFailed',
+      TaskInput.fromObject({ 'tenantId.$': '$$.Execution.Input.tenantId', 'error.$': '$.Error' }),
+    ).next(new Fail(this, 'OffboardingFailed', { error: 'OffboardingFailed' }));
+    const purge = step('PurgeTenantData', 'purge').addCatch(failed);
+    const tombstone = step('Tombstone', 'tombstone').addCatch(failed);
+    const definition = Chain.start(new Wait(this, 'WaitForDrain', { time: WaitTime.timestampPath('$.drainUntil') }))
+      .next(purge)
+      .next(tombstone)
+      .next(announce('AnnounceOffboarded', 'TenantOffboarded', TaskInput.fromJsonPathAt('$')))
+      .next(new Succeed(this, 'Offboarded'));
+
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineName: props.stateMachineName,
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromChainable(definition),
+      // Drain (a few minutes) plus retries; far below the standard workflow's one-year limit.
+      timeout: Duration.hours(6),
+      logs: {
+        destination: new LogGroup(this, 'Logs', { retention: RetentionDays.ONE_YEAR }),
+        level: LogLevel.ALL,
+        includeExecutionData: false,
+      },
+    });
+    this.suppressAcceptedFindings();
+  }
+
+  /** The findings this design accepts, on this construct's own resources, each with its reason. */
+  private suppressAcceptedFindings(): void {
+    NagSuppressions.addResourceSuppressions(this.stateMachine, [
+      {
+        id: 'AwsSolutions-SF2',
+        reason:
+          'X-Ray on the state machine needs xray:* on Resource *; its steps are traced in their own Lambda, and the execution history records every state.',
+      },
+    ]);
+    NagSuppressions.addResourceSuppressions(
+      this.stateMachine.role,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason: 'LambdaInvoke grants the versions of the one step function it invokes (`<function ARN>:*`).',
+          appliesTo: [{ regex: '/^Resource::<.*OffboardingSteps.*\\.Arn>:\\*$/g' }],
+        },
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Execution logging to CloudWatch Logs: the log-delivery actions (logs:CreateLogDelivery and the like) accept only Resource *.',
+          appliesTo: ['Resource::*'],
+        },
+      ],
+      true,
+    );
+  }
+
+  /** The ARN a state machine of this name has in this stack: known before it exists. */
+  static arnFor(scope: Construct, stateMachineName: string): string {
+    return Stack.of(scope).formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+  }
+
+  grantStart(grantee: IGrantable): void {
+    this.stateMachine.grantStartExecution(grantee);
+  }
+}

@@ -1,0 +1,297 @@
+import type { SQSEvent } from 'aws-lambda';
+import { deleteDocument, indexQueuedJob } from '../../lambdas/core/documents';
+import type { TenantContext } from '../../lambdas/core/tenant';
+import { create as createIngestWorker } from '../../lambdas/handlers/ingest-worker';
+import { create as createOffboardingSteps } from '../../lambdas/handlers/offboarding';
+import type { IngestJob } from '../../lambdas/ports';
+import { modelDeps } from '../../lambdas/runtime';
+import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
+import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
+
+/**
+ * A tenant walked through its life over HTTP: tier changes, offboarding with credentials still
+ * cached, queued jobs delivered late, upserts that fail, tokens that expire. Time is a manual clock:
+ * the suite steps past cache TTLs and the offboarding drain instead of waiting for them.
+ */
+const CACHE_TTL_SECONDS = 300;
+const config = { ...platformConfig(), authorizerCacheTtlSeconds: CACHE_TTL_SECONDS };
+const DRAIN_MS = offboardingDrainSeconds(config) * 1000;
+const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'status?' }], max_tokens: 8 };
+
+describe('a tenant across its life', () => {
+  const clock = new ManualClock();
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  const admin = (method: string, path: string, body?: unknown) =>
+    call(platform, method, path, { credential: platform.operatorToken, body });
+  /** Documents whose retrieved passages quote `word`: the nearest passages, kept only where they hold it. */
+  const documentIds = async (credential: string, word: string) =>
+    (await call(platform, 'POST', '/v1/retrieve', { credential, body: { query: word, top_k: 50 } })).body.data
+      .filter((passage: { text: string }) => passage.text.includes(word))
+      .map((passage: { document_id: string }) => passage.document_id);
+  const tenantOf = async (id: string): Promise<TenantContext> => {
+    const record = await platform.deps.registry.getTenant(id);
+    if (!record) throw new Error(`no tenant ${id}`);
+    const { tier, limits, placements, auditPrompts } = record;
+    return { tenantId: id, tier, limits, placements, auditPrompts, principal: { type: 'api_key', id: 'test' } };
+  };
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(config, { now: clock.now });
+  });
+  afterAll(() => platform.close());
+
+  it('a tier change keeps every chunk reachable: search, delete and offboarding cover all placements', async () => {
+    const { apiKey } = await onboard(platform, 'tier-co', { tier: 'standard' });
+    const ingest = (id: string, text: string) =>
+      call(platform, 'POST', '/v1/documents', { credential: apiKey, body: { id, text } });
+    expect((await ingest('aurora', 'The aurora manual explains aurora lights.')).status).toBe(201);
+    expect((await admin('PATCH', '/admin/tenants/tier-co', { tier: 'basic' })).body.placements).toEqual([
+      'shared-basic',
+      't-tier-co',
+    ]);
+    clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
+    expect((await ingest('borealis', 'The borealis guide covers borealis nights.')).status).toBe(201);
+    expect(await documentIds(apiKey, 'aurora')).toContain('aurora');
+    expect(await documentIds(apiKey, 'borealis')).toContain('borealis');
+
+    // deleted while basic, from the standard index it was written to: it does not come back
+    expect((await call(platform, 'DELETE', '/v1/documents/aurora', { credential: apiKey })).body).toMatchObject({
+      chunks_deleted: 1,
+    });
+    await admin('PATCH', '/admin/tenants/tier-co', { tier: 'standard' });
+    clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
+    expect(await documentIds(apiKey, 'aurora')).not.toContain('aurora');
+    expect(await documentIds(apiKey, 'borealis')).toContain('borealis');
+
+    const tombstone = await offboardCompletely(platform, clock, 'tier-co');
+    expect(tombstone).toMatchObject({ status: 'offboarded', offboarding: { deleted: { chunks: 1, documents: 1 } } });
+    const sharedOnly = { ...(await tenantOf('tier-co')), tier: 'basic' as const, placements: [] };
+    expect(await platform.deps.vectors.search(sharedOnly, { vector: new Array(1024).fill(0.03), topK: 10 })).toEqual(
+      [],
+    );
+    expect((await admin('POST', '/admin/tenants', { id: 'tier-co', tier: 'standard' })).status).toBe(409);
+  });
+
+  it('offboarding waits out cached credentials, deletes what they wrote meanwhile, and the id is never reused', async () => {
+    const { apiKey } = await onboard(platform, 'leaving-co', { tier: 'standard' });
+    expect((await call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
+
+    const started = await admin('DELETE', '/admin/tenants/leaving-co');
+    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ status: 'offboarding', status_url: '/admin/tenants/leaving-co' });
+    expect(Date.parse(started.body.offboarding.drain_until) - Date.parse(started.body.offboarding.requested_at)).toBe(
+      DRAIN_MS,
+    );
+    // joining is harmless; changing a tenant on its way out is a conflict
+    expect((await admin('DELETE', '/admin/tenants/leaving-co')).body.offboarding).toEqual(started.body.offboarding);
+    expect((await admin('PATCH', '/admin/tenants/leaving-co', { status: 'active' })).status).toBe(409);
+    expect((await admin('POST', '/admin/tenants/leaving-co/api-keys')).status).toBe(409);
+
+    // the key's decision is still cached: it chats and ingests during the drain...
+    expect((await call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
+    const late = await call(platform, 'POST', '/v1/documents', {
+      credential: apiKey,
+      body: { id: 'late', text: 'Written by a cached credential after offboarding began.' },
+    });
+    expect(late.status).toBe(201);
+    // ...while a credential the authorizer has not seen is refused at once
+    const token = await platform.issuer.mint({ tenantId: 'leaving-co', userId: 'alice' });
+    expect((await call(platform, 'GET', '/v1/usage', { credential: token })).status).toBe(403);
+
+    await platform.offboarding.runDue();
+    expect((await admin('GET', '/admin/tenants/leaving-co')).body.status).toBe('offboarding');
+    clock.advance(DRAIN_MS + 1000);
+    await platform.offboarding.runDue();
+    const tombstone = (await admin('GET', '/admin/tenants/leaving-co')).body;
+    expect(tombstone).toMatchObject({
+      status: 'offboarded',
+      offboarding: {
+        deleted: { chunks: 1, documents: 1, audit_records: 3, ledger_items: 1, api_keys: 1 },
+        completed_at: expect.any(String),
+      },
+    });
+
+    // what the cached credential wrote is gone with the rest; the key names no one
+    const leaving = await tenantOf('leaving-co');
+    expect((await platform.deps.documents.list(leaving, { limit: 10 })).records).toEqual([]);
+    expect((await platform.deps.audit.list(leaving, { limit: 10 })).entries).toEqual([]);
+    expect(await platform.deps.ledger.usage(leaving, { from: '2000-01-01', to: '2100-12-31' })).toEqual([]);
+    expect((await call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(401);
+    const again = await admin('POST', '/admin/tenants', { id: 'leaving-co' });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('conflict');
+  });
+
+  it('offboarding that crashes mid-purge resumes with exact counts, and running a step twice is harmless', async () => {
+    const { apiKey } = await onboard(platform, 'crashy-co', { tier: 'basic' });
+    await call(platform, 'POST', '/v1/documents', {
+      credential: apiKey,
+      body: { id: 'one', text: 'Crash test text.' },
+    });
+    expect((await admin('DELETE', '/admin/tenants/crashy-co')).status).toBe(202);
+    clock.advance(DRAIN_MS + 1000);
+    const crash = jest.spyOn(platform.deps.audit, 'deleteAll').mockRejectedValueOnce(new Error('killed'));
+    await platform.offboarding.runDue();
+    crash.mockRestore();
+    const halfway = (await admin('GET', '/admin/tenants/crashy-co')).body;
+    expect(halfway).toMatchObject({ status: 'offboarding', offboarding: { deleted: { chunks: 1, documents: 1 } } });
+    expect(halfway.offboarding.deleted.audit_records).toBeUndefined();
+
+    await platform.offboarding.runDue();
+    const done = (await admin('GET', '/admin/tenants/crashy-co')).body;
+    expect(done).toMatchObject({
+      status: 'offboarded',
+      offboarding: { deleted: { chunks: 1, documents: 1, audit_records: 1, ledger_items: 1, api_keys: 1 } },
+    });
+    const steps = createOffboardingSteps(platform.deps);
+    await steps({ step: 'purge', tenantId: 'crashy-co' }, {} as never);
+    await steps({ step: 'tombstone', tenantId: 'crashy-co' }, {} as never);
+    expect((await admin('GET', '/admin/tenants/crashy-co')).body).toEqual(done);
+    expect((await admin('DELETE', '/admin/tenants/crashy-co')).status).toBe(200);
+  });
+
+  describe('queued ingest does not trust its snapshot', () => {
+    const bigText = (word: string) =>
+      Array.from({ length: 80 * 160 + 40 }, (_, i) => (i % 97 === 0 ? word : `w${i % 500}`)).join(' ');
+    let apiKey: string;
+    let worker: ReturnType<typeof createIngestWorker>;
+    /** Delivers a job again, as SQS does after a timeout or to a late consumer. */
+    const redeliver = (body: string) => worker({ Records: [{ messageId: 'again', body }] } as SQSEvent, {} as never);
+    const waitIndexed = async (id: string) => {
+      for (let i = 0; i < 200; i++) {
+        const status = (await call(platform, 'GET', `/v1/documents/${id}`, { credential: apiKey })).body;
+        if (status.status === 'indexed') return status;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      throw new Error(`${id} was not indexed`);
+    };
+    const monthTokens = async () =>
+      (await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body.data.reduce(
+        (sum: number, row: { input_tokens: number }) => sum + row.input_tokens,
+        0,
+      );
+    const jobsOf = (documentId: string) =>
+      platform.sqs.requests
+        .map((request) => String(request.MessageBody))
+        .filter((body) => (JSON.parse(body) as IngestJob).documentId === documentId);
+
+    beforeAll(async () => {
+      ({ apiKey } = await onboard(platform, 'queue-co', { tier: 'standard' }));
+      worker = createIngestWorker(platform.deps);
+    });
+
+    it('a redelivered job is neither indexed nor billed again; a stale or deleted version is dropped', async () => {
+      expect(
+        (
+          await call(platform, 'POST', '/v1/documents', {
+            credential: apiKey,
+            body: { id: 'big', text: bigText('glacier') },
+          })
+        ).status,
+      ).toBe(202);
+      expect(await waitIndexed('big')).toMatchObject({ indexed_chunks: 80, chunks: 80 });
+      const jobs = jobsOf('big');
+      expect(jobs).toHaveLength(3);
+      const billed = await monthTokens();
+
+      expect(await redeliver(jobs[0])).toEqual({ batchItemFailures: [] });
+      expect(await monthTokens()).toBe(billed);
+      expect((await call(platform, 'GET', '/v1/documents/big', { credential: apiKey })).body.indexed_chunks).toBe(80);
+
+      // replaced by a small version: the old version's chunks go, and its late job writes nothing
+      const small = await call(platform, 'POST', '/v1/documents', {
+        credential: apiKey,
+        body: { id: 'big', text: 'Now a short note about fjords.' },
+      });
+      expect(small.status).toBe(201);
+      const afterUpsert = await monthTokens();
+      await redeliver(jobs[1]);
+      expect(await monthTokens()).toBe(afterUpsert);
+      expect(await documentIds(apiKey, 'glacier')).not.toContain('big');
+      expect(await documentIds(apiKey, 'fjords')).toContain('big');
+
+      expect((await call(platform, 'DELETE', '/v1/documents/big', { credential: apiKey })).status).toBe(200);
+      await redeliver(jobs[2]);
+      expect(await documentIds(apiKey, 'glacier')).not.toContain('big');
+      expect((await call(platform, 'GET', '/v1/documents/big', { credential: apiKey })).status).toBe(404);
+    });
+
+    it('a job of a suspended tenant is dropped, unbilled', async () => {
+      await call(platform, 'POST', '/v1/documents', {
+        credential: apiKey,
+        body: { id: 'late', text: bigText('tundra') },
+      });
+      await waitIndexed('late');
+      await call(platform, 'DELETE', '/v1/documents/late', { credential: apiKey });
+      const billed = await monthTokens();
+      await admin('PATCH', '/admin/tenants/queue-co', { status: 'suspended' });
+      const tenant = await tenantOf('queue-co');
+      const job = JSON.parse(jobsOf('late')[0]) as IngestJob;
+      expect(await indexQueuedJob({ ...modelDeps(platform.deps) }, job)).toBe('dropped: tenant not active');
+      await admin('PATCH', '/admin/tenants/queue-co', { status: 'active' });
+      expect(await monthTokens()).toBe(billed);
+      expect(await platform.deps.vectors.search(tenant, { vector: new Array(1024).fill(0.03), topK: 50 })).toEqual(
+        expect.not.arrayContaining([expect.objectContaining({ documentId: 'late' })]),
+      );
+    });
+
+    it('a delete while a job indexes wins: the job removes what it wrote', async () => {
+      await call(platform, 'POST', '/v1/documents', {
+        credential: apiKey,
+        body: { id: 'racing', text: bigText('mesa') },
+      });
+      await waitIndexed('racing');
+      const tenant = await tenantOf('queue-co');
+      const stale = JSON.parse(jobsOf('racing')[1]) as IngestJob;
+      // a fresh version whose first job is in flight when the tenant deletes the document
+      await call(platform, 'POST', '/v1/documents', {
+        credential: apiKey,
+        body: { id: 'racing', text: bigText('mesa') },
+      });
+      await waitIndexed('racing');
+      const current = await platform.deps.documents.get(tenant, 'racing');
+      const inFlight = { ...stale, version: current?.version ?? '', batch: 99 };
+      const deps = modelDeps(platform.deps);
+      const vectors = Object.assign(Object.create(deps.vectors), {
+        addChunks: async (...args: Parameters<typeof deps.vectors.addChunks>) => {
+          await deps.vectors.addChunks(...args);
+          await deleteDocument(deps, tenant, 'racing');
+        },
+      });
+      expect(await indexQueuedJob({ ...deps, vectors }, inFlight)).toBe('dropped: stale version');
+      expect(await documentIds(apiKey, 'mesa')).not.toContain('racing');
+      expect((await call(platform, 'GET', '/v1/documents/racing', { credential: apiKey })).status).toBe(404);
+    });
+  });
+
+  it('a refused or blank upsert leaves the previous version retrievable', async () => {
+    const { apiKey } = await onboard(platform, 'upsert-co', { tier: 'standard' });
+    const upsert = (text: string) =>
+      call(platform, 'POST', '/v1/documents', { credential: apiKey, body: { id: 'policy', title: 'v1', text } });
+    const original = `Returns are accepted within thirty days. ${'Keep the receipt. '.repeat(20)}`;
+    expect((await upsert(original)).status).toBe(201);
+    expect((await upsert('   ')).status).toBe(400);
+    // room for a small request, but not once the first document is counted: refused by the quota
+    const used = (await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body.data[0].input_tokens;
+    await admin('PATCH', '/admin/tenants/upsert-co', { limits: { monthlyTokens: used + 5 } });
+    clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
+    const refused = await upsert('Returns are no longer accepted.');
+    expect(refused.status).toBe(429);
+    const tenant = await tenantOf('upsert-co');
+    const hits = await platform.deps.vectors.search(tenant, { vector: new Array(1024).fill(0.03), topK: 5 });
+    expect(hits.map((hit) => hit.text)).toEqual([original.trim()]);
+    expect((await call(platform, 'GET', '/v1/documents/policy', { credential: apiKey })).body.title).toBe('v1');
+  });
+
+  it('an expired JWT is refused even while its authorizer decision is cached', async () => {
+    await onboard(platform, 'jwt-co');
+    // expiring 60 s from now on the suite's clock, which earlier cases moved ahead of the wall clock
+    const expiresInSeconds = Math.round((clock.now() - Date.now()) / 1000) + 60;
+    const token = await platform.issuer.mint({ tenantId: 'jwt-co', userId: 'bob', expiresInSeconds });
+    expect((await call(platform, 'GET', '/v1/usage', { credential: token })).status).toBe(200);
+    clock.advance(61_000);
+    const expired = await call(platform, 'GET', '/v1/usage', { credential: token });
+    expect(expired.status).toBe(401);
+    expect(expired.body.error.code).toBe('unauthenticated');
+  });
+});
