@@ -134,11 +134,7 @@ async function indexChunks(
   );
 }
 
-export type JobOutcome =
-  | 'indexed'
-  | 'dropped: tenant not active'
-  | 'dropped: stale version'
-  | 'dropped: done before';
+export type JobOutcome = 'indexed' | 'dropped: tenant not active' | 'dropped: stale version' | 'dropped: done before';
 
 /**
  * The worker's part. The job's snapshot of the tenant is not trusted: the tenant is read again, and
