@@ -203,6 +203,11 @@ export interface DocumentStore {
   ): Promise<{ records: DocumentRecord[]; nextCursor?: string }>;
   delete(tenant: TenantContext, id: string): Promise<boolean>;
   deleteAll(tenantId: string): Promise<number>;
+  /** Keeps queued jobs' chunks in the tenant's partition until the worker has indexed them. */
+  putJobs(tenant: TenantContext, jobs: readonly IngestJob[]): Promise<void>;
+  /** The job's chunks, or nothing when the job is done, or its document or tenant is gone. */
+  getJob(tenant: TenantContext, ref: IngestJobRef): Promise<IngestJob | undefined>;
+  deleteJob(tenant: TenantContext, ref: IngestJobRef): Promise<void>;
   /**
    * Counts batch `batch` (`count` chunks) of this document version as indexed, once however often
    * it is told, marking the document `indexed` when all chunks are: `complete` then, `partial`
@@ -216,19 +221,29 @@ export interface DocumentStore {
   ): Promise<'partial' | 'complete' | 'stale'>;
 }
 
-/** One batch of a large document's chunks, to embed and index off the request path. */
-export interface IngestJob {
-  readonly tenant: TenantContext;
+/**
+ * What the ingest queue carries: ids only. The chunks wait in the tenant's own partition of the
+ * documents table, so no tenant content sits in a queue or its dead-letter queue, where offboarding
+ * could not reach it.
+ */
+export interface IngestJobRef {
+  readonly tenantId: string;
+  /** Who uploaded the document: the worker acts for them, with the tenant's record as it is now. */
+  readonly principal: TenantContext['principal'];
   readonly documentId: string;
   /** The document version this job indexes: a job of any other version is stale and dropped. */
   readonly version: string;
   readonly requestId: string;
   readonly batch: number;
+}
+
+/** One batch of a large document's chunks, to embed and index off the request path. */
+export interface IngestJob extends IngestJobRef {
   readonly title?: string;
   readonly metadata?: Readonly<Record<string, string | number | boolean>>;
   readonly chunks: readonly { readonly chunk: number; readonly text: string }[];
 }
 
 export interface IngestQueue {
-  enqueue(jobs: readonly IngestJob[]): Promise<void>;
+  enqueue(jobs: readonly IngestJobRef[]): Promise<void>;
 }

@@ -1,12 +1,17 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type TenantContext, tenantKey } from '../core/tenant';
-import type { DocumentRecord, DocumentStore } from '../ports';
+import type { DocumentRecord, DocumentStore, IngestJob, IngestJobRef } from '../ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { deletePartition, queryPage, withoutKeys } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 const DOC_PREFIX = 'DOC#';
 const docKey = (tenantId: string, id: string) => ({ pk: tenantKey(tenantId), sk: `${DOC_PREFIX}${id}` });
+/** `JOB#<documentId>#<version>#<batch>`: beside the documents, never under their `DOC#` prefix. */
+const jobKey = (tenantId: string, ref: IngestJobRef) => ({
+  pk: tenantKey(tenantId),
+  sk: `JOB#${ref.documentId}#${ref.version}#${ref.batch}`,
+});
 
 /** Document records (`TENANT#<id>` / `DOC#<documentId>`), signed with the tenant's scoped credentials. */
 export class DynamoDbDocumentStore implements DocumentStore {
@@ -43,6 +48,28 @@ export class DynamoDbDocumentStore implements DocumentStore {
       new DeleteCommand({ TableName: this.tableName, Key: docKey(tenant.tenantId, id), ReturnValues: 'ALL_OLD' }),
     );
     return Attributes !== undefined;
+  }
+
+  async putJobs(tenant: TenantContext, jobs: readonly IngestJob[]): Promise<void> {
+    const db = this.db(tenant.tenantId);
+    await Promise.all(
+      jobs.map((job) =>
+        db.send(new PutCommand({ TableName: this.tableName, Item: { ...jobKey(tenant.tenantId, job), job } })),
+      ),
+    );
+  }
+
+  async getJob(tenant: TenantContext, ref: IngestJobRef): Promise<IngestJob | undefined> {
+    const { Item: item } = await this.db(tenant.tenantId).send(
+      new GetCommand({ TableName: this.tableName, Key: jobKey(tenant.tenantId, ref), ConsistentRead: true }),
+    );
+    return item?.job as IngestJob | undefined;
+  }
+
+  async deleteJob(tenant: TenantContext, ref: IngestJobRef): Promise<void> {
+    await this.db(tenant.tenantId).send(
+      new DeleteCommand({ TableName: this.tableName, Key: jobKey(tenant.tenantId, ref) }),
+    );
   }
 
   async recordIndexed(

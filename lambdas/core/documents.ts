@@ -4,6 +4,7 @@ import type {
   DocumentStore,
   Embedder,
   IngestJob,
+  IngestJobRef,
   IngestQueue,
   Ledger,
   TenantRegistry,
@@ -79,7 +80,8 @@ export async function ingestDocument(
   for (let batch = 0; batch * size < chunks.length; batch++) {
     const part = chunks.slice(batch * size, (batch + 1) * size).map(({ chunk, text }) => ({ chunk, text }));
     jobs.push({
-      tenant,
+      tenantId: tenant.tenantId,
+      principal: tenant.principal,
       documentId: id,
       version,
       requestId,
@@ -102,8 +104,9 @@ export async function ingestDocument(
     status: queued ? 'queued' : 'indexed',
     createdAt: new Date(deps.now()).toISOString(),
   };
+  if (queued) await deps.documents.putJobs(tenant, jobs);
   await deps.documents.put(tenant, record);
-  if (queued) await deps.queue.enqueue(jobs);
+  if (queued) await deps.queue.enqueue(jobs.map(jobRef));
   else await deps.vectors.deleteDocument(tenant, id, { except: version });
   return record;
 }
@@ -144,30 +147,51 @@ export type JobOutcome = 'indexed' | 'dropped: tenant not active' | 'dropped: st
  */
 export async function indexQueuedJob(
   deps: Omit<RetrievalDeps, 'queue'> & { readonly registry: Pick<TenantRegistry, 'getTenant'> },
-  job: IngestJob,
+  ref: IngestJobRef,
 ): Promise<JobOutcome> {
-  const record = await deps.registry.getTenant(job.tenant.tenantId);
+  const record = await deps.registry.getTenant(ref.tenantId);
   if (record?.status !== 'active') return 'dropped: tenant not active';
-  // Tier and placements as they are now: a tier change since the upload moves where chunks go.
+  // The tenant as it is now: a tier change since the upload moves where chunks go.
   const tenant: TenantContext = Object.freeze({
-    ...job.tenant,
+    tenantId: record.tenantId,
     tier: record.tier,
+    principal: ref.principal,
     limits: record.limits,
+    auditPrompts: record.auditPrompts,
     placements: record.placements,
   });
-  const document = { id: job.documentId, version: job.version };
-  const current = await deps.documents.get(tenant, job.documentId);
-  if (current?.version !== job.version) return 'dropped: stale version';
+  const outcome = await indexCurrentJob(deps, tenant, ref);
+  await deps.documents.deleteJob(tenant, ref);
+  return outcome;
+}
+
+async function indexCurrentJob(
+  deps: Omit<RetrievalDeps, 'queue'>,
+  tenant: TenantContext,
+  ref: IngestJobRef,
+): Promise<JobOutcome> {
+  const [current, job] = await Promise.all([
+    deps.documents.get(tenant, ref.documentId),
+    deps.documents.getJob(tenant, ref),
+  ]);
+  if (current?.version !== ref.version) return 'dropped: stale version';
   // A redelivery of a job that completed: neither embedded nor billed again.
-  if (current.indexedBatches?.includes(job.batch)) return 'dropped: done before';
+  if (!job || current.indexedBatches?.includes(ref.batch)) return 'dropped: done before';
   await indexChunks(deps, tenant, job);
-  const progress = await deps.documents.recordIndexed(tenant, document, job.batch, job.chunks.length);
+  const document = { id: ref.documentId, version: ref.version };
+  const progress = await deps.documents.recordIndexed(tenant, document, ref.batch, job.chunks.length);
   if (progress === 'stale') {
-    await deps.vectors.deleteDocument(tenant, job.documentId, { only: job.version });
+    await deps.vectors.deleteDocument(tenant, ref.documentId, { only: ref.version });
     return 'dropped: stale version';
   }
-  if (progress === 'complete') await deps.vectors.deleteDocument(tenant, job.documentId, { except: job.version });
+  if (progress === 'complete') await deps.vectors.deleteDocument(tenant, ref.documentId, { except: ref.version });
   return 'indexed';
+}
+
+/** The queue message of a job: everything but its content. */
+function jobRef(job: IngestJob): IngestJobRef {
+  const { tenantId, principal, documentId, version, requestId, batch } = job;
+  return { tenantId, principal, documentId, version, requestId, batch };
 }
 
 /** The tenant's passages nearest to `query`: its own index, or its own documents in the shared one. */

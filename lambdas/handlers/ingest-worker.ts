@@ -3,21 +3,18 @@ import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { indexQueuedJob } from '../core/documents';
-import { tenantContextSchema } from '../core/tenant';
-import type { IngestJob } from '../ports';
+import { principalSchema, tenantIdSchema } from '../core/tenant';
 import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
 
 const logger = new Logger({ serviceName: 'ingest-worker' });
 
-const ingestJobSchema = z.object({
-  tenant: tenantContextSchema,
+const ingestJobRefSchema = z.object({
+  tenantId: tenantIdSchema,
+  principal: principalSchema,
   documentId: z.string().min(1),
   version: z.string().min(1),
   requestId: z.string().min(1),
   batch: z.number().int().nonnegative(),
-  title: z.string().optional(),
-  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
-  chunks: z.array(z.object({ chunk: z.number().int().nonnegative(), text: z.string() })).min(1),
 });
 
 /**
@@ -31,8 +28,7 @@ export function create(deps: PlatformDeps) {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
     for (const record of event.Records) {
       try {
-        const job = ingestJobSchema.parse(JSON.parse(record.body)) as IngestJob;
-        const outcome = await indexQueuedJob(retrieval, job);
+        const outcome = await indexQueuedJob(retrieval, ingestJobRefSchema.parse(JSON.parse(record.body)));
         if (outcome !== 'indexed') logger.info('ingest job dropped', { messageId: record.messageId, outcome });
       } catch (error) {
         logger.error('ingest job failed', { messageId: record.messageId, error: error as Error });

@@ -106,19 +106,27 @@ describe('retrieval over HTTP against the local platform (local OpenSearch, loca
       indexed_chunks: 0,
       status_url: '/v1/documents/big',
     });
+    // the queue carries ids only; the chunks wait in the tenant's partition of the documents table
     const jobs = platform.sqs.requests.slice(sends).map((r) => JSON.parse(String(r.MessageBody)));
-    expect(jobs.map((job) => [job.batch, job.chunks.length])).toEqual([
-      [0, 32],
-      [1, 32],
-      [2, 16],
+    expect(jobs.map((job) => job.batch)).toEqual([0, 1, 2]);
+    expect(Object.keys(jobs[0]).sort()).toEqual([
+      'batch',
+      'documentId',
+      'principal',
+      'requestId',
+      'tenantId',
+      'version',
     ]);
-    expect(jobs[0]).toMatchObject({ documentId: 'big', tenant: { tenantId: 'std-bravo', tier: 'standard' } });
+    expect(jobs[0]).toMatchObject({ documentId: 'big', tenantId: 'std-bravo' });
+    expect(JSON.stringify(jobs)).not.toContain('glacier');
     let status = queued.body;
     for (let i = 0; i < 100 && status.status !== 'indexed'; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       status = (await call(platform, 'GET', '/v1/documents/big', { credential: keys['std-bravo'] })).body;
     }
     expect(status).toMatchObject({ status: 'indexed', indexed_chunks: 80 });
+    const bravo = { ...(await platform.deps.registry.getTenant('std-bravo')), principal: jobs[0].principal };
+    for (const job of jobs) expect(await platform.deps.documents.getJob(bravo as never, job)).toBeUndefined();
     expect(platform.sqs.deadLetters).toEqual([]);
     const hits = await retrieve(platform, keys['std-bravo'], 'glacier', 50);
     expect(hits.body.data.filter((p: { document_id: string }) => p.document_id === 'big').length).toBeGreaterThan(30);

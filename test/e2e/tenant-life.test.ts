@@ -3,7 +3,7 @@ import { deleteDocument, indexQueuedJob } from '../../lambdas/core/documents';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { create as createIngestWorker } from '../../lambdas/handlers/ingest-worker';
 import { create as createOffboardingSteps } from '../../lambdas/handlers/offboarding';
-import type { IngestJob } from '../../lambdas/ports';
+import type { IngestJobRef } from '../../lambdas/ports';
 import { modelDeps } from '../../lambdas/runtime';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
@@ -173,7 +173,7 @@ describe('a tenant across its life', () => {
     const jobsOf = (documentId: string) =>
       platform.sqs.requests
         .map((request) => String(request.MessageBody))
-        .filter((body) => (JSON.parse(body) as IngestJob).documentId === documentId);
+        .filter((body) => (JSON.parse(body) as IngestJobRef).documentId === documentId);
 
     beforeAll(async () => {
       ({ apiKey } = await onboard(platform, 'queue-co', { tier: 'standard' }));
@@ -226,7 +226,7 @@ describe('a tenant across its life', () => {
       const billed = await monthTokens();
       await admin('PATCH', '/admin/tenants/queue-co', { status: 'suspended' });
       const tenant = await tenantOf('queue-co');
-      const job = JSON.parse(jobsOf('late')[0]) as IngestJob;
+      const job = JSON.parse(jobsOf('late')[0]) as IngestJobRef;
       expect(await indexQueuedJob({ ...modelDeps(platform.deps) }, job)).toBe('dropped: tenant not active');
       await admin('PATCH', '/admin/tenants/queue-co', { status: 'active' });
       expect(await monthTokens()).toBe(billed);
@@ -242,7 +242,7 @@ describe('a tenant across its life', () => {
       });
       await waitIndexed('racing');
       const tenant = await tenantOf('queue-co');
-      const stale = JSON.parse(jobsOf('racing')[1]) as IngestJob;
+      const stale = JSON.parse(jobsOf('racing')[1]) as IngestJobRef;
       // a fresh version whose first job is in flight when the tenant deletes the document
       await call(platform, 'POST', '/v1/documents', {
         credential: apiKey,
@@ -251,6 +251,9 @@ describe('a tenant across its life', () => {
       await waitIndexed('racing');
       const current = await platform.deps.documents.get(tenant, 'racing');
       const inFlight = { ...stale, version: current?.version ?? '', batch: 99 };
+      await platform.deps.documents.putJobs(tenant, [
+        { ...inFlight, chunks: [{ chunk: 99, text: 'mesa chunk in flight' }] },
+      ]);
       const deps = modelDeps(platform.deps);
       const vectors = Object.assign(Object.create(deps.vectors), {
         addChunks: async (...args: Parameters<typeof deps.vectors.addChunks>) => {
