@@ -69,7 +69,14 @@ export interface Ledger {
    */
   reserve(
     tenant: TenantContext,
-    request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
+    request: {
+      requestId: string;
+      model: string;
+      estimate: Estimate;
+      nowMs: number;
+      /** How long the reservation waits for its settle before it counts as abandoned; default: the handler's lifetime. */
+      holdMs?: number;
+    },
   ): Promise<Reservation>;
   /** Replaces the reservation with the actual usage and records it per day and model; idempotent by request id. */
   settle(reservation: Reservation, usage: ActualUsage): Promise<void>;
@@ -239,6 +246,8 @@ export interface IngestJobRef {
 
 /** One batch of a large document's chunks, to embed and index off the request path. */
 export interface IngestJob extends IngestJobRef {
+  /** The job's embedding tokens, reserved when the document was accepted; the worker settles or releases it. */
+  readonly reservation?: Reservation;
   readonly title?: string;
   readonly metadata?: Readonly<Record<string, string | number | boolean>>;
   readonly chunks: readonly { readonly chunk: number; readonly text: string }[];

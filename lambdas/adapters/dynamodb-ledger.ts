@@ -84,14 +84,14 @@ export class DynamoDbLedger implements Ledger {
 
   reserve(
     tenant: TenantContext,
-    request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
+    request: { requestId: string; model: string; estimate: Estimate; nowMs: number; holdMs?: number },
   ): Promise<Reservation> {
     return unavailableWhenExhausted(() => this.admit(tenant, request));
   }
 
   private async admit(
     tenant: TenantContext,
-    request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
+    request: { requestId: string; model: string; estimate: Estimate; nowMs: number; holdMs?: number },
   ): Promise<Reservation> {
     const { estimate, nowMs } = request;
     const thresholds = admissionThresholds(tenant.limits, estimate);
@@ -101,7 +101,7 @@ export class DynamoDbLedger implements Ledger {
     const stored: StoredReservation = {
       t: estimate.tokens,
       c: estimate.costNanoUsd,
-      e: nowMs + this.options.reservationTtlMs,
+      e: nowMs + (request.holdMs ?? this.options.reservationTtlMs),
     };
     const common = {
       TableName: this.tableName,

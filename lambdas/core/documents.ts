@@ -10,9 +10,9 @@ import type {
   TenantRegistry,
   VectorIndex,
 } from '../ports';
-import { type ModelCatalog, resolveModel } from './catalog';
+import { type ModelCatalog, type ResolvedModel, resolveModel } from './catalog';
 import { PlatformError } from './errors';
-import { metered } from './metering';
+import { metered, reserveCall, runReserved } from './metering';
 import { chunkText, type DocumentRequest, documentIdSchema, type Passage } from './retrieval';
 import type { TenantContext } from './tenant';
 import { countTokens } from './tokens';
@@ -40,6 +40,20 @@ export interface RetrievalDeps {
 
 type EmbedDeps = Pick<RetrievalDeps, 'catalog' | 'retrieval' | 'ledger' | 'embedder' | 'now'>;
 
+/**
+ * How long a queued job's reservation waits for the worker before it counts as abandoned: SQS hides
+ * a received job for six worker timeouts and tries it three times, and a backlog adds its own wait.
+ */
+const QUEUED_JOB_HOLD_MS = 6 * 3600 * 1000;
+
+/** What embedding `texts` is reserved at: every input token, no output. */
+function embeddingEstimate(texts: readonly string[]) {
+  return { inputTokens: texts.reduce((sum, text) => sum + countTokens(text), 0), outputTokens: 0 };
+}
+
+const embed = (deps: EmbedDeps, tenant: TenantContext, model: ResolvedModel<'embedding'>, texts: readonly string[]) =>
+  deps.embedder.embed(tenant, { modelId: model.bedrockModelId, texts, dimensions: model.dimensions });
+
 /** Embeds texts with the retrieval model, metered like any model call. */
 export async function embedTexts(
   deps: EmbedDeps,
@@ -49,10 +63,34 @@ export async function embedTexts(
   modelName = deps.retrieval.embeddingModel,
 ) {
   const model = resolveModel(deps.catalog, modelName, 'embedding');
-  const estimate = { inputTokens: texts.reduce((sum, text) => sum + countTokens(text), 0), outputTokens: 0 };
-  return metered(deps.ledger, tenant, { requestId, model, estimate, nowMs: deps.now() }, () =>
-    deps.embedder.embed(tenant, { modelId: model.bedrockModelId, texts, dimensions: model.dimensions }),
-  );
+  const call = { requestId, model, estimate: embeddingEstimate(texts), nowMs: deps.now() };
+  return metered(deps.ledger, tenant, call, () => embed(deps, tenant, model, texts));
+}
+
+/**
+ * Reserves every job's embedding tokens when the document is accepted, so a tenant at its limit is
+ * refused (429) rather than queued; the worker settles each job's reservation, or releases it when
+ * it drops the job. All or nothing: a refusal gives back the jobs reserved before it.
+ */
+async function reserveJobs(deps: EmbedDeps, tenant: TenantContext, jobs: readonly IngestJob[]): Promise<IngestJob[]> {
+  const model = resolveModel(deps.catalog, deps.retrieval.embeddingModel, 'embedding');
+  const reserved: IngestJob[] = [];
+  try {
+    for (const job of jobs) {
+      const reservation = await reserveCall(deps.ledger, tenant, {
+        requestId: `${job.requestId}:${job.batch}`,
+        model,
+        estimate: embeddingEstimate(job.chunks.map((chunk) => chunk.text)),
+        nowMs: deps.now(),
+        holdMs: QUEUED_JOB_HOLD_MS,
+      });
+      reserved.push({ ...job, reservation });
+    }
+  } catch (error) {
+    await Promise.all(reserved.map((job) => job.reservation && deps.ledger.release(job.reservation)));
+    throw error;
+  }
+  return reserved;
 }
 
 /**
@@ -76,7 +114,7 @@ export async function ingestDocument(
   const chunks = chunkText(request.text, deps.retrieval.chunkTokens, deps.retrieval.chunkOverlapTokens);
   if (chunks.length === 0) throw new PlatformError('invalid_request', 'text: the document has no text to index');
   const size = deps.retrieval.syncMaxChunks;
-  const jobs: IngestJob[] = [];
+  let jobs: IngestJob[] = [];
   for (let batch = 0; batch * size < chunks.length; batch++) {
     const part = chunks.slice(batch * size, (batch + 1) * size).map(({ chunk, text }) => ({ chunk, text }));
     jobs.push({
@@ -92,7 +130,8 @@ export async function ingestDocument(
     });
   }
   const queued = jobs.length > 1;
-  if (!queued) await indexChunks(deps, tenant, jobs[0]);
+  if (queued) jobs = await reserveJobs(deps, tenant, jobs);
+  else await indexChunks(deps, tenant, jobs[0]);
   const record: DocumentRecord = {
     id,
     version,
@@ -111,18 +150,17 @@ export async function ingestDocument(
   return record;
 }
 
-/** Embeds (metered, one reservation per job) and indexes one job's chunks as its document version. */
+/** Embeds (metered: against the job's own reservation when it was queued) and indexes one job's chunks. */
 async function indexChunks(
   deps: EmbedDeps & Pick<RetrievalDeps, 'vectors'>,
   tenant: TenantContext,
   job: IngestJob,
 ): Promise<void> {
-  const { vectors } = await embedTexts(
-    deps,
-    tenant,
-    job.chunks.map((chunk) => chunk.text),
-    `${job.requestId}:${job.batch}`,
-  );
+  const texts = job.chunks.map((chunk) => chunk.text);
+  const model = resolveModel(deps.catalog, deps.retrieval.embeddingModel, 'embedding');
+  const { vectors } = job.reservation
+    ? await runReserved(deps.ledger, model, job.reservation, () => embed(deps, tenant, model, texts))
+    : await embedTexts(deps, tenant, texts, `${job.requestId}:${job.batch}`);
   await deps.vectors.addChunks(
     tenant,
     { id: job.documentId, version: job.version },
@@ -150,7 +188,8 @@ export async function indexQueuedJob(
   ref: IngestJobRef,
 ): Promise<JobOutcome> {
   const record = await deps.registry.getTenant(ref.tenantId);
-  if (record?.status !== 'active') return 'dropped: tenant not active';
+  // Offboarded: its partitions, this job's chunks and reservation included, are gone already.
+  if (!record || record.status === 'offboarded') return 'dropped: tenant not active';
   // The tenant as it is now: a tier change since the upload moves where chunks go.
   const tenant: TenantContext = Object.freeze({
     tenantId: record.tenantId,
@@ -160,7 +199,10 @@ export async function indexQueuedJob(
     auditPrompts: record.auditPrompts,
     placements: record.placements,
   });
-  const outcome = await indexCurrentJob(deps, tenant, ref);
+  const job = await deps.documents.getJob(tenant, ref);
+  const outcome =
+    record.status === 'active' ? await indexCurrentJob(deps, tenant, ref, job) : 'dropped: tenant not active';
+  if (outcome !== 'indexed' && job?.reservation) await deps.ledger.release(job.reservation);
   await deps.documents.deleteJob(tenant, ref);
   return outcome;
 }
@@ -169,11 +211,9 @@ async function indexCurrentJob(
   deps: Omit<RetrievalDeps, 'queue'>,
   tenant: TenantContext,
   ref: IngestJobRef,
+  job: IngestJob | undefined,
 ): Promise<JobOutcome> {
-  const [current, job] = await Promise.all([
-    deps.documents.get(tenant, ref.documentId),
-    deps.documents.getJob(tenant, ref),
-  ]);
+  const current = await deps.documents.get(tenant, ref.documentId);
   if (current?.version !== ref.version) return 'dropped: stale version';
   // A redelivery of a job that completed: neither embedded nor billed again.
   if (!job || current.indexedBatches?.includes(ref.batch)) return 'dropped: done before';
@@ -181,6 +221,7 @@ async function indexCurrentJob(
   const document = { id: ref.documentId, version: ref.version };
   const progress = await deps.documents.recordIndexed(tenant, document, ref.batch, job.chunks.length);
   if (progress === 'stale') {
+    // The embedding was used and is billed; what it wrote goes.
     await deps.vectors.deleteDocument(tenant, ref.documentId, { only: ref.version });
     return 'dropped: stale version';
   }

@@ -1,4 +1,4 @@
-import type { Ledger } from '../ports';
+import type { Ledger, Reservation } from '../ports';
 import { costNanoUsd, type ResolvedModel } from './catalog';
 import type { TenantContext } from './tenant';
 
@@ -17,8 +17,17 @@ export async function metered<R extends TokenUsage>(
   call: { requestId: string; model: ResolvedModel; estimate: TokenUsage; nowMs: number },
   run: () => Promise<R>,
 ): Promise<R> {
+  return runReserved(ledger, call.model, await reserveCall(ledger, tenant, call), run);
+}
+
+/** Reserves a model call's estimate against every limit of the tenant (429 when one refuses it). */
+export function reserveCall(
+  ledger: Ledger,
+  tenant: TenantContext,
+  call: { requestId: string; model: ResolvedModel; estimate: TokenUsage; nowMs: number; holdMs?: number },
+): Promise<Reservation> {
   const { model, estimate } = call;
-  const reservation = await ledger.reserve(tenant, {
+  return ledger.reserve(tenant, {
     requestId: call.requestId,
     model: model.name,
     estimate: {
@@ -26,7 +35,17 @@ export async function metered<R extends TokenUsage>(
       costNanoUsd: costNanoUsd(model, estimate.inputTokens, estimate.outputTokens),
     },
     nowMs: call.nowMs,
+    holdMs: call.holdMs,
   });
+}
+
+/** Runs a call reserved earlier (now, or when its work was queued) and settles it, or releases it when it fails. */
+export async function runReserved<R extends TokenUsage>(
+  ledger: Ledger,
+  model: ResolvedModel,
+  reservation: Reservation,
+  run: () => Promise<R>,
+): Promise<R> {
   let result: R;
   try {
     result = await run();

@@ -1,12 +1,13 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
-import { deleteDocument, indexQueuedJob } from '../../lambdas/core/documents';
+import { deleteDocument, indexQueuedJob, ingestDocument } from '../../lambdas/core/documents';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { create as createIngestWorker } from '../../lambdas/handlers/ingest-worker';
 import { create as createOffboardingSteps } from '../../lambdas/handlers/offboarding';
 import type { IngestJobRef } from '../../lambdas/ports';
 import { modelDeps } from '../../lambdas/runtime';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
-import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
+import { call, localDynamoDb, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 
 /**
  * A tenant walked through its life over HTTP: tier changes, offboarding with credentials still
@@ -175,6 +176,20 @@ describe('a tenant across its life', () => {
         .map((request) => String(request.MessageBody))
         .filter((body) => (JSON.parse(body) as IngestJobRef).documentId === documentId);
 
+    const monthItem = async (tenantId: string): Promise<Record<string, unknown>> => {
+      const { Items } = await localDynamoDb(platform)
+        .scoped(tenantId)
+        .send(
+          new QueryCommand({
+            TableName: 'ledger',
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` },
+          }),
+        );
+      expect(Items).toHaveLength(1);
+      return Items?.[0] ?? {};
+    };
+
     beforeAll(async () => {
       ({ apiKey } = await onboard(platform, 'queue-co', { tier: 'standard' }));
       worker = createIngestWorker(platform.deps);
@@ -233,6 +248,57 @@ describe('a tenant across its life', () => {
       expect(await platform.deps.vectors.search(tenant, { vector: new Array(1024).fill(0.03), topK: 50 })).toEqual(
         expect.not.arrayContaining([expect.objectContaining({ documentId: 'late' })]),
       );
+    });
+
+    it('reserves a queued document at upload: 429 when over the limit, nothing queued, nothing held', async () => {
+      const { apiKey: tightKey } = await onboard(platform, 'tight-co', { tier: 'standard' });
+      const small = await call(platform, 'POST', '/v1/documents', {
+        credential: tightKey,
+        body: { id: 'small', text: 'One short note.' },
+      });
+      const used = small.body.tokens;
+      // room for one job of the large document, not for all three
+      await admin('PATCH', '/admin/tenants/tight-co', { limits: { monthlyTokens: used + 8000 } });
+      clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
+      const sends = platform.sqs.requests.length;
+      const refused = await call(platform, 'POST', '/v1/documents', {
+        credential: tightKey,
+        body: { id: 'huge', text: bigText('steppe') },
+      });
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe('quota_exceeded');
+      expect(platform.sqs.requests.length).toBe(sends);
+      expect((await call(platform, 'GET', '/v1/documents/huge', { credential: tightKey })).status).toBe(404);
+      const month = await monthItem('tight-co');
+      expect(Object.keys(month).filter((name) => name.startsWith('R#'))).toEqual([]);
+      expect(month.tok).toBe(used);
+    });
+
+    it('a queued job dropped because its tenant was suspended releases its reservation: unbilled', async () => {
+      const tenant = await tenantOf('queue-co');
+      const queued: IngestJobRef[] = [];
+      const deps = {
+        ...modelDeps(platform.deps),
+        queue: { enqueue: async (refs: readonly IngestJobRef[]) => void queued.push(...refs) },
+      };
+      const before = await monthItem('queue-co');
+      await ingestDocument(deps, tenant, { id: 'held', text: bigText('savanna') }, 'req-held');
+      expect(queued).toHaveLength(3);
+      const reserved = await monthItem('queue-co');
+      expect(
+        Object.keys(reserved)
+          .filter((name) => name.startsWith('R#'))
+          .sort(),
+      ).toEqual(['R#req-held:0', 'R#req-held:1', 'R#req-held:2']);
+      expect(Number(reserved.tok)).toBeGreaterThan(Number(before.tok));
+
+      await admin('PATCH', '/admin/tenants/queue-co', { status: 'suspended' });
+      for (const ref of queued) expect(await indexQueuedJob(deps, ref)).toBe('dropped: tenant not active');
+      await admin('PATCH', '/admin/tenants/queue-co', { status: 'active' });
+      const after = await monthItem('queue-co');
+      expect(Object.keys(after).filter((name) => name.startsWith('R#'))).toEqual([]);
+      expect(after.tok).toBe(before.tok);
+      expect(await platform.deps.documents.getJob(tenant, queued[0])).toBeUndefined();
     });
 
     it('a delete while a job indexes wins: the job removes what it wrote', async () => {
