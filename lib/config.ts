@@ -93,6 +93,7 @@ export const DEFAULT_MODELS: ModelCatalog = {
     inputUsdPerMillionTokens: 0.02,
     outputUsdPerMillionTokens: 0,
     dimensions: 1024,
+    maxInputTokens: 8_192,
   },
 };
 

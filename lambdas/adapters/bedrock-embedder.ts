@@ -45,6 +45,12 @@ export class BedrockEmbedder implements Embedder {
       if (name === 'ThrottlingException' || name === 'ServiceUnavailableException') {
         throw new PlatformError('upstream_unavailable', 'the embedding model is busy, retry shortly');
       }
+      if (name === 'ValidationException') {
+        throw new PlatformError(
+          'invalid_request',
+          'the embedding model refused the input as invalid: check its length',
+        );
+      }
       throw new PlatformError('upstream_error', 'the embedding model could not serve the request');
     }
   }

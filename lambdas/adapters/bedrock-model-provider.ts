@@ -79,6 +79,10 @@ function upstreamError(error: unknown): PlatformError {
   ) {
     return new PlatformError('upstream_unavailable', 'the model is busy, retry shortly');
   }
+  // The request itself is at fault (too long for the model's context, say): the caller's 400, not ours.
+  if (name === 'ValidationException') {
+    return new PlatformError('invalid_request', 'the model refused the request as invalid: check its length');
+  }
   if (['ModelTimeoutException', 'TimeoutError', 'RequestTimeout'].includes(name)) {
     return new PlatformError('upstream_timeout', 'the model did not answer in time');
   }

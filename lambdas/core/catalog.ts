@@ -27,6 +27,8 @@ const embeddingModelSchema = z.object({
   outputUsdPerMillionTokens: z.literal(0),
   /** Length of the vectors it returns (Titan Text Embeddings V2: 256, 512 or 1024). */
   dimensions: z.number().int().positive(),
+  /** Longest input it embeds, in tokens (Titan Text Embeddings V2: 8,192). */
+  maxInputTokens: z.number().int().positive(),
 });
 
 export const modelEntrySchema = z.discriminatedUnion('kind', [chatModelSchema, embeddingModelSchema]);

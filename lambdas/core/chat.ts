@@ -6,7 +6,7 @@ import { PlatformError } from './errors';
 import { metered } from './metering';
 import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
 import type { TenantContext } from './tenant';
-import { countTokens } from './tokens';
+import { chatInputTokens } from './tokens';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 
@@ -67,6 +67,9 @@ export async function completeChat(
   }
   const asked = toChatMessages(request.messages);
   const question = asked.findLast((message) => message.role === 'user')?.content ?? '';
+  if (request.retrieval && question.trim() === '') {
+    throw new PlatformError('invalid_request', 'retrieval searches with the last user message: send one');
+  }
   const passages = request.retrieval
     ? await retrievePassages(
         deps,
@@ -76,7 +79,7 @@ export async function completeChat(
       )
     : [];
   const messages = groundedMessages(asked, passages);
-  const inputTokens = messages.reduce((sum, message) => sum + countTokens(message.content), 0);
+  const inputTokens = chatInputTokens(messages);
   const nowMs = deps.now();
   const result = await metered(
     deps.ledger,

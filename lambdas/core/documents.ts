@@ -63,6 +63,13 @@ export async function embedTexts(
   modelName = deps.retrieval.embeddingModel,
 ) {
   const model = resolveModel(deps.catalog, modelName, 'embedding');
+  const tooLong = texts.findIndex((text) => countTokens(text) > model.maxInputTokens);
+  if (tooLong >= 0) {
+    throw new PlatformError(
+      'invalid_request',
+      `input ${tooLong} may exceed the ${model.maxInputTokens}-token limit of ${model.name}: split it`,
+    );
+  }
   const call = { requestId, model, estimate: embeddingEstimate(texts), nowMs: deps.now() };
   return metered(deps.ledger, tenant, call, () => embed(deps, tenant, model, texts));
 }
@@ -109,10 +116,10 @@ export async function ingestDocument(
   if (Buffer.byteLength(request.text) > deps.retrieval.maxDocumentBytes) {
     throw new PlatformError('payload_too_large', `documents are limited to ${deps.retrieval.maxDocumentBytes} bytes`);
   }
+  if (!/\S/.test(request.text)) throw new PlatformError('invalid_request', 'text: the document has no text to index');
   const id = request.id ?? `doc_${randomUUID().replaceAll('-', '')}`;
   const version = randomUUID();
   const chunks = chunkText(request.text, deps.retrieval.chunkTokens, deps.retrieval.chunkOverlapTokens);
-  if (chunks.length === 0) throw new PlatformError('invalid_request', 'text: the document has no text to index');
   const size = deps.retrieval.syncMaxChunks;
   let jobs: IngestJob[] = [];
   for (let batch = 0; batch * size < chunks.length; batch++) {

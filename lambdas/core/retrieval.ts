@@ -38,21 +38,26 @@ export interface Chunk {
 }
 
 /**
- * Splits text into chunks of at most `size` tokens, each starting `size - overlap` tokens after the
- * previous one, cut at token boundaries of the original text (so chunks quote it exactly).
+ * Splits text into chunks of at most `size` estimated tokens, each starting about `size - overlap`
+ * tokens after the previous one, cut at piece boundaries of the original text (so chunks quote it
+ * exactly); a run without spaces is cut too, so no chunk outgrows `size`.
  */
 export function chunkText(text: string, size: number, overlap: number): Chunk[] {
   if (overlap >= size) throw new Error('overlap must be smaller than the chunk size');
   const spans = tokenSpans(text);
   const chunks: Chunk[] = [];
-  for (let first = 0; first < spans.length; first += size - overlap) {
-    const last = Math.min(first + size, spans.length) - 1;
-    chunks.push({
-      chunk: chunks.length,
-      text: text.slice(spans[first].start, spans[last].end),
-      tokens: last - first + 1,
-    });
+  let first = 0;
+  while (first < spans.length) {
+    let last = first;
+    let tokens = spans[first].tokens;
+    while (last + 1 < spans.length && tokens + spans[last + 1].tokens <= size) tokens += spans[++last].tokens;
+    chunks.push({ chunk: chunks.length, text: text.slice(spans[first].start, spans[last].end).trim(), tokens });
     if (last === spans.length - 1) break;
+    // The next chunk repeats the last `overlap` tokens of this one, and always moves forward.
+    let next = last + 1;
+    for (let kept = 0; next - 1 > first && kept + spans[next - 1].tokens <= overlap; next--)
+      kept += spans[next - 1].tokens;
+    first = next;
   }
   return chunks;
 }

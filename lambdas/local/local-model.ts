@@ -24,7 +24,7 @@ export function localModel(input: LocalModelInput): LocalModelOutput {
   const passage = input.system.join('\n').match(/^\[(\d+)\] (.+)$/m);
   const reply = passage
     ? `According to [${passage[1]}]: ${passage[2]}`
-    : `Local model (deterministic, not a language model) received ${input.messages.length} message(s). You said: ${lastUser}`;
+    : `Local echo of ${input.messages.length} message(s): ${lastUser}`;
   const { text, truncated } = truncateToTokens(reply, input.maxTokens);
   const inputText = [...input.system, ...input.messages.map((message) => message.text)];
   return {

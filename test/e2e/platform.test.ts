@@ -6,7 +6,7 @@ import { forgedTokens } from '../support/tokens';
 const chatBody = {
   model: 'nova-micro',
   messages: [{ role: 'user', content: 'Summarize our refund policy.' }],
-  max_tokens: 40,
+  max_tokens: 32,
 };
 
 describe('local platform over HTTP', () => {
@@ -70,7 +70,7 @@ describe('local platform over HTTP', () => {
     const before = (await call(platform, 'GET', '/v1/usage', { credential: bravo.apiKey })).body.totals;
     const refused = await call(platform, 'POST', '/v1/chat/completions', {
       credential: bravo.apiKey,
-      body: { ...chatBody, max_tokens: 90 },
+      body: { ...chatBody, max_tokens: 60 },
     });
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
