@@ -72,7 +72,7 @@ export async function benchRetrieval(): Promise<void> {
           deps,
           tenant,
           { id: `doc-${d}`, text: text(d + tenants.length * 7919, documentTokens) },
-          randomUUID(),
+          { requestId: randomUUID() },
         );
         chunks += record.chunks;
       });
@@ -87,7 +87,7 @@ export async function benchRetrieval(): Promise<void> {
           const tenant = tenants[q % tenants.length];
           const query = text(q * 31 + 7, 12);
           const t0 = performance.now();
-          await retrievePassages(deps, tenant, { query, topK: 5 }, randomUUID());
+          await retrievePassages(deps, tenant, { query, topK: 5 }, { requestId: randomUUID() });
           retrieveMs.push(performance.now() - t0);
           const vector = (
             await platform.deps.embedder.embed(tenant, {

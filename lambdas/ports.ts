@@ -15,6 +15,8 @@ export interface GenerateRequest {
   readonly messages: readonly ChatMessage[];
   readonly maxTokens: number;
   readonly temperature?: number;
+  /** Aborts the call; the provider then throws `upstream_timeout`. */
+  readonly signal?: AbortSignal;
 }
 
 export interface GenerateResult {
@@ -88,6 +90,12 @@ export interface Ledger {
   deleteAll(tenantId: string): Promise<number>;
 }
 
+/** Metering's own metrics: things that should not happen, counted so an operator sees when they do. */
+export interface MeteringMetrics {
+  /** A model used `tokens` more than its reservation held: settled all the same, and counted here. */
+  reservationOverage(reservation: Reservation, tokens: number): void;
+}
+
 export interface StoredApiKey {
   readonly keyId: string;
   readonly tenantId: string;
@@ -137,7 +145,7 @@ export interface Embedder {
   /** One vector per text, in order, and the input tokens the provider counted. */
   embed(
     tenant: TenantContext,
-    request: { modelId: string; texts: readonly string[]; dimensions: number },
+    request: { modelId: string; texts: readonly string[]; dimensions: number; signal?: AbortSignal },
   ): Promise<{
     vectors: number[][];
     inputTokens: number;

@@ -13,6 +13,7 @@ import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledge
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
 import { OpenSearchVectorIndex } from './adapters/opensearch-vector-index';
+import { PowertoolsMeteringMetrics } from './adapters/powertools-metering-metrics';
 import { SqsIngestQueue } from './adapters/sqs-ingest-queue';
 import { StepFunctionsOffboardingWorkflow } from './adapters/step-functions-offboarding';
 import { StsTenantCredentials } from './adapters/sts-tenant-credentials';
@@ -24,6 +25,7 @@ import type {
   Embedder,
   IngestQueue,
   Ledger,
+  MeteringMetrics,
   ModelProvider,
   OffboardingWorkflow,
   TenantRegistry,
@@ -43,6 +45,8 @@ export interface PlatformDeps {
   readonly ledger: Ledger;
   /** Tenant data: signs with the tenant's scoped credentials. */
   readonly audit: AuditLog;
+  /** Metering's metrics (EMF lines on AWS). */
+  readonly metrics: MeteringMetrics;
   /** Operator reports across tenants: the admin function's own credentials. */
   readonly reports: UsageReports;
   readonly models: ModelProvider;
@@ -92,6 +96,7 @@ export function buildDeps(settings: PlatformSettings): PlatformDeps {
     ledger: new DynamoDbLedger(tenantDynamoDb, settings.ledgerTableName, {
       reservationTtlMs: settings.reservationTtlSeconds * 1000,
     }),
+    metrics: new PowertoolsMeteringMetrics(),
     reports: new DynamoDbLedgerReports(ownDynamoDb, settings.ledgerTableName),
     audit: new DynamoDbAuditLog(tenantDynamoDb, settings.auditTableName, settings.auditRetentionDays),
     models: new BedrockModelProvider(bedrock),

@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-bedrock-runtime';
 import { PlatformError } from '../core/errors';
 import type { ChatMessage, GenerateRequest, GenerateResult, ModelProvider } from '../ports';
+import { upstreamError } from './bedrock-errors';
 
 const FINISH_REASON: Partial<Record<StopReason, GenerateResult['finishReason']>> = {
   max_tokens: 'length',
@@ -22,7 +23,7 @@ export class BedrockModelProvider implements ModelProvider {
   async generate(_tenant: unknown, request: GenerateRequest): Promise<GenerateResult> {
     let output: ConverseCommandOutput;
     try {
-      output = await this.client.send(new ConverseCommand(converseInput(request)));
+      output = await this.client.send(new ConverseCommand(converseInput(request)), { abortSignal: request.signal });
     } catch (error) {
       throw upstreamError(error);
     }
@@ -63,28 +64,4 @@ export function converseInput(request: GenerateRequest): ConverseCommandInput {
       ...(request.temperature !== undefined && { temperature: Math.min(request.temperature, 1) }),
     },
   };
-}
-
-/** Provider errors become platform errors that name no internal resource. */
-function upstreamError(error: unknown): PlatformError {
-  if (error instanceof PlatformError) return error;
-  const name = error instanceof Error ? error.name : '';
-  if (
-    [
-      'ThrottlingException',
-      'ServiceUnavailableException',
-      'ModelNotReadyException',
-      'ServiceQuotaExceededException',
-    ].includes(name)
-  ) {
-    return new PlatformError('upstream_unavailable', 'the model is busy, retry shortly');
-  }
-  // The request itself is at fault (too long for the model's context, say): the caller's 400, not ours.
-  if (name === 'ValidationException') {
-    return new PlatformError('invalid_request', 'the model refused the request as invalid: check its length');
-  }
-  if (['ModelTimeoutException', 'TimeoutError', 'RequestTimeout'].includes(name)) {
-    return new PlatformError('upstream_timeout', 'the model did not answer in time');
-  }
-  return new PlatformError('upstream_error', 'the model provider could not serve the request');
 }

@@ -68,8 +68,9 @@ const usageAttribute = (day: string, model: string, field: keyof typeof USAGE_FI
  *   actual tokens and cost, and adds them to the day-and-model usage cells `U#<dd>#<model>#...`;
  *   it applies only while the reservation exists, so it is idempotent by request id.
  *
- * A reservation whose call crashed before settling expires: when it is what stands between a
- * tenant and its limit, the refused path releases it and tries again, so it never blocks a tenant.
+ * A reservation whose call crashed before settling expires: the tenant's next admitted reserve
+ * sees it in the item its write returns (no read) and releases it, and when it is what stands
+ * between a tenant and its limit the refused path releases it and tries again, so it never blocks.
  * Every call signs with the tenant's scoped credentials, so IAM confines it to that partition.
  */
 export class DynamoDbLedger implements Ledger {
@@ -154,8 +155,11 @@ export class DynamoDbLedger implements Ledger {
     // (settles gave room back since the write was refused), it tries again.
     for (let round = 1; ; round++) {
       for (const attempt of attempts) {
-        if (await this.conditionalUpdate(tenant.tenantId, attempt)) {
+        const admitted = await this.conditionalUpdate(tenant.tenantId, { ...attempt, ReturnValues: 'ALL_NEW' });
+        if (admitted) {
           this.lastWindow.set(tenant.tenantId, window);
+          // The item comes back with the write at no read cost: release what crashed calls left, now.
+          await this.releaseAbandoned(tenant.tenantId, key, admitted, nowMs);
           return reservation;
         }
       }
@@ -274,13 +278,17 @@ export class DynamoDbLedger implements Ledger {
    * (guarded by its reservation's presence or absence), so a retry of a write that did land fails
    * its condition instead of counting twice.
    */
-  private async conditionalUpdate(tenantId: string, input: UpdateCommandInput): Promise<boolean> {
+  /** The item's attributes as the write asked for them (`ReturnValues`) when it applied; undefined when its condition failed. */
+  private async conditionalUpdate(
+    tenantId: string,
+    input: UpdateCommandInput,
+  ): Promise<Record<string, unknown> | undefined> {
     return withRetries(async () => {
       try {
-        await this.db(tenantId).send(new UpdateCommand(input));
-        return true;
+        const { Attributes } = await this.db(tenantId).send(new UpdateCommand(input));
+        return Attributes ?? {};
       } catch (error) {
-        if (isConditionalCheckFailure(error)) return false;
+        if (isConditionalCheckFailure(error)) return undefined;
         throw error;
       }
     });

@@ -3,7 +3,7 @@ import type { ChatMessage, ModelProvider } from '../ports';
 import { resolveModel } from './catalog';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
-import { metered } from './metering';
+import { type ModelCall, metered } from './metering';
 import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
 import type { TenantContext } from './tenant';
 import { chatInputTokens } from './tokens';
@@ -58,8 +58,9 @@ export async function completeChat(
   deps: ChatDeps,
   tenant: TenantContext,
   request: ChatRequest,
-  requestId: string,
+  call: ModelCall,
 ): Promise<ChatCompletion> {
+  const { requestId, signal } = call;
   const model = resolveModel(deps.catalog, request.model, 'chat');
   const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? model.defaultMaxTokens;
   if (maxTokens > model.maxOutputTokens) {
@@ -75,14 +76,14 @@ export async function completeChat(
         deps,
         tenant,
         { query: question, topK: request.retrieval.top_k, filter: request.retrieval.filter },
-        requestId,
+        call,
       )
     : [];
   const messages = groundedMessages(asked, passages);
   const inputTokens = chatInputTokens(messages);
   const nowMs = deps.now();
   const result = await metered(
-    deps.ledger,
+    deps,
     tenant,
     { requestId, model, estimate: { inputTokens, outputTokens: maxTokens }, nowMs },
     () =>
@@ -91,6 +92,7 @@ export async function completeChat(
         messages,
         maxTokens,
         temperature: request.temperature,
+        signal,
       }),
   );
 

@@ -7,12 +7,13 @@ import type {
   IngestJobRef,
   IngestQueue,
   Ledger,
+  MeteringMetrics,
   TenantRegistry,
   VectorIndex,
 } from '../ports';
 import { type ModelCatalog, type ResolvedModel, resolveModel } from './catalog';
 import { PlatformError } from './errors';
-import { metered, reserveCall, runReserved } from './metering';
+import { type ModelCall, metered, reserveCall, runReserved } from './metering';
 import { chunkText, type DocumentRequest, documentIdSchema, type Passage } from './retrieval';
 import type { TenantContext } from './tenant';
 import { countTokens } from './tokens';
@@ -31,6 +32,7 @@ export interface RetrievalDeps {
   readonly catalog: ModelCatalog;
   readonly retrieval: RetrievalSettings;
   readonly ledger: Ledger;
+  readonly metrics: MeteringMetrics;
   readonly embedder: Embedder;
   readonly vectors: VectorIndex;
   readonly documents: DocumentStore;
@@ -38,7 +40,7 @@ export interface RetrievalDeps {
   readonly now: () => number;
 }
 
-type EmbedDeps = Pick<RetrievalDeps, 'catalog' | 'retrieval' | 'ledger' | 'embedder' | 'now'>;
+type EmbedDeps = Pick<RetrievalDeps, 'catalog' | 'retrieval' | 'ledger' | 'metrics' | 'embedder' | 'now'>;
 
 /**
  * How long a queued job's reservation waits for the worker before it counts as abandoned: SQS hides
@@ -51,15 +53,20 @@ function embeddingEstimate(texts: readonly string[]) {
   return { inputTokens: texts.reduce((sum, text) => sum + countTokens(text), 0), outputTokens: 0 };
 }
 
-const embed = (deps: EmbedDeps, tenant: TenantContext, model: ResolvedModel<'embedding'>, texts: readonly string[]) =>
-  deps.embedder.embed(tenant, { modelId: model.bedrockModelId, texts, dimensions: model.dimensions });
+const embed = (
+  deps: EmbedDeps,
+  tenant: TenantContext,
+  model: ResolvedModel<'embedding'>,
+  texts: readonly string[],
+  signal?: AbortSignal,
+) => deps.embedder.embed(tenant, { modelId: model.bedrockModelId, texts, dimensions: model.dimensions, signal });
 
 /** Embeds texts with the retrieval model, metered like any model call. */
 export async function embedTexts(
   deps: EmbedDeps,
   tenant: TenantContext,
   texts: readonly string[],
-  requestId: string,
+  { requestId, signal }: ModelCall,
   modelName = deps.retrieval.embeddingModel,
 ) {
   const model = resolveModel(deps.catalog, modelName, 'embedding');
@@ -71,7 +78,7 @@ export async function embedTexts(
     );
   }
   const call = { requestId, model, estimate: embeddingEstimate(texts), nowMs: deps.now() };
-  return metered(deps.ledger, tenant, call, () => embed(deps, tenant, model, texts));
+  return metered(deps, tenant, call, () => embed(deps, tenant, model, texts, signal));
 }
 
 /**
@@ -111,8 +118,9 @@ export async function ingestDocument(
   deps: RetrievalDeps,
   tenant: TenantContext,
   request: DocumentRequest,
-  requestId: string,
+  call: ModelCall,
 ): Promise<DocumentRecord> {
+  const { requestId } = call;
   if (Buffer.byteLength(request.text) > deps.retrieval.maxDocumentBytes) {
     throw new PlatformError('payload_too_large', `documents are limited to ${deps.retrieval.maxDocumentBytes} bytes`);
   }
@@ -138,7 +146,7 @@ export async function ingestDocument(
   }
   const queued = jobs.length > 1;
   if (queued) jobs = await reserveJobs(deps, tenant, jobs);
-  else await indexChunks(deps, tenant, jobs[0]);
+  else await indexChunks(deps, tenant, jobs[0], call.signal);
   const record: DocumentRecord = {
     id,
     version,
@@ -162,12 +170,13 @@ async function indexChunks(
   deps: EmbedDeps & Pick<RetrievalDeps, 'vectors'>,
   tenant: TenantContext,
   job: IngestJob,
+  signal?: AbortSignal,
 ): Promise<void> {
   const texts = job.chunks.map((chunk) => chunk.text);
   const model = resolveModel(deps.catalog, deps.retrieval.embeddingModel, 'embedding');
   const { vectors } = job.reservation
-    ? await runReserved(deps.ledger, model, job.reservation, () => embed(deps, tenant, model, texts))
-    : await embedTexts(deps, tenant, texts, `${job.requestId}:${job.batch}`);
+    ? await runReserved(deps, model, job.reservation, () => embed(deps, tenant, model, texts, signal))
+    : await embedTexts(deps, tenant, texts, { requestId: `${job.requestId}:${job.batch}`, signal });
   await deps.vectors.addChunks(
     tenant,
     { id: job.documentId, version: job.version },
@@ -247,9 +256,12 @@ export async function retrievePassages(
   deps: EmbedDeps & Pick<RetrievalDeps, 'vectors'>,
   tenant: TenantContext,
   request: { query: string; topK: number; filter?: Readonly<Record<string, string | number | boolean>> },
-  requestId: string,
+  call: ModelCall,
 ): Promise<Passage[]> {
-  const { vectors } = await embedTexts(deps, tenant, [request.query], `${requestId}:query`);
+  const { vectors } = await embedTexts(deps, tenant, [request.query], {
+    ...call,
+    requestId: `${call.requestId}:query`,
+  });
   return deps.vectors.search(tenant, { vector: vectors[0], topK: request.topK, filter: request.filter });
 }
 

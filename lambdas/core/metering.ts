@@ -1,5 +1,6 @@
-import type { Ledger, Reservation } from '../ports';
+import type { Ledger, MeteringMetrics, Reservation } from '../ports';
 import { costNanoUsd, type ResolvedModel } from './catalog';
+import { PlatformError } from './errors';
 import type { TenantContext } from './tenant';
 
 export interface TokenUsage {
@@ -7,17 +8,51 @@ export interface TokenUsage {
   readonly outputTokens: number;
 }
 
+/** What metering needs: the ledger, and a place to count what should not happen but may. */
+export interface MeteringDeps {
+  readonly ledger: Ledger;
+  readonly metrics: MeteringMetrics;
+}
+
+/** One model call of a request: its id (the ledger's idempotency key) and when it must give up. */
+export interface ModelCall {
+  readonly requestId: string;
+  /** Aborts the provider call before the handler is killed, so the call is settled, never lost. */
+  readonly signal?: AbortSignal;
+}
+
+/** Room kept after a model call to settle it and answer: a quarter of what is left, at most 5 s. */
+const SETTLE_ROOM_MAX_MS = 5000;
+
+/** How long a model call may run when the handler has `remainingMs` left. */
+export function modelCallBudgetMs(remainingMs: number): number {
+  return Math.max(0, remainingMs - Math.min(SETTLE_ROOM_MAX_MS, Math.floor(remainingMs / 4)));
+}
+
+/**
+ * Whether a failed model call may have run, and used tokens. The providers report a request they
+ * refused before running it (invalid, throttled, unavailable) as `invalid_request` or
+ * `upstream_unavailable`; any other failure (a timeout, an abort, a broken or lost answer) may come
+ * after the model ran.
+ */
+export function modelMayHaveRun(error: unknown): boolean {
+  return !(
+    error instanceof PlatformError &&
+    (error.code === 'invalid_request' || error.code === 'upstream_unavailable')
+  );
+}
+
 /**
  * Runs one model call inside the ledger: reserve the estimate (429 if a limit refuses it, and the
- * call never runs), then settle what the call reports it used, or release it all if the call fails.
+ * call never runs), then settle what the call reports it used.
  */
 export async function metered<R extends TokenUsage>(
-  ledger: Ledger,
+  deps: MeteringDeps,
   tenant: TenantContext,
   call: { requestId: string; model: ResolvedModel; estimate: TokenUsage; nowMs: number },
   run: () => Promise<R>,
 ): Promise<R> {
-  return runReserved(ledger, call.model, await reserveCall(ledger, tenant, call), run);
+  return runReserved(deps, call.model, await reserveCall(deps.ledger, tenant, call), run, call.estimate);
 }
 
 /** Reserves a model call's estimate against every limit of the tenant (429 when one refuses it). */
@@ -39,24 +74,37 @@ export function reserveCall(
   });
 }
 
-/** Runs a call reserved earlier (now, or when its work was queued) and settles it, or releases it when it fails. */
+/**
+ * Runs a call reserved earlier (now, or when its work was queued) and settles what it used. A call
+ * that fails releases its reservation when the model certainly did not run; otherwise the reserved
+ * estimate is settled as its usage: a model call is billed once, never zero times.
+ */
 export async function runReserved<R extends TokenUsage>(
-  ledger: Ledger,
+  deps: MeteringDeps,
   model: ResolvedModel,
   reservation: Reservation,
   run: () => Promise<R>,
+  /** The reservation's split into input and output; all input when not given. */
+  estimate: TokenUsage = { inputTokens: reservation.estimate.tokens, outputTokens: 0 },
 ): Promise<R> {
   let result: R;
   try {
     result = await run();
   } catch (error) {
-    await ledger.release(reservation);
+    if (modelMayHaveRun(error)) await deps.ledger.settle(reservation, usageOf(model, estimate));
+    else await deps.ledger.release(reservation);
     throw error;
   }
-  await ledger.settle(reservation, {
-    inputTokens: result.inputTokens,
-    outputTokens: result.outputTokens,
-    costNanoUsd: costNanoUsd(model, result.inputTokens, result.outputTokens),
-  });
+  const overage = result.inputTokens + result.outputTokens - reservation.estimate.tokens;
+  if (overage > 0) deps.metrics.reservationOverage(reservation, overage);
+  await deps.ledger.settle(reservation, usageOf(model, result));
   return result;
+}
+
+function usageOf(model: ResolvedModel, usage: TokenUsage) {
+  return {
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    costNanoUsd: costNanoUsd(model, usage.inputTokens, usage.outputTokens),
+  };
 }

@@ -15,9 +15,9 @@ export function create(deps: PlatformDeps) {
   const retrieval = modelDeps(deps);
   const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
   const operations: Record<string, (event: ApiEvent, context: TenantApiContext) => Promise<APIGatewayProxyResult>> = {
-    'POST /v1/documents': async (event, { tenant, requestId, audit }) => {
+    'POST /v1/documents': async (event, { tenant, modelCall, audit }) => {
       audit.model = deps.settings.retrieval.embeddingModel;
-      const record = await ingestDocument(retrieval, tenant, documentRequestSchema.parse(event.body), requestId);
+      const record = await ingestDocument(retrieval, tenant, documentRequestSchema.parse(event.body), modelCall);
       audit.inputTokens = record.tokens;
       return json(record.status === 'queued' ? 202 : 201, documentView(record));
     },

@@ -6,11 +6,11 @@ import { json, tenantApi } from './http';
 /** `POST /v1/embeddings`: OpenAI `list` of `embedding`, metered like any model call. */
 export function create(deps: PlatformDeps) {
   const retrieval = modelDeps(deps);
-  return tenantApi(deps).handler(async (event, { tenant, requestId, audit }) => {
+  return tenantApi(deps).handler(async (event, { tenant, modelCall, audit }) => {
     const request = embeddingsRequestSchema.parse(event.body);
     const inputs = typeof request.input === 'string' ? [request.input] : request.input;
     audit.model = request.model;
-    const result = await embedTexts(retrieval, tenant, inputs, requestId, request.model);
+    const result = await embedTexts(retrieval, tenant, inputs, modelCall, request.model);
     audit.inputTokens = result.inputTokens;
     audit.outputTokens = 0;
     return json(200, {

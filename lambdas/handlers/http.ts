@@ -4,6 +4,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { ZodError } from 'zod';
 import type { AuditDetail } from '../core/audit';
 import { type ErrorCode, errorBody, PlatformError, statusOf } from '../core/errors';
+import { type ModelCall, modelCallBudgetMs } from '../core/metering';
 import {
   assertCredentialCurrent,
   assertNoTenantOverride,
@@ -21,6 +22,8 @@ export interface ApiContext extends Context {
 }
 
 export interface TenantApiContext extends ApiContext {
+  /** Aborts model calls while there is still time to settle them and answer (504). */
+  modelCall: ModelCall;
   /** Frozen; taken from the authorizer's context only. */
   tenant: TenantContext;
   /** What the handler adds to this request's audit record (model, tokens, prompt if opted in). */
@@ -114,6 +117,10 @@ function tenantContext(now: () => number): MiddlewareObj<ApiEvent, APIGatewayPro
     before: ({ event, context }: Request<TenantApiContext>) => {
       context.tenant = fromAuthorizerContext(event.requestContext?.authorizer);
       assertCredentialCurrent(context.tenant, now());
+      context.modelCall = {
+        requestId: context.requestId,
+        signal: AbortSignal.timeout(modelCallBudgetMs(context.getRemainingTimeInMillis())),
+      };
       assertNoTenantOverride({ body: event.body, query: event.queryStringParameters, headers: event.headers });
     },
   };

@@ -6,14 +6,14 @@ import { json, tenantApi } from './http';
 /** `POST /v1/retrieve`: the top-k passages of the caller's own documents, with scores. */
 export function create(deps: PlatformDeps) {
   const retrieval = modelDeps(deps);
-  return tenantApi(deps).handler(async (event, { tenant, requestId, audit }) => {
+  return tenantApi(deps).handler(async (event, { tenant, modelCall, audit }) => {
     const request = retrieveRequestSchema.parse(event.body);
     audit.model = deps.settings.retrieval.embeddingModel;
     const passages = await retrievePassages(
       retrieval,
       tenant,
       { query: request.query, topK: request.top_k, filter: request.filter },
-      requestId,
+      modelCall,
     );
     return json(200, { object: 'list', data: passages.map((passage) => passageView(passage)) });
   });

@@ -25,6 +25,11 @@ export interface LocalApiGatewayOptions {
   /** Stands in for IAM on admin routes. */
   readonly operatorToken: string;
   readonly now?: () => number;
+  /**
+   * How long a handler may run (its Lambda timeout), as `getRemainingTimeInMillis` tells it.
+   * @default 30 s
+   */
+  readonly handlerTimeoutMs?: number;
 }
 
 interface MatchedRoute {
@@ -152,7 +157,10 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
       isBase64Encoded: false,
     };
     try {
-      const result = await options.handlers[matched.route.handler](event, lambdaContext(requestId));
+      const result = await options.handlers[matched.route.handler](
+        event,
+        lambdaContext(requestId, options.handlerTimeoutMs ?? 30_000),
+      );
       send(response, result.statusCode, { ...result.headers }, result.body);
     } catch {
       gatewayResponse('DEFAULT_5XX');
@@ -199,8 +207,8 @@ function wildcard(pattern: string): RegExp {
   );
 }
 
-function lambdaContext(requestId: string): Context {
-  const deadline = Date.now() + 30_000;
+function lambdaContext(requestId: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName: 'local',

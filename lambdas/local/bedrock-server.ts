@@ -45,7 +45,19 @@ export interface LocalBedrockServer {
   readonly endpoint: string;
   /** Every request received, newest last: tests assert the exact wire requests. */
   readonly requests: RecordedRequest[];
+  /**
+   * Tests only: how `Converse` misbehaves, until told otherwise. `hang`: never answer (the client
+   * must give up); `refuse`: a ValidationException, as Bedrock gives an input too long for the
+   * model; `extraInputTokens`: report more input than the local model counted.
+   */
+  misbehave(mode: ConverseMisbehaviour | undefined): void;
   close(): Promise<void>;
+}
+
+export interface ConverseMisbehaviour {
+  readonly hang?: boolean;
+  readonly refuse?: boolean;
+  readonly extraInputTokens?: number;
 }
 
 /**
@@ -60,6 +72,7 @@ export async function startLocalBedrock(options: {
   port?: number;
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
+  let misbehaviour: ConverseMisbehaviour = {};
   const server: Server = createServer(async (request, response) => {
     const raw = (await readBody(request)).toString('utf8');
     const body = raw ? safeJson(raw) : undefined;
@@ -104,6 +117,10 @@ export async function startLocalBedrock(options: {
     }
     const parsed = converseRequestSchema.safeParse(body);
     if (!parsed.success) return invalid(parsed.error);
+    if (misbehaviour.hang) return;
+    if (misbehaviour.refuse) {
+      return sendAwsError(response, 400, 'ValidationException', 'Input is too long for requested model.');
+    }
     const started = Date.now();
     const output = localModel({
       system: (parsed.data.system ?? []).map((block) => block.text),
@@ -119,9 +136,9 @@ export async function startLocalBedrock(options: {
         output: { message: { role: 'assistant', content: [{ text: output.text }] } },
         stopReason: output.stopReason,
         usage: {
-          inputTokens: output.inputTokens,
+          inputTokens: output.inputTokens + (misbehaviour.extraInputTokens ?? 0),
           outputTokens: output.outputTokens,
-          totalTokens: output.inputTokens + output.outputTokens,
+          totalTokens: output.inputTokens + (misbehaviour.extraInputTokens ?? 0) + output.outputTokens,
         },
         metrics: { latencyMs: Date.now() - started },
       }),
@@ -131,7 +148,13 @@ export async function startLocalBedrock(options: {
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    misbehave: (mode) => {
+      misbehaviour = mode ?? {};
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
   };
 }
 

@@ -36,6 +36,8 @@ export interface LocalPlatformOptions {
   readonly config?: PlatformConfig;
   /** The platform's clock (tests move it instead of waiting): handlers, the authorizer cache, the offboarding wait. */
   readonly now?: () => number;
+  /** Tests only: a Lambda timeout shorter than the handlers' 30 s. */
+  readonly handlerTimeoutMs?: number;
 }
 
 export interface LocalPlatform {
@@ -166,6 +168,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
     operatorToken,
     now,
+    handlerTimeoutMs: options.handlerTimeoutMs,
   });
   sqs.consume(createIngestWorker(deps) as unknown as (event: SQSEvent) => Promise<SQSBatchResponse>);
   const localRoutes = devIssuerRoutes(issuer, operatorToken);

@@ -125,6 +125,34 @@ describe('DynamoDbLedger against dynalite', () => {
     expect(await quota('crash-tenant')).toMatchObject({ tok: 50, rr: 1 });
   });
 
+  it('releases an abandoned reservation on the next admitted reserve, without a refusal or a read', async () => {
+    // GIVEN a reservation of a crashed call, far from any limit
+    const t = tenantContext('sweep-tenant', { monthlyTokens: 10_000, tokensPerMinute: 10_000, requestsPerMinute: 100 });
+    await reserve(t, 90);
+    // WHEN the tenant's next call is admitted after the reservation expired
+    const sent: string[] = [];
+    const countingClient = {
+      send: (command: { constructor: { name: string } }) => {
+        sent.push(command.constructor.name);
+        return db.send(command as never);
+      },
+    };
+    const counting = new DynamoDbLedger(() => countingClient as never, 'ledger', {
+      reservationTtlMs: RESERVATION_TTL_MS,
+    });
+    await counting.reserve(t, {
+      requestId: 'after-the-crash',
+      model: 'm',
+      estimate: { tokens: 50, costNanoUsd: 500 },
+      nowMs: now + RESERVATION_TTL_MS + 60_000,
+    });
+    // THEN the crashed call's reservation is gone and its tokens given back: two writes, no read
+    const item = await quota('sweep-tenant');
+    expect(Object.keys(item ?? {}).filter((name) => name.startsWith('R#'))).toEqual(['R#after-the-crash']);
+    expect(item).toMatchObject({ tok: 50 });
+    expect(sent).toEqual(['UpdateCommand', 'UpdateCommand']);
+  });
+
   it("reports one month of every tenant's settled usage", async () => {
     const records = await new DynamoDbLedgerReports(db, 'ledger').monthOfAllTenants('2026-11');
     expect(records).toEqual(

@@ -286,7 +286,7 @@ describe('a tenant across its life', () => {
         queue: { enqueue: async (refs: readonly IngestJobRef[]) => void queued.push(...refs) },
       };
       const before = await monthItem('queue-co');
-      await ingestDocument(deps, tenant, { id: 'held', text: bigText('savanna') }, 'req-held');
+      await ingestDocument(deps, tenant, { id: 'held', text: bigText('savanna') }, { requestId: 'req-held' });
       expect(queued).toHaveLength(3);
       const reserved = await monthItem('queue-co');
       expect(

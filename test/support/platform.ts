@@ -21,10 +21,10 @@ export class ManualClock {
 /** A local platform on a free port, in memory, with its own data dir; `close` removes everything. */
 export async function startTestPlatform(
   config?: PlatformConfig,
-  options: { now?: () => number } = {},
+  options: { now?: () => number; handlerTimeoutMs?: number } = {},
 ): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
-  const platform = await startLocalPlatform({ dataDir, port: 0, persist: false, config, now: options.now });
+  const platform = await startLocalPlatform({ dataDir, port: 0, persist: false, config, ...options });
   return {
     ...platform,
     dataDir,

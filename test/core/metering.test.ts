@@ -1,0 +1,69 @@
+import { type ResolvedModel, resolveModel } from '../../lambdas/core/catalog';
+import { PlatformError } from '../../lambdas/core/errors';
+import { metered, modelCallBudgetMs, modelMayHaveRun } from '../../lambdas/core/metering';
+import type { Ledger, MeteringMetrics, Reservation } from '../../lambdas/ports';
+import { DEFAULT_MODELS } from '../../lib/config';
+import { tenantContext } from '../support/tenant';
+
+/** A ledger that admits everything and records what happens to each reservation. */
+function recordingLedger() {
+  const events: string[] = [];
+  const ledger: Ledger = {
+    reserve: async (tenant, request) => ({
+      tenantId: tenant.tenantId,
+      requestId: request.requestId,
+      model: request.model,
+      month: '2026-11',
+      estimate: request.estimate,
+      reservedAtMs: request.nowMs,
+    }),
+    settle: async (reservation, usage) => {
+      events.push(`settle ${reservation.requestId} ${usage.inputTokens}+${usage.outputTokens} ${usage.costNanoUsd}`);
+    },
+    release: async (reservation) => {
+      events.push(`release ${reservation.requestId}`);
+    },
+    usage: async () => [],
+    deleteAll: async () => 0,
+  };
+  return { ledger, events };
+}
+
+describe('metering of a model call', () => {
+  const model = resolveModel(DEFAULT_MODELS, 'nova-micro', 'chat') as ResolvedModel;
+  const tenant = tenantContext('meter-co');
+  const call = { requestId: 'r1', model, estimate: { inputTokens: 100, outputTokens: 50 }, nowMs: 0 };
+  const overages: [Reservation, number][] = [];
+  const metrics: MeteringMetrics = {
+    reservationOverage: (reservation, tokens) => void overages.push([reservation, tokens]),
+  };
+
+  it.each([
+    ['a refusal before running (invalid)', new PlatformError('invalid_request', 'too long'), false],
+    ['a refusal before running (throttled)', new PlatformError('upstream_unavailable', 'busy'), false],
+    ['a timeout or abort', new PlatformError('upstream_timeout', 'late'), true],
+    ['a broken answer', new PlatformError('upstream_error', 'broken'), true],
+    ['an unexpected error', new TypeError('socket hang up'), true],
+  ])('after %s, bills the estimate only if the model may have run', async (_name, error, billed) => {
+    const { ledger, events } = recordingLedger();
+    await expect(metered({ ledger, metrics }, tenant, call, () => Promise.reject(error))).rejects.toBe(error);
+    // 100 input and 50 output tokens of nova-micro: 100 * 35 + 50 * 140 nano-dollars
+    expect(events).toEqual([billed ? 'settle r1 100+50 10500' : 'release r1']);
+    expect(modelMayHaveRun(error)).toBe(billed);
+  });
+
+  it('settles what the model used, and counts tokens beyond the reservation in a metric', async () => {
+    const { ledger, events } = recordingLedger();
+    await metered({ ledger, metrics }, tenant, call, async () => ({ inputTokens: 130, outputTokens: 40 }));
+    expect(events).toEqual(['settle r1 130+40 10150']);
+    expect(overages).toHaveLength(1);
+    expect(overages[0][0]).toMatchObject({ tenantId: 'meter-co', requestId: 'r1', model: 'nova-micro' });
+    expect(overages[0][1]).toBe(20);
+  });
+
+  it('leaves the model call room to settle and answer before the handler is killed', () => {
+    expect(modelCallBudgetMs(30_000)).toBe(25_000);
+    expect(modelCallBudgetMs(8_000)).toBe(6_000);
+    expect(modelCallBudgetMs(0)).toBe(0);
+  });
+});

@@ -1,0 +1,85 @@
+import { chatInputTokens } from '../../lambdas/core/tokens';
+import { call, onboard, startTestPlatform } from '../support/platform';
+
+/**
+ * Model calls are bounded in time and billed whatever ends them. The platform runs handlers with a
+ * 2 s Lambda timeout, so a model call gets 1.5 s before it is aborted: the local Bedrock server
+ * that never answers is the only thing that waits here, and it waits for the abort, not a timer.
+ */
+describe('model calls under a deadline', () => {
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  let apiKey: string;
+  const messages = [{ role: 'user', content: 'Will this ever finish?' }];
+  const usage = async () => (await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body.totals;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(undefined, { handlerTimeoutMs: 2000 });
+    ({ apiKey } = await onboard(platform, 'deadline-co', { tier: 'standard' }));
+  });
+  afterAll(() => platform.close());
+  afterEach(() => platform.bedrock.misbehave(undefined));
+
+  it('aborts a model call that would outlive the handler, answers 504, and bills the reserved estimate once', async () => {
+    platform.bedrock.misbehave({ hang: true });
+    const answer = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: { model: 'nova-micro', messages, max_tokens: 20 },
+    });
+    expect(answer.status).toBe(504);
+    expect(answer.body.error.code).toBe('upstream_timeout');
+    const inputEstimate = chatInputTokens(messages);
+    expect(await usage()).toMatchObject({ requests: 1, input_tokens: inputEstimate, output_tokens: 20 });
+
+    // the next call is served and billed what it used: the aborted one is not billed again
+    platform.bedrock.misbehave(undefined);
+    const served = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: { model: 'nova-micro', messages, max_tokens: 20 },
+    });
+    expect(served.status).toBe(200);
+    expect(await usage()).toMatchObject({
+      requests: 2,
+      input_tokens: inputEstimate + served.body.usage.prompt_tokens,
+      output_tokens: 20 + served.body.usage.completion_tokens,
+    });
+  });
+
+  it('releases the reservation of a call the provider refused before running it: nothing billed', async () => {
+    const before = await usage();
+    platform.bedrock.misbehave({ refuse: true });
+    const refused = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: { model: 'nova-micro', messages, max_tokens: 20 },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.code).toBe('invalid_request');
+    expect(await usage()).toEqual(before);
+  });
+
+  it('settles a model that reports more than was reserved, and counts the overage', async () => {
+    platform.bedrock.misbehave({ extraInputTokens: 1000 });
+    const before = await usage();
+    const lines: string[] = [];
+    const stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => lines.push(String(chunk)) > 0);
+    const answer = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: { model: 'nova-micro', messages, max_tokens: 20 },
+    });
+    stdout.mockRestore();
+    expect(answer.status).toBe(200);
+    expect(answer.body.usage.prompt_tokens).toBeGreaterThan(1000);
+    expect((await usage()).input_tokens - before.input_tokens).toBe(answer.body.usage.prompt_tokens);
+    // one CloudWatch embedded-metric line: the tokens beyond the reservation, by model, naming the tenant
+    const reserved = chatInputTokens(messages) + 20;
+    const used = answer.body.usage.prompt_tokens + answer.body.usage.completion_tokens;
+    const metric = lines.map((line) => JSON.parse(line)).find((line) => 'ReservationOverageTokens' in line);
+    expect(metric).toMatchObject({
+      ReservationOverageTokens: used - reserved,
+      model: 'nova-micro',
+      tenantId: 'deadline-co',
+      _aws: {
+        CloudWatchMetrics: [{ Namespace: 'MultiTenantAiPlatform', Dimensions: [expect.arrayContaining(['model'])] }],
+      },
+    });
+  });
+});
