@@ -48,6 +48,11 @@ export const GATEWAY_RESPONSES = {
   UNAUTHORIZED: { status: 401, code: 'unauthenticated', message: 'missing or invalid credential' },
   ACCESS_DENIED: { status: 403, code: 'forbidden', message: 'this credential may not call this route' },
   MISSING_AUTHENTICATION_TOKEN: { status: 404, code: 'not_found', message: 'no such route' },
+  BAD_REQUEST_PARAMETERS: {
+    status: 400,
+    code: 'invalid_request',
+    message: 'the request path or parameters are malformed',
+  },
   REQUEST_TOO_LARGE: { status: 413, code: 'payload_too_large', message: 'request body too large' },
   THROTTLED: { status: 429, code: 'rate_limited', message: 'too many requests' },
   AUTHORIZER_FAILURE: {

@@ -44,6 +44,21 @@ export function auditView(entry: AuditEntry) {
 
 /** Audit keeps at most this much prompt text, for tenants that opted in. */
 const MAX_AUDITED_PROMPT_CHARS = 4000;
+/** Fields taken from the request (a model name, say) are kept this long at most. */
+const MAX_AUDITED_FIELD_CHARS = 128;
+
+/**
+ * The entry as it is stored: fields a caller controls are cut short, so no request, however odd,
+ * can make its own audit record too large to write (DynamoDB items stop at 400 KB).
+ */
+export function boundedAuditEntry(entry: AuditEntry): AuditEntry {
+  return {
+    ...entry,
+    route: entry.route.slice(0, MAX_AUDITED_FIELD_CHARS),
+    ...(entry.model !== undefined && { model: entry.model.slice(0, MAX_AUDITED_FIELD_CHARS) }),
+    ...(entry.prompt !== undefined && { prompt: entry.prompt.slice(0, MAX_AUDITED_PROMPT_CHARS) }),
+  };
+}
 
 export function promptForAudit(messages: readonly { role: string; content: string }[]): string {
   return messages

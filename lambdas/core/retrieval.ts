@@ -96,7 +96,8 @@ export type RetrieveRequest = z.infer<typeof retrieveRequestSchema>;
 export const embeddingsRequestSchema = z
   .object({
     model: z.string().min(1),
-    input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(96)]),
+    // Titan Text Embeddings V2 takes at most 50,000 characters an input.
+    input: z.union([z.string().min(1).max(50_000), z.array(z.string().min(1).max(50_000)).min(1).max(96)]),
     encoding_format: z.literal('float').optional(),
     user: z.string().optional(),
   })

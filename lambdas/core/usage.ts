@@ -1,19 +1,33 @@
 import { z } from 'zod';
 import type { TenantUsageRecord, UsageRecord } from '../ports';
 import { nanoUsdToUsd } from './catalog';
+import { PlatformError } from './errors';
 import { dayKey } from './limits';
 
-const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'dates are yyyy-mm-dd');
+/** A real calendar day as `yyyy-mm-dd` (2026-02-31 is not one). */
+const date = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'dates are yyyy-mm-dd')
+  .refine((day) => dayKey(Date.parse(`${day}T00:00:00Z`) || 0) === day, 'not a calendar date');
+
+/** The longest range one report covers. */
+const MAX_RANGE_DAYS = 366;
 
 export const usageQuerySchema = z
   .object({ from: date.optional(), to: date.optional(), group_by: z.enum(['day', 'model']).optional() })
   .strict();
 export type UsageQuery = z.infer<typeof usageQuerySchema>;
 
-/** Default range: the current UTC month up to today. */
+/** Default range: the current UTC month up to today. A reversed or over-long range is the caller's 400. */
 export function usageRange(query: UsageQuery, nowMs: number): { from: string; to: string } {
   const today = dayKey(nowMs);
-  return { from: query.from ?? `${today.slice(0, 7)}-01`, to: query.to ?? today };
+  const range = { from: query.from ?? `${today.slice(0, 7)}-01`, to: query.to ?? today };
+  if (range.from > range.to)
+    throw new PlatformError('invalid_request', `from (${range.from}) is after to (${range.to})`);
+  if (Date.parse(range.to) - Date.parse(range.from) > (MAX_RANGE_DAYS - 1) * 86_400_000) {
+    throw new PlatformError('invalid_request', `a report covers at most ${MAX_RANGE_DAYS} days`);
+  }
+  return range;
 }
 
 export interface UsageLine {

@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { ZodError } from 'zod';
-import type { AuditDetail } from '../core/audit';
+import { type AuditDetail, boundedAuditEntry } from '../core/audit';
 import { type ErrorCode, errorBody, PlatformError, statusOf } from '../core/errors';
 import { type ModelCall, modelCallBudgetMs } from '../core/metering';
 import {
@@ -111,7 +111,10 @@ function jsonBody<C extends ApiContext>(maxBytes: number): MiddlewareObj<ApiEven
   };
 }
 
-/** Builds the frozen tenant context from the authorizer's output and refuses client attempts to name a tenant. */
+/**
+ * Builds the frozen tenant context from the authorizer's output, before the body is read, so that
+ * every refusal after it (a malformed body too) is audited under the tenant.
+ */
 function tenantContext(now: () => number): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext> {
   return {
     before: ({ event, context }: Request<TenantApiContext>) => {
@@ -121,6 +124,14 @@ function tenantContext(now: () => number): MiddlewareObj<ApiEvent, APIGatewayPro
         requestId: context.requestId,
         signal: AbortSignal.timeout(modelCallBudgetMs(context.getRemainingTimeInMillis())),
       };
+    },
+  };
+}
+
+/** Refuses client attempts to name a tenant, in the parsed body, the query or the headers. */
+function noTenantOverride(): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext> {
+  return {
+    before: ({ event }: Request<TenantApiContext>) => {
       assertNoTenantOverride({ body: event.body, query: event.queryStringParameters, headers: event.headers });
     },
   };
@@ -138,15 +149,18 @@ function auditTrail(
   const write = async ({ event, context, response }: Request<TenantApiContext>) => {
     if (!context.tenant || !response) return;
     try {
-      await audit.record(context.tenant, {
-        requestId: context.requestId,
-        at: new Date(now()).toISOString(),
-        principal: context.tenant.principal,
-        route: `${event.httpMethod} ${event.resource}`,
-        status: response.statusCode,
-        ...(context.errorCode && { errorCode: context.errorCode }),
-        ...context.audit,
-      });
+      await audit.record(
+        context.tenant,
+        boundedAuditEntry({
+          requestId: context.requestId,
+          at: new Date(now()).toISOString(),
+          principal: context.tenant.principal,
+          route: `${event.httpMethod} ${event.resource}`,
+          status: response.statusCode,
+          ...(context.errorCode && { errorCode: context.errorCode }),
+          ...context.audit,
+        }),
+      );
     } catch (error) {
       logger.error('audit write failed', { requestId: context.requestId, error: error as Error });
     }
@@ -165,8 +179,9 @@ export function tenantApi(deps: { settings: { maxRequestBodyBytes: number }; aud
   return middy<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext>()
     .use(auditTrail(deps.audit, deps.now))
     .use(errorResponses())
+    .use(tenantContext(deps.now))
     .use(jsonBody(deps.settings.maxRequestBodyBytes))
-    .use(tenantContext(deps.now));
+    .use(noTenantOverride());
 }
 
 /** An operator route (IAM on AWS). */

@@ -47,14 +47,19 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
   const matchers = options.routes.map((route) => ({ route, pattern: pathPattern(route.path) }));
   const authorizerCache = new Map<string, { result: APIGatewayAuthorizerResult; expiresAt: number }>();
 
-  function match(method: string, path: string): MatchedRoute | undefined {
+  /** The route and its decoded path parameters; `malformed` for a parameter that is not valid percent-encoded UTF-8. */
+  function match(method: string, path: string): MatchedRoute | 'malformed' | undefined {
     for (const { route, pattern } of matchers) {
       const found = pattern.exec(path);
       if (found && route.method === method) {
-        const pathParameters = Object.fromEntries(
-          Object.entries(found.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
-        );
-        return { route, pathParameters };
+        try {
+          const pathParameters = Object.fromEntries(
+            Object.entries(found.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
+          );
+          return { route, pathParameters };
+        } catch {
+          return 'malformed';
+        }
       }
     }
     return undefined;
@@ -85,9 +90,15 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
       );
     };
 
-    const url = new URL(request.url ?? '/', 'http://local');
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://local');
+    } catch {
+      return gatewayResponse('BAD_REQUEST_PARAMETERS');
+    }
     const method = request.method ?? 'GET';
     const matched = match(method, url.pathname);
+    if (matched === 'malformed') return gatewayResponse('BAD_REQUEST_PARAMETERS');
     if (!matched) return gatewayResponse('MISSING_AUTHENTICATION_TOKEN');
 
     let body: Buffer;
