@@ -5,7 +5,9 @@ import { startLocalPlatform } from '../lambdas/local/platform';
 async function main() {
   const port = Number(process.env.PORT ?? 8787);
   const dataDir = resolve(process.env.LOCAL_DATA_DIR ?? '.local');
-  const platform = await startLocalPlatform({ port, dataDir });
+  // LOCAL_INGEST_WORKER=off: queued documents wait in the queue until a run with the worker.
+  const ingestWorker = process.env.LOCAL_INGEST_WORKER !== 'off';
+  const platform = await startLocalPlatform({ port, dataDir, ingestWorker });
   console.log(`multi-tenant AI platform (local mode) on ${platform.url}`);
   console.log(`data under ${dataDir}; the local model is deterministic, not a language model`);
   console.log('create a tenant: npm run tenant -- create acme --tier standard');

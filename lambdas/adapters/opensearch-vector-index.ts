@@ -22,7 +22,9 @@ export function indexBody(dimensions: number) {
         chunk: { type: 'integer' },
         title: { type: 'text' },
         text: { type: 'text' },
-        metadata: { type: 'object', dynamic: true },
+        // One field whatever its keys and value types: no tenant's metadata can fix a type, or use
+        // up the field limit, for the others in the shared index.
+        metadata: { type: 'flat_object' },
         embedding: {
           type: 'knn_vector',
           dimension: dimensions,

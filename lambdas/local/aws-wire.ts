@@ -1,7 +1,29 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { HttpRequest } from '@smithy/types';
+
+/**
+ * The HTTP server of a local stand-in for an AWS service. Whatever a request does (a body cut
+ * short, text that does not parse, a throw anywhere), it is answered by `fail` in that service's
+ * own error shape, or its connection closed when the answer had begun: it never takes the platform
+ * down. The handler is attached before the server listens, so no request waits on a half-built one.
+ */
+export function localServer(
+  handle: (request: IncomingMessage, response: ServerResponse) => Promise<void>,
+  fail: (response: ServerResponse, error: unknown) => void,
+): Server {
+  return createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      if (response.headersSent) return void response.destroy();
+      try {
+        fail(response, error);
+      } catch {
+        response.destroy();
+      }
+    });
+  });
+}
 
 /** Reads a request body whole; local servers only ever see small requests. */
 export async function readBody(request: IncomingMessage, maxBytes = 16 * 1024 * 1024): Promise<Buffer> {
@@ -19,6 +41,11 @@ export async function readBody(request: IncomingMessage, maxBytes = 16 * 1024 * 
 export function sendAwsError(response: ServerResponse, status: number, type: string, message: string): void {
   response.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': type });
   response.end(JSON.stringify({ message }));
+}
+
+/** How a REST-JSON AWS service answers a request it cannot read. */
+export function failAsAws(response: ServerResponse, error: unknown): void {
+  sendAwsError(response, 400, 'ValidationException', `malformed request: ${(error as Error).message}`);
 }
 
 /** The credential scope of a SigV4 `Authorization` header: access key id, region and service. */

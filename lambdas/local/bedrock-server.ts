@@ -1,7 +1,7 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
+import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
 import { localEmbedding } from './local-embedder';
 import { localModel } from './local-model';
 
@@ -73,7 +73,7 @@ export async function startLocalBedrock(options: {
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
   let misbehaviour: ConverseMisbehaviour = {};
-  const server: Server = createServer(async (request, response) => {
+  const server: Server = localServer(async (request, response) => {
     const raw = (await readBody(request)).toString('utf8');
     const body = raw ? safeJson(raw) : undefined;
     remember(requests, { method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
@@ -143,7 +143,7 @@ export async function startLocalBedrock(options: {
         metrics: { latencyMs: Date.now() - started },
       }),
     );
-  });
+  }, failAsAws);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

@@ -1,7 +1,7 @@
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TABLE_KEY } from '../../lib/tables';
-import { readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
+import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
 import type { LocalSts } from './sts-server';
 
 /** What TenantAccessRole's policy allows (see lib/constructs/tenant-access-role.ts): no Scan, no table-wide reads. */
@@ -106,7 +106,7 @@ export async function startDynamoDbFront(options: {
   let faults: DynamoDbFaultInjector | undefined;
   const upstream = new URL(options.upstream);
 
-  const server: Server = createServer(async (request, response) => {
+  const server: Server = localServer(async (request, response) => {
     const body = await readBody(request);
     const operation = String(request.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
     const accessKeyId = sigV4Scope(request.headers.authorization)?.accessKeyId ?? '';
@@ -149,9 +149,7 @@ export async function startDynamoDbFront(options: {
     const fault = faults?.({ operation, body: body.toString('utf8') });
     if (fault === 'throttle' || fault === 'server-error') {
       const { status, type, message } = FAULT_ERRORS[fault];
-      response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
-      response.end(JSON.stringify({ __type: type, message }));
-      return;
+      return sendDynamoDbError(response, status, type, message);
     }
     const forward = httpRequest(
       {
@@ -172,11 +170,16 @@ export async function startDynamoDbFront(options: {
       },
     );
     forward.on('error', () => {
-      response.writeHead(500);
-      response.end();
+      if (response.headersSent) return void response.destroy();
+      sendDynamoDbError(
+        response,
+        500,
+        'com.amazonaws.dynamodb.v20120810#InternalServerError',
+        'local DynamoDB is unreachable',
+      );
     });
     forward.end(body);
-  });
+  }, failAsDynamoDb);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -197,4 +200,19 @@ function safeJson(text: string): unknown {
   } catch {
     return {};
   }
+}
+
+/** An error as the DynamoDB JSON 1.0 protocol sends it. */
+function sendDynamoDbError(response: ServerResponse, status: number, type: string, message: string): void {
+  response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+  response.end(JSON.stringify({ __type: type, message }));
+}
+
+function failAsDynamoDb(response: ServerResponse, error: unknown): void {
+  sendDynamoDbError(
+    response,
+    400,
+    'com.amazon.coral.validate#ValidationException',
+    `malformed request: ${(error as Error).message}`,
+  );
 }

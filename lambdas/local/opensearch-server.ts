@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
+import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
+import { Journal } from './journal';
 import type { LocalSts } from './sts-server';
 
 type Json = Record<string, unknown>;
@@ -10,11 +10,26 @@ type Source = Record<string, unknown>;
 interface LocalIndex {
   readonly vectorField: string;
   readonly dimension: number;
-  readonly fields: ReadonlySet<string>;
+  /** The mapping's fields (`dynamic: strict`: no others). */
+  readonly properties: Readonly<Record<string, Json>>;
+  /** Field types that dynamic `object` fields took from the first document that used them, as OpenSearch fixes them. */
+  readonly dynamicTypes: Map<string, FieldType>;
   /** Documents without their vector, which lives in `vectors` as a Float32Array (4 bytes a dimension). */
   readonly docs: Map<string, Source>;
   readonly vectors: Map<string, Float32Array>;
 }
+
+type FieldType = 'long' | 'float' | 'boolean' | 'text' | 'object';
+
+/** OpenSearch's default `index.mapping.total_fields.limit`. */
+const TOTAL_FIELDS_LIMIT = 1000;
+
+/** Every change to the indexes, journaled before it is acknowledged; vectors as base64 of their float32 bytes. */
+type IndexEntry =
+  | { readonly op: 'create'; readonly name: string; readonly body: Json }
+  | { readonly op: 'drop'; readonly name: string }
+  | { readonly op: 'put'; readonly name: string; readonly docs: readonly [string, Source, string][] }
+  | { readonly op: 'delete'; readonly name: string; readonly ids: readonly string[] };
 
 /** An error as OpenSearch answers it; anything outside the subset answers 400 so adapter drift fails loudly. */
 class OpenSearchError extends Error {
@@ -35,7 +50,7 @@ function allowedKeys(body: Json, keys: readonly string[], where: string): void {
 }
 
 /** `term`, `terms` and `bool` (`filter`/`must`/`must_not`) over keyword-like fields: the filters the adapter sends. */
-function matches(source: Source, query: Json | undefined): boolean {
+function matches(source: Source, query: Json | undefined, flatObjects: ReadonlySet<string> = new Set()): boolean {
   if (!query) return true;
   const [kind, ...rest] = Object.keys(query);
   if (rest.length > 0) throw new OpenSearchError(400, 'parsing_exception', 'a query object holds one query');
@@ -45,7 +60,11 @@ function matches(source: Source, query: Json | undefined): boolean {
   switch (kind) {
     case 'term': {
       const [[name, expected]] = Object.entries(value);
-      return field(name) === (typeof expected === 'object' && expected !== null ? (expected as Json).value : expected);
+      const wanted = typeof expected === 'object' && expected !== null ? (expected as Json).value : expected;
+      const found = field(name);
+      // A flat_object keeps every leaf as a keyword: 2024, "2024" and true, "true" are the same term.
+      const flat = name.includes('.') && flatObjects.has(name.split('.')[0]);
+      return flat ? found !== undefined && String(found) === String(wanted) : found === wanted;
     }
     case 'terms': {
       const [[name, expected]] = Object.entries(value);
@@ -56,8 +75,8 @@ function matches(source: Source, query: Json | undefined): boolean {
       const list = (c: unknown) => (c === undefined ? [] : Array.isArray(c) ? c : [c]) as Json[];
       const clauses = [value.filter, value.must].flatMap(list);
       return (
-        clauses.every((clause) => ('knn' in clause ? true : matches(source, clause))) &&
-        !list(value.must_not).some((clause) => matches(source, clause))
+        clauses.every((clause) => ('knn' in clause ? true : matches(source, clause, flatObjects))) &&
+        !list(value.must_not).some((clause) => matches(source, clause, flatObjects))
       );
     }
     case 'match_all':
@@ -107,11 +126,41 @@ export interface LocalOpenSearch {
 export async function startLocalOpenSearch(options: {
   sts: LocalSts;
   sharedIndex: string;
-  /** Where indexes are kept between runs (read at start, written at close); in memory only without. */
+  /** The journal that keeps indexes between runs (every change is on disk before it is acknowledged); in memory only without. */
   file?: string;
 }): Promise<LocalOpenSearch> {
-  const indices = options.file ? load(options.file) : new Map<string, LocalIndex>();
+  const indices = new Map<string, LocalIndex>();
+  const journal = options.file ? new Journal<IndexEntry>(options.file) : undefined;
+  for (const entry of journal?.read() ?? []) apply(entry);
+  // Compacted at every start: the log holds the indexes as they are, not their history.
+  const compact = () => journal?.rewrite(snapshot(indices));
+  compact();
   const requests: LocalOpenSearch['requests'] = [];
+
+  /** Journals the changes, then makes them: what is acknowledged is on disk. */
+  function commit(entries: readonly IndexEntry[]): void {
+    journal?.append(entries);
+    for (const entry of entries) apply(entry);
+  }
+
+  function apply(entry: IndexEntry): void {
+    if (entry.op === 'create') indices.set(entry.name, newIndex(entry.body));
+    else if (entry.op === 'drop') indices.delete(entry.name);
+    else if (entry.op === 'put') {
+      const target = index(entry.name);
+      for (const [id, doc, vector] of entry.docs) {
+        recordDynamicTypes(target, doc, target.dynamicTypes);
+        target.docs.set(id, doc);
+        target.vectors.set(id, decodeVector(vector));
+      }
+    } else {
+      const target = index(entry.name);
+      for (const id of entry.ids) {
+        target.docs.delete(id);
+        target.vectors.delete(id);
+      }
+    }
+  }
 
   function index(name: string): LocalIndex {
     const found = indices.get(name);
@@ -136,31 +185,8 @@ export async function startLocalOpenSearch(options: {
     if (indices.has(name))
       throw new OpenSearchError(400, 'resource_already_exists_exception', `index [${name}] already exists`);
     allowedKeys(body, ['settings', 'mappings'], 'create index');
-    const properties = ((body.mappings as Json | undefined)?.properties ?? {}) as Record<string, Json>;
-    const vectors = Object.entries(properties).filter(([, p]) => p.type === 'knn_vector');
-    const [vectorField, mapping] = vectors[0] ?? [];
-    const method = mapping?.method as Json | undefined;
-    if (
-      vectors.length !== 1 ||
-      !Number.isInteger(mapping?.dimension) ||
-      method?.name !== 'hnsw' ||
-      method.space_type !== 'cosinesimil'
-    ) {
-      throw unsupported('an index needs exactly one knn_vector field with a dimension and an hnsw/cosinesimil method');
-    }
-    if (
-      (body.settings as Json | undefined)?.index === undefined ||
-      ((body.settings as Json).index as Json).knn !== true
-    ) {
-      throw new OpenSearchError(400, 'illegal_argument_exception', 'knn_vector fields need index.knn: true');
-    }
-    indices.set(name, {
-      vectorField,
-      dimension: Number(mapping.dimension),
-      fields: new Set(Object.keys(properties)),
-      docs: new Map(),
-      vectors: new Map(),
-    });
+    newIndex(body);
+    commit([{ op: 'create', name, body }]);
     return { acknowledged: true, shards_acknowledged: true, index: name };
   }
 
@@ -169,6 +195,10 @@ export async function startLocalOpenSearch(options: {
     if (lines.length % 2 !== 0)
       throw new OpenSearchError(400, 'illegal_argument_exception', 'bulk body must be action and document pairs');
     const items: Json[] = [];
+    const accepted: [string, Source, string][] = [];
+    // Types the accepted documents of this request fix, seen by the documents after them.
+    const staged = new Map<string, FieldType>();
+    let errors = false;
     for (let i = 0; i < lines.length; i += 2) {
       const action = JSON.parse(lines[i]) as Json;
       if (!('index' in action)) throw unsupported(`bulk action [${Object.keys(action)[0]}]`);
@@ -183,21 +213,20 @@ export async function startLocalOpenSearch(options: {
       if (meta.routing !== undefined) routed.searchParams.set('routing', String(meta.routing));
       authorize(tenantId, name, routed, { term: { tenant_id: doc.tenant_id } }, 'bulk');
       const target = index(name);
-      const unknown = Object.keys(doc).find((field) => !target.fields.has(field));
-      const vector = doc[target.vectorField];
-      if (unknown || !Array.isArray(vector) || vector.length !== target.dimension) {
-        throw new OpenSearchError(
-          400,
-          'mapper_parsing_exception',
-          unknown ? `unknown field [${unknown}]` : 'vector dimension mismatch',
-        );
+      const refusal = mappingRefusal(target, doc, staged);
+      if (refusal) {
+        // As OpenSearch does: the item fails, the rest of the request goes on.
+        errors = true;
+        items.push({ index: { _index: name, _id: meta._id, status: 400, error: refusal } });
+        continue;
       }
-      const { [target.vectorField]: _vector, ...rest } = doc;
-      target.docs.set(String(meta._id), rest);
-      target.vectors.set(String(meta._id), Float32Array.from(vector as number[]));
+      recordDynamicTypes(target, doc, staged);
+      const { [target.vectorField]: vector, ...rest } = doc;
+      accepted.push([String(meta._id), rest, encodeVector(vector as number[])]);
       items.push({ index: { _index: name, _id: meta._id, status: 201, result: 'created' } });
     }
-    return { took: 1, errors: false, items };
+    if (accepted.length > 0 && defaultIndex !== undefined) commit([{ op: 'put', name: defaultIndex, docs: accepted }]);
+    return { took: 1, errors, items };
   }
 
   function search(name: string, body: Json): Json {
@@ -212,7 +241,7 @@ export async function startLocalOpenSearch(options: {
     const size = Number(body.size ?? 10);
     const excluded = new Set<string>(((body._source as Json | undefined)?.excludes as string[] | undefined) ?? []);
     const hits = [...target.docs.entries()]
-      .filter(([, doc]) => matches(doc, filter))
+      .filter(([, doc]) => matches(doc, filter, flatObjectFields(target)))
       .map(([id, doc]) => ({
         id,
         doc,
@@ -241,15 +270,15 @@ export async function startLocalOpenSearch(options: {
   }
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const raw = (await readBody(request)).toString('utf8');
-    const url = new URL(request.url ?? '/', 'http://local');
-    const method = request.method ?? 'GET';
-    remember(requests, { method, path: `${url.pathname}${url.search}`, body: raw });
     const reply = (status: number, body?: Json) => {
       response.writeHead(status, { 'content-type': 'application/json' });
       response.end(body === undefined ? undefined : JSON.stringify(body));
     };
     try {
+      const raw = (await readBody(request)).toString('utf8');
+      const url = new URL(request.url ?? '/', 'http://local');
+      const method = request.method ?? 'GET';
+      remember(requests, { method, path: `${url.pathname}${url.search}`, body: raw });
       const session = options.sts.sessionOf(sigV4Scope(request.headers.authorization)?.accessKeyId ?? '');
       if (
         !session ||
@@ -275,7 +304,7 @@ export async function startLocalOpenSearch(options: {
         if (method === 'DELETE') {
           authorize(tenantId, name, url, body, 'delete');
           index(name);
-          indices.delete(name);
+          commit([{ op: 'drop', name }]);
           return reply(200, { acknowledged: true });
         }
       }
@@ -286,76 +315,166 @@ export async function startLocalOpenSearch(options: {
       if (action === '_count' && (method === 'POST' || method === 'GET')) {
         allowedKeys(body, ['query'], 'count');
         return reply(200, {
-          count: [...index(name).docs.values()].filter((doc) => matches(doc, body.query as Json)).length,
+          count: [...index(name).docs.values()].filter((doc) =>
+            matches(doc, body.query as Json, flatObjectFields(index(name))),
+          ).length,
         });
       }
       if (action === '_delete_by_query' && method === 'POST') {
         allowedKeys(body, ['query'], 'delete_by_query');
         const target = index(name);
         const doomed = [...target.docs.entries()]
-          .filter(([, doc]) => matches(doc, body.query as Json))
+          .filter(([, doc]) => matches(doc, body.query as Json, flatObjectFields(target)))
           .map(([id]) => id);
-        for (const id of doomed) {
-          target.docs.delete(id);
-          target.vectors.delete(id);
-        }
+        if (doomed.length > 0) commit([{ op: 'delete', name, ids: doomed }]);
         return reply(200, { took: 1, deleted: doomed.length, total: doomed.length, failures: [] });
       }
       throw unsupported(`${method} ${url.pathname}`);
     } catch (error) {
-      const failure =
-        error instanceof OpenSearchError
-          ? error
-          : new OpenSearchError(400, 'parsing_exception', (error as Error).message);
-      const cause = { type: failure.type, reason: failure.message };
-      reply(failure.status, { error: { root_cause: [cause], ...cause }, status: failure.status });
+      sendOpenSearchError(response, error);
     }
   }
 
-  const server: Server = createServer((request, response) => void handle(request, response));
+  const server: Server = localServer(handle, sendOpenSearchError);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     close: () => {
       server.closeAllConnections();
-      if (options.file) save(options.file, indices);
+      compact();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
 }
 
-type StoredIndex = Omit<LocalIndex, 'fields' | 'docs' | 'vectors'> & {
-  fields: string[];
-  docs: [string, Source, number[]][];
-};
-
-function load(file: string): Map<string, LocalIndex> {
-  if (!existsSync(file)) return new Map();
-  const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, StoredIndex>;
-  return new Map(
-    Object.entries(stored).map(([name, index]) => [
-      name,
-      {
-        vectorField: index.vectorField,
-        dimension: index.dimension,
-        fields: new Set(index.fields),
-        docs: new Map(index.docs.map(([id, doc]) => [id, doc])),
-        vectors: new Map(index.docs.map(([id, , vector]) => [id, Float32Array.from(vector)])),
-      },
-    ]),
-  );
+/** An error as OpenSearch answers it; what is not an `OpenSearchError` was a request it could not parse. */
+function sendOpenSearchError(response: ServerResponse, error: unknown): void {
+  const failure =
+    error instanceof OpenSearchError ? error : new OpenSearchError(400, 'parsing_exception', (error as Error).message);
+  const cause = { type: failure.type, reason: failure.message };
+  response.writeHead(failure.status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify({ error: { root_cause: [cause], ...cause }, status: failure.status }));
 }
 
-function save(file: string, indices: Map<string, LocalIndex>): void {
-  const stored: Record<string, StoredIndex> = {};
-  for (const [name, index] of indices) {
-    stored[name] = {
-      vectorField: index.vectorField,
-      dimension: index.dimension,
-      fields: [...index.fields],
-      docs: [...index.docs].map(([id, doc]) => [id, doc, Array.from(index.vectors.get(id) ?? [])]),
+/** An empty index for a create-index body, or the error OpenSearch would give for it. */
+function newIndex(body: Json): LocalIndex {
+  const properties = ((body.mappings as Json | undefined)?.properties ?? {}) as Record<string, Json>;
+  const vectors = Object.entries(properties).filter(([, p]) => p.type === 'knn_vector');
+  const [vectorField, mapping] = vectors[0] ?? [];
+  const method = mapping?.method as Json | undefined;
+  if (
+    vectors.length !== 1 ||
+    !Number.isInteger(mapping?.dimension) ||
+    method?.name !== 'hnsw' ||
+    method.space_type !== 'cosinesimil'
+  ) {
+    throw unsupported('an index needs exactly one knn_vector field with a dimension and an hnsw/cosinesimil method');
+  }
+  if (
+    (body.settings as Json | undefined)?.index === undefined ||
+    ((body.settings as Json).index as Json).knn !== true
+  ) {
+    throw new OpenSearchError(400, 'illegal_argument_exception', 'knn_vector fields need index.knn: true');
+  }
+  return {
+    vectorField,
+    dimension: Number(mapping.dimension),
+    properties,
+    dynamicTypes: new Map(),
+    docs: new Map(),
+    vectors: new Map(),
+  };
+}
+
+const flatObjectFields = (target: LocalIndex) =>
+  new Set(
+    Object.entries(target.properties)
+      .filter(([, p]) => p.type === 'flat_object')
+      .map(([name]) => name),
+  );
+
+function fieldType(value: unknown): FieldType {
+  if (typeof value === 'boolean') return 'boolean';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'long' : 'float';
+  if (typeof value === 'object' && value !== null) return 'object';
+  return 'text';
+}
+
+/** Whether a value can go into a field of this type, as OpenSearch coerces (a number into text, "12" into long). */
+function fits(type: FieldType, value: unknown): boolean {
+  if (type === 'text') return typeof value !== 'object' || value === null;
+  if (type === 'boolean') return typeof value === 'boolean' || value === 'true' || value === 'false';
+  if (type === 'long' || type === 'float') {
+    return (
+      typeof value === 'number' || (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value)))
+    );
+  }
+  return typeof value === 'object' && value !== null;
+}
+
+/** The subfields of a document's dynamic `object` fields, with their value. */
+function dynamicFields(target: LocalIndex, doc: Source): [string, unknown][] {
+  return Object.entries(target.properties)
+    .filter(
+      ([name, p]) => p.type === 'object' && p.dynamic !== false && typeof doc[name] === 'object' && doc[name] !== null,
+    )
+    .flatMap(([name]) =>
+      Object.entries(doc[name] as Json).map(([key, value]): [string, unknown] => [`${name}.${key}`, value]),
+    );
+}
+
+function recordDynamicTypes(target: LocalIndex, doc: Source, types: Map<string, FieldType>): void {
+  for (const [path, value] of dynamicFields(target, doc)) {
+    if (!target.dynamicTypes.has(path) && !types.has(path)) types.set(path, fieldType(value));
+  }
+}
+
+/** Why OpenSearch would refuse this document under the index's mapping, if it would. */
+function mappingRefusal(target: LocalIndex, doc: Source, staged: ReadonlyMap<string, FieldType>): Json | undefined {
+  const unknown = Object.keys(doc).find((field) => !(field in target.properties));
+  if (unknown) return { type: 'strict_dynamic_mapping_exception', reason: `unknown field [${unknown}]` };
+  const vector = doc[target.vectorField];
+  if (!Array.isArray(vector) || vector.length !== target.dimension) {
+    return { type: 'mapper_parsing_exception', reason: 'vector dimension mismatch' };
+  }
+  const fields = dynamicFields(target, doc);
+  for (const [path, value] of fields) {
+    const type = target.dynamicTypes.get(path) ?? staged.get(path);
+    if (type && !fits(type, value)) {
+      return { type: 'mapper_parsing_exception', reason: `failed to parse field [${path}] of type [${type}]` };
+    }
+  }
+  const known = new Set([...target.dynamicTypes.keys(), ...staged.keys()]);
+  const total = Object.keys(target.properties).length + known.size + fields.filter(([path]) => !known.has(path)).length;
+  if (total > TOTAL_FIELDS_LIMIT) {
+    return {
+      type: 'illegal_argument_exception',
+      reason: `Limit of total fields [${TOTAL_FIELDS_LIMIT}] has been exceeded`,
     };
   }
-  writeFileSync(file, JSON.stringify(stored));
+  return undefined;
+}
+
+const encodeVector = (vector: ArrayLike<number>) => Buffer.from(Float32Array.from(vector).buffer).toString('base64');
+
+function decodeVector(encoded: string): Float32Array {
+  const bytes = Buffer.from(encoded, 'base64');
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+}
+
+/** The entries that rebuild the indexes as they are now. */
+function snapshot(indices: ReadonlyMap<string, LocalIndex>): IndexEntry[] {
+  return [...indices].flatMap(([name, target]): IndexEntry[] => [
+    { op: 'create', name, body: { settings: { index: { knn: true } }, mappings: { properties: target.properties } } },
+    {
+      op: 'put',
+      name,
+      docs: [...target.docs].map(([id, doc]): [string, Source, string] => [
+        id,
+        doc,
+        encodeVector(target.vectors.get(id) ?? []),
+      ]),
+    },
+  ]);
 }

@@ -36,6 +36,11 @@ export interface LocalPlatformOptions {
   readonly config?: PlatformConfig;
   /** The platform's clock (tests move it instead of waiting): handlers, the authorizer cache, the offboarding wait. */
   readonly now?: () => number;
+  /**
+   * Whether the ingest worker consumes the queue.
+   * @default true
+   */
+  readonly ingestWorker?: boolean;
   /** Tests only: a Lambda timeout shorter than the handlers' 30 s. */
   readonly handlerTimeoutMs?: number;
 }
@@ -96,16 +101,33 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const opensearch = await startLocalOpenSearch({
     sts,
     sharedIndex: SHARED_INDEX,
-    file: options.persist === false ? undefined : join(options.dataDir, 'opensearch.json'),
+    file: options.persist === false ? undefined : join(options.dataDir, 'opensearch.journal'),
   });
-  const sqs = await startLocalSqs({ queueName: 'ingest' });
+  const sqs = await startLocalSqs({
+    queueName: 'ingest',
+    file: options.persist === false ? undefined : join(options.dataDir, 'ingest-queue.journal'),
+  });
   const models = Object.values(config.models);
   const bedrock = await startLocalBedrock({
     chatModelIds: models.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
     embeddingModelIds: models.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
   });
 
-  const server = createServer();
+  // The front answers from its first connection: requests that come while the platform is still
+  // being built wait for it, instead of reaching a server with no handler yet.
+  let serve: ((request: IncomingMessage, response: ServerResponse) => Promise<void>) | undefined;
+  let ready: () => void = () => undefined;
+  const built = new Promise<void>((resolve) => {
+    ready = resolve;
+  });
+  const server = createServer((request, response) => {
+    built
+      .then(() => serve?.(request, response))
+      .catch(() => {
+        if (!response.headersSent) response.writeHead(500);
+        response.end();
+      });
+  });
   await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -170,15 +192,12 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     now,
     handlerTimeoutMs: options.handlerTimeoutMs,
   });
-  sqs.consume(createIngestWorker(deps) as unknown as (event: SQSEvent) => Promise<SQSBatchResponse>);
+  if (options.ingestWorker !== false) {
+    sqs.consume(createIngestWorker(deps) as unknown as (event: SQSEvent) => Promise<SQSBatchResponse>);
+  }
   const localRoutes = devIssuerRoutes(issuer, operatorToken);
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const local = localRoutes[`${request.method} ${request.url}`];
-    (local ?? gateway)(request, response).catch(() => {
-      if (!response.headersSent) response.writeHead(500);
-      response.end();
-    });
-  });
+  serve = (request, response) => (localRoutes[`${request.method} ${request.url}`] ?? gateway)(request, response);
+  ready();
 
   return {
     url,
@@ -229,7 +248,7 @@ function devIssuerRoutes(issuer: DevIssuer, operatorToken: string) {
       if (!isOperator(request.headers.authorization, operatorToken)) {
         return reply(response, 403, { error: { code: 'forbidden', message: 'operator token required' } });
       }
-      const parsed = mintRequestSchema.safeParse(JSON.parse((await readBody(request)).toString('utf8') || '{}'));
+      const parsed = mintRequestSchema.safeParse(safeJson((await readBody(request)).toString('utf8') || '{}'));
       if (!parsed.success)
         return reply(response, 400, { error: { code: 'invalid_request', message: parsed.error.message } });
       const { tenant_id: tenantId, user_id: userId, expires_in: expiresInSeconds } = parsed.data;
@@ -246,4 +265,12 @@ function readOrCreate(file: string, create: () => string): string {
   const value = create();
   writeFileSync(file, value, { mode: 0o600 });
   return value;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
+import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
+import { Journal } from './journal';
 
 const BATCH_SIZE = 5;
 /** As the queue's redrive policy: after this many failed receives a message goes to the dead-letter queue. */
@@ -13,6 +14,11 @@ interface Message {
   readonly body: string;
   receives: number;
 }
+
+/** The queue's journal: a message sent, then done (deleted by the consumer) or dead-lettered. */
+type QueueEntry =
+  | { readonly op: 'send'; readonly messageId: string; readonly body: string }
+  | { readonly op: 'done' | 'dead'; readonly messageId: string };
 
 export interface LocalSqs {
   readonly endpoint: string;
@@ -29,17 +35,26 @@ export interface LocalSqs {
 /**
  * SQS `SendMessage` (JSON protocol) for one queue, and an in-process event source mapping that
  * hands batches to the worker, redelivers the items it reports failed, and dead-letters them after
- * `MAX_RECEIVES` tries.
+ * `MAX_RECEIVES` tries. With a `file`, a message is journaled before `SendMessage` answers and
+ * until the worker is done with it, so a crash loses no acknowledged message: it is delivered
+ * again after a restart, as SQS does after a visibility timeout.
  */
-export async function startLocalSqs(options: { queueName: string }): Promise<LocalSqs> {
-  const pending: Message[] = [];
-  const deadLetters: Message[] = [];
+export async function startLocalSqs(options: { queueName: string; file?: string }): Promise<LocalSqs> {
+  const journal = options.file ? new Journal<QueueEntry>(options.file) : undefined;
+  const { pending, deadLetters } = replay(journal?.read() ?? []);
+  journal?.rewrite([
+    ...pending.map((m) => ({ op: 'send' as const, messageId: m.messageId, body: m.body })),
+    ...deadLetters.flatMap((m) => [
+      { op: 'send' as const, messageId: m.messageId, body: m.body },
+      { op: 'dead' as const, messageId: m.messageId },
+    ]),
+  ]);
   const requests: Record<string, unknown>[] = [];
   let consumer: ((event: SQSEvent) => Promise<SQSBatchResponse>) | undefined;
   let delivering = false;
   let closed = false;
 
-  const server: Server = createServer(async (request, response) => {
+  const server: Server = localServer(async (request, response) => {
     const body = JSON.parse((await readBody(request)).toString('utf8') || '{}') as Record<string, unknown>;
     remember(requests, body);
     if (sigV4Scope(request.headers.authorization)?.service !== 'sqs') {
@@ -57,6 +72,7 @@ export async function startLocalSqs(options: { queueName: string }): Promise<Loc
       return sendAwsError(response, 400, 'QueueDoesNotExist', 'The specified queue does not exist.');
     }
     const message = { messageId: randomUUID(), body: body.MessageBody, receives: 0 };
+    journal?.append([{ op: 'send', messageId: message.messageId, body: message.body }]);
     pending.push(message);
     response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
     response.end(
@@ -66,7 +82,7 @@ export async function startLocalSqs(options: { queueName: string }): Promise<Loc
       }),
     );
     setImmediate(deliver);
-  });
+  }, failAsAws);
 
   async function deliver(): Promise<void> {
     if (delivering || !consumer || closed) return;
@@ -89,9 +105,16 @@ export async function startLocalSqs(options: { queueName: string }): Promise<Loc
             }))
           ).batchItemFailures.map((f) => f.itemIdentifier),
         );
-        for (const message of batch.filter((m) => failed.has(m.messageId))) {
-          (message.receives >= MAX_RECEIVES ? deadLetters : pending).push(message);
+        const outcomes: QueueEntry[] = [];
+        for (const message of batch) {
+          if (!failed.has(message.messageId)) outcomes.push({ op: 'done', messageId: message.messageId });
+          else if (message.receives < MAX_RECEIVES) pending.push(message);
+          else {
+            deadLetters.push(message);
+            outcomes.push({ op: 'dead', messageId: message.messageId });
+          }
         }
+        journal?.append(outcomes);
       }
     } finally {
       delivering = false;
@@ -112,8 +135,24 @@ export async function startLocalSqs(options: { queueName: string }): Promise<Loc
     },
     close: () => {
       closed = true;
+      journal?.close();
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The queue a journal describes: messages sent and not yet done, and those dead-lettered. */
+function replay(entries: readonly QueueEntry[]): { pending: Message[]; deadLetters: Message[] } {
+  const sent = new Map<string, Message>();
+  const dead: Message[] = [];
+  for (const entry of entries) {
+    if (entry.op === 'send') sent.set(entry.messageId, { messageId: entry.messageId, body: entry.body, receives: 0 });
+    else {
+      const message = sent.get(entry.messageId);
+      sent.delete(entry.messageId);
+      if (entry.op === 'dead' && message) dead.push(message);
+    }
+  }
+  return { pending: [...sent.values()], deadLetters: dead };
 }

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readBody, remember, sigV4Scope } from './aws-wire';
+import { localServer, readBody, remember, sigV4Scope } from './aws-wire';
 
 /** What the local STS remembers of each session it issued. */
 export interface IssuedSession {
@@ -37,47 +37,46 @@ export async function startLocalSts(options: {
   const sessions = new Map<string, IssuedSession>();
   const requests: Record<string, string>[] = [];
 
-  const server: Server = createServer(async (request, response) => {
-    const form = Object.fromEntries(new URLSearchParams((await readBody(request)).toString('utf8')));
-    remember(requests, form);
-    const fail = (status: number, code: string, message: string) => {
-      response.writeHead(status, { 'content-type': 'text/xml' });
-      response.end(
-        `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
-      );
-    };
-    if (sigV4Scope(request.headers.authorization)?.service !== 'sts')
-      return fail(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
-    if (form.Action !== 'AssumeRole')
-      return fail(400, 'InvalidAction', `local STS serves AssumeRole only, not ${form.Action}`);
-    if (form.RoleArn !== options.roleArn)
-      return fail(403, 'AccessDenied', 'not authorized to perform: sts:AssumeRole on this role');
-    const tags: Record<string, string> = {};
-    for (let i = 1; form[`Tags.member.${i}.Key`] !== undefined; i++)
-      tags[form[`Tags.member.${i}.Key`]] = form[`Tags.member.${i}.Value`];
-    const tagKeys = Object.keys(tags).sort();
-    if (tagKeys.join() !== [...options.requiredTags].sort().join() || Object.values(tags).some((v) => !v)) {
-      return fail(403, 'AccessDenied', 'not authorized to perform: sts:TagSession with these tags');
-    }
-    const durationSeconds = Number(form.DurationSeconds ?? 3600);
-    if (!(durationSeconds >= 900 && durationSeconds <= 43_200))
-      return fail(400, 'ValidationError', 'DurationSeconds must be 900 to 43200');
+  const server: Server = localServer(
+    async (request, response) => {
+      const form = Object.fromEntries(new URLSearchParams((await readBody(request)).toString('utf8')));
+      remember(requests, form);
+      const fail = (status: number, code: string, message: string) => sendStsError(response, status, code, message);
+      if (sigV4Scope(request.headers.authorization)?.service !== 'sts')
+        return fail(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
+      if (form.Action !== 'AssumeRole')
+        return fail(400, 'InvalidAction', `local STS serves AssumeRole only, not ${form.Action}`);
+      if (form.RoleArn !== options.roleArn)
+        return fail(403, 'AccessDenied', 'not authorized to perform: sts:AssumeRole on this role');
+      const tags: Record<string, string> = {};
+      for (let i = 1; form[`Tags.member.${i}.Key`] !== undefined; i++)
+        tags[form[`Tags.member.${i}.Key`]] = form[`Tags.member.${i}.Value`];
+      const tagKeys = Object.keys(tags).sort();
+      if (tagKeys.join() !== [...options.requiredTags].sort().join() || Object.values(tags).some((v) => !v)) {
+        return fail(403, 'AccessDenied', 'not authorized to perform: sts:TagSession with these tags');
+      }
+      const durationSeconds = Number(form.DurationSeconds ?? 3600);
+      if (!(durationSeconds >= 900 && durationSeconds <= 43_200))
+        return fail(400, 'ValidationError', 'DurationSeconds must be 900 to 43200');
 
-    const session: IssuedSession = {
-      accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`,
-      secretAccessKey: randomBytes(30).toString('base64'),
-      sessionToken: randomBytes(48).toString('base64'),
-      roleSessionName: form.RoleSessionName ?? '',
-      tags,
-      expiresAtMs: now() + durationSeconds * 1000,
-    };
-    if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
-    sessions.set(session.accessKeyId, session);
-    response.writeHead(200, { 'content-type': 'text/xml' });
-    response.end(
-      `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials><AccessKeyId>${session.accessKeyId}</AccessKeyId><SecretAccessKey>${session.secretAccessKey}</SecretAccessKey><SessionToken>${session.sessionToken}</SessionToken><Expiration>${new Date(session.expiresAtMs).toISOString()}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROALOCAL:${session.roleSessionName}</AssumedRoleId><Arn>${options.roleArn}/${session.roleSessionName}</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></AssumeRoleResponse>`,
-    );
-  });
+      const session: IssuedSession = {
+        accessKeyId: `ASIA${randomBytes(8).toString('hex').toUpperCase()}`,
+        secretAccessKey: randomBytes(30).toString('base64'),
+        sessionToken: randomBytes(48).toString('base64'),
+        roleSessionName: form.RoleSessionName ?? '',
+        tags,
+        expiresAtMs: now() + durationSeconds * 1000,
+      };
+      if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
+      sessions.set(session.accessKeyId, session);
+      response.writeHead(200, { 'content-type': 'text/xml' });
+      response.end(
+        `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials><AccessKeyId>${session.accessKeyId}</AccessKeyId><SecretAccessKey>${session.secretAccessKey}</SecretAccessKey><SessionToken>${session.sessionToken}</SessionToken><Expiration>${new Date(session.expiresAtMs).toISOString()}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROALOCAL:${session.roleSessionName}</AssumedRoleId><Arn>${options.roleArn}/${session.roleSessionName}</Arn></AssumedRoleUser></AssumeRoleResult><ResponseMetadata><RequestId>${randomUUID()}</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+      );
+    },
+    (response, error) =>
+      sendStsError(response, 400, 'MalformedInput', `malformed request: ${(error as Error).message}`),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -85,4 +84,12 @@ export async function startLocalSts(options: {
     sessionOf: (accessKeyId) => sessions.get(accessKeyId),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
+}
+
+/** An error as the STS query protocol sends it: XML. */
+function sendStsError(response: ServerResponse, status: number, code: string, message: string): void {
+  response.writeHead(status, { 'content-type': 'text/xml' });
+  response.end(
+    `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message.replace(/[<>&]/g, '')}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`,
+  );
 }

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { STSClient } from '@aws-sdk/client-sts';
+import { Client } from '@opensearch-project/opensearch';
+import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws';
 import { Hash } from '@smithy/hash-node';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -43,6 +45,9 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
       'HEAD',
     ]);
     expect(JSON.parse(create.body)).toEqual(indexBody(1024));
+    // strict: no field a tenant's document can add; metadata one flat_object whatever its keys and types
+    expect(JSON.parse(create.body).mappings.dynamic).toBe('strict');
+    expect(JSON.parse(create.body).mappings.properties.metadata).toEqual({ type: 'flat_object' });
     expect(JSON.parse(create.body).mappings.properties.embedding).toEqual({
       type: 'knn_vector',
       dimension: 1024,
@@ -152,6 +157,63 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
     expect((await send('DELETE', '/shared-basic')).status).toBe(403);
     const unsupported = await send('POST', '/t-basic-co/_msearch', {});
     expect(unsupported).toMatchObject({ status: 400, body: { error: { type: 'illegal_argument_exception' } } });
+  });
+
+  it('lets no basic tenant change the shared mapping for the others: conflicting types, many keys', async () => {
+    const [one, two] = [tenantContext('types-one'), tenantContext('types-two')];
+    await platform.deps.vectors.ensureTenantIndex(one);
+    const chunk = (metadata: Record<string, string | number | boolean>) => [
+      { documentId: 'd', chunk: 0, text: 'shared index text', vector: vector(7), metadata },
+    ];
+    // the same keys with a number, a string and a boolean, and more keys than the index's field limit
+    await platform.deps.vectors.addChunks(one, { id: 'd', version: 'v' }, chunk({ year: 2024, flag: true }));
+    await platform.deps.vectors.addChunks(two, { id: 'd', version: 'v' }, chunk({ year: 'unknown', flag: 'maybe' }));
+    // 1,200 distinct keys, past OpenSearch's default limit of 1,000 fields an index
+    for (let i = 0; i < 60; i++) {
+      const metadata = Object.fromEntries(Array.from({ length: 20 }, (_, j) => [`k${i}_${j}`, j]));
+      await platform.deps.vectors.addChunks(two, { id: `many-${i}`, version: 'v' }, [
+        { documentId: `many-${i}`, chunk: 0, text: 'x', vector: vector(8), metadata },
+      ]);
+    }
+    const hits = async (tenant: typeof one, filter: Record<string, string | number | boolean>) =>
+      (await platform.deps.vectors.search(tenant, { vector: vector(7), topK: 5, filter })).map((p) => p.documentId);
+    expect(await hits(one, { year: 2024 })).toEqual(['d']);
+    expect(await hits(one, { flag: true })).toEqual(['d']);
+    expect(await hits(two, { year: 'unknown' })).toEqual(['d']);
+    expect(await hits(two, { year: 2024 })).toEqual([]);
+    expect(await hits(one, { year: 'unknown' })).toEqual([]);
+  });
+
+  it('the local OpenSearch refuses what real OpenSearch refuses under a dynamic mapping', async () => {
+    // the mapping the shared index had before: one tenant's value type fixes the field for everyone
+    const session = await localDynamoDb(platform).credentials.credentialsFor('legacy-co');
+    const client = new Client({
+      ...AwsSigv4Signer({ region: 'us-east-1', service: 'es', getCredentials: async () => session }),
+      node: platform.opensearch.endpoint,
+    });
+    const standardBody = indexBody(4);
+    const body = {
+      ...standardBody,
+      mappings: {
+        ...standardBody.mappings,
+        properties: { ...standardBody.mappings.properties, metadata: { type: 'object', dynamic: true } },
+      },
+    };
+    await client.indices.create({ index: 't-legacy-co', body: body as never });
+    const doc = (year: string | number) => ({
+      tenant_id: 'legacy-co',
+      document_id: 'd',
+      version: 'v',
+      chunk: 0,
+      text: 't',
+      metadata: { year },
+      embedding: [1, 0, 0, 0],
+    });
+    const first = await client.bulk({ index: 't-legacy-co', body: [{ index: { _id: '1' } }, doc(2024)] });
+    const second = await client.bulk({ index: 't-legacy-co', body: [{ index: { _id: '2' } }, doc('unknown')] });
+    expect(first.body.errors).toBe(false);
+    expect(second.body.errors).toBe(true);
+    expect(second.body.items[0].index?.error?.type).toBe('mapper_parsing_exception');
   });
 
   it('deletes the versions of a document it is told to, by query, and reports the count', async () => {
