@@ -13,10 +13,16 @@ const CHUNKS_PER_TENANT = Number(process.env.BENCH_CHUNKS_PER_TENANT ?? 1000);
 const TENANT_STEPS = [1, 10, 100];
 const QUERIES = 200;
 const CONCURRENCY = 8;
-const WORDS = Array.from({ length: 3000 }, (_, i) => `w${i.toString(36)}`);
+/** 980 three-letter words (consonant, vowel, consonant): one token each to the platform's estimate. */
+const WORDS = Array.from(
+  { length: 980 },
+  (_, i) => `${'bdfgklmnprstvz'[i % 14]}${'aeiou'[Math.floor(i / 14) % 5]}${'bdfgklmnprstvz'[Math.floor(i / 70) % 14]}`,
+);
+/** BENCH_PERSIST=1: the local stores journal every change to disk, as under `npm start`. */
+const PERSIST = process.env.BENCH_PERSIST === '1';
 const limits = { requestsPerMinute: 1e7, tokensPerMinute: 1e11, monthlyTokens: 1e12, monthlyBudgetUsd: 1e6 };
 
-/** Deterministic pseudo-random text: `tokens` words drawn from a 3,000-word vocabulary. */
+/** Deterministic pseudo-random text: `tokens` words drawn from the vocabulary. */
 function text(seed: number, tokens: number): string {
   let x = seed * 2654435761;
   return Array.from({ length: tokens }, () => {
@@ -39,7 +45,7 @@ const percentile = (sorted: number[], p: number) =>
 
 export async function benchRetrieval(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-retrieval-'));
-  const platform = await startLocalPlatform({ dataDir, port: 0, persist: false });
+  const platform = await startLocalPlatform({ dataDir, port: 0, persist: PERSIST });
   const deps = modelDeps(platform.deps);
   const { chunkTokens, chunkOverlapTokens } = deps.retrieval;
   // Ten chunks per document: 10 windows of `chunkTokens`, each starting `chunkTokens - overlap` after the last.
@@ -129,7 +135,7 @@ export async function benchRetrieval(): Promise<void> {
       rows,
     );
     console.log(
-      `\n${CHUNKS_PER_TENANT} chunks of ${chunkTokens} tokens per tenant (standard tier: an index each), 1024-dim vectors; ${QUERIES} queries top-5 at concurrency ${CONCURRENCY}. Ingest = chunk + embed (local Titan) + bulk index + document record + metering. Search = the k-NN request alone; retrieve = embed the query + meter it + search. Local mode: exact brute-force search in the local OpenSearch, everything in one process.`,
+      `\n${CHUNKS_PER_TENANT} chunks of ${chunkTokens} tokens per tenant (standard tier: an index each), 1024-dim vectors; ${QUERIES} queries top-5 at concurrency ${CONCURRENCY}. Ingest = chunk + embed (local Titan) + bulk index + document record + metering. Search = the k-NN request alone; retrieve = embed the query + meter it + search. Local mode: exact brute-force search in the local OpenSearch, everything in one process; ${PERSIST ? 'stores journaled to disk (fdatasync per write)' : 'stores in memory'}.`,
     );
   } finally {
     await platform.close();

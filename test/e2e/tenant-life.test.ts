@@ -356,6 +356,44 @@ describe('a tenant across its life', () => {
     expect((await call(platform, 'GET', '/v1/documents/policy', { credential: apiKey })).body.title).toBe('v1');
   });
 
+  it('admission counts what a real tokenizer would: text without spaces is not one token', async () => {
+    const { apiKey } = await onboard(platform, 'cjk-co', { limits: { tokensPerMinute: 100 } });
+    // 100,000 CJK characters: about 100,000 tokens on Bedrock, once admitted as 1
+    const chat = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: { model: 'nova-micro', messages: [{ role: 'user', content: '客'.repeat(100_000) }], max_tokens: 8 },
+    });
+    expect(chat.status).toBe(400);
+    expect(chat.body.error.message).toMatch(/tokens but your limit is 100/);
+    // a 40,000-character base64 string is far over one embedding input's 8,192 tokens
+    const embedding = await call(platform, 'POST', '/v1/embeddings', {
+      credential: apiKey,
+      body: { model: 'titan-embed-text-v2', input: Buffer.alloc(30_000, 7).toString('base64') },
+    });
+    expect(embedding.status).toBe(400);
+    expect(embedding.body.error.message).toMatch(/8192-token limit/);
+    expect((await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body.totals.requests).toBe(0);
+  });
+
+  it('basic tenants cannot change the shared index for each other with their metadata', async () => {
+    const { apiKey: first } = await onboard(platform, 'meta-one');
+    const { apiKey: second } = await onboard(platform, 'meta-two');
+    const post = (credential: string, id: string, metadata: Record<string, string | number | boolean>) =>
+      call(platform, 'POST', '/v1/documents', {
+        credential,
+        body: { id, text: `Harbour report ${id}.`, metadata },
+      });
+    expect((await post(first, 'typed', { year: 2024, audited: true })).status).toBe(201);
+    expect((await post(second, 'typed', { year: 'unknown', audited: 'pending' })).status).toBe(201);
+    const filtered = async (credential: string, filter: Record<string, string | number | boolean>) =>
+      (
+        await call(platform, 'POST', '/v1/retrieve', { credential, body: { query: 'harbour report', filter } })
+      ).body.data.map((passage: { document_id: string }) => passage.document_id);
+    expect(await filtered(first, { year: 2024 })).toEqual(['typed']);
+    expect(await filtered(second, { year: 'unknown' })).toEqual(['typed']);
+    expect(await filtered(second, { year: 2024 })).toEqual([]);
+  });
+
   it('an expired JWT is refused even while its authorizer decision is cached', async () => {
     await onboard(platform, 'jwt-co');
     // expiring 60 s from now on the suite's clock, which earlier cases moved ahead of the wall clock
