@@ -70,7 +70,14 @@ export async function onboardTenant(
     placements: withCurrentPlacement({ tenantId: request.id, tier: request.tier, placements: [] }),
     createdAt: new Date(deps.now()).toISOString(),
   };
-  // Fails with `conflict` for any id used before, offboarded ones included: ids are never reused.
+  const previous = await deps.registry.getTenant(request.id);
+  if (previous?.offboarding) {
+    throw new PlatformError(
+      'conflict',
+      `tenant id '${request.id}' belonged to an offboarded tenant: ids are never reused`,
+    );
+  }
+  // Fails with `conflict` when the id exists, also when it was taken between the read and this write.
   await deps.registry.createTenant(record);
   await deps.vectors.ensureTenantIndex(record);
   return record;
