@@ -7,7 +7,7 @@ import { DynamoDbLedger } from '../lambdas/adapters/dynamodb-ledger';
 import { StsTenantCredentials } from '../lambdas/adapters/sts-tenant-credentials';
 import { type TenantScopedDynamoDb, tenantScopedDynamoDb } from '../lambdas/adapters/tenant-scoped-dynamodb';
 import type { TenantContext } from '../lambdas/core/tenant';
-import { type LocalPlatform, startLocalPlatform } from '../lambdas/local/platform';
+import { type LocalPlatform, startLocalPlatform } from '../local/platform';
 import { printTable } from './chat';
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);

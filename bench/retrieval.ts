@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { ingestDocument, retrievePassages } from '../lambdas/core/documents';
 import type { TenantContext } from '../lambdas/core/tenant';
 import { onboardTenant } from '../lambdas/core/tenants';
-import { startLocalPlatform } from '../lambdas/local/platform';
 import { modelDeps } from '../lambdas/runtime';
+import { startLocalPlatform } from '../local/platform';
 import { printTable } from './chat';
 
 const CHUNKS_PER_TENANT = Number(process.env.BENCH_CHUNKS_PER_TENANT ?? 1000);

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalPlatform } from '../lambdas/local/platform';
+import { startLocalPlatform } from '../local/platform';
 
 /**
  * A server under benchmark, in its own process so the load generator does not share its CPU:

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { startLocalPlatform } from '../lambdas/local/platform';
+import { startLocalPlatform } from '../local/platform';
 
 /** `npm start`: the whole platform on 127.0.0.1, no AWS account needed. */
 async function main() {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type AdminUsageLine, usageCsv } from '../lambdas/core/usage';
-import { operatorTokenFile } from '../lambdas/local/platform';
+import { operatorTokenFile } from '../local/platform';
 
 const USAGE = `usage: npm run tenant -- <command> [options]
   create <id> [--tier T] [limits]   onboard a tenant and print its first API key

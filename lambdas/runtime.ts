@@ -5,6 +5,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { BedrockEmbedder } from './adapters/bedrock-embedder';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
@@ -32,8 +33,7 @@ import type {
   TokenVerifier,
   UsageReports,
   VectorIndex,
-} from './ports';
-import { type PlatformSettings, settingsFromEnv } from './runtime-env';
+} from './core/ports';
 
 export type { PlatformSettings };
 

@@ -1,26 +1,16 @@
 import { z } from 'zod';
-import { type ModelCatalog, modelCatalogSchema } from '../lambdas/core/catalog';
-import type { RetrievalSettings } from '../lambdas/core/documents';
-import { type TenantLimits, tenantLimitsSchema } from '../lambdas/core/limits';
-import type { Tier } from '../lambdas/core/tenant';
+import { type ModelCatalog, modelCatalogSchema } from '../contract/catalog';
+import type { JwtSettings, RetrievalSettings } from '../contract/environment';
+import { INGEST_QUEUE } from '../contract/queue';
+import { type TenantLimits, type Tier, tenantLimitsSchema } from '../contract/tenancy';
 import type { VectorSearchSizing } from './constructs/vector-search';
-
-/** Identity provider whose JWTs the authorizer accepts, beside tenant API keys. */
-export interface JwtIssuerConfig {
-  readonly issuer: string;
-  /** Expected `aud` (or Cognito `client_id`). */
-  readonly audience: string;
-  readonly jwksUri: string;
-  /** The claim that names the tenant. */
-  readonly tenantClaim: string;
-}
 
 export interface PlatformConfig {
   /** Default limits of each tier; a tenant may override them at onboarding. */
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   readonly models: ModelCatalog;
   /** Absent: the platform accepts tenant API keys only. */
-  readonly jwt?: JwtIssuerConfig;
+  readonly jwt?: JwtSettings;
   /** How long API Gateway caches an authorizer decision; also how long a revoked key may still work. */
   readonly authorizerCacheTtlSeconds: number;
   /** Largest request body a route accepts, in bytes. */
@@ -40,8 +30,6 @@ export interface PlatformConfig {
 
 /** Longest a tenant API handler runs (its Lambda timeout); API Gateway stops waiting at 29 s anyway. */
 export const HANDLER_TIMEOUT_SECONDS = 30;
-/** Longest one ingest worker invocation runs. */
-export const INGEST_WORKER_TIMEOUT_SECONDS = 120;
 /** Slack for clock skew between API Gateway, Lambda and the workflow. */
 const DRAIN_MARGIN_SECONDS = 30;
 
@@ -53,7 +41,7 @@ const DRAIN_MARGIN_SECONDS = 30;
 export function offboardingDrainSeconds(config: Pick<PlatformConfig, 'authorizerCacheTtlSeconds'>): number {
   return (
     config.authorizerCacheTtlSeconds +
-    Math.max(HANDLER_TIMEOUT_SECONDS, INGEST_WORKER_TIMEOUT_SECONDS) +
+    Math.max(HANDLER_TIMEOUT_SECONDS, INGEST_QUEUE.workerTimeoutSeconds) +
     DRAIN_MARGIN_SECONDS
   );
 }

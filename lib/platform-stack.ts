@@ -1,8 +1,9 @@
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
+import { lambdaEnvironment } from '../contract/environment';
+import { AUDIT_BY_REQUEST_INDEX } from '../contract/tables';
 import { SHARED_INDEX } from '../lambdas/core/retrieval';
-import { lambdaEnvironment } from '../lambdas/runtime-env';
 import { offboardingDrainSeconds, type PlatformConfig } from './config';
 import { IngestPipeline } from './constructs/ingest-pipeline';
 import { ModelGateway } from './constructs/model-gateway';
@@ -13,7 +14,6 @@ import { TenantAccessRole } from './constructs/tenant-access-role';
 import { TenantApi } from './constructs/tenant-api';
 import { TenantAuthorizer } from './constructs/tenant-authorizer';
 import { VectorSearch } from './constructs/vector-search';
-import { AUDIT_BY_REQUEST_INDEX } from './tables';
 
 export interface PlatformStackProps extends StackProps {
   /** Tiers, model catalog, identity provider, limits: see `lib/config.ts`. */

@@ -1,5 +1,5 @@
 import { type BedrockRuntimeClient, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
-import type { Embedder } from '../ports';
+import type { Embedder } from '../core/ports';
 import { upstreamError } from './bedrock-errors';
 
 /** Titan allows one text per call: this many calls run at once for a batch. */

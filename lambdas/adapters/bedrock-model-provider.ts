@@ -7,7 +7,7 @@ import {
   type StopReason,
 } from '@aws-sdk/client-bedrock-runtime';
 import { PlatformError } from '../core/errors';
-import type { ChatMessage, GenerateRequest, GenerateResult, ModelProvider } from '../ports';
+import type { ChatMessage, GenerateRequest, GenerateResult, ModelProvider } from '../core/ports';
 import { upstreamError } from './bedrock-errors';
 
 const FINISH_REASON: Partial<Record<StopReason, GenerateResult['finishReason']>> = {

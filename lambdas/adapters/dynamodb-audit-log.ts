@@ -1,8 +1,8 @@
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { AUDIT_BY_REQUEST_INDEX } from '../../lib/tables';
+import { AUDIT_BY_REQUEST_INDEX } from '../../contract/tables';
 import type { AuditEntry } from '../core/audit';
+import type { AuditLog } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
-import type { AuditLog } from '../ports';
 import { deletePartition, queryPage, withoutKeys } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 

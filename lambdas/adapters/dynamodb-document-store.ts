@@ -1,6 +1,6 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DocumentRecord, DocumentStore, IngestJob, IngestJobRef } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
-import type { DocumentRecord, DocumentStore, IngestJob, IngestJobRef } from '../ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { deletePartition, queryPage, withoutKeys } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';

@@ -6,6 +6,7 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
 import { PlatformError } from '../core/errors';
 import {
   admissionThresholds,
@@ -17,8 +18,8 @@ import {
   refusal,
   startOfNextMonthMs,
 } from '../core/limits';
+import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
-import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord } from '../ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { deletePartition } from './dynamodb-partition';
 import { isRetryable, withRetries } from './retry';
@@ -325,7 +326,7 @@ export class DynamoDbLedgerReports {
         }),
       );
       for (const item of page.Items ?? []) {
-        const tenantId = String(item.pk).slice('TENANT#'.length);
+        const tenantId = String(item.pk).slice(TENANT_PARTITION_PREFIX.length);
         records.push(...usageRecords(item).map((record) => ({ tenantId, ...record })));
       }
       startKey = page.LastEvaluatedKey;

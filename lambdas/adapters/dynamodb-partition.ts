@@ -1,5 +1,5 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { TABLE_KEY } from '../../lib/tables';
+import { TABLE_KEY } from '../../contract/tables';
 import { PlatformError } from '../core/errors';
 
 const BATCH_SIZE = 25;

@@ -6,8 +6,8 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { PlatformError } from '../core/errors';
+import type { StoredApiKey, TenantRegistry } from '../core/ports';
 import { type TenantRecord, tenantKey, tenantRecordSchema } from '../core/tenant';
-import type { StoredApiKey, TenantRegistry } from '../ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { queryPage } from './dynamodb-partition';
 

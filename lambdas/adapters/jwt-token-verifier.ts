@@ -1,13 +1,9 @@
 import { JwtVerifier } from 'aws-jwt-verify';
 import type { Jwks } from 'aws-jwt-verify/jwk';
-import type { TokenVerifier } from '../ports';
+import type { JwtSettings } from '../../contract/environment';
+import type { TokenVerifier } from '../core/ports';
 
-export interface JwtSettings {
-  readonly issuer: string;
-  readonly audience: string;
-  readonly jwksUri: string;
-  /** The claim holding the tenant id, e.g. `custom:tenant_id`. */
-  readonly tenantClaim: string;
+export interface JwtVerifierSettings extends JwtSettings {
   /** Keys known up front (local mode's dev issuer); otherwise they are fetched from `jwksUri`. */
   readonly jwks?: Jwks;
 }
@@ -19,7 +15,7 @@ export interface JwtSettings {
 export class JwtTokenVerifier implements TokenVerifier {
   private readonly verifier;
 
-  constructor(private readonly settings: JwtSettings) {
+  constructor(private readonly settings: JwtVerifierSettings) {
     this.verifier = JwtVerifier.create({
       issuer: settings.issuer,
       audience: settings.audience,

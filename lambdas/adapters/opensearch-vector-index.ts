@@ -1,8 +1,8 @@
 import { Client } from '@opensearch-project/opensearch';
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws';
+import type { IndexedChunk, VectorIndex, VersionScope } from '../core/ports';
 import { type Passage, type Placement, tenantIndex, tenantPlacements } from '../core/retrieval';
 import type { TenantContext } from '../core/tenant';
-import type { IndexedChunk, VectorIndex, VersionScope } from '../ports';
 import { perTenant } from './per-tenant';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
 

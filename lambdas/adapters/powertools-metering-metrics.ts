@@ -1,5 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { MeteringMetrics, Reservation } from '../ports';
+import type { MeteringMetrics, Reservation } from '../core/ports';
 
 /** Metering metrics as CloudWatch embedded-metric-format lines (Powertools), namespace `MultiTenantAiPlatform`. */
 export class PowertoolsMeteringMetrics implements MeteringMetrics {

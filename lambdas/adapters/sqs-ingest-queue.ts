@@ -1,5 +1,5 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { IngestJobRef, IngestQueue } from '../ports';
+import type { IngestJobRef, IngestQueue } from '../core/ports';
 
 /** Ingest jobs on SQS, one message each, holding ids only (the chunks wait in the documents table). */
 export class SqsIngestQueue implements IngestQueue {

@@ -1,5 +1,5 @@
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { OffboardingWorkflow } from '../ports';
+import type { OffboardingWorkflow } from '../core/ports';
 
 /**
  * Starts the offboarding state machine. The execution is named after the tenant, and tenant ids

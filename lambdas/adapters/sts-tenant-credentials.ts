@@ -1,8 +1,8 @@
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity } from '@smithy/types';
+import { TENANT_SESSION_TAG } from '../../contract/iam';
 
 /** The session tag every tenant-scoped policy reads as `${aws:PrincipalTag/tenantId}`. */
-export const TENANT_SESSION_TAG = 'tenantId';
 
 /** Credentials are renewed this long before they expire, so no request starts with a dying session. */
 const REFRESH_MARGIN_MS = 2 * 60_000;

@@ -1,6 +1,6 @@
-import type { TenantRegistry, TokenVerifier } from '../ports';
 import { isApiKey, parseApiKey, secretMatches } from './api-key';
 import { PlatformError } from './errors';
+import type { TenantRegistry, TokenVerifier } from './ports';
 import type { TenantContext } from './tenant';
 
 export type AuthDecision =

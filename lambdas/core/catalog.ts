@@ -1,43 +1,6 @@
-import { z } from 'zod';
+import type { ModelCatalog, ModelEntry } from '../../contract/catalog';
 import { PlatformError } from './errors';
 
-const priceUsdPerMillionTokens = z
-  .number()
-  .nonnegative()
-  // Cost is kept in whole nano-dollars per token, so prices may carry at most three decimals.
-  .refine((price) => Number.isInteger(Math.round(price * 1e6) / 1e3), 'at most three decimals');
-
-const chatModelSchema = z.object({
-  kind: z.literal('chat'),
-  /** Bedrock model id or inference profile id, e.g. `amazon.nova-micro-v1:0`. */
-  bedrockModelId: z.string().min(1),
-  inputUsdPerMillionTokens: priceUsdPerMillionTokens,
-  outputUsdPerMillionTokens: priceUsdPerMillionTokens,
-  /** Used when a request gives no `max_tokens`. */
-  defaultMaxTokens: z.number().int().positive(),
-  /** The largest `max_tokens` a request may ask for. */
-  maxOutputTokens: z.number().int().positive(),
-});
-
-const embeddingModelSchema = z.object({
-  kind: z.literal('embedding'),
-  /** Bedrock model id, e.g. `amazon.titan-embed-text-v2:0`. */
-  bedrockModelId: z.string().min(1),
-  inputUsdPerMillionTokens: priceUsdPerMillionTokens,
-  outputUsdPerMillionTokens: z.literal(0),
-  /** Length of the vectors it returns (Titan Text Embeddings V2: 256, 512 or 1024). */
-  dimensions: z.number().int().positive(),
-  /** Longest input it embeds, in tokens (Titan Text Embeddings V2: 8,192). */
-  maxInputTokens: z.number().int().positive(),
-});
-
-export const modelEntrySchema = z.discriminatedUnion('kind', [chatModelSchema, embeddingModelSchema]);
-
-/** Public model name (what tenants send as `model`) -> how it is served and priced. */
-export const modelCatalogSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9.-]*$/), modelEntrySchema);
-
-export type ModelEntry = z.infer<typeof modelEntrySchema>;
-export type ModelCatalog = z.infer<typeof modelCatalogSchema>;
 type Kind = ModelEntry['kind'];
 
 export type ResolvedModel<K extends Kind = Kind> = Extract<ModelEntry, { kind: K }> & { readonly name: string };

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import type { ChatMessage, ModelProvider } from '../ports';
 import { resolveModel } from './catalog';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
 import { type ModelCall, metered } from './metering';
+import type { ChatMessage, ModelProvider } from './ports';
 import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
 import type { TenantContext } from './tenant';
 import { chatInputTokens } from './tokens';

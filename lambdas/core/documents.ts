@@ -1,4 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { ModelCatalog } from '../../contract/catalog';
+import type { RetrievalSettings } from '../../contract/environment';
+import { type ResolvedModel, resolveModel } from './catalog';
+import { PlatformError } from './errors';
+import { type ModelCall, metered, reserveCall, runReserved } from './metering';
 import type {
   DocumentRecord,
   DocumentStore,
@@ -10,23 +15,10 @@ import type {
   MeteringMetrics,
   TenantRegistry,
   VectorIndex,
-} from '../ports';
-import { type ModelCatalog, type ResolvedModel, resolveModel } from './catalog';
-import { PlatformError } from './errors';
-import { type ModelCall, metered, reserveCall, runReserved } from './metering';
+} from './ports';
 import { chunkText, type DocumentRequest, documentIdSchema, type Passage } from './retrieval';
 import type { TenantContext } from './tenant';
 import { countTokens } from './tokens';
-
-export interface RetrievalSettings {
-  /** Public name of the embedding model that documents and queries are embedded with. */
-  readonly embeddingModel: string;
-  readonly chunkTokens: number;
-  readonly chunkOverlapTokens: number;
-  readonly maxDocumentBytes: number;
-  /** Documents of more chunks are indexed off the request path, through the ingest queue, this many chunks a job. */
-  readonly syncMaxChunks: number;
-}
 
 export interface RetrievalDeps {
   readonly catalog: ModelCatalog;

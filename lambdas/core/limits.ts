@@ -1,15 +1,5 @@
-import { z } from 'zod';
+import type { TenantLimits } from '../../contract/tenancy';
 import { PlatformError } from './errors';
-
-export const tenantLimitsSchema = z.object({
-  requestsPerMinute: z.number().int().positive(),
-  tokensPerMinute: z.number().int().positive(),
-  monthlyTokens: z.number().int().positive(),
-  // Bounded so the budget in nano-dollars stays an exact integer (below 2^53).
-  monthlyBudgetUsd: z.number().positive().max(1_000_000),
-});
-
-export type TenantLimits = z.infer<typeof tenantLimitsSchema>;
 
 /** What a request is expected to cost, before the model runs. */
 export interface Estimate {

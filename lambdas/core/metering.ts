@@ -1,6 +1,6 @@
-import type { Ledger, MeteringMetrics, Reservation } from '../ports';
 import { costNanoUsd, type ResolvedModel } from './catalog';
 import { PlatformError } from './errors';
+import type { Ledger, MeteringMetrics, Reservation } from './ports';
 import type { TenantContext } from './tenant';
 
 export interface TokenUsage {

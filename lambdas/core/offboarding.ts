@@ -1,5 +1,5 @@
-import type { AuditLog, DocumentStore, Ledger, TenantRegistry, VectorIndex } from '../ports';
 import { PlatformError } from './errors';
+import type { AuditLog, DocumentStore, Ledger, TenantRegistry, VectorIndex } from './ports';
 import type { TenantRecord } from './tenant';
 import { getTenant } from './tenants';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ChatMessage } from '../ports';
+import type { ChatMessage } from './ports';
 import type { TenantContext } from './tenant';
 import { tokenSpans } from './tokens';
 

@@ -1,14 +1,12 @@
 import { z } from 'zod';
+import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
+import { tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { PlatformError } from './errors';
-import { tenantLimitsSchema } from './limits';
 
 /** Tenant ids are validated once, at onboarding; every resource name derived from one goes through `tenantKey`. */
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,40}$/;
 
 export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, 'tenant id must match ^[a-z0-9][a-z0-9-]{2,40}$');
-
-export const tierSchema = z.enum(['basic', 'standard', 'enterprise']);
-export type Tier = z.infer<typeof tierSchema>;
 
 /** What an operator may set: the lifecycle states `offboarding` and `offboarded` only the offboarding workflow sets. */
 export const tenantStatusSchema = z.enum(['active', 'suspended']);
@@ -62,7 +60,7 @@ export type TenantContext = Readonly<z.infer<typeof tenantContextSchema>>;
 
 /** Partition key of everything the platform stores for a tenant. */
 export function tenantKey(tenantId: string): string {
-  return `TENANT#${tenantId}`;
+  return `${TENANT_PARTITION_PREFIX}${tenantId}`;
 }
 
 /** Authorizer context values must be flat strings, numbers or booleans. */

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { TenantRegistry, VectorIndex } from '../ports';
+import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { issueApiKey } from './api-key';
 import { PlatformError } from './errors';
-import { type TenantLimits, tenantLimitsSchema } from './limits';
+import type { TenantRegistry, VectorIndex } from './ports';
 import { withCurrentPlacement } from './retrieval';
-import { type TenantRecord, type Tier, tenantIdSchema, tenantStatusSchema, tierSchema } from './tenant';
+import { type TenantRecord, tenantIdSchema, tenantStatusSchema } from './tenant';
 
 export const onboardRequestSchema = z
   .object({

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { TenantUsageRecord, UsageRecord } from '../ports';
 import { nanoUsdToUsd } from './catalog';
 import { PlatformError } from './errors';
 import { dayKey } from './limits';
+import type { TenantUsageRecord, UsageRecord } from './ports';
 
 /** A real calendar day as `yyyy-mm-dd` (2026-02-31 is not one). */
 const date = z

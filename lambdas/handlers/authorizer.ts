@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { TENANT_ROUTE_PREFIX } from '../../lib/routes';
+import { TENANT_ROUTE_PREFIX } from '../../contract/routes';
 import { authorize } from '../core/authorize';
 import { PlatformError } from '../core/errors';
 import { toAuthorizerContext } from '../core/tenant';

@@ -2,16 +2,17 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { ZodError } from 'zod';
+import { type ErrorCode, errorBody, statusOf } from '../../contract/errors';
 import { type AuditDetail, boundedAuditEntry } from '../core/audit';
-import { type ErrorCode, errorBody, PlatformError, statusOf } from '../core/errors';
+import { PlatformError } from '../core/errors';
 import { type ModelCall, modelCallBudgetMs } from '../core/metering';
+import type { AuditLog } from '../core/ports';
 import {
   assertCredentialCurrent,
   assertNoTenantOverride,
   fromAuthorizerContext,
   type TenantContext,
 } from '../core/tenant';
-import type { AuditLog } from '../ports';
 
 const logger = new Logger({ serviceName: 'tenant-api' });
 

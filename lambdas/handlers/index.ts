@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import type { HandlerName } from '../../lib/routes';
+import type { HandlerName } from '../../contract/routes';
 import type { PlatformDeps } from '../runtime';
 import * as admin from './admin';
 import * as audit from './audit';

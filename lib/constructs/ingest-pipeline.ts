@@ -4,13 +4,28 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { INGEST_WORKER_TIMEOUT_SECONDS } from '../config';
+import { INGEST_QUEUE } from '../../contract/queue';
 import type { ModelGateway } from './model-gateway';
 import { PlatformFunction } from './platform-function';
 import type { TenantAccessRole } from './tenant-access-role';
 
-/** How long the worker may take on one batch; the queue hides a received message six times as long. */
-const WORKER_TIMEOUT = Duration.seconds(INGEST_WORKER_TIMEOUT_SECONDS);
+export interface IngestPipelineProps {
+  /**
+   * Jobs the worker gets an invocation.
+   * @default INGEST_QUEUE.batchSize (5)
+   */
+  readonly batchSize?: number;
+  /**
+   * Receives of a job before it goes to the dead-letter queue.
+   * @default INGEST_QUEUE.maxReceives (3)
+   */
+  readonly maxReceives?: number;
+  /**
+   * Longest one worker invocation runs; the queue hides a received job six times as long.
+   * @default Duration.seconds(INGEST_QUEUE.workerTimeoutSeconds) (2 minutes)
+   */
+  readonly workerTimeout?: Duration;
+}
 
 export interface IngestWorkerProps {
   /** Environment of the runtime composition root. */
@@ -28,19 +43,23 @@ export class IngestPipeline extends Construct {
   public readonly queue: IQueue;
   public readonly deadLetterQueue: IQueue;
   private worker?: IFunction;
+  private readonly batchSize: number;
+  private readonly workerTimeout: Duration;
 
-  constructor(scope: Construct, id: string) {
+  constructor(scope: Construct, id: string, props: IngestPipelineProps = {}) {
     super(scope, id);
+    this.batchSize = props.batchSize ?? INGEST_QUEUE.batchSize;
+    this.workerTimeout = props.workerTimeout ?? Duration.seconds(INGEST_QUEUE.workerTimeoutSeconds);
     this.deadLetterQueue = new Queue(this, 'DeadLetters', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.days(INGEST_QUEUE.deadLetterRetentionDays),
     });
     this.queue = new Queue(this, 'Jobs', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      visibilityTimeout: Duration.seconds(WORKER_TIMEOUT.toSeconds() * 6),
-      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 3 },
+      visibilityTimeout: Duration.seconds(this.workerTimeout.toSeconds() * 6),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceives ?? INGEST_QUEUE.maxReceives },
     });
   }
 
@@ -50,9 +69,11 @@ export class IngestPipeline extends Construct {
     this.worker = new PlatformFunction(this, 'Worker', {
       handlerName: 'ingest-worker',
       environment: props.environment,
-      timeout: WORKER_TIMEOUT,
+      timeout: this.workerTimeout,
     }).function;
-    this.worker.addEventSource(new SqsEventSource(this.queue, { batchSize: 5, reportBatchItemFailures: true }));
+    this.worker.addEventSource(
+      new SqsEventSource(this.queue, { batchSize: this.batchSize, reportBatchItemFailures: true }),
+    );
     props.tenantAccess.grantAssume(this.worker);
     props.models.grantInvoke(this.worker);
     return this.worker;

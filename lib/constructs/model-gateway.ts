@@ -2,7 +2,7 @@ import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Grant } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import type { ModelCatalog } from '../../lambdas/core/catalog';
+import type { ModelCatalog } from '../../contract/catalog';
 
 export interface ModelGatewayProps {
   /** Public model names and the Bedrock models that serve them. */

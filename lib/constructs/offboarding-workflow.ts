@@ -20,8 +20,8 @@ import {
 import { EventBridgePutEvents, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
 import { PlatformFunction } from './platform-function';
-import { ITEM_ACCESS_ACTIONS } from './platform-table';
 import type { TenantAccessRole } from './tenant-access-role';
 
 /** Source of the workflow's events on EventBridge, for the operator's rules (email, webhook). */

@@ -2,7 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, type ITable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { TABLE_KEY, TTL_ATTRIBUTE } from '../tables';
+import { TABLE_KEY, TTL_ATTRIBUTE } from '../../contract/tables';
 
 export interface PlatformTableProps {
   /**
@@ -27,16 +27,6 @@ export interface PlatformTableProps {
    */
   readonly removalPolicy?: RemovalPolicy;
 }
-
-/** Item and partition reads and writes: everything the platform does to its tables, and never Scan. */
-export const ITEM_ACCESS_ACTIONS = [
-  'dynamodb:GetItem',
-  'dynamodb:PutItem',
-  'dynamodb:UpdateItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:Query',
-  'dynamodb:BatchWriteItem',
-];
 
 /**
  * A platform table: `pk`/`sk` strings (pk = `TENANT#<id>` for tenant data, so `dynamodb:LeadingKeys`

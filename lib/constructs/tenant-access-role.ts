@@ -1,8 +1,9 @@
 import { Lazy } from 'aws-cdk-lib';
 import { AccountRootPrincipal, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { TENANT_SESSION_TAG } from '../../lambdas/adapters/sts-tenant-credentials';
-import { ITEM_ACCESS_ACTIONS, type PlatformTable } from './platform-table';
+import { ITEM_ACCESS_ACTIONS, TENANT_SESSION_TAG } from '../../contract/iam';
+import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
+import type { PlatformTable } from './platform-table';
 import type { VectorSearch } from './vector-search';
 
 export interface TenantAccessRoleProps {
@@ -48,14 +49,14 @@ export class TenantAccessRole extends Construct {
     );
     role.addToPolicy(
       new PolicyStatement({
-        actions: ITEM_ACCESS_ACTIONS,
+        actions: [...ITEM_ACCESS_ACTIONS],
         resources: props.tenantTables.flatMap(({ table, indexNames }) => [
           table.tableArn,
           ...indexNames.map((indexName) => `${table.tableArn}/index/${indexName}`),
         ]),
         conditions: {
           'ForAllValues:StringEquals': {
-            'dynamodb:LeadingKeys': [`TENANT#\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`],
+            'dynamodb:LeadingKeys': [`${TENANT_PARTITION_PREFIX}\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`],
           },
         },
       }),

@@ -16,12 +16,18 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { errorBody } from '../../lambdas/core/errors';
-import { GATEWAY_RESPONSES, type GatewayResponseType, type HandlerName, ROUTES, type Route } from '../routes';
+import { errorBody } from '../../contract/errors';
+import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
+import {
+  GATEWAY_RESPONSES,
+  type GatewayResponseType,
+  type HandlerName,
+  ROUTES,
+  type Route,
+} from '../../contract/routes';
 import type { IngestPipeline } from './ingest-pipeline';
 import type { ModelGateway } from './model-gateway';
 import { PlatformFunction } from './platform-function';
-import { ITEM_ACCESS_ACTIONS } from './platform-table';
 import type { TenantAccessRole } from './tenant-access-role';
 
 export interface TenantApiProps {

@@ -3,7 +3,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BedrockModelProvider } from '../../lambdas/adapters/bedrock-model-provider';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { countTokens } from '../../lambdas/core/tokens';
-import { type LocalBedrockServer, startLocalBedrock } from '../../lambdas/local/bedrock-server';
+import { type LocalBedrockServer, startLocalBedrock } from '../../local/bedrock-server';
 
 const tenant = {} as TenantContext;
 const MODEL_ID = 'amazon.nova-micro-v1:0';

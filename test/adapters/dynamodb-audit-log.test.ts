@@ -1,9 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { AUDIT_BY_REQUEST_INDEX } from '../../contract/tables';
 import { DynamoDbAuditLog } from '../../lambdas/adapters/dynamodb-audit-log';
 import type { AuditEntry } from '../../lambdas/core/audit';
-import { type LocalDynamoDb, startLocalDynamoDb } from '../../lambdas/local/dynamodb-server';
-import { AUDIT_BY_REQUEST_INDEX } from '../../lib/tables';
+import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-server';
 import { tenantContext } from '../support/tenant';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };

@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbLedger, DynamoDbLedgerReports } from '../../lambdas/adapters/dynamodb-ledger';
 import type { TenantContext } from '../../lambdas/core/tenant';
-import { type LocalDynamoDb, startLocalDynamoDb } from '../../lambdas/local/dynamodb-server';
+import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-server';
 import { tenantContext } from '../support/tenant';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };

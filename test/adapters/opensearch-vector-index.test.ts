@@ -12,8 +12,8 @@ import { BedrockEmbedder } from '../../lambdas/adapters/bedrock-embedder';
 import { indexBody, OpenSearchVectorIndex } from '../../lambdas/adapters/opensearch-vector-index';
 import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
 import { countTokens } from '../../lambdas/core/tokens';
-import { startLocalOpenSearch } from '../../lambdas/local/opensearch-server';
-import { startLocalSts } from '../../lambdas/local/sts-server';
+import { startLocalOpenSearch } from '../../local/opensearch-server';
+import { startLocalSts } from '../../local/sts-server';
 import { localDynamoDb, startTestPlatform } from '../support/platform';
 import { tenantContext } from '../support/tenant';
 

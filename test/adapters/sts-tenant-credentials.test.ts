@@ -1,6 +1,6 @@
 import { STSClient } from '@aws-sdk/client-sts';
 import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
-import { type LocalSts, startLocalSts } from '../../lambdas/local/sts-server';
+import { type LocalSts, startLocalSts } from '../../local/sts-server';
 
 const ROLE_ARN = 'arn:aws:iam::000000000000:role/tenant-access';
 

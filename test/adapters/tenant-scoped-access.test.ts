@@ -10,8 +10,8 @@ import {
 import { DynamoDbLedger } from '../../lambdas/adapters/dynamodb-ledger';
 import type { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
 import type { TenantScopedDynamoDb } from '../../lambdas/adapters/tenant-scoped-dynamodb';
-import { leadingKeys } from '../../lambdas/local/dynamodb-front';
-import type { LocalPlatform } from '../../lambdas/local/platform';
+import { leadingKeys } from '../../local/dynamodb-front';
+import type { LocalPlatform } from '../../local/platform';
 import { call, localDynamoDb, onboard, startTestPlatform } from '../support/platform';
 import { tenantContext } from '../support/tenant';
 

@@ -1,4 +1,5 @@
-import { costNanoUsd, modelCatalogSchema, resolveModel } from '../../lambdas/core/catalog';
+import { modelCatalogSchema } from '../../contract/catalog';
+import { costNanoUsd, resolveModel } from '../../lambdas/core/catalog';
 import { DEFAULT_MODELS } from '../../lib/config';
 
 describe('model catalog', () => {

@@ -1,3 +1,4 @@
+import { tenantLimitsSchema } from '../../contract/tenancy';
 import { PlatformError } from '../../lambdas/core/errors';
 import {
   admissionThresholds,
@@ -8,7 +9,6 @@ import {
   refusal,
   secondsUntilNextMinute,
   secondsUntilNextMonth,
-  tenantLimitsSchema,
 } from '../../lambdas/core/limits';
 
 const limits = { requestsPerMinute: 10, tokensPerMinute: 1000, monthlyTokens: 5000, monthlyBudgetUsd: 1 };

@@ -1,7 +1,7 @@
 import { type ResolvedModel, resolveModel } from '../../lambdas/core/catalog';
 import { PlatformError } from '../../lambdas/core/errors';
 import { metered, modelCallBudgetMs, modelMayHaveRun } from '../../lambdas/core/metering';
-import type { Ledger, MeteringMetrics, Reservation } from '../../lambdas/ports';
+import type { Ledger, MeteringMetrics, Reservation } from '../../lambdas/core/ports';
 import { DEFAULT_MODELS } from '../../lib/config';
 import { tenantContext } from '../support/tenant';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import type { ErrorCode } from '../../lambdas/core/errors';
-import { ROUTES, type Route } from '../../lib/routes';
+import type { ErrorCode } from '../../contract/errors';
+import { ROUTES, type Route } from '../../contract/routes';
 import { call, onboard, startTestPlatform } from '../support/platform';
 
 /**

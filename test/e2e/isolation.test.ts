@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { LocalPlatform } from '../../lambdas/local/platform';
+import type { LocalPlatform } from '../../local/platform';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 import { forgedTokens } from '../support/tokens';
 

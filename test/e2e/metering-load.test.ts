@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { TenantLimits } from '../../contract/tenancy';
 import { DynamoDbLedger } from '../../lambdas/adapters/dynamodb-ledger';
-import { budgetNanoUsd, minuteWindow, type TenantLimits } from '../../lambdas/core/limits';
-import type { DynamoDbFaultInjector } from '../../lambdas/local/dynamodb-front';
+import { budgetNanoUsd, minuteWindow } from '../../lambdas/core/limits';
 import { DEFAULT_MODELS } from '../../lib/config';
+import type { DynamoDbFaultInjector } from '../../local/dynamodb-front';
 import { call, localDynamoDb, onboard, startTestPlatform } from '../support/platform';
 import { tenantContext } from '../support/tenant';
 

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import type { LocalPlatform } from '../../lambdas/local/platform';
+import type { LocalPlatform } from '../../local/platform';
 import { call, onboard, startTestPlatform } from '../support/platform';
 import { forgedTokens } from '../support/tokens';
 

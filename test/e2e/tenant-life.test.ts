@@ -1,10 +1,10 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { deleteDocument, indexQueuedJob, ingestDocument } from '../../lambdas/core/documents';
+import type { IngestJobRef } from '../../lambdas/core/ports';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { create as createIngestWorker } from '../../lambdas/handlers/ingest-worker';
 import { create as createOffboardingSteps } from '../../lambdas/handlers/offboarding';
-import type { IngestJobRef } from '../../lambdas/ports';
 import { modelDeps } from '../../lambdas/runtime';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
 import { call, localDynamoDb, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';

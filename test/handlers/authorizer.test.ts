@@ -1,7 +1,7 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { createApiKey, onboardTenant } from '../../lambdas/core/tenants';
 import { create, tenantRoutesArn } from '../../lambdas/handlers/authorizer';
-import type { LocalPlatform } from '../../lambdas/local/platform';
+import type { LocalPlatform } from '../../local/platform';
 import { startTestPlatform } from '../support/platform';
 import { forgedTokens } from '../support/tokens';
 

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type TenantContext, toAuthorizerContext } from '../../lambdas/core/tenant';
 import { ROUTE_HANDLERS } from '../../lambdas/handlers';
-import type { LocalPlatform } from '../../lambdas/local/platform';
+import type { LocalPlatform } from '../../local/platform';
 import { startTestPlatform } from '../support/platform';
 import { tenantContext } from '../support/tenant';
 

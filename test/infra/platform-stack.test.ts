@@ -1,9 +1,9 @@
 import { App, Aspects } from 'aws-cdk-lib';
 import { Annotations, Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { ROUTES } from '../../contract/routes';
 import { platformConfig } from '../../lib/config';
 import { PlatformStack } from '../../lib/platform-stack';
-import { ROUTES } from '../../lib/routes';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
 

@@ -6,8 +6,8 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
 import { type TenantScopedDynamoDb, tenantScopedDynamoDb } from '../../lambdas/adapters/tenant-scoped-dynamodb';
-import { type LocalPlatform, startLocalPlatform } from '../../lambdas/local/platform';
 import type { PlatformConfig } from '../../lib/config';
+import { type LocalPlatform, startLocalPlatform } from '../../local/platform';
 
 /** A clock that moves only when told to: tests step past TTLs and waits instead of sleeping. */
 export class ManualClock {

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
-import type { DevIssuer } from '../../lambdas/local/dev-issuer';
+import type { DevIssuer } from '../../local/dev-issuer';
 
 const b64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Jwks } from 'aws-jwt-verify/jwk';
 import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, SignJWT } from 'jose';
 
 export interface DevIssuer {
@@ -6,7 +7,7 @@ export interface DevIssuer {
   readonly audience: string;
   readonly tenantClaim: string;
   /** The public keys, as an OIDC provider publishes them. */
-  readonly jwks: { keys: JWK[] };
+  readonly jwks: Jwks;
   /** A token for a user of a tenant, as the tenant's identity provider would issue it. */
   mint(claims: { tenantId: string; userId: string; expiresInSeconds?: number }): Promise<string>;
   /** Signs any claims with the issuer's key: for tokens that are validly signed but wrong otherwise. */
@@ -31,7 +32,7 @@ export async function createDevIssuer(options: {
     privateJwk = { ...(await exportJWK(privateKey)), kid: `dev-${Date.now().toString(36)}`, alg: 'RS256', use: 'sig' };
     writeFileSync(options.keyFile, JSON.stringify(privateJwk), { mode: 0o600 });
   }
-  const { kid, kty, n, e } = privateJwk;
+  const { kid = 'dev', kty = 'RSA', n = '', e = '' } = privateJwk;
   const signingKey = await importJWK(privateJwk, 'RS256');
   const sign = (claims: JWTPayload) =>
     new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(signingKey);

@@ -2,12 +2,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { INGEST_QUEUE } from '../contract/queue';
 import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
 import { Journal } from './journal';
 
-const BATCH_SIZE = 5;
-/** As the queue's redrive policy: after this many failed receives a message goes to the dead-letter queue. */
-const MAX_RECEIVES = 3;
+const { batchSize: BATCH_SIZE, maxReceives: MAX_RECEIVES } = INGEST_QUEUE;
 
 interface Message {
   readonly messageId: string;

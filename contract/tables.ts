@@ -1,6 +1,9 @@
 /** Key schema shared by the CDK tables and the local DynamoDB bootstrap: every table is `pk` + `sk` strings. */
 export const TABLE_KEY = { partitionKey: 'pk', sortKey: 'sk' } as const;
 
+/** Every item of a tenant's data lives under `pk = TENANT#<tenantId>`, which IAM's `dynamodb:LeadingKeys` scopes. */
+export const TENANT_PARTITION_PREFIX = 'TENANT#';
+
 /** Attribute DynamoDB TTL reads (epoch seconds). */
 export const TTL_ATTRIBUTE = 'expiresAt';
 

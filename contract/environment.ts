@@ -1,14 +1,32 @@
 import { z } from 'zod';
-import type { JwtSettings } from './adapters/jwt-token-verifier';
-import { type ModelCatalog, modelCatalogSchema } from './core/catalog';
-import type { RetrievalSettings } from './core/documents';
-import { type TenantLimits, tenantLimitsSchema } from './core/limits';
-import type { Tier } from './core/tenant';
+import { type ModelCatalog, modelCatalogSchema } from './catalog';
+import { type TenantLimits, type Tier, tenantLimitsSchema } from './tenancy';
 
 /**
  * The contract between the CDK app and the Lambda runtime: the CDK writes the environment with
  * `lambdaEnvironment`, the composition root reads it back with `settingsFromEnv`.
  */
+
+/** Identity provider whose JWTs the authorizer accepts, beside tenant API keys. */
+export interface JwtSettings {
+  readonly issuer: string;
+  /** Expected `aud` (or Cognito `client_id`). */
+  readonly audience: string;
+  readonly jwksUri: string;
+  /** The claim holding the tenant id, e.g. `custom:tenant_id`. */
+  readonly tenantClaim: string;
+}
+
+/** Embedding model, chunking and size limit of documents. */
+export interface RetrievalSettings {
+  /** Public name of the embedding model that documents and queries are embedded with. */
+  readonly embeddingModel: string;
+  readonly chunkTokens: number;
+  readonly chunkOverlapTokens: number;
+  readonly maxDocumentBytes: number;
+  /** Documents of more chunks are indexed off the request path, through the ingest queue, this many chunks a job. */
+  readonly syncMaxChunks: number;
+}
 
 /** Everything a handler needs, resolved once per runtime. */
 export interface PlatformSettings {

@@ -1,11 +1,11 @@
 import { request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TABLE_KEY } from '../../lib/tables';
+import { ITEM_ACCESS_OPERATIONS } from '../contract/iam';
+import { TABLE_KEY, TENANT_PARTITION_PREFIX } from '../contract/tables';
 import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
 import type { LocalSts } from './sts-server';
 
 /** What TenantAccessRole's policy allows (see lib/constructs/tenant-access-role.ts): no Scan, no table-wide reads. */
-const TENANT_OPERATIONS = new Set(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'BatchWriteItem']);
 
 type AttributeMap = Record<string, { S?: string }>;
 interface DynamoDbRequest {
@@ -118,10 +118,10 @@ export async function startDynamoDbFront(options: {
 
     let allowed: boolean;
     if (session) {
-      const expectedKey = `TENANT#${session.tags.tenantId}`;
+      const expectedKey = `${TENANT_PARTITION_PREFIX}${session.tags.tenantId}`;
       allowed =
         session.expiresAtMs > Date.now() &&
-        TENANT_OPERATIONS.has(operation) &&
+        ITEM_ACCESS_OPERATIONS.has(operation) &&
         touched?.every((t) => options.tenantTables.includes(t.table) && t.key === expectedKey) === true &&
         (await signatureMatches(request, body, session));
     } else {

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { OffboardingWorkflow } from '../ports';
+import type { OffboardingWorkflow } from '../lambdas/core/ports';
 import { writeFileDurably } from './durable-file';
 
 /** One task of the offboarding state machine, as the offboarding Lambda takes it. */

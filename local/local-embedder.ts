@@ -1,4 +1,4 @@
-import { countTokens } from '../core/tokens';
+import { countTokens } from '../lambdas/core/tokens';
 
 /** Words too common to say anything about a text. */
 const STOPWORDS = new Set(

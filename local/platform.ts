@@ -5,16 +5,17 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { offboardingDrainSeconds, type PlatformConfig, platformConfig } from '../../lib/config';
-import { ROUTES } from '../../lib/routes';
-import { AUDIT_BY_REQUEST_INDEX } from '../../lib/tables';
-import { TENANT_SESSION_TAG } from '../adapters/sts-tenant-credentials';
-import { SHARED_INDEX } from '../core/retrieval';
-import { ROUTE_HANDLERS, type RouteHandler } from '../handlers';
-import { create as createAuthorizer } from '../handlers/authorizer';
-import { create as createIngestWorker } from '../handlers/ingest-worker';
-import { create as createOffboardingSteps } from '../handlers/offboarding';
-import { buildDeps, type PlatformDeps } from '../runtime';
+import { TENANT_SESSION_TAG } from '../contract/iam';
+import { ROUTES } from '../contract/routes';
+import { AUDIT_BY_REQUEST_INDEX } from '../contract/tables';
+import { JwtTokenVerifier } from '../lambdas/adapters/jwt-token-verifier';
+import { SHARED_INDEX } from '../lambdas/core/retrieval';
+import { ROUTE_HANDLERS, type RouteHandler } from '../lambdas/handlers';
+import { create as createAuthorizer } from '../lambdas/handlers/authorizer';
+import { create as createIngestWorker } from '../lambdas/handlers/ingest-worker';
+import { create as createOffboardingSteps } from '../lambdas/handlers/offboarding';
+import { buildDeps, type PlatformDeps } from '../lambdas/runtime';
+import { offboardingDrainSeconds, type PlatformConfig, platformConfig } from '../lib/config';
 import { createLocalApiGateway, isOperator } from './api-gateway';
 import { readBody } from './aws-wire';
 import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
@@ -138,6 +139,12 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     tenantClaim: 'custom:tenant_id',
   });
   const now = options.now ?? Date.now;
+  const jwt = {
+    issuer: issuer.issuer,
+    audience: issuer.audience,
+    jwksUri: `${url}/local/jwks.json`,
+    tenantClaim: issuer.tenantClaim,
+  };
   const offboardingStep: OffboardingStep = (event) => createOffboardingSteps(deps)(event, {} as never);
   const offboarding = startLocalOffboardingRunner({
     step: offboardingStep,
@@ -162,13 +169,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       offboardingDrainSeconds: offboardingDrainSeconds(config),
       offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',
-      jwt: {
-        issuer: issuer.issuer,
-        audience: issuer.audience,
-        jwksUri: `${url}/local/jwks.json`,
-        tenantClaim: issuer.tenantClaim,
-        jwks: issuer.jwks as never,
-      },
+      jwt,
       local: {
         dynamodbEndpoint: dynamodbFront.endpoint,
         bedrockRuntimeEndpoint: bedrock.endpoint,
@@ -177,6 +178,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         credentials: LOCAL_CREDENTIALS,
       },
     }),
+    // The production verifier, fed the dev issuer's keys instead of fetching them over HTTPS.
+    tokens: new JwtTokenVerifier({ ...jwt, jwks: issuer.jwks }),
     offboarding,
     now,
   };

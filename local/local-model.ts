@@ -1,4 +1,4 @@
-import { countTokens, truncateToTokens } from '../core/tokens';
+import { countTokens, truncateToTokens } from '../lambdas/core/tokens';
 
 /** What the local Bedrock server receives, already validated. */
 export interface LocalModelInput {

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { TABLE_KEY } from '../../lib/tables';
+import { TABLE_KEY } from '../contract/tables';
 
 export interface LocalDynamoDb {
   readonly endpoint: string;

@@ -1,7 +1,7 @@
-import type { AuditEntry } from './core/audit';
-import type { Estimate } from './core/limits';
-import type { Passage } from './core/retrieval';
-import type { TenantContext, TenantRecord } from './core/tenant';
+import type { AuditEntry } from './audit';
+import type { Estimate } from './limits';
+import type { Passage } from './retrieval';
+import type { TenantContext, TenantRecord } from './tenant';
 
 /** A chat message as the model port takes it: roles and plain text, provider-neutral. */
 export interface ChatMessage {

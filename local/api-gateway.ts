@@ -7,9 +7,9 @@ import type {
   Context,
   PolicyDocument,
 } from 'aws-lambda';
-import { GATEWAY_RESPONSES, type GatewayResponseType, type HandlerName, type Route } from '../../lib/routes';
-import { errorBody } from '../core/errors';
-import type { RouteHandler } from '../handlers';
+import { errorBody } from '../contract/errors';
+import { GATEWAY_RESPONSES, type GatewayResponseType, type HandlerName, type Route } from '../contract/routes';
+import type { RouteHandler } from '../lambdas/handlers';
 import { readBody } from './aws-wire';
 
 /** API Gateway's REST payload limit. */

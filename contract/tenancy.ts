@@ -1,0 +1,16 @@
+import { z } from 'zod';
+
+/** Tiers are configuration, not code paths: each has default limits in the platform config. */
+export const tierSchema = z.enum(['basic', 'standard', 'enterprise']);
+export type Tier = z.infer<typeof tierSchema>;
+
+/** What a tenant may use: requests and tokens per minute, tokens and dollars per month. */
+export const tenantLimitsSchema = z.object({
+  requestsPerMinute: z.number().int().positive(),
+  tokensPerMinute: z.number().int().positive(),
+  monthlyTokens: z.number().int().positive(),
+  // Bounded so the budget in nano-dollars stays an exact integer (below 2^53).
+  monthlyBudgetUsd: z.number().positive().max(1_000_000),
+});
+
+export type TenantLimits = z.infer<typeof tenantLimitsSchema>;
