@@ -16,11 +16,13 @@ const READ = /^(Get|BatchGet|Query|Scan)/;
 
 /** Counts every command the ledger's clients send, before SDK retries: requests as the client sees them. */
 function countingClients(platform: LocalPlatform, counts: { reads: number; writes: number }): TenantScopedDynamoDb {
-  const local = platform.deps.settings.local;
-  if (!local) throw new Error('not a local platform');
-  const sts = new STSClient({ region: 'us-east-1', endpoint: local.stsEndpoint, credentials: local.credentials });
+  const sts = new STSClient({
+    region: 'us-east-1',
+    endpoint: platform.endpoints.sts,
+    credentials: platform.credentials,
+  });
   const scoped = tenantScopedDynamoDb(
-    { region: 'us-east-1', endpoint: local.dynamodbEndpoint },
+    { region: 'us-east-1', endpoint: platform.endpoints.dynamodb },
     new StsTenantCredentials(sts, platform.deps.settings.tenantAccessRoleArn),
   );
   const instrumented = new WeakSet<object>();

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The model catalog as configuration states it: public model name -> how it is served and priced. */
 const priceUsdPerMillionTokens = z

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { type ModelCatalog, modelCatalogSchema } from './catalog';
 import { type TenantLimits, type Tier, tenantLimitsSchema } from './tenancy';
 
@@ -55,14 +55,6 @@ export interface PlatformSettings {
   readonly offboardingStateMachineArn: string;
   /** Absent: API keys only. */
   readonly jwt?: JwtSettings;
-  /** Local mode: the same adapters, pointed at local servers that speak each AWS protocol. */
-  readonly local?: {
-    readonly dynamodbEndpoint: string;
-    readonly bedrockRuntimeEndpoint: string;
-    readonly stsEndpoint: string;
-    readonly sqsEndpoint: string;
-    readonly credentials: { accessKeyId: string; secretAccessKey: string };
-  };
 }
 
 const json = <T extends z.ZodType>(schema: T) =>
@@ -139,7 +131,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
 }
 
 /** The environment that `settingsFromEnv` reads, for the CDK app to give each function. */
-export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region' | 'local'>): Record<string, string> {
+export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): Record<string, string> {
   return {
     TENANT_TABLE_NAME: settings.tenantTableName,
     LEDGER_TABLE_NAME: settings.ledgerTableName,

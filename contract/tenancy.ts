@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Tiers are configuration, not code paths: each has default limits in the platform config. */
 export const tierSchema = z.enum(['basic', 'standard', 'enterprise']);

@@ -1,10 +1,11 @@
-import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { STSClient } from '@aws-sdk/client-sts';
+import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
+import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
+import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Context } from 'aws-lambda';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { BedrockEmbedder } from './adapters/bedrock-embedder';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
@@ -13,13 +14,11 @@ import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
 import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
-import { OpenSearchVectorIndex } from './adapters/opensearch-vector-index';
 import { PowertoolsMeteringMetrics } from './adapters/powertools-metering-metrics';
 import { SqsIngestQueue } from './adapters/sqs-ingest-queue';
 import { StepFunctionsOffboardingWorkflow } from './adapters/step-functions-offboarding';
 import { StsTenantCredentials } from './adapters/sts-tenant-credentials';
 import { tenantScopedDynamoDb } from './adapters/tenant-scoped-dynamodb';
-import { resolveModel } from './core/catalog';
 import type {
   AuditLog,
   DocumentStore,
@@ -37,23 +36,110 @@ import type {
 
 export type { PlatformSettings };
 
+/**
+ * How each AWS service is reached: on AWS, the function's region and role; in local mode, the
+ * local servers' endpoints and credentials. The adapters are the same either way.
+ */
+export interface ServiceConfigs {
+  readonly dynamodb: DynamoDBClientConfig;
+  readonly sts: STSClientConfig;
+  readonly bedrock: BedrockRuntimeClientConfig;
+  readonly sqs: SQSClientConfig;
+  readonly sfn: SFNClientConfig;
+}
+
+/** What every adapter is built from: the settings of the environment contract and the service configs. */
+export interface Wiring {
+  readonly settings: PlatformSettings;
+  readonly services: ServiceConfigs;
+}
+
+/**
+ * Each port's adapter, built once per wiring on first use. A handler's entry calls only the
+ * builders of the ports it uses, and the bundler leaves the others (and their SDKs) out: each
+ * builder is a pure top-level call, annotated for it.
+ */
+export function built<T>(build: (wiring: Wiring) => T): (wiring: Wiring) => T {
+  const cache = new WeakMap<Wiring, T>();
+  return (wiring) => {
+    if (!cache.has(wiring)) cache.set(wiring, build(wiring));
+    return cache.get(wiring) as T;
+  };
+}
+
+// Bounded waits, so a stuck connection becomes a retry rather than a Lambda timeout; one pool for
+// every DynamoDB client, the per-tenant ones included.
+const dynamodbConfig = /* @__PURE__ */ built(
+  (wiring): DynamoDBClientConfig => ({
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true }),
+    ...wiring.services.dynamodb,
+  }),
+);
+/** Signs with the function's own role. */
+const ownDynamoDb = /* @__PURE__ */ built((wiring) =>
+  DynamoDBDocumentClient.from(new DynamoDBClient(dynamodbConfig(wiring)), {
+    marshallOptions: { removeUndefinedValues: true },
+  }),
+);
+export const tenantCredentials = /* @__PURE__ */ built(
+  (wiring) => new StsTenantCredentials(new STSClient(wiring.services.sts), wiring.settings.tenantAccessRoleArn),
+);
+/** Signs with the tenant's scoped credentials: IAM confines each client to its tenant's partition. */
+const tenantDynamoDb = /* @__PURE__ */ built((wiring) =>
+  tenantScopedDynamoDb(dynamodbConfig(wiring), tenantCredentials(wiring)),
+);
+const bedrock = /* @__PURE__ */ built((wiring) => new BedrockRuntimeClient(wiring.services.bedrock));
+
+/** The function's own credentials: the authorizer and admin routes need every tenant's record. */
+export const registry = /* @__PURE__ */ built(
+  (wiring): TenantRegistry => new DynamoDbTenantRegistry(ownDynamoDb(wiring), wiring.settings.tenantTableName),
+);
+export const ledger = /* @__PURE__ */ built(
+  (wiring): Ledger =>
+    new DynamoDbLedger(tenantDynamoDb(wiring), wiring.settings.ledgerTableName, {
+      reservationTtlMs: wiring.settings.reservationTtlSeconds * 1000,
+    }),
+);
+/** Operator reports across tenants: the admin function's own credentials. */
+export const reports = /* @__PURE__ */ built(
+  (wiring): UsageReports => new DynamoDbLedgerReports(ownDynamoDb(wiring), wiring.settings.ledgerTableName),
+);
+export const audit = /* @__PURE__ */ built(
+  (wiring): AuditLog =>
+    new DynamoDbAuditLog(tenantDynamoDb(wiring), wiring.settings.auditTableName, wiring.settings.auditRetentionDays),
+);
+export const documents = /* @__PURE__ */ built(
+  (wiring): DocumentStore => new DynamoDbDocumentStore(tenantDynamoDb(wiring), wiring.settings.documentTableName),
+);
+export const metrics = /* @__PURE__ */ built((): MeteringMetrics => new PowertoolsMeteringMetrics());
+export const models = /* @__PURE__ */ built((wiring): ModelProvider => new BedrockModelProvider(bedrock(wiring)));
+export const embedder = /* @__PURE__ */ built((wiring): Embedder => new BedrockEmbedder(bedrock(wiring)));
+export const queue = /* @__PURE__ */ built(
+  (wiring): IngestQueue => new SqsIngestQueue(new SQSClient(wiring.services.sqs), wiring.settings.ingestQueueUrl),
+);
+export const offboarding = /* @__PURE__ */ built(
+  (wiring): OffboardingWorkflow =>
+    new StepFunctionsOffboardingWorkflow(
+      new SFNClient(wiring.services.sfn),
+      wiring.settings.offboardingStateMachineArn,
+    ),
+);
+export const tokens = /* @__PURE__ */ built(
+  (wiring): TokenVerifier | undefined => wiring.settings.jwt && new JwtTokenVerifier(wiring.settings.jwt),
+);
+
+/** Every port at once: what the local platform and the tests hand to any handler (see `runtime-all.ts`). */
 export interface PlatformDeps {
   readonly settings: PlatformSettings;
-  /** Signs with the function's own role: the authorizer and admin routes need every tenant's record. */
   readonly registry: TenantRegistry;
-  /** Tenant data: signs with the tenant's scoped credentials. */
   readonly ledger: Ledger;
-  /** Tenant data: signs with the tenant's scoped credentials. */
   readonly audit: AuditLog;
   /** Metering's metrics (EMF lines on AWS). */
   readonly metrics: MeteringMetrics;
-  /** Operator reports across tenants: the admin function's own credentials. */
   readonly reports: UsageReports;
   readonly models: ModelProvider;
   readonly embedder: Embedder;
-  /** Tenant data: signs with the tenant's scoped credentials. */
   readonly vectors: VectorIndex;
-  /** Tenant data: signs with the tenant's scoped credentials. */
   readonly documents: DocumentStore;
   readonly queue: IngestQueue;
   /** Starts the durable offboarding workflow (Step Functions). */
@@ -62,86 +148,31 @@ export interface PlatformDeps {
   readonly now: () => number;
 }
 
-export function buildDeps(settings: PlatformSettings): PlatformDeps {
-  const local = settings.local;
-  // One connection pool for every DynamoDB client, the per-tenant ones included.
-  const dynamodbConfig = {
-    region: settings.region,
-    // Bounded waits, so a stuck connection becomes a retry rather than a Lambda timeout.
-    requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 3000, throwOnRequestTimeout: true }),
-    ...(local && { endpoint: local.dynamodbEndpoint }),
-  };
-  const ownDynamoDb = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ ...dynamodbConfig, ...(local && { credentials: local.credentials }) }),
-    { marshallOptions: { removeUndefinedValues: true } },
-  );
-  const sts = new STSClient({
-    region: settings.region,
-    ...(local && { endpoint: local.stsEndpoint, credentials: local.credentials }),
-  });
-  const tenantCredentials = new StsTenantCredentials(sts, settings.tenantAccessRoleArn);
-  const tenantDynamoDb = tenantScopedDynamoDb(dynamodbConfig, tenantCredentials);
-  const bedrock = new BedrockRuntimeClient({
-    region: settings.region,
-    // The SDK speaks HTTP/2 to Bedrock; the local Bedrock server speaks HTTP/1.1.
-    ...(local && {
-      endpoint: local.bedrockRuntimeEndpoint,
-      credentials: local.credentials,
-      requestHandler: new NodeHttpHandler(),
-    }),
-  });
-  return {
-    settings,
-    registry: new DynamoDbTenantRegistry(ownDynamoDb, settings.tenantTableName),
-    ledger: new DynamoDbLedger(tenantDynamoDb, settings.ledgerTableName, {
-      reservationTtlMs: settings.reservationTtlSeconds * 1000,
-    }),
-    metrics: new PowertoolsMeteringMetrics(),
-    reports: new DynamoDbLedgerReports(ownDynamoDb, settings.ledgerTableName),
-    audit: new DynamoDbAuditLog(tenantDynamoDb, settings.auditTableName, settings.auditRetentionDays),
-    models: new BedrockModelProvider(bedrock),
-    embedder: new BedrockEmbedder(bedrock),
-    vectors: new OpenSearchVectorIndex(
-      settings.opensearchEndpoint,
-      settings.region,
-      tenantCredentials,
-      resolveModel(settings.catalog, settings.retrieval.embeddingModel, 'embedding').dimensions,
-    ),
-    documents: new DynamoDbDocumentStore(tenantDynamoDb, settings.documentTableName),
-    queue: new SqsIngestQueue(
-      new SQSClient({
-        region: settings.region,
-        ...(local && { endpoint: local.sqsEndpoint, credentials: local.credentials }),
-      }),
-      settings.ingestQueueUrl,
-    ),
-    offboarding: new StepFunctionsOffboardingWorkflow(
-      new SFNClient({ region: settings.region }),
-      settings.offboardingStateMachineArn,
-    ),
-    tokens: settings.jwt && new JwtTokenVerifier(settings.jwt),
-    now: Date.now,
-  };
-}
-
-/** What the offboarding steps take: every store of tenant data and the drain before deleting. */
-export function offboardingDeps(deps: PlatformDeps) {
-  return { ...deps, drainMs: deps.settings.offboardingDrainSeconds * 1000 };
-}
-
-/** What the model-calling core functions take: the deps plus the catalog and retrieval settings. */
-export function modelDeps(deps: PlatformDeps) {
+/** What the model-calling core functions take: the model ports plus the catalog and retrieval settings. */
+export function modelDeps<D extends { readonly settings: PlatformSettings }>(deps: D) {
   return { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
 }
 
+/** What the offboarding steps take: the stores and the drain before deleting. */
+export function offboardingDeps<D extends { readonly settings: PlatformSettings }>(deps: D) {
+  return { ...deps, drainMs: deps.settings.offboardingDrainSeconds * 1000 };
+}
+
+/** On AWS: the function's environment, its region, its role's credentials. */
+function awsWiring(): Wiring {
+  const settings = settingsFromEnv(process.env);
+  const region = { region: settings.region };
+  return { settings, services: { dynamodb: region, sts: region, bedrock: region, sqs: region, sfn: region } };
+}
+
 /**
- * A Lambda entry point: deps are built on the first invocation and kept for the container's life.
- * Lazy, so local mode can import handler modules without a Lambda environment.
+ * A Lambda entry point: the handler is built from the AWS wiring on the first invocation and kept
+ * for the container's life. Lazy, so local mode and tests can import handler modules freely.
  */
-export function lambdaHandler<E, R>(create: (deps: PlatformDeps) => (event: E, context: never) => Promise<R>) {
-  let handler: ((event: E, context: never) => Promise<R>) | undefined;
-  return (event: E, context: never): Promise<R> => {
-    handler ??= create(buildDeps(settingsFromEnv(process.env)));
+export function lambdaHandler<E, R>(create: (wiring: Wiring) => (event: E, context: Context) => Promise<R>) {
+  let handler: ((event: E, context: Context) => Promise<R>) | undefined;
+  return (event: E, context: Context): Promise<R> => {
+    handler ??= create(awsWiring());
     return handler(event, context);
   };
 }

@@ -4,13 +4,14 @@ import type {
   APIGatewayAuthorizerResult,
   APIGatewayProxyEvent,
   APIGatewayRequestAuthorizerEvent,
-  Context,
   PolicyDocument,
 } from 'aws-lambda';
 import { errorBody } from '../contract/errors';
 import { GATEWAY_RESPONSES, type GatewayResponseType, type HandlerName, type Route } from '../contract/routes';
 import type { RouteHandler } from '../lambdas/handlers';
+import type { LambdaFunction } from '../lambdas/handlers/lambda';
 import { readBody } from './aws-wire';
+import { lambdaContext } from './lambda-context';
 
 /** API Gateway's REST payload limit. */
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
@@ -20,7 +21,7 @@ const STAGE = 'local';
 export interface LocalApiGatewayOptions {
   readonly routes: readonly Route[];
   readonly handlers: Readonly<Record<HandlerName, RouteHandler>>;
-  readonly authorizer: (event: APIGatewayRequestAuthorizerEvent) => Promise<APIGatewayAuthorizerResult>;
+  readonly authorizer: LambdaFunction<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>;
   readonly authorizerCacheTtlSeconds: number;
   /** Stands in for IAM on admin routes. */
   readonly operatorToken: string;
@@ -71,7 +72,7 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
   ): Promise<APIGatewayAuthorizerResult> {
     const cached = authorizerCache.get(header);
     if (cached && cached.expiresAt > now()) return cached.result;
-    const result = await options.authorizer(event);
+    const result = await options.authorizer(event, lambdaContext());
     if (options.authorizerCacheTtlSeconds > 0) {
       authorizerCache.set(header, { result, expiresAt: now() + options.authorizerCacheTtlSeconds * 1000 });
     }
@@ -216,22 +217,4 @@ function wildcard(pattern: string): RegExp {
       .map((part) => part.replace(/[.+?^${}()[\]\\|]/g, '\\$&'))
       .join('.*')}$`,
   );
-}
-
-function lambdaContext(requestId: string, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'local',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:local',
-    memoryLimitInMB: '1024',
-    awsRequestId: requestId,
-    logGroupName: 'local',
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => deadline - Date.now(),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
 }

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
 import { localEmbedding } from './local-embedder';
 import { localModel } from './local-model';

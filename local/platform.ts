@@ -3,10 +3,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { z } from 'zod';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import * as z from 'zod';
+import type { PlatformSettings } from '../contract/environment';
 import { TENANT_SESSION_TAG } from '../contract/iam';
-import { ROUTES } from '../contract/routes';
+import { type HandlerName, ROUTES } from '../contract/routes';
 import { AUDIT_BY_REQUEST_INDEX } from '../contract/tables';
 import { JwtTokenVerifier } from '../lambdas/adapters/jwt-token-verifier';
 import { SHARED_INDEX } from '../lambdas/core/retrieval';
@@ -14,7 +15,8 @@ import { ROUTE_HANDLERS, type RouteHandler } from '../lambdas/handlers';
 import { create as createAuthorizer } from '../lambdas/handlers/authorizer';
 import { create as createIngestWorker } from '../lambdas/handlers/ingest-worker';
 import { create as createOffboardingSteps } from '../lambdas/handlers/offboarding';
-import { buildDeps, type PlatformDeps } from '../lambdas/runtime';
+import type { PlatformDeps, ServiceConfigs } from '../lambdas/runtime';
+import { allDeps } from '../lambdas/runtime-all';
 import { offboardingDrainSeconds, type PlatformConfig, platformConfig } from '../lib/config';
 import { createLocalApiGateway, isOperator } from './api-gateway';
 import { readBody } from './aws-wire';
@@ -22,6 +24,7 @@ import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
 import { createDevIssuer, type DevIssuer } from './dev-issuer';
 import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
+import { lambdaContext } from './lambda-context';
 import { type LocalOffboardingRunner, type OffboardingStep, startLocalOffboardingRunner } from './offboarding-runner';
 import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server';
 import { type LocalSqs, startLocalSqs } from './sqs-server';
@@ -56,6 +59,10 @@ export interface LocalPlatform {
   readonly sqs: LocalSqs;
   /** The offboarding state machine's local stand-in. */
   readonly offboarding: LocalOffboardingRunner;
+  /** Where the local servers listen, by the AWS service they stand in for. */
+  readonly endpoints: Readonly<Record<keyof ServiceConfigs, string>>;
+  /** What local adapters sign with: the local servers check the SigV4 shape, and sessions' secrets. */
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** Every DynamoDB request's access decision: who signed it, which partitions it named. */
   readonly dynamodbDecisions: AccessDecision[];
   /** Tests only: makes the local DynamoDB misbehave (throttling, errors, lost answers, timeouts). */
@@ -145,39 +152,42 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     jwksUri: `${url}/local/jwks.json`,
     tenantClaim: issuer.tenantClaim,
   };
-  const offboardingStep: OffboardingStep = (event) => createOffboardingSteps(deps)(event, {} as never);
+  const offboardingStep: OffboardingStep = (event) => createOffboardingSteps(deps)(event, lambdaContext());
   const offboarding = startLocalOffboardingRunner({
     step: offboardingStep,
     now,
     journalFile: options.persist === false ? undefined : join(options.dataDir, 'offboarding.json'),
   });
+  const settings: PlatformSettings = {
+    region: 'us-east-1',
+    tenantTableName: TABLES.tenants,
+    ledgerTableName: TABLES.ledger,
+    auditTableName: TABLES.audit,
+    auditRetentionDays: config.auditRetentionDays,
+    reservationTtlSeconds: config.reservationTtlSeconds,
+    tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
+    documentTableName: TABLES.documents,
+    opensearchEndpoint: opensearch.endpoint,
+    ingestQueueUrl: sqs.queueUrl,
+    retrieval: config.retrieval,
+    catalog: config.models,
+    tiers: config.tiers,
+    maxRequestBodyBytes: config.maxRequestBodyBytes,
+    offboardingDrainSeconds: offboardingDrainSeconds(config),
+    offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',
+    jwt,
+  };
+  // The production adapters, pointed at the local servers: local mode changes endpoints, not code.
+  const endpoints = {
+    dynamodb: dynamodbFront.endpoint,
+    sts: sts.endpoint,
+    bedrock: bedrock.endpoint,
+    sqs: sqs.endpoint,
+    sfn: 'http://127.0.0.1:1', // never called: the local runner stands in for Step Functions
+  };
+  const services = localServices(endpoints);
   const deps: PlatformDeps = {
-    ...buildDeps({
-      region: 'us-east-1',
-      tenantTableName: TABLES.tenants,
-      ledgerTableName: TABLES.ledger,
-      auditTableName: TABLES.audit,
-      auditRetentionDays: config.auditRetentionDays,
-      reservationTtlSeconds: config.reservationTtlSeconds,
-      tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
-      documentTableName: TABLES.documents,
-      opensearchEndpoint: opensearch.endpoint,
-      ingestQueueUrl: sqs.queueUrl,
-      retrieval: config.retrieval,
-      catalog: config.models,
-      tiers: config.tiers,
-      maxRequestBodyBytes: config.maxRequestBodyBytes,
-      offboardingDrainSeconds: offboardingDrainSeconds(config),
-      offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',
-      jwt,
-      local: {
-        dynamodbEndpoint: dynamodbFront.endpoint,
-        bedrockRuntimeEndpoint: bedrock.endpoint,
-        stsEndpoint: sts.endpoint,
-        sqsEndpoint: sqs.endpoint,
-        credentials: LOCAL_CREDENTIALS,
-      },
-    }),
+    ...allDeps({ settings, services }),
     // The production verifier, fed the dev issuer's keys instead of fetching them over HTTPS.
     tokens: new JwtTokenVerifier({ ...jwt, jwks: issuer.jwks }),
     offboarding,
@@ -186,17 +196,16 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
 
   const gateway = createLocalApiGateway({
     routes: ROUTES,
-    handlers: Object.fromEntries(
-      Object.entries(ROUTE_HANDLERS).map(([name, create]) => [name, create(deps)]),
-    ) as Record<keyof typeof ROUTE_HANDLERS, RouteHandler>,
-    authorizer: createAuthorizer(deps) as never,
+    handlers: routeHandlers(deps),
+    authorizer: createAuthorizer(deps),
     authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
     operatorToken,
     now,
     handlerTimeoutMs: options.handlerTimeoutMs,
   });
   if (options.ingestWorker !== false) {
-    sqs.consume(createIngestWorker(deps) as unknown as (event: SQSEvent) => Promise<SQSBatchResponse>);
+    const worker = createIngestWorker(deps);
+    sqs.consume((event) => worker(event, lambdaContext()));
   }
   const localRoutes = devIssuerRoutes(issuer, operatorToken);
   serve = (request, response) => (localRoutes[`${request.method} ${request.url}`] ?? gateway)(request, response);
@@ -211,6 +220,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     opensearch,
     sqs,
     offboarding,
+    endpoints,
+    credentials: LOCAL_CREDENTIALS,
     dynamodbDecisions: dynamodbFront.decisions,
     injectDynamoDbFaults: dynamodbFront.injectFaults,
     deps,
@@ -276,4 +287,35 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** Every route handler, built with the same deps. */
+function routeHandlers(deps: PlatformDeps): Record<HandlerName, RouteHandler> {
+  const handlers = {} as Record<HandlerName, RouteHandler>;
+  for (const [name, create] of Object.entries(ROUTE_HANDLERS) as [
+    HandlerName,
+    (deps: PlatformDeps) => RouteHandler,
+  ][]) {
+    handlers[name] = create(deps);
+  }
+  return handlers;
+}
+
+/** SDK client configs for the local servers: their endpoints, the local credentials, HTTP/1.1. */
+function localServices(endpoints: Record<keyof ServiceConfigs, string>): ServiceConfigs {
+  const config = (endpoint: string) => ({
+    region: 'us-east-1',
+    endpoint,
+    credentials: LOCAL_CREDENTIALS,
+    // The SDK speaks HTTP/2 to Bedrock; the local servers speak HTTP/1.1.
+    requestHandler: new NodeHttpHandler(),
+  });
+  return {
+    // DynamoDB keeps its own handler: the production timeouts apply locally too.
+    dynamodb: { region: 'us-east-1', endpoint: endpoints.dynamodb, credentials: LOCAL_CREDENTIALS },
+    sts: config(endpoints.sts),
+    bedrock: config(endpoints.bedrock),
+    sqs: config(endpoints.sqs),
+    sfn: config(endpoints.sfn),
+  };
 }

@@ -80,10 +80,10 @@ export class DynamoDbDocumentStore implements DocumentStore {
   ): Promise<'partial' | 'complete' | 'stale'> {
     const db = this.db(tenant.tenantId);
     const key = docKey(tenant.tenantId, document.id);
-    let after: Record<string, unknown> | undefined;
+    let progress: { indexedChunks: number; chunks: number };
     try {
       // The batch number joins a set only once, so a redelivered job never counts its chunks twice.
-      ({ Attributes: after } = await db.send(
+      const { Attributes: after } = await db.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: key,
@@ -97,14 +97,15 @@ export class DynamoDbDocumentStore implements DocumentStore {
           },
           ReturnValues: 'ALL_NEW',
         }),
-      ));
+      );
+      progress = { indexedChunks: Number(after?.indexedChunks), chunks: Number(after?.chunks) };
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error;
       const current = await this.get(tenant, document.id);
       if (current?.version !== document.version) return 'stale';
-      after = current as unknown as Record<string, unknown>;
+      progress = current;
     }
-    if (Number(after?.indexedChunks) < Number(after?.chunks)) return 'partial';
+    if (progress.indexedChunks < progress.chunks) return 'partial';
     await db.send(
       new UpdateCommand({
         TableName: this.tableName,

@@ -6,7 +6,6 @@ import type { TenantContext } from '../core/tenant';
 import { perTenant } from './per-tenant';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
 
-type IndexCreateBody = NonNullable<Parameters<Client['indices']['create']>[0]['body']>;
 type Filter = Readonly<Record<string, string | number | boolean>>;
 
 /** The mapping of every chunk index: k-NN vectors (HNSW, cosine), text, and keyword fields to filter on. */
@@ -53,7 +52,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
         ...AwsSigv4Signer({
           region: this.region,
           service: 'es',
-          getCredentials: () => this.credentials.credentialsFor(tenantId) as never,
+          getCredentials: () => this.credentials.credentialsFor(tenantId),
         }),
         node: this.endpoint,
       }),
@@ -72,8 +71,8 @@ export class OpenSearchVectorIndex implements VectorIndex {
     const exists = await client.indices.exists({ index: name });
     if (exists.body) return;
     try {
-      // The client's types do not know the k-NN plugin's `knn_vector` field.
-      await client.indices.create({ index: name, body: indexBody(this.dimensions) as unknown as IndexCreateBody });
+      // Through the transport: the client's typed `indices.create` does not know the k-NN plugin's `knn_vector` field.
+      await client.transport.request({ method: 'PUT', path: `/${name}`, body: indexBody(this.dimensions) });
     } catch (error) {
       if (!JSON.stringify((error as { body?: unknown }).body ?? '').includes('resource_already_exists_exception'))
         throw error;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Who did what, when, and what it cost: never prompt text unless the tenant opted in. */
 export interface AuditEntry {

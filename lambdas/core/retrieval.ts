@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ChatMessage } from './ports';
 import type { TenantContext } from './tenant';
 import { tokenSpans } from './tokens';

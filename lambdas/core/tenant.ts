@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
 import { tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { PlatformError } from './errors';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { nanoUsdToUsd } from './catalog';
 import { PlatformError } from './errors';
 import { dayKey } from './limits';

@@ -12,11 +12,16 @@ import {
   updateTenant,
 } from '../core/tenants';
 import { adminUsageQuerySchema, adminUsageReport } from '../core/usage';
-import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';
+import { lambdaHandler, offboarding, offboardingDeps, type PlatformDeps, registry, reports } from '../runtime';
+import { vectors } from '../runtime-vectors';
 import { type ApiEvent, adminApi, json } from './http';
+import { lambdaFunction } from './lambda';
+
+/** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
+export type AdminDeps = Pick<PlatformDeps, 'settings' | 'registry' | 'vectors' | 'reports' | 'offboarding' | 'now'>;
 
 /** Operator routes under `/admin` (IAM-authorized on AWS), dispatched on API Gateway's resource path. */
-export function create(deps: PlatformDeps) {
+export function create(deps: AdminDeps) {
   const admin = { ...deps, tiers: deps.settings.tiers };
   const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
   const operations: Record<string, (event: ApiEvent) => Promise<APIGatewayProxyResult>> = {
@@ -40,11 +45,22 @@ export function create(deps: PlatformDeps) {
       return json(200, adminUsageReport(await deps.reports.monthOfAllTenants(month), month));
     },
   };
-  return adminApi(deps).handler(async (event) => {
-    const operation = operations[`${event.httpMethod} ${event.resource}`];
-    if (!operation) throw new PlatformError('not_found', 'no such route');
-    return operation(event);
-  });
+  return lambdaFunction(
+    adminApi(deps).handler(async (event) => {
+      const operation = operations[`${event.httpMethod} ${event.resource}`];
+      if (!operation) throw new PlatformError('not_found', 'no such route');
+      return operation(event);
+    }),
+  );
 }
 
-export const handler = lambdaHandler(create);
+export const handler = lambdaHandler((wiring) =>
+  create({
+    settings: wiring.settings,
+    registry: registry(wiring),
+    vectors: vectors(wiring),
+    reports: reports(wiring),
+    offboarding: offboarding(wiring),
+    now: Date.now,
+  }),
+);

@@ -1,24 +1,32 @@
 import { auditQuerySchema, auditView } from '../core/audit';
 import { PlatformError } from '../core/errors';
-import { lambdaHandler, type PlatformDeps } from '../runtime';
+import { audit, lambdaHandler, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
+import { lambdaFunction } from './lambda';
 
 const REQUEST_ID = /^[A-Za-z0-9-]{1,128}$/;
 
+/** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
+export type AuditDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now'>;
+
 /** `GET /v1/audit` (newest first, paginated) and `GET /v1/audit/{requestId}`: the caller's own records only. */
-export function create(deps: PlatformDeps) {
-  return tenantApi(deps).handler(async (event, { tenant }) => {
-    const requestId = event.pathParameters?.requestId;
-    if (requestId !== undefined) {
-      // Unknown, malformed and other tenants' ids all answer the same 404.
-      const entry = REQUEST_ID.test(requestId) ? await deps.audit.get(tenant, requestId) : undefined;
-      if (!entry) throw new PlatformError('not_found', 'no such audit record');
-      return json(200, auditView(entry));
-    }
-    const query = auditQuerySchema.parse(event.queryStringParameters ?? {});
-    const page = await deps.audit.list(tenant, query);
-    return json(200, { object: 'list', data: page.entries.map(auditView), next_cursor: page.nextCursor ?? null });
-  });
+export function create(deps: AuditDeps) {
+  return lambdaFunction(
+    tenantApi(deps).handler(async (event, { tenant }) => {
+      const requestId = event.pathParameters?.requestId;
+      if (requestId !== undefined) {
+        // Unknown, malformed and other tenants' ids all answer the same 404.
+        const entry = REQUEST_ID.test(requestId) ? await deps.audit.get(tenant, requestId) : undefined;
+        if (!entry) throw new PlatformError('not_found', 'no such audit record');
+        return json(200, auditView(entry));
+      }
+      const query = auditQuerySchema.parse(event.queryStringParameters ?? {});
+      const page = await deps.audit.list(tenant, query);
+      return json(200, { object: 'list', data: page.entries.map(auditView), next_cursor: page.nextCursor ?? null });
+    }),
+  );
 }
 
-export const handler = lambdaHandler(create);
+export const handler = lambdaHandler((wiring) =>
+  create({ settings: wiring.settings, audit: audit(wiring), now: Date.now }),
+);

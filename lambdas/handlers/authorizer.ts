@@ -4,7 +4,8 @@ import { TENANT_ROUTE_PREFIX } from '../../contract/routes';
 import { authorize } from '../core/authorize';
 import { PlatformError } from '../core/errors';
 import { toAuthorizerContext } from '../core/tenant';
-import { lambdaHandler, type PlatformDeps } from '../runtime';
+import { lambdaHandler, type PlatformDeps, registry, tokens } from '../runtime';
+import { lambdaFunction } from './lambda';
 
 /**
  * The cached policy is reused for every route of the stage, so it covers all tenant routes
@@ -15,28 +16,33 @@ export function tenantRoutesArn(methodArn: string): string {
   return `${apiArn}/${stage}/*${TENANT_ROUTE_PREFIX}*`;
 }
 
+/** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
+export type AuthorizerDeps = Pick<PlatformDeps, 'registry' | 'tokens'>;
+
 /** REQUEST authorizer: the only place a credential becomes a tenant. */
-export function create(deps: PlatformDeps) {
-  return middy<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>().handler(async (event) => {
-    const header = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
-    let decision: Awaited<ReturnType<typeof authorize>>;
-    try {
-      decision = await authorize(deps, header);
-    } catch (error) {
-      // API Gateway answers 401 (its UNAUTHORIZED gateway response) only for this exact message.
-      if (error instanceof PlatformError && error.code === 'unauthenticated') throw new Error('Unauthorized');
-      throw error;
-    }
-    const statement = {
-      Action: 'execute-api:Invoke',
-      Effect: decision.effect,
-      Resource: tenantRoutesArn(event.methodArn),
-    };
-    const policyDocument = { Version: '2012-10-17', Statement: [statement] };
-    return decision.effect === 'Allow'
-      ? { principalId: decision.context.principal.id, policyDocument, context: toAuthorizerContext(decision.context) }
-      : { principalId: decision.principalId, policyDocument };
-  });
+export function create(deps: AuthorizerDeps) {
+  return lambdaFunction(
+    middy<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>().handler(async (event) => {
+      const header = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+      let decision: Awaited<ReturnType<typeof authorize>>;
+      try {
+        decision = await authorize(deps, header);
+      } catch (error) {
+        // API Gateway answers 401 (its UNAUTHORIZED gateway response) only for this exact message.
+        if (error instanceof PlatformError && error.code === 'unauthenticated') throw new Error('Unauthorized');
+        throw error;
+      }
+      const statement = {
+        Action: 'execute-api:Invoke',
+        Effect: decision.effect,
+        Resource: tenantRoutesArn(event.methodArn),
+      };
+      const policyDocument = { Version: '2012-10-17', Statement: [statement] };
+      return decision.effect === 'Allow'
+        ? { principalId: decision.context.principal.id, policyDocument, context: toAuthorizerContext(decision.context) }
+        : { principalId: decision.principalId, policyDocument };
+    }),
+  );
 }
 
-export const handler = lambdaHandler(create);
+export const handler = lambdaHandler((wiring) => create({ registry: registry(wiring), tokens: tokens(wiring) }));

@@ -1,20 +1,41 @@
 import { promptForAudit } from '../core/audit';
 import { chatRequestSchema, completeChat, toChatMessages } from '../core/chat';
-import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
+import { audit, embedder, lambdaHandler, ledger, metrics, modelDeps, models, type PlatformDeps } from '../runtime';
+import { vectors } from '../runtime-vectors';
 import { json, tenantApi } from './http';
+import { lambdaFunction } from './lambda';
+
+/** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
+export type ChatCompletionsDeps = Pick<
+  PlatformDeps,
+  'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'models' | 'embedder' | 'vectors'
+>;
 
 /** `POST /v1/chat/completions` */
-export function create(deps: PlatformDeps) {
+export function create(deps: ChatCompletionsDeps) {
   const chat = modelDeps(deps);
-  return tenantApi(deps).handler(async (event, { tenant, modelCall, audit }) => {
-    const request = chatRequestSchema.parse(event.body);
-    audit.model = request.model;
-    if (tenant.auditPrompts) audit.prompt = promptForAudit(toChatMessages(request.messages));
-    const completion = await completeChat(chat, tenant, request, modelCall);
-    audit.inputTokens = completion.usage.prompt_tokens;
-    audit.outputTokens = completion.usage.completion_tokens;
-    return json(200, completion);
-  });
+  return lambdaFunction(
+    tenantApi(deps).handler(async (event, { tenant, modelCall, audit }) => {
+      const request = chatRequestSchema.parse(event.body);
+      audit.model = request.model;
+      if (tenant.auditPrompts) audit.prompt = promptForAudit(toChatMessages(request.messages));
+      const completion = await completeChat(chat, tenant, request, modelCall);
+      audit.inputTokens = completion.usage.prompt_tokens;
+      audit.outputTokens = completion.usage.completion_tokens;
+      return json(200, completion);
+    }),
+  );
 }
 
-export const handler = lambdaHandler(create);
+export const handler = lambdaHandler((wiring) =>
+  create({
+    settings: wiring.settings,
+    audit: audit(wiring),
+    now: Date.now,
+    ledger: ledger(wiring),
+    metrics: metrics(wiring),
+    models: models(wiring),
+    embedder: embedder(wiring),
+    vectors: vectors(wiring),
+  }),
+);

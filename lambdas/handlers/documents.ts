@@ -1,17 +1,35 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { deleteDocument, documentView, getDocument, ingestDocument } from '../core/documents';
 import { PlatformError } from '../core/errors';
 import { documentRequestSchema } from '../core/retrieval';
-import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
+import {
+  audit,
+  documents,
+  embedder,
+  lambdaHandler,
+  ledger,
+  metrics,
+  modelDeps,
+  type PlatformDeps,
+  queue,
+} from '../runtime';
+import { vectors } from '../runtime-vectors';
 import { type ApiEvent, json, type TenantApiContext, tenantApi } from './http';
+import { lambdaFunction } from './lambda';
 
 const listQuerySchema = z
   .object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().min(1).max(512).optional() })
   .strict();
 
+/** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
+export type DocumentsDeps = Pick<
+  PlatformDeps,
+  'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'embedder' | 'vectors' | 'documents' | 'queue'
+>;
+
 /** `POST /v1/documents`, `GET /v1/documents`, `GET` and `DELETE /v1/documents/{id}`: the caller's own documents only. */
-export function create(deps: PlatformDeps) {
+export function create(deps: DocumentsDeps) {
   const retrieval = modelDeps(deps);
   const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
   const operations: Record<string, (event: ApiEvent, context: TenantApiContext) => Promise<APIGatewayProxyResult>> = {
@@ -29,11 +47,25 @@ export function create(deps: PlatformDeps) {
       json(200, documentView(await getDocument(deps, tenant, id(event)))),
     'DELETE /v1/documents/{id}': async (event, { tenant }) => json(200, await deleteDocument(deps, tenant, id(event))),
   };
-  return tenantApi(deps).handler(async (event, context) => {
-    const operation = operations[`${event.httpMethod} ${event.resource}`];
-    if (!operation) throw new PlatformError('not_found', 'no such route');
-    return operation(event, context);
-  });
+  return lambdaFunction(
+    tenantApi(deps).handler(async (event, context) => {
+      const operation = operations[`${event.httpMethod} ${event.resource}`];
+      if (!operation) throw new PlatformError('not_found', 'no such route');
+      return operation(event, context);
+    }),
+  );
 }
 
-export const handler = lambdaHandler(create);
+export const handler = lambdaHandler((wiring) =>
+  create({
+    settings: wiring.settings,
+    audit: audit(wiring),
+    now: Date.now,
+    ledger: ledger(wiring),
+    metrics: metrics(wiring),
+    embedder: embedder(wiring),
+    vectors: vectors(wiring),
+    documents: documents(wiring),
+    queue: queue(wiring),
+  }),
+);

@@ -1,25 +1,40 @@
 import { embedTexts } from '../core/documents';
 import { embeddingsRequestSchema } from '../core/retrieval';
-import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
+import { audit, embedder, lambdaHandler, ledger, metrics, modelDeps, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
+import { lambdaFunction } from './lambda';
+
+/** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
+export type EmbeddingsDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'embedder'>;
 
 /** `POST /v1/embeddings`: OpenAI `list` of `embedding`, metered like any model call. */
-export function create(deps: PlatformDeps) {
+export function create(deps: EmbeddingsDeps) {
   const retrieval = modelDeps(deps);
-  return tenantApi(deps).handler(async (event, { tenant, modelCall, audit }) => {
-    const request = embeddingsRequestSchema.parse(event.body);
-    const inputs = typeof request.input === 'string' ? [request.input] : request.input;
-    audit.model = request.model;
-    const result = await embedTexts(retrieval, tenant, inputs, modelCall, request.model);
-    audit.inputTokens = result.inputTokens;
-    audit.outputTokens = 0;
-    return json(200, {
-      object: 'list',
-      model: request.model,
-      data: result.vectors.map((embedding, index) => ({ object: 'embedding', index, embedding })),
-      usage: { prompt_tokens: result.inputTokens, total_tokens: result.inputTokens },
-    });
-  });
+  return lambdaFunction(
+    tenantApi(deps).handler(async (event, { tenant, modelCall, audit }) => {
+      const request = embeddingsRequestSchema.parse(event.body);
+      const inputs = typeof request.input === 'string' ? [request.input] : request.input;
+      audit.model = request.model;
+      const result = await embedTexts(retrieval, tenant, inputs, modelCall, request.model);
+      audit.inputTokens = result.inputTokens;
+      audit.outputTokens = 0;
+      return json(200, {
+        object: 'list',
+        model: request.model,
+        data: result.vectors.map((embedding, index) => ({ object: 'embedding', index, embedding })),
+        usage: { prompt_tokens: result.inputTokens, total_tokens: result.inputTokens },
+      });
+    }),
+  );
 }
 
-export const handler = lambdaHandler(create);
+export const handler = lambdaHandler((wiring) =>
+  create({
+    settings: wiring.settings,
+    audit: audit(wiring),
+    now: Date.now,
+    ledger: ledger(wiring),
+    metrics: metrics(wiring),
+    embedder: embedder(wiring),
+  }),
+);

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { HandlerName } from '../../contract/routes';
 import type { PlatformDeps } from '../runtime';
 import * as admin from './admin';
@@ -6,19 +6,20 @@ import * as audit from './audit';
 import * as chatCompletions from './chat-completions';
 import * as documents from './documents';
 import * as embeddings from './embeddings';
+import type { LambdaFunction } from './lambda';
 import * as retrieve from './retrieve';
 import * as usage from './usage';
 
-/** What API Gateway invokes: a plain Lambda context goes in; the middlewares add their fields to it. */
-export type RouteHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+/** What API Gateway invokes. */
+export type RouteHandler = LambdaFunction<APIGatewayProxyEvent, APIGatewayProxyResult>;
 
 /** Route handlers by name, for the local platform (on AWS each is its own Lambda bundle). */
 export const ROUTE_HANDLERS: Record<HandlerName, (deps: PlatformDeps) => RouteHandler> = {
-  'chat-completions': (deps) => chatCompletions.create(deps) as unknown as RouteHandler,
-  embeddings: (deps) => embeddings.create(deps) as unknown as RouteHandler,
-  documents: (deps) => documents.create(deps) as unknown as RouteHandler,
-  retrieve: (deps) => retrieve.create(deps) as unknown as RouteHandler,
-  usage: (deps) => usage.create(deps) as unknown as RouteHandler,
-  audit: (deps) => audit.create(deps) as unknown as RouteHandler,
-  admin: (deps) => admin.create(deps) as unknown as RouteHandler,
+  'chat-completions': (deps) => chatCompletions.create(deps),
+  embeddings: (deps) => embeddings.create(deps),
+  documents: (deps) => documents.create(deps),
+  retrieve: (deps) => retrieve.create(deps),
+  usage: (deps) => usage.create(deps),
+  audit: (deps) => audit.create(deps),
+  admin: (deps) => admin.create(deps),
 };

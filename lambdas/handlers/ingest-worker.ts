@@ -1,10 +1,21 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { indexQueuedJob } from '../core/documents';
 import { principalSchema, tenantIdSchema } from '../core/tenant';
-import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
+import {
+  documents,
+  embedder,
+  lambdaHandler,
+  ledger,
+  metrics,
+  modelDeps,
+  type PlatformDeps,
+  registry,
+} from '../runtime';
+import { vectors } from '../runtime-vectors';
+import { lambdaFunction } from './lambda';
 
 const logger = new Logger({ serviceName: 'ingest-worker' });
 
@@ -17,26 +28,45 @@ const ingestJobRefSchema = z.object({
   batch: z.number().int().nonnegative(),
 });
 
+/** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
+export type IngestWorkerDeps = Pick<
+  PlatformDeps,
+  'settings' | 'registry' | 'ledger' | 'metrics' | 'embedder' | 'vectors' | 'documents' | 'now'
+>;
+
 /**
  * SQS worker for large documents: embeds and indexes each job with the tenant's scoped credentials.
  * A failed job is reported back alone (partial batch response), so SQS retries it and then moves
  * it to the dead-letter queue, while the rest of the batch is done.
  */
-export function create(deps: PlatformDeps) {
+export function create(deps: IngestWorkerDeps) {
   const retrieval = modelDeps(deps);
-  return middy<SQSEvent, SQSBatchResponse>().handler(async (event) => {
-    const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
-    for (const record of event.Records) {
-      try {
-        const outcome = await indexQueuedJob(retrieval, ingestJobRefSchema.parse(JSON.parse(record.body)));
-        if (outcome !== 'indexed') logger.info('ingest job dropped', { messageId: record.messageId, outcome });
-      } catch (error) {
-        logger.error('ingest job failed', { messageId: record.messageId, error: error as Error });
-        batchItemFailures.push({ itemIdentifier: record.messageId });
+  return lambdaFunction(
+    middy<SQSEvent, SQSBatchResponse>().handler(async (event) => {
+      const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+      for (const record of event.Records) {
+        try {
+          const outcome = await indexQueuedJob(retrieval, ingestJobRefSchema.parse(JSON.parse(record.body)));
+          if (outcome !== 'indexed') logger.info('ingest job dropped', { messageId: record.messageId, outcome });
+        } catch (error) {
+          logger.error('ingest job failed', { messageId: record.messageId, error: error as Error });
+          batchItemFailures.push({ itemIdentifier: record.messageId });
+        }
       }
-    }
-    return { batchItemFailures };
-  });
+      return { batchItemFailures };
+    }),
+  );
 }
 
-export const handler = lambdaHandler(create);
+export const handler = lambdaHandler((wiring) =>
+  create({
+    settings: wiring.settings,
+    registry: registry(wiring),
+    ledger: ledger(wiring),
+    metrics: metrics(wiring),
+    embedder: embedder(wiring),
+    vectors: vectors(wiring),
+    documents: documents(wiring),
+    now: Date.now,
+  }),
+);

@@ -1,23 +1,41 @@
 import middy from '@middy/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { purgeTenantData, tombstoneTenant } from '../core/offboarding';
 import { tenantIdSchema } from '../core/tenant';
-import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';
+import { audit, documents, lambdaHandler, ledger, offboardingDeps, type PlatformDeps, registry } from '../runtime';
+import { vectors } from '../runtime-vectors';
+import { lambdaFunction } from './lambda';
 
 /** What the offboarding state machine passes to each of its task states. */
 const stepSchema = z.object({ step: z.enum(['purge', 'tombstone']), tenantId: tenantIdSchema });
 
+/** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
+export type OffboardingDeps = Pick<
+  PlatformDeps,
+  'settings' | 'registry' | 'ledger' | 'audit' | 'documents' | 'vectors' | 'now'
+>;
+
 /** The offboarding workflow's tasks; the state machine (or the local runner) retries a failed one. */
-export function create(deps: PlatformDeps) {
+export function create(deps: OffboardingDeps) {
   const offboarding = offboardingDeps(deps);
-  return middy<unknown, { tenantId: string; status: string; deleted: Record<string, number> }>().handler(
-    async (event) => {
+  return lambdaFunction(
+    middy<unknown, { tenantId: string; status: string; deleted: Record<string, number> }>().handler(async (event) => {
       const { step, tenantId } = stepSchema.parse(event);
       const record =
         step === 'purge' ? await purgeTenantData(offboarding, tenantId) : await tombstoneTenant(offboarding, tenantId);
       return { tenantId, status: record.status, deleted: record.offboarding?.deleted ?? {} };
-    },
+    }),
   );
 }
 
-export const handler = lambdaHandler(create);
+export const handler = lambdaHandler((wiring) =>
+  create({
+    settings: wiring.settings,
+    registry: registry(wiring),
+    ledger: ledger(wiring),
+    audit: audit(wiring),
+    documents: documents(wiring),
+    vectors: vectors(wiring),
+    now: Date.now,
+  }),
+);

@@ -64,6 +64,8 @@ export class PlatformFunction extends Construct {
         // The SDK is bundled, not taken from the runtime, so what runs is the version we tested.
         externalModules: [],
         minify: true,
+        // ES module builds first, so esbuild drops what a handler does not use (the SDK ships both).
+        mainFields: ['module', 'main'],
         sourceMap: true,
         target: 'node24',
         logLevel: LogLevel.ERROR,

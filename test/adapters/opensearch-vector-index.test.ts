@@ -259,11 +259,10 @@ describe('Titan embeddings through InvokeModel', () => {
   it('sends the documented Titan Text Embeddings V2 body and reads vector and token count', async () => {
     const platform = await startTestPlatform();
     try {
-      const local = platform.deps.settings.local;
       const client = new BedrockRuntimeClient({
         region: 'us-east-1',
-        endpoint: local?.bedrockRuntimeEndpoint,
-        credentials: local?.credentials,
+        endpoint: platform.endpoints.bedrock,
+        credentials: platform.credentials,
         requestHandler: new NodeHttpHandler(),
       });
       const result = await new BedrockEmbedder(client).embed(tenantContext('any-co'), {

@@ -113,7 +113,7 @@ describe('tenant-scoped credentials, enforced below the handlers (local STS + Le
     const forger = DynamoDBDocumentClient.from(
       new DynamoDBClient({
         region: 'us-east-1',
-        endpoint: platform.deps.settings.local?.dynamodbEndpoint,
+        endpoint: platform.endpoints.dynamodb,
         credentials: { ...alpha, secretAccessKey: 'guessed-secret' },
         maxAttempts: 1,
       }),

@@ -17,13 +17,11 @@ describe('local servers under malformed input', () => {
   afterAll(() => platform.close());
 
   const endpoints = () => {
-    const local = platform.deps.settings.local;
-    if (!local) throw new Error('not a local platform');
     return {
-      bedrock: local.bedrockRuntimeEndpoint,
-      sts: local.stsEndpoint,
-      sqs: local.sqsEndpoint,
-      dynamodb: local.dynamodbEndpoint,
+      bedrock: platform.endpoints.bedrock,
+      sts: platform.endpoints.sts,
+      sqs: platform.endpoints.sqs,
+      dynamodb: platform.endpoints.dynamodb,
       opensearch: platform.opensearch.endpoint,
       front: platform.url,
     };

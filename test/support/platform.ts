@@ -80,14 +80,16 @@ export function localDynamoDb(platform: LocalPlatform): {
   scoped: TenantScopedDynamoDb;
   ownRole: DynamoDBDocumentClient;
 } {
-  const local = platform.deps.settings.local;
-  if (!local) throw new Error('not a local platform');
-  const sts = new STSClient({ region: 'us-east-1', endpoint: local.stsEndpoint, credentials: local.credentials });
+  const sts = new STSClient({
+    region: 'us-east-1',
+    endpoint: platform.endpoints.sts,
+    credentials: platform.credentials,
+  });
   const credentials = new StsTenantCredentials(sts, platform.deps.settings.tenantAccessRoleArn);
-  const config = { region: 'us-east-1', endpoint: local.dynamodbEndpoint, maxAttempts: 1 };
+  const config = { region: 'us-east-1', endpoint: platform.endpoints.dynamodb, maxAttempts: 1 };
   return {
     credentials,
     scoped: tenantScopedDynamoDb(config, credentials),
-    ownRole: DynamoDBDocumentClient.from(new DynamoDBClient({ ...config, credentials: local.credentials })),
+    ownRole: DynamoDBDocumentClient.from(new DynamoDBClient({ ...config, credentials: platform.credentials })),
   };
 }

@@ -1,0 +1,36 @@
+import {
+  audit,
+  documents,
+  embedder,
+  ledger,
+  metrics,
+  models,
+  offboarding,
+  type PlatformDeps,
+  queue,
+  registry,
+  reports,
+  tokens,
+  type Wiring,
+} from './runtime';
+import { vectors } from './runtime-vectors';
+
+/** Every adapter of a wiring: for the local platform and the tests, which serve every handler at once. */
+export function allDeps(wiring: Wiring): PlatformDeps {
+  return {
+    settings: wiring.settings,
+    registry: registry(wiring),
+    ledger: ledger(wiring),
+    audit: audit(wiring),
+    metrics: metrics(wiring),
+    reports: reports(wiring),
+    models: models(wiring),
+    embedder: embedder(wiring),
+    vectors: vectors(wiring),
+    documents: documents(wiring),
+    queue: queue(wiring),
+    offboarding: offboarding(wiring),
+    tokens: tokens(wiring),
+    now: Date.now,
+  };
+}

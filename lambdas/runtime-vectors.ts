@@ -1,0 +1,18 @@
+import { OpenSearchVectorIndex } from './adapters/opensearch-vector-index';
+import { resolveModel } from './core/catalog';
+import type { VectorIndex } from './core/ports';
+import { built, tenantCredentials } from './runtime';
+
+/**
+ * The OpenSearch adapter's builder, apart from the others: its client is a CommonJS package the
+ * bundler cannot drop, so only the handlers that search import this module.
+ */
+export const vectors = built(
+  (wiring): VectorIndex =>
+    new OpenSearchVectorIndex(
+      wiring.settings.opensearchEndpoint,
+      wiring.settings.region,
+      tenantCredentials(wiring),
+      resolveModel(wiring.settings.catalog, wiring.settings.retrieval.embeddingModel, 'embedding').dimensions,
+    ),
+);
