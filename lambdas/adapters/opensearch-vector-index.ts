@@ -1,9 +1,8 @@
-import { Client } from '@opensearch-project/opensearch';
-import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws';
 import type { IndexedChunk, VectorIndex, VersionScope } from '../core/ports';
 import { type Passage, type Placement, tenantIndex, tenantPlacements } from '../core/retrieval';
 import type { TenantContext } from '../core/tenant';
 import { perTenant } from './per-tenant';
+import { OpenSearchRequestError, SignedOpenSearch } from './signed-opensearch';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
 
 type Filter = Readonly<Record<string, string | number | boolean>>;
@@ -47,15 +46,7 @@ export function indexBody(dimensions: number) {
 export class OpenSearchVectorIndex implements VectorIndex {
   /** One client per tenant, signing with that tenant's scoped credentials. */
   private readonly client = perTenant(
-    (tenantId) =>
-      new Client({
-        ...AwsSigv4Signer({
-          region: this.region,
-          service: 'es',
-          getCredentials: () => this.credentials.credentialsFor(tenantId),
-        }),
-        node: this.endpoint,
-      }),
+    (tenantId) => new SignedOpenSearch(this.endpoint, this.region, () => this.credentials.credentialsFor(tenantId)),
   );
 
   constructor(
@@ -68,14 +59,12 @@ export class OpenSearchVectorIndex implements VectorIndex {
   async ensureTenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Promise<void> {
     const { name } = tenantIndex(tenant);
     const client = this.client(tenant.tenantId);
-    const exists = await client.indices.exists({ index: name });
-    if (exists.body) return;
+    if (await client.exists(name)) return;
     try {
-      // Through the transport: the client's typed `indices.create` does not know the k-NN plugin's `knn_vector` field.
-      await client.transport.request({ method: 'PUT', path: `/${name}`, body: indexBody(this.dimensions) });
+      await client.request('PUT', `/${name}`, { body: indexBody(this.dimensions) });
     } catch (error) {
-      if (!JSON.stringify((error as { body?: unknown }).body ?? '').includes('resource_already_exists_exception'))
-        throw error;
+      // Created meanwhile by a concurrent call: what was wanted.
+      if (!(error instanceof OpenSearchRequestError && error.type === 'resource_already_exists_exception')) throw error;
     }
   }
 
@@ -104,8 +93,11 @@ export class OpenSearchVectorIndex implements VectorIndex {
         embedding: chunk.vector,
       },
     ]);
-    const result = await this.client(tenant.tenantId).bulk({ index: index.name, body, refresh: 'wait_for' });
-    if (result.body.errors) throw new Error('bulk indexing failed for some chunks');
+    const result = await this.client(tenant.tenantId).request<{ errors: boolean }>('PUT', `/${index.name}/_bulk`, {
+      query: { refresh: 'wait_for' },
+      ndjson: body,
+    });
+    if (result.errors) throw new Error('bulk indexing failed for some chunks');
   }
 
   /** Searches every placement of the tenant and keeps the best `topK` across them. */
@@ -116,9 +108,8 @@ export class OpenSearchVectorIndex implements VectorIndex {
     const client = this.client(tenant.tenantId);
     const perPlacement = await Promise.all(
       tenantPlacements(tenant).map(async (index) => {
-        const result = await client.search({
-          index: index.name,
-          ...(index.shared && { routing: tenant.tenantId }),
+        const result = await client.request<SearchAnswer>('POST', `/${index.name}/_search`, {
+          query: index.shared ? { routing: tenant.tenantId } : {},
           body: {
             size: query.topK,
             _source: { excludes: ['embedding'] },
@@ -133,7 +124,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
             },
           },
         });
-        return result.body.hits.hits as { _score: number; _source: Record<string, unknown> }[];
+        return result.hits.hits;
       }),
     );
     return perPlacement
@@ -153,11 +144,9 @@ export class OpenSearchVectorIndex implements VectorIndex {
     const client = this.client(tenant.tenantId);
     const counts = await Promise.all(
       tenantPlacements(tenant).map(async (index) => {
-        if (!(await client.indices.exists({ index: index.name })).body) return 0;
-        const result = await client.deleteByQuery({
-          index: index.name,
-          ...(index.shared && { routing: tenant.tenantId }),
-          refresh: true,
+        if (!(await client.exists(index.name))) return 0;
+        const result = await client.request<DeleteAnswer>('POST', `/${index.name}/_delete_by_query`, {
+          query: { ...(index.shared && { routing: tenant.tenantId }), refresh: 'true' },
           body: {
             query: {
               bool: {
@@ -171,7 +160,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
             },
           },
         });
-        return deletedCount(result.body);
+        return result.deleted ?? 0;
       }),
     );
     return counts.reduce((sum, count) => sum + count, 0);
@@ -181,20 +170,18 @@ export class OpenSearchVectorIndex implements VectorIndex {
     const client = this.client(tenant.tenantId);
     let deleted = 0;
     for (const index of tenantPlacements(tenant)) {
-      if (!(await client.indices.exists({ index: index.name })).body) continue;
+      if (!(await client.exists(index.name))) continue;
       if (!index.shared) {
-        const { body } = await client.count({ index: index.name });
-        await client.indices.delete({ index: index.name });
-        deleted += Number(body.count);
+        const { count } = await client.request<{ count: number }>('POST', `/${index.name}/_count`);
+        await client.request('DELETE', `/${index.name}`);
+        deleted += count;
         continue;
       }
-      const result = await client.deleteByQuery({
-        index: index.name,
-        routing: tenant.tenantId,
-        refresh: true,
+      const result = await client.request<DeleteAnswer>('POST', `/${index.name}/_delete_by_query`, {
+        query: { routing: tenant.tenantId, refresh: 'true' },
         body: { query: { bool: { filter: filters(tenant.tenantId, index) } } },
       });
-      deleted += deletedCount(result.body);
+      deleted += result.deleted ?? 0;
     }
     return deleted;
   }
@@ -208,6 +195,10 @@ function filters(tenantId: string, index: Placement, metadata: Filter = {}): obj
   ];
 }
 
-function deletedCount(body: unknown): number {
-  return Number((body as { deleted?: number }).deleted ?? 0);
+interface SearchAnswer {
+  hits: { hits: { _score: number; _source: Record<string, unknown> }[] };
+}
+
+interface DeleteAnswer {
+  deleted?: number;
 }

@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { STSClient } from '@aws-sdk/client-sts';
-import { Client } from '@opensearch-project/opensearch';
-import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws';
 import { Hash } from '@smithy/hash-node';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { BedrockEmbedder } from '../../lambdas/adapters/bedrock-embedder';
 import { indexBody, OpenSearchVectorIndex } from '../../lambdas/adapters/opensearch-vector-index';
+import { SignedOpenSearch } from '../../lambdas/adapters/signed-opensearch';
 import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
 import { countTokens } from '../../lambdas/core/tokens';
 import { startLocalOpenSearch } from '../../local/opensearch-server';
@@ -187,10 +186,7 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
   it('the local OpenSearch refuses what real OpenSearch refuses under a dynamic mapping', async () => {
     // the mapping the shared index had before: one tenant's value type fixes the field for everyone
     const session = await localDynamoDb(platform).credentials.credentialsFor('legacy-co');
-    const client = new Client({
-      ...AwsSigv4Signer({ region: 'us-east-1', service: 'es', getCredentials: async () => session }),
-      node: platform.opensearch.endpoint,
-    });
+    const client = new SignedOpenSearch(platform.opensearch.endpoint, 'us-east-1', async () => session);
     const standardBody = indexBody(4);
     const body = {
       ...standardBody,
@@ -199,7 +195,7 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
         properties: { ...standardBody.mappings.properties, metadata: { type: 'object', dynamic: true } },
       },
     };
-    await client.indices.create({ index: 't-legacy-co', body: body as never });
+    await client.request('PUT', '/t-legacy-co', { body });
     const doc = (year: string | number) => ({
       tenant_id: 'legacy-co',
       document_id: 'd',
@@ -209,11 +205,14 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
       metadata: { year },
       embedding: [1, 0, 0, 0],
     });
-    const first = await client.bulk({ index: 't-legacy-co', body: [{ index: { _id: '1' } }, doc(2024)] });
-    const second = await client.bulk({ index: 't-legacy-co', body: [{ index: { _id: '2' } }, doc('unknown')] });
-    expect(first.body.errors).toBe(false);
-    expect(second.body.errors).toBe(true);
-    expect(second.body.items[0].index?.error?.type).toBe('mapper_parsing_exception');
+    type BulkAnswer = { errors: boolean; items: { index: { error?: { type: string } } }[] };
+    const bulk = (id: string, year: string | number) =>
+      client.request<BulkAnswer>('PUT', '/t-legacy-co/_bulk', { ndjson: [{ index: { _id: id } }, doc(year)] });
+    const first = await bulk('1', 2024);
+    const second = await bulk('2', 'unknown');
+    expect(first.errors).toBe(false);
+    expect(second.errors).toBe(true);
+    expect(second.items[0].index.error?.type).toBe('mapper_parsing_exception');
   });
 
   it('deletes the versions of a document it is told to, by query, and reports the count', async () => {
