@@ -62,10 +62,20 @@ export function chunkText(text: string, size: number, overlap: number): Chunk[] 
   return chunks;
 }
 
+/**
+ * A number the document record can hold: the DynamoDB SDK refuses to marshal integers beyond 2^53
+ * as plain numbers, and DynamoDB itself refuses magnitudes below 1e-130.
+ */
+const metadataNumber = z
+  .number()
+  .min(Number.MIN_SAFE_INTEGER)
+  .max(Number.MAX_SAFE_INTEGER)
+  .refine((n) => n === 0 || Math.abs(n) >= 1e-130, 'metadata numbers this close to 0 cannot be stored');
+
 const metadataSchema = z
   .record(
     z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'metadata keys are letters, digits and _'),
-    z.union([z.string().max(256), z.number(), z.boolean()]),
+    z.union([z.string().max(256), metadataNumber, z.boolean()]),
   )
   .refine((metadata) => Object.keys(metadata).length <= 20, 'at most 20 metadata keys');
 
@@ -86,7 +96,7 @@ export type DocumentRequest = z.infer<typeof documentRequestSchema>;
 
 export const retrieveRequestSchema = z
   .object({
-    query: z.string().min(1).max(8000),
+    query: z.string().max(8000).regex(/\S/, 'query has no text to search with'),
     top_k: z.number().int().min(1).max(50).default(5),
     filter: metadataSchema.optional(),
   })
