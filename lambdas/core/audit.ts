@@ -54,6 +54,7 @@ const MAX_AUDITED_FIELD_CHARS = 128;
 export function boundedAuditEntry(entry: AuditEntry): AuditEntry {
   return {
     ...entry,
+    principal: { ...entry.principal, id: entry.principal.id.slice(0, MAX_AUDITED_FIELD_CHARS) },
     route: entry.route.slice(0, MAX_AUDITED_FIELD_CHARS),
     ...(entry.model !== undefined && { model: entry.model.slice(0, MAX_AUDITED_FIELD_CHARS) }),
     ...(entry.prompt !== undefined && { prompt: entry.prompt.slice(0, MAX_AUDITED_PROMPT_CHARS) }),

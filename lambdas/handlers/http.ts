@@ -40,8 +40,12 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
+/** Messages may quote the request (an unknown key, a model name): cut so an answer never echoes a whole body. */
+const MAX_ERROR_MESSAGE_CHARS = 500;
+
 export function errorResponse(code: ErrorCode, message: string, requestId?: string, headers?: Record<string, string>) {
-  return json(statusOf(code), errorBody(code, message, requestId), headers);
+  const shown = message.length > MAX_ERROR_MESSAGE_CHARS ? `${message.slice(0, MAX_ERROR_MESSAGE_CHARS)}...` : message;
+  return json(statusOf(code), errorBody(code, shown, requestId), headers);
 }
 
 /** Every failure leaves as the one error shape; unexpected ones are logged and told apart from nothing. */
@@ -104,7 +108,8 @@ function jsonBody<C extends ApiContext>(maxBytes: number): MiddlewareObj<ApiEven
         throw new PlatformError('unsupported_content_type', 'content-type must be application/json');
       }
       try {
-        event.body = JSON.parse(raw);
+        // A leading byte order mark is not JSON, but some clients (PowerShell, Windows editors) send one.
+        event.body = JSON.parse(raw.startsWith('\uFEFF') ? raw.slice(1) : raw);
       } catch {
         throw new PlatformError('invalid_json', 'request body is not valid JSON');
       }
