@@ -53,7 +53,7 @@ export const GATEWAY_RESPONSES = {
     code: 'invalid_request',
     message: 'the request path or parameters are malformed',
   },
-  REQUEST_TOO_LARGE: { status: 413, code: 'payload_too_large', message: 'request body too large' },
+  REQUEST_TOO_LARGE: { status: 413, code: 'payload_too_large', message: 'request too large' },
   THROTTLED: { status: 429, code: 'rate_limited', message: 'too many requests' },
   AUTHORIZER_FAILURE: {
     status: 503,

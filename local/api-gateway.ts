@@ -1,5 +1,6 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type {
   APIGatewayAuthorizerResult,
   APIGatewayProxyEvent,
@@ -48,7 +49,12 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
   const matchers = options.routes.map((route) => ({ route, pattern: pathPattern(route.path) }));
   const authorizerCache = new Map<string, { result: APIGatewayAuthorizerResult; expiresAt: number }>();
 
-  /** The route and its decoded path parameters; `malformed` for a parameter that is not valid percent-encoded UTF-8. */
+  /**
+   * The route and its decoded path parameters; `malformed` for a parameter that is not valid
+   * percent-encoded UTF-8. On AWS, a REST API refuses a path it cannot decode itself, before routing
+   * and the authorizer, so no Lambda runs; the local front does the same and answers 400 in the
+   * platform's error shape (the BAD_REQUEST_PARAMETERS gateway response), whatever the credential.
+   */
   function match(method: string, path: string): MatchedRoute | 'malformed' | undefined {
     for (const { route, pattern } of matchers) {
       const found = pattern.exec(path);
@@ -178,6 +184,28 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
       gatewayResponse('DEFAULT_5XX');
     }
   };
+}
+
+/**
+ * For the HTTP server's `clientError`: a request Node cannot parse (a request line or headers over
+ * its 16 KB limit, a malformed request line) gets a gateway response in the error shape, where Node
+ * would answer 431 or 400 with no body. On AWS, API Gateway refuses such requests before routing
+ * too (its own limits are lower: 10 KB of headers), with a body of its own.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || error.code === 'ECONNRESET' || error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    socket.destroy();
+    return;
+  }
+  const type: GatewayResponseType =
+    error.code === 'HPE_HEADER_OVERFLOW' ? 'REQUEST_TOO_LARGE' : 'BAD_REQUEST_PARAMETERS';
+  const { status, code, message } = GATEWAY_RESPONSES[type];
+  const requestId = randomUUID();
+  const body = JSON.stringify(errorBody(code, message, requestId));
+  socket.end(
+    `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\nx-request-id: ${requestId}\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 function send(

@@ -18,7 +18,7 @@ import { create as createOffboardingSteps } from '../lambdas/handlers/offboardin
 import type { PlatformDeps, ServiceConfigs } from '../lambdas/runtime';
 import { allDeps } from '../lambdas/runtime-all';
 import { offboardingDrainSeconds, type PlatformConfig, platformConfig } from '../lib/config';
-import { createLocalApiGateway, isOperator } from './api-gateway';
+import { answerClientError, createLocalApiGateway, isOperator } from './api-gateway';
 import { readBody } from './aws-wire';
 import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
 import { createDevIssuer, type DevIssuer } from './dev-issuer';
@@ -136,6 +136,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         response.end();
       });
   });
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
