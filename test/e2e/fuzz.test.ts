@@ -5,9 +5,11 @@ import { call, onboard, startTestPlatform } from '../support/platform';
 
 /**
  * Every route, fed what an attacker who reads the code would send: odd path parameters and percent
- * sequences, unknown and malformed query parameters, bodies of every JSON type, valid bodies with one
- * field broken, text that is not JSON, the wrong content type. Whatever comes in, the answer is
- * never a 5xx, and every error has the one shape with a code of the public contract.
+ * sequences, forged page cursors and odd limits, unknown query parameters, bodies of every JSON type,
+ * valid bodies with one part broken at any depth (extreme numbers, blank and over-long strings),
+ * bytes that are not UTF-8, base64, a BOM, deep nesting, the wrong content type, oversized headers.
+ * Whatever comes in, the answer is never a 5xx, and every error has the one shape with a code of the
+ * public contract. Seeds are fixed: a failure replays exactly.
  */
 const KNOWN_CODES: readonly ErrorCode[] = [
   'invalid_request',
@@ -27,21 +29,41 @@ const KNOWN_CODES: readonly ErrorCode[] = [
 ];
 
 const FUZZ_TENANT = 'fuzz-co';
+/** A throwaway tenant the admin routes may change, suspend or offboard: the fuzz tenant itself is never named. */
+const SPARE_TENANT = 'fuzz-spare';
 
-/** A valid body per route, for mutations that break one field at a time. */
+/** A valid body per route, for mutations that break one part at a time. */
 const VALID_BODIES: Record<string, Record<string, unknown>> = {
   'POST /v1/chat/completions': {
     model: 'nova-micro',
-    messages: [{ role: 'user', content: 'hi' }],
+    messages: [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: [{ type: 'text', text: 'hi' }] },
+    ],
     max_tokens: 8,
-    retrieval: { top_k: 2 },
+    temperature: 0.5,
+    retrieval: { top_k: 2, filter: { lang: 'en' } },
   },
-  'POST /v1/embeddings': { model: 'titan-embed-text-v2', input: ['hello'] },
-  'POST /v1/documents': { id: 'doc-1', title: 't', text: 'hello world', metadata: { lang: 'en' } },
+  'POST /v1/embeddings': { model: 'titan-embed-text-v2', input: ['hello'], encoding_format: 'float' },
+  'POST /v1/documents': { id: 'doc-1', title: 't', text: 'hello world', metadata: { lang: 'en', n: 1 } },
   'POST /v1/retrieve': { query: 'hello', top_k: 3, filter: { lang: 'en' } },
-  'POST /admin/tenants': { id: 'fresh-co', tier: 'basic', limits: { requestsPerMinute: 5 } },
-  'PATCH /admin/tenants/{id}': { tier: 'basic', limits: { monthlyTokens: 10 } },
+  'POST /admin/tenants': { id: 'fresh-co', tier: 'basic', limits: { requestsPerMinute: 5 }, audit_prompts: true },
+  'PATCH /admin/tenants/{id}': { tier: 'basic', limits: { monthlyTokens: 10 }, audit_prompts: false },
 };
+
+/** A valid query per route, for mutations that break one parameter at a time. */
+const VALID_QUERIES: Record<string, Record<string, string>> = {
+  'GET /v1/documents': { limit: '5' },
+  'GET /v1/audit': { limit: '5' },
+  'GET /v1/usage': { from: '2026-11-01', to: '2026-11-20', group_by: 'day' },
+  'GET /admin/usage': { month: '2026-11' },
+};
+
+const routeKey = (route: Route) => `${route.method} ${route.path}`;
+
+/** Mostly undefined: rare odd parts keep most requests deep enough to reach the handlers' own checks. */
+const rarely = <T>(arbitrary: fc.Arbitrary<T>, weight = 4) =>
+  fc.oneof({ arbitrary: fc.constant(undefined), weight }, { arbitrary, weight: 1 });
 
 const oddText = fc.oneof(
   fc.string({ maxLength: 40 }),
@@ -50,10 +72,17 @@ const oddText = fc.oneof(
   fc.constantFrom('2026-12-01', '2026-02-31', '2026-13-01', '9999-99-99', '-1', '1e400', 'NaN', '0x10', '[]', '{}'),
 );
 
-/** A path with the route's parameters filled by odd text (percent-encoded, or raw percent sequences). */
+/** A path parameter: odd text, or (for admin routes) the spare tenant, so PATCH and DELETE reach a real record. */
+const parameterOf = (route: Route) =>
+  fc.oneof(
+    { arbitrary: oddText, weight: 3 },
+    { arbitrary: fc.constant(route.auth === 'admin' ? SPARE_TENANT : 'doc-1'), weight: 1 },
+  );
+
+/** A path with the route's parameters filled (percent-encoded, or raw, percent sequences and all). */
 const pathOf = (route: Route) =>
   fc
-    .array(fc.tuple(oddText, fc.boolean()), {
+    .array(fc.tuple(parameterOf(route), fc.boolean()), {
       minLength: (route.path.match(/\{/g) ?? []).length,
       maxLength: (route.path.match(/\{/g) ?? []).length,
     })
@@ -66,46 +95,145 @@ const pathOf = (route: Route) =>
       });
     });
 
-const queryOf = fc
-  .dictionary(
-    fc.oneof(fc.constantFrom('limit', 'cursor', 'from', 'to', 'group_by', 'month'), fc.string({ maxLength: 8 })),
-    oddText,
-    { maxKeys: 4 },
-  )
-  .map((query) => {
-    const search = new URLSearchParams(query).toString();
-    return search ? `?${search}` : '';
-  });
+/** Page cursors a client could forge: base64url junk, or sort keys of the right prefix and wrong shape. */
+const cursorOf = fc.oneof(
+  fc.string({ maxLength: 40 }).map((text) => Buffer.from(text).toString('base64url')),
+  fc
+    .tuple(fc.constantFrom('DOC#', 'AUDIT#', 'JOB#', 'TENANT#', ''), fc.string({ unit: 'binary', maxLength: 300 }))
+    .map(([prefix, rest]) => Buffer.from(prefix + rest).toString('base64url')),
+  fc.uint8Array({ maxLength: 400 }).map((bytes) => Buffer.from(bytes).toString('base64')),
+  fc.constantFrom('', '=', '-_-_', 'A'.repeat(600), '%FF', 'null'),
+);
 
-const bodyOf = (route: Route) => {
-  const valid = VALID_BODIES[`${route.method} ${route.path}`];
-  const mutated = valid
-    ? fc
-        .tuple(fc.constantFrom(...Object.keys(valid), 'tenant_id', 'extra'), fc.option(fc.jsonValue({ maxDepth: 3 })))
-        .map(([key, value]) => {
-          const body: Record<string, unknown> = { ...valid };
-          if (value === null) delete body[key];
-          else body[key] = value;
-          return JSON.stringify(body);
-        })
-    : fc.constant(undefined);
-  return fc.oneof(
-    mutated,
-    fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)),
-    fc.string({ maxLength: 60 }),
-    fc.constant(undefined),
-  );
+const limitOf = fc.oneof(
+  fc.integer({ min: -5, max: 200 }).map(String),
+  fc.double().map(String),
+  fc.constantFrom('', ' 5', '0x10', '1e3', '1e400', '-0', 'Infinity', '5abc', '9'.repeat(40)),
+);
+
+/** The route's valid query with one parameter set to something odd, now and then with unknown ones. */
+const queryOf = (route: Route) =>
+  fc
+    .record({
+      changed: fc.oneof(
+        fc.constantFrom('limit', 'cursor', 'from', 'to', 'group_by', 'month'),
+        fc.string({ maxLength: 8 }),
+      ),
+      value: fc.oneof(oddText, limitOf, cursorOf),
+      mutate: fc.boolean(),
+      extra: rarely(fc.dictionary(fc.string({ maxLength: 8 }), oddText, { maxKeys: 3 })),
+    })
+    .map(({ changed, value, mutate, extra }) => {
+      const query = { ...VALID_QUERIES[routeKey(route)], ...extra };
+      if (mutate) query[changed] = value;
+      const search = new URLSearchParams(query).toString();
+      return search ? `?${search}` : '';
+    });
+
+/** Values that break limits rather than types: extreme numbers, long and blank strings, long arrays and maps. */
+const edgeValue = fc.oneof(
+  { arbitrary: fc.double(), weight: 2 },
+  { arbitrary: fc.constantFrom(1e308, -1e308, 1e-200, -1e-200, 2 ** 53 + 2, -(2 ** 63), 0.5, -1, 0, 1e21), weight: 3 },
+  fc.constantFrom('', ' ', ' \n\t ', '\u0000', '\uFEFF', '\u200b', '\uD800'),
+  fc.integer({ min: 1, max: 70_000 }).map((n) => 'a '.repeat(n)),
+  fc.integer({ min: 1, max: 300 }).map((n) => Array.from({ length: n }, () => 'x')),
+  fc.dictionary(fc.string({ maxLength: 70 }), fc.oneof(fc.double(), fc.string({ maxLength: 300 })), { maxKeys: 25 }),
+);
+
+type JsonPath = readonly (string | number)[];
+
+/** Every place in a JSON value a mutation can land: the value itself and each member, however deep. */
+function slotsOf(value: unknown, path: JsonPath = []): JsonPath[] {
+  if (typeof value !== 'object' || value === null) return [path];
+  return [
+    path,
+    ...Object.entries(value).flatMap(([key, member]) =>
+      slotsOf(member, [...path, Array.isArray(value) ? Number(key) : key]),
+    ),
+  ];
+}
+
+/** A copy of `body` with the member at `path` replaced (`value`), removed (`undefined`), or a key added beside it. */
+function mutated(body: Record<string, unknown>, path: JsonPath, value: unknown, addedKey?: string): unknown {
+  const copy = structuredClone(body);
+  if (path.length === 0) return value;
+  let parent: Record<string | number, unknown> = copy;
+  for (const step of path.slice(0, -1)) parent = parent[step] as Record<string | number, unknown>;
+  const last = path[path.length - 1];
+  if (addedKey !== undefined) parent[addedKey] = value;
+  else if (value === undefined) delete parent[last];
+  else parent[last] = value;
+  return copy;
+}
+
+/** A valid body with one part, at any depth, dropped, replaced, or given a sibling. */
+const mutationOf = (valid: Record<string, unknown>) => {
+  const slots = slotsOf(valid);
+  return fc
+    .record({
+      slot: fc.nat({ max: slots.length - 1 }),
+      value: fc.oneof({ arbitrary: edgeValue, weight: 2 }, fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined)),
+      addedKey: rarely(fc.constantFrom('tenant_id', 'extra', '__proto__', 'constructor', '')),
+    })
+    .map(({ slot, value, addedKey }) => JSON.stringify(mutated(valid, slots[slot], value, addedKey)) ?? '');
 };
 
-const requestOf = fc.constantFrom(...ROUTES).chain((route) =>
-  fc.record({
-    route: fc.constant(route),
-    path: pathOf(route),
-    query: queryOf,
-    body: bodyOf(route),
-    contentType: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', ''),
-  }),
-);
+/** A body as sent: JSON text, or what a broken client sends instead (bytes, base64, a BOM, deep nesting). */
+const bodyOf = (route: Route) => {
+  const valid = VALID_BODIES[routeKey(route)];
+  const text = valid ? fc.constant(JSON.stringify(valid)) : fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v));
+  const odd = fc.oneof(
+    fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)),
+    fc.string({ maxLength: 60 }),
+    text.map((json) => `\uFEFF${json}`),
+    text.map((json) => Buffer.from(json).toString('base64')),
+    fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
+    text.map((json) => Buffer.concat([Buffer.from(json.slice(0, -1)), Buffer.from([0xc3, 0x28, 0xff, 0x7d])])),
+    fc.integer({ min: 1, max: 3000 }).map((depth) => `${'['.repeat(depth)}${']'.repeat(depth)}`),
+  );
+  return valid
+    ? fc.oneof({ arbitrary: mutationOf(valid), weight: 4 }, { arbitrary: odd, weight: 1 })
+    : fc.oneof(fc.constant(undefined), odd);
+};
+
+/** Headers a client might add: a tenant named in one, an encoded body, one too large for the front. */
+const EXTRA_HEADERS: Record<string, () => Record<string, string>> = {
+  'tenant header': () => ({ 'x-tenant-id': 'other-co' }),
+  'gzip claimed': () => ({ 'content-encoding': 'gzip' }),
+  'no-store': () => ({ 'cache-control': 'no-store' }),
+  'a 20 KB header': () => ({ 'x-large': 'x'.repeat(20_000) }),
+  'a request id': () => ({ 'x-amzn-requestid': '../../x' }),
+};
+
+interface GeneratedRequest {
+  route: Route;
+  path: string;
+  query: string;
+  body: string | Buffer | undefined;
+  contentType: string;
+  headers: string | undefined;
+}
+
+const requestTo = (routes: readonly Route[]): fc.Arbitrary<GeneratedRequest> =>
+  fc.constantFrom(...routes).chain((route) =>
+    fc.record({
+      route: fc.constant(route),
+      path: pathOf(route),
+      query: queryOf(route),
+      body: bodyOf(route),
+      contentType: fc.oneof(
+        { arbitrary: fc.constant('application/json'), weight: 8 },
+        fc.constantFrom(
+          'application/json; charset=utf-8',
+          'application/merge-patch+json',
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          '',
+        ),
+      ),
+      headers: rarely(fc.constantFrom(...Object.keys(EXTRA_HEADERS)), 8),
+    }),
+  );
 
 describe('every route answers bad input with a 4xx in the error shape, never a 5xx', () => {
   let platform: Awaited<ReturnType<typeof startTestPlatform>>;
@@ -114,38 +242,45 @@ describe('every route answers bad input with a 4xx in the error shape, never a 5
   beforeAll(async () => {
     platform = await startTestPlatform();
     ({ apiKey } = await onboard(platform, FUZZ_TENANT, { tier: 'standard' }));
+    await onboard(platform, SPARE_TENANT);
   });
   afterAll(() => platform.close());
 
+  /** Sends one generated request and checks the answer: never a 5xx, every error in the one shape. */
+  const answersWithin4xx = async ({ route, path, query, body, contentType, headers }: GeneratedRequest) => {
+    const credential = route.auth === 'admin' ? platform.operatorToken : apiKey;
+    const response = await fetch(`${platform.url}${path}${query}`, {
+      method: route.method,
+      headers: {
+        authorization: `Bearer ${credential}`,
+        ...(contentType && { 'content-type': contentType }),
+        ...(headers && EXTRA_HEADERS[headers]()),
+      },
+      body: route.method === 'GET' ? undefined : body,
+    });
+    const text = await response.text();
+    expect(response.status).toBeLessThan(500);
+    if (response.status >= 400) {
+      const answer = JSON.parse(text);
+      expect(answer).toEqual({
+        error: {
+          code: expect.any(String),
+          message: expect.any(String),
+          type: expect.any(String),
+          request_id: expect.any(String),
+        },
+      });
+      expect(KNOWN_CODES).toContain(answer.error.code);
+    }
+  };
+
   it('holds for generated requests to every route', async () => {
-    await fc.assert(
-      fc.asyncProperty(requestOf, async ({ route, path, query, body, contentType }) => {
-        const credential = route.auth === 'admin' ? platform.operatorToken : apiKey;
-        const response = await fetch(`${platform.url}${path}${query}`, {
-          method: route.method,
-          headers: {
-            authorization: `Bearer ${credential}`,
-            ...(contentType && { 'content-type': contentType }),
-          },
-          body: route.method === 'GET' ? undefined : body,
-        });
-        const text = await response.text();
-        expect(response.status).toBeLessThan(500);
-        if (response.status >= 400) {
-          const answer = JSON.parse(text);
-          expect(answer).toEqual({
-            error: {
-              code: expect.any(String),
-              message: expect.any(String),
-              type: expect.any(String),
-              request_id: expect.any(String),
-            },
-          });
-          expect(KNOWN_CODES).toContain(answer.error.code);
-        }
-      }),
-      { seed: 20261124, numRuns: 400 },
-    );
+    await fc.assert(fc.asyncProperty(requestTo(ROUTES), answersWithin4xx), { seed: 20261124, numRuns: 600 });
+  });
+
+  it('holds for valid bodies with one part broken, at any depth', async () => {
+    const withBodies = ROUTES.filter((route) => VALID_BODIES[routeKey(route)]);
+    await fc.assert(fc.asyncProperty(requestTo(withBodies), answersWithin4xx), { seed: 20261125, numRuns: 600 });
   });
 
   it.each([
@@ -178,15 +313,58 @@ describe('every route answers bad input with a 4xx in the error shape, never a 5
       { model: 'titan-embed-text-v2', input: 'a '.repeat(25_001) },
     ],
     ['a blank document', '/v1/documents', { text: ' \n\t ' }],
+    ['a metadata number beyond 2^53', '/v1/documents', { text: 'x', metadata: { n: 1e308 } }],
+    ['a metadata number below -2^53', '/v1/documents', { text: 'x', metadata: { n: -1e20 } }],
+    ['a metadata number DynamoDB cannot store (1e-200)', '/v1/documents', { text: 'x', metadata: { n: 1e-200 } }],
+    ['a blank retrieval query', '/v1/retrieve', { query: ' \n ' }],
   ])('answers %s with 400', async (_name, path, body) => {
     const response = await call(platform, 'POST', path, { credential: apiKey, body });
     expect(response.status).toBe(400);
     expect(response.body.error.code).toBe('invalid_request');
   });
 
+  it('answers a request whose headers or URL overflow the front with 413 in the error shape', async () => {
+    for (const [path, headers] of [
+      ['/v1/documents', { 'x-large': 'x'.repeat(20_000) }],
+      [`/v1/documents?cursor=${'A'.repeat(20_000)}`, {}],
+    ] as const) {
+      const response = await call(platform, 'GET', path, { credential: apiKey, headers });
+      expect(response.status).toBe(413);
+      expect(response.body.error).toMatchObject({ code: 'payload_too_large', request_id: expect.any(String) });
+    }
+  });
+
+  it('answers a body that is not UTF-8 with invalid_json, and accepts JSON after a byte order mark', async () => {
+    const bytes = await fetch(`${platform.url}/v1/retrieve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: Buffer.from([0xff, 0xfe, 0x7b, 0x7d]),
+    });
+    expect(bytes.status).toBe(400);
+    expect(((await bytes.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
+    const bom = await call(platform, 'POST', '/v1/retrieve', { credential: apiKey, rawBody: '\uFEFF{"query":"hi"}' });
+    expect(bom.status).toBe(200);
+  });
+
+  it('refuses forged page cursors with 400 and never echoes a whole request in a message', async () => {
+    for (const cursor of [Buffer.from('DOC#x').toString('base64url'), '%FF%FE', 'A'.repeat(600)]) {
+      const response = await call(platform, 'GET', `/v1/audit?cursor=${cursor}`, { credential: apiKey });
+      expect(response.status).toBe(400);
+      expect(response.body.error.code).toBe('invalid_request');
+    }
+    const echoed = await call(platform, 'POST', '/v1/retrieve', {
+      credential: apiKey,
+      body: { query: 'hi', ['k'.repeat(100_000)]: 1 },
+    });
+    expect(echoed.status).toBe(400);
+    expect(echoed.body.error.message.length).toBeLessThanOrEqual(503);
+  });
+
   it('writes an audit record for refusals before the handler body runs, with oversized fields cut', async () => {
     const refusals = [
       { rawBody: '{"model": "nova-micro",', code: 'invalid_json' },
+      { rawBody: '{}', headers: { 'content-type': 'text/plain' }, code: 'unsupported_content_type' },
+      { body: { model: 'nova-micro', messages: [], ['k'.repeat(100_000)]: 1 }, code: 'invalid_request' },
       { rawBody: JSON.stringify({ text: 'x'.repeat(1024 * 1024 + 1) }), code: 'payload_too_large' },
       { body: { model: 'nova-micro', messages: [], tenant_id: 'other-co' }, code: 'tenant_override_forbidden' },
       { body: { model: 'm'.repeat(100_000), messages: [{ role: 'user', content: 'hi' }] }, code: 'unknown_model' },
