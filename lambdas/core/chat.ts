@@ -85,7 +85,7 @@ export async function completeChat(
   const result = await metered(
     deps,
     tenant,
-    { requestId, model, estimate: { inputTokens, outputTokens: maxTokens }, nowMs },
+    { requestId, model, estimate: { inputTokens, outputTokens: maxTokens }, nowMs, signal },
     () =>
       deps.models.generate(tenant, {
         modelId: model.bedrockModelId,

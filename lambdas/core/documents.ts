@@ -69,7 +69,7 @@ export async function embedTexts(
       `input ${tooLong} may exceed the ${model.maxInputTokens}-token limit of ${model.name}: split it`,
     );
   }
-  const call = { requestId, model, estimate: embeddingEstimate(texts), nowMs: deps.now() };
+  const call = { requestId, model, estimate: embeddingEstimate(texts), nowMs: deps.now(), signal };
   return metered(deps, tenant, call, () => embed(deps, tenant, model, texts, signal));
 }
 

@@ -49,9 +49,11 @@ export function modelMayHaveRun(error: unknown): boolean {
 export async function metered<R extends TokenUsage>(
   deps: MeteringDeps,
   tenant: TenantContext,
-  call: { requestId: string; model: ResolvedModel; estimate: TokenUsage; nowMs: number },
+  call: { requestId: string; model: ResolvedModel; estimate: TokenUsage; nowMs: number; signal?: AbortSignal },
   run: () => Promise<R>,
 ): Promise<R> {
+  // Out of time before the model was asked (retrieval took it all): nothing reserved, nothing billed.
+  if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
   return runReserved(deps, call.model, await reserveCall(deps.ledger, tenant, call), run, call.estimate);
 }
 

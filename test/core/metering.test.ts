@@ -61,6 +61,18 @@ describe('metering of a model call', () => {
     expect(overages[0][1]).toBe(20);
   });
 
+  it('neither reserves nor bills a call whose deadline passed before the model was asked', async () => {
+    const { ledger, events } = recordingLedger();
+    let ran = false;
+    const late = metered({ ledger, metrics }, tenant, { ...call, signal: AbortSignal.abort() }, async () => {
+      ran = true;
+      return { inputTokens: 1, outputTokens: 1 };
+    });
+    await expect(late).rejects.toMatchObject({ code: 'upstream_timeout' });
+    expect(ran).toBe(false);
+    expect(events).toEqual([]);
+  });
+
   it('leaves the model call room to settle and answer before the handler is killed', () => {
     expect(modelCallBudgetMs(30_000)).toBe(25_000);
     expect(modelCallBudgetMs(8_000)).toBe(6_000);
