@@ -194,6 +194,8 @@ export type JobOutcome = 'indexed' | 'dropped: tenant not active' | 'dropped: st
 export async function indexQueuedJob(
   deps: Omit<RetrievalDeps, 'queue'> & { readonly registry: Pick<TenantRegistry, 'getTenant'> },
   ref: IngestJobRef,
+  /** Aborts the embedding call before the worker is killed. */
+  signal?: AbortSignal,
 ): Promise<JobOutcome> {
   const record = await deps.registry.getTenant(ref.tenantId);
   // Offboarded: its partitions, this job's chunks and reservation included, are gone already.
@@ -209,7 +211,7 @@ export async function indexQueuedJob(
   });
   const job = await deps.documents.getJob(tenant, ref);
   const outcome =
-    record.status === 'active' ? await indexCurrentJob(deps, tenant, ref, job) : 'dropped: tenant not active';
+    record.status === 'active' ? await indexCurrentJob(deps, tenant, ref, job, signal) : 'dropped: tenant not active';
   if (outcome !== 'indexed' && job?.reservation) await deps.ledger.release(job.reservation);
   await deps.documents.deleteJob(tenant, ref);
   return outcome;
@@ -220,12 +222,13 @@ async function indexCurrentJob(
   tenant: TenantContext,
   ref: IngestJobRef,
   job: IngestJob | undefined,
+  signal?: AbortSignal,
 ): Promise<JobOutcome> {
   const current = await deps.documents.get(tenant, ref.documentId);
   if (current?.version !== ref.version) return 'dropped: stale version';
   // A redelivery of a job that completed: neither embedded nor billed again.
   if (!job || current.indexedBatches?.includes(ref.batch)) return 'dropped: done before';
-  await indexChunks(deps, tenant, job);
+  await indexChunks(deps, tenant, job, signal);
   const document = { id: ref.documentId, version: ref.version };
   const progress = await deps.documents.recordIndexed(tenant, document, ref.batch, job.chunks.length);
   if (progress === 'stale') {

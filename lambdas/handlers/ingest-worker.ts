@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { indexQueuedJob } from '../core/documents';
+import { modelCallBudgetMs } from '../core/metering';
 import { principalSchema, tenantIdSchema } from '../core/tenant';
 import {
   documents,
@@ -42,11 +43,14 @@ export type IngestWorkerDeps = Pick<
 export function create(deps: IngestWorkerDeps) {
   const retrieval = modelDeps(deps);
   return lambdaFunction(
-    middy<SQSEvent, SQSBatchResponse>().handler(async (event) => {
+    middy<SQSEvent, SQSBatchResponse>().handler(async (event, context) => {
       const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
       for (const record of event.Records) {
         try {
-          const outcome = await indexQueuedJob(retrieval, ingestJobRefSchema.parse(JSON.parse(record.body)));
+          // Each job's model call ends while there is still time to settle it and report the batch.
+          const signal = AbortSignal.timeout(modelCallBudgetMs(context.getRemainingTimeInMillis()));
+          const ref = ingestJobRefSchema.parse(JSON.parse(record.body));
+          const outcome = await indexQueuedJob(retrieval, ref, signal);
           if (outcome !== 'indexed') logger.info('ingest job dropped', { messageId: record.messageId, outcome });
         } catch (error) {
           logger.error('ingest job failed', { messageId: record.messageId, error: error as Error });

@@ -7,6 +7,7 @@ import { create as createIngestWorker } from '../../lambdas/handlers/ingest-work
 import { create as createOffboardingSteps } from '../../lambdas/handlers/offboarding';
 import { modelDeps } from '../../lambdas/runtime';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
+import { lambdaContext } from '../../local/lambda-context';
 import { call, localDynamoDb, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 import { fillerText } from '../support/text';
 
@@ -146,8 +147,8 @@ describe('a tenant across its life', () => {
       offboarding: { deleted: { chunks: 1, documents: 1, audit_records: 1, ledger_items: 1, api_keys: 1 } },
     });
     const steps = createOffboardingSteps(platform.deps);
-    await steps({ step: 'purge', tenantId: 'crashy-co' }, {} as never);
-    await steps({ step: 'tombstone', tenantId: 'crashy-co' }, {} as never);
+    await steps({ step: 'purge', tenantId: 'crashy-co' }, lambdaContext());
+    await steps({ step: 'tombstone', tenantId: 'crashy-co' }, lambdaContext());
     expect((await admin('GET', '/admin/tenants/crashy-co')).body).toEqual(done);
     expect((await admin('DELETE', '/admin/tenants/crashy-co')).status).toBe(200);
   });
@@ -158,7 +159,8 @@ describe('a tenant across its life', () => {
     let apiKey: string;
     let worker: ReturnType<typeof createIngestWorker>;
     /** Delivers a job again, as SQS does after a timeout or to a late consumer. */
-    const redeliver = (body: string) => worker({ Records: [{ messageId: 'again', body }] } as SQSEvent, {} as never);
+    const redeliver = (body: string) =>
+      worker({ Records: [{ messageId: 'again', body }] } as SQSEvent, lambdaContext());
     const waitIndexed = async (id: string) => {
       for (let i = 0; i < 200; i++) {
         const status = (await call(platform, 'GET', `/v1/documents/${id}`, { credential: apiKey })).body;
