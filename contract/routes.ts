@@ -9,6 +9,9 @@ export type RouteAuth = 'tenant' | 'admin';
 /** A Lambda handler: `lambdas/handlers/<name>.ts`, exporting `handler` (AWS) and `create` (local). */
 export type HandlerName = 'chat-completions' | 'embeddings' | 'documents' | 'retrieve' | 'usage' | 'audit' | 'admin';
 
+/** Every Lambda of the platform: the route handlers, the authorizer, and the two off the request path. */
+export type FunctionName = HandlerName | 'authorizer' | 'ingest-worker' | 'offboarding';
+
 export interface Route {
   readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** API Gateway resource path; `{name}` is a path parameter. */

@@ -26,7 +26,35 @@ export interface PlatformConfig {
   readonly retrieval: RetrievalSettings;
   /** Size of the OpenSearch domain. */
   readonly search: VectorSearchSizing;
+  /** How long the functions' log groups keep their logs, in days (a CloudWatch Logs retention). */
+  readonly logRetentionDays: number;
 }
+
+/**
+ * OpenSearch domain sizes. `dev` (the default, so a first deploy stays small): one data node, no
+ * dedicated masters, one zone. `production`: two data nodes over two zones and three dedicated masters.
+ */
+export const SEARCH_SIZINGS: Readonly<Record<'dev' | 'production', VectorSearchSizing>> = {
+  dev: {
+    dataNodes: 1,
+    dataNodeInstanceType: 'r6g.large.search',
+    masterNodes: 0,
+    masterNodeInstanceType: 'm6g.large.search',
+    volumeSizeGb: 20,
+  },
+  production: {
+    dataNodes: 2,
+    dataNodeInstanceType: 'r6g.large.search',
+    masterNodes: 3,
+    masterNodeInstanceType: 'm6g.large.search',
+    volumeSizeGb: 100,
+  },
+};
+
+/** The retentions CloudWatch Logs offers, in days. */
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
 
 /** Longest a tenant API handler runs (its Lambda timeout); API Gateway stops waiting at 29 s anyway. */
 export const HANDLER_TIMEOUT_SECONDS = 30;
@@ -94,7 +122,8 @@ const jwtIssuerSchema = z.object({
 
 /**
  * Builds the platform config from CDK context (or any key/value source). Context keys:
- * `jwtIssuer`, `jwtAudience`, `jwksUri`, `jwtTenantClaim`, `authorizerCacheTtlSeconds`, `auditRetentionDays`.
+ * `jwtIssuer`, `jwtAudience`, `jwksUri`, `jwtTenantClaim`, `authorizerCacheTtlSeconds`, `auditRetentionDays`,
+ * `logRetentionDays`, `searchSizing` (`dev` or `production`).
  */
 export function platformConfig(context: (key: string) => unknown = () => undefined): PlatformConfig {
   const issuer = context('jwtIssuer');
@@ -109,6 +138,7 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
         });
   const ttl = context('authorizerCacheTtlSeconds');
   const retention = context('auditRetentionDays');
+  const logRetention = context('logRetentionDays');
   return {
     tiers: z.record(z.enum(['basic', 'standard', 'enterprise']), tenantLimitsSchema).parse(DEFAULT_TIERS),
     models: modelCatalogSchema.parse(DEFAULT_MODELS),
@@ -117,13 +147,17 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
     maxRequestBodyBytes: 1024 * 1024,
     auditRetentionDays: retention === undefined ? 90 : z.coerce.number().int().min(1).max(3650).parse(retention),
     reservationTtlSeconds: 300,
-    search: {
-      dataNodes: 2,
-      dataNodeInstanceType: 'r6g.large.search',
-      masterNodes: 3,
-      masterNodeInstanceType: 'm6g.large.search',
-      volumeSizeGb: 100,
-    },
+    search: SEARCH_SIZINGS[z.enum(['dev', 'production']).default('dev').parse(context('searchSizing'))],
+    logRetentionDays:
+      logRetention === undefined
+        ? 30
+        : z.coerce
+            .number()
+            .refine(
+              (days) => LOG_RETENTION_DAYS.includes(days),
+              `logRetentionDays is one of ${LOG_RETENTION_DAYS.join(', ')}`,
+            )
+            .parse(logRetention),
     retrieval: {
       embeddingModel: 'titan-embed-text-v2',
       chunkTokens: 200,

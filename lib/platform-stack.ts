@@ -74,6 +74,7 @@ export class PlatformStack extends Stack {
       tenantTable: tenants.table,
       environment,
       resultsCacheTtl: Duration.seconds(config.authorizerCacheTtlSeconds),
+      logRetention: config.logRetentionDays,
     });
     this.api = new TenantApi(this, 'TenantApi', {
       authorizer: authorizer.authorizer,
@@ -84,13 +85,15 @@ export class PlatformStack extends Stack {
       ingest,
       environment,
       webAclArn: props.webAclArn,
+      logRetention: config.logRetentionDays,
     });
-    ingest.addWorker({ environment, tenantAccess, models });
+    ingest.addWorker({ environment, tenantAccess, models, logRetention: config.logRetentionDays });
     const offboarding = new OffboardingWorkflow(this, 'Offboarding', {
       stateMachineName: offboardingStateMachineName,
       tenantTable: tenants.table,
       tenantAccess,
       environment,
+      logRetention: config.logRetentionDays,
     });
     offboarding.grantStart(this.api.handlers.admin);
     this.suppressAcceptedFindings(props.webAclArn !== undefined);
@@ -129,6 +132,11 @@ export class PlatformStack extends Stack {
     NagSuppressions.addResourceSuppressions(
       api,
       [
+        {
+          id: 'AwsSolutions-APIG2',
+          reason:
+            "Bodies are validated by the handlers' schemas so that their errors keep the platform's shape; a missing Authorization header is the authorizer's 401.",
+        },
         {
           id: 'AwsSolutions-COG4',
           reason:

@@ -14,7 +14,7 @@ import {
   type TenantContext,
 } from '../core/tenant';
 
-const logger = new Logger({ serviceName: 'tenant-api' });
+const logger = new Logger();
 
 export interface ApiContext extends Context {
   requestId: string;

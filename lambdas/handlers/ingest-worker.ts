@@ -18,7 +18,7 @@ import {
 import { vectors } from '../runtime-vectors';
 import { lambdaFunction } from './lambda';
 
-const logger = new Logger({ serviceName: 'ingest-worker' });
+const logger = new Logger();
 
 const ingestJobRefSchema = z.object({
   tenantId: tenantIdSchema,

@@ -1,7 +1,8 @@
 import { Duration } from 'aws-cdk-lib';
-import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { INGEST_QUEUE } from '../../contract/queue';
@@ -32,6 +33,11 @@ export interface IngestWorkerProps {
   readonly environment: Readonly<Record<string, string>>;
   readonly tenantAccess: TenantAccessRole;
   readonly models: ModelGateway;
+  /**
+   * How long the function's log group keeps its logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
 }
 
 /**
@@ -69,6 +75,7 @@ export class IngestPipeline extends Construct {
     this.worker = new PlatformFunction(this, 'Worker', {
       handlerName: 'ingest-worker',
       environment: props.environment,
+      logRetention: props.logRetention,
       timeout: this.workerTimeout,
     }).function;
     this.worker.addEventSource(
@@ -79,7 +86,7 @@ export class IngestPipeline extends Construct {
     return this.worker;
   }
 
-  grantEnqueue(grantee: IGrantable): void {
-    this.queue.grantSendMessages(grantee);
+  grantEnqueue(grantee: IGrantable): Grant {
+    return this.queue.grantSendMessages(grantee);
   }
 }

@@ -1,7 +1,7 @@
 import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
-import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
@@ -41,6 +41,11 @@ export interface OffboardingWorkflowProps {
    * @default - the account's default event bus
    */
   readonly eventBus?: IEventBus;
+  /**
+   * How long the step function's log group keeps its logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
 }
 
 /**
@@ -59,6 +64,7 @@ export class OffboardingWorkflow extends Construct {
     this.stepFunction = new PlatformFunction(this, 'Steps', {
       handlerName: 'offboarding',
       environment: props.environment,
+      logRetention: props.logRetention,
       timeout: Duration.minutes(5),
     }).function;
     props.tenantTable.grant(this.stepFunction, ...ITEM_ACCESS_ACTIONS);
@@ -149,7 +155,7 @@ export class OffboardingWorkflow extends Construct {
     });
   }
 
-  grantStart(grantee: IGrantable): void {
-    this.stateMachine.grantStartExecution(grantee);
+  grantStart(grantee: IGrantable): Grant {
+    return this.stateMachine.grantStartExecution(grantee);
   }
 }

@@ -1,10 +1,12 @@
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, type IFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type IFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import type { FunctionName } from '../../contract/routes';
 import { HANDLER_TIMEOUT_SECONDS } from '../config';
 
 /** Longest a handler runs by default; API Gateway stops waiting at 29 s anyway. */
@@ -12,7 +14,7 @@ export const DEFAULT_HANDLER_TIMEOUT = Duration.seconds(HANDLER_TIMEOUT_SECONDS)
 
 export interface PlatformFunctionProps {
   /** Handler file name under `lambdas/handlers/`, without `.ts`. */
-  readonly handlerName: string;
+  readonly handlerName: FunctionName;
   /** Environment the runtime composition root reads (see `lambdas/runtime.ts`). */
   readonly environment: Readonly<Record<string, string>>;
   /**
@@ -25,6 +27,11 @@ export interface PlatformFunctionProps {
    * @default 1024
    */
   readonly memorySize?: number;
+  /**
+   * How long the function's log group keeps its logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
 }
 
 /**
@@ -37,13 +44,24 @@ export class PlatformFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: PlatformFunctionProps) {
     super(scope, id);
-    const logGroup = new LogGroup(this, 'Logs', { retention: RetentionDays.ONE_MONTH });
+    const logGroup = new LogGroup(this, 'Logs', { retention: props.logRetention ?? RetentionDays.ONE_MONTH });
     const role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
     role.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
         resources: [logGroup.logGroupArn],
       }),
+    );
+    NagSuppressions.addResourceSuppressions(
+      role,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason: 'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords accept only Resource *.',
+          appliesTo: ['Resource::*'],
+        },
+      ],
+      true,
     );
     this.function = new NodejsFunction(this, 'Function', {
       entry: path.join(__dirname, '..', '..', 'lambdas', 'handlers', `${props.handlerName}.ts`),
@@ -54,6 +72,8 @@ export class PlatformFunction extends Construct {
       timeout: props.timeout ?? DEFAULT_HANDLER_TIMEOUT,
       role,
       logGroup,
+      // Traced like the API stage, so one trace runs from the gateway through the handler to its calls.
+      tracing: Tracing.ACTIVE,
       environment: {
         ...props.environment,
         POWERTOOLS_SERVICE_NAME: props.handlerName,

@@ -1,5 +1,5 @@
 import { Lazy } from 'aws-cdk-lib';
-import { AccountRootPrincipal, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
+import { AccountRootPrincipal, Grant, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { ITEM_ACCESS_ACTIONS, TENANT_SESSION_TAG } from '../../contract/iam';
 import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
@@ -82,12 +82,14 @@ export class TenantAccessRole extends Construct {
   }
 
   /** Lets `grantee` assume this role with a `tenantId` session tag: its policy and this role's trust. */
-  grantAssume(grantee: IGrantable & { role?: IRole }): void {
+  grantAssume(grantee: IGrantable & { role?: IRole }): Grant {
     const principalRole = grantee.role;
     if (!principalRole) throw new Error('only functions with a role may assume the tenant access role');
     this.trustedRoleArns.push(principalRole.roleArn);
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['sts:AssumeRole', 'sts:TagSession'], resources: [this.role.roleArn] }),
-    );
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['sts:AssumeRole', 'sts:TagSession'],
+      resourceArns: [this.role.roleArn],
+    });
   }
 }

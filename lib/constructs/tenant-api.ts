@@ -7,7 +7,6 @@ import {
   LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
-  RequestValidator,
   ResponseType,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
@@ -59,6 +58,11 @@ export interface TenantApiProps {
    * @default - no web ACL
    */
   readonly webAclArn?: string;
+  /**
+   * How long the functions' log groups keep their logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
 }
 
 /**
@@ -109,14 +113,6 @@ export class TenantApi extends Construct {
         },
       });
     }
-    // Checks required parameters (the Authorization header). Bodies are validated by the handlers'
-    // schemas, so their errors keep the platform's shape: no method declares a body model.
-    const requestValidator = new RequestValidator(this, 'RequestValidator', {
-      restApi: this.api,
-      validateRequestParameters: true,
-      validateRequestBody: true,
-    });
-
     const functions = {} as Record<HandlerName, IFunction>;
     // Tenant data (ledger, audit) only through tenant-scoped sessions; nothing else beyond these.
     const modelsAndTenantData = (fn: IFunction) => {
@@ -144,19 +140,18 @@ export class TenantApi extends Construct {
         functions[route.handler] = new PlatformFunction(this, pascalCase(route.handler), {
           handlerName: route.handler,
           environment: props.environment,
+          logRetention: props.logRetention,
         }).function;
         grants[route.handler](functions[route.handler]);
       }
       this.api.root.resourceForPath(route.path).addMethod(
         route.method,
-        new LambdaIntegration(functions[route.handler]),
+        // No console test invocations: one permission a method fewer, and nothing that bypasses the authorizer.
+        new LambdaIntegration(functions[route.handler], { allowTestInvoke: false }),
+        // A missing Authorization header is the authorizer's 401 (its identity source); bodies are
+        // validated by the handlers' schemas, so their errors keep the platform's shape.
         route.auth === 'tenant'
-          ? {
-              authorizer: props.authorizer,
-              authorizationType: AuthorizationType.CUSTOM,
-              requestParameters: { 'method.request.header.Authorization': true },
-              requestValidator,
-            }
+          ? { authorizer: props.authorizer, authorizationType: AuthorizationType.CUSTOM }
           : { authorizationType: AuthorizationType.IAM },
       );
     }

@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import { type IAuthorizer, IdentitySource, RequestAuthorizer } from 'aws-cdk-lib/aws-apigateway';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { PlatformFunction } from './platform-function';
 
@@ -16,6 +17,11 @@ export interface TenantAuthorizerProps {
    * @default Duration.minutes(1)
    */
   readonly resultsCacheTtl?: Duration;
+  /**
+   * How long the function's log group keeps its logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
 }
 
 /** The Lambda REQUEST authorizer that turns a JWT or tenant API key into a tenant context. */
@@ -28,6 +34,7 @@ export class TenantAuthorizer extends Construct {
     this.function = new PlatformFunction(this, 'Handler', {
       handlerName: 'authorizer',
       environment: props.environment,
+      logRetention: props.logRetention,
       timeout: Duration.seconds(10),
     }).function;
     props.tenantTable.grant(this.function, 'dynamodb:GetItem');

@@ -3,6 +3,7 @@ import { EbsDeviceVolumeType } from 'aws-cdk-lib/aws-ec2';
 import { AccountRootPrincipal, PolicyDocument, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { CfnResourcePolicy, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type CfnDomain, Domain, EngineVersion, TLSSecurityPolicy } from 'aws-cdk-lib/aws-opensearchservice';
+import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
 /** How big the domain is; see `lib/config.ts` for the defaults. */
@@ -67,6 +68,25 @@ export class VectorSearch extends Construct {
       advancedOptions: { 'rest.action.multi.allow_explicit_index': 'false' },
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
+    // The `dev` sizing: one node, so no dedicated masters and no second zone; `production` has both.
+    NagSuppressions.addResourceSuppressions(this.domain, [
+      ...(sizing.masterNodes === 0
+        ? [
+            {
+              id: 'AwsSolutions-OS4',
+              reason: 'Dev sizing: one data node and no dedicated masters; production sizing has three.',
+            },
+          ]
+        : []),
+      ...(sizing.dataNodes === 1
+        ? [
+            {
+              id: 'AwsSolutions-OS7',
+              reason: 'Dev sizing: one data node in one zone; production sizing spans two zones.',
+            },
+          ]
+        : []),
+    ]);
     new CfnResourcePolicy(this, 'LogsPolicy', {
       policyName: `${Stack.of(this).stackName}-opensearch-logs`,
       policyDocument: Stack.of(this).toJsonString({

@@ -12,6 +12,8 @@ const app = new App();
 const context: Record<string, string> = {
   jwtIssuer: 'https://issuer.example.com/tenants',
   jwtAudience: 'platform-client',
+  searchSizing: 'production',
+  logRetentionDays: '90',
 };
 const stack = new PlatformStack(app, 'Platform', { config: platformConfig((key) => context[key]) });
 Aspects.of(app).add(new AwsSolutionsChecks());
@@ -38,6 +40,8 @@ function statementsOf(handlerName: string): Statement[] {
 }
 
 const actionsOf = (statements: Statement[]) => statements.flatMap((s) => [s.Action].flat()).sort();
+/** The same actions, in the order `actionsOf` gives them. */
+const sorted = (actions: string[]) => [...actions].sort();
 
 describe('PlatformStack', () => {
   it('passes cdk-nag AwsSolutions with no unsuppressed error or warning', () => {
@@ -63,12 +67,17 @@ describe('PlatformStack', () => {
           ? {
               AuthorizationType: 'CUSTOM',
               AuthorizerId: { Ref: authorizerId },
-              RequestParameters: { 'method.request.header.Authorization': true },
             }
           : { AuthorizationType: 'AWS_IAM', AuthorizerId: Match.absent() }),
       });
     }
     expect(methods.filter((m) => m.Properties.AuthorizationType === 'NONE')).toEqual([]);
+    // no inert request validator, and no console test invocations that would skip the authorizer
+    template.resourceCountIs('AWS::ApiGateway::RequestValidator', 0);
+    const invokers = Object.values(template.findResources('AWS::Lambda::Permission')).map((p) =>
+      JSON.stringify(p.Properties.SourceArn),
+    );
+    expect(invokers.filter((arn) => arn.includes('test-invoke-stage'))).toEqual([]);
   });
 
   it('encrypts every table, with point-in-time recovery, on demand; ledger and audit items expire', () => {
@@ -89,12 +98,13 @@ describe('PlatformStack', () => {
   });
 
   it('grants each function only the actions it uses, and tenant data only through the tenant access role', () => {
-    const logs = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+    // every function writes its own log group and its X-Ray trace segments
+    const logs = ['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
     const assume = ['sts:AssumeRole', 'sts:TagSession'];
-    expect(actionsOf(statementsOf('authorizer'))).toEqual(['dynamodb:GetItem', ...logs]);
-    expect(actionsOf(statementsOf('chat-completions'))).toEqual(['bedrock:InvokeModel', ...logs, ...assume]);
-    expect(actionsOf(statementsOf('usage'))).toEqual([...logs, ...assume]);
-    expect(actionsOf(statementsOf('audit'))).toEqual([...logs, ...assume]);
+    expect(actionsOf(statementsOf('authorizer'))).toEqual(sorted(['dynamodb:GetItem', ...logs]));
+    expect(actionsOf(statementsOf('chat-completions'))).toEqual(sorted(['bedrock:InvokeModel', ...logs, ...assume]));
+    expect(actionsOf(statementsOf('usage'))).toEqual(sorted([...logs, ...assume]));
+    expect(actionsOf(statementsOf('audit'))).toEqual(sorted([...logs, ...assume]));
     expect(actionsOf(statementsOf('admin'))).toEqual(
       [
         'dynamodb:BatchWriteItem',
@@ -167,13 +177,13 @@ describe('PlatformStack', () => {
         if ([statement.Resource].flat().includes('*')) starResources.push([statement.Action].flat());
       }
     }
-    // the one exception: CloudWatch Logs' log-delivery actions (state machine logging) take only Resource *
-    expect(starResources).toHaveLength(1);
-    expect(
-      starResources[0].every((action) =>
-        /^logs:\w+(LogDelivery|LogDeliveries|ResourcePolic(y|ies)|LogGroups)$/.test(action),
-      ),
-    ).toBe(true);
+    // the exceptions, actions that take only Resource *: CloudWatch Logs' log delivery (state machine
+    // logging) once, X-Ray's trace segments for each of the 10 functions
+    const logDelivery = /^logs:\w+(LogDelivery|LogDeliveries|ResourcePolic(y|ies)|LogGroups)$/;
+    const xray = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
+    expect(starResources.filter((actions) => actions.every((action) => logDelivery.test(action)))).toHaveLength(1);
+    expect(starResources.filter((actions) => actions.join() === xray.join())).toHaveLength(10);
+    expect(starResources).toHaveLength(11);
   });
 
   it('runs OpenSearch encrypted, HTTPS-only, IAM-only, refusing explicit indexes in bulk bodies', () => {
@@ -264,11 +274,23 @@ describe('PlatformStack', () => {
     });
   });
 
+  it('sizes the search domain small unless production is asked for, and keeps function logs as configured', () => {
+    expect(platformConfig().search).toMatchObject({ dataNodes: 1, masterNodes: 0 });
+    expect(platformConfig((key) => context[key]).search).toMatchObject({ dataNodes: 2, masterNodes: 3 });
+    expect(() => platformConfig((key) => ({ searchSizing: 'huge' })[key])).toThrow();
+    expect(() => platformConfig((key) => ({ logRetentionDays: '42' })[key])).toThrow(/logRetentionDays is one of/);
+    const functionLogGroups = Object.values(template.findResources('AWS::Logs::LogGroup')).filter(
+      (group) => group.Properties.RetentionInDays === 90,
+    );
+    expect(functionLogGroups).toHaveLength(10);
+  });
+
   it('runs handlers on arm64 and the current Node.js runtime, configured from the environment contract', () => {
     template.resourceCountIs('AWS::Lambda::Function', 10);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
       Environment: {
         Variables: Match.objectLike({
           MODEL_CATALOG: Match.stringLikeRegexp('amazon.nova-micro-v1:0'),
@@ -345,6 +367,8 @@ describe('PlatformStack', () => {
         'logs:PutLogEvents',
         'sts:AssumeRole',
         'sts:TagSession',
+        'xray:PutTelemetryRecords',
+        'xray:PutTraceSegments',
       ].sort(),
     );
   });
