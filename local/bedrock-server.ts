@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
-import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
+import { failAsAws, localServer, parseJson, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
 import { localEmbedding } from './local-embedder';
 import { localModel } from './local-model';
 
@@ -75,7 +75,7 @@ export async function startLocalBedrock(options: {
   let misbehaviour: ConverseMisbehaviour = {};
   const server: Server = localServer(async (request, response) => {
     const raw = (await readBody(request)).toString('utf8');
-    const body = raw ? safeJson(raw) : undefined;
+    const body = raw ? parseJson(raw) : undefined;
     remember(requests, { method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
 
     const scope = sigV4Scope(request.headers.authorization);
@@ -156,12 +156,4 @@ export async function startLocalBedrock(options: {
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }

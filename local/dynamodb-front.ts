@@ -2,7 +2,7 @@ import { request as httpRequest, type Server, type ServerResponse } from 'node:h
 import type { AddressInfo } from 'node:net';
 import { ITEM_ACCESS_OPERATIONS } from '../contract/iam';
 import { TABLE_KEY, TENANT_PARTITION_PREFIX } from '../contract/tables';
-import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
+import { localServer, parseJson, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
 import type { LocalSts } from './sts-server';
 
 /** What TenantAccessRole's policy allows (see lib/constructs/tenant-access-role.ts): no Scan, no table-wide reads. */
@@ -111,7 +111,7 @@ export async function startDynamoDbFront(options: {
     const operation = String(request.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
     const accessKeyId = sigV4Scope(request.headers.authorization)?.accessKeyId ?? '';
     const session = options.sts.sessionOf(accessKeyId);
-    const parsed = safeJson(body.toString('utf8')) as DynamoDbRequest;
+    const parsed = (parseJson(body.toString('utf8')) ?? {}) as DynamoDbRequest;
     const touched = leadingKeys(operation, parsed);
     const tables = touched?.map((t) => t.table) ?? (parsed.TableName ? [parsed.TableName] : []);
     const tenantTable = tables.some((table) => options.tenantTables.includes(table));
@@ -192,14 +192,6 @@ export async function startDynamoDbFront(options: {
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return {};
-  }
 }
 
 /** An error as the DynamoDB JSON 1.0 protocol sends it. */

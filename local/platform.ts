@@ -19,7 +19,7 @@ import type { PlatformDeps, ServiceConfigs } from '../lambdas/runtime';
 import { allDeps } from '../lambdas/runtime-all';
 import { offboardingDrainSeconds, type PlatformConfig, platformConfig } from '../lib/config';
 import { answerClientError, createLocalApiGateway, isOperator } from './api-gateway';
-import { readBody } from './aws-wire';
+import { parseJson, readBody } from './aws-wire';
 import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
 import { createDevIssuer, type DevIssuer } from './dev-issuer';
 import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
@@ -263,7 +263,7 @@ function devIssuerRoutes(issuer: DevIssuer, operatorToken: string) {
       if (!isOperator(request.headers.authorization, operatorToken)) {
         return reply(response, 403, { error: { code: 'forbidden', message: 'operator token required' } });
       }
-      const parsed = mintRequestSchema.safeParse(safeJson((await readBody(request)).toString('utf8') || '{}'));
+      const parsed = mintRequestSchema.safeParse(parseJson((await readBody(request)).toString('utf8') || '{}'));
       if (!parsed.success)
         return reply(response, 400, { error: { code: 'invalid_request', message: parsed.error.message } });
       const { tenant_id: tenantId, user_id: userId, expires_in: expiresInSeconds } = parsed.data;
@@ -280,14 +280,6 @@ function readOrCreate(file: string, create: () => string): string {
   const value = create();
   writeFileSync(file, value, { mode: 0o600 });
   return value;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Every route handler, built with the same deps. */

@@ -1,6 +1,7 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { TABLE_KEY } from '../../contract/tables';
 import { PlatformError } from '../core/errors';
+import { backoff } from './retry';
 
 const BATCH_SIZE = 25;
 
@@ -24,7 +25,7 @@ export async function deletePartition(db: DynamoDBDocumentClient, tableName: str
       let requests = keys.slice(i, i + BATCH_SIZE).map((Key) => ({ DeleteRequest: { Key } }));
       // DynamoDB may hand back part of a batch under load: retry what it returns, with backoff.
       for (let attempt = 0; requests.length > 0; attempt++) {
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+        if (attempt > 0) await backoff(attempt, 50);
         const result = await db.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
         requests = (result.UnprocessedItems?.[tableName] ?? []) as typeof requests;
       }

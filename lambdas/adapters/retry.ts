@@ -41,7 +41,12 @@ export async function withRetries<T>(operation: () => Promise<T>, attempts = 4, 
       return await operation();
     } catch (error) {
       if (attempt >= attempts || !isRetryable(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(1000, baseDelayMs * 2 ** attempt)));
+      await backoff(attempt, baseDelayMs);
     }
   }
+}
+
+/** Waits before try `attempt + 1`: exponential backoff with full jitter, at most a second. */
+export function backoff(attempt: number, baseDelayMs = 25): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(1000, baseDelayMs * 2 ** attempt)));
 }

@@ -1,5 +1,3 @@
-import * as z from 'zod';
-
 /** Who did what, when, and what it cost: never prompt text unless the tenant opted in. */
 export interface AuditEntry {
   readonly requestId: string;
@@ -18,13 +16,6 @@ export interface AuditEntry {
 
 /** What a handler adds to the audit record of its request. */
 export type AuditDetail = { -readonly [K in 'model' | 'inputTokens' | 'outputTokens' | 'prompt']?: AuditEntry[K] };
-
-export const auditQuerySchema = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z.string().min(1).max(512).optional(),
-  })
-  .strict();
 
 /** The API's view of an audit record. */
 export function auditView(entry: AuditEntry) {

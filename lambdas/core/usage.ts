@@ -48,23 +48,27 @@ export interface UsageReport {
   totals: Omit<UsageLine, 'date' | 'model'>;
 }
 
-/** Sums per-day, per-model records into the lines the caller asked for. */
-export function usageReport(
-  records: readonly UsageRecord[],
-  range: { from: string; to: string },
-  groupBy?: 'day' | 'model',
-): UsageReport {
-  const lines = new Map<string, UsageLine & { costNanoUsd: number }>();
-  const totals = { requests: 0, input_tokens: 0, output_tokens: 0, costNanoUsd: 0 };
+/** Counts of a usage line while it is summed: cost stays in nano-dollars until the end. */
+type Summing<L> = L & { requests: number; input_tokens: number; output_tokens: number; costNanoUsd: number };
+
+/**
+ * Sums records into one line per `keyOf(record)`, each line starting with `labelsOf(record)`,
+ * sorted by key, cost in USD; and the totals of them all.
+ */
+function sumUsage<R extends UsageRecord, L extends object>(
+  records: readonly R[],
+  keyOf: (record: R) => string,
+  labelsOf: (record: R) => L,
+) {
+  const lines = new Map<string, Summing<L>>();
+  const totals: Summing<object> = { requests: 0, input_tokens: 0, output_tokens: 0, costNanoUsd: 0 };
   for (const record of records) {
-    const key = groupBy === 'day' ? record.date : groupBy === 'model' ? record.model : `${record.date}#${record.model}`;
+    const key = keyOf(record);
     const line = lines.get(key) ?? {
-      ...(groupBy !== 'model' && { date: record.date }),
-      ...(groupBy !== 'day' && { model: record.model }),
+      ...labelsOf(record),
       requests: 0,
       input_tokens: 0,
       output_tokens: 0,
-      cost_usd: 0,
       costNanoUsd: 0,
     };
     for (const sum of [line, totals]) {
@@ -75,17 +79,30 @@ export function usageReport(
     }
     lines.set(key, line);
   }
-  const data = [...lines.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([, { costNanoUsd, ...line }]) => ({ ...line, cost_usd: nanoUsdToUsd(costNanoUsd) }));
-  const { costNanoUsd, ...totalCounts } = totals;
-  return {
-    object: 'usage_report',
-    ...range,
-    group_by: groupBy ?? 'day_model',
-    data,
-    totals: { ...totalCounts, cost_usd: nanoUsdToUsd(costNanoUsd) },
-  };
+  const inUsd = <T extends Summing<object>>({ costNanoUsd, ...counts }: T) => ({
+    ...counts,
+    cost_usd: nanoUsdToUsd(costNanoUsd),
+  });
+  const data = [...lines.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, line]) => inUsd(line));
+  return { data, totals: inUsd(totals) };
+}
+
+/** Sums per-day, per-model records into the lines the caller asked for. */
+export function usageReport(
+  records: readonly UsageRecord[],
+  range: { from: string; to: string },
+  groupBy?: 'day' | 'model',
+): UsageReport {
+  const { data, totals } = sumUsage(
+    records,
+    (record) =>
+      groupBy === 'day' ? record.date : groupBy === 'model' ? record.model : `${record.date}#${record.model}`,
+    (record) => ({
+      ...(groupBy !== 'model' && { date: record.date }),
+      ...(groupBy !== 'day' && { model: record.model }),
+    }),
+  );
+  return { object: 'usage_report', ...range, group_by: groupBy ?? 'day_model', data, totals };
 }
 
 export const adminUsageQuerySchema = z
@@ -103,40 +120,16 @@ export interface AdminUsageLine {
 
 /** One month's usage of every tenant, per tenant and model, with totals: the operator's bill. */
 export function adminUsageReport(records: readonly TenantUsageRecord[], month: string) {
-  const lines = new Map<string, AdminUsageLine & { costNanoUsd: number }>();
-  let totalNano = 0;
-  for (const record of records) {
-    const key = `${record.tenantId}#${record.model}`;
-    const line = lines.get(key) ?? {
-      tenant_id: record.tenantId,
-      model: record.model,
-      requests: 0,
-      input_tokens: 0,
-      output_tokens: 0,
-      cost_usd: 0,
-      costNanoUsd: 0,
-    };
-    line.requests += record.requests;
-    line.input_tokens += record.inputTokens;
-    line.output_tokens += record.outputTokens;
-    line.costNanoUsd += record.costNanoUsd;
-    totalNano += record.costNanoUsd;
-    lines.set(key, line);
-  }
-  const data = [...lines.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([, { costNanoUsd, ...line }]) => ({ ...line, cost_usd: nanoUsdToUsd(costNanoUsd) }));
+  const { data, totals } = sumUsage(
+    records,
+    (record) => `${record.tenantId}#${record.model}`,
+    (record) => ({ tenant_id: record.tenantId, model: record.model }),
+  );
   return {
     object: 'admin_usage_report' as const,
     month,
     data,
-    totals: {
-      tenants: new Set(data.map((line) => line.tenant_id)).size,
-      requests: data.reduce((sum, line) => sum + line.requests, 0),
-      input_tokens: data.reduce((sum, line) => sum + line.input_tokens, 0),
-      output_tokens: data.reduce((sum, line) => sum + line.output_tokens, 0),
-      cost_usd: nanoUsdToUsd(totalNano),
-    },
+    totals: { tenants: new Set(data.map((line) => line.tenant_id)).size, ...totals },
   };
 }
 

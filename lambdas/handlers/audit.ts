@@ -1,5 +1,6 @@
-import { auditQuerySchema, auditView } from '../core/audit';
+import { auditView } from '../core/audit';
 import { PlatformError } from '../core/errors';
+import { pageQuerySchema } from '../core/paging';
 import { audit, lambdaHandler, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
@@ -20,7 +21,7 @@ export function create(deps: AuditDeps) {
         if (!entry) throw new PlatformError('not_found', 'no such audit record');
         return json(200, auditView(entry));
       }
-      const query = auditQuerySchema.parse(event.queryStringParameters ?? {});
+      const query = pageQuerySchema.parse(event.queryStringParameters ?? {});
       const page = await deps.audit.list(tenant, query);
       return json(200, { object: 'list', data: page.entries.map(auditView), next_cursor: page.nextCursor ?? null });
     }),

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import * as z from 'zod';
 import { deleteDocument, documentView, getDocument, ingestDocument } from '../core/documents';
 import { PlatformError } from '../core/errors';
+import { pageQuerySchema } from '../core/paging';
 import { documentRequestSchema } from '../core/retrieval';
 import {
   audit,
@@ -17,10 +17,6 @@ import {
 import { vectors } from '../runtime-vectors';
 import { type ApiEvent, json, type TenantApiContext, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
-
-const listQuerySchema = z
-  .object({ limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().min(1).max(512).optional() })
-  .strict();
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type DocumentsDeps = Pick<
@@ -40,7 +36,7 @@ export function create(deps: DocumentsDeps) {
       return json(record.status === 'queued' ? 202 : 201, documentView(record));
     },
     'GET /v1/documents': async (event, { tenant }) => {
-      const page = await deps.documents.list(tenant, listQuerySchema.parse(event.queryStringParameters ?? {}));
+      const page = await deps.documents.list(tenant, pageQuerySchema.parse(event.queryStringParameters ?? {}));
       return json(200, { object: 'list', data: page.records.map(documentView), next_cursor: page.nextCursor ?? null });
     },
     'GET /v1/documents/{id}': async (event, { tenant }) =>
