@@ -197,7 +197,8 @@ describe('metering under load and faults', () => {
     };
 
     const run = await runLoad('fault', async () => {
-      // Calls that crashed after reserving: 4,500 of the quota tenant's 6,000 tokens held, expiring in 1 s.
+      // Calls that crashed after reserving: 4,500 of the quota tenant's 6,000 tokens held, made two
+      // seconds ago with a one-second hold, so they are abandoned already: no waiting for it.
       const crashedLedger = new DynamoDbLedger(db.scoped, 'ledger', { reservationTtlMs: 1000 });
       const quotaTenant = tenantContext('fault-quota', TENANTS[2].limits);
       for (let i = 0; i < 3; i++) {
@@ -205,10 +206,9 @@ describe('metering under load and faults', () => {
           requestId: `crashed-${i}`,
           model: 'nova-micro',
           estimate: { tokens: 1500, costNanoUsd: 0 },
-          nowMs: Date.now(),
+          nowMs: Date.now() - 2000,
         });
       }
-      await new Promise((resolve) => setTimeout(resolve, 1100));
       platform.injectDynamoDbFaults(faults);
     });
     platform.injectDynamoDbFaults(undefined);

@@ -7,8 +7,9 @@ import { PlatformStack } from '../../lib/platform-stack';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
 
-// GIVEN the platform stack as `cdk synth` builds it, with a JWT issuer configured and cdk-nag on
-const app = new App();
+// GIVEN the platform stack as `cdk synth` builds it, with a JWT issuer configured and cdk-nag on;
+// without bundling the functions (bundles.test.ts bundles them once, and checks their sizes)
+const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
 const context: Record<string, string> = {
   jwtIssuer: 'https://issuer.example.com/tenants',
   jwtAudience: 'platform-client',

@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type AdminUsageLine, usageCsv } from '../lambdas/core/usage';
+import { operatorTokenFile } from './platform';
+
+const USAGE = `usage: npm run tenant -- <command> [options]
+  create <id> [--tier T] [limits]   onboard a tenant and print its first API key
+  get <id>                          show a tenant
+  update <id> [--tier T] [limits] [--audit-prompts true|false]
+                                    change tier (resets limits to its defaults), limits, audit settings
+  suspend <id> | resume <id>        stop or restart the tenant's calls (within the authorizer cache TTL)
+  key create <id>                   issue another API key (printed once)
+  key revoke <id> <keyId>           revoke an API key
+  token <id> [--user U] [--expires-in SECONDS]
+                                    mint a JWT for a user of the tenant (local dev issuer)
+  offboard <id> [--no-wait]         suspend the tenant, wait out cached credentials, delete everything
+                                    held for it, keep its id as a tombstone; print the counts
+  usage [--month yyyy-mm] [--csv]   every tenant's usage and cost for a month (default: this month)
+  limits: [--rpm N] [--tpm N] [--monthly-tokens N] [--budget-usd N]; tiers: basic, standard, enterprise
+Talks to the local platform on http://127.0.0.1:$PORT (default 8787) with the operator token in
+$LOCAL_DATA_DIR/operator-token (default .local).`;
+
+/**
+ * The tenant CLI (`npm run tenant`): talks to the running local platform's admin routes with the
+ * operator token, and writes what they answer to `out`. Throws with the message to show on failure.
+ */
+export async function runTenantCli(
+  args: string[],
+  env: { readonly PORT?: string; readonly LOCAL_DATA_DIR?: string },
+  out: (line: string) => void,
+  err: (line: string) => void = out,
+): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      tier: { type: 'string' },
+      rpm: { type: 'string' },
+      tpm: { type: 'string' },
+      'monthly-tokens': { type: 'string' },
+      'budget-usd': { type: 'string' },
+      'audit-prompts': { type: 'string' },
+      month: { type: 'string' },
+      csv: { type: 'boolean' },
+      user: { type: 'string' },
+      'expires-in': { type: 'string' },
+      'no-wait': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+
+  const baseUrl = `http://127.0.0.1:${env.PORT ?? 8787}`;
+  const dataDir = resolve(env.LOCAL_DATA_DIR ?? '.local');
+
+  async function call(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+    let operatorToken: string;
+    try {
+      operatorToken = readFileSync(operatorTokenFile(dataDir), 'utf8').trim();
+    } catch {
+      throw new Error(`no operator token in ${dataDir}: is the local platform running (npm start)?`);
+    }
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).catch(() => {
+      throw new Error(`cannot reach ${baseUrl}: start the platform with npm start`);
+    });
+    const answer = (await response.json()) as Record<string, unknown>;
+    if (!response.ok) throw new Error(JSON.stringify(answer));
+    return answer;
+  }
+
+  const numberOption = (name: keyof typeof values) => (values[name] === undefined ? undefined : Number(values[name]));
+  const tenantPath = (id: string) => `/admin/tenants/${encodeURIComponent(id)}`;
+  const print = (answer: unknown) => out(JSON.stringify(answer, null, 2));
+
+  function limitOptions(): Record<string, number> {
+    return Object.fromEntries(
+      Object.entries({
+        requestsPerMinute: numberOption('rpm'),
+        tokensPerMinute: numberOption('tpm'),
+        monthlyTokens: numberOption('monthly-tokens'),
+        monthlyBudgetUsd: numberOption('budget-usd'),
+      }).filter(([, value]) => value !== undefined),
+    ) as Record<string, number>;
+  }
+
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    out(USAGE);
+    return;
+  }
+  const [id, keyId] = command === 'key' ? rest.slice(1) : rest;
+  if (command === 'create' && id) {
+    print(await call('POST', '/admin/tenants', { id, tier: values.tier, limits: limitOptions() }));
+    const key = await call('POST', `${tenantPath(id)}/api-keys`);
+    out(String(key.api_key));
+  } else if (command === 'get' && id) {
+    print(await call('GET', tenantPath(id)));
+  } else if (command === 'update' && id) {
+    const limits = limitOptions();
+    print(
+      await call('PATCH', tenantPath(id), {
+        tier: values.tier,
+        limits: Object.keys(limits).length > 0 ? limits : undefined,
+        audit_prompts: values['audit-prompts'] === undefined ? undefined : values['audit-prompts'] === 'true',
+      }),
+    );
+  } else if ((command === 'suspend' || command === 'resume') && id) {
+    print(await call('PATCH', tenantPath(id), { status: command === 'suspend' ? 'suspended' : 'active' }));
+  } else if (command === 'key' && rest[0] === 'create' && id) {
+    const key = await call('POST', `${tenantPath(id)}/api-keys`);
+    out(String(key.api_key));
+  } else if (command === 'key' && rest[0] === 'revoke' && id && keyId) {
+    print(await call('DELETE', `${tenantPath(id)}/api-keys/${encodeURIComponent(keyId)}`));
+  } else if (command === 'token' && id) {
+    const answer = await call('POST', '/local/tokens', {
+      tenant_id: id,
+      user_id: values.user,
+      expires_in: numberOption('expires-in'),
+    });
+    out(String(answer.token));
+  } else if (command === 'offboard' && id) {
+    let tenant = await call('DELETE', tenantPath(id));
+    if (!values['no-wait']) {
+      const drainUntil = String((tenant.offboarding as { drain_until?: string } | undefined)?.drain_until);
+      if (tenant.status !== 'offboarded') err(`offboarding: data is deleted after ${drainUntil}`);
+      while (tenant.status !== 'offboarded') {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        tenant = await call('GET', tenantPath(id));
+      }
+    }
+    print(tenant);
+  } else if (command === 'usage') {
+    const month = values.month ?? new Date().toISOString().slice(0, 7);
+    const report = await call('GET', `/admin/usage?month=${encodeURIComponent(month)}`);
+    if (values.csv) out(usageCsv(report.data as AdminUsageLine[]));
+    else print(report);
+  } else {
+    throw new Error(USAGE);
+  }
+}

@@ -1,0 +1,43 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { platformConfig } from '../../lib/config';
+import { PlatformStack } from '../../lib/platform-stack';
+
+/** Each function's bundle, as `cdk synth` writes it: small enough to load fast on a cold start. */
+describe('Lambda bundles', () => {
+  // GIVEN the stack synthesized with bundling, as `cdk synth` does it
+  const app = new App({ context: { 'aws:cdk:enable-asset-metadata': true } });
+  const stack = new PlatformStack(app, 'Bundled', { config: platformConfig() });
+  const assembly = app.synth();
+  const functions = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function'));
+  const sizes = Object.fromEntries(
+    functions.map((fn) => [
+      fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as string,
+      statSync(join(assembly.directory, fn.Metadata['aws:asset:path'], 'index.js')).size,
+    ]),
+  );
+
+  it('bundles every handler apart, each under 300 KB, the authorizer under 150 KB', () => {
+    expect(Object.keys(sizes).sort()).toEqual([
+      'admin',
+      'audit',
+      'authorizer',
+      'chat-completions',
+      'documents',
+      'embeddings',
+      'ingest-worker',
+      'offboarding',
+      'retrieve',
+      'usage',
+    ]);
+    for (const size of Object.values(sizes)) expect(size).toBeLessThan(300 * 1024);
+    expect(sizes.authorizer).toBeLessThan(150 * 1024);
+  });
+
+  it('leaves out of a bundle the adapters its handler does not use', () => {
+    // the authorizer reads the registry: no OpenSearch signer, no Bedrock, no queue
+    expect(sizes.authorizer).toBeLessThan(sizes['chat-completions'] - 30 * 1024);
+  });
+});
