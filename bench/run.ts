@@ -1,10 +1,12 @@
 import { benchChat } from './chat';
+import { benchCold } from './cold';
 import { benchMetering } from './metering';
 import { benchRetrieval } from './retrieval';
 
 /** `npm run bench [-- <suite>]`: each suite prints a table. */
 const SUITES: Record<string, () => Promise<void>> = {
   chat: benchChat,
+  cold: benchCold,
   metering: benchMetering,
   retrieval: benchRetrieval,
 };

@@ -9,6 +9,15 @@ import { Construct } from 'constructs';
 import type { FunctionName } from '../../contract/routes';
 import { HANDLER_TIMEOUT_SECONDS } from '../config';
 
+/**
+ * The AWS SDK (and its @smithy parts) comes with the Lambda runtime: bundling it would make every
+ * bundle 300 KB to 700 KB larger, and each cold start load it. The runtime's SDK v3 is kept
+ * current by AWS; the tests run the version package-lock.json pins.
+ */
+export const BUNDLE_EXTERNALS = ['@aws-sdk/*', '@smithy/*'];
+/** ES module builds first, so esbuild drops what a handler does not use (the SDK ships both). */
+export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
+
 /** Longest a handler runs by default; API Gateway stops waiting at 29 s anyway. */
 export const DEFAULT_HANDLER_TIMEOUT = Duration.seconds(HANDLER_TIMEOUT_SECONDS);
 
@@ -81,13 +90,9 @@ export class PlatformFunction extends Construct {
       },
       bundling: {
         forceDockerBundling: false,
-        // The AWS SDK (and its @smithy parts) comes with the Lambda runtime: bundling it would make
-        // every bundle 300 KB to 700 KB larger, and each cold start load it. The runtime's SDK v3 is
-        // kept current by AWS; the tests run the version package-lock.json pins.
-        externalModules: ['@aws-sdk/*', '@smithy/*'],
+        externalModules: BUNDLE_EXTERNALS,
         minify: true,
-        // ES module builds first, so esbuild drops what a handler does not use (the SDK ships both).
-        mainFields: ['module', 'main'],
+        mainFields: BUNDLE_MAIN_FIELDS,
         sourceMap: true,
         target: 'node24',
         logLevel: LogLevel.ERROR,
