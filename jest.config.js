@@ -7,4 +7,6 @@ module.exports = {
   // middy and jose ship ESM only; swc turns them into CommonJS for jest.
   transformIgnorePatterns: ['/node_modules/(?!(@middy|jose)/)'],
   testTimeout: 30000,
+  // The suites wait on local servers more than they compute: two workers even on two cores.
+  maxWorkers: 2,
 };
