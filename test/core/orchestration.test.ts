@@ -1,0 +1,186 @@
+import { authorize } from '../../lambdas/core/authorize';
+import { completeChat } from '../../lambdas/core/chat';
+import { indexQueuedJob, ingestDocument } from '../../lambdas/core/documents';
+import { beginOffboarding, purgeTenantData, tombstoneTenant } from '../../lambdas/core/offboarding';
+import type { TenantRecord } from '../../lambdas/core/tenant';
+import { onboardTenant } from '../../lambdas/core/tenants';
+import { DEFAULT_MODELS, DEFAULT_TIERS, platformConfig } from '../../lib/config';
+import { contextOf, inMemoryPorts } from '../support/fakes';
+
+/**
+ * The core's orchestration on in-memory ports: what it asks of each port, in what order, and what
+ * it leaves behind. The adapters and the HTTP layer are tested apart (test/adapters, test/e2e).
+ */
+const NOW = Date.UTC(2026, 10, 24, 12);
+const { retrieval } = platformConfig();
+
+async function world(tier: TenantRecord['tier'] = 'standard', limits: Partial<TenantRecord['limits']> = {}) {
+  const fake = inMemoryPorts();
+  const deps = { ...fake.ports, catalog: DEFAULT_MODELS, retrieval, tiers: DEFAULT_TIERS, now: () => NOW };
+  const record = await onboardTenant(deps, { id: 'orchestra', tier, limits, audit_prompts: false });
+  return { fake, deps, tenant: contextOf(record) };
+}
+
+describe('completeChat', () => {
+  it('reserves the bound, calls the model once, settles what it used', async () => {
+    const { fake, deps, tenant } = await world();
+    const answer = await completeChat(
+      deps,
+      tenant,
+      { model: 'nova-micro', messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 20 },
+      { requestId: 'c1' },
+    );
+    expect(answer.usage).toEqual({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 });
+    // 'Hello there': 4 tokens, plus 4 for the message and 3 for the reply; and 20 of output
+    expect(fake.events).toEqual(['reserve c1 31', 'generate', 'settle c1 12']);
+    expect(fake.reservations.size).toBe(0);
+  });
+
+  it('grounds the prompt in the tenant’s passages, the query embedding metered on its own', async () => {
+    const { fake, deps, tenant } = await world();
+    await ingestDocument(deps, tenant, { id: 'refunds', text: 'Refunds take five days.' }, { requestId: 'd1' });
+    fake.events.length = 0;
+    const answer = await completeChat(
+      deps,
+      tenant,
+      { model: 'nova-micro', messages: [{ role: 'user', content: 'How long?' }], retrieval: { top_k: 2 } },
+      { requestId: 'c2' },
+    );
+    expect(fake.events.map((event) => event.split(' ')[0])).toEqual([
+      'reserve',
+      'embed',
+      'settle',
+      'reserve',
+      'generate',
+      'settle',
+    ]);
+    expect(fake.events[0]).toMatch(/^reserve c2:query /);
+    expect(fake.generated.at(-1)?.messages[0]).toMatchObject({
+      role: 'system',
+      content: expect.stringContaining('[1] Refunds take five days.'),
+    });
+    expect(answer.citations?.[0]).toMatchObject({ index: 1, document_id: 'refunds' });
+  });
+
+  it('refuses retrieval without a user message before anything is reserved', async () => {
+    const { fake, deps, tenant } = await world();
+    await expect(
+      completeChat(
+        deps,
+        tenant,
+        { model: 'nova-micro', messages: [{ role: 'system', content: 'x' }], retrieval: { top_k: 1 } },
+        { requestId: 'c3' },
+      ),
+    ).rejects.toMatchObject({ code: 'invalid_request' });
+    expect(fake.events).toEqual([]);
+  });
+});
+
+describe('ingestDocument and the worker', () => {
+  const long = (word: string) => Array.from({ length: 9000 }, (_, i) => (i % 50 === 0 ? word : 'tok')).join(' ');
+
+  it('indexes a small document now and removes the version it replaces', async () => {
+    const { fake, deps, tenant } = await world();
+    const first = await ingestDocument(deps, tenant, { id: 'doc', text: 'first text' }, { requestId: 'i1' });
+    const second = await ingestDocument(deps, tenant, { id: 'doc', text: 'second text' }, { requestId: 'i2' });
+    expect(second.version).not.toBe(first.version);
+    expect(fake.chunks.map((stored) => [stored.version, stored.chunk.text])).toEqual([[second.version, 'second text']]);
+  });
+
+  it('queues a large document as id-only jobs, each reserved at upload, and settles each as the worker indexes it', async () => {
+    const { fake, deps, tenant } = await world();
+    const record = await ingestDocument(deps, tenant, { id: 'big', text: long('fjord') }, { requestId: 'q1' });
+    expect(record.status).toBe('queued');
+    const jobs = Math.ceil(record.chunks / retrieval.syncMaxChunks);
+    expect(fake.queued).toHaveLength(jobs);
+    expect(Object.keys(fake.queued[0]).sort()).toEqual([
+      'batch',
+      'documentId',
+      'principal',
+      'requestId',
+      'tenantId',
+      'version',
+    ]);
+    expect([...fake.reservations.keys()]).toEqual(fake.queued.map((ref) => `q1:${ref.batch}`));
+
+    const worker = { ...deps, registry: fake.ports.registry };
+    for (const ref of fake.queued) expect(await indexQueuedJob(worker, ref)).toBe('indexed');
+    expect(fake.reservations.size).toBe(0);
+    expect(fake.settled).toHaveLength(jobs);
+    expect(fake.jobs.size).toBe(0);
+    expect(fake.records.get('orchestra/big')).toMatchObject({ status: 'indexed', indexedChunks: record.chunks });
+    // again, as SQS may deliver it: nothing embedded or billed twice
+    const embeds = fake.events.filter((event) => event.startsWith('embed')).length;
+    expect(await indexQueuedJob(worker, fake.queued[0])).toBe('dropped: done before');
+    expect(fake.events.filter((event) => event.startsWith('embed')).length).toBe(embeds);
+  });
+
+  it('refuses a queued document over the quota whole: nothing stored, every reservation given back', async () => {
+    const { fake, deps, tenant } = await world('standard', { monthlyTokens: 8000 });
+    await expect(
+      ingestDocument(deps, tenant, { id: 'huge', text: long('steppe') }, { requestId: 'q2' }),
+    ).rejects.toMatchObject({ code: 'quota_exceeded' });
+    expect(fake.reservations.size).toBe(0);
+    expect(fake.queued).toEqual([]);
+    expect(fake.records.size).toBe(0);
+    expect(fake.events.filter((event) => event.startsWith('release'))).toHaveLength(1);
+  });
+});
+
+describe('offboarding', () => {
+  it('waits for the drain, purges each store once even when a step is run again, then tombstones', async () => {
+    const { fake, deps, tenant } = await world();
+    await ingestDocument(deps, tenant, { id: 'doc', text: 'kept until offboarding' }, { requestId: 'o1' });
+    let now = NOW;
+    const offboarding = { ...deps, now: () => now, drainMs: 210_000 };
+    const begun = await beginOffboarding(offboarding, 'orchestra');
+    expect(begun.status).toBe('offboarding');
+    await expect(purgeTenantData(offboarding, 'orchestra')).rejects.toMatchObject({ code: 'conflict' });
+
+    now += 210_000;
+    const purged = await purgeTenantData(offboarding, 'orchestra');
+    expect(purged.offboarding?.deleted).toEqual({
+      chunks: 1,
+      documents: 1,
+      audit_records: 0,
+      ledger_items: 1,
+      api_keys: 0,
+    });
+    expect(fake.chunks).toEqual([]);
+    expect((await purgeTenantData(offboarding, 'orchestra')).offboarding?.deleted).toEqual(purged.offboarding?.deleted);
+    const tombstone = await tombstoneTenant(offboarding, 'orchestra');
+    expect(tombstone).toMatchObject({
+      status: 'offboarded',
+      offboarding: { completedAt: new Date(now).toISOString() },
+    });
+    await expect(onboardTenant(deps, { id: 'orchestra', tier: 'basic', audit_prompts: false })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+  });
+});
+
+describe('authorize', () => {
+  it('names the tenant only for an active one, and carries a JWT’s expiry', async () => {
+    const { fake } = await world();
+    const tokens = { verify: async () => ({ tenantId: 'orchestra', userId: 'ada', expiresAt: 1_800_000_000 }) };
+    const decision = await authorize({ registry: fake.ports.registry, tokens }, 'Bearer eyJhbGciOi.x.y');
+    expect(decision).toMatchObject({
+      effect: 'Allow',
+      context: {
+        tenantId: 'orchestra',
+        principal: { type: 'user', id: 'ada' },
+        expiresAt: 1_800_000_000,
+        placements: ['t-orchestra'],
+      },
+    });
+    const record = fake.tenants.get('orchestra') as TenantRecord;
+    await fake.ports.registry.updateTenant({ ...record, status: 'suspended' });
+    expect(await authorize({ registry: fake.ports.registry, tokens }, 'Bearer eyJhbGciOi.x.y')).toMatchObject({
+      effect: 'Deny',
+    });
+    await fake.ports.registry.updateTenant({ ...record, status: 'offboarded' });
+    await expect(authorize({ registry: fake.ports.registry, tokens }, 'Bearer eyJhbGciOi.x.y')).rejects.toMatchObject({
+      code: 'unauthenticated',
+    });
+  });
+});

@@ -1,0 +1,247 @@
+import { PlatformError } from '../../lambdas/core/errors';
+import type {
+  AuditLog,
+  DocumentRecord,
+  DocumentStore,
+  Embedder,
+  IndexedChunk,
+  IngestJob,
+  IngestJobRef,
+  IngestQueue,
+  Ledger,
+  MeteringMetrics,
+  ModelProvider,
+  Reservation,
+  StoredApiKey,
+  TenantRegistry,
+  VectorIndex,
+} from '../../lambdas/core/ports';
+import { tenantPlacements } from '../../lambdas/core/retrieval';
+import type { TenantContext, TenantRecord } from '../../lambdas/core/tenant';
+import { countTokens } from '../../lambdas/core/tokens';
+
+/**
+ * In-memory stand-ins for every port, so the orchestration in `lambdas/core` is tested on its own:
+ * each keeps what it was told in plain maps and arrays that tests read back. They model what the
+ * core relies on (conflicts, versions, reservations, placements), not the AWS services.
+ */
+export function inMemoryPorts() {
+  const events: string[] = [];
+
+  const tenants = new Map<string, TenantRecord>();
+  const keys = new Map<string, StoredApiKey>();
+  const registry: TenantRegistry = {
+    getTenant: async (id) => tenants.get(id),
+    createTenant: async (record) => {
+      if (tenants.has(record.tenantId)) throw new PlatformError('conflict', 'exists');
+      tenants.set(record.tenantId, record);
+    },
+    updateTenant: async (record) => {
+      if (!tenants.has(record.tenantId)) throw new PlatformError('not_found', 'no such tenant');
+      tenants.set(record.tenantId, record);
+    },
+    getApiKey: async (keyId) => keys.get(keyId),
+    putApiKey: async (key) => void keys.set(key.keyId, key),
+    revokeApiKey: async (tenantId, keyId) => {
+      const key = keys.get(keyId);
+      if (key?.tenantId !== tenantId) throw new PlatformError('not_found', 'no such API key');
+      keys.set(keyId, { ...key, status: 'revoked' });
+    },
+    deleteApiKeys: async (tenantId) => {
+      const owned = [...keys.values()].filter((key) => key.tenantId === tenantId);
+      for (const key of owned) keys.delete(key.keyId);
+      return owned.length;
+    },
+  };
+
+  /** Month tokens and open reservations per tenant; refuses past `monthlyTokens` like the real ledger. */
+  const monthTokens = new Map<string, number>();
+  const reservations = new Map<string, Reservation>();
+  const settled: { requestId: string; inputTokens: number; outputTokens: number }[] = [];
+  const ledger: Ledger = {
+    reserve: async (tenant, request) => {
+      const used = monthTokens.get(tenant.tenantId) ?? 0;
+      if (used + request.estimate.tokens > tenant.limits.monthlyTokens) {
+        events.push(`refuse ${request.requestId}`);
+        throw new PlatformError('quota_exceeded', 'monthly token quota reached', 60);
+      }
+      monthTokens.set(tenant.tenantId, used + request.estimate.tokens);
+      const reservation = {
+        tenantId: tenant.tenantId,
+        requestId: request.requestId,
+        model: request.model,
+        month: '2026-11',
+        estimate: request.estimate,
+        reservedAtMs: request.nowMs,
+      };
+      reservations.set(request.requestId, reservation);
+      events.push(`reserve ${request.requestId} ${request.estimate.tokens}`);
+      return reservation;
+    },
+    settle: async (reservation, usage) => {
+      if (!reservations.delete(reservation.requestId)) return;
+      const tokens = usage.inputTokens + usage.outputTokens;
+      monthTokens.set(
+        reservation.tenantId,
+        (monthTokens.get(reservation.tenantId) ?? 0) - reservation.estimate.tokens + tokens,
+      );
+      settled.push({
+        requestId: reservation.requestId,
+        inputTokens: usage.inputTokens,
+        outputTokens: usage.outputTokens,
+      });
+      events.push(`settle ${reservation.requestId} ${tokens}`);
+    },
+    release: async (reservation) => {
+      if (!reservations.delete(reservation.requestId)) return;
+      monthTokens.set(reservation.tenantId, (monthTokens.get(reservation.tenantId) ?? 0) - reservation.estimate.tokens);
+      events.push(`release ${reservation.requestId}`);
+    },
+    usage: async () => [],
+    deleteAll: async (tenantId) => (monthTokens.delete(tenantId) ? 1 : 0),
+  };
+
+  const auditEntries: { tenantId: string; requestId: string }[] = [];
+  const audit: AuditLog = {
+    record: async (tenant, entry) => void auditEntries.push({ tenantId: tenant.tenantId, requestId: entry.requestId }),
+    list: async () => ({ entries: [] }),
+    get: async () => undefined,
+    deleteAll: async (tenantId) => {
+      const mine = auditEntries.filter((entry) => entry.tenantId === tenantId).length;
+      auditEntries.splice(0, auditEntries.length, ...auditEntries.filter((entry) => entry.tenantId !== tenantId));
+      return mine;
+    },
+  };
+
+  const records = new Map<string, DocumentRecord>();
+  const jobs = new Map<string, IngestJob>();
+  const docKey = (tenantId: string, id: string) => `${tenantId}/${id}`;
+  const jobKey = (tenantId: string, ref: IngestJobRef) => `${tenantId}/${ref.documentId}/${ref.version}/${ref.batch}`;
+  const documents: DocumentStore = {
+    put: async (tenant, record) => void records.set(docKey(tenant.tenantId, record.id), record),
+    get: async (tenant, id) => records.get(docKey(tenant.tenantId, id)),
+    list: async (tenant) => ({
+      records: [...records].filter(([key]) => key.startsWith(`${tenant.tenantId}/`)).map(([, record]) => record),
+    }),
+    delete: async (tenant, id) => records.delete(docKey(tenant.tenantId, id)),
+    deleteAll: async (tenantId) => {
+      const mine = [...records.keys()].filter((key) => key.startsWith(`${tenantId}/`));
+      for (const key of mine) records.delete(key);
+      for (const key of [...jobs.keys()].filter((key) => key.startsWith(`${tenantId}/`))) jobs.delete(key);
+      return mine.length;
+    },
+    putJobs: async (tenant, queued) => {
+      for (const job of queued) jobs.set(jobKey(tenant.tenantId, job), job);
+    },
+    getJob: async (tenant, ref) => jobs.get(jobKey(tenant.tenantId, ref)),
+    deleteJob: async (tenant, ref) => void jobs.delete(jobKey(tenant.tenantId, ref)),
+    recordIndexed: async (tenant, document, batch, count) => {
+      const record = records.get(docKey(tenant.tenantId, document.id));
+      if (record?.version !== document.version) return 'stale';
+      if (record.indexedBatches?.includes(batch)) return record.indexedChunks < record.chunks ? 'partial' : 'complete';
+      const indexedChunks = record.indexedChunks + count;
+      const complete = indexedChunks >= record.chunks;
+      records.set(docKey(tenant.tenantId, document.id), {
+        ...record,
+        indexedChunks,
+        indexedBatches: [...(record.indexedBatches ?? []), batch],
+        status: complete ? 'indexed' : record.status,
+      });
+      return complete ? 'complete' : 'partial';
+    },
+  };
+
+  /** Chunks by index name, as the adapter would place them. */
+  const chunks: { index: string; tenantId: string; documentId: string; version: string; chunk: IndexedChunk }[] = [];
+  const vectors: VectorIndex = {
+    ensureTenantIndex: async () => undefined,
+    addChunks: async (tenant, document, added) => {
+      const [index] = tenantPlacements(tenant);
+      for (const chunk of added) {
+        chunks.push({
+          index: index.name,
+          tenantId: tenant.tenantId,
+          documentId: document.id,
+          version: document.version,
+          chunk,
+        });
+      }
+    },
+    search: async (tenant, query) => {
+      const placements = tenantPlacements(tenant).map((placement) => placement.name);
+      return chunks
+        .filter((stored) => stored.tenantId === tenant.tenantId && placements.includes(stored.index))
+        .slice(0, query.topK)
+        .map((stored) => ({
+          documentId: stored.documentId,
+          chunk: stored.chunk.chunk,
+          text: stored.chunk.text,
+          score: 1,
+        }));
+    },
+    deleteDocument: async (tenant, documentId, versions = {}) => {
+      const doomed = chunks.filter(
+        (stored) =>
+          stored.tenantId === tenant.tenantId &&
+          stored.documentId === documentId &&
+          (versions.only === undefined || stored.version === versions.only) &&
+          (versions.except === undefined || stored.version !== versions.except),
+      );
+      chunks.splice(0, chunks.length, ...chunks.filter((stored) => !doomed.includes(stored)));
+      return doomed.length;
+    },
+    deleteTenant: async (tenant) => {
+      const placements = tenantPlacements(tenant).map((placement) => placement.name);
+      const doomed = chunks.filter(
+        (stored) => stored.tenantId === tenant.tenantId && placements.includes(stored.index),
+      );
+      chunks.splice(0, chunks.length, ...chunks.filter((stored) => !doomed.includes(stored)));
+      return doomed.length;
+    },
+  };
+
+  const embedder: Embedder = {
+    embed: async (_tenant, request) => {
+      events.push(`embed ${request.texts.length}`);
+      return {
+        vectors: request.texts.map(() => new Array(request.dimensions).fill(0.1)),
+        inputTokens: request.texts.reduce((sum, text) => sum + countTokens(text), 0),
+        outputTokens: 0,
+      };
+    },
+  };
+  const generated: { messages: readonly { role: string; content: string }[] }[] = [];
+  const models: ModelProvider = {
+    generate: async (_tenant, request) => {
+      generated.push({ messages: request.messages });
+      events.push('generate');
+      return { text: 'answer', finishReason: 'stop', inputTokens: 10, outputTokens: 2 };
+    },
+  };
+  const queued: IngestJobRef[] = [];
+  const queue: IngestQueue = { enqueue: async (refs) => void queued.push(...refs) };
+  const overages: number[] = [];
+  const metrics: MeteringMetrics = { reservationOverage: (_reservation, tokens) => void overages.push(tokens) };
+
+  return {
+    ports: { registry, ledger, audit, documents, vectors, embedder, models, queue, metrics },
+    events,
+    tenants,
+    keys,
+    reservations,
+    settled,
+    auditEntries,
+    records,
+    jobs,
+    chunks,
+    generated,
+    queued,
+    overages,
+  };
+}
+
+/** A tenant context for the fakes, as the authorizer would build it from a record. */
+export function contextOf(record: TenantRecord): TenantContext {
+  const { tenantId, tier, limits, auditPrompts, placements } = record;
+  return { tenantId, tier, limits, auditPrompts, placements, principal: { type: 'api_key', id: 'k1' } };
+}
