@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { type ModelCatalog, modelCatalogSchema } from '../contract/catalog';
 import type { JwtSettings, RetrievalSettings } from '../contract/environment';
+import { HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
 import { INGEST_QUEUE } from '../contract/queue';
 import { type TenantLimits, type Tier, tenantLimitsSchema } from '../contract/tenancy';
 import type { VectorSearchSizing } from './constructs/vector-search';
@@ -56,8 +57,6 @@ const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ];
 
-/** Longest a tenant API handler runs (its Lambda timeout); API Gateway stops waiting at 29 s anyway. */
-export const HANDLER_TIMEOUT_SECONDS = 30;
 /** Slack for clock skew between API Gateway, Lambda and the workflow. */
 const DRAIN_MARGIN_SECONDS = 30;
 

@@ -29,7 +29,7 @@ export interface LocalApiGatewayOptions {
   readonly now?: () => number;
   /**
    * How long a handler may run (its Lambda timeout), as `getRemainingTimeInMillis` tells it.
-   * @default 30 s
+   * @default HANDLER_TIMEOUT_SECONDS (30 s)
    */
   readonly handlerTimeoutMs?: number;
 }
@@ -177,7 +177,7 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
     try {
       const result = await options.handlers[matched.route.handler](
         event,
-        lambdaContext(requestId, options.handlerTimeoutMs ?? 30_000),
+        lambdaContext(requestId, options.handlerTimeoutMs),
       );
       send(response, result.statusCode, { ...result.headers }, result.body);
     } catch {

@@ -25,15 +25,6 @@ export function localServer(
   });
 }
 
-/** JSON of a request body, or undefined when it is not JSON: the caller answers in its protocol. */
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Reads a request body whole; local servers only ever see small requests. */
 export async function readBody(request: IncomingMessage, maxBytes = 16 * 1024 * 1024): Promise<Buffer> {
   const chunks: Buffer[] = [];

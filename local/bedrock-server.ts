@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
-import { failAsAws, localServer, parseJson, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
+import { parseJson } from '../lambdas/core/json';
+import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
 import { localEmbedding } from './local-embedder';
 import { localModel } from './local-model';
 

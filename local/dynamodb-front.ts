@@ -2,7 +2,8 @@ import { request as httpRequest, type Server, type ServerResponse } from 'node:h
 import type { AddressInfo } from 'node:net';
 import { ITEM_ACCESS_OPERATIONS } from '../contract/iam';
 import { TABLE_KEY, TENANT_PARTITION_PREFIX } from '../contract/tables';
-import { localServer, parseJson, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
+import { parseJson } from '../lambdas/core/json';
+import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
 import type { LocalSts } from './sts-server';
 
 /** What TenantAccessRole's policy allows (see lib/constructs/tenant-access-role.ts): no Scan, no table-wide reads. */

@@ -1,5 +1,5 @@
-import type { IndexedChunk, VectorIndex, VersionScope } from '../core/ports';
-import { type Passage, type Placement, tenantIndex, tenantPlacements } from '../core/retrieval';
+import type { IndexedChunk, Passage, VectorIndex, VersionScope } from '../core/ports';
+import { type Placement, tenantIndex, tenantPlacements } from '../core/retrieval';
 import type { TenantContext } from '../core/tenant';
 import { perTenant } from './per-tenant';
 import { OpenSearchRequestError, SignedOpenSearch } from './signed-opensearch';

@@ -13,10 +13,11 @@ import type {
   IngestQueue,
   Ledger,
   MeteringMetrics,
+  Passage,
   TenantRegistry,
   VectorIndex,
 } from './ports';
-import { chunkText, type DocumentRequest, documentIdSchema, type Passage } from './retrieval';
+import { chunkText, type DocumentRequest, documentIdSchema } from './retrieval';
 import type { TenantContext } from './tenant';
 import { countTokens } from './tokens';
 

@@ -1,6 +1,5 @@
 import type { AuditEntry } from './audit';
 import type { Estimate } from './limits';
-import type { Passage } from './retrieval';
 import type { TenantContext, TenantRecord } from './tenant';
 
 /** A chat message as the model port takes it: roles and plain text, provider-neutral. */
@@ -151,6 +150,15 @@ export interface Embedder {
     inputTokens: number;
     outputTokens: 0;
   }>;
+}
+
+/** A chunk found by a search, with its similarity. */
+export interface Passage {
+  readonly documentId: string;
+  readonly chunk: number;
+  readonly title?: string;
+  readonly text: string;
+  readonly score: number;
 }
 
 /** One chunk as it is indexed: text, vector and where it comes from. */

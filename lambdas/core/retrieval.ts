@@ -1,5 +1,6 @@
 import * as z from 'zod';
-import type { ChatMessage } from './ports';
+import { SHARED_INDEX, TENANT_INDEX_PREFIX } from '../../contract/search';
+import type { ChatMessage, Passage } from './ports';
 import type { TenantContext } from './tenant';
 import { tokenSpans } from './tokens';
 
@@ -9,13 +10,11 @@ export interface Placement {
   readonly shared: boolean;
 }
 
-export const SHARED_INDEX = 'shared-basic';
-
 const placement = (name: string): Placement => ({ name, shared: name === SHARED_INDEX });
 
 /** Where the tenant's new chunks go: its own index for standard and enterprise tiers, the shared one for basic. */
 export function tenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Placement {
-  return placement(tenant.tier === 'basic' ? SHARED_INDEX : `t-${tenant.tenantId}`);
+  return placement(tenant.tier === 'basic' ? SHARED_INDEX : `${TENANT_INDEX_PREFIX}${tenant.tenantId}`);
 }
 
 /**
@@ -112,14 +111,6 @@ export const embeddingsRequestSchema = z
     user: z.string().optional(),
   })
   .strict();
-
-export interface Passage {
-  readonly documentId: string;
-  readonly chunk: number;
-  readonly title?: string;
-  readonly text: string;
-  readonly score: number;
-}
 
 /** The retrieved passages as a system message the model must ground its answer in, cited by number. */
 export function groundedMessages(messages: readonly ChatMessage[], passages: readonly Passage[]): ChatMessage[] {

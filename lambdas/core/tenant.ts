@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
 import { tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { PlatformError } from './errors';
+import { parseJson } from './json';
 
 /** Tenant ids are validated once, at onboarding; every resource name derived from one goes through `tenantKey`. */
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,40}$/;
@@ -85,7 +86,7 @@ export function fromAuthorizerContext(raw: Record<string, unknown> | null | unde
     tenantId: raw?.tenantId,
     tier: raw?.tier,
     principal: { type: raw?.principalType, id: raw?.principalId },
-    limits: typeof raw?.limits === 'string' ? safeJson(raw.limits) : undefined,
+    limits: typeof raw?.limits === 'string' ? parseJson(raw.limits) : undefined,
     // API Gateway passes authorizer context values on as strings.
     auditPrompts: raw?.auditPrompts === true || raw?.auditPrompts === 'true',
     placements: typeof raw?.placements === 'string' && raw.placements !== '' ? raw.placements.split(',') : [],
@@ -107,14 +108,6 @@ export function fromAuthorizerContext(raw: Record<string, unknown> | null | unde
 export function assertCredentialCurrent(context: TenantContext, nowMs: number): void {
   if (context.expiresAt !== undefined && nowMs >= context.expiresAt * 1000) {
     throw new PlatformError('unauthenticated', 'the credential has expired');
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 

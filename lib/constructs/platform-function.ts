@@ -6,8 +6,8 @@ import { LogLevel, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { HANDLER_TIMEOUT_SECONDS } from '../../contract/lambda';
 import type { FunctionName } from '../../contract/routes';
-import { HANDLER_TIMEOUT_SECONDS } from '../config';
 
 /**
  * The AWS SDK (and its @smithy parts) comes with the Lambda runtime: bundling it would make every

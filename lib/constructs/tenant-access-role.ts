@@ -2,6 +2,7 @@ import { Lazy } from 'aws-cdk-lib';
 import { AccountRootPrincipal, Grant, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { ITEM_ACCESS_ACTIONS, TENANT_SESSION_TAG } from '../../contract/iam';
+import { TENANT_INDEX_PREFIX } from '../../contract/search';
 import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
 import type { PlatformTable } from './platform-table';
 import type { VectorSearch } from './vector-search';
@@ -63,7 +64,7 @@ export class TenantAccessRole extends Construct {
     );
     if (props.search) {
       const { domain, sharedIndex } = props.search;
-      const ownIndex = `t-\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`;
+      const ownIndex = `${TENANT_INDEX_PREFIX}\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`;
       const read = ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut'];
       role.addToPolicy(
         new PolicyStatement({
