@@ -6,7 +6,7 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
+import { TENANT_PARTITION_PREFIX, TTL_ATTRIBUTE } from '../../contract/tables';
 import { PlatformError } from '../core/errors';
 import {
   admissionThresholds,
@@ -33,6 +33,11 @@ const MONTH_PREFIX = 'QUOTA#';
 const RESERVATION_PREFIX = 'R#';
 const USAGE_PREFIX = 'U#';
 const USAGE_FIELDS = { in: 'inputTokens', out: 'outputTokens', req: 'requests', nusd: 'costNanoUsd' } as const;
+/**
+ * The month item's counters, short because every reserve and settle writes them: the current
+ * minute window, its requests and tokens, and the month's tokens and cost in nano-dollars.
+ */
+const C = { window: 'rw', windowRequests: 'rr', windowTokens: 'rt', monthTokens: 'tok', monthCost: 'nusd' } as const;
 
 export interface DynamoDbLedgerOptions {
   /**
@@ -121,9 +126,10 @@ export class DynamoDbLedger implements Ledger {
     };
     const sameWindow: UpdateCommandInput = {
       ...common,
-      UpdateExpression: 'SET #r = :res ADD rr :one, rt :tokens, tok :tokens, nusd :cost',
+      UpdateExpression: `SET #r = :res ADD ${C.windowRequests} :one, ${C.windowTokens} :tokens, ${C.monthTokens} :tokens, ${C.monthCost} :cost`,
       ConditionExpression:
-        'attribute_not_exists(#r) AND rw = :w AND rr <= :maxReq AND rt <= :maxWinTok AND tok <= :maxTok AND nusd <= :maxCost',
+        `attribute_not_exists(#r) AND ${C.window} = :w AND ${C.windowRequests} <= :maxReq AND ${C.windowTokens} <= :maxWinTok` +
+        ` AND ${C.monthTokens} <= :maxTok AND ${C.monthCost} <= :maxCost`,
       ExpressionAttributeValues: {
         ...monthValues,
         ':maxReq': thresholds.maxWindowRequestsBefore,
@@ -132,9 +138,12 @@ export class DynamoDbLedger implements Ledger {
     };
     const newWindow: UpdateCommandInput = {
       ...common,
-      UpdateExpression: 'SET rw = :w, rr = :one, rt = :tokens, expiresAt = :exp, #r = :res ADD tok :tokens, nusd :cost',
+      UpdateExpression:
+        `SET ${C.window} = :w, ${C.windowRequests} = :one, ${C.windowTokens} = :tokens, ${TTL_ATTRIBUTE} = :exp, #r = :res` +
+        ` ADD ${C.monthTokens} :tokens, ${C.monthCost} :cost`,
       ConditionExpression:
-        'attribute_not_exists(#r) AND (attribute_not_exists(rw) OR rw < :w) AND (attribute_not_exists(tok) OR (tok <= :maxTok AND nusd <= :maxCost))',
+        `attribute_not_exists(#r) AND (attribute_not_exists(${C.window}) OR ${C.window} < :w)` +
+        ` AND (attribute_not_exists(${C.monthTokens}) OR (${C.monthTokens} <= :maxTok AND ${C.monthCost} <= :maxCost))`,
       ExpressionAttributeValues: {
         ...monthValues,
         ':exp': Math.floor(startOfNextMonthMs(nowMs) / 1000) + MONTH_RETENTION_SECONDS,
@@ -179,7 +188,7 @@ export class DynamoDbLedger implements Ledger {
     const { tenantId, month, estimate, model, reservedAtMs, requestId } = reservation;
     const day = dayKey(reservedAtMs);
     await this.removeReservation(tenantId, month, requestId, {
-      UpdateExpression: 'REMOVE #r ADD tok :tokens, nusd :cost, #in :in, #out :out, #req :one, #nusd :actualCost',
+      UpdateExpression: `REMOVE #r ADD ${C.monthTokens} :tokens, ${C.monthCost} :cost, #in :in, #out :out, #req :one, #nusd :actualCost`,
       ExpressionAttributeNames: {
         '#in': usageAttribute(day, model, 'in'),
         '#out': usageAttribute(day, model, 'out'),
@@ -200,7 +209,7 @@ export class DynamoDbLedger implements Ledger {
   async release(reservation: Reservation): Promise<void> {
     const { estimate } = reservation;
     await this.removeReservation(reservation.tenantId, reservation.month, reservation.requestId, {
-      UpdateExpression: 'REMOVE #r ADD tok :tokens, nusd :cost',
+      UpdateExpression: `REMOVE #r ADD ${C.monthTokens} :tokens, ${C.monthCost} :cost`,
       ExpressionAttributeValues: { ':tokens': -estimate.tokens, ':cost': -estimate.costNanoUsd },
     });
   }
@@ -265,7 +274,7 @@ export class DynamoDbLedger implements Ledger {
       await this.conditionalUpdate(tenantId, {
         TableName: this.tableName,
         Key: key,
-        UpdateExpression: 'REMOVE #r ADD tok :tokens, nusd :cost',
+        UpdateExpression: `REMOVE #r ADD ${C.monthTokens} :tokens, ${C.monthCost} :cost`,
         ConditionExpression: 'attribute_exists(#r)',
         ExpressionAttributeNames: { '#r': name },
         ExpressionAttributeValues: { ':tokens': -t, ':cost': -c },
@@ -350,11 +359,11 @@ async function unavailableWhenExhausted<T>(operation: () => Promise<T>): Promise
 
 function counters(item: Record<string, unknown>): LedgerCounters {
   return {
-    window: Number(item.rw ?? -1),
-    windowRequests: Number(item.rr ?? 0),
-    windowTokens: Number(item.rt ?? 0),
-    monthTokens: Number(item.tok ?? 0),
-    monthCostNanoUsd: Number(item.nusd ?? 0),
+    window: Number(item[C.window] ?? -1),
+    windowRequests: Number(item[C.windowRequests] ?? 0),
+    windowTokens: Number(item[C.windowTokens] ?? 0),
+    monthTokens: Number(item[C.monthTokens] ?? 0),
+    monthCostNanoUsd: Number(item[C.monthCost] ?? 0),
   };
 }
 
