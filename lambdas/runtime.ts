@@ -128,6 +128,18 @@ export const tokens = /* @__PURE__ */ built(
   (wiring): TokenVerifier | undefined => wiring.settings.jwt && new JwtTokenVerifier(wiring.settings.jwt),
 );
 
+/** What every metered tenant route uses: settings, audit log, clock, ledger and its metrics, the embedder. */
+export function meteredRoutePorts(wiring: Wiring) {
+  return {
+    settings: wiring.settings,
+    audit: audit(wiring),
+    now: Date.now,
+    ledger: ledger(wiring),
+    metrics: metrics(wiring),
+    embedder: embedder(wiring),
+  };
+}
+
 /** Every port at once: what the local platform and the tests hand to any handler (see `runtime-all.ts`). */
 export interface PlatformDeps {
   readonly settings: PlatformSettings;

@@ -1,6 +1,6 @@
 import { promptForAudit } from '../core/audit';
 import { chatRequestSchema, completeChat, toChatMessages } from '../core/chat';
-import { audit, embedder, lambdaHandler, ledger, metrics, modelDeps, models, type PlatformDeps } from '../runtime';
+import { lambdaHandler, meteredRoutePorts, modelDeps, models, type PlatformDeps } from '../runtime';
 import { vectors } from '../runtime-vectors';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
@@ -29,13 +29,8 @@ export function create(deps: ChatCompletionsDeps) {
 
 export const handler = lambdaHandler((wiring) =>
   create({
-    settings: wiring.settings,
-    audit: audit(wiring),
-    now: Date.now,
-    ledger: ledger(wiring),
-    metrics: metrics(wiring),
+    ...meteredRoutePorts(wiring),
     models: models(wiring),
-    embedder: embedder(wiring),
     vectors: vectors(wiring),
   }),
 );

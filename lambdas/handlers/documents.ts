@@ -3,17 +3,7 @@ import { deleteDocument, documentView, getDocument, ingestDocument } from '../co
 import { PlatformError } from '../core/errors';
 import { pageQuerySchema } from '../core/paging';
 import { documentRequestSchema } from '../core/retrieval';
-import {
-  audit,
-  documents,
-  embedder,
-  lambdaHandler,
-  ledger,
-  metrics,
-  modelDeps,
-  type PlatformDeps,
-  queue,
-} from '../runtime';
+import { documents, lambdaHandler, meteredRoutePorts, modelDeps, type PlatformDeps, queue } from '../runtime';
 import { vectors } from '../runtime-vectors';
 import { type ApiEvent, json, type TenantApiContext, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
@@ -54,12 +44,7 @@ export function create(deps: DocumentsDeps) {
 
 export const handler = lambdaHandler((wiring) =>
   create({
-    settings: wiring.settings,
-    audit: audit(wiring),
-    now: Date.now,
-    ledger: ledger(wiring),
-    metrics: metrics(wiring),
-    embedder: embedder(wiring),
+    ...meteredRoutePorts(wiring),
     vectors: vectors(wiring),
     documents: documents(wiring),
     queue: queue(wiring),

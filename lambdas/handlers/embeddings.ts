@@ -1,6 +1,6 @@
 import { embedTexts } from '../core/documents';
 import { embeddingsRequestSchema } from '../core/retrieval';
-import { audit, embedder, lambdaHandler, ledger, metrics, modelDeps, type PlatformDeps } from '../runtime';
+import { lambdaHandler, meteredRoutePorts, modelDeps, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 
@@ -28,13 +28,4 @@ export function create(deps: EmbeddingsDeps) {
   );
 }
 
-export const handler = lambdaHandler((wiring) =>
-  create({
-    settings: wiring.settings,
-    audit: audit(wiring),
-    now: Date.now,
-    ledger: ledger(wiring),
-    metrics: metrics(wiring),
-    embedder: embedder(wiring),
-  }),
-);
+export const handler = lambdaHandler((wiring) => create(meteredRoutePorts(wiring)));

@@ -1,6 +1,6 @@
 import { retrievePassages } from '../core/documents';
 import { passageView, retrieveRequestSchema } from '../core/retrieval';
-import { audit, embedder, lambdaHandler, ledger, metrics, modelDeps, type PlatformDeps } from '../runtime';
+import { lambdaHandler, meteredRoutePorts, modelDeps, type PlatformDeps } from '../runtime';
 import { vectors } from '../runtime-vectors';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
@@ -31,12 +31,7 @@ export function create(deps: RetrieveDeps) {
 
 export const handler = lambdaHandler((wiring) =>
   create({
-    settings: wiring.settings,
-    audit: audit(wiring),
-    now: Date.now,
-    ledger: ledger(wiring),
-    metrics: metrics(wiring),
-    embedder: embedder(wiring),
+    ...meteredRoutePorts(wiring),
     vectors: vectors(wiring),
   }),
 );
