@@ -1,0 +1,173 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import { lambdaEnvironment } from '../../contract/environment';
+import { SHARED_INDEX } from '../../contract/search';
+import { AUDIT_BY_REQUEST_INDEX } from '../../contract/tables';
+import { offboardingDrainSeconds, type PlatformConfig } from '../config';
+import { IngestPipeline } from './ingest-pipeline';
+import { ModelGateway } from './model-gateway';
+import { OffboardingWorkflow } from './offboarding-workflow';
+import { DEFAULT_HANDLER_TIMEOUT } from './platform-function';
+import { PlatformTable } from './platform-table';
+import { TenantAccessRole } from './tenant-access-role';
+import { TenantApi } from './tenant-api';
+import { TenantAuthorizer } from './tenant-authorizer';
+import { VectorSearch } from './vector-search';
+
+export interface TenantPlaneProps {
+  /** Tiers, model catalog, identity provider, limits, sizes: see `lib/config.ts`. */
+  readonly config: PlatformConfig;
+  /**
+   * ARN of a regional WAFv2 web ACL for the API stage.
+   * @default - no web ACL
+   */
+  readonly webAclArn?: string;
+}
+
+/**
+ * The data and serving plane: the tenant API with its authorizer and functions, the tables, the
+ * vector search domain, the ingest queue and the offboarding workflow. The pool stack holds one;
+ * give it the id `Default` to keep its resources' logical ids those of the stack itself.
+ */
+export class TenantPlane extends Construct {
+  public readonly api: TenantApi;
+
+  constructor(scope: Construct, id: string, props: TenantPlaneProps) {
+    super(scope, id);
+    const { config } = props;
+    if (config.reservationTtlSeconds <= DEFAULT_HANDLER_TIMEOUT.toSeconds()) {
+      throw new Error(
+        `reservationTtlSeconds must exceed the handler timeout (${DEFAULT_HANDLER_TIMEOUT.toSeconds()} s)`,
+      );
+    }
+    const tenants = new PlatformTable(this, 'TenantRegistry');
+    const ledger = new PlatformTable(this, 'UsageLedger', { expiringItems: true });
+    const audit = new PlatformTable(this, 'AuditLog', {
+      expiringItems: true,
+      localSecondaryIndexes: [AUDIT_BY_REQUEST_INDEX],
+    });
+    const documents = new PlatformTable(this, 'Documents');
+    const search = new VectorSearch(this, 'VectorSearch', { sizing: config.search });
+    const tenantAccess = new TenantAccessRole(this, 'TenantAccess', {
+      tenantTables: [ledger, audit, documents],
+      search: { domain: search, sharedIndex: SHARED_INDEX },
+    });
+    const models = new ModelGateway(this, 'Models', { catalog: config.models });
+    const ingest = new IngestPipeline(this, 'Ingest');
+    const offboardingStateMachineName = `${Stack.of(this).stackName}-offboarding`;
+    const environment = lambdaEnvironment({
+      tenantTableName: tenants.table.tableName,
+      ledgerTableName: ledger.table.tableName,
+      auditTableName: audit.table.tableName,
+      auditRetentionDays: config.auditRetentionDays,
+      reservationTtlSeconds: config.reservationTtlSeconds,
+      tenantAccessRoleArn: tenantAccess.role.roleArn,
+      documentTableName: documents.table.tableName,
+      ingestQueueUrl: ingest.queue.queueUrl,
+      opensearchEndpoint: search.endpoint,
+      retrieval: config.retrieval,
+      catalog: config.models,
+      tiers: config.tiers,
+      maxRequestBodyBytes: config.maxRequestBodyBytes,
+      offboardingDrainSeconds: offboardingDrainSeconds(config),
+      offboardingStateMachineArn: OffboardingWorkflow.arnFor(this, offboardingStateMachineName),
+      jwt: config.jwt,
+    });
+    const authorizer = new TenantAuthorizer(this, 'TenantAuthorizer', {
+      tenantTable: tenants.table,
+      environment,
+      resultsCacheTtl: Duration.seconds(config.authorizerCacheTtlSeconds),
+      logRetention: config.logRetentionDays,
+    });
+    this.api = new TenantApi(this, 'TenantApi', {
+      authorizer: authorizer.authorizer,
+      tenantTable: tenants.table,
+      ledgerTable: ledger.table,
+      tenantAccess,
+      models,
+      ingest,
+      environment,
+      webAclArn: props.webAclArn,
+      logRetention: config.logRetentionDays,
+    });
+    ingest.addWorker({ environment, tenantAccess, models, logRetention: config.logRetentionDays });
+    const offboarding = new OffboardingWorkflow(this, 'Offboarding', {
+      stateMachineName: offboardingStateMachineName,
+      tenantTable: tenants.table,
+      tenantAccess,
+      environment,
+      logRetention: config.logRetentionDays,
+    });
+    offboarding.grantStart(this.api.handlers.admin);
+    this.suppressAcceptedFindings(props.webAclArn !== undefined);
+    NagSuppressions.addResourceSuppressions(search.domain, [
+      {
+        id: 'AwsSolutions-OS1',
+        reason:
+          'Reached only by SigV4-signed HTTPS requests of TenantAccessRole sessions from Lambda functions outside a VPC; placing domain and functions in a VPC is a deployment option still to add.',
+      },
+      {
+        id: 'AwsSolutions-OS3',
+        reason:
+          'Access is by IAM identity only (SigV4, index-scoped per tenant); callers are Lambda functions without fixed IP addresses.',
+      },
+    ]);
+    NagSuppressions.addResourceSuppressions(
+      tenantAccess.role,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Document paths inside one index (`<index>/_search`, `_bulk`, `_doc/...`): the index itself is the tenant own t-<tenantId> or the shared one, where the adapter filters by tenant.',
+          appliesTo: [
+            'Resource::<VectorSearchDomain89BE157D.Arn>/t-<aws:PrincipalTag/tenantId>/*',
+            `Resource::<VectorSearchDomain89BE157D.Arn>/${SHARED_INDEX}/*`,
+          ],
+        },
+      ],
+      true,
+    );
+  }
+
+  /** cdk-nag findings this design accepts, each on its own resource, each with its reason. */
+  private suppressAcceptedFindings(hasWebAcl: boolean): void {
+    const api = this.api.api;
+    NagSuppressions.addResourceSuppressions(
+      api,
+      [
+        {
+          id: 'AwsSolutions-APIG2',
+          reason:
+            "Bodies are validated by the handlers' schemas so that their errors keep the platform's shape; a missing Authorization header is the authorizer's 401.",
+        },
+        {
+          id: 'AwsSolutions-COG4',
+          reason:
+            'Tenant routes use the tenant REQUEST authorizer (JWT via aws-jwt-verify or tenant API key); admin routes use IAM. A Cognito authorizer cannot check API keys or tenant status.',
+        },
+        ...(hasWebAcl
+          ? []
+          : [
+              {
+                id: 'AwsSolutions-APIG3',
+                reason: 'WAF is optional by configuration (webAclArn context); this deployment did not ask for it.',
+              },
+            ]),
+      ],
+      true,
+    );
+    NagSuppressions.addResourceSuppressions(
+      api,
+      [
+        {
+          id: 'AwsSolutions-IAM4',
+          reason:
+            'The API Gateway account role needs AmazonAPIGatewayPushToCloudWatchLogs, the AWS-documented policy for execution and access logging.',
+          appliesTo: ['Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs'],
+        },
+      ],
+      true,
+    );
+  }
+}
