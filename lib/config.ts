@@ -166,3 +166,33 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
     },
   };
 }
+
+/** A tenant on a stack of its own, and that stack's sizes. */
+export interface SiloTenant {
+  readonly tenantId: string;
+  readonly search: VectorSearchSizing;
+}
+
+/**
+ * The silo tenants of context `siloTenants` (comma-separated tenant ids), each sized by
+ * `silo.<tenantId>.searchSizing` (`dev` or `production`; default: the pool's `searchSizing`).
+ */
+export function siloTenants(context: (key: string) => unknown = () => undefined): SiloTenant[] {
+  const listed = String(context('siloTenants') ?? '')
+    .split(',')
+    .map((id) => id.trim())
+    .filter((id) => id !== '');
+  return listed.map((tenantId) => ({
+    tenantId: tenantIdPattern.parse(tenantId),
+    search:
+      SEARCH_SIZINGS[
+        z
+          .enum(['dev', 'production'])
+          .parse(context(`silo.${tenantId}.searchSizing`) ?? context('searchSizing') ?? 'dev')
+      ],
+  }));
+}
+
+const tenantIdPattern = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{2,40}$/, 'silo tenant ids match ^[a-z0-9][a-z0-9-]{2,40}$');

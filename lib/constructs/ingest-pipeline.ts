@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -11,6 +12,11 @@ import { PlatformFunction } from './platform-function';
 import type { TenantAccessRole } from './tenant-access-role';
 
 export interface IngestPipelineProps {
+  /**
+   * Customer-managed key for encryption at rest (a silo tenant's own key).
+   * @default - an AWS-managed key
+   */
+  readonly encryptionKey?: IKey;
   /**
    * Jobs the worker gets an invocation.
    * @default INGEST_QUEUE.batchSize (5)
@@ -56,13 +62,16 @@ export class IngestPipeline extends Construct {
     super(scope, id);
     this.batchSize = props.batchSize ?? INGEST_QUEUE.batchSize;
     this.workerTimeout = props.workerTimeout ?? Duration.seconds(INGEST_QUEUE.workerTimeoutSeconds);
+    const encryption = props.encryptionKey
+      ? { encryption: QueueEncryption.KMS, encryptionMasterKey: props.encryptionKey }
+      : { encryption: QueueEncryption.SQS_MANAGED };
     this.deadLetterQueue = new Queue(this, 'DeadLetters', {
-      encryption: QueueEncryption.SQS_MANAGED,
+      ...encryption,
       enforceSSL: true,
       retentionPeriod: Duration.days(INGEST_QUEUE.deadLetterRetentionDays),
     });
     this.queue = new Queue(this, 'Jobs', {
-      encryption: QueueEncryption.SQS_MANAGED,
+      ...encryption,
       enforceSSL: true,
       visibilityTimeout: Duration.seconds(this.workerTimeout.toSeconds() * 6),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceives ?? INGEST_QUEUE.maxReceives },

@@ -1,4 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
+import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { lambdaEnvironment } from '../../contract/environment';
@@ -23,6 +25,12 @@ export interface TenantPlaneProps {
    * @default - no web ACL
    */
   readonly webAclArn?: string;
+  /**
+   * A silo tenant's own customer-managed key: its tables, ingest queues and search domain are
+   * encrypted with it, and its functions and tenant sessions may use it.
+   * @default - AWS-managed keys (the pool)
+   */
+  readonly encryptionKey?: IKey;
 }
 
 /**
@@ -41,20 +49,22 @@ export class TenantPlane extends Construct {
         `reservationTtlSeconds must exceed the handler timeout (${DEFAULT_HANDLER_TIMEOUT.toSeconds()} s)`,
       );
     }
-    const tenants = new PlatformTable(this, 'TenantRegistry');
-    const ledger = new PlatformTable(this, 'UsageLedger', { expiringItems: true });
+    const { encryptionKey } = props;
+    const tenants = new PlatformTable(this, 'TenantRegistry', { encryptionKey });
+    const ledger = new PlatformTable(this, 'UsageLedger', { expiringItems: true, encryptionKey });
     const audit = new PlatformTable(this, 'AuditLog', {
       expiringItems: true,
       localSecondaryIndexes: [AUDIT_BY_REQUEST_INDEX],
+      encryptionKey,
     });
-    const documents = new PlatformTable(this, 'Documents');
-    const search = new VectorSearch(this, 'VectorSearch', { sizing: config.search });
+    const documents = new PlatformTable(this, 'Documents', { encryptionKey });
+    const search = new VectorSearch(this, 'VectorSearch', { sizing: config.search, encryptionKey });
     const tenantAccess = new TenantAccessRole(this, 'TenantAccess', {
       tenantTables: [ledger, audit, documents],
       search: { domain: search, sharedIndex: SHARED_INDEX },
     });
     const models = new ModelGateway(this, 'Models', { catalog: config.models });
-    const ingest = new IngestPipeline(this, 'Ingest');
+    const ingest = new IngestPipeline(this, 'Ingest', { encryptionKey });
     const offboardingStateMachineName = `${Stack.of(this).stackName}-offboarding`;
     const environment = lambdaEnvironment({
       tenantTableName: tenants.table.tableName,
@@ -100,6 +110,13 @@ export class TenantPlane extends Construct {
       logRetention: config.logRetentionDays,
     });
     offboarding.grantStart(this.api.handlers.admin);
+    if (encryptionKey)
+      this.grantTableKey(encryptionKey, [
+        tenantAccess.role,
+        authorizer.function,
+        this.api.handlers.admin,
+        offboarding.stepFunction,
+      ]);
     this.suppressAcceptedFindings(props.webAclArn !== undefined);
     NagSuppressions.addResourceSuppressions(search.domain, [
       {
@@ -124,6 +141,38 @@ export class TenantPlane extends Construct {
             'Resource::<VectorSearchDomain89BE157D.Arn>/t-<aws:PrincipalTag/tenantId>/*',
             `Resource::<VectorSearchDomain89BE157D.Arn>/${SHARED_INDEX}/*`,
           ],
+        },
+      ],
+      true,
+    );
+  }
+
+  /**
+   * The tables' key, for the tenant sessions and the functions that use the registry and ledger
+   * themselves: the actions DynamoDB asks of a caller for a customer-managed key, named one by one.
+   */
+  private grantTableKey(key: IKey, grantees: readonly IGrantable[]): void {
+    for (const grantee of grantees) {
+      key.grant(
+        grantee,
+        'kms:Decrypt',
+        'kms:DescribeKey',
+        'kms:Encrypt',
+        'kms:GenerateDataKey',
+        'kms:ReEncryptFrom',
+        'kms:ReEncryptTo',
+      );
+    }
+    const documentsRole = this.api.handlers.documents.role;
+    if (!documentsRole) return;
+    NagSuppressions.addResourceSuppressions(
+      documentsRole,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            "Sending to the tenant's KMS-encrypted ingest queue: CDK's SQS grant names the key's GenerateDataKey* and ReEncrypt* families, on this one key.",
+          appliesTo: ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
         },
       ],
       true,

@@ -1,6 +1,7 @@
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { EbsDeviceVolumeType } from 'aws-cdk-lib/aws-ec2';
 import { AccountRootPrincipal, PolicyDocument, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnResourcePolicy, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type CfnDomain, Domain, EngineVersion, TLSSecurityPolicy } from 'aws-cdk-lib/aws-opensearchservice';
 import { NagSuppressions } from 'cdk-nag';
@@ -17,6 +18,11 @@ export interface VectorSearchSizing {
 
 export interface VectorSearchProps {
   readonly sizing: VectorSearchSizing;
+  /**
+   * Customer-managed key for encryption at rest (a silo tenant's own key).
+   * @default - an AWS-managed key
+   */
+  readonly encryptionKey?: IKey;
   /**
    * What happens to the domain when the stack is deleted.
    * @default RemovalPolicy.RETAIN - tenants' documents outlive the stack
@@ -52,7 +58,7 @@ export class VectorSearch extends Construct {
       },
       ebs: { volumeSize: sizing.volumeSizeGb, volumeType: EbsDeviceVolumeType.GP3 },
       zoneAwareness: sizing.dataNodes > 1 ? { enabled: true, availabilityZoneCount: 2 } : undefined,
-      encryptionAtRest: { enabled: true },
+      encryptionAtRest: { enabled: true, kmsKey: props.encryptionKey },
       nodeToNodeEncryption: true,
       enforceHttps: true,
       tlsSecurityPolicy: TLSSecurityPolicy.TLS_1_2,

@@ -1,0 +1,45 @@
+import { RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Construct } from 'constructs';
+import type { PlatformConfig } from './config';
+import { TenantPlane } from './constructs/tenant-plane';
+
+export interface SiloTenantStackProps extends StackProps {
+  /** The platform configuration, with this tenant's sizes (see `siloTenants` in `lib/config.ts`). */
+  readonly config: PlatformConfig;
+  /** The one tenant this stack serves. */
+  readonly tenantId: string;
+  /**
+   * ARN of a regional WAFv2 web ACL for the silo's API stage.
+   * @default - no web ACL
+   */
+  readonly webAclArn?: string;
+}
+
+/**
+ * An enterprise tenant's own stack: the same tenant plane as the pool, for this tenant alone, with
+ * a customer-managed KMS key of its own for every store, its data retained, and every resource
+ * tagged with the tenant id for cost allocation.
+ */
+export class SiloTenantStack extends Stack {
+  public readonly plane: TenantPlane;
+  public readonly key: Key;
+
+  constructor(scope: Construct, id: string, props: SiloTenantStackProps) {
+    super(scope, id, props);
+    if (!/^[a-z0-9][a-z0-9-]{2,40}$/.test(props.tenantId)) {
+      throw new Error(`silo tenant id '${props.tenantId}' must match ^[a-z0-9][a-z0-9-]{2,40}$`);
+    }
+    this.key = new Key(this, 'TenantKey', {
+      description: `Encrypts every store of tenant ${props.tenantId}`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.plane = new TenantPlane(this, 'Default', {
+      config: props.config,
+      webAclArn: props.webAclArn,
+      encryptionKey: this.key,
+    });
+    Tags.of(this).add('tenantId', props.tenantId);
+  }
+}

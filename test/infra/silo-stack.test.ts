@@ -1,0 +1,93 @@
+import { App, Aspects } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { platformConfig, siloTenants } from '../../lib/config';
+import { PlatformStack } from '../../lib/platform-stack';
+import { SiloTenantStack } from '../../lib/silo-tenant-stack';
+
+// GIVEN the app as `cdk synth -c siloTenants=a-bank,b-health` builds it (without bundling), cdk-nag on
+const context: Record<string, string> = { siloTenants: 'a-bank, b-health', 'silo.b-health.searchSizing': 'production' };
+const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+const config = platformConfig();
+new PlatformStack(app, 'Platform', { config });
+const silos = siloTenants((key) => context[key]).map(
+  (silo) =>
+    new SiloTenantStack(app, `Platform-silo-${silo.tenantId}`, {
+      config: { ...config, search: silo.search },
+      tenantId: silo.tenantId,
+    }),
+);
+Aspects.of(app).add(new AwsSolutionsChecks());
+app.synth();
+const [aBank, bHealth] = silos;
+const template = Template.fromStack(aBank);
+const keyId = Object.keys(template.findResources('AWS::KMS::Key'))[0];
+const keyArn = { 'Fn::GetAtt': [keyId, 'Arn'] };
+
+describe('SiloTenantStack', () => {
+  it('reads its tenants and their sizes from context, and refuses ids that are not tenant ids', () => {
+    expect(siloTenants((key) => context[key]).map((silo) => [silo.tenantId, silo.search.dataNodes])).toEqual([
+      ['a-bank', 1],
+      ['b-health', 2],
+    ]);
+    expect(siloTenants()).toEqual([]);
+    expect(() => siloTenants((key) => ({ siloTenants: 'Bad_Id' })[key])).toThrow(/silo tenant ids match/);
+  });
+
+  it('encrypts every store of the tenant with its own rotating customer-managed key', () => {
+    template.resourceCountIs('AWS::KMS::Key', 1);
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain' });
+    const tables = Object.values(template.findResources('AWS::DynamoDB::Table'));
+    expect(tables).toHaveLength(4);
+    for (const table of tables) {
+      expect(table.Properties.SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: keyArn });
+      expect(table.DeletionPolicy).toBe('Retain');
+    }
+    const queues = Object.values(template.findResources('AWS::SQS::Queue'));
+    expect(queues).toHaveLength(2);
+    for (const queue of queues) expect(queue.Properties.KmsMasterKeyId).toEqual(keyArn);
+    template.hasResourceProperties('AWS::OpenSearchService::Domain', {
+      EncryptionAtRestOptions: { Enabled: true, KmsKeyId: { Ref: keyId } },
+    });
+  });
+
+  it('lets the tenant sessions and the functions that use its tables use its key, and nothing else', () => {
+    const keyUsers = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
+      JSON.stringify(policy.Properties.PolicyDocument).includes(`"${keyId}"`),
+    );
+    // tenant sessions, authorizer, admin, offboarding steps; the documents function and worker for the queue
+    const roles = keyUsers.flatMap((policy) => policy.Properties.Roles.map((role: { Ref: string }) => role.Ref)).sort();
+    expect(roles).toHaveLength(6);
+    expect(roles.join()).toMatch(/TenantAccess/);
+    expect(roles.join()).not.toMatch(/ChatCompletions|Embeddings|Retrieve|Usage|Audit(?!Log)/);
+  });
+
+  it('tags every resource that takes tags with the tenant id, for cost allocation', () => {
+    for (const type of ['AWS::DynamoDB::Table', 'AWS::Lambda::Function', 'AWS::SQS::Queue', 'AWS::KMS::Key']) {
+      for (const resource of Object.values(template.findResources(type))) {
+        expect(resource.Properties.Tags).toEqual(expect.arrayContaining([{ Key: 'tenantId', Value: 'a-bank' }]));
+      }
+    }
+    template.hasResourceProperties('AWS::OpenSearchService::Domain', {
+      Tags: Match.arrayWith([{ Key: 'tenantId', Value: 'a-bank' }]),
+    });
+  });
+
+  it('stands alone: its own API URL, no reference to the pool or another silo, under 500 resources', () => {
+    const json = JSON.stringify(template.toJSON());
+    expect(json).not.toMatch(/Fn::ImportValue/);
+    expect(json).not.toMatch(/b-health|Platform-silo-b-health/);
+    expect(Object.keys(template.toJSON().Resources).length).toBeLessThan(500);
+    template.hasOutput('*', { Value: Match.objectLike({ 'Fn::Join': Match.anyValue() }) });
+    expect(JSON.stringify(Template.fromStack(bHealth).toJSON())).not.toMatch(/a-bank/);
+  });
+
+  it('passes cdk-nag AwsSolutions with no unsuppressed error or warning', () => {
+    const findings = [
+      ...Annotations.fromStack(aBank).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...Annotations.fromStack(aBank).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+    ];
+    expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
+  });
+});
