@@ -2,6 +2,7 @@ import { benchChat } from './chat';
 import { benchCold } from './cold';
 import { benchMetering } from './metering';
 import { benchRetrieval } from './retrieval';
+import { benchSynth } from './synth';
 
 /** `npm run bench [-- <suite>]`: each suite prints a table. */
 const SUITES: Record<string, () => Promise<void>> = {
@@ -9,6 +10,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   cold: benchCold,
   metering: benchMetering,
   retrieval: benchRetrieval,
+  synth: benchSynth,
 };
 
 const name = process.argv[2] ?? 'chat';
