@@ -171,11 +171,14 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
 export interface SiloTenant {
   readonly tenantId: string;
   readonly search: VectorSearchSizing;
+  /** Where the tenant's data lives (data residency); absent: the pool's region. */
+  readonly region?: string;
 }
 
 /**
  * The silo tenants of context `siloTenants` (comma-separated tenant ids), each sized by
- * `silo.<tenantId>.searchSizing` (`dev` or `production`; default: the pool's `searchSizing`).
+ * `silo.<tenantId>.searchSizing` (`dev` or `production`; default: the pool's `searchSizing`) and
+ * placed in `silo.<tenantId>.region` (default: the pool's region).
  */
 export function siloTenants(context: (key: string) => unknown = () => undefined): SiloTenant[] {
   const listed = String(context('siloTenants') ?? '')
@@ -184,6 +187,11 @@ export function siloTenants(context: (key: string) => unknown = () => undefined)
     .filter((id) => id !== '');
   return listed.map((tenantId) => ({
     tenantId: tenantIdPattern.parse(tenantId),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a silo region is an AWS region name')
+      .optional()
+      .parse(context(`silo.${tenantId}.region`)),
     search:
       SEARCH_SIZINGS[
         z

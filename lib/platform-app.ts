@@ -19,7 +19,8 @@ export function addPlatformStacks(app: App): { pool: PlatformStack; silos: SiloT
   const silos = siloTenants(context).map(
     (silo) =>
       new SiloTenantStack(app, `${stackName}-silo-${silo.tenantId}`, {
-        env,
+        // Data residency: a silo may live in a region of its own.
+        env: account && (silo.region ?? region) ? { account, region: silo.region ?? region } : undefined,
         config: { ...config, search: silo.search },
         tenantId: silo.tenantId,
         webAclArn: context('webAclArn'),

@@ -2,6 +2,7 @@ import { App, Aspects } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { platformConfig, siloTenants } from '../../lib/config';
+import { addPlatformStacks } from '../../lib/platform-app';
 import { PlatformStack } from '../../lib/platform-stack';
 import { SiloTenantStack } from '../../lib/silo-tenant-stack';
 
@@ -25,6 +26,23 @@ const keyId = Object.keys(template.findResources('AWS::KMS::Key'))[0];
 const keyArn = { 'Fn::GetAtt': [keyId, 'Arn'] };
 
 describe('SiloTenantStack', () => {
+  it('places a silo in the region its entry names, the pool in its own', () => {
+    const placed = new App({
+      context: {
+        'aws:cdk:bundling-stacks': [],
+        account: '111111111111',
+        region: 'eu-west-1',
+        siloTenants: 'c-bank,d-health',
+        'silo.c-bank.region': 'eu-central-1',
+      },
+    });
+    const { pool, silos: stacks } = addPlatformStacks(placed);
+    expect([pool.region, ...stacks.map((stack) => stack.region)]).toEqual(['eu-west-1', 'eu-central-1', 'eu-west-1']);
+    expect(() => siloTenants((key) => ({ siloTenants: 'e-bank', 'silo.e-bank.region': 'mars' })[key])).toThrow(
+      /region/,
+    );
+  });
+
   it('reads its tenants and their sizes from context, and refuses ids that are not tenant ids', () => {
     expect(siloTenants((key) => context[key]).map((silo) => [silo.tenantId, silo.search.dataNodes])).toEqual([
       ['a-bank', 1],
