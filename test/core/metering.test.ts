@@ -1,33 +1,10 @@
 import { type ResolvedModel, resolveModel } from '../../lambdas/core/catalog';
 import { PlatformError } from '../../lambdas/core/errors';
 import { metered, modelCallBudgetMs, modelMayHaveRun } from '../../lambdas/core/metering';
-import type { Ledger, MeteringMetrics, Reservation } from '../../lambdas/core/ports';
+import type { MeteringMetrics, Reservation } from '../../lambdas/core/ports';
 import { DEFAULT_MODELS } from '../../lib/config';
+import { inMemoryPorts } from '../support/fakes';
 import { tenantContext } from '../support/tenant';
-
-/** A ledger that admits everything and records what happens to each reservation. */
-function recordingLedger() {
-  const events: string[] = [];
-  const ledger: Ledger = {
-    reserve: async (tenant, request) => ({
-      tenantId: tenant.tenantId,
-      requestId: request.requestId,
-      model: request.model,
-      month: '2026-11',
-      estimate: request.estimate,
-      reservedAtMs: request.nowMs,
-    }),
-    settle: async (reservation, usage) => {
-      events.push(`settle ${reservation.requestId} ${usage.inputTokens}+${usage.outputTokens} ${usage.costNanoUsd}`);
-    },
-    release: async (reservation) => {
-      events.push(`release ${reservation.requestId}`);
-    },
-    usage: async () => [],
-    deleteAll: async () => 0,
-  };
-  return { ledger, events };
-}
 
 describe('metering of a model call', () => {
   const model = resolveModel(DEFAULT_MODELS, 'nova-micro', 'chat') as ResolvedModel;
@@ -45,29 +22,43 @@ describe('metering of a model call', () => {
     ['a broken answer', new PlatformError('upstream_error', 'broken'), true],
     ['an unexpected error', new TypeError('socket hang up'), true],
   ])('after %s, bills the estimate only if the model may have run', async (_name, error, billed) => {
-    const { ledger, events } = recordingLedger();
-    await expect(metered({ ledger, metrics }, tenant, call, () => Promise.reject(error))).rejects.toBe(error);
+    const { ports, events, settled } = inMemoryPorts();
+    await expect(metered({ ledger: ports.ledger, metrics }, tenant, call, () => Promise.reject(error))).rejects.toBe(
+      error,
+    );
+    expect(events).toEqual(['reserve r1 150', billed ? 'settle r1 150' : 'release r1']);
     // 100 input and 50 output tokens of nova-micro: 100 * 35 + 50 * 140 nano-dollars
-    expect(events).toEqual([billed ? 'settle r1 100+50 10500' : 'release r1']);
+    expect(settled).toEqual(
+      billed ? [{ requestId: 'r1', inputTokens: 100, outputTokens: 50, costNanoUsd: 10500 }] : [],
+    );
     expect(modelMayHaveRun(error)).toBe(billed);
   });
 
   it('settles what the model used, and counts tokens beyond the reservation in a metric', async () => {
-    const { ledger, events } = recordingLedger();
-    await metered({ ledger, metrics }, tenant, call, async () => ({ inputTokens: 130, outputTokens: 40 }));
-    expect(events).toEqual(['settle r1 130+40 10150']);
+    const { ports, events, settled } = inMemoryPorts();
+    await metered({ ledger: ports.ledger, metrics }, tenant, call, async () => ({
+      inputTokens: 130,
+      outputTokens: 40,
+    }));
+    expect(events).toEqual(['reserve r1 150', 'settle r1 170']);
+    expect(settled).toEqual([{ requestId: 'r1', inputTokens: 130, outputTokens: 40, costNanoUsd: 10150 }]);
     expect(overages).toHaveLength(1);
     expect(overages[0][0]).toMatchObject({ tenantId: 'meter-co', requestId: 'r1', model: 'nova-micro' });
     expect(overages[0][1]).toBe(20);
   });
 
   it('neither reserves nor bills a call whose deadline passed before the model was asked', async () => {
-    const { ledger, events } = recordingLedger();
+    const { ports, events } = inMemoryPorts();
     let ran = false;
-    const late = metered({ ledger, metrics }, tenant, { ...call, signal: AbortSignal.abort() }, async () => {
-      ran = true;
-      return { inputTokens: 1, outputTokens: 1 };
-    });
+    const late = metered(
+      { ledger: ports.ledger, metrics },
+      tenant,
+      { ...call, signal: AbortSignal.abort() },
+      async () => {
+        ran = true;
+        return { inputTokens: 1, outputTokens: 1 };
+      },
+    );
     await expect(late).rejects.toMatchObject({ code: 'upstream_timeout' });
     expect(ran).toBe(false);
     expect(events).toEqual([]);

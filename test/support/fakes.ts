@@ -57,7 +57,7 @@ export function inMemoryPorts() {
   /** Month tokens and open reservations per tenant; refuses past `monthlyTokens` like the real ledger. */
   const monthTokens = new Map<string, number>();
   const reservations = new Map<string, Reservation>();
-  const settled: { requestId: string; inputTokens: number; outputTokens: number }[] = [];
+  const settled: { requestId: string; inputTokens: number; outputTokens: number; costNanoUsd: number }[] = [];
   const ledger: Ledger = {
     reserve: async (tenant, request) => {
       const used = monthTokens.get(tenant.tenantId) ?? 0;
@@ -85,11 +85,7 @@ export function inMemoryPorts() {
         reservation.tenantId,
         (monthTokens.get(reservation.tenantId) ?? 0) - reservation.estimate.tokens + tokens,
       );
-      settled.push({
-        requestId: reservation.requestId,
-        inputTokens: usage.inputTokens,
-        outputTokens: usage.outputTokens,
-      });
+      settled.push({ requestId: reservation.requestId, ...usage });
       events.push(`settle ${reservation.requestId} ${tokens}`);
     },
     release: async (reservation) => {
