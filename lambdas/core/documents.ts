@@ -168,7 +168,9 @@ async function indexChunks(
   const texts = job.chunks.map((chunk) => chunk.text);
   const model = resolveModel(deps.catalog, deps.retrieval.embeddingModel, 'embedding');
   const { vectors } = job.reservation
-    ? await runReserved(deps, model, job.reservation, () => embed(deps, tenant, model, texts, signal))
+    ? await runReserved(deps, model, job.reservation, () => embed(deps, tenant, model, texts, signal), {
+        retriedWhenRefused: true,
+      })
     : await embedTexts(deps, tenant, texts, { requestId: `${job.requestId}:${job.batch}`, signal });
   await deps.vectors.addChunks(
     tenant,

@@ -54,7 +54,7 @@ export async function metered<R extends TokenUsage>(
 ): Promise<R> {
   // Out of time before the model was asked (retrieval took it all): nothing reserved, nothing billed.
   if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
-  return runReserved(deps, call.model, await reserveCall(deps.ledger, tenant, call), run, call.estimate);
+  return runReserved(deps, call.model, await reserveCall(deps.ledger, tenant, call), run, { estimate: call.estimate });
 }
 
 /** Reserves a model call's estimate against every limit of the tenant (429 when one refuses it). */
@@ -86,15 +86,23 @@ export async function runReserved<R extends TokenUsage>(
   model: ResolvedModel,
   reservation: Reservation,
   run: () => Promise<R>,
-  /** The reservation's split into input and output; all input when not given. */
-  estimate: TokenUsage = { inputTokens: reservation.estimate.tokens, outputTokens: 0 },
+  options: {
+    /** The reservation's split into input and output; all input when not given. */
+    estimate?: TokenUsage;
+    /**
+     * The call will be tried again after a refusal (a queued job, which SQS delivers again): the
+     * reservation then stays for that try, which settles it, instead of being released.
+     */
+    retriedWhenRefused?: boolean;
+  } = {},
 ): Promise<R> {
+  const estimate = options.estimate ?? { inputTokens: reservation.estimate.tokens, outputTokens: 0 };
   let result: R;
   try {
     result = await run();
   } catch (error) {
     if (modelMayHaveRun(error)) await deps.ledger.settle(reservation, usageOf(model, estimate));
-    else await deps.ledger.release(reservation);
+    else if (!options.retriedWhenRefused) await deps.ledger.release(reservation);
     throw error;
   }
   const overage = result.inputTokens + result.outputTokens - reservation.estimate.tokens;

@@ -1,6 +1,7 @@
 import { authorize } from '../../lambdas/core/authorize';
 import { completeChat } from '../../lambdas/core/chat';
 import { indexQueuedJob, ingestDocument } from '../../lambdas/core/documents';
+import { PlatformError } from '../../lambdas/core/errors';
 import { beginOffboarding, purgeTenantData, tombstoneTenant } from '../../lambdas/core/offboarding';
 import type { TenantRecord } from '../../lambdas/core/tenant';
 import { onboardTenant } from '../../lambdas/core/tenants';
@@ -113,6 +114,20 @@ describe('ingestDocument and the worker', () => {
     const embeds = fake.events.filter((event) => event.startsWith('embed')).length;
     expect(await indexQueuedJob(worker, fake.queued[0])).toBe('dropped: done before');
     expect(fake.events.filter((event) => event.startsWith('embed')).length).toBe(embeds);
+  });
+
+  it('keeps a queued job’s reservation when the model refused it, so the redelivered job is billed', async () => {
+    const { fake, deps, tenant } = await world();
+    await ingestDocument(deps, tenant, { id: 'big', text: long('tundra') }, { requestId: 'q3' });
+    const worker = { ...deps, registry: fake.ports.registry };
+    const [ref] = fake.queued;
+    const embed = fake.ports.embedder.embed;
+    fake.ports.embedder.embed = () => Promise.reject(new PlatformError('upstream_unavailable', 'throttled'));
+    await expect(indexQueuedJob(worker, ref)).rejects.toMatchObject({ code: 'upstream_unavailable' });
+    expect(fake.reservations.has('q3:0')).toBe(true);
+    fake.ports.embedder.embed = embed;
+    expect(await indexQueuedJob(worker, ref)).toBe('indexed');
+    expect(fake.settled.map((usage) => usage.requestId)).toEqual(['q3:0']);
   });
 
   it('refuses a queued document over the quota whole: nothing stored, every reservation given back', async () => {
