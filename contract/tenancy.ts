@@ -1,5 +1,8 @@
 import * as z from 'zod';
 
+/** Tenant ids: validated once, at onboarding, and wherever infrastructure is named after one. */
+export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,40}$/;
+
 /** Tiers are configuration, not code paths: each has default limits in the platform config. */
 export const tierSchema = z.enum(['basic', 'standard', 'enterprise']);
 export type Tier = z.infer<typeof tierSchema>;

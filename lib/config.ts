@@ -3,7 +3,7 @@ import { type ModelCatalog, modelCatalogSchema } from '../contract/catalog';
 import type { JwtSettings, RetrievalSettings } from '../contract/environment';
 import { HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
 import { INGEST_QUEUE } from '../contract/queue';
-import { type TenantLimits, type Tier, tenantLimitsSchema } from '../contract/tenancy';
+import { TENANT_ID_PATTERN, type TenantLimits, type Tier, tenantLimitsSchema } from '../contract/tenancy';
 import type { VectorSearchSizing } from './constructs/vector-search';
 
 export interface PlatformConfig {
@@ -201,6 +201,4 @@ export function siloTenants(context: (key: string) => unknown = () => undefined)
   }));
 }
 
-const tenantIdPattern = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{2,40}$/, 'silo tenant ids match ^[a-z0-9][a-z0-9-]{2,40}$');
+const tenantIdPattern = z.string().regex(TENANT_ID_PATTERN, `silo tenant ids match ${TENANT_ID_PATTERN.source}`);

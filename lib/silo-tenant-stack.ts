@@ -1,6 +1,7 @@
 import { RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
+import { TENANT_ID_PATTERN } from '../contract/tenancy';
 import type { PlatformConfig } from './config';
 import { TenantPlane } from './constructs/tenant-plane';
 
@@ -27,8 +28,8 @@ export class SiloTenantStack extends Stack {
 
   constructor(scope: Construct, id: string, props: SiloTenantStackProps) {
     super(scope, id, props);
-    if (!/^[a-z0-9][a-z0-9-]{2,40}$/.test(props.tenantId)) {
-      throw new Error(`silo tenant id '${props.tenantId}' must match ^[a-z0-9][a-z0-9-]{2,40}$`);
+    if (!TENANT_ID_PATTERN.test(props.tenantId)) {
+      throw new Error(`silo tenant id '${props.tenantId}' must match ${TENANT_ID_PATTERN.source}`);
     }
     this.key = new Key(this, 'TenantKey', {
       description: `Encrypts every store of tenant ${props.tenantId}`,

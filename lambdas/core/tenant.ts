@@ -1,13 +1,12 @@
 import * as z from 'zod';
 import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
-import { tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
+import { TENANT_ID_PATTERN, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { PlatformError } from './errors';
 import { parseJson } from './json';
 
 /** Tenant ids are validated once, at onboarding; every resource name derived from one goes through `tenantKey`. */
-export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,40}$/;
 
-export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, 'tenant id must match ^[a-z0-9][a-z0-9-]{2,40}$');
+export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, `tenant id must match ${TENANT_ID_PATTERN.source}`);
 
 /** What an operator may set: the lifecycle states `offboarding` and `offboarded` only the offboarding workflow sets. */
 export const tenantStatusSchema = z.enum(['active', 'suspended']);
