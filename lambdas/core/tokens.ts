@@ -4,33 +4,49 @@
  * model will bill. Billing always uses the provider's own counts; this bound decides admission,
  * chunk sizes, and the local model's counts.
  *
- * Why it is a bound: BPE tokenizers split text into pre-tokens (a word with its leading space, a
- * run of digits, of punctuation, of whitespace) and never merge across them, and every token holds
- * at least one byte. So the UTF-8 byte count of a piece bounds its tokens, and the sum over pieces
- * bounds the text. Two kinds of piece get a tighter bound, so ordinary prose is not refused early:
- * a pronounceable ASCII word (vocabularies hold such words whole or in pieces of three letters or
- * more) counts a token per three letters, and a run of digits one per three digits (every 1-3 digit
- * number is a token). Everything else (CJK, emoji, base64, long runs, odd symbols) counts its bytes.
- * `test/core/tokens.test.ts` proves the bound against real BPE counts on a fixture corpus.
+ * Why it is a bound: every token holds at least one byte, so however a tokenizer splits the text,
+ * giving each token to the piece holding its first byte shows that the UTF-8 bytes of a piece bound
+ * its tokens. Only three shapes count less than their bytes, each from what the vocabularies hold
+ * rather than from a guess: an ASCII word that both cl100k_base and o200k_base hold as one token in
+ * that form (`common-words.ts`, generated from them), a run of ASCII digits (they are cut into
+ * groups of three, each one token), and a run of spaces (runs up to 80 are one token).
+ * `test/core/tokens.test.ts` proves the bound against real BPE counts on a fixture corpus and on
+ * adversarial text: random words, digits of other scripts, space runs.
  */
-const PIECE = / ?[A-Za-z]+| ?\p{N}+| ?[\p{L}\p{M}]+|\s+| ?[^\s\p{L}\p{M}\p{N}]+/gu;
+import { SPACED_WORDS, WHOLE_WORDS } from './common-words';
+
+/**
+ * A word is cut off where BPE pre-tokenizers cut it (letters, digits, spaces, other symbols); an
+ * ASCII word touching a non-ASCII letter joins it, so a listed word is never counted inside one.
+ */
+const PIECE = / ?[A-Za-z]+(?![\p{L}\p{M}])| ?[0-9]+| ?[\p{L}\p{M}\p{N}]+| +|\s+| ?[^\s\p{L}\p{M}\p{N}]+/gu;
 
 /** Longest a span gets: long pieces are cut so chunks can end inside them. */
 const MAX_SPAN_TOKENS = 16;
 
+const WHOLE = new Set(WHOLE_WORDS.split(' '));
+const SPACED = new Set(SPACED_WORDS.split(' '));
 const utf8 = new TextEncoder();
 
-function pieceTokens(piece: string): number {
-  const body = piece.startsWith(' ') ? piece.slice(1) : piece;
-  if (/^[A-Za-z]+$/.test(body) && isPronounceable(body)) return Math.ceil(body.length / 3);
-  if (/^\p{Nd}+$/u.test(body)) return Math.ceil(body.length / 3) + (body === piece ? 0 : 1);
-  if (/^ +$/.test(piece)) return Math.ceil(piece.length / 2);
-  return utf8.encode(piece).length;
+const byBytes = (piece: string) => utf8.encode(piece).length;
+/** A leading space is a token of its own before digits; each group of at most three digits is one. */
+const byDigits = (piece: string) => (piece.startsWith(' ') ? 1 : 0) + Math.ceil(piece.trimStart().length / 3);
+/** Tokenizers keep the last space of a run for the word after it: so one token more than half the run. */
+const bySpaces = (piece: string) => Math.ceil((piece.length + 1) / 2);
+
+function isOneToken(piece: string): boolean {
+  const word = piece.trimStart();
+  const lower = word.toLowerCase();
+  if (WHOLE.has(lower)) return word === lower || word === lower[0].toUpperCase() + lower.slice(1);
+  return piece === ` ${word}` && word === lower && SPACED.has(word);
 }
 
-/** Short, with a vowel, no long consonant cluster, no letter three times in a row: shaped like a word. */
-function isPronounceable(word: string): boolean {
-  return word.length <= 16 && /[aeiouy]/i.test(word) && !/[^aeiouy]{4}/i.test(word) && !/([a-z])\1\1/i.test(word);
+/** The rule that bounds a piece; it also bounds any part cut from the piece, summed over the parts. */
+function ruleFor(piece: string): (part: string) => number {
+  if (/^ ?[0-9]+$/.test(piece)) return byDigits;
+  if (/^ +$/.test(piece)) return bySpaces;
+  if (/^ ?[A-Za-z]+$/.test(piece) && isOneToken(piece)) return () => 1;
+  return byBytes;
 }
 
 /** Where each piece of `text` starts and ends, and its token bound; no span weighs more than `MAX_SPAN_TOKENS`. */
@@ -38,33 +54,31 @@ export function tokenSpans(text: string): { start: number; end: number; tokens: 
   const spans: { start: number; end: number; tokens: number }[] = [];
   for (const match of text.matchAll(PIECE)) {
     const start = match.index ?? 0;
-    const tokens = pieceTokens(match[0]);
+    const rule = ruleFor(match[0]);
+    const tokens = rule(match[0]);
     if (tokens <= MAX_SPAN_TOKENS) {
       spans.push({ start, end: start + match[0].length, tokens });
       continue;
     }
-    // Cut at code points; each part is bounded by its bytes, which sum to at least the whole's bound.
+    // Cut at code points; every rule is subadditive, so the parts' bounds sum to at least the whole's.
     let partStart = start;
-    let partTokens = 0;
     let offset = start;
     for (const char of match[0]) {
-      const charTokens = utf8.encode(char).length;
-      if (partTokens + charTokens > MAX_SPAN_TOKENS) {
-        spans.push({ start: partStart, end: offset, tokens: partTokens });
+      const part = text.slice(partStart, offset + char.length);
+      if (offset > partStart && rule(part) > MAX_SPAN_TOKENS) {
+        spans.push({ start: partStart, end: offset, tokens: rule(text.slice(partStart, offset)) });
         partStart = offset;
-        partTokens = 0;
       }
-      partTokens += charTokens;
       offset += char.length;
     }
-    spans.push({ start: partStart, end: offset, tokens: partTokens });
+    spans.push({ start: partStart, end: offset, tokens: rule(text.slice(partStart, offset)) });
   }
   return spans;
 }
 
 export function countTokens(text: string): number {
   let count = 0;
-  for (const match of text.matchAll(PIECE)) count += pieceTokens(match[0]);
+  for (const match of text.matchAll(PIECE)) count += ruleFor(match[0])(match[0]);
   return count;
 }
 

@@ -32,8 +32,8 @@ describe('completeChat', () => {
       { requestId: 'c1' },
     );
     expect(answer.usage).toEqual({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 });
-    // 'Hello there': 4 tokens, plus 4 for the message and 3 for the reply; and 20 of output
-    expect(fake.events).toEqual(['reserve c1 31', 'generate', 'settle c1 12']);
+    // 'Hello there': 2 tokens (two listed words), plus 4 for the message and 3 for the reply; and 20 of output
+    expect(fake.events).toEqual(['reserve c1 29', 'generate', 'settle c1 12']);
     expect(fake.reservations.size).toBe(0);
   });
 
