@@ -29,6 +29,8 @@ const embeddingModelSchema = z.object({
   dimensions: z.number().int().positive(),
   /** Longest input it embeds, in tokens (Titan Text Embeddings V2: 8,192). */
   maxInputTokens: z.number().int().positive(),
+  /** Longest input it embeds, in characters (Titan Text Embeddings V2: 50,000). */
+  maxInputChars: z.number().int().positive(),
 });
 
 export const modelEntrySchema = z.discriminatedUnion('kind', [chatModelSchema, embeddingModelSchema]);

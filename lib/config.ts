@@ -109,6 +109,7 @@ export const DEFAULT_MODELS: ModelCatalog = {
     outputUsdPerMillionTokens: 0,
     dimensions: 1024,
     maxInputTokens: 8_192,
+    maxInputChars: 50_000,
   },
 };
 

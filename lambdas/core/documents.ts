@@ -63,11 +63,14 @@ export async function embedTexts(
   modelName = deps.retrieval.embeddingModel,
 ) {
   const model = resolveModel(deps.catalog, modelName, 'embedding');
-  const tooLong = texts.findIndex((text) => countTokens(text) > model.maxInputTokens);
+  // Refused here as the caller's 400: the model would refuse it too, after the tokens were reserved.
+  const tooLong = texts.findIndex(
+    (text) => text.length > model.maxInputChars || countTokens(text) > model.maxInputTokens,
+  );
   if (tooLong >= 0) {
     throw new PlatformError(
       'invalid_request',
-      `input ${tooLong} may exceed the ${model.maxInputTokens}-token limit of ${model.name}: split it`,
+      `input ${tooLong} may exceed the limits of ${model.name} (${model.maxInputTokens} tokens, ${model.maxInputChars} characters): split it`,
     );
   }
   const call = { requestId, model, estimate: embeddingEstimate(texts), nowMs: deps.now(), signal };

@@ -45,7 +45,9 @@ function adversarialTexts(): [string, string][] {
         );
       }).join(''),
   };
-  return Object.entries(shapes).flatMap(([shape, make]) => Array.from({ length: 400 }, (): [string, string] => [shape, make()]));
+  return Object.entries(shapes).flatMap(([shape, make]) =>
+    Array.from({ length: 400 }, (): [string, string] => [shape, make()]),
+  );
 }
 
 describe('token estimate', () => {

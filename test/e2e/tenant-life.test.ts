@@ -373,7 +373,14 @@ describe('a tenant across its life', () => {
       body: { model: 'titan-embed-text-v2', input: Buffer.alloc(30_000, 7).toString('base64') },
     });
     expect(embedding.status).toBe(400);
-    expect(embedding.body.error.message).toMatch(/8192-token limit/);
+    expect(embedding.body.error.message).toMatch(/8192 tokens/);
+    // 60,000 characters in 4,000 tokens: under the token limit, over Titan's 50,000 characters
+    const wordy = await call(platform, 'POST', '/v1/embeddings', {
+      credential: apiKey,
+      body: { model: 'titan-embed-text-v2', input: ' recommendations'.repeat(3_750) },
+    });
+    expect(wordy.status).toBe(400);
+    expect(wordy.body.error.message).toMatch(/50000 characters/);
     expect((await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body.totals.requests).toBe(0);
   });
 

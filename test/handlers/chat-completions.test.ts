@@ -43,7 +43,8 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
 
   it('answers in the OpenAI chat.completion shape and settles the usage it reports', async () => {
     const t = tenantContext('chat-ok');
-    const response = await handle(event(t, chat()));
+    // the local model's echo is longer than 8 tokens, so it is cut
+    const response = await handle(event(t, chat(8)));
     expect(response.statusCode).toBe(200);
     const body = JSON.parse(response.body);
     expect(body).toMatchObject({
