@@ -87,6 +87,7 @@ export async function benchCold(): Promise<void> {
         ],
       },
       offboarding: { step: 'tombstone', tenantId: 'cold-co' },
+      placement: { step: 'switch', tenantId: 'cold-co' },
     };
     const env = {
       ...process.env,

@@ -55,6 +55,8 @@ export interface PlatformSettings {
   readonly offboardingStateMachineArn: string;
   /** Absent: API keys only. */
   readonly jwt?: JwtSettings;
+  /** A silo plane's one tenant: it serves no other. Absent: the pool. */
+  readonly siloTenantId?: string;
 }
 
 const json = <T extends z.ZodType>(schema: T) =>
@@ -101,6 +103,7 @@ const lambdaEnvSchema = z.object({
   JWT_AUDIENCE: z.string().optional(),
   JWKS_URI: z.string().optional(),
   JWT_TENANT_CLAIM: z.string().default('custom:tenant_id'),
+  SILO_TENANT_ID: z.string().min(1).optional(),
 });
 
 /** The Lambda composition root reads its environment here, once, and nowhere else. */
@@ -127,6 +130,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
       e.JWT_ISSUER && e.JWT_AUDIENCE && e.JWKS_URI
         ? { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, jwksUri: e.JWKS_URI, tenantClaim: e.JWT_TENANT_CLAIM }
         : undefined,
+    siloTenantId: e.SILO_TENANT_ID,
   };
 }
 
@@ -154,5 +158,6 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
       JWKS_URI: settings.jwt.jwksUri,
       JWT_TENANT_CLAIM: settings.jwt.tenantClaim,
     }),
+    ...(settings.siloTenantId && { SILO_TENANT_ID: settings.siloTenantId }),
   };
 }

@@ -9,8 +9,8 @@ export type RouteAuth = 'tenant' | 'admin';
 /** A Lambda handler: `lambdas/handlers/<name>.ts`, exporting `handler` (AWS) and `create` (local). */
 export type HandlerName = 'chat-completions' | 'embeddings' | 'documents' | 'retrieve' | 'usage' | 'audit' | 'admin';
 
-/** Every Lambda of the platform: the route handlers, the authorizer, and the two off the request path. */
-export type FunctionName = HandlerName | 'authorizer' | 'ingest-worker' | 'offboarding';
+/** Every Lambda of the platform: the route handlers, the authorizer, and those off the request path. */
+export type FunctionName = HandlerName | 'authorizer' | 'ingest-worker' | 'offboarding' | 'placement';
 
 export interface Route {
   readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -35,6 +35,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
   { method: 'PATCH', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
+  { method: 'POST', path: '/admin/tenants/{id}/promote', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/api-keys', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}/api-keys/{keyId}', handler: 'admin', auth: 'admin' },
   { method: 'GET', path: '/admin/usage', handler: 'admin', auth: 'admin' },
@@ -42,6 +43,12 @@ export const ROUTES: readonly Route[] = [
 
 /** The authorizer's Allow covers every tenant route of the stage, since API Gateway reuses a cached policy across routes. */
 export const TENANT_ROUTE_PREFIX = '/v1/';
+
+/**
+ * The authorizer context key of a Deny's reason: the ACCESS_DENIED response appends it to its
+ * message (`$context.authorizer.denyReason`), so a refused tenant learns why, and where to go.
+ */
+export const AUTHORIZER_DENY_REASON = 'denyReason';
 
 /**
  * API Gateway's own answers (no Lambda ran), in the platform's error shape. Keys are

@@ -7,6 +7,8 @@ import {
   models,
   offboarding,
   type PlatformDeps,
+  partitions,
+  placement,
   queue,
   registry,
   reports,
@@ -30,6 +32,8 @@ export function allDeps(wiring: Wiring): PlatformDeps {
     documents: documents(wiring),
     queue: queue(wiring),
     offboarding: offboarding(wiring),
+    placement: placement(wiring),
+    partitions: partitions(wiring),
     tokens: tokens(wiring),
     now: Date.now,
   };

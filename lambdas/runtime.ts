@@ -1,5 +1,6 @@
 import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
 import { SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
@@ -12,7 +13,9 @@ import { BedrockModelProvider } from './adapters/bedrock-model-provider';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
 import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
+import { DynamoDbTenantPartitions } from './adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
+import { EventBridgePlacementWorkflow } from './adapters/eventbridge-placement';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
 import { PowertoolsMeteringMetrics } from './adapters/powertools-metering-metrics';
 import { SqsIngestQueue } from './adapters/sqs-ingest-queue';
@@ -28,6 +31,8 @@ import type {
   MeteringMetrics,
   ModelProvider,
   OffboardingWorkflow,
+  PlacementWorkflow,
+  TenantPartitions,
   TenantRegistry,
   TokenVerifier,
   UsageReports,
@@ -46,6 +51,7 @@ export interface ServiceConfigs {
   readonly bedrock: BedrockRuntimeClientConfig;
   readonly sqs: SQSClientConfig;
   readonly sfn: SFNClientConfig;
+  readonly events: EventBridgeClientConfig;
 }
 
 /** What every adapter is built from: the settings of the environment contract and the service configs. */
@@ -124,6 +130,18 @@ export const offboarding = /* @__PURE__ */ built(
       wiring.settings.offboardingStateMachineArn,
     ),
 );
+export const placement = /* @__PURE__ */ built(
+  (wiring): PlacementWorkflow => new EventBridgePlacementWorkflow(new EventBridgeClient(wiring.services.events)),
+);
+/** The tenant's data items as stored, for a move to its silo: tenant-scoped like every data access. */
+export const partitions = /* @__PURE__ */ built(
+  (wiring): TenantPartitions =>
+    new DynamoDbTenantPartitions(tenantDynamoDb(wiring), {
+      ledger: wiring.settings.ledgerTableName,
+      audit: wiring.settings.auditTableName,
+      documents: wiring.settings.documentTableName,
+    }),
+);
 export const tokens = /* @__PURE__ */ built(
   (wiring): TokenVerifier | undefined => wiring.settings.jwt && new JwtTokenVerifier(wiring.settings.jwt),
 );
@@ -156,6 +174,9 @@ export interface PlatformDeps {
   readonly queue: IngestQueue;
   /** Starts the durable offboarding workflow (Step Functions). */
   readonly offboarding: OffboardingWorkflow;
+  /** Starts a tenant's move to its silo (an EventBridge event that starts Step Functions). */
+  readonly placement: PlacementWorkflow;
+  readonly partitions: TenantPartitions;
   readonly tokens?: TokenVerifier;
   readonly now: () => number;
 }
@@ -174,7 +195,10 @@ export function offboardingDeps<D extends { readonly settings: PlatformSettings 
 function awsWiring(): Wiring {
   const settings = settingsFromEnv(process.env);
   const region = { region: settings.region };
-  return { settings, services: { dynamodb: region, sts: region, bedrock: region, sqs: region, sfn: region } };
+  return {
+    settings,
+    services: { dynamodb: region, sts: region, bedrock: region, sqs: region, sfn: region, events: region },
+  };
 }
 
 /**

@@ -8,7 +8,13 @@ import type {
   PolicyDocument,
 } from 'aws-lambda';
 import { errorBody } from '../contract/errors';
-import { GATEWAY_RESPONSES, type GatewayResponseType, type HandlerName, type Route } from '../contract/routes';
+import {
+  AUTHORIZER_DENY_REASON,
+  GATEWAY_RESPONSES,
+  type GatewayResponseType,
+  type HandlerName,
+  type Route,
+} from '../contract/routes';
 import type { RouteHandler } from '../lambdas/handlers';
 import type { LambdaFunction } from '../lambdas/handlers/lambda';
 import { readBody } from './aws-wire';
@@ -87,13 +93,14 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
 
   return async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const requestId = randomUUID();
-    const gatewayResponse = (type: GatewayResponseType) => {
+    /** `detail`: what the template's `$context.authorizer.denyReason` adds on AWS. */
+    const gatewayResponse = (type: GatewayResponseType, detail = '') => {
       const { status, code, message } = GATEWAY_RESPONSES[type];
       send(
         response,
         status,
         { 'content-type': 'application/json', 'x-request-id': requestId },
-        JSON.stringify(errorBody(code, message, requestId)),
+        JSON.stringify(errorBody(code, `${message}${detail}`, requestId)),
       );
     };
 
@@ -156,7 +163,9 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
           error instanceof Error && error.message === 'Unauthorized' ? 'UNAUTHORIZED' : 'AUTHORIZER_FAILURE',
         );
       }
-      if (!allows(result.policyDocument, methodArn)) return gatewayResponse('ACCESS_DENIED');
+      if (!allows(result.policyDocument, methodArn)) {
+        return gatewayResponse('ACCESS_DENIED', String(result.context?.[AUTHORIZER_DENY_REASON] ?? ''));
+      }
       authorizerContext = { ...result.context, principalId: result.principalId };
     }
 

@@ -230,7 +230,7 @@ export async function startLocalOpenSearch(options: {
   }
 
   function search(name: string, body: Json): Json {
-    allowedKeys(body, ['size', '_source', 'query'], 'search');
+    allowedKeys(body, ['size', '_source', 'query', 'sort', 'search_after'], 'search');
     const target = index(name);
     const query = (body.query ?? { match_all: {} }) as Json;
     const knnClause = (query.knn ??
@@ -239,6 +239,16 @@ export async function startLocalOpenSearch(options: {
     if (knnClause && !knn) throw unsupported('knn on a field that is not the index vector field');
     const filter = (knn?.filter as Json | undefined) ?? ('bool' in query ? query : undefined);
     const size = Number(body.size ?? 10);
+    // Field sorts, ascending only (what exports page by with `search_after`).
+    const sort = ((body.sort as Json[] | undefined) ?? []).map((clause) => {
+      const [[field, order]] = Object.entries(clause);
+      if (order !== 'asc' || knn) throw unsupported('sorts other than ascending fields of a non-knn search');
+      return field;
+    });
+    const after =
+      body.search_after === undefined
+        ? undefined
+        : Object.fromEntries(sort.map((field, i) => [field, (body.search_after as unknown[])[i]]));
     const excluded = new Set<string>(((body._source as Json | undefined)?.excludes as string[] | undefined) ?? []);
     const hits = [...target.docs.entries()]
       .filter(([, doc]) => matches(doc, filter, flatObjectFields(target)))
@@ -247,7 +257,8 @@ export async function startLocalOpenSearch(options: {
         doc,
         score: knn ? (1 + cosine(knn.vector as number[], target.vectors.get(id) ?? [])) / 2 : 1,
       }))
-      .sort((a, b) => b.score - a.score)
+      .sort((a, b) => b.score - a.score || compareBy(sort, a.doc, b.doc))
+      .filter((hit) => after === undefined || compareBy(sort, hit.doc, after) > 0)
       .slice(0, Math.min(size, knn ? Number(knn.k ?? size) : size));
     return {
       took: 1,
@@ -454,6 +465,15 @@ function mappingRefusal(target: LocalIndex, doc: Source, staged: ReadonlyMap<str
     };
   }
   return undefined;
+}
+
+/** Orders documents by the sort fields, as OpenSearch compares keyword and numeric values. */
+function compareBy(fields: readonly string[], a: Json, b: Json): number {
+  for (const field of fields) {
+    const [x, y] = [a[field], b[field]] as [string | number, string | number];
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
 }
 
 const encodeVector = (vector: ArrayLike<number>) => Buffer.from(Float32Array.from(vector).buffer).toString('base64');

@@ -185,7 +185,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     sts: sts.endpoint,
     bedrock: bedrock.endpoint,
     sqs: sqs.endpoint,
-    sfn: 'http://127.0.0.1:1', // never called: the local runner stands in for Step Functions
+    // Never called: the local runners stand in for Step Functions and the EventBridge rule.
+    sfn: 'http://127.0.0.1:1',
+    events: 'http://127.0.0.1:1',
   };
   const services = localServices(endpoints);
   const deps: PlatformDeps = {
@@ -199,7 +201,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const gateway = createLocalApiGateway({
     routes: ROUTES,
     handlers: routeHandlers(deps),
-    authorizer: createAuthorizer(deps),
+    authorizer: createAuthorizer({ ...deps, siloTenantId: settings.siloTenantId }),
     authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
     operatorToken,
     now,
@@ -311,5 +313,6 @@ function localServices(endpoints: Record<keyof ServiceConfigs, string>): Service
     bedrock: config(endpoints.bedrock),
     sqs: config(endpoints.sqs),
     sfn: config(endpoints.sfn),
+    events: config(endpoints.events),
   };
 }

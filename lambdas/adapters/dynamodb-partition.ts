@@ -21,19 +21,34 @@ export async function deletePartition(db: DynamoDBDocumentClient, tableName: str
       }),
     );
     const keys = page.Items ?? [];
-    for (let i = 0; i < keys.length; i += BATCH_SIZE) {
-      let requests = keys.slice(i, i + BATCH_SIZE).map((Key) => ({ DeleteRequest: { Key } }));
-      // DynamoDB may hand back part of a batch under load: retry what it returns, with backoff.
-      for (let attempt = 0; requests.length > 0; attempt++) {
-        if (attempt > 0) await backoff(attempt, 50);
-        const result = await db.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
-        requests = (result.UnprocessedItems?.[tableName] ?? []) as typeof requests;
-      }
-    }
+    await batchWrite(
+      db,
+      tableName,
+      keys.map((Key) => ({ DeleteRequest: { Key } })),
+    );
     deleted += keys.length;
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   return deleted;
+}
+
+/** Writes or deletes in batches of 25; DynamoDB may hand back part of a batch under load: that part is retried, with backoff. */
+export async function batchWrite(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  requests: readonly (
+    | { DeleteRequest: { Key: Record<string, unknown> } }
+    | { PutRequest: { Item: Record<string, unknown> } }
+  )[],
+): Promise<void> {
+  for (let i = 0; i < requests.length; i += BATCH_SIZE) {
+    let batch = requests.slice(i, i + BATCH_SIZE);
+    for (let attempt = 0; batch.length > 0; attempt++) {
+      if (attempt > 0) await backoff(attempt, 50);
+      const result = await db.send(new BatchWriteCommand({ RequestItems: { [tableName]: [...batch] } }));
+      batch = (result.UnprocessedItems?.[tableName] ?? []) as typeof batch;
+    }
+  }
 }
 
 /** A page cursor carries only a sort key: the partition always comes from the caller's tenant. */
@@ -57,6 +72,7 @@ export async function queryPage(
   query: {
     tableName: string;
     pk: string;
+    /** '' for the whole partition. */
     prefix: string;
     limit: number;
     cursor?: string;
@@ -68,9 +84,14 @@ export async function queryPage(
   const result = await db.send(
     new QueryCommand({
       TableName: query.tableName,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      // No prefix: the whole partition (DynamoDB refuses an empty string in a key condition).
+      KeyConditionExpression: query.prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
       FilterExpression: query.filter?.expression,
-      ExpressionAttributeValues: { ':pk': query.pk, ':prefix': query.prefix, ...query.filter?.values },
+      ExpressionAttributeValues: {
+        ':pk': query.pk,
+        ...(query.prefix && { ':prefix': query.prefix }),
+        ...query.filter?.values,
+      },
       ScanIndexForward: !query.newestFirst,
       Limit: query.limit,
       ExclusiveStartKey:

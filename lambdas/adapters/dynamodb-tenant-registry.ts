@@ -95,7 +95,23 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
   }
 
   async deleteApiKeys(tenantId: string): Promise<number> {
-    let deleted = 0;
+    const keyIds = await this.keyIds(tenantId);
+    for (const keyId of keyIds) {
+      // The key itself first: the tenant's entry is what a rerun finds it by.
+      await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: apiKeyKey(keyId) }));
+      await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: tenantApiKeyKey(tenantId, keyId) }));
+    }
+    return keyIds.length;
+  }
+
+  async listApiKeys(tenantId: string): Promise<StoredApiKey[]> {
+    const keys = await Promise.all((await this.keyIds(tenantId)).map((keyId) => this.getApiKey(keyId)));
+    return keys.filter((key): key is StoredApiKey => key?.tenantId === tenantId);
+  }
+
+  /** The ids in the tenant's own list of its keys. */
+  private async keyIds(tenantId: string): Promise<string[]> {
+    const keyIds: string[] = [];
     let cursor: string | undefined;
     do {
       const page = await queryPage(this.db, {
@@ -105,16 +121,10 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
         limit: 100,
         cursor,
       });
-      for (const item of page.items) {
-        const keyId = String(item.keyId);
-        // The key itself first: the tenant's entry is what a rerun finds it by.
-        await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: apiKeyKey(keyId) }));
-        await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: tenantApiKeyKey(tenantId, keyId) }));
-      }
-      deleted += page.items.length;
+      keyIds.push(...page.items.map((item) => String(item.keyId)));
       cursor = page.nextCursor;
     } while (cursor);
-    return deleted;
+    return keyIds;
   }
 
   private async putTenant(

@@ -1,4 +1,5 @@
-import type { IndexedChunk, Passage, VectorIndex, VersionScope } from '../core/ports';
+import * as z from 'zod';
+import type { ExportedChunk, IndexedChunk, Passage, VectorIndex, VersionScope } from '../core/ports';
 import { type Placement, tenantIndex, tenantPlacements } from '../core/retrieval';
 import type { TenantContext } from '../core/tenant';
 import { perTenant } from './per-tenant';
@@ -185,7 +186,63 @@ export class OpenSearchVectorIndex implements VectorIndex {
     }
     return deleted;
   }
+
+  /** Placement by placement, in (document, version, chunk) order, continuing with `search_after`. */
+  async exportChunks(
+    tenant: TenantContext,
+    cursor?: string,
+  ): Promise<{ chunks: ExportedChunk[]; nextCursor?: string }> {
+    const placements = tenantPlacements(tenant);
+    const at = cursor === undefined ? { placement: 0 } : decodeExportCursor(cursor);
+    const index = placements[at.placement];
+    if (!index) return { chunks: [] };
+    const client = this.client(tenant.tenantId);
+    const next = (after?: [string, string, number]) =>
+      after
+        ? encodeExportCursor({ placement: at.placement, after })
+        : at.placement + 1 < placements.length
+          ? encodeExportCursor({ placement: at.placement + 1 })
+          : undefined;
+    if (!(await client.exists(index.name))) return { chunks: [], nextCursor: next() };
+    const result = await client.request<SearchAnswer>('POST', `/${index.name}/_search`, {
+      query: index.shared ? { routing: tenant.tenantId } : {},
+      body: {
+        size: EXPORT_PAGE_SIZE,
+        query: { bool: { filter: filters(tenant.tenantId, index) } },
+        sort: [{ document_id: 'asc' }, { version: 'asc' }, { chunk: 'asc' }],
+        ...(at.after && { search_after: at.after }),
+      },
+    });
+    const chunks = result.hits.hits.map(({ _source: source }) => ({
+      documentId: String(source.document_id),
+      version: String(source.version),
+      chunk: Number(source.chunk),
+      title: source.title === undefined || source.title === null ? undefined : String(source.title),
+      text: String(source.text),
+      vector: source.embedding as number[],
+      metadata: source.metadata as ExportedChunk['metadata'],
+    }));
+    const last = chunks.at(-1);
+    const full = chunks.length === EXPORT_PAGE_SIZE && last;
+    return { chunks, nextCursor: next(full ? [last.documentId, last.version, last.chunk] : undefined) };
+  }
 }
+
+function encodeExportCursor(cursor: z.infer<typeof exportCursorSchema>): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+function decodeExportCursor(cursor: string): z.infer<typeof exportCursorSchema> {
+  return exportCursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+}
+
+/** Where an export stands: which of the tenant's placements, and after which chunk of it. */
+const exportCursorSchema = z.object({
+  placement: z.number().int().nonnegative(),
+  after: z.tuple([z.string(), z.string(), z.number()]).optional(),
+});
+
+const EXPORT_PAGE_SIZE = 100;
 
 /** The tenant filter (shared index only) and the caller's metadata equality filters. */
 function filters(tenantId: string, index: Placement, metadata: Filter = {}): object[] {

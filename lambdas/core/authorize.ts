@@ -1,17 +1,19 @@
 import { isApiKey, parseApiKey, secretMatches } from './api-key';
 import { PlatformError } from './errors';
 import type { TenantRegistry, TokenVerifier } from './ports';
-import type { TenantContext } from './tenant';
+import type { TenantContext, TenantRecord } from './tenant';
 
 export type AuthDecision =
   | { readonly effect: 'Allow'; readonly context: TenantContext }
-  /** A known tenant that may not call now (suspended): 403, not 401. */
-  | { readonly effect: 'Deny'; readonly principalId: string };
+  /** A known tenant that may not call here now (suspended, moving, or served by its silo): 403, with why. */
+  | { readonly effect: 'Deny'; readonly principalId: string; readonly reason: string };
 
 export interface AuthorizeDeps {
   readonly registry: TenantRegistry;
   /** Absent: JWTs are not accepted, API keys only. */
   readonly tokens?: TokenVerifier;
+  /** A silo plane's one tenant: any other tenant's credential names no one here. */
+  readonly siloTenantId?: string;
 }
 
 const unauthenticated = () => new PlatformError('unauthenticated', 'missing or invalid credential');
@@ -23,10 +25,12 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
   const credential = match[1];
   const caller = isApiKey(credential) ? await apiKeyCaller(deps, credential) : await jwtCaller(deps, credential);
 
+  if (deps.siloTenantId !== undefined && caller.tenantId !== deps.siloTenantId) throw unauthenticated();
   const tenant = await deps.registry.getTenant(caller.tenantId);
   // An offboarded tenant's record is a tombstone: its credentials name no one.
   if (!tenant || tenant.status === 'offboarded') throw unauthenticated();
-  if (tenant.status !== 'active') return { effect: 'Deny', principalId: caller.principal.id };
+  const refusal = refusalReason(tenant, deps.siloTenantId !== undefined);
+  if (refusal) return { effect: 'Deny', principalId: caller.principal.id, reason: refusal };
   return {
     effect: 'Allow',
     context: {
@@ -39,6 +43,23 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
       ...(caller.expiresAt !== undefined && { expiresAt: caller.expiresAt }),
     },
   };
+}
+
+/**
+ * Why this plane does not serve the tenant now, if it does not. The pool names a promoted tenant's
+ * own URL (from the tenant's own record, so never another's); a tenant being moved waits for it.
+ */
+function refusalReason(tenant: TenantRecord, isSilo: boolean): string | undefined {
+  if (tenant.status !== 'active') return `tenant '${tenant.tenantId}' is ${tenant.status}`;
+  const placement = tenant.placement;
+  if (isSilo || !placement) return undefined;
+  if (placement.current === 'silo') {
+    return `tenant '${tenant.tenantId}' is served by its own stack: call ${placement.siloUrl}/v1/ instead`;
+  }
+  if (placement.status === 'migrating' || placement.status === 'switching') {
+    return `tenant '${tenant.tenantId}' is moving to its own stack: retry in a few minutes`;
+  }
+  return undefined;
 }
 
 async function apiKeyCaller(deps: AuthorizeDeps, credential: string) {

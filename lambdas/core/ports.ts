@@ -115,6 +115,31 @@ export interface TenantRegistry {
   revokeApiKey(tenantId: string, keyId: string): Promise<void>;
   /** Offboarding: deletes all the tenant's API keys; returns how many there were. The record stays, as a tombstone. */
   deleteApiKeys(tenantId: string): Promise<number>;
+  /** Every key of the tenant, revoked ones too: what a move to its silo copies. */
+  listApiKeys(tenantId: string): Promise<StoredApiKey[]>;
+}
+
+/** The durable move of a tenant to its silo stack (EventBridge event → Step Functions on AWS). */
+export interface PlacementWorkflow {
+  /** Starts the move of a tenant whose record asks for it. */
+  start(tenant: { tenantId: string }): Promise<void>;
+}
+
+/** The data tables keyed by tenant partition. */
+export type TenantTable = 'ledger' | 'audit' | 'documents';
+
+/**
+ * A tenant's items in the data tables, exactly as stored: what a move to its silo copies, so
+ * counters, reservations, TTLs and versions arrive unchanged.
+ */
+export interface TenantPartitions {
+  read(
+    tenantId: string,
+    table: TenantTable,
+    cursor?: string,
+  ): Promise<{ items: Record<string, unknown>[]; nextCursor?: string }>;
+  /** Overwrites; refuses items of any other tenant's partition. */
+  write(tenantId: string, table: TenantTable, items: readonly Record<string, unknown>[]): Promise<void>;
 }
 
 /** The durable offboarding workflow (Step Functions on AWS): drain, purge, tombstone. */
@@ -171,6 +196,11 @@ export interface IndexedChunk {
   readonly metadata?: Readonly<Record<string, string | number | boolean>>;
 }
 
+/** A chunk as a move exports it: with the document version it belongs to. */
+export interface ExportedChunk extends IndexedChunk {
+  readonly version: string;
+}
+
 /** Which versions of a document a delete removes: all (default), one, or all but one. */
 export interface VersionScope {
   readonly only?: string;
@@ -198,6 +228,8 @@ export interface VectorIndex {
   deleteDocument(tenant: TenantContext, documentId: string, versions?: VersionScope): Promise<number>;
   /** Offboarding: every chunk of the tenant in every placement (own indexes are deleted); returns how many. */
   deleteTenant(tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>): Promise<number>;
+  /** Every chunk of the tenant in every placement, vectors included, a page at a time. */
+  exportChunks(tenant: TenantContext, cursor?: string): Promise<{ chunks: ExportedChunk[]; nextCursor?: string }>;
 }
 
 export interface DocumentRecord {

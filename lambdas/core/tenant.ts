@@ -26,6 +26,38 @@ export const offboardingSchema = z.object({
 });
 export type Offboarding = z.infer<typeof offboardingSchema>;
 
+/** Where the tenant is served: the shared pool, or a silo stack of its own. */
+export const servingPlacementSchema = z.enum(['pool', 'silo']);
+
+/** Steps of a move to a silo, in order; `failed` leaves the tenant served where it was. */
+export const placementStatusSchema = z.enum([
+  'requested',
+  'deploying',
+  'migrating',
+  'switching',
+  'cleaning',
+  'complete',
+  'failed',
+]);
+export type PlacementStatus = z.infer<typeof placementStatusSchema>;
+
+/** A tenant's move to its silo, kept on the record: every step reports here, and a rerun resumes from it. */
+export const placementSchema = z.object({
+  current: servingPlacementSchema,
+  desired: servingPlacementSchema,
+  status: placementStatusSchema,
+  /** The silo's API base URL, once deployed. */
+  siloUrl: z.string().optional(),
+  /** While `migrating`: the pool takes no call of the tenant, and from this time no call it took can still write. */
+  drainUntil: z.string().optional(),
+  /** What the migration copied, by store. */
+  migrated: z.record(z.string(), z.number().int().nonnegative()).default({}),
+  /** Why the last attempt failed. */
+  error: z.string().optional(),
+  updatedAt: z.string(),
+});
+export type TenantPlacement = z.infer<typeof placementSchema>;
+
 export const tenantRecordSchema = z.object({
   tenantId: tenantIdSchema,
   tier: tierSchema,
@@ -36,6 +68,8 @@ export const tenantRecordSchema = z.object({
   placements: placementsSchema.default([]),
   createdAt: z.string(),
   offboarding: offboardingSchema.optional(),
+  /** Absent: served from the pool, never asked to move. */
+  placement: placementSchema.optional(),
 });
 export type TenantRecord = z.infer<typeof tenantRecordSchema>;
 

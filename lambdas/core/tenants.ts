@@ -4,7 +4,7 @@ import { issueApiKey } from './api-key';
 import { PlatformError } from './errors';
 import type { TenantRegistry, VectorIndex } from './ports';
 import { withCurrentPlacement } from './retrieval';
-import { type TenantRecord, tenantIdSchema, tenantStatusSchema } from './tenant';
+import { servingPlacementSchema, type TenantRecord, tenantIdSchema, tenantStatusSchema } from './tenant';
 
 export const onboardRequestSchema = z
   .object({
@@ -13,8 +13,14 @@ export const onboardRequestSchema = z
     /** Overrides of the tier's default limits. */
     limits: tenantLimitsSchema.partial().strict().optional(),
     audit_prompts: z.boolean().default(false),
+    /** `silo`: the tenant gets a stack of its own (enterprise tier); it is served from the pool until that is ready. */
+    placement: servingPlacementSchema.default('pool'),
   })
-  .strict();
+  .strict()
+  .refine((request) => request.placement === 'pool' || request.tier === 'enterprise', {
+    message: 'placement silo is for the enterprise tier',
+    path: ['placement'],
+  });
 export type OnboardRequest = z.infer<typeof onboardRequestSchema>;
 
 export const updateRequestSchema = z
@@ -34,6 +40,8 @@ export interface TenantAdminDeps {
   readonly vectors: VectorIndex;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   readonly now: () => number;
+  /** A silo plane's one tenant (it onboards no other); absent in the pool. */
+  readonly siloTenantId?: string;
 }
 
 /** The admin API's view of a tenant. */
@@ -46,6 +54,13 @@ export function tenantView(record: TenantRecord) {
     audit_prompts: record.auditPrompts,
     placements: record.placements,
     created_at: record.createdAt,
+    placement: record.placement?.current ?? 'pool',
+    ...(record.placement && {
+      placement_status: record.placement.status,
+      ...(record.placement.siloUrl && { silo_url: record.placement.siloUrl }),
+      ...(Object.keys(record.placement.migrated).length > 0 && { migrated: record.placement.migrated }),
+      ...(record.placement.error && { placement_error: record.placement.error }),
+    }),
     ...(record.offboarding && {
       offboarding: {
         requested_at: record.offboarding.requestedAt,
@@ -58,9 +73,12 @@ export function tenantView(record: TenantRecord) {
 }
 
 export async function onboardTenant(
-  deps: Pick<TenantAdminDeps, 'registry' | 'vectors' | 'tiers' | 'now'>,
-  request: OnboardRequest,
+  deps: Pick<TenantAdminDeps, 'registry' | 'vectors' | 'tiers' | 'now' | 'siloTenantId'>,
+  request: Omit<OnboardRequest, 'placement'>,
 ): Promise<TenantRecord> {
+  if (deps.siloTenantId !== undefined) {
+    throw new PlatformError('conflict', `this stack serves tenant '${deps.siloTenantId}' only: onboard at the pool`);
+  }
   const record: TenantRecord = {
     tenantId: request.id,
     tier: request.tier,
@@ -91,12 +109,13 @@ export async function getTenant(deps: Pick<TenantAdminDeps, 'registry'>, tenantI
 
 /** Changes tier, limits, status (suspend / resume) or audit settings; takes effect within the authorizer cache TTL. */
 export async function updateTenant(
-  deps: Pick<TenantAdminDeps, 'registry' | 'vectors' | 'tiers'>,
+  deps: Pick<TenantAdminDeps, 'registry' | 'vectors' | 'tiers' | 'siloTenantId'>,
   tenantId: string,
   changes: UpdateRequest,
 ) {
   const current = await getTenant(deps, tenantId);
   assertNotLeaving(current);
+  assertManagedHere(current, deps.siloTenantId);
   const baseLimits = changes.tier ? deps.tiers[changes.tier] : current.limits;
   const changed: TenantRecord = {
     ...current,
@@ -114,9 +133,10 @@ export async function updateTenant(
 }
 
 /** Issues an API key for the tenant; the returned `api_key` is the only time the secret is shown. */
-export async function createApiKey(deps: Pick<TenantAdminDeps, 'registry' | 'now'>, tenantId: string) {
+export async function createApiKey(deps: Pick<TenantAdminDeps, 'registry' | 'now' | 'siloTenantId'>, tenantId: string) {
   const tenant = await getTenant(deps, tenantId);
   assertNotLeaving(tenant);
+  assertManagedHere(tenant, deps.siloTenantId);
   const issued = issueApiKey();
   const createdAt = new Date(deps.now()).toISOString();
   await deps.registry.putApiKey({
@@ -129,8 +149,12 @@ export async function createApiKey(deps: Pick<TenantAdminDeps, 'registry' | 'now
   return { key_id: issued.keyId, tenant_id: tenant.tenantId, api_key: issued.apiKey, created_at: createdAt };
 }
 
-export async function revokeApiKey(deps: Pick<TenantAdminDeps, 'registry'>, tenantId: string, keyId: string) {
-  await getTenant(deps, tenantId);
+export async function revokeApiKey(
+  deps: Pick<TenantAdminDeps, 'registry' | 'siloTenantId'>,
+  tenantId: string,
+  keyId: string,
+) {
+  assertManagedHere(await getTenant(deps, tenantId), deps.siloTenantId);
   await deps.registry.revokeApiKey(tenantId, keyId);
   return { key_id: keyId, tenant_id: tenantId, status: 'revoked' };
 }
@@ -139,5 +163,23 @@ export async function revokeApiKey(deps: Pick<TenantAdminDeps, 'registry'>, tena
 export function assertNotLeaving(tenant: TenantRecord): void {
   if (tenant.status === 'offboarding' || tenant.status === 'offboarded') {
     throw new PlatformError('conflict', `tenant '${tenant.tenantId}' is ${tenant.status}`);
+  }
+}
+
+/**
+ * Changes to a tenant go where it is served: in the pool, a tenant moving to its silo takes none
+ * (they would not be copied), and one served by its silo is managed there.
+ */
+export function assertManagedHere(tenant: TenantRecord, siloTenantId: string | undefined): void {
+  const placement = tenant.placement;
+  if (siloTenantId !== undefined || !placement) return;
+  if (placement.current === 'silo') {
+    throw new PlatformError(
+      'conflict',
+      `tenant '${tenant.tenantId}' is managed at its own stack: ${placement.siloUrl}`,
+    );
+  }
+  if (['deploying', 'migrating', 'switching'].includes(placement.status)) {
+    throw new PlatformError('conflict', `tenant '${tenant.tenantId}' is moving to its own stack (${placement.status})`);
   }
 }

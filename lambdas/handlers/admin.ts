@@ -1,6 +1,7 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { PlatformError } from '../core/errors';
 import { beginOffboarding } from '../core/offboarding';
+import { requestSilo } from '../core/placement';
 import {
   createApiKey,
   getTenant,
@@ -12,21 +13,42 @@ import {
   updateTenant,
 } from '../core/tenants';
 import { adminUsageQuerySchema, adminUsageReport } from '../core/usage';
-import { lambdaHandler, offboarding, offboardingDeps, type PlatformDeps, registry, reports } from '../runtime';
+import {
+  lambdaHandler,
+  offboarding,
+  offboardingDeps,
+  type PlatformDeps,
+  placement,
+  registry,
+  reports,
+} from '../runtime';
 import { vectors } from '../runtime-vectors';
 import { type ApiEvent, adminApi, json } from './http';
 import { lambdaFunction } from './lambda';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
-export type AdminDeps = Pick<PlatformDeps, 'settings' | 'registry' | 'vectors' | 'reports' | 'offboarding' | 'now'>;
+export type AdminDeps = Pick<
+  PlatformDeps,
+  'settings' | 'registry' | 'vectors' | 'reports' | 'offboarding' | 'placement' | 'now'
+>;
 
 /** Operator routes under `/admin` (IAM-authorized on AWS), dispatched on API Gateway's resource path. */
 export function create(deps: AdminDeps) {
-  const admin = { ...deps, tiers: deps.settings.tiers };
+  const admin = { ...deps, tiers: deps.settings.tiers, siloTenantId: deps.settings.siloTenantId };
+  const promote = async (tenantId: string) => {
+    // A silo plane has no pipeline of its own: moves are the pool's.
+    if (admin.siloTenantId !== undefined) throw new PlatformError('conflict', 'this stack is a silo already');
+    return requestSilo({ ...admin, workflow: deps.placement }, tenantId);
+  };
   const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
   const operations: Record<string, (event: ApiEvent) => Promise<APIGatewayProxyResult>> = {
-    'POST /admin/tenants': async (event) =>
-      json(201, tenantView(await onboardTenant(admin, onboardRequestSchema.parse(event.body)))),
+    'POST /admin/tenants': async (event) => {
+      const request = onboardRequestSchema.parse(event.body);
+      const record = await onboardTenant(admin, request);
+      return json(201, tenantView(request.placement === 'silo' ? await promote(record.tenantId) : record));
+    },
+    'POST /admin/tenants/{id}/promote': async (event) =>
+      json(202, { ...tenantView(await promote(id(event))), status_url: `/admin/tenants/${id(event)}` }),
     'GET /admin/tenants/{id}': async (event) => json(200, tenantView(await getTenant(admin, id(event)))),
     'PATCH /admin/tenants/{id}': async (event) =>
       json(200, tenantView(await updateTenant(admin, id(event), updateRequestSchema.parse(event.body)))),
@@ -61,6 +83,7 @@ export const handler = lambdaHandler((wiring) =>
     vectors: vectors(wiring),
     reports: reports(wiring),
     offboarding: offboarding(wiring),
+    placement: placement(wiring),
     now: Date.now,
   }),
 );

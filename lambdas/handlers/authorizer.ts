@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { TENANT_ROUTE_PREFIX } from '../../contract/routes';
+import { AUTHORIZER_DENY_REASON, TENANT_ROUTE_PREFIX } from '../../contract/routes';
 import { authorize } from '../core/authorize';
 import { PlatformError } from '../core/errors';
 import { toAuthorizerContext } from '../core/tenant';
@@ -17,7 +17,7 @@ export function tenantRoutesArn(methodArn: string): string {
 }
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
-export type AuthorizerDeps = Pick<PlatformDeps, 'registry' | 'tokens'>;
+export type AuthorizerDeps = Pick<PlatformDeps, 'registry' | 'tokens'> & { readonly siloTenantId?: string };
 
 /** REQUEST authorizer: the only place a credential becomes a tenant. */
 export function create(deps: AuthorizerDeps) {
@@ -40,9 +40,15 @@ export function create(deps: AuthorizerDeps) {
       const policyDocument = { Version: '2012-10-17', Statement: [statement] };
       return decision.effect === 'Allow'
         ? { principalId: decision.context.principal.id, policyDocument, context: toAuthorizerContext(decision.context) }
-        : { principalId: decision.principalId, policyDocument };
+        : {
+            principalId: decision.principalId,
+            policyDocument,
+            context: { [AUTHORIZER_DENY_REASON]: `: ${decision.reason}` },
+          };
     }),
   );
 }
 
-export const handler = lambdaHandler((wiring) => create({ registry: registry(wiring), tokens: tokens(wiring) }));
+export const handler = lambdaHandler((wiring) =>
+  create({ registry: registry(wiring), tokens: tokens(wiring), siloTenantId: wiring.settings.siloTenantId }),
+);

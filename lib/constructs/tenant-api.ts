@@ -18,6 +18,7 @@ import { Construct } from 'constructs';
 import { errorBody } from '../../contract/errors';
 import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
 import {
+  AUTHORIZER_DENY_REASON,
   GATEWAY_RESPONSES,
   type GatewayResponseType,
   type HandlerName,
@@ -109,7 +110,14 @@ export class TenantApi extends Construct {
         type: ResponseType.of(type as GatewayResponseType),
         statusCode: String(response.status),
         templates: {
-          'application/json': JSON.stringify(errorBody(response.code, response.message, '$context.requestId')),
+          'application/json': JSON.stringify(
+            errorBody(
+              response.code,
+              // A Deny of the tenant authorizer says why; IAM's (admin routes) adds nothing.
+              type === 'ACCESS_DENIED' ? `${response.message}$context.authorizer.${AUTHORIZER_DENY_REASON}` : response.message,
+              '$context.requestId',
+            ),
+          ),
         },
       });
     }

@@ -59,11 +59,11 @@ describe('tenant authorizer (production handler, registry on dynalite, JWKS of t
     expect(result.context).toMatchObject({ tenantId: 'acme', principalType: 'user', principalId: 'alice' });
   });
 
-  it('denies (403) a suspended tenant', async () => {
+  it('denies (403) a suspended tenant, saying why and nothing of the tenant beyond that', async () => {
     const token = await platform.issuer.mint({ tenantId: 'frozen', userId: 'bob' });
     const result = await authorize(`Bearer ${token}`);
     expect(result.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny' });
-    expect(result.context).toBeUndefined();
+    expect(result.context).toEqual({ denyReason: ": tenant 'frozen' is suspended" });
   });
 
   it.each([

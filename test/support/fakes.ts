@@ -52,6 +52,7 @@ export function inMemoryPorts() {
       for (const key of owned) keys.delete(key.keyId);
       return owned.length;
     },
+    listApiKeys: async (tenantId) => [...keys.values()].filter((key) => key.tenantId === tenantId),
   };
 
   /** Month tokens and open reservations per tenant; refuses past `monthlyTokens` like the real ledger. */
@@ -193,6 +194,14 @@ export function inMemoryPorts() {
       );
       chunks.splice(0, chunks.length, ...chunks.filter((stored) => !doomed.includes(stored)));
       return doomed.length;
+    },
+    exportChunks: async (tenant) => {
+      const placements = tenantPlacements(tenant).map((placement) => placement.name);
+      return {
+        chunks: chunks
+          .filter((stored) => stored.tenantId === tenant.tenantId && placements.includes(stored.index))
+          .map((stored) => ({ ...stored.chunk, version: stored.version })),
+      };
     },
   };
 

@@ -1,0 +1,265 @@
+import { PlatformError } from './errors';
+import type {
+  ExportedChunk,
+  PlacementWorkflow,
+  TenantPartitions,
+  TenantRegistry,
+  TenantTable,
+  VectorIndex,
+} from './ports';
+import { withCurrentPlacement } from './retrieval';
+import type { PlacementStatus, TenantContext, TenantPlacement, TenantRecord } from './tenant';
+import { assertNotLeaving, getTenant } from './tenants';
+
+/**
+ * Moving a tenant from the pool to a silo stack of its own, as a durable workflow of idempotent
+ * steps (Step Functions on AWS, the local runner in local mode), each reporting on the tenant's
+ * pool record: requested → deploying → migrating (the pool stops serving the tenant, then waits
+ * until no call it took can still write) → switching (data copied) → cleaning (the pool's record
+ * points at the silo) → complete (the pool's copy deleted). A failure before the switch leaves the
+ * tenant served from the pool, as it was.
+ */
+export interface PlacementDeps {
+  /** The pool's registry: the record every step reports on. */
+  readonly registry: TenantRegistry;
+  readonly now: () => number;
+  /** The authorizer cache TTL plus the longest a handler or worker can run (as for offboarding). */
+  readonly drainMs: number;
+}
+
+/** One plane's stores, as a move reads them (the pool) or writes them (the silo). */
+export interface PlaneStores {
+  readonly registry: TenantRegistry;
+  readonly partitions: TenantPartitions;
+  readonly vectors: VectorIndex;
+}
+
+/** The data tables a move copies, item by item, and the name each count is reported under. */
+export const COPIED_TABLES: Readonly<Record<TenantTable, string>> = {
+  ledger: 'ledger_items',
+  audit: 'audit_records',
+  documents: 'documents',
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Asks for the tenant's move to its silo (onboarding with `placement: "silo"`, or a promotion) and
+ * starts the workflow. Asking again while a move runs changes nothing; after a failure it retries.
+ */
+export async function requestSilo(
+  deps: Pick<PlacementDeps, 'registry' | 'now'> & { readonly workflow: PlacementWorkflow },
+  tenantId: string,
+): Promise<TenantRecord> {
+  const tenant = await getTenant(deps, tenantId);
+  assertNotLeaving(tenant);
+  if (tenant.tier !== 'enterprise') {
+    throw new PlatformError('conflict', `only enterprise tenants get a silo: '${tenantId}' is ${tenant.tier}`);
+  }
+  const current = tenant.placement;
+  if (current && current.desired === 'silo' && !['requested', 'failed'].includes(current.status)) return tenant;
+  const requested: TenantRecord = {
+    ...tenant,
+    placement: { current: 'pool', desired: 'silo', status: 'requested', migrated: {}, updatedAt: iso(deps.now()) },
+  };
+  await deps.registry.updateTenant(requested);
+  // Started after the record says `requested`, so a start that fails is healed by asking again.
+  await deps.workflow.start({ tenantId });
+  return requested;
+}
+
+/** The workflow's first step: the silo stack is being deployed; the tenant is still served from the pool. */
+export async function markDeploying(deps: Pick<PlacementDeps, 'registry' | 'now'>, tenantId: string) {
+  return advance(deps, tenantId, ['requested', 'failed', 'deploying'], (placement) => ({
+    ...placement,
+    status: 'deploying',
+    error: undefined,
+  }));
+}
+
+/**
+ * The silo answers at `siloUrl`: the pool stops serving the tenant (its authorizer denies it with
+ * a "retry shortly"), and the copy may start once no call the pool took can still write.
+ */
+export async function freezeForMigration(deps: PlacementDeps, tenantId: string, siloUrl: string) {
+  return advance(deps, tenantId, ['deploying', 'migrating'], (placement) =>
+    placement.status === 'migrating'
+      ? placement
+      : { ...placement, status: 'migrating', siloUrl, drainUntil: iso(deps.now() + deps.drainMs) },
+  );
+}
+
+/**
+ * Copies everything the pool holds for the tenant into the silo: its record (served there from
+ * now on) and API keys, its ledger, audit and document items as stored, and its chunks, reindexed
+ * into the silo's index. Every write is an overwrite, so a rerun after a crash copies again, harmlessly.
+ */
+export async function migrateTenantData(
+  deps: PlacementDeps & { readonly source: PlaneStores; readonly target: PlaneStores },
+  tenantId: string,
+): Promise<TenantRecord> {
+  const tenant = await getTenant(deps, tenantId);
+  const placement = placementOf(tenant, ['migrating', 'switching']);
+  if (placement.status === 'switching') return tenant;
+  if (deps.now() < Date.parse(placement.drainUntil ?? '')) {
+    throw new PlatformError('conflict', `the pool may still write for '${tenantId}' until ${placement.drainUntil}`);
+  }
+  const siloRecord: TenantRecord = {
+    ...tenant,
+    placements: withCurrentPlacement({ ...tenant, placements: [] }),
+    placement: { ...placement, current: 'silo', status: 'complete', drainUntil: undefined },
+  };
+  await upsertTenant(deps.target.registry, siloRecord);
+  await deps.target.vectors.ensureTenantIndex(siloRecord);
+  const keys = await deps.source.registry.listApiKeys(tenantId);
+  for (const key of keys) await deps.target.registry.putApiKey(key);
+
+  const migrated: Record<string, number> = { api_keys: keys.length };
+  for (const [table, name] of Object.entries(COPIED_TABLES) as [TenantTable, string][]) {
+    migrated[name] = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await deps.source.partitions.read(tenantId, table, cursor);
+      await deps.target.partitions.write(tenantId, table, page.items);
+      migrated[name] += page.items.length;
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+  migrated.chunks = await copyChunks(
+    deps.source.vectors,
+    actingFor(tenant),
+    deps.target.vectors,
+    actingFor(siloRecord),
+  );
+
+  const switching: TenantRecord = { ...tenant, placement: { ...placement, status: 'switching', migrated } };
+  await deps.registry.updateTenant(switching);
+  return switching;
+}
+
+/** The pool's record now points at the silo: its authorizer sends the tenant's callers there. */
+export async function switchToSilo(deps: Pick<PlacementDeps, 'registry' | 'now'>, tenantId: string) {
+  return advance(deps, tenantId, ['switching', 'cleaning'], (placement) => ({
+    ...placement,
+    current: 'silo',
+    status: 'cleaning',
+  }));
+}
+
+/**
+ * Deletes the pool's copy of the tenant's data, with the stores' offboarding deletes. The record
+ * and the API keys stay: they are how the pool tells the tenant's callers where to go.
+ */
+export async function cleanPoolCopy(
+  deps: Pick<PlacementDeps, 'registry' | 'now'> & { readonly pool: PoolPurge },
+  tenantId: string,
+): Promise<TenantRecord> {
+  const tenant = await getTenant(deps, tenantId);
+  const placement = placementOf(tenant, ['cleaning', 'complete']);
+  if (placement.status === 'complete') return tenant;
+  await deps.pool.vectors.deleteTenant(tenant);
+  await deps.pool.documents.deleteAll(tenantId);
+  await deps.pool.audit.deleteAll(tenantId);
+  await deps.pool.ledger.deleteAll(tenantId);
+  const complete: TenantRecord = {
+    ...tenant,
+    placement: { ...placement, status: 'complete', updatedAt: iso(deps.now()) },
+  };
+  await deps.registry.updateTenant(complete);
+  return complete;
+}
+
+/** What the pool deletes once the silo serves the tenant. */
+export interface PoolPurge {
+  readonly vectors: Pick<VectorIndex, 'deleteTenant'>;
+  readonly documents: { deleteAll(tenantId: string): Promise<number> };
+  readonly audit: { deleteAll(tenantId: string): Promise<number> };
+  readonly ledger: { deleteAll(tenantId: string): Promise<number> };
+}
+
+/**
+ * Records a failed step. Before the switch the tenant goes back to being served from the pool,
+ * whose data was never touched; after it, the error is kept and the cleanup is what a retry redoes.
+ */
+export async function failPlacement(deps: Pick<PlacementDeps, 'registry' | 'now'>, tenantId: string, error: string) {
+  const tenant = await getTenant(deps, tenantId);
+  if (!tenant.placement) return tenant;
+  const failed: TenantRecord = {
+    ...tenant,
+    placement: {
+      ...tenant.placement,
+      status: tenant.placement.current === 'pool' ? 'failed' : tenant.placement.status,
+      drainUntil: undefined,
+      error: error.slice(0, 1000),
+      updatedAt: iso(deps.now()),
+    },
+  };
+  await deps.registry.updateTenant(failed);
+  return failed;
+}
+
+/** Chunks of every pool placement, page by page, into the silo's index, a document version at a time. */
+async function copyChunks(
+  source: VectorIndex,
+  from: TenantContext,
+  target: VectorIndex,
+  to: TenantContext,
+): Promise<number> {
+  let copied = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await source.exportChunks(from, cursor);
+    const byVersion = new Map<string, ExportedChunk[]>();
+    for (const chunk of page.chunks) {
+      const key = `${chunk.documentId}\u0000${chunk.version}`;
+      byVersion.set(key, [...(byVersion.get(key) ?? []), chunk]);
+    }
+    for (const chunks of byVersion.values()) {
+      await target.addChunks(to, { id: chunks[0].documentId, version: chunks[0].version }, chunks);
+    }
+    copied += page.chunks.length;
+    cursor = page.nextCursor;
+  } while (cursor);
+  return copied;
+}
+
+/** The tenant as the move acts for it: not a caller, the platform itself. */
+function actingFor(record: TenantRecord): TenantContext {
+  return Object.freeze({
+    tenantId: record.tenantId,
+    tier: record.tier,
+    principal: { type: 'user' as const, id: 'platform:placement' },
+    limits: record.limits,
+    auditPrompts: record.auditPrompts,
+    placements: record.placements,
+  });
+}
+
+async function upsertTenant(registry: TenantRegistry, record: TenantRecord): Promise<void> {
+  if (await registry.getTenant(record.tenantId)) await registry.updateTenant(record);
+  else await registry.createTenant(record);
+}
+
+function placementOf(tenant: TenantRecord, expected: readonly PlacementStatus[]): TenantPlacement {
+  const placement = tenant.placement;
+  if (!placement || !expected.includes(placement.status)) {
+    throw new PlatformError(
+      'conflict',
+      `tenant '${tenant.tenantId}' is not at this step of a move (${placement?.status ?? 'never asked to move'})`,
+    );
+  }
+  return placement;
+}
+
+async function advance(
+  deps: Pick<PlacementDeps, 'registry' | 'now'>,
+  tenantId: string,
+  expected: readonly PlacementStatus[],
+  next: (placement: TenantPlacement) => TenantPlacement,
+): Promise<TenantRecord> {
+  const tenant = await getTenant(deps, tenantId);
+  const placement = placementOf(tenant, expected);
+  const advanced: TenantRecord = { ...tenant, placement: { ...next(placement), updatedAt: iso(deps.now()) } };
+  await deps.registry.updateTenant(advanced);
+  return advanced;
+}

@@ -1,0 +1,61 @@
+import middy from '@middy/core';
+import * as z from 'zod';
+import { cleanPoolCopy, failPlacement, freezeForMigration, markDeploying, switchToSilo } from '../core/placement';
+import { tenantIdSchema } from '../core/tenant';
+import { tenantView } from '../core/tenants';
+import { audit, documents, lambdaHandler, ledger, offboardingDeps, type PlatformDeps, registry } from '../runtime';
+import { vectors } from '../runtime-vectors';
+import { lambdaFunction } from './lambda';
+
+/** What the placement state machine passes to each of its task states. */
+const stepSchema = z.discriminatedUnion('step', [
+  z.object({ step: z.literal('deploying'), tenantId: tenantIdSchema }),
+  z.object({ step: z.literal('freeze'), tenantId: tenantIdSchema, siloUrl: z.string().url() }),
+  z.object({ step: z.literal('switch'), tenantId: tenantIdSchema }),
+  z.object({ step: z.literal('clean'), tenantId: tenantIdSchema }),
+  z.object({ step: z.literal('fail'), tenantId: tenantIdSchema, error: z.string() }),
+]);
+export type PlacementStep = z.input<typeof stepSchema>;
+
+/** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
+export type PlacementDeps = Pick<
+  PlatformDeps,
+  'settings' | 'registry' | 'ledger' | 'audit' | 'documents' | 'vectors' | 'now'
+>;
+
+/**
+ * The pool's steps of a tenant's move to its silo; deploying the silo and copying the data are the
+ * pipeline's (CodeBuild on AWS). Each step reports on the tenant record and is safe to repeat.
+ */
+export function create(deps: PlacementDeps) {
+  const placement = offboardingDeps(deps);
+  const steps = {
+    deploying: (tenantId: string) => markDeploying(placement, tenantId),
+    switch: (tenantId: string) => switchToSilo(placement, tenantId),
+    clean: (tenantId: string) => cleanPoolCopy({ ...placement, pool: deps }, tenantId),
+  };
+  return lambdaFunction(
+    middy<unknown, ReturnType<typeof tenantView>>().handler(async (event) => {
+      const input = stepSchema.parse(event);
+      const record =
+        input.step === 'freeze'
+          ? await freezeForMigration(placement, input.tenantId, input.siloUrl)
+          : input.step === 'fail'
+            ? await failPlacement(placement, input.tenantId, input.error)
+            : await steps[input.step](input.tenantId);
+      return tenantView(record);
+    }),
+  );
+}
+
+export const handler = lambdaHandler((wiring) =>
+  create({
+    settings: wiring.settings,
+    registry: registry(wiring),
+    ledger: ledger(wiring),
+    audit: audit(wiring),
+    documents: documents(wiring),
+    vectors: vectors(wiring),
+    now: Date.now,
+  }),
+);
