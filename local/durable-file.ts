@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 
 /** Replaces `file` with `content` so that a crash leaves either the old or the new content, never a torn one. */
 export function writeFileDurably(file: string, content: string): void {
@@ -11,4 +11,9 @@ export function writeFileDurably(file: string, content: string): void {
     closeSync(fd);
   }
   renameSync(temporary, file);
+}
+
+/** What `writeFileDurably` last wrote as JSON, or `fallback` when there is no file yet. */
+export function readJsonFile<T>(file: string, fallback: T): T {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : fallback;
 }

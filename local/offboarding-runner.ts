@@ -1,6 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
 import type { OffboardingWorkflow } from '../lambdas/core/ports';
-import { writeFileDurably } from './durable-file';
+import { readJsonFile, writeFileDurably } from './durable-file';
 
 /** One task of the offboarding state machine, as the offboarding Lambda takes it. */
 export type OffboardingStep = (event: { step: 'purge' | 'tombstone'; tenantId: string }) => Promise<unknown>;
@@ -25,9 +24,7 @@ export function startLocalOffboardingRunner(options: {
   readonly pollMs?: number;
 }): LocalOffboardingRunner {
   const pending = new Map<string, string>(
-    options.journalFile && existsSync(options.journalFile)
-      ? Object.entries(JSON.parse(readFileSync(options.journalFile, 'utf8')) as Record<string, string>)
-      : [],
+    Object.entries(options.journalFile ? readJsonFile<Record<string, string>>(options.journalFile, {}) : {}),
   );
   const persist = () => {
     if (options.journalFile) writeFileDurably(options.journalFile, JSON.stringify(Object.fromEntries(pending)));

@@ -16,6 +16,7 @@ import { ROUTE_HANDLERS, type RouteHandler } from '../lambdas/handlers';
 import { create as createAuthorizer } from '../lambdas/handlers/authorizer';
 import { create as createIngestWorker } from '../lambdas/handlers/ingest-worker';
 import { create as createOffboardingSteps } from '../lambdas/handlers/offboarding';
+import { create as createPlacementSteps } from '../lambdas/handlers/placement';
 import type { PlatformDeps, ServiceConfigs } from '../lambdas/runtime';
 import { allDeps } from '../lambdas/runtime-all';
 import { offboardingDrainSeconds, type PlatformConfig, platformConfig } from '../lib/config';
@@ -23,11 +24,13 @@ import { answerClientError, createLocalApiGateway, isOperator } from './api-gate
 import { readBody } from './aws-wire';
 import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
 import { createDevIssuer, type DevIssuer } from './dev-issuer';
+import { readJsonFile, writeFileDurably } from './durable-file';
 import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
 import { lambdaContext } from './lambda-context';
 import { type LocalOffboardingRunner, type OffboardingStep, startLocalOffboardingRunner } from './offboarding-runner';
 import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server';
+import { type LocalPlacementRunner, startLocalPlacementRunner } from './placement-runner';
 import { type LocalSqs, startLocalSqs } from './sqs-server';
 import { type LocalSts, startLocalSts } from './sts-server';
 
@@ -48,6 +51,12 @@ export interface LocalPlatformOptions {
   readonly ingestWorker?: boolean;
   /** Tests only: a Lambda timeout shorter than the handlers' 30 s. */
   readonly handlerTimeoutMs?: number;
+  /** This plane is the silo of this one tenant (started by the pool's placement runner). */
+  readonly siloTenantId?: string;
+  /** The dev issuer's key, when another plane's: a silo accepts the pool's tokens, as both trust one IdP on AWS. */
+  readonly issuerKeyFile?: string;
+  /** Tests only: a deploy of this tenant's silo fails with the returned message. */
+  readonly siloDeployFault?: (tenantId: string) => string | undefined;
 }
 
 export interface LocalPlatform {
@@ -60,6 +69,10 @@ export interface LocalPlatform {
   readonly sqs: LocalSqs;
   /** The offboarding state machine's local stand-in. */
   readonly offboarding: LocalOffboardingRunner;
+  /** The placement state machine's local stand-in (the pool's; a silo moves no tenant). */
+  readonly placement: LocalPlacementRunner;
+  /** The silo planes this pool has deployed, by tenant id. */
+  readonly silos: ReadonlyMap<string, LocalPlatform>;
   /** Where the local servers listen, by the AWS service they stand in for. */
   readonly endpoints: Readonly<Record<keyof ServiceConfigs, string>>;
   /** What local adapters sign with: the local servers check the SigV4 shape, and sessions' secrets. */
@@ -142,7 +155,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const issuer = await createDevIssuer({
-    keyFile: join(options.dataDir, 'dev-issuer-key.json'),
+    keyFile: options.issuerKeyFile ?? join(options.dataDir, 'dev-issuer-key.json'),
     issuer: 'local-dev-issuer',
     audience: 'multi-tenant-ai-platform',
     tenantClaim: 'custom:tenant_id',
@@ -178,6 +191,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     offboardingDrainSeconds: offboardingDrainSeconds(config),
     offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',
     jwt,
+    siloTenantId: options.siloTenantId,
   };
   // The production adapters, pointed at the local servers: local mode changes endpoints, not code.
   const endpoints = {
@@ -190,13 +204,57 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     events: 'http://127.0.0.1:1',
   };
   const services = localServices(endpoints);
+  const adapters = allDeps({ settings, services });
+  const silos = new Map<string, LocalPlatform>();
+  const siloPortsFile = join(options.dataDir, 'silos.json');
+  const siloPorts = readJsonFile<Record<string, number>>(siloPortsFile, {});
+  /** A silo plane of its own for the tenant: its own port, tables and vector store under `silos/<id>`. */
+  const startSilo = async (tenantId: string): Promise<LocalPlatform> => {
+    const running = silos.get(tenantId);
+    if (running) return running;
+    const silo = await startLocalPlatform({
+      ...options,
+      dataDir: join(options.dataDir, 'silos', tenantId),
+      port: siloPorts[tenantId] ?? 0,
+      config,
+      siloTenantId: tenantId,
+      issuerKeyFile: join(options.dataDir, 'dev-issuer-key.json'),
+    });
+    silos.set(tenantId, silo);
+    siloPorts[tenantId] = Number(new URL(silo.url).port);
+    writeFileDurably(siloPortsFile, JSON.stringify(siloPorts));
+    return silo;
+  };
+  const placement = startLocalPlacementRunner({
+    step: (event) => createPlacementSteps(deps)(event, lambdaContext()),
+    deploy: async (tenantId) => {
+      const fault = options.siloDeployFault?.(tenantId);
+      if (fault) throw new Error(fault);
+      return (await startSilo(tenantId)).url;
+    },
+    stores: {
+      pool: adapters,
+      silo: (tenantId) => {
+        const silo = silos.get(tenantId);
+        if (!silo) throw new Error(`the silo of '${tenantId}' is not running`);
+        return silo.deps;
+      },
+    },
+    registry: adapters.registry,
+    now,
+    drainMs: settings.offboardingDrainSeconds * 1000,
+    journalFile: options.persist === false ? undefined : join(options.dataDir, 'placement.json'),
+  });
   const deps: PlatformDeps = {
-    ...allDeps({ settings, services }),
+    ...adapters,
     // The production verifier, fed the dev issuer's keys instead of fetching them over HTTPS.
     tokens: new JwtTokenVerifier({ ...jwt, jwks: issuer.jwks }),
     offboarding,
+    placement,
     now,
   };
+  // Silos deployed before a restart come back with the pool, on their ports.
+  if (options.siloTenantId === undefined) for (const tenantId of Object.keys(siloPorts)) await startSilo(tenantId);
 
   const gateway = createLocalApiGateway({
     routes: ROUTES,
@@ -224,6 +282,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     opensearch,
     sqs,
     offboarding,
+    placement,
+    silos,
     endpoints,
     credentials: LOCAL_CREDENTIALS,
     dynamodbDecisions: dynamodbFront.decisions,
@@ -231,6 +291,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     deps,
     close: async () => {
       offboarding.close();
+      placement.close();
+      await Promise.all([...silos.values()].map((silo) => silo.close()));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([

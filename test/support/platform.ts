@@ -7,7 +7,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
 import { type TenantScopedDynamoDb, tenantScopedDynamoDb } from '../../lambdas/adapters/tenant-scoped-dynamodb';
 import type { PlatformConfig } from '../../lib/config';
-import { type LocalPlatform, startLocalPlatform } from '../../local/platform';
+import { type LocalPlatform, type LocalPlatformOptions, startLocalPlatform } from '../../local/platform';
 
 /** A clock that moves only when told to: tests step past TTLs and waits instead of sleeping. */
 export class ManualClock {
@@ -21,7 +21,7 @@ export class ManualClock {
 /** A local platform on a free port, in memory, with its own data dir; `close` removes everything. */
 export async function startTestPlatform(
   config?: PlatformConfig,
-  options: { now?: () => number; handlerTimeoutMs?: number } = {},
+  options: Pick<LocalPlatformOptions, 'now' | 'handlerTimeoutMs' | 'siloDeployFault'> = {},
 ): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
   const platform = await startLocalPlatform({ dataDir, port: 0, persist: false, config, ...options });

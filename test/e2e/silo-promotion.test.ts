@@ -1,0 +1,178 @@
+import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
+import { type LocalPlatform, startLocalPlatform } from '../../local/platform';
+import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
+
+/**
+ * A pool tenant promoted to a silo of its own, in local mode: the placement runner deploys a second
+ * local plane, freezes the tenant in the pool, waits out cached decisions, copies its data, switches
+ * the registry and deletes the pool's copy. The clock is manual: the suite steps past the drain.
+ */
+const CACHE_TTL_SECONDS = 60;
+const config = { ...platformConfig(), authorizerCacheTtlSeconds: CACHE_TTL_SECONDS };
+const DRAIN_MS = offboardingDrainSeconds(config) * 1000;
+const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'ping' }], max_tokens: 8 };
+
+describe('promotion from the pool to a silo', () => {
+  const clock = new ManualClock();
+  const deployFaults = new Set<string>();
+  let pool: Awaited<ReturnType<typeof startTestPlatform>>;
+  const admin = (method: string, path: string, body?: unknown) =>
+    call(pool, method, path, { credential: pool.operatorToken, body });
+
+  beforeAll(async () => {
+    pool = await startTestPlatform(config, {
+      now: clock.now,
+      siloDeployFault: (tenantId) => (deployFaults.has(tenantId) ? 'CREATE_FAILED: stack rolled back' : undefined),
+    });
+  });
+  afterAll(() => pool.close());
+
+  it("moves a tenant's documents, chunks, usage, audit and keys to its silo, and nothing stays in the pool", async () => {
+    const { apiKey } = await onboard(pool, 'bank-co', { tier: 'enterprise' });
+    const userToken = await pool.issuer.mint({ tenantId: 'bank-co', userId: 'alice' });
+    const ingested = await call(pool, 'POST', '/v1/documents', {
+      credential: apiKey,
+      body: { id: 'policy', text: 'The vault opens at nine. Tellers count twice.' },
+    });
+    expect(ingested.status).toBe(201);
+    expect((await call(pool, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
+    const usageBefore = (await call(pool, 'GET', '/v1/usage', { credential: apiKey })).body.data;
+    const auditBefore = (await call(pool, 'GET', '/v1/audit', { credential: apiKey })).body.data;
+    expect(usageBefore.map((row: { model: string }) => row.model).sort()).toEqual([
+      'nova-micro',
+      'titan-embed-text-v2',
+    ]);
+
+    const promoted = await admin('POST', '/admin/tenants/bank-co/promote');
+    expect(promoted.status).toBe(202);
+    expect(promoted.body).toMatchObject({ placement: 'pool', placement_status: 'requested' });
+    // asking again while it runs changes nothing
+    expect((await admin('POST', '/admin/tenants/bank-co/promote')).body.placement_status).toBe('requested');
+
+    await pool.placement.runDue();
+    const migrating = (await admin('GET', '/admin/tenants/bank-co')).body;
+    expect(migrating).toMatchObject({ placement: 'pool', placement_status: 'migrating' });
+    const silo = pool.silos.get('bank-co') as LocalPlatform;
+    expect(migrating.silo_url).toBe(silo.url);
+    // frozen in the pool: no admin change, and a credential not cached yet is told to wait
+    expect((await admin('PATCH', '/admin/tenants/bank-co', { limits: { requestsPerMinute: 5 } })).status).toBe(409);
+    const waiting = await call(pool, 'GET', '/v1/usage', { credential: userToken });
+    expect(waiting.status).toBe(403);
+    expect(waiting.body.error.message).toMatch(/moving to its own stack/);
+
+    await pool.placement.runDue();
+    expect((await admin('GET', '/admin/tenants/bank-co')).body.placement_status).toBe('migrating');
+    clock.advance(DRAIN_MS + 1000);
+    await pool.placement.runDue();
+
+    const moved = (await admin('GET', '/admin/tenants/bank-co')).body;
+    expect(moved).toMatchObject({
+      placement: 'silo',
+      placement_status: 'complete',
+      silo_url: silo.url,
+      // the audit listing is audited too, after it answered
+      migrated: { api_keys: 1, documents: 1, chunks: 1, ledger_items: 1, audit_records: auditBefore.length + 1 },
+    });
+
+    // the silo serves the same key and the same IdP's tokens, with the tenant's data
+    const atSilo = (path: string, credential = apiKey) => call(silo, 'GET', path, { credential });
+    expect((await atSilo('/v1/usage')).body.data).toEqual(usageBefore);
+    expect((await atSilo('/v1/documents/policy')).body).toMatchObject({ id: 'policy', status: 'indexed' });
+    const found = await call(silo, 'POST', '/v1/retrieve', {
+      credential: userToken,
+      body: { query: 'when does the vault open', top_k: 3 },
+    });
+    expect(found.body.data[0]).toMatchObject({ document_id: 'policy', text: expect.stringContaining('vault') });
+    expect((await atSilo('/v1/audit')).body.data).toEqual(expect.arrayContaining(auditBefore));
+    expect((await call(silo, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
+
+    // the pool sends the tenant's callers to the silo's URL, and holds nothing of its data
+    clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
+    const refused = await call(pool, 'GET', '/v1/documents/policy', { credential: apiKey });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({ code: 'forbidden', message: expect.stringContaining(silo.url) });
+    const tenant = {
+      tenantId: 'bank-co',
+      tier: 'enterprise' as const,
+      limits: moved.limits,
+      placements: moved.placements,
+      auditPrompts: false,
+      principal: { type: 'api_key' as const, id: 'test' },
+    };
+    expect((await pool.deps.documents.list(tenant, { limit: 10 })).records).toEqual([]);
+    expect((await pool.deps.audit.list(tenant, { limit: 10 })).entries).toEqual([]);
+    expect(await pool.deps.ledger.usage(tenant, { from: '2000-01-01', to: '2100-12-31' })).toEqual([]);
+    expect((await pool.deps.vectors.exportChunks(tenant)).chunks).toEqual([]);
+    // the silo serves its tenant only: another tenant's key names no one there
+    const other = await onboard(pool, 'other-co');
+    expect((await call(silo, 'GET', '/v1/usage', { credential: other.apiKey })).status).toBe(401);
+    expect(
+      (await call(silo, 'POST', '/admin/tenants', { credential: silo.operatorToken, body: { id: 'new-co' } })).status,
+    ).toBe(409);
+  });
+
+  it('a failed deploy leaves the tenant served from the pool, with the reason on its record', async () => {
+    deployFaults.add('broken-co');
+    const { apiKey } = await onboard(pool, 'broken-co', { tier: 'enterprise', placement: 'silo' });
+    expect((await admin('GET', '/admin/tenants/broken-co')).body.placement_status).toBe('requested');
+    await pool.placement.runDue();
+    const failed = (await admin('GET', '/admin/tenants/broken-co')).body;
+    expect(failed).toMatchObject({
+      placement: 'pool',
+      placement_status: 'failed',
+      placement_error: 'deploy failed: CREATE_FAILED: stack rolled back',
+    });
+    expect(pool.silos.has('broken-co')).toBe(false);
+    expect((await call(pool, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
+
+    // once the cause is fixed, asking again moves it
+    deployFaults.delete('broken-co');
+    expect((await admin('POST', '/admin/tenants/broken-co/promote')).body.placement_status).toBe('requested');
+    await pool.placement.runDue();
+    clock.advance(DRAIN_MS + 1000);
+    await pool.placement.runDue();
+    expect((await admin('GET', '/admin/tenants/broken-co')).body).toMatchObject({
+      placement: 'silo',
+      placement_status: 'complete',
+    });
+  });
+
+  it('refuses a silo below the enterprise tier', async () => {
+    expect((await admin('POST', '/admin/tenants', { id: 'small-co', placement: 'silo' })).status).toBe(400);
+    await onboard(pool, 'small-co', { tier: 'standard' });
+    expect((await admin('POST', '/admin/tenants/small-co/promote')).body.error.code).toBe('conflict');
+  });
+
+  it('silos come back with the pool after a restart, on the same URL, with their data', async () => {
+    const dataDir = pool.dataDir;
+    const restartClock = new ManualClock();
+    const first = await startLocalPlatform({ dataDir: `${dataDir}/persisted`, port: 0, config, now: restartClock.now });
+    const { apiKey } = await onboard(first, 'durable-co', { tier: 'enterprise' });
+    await call(first, 'POST', '/v1/documents', {
+      credential: apiKey,
+      body: { id: 'memo', text: 'Kept across restarts.' },
+    });
+    await call(first, 'POST', '/admin/tenants/durable-co/promote', { credential: first.operatorToken });
+    await first.placement.runDue();
+    restartClock.advance(DRAIN_MS + 1000);
+    await first.placement.runDue();
+    const siloUrl = first.silos.get('durable-co')?.url;
+    await first.close();
+
+    const second = await startLocalPlatform({
+      dataDir: `${dataDir}/persisted`,
+      port: 0,
+      config,
+      now: restartClock.now,
+    });
+    try {
+      expect(second.silos.get('durable-co')?.url).toBe(siloUrl);
+      const memo = await call(second.silos.get('durable-co') as LocalPlatform, 'GET', '/v1/documents/memo', {
+        credential: apiKey,
+      });
+      expect(memo.body).toMatchObject({ id: 'memo', status: 'indexed' });
+    } finally {
+      await second.close();
+    }
+  });
+});
