@@ -5,7 +5,9 @@ import { type AdminUsageLine, usageCsv } from '../lambdas/core/usage';
 import { operatorTokenFile } from './platform';
 
 const USAGE = `usage: npm run tenant -- <command> [options]
-  create <id> [--tier T] [limits]   onboard a tenant and print its first API key
+  create <id> [--tier T] [--placement pool|silo] [limits]
+                                    onboard a tenant and print its first API key; silo: on a
+                                    stack of its own (enterprise tier), served from the pool until ready
   get <id>                          show a tenant
   update <id> [--tier T] [limits] [--audit-prompts true|false]
                                     change tier (resets limits to its defaults), limits, audit settings
@@ -14,6 +16,8 @@ const USAGE = `usage: npm run tenant -- <command> [options]
   key revoke <id> <keyId>           revoke an API key
   token <id> [--user U] [--expires-in SECONDS]
                                     mint a JWT for a user of the tenant (local dev issuer)
+  promote <id> [--no-wait]          move an enterprise tenant to a silo stack of its own: deploy it,
+                                    wait out cached credentials, copy the data, switch; print the result
   offboard <id> [--no-wait]         suspend the tenant, wait out cached credentials, delete everything
                                     held for it, keep its id as a tombstone; print the counts
   usage [--month yyyy-mm] [--csv]   every tenant's usage and cost for a month (default: this month)
@@ -46,6 +50,7 @@ export async function runTenantCli(
       user: { type: 'string' },
       'expires-in': { type: 'string' },
       'no-wait': { type: 'boolean' },
+      placement: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -93,10 +98,33 @@ export async function runTenantCli(
     return;
   }
   const [id, keyId] = command === 'key' ? rest.slice(1) : rest;
+  /** Polls the tenant until its move has ended, saying each step once. */
+  async function awaitPlacement(tenant: Record<string, unknown>) {
+    let shown = '';
+    while (values['no-wait'] !== true && !['complete', 'failed'].includes(String(tenant.placement_status))) {
+      if (tenant.placement_status !== shown) {
+        shown = String(tenant.placement_status);
+        err(`placement: ${shown}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      tenant = await call('GET', tenantPath(String(tenant.id)));
+    }
+    return tenant;
+  }
+
   if (command === 'create' && id) {
-    print(await call('POST', '/admin/tenants', { id, tier: values.tier, limits: limitOptions() }));
+    const created = await call('POST', '/admin/tenants', {
+      id,
+      tier: values.tier,
+      limits: limitOptions(),
+      placement: values.placement,
+    });
+    // The key first: it works in the pool now and, copied with the tenant, at its silo later.
     const key = await call('POST', `${tenantPath(id)}/api-keys`);
+    print(created.placement_status ? await awaitPlacement(created) : created);
     out(String(key.api_key));
+  } else if (command === 'promote' && id) {
+    print(await awaitPlacement(await call('POST', `${tenantPath(id)}/promote`)));
   } else if (command === 'get' && id) {
     print(await call('GET', tenantPath(id)));
   } else if (command === 'update' && id) {

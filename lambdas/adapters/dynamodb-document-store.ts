@@ -72,6 +72,21 @@ export class DynamoDbDocumentStore implements DocumentStore {
     );
   }
 
+  async listJobs(tenant: TenantContext, cursor?: string) {
+    const page = await queryPage(this.db(tenant.tenantId), {
+      tableName: this.tableName,
+      pk: tenantKey(tenant.tenantId),
+      prefix: 'JOB#',
+      limit: 100,
+      cursor,
+    });
+    const jobs = page.items.map((item) => {
+      const { tenantId, principal, documentId, version, requestId, batch } = item.job as IngestJob;
+      return { tenantId, principal, documentId, version, requestId, batch };
+    });
+    return { jobs, nextCursor: page.nextCursor };
+  }
+
   async recordIndexed(
     tenant: TenantContext,
     document: { id: string; version: string },

@@ -1,7 +1,7 @@
 import { isApiKey, parseApiKey, secretMatches } from './api-key';
 import { PlatformError } from './errors';
 import type { TenantRegistry, TokenVerifier } from './ports';
-import type { TenantContext, TenantRecord } from './tenant';
+import { servedHere, type TenantContext, type TenantRecord } from './tenant';
 
 export type AuthDecision =
   | { readonly effect: 'Allow'; readonly context: TenantContext }
@@ -29,7 +29,7 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
   const tenant = await deps.registry.getTenant(caller.tenantId);
   // An offboarded tenant's record is a tombstone: its credentials name no one.
   if (!tenant || tenant.status === 'offboarded') throw unauthenticated();
-  const refusal = refusalReason(tenant, deps.siloTenantId !== undefined);
+  const refusal = refusalReason(tenant, deps.siloTenantId);
   if (refusal) return { effect: 'Deny', principalId: caller.principal.id, reason: refusal };
   return {
     effect: 'Allow',
@@ -49,17 +49,12 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
  * Why this plane does not serve the tenant now, if it does not. The pool names a promoted tenant's
  * own URL (from the tenant's own record, so never another's); a tenant being moved waits for it.
  */
-function refusalReason(tenant: TenantRecord, isSilo: boolean): string | undefined {
+function refusalReason(tenant: TenantRecord, siloTenantId: string | undefined): string | undefined {
   if (tenant.status !== 'active') return `tenant '${tenant.tenantId}' is ${tenant.status}`;
-  const placement = tenant.placement;
-  if (isSilo || !placement) return undefined;
-  if (placement.current === 'silo') {
-    return `tenant '${tenant.tenantId}' is served by its own stack: call ${placement.siloUrl}/v1/ instead`;
-  }
-  if (placement.status === 'migrating' || placement.status === 'switching') {
-    return `tenant '${tenant.tenantId}' is moving to its own stack: retry in a few minutes`;
-  }
-  return undefined;
+  if (servedHere(tenant, siloTenantId)) return undefined;
+  return tenant.placement?.current === 'silo'
+    ? `tenant '${tenant.tenantId}' is served by its own stack: call ${tenant.placement.siloUrl}/v1/ instead`
+    : `tenant '${tenant.tenantId}' is moving to its own stack: retry in a few minutes`;
 }
 
 async function apiKeyCaller(deps: AuthorizeDeps, credential: string) {

@@ -18,7 +18,7 @@ import type {
   VectorIndex,
 } from './ports';
 import { chunkText, type DocumentRequest, documentIdSchema } from './retrieval';
-import type { TenantContext } from './tenant';
+import { servedHere, type TenantContext } from './tenant';
 import { countTokens } from './tokens';
 
 export interface RetrievalDeps {
@@ -189,7 +189,12 @@ async function indexChunks(
   );
 }
 
-export type JobOutcome = 'indexed' | 'dropped: tenant not active' | 'dropped: stale version' | 'dropped: done before';
+export type JobOutcome =
+  | 'indexed'
+  | 'dropped: tenant not active'
+  | 'dropped: tenant served by its silo'
+  | 'dropped: stale version'
+  | 'dropped: done before';
 
 /**
  * The worker's part. The job's snapshot of the tenant is not trusted: the tenant is read again, and
@@ -198,7 +203,11 @@ export type JobOutcome = 'indexed' | 'dropped: tenant not active' | 'dropped: st
  * when the version changed while it ran: a delete wins over in-flight indexing.
  */
 export async function indexQueuedJob(
-  deps: Omit<RetrievalDeps, 'queue'> & { readonly registry: Pick<TenantRegistry, 'getTenant'> },
+  deps: Omit<RetrievalDeps, 'queue'> & {
+    readonly registry: Pick<TenantRegistry, 'getTenant'>;
+    /** A silo plane's one tenant; absent in the pool. */
+    readonly siloTenantId?: string;
+  },
   ref: IngestJobRef,
   /** Aborts the embedding call before the worker is killed. */
   signal?: AbortSignal,
@@ -206,6 +215,9 @@ export async function indexQueuedJob(
   const record = await deps.registry.getTenant(ref.tenantId);
   // Offboarded: its partitions, this job's chunks and reservation included, are gone already.
   if (!record || record.status === 'offboarded') return 'dropped: tenant not active';
+  // Moving or moved to its silo: the job's item and reservation go with the tenant's data, and the
+  // silo's queue gets the job; here it is left untouched.
+  if (!servedHere(record, deps.siloTenantId)) return 'dropped: tenant served by its silo';
   // The tenant as it is now: a tier change since the upload moves where chunks go.
   const tenant: TenantContext = Object.freeze({
     tenantId: record.tenantId,

@@ -1,6 +1,8 @@
 import { PlatformError } from './errors';
 import type {
+  DocumentStore,
   ExportedChunk,
+  IngestQueue,
   PlacementWorkflow,
   TenantPartitions,
   TenantRegistry,
@@ -32,6 +34,9 @@ export interface PlaneStores {
   readonly registry: TenantRegistry;
   readonly partitions: TenantPartitions;
   readonly vectors: VectorIndex;
+  readonly documents: Pick<DocumentStore, 'listJobs'>;
+  /** The silo's queue gets the ingest jobs the pool had not done: their items came with the documents. */
+  readonly queue: IngestQueue;
 }
 
 /** The data tables a move copies, item by item, and the name each count is reported under. */
@@ -125,6 +130,7 @@ export async function migrateTenantData(
       cursor = page.nextCursor;
     } while (cursor);
   }
+  migrated.queued_jobs = await requeueJobs(deps.target, actingFor(siloRecord));
   migrated.chunks = await copyChunks(
     deps.source.vectors,
     actingFor(tenant),
@@ -196,6 +202,19 @@ export async function failPlacement(deps: Pick<PlacementDeps, 'registry' | 'now'
   };
   await deps.registry.updateTenant(failed);
   return failed;
+}
+
+/** Queues again, in the silo, every ingest job whose item was copied: the pool's worker leaves them to it. */
+async function requeueJobs(target: PlaneStores, tenant: TenantContext): Promise<number> {
+  let queued = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await target.documents.listJobs(tenant, cursor);
+    if (page.jobs.length > 0) await target.queue.enqueue(page.jobs);
+    queued += page.jobs.length;
+    cursor = page.nextCursor;
+  } while (cursor);
+  return queued;
 }
 
 /** Chunks of every pool placement, page by page, into the silo's index, a document version at a time. */

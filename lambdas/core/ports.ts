@@ -263,6 +263,8 @@ export interface DocumentStore {
   /** The job's chunks, or nothing when the job is done, or its document or tenant is gone. */
   getJob(tenant: TenantContext, ref: IngestJobRef): Promise<IngestJob | undefined>;
   deleteJob(tenant: TenantContext, ref: IngestJobRef): Promise<void>;
+  /** The jobs not done yet, a page at a time: what a move to a silo queues again there. */
+  listJobs(tenant: TenantContext, cursor?: string): Promise<{ jobs: IngestJobRef[]; nextCursor?: string }>;
   /**
    * Counts batch `batch` (`count` chunks) of this document version as indexed, once however often
    * it is told, marking the document `indexed` when all chunks are: `complete` then, `partial`

@@ -73,6 +73,16 @@ export const tenantRecordSchema = z.object({
 });
 export type TenantRecord = z.infer<typeof tenantRecordSchema>;
 
+/**
+ * Whether this plane serves the tenant now. A silo serves its one tenant; the pool stops serving a
+ * tenant when the move to its silo freezes it, and never serves it again.
+ */
+export function servedHere(record: TenantRecord, siloTenantId: string | undefined): boolean {
+  if (siloTenantId !== undefined) return record.tenantId === siloTenantId;
+  const placement = record.placement;
+  return !placement || (placement.current === 'pool' && !['migrating', 'switching'].includes(placement.status));
+}
+
 /** Who is calling on behalf of the tenant: a user of its identity provider or one of its API keys. */
 export const principalSchema = z.object({
   type: z.enum(['user', 'api_key']),

@@ -179,7 +179,8 @@ export function assertManagedHere(tenant: TenantRecord, siloTenantId: string | u
       `tenant '${tenant.tenantId}' is managed at its own stack: ${placement.siloUrl}`,
     );
   }
-  if (['deploying', 'migrating', 'switching'].includes(placement.status)) {
+  // While the silo deploys, changes still land here before the copy; from the freeze on they would not.
+  if (placement.status === 'migrating' || placement.status === 'switching') {
     throw new PlatformError('conflict', `tenant '${tenant.tenantId}' is moving to its own stack (${placement.status})`);
   }
 }

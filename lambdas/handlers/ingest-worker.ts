@@ -41,7 +41,7 @@ export type IngestWorkerDeps = Pick<
  * it to the dead-letter queue, while the rest of the batch is done.
  */
 export function create(deps: IngestWorkerDeps) {
-  const retrieval = modelDeps(deps);
+  const retrieval = { ...modelDeps(deps), siloTenantId: deps.settings.siloTenantId };
   return lambdaFunction(
     middy<SQSEvent, SQSBatchResponse>().handler(async (event, context) => {
       const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];

@@ -114,7 +114,9 @@ export class TenantApi extends Construct {
             errorBody(
               response.code,
               // A Deny of the tenant authorizer says why; IAM's (admin routes) adds nothing.
-              type === 'ACCESS_DENIED' ? `${response.message}$context.authorizer.${AUTHORIZER_DENY_REASON}` : response.message,
+              type === 'ACCESS_DENIED'
+                ? `${response.message}$context.authorizer.${AUTHORIZER_DENY_REASON}`
+                : response.message,
               '$context.requestId',
             ),
           ),

@@ -1,6 +1,10 @@
+import type { SQSEvent } from 'aws-lambda';
+import { create as createIngestWorker } from '../../lambdas/handlers/ingest-worker';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
+import { lambdaContext } from '../../local/lambda-context';
 import { type LocalPlatform, startLocalPlatform } from '../../local/platform';
 import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
+import { fillerText } from '../support/text';
 
 /**
  * A pool tenant promoted to a silo of its own, in local mode: the placement runner deploys a second
@@ -173,6 +177,52 @@ describe('promotion from the pool to a silo', () => {
       expect(memo.body).toMatchObject({ id: 'memo', status: 'indexed' });
     } finally {
       await second.close();
+    }
+  });
+
+  it('ingest jobs still queued in the pool are done by the silo, once, and the pool leaves them alone', async () => {
+    const jobClock = new ManualClock();
+    const quiet = await startTestPlatform(config, { now: jobClock.now, ingestWorker: false });
+    try {
+      const { apiKey } = await onboard(quiet, 'queue-bank', { tier: 'enterprise' });
+      const big = await call(quiet, 'POST', '/v1/documents', {
+        credential: apiKey,
+        body: { id: 'ledger-book', text: fillerText(80 * 160 + 40, 'kestrel') },
+      });
+      expect(big.body).toMatchObject({ status: 'queued' });
+      const chunks = big.body.chunks;
+      const poolJobs = quiet.sqs.requests.map((request) => String(request.MessageBody));
+      expect(poolJobs).toHaveLength(3);
+
+      await call(quiet, 'POST', '/admin/tenants/queue-bank/promote', { credential: quiet.operatorToken });
+      await quiet.placement.runDue();
+      // a pool worker taking a job of a frozen tenant leaves it for the silo
+      const poolWorker = createIngestWorker(quiet.deps);
+      const deliver = (worker: typeof poolWorker, bodies: string[]) =>
+        worker({ Records: bodies.map((body, i) => ({ messageId: String(i), body })) } as SQSEvent, lambdaContext());
+      expect(await deliver(poolWorker, poolJobs)).toEqual({ batchItemFailures: [] });
+      jobClock.advance(DRAIN_MS + 1000);
+      await quiet.placement.runDue();
+      expect(
+        (await call(quiet, 'GET', '/admin/tenants/queue-bank', { credential: quiet.operatorToken })).body,
+      ).toMatchObject({ placement_status: 'complete', migrated: { queued_jobs: 3, chunks: 0 } });
+
+      const silo = quiet.silos.get('queue-bank') as LocalPlatform;
+      const siloJobs = silo.sqs.requests.map((request) => String(request.MessageBody));
+      expect(siloJobs.map((body) => JSON.parse(body).batch).sort()).toEqual([0, 1, 2]);
+      const siloWorker = createIngestWorker(silo.deps);
+      await deliver(siloWorker, siloJobs);
+      await deliver(siloWorker, siloJobs); // redelivered: done once
+      const indexed = await call(silo, 'GET', '/v1/documents/ledger-book', { credential: apiKey });
+      expect(indexed.body).toMatchObject({ status: 'indexed', chunks, indexed_chunks: chunks });
+      const usage = (await call(silo, 'GET', '/v1/usage', { credential: apiKey })).body.data;
+      // each job's reservation, copied with the ledger, settled in the silo once (redelivery adds nothing)
+      expect(usage).toEqual([expect.objectContaining({ model: 'titan-embed-text-v2', requests: 3 })]);
+      // what the pool's queue still holds finds nothing there to do
+      expect(await deliver(poolWorker, poolJobs)).toEqual({ batchItemFailures: [] });
+      expect(quiet.opensearch.requests.filter((r) => r.path.includes('_bulk')).length).toBe(0);
+    } finally {
+      await quiet.close();
     }
   });
 });

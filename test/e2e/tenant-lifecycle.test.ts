@@ -1,4 +1,4 @@
-import { platformConfig } from '../../lib/config';
+import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
 import { runTenantCli } from '../../local/tenant-cli';
 import { call, ManualClock, startTestPlatform } from '../support/platform';
 
@@ -107,5 +107,36 @@ describe('tenant lifecycle through the README admin CLI (npm run tenant)', () =>
     });
     expect(duplicate.status).toBe(409);
     expect(duplicate.body.error.code).toBe('conflict');
+  });
+
+  it('onboards onto a silo and promotes to one, and `get` shows where the tenant is served', async () => {
+    const drain = () => clock.advance(offboardingDrainSeconds(platformConfig()) * 1000 + 1000);
+    const created = (await cli('create', 'vault-co', '--tier', 'enterprise', '--placement', 'silo', '--no-wait'))
+      .trim()
+      .split('\n');
+    const vaultKey = created.at(-1) ?? '';
+    expect(JSON.parse(created.slice(0, -1).join('\n'))).toMatchObject({
+      placement: 'pool',
+      placement_status: 'requested',
+    });
+    expect(await chatWith(vaultKey)).toBe(200);
+
+    await cli('create', 'grown-co', '--tier', 'enterprise');
+    expect(JSON.parse(await cli('promote', 'grown-co', '--no-wait'))).toMatchObject({ placement_status: 'requested' });
+    await platform.placement.runDue();
+    drain();
+    await platform.placement.runDue();
+
+    for (const id of ['vault-co', 'grown-co']) {
+      expect(JSON.parse(await cli('get', id))).toMatchObject({
+        placement: 'silo',
+        placement_status: 'complete',
+        silo_url: platform.silos.get(id)?.url,
+      });
+    }
+    const silo = platform.silos.get('vault-co');
+    if (!silo) throw new Error('no silo');
+    const atSilo = await call(silo, 'POST', '/v1/chat/completions', { credential: vaultKey, body: chat });
+    expect(atSilo.status).toBe(200);
   });
 });

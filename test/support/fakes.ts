@@ -132,6 +132,9 @@ export function inMemoryPorts() {
     },
     getJob: async (tenant, ref) => jobs.get(jobKey(tenant.tenantId, ref)),
     deleteJob: async (tenant, ref) => void jobs.delete(jobKey(tenant.tenantId, ref)),
+    listJobs: async (tenant) => ({
+      jobs: [...jobs].filter(([key]) => key.startsWith(`${tenant.tenantId}/`)).map(([, job]) => job),
+    }),
     recordIndexed: async (tenant, document, batch, count) => {
       const record = records.get(docKey(tenant.tenantId, document.id));
       if (record?.version !== document.version) return 'stale';

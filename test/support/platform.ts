@@ -21,7 +21,7 @@ export class ManualClock {
 /** A local platform on a free port, in memory, with its own data dir; `close` removes everything. */
 export async function startTestPlatform(
   config?: PlatformConfig,
-  options: Pick<LocalPlatformOptions, 'now' | 'handlerTimeoutMs' | 'siloDeployFault'> = {},
+  options: Pick<LocalPlatformOptions, 'now' | 'handlerTimeoutMs' | 'siloDeployFault' | 'ingestWorker'> = {},
 ): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
   const platform = await startLocalPlatform({ dataDir, port: 0, persist: false, config, ...options });
