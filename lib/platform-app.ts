@@ -15,7 +15,12 @@ export function addPlatformStacks(app: App): { pool: PlatformStack; silos: SiloT
   const env = account && region ? { account, region } : undefined;
   const stackName = context('stackName') ?? 'MultiTenantAiPlatform';
   const config = platformConfig(context);
-  const pool = new PlatformStack(app, stackName, { env, config, webAclArn: context('webAclArn') });
+  const pool = new PlatformStack(app, stackName, {
+    env,
+    config,
+    webAclArn: context('webAclArn'),
+    placementPipeline: { poolStackName: stackName, deployContext: platformContext(app) },
+  });
   const silos = siloTenants(context).map(
     (silo) =>
       new SiloTenantStack(app, `${stackName}-silo-${silo.tenantId}`, {
@@ -28,4 +33,18 @@ export function addPlatformStacks(app: App): { pool: PlatformStack; silos: SiloT
   );
   Aspects.of(app).add(new AwsSolutionsChecks());
   return { pool, silos };
+}
+
+/**
+ * The platform's own context values (sizes, regions, identity provider), for the pipeline's silo
+ * deploys: not CDK feature flags (`@aws-cdk/...:`, `aws:cdk:...`), which the source's cdk.json
+ * holds, nor the silo list, which the pipeline sets per deploy.
+ */
+function platformContext(app: App): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(app.node.getAllContext()).filter(
+      (entry): entry is [string, string] =>
+        typeof entry[1] === 'string' && !entry[0].includes(':') && entry[0] !== 'siloTenants',
+    ),
+  );
 }

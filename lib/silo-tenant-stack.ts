@@ -3,6 +3,7 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { TENANT_ID_PATTERN } from '../contract/tenancy';
 import type { PlatformConfig } from './config';
+import { SILO_TAG } from './constructs/placement-pipeline';
 import { TenantPlane } from './constructs/tenant-plane';
 
 export interface SiloTenantStackProps extends StackProps {
@@ -40,7 +41,9 @@ export class SiloTenantStack extends Stack {
       config: props.config,
       webAclArn: props.webAclArn,
       encryptionKey: this.key,
+      siloTenantId: props.tenantId,
     });
-    Tags.of(this).add('tenantId', props.tenantId);
+    // For cost allocation, and how the placement pipeline's copy recognises what it may write.
+    Tags.of(this).add(SILO_TAG, props.tenantId);
   }
 }

@@ -53,7 +53,8 @@ export class OpenSearchVectorIndex implements VectorIndex {
   constructor(
     private readonly endpoint: string,
     private readonly region: string,
-    private readonly credentials: StsTenantCredentials,
+    // Tenant-scoped sessions; the pipeline's migration passes its own credentials.
+    private readonly credentials: Pick<StsTenantCredentials, 'credentialsFor'>,
     private readonly dimensions: number,
   ) {}
 

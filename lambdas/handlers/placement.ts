@@ -1,8 +1,7 @@
 import middy from '@middy/core';
 import * as z from 'zod';
 import { cleanPoolCopy, failPlacement, freezeForMigration, markDeploying, switchToSilo } from '../core/placement';
-import { tenantIdSchema } from '../core/tenant';
-import { tenantView } from '../core/tenants';
+import { type TenantRecord, tenantIdSchema } from '../core/tenant';
 import { audit, documents, lambdaHandler, ledger, offboardingDeps, type PlatformDeps, registry } from '../runtime';
 import { vectors } from '../runtime-vectors';
 import { lambdaFunction } from './lambda';
@@ -35,7 +34,7 @@ export function create(deps: PlacementDeps) {
     clean: (tenantId: string) => cleanPoolCopy({ ...placement, pool: deps }, tenantId),
   };
   return lambdaFunction(
-    middy<unknown, ReturnType<typeof tenantView>>().handler(async (event) => {
+    middy<unknown, { tenantId: string; placement: TenantRecord['placement'] }>().handler(async (event) => {
       const input = stepSchema.parse(event);
       const record =
         input.step === 'freeze'
@@ -43,7 +42,8 @@ export function create(deps: PlacementDeps) {
           : input.step === 'fail'
             ? await failPlacement(placement, input.tenantId, input.error)
             : await steps[input.step](input.tenantId);
-      return tenantView(record);
+      // The state machine waits on `placement.drainUntil` after the freeze.
+      return { tenantId: record.tenantId, placement: record.placement };
     }),
   );
 }

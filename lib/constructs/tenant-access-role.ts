@@ -16,6 +16,11 @@ export interface TenantAccessRoleProps {
    * @default - no search access
    */
   readonly search?: { readonly domain: VectorSearch; readonly sharedIndex: string };
+  /**
+   * A silo's one tenant: sessions may carry only this tenant's tag.
+   * @default - any one tenant id
+   */
+  readonly onlyTenant?: string;
 }
 
 /**
@@ -43,7 +48,9 @@ export class TenantAccessRole extends Construct {
         conditions: {
           ...trusted,
           // The tenantId tag must be set, non-empty, and be the only tag.
-          StringLike: { [`aws:RequestTag/${TENANT_SESSION_TAG}`]: '?*' },
+          ...(props.onlyTenant === undefined
+            ? { StringLike: { [`aws:RequestTag/${TENANT_SESSION_TAG}`]: '?*' } }
+            : { StringEquals: { [`aws:RequestTag/${TENANT_SESSION_TAG}`]: props.onlyTenant } }),
           'ForAllValues:StringEquals': { 'aws:TagKeys': [TENANT_SESSION_TAG] },
         },
       }),

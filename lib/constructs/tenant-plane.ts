@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { NagSuppressions } from 'cdk-nag';
@@ -6,10 +6,12 @@ import { Construct } from 'constructs';
 import { lambdaEnvironment } from '../../contract/environment';
 import { SHARED_INDEX } from '../../contract/search';
 import { AUDIT_BY_REQUEST_INDEX } from '../../contract/tables';
+import { PLANE_RESOURCES_OUTPUT, type PlaneResources } from '../../pipeline/placement-build';
 import { offboardingDrainSeconds, type PlatformConfig } from '../config';
 import { IngestPipeline } from './ingest-pipeline';
 import { ModelGateway } from './model-gateway';
 import { OffboardingWorkflow } from './offboarding-workflow';
+import { PlacementPipeline, type PlacementPipelineProps } from './placement-pipeline';
 import { DEFAULT_HANDLER_TIMEOUT } from './platform-function';
 import { PlatformTable } from './platform-table';
 import { TenantAccessRole } from './tenant-access-role';
@@ -31,6 +33,17 @@ export interface TenantPlaneProps {
    * @default - AWS-managed keys (the pool)
    */
   readonly encryptionKey?: IKey;
+  /**
+   * A silo plane's one tenant: its authorizer and functions serve no other, and its tenant sessions
+   * may carry no other tenant's tag.
+   * @default - the pool: every pooled tenant
+   */
+  readonly siloTenantId?: string;
+  /**
+   * The pool's pipeline that moves tenants onto silo stacks; a silo has none.
+   * @default - no pipeline
+   */
+  readonly placementPipeline?: Pick<PlacementPipelineProps, 'poolStackName' | 'deployContext' | 'source'>;
 }
 
 /**
@@ -62,6 +75,7 @@ export class TenantPlane extends Construct {
     const tenantAccess = new TenantAccessRole(this, 'TenantAccess', {
       tenantTables: [ledger, audit, documents],
       search: { domain: search, sharedIndex: SHARED_INDEX },
+      onlyTenant: props.siloTenantId,
     });
     const models = new ModelGateway(this, 'Models', { catalog: config.models });
     const ingest = new IngestPipeline(this, 'Ingest', { encryptionKey });
@@ -83,6 +97,7 @@ export class TenantPlane extends Construct {
       offboardingDrainSeconds: offboardingDrainSeconds(config),
       offboardingStateMachineArn: OffboardingWorkflow.arnFor(this, offboardingStateMachineName),
       jwt: config.jwt,
+      siloTenantId: props.siloTenantId,
     });
     const authorizer = new TenantAuthorizer(this, 'TenantAuthorizer', {
       tenantTable: tenants.table,
@@ -110,6 +125,33 @@ export class TenantPlane extends Construct {
       logRetention: config.logRetentionDays,
     });
     offboarding.grantStart(this.api.handlers.admin);
+    if (props.placementPipeline) {
+      new PlacementPipeline(this, 'Placement', {
+        ...props.placementPipeline,
+        tenantTable: tenants.table,
+        dataTables: [ledger, audit, documents],
+        search,
+        tenantAccess,
+        environment,
+        admin: this.api.handlers.admin,
+        logRetention: config.logRetentionDays,
+      });
+    }
+    const stack = Stack.of(this);
+    const resources: Omit<PlaneResources, 'apiUrl'> & { apiUrl: string } = {
+      region: stack.region,
+      apiUrl: this.api.api.urlForPath('/').replace(/\/$/, ''),
+      tenantTableName: tenants.table.tableName,
+      ledgerTableName: ledger.table.tableName,
+      auditTableName: audit.table.tableName,
+      documentTableName: documents.table.tableName,
+      opensearchEndpoint: search.endpoint,
+      ingestQueueUrl: ingest.queue.queueUrl,
+    };
+    new CfnOutput(this, PLANE_RESOURCES_OUTPUT, {
+      value: stack.toJsonString(resources),
+      description: "Where this plane's stores are: what the placement pipeline copies a tenant into",
+    });
     if (encryptionKey) {
       this.grantTableKey(encryptionKey, [
         tenantAccess.role,

@@ -1,0 +1,321 @@
+import * as path from 'node:path';
+import { Aws, Duration, Stack } from 'aws-cdk-lib';
+import { BuildSpec, ComputeType, LinuxArmBuildImage, Project, Source } from 'aws-cdk-lib/aws-codebuild';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { EventBus, type IEventBus, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
+import { SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
+import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import {
+  Chain,
+  DefinitionBody,
+  Fail,
+  IntegrationPattern,
+  JsonPath,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+  Succeed,
+  TaskInput,
+  type TaskStateBase,
+  Wait,
+  WaitTime,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { CodeBuildStartBuild, EventBridgePutEvents, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import { PLACEMENT_EVENTS } from '../../contract/events';
+import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
+import type { PlacementStep } from '../../lambdas/handlers/placement';
+import { PlatformFunction } from './platform-function';
+import type { PlatformTable } from './platform-table';
+import type { TenantAccessRole } from './tenant-access-role';
+import type { VectorSearch } from './vector-search';
+
+/** The tag every resource of a silo stack carries: what the pipeline's migration may write to. */
+export const SILO_TAG = 'tenantId';
+
+export interface PlacementPipelineProps {
+  /** The pool stack's name: silo stacks are `<poolStackName>-silo-<tenantId>`. */
+  readonly poolStackName: string;
+  /** The pool's registry: the steps report on the tenant record; the migration reads it and the API keys. */
+  readonly tenantTable: ITable;
+  /** The pool's data tables, which the migration reads and the cleanup empties of the tenant. */
+  readonly dataTables: readonly PlatformTable[];
+  /** The pool's vector search, whose tenant chunks the migration exports. */
+  readonly search: VectorSearch;
+  /** The pool's copy of the tenant's data is deleted through sessions of this role only. */
+  readonly tenantAccess: TenantAccessRole;
+  /** Environment of the runtime composition root (the migration reads the pool's resources from it too). */
+  readonly environment: Readonly<Record<string, string>>;
+  /** The admin function, which announces a requested move. */
+  readonly admin: IFunction;
+  /** Context the silo's `cdk deploy` gets on top of the source's `cdk.json` (sizes, regions, identity provider). */
+  readonly deployContext: Readonly<Record<string, string>>;
+  /**
+   * The CDK app the pipeline deploys silos from.
+   * @default - this project's directory, as an S3 asset: silos are built from the code the pool was deployed from
+   */
+  readonly source?: Source;
+  /**
+   * Where the events go: the requested move (which starts the state machine) and its outcome.
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: IEventBus;
+  /**
+   * How long the step function's log group keeps its logs.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+}
+
+/**
+ * The pool's pipeline that moves a tenant onto a silo stack of its own. A `TenantPlacementRequested`
+ * event (from the admin API) starts a Step Functions standard workflow: mark the move `deploying`;
+ * CodeBuild runs `cdk deploy <pool>-silo-<tenant>` with that tenant's context; freeze the tenant in
+ * the pool and wait out cached credentials; CodeBuild copies the tenant's data into the silo; switch
+ * the registry record to the silo; delete the pool's copy; announce the outcome. A failure before
+ * the switch leaves the tenant served from the pool.
+ */
+export class PlacementPipeline extends Construct {
+  public readonly stateMachine: StateMachine;
+  public readonly project: Project;
+  public readonly stepFunction: IFunction;
+
+  constructor(scope: Construct, id: string, props: PlacementPipelineProps) {
+    super(scope, id);
+    this.stepFunction = new PlatformFunction(this, 'Steps', {
+      handlerName: 'placement',
+      environment: props.environment,
+      logRetention: props.logRetention,
+      timeout: Duration.minutes(5),
+    }).function;
+    props.tenantTable.grant(this.stepFunction, ...ITEM_ACCESS_ACTIONS);
+    props.tenantAccess.grantAssume(this.stepFunction);
+
+    this.project = this.buildProject(props);
+    const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
+    eventBus.grantPutEventsTo(props.admin);
+
+    const step = (name: string, input: PlacementStep | Record<string, unknown>) =>
+      new LambdaInvoke(this, name, {
+        lambdaFunction: this.stepFunction,
+        payload: TaskInput.fromObject(input),
+        resultSelector: { 'placement.$': '$.Payload.placement' },
+        resultPath: '$.record',
+        retryOnServiceExceptions: true,
+      }).addRetry({ errors: ['States.ALL'], interval: Duration.seconds(10), backoffRate: 2, maxAttempts: 4 });
+    const tenantId = JsonPath.stringAt('$$.Execution.Input.tenantId');
+    const exported = (name: string) =>
+      `States.ArrayGetItem($.Build.ExportedEnvironmentVariables[?(@.Name == '${name}')].Value, 0)`;
+    const build = (name: string, phase: 'deploy' | 'migrate') =>
+      new CodeBuildStartBuild(this, name, {
+        project: this.project,
+        integrationPattern: IntegrationPattern.RUN_JOB,
+        environmentVariablesOverride: {
+          PHASE: { value: phase },
+          TENANT_ID: { value: tenantId },
+          // The copy writes to the resources the deploy reported.
+          ...(phase === 'migrate' && { SILO_RESOURCES: { value: JsonPath.stringAt('$.build.siloResources') } }),
+        },
+        // The deploy exports the silo's URL; the copy's result is not kept.
+        ...(phase === 'deploy'
+          ? {
+              resultSelector: {
+                'siloUrl.$': exported('SILO_API_URL'),
+                'siloResources.$': exported('SILO_RESOURCES'),
+              },
+              resultPath: '$.build',
+            }
+          : { resultPath: JsonPath.DISCARD }),
+      });
+    const announce = (name: string, detailType: string, detail: TaskInput) =>
+      new EventBridgePutEvents(this, name, {
+        entries: [{ eventBus, source: PLACEMENT_EVENTS.source, detailType, detail }],
+        resultPath: JsonPath.DISCARD,
+      });
+
+    const failed = step('RecordFailure', {
+      step: 'fail',
+      'tenantId.$': '$$.Execution.Input.tenantId',
+      'error.$': "States.Format('{}: {}', $.failure.Error, $.failure.Cause)",
+    })
+      .next(
+        announce(
+          'AnnounceFailure',
+          PLACEMENT_EVENTS.failed,
+          TaskInput.fromObject({ 'tenantId.$': '$$.Execution.Input.tenantId', 'error.$': '$.failure.Error' }),
+        ),
+      )
+      .next(new Fail(this, 'PlacementFailed', { error: 'PlacementFailed' }));
+    const catching = (state: TaskStateBase) => state.addCatch(failed, { resultPath: '$.failure' });
+
+    const definition = Chain.start(catching(step('MarkDeploying', { step: 'deploying', 'tenantId.$': '$.tenantId' })))
+      .next(catching(build('DeploySilo', 'deploy')))
+      .next(
+        catching(step('FreezeInPool', { step: 'freeze', 'tenantId.$': '$.tenantId', 'siloUrl.$': '$.build.siloUrl' })),
+      )
+      .next(new Wait(this, 'WaitForDrain', { time: WaitTime.timestampPath('$.record.placement.drainUntil') }))
+      .next(catching(build('MigrateData', 'migrate')))
+      .next(catching(step('SwitchToSilo', { step: 'switch', 'tenantId.$': '$.tenantId' })))
+      .next(catching(step('CleanPoolCopy', { step: 'clean', 'tenantId.$': '$.tenantId' })))
+      .next(
+        announce(
+          'AnnounceComplete',
+          PLACEMENT_EVENTS.completed,
+          TaskInput.fromObject({ 'tenantId.$': '$.tenantId', 'siloUrl.$': '$.build.siloUrl' }),
+        ),
+      )
+      .next(new Succeed(this, 'Placed'));
+
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromChainable(definition),
+      // A stack deploy (a search domain takes up to an hour), the drain, the copy, retries.
+      timeout: Duration.hours(6),
+      logs: {
+        destination: new LogGroup(this, 'Logs', { retention: RetentionDays.ONE_YEAR }),
+        level: LogLevel.ALL,
+        includeExecutionData: false,
+      },
+    });
+    new Rule(this, 'OnRequested', {
+      eventBus,
+      eventPattern: { source: [PLACEMENT_EVENTS.source], detailType: [PLACEMENT_EVENTS.requested] },
+      targets: [new SfnStateMachine(this.stateMachine, { input: RuleTargetInput.fromEventPath('$.detail') })],
+    });
+    this.suppressAcceptedFindings();
+  }
+
+  /**
+   * One CodeBuild project, two phases. `deploy`: `cdk deploy` of the tenant's silo stack through the
+   * CDK bootstrap roles, exporting the silo's URL. `migrate`: the copy of `bin/migrate-tenant.ts`,
+   * reading the pool through its own grants and writing only resources tagged with a tenant id.
+   */
+  private buildProject(props: PlacementPipelineProps): Project {
+    const source =
+      props.source ??
+      Source.s3({
+        ...(() => {
+          const asset = new Asset(this, 'AppSource', {
+            path: path.join(__dirname, '../..'),
+            exclude: ['node_modules', 'cdk.out', '.local', '.git', 'coverage', '*.log'],
+          });
+          return { bucket: asset.bucket, path: asset.s3ObjectKey };
+        })(),
+      });
+    const siloStack = `${props.poolStackName}-silo-$TENANT_ID`;
+    const project = new Project(this, 'Build', {
+      description: 'Deploys a tenant silo stack and copies the tenant into it',
+      source,
+      environment: { buildImage: LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0, computeType: ComputeType.MEDIUM },
+      timeout: Duration.hours(2),
+      environmentVariables: {
+        ...Object.fromEntries(Object.entries(props.environment).map(([key, value]) => [key, { value }])),
+        PLATFORM_CONTEXT: { value: Stack.of(this).toJsonString(props.deployContext) },
+      },
+      buildSpec: BuildSpec.fromObject({
+        version: '0.2',
+        env: { 'exported-variables': ['SILO_API_URL', 'SILO_RESOURCES'] },
+        phases: {
+          install: { 'runtime-versions': { nodejs: 20 }, commands: ['npm ci'] },
+          build: {
+            commands: [
+              // The pool's context (sizes, regions, identity provider), then the one silo to build.
+              'echo "$PLATFORM_CONTEXT" > cdk.context.json',
+              `if [ "$PHASE" = deploy ]; then npx cdk deploy "${siloStack}" -c siloTenants="$TENANT_ID" --require-approval never --outputs-file silo-outputs.json; fi`,
+              'if [ "$PHASE" = deploy ]; then export SILO_API_URL=$(npm run --silent migrate-tenant -- silo-url silo-outputs.json); fi',
+              'if [ "$PHASE" = deploy ]; then export SILO_RESOURCES=$(npm run --silent migrate-tenant -- silo-resources silo-outputs.json); fi',
+              'if [ "$PHASE" = migrate ]; then npm run --silent migrate-tenant -- copy "$TENANT_ID"; fi',
+            ],
+          },
+        },
+      }),
+    });
+    const account = Stack.of(this).account;
+    // Deploys go through the CDK bootstrap roles of each region, as `cdk deploy` assumes them.
+    project.addToRolePolicy(
+      new PolicyStatement({ actions: ['sts:AssumeRole'], resources: [`arn:${Aws.PARTITION}:iam::${account}:role/cdk-*`] }),
+    );
+    this.grantMigration(project, props);
+    return project;
+  }
+
+  /** The migration reads the pool (its tables and domain) and writes silo resources, recognised by their tag. */
+  private grantMigration(project: IGrantable, props: PlacementPipelineProps): void {
+    props.tenantTable.grantReadData(project);
+    for (const { table } of props.dataTables) table.grantReadData(project);
+    props.search.domain.grantRead(project);
+    const grantee = project.grantPrincipal;
+    const tagged = { StringLike: { [`aws:ResourceTag/${SILO_TAG}`]: '?*' } };
+    const { account } = Stack.of(this);
+    grantee.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [...ITEM_ACCESS_ACTIONS],
+        resources: [`arn:${Aws.PARTITION}:dynamodb:*:${account}:table/*`],
+        conditions: tagged,
+      }),
+    );
+    grantee.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: [`arn:${Aws.PARTITION}:kms:*:${account}:key/*`],
+        conditions: tagged,
+      }),
+    );
+    grantee.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
+        resources: [`arn:${Aws.PARTITION}:sqs:*:${account}:*`],
+        conditions: tagged,
+      }),
+    );
+    // OpenSearch's HTTP actions take no resource tags: the silos' domains, by their stacks' prefix.
+    grantee.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut'],
+        resources: [`arn:${Aws.PARTITION}:es:*:${account}:domain/*`],
+      }),
+    );
+  }
+
+  /** The findings this design accepts, on this construct's own resources, each with its reason. */
+  private suppressAcceptedFindings(): void {
+    NagSuppressions.addResourceSuppressions(this.stateMachine, [
+      {
+        id: 'AwsSolutions-SF2',
+        reason:
+          'X-Ray on the state machine needs xray:* on Resource *; its steps are traced in their own Lambda, and the execution history records every state.',
+      },
+    ]);
+    NagSuppressions.addResourceSuppressions(
+      this.stateMachine.role,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'LambdaInvoke grants the versions of the one step function it invokes (`<function ARN>:*`); the CodeBuild task needs the events rule Step Functions manages for `.sync` and Resource * for execution logging.',
+        },
+      ],
+      true,
+    );
+    NagSuppressions.addResourceSuppressions(
+      this.project,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'Deploying a silo stack assumes the CDK bootstrap roles (cdk-*) of its region; the copy writes only resources tagged with a tenant id (silo stacks tag every resource), and reaches silo search domains, whose HTTP actions take no tags, by domain; CodeBuild logs and reports are its own.',
+        },
+        {
+          id: 'AwsSolutions-CB4',
+          reason:
+            'Build artifacts are not produced; the source asset is in the CDK bootstrap bucket, encrypted there. The build environment holds no tenant data at rest.',
+        },
+      ],
+      true,
+    );
+  }
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod';
+import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
+import { DynamoDbDocumentStore } from '../lambdas/adapters/dynamodb-document-store';
+import { DynamoDbTenantPartitions } from '../lambdas/adapters/dynamodb-tenant-partitions';
+import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
+import { OpenSearchVectorIndex } from '../lambdas/adapters/opensearch-vector-index';
+import { SqsIngestQueue } from '../lambdas/adapters/sqs-ingest-queue';
+import { resolveModel } from '../lambdas/core/catalog';
+import { migrateTenantData, type PlaneStores } from '../lambdas/core/placement';
+
+/** What a plane's `PlaneResources` stack output holds: where a migration finds its stores. */
+export const planeResourcesSchema = z.object({
+  region: z.string().min(1),
+  apiUrl: z.string().url(),
+  tenantTableName: z.string().min(1),
+  ledgerTableName: z.string().min(1),
+  auditTableName: z.string().min(1),
+  documentTableName: z.string().min(1),
+  opensearchEndpoint: z.string().url(),
+  ingestQueueUrl: z.string().url(),
+});
+export type PlaneResources = z.infer<typeof planeResourcesSchema>;
+
+/** The stack output that names a plane's resources, in `cdk deploy --outputs-file` (key prefixed by construct path). */
+export const PLANE_RESOURCES_OUTPUT = 'PlaneResources';
+
+/**
+ * The placement pipeline's CodeBuild commands, after `cdk deploy` of the silo stack:
+ * `silo-resources <outputs-file>` prints the silo's resources (JSON) from the deploy's outputs file;
+ * `silo-url <outputs-file>` prints its API base URL; `copy <tenantId>` copies the tenant from the
+ * pool (the project's environment, as its functions get it) to the silo (`SILO_RESOURCES`).
+ */
+export async function runPlacementBuild(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+): Promise<void> {
+  const [command, argument] = args;
+  if (command === 'silo-resources' && argument) out(JSON.stringify(siloResources(argument)));
+  else if (command === 'silo-url' && argument) out(siloResources(argument).apiUrl);
+  else if (command === 'copy' && argument) {
+    const pool = settingsFromEnv(env);
+    const silo = planeResourcesSchema.parse(JSON.parse(env.SILO_RESOURCES ?? 'null'));
+    const migrated = await migrateTenantData(
+      {
+        registry: storesOf(pool, pool).registry,
+        now: Date.now,
+        drainMs: pool.offboardingDrainSeconds * 1000,
+        source: storesOf(pool, pool),
+        target: storesOf(pool, silo),
+      },
+      argument,
+    );
+    out(JSON.stringify(migrated.placement?.migrated));
+  } else throw new Error('usage: migrate-tenant silo-resources|silo-url <outputs-file> | copy <tenantId>');
+}
+
+/** The silo's resources from `cdk deploy --outputs-file` (one stack: the silo). */
+function siloResources(outputsFile: string): PlaneResources {
+  const stacks = JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>;
+  const [outputs] = Object.values(stacks);
+  const value = Object.entries(outputs ?? {}).find(([key]) => key.includes(PLANE_RESOURCES_OUTPUT))?.[1];
+  if (!value) throw new Error(`no ${PLANE_RESOURCES_OUTPUT} output in ${outputsFile}`);
+  return planeResourcesSchema.parse(JSON.parse(value));
+}
+
+/**
+ * A plane's stores for the copy, signed with the build's own role: it reads the pool through the
+ * pool's grants and writes only resources tagged with a tenant id (the silo's).
+ */
+function storesOf(pool: PlatformSettings, plane: Omit<PlaneResources, 'apiUrl'>): PlaneStores {
+  const dynamodb = new DynamoDBClient({ region: plane.region });
+  const db = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
+  const own = () => db;
+  const credentials = dynamodb.config.credentials;
+  const dimensions = resolveModel(pool.catalog, pool.retrieval.embeddingModel, 'embedding').dimensions;
+  return {
+    registry: new DynamoDbTenantRegistry(db, plane.tenantTableName),
+    partitions: new DynamoDbTenantPartitions(own, {
+      ledger: plane.ledgerTableName,
+      audit: plane.auditTableName,
+      documents: plane.documentTableName,
+    }),
+    vectors: new OpenSearchVectorIndex(
+      plane.opensearchEndpoint,
+      plane.region,
+      { credentialsFor: () => credentials() },
+      dimensions,
+    ),
+    documents: new DynamoDbDocumentStore(own, plane.documentTableName),
+    queue: new SqsIngestQueue(new SQSClient({ region: plane.region }), plane.ingestQueueUrl),
+  };
+}

@@ -1,0 +1,211 @@
+import { App } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { PLACEMENT_EVENTS } from '../../contract/events';
+import { addPlatformStacks } from '../../lib/platform-app';
+
+// GIVEN the app as `cdk synth -c siloTenants=a-bank -c searchSizing=production` builds it (without bundling)
+const app = new App({
+  context: {
+    'aws:cdk:bundling-stacks': [],
+    siloTenants: 'a-bank',
+    searchSizing: 'production',
+    'silo.a-bank.region': 'eu-central-1',
+  },
+});
+const { pool, silos } = addPlatformStacks(app);
+app.synth();
+const template = Template.fromStack(pool);
+const silo = Template.fromStack(silos[0]);
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
+
+/** The state machine of the pool whose definition names `state`, parsed (tokens as `token`). */
+function definitionWith(state: string) {
+  const definitions = Object.values(template.findResources('AWS::StepFunctions::StateMachine')).map((machine) =>
+    JSON.parse(
+      (machine.Properties.DefinitionString['Fn::Join'][1] as unknown[])
+        .map((part) => (typeof part === 'string' ? part : 'token'))
+        .join(''),
+    ),
+  );
+  const found = definitions.find((definition) => state in definition.States);
+  if (!found) throw new Error(`no state machine with ${state}`);
+  return found;
+}
+
+/** The statements of the policies attached to the build project's role. */
+function buildStatements(): Statement[] {
+  const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
+  const roleId = project.Properties.ServiceRole['Fn::GetAtt'][0];
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((policy) => policy.Properties.Roles.some((role: { Ref: string }) => role.Ref === roleId))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+}
+
+describe('PlacementPipeline (pool stack)', () => {
+  it('passes cdk-nag AwsSolutions with no unsuppressed error or warning', () => {
+    const findings = [
+      ...Annotations.fromStack(pool).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...Annotations.fromStack(pool).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+    ];
+    expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
+  });
+
+  it('starts the state machine on a requested move, with the event detail as its input', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: [PLACEMENT_EVENTS.source], 'detail-type': [PLACEMENT_EVENTS.requested] },
+      Targets: [Match.objectLike({ InputPath: '$.detail', Arn: { Ref: Match.stringLikeRegexp('Placement') } })],
+    });
+  });
+
+  it('deploys, freezes, waits out the drain, copies, switches, cleans, and announces; any failure is recorded', () => {
+    const definition = definitionWith('DeploySilo');
+    const order: string[] = [];
+    for (let state = definition.StartAt; state; state = definition.States[state].Next) order.push(state);
+    expect(order).toEqual([
+      'MarkDeploying',
+      'DeploySilo',
+      'FreezeInPool',
+      'WaitForDrain',
+      'MigrateData',
+      'SwitchToSilo',
+      'CleanPoolCopy',
+      'AnnounceComplete',
+      'Placed',
+    ]);
+    const steps = {
+      MarkDeploying: 'deploying',
+      FreezeInPool: 'freeze',
+      SwitchToSilo: 'switch',
+      CleanPoolCopy: 'clean',
+    };
+    for (const [state, step] of Object.entries(steps)) {
+      expect(definition.States[state]).toMatchObject({
+        Type: 'Task',
+        Parameters: { Payload: { step, 'tenantId.$': '$.tenantId' } },
+        ResultPath: '$.record',
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'RecordFailure' }],
+      });
+    }
+    expect(definition.States.FreezeInPool.Parameters.Payload['siloUrl.$']).toBe('$.build.siloUrl');
+    expect(definition.States.WaitForDrain).toEqual({
+      Type: 'Wait',
+      TimestampPath: '$.record.placement.drainUntil',
+      Next: 'MigrateData',
+    });
+    for (const [state, phase] of [
+      ['DeploySilo', 'deploy'],
+      ['MigrateData', 'migrate'],
+    ]) {
+      const build = definition.States[state];
+      expect(build.Resource).toMatch(/:states:::codebuild:startBuild\.sync$/);
+      expect(build.Parameters.EnvironmentVariablesOverride).toEqual(
+        expect.arrayContaining([
+          { Name: 'PHASE', Type: 'PLAINTEXT', Value: phase },
+          { Name: 'TENANT_ID', Type: 'PLAINTEXT', 'Value.$': '$$.Execution.Input.tenantId' },
+        ]),
+      );
+      expect(build.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'RecordFailure' }]);
+    }
+    expect(definition.States.DeploySilo.ResultSelector['siloUrl.$']).toContain("@.Name == 'SILO_API_URL'");
+    expect(definition.States.MigrateData.Parameters.EnvironmentVariablesOverride).toContainEqual({
+      Name: 'SILO_RESOURCES',
+      Type: 'PLAINTEXT',
+      'Value.$': '$.build.siloResources',
+    });
+    expect(definition.States.RecordFailure).toMatchObject({
+      Parameters: { Payload: { step: 'fail', 'tenantId.$': '$$.Execution.Input.tenantId' } },
+      Next: 'AnnounceFailure',
+    });
+    expect(definition.States.AnnounceFailure.Parameters.Entries[0]).toMatchObject({
+      Source: PLACEMENT_EVENTS.source,
+      DetailType: PLACEMENT_EVENTS.failed,
+    });
+    expect(definition.States.AnnounceComplete.Parameters.Entries[0].DetailType).toBe(PLACEMENT_EVENTS.completed);
+    expect(definition.States.PlacementFailed.Type).toBe('Fail');
+  });
+
+  it("builds silos with the pool's context and `cdk deploy` of the one tenant's stack, exporting its URL", () => {
+    const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
+    const buildSpec = JSON.parse(project.Properties.Source.BuildSpec);
+    const commands: string[] = buildSpec.phases.build.commands;
+    expect(commands).toContain('echo "$PLATFORM_CONTEXT" > cdk.context.json');
+    expect(commands.join('\n')).toContain(
+      'npx cdk deploy "MultiTenantAiPlatform-silo-$TENANT_ID" -c siloTenants="$TENANT_ID" --require-approval never',
+    );
+    expect(commands.join('\n')).toContain('npm run --silent migrate-tenant -- copy "$TENANT_ID"');
+    expect(buildSpec.env['exported-variables']).toEqual(['SILO_API_URL', 'SILO_RESOURCES']);
+    const variables = Object.fromEntries(
+      project.Properties.Environment.EnvironmentVariables.map((v: { Name: string; Value: unknown }) => [
+        v.Name,
+        v.Value,
+      ]),
+    );
+    const platformContext = JSON.parse(String(variables.PLATFORM_CONTEXT));
+    expect(platformContext).toMatchObject({ searchSizing: 'production', 'silo.a-bank.region': 'eu-central-1' });
+    expect(platformContext.siloTenants).toBeUndefined();
+    expect(variables.TENANT_TABLE_NAME).toEqual({ Ref: expect.stringMatching(/^TenantRegistry/) });
+  });
+
+  it('lets the build assume CDK bootstrap roles and write only tenant-tagged resources; the admin function announce moves', () => {
+    const statements = buildStatements();
+    const assumes = statements.filter((s) => s.Action === 'sts:AssumeRole');
+    expect(assumes.map((s) => JSON.stringify(s.Resource))).toEqual([expect.stringContaining(':role/cdk-*')]);
+    const wildcardWrites = statements.filter(
+      (s) =>
+        JSON.stringify(s.Resource).includes('*') &&
+        [s.Action].flat().some((action) => /dynamodb:PutItem|sqs:SendMessage|kms:Encrypt/.test(action)),
+    );
+    expect(wildcardWrites.length).toBe(3);
+    for (const statement of wildcardWrites) {
+      expect(statement.Condition).toEqual({ StringLike: { 'aws:ResourceTag/tenantId': '?*' } });
+    }
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'events:PutEvents',
+            Resource: { 'Fn::Join': ['', Match.arrayWith([':event-bus/default'])] },
+          }),
+        ]),
+      },
+      Roles: [{ Ref: Match.stringLikeRegexp('TenantApiAdmin') }],
+    });
+  });
+});
+
+describe('a silo plane', () => {
+  it('serves its one tenant: the functions know it, and tenant sessions may carry no other tag', () => {
+    silo.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ SILO_TENANT_ID: 'a-bank' }) },
+    });
+    silo.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'sts:TagSession',
+            Condition: Match.objectLike({ StringEquals: { 'aws:RequestTag/tenantId': 'a-bank' } }),
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('has no pipeline of its own, and reports where its stores are for the copy', () => {
+    silo.resourceCountIs('AWS::CodeBuild::Project', 0);
+    silo.resourceCountIs('AWS::Events::Rule', 0);
+    const outputs = silo.findOutputs('*', { Description: Match.stringLikeRegexp('placement pipeline') });
+    expect(Object.keys(outputs)).toHaveLength(1);
+    const resources = JSON.stringify(Object.values(outputs)[0].Value);
+    for (const key of [
+      'region',
+      'apiUrl',
+      'tenantTableName',
+      'ledgerTableName',
+      'opensearchEndpoint',
+      'ingestQueueUrl',
+    ]) {
+      expect(resources).toContain(`\\"${key}\\"`);
+    }
+  });
+});
