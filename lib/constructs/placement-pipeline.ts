@@ -237,7 +237,10 @@ export class PlacementPipeline extends Construct {
     const account = Stack.of(this).account;
     // Deploys go through the CDK bootstrap roles of each region, as `cdk deploy` assumes them.
     project.addToRolePolicy(
-      new PolicyStatement({ actions: ['sts:AssumeRole'], resources: [`arn:${Aws.PARTITION}:iam::${account}:role/cdk-*`] }),
+      new PolicyStatement({
+        actions: ['sts:AssumeRole'],
+        resources: [`arn:${Aws.PARTITION}:iam::${account}:role/cdk-*`],
+      }),
     );
     this.grantMigration(project, props);
     return project;

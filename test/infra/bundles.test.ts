@@ -9,7 +9,10 @@ import { PlatformStack } from '../../lib/platform-stack';
 describe('Lambda bundles', () => {
   // GIVEN the stack synthesized with bundling, as `cdk synth` does it
   const app = new App({ context: { 'aws:cdk:enable-asset-metadata': true } });
-  const stack = new PlatformStack(app, 'Bundled', { config: platformConfig() });
+  const stack = new PlatformStack(app, 'Bundled', {
+    config: platformConfig(),
+    placementPipeline: { poolStackName: 'Bundled', deployContext: {} },
+  });
   const assembly = app.synth();
   const functions = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function'));
   const sizes = Object.fromEntries(
@@ -29,6 +32,7 @@ describe('Lambda bundles', () => {
       'embeddings',
       'ingest-worker',
       'offboarding',
+      'placement',
       'retrieve',
       'usage',
     ]);
