@@ -174,12 +174,18 @@ export interface SiloTenant {
   readonly search: VectorSearchSizing;
   /** Where the tenant's data lives (data residency); absent: the pool's region. */
   readonly region?: string;
+  /**
+   * Set by the offboarding pipeline once the tenant's data is purged: the stack's tables, search
+   * domain and key go when the stack is destroyed, instead of being retained.
+   */
+  readonly decommission: boolean;
 }
 
 /**
  * The silo tenants of context `siloTenants` (comma-separated tenant ids), each sized by
  * `silo.<tenantId>.searchSizing` (`dev` or `production`; default: the pool's `searchSizing`) and
- * placed in `silo.<tenantId>.region` (default: the pool's region).
+ * placed in `silo.<tenantId>.region` (default: the pool's region); `silo.<tenantId>.decommission=true`
+ * only for the pipeline's last deploy before it destroys the stack.
  */
 export function siloTenants(context: (key: string) => unknown = () => undefined): SiloTenant[] {
   const listed = String(context('siloTenants') ?? '')
@@ -193,6 +199,11 @@ export function siloTenants(context: (key: string) => unknown = () => undefined)
       .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a silo region is an AWS region name')
       .optional()
       .parse(context(`silo.${tenantId}.region`)),
+    decommission:
+      z
+        .enum(['true', 'false'])
+        .default('false')
+        .parse(context(`silo.${tenantId}.decommission`)) === 'true',
     search:
       SEARCH_SIZINGS[
         z

@@ -29,6 +29,7 @@ export function addPlatformStacks(app: App): { pool: PlatformStack; silos: SiloT
         config: { ...config, search: silo.search },
         tenantId: silo.tenantId,
         webAclArn: context('webAclArn'),
+        decommission: silo.decommission,
       }),
   );
   Aspects.of(app).add(new AwsSolutionsChecks());

@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { TENANT_ID_PATTERN } from '../contract/tenancy';
@@ -16,6 +16,12 @@ export interface SiloTenantStackProps extends StackProps {
    * @default - no web ACL
    */
   readonly webAclArn?: string;
+  /**
+   * The tenant has been offboarded and its data purged: deleting the stack deletes its tables,
+   * search domain and key (scheduled) too.
+   * @default false - they are retained, and the tables protected from deletion
+   */
+  readonly decommission?: boolean;
 }
 
 /**
@@ -35,13 +41,16 @@ export class SiloTenantStack extends Stack {
     this.key = new Key(this, 'TenantKey', {
       description: `Encrypts every store of tenant ${props.tenantId}`,
       enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: props.decommission ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      pendingWindow: Duration.days(7),
     });
     this.plane = new TenantPlane(this, 'Default', {
       config: props.config,
       webAclArn: props.webAclArn,
       encryptionKey: this.key,
       siloTenantId: props.tenantId,
+      dataRemovalPolicy: props.decommission ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      deletionProtection: !props.decommission,
     });
     // For cost allocation, and how the placement pipeline's copy recognises what it may write.
     Tags.of(this).add(SILO_TAG, props.tenantId);

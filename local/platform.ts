@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -167,7 +167,18 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     jwksUri: `${url}/local/jwks.json`,
     tenantClaim: issuer.tenantClaim,
   };
-  const offboardingStep: OffboardingStep = (event) => createOffboardingSteps(deps)(event, lambdaContext());
+  /**
+   * As the state machine: a silo tenant's data is purged in its silo (the pipeline's decommission
+   * build on AWS), then the silo plane is destroyed with everything under its directory.
+   */
+  const offboardingStep: OffboardingStep = async (event) => {
+    const silo = silos.get(event.tenantId);
+    if (event.step !== 'purge' || !silo) return createOffboardingSteps(deps)(event, lambdaContext());
+    const { ledger, audit, documents, vectors } = silo.deps;
+    const purged = await createOffboardingSteps({ ...deps, ledger, audit, documents, vectors })(event, lambdaContext());
+    await destroySilo(event.tenantId);
+    return purged;
+  };
   const offboarding = startLocalOffboardingRunner({
     step: offboardingStep,
     now,
@@ -224,6 +235,13 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     siloPorts[tenantId] = Number(new URL(silo.url).port);
     writeFileDurably(siloPortsFile, JSON.stringify(siloPorts));
     return silo;
+  };
+  const destroySilo = async (tenantId: string) => {
+    await silos.get(tenantId)?.close();
+    silos.delete(tenantId);
+    delete siloPorts[tenantId];
+    writeFileDurably(siloPortsFile, JSON.stringify(siloPorts));
+    rmSync(join(options.dataDir, 'silos', tenantId), { recursive: true, force: true });
   };
   const placement = startLocalPlacementRunner({
     step: (event) => createPlacementSteps(deps)(event, lambdaContext()),

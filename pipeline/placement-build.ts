@@ -2,37 +2,26 @@ import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
+import { PLANE_RESOURCES_OUTPUT, type PlaneResources, planeResourcesSchema } from '../contract/placement';
+import { DynamoDbAuditLog } from '../lambdas/adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from '../lambdas/adapters/dynamodb-document-store';
+import { DynamoDbLedger } from '../lambdas/adapters/dynamodb-ledger';
 import { DynamoDbTenantPartitions } from '../lambdas/adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
 import { OpenSearchVectorIndex } from '../lambdas/adapters/opensearch-vector-index';
 import { SqsIngestQueue } from '../lambdas/adapters/sqs-ingest-queue';
 import { resolveModel } from '../lambdas/core/catalog';
+import { purgeTenantData } from '../lambdas/core/offboarding';
 import { migrateTenantData, type PlaneStores } from '../lambdas/core/placement';
-
-/** What a plane's `PlaneResources` stack output holds: where a migration finds its stores. */
-export const planeResourcesSchema = z.object({
-  region: z.string().min(1),
-  apiUrl: z.string().url(),
-  tenantTableName: z.string().min(1),
-  ledgerTableName: z.string().min(1),
-  auditTableName: z.string().min(1),
-  documentTableName: z.string().min(1),
-  opensearchEndpoint: z.string().url(),
-  ingestQueueUrl: z.string().url(),
-});
-export type PlaneResources = z.infer<typeof planeResourcesSchema>;
-
-/** The stack output that names a plane's resources, in `cdk deploy --outputs-file` (key prefixed by construct path). */
-export const PLANE_RESOURCES_OUTPUT = 'PlaneResources';
 
 /**
  * The placement pipeline's CodeBuild commands, after `cdk deploy` of the silo stack:
  * `silo-resources <outputs-file>` prints the silo's resources (JSON) from the deploy's outputs file;
  * `silo-url <outputs-file>` prints its API base URL; `copy <tenantId>` copies the tenant from the
- * pool (the project's environment, as its functions get it) to the silo (`SILO_RESOURCES`).
+ * pool (the project's environment, as its functions get it) to the silo (`SILO_RESOURCES`);
+ * `purge <tenantId>` deletes an offboarded silo tenant's data in its silo, recording the counts
+ * on the pool's record as offboarding does.
  */
 export async function runPlacementBuild(
   args: readonly string[],
@@ -42,7 +31,27 @@ export async function runPlacementBuild(
   const [command, argument] = args;
   if (command === 'silo-resources' && argument) out(JSON.stringify(siloResources(argument)));
   else if (command === 'silo-url' && argument) out(siloResources(argument).apiUrl);
-  else if (command === 'copy' && argument) {
+  else if (command === 'purge' && argument) {
+    // Offboarding a silo tenant: its data in the silo, before the stack goes; progress on the pool's record.
+    const pool = settingsFromEnv(env);
+    const poolRegistry = storesOf(pool, pool).registry;
+    const record = await poolRegistry.getTenant(argument);
+    const silo = planeResourcesSchema.parse(JSON.parse(record?.placement?.siloResources ?? 'null'));
+    const own = ownDynamoDb(silo.region);
+    const purged = await purgeTenantData(
+      {
+        registry: poolRegistry,
+        ledger: new DynamoDbLedger(own, silo.ledgerTableName, { reservationTtlMs: 0 }),
+        audit: new DynamoDbAuditLog(own, silo.auditTableName, pool.auditRetentionDays),
+        documents: new DynamoDbDocumentStore(own, silo.documentTableName),
+        vectors: storesOf(pool, silo).vectors,
+        now: Date.now,
+        drainMs: pool.offboardingDrainSeconds * 1000,
+      },
+      argument,
+    );
+    out(JSON.stringify(purged.offboarding?.deleted));
+  } else if (command === 'copy' && argument) {
     const pool = settingsFromEnv(env);
     const silo = planeResourcesSchema.parse(JSON.parse(env.SILO_RESOURCES ?? 'null'));
     const migrated = await migrateTenantData(
@@ -56,7 +65,15 @@ export async function runPlacementBuild(
       argument,
     );
     out(JSON.stringify(migrated.placement?.migrated));
-  } else throw new Error('usage: migrate-tenant silo-resources|silo-url <outputs-file> | copy <tenantId>');
+  } else throw new Error('usage: migrate-tenant silo-resources|silo-url <outputs-file> | copy|purge <tenantId>');
+}
+
+/** One document client of the build's own role, standing in for every tenant's scoped one. */
+function ownDynamoDb(region: string): () => DynamoDBDocumentClient {
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ region }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  return () => db;
 }
 
 /** The silo's resources from `cdk deploy --outputs-file` (one stack: the silo). */
@@ -73,10 +90,9 @@ function siloResources(outputsFile: string): PlaneResources {
  * pool's grants and writes only resources tagged with a tenant id (the silo's).
  */
 function storesOf(pool: PlatformSettings, plane: Omit<PlaneResources, 'apiUrl'>): PlaneStores {
-  const dynamodb = new DynamoDBClient({ region: plane.region });
-  const db = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
-  const own = () => db;
-  const credentials = dynamodb.config.credentials;
+  const own = ownDynamoDb(plane.region);
+  const db = own();
+  const credentials = new DynamoDBClient({ region: plane.region }).config.credentials;
   const dimensions = resolveModel(pool.catalog, pool.retrieval.embeddingModel, 'embedding').dimensions;
   return {
     registry: new DynamoDbTenantRegistry(db, plane.tenantTableName),

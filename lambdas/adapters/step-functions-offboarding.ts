@@ -11,7 +11,7 @@ export class StepFunctionsOffboardingWorkflow implements OffboardingWorkflow {
     private readonly stateMachineArn: string,
   ) {}
 
-  async start(tenant: { tenantId: string; drainUntil: string }): Promise<void> {
+  async start(tenant: { tenantId: string; drainUntil: string; silo: boolean }): Promise<void> {
     try {
       await this.client.send(
         new StartExecutionCommand({

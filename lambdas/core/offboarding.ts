@@ -37,6 +37,10 @@ export async function beginOffboarding(
 ): Promise<TenantRecord> {
   const tenant = await getTenant(deps, tenantId);
   if (tenant.offboarding) return tenant;
+  const move = tenant.placement?.status;
+  if (move && !['complete', 'failed'].includes(move)) {
+    throw new PlatformError('conflict', `tenant '${tenantId}' is moving to its own stack (${move}): offboard it after`);
+  }
   const now = deps.now();
   const leaving: TenantRecord = {
     ...tenant,

@@ -86,11 +86,15 @@ export async function markDeploying(deps: Pick<PlacementDeps, 'registry' | 'now'
  * The silo answers at `siloUrl`: the pool stops serving the tenant (its authorizer denies it with
  * a "retry shortly"), and the copy may start once no call the pool took can still write.
  */
-export async function freezeForMigration(deps: PlacementDeps, tenantId: string, siloUrl: string) {
+export async function freezeForMigration(
+  deps: PlacementDeps,
+  tenantId: string,
+  silo: { readonly siloUrl: string; readonly siloResources?: string },
+) {
   return advance(deps, tenantId, ['deploying', 'migrating'], (placement) =>
     placement.status === 'migrating'
       ? placement
-      : { ...placement, status: 'migrating', siloUrl, drainUntil: iso(deps.now() + deps.drainMs) },
+      : { ...placement, ...silo, status: 'migrating', drainUntil: iso(deps.now() + deps.drainMs) },
   );
 }
 

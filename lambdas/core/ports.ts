@@ -145,7 +145,12 @@ export interface TenantPartitions {
 /** The durable offboarding workflow (Step Functions on AWS): drain, purge, tombstone. */
 export interface OffboardingWorkflow {
   /** Starts it for a tenant whose offboarding has begun; starting it again for the same tenant is harmless. */
-  start(tenant: { tenantId: string; drainUntil: string }): Promise<void>;
+  start(tenant: {
+    tenantId: string;
+    drainUntil: string;
+    /** The tenant is served by a silo stack: its data is purged there, then the stack is destroyed. */
+    silo: boolean;
+  }): Promise<void>;
 }
 
 /** A verified bearer token's identity; throws on anything invalid. */

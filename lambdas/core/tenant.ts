@@ -48,6 +48,8 @@ export const placementSchema = z.object({
   status: placementStatusSchema,
   /** The silo's API base URL, once deployed. */
   siloUrl: z.string().optional(),
+  /** Where the silo's stores are (its `PlaneResources` output, on AWS): what offboarding purges. */
+  siloResources: z.string().optional(),
   /** While `migrating`: the pool takes no call of the tenant, and from this time no call it took can still write. */
   drainUntil: z.string().optional(),
   /** What the migration copied, by store. */

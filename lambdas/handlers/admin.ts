@@ -56,7 +56,11 @@ export function create(deps: AdminDeps) {
       const record = await beginOffboarding(offboardingDeps(deps), id(event));
       if (record.status === 'offboarded') return json(200, tenantView(record));
       // Started again on every DELETE while it runs: harmless, and it heals a start that failed.
-      await deps.offboarding.start({ tenantId: record.tenantId, drainUntil: record.offboarding?.drainUntil ?? '' });
+      await deps.offboarding.start({
+        tenantId: record.tenantId,
+        drainUntil: record.offboarding?.drainUntil ?? '',
+        silo: record.placement?.current === 'silo',
+      });
       return json(202, { ...tenantView(record), status_url: `/admin/tenants/${record.tenantId}` });
     },
     'POST /admin/tenants/{id}/api-keys': async (event) => json(201, await createApiKey(admin, id(event))),

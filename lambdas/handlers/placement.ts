@@ -9,7 +9,12 @@ import { lambdaFunction } from './lambda';
 /** What the placement state machine passes to each of its task states. */
 const stepSchema = z.discriminatedUnion('step', [
   z.object({ step: z.literal('deploying'), tenantId: tenantIdSchema }),
-  z.object({ step: z.literal('freeze'), tenantId: tenantIdSchema, siloUrl: z.string().url() }),
+  z.object({
+    step: z.literal('freeze'),
+    tenantId: tenantIdSchema,
+    siloUrl: z.string().url(),
+    siloResources: z.string().optional(),
+  }),
   z.object({ step: z.literal('switch'), tenantId: tenantIdSchema }),
   z.object({ step: z.literal('clean'), tenantId: tenantIdSchema }),
   z.object({ step: z.literal('fail'), tenantId: tenantIdSchema, error: z.string() }),
@@ -38,7 +43,7 @@ export function create(deps: PlacementDeps) {
       const input = stepSchema.parse(event);
       const record =
         input.step === 'freeze'
-          ? await freezeForMigration(placement, input.tenantId, input.siloUrl)
+          ? await freezeForMigration(placement, input.tenantId, input)
           : input.step === 'fail'
             ? await failPlacement(placement, input.tenantId, input.error)
             : await steps[input.step](input.tenantId);

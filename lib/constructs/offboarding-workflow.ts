@@ -1,4 +1,5 @@
 import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import type { IProject } from 'aws-cdk-lib/aws-codebuild';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
@@ -6,8 +7,12 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
   Chain,
+  Choice,
+  Condition,
   DefinitionBody,
   Fail,
+  type IChainable,
+  IntegrationPattern,
   JsonPath,
   LogLevel,
   StateMachine,
@@ -17,7 +22,7 @@ import {
   Wait,
   WaitTime,
 } from 'aws-cdk-lib/aws-stepfunctions';
-import { EventBridgePutEvents, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { CodeBuildStartBuild, EventBridgePutEvents, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
@@ -36,6 +41,12 @@ export interface OffboardingWorkflowProps {
   readonly tenantAccess: TenantAccessRole;
   /** Environment of the runtime composition root. */
   readonly environment: Readonly<Record<string, string>>;
+  /**
+   * The placement pipeline's build, which purges a silo tenant's data in its silo and destroys the
+   * silo stack (phase `decommission`) before the pool's own steps.
+   * @default - the plane has no silos (a silo plane itself)
+   */
+  readonly siloDecommission?: IProject;
   /**
    * Where `TenantOffboarded` and `TenantOffboardingFailed` events go.
    * @default - the account's default event bus
@@ -96,11 +107,13 @@ export class OffboardingWorkflow extends Construct {
     ).next(new Fail(this, 'OffboardingFailed', { error: 'OffboardingFailed' }));
     const purge = step('PurgeTenantData', 'purge').addCatch(failed);
     const tombstone = step('Tombstone', 'tombstone').addCatch(failed);
-    const definition = Chain.start(new Wait(this, 'WaitForDrain', { time: WaitTime.timestampPath('$.drainUntil') }))
-      .next(purge)
+    Chain.start(purge)
       .next(tombstone)
       .next(announce('AnnounceOffboarded', 'TenantOffboarded', TaskInput.fromJsonPathAt('$')))
       .next(new Succeed(this, 'Offboarded'));
+    const definition = Chain.start(
+      new Wait(this, 'WaitForDrain', { time: WaitTime.timestampPath('$.drainUntil') }),
+    ).next(props.siloDecommission ? this.decommissionSilo(props.siloDecommission, failed, purge) : purge);
 
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
@@ -115,6 +128,28 @@ export class OffboardingWorkflow extends Construct {
       },
     });
     this.suppressAcceptedFindings();
+  }
+
+  /**
+   * A silo tenant's data is purged in its silo and the silo stack destroyed (deploy with its data no
+   * longer retained, then destroy) by the pipeline's build; a pool tenant goes straight to the purge.
+   */
+  private decommissionSilo(project: IProject, failed: IChainable, purge: IChainable): IChainable {
+    const decommission = new CodeBuildStartBuild(this, 'DecommissionSilo', {
+      project,
+      integrationPattern: IntegrationPattern.RUN_JOB,
+      environmentVariablesOverride: {
+        PHASE: { value: 'decommission' },
+        TENANT_ID: { value: JsonPath.stringAt('$.tenantId') },
+      },
+      resultPath: JsonPath.DISCARD,
+    })
+      .addRetry({ errors: ['States.ALL'], interval: Duration.minutes(1), backoffRate: 2, maxAttempts: 3 })
+      .addCatch(failed)
+      .next(purge);
+    return new Choice(this, 'ServedBySilo')
+      .when(Condition.booleanEquals('$.silo', true), decommission)
+      .otherwise(purge);
   }
 
   /** The findings this design accepts, on this construct's own resources, each with its reason. */

@@ -155,7 +155,14 @@ export class PlacementPipeline extends Construct {
     const definition = Chain.start(catching(step('MarkDeploying', { step: 'deploying', 'tenantId.$': '$.tenantId' })))
       .next(catching(build('DeploySilo', 'deploy')))
       .next(
-        catching(step('FreezeInPool', { step: 'freeze', 'tenantId.$': '$.tenantId', 'siloUrl.$': '$.build.siloUrl' })),
+        catching(
+          step('FreezeInPool', {
+            step: 'freeze',
+            'tenantId.$': '$.tenantId',
+            'siloUrl.$': '$.build.siloUrl',
+            'siloResources.$': '$.build.siloResources',
+          }),
+        ),
       )
       .next(new Wait(this, 'WaitForDrain', { time: WaitTime.timestampPath('$.record.placement.drainUntil') }))
       .next(catching(build('MigrateData', 'migrate')))
@@ -207,6 +214,7 @@ export class PlacementPipeline extends Construct {
         })(),
       });
     const siloStack = `${props.poolStackName}-silo-$TENANT_ID`;
+    const decommissioned = '-c siloTenants="$TENANT_ID" -c "silo.$TENANT_ID.decommission=true"';
     const project = new Project(this, 'Build', {
       description: 'Deploys a tenant silo stack and copies the tenant into it',
       source,
@@ -229,6 +237,10 @@ export class PlacementPipeline extends Construct {
               'if [ "$PHASE" = deploy ]; then export SILO_API_URL=$(npm run --silent migrate-tenant -- silo-url silo-outputs.json); fi',
               'if [ "$PHASE" = deploy ]; then export SILO_RESOURCES=$(npm run --silent migrate-tenant -- silo-resources silo-outputs.json); fi',
               'if [ "$PHASE" = migrate ]; then npm run --silent migrate-tenant -- copy "$TENANT_ID"; fi',
+              // Offboarding a silo tenant: its data first, then the stack, its tables, domain and key with it.
+              'if [ "$PHASE" = decommission ]; then npm run --silent migrate-tenant -- purge "$TENANT_ID"; fi',
+              `if [ "$PHASE" = decommission ]; then npx cdk deploy "${siloStack}" ${decommissioned} --require-approval never; fi`,
+              `if [ "$PHASE" = decommission ]; then npx cdk destroy "${siloStack}" ${decommissioned} --force; fi`,
             ],
           },
         },
@@ -278,7 +290,7 @@ export class PlacementPipeline extends Construct {
     // OpenSearch's HTTP actions take no resource tags: the silos' domains, by their stacks' prefix.
     grantee.addToPrincipalPolicy(
       new PolicyStatement({
-        actions: ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut'],
+        actions: ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut', 'es:ESHttpDelete'],
         resources: [`arn:${Aws.PARTITION}:es:*:${account}:domain/*`],
       }),
     );

@@ -26,6 +26,11 @@ export interface PlatformTableProps {
    * @default RemovalPolicy.RETAIN - tenant data outlives the stack
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Whether DynamoDB refuses to delete the table until this is turned off.
+   * @default false
+   */
+  readonly deletionProtection?: boolean;
 }
 
 /**
@@ -48,6 +53,7 @@ export class PlatformTable extends Construct {
       encryptionKey: props.encryptionKey,
       timeToLiveAttribute: props.expiringItems ? TTL_ATTRIBUTE : undefined,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      deletionProtection: props.deletionProtection ?? false,
     });
     for (const index of props.localSecondaryIndexes ?? []) {
       table.addLocalSecondaryIndex({

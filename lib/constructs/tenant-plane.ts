@@ -1,12 +1,12 @@
-import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { lambdaEnvironment } from '../../contract/environment';
+import { PLANE_RESOURCES_OUTPUT, type PlaneResources } from '../../contract/placement';
 import { SHARED_INDEX } from '../../contract/search';
 import { AUDIT_BY_REQUEST_INDEX } from '../../contract/tables';
-import { PLANE_RESOURCES_OUTPUT, type PlaneResources } from '../../pipeline/placement-build';
 import { offboardingDrainSeconds, type PlatformConfig } from '../config';
 import { IngestPipeline } from './ingest-pipeline';
 import { ModelGateway } from './model-gateway';
@@ -40,6 +40,17 @@ export interface TenantPlaneProps {
    */
   readonly siloTenantId?: string;
   /**
+   * What deleting the stack does to the tables and the search domain: kept (the default), or, for
+   * a silo being decommissioned after its data was purged, deleted with it.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly dataRemovalPolicy?: RemovalPolicy;
+  /**
+   * DynamoDB deletion protection on the tables (a silo's).
+   * @default false
+   */
+  readonly deletionProtection?: boolean;
+  /**
    * The pool's pipeline that moves tenants onto silo stacks; a silo has none.
    * @default - no pipeline
    */
@@ -62,16 +73,18 @@ export class TenantPlane extends Construct {
         `reservationTtlSeconds must exceed the handler timeout (${DEFAULT_HANDLER_TIMEOUT.toSeconds()} s)`,
       );
     }
-    const { encryptionKey } = props;
-    const tenants = new PlatformTable(this, 'TenantRegistry', { encryptionKey });
-    const ledger = new PlatformTable(this, 'UsageLedger', { expiringItems: true, encryptionKey });
+    const { encryptionKey, deletionProtection } = props;
+    const removalPolicy = props.dataRemovalPolicy;
+    const stores = { encryptionKey, removalPolicy, deletionProtection };
+    const tenants = new PlatformTable(this, 'TenantRegistry', stores);
+    const ledger = new PlatformTable(this, 'UsageLedger', { expiringItems: true, ...stores });
     const audit = new PlatformTable(this, 'AuditLog', {
       expiringItems: true,
       localSecondaryIndexes: [AUDIT_BY_REQUEST_INDEX],
-      encryptionKey,
+      ...stores,
     });
-    const documents = new PlatformTable(this, 'Documents', { encryptionKey });
-    const search = new VectorSearch(this, 'VectorSearch', { sizing: config.search, encryptionKey });
+    const documents = new PlatformTable(this, 'Documents', stores);
+    const search = new VectorSearch(this, 'VectorSearch', { sizing: config.search, encryptionKey, removalPolicy });
     const tenantAccess = new TenantAccessRole(this, 'TenantAccess', {
       tenantTables: [ledger, audit, documents],
       search: { domain: search, sharedIndex: SHARED_INDEX },
@@ -117,15 +130,8 @@ export class TenantPlane extends Construct {
       logRetention: config.logRetentionDays,
     });
     ingest.addWorker({ environment, tenantAccess, models, logRetention: config.logRetentionDays });
-    const offboarding = new OffboardingWorkflow(this, 'Offboarding', {
-      stateMachineName: offboardingStateMachineName,
-      tenantTable: tenants.table,
-      tenantAccess,
-      environment,
-      logRetention: config.logRetentionDays,
-    });
-    offboarding.grantStart(this.api.handlers.admin);
-    if (props.placementPipeline) {
+    const placement =
+      props.placementPipeline &&
       new PlacementPipeline(this, 'Placement', {
         ...props.placementPipeline,
         tenantTable: tenants.table,
@@ -136,7 +142,15 @@ export class TenantPlane extends Construct {
         admin: this.api.handlers.admin,
         logRetention: config.logRetentionDays,
       });
-    }
+    const offboarding = new OffboardingWorkflow(this, 'Offboarding', {
+      stateMachineName: offboardingStateMachineName,
+      siloDecommission: placement?.project,
+      tenantTable: tenants.table,
+      tenantAccess,
+      environment,
+      logRetention: config.logRetentionDays,
+    });
+    offboarding.grantStart(this.api.handlers.admin);
     const stack = Stack.of(this);
     const resources: Omit<PlaneResources, 'apiUrl'> & { apiUrl: string } = {
       region: stack.region,

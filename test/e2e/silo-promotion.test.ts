@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SQSEvent } from 'aws-lambda';
 import { create as createIngestWorker } from '../../lambdas/handlers/ingest-worker';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
 import { lambdaContext } from '../../local/lambda-context';
 import { type LocalPlatform, startLocalPlatform } from '../../local/platform';
-import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
+import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 import { fillerText } from '../support/text';
 
 /**
@@ -224,5 +226,37 @@ describe('promotion from the pool to a silo', () => {
     } finally {
       await quiet.close();
     }
+  });
+
+  it('offboarding a silo tenant purges its silo, destroys the silo plane, and leaves the pool a tombstone', async () => {
+    const { apiKey } = await onboard(pool, 'exit-bank', { tier: 'enterprise', placement: 'silo' });
+    await call(pool, 'POST', '/v1/documents', { credential: apiKey, body: { id: 'note', text: 'Leaving soon.' } });
+    await pool.placement.runDue();
+    clock.advance(DRAIN_MS + 1000);
+    await pool.placement.runDue();
+    const silo = pool.silos.get('exit-bank') as LocalPlatform;
+    expect((await call(silo, 'GET', '/v1/documents/note', { credential: apiKey })).status).toBe(200);
+    const siloDir = join(pool.dataDir, 'silos', 'exit-bank');
+    expect(existsSync(siloDir)).toBe(true);
+
+    const tombstone = await offboardCompletely(pool, clock, 'exit-bank');
+    // the upload (made in the pool, copied) and the read at the silo: both audited, both purged
+    expect(tombstone).toMatchObject({
+      status: 'offboarded',
+      offboarding: { deleted: { documents: 1, chunks: 1, audit_records: 2, ledger_items: 1, api_keys: 1 } },
+    });
+    expect(pool.silos.has('exit-bank')).toBe(false);
+    expect(existsSync(siloDir)).toBe(false);
+    await expect(fetch(`${silo.url}/v1/usage`)).rejects.toThrow();
+    expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(401);
+  });
+
+  it('refuses to offboard a tenant in the middle of a move', async () => {
+    await onboard(pool, 'busy-bank', { tier: 'enterprise', placement: 'silo' });
+    await pool.placement.runDue();
+    expect((await admin('GET', '/admin/tenants/busy-bank')).body.placement_status).toBe('migrating');
+    const refused = await admin('DELETE', '/admin/tenants/busy-bank');
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toMatch(/moving to its own stack \(migrating\)/);
   });
 });

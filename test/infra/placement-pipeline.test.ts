@@ -174,6 +174,52 @@ describe('PlacementPipeline (pool stack)', () => {
   });
 });
 
+describe('offboarding a silo tenant (pool stack)', () => {
+  it('purges it in its silo and destroys the silo stack before the pool purges and tombstones', () => {
+    const definition = definitionWith('ServedBySilo');
+    expect(definition.States.WaitForDrain.Next).toBe('ServedBySilo');
+    expect(definition.States.ServedBySilo).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.silo', BooleanEquals: true, Next: 'DecommissionSilo' }],
+      Default: 'PurgeTenantData',
+    });
+    expect(definition.States.DecommissionSilo).toMatchObject({
+      Resource: expect.stringMatching(/:states:::codebuild:startBuild\.sync$/),
+      Next: 'PurgeTenantData',
+      Catch: [{ ErrorEquals: ['States.ALL'], Next: 'AnnounceFailure' }],
+    });
+    expect(definition.States.DecommissionSilo.Parameters.EnvironmentVariablesOverride).toContainEqual({
+      Name: 'PHASE',
+      Type: 'PLAINTEXT',
+      Value: 'decommission',
+    });
+    const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
+    const commands: string = JSON.parse(project.Properties.Source.BuildSpec).phases.build.commands.join('\n');
+    const decommission = '-c siloTenants="$TENANT_ID" -c "silo.$TENANT_ID.decommission=true"';
+    expect(commands).toContain('npm run --silent migrate-tenant -- purge "$TENANT_ID"');
+    expect(commands).toContain(`npx cdk deploy "MultiTenantAiPlatform-silo-$TENANT_ID" ${decommission}`);
+    expect(commands).toContain(`npx cdk destroy "MultiTenantAiPlatform-silo-$TENANT_ID" ${decommission} --force`);
+  });
+
+  it("keeps a silo's data (retained, deletion-protected) until the decommission deploy lets it go", () => {
+    const tables = Object.values(silo.findResources('AWS::DynamoDB::Table'));
+    expect(tables).toHaveLength(4);
+    for (const table of tables) {
+      expect(table).toMatchObject({ DeletionPolicy: 'Retain', Properties: { DeletionProtectionEnabled: true } });
+    }
+    const last = new App({
+      context: { 'aws:cdk:bundling-stacks': [], siloTenants: 'a-bank', 'silo.a-bank.decommission': 'true' },
+    });
+    const decommissioned = Template.fromStack(addPlatformStacks(last).silos[0]);
+    for (const type of ['AWS::DynamoDB::Table', 'AWS::OpenSearchService::Domain', 'AWS::KMS::Key']) {
+      for (const resource of Object.values(decommissioned.findResources(type))) {
+        expect(resource.DeletionPolicy).toBe('Delete');
+        expect(resource.Properties.DeletionProtectionEnabled ?? false).toBe(false);
+      }
+    }
+  });
+});
+
 describe('a silo plane', () => {
   it('serves its one tenant: the functions know it, and tenant sessions may carry no other tag', () => {
     silo.allResourcesProperties('AWS::Lambda::Function', {
