@@ -179,12 +179,15 @@ export interface SiloTenant {
    * domain and key go when the stack is destroyed, instead of being retained.
    */
   readonly decommission: boolean;
+  /** Concurrency reserved for each of its tenant-route functions; absent: the account's unreserved pool. */
+  readonly concurrency?: number;
 }
 
 /**
  * The silo tenants of context `siloTenants` (comma-separated tenant ids), each sized by
  * `silo.<tenantId>.searchSizing` (`dev` or `production`; default: the pool's `searchSizing`) and
- * placed in `silo.<tenantId>.region` (default: the pool's region); `silo.<tenantId>.decommission=true`
+ * placed in `silo.<tenantId>.region` (default: the pool's region), with `silo.<tenantId>.concurrency`
+ * reserved for each of its tenant-route functions (default: none reserved); `silo.<tenantId>.decommission=true`
  * only for the pipeline's last deploy before it destroys the stack.
  */
 export function siloTenants(context: (key: string) => unknown = () => undefined): SiloTenant[] {
@@ -199,6 +202,13 @@ export function siloTenants(context: (key: string) => unknown = () => undefined)
       .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a silo region is an AWS region name')
       .optional()
       .parse(context(`silo.${tenantId}.region`)),
+    concurrency: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .parse(context(`silo.${tenantId}.concurrency`)),
     decommission:
       z
         .enum(['true', 'false'])

@@ -30,6 +30,7 @@ export function addPlatformStacks(app: App): { pool: PlatformStack; silos: SiloT
         tenantId: silo.tenantId,
         webAclArn: context('webAclArn'),
         decommission: silo.decommission,
+        concurrency: silo.concurrency,
       }),
   );
   Aspects.of(app).add(new AwsSolutionsChecks());

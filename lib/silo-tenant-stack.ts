@@ -22,6 +22,11 @@ export interface SiloTenantStackProps extends StackProps {
    * @default false - they are retained, and the tables protected from deletion
    */
   readonly decommission?: boolean;
+  /**
+   * Concurrency reserved for each of its tenant-route functions.
+   * @default - the account's unreserved pool
+   */
+  readonly concurrency?: number;
 }
 
 /**
@@ -51,6 +56,7 @@ export class SiloTenantStack extends Stack {
       siloTenantId: props.tenantId,
       dataRemovalPolicy: props.decommission ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
       deletionProtection: !props.decommission,
+      reservedConcurrency: props.concurrency,
     });
     // For cost allocation, and how the placement pipeline's copy recognises what it may write.
     Tags.of(this).add(SILO_TAG, props.tenantId);

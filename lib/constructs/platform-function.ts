@@ -41,6 +41,11 @@ export interface PlatformFunctionProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * Concurrency kept for this function alone, and its ceiling (a silo's sizing).
+   * @default - the account's unreserved pool
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -78,6 +83,7 @@ export class PlatformFunction extends Construct {
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 1024,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       timeout: props.timeout ?? DEFAULT_HANDLER_TIMEOUT,
       role,
       logGroup,

@@ -64,6 +64,11 @@ export interface TenantApiProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * Concurrency reserved for each tenant-route function (a silo's sizing from config).
+   * @default - the account's unreserved pool
+   */
+  readonly reservedConcurrency?: number;
 }
 
 /**
@@ -151,6 +156,7 @@ export class TenantApi extends Construct {
           handlerName: route.handler,
           environment: props.environment,
           logRetention: props.logRetention,
+          reservedConcurrentExecutions: route.auth === 'tenant' ? props.reservedConcurrency : undefined,
         }).function;
         grants[route.handler](functions[route.handler]);
       }

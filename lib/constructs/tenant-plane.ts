@@ -12,6 +12,7 @@ import { IngestPipeline } from './ingest-pipeline';
 import { ModelGateway } from './model-gateway';
 import { OffboardingWorkflow } from './offboarding-workflow';
 import { PlacementPipeline, type PlacementPipelineProps } from './placement-pipeline';
+import { PlaneAlarms } from './plane-alarms';
 import { DEFAULT_HANDLER_TIMEOUT } from './platform-function';
 import { PlatformTable } from './platform-table';
 import { TenantAccessRole } from './tenant-access-role';
@@ -50,6 +51,11 @@ export interface TenantPlaneProps {
    * @default false
    */
   readonly deletionProtection?: boolean;
+  /**
+   * Concurrency reserved for each tenant-route function: a silo's capacity, kept for it and capped.
+   * @default - the account's unreserved pool (the pool)
+   */
+  readonly reservedConcurrency?: number;
   /**
    * The pool's pipeline that moves tenants onto silo stacks; a silo has none.
    * @default - no pipeline
@@ -128,6 +134,7 @@ export class TenantPlane extends Construct {
       environment,
       webAclArn: props.webAclArn,
       logRetention: config.logRetentionDays,
+      reservedConcurrency: props.reservedConcurrency,
     });
     ingest.addWorker({ environment, tenantAccess, models, logRetention: config.logRetentionDays });
     const placement =
@@ -151,6 +158,13 @@ export class TenantPlane extends Construct {
       logRetention: config.logRetentionDays,
     });
     offboarding.grantStart(this.api.handlers.admin);
+    new PlaneAlarms(this, 'Alarms', {
+      api: this.api.api,
+      authorizer: authorizer.function,
+      deadLetterQueue: ingest.deadLetterQueue,
+      workflows: [offboarding.stateMachine, ...(placement ? [placement.stateMachine] : [])],
+      encryptionKey,
+    });
     const stack = Stack.of(this);
     const resources: Omit<PlaneResources, 'apiUrl'> & { apiUrl: string } = {
       region: stack.region,

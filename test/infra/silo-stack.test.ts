@@ -101,6 +101,32 @@ describe('SiloTenantStack', () => {
     expect(JSON.stringify(Template.fromStack(bHealth).toJSON())).not.toMatch(/a-bank/);
   });
 
+  it('has alarms of its own on a topic under its own key, and reserves the concurrency its entry names', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.map((alarm) => alarm.Properties.MetricName).sort()).toEqual([
+      '5XXError',
+      'ApproximateNumberOfMessagesVisible',
+      'Errors',
+      'ExecutionsFailed',
+    ]);
+    const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: keyArn });
+
+    const sized = new App({
+      context: { 'aws:cdk:bundling-stacks': [], siloTenants: 'c-bank', 'silo.c-bank.concurrency': '25' },
+    });
+    const functions = Object.values(
+      Template.fromStack(addPlatformStacks(sized).silos[0]).findResources('AWS::Lambda::Function'),
+    );
+    const reserved = functions
+      .filter((fn) => fn.Properties.ReservedConcurrentExecutions === 25)
+      .map((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME)
+      .sort();
+    expect(reserved).toEqual(['audit', 'chat-completions', 'documents', 'embeddings', 'retrieve', 'usage']);
+    expect(() => siloTenants((key) => ({ siloTenants: 'c-bank', 'silo.c-bank.concurrency': '0' })[key])).toThrow();
+  });
+
   it('passes cdk-nag AwsSolutions with no unsuppressed error or warning', () => {
     const findings = [
       ...Annotations.fromStack(aBank).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
