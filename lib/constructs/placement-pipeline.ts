@@ -28,7 +28,6 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { PLACEMENT_EVENTS } from '../../contract/events';
 import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
-import type { PlacementStep } from '../../lambdas/handlers/placement';
 import { PlatformFunction } from './platform-function';
 import type { PlatformTable } from './platform-table';
 import type { TenantAccessRole } from './tenant-access-role';
@@ -99,7 +98,8 @@ export class PlacementPipeline extends Construct {
     const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     eventBus.grantPutEventsTo(props.admin);
 
-    const step = (name: string, input: PlacementStep | Record<string, unknown>) =>
+    /** A task of the steps function (`lambdas/handlers/placement.ts` validates its input). */
+    const step = (name: string, input: Record<string, unknown>) =>
       new LambdaInvoke(this, name, {
         lambdaFunction: this.stepFunction,
         payload: TaskInput.fromObject(input),
