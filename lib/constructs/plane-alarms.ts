@@ -82,9 +82,9 @@ export class PlaneAlarms extends Construct {
       1,
       'Ingest jobs failed every attempt: their documents stay queued',
     );
-    props.workflows.forEach((workflow, i) =>
-      alarm(`WorkflowFailed${i}`, workflow.metricFailed(fiveMinutes), 1, 'A tenant offboarding or move failed'),
-    );
+    props.workflows.forEach((workflow, i) => {
+      alarm(`WorkflowFailed${i}`, workflow.metricFailed(fiveMinutes), 1, 'A tenant offboarding or move failed');
+    });
     new CfnOutput(this, 'AlarmTopicArn', {
       value: this.topic.topicArn,
       description: "Subscribe to this plane's alarms",
