@@ -1,7 +1,7 @@
 import { OpenSearchVectorIndex } from './adapters/opensearch-vector-index';
 import { resolveModel } from './core/catalog';
 import type { VectorIndex } from './core/ports';
-import { built, tenantCredentials } from './runtime';
+import { audit, built, documents, ledger, registry, tenantCredentials, type Wiring } from './runtime';
 
 /**
  * The OpenSearch adapter's builder, apart from the others: its client is a CommonJS package the
@@ -16,3 +16,16 @@ export const vectors = built(
       resolveModel(wiring.settings.catalog, wiring.settings.retrieval.embeddingModel, 'embedding').dimensions,
     ),
 );
+
+/** What the tenant workflows' steps (offboarding, placement) take: the registry and every store of tenant data. */
+export function workflowStepDeps(wiring: Wiring) {
+  return {
+    settings: wiring.settings,
+    registry: registry(wiring),
+    ledger: ledger(wiring),
+    audit: audit(wiring),
+    documents: documents(wiring),
+    vectors: vectors(wiring),
+    now: Date.now,
+  };
+}

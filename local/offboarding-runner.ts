@@ -1,5 +1,6 @@
 import type { OffboardingWorkflow } from '../lambdas/core/ports';
 import { readJsonFile, writeFileDurably } from './durable-file';
+import { serialPoller } from './poller';
 
 /** One task of the offboarding state machine, as the offboarding Lambda takes it. */
 export type OffboardingStep = (event: { step: 'purge' | 'tombstone'; tenantId: string }) => Promise<unknown>;
@@ -29,7 +30,6 @@ export function startLocalOffboardingRunner(options: {
   const persist = () => {
     if (options.journalFile) writeFileDurably(options.journalFile, JSON.stringify(Object.fromEntries(pending)));
   };
-  let running: Promise<void> = Promise.resolve();
 
   const runOnce = async () => {
     for (const [tenantId, drainUntil] of [...pending]) {
@@ -44,12 +44,7 @@ export function startLocalOffboardingRunner(options: {
       }
     }
   };
-  const runDue = () => {
-    running = running.then(runOnce);
-    return running;
-  };
-  const timer = setInterval(() => void runDue(), options.pollMs ?? 1000);
-  timer.unref();
+  const poller = serialPoller(runOnce, options.pollMs ?? 1000);
 
   return {
     start: async ({ tenantId, drainUntil }) => {
@@ -57,7 +52,7 @@ export function startLocalOffboardingRunner(options: {
       pending.set(tenantId, drainUntil);
       persist();
     },
-    runDue,
-    close: () => clearInterval(timer),
+    runDue: poller.runDue,
+    close: poller.close,
   };
 }

@@ -6,6 +6,7 @@ import {
 import type { PlacementWorkflow, TenantRegistry } from '../lambdas/core/ports';
 import type { PlacementStep } from '../lambdas/handlers/placement';
 import { readJsonFile, writeFileDurably } from './durable-file';
+import { serialPoller } from './poller';
 
 export interface LocalPlacementRunner extends PlacementWorkflow {
   /** Moves every requested tenant as far as it can go now; a move waiting out its drain stays for the next run. */
@@ -79,7 +80,6 @@ export function startLocalPlacementRunner(options: LocalPlacementOptions): Local
     }
   }
 
-  let running: Promise<void> = Promise.resolve();
   const runOnce = async () => {
     for (const tenantId of [...pending]) {
       try {
@@ -95,19 +95,14 @@ export function startLocalPlacementRunner(options: LocalPlacementOptions): Local
       }
     }
   };
-  const runDue = () => {
-    running = running.then(runOnce);
-    return running;
-  };
-  const timer = setInterval(() => void runDue(), options.pollMs ?? 1000);
-  timer.unref();
+  const poller = serialPoller(runOnce, options.pollMs ?? 1000);
 
   return {
     start: async ({ tenantId }) => {
       pending.add(tenantId);
       persist();
     },
-    runDue,
-    close: () => clearInterval(timer),
+    runDue: poller.runDue,
+    close: poller.close,
   };
 }

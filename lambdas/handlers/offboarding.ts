@@ -2,8 +2,8 @@ import middy from '@middy/core';
 import * as z from 'zod';
 import { purgeTenantData, tombstoneTenant } from '../core/offboarding';
 import { tenantIdSchema } from '../core/tenant';
-import { audit, documents, lambdaHandler, ledger, offboardingDeps, type PlatformDeps, registry } from '../runtime';
-import { vectors } from '../runtime-vectors';
+import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';
+import { workflowStepDeps } from '../runtime-vectors';
 import { lambdaFunction } from './lambda';
 
 /** What the offboarding state machine passes to each of its task states. */
@@ -28,14 +28,4 @@ export function create(deps: OffboardingDeps) {
   );
 }
 
-export const handler = lambdaHandler((wiring) =>
-  create({
-    settings: wiring.settings,
-    registry: registry(wiring),
-    ledger: ledger(wiring),
-    audit: audit(wiring),
-    documents: documents(wiring),
-    vectors: vectors(wiring),
-    now: Date.now,
-  }),
-);
+export const handler = lambdaHandler((wiring) => create(workflowStepDeps(wiring)));

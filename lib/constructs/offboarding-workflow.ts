@@ -4,19 +4,16 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
   Chain,
   Choice,
   Condition,
-  DefinitionBody,
   Fail,
   type IChainable,
   IntegrationPattern,
   JsonPath,
-  LogLevel,
-  StateMachine,
-  StateMachineType,
+  type StateMachine,
   Succeed,
   TaskInput,
   Wait,
@@ -25,9 +22,8 @@ import {
 import { CodeBuildStartBuild, EventBridgePutEvents, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
-import { PlatformFunction } from './platform-function';
 import type { TenantAccessRole } from './tenant-access-role';
+import { standardWorkflow, workflowSteps } from './workflow';
 
 /** Source of the workflow's events on EventBridge, for the operator's rules (email, webhook). */
 export const OFFBOARDING_EVENT_SOURCE = 'multi-tenant-ai-platform.offboarding';
@@ -72,14 +68,7 @@ export class OffboardingWorkflow extends Construct {
 
   constructor(scope: Construct, id: string, props: OffboardingWorkflowProps) {
     super(scope, id);
-    this.stepFunction = new PlatformFunction(this, 'Steps', {
-      handlerName: 'offboarding',
-      environment: props.environment,
-      logRetention: props.logRetention,
-      timeout: Duration.minutes(5),
-    }).function;
-    props.tenantTable.grant(this.stepFunction, ...ITEM_ACCESS_ACTIONS);
-    props.tenantAccess.grantAssume(this.stepFunction);
+    this.stepFunction = workflowSteps(this, { ...props, handlerName: 'offboarding' });
     const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
 
     const step = (name: string, action: 'purge' | 'tombstone') =>
@@ -115,17 +104,11 @@ export class OffboardingWorkflow extends Construct {
       new Wait(this, 'WaitForDrain', { time: WaitTime.timestampPath('$.drainUntil') }),
     ).next(props.siloDecommission ? this.decommissionSilo(props.siloDecommission, failed, purge) : purge);
 
-    this.stateMachine = new StateMachine(this, 'StateMachine', {
+    this.stateMachine = standardWorkflow(this, {
+      definition,
       stateMachineName: props.stateMachineName,
-      stateMachineType: StateMachineType.STANDARD,
-      definitionBody: DefinitionBody.fromChainable(definition),
       // Drain (a few minutes) plus retries; far below the standard workflow's one-year limit.
       timeout: Duration.hours(6),
-      logs: {
-        destination: new LogGroup(this, 'Logs', { retention: RetentionDays.ONE_YEAR }),
-        level: LogLevel.ALL,
-        includeExecutionData: false,
-      },
     });
     this.suppressAcceptedFindings();
   }
@@ -154,13 +137,6 @@ export class OffboardingWorkflow extends Construct {
 
   /** The findings this design accepts, on this construct's own resources, each with its reason. */
   private suppressAcceptedFindings(): void {
-    NagSuppressions.addResourceSuppressions(this.stateMachine, [
-      {
-        id: 'AwsSolutions-SF2',
-        reason:
-          'X-Ray on the state machine needs xray:* on Resource *; its steps are traced in their own Lambda, and the execution history records every state.',
-      },
-    ]);
     NagSuppressions.addResourceSuppressions(
       this.stateMachine.role,
       [

@@ -6,17 +6,14 @@ import { EventBus, type IEventBus, Rule, RuleTargetInput } from 'aws-cdk-lib/aws
 import { SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
 import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import {
   Chain,
-  DefinitionBody,
   Fail,
   IntegrationPattern,
   JsonPath,
-  LogLevel,
-  StateMachine,
-  StateMachineType,
+  type StateMachine,
   Succeed,
   TaskInput,
   type TaskStateBase,
@@ -28,10 +25,10 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { PLACEMENT_EVENTS } from '../../contract/events';
 import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
-import { PlatformFunction } from './platform-function';
 import type { PlatformTable } from './platform-table';
 import type { TenantAccessRole } from './tenant-access-role';
 import type { VectorSearch } from './vector-search';
+import { standardWorkflow, workflowSteps } from './workflow';
 
 /** The tag every resource of a silo stack carries: what the pipeline's migration may write to. */
 export const SILO_TAG = 'tenantId';
@@ -85,15 +82,7 @@ export class PlacementPipeline extends Construct {
 
   constructor(scope: Construct, id: string, props: PlacementPipelineProps) {
     super(scope, id);
-    this.stepFunction = new PlatformFunction(this, 'Steps', {
-      handlerName: 'placement',
-      environment: props.environment,
-      logRetention: props.logRetention,
-      timeout: Duration.minutes(5),
-    }).function;
-    props.tenantTable.grant(this.stepFunction, ...ITEM_ACCESS_ACTIONS);
-    props.tenantAccess.grantAssume(this.stepFunction);
-
+    this.stepFunction = workflowSteps(this, { ...props, handlerName: 'placement' });
     this.project = this.buildProject(props);
     const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     eventBus.grantPutEventsTo(props.admin);
@@ -177,17 +166,8 @@ export class PlacementPipeline extends Construct {
       )
       .next(new Succeed(this, 'Placed'));
 
-    this.stateMachine = new StateMachine(this, 'StateMachine', {
-      stateMachineType: StateMachineType.STANDARD,
-      definitionBody: DefinitionBody.fromChainable(definition),
-      // A stack deploy (a search domain takes up to an hour), the drain, the copy, retries.
-      timeout: Duration.hours(6),
-      logs: {
-        destination: new LogGroup(this, 'Logs', { retention: RetentionDays.ONE_YEAR }),
-        level: LogLevel.ALL,
-        includeExecutionData: false,
-      },
-    });
+    // A stack deploy (a search domain takes up to an hour), the drain, the copy, retries.
+    this.stateMachine = standardWorkflow(this, { definition, timeout: Duration.hours(6) });
     new Rule(this, 'OnRequested', {
       eventBus,
       eventPattern: { source: [PLACEMENT_EVENTS.source], detailType: [PLACEMENT_EVENTS.requested] },
@@ -298,13 +278,6 @@ export class PlacementPipeline extends Construct {
 
   /** The findings this design accepts, on this construct's own resources, each with its reason. */
   private suppressAcceptedFindings(): void {
-    NagSuppressions.addResourceSuppressions(this.stateMachine, [
-      {
-        id: 'AwsSolutions-SF2',
-        reason:
-          'X-Ray on the state machine needs xray:* on Resource *; its steps are traced in their own Lambda, and the execution history records every state.',
-      },
-    ]);
     NagSuppressions.addResourceSuppressions(
       this.stateMachine.role,
       [
