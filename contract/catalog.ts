@@ -19,6 +19,20 @@ const chatModelSchema = z.object({
   maxOutputTokens: z.number().int().positive(),
 });
 
+/**
+ * A chat model on the platform's GPU endpoint (SageMaker inference components): the base model that
+ * tenants' LoRA adapters run on, priced per token like the Bedrock models.
+ */
+const adapterBaseModelSchema = z.object({
+  kind: z.literal('chat'),
+  /** The model the base components load (a Hugging Face id or an S3 URI), for people: calls go by component. */
+  adapterBaseModel: z.string().min(1),
+  inputUsdPerMillionTokens: priceUsdPerMillionTokens,
+  outputUsdPerMillionTokens: priceUsdPerMillionTokens,
+  defaultMaxTokens: z.number().int().positive(),
+  maxOutputTokens: z.number().int().positive(),
+});
+
 const embeddingModelSchema = z.object({
   kind: z.literal('embedding'),
   /** Bedrock model id, e.g. `amazon.titan-embed-text-v2:0`. */
@@ -33,7 +47,7 @@ const embeddingModelSchema = z.object({
   maxInputChars: z.number().int().positive(),
 });
 
-export const modelEntrySchema = z.discriminatedUnion('kind', [chatModelSchema, embeddingModelSchema]);
+export const modelEntrySchema = z.union([chatModelSchema, adapterBaseModelSchema, embeddingModelSchema]);
 
 /** Public model name (what tenants send as `model`) -> how it is served and priced. */
 export const modelCatalogSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9.-]*$/), modelEntrySchema);

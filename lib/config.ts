@@ -29,6 +29,98 @@ export interface PlatformConfig {
   readonly search: VectorSearchSizing;
   /** How long the functions' log groups keep their logs, in days (a CloudWatch Logs retention). */
   readonly logRetentionDays: number;
+  /** The GPU endpoint for tenants' LoRA adapters; absent (the default): no endpoint, no GPU. */
+  readonly adapters?: AdapterEndpointConfig;
+}
+
+/** One base-model inference component: its slice of each instance's accelerators, and its copies. */
+export interface BaseComponentConfig {
+  readonly acceleratorDevices: number;
+  /** Memory it needs on the instance, in MB. */
+  readonly memoryMb: number;
+  readonly minCopies: number;
+  readonly maxCopies: number;
+}
+
+/** The SageMaker endpoint that serves the adapter base model and tenants' LoRA adapters. */
+export interface AdapterEndpointConfig {
+  /** GPU instance type, e.g. `ml.g5.2xlarge` (context `adapterInstanceType`). */
+  readonly instanceType: string;
+  readonly minInstances: number;
+  readonly maxInstances: number;
+  /** The LMI (DJL Serving with vLLM) container image (context `adapterImage`). */
+  readonly image: string;
+  /** What the base components load: a Hugging Face model id or an `s3://` prefix (context `adapterBaseModel`). */
+  readonly baseModel: string;
+  /** Public catalog name of the base model; adapters are `ft:<this>:<adapter>`. */
+  readonly modelName: string;
+  /**
+   * Base components by key (a tier name, or `shared`), each with its accelerator share: a tier's
+   * adapters run on its key's component, others on the first (context `adapterComponents`,
+   * `key:devices` pairs, comma-separated). Their devices fit one instance together.
+   */
+  readonly baseComponents: Readonly<Record<string, BaseComponentConfig>>;
+  /** The container's LoRA limits: adapters held in GPU memory, in CPU memory, and the largest rank. */
+  readonly lora: { readonly maxGpuAdapters: number; readonly maxCpuAdapters: number; readonly maxRank: number };
+}
+
+/** Accelerators and memory of the GPU instance types the endpoint may use. */
+export const GPU_INSTANCES: Readonly<Record<string, { readonly gpus: number; readonly gpuMemoryMb: number }>> = {
+  'ml.g5.xlarge': { gpus: 1, gpuMemoryMb: 24_576 },
+  'ml.g5.2xlarge': { gpus: 1, gpuMemoryMb: 24_576 },
+  'ml.g5.4xlarge': { gpus: 1, gpuMemoryMb: 24_576 },
+  'ml.g5.12xlarge': { gpus: 4, gpuMemoryMb: 98_304 },
+  'ml.g5.48xlarge': { gpus: 8, gpuMemoryMb: 196_608 },
+  'ml.g6.2xlarge': { gpus: 1, gpuMemoryMb: 24_576 },
+  'ml.g6.12xlarge': { gpus: 4, gpuMemoryMb: 98_304 },
+  'ml.g6e.2xlarge': { gpus: 1, gpuMemoryMb: 49_152 },
+  'ml.p4d.24xlarge': { gpus: 8, gpuMemoryMb: 327_680 },
+};
+
+/** The adapter endpoint from context, or none when `adapterInstanceType` is absent. */
+export function adapterEndpointConfig(context: (key: string) => unknown): AdapterEndpointConfig | undefined {
+  const instanceType = context('adapterInstanceType');
+  if (instanceType === undefined) return undefined;
+  const instance = z
+    .enum(Object.keys(GPU_INSTANCES) as [string, ...string[]], {
+      message: `adapterInstanceType is one of ${Object.keys(GPU_INSTANCES).join(', ')}`,
+    })
+    .parse(instanceType);
+  const { gpus, gpuMemoryMb } = GPU_INSTANCES[instance];
+  const shares = String(context('adapterComponents') ?? `shared:${gpus}`)
+    .split(',')
+    .map((pair) => pair.trim().split(':'))
+    .map(
+      ([key, devices]) =>
+        [
+          z
+            .string()
+            .regex(/^[a-z][a-z0-9]{0,15}$/)
+            .parse(key),
+          z.coerce.number().int().min(1).parse(devices),
+        ] as const,
+    );
+  const used = shares.reduce((sum, [, devices]) => sum + devices, 0);
+  if (used > gpus) throw new Error(`adapterComponents use ${used} accelerators; ${instance} has ${gpus}`);
+  const baseComponents = Object.fromEntries(
+    shares.map(([key, devices]) => [
+      key,
+      // Host memory for the model and its CPU-held adapters: the share of GPU memory it loads into.
+      { acceleratorDevices: devices, memoryMb: Math.floor((gpuMemoryMb / gpus) * devices), minCopies: 1, maxCopies: 4 },
+    ]),
+  );
+  return {
+    instanceType: instance,
+    minInstances: 1,
+    maxInstances: z.coerce.number().int().min(1).max(20).default(2).parse(context('adapterMaxInstances')),
+    image: String(
+      context('adapterImage') ?? '763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.31.0-lmi13.0.0-cu124',
+    ),
+    baseModel: String(context('adapterBaseModel') ?? 'Qwen/Qwen2.5-7B-Instruct'),
+    modelName: 'qwen2.5-7b',
+    baseComponents,
+    lora: { maxGpuAdapters: 8, maxCpuAdapters: 64, maxRank: 64 },
+  };
 }
 
 /**
@@ -113,6 +205,20 @@ export const DEFAULT_MODELS: ModelCatalog = {
   },
 };
 
+/** The catalog entry of the adapter base model: priced per token, as a share of the GPU instance's hour. */
+function adapterBaseModelEntry(adapters: AdapterEndpointConfig): ModelCatalog {
+  return {
+    [adapters.modelName]: {
+      kind: 'chat',
+      adapterBaseModel: adapters.baseModel,
+      inputUsdPerMillionTokens: 0.2,
+      outputUsdPerMillionTokens: 0.6,
+      defaultMaxTokens: 512,
+      maxOutputTokens: 4_096,
+    },
+  };
+}
+
 const jwtIssuerSchema = z.object({
   issuer: z.string().url(),
   audience: z.string().min(1),
@@ -123,7 +229,8 @@ const jwtIssuerSchema = z.object({
 /**
  * Builds the platform config from CDK context (or any key/value source). Context keys:
  * `jwtIssuer`, `jwtAudience`, `jwksUri`, `jwtTenantClaim`, `authorizerCacheTtlSeconds`, `auditRetentionDays`,
- * `logRetentionDays`, `searchSizing` (`dev` or `production`).
+ * `logRetentionDays`, `searchSizing` (`dev` or `production`), and the adapter endpoint's
+ * `adapterInstanceType`, `adapterComponents`, `adapterMaxInstances`, `adapterImage`, `adapterBaseModel`.
  */
 export function platformConfig(context: (key: string) => unknown = () => undefined): PlatformConfig {
   const issuer = context('jwtIssuer');
@@ -139,9 +246,11 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
   const ttl = context('authorizerCacheTtlSeconds');
   const retention = context('auditRetentionDays');
   const logRetention = context('logRetentionDays');
+  const adapters = adapterEndpointConfig(context);
   return {
     tiers: z.record(z.enum(['basic', 'standard', 'enterprise']), tenantLimitsSchema).parse(DEFAULT_TIERS),
-    models: modelCatalogSchema.parse(DEFAULT_MODELS),
+    models: modelCatalogSchema.parse({ ...DEFAULT_MODELS, ...(adapters && adapterBaseModelEntry(adapters)) }),
+    adapters,
     jwt,
     authorizerCacheTtlSeconds: ttl === undefined ? 60 : z.coerce.number().int().min(0).max(3600).parse(ttl),
     maxRequestBodyBytes: 1024 * 1024,

@@ -129,10 +129,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     queueName: 'ingest',
     file: options.persist === false ? undefined : join(options.dataDir, 'ingest-queue.journal'),
   });
-  const models = Object.values(config.models);
+  const bedrockModels = Object.values(config.models).flatMap((m) => ('bedrockModelId' in m ? [m] : []));
   const bedrock = await startLocalBedrock({
-    chatModelIds: models.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
-    embeddingModelIds: models.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
+    chatModelIds: bedrockModels.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
+    embeddingModelIds: bedrockModels.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
   });
 
   // The front answers from its first connection: requests that come while the platform is still

@@ -5,9 +5,11 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { AdapterRecord } from '../core/adapters';
 import { PlatformError } from '../core/errors';
 import type { StoredApiKey, TenantRegistry } from '../core/ports';
 import { type TenantRecord, tenantKey, tenantRecordSchema } from '../core/tenant';
+import { AdapterRecords } from './dynamodb-adapter-records';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { queryPage } from './dynamodb-partition';
 
@@ -22,10 +24,30 @@ const tenantApiKeyKey = (tenantId: string, keyId: string) => ({ pk: tenantKey(te
  * Reads are strongly consistent so a new or revoked key takes effect at once, up to the authorizer's cache.
  */
 export class DynamoDbTenantRegistry implements TenantRegistry {
+  private readonly adapters: AdapterRecords;
+
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
-  ) {}
+  ) {
+    this.adapters = new AdapterRecords(db, tableName);
+  }
+
+  getAdapter(tenantId: string, name: string) {
+    return this.adapters.get(tenantId, name);
+  }
+
+  putAdapter(tenantId: string, record: AdapterRecord) {
+    return this.adapters.put(tenantId, record);
+  }
+
+  listAdapters(tenantId: string) {
+    return this.adapters.list(tenantId);
+  }
+
+  deleteAdapter(tenantId: string, name: string) {
+    return this.adapters.delete(tenantId, name);
+  }
 
   async getTenant(tenantId: string): Promise<TenantRecord | undefined> {
     const { Item: item } = await this.db.send(

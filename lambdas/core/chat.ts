@@ -1,9 +1,10 @@
 import * as z from 'zod';
-import { resolveModel } from './catalog';
+import type { AdapterEndpointSettings } from '../../contract/adapters';
+import { resolveChatTarget } from './adapters';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
 import { type ModelCall, metered } from './metering';
-import type { ChatMessage, ModelProvider } from './ports';
+import type { ChatMessage, ModelProvider, TenantAdapters } from './ports';
 import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
 import type { TenantContext } from './tenant';
 import { chatInputTokens } from './tokens';
@@ -42,7 +43,12 @@ export interface ChatCompletion {
 }
 
 export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'> {
+  /** Bedrock's models. */
   readonly models: ModelProvider;
+  /** The GPU endpoint's base components and tenants' adapters, when there is one. */
+  readonly adapterModels?: ModelProvider;
+  readonly adapters?: TenantAdapters;
+  readonly adapterEndpoint?: AdapterEndpointSettings;
 }
 
 /** `developer` is OpenAI's newer name for `system`; parts are joined into one text. */
@@ -61,7 +67,7 @@ export async function completeChat(
   call: ModelCall,
 ): Promise<ChatCompletion> {
   const { requestId, signal } = call;
-  const model = resolveModel(deps.catalog, request.model, 'chat');
+  const { model, provider, modelId } = await resolveChatTarget(deps, tenant, request.model);
   const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? model.defaultMaxTokens;
   if (maxTokens > model.maxOutputTokens) {
     throw new PlatformError('invalid_request', `max_tokens must be at most ${model.maxOutputTokens} for ${model.name}`);
@@ -87,8 +93,8 @@ export async function completeChat(
     tenant,
     { requestId, model, estimate: { inputTokens, outputTokens: maxTokens }, nowMs, signal },
     () =>
-      deps.models.generate(tenant, {
-        modelId: model.bedrockModelId,
+      provider.generate(tenant, {
+        modelId,
         messages,
         maxTokens,
         temperature: request.temperature,

@@ -1,3 +1,4 @@
+import type { AdapterRecord } from './adapters';
 import type { AuditEntry } from './audit';
 import type { Estimate } from './limits';
 import type { TenantContext, TenantRecord } from './tenant';
@@ -117,6 +118,38 @@ export interface TenantRegistry {
   deleteApiKeys(tenantId: string): Promise<number>;
   /** Every key of the tenant, revoked ones too: what a move to its silo copies. */
   listApiKeys(tenantId: string): Promise<StoredApiKey[]>;
+  getAdapter(tenantId: string, name: string): Promise<AdapterRecord | undefined>;
+  /** Creates or replaces the adapter's record. */
+  putAdapter(tenantId: string, record: AdapterRecord): Promise<void>;
+  listAdapters(tenantId: string): Promise<AdapterRecord[]>;
+  deleteAdapter(tenantId: string, name: string): Promise<void>;
+}
+
+/** The caller's own adapters, read with its tenant-scoped credentials (the chat and models routes). */
+export interface TenantAdapters {
+  get(tenant: TenantContext, name: string): Promise<AdapterRecord | undefined>;
+  list(tenant: TenantContext): Promise<AdapterRecord[]>;
+}
+
+/** SageMaker's inference components: where adapters are loaded onto the GPU endpoint. */
+export interface AdapterHost {
+  create(component: {
+    componentName: string;
+    baseComponentName: string;
+    endpointName: string;
+    artifactUrl: string;
+  }): Promise<void>;
+  describe(componentName: string): Promise<{
+    status: 'Creating' | 'Updating' | 'InService' | 'Failed' | 'Deleting';
+    failureReason?: string;
+  }>;
+  /** Deleting one that does not exist is not an error. */
+  delete(componentName: string): Promise<void>;
+}
+
+/** Follows a new adapter until SageMaker has it in service or failed (Step Functions on AWS). */
+export interface AdapterWorkflow {
+  start(adapter: { tenantId: string; name: string }): Promise<void>;
 }
 
 /** The durable move of a tenant to its silo stack (EventBridge event → Step Functions on AWS). */

@@ -22,7 +22,10 @@ export class ModelGateway extends Construct {
   /** `bedrock:InvokeModel` (what `Converse` needs) on exactly the catalog's foundation models. */
   grantInvoke(grantee: IGrantable): Grant {
     const stack = Stack.of(this);
-    const resourceArns = [...new Set(Object.values(this.catalog).map((model) => model.bedrockModelId))].map((modelId) =>
+    const bedrockModelIds = Object.values(this.catalog).flatMap((model) =>
+      'bedrockModelId' in model ? [model.bedrockModelId] : [],
+    );
+    const resourceArns = [...new Set(bedrockModelIds)].map((modelId) =>
       stack.formatArn({
         service: 'bedrock',
         account: '',

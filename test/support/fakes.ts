@@ -1,3 +1,4 @@
+import type { AdapterRecord } from '../../lambdas/core/adapters';
 import { PlatformError } from '../../lambdas/core/errors';
 import type {
   AuditLog,
@@ -30,6 +31,7 @@ export function inMemoryPorts() {
 
   const tenants = new Map<string, TenantRecord>();
   const keys = new Map<string, StoredApiKey>();
+  const adapters = new Map<string, AdapterRecord>();
   const registry: TenantRegistry = {
     getTenant: async (id) => tenants.get(id),
     createTenant: async (record) => {
@@ -53,6 +55,11 @@ export function inMemoryPorts() {
       return owned.length;
     },
     listApiKeys: async (tenantId) => [...keys.values()].filter((key) => key.tenantId === tenantId),
+    getAdapter: async (tenantId, name) => adapters.get(`${tenantId}/${name}`),
+    putAdapter: async (tenantId, record) => void adapters.set(`${tenantId}/${record.name}`, record),
+    listAdapters: async (tenantId) =>
+      [...adapters].filter(([key]) => key.startsWith(`${tenantId}/`)).map(([, record]) => record),
+    deleteAdapter: async (tenantId, name) => void adapters.delete(`${tenantId}/${name}`),
   };
 
   /** Month tokens and open reservations per tenant; refuses past `monthlyTokens` like the real ledger. */

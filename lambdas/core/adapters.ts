@@ -1,0 +1,200 @@
+import * as z from 'zod';
+import {
+  ADAPTER_NAME_PATTERN,
+  type AdapterEndpointSettings,
+  adapterComponentName,
+  adapterModelName,
+} from '../../contract/adapters';
+import type { ModelCatalog } from '../../contract/catalog';
+import { type ResolvedModel, resolveModel } from './catalog';
+import { PlatformError } from './errors';
+import type { AdapterHost, AdapterWorkflow, ModelProvider, TenantAdapters, TenantRegistry } from './ports';
+import type { TenantContext } from './tenant';
+import { assertManagedHere, assertNotLeaving, getTenant } from './tenants';
+
+/** A tenant's LoRA adapter, as the registry keeps it. */
+export const adapterRecordSchema = z.object({
+  name: z.string().regex(ADAPTER_NAME_PATTERN),
+  artifactUrl: z.string(),
+  /** Its inference component on the endpoint. */
+  componentName: z.string(),
+  /** The base component it runs on. */
+  baseComponentName: z.string(),
+  status: z.enum(['Creating', 'InService', 'Failed']),
+  /** SageMaker's reason, when creating it failed. */
+  failureReason: z.string().optional(),
+  createdAt: z.string(),
+});
+export type AdapterRecord = z.infer<typeof adapterRecordSchema>;
+
+/**
+ * An adapter artifact: an S3 object `.tar.gz` (the PEFT `adapter_config.json` and weights at its
+ * root, which SageMaker checks when it loads it, failing the component with its reason otherwise).
+ */
+const artifactUrlSchema = z
+  .string()
+  .max(1024)
+  .regex(
+    /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/[\x21-\x7e]+\.tar\.gz$/,
+    'artifact_url must be an s3://bucket/key.tar.gz URL of the adapter (PEFT adapter_config.json and weights at its root)',
+  );
+
+export const addAdapterRequestSchema = z
+  .object({
+    name: z.string().regex(ADAPTER_NAME_PATTERN, `name must match ${ADAPTER_NAME_PATTERN.source}`),
+    artifact_url: artifactUrlSchema,
+  })
+  .strict();
+
+export interface AdapterDeps {
+  readonly registry: TenantRegistry;
+  readonly host: AdapterHost;
+  readonly workflow: AdapterWorkflow;
+  readonly endpoint?: AdapterEndpointSettings;
+  readonly now: () => number;
+  /** A silo plane's one tenant; absent in the pool. */
+  readonly siloTenantId?: string;
+}
+
+/** The admin API's view of an adapter: its model name is what the tenant sends as `model`. */
+export function adapterView(record: AdapterRecord, catalog: ModelCatalog) {
+  return {
+    name: record.name,
+    model: adapterModelName(adapterBaseModelName(catalog) ?? '', record.name),
+    artifact_url: record.artifactUrl,
+    status: record.status,
+    ...(record.failureReason && { failure_reason: record.failureReason }),
+    created_at: record.createdAt,
+  };
+}
+
+/**
+ * Registers the adapter and asks SageMaker to create its inference component on the base component
+ * of the tenant's tier; the workflow then follows it to `InService` or `Failed`.
+ */
+export async function addAdapter(
+  deps: AdapterDeps,
+  tenantId: string,
+  request: z.infer<typeof addAdapterRequestSchema>,
+): Promise<AdapterRecord> {
+  const endpoint = requireEndpoint(deps.endpoint);
+  const tenant = await getTenant(deps, tenantId);
+  assertNotLeaving(tenant);
+  assertManagedHere(tenant, deps.siloTenantId);
+  const existing = await deps.registry.getAdapter(tenantId, request.name);
+  if (existing && existing.status !== 'Failed') {
+    throw new PlatformError('conflict', `adapter '${request.name}' exists already (${existing.status})`);
+  }
+  const record: AdapterRecord = {
+    name: request.name,
+    artifactUrl: request.artifact_url,
+    componentName: adapterComponentName(endpoint.endpointName, tenantId, request.name),
+    baseComponentName: baseComponentFor(endpoint, tenant.tier),
+    status: 'Creating',
+    createdAt: new Date(deps.now()).toISOString(),
+  };
+  // A failed one's component is gone or going: its name is taken again from scratch.
+  if (existing) await deps.host.delete(existing.componentName);
+  await deps.registry.putAdapter(tenantId, record);
+  await deps.host.create({
+    componentName: record.componentName,
+    baseComponentName: record.baseComponentName,
+    endpointName: endpoint.endpointName,
+    artifactUrl: record.artifactUrl,
+  });
+  await deps.workflow.start({ tenantId, name: record.name });
+  return record;
+}
+
+/** The workflow's poll: records `InService`, or `Failed` with SageMaker's reason; `pending` while it is created. */
+export async function refreshAdapter(
+  deps: Pick<AdapterDeps, 'registry' | 'host'>,
+  tenantId: string,
+  name: string,
+): Promise<'pending' | 'done'> {
+  const record = await deps.registry.getAdapter(tenantId, name);
+  if (!record || record.status !== 'Creating') return 'done';
+  const described = await deps.host.describe(record.componentName);
+  if (described.status === 'Creating' || described.status === 'Updating') return 'pending';
+  const inService = described.status === 'InService';
+  await deps.registry.putAdapter(tenantId, {
+    ...record,
+    status: inService ? 'InService' : 'Failed',
+    ...(!inService && { failureReason: described.failureReason ?? `the component is ${described.status}` }),
+  });
+  return 'done';
+}
+
+export async function removeAdapter(deps: Pick<AdapterDeps, 'registry' | 'host'>, tenantId: string, name: string) {
+  const record = await deps.registry.getAdapter(tenantId, name);
+  if (!record) throw new PlatformError('not_found', 'no such adapter');
+  await deps.host.delete(record.componentName);
+  await deps.registry.deleteAdapter(tenantId, name);
+}
+
+/** Offboarding: every adapter of the tenant, its component first; returns how many. */
+export async function removeAllAdapters(
+  deps: Pick<AdapterDeps, 'registry' | 'host'>,
+  tenantId: string,
+): Promise<number> {
+  const adapters = await deps.registry.listAdapters(tenantId);
+  for (const adapter of adapters) await removeAdapter(deps, tenantId, adapter.name);
+  return adapters.length;
+}
+
+/** How a chat model name is served: the provider, its model id there, and the catalog entry it is priced by. */
+export interface ChatTarget {
+  readonly model: ResolvedModel<'chat'>;
+  readonly provider: ModelProvider;
+  readonly modelId: string;
+}
+
+/**
+ * Resolves `model` for the tenant: a catalog model, or `ft:<base>:<adapter>` of one of the tenant's
+ * own adapters in service. Any other adapter name, another tenant's included, answers exactly
+ * like a model that does not exist.
+ */
+export async function resolveChatTarget(
+  deps: {
+    readonly catalog: ModelCatalog;
+    readonly models: ModelProvider;
+    readonly adapterModels?: ModelProvider;
+    readonly adapters?: TenantAdapters;
+    readonly adapterEndpoint?: AdapterEndpointSettings;
+  },
+  tenant: TenantContext,
+  name: string,
+): Promise<ChatTarget> {
+  const unknown = () => new PlatformError('unknown_model', `chat model '${name}' does not exist`);
+  const fineTuned = /^ft:([a-z0-9][a-z0-9.-]*):([a-z0-9-]+)$/.exec(name);
+  const model = resolveModel(deps.catalog, fineTuned ? fineTuned[1] : name, 'chat');
+  if ('bedrockModelId' in model) {
+    if (fineTuned) throw unknown();
+    return { model, provider: deps.models, modelId: model.bedrockModelId };
+  }
+  const { adapterModels, adapterEndpoint } = deps;
+  if (!adapterModels || !adapterEndpoint) throw unknown();
+  if (!fineTuned) return { model, provider: adapterModels, modelId: baseComponentFor(adapterEndpoint, tenant.tier) };
+  const adapter = await deps.adapters?.get(tenant, fineTuned[2]);
+  if (adapter?.status !== 'InService') throw unknown();
+  // Metered and reported under the adapter's own name, priced as its base model.
+  return { model: { ...model, name }, provider: adapterModels, modelId: adapter.componentName };
+}
+
+/** The public name of the catalog's adapter base model, if the endpoint is configured. */
+export function adapterBaseModelName(catalog: ModelCatalog): string | undefined {
+  return Object.entries(catalog).find(([, entry]) => 'adapterBaseModel' in entry)?.[0];
+}
+
+/** The base component a tier's adapters run on: its own key's, else the first. */
+function baseComponentFor(endpoint: AdapterEndpointSettings, tier: string): string {
+  const [first] = Object.values(endpoint.baseComponents);
+  return endpoint.baseComponents[tier] ?? first;
+}
+
+function requireEndpoint(endpoint: AdapterEndpointSettings | undefined): AdapterEndpointSettings {
+  if (!endpoint) {
+    throw new PlatformError('conflict', 'this deployment has no adapter endpoint: deploy with adapterInstanceType');
+  }
+  return endpoint;
+}
