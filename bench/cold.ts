@@ -69,6 +69,7 @@ export async function benchCold(): Promise<void> {
       documents: api('GET', '/v1/documents'),
       retrieve: api('POST', '/v1/retrieve', { query: '' }),
       usage: api('GET', '/v1/usage'),
+      models: api('GET', '/v1/models'),
       audit: api('GET', '/v1/audit'),
       admin: api('GET', '/admin/tenants/{id}'),
       'ingest-worker': {
@@ -88,6 +89,7 @@ export async function benchCold(): Promise<void> {
       },
       offboarding: { step: 'tombstone', tenantId: 'cold-co' },
       placement: { step: 'switch', tenantId: 'cold-co' },
+      'adapter-workflow': { tenantId: 'cold-co', name: 'none' },
     };
     const env = {
       ...process.env,

@@ -28,3 +28,8 @@ export function adapterComponentName(endpointName: string, tenantId: string, ada
   const digest = createHash('sha256').update(`${endpointName}\n${tenantId}\n${adapterName}`).digest('hex');
   return `ad-${tenantId.slice(0, 20)}-${adapterName.slice(0, 16)}-${digest.slice(0, 8)}`;
 }
+
+/** The name of a base-model inference component: the endpoint's name and the component's key. */
+export function baseComponentName(endpointName: string, key: string): string {
+  return `${endpointName.slice(0, 40)}-base-${key}`;
+}

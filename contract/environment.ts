@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import type { AdapterEndpointSettings } from './adapters';
 import { type ModelCatalog, modelCatalogSchema } from './catalog';
 import { type TenantLimits, type Tier, tenantLimitsSchema } from './tenancy';
 
@@ -57,6 +58,10 @@ export interface PlatformSettings {
   readonly jwt?: JwtSettings;
   /** A silo plane's one tenant: it serves no other. Absent: the pool. */
   readonly siloTenantId?: string;
+  /** The GPU endpoint for LoRA adapters; absent: none configured. */
+  readonly adapterEndpoint?: AdapterEndpointSettings;
+  /** The state machine that follows a new adapter to `InService` or `Failed`. */
+  readonly adapterWorkflowStateMachineArn?: string;
 }
 
 const json = <T extends z.ZodType>(schema: T) =>
@@ -104,6 +109,10 @@ const lambdaEnvSchema = z.object({
   JWKS_URI: z.string().optional(),
   JWT_TENANT_CLAIM: z.string().default('custom:tenant_id'),
   SILO_TENANT_ID: z.string().min(1).optional(),
+  ADAPTER_ENDPOINT: json(
+    z.object({ endpointName: z.string().min(1), baseComponents: z.record(z.string(), z.string().min(1)) }),
+  ).optional(),
+  ADAPTER_WORKFLOW_STATE_MACHINE_ARN: z.string().startsWith('arn:').optional(),
 });
 
 /** The Lambda composition root reads its environment here, once, and nowhere else. */
@@ -131,6 +140,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
         ? { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, jwksUri: e.JWKS_URI, tenantClaim: e.JWT_TENANT_CLAIM }
         : undefined,
     siloTenantId: e.SILO_TENANT_ID,
+    adapterEndpoint: e.ADAPTER_ENDPOINT,
+    adapterWorkflowStateMachineArn: e.ADAPTER_WORKFLOW_STATE_MACHINE_ARN,
   };
 }
 
@@ -159,5 +170,9 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
       JWT_TENANT_CLAIM: settings.jwt.tenantClaim,
     }),
     ...(settings.siloTenantId && { SILO_TENANT_ID: settings.siloTenantId }),
+    ...(settings.adapterEndpoint && { ADAPTER_ENDPOINT: JSON.stringify(settings.adapterEndpoint) }),
+    ...(settings.adapterWorkflowStateMachineArn && {
+      ADAPTER_WORKFLOW_STATE_MACHINE_ARN: settings.adapterWorkflowStateMachineArn,
+    }),
   };
 }

@@ -7,10 +7,24 @@
 export type RouteAuth = 'tenant' | 'admin';
 
 /** A Lambda handler: `lambdas/handlers/<name>.ts`, exporting `handler` (AWS) and `create` (local). */
-export type HandlerName = 'chat-completions' | 'embeddings' | 'documents' | 'retrieve' | 'usage' | 'audit' | 'admin';
+export type HandlerName =
+  | 'chat-completions'
+  | 'embeddings'
+  | 'models'
+  | 'documents'
+  | 'retrieve'
+  | 'usage'
+  | 'audit'
+  | 'admin';
 
 /** Every Lambda of the platform: the route handlers, the authorizer, and those off the request path. */
-export type FunctionName = HandlerName | 'authorizer' | 'ingest-worker' | 'offboarding' | 'placement';
+export type FunctionName =
+  | HandlerName
+  | 'authorizer'
+  | 'ingest-worker'
+  | 'offboarding'
+  | 'placement'
+  | 'adapter-workflow';
 
 export interface Route {
   readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -23,6 +37,7 @@ export interface Route {
 export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/chat/completions', handler: 'chat-completions', auth: 'tenant' },
   { method: 'POST', path: '/v1/embeddings', handler: 'embeddings', auth: 'tenant' },
+  { method: 'GET', path: '/v1/models', handler: 'models', auth: 'tenant' },
   { method: 'POST', path: '/v1/documents', handler: 'documents', auth: 'tenant' },
   { method: 'GET', path: '/v1/documents', handler: 'documents', auth: 'tenant' },
   { method: 'GET', path: '/v1/documents/{id}', handler: 'documents', auth: 'tenant' },
@@ -38,6 +53,9 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/admin/tenants/{id}/promote', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/api-keys', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}/api-keys/{keyId}', handler: 'admin', auth: 'admin' },
+  { method: 'POST', path: '/admin/tenants/{id}/adapters', handler: 'admin', auth: 'admin' },
+  { method: 'GET', path: '/admin/tenants/{id}/adapters', handler: 'admin', auth: 'admin' },
+  { method: 'DELETE', path: '/admin/tenants/{id}/adapters/{name}', handler: 'admin', auth: 'admin' },
   { method: 'GET', path: '/admin/usage', handler: 'admin', auth: 'admin' },
 ];
 

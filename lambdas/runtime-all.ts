@@ -1,4 +1,7 @@
 import {
+  adapterHost,
+  adapterModels,
+  adapterWorkflow,
   audit,
   documents,
   embedder,
@@ -12,6 +15,7 @@ import {
   queue,
   registry,
   reports,
+  tenantAdapters,
   tokens,
   type Wiring,
 } from './runtime';
@@ -34,6 +38,10 @@ export function allDeps(wiring: Wiring): PlatformDeps {
     offboarding: offboarding(wiring),
     placement: placement(wiring),
     partitions: partitions(wiring),
+    adapterHost: adapterHost(wiring),
+    adapterWorkflow: adapterWorkflow(wiring),
+    adapterModels: adapterModels(wiring),
+    adapters: tenantAdapters(wiring),
     tokens: tokens(wiring),
     now: Date.now,
   };

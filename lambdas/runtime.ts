@@ -1,6 +1,8 @@
 import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
+import { SageMakerClient, type SageMakerClientConfig } from '@aws-sdk/client-sagemaker';
+import { SageMakerRuntimeClient, type SageMakerRuntimeClientConfig } from '@aws-sdk/client-sagemaker-runtime';
 import { SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
@@ -10,6 +12,7 @@ import type { Context } from 'aws-lambda';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { BedrockEmbedder } from './adapters/bedrock-embedder';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
+import { DynamoDbTenantAdapters } from './adapters/dynamodb-adapter-records';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
 import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
@@ -18,11 +21,16 @@ import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { EventBridgePlacementWorkflow } from './adapters/eventbridge-placement';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
 import { PowertoolsMeteringMetrics } from './adapters/powertools-metering-metrics';
+import { SageMakerAdapterHost } from './adapters/sagemaker-adapter-host';
+import { SageMakerModelProvider } from './adapters/sagemaker-model-provider';
 import { SqsIngestQueue } from './adapters/sqs-ingest-queue';
+import { StepFunctionsAdapterWorkflow } from './adapters/step-functions-adapter-workflow';
 import { StepFunctionsOffboardingWorkflow } from './adapters/step-functions-offboarding';
 import { StsTenantCredentials } from './adapters/sts-tenant-credentials';
 import { tenantScopedDynamoDb } from './adapters/tenant-scoped-dynamodb';
 import type {
+  AdapterHost,
+  AdapterWorkflow,
   AuditLog,
   DocumentStore,
   Embedder,
@@ -32,6 +40,7 @@ import type {
   ModelProvider,
   OffboardingWorkflow,
   PlacementWorkflow,
+  TenantAdapters,
   TenantPartitions,
   TenantRegistry,
   TokenVerifier,
@@ -52,6 +61,8 @@ export interface ServiceConfigs {
   readonly sqs: SQSClientConfig;
   readonly sfn: SFNClientConfig;
   readonly events: EventBridgeClientConfig;
+  readonly sagemaker: SageMakerClientConfig;
+  readonly sagemakerRuntime: SageMakerRuntimeClientConfig;
 }
 
 /** What every adapter is built from: the settings of the environment contract and the service configs. */
@@ -142,6 +153,29 @@ export const partitions = /* @__PURE__ */ built(
       documents: wiring.settings.documentTableName,
     }),
 );
+/** SageMaker's control plane, for the admin function and the adapter workflow: the function's own role. */
+export const adapterHost = /* @__PURE__ */ built(
+  (wiring): AdapterHost => new SageMakerAdapterHost(new SageMakerClient(wiring.services.sagemaker)),
+);
+export const adapterWorkflow = /* @__PURE__ */ built(
+  (wiring): AdapterWorkflow =>
+    new StepFunctionsAdapterWorkflow(
+      new SFNClient(wiring.services.sfn),
+      wiring.settings.adapterWorkflowStateMachineArn,
+    ),
+);
+/** The GPU endpoint's components; none without an endpoint (its models are then not in the catalog). */
+export const adapterModels = /* @__PURE__ */ built((wiring): ModelProvider | undefined => {
+  const endpoint = wiring.settings.adapterEndpoint;
+  return (
+    endpoint &&
+    new SageMakerModelProvider(new SageMakerRuntimeClient(wiring.services.sagemakerRuntime), endpoint.endpointName)
+  );
+});
+/** The caller's own adapters, read with its tenant-scoped session. */
+export const tenantAdapters = /* @__PURE__ */ built(
+  (wiring): TenantAdapters => new DynamoDbTenantAdapters(tenantDynamoDb(wiring), wiring.settings.tenantTableName),
+);
 export const tokens = /* @__PURE__ */ built(
   (wiring): TokenVerifier | undefined => wiring.settings.jwt && new JwtTokenVerifier(wiring.settings.jwt),
 );
@@ -177,13 +211,24 @@ export interface PlatformDeps {
   /** Starts a tenant's move to its silo (an EventBridge event that starts Step Functions). */
   readonly placement: PlacementWorkflow;
   readonly partitions: TenantPartitions;
+  /** SageMaker's inference components, where tenants' adapters are loaded. */
+  readonly adapterHost: AdapterHost;
+  readonly adapterWorkflow: AdapterWorkflow;
+  /** Calls to the GPU endpoint's components; absent without an endpoint. */
+  readonly adapterModels?: ModelProvider;
+  readonly adapters: TenantAdapters;
   readonly tokens?: TokenVerifier;
   readonly now: () => number;
 }
 
-/** What the model-calling core functions take: the model ports plus the catalog and retrieval settings. */
+/** What the model-calling core functions take: the model ports plus the catalog, retrieval and adapter settings. */
 export function modelDeps<D extends { readonly settings: PlatformSettings }>(deps: D) {
-  return { ...deps, catalog: deps.settings.catalog, retrieval: deps.settings.retrieval };
+  return {
+    ...deps,
+    catalog: deps.settings.catalog,
+    retrieval: deps.settings.retrieval,
+    adapterEndpoint: deps.settings.adapterEndpoint,
+  };
 }
 
 /** What the offboarding steps take: the stores and the drain before deleting. */
@@ -197,7 +242,16 @@ function awsWiring(): Wiring {
   const region = { region: settings.region };
   return {
     settings,
-    services: { dynamodb: region, sts: region, bedrock: region, sqs: region, sfn: region, events: region },
+    services: {
+      dynamodb: region,
+      sts: region,
+      bedrock: region,
+      sqs: region,
+      sfn: region,
+      events: region,
+      sagemaker: region,
+      sagemakerRuntime: region,
+    },
   };
 }
 

@@ -96,6 +96,8 @@ export async function startDynamoDbFront(options: {
   upstream: string;
   sts: LocalSts;
   tenantTables: readonly string[];
+  /** Tables whose tenant partitions sessions may read (GetItem, Query) but not write: the registry. */
+  readableTenantTables?: readonly string[];
 }): Promise<{
   endpoint: string;
   decisions: AccessDecision[];
@@ -123,7 +125,12 @@ export async function startDynamoDbFront(options: {
       allowed =
         session.expiresAtMs > Date.now() &&
         ITEM_ACCESS_OPERATIONS.has(operation) &&
-        touched?.every((t) => options.tenantTables.includes(t.table) && t.key === expectedKey) === true &&
+        touched?.every(
+          (t) =>
+            (options.tenantTables.includes(t.table) ||
+              (options.readableTenantTables?.includes(t.table) && ['GetItem', 'Query'].includes(operation))) &&
+            t.key === expectedKey,
+        ) === true &&
         (await signatureMatches(request, body, session));
     } else {
       // The platform's own roles: the admin function's Scan for the all-tenant report, nothing else.

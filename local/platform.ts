@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import * as z from 'zod';
+import { type AdapterEndpointSettings, baseComponentName } from '../contract/adapters';
 import type { PlatformSettings } from '../contract/environment';
 import { TENANT_SESSION_TAG } from '../contract/iam';
 import { type HandlerName, ROUTES } from '../contract/routes';
@@ -13,6 +14,7 @@ import { AUDIT_BY_REQUEST_INDEX } from '../contract/tables';
 import { JwtTokenVerifier } from '../lambdas/adapters/jwt-token-verifier';
 import { parseJson } from '../lambdas/core/json';
 import { ROUTE_HANDLERS, type RouteHandler } from '../lambdas/handlers';
+import { create as createAdapterSteps } from '../lambdas/handlers/adapter-workflow';
 import { create as createAuthorizer } from '../lambdas/handlers/authorizer';
 import { create as createIngestWorker } from '../lambdas/handlers/ingest-worker';
 import { create as createOffboardingSteps } from '../lambdas/handlers/offboarding';
@@ -20,6 +22,7 @@ import { create as createPlacementSteps } from '../lambdas/handlers/placement';
 import type { PlatformDeps, ServiceConfigs } from '../lambdas/runtime';
 import { allDeps } from '../lambdas/runtime-all';
 import { offboardingDrainSeconds, type PlatformConfig, platformConfig } from '../lib/config';
+import { type LocalAdapterRunner, startLocalAdapterRunner } from './adapter-runner';
 import { answerClientError, createLocalApiGateway, isOperator } from './api-gateway';
 import { readBody } from './aws-wire';
 import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
@@ -31,6 +34,7 @@ import { lambdaContext } from './lambda-context';
 import { type LocalOffboardingRunner, type OffboardingStep, startLocalOffboardingRunner } from './offboarding-runner';
 import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server';
 import { type LocalPlacementRunner, startLocalPlacementRunner } from './placement-runner';
+import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-server';
 import { type LocalSqs, startLocalSqs } from './sqs-server';
 import { type LocalSts, startLocalSts } from './sts-server';
 
@@ -71,6 +75,10 @@ export interface LocalPlatform {
   readonly offboarding: LocalOffboardingRunner;
   /** The placement state machine's local stand-in (the pool's; a silo moves no tenant). */
   readonly placement: LocalPlacementRunner;
+  /** The adapter workflow's local stand-in. */
+  readonly adapterWorkflow: LocalAdapterRunner;
+  /** The local SageMaker, when the config has an adapter endpoint. */
+  readonly sagemaker?: LocalSageMaker;
   /** The silo planes this pool has deployed, by tenant id. */
   readonly silos: ReadonlyMap<string, LocalPlatform>;
   /** Where the local servers listen, by the AWS service they stand in for. */
@@ -89,6 +97,7 @@ export interface LocalPlatform {
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
 const TABLES = { tenants: 'tenants', ledger: 'ledger', audit: 'audit', documents: 'documents' };
 const TENANT_ACCESS_ROLE_ARN = 'arn:aws:iam::000000000000:role/local-tenant-access';
+const LOCAL_ADAPTER_ENDPOINT = 'local-adapters';
 
 export function operatorTokenFile(dataDir: string): string {
   return join(dataDir, 'operator-token');
@@ -119,6 +128,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     upstream: dynamodb.endpoint,
     sts,
     tenantTables: [TABLES.ledger, TABLES.audit, TABLES.documents],
+    readableTenantTables: [TABLES.tenants],
   });
   const opensearch = await startLocalOpenSearch({
     sts,
@@ -134,6 +144,16 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     chatModelIds: bedrockModels.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
     embeddingModelIds: bedrockModels.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
   });
+
+  const now = options.now ?? Date.now;
+  // The GPU endpoint, when configured: its base components named as the CDK names them.
+  const adapterEndpoint: AdapterEndpointSettings | undefined = config.adapters && {
+    endpointName: LOCAL_ADAPTER_ENDPOINT,
+    baseComponents: Object.fromEntries(
+      Object.keys(config.adapters.baseComponents).map((key) => [key, baseComponentName(LOCAL_ADAPTER_ENDPOINT, key)]),
+    ),
+  };
+  const sagemaker = adapterEndpoint && (await startLocalSageMaker({ endpoint: adapterEndpoint, now }));
 
   // The front answers from its first connection: requests that come while the platform is still
   // being built wait for it, instead of reaching a server with no handler yet.
@@ -160,7 +180,6 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     audience: 'multi-tenant-ai-platform',
     tenantClaim: 'custom:tenant_id',
   });
-  const now = options.now ?? Date.now;
   const jwt = {
     issuer: issuer.issuer,
     audience: issuer.audience,
@@ -203,6 +222,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',
     jwt,
     siloTenantId: options.siloTenantId,
+    adapterEndpoint,
   };
   // The production adapters, pointed at the local servers: local mode changes endpoints, not code.
   const endpoints = {
@@ -213,6 +233,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     // Never called: the local runners stand in for Step Functions and the EventBridge rule.
     sfn: 'http://127.0.0.1:1',
     events: 'http://127.0.0.1:1',
+    // One local server speaks both SageMaker endpoints; none without an adapter endpoint.
+    sagemaker: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
+    sagemakerRuntime: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
   };
   const services = localServices(endpoints);
   const adapters = allDeps({ settings, services });
@@ -263,8 +286,13 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     drainMs: settings.offboardingDrainSeconds * 1000,
     journalFile: options.persist === false ? undefined : join(options.dataDir, 'placement.json'),
   });
+  const adapterWorkflow = startLocalAdapterRunner({
+    refresh: async (adapter) => (await createAdapterSteps(deps)(adapter, lambdaContext())).status,
+    journalFile: options.persist === false ? undefined : join(options.dataDir, 'adapters.json'),
+  });
   const deps: PlatformDeps = {
     ...adapters,
+    adapterWorkflow,
     // The production verifier, fed the dev issuer's keys instead of fetching them over HTTPS.
     tokens: new JwtTokenVerifier({ ...jwt, jwks: issuer.jwks }),
     offboarding,
@@ -301,6 +329,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     sqs,
     offboarding,
     placement,
+    adapterWorkflow,
+    sagemaker,
     silos,
     endpoints,
     credentials: LOCAL_CREDENTIALS,
@@ -310,6 +340,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     close: async () => {
       offboarding.close();
       placement.close();
+      adapterWorkflow.close();
       await Promise.all([...silos.values()].map((silo) => silo.close()));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -318,6 +349,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         sts.close(),
         opensearch.close(),
         sqs.close(),
+        sagemaker?.close(),
         dynamodbFront.close(),
         dynamodb.close(),
       ]);
@@ -394,5 +426,7 @@ function localServices(endpoints: Record<keyof ServiceConfigs, string>): Service
     sqs: config(endpoints.sqs),
     sfn: config(endpoints.sfn),
     events: config(endpoints.events),
+    sagemaker: config(endpoints.sagemaker),
+    sagemakerRuntime: config(endpoints.sagemakerRuntime),
   };
 }

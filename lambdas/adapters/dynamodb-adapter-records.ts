@@ -1,5 +1,5 @@
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { type AdapterRecord, adapterRecordSchema } from '../core/adapters';
+import { type AdapterRecord, adapterRecordSchema } from '../core/adapter-record';
 import type { TenantAdapters } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { queryPage, withoutKeys } from './dynamodb-partition';

@@ -5,7 +5,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { AdapterRecord } from '../core/adapters';
+import type { AdapterRecord } from '../core/adapter-record';
 import { PlatformError } from '../core/errors';
 import type { StoredApiKey, TenantRegistry } from '../core/ports';
 import { type TenantRecord, tenantKey, tenantRecordSchema } from '../core/tenant';

@@ -6,26 +6,12 @@ import {
   adapterModelName,
 } from '../../contract/adapters';
 import type { ModelCatalog } from '../../contract/catalog';
+import type { AdapterRecord } from './adapter-record';
 import { type ResolvedModel, resolveModel } from './catalog';
 import { PlatformError } from './errors';
 import type { AdapterHost, AdapterWorkflow, ModelProvider, TenantAdapters, TenantRegistry } from './ports';
 import type { TenantContext } from './tenant';
 import { assertManagedHere, assertNotLeaving, getTenant } from './tenants';
-
-/** A tenant's LoRA adapter, as the registry keeps it. */
-export const adapterRecordSchema = z.object({
-  name: z.string().regex(ADAPTER_NAME_PATTERN),
-  artifactUrl: z.string(),
-  /** Its inference component on the endpoint. */
-  componentName: z.string(),
-  /** The base component it runs on. */
-  baseComponentName: z.string(),
-  status: z.enum(['Creating', 'InService', 'Failed']),
-  /** SageMaker's reason, when creating it failed. */
-  failureReason: z.string().optional(),
-  createdAt: z.string(),
-});
-export type AdapterRecord = z.infer<typeof adapterRecordSchema>;
 
 /**
  * An adapter artifact: an S3 object `.tar.gz` (the PEFT `adapter_config.json` and weights at its
@@ -197,4 +183,29 @@ function requireEndpoint(endpoint: AdapterEndpointSettings | undefined): Adapter
     throw new PlatformError('conflict', 'this deployment has no adapter endpoint: deploy with adapterInstanceType');
   }
   return endpoint;
+}
+
+/**
+ * `GET /v1/models`, OpenAI's `list` of `model` objects: the catalog's models, and the caller's own
+ * adapters in service, by the name it calls them with; nothing of any other tenant.
+ */
+export function modelList(catalog: ModelCatalog, adapters: readonly AdapterRecord[]) {
+  const base = adapterBaseModelName(catalog);
+  const created = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+  return {
+    object: 'list' as const,
+    data: [
+      ...Object.keys(catalog).map((id) => ({ id, object: 'model' as const, created: 0, owned_by: 'platform' })),
+      ...(base === undefined
+        ? []
+        : adapters
+            .filter((adapter) => adapter.status === 'InService')
+            .map((adapter) => ({
+              id: adapterModelName(base, adapter.name),
+              object: 'model' as const,
+              created: created(adapter.createdAt),
+              owned_by: 'tenant',
+            }))),
+    ],
+  };
 }

@@ -1,4 +1,4 @@
-import type { AdapterRecord } from './adapters';
+import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
 import type { Estimate } from './limits';
 import type { TenantContext, TenantRecord } from './tenant';

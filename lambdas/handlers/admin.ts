@@ -1,4 +1,6 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { AdapterRecord } from '../core/adapter-record';
+import { adapterView, addAdapter, addAdapterRequestSchema, removeAdapter } from '../core/adapters';
 import { PlatformError } from '../core/errors';
 import { beginOffboarding } from '../core/offboarding';
 import { requestSilo } from '../core/placement';
@@ -14,6 +16,8 @@ import {
 } from '../core/tenants';
 import { adminUsageQuerySchema, adminUsageReport } from '../core/usage';
 import {
+  adapterHost,
+  adapterWorkflow,
   lambdaHandler,
   offboarding,
   offboardingDeps,
@@ -29,12 +33,27 @@ import { lambdaFunction } from './lambda';
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type AdminDeps = Pick<
   PlatformDeps,
-  'settings' | 'registry' | 'vectors' | 'reports' | 'offboarding' | 'placement' | 'now'
+  | 'settings'
+  | 'registry'
+  | 'vectors'
+  | 'reports'
+  | 'offboarding'
+  | 'placement'
+  | 'adapterHost'
+  | 'adapterWorkflow'
+  | 'now'
 >;
 
 /** Operator routes under `/admin` (IAM-authorized on AWS), dispatched on API Gateway's resource path. */
 export function create(deps: AdminDeps) {
   const admin = { ...deps, tiers: deps.settings.tiers, siloTenantId: deps.settings.siloTenantId };
+  const adapters = {
+    ...admin,
+    host: deps.adapterHost,
+    workflow: deps.adapterWorkflow,
+    endpoint: deps.settings.adapterEndpoint,
+  };
+  const adapterOf = (record: AdapterRecord) => adapterView(record, deps.settings.catalog);
   const promote = async (tenantId: string) => {
     // A silo plane has no pipeline of its own: moves are the pool's.
     if (admin.siloTenantId !== undefined) throw new PlatformError('conflict', 'this stack is a silo already');
@@ -66,6 +85,19 @@ export function create(deps: AdminDeps) {
     'POST /admin/tenants/{id}/api-keys': async (event) => json(201, await createApiKey(admin, id(event))),
     'DELETE /admin/tenants/{id}/api-keys/{keyId}': async (event) =>
       json(200, await revokeApiKey(admin, id(event), event.pathParameters?.keyId ?? '')),
+    'POST /admin/tenants/{id}/adapters': async (event) => {
+      const record = await addAdapter(adapters, id(event), addAdapterRequestSchema.parse(event.body));
+      return json(202, adapterOf(record));
+    },
+    'GET /admin/tenants/{id}/adapters': async (event) => {
+      const tenant = await getTenant(admin, id(event));
+      return json(200, { object: 'list', data: (await deps.registry.listAdapters(tenant.tenantId)).map(adapterOf) });
+    },
+    'DELETE /admin/tenants/{id}/adapters/{name}': async (event) => {
+      const name = event.pathParameters?.name ?? '';
+      await removeAdapter(adapters, (await getTenant(admin, id(event))).tenantId, name);
+      return json(200, { name, deleted: true });
+    },
     'GET /admin/usage': async (event) => {
       const { month } = adminUsageQuerySchema.parse(event.queryStringParameters ?? {});
       return json(200, adminUsageReport(await deps.reports.monthOfAllTenants(month), month));
@@ -88,6 +120,8 @@ export const handler = lambdaHandler((wiring) =>
     reports: reports(wiring),
     offboarding: offboarding(wiring),
     placement: placement(wiring),
+    adapterHost: adapterHost(wiring),
+    adapterWorkflow: adapterWorkflow(wiring),
     now: Date.now,
   }),
 );

@@ -1,6 +1,14 @@
 import { promptForAudit } from '../core/audit';
 import { chatRequestSchema, completeChat, toChatMessages } from '../core/chat';
-import { lambdaHandler, meteredRoutePorts, modelDeps, models, type PlatformDeps } from '../runtime';
+import {
+  adapterModels,
+  lambdaHandler,
+  meteredRoutePorts,
+  modelDeps,
+  models,
+  type PlatformDeps,
+  tenantAdapters,
+} from '../runtime';
 import { vectors } from '../runtime-vectors';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
@@ -8,7 +16,7 @@ import { lambdaFunction } from './lambda';
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type ChatCompletionsDeps = Pick<
   PlatformDeps,
-  'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'models' | 'embedder' | 'vectors'
+  'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'models' | 'adapterModels' | 'adapters' | 'embedder' | 'vectors'
 >;
 
 /** `POST /v1/chat/completions` */
@@ -31,6 +39,8 @@ export const handler = lambdaHandler((wiring) =>
   create({
     ...meteredRoutePorts(wiring),
     models: models(wiring),
+    adapterModels: adapterModels(wiring),
+    adapters: tenantAdapters(wiring),
     vectors: vectors(wiring),
   }),
 );

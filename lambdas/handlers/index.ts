@@ -7,6 +7,7 @@ import * as chatCompletions from './chat-completions';
 import * as documents from './documents';
 import * as embeddings from './embeddings';
 import type { LambdaFunction } from './lambda';
+import * as models from './models';
 import * as retrieve from './retrieve';
 import * as usage from './usage';
 
@@ -17,6 +18,7 @@ export type RouteHandler = LambdaFunction<APIGatewayProxyEvent, APIGatewayProxyR
 export const ROUTE_HANDLERS: Record<HandlerName, (deps: PlatformDeps) => RouteHandler> = {
   'chat-completions': (deps) => chatCompletions.create(deps),
   embeddings: (deps) => embeddings.create(deps),
+  models: (deps) => models.create(deps),
   documents: (deps) => documents.create(deps),
   retrieve: (deps) => retrieve.create(deps),
   usage: (deps) => usage.create(deps),

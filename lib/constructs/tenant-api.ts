@@ -143,6 +143,7 @@ export class TenantApi extends Construct {
       },
       retrieve: modelsAndTenantData,
       usage: (fn) => props.tenantAccess.grantAssume(fn),
+      models: (fn) => props.tenantAccess.grantAssume(fn),
       audit: (fn) => props.tenantAccess.grantAssume(fn),
       admin: (fn) => {
         props.tenantAccess.grantAssume(fn);

@@ -74,7 +74,7 @@ describe('tenant-scoped credentials, enforced below the handlers (local STS + Le
     ).rejects.toMatchObject({ name: 'AccessDeniedException' });
   });
 
-  it('lets a tenant session reach its own partition and nothing else: no Scan, no registry', async () => {
+  it('lets a tenant session reach its own partition and nothing else: no Scan, the registry read-only', async () => {
     const own = await scoped('bravo-co').send(
       new QueryCommand({
         TableName: 'ledger',
@@ -88,9 +88,20 @@ describe('tenant-scoped credentials, enforced below the handlers (local STS + Le
     await expect(scoped('bravo-co').send(new ScanCommand({ TableName: 'ledger' }))).rejects.toMatchObject({
       name: 'AccessDeniedException',
     });
+    // the registry: its own partition (its record, its adapters) read-only; no other partition, no key
+    const profile = await scoped('bravo-co').send(
+      new GetCommand({ TableName: 'tenants', Key: { pk: 'TENANT#bravo-co', sk: 'PROFILE' } }),
+    );
+    expect(profile.Item?.tenantId).toBe('bravo-co');
+    const denied = { name: 'AccessDeniedException' };
     await expect(
-      scoped('bravo-co').send(new GetCommand({ TableName: 'tenants', Key: { pk: 'TENANT#bravo-co', sk: 'PROFILE' } })),
-    ).rejects.toMatchObject({ name: 'AccessDeniedException' });
+      scoped('bravo-co').send(new PutCommand({ TableName: 'tenants', Item: { ...profile.Item, tier: 'enterprise' } })),
+    ).rejects.toMatchObject(denied);
+    for (const pk of ['TENANT#alpha-co', 'APIKEY#0000000000000000']) {
+      await expect(
+        scoped('bravo-co').send(new GetCommand({ TableName: 'tenants', Key: { pk, sk: 'PROFILE' } })),
+      ).rejects.toMatchObject(denied);
+    }
   });
 
   it("refuses the functions' own credentials on tenant tables: tenant data needs a tenant session", async () => {

@@ -31,6 +31,7 @@ describe('Lambda bundles', () => {
       'documents',
       'embeddings',
       'ingest-worker',
+      'models',
       'offboarding',
       'placement',
       'retrieve',

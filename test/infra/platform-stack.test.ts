@@ -144,7 +144,7 @@ describe('PlatformStack', () => {
     // Trust: only the handler roles, and only with exactly one non-empty tenantId tag.
     expect(assumeRole).toMatchObject({ Action: 'sts:AssumeRole', Effect: 'Allow' });
     const trustedArns = assumeRole.Condition.ArnEquals['aws:PrincipalArn'];
-    expect(trustedArns).toHaveLength(9);
+    expect(trustedArns).toHaveLength(10);
     expect(tagSession).toMatchObject({
       Action: 'sts:TagSession',
       Condition: {
@@ -179,12 +179,12 @@ describe('PlatformStack', () => {
       }
     }
     // the exceptions, actions that take only Resource *: CloudWatch Logs' log delivery (state machine
-    // logging) once, X-Ray's trace segments for each of the 10 functions
+    // logging) once, X-Ray's trace segments for each of the 11 functions
     const logDelivery = /^logs:\w+(LogDelivery|LogDeliveries|ResourcePolic(y|ies)|LogGroups)$/;
     const xray = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
     expect(starResources.filter((actions) => actions.every((action) => logDelivery.test(action)))).toHaveLength(1);
-    expect(starResources.filter((actions) => actions.join() === xray.join())).toHaveLength(10);
-    expect(starResources).toHaveLength(11);
+    expect(starResources.filter((actions) => actions.join() === xray.join())).toHaveLength(11);
+    expect(starResources).toHaveLength(12);
   });
 
   it('runs OpenSearch encrypted, HTTPS-only, IAM-only, refusing explicit indexes in bulk bodies', () => {
@@ -283,11 +283,11 @@ describe('PlatformStack', () => {
     const functionLogGroups = Object.values(template.findResources('AWS::Logs::LogGroup')).filter(
       (group) => group.Properties.RetentionInDays === 90,
     );
-    expect(functionLogGroups).toHaveLength(10);
+    expect(functionLogGroups).toHaveLength(11);
   });
 
   it('runs handlers on arm64 and the current Node.js runtime, configured from the environment contract', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 10);
+    template.resourceCountIs('AWS::Lambda::Function', 11);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],

@@ -1,4 +1,4 @@
-import type { AdapterRecord } from '../../lambdas/core/adapters';
+import type { AdapterRecord } from '../../lambdas/core/adapter-record';
 import { PlatformError } from '../../lambdas/core/errors';
 import type {
   AuditLog,

@@ -1,0 +1,17 @@
+import * as z from 'zod';
+import { ADAPTER_NAME_PATTERN } from '../../contract/adapters';
+
+/** A tenant's LoRA adapter, as the registry keeps it. */
+export const adapterRecordSchema = z.object({
+  name: z.string().regex(ADAPTER_NAME_PATTERN),
+  artifactUrl: z.string(),
+  /** Its inference component on the endpoint. */
+  componentName: z.string(),
+  /** The base component it runs on. */
+  baseComponentName: z.string(),
+  status: z.enum(['Creating', 'InService', 'Failed']),
+  /** SageMaker's reason, when creating it failed. */
+  failureReason: z.string().optional(),
+  createdAt: z.string(),
+});
+export type AdapterRecord = z.infer<typeof adapterRecordSchema>;

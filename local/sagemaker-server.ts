@@ -1,0 +1,281 @@
+import type { IncomingHttpHeaders, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as z from 'zod';
+import type { AdapterEndpointSettings } from '../contract/adapters';
+import { parseJson } from '../lambdas/core/json';
+import { countTokens } from '../lambdas/core/tokens';
+import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
+import { localModel } from './local-model';
+
+/** `CreateInferenceComponent` for an adapter: a base component to run on and an artifact, no compute of its own. */
+const createAdapterSchema = z
+  .object({
+    InferenceComponentName: z.string().regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/),
+    EndpointName: z.string().min(1),
+    Specification: z
+      .object({
+        BaseInferenceComponentName: z.string().min(1),
+        Container: z.object({ ArtifactUrl: z.string().startsWith('s3://') }).strict(),
+      })
+      .strict(),
+    Tags: z.array(z.object({ Key: z.string(), Value: z.string() })).optional(),
+  })
+  .strict();
+
+const nameSchema = z.object({ InferenceComponentName: z.string().min(1) }).strict();
+
+/** The LMI container's chat-completions schema, the subset the adapter sends. */
+const invokeSchema = z
+  .object({
+    messages: z.array(z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() }).strict()).min(1),
+    max_tokens: z.number().int().min(1),
+    temperature: z.number().min(0).max(2).optional(),
+  })
+  .strict();
+
+interface Component {
+  readonly name: string;
+  readonly endpointName: string;
+  readonly baseComponentName?: string;
+  readonly artifactUrl?: string;
+  readonly createdAtMs: number;
+  /** Set when its creation fails. */
+  readonly failureReason?: string;
+}
+
+export interface LocalSageMakerRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: unknown;
+}
+
+export interface LocalSageMaker {
+  readonly endpoint: string;
+  /** Every request, newest last: tests assert the exact wire requests. */
+  readonly requests: LocalSageMakerRequest[];
+  /** Tests only: a creation of an adapter whose artifact URL this returns a reason for fails with it. */
+  failCreations(reason: ((artifactUrl: string) => string | undefined) | undefined): void;
+  close(): Promise<void>;
+}
+
+/** How long a new adapter component stays `Creating` before it is `InService` (or `Failed`). */
+export const LOCAL_ADAPTER_LOAD_MS = 5_000;
+
+/**
+ * The SageMaker subset the platform uses, one server for both of its endpoints: the control plane's
+ * JSON 1.1 `Create`, `Describe`, `Delete` and `ListInferenceComponents` (`X-Amz-Target:
+ * SageMaker.<op>`), and the runtime's `InvokeEndpoint` (`POST /endpoints/{name}/invocations` with
+ * `X-Amzn-SageMaker-Inference-Component`). Base components are in service from the start; an
+ * adapter component is `Creating` for `LOCAL_ADAPTER_LOAD_MS` of the platform's clock. The local
+ * base model is the local echo model; an adapter prefixes its answer with its artifact's name, so
+ * tests see which component answered.
+ */
+export async function startLocalSageMaker(options: {
+  readonly endpoint: AdapterEndpointSettings;
+  readonly now: () => number;
+}): Promise<LocalSageMaker> {
+  const requests: LocalSageMakerRequest[] = [];
+  const components = new Map<string, Component>(
+    Object.values(options.endpoint.baseComponents).map((name) => [
+      name,
+      { name, endpointName: options.endpoint.endpointName, createdAtMs: 0 },
+    ]),
+  );
+  let failure: ((artifactUrl: string) => string | undefined) | undefined;
+
+  const statusOf = (component: Component) =>
+    options.now() - component.createdAtMs < LOCAL_ADAPTER_LOAD_MS
+      ? 'Creating'
+      : component.failureReason
+        ? 'Failed'
+        : 'InService';
+
+  const control: Record<string, (body: unknown) => object> = {
+    CreateInferenceComponent: (body) => {
+      const input = createAdapterSchema.parse(body);
+      if (input.EndpointName !== options.endpoint.endpointName) {
+        throw new SageMakerError(`Could not find endpoint "${input.EndpointName}".`);
+      }
+      if (components.has(input.InferenceComponentName)) {
+        throw new SageMakerError(
+          `Cannot create already existing inference component "${input.InferenceComponentName}".`,
+        );
+      }
+      const base = components.get(input.Specification.BaseInferenceComponentName);
+      if (!base || base.baseComponentName !== undefined) {
+        throw new SageMakerError(
+          `Could not find base inference component "${input.Specification.BaseInferenceComponentName}".`,
+        );
+      }
+      const artifactUrl = input.Specification.Container.ArtifactUrl;
+      components.set(input.InferenceComponentName, {
+        name: input.InferenceComponentName,
+        endpointName: input.EndpointName,
+        baseComponentName: base.name,
+        artifactUrl,
+        createdAtMs: options.now(),
+        failureReason: failure?.(artifactUrl),
+      });
+      return { InferenceComponentArn: arnOf(input.InferenceComponentName) };
+    },
+    DescribeInferenceComponent: (body) => {
+      const component = existing(nameSchema.parse(body).InferenceComponentName);
+      return {
+        InferenceComponentName: component.name,
+        InferenceComponentArn: arnOf(component.name),
+        EndpointName: component.endpointName,
+        VariantName: 'AllTraffic',
+        InferenceComponentStatus: statusOf(component),
+        ...(statusOf(component) === 'Failed' && { FailureReason: component.failureReason }),
+        Specification: component.baseComponentName
+          ? {
+              BaseInferenceComponentName: component.baseComponentName,
+              Container: { ArtifactUrl: component.artifactUrl },
+            }
+          : {},
+        CreationTime: component.createdAtMs / 1000,
+        LastModifiedTime: component.createdAtMs / 1000,
+      };
+    },
+    DeleteInferenceComponent: (body) => {
+      components.delete(existing(nameSchema.parse(body).InferenceComponentName).name);
+      return {};
+    },
+    ListInferenceComponents: (body) => {
+      const { EndpointNameEquals } = z.object({ EndpointNameEquals: z.string().optional() }).parse(body ?? {});
+      return {
+        InferenceComponents: [...components.values()]
+          .filter((component) => !EndpointNameEquals || component.endpointName === EndpointNameEquals)
+          .map((component) => ({
+            InferenceComponentName: component.name,
+            InferenceComponentArn: arnOf(component.name),
+            EndpointName: component.endpointName,
+            VariantName: 'AllTraffic',
+            InferenceComponentStatus: statusOf(component),
+            CreationTime: component.createdAtMs / 1000,
+            LastModifiedTime: component.createdAtMs / 1000,
+          })),
+      };
+    },
+  };
+
+  function existing(name: string): Component {
+    const component = components.get(name);
+    if (!component) throw new SageMakerError(`Could not find inference component "${name}".`);
+    return component;
+  }
+
+  const server: Server = localServer(async (request, response) => {
+    const raw = (await readBody(request)).toString('utf8');
+    const body = raw ? parseJson(raw) : undefined;
+    remember(requests, { method: request.method ?? '', path: request.url ?? '', headers: request.headers, body });
+    if (sigV4Scope(request.headers.authorization)?.service !== 'sagemaker') {
+      return sendAwsError(
+        response,
+        403,
+        'UnrecognizedClientException',
+        'The security token included in the request is invalid.',
+      );
+    }
+    const reply = (status: number, answer: object) => {
+      response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end(JSON.stringify(answer));
+    };
+    const target = String(request.headers['x-amz-target'] ?? '');
+    if (request.method === 'POST' && request.url === '/' && target.startsWith('SageMaker.')) {
+      const operation = control[target.slice('SageMaker.'.length)];
+      if (!operation)
+        return reply(400, { __type: 'UnknownOperationException', message: `local SageMaker does not serve ${target}` });
+      try {
+        return reply(200, operation(body));
+      } catch (error) {
+        const message =
+          error instanceof z.ZodError
+            ? error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+            : (error as Error).message;
+        return reply(400, { __type: 'ValidationException', message });
+      }
+    }
+    const invoke = /^\/endpoints\/([^/]+)\/invocations$/.exec(request.url ?? '');
+    if (request.method !== 'POST' || !invoke) {
+      return sendAwsError(
+        response,
+        404,
+        'UnknownOperationException',
+        'local SageMaker Runtime serves InvokeEndpoint only',
+      );
+    }
+    const componentName = String(request.headers['x-amzn-sagemaker-inference-component'] ?? '');
+    const component = components.get(componentName);
+    if (
+      decodeURIComponent(invoke[1]) !== options.endpoint.endpointName ||
+      !component ||
+      statusOf(component) !== 'InService'
+    ) {
+      return sendAwsError(
+        response,
+        400,
+        'ValidationError',
+        `Inference component ${componentName} is not in service on this endpoint.`,
+      );
+    }
+    const parsed = invokeSchema.safeParse(body);
+    if (!parsed.success) {
+      return sendAwsError(
+        response,
+        424,
+        'ModelError',
+        'Received client error (400) from primary with message "invalid request".',
+      );
+    }
+    const output = localModel({
+      system: parsed.data.messages.filter((m) => m.role === 'system').map((m) => m.content),
+      messages: parsed.data.messages.flatMap((m) => (m.role === 'system' ? [] : [{ role: m.role, text: m.content }])),
+      maxTokens: parsed.data.max_tokens,
+    });
+    // An adapter's answer says which adapter it is: what tests check routing by.
+    const adapter = component.artifactUrl
+      ?.split('/')
+      .at(-1)
+      ?.replace(/\.tar\.gz$/, '');
+    const text = adapter ? `[${adapter}] ${output.text}` : output.text;
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(
+      JSON.stringify({
+        id: `chatcmpl-local-${requests.length}`,
+        object: 'chat.completion',
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: text },
+            finish_reason: output.stopReason === 'max_tokens' ? 'length' : 'stop',
+          },
+        ],
+        usage: {
+          prompt_tokens: output.inputTokens,
+          completion_tokens: countTokens(text),
+          total_tokens: output.inputTokens + countTokens(text),
+        },
+      }),
+    );
+  }, failAsAws);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    failCreations: (reason) => {
+      failure = reason;
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+class SageMakerError extends Error {}
+
+function arnOf(name: string): string {
+  return `arn:aws:sagemaker:us-east-1:000000000000:inference-component/${name}`;
+}
