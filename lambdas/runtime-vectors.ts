@@ -1,7 +1,7 @@
 import { OpenSearchVectorIndex } from './adapters/opensearch-vector-index';
 import { resolveModel } from './core/catalog';
 import type { VectorIndex } from './core/ports';
-import { audit, built, documents, ledger, registry, tenantCredentials, type Wiring } from './runtime';
+import { adapterHost, audit, built, documents, ledger, registry, tenantCredentials, type Wiring } from './runtime';
 
 /**
  * The OpenSearch adapter's builder, apart from the others: its client is a CommonJS package the
@@ -26,6 +26,7 @@ export function workflowStepDeps(wiring: Wiring) {
     audit: audit(wiring),
     documents: documents(wiring),
     vectors: vectors(wiring),
+    adapterHost: adapterHost(wiring),
     now: Date.now,
   };
 }

@@ -231,9 +231,19 @@ export function modelDeps<D extends { readonly settings: PlatformSettings }>(dep
   };
 }
 
-/** What the offboarding steps take: the stores and the drain before deleting. */
-export function offboardingDeps<D extends { readonly settings: PlatformSettings }>(deps: D) {
-  return { ...deps, drainMs: deps.settings.offboardingDrainSeconds * 1000 };
+/** What the offboarding steps take: the stores, the tenant's adapters, and the drain before deleting. */
+export function offboardingDeps<
+  D extends {
+    readonly settings: PlatformSettings;
+    readonly registry: TenantRegistry;
+    readonly adapterHost: AdapterHost;
+  },
+>(deps: D) {
+  return {
+    ...deps,
+    adapterStore: { registry: deps.registry, host: deps.adapterHost },
+    drainMs: deps.settings.offboardingDrainSeconds * 1000,
+  };
 }
 
 /** On AWS: the function's environment, its region, its role's credentials. */

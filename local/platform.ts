@@ -13,13 +13,14 @@ import { SHARED_INDEX } from '../contract/search';
 import { AUDIT_BY_REQUEST_INDEX } from '../contract/tables';
 import { JwtTokenVerifier } from '../lambdas/adapters/jwt-token-verifier';
 import { parseJson } from '../lambdas/core/json';
+import { purgeTenantData } from '../lambdas/core/offboarding';
 import { ROUTE_HANDLERS, type RouteHandler } from '../lambdas/handlers';
 import { create as createAdapterSteps } from '../lambdas/handlers/adapter-workflow';
 import { create as createAuthorizer } from '../lambdas/handlers/authorizer';
 import { create as createIngestWorker } from '../lambdas/handlers/ingest-worker';
 import { create as createOffboardingSteps } from '../lambdas/handlers/offboarding';
 import { create as createPlacementSteps } from '../lambdas/handlers/placement';
-import type { PlatformDeps, ServiceConfigs } from '../lambdas/runtime';
+import { offboardingDeps, type PlatformDeps, type ServiceConfigs } from '../lambdas/runtime';
 import { allDeps } from '../lambdas/runtime-all';
 import { offboardingDrainSeconds, type PlatformConfig, platformConfig } from '../lib/config';
 import { type LocalAdapterRunner, startLocalAdapterRunner } from './adapter-runner';
@@ -193,8 +194,13 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const offboardingStep: OffboardingStep = async (event) => {
     const silo = silos.get(event.tenantId);
     if (event.step !== 'purge' || !silo) return createOffboardingSteps(deps)(event, lambdaContext());
-    const { ledger, audit, documents, vectors } = silo.deps;
-    const purged = await createOffboardingSteps({ ...deps, ledger, audit, documents, vectors })(event, lambdaContext());
+    const { ledger, audit, documents, vectors, registry, adapterHost } = silo.deps;
+    // Progress on the pool's record; the data, adapters included, in the silo's stores.
+    const adapterStore = { registry, host: adapterHost };
+    const purged = await purgeTenantData(
+      { ...offboardingDeps(deps), ledger, audit, documents, vectors, adapterStore },
+      event.tenantId,
+    );
     await destroySilo(event.tenantId);
     return purged;
   };

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
@@ -10,6 +11,7 @@ import { DynamoDbLedger } from '../lambdas/adapters/dynamodb-ledger';
 import { DynamoDbTenantPartitions } from '../lambdas/adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
 import { OpenSearchVectorIndex } from '../lambdas/adapters/opensearch-vector-index';
+import { SageMakerAdapterHost } from '../lambdas/adapters/sagemaker-adapter-host';
 import { SqsIngestQueue } from '../lambdas/adapters/sqs-ingest-queue';
 import { resolveModel } from '../lambdas/core/catalog';
 import { purgeTenantData } from '../lambdas/core/offboarding';
@@ -45,6 +47,11 @@ export async function runPlacementBuild(
         audit: new DynamoDbAuditLog(own, silo.auditTableName, pool.auditRetentionDays),
         documents: new DynamoDbDocumentStore(own, silo.documentTableName),
         vectors: storesOf(pool, silo).vectors,
+        // The silo's adapters: their components must go before its endpoint can.
+        adapterStore: {
+          registry: storesOf(pool, silo).registry,
+          host: new SageMakerAdapterHost(new SageMakerClient({ region: silo.region })),
+        },
         now: Date.now,
         drainMs: pool.offboardingDrainSeconds * 1000,
       },

@@ -99,7 +99,7 @@ export async function refreshAdapter(
   name: string,
 ): Promise<'pending' | 'done'> {
   const record = await deps.registry.getAdapter(tenantId, name);
-  if (!record || record.status !== 'Creating') return 'done';
+  if (record?.status !== 'Creating') return 'done';
   const described = await deps.host.describe(record.componentName);
   if (described.status === 'Creating' || described.status === 'Updating') return 'pending';
   const inService = described.status === 'InService';

@@ -1,5 +1,6 @@
+import { removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
-import type { AuditLog, DocumentStore, Ledger, TenantRegistry, VectorIndex } from './ports';
+import type { AdapterHost, AuditLog, DocumentStore, Ledger, TenantRegistry, VectorIndex } from './ports';
 import type { TenantRecord } from './tenant';
 import { getTenant } from './tenants';
 
@@ -16,6 +17,8 @@ export interface OffboardingDeps {
   readonly audit: Pick<AuditLog, 'deleteAll'>;
   readonly documents: Pick<DocumentStore, 'deleteAll'>;
   readonly vectors: Pick<VectorIndex, 'deleteTenant'>;
+  /** The tenant's adapters: their records, and SageMaker where they are loaded (a silo's own, for a silo tenant). */
+  readonly adapterStore: { readonly registry: TenantRegistry; readonly host: AdapterHost };
   readonly now: () => number;
   /**
    * The authorizer cache TTL plus the longest a handler or worker can run: after this, no credential
@@ -25,7 +28,7 @@ export interface OffboardingDeps {
 }
 
 /** Every store a tenant can have data in, purged in this order. */
-export const TENANT_STORES = ['chunks', 'documents', 'audit_records', 'ledger_items', 'api_keys'] as const;
+export const TENANT_STORES = ['adapters', 'chunks', 'documents', 'audit_records', 'ledger_items', 'api_keys'] as const;
 type TenantStore = (typeof TENANT_STORES)[number];
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -59,6 +62,7 @@ export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): 
     throw new PlatformError('conflict', `tenant data may be deleted from ${progress.drainUntil}`);
   }
   const purge: Record<TenantStore, () => Promise<number>> = {
+    adapters: () => removeAllAdapters(deps.adapterStore, tenantId),
     chunks: () => deps.vectors.deleteTenant(tenant),
     documents: () => deps.documents.deleteAll(tenantId),
     audit_records: () => deps.audit.deleteAll(tenantId),

@@ -267,6 +267,13 @@ export class PlacementPipeline extends Construct {
         conditions: tagged,
       }),
     );
+    // Offboarding a silo tenant: its adapters' components go before its endpoint can.
+    grantee.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['sagemaker:DescribeInferenceComponent', 'sagemaker:DeleteInferenceComponent'],
+        resources: [`arn:${Aws.PARTITION}:sagemaker:*:${account}:inference-component/ad-*`],
+      }),
+    );
     // OpenSearch's HTTP actions take no resource tags: the silos' domains, by their stacks' prefix.
     grantee.addToPrincipalPolicy(
       new PolicyStatement({

@@ -147,7 +147,8 @@ describe('offboarding', () => {
     const { fake, deps, tenant } = await world();
     await ingestDocument(deps, tenant, { id: 'doc', text: 'kept until offboarding' }, { requestId: 'o1' });
     let now = NOW;
-    const offboarding = { ...deps, now: () => now, drainMs: 210_000 };
+    const adapterStore = { registry: deps.registry, host: deps.adapterHost };
+    const offboarding = { ...deps, adapterStore, now: () => now, drainMs: 210_000 };
     const begun = await beginOffboarding(offboarding, 'orchestra');
     expect(begun.status).toBe('offboarding');
     await expect(purgeTenantData(offboarding, 'orchestra')).rejects.toMatchObject({ code: 'conflict' });
@@ -155,6 +156,7 @@ describe('offboarding', () => {
     now += 210_000;
     const purged = await purgeTenantData(offboarding, 'orchestra');
     expect(purged.offboarding?.deleted).toEqual({
+      adapters: 0,
       chunks: 1,
       documents: 1,
       audit_records: 0,

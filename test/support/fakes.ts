@@ -1,6 +1,7 @@
 import type { AdapterRecord } from '../../lambdas/core/adapter-record';
 import { PlatformError } from '../../lambdas/core/errors';
 import type {
+  AdapterHost,
   AuditLog,
   DocumentRecord,
   DocumentStore,
@@ -235,11 +236,25 @@ export function inMemoryPorts() {
   };
   const queued: IngestJobRef[] = [];
   const queue: IngestQueue = { enqueue: async (refs) => void queued.push(...refs) };
+  /** SageMaker's components by name: status and failure reason, which tests set. */
+  const components = new Map<string, { status: 'Creating' | 'InService' | 'Failed'; failureReason?: string }>();
+  const adapterHost: AdapterHost = {
+    create: async (component) => {
+      events.push(`create ${component.componentName} on ${component.baseComponentName}`);
+      components.set(component.componentName, { status: 'Creating' });
+    },
+    describe: async (name) => components.get(name) ?? { status: 'Failed', failureReason: 'gone' },
+    delete: async (name) => {
+      events.push(`delete ${name}`);
+      components.delete(name);
+    },
+  };
   const overages: number[] = [];
   const metrics: MeteringMetrics = { reservationOverage: (_reservation, tokens) => void overages.push(tokens) };
 
   return {
-    ports: { registry, ledger, audit, documents, vectors, embedder, models, queue, metrics },
+    ports: { registry, ledger, audit, documents, vectors, embedder, models, queue, metrics, adapterHost },
+    components,
     events,
     tenants,
     keys,
