@@ -14,6 +14,11 @@ const USAGE = `usage: npm run tenant -- <command> [options]
   suspend <id> | resume <id>        stop or restart the tenant's calls (within the authorizer cache TTL)
   key create <id>                   issue another API key (printed once)
   key revoke <id> <keyId>           revoke an API key
+  adapter add <id> <name> --artifact <s3://bucket/key.tar.gz>
+                                    load a LoRA adapter for the tenant (status: Creating, then InService
+                                    or Failed with SageMaker's reason); its model is ft:<base>:<name>
+  adapter list <id>                 the tenant's adapters and their status
+  adapter remove <id> <name>        unload and forget an adapter
   token <id> [--user U] [--expires-in SECONDS]
                                     mint a JWT for a user of the tenant (local dev issuer)
   promote <id> [--no-wait]          move an enterprise tenant to a silo stack of its own: deploy it,
@@ -51,6 +56,7 @@ export async function runTenantCli(
       'expires-in': { type: 'string' },
       'no-wait': { type: 'boolean' },
       placement: { type: 'string' },
+      artifact: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -97,7 +103,8 @@ export async function runTenantCli(
     out(USAGE);
     return;
   }
-  const [id, keyId] = command === 'key' ? rest.slice(1) : rest;
+  const [id, keyId] = command === 'key' || command === 'adapter' ? rest.slice(1) : rest;
+  const adapterName = keyId;
   /** Polls the tenant until its move has ended, saying each step once. */
   async function awaitPlacement(tenant: Record<string, unknown>) {
     let shown = '';
@@ -143,6 +150,12 @@ export async function runTenantCli(
     out(String(key.api_key));
   } else if (command === 'key' && rest[0] === 'revoke' && id && keyId) {
     print(await call('DELETE', `${tenantPath(id)}/api-keys/${encodeURIComponent(keyId)}`));
+  } else if (command === 'adapter' && rest[0] === 'add' && id && adapterName) {
+    print(await call('POST', `${tenantPath(id)}/adapters`, { name: adapterName, artifact_url: values.artifact }));
+  } else if (command === 'adapter' && rest[0] === 'list' && id) {
+    print(await call('GET', `${tenantPath(id)}/adapters`));
+  } else if (command === 'adapter' && rest[0] === 'remove' && id && adapterName) {
+    print(await call('DELETE', `${tenantPath(id)}/adapters/${encodeURIComponent(adapterName)}`));
   } else if (command === 'token' && id) {
     const answer = await call('POST', '/local/tokens', {
       tenant_id: id,
