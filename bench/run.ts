@@ -1,3 +1,4 @@
+import { benchAdapters } from './adapters';
 import { benchChat } from './chat';
 import { benchCold } from './cold';
 import { benchMetering } from './metering';
@@ -6,6 +7,7 @@ import { benchSynth } from './synth';
 
 /** `npm run bench [-- <suite>]`: each suite prints a table. */
 const SUITES: Record<string, () => Promise<void>> = {
+  adapters: benchAdapters,
   chat: benchChat,
   cold: benchCold,
   metering: benchMetering,
