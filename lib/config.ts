@@ -60,6 +60,8 @@ export interface AdapterEndpointConfig {
    * `key:devices` pairs, comma-separated). Their devices fit one instance together.
    */
   readonly baseComponents: Readonly<Record<string, BaseComponentConfig>>;
+  /** S3 buckets tenants' adapter artifacts may come from (context `adapterArtifactBuckets`, comma-separated). */
+  readonly artifactBuckets: readonly string[];
   /** The container's LoRA limits: adapters held in GPU memory, in CPU memory, and the largest rank. */
   readonly lora: { readonly maxGpuAdapters: number; readonly maxCpuAdapters: number; readonly maxRank: number };
 }
@@ -119,6 +121,16 @@ export function adapterEndpointConfig(context: (key: string) => unknown): Adapte
     baseModel: String(context('adapterBaseModel') ?? 'Qwen/Qwen2.5-7B-Instruct'),
     modelName: 'qwen2.5-7b',
     baseComponents,
+    artifactBuckets: String(context('adapterArtifactBuckets') ?? '')
+      .split(',')
+      .map((bucket) => bucket.trim())
+      .filter((bucket) => bucket !== '')
+      .map((bucket) =>
+        z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name')
+          .parse(bucket),
+      ),
     lora: { maxGpuAdapters: 8, maxCpuAdapters: 64, maxRank: 64 },
   };
 }
@@ -230,7 +242,8 @@ const jwtIssuerSchema = z.object({
  * Builds the platform config from CDK context (or any key/value source). Context keys:
  * `jwtIssuer`, `jwtAudience`, `jwksUri`, `jwtTenantClaim`, `authorizerCacheTtlSeconds`, `auditRetentionDays`,
  * `logRetentionDays`, `searchSizing` (`dev` or `production`), and the adapter endpoint's
- * `adapterInstanceType`, `adapterComponents`, `adapterMaxInstances`, `adapterImage`, `adapterBaseModel`.
+ * `adapterInstanceType`, `adapterComponents`, `adapterMaxInstances`, `adapterImage`, `adapterBaseModel`,
+ * `adapterArtifactBuckets`.
  */
 export function platformConfig(context: (key: string) => unknown = () => undefined): PlatformConfig {
   const issuer = context('jwtIssuer');

@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type { IProject } from 'aws-cdk-lib/aws-codebuild';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
@@ -154,16 +154,6 @@ export class OffboardingWorkflow extends Construct {
       ],
       true,
     );
-  }
-
-  /** The ARN a state machine of this name has in this stack: known before it exists. */
-  static arnFor(scope: Construct, stateMachineName: string): string {
-    return Stack.of(scope).formatArn({
-      service: 'states',
-      resource: 'stateMachine',
-      resourceName: stateMachineName,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
   }
 
   grantStart(grantee: IGrantable): Grant {

@@ -11,6 +11,12 @@ export interface TenantAccessRoleProps {
   /** Tables keyed by `pk = TENANT#<id>` (and their local indexes) that tenant sessions reach, each only in its own partition. */
   readonly tenantTables: readonly PlatformTable[];
   /**
+   * Tables whose tenant partition sessions may read (GetItem, Query) but never write: the registry,
+   * for the tenant's own adapters.
+   * @default - none
+   */
+  readonly readableTables?: readonly PlatformTable[];
+  /**
    * The vector search domain: sessions reach their own `t-<tenantId>` index and the shared index
    * (where the adapter adds the tenant filter), and may delete only their own.
    * @default - no search access
@@ -55,6 +61,11 @@ export class TenantAccessRole extends Construct {
         },
       }),
     );
+    const ownPartition = {
+      'ForAllValues:StringEquals': {
+        'dynamodb:LeadingKeys': [`${TENANT_PARTITION_PREFIX}\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`],
+      },
+    };
     role.addToPolicy(
       new PolicyStatement({
         actions: [...ITEM_ACCESS_ACTIONS],
@@ -62,13 +73,18 @@ export class TenantAccessRole extends Construct {
           table.tableArn,
           ...indexNames.map((indexName) => `${table.tableArn}/index/${indexName}`),
         ]),
-        conditions: {
-          'ForAllValues:StringEquals': {
-            'dynamodb:LeadingKeys': [`${TENANT_PARTITION_PREFIX}\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`],
-          },
-        },
+        conditions: ownPartition,
       }),
     );
+    if (props.readableTables?.length) {
+      role.addToPolicy(
+        new PolicyStatement({
+          actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+          resources: props.readableTables.map(({ table }) => table.tableArn),
+          conditions: ownPartition,
+        }),
+      );
+    }
     if (props.search) {
       const { domain, sharedIndex } = props.search;
       const ownIndex = `${TENANT_INDEX_PREFIX}\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`;

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { NagSuppressions } from 'cdk-nag';
@@ -8,6 +8,8 @@ import { PLANE_RESOURCES_OUTPUT, type PlaneResources } from '../../contract/plac
 import { SHARED_INDEX } from '../../contract/search';
 import { AUDIT_BY_REQUEST_INDEX } from '../../contract/tables';
 import { offboardingDrainSeconds, type PlatformConfig } from '../config';
+import { AdapterEndpoint } from './adapter-endpoint';
+import { AdapterWorkflow } from './adapter-workflow';
 import { IngestPipeline } from './ingest-pipeline';
 import { ModelGateway } from './model-gateway';
 import { OffboardingWorkflow } from './offboarding-workflow';
@@ -19,6 +21,7 @@ import { TenantAccessRole } from './tenant-access-role';
 import { TenantApi } from './tenant-api';
 import { TenantAuthorizer } from './tenant-authorizer';
 import { VectorSearch } from './vector-search';
+import { stateMachineArn } from './workflow';
 
 export interface TenantPlaneProps {
   /** Tiers, model catalog, identity provider, limits, sizes: see `lib/config.ts`. */
@@ -93,12 +96,24 @@ export class TenantPlane extends Construct {
     const search = new VectorSearch(this, 'VectorSearch', { sizing: config.search, encryptionKey, removalPolicy });
     const tenantAccess = new TenantAccessRole(this, 'TenantAccess', {
       tenantTables: [ledger, audit, documents],
+      // Its own record and adapters, never writable by a tenant session.
+      readableTables: [tenants],
       search: { domain: search, sharedIndex: SHARED_INDEX },
       onlyTenant: props.siloTenantId,
     });
     const models = new ModelGateway(this, 'Models', { catalog: config.models });
     const ingest = new IngestPipeline(this, 'Ingest', { encryptionKey });
     const offboardingStateMachineName = `${Stack.of(this).stackName}-offboarding`;
+    const adapterWorkflowName = `${Stack.of(this).stackName}-adapters`;
+    // The GPU endpoint only when configured: a first deploy starts no GPU.
+    const adapterEndpoint =
+      config.adapters &&
+      new AdapterEndpoint(this, 'Adapters', {
+        config: config.adapters,
+        endpointName: `${Stack.of(this).stackName.slice(0, 50)}-adapters`,
+        artifactBucketArns: config.adapters.artifactBuckets.map((bucket) => `arn:${Aws.PARTITION}:s3:::${bucket}`),
+        encryptionKey,
+      });
     const environment = lambdaEnvironment({
       tenantTableName: tenants.table.tableName,
       ledgerTableName: ledger.table.tableName,
@@ -114,9 +129,11 @@ export class TenantPlane extends Construct {
       tiers: config.tiers,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       offboardingDrainSeconds: offboardingDrainSeconds(config),
-      offboardingStateMachineArn: OffboardingWorkflow.arnFor(this, offboardingStateMachineName),
+      offboardingStateMachineArn: stateMachineArn(this, offboardingStateMachineName),
       jwt: config.jwt,
       siloTenantId: props.siloTenantId,
+      adapterEndpoint: adapterEndpoint?.settings,
+      adapterWorkflowStateMachineArn: adapterEndpoint && stateMachineArn(this, adapterWorkflowName),
     });
     const authorizer = new TenantAuthorizer(this, 'TenantAuthorizer', {
       tenantTable: tenants.table,
@@ -158,6 +175,19 @@ export class TenantPlane extends Construct {
       logRetention: config.logRetentionDays,
     });
     offboarding.grantStart(this.api.handlers.admin);
+    if (adapterEndpoint) {
+      const adapterWorkflow = new AdapterWorkflow(this, 'AdapterWorkflow', {
+        stateMachineName: adapterWorkflowName,
+        tenantTable: tenants.table,
+        endpoint: adapterEndpoint,
+        environment,
+        logRetention: config.logRetentionDays,
+      });
+      adapterEndpoint.grantInvoke(this.api.handlers['chat-completions']);
+      adapterEndpoint.grantManageAdapters(this.api.handlers.admin);
+      adapterEndpoint.grantManageAdapters(offboarding.stepFunction);
+      adapterWorkflow.grantStart(this.api.handlers.admin);
+    }
     new PlaneAlarms(this, 'Alarms', {
       api: this.api.api,
       authorizer: authorizer.function,

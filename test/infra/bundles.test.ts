@@ -10,7 +10,8 @@ describe('Lambda bundles', () => {
   // GIVEN the stack synthesized with bundling, as `cdk synth` does it
   const app = new App({ context: { 'aws:cdk:enable-asset-metadata': true } });
   const stack = new PlatformStack(app, 'Bundled', {
-    config: platformConfig(),
+    // With the adapter endpoint, so the adapter workflow's function is bundled too.
+    config: platformConfig((key) => ({ adapterInstanceType: 'ml.g5.2xlarge' })[key]),
     placementPipeline: { poolStackName: 'Bundled', deployContext: {} },
   });
   const assembly = app.synth();
@@ -24,6 +25,7 @@ describe('Lambda bundles', () => {
 
   it('bundles every handler apart, each under 300 KB, the authorizer under 150 KB', () => {
     expect(Object.keys(sizes).sort()).toEqual([
+      'adapter-workflow',
       'admin',
       'audit',
       'authorizer',

@@ -2,6 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { PLACEMENT_EVENTS } from '../../contract/events';
 import { addPlatformStacks } from '../../lib/platform-app';
+import { stateMachineDefinitions } from '../support/templates';
 
 // GIVEN the app as `cdk synth -c siloTenants=a-bank -c searchSizing=production` builds it (without bundling)
 const app = new App({
@@ -21,14 +22,9 @@ type Statement = { Action: string | string[]; Resource: unknown; Effect: string;
 
 /** The state machine of the pool whose definition names `state`, parsed (tokens as `token`). */
 function definitionWith(state: string) {
-  const definitions = Object.values(template.findResources('AWS::StepFunctions::StateMachine')).map((machine) =>
-    JSON.parse(
-      (machine.Properties.DefinitionString['Fn::Join'][1] as unknown[])
-        .map((part) => (typeof part === 'string' ? part : 'token'))
-        .join(''),
-    ),
-  );
-  const found = definitions.find((definition) => state in definition.States);
+  const found = stateMachineDefinitions(template)
+    .map((machine) => machine.definition)
+    .find((definition) => state in definition.States);
   if (!found) throw new Error(`no state machine with ${state}`);
   return found;
 }

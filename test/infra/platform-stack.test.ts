@@ -4,6 +4,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { ROUTES } from '../../contract/routes';
 import { platformConfig } from '../../lib/config';
 import { PlatformStack } from '../../lib/platform-stack';
+import { stateMachineDefinitions } from '../support/templates';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
 
@@ -306,13 +307,7 @@ describe('PlatformStack', () => {
   });
 
   it('offboards in a state machine: wait out the drain, purge with retries, tombstone, announce success or failure', () => {
-    const machine = template.findResources('AWS::StepFunctions::StateMachine');
-    const [machineId] = Object.keys(machine);
-    const definition = JSON.parse(
-      (machine[machineId].Properties.DefinitionString['Fn::Join'][1] as unknown[])
-        .map((part) => (typeof part === 'string' ? part : 'token'))
-        .join(''),
-    );
+    const [{ definition }] = stateMachineDefinitions(template);
     expect(definition.StartAt).toBe('WaitForDrain');
     expect(definition.States.WaitForDrain).toEqual({
       Type: 'Wait',
