@@ -1,3 +1,4 @@
+import { type AdapterDeps, removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
 import type {
   DocumentStore,
@@ -167,6 +168,8 @@ export async function cleanPoolCopy(
   const tenant = await getTenant(deps, tenantId);
   const placement = placementOf(tenant, ['cleaning', 'complete']);
   if (placement.status === 'complete') return tenant;
+  // Adapters are loaded on the pool's GPU endpoint: unloaded here, added again at the silo's.
+  await removeAllAdapters(deps.pool.adapterStore, tenantId);
   await deps.pool.vectors.deleteTenant(tenant);
   await deps.pool.documents.deleteAll(tenantId);
   await deps.pool.audit.deleteAll(tenantId);
@@ -181,6 +184,7 @@ export async function cleanPoolCopy(
 
 /** What the pool deletes once the silo serves the tenant. */
 export interface PoolPurge {
+  readonly adapterStore: Pick<AdapterDeps, 'registry' | 'host'>;
   readonly vectors: Pick<VectorIndex, 'deleteTenant'>;
   readonly documents: { deleteAll(tenantId: string): Promise<number> };
   readonly audit: { deleteAll(tenantId: string): Promise<number> };

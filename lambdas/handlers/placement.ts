@@ -36,7 +36,7 @@ export function create(deps: PlacementDeps) {
   const steps = {
     deploying: (tenantId: string) => markDeploying(placement, tenantId),
     switch: (tenantId: string) => switchToSilo(placement, tenantId),
-    clean: (tenantId: string) => cleanPoolCopy({ ...placement, pool: deps }, tenantId),
+    clean: (tenantId: string) => cleanPoolCopy({ ...placement, pool: placement }, tenantId),
   };
   return lambdaFunction(
     middy<unknown, { tenantId: string; placement: TenantRecord['placement'] }>().handler(async (event) => {

@@ -186,6 +186,8 @@ export class TenantPlane extends Construct {
       adapterEndpoint.grantInvoke(this.api.handlers['chat-completions']);
       adapterEndpoint.grantManageAdapters(this.api.handlers.admin);
       adapterEndpoint.grantManageAdapters(offboarding.stepFunction);
+      // A tenant moved to its silo leaves its adapters here: the cleanup unloads them.
+      if (placement) adapterEndpoint.grantManageAdapters(placement.stepFunction);
       adapterWorkflow.grantStart(this.api.handlers.admin);
     }
     new PlaneAlarms(this, 'Alarms', {

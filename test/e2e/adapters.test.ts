@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { platformConfig } from '../../lib/config';
+import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
 import { LOCAL_ADAPTER_LOAD_MS } from '../../local/sagemaker-server';
 import { runTenantCli } from '../../local/tenant-cli';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
@@ -198,6 +198,22 @@ describe('LoRA adapters on the GPU endpoint', () => {
     const listed = await fetchComponents();
     expect(listed.some((name) => name.startsWith('ad-leaving-ai-'))).toBe(false);
     expect(listed.some((name) => name.startsWith('ad-acme-ai-support-bot-'))).toBe(true);
+  });
+
+  it("unloads a tenant's adapters from the pool's endpoint once it has moved to its silo", async () => {
+    await onboard(platform, 'mover-ai', { tier: 'enterprise' });
+    await admin('POST', '/admin/tenants/mover-ai/adapters', {
+      name: 'move-bot',
+      artifact_url: 's3://tenant-adapters/mover-ai/move-bot.tar.gz',
+    });
+    await loaded();
+    await admin('POST', '/admin/tenants/mover-ai/promote');
+    await platform.placement.runDue();
+    clock.advance(offboardingDrainSeconds(config) * 1000 + 1000);
+    await platform.placement.runDue();
+    expect((await admin('GET', '/admin/tenants/mover-ai')).body.placement_status).toBe('complete');
+    expect(await platform.deps.registry.listAdapters('mover-ai')).toEqual([]);
+    expect((await fetchComponents()).some((name) => name.startsWith('ad-mover-ai-'))).toBe(false);
   });
 
   /** The components on the local endpoint, through the production host's client config. */
