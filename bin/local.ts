@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { platformConfig } from '../lib/config';
 import { startLocalPlatform } from '../local/platform';
 
 /** `npm start`: the whole platform on 127.0.0.1, no AWS account needed. */
@@ -7,7 +8,9 @@ async function main() {
   const dataDir = resolve(process.env.LOCAL_DATA_DIR ?? '.local');
   // LOCAL_INGEST_WORKER=off: queued documents wait in the queue until a run with the worker.
   const ingestWorker = process.env.LOCAL_INGEST_WORKER !== 'off';
-  const platform = await startLocalPlatform({ port, dataDir, ingestWorker });
+  // Local mode runs as a deployment with the adapter endpoint: the local SageMaker costs no GPU.
+  const config = platformConfig((key) => ({ adapterInstanceType: 'ml.g5.2xlarge' })[key]);
+  const platform = await startLocalPlatform({ port, dataDir, ingestWorker, config });
   console.log(`multi-tenant AI platform (local mode) on ${platform.url}`);
   console.log(`data under ${dataDir}; the local model is deterministic, not a language model`);
   console.log('create a tenant: npm run tenant -- create acme --tier standard');
