@@ -19,7 +19,12 @@ const converseRequestSchema = z
       }),
     system: textBlocks.optional(),
     inferenceConfig: z
-      .object({ maxTokens: z.number().int().min(1), temperature: z.number().min(0).max(1).optional() })
+      .object({
+        maxTokens: z.number().int().min(1),
+        temperature: z.number().min(0).max(1).optional(),
+        topP: z.number().min(0).max(1).optional(),
+        stopSequences: z.array(z.string().min(1)).max(4).optional(),
+      })
       .strict()
       .optional(),
   })
@@ -130,6 +135,7 @@ export async function startLocalBedrock(options: {
         text: m.content.map((block) => block.text).join('\n'),
       })),
       maxTokens: parsed.data.inferenceConfig?.maxTokens ?? 512,
+      stop: parsed.data.inferenceConfig?.stopSequences,
     });
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(

@@ -5,6 +5,8 @@ export interface LocalModelInput {
   readonly system: readonly string[];
   readonly messages: readonly { role: 'user' | 'assistant'; text: string }[];
   readonly maxTokens: number;
+  /** The answer ends before the first of these. */
+  readonly stop?: readonly string[];
 }
 
 export interface LocalModelOutput {
@@ -25,7 +27,8 @@ export function localModel(input: LocalModelInput): LocalModelOutput {
   const reply = passage
     ? `According to [${passage[1]}]: ${passage[2]}`
     : `Local echo of ${input.messages.length} message(s): ${lastUser}`;
-  const { text, truncated } = truncateToTokens(reply, input.maxTokens);
+  const cut = Math.min(...(input.stop ?? []).map((stop) => reply.indexOf(stop)).filter((i) => i >= 0), reply.length);
+  const { text, truncated } = truncateToTokens(reply.slice(0, cut), input.maxTokens);
   const inputText = [...input.system, ...input.messages.map((message) => message.text)];
   return {
     text,

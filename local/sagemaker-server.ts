@@ -30,6 +30,8 @@ const invokeSchema = z
     messages: z.array(z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() }).strict()).min(1),
     max_tokens: z.number().int().min(1),
     temperature: z.number().min(0).max(2).optional(),
+    top_p: z.number().min(0).max(1).optional(),
+    stop: z.array(z.string().min(1)).max(4).optional(),
   })
   .strict();
 
@@ -233,6 +235,7 @@ export async function startLocalSageMaker(options: {
       system: parsed.data.messages.filter((m) => m.role === 'system').map((m) => m.content),
       messages: parsed.data.messages.flatMap((m) => (m.role === 'system' ? [] : [{ role: m.role, text: m.content }])),
       maxTokens: parsed.data.max_tokens,
+      stop: parsed.data.stop,
     });
     // An adapter's answer says which adapter it is: what tests check routing by.
     const adapter = component.artifactUrl

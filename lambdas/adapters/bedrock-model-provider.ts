@@ -62,6 +62,8 @@ export function converseInput(request: GenerateRequest): ConverseCommandInput {
       maxTokens: request.maxTokens,
       // OpenAI's temperature runs to 2; the Bedrock models in the catalog accept 0 to 1.
       ...(request.temperature !== undefined && { temperature: Math.min(request.temperature, 1) }),
+      ...(request.topP !== undefined && { topP: request.topP }),
+      ...(request.stop && { stopSequences: [...request.stop] }),
     },
   };
 }

@@ -35,6 +35,8 @@ export class SageMakerModelProvider implements ModelProvider {
             messages: request.messages,
             max_tokens: request.maxTokens,
             ...(request.temperature !== undefined && { temperature: request.temperature }),
+            ...(request.topP !== undefined && { top_p: request.topP }),
+            ...(request.stop && { stop: request.stop }),
           }),
         }),
         { abortSignal: request.signal },

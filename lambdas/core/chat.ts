@@ -17,18 +17,42 @@ const messageSchema = z.object({
   name: z.string().optional(),
 });
 
-/** The OpenAI chat-completions request subset the platform serves. */
-export const chatRequestSchema = z.object({
-  model: z.string().min(1),
-  messages: z.array(messageSchema).min(1).max(256),
-  max_tokens: z.number().int().positive().optional(),
-  max_completion_tokens: z.number().int().positive().optional(),
-  temperature: z.number().min(0).max(2).optional(),
-  stream: z.literal(false, { message: 'streaming is not served yet: omit stream or set it to false' }).optional(),
-  /** Extension: answer from the tenant's own documents, and cite them. */
-  retrieval: retrieveRequestSchema.omit({ query: true }).strict().optional(),
-  user: z.string().optional(),
-});
+/** A parameter OpenAI defines that the platform's models cannot honour: refused by name, never ignored. */
+const unsupported = (why: string) =>
+  z
+    .unknown()
+    .refine((value) => value === undefined || value === null, { message: why })
+    .optional();
+
+/**
+ * The OpenAI chat-completions request subset the platform serves. Strict: a parameter it does not
+ * know is a 400 naming it, never silently ignored.
+ */
+export const chatRequestSchema = z
+  .object({
+    model: z.string().min(1),
+    messages: z.array(messageSchema).min(1).max(256),
+    max_tokens: z.number().int().positive().optional(),
+    max_completion_tokens: z.number().int().positive().optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    top_p: z.number().gt(0).max(1).optional(),
+    stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullish(),
+    stream: z.boolean().nullish(),
+    stream_options: z.object({ include_usage: z.boolean().optional() }).strict().nullish(),
+    n: z.literal(1, { message: 'only one choice is generated: omit n or set it to 1' }).nullish(),
+    response_format: z
+      .object({ type: z.literal('text', { message: 'only {"type": "text"} is served' }) })
+      .strict()
+      .nullish(),
+    seed: unsupported("the platform's models take no seed: omit it"),
+    tools: unsupported('tool calls are not served yet: omit tools'),
+    tool_choice: unsupported('tool calls are not served yet: omit tool_choice'),
+    logprobs: z.literal(false, { message: 'log probabilities are not served: omit logprobs' }).nullish(),
+    /** Extension: answer from the tenant's own documents, and cite them. */
+    retrieval: retrieveRequestSchema.omit({ query: true }).strict().optional(),
+    user: z.string().optional(),
+  })
+  .strict();
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 export interface ChatCompletion {
@@ -49,6 +73,11 @@ export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'> {
   readonly adapterModels?: ModelProvider;
   readonly adapters?: TenantAdapters;
   readonly adapterEndpoint?: AdapterEndpointSettings;
+}
+
+/** OpenAI's `stop`: one sequence or up to four. */
+export function stopSequences(stop: ChatRequest['stop']): string[] | undefined {
+  return stop === null || stop === undefined ? undefined : [stop].flat();
 }
 
 /** `developer` is OpenAI's newer name for `system`; parts are joined into one text. */
@@ -98,6 +127,8 @@ export async function completeChat(
         messages,
         maxTokens,
         temperature: request.temperature,
+        topP: request.top_p,
+        stop: stopSequences(request.stop),
         signal,
       }),
   );

@@ -15,6 +15,9 @@ export interface GenerateRequest {
   readonly messages: readonly ChatMessage[];
   readonly maxTokens: number;
   readonly temperature?: number;
+  readonly topP?: number;
+  /** Generation stops before any of these. */
+  readonly stop?: readonly string[];
   /** Aborts the call; the provider then throws `upstream_timeout`. */
   readonly signal?: AbortSignal;
 }

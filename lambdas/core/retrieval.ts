@@ -107,10 +107,21 @@ export const embeddingsRequestSchema = z
     model: z.string().min(1),
     // Titan Text Embeddings V2 takes at most 50,000 characters an input.
     input: z.union([z.string().min(1).max(50_000), z.array(z.string().min(1).max(50_000)).min(1).max(96)]),
-    encoding_format: z.literal('float').optional(),
+    /** The OpenAI SDKs ask for `base64` by default: little-endian float32, as OpenAI sends it. */
+    encoding_format: z.enum(['float', 'base64']).default('float'),
+    /** Titan V2 gives 256, 512 or 1024; only the model's own length is served. */
+    dimensions: z.number().int().positive().optional(),
     user: z.string().optional(),
   })
   .strict();
+
+/** An embedding as `encoding_format` asks for it: the numbers, or their float32 bytes (little-endian) in base64. */
+export function encodeEmbedding(vector: readonly number[], format: 'float' | 'base64'): number[] | string {
+  if (format === 'float') return [...vector];
+  const bytes = Buffer.alloc(vector.length * 4);
+  vector.forEach((value, i) => bytes.writeFloatLE(value, i * 4));
+  return bytes.toString('base64');
+}
 
 /** The retrieved passages as a system message the model must ground its answer in, cited by number. */
 export function groundedMessages(messages: readonly ChatMessage[], passages: readonly Passage[]): ChatMessage[] {

@@ -1,5 +1,7 @@
+import { resolveModel } from '../core/catalog';
 import { embedTexts } from '../core/documents';
-import { embeddingsRequestSchema } from '../core/retrieval';
+import { PlatformError } from '../core/errors';
+import { embeddingsRequestSchema, encodeEmbedding } from '../core/retrieval';
 import { lambdaHandler, meteredRoutePorts, modelDeps, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
@@ -14,6 +16,10 @@ export function create(deps: EmbeddingsDeps) {
     tenantApi(deps).handler(async (event, { tenant, modelCall, audit }) => {
       const request = embeddingsRequestSchema.parse(event.body);
       const inputs = typeof request.input === 'string' ? [request.input] : request.input;
+      const { dimensions } = resolveModel(retrieval.catalog, request.model, 'embedding');
+      if (request.dimensions !== undefined && request.dimensions !== dimensions) {
+        throw new PlatformError('invalid_request', `dimensions: ${request.model} gives ${dimensions}`);
+      }
       audit.model = request.model;
       const result = await embedTexts(retrieval, tenant, inputs, modelCall, request.model);
       audit.inputTokens = result.inputTokens;
@@ -21,7 +27,11 @@ export function create(deps: EmbeddingsDeps) {
       return json(200, {
         object: 'list',
         model: request.model,
-        data: result.vectors.map((embedding, index) => ({ object: 'embedding', index, embedding })),
+        data: result.vectors.map((vector, index) => ({
+          object: 'embedding',
+          index,
+          embedding: encodeEmbedding(vector, request.encoding_format),
+        })),
         usage: { prompt_tokens: result.inputTokens, total_tokens: result.inputTokens },
       });
     }),

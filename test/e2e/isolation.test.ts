@@ -336,12 +336,19 @@ describe('adversarial isolation suite', () => {
       },
       {
         name: '__proto__ carrying a tenant id',
-        status: 200,
+        // a parameter the API does not know: refused by name
+        status: 400,
+        code: 'invalid_request',
         send: post(undefined, {
           rawBody: JSON.stringify(chatBody).replace('{', '{"__proto__":{"tenantId":"bravo-bank"},'),
         }),
       },
-      { name: 'homoglyph tenant field', status: 200, send: post({ ...chatBody, tеnant_id: 'bravo-bank' }) },
+      {
+        name: 'homoglyph tenant field',
+        status: 400,
+        code: 'invalid_request',
+        send: post({ ...chatBody, tеnant_id: 'bravo-bank' }),
+      },
       {
         name: 'control characters in the model name',
         status: 400,

@@ -102,7 +102,15 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
     ],
     ['no messages', 400, 'invalid_request', JSON.stringify({ model: 'nova-micro', messages: [] }), {}],
     ['max_tokens over the model limit', 400, 'invalid_request', chat(999_999), {}],
-    ['streaming (not served yet)', 400, 'invalid_request', JSON.stringify({ ...JSON.parse(chat()), stream: true }), {}],
+    [
+      'a parameter it does not serve (seed)',
+      400,
+      'invalid_request',
+      JSON.stringify({ ...JSON.parse(chat()), seed: 7 }),
+      {},
+    ],
+    ['n above 1', 400, 'invalid_request', JSON.stringify({ ...JSON.parse(chat()), n: 2 }), {}],
+    ['an unknown parameter', 400, 'invalid_request', JSON.stringify({ ...JSON.parse(chat()), frequency_boost: 1 }), {}],
     ['no body', 400, 'invalid_request', null, {}],
     ['a body over the size limit', 413, 'payload_too_large', JSON.stringify({ model: 'x'.repeat(1_100_000) }), {}],
   ])('refuses %s with %i %s and loses nothing', async (_, status, code, body, overrides) => {
