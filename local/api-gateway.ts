@@ -1,4 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type {
@@ -16,6 +17,7 @@ import {
   type Route,
 } from '../contract/routes';
 import type { RouteHandler } from '../lambdas/handlers';
+import { streamedBody } from '../lambdas/handlers/http';
 import type { LambdaFunction } from '../lambdas/handlers/lambda';
 import { readBody } from './aws-wire';
 import { lambdaContext } from './lambda-context';
@@ -188,9 +190,12 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
         event,
         lambdaContext(requestId, options.handlerTimeoutMs),
       );
+      const body = streamedBody(result);
+      if (body) return await sendStreamed(response, result.statusCode, { ...result.headers }, body);
       send(response, result.statusCode, { ...result.headers }, result.body);
     } catch {
-      gatewayResponse('DEFAULT_5XX');
+      if (response.headersSent) response.destroy();
+      else gatewayResponse('DEFAULT_5XX');
     }
   };
 }
@@ -215,6 +220,29 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
     `HTTP/1.1 ${status} ${code}\r\ncontent-type: application/json\r\nx-request-id: ${requestId}\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * A streamed answer (API Gateway's `STREAM` transfer mode): the bytes go out as the handler makes
+ * them. When the client hangs up, reading stops, which stops the handler's stream (and settles it).
+ */
+async function sendStreamed(
+  response: ServerResponse,
+  status: number,
+  headers: Record<string, string | number | boolean>,
+  body: AsyncIterable<string>,
+): Promise<void> {
+  response.writeHead(status, Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])));
+  response.flushHeaders();
+  let gone = false;
+  response.once('close', () => {
+    gone = !response.writableFinished;
+  });
+  for await (const chunk of body) {
+    if (gone || response.destroyed) break;
+    if (!response.write(chunk)) await once(response, 'drain');
+  }
+  response.end();
 }
 
 function send(

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { EventStreamCodec } from '@smithy/core/event-streams';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { HttpRequest } from '@smithy/types';
@@ -104,4 +105,42 @@ export async function signatureMatches(
 export function remember<T>(log: T[], entry: T, max = 1000): void {
   log.push(entry);
   if (log.length > max) log.splice(0, log.length - max);
+}
+
+const eventStreamCodec = new EventStreamCodec(
+  (bytes) => Buffer.from(bytes).toString('utf8'),
+  (text) => new Uint8Array(Buffer.from(text, 'utf8')),
+);
+
+/** One message of AWS's binary event stream (`application/vnd.amazon.eventstream`), as the SDKs read it. */
+export function eventStreamMessage(eventType: string, payload: unknown): Uint8Array {
+  const body = payload instanceof Uint8Array ? payload : new Uint8Array(Buffer.from(JSON.stringify(payload)));
+  return eventStreamCodec.encode({
+    headers: {
+      ':event-type': { type: 'string', value: eventType },
+      ':content-type': {
+        type: 'string',
+        value: payload instanceof Uint8Array ? 'application/octet-stream' : 'application/json',
+      },
+      ':message-type': { type: 'string', value: 'event' },
+    },
+    body,
+  });
+}
+
+/** An exception in an event stream: how a service reports a failure after the stream has begun. */
+export function eventStreamException(exceptionType: string, message: string): Uint8Array {
+  return eventStreamCodec.encode({
+    headers: {
+      ':exception-type': { type: 'string', value: exceptionType },
+      ':content-type': { type: 'string', value: 'application/json' },
+      ':message-type': { type: 'string', value: 'exception' },
+    },
+    body: new Uint8Array(Buffer.from(JSON.stringify({ message }))),
+  });
+}
+
+/** The words of a text with the spaces after them: how local models stream, a word a chunk. */
+export function words(text: string): string[] {
+  return text.match(/\S+\s*|\s+/g) ?? [];
 }

@@ -1,8 +1,18 @@
-import type { IncomingHttpHeaders, Server } from 'node:http';
+import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
 import { parseJson } from '../lambdas/core/json';
-import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
+import {
+  eventStreamException,
+  eventStreamMessage,
+  failAsAws,
+  localServer,
+  readBody,
+  remember,
+  sendAwsError,
+  sigV4Scope,
+  words,
+} from './aws-wire';
 import { localEmbedding } from './local-embedder';
 import { localModel } from './local-model';
 
@@ -61,6 +71,10 @@ export interface LocalBedrockServer {
 }
 
 export interface ConverseMisbehaviour {
+  /** `ConverseStream` waits for this before each word after the first: tests cut a stream midway. */
+  readonly streamGate?: () => Promise<void>;
+  /** `ConverseStream` fails after this many words with an internal server error event. */
+  readonly failStreamAfterWords?: number;
   readonly hang?: boolean;
   readonly refuse?: boolean;
   readonly extraInputTokens?: number;
@@ -93,17 +107,17 @@ export async function startLocalBedrock(options: {
         'The security token included in the request is invalid.',
       );
     }
-    const route = /^\/model\/([^/]+)\/(converse|invoke)$/.exec(request.url ?? '');
+    const route = /^\/model\/([^/]+)\/(converse|converse-stream|invoke)$/.exec(request.url ?? '');
     if (request.method !== 'POST' || !route) {
       return sendAwsError(
         response,
         404,
         'UnknownOperationException',
-        'local Bedrock serves Converse and InvokeModel only',
+        'local Bedrock serves Converse, ConverseStream and InvokeModel only',
       );
     }
     const modelId = decodeURIComponent(route[1]);
-    const served = route[2] === 'converse' ? options.chatModelIds : options.embeddingModelIds;
+    const served = route[2] === 'invoke' ? options.embeddingModelIds : options.chatModelIds;
     if (!served.includes(modelId)) {
       return sendAwsError(response, 400, 'ValidationException', 'The provided model identifier is invalid.');
     }
@@ -137,6 +151,7 @@ export async function startLocalBedrock(options: {
       maxTokens: parsed.data.inferenceConfig?.maxTokens ?? 512,
       stop: parsed.data.inferenceConfig?.stopSequences,
     });
+    if (route[2] === 'converse-stream') return streamConverse(output, response, misbehaviour, started);
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(
       JSON.stringify({
@@ -163,4 +178,43 @@ export async function startLocalBedrock(options: {
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * `ConverseStream`'s answer in the event-stream encoding: messageStart, a contentBlockDelta a word
+ * (waiting on the test's gate between words, if any), contentBlockStop, messageStop, then the
+ * metadata event with the usage, as Bedrock sends it.
+ */
+async function streamConverse(
+  output: ReturnType<typeof localModel>,
+  response: ServerResponse,
+  misbehaviour: ConverseMisbehaviour,
+  started: number,
+): Promise<void> {
+  response.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+  const send = (eventType: string, payload: unknown) => {
+    if (!response.destroyed) response.write(eventStreamMessage(eventType, payload));
+  };
+  send('messageStart', { role: 'assistant' });
+  for (const [i, word] of words(output.text).entries()) {
+    if (i > 0) await (misbehaviour.streamGate?.() ?? new Promise((resolve) => setImmediate(resolve)));
+    if (misbehaviour.failStreamAfterWords !== undefined && i >= misbehaviour.failStreamAfterWords) {
+      response.end(
+        eventStreamException('internalServerException', 'The server encountered an error processing the request.'),
+      );
+      return;
+    }
+    send('contentBlockDelta', { contentBlockIndex: 0, delta: { text: word } });
+  }
+  send('contentBlockStop', { contentBlockIndex: 0 });
+  send('messageStop', { stopReason: output.stopReason });
+  send('metadata', {
+    usage: {
+      inputTokens: output.inputTokens,
+      outputTokens: output.outputTokens,
+      totalTokens: output.inputTokens + output.outputTokens,
+    },
+    metrics: { latencyMs: Date.now() - started },
+  });
+  response.end();
 }

@@ -3,11 +3,12 @@ import {
   ConverseCommand,
   type ConverseCommandInput,
   type ConverseCommandOutput,
+  ConverseStreamCommand,
   type Message,
   type StopReason,
 } from '@aws-sdk/client-bedrock-runtime';
 import { PlatformError } from '../core/errors';
-import type { ChatMessage, GenerateRequest, GenerateResult, ModelProvider } from '../core/ports';
+import type { ChatMessage, GenerateRequest, GenerateResult, ModelProvider, ModelStreamEvent } from '../core/ports';
 import { upstreamError } from './bedrock-errors';
 
 const FINISH_REASON: Partial<Record<StopReason, GenerateResult['finishReason']>> = {
@@ -19,6 +20,10 @@ const FINISH_REASON: Partial<Record<StopReason, GenerateResult['finishReason']>>
 /** Shared base models through the Bedrock Runtime `Converse` API. */
 export class BedrockModelProvider implements ModelProvider {
   constructor(private readonly client: BedrockRuntimeClient) {}
+
+  stream(_tenant: unknown, request: GenerateRequest): AsyncIterable<ModelStreamEvent> {
+    return converseStream(this.client, request);
+  }
 
   async generate(_tenant: unknown, request: GenerateRequest): Promise<GenerateResult> {
     let output: ConverseCommandOutput;
@@ -35,6 +40,30 @@ export class BedrockModelProvider implements ModelProvider {
       outputTokens: output.usage?.outputTokens ?? 0,
     };
   }
+}
+
+/** `ConverseStream`: text deltas as they come; the stop reason, then the usage in the metadata event. */
+async function* converseStream(
+  client: BedrockRuntimeClient,
+  request: GenerateRequest,
+): AsyncGenerator<ModelStreamEvent> {
+  let finishReason: GenerateResult['finishReason'] = 'stop';
+  let usage: { inputTokens?: number; outputTokens?: number } = {};
+  try {
+    const output = await client.send(new ConverseStreamCommand(converseInput(request)), {
+      abortSignal: request.signal,
+    });
+    for await (const event of output.stream ?? []) {
+      const text = event.contentBlockDelta?.delta?.text;
+      if (text) yield { type: 'text', text };
+      const stopReason = event.messageStop?.stopReason;
+      if (stopReason) finishReason = FINISH_REASON[stopReason] ?? 'stop';
+      if (event.metadata?.usage) usage = event.metadata.usage;
+    }
+  } catch (error) {
+    throw upstreamError(error);
+  }
+  yield { type: 'end', finishReason, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens };
 }
 
 /**

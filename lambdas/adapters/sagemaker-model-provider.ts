@@ -1,7 +1,11 @@
-import { InvokeEndpointCommand, type SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import {
+  InvokeEndpointCommand,
+  InvokeEndpointWithResponseStreamCommand,
+  type SageMakerRuntimeClient,
+} from '@aws-sdk/client-sagemaker-runtime';
 import * as z from 'zod';
 import { PlatformError } from '../core/errors';
-import type { GenerateRequest, GenerateResult, ModelProvider } from '../core/ports';
+import type { GenerateRequest, GenerateResult, ModelProvider, ModelStreamEvent } from '../core/ports';
 import { upstreamError } from './bedrock-errors';
 
 /** What the LMI container answers to its chat-completions schema: text, finish reason, token counts. */
@@ -22,6 +26,50 @@ export class SageMakerModelProvider implements ModelProvider {
     private readonly endpointName: string,
   ) {}
 
+  /**
+   * `InvokeEndpointWithResponseStream`: the container's server-sent chat chunks arrive as payload
+   * parts cut anywhere; lines are put back together before they are read.
+   */
+  async *stream(_tenant: unknown, request: GenerateRequest): AsyncGenerator<ModelStreamEvent> {
+    let finishReason: GenerateResult['finishReason'] = 'stop';
+    let usage: z.infer<typeof completionSchema>['usage'] | undefined;
+    try {
+      const output = await this.client.send(
+        new InvokeEndpointWithResponseStreamCommand({
+          EndpointName: this.endpointName,
+          InferenceComponentName: request.modelId,
+          ContentType: 'application/json',
+          Accept: 'text/event-stream',
+          Body: JSON.stringify({ ...lmiBody(request), stream: true, stream_options: { include_usage: true } }),
+        }),
+        { abortSignal: request.signal },
+      );
+      let pending = '';
+      for await (const event of output.Body ?? []) {
+        pending += Buffer.from(event.PayloadPart?.Bytes ?? []).toString('utf8');
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) {
+          const data = /^data: ?(.*)$/.exec(line.trim())?.[1];
+          if (!data || data === '[DONE]') continue;
+          const chunk = chunkSchema.parse(JSON.parse(data));
+          const choice = chunk.choices[0];
+          if (choice?.delta.content) yield { type: 'text', text: choice.delta.content };
+          if (choice?.finish_reason === 'length') finishReason = 'length';
+          if (chunk.usage) usage = chunk.usage;
+        }
+      }
+    } catch (error) {
+      throw sageMakerError(error);
+    }
+    yield {
+      type: 'end',
+      finishReason,
+      inputTokens: usage?.prompt_tokens,
+      outputTokens: usage?.completion_tokens,
+    };
+  }
+
   async generate(_tenant: unknown, request: GenerateRequest): Promise<GenerateResult> {
     let body: Uint8Array | undefined;
     try {
@@ -31,27 +79,12 @@ export class SageMakerModelProvider implements ModelProvider {
           InferenceComponentName: request.modelId,
           ContentType: 'application/json',
           Accept: 'application/json',
-          Body: JSON.stringify({
-            messages: request.messages,
-            max_tokens: request.maxTokens,
-            ...(request.temperature !== undefined && { temperature: request.temperature }),
-            ...(request.topP !== undefined && { top_p: request.topP }),
-            ...(request.stop && { stop: request.stop }),
-          }),
+          Body: JSON.stringify(lmiBody(request)),
         }),
         { abortSignal: request.signal },
       ));
     } catch (error) {
-      const name = (error as { name?: string }).name;
-      // The container refused the request: the caller's input, as Bedrock's ValidationException.
-      if (name === 'ModelError') {
-        throw new PlatformError('invalid_request', 'the model refused the request as invalid: check its length');
-      }
-      // No component in service to take it (scaling to zero, being replaced): nothing ran.
-      if (name === 'ValidationError' || name === 'ServiceUnavailable') {
-        throw new PlatformError('upstream_unavailable', 'the model is not available right now, retry shortly');
-      }
-      throw upstreamError(error);
+      throw sageMakerError(error);
     }
     const parsed = completionSchema.safeParse(JSON.parse(Buffer.from(body ?? []).toString('utf8') || 'null'));
     // It ran, but its answer cannot be read: billed at the reservation, answered as an upstream error.
@@ -64,4 +97,36 @@ export class SageMakerModelProvider implements ModelProvider {
       outputTokens: parsed.data.usage.completion_tokens,
     };
   }
+}
+
+/** A streamed chunk of the container's chat schema. */
+const chunkSchema = z.object({
+  choices: z.array(
+    z.object({ delta: z.object({ content: z.string().nullish() }), finish_reason: z.string().nullish() }),
+  ),
+  usage: completionSchema.shape.usage.nullish(),
+});
+
+/** The LMI container's chat-completions body. */
+function lmiBody(request: GenerateRequest) {
+  return {
+    messages: request.messages,
+    max_tokens: request.maxTokens,
+    ...(request.temperature !== undefined && { temperature: request.temperature }),
+    ...(request.topP !== undefined && { top_p: request.topP }),
+    ...(request.stop && { stop: request.stop }),
+  };
+}
+
+function sageMakerError(error: unknown): PlatformError {
+  const name = (error as { name?: string }).name;
+  // The container refused the request: the caller's input, as Bedrock's ValidationException.
+  if (name === 'ModelError') {
+    return new PlatformError('invalid_request', 'the model refused the request as invalid: check its length');
+  }
+  // No component in service to take it (scaling to zero, being replaced): nothing ran.
+  if (name === 'ValidationError' || name === 'ServiceUnavailable') {
+    return new PlatformError('upstream_unavailable', 'the model is not available right now, retry shortly');
+  }
+  return upstreamError(error);
 }

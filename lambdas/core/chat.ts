@@ -1,13 +1,21 @@
 import * as z from 'zod';
 import type { AdapterEndpointSettings } from '../../contract/adapters';
-import { resolveChatTarget } from './adapters';
+import { type ChatTarget, resolveChatTarget } from './adapters';
+import { costNanoUsd } from './catalog';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
-import { type ModelCall, metered } from './metering';
-import type { ChatMessage, ModelProvider, TenantAdapters } from './ports';
+import { type ModelCall, metered, modelMayHaveRun, reserveCall, type TokenUsage } from './metering';
+import type {
+  ChatMessage,
+  GenerateRequest,
+  ModelProvider,
+  ModelStreamEvent,
+  Reservation,
+  TenantAdapters,
+} from './ports';
 import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
 import type { TenantContext } from './tenant';
-import { chatInputTokens } from './tokens';
+import { chatInputTokens, countTokens } from './tokens';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 
@@ -88,15 +96,10 @@ export function toChatMessages(messages: ChatRequest['messages']): ChatMessage[]
   }));
 }
 
-/** Reserve against the tenant's limits, call the model, settle what it actually used. */
-export async function completeChat(
-  deps: ChatDeps,
-  tenant: TenantContext,
-  request: ChatRequest,
-  call: ModelCall,
-): Promise<ChatCompletion> {
-  const { requestId, signal } = call;
-  const { model, provider, modelId } = await resolveChatTarget(deps, tenant, request.model);
+/** What a chat call needs once its request is read: where it goes, the grounded messages, the estimate. */
+async function prepareChat(deps: ChatDeps, tenant: TenantContext, request: ChatRequest, call: ModelCall) {
+  const target = await resolveChatTarget(deps, tenant, request.model);
+  const { model } = target;
   const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? model.defaultMaxTokens;
   if (maxTokens > model.maxOutputTokens) {
     throw new PlatformError('invalid_request', `max_tokens must be at most ${model.maxOutputTokens} for ${model.name}`);
@@ -115,24 +118,37 @@ export async function completeChat(
       )
     : [];
   const messages = groundedMessages(asked, passages);
-  const inputTokens = chatInputTokens(messages);
-  const nowMs = deps.now();
-  const result = await metered(
-    deps,
-    tenant,
-    { requestId, model, estimate: { inputTokens, outputTokens: maxTokens }, nowMs, signal },
-    () =>
-      provider.generate(tenant, {
-        modelId,
-        messages,
-        maxTokens,
-        temperature: request.temperature,
-        topP: request.top_p,
-        stop: stopSequences(request.stop),
-        signal,
-      }),
-  );
+  const generate: GenerateRequest = {
+    modelId: target.modelId,
+    messages,
+    maxTokens,
+    temperature: request.temperature,
+    topP: request.top_p,
+    stop: stopSequences(request.stop),
+    signal: call.signal,
+  };
+  const citations = request.retrieval && passages.map((passage, i) => passageView(passage, i));
+  return {
+    ...target,
+    generate,
+    estimate: { inputTokens: chatInputTokens(messages), outputTokens: maxTokens },
+    citations,
+  };
+}
 
+/** Reserve against the tenant's limits, call the model, settle what it actually used. */
+export async function completeChat(
+  deps: ChatDeps,
+  tenant: TenantContext,
+  request: ChatRequest,
+  call: ModelCall,
+): Promise<ChatCompletion> {
+  const { requestId, signal } = call;
+  const { model, provider, generate, estimate, citations } = await prepareChat(deps, tenant, request, call);
+  const nowMs = deps.now();
+  const result = await metered(deps, tenant, { requestId, model, estimate, nowMs, signal }, () =>
+    provider.generate(tenant, generate),
+  );
   return {
     id: `chatcmpl-${requestId}`,
     object: 'chat.completion',
@@ -144,6 +160,110 @@ export async function completeChat(
       completion_tokens: result.outputTokens,
       total_tokens: result.inputTokens + result.outputTokens,
     },
-    ...(request.retrieval && { citations: passages.map((passage, i) => passageView(passage, i)) }),
+    ...(citations && { citations }),
   };
+}
+
+/** OpenAI's `chat.completion.chunk`: one delta of a streamed answer; the last holds `usage` when asked for. */
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: string | null }[];
+  usage?: ChatCompletion['usage'] | null;
+  citations?: ChatCompletion['citations'];
+}
+
+/** How a stream ends when the provider fails after it has begun: after the chunks it already sent. */
+export interface StreamFailure {
+  readonly failure: PlatformError;
+}
+
+/**
+ * A streamed chat completion, chunk by chunk. The estimate is reserved before the first chunk, so a
+ * refusal (429) or a provider that fails before writing anything is an ordinary error answer. The
+ * ledger is settled when the stream ends, however it ends: the provider finished (its usage), the
+ * caller hung up or the deadline passed (the iteration is stopped: the provider's usage if it gave
+ * any, else the input estimate and the text generated so far, counted), or the provider failed
+ * midway (the same, then a `StreamFailure` for the caller). Billed once, never zero times.
+ */
+export async function* streamChat(
+  deps: ChatDeps,
+  tenant: TenantContext,
+  request: ChatRequest,
+  call: ModelCall,
+): AsyncGenerator<ChatCompletionChunk | StreamFailure> {
+  const { model, provider, generate, estimate, citations } = await prepareChat(deps, tenant, request, call);
+  if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
+  const nowMs = deps.now();
+  const reservation = await reserveCall(deps.ledger, tenant, { requestId: call.requestId, model, estimate, nowMs });
+  const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finishReason: string | null = null) => ({
+    id: `chatcmpl-${call.requestId}`,
+    object: 'chat.completion.chunk' as const,
+    created: Math.floor(nowMs / 1000),
+    model: model.name,
+    choices: [{ index: 0, delta, finish_reason: finishReason }],
+  });
+  let generated = '';
+  let end: Extract<ModelStreamEvent, { type: 'end' }> | undefined;
+  let failure: PlatformError | undefined;
+  let settled = false;
+  /** The provider's count if it gave one; else the input estimate and the text generated, counted. */
+  const used = (): TokenUsage => ({
+    inputTokens: end?.inputTokens ?? estimate.inputTokens,
+    outputTokens: end?.outputTokens ?? countTokens(generated),
+  });
+  try {
+    for await (const event of provider.stream(tenant, generate)) {
+      if (event.type === 'end') {
+        end = event;
+        continue;
+      }
+      const first = generated === '';
+      generated += event.text;
+      yield first
+        ? { ...chunk({ role: 'assistant', content: event.text }), ...(citations && { citations }) }
+        : chunk({ content: event.text });
+    }
+  } catch (error) {
+    // Nothing sent yet: an ordinary error answer, the reservation released if the model certainly
+    // did not run, else settled as the estimate (as `runReserved` does).
+    if (generated === '') {
+      settled = true;
+      if (modelMayHaveRun(error)) await settleStream(deps, model, reservation, estimate);
+      else await deps.ledger.release(reservation);
+      throw error;
+    }
+    failure = error instanceof PlatformError ? error : new PlatformError('upstream_error', 'the model stream broke');
+  } finally {
+    // Also when the caller stops the iteration (it hung up, or the deadline passed): what was generated.
+    if (!settled) await settleStream(deps, model, reservation, used());
+  }
+  const usage = used();
+  if (failure) {
+    yield { failure };
+    return;
+  }
+  yield chunk({}, end?.finishReason ?? 'stop');
+  if (request.stream_options?.include_usage) {
+    yield {
+      ...chunk({}),
+      choices: [],
+      usage: {
+        prompt_tokens: usage.inputTokens,
+        completion_tokens: usage.outputTokens,
+        total_tokens: usage.inputTokens + usage.outputTokens,
+      },
+    };
+  }
+}
+
+async function settleStream(deps: ChatDeps, model: ChatTarget['model'], reservation: Reservation, usage: TokenUsage) {
+  const overage = usage.inputTokens + usage.outputTokens - reservation.estimate.tokens;
+  if (overage > 0) deps.metrics.reservationOverage(reservation, overage);
+  await deps.ledger.settle(reservation, {
+    ...usage,
+    costNanoUsd: costNanoUsd(model, usage.inputTokens, usage.outputTokens),
+  });
 }

@@ -29,8 +29,20 @@ export interface GenerateResult {
   readonly outputTokens: number;
 }
 
+/** A streamed generation: text as it comes, then how it ended and, if the provider says, what it used. */
+export type ModelStreamEvent =
+  | { readonly type: 'text'; readonly text: string }
+  | {
+      readonly type: 'end';
+      readonly finishReason: GenerateResult['finishReason'];
+      readonly inputTokens?: number;
+      readonly outputTokens?: number;
+    };
+
 export interface ModelProvider {
   generate(tenant: TenantContext, request: GenerateRequest): Promise<GenerateResult>;
+  /** The same call, streamed; stopping the iteration (or the signal) stops the generation. */
+  stream(tenant: TenantContext, request: GenerateRequest): AsyncIterable<ModelStreamEvent>;
 }
 
 /** A request admitted by the ledger, to be settled or released exactly once. */

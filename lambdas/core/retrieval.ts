@@ -119,7 +119,7 @@ export const embeddingsRequestSchema = z
 export function encodeEmbedding(vector: readonly number[], format: 'float' | 'base64'): number[] | string {
   if (format === 'float') return [...vector];
   const bytes = Buffer.alloc(vector.length * 4);
-  vector.forEach((value, i) => bytes.writeFloatLE(value, i * 4));
+  for (const [i, value] of vector.entries()) bytes.writeFloatLE(value, i * 4);
   return bytes.toString('base64');
 }
 

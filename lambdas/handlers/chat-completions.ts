@@ -1,5 +1,13 @@
+import { errorBody } from '../../contract/errors';
 import { promptForAudit } from '../core/audit';
-import { chatRequestSchema, completeChat, toChatMessages } from '../core/chat';
+import {
+  type ChatCompletionChunk,
+  chatRequestSchema,
+  completeChat,
+  type StreamFailure,
+  streamChat,
+  toChatMessages,
+} from '../core/chat';
 import {
   adapterModels,
   lambdaHandler,
@@ -10,7 +18,7 @@ import {
   tenantAdapters,
 } from '../runtime';
 import { vectors } from '../runtime-vectors';
-import { json, tenantApi } from './http';
+import { json, streamed, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
@@ -18,6 +26,32 @@ export type ChatCompletionsDeps = Pick<
   PlatformDeps,
   'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'models' | 'adapterModels' | 'adapters' | 'embedder' | 'vectors'
 >;
+
+const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
+
+/**
+ * OpenAI's server-sent events: a `data:` line per chunk, then `data: [DONE]`; a failure after the
+ * first chunk ends the stream with an error event in the API's error shape instead.
+ */
+async function* serverSentEvents(
+  first: IteratorResult<ChatCompletionChunk | StreamFailure>,
+  rest: AsyncGenerator<ChatCompletionChunk | StreamFailure>,
+): AsyncGenerator<string> {
+  const event = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
+  try {
+    for (let next: IteratorResult<ChatCompletionChunk | StreamFailure> = first; !next.done; next = await rest.next()) {
+      if ('failure' in next.value) {
+        yield event(errorBody(next.value.failure.code, next.value.failure.message));
+        return;
+      }
+      yield event(next.value);
+    }
+    yield 'data: [DONE]\n\n';
+  } finally {
+    // The caller hung up (the transport stopped reading): the stream stops, and settles what it made.
+    await rest.return(undefined);
+  }
+}
 
 /** `POST /v1/chat/completions` */
 export function create(deps: ChatCompletionsDeps) {
@@ -27,6 +61,12 @@ export function create(deps: ChatCompletionsDeps) {
       const request = chatRequestSchema.parse(event.body);
       audit.model = request.model;
       if (tenant.auditPrompts) audit.prompt = promptForAudit(toChatMessages(request.messages));
+      if (request.stream) {
+        const chunks = streamChat(chat, tenant, request, modelCall);
+        // The first chunk before any byte: a refusal or an early failure is an ordinary error answer.
+        const first = await chunks.next();
+        return streamed(200, SSE_HEADERS, serverSentEvents(first, chunks));
+      }
       const completion = await completeChat(chat, tenant, request, modelCall);
       audit.inputTokens = completion.usage.prompt_tokens;
       audit.outputTokens = completion.usage.completion_tokens;

@@ -233,6 +233,13 @@ export function inMemoryPorts() {
       events.push('generate');
       return { text: 'answer', finishReason: 'stop', inputTokens: 10, outputTokens: 2 };
     },
+    async *stream(_tenant, request) {
+      generated.push({ messages: request.messages });
+      events.push('stream');
+      yield { type: 'text' as const, text: 'ans' };
+      yield { type: 'text' as const, text: 'wer' };
+      yield { type: 'end' as const, finishReason: 'stop' as const, inputTokens: 10, outputTokens: 2 };
+    },
   };
   const queued: IngestJobRef[] = [];
   const queue: IngestQueue = { enqueue: async (refs) => void queued.push(...refs) };

@@ -52,7 +52,14 @@ export async function call(
     body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
   });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, text, body: text ? JSON.parse(text) : undefined };
+  // Server-sent events stay text: `text` holds them.
+  const isJson = (response.headers.get('content-type') ?? '').includes('json');
+  return {
+    status: response.status,
+    headers: response.headers,
+    text,
+    body: text && isJson ? JSON.parse(text) : undefined,
+  };
 }
 
 /** Onboards a tenant through the admin API and returns its first API key. */
