@@ -19,7 +19,12 @@ const t0 = performance.now();
 const { handler } = require(process.env.BUNDLE);
 const t1 = performance.now();
 const context = { awsRequestId: 'cold', getRemainingTimeInMillis: () => 30000 };
-handler(JSON.parse(process.env.EVENT), context)
+// A streaming handler (event, responseStream, context) writes its answer to a stream.
+const out = new (require('node:stream').PassThrough)();
+let streamed = '';
+out.on('data', (chunk) => (streamed += chunk));
+const event = JSON.parse(process.env.EVENT);
+(handler.length === 3 ? handler(event, out, context).then(() => streamed) : handler(event, context))
   .then((result) => result, (error) => ({ error: String(error && error.message) }))
   .then((result) => console.log(JSON.stringify({ loadMs: t1 - t0, invokeMs: performance.now() - t1, result })));
 `;

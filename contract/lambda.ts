@@ -1,2 +1,8 @@
 /** Longest a tenant API handler runs (its Lambda timeout); API Gateway stops waiting at 29 s anyway. */
 export const HANDLER_TIMEOUT_SECONDS = 30;
+
+/**
+ * Longest a streamed route's handler runs: a long generation, streamed, outlives API Gateway's 29 s
+ * for buffered answers. Its integration waits as long.
+ */
+export const STREAMING_HANDLER_TIMEOUT_SECONDS = 300;

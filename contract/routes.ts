@@ -32,10 +32,12 @@ export interface Route {
   readonly path: string;
   readonly handler: HandlerName;
   readonly auth: RouteAuth;
+  /** Answered as a stream (API Gateway's `STREAM` transfer mode), its handler given `STREAMING_HANDLER_TIMEOUT_SECONDS`. */
+  readonly streaming?: boolean;
 }
 
 export const ROUTES: readonly Route[] = [
-  { method: 'POST', path: '/v1/chat/completions', handler: 'chat-completions', auth: 'tenant' },
+  { method: 'POST', path: '/v1/chat/completions', handler: 'chat-completions', auth: 'tenant', streaming: true },
   { method: 'POST', path: '/v1/embeddings', handler: 'embeddings', auth: 'tenant' },
   { method: 'GET', path: '/v1/models', handler: 'models', auth: 'tenant' },
   { method: 'POST', path: '/v1/documents', handler: 'documents', auth: 'tenant' },

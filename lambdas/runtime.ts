@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream';
 import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
@@ -8,7 +9,7 @@ import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { Context } from 'aws-lambda';
+import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { BedrockEmbedder } from './adapters/bedrock-embedder';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
@@ -47,6 +48,7 @@ import type {
   UsageReports,
   VectorIndex,
 } from './core/ports';
+import { streamedBody, writeStreamed } from './handlers/streaming';
 
 export type { PlatformSettings };
 
@@ -275,4 +277,37 @@ export function lambdaHandler<E, R>(create: (wiring: Wiring) => (event: E, conte
     handler ??= create(awsWiring());
     return handler(event, context);
   };
+}
+
+/** What the Node.js Lambda runtime offers streaming functions: a global, present only in Lambda. */
+interface LambdaStreamingRuntime {
+  streamifyResponse(handler: (event: unknown, responseStream: Writable, context: Context) => Promise<void>): unknown;
+  HttpResponseStream: {
+    from(stream: Writable, prelude: { statusCode: number; headers?: Record<string, string> }): Writable;
+  };
+}
+
+/**
+ * A Lambda entry point for a route behind API Gateway's `STREAM` transfer mode: the handler's
+ * status and headers go out as the prelude, then its body, streamed as it is produced or written
+ * whole. Outside Lambda (tests, the cold-start bench) there is no runtime to wrap it.
+ */
+export function streamingLambdaHandler<E>(
+  create: (wiring: Wiring) => (event: E, context: Context) => Promise<APIGatewayProxyResult>,
+) {
+  const lambda = (globalThis as { awslambda?: Partial<LambdaStreamingRuntime> }).awslambda;
+  const runtime = typeof lambda?.streamifyResponse === 'function' ? (lambda as LambdaStreamingRuntime) : undefined;
+  let handler: ((event: E, context: Context) => Promise<APIGatewayProxyResult>) | undefined;
+  const stream = async (event: unknown, responseStream: Writable, context: Context) => {
+    handler ??= create(awsWiring());
+    const result = await handler(event as E, context);
+    const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
+    const out = runtime
+      ? runtime.HttpResponseStream.from(responseStream, { statusCode: result.statusCode, headers })
+      : responseStream;
+    const body = streamedBody(result);
+    if (body) await writeStreamed(body, out);
+    else out.end(result.body);
+  };
+  return runtime ? runtime.streamifyResponse(stream) : stream;
 }

@@ -1,5 +1,4 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type {
@@ -9,6 +8,7 @@ import type {
   PolicyDocument,
 } from 'aws-lambda';
 import { errorBody } from '../contract/errors';
+import { STREAMING_HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
 import {
   AUTHORIZER_DENY_REASON,
   GATEWAY_RESPONSES,
@@ -17,8 +17,8 @@ import {
   type Route,
 } from '../contract/routes';
 import type { RouteHandler } from '../lambdas/handlers';
-import { streamedBody } from '../lambdas/handlers/http';
 import type { LambdaFunction } from '../lambdas/handlers/lambda';
+import { streamedBody, writeStreamed } from '../lambdas/handlers/streaming';
 import { readBody } from './aws-wire';
 import { lambdaContext } from './lambda-context';
 
@@ -188,10 +188,18 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
     try {
       const result = await options.handlers[matched.route.handler](
         event,
-        lambdaContext(requestId, options.handlerTimeoutMs),
+        lambdaContext(
+          requestId,
+          options.handlerTimeoutMs ?? (matched.route.streaming ? STREAMING_HANDLER_TIMEOUT_SECONDS * 1000 : undefined),
+        ),
       );
       const body = streamedBody(result);
-      if (body) return await sendStreamed(response, result.statusCode, { ...result.headers }, body);
+      if (body) {
+        // API Gateway's `STREAM` transfer mode: the head now, the bytes as the handler makes them.
+        response.writeHead(result.statusCode, stringHeaders(result.headers ?? {}));
+        response.flushHeaders();
+        return await writeStreamed(body, response);
+      }
       send(response, result.statusCode, { ...result.headers }, result.body);
     } catch {
       if (response.headersSent) response.destroy();
@@ -222,27 +230,8 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
   );
 }
 
-/**
- * A streamed answer (API Gateway's `STREAM` transfer mode): the bytes go out as the handler makes
- * them. When the client hangs up, reading stops, which stops the handler's stream (and settles it).
- */
-async function sendStreamed(
-  response: ServerResponse,
-  status: number,
-  headers: Record<string, string | number | boolean>,
-  body: AsyncIterable<string>,
-): Promise<void> {
-  response.writeHead(status, Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])));
-  response.flushHeaders();
-  let gone = false;
-  response.once('close', () => {
-    gone = !response.writableFinished;
-  });
-  for await (const chunk of body) {
-    if (gone || response.destroyed) break;
-    if (!response.write(chunk)) await once(response, 'drain');
-  }
-  response.end();
+function stringHeaders(headers: Record<string, string | number | boolean>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)]));
 }
 
 function send(
@@ -251,7 +240,7 @@ function send(
   headers: Record<string, string | number | boolean>,
   body: string,
 ) {
-  response.writeHead(status, Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])));
+  response.writeHead(status, stringHeaders(headers));
   response.end(body);
 }
 

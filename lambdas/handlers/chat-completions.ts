@@ -10,16 +10,17 @@ import {
 } from '../core/chat';
 import {
   adapterModels,
-  lambdaHandler,
   meteredRoutePorts,
   modelDeps,
   models,
   type PlatformDeps,
+  streamingLambdaHandler,
   tenantAdapters,
 } from '../runtime';
 import { vectors } from '../runtime-vectors';
-import { json, streamed, tenantApi } from './http';
+import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
+import { streamed } from './streaming';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type ChatCompletionsDeps = Pick<
@@ -75,7 +76,8 @@ export function create(deps: ChatCompletionsDeps) {
   );
 }
 
-export const handler = lambdaHandler((wiring) =>
+/** Streamed by API Gateway (`STREAM` transfer mode): the prelude, then the body as it comes. */
+export const handler = streamingLambdaHandler((wiring) =>
   create({
     ...meteredRoutePorts(wiring),
     models: models(wiring),

@@ -40,25 +40,6 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
-/**
- * A streamed answer (server-sent events): its status and headers are sent first, then its body as
- * it is produced. It travels through middy as a proxy result whose body is not a string: the one
- * place that pretends otherwise, and the transports (the Lambda streaming entry, the local gateway)
- * tell it apart with `streamedBody`.
- */
-export function streamed(
-  statusCode: number,
-  headers: Record<string, string>,
-  body: AsyncIterable<string>,
-): APIGatewayProxyResult {
-  return { statusCode, headers, body: body as unknown as string };
-}
-
-/** The body of a streamed answer, or undefined for an ordinary one. */
-export function streamedBody(result: { body: unknown }): AsyncIterable<string> | undefined {
-  return typeof result.body === 'string' ? undefined : (result.body as AsyncIterable<string>);
-}
-
 /** Messages may quote the request (an unknown key, a model name): cut so an answer never echoes a whole body. */
 const MAX_ERROR_MESSAGE_CHARS = 500;
 

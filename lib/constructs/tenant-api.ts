@@ -1,4 +1,4 @@
-import { CfnOutput } from 'aws-cdk-lib';
+import { CfnOutput, Duration } from 'aws-cdk-lib';
 import {
   AccessLogField,
   AccessLogFormat,
@@ -7,6 +7,7 @@ import {
   LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
+  ResponseTransferMode,
   ResponseType,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
@@ -17,6 +18,7 @@ import { CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { errorBody } from '../../contract/errors';
 import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
+import { STREAMING_HANDLER_TIMEOUT_SECONDS } from '../../contract/lambda';
 import {
   AUTHORIZER_DENY_REASON,
   GATEWAY_RESPONSES,
@@ -158,13 +160,21 @@ export class TenantApi extends Construct {
           environment: props.environment,
           logRetention: props.logRetention,
           reservedConcurrentExecutions: route.auth === 'tenant' ? props.reservedConcurrency : undefined,
+          ...(route.streaming && { timeout: Duration.seconds(STREAMING_HANDLER_TIMEOUT_SECONDS) }),
         }).function;
         grants[route.handler](functions[route.handler]);
       }
       this.api.root.resourceForPath(route.path).addMethod(
         route.method,
         // No console test invocations: one permission a method fewer, and nothing that bypasses the authorizer.
-        new LambdaIntegration(functions[route.handler], { allowTestInvoke: false }),
+        new LambdaIntegration(functions[route.handler], {
+          allowTestInvoke: false,
+          // Streamed: `response-streaming-invocations`, the answer passed on as the function writes it.
+          ...(route.streaming && {
+            responseTransferMode: ResponseTransferMode.STREAM,
+            timeout: Duration.seconds(STREAMING_HANDLER_TIMEOUT_SECONDS),
+          }),
+        }),
         // A missing Authorization header is the authorizer's 401 (its identity source); bodies are
         // validated by the handlers' schemas, so their errors keep the platform's shape.
         route.auth === 'tenant'

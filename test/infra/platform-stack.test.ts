@@ -188,6 +188,28 @@ describe('PlatformStack', () => {
     expect(starResources).toHaveLength(12);
   });
 
+  it('streams chat completions: STREAM transfer mode on response-streaming-invocations, 300 s to generate', () => {
+    const [chat] = Object.entries(template.findResources('AWS::Lambda::Function')).filter(
+      ([, fn]) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === 'chat-completions',
+    );
+    expect(chat[1].Properties.Timeout).toBe(300);
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).filter((method) =>
+      JSON.stringify(method.Properties.Integration.Uri).includes(chat[0]),
+    );
+    expect(methods).toHaveLength(1);
+    expect(methods[0].Properties.Integration).toMatchObject({
+      Type: 'AWS_PROXY',
+      ResponseTransferMode: 'STREAM',
+      TimeoutInMillis: 300_000,
+    });
+    expect(JSON.stringify(methods[0].Properties.Integration.Uri)).toContain('response-streaming-invocations');
+    // every other route stays buffered
+    const buffered = Object.values(template.findResources('AWS::ApiGateway::Method')).filter(
+      (method) => method.Properties.Integration?.ResponseTransferMode === 'STREAM',
+    );
+    expect(buffered).toHaveLength(1);
+  });
+
   it('runs OpenSearch encrypted, HTTPS-only, IAM-only, refusing explicit indexes in bulk bodies', () => {
     template.hasResourceProperties('AWS::OpenSearchService::Domain', {
       EngineVersion: 'OpenSearch_2.19',

@@ -1,0 +1,40 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+
+/**
+ * A streamed answer (server-sent events): its status and headers are sent first, then its body as
+ * it is produced. It travels through middy as a proxy result whose body is not a string: the one
+ * place that pretends otherwise, and the transports (the Lambda streaming entry, the local gateway)
+ * tell it apart with `streamedBody`.
+ */
+export function streamed(
+  statusCode: number,
+  headers: Record<string, string>,
+  body: AsyncIterable<string>,
+): APIGatewayProxyResult {
+  return { statusCode, headers, body: body as unknown as string };
+}
+
+/** The body of a streamed answer, or undefined for an ordinary one. */
+export function streamedBody(result: { body: unknown }): AsyncIterable<string> | undefined {
+  return typeof result.body === 'string' ? undefined : (result.body as AsyncIterable<string>);
+}
+
+/**
+ * Writes a streamed body to the client as it is produced. When the client is gone (the writable
+ * closes or fails), reading stops: that stops the body's generator, which settles what it made.
+ */
+export async function writeStreamed(body: AsyncIterable<string>, out: Writable): Promise<void> {
+  let gone = false;
+  const hangUp = () => {
+    gone = !out.writableFinished;
+  };
+  out.once('close', hangUp);
+  out.once('error', hangUp);
+  for await (const chunk of body) {
+    if (gone || out.destroyed) break;
+    if (!out.write(chunk)) await Promise.race([once(out, 'drain'), once(out, 'close')]).catch(hangUp);
+  }
+  if (!gone) out.end();
+}
