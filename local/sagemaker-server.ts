@@ -4,7 +4,16 @@ import * as z from 'zod';
 import type { AdapterEndpointSettings } from '../contract/adapters';
 import { parseJson } from '../lambdas/core/json';
 import { countTokens } from '../lambdas/core/tokens';
-import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
+import {
+  eventStreamMessage,
+  failAsAws,
+  localServer,
+  readBody,
+  remember,
+  sendAwsError,
+  sigV4Scope,
+  words,
+} from './aws-wire';
 import { localModel } from './local-model';
 
 /** `CreateInferenceComponent` for an adapter: a base component to run on and an artifact, no compute of its own. */
@@ -32,6 +41,8 @@ const invokeSchema = z
     temperature: z.number().min(0).max(2).optional(),
     top_p: z.number().min(0).max(1).optional(),
     stop: z.array(z.string().min(1)).max(4).optional(),
+    stream: z.boolean().optional(),
+    stream_options: z.object({ include_usage: z.boolean() }).strict().optional(),
   })
   .strict();
 
@@ -199,7 +210,7 @@ export async function startLocalSageMaker(options: {
         return reply(400, { __type: 'ValidationException', message });
       }
     }
-    const invoke = /^\/endpoints\/([^/]+)\/invocations$/.exec(request.url ?? '');
+    const invoke = /^\/endpoints\/([^/]+)\/(invocations|invocations-response-stream)$/.exec(request.url ?? '');
     if (request.method !== 'POST' || !invoke) {
       return sendAwsError(
         response,
@@ -243,6 +254,32 @@ export async function startLocalSageMaker(options: {
       .at(-1)
       ?.replace(/\.tar\.gz$/, '');
     const text = adapter ? `[${adapter}] ${output.text}` : output.text;
+    const usage = {
+      prompt_tokens: output.inputTokens,
+      completion_tokens: countTokens(text),
+      total_tokens: output.inputTokens + countTokens(text),
+    };
+    const finishReason = output.stopReason === 'max_tokens' ? 'length' : 'stop';
+    if (invoke[2] === 'invocations-response-stream') {
+      // The container's server-sent chunks, in PayloadParts cut mid-line: clients must put lines back together.
+      response.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+      const chunk = (delta: object, finish: string | null, extra: object = {}) =>
+        `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
+      const sse = [
+        ...words(text).map((word, i) =>
+          chunk(i === 0 ? { role: 'assistant', content: word } : { content: word }, null),
+        ),
+        chunk({}, finishReason),
+        ...(parsed.data.stream_options?.include_usage ? [`data: ${JSON.stringify({ choices: [], usage })}\n\n`] : []),
+        'data: [DONE]\n\n',
+      ].join('');
+      const bytes = Buffer.from(sse);
+      for (let at = 0; at < bytes.length; at += 37) {
+        response.write(eventStreamMessage('PayloadPart', new Uint8Array(bytes.subarray(at, at + 37))));
+      }
+      response.end();
+      return;
+    }
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(
       JSON.stringify({
@@ -252,14 +289,10 @@ export async function startLocalSageMaker(options: {
           {
             index: 0,
             message: { role: 'assistant', content: text },
-            finish_reason: output.stopReason === 'max_tokens' ? 'length' : 'stop',
+            finish_reason: finishReason,
           },
         ],
-        usage: {
-          prompt_tokens: output.inputTokens,
-          completion_tokens: countTokens(text),
-          total_tokens: output.inputTokens + countTokens(text),
-        },
+        usage,
       }),
     );
   }, failAsAws);

@@ -1,4 +1,5 @@
 import OpenAI from 'openai';
+import { countTokens } from '../../lambdas/core/tokens';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
 import { LOCAL_ADAPTER_LOAD_MS } from '../../local/sagemaker-server';
 import { runTenantCli } from '../../local/tenant-cli';
@@ -102,6 +103,36 @@ describe('LoRA adapters on the GPU endpoint', () => {
     const { prompt_tokens: input, completion_tokens: output } = answer.body.usage;
     expect(line).toMatchObject({ requests: 1, input_tokens: input, output_tokens: output });
     expect(line.cost_usd).toBeCloseTo((input * 0.2 + output * 0.6) / 1e6, 12);
+  });
+
+  it("streams a chat on the tenant's adapter from SageMaker's response stream, billed with the container's count", async () => {
+    const before = platform.sagemaker?.requests.length ?? 0;
+    const answer = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: acme,
+      body: {
+        model: `ft:${BASE}:support-bot`,
+        messages: [{ role: 'user', content: 'Where is my order?' }],
+        stream: true,
+        stream_options: { include_usage: true },
+      },
+    });
+    const data = answer.text
+      .split('\n\n')
+      .filter((block) => block.startsWith('data: '))
+      .map((block) => block.slice('data: '.length));
+    expect(data.at(-1)).toBe('[DONE]');
+    const chunks = data.slice(0, -1).map((line) => JSON.parse(line));
+    const text = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
+    expect(text).toBe('[support-bot] Local echo of 1 message(s): Where is my order?');
+    expect(chunks.at(-1).usage).toEqual({
+      prompt_tokens: 5,
+      completion_tokens: countTokens(text),
+      total_tokens: 5 + countTokens(text),
+    });
+    const invoke = platform.sagemaker?.requests
+      .slice(before)
+      .find((r) => r.path.endsWith('/invocations-response-stream'));
+    expect(invoke?.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
   });
 
   it("answers another tenant's adapter exactly like a model that does not exist", async () => {
