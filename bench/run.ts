@@ -3,6 +3,7 @@ import { benchChat } from './chat';
 import { benchCold } from './cold';
 import { benchMetering } from './metering';
 import { benchRetrieval } from './retrieval';
+import { benchStream } from './stream';
 import { benchSynth } from './synth';
 
 /** `npm run bench [-- <suite>]`: each suite prints a table. */
@@ -12,6 +13,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   cold: benchCold,
   metering: benchMetering,
   retrieval: benchRetrieval,
+  stream: benchStream,
   synth: benchSynth,
 };
 

@@ -10,7 +10,9 @@ async function main() {
   const ingestWorker = process.env.LOCAL_INGEST_WORKER !== 'off';
   // Local mode runs as a deployment with the adapter endpoint: the local SageMaker costs no GPU.
   const config = platformConfig((key) => ({ adapterInstanceType: 'ml.g5.2xlarge' })[key]);
-  const platform = await startLocalPlatform({ port, dataDir, ingestWorker, config });
+  // LOCAL_MODEL_WORD_DELAY_MS: the local model streams a word every so many ms, like a real one.
+  const modelWordDelayMs = Number(process.env.LOCAL_MODEL_WORD_DELAY_MS ?? 0);
+  const platform = await startLocalPlatform({ port, dataDir, ingestWorker, config, modelWordDelayMs });
   console.log(`multi-tenant AI platform (local mode) on ${platform.url}`);
   console.log(`data under ${dataDir}; the local model is deterministic, not a language model`);
   console.log('create a tenant: npm run tenant -- create acme --tier standard');

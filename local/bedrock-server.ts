@@ -90,6 +90,8 @@ export async function startLocalBedrock(options: {
   /** Served by `InvokeModel` with the Titan Text Embeddings V2 body. */
   embeddingModelIds: readonly string[];
   port?: number;
+  /** `ConverseStream` waits this long between words, as a model generating would (0: next turn). */
+  wordDelayMs?: number;
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
   let misbehaviour: ConverseMisbehaviour = {};
@@ -151,7 +153,9 @@ export async function startLocalBedrock(options: {
       maxTokens: parsed.data.inferenceConfig?.maxTokens ?? 512,
       stop: parsed.data.inferenceConfig?.stopSequences,
     });
-    if (route[2] === 'converse-stream') return streamConverse(output, response, misbehaviour, started);
+    if (route[2] === 'converse-stream') {
+      return streamConverse(output, response, misbehaviour, started, options.wordDelayMs ?? 0);
+    }
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(
       JSON.stringify({
@@ -190,6 +194,7 @@ async function streamConverse(
   response: ServerResponse,
   misbehaviour: ConverseMisbehaviour,
   started: number,
+  wordDelayMs: number,
 ): Promise<void> {
   response.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
   const send = (eventType: string, payload: unknown) => {
@@ -197,7 +202,9 @@ async function streamConverse(
   };
   send('messageStart', { role: 'assistant' });
   for (const [i, word] of words(output.text).entries()) {
-    if (i > 0) await (misbehaviour.streamGate?.() ?? new Promise((resolve) => setImmediate(resolve)));
+    const pause = () =>
+      new Promise((resolve) => (wordDelayMs > 0 ? setTimeout(resolve, wordDelayMs) : setImmediate(resolve)));
+    if (i > 0) await (misbehaviour.streamGate?.() ?? pause());
     if (misbehaviour.failStreamAfterWords !== undefined && i >= misbehaviour.failStreamAfterWords) {
       response.end(
         eventStreamException('internalServerException', 'The server encountered an error processing the request.'),

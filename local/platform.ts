@@ -60,6 +60,8 @@ export interface LocalPlatformOptions {
   readonly siloTenantId?: string;
   /** The dev issuer's key, when another plane's: a silo accepts the pool's tokens, as both trust one IdP on AWS. */
   readonly issuerKeyFile?: string;
+  /** How long the local model takes a word when it streams (`LOCAL_MODEL_WORD_DELAY_MS`); default: none. */
+  readonly modelWordDelayMs?: number;
   /** Tests only: a deploy of this tenant's silo fails with the returned message. */
   readonly siloDeployFault?: (tenantId: string) => string | undefined;
 }
@@ -144,6 +146,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const bedrock = await startLocalBedrock({
     chatModelIds: bedrockModels.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
     embeddingModelIds: bedrockModels.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
+    wordDelayMs: options.modelWordDelayMs,
   });
 
   const now = options.now ?? Date.now;
