@@ -6,6 +6,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { platformConfig } from '../lib/config';
 import { startLocalPlatform } from '../local/platform';
 import { LOCAL_ADAPTER_LOAD_MS } from '../local/sagemaker-server';
+import { adminPost, benchTenant } from './admin';
 import { printTable } from './chat';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 400);
@@ -48,13 +49,8 @@ export async function benchAdapters(): Promise<void> {
     now: () => now,
   });
   try {
-    const admin = { authorization: `Bearer ${platform.operatorToken}`, 'content-type': 'application/json' };
-    const post = (path: string, body: unknown) =>
-      fetch(`${platform.url}${path}`, { method: 'POST', headers: admin, body: JSON.stringify(body) }).then(
-        (r) => r.json() as Promise<Record<string, string>>,
-      );
-    await post('/admin/tenants', { id: 'bench-co', tier: 'enterprise' });
-    const apiKey = (await post('/admin/tenants/bench-co/api-keys', {})).api_key;
+    const post = adminPost(platform);
+    const apiKey = await benchTenant(platform, { id: 'bench-co', tier: 'enterprise' });
     const adapter = await post('/admin/tenants/bench-co/adapters', {
       name: 'bench-bot',
       artifact_url: 's3://bench-adapters/bench-bot.tar.gz',

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalPlatform } from '../local/platform';
+import { benchTenant } from './admin';
 
 /**
  * A server under benchmark, in its own process so the load generator does not share its CPU:
@@ -29,19 +30,9 @@ async function main(): Promise<void> {
     port: 0,
     persist: false,
   });
-  const headers = { authorization: `Bearer ${platform.operatorToken}`, 'content-type': 'application/json' };
   const limits = { requestsPerMinute: 1e9, tokensPerMinute: 1e12, monthlyTokens: 1e12, monthlyBudgetUsd: 1e6 };
-  await fetch(`${platform.url}/admin/tenants`, {
-    method: 'POST',
-    headers,
-    body: JSON.stringify({ id: 'bench', limits }),
-  });
-  const key = (await (
-    await fetch(`${platform.url}/admin/tenants/bench/api-keys`, { method: 'POST', headers })
-  ).json()) as {
-    api_key: string;
-  };
-  console.log(JSON.stringify({ url: platform.url, apiKey: key.api_key }));
+  const apiKey = await benchTenant(platform, { id: 'bench', limits });
+  console.log(JSON.stringify({ url: platform.url, apiKey }));
 }
 
 main().catch((error) => {

@@ -5,6 +5,7 @@ import { BedrockRuntimeClient, ConverseStreamCommand } from '@aws-sdk/client-bed
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { platformConfig } from '../lib/config';
 import { startLocalPlatform } from '../local/platform';
+import { benchTenant } from './admin';
 import { printTable } from './chat';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -45,13 +46,7 @@ export async function benchStream(): Promise<void> {
     modelWordDelayMs: WORD_DELAY_MS,
   });
   try {
-    const admin = { authorization: `Bearer ${platform.operatorToken}`, 'content-type': 'application/json' };
-    const post = (path: string, body: unknown) =>
-      fetch(`${platform.url}${path}`, { method: 'POST', headers: admin, body: JSON.stringify(body) }).then(
-        (r) => r.json() as Promise<Record<string, string>>,
-      );
-    await post('/admin/tenants', { id: 'bench-co', tier: 'enterprise' });
-    const apiKey = (await post('/admin/tenants/bench-co/api-keys', {})).api_key;
+    const apiKey = await benchTenant(platform, { id: 'bench-co', tier: 'enterprise' });
     const body = JSON.stringify({
       model: 'nova-micro',
       messages: [{ role: 'user', content: QUESTION }],
