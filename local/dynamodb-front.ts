@@ -4,6 +4,7 @@ import { ITEM_ACCESS_OPERATIONS } from '../contract/iam';
 import { TABLE_KEY, TENANT_PARTITION_PREFIX } from '../contract/tables';
 import { parseJson } from '../lambdas/core/json';
 import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
+import { capacityKind, PartitionCapacity } from './partition-capacity';
 import type { LocalSts } from './sts-server';
 
 /** What TenantAccessRole's policy allows (see lib/constructs/tenant-access-role.ts): no Scan, no table-wide reads. */
@@ -17,6 +18,7 @@ interface DynamoDbRequest {
   ExpressionAttributeNames?: Record<string, string>;
   ExpressionAttributeValues?: AttributeMap;
   RequestItems?: Record<string, { PutRequest?: { Item: AttributeMap }; DeleteRequest?: { Key: AttributeMap } }[]>;
+  ReturnConsumedCapacity?: string;
 }
 
 /**
@@ -98,14 +100,21 @@ export async function startDynamoDbFront(options: {
   tenantTables: readonly string[];
   /** Tables whose tenant partitions sessions may read (GetItem, Query) but not write: the registry. */
   readableTenantTables?: readonly string[];
+  /** Per-partition-key units a second. @default DynamoDB's: 1,000 write and 3,000 read units */
+  partitionLimits?: { writeUnitsPerSecond: number; readUnitsPerSecond: number };
+  /** The clock the per-second windows follow. */
+  now?: () => number;
 }): Promise<{
   endpoint: string;
   decisions: AccessDecision[];
   /** Tests only: inject faults into the requests that pass the access check (undefined stops). */
   injectFaults(injector: DynamoDbFaultInjector | undefined): void;
+  /** Per-partition-key throughput, enforced, and what each key consumed. */
+  capacity: PartitionCapacity;
   close(): Promise<void>;
 }> {
   const decisions: AccessDecision[] = [];
+  const capacity = new PartitionCapacity(options.partitionLimits, options.now);
   let faults: DynamoDbFaultInjector | undefined;
   const upstream = new URL(options.upstream);
 
@@ -154,18 +163,33 @@ export async function startDynamoDbFront(options: {
       );
       return;
     }
+    // DynamoDB's per-partition limits: a key at its units this second is throttled before anything runs.
+    const kind = capacityKind(operation);
+    const keys = (touched ?? tables.map((table) => ({ table, key: '*' }))).map((t) => `${t.table}/${t.key}`);
+    if (kind && capacity.exceeded(keys, kind)) {
+      return sendDynamoDbError(
+        response,
+        400,
+        'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
+        'Throughput exceeds the current capacity for one or more partitions of your table.',
+      );
+    }
     const fault = faults?.({ operation, body: body.toString('utf8') });
     if (fault === 'throttle' || fault === 'server-error') {
       const { status, type, message } = FAULT_ERRORS[fault];
       return sendDynamoDbError(response, status, type, message);
     }
+    // Ask DynamoDB (dynalite) what each request consumes, to count it per partition key.
+    const asked = parsed.ReturnConsumedCapacity !== undefined && parsed.ReturnConsumedCapacity !== 'NONE';
+    const forwarded =
+      kind && !asked ? Buffer.from(JSON.stringify({ ...parsed, ReturnConsumedCapacity: 'TOTAL' })) : body;
     const forward = httpRequest(
       {
         host: upstream.hostname,
         port: upstream.port,
         path: request.url,
         method: request.method,
-        headers: request.headers,
+        headers: { ...request.headers, 'content-length': String(forwarded.length) },
       },
       (answer) => {
         if (fault) {
@@ -173,8 +197,32 @@ export async function startDynamoDbFront(options: {
           setTimeout(() => response.socket?.destroy(), fault === 'timeout' ? TIMEOUT_FAULT_MS : 0);
           return;
         }
-        response.writeHead(answer.statusCode ?? 500, answer.headers);
-        answer.pipe(response);
+        if (!kind) {
+          response.writeHead(answer.statusCode ?? 500, answer.headers);
+          answer.pipe(response);
+          return;
+        }
+        // Read what the request consumed; hand the answer on as the client asked for it.
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('end', () => {
+          const raw = Buffer.concat(chunks);
+          const parsedAnswer = (parseJson(raw.toString('utf8')) ?? {}) as { ConsumedCapacity?: unknown };
+          const consumed = [parsedAnswer.ConsumedCapacity ?? []].flat() as { CapacityUnits?: number }[];
+          capacity.record(
+            keys,
+            kind,
+            consumed.reduce((sum, entry) => sum + (entry.CapacityUnits ?? 0), 0),
+          );
+          let out = raw;
+          if (!asked && parsedAnswer.ConsumedCapacity !== undefined) {
+            delete parsedAnswer.ConsumedCapacity;
+            out = Buffer.from(JSON.stringify(parsedAnswer));
+          }
+          const { 'x-amz-crc32': _crc, 'content-length': _length, ...headers } = answer.headers;
+          response.writeHead(answer.statusCode ?? 500, { ...headers, 'content-length': String(out.length) });
+          response.end(out);
+        });
       },
     );
     forward.on('error', () => {
@@ -186,7 +234,7 @@ export async function startDynamoDbFront(options: {
         'local DynamoDB is unreachable',
       );
     });
-    forward.end(body);
+    forward.end(forwarded);
   }, failAsDynamoDb);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -195,6 +243,7 @@ export async function startDynamoDbFront(options: {
     injectFaults: (injector) => {
       faults = injector;
     },
+    capacity,
     close: () => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));

@@ -34,6 +34,7 @@ import { startLocalDynamoDb } from './dynamodb-server';
 import { lambdaContext } from './lambda-context';
 import { type LocalOffboardingRunner, type OffboardingStep, startLocalOffboardingRunner } from './offboarding-runner';
 import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server';
+import type { PartitionCapacity } from './partition-capacity';
 import { type LocalPlacementRunner, startLocalPlacementRunner } from './placement-runner';
 import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-server';
 import { type LocalSqs, startLocalSqs } from './sqs-server';
@@ -60,6 +61,8 @@ export interface LocalPlatformOptions {
   readonly siloTenantId?: string;
   /** The dev issuer's key, when another plane's: a silo accepts the pool's tokens, as both trust one IdP on AWS. */
   readonly issuerKeyFile?: string;
+  /** DynamoDB's per-partition-key units a second, enforced by the local front; default DynamoDB's own. */
+  readonly partitionLimits?: { readonly writeUnitsPerSecond: number; readonly readUnitsPerSecond: number };
   /** How long the local model takes a word when it streams (`LOCAL_MODEL_WORD_DELAY_MS`); default: none. */
   readonly modelWordDelayMs?: number;
   /** Tests only: a deploy of this tenant's silo fails with the returned message. */
@@ -88,6 +91,8 @@ export interface LocalPlatform {
   readonly endpoints: Readonly<Record<keyof ServiceConfigs, string>>;
   /** What local adapters sign with: the local servers check the SigV4 shape, and sessions' secrets. */
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** DynamoDB capacity consumed per partition key (`table/key`), and the per-key limits enforced. */
+  readonly dynamodbCapacity: PartitionCapacity;
   /** Every DynamoDB request's access decision: who signed it, which partitions it named. */
   readonly dynamodbDecisions: AccessDecision[];
   /** Tests only: makes the local DynamoDB misbehave (throttling, errors, lost answers, timeouts). */
@@ -132,6 +137,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     sts,
     tenantTables: [TABLES.ledger, TABLES.audit, TABLES.documents],
     readableTenantTables: [TABLES.tenants],
+    partitionLimits: options.partitionLimits,
+    now: options.now,
   });
   const opensearch = await startLocalOpenSearch({
     sts,
@@ -344,6 +351,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     endpoints,
     credentials: LOCAL_CREDENTIALS,
     dynamodbDecisions: dynamodbFront.decisions,
+    dynamodbCapacity: dynamodbFront.capacity,
     injectDynamoDbFaults: dynamodbFront.injectFaults,
     deps,
     close: async () => {

@@ -21,7 +21,10 @@ export class ManualClock {
 /** A local platform on a free port, in memory, with its own data dir; `close` removes everything. */
 export async function startTestPlatform(
   config?: PlatformConfig,
-  options: Pick<LocalPlatformOptions, 'now' | 'handlerTimeoutMs' | 'siloDeployFault' | 'ingestWorker'> = {},
+  options: Pick<
+    LocalPlatformOptions,
+    'now' | 'handlerTimeoutMs' | 'siloDeployFault' | 'ingestWorker' | 'partitionLimits'
+  > = {},
 ): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
   const platform = await startLocalPlatform({ dataDir, port: 0, persist: false, config, ...options });

@@ -1,0 +1,91 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PartitionCapacity } from '../../local/partition-capacity';
+import { call, onboard, startTestPlatform } from '../support/platform';
+
+describe('PartitionCapacity (DynamoDB per-partition-key throughput)', () => {
+  it('throttles a key at its units this second, not another key, and not the next second', () => {
+    let now = 10_000;
+    const capacity = new PartitionCapacity({ writeUnitsPerSecond: 1000, readUnitsPerSecond: 3000 }, () => now);
+    capacity.record(['ledger/TENANT#a'], 'write', 999);
+    expect(capacity.exceeded(['ledger/TENANT#a'], 'write')).toBe(false);
+    capacity.record(['ledger/TENANT#a'], 'write', 1);
+    expect(capacity.exceeded(['ledger/TENANT#a'], 'write')).toBe(true);
+    expect(capacity.exceeded(['ledger/TENANT#a'], 'read')).toBe(false);
+    expect(capacity.exceeded(['ledger/TENANT#b'], 'write')).toBe(false);
+    now += 1000;
+    expect(capacity.exceeded(['ledger/TENANT#a'], 'write')).toBe(false);
+    expect(capacity.totals.get('ledger/TENANT#a')).toEqual({ readUnits: 0, writeUnits: 1000 });
+  });
+});
+
+describe('the local DynamoDB front enforces per-partition limits and counts consumed capacity', () => {
+  // A clock that moves only when told: per-second windows must not turn over between two requests.
+  let nowMs = Date.parse('2026-11-25T12:00:00Z');
+  const clock = { now: () => nowMs, advance: (ms: number) => void (nowMs += ms) };
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(undefined, {
+      now: clock.now,
+      partitionLimits: { writeUnitsPerSecond: 3, readUnitsPerSecond: 3000 },
+    });
+  });
+  afterAll(() => platform.close());
+
+  it('counts write units by item size, as DynamoDB does: one per KB, the larger of before and after', async () => {
+    const db = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint: platform.endpoints.dynamodb,
+        credentials: platform.credentials,
+        // One attempt: the throttle is seen as DynamoDB sends it, not retried away.
+        maxAttempts: 1,
+      }),
+    );
+    const key = 'tenants/TENANT#capacity-probe';
+    await db.send(
+      new PutCommand({
+        TableName: 'tenants',
+        Item: { pk: 'TENANT#capacity-probe', sk: 'BIG', blob: 'x'.repeat(2500) },
+      }),
+    );
+    expect(platform.dynamodbCapacity.totals.get(key)?.writeUnits).toBe(3);
+    // a fourth write unit on that key in the same second: throttled with DynamoDB's error, nothing written
+    const throttled = await db
+      .send(
+        new UpdateCommand({
+          TableName: 'tenants',
+          Key: { pk: 'TENANT#capacity-probe', sk: 'BIG' },
+          UpdateExpression: 'SET n = :n',
+          ExpressionAttributeValues: { ':n': 1 },
+        }),
+      )
+      .catch((error: Error) => error);
+    expect(throttled).toMatchObject({ name: 'ProvisionedThroughputExceededException' });
+    clock.advance(1000);
+    await db.send(
+      new UpdateCommand({
+        TableName: 'tenants',
+        Key: { pk: 'TENANT#capacity-probe', sk: 'BIG' },
+        UpdateExpression: 'SET n = :n',
+        ExpressionAttributeValues: { ':n': 1 },
+      }),
+    );
+    expect(platform.dynamodbCapacity.totals.get(key)?.writeUnits).toBe(6);
+  });
+
+  it("counts a metered chat's ledger writes on the tenant's ledger key", async () => {
+    clock.advance(1000);
+    const { apiKey } = await onboard(platform, 'units-co');
+    clock.advance(1000);
+    const before = platform.dynamodbCapacity.totals.get('ledger/TENANT#units-co')?.writeUnits ?? 0;
+    const chat = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: { model: 'nova-micro', messages: [{ role: 'user', content: 'hi' }] },
+    });
+    expect(chat.status).toBe(200);
+    // reserve and settle: two writes of a small month item, one unit each
+    expect((platform.dynamodbCapacity.totals.get('ledger/TENANT#units-co')?.writeUnits ?? 0) - before).toBe(2);
+  });
+});
