@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { PartitionCapacity } from '../../local/partition-capacity';
-import { call, onboard, startTestPlatform } from '../support/platform';
+import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
 
 describe('PartitionCapacity (DynamoDB per-partition-key throughput)', () => {
   it('throttles a key at its units this second, not another key, and not the next second', () => {
@@ -20,9 +20,8 @@ describe('PartitionCapacity (DynamoDB per-partition-key throughput)', () => {
 });
 
 describe('the local DynamoDB front enforces per-partition limits and counts consumed capacity', () => {
-  // A clock that moves only when told: per-second windows must not turn over between two requests.
-  let nowMs = Date.parse('2026-11-25T12:00:00Z');
-  const clock = { now: () => nowMs, advance: (ms: number) => void (nowMs += ms) };
+  // Frozen between steps: per-second windows must not turn over between two requests.
+  const clock = new ManualClock(Date.parse('2026-11-25T12:00:00Z'));
   let platform: Awaited<ReturnType<typeof startTestPlatform>>;
 
   beforeAll(async () => {

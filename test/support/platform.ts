@@ -9,10 +9,14 @@ import { type TenantScopedDynamoDb, tenantScopedDynamoDb } from '../../lambdas/a
 import type { PlatformConfig } from '../../lib/config';
 import { type LocalPlatform, type LocalPlatformOptions, startLocalPlatform } from '../../local/platform';
 
-/** A clock that moves only when told to: tests step past TTLs and waits instead of sleeping. */
+/**
+ * A clock tests move instead of sleeping: it steps past TTLs and waits when told to. Given a start,
+ * it stands still in between (for per-second windows that must not turn over between two requests).
+ */
 export class ManualClock {
   private offsetMs = 0;
-  readonly now = () => Date.now() + this.offsetMs;
+  constructor(private readonly frozenAt?: number) {}
+  readonly now = () => (this.frozenAt ?? Date.now()) + this.offsetMs;
   advance(ms: number): void {
     this.offsetMs += ms;
   }
