@@ -1,6 +1,7 @@
 import { benchAdapters } from './adapters';
 import { benchChat } from './chat';
 import { benchCold } from './cold';
+import { benchLedger } from './ledger';
 import { benchMetering } from './metering';
 import { benchRetrieval } from './retrieval';
 import { benchStream } from './stream';
@@ -11,6 +12,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   adapters: benchAdapters,
   chat: benchChat,
   cold: benchCold,
+  ledger: benchLedger,
   metering: benchMetering,
   retrieval: benchRetrieval,
   stream: benchStream,
