@@ -26,7 +26,13 @@ export function addPlatformStacks(app: App): { pool: PlatformStack; silos: SiloT
       new SiloTenantStack(app, `${stackName}-silo-${silo.tenantId}`, {
         // Data residency: a silo may live in a region of its own.
         env: account && (silo.region ?? region) ? { account, region: silo.region ?? region } : undefined,
-        config: { ...config, search: silo.search },
+        // A silo's GPU endpoint is its own choice (`silo.<id>.adapterInstanceType`...), never the pool's by default.
+        config: {
+          ...platformConfig((key) =>
+            key.startsWith('adapter') ? context(`silo.${silo.tenantId}.${key}`) : context(key),
+          ),
+          search: silo.search,
+        },
         tenantId: silo.tenantId,
         webAclArn: context('webAclArn'),
         decommission: silo.decommission,

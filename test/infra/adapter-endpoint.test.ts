@@ -171,6 +171,25 @@ describe('AdapterEndpoint', () => {
 });
 
 describe('adapter endpoint configuration', () => {
+  it("gives a silo a GPU endpoint only when its own entry asks for one, never the pool's by default", () => {
+    const withSilos = new App({
+      context: {
+        'aws:cdk:bundling-stacks': [],
+        adapterInstanceType: 'ml.g5.2xlarge',
+        siloTenants: 'a-bank,b-health',
+        'silo.b-health.adapterInstanceType': 'ml.g5.12xlarge',
+      },
+    });
+    const { silos } = addPlatformStacks(withSilos);
+    const endpoints = silos.map((silo) =>
+      Object.keys(Template.fromStack(silo).findResources('AWS::SageMaker::Endpoint')),
+    );
+    expect(endpoints.map((found) => found.length)).toEqual([0, 1]);
+    Template.fromStack(silos[1]).hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g5.12xlarge' })],
+    });
+  });
+
   it('starts no GPU unless adapterInstanceType is given', () => {
     const plain = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = addPlatformStacks(plain).pool;
