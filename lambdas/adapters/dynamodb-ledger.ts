@@ -31,6 +31,8 @@ const MONTH_RETENTION_SECONDS = 400 * 24 * 3600;
 const MAX_ADMISSION_ROUNDS = 3;
 const MONTH_PREFIX = 'QUOTA#';
 const RESERVATION_PREFIX = 'R#';
+/** Abandoned reservations released in one write: an expression of 50 names stays far below DynamoDB's 4 KB. */
+const RELEASE_BATCH = 50;
 const USAGE_PREFIX = 'U#';
 const USAGE_FIELDS = { in: 'inputTokens', out: 'outputTokens', req: 'requests', nusd: 'costNanoUsd' } as const;
 /**
@@ -165,7 +167,14 @@ export class DynamoDbLedger implements Ledger {
     // (settles gave room back since the write was refused), it tries again.
     for (let round = 1; ; round++) {
       for (const attempt of attempts) {
-        const admitted = await this.conditionalUpdate(tenant.tenantId, { ...attempt, ReturnValues: 'ALL_NEW' });
+        const admitted = await this.conditionalUpdate(tenant.tenantId, { ...attempt, ReturnValues: 'ALL_NEW' }).catch(
+          // The item is at DynamoDB's 400 KB with calls in flight: refused like a full window, so the
+          // refused path releases what crashed calls left (or says 429), never a lockout.
+          (error: unknown) => {
+            if (isItemTooLarge(error)) return undefined;
+            throw error;
+          },
+        );
         if (admitted) {
           this.lastWindow.set(tenant.tenantId, window);
           // The item comes back with the write at no read cost: release what crashed calls left, now.
@@ -268,19 +277,32 @@ export class DynamoDbLedger implements Ledger {
   ) {
     const abandoned = Object.entries(item).filter(
       ([name, value]) => name.startsWith(RESERVATION_PREFIX) && (value as StoredReservation).e < nowMs,
-    );
-    for (const [name, value] of abandoned) {
-      const { t, c } = value as StoredReservation;
-      await this.conditionalUpdate(tenantId, {
-        TableName: this.tableName,
-        Key: key,
-        UpdateExpression: `REMOVE #r ADD ${C.monthTokens} :tokens, ${C.monthCost} :cost`,
-        ConditionExpression: 'attribute_exists(#r)',
-        ExpressionAttributeNames: { '#r': name },
-        ExpressionAttributeValues: { ':tokens': -t, ':cost': -c },
-      });
+    ) as [string, StoredReservation][];
+    // In batches, each all or nothing (every one still there); a batch that raced a settle goes one by one.
+    for (let i = 0; i < abandoned.length; i += RELEASE_BATCH) {
+      const batch = abandoned.slice(i, i + RELEASE_BATCH);
+      if (await this.releaseAll(tenantId, key, batch)) continue;
+      for (const one of batch) await this.releaseAll(tenantId, key, [one]);
     }
     return abandoned.length;
+  }
+
+  /** Removes these reservations and gives their estimates back, if every one is still there. */
+  private releaseAll(tenantId: string, key: { pk: string; sk: string }, reservations: [string, StoredReservation][]) {
+    const names = Object.fromEntries(reservations.map(([name], i) => [`#r${i}`, name]));
+    return this.conditionalUpdate(tenantId, {
+      TableName: this.tableName,
+      Key: key,
+      UpdateExpression: `REMOVE ${Object.keys(names).join(', ')} ADD ${C.monthTokens} :tokens, ${C.monthCost} :cost`,
+      ConditionExpression: Object.keys(names)
+        .map((name) => `attribute_exists(${name})`)
+        .join(' AND '),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: {
+        ':tokens': -reservations.reduce((sum, [, r]) => sum + r.t, 0),
+        ':cost': -reservations.reduce((sum, [, r]) => sum + r.c, 0),
+      },
+    });
   }
 
   /**
@@ -386,4 +408,12 @@ function usageRecords(item: Record<string, unknown>): UsageRecord[] {
     cells.set(`${dd}#${model}`, cell);
   }
   return [...cells.values()];
+}
+
+/** DynamoDB refusing a write that would grow an item past 400 KB. */
+function isItemTooLarge(error: unknown): boolean {
+  return (
+    (error as { name?: string }).name === 'ValidationException' &&
+    /item size.*(exceeded|maximum)/i.test((error as Error).message)
+  );
 }

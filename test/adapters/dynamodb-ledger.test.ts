@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbLedger, DynamoDbLedgerReports } from '../../lambdas/adapters/dynamodb-ledger';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-server';
@@ -179,5 +179,58 @@ describe('DynamoDbLedger against dynalite', () => {
     );
     expect(records.every((r) => r.requests > 0)).toBe(true);
     expect(await new DynamoDbLedgerReports(db, 'ledger').monthOfAllTenants('2026-10')).toEqual([]);
+  });
+
+  describe("a month item full of calls in flight (near DynamoDB's 400 KB item limit)", () => {
+    /**
+     * Fills the tenant's month item with 1,000 reservations of crashed calls held until `holdUntil`,
+     * padded up to DynamoDB's 400 KB item limit: the largest item the table takes (found by trying).
+     */
+    const fillToLimit = async (id: string, holdUntil: number) => {
+      const item: Record<string, unknown> = {
+        pk: `TENANT#${id}`,
+        sk: 'QUOTA#2026-11',
+        rw: Math.floor(now / 60_000),
+        rr: 0,
+        rt: 0,
+        tok: 1_000 * 100,
+        nusd: 1_000 * 1000,
+      };
+      for (let i = 0; i < 1_000; i++) item[`R#crashed-${i}`] = { t: 100, c: 1000, e: holdUntil };
+      const fits = (pad: number) =>
+        db.send(new PutCommand({ TableName: 'ledger', Item: { ...item, pad: 'x'.repeat(pad) } })).then(
+          () => true,
+          () => false,
+        );
+      let [low, high] = [0, 400 * 1024];
+      while (high - low > 1) {
+        const mid = Math.floor((low + high) / 2);
+        if (await fits(mid)) low = mid;
+        else high = mid;
+      }
+      expect(await fits(low)).toBe(true);
+    };
+
+    it('releases the abandoned reservations and admits, instead of failing every call for the rest of the month', async () => {
+      const t = tenantContext('crowded-co', {
+        requestsPerMinute: 1_000_000,
+        monthlyTokens: 1e12,
+        monthlyBudgetUsd: 1e6,
+      });
+      await fillToLimit('crowded-co', now - 1);
+      await expect(reserve(t, 100)).resolves.toMatchObject({ tenantId: 'crowded-co' });
+      const item = await quota('crowded-co');
+      expect(Object.keys(item ?? {}).filter((name) => name.startsWith('R#'))).toHaveLength(1);
+      expect(item?.tok).toBe(100);
+    });
+
+    it('answers 429 with Retry-After while the calls in flight are still held, never a 5xx', async () => {
+      const t = tenantContext('busy-co', { requestsPerMinute: 1_000_000, monthlyTokens: 1e12, monthlyBudgetUsd: 1e6 });
+      await fillToLimit('busy-co', now + RESERVATION_TTL_MS);
+      await expect(reserve(t, 100)).rejects.toMatchObject({
+        code: 'rate_limited',
+        retryAfterSeconds: expect.any(Number),
+      });
+    });
   });
 });
