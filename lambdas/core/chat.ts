@@ -1,18 +1,10 @@
 import * as z from 'zod';
 import type { AdapterEndpointSettings } from '../../contract/adapters';
-import { type ChatTarget, resolveChatTarget } from './adapters';
-import { costNanoUsd } from './catalog';
+import { resolveChatTarget } from './adapters';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
-import { type ModelCall, metered, modelMayHaveRun, reserveCall, type TokenUsage } from './metering';
-import type {
-  ChatMessage,
-  GenerateRequest,
-  ModelProvider,
-  ModelStreamEvent,
-  Reservation,
-  TenantAdapters,
-} from './ports';
+import { type ModelCall, metered, modelMayHaveRun, reserveCall, settleUsage, type TokenUsage } from './metering';
+import type { ChatMessage, GenerateRequest, ModelProvider, ModelStreamEvent, TenantAdapters } from './ports';
 import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
 import type { TenantContext } from './tenant';
 import { chatInputTokens, countTokens } from './tokens';
@@ -231,14 +223,14 @@ export async function* streamChat(
     // did not run, else settled as the estimate (as `runReserved` does).
     if (generated === '') {
       settled = true;
-      if (modelMayHaveRun(error)) await settleStream(deps, model, reservation, estimate);
+      if (modelMayHaveRun(error)) await settleUsage(deps, model, reservation, estimate);
       else await deps.ledger.release(reservation);
       throw error;
     }
     failure = error instanceof PlatformError ? error : new PlatformError('upstream_error', 'the model stream broke');
   } finally {
     // Also when the caller stops the iteration (it hung up, or the deadline passed): what was generated.
-    if (!settled) await settleStream(deps, model, reservation, used());
+    if (!settled) await settleUsage(deps, model, reservation, used());
   }
   const usage = used();
   if (failure) {
@@ -257,13 +249,4 @@ export async function* streamChat(
       },
     };
   }
-}
-
-async function settleStream(deps: ChatDeps, model: ChatTarget['model'], reservation: Reservation, usage: TokenUsage) {
-  const overage = usage.inputTokens + usage.outputTokens - reservation.estimate.tokens;
-  if (overage > 0) deps.metrics.reservationOverage(reservation, overage);
-  await deps.ledger.settle(reservation, {
-    ...usage,
-    costNanoUsd: costNanoUsd(model, usage.inputTokens, usage.outputTokens),
-  });
 }

@@ -105,10 +105,20 @@ export async function runReserved<R extends TokenUsage>(
     else if (!options.retriedWhenRefused) await deps.ledger.release(reservation);
     throw error;
   }
-  const overage = result.inputTokens + result.outputTokens - reservation.estimate.tokens;
-  if (overage > 0) deps.metrics.reservationOverage(reservation, overage);
-  await deps.ledger.settle(reservation, usageOf(model, result));
+  await settleUsage(deps, model, reservation, result);
   return result;
+}
+
+/** Settles what a call used, counting any use beyond its reservation (settled all the same). */
+export async function settleUsage(
+  deps: MeteringDeps,
+  model: ResolvedModel,
+  reservation: Reservation,
+  usage: TokenUsage,
+): Promise<void> {
+  const overage = usage.inputTokens + usage.outputTokens - reservation.estimate.tokens;
+  if (overage > 0) deps.metrics.reservationOverage(reservation, overage);
+  await deps.ledger.settle(reservation, usageOf(model, usage));
 }
 
 function usageOf(model: ResolvedModel, usage: TokenUsage) {

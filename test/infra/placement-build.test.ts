@@ -7,13 +7,13 @@ import { runPlacementBuild } from '../../pipeline/placement-build';
 describe('placement build commands', () => {
   const resources = {
     region: 'eu-central-1',
-    apiUrl: 'https://abc123.execute-api.eu-central-1.amazonaws.com/prod',
+    apiUrl: 'https://silo-api.example/prod',
     tenantTableName: 'silo-tenants',
     ledgerTableName: 'silo-ledger',
     auditTableName: 'silo-audit',
     documentTableName: 'silo-documents',
-    opensearchEndpoint: 'https://search-silo.eu-central-1.es.amazonaws.com',
-    ingestQueueUrl: 'https://sqs.eu-central-1.amazonaws.com/111111111111/silo-ingest',
+    opensearchEndpoint: 'https://silo-search.example',
+    ingestQueueUrl: 'https://silo-queue.example/111111111111/silo-ingest',
   };
   const dir = mkdtempSync(join(tmpdir(), 'outputs-'));
   const outputsFile = join(dir, 'silo-outputs.json');
