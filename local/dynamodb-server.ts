@@ -3,22 +3,24 @@ import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { TABLE_KEY } from '../contract/tables';
+import { startTransactionLayer } from './dynamodb-transactions';
 
 export interface LocalDynamoDb {
   readonly endpoint: string;
   close(): Promise<void>;
 }
 
-/**
- * dynalite, in-process: the DynamoDB protocol for the real SDK. With `path` it persists to disk
- * (LevelDB); without, it keeps everything in memory. Creates the platform's tables if missing.
- */
 export interface LocalTable {
   readonly name: string;
   /** Local secondary indexes: same partition key, this string attribute as sort key. */
   readonly indexes?: readonly { readonly indexName: string; readonly sortKey: string }[];
 }
 
+/**
+ * dynalite, in-process: the DynamoDB protocol for the real SDK, with transactions added in front
+ * of it (see dynamodb-transactions.ts). With `path` it persists to disk (LevelDB); without, it
+ * keeps everything in memory. Creates the platform's tables if missing.
+ */
 export async function startLocalDynamoDb(options: {
   path?: string;
   tables: readonly LocalTable[];
@@ -31,7 +33,8 @@ export async function startLocalDynamoDb(options: {
     ...(options.path && { path: options.path }),
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const transactions = await startTransactionLayer(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  const { endpoint } = transactions;
   const client = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: options.credentials });
   for (const table of options.tables) {
     const indexes = table.indexes ?? [];
@@ -68,5 +71,11 @@ export async function startLocalDynamoDb(options: {
     }
   }
   client.destroy();
-  return { endpoint, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    endpoint,
+    close: async () => {
+      await transactions.close();
+      await new Promise((resolve) => server.close(() => resolve(undefined)));
+    },
+  };
 }

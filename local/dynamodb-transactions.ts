@@ -1,0 +1,293 @@
+import { createHash } from 'node:crypto';
+import type { Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TABLE_KEY } from '../contract/tables';
+import { parseJson } from '../lambdas/core/json';
+import { localServer, readBody, sendAwsError } from './aws-wire';
+
+type AttributeMap = Record<string, { S?: string }>;
+interface ItemAction {
+  TableName: string;
+  Key?: AttributeMap;
+  Item?: AttributeMap;
+  ConditionExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, unknown>;
+  UpdateExpression?: string;
+}
+type TransactItem = { Put?: ItemAction; Update?: ItemAction; Delete?: ItemAction; ConditionCheck?: ItemAction };
+interface UpstreamAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** DynamoDB's limits on one transaction. */
+const MAX_TRANSACT_ITEMS = 100;
+/** How long DynamoDB remembers a ClientRequestToken. */
+const CLIENT_TOKEN_TTL_MS = 10 * 60_000;
+const DYNAMODB_ERROR = 'com.amazonaws.dynamodb.v20120810#';
+/** dynalite wants a SigV4-shaped header; it does not check the signature. */
+const UPSTREAM_AUTH = {
+  authorization:
+    'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
+  'x-amz-date': '20260101T000000Z',
+};
+
+/**
+ * `TransactWriteItems`, which dynalite lacks, in front of it: each item's conditional write runs in
+ * turn under a lock on every partition the transaction touches (single-item requests take the same
+ * locks, so nothing sees half a transaction); when one item's condition fails, the items written
+ * before it are restored from the images read first, and the answer is DynamoDB's
+ * `TransactionCanceledException` with one cancellation reason per item. Capacity is reported as
+ * DynamoDB charges it: twice the units of each item written. A `ClientRequestToken` seen in the
+ * last 10 minutes answers success again without writing, or `IdempotentParameterMismatchException`
+ * when the request differs. Everything else passes through to dynalite.
+ */
+export async function startTransactionLayer(upstream: string): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const locks = new PartitionLocks();
+  const tokens = new Map<string, { hash: string; atMs: number }>();
+
+  const call = async (operation: string, body: unknown): Promise<UpstreamAnswer> => {
+    const answer = await fetch(upstream, {
+      method: 'POST',
+      headers: {
+        'x-amz-target': `DynamoDB_20120810.${operation}`,
+        'content-type': 'application/x-amz-json-1.0',
+        ...UPSTREAM_AUTH,
+      },
+      body: JSON.stringify(body),
+    });
+    return { status: answer.status, body: (parseJson(await answer.text()) ?? {}) as Record<string, unknown> };
+  };
+
+  const transactWrite = async (request: {
+    TransactItems?: TransactItem[];
+    ClientRequestToken?: string;
+    ReturnConsumedCapacity?: string;
+  }): Promise<UpstreamAnswer> => {
+    const items = request.TransactItems ?? [];
+    if (items.length === 0 || items.length > MAX_TRANSACT_ITEMS) {
+      return validationError(`TransactItems must have between 1 and ${MAX_TRANSACT_ITEMS} items`);
+    }
+    const actions = items.map(actionOf);
+    if (actions.some((action) => !action)) return validationError('each TransactItem needs exactly one action');
+    const keys = (actions as Action[]).map((action) => itemKey(action.request));
+    if (new Set(keys.map((key) => JSON.stringify(key))).size !== keys.length) {
+      return validationError('Transaction request cannot include multiple operations on one item');
+    }
+    const hash = createHash('sha256').update(JSON.stringify(items)).digest('hex');
+    if (request.ClientRequestToken) {
+      const now = Date.now();
+      for (const [token, seen] of tokens) if (now - seen.atMs > CLIENT_TOKEN_TTL_MS) tokens.delete(token);
+      const seen = tokens.get(request.ClientRequestToken);
+      if (seen && seen.hash !== hash) {
+        return error(
+          'IdempotentParameterMismatchException',
+          'The request uses the same client token as a previous, but non-identical request.',
+        );
+      }
+      if (seen) return { status: 200, body: {} };
+    }
+    return locks.holding(
+      keys.map((key) => `${key.table}/${key.pk}`),
+      async () => {
+        const images = await Promise.all(
+          keys.map(async ({ table, key }) => {
+            const { body } = await call('GetItem', { TableName: table, Key: key, ConsistentRead: true });
+            return body.Item as AttributeMap | undefined;
+          }),
+        );
+        const written: number[] = [];
+        const units = new Map<string, number>();
+        for (const [index, action] of (actions as Action[]).entries()) {
+          const answer = await call(...action.write(images[index]));
+          if (answer.status === 200) {
+            written.push(index);
+            const consumed = (answer.body.ConsumedCapacity as { CapacityUnits?: number } | undefined)?.CapacityUnits;
+            const table = action.request.TableName;
+            if (action.kind !== 'ConditionCheck') units.set(table, (units.get(table) ?? 0) + 2 * (consumed ?? 1));
+            continue;
+          }
+          // Undo what this transaction wrote, newest first, from the images read under the lock.
+          for (const done of written.reverse()) {
+            const { table, key } = keys[done];
+            const image = images[done];
+            await (image
+              ? call('PutItem', { TableName: table, Item: image })
+              : call('DeleteItem', { TableName: table, Key: key }));
+          }
+          const failure = String(answer.body.__type ?? '');
+          if (!/ConditionalCheckFailed|ValidationException/.test(failure)) return answer;
+          const reason = failure.includes('ConditionalCheckFailed')
+            ? { Code: 'ConditionalCheckFailed', Message: 'The conditional request failed' }
+            : { Code: 'ValidationError', Message: String(answer.body.message ?? answer.body.Message ?? '') };
+          const reasons = items.map((_, i) => (i === index ? reason : { Code: 'None' }));
+          return {
+            status: 400,
+            body: {
+              __type: `${DYNAMODB_ERROR}TransactionCanceledException`,
+              message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(', ')}]`,
+              CancellationReasons: reasons,
+            },
+          };
+        }
+        if (request.ClientRequestToken) tokens.set(request.ClientRequestToken, { hash, atMs: Date.now() });
+        const asked = request.ReturnConsumedCapacity !== undefined && request.ReturnConsumedCapacity !== 'NONE';
+        return {
+          status: 200,
+          body: asked
+            ? {
+                ConsumedCapacity: [...units].map(([TableName, CapacityUnits]) => ({
+                  TableName,
+                  CapacityUnits,
+                  WriteCapacityUnits: CapacityUnits,
+                })),
+              }
+            : {},
+        };
+      },
+    );
+  };
+
+  const server: Server = localServer(async (request, response) => {
+    const raw = await readBody(request);
+    const operation = String(request.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
+    const body = (parseJson(raw.toString('utf8')) ?? {}) as Record<string, unknown>;
+    if (operation === 'TransactWriteItems') return send(response, await transactWrite(body));
+    // Single-item and partition requests wait for a transaction on their partition to finish.
+    const partitions = partitionsOf(operation, body);
+    const answer = await locks.holding(partitions, () => call(operation, body));
+    send(response, answer);
+  }, failAsDynamoDb);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+interface Action {
+  kind: keyof TransactItem;
+  request: ItemAction;
+  /** The single-item write that applies this action, given the item's image before the transaction. */
+  write(image: AttributeMap | undefined): [string, unknown];
+}
+
+function actionOf(item: TransactItem): Action | undefined {
+  const kinds = (Object.keys(item) as (keyof TransactItem)[]).filter((kind) => item[kind]);
+  if (kinds.length !== 1) return undefined;
+  const kind = kinds[0];
+  const request = item[kind] as ItemAction;
+  const asWrite = { ...request, ReturnConsumedCapacity: 'TOTAL' };
+  const write = (image: AttributeMap | undefined): [string, unknown] => {
+    switch (kind) {
+      case 'Put':
+        return ['PutItem', asWrite];
+      case 'Update':
+        return ['UpdateItem', asWrite];
+      case 'Delete':
+        return ['DeleteItem', asWrite];
+      case 'ConditionCheck': {
+        // A write that changes nothing, under the same condition: the item put back as it was, or
+        // a delete of the item that is not there.
+        const { Key, UpdateExpression: _none, ...rest } = asWrite;
+        return image ? ['PutItem', { ...rest, Item: image }] : ['DeleteItem', { ...rest, Key }];
+      }
+    }
+  };
+  return { kind, request, write };
+}
+
+function itemKey(request: ItemAction): { table: string; pk: string; key: AttributeMap } {
+  const source = request.Key ?? request.Item ?? {};
+  const key = {
+    [TABLE_KEY.partitionKey]: source[TABLE_KEY.partitionKey],
+    [TABLE_KEY.sortKey]: source[TABLE_KEY.sortKey],
+  };
+  return { table: request.TableName, pk: String(source[TABLE_KEY.partitionKey]?.S), key };
+}
+
+/** `table/pk` partitions a non-transactional request touches, as far as a transaction could overlap it. */
+function partitionsOf(operation: string, body: Record<string, unknown>): string[] {
+  const table = String(body.TableName ?? '');
+  const pkOf = (item: unknown) => String((item as AttributeMap | undefined)?.[TABLE_KEY.partitionKey]?.S);
+  switch (operation) {
+    case 'GetItem':
+    case 'UpdateItem':
+    case 'DeleteItem':
+      return [`${table}/${pkOf(body.Key)}`];
+    case 'PutItem':
+      return [`${table}/${pkOf(body.Item)}`];
+    case 'BatchWriteItem':
+      return Object.entries(
+        (body.RequestItems ?? {}) as Record<
+          string,
+          { PutRequest?: { Item: unknown }; DeleteRequest?: { Key: unknown } }[]
+        >,
+      ).flatMap(([name, requests]) =>
+        requests.map((r) => `${name}/${pkOf(r.PutRequest?.Item ?? r.DeleteRequest?.Key)}`),
+      );
+    default:
+      return [];
+  }
+}
+
+/**
+ * One lock per partition, taken in a fixed order so two transactions never wait on each other.
+ * A request holds its partitions' locks while it runs; others on the same partitions queue behind.
+ */
+class PartitionLocks {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async holding<T>(partitions: readonly string[], work: () => Promise<T>): Promise<T> {
+    const ordered = [...new Set(partitions)].sort();
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const waits = ordered.map((partition) => {
+      const previous = this.tails.get(partition) ?? Promise.resolve();
+      const mine = previous.then(() => done);
+      this.tails.set(partition, mine);
+      void mine.then(() => {
+        if (this.tails.get(partition) === mine) this.tails.delete(partition);
+      });
+      return previous;
+    });
+    await Promise.all(waits);
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+}
+
+function validationError(message: string): UpstreamAnswer {
+  return { status: 400, body: { __type: 'com.amazon.coral.validate#ValidationException', message } };
+}
+
+function error(type: string, message: string): UpstreamAnswer {
+  return { status: 400, body: { __type: `${DYNAMODB_ERROR}${type}`, message } };
+}
+
+function send(response: ServerResponse, answer: UpstreamAnswer): void {
+  const body = JSON.stringify(answer.body);
+  response.writeHead(answer.status, {
+    'content-type': 'application/x-amz-json-1.0',
+    'content-length': String(Buffer.byteLength(body)),
+  });
+  response.end(body);
+}
+
+function failAsDynamoDb(response: ServerResponse, failure: unknown): void {
+  sendAwsError(
+    response,
+    400,
+    'com.amazon.coral.validate#ValidationException',
+    `malformed request: ${(failure as Error).message}`,
+  );
+}
