@@ -1,3 +1,5 @@
+import { TENANT_PARTITION_PREFIX } from './tables';
+
 /**
  * IAM facts the CDK policies grant and the code (and the local stand-ins for IAM) rely on.
  */
@@ -5,9 +7,13 @@
 /** The STS session tag that names the tenant a `TenantAccessRole` session may reach. */
 export const TENANT_SESSION_TAG = 'tenantId';
 
-/** DynamoDB item and partition reads and writes: everything the platform does to its tables, and never Scan. */
+/**
+ * DynamoDB item and partition reads and writes: everything the platform does to its tables, and
+ * never Scan. TransactWriteItems has no action of its own: IAM checks each item's write action.
+ */
 export const ITEM_ACCESS_ACTIONS = [
   'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
@@ -16,6 +22,15 @@ export const ITEM_ACCESS_ACTIONS = [
 ] as const;
 
 /** The DynamoDB operations of `ITEM_ACCESS_ACTIONS`, as they travel in `X-Amz-Target`. */
-export const ITEM_ACCESS_OPERATIONS: ReadonlySet<string> = new Set(
-  ITEM_ACCESS_ACTIONS.map((action) => action.slice('dynamodb:'.length)),
-);
+export const ITEM_ACCESS_OPERATIONS: ReadonlySet<string> = new Set([
+  ...ITEM_ACCESS_ACTIONS.map((action) => action.slice('dynamodb:'.length)),
+  'TransactWriteItems',
+]);
+
+/**
+ * The partition keys a tenant session may name, as IAM `dynamodb:LeadingKeys` patterns: the
+ * tenant's own `TENANT#<id>` and its ledger shards `TENANT#<id>#S<n>` (tenant ids have no `#`).
+ */
+export function tenantLeadingKeyPatterns(tenantId: string): [string, string] {
+  return [`${TENANT_PARTITION_PREFIX}${tenantId}`, `${TENANT_PARTITION_PREFIX}${tenantId}#*`];
+}

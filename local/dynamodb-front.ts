@@ -1,7 +1,7 @@
 import { request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ITEM_ACCESS_OPERATIONS } from '../contract/iam';
-import { TABLE_KEY, TENANT_PARTITION_PREFIX } from '../contract/tables';
+import { ITEM_ACCESS_OPERATIONS, tenantLeadingKeyPatterns } from '../contract/iam';
+import { TABLE_KEY } from '../contract/tables';
 import { parseJson } from '../lambdas/core/json';
 import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
 import { capacityKind, PartitionCapacity } from './partition-capacity';
@@ -17,7 +17,11 @@ interface DynamoDbRequest {
   KeyConditionExpression?: string;
   ExpressionAttributeNames?: Record<string, string>;
   ExpressionAttributeValues?: AttributeMap;
-  RequestItems?: Record<string, { PutRequest?: { Item: AttributeMap }; DeleteRequest?: { Key: AttributeMap } }[]>;
+  RequestItems?: Record<
+    string,
+    { PutRequest?: { Item: AttributeMap }; DeleteRequest?: { Key: AttributeMap } }[] | { Keys?: AttributeMap[] }
+  >;
+  TransactItems?: Partial<Record<'Put' | 'Update' | 'Delete' | 'ConditionCheck', DynamoDbRequest>>[];
   ReturnConsumedCapacity?: string;
 }
 
@@ -77,11 +81,23 @@ export function leadingKeys(operation: string, body: DynamoDbRequest): { table: 
       }
       return undefined;
     }
-    case 'BatchWriteItem': {
-      const found = Object.entries(body.RequestItems ?? {}).flatMap(([table, requests]) =>
-        requests.map((r) => ({ table, key: pk(r.PutRequest?.Item ?? r.DeleteRequest?.Key) })),
-      );
-      return found.every((f) => f.key) ? (found as { table: string; key: string }[]) : undefined;
+    case 'BatchWriteItem':
+    case 'BatchGetItem':
+    case 'TransactWriteItems': {
+      const found =
+        operation === 'TransactWriteItems'
+          ? (body.TransactItems ?? []).map((item) => {
+              const action = Object.values(item)[0];
+              return { table: action?.TableName, key: pk(action?.Key ?? action?.Item) };
+            })
+          : Object.entries(body.RequestItems ?? {}).flatMap(([table, requests]) =>
+              Array.isArray(requests)
+                ? requests.map((r) => ({ table, key: pk(r.PutRequest?.Item ?? r.DeleteRequest?.Key) }))
+                : (requests.Keys ?? []).map((key) => ({ table, key: pk(key) })),
+            );
+      return found.length > 0 && found.every((f) => f.table && f.key)
+        ? (found as { table: string; key: string }[])
+        : undefined;
     }
     default:
       return undefined;
@@ -130,7 +146,7 @@ export async function startDynamoDbFront(options: {
 
     let allowed: boolean;
     if (session) {
-      const expectedKey = `${TENANT_PARTITION_PREFIX}${session.tags.tenantId}`;
+      const [ownKey, ownShards] = tenantLeadingKeyPatterns(session.tags.tenantId);
       allowed =
         session.expiresAtMs > Date.now() &&
         ITEM_ACCESS_OPERATIONS.has(operation) &&
@@ -138,7 +154,8 @@ export async function startDynamoDbFront(options: {
           (t) =>
             (options.tenantTables.includes(t.table) ||
               (options.readableTenantTables?.includes(t.table) && ['GetItem', 'Query'].includes(operation))) &&
-            t.key === expectedKey,
+            // IAM's StringLike: the key itself, or `TENANT#<id>#` and anything after.
+            (t.key === ownKey || t.key.startsWith(ownShards.slice(0, -1))),
         ) === true &&
         (await signatureMatches(request, body, session));
     } else {

@@ -1,45 +1,58 @@
+import { createHash } from 'node:crypto';
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
-  GetCommand,
   QueryCommand,
   ScanCommand,
-  UpdateCommand,
-  type UpdateCommandInput,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { TENANT_PARTITION_PREFIX, TTL_ATTRIBUTE } from '../../contract/tables';
 import { PlatformError } from '../core/errors';
 import {
-  admissionThresholds,
-  dayKey,
-  type Estimate,
-  type LedgerCounters,
-  minuteWindow,
-  monthKey,
-  refusal,
-  startOfNextMonthMs,
-} from '../core/limits';
+  type LeaseTerms,
+  leaseTerms,
+  MAX_SHARDS,
+  nextAdmissionStep,
+  type ShardState,
+  shardCount,
+  shareOf,
+} from '../core/ledger-shards';
+import { admissionThresholds, dayKey, type Estimate, minuteWindow, monthKey, startOfNextMonthMs } from '../core/limits';
 import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
-import { isConditionalCheckFailure } from './dynamodb-errors';
 import { deletePartition } from './dynamodb-partition';
 import { isRetryable, withRetries } from './retry';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 /** Month items outlive their month by this long, for late questions about a bill. */
 const MONTH_RETENTION_SECONDS = 400 * 24 * 3600;
-/** Tries of the conditional writes before a request whose limits keep moving is told to retry. */
-const MAX_ADMISSION_ROUNDS = 3;
-const MONTH_PREFIX = 'QUOTA#';
+/** Reservation records outlive their hold by this long: past their month, releasing them changes nothing. */
+const RESERVATION_RETENTION_SECONDS = 40 * 24 * 3600;
+/** Reads and steps of the refused path before a request whose state keeps moving is told to retry. */
+const MAX_ADMISSION_ROUNDS = 6;
+/** The tenant's month grant, on its first partition key. */
+const GRANT_PREFIX = 'GRANT#';
+/** One shard's counters and lease for a month. */
+const SHARD_PREFIX = 'SHARD#';
+/** One call in flight, on its request's home shard. */
 const RESERVATION_PREFIX = 'R#';
-/** Abandoned reservations released in one write: an expression of 50 names stays far below DynamoDB's 4 KB. */
-const RELEASE_BATCH = 50;
-const USAGE_PREFIX = 'U#';
+/** One shard's settled usage of one day, a cell per model and field. */
+const USAGE_PREFIX = 'USAGE#';
 const USAGE_FIELDS = { in: 'inputTokens', out: 'outputTokens', req: 'requests', nusd: 'costNanoUsd' } as const;
-/**
- * The month item's counters, short because every reserve and settle writes them: the current
- * minute window, its requests and tokens, and the month's tokens and cost in nano-dollars.
- */
-const C = { window: 'rw', windowRequests: 'rr', windowTokens: 'rt', monthTokens: 'tok', monthCost: 'nusd' } as const;
+/** The shard item's attributes, short because every reserve and settle writes them. */
+const C = {
+  window: 'w',
+  windowRequests: 'rr',
+  windowTokens: 'rt',
+  leaseTokens: 'lt',
+  leaseCost: 'lc',
+  termsTokens: 'mt',
+  termsCost: 'mc',
+  open: 'op',
+} as const;
+/** The month grant's attributes: tokens and nano-USD granted in leases, and the shards that took one. */
+const G = { tokens: 'gt', cost: 'gc', shards: 'sh' } as const;
 
 export interface DynamoDbLedgerOptions {
   /**
@@ -50,39 +63,72 @@ export interface DynamoDbLedgerOptions {
   readonly reservationTtlMs: number;
 }
 
+/** The reservation record: estimate (tokens, nano-USD), the shard whose counters it holds, its month, when it counts as abandoned. */
 interface StoredReservation {
-  /** Reserved tokens and nano-USD. */
   readonly t: number;
   readonly c: number;
-  /** When it may be released as abandoned (epoch ms). */
+  readonly s: number;
+  readonly m: string;
   readonly e: number;
 }
 
-const monthItemKey = (tenantId: string, month: string) => ({ pk: tenantKey(tenantId), sk: `${MONTH_PREFIX}${month}` });
-const reservationAttribute = (requestId: string) => `${RESERVATION_PREFIX}${requestId}`;
-/** `U#<dd>#<model>#<field>`: one settled-usage cell per day and model, inside the month item. */
-const usageAttribute = (day: string, model: string, field: keyof typeof USAGE_FIELDS) =>
-  `${USAGE_PREFIX}${day.slice(8, 10)}#${model}#${field}`;
+type Key = { pk: string; sk: string };
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/** The partition key of a tenant's ledger shard: shard 0 is the tenant's own `TENANT#<id>`. */
+export function shardPartition(tenantId: string, shard: number): string {
+  return shard === 0 ? tenantKey(tenantId) : `${tenantKey(tenantId)}#S${shard}`;
+}
+
+const grantKey = (tenantId: string, month: string): Key => ({
+  pk: tenantKey(tenantId),
+  sk: `${GRANT_PREFIX}${month}`,
+});
+const shardKey = (tenantId: string, shard: number, month: string): Key => ({
+  pk: shardPartition(tenantId, shard),
+  sk: `${SHARD_PREFIX}${month}`,
+});
+const reservationKey = (tenantId: string, shard: number, requestId: string): Key => ({
+  pk: shardPartition(tenantId, shard),
+  sk: `${RESERVATION_PREFIX}${requestId}`,
+});
+const usageKey = (tenantId: string, shard: number, day: string): Key => ({
+  pk: shardPartition(tenantId, shard),
+  sk: `${USAGE_PREFIX}${day}`,
+});
+const monthExpiry = (month: string) =>
+  Math.floor(startOfNextMonthMs(Date.parse(`${month}-01T00:00:00Z`)) / 1000) + MONTH_RETENTION_SECONDS;
+
+/** Where a request's reservation record lives: from its id alone, so a retried reserve finds it. */
+function homeShard(requestId: string, shards: number): number {
+  return createHash('sha256').update(requestId).digest().readUInt32BE(0) % shards;
+}
 
 /**
- * The usage ledger: one item per tenant and month (`TENANT#<id>` / `QUOTA#<yyyy-mm>`) holding
- * everything metering needs, so that an admitted call costs exactly two writes and no read:
+ * The usage ledger, sharded so that no item grows and no partition key runs hot. A tenant's
+ * admission state is split over `shardCount(limits)` shards (one for all but the busiest tenants),
+ * each on its own partition key (`TENANT#<id>`, `TENANT#<id>#S<n>`); the arithmetic is in
+ * core/ledger-shards.ts. Items, all of constant size:
  *
- * - reserve: one conditional UpdateItem checks requests and tokens per minute, monthly tokens and
- *   budget at once (`rw`/`rr`/`rt` for the minute window, `tok`/`nusd` for the month), adds the
- *   estimate and records the reservation `R#<requestId>`; it refuses a request id reserved before,
- *   so a retried reserve never counts twice;
- * - settle: one conditional UpdateItem removes `R#<requestId>`, replaces its estimate with the
- *   actual tokens and cost, and adds them to the day-and-model usage cells `U#<dd>#<model>#...`;
- *   it applies only while the reservation exists, so it is idempotent by request id.
+ * - `SHARD#<yyyy-mm>` per shard: its minute window's requests and tokens (a share of the limits)
+ *   and what is left of its lease of the month's tokens and budget;
+ * - `GRANT#<yyyy-mm>` on the tenant's key: what the month has granted in leases (never more than
+ *   the monthly limits) and which shards took one;
+ * - `R#<requestId>` on the request's home shard: one call in flight, with TTL;
+ * - `USAGE#<yyyy-mm-dd>` per shard: settled usage of the day, a cell per model (3 models: ~300 B).
  *
- * A reservation whose call crashed before settling expires: the tenant's next admitted reserve
- * sees it in the item its write returns (no read) and releases it, and when it is what stands
- * between a tenant and its limit the refused path releases it and tries again, so it never blocks.
- * Every call signs with the tenant's scoped credentials, so IAM confines it to that partition.
+ * An admitted call is two transactions and no read: the reserve writes the shard's counters
+ * (conditional on its window share and lease) and puts the reservation record (conditional on its
+ * absence, so a retried reserve never counts twice); the settle deletes the record (conditional on
+ * its presence, so it is idempotent), gives the unused estimate back to the lease and adds the
+ * usage. Only a refused write reads: every shard and the grant in one BatchGetItem, then the next
+ * step (lease, rebalance, release what crashed calls left, or refuse) from core. A crashed call's
+ * reservation holds its window share until the minute ends and its lease until the refused path
+ * releases it, so it never blocks a tenant. Every call signs with the tenant's scoped credentials,
+ * so IAM confines it to that tenant's partition keys.
  */
 export class DynamoDbLedger implements Ledger {
-  /** The minute window each tenant was last admitted in: picks which of the two writes to try first. */
+  /** The minute window each shard was last admitted in: picks which of the two writes to try first. */
   private readonly lastWindow = new Map<string, number>();
 
   constructor(
@@ -102,241 +148,444 @@ export class DynamoDbLedger implements Ledger {
     tenant: TenantContext,
     request: { requestId: string; model: string; estimate: Estimate; nowMs: number; holdMs?: number },
   ): Promise<Reservation> {
-    const { estimate, nowMs } = request;
-    const thresholds = admissionThresholds(tenant.limits, estimate);
-    const window = minuteWindow(nowMs);
+    const { tenantId, limits } = tenant;
+    const { estimate, nowMs, requestId } = request;
+    const shards = shardCount(limits);
+    admissionThresholds(limits, estimate);
+    if (estimate.tokens > shareOf(limits.tokensPerMinute, shards, shards - 1)) {
+      throw new PlatformError('invalid_request', `request needs up to ${estimate.tokens} tokens: lower max_tokens`);
+    }
     const month = monthKey(nowMs);
-    const key = monthItemKey(tenant.tenantId, month);
-    const stored: StoredReservation = {
-      t: estimate.tokens,
-      c: estimate.costNanoUsd,
-      e: nowMs + (request.holdMs ?? this.options.reservationTtlMs),
-    };
-    const common = {
-      TableName: this.tableName,
-      Key: key,
-      ExpressionAttributeNames: { '#r': reservationAttribute(request.requestId) },
-    };
-    const monthValues = {
-      ':tokens': estimate.tokens,
-      ':cost': estimate.costNanoUsd,
-      ':w': window,
-      ':one': 1,
-      ':res': stored,
-      ':maxTok': thresholds.maxMonthTokensBefore,
-      ':maxCost': thresholds.maxMonthCostNanoUsdBefore,
-    };
-    const sameWindow: UpdateCommandInput = {
-      ...common,
-      UpdateExpression: `SET #r = :res ADD ${C.windowRequests} :one, ${C.windowTokens} :tokens, ${C.monthTokens} :tokens, ${C.monthCost} :cost`,
-      ConditionExpression:
-        `attribute_not_exists(#r) AND ${C.window} = :w AND ${C.windowRequests} <= :maxReq AND ${C.windowTokens} <= :maxWinTok` +
-        ` AND ${C.monthTokens} <= :maxTok AND ${C.monthCost} <= :maxCost`,
-      ExpressionAttributeValues: {
-        ...monthValues,
-        ':maxReq': thresholds.maxWindowRequestsBefore,
-        ':maxWinTok': thresholds.maxWindowTokensBefore,
-      },
-    };
-    const newWindow: UpdateCommandInput = {
-      ...common,
-      UpdateExpression:
-        `SET ${C.window} = :w, ${C.windowRequests} = :one, ${C.windowTokens} = :tokens, ${TTL_ATTRIBUTE} = :exp, #r = :res` +
-        ` ADD ${C.monthTokens} :tokens, ${C.monthCost} :cost`,
-      ConditionExpression:
-        `attribute_not_exists(#r) AND (attribute_not_exists(${C.window}) OR ${C.window} < :w)` +
-        ` AND (attribute_not_exists(${C.monthTokens}) OR (${C.monthTokens} <= :maxTok AND ${C.monthCost} <= :maxCost))`,
-      ExpressionAttributeValues: {
-        ...monthValues,
-        ':exp': Math.floor(startOfNextMonthMs(nowMs) / 1000) + MONTH_RETENTION_SECONDS,
-      },
-    };
-    const reservation: Reservation = {
-      tenantId: tenant.tenantId,
-      requestId: request.requestId,
+    const home = homeShard(requestId, shards);
+    const reservationAt = (shard: number, reservationMonth = month): Reservation => ({
+      tenantId,
+      requestId,
       model: request.model,
-      month,
+      month: reservationMonth,
       estimate,
       reservedAtMs: nowMs,
-    };
+      shard,
+      recordShard: home,
+    });
+    const attempt = { tenant, estimate, nowMs, requestId, month, home, holdMs: request.holdMs };
 
-    const attempts =
-      this.lastWindow.get(tenant.tenantId) === window ? [sameWindow, newWindow] : [newWindow, sameWindow];
-    // Only the refused path reads: to see whether an earlier try of this very request got through,
-    // to release abandoned reservations, and to say which limit refused it. When no limit does
-    // (settles gave room back since the write was refused), it tries again.
-    for (let round = 1; ; round++) {
-      for (const attempt of attempts) {
-        const admitted = await this.conditionalUpdate(tenant.tenantId, { ...attempt, ReturnValues: 'ALL_NEW' }).catch(
-          // The item is at DynamoDB's 400 KB with calls in flight: refused like a full window, so the
-          // refused path releases what crashed calls left (or says 429), never a lockout.
-          (error: unknown) => {
-            if (isItemTooLarge(error)) return undefined;
-            throw error;
-          },
-        );
-        if (admitted) {
-          this.lastWindow.set(tenant.tenantId, window);
-          // The item comes back with the write at no read cost: release what crashed calls left, now.
-          await this.releaseAbandoned(tenant.tenantId, key, admitted, nowMs);
-          return reservation;
-        }
-      }
-      const item = await this.monthItem(tenant.tenantId, key);
-      if (item[reservationAttribute(request.requestId)] !== undefined) return reservation;
-      const released = await this.releaseAbandoned(tenant.tenantId, key, item, nowMs);
-      const refused = released > 0 ? undefined : refusal(tenant.limits, estimate, counters(item), nowMs);
-      if (refused) throw refused;
-      if (round === MAX_ADMISSION_ROUNDS) {
-        throw new PlatformError('rate_limited', 'too many concurrent requests, retry shortly', 1);
+    // The common case: the home shard has room, one transaction, no read.
+    if ((await this.tryReserve(attempt, home)) === 'admitted') return reservationAt(home);
+    let releasedAbandoned = false;
+    for (let round = 1; round <= MAX_ADMISSION_ROUNDS; round++) {
+      const state = await this.admissionState(tenantId, month, shards, reservationKey(tenantId, home, requestId));
+      // An earlier try of this very request got through.
+      if (state.record) return reservationAt(state.record.s, state.record.m);
+      const step = nextAdmissionStep({
+        limits,
+        estimate,
+        shards: state.shards,
+        grant: state.grant,
+        nowMs,
+        releasedAbandoned,
+      });
+      switch (step.kind) {
+        case 'reserve':
+          if ((await this.tryReserve(attempt, step.shard)) === 'admitted') return reservationAt(step.shard);
+          break;
+        case 'lease':
+          await this.lease(tenantId, month, step.shard, leaseTerms(limits), step);
+          break;
+        case 'return-leases':
+          await Promise.all(step.shards.map((shard) => this.returnLease(tenantId, month, state.shards[shard], limits)));
+          break;
+        case 'release-abandoned':
+          await this.releaseAbandoned(tenantId, shards, nowMs);
+          releasedAbandoned = true;
+          break;
+        case 'refuse':
+          throw step.error;
       }
     }
-  }
-
-  async settle(reservation: Reservation, usage: ActualUsage): Promise<void> {
-    const { tenantId, month, estimate, model, reservedAtMs, requestId } = reservation;
-    const day = dayKey(reservedAtMs);
-    await this.removeReservation(tenantId, month, requestId, {
-      UpdateExpression: `REMOVE #r ADD ${C.monthTokens} :tokens, ${C.monthCost} :cost, #in :in, #out :out, #req :one, #nusd :actualCost`,
-      ExpressionAttributeNames: {
-        '#in': usageAttribute(day, model, 'in'),
-        '#out': usageAttribute(day, model, 'out'),
-        '#req': usageAttribute(day, model, 'req'),
-        '#nusd': usageAttribute(day, model, 'nusd'),
-      },
-      ExpressionAttributeValues: {
-        ':tokens': usage.inputTokens + usage.outputTokens - estimate.tokens,
-        ':cost': usage.costNanoUsd - estimate.costNanoUsd,
-        ':in': usage.inputTokens,
-        ':out': usage.outputTokens,
-        ':one': 1,
-        ':actualCost': usage.costNanoUsd,
-      },
-    });
-  }
-
-  async release(reservation: Reservation): Promise<void> {
-    const { estimate } = reservation;
-    await this.removeReservation(reservation.tenantId, reservation.month, reservation.requestId, {
-      UpdateExpression: `REMOVE #r ADD ${C.monthTokens} :tokens, ${C.monthCost} :cost`,
-      ExpressionAttributeValues: { ':tokens': -estimate.tokens, ':cost': -estimate.costNanoUsd },
-    });
-  }
-
-  async usage(tenant: TenantContext, range: { from: string; to: string }): Promise<UsageRecord[]> {
-    const records: UsageRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db(tenant.tenantId).send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: {
-            ':pk': tenantKey(tenant.tenantId),
-            ':from': `${MONTH_PREFIX}${range.from.slice(0, 7)}`,
-            ':to': `${MONTH_PREFIX}${range.to.slice(0, 7)}`,
-          },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? [])
-        records.push(...usageRecords(item).filter((r) => r.date >= range.from && r.date <= range.to));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return records;
-  }
-
-  async deleteAll(tenantId: string): Promise<number> {
-    return deletePartition(this.db(tenantId), this.tableName, tenantKey(tenantId));
-  }
-
-  /** The one write that ends a reservation. */
-  private async removeReservation(
-    tenantId: string,
-    month: string,
-    requestId: string,
-    update: Pick<UpdateCommandInput, 'UpdateExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>,
-  ): Promise<void> {
-    await unavailableWhenExhausted(() =>
-      this.conditionalUpdate(tenantId, {
-        TableName: this.tableName,
-        Key: monthItemKey(tenantId, month),
-        ...update,
-        // Gone already: an earlier try of this settle got through, or it was released as abandoned.
-        ConditionExpression: 'attribute_exists(#r)',
-        ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#r': reservationAttribute(requestId) },
-      }),
-    );
-  }
-
-  private async releaseAbandoned(
-    tenantId: string,
-    key: { pk: string; sk: string },
-    item: Record<string, unknown>,
-    nowMs: number,
-  ) {
-    const abandoned = Object.entries(item).filter(
-      ([name, value]) => name.startsWith(RESERVATION_PREFIX) && (value as StoredReservation).e < nowMs,
-    ) as [string, StoredReservation][];
-    // In batches, each all or nothing (every one still there); a batch that raced a settle goes one by one.
-    for (let i = 0; i < abandoned.length; i += RELEASE_BATCH) {
-      const batch = abandoned.slice(i, i + RELEASE_BATCH);
-      if (await this.releaseAll(tenantId, key, batch)) continue;
-      for (const one of batch) await this.releaseAll(tenantId, key, [one]);
-    }
-    return abandoned.length;
-  }
-
-  /** Removes these reservations and gives their estimates back, if every one is still there. */
-  private releaseAll(tenantId: string, key: { pk: string; sk: string }, reservations: [string, StoredReservation][]) {
-    const names = Object.fromEntries(reservations.map(([name], i) => [`#r${i}`, name]));
-    return this.conditionalUpdate(tenantId, {
-      TableName: this.tableName,
-      Key: key,
-      UpdateExpression: `REMOVE ${Object.keys(names).join(', ')} ADD ${C.monthTokens} :tokens, ${C.monthCost} :cost`,
-      ConditionExpression: Object.keys(names)
-        .map((name) => `attribute_exists(${name})`)
-        .join(' AND '),
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: {
-        ':tokens': -reservations.reduce((sum, [, r]) => sum + r.t, 0),
-        ':cost': -reservations.reduce((sum, [, r]) => sum + r.c, 0),
-      },
-    });
+    throw new PlatformError('rate_limited', 'too many concurrent requests, retry shortly', 1);
   }
 
   /**
-   * One conditional write, retried on throttling and lost answers. Every write here is idempotent
-   * (guarded by its reservation's presence or absence), so a retry of a write that did land fails
-   * its condition instead of counting twice.
+   * One reserve on `shard`: its counters and the reservation record, in one transaction, trying the
+   * window the shard was last seen in first. `exists` when the record is there already.
    */
-  /** The item's attributes as the write asked for them (`ReturnValues`) when it applied; undefined when its condition failed. */
-  private async conditionalUpdate(
-    tenantId: string,
-    input: UpdateCommandInput,
-  ): Promise<Record<string, unknown> | undefined> {
-    return withRetries(async () => {
-      try {
-        const { Attributes } = await this.db(tenantId).send(new UpdateCommand(input));
-        return Attributes ?? {};
-      } catch (error) {
-        if (isConditionalCheckFailure(error)) return undefined;
-        throw error;
+  private async tryReserve(
+    attempt: {
+      tenant: TenantContext;
+      estimate: Estimate;
+      nowMs: number;
+      requestId: string;
+      month: string;
+      home: number;
+      holdMs?: number;
+    },
+    shard: number,
+  ): Promise<'admitted' | 'refused' | 'exists'> {
+    const { tenant, estimate, nowMs, month } = attempt;
+    const shards = shardCount(tenant.limits);
+    const window = minuteWindow(nowMs);
+    const terms = leaseTerms(tenant.limits);
+    const expiresAtMs = nowMs + (attempt.holdMs ?? this.options.reservationTtlMs);
+    const record: StoredReservation = {
+      t: estimate.tokens,
+      c: estimate.costNanoUsd,
+      s: shard,
+      m: month,
+      e: expiresAtMs,
+    };
+    const values = {
+      ':t': estimate.tokens,
+      ':c': estimate.costNanoUsd,
+      ':negT': -estimate.tokens,
+      ':negC': -estimate.costNanoUsd,
+      ':one': 1,
+      ':w': window,
+      ':mt': terms.monthlyTokens,
+      ':mc': terms.budgetNanoUsd,
+    };
+    const lease = `${C.leaseTokens} >= :t AND ${C.leaseCost} >= :c AND ${C.termsTokens} = :mt AND ${C.termsCost} = :mc`;
+    const sameWindow = {
+      UpdateExpression: `ADD ${C.windowRequests} :one, ${C.windowTokens} :t, ${C.leaseTokens} :negT, ${C.leaseCost} :negC, ${C.open} :one`,
+      ConditionExpression: `${C.window} = :w AND ${C.windowRequests} <= :maxReq AND ${C.windowTokens} <= :maxTok AND ${lease}`,
+      ExpressionAttributeValues: {
+        ...values,
+        ':maxReq': shareOf(tenant.limits.requestsPerMinute, shards, shard) - 1,
+        ':maxTok': shareOf(tenant.limits.tokensPerMinute, shards, shard) - estimate.tokens,
+      },
+    };
+    const newWindow = {
+      UpdateExpression: `SET ${C.window} = :w, ${C.windowRequests} = :one, ${C.windowTokens} = :t ADD ${C.leaseTokens} :negT, ${C.leaseCost} :negC, ${C.open} :one`,
+      ConditionExpression: `(attribute_not_exists(${C.window}) OR ${C.window} < :w) AND ${lease}`,
+      ExpressionAttributeValues: values,
+    };
+    const windowKey = `${tenant.tenantId}/${shard}`;
+    const variants = this.lastWindow.get(windowKey) === window ? [sameWindow, newWindow] : [newWindow, sameWindow];
+    for (const variant of variants) {
+      const outcome = await this.transact(
+        [
+          { Update: { TableName: this.tableName, Key: shardKey(tenant.tenantId, shard, month), ...variant } },
+          {
+            Put: {
+              TableName: this.tableName,
+              Item: {
+                ...reservationKey(tenant.tenantId, attempt.home, attempt.requestId),
+                ...record,
+                [TTL_ATTRIBUTE]: Math.floor(expiresAtMs / 1000) + RESERVATION_RETENTION_SECONDS,
+              },
+              ConditionExpression: 'attribute_not_exists(sk)',
+            },
+          },
+        ],
+        tenant.tenantId,
+      );
+      if (outcome === 'done') {
+        this.lastWindow.set(windowKey, window);
+        return 'admitted';
       }
-    });
+      if (outcome[1]) return 'exists';
+    }
+    return 'refused';
   }
 
-  private async monthItem(tenantId: string, key: { pk: string; sk: string }): Promise<Record<string, unknown>> {
-    const { Item: item } = await withRetries(() =>
-      this.db(tenantId).send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })),
+  /** Carves a lease from the month's grant into a shard, never granting past the monthly limits. */
+  private async lease(
+    tenantId: string,
+    month: string,
+    shard: number,
+    terms: LeaseTerms,
+    amount: { tokens: number; costNanoUsd: number },
+  ): Promise<void> {
+    const expiry = monthExpiry(month);
+    await this.transact(
+      [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: grantKey(tenantId, month),
+            UpdateExpression: `SET ${TTL_ATTRIBUTE} = :exp ADD ${G.tokens} :t, ${G.cost} :c, ${G.shards} :shard`,
+            ConditionExpression: `attribute_not_exists(${G.tokens}) OR (${G.tokens} <= :maxT AND ${G.cost} <= :maxC)`,
+            ExpressionAttributeValues: {
+              ':t': amount.tokens,
+              ':c': amount.costNanoUsd,
+              ':shard': new Set([shard]),
+              ':exp': expiry,
+              ':maxT': terms.monthlyTokens - amount.tokens,
+              ':maxC': terms.budgetNanoUsd - amount.costNanoUsd,
+            },
+          },
+        },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: shardKey(tenantId, shard, month),
+            UpdateExpression: `SET ${C.termsTokens} = :mt, ${C.termsCost} = :mc, ${TTL_ATTRIBUTE} = :exp ADD ${C.leaseTokens} :t, ${C.leaseCost} :c`,
+            ConditionExpression: `attribute_not_exists(${C.termsTokens}) OR (${C.termsTokens} = :mt AND ${C.termsCost} = :mc)`,
+            ExpressionAttributeValues: {
+              ':t': amount.tokens,
+              ':c': amount.costNanoUsd,
+              ':mt': terms.monthlyTokens,
+              ':mc': terms.budgetNanoUsd,
+              ':exp': expiry,
+            },
+          },
+        },
+      ],
+      tenantId,
     );
-    return item ?? {};
+  }
+
+  /** Gives a shard's lease back to the month and takes up the current limits, if the shard is as it was read. */
+  private async returnLease(tenantId: string, month: string, seen: ShardState, limits: TenantContext['limits']) {
+    if (!seen.terms) return;
+    const terms = leaseTerms(limits);
+    await this.transact(
+      [
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: grantKey(tenantId, month),
+            UpdateExpression: `ADD ${G.tokens} :t, ${G.cost} :c`,
+            ConditionExpression: `attribute_exists(${G.tokens})`,
+            ExpressionAttributeValues: { ':t': -seen.leaseTokens, ':c': -seen.leaseCostNanoUsd },
+          },
+        },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: shardKey(tenantId, seen.shard, month),
+            UpdateExpression: `SET ${C.leaseTokens} = :zero, ${C.leaseCost} = :zero, ${C.termsTokens} = :mt, ${C.termsCost} = :mc`,
+            ConditionExpression: `${C.leaseTokens} = :seenT AND ${C.leaseCost} = :seenC`,
+            ExpressionAttributeValues: {
+              ':zero': 0,
+              ':seenT': seen.leaseTokens,
+              ':seenC': seen.leaseCostNanoUsd,
+              ':mt': terms.monthlyTokens,
+              ':mc': terms.budgetNanoUsd,
+            },
+          },
+        },
+      ],
+      tenantId,
+    );
+  }
+
+  async settle(reservation: Reservation, usage: ActualUsage): Promise<void> {
+    const { tenantId, estimate, model, reservedAtMs } = reservation;
+    const day = dayKey(reservedAtMs);
+    const cells = Object.keys(USAGE_FIELDS) as (keyof typeof USAGE_FIELDS)[];
+    await this.endReservation(
+      reservation,
+      estimate.tokens - usage.inputTokens - usage.outputTokens,
+      estimate.costNanoUsd - usage.costNanoUsd,
+      {
+        Update: {
+          TableName: this.tableName,
+          Key: usageKey(tenantId, reservation.shard, day),
+          UpdateExpression: `SET ${TTL_ATTRIBUTE} = :exp ADD ${cells.map((field) => `#${field} :${field}`).join(', ')}`,
+          ExpressionAttributeNames: Object.fromEntries(cells.map((field) => [`#${field}`, `${field}#${model}`])),
+          ExpressionAttributeValues: {
+            ':in': usage.inputTokens,
+            ':out': usage.outputTokens,
+            ':req': 1,
+            ':nusd': usage.costNanoUsd,
+            ':exp': monthExpiry(reservation.month),
+          },
+        },
+      },
+    );
+  }
+
+  async release(reservation: Reservation): Promise<void> {
+    await this.endReservation(reservation, reservation.estimate.tokens, reservation.estimate.costNanoUsd);
+  }
+
+  /**
+   * Deletes the reservation record and gives `tokens` and `cost` back to its shard's lease, with
+   * `also` in the same transaction; nothing when the record is gone already (an earlier try of
+   * this settle got through, or it was released as abandoned).
+   */
+  private async endReservation(reservation: Reservation, tokens: number, cost: number, also?: TransactItem) {
+    const { tenantId, requestId, month } = reservation;
+    await unavailableWhenExhausted(() =>
+      this.transact(
+        [
+          {
+            Delete: {
+              TableName: this.tableName,
+              Key: reservationKey(tenantId, reservation.recordShard, requestId),
+              ConditionExpression: 'attribute_exists(sk)',
+            },
+          },
+          {
+            Update: {
+              TableName: this.tableName,
+              Key: shardKey(tenantId, reservation.shard, month),
+              UpdateExpression: `ADD ${C.leaseTokens} :t, ${C.leaseCost} :c, ${C.open} :minusOne`,
+              ExpressionAttributeValues: { ':t': tokens, ':c': cost, ':minusOne': -1 },
+            },
+          },
+          ...(also ? [also] : []),
+        ],
+        tenantId,
+      ),
+    );
+  }
+
+  /** Releases every reservation of the tenant past its hold: the calls that made them crashed. */
+  private async releaseAbandoned(tenantId: string, shards: number, nowMs: number): Promise<void> {
+    for (let shard = 0; shard < shards; shard++) {
+      const records = await this.queryAll(tenantId, {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :r)',
+        FilterExpression: 'e < :now',
+        ExpressionAttributeValues: { ':pk': shardPartition(tenantId, shard), ':r': RESERVATION_PREFIX, ':now': nowMs },
+        ConsistentRead: true,
+      });
+      for (const record of records as unknown as (StoredReservation & Key)[]) {
+        await this.endReservation(
+          {
+            tenantId,
+            requestId: record.sk.slice(RESERVATION_PREFIX.length),
+            model: '',
+            month: record.m,
+            estimate: { tokens: record.t, costNanoUsd: record.c },
+            reservedAtMs: 0,
+            shard: record.s,
+            recordShard: shard,
+          },
+          record.t,
+          record.c,
+        );
+      }
+    }
+  }
+
+  /** Every shard of the month, its grant and this request's record, in one strongly consistent BatchGetItem. */
+  private async admissionState(tenantId: string, month: string, shards: number, record: Key) {
+    const keys = [
+      grantKey(tenantId, month),
+      record,
+      ...Array.from({ length: shards }, (_, s) => shardKey(tenantId, s, month)),
+    ];
+    const items = new Map<string, Record<string, unknown>>();
+    let pending: Key[] = keys;
+    for (let round = 1; pending.length > 0; round++) {
+      const keysNow = pending;
+      const answer = await withRetries(() =>
+        this.db(tenantId).send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keysNow, ConsistentRead: true } } }),
+        ),
+      );
+      for (const item of answer.Responses?.[this.tableName] ?? []) items.set(`${item.pk}/${item.sk}`, item);
+      pending = (answer.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Key[];
+      if (pending.length > 0 && round >= 4) {
+        throw Object.assign(new Error('unprocessed keys'), { name: 'ThrottlingException' });
+      }
+    }
+    const at = (key: Key) => items.get(`${key.pk}/${key.sk}`);
+    const grant = at(keys[0]) ?? {};
+    return {
+      record: at(record) as StoredReservation | undefined,
+      grant: { tokens: Number(grant[G.tokens] ?? 0), costNanoUsd: Number(grant[G.cost] ?? 0) },
+      shards: Array.from({ length: shards }, (_, shard): ShardState => {
+        const item = at(shardKey(tenantId, shard, month)) ?? {};
+        return {
+          shard,
+          window: Number(item[C.window] ?? -1),
+          windowRequests: Number(item[C.windowRequests] ?? 0),
+          windowTokens: Number(item[C.windowTokens] ?? 0),
+          leaseTokens: Number(item[C.leaseTokens] ?? 0),
+          leaseCostNanoUsd: Number(item[C.leaseCost] ?? 0),
+          terms:
+            item[C.termsTokens] === undefined
+              ? undefined
+              : { monthlyTokens: Number(item[C.termsTokens]), budgetNanoUsd: Number(item[C.termsCost]) },
+          open: Number(item[C.open] ?? 0),
+        };
+      }),
+    };
+  }
+
+  async usage(tenant: TenantContext, range: { from: string; to: string }): Promise<UsageRecord[]> {
+    const { tenantId } = tenant;
+    // The months' grants name the shards that admitted anything, hence hold usage.
+    const grants = await this.queryAll(tenantId, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: {
+        ':pk': tenantKey(tenantId),
+        ':from': `${GRANT_PREFIX}${range.from.slice(0, 7)}`,
+        ':to': `${GRANT_PREFIX}${range.to.slice(0, 7)}`,
+      },
+    });
+    const shards = new Set(grants.flatMap((grant) => [...((grant[G.shards] as Set<number> | undefined) ?? [])]));
+    const items = (
+      await Promise.all(
+        [...shards].map((shard) =>
+          this.queryAll(tenantId, {
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+            ExpressionAttributeValues: {
+              ':pk': shardPartition(tenantId, shard),
+              ':from': `${USAGE_PREFIX}${range.from}`,
+              ':to': `${USAGE_PREFIX}${range.to}`,
+            },
+          }),
+        ),
+      )
+    ).flat();
+    return mergeUsage(items.map((item) => ({ tenantId, item }))).map(({ tenantId: _, ...record }) => record);
+  }
+
+  async deleteAll(tenantId: string): Promise<number> {
+    let deleted = 0;
+    // The tenant's own key last: a retry after a crash still finds everything a first try missed.
+    for (let shard = MAX_SHARDS - 1; shard >= 0; shard--) {
+      deleted += await deletePartition(this.db(tenantId), this.tableName, shardPartition(tenantId, shard));
+    }
+    return deleted;
+  }
+
+  private async queryAll(tenantId: string, input: ConstructorParameters<typeof QueryCommand>[0]) {
+    const items: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await withRetries(() =>
+        this.db(tenantId).send(new QueryCommand({ ...input, ExclusiveStartKey: startKey })),
+      );
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return items;
+  }
+
+  /**
+   * One transaction, retried on throttling, conflicts and lost answers (every one here is guarded
+   * by a condition, so a retry of one that did land is cancelled instead of counting twice).
+   * `done`, or per item whether its condition failed.
+   */
+  private transact(items: TransactItem[], tenantId: string): Promise<'done' | boolean[]> {
+    return withRetries(async () => {
+      try {
+        await this.db(tenantId).send(new TransactWriteCommand({ TransactItems: items }));
+        return 'done' as const;
+      } catch (error) {
+        const reasons = (error as { name?: string; CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+        if ((error as Error).name !== 'TransactionCanceledException' || !reasons) throw error;
+        if (reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError')) {
+          throw Object.assign(new Error('transaction conflict'), { name: 'TransactionConflictException' });
+        }
+        if (reasons.some((r) => r.Code !== 'None' && r.Code !== 'ConditionalCheckFailed')) throw error;
+        return reasons.map((r) => r.Code === 'ConditionalCheckFailed');
+      }
+    });
   }
 }
 
 /**
- * Month items of every tenant, for the operator's report. Runs with the admin function's own
- * credentials (a Scan, which no tenant session may do), off every tenant's hot path.
+ * Settled usage of every tenant, for the operator's report. Runs with the admin function's own
+ * credentials (a Scan, which no tenant session may do), off every tenant's hot path; it reads
+ * every item of the table once (each tenant's usage items are a few hundred bytes a shard and day).
  */
 export class DynamoDbLedgerReports {
   constructor(
@@ -345,25 +594,27 @@ export class DynamoDbLedgerReports {
   ) {}
 
   async monthOfAllTenants(month: string): Promise<TenantUsageRecord[]> {
-    const records: TenantUsageRecord[] = [];
+    const items: { tenantId: string; item: Record<string, unknown> }[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(
         new ScanCommand({
           TableName: this.tableName,
-          FilterExpression: 'sk = :month',
-          ExpressionAttributeValues: { ':month': `${MONTH_PREFIX}${month}` },
+          FilterExpression: 'begins_with(sk, :month)',
+          ExpressionAttributeValues: { ':month': `${USAGE_PREFIX}${month}` },
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of page.Items ?? []) {
-        const tenantId = String(item.pk).slice(TENANT_PARTITION_PREFIX.length);
-        records.push(...usageRecords(item).map((record) => ({ tenantId, ...record })));
-      }
+      for (const item of page.Items ?? []) items.push({ tenantId: tenantOfPartition(String(item.pk)), item });
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return records;
+    return mergeUsage(items);
   }
+}
+
+/** The tenant a ledger partition key belongs to: `TENANT#<id>` or `TENANT#<id>#S<n>`. */
+function tenantOfPartition(pk: string): string {
+  return pk.slice(TENANT_PARTITION_PREFIX.length).replace(/#S\d+$/, '');
 }
 
 /**
@@ -379,41 +630,29 @@ async function unavailableWhenExhausted<T>(operation: () => Promise<T>): Promise
   }
 }
 
-function counters(item: Record<string, unknown>): LedgerCounters {
-  return {
-    window: Number(item[C.window] ?? -1),
-    windowRequests: Number(item[C.windowRequests] ?? 0),
-    windowTokens: Number(item[C.windowTokens] ?? 0),
-    monthTokens: Number(item[C.monthTokens] ?? 0),
-    monthCostNanoUsd: Number(item[C.monthCost] ?? 0),
-  };
-}
-
-/** The usage cells of one month item, one record per day and model. */
-function usageRecords(item: Record<string, unknown>): UsageRecord[] {
-  const month = String(item.sk).slice(MONTH_PREFIX.length);
-  const cells = new Map<string, { -readonly [K in keyof UsageRecord]: UsageRecord[K] }>();
-  for (const [name, value] of Object.entries(item)) {
-    if (!name.startsWith(USAGE_PREFIX)) continue;
-    const [, dd, model, field] = name.split('#');
-    const cell = cells.get(`${dd}#${model}`) ?? {
-      date: `${month}-${dd}`,
-      model,
-      requests: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      costNanoUsd: 0,
-    };
-    cell[USAGE_FIELDS[field as keyof typeof USAGE_FIELDS]] = Number(value);
-    cells.set(`${dd}#${model}`, cell);
+/** Usage items (a shard's day, a cell `<field>#<model>` per model) summed into one record per tenant, day and model. */
+function mergeUsage(items: readonly { tenantId: string; item: Record<string, unknown> }[]): TenantUsageRecord[] {
+  const records = new Map<string, { -readonly [K in keyof TenantUsageRecord]: TenantUsageRecord[K] }>();
+  for (const { tenantId, item } of items) {
+    const date = String(item.sk).slice(USAGE_PREFIX.length);
+    for (const [name, value] of Object.entries(item)) {
+      const split = name.indexOf('#');
+      const field = name.slice(0, split) as keyof typeof USAGE_FIELDS;
+      if (split < 0 || !(field in USAGE_FIELDS)) continue;
+      const model = name.slice(split + 1);
+      const id = `${tenantId}/${date}/${model}`;
+      const record = records.get(id) ?? {
+        tenantId,
+        date,
+        model,
+        requests: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        costNanoUsd: 0,
+      };
+      record[USAGE_FIELDS[field]] += Number(value);
+      records.set(id, record);
+    }
   }
-  return [...cells.values()];
-}
-
-/** DynamoDB refusing a write that would grow an item past 400 KB. */
-function isItemTooLarge(error: unknown): boolean {
-  return (
-    (error as { name?: string }).name === 'ValidationException' &&
-    /item size.*(exceeded|maximum)/i.test((error as Error).message)
-  );
+  return [...records.values()];
 }

@@ -3,6 +3,7 @@ const RETRYABLE_NAMES = new Set([
   'ProvisionedThroughputExceededException',
   'ThrottlingException',
   'RequestLimitExceeded',
+  'TransactionConflictException',
   'InternalServerError',
   'ServiceUnavailable',
   'TimeoutError',

@@ -53,6 +53,10 @@ export interface Reservation {
   readonly month: string;
   readonly estimate: Estimate;
   readonly reservedAtMs: number;
+  /** The ledger shard whose counters and lease hold it. */
+  readonly shard: number;
+  /** The ledger shard its reservation record lives on (its request's home). */
+  readonly recordShard: number;
 }
 
 export interface ActualUsage {

@@ -1,9 +1,8 @@
 import { Lazy } from 'aws-cdk-lib';
 import { AccountRootPrincipal, Grant, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { ITEM_ACCESS_ACTIONS, TENANT_SESSION_TAG } from '../../contract/iam';
+import { ITEM_ACCESS_ACTIONS, TENANT_SESSION_TAG, tenantLeadingKeyPatterns } from '../../contract/iam';
 import { TENANT_INDEX_PREFIX } from '../../contract/search';
-import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
 import type { PlatformTable } from './platform-table';
 import type { VectorSearch } from './vector-search';
 
@@ -62,8 +61,8 @@ export class TenantAccessRole extends Construct {
       }),
     );
     const ownPartition = {
-      'ForAllValues:StringEquals': {
-        'dynamodb:LeadingKeys': [`${TENANT_PARTITION_PREFIX}\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`],
+      'ForAllValues:StringLike': {
+        'dynamodb:LeadingKeys': tenantLeadingKeyPatterns(`\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`),
       },
     };
     role.addToPolicy(

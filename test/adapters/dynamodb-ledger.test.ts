@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoDbLedger, DynamoDbLedgerReports } from '../../lambdas/adapters/dynamodb-ledger';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbLedger, DynamoDbLedgerReports, shardPartition } from '../../lambdas/adapters/dynamodb-ledger';
+import { MAX_SHARDS, shardCount } from '../../lambdas/core/ledger-shards';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-server';
 import { tenantContext } from '../support/tenant';
@@ -27,8 +28,33 @@ describe('DynamoDbLedger against dynalite', () => {
     await dynamodb.close();
   });
 
-  const quota = async (id: string) =>
-    (await db.send(new GetCommand({ TableName: 'ledger', Key: { pk: `TENANT#${id}`, sk: 'QUOTA#2026-11' } }))).Item;
+  /** What the tenant's ledger items say now, summed over its shards: the month's use and the minute's requests. */
+  const quota = async (id: string) => {
+    const items = (
+      await Promise.all(
+        Array.from({ length: MAX_SHARDS }, (_, shard) =>
+          db.send(
+            new QueryCommand({
+              TableName: 'ledger',
+              KeyConditionExpression: 'pk = :pk',
+              ExpressionAttributeValues: { ':pk': shardPartition(id, shard) },
+              ConsistentRead: true,
+            }),
+          ),
+        ),
+      )
+    ).flatMap((page) => page.Items ?? []);
+    const sum = (prefix: string, field: string) =>
+      items.filter((i) => String(i.sk).startsWith(prefix)).reduce((total, i) => total + Number(i[field] ?? 0), 0);
+    return {
+      /** Tokens and nano-USD used or held this month: granted in leases, minus what the leases still hold. */
+      tok: sum('GRANT#2026-11', 'gt') - sum('SHARD#2026-11', 'lt'),
+      nusd: sum('GRANT#2026-11', 'gc') - sum('SHARD#2026-11', 'lc'),
+      rr: sum('SHARD#2026-11', 'rr'),
+      inFlight: items.filter((i) => String(i.sk).startsWith('R#')).map((i) => String(i.sk).slice(2)),
+      items,
+    };
+  };
   const reserve = (t: TenantContext, tokens: number, nowMs = now) =>
     ledger.reserve(t, {
       requestId: `r${Math.random()}`,
@@ -123,34 +149,7 @@ describe('DynamoDbLedger against dynalite', () => {
     // THEN once it has expired, the next request releases it and is admitted; the month holds only the live one
     await reserve(t, 50, now + RESERVATION_TTL_MS + 60_000);
     expect(await quota('crash-tenant')).toMatchObject({ tok: 50, rr: 1 });
-  });
-
-  it('releases an abandoned reservation on the next admitted reserve, without a refusal or a read', async () => {
-    // GIVEN a reservation of a crashed call, far from any limit
-    const t = tenantContext('sweep-tenant', { monthlyTokens: 10_000, tokensPerMinute: 10_000, requestsPerMinute: 100 });
-    await reserve(t, 90);
-    // WHEN the tenant's next call is admitted after the reservation expired
-    const sent: string[] = [];
-    const countingClient = {
-      send: (command: { constructor: { name: string } }) => {
-        sent.push(command.constructor.name);
-        return db.send(command as never);
-      },
-    };
-    const counting = new DynamoDbLedger(() => countingClient as never, 'ledger', {
-      reservationTtlMs: RESERVATION_TTL_MS,
-    });
-    await counting.reserve(t, {
-      requestId: 'after-the-crash',
-      model: 'm',
-      estimate: { tokens: 50, costNanoUsd: 500 },
-      nowMs: now + RESERVATION_TTL_MS + 60_000,
-    });
-    // THEN the crashed call's reservation is gone and its tokens given back: two writes, no read
-    const item = await quota('sweep-tenant');
-    expect(Object.keys(item ?? {}).filter((name) => name.startsWith('R#'))).toEqual(['R#after-the-crash']);
-    expect(item).toMatchObject({ tok: 50 });
-    expect(sent).toEqual(['UpdateCommand', 'UpdateCommand']);
+    expect((await quota('crash-tenant')).inFlight).toHaveLength(1);
   });
 
   it("reports one month of every tenant's settled usage", async () => {
@@ -181,56 +180,93 @@ describe('DynamoDbLedger against dynalite', () => {
     expect(await new DynamoDbLedgerReports(db, 'ledger').monthOfAllTenants('2026-10')).toEqual([]);
   });
 
-  describe("a month item full of calls in flight (near DynamoDB's 400 KB item limit)", () => {
-    /**
-     * Fills the tenant's month item with 1,000 reservations of crashed calls held until `holdUntil`,
-     * padded up to DynamoDB's 400 KB item limit: the largest item the table takes (found by trying).
-     */
-    const fillToLimit = async (id: string, holdUntil: number) => {
-      const item: Record<string, unknown> = {
-        pk: `TENANT#${id}`,
-        sk: 'QUOTA#2026-11',
-        rw: Math.floor(now / 60_000),
-        rr: 0,
-        rt: 0,
-        tok: 1_000 * 100,
-        nusd: 1_000 * 1000,
-      };
-      for (let i = 0; i < 1_000; i++) item[`R#crashed-${i}`] = { t: 100, c: 1000, e: holdUntil };
-      const fits = (pad: number) =>
-        db.send(new PutCommand({ TableName: 'ledger', Item: { ...item, pad: 'x'.repeat(pad) } })).then(
-          () => true,
-          () => false,
-        );
-      let [low, high] = [0, 400 * 1024];
-      while (high - low > 1) {
-        const mid = Math.floor((low + high) / 2);
-        if (await fits(mid)) low = mid;
-        else high = mid;
+  describe('a tenant busier than one partition key', () => {
+    /** 3,000 calls a second: more than one partition key's 1,000 write units can carry. */
+    const hot = { requestsPerMinute: 180_000, tokensPerMinute: 1e9, monthlyTokens: 1e12, monthlyBudgetUsd: 1e6 };
+
+    it('spreads its calls over its shards, in items that stay small with a month of history and calls in flight', async () => {
+      // GIVEN a tenant whose limits call for many shards
+      const t = tenantContext('hot-co', hot);
+      expect(shardCount(t.limits)).toBe(60);
+      // WHEN 30 days of calls on 3 models are settled, and 128 calls are left in flight
+      for (let day = 0; day < 30; day++) {
+        for (const model of ['a', 'b', 'c']) {
+          const r = await ledger.reserve(t, {
+            requestId: `d${day}${model}`,
+            model,
+            estimate: { tokens: 600, costNanoUsd: 7000 },
+            nowMs: Date.UTC(2026, 10, 1 + day, 12),
+          });
+          await ledger.settle(r, { inputTokens: 40, outputTokens: 60, costNanoUsd: 980 });
+        }
       }
-      expect(await fits(low)).toBe(true);
-    };
+      await Promise.all(Array.from({ length: 128 }, (_, i) => reserve(t, 600, Date.UTC(2026, 10, 30, 13) + i)));
+      // THEN they used many partition keys, and no item grew past 1 KB
+      const { items, inFlight } = await quota('hot-co');
+      expect(inFlight).toHaveLength(128);
+      expect(new Set(items.map((i) => i.pk)).size).toBeGreaterThan(40);
+      const largest = Math.max(...items.map((item) => JSON.stringify(item).length));
+      expect(largest).toBeLessThan(1024);
+      // AND its usage reads back whole, from every shard that holds some
+      const usage = await ledger.usage(t, { from: '2026-11-01', to: '2026-11-30' });
+      expect(usage).toHaveLength(90);
+      expect(usage.reduce((sum, r) => sum + r.requests, 0)).toBe(90);
+    });
 
-    it('releases the abandoned reservations and admits, instead of failing every call for the rest of the month', async () => {
-      const t = tenantContext('crowded-co', {
-        requestsPerMinute: 1_000_000,
-        monthlyTokens: 1e12,
+    it('never admits past the month across its shards: leases never add up to more than the limit', async () => {
+      // GIVEN a 4-shard tenant allowed 10,000 tokens this month
+      const limits = {
+        requestsPerMinute: 12_000,
+        tokensPerMinute: 1_000_000,
+        monthlyTokens: 10_000,
         monthlyBudgetUsd: 1e6,
-      });
-      await fillToLimit('crowded-co', now - 1);
-      await expect(reserve(t, 100)).resolves.toMatchObject({ tenantId: 'crowded-co' });
-      const item = await quota('crowded-co');
-      expect(Object.keys(item ?? {}).filter((name) => name.startsWith('R#'))).toHaveLength(1);
-      expect(item?.tok).toBe(100);
+      };
+      const t = tenantContext('leased-co', limits);
+      expect(shardCount(limits)).toBe(4);
+      // WHEN 150 calls of 100 tokens race
+      const outcomes = await Promise.allSettled(Array.from({ length: 150 }, () => reserve(t, 100)));
+      // THEN exactly 100 are admitted (none refused early), the rest refused with a 429 (some told to
+      // retry shortly, as the race was on), and the next call is told the quota is reached
+      const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(100);
+      expect(refused.every((o) => o.reason.status === 429)).toBe(true);
+      expect(await quota('leased-co')).toMatchObject({ tok: 10_000 });
+      await expect(reserve(t, 100)).rejects.toMatchObject({ code: 'quota_exceeded' });
     });
 
-    it('answers 429 with Retry-After while the calls in flight are still held, never a 5xx', async () => {
-      const t = tenantContext('busy-co', { requestsPerMinute: 1_000_000, monthlyTokens: 1e12, monthlyBudgetUsd: 1e6 });
-      await fillToLimit('busy-co', now + RESERVATION_TTL_MS);
-      await expect(reserve(t, 100)).rejects.toMatchObject({
-        code: 'rate_limited',
-        retryAfterSeconds: expect.any(Number),
-      });
+    it('takes a lowered monthly limit at once: leases granted under the old one are given back first', async () => {
+      // GIVEN a 4-shard tenant that used 3,000 tokens under a 1,000,000 limit
+      const limits = {
+        requestsPerMinute: 12_000,
+        tokensPerMinute: 1_000_000,
+        monthlyTokens: 1_000_000,
+        monthlyBudgetUsd: 1e6,
+      };
+      const before = tenantContext('downgraded-co', limits);
+      for (let i = 0; i < 30; i++) await reserve(before, 100);
+      // WHEN its limit drops to 5,000
+      const after = tenantContext('downgraded-co', { ...limits, monthlyTokens: 5_000 });
+      // THEN exactly 2,000 more tokens are admitted, on any shard
+      const outcomes = await Promise.allSettled(Array.from({ length: 40 }, () => reserve(after, 100)));
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(20);
+      expect(await quota('downgraded-co')).toMatchObject({ tok: 5_000 });
     });
+  });
+
+  it('releases a crowd of abandoned reservations when they would block, instead of locking the tenant out', async () => {
+    // GIVEN 150 calls that crashed in flight, holding the whole month
+    const t = tenantContext('crowded-co', {
+      monthlyTokens: 30_000,
+      tokensPerMinute: 1_000_000,
+      requestsPerMinute: 1000,
+    });
+    await Promise.all(Array.from({ length: 150 }, () => reserve(t, 100)));
+    await expect(reserve(t, 100, now + 1000)).rejects.toMatchObject({ code: 'quota_exceeded' });
+    // WHEN a call comes after their hold
+    await reserve(t, 100, now + RESERVATION_TTL_MS + 60_000);
+    // THEN they are all released and only the new call is in flight
+    const state = await quota('crowded-co');
+    expect(state.inFlight).toHaveLength(1);
+    expect(state.tok).toBe(100);
   });
 });

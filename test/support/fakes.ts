@@ -82,6 +82,8 @@ export function inMemoryPorts() {
         month: '2026-11',
         estimate: request.estimate,
         reservedAtMs: request.nowMs,
+        shard: 0,
+        recordShard: 0,
       };
       reservations.set(request.requestId, reservation);
       events.push(`reserve ${request.requestId} ${request.estimate.tokens}`);

@@ -1,0 +1,172 @@
+import type { TenantLimits } from '../../contract/tenancy';
+import { PlatformError } from './errors';
+import { budgetNanoUsd, type Estimate, minuteWindow, refusal, secondsUntilNextMinute } from './limits';
+
+/**
+ * The sharded ledger's arithmetic, apart from DynamoDB. A tenant's admission state is split over
+ * `n` shards, each on its own partition key so that each gets DynamoDB's own 1,000 write units a
+ * second. A shard holds its share of the per-minute limits (fixed sub-limits that sum to the
+ * limit) and a lease of the month's tokens and budget, carved from the tenant's month grant: what
+ * every shard admits comes out of its lease, and the grant never exceeds the monthly limits, so
+ * no month is over-admitted whatever the number of shards.
+ */
+
+/** Write units one admitted call puts on its shard's partition key: a reserve of two items and a settle of three, each item charged twice as a transaction. */
+export const WRITE_UNITS_PER_CALL = 10;
+/** A shard is planned at half of DynamoDB's 1,000 write units a second per partition key. */
+const SHARD_WRITE_UNITS_PER_SECOND = 500;
+/** A shard's share of tokens per minute must hold the largest single call (a 200k context). */
+const MIN_SHARD_TOKENS_PER_MINUTE = 200_000;
+/** Enough for 3,200 calls a second; the refused path reads every shard in one BatchGetItem (100 keys). */
+export const MAX_SHARDS = 64;
+/** Each lease is this fraction of the month's limits (or what the call needs, if more). */
+const LEASES_PER_SHARD_AND_MONTH = 16;
+
+/** How many shards a tenant with these limits writes to: one for all but the busiest tenants. */
+export function shardCount(limits: TenantLimits): number {
+  const byRate = Math.ceil(((limits.requestsPerMinute / 60) * WRITE_UNITS_PER_CALL) / SHARD_WRITE_UNITS_PER_SECOND);
+  const byTokens = Math.floor(limits.tokensPerMinute / MIN_SHARD_TOKENS_PER_MINUTE);
+  return Math.max(1, Math.min(MAX_SHARDS, byRate, byTokens));
+}
+
+/** Shard `shard`'s share of a per-minute limit: shares differ by at most one and sum to the limit. */
+export function shareOf(limit: number, shards: number, shard: number): number {
+  return Math.floor(limit / shards) + (shard < limit % shards ? 1 : 0);
+}
+
+/** The monthly limits a lease was granted under: a lease from other limits is returned, then granted anew. */
+export interface LeaseTerms {
+  readonly monthlyTokens: number;
+  readonly budgetNanoUsd: number;
+}
+
+export function leaseTerms(limits: TenantLimits): LeaseTerms {
+  return { monthlyTokens: limits.monthlyTokens, budgetNanoUsd: budgetNanoUsd(limits) };
+}
+
+/** One shard's admission state for the month, as the ledger read it. */
+export interface ShardState {
+  readonly shard: number;
+  /** The minute window its counters are for; -1 before its first call. */
+  readonly window: number;
+  readonly windowRequests: number;
+  readonly windowTokens: number;
+  /** What is left of its lease (negative when calls used more than they reserved). */
+  readonly leaseTokens: number;
+  readonly leaseCostNanoUsd: number;
+  /** Absent before its first lease this month. */
+  readonly terms?: LeaseTerms;
+  /** Reservations admitted on this shard and not yet settled or released. */
+  readonly open: number;
+}
+
+/** What the tenant's month has handed out in leases, net of leases returned. */
+export interface MonthGrant {
+  readonly tokens: number;
+  readonly costNanoUsd: number;
+}
+
+export type AdmissionStep =
+  /** Admit on this shard: it has room in its window share and its lease. */
+  | { readonly kind: 'reserve'; readonly shard: number }
+  /** Carve this much from the month's grant into the shard's lease, then admit there. */
+  | { readonly kind: 'lease'; readonly shard: number; readonly tokens: number; readonly costNanoUsd: number }
+  /** Give these shards' leases back to the month: granted under other limits, or stranded where no call fits. */
+  | { readonly kind: 'return-leases'; readonly shards: readonly number[] }
+  /** Release reservations whose calls crashed before settling: they hold what the month needs. */
+  | { readonly kind: 'release-abandoned' }
+  | { readonly kind: 'refuse'; readonly error: PlatformError };
+
+/**
+ * The next step towards admitting a call of `estimate`, given every shard's state and the month's
+ * grant. A refusal means no shard can take the call now; what is refused before the limit itself
+ * is reached is bounded by the sub-limits: at most one request and one call's tokens per shard and
+ * minute, and nothing of the month (stranded leases are returned first).
+ */
+export function nextAdmissionStep(input: {
+  limits: TenantLimits;
+  estimate: Estimate;
+  shards: readonly ShardState[];
+  grant: MonthGrant;
+  nowMs: number;
+  /** Abandoned reservations were released during this admission already. */
+  releasedAbandoned: boolean;
+}): AdmissionStep {
+  const { limits, estimate, shards, grant, nowMs } = input;
+  const terms = leaseTerms(limits);
+  const window = minuteWindow(nowMs);
+  const n = shards.length;
+
+  const stale = shards.filter(
+    (s) => s.terms && (s.terms.monthlyTokens !== terms.monthlyTokens || s.terms.budgetNanoUsd !== terms.budgetNanoUsd),
+  );
+  if (stale.length > 0) return { kind: 'return-leases', shards: stale.map((s) => s.shard) };
+
+  const inWindow = (s: ShardState) => (s.window === window ? s : { ...s, windowRequests: 0, windowTokens: 0 });
+  const hasWindowRoom = (s: ShardState) =>
+    s.window <= window &&
+    inWindow(s).windowRequests + 1 <= shareOf(limits.requestsPerMinute, n, s.shard) &&
+    inWindow(s).windowTokens + estimate.tokens <= shareOf(limits.tokensPerMinute, n, s.shard);
+  const withRoom = shards.filter(hasWindowRoom);
+  const leaseFits = (s: ShardState) => s.leaseTokens >= estimate.tokens && s.leaseCostNanoUsd >= estimate.costNanoUsd;
+  const fitting = withRoom.filter(leaseFits);
+  if (fitting.length > 0) {
+    return { kind: 'reserve', shard: maxBy(fitting, (s) => s.leaseTokens).shard };
+  }
+
+  // Used or held this month: everything granted that is no longer in a lease.
+  const leased = shards.reduce((sum, s) => sum + s.leaseTokens, 0);
+  const leasedCost = shards.reduce((sum, s) => sum + s.leaseCostNanoUsd, 0);
+  const counters = {
+    window,
+    windowRequests: shards.reduce((sum, s) => sum + inWindow(s).windowRequests, 0),
+    windowTokens: shards.reduce((sum, s) => sum + inWindow(s).windowTokens, 0),
+    monthTokens: grant.tokens - leased,
+    monthCostNanoUsd: grant.costNanoUsd - leasedCost,
+  };
+  const monthFull =
+    counters.monthTokens + estimate.tokens > terms.monthlyTokens ||
+    counters.monthCostNanoUsd + estimate.costNanoUsd > terms.budgetNanoUsd;
+  const holding = shards.some((s) => s.open > 0);
+  if (monthFull && holding && !input.releasedAbandoned) return { kind: 'release-abandoned' };
+  const refuse = (): AdmissionStep => ({
+    kind: 'refuse',
+    error:
+      refusal(limits, estimate, counters, nowMs) ??
+      // Room is left in total but not in any one shard's share: the next minute has it.
+      new PlatformError(
+        'rate_limited',
+        `rate limit of ${limits.requestsPerMinute} requests per minute reached`,
+        secondsUntilNextMinute(nowMs),
+      ),
+  });
+  if (monthFull || withRoom.length === 0) return refuse();
+
+  const target = maxBy(withRoom, (s) => shareOf(limits.requestsPerMinute, n, s.shard) - inWindow(s).windowRequests);
+  const need = {
+    tokens: estimate.tokens - target.leaseTokens,
+    costNanoUsd: estimate.costNanoUsd - target.leaseCostNanoUsd,
+  };
+  const grantable = {
+    tokens: terms.monthlyTokens - grant.tokens,
+    costNanoUsd: terms.budgetNanoUsd - grant.costNanoUsd,
+  };
+  if (grantable.tokens >= need.tokens && grantable.costNanoUsd >= need.costNanoUsd) {
+    const portion = (limit: number, needed: number, left: number) =>
+      Math.max(0, Math.min(left, Math.max(needed, Math.ceil(limit / (n * LEASES_PER_SHARD_AND_MONTH)))));
+    return {
+      kind: 'lease',
+      shard: target.shard,
+      tokens: portion(terms.monthlyTokens, need.tokens, grantable.tokens),
+      costNanoUsd: portion(terms.budgetNanoUsd, need.costNanoUsd, grantable.costNanoUsd),
+    };
+  }
+  // The month has room, but it sits in other shards' leases: give those back to the month.
+  const stranded = shards.filter((s) => s.shard !== target.shard && (s.leaseTokens > 0 || s.leaseCostNanoUsd > 0));
+  if (stranded.length > 0) return { kind: 'return-leases', shards: stranded.map((s) => s.shard) };
+  return refuse();
+}
+
+function maxBy<T>(items: readonly T[], score: (item: T) => number): T {
+  return items.reduce((best, item) => (score(item) > score(best) ? item : best));
+}
