@@ -12,10 +12,11 @@ import { PlatformError } from '../core/errors';
 import {
   type LeaseTerms,
   leaseTerms,
-  MAX_SHARDS,
+  ledgerPartitions,
   nextAdmissionStep,
   type ShardState,
   shardCount,
+  shardPartition,
   shareOf,
 } from '../core/ledger-shards';
 import { admissionThresholds, dayKey, type Estimate, minuteWindow, monthKey, startOfNextMonthMs } from '../core/limits';
@@ -74,11 +75,6 @@ interface StoredReservation {
 
 type Key = { pk: string; sk: string };
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
-
-/** The partition key of a tenant's ledger shard: shard 0 is the tenant's own `TENANT#<id>`. */
-export function shardPartition(tenantId: string, shard: number): string {
-  return shard === 0 ? tenantKey(tenantId) : `${tenantKey(tenantId)}#S${shard}`;
-}
 
 const grantKey = (tenantId: string, month: string): Key => ({
   pk: tenantKey(tenantId),
@@ -539,10 +535,8 @@ export class DynamoDbLedger implements Ledger {
 
   async deleteAll(tenantId: string): Promise<number> {
     let deleted = 0;
-    // The tenant's own key last: a retry after a crash still finds everything a first try missed.
-    for (let shard = MAX_SHARDS - 1; shard >= 0; shard--) {
-      deleted += await deletePartition(this.db(tenantId), this.tableName, shardPartition(tenantId, shard));
-    }
+    for (const pk of ledgerPartitions(tenantId))
+      deleted += await deletePartition(this.db(tenantId), this.tableName, pk);
     return deleted;
   }
 

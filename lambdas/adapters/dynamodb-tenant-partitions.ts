@@ -1,4 +1,5 @@
 import { PlatformError } from '../core/errors';
+import { ledgerPartitions } from '../core/ledger-shards';
 import type { TenantPartitions, TenantTable } from '../core/ports';
 import { tenantKey } from '../core/tenant';
 import { batchWrite, queryPage } from './dynamodb-partition';
@@ -14,18 +15,33 @@ export class DynamoDbTenantPartitions implements TenantPartitions {
     private readonly tableNames: Readonly<Record<TenantTable, string>>,
   ) {}
 
-  read(tenantId: string, table: TenantTable, cursor?: string) {
-    return queryPage(this.db(tenantId), {
+  /** Page by page, partition after partition; the cursor is `<partition index>:<cursor within it>`. */
+  async read(tenantId: string, table: TenantTable, cursor?: string) {
+    const partitions = partitionsOf(tenantId, table);
+    const split = cursor?.indexOf(':') ?? -1;
+    const index = split < 0 ? 0 : Number(cursor?.slice(0, split));
+    const within = split < 0 ? undefined : cursor?.slice(split + 1) || undefined;
+    if (!Number.isInteger(index) || index < 0 || index >= partitions.length) {
+      throw new PlatformError('invalid_request', 'bad cursor');
+    }
+    const page = await queryPage(this.db(tenantId), {
       tableName: this.tableNames[table],
-      pk: tenantKey(tenantId),
+      pk: partitions[index],
       prefix: '',
       limit: 100,
-      cursor,
+      cursor: within,
     });
+    const next = page.nextCursor
+      ? `${index}:${page.nextCursor}`
+      : index + 1 < partitions.length
+        ? `${index + 1}:`
+        : undefined;
+    return { items: page.items, nextCursor: next };
   }
 
   async write(tenantId: string, table: TenantTable, items: readonly Record<string, unknown>[]): Promise<void> {
-    if (items.some((item) => item.pk !== tenantKey(tenantId))) {
+    const partitions = new Set(partitionsOf(tenantId, table));
+    if (items.some((item) => !partitions.has(String(item.pk)))) {
       throw new PlatformError('forbidden', `an item outside tenant '${tenantId}' partition`);
     }
     await batchWrite(
@@ -34,4 +50,9 @@ export class DynamoDbTenantPartitions implements TenantPartitions {
       items.map((Item) => ({ PutRequest: { Item: { ...Item } } })),
     );
   }
+}
+
+/** A tenant's partition keys in a table: its own, and in the ledger its shards too. */
+function partitionsOf(tenantId: string, table: TenantTable): string[] {
+  return table === 'ledger' ? ledgerPartitions(tenantId) : [tenantKey(tenantId)];
 }

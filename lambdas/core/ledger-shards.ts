@@ -1,6 +1,7 @@
 import type { TenantLimits } from '../../contract/tenancy';
 import { PlatformError } from './errors';
 import { budgetNanoUsd, type Estimate, minuteWindow, refusal, secondsUntilNextMinute } from './limits';
+import { tenantKey } from './tenant';
 
 /**
  * The sharded ledger's arithmetic, apart from DynamoDB. A tenant's admission state is split over
@@ -21,6 +22,16 @@ const MIN_SHARD_TOKENS_PER_MINUTE = 200_000;
 export const MAX_SHARDS = 64;
 /** Each lease is this fraction of the month's limits (or what the call needs, if more). */
 const LEASES_PER_SHARD_AND_MONTH = 16;
+
+/** The partition key of a tenant's ledger shard: shard 0 is the tenant's own `TENANT#<id>`. */
+export function shardPartition(tenantId: string, shard: number): string {
+  return shard === 0 ? tenantKey(tenantId) : `${tenantKey(tenantId)}#S${shard}`;
+}
+
+/** Every partition key a tenant's ledger may use, whatever its limits were: what a move or an offboarding covers. */
+export function ledgerPartitions(tenantId: string): string[] {
+  return Array.from({ length: MAX_SHARDS }, (_, shard) => shardPartition(tenantId, shard));
+}
 
 /** How many shards a tenant with these limits writes to: one for all but the busiest tenants. */
 export function shardCount(limits: TenantLimits): number {

@@ -73,18 +73,33 @@ describe('the local DynamoDB front enforces per-partition limits and counts cons
     );
     expect(platform.dynamodbCapacity.totals.get(key)?.writeUnits).toBe(6);
   });
+});
 
-  it("counts a metered chat's ledger writes on the tenant's ledger key", async () => {
-    clock.advance(1000);
+describe("a metered chat's ledger writes, as the front counts them", () => {
+  const clock = new ManualClock(Date.parse('2026-11-25T12:00:00Z'));
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(undefined, { now: clock.now });
+  });
+  afterAll(() => platform.close());
+
+  it("puts ten write units on the tenant's ledger key per call, the first of the month four more for its lease", async () => {
     const { apiKey } = await onboard(platform, 'units-co');
-    clock.advance(1000);
-    const before = platform.dynamodbCapacity.totals.get('ledger/TENANT#units-co')?.writeUnits ?? 0;
-    const chat = await call(platform, 'POST', '/v1/chat/completions', {
-      credential: apiKey,
-      body: { model: 'nova-micro', messages: [{ role: 'user', content: 'hi' }] },
-    });
-    expect(chat.status).toBe(200);
-    // reserve and settle: two writes of a small month item, one unit each
-    expect((platform.dynamodbCapacity.totals.get('ledger/TENANT#units-co')?.writeUnits ?? 0) - before).toBe(2);
+    const units = () => platform.dynamodbCapacity.totals.get('ledger/TENANT#units-co')?.writeUnits ?? 0;
+    const chat = async () => {
+      const before = units();
+      const answer = await call(platform, 'POST', '/v1/chat/completions', {
+        credential: apiKey,
+        body: { model: 'nova-micro', messages: [{ role: 'user', content: 'hi' }] },
+      });
+      expect(answer.status).toBe(200);
+      return units() - before;
+    };
+    // reserve: shard counters + reservation record; settle: record, counters, the day's usage;
+    // every item under 1 KB and written in a transaction (two units each)
+    expect(await chat()).toBe(4 + 4 + 6);
+    expect(await chat()).toBe(4 + 6);
+    expect(await chat()).toBe(4 + 6);
   });
 });

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { TenantLimits } from '../../contract/tenancy';
 import { DynamoDbLedger } from '../../lambdas/adapters/dynamodb-ledger';
-import { budgetNanoUsd, minuteWindow } from '../../lambdas/core/limits';
+import { budgetNanoUsd, minuteWindow, monthKey } from '../../lambdas/core/limits';
 import { DEFAULT_MODELS } from '../../lib/config';
 import type { DynamoDbFaultInjector } from '../../local/dynamodb-front';
+import { ledgerState } from '../support/ledger';
 import { call, localDynamoDb, onboard, startTestPlatform } from '../support/platform';
 import { tenantContext } from '../support/tenant';
 
@@ -89,18 +89,6 @@ describe('metering under load and faults', () => {
     return { answers, keys };
   }
 
-  async function monthItem(tenantId: string): Promise<Record<string, unknown>> {
-    const { Items } = await db.ownRole.send(
-      new ScanCommand({
-        TableName: 'ledger',
-        FilterExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` },
-      }),
-    );
-    expect(Items).toHaveLength(1);
-    return Items?.[0] ?? {};
-  }
-
   async function assertInvariants(
     prefix: string,
     { answers, keys }: { answers: Answer[]; keys: Map<string, string> },
@@ -154,12 +142,8 @@ describe('metering under load and faults', () => {
         output_tokens: output,
         cost_usd: costNano / 1e9,
       });
-      const item = await monthItem(id);
-      expect({
-        tok: item.tok,
-        nusd: item.nusd,
-        reservations: Object.keys(item).filter((k) => k.startsWith('R#')),
-      }).toEqual({
+      const state = await ledgerState(db.scoped(id), id, monthKey(Date.now()));
+      expect({ tok: state.tok, nusd: state.nusd, reservations: state.inFlight }).toEqual({
         tok: input + output,
         nusd: costNano,
         reservations: [],
@@ -175,11 +159,13 @@ describe('metering under load and faults', () => {
     const attempts = new Map<string, number>();
     const counts = { throttle: 0, 'server-error': 0, 'lost-response': 0, timeout: 0 };
     const faults: DynamoDbFaultInjector = ({ operation, body }) => {
-      if (operation !== 'UpdateItem' || !body.includes('"R#')) return undefined;
-      const attempt = (attempts.get(body) ?? 0) + 1;
-      attempts.set(body, attempt);
-      const bucket = createHash('sha256').update(body).digest()[0] % 10;
-      const isSettle = body.includes('#in');
+      if (operation !== 'TransactWriteItems' || !body.includes('"R#')) return undefined;
+      // One logical write, whatever idempotency token the SDK gave this try of it.
+      const write = body.replace(/"ClientRequestToken":"[^"]*",?/, '');
+      const attempt = (attempts.get(write) ?? 0) + 1;
+      attempts.set(write, attempt);
+      const bucket = createHash('sha256').update(write).digest()[0] % 10;
+      const isSettle = body.includes('USAGE#');
       const fault =
         isSettle && bucket < 3 && attempt <= 2
           ? 'server-error' // a settle that fails twice, then succeeds

@@ -77,7 +77,7 @@ describe('promotion from the pool to a silo', () => {
       placement_status: 'complete',
       silo_url: silo.url,
       // the audit listing is audited too, after it answered
-      migrated: { api_keys: 1, documents: 1, chunks: 1, ledger_items: 1, audit_records: auditBefore.length + 1 },
+      migrated: { api_keys: 1, documents: 1, chunks: 1, ledger_items: 3, audit_records: auditBefore.length + 1 },
     });
 
     // the silo serves the same key and the same IdP's tokens, with the tenant's data
@@ -243,7 +243,7 @@ describe('promotion from the pool to a silo', () => {
     // the upload (made in the pool, copied) and the read at the silo: both audited, both purged
     expect(tombstone).toMatchObject({
       status: 'offboarded',
-      offboarding: { deleted: { documents: 1, chunks: 1, audit_records: 2, ledger_items: 1, api_keys: 1 } },
+      offboarding: { deleted: { documents: 1, chunks: 1, audit_records: 2, ledger_items: 3, api_keys: 1 } },
     });
     expect(pool.silos.has('exit-bank')).toBe(false);
     expect(existsSync(siloDir)).toBe(false);

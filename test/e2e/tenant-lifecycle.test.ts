@@ -81,7 +81,7 @@ describe('tenant lifecycle through the README admin CLI (npm run tenant)', () =>
     expect(offboarded.status).toBe('offboarded');
     expect(offboarded.offboarding.deleted.api_keys).toBe(2);
     // the month item: its counters, reservations and usage cells
-    expect(offboarded.offboarding.deleted.ledger_items).toBe(1);
+    expect(offboarded.offboarding.deleted.ledger_items).toBe(3);
     // the three chats that reached the handler (refusals by the authorizer are API Gateway's access logs)
     expect(offboarded.offboarding.deleted.audit_records).toBe(3);
     expect(await chatWith(secondKey)).toBe(401);

@@ -109,6 +109,7 @@ describe('PlatformStack', () => {
     expect(actionsOf(statementsOf('audit'))).toEqual(sorted([...logs, ...assume]));
     expect(actionsOf(statementsOf('admin'))).toEqual(
       [
+        'dynamodb:BatchGetItem',
         'dynamodb:BatchWriteItem',
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
@@ -154,14 +155,17 @@ describe('PlatformStack', () => {
         'ForAllValues:StringEquals': { 'aws:TagKeys': ['tenantId'] },
       },
     });
-    // Access: ledger and audit (and its index), each item's partition key must be TENANT#<tag>; never Scan.
+    // Access: ledger and audit (and its index), each item's partition key must be TENANT#<tag> or one
+    // of its ledger shards TENANT#<tag>#S<n>; never Scan.
     const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
       policy.Properties.Roles.some((r: { Ref: string }) => r.Ref === accessRoleId),
     );
     const [data] = policies.flatMap((policy) => policy.Properties.PolicyDocument.Statement);
     expect(data.Condition).toEqual({
       // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
-      'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['TENANT#${aws:PrincipalTag/tenantId}'] },
+      'ForAllValues:StringLike': {
+        'dynamodb:LeadingKeys': ['TENANT#${aws:PrincipalTag/tenantId}', 'TENANT#${aws:PrincipalTag/tenantId}#*'],
+      },
     });
     expect([data.Action].flat()).not.toContain('dynamodb:Scan');
     expect(JSON.stringify(data.Resource)).toContain('/index/byRequestId');
@@ -375,6 +379,7 @@ describe('PlatformStack', () => {
     });
     expect(actionsOf(statementsOf('offboarding'))).toEqual(
       [
+        'dynamodb:BatchGetItem',
         'dynamodb:BatchWriteItem',
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',

@@ -1,0 +1,109 @@
+import { leaseTerms, nextAdmissionStep, type ShardState, shardCount, shareOf } from '../../lambdas/core/ledger-shards';
+import { minuteWindow } from '../../lambdas/core/limits';
+
+const now = Date.UTC(2026, 10, 24, 12, 0, 10);
+const window = minuteWindow(now);
+const limits = { requestsPerMinute: 12_000, tokensPerMinute: 1_000_000, monthlyTokens: 100_000, monthlyBudgetUsd: 1 };
+const terms = leaseTerms(limits);
+const estimate = { tokens: 100, costNanoUsd: 1000 };
+
+function shard(index: number, state: Partial<ShardState> = {}): ShardState {
+  return {
+    shard: index,
+    window,
+    windowRequests: 0,
+    windowTokens: 0,
+    leaseTokens: 0,
+    leaseCostNanoUsd: 0,
+    terms,
+    open: 0,
+    ...state,
+  };
+}
+const step = (shards: ShardState[], grant = { tokens: 0, costNanoUsd: 0 }, releasedAbandoned = false) =>
+  nextAdmissionStep({ limits, estimate, shards, grant, nowMs: now, releasedAbandoned });
+
+describe('ledger shards', () => {
+  it('gives one shard to all but the busiest tenants, and enough for 3,000 calls a second', () => {
+    expect(shardCount({ ...limits, requestsPerMinute: 6_000, tokensPerMinute: 2_000_000 })).toBe(2);
+    expect(shardCount({ ...limits, requestsPerMinute: 600, tokensPerMinute: 200_000 })).toBe(1);
+    expect(shardCount({ ...limits, requestsPerMinute: 180_000, tokensPerMinute: 1e9 })).toBe(60);
+    // Each share must hold a 200k-token call: few tokens per minute keep few shards.
+    expect(shardCount({ ...limits, requestsPerMinute: 180_000, tokensPerMinute: 400_000 })).toBe(2);
+    expect(shardCount({ ...limits, requestsPerMinute: 1e9, tokensPerMinute: 1e12 })).toBe(64);
+  });
+
+  it('splits a per-minute limit into shares that differ by at most one and sum to it', () => {
+    for (const [limit, shards] of [
+      [10, 3],
+      [180_000, 60],
+      [7, 8],
+    ]) {
+      const shares = Array.from({ length: shards }, (_, s) => shareOf(limit, shards, s));
+      expect(shares.reduce((a, b) => a + b, 0)).toBe(limit);
+      expect(Math.max(...shares) - Math.min(...shares)).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('admits on the shard with room in its share and its lease', () => {
+    expect(step([shard(0), shard(1, { leaseTokens: 500, leaseCostNanoUsd: 5000 })])).toEqual({
+      kind: 'reserve',
+      shard: 1,
+    });
+  });
+
+  it("leases a sixteenth of the month's share to a shard with room, or what the call needs if more", () => {
+    expect(step([shard(0, { terms: undefined }), shard(1)])).toEqual({
+      kind: 'lease',
+      shard: 0,
+      tokens: Math.ceil(100_000 / 32),
+      costNanoUsd: Math.ceil(1e9 / 32),
+    });
+  });
+
+  it('never leases past the month: the last lease is what is left', () => {
+    const grant = { tokens: 99_950, costNanoUsd: 0 };
+    // 50 tokens are left to grant and the call needs 100: the 80 in shard 1's lease are stranded
+    // where no minute share is left, so they are given back first.
+    const full = { windowRequests: shareOf(12_000, 2, 1) };
+    expect(step([shard(0), shard(1, { ...full, leaseTokens: 80, leaseCostNanoUsd: 10 })], grant)).toEqual({
+      kind: 'return-leases',
+      shards: [1],
+    });
+    expect(step([shard(0), shard(1, full)], { tokens: 99_890, costNanoUsd: 0 })).toMatchObject({
+      kind: 'lease',
+      shard: 0,
+      tokens: 110,
+    });
+  });
+
+  it('gives back leases granted under other limits before anything else', () => {
+    const old = { monthlyTokens: 1_000_000, budgetNanoUsd: terms.budgetNanoUsd };
+    expect(step([shard(0, { terms: old, leaseTokens: 900 }), shard(1)])).toEqual({
+      kind: 'return-leases',
+      shards: [0],
+    });
+  });
+
+  it('refuses a full month with quota_exceeded, after releasing what crashed calls hold', () => {
+    const grant = { tokens: 100_000, costNanoUsd: 0 };
+    expect(step([shard(0, { open: 3 }), shard(1)], grant)).toEqual({ kind: 'release-abandoned' });
+    expect(step([shard(0, { open: 3 }), shard(1)], grant, true)).toMatchObject({
+      kind: 'refuse',
+      error: { code: 'quota_exceeded' },
+    });
+  });
+
+  it('refuses when no share of the minute is left, even with room in total: at most one request per shard early', () => {
+    // 12,000 a minute over 2 shards: 5,999 + 6,000 used, one request left in total but in no share.
+    const shards = [shard(0, { windowRequests: 5_999 }), shard(1, { windowRequests: 6_000 })];
+    const tight = [shard(0, { windowRequests: 6_000 }), shard(1, { windowRequests: 6_000 })];
+    expect(step(shards)).toMatchObject({ kind: 'lease', shard: 0 });
+    expect(step(tight)).toMatchObject({ kind: 'refuse', error: { code: 'rate_limited', retryAfterSeconds: 50 } });
+  });
+
+  it('counts a shard last seen in an earlier minute as empty', () => {
+    const stale = shard(0, { window: window - 1, windowRequests: 6_000, leaseTokens: 500, leaseCostNanoUsd: 5000 });
+    expect(step([stale, shard(1, { windowRequests: 6_000 })])).toEqual({ kind: 'reserve', shard: 0 });
+  });
+});

@@ -1,0 +1,36 @@
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { ledgerPartitions } from '../../lambdas/core/ledger-shards';
+
+/**
+ * What a tenant's ledger items say for `month`, summed over its shards: the tokens and nano-USD
+ * used or held (granted in leases, minus what the leases still hold), the current minute's
+ * requests, and the request ids of the calls in flight.
+ */
+export async function ledgerState(db: DynamoDBDocumentClient, tenantId: string, month = '2026-11') {
+  const items = (
+    await Promise.all(
+      ledgerPartitions(tenantId).map((pk) =>
+        db.send(
+          new QueryCommand({
+            TableName: 'ledger',
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': pk },
+            ConsistentRead: true,
+          }),
+        ),
+      ),
+    )
+  ).flatMap((page) => page.Items ?? []);
+  const sum = (prefix: string, field: string) =>
+    items.filter((i) => String(i.sk).startsWith(prefix)).reduce((total, i) => total + Number(i[field] ?? 0), 0);
+  return {
+    tok: sum(`GRANT#${month}`, 'gt') - sum(`SHARD#${month}`, 'lt'),
+    nusd: sum(`GRANT#${month}`, 'gc') - sum(`SHARD#${month}`, 'lc'),
+    rr: sum(`SHARD#${month}`, 'rr'),
+    inFlight: items
+      .filter((i) => String(i.sk).startsWith('R#'))
+      .map((i) => String(i.sk).slice(2))
+      .sort(),
+    items,
+  };
+}
