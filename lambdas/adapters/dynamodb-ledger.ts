@@ -178,6 +178,7 @@ export class DynamoDbLedger implements Ledger {
         shards: state.shards,
         grant: state.grant,
         nowMs,
+        home,
         releasedAbandoned,
       });
       switch (step.kind) {

@@ -100,6 +100,8 @@ export function nextAdmissionStep(input: {
   shards: readonly ShardState[];
   grant: MonthGrant;
   nowMs: number;
+  /** The shard this request goes to when it can: spreading requests evenly over shards is what keeps each key cool. */
+  home: number;
   /** Abandoned reservations were released during this admission already. */
   releasedAbandoned: boolean;
 }): AdmissionStep {
@@ -120,10 +122,34 @@ export function nextAdmissionStep(input: {
     inWindow(s).windowTokens + estimate.tokens <= shareOf(limits.tokensPerMinute, n, s.shard);
   const withRoom = shards.filter(hasWindowRoom);
   const leaseFits = (s: ShardState) => s.leaseTokens >= estimate.tokens && s.leaseCostNanoUsd >= estimate.costNanoUsd;
+  const grantable = {
+    tokens: terms.monthlyTokens - grant.tokens,
+    costNanoUsd: terms.budgetNanoUsd - grant.costNanoUsd,
+  };
+  /** A lease for `target` if the month can grant what the call needs there. */
+  const leaseFor = (target: ShardState): AdmissionStep | undefined => {
+    const need = {
+      tokens: estimate.tokens - target.leaseTokens,
+      costNanoUsd: estimate.costNanoUsd - target.leaseCostNanoUsd,
+    };
+    if (grantable.tokens < need.tokens || grantable.costNanoUsd < need.costNanoUsd) return undefined;
+    const portion = (limit: number, needed: number, left: number) =>
+      Math.max(0, Math.min(left, Math.max(needed, Math.ceil(limit / (n * LEASES_PER_SHARD_AND_MONTH)))));
+    return {
+      kind: 'lease',
+      shard: target.shard,
+      tokens: portion(terms.monthlyTokens, need.tokens, grantable.tokens),
+      costNanoUsd: portion(terms.budgetNanoUsd, need.costNanoUsd, grantable.costNanoUsd),
+    };
+  };
+
+  // The home shard first, leased if need be: spreading requests evenly is what keeps each key cool.
+  const home = withRoom.find((s) => s.shard === input.home);
+  if (home && leaseFits(home)) return { kind: 'reserve', shard: home.shard };
+  const homeLease = home && leaseFor(home);
+  if (homeLease) return homeLease;
   const fitting = withRoom.filter(leaseFits);
-  if (fitting.length > 0) {
-    return { kind: 'reserve', shard: maxBy(fitting, (s) => s.leaseTokens).shard };
-  }
+  if (fitting.length > 0) return { kind: 'reserve', shard: maxBy(fitting, (s) => s.leaseTokens).shard };
 
   // Used or held this month: everything granted that is no longer in a lease.
   const leased = shards.reduce((sum, s) => sum + s.leaseTokens, 0);
@@ -154,24 +180,8 @@ export function nextAdmissionStep(input: {
   if (monthFull || withRoom.length === 0) return refuse();
 
   const target = maxBy(withRoom, (s) => shareOf(limits.requestsPerMinute, n, s.shard) - inWindow(s).windowRequests);
-  const need = {
-    tokens: estimate.tokens - target.leaseTokens,
-    costNanoUsd: estimate.costNanoUsd - target.leaseCostNanoUsd,
-  };
-  const grantable = {
-    tokens: terms.monthlyTokens - grant.tokens,
-    costNanoUsd: terms.budgetNanoUsd - grant.costNanoUsd,
-  };
-  if (grantable.tokens >= need.tokens && grantable.costNanoUsd >= need.costNanoUsd) {
-    const portion = (limit: number, needed: number, left: number) =>
-      Math.max(0, Math.min(left, Math.max(needed, Math.ceil(limit / (n * LEASES_PER_SHARD_AND_MONTH)))));
-    return {
-      kind: 'lease',
-      shard: target.shard,
-      tokens: portion(terms.monthlyTokens, need.tokens, grantable.tokens),
-      costNanoUsd: portion(terms.budgetNanoUsd, need.costNanoUsd, grantable.costNanoUsd),
-    };
-  }
+  const lease = leaseFor(target);
+  if (lease) return lease;
   // The month has room, but it sits in other shards' leases: give those back to the month.
   const stranded = shards.filter((s) => s.shard !== target.shard && (s.leaseTokens > 0 || s.leaseCostNanoUsd > 0));
   if (stranded.length > 0) return { kind: 'return-leases', shards: stranded.map((s) => s.shard) };

@@ -20,8 +20,8 @@ function shard(index: number, state: Partial<ShardState> = {}): ShardState {
     ...state,
   };
 }
-const step = (shards: ShardState[], grant = { tokens: 0, costNanoUsd: 0 }, releasedAbandoned = false) =>
-  nextAdmissionStep({ limits, estimate, shards, grant, nowMs: now, releasedAbandoned });
+const step = (shards: ShardState[], grant = { tokens: 0, costNanoUsd: 0 }, releasedAbandoned = false, home = 0) =>
+  nextAdmissionStep({ limits, estimate, shards, grant, nowMs: now, home, releasedAbandoned });
 
 describe('ledger shards', () => {
   it('gives one shard to all but the busiest tenants, and enough for 3,000 calls a second', () => {
@@ -45,11 +45,16 @@ describe('ledger shards', () => {
     }
   });
 
-  it('admits on the shard with room in its share and its lease', () => {
-    expect(step([shard(0), shard(1, { leaseTokens: 500, leaseCostNanoUsd: 5000 })])).toEqual({
-      kind: 'reserve',
-      shard: 1,
-    });
+  it('admits on its home shard, leasing to it if need be; elsewhere when the month has nothing left to lease', () => {
+    const leased = { leaseTokens: 500, leaseCostNanoUsd: 5000 };
+    expect(step([shard(0, leased), shard(1, leased)], undefined, false, 1)).toEqual({ kind: 'reserve', shard: 1 });
+    expect(step([shard(0), shard(1, leased)])).toMatchObject({ kind: 'lease', shard: 0 });
+    const allGranted = { tokens: 100_000, costNanoUsd: 5000 };
+    expect(step([shard(0), shard(1, leased)], allGranted)).toEqual({ kind: 'reserve', shard: 1 });
+  });
+
+  it('leases to the home shard when it has room in its share, so requests stay spread', () => {
+    expect(step([shard(0), shard(1), shard(2)], undefined, false, 2)).toMatchObject({ kind: 'lease', shard: 2 });
   });
 
   it("leases a sixteenth of the month's share to a shard with room, or what the call needs if more", () => {
