@@ -37,7 +37,7 @@ const UPSTREAM_AUTH = {
  * `TransactWriteItems`, which dynalite lacks, in front of it: each item's conditional write runs in
  * turn under a lock on every partition the transaction touches (single-item requests take the same
  * locks, so nothing sees half a transaction); when one item's condition fails, the items written
- * before it are restored from the images read first, and the answer is DynamoDB's
+ * before it are restored from the images their writes handed back, and the answer is DynamoDB's
  * `TransactionCanceledException` with one cancellation reason per item. Capacity is reported as
  * DynamoDB charges it: twice the units of each item written. A `ClientRequestToken` seen in the
  * last 10 minutes answers success again without writing, or `IdempotentParameterMismatchException`
@@ -91,29 +91,28 @@ export async function startTransactionLayer(upstream: string): Promise<{ endpoin
     return locks.holding(
       keys.map((key) => `${key.table}/${key.pk}`),
       async () => {
-        const images = await Promise.all(
-          keys.map(async ({ table, key }) => {
-            const { body } = await call('GetItem', { TableName: table, Key: key, ConsistentRead: true });
-            return body.Item as AttributeMap | undefined;
-          }),
-        );
-        const written: number[] = [];
+        const written: { index: number; image: AttributeMap | undefined }[] = [];
         const units = new Map<string, number>();
         for (const [index, action] of (actions as Action[]).entries()) {
-          const answer = await call(...action.write(images[index]));
+          // Only a condition check needs the item first; a write hands back what it replaced.
+          const image =
+            action.kind === 'ConditionCheck'
+              ? ((await call('GetItem', { TableName: keys[index].table, Key: keys[index].key, ConsistentRead: true }))
+                  .body.Item as AttributeMap | undefined)
+              : undefined;
+          const answer = await call(...action.write(image));
           if (answer.status === 200) {
-            written.push(index);
+            written.push({ index, image: answer.body.Attributes as AttributeMap | undefined });
             const consumed = (answer.body.ConsumedCapacity as { CapacityUnits?: number } | undefined)?.CapacityUnits;
             const table = action.request.TableName;
             if (action.kind !== 'ConditionCheck') units.set(table, (units.get(table) ?? 0) + 2 * (consumed ?? 1));
             continue;
           }
-          // Undo what this transaction wrote, newest first, from the images read under the lock.
+          // Undo what this transaction wrote, newest first, from the images its writes handed back.
           for (const done of written.reverse()) {
-            const { table, key } = keys[done];
-            const image = images[done];
-            await (image
-              ? call('PutItem', { TableName: table, Item: image })
+            const { table, key } = keys[done.index];
+            await (done.image
+              ? call('PutItem', { TableName: table, Item: done.image })
               : call('DeleteItem', { TableName: table, Key: key }));
           }
           const failure = String(answer.body.__type ?? '');
@@ -181,7 +180,7 @@ function actionOf(item: TransactItem): Action | undefined {
   if (kinds.length !== 1) return undefined;
   const kind = kinds[0];
   const request = item[kind] as ItemAction;
-  const asWrite = { ...request, ReturnConsumedCapacity: 'TOTAL' };
+  const asWrite = { ...request, ReturnConsumedCapacity: 'TOTAL', ReturnValues: 'ALL_OLD' };
   const write = (image: AttributeMap | undefined): [string, unknown] => {
     switch (kind) {
       case 'Put':

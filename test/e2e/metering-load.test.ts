@@ -18,6 +18,8 @@ import { tenantContext } from '../support/tenant';
  * the answers each tenant received; no 5xx; no reservation left behind.
  */
 
+/** 640 requests through the whole platform on a busy 2-core machine take tens of seconds. */
+const LOAD_TEST_TIMEOUT_MS = 180_000;
 const CLIENTS = 64;
 const REQUESTS_PER_CLIENT = 10;
 const MAX_TOKENS = [8, 32, 64, 200, 600];
@@ -151,63 +153,71 @@ describe('metering under load and faults', () => {
     }
   }
 
-  it('admits no tenant past any limit and bills exactly what it answered, under load', async () => {
-    await assertInvariants('load', await runLoad('load'));
-  });
+  it(
+    'admits no tenant past any limit and bills exactly what it answered, under load',
+    async () => {
+      await assertInvariants('load', await runLoad('load'));
+    },
+    LOAD_TEST_TIMEOUT_MS,
+  );
 
-  it('keeps the same invariants with DynamoDB faults and calls that crashed between reserve and settle', async () => {
-    const attempts = new Map<string, number>();
-    const counts = { throttle: 0, 'server-error': 0, 'lost-response': 0, timeout: 0 };
-    const faults: DynamoDbFaultInjector = ({ operation, body }) => {
-      if (operation !== 'TransactWriteItems' || !body.includes('"R#')) return undefined;
-      // One logical write, whatever idempotency token the SDK gave this try of it.
-      const write = body.replace(/"ClientRequestToken":"[^"]*",?/, '');
-      const attempt = (attempts.get(write) ?? 0) + 1;
-      attempts.set(write, attempt);
-      const bucket = createHash('sha256').update(write).digest()[0] % 10;
-      const isSettle = body.includes('USAGE#');
-      const fault =
-        isSettle && bucket < 3 && attempt <= 2
-          ? 'server-error' // a settle that fails twice, then succeeds
-          : attempt > 1
-            ? undefined
-            : bucket === 3
-              ? 'throttle'
-              : bucket === 4
-                ? 'lost-response' // applied, but the answer never arrives: the retry must not count twice
-                : bucket === 5 && counts.timeout < 6
-                  ? 'timeout'
-                  : undefined;
-      if (fault) counts[fault]++;
-      return fault;
-    };
+  it(
+    'keeps the same invariants with DynamoDB faults and calls that crashed between reserve and settle',
+    async () => {
+      const attempts = new Map<string, number>();
+      const counts = { throttle: 0, 'server-error': 0, 'lost-response': 0, timeout: 0 };
+      const faults: DynamoDbFaultInjector = ({ operation, body }) => {
+        if (operation !== 'TransactWriteItems' || !body.includes('"R#')) return undefined;
+        // One logical write, whatever idempotency token the SDK gave this try of it.
+        const write = body.replace(/"ClientRequestToken":"[^"]*",?/, '');
+        const attempt = (attempts.get(write) ?? 0) + 1;
+        attempts.set(write, attempt);
+        const bucket = createHash('sha256').update(write).digest()[0] % 10;
+        const isSettle = body.includes('USAGE#');
+        const fault =
+          isSettle && bucket < 3 && attempt <= 2
+            ? 'server-error' // a settle that fails twice, then succeeds
+            : attempt > 1
+              ? undefined
+              : bucket === 3
+                ? 'throttle'
+                : bucket === 4
+                  ? 'lost-response' // applied, but the answer never arrives: the retry must not count twice
+                  : bucket === 5 && counts.timeout < 6
+                    ? 'timeout'
+                    : undefined;
+        if (fault) counts[fault]++;
+        return fault;
+      };
 
-    const run = await runLoad('fault', async () => {
-      // Calls that crashed after reserving: 4,500 of the quota tenant's 6,000 tokens held, made two
-      // seconds ago with a one-second hold, so they are abandoned already: no waiting for it.
-      const crashedLedger = new DynamoDbLedger(db.scoped, 'ledger', { reservationTtlMs: 1000 });
-      const quotaTenant = tenantContext('fault-quota', TENANTS[2].limits);
-      for (let i = 0; i < 3; i++) {
-        await crashedLedger.reserve(quotaTenant, {
-          requestId: `crashed-${i}`,
-          model: 'nova-micro',
-          estimate: { tokens: 1500, costNanoUsd: 0 },
-          nowMs: Date.now() - 2000,
-        });
-      }
-      platform.injectDynamoDbFaults(faults);
-    });
-    platform.injectDynamoDbFaults(undefined);
+      const run = await runLoad('fault', async () => {
+        // Calls that crashed after reserving: 4,500 of the quota tenant's 6,000 tokens held, made two
+        // seconds ago with a one-second hold, so they are abandoned already: no waiting for it.
+        const crashedLedger = new DynamoDbLedger(db.scoped, 'ledger', { reservationTtlMs: 1000 });
+        const quotaTenant = tenantContext('fault-quota', TENANTS[2].limits);
+        for (let i = 0; i < 3; i++) {
+          await crashedLedger.reserve(quotaTenant, {
+            requestId: `crashed-${i}`,
+            model: 'nova-micro',
+            estimate: { tokens: 1500, costNanoUsd: 0 },
+            nowMs: Date.now() - 2000,
+          });
+        }
+        platform.injectDynamoDbFaults(faults);
+      });
+      platform.injectDynamoDbFaults(undefined);
 
-    expect(counts.throttle).toBeGreaterThan(10);
-    expect(counts['server-error']).toBeGreaterThan(20);
-    expect(counts['lost-response']).toBeGreaterThan(10);
-    expect(counts.timeout).toBe(6);
-    await assertInvariants('fault', run);
-    // the quota tenant used more than the 1,500 tokens the crashed reservations left it
-    const quotaAdmitted = run.answers.filter((a) => a.tenant === 'fault-quota' && a.status === 200);
-    expect(quotaAdmitted.reduce((sum, a) => sum + (a.body.usage?.prompt_tokens ?? 0) + a.maxTokens, 0)).toBeGreaterThan(
-      1500,
-    );
-  });
+      expect(counts.throttle).toBeGreaterThan(10);
+      expect(counts['server-error']).toBeGreaterThan(20);
+      expect(counts['lost-response']).toBeGreaterThan(10);
+      expect(counts.timeout).toBe(6);
+      await assertInvariants('fault', run);
+      // the quota tenant used more than the 1,500 tokens the crashed reservations left it
+      const quotaAdmitted = run.answers.filter((a) => a.tenant === 'fault-quota' && a.status === 200);
+      expect(
+        quotaAdmitted.reduce((sum, a) => sum + (a.body.usage?.prompt_tokens ?? 0) + a.maxTokens, 0),
+      ).toBeGreaterThan(1500);
+    },
+    LOAD_TEST_TIMEOUT_MS,
+  );
 });
