@@ -14,14 +14,21 @@ const CHAT = JSON.stringify({
 interface Server {
   readonly url: string;
   readonly apiKey?: string;
+  /** A `platform` server's local AWS, for a `front` to use. */
+  readonly aws?: unknown;
   readonly process: ChildProcess;
   readonly pid: number;
 }
 
-async function startServer(args: string[]): Promise<Server> {
+async function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/servers.ts', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', POWERTOOLS_LOG_LEVEL: 'ERROR' },
+    env: {
+      ...process.env,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      POWERTOOLS_LOG_LEVEL: 'ERROR',
+      ...env,
+    },
   });
   if (!child.stdout || child.pid === undefined) throw new Error('could not start the server under benchmark');
   const first = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
@@ -50,8 +57,16 @@ async function load(server: Server, connections: number) {
   };
 }
 
+/**
+ * `npm run bench -- chat`: metered chat completions through the platform's API front in its own
+ * process, against the local AWS servers (DynamoDB, STS, Bedrock...) in another: the front's CPU
+ * is the platform's own cost per call (API front, authorizer, handler, SDK calls), beside a bare
+ * Node server answering the same body.
+ */
 export async function benchChat(): Promise<void> {
-  const platform = await startServer(['platform']);
+  const emulators = await startServer(['platform']);
+  const front = await startServer(['front'], { BENCH_LOCAL_AWS: JSON.stringify(emulators.aws) });
+  const platform = { ...front, apiKey: emulators.apiKey };
   const sample = await fetch(`${platform.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${platform.apiKey}` },
@@ -60,11 +75,13 @@ export async function benchChat(): Promise<void> {
   const bare = await startServer(['bare', await sample.text()]);
   try {
     const rows: string[][] = [];
+    let platformCpuMs = 0;
     for (const connections of CONCURRENCY) {
       // Warm the platform up (JIT, SDK connection pools) before measuring.
       await load(platform, connections);
       const base = await load(bare, connections);
       const measured = await load(platform, connections);
+      platformCpuMs = measured.cpuMsPerRequest;
       rows.push(row('bare node http', connections, base), row('platform chat', connections, measured), [
         'overhead (platform / bare)',
         String(connections),
@@ -76,12 +93,12 @@ export async function benchChat(): Promise<void> {
       ]);
     }
     printTable(['target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'non-2xx+errors'], rows);
+    console.log(`\nplatform process CPU per metered chat: ${platformCpuMs.toFixed(2)} ms`);
     console.log(
-      `\nPOST /v1/chat/completions, ${DURATION_SECONDS}s per cell, local mode: authorizer (cached) + middy handler + ledger reserve/settle on dynalite + Bedrock Converse to the local model. The bare server returns the same body.`,
+      `\nPOST /v1/chat/completions, ${DURATION_SECONDS}s per cell, local mode: the platform's API front (authorizer, cached; middy handler; ledger reserve and settle, audit, Bedrock Converse through the AWS SDK) in one process, the local AWS servers in another; CPU is the front's, from /proc, at ${CONCURRENCY.at(-1)} connections. The bare server returns the same body.`,
     );
   } finally {
-    platform.process.kill();
-    bare.process.kill();
+    for (const server of [front, emulators, bare]) server.process.kill();
   }
 }
 

@@ -318,13 +318,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   // Silos deployed before a restart come back with the pool, on their ports.
   if (options.siloTenantId === undefined) for (const tenantId of Object.keys(siloPorts)) await startSilo(tenantId);
 
-  const gateway = createLocalApiGateway({
-    routes: ROUTES,
-    handlers: routeHandlers(deps),
-    authorizer: createAuthorizer({ ...deps, siloTenantId: settings.siloTenantId }),
+  const gateway = platformGateway(deps, {
     authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
     operatorToken,
-    now,
     handlerTimeoutMs: options.handlerTimeoutMs,
   });
   if (options.ingestWorker !== false) {
@@ -370,6 +366,50 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         dynamodbFront.close(),
         dynamodb.close(),
       ]);
+    },
+  };
+}
+
+/** The API Gateway stand-in with every route's production handler and the production authorizer. */
+function platformGateway(
+  deps: PlatformDeps,
+  options: { authorizerCacheTtlSeconds: number; operatorToken: string; handlerTimeoutMs?: number },
+) {
+  return createLocalApiGateway({
+    routes: ROUTES,
+    handlers: routeHandlers(deps),
+    authorizer: createAuthorizer({ ...deps, siloTenantId: deps.settings.siloTenantId }),
+    authorizerCacheTtlSeconds: options.authorizerCacheTtlSeconds,
+    operatorToken: options.operatorToken,
+    now: deps.now,
+    handlerTimeoutMs: options.handlerTimeoutMs,
+  });
+}
+
+/** What a platform front needs to serve another process's local AWS: its settings and endpoints. */
+export interface LocalAws {
+  readonly settings: PlatformSettings;
+  readonly endpoints: Readonly<Record<keyof ServiceConfigs, string>>;
+  readonly operatorToken: string;
+  readonly authorizerCacheTtlSeconds: number;
+}
+
+/**
+ * The platform's API front alone (gateway, authorizer, handlers and their production adapters),
+ * against the local AWS servers of a platform running in another process: so a benchmark can
+ * measure the platform's own CPU apart from the emulators'. No workers or workflow runners.
+ */
+export async function startPlatformFront(aws: LocalAws): Promise<{ url: string; close(): Promise<void> }> {
+  const deps = allDeps({ settings: aws.settings, services: localServices(aws.endpoints) });
+  const gateway = platformGateway(deps, aws);
+  const server = createServer((request, response) => void gateway(request, response));
+  server.on('clientError', answerClientError);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
     },
   };
 }
