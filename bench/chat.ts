@@ -21,7 +21,10 @@ interface Server {
 }
 
 async function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/servers.ts', ...args], {
+  // BENCH_PROFILE_DIR: a V8 CPU profile of the platform front, written there when it stops.
+  const profile = args[0] === 'front' && process.env.BENCH_PROFILE_DIR;
+  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', 'bench/servers.ts', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env,
@@ -98,7 +101,7 @@ export async function benchChat(): Promise<void> {
       `\nPOST /v1/chat/completions, ${DURATION_SECONDS}s per cell, local mode: the platform's API front (authorizer, cached; middy handler; ledger reserve and settle, audit, Bedrock Converse through the AWS SDK) in one process, the local AWS servers in another; CPU is the front's, from /proc, at ${CONCURRENCY.at(-1)} connections. The bare server returns the same body.`,
     );
   } finally {
-    for (const server of [front, emulators, bare]) server.process.kill();
+    for (const server of [front, emulators, bare]) server.process.kill('SIGINT');
   }
 }
 

@@ -52,6 +52,9 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ url: platform.url, apiKey, aws }));
 }
 
+// Exit through Node's exit path, so a `--cpu-prof` profile is written.
+process.on('SIGINT', () => process.exit(0));
+
 main().catch((error) => {
   console.error(error);
   process.exit(1);
