@@ -49,6 +49,22 @@ export function failAsAws(response: ServerResponse, error: unknown): void {
   sendAwsError(response, 400, 'ValidationException', `malformed request: ${(error as Error).message}`);
 }
 
+/** An error as the DynamoDB JSON 1.0 protocol sends it: the type in `__type`. */
+export function sendDynamoDbError(response: ServerResponse, status: number, type: string, message: string): void {
+  response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+  response.end(JSON.stringify({ __type: type, message }));
+}
+
+/** How DynamoDB answers a request it cannot read. */
+export function failAsDynamoDb(response: ServerResponse, error: unknown): void {
+  sendDynamoDbError(
+    response,
+    400,
+    'com.amazon.coral.validate#ValidationException',
+    `malformed request: ${(error as Error).message}`,
+  );
+}
+
 /** The credential scope of a SigV4 `Authorization` header: access key id, region and service. */
 export function sigV4Scope(
   authorization: string | undefined,

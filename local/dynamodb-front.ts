@@ -1,9 +1,17 @@
-import { request as httpRequest, type Server, type ServerResponse } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ITEM_ACCESS_OPERATIONS, tenantLeadingKeyPatterns } from '../contract/iam';
 import { TABLE_KEY } from '../contract/tables';
 import { parseJson } from '../lambdas/core/json';
-import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
+import {
+  failAsDynamoDb,
+  localServer,
+  readBody,
+  remember,
+  sendDynamoDbError,
+  signatureMatches,
+  sigV4Scope,
+} from './aws-wire';
 import { capacityKind, PartitionCapacity } from './partition-capacity';
 import type { LocalSts } from './sts-server';
 
@@ -266,19 +274,4 @@ export async function startDynamoDbFront(options: {
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-/** An error as the DynamoDB JSON 1.0 protocol sends it. */
-function sendDynamoDbError(response: ServerResponse, status: number, type: string, message: string): void {
-  response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
-  response.end(JSON.stringify({ __type: type, message }));
-}
-
-function failAsDynamoDb(response: ServerResponse, error: unknown): void {
-  sendDynamoDbError(
-    response,
-    400,
-    'com.amazon.coral.validate#ValidationException',
-    `malformed request: ${(error as Error).message}`,
-  );
 }

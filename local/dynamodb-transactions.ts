@@ -3,7 +3,7 @@ import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TABLE_KEY } from '../contract/tables';
 import { parseJson } from '../lambdas/core/json';
-import { localServer, readBody, sendAwsError } from './aws-wire';
+import { failAsDynamoDb, localServer, readBody } from './aws-wire';
 
 type AttributeMap = Record<string, { S?: string }>;
 interface ItemAction {
@@ -280,13 +280,4 @@ function send(response: ServerResponse, answer: UpstreamAnswer): void {
     'content-length': String(Buffer.byteLength(body)),
   });
   response.end(body);
-}
-
-function failAsDynamoDb(response: ServerResponse, failure: unknown): void {
-  sendAwsError(
-    response,
-    400,
-    'com.amazon.coral.validate#ValidationException',
-    `malformed request: ${(failure as Error).message}`,
-  );
 }

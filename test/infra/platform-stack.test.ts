@@ -161,11 +161,10 @@ describe('PlatformStack', () => {
       policy.Properties.Roles.some((r: { Ref: string }) => r.Ref === accessRoleId),
     );
     const [data] = policies.flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
+    const ownKey = 'TENANT#${aws:PrincipalTag/tenantId}';
     expect(data.Condition).toEqual({
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
-      'ForAllValues:StringLike': {
-        'dynamodb:LeadingKeys': ['TENANT#${aws:PrincipalTag/tenantId}', 'TENANT#${aws:PrincipalTag/tenantId}#*'],
-      },
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [ownKey, `${ownKey}#*`] },
     });
     expect([data.Action].flat()).not.toContain('dynamodb:Scan');
     expect(JSON.stringify(data.Resource)).toContain('/index/byRequestId');
