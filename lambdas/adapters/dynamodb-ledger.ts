@@ -14,6 +14,7 @@ import {
   leaseTerms,
   ledgerPartitions,
   nextAdmissionStep,
+  retryShortly,
   type ShardState,
   shardCount,
   shardPartition,
@@ -199,7 +200,7 @@ export class DynamoDbLedger implements Ledger {
           throw step.error;
       }
     }
-    throw new PlatformError('rate_limited', 'too many concurrent requests, retry shortly', 1);
+    throw retryShortly();
   }
 
   /**

@@ -33,6 +33,11 @@ export function ledgerPartitions(tenantId: string): string[] {
   return Array.from({ length: MAX_SHARDS }, (_, shard) => shardPartition(tenantId, shard));
 }
 
+/** A refusal that says nothing about the limits: the ledger moved while this call was admitted. */
+export function retryShortly(): PlatformError {
+  return new PlatformError('rate_limited', 'too many concurrent requests, retry shortly', 1);
+}
+
 /** How many shards a tenant with these limits writes to: one for all but the busiest tenants. */
 export function shardCount(limits: TenantLimits): number {
   const byRate = Math.ceil(((limits.requestsPerMinute / 60) * WRITE_UNITS_PER_CALL) / SHARD_WRITE_UNITS_PER_SECOND);
@@ -170,12 +175,15 @@ export function nextAdmissionStep(input: {
     kind: 'refuse',
     error:
       refusal(limits, estimate, counters, nowMs) ??
-      // Room is left in total but not in any one shard's share: the next minute has it.
-      new PlatformError(
-        'rate_limited',
-        `rate limit of ${limits.requestsPerMinute} requests per minute reached`,
-        secondsUntilNextMinute(nowMs),
-      ),
+      // A shard is in a later minute than this call's clock: the call is late, not over a limit.
+      (shards.some((s) => s.window > window)
+        ? retryShortly()
+        : // Room is left in total but not in any one shard's share: the next minute has it.
+          new PlatformError(
+            'rate_limited',
+            `rate limit of ${limits.requestsPerMinute} requests per minute reached`,
+            secondsUntilNextMinute(nowMs),
+          )),
   });
   if (monthFull || withRoom.length === 0) return refuse();
 

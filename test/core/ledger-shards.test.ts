@@ -107,6 +107,14 @@ describe('ledger shards', () => {
     expect(step(tight)).toMatchObject({ kind: 'refuse', error: { code: 'rate_limited', retryAfterSeconds: 50 } });
   });
 
+  it('tells a call whose clock is behind a shard to retry, not that a limit was reached', () => {
+    const ahead = shard(0, { window: window + 1, windowRequests: 1, leaseTokens: 500, leaseCostNanoUsd: 5000 });
+    expect(step([ahead])).toMatchObject({
+      kind: 'refuse',
+      error: { code: 'rate_limited', message: 'too many concurrent requests, retry shortly' },
+    });
+  });
+
   it('counts a shard last seen in an earlier minute as empty', () => {
     const stale = shard(0, { window: window - 1, windowRequests: 6_000, leaseTokens: 500, leaseCostNanoUsd: 5000 });
     expect(step([stale, shard(1, { windowRequests: 6_000 })])).toEqual({ kind: 'reserve', shard: 0 });
