@@ -27,7 +27,7 @@ export type FunctionName =
   | 'adapter-workflow';
 
 export interface Route {
-  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** API Gateway resource path; `{name}` is a path parameter. */
   readonly path: string;
   readonly handler: HandlerName;
@@ -40,6 +40,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/chat/completions', handler: 'chat-completions', auth: 'tenant', streaming: true },
   { method: 'POST', path: '/v1/embeddings', handler: 'embeddings', auth: 'tenant' },
   { method: 'GET', path: '/v1/models', handler: 'models', auth: 'tenant' },
+  // What the caller can call: the models handler lists its prompt templates too.
+  { method: 'GET', path: '/v1/prompts', handler: 'models', auth: 'tenant' },
   { method: 'POST', path: '/v1/documents', handler: 'documents', auth: 'tenant' },
   { method: 'GET', path: '/v1/documents', handler: 'documents', auth: 'tenant' },
   { method: 'GET', path: '/v1/documents/{id}', handler: 'documents', auth: 'tenant' },
@@ -58,6 +60,10 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/admin/tenants/{id}/adapters', handler: 'admin', auth: 'admin' },
   { method: 'GET', path: '/admin/tenants/{id}/adapters', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}/adapters/{name}', handler: 'admin', auth: 'admin' },
+  { method: 'GET', path: '/admin/tenants/{id}/prompts', handler: 'admin', auth: 'admin' },
+  { method: 'PUT', path: '/admin/tenants/{id}/prompts/{name}', handler: 'admin', auth: 'admin' },
+  { method: 'GET', path: '/admin/tenants/{id}/prompts/{name}', handler: 'admin', auth: 'admin' },
+  { method: 'DELETE', path: '/admin/tenants/{id}/prompts/{name}', handler: 'admin', auth: 'admin' },
   { method: 'GET', path: '/admin/usage', handler: 'admin', auth: 'admin' },
 ];
 

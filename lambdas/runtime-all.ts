@@ -16,6 +16,7 @@ import {
   registry,
   reports,
   tenantAdapters,
+  tenantPrompts,
   tokens,
   type Wiring,
 } from './runtime';
@@ -42,6 +43,7 @@ export function allDeps(wiring: Wiring): PlatformDeps {
     adapterWorkflow: adapterWorkflow(wiring),
     adapterModels: adapterModels(wiring),
     adapters: tenantAdapters(wiring),
+    prompts: tenantPrompts(wiring),
     tokens: tokens(wiring),
     now: Date.now,
   };

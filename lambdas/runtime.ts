@@ -13,10 +13,10 @@ import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { BedrockEmbedder } from './adapters/bedrock-embedder';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
-import { DynamoDbTenantAdapters } from './adapters/dynamodb-adapter-records';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
 import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
+import { DynamoDbTenantAdapters, DynamoDbTenantPrompts } from './adapters/dynamodb-registry-records';
 import { DynamoDbTenantPartitions } from './adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { EventBridgePlacementWorkflow } from './adapters/eventbridge-placement';
@@ -43,6 +43,7 @@ import type {
   PlacementWorkflow,
   TenantAdapters,
   TenantPartitions,
+  TenantPrompts,
   TenantRegistry,
   TokenVerifier,
   UsageReports,
@@ -175,6 +176,9 @@ export const adapterModels = /* @__PURE__ */ built((wiring): ModelProvider | und
   );
 });
 /** The caller's own adapters, read with its tenant-scoped session. */
+export const tenantPrompts = /* @__PURE__ */ built(
+  (wiring): TenantPrompts => new DynamoDbTenantPrompts(tenantDynamoDb(wiring), wiring.settings.tenantTableName),
+);
 export const tenantAdapters = /* @__PURE__ */ built(
   (wiring): TenantAdapters => new DynamoDbTenantAdapters(tenantDynamoDb(wiring), wiring.settings.tenantTableName),
 );
@@ -219,6 +223,8 @@ export interface PlatformDeps {
   /** Calls to the GPU endpoint's components; absent without an endpoint. */
   readonly adapterModels?: ModelProvider;
   readonly adapters: TenantAdapters;
+  /** The caller's own prompt templates. */
+  readonly prompts: TenantPrompts;
   readonly tokens?: TokenVerifier;
   readonly now: () => number;
 }

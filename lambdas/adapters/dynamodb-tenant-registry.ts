@@ -8,10 +8,11 @@ import {
 import type { AdapterRecord } from '../core/adapter-record';
 import { PlatformError } from '../core/errors';
 import type { StoredApiKey, TenantRegistry } from '../core/ports';
+import type { PromptRecord } from '../core/prompts';
 import { type TenantRecord, tenantKey, tenantRecordSchema } from '../core/tenant';
-import { AdapterRecords } from './dynamodb-adapter-records';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { queryPage } from './dynamodb-partition';
+import { ADAPTERS, PROMPTS, RegistryRecords } from './dynamodb-registry-records';
 
 const PROFILE = 'PROFILE';
 const apiKeyKey = (keyId: string) => ({ pk: `APIKEY#${keyId}`, sk: 'APIKEY' });
@@ -24,13 +25,31 @@ const tenantApiKeyKey = (tenantId: string, keyId: string) => ({ pk: tenantKey(te
  * Reads are strongly consistent so a new or revoked key takes effect at once, up to the authorizer's cache.
  */
 export class DynamoDbTenantRegistry implements TenantRegistry {
-  private readonly adapters: AdapterRecords;
+  private readonly adapters: RegistryRecords<AdapterRecord>;
+  private readonly prompts: RegistryRecords<PromptRecord>;
 
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {
-    this.adapters = new AdapterRecords(db, tableName);
+    this.adapters = new RegistryRecords(db, tableName, ADAPTERS);
+    this.prompts = new RegistryRecords(db, tableName, PROMPTS);
+  }
+
+  getPrompt(tenantId: string, name: string) {
+    return this.prompts.get(tenantId, name);
+  }
+
+  putPrompt(tenantId: string, record: PromptRecord) {
+    return this.prompts.put(tenantId, record);
+  }
+
+  listPrompts(tenantId: string) {
+    return this.prompts.list(tenantId);
+  }
+
+  deletePrompt(tenantId: string, name: string) {
+    return this.prompts.delete(tenantId, name);
   }
 
   getAdapter(tenantId: string, name: string) {

@@ -4,7 +4,15 @@ import { resolveChatTarget } from './adapters';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
 import { type ModelCall, metered, modelMayHaveRun, reserveCall, settleUsage, type TokenUsage } from './metering';
-import type { ChatMessage, GenerateRequest, ModelProvider, ModelStreamEvent, TenantAdapters } from './ports';
+import type {
+  ChatMessage,
+  GenerateRequest,
+  ModelProvider,
+  ModelStreamEvent,
+  TenantAdapters,
+  TenantPrompts,
+} from './ports';
+import { promptedMessages, promptUseSchema } from './prompts';
 import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
 import type { TenantContext } from './tenant';
 import { chatInputTokens, countTokens } from './tokens';
@@ -30,8 +38,10 @@ const unsupported = (why: string) =>
  */
 export const chatRequestSchema = z
   .object({
-    model: z.string().min(1),
-    messages: z.array(messageSchema).min(1).max(256),
+    /** Optional only with a `prompt` whose template names a model. */
+    model: z.string().min(1).optional(),
+    /** Optional only with a `prompt`: its messages come first. */
+    messages: z.array(messageSchema).max(256).optional(),
     max_tokens: z.number().int().positive().optional(),
     max_completion_tokens: z.number().int().positive().optional(),
     temperature: z.number().min(0).max(2).optional(),
@@ -50,9 +60,15 @@ export const chatRequestSchema = z
     logprobs: z.literal(false, { message: 'log probabilities are not served: omit logprobs' }).nullish(),
     /** Extension: answer from the tenant's own documents, and cite them. */
     retrieval: retrieveRequestSchema.omit({ query: true }).strict().optional(),
+    /** Extension: one of the tenant's prompt templates, rendered before the messages. */
+    prompt: promptUseSchema.optional(),
     user: z.string().optional(),
   })
-  .strict();
+  .strict()
+  .refine((request) => request.prompt || (request.messages?.length ?? 0) > 0, {
+    message: 'messages must hold at least one message, or use a prompt',
+    path: ['messages'],
+  });
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 export interface ChatCompletion {
@@ -73,6 +89,8 @@ export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'> {
   readonly adapterModels?: ModelProvider;
   readonly adapters?: TenantAdapters;
   readonly adapterEndpoint?: AdapterEndpointSettings;
+  /** The caller's prompt templates. */
+  readonly prompts: TenantPrompts;
 }
 
 /** OpenAI's `stop`: one sequence or up to four. */
@@ -81,7 +99,7 @@ export function stopSequences(stop: ChatRequest['stop']): string[] | undefined {
 }
 
 /** `developer` is OpenAI's newer name for `system`; parts are joined into one text. */
-export function toChatMessages(messages: ChatRequest['messages']): ChatMessage[] {
+export function toChatMessages(messages: ChatRequest['messages'] = []): ChatMessage[] {
   return messages.map((message) => ({
     role: message.role === 'developer' ? 'system' : message.role,
     content: typeof message.content === 'string' ? message.content : message.content.map((part) => part.text).join(''),
@@ -90,13 +108,19 @@ export function toChatMessages(messages: ChatRequest['messages']): ChatMessage[]
 
 /** What a chat call needs once its request is read: where it goes, the grounded messages, the estimate. */
 async function prepareChat(deps: ChatDeps, tenant: TenantContext, request: ChatRequest, call: ModelCall) {
-  const target = await resolveChatTarget(deps, tenant, request.model);
+  // Another tenant's template is not found, exactly like one that does not exist.
+  const prompt = request.prompt && (await deps.prompts.get(tenant, request.prompt.id));
+  if (request.prompt && !prompt) throw new PlatformError('not_found', `no prompt '${request.prompt.id}'`);
+  const modelName = request.model ?? prompt?.model;
+  if (!modelName) throw new PlatformError('invalid_request', 'model is required (the prompt names none)');
+  const target = await resolveChatTarget(deps, tenant, modelName);
   const { model } = target;
-  const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? model.defaultMaxTokens;
+  const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? prompt?.max_tokens ?? model.defaultMaxTokens;
   if (maxTokens > model.maxOutputTokens) {
     throw new PlatformError('invalid_request', `max_tokens must be at most ${model.maxOutputTokens} for ${model.name}`);
   }
-  const asked = toChatMessages(request.messages);
+  const own = toChatMessages(request.messages);
+  const asked = prompt && request.prompt ? promptedMessages(prompt, request.prompt, own) : own;
   const question = asked.findLast((message) => message.role === 'user')?.content ?? '';
   if (request.retrieval && question.trim() === '') {
     throw new PlatformError('invalid_request', 'retrieval searches with the last user message: send one');

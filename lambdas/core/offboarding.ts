@@ -1,6 +1,7 @@
 import { removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
 import type { AdapterHost, AuditLog, DocumentStore, Ledger, TenantRegistry, VectorIndex } from './ports';
+import { deleteAllPrompts } from './prompts';
 import type { TenantRecord } from './tenant';
 import { getTenant } from './tenants';
 
@@ -28,7 +29,15 @@ export interface OffboardingDeps {
 }
 
 /** Every store a tenant can have data in, purged in this order. */
-export const TENANT_STORES = ['adapters', 'chunks', 'documents', 'audit_records', 'ledger_items', 'api_keys'] as const;
+export const TENANT_STORES = [
+  'adapters',
+  'prompts',
+  'chunks',
+  'documents',
+  'audit_records',
+  'ledger_items',
+  'api_keys',
+] as const;
 type TenantStore = (typeof TENANT_STORES)[number];
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -63,6 +72,8 @@ export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): 
   }
   const purge: Record<TenantStore, () => Promise<number>> = {
     adapters: () => removeAllAdapters(deps.adapterStore, tenantId),
+    // In the registry of the plane that serves the tenant, as its adapters.
+    prompts: () => deleteAllPrompts(deps.adapterStore.registry, tenantId),
     chunks: () => deps.vectors.deleteTenant(tenant),
     documents: () => deps.documents.deleteAll(tenantId),
     audit_records: () => deps.audit.deleteAll(tenantId),

@@ -1,5 +1,6 @@
 import { type AdapterDeps, removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
+import { deleteAllPrompts } from './prompts';
 import type {
   DocumentStore,
   ExportedChunk,
@@ -123,8 +124,10 @@ export async function migrateTenantData(
   await deps.target.vectors.ensureTenantIndex(siloRecord);
   const keys = await deps.source.registry.listApiKeys(tenantId);
   for (const key of keys) await deps.target.registry.putApiKey(key);
+  const prompts = await deps.source.registry.listPrompts(tenantId);
+  for (const prompt of prompts) await deps.target.registry.putPrompt(tenantId, prompt);
 
-  const migrated: Record<string, number> = { api_keys: keys.length };
+  const migrated: Record<string, number> = { api_keys: keys.length, prompts: prompts.length };
   for (const [table, name] of Object.entries(COPIED_TABLES) as [TenantTable, string][]) {
     migrated[name] = 0;
     let cursor: string | undefined;
@@ -170,6 +173,8 @@ export async function cleanPoolCopy(
   if (placement.status === 'complete') return tenant;
   // Adapters are loaded on the pool's GPU endpoint: unloaded here, added again at the silo's.
   await removeAllAdapters(deps.pool.adapterStore, tenantId);
+  // Templates were copied to the silo's registry: the silo's operator API manages them from now on.
+  await deleteAllPrompts(deps.pool.adapterStore.registry, tenantId);
   await deps.pool.vectors.deleteTenant(tenant);
   await deps.pool.documents.deleteAll(tenantId);
   await deps.pool.audit.deleteAll(tenantId);

@@ -1,6 +1,7 @@
 import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
 import type { Estimate } from './limits';
+import type { PromptRecord } from './prompts';
 import type { TenantContext, TenantRecord } from './tenant';
 
 /** A chat message as the model port takes it: roles and plain text, provider-neutral. */
@@ -142,9 +143,20 @@ export interface TenantRegistry {
   putAdapter(tenantId: string, record: AdapterRecord): Promise<void>;
   listAdapters(tenantId: string): Promise<AdapterRecord[]>;
   deleteAdapter(tenantId: string, name: string): Promise<void>;
+  /** The tenant's prompt templates, operator-managed. */
+  getPrompt(tenantId: string, name: string): Promise<PromptRecord | undefined>;
+  putPrompt(tenantId: string, record: PromptRecord): Promise<void>;
+  listPrompts(tenantId: string): Promise<PromptRecord[]>;
+  deletePrompt(tenantId: string, name: string): Promise<void>;
 }
 
 /** The caller's own adapters, read with its tenant-scoped credentials (the chat and models routes). */
+/** The caller's own prompt templates, read with its tenant-scoped session. */
+export interface TenantPrompts {
+  get(tenant: TenantContext, name: string): Promise<PromptRecord | undefined>;
+  list(tenant: TenantContext): Promise<PromptRecord[]>;
+}
+
 export interface TenantAdapters {
   get(tenant: TenantContext, name: string): Promise<AdapterRecord | undefined>;
   list(tenant: TenantContext): Promise<AdapterRecord[]>;

@@ -5,6 +5,14 @@ import { PlatformError } from '../core/errors';
 import { beginOffboarding } from '../core/offboarding';
 import { requestSilo } from '../core/placement';
 import {
+  deletePrompt,
+  getPrompt,
+  listPrompts,
+  promptTemplateRequestSchema,
+  promptView,
+  putPrompt,
+} from '../core/prompts';
+import {
   createApiKey,
   getTenant,
   onboardRequestSchema,
@@ -60,6 +68,7 @@ export function create(deps: AdminDeps) {
     return requestSilo({ ...admin, workflow: deps.placement }, tenantId);
   };
   const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
+  const name = (event: ApiEvent) => event.pathParameters?.name ?? '';
   const operations: Record<string, (event: ApiEvent) => Promise<APIGatewayProxyResult>> = {
     'POST /admin/tenants': async (event) => {
       const request = onboardRequestSchema.parse(event.body);
@@ -94,9 +103,20 @@ export function create(deps: AdminDeps) {
       return json(200, { object: 'list', data: (await deps.registry.listAdapters(tenant.tenantId)).map(adapterOf) });
     },
     'DELETE /admin/tenants/{id}/adapters/{name}': async (event) => {
-      const name = event.pathParameters?.name ?? '';
-      await removeAdapter(adapters, (await getTenant(admin, id(event))).tenantId, name);
-      return json(200, { name, deleted: true });
+      await removeAdapter(adapters, (await getTenant(admin, id(event))).tenantId, name(event));
+      return json(200, { name: name(event), deleted: true });
+    },
+    'GET /admin/tenants/{id}/prompts': async (event) =>
+      json(200, { object: 'list', data: (await listPrompts(admin, id(event))).map(promptView) }),
+    'PUT /admin/tenants/{id}/prompts/{name}': async (event) => {
+      const request = promptTemplateRequestSchema.parse(event.body);
+      return json(200, promptView(await putPrompt(admin, id(event), name(event), request)));
+    },
+    'GET /admin/tenants/{id}/prompts/{name}': async (event) =>
+      json(200, promptView(await getPrompt(admin, id(event), name(event)))),
+    'DELETE /admin/tenants/{id}/prompts/{name}': async (event) => {
+      await deletePrompt(admin, id(event), name(event));
+      return json(200, { id: name(event), object: 'prompt', deleted: true });
     },
     'GET /admin/usage': async (event) => {
       const { month } = adminUsageQuerySchema.parse(event.queryStringParameters ?? {});

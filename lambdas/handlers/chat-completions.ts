@@ -16,6 +16,7 @@ import {
   type PlatformDeps,
   streamingLambdaHandler,
   tenantAdapters,
+  tenantPrompts,
 } from '../runtime';
 import { vectors } from '../runtime-vectors';
 import { json, tenantApi } from './http';
@@ -25,7 +26,17 @@ import { streamed } from './streaming';
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type ChatCompletionsDeps = Pick<
   PlatformDeps,
-  'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'models' | 'adapterModels' | 'adapters' | 'embedder' | 'vectors'
+  | 'settings'
+  | 'audit'
+  | 'now'
+  | 'ledger'
+  | 'metrics'
+  | 'models'
+  | 'adapterModels'
+  | 'adapters'
+  | 'prompts'
+  | 'embedder'
+  | 'vectors'
 >;
 
 const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
@@ -83,6 +94,7 @@ export const handler = streamingLambdaHandler((wiring) =>
     models: models(wiring),
     adapterModels: adapterModels(wiring),
     adapters: tenantAdapters(wiring),
+    prompts: tenantPrompts(wiring),
     vectors: vectors(wiring),
   }),
 );

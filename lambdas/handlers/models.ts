@@ -1,15 +1,22 @@
 import { modelList } from '../core/adapters';
-import { audit, lambdaHandler, type PlatformDeps, tenantAdapters } from '../runtime';
+import { promptView } from '../core/prompts';
+import { audit, lambdaHandler, type PlatformDeps, tenantAdapters, tenantPrompts } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
-export type ModelsDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'adapters'>;
+export type ModelsDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'adapters' | 'prompts'>;
 
-/** `GET /v1/models`: the catalog's models and the caller's own adapters in service. */
+/**
+ * What the caller can call: `GET /v1/models` (the catalog's models and its own adapters in
+ * service) and `GET /v1/prompts` (its own prompt templates).
+ */
 export function create(deps: ModelsDeps) {
   return lambdaFunction(
-    tenantApi(deps).handler(async (_event, { tenant }) => {
+    tenantApi(deps).handler(async (event, { tenant }) => {
+      if (event.resource === '/v1/prompts') {
+        return json(200, { object: 'list', data: (await deps.prompts.list(tenant)).map(promptView) });
+      }
       // No endpoint, no adapters: nothing to read.
       const adapters = deps.settings.adapterEndpoint ? await deps.adapters.list(tenant) : [];
       return json(200, modelList(deps.settings.catalog, adapters));
@@ -18,5 +25,11 @@ export function create(deps: ModelsDeps) {
 }
 
 export const handler = lambdaHandler((wiring) =>
-  create({ settings: wiring.settings, audit: audit(wiring), now: Date.now, adapters: tenantAdapters(wiring) }),
+  create({
+    settings: wiring.settings,
+    audit: audit(wiring),
+    now: Date.now,
+    adapters: tenantAdapters(wiring),
+    prompts: tenantPrompts(wiring),
+  }),
 );

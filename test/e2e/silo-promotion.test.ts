@@ -52,6 +52,8 @@ describe('promotion from the pool to a silo', () => {
       'titan-embed-text-v2',
     ]);
 
+    const template = { messages: [{ role: 'system', content: 'You answer for the bank.' }] };
+    expect((await admin('PUT', '/admin/tenants/bank-co/prompts/teller', template)).status).toBe(200);
     const promoted = await admin('POST', '/admin/tenants/bank-co/promote');
     expect(promoted.status).toBe(202);
     expect(promoted.body).toMatchObject({ placement: 'pool', placement_status: 'requested' });
@@ -86,6 +88,7 @@ describe('promotion from the pool to a silo', () => {
         chunks: 1,
         ledger_items: ledgerItems,
         audit_records: auditBefore.length + 1,
+        prompts: 1,
       },
     });
 
@@ -93,6 +96,8 @@ describe('promotion from the pool to a silo', () => {
     const atSilo = (path: string, credential = apiKey) => call(silo, 'GET', path, { credential });
     expect((await atSilo('/v1/usage')).body.data).toEqual(usageBefore);
     expect((await atSilo('/v1/documents/policy')).body).toMatchObject({ id: 'policy', status: 'indexed' });
+    expect((await atSilo('/v1/prompts')).body.data).toEqual([expect.objectContaining({ id: 'teller', version: 1 })]);
+    expect(await pool.deps.registry.listPrompts('bank-co')).toEqual([]);
     const found = await call(silo, 'POST', '/v1/retrieve', {
       credential: userToken,
       body: { query: 'when does the vault open', top_k: 3 },

@@ -18,6 +18,7 @@ import type {
   TenantRegistry,
   VectorIndex,
 } from '../../lambdas/core/ports';
+import type { PromptRecord } from '../../lambdas/core/prompts';
 import { tenantPlacements } from '../../lambdas/core/retrieval';
 import type { TenantContext, TenantRecord } from '../../lambdas/core/tenant';
 import { countTokens } from '../../lambdas/core/tokens';
@@ -33,6 +34,7 @@ export function inMemoryPorts() {
   const tenants = new Map<string, TenantRecord>();
   const keys = new Map<string, StoredApiKey>();
   const adapters = new Map<string, AdapterRecord>();
+  const prompts = new Map<string, PromptRecord>();
   const registry: TenantRegistry = {
     getTenant: async (id) => tenants.get(id),
     createTenant: async (record) => {
@@ -61,6 +63,11 @@ export function inMemoryPorts() {
     listAdapters: async (tenantId) =>
       [...adapters].filter(([key]) => key.startsWith(`${tenantId}/`)).map(([, record]) => record),
     deleteAdapter: async (tenantId, name) => void adapters.delete(`${tenantId}/${name}`),
+    getPrompt: async (tenantId, name) => prompts.get(`${tenantId}/${name}`),
+    putPrompt: async (tenantId, record) => void prompts.set(`${tenantId}/${record.name}`, record),
+    listPrompts: async (tenantId) =>
+      [...prompts].filter(([key]) => key.startsWith(`${tenantId}/`)).map(([, record]) => record),
+    deletePrompt: async (tenantId, name) => void prompts.delete(`${tenantId}/${name}`),
   };
 
   /** Month tokens and open reservations per tenant; refuses past `monthlyTokens` like the real ledger. */
@@ -262,7 +269,22 @@ export function inMemoryPorts() {
   const metrics: MeteringMetrics = { reservationOverage: (_reservation, tokens) => void overages.push(tokens) };
 
   return {
-    ports: { registry, ledger, audit, documents, vectors, embedder, models, queue, metrics, adapterHost },
+    ports: {
+      registry,
+      ledger,
+      audit,
+      documents,
+      vectors,
+      embedder,
+      models,
+      queue,
+      metrics,
+      adapterHost,
+      prompts: {
+        get: (tenant: TenantContext, name: string) => registry.getPrompt(tenant.tenantId, name),
+        list: (tenant: TenantContext) => registry.listPrompts(tenant.tenantId),
+      },
+    },
     components,
     events,
     tenants,
