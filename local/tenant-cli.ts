@@ -19,6 +19,10 @@ const USAGE = `usage: npm run tenant -- <command> [options]
                                     or Failed with SageMaker's reason); its model is ft:<base>:<name>
   adapter list <id>                 the tenant's adapters and their status
   adapter remove <id> <name>        unload and forget an adapter
+  prompt put <id> <name> --file <template.json>
+                                    create or replace a prompt template {messages, few_shot?, model?,
+                                    max_tokens?} with {{variable}} placeholders; prints its version
+  prompt get <id> <name> | prompt list <id> | prompt remove <id> <name>
   token <id> [--user U] [--expires-in SECONDS]
                                     mint a JWT for a user of the tenant (local dev issuer)
   promote <id> [--no-wait]          move an enterprise tenant to a silo stack of its own: deploy it,
@@ -57,6 +61,7 @@ export async function runTenantCli(
       'no-wait': { type: 'boolean' },
       placement: { type: 'string' },
       artifact: { type: 'string' },
+      file: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -103,8 +108,9 @@ export async function runTenantCli(
     out(USAGE);
     return;
   }
-  const [id, keyId] = command === 'key' || command === 'adapter' ? rest.slice(1) : rest;
-  const adapterName = keyId;
+  const [id, keyId] = ['key', 'adapter', 'prompt'].includes(command) ? rest.slice(1) : rest;
+  /** An adapter's or a prompt template's name. */
+  const itemName = keyId;
   /** Polls the tenant until its move has ended, saying each step once. */
   async function awaitPlacement(tenant: Record<string, unknown>) {
     let shown = '';
@@ -150,12 +156,21 @@ export async function runTenantCli(
     out(String(key.api_key));
   } else if (command === 'key' && rest[0] === 'revoke' && id && keyId) {
     print(await call('DELETE', `${tenantPath(id)}/api-keys/${encodeURIComponent(keyId)}`));
-  } else if (command === 'adapter' && rest[0] === 'add' && id && adapterName) {
-    print(await call('POST', `${tenantPath(id)}/adapters`, { name: adapterName, artifact_url: values.artifact }));
+  } else if (command === 'adapter' && rest[0] === 'add' && id && itemName) {
+    print(await call('POST', `${tenantPath(id)}/adapters`, { name: itemName, artifact_url: values.artifact }));
   } else if (command === 'adapter' && rest[0] === 'list' && id) {
     print(await call('GET', `${tenantPath(id)}/adapters`));
-  } else if (command === 'adapter' && rest[0] === 'remove' && id && adapterName) {
-    print(await call('DELETE', `${tenantPath(id)}/adapters/${encodeURIComponent(adapterName)}`));
+  } else if (command === 'adapter' && rest[0] === 'remove' && id && itemName) {
+    print(await call('DELETE', `${tenantPath(id)}/adapters/${encodeURIComponent(itemName)}`));
+  } else if (command === 'prompt' && rest[0] === 'put' && id && itemName && values.file) {
+    const template = JSON.parse(readFileSync(values.file, 'utf8')) as unknown;
+    print(await call('PUT', `${tenantPath(id)}/prompts/${encodeURIComponent(itemName)}`, template));
+  } else if (command === 'prompt' && rest[0] === 'get' && id && itemName) {
+    print(await call('GET', `${tenantPath(id)}/prompts/${encodeURIComponent(itemName)}`));
+  } else if (command === 'prompt' && rest[0] === 'list' && id) {
+    print(await call('GET', `${tenantPath(id)}/prompts`));
+  } else if (command === 'prompt' && rest[0] === 'remove' && id && itemName) {
+    print(await call('DELETE', `${tenantPath(id)}/prompts/${encodeURIComponent(itemName)}`));
   } else if (command === 'token' && id) {
     const answer = await call('POST', '/local/tokens', {
       tenant_id: id,

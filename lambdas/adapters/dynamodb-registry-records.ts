@@ -2,7 +2,7 @@ import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } fr
 import type * as z from 'zod';
 import { type AdapterRecord, adapterRecordSchema } from '../core/adapter-record';
 import type { TenantAdapters, TenantPrompts } from '../core/ports';
-import { type PromptRecord, promptRecordSchema } from '../core/prompts';
+import { type PromptRecord, promptRecordSchema } from '../core/prompt-record';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { queryPage, withoutKeys } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';

@@ -8,7 +8,7 @@ import {
 import type { AdapterRecord } from '../core/adapter-record';
 import { PlatformError } from '../core/errors';
 import type { StoredApiKey, TenantRegistry } from '../core/ports';
-import type { PromptRecord } from '../core/prompts';
+import type { PromptRecord } from '../core/prompt-record';
 import { type TenantRecord, tenantKey, tenantRecordSchema } from '../core/tenant';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { queryPage } from './dynamodb-partition';

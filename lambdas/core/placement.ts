@@ -1,6 +1,5 @@
 import { type AdapterDeps, removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
-import { deleteAllPrompts } from './prompts';
 import type {
   DocumentStore,
   ExportedChunk,
@@ -11,6 +10,7 @@ import type {
   TenantTable,
   VectorIndex,
 } from './ports';
+import { deleteAllPrompts } from './prompts';
 import { withCurrentPlacement } from './retrieval';
 import type { PlacementStatus, TenantContext, TenantPlacement, TenantRecord } from './tenant';
 import { assertNotLeaving, getTenant } from './tenants';

@@ -1,7 +1,7 @@
 import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
 import type { Estimate } from './limits';
-import type { PromptRecord } from './prompts';
+import type { PromptRecord } from './prompt-record';
 import type { TenantContext, TenantRecord } from './tenant';
 
 /** A chat message as the model port takes it: roles and plain text, provider-neutral. */

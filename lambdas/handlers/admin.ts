@@ -4,14 +4,8 @@ import { adapterView, addAdapter, addAdapterRequestSchema, removeAdapter } from 
 import { PlatformError } from '../core/errors';
 import { beginOffboarding } from '../core/offboarding';
 import { requestSilo } from '../core/placement';
-import {
-  deletePrompt,
-  getPrompt,
-  listPrompts,
-  promptTemplateRequestSchema,
-  promptView,
-  putPrompt,
-} from '../core/prompts';
+import { promptTemplateRequestSchema } from '../core/prompt-record';
+import { deletePrompt, getPrompt, listPrompts, promptView, putPrompt } from '../core/prompts';
 import {
   createApiKey,
   getTenant,

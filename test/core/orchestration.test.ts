@@ -157,6 +157,7 @@ describe('offboarding', () => {
     const purged = await purgeTenantData(offboarding, 'orchestra');
     expect(purged.offboarding?.deleted).toEqual({
       adapters: 0,
+      prompts: 0,
       chunks: 1,
       documents: 1,
       audit_records: 0,

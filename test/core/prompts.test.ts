@@ -1,4 +1,5 @@
-import { type PromptRecord, promptVariables, renderPrompt } from '../../lambdas/core/prompts';
+import type { PromptRecord } from '../../lambdas/core/prompt-record';
+import { promptVariables, renderPrompt } from '../../lambdas/core/prompts';
 
 const record: PromptRecord = {
   name: 'greet',

@@ -1,10 +1,12 @@
-import type { LocalPlatform } from '../../local/platform';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runTenantCli } from '../../local/tenant-cli';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 
 /** Prompt templates over HTTP: the operator manages them, a tenant lists and uses only its own. */
 describe('prompt templates', () => {
   const clock = new ManualClock();
-  let platform: LocalPlatform;
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
   let acme: string;
   let globex: string;
 
@@ -140,6 +142,24 @@ describe('prompt templates', () => {
     expect((await admin('DELETE', '/admin/tenants/acme-co/prompts/support')).status).toBe(200);
     expect((await admin('DELETE', '/admin/tenants/acme-co/prompts/support')).status).toBe(404);
     expect((await chat(acme, { prompt: { id: 'support', variables: {} }, model: 'nova-micro' })).status).toBe(404);
+  });
+
+  it('is managed from the tenant CLI too', async () => {
+    const cli = async (...args: string[]) => {
+      const lines: string[] = [];
+      const env = { PORT: new URL(platform.url).port, LOCAL_DATA_DIR: platform.dataDir };
+      await runTenantCli(args, env, (line) => lines.push(line));
+      return JSON.parse(lines.join('\n'));
+    };
+    const file = join(platform.dataDir, 'welcome.json');
+    writeFileSync(file, JSON.stringify({ messages: [{ role: 'user', content: 'Welcome {{name}}' }] }));
+    expect(await cli('prompt', 'put', 'acme-co', 'welcome', '--file', file)).toMatchObject({
+      id: 'welcome',
+      version: 1,
+    });
+    expect((await cli('prompt', 'list', 'acme-co')).data.map((p: { id: string }) => p.id)).toEqual(['welcome']);
+    expect(await cli('prompt', 'get', 'acme-co', 'welcome')).toMatchObject({ variables: ['name'] });
+    expect(await cli('prompt', 'remove', 'acme-co', 'welcome')).toMatchObject({ deleted: true });
   });
 
   it("offboarding deletes the tenant's templates, counted", async () => {

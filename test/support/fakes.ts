@@ -18,7 +18,7 @@ import type {
   TenantRegistry,
   VectorIndex,
 } from '../../lambdas/core/ports';
-import type { PromptRecord } from '../../lambdas/core/prompts';
+import type { PromptRecord } from '../../lambdas/core/prompt-record';
 import { tenantPlacements } from '../../lambdas/core/retrieval';
 import type { TenantContext, TenantRecord } from '../../lambdas/core/tenant';
 import { countTokens } from '../../lambdas/core/tokens';
