@@ -3,6 +3,7 @@ import { benchChat } from './chat';
 import { benchCold } from './cold';
 import { benchLedger } from './ledger';
 import { benchMetering } from './metering';
+import { benchPii } from './pii';
 import { benchRetrieval } from './retrieval';
 import { benchStream } from './stream';
 import { benchSynth } from './synth';
@@ -14,6 +15,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   cold: benchCold,
   ledger: benchLedger,
   metering: benchMetering,
+  pii: benchPii,
   retrieval: benchRetrieval,
   stream: benchStream,
   synth: benchSynth,

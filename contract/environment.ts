@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { AdapterEndpointSettings } from './adapters';
 import { type ModelCatalog, modelCatalogSchema } from './catalog';
+import { type PiiPolicy, piiPolicySchema } from './pii';
 import { type TenantLimits, type Tier, tenantLimitsSchema } from './tenancy';
 
 /**
@@ -49,6 +50,8 @@ export interface PlatformSettings {
   readonly retrieval: RetrievalSettings;
   readonly catalog: ModelCatalog;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
+  /** What each tier's text is cleaned of before it reaches a shared model. */
+  readonly piiRedaction: Readonly<Record<Tier, PiiPolicy>>;
   readonly maxRequestBodyBytes: number;
   /** How long offboarding waits before deleting: the authorizer cache TTL plus the longest handler or worker run. */
   readonly offboardingDrainSeconds: number;
@@ -101,6 +104,7 @@ const lambdaEnvSchema = z.object({
   TIER_LIMITS: json(
     z.object({ basic: tenantLimitsSchema, standard: tenantLimitsSchema, enterprise: tenantLimitsSchema }),
   ),
+  PII_REDACTION: json(z.object({ basic: piiPolicySchema, standard: piiPolicySchema, enterprise: piiPolicySchema })),
   MAX_REQUEST_BODY_BYTES: z.coerce.number().int().positive(),
   OFFBOARDING_DRAIN_SECONDS: z.coerce.number().int().positive(),
   OFFBOARDING_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
@@ -132,6 +136,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     retrieval: e.RETRIEVAL,
     catalog: e.MODEL_CATALOG,
     tiers: e.TIER_LIMITS,
+    piiRedaction: e.PII_REDACTION,
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
     offboardingDrainSeconds: e.OFFBOARDING_DRAIN_SECONDS,
     offboardingStateMachineArn: e.OFFBOARDING_STATE_MACHINE_ARN,
@@ -160,6 +165,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
     RETRIEVAL: JSON.stringify(settings.retrieval),
     MODEL_CATALOG: JSON.stringify(settings.catalog),
     TIER_LIMITS: JSON.stringify(settings.tiers),
+    PII_REDACTION: JSON.stringify(settings.piiRedaction),
     MAX_REQUEST_BODY_BYTES: String(settings.maxRequestBodyBytes),
     OFFBOARDING_DRAIN_SECONDS: String(settings.offboardingDrainSeconds),
     OFFBOARDING_STATE_MACHINE_ARN: settings.offboardingStateMachineArn,

@@ -236,6 +236,7 @@ export function modelDeps<D extends { readonly settings: PlatformSettings }>(dep
     catalog: deps.settings.catalog,
     retrieval: deps.settings.retrieval,
     adapterEndpoint: deps.settings.adapterEndpoint,
+    piiRedaction: deps.settings.piiRedaction,
   };
 }
 

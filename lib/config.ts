@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { type ModelCatalog, modelCatalogSchema } from '../contract/catalog';
 import type { JwtSettings, RetrievalSettings } from '../contract/environment';
 import { HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
+import { PII_ENTITIES, type PiiPolicy } from '../contract/pii';
 import { INGEST_QUEUE } from '../contract/queue';
 import { TENANT_ID_PATTERN, type TenantLimits, type Tier, tenantLimitsSchema } from '../contract/tenancy';
 import type { VectorSearchSizing } from './constructs/vector-search';
@@ -9,6 +10,8 @@ import type { VectorSearchSizing } from './constructs/vector-search';
 export interface PlatformConfig {
   /** Default limits of each tier; a tenant may override them at onboarding. */
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
+  /** What each tier's text is cleaned of before a shared model sees it. */
+  readonly piiRedaction: Readonly<Record<Tier, PiiPolicy>>;
   readonly models: ModelCatalog;
   /** Absent: the platform accepts tenant API keys only. */
   readonly jwt?: JwtSettings;
@@ -177,6 +180,16 @@ export function offboardingDrainSeconds(config: Pick<PlatformConfig, 'authorizer
   );
 }
 
+/**
+ * Every tier's text is cleaned of every entity before a shared model sees it, and answers keep the
+ * placeholders: the safe default. An operator narrows it per tier (or adds patterns) here.
+ */
+export const DEFAULT_PII_REDACTION: Readonly<Record<Tier, PiiPolicy>> = {
+  basic: { entities: [...PII_ENTITIES], patterns: [], restore: false },
+  standard: { entities: [...PII_ENTITIES], patterns: [], restore: false },
+  enterprise: { entities: [...PII_ENTITIES], patterns: [], restore: false },
+};
+
 export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
   basic: { requestsPerMinute: 60, tokensPerMinute: 20_000, monthlyTokens: 1_000_000, monthlyBudgetUsd: 5 },
   standard: { requestsPerMinute: 600, tokensPerMinute: 200_000, monthlyTokens: 50_000_000, monthlyBudgetUsd: 200 },
@@ -262,6 +275,7 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
   const adapters = adapterEndpointConfig(context);
   return {
     tiers: z.record(z.enum(['basic', 'standard', 'enterprise']), tenantLimitsSchema).parse(DEFAULT_TIERS),
+    piiRedaction: DEFAULT_PII_REDACTION,
     models: modelCatalogSchema.parse({ ...DEFAULT_MODELS, ...(adapters && adapterBaseModelEntry(adapters)) }),
     adapters,
     jwt,

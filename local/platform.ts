@@ -233,6 +233,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     retrieval: config.retrieval,
     catalog: config.models,
     tiers: config.tiers,
+    piiRedaction: config.piiRedaction,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
     offboardingDrainSeconds: offboardingDrainSeconds(config),
     offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',

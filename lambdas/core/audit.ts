@@ -12,10 +12,14 @@ export interface AuditEntry {
   readonly inputTokens?: number;
   readonly outputTokens?: number;
   readonly prompt?: string;
+  /** What PII redaction replaced before the model saw the text, counted per entity; never the values. */
+  readonly redacted?: Readonly<Record<string, number>>;
 }
 
 /** What a handler adds to the audit record of its request. */
-export type AuditDetail = { -readonly [K in 'model' | 'inputTokens' | 'outputTokens' | 'prompt']?: AuditEntry[K] };
+export type AuditDetail = {
+  -readonly [K in 'model' | 'inputTokens' | 'outputTokens' | 'prompt' | 'redacted']?: AuditEntry[K];
+};
 
 /** The API's view of an audit record. */
 export function auditView(entry: AuditEntry) {
@@ -30,6 +34,7 @@ export function auditView(entry: AuditEntry) {
     ...(entry.model && { model: entry.model }),
     ...(entry.inputTokens !== undefined && { input_tokens: entry.inputTokens, output_tokens: entry.outputTokens }),
     ...(entry.prompt !== undefined && { prompt: entry.prompt }),
+    ...(entry.redacted && { redacted: entry.redacted }),
   };
 }
 

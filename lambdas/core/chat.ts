@@ -1,9 +1,12 @@
 import * as z from 'zod';
 import type { AdapterEndpointSettings } from '../../contract/adapters';
+import type { Tier } from '../../contract/tenancy';
 import { resolveChatTarget } from './adapters';
+import { type AuditDetail, promptForAudit } from './audit';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
 import { type ModelCall, metered, modelMayHaveRun, reserveCall, settleUsage, type TokenUsage } from './metering';
+import { type PiiPolicy, redact } from './pii';
 import type {
   ChatMessage,
   GenerateRequest,
@@ -91,7 +94,12 @@ export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'> {
   readonly adapterEndpoint?: AdapterEndpointSettings;
   /** The caller's prompt templates. */
   readonly prompts: TenantPrompts;
+  /** What each tier's text is cleaned of before the model sees it; absent: nothing. */
+  readonly piiRedaction?: Readonly<Record<Tier, PiiPolicy>>;
 }
+
+/** Nothing to find: a tier without a redaction policy. */
+const NO_REDACTION: PiiPolicy = { entities: [], patterns: [], restore: false };
 
 /** OpenAI's `stop`: one sequence or up to four. */
 export function stopSequences(stop: ChatRequest['stop']): string[] | undefined {
@@ -107,7 +115,13 @@ export function toChatMessages(messages: ChatRequest['messages'] = []): ChatMess
 }
 
 /** What a chat call needs once its request is read: where it goes, the grounded messages, the estimate. */
-async function prepareChat(deps: ChatDeps, tenant: TenantContext, request: ChatRequest, call: ModelCall) {
+async function prepareChat(
+  deps: ChatDeps,
+  tenant: TenantContext,
+  request: ChatRequest,
+  call: ModelCall,
+  audit: AuditDetail,
+) {
   // Another tenant's template is not found, exactly like one that does not exist.
   const prompt = request.prompt && (await deps.prompts.get(tenant, request.prompt.id));
   if (request.prompt && !prompt) throw new PlatformError('not_found', `no prompt '${request.prompt.id}'`);
@@ -133,7 +147,16 @@ async function prepareChat(deps: ChatDeps, tenant: TenantContext, request: ChatR
         call,
       )
     : [];
-  const messages = groundedMessages(asked, passages);
+  // Everything the model will read, the tenant's own passages and template variables too, cleaned of PII.
+  const grounded = groundedMessages(asked, passages);
+  const redaction = redact(
+    grounded.map((message) => message.content),
+    deps.piiRedaction?.[tenant.tier] ?? NO_REDACTION,
+  );
+  const messages = grounded.map((message, i) => ({ ...message, content: redaction.texts[i] }));
+  if (Object.keys(redaction.counts).length > 0) audit.redacted = redaction.counts;
+  if (tenant.auditPrompts) audit.prompt = promptForAudit(messages);
+  const restore = deps.piiRedaction?.[tenant.tier]?.restore ? redaction : undefined;
   const generate: GenerateRequest = {
     modelId: target.modelId,
     messages,
@@ -149,6 +172,8 @@ async function prepareChat(deps: ChatDeps, tenant: TenantContext, request: ChatR
     generate,
     estimate: { inputTokens: chatInputTokens(messages), outputTokens: maxTokens },
     citations,
+    /** Set when the tenant's answers get the redacted values back. */
+    restore,
   };
 }
 
@@ -158,9 +183,16 @@ export async function completeChat(
   tenant: TenantContext,
   request: ChatRequest,
   call: ModelCall,
+  audit: AuditDetail = {},
 ): Promise<ChatCompletion> {
   const { requestId, signal } = call;
-  const { model, provider, generate, estimate, citations } = await prepareChat(deps, tenant, request, call);
+  const { model, provider, generate, estimate, citations, restore } = await prepareChat(
+    deps,
+    tenant,
+    request,
+    call,
+    audit,
+  );
   const nowMs = deps.now();
   const result = await metered(deps, tenant, { requestId, model, estimate, nowMs, signal }, () =>
     provider.generate(tenant, generate),
@@ -170,7 +202,13 @@ export async function completeChat(
     object: 'chat.completion',
     created: Math.floor(nowMs / 1000),
     model: model.name,
-    choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: result.finishReason }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: restore ? restore.restore(result.text) : result.text },
+        finish_reason: result.finishReason,
+      },
+    ],
     usage: {
       prompt_tokens: result.inputTokens,
       completion_tokens: result.outputTokens,
@@ -209,8 +247,16 @@ export async function* streamChat(
   tenant: TenantContext,
   request: ChatRequest,
   call: ModelCall,
+  audit: AuditDetail = {},
 ): AsyncGenerator<ChatCompletionChunk | StreamFailure> {
-  const { model, provider, generate, estimate, citations } = await prepareChat(deps, tenant, request, call);
+  const { model, provider, generate, estimate, citations, restore } = await prepareChat(
+    deps,
+    tenant,
+    request,
+    call,
+    audit,
+  );
+  const restorer = restore?.restorer();
   if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
   const nowMs = deps.now();
   const reservation = await reserveCall(deps.ledger, tenant, { requestId: call.requestId, model, estimate, nowMs });
@@ -238,9 +284,10 @@ export async function* streamChat(
       }
       const first = generated === '';
       generated += event.text;
+      const text = restorer ? restorer.push(event.text) : event.text;
       yield first
-        ? { ...chunk({ role: 'assistant', content: event.text }), ...(citations && { citations }) }
-        : chunk({ content: event.text });
+        ? { ...chunk({ role: 'assistant', content: text }), ...(citations && { citations }) }
+        : chunk({ content: text });
     }
   } catch (error) {
     // Nothing sent yet: an ordinary error answer, the reservation released if the model certainly
@@ -261,6 +308,8 @@ export async function* streamChat(
     yield { failure };
     return;
   }
+  const held = restorer?.flush();
+  if (held) yield chunk({ content: held });
   yield chunk({}, end?.finishReason ?? 'stop');
   if (request.stream_options?.include_usage) {
     yield {

@@ -1,12 +1,10 @@
 import { errorBody } from '../../contract/errors';
-import { promptForAudit } from '../core/audit';
 import {
   type ChatCompletionChunk,
   chatRequestSchema,
   completeChat,
   type StreamFailure,
   streamChat,
-  toChatMessages,
 } from '../core/chat';
 import {
   adapterModels,
@@ -72,14 +70,13 @@ export function create(deps: ChatCompletionsDeps) {
     tenantApi(deps).handler(async (event, { tenant, modelCall, audit }) => {
       const request = chatRequestSchema.parse(event.body);
       audit.model = request.model;
-      if (tenant.auditPrompts) audit.prompt = promptForAudit(toChatMessages(request.messages));
       if (request.stream) {
-        const chunks = streamChat(chat, tenant, request, modelCall);
+        const chunks = streamChat(chat, tenant, request, modelCall, audit);
         // The first chunk before any byte: a refusal or an early failure is an ordinary error answer.
         const first = await chunks.next();
         return streamed(200, SSE_HEADERS, serverSentEvents(first, chunks));
       }
-      const completion = await completeChat(chat, tenant, request, modelCall);
+      const completion = await completeChat(chat, tenant, request, modelCall, audit);
       audit.inputTokens = completion.usage.prompt_tokens;
       audit.outputTokens = completion.usage.completion_tokens;
       return json(200, completion);

@@ -127,6 +127,7 @@ export class TenantPlane extends Construct {
       retrieval: config.retrieval,
       catalog: config.models,
       tiers: config.tiers,
+      piiRedaction: config.piiRedaction,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       offboardingDrainSeconds: offboardingDrainSeconds(config),
       offboardingStateMachineArn: stateMachineArn(this, offboardingStateMachineName),

@@ -1,0 +1,62 @@
+import { PII_ENTITIES } from '../../contract/pii';
+import { platformConfig } from '../../lib/config';
+import { call, onboard, startTestPlatform } from '../support/platform';
+
+const SECRET = 'My SSN is 123-45-6789 and my mail is ana.lopez@example.com, please confirm.';
+const chat = { model: 'nova-micro', messages: [{ role: 'user', content: SECRET }], max_tokens: 64 };
+
+/** PII redaction before the shared model, over HTTP (the local model answers with what it read). */
+describe('PII redaction', () => {
+  // Enterprise answers get the values back; the other tiers keep the placeholders (the default).
+  const base = platformConfig();
+  const config = {
+    ...base,
+    piiRedaction: { ...base.piiRedaction, enterprise: { entities: [...PII_ENTITIES], patterns: [], restore: true } },
+  };
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(config);
+  });
+  afterAll(() => platform.close());
+
+  it('sends the model neither the SSN nor the email, answers with neither, and audits only the counts', async () => {
+    const { apiKey } = await onboard(platform, 'private-co', { audit_prompts: true });
+    const answer = await call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat });
+    expect(answer.status).toBe(200);
+    const content = answer.body.choices[0].message.content as string;
+    expect(content).toContain('[SSN_1]');
+    expect(content).toContain('[EMAIL_1]');
+    expect(answer.text).not.toMatch(/123-45-6789|ana\.lopez@example\.com/);
+    const wire = JSON.stringify(platform.bedrock.requests.at(-1)?.body);
+    expect(wire).not.toMatch(/123-45-6789|ana\.lopez/);
+    expect(wire).toContain('My SSN is [SSN_1] and my mail is [EMAIL_1]');
+
+    const requestId = answer.headers.get('x-request-id');
+    const record = await call(platform, 'GET', `/v1/audit/${requestId}`, { credential: apiKey });
+    expect(record.body.redacted).toEqual({ ssn: 1, email: 1 });
+    expect(record.body.prompt).toContain('[SSN_1]');
+    expect(record.text).not.toMatch(/123-45-6789|ana\.lopez/);
+  });
+
+  it('gives a tier that restores its values back in the answer, streamed too; the model still never saw them', async () => {
+    const { apiKey } = await onboard(platform, 'restore-co', { tier: 'enterprise' });
+    const answer = await call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat });
+    expect(answer.body.choices[0].message.content).toContain('123-45-6789');
+    expect(answer.body.choices[0].message.content).toContain('ana.lopez@example.com');
+    expect(JSON.stringify(platform.bedrock.requests.at(-1)?.body)).not.toMatch(/123-45-6789|ana\.lopez/);
+
+    const streamed = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: { ...chat, stream: true },
+    });
+    const text = streamed.text
+      .split('\n\n')
+      .filter((line) => line.startsWith('data: {'))
+      .map((line) => JSON.parse(line.slice(6)).choices?.[0]?.delta?.content ?? '')
+      .join('');
+    expect(text).toContain('123-45-6789');
+    expect(text).toContain('ana.lopez@example.com');
+    expect(text).not.toContain('[SSN_1]');
+  });
+});
