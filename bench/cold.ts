@@ -76,6 +76,7 @@ export async function benchCold(): Promise<void> {
       usage: api('GET', '/v1/usage'),
       models: api('GET', '/v1/models'),
       audit: api('GET', '/v1/audit'),
+      sessions: api('GET', '/v1/sessions/{id}'),
       admin: api('GET', '/admin/tenants/{id}'),
       'ingest-worker': {
         Records: [

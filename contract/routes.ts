@@ -15,6 +15,7 @@ export type HandlerName =
   | 'retrieve'
   | 'usage'
   | 'audit'
+  | 'sessions'
   | 'admin';
 
 /** Every Lambda of the platform: the route handlers, the authorizer, and those off the request path. */
@@ -50,6 +51,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/usage', handler: 'usage', auth: 'tenant' },
   { method: 'GET', path: '/v1/audit', handler: 'audit', auth: 'tenant' },
   { method: 'GET', path: '/v1/audit/{requestId}', handler: 'audit', auth: 'tenant' },
+  { method: 'GET', path: '/v1/sessions/{id}', handler: 'sessions', auth: 'tenant' },
+  { method: 'DELETE', path: '/v1/sessions/{id}', handler: 'sessions', auth: 'tenant' },
   { method: 'POST', path: '/admin/tenants', handler: 'admin', auth: 'admin' },
   { method: 'GET', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
   { method: 'PATCH', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },

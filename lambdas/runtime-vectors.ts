@@ -1,7 +1,17 @@
 import { OpenSearchVectorIndex } from './adapters/opensearch-vector-index';
 import { resolveModel } from './core/catalog';
 import type { VectorIndex } from './core/ports';
-import { adapterHost, audit, built, documents, ledger, registry, tenantCredentials, type Wiring } from './runtime';
+import {
+  adapterHost,
+  audit,
+  built,
+  documents,
+  ledger,
+  registry,
+  sessions,
+  tenantCredentials,
+  type Wiring,
+} from './runtime';
 
 /**
  * The OpenSearch adapter's builder, apart from the others: its client is a CommonJS package the
@@ -25,6 +35,7 @@ export function workflowStepDeps(wiring: Wiring) {
     ledger: ledger(wiring),
     audit: audit(wiring),
     documents: documents(wiring),
+    sessions: sessions(wiring),
     vectors: vectors(wiring),
     adapterHost: adapterHost(wiring),
     now: Date.now,

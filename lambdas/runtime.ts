@@ -17,6 +17,7 @@ import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
 import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
 import { DynamoDbTenantAdapters, DynamoDbTenantPrompts } from './adapters/dynamodb-registry-records';
+import { DynamoDbSessionStore } from './adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from './adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { EventBridgePlacementWorkflow } from './adapters/eventbridge-placement';
@@ -41,6 +42,7 @@ import type {
   ModelProvider,
   OffboardingWorkflow,
   PlacementWorkflow,
+  SessionStore,
   TenantAdapters,
   TenantPartitions,
   TenantPrompts,
@@ -131,6 +133,9 @@ export const audit = /* @__PURE__ */ built(
 export const documents = /* @__PURE__ */ built(
   (wiring): DocumentStore => new DynamoDbDocumentStore(tenantDynamoDb(wiring), wiring.settings.documentTableName),
 );
+export const sessions = /* @__PURE__ */ built(
+  (wiring): SessionStore => new DynamoDbSessionStore(tenantDynamoDb(wiring), wiring.settings.documentTableName),
+);
 export const metrics = /* @__PURE__ */ built((): MeteringMetrics => new PowertoolsMeteringMetrics());
 export const models = /* @__PURE__ */ built((wiring): ModelProvider => new BedrockModelProvider(bedrock(wiring)));
 export const embedder = /* @__PURE__ */ built((wiring): Embedder => new BedrockEmbedder(bedrock(wiring)));
@@ -211,6 +216,8 @@ export interface PlatformDeps {
   readonly embedder: Embedder;
   readonly vectors: VectorIndex;
   readonly documents: DocumentStore;
+  /** Conversations kept for `session_id`. */
+  readonly sessions: SessionStore;
   readonly queue: IngestQueue;
   /** Starts the durable offboarding workflow (Step Functions). */
   readonly offboarding: OffboardingWorkflow;

@@ -204,11 +204,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const offboardingStep: OffboardingStep = async (event) => {
     const silo = silos.get(event.tenantId);
     if (event.step !== 'purge' || !silo) return createOffboardingSteps(deps)(event, lambdaContext());
-    const { ledger, audit, documents, vectors, registry, adapterHost } = silo.deps;
+    const { ledger, audit, documents, sessions, vectors, registry, adapterHost } = silo.deps;
     // Progress on the pool's record; the data, adapters included, in the silo's stores.
     const adapterStore = { registry, host: adapterHost };
     const purged = await purgeTenantData(
-      { ...offboardingDeps(deps), ledger, audit, documents, vectors, adapterStore },
+      { ...offboardingDeps(deps), ledger, audit, documents, sessions, vectors, adapterStore },
       event.tenantId,
     );
     await destroySilo(event.tenantId);

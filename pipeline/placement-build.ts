@@ -8,6 +8,7 @@ import { PLANE_RESOURCES_OUTPUT, type PlaneResources, planeResourcesSchema } fro
 import { DynamoDbAuditLog } from '../lambdas/adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from '../lambdas/adapters/dynamodb-document-store';
 import { DynamoDbLedger } from '../lambdas/adapters/dynamodb-ledger';
+import { DynamoDbSessionStore } from '../lambdas/adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from '../lambdas/adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
 import { OpenSearchVectorIndex } from '../lambdas/adapters/opensearch-vector-index';
@@ -46,6 +47,7 @@ export async function runPlacementBuild(
         ledger: new DynamoDbLedger(own, silo.ledgerTableName, { reservationTtlMs: 0 }),
         audit: new DynamoDbAuditLog(own, silo.auditTableName, pool.auditRetentionDays),
         documents: new DynamoDbDocumentStore(own, silo.documentTableName),
+        sessions: new DynamoDbSessionStore(own, silo.documentTableName),
         vectors: storesOf(pool, silo).vectors,
         // The silo's adapters: their components must go before its endpoint can.
         adapterStore: {

@@ -5,17 +5,26 @@ import { backoff } from './retry';
 
 const BATCH_SIZE = 25;
 
-/** Deletes every item of one partition (a tenant's data in one table) and says how many there were. */
-export async function deletePartition(db: DynamoDBDocumentClient, tableName: string, pk: string): Promise<number> {
+/**
+ * Deletes every item of one partition (a tenant's data in one table), or those whose sort key
+ * starts with `prefix`, and says how many there were.
+ */
+export async function deletePartition(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  pk: string,
+  prefix = '',
+): Promise<number> {
   let deleted = 0;
   let startKey: Record<string, unknown> | undefined;
   do {
     const page = await db.send(
       new QueryCommand({
         TableName: tableName,
-        KeyConditionExpression: '#pk = :pk',
+        // No prefix: the whole partition (DynamoDB refuses an empty string in a key condition).
+        KeyConditionExpression: prefix ? '#pk = :pk AND begins_with(#sk, :prefix)' : '#pk = :pk',
         ExpressionAttributeNames: { '#pk': TABLE_KEY.partitionKey, '#sk': TABLE_KEY.sortKey },
-        ExpressionAttributeValues: { ':pk': pk },
+        ExpressionAttributeValues: { ':pk': pk, ...(prefix && { ':prefix': prefix }) },
         ProjectionExpression: '#pk, #sk',
         ExclusiveStartKey: startKey,
       }),

@@ -12,11 +12,13 @@ import type {
   GenerateRequest,
   ModelProvider,
   ModelStreamEvent,
+  SessionStore,
   TenantAdapters,
   TenantPrompts,
 } from './ports';
 import { promptedMessages, promptUseSchema } from './prompts';
 import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
+import { recordTurn, SESSION_ID_PATTERN, sessionHistory } from './sessions';
 import type { TenantContext } from './tenant';
 import { chatInputTokens, countTokens } from './tokens';
 
@@ -65,6 +67,8 @@ export const chatRequestSchema = z
     retrieval: retrieveRequestSchema.omit({ query: true }).strict().optional(),
     /** Extension: one of the tenant's prompt templates, rendered before the messages. */
     prompt: promptUseSchema.optional(),
+    /** Extension: a conversation kept server-side; its turns come before the messages, and this one is added. */
+    session_id: z.string().regex(SESSION_ID_PATTERN, 'session_id is 1 to 128 of A-Z a-z 0-9 _ -').optional(),
     user: z.string().optional(),
   })
   .strict()
@@ -94,6 +98,8 @@ export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'> {
   readonly adapterEndpoint?: AdapterEndpointSettings;
   /** The caller's prompt templates. */
   readonly prompts: TenantPrompts;
+  /** Conversations kept for `session_id`. */
+  readonly sessions: SessionStore;
   /** What each tier's text is cleaned of before the model sees it; absent: nothing. */
   readonly piiRedaction?: Readonly<Record<Tier, PiiPolicy>>;
 }
@@ -134,7 +140,9 @@ async function prepareChat(
     throw new PlatformError('invalid_request', `max_tokens must be at most ${model.maxOutputTokens} for ${model.name}`);
   }
   const own = toChatMessages(request.messages);
-  const asked = prompt && request.prompt ? promptedMessages(prompt, request.prompt, own) : own;
+  const history = request.session_id ? await sessionHistory(deps, tenant, request.session_id) : [];
+  const conversation = [...history, ...own];
+  const asked = prompt && request.prompt ? promptedMessages(prompt, request.prompt, conversation) : conversation;
   const question = asked.findLast((message) => message.role === 'user')?.content ?? '';
   if (request.retrieval && question.trim() === '') {
     throw new PlatformError('invalid_request', 'retrieval searches with the last user message: send one');
@@ -174,6 +182,12 @@ async function prepareChat(
     citations,
     /** Set when the tenant's answers get the redacted values back. */
     restore,
+    /** Adds this call's turn to its session, if it has one: what the caller said and was answered. */
+    remember: async (answer: string) => {
+      if (!request.session_id) return;
+      const said = own.filter((message) => message.role !== 'system');
+      await recordTurn(deps, tenant, request.session_id, [...said, { role: 'assistant', content: answer }]);
+    },
   };
 }
 
@@ -186,7 +200,7 @@ export async function completeChat(
   audit: AuditDetail = {},
 ): Promise<ChatCompletion> {
   const { requestId, signal } = call;
-  const { model, provider, generate, estimate, citations, restore } = await prepareChat(
+  const { model, provider, generate, estimate, citations, restore, remember } = await prepareChat(
     deps,
     tenant,
     request,
@@ -197,18 +211,14 @@ export async function completeChat(
   const result = await metered(deps, tenant, { requestId, model, estimate, nowMs, signal }, () =>
     provider.generate(tenant, generate),
   );
+  const answer = restore ? restore.restore(result.text) : result.text;
+  await remember(answer);
   return {
     id: `chatcmpl-${requestId}`,
     object: 'chat.completion',
     created: Math.floor(nowMs / 1000),
     model: model.name,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: restore ? restore.restore(result.text) : result.text },
-        finish_reason: result.finishReason,
-      },
-    ],
+    choices: [{ index: 0, message: { role: 'assistant', content: answer }, finish_reason: result.finishReason }],
     usage: {
       prompt_tokens: result.inputTokens,
       completion_tokens: result.outputTokens,
@@ -249,7 +259,7 @@ export async function* streamChat(
   call: ModelCall,
   audit: AuditDetail = {},
 ): AsyncGenerator<ChatCompletionChunk | StreamFailure> {
-  const { model, provider, generate, estimate, citations, restore } = await prepareChat(
+  const { model, provider, generate, estimate, citations, restore, remember } = await prepareChat(
     deps,
     tenant,
     request,
@@ -268,6 +278,8 @@ export async function* streamChat(
     choices: [{ index: 0, delta, finish_reason: finishReason }],
   });
   let generated = '';
+  /** What the caller was sent: the generated text, with the redacted values back where the tier asks. */
+  let delivered = '';
   let end: Extract<ModelStreamEvent, { type: 'end' }> | undefined;
   let failure: PlatformError | undefined;
   let settled = false;
@@ -285,6 +297,7 @@ export async function* streamChat(
       const first = generated === '';
       generated += event.text;
       const text = restorer ? restorer.push(event.text) : event.text;
+      delivered += text;
       yield first
         ? { ...chunk({ role: 'assistant', content: text }), ...(citations && { citations }) }
         : chunk({ content: text });
@@ -309,7 +322,19 @@ export async function* streamChat(
     return;
   }
   const held = restorer?.flush();
-  if (held) yield chunk({ content: held });
+  if (held) {
+    delivered += held;
+    yield chunk({ content: held });
+  }
+  try {
+    await remember(delivered);
+  } catch (error) {
+    yield {
+      failure:
+        error instanceof PlatformError ? error : new PlatformError('upstream_error', 'the session was not saved'),
+    };
+    return;
+  }
   yield chunk({}, end?.finishReason ?? 'stop');
   if (request.stream_options?.include_usage) {
     yield {

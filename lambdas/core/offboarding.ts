@@ -1,6 +1,6 @@
 import { removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
-import type { AdapterHost, AuditLog, DocumentStore, Ledger, TenantRegistry, VectorIndex } from './ports';
+import type { AdapterHost, AuditLog, DocumentStore, Ledger, SessionStore, TenantRegistry, VectorIndex } from './ports';
 import { deleteAllPrompts } from './prompts';
 import type { TenantRecord } from './tenant';
 import { getTenant } from './tenants';
@@ -17,6 +17,7 @@ export interface OffboardingDeps {
   readonly ledger: Pick<Ledger, 'deleteAll'>;
   readonly audit: Pick<AuditLog, 'deleteAll'>;
   readonly documents: Pick<DocumentStore, 'deleteAll'>;
+  readonly sessions: Pick<SessionStore, 'deleteAll'>;
   readonly vectors: Pick<VectorIndex, 'deleteTenant'>;
   /** The tenant's adapters: their records, and SageMaker where they are loaded (a silo's own, for a silo tenant). */
   readonly adapterStore: { readonly registry: TenantRegistry; readonly host: AdapterHost };
@@ -32,6 +33,7 @@ export interface OffboardingDeps {
 export const TENANT_STORES = [
   'adapters',
   'prompts',
+  'sessions',
   'chunks',
   'documents',
   'audit_records',
@@ -74,6 +76,8 @@ export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): 
     adapters: () => removeAllAdapters(deps.adapterStore, tenantId),
     // In the registry of the plane that serves the tenant, as its adapters.
     prompts: () => deleteAllPrompts(deps.adapterStore.registry, tenantId),
+    // Before documents: they share its partition, and each store counts only its own.
+    sessions: () => deps.sessions.deleteAll(tenantId),
     chunks: () => deps.vectors.deleteTenant(tenant),
     documents: () => deps.documents.deleteAll(tenantId),
     audit_records: () => deps.audit.deleteAll(tenantId),

@@ -2,6 +2,7 @@ import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
 import type { Estimate } from './limits';
 import type { PromptRecord } from './prompt-record';
+import type { StoredSession } from './sessions';
 import type { TenantContext, TenantRecord } from './tenant';
 
 /** A chat message as the model port takes it: roles and plain text, provider-neutral. */
@@ -151,6 +152,26 @@ export interface TenantRegistry {
 }
 
 /** The caller's own adapters, read with its tenant-scoped credentials (the chat and models routes). */
+/** Conversations kept server-side, per tenant: read and written with the tenant's scoped session. */
+export interface SessionStore {
+  /** The session, unless it never was, was deleted, or expired by `nowMs`. */
+  get(tenant: TenantContext, id: string, nowMs: number): Promise<StoredSession | undefined>;
+  /**
+   * Stores it if the stored version is still `expectedVersion` (undefined: none, or expired by
+   * `nowMs`); false when it moved on.
+   */
+  put(
+    tenant: TenantContext,
+    session: StoredSession,
+    expectedVersion: number | undefined,
+    nowMs: number,
+  ): Promise<boolean>;
+  /** False when there was none (or it had expired by `nowMs`). */
+  delete(tenant: TenantContext, id: string, nowMs: number): Promise<boolean>;
+  /** Offboarding: every session of the tenant; answers how many. */
+  deleteAll(tenantId: string): Promise<number>;
+}
+
 /** The caller's own prompt templates, read with its tenant-scoped session. */
 export interface TenantPrompts {
   get(tenant: TenantContext, name: string): Promise<PromptRecord | undefined>;

@@ -12,6 +12,7 @@ import {
   modelDeps,
   models,
   type PlatformDeps,
+  sessions,
   streamingLambdaHandler,
   tenantAdapters,
   tenantPrompts,
@@ -33,6 +34,7 @@ export type ChatCompletionsDeps = Pick<
   | 'adapterModels'
   | 'adapters'
   | 'prompts'
+  | 'sessions'
   | 'embedder'
   | 'vectors'
 >;
@@ -92,6 +94,7 @@ export const handler = streamingLambdaHandler((wiring) =>
     adapterModels: adapterModels(wiring),
     adapters: tenantAdapters(wiring),
     prompts: tenantPrompts(wiring),
+    sessions: sessions(wiring),
     vectors: vectors(wiring),
   }),
 );

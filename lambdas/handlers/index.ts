@@ -9,6 +9,7 @@ import * as embeddings from './embeddings';
 import type { LambdaFunction } from './lambda';
 import * as models from './models';
 import * as retrieve from './retrieve';
+import * as sessions from './sessions';
 import * as usage from './usage';
 
 /** What API Gateway invokes. */
@@ -23,5 +24,6 @@ export const ROUTE_HANDLERS: Record<HandlerName, (deps: PlatformDeps) => RouteHa
   retrieve: (deps) => retrieve.create(deps),
   usage: (deps) => usage.create(deps),
   audit: (deps) => audit.create(deps),
+  sessions: (deps) => sessions.create(deps),
   admin: (deps) => admin.create(deps),
 };

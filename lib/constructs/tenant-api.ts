@@ -147,6 +147,7 @@ export class TenantApi extends Construct {
       usage: (fn) => props.tenantAccess.grantAssume(fn),
       models: (fn) => props.tenantAccess.grantAssume(fn),
       audit: (fn) => props.tenantAccess.grantAssume(fn),
+      sessions: (fn) => props.tenantAccess.grantAssume(fn),
       admin: (fn) => {
         props.tenantAccess.grantAssume(fn);
         props.tenantTable.grant(fn, ...ITEM_ACCESS_ACTIONS);

@@ -158,6 +158,7 @@ describe('offboarding', () => {
     expect(purged.offboarding?.deleted).toEqual({
       adapters: 0,
       prompts: 0,
+      sessions: 0,
       chunks: 1,
       documents: 1,
       audit_records: 0,

@@ -37,6 +37,7 @@ describe('Lambda bundles', () => {
       'offboarding',
       'placement',
       'retrieve',
+      'sessions',
       'usage',
     ]);
     for (const size of Object.values(sizes)) expect(size).toBeLessThan(320 * 1024);

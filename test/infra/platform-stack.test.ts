@@ -146,7 +146,7 @@ describe('PlatformStack', () => {
     // Trust: only the handler roles, and only with exactly one non-empty tenantId tag.
     expect(assumeRole).toMatchObject({ Action: 'sts:AssumeRole', Effect: 'Allow' });
     const trustedArns = assumeRole.Condition.ArnEquals['aws:PrincipalArn'];
-    expect(trustedArns).toHaveLength(10);
+    expect(trustedArns).toHaveLength(11);
     expect(tagSession).toMatchObject({
       Action: 'sts:TagSession',
       Condition: {
@@ -183,12 +183,12 @@ describe('PlatformStack', () => {
       }
     }
     // the exceptions, actions that take only Resource *: CloudWatch Logs' log delivery (state machine
-    // logging) once, X-Ray's trace segments for each of the 11 functions
+    // logging) once, X-Ray's trace segments for each of the 12 functions
     const logDelivery = /^logs:\w+(LogDelivery|LogDeliveries|ResourcePolic(y|ies)|LogGroups)$/;
     const xray = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
     expect(starResources.filter((actions) => actions.every((action) => logDelivery.test(action)))).toHaveLength(1);
-    expect(starResources.filter((actions) => actions.join() === xray.join())).toHaveLength(11);
-    expect(starResources).toHaveLength(12);
+    expect(starResources.filter((actions) => actions.join() === xray.join())).toHaveLength(12);
+    expect(starResources).toHaveLength(13);
   });
 
   it('streams chat completions: STREAM transfer mode on response-streaming-invocations, 300 s to generate', () => {
@@ -309,11 +309,11 @@ describe('PlatformStack', () => {
     const functionLogGroups = Object.values(template.findResources('AWS::Logs::LogGroup')).filter(
       (group) => group.Properties.RetentionInDays === 90,
     );
-    expect(functionLogGroups).toHaveLength(11);
+    expect(functionLogGroups).toHaveLength(12);
   });
 
   it('runs handlers on arm64 and the current Node.js runtime, configured from the environment contract', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 11);
+    template.resourceCountIs('AWS::Lambda::Function', 12);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],

@@ -123,7 +123,16 @@ describe('SiloTenantStack', () => {
       .filter((fn) => fn.Properties.ReservedConcurrentExecutions === 25)
       .map((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME)
       .sort();
-    expect(reserved).toEqual(['audit', 'chat-completions', 'documents', 'embeddings', 'models', 'retrieve', 'usage']);
+    expect(reserved).toEqual([
+      'audit',
+      'chat-completions',
+      'documents',
+      'embeddings',
+      'models',
+      'retrieve',
+      'sessions',
+      'usage',
+    ]);
     expect(() => siloTenants((key) => ({ siloTenants: 'c-bank', 'silo.c-bank.concurrency': '0' })[key])).toThrow();
   });
 

@@ -14,12 +14,14 @@ import type {
   MeteringMetrics,
   ModelProvider,
   Reservation,
+  SessionStore,
   StoredApiKey,
   TenantRegistry,
   VectorIndex,
 } from '../../lambdas/core/ports';
 import type { PromptRecord } from '../../lambdas/core/prompt-record';
 import { tenantPlacements } from '../../lambdas/core/retrieval';
+import type { StoredSession } from '../../lambdas/core/sessions';
 import type { TenantContext, TenantRecord } from '../../lambdas/core/tenant';
 import { countTokens } from '../../lambdas/core/tokens';
 
@@ -35,6 +37,21 @@ export function inMemoryPorts() {
   const keys = new Map<string, StoredApiKey>();
   const adapters = new Map<string, AdapterRecord>();
   const prompts = new Map<string, PromptRecord>();
+  const storedSessions = new Map<string, StoredSession>();
+  const sessions: SessionStore = {
+    get: async (tenant, id) => storedSessions.get(`${tenant.tenantId}/${id}`),
+    put: async (tenant, session, expected) => {
+      if (storedSessions.get(`${tenant.tenantId}/${session.id}`)?.version !== expected) return false;
+      storedSessions.set(`${tenant.tenantId}/${session.id}`, session);
+      return true;
+    },
+    delete: async (tenant, id) => storedSessions.delete(`${tenant.tenantId}/${id}`),
+    deleteAll: async (tenantId) => {
+      const owned = [...storedSessions.keys()].filter((key) => key.startsWith(`${tenantId}/`));
+      for (const key of owned) storedSessions.delete(key);
+      return owned.length;
+    },
+  };
   const registry: TenantRegistry = {
     getTenant: async (id) => tenants.get(id),
     createTenant: async (record) => {
@@ -284,6 +301,7 @@ export function inMemoryPorts() {
         get: (tenant: TenantContext, name: string) => registry.getPrompt(tenant.tenantId, name),
         list: (tenant: TenantContext) => registry.listPrompts(tenant.tenantId),
       },
+      sessions,
     },
     components,
     events,

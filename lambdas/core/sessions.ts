@@ -1,0 +1,80 @@
+import { PlatformError } from './errors';
+import type { ChatMessage, SessionStore } from './ports';
+import type { TenantContext } from './tenant';
+import { countTokens } from './tokens';
+
+/** A session id a caller chooses: in URLs and in `session_id`. */
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** How much a session keeps: the newest turns within these bounds, for this long after its last turn. */
+export const SESSION_BOUNDS = { maxMessages: 40, maxTokens: 8_000, ttlSeconds: 24 * 3600 } as const;
+
+/** A conversation kept server-side for one tenant: the user and assistant turns, oldest first. */
+export interface StoredSession {
+  readonly id: string;
+  readonly messages: readonly ChatMessage[];
+  /** Raised by every turn: a turn stored meanwhile is never overwritten. */
+  readonly version: number;
+  readonly updatedAt: string;
+  /** Epoch seconds: gone after this (TTL). */
+  readonly expiresAt: number;
+}
+
+/** The history with a new turn after it, the oldest messages dropped until it fits the bounds. */
+export function withTurn(history: readonly ChatMessage[], turn: readonly ChatMessage[]): ChatMessage[] {
+  const messages = [...history, ...turn];
+  const tokens = (list: readonly ChatMessage[]) => list.reduce((sum, m) => sum + countTokens(m.content), 0);
+  // The newest turn always stays, even alone over the bounds: it is what was just said.
+  while (
+    messages.length > turn.length &&
+    (messages.length > SESSION_BOUNDS.maxMessages || tokens(messages) > SESSION_BOUNDS.maxTokens)
+  ) {
+    messages.shift();
+  }
+  return messages;
+}
+
+/** Reads the caller's session, or none; another tenant's id is simply not found. */
+export async function sessionHistory(
+  deps: { sessions: SessionStore; now: () => number },
+  tenant: TenantContext,
+  sessionId: string,
+): Promise<readonly ChatMessage[]> {
+  return (await deps.sessions.get(tenant, sessionId, deps.now()))?.messages ?? [];
+}
+
+/**
+ * Adds a turn (what the caller said, what it was answered) to its session. A turn stored by a
+ * concurrent call meanwhile is kept: the write is retried on the newer history.
+ */
+export async function recordTurn(
+  deps: { sessions: SessionStore; now: () => number },
+  tenant: TenantContext,
+  sessionId: string,
+  turn: readonly ChatMessage[],
+): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const nowMs = deps.now();
+    const current = await deps.sessions.get(tenant, sessionId, nowMs);
+    const next: StoredSession = {
+      id: sessionId,
+      messages: withTurn(current?.messages ?? [], turn),
+      version: (current?.version ?? 0) + 1,
+      updatedAt: new Date(nowMs).toISOString(),
+      expiresAt: Math.floor(nowMs / 1000) + SESSION_BOUNDS.ttlSeconds,
+    };
+    if (await deps.sessions.put(tenant, next, current?.version, nowMs)) return;
+  }
+  throw new PlatformError('conflict', `session '${sessionId}' is changing too fast: retry`);
+}
+
+/** The API's view of a session. */
+export function sessionView(session: StoredSession) {
+  return {
+    object: 'session',
+    id: session.id,
+    messages: session.messages,
+    updated_at: session.updatedAt,
+    expires_at: new Date(session.expiresAt * 1000).toISOString(),
+  };
+}

@@ -1,0 +1,31 @@
+import { PlatformError } from '../core/errors';
+import { SESSION_ID_PATTERN, sessionView } from '../core/sessions';
+import { audit, lambdaHandler, type PlatformDeps, sessions } from '../runtime';
+import { json, tenantApi } from './http';
+import { lambdaFunction } from './lambda';
+
+/** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
+export type SessionsDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'sessions'>;
+
+/** `GET /v1/sessions/{id}` (the conversation kept for `session_id`) and `DELETE` (wipe it): the caller's own only. */
+export function create(deps: SessionsDeps) {
+  return lambdaFunction(
+    tenantApi(deps).handler(async (event, { tenant }) => {
+      const id = event.pathParameters?.id ?? '';
+      // Unknown, malformed, expired and other tenants' ids all answer the same 404.
+      const notFound = () => new PlatformError('not_found', `no session '${id.slice(0, 128)}'`);
+      if (!SESSION_ID_PATTERN.test(id)) throw notFound();
+      if (event.httpMethod === 'DELETE') {
+        if (!(await deps.sessions.delete(tenant, id, deps.now()))) throw notFound();
+        return json(200, { object: 'session', id, deleted: true });
+      }
+      const session = await deps.sessions.get(tenant, id, deps.now());
+      if (!session) throw notFound();
+      return json(200, sessionView(session));
+    }),
+  );
+}
+
+export const handler = lambdaHandler((wiring) =>
+  create({ settings: wiring.settings, audit: audit(wiring), now: Date.now, sessions: sessions(wiring) }),
+);

@@ -1,0 +1,93 @@
+import { SESSION_BOUNDS } from '../../lambdas/core/sessions';
+import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
+
+/** Conversation memory over HTTP: kept per tenant, bounded, expiring, wiped on request and at offboarding. */
+describe('sessions', () => {
+  const clock = new ManualClock();
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  let acme: string;
+  let globex: string;
+
+  const say = (credential: string, content: string, extra: Record<string, unknown> = {}) =>
+    call(platform, 'POST', '/v1/chat/completions', {
+      credential,
+      body: { model: 'nova-micro', messages: [{ role: 'user', content }], max_tokens: 32, ...extra },
+    });
+  /** The turns the model was sent on its last call, as `role: text`. */
+  const modelSaw = () => {
+    const body = platform.bedrock.requests.at(-1)?.body as {
+      messages: { role: string; content: { text: string }[] }[];
+    };
+    return body.messages.map((message) => `${message.role}: ${message.content.map((c) => c.text).join(' | ')}`);
+  };
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(undefined, { now: clock.now });
+    ({ apiKey: acme } = await onboard(platform, 'acme-co'));
+    ({ apiKey: globex } = await onboard(platform, 'globex-co'));
+  });
+  afterAll(() => platform.close());
+
+  it('keeps a conversation across two turns, meters the history as input, and is gone after DELETE', async () => {
+    const first = await say(acme, 'My name is Ana.', { session_id: 'chat-1' });
+    expect(first.status).toBe(200);
+    const second = await say(acme, 'What is my name?', { session_id: 'chat-1' });
+    expect(second.status).toBe(200);
+    // the second call carried the first turn, and was billed for it
+    expect(modelSaw()).toEqual([
+      'user: My name is Ana.',
+      `assistant: ${first.body.choices[0].message.content}`,
+      'user: What is my name?',
+    ]);
+    expect(second.body.usage.prompt_tokens).toBeGreaterThan(first.body.usage.prompt_tokens);
+
+    const kept = await call(platform, 'GET', '/v1/sessions/chat-1', { credential: acme });
+    expect(kept.status).toBe(200);
+    expect(kept.body.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+
+    expect((await call(platform, 'DELETE', '/v1/sessions/chat-1', { credential: acme })).status).toBe(200);
+    expect((await call(platform, 'GET', '/v1/sessions/chat-1', { credential: acme })).status).toBe(404);
+    await say(acme, 'Hello again.', { session_id: 'chat-1' });
+    expect(modelSaw()).toEqual(['user: Hello again.']);
+  });
+
+  it("answers another tenant's session id as not found, and never lets it read or extend it", async () => {
+    await say(acme, 'Secret plans.', { session_id: 'shared-name' });
+    expect((await call(platform, 'GET', '/v1/sessions/shared-name', { credential: globex })).status).toBe(404);
+    expect((await call(platform, 'DELETE', '/v1/sessions/shared-name', { credential: globex })).status).toBe(404);
+    await say(globex, 'Hi.', { session_id: 'shared-name' });
+    expect(modelSaw()).toEqual(['user: Hi.']);
+    const acmes = await call(platform, 'GET', '/v1/sessions/shared-name', { credential: acme });
+    expect(acmes.body.messages[0].content).toBe('Secret plans.');
+    expect(acmes.body.messages).toHaveLength(2);
+    expect((await call(platform, 'GET', '/v1/sessions/bad%20id', { credential: acme })).status).toBe(404);
+    expect((await say(acme, 'x', { session_id: 'bad id' })).status).toBe(400);
+  });
+
+  it('drops the oldest turns past its bounds, and expires a day after its last turn', async () => {
+    for (let turn = 0; turn < SESSION_BOUNDS.maxMessages / 2 + 3; turn++) {
+      await say(acme, `Turn ${turn}.`, { session_id: 'long' });
+    }
+    const kept = (await call(platform, 'GET', '/v1/sessions/long', { credential: acme })).body.messages;
+    expect(kept).toHaveLength(SESSION_BOUNDS.maxMessages);
+    expect(kept[0].content).toBe('Turn 3.');
+
+    clock.advance(SESSION_BOUNDS.ttlSeconds * 1000 + 1000);
+    expect((await call(platform, 'GET', '/v1/sessions/long', { credential: acme })).status).toBe(404);
+    await say(acme, 'Fresh start.', { session_id: 'long' });
+    expect(modelSaw()).toEqual(['user: Fresh start.']);
+  });
+
+  it('keeps the turn of a streamed answer too', async () => {
+    const streamed = await say(acme, 'Stream this.', { session_id: 'streamed', stream: true });
+    expect(streamed.status).toBe(200);
+    const kept = (await call(platform, 'GET', '/v1/sessions/streamed', { credential: acme })).body.messages;
+    expect(kept.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
+    expect(kept[1].content.length).toBeGreaterThan(0);
+  });
+
+  it('is deleted at offboarding, counted', async () => {
+    const tombstone = await offboardCompletely(platform, clock, 'globex-co');
+    expect(tombstone.offboarding.deleted.sessions).toBe(1);
+  });
+});
