@@ -52,6 +52,8 @@ export interface PlatformSettings {
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   /** What each tier's text is cleaned of before it reaches a shared model. */
   readonly piiRedaction: Readonly<Record<Tier, PiiPolicy>>;
+  /** What an answer from a tenant's response cache costs it, in nano-USD (no model tokens). */
+  readonly cacheHitNanoUsd: number;
   readonly maxRequestBodyBytes: number;
   /** How long offboarding waits before deleting: the authorizer cache TTL plus the longest handler or worker run. */
   readonly offboardingDrainSeconds: number;
@@ -105,6 +107,7 @@ const lambdaEnvSchema = z.object({
     z.object({ basic: tenantLimitsSchema, standard: tenantLimitsSchema, enterprise: tenantLimitsSchema }),
   ),
   PII_REDACTION: json(z.object({ basic: piiPolicySchema, standard: piiPolicySchema, enterprise: piiPolicySchema })),
+  CACHE_HIT_NANO_USD: z.coerce.number().int().nonnegative(),
   MAX_REQUEST_BODY_BYTES: z.coerce.number().int().positive(),
   OFFBOARDING_DRAIN_SECONDS: z.coerce.number().int().positive(),
   OFFBOARDING_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
@@ -137,6 +140,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     catalog: e.MODEL_CATALOG,
     tiers: e.TIER_LIMITS,
     piiRedaction: e.PII_REDACTION,
+    cacheHitNanoUsd: e.CACHE_HIT_NANO_USD,
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
     offboardingDrainSeconds: e.OFFBOARDING_DRAIN_SECONDS,
     offboardingStateMachineArn: e.OFFBOARDING_STATE_MACHINE_ARN,
@@ -166,6 +170,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
     MODEL_CATALOG: JSON.stringify(settings.catalog),
     TIER_LIMITS: JSON.stringify(settings.tiers),
     PII_REDACTION: JSON.stringify(settings.piiRedaction),
+    CACHE_HIT_NANO_USD: String(settings.cacheHitNanoUsd),
     MAX_REQUEST_BODY_BYTES: String(settings.maxRequestBodyBytes),
     OFFBOARDING_DRAIN_SECONDS: String(settings.offboardingDrainSeconds),
     OFFBOARDING_STATE_MACHINE_ARN: settings.offboardingStateMachineArn,

@@ -17,6 +17,7 @@ import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
 import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
 import { DynamoDbTenantAdapters, DynamoDbTenantPrompts } from './adapters/dynamodb-registry-records';
+import { DynamoDbResponseCache } from './adapters/dynamodb-response-cache';
 import { DynamoDbSessionStore } from './adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from './adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
@@ -42,6 +43,7 @@ import type {
   ModelProvider,
   OffboardingWorkflow,
   PlacementWorkflow,
+  ResponseCache,
   SessionStore,
   TenantAdapters,
   TenantPartitions,
@@ -133,6 +135,9 @@ export const audit = /* @__PURE__ */ built(
 export const documents = /* @__PURE__ */ built(
   (wiring): DocumentStore => new DynamoDbDocumentStore(tenantDynamoDb(wiring), wiring.settings.documentTableName),
 );
+export const responseCache = /* @__PURE__ */ built(
+  (wiring): ResponseCache => new DynamoDbResponseCache(tenantDynamoDb(wiring), wiring.settings.documentTableName),
+);
 export const sessions = /* @__PURE__ */ built(
   (wiring): SessionStore => new DynamoDbSessionStore(tenantDynamoDb(wiring), wiring.settings.documentTableName),
 );
@@ -218,6 +223,8 @@ export interface PlatformDeps {
   readonly documents: DocumentStore;
   /** Conversations kept for `session_id`. */
   readonly sessions: SessionStore;
+  /** Each tenant's cached answers to deterministic requests. */
+  readonly cache: ResponseCache;
   readonly queue: IngestQueue;
   /** Starts the durable offboarding workflow (Step Functions). */
   readonly offboarding: OffboardingWorkflow;
@@ -244,6 +251,7 @@ export function modelDeps<D extends { readonly settings: PlatformSettings }>(dep
     retrieval: deps.settings.retrieval,
     adapterEndpoint: deps.settings.adapterEndpoint,
     piiRedaction: deps.settings.piiRedaction,
+    cacheHitNanoUsd: deps.settings.cacheHitNanoUsd,
   };
 }
 

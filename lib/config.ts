@@ -12,6 +12,8 @@ export interface PlatformConfig {
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   /** What each tier's text is cleaned of before a shared model sees it. */
   readonly piiRedaction: Readonly<Record<Tier, PiiPolicy>>;
+  /** What an answer from a tenant's response cache costs it, in nano-USD. */
+  readonly cacheHitNanoUsd: number;
   readonly models: ModelCatalog;
   /** Absent: the platform accepts tenant API keys only. */
   readonly jwt?: JwtSettings;
@@ -276,6 +278,8 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
   return {
     tiers: z.record(z.enum(['basic', 'standard', 'enterprise']), tenantLimitsSchema).parse(DEFAULT_TIERS),
     piiRedaction: DEFAULT_PII_REDACTION,
+    // A hundredth of a cent: the DynamoDB read and the request, not a model call.
+    cacheHitNanoUsd: 10_000,
     models: modelCatalogSchema.parse({ ...DEFAULT_MODELS, ...(adapters && adapterBaseModelEntry(adapters)) }),
     adapters,
     jwt,

@@ -204,11 +204,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const offboardingStep: OffboardingStep = async (event) => {
     const silo = silos.get(event.tenantId);
     if (event.step !== 'purge' || !silo) return createOffboardingSteps(deps)(event, lambdaContext());
-    const { ledger, audit, documents, sessions, vectors, registry, adapterHost } = silo.deps;
+    const { ledger, audit, documents, sessions, cache, vectors, registry, adapterHost } = silo.deps;
     // Progress on the pool's record; the data, adapters included, in the silo's stores.
     const adapterStore = { registry, host: adapterHost };
     const purged = await purgeTenantData(
-      { ...offboardingDeps(deps), ledger, audit, documents, sessions, vectors, adapterStore },
+      { ...offboardingDeps(deps), ledger, audit, documents, sessions, cache, vectors, adapterStore },
       event.tenantId,
     );
     await destroySilo(event.tenantId);
@@ -234,6 +234,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     catalog: config.models,
     tiers: config.tiers,
     piiRedaction: config.piiRedaction,
+    cacheHitNanoUsd: config.cacheHitNanoUsd,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
     offboardingDrainSeconds: offboardingDrainSeconds(config),
     offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',

@@ -9,8 +9,9 @@ const USAGE = `usage: npm run tenant -- <command> [options]
                                     onboard a tenant and print its first API key; silo: on a
                                     stack of its own (enterprise tier), served from the pool until ready
   get <id>                          show a tenant
-  update <id> [--tier T] [limits] [--audit-prompts true|false]
-                                    change tier (resets limits to its defaults), limits, audit settings
+  update <id> [--tier T] [limits] [--audit-prompts true|false] [--cache-ttl SECONDS]
+                                    change tier (resets limits to its defaults), limits, audit settings,
+                                    how long deterministic answers are cached (0: never)
   suspend <id> | resume <id>        stop or restart the tenant's calls (within the authorizer cache TTL)
   key create <id>                   issue another API key (printed once)
   key revoke <id> <keyId>           revoke an API key
@@ -54,6 +55,7 @@ export async function runTenantCli(
       'monthly-tokens': { type: 'string' },
       'budget-usd': { type: 'string' },
       'audit-prompts': { type: 'string' },
+      'cache-ttl': { type: 'string' },
       month: { type: 'string' },
       csv: { type: 'boolean' },
       user: { type: 'string' },
@@ -147,6 +149,7 @@ export async function runTenantCli(
         tier: values.tier,
         limits: Object.keys(limits).length > 0 ? limits : undefined,
         audit_prompts: values['audit-prompts'] === undefined ? undefined : values['audit-prompts'] === 'true',
+        cache_ttl_seconds: numberOption('cache-ttl'),
       }),
     );
   } else if ((command === 'suspend' || command === 'resume') && id) {

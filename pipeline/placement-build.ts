@@ -8,6 +8,7 @@ import { PLANE_RESOURCES_OUTPUT, type PlaneResources, planeResourcesSchema } fro
 import { DynamoDbAuditLog } from '../lambdas/adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from '../lambdas/adapters/dynamodb-document-store';
 import { DynamoDbLedger } from '../lambdas/adapters/dynamodb-ledger';
+import { DynamoDbResponseCache } from '../lambdas/adapters/dynamodb-response-cache';
 import { DynamoDbSessionStore } from '../lambdas/adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from '../lambdas/adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
@@ -48,6 +49,7 @@ export async function runPlacementBuild(
         audit: new DynamoDbAuditLog(own, silo.auditTableName, pool.auditRetentionDays),
         documents: new DynamoDbDocumentStore(own, silo.documentTableName),
         sessions: new DynamoDbSessionStore(own, silo.documentTableName),
+        cache: new DynamoDbResponseCache(own, silo.documentTableName),
         vectors: storesOf(pool, silo).vectors,
         // The silo's adapters: their components must go before its endpoint can.
         adapterStore: {

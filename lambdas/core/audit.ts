@@ -14,11 +14,13 @@ export interface AuditEntry {
   readonly prompt?: string;
   /** What PII redaction replaced before the model saw the text, counted per entity; never the values. */
   readonly redacted?: Readonly<Record<string, number>>;
+  /** Whether a cacheable answer came from the tenant's cache. */
+  readonly cache?: 'hit' | 'miss';
 }
 
 /** What a handler adds to the audit record of its request. */
 export type AuditDetail = {
-  -readonly [K in 'model' | 'inputTokens' | 'outputTokens' | 'prompt' | 'redacted']?: AuditEntry[K];
+  -readonly [K in 'model' | 'inputTokens' | 'outputTokens' | 'prompt' | 'redacted' | 'cache']?: AuditEntry[K];
 };
 
 /** The API's view of an audit record. */
@@ -35,6 +37,7 @@ export function auditView(entry: AuditEntry) {
     ...(entry.inputTokens !== undefined && { input_tokens: entry.inputTokens, output_tokens: entry.outputTokens }),
     ...(entry.prompt !== undefined && { prompt: entry.prompt }),
     ...(entry.redacted && { redacted: entry.redacted }),
+    ...(entry.cache && { cache: entry.cache }),
   };
 }
 

@@ -39,6 +39,7 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
       principal: caller.principal,
       limits: tenant.limits,
       auditPrompts: tenant.auditPrompts,
+      ...(tenant.cacheTtlSeconds && { cacheTtlSeconds: tenant.cacheTtlSeconds }),
       placements: tenant.placements,
       ...(caller.expiresAt !== undefined && { expiresAt: caller.expiresAt }),
     },

@@ -5,18 +5,28 @@ import { resolveChatTarget } from './adapters';
 import { type AuditDetail, promptForAudit } from './audit';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
-import { type ModelCall, metered, modelMayHaveRun, reserveCall, settleUsage, type TokenUsage } from './metering';
+import {
+  type ModelCall,
+  meterCacheHit,
+  metered,
+  modelMayHaveRun,
+  reserveCall,
+  settleUsage,
+  type TokenUsage,
+} from './metering';
 import { type PiiPolicy, redact } from './pii';
 import type {
   ChatMessage,
   GenerateRequest,
   ModelProvider,
   ModelStreamEvent,
+  ResponseCache,
   SessionStore,
   TenantAdapters,
   TenantPrompts,
 } from './ports';
 import { promptedMessages, promptUseSchema } from './prompts';
+import { cacheable, cacheKey } from './response-cache';
 import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
 import { recordTurn, SESSION_ID_PATTERN, sessionHistory } from './sessions';
 import type { TenantContext } from './tenant';
@@ -100,8 +110,19 @@ export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'> {
   readonly prompts: TenantPrompts;
   /** Conversations kept for `session_id`. */
   readonly sessions: SessionStore;
+  /** Each tenant's answers to deterministic requests. */
+  readonly cache: ResponseCache;
+  /** What an answer from the cache costs, in nano-USD. @default 0 */
+  readonly cacheHitNanoUsd?: number;
   /** What each tier's text is cleaned of before the model sees it; absent: nothing. */
   readonly piiRedaction?: Readonly<Record<Tier, PiiPolicy>>;
+}
+
+/** What a chat call adds beyond its request: where its audit details go, and the caller's cache directive. */
+export interface ChatOptions {
+  readonly audit?: AuditDetail;
+  /** The caller said `Cache-Control: no-store`: the answer neither comes from nor goes to the cache. */
+  readonly noStore?: boolean;
 }
 
 /** Nothing to find: a tier without a redaction policy. */
@@ -182,6 +203,8 @@ async function prepareChat(
     citations,
     /** Set when the tenant's answers get the redacted values back. */
     restore,
+    /** The template, as the cache keys on it. */
+    promptRef: prompt ? { id: prompt.name, version: prompt.version } : undefined,
     /** Adds this call's turn to its session, if it has one: what the caller said and was answered. */
     remember: async (answer: string) => {
       if (!request.session_id) return;
@@ -197,10 +220,11 @@ export async function completeChat(
   tenant: TenantContext,
   request: ChatRequest,
   call: ModelCall,
-  audit: AuditDetail = {},
+  options: ChatOptions = {},
 ): Promise<ChatCompletion> {
   const { requestId, signal } = call;
-  const { model, provider, generate, estimate, citations, restore, remember } = await prepareChat(
+  const audit = options.audit ?? {};
+  const { model, provider, generate, estimate, citations, restore, remember, promptRef } = await prepareChat(
     deps,
     tenant,
     request,
@@ -208,24 +232,48 @@ export async function completeChat(
     audit,
   );
   const nowMs = deps.now();
+  const answered = async (text: string, finishReason: string, usage: TokenUsage): Promise<ChatCompletion> => {
+    const answer = restore ? restore.restore(text) : text;
+    await remember(answer);
+    return {
+      id: `chatcmpl-${requestId}`,
+      object: 'chat.completion',
+      created: Math.floor(nowMs / 1000),
+      model: model.name,
+      choices: [{ index: 0, message: { role: 'assistant', content: answer }, finish_reason: finishReason }],
+      usage: {
+        prompt_tokens: usage.inputTokens,
+        completion_tokens: usage.outputTokens,
+        total_tokens: usage.inputTokens + usage.outputTokens,
+      },
+      ...(citations && { citations }),
+    };
+  };
+
+  const key = cacheable(tenant, request, options.noStore === true)
+    ? cacheKey({ ...generate, prompt: promptRef })
+    : undefined;
+  if (key) {
+    const hit = await deps.cache.get(tenant, key, nowMs);
+    audit.cache = hit ? 'hit' : 'miss';
+    if (hit) {
+      const costNanoUsd = deps.cacheHitNanoUsd ?? 0;
+      await meterCacheHit(deps.ledger, tenant, { requestId, model: model.name, costNanoUsd, nowMs });
+      return answered(hit.text, hit.finishReason, { inputTokens: 0, outputTokens: 0 });
+    }
+  }
   const result = await metered(deps, tenant, { requestId, model, estimate, nowMs, signal }, () =>
     provider.generate(tenant, generate),
   );
-  const answer = restore ? restore.restore(result.text) : result.text;
-  await remember(answer);
-  return {
-    id: `chatcmpl-${requestId}`,
-    object: 'chat.completion',
-    created: Math.floor(nowMs / 1000),
-    model: model.name,
-    choices: [{ index: 0, message: { role: 'assistant', content: answer }, finish_reason: result.finishReason }],
-    usage: {
-      prompt_tokens: result.inputTokens,
-      completion_tokens: result.outputTokens,
-      total_tokens: result.inputTokens + result.outputTokens,
-    },
-    ...(citations && { citations }),
-  };
+  if (key) {
+    const expiresAt = Math.floor(nowMs / 1000) + (tenant.cacheTtlSeconds ?? 0);
+    // The model's own text (placeholders of redacted PII included): restored per request on a hit.
+    // A cache write that fails makes the next call a miss, never this answer a failure.
+    await deps.cache
+      .put(tenant, key, { text: result.text, finishReason: result.finishReason }, expiresAt)
+      .catch(() => undefined);
+  }
+  return answered(result.text, result.finishReason, result);
 }
 
 /** OpenAI's `chat.completion.chunk`: one delta of a streamed answer; the last holds `usage` when asked for. */
@@ -257,8 +305,9 @@ export async function* streamChat(
   tenant: TenantContext,
   request: ChatRequest,
   call: ModelCall,
-  audit: AuditDetail = {},
+  options: ChatOptions = {},
 ): AsyncGenerator<ChatCompletionChunk | StreamFailure> {
+  const audit = options.audit ?? {};
   const { model, provider, generate, estimate, citations, restore, remember } = await prepareChat(
     deps,
     tenant,

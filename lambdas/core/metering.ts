@@ -109,6 +109,27 @@ export async function runReserved<R extends TokenUsage>(
   return result;
 }
 
+/** The usage records' model name of answers from the response cache: `<model>:cached`. */
+export const CACHED_MODEL_SUFFIX = ':cached';
+
+/**
+ * An answer from the tenant's response cache: a request like any other against its limits and
+ * budget, at the cache's price and with no model tokens, recorded as `<model>:cached`.
+ */
+export async function meterCacheHit(
+  ledger: Ledger,
+  tenant: TenantContext,
+  hit: { requestId: string; model: string; costNanoUsd: number; nowMs: number },
+): Promise<void> {
+  const reservation = await ledger.reserve(tenant, {
+    requestId: hit.requestId,
+    model: `${hit.model}${CACHED_MODEL_SUFFIX}`,
+    estimate: { tokens: 0, costNanoUsd: hit.costNanoUsd },
+    nowMs: hit.nowMs,
+  });
+  await ledger.settle(reservation, { inputTokens: 0, outputTokens: 0, costNanoUsd: hit.costNanoUsd });
+}
+
 /** Settles what a call used, counting any use beyond its reservation (settled all the same). */
 export async function settleUsage(
   deps: MeteringDeps,

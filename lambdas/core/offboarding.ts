@@ -1,6 +1,15 @@
 import { removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
-import type { AdapterHost, AuditLog, DocumentStore, Ledger, SessionStore, TenantRegistry, VectorIndex } from './ports';
+import type {
+  AdapterHost,
+  AuditLog,
+  DocumentStore,
+  Ledger,
+  ResponseCache,
+  SessionStore,
+  TenantRegistry,
+  VectorIndex,
+} from './ports';
 import { deleteAllPrompts } from './prompts';
 import type { TenantRecord } from './tenant';
 import { getTenant } from './tenants';
@@ -18,6 +27,7 @@ export interface OffboardingDeps {
   readonly audit: Pick<AuditLog, 'deleteAll'>;
   readonly documents: Pick<DocumentStore, 'deleteAll'>;
   readonly sessions: Pick<SessionStore, 'deleteAll'>;
+  readonly cache: Pick<ResponseCache, 'deleteAll'>;
   readonly vectors: Pick<VectorIndex, 'deleteTenant'>;
   /** The tenant's adapters: their records, and SageMaker where they are loaded (a silo's own, for a silo tenant). */
   readonly adapterStore: { readonly registry: TenantRegistry; readonly host: AdapterHost };
@@ -34,6 +44,7 @@ export const TENANT_STORES = [
   'adapters',
   'prompts',
   'sessions',
+  'cache_entries',
   'chunks',
   'documents',
   'audit_records',
@@ -78,6 +89,7 @@ export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): 
     prompts: () => deleteAllPrompts(deps.adapterStore.registry, tenantId),
     // Before documents: they share its partition, and each store counts only its own.
     sessions: () => deps.sessions.deleteAll(tenantId),
+    cache_entries: () => deps.cache.deleteAll(tenantId),
     chunks: () => deps.vectors.deleteTenant(tenant),
     documents: () => deps.documents.deleteAll(tenantId),
     audit_records: () => deps.audit.deleteAll(tenantId),

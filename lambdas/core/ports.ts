@@ -2,6 +2,7 @@ import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
 import type { Estimate } from './limits';
 import type { PromptRecord } from './prompt-record';
+import type { CachedAnswer } from './response-cache';
 import type { StoredSession } from './sessions';
 import type { TenantContext, TenantRecord } from './tenant';
 
@@ -152,6 +153,14 @@ export interface TenantRegistry {
 }
 
 /** The caller's own adapters, read with its tenant-scoped credentials (the chat and models routes). */
+/** Answers kept per tenant for deterministic requests: never shared across tenants. */
+export interface ResponseCache {
+  get(tenant: TenantContext, key: string, nowMs: number): Promise<CachedAnswer | undefined>;
+  put(tenant: TenantContext, key: string, answer: CachedAnswer, expiresAtSeconds: number): Promise<void>;
+  /** Offboarding: every entry of the tenant; answers how many. */
+  deleteAll(tenantId: string): Promise<number>;
+}
+
 /** Conversations kept server-side, per tenant: read and written with the tenant's scoped session. */
 export interface SessionStore {
   /** The session, unless it never was, was deleted, or expired by `nowMs`. */

@@ -60,6 +60,9 @@ export const placementSchema = z.object({
 });
 export type TenantPlacement = z.infer<typeof placementSchema>;
 
+/** The longest a tenant's answers may be cached: a week. */
+export const MAX_CACHE_TTL_SECONDS = 7 * 24 * 3600;
+
 export const tenantRecordSchema = z.object({
   tenantId: tenantIdSchema,
   tier: tierSchema,
@@ -67,6 +70,8 @@ export const tenantRecordSchema = z.object({
   limits: tenantLimitsSchema,
   /** Whether audit records keep the prompt text (off unless the tenant asks). */
   auditPrompts: z.boolean().default(false),
+  /** How long deterministic answers are cached for the tenant; absent or 0: no cache. */
+  cacheTtlSeconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
   placements: placementsSchema.default([]),
   createdAt: z.string(),
   offboarding: offboardingSchema.optional(),
@@ -98,6 +103,8 @@ export const tenantContextSchema = z.object({
   principal: principalSchema,
   limits: tenantLimitsSchema,
   auditPrompts: z.boolean(),
+  /** How long deterministic answers are cached; absent or 0: no cache. */
+  cacheTtlSeconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
   placements: placementsSchema,
   /** When the credential stops being valid (epoch seconds): a cached decision must not outlive it. */
   expiresAt: z.number().int().positive().optional(),
@@ -120,6 +127,7 @@ export function toAuthorizerContext(context: TenantContext): AuthorizerContext {
     principalId: context.principal.id,
     limits: JSON.stringify(context.limits),
     auditPrompts: context.auditPrompts,
+    ...(context.cacheTtlSeconds && { cacheTtlSeconds: context.cacheTtlSeconds }),
     placements: context.placements.join(','),
     ...(context.expiresAt !== undefined && { expiresAt: context.expiresAt }),
   };
@@ -134,6 +142,7 @@ export function fromAuthorizerContext(raw: Record<string, unknown> | null | unde
     limits: typeof raw?.limits === 'string' ? parseJson(raw.limits) : undefined,
     // API Gateway passes authorizer context values on as strings.
     auditPrompts: raw?.auditPrompts === true || raw?.auditPrompts === 'true',
+    cacheTtlSeconds: raw?.cacheTtlSeconds === undefined ? undefined : Number(raw.cacheTtlSeconds),
     placements: typeof raw?.placements === 'string' && raw.placements !== '' ? raw.placements.split(',') : [],
     expiresAt: raw?.expiresAt === undefined ? undefined : Number(raw.expiresAt),
   });

@@ -4,7 +4,13 @@ import { issueApiKey } from './api-key';
 import { PlatformError } from './errors';
 import type { TenantRegistry, VectorIndex } from './ports';
 import { withCurrentPlacement } from './retrieval';
-import { servingPlacementSchema, type TenantRecord, tenantIdSchema, tenantStatusSchema } from './tenant';
+import {
+  MAX_CACHE_TTL_SECONDS,
+  servingPlacementSchema,
+  type TenantRecord,
+  tenantIdSchema,
+  tenantStatusSchema,
+} from './tenant';
 
 export const onboardRequestSchema = z
   .object({
@@ -13,6 +19,8 @@ export const onboardRequestSchema = z
     /** Overrides of the tier's default limits. */
     limits: tenantLimitsSchema.partial().strict().optional(),
     audit_prompts: z.boolean().default(false),
+    /** How long deterministic answers (temperature 0) are cached for the tenant; 0: never. */
+    cache_ttl_seconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
     /** `silo`: the tenant gets a stack of its own (enterprise tier); it is served from the pool until that is ready. */
     placement: servingPlacementSchema.default('pool'),
   })
@@ -30,9 +38,13 @@ export const updateRequestSchema = z
     limits: tenantLimitsSchema.partial().strict().optional(),
     status: tenantStatusSchema.optional(),
     audit_prompts: z.boolean().optional(),
+    cache_ttl_seconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
   })
   .strict()
-  .refine((changes) => Object.keys(changes).length > 0, 'name at least one of tier, limits, status, audit_prompts');
+  .refine(
+    (changes) => Object.keys(changes).length > 0,
+    'name at least one of tier, limits, status, audit_prompts, cache_ttl_seconds',
+  );
 export type UpdateRequest = z.infer<typeof updateRequestSchema>;
 
 export interface TenantAdminDeps {
@@ -52,6 +64,7 @@ export function tenantView(record: TenantRecord) {
     status: record.status,
     limits: record.limits,
     audit_prompts: record.auditPrompts,
+    cache_ttl_seconds: record.cacheTtlSeconds ?? 0,
     placements: record.placements,
     created_at: record.createdAt,
     placement: record.placement?.current ?? 'pool',
@@ -85,6 +98,7 @@ export async function onboardTenant(
     status: 'active',
     limits: tenantLimitsSchema.parse({ ...deps.tiers[request.tier], ...request.limits }),
     auditPrompts: request.audit_prompts,
+    cacheTtlSeconds: request.cache_ttl_seconds,
     placements: withCurrentPlacement({ tenantId: request.id, tier: request.tier, placements: [] }),
     createdAt: new Date(deps.now()).toISOString(),
   };
@@ -123,6 +137,7 @@ export async function updateTenant(
     status: changes.status ?? current.status,
     limits: tenantLimitsSchema.parse({ ...baseLimits, ...changes.limits }),
     auditPrompts: changes.audit_prompts ?? current.auditPrompts,
+    cacheTtlSeconds: changes.cache_ttl_seconds ?? current.cacheTtlSeconds,
   };
   // A tier change moves where new chunks go; chunks written before stay where they were, and the
   // record keeps listing that placement, so search, delete and offboarding still reach them.

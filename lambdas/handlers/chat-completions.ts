@@ -12,13 +12,14 @@ import {
   modelDeps,
   models,
   type PlatformDeps,
+  responseCache,
   sessions,
   streamingLambdaHandler,
   tenantAdapters,
   tenantPrompts,
 } from '../runtime';
 import { vectors } from '../runtime-vectors';
-import { json, tenantApi } from './http';
+import { header, json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 import { streamed } from './streaming';
 
@@ -35,6 +36,7 @@ export type ChatCompletionsDeps = Pick<
   | 'adapters'
   | 'prompts'
   | 'sessions'
+  | 'cache'
   | 'embedder'
   | 'vectors'
 >;
@@ -73,15 +75,16 @@ export function create(deps: ChatCompletionsDeps) {
       const request = chatRequestSchema.parse(event.body);
       audit.model = request.model;
       if (request.stream) {
-        const chunks = streamChat(chat, tenant, request, modelCall, audit);
+        const chunks = streamChat(chat, tenant, request, modelCall, { audit });
         // The first chunk before any byte: a refusal or an early failure is an ordinary error answer.
         const first = await chunks.next();
         return streamed(200, SSE_HEADERS, serverSentEvents(first, chunks));
       }
-      const completion = await completeChat(chat, tenant, request, modelCall, audit);
+      const noStore = /(^|,)\s*no-store\s*(,|$)/i.test(header(event, 'cache-control') ?? '');
+      const completion = await completeChat(chat, tenant, request, modelCall, { audit, noStore });
       audit.inputTokens = completion.usage.prompt_tokens;
       audit.outputTokens = completion.usage.completion_tokens;
-      return json(200, completion);
+      return json(200, completion, audit.cache ? { 'x-cache': audit.cache } : {});
     }),
   );
 }
@@ -95,6 +98,7 @@ export const handler = streamingLambdaHandler((wiring) =>
     adapters: tenantAdapters(wiring),
     prompts: tenantPrompts(wiring),
     sessions: sessions(wiring),
+    cache: responseCache(wiring),
     vectors: vectors(wiring),
   }),
 );

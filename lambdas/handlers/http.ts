@@ -80,7 +80,8 @@ function errorResponses<C extends ApiContext>(): MiddlewareObj<ApiEvent, APIGate
   };
 }
 
-function header(event: ApiEvent, name: string): string | undefined {
+/** A request header by its lower-case name (API Gateway keeps the client's case). */
+export function header(event: Pick<ApiEvent, 'headers'>, name: string): string | undefined {
   const entry = Object.entries(event.headers ?? {}).find(([key]) => key.toLowerCase() === name);
   return entry?.[1] ?? undefined;
 }

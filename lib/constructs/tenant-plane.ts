@@ -128,6 +128,7 @@ export class TenantPlane extends Construct {
       catalog: config.models,
       tiers: config.tiers,
       piiRedaction: config.piiRedaction,
+      cacheHitNanoUsd: config.cacheHitNanoUsd,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       offboardingDrainSeconds: offboardingDrainSeconds(config),
       offboardingStateMachineArn: stateMachineArn(this, offboardingStateMachineName),

@@ -159,6 +159,7 @@ describe('offboarding', () => {
       adapters: 0,
       prompts: 0,
       sessions: 0,
+      cache_entries: 0,
       chunks: 1,
       documents: 1,
       audit_records: 0,

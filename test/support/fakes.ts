@@ -14,12 +14,14 @@ import type {
   MeteringMetrics,
   ModelProvider,
   Reservation,
+  ResponseCache,
   SessionStore,
   StoredApiKey,
   TenantRegistry,
   VectorIndex,
 } from '../../lambdas/core/ports';
 import type { PromptRecord } from '../../lambdas/core/prompt-record';
+import type { CachedAnswer } from '../../lambdas/core/response-cache';
 import { tenantPlacements } from '../../lambdas/core/retrieval';
 import type { StoredSession } from '../../lambdas/core/sessions';
 import type { TenantContext, TenantRecord } from '../../lambdas/core/tenant';
@@ -38,6 +40,19 @@ export function inMemoryPorts() {
   const adapters = new Map<string, AdapterRecord>();
   const prompts = new Map<string, PromptRecord>();
   const storedSessions = new Map<string, StoredSession>();
+  const cached = new Map<string, { answer: CachedAnswer; expiresAt: number }>();
+  const cache: ResponseCache = {
+    get: async (tenant, key, nowMs) => {
+      const entry = cached.get(`${tenant.tenantId}/${key}`);
+      return entry && entry.expiresAt > nowMs / 1000 ? entry.answer : undefined;
+    },
+    put: async (tenant, key, answer, expiresAt) => void cached.set(`${tenant.tenantId}/${key}`, { answer, expiresAt }),
+    deleteAll: async (tenantId) => {
+      const owned = [...cached.keys()].filter((key) => key.startsWith(`${tenantId}/`));
+      for (const key of owned) cached.delete(key);
+      return owned.length;
+    },
+  };
   const sessions: SessionStore = {
     get: async (tenant, id) => storedSessions.get(`${tenant.tenantId}/${id}`),
     put: async (tenant, session, expected) => {
@@ -302,6 +317,7 @@ export function inMemoryPorts() {
         list: (tenant: TenantContext) => registry.listPrompts(tenant.tenantId),
       },
       sessions,
+      cache,
     },
     components,
     events,

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import type { ChatMessage } from './ports';
+import type { TenantContext } from './tenant';
+
+/** An answer kept for a tenant: the model's text as it came (placeholders of redacted PII included). */
+export interface CachedAnswer {
+  readonly text: string;
+  readonly finishReason: string;
+}
+
+/** What makes two requests the same request: everything the model is given. */
+export interface CacheableCall {
+  readonly modelId: string;
+  readonly messages: readonly ChatMessage[];
+  readonly maxTokens: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly stop?: readonly string[];
+  /** The template and its version: a changed template never answers from the old one's cache. */
+  readonly prompt?: { readonly id: string; readonly version: number };
+}
+
+/**
+ * Whether an answer may come from, or go to, the tenant's cache: the tenant turned it on, the
+ * request is deterministic (temperature 0), answered whole (not streamed), outside a session (whose
+ * history makes each turn new), and the caller did not say `Cache-Control: no-store`.
+ */
+export function cacheable(
+  tenant: TenantContext,
+  request: { temperature?: number; stream?: boolean | null; session_id?: string },
+  noStore: boolean,
+): boolean {
+  return (
+    (tenant.cacheTtlSeconds ?? 0) > 0 &&
+    request.temperature === 0 &&
+    !request.stream &&
+    request.session_id === undefined &&
+    !noStore
+  );
+}
+
+/** The cache key of a call: a hash of what the model is given, in one canonical order. */
+export function cacheKey(call: CacheableCall): string {
+  const canonical = JSON.stringify([
+    call.modelId,
+    call.messages.map((message) => [message.role, message.content]),
+    call.maxTokens,
+    call.temperature ?? null,
+    call.topP ?? null,
+    call.stop ?? null,
+    call.prompt ? [call.prompt.id, call.prompt.version] : null,
+  ]);
+  return createHash('sha256').update(canonical).digest('base64url');
+}
