@@ -22,8 +22,8 @@ export interface LocalModelOutput {
  */
 export function localModel(input: LocalModelInput): LocalModelOutput {
   const lastUser = [...input.messages].reverse().find((message) => message.role === 'user')?.text ?? '';
-  // With retrieved passages in the system prompt (`[n] ...`), answer extractively from the first, citing it.
-  const passage = input.system.join('\n').match(/^\[(\d+)\] (.+)$/m);
+  // With retrieved passages in the system prompt (`<passage n="n">` ...), answer extractively from the first, citing it.
+  const passage = input.system.join('\n').match(/^<passage n="(\d+)"[^>]*>\n(.+)$/m);
   const reply = passage
     ? `According to [${passage[1]}]: ${passage[2]}`
     : `Local echo of ${input.messages.length} message(s): ${lastUser}`;
