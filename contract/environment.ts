@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import type { AdapterEndpointSettings } from './adapters';
 import { type ModelCatalog, modelCatalogSchema } from './catalog';
-import { type PiiPolicy, piiPolicySchema } from './pii';
+import { type PiiPolicy, piiPolicySchema } from './safety';
 import { type TenantLimits, type Tier, tenantLimitsSchema } from './tenancy';
 
 /**
@@ -30,6 +30,13 @@ export interface RetrievalSettings {
   readonly syncMaxChunks: number;
 }
 
+/** A deployed guardrail version: what `Converse` and `ApplyGuardrail` name. */
+export interface GuardrailRef {
+  readonly id: string;
+  readonly version: string;
+}
+const guardrailRefSchema = z.object({ id: z.string().min(1), version: z.string().min(1) });
+
 /** Everything a handler needs, resolved once per runtime. */
 export interface PlatformSettings {
   readonly region: string;
@@ -54,6 +61,8 @@ export interface PlatformSettings {
   readonly piiRedaction: Readonly<Record<Tier, PiiPolicy>>;
   /** What an answer from a tenant's response cache costs it, in nano-USD (no model tokens). */
   readonly cacheHitNanoUsd: number;
+  /** Each tier's deployed guardrail version; absent: none. */
+  readonly guardrails?: Readonly<Record<Tier, GuardrailRef>>;
   readonly maxRequestBodyBytes: number;
   /** How long offboarding waits before deleting: the authorizer cache TTL plus the longest handler or worker run. */
   readonly offboardingDrainSeconds: number;
@@ -108,6 +117,9 @@ const lambdaEnvSchema = z.object({
   ),
   PII_REDACTION: json(z.object({ basic: piiPolicySchema, standard: piiPolicySchema, enterprise: piiPolicySchema })),
   CACHE_HIT_NANO_USD: z.coerce.number().int().nonnegative(),
+  GUARDRAILS: json(
+    z.object({ basic: guardrailRefSchema, standard: guardrailRefSchema, enterprise: guardrailRefSchema }),
+  ).optional(),
   MAX_REQUEST_BODY_BYTES: z.coerce.number().int().positive(),
   OFFBOARDING_DRAIN_SECONDS: z.coerce.number().int().positive(),
   OFFBOARDING_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
@@ -141,6 +153,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     tiers: e.TIER_LIMITS,
     piiRedaction: e.PII_REDACTION,
     cacheHitNanoUsd: e.CACHE_HIT_NANO_USD,
+    guardrails: e.GUARDRAILS,
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
     offboardingDrainSeconds: e.OFFBOARDING_DRAIN_SECONDS,
     offboardingStateMachineArn: e.OFFBOARDING_STATE_MACHINE_ARN,
@@ -171,6 +184,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
     TIER_LIMITS: JSON.stringify(settings.tiers),
     PII_REDACTION: JSON.stringify(settings.piiRedaction),
     CACHE_HIT_NANO_USD: String(settings.cacheHitNanoUsd),
+    ...(settings.guardrails && { GUARDRAILS: JSON.stringify(settings.guardrails) }),
     MAX_REQUEST_BODY_BYTES: String(settings.maxRequestBodyBytes),
     OFFBOARDING_DRAIN_SECONDS: String(settings.offboardingDrainSeconds),
     OFFBOARDING_STATE_MACHINE_ARN: settings.offboardingStateMachineArn,

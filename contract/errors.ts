@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'unsupported_content_type'
   | 'tenant_override_forbidden'
   | 'unknown_model'
+  | 'content_blocked'
   | 'unauthenticated'
   | 'forbidden'
   | 'not_found'
@@ -25,6 +26,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   unsupported_content_type: 400,
   tenant_override_forbidden: 400,
   unknown_model: 400,
+  content_blocked: 400,
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,

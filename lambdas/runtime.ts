@@ -12,6 +12,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { BedrockEmbedder } from './adapters/bedrock-embedder';
+import { BedrockContentGuardrail } from './adapters/bedrock-guardrail';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
@@ -35,6 +36,7 @@ import type {
   AdapterHost,
   AdapterWorkflow,
   AuditLog,
+  ContentGuardrail,
   DocumentStore,
   Embedder,
   IngestQueue,
@@ -143,6 +145,9 @@ export const sessions = /* @__PURE__ */ built(
 );
 export const metrics = /* @__PURE__ */ built((): MeteringMetrics => new PowertoolsMeteringMetrics());
 export const models = /* @__PURE__ */ built((wiring): ModelProvider => new BedrockModelProvider(bedrock(wiring)));
+export const contentGuardrail = /* @__PURE__ */ built(
+  (wiring): ContentGuardrail => new BedrockContentGuardrail(bedrock(wiring)),
+);
 export const embedder = /* @__PURE__ */ built((wiring): Embedder => new BedrockEmbedder(bedrock(wiring)));
 export const queue = /* @__PURE__ */ built(
   (wiring): IngestQueue => new SqsIngestQueue(new SQSClient(wiring.services.sqs), wiring.settings.ingestQueueUrl),
@@ -225,6 +230,8 @@ export interface PlatformDeps {
   readonly sessions: SessionStore;
   /** Each tenant's cached answers to deterministic requests. */
   readonly cache: ResponseCache;
+  /** The tier's guardrail around the models Bedrock does not serve. */
+  readonly contentGuardrail: ContentGuardrail;
   readonly queue: IngestQueue;
   /** Starts the durable offboarding workflow (Step Functions). */
   readonly offboarding: OffboardingWorkflow;
@@ -252,6 +259,7 @@ export function modelDeps<D extends { readonly settings: PlatformSettings }>(dep
     adapterEndpoint: deps.settings.adapterEndpoint,
     piiRedaction: deps.settings.piiRedaction,
     cacheHitNanoUsd: deps.settings.cacheHitNanoUsd,
+    guardrails: deps.settings.guardrails,
   };
 }
 

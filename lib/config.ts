@@ -2,8 +2,8 @@ import * as z from 'zod';
 import { type ModelCatalog, modelCatalogSchema } from '../contract/catalog';
 import type { JwtSettings, RetrievalSettings } from '../contract/environment';
 import { HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
-import { PII_ENTITIES, type PiiPolicy } from '../contract/pii';
 import { INGEST_QUEUE } from '../contract/queue';
+import { type GuardrailPolicy, PII_ENTITIES, type PiiPolicy } from '../contract/safety';
 import { TENANT_ID_PATTERN, type TenantLimits, type Tier, tenantLimitsSchema } from '../contract/tenancy';
 import type { VectorSearchSizing } from './constructs/vector-search';
 
@@ -14,6 +14,8 @@ export interface PlatformConfig {
   readonly piiRedaction: Readonly<Record<Tier, PiiPolicy>>;
   /** What an answer from a tenant's response cache costs it, in nano-USD. */
   readonly cacheHitNanoUsd: number;
+  /** Each tier's Bedrock guardrail: prompt attacks, denied topics, sensitive information. */
+  readonly guardrails: Readonly<Record<Tier, GuardrailPolicy>>;
   readonly models: ModelCatalog;
   /** Absent: the platform accepts tenant API keys only. */
   readonly jwt?: JwtSettings;
@@ -192,6 +194,29 @@ export const DEFAULT_PII_REDACTION: Readonly<Record<Tier, PiiPolicy>> = {
   enterprise: { entities: [...PII_ENTITIES], patterns: [], restore: false },
 };
 
+/**
+ * Every tier's guardrail refuses prompt attacks on the input, the denied topics both ways, and
+ * card and social security numbers outright (redaction replaces them before, so this is the second
+ * line). An operator edits the topics here; `cdk deploy` publishes a new guardrail version.
+ */
+const BASE_GUARDRAIL: GuardrailPolicy = {
+  promptAttack: 'HIGH',
+  deniedTopics: [
+    {
+      name: 'Investment advice',
+      definition: 'Recommendations on which stocks, funds or other investments to buy or sell.',
+      examples: ['which stocks should I buy', 'should I invest in', 'best fund to invest'],
+    },
+  ],
+  blockedPii: ['US_SOCIAL_SECURITY_NUMBER', 'CREDIT_DEBIT_CARD_NUMBER'],
+  blockedMessage: 'This request was blocked by the content policy.',
+};
+export const DEFAULT_GUARDRAILS: Readonly<Record<Tier, GuardrailPolicy>> = {
+  basic: BASE_GUARDRAIL,
+  standard: BASE_GUARDRAIL,
+  enterprise: BASE_GUARDRAIL,
+};
+
 export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
   basic: { requestsPerMinute: 60, tokensPerMinute: 20_000, monthlyTokens: 1_000_000, monthlyBudgetUsd: 5 },
   standard: { requestsPerMinute: 600, tokensPerMinute: 200_000, monthlyTokens: 50_000_000, monthlyBudgetUsd: 200 },
@@ -278,6 +303,7 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
   return {
     tiers: z.record(z.enum(['basic', 'standard', 'enterprise']), tenantLimitsSchema).parse(DEFAULT_TIERS),
     piiRedaction: DEFAULT_PII_REDACTION,
+    guardrails: DEFAULT_GUARDRAILS,
     // A hundredth of a cent: the DynamoDB read and the request, not a model call.
     cacheHitNanoUsd: 10_000,
     models: modelCatalogSchema.parse({ ...DEFAULT_MODELS, ...(adapters && adapterBaseModelEntry(adapters)) }),

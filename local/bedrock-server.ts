@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
+import type { GuardrailPolicy } from '../contract/safety';
 import { parseJson } from '../lambdas/core/json';
 import {
   eventStreamException,
@@ -13,12 +14,23 @@ import {
   sigV4Scope,
   words,
 } from './aws-wire';
+import { assessLocally } from './guardrail';
 import { localEmbedding } from './local-embedder';
-import { localModel } from './local-model';
+import { type LocalModelOutput, localModel } from './local-model';
 
 const textBlocks = z.array(z.object({ text: z.string() }).strict()).min(1);
 
 /** The `Converse` request subset the platform sends; anything else is a ValidationException, so adapter drift fails loudly. */
+/** `guardrailConfig` of Converse and ConverseStream. */
+const guardrailConfigSchema = z
+  .object({
+    guardrailIdentifier: z.string().min(1),
+    guardrailVersion: z.string().min(1),
+    trace: z.enum(['enabled', 'disabled', 'enabled_full']).optional(),
+    streamProcessingMode: z.enum(['sync', 'async']).optional(),
+  })
+  .strict();
+
 const converseRequestSchema = z
   .object({
     messages: z
@@ -37,6 +49,15 @@ const converseRequestSchema = z
       })
       .strict()
       .optional(),
+    guardrailConfig: guardrailConfigSchema.optional(),
+  })
+  .strict();
+
+/** `ApplyGuardrail`'s body. */
+const applyGuardrailRequestSchema = z
+  .object({
+    source: z.enum(['INPUT', 'OUTPUT']),
+    content: z.array(z.object({ text: z.object({ text: z.string() }).strict() }).strict()).min(1),
   })
   .strict();
 
@@ -92,6 +113,8 @@ export async function startLocalBedrock(options: {
   port?: number;
   /** `ConverseStream` waits this long between words, as a model generating would (0: next turn). */
   wordDelayMs?: number;
+  /** Guardrails by id: their version and policy, enforced by `Converse` and `ApplyGuardrail` (a deterministic subset). */
+  guardrails?: Readonly<Record<string, { version: string; policy: GuardrailPolicy }>>;
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
   let misbehaviour: ConverseMisbehaviour = {};
@@ -108,6 +131,37 @@ export async function startLocalBedrock(options: {
         'UnrecognizedClientException',
         'The security token included in the request is invalid.',
       );
+    }
+    /** The guardrail a request names, or why it cannot be used. */
+    const guardrailOf = (id: string, version: string) => {
+      const guardrail = options.guardrails?.[id];
+      return guardrail && guardrail.version === version ? guardrail.policy : undefined;
+    };
+    const noGuardrail = () =>
+      sendAwsError(
+        response,
+        400,
+        'ValidationException',
+        'The guardrail identifier or version provided in the request does not exist.',
+      );
+    const apply = /^\/guardrail\/([^/]+)\/version\/([^/]+)\/apply$/.exec(request.url ?? '');
+    if (request.method === 'POST' && apply) {
+      const policy = guardrailOf(decodeURIComponent(apply[1]), decodeURIComponent(apply[2]));
+      if (!policy) return noGuardrail();
+      const parsed = applyGuardrailRequestSchema.safeParse(body);
+      if (!parsed.success) return sendAwsError(response, 400, 'ValidationException', parsed.error.message);
+      const texts = parsed.data.content.map((block) => block.text.text);
+      const assessment = assessLocally(policy, parsed.data.source, texts);
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify({
+          action: assessment ? 'GUARDRAIL_INTERVENED' : 'NONE',
+          outputs: assessment ? [{ text: policy.blockedMessage }] : [],
+          assessments: assessment ? [assessment] : [],
+          usage: { topicPolicyUnits: 1, contentPolicyUnits: 1, sensitiveInformationPolicyUnits: 1 },
+        }),
+      );
+      return;
     }
     const route = /^\/model\/([^/]+)\/(converse|converse-stream|invoke)$/.exec(request.url ?? '');
     if (request.method !== 'POST' || !route) {
@@ -144,17 +198,40 @@ export async function startLocalBedrock(options: {
       return sendAwsError(response, 400, 'ValidationException', 'Input is too long for requested model.');
     }
     const started = Date.now();
-    const output = localModel({
-      system: (parsed.data.system ?? []).map((block) => block.text),
-      messages: parsed.data.messages.map((m) => ({
-        role: m.role,
-        text: m.content.map((block) => block.text).join('\n'),
-      })),
-      maxTokens: parsed.data.inferenceConfig?.maxTokens ?? 512,
-      stop: parsed.data.inferenceConfig?.stopSequences,
-    });
+    const system = (parsed.data.system ?? []).map((block) => block.text);
+    const messages = parsed.data.messages.map((m) => ({
+      role: m.role,
+      text: m.content.map((block) => block.text).join('\n'),
+    }));
+    const config = parsed.data.guardrailConfig;
+    const policy = config && guardrailOf(config.guardrailIdentifier, config.guardrailVersion);
+    if (config && !policy) return noGuardrail();
+    // The guardrail on the input first (the model is not called when it intervenes), then on the output.
+    const inputAssessment = policy && assessLocally(policy, 'INPUT', [...system, ...messages.map((m) => m.text)]);
+    const generated: LocalModelOutput = inputAssessment
+      ? { text: '', stopReason: 'end_turn', inputTokens: 0, outputTokens: 0 }
+      : localModel({
+          system,
+          messages,
+          maxTokens: parsed.data.inferenceConfig?.maxTokens ?? 512,
+          stop: parsed.data.inferenceConfig?.stopSequences,
+        });
+    const outputAssessment = policy && !inputAssessment && assessLocally(policy, 'OUTPUT', [generated.text]);
+    const intervened = policy && (inputAssessment || outputAssessment);
+    const output: LocalModelOutput = intervened
+      ? { ...generated, text: policy.blockedMessage, stopReason: 'guardrail_intervened' }
+      : generated;
+    const trace =
+      config && intervened
+        ? {
+            guardrail: {
+              ...(inputAssessment && { inputAssessment: { [config.guardrailIdentifier]: inputAssessment } }),
+              ...(outputAssessment && { outputAssessments: { [config.guardrailIdentifier]: [outputAssessment] } }),
+            },
+          }
+        : undefined;
     if (route[2] === 'converse-stream') {
-      return streamConverse(output, response, misbehaviour, started, options.wordDelayMs ?? 0);
+      return streamConverse(output, response, misbehaviour, started, options.wordDelayMs ?? 0, trace);
     }
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(
@@ -167,6 +244,7 @@ export async function startLocalBedrock(options: {
           totalTokens: output.inputTokens + (misbehaviour.extraInputTokens ?? 0) + output.outputTokens,
         },
         metrics: { latencyMs: Date.now() - started },
+        ...(trace && { trace }),
       }),
     );
   }, failAsAws);
@@ -190,11 +268,12 @@ export async function startLocalBedrock(options: {
  * metadata event with the usage, as Bedrock sends it.
  */
 async function streamConverse(
-  output: ReturnType<typeof localModel>,
+  output: LocalModelOutput,
   response: ServerResponse,
   misbehaviour: ConverseMisbehaviour,
   started: number,
   wordDelayMs: number,
+  trace?: unknown,
 ): Promise<void> {
   response.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
   const send = (eventType: string, payload: unknown) => {
@@ -222,6 +301,7 @@ async function streamConverse(
       totalTokens: output.inputTokens + output.outputTokens,
     },
     metrics: { latencyMs: Date.now() - started },
+    ...(trace !== undefined && { trace }),
   });
   response.end();
 }

@@ -11,7 +11,7 @@ export interface LocalModelInput {
 
 export interface LocalModelOutput {
   readonly text: string;
-  readonly stopReason: 'end_turn' | 'max_tokens';
+  readonly stopReason: 'end_turn' | 'max_tokens' | 'guardrail_intervened';
   readonly inputTokens: number;
   readonly outputTokens: number;
 }

@@ -107,6 +107,8 @@ const TABLES = { tenants: 'tenants', ledger: 'ledger', audit: 'audit', documents
 const TENANT_ACCESS_ROLE_ARN = 'arn:aws:iam::000000000000:role/local-tenant-access';
 const LOCAL_ADAPTER_ENDPOINT = 'local-adapters';
 
+const localGuardrailId = (tier: string) => `local-guardrail-${tier}`;
+
 export function operatorTokenFile(dataDir: string): string {
   return join(dataDir, 'operator-token');
 }
@@ -154,6 +156,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     chatModelIds: bedrockModels.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
     embeddingModelIds: bedrockModels.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
     wordDelayMs: options.modelWordDelayMs,
+    // Each tier's guardrail, as `cdk deploy` would publish it: version 1 of `local-guardrail-<tier>`.
+    guardrails: Object.fromEntries(
+      Object.entries(config.guardrails).map(([tier, policy]) => [localGuardrailId(tier), { version: '1', policy }]),
+    ),
   });
 
   const now = options.now ?? Date.now;
@@ -235,6 +241,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     tiers: config.tiers,
     piiRedaction: config.piiRedaction,
     cacheHitNanoUsd: config.cacheHitNanoUsd,
+    guardrails: {
+      basic: { id: localGuardrailId('basic'), version: '1' },
+      standard: { id: localGuardrailId('standard'), version: '1' },
+      enterprise: { id: localGuardrailId('enterprise'), version: '1' },
+    },
     maxRequestBodyBytes: config.maxRequestBodyBytes,
     offboardingDrainSeconds: offboardingDrainSeconds(config),
     offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',

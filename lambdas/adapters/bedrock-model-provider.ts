@@ -4,6 +4,7 @@ import {
   type ConverseCommandInput,
   type ConverseCommandOutput,
   ConverseStreamCommand,
+  type GuardrailTraceAssessment,
   type Message,
   type StopReason,
 } from '@aws-sdk/client-bedrock-runtime';
@@ -38,6 +39,7 @@ export class BedrockModelProvider implements ModelProvider {
       finishReason: (output.stopReason && FINISH_REASON[output.stopReason]) || 'stop',
       inputTokens: output.usage?.inputTokens ?? 0,
       outputTokens: output.usage?.outputTokens ?? 0,
+      ...(output.stopReason === 'guardrail_intervened' && { blocked: policiesThatFired(output.trace?.guardrail) }),
     };
   }
 }
@@ -49,6 +51,8 @@ async function* converseStream(
 ): AsyncGenerator<ModelStreamEvent> {
   let finishReason: GenerateResult['finishReason'] = 'stop';
   let usage: { inputTokens?: number; outputTokens?: number } = {};
+  let intervened = false;
+  let trace: GuardrailTraceAssessment | undefined;
   try {
     const output = await client.send(new ConverseStreamCommand(converseInput(request)), {
       abortSignal: request.signal,
@@ -58,12 +62,36 @@ async function* converseStream(
       if (text) yield { type: 'text', text };
       const stopReason = event.messageStop?.stopReason;
       if (stopReason) finishReason = FINISH_REASON[stopReason] ?? 'stop';
+      if (stopReason === 'guardrail_intervened') intervened = true;
       if (event.metadata?.usage) usage = event.metadata.usage;
+      if (event.metadata?.trace?.guardrail) trace = event.metadata.trace.guardrail;
     }
   } catch (error) {
     throw upstreamError(error);
   }
-  yield { type: 'end', finishReason, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens };
+  yield {
+    type: 'end',
+    finishReason,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    ...(intervened && { blocked: policiesThatFired(trace) }),
+  };
+}
+
+/** Which of a guardrail's policies intervened, from its trace: `topic:<name>`, `content:<filter>`, `pii:<type>`... */
+export function policiesThatFired(trace: GuardrailTraceAssessment | undefined): string[] {
+  const assessments = [
+    ...Object.values(trace?.inputAssessment ?? {}),
+    ...Object.values(trace?.outputAssessments ?? {}).flat(),
+  ];
+  const fired = assessments.flatMap((assessment) => [
+    ...(assessment.topicPolicy?.topics ?? []).map((topic) => `topic:${topic.name}`),
+    ...(assessment.contentPolicy?.filters ?? []).map((filter) => `content:${filter.type}`),
+    ...(assessment.sensitiveInformationPolicy?.piiEntities ?? []).map((entity) => `pii:${entity.type}`),
+    ...(assessment.sensitiveInformationPolicy?.regexes ?? []).map((regex) => `regex:${regex.name}`),
+    ...(assessment.wordPolicy?.customWords ?? []).map(() => 'words:custom'),
+  ]);
+  return fired.length > 0 ? [...new Set(fired)] : ['guardrail'];
 }
 
 /**
@@ -87,6 +115,13 @@ export function converseInput(request: GenerateRequest): ConverseCommandInput {
     modelId: request.modelId,
     messages,
     ...(system.length > 0 && { system }),
+    ...(request.guardrail && {
+      guardrailConfig: {
+        guardrailIdentifier: request.guardrail.id,
+        guardrailVersion: request.guardrail.version,
+        trace: 'enabled',
+      },
+    }),
     inferenceConfig: {
       maxTokens: request.maxTokens,
       // OpenAI's temperature runs to 2; the Bedrock models in the catalog accept 0 to 1.

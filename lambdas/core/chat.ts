@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { AdapterEndpointSettings } from '../../contract/adapters';
+import type { GuardrailRef } from '../../contract/environment';
 import type { Tier } from '../../contract/tenancy';
 import { resolveChatTarget } from './adapters';
 import { type AuditDetail, promptForAudit } from './audit';
@@ -17,6 +18,7 @@ import {
 import { type PiiPolicy, redact } from './pii';
 import type {
   ChatMessage,
+  ContentGuardrail,
   GenerateRequest,
   ModelProvider,
   ModelStreamEvent,
@@ -114,6 +116,10 @@ export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'> {
   readonly cache: ResponseCache;
   /** What an answer from the cache costs, in nano-USD. @default 0 */
   readonly cacheHitNanoUsd?: number;
+  /** Each tier's guardrail; absent: none. */
+  readonly guardrails?: Readonly<Record<Tier, GuardrailRef>>;
+  /** Applies a guardrail to the models whose provider does not (the GPU endpoint's). */
+  readonly contentGuardrail?: ContentGuardrail;
   /** What each tier's text is cleaned of before the model sees it; absent: nothing. */
   readonly piiRedaction?: Readonly<Record<Tier, PiiPolicy>>;
 }
@@ -123,6 +129,11 @@ export interface ChatOptions {
   readonly audit?: AuditDetail;
   /** The caller said `Cache-Control: no-store`: the answer neither comes from nor goes to the cache. */
   readonly noStore?: boolean;
+}
+
+/** The guardrail intervened: a 400 naming the policies that fired. */
+function blockedByGuardrail(policies: readonly string[]): PlatformError {
+  return new PlatformError('content_blocked', `blocked by the content policy: ${policies.join(', ')}`);
 }
 
 /** Nothing to find: a tier without a redaction policy. */
@@ -186,6 +197,17 @@ async function prepareChat(
   if (Object.keys(redaction.counts).length > 0) audit.redacted = redaction.counts;
   if (tenant.auditPrompts) audit.prompt = promptForAudit(messages);
   const restore = deps.piiRedaction?.[tenant.tier]?.restore ? redaction : undefined;
+  // Bedrock applies the tier's guardrail within the call; other models are screened around it.
+  const guardrail = deps.guardrails?.[tenant.tier];
+  const native = 'bedrockModelId' in model;
+  const { contentGuardrail } = deps;
+  const screen =
+    guardrail && !native && contentGuardrail
+      ? async (source: 'INPUT' | 'OUTPUT', texts: readonly string[]) => {
+          const fired = await contentGuardrail.assess(guardrail, source, texts);
+          if (fired) throw blockedByGuardrail(fired);
+        }
+      : undefined;
   const generate: GenerateRequest = {
     modelId: target.modelId,
     messages,
@@ -193,8 +215,13 @@ async function prepareChat(
     temperature: request.temperature,
     topP: request.top_p,
     stop: stopSequences(request.stop),
+    ...(guardrail && native && { guardrail }),
     signal: call.signal,
   };
+  await screen?.(
+    'INPUT',
+    messages.map((message) => message.content),
+  );
   const citations = request.retrieval && passages.map((passage, i) => passageView(passage, i));
   return {
     ...target,
@@ -203,6 +230,8 @@ async function prepareChat(
     citations,
     /** Set when the tenant's answers get the redacted values back. */
     restore,
+    /** Checks a non-Bedrock model's answer against the tier's guardrail (throws `content_blocked`). */
+    screenOutput: (text: string) => screen?.('OUTPUT', [text]),
     /** The template, as the cache keys on it. */
     promptRef: prompt ? { id: prompt.name, version: prompt.version } : undefined,
     /** Adds this call's turn to its session, if it has one: what the caller said and was answered. */
@@ -224,13 +253,8 @@ export async function completeChat(
 ): Promise<ChatCompletion> {
   const { requestId, signal } = call;
   const audit = options.audit ?? {};
-  const { model, provider, generate, estimate, citations, restore, remember, promptRef } = await prepareChat(
-    deps,
-    tenant,
-    request,
-    call,
-    audit,
-  );
+  const { model, provider, generate, estimate, citations, restore, remember, promptRef, screenOutput } =
+    await prepareChat(deps, tenant, request, call, audit);
   const nowMs = deps.now();
   const answered = async (text: string, finishReason: string, usage: TokenUsage): Promise<ChatCompletion> => {
     const answer = restore ? restore.restore(text) : text;
@@ -265,6 +289,9 @@ export async function completeChat(
   const result = await metered(deps, tenant, { requestId, model, estimate, nowMs, signal }, () =>
     provider.generate(tenant, generate),
   );
+  // Billed as it ran; the caller gets the refusal, and nothing is cached.
+  if (result.blocked) throw blockedByGuardrail(result.blocked);
+  await screenOutput(result.text);
   if (key) {
     const expiresAt = Math.floor(nowMs / 1000) + (tenant.cacheTtlSeconds ?? 0);
     // The model's own text (placeholders of redacted PII included): restored per request on a hit.
@@ -308,7 +335,7 @@ export async function* streamChat(
   options: ChatOptions = {},
 ): AsyncGenerator<ChatCompletionChunk | StreamFailure> {
   const audit = options.audit ?? {};
-  const { model, provider, generate, estimate, citations, restore, remember } = await prepareChat(
+  const { model, provider, generate, estimate, citations, restore, remember, screenOutput } = await prepareChat(
     deps,
     tenant,
     request,
@@ -376,6 +403,8 @@ export async function* streamChat(
     yield chunk({ content: held });
   }
   try {
+    if (end?.blocked) throw blockedByGuardrail(end.blocked);
+    await screenOutput(generated);
     await remember(delivered);
   } catch (error) {
     yield {

@@ -1,4 +1,4 @@
-import { PII_ENTITIES, type PiiEntity, type PiiPolicy } from '../../contract/pii';
+import { PII_ENTITIES, type PiiEntity, type PiiPolicy } from '../../contract/safety';
 
 export { PII_ENTITIES, type PiiEntity, type PiiPolicy };
 

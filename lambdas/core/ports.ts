@@ -1,3 +1,4 @@
+import type { GuardrailRef } from '../../contract/environment';
 import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
 import type { Estimate } from './limits';
@@ -21,6 +22,8 @@ export interface GenerateRequest {
   readonly topP?: number;
   /** Generation stops before any of these. */
   readonly stop?: readonly string[];
+  /** The tier's guardrail, applied to the input and the output. */
+  readonly guardrail?: GuardrailRef;
   /** Aborts the call; the provider then throws `upstream_timeout`. */
   readonly signal?: AbortSignal;
 }
@@ -30,6 +33,8 @@ export interface GenerateResult {
   readonly finishReason: 'stop' | 'length' | 'content_filter';
   readonly inputTokens: number;
   readonly outputTokens: number;
+  /** The guardrail intervened: the policies that fired (`topic:<name>`, `content:PROMPT_ATTACK`...). */
+  readonly blocked?: readonly string[];
 }
 
 /** A streamed generation: text as it comes, then how it ended and, if the provider says, what it used. */
@@ -40,6 +45,7 @@ export type ModelStreamEvent =
       readonly finishReason: GenerateResult['finishReason'];
       readonly inputTokens?: number;
       readonly outputTokens?: number;
+      readonly blocked?: readonly string[];
     };
 
 export interface ModelProvider {
@@ -153,6 +159,16 @@ export interface TenantRegistry {
 }
 
 /** The caller's own adapters, read with its tenant-scoped credentials (the chat and models routes). */
+/** A guardrail applied apart from a model call: for the models Bedrock does not serve (`ApplyGuardrail`). */
+export interface ContentGuardrail {
+  /** The policies that fired on these texts, or undefined when none did. */
+  assess(
+    guardrail: GuardrailRef,
+    source: 'INPUT' | 'OUTPUT',
+    texts: readonly string[],
+  ): Promise<readonly string[] | undefined>;
+}
+
 /** Answers kept per tenant for deterministic requests: never shared across tenants. */
 export interface ResponseCache {
   get(tenant: TenantContext, key: string, nowMs: number): Promise<CachedAnswer | undefined>;

@@ -8,6 +8,7 @@ import {
 } from '../core/chat';
 import {
   adapterModels,
+  contentGuardrail,
   meteredRoutePorts,
   modelDeps,
   models,
@@ -37,6 +38,7 @@ export type ChatCompletionsDeps = Pick<
   | 'prompts'
   | 'sessions'
   | 'cache'
+  | 'contentGuardrail'
   | 'embedder'
   | 'vectors'
 >;
@@ -99,6 +101,7 @@ export const handler = streamingLambdaHandler((wiring) =>
     prompts: tenantPrompts(wiring),
     sessions: sessions(wiring),
     cache: responseCache(wiring),
+    contentGuardrail: contentGuardrail(wiring),
     vectors: vectors(wiring),
   }),
 );

@@ -1,4 +1,4 @@
-import { PII_ENTITIES } from '../../contract/pii';
+import { PII_ENTITIES } from '../../contract/safety';
 import { platformConfig } from '../../lib/config';
 import { call, onboard, startTestPlatform } from '../support/platform';
 
