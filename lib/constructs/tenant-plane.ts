@@ -20,6 +20,7 @@ import { PlatformTable } from './platform-table';
 import { TenantAccessRole } from './tenant-access-role';
 import { TenantApi } from './tenant-api';
 import { TenantAuthorizer } from './tenant-authorizer';
+import { TierGuardrails } from './tier-guardrails';
 import { VectorSearch } from './vector-search';
 import { stateMachineArn } from './workflow';
 
@@ -102,6 +103,7 @@ export class TenantPlane extends Construct {
       onlyTenant: props.siloTenantId,
     });
     const models = new ModelGateway(this, 'Models', { catalog: config.models });
+    const guardrails = new TierGuardrails(this, 'Guardrails', { policies: config.guardrails });
     const ingest = new IngestPipeline(this, 'Ingest', { encryptionKey });
     const offboardingStateMachineName = `${Stack.of(this).stackName}-offboarding`;
     const adapterWorkflowName = `${Stack.of(this).stackName}-adapters`;
@@ -129,6 +131,7 @@ export class TenantPlane extends Construct {
       tiers: config.tiers,
       piiRedaction: config.piiRedaction,
       cacheHitNanoUsd: config.cacheHitNanoUsd,
+      guardrails: guardrails.refs,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       offboardingDrainSeconds: offboardingDrainSeconds(config),
       offboardingStateMachineArn: stateMachineArn(this, offboardingStateMachineName),
@@ -177,6 +180,7 @@ export class TenantPlane extends Construct {
       logRetention: config.logRetentionDays,
     });
     offboarding.grantStart(this.api.handlers.admin);
+    guardrails.grantApply(this.api.handlers['chat-completions']);
     if (adapterEndpoint) {
       const adapterWorkflow = new AdapterWorkflow(this, 'AdapterWorkflow', {
         stateMachineName: adapterWorkflowName,

@@ -104,7 +104,9 @@ describe('PlatformStack', () => {
     const logs = ['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
     const assume = ['sts:AssumeRole', 'sts:TagSession'];
     expect(actionsOf(statementsOf('authorizer'))).toEqual(sorted(['dynamodb:GetItem', ...logs]));
-    expect(actionsOf(statementsOf('chat-completions'))).toEqual(sorted(['bedrock:InvokeModel', ...logs, ...assume]));
+    expect(actionsOf(statementsOf('chat-completions'))).toEqual(
+      sorted(['bedrock:ApplyGuardrail', 'bedrock:InvokeModel', ...logs, ...assume]),
+    );
     expect(actionsOf(statementsOf('usage'))).toEqual(sorted([...logs, ...assume]));
     expect(actionsOf(statementsOf('audit'))).toEqual(sorted([...logs, ...assume]));
     expect(actionsOf(statementsOf('admin'))).toEqual(

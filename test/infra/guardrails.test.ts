@@ -1,0 +1,52 @@
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { platformConfig } from '../../lib/config';
+import { PlatformStack } from '../../lib/platform-stack';
+
+/** Each tier's Bedrock guardrail in the template, its published version in the functions' settings. */
+describe('tier guardrails', () => {
+  const app = new App();
+  const stack = new PlatformStack(app, 'Guarded', { config: platformConfig() });
+  const template = Template.fromStack(stack);
+
+  it('creates a guardrail per tier: prompt attacks on the input, the denied topics, blocked card and SSN numbers', () => {
+    template.resourceCountIs('AWS::Bedrock::Guardrail', 3);
+    template.resourceCountIs('AWS::Bedrock::GuardrailVersion', 3);
+    for (const tier of ['basic', 'standard', 'enterprise']) {
+      template.hasResourceProperties('AWS::Bedrock::Guardrail', {
+        Name: `Guarded-${tier}`,
+        BlockedInputMessaging: 'This request was blocked by the content policy.',
+        ContentPolicyConfig: {
+          FiltersConfig: [{ Type: 'PROMPT_ATTACK', InputStrength: 'HIGH', OutputStrength: 'NONE' }],
+        },
+        TopicPolicyConfig: {
+          TopicsConfig: [Match.objectLike({ Name: 'Investment advice', Type: 'DENY', Examples: Match.anyValue() })],
+        },
+        SensitiveInformationPolicyConfig: {
+          PiiEntitiesConfig: [
+            { Type: 'US_SOCIAL_SECURITY_NUMBER', Action: 'BLOCK' },
+            { Type: 'CREDIT_DEBIT_CARD_NUMBER', Action: 'BLOCK' },
+          ],
+        },
+      });
+    }
+  });
+
+  it("gives the functions each tier's published version, and lets only the chat function apply them", () => {
+    const fns = Object.values(template.findResources('AWS::Lambda::Function'));
+    const chat = fns.find((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === 'chat-completions');
+    const guardrails = JSON.stringify(chat?.Properties.Environment.Variables.GUARDRAILS);
+    for (const tier of ['basic', 'standard', 'enterprise']) {
+      expect(guardrails).toContain(`${tier}Guardrail`);
+      expect(guardrails).toContain(`${tier}Version`);
+    }
+    const apply = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((policy) =>
+      (policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[])
+        .filter((statement) => [statement.Action].flat().includes('bedrock:ApplyGuardrail'))
+        .map((statement) => ({ roles: policy.Properties.Roles, resources: statement.Resource })),
+    );
+    expect(apply).toHaveLength(1);
+    expect(JSON.stringify(apply[0].roles)).toContain('ChatCompletions');
+    expect(apply[0].resources).toHaveLength(3);
+  });
+});
