@@ -10,8 +10,10 @@ const USAGE = `usage: npm run tenant -- <command> [options]
                                     stack of its own (enterprise tier), served from the pool until ready
   get <id>                          show a tenant
   update <id> [--tier T] [limits] [--audit-prompts true|false] [--cache-ttl SECONDS]
+         [--session-scope tenant|principal]
                                     change tier (resets limits to its defaults), limits, audit settings,
-                                    how long deterministic answers are cached (0: never)
+                                    how long deterministic answers are cached (0: never), whether each
+                                    user or key keeps its own sessions
   suspend <id> | resume <id>        stop or restart the tenant's calls (within the authorizer cache TTL)
   key create <id>                   issue another API key (printed once)
   key revoke <id> <keyId>           revoke an API key
@@ -56,6 +58,7 @@ export async function runTenantCli(
       'budget-usd': { type: 'string' },
       'audit-prompts': { type: 'string' },
       'cache-ttl': { type: 'string' },
+      'session-scope': { type: 'string' },
       month: { type: 'string' },
       csv: { type: 'boolean' },
       user: { type: 'string' },
@@ -150,6 +153,7 @@ export async function runTenantCli(
         limits: Object.keys(limits).length > 0 ? limits : undefined,
         audit_prompts: values['audit-prompts'] === undefined ? undefined : values['audit-prompts'] === 'true',
         cache_ttl_seconds: numberOption('cache-ttl'),
+        session_scope: values['session-scope'],
       }),
     );
   } else if ((command === 'suspend' || command === 'resume') && id) {

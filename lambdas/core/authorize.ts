@@ -40,6 +40,8 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
       limits: tenant.limits,
       auditPrompts: tenant.auditPrompts,
       ...(tenant.cacheTtlSeconds && { cacheTtlSeconds: tenant.cacheTtlSeconds }),
+      ...(tenant.sessionScope && { sessionScope: tenant.sessionScope }),
+      ...(tenant.piiRedaction && { piiRedaction: tenant.piiRedaction }),
       placements: tenant.placements,
       ...(caller.expiresAt !== undefined && { expiresAt: caller.expiresAt }),
     },

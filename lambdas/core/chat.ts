@@ -189,14 +189,16 @@ async function prepareChat(
     : [];
   // Everything the model will read, the tenant's own passages and template variables too, cleaned of PII.
   const grounded = groundedMessages(asked, passages);
+  // The tenant's own policy if it has one, else its tier's.
+  const piiPolicy = tenant.piiRedaction ?? deps.piiRedaction?.[tenant.tier] ?? NO_REDACTION;
   const redaction = redact(
     grounded.map((message) => message.content),
-    deps.piiRedaction?.[tenant.tier] ?? NO_REDACTION,
+    piiPolicy,
   );
   const messages = grounded.map((message, i) => ({ ...message, content: redaction.texts[i] }));
   if (Object.keys(redaction.counts).length > 0) audit.redacted = redaction.counts;
   if (tenant.auditPrompts) audit.prompt = promptForAudit(messages);
-  const restore = deps.piiRedaction?.[tenant.tier]?.restore ? redaction : undefined;
+  const restore = piiPolicy.restore ? redaction : undefined;
   // Bedrock applies the tier's guardrail within the call; other models are screened around it.
   const guardrail = deps.guardrails?.[tenant.tier];
   const native = 'bedrockModelId' in model;

@@ -34,13 +34,23 @@ export function withTurn(history: readonly ChatMessage[], turn: readonly ChatMes
   return messages;
 }
 
+/**
+ * Where a session is kept: under its id for a tenant whose sessions are shared, under the caller's
+ * principal too where the tenant keeps them apart, so one user never continues another's.
+ */
+export function scopedSessionId(tenant: TenantContext, sessionId: string): string {
+  return tenant.sessionScope === 'principal'
+    ? `${tenant.principal.type}:${tenant.principal.id}/${sessionId}`
+    : sessionId;
+}
+
 /** Reads the caller's session, or none; another tenant's id is simply not found. */
 export async function sessionHistory(
   deps: { sessions: SessionStore; now: () => number },
   tenant: TenantContext,
   sessionId: string,
 ): Promise<readonly ChatMessage[]> {
-  return (await deps.sessions.get(tenant, sessionId, deps.now()))?.messages ?? [];
+  return (await deps.sessions.get(tenant, scopedSessionId(tenant, sessionId), deps.now()))?.messages ?? [];
 }
 
 /**
@@ -53,11 +63,12 @@ export async function recordTurn(
   sessionId: string,
   turn: readonly ChatMessage[],
 ): Promise<void> {
+  const id = scopedSessionId(tenant, sessionId);
   for (let attempt = 0; attempt < 5; attempt++) {
     const nowMs = deps.now();
-    const current = await deps.sessions.get(tenant, sessionId, nowMs);
+    const current = await deps.sessions.get(tenant, id, nowMs);
     const next: StoredSession = {
-      id: sessionId,
+      id,
       messages: withTurn(current?.messages ?? [], turn),
       version: (current?.version ?? 0) + 1,
       updatedAt: new Date(nowMs).toISOString(),
@@ -68,11 +79,11 @@ export async function recordTurn(
   throw new PlatformError('conflict', `session '${sessionId}' is changing too fast: retry`);
 }
 
-/** The API's view of a session. */
-export function sessionView(session: StoredSession) {
+/** The API's view of a session, under the id its caller gave it. */
+export function sessionView(session: StoredSession, sessionId: string) {
   return {
     object: 'session',
-    id: session.id,
+    id: sessionId,
     messages: session.messages,
     updated_at: session.updatedAt,
     expires_at: new Date(session.expiresAt * 1000).toISOString(),

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { piiPolicySchema } from '../../contract/safety';
 import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
 import { TENANT_ID_PATTERN, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { PlatformError } from './errors';
@@ -60,6 +61,9 @@ export const placementSchema = z.object({
 });
 export type TenantPlacement = z.infer<typeof placementSchema>;
 
+/** Whose a session is: the tenant's (any of its callers may continue it) or each principal's own. */
+export const sessionScopeSchema = z.enum(['tenant', 'principal']);
+
 /** The longest a tenant's answers may be cached: a week. */
 export const MAX_CACHE_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -72,6 +76,10 @@ export const tenantRecordSchema = z.object({
   auditPrompts: z.boolean().default(false),
   /** How long deterministic answers are cached for the tenant; absent or 0: no cache. */
   cacheTtlSeconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
+  /** `principal`: each user or key of the tenant has its own sessions; absent: the tenant's are shared. */
+  sessionScope: sessionScopeSchema.optional(),
+  /** The tenant's own PII redaction, instead of its tier's. */
+  piiRedaction: piiPolicySchema.optional(),
   placements: placementsSchema.default([]),
   createdAt: z.string(),
   offboarding: offboardingSchema.optional(),
@@ -105,6 +113,8 @@ export const tenantContextSchema = z.object({
   auditPrompts: z.boolean(),
   /** How long deterministic answers are cached; absent or 0: no cache. */
   cacheTtlSeconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
+  sessionScope: sessionScopeSchema.optional(),
+  piiRedaction: piiPolicySchema.optional(),
   placements: placementsSchema,
   /** When the credential stops being valid (epoch seconds): a cached decision must not outlive it. */
   expiresAt: z.number().int().positive().optional(),
@@ -128,6 +138,8 @@ export function toAuthorizerContext(context: TenantContext): AuthorizerContext {
     limits: JSON.stringify(context.limits),
     auditPrompts: context.auditPrompts,
     ...(context.cacheTtlSeconds && { cacheTtlSeconds: context.cacheTtlSeconds }),
+    ...(context.sessionScope && { sessionScope: context.sessionScope }),
+    ...(context.piiRedaction && { piiRedaction: JSON.stringify(context.piiRedaction) }),
     placements: context.placements.join(','),
     ...(context.expiresAt !== undefined && { expiresAt: context.expiresAt }),
   };
@@ -143,6 +155,8 @@ export function fromAuthorizerContext(raw: Record<string, unknown> | null | unde
     // API Gateway passes authorizer context values on as strings.
     auditPrompts: raw?.auditPrompts === true || raw?.auditPrompts === 'true',
     cacheTtlSeconds: raw?.cacheTtlSeconds === undefined ? undefined : Number(raw.cacheTtlSeconds),
+    sessionScope: raw?.sessionScope,
+    piiRedaction: typeof raw?.piiRedaction === 'string' ? parseJson(raw.piiRedaction) : undefined,
     placements: typeof raw?.placements === 'string' && raw.placements !== '' ? raw.placements.split(',') : [],
     expiresAt: raw?.expiresAt === undefined ? undefined : Number(raw.expiresAt),
   });

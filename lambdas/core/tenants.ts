@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { piiPolicySchema } from '../../contract/safety';
 import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { issueApiKey } from './api-key';
 import { PlatformError } from './errors';
@@ -7,6 +8,7 @@ import { withCurrentPlacement } from './retrieval';
 import {
   MAX_CACHE_TTL_SECONDS,
   servingPlacementSchema,
+  sessionScopeSchema,
   type TenantRecord,
   tenantIdSchema,
   tenantStatusSchema,
@@ -21,6 +23,10 @@ export const onboardRequestSchema = z
     audit_prompts: z.boolean().default(false),
     /** How long deterministic answers (temperature 0) are cached for the tenant; 0: never. */
     cache_ttl_seconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
+    /** `principal`: each user or API key of the tenant keeps its own sessions. */
+    session_scope: sessionScopeSchema.optional(),
+    /** The tenant's own PII redaction instead of its tier's. */
+    pii_redaction: piiPolicySchema.optional(),
     /** `silo`: the tenant gets a stack of its own (enterprise tier); it is served from the pool until that is ready. */
     placement: servingPlacementSchema.default('pool'),
   })
@@ -39,11 +45,14 @@ export const updateRequestSchema = z
     status: tenantStatusSchema.optional(),
     audit_prompts: z.boolean().optional(),
     cache_ttl_seconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
+    session_scope: sessionScopeSchema.optional(),
+    /** `null` goes back to the tier's redaction. */
+    pii_redaction: piiPolicySchema.nullable().optional(),
   })
   .strict()
   .refine(
     (changes) => Object.keys(changes).length > 0,
-    'name at least one of tier, limits, status, audit_prompts, cache_ttl_seconds',
+    'name at least one of tier, limits, status, audit_prompts, cache_ttl_seconds, session_scope, pii_redaction',
   );
 export type UpdateRequest = z.infer<typeof updateRequestSchema>;
 
@@ -65,6 +74,8 @@ export function tenantView(record: TenantRecord) {
     limits: record.limits,
     audit_prompts: record.auditPrompts,
     cache_ttl_seconds: record.cacheTtlSeconds ?? 0,
+    session_scope: record.sessionScope ?? 'tenant',
+    ...(record.piiRedaction && { pii_redaction: record.piiRedaction }),
     placements: record.placements,
     created_at: record.createdAt,
     placement: record.placement?.current ?? 'pool',
@@ -99,6 +110,8 @@ export async function onboardTenant(
     limits: tenantLimitsSchema.parse({ ...deps.tiers[request.tier], ...request.limits }),
     auditPrompts: request.audit_prompts,
     cacheTtlSeconds: request.cache_ttl_seconds,
+    sessionScope: request.session_scope,
+    piiRedaction: request.pii_redaction,
     placements: withCurrentPlacement({ tenantId: request.id, tier: request.tier, placements: [] }),
     createdAt: new Date(deps.now()).toISOString(),
   };
@@ -138,6 +151,8 @@ export async function updateTenant(
     limits: tenantLimitsSchema.parse({ ...baseLimits, ...changes.limits }),
     auditPrompts: changes.audit_prompts ?? current.auditPrompts,
     cacheTtlSeconds: changes.cache_ttl_seconds ?? current.cacheTtlSeconds,
+    sessionScope: changes.session_scope ?? current.sessionScope,
+    piiRedaction: changes.pii_redaction === null ? undefined : (changes.pii_redaction ?? current.piiRedaction),
   };
   // A tier change moves where new chunks go; chunks written before stay where they were, and the
   // record keeps listing that placement, so search, delete and offboarding still reach them.

@@ -1,5 +1,5 @@
 import { PlatformError } from '../core/errors';
-import { SESSION_ID_PATTERN, sessionView } from '../core/sessions';
+import { SESSION_ID_PATTERN, scopedSessionId, sessionView } from '../core/sessions';
 import { audit, lambdaHandler, type PlatformDeps, sessions } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
@@ -16,12 +16,12 @@ export function create(deps: SessionsDeps) {
       const notFound = () => new PlatformError('not_found', `no session '${id.slice(0, 128)}'`);
       if (!SESSION_ID_PATTERN.test(id)) throw notFound();
       if (event.httpMethod === 'DELETE') {
-        if (!(await deps.sessions.delete(tenant, id, deps.now()))) throw notFound();
+        if (!(await deps.sessions.delete(tenant, scopedSessionId(tenant, id), deps.now()))) throw notFound();
         return json(200, { object: 'session', id, deleted: true });
       }
-      const session = await deps.sessions.get(tenant, id, deps.now());
+      const session = await deps.sessions.get(tenant, scopedSessionId(tenant, id), deps.now());
       if (!session) throw notFound();
-      return json(200, sessionView(session));
+      return json(200, sessionView(session, id));
     }),
   );
 }

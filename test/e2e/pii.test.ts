@@ -39,6 +39,19 @@ describe('PII redaction', () => {
     expect(record.text).not.toMatch(/123-45-6789|ana\.lopez/);
   });
 
+  it("applies a tenant's own policy instead of its tier's", async () => {
+    const { apiKey } = await onboard(platform, 'ticket-co', {
+      pii_redaction: { entities: [], patterns: [{ name: 'ticket', regex: 'TCK-\\d{4}' }], restore: false },
+    });
+    const answer = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: { ...chat, messages: [{ role: 'user', content: 'Ticket TCK-1234 from ana.lopez@example.com' }] },
+    });
+    expect(answer.status).toBe(200);
+    const wire = JSON.stringify(platform.bedrock.requests.at(-1)?.body);
+    expect(wire).toContain('Ticket [TICKET_1] from ana.lopez@example.com');
+  });
+
   it('gives a tier that restores its values back in the answer, streamed too; the model still never saw them', async () => {
     const { apiKey } = await onboard(platform, 'restore-co', { tier: 'enterprise' });
     const answer = await call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat });

@@ -86,6 +86,22 @@ describe('sessions', () => {
     expect(kept[1].content.length).toBeGreaterThan(0);
   });
 
+  it("keeps each principal's sessions apart where the tenant asks, even under the same id", async () => {
+    const { apiKey: alice } = await onboard(platform, 'apart-co', { session_scope: 'principal' });
+    const bob = (
+      await call(platform, 'POST', '/admin/tenants/apart-co/api-keys', { credential: platform.operatorToken })
+    ).body.api_key;
+    await say(alice, 'Alice speaking.', { session_id: 'desk' });
+    expect((await call(platform, 'GET', '/v1/sessions/desk', { credential: bob })).status).toBe(404);
+    await say(bob, 'Bob speaking.', { session_id: 'desk' });
+    expect(modelSaw()).toEqual(['user: Bob speaking.']);
+    const alices = await call(platform, 'GET', '/v1/sessions/desk', { credential: alice });
+    expect(alices.body).toMatchObject({ id: 'desk', messages: [{ content: 'Alice speaking.' }, expect.anything()] });
+    expect(
+      (await call(platform, 'GET', '/admin/tenants/apart-co', { credential: platform.operatorToken })).body,
+    ).toMatchObject({ session_scope: 'principal' });
+  });
+
   it('is deleted at offboarding, counted', async () => {
     const tombstone = await offboardCompletely(platform, clock, 'globex-co');
     expect(tombstone.offboarding.deleted.sessions).toBe(1);
