@@ -58,7 +58,7 @@ describe('completeChat', () => {
     expect(fake.events[0]).toMatch(/^reserve c2:query /);
     expect(fake.generated.at(-1)?.messages[0]).toMatchObject({
       role: 'system',
-      content: expect.stringContaining('[1] Refunds take five days.'),
+      content: expect.stringContaining('<passage n="1">\nRefunds take five days.\n</passage>'),
     });
     expect(answer.citations?.[0]).toMatchObject({ index: 1, document_id: 'refunds' });
   });
