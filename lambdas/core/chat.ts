@@ -15,7 +15,7 @@ import {
   settleUsage,
   type TokenUsage,
 } from './metering';
-import { type PiiPolicy, redact } from './pii';
+import { type PiiPolicy, piiPolicyFor, redact } from './pii';
 import type {
   ChatMessage,
   ContentGuardrail,
@@ -136,9 +136,6 @@ function blockedByGuardrail(policies: readonly string[]): PlatformError {
   return new PlatformError('content_blocked', `blocked by the content policy: ${policies.join(', ')}`);
 }
 
-/** Nothing to find: a tier without a redaction policy. */
-const NO_REDACTION: PiiPolicy = { entities: [], patterns: [], restore: false };
-
 /** OpenAI's `stop`: one sequence or up to four. */
 export function stopSequences(stop: ChatRequest['stop']): string[] | undefined {
   return stop === null || stop === undefined ? undefined : [stop].flat();
@@ -189,8 +186,7 @@ async function prepareChat(
     : [];
   // Everything the model will read, the tenant's own passages and template variables too, cleaned of PII.
   const grounded = groundedMessages(asked, passages);
-  // The tenant's own policy if it has one, else its tier's.
-  const piiPolicy = tenant.piiRedaction ?? deps.piiRedaction?.[tenant.tier] ?? NO_REDACTION;
+  const piiPolicy = piiPolicyFor(deps, tenant);
   const redaction = redact(
     grounded.map((message) => message.content),
     piiPolicy,

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { ModelCatalog } from '../../contract/catalog';
 import type { RetrievalSettings } from '../../contract/environment';
+import type { Tier } from '../../contract/tenancy';
 import { type ResolvedModel, resolveModel } from './catalog';
 import { PlatformError } from './errors';
 import { type ModelCall, metered, reserveCall, runReserved } from './metering';
+import { type PiiPolicy, piiPolicyFor, redact } from './pii';
 import type {
   DocumentRecord,
   DocumentStore,
@@ -31,9 +33,14 @@ export interface RetrievalDeps {
   readonly documents: DocumentStore;
   readonly queue: IngestQueue;
   readonly now: () => number;
+  /** What each tier's text is cleaned of before a shared model (the embedding model too) reads it. */
+  readonly piiRedaction?: Readonly<Record<Tier, PiiPolicy>>;
 }
 
-type EmbedDeps = Pick<RetrievalDeps, 'catalog' | 'retrieval' | 'ledger' | 'metrics' | 'embedder' | 'now'>;
+type EmbedDeps = Pick<
+  RetrievalDeps,
+  'catalog' | 'retrieval' | 'ledger' | 'metrics' | 'embedder' | 'now' | 'piiRedaction'
+>;
 
 /**
  * How long a queued job's reservation waits for the worker before it counts as abandoned: SQS hides
@@ -52,7 +59,14 @@ const embed = (
   model: ResolvedModel<'embedding'>,
   texts: readonly string[],
   signal?: AbortSignal,
-) => deps.embedder.embed(tenant, { modelId: model.bedrockModelId, texts, dimensions: model.dimensions, signal });
+) =>
+  // The shared embedding model reads the text cleaned of PII; the tenant's own index keeps it whole.
+  deps.embedder.embed(tenant, {
+    modelId: model.bedrockModelId,
+    texts: redact(texts, piiPolicyFor(deps, tenant)).texts,
+    dimensions: model.dimensions,
+    signal,
+  });
 
 /** Embeds texts with the retrieval model, metered like any model call. */
 export async function embedTexts(

@@ -1,6 +1,19 @@
 import { PII_ENTITIES, type PiiEntity, type PiiPolicy } from '../../contract/safety';
+import type { Tier } from '../../contract/tenancy';
+import type { TenantContext } from './tenant';
 
 export { PII_ENTITIES, type PiiEntity, type PiiPolicy };
+
+/** Nothing to find: no policy for the tenant or its tier. */
+const NO_REDACTION: PiiPolicy = { entities: [], patterns: [], restore: false };
+
+/** The caller's redaction: its tenant's own policy if it has one, else its tier's. */
+export function piiPolicyFor(
+  deps: { readonly piiRedaction?: Readonly<Record<Tier, PiiPolicy>> },
+  tenant: Pick<TenantContext, 'tier' | 'piiRedaction'>,
+): PiiPolicy {
+  return tenant.piiRedaction ?? deps.piiRedaction?.[tenant.tier] ?? NO_REDACTION;
+}
 
 interface Detector {
   readonly name: string;

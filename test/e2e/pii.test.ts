@@ -39,6 +39,27 @@ describe('PII redaction', () => {
     expect(record.text).not.toMatch(/123-45-6789|ana\.lopez/);
   });
 
+  it('cleans what the shared embedding model reads too, while the tenant keeps its own text whole', async () => {
+    const { apiKey } = await onboard(platform, 'embed-co');
+    const embedded = await call(platform, 'POST', '/v1/embeddings', {
+      credential: apiKey,
+      body: { model: 'titan-embed-text-v2', input: 'Write to ana.lopez@example.com' },
+    });
+    expect(embedded.status).toBe(200);
+    expect(platform.bedrock.requests.at(-1)?.body).toMatchObject({ inputText: 'Write to [EMAIL_1]' });
+
+    await call(platform, 'POST', '/v1/documents', {
+      credential: apiKey,
+      body: { id: 'contact', text: 'Support answers at help.desk@example.com every weekday.' },
+    });
+    expect(JSON.stringify(platform.bedrock.requests.at(-1)?.body)).not.toContain('help.desk@example.com');
+    const found = await call(platform, 'POST', '/v1/retrieve', {
+      credential: apiKey,
+      body: { query: 'when does support answer', top_k: 1 },
+    });
+    expect(found.body.data[0].text).toContain('help.desk@example.com');
+  });
+
   it("applies a tenant's own policy instead of its tier's", async () => {
     const { apiKey } = await onboard(platform, 'ticket-co', {
       pii_redaction: { entities: [], patterns: [{ name: 'ticket', regex: 'TCK-\\d{4}' }], restore: false },
