@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ChatMessage } from './ports';
+import type { GenerateRequest } from './ports';
 import type { TenantContext } from './tenant';
 
 /** An answer kept for a tenant: the model's text as it came (placeholders of redacted PII included). */
@@ -9,16 +9,13 @@ export interface CachedAnswer {
 }
 
 /** What makes two requests the same request: everything the model is given. */
-export interface CacheableCall {
-  readonly modelId: string;
-  readonly messages: readonly ChatMessage[];
-  readonly maxTokens: number;
-  readonly temperature?: number;
-  readonly topP?: number;
-  readonly stop?: readonly string[];
+export type CacheableCall = Pick<
+  GenerateRequest,
+  'modelId' | 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'stop'
+> & {
   /** The template and its version: a changed template never answers from the old one's cache. */
   readonly prompt?: { readonly id: string; readonly version: number };
-}
+};
 
 /**
  * Whether an answer may come from, or go to, the tenant's cache: the tenant turned it on, the
