@@ -11,12 +11,14 @@ const { batchSize: BATCH_SIZE, maxReceives: MAX_RECEIVES } = INGEST_QUEUE;
 interface Message {
   readonly messageId: string;
   readonly body: string;
+  /** `MessageGroupId`: the tenant, for the ingest queue. */
+  readonly group: string;
   receives: number;
 }
 
 /** The queue's journal: a message sent, then done (deleted by the consumer) or dead-lettered. */
 type QueueEntry =
-  | { readonly op: 'send'; readonly messageId: string; readonly body: string }
+  | { readonly op: 'send'; readonly messageId: string; readonly body: string; readonly group?: string }
   | { readonly op: 'done' | 'dead'; readonly messageId: string };
 
 export interface LocalSqs {
@@ -34,17 +36,21 @@ export interface LocalSqs {
 /**
  * SQS `SendMessage` (JSON protocol) for one queue, and an in-process event source mapping that
  * hands batches to the worker, redelivers the items it reports failed, and dead-letters them after
- * `MAX_RECEIVES` tries. With a `file`, a message is journaled before `SendMessage` answers and
+ * `MAX_RECEIVES` tries. As an SQS fair queue, it fills each batch round-robin across message
+ * groups, so a group with a backlog waits its turn instead of holding back the others. With a `file`, a message is journaled before `SendMessage` answers and
  * until the worker is done with it, so a crash loses no acknowledged message: it is delivered
  * again after a restart, as SQS does after a visibility timeout.
  */
 export async function startLocalSqs(options: { queueName: string; file?: string }): Promise<LocalSqs> {
   const journal = options.file ? new Journal<QueueEntry>(options.file) : undefined;
-  const { pending, deadLetters } = replay(journal?.read() ?? []);
+  const replayed = replay(journal?.read() ?? []);
+  const { deadLetters } = replayed;
+  const pending = new FairQueue();
+  for (const message of replayed.pending) pending.push(message);
   journal?.rewrite([
-    ...pending.map((m) => ({ op: 'send' as const, messageId: m.messageId, body: m.body })),
+    ...replayed.pending.map((m) => ({ op: 'send' as const, messageId: m.messageId, body: m.body, group: m.group })),
     ...deadLetters.flatMap((m) => [
-      { op: 'send' as const, messageId: m.messageId, body: m.body },
+      { op: 'send' as const, messageId: m.messageId, body: m.body, group: m.group },
       { op: 'dead' as const, messageId: m.messageId },
     ]),
   ]);
@@ -70,8 +76,9 @@ export async function startLocalSqs(options: { queueName: string; file?: string 
     if (body.QueueUrl !== queueUrl || typeof body.MessageBody !== 'string' || body.MessageBody.length === 0) {
       return sendAwsError(response, 400, 'QueueDoesNotExist', 'The specified queue does not exist.');
     }
-    const message = { messageId: randomUUID(), body: body.MessageBody, receives: 0 };
-    journal?.append([{ op: 'send', messageId: message.messageId, body: message.body }]);
+    const group = typeof body.MessageGroupId === 'string' ? body.MessageGroupId : '';
+    const message = { messageId: randomUUID(), body: body.MessageBody, group, receives: 0 };
+    journal?.append([{ op: 'send', messageId: message.messageId, body: message.body, group }]);
     pending.push(message);
     response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
     response.end(
@@ -87,8 +94,8 @@ export async function startLocalSqs(options: { queueName: string; file?: string 
     if (delivering || !consumer || closed) return;
     delivering = true;
     try {
-      while (pending.length > 0 && !closed) {
-        const batch = pending.splice(0, BATCH_SIZE);
+      while (pending.size > 0 && !closed) {
+        const batch = pending.take(BATCH_SIZE);
         for (const message of batch) message.receives++;
         const event = {
           Records: batch.map((m) => ({
@@ -146,12 +153,47 @@ function replay(entries: readonly QueueEntry[]): { pending: Message[]; deadLette
   const sent = new Map<string, Message>();
   const dead: Message[] = [];
   for (const entry of entries) {
-    if (entry.op === 'send') sent.set(entry.messageId, { messageId: entry.messageId, body: entry.body, receives: 0 });
-    else {
+    if (entry.op === 'send') {
+      sent.set(entry.messageId, {
+        messageId: entry.messageId,
+        body: entry.body,
+        group: entry.group ?? '',
+        receives: 0,
+      });
+    } else {
       const message = sent.get(entry.messageId);
       sent.delete(entry.messageId);
       if (entry.op === 'dead' && message) dead.push(message);
     }
   }
   return { pending: [...sent.values()], deadLetters: dead };
+}
+
+/** Pending messages by message group, taken round-robin: one from each group in turn. */
+export class FairQueue {
+  private readonly groups = new Map<string, Message[]>();
+
+  get size(): number {
+    let total = 0;
+    for (const messages of this.groups.values()) total += messages.length;
+    return total;
+  }
+
+  push(message: Message): void {
+    const messages = this.groups.get(message.group) ?? [];
+    messages.push(message);
+    this.groups.set(message.group, messages);
+  }
+
+  /** Up to `count` messages, a group's turn ending after one; a group served goes to the back. */
+  take(count: number): Message[] {
+    const taken: Message[] = [];
+    while (taken.length < count && this.groups.size > 0) {
+      const [group, messages] = this.groups.entries().next().value as [string, Message[]];
+      taken.push(messages.shift() as Message);
+      this.groups.delete(group);
+      if (messages.length > 0) this.groups.set(group, messages);
+    }
+    return taken;
+  }
 }
