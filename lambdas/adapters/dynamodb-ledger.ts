@@ -148,6 +148,7 @@ export class DynamoDbLedger implements Ledger {
     const { tenantId, limits } = tenant;
     const { estimate, nowMs, requestId } = request;
     const shards = shardCount(limits);
+    // A call no window could ever admit is the caller's 400, before any write.
     admissionThresholds(limits, estimate);
     if (estimate.tokens > shareOf(limits.tokensPerMinute, shards, shards - 1)) {
       throw new PlatformError('invalid_request', `request needs up to ${estimate.tokens} tokens: lower max_tokens`);
@@ -164,7 +165,7 @@ export class DynamoDbLedger implements Ledger {
       shard,
       recordShard: home,
     });
-    const attempt = { tenant, estimate, nowMs, requestId, month, home, holdMs: request.holdMs };
+    const attempt = { tenant, estimate, nowMs, requestId, month, shards, home, holdMs: request.holdMs };
 
     // The common case: the home shard has room, one transaction, no read.
     if ((await this.tryReserve(attempt, home)) === 'admitted') return reservationAt(home);
@@ -214,13 +215,13 @@ export class DynamoDbLedger implements Ledger {
       nowMs: number;
       requestId: string;
       month: string;
+      shards: number;
       home: number;
       holdMs?: number;
     },
     shard: number,
   ): Promise<'admitted' | 'refused' | 'exists'> {
-    const { tenant, estimate, nowMs, month } = attempt;
-    const shards = shardCount(tenant.limits);
+    const { tenant, estimate, nowMs, month, shards } = attempt;
     const window = minuteWindow(nowMs);
     const terms = leaseTerms(tenant.limits);
     const expiresAtMs = nowMs + (attempt.holdMs ?? this.options.reservationTtlMs);

@@ -1,5 +1,5 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { TABLE_KEY } from '../../contract/tables';
+import { TABLE_KEY, TTL_ATTRIBUTE } from '../../contract/tables';
 import { PlatformError } from '../core/errors';
 import { backoff } from './retry';
 
@@ -116,4 +116,12 @@ export function withoutKeys<T>(item: Record<string, unknown>, ...storageOnly: st
   const copy = { ...item };
   for (const name of ['pk', 'sk', ...storageOnly]) delete copy[name];
   return copy as T;
+}
+
+/**
+ * Whether an item is there and not past its TTL at `nowMs`: DynamoDB deletes expired items lazily,
+ * so a read can still find one.
+ */
+export function liveAt<T extends Record<string, unknown>>(item: T | undefined, nowMs: number): item is T {
+  return item !== undefined && Number(item[TTL_ATTRIBUTE]) > nowMs / 1000;
 }

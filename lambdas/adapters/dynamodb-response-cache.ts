@@ -3,7 +3,7 @@ import { TTL_ATTRIBUTE } from '../../contract/tables';
 import type { ResponseCache } from '../core/ports';
 import type { CachedAnswer } from '../core/response-cache';
 import { type TenantContext, tenantKey } from '../core/tenant';
-import { deletePartition } from './dynamodb-partition';
+import { deletePartition, liveAt } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 const CACHE_PREFIX = 'CACHE#';
@@ -24,7 +24,7 @@ export class DynamoDbResponseCache implements ResponseCache {
     const { Item: item } = await this.db(tenant.tenantId).send(
       new GetCommand({ TableName: this.tableName, Key: cacheItemKey(tenant.tenantId, key) }),
     );
-    if (!item || Number(item[TTL_ATTRIBUTE]) <= nowMs / 1000) return undefined;
+    if (!liveAt(item, nowMs)) return undefined;
     return { text: String(item.text), finishReason: String(item.finishReason) };
   }
 

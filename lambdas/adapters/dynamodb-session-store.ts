@@ -4,7 +4,7 @@ import type { SessionStore } from '../core/ports';
 import type { StoredSession } from '../core/sessions';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { isConditionalCheckFailure } from './dynamodb-errors';
-import { deletePartition } from './dynamodb-partition';
+import { deletePartition, liveAt } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 const SESSION_PREFIX = 'SESSION#';
@@ -25,7 +25,7 @@ export class DynamoDbSessionStore implements SessionStore {
     const { Item: item } = await this.db(tenant.tenantId).send(
       new GetCommand({ TableName: this.tableName, Key: sessionKey(tenant.tenantId, id), ConsistentRead: true }),
     );
-    if (!item || Number(item[TTL_ATTRIBUTE]) <= nowMs / 1000) return undefined;
+    if (!liveAt(item, nowMs)) return undefined;
     return {
       id,
       messages: item.messages,
@@ -70,7 +70,7 @@ export class DynamoDbSessionStore implements SessionStore {
     const { Attributes: old } = await this.db(tenant.tenantId).send(
       new DeleteCommand({ TableName: this.tableName, Key: sessionKey(tenant.tenantId, id), ReturnValues: 'ALL_OLD' }),
     );
-    return old !== undefined && Number(old[TTL_ATTRIBUTE]) > nowMs / 1000;
+    return liveAt(old, nowMs);
   }
 
   deleteAll(tenantId: string): Promise<number> {
