@@ -24,7 +24,7 @@ import { DynamoDbTenantPartitions } from './adapters/dynamodb-tenant-partitions'
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { EventBridgePlacementWorkflow } from './adapters/eventbridge-placement';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
-import { PowertoolsMeteringMetrics } from './adapters/powertools-metering-metrics';
+import { PowertoolsMetrics } from './adapters/powertools-metrics';
 import { SageMakerAdapterHost } from './adapters/sagemaker-adapter-host';
 import { SageMakerModelProvider } from './adapters/sagemaker-model-provider';
 import { SqsIngestQueue } from './adapters/sqs-ingest-queue';
@@ -41,10 +41,10 @@ import type {
   Embedder,
   IngestQueue,
   Ledger,
-  MeteringMetrics,
   ModelProvider,
   OffboardingWorkflow,
   PlacementWorkflow,
+  PlatformMetrics,
   ResponseCache,
   SessionStore,
   TenantAdapters,
@@ -143,7 +143,9 @@ export const responseCache = /* @__PURE__ */ built(
 export const sessions = /* @__PURE__ */ built(
   (wiring): SessionStore => new DynamoDbSessionStore(tenantDynamoDb(wiring), wiring.settings.documentTableName),
 );
-export const metrics = /* @__PURE__ */ built((): MeteringMetrics => new PowertoolsMeteringMetrics());
+export const metrics = /* @__PURE__ */ built(
+  (wiring): PlatformMetrics => new PowertoolsMetrics({ tenantDimension: wiring.settings.siloTenantId !== undefined }),
+);
 export const models = /* @__PURE__ */ built((wiring): ModelProvider => new BedrockModelProvider(bedrock(wiring)));
 export const contentGuardrail = /* @__PURE__ */ built(
   (wiring): ContentGuardrail => new BedrockContentGuardrail(bedrock(wiring)),
@@ -201,16 +203,14 @@ export const tokens = /* @__PURE__ */ built(
   (wiring): TokenVerifier | undefined => wiring.settings.jwt && new JwtTokenVerifier(wiring.settings.jwt),
 );
 
-/** What every metered tenant route uses: settings, audit log, clock, ledger and its metrics, the embedder. */
+/** What every tenant route uses: settings, audit log, clock and metrics. */
+export function tenantRoutePorts(wiring: Wiring) {
+  return { settings: wiring.settings, audit: audit(wiring), now: Date.now, metrics: metrics(wiring) };
+}
+
+/** What every metered tenant route uses: a tenant route's ports, the ledger, the embedder. */
 export function meteredRoutePorts(wiring: Wiring) {
-  return {
-    settings: wiring.settings,
-    audit: audit(wiring),
-    now: Date.now,
-    ledger: ledger(wiring),
-    metrics: metrics(wiring),
-    embedder: embedder(wiring),
-  };
+  return { ...tenantRoutePorts(wiring), ledger: ledger(wiring), embedder: embedder(wiring) };
 }
 
 /** Every port at once: what the local platform and the tests hand to any handler (see `runtime-all.ts`). */
@@ -219,8 +219,8 @@ export interface PlatformDeps {
   readonly registry: TenantRegistry;
   readonly ledger: Ledger;
   readonly audit: AuditLog;
-  /** Metering's metrics (EMF lines on AWS). */
-  readonly metrics: MeteringMetrics;
+  /** Requests', model calls' and metering's metrics (EMF lines on AWS). */
+  readonly metrics: PlatformMetrics;
   readonly reports: UsageReports;
   readonly models: ModelProvider;
   readonly embedder: Embedder;

@@ -157,6 +157,7 @@ export class DynamoDbLedger implements Ledger {
     const home = homeShard(requestId, shards);
     const reservationAt = (shard: number, reservationMonth = month): Reservation => ({
       tenantId,
+      tier: tenant.tier,
       requestId,
       model: request.model,
       month: reservationMonth,
@@ -403,7 +404,12 @@ export class DynamoDbLedger implements Ledger {
    * `also` in the same transaction; nothing when the record is gone already (an earlier try of
    * this settle got through, or it was released as abandoned).
    */
-  private async endReservation(reservation: Reservation, tokens: number, cost: number, also?: TransactItem) {
+  private async endReservation(
+    reservation: Omit<Reservation, 'tier'>,
+    tokens: number,
+    cost: number,
+    also?: TransactItem,
+  ) {
     const { tenantId, requestId, month } = reservation;
     await unavailableWhenExhausted(() =>
       this.transact(

@@ -280,7 +280,7 @@ export async function completeChat(
     audit.cache = hit ? 'hit' : 'miss';
     if (hit) {
       const costNanoUsd = deps.cacheHitNanoUsd ?? 0;
-      await meterCacheHit(deps.ledger, tenant, { requestId, model: model.name, costNanoUsd, nowMs });
+      await meterCacheHit(deps, tenant, { requestId, model: model.name, costNanoUsd, nowMs });
       return answered(hit.text, hit.finishReason, { inputTokens: 0, outputTokens: 0 });
     }
   }

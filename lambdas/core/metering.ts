@@ -1,6 +1,6 @@
 import { costNanoUsd, type ResolvedModel } from './catalog';
 import { PlatformError } from './errors';
-import type { Ledger, MeteringMetrics, Reservation } from './ports';
+import type { ActualUsage, Ledger, MeteringMetrics, Reservation } from './ports';
 import type { TenantContext } from './tenant';
 
 export interface TokenUsage {
@@ -101,7 +101,7 @@ export async function runReserved<R extends TokenUsage>(
   try {
     result = await run();
   } catch (error) {
-    if (modelMayHaveRun(error)) await deps.ledger.settle(reservation, usageOf(model, estimate));
+    if (modelMayHaveRun(error)) await settle(deps, reservation, usageOf(model, estimate));
     else if (!options.retriedWhenRefused) await deps.ledger.release(reservation);
     throw error;
   }
@@ -117,17 +117,17 @@ export const CACHED_MODEL_SUFFIX = ':cached';
  * budget, at the cache's price and with no model tokens, recorded as `<model>:cached`.
  */
 export async function meterCacheHit(
-  ledger: Ledger,
+  deps: MeteringDeps,
   tenant: TenantContext,
   hit: { requestId: string; model: string; costNanoUsd: number; nowMs: number },
 ): Promise<void> {
-  const reservation = await ledger.reserve(tenant, {
+  const reservation = await deps.ledger.reserve(tenant, {
     requestId: hit.requestId,
     model: `${hit.model}${CACHED_MODEL_SUFFIX}`,
     estimate: { tokens: 0, costNanoUsd: hit.costNanoUsd },
     nowMs: hit.nowMs,
   });
-  await ledger.settle(reservation, { inputTokens: 0, outputTokens: 0, costNanoUsd: hit.costNanoUsd });
+  await settle(deps, reservation, { inputTokens: 0, outputTokens: 0, costNanoUsd: hit.costNanoUsd });
 }
 
 /** Settles what a call used, counting any use beyond its reservation (settled all the same). */
@@ -139,7 +139,13 @@ export async function settleUsage(
 ): Promise<void> {
   const overage = usage.inputTokens + usage.outputTokens - reservation.estimate.tokens;
   if (overage > 0) deps.metrics.reservationOverage(reservation, overage);
-  await deps.ledger.settle(reservation, usageOf(model, usage));
+  await settle(deps, reservation, usageOf(model, usage));
+}
+
+/** Settles a reservation in the ledger, then counts what it billed. */
+async function settle(deps: MeteringDeps, reservation: Reservation, usage: ActualUsage): Promise<void> {
+  await deps.ledger.settle(reservation, usage);
+  deps.metrics.settled(reservation, usage);
 }
 
 function usageOf(model: ResolvedModel, usage: TokenUsage) {

@@ -1,4 +1,5 @@
 import type { GuardrailRef } from '../../contract/environment';
+import type { Tier } from '../../contract/tenancy';
 import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
 import type { Estimate } from './limits';
@@ -57,6 +58,8 @@ export interface ModelProvider {
 /** A request admitted by the ledger, to be settled or released exactly once. */
 export interface Reservation {
   readonly tenantId: string;
+  /** The tenant's tier when it was admitted: what its usage is counted under. */
+  readonly tier: Tier;
   readonly requestId: string;
   readonly model: string;
   readonly month: string;
@@ -122,6 +125,28 @@ export interface Ledger {
 export interface MeteringMetrics {
   /** A model used `tokens` more than its reservation held: settled all the same, and counted here. */
   reservationOverage(reservation: Reservation, tokens: number): void;
+  /** A model call settled: the tokens and cost it was billed, per tier, model and tenant. */
+  settled(reservation: Reservation, usage: ActualUsage): void;
+}
+
+/** One tenant request as operators count it: answered, refused or failed. */
+export interface RequestOutcome {
+  readonly tenantId: string;
+  readonly tier: Tier;
+  readonly requestId: string;
+  /** `METHOD /resource`, e.g. `POST /v1/chat/completions`. */
+  readonly route: string;
+  readonly status: number;
+  readonly errorCode?: string;
+  readonly latencyMs: number;
+  readonly cache?: 'hit' | 'miss';
+}
+
+/** What operators watch: CloudWatch metrics (embedded metric format) on AWS. */
+export interface PlatformMetrics extends MeteringMetrics {
+  request(outcome: RequestOutcome): void;
+  /** A streamed answer whose caller hung up before its end. */
+  streamDisconnected(tenant: { readonly tenantId: string; readonly tier: Tier }, route: string): void;
 }
 
 export interface StoredApiKey {

@@ -1,14 +1,14 @@
 import { auditView } from '../core/audit';
 import { PlatformError } from '../core/errors';
 import { pageQuerySchema } from '../core/paging';
-import { audit, lambdaHandler, type PlatformDeps } from '../runtime';
+import { lambdaHandler, type PlatformDeps, tenantRoutePorts } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 
 const REQUEST_ID = /^[A-Za-z0-9-]{1,128}$/;
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
-export type AuditDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now'>;
+export type AuditDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'metrics'>;
 
 /** `GET /v1/audit` (newest first, paginated) and `GET /v1/audit/{requestId}`: the caller's own records only. */
 export function create(deps: AuditDeps) {
@@ -28,6 +28,4 @@ export function create(deps: AuditDeps) {
   );
 }
 
-export const handler = lambdaHandler((wiring) =>
-  create({ settings: wiring.settings, audit: audit(wiring), now: Date.now }),
-);
+export const handler = lambdaHandler((wiring) => create({ ...tenantRoutePorts(wiring) }));

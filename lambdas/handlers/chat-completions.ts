@@ -20,7 +20,7 @@ import {
   tenantPrompts,
 } from '../runtime';
 import { vectors } from '../runtime-vectors';
-import { header, json, tenantApi } from './http';
+import { header, json, routeOf, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 import { streamed } from './streaming';
 
@@ -52,19 +52,24 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache
 async function* serverSentEvents(
   first: IteratorResult<ChatCompletionChunk | StreamFailure>,
   rest: AsyncGenerator<ChatCompletionChunk | StreamFailure>,
+  onHangUp: () => void,
 ): AsyncGenerator<string> {
   const event = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
+  let ended = false;
   try {
     for (let next: IteratorResult<ChatCompletionChunk | StreamFailure> = first; !next.done; next = await rest.next()) {
       if ('failure' in next.value) {
+        ended = true;
         yield event(errorBody(next.value.failure.code, next.value.failure.message));
         return;
       }
       yield event(next.value);
     }
+    ended = true;
     yield 'data: [DONE]\n\n';
   } finally {
     // The caller hung up (the transport stopped reading): the stream stops, and settles what it made.
+    if (!ended) onHangUp();
     await rest.return(undefined);
   }
 }
@@ -80,7 +85,8 @@ export function create(deps: ChatCompletionsDeps) {
         const chunks = streamChat(chat, tenant, request, modelCall, { audit });
         // The first chunk before any byte: a refusal or an early failure is an ordinary error answer.
         const first = await chunks.next();
-        return streamed(200, SSE_HEADERS, serverSentEvents(first, chunks));
+        const hungUp = () => deps.metrics.streamDisconnected(tenant, routeOf(event));
+        return streamed(200, SSE_HEADERS, serverSentEvents(first, chunks, hungUp));
       }
       const noStore = /(^|,)\s*no-store\s*(,|$)/i.test(header(event, 'cache-control') ?? '');
       const completion = await completeChat(chat, tenant, request, modelCall, { audit, noStore });

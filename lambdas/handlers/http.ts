@@ -1,20 +1,19 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { ZodError } from 'zod';
 import { type ErrorCode, errorBody, statusOf } from '../../contract/errors';
+import { annotateTrace } from '../adapters/xray-annotations';
 import { type AuditDetail, boundedAuditEntry } from '../core/audit';
 import { PlatformError } from '../core/errors';
 import { type ModelCall, modelCallBudgetMs } from '../core/metering';
-import type { AuditLog } from '../core/ports';
+import type { AuditLog, PlatformMetrics } from '../core/ports';
 import {
   assertCredentialCurrent,
   assertNoTenantOverride,
   fromAuthorizerContext,
   type TenantContext,
 } from '../core/tenant';
-
-const logger = new Logger();
+import { logger } from './logger';
 
 export interface ApiContext extends Context {
   requestId: string;
@@ -23,6 +22,8 @@ export interface ApiContext extends Context {
 }
 
 export interface TenantApiContext extends ApiContext {
+  /** When the handler took the request, by the injected clock. */
+  startedAtMs: number;
   /** Aborts model calls while there is still time to settle them and answer (504). */
   modelCall: ModelCall;
   /** Frozen; taken from the authorizer's context only. */
@@ -126,6 +127,9 @@ function tenantContext(now: () => number): MiddlewareObj<ApiEvent, APIGatewayPro
   return {
     before: ({ event, context }: Request<TenantApiContext>) => {
       context.tenant = fromAuthorizerContext(event.requestContext?.authorizer);
+      const { tenantId, tier } = context.tenant;
+      logger.appendKeys({ tenantId, tier, requestId: context.requestId, route: routeOf(event) });
+      annotateTrace({ tenantId, tier });
       assertCredentialCurrent(context.tenant, now());
       context.modelCall = {
         requestId: context.requestId,
@@ -162,7 +166,7 @@ function auditTrail(
           requestId: context.requestId,
           at: new Date(now()).toISOString(),
           principal: context.tenant.principal,
-          route: `${event.httpMethod} ${event.resource}`,
+          route: routeOf(event),
           status: response.statusCode,
           ...(context.errorCode && { errorCode: context.errorCode }),
           ...context.audit,
@@ -181,9 +185,52 @@ function auditTrail(
   };
 }
 
+/** `METHOD /resource`, e.g. `POST /v1/documents/{id}`: a bounded set, unlike paths. */
+export function routeOf(event: Pick<ApiEvent, 'httpMethod' | 'resource'>): string {
+  return `${event.httpMethod} ${event.resource}`;
+}
+
+/**
+ * Counts every tenant request once it is answered (requests, latency, errors, refusals by code,
+ * cache hits), and ends its log context. Registered first, so it runs after everything else.
+ */
+function requestMetrics(
+  metrics: PlatformMetrics,
+  now: () => number,
+): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext> {
+  const count = ({ event, context, response }: Request<TenantApiContext>) => {
+    if (context.tenant && response) {
+      metrics.request({
+        tenantId: context.tenant.tenantId,
+        tier: context.tenant.tier,
+        requestId: context.requestId,
+        route: routeOf(event),
+        status: response.statusCode,
+        ...(context.errorCode && { errorCode: context.errorCode }),
+        latencyMs: now() - context.startedAtMs,
+        ...(context.audit?.cache && { cache: context.audit.cache }),
+      });
+    }
+    logger.resetKeys();
+  };
+  return {
+    before: ({ context }: Request<TenantApiContext>) => {
+      context.startedAtMs = now();
+    },
+    after: count,
+    onError: count,
+  };
+}
+
 /** A route behind the tenant authorizer. */
-export function tenantApi(deps: { settings: { maxRequestBodyBytes: number }; audit: AuditLog; now: () => number }) {
+export function tenantApi(deps: {
+  settings: { maxRequestBodyBytes: number };
+  audit: AuditLog;
+  metrics: PlatformMetrics;
+  now: () => number;
+}) {
   return middy<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext>()
+    .use(requestMetrics(deps.metrics, deps.now))
     .use(auditTrail(deps.audit, deps.now))
     .use(errorResponses())
     .use(tenantContext(deps.now))

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
@@ -17,8 +16,7 @@ import {
 } from '../runtime';
 import { vectors } from '../runtime-vectors';
 import { lambdaFunction } from './lambda';
-
-const logger = new Logger();
+import { logger } from './logger';
 
 const ingestJobRefSchema = z.object({
   tenantId: tenantIdSchema,
@@ -50,11 +48,14 @@ export function create(deps: IngestWorkerDeps) {
           // Each job's model call ends while there is still time to settle it and report the batch.
           const signal = AbortSignal.timeout(modelCallBudgetMs(context.getRemainingTimeInMillis()));
           const ref = ingestJobRefSchema.parse(JSON.parse(record.body));
+          logger.appendKeys({ tenantId: ref.tenantId, requestId: ref.requestId });
           const outcome = await indexQueuedJob(retrieval, ref, signal);
           if (outcome !== 'indexed') logger.info('ingest job dropped', { messageId: record.messageId, outcome });
         } catch (error) {
           logger.error('ingest job failed', { messageId: record.messageId, error: error as Error });
           batchItemFailures.push({ itemIdentifier: record.messageId });
+        } finally {
+          logger.removeKeys(['tenantId', 'requestId']);
         }
       }
       return { batchItemFailures };

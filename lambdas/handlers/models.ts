@@ -1,11 +1,11 @@
 import { modelList } from '../core/adapters';
 import { promptView } from '../core/prompts';
-import { audit, lambdaHandler, type PlatformDeps, tenantAdapters, tenantPrompts } from '../runtime';
+import { lambdaHandler, type PlatformDeps, tenantAdapters, tenantPrompts, tenantRoutePorts } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
-export type ModelsDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'adapters' | 'prompts'>;
+export type ModelsDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'metrics' | 'adapters' | 'prompts'>;
 
 /**
  * What the caller can call: `GET /v1/models` (the catalog's models and its own adapters in
@@ -26,9 +26,7 @@ export function create(deps: ModelsDeps) {
 
 export const handler = lambdaHandler((wiring) =>
   create({
-    settings: wiring.settings,
-    audit: audit(wiring),
-    now: Date.now,
+    ...tenantRoutePorts(wiring),
     adapters: tenantAdapters(wiring),
     prompts: tenantPrompts(wiring),
   }),

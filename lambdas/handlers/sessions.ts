@@ -1,11 +1,11 @@
 import { PlatformError } from '../core/errors';
 import { SESSION_ID_PATTERN, scopedSessionId, sessionView } from '../core/sessions';
-import { audit, lambdaHandler, type PlatformDeps, sessions } from '../runtime';
+import { lambdaHandler, type PlatformDeps, sessions, tenantRoutePorts } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
-export type SessionsDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'sessions'>;
+export type SessionsDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'metrics' | 'sessions'>;
 
 /** `GET /v1/sessions/{id}` (the conversation kept for `session_id`) and `DELETE` (wipe it): the caller's own only. */
 export function create(deps: SessionsDeps) {
@@ -26,6 +26,4 @@ export function create(deps: SessionsDeps) {
   );
 }
 
-export const handler = lambdaHandler((wiring) =>
-  create({ settings: wiring.settings, audit: audit(wiring), now: Date.now, sessions: sessions(wiring) }),
-);
+export const handler = lambdaHandler((wiring) => create({ ...tenantRoutePorts(wiring), sessions: sessions(wiring) }));

@@ -1,10 +1,10 @@
 import { usageQuerySchema, usageRange, usageReport } from '../core/usage';
-import { audit, lambdaHandler, ledger, type PlatformDeps } from '../runtime';
+import { lambdaHandler, ledger, type PlatformDeps, tenantRoutePorts } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
-export type UsageDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'ledger'>;
+export type UsageDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'metrics' | 'ledger'>;
 
 /** `GET /v1/usage?from=&to=&group_by=`: the caller's own usage only. */
 export function create(deps: UsageDeps) {
@@ -18,6 +18,4 @@ export function create(deps: UsageDeps) {
   );
 }
 
-export const handler = lambdaHandler((wiring) =>
-  create({ settings: wiring.settings, audit: audit(wiring), now: Date.now, ledger: ledger(wiring) }),
-);
+export const handler = lambdaHandler((wiring) => create({ ...tenantRoutePorts(wiring), ledger: ledger(wiring) }));

@@ -11,9 +11,14 @@ describe('metering of a model call', () => {
   const tenant = tenantContext('meter-co');
   const call = { requestId: 'r1', model, estimate: { inputTokens: 100, outputTokens: 50 }, nowMs: 0 };
   const overages: [Reservation, number][] = [];
+  const billedMetrics: [string, string, number][] = [];
   const metrics: MeteringMetrics = {
     reservationOverage: (reservation, tokens) => void overages.push([reservation, tokens]),
+    settled: (reservation, usage) => void billedMetrics.push([reservation.tier, reservation.model, usage.costNanoUsd]),
   };
+  beforeEach(() => {
+    billedMetrics.length = 0;
+  });
 
   it.each([
     ['a refusal before running (invalid)', new PlatformError('invalid_request', 'too long'), false],
@@ -31,6 +36,8 @@ describe('metering of a model call', () => {
     expect(settled).toEqual(
       billed ? [{ requestId: 'r1', inputTokens: 100, outputTokens: 50, costNanoUsd: 10500 }] : [],
     );
+    // The cost metric counts what the ledger billed, once, under the tenant's tier.
+    expect(billedMetrics).toEqual(billed ? [['basic', 'nova-micro', 10500]] : []);
     expect(modelMayHaveRun(error)).toBe(billed);
   });
 
@@ -42,6 +49,7 @@ describe('metering of a model call', () => {
     }));
     expect(events).toEqual(['reserve r1 150', 'settle r1 170']);
     expect(settled).toEqual([{ requestId: 'r1', inputTokens: 130, outputTokens: 40, costNanoUsd: 10150 }]);
+    expect(billedMetrics).toEqual([['basic', 'nova-micro', 10150]]);
     expect(overages).toHaveLength(1);
     expect(overages[0][0]).toMatchObject({ tenantId: 'meter-co', requestId: 'r1', model: 'nova-micro' });
     expect(overages[0][1]).toBe(20);

@@ -1,7 +1,9 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type TenantContext, toAuthorizerContext } from '../../lambdas/core/tenant';
 import { ROUTE_HANDLERS } from '../../lambdas/handlers';
+import { streamedBody } from '../../lambdas/handlers/streaming';
 import type { LocalPlatform } from '../../local/platform';
+import { inMemoryPorts } from '../support/fakes';
 import { startTestPlatform } from '../support/platform';
 import { tenantContext } from '../support/tenant';
 
@@ -131,5 +133,68 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
       requestContext: { requestId: 'r' },
     } as APIGatewayProxyEvent);
     expect(response.statusCode).toBe(401);
+  });
+
+  describe('metrics', () => {
+    /** The handler with metrics recorded in memory and a clock that moves 7 ms per reading. */
+    function measured() {
+      const { ports, requestOutcomes, billed, disconnects } = inMemoryPorts();
+      let clock = Date.parse('2026-11-25T10:00:00Z');
+      const handler = ROUTE_HANDLERS['chat-completions']({
+        ...platform.deps,
+        metrics: ports.metrics,
+        now: () => (clock += 7),
+      });
+      const call = (e: APIGatewayProxyEvent) =>
+        handler(e, { awsRequestId: 'aws-req', getRemainingTimeInMillis: () => 30_000 } as Context);
+      return { call, requestOutcomes, billed, disconnects };
+    }
+
+    it('counts each request with its tenant, tier, route, status and latency, and the tokens and cost it was billed', async () => {
+      const { call, requestOutcomes, billed } = measured();
+      const t = tenantContext('metrics-ok', { monthlyTokens: 40, tokensPerMinute: 40 });
+      const ok = await call(event(t, chat()));
+      const refused = await call(event(t, chat()));
+      expect([ok.statusCode, refused.statusCode]).toEqual([200, 429]);
+      expect(requestOutcomes).toEqual([
+        expect.objectContaining({
+          tenantId: 'metrics-ok',
+          tier: 'basic',
+          route: 'POST /v1/chat/completions',
+          status: 200,
+        }),
+        expect.objectContaining({ status: 429, errorCode: 'quota_exceeded' }),
+      ]);
+      expect(requestOutcomes[0].requestId).toBe(JSON.parse(ok.body).id.replace('chatcmpl-', ''));
+      // Latency by the injected clock: a whole number of its 7 ms steps.
+      expect(requestOutcomes[0].latencyMs % 7).toBe(0);
+      expect(requestOutcomes[0].latencyMs).toBeGreaterThan(0);
+      // Billed once, as the ledger settled it; the refused call billed nothing.
+      const usage = JSON.parse(ok.body).usage;
+      expect(billed).toEqual([
+        {
+          inputTokens: usage.prompt_tokens,
+          outputTokens: usage.completion_tokens,
+          costNanoUsd: usage.prompt_tokens * 35 + usage.completion_tokens * 140,
+        },
+      ]);
+    });
+
+    it('counts a stream whose caller hung up, and not one read to its end', async () => {
+      const { call, disconnects, billed } = measured();
+      const t = tenantContext('metrics-stream');
+      const streamed = async (stopAfter?: number) => {
+        const response = await call(event(t, JSON.stringify({ ...JSON.parse(chat(60)), stream: true })));
+        let chunks = 0;
+        for await (const _chunk of streamedBody(response) ?? []) if (++chunks === stopAfter) break;
+        return chunks;
+      };
+      expect(await streamed()).toBeGreaterThan(2);
+      expect(disconnects).toEqual([]);
+      await streamed(1);
+      expect(disconnects).toEqual(['metrics-stream POST /v1/chat/completions']);
+      // The hung-up stream was billed too: once per stream.
+      expect(billed).toHaveLength(2);
+    });
   });
 });

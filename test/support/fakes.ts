@@ -1,6 +1,7 @@
 import type { AdapterRecord } from '../../lambdas/core/adapter-record';
 import { PlatformError } from '../../lambdas/core/errors';
 import type {
+  ActualUsage,
   AdapterHost,
   AuditLog,
   DocumentRecord,
@@ -11,8 +12,9 @@ import type {
   IngestJobRef,
   IngestQueue,
   Ledger,
-  MeteringMetrics,
   ModelProvider,
+  PlatformMetrics,
+  RequestOutcome,
   Reservation,
   ResponseCache,
   SessionStore,
@@ -116,6 +118,7 @@ export function inMemoryPorts() {
       monthTokens.set(tenant.tenantId, used + request.estimate.tokens);
       const reservation = {
         tenantId: tenant.tenantId,
+        tier: tenant.tier,
         requestId: request.requestId,
         model: request.model,
         month: '2026-11',
@@ -298,7 +301,15 @@ export function inMemoryPorts() {
     },
   };
   const overages: number[] = [];
-  const metrics: MeteringMetrics = { reservationOverage: (_reservation, tokens) => void overages.push(tokens) };
+  const requestOutcomes: RequestOutcome[] = [];
+  const billed: ActualUsage[] = [];
+  const disconnects: string[] = [];
+  const metrics: PlatformMetrics = {
+    reservationOverage: (_reservation, tokens) => void overages.push(tokens),
+    settled: (_reservation, usage) => void billed.push(usage),
+    request: (outcome) => void requestOutcomes.push(outcome),
+    streamDisconnected: (tenant, route) => void disconnects.push(`${tenant.tenantId} ${route}`),
+  };
 
   return {
     ports: {
@@ -332,6 +343,9 @@ export function inMemoryPorts() {
     generated,
     queued,
     overages,
+    requestOutcomes,
+    billed,
+    disconnects,
   };
 }
 
