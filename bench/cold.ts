@@ -78,6 +78,7 @@ export async function benchCold(): Promise<void> {
       audit: api('GET', '/v1/audit'),
       sessions: api('GET', '/v1/sessions/{id}'),
       admin: api('GET', '/admin/tenants/{id}'),
+      'budget-alerts': { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} },
       'ingest-worker': {
         Records: [
           {

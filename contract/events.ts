@@ -13,3 +13,26 @@ export const PLACEMENT_EVENTS = {
 export interface PlacementRequestedDetail {
   readonly tenantId: string;
 }
+
+/**
+ * A tenant's spend reached a share of its monthly budget: announced once per tenant, month and
+ * threshold on the default event bus, where the plane's rule sends it to the operators' topic and
+ * any other rule may route it (email, a webhook through an API destination).
+ */
+export const BUDGET_EVENTS = {
+  source: 'multi-tenant-ai-platform.metering',
+  thresholdReached: 'TenantBudgetThresholdReached',
+  /** Shares of the monthly budget announced, in percent. */
+  thresholdsPercent: [80, 100],
+} as const;
+
+/** What a budget event carries (`detail`). */
+export interface BudgetThresholdDetail {
+  readonly tenantId: string;
+  readonly tier: string;
+  /** `yyyy-mm`, UTC. */
+  readonly month: string;
+  readonly thresholdPercent: number;
+  readonly spentUsd: number;
+  readonly budgetUsd: number;
+}

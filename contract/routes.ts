@@ -25,7 +25,8 @@ export type FunctionName =
   | 'ingest-worker'
   | 'offboarding'
   | 'placement'
-  | 'adapter-workflow';
+  | 'adapter-workflow'
+  | 'budget-alerts';
 
 export interface Route {
   readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

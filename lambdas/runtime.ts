@@ -15,6 +15,7 @@ import { BedrockEmbedder } from './adapters/bedrock-embedder';
 import { BedrockContentGuardrail } from './adapters/bedrock-guardrail';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
+import { DynamoDbBudgetAlertMarks } from './adapters/dynamodb-budget-alert-marks';
 import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
 import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
 import { DynamoDbTenantAdapters, DynamoDbTenantPrompts } from './adapters/dynamodb-registry-records';
@@ -22,6 +23,7 @@ import { DynamoDbResponseCache } from './adapters/dynamodb-response-cache';
 import { DynamoDbSessionStore } from './adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from './adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
+import { EventBridgeBudgetEvents } from './adapters/eventbridge-budget-events';
 import { EventBridgePlacementWorkflow } from './adapters/eventbridge-placement';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
 import { PowertoolsMetrics } from './adapters/powertools-metrics';
@@ -36,6 +38,8 @@ import type {
   AdapterHost,
   AdapterWorkflow,
   AuditLog,
+  BudgetAlertMarks,
+  BudgetEvents,
   ContentGuardrail,
   DocumentStore,
   Embedder,
@@ -161,6 +165,12 @@ export const offboarding = /* @__PURE__ */ built(
       wiring.settings.offboardingStateMachineArn,
     ),
 );
+export const budgetAlertMarks = /* @__PURE__ */ built(
+  (wiring): BudgetAlertMarks => new DynamoDbBudgetAlertMarks(ownDynamoDb(wiring), wiring.settings.tenantTableName),
+);
+export const budgetEvents = /* @__PURE__ */ built(
+  (wiring): BudgetEvents => new EventBridgeBudgetEvents(new EventBridgeClient(wiring.services.events)),
+);
 export const placement = /* @__PURE__ */ built(
   (wiring): PlacementWorkflow => new EventBridgePlacementWorkflow(new EventBridgeClient(wiring.services.events)),
 );
@@ -237,6 +247,9 @@ export interface PlatformDeps {
   readonly offboarding: OffboardingWorkflow;
   /** Starts a tenant's move to its silo (an EventBridge event that starts Step Functions). */
   readonly placement: PlacementWorkflow;
+  /** Which budget thresholds were announced, and where announcements go. */
+  readonly budgetAlertMarks: BudgetAlertMarks;
+  readonly budgetEvents: BudgetEvents;
   readonly partitions: TenantPartitions;
   /** SageMaker's inference components, where tenants' adapters are loaded. */
   readonly adapterHost: AdapterHost;

@@ -7,6 +7,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import * as z from 'zod';
 import { type AdapterEndpointSettings, baseComponentName } from '../contract/adapters';
 import type { PlatformSettings } from '../contract/environment';
+import type { BudgetThresholdDetail } from '../contract/events';
 import { TENANT_SESSION_TAG } from '../contract/iam';
 import { type HandlerName, ROUTES } from '../contract/routes';
 import { SHARED_INDEX } from '../contract/search';
@@ -17,6 +18,7 @@ import { purgeTenantData } from '../lambdas/core/offboarding';
 import { ROUTE_HANDLERS, type RouteHandler } from '../lambdas/handlers';
 import { create as createAdapterSteps } from '../lambdas/handlers/adapter-workflow';
 import { create as createAuthorizer } from '../lambdas/handlers/authorizer';
+import { create as createBudgetAlerts } from '../lambdas/handlers/budget-alerts';
 import { create as createIngestWorker } from '../lambdas/handlers/ingest-worker';
 import { create as createOffboardingSteps } from '../lambdas/handlers/offboarding';
 import { create as createPlacementSteps } from '../lambdas/handlers/placement';
@@ -31,11 +33,13 @@ import { createDevIssuer, type DevIssuer } from './dev-issuer';
 import { readJsonFile, writeFileDurably } from './durable-file';
 import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
+import { type LocalEventBridge, startLocalEventBridge } from './eventbridge-server';
 import { lambdaContext } from './lambda-context';
 import { type LocalOffboardingRunner, type OffboardingStep, startLocalOffboardingRunner } from './offboarding-runner';
 import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server';
 import type { PartitionCapacity } from './partition-capacity';
 import { type LocalPlacementRunner, startLocalPlacementRunner } from './placement-runner';
+import { serialPoller } from './poller';
 import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-server';
 import { type LocalSqs, startLocalSqs } from './sqs-server';
 import { type LocalSts, startLocalSts } from './sts-server';
@@ -98,12 +102,18 @@ export interface LocalPlatform {
   /** Tests only: makes the local DynamoDB misbehave (throttling, errors, lost answers, timeouts). */
   injectDynamoDbFaults(injector: DynamoDbFaultInjector | undefined): void;
   readonly deps: PlatformDeps;
+  /** Where budget announcements (and any other platform event) land. */
+  readonly eventBridge: LocalEventBridge;
+  /** Runs the budget check now (it also runs every minute): what it announced. */
+  checkBudgets(): Promise<BudgetThresholdDetail[]>;
   close(): Promise<void>;
 }
 
 /** The credentials local adapters sign with: the local servers check the SigV4 shape, not the secret. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
 const TABLES = { tenants: 'tenants', ledger: 'ledger', audit: 'audit', documents: 'documents' };
+/** How often the local budget check runs (the plane's schedule on AWS is every five minutes). */
+const BUDGET_CHECK_INTERVAL_MS = 60_000;
 const TENANT_ACCESS_ROLE_ARN = 'arn:aws:iam::000000000000:role/local-tenant-access';
 const LOCAL_ADAPTER_ENDPOINT = 'local-adapters';
 
@@ -147,6 +157,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     sharedIndex: SHARED_INDEX,
     file: options.persist === false ? undefined : join(options.dataDir, 'opensearch.journal'),
   });
+  const eventBridge = await startLocalEventBridge();
   const sqs = await startLocalSqs({
     queueName: 'ingest',
     file: options.persist === false ? undefined : join(options.dataDir, 'ingest-queue.journal'),
@@ -259,9 +270,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     sts: sts.endpoint,
     bedrock: bedrock.endpoint,
     sqs: sqs.endpoint,
-    // Never called: the local runners stand in for Step Functions and the EventBridge rule.
+    // Never called: the local runners stand in for Step Functions and the placement rule.
     sfn: 'http://127.0.0.1:1',
-    events: 'http://127.0.0.1:1',
+    events: eventBridge.endpoint,
     // One local server speaks both SageMaker endpoints; none without an adapter endpoint.
     sagemaker: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
     sagemakerRuntime: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
@@ -340,6 +351,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     const worker = createIngestWorker(deps);
     sqs.consume((event) => worker(event, lambdaContext()));
   }
+  // The budget check's schedule, as the plane's EventBridge rule runs it on AWS.
+  const budgetAlerts = createBudgetAlerts(deps);
+  const budgetCheck = serialPoller(async () => {
+    await budgetAlerts({}, lambdaContext()).catch(() => undefined);
+  }, BUDGET_CHECK_INTERVAL_MS);
   const localRoutes = devIssuerRoutes(issuer, operatorToken);
   serve = (request, response) => (localRoutes[`${request.method} ${request.url}`] ?? gateway)(request, response);
   ready();
@@ -352,6 +368,8 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     sts,
     opensearch,
     sqs,
+    eventBridge,
+    checkBudgets: async () => (await budgetAlerts({}, lambdaContext())).announced,
     offboarding,
     placement,
     adapterWorkflow,
@@ -364,6 +382,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     injectDynamoDbFaults: dynamodbFront.injectFaults,
     deps,
     close: async () => {
+      budgetCheck.close();
       offboarding.close();
       placement.close();
       adapterWorkflow.close();
@@ -375,6 +394,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         sts.close(),
         opensearch.close(),
         sqs.close(),
+        eventBridge.close(),
         sagemaker?.close(),
         dynamodbFront.close(),
         dynamodb.close(),

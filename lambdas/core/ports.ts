@@ -1,4 +1,5 @@
 import type { GuardrailRef } from '../../contract/environment';
+import type { BudgetThresholdDetail } from '../../contract/events';
 import type { Tier } from '../../contract/tenancy';
 import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
@@ -127,6 +128,19 @@ export interface MeteringMetrics {
   reservationOverage(reservation: Reservation, tokens: number): void;
   /** A model call settled: the tokens and cost it was billed, per tier, model and tenant. */
   settled(reservation: Reservation, usage: ActualUsage): void;
+}
+
+/** Which budget thresholds were announced: each once per tenant and month. */
+export interface BudgetAlertMarks {
+  /** Marks the threshold announced; false when it already was (another run got there first). */
+  mark(tenantId: string, month: string, thresholdPercent: number): Promise<boolean>;
+  /** Takes a mark back: its announcement failed, so the next run makes it again. */
+  unmark(tenantId: string, month: string, thresholdPercent: number): Promise<void>;
+}
+
+/** Where budget announcements go (EventBridge on AWS). */
+export interface BudgetEvents {
+  publish(detail: BudgetThresholdDetail): Promise<void>;
 }
 
 /** One tenant request as operators count it: answered, refused or failed. */

@@ -86,7 +86,8 @@ export class TenantPlane extends Construct {
     const { encryptionKey, deletionProtection } = props;
     const removalPolicy = props.dataRemovalPolicy;
     const stores = { encryptionKey, removalPolicy, deletionProtection };
-    const tenants = new PlatformTable(this, 'TenantRegistry', stores);
+    // Expiring: budget alert marks (see DynamoDbBudgetAlertMarks) leave after their month.
+    const tenants = new PlatformTable(this, 'TenantRegistry', { expiringItems: true, ...stores });
     const ledger = new PlatformTable(this, 'UsageLedger', { expiringItems: true, ...stores });
     const audit = new PlatformTable(this, 'AuditLog', {
       expiringItems: true,

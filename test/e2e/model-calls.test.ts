@@ -12,8 +12,12 @@ describe('model calls under a deadline', () => {
   const messages = [{ role: 'user', content: 'Will this ever finish?' }];
   const usage = async () => (await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body.totals;
 
+  const metricsDisabled = process.env.POWERTOOLS_METRICS_DISABLED;
   beforeAll(async () => {
+    // The metrics adapter reads this once, when the platform builds it: this suite reads its lines.
+    process.env.POWERTOOLS_METRICS_DISABLED = 'false';
     platform = await startTestPlatform(undefined, { handlerTimeoutMs: 2000 });
+    process.env.POWERTOOLS_METRICS_DISABLED = metricsDisabled;
     ({ apiKey } = await onboard(platform, 'deadline-co', { tier: 'standard' }));
   });
   afterAll(() => platform.close());
@@ -78,7 +82,12 @@ describe('model calls under a deadline', () => {
       model: 'nova-micro',
       tenantId: 'deadline-co',
       _aws: {
-        CloudWatchMetrics: [{ Namespace: 'MultiTenantAiPlatform', Dimensions: [expect.arrayContaining(['model'])] }],
+        CloudWatchMetrics: [
+          {
+            Namespace: 'MultiTenantAiPlatform',
+            Dimensions: expect.arrayContaining([['service', 'tier', 'model']]),
+          },
+        ],
       },
     });
   });
