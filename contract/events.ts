@@ -26,8 +26,13 @@ export const BUDGET_EVENTS = {
   thresholdsPercent: [80, 100],
 } as const;
 
+/** The `plane` of the pool's budget events. */
+export const POOL_PLANE = 'pool';
+
 /** What a budget event carries (`detail`). */
 export interface BudgetThresholdDetail {
+  /** The plane whose ledger counted the spend: `pool`, or the silo's tenant id. Its rule matches only its own. */
+  readonly plane: string;
   readonly tenantId: string;
   readonly tier: string;
   /** `yyyy-mm`, UTC. */

@@ -1,13 +1,8 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MetricUnit as Unit } from '@aws-lambda-powertools/metrics/types';
+import { METRICS_NAMESPACE, METRICS_SERVICE } from '../../contract/metrics';
 import { nanoUsdToUsd } from '../core/catalog';
 import type { ActualUsage, PlatformMetrics, RequestOutcome, Reservation } from '../core/ports';
-
-/** The CloudWatch namespace of every platform metric; the dashboard and alarms read it. */
-export const METRICS_NAMESPACE = 'MultiTenantAiPlatform';
-
-/** The `service` dimension of every platform metric. */
-export const METRICS_SERVICE = 'platform';
 
 export interface PowertoolsMetricsOptions {
   /**
@@ -24,7 +19,6 @@ export interface PowertoolsMetricsOptions {
  * model, with the tenant and request ids as properties.
  */
 export class PowertoolsMetrics implements PlatformMetrics {
-  /** One `service` for every function, so each metric sums across them. */
   private readonly metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
 
   constructor(private readonly options: PowertoolsMetricsOptions) {}

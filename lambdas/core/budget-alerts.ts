@@ -19,7 +19,11 @@ export function thresholdsReached(spentNanoUsd: number, budgetUsd: number): numb
  * threshold: the mark is written first (conditionally, so concurrent runs announce once), and taken
  * back if the announcement fails, so the next run makes it. Returns what it announced.
  */
-export async function announceBudgetThresholds(deps: BudgetAlertDeps, month: string): Promise<BudgetThresholdDetail[]> {
+export async function announceBudgetThresholds(
+  deps: BudgetAlertDeps,
+  plane: string,
+  month: string,
+): Promise<BudgetThresholdDetail[]> {
   const spent = new Map<string, number>();
   for (const record of await deps.reports.monthOfAllTenants(month)) {
     spent.set(record.tenantId, (spent.get(record.tenantId) ?? 0) + record.costNanoUsd);
@@ -33,6 +37,7 @@ export async function announceBudgetThresholds(deps: BudgetAlertDeps, month: str
     for (const thresholdPercent of thresholdsReached(spentNanoUsd, budgetUsd)) {
       if (!(await deps.marks.mark(tenantId, month, thresholdPercent))) continue;
       const detail = {
+        plane,
         tenantId,
         tier: tenant.tier,
         month,

@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -54,7 +54,7 @@ export interface IngestWorkerProps {
 export class IngestPipeline extends Construct {
   public readonly queue: IQueue;
   public readonly deadLetterQueue: IQueue;
-  private worker?: IFunction;
+  private worker?: LambdaFunction;
   private readonly batchSize: number;
   private readonly workerTimeout: Duration;
 
@@ -79,7 +79,7 @@ export class IngestPipeline extends Construct {
   }
 
   /** The worker, added once the environment (which names this queue) exists. */
-  addWorker(props: IngestWorkerProps): IFunction {
+  addWorker(props: IngestWorkerProps): LambdaFunction {
     if (this.worker) throw new Error('the ingest pipeline has a worker already');
     this.worker = new PlatformFunction(this, 'Worker', {
       handlerName: 'ingest-worker',

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, type IFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type Function as LambdaFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
@@ -54,7 +54,8 @@ export interface PlatformFunctionProps {
  * construct grants it more.
  */
 export class PlatformFunction extends Construct {
-  public readonly function: IFunction;
+  /** The function itself, its log group (`logGroup`) included: the dashboard queries it. */
+  public readonly function: LambdaFunction;
 
   constructor(scope: Construct, id: string, props: PlatformFunctionProps) {
     super(scope, id);

@@ -12,7 +12,7 @@ import {
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IFunction, Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
@@ -80,7 +80,7 @@ export interface TenantApiProps {
  */
 export class TenantApi extends Construct {
   public readonly api: RestApi;
-  public readonly handlers: Readonly<Record<HandlerName, IFunction>>;
+  public readonly handlers: Readonly<Record<HandlerName, LambdaFunction>>;
 
   constructor(scope: Construct, id: string, props: TenantApiProps) {
     super(scope, id);
@@ -130,7 +130,7 @@ export class TenantApi extends Construct {
         },
       });
     }
-    const functions = {} as Record<HandlerName, IFunction>;
+    const functions = {} as Record<HandlerName, LambdaFunction>;
     // Tenant data (ledger, audit) only through tenant-scoped sessions; nothing else beyond these.
     const modelsAndTenantData = (fn: IFunction) => {
       props.tenantAccess.grantAssume(fn);

@@ -4,17 +4,21 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { lambdaEnvironment } from '../../contract/environment';
+import { POOL_PLANE } from '../../contract/events';
 import { PLANE_RESOURCES_OUTPUT, type PlaneResources } from '../../contract/placement';
 import { SHARED_INDEX } from '../../contract/search';
 import { AUDIT_BY_REQUEST_INDEX } from '../../contract/tables';
+import type { Tier } from '../../contract/tenancy';
 import { offboardingDrainSeconds, type PlatformConfig } from '../config';
 import { AdapterEndpoint } from './adapter-endpoint';
 import { AdapterWorkflow } from './adapter-workflow';
+import { BudgetAlerts } from './budget-alerts';
 import { IngestPipeline } from './ingest-pipeline';
 import { ModelGateway } from './model-gateway';
 import { OffboardingWorkflow } from './offboarding-workflow';
 import { PlacementPipeline, type PlacementPipelineProps } from './placement-pipeline';
 import { PlaneAlarms } from './plane-alarms';
+import { PlaneDashboard } from './plane-dashboard';
 import { DEFAULT_HANDLER_TIMEOUT } from './platform-function';
 import { PlatformTable } from './platform-table';
 import { TenantAccessRole } from './tenant-access-role';
@@ -159,7 +163,7 @@ export class TenantPlane extends Construct {
       logRetention: config.logRetentionDays,
       reservedConcurrency: props.reservedConcurrency,
     });
-    ingest.addWorker({ environment, tenantAccess, models, logRetention: config.logRetentionDays });
+    const ingestWorker = ingest.addWorker({ environment, tenantAccess, models, logRetention: config.logRetentionDays });
     const placement =
       props.placementPipeline &&
       new PlacementPipeline(this, 'Placement', {
@@ -197,12 +201,35 @@ export class TenantPlane extends Construct {
       if (placement) adapterEndpoint.grantManageAdapters(placement.stepFunction);
       adapterWorkflow.grantStart(this.api.handlers.admin);
     }
-    new PlaneAlarms(this, 'Alarms', {
+    const alarms = new PlaneAlarms(this, 'Alarms', {
       api: this.api.api,
       authorizer: authorizer.function,
+      functions: [authorizer.function, ...Object.values(this.api.handlers), ingestWorker, offboarding.stepFunction],
+      ledgerTable: ledger.table,
+      searchDomain: search.domain,
       deadLetterQueue: ingest.deadLetterQueue,
       workflows: [offboarding.stateMachine, ...(placement ? [placement.stateMachine] : [])],
       encryptionKey,
+    });
+    const budgets = new BudgetAlerts(this, 'Budgets', {
+      ledgerTable: ledger.table,
+      tenantTable: tenants.table,
+      topic: alarms.topic,
+      plane: props.siloTenantId ?? POOL_PLANE,
+      environment,
+      logRetention: config.logRetentionDays,
+    });
+    new PlaneDashboard(this, 'Dashboard', {
+      tiers: Object.keys(config.tiers) as Tier[],
+      api: this.api.api,
+      modelFunctions: [
+        this.api.handlers['chat-completions'],
+        this.api.handlers.embeddings,
+        this.api.handlers.documents,
+        this.api.handlers.retrieve,
+        ingestWorker,
+      ],
+      alarms: alarms.alarms,
     });
     const stack = Stack.of(this);
     const resources: Omit<PlaneResources, 'apiUrl'> & { apiUrl: string } = {
@@ -225,6 +252,7 @@ export class TenantPlane extends Construct {
         authorizer.function,
         this.api.handlers.admin,
         offboarding.stepFunction,
+        budgets.function,
       ]);
       this.suppressQueueKeyFindings();
     }

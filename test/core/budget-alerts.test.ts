@@ -67,21 +67,29 @@ describe('budget thresholds', () => {
 
   it("sums a tenant's models and days, and announces each threshold it reached once", async () => {
     const { deps, published } = world(() => false);
-    const first = await announceBudgetThresholds(deps, '2026-11');
+    const first = await announceBudgetThresholds(deps, 'pool', '2026-11');
     expect(first).toEqual([
-      { tenantId: 'a-co', tier: 'standard', month: '2026-11', thresholdPercent: 80, spentUsd: 9, budgetUsd: 10 },
+      {
+        plane: 'pool',
+        tenantId: 'a-co',
+        tier: 'standard',
+        month: '2026-11',
+        thresholdPercent: 80,
+        spentUsd: 9,
+        budgetUsd: 10,
+      },
     ]);
-    expect(await announceBudgetThresholds(deps, '2026-11')).toEqual([]);
+    expect(await announceBudgetThresholds(deps, 'pool', '2026-11')).toEqual([]);
     expect(published).toEqual(first);
   });
 
   it('takes the mark back when the announcement fails, so the next run makes it', async () => {
     let down = true;
     const { deps, marks, published } = world(() => down);
-    await expect(announceBudgetThresholds(deps, '2026-11')).rejects.toThrow('bus down');
+    await expect(announceBudgetThresholds(deps, 'pool', '2026-11')).rejects.toThrow('bus down');
     expect(marks.size).toBe(0);
     down = false;
-    expect(await announceBudgetThresholds(deps, '2026-11')).toHaveLength(1);
+    expect(await announceBudgetThresholds(deps, 'pool', '2026-11')).toHaveLength(1);
     expect(published).toHaveLength(1);
   });
 
@@ -89,6 +97,6 @@ describe('budget thresholds', () => {
     const { deps, record } = world(() => false);
     deps.registry.getTenant = async (id: string) =>
       (id === 'a-co' ? record(id, 'offboarding') : undefined) as TenantRecord;
-    expect(await announceBudgetThresholds(deps, '2026-11')).toEqual([]);
+    expect(await announceBudgetThresholds(deps, 'pool', '2026-11')).toEqual([]);
   });
 });

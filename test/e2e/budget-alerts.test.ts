@@ -45,6 +45,7 @@ describe('budget threshold events', () => {
 
     const month = new Date(clock.now()).toISOString().slice(0, 7);
     const eighty = {
+      plane: 'pool',
       tenantId: 'thrifty-co',
       tier: 'basic',
       month,

@@ -185,12 +185,12 @@ describe('PlatformStack', () => {
       }
     }
     // the exceptions, actions that take only Resource *: CloudWatch Logs' log delivery (state machine
-    // logging) once, X-Ray's trace segments for each of the 12 functions
+    // logging) once, X-Ray's trace segments for each of the 13 functions
     const logDelivery = /^logs:\w+(LogDelivery|LogDeliveries|ResourcePolic(y|ies)|LogGroups)$/;
     const xray = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
     expect(starResources.filter((actions) => actions.every((action) => logDelivery.test(action)))).toHaveLength(1);
-    expect(starResources.filter((actions) => actions.join() === xray.join())).toHaveLength(12);
-    expect(starResources).toHaveLength(13);
+    expect(starResources.filter((actions) => actions.join() === xray.join())).toHaveLength(13);
+    expect(starResources).toHaveLength(14);
   });
 
   it('streams chat completions: STREAM transfer mode on response-streaming-invocations, 300 s to generate', () => {
@@ -311,11 +311,11 @@ describe('PlatformStack', () => {
     const functionLogGroups = Object.values(template.findResources('AWS::Logs::LogGroup')).filter(
       (group) => group.Properties.RetentionInDays === 90,
     );
-    expect(functionLogGroups).toHaveLength(12);
+    expect(functionLogGroups).toHaveLength(13);
   });
 
   it('runs handlers on arm64 and the current Node.js runtime, configured from the environment contract', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 12);
+    template.resourceCountIs('AWS::Lambda::Function', 13);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
@@ -394,6 +394,64 @@ describe('PlatformStack', () => {
         'xray:PutTelemetryRecords',
         'xray:PutTraceSegments',
       ].sort(),
+    );
+  });
+
+  it('has a dashboard of the tenants: per tier from the functions metrics, top tenants by cost from their logs', () => {
+    const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    expect(dashboards).toHaveLength(1);
+    const body = JSON.stringify(dashboards[0].Properties.DashboardBody);
+    for (const metric of ['Requests', 'ServerErrors', 'Refusals', 'CostUsd', 'InputTokens', 'Latency', 'CacheHits']) {
+      expect(body).toContain(`\\"${metric}\\"`);
+    }
+    for (const tier of ['basic', 'standard', 'enterprise']) expect(body).toContain(`\\"tier\\",\\"${tier}\\"`);
+    expect(body).toContain('stats sum(CostUsd) as costUsd');
+    expect(body).toContain('by tenantId');
+    expect(body).toContain('MultiTenantAiPlatform');
+  });
+
+  it('alarms on 5xx rate, function errors and throttles, ledger throttling, search health and dead letters, to one topic', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThanOrEqual(10);
+    const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: '5XXError',
+      Statistic: 'Average',
+      Threshold: 0.05,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ClusterStatus.red', Threshold: 1 });
+    const watches = (metricName: string) =>
+      alarms.filter((alarm) => JSON.stringify(alarm.Properties.Metrics ?? []).includes(`"MetricName":"${metricName}"`));
+    expect(watches('ThrottledRequests')).toHaveLength(1);
+    // 13 functions, ten to an alarm
+    expect(watches('Throttles')).toHaveLength(2);
+    expect(watches('Errors')).toHaveLength(2);
+  });
+
+  it('checks budgets every five minutes and routes 80 % and 100 % events of this plane to the alarm topic', () => {
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+    const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['multi-tenant-ai-platform.metering'],
+        'detail-type': ['TenantBudgetThresholdReached'],
+        detail: { plane: ['pool'] },
+      },
+      Targets: [Match.objectLike({ Arn: { Ref: topicId }, InputTransformer: Match.anyValue() })],
+    });
+    expect(actionsOf(statementsOf('budget-alerts'))).toEqual(
+      sorted([
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Scan',
+        'events:PutEvents',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'xray:PutTelemetryRecords',
+        'xray:PutTraceSegments',
+      ]),
     );
   });
 

@@ -74,9 +74,9 @@ describe('SiloTenantStack', () => {
     const keyUsers = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
       JSON.stringify(policy.Properties.PolicyDocument).includes(`"${keyId}"`),
     );
-    // tenant sessions, authorizer, admin, offboarding steps; the documents function and worker for the queue
+    // tenant sessions, authorizer, admin, offboarding steps, budget check; the documents function and worker for the queue
     const roles = keyUsers.flatMap((policy) => policy.Properties.Roles.map((role: { Ref: string }) => role.Ref)).sort();
-    expect(roles).toHaveLength(6);
+    expect(roles).toHaveLength(7);
     expect(roles.join()).toMatch(/TenantAccess/);
     expect(roles.join()).not.toMatch(/ChatCompletions|Embeddings|Retrieve|Usage|Audit(?!Log)/);
   });
@@ -103,11 +103,31 @@ describe('SiloTenantStack', () => {
 
   it('has alarms of its own on a topic under its own key, and reserves the concurrency its entry names', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms.map((alarm) => alarm.Properties.MetricName).sort()).toEqual([
+    // What each alarm watches: its metric, or the metrics its expression sums.
+    const watched = alarms.map(
+      (alarm) =>
+        alarm.Properties.MetricName ??
+        [
+          ...new Set(
+            alarm.Properties.Metrics.flatMap((m: { MetricStat?: { Metric: { MetricName: string } } }) =>
+              m.MetricStat ? [m.MetricStat.Metric.MetricName] : [],
+            ),
+          ),
+        ].join('+'),
+    );
+    // 12 functions: their errors and throttles in two alarms each (an alarm sums at most 10 metrics)
+    expect(watched.sort()).toEqual([
       '5XXError',
       'ApproximateNumberOfMessagesVisible',
+      'ClusterIndexWritesBlocked',
+      'ClusterStatus.red',
+      'Errors',
+      'Errors',
       'Errors',
       'ExecutionsFailed',
+      'ThrottledRequests',
+      'Throttles',
+      'Throttles',
     ]);
     const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
