@@ -18,7 +18,11 @@ import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
 import { DynamoDbBudgetAlertMarks } from './adapters/dynamodb-budget-alert-marks';
 import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
 import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
-import { DynamoDbTenantAdapters, DynamoDbTenantPrompts } from './adapters/dynamodb-registry-records';
+import {
+  DynamoDbTenantAdapters,
+  DynamoDbTenantKeys,
+  DynamoDbTenantPrompts,
+} from './adapters/dynamodb-registry-records';
 import { DynamoDbResponseCache } from './adapters/dynamodb-response-cache';
 import { DynamoDbSessionStore } from './adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from './adapters/dynamodb-tenant-partitions';
@@ -52,6 +56,7 @@ import type {
   ResponseCache,
   SessionStore,
   TenantAdapters,
+  TenantKeys,
   TenantPartitions,
   TenantPrompts,
   TenantRegistry,
@@ -206,6 +211,9 @@ export const adapterModels = /* @__PURE__ */ built((wiring): ModelProvider | und
 export const tenantPrompts = /* @__PURE__ */ built(
   (wiring): TenantPrompts => new DynamoDbTenantPrompts(tenantDynamoDb(wiring), wiring.settings.tenantTableName),
 );
+export const tenantKeys = /* @__PURE__ */ built(
+  (wiring): TenantKeys => new DynamoDbTenantKeys(tenantDynamoDb(wiring), wiring.settings.tenantTableName),
+);
 export const tenantAdapters = /* @__PURE__ */ built(
   (wiring): TenantAdapters => new DynamoDbTenantAdapters(tenantDynamoDb(wiring), wiring.settings.tenantTableName),
 );
@@ -257,6 +265,8 @@ export interface PlatformDeps {
   /** Calls to the GPU endpoint's components; absent without an endpoint. */
   readonly adapterModels?: ModelProvider;
   readonly adapters: TenantAdapters;
+  /** The caller's own API keys (ids and status). */
+  readonly keys: TenantKeys;
   /** The caller's own prompt templates. */
   readonly prompts: TenantPrompts;
   readonly tokens?: TokenVerifier;

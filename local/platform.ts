@@ -33,6 +33,7 @@ import { createDevIssuer, type DevIssuer } from './dev-issuer';
 import { readJsonFile, writeFileDurably } from './durable-file';
 import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
+import { consoleRoutes } from './console-routes';
 import { type LocalEventBridge, startLocalEventBridge } from './eventbridge-server';
 import { lambdaContext } from './lambda-context';
 import { type LocalOffboardingRunner, type OffboardingStep, startLocalOffboardingRunner } from './offboarding-runner';
@@ -356,7 +357,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const budgetCheck = serialPoller(async () => {
     await budgetAlerts({}, lambdaContext()).catch(() => undefined);
   }, BUDGET_CHECK_INTERVAL_MS);
-  const localRoutes = devIssuerRoutes(issuer, operatorToken);
+  const localRoutes = { ...devIssuerRoutes(issuer, operatorToken), ...consoleRoutes() };
   serve = (request, response) => (localRoutes[`${request.method} ${request.url}`] ?? gateway)(request, response);
   ready();
 

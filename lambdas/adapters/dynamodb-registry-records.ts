@@ -1,7 +1,7 @@
 import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type * as z from 'zod';
 import { type AdapterRecord, adapterRecordSchema } from '../core/adapter-record';
-import type { TenantAdapters, TenantPrompts } from '../core/ports';
+import type { ApiKeyListing, TenantAdapters, TenantKeys, TenantPrompts } from '../core/ports';
 import { type PromptRecord, promptRecordSchema } from '../core/prompt-record';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { queryPage, withoutKeys } from './dynamodb-partition';
@@ -96,5 +96,39 @@ export class DynamoDbTenantAdapters extends TenantRecords<AdapterRecord> impleme
 export class DynamoDbTenantPrompts extends TenantRecords<PromptRecord> implements TenantPrompts {
   constructor(db: TenantScopedDynamoDb, tableName: string) {
     super(db, tableName, PROMPTS);
+  }
+}
+
+/**
+ * The caller's own API keys: the tenant's list of them (`APIKEY#<keyId>` in its partition), which
+ * holds each key's id, creation time and status, never the secret's hash.
+ */
+export class DynamoDbTenantKeys implements TenantKeys {
+  constructor(
+    private readonly db: TenantScopedDynamoDb,
+    private readonly tableName: string,
+  ) {}
+
+  async list(tenant: TenantContext): Promise<ApiKeyListing[]> {
+    const keys: ApiKeyListing[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await queryPage(this.db(tenant.tenantId), {
+        tableName: this.tableName,
+        pk: tenantKey(tenant.tenantId),
+        prefix: 'APIKEY#',
+        limit: 100,
+        cursor,
+      });
+      for (const item of page.items) {
+        keys.push({
+          keyId: String(item.keyId),
+          createdAt: String(item.createdAt),
+          status: item.status === 'revoked' ? 'revoked' : 'active',
+        });
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+    return keys;
   }
 }

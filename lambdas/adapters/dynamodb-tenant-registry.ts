@@ -3,6 +3,7 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { AdapterRecord } from '../core/adapter-record';
@@ -15,6 +16,22 @@ import { queryPage } from './dynamodb-partition';
 import { ADAPTERS, PROMPTS, RegistryRecords } from './dynamodb-registry-records';
 
 const PROFILE = 'PROFILE';
+
+/** A scan position as an opaque cursor: the last key read. */
+function encodeScanCursor(key: { pk: string; sk: string }): string {
+  return Buffer.from(JSON.stringify([key.pk, key.sk]), 'utf8').toString('base64url');
+}
+
+/** Refuses a cursor that is not a key of this table's tenant partitions. */
+function decodeScanCursor(cursor: string): { pk: string; sk: string } {
+  try {
+    const [pk, sk] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (typeof pk === 'string' && typeof sk === 'string' && pk.length <= 256 && sk.length <= 256) return { pk, sk };
+  } catch {
+    // answered below
+  }
+  throw new PlatformError('invalid_request', 'cursor is not valid');
+}
 const apiKeyKey = (keyId: string) => ({ pk: `APIKEY#${keyId}`, sk: 'APIKEY' });
 /** The tenant's own list of its keys, so offboarding finds them without a scan. */
 const tenantApiKeyKey = (tenantId: string, keyId: string) => ({ pk: tenantKey(tenantId), sk: `APIKEY#${keyId}` });
@@ -79,6 +96,29 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
     return item ? tenantRecordSchema.parse(item) : undefined;
   }
 
+  async listTenants(page: {
+    limit: number;
+    cursor?: string;
+  }): Promise<{ tenants: TenantRecord[]; nextCursor?: string }> {
+    const tenants: TenantRecord[] = [];
+    let startKey = page.cursor === undefined ? undefined : decodeScanCursor(page.cursor);
+    // Keys, adapters and prompts share the table: scan on until the page holds `limit` tenants.
+    do {
+      const result = await this.db.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'sk = :profile',
+          ExpressionAttributeValues: { ':profile': PROFILE },
+          Limit: page.limit - tenants.length,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      tenants.push(...(result.Items ?? []).map((item) => tenantRecordSchema.parse(item)));
+      startKey = result.LastEvaluatedKey as { pk: string; sk: string } | undefined;
+    } while (startKey && tenants.length < page.limit);
+    return { tenants, nextCursor: startKey && encodeScanCursor(startKey) };
+  }
+
   async createTenant(record: TenantRecord): Promise<void> {
     await this.putTenant(
       record,
@@ -110,7 +150,12 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
     await this.db.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...tenantApiKeyKey(key.tenantId, key.keyId), keyId: key.keyId, createdAt: key.createdAt },
+        Item: {
+          ...tenantApiKeyKey(key.tenantId, key.keyId),
+          keyId: key.keyId,
+          createdAt: key.createdAt,
+          status: key.status,
+        },
       }),
     );
     await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...apiKeyKey(key.keyId), ...key } }));
@@ -133,6 +178,16 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
       if (isConditionalCheckFailure(error)) throw new PlatformError('not_found', 'no such API key');
       throw error;
     }
+    // The tenant's own list says so too: what the tenant reads with its scoped credentials.
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: tenantApiKeyKey(tenantId, keyId),
+        UpdateExpression: 'SET #status = :revoked',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':revoked': 'revoked' },
+      }),
+    );
   }
 
   async deleteApiKeys(tenantId: string): Promise<number> {

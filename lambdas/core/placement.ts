@@ -12,8 +12,11 @@ import type {
 } from './ports';
 import { deleteAllPrompts } from './prompts';
 import { withCurrentPlacement } from './retrieval';
-import type { PlacementStatus, TenantContext, TenantPlacement, TenantRecord } from './tenant';
+import { actingFor, type PlacementStatus, type TenantContext, type TenantPlacement, type TenantRecord } from './tenant';
 import { assertNotLeaving, getTenant } from './tenants';
+
+/** Who the move acts as, in what it writes for the tenant. */
+const PLACEMENT_ACTOR = 'platform:placement';
 
 /**
  * Moving a tenant from the pool to a silo stack of its own, as a durable workflow of idempotent
@@ -138,12 +141,12 @@ export async function migrateTenantData(
       cursor = page.nextCursor;
     } while (cursor);
   }
-  migrated.queued_jobs = await requeueJobs(deps.target, actingFor(siloRecord));
+  migrated.queued_jobs = await requeueJobs(deps.target, actingFor(siloRecord, PLACEMENT_ACTOR));
   migrated.chunks = await copyChunks(
     deps.source.vectors,
-    actingFor(tenant),
+    actingFor(tenant, PLACEMENT_ACTOR),
     deps.target.vectors,
-    actingFor(siloRecord),
+    actingFor(siloRecord, PLACEMENT_ACTOR),
   );
 
   const switching: TenantRecord = { ...tenant, placement: { ...placement, status: 'switching', migrated } };
@@ -253,18 +256,6 @@ async function copyChunks(
     cursor = page.nextCursor;
   } while (cursor);
   return copied;
-}
-
-/** The tenant as the move acts for it: not a caller, the platform itself. */
-function actingFor(record: TenantRecord): TenantContext {
-  return Object.freeze({
-    tenantId: record.tenantId,
-    tier: record.tier,
-    principal: { type: 'user' as const, id: 'platform:placement' },
-    limits: record.limits,
-    auditPrompts: record.auditPrompts,
-    placements: record.placements,
-  });
 }
 
 async function upsertTenant(registry: TenantRegistry, record: TenantRecord): Promise<void> {

@@ -173,6 +173,8 @@ export interface StoredApiKey {
 
 export interface TenantRegistry {
   getTenant(tenantId: string): Promise<TenantRecord | undefined>;
+  /** Every tenant (tombstones of offboarded ones too), a page at a time: the operator's list. */
+  listTenants(page: { limit: number; cursor?: string }): Promise<{ tenants: TenantRecord[]; nextCursor?: string }>;
   /** Fails with `conflict` when the tenant exists already. */
   createTenant(record: TenantRecord): Promise<void>;
   /** Replaces the mutable fields of an existing tenant; fails with `not_found` when there is none. */
@@ -195,6 +197,18 @@ export interface TenantRegistry {
   putPrompt(tenantId: string, record: PromptRecord): Promise<void>;
   listPrompts(tenantId: string): Promise<PromptRecord[]>;
   deletePrompt(tenantId: string, name: string): Promise<void>;
+}
+
+/** What a tenant may see of one of its API keys: never its secret or hash. */
+export interface ApiKeyListing {
+  readonly keyId: string;
+  readonly createdAt: string;
+  readonly status: 'active' | 'revoked';
+}
+
+/** The caller's own API keys, read with its tenant-scoped credentials. */
+export interface TenantKeys {
+  list(tenant: TenantContext): Promise<ApiKeyListing[]>;
 }
 
 /** The caller's own adapters, read with its tenant-scoped credentials (the chat and models routes). */

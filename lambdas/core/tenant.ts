@@ -121,6 +121,18 @@ export const tenantContextSchema = z.object({
 });
 export type TenantContext = Readonly<z.infer<typeof tenantContextSchema>>;
 
+/** The tenant as the platform itself acts for it (a move, an operator's read): not one of its callers. */
+export function actingFor(record: TenantRecord, actor: string): TenantContext {
+  return Object.freeze({
+    tenantId: record.tenantId,
+    tier: record.tier,
+    principal: { type: 'user' as const, id: actor },
+    limits: record.limits,
+    auditPrompts: record.auditPrompts,
+    placements: record.placements,
+  });
+}
+
 /** Partition key of everything the platform stores for a tenant. */
 export function tenantKey(tenantId: string): string {
   return `${TENANT_PARTITION_PREFIX}${tenantId}`;

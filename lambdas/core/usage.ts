@@ -106,7 +106,11 @@ export function usageReport(
 }
 
 export const adminUsageQuerySchema = z
-  .object({ month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'month is yyyy-mm') })
+  .object({
+    month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'month is yyyy-mm'),
+    /** `model` (the bill, the default) or `day` (each tenant over time, for charts). */
+    group_by: z.enum(['model', 'day']).optional(),
+  })
   .strict();
 
 export interface AdminUsageLine {
@@ -118,16 +122,18 @@ export interface AdminUsageLine {
   cost_usd: number;
 }
 
-/** One month's usage of every tenant, per tenant and model, with totals: the operator's bill. */
-export function adminUsageReport(records: readonly TenantUsageRecord[], month: string) {
+/** One month's usage of every tenant, per tenant and model (the operator's bill) or per tenant and day, with totals. */
+export function adminUsageReport(records: readonly TenantUsageRecord[], month: string, groupBy?: 'model' | 'day') {
+  const byDay = groupBy === 'day';
   const { data, totals } = sumUsage(
     records,
-    (record) => `${record.tenantId}#${record.model}`,
-    (record) => ({ tenant_id: record.tenantId, model: record.model }),
+    (record) => `${record.tenantId}#${byDay ? record.date : record.model}`,
+    (record) => ({ tenant_id: record.tenantId, ...(byDay ? { date: record.date } : { model: record.model }) }),
   );
   return {
     object: 'admin_usage_report' as const,
     month,
+    group_by: groupBy ?? 'model',
     data,
     totals: { tenants: new Set(data.map((line) => line.tenant_id)).size, ...totals },
   };

@@ -1,11 +1,14 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { AdapterRecord } from '../core/adapter-record';
 import { adapterView, addAdapter, addAdapterRequestSchema, removeAdapter } from '../core/adapters';
+import { auditView } from '../core/audit';
 import { PlatformError } from '../core/errors';
 import { beginOffboarding } from '../core/offboarding';
+import { pageQuerySchema } from '../core/paging';
 import { requestSilo } from '../core/placement';
 import { promptTemplateRequestSchema } from '../core/prompt-record';
 import { deletePrompt, getPrompt, listPrompts, promptView, putPrompt } from '../core/prompts';
+import { actingFor } from '../core/tenant';
 import {
   createApiKey,
   getTenant,
@@ -20,6 +23,7 @@ import { adminUsageQuerySchema, adminUsageReport } from '../core/usage';
 import {
   adapterHost,
   adapterWorkflow,
+  audit,
   lambdaHandler,
   offboarding,
   offboardingDeps,
@@ -37,6 +41,7 @@ export type AdminDeps = Pick<
   PlatformDeps,
   | 'settings'
   | 'registry'
+  | 'audit'
   | 'vectors'
   | 'reports'
   | 'offboarding'
@@ -45,6 +50,9 @@ export type AdminDeps = Pick<
   | 'adapterWorkflow'
   | 'now'
 >;
+
+/** Who the operator's reads of a tenant's data act as. */
+const OPERATOR_ACTOR = 'platform:operator';
 
 /** Operator routes under `/admin` (IAM-authorized on AWS), dispatched on API Gateway's resource path. */
 export function create(deps: AdminDeps) {
@@ -71,6 +79,24 @@ export function create(deps: AdminDeps) {
     },
     'POST /admin/tenants/{id}/promote': async (event) =>
       json(202, { ...tenantView(await promote(id(event))), status_url: `/admin/tenants/${id(event)}` }),
+    'GET /admin/tenants': async (event) => {
+      const page = await deps.registry.listTenants(pageQuerySchema.parse(event.queryStringParameters ?? {}));
+      return json(200, {
+        object: 'list',
+        data: page.tenants.map(tenantView),
+        ...(page.nextCursor && { next_cursor: page.nextCursor }),
+      });
+    },
+    // The operator reads a tenant's audit trail (refusals, errors) with that tenant's scoped credentials.
+    'GET /admin/tenants/{id}/audit': async (event) => {
+      const tenant = actingFor(await getTenant(admin, id(event)), OPERATOR_ACTOR);
+      const page = await deps.audit.list(tenant, pageQuerySchema.parse(event.queryStringParameters ?? {}));
+      return json(200, {
+        object: 'list',
+        data: page.entries.map(auditView),
+        ...(page.nextCursor && { next_cursor: page.nextCursor }),
+      });
+    },
     'GET /admin/tenants/{id}': async (event) => json(200, tenantView(await getTenant(admin, id(event)))),
     'PATCH /admin/tenants/{id}': async (event) =>
       json(200, tenantView(await updateTenant(admin, id(event), updateRequestSchema.parse(event.body)))),
@@ -113,8 +139,8 @@ export function create(deps: AdminDeps) {
       return json(200, { id: name(event), object: 'prompt', deleted: true });
     },
     'GET /admin/usage': async (event) => {
-      const { month } = adminUsageQuerySchema.parse(event.queryStringParameters ?? {});
-      return json(200, adminUsageReport(await deps.reports.monthOfAllTenants(month), month));
+      const { month, group_by } = adminUsageQuerySchema.parse(event.queryStringParameters ?? {});
+      return json(200, adminUsageReport(await deps.reports.monthOfAllTenants(month), month, group_by));
     },
   };
   return lambdaFunction(
@@ -130,6 +156,7 @@ export const handler = lambdaHandler((wiring) =>
   create({
     settings: wiring.settings,
     registry: registry(wiring),
+    audit: audit(wiring),
     vectors: vectors(wiring),
     reports: reports(wiring),
     offboarding: offboarding(wiring),

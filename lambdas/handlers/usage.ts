@@ -1,15 +1,27 @@
 import { usageQuerySchema, usageRange, usageReport } from '../core/usage';
-import { lambdaHandler, ledger, type PlatformDeps, tenantRoutePorts } from '../runtime';
+import { lambdaHandler, ledger, type PlatformDeps, tenantKeys, tenantRoutePorts } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
-export type UsageDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'metrics' | 'ledger'>;
+export type UsageDeps = Pick<PlatformDeps, 'settings' | 'audit' | 'now' | 'metrics' | 'ledger' | 'keys'>;
 
-/** `GET /v1/usage?from=&to=&group_by=`: the caller's own usage only. */
+/** The caller's own account: `GET /v1/usage?from=&to=&group_by=` and `GET /v1/api-keys`. */
 export function create(deps: UsageDeps) {
   return lambdaFunction(
     tenantApi(deps).handler(async (event, { tenant }) => {
+      if (event.resource === '/v1/api-keys') {
+        const keys = await deps.keys.list(tenant);
+        return json(200, {
+          object: 'list',
+          data: keys.map((key) => ({
+            object: 'api_key',
+            id: key.keyId,
+            created_at: key.createdAt,
+            status: key.status,
+          })),
+        });
+      }
       const query = usageQuerySchema.parse(event.queryStringParameters ?? {});
       const range = usageRange(query, deps.now());
       const records = await deps.ledger.usage(tenant, range);
@@ -18,4 +30,6 @@ export function create(deps: UsageDeps) {
   );
 }
 
-export const handler = lambdaHandler((wiring) => create({ ...tenantRoutePorts(wiring), ledger: ledger(wiring) }));
+export const handler = lambdaHandler((wiring) =>
+  create({ ...tenantRoutePorts(wiring), ledger: ledger(wiring), keys: tenantKeys(wiring) }),
+);

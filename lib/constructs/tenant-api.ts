@@ -151,6 +151,8 @@ export class TenantApi extends Construct {
       admin: (fn) => {
         props.tenantAccess.grantAssume(fn);
         props.tenantTable.grant(fn, ...ITEM_ACCESS_ACTIONS);
+        // The all-tenant views: the tenant list, the usage report.
+        props.tenantTable.grant(fn, 'dynamodb:Scan');
         props.ledgerTable.grant(fn, 'dynamodb:Scan');
       },
     };

@@ -1,4 +1,4 @@
-import { adminUsageReport, usageCsv, usageRange, usageReport } from '../../lambdas/core/usage';
+import { type AdminUsageLine, adminUsageReport, usageCsv, usageRange, usageReport } from '../../lambdas/core/usage';
 
 const records = [
   { date: '2026-11-02', model: 'nova-micro', requests: 2, inputTokens: 10, outputTokens: 20, costNanoUsd: 3_150 },
@@ -36,7 +36,7 @@ describe('usage reports', () => {
       '2026-11',
     );
     expect(report.totals).toMatchObject({ tenants: 2, requests: 6 });
-    expect(usageCsv(report.data).split('\n')).toEqual([
+    expect(usageCsv(report.data as AdminUsageLine[]).split('\n')).toEqual([
       'tenant_id,model,requests,input_tokens,output_tokens,cost_usd',
       'acme,nova-lite,1,5,5,0.000001500',
       'acme,nova-micro,3,11,21,0.000003325',

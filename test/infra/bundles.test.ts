@@ -29,6 +29,7 @@ describe('Lambda bundles', () => {
       'admin',
       'audit',
       'authorizer',
+      'budget-alerts',
       'chat-completions',
       'documents',
       'embeddings',

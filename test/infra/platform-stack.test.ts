@@ -126,10 +126,10 @@ describe('PlatformStack', () => {
     );
     const start = statementsOf('admin').find((statement) => statement.Action === 'states:StartExecution');
     expect(start?.Resource).toEqual({ Ref: logicalIdOf('AWS::StepFunctions::StateMachine', {}) });
-    // the all-tenant report: Scan on the ledger, for the admin function alone
-    const scan = statementsOf('admin').find((statement) => statement.Action === 'dynamodb:Scan');
-    expect(JSON.stringify(scan?.Resource)).toMatch(/UsageLedgerTable/);
-    expect(JSON.stringify(scan?.Resource)).not.toMatch(/AuditLog|TenantRegistry/);
+    // the all-tenant views: Scan on the ledger (usage report) and the registry (tenant list), for the admin function alone
+    const scans = statementsOf('admin').filter((statement) => statement.Action === 'dynamodb:Scan');
+    expect(JSON.stringify(scans.map((scan) => scan.Resource))).toMatch(/UsageLedgerTable.*|TenantRegistry/);
+    expect(JSON.stringify(scans.map((scan) => scan.Resource))).not.toMatch(/AuditLog|Documents/);
     const accessRoleId = logicalIdOf('AWS::IAM::Role', {
       Description: Match.stringLikeRegexp('Tenant-scoped data access'),
     });

@@ -71,6 +71,7 @@ export function inMemoryPorts() {
   };
   const registry: TenantRegistry = {
     getTenant: async (id) => tenants.get(id),
+    listTenants: async () => ({ tenants: [...tenants.values()] }),
     createTenant: async (record) => {
       if (tenants.has(record.tenantId)) throw new PlatformError('conflict', 'exists');
       tenants.set(record.tenantId, record);
