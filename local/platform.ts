@@ -29,11 +29,11 @@ import { type LocalAdapterRunner, startLocalAdapterRunner } from './adapter-runn
 import { answerClientError, createLocalApiGateway, isOperator } from './api-gateway';
 import { readBody } from './aws-wire';
 import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
+import { consoleRoutes } from './console-routes';
 import { createDevIssuer, type DevIssuer } from './dev-issuer';
 import { readJsonFile, writeFileDurably } from './durable-file';
 import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
-import { consoleRoutes } from './console-routes';
 import { type LocalEventBridge, startLocalEventBridge } from './eventbridge-server';
 import { lambdaContext } from './lambda-context';
 import { type LocalOffboardingRunner, type OffboardingStep, startLocalOffboardingRunner } from './offboarding-runner';
