@@ -18,6 +18,14 @@ export type HandlerName =
   | 'sessions'
   | 'admin';
 
+/** The handlers that call models: the ones Lambda tenant isolation gives an execution environment per tenant. */
+export const MODEL_CALLING_HANDLERS: readonly HandlerName[] = [
+  'chat-completions',
+  'embeddings',
+  'documents',
+  'retrieve',
+];
+
 /** Every Lambda of the platform: the route handlers, the authorizer, and those off the request path. */
 export type FunctionName =
   | HandlerName

@@ -38,6 +38,17 @@ export interface PlatformConfig {
   readonly logRetentionDays: number;
   /** The GPU endpoint for tenants' LoRA adapters; absent (the default): no endpoint, no GPU. */
   readonly adapters?: AdapterEndpointConfig;
+  /**
+   * Lambda tenant isolation (context `lambdaTenantIsolation=true`): the model-calling functions get
+   * an execution environment per tenant, invoked with the authorizer's tenant id, so no two tenants
+   * ever share a warm one. Costs a cold start per tenant and function; off by default.
+   */
+  readonly lambdaTenantIsolation: boolean;
+  /**
+   * The usage console as a static site, S3 behind a CloudFront distribution that also fronts the API
+   * (context `usageConsole=true`); off by default: locally it is always at `/console/`.
+   */
+  readonly usageConsole: boolean;
 }
 
 /** One base-model inference component: its slice of each instance's accelerators, and its copies. */
@@ -324,6 +335,12 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
               `logRetentionDays is one of ${LOG_RETENTION_DAYS.join(', ')}`,
             )
             .parse(logRetention),
+    lambdaTenantIsolation:
+      z
+        .enum(['true', 'false'])
+        .default('false')
+        .parse(String(context('lambdaTenantIsolation') ?? 'false')) === 'true',
+    usageConsole: z.enum(['true', 'false']).parse(String(context('usageConsole') ?? 'false')) === 'true',
     retrieval: {
       embeddingModel: 'titan-embed-text-v2',
       chunkTokens: 200,

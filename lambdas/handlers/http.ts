@@ -128,6 +128,10 @@ function tenantContext(now: () => number): MiddlewareObj<ApiEvent, APIGatewayPro
     before: ({ event, context }: Request<TenantApiContext>) => {
       context.tenant = fromAuthorizerContext(event.requestContext?.authorizer);
       const { tenantId, tier } = context.tenant;
+      // Under Lambda tenant isolation, this environment is the invoked tenant's: it serves no other.
+      if (context.tenantId !== undefined && context.tenantId !== tenantId) {
+        throw new PlatformError('forbidden', 'this execution environment belongs to another tenant');
+      }
       logger.appendKeys({ tenantId, tier, requestId: context.requestId, route: routeOf(event) });
       annotateTrace({ tenantId, tier });
       assertCredentialCurrent(context.tenant, now());

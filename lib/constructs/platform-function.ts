@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, type Function as LambdaFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type Function as LambdaFunction, Runtime, TenancyConfig, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
@@ -46,6 +46,12 @@ export interface PlatformFunctionProps {
    * @default - the account's unreserved pool
    */
   readonly reservedConcurrentExecutions?: number;
+  /**
+   * An execution environment per tenant (Lambda tenant isolation): every invocation must name its
+   * tenant (`X-Amz-Tenant-Id`), and no environment serves two tenants.
+   * @default false
+   */
+  readonly tenantIsolation?: boolean;
 }
 
 /**
@@ -85,6 +91,7 @@ export class PlatformFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 1024,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      tenancyConfig: props.tenantIsolation ? TenancyConfig.PER_TENANT : undefined,
       timeout: props.timeout ?? DEFAULT_HANDLER_TIMEOUT,
       role,
       logGroup,

@@ -24,6 +24,7 @@ import {
   GATEWAY_RESPONSES,
   type GatewayResponseType,
   type HandlerName,
+  MODEL_CALLING_HANDLERS,
   ROUTES,
   type Route,
 } from '../../contract/routes';
@@ -71,6 +72,12 @@ export interface TenantApiProps {
    * @default - the account's unreserved pool
    */
   readonly reservedConcurrency?: number;
+  /**
+   * Lambda tenant isolation for the model-calling functions: API Gateway invokes them with the
+   * authorizer's tenant id as `X-Amz-Tenant-Id`.
+   * @default false
+   */
+  readonly tenantIsolation?: boolean;
 }
 
 /**
@@ -156,6 +163,8 @@ export class TenantApi extends Construct {
         props.ledgerTable.grant(fn, 'dynamodb:Scan');
       },
     };
+    const isolated = (handler: HandlerName) =>
+      props.tenantIsolation === true && MODEL_CALLING_HANDLERS.includes(handler);
     for (const route of routes) {
       if (!functions[route.handler]) {
         functions[route.handler] = new PlatformFunction(this, pascalCase(route.handler), {
@@ -163,6 +172,7 @@ export class TenantApi extends Construct {
           environment: props.environment,
           logRetention: props.logRetention,
           reservedConcurrentExecutions: route.auth === 'tenant' ? props.reservedConcurrency : undefined,
+          tenantIsolation: isolated(route.handler),
           ...(route.streaming && { timeout: Duration.seconds(STREAMING_HANDLER_TIMEOUT_SECONDS) }),
         }).function;
         grants[route.handler](functions[route.handler]);
@@ -172,6 +182,10 @@ export class TenantApi extends Construct {
         // No console test invocations: one permission a method fewer, and nothing that bypasses the authorizer.
         new LambdaIntegration(functions[route.handler], {
           allowTestInvoke: false,
+          // The tenant the authorizer established, never one the client names.
+          ...(isolated(route.handler) && {
+            requestParameters: { 'integration.request.header.X-Amz-Tenant-Id': 'context.authorizer.tenantId' },
+          }),
           // Streamed: `response-streaming-invocations`, the answer passed on as the function writes it.
           ...(route.streaming && {
             responseTransferMode: ResponseTransferMode.STREAM,

@@ -25,6 +25,7 @@ import { TenantAccessRole } from './tenant-access-role';
 import { TenantApi } from './tenant-api';
 import { TenantAuthorizer } from './tenant-authorizer';
 import { TierGuardrails } from './tier-guardrails';
+import { UsageConsole } from './usage-console';
 import { VectorSearch } from './vector-search';
 import { stateMachineArn } from './workflow';
 
@@ -162,6 +163,7 @@ export class TenantPlane extends Construct {
       webAclArn: props.webAclArn,
       logRetention: config.logRetentionDays,
       reservedConcurrency: props.reservedConcurrency,
+      tenantIsolation: config.lambdaTenantIsolation,
     });
     const ingestWorker = ingest.addWorker({ environment, tenantAccess, models, logRetention: config.logRetentionDays });
     const placement =
@@ -231,6 +233,7 @@ export class TenantPlane extends Construct {
       ],
       alarms: alarms.alarms,
     });
+    if (config.usageConsole) new UsageConsole(this, 'Console', { api: this.api.api });
     const stack = Stack.of(this);
     const resources: Omit<PlaneResources, 'apiUrl'> & { apiUrl: string } = {
       region: stack.region,

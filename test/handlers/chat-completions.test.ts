@@ -127,6 +127,19 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
     expect(await platform.deps.ledger.usage(t, { from: '2000-01-01', to: '2999-12-31' })).toEqual([]);
   });
 
+  it("under Lambda tenant isolation, refuses another tenant's request in this tenant's execution environment", async () => {
+    const handler = ROUTE_HANDLERS['chat-completions'](platform.deps);
+    const isolatedFor = (tenantId: string) =>
+      ({ awsRequestId: 'aws-req', tenantId, getRemainingTimeInMillis: () => 30_000 }) as Context;
+    const modelCalls = platform.bedrock.requests.length;
+    const t = tenantContext('isolated-co');
+    const refused = await handler(event(t, chat()), isolatedFor('other-co'));
+    expect(refused.statusCode).toBe(403);
+    expect(JSON.parse(refused.body).error.code).toBe('forbidden');
+    expect(platform.bedrock.requests).toHaveLength(modelCalls);
+    expect((await handler(event(t, chat()), isolatedFor('isolated-co'))).statusCode).toBe(200);
+  });
+
   it('refuses a request without a tenant context, whatever the body says', async () => {
     const response = await handle({
       ...event(tenantContext('x-tenant'), chat()),

@@ -118,6 +118,7 @@ describe('PlatformStack', () => {
         'dynamodb:PutItem',
         'dynamodb:Query',
         'dynamodb:Scan',
+        'dynamodb:Scan',
         'dynamodb:UpdateItem',
         ...logs,
         'states:StartExecution',
@@ -128,7 +129,10 @@ describe('PlatformStack', () => {
     expect(start?.Resource).toEqual({ Ref: logicalIdOf('AWS::StepFunctions::StateMachine', {}) });
     // the all-tenant views: Scan on the ledger (usage report) and the registry (tenant list), for the admin function alone
     const scans = statementsOf('admin').filter((statement) => statement.Action === 'dynamodb:Scan');
-    expect(JSON.stringify(scans.map((scan) => scan.Resource))).toMatch(/UsageLedgerTable.*|TenantRegistry/);
+    expect(scans).toHaveLength(2);
+    expect(JSON.stringify(scans.map((scan) => scan.Resource))).toMatch(
+      /UsageLedgerTable.*TenantRegistry|TenantRegistry.*UsageLedgerTable/,
+    );
     expect(JSON.stringify(scans.map((scan) => scan.Resource))).not.toMatch(/AuditLog|Documents/);
     const accessRoleId = logicalIdOf('AWS::IAM::Role', {
       Description: Match.stringLikeRegexp('Tenant-scoped data access'),
@@ -453,6 +457,65 @@ describe('PlatformStack', () => {
         'xray:PutTraceSegments',
       ]),
     );
+  });
+
+  it('gives the model-calling functions an execution environment per tenant when Lambda tenant isolation is on', () => {
+    expect(json).not.toContain('TenancyConfig');
+    const isolatedApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const isolated = Template.fromStack(
+      new PlatformStack(isolatedApp, 'Isolated', {
+        config: platformConfig((key) => ({ ...context, lambdaTenantIsolation: 'true' })[key]),
+      }),
+    );
+    const perTenant = Object.values(isolated.findResources('AWS::Lambda::Function'))
+      .filter((fn) => fn.Properties.TenancyConfig?.TenantIsolationMode === 'PER_TENANT')
+      .map((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME)
+      .sort();
+    expect(perTenant).toEqual(['chat-completions', 'documents', 'embeddings', 'retrieve']);
+    // Each of their methods passes the authorizer's tenant id, and only theirs do.
+    const methods = Object.values(isolated.findResources('AWS::ApiGateway::Method'));
+    const withTenantHeader = methods.filter(
+      (method) =>
+        method.Properties.Integration?.RequestParameters?.['integration.request.header.X-Amz-Tenant-Id'] ===
+        'context.authorizer.tenantId',
+    );
+    const modelRoutes = ROUTES.filter((route) =>
+      ['chat-completions', 'embeddings', 'documents', 'retrieve'].includes(route.handler),
+    );
+    expect(withTenantHeader).toHaveLength(modelRoutes.length);
+  });
+
+  it('deploys the usage console, when asked, to S3 behind CloudFront, which also passes the API through uncached', () => {
+    expect(json).not.toContain('AWS::CloudFront::Distribution');
+    const consoleApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const withConsole = new PlatformStack(consoleApp, 'WithConsole', {
+      config: platformConfig((key) => ({ ...context, usageConsole: 'true' })[key]),
+    });
+    Aspects.of(consoleApp).add(new AwsSolutionsChecks());
+    consoleApp.synth();
+    const findings = [
+      ...Annotations.fromStack(withConsole).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...Annotations.fromStack(withConsole).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+    ];
+    expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
+    const site = Template.fromStack(withConsole);
+    const distribution = Object.values(site.findResources('AWS::CloudFront::Distribution'))[0].Properties
+      .DistributionConfig;
+    expect(distribution.DefaultRootObject).toBe('console/index.html');
+    expect(distribution.CacheBehaviors.map((b: { PathPattern: string }) => b.PathPattern).sort()).toEqual([
+      '/admin/*',
+      '/v1/*',
+    ]);
+    for (const behavior of distribution.CacheBehaviors) {
+      expect(behavior.ViewerProtocolPolicy).toBe('https-only');
+      expect(behavior.AllowedMethods).toContain('POST');
+      // CloudFront's managed CachingDisabled policy
+      expect(behavior.CachePolicyId).toBe('4135ea2d-6df8-44a3-9df3-4b5a84be39ad');
+    }
+    site.hasResourceProperties('AWS::S3::Bucket', {
+      PublicAccessBlockConfiguration: Match.objectLike({ BlockPublicAcls: true, RestrictPublicBuckets: true }),
+    });
+    site.resourceCountIs('Custom::CDKBucketDeployment', 1);
   });
 
   it('hard-codes no account or region', () => {
