@@ -76,6 +76,11 @@ export interface PlatformSettings {
   readonly adapterEndpoint?: AdapterEndpointSettings;
   /** The state machine that follows a new adapter to `InService` or `Failed`. */
   readonly adapterWorkflowStateMachineArn?: string;
+  /**
+   * Each tenant's own Bedrock application inference profiles (named `<prefix>-<tenant>-<model>`,
+   * tagged with its id), used as the model id of its calls: its cost on AWS's own bill. Absent: off.
+   */
+  readonly tenantInferenceProfiles?: { readonly namePrefix: string };
 }
 
 const json = <T extends z.ZodType>(schema: T) =>
@@ -132,6 +137,10 @@ const lambdaEnvSchema = z.object({
     z.object({ endpointName: z.string().min(1), baseComponents: z.record(z.string(), z.string().min(1)) }),
   ).optional(),
   ADAPTER_WORKFLOW_STATE_MACHINE_ARN: z.string().startsWith('arn:').optional(),
+  INFERENCE_PROFILE_PREFIX: z
+    .string()
+    .regex(/^[0-9a-zA-Z][0-9a-zA-Z_-]{0,19}$/)
+    .optional(),
 });
 
 /** The Lambda composition root reads its environment here, once, and nowhere else. */
@@ -164,6 +173,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     siloTenantId: e.SILO_TENANT_ID,
     adapterEndpoint: e.ADAPTER_ENDPOINT,
     adapterWorkflowStateMachineArn: e.ADAPTER_WORKFLOW_STATE_MACHINE_ARN,
+    tenantInferenceProfiles: e.INFERENCE_PROFILE_PREFIX ? { namePrefix: e.INFERENCE_PROFILE_PREFIX } : undefined,
   };
 }
 
@@ -198,6 +208,9 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
     ...(settings.adapterEndpoint && { ADAPTER_ENDPOINT: JSON.stringify(settings.adapterEndpoint) }),
     ...(settings.adapterWorkflowStateMachineArn && {
       ADAPTER_WORKFLOW_STATE_MACHINE_ARN: settings.adapterWorkflowStateMachineArn,
+    }),
+    ...(settings.tenantInferenceProfiles && {
+      INFERENCE_PROFILE_PREFIX: settings.tenantInferenceProfiles.namePrefix,
     }),
   };
 }

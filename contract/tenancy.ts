@@ -17,3 +17,9 @@ export const tenantLimitsSchema = z.object({
 });
 
 export type TenantLimits = z.infer<typeof tenantLimitsSchema>;
+
+/**
+ * The tag of a tenant's own AWS resources (a silo stack's, its inference profiles): activated as a
+ * cost allocation tag, it splits AWS's own bill by tenant.
+ */
+export const TENANT_COST_TAG = 'tenantId';

@@ -6,6 +6,7 @@ import {
   audit,
   built,
   documents,
+  inferenceProfiles,
   ledger,
   registry,
   responseCache,
@@ -40,6 +41,7 @@ export function workflowStepDeps(wiring: Wiring) {
     cache: responseCache(wiring),
     vectors: vectors(wiring),
     adapterHost: adapterHost(wiring),
+    inferenceProfiles: inferenceProfiles(wiring),
     now: Date.now,
   };
 }

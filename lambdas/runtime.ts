@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { BedrockClient, type BedrockClientConfig } from '@aws-sdk/client-bedrock';
 import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
@@ -13,6 +14,7 @@ import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { BedrockEmbedder } from './adapters/bedrock-embedder';
 import { BedrockContentGuardrail } from './adapters/bedrock-guardrail';
+import { BedrockInferenceProfiles } from './adapters/bedrock-inference-profiles';
 import { BedrockModelProvider } from './adapters/bedrock-model-provider';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
 import { DynamoDbBudgetAlertMarks } from './adapters/dynamodb-budget-alert-marks';
@@ -47,6 +49,7 @@ import type {
   ContentGuardrail,
   DocumentStore,
   Embedder,
+  InferenceProfiles,
   IngestQueue,
   Ledger,
   ModelProvider,
@@ -76,6 +79,8 @@ export interface ServiceConfigs {
   readonly dynamodb: DynamoDBClientConfig;
   readonly sts: STSClientConfig;
   readonly bedrock: BedrockRuntimeClientConfig;
+  /** Bedrock's control plane: tenants' inference profiles. */
+  readonly bedrockControl: BedrockClientConfig;
   readonly sqs: SQSClientConfig;
   readonly sfn: SFNClientConfig;
   readonly events: EventBridgeClientConfig;
@@ -160,6 +165,13 @@ export const contentGuardrail = /* @__PURE__ */ built(
   (wiring): ContentGuardrail => new BedrockContentGuardrail(bedrock(wiring)),
 );
 export const embedder = /* @__PURE__ */ built((wiring): Embedder => new BedrockEmbedder(bedrock(wiring)));
+export const inferenceProfiles = /* @__PURE__ */ built(
+  (wiring): InferenceProfiles =>
+    new BedrockInferenceProfiles(
+      new BedrockClient(wiring.services.bedrockControl),
+      wiring.settings.tenantInferenceProfiles?.namePrefix ?? 'tenant',
+    ),
+);
 export const queue = /* @__PURE__ */ built(
   (wiring): IngestQueue => new SqsIngestQueue(new SQSClient(wiring.services.sqs), wiring.settings.ingestQueueUrl),
 );
@@ -255,6 +267,8 @@ export interface PlatformDeps {
   readonly offboarding: OffboardingWorkflow;
   /** Starts a tenant's move to its silo (an EventBridge event that starts Step Functions). */
   readonly placement: PlacementWorkflow;
+  /** Tenants' own Bedrock inference profiles: made at onboarding (when configured), deleted at offboarding. */
+  readonly inferenceProfiles: InferenceProfiles;
   /** Which budget thresholds were announced, and where announcements go. */
   readonly budgetAlertMarks: BudgetAlertMarks;
   readonly budgetEvents: BudgetEvents;
@@ -311,6 +325,7 @@ function awsWiring(): Wiring {
       dynamodb: region,
       sts: region,
       bedrock: region,
+      bedrockControl: region,
       sqs: region,
       sfn: region,
       events: region,

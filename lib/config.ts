@@ -49,6 +49,11 @@ export interface PlatformConfig {
    * (context `usageConsole=true`); off by default: locally it is always at `/console/`.
    */
   readonly usageConsole: boolean;
+  /**
+   * Each tenant's own Bedrock application inference profiles, tagged with its id, as the model ids
+   * of its calls (context `tenantInferenceProfiles=true`): its Bedrock cost on AWS's own bill.
+   */
+  readonly tenantInferenceProfiles: boolean;
 }
 
 /** One base-model inference component: its slice of each instance's accelerators, and its copies. */
@@ -296,6 +301,11 @@ const jwtIssuerSchema = z.object({
  * `adapterInstanceType`, `adapterComponents`, `adapterMaxInstances`, `adapterImage`, `adapterBaseModel`,
  * `adapterArtifactBuckets`.
  */
+/** An on/off context value: `true` or `false` (the default). */
+function flag(value: unknown): boolean {
+  return z.enum(['true', 'false']).parse(String(value ?? 'false')) === 'true';
+}
+
 export function platformConfig(context: (key: string) => unknown = () => undefined): PlatformConfig {
   const issuer = context('jwtIssuer');
   const jwt =
@@ -335,12 +345,9 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
               `logRetentionDays is one of ${LOG_RETENTION_DAYS.join(', ')}`,
             )
             .parse(logRetention),
-    lambdaTenantIsolation:
-      z
-        .enum(['true', 'false'])
-        .default('false')
-        .parse(String(context('lambdaTenantIsolation') ?? 'false')) === 'true',
-    usageConsole: z.enum(['true', 'false']).parse(String(context('usageConsole') ?? 'false')) === 'true',
+    lambdaTenantIsolation: flag(context('lambdaTenantIsolation')),
+    usageConsole: flag(context('usageConsole')),
+    tenantInferenceProfiles: flag(context('tenantInferenceProfiles')),
     retrieval: {
       embeddingModel: 'titan-embed-text-v2',
       chunkTokens: 200,

@@ -1,9 +1,8 @@
 import { Duration, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
-import { TENANT_ID_PATTERN } from '../contract/tenancy';
+import { TENANT_COST_TAG, TENANT_ID_PATTERN } from '../contract/tenancy';
 import type { PlatformConfig } from './config';
-import { SILO_TAG } from './constructs/placement-pipeline';
 import { TenantPlane } from './constructs/tenant-plane';
 
 export interface SiloTenantStackProps extends StackProps {
@@ -59,6 +58,7 @@ export class SiloTenantStack extends Stack {
       reservedConcurrency: props.concurrency,
     });
     // For cost allocation, and how the placement pipeline's copy recognises what it may write.
-    Tags.of(this).add(SILO_TAG, props.tenantId);
+    // Every resource that takes tags: what the placement pipeline may write to, and AWS's bill by tenant.
+    Tags.of(this).add(TENANT_COST_TAG, props.tenantId);
   }
 }

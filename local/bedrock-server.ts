@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
@@ -78,8 +79,32 @@ export interface RecordedRequest {
   readonly body: unknown;
 }
 
+/** An application inference profile of the local control plane. */
+export interface LocalInferenceProfile {
+  readonly name: string;
+  /** The model it copies: what calls through it run. */
+  readonly modelId: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** `CreateInferenceProfile`'s body (the subset the platform sends). */
+const createInferenceProfileSchema = z
+  .object({
+    inferenceProfileName: z
+      .string()
+      .regex(/^([0-9a-zA-Z][ _-]?)+$/)
+      .max(64),
+    description: z.string().max(200).optional(),
+    clientRequestToken: z.string().optional(),
+    modelSource: z.object({ copyFrom: z.string().startsWith('arn:') }).strict(),
+    tags: z.array(z.object({ key: z.string().min(1), value: z.string() }).strict()).optional(),
+  })
+  .strict();
+
 export interface LocalBedrockServer {
   readonly endpoint: string;
+  /** Application inference profiles by ARN: what the control plane made and not yet deleted. */
+  readonly inferenceProfiles: ReadonlyMap<string, LocalInferenceProfile>;
   /** Every request received, newest last: tests assert the exact wire requests. */
   readonly requests: RecordedRequest[];
   /**
@@ -117,7 +142,61 @@ export async function startLocalBedrock(options: {
   guardrails?: Readonly<Record<string, { version: string; policy: GuardrailPolicy }>>;
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
+  const inferenceProfiles = new Map<string, LocalInferenceProfile>();
   let misbehaviour: ConverseMisbehaviour = {};
+  /** The control plane's application inference profiles: create, list, delete. */
+  const serveInferenceProfiles = (method: string, url: string, body: unknown, response: ServerResponse) => {
+    const answer = (status: number, payload: unknown) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(payload));
+    };
+    const served = [...options.chatModelIds, ...options.embeddingModelIds];
+    if (method === 'POST' && url === '/inference-profiles') {
+      const parsed = createInferenceProfileSchema.safeParse(body);
+      if (!parsed.success) return sendAwsError(response, 400, 'ValidationException', parsed.error.message);
+      const { inferenceProfileName: name, modelSource, tags } = parsed.data;
+      const modelId = /^arn:aws:bedrock:[a-z0-9-]+::foundation-model\/(.+)$/.exec(modelSource.copyFrom)?.[1];
+      if (!modelId || !served.includes(modelId)) {
+        return sendAwsError(response, 400, 'ValidationException', 'The provided model identifier is invalid.');
+      }
+      if ([...inferenceProfiles.values()].some((profile) => profile.name === name)) {
+        return sendAwsError(response, 409, 'ConflictException', `An inference profile named ${name} already exists.`);
+      }
+      const arn = `arn:aws:bedrock:us-east-1:000000000000:application-inference-profile/${randomBytes(6).toString('hex')}`;
+      inferenceProfiles.set(arn, {
+        name,
+        modelId,
+        tags: Object.fromEntries((tags ?? []).map((tag) => [tag.key, tag.value])),
+      });
+      return answer(201, { inferenceProfileArn: arn, status: 'ACTIVE' });
+    }
+    if (method === 'GET' && url.split('?')[0] === '/inference-profiles') {
+      const summaries = [...inferenceProfiles.entries()].map(([arn, profile]) => ({
+        inferenceProfileName: profile.name,
+        inferenceProfileArn: arn,
+        inferenceProfileId: arn.split('/')[1],
+        models: [{ modelArn: `arn:aws:bedrock:us-east-1::foundation-model/${profile.modelId}` }],
+        status: 'ACTIVE',
+        type: 'APPLICATION',
+      }));
+      return answer(200, { inferenceProfileSummaries: summaries });
+    }
+    const deleted = /^\/inference-profiles\/([^/?]+)$/.exec(url);
+    if (method === 'DELETE' && deleted) {
+      const identifier = decodeURIComponent(deleted[1]);
+      const arn = [...inferenceProfiles.keys()].find((key) => key === identifier || key.endsWith(`/${identifier}`));
+      if (!arn)
+        return sendAwsError(response, 404, 'ResourceNotFoundException', 'The inference profile does not exist.');
+      inferenceProfiles.delete(arn);
+      return answer(200, {});
+    }
+    return sendAwsError(
+      response,
+      404,
+      'UnknownOperationException',
+      'local Bedrock serves create, list and delete of inference profiles only',
+    );
+  };
   const server: Server = localServer(async (request, response) => {
     const raw = (await readBody(request)).toString('utf8');
     const body = raw ? parseJson(raw) : undefined;
@@ -163,6 +242,9 @@ export async function startLocalBedrock(options: {
       );
       return;
     }
+    if ((request.url ?? '').startsWith('/inference-profiles')) {
+      return serveInferenceProfiles(request.method ?? '', request.url ?? '', body, response);
+    }
     const route = /^\/model\/([^/]+)\/(converse|converse-stream|invoke)$/.exec(request.url ?? '');
     if (request.method !== 'POST' || !route) {
       return sendAwsError(
@@ -172,7 +254,9 @@ export async function startLocalBedrock(options: {
         'local Bedrock serves Converse, ConverseStream and InvokeModel only',
       );
     }
-    const modelId = decodeURIComponent(route[1]);
+    // A call through an application inference profile runs the model the profile copies.
+    const named = decodeURIComponent(route[1]);
+    const modelId = inferenceProfiles.get(named)?.modelId ?? named;
     const served = route[2] === 'invoke' ? options.embeddingModelIds : options.chatModelIds;
     if (!served.includes(modelId)) {
       return sendAwsError(response, 400, 'ValidationException', 'The provided model identifier is invalid.');
@@ -252,6 +336,7 @@ export async function startLocalBedrock(options: {
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
+    inferenceProfiles,
     misbehave: (mode) => {
       misbehaviour = mode ?? {};
     },

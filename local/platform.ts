@@ -264,12 +264,15 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     jwt,
     siloTenantId: options.siloTenantId,
     adapterEndpoint,
+    tenantInferenceProfiles: config.tenantInferenceProfiles ? { namePrefix: 'local' } : undefined,
   };
   // The production adapters, pointed at the local servers: local mode changes endpoints, not code.
   const endpoints = {
     dynamodb: dynamodbFront.endpoint,
     sts: sts.endpoint,
     bedrock: bedrock.endpoint,
+    // One local server speaks Bedrock's runtime and the control plane's inference profiles.
+    bedrockControl: bedrock.endpoint,
     sqs: sqs.endpoint,
     // Never called: the local runners stand in for Step Functions and the placement rule.
     sfn: 'http://127.0.0.1:1',
@@ -514,6 +517,7 @@ function localServices(endpoints: Record<keyof ServiceConfigs, string>): Service
     dynamodb: { region: 'us-east-1', endpoint: endpoints.dynamodb, credentials: LOCAL_CREDENTIALS },
     sts: config(endpoints.sts),
     bedrock: config(endpoints.bedrock),
+    bedrockControl: config(endpoints.bedrockControl),
     sqs: config(endpoints.sqs),
     sfn: config(endpoints.sfn),
     events: config(endpoints.events),

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { BedrockClient } from '@aws-sdk/client-bedrock';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { PLANE_RESOURCES_OUTPUT, type PlaneResources, planeResourcesSchema } from '../contract/placement';
+import { BedrockInferenceProfiles } from '../lambdas/adapters/bedrock-inference-profiles';
 import { DynamoDbAuditLog } from '../lambdas/adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from '../lambdas/adapters/dynamodb-document-store';
 import { DynamoDbLedger } from '../lambdas/adapters/dynamodb-ledger';
@@ -56,6 +58,11 @@ export async function runPlacementBuild(
           registry: storesOf(pool, silo).registry,
           host: new SageMakerAdapterHost(new SageMakerClient({ region: silo.region })),
         },
+        // The tenant's inference profiles are the pool's account and region's.
+        inferenceProfiles: new BedrockInferenceProfiles(
+          new BedrockClient({ region: pool.region }),
+          pool.tenantInferenceProfiles?.namePrefix ?? 'tenant',
+        ),
         now: Date.now,
         drainMs: pool.offboardingDrainSeconds * 1000,
       },

@@ -7,7 +7,7 @@ import {
 } from '../../contract/adapters';
 import type { ModelCatalog } from '../../contract/catalog';
 import type { AdapterRecord } from './adapter-record';
-import { type ResolvedModel, resolveModel } from './catalog';
+import { bedrockModelIdFor, type ResolvedModel, resolveModel } from './catalog';
 import { PlatformError } from './errors';
 import type { AdapterHost, AdapterWorkflow, ModelProvider, TenantAdapters, TenantRegistry } from './ports';
 import type { TenantContext } from './tenant';
@@ -156,7 +156,7 @@ export async function resolveChatTarget(
   const model = resolveModel(deps.catalog, fineTuned ? fineTuned[1] : name, 'chat');
   if ('bedrockModelId' in model) {
     if (fineTuned) throw unknown();
-    return { model, provider: deps.models, modelId: model.bedrockModelId };
+    return { model, provider: deps.models, modelId: bedrockModelIdFor(tenant, model) };
   }
   const { adapterModels, adapterEndpoint } = deps;
   if (!adapterModels || !adapterEndpoint) throw unknown();

@@ -42,6 +42,7 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
       ...(tenant.cacheTtlSeconds && { cacheTtlSeconds: tenant.cacheTtlSeconds }),
       ...(tenant.sessionScope && { sessionScope: tenant.sessionScope }),
       ...(tenant.piiRedaction && { piiRedaction: tenant.piiRedaction }),
+      ...(tenant.inferenceProfiles && { inferenceProfiles: tenant.inferenceProfiles }),
       placements: tenant.placements,
       ...(caller.expiresAt !== undefined && { expiresAt: caller.expiresAt }),
     },

@@ -27,3 +27,18 @@ export function costNanoUsd(
 export function nanoUsdToUsd(nanoUsd: number): number {
   return nanoUsd / 1e9;
 }
+
+/** The model id of a tenant's call to a Bedrock model: its own inference profile of it, if it has one. */
+export function bedrockModelIdFor(
+  tenant: { readonly inferenceProfiles?: Readonly<Record<string, string>> },
+  model: { readonly name: string; readonly bedrockModelId: string },
+): string {
+  return tenant.inferenceProfiles?.[model.name] ?? model.bedrockModelId;
+}
+
+/** The catalog's Bedrock models (those a tenant may have inference profiles of), by public name. */
+export function bedrockModels(catalog: ModelCatalog): { name: string; bedrockModelId: string }[] {
+  return Object.entries(catalog).flatMap(([name, entry]) =>
+    'bedrockModelId' in entry ? [{ name, bedrockModelId: entry.bedrockModelId }] : [],
+  );
+}

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ModelCatalog } from '../../contract/catalog';
 import type { RetrievalSettings } from '../../contract/environment';
 import type { Tier } from '../../contract/tenancy';
-import { type ResolvedModel, resolveModel } from './catalog';
+import { bedrockModelIdFor, type ResolvedModel, resolveModel } from './catalog';
 import { PlatformError } from './errors';
 import { type ModelCall, metered, reserveCall, runReserved } from './metering';
 import { type PiiPolicy, piiPolicyFor, redact } from './pii';
@@ -62,7 +62,7 @@ const embed = (
 ) =>
   // The shared embedding model reads the text cleaned of PII; the tenant's own index keeps it whole.
   deps.embedder.embed(tenant, {
-    modelId: model.bedrockModelId,
+    modelId: bedrockModelIdFor(tenant, model),
     texts: redact(texts, piiPolicyFor(deps, tenant)).texts,
     dimensions: model.dimensions,
     signal,

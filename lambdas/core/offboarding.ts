@@ -4,6 +4,7 @@ import type {
   AdapterHost,
   AuditLog,
   DocumentStore,
+  InferenceProfiles,
   Ledger,
   ResponseCache,
   SessionStore,
@@ -29,6 +30,8 @@ export interface OffboardingDeps {
   readonly sessions: Pick<SessionStore, 'deleteAll'>;
   readonly cache: Pick<ResponseCache, 'deleteAll'>;
   readonly vectors: Pick<VectorIndex, 'deleteTenant'>;
+  /** The tenant's Bedrock inference profiles, if it was given any. */
+  readonly inferenceProfiles: Pick<InferenceProfiles, 'deleteAll'>;
   /** The tenant's adapters: their records, and SageMaker where they are loaded (a silo's own, for a silo tenant). */
   readonly adapterStore: { readonly registry: TenantRegistry; readonly host: AdapterHost };
   readonly now: () => number;
@@ -50,6 +53,7 @@ export const TENANT_STORES = [
   'audit_records',
   'ledger_items',
   'api_keys',
+  'inference_profiles',
 ] as const;
 type TenantStore = (typeof TENANT_STORES)[number];
 
@@ -95,6 +99,7 @@ export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): 
     audit_records: () => deps.audit.deleteAll(tenantId),
     ledger_items: () => deps.ledger.deleteAll(tenantId),
     api_keys: () => deps.registry.deleteApiKeys(tenantId),
+    inference_profiles: () => deps.inferenceProfiles.deleteAll(Object.values(tenant.inferenceProfiles ?? {})),
   };
   for (const store of TENANT_STORES) {
     if (store in progress.deleted) continue;

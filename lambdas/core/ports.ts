@@ -156,6 +156,20 @@ export interface RequestOutcome {
   readonly cache?: 'hit' | 'miss';
 }
 
+/** A tenant's own inference profiles: one per Bedrock model, tagged with its id, for AWS's cost allocation. */
+export interface InferenceProfiles {
+  /**
+   * Creates (or finds, after a retry) the tenant's profile of each model; returns their ARNs by
+   * model name.
+   */
+  createFor(
+    tenantId: string,
+    models: readonly { readonly name: string; readonly bedrockModelId: string }[],
+  ): Promise<Record<string, string>>;
+  /** Deletes the profiles (those already gone count as deleted); returns how many. */
+  deleteAll(profileArns: readonly string[]): Promise<number>;
+}
+
 /** What operators watch: CloudWatch metrics (embedded metric format) on AWS. */
 export interface PlatformMetrics extends MeteringMetrics {
   request(outcome: RequestOutcome): void;

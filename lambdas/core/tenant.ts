@@ -61,6 +61,9 @@ export const placementSchema = z.object({
 });
 export type TenantPlacement = z.infer<typeof placementSchema>;
 
+/** Model name to application inference profile ARN. */
+export const inferenceProfilesSchema = z.record(z.string().max(64), z.string().startsWith('arn:').max(256));
+
 /** Whose a session is: the tenant's (any of its callers may continue it) or each principal's own. */
 export const sessionScopeSchema = z.enum(['tenant', 'principal']);
 
@@ -80,6 +83,8 @@ export const tenantRecordSchema = z.object({
   sessionScope: sessionScopeSchema.optional(),
   /** The tenant's own PII redaction, instead of its tier's. */
   piiRedaction: piiPolicySchema.optional(),
+  /** The tenant's own Bedrock inference profiles by model name: its calls' model ids, for AWS's bill. */
+  inferenceProfiles: inferenceProfilesSchema.optional(),
   placements: placementsSchema.default([]),
   createdAt: z.string(),
   offboarding: offboardingSchema.optional(),
@@ -115,6 +120,8 @@ export const tenantContextSchema = z.object({
   cacheTtlSeconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
   sessionScope: sessionScopeSchema.optional(),
   piiRedaction: piiPolicySchema.optional(),
+  /** The tenant's own Bedrock inference profiles by model name: its calls' model ids, for AWS's bill. */
+  inferenceProfiles: inferenceProfilesSchema.optional(),
   placements: placementsSchema,
   /** When the credential stops being valid (epoch seconds): a cached decision must not outlive it. */
   expiresAt: z.number().int().positive().optional(),
@@ -130,6 +137,7 @@ export function actingFor(record: TenantRecord, actor: string): TenantContext {
     limits: record.limits,
     auditPrompts: record.auditPrompts,
     placements: record.placements,
+    ...(record.inferenceProfiles && { inferenceProfiles: record.inferenceProfiles }),
   });
 }
 
@@ -152,6 +160,7 @@ export function toAuthorizerContext(context: TenantContext): AuthorizerContext {
     ...(context.cacheTtlSeconds && { cacheTtlSeconds: context.cacheTtlSeconds }),
     ...(context.sessionScope && { sessionScope: context.sessionScope }),
     ...(context.piiRedaction && { piiRedaction: JSON.stringify(context.piiRedaction) }),
+    ...(context.inferenceProfiles && { inferenceProfiles: JSON.stringify(context.inferenceProfiles) }),
     placements: context.placements.join(','),
     ...(context.expiresAt !== undefined && { expiresAt: context.expiresAt }),
   };
@@ -169,6 +178,7 @@ export function fromAuthorizerContext(raw: Record<string, unknown> | null | unde
     cacheTtlSeconds: raw?.cacheTtlSeconds === undefined ? undefined : Number(raw.cacheTtlSeconds),
     sessionScope: raw?.sessionScope,
     piiRedaction: typeof raw?.piiRedaction === 'string' ? parseJson(raw.piiRedaction) : undefined,
+    inferenceProfiles: typeof raw?.inferenceProfiles === 'string' ? parseJson(raw.inferenceProfiles) : undefined,
     placements: typeof raw?.placements === 'string' && raw.placements !== '' ? raw.placements.split(',') : [],
     expiresAt: raw?.expiresAt === undefined ? undefined : Number(raw.expiresAt),
   });

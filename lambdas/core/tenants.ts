@@ -1,9 +1,11 @@
 import * as z from 'zod';
+import type { ModelCatalog } from '../../contract/catalog';
 import { piiPolicySchema } from '../../contract/safety';
 import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { issueApiKey } from './api-key';
+import { bedrockModels } from './catalog';
 import { PlatformError } from './errors';
-import type { TenantRegistry, VectorIndex } from './ports';
+import type { InferenceProfiles, TenantRegistry, VectorIndex } from './ports';
 import { withCurrentPlacement } from './retrieval';
 import {
   MAX_CACHE_TTL_SECONDS,
@@ -63,6 +65,9 @@ export interface TenantAdminDeps {
   readonly now: () => number;
   /** A silo plane's one tenant (it onboards no other); absent in the pool. */
   readonly siloTenantId?: string;
+  /** Given: each new tenant gets its own inference profile of each Bedrock model of `catalog`. */
+  readonly inferenceProfiles?: InferenceProfiles;
+  readonly catalog?: ModelCatalog;
 }
 
 /** The admin API's view of a tenant. */
@@ -76,6 +81,7 @@ export function tenantView(record: TenantRecord) {
     cache_ttl_seconds: record.cacheTtlSeconds ?? 0,
     session_scope: record.sessionScope ?? 'tenant',
     ...(record.piiRedaction && { pii_redaction: record.piiRedaction }),
+    ...(record.inferenceProfiles && { inference_profiles: record.inferenceProfiles }),
     placements: record.placements,
     created_at: record.createdAt,
     placement: record.placement?.current ?? 'pool',
@@ -97,7 +103,10 @@ export function tenantView(record: TenantRecord) {
 }
 
 export async function onboardTenant(
-  deps: Pick<TenantAdminDeps, 'registry' | 'vectors' | 'tiers' | 'now' | 'siloTenantId'>,
+  deps: Pick<
+    TenantAdminDeps,
+    'registry' | 'vectors' | 'tiers' | 'now' | 'siloTenantId' | 'inferenceProfiles' | 'catalog'
+  >,
   request: Omit<OnboardRequest, 'placement'>,
 ): Promise<TenantRecord> {
   if (deps.siloTenantId !== undefined) {
@@ -122,10 +131,17 @@ export async function onboardTenant(
       `tenant id '${request.id}' belonged to an offboarded tenant: ids are never reused`,
     );
   }
-  // Fails with `conflict` when the id exists, also when it was taken between the read and this write.
-  await deps.registry.createTenant(record);
-  await deps.vectors.ensureTenantIndex(record);
-  return record;
+  if (previous) throw new PlatformError('conflict', `tenant '${request.id}' exists already`);
+  // Before the record: a retried onboarding finds the profiles a failed one made (they are named by tenant).
+  const inferenceProfiles =
+    deps.inferenceProfiles && deps.catalog
+      ? await deps.inferenceProfiles.createFor(request.id, bedrockModels(deps.catalog))
+      : undefined;
+  const onboarded = { ...record, ...(inferenceProfiles && { inferenceProfiles }) };
+  // Fails with `conflict` when the id was taken between the read and this write.
+  await deps.registry.createTenant(onboarded);
+  await deps.vectors.ensureTenantIndex(onboarded);
+  return onboarded;
 }
 
 export async function getTenant(deps: Pick<TenantAdminDeps, 'registry'>, tenantId: string): Promise<TenantRecord> {

@@ -24,6 +24,7 @@ import {
   adapterHost,
   adapterWorkflow,
   audit,
+  inferenceProfiles,
   lambdaHandler,
   offboarding,
   offboardingDeps,
@@ -48,6 +49,7 @@ export type AdminDeps = Pick<
   | 'placement'
   | 'adapterHost'
   | 'adapterWorkflow'
+  | 'inferenceProfiles'
   | 'now'
 >;
 
@@ -74,7 +76,15 @@ export function create(deps: AdminDeps) {
   const operations: Record<string, (event: ApiEvent) => Promise<APIGatewayProxyResult>> = {
     'POST /admin/tenants': async (event) => {
       const request = onboardRequestSchema.parse(event.body);
-      const record = await onboardTenant(admin, request);
+      const record = await onboardTenant(
+        {
+          ...admin,
+          // Only where configured: each new tenant's own profile of each Bedrock model.
+          inferenceProfiles: deps.settings.tenantInferenceProfiles ? deps.inferenceProfiles : undefined,
+          catalog: deps.settings.catalog,
+        },
+        request,
+      );
       return json(201, tenantView(request.placement === 'silo' ? await promote(record.tenantId) : record));
     },
     'POST /admin/tenants/{id}/promote': async (event) =>
@@ -163,6 +173,7 @@ export const handler = lambdaHandler((wiring) =>
     placement: placement(wiring),
     adapterHost: adapterHost(wiring),
     adapterWorkflow: adapterWorkflow(wiring),
+    inferenceProfiles: inferenceProfiles(wiring),
     now: Date.now,
   }),
 );

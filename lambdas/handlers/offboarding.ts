@@ -12,7 +12,17 @@ const stepSchema = z.object({ step: z.enum(['purge', 'tombstone']), tenantId: te
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type OffboardingDeps = Pick<
   PlatformDeps,
-  'settings' | 'registry' | 'ledger' | 'audit' | 'documents' | 'sessions' | 'cache' | 'vectors' | 'adapterHost' | 'now'
+  | 'settings'
+  | 'registry'
+  | 'ledger'
+  | 'audit'
+  | 'documents'
+  | 'sessions'
+  | 'cache'
+  | 'vectors'
+  | 'adapterHost'
+  | 'inferenceProfiles'
+  | 'now'
 >;
 
 /** The offboarding workflow's tasks; the state machine (or the local runner) retries a failed one. */

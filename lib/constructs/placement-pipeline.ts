@@ -25,13 +25,11 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { PLACEMENT_EVENTS } from '../../contract/events';
 import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
+import { TENANT_COST_TAG } from '../../contract/tenancy';
 import type { PlatformTable } from './platform-table';
 import type { TenantAccessRole } from './tenant-access-role';
 import type { VectorSearch } from './vector-search';
 import { standardWorkflow, workflowSteps } from './workflow';
-
-/** The tag every resource of a silo stack carries: what the pipeline's migration may write to. */
-export const SILO_TAG = 'tenantId';
 
 export interface PlacementPipelineProps {
   /** The pool stack's name: silo stacks are `<poolStackName>-silo-<tenantId>`. */
@@ -244,7 +242,7 @@ export class PlacementPipeline extends Construct {
     for (const { table } of props.dataTables) table.grantReadData(project);
     props.search.domain.grantRead(project);
     const grantee = project.grantPrincipal;
-    const tagged = { StringLike: { [`aws:ResourceTag/${SILO_TAG}`]: '?*' } };
+    const tagged = { StringLike: { [`aws:ResourceTag/${TENANT_COST_TAG}`]: '?*' } };
     const { account } = Stack.of(this);
     grantee.addToPrincipalPolicy(
       new PolicyStatement({

@@ -72,6 +72,11 @@ export interface TenantPlaneProps {
   readonly placementPipeline?: Pick<PlacementPipelineProps, 'poolStackName' | 'deployContext' | 'source'>;
 }
 
+/** A name prefix for the tenants' inference profiles of a stack: Bedrock's name rules, at most 20 characters. */
+function inferenceProfilePrefix(stackName: string): string {
+  return stackName.replace(/[^0-9a-zA-Z_-]/g, '-').slice(0, 20);
+}
+
 /**
  * The data and serving plane: the tenant API with its authorizer and functions, the tables, the
  * vector search domain, the ingest queue and the offboarding workflow. The pool stack holds one;
@@ -108,7 +113,10 @@ export class TenantPlane extends Construct {
       search: { domain: search, sharedIndex: SHARED_INDEX },
       onlyTenant: props.siloTenantId,
     });
-    const models = new ModelGateway(this, 'Models', { catalog: config.models });
+    const models = new ModelGateway(this, 'Models', {
+      catalog: config.models,
+      tenantInferenceProfiles: config.tenantInferenceProfiles,
+    });
     const guardrails = new TierGuardrails(this, 'Guardrails', { policies: config.guardrails });
     const ingest = new IngestPipeline(this, 'Ingest', { encryptionKey });
     const offboardingStateMachineName = `${Stack.of(this).stackName}-offboarding`;
@@ -145,6 +153,9 @@ export class TenantPlane extends Construct {
       siloTenantId: props.siloTenantId,
       adapterEndpoint: adapterEndpoint?.settings,
       adapterWorkflowStateMachineArn: adapterEndpoint && stateMachineArn(this, adapterWorkflowName),
+      tenantInferenceProfiles: config.tenantInferenceProfiles
+        ? { namePrefix: inferenceProfilePrefix(Stack.of(this).stackName) }
+        : undefined,
     });
     const authorizer = new TenantAuthorizer(this, 'TenantAuthorizer', {
       tenantTable: tenants.table,
@@ -187,6 +198,11 @@ export class TenantPlane extends Construct {
       logRetention: config.logRetentionDays,
     });
     offboarding.grantStart(this.api.handlers.admin);
+    if (config.tenantInferenceProfiles) {
+      models.grantCreateProfiles(this.api.handlers.admin);
+      models.grantDeleteProfiles(offboarding.stepFunction);
+      if (placement) models.grantDeleteProfiles(placement.project);
+    }
     guardrails.grantApply(this.api.handlers['chat-completions']);
     if (adapterEndpoint) {
       const adapterWorkflow = new AdapterWorkflow(this, 'AdapterWorkflow', {

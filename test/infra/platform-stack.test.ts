@@ -6,7 +6,7 @@ import { platformConfig } from '../../lib/config';
 import { PlatformStack } from '../../lib/platform-stack';
 import { stateMachineDefinitions } from '../support/templates';
 
-type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
 
 // GIVEN the platform stack as `cdk synth` builds it, with a JWT issuer configured and cdk-nag on;
 // without bundling the functions (bundles.test.ts bundles them once, and checks their sizes)
@@ -516,6 +516,46 @@ describe('PlatformStack', () => {
       PublicAccessBlockConfiguration: Match.objectLike({ BlockPublicAcls: true, RestrictPublicBuckets: true }),
     });
     site.resourceCountIs('Custom::CDKBucketDeployment', 1);
+  });
+
+  it('with tenant inference profiles, lets admin make them, offboarding delete them, and handlers call only tagged ones', () => {
+    const profilesApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const withProfiles = new PlatformStack(profilesApp, 'Profiles', {
+      config: platformConfig((key) => ({ ...context, tenantInferenceProfiles: 'true' })[key]),
+    });
+    Aspects.of(profilesApp).add(new AwsSolutionsChecks());
+    profilesApp.synth();
+    const findings = Annotations.fromStack(withProfiles).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
+    const site = Template.fromStack(withProfiles);
+    const statementsIn = (service: string) => {
+      const fn = Object.values(site.findResources('AWS::Lambda::Function')).find(
+        (f) => f.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === service,
+      );
+      expect(fn?.Properties.Environment.Variables.INFERENCE_PROFILE_PREFIX).toBe('Profiles');
+      const roleId = fn?.Properties.Role['Fn::GetAtt'][0];
+      return Object.values(site.findResources('AWS::IAM::Policy'))
+        .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(roleId))
+        .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
+    };
+    const profileArn = /application-inference-profile\/\*/;
+    const tagged = { StringLike: { 'aws:ResourceTag/tenantId': '?*' } };
+    const invoke = statementsIn('chat-completions').find(
+      (st) => st.Action === 'bedrock:InvokeModel' && profileArn.test(JSON.stringify(st.Resource)),
+    );
+    expect(invoke?.Condition).toEqual(tagged);
+    expect(actionsOf(statementsIn('admin'))).toEqual(
+      expect.arrayContaining([
+        'bedrock:CreateInferenceProfile',
+        'bedrock:ListInferenceProfiles',
+        'bedrock:TagResource',
+      ]),
+    );
+    expect(actionsOf(statementsIn('admin'))).not.toContain('bedrock:DeleteInferenceProfile');
+    const remove = statementsIn('offboarding').find((st) => st.Action === 'bedrock:DeleteInferenceProfile');
+    expect(remove?.Condition).toEqual(tagged);
+    // Off (the default): no function can touch a profile.
+    expect(json).not.toMatch(/InferenceProfile|application-inference-profile/);
   });
 
   it('hard-codes no account or region', () => {

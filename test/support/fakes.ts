@@ -8,6 +8,7 @@ import type {
   DocumentStore,
   Embedder,
   IndexedChunk,
+  InferenceProfiles,
   IngestJob,
   IngestJobRef,
   IngestQueue,
@@ -301,6 +302,19 @@ export function inMemoryPorts() {
       components.delete(name);
     },
   };
+  /** Inference profiles by ARN: what onboarding made, until offboarding deletes them. */
+  const profiles = new Map<string, { tenantId: string; model: string }>();
+  const inferenceProfiles: InferenceProfiles = {
+    createFor: async (tenantId, models) =>
+      Object.fromEntries(
+        models.map((model) => {
+          const arn = `arn:aws:bedrock:us-east-1:000000000000:application-inference-profile/${tenantId}-${model.name}`;
+          profiles.set(arn, { tenantId, model: model.name });
+          return [model.name, arn];
+        }),
+      ),
+    deleteAll: async (arns) => arns.filter((arn) => profiles.delete(arn)).length,
+  };
   const overages: number[] = [];
   const requestOutcomes: RequestOutcome[] = [];
   const billed: ActualUsage[] = [];
@@ -323,6 +337,7 @@ export function inMemoryPorts() {
       models,
       queue,
       metrics,
+      inferenceProfiles,
       adapterHost,
       prompts: {
         get: (tenant: TenantContext, name: string) => registry.getPrompt(tenant.tenantId, name),
@@ -345,6 +360,7 @@ export function inMemoryPorts() {
     queued,
     overages,
     requestOutcomes,
+    profiles,
     billed,
     disconnects,
   };

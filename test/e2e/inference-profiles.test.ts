@@ -1,0 +1,72 @@
+import { BedrockClient } from '@aws-sdk/client-bedrock';
+import { BedrockInferenceProfiles } from '../../lambdas/adapters/bedrock-inference-profiles';
+import { platformConfig } from '../../lib/config';
+import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
+
+/** Cost on AWS's own bill: each tenant's Bedrock calls through inference profiles of its own, tagged with its id. */
+describe('per-tenant Bedrock inference profiles', () => {
+  const clock = new ManualClock();
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'Who pays for this?' }], max_tokens: 16 };
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(
+      platformConfig((key) => ({ tenantInferenceProfiles: 'true' })[key]),
+      { now: clock.now },
+    );
+  });
+  afterAll(() => platform.close());
+
+  it('gives a new tenant a profile of each Bedrock model, tagged with its id, and calls the models through them', async () => {
+    const { tenant, apiKey } = await onboard(platform, 'billed-co');
+    const profiles = tenant.inference_profiles as Record<string, string>;
+    expect(Object.keys(profiles).sort()).toEqual(['nova-lite', 'nova-micro', 'titan-embed-text-v2']);
+    for (const [model, arn] of Object.entries(profiles)) {
+      expect(arn).toMatch(/^arn:aws:bedrock:us-east-1:000000000000:application-inference-profile\/[0-9a-f]{12}$/);
+      expect(platform.bedrock.inferenceProfiles.get(arn)).toMatchObject({
+        name: `local-billed-co-${model}`,
+        tags: { tenantId: 'billed-co' },
+      });
+    }
+
+    const sent = platform.bedrock.requests.length;
+    expect((await call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
+    expect(
+      (
+        await call(platform, 'POST', '/v1/embeddings', {
+          credential: apiKey,
+          body: { model: 'titan-embed-text-v2', input: 'hi' },
+        })
+      ).status,
+    ).toBe(200);
+    // The model id on the wire is the tenant's own profile, never the shared model's id.
+    expect(platform.bedrock.requests.slice(sent).map((request) => decodeURIComponent(request.path))).toEqual([
+      `/model/${profiles['nova-micro']}/converse`,
+      `/model/${profiles['titan-embed-text-v2']}/invoke`,
+    ]);
+    // Another tenant's calls go through its own profiles.
+    const { tenant: other } = await onboard(platform, 'other-co');
+    expect(Object.values(other.inference_profiles)).not.toContain(profiles['nova-micro']);
+  });
+
+  it('finds the profiles an interrupted onboarding made instead of failing, and deletes them at offboarding', async () => {
+    const client = new BedrockClient({
+      region: 'us-east-1',
+      endpoint: platform.endpoints.bedrockControl,
+      credentials: platform.credentials,
+    });
+    const adapter = new BedrockInferenceProfiles(client, 'local');
+    const models = [{ name: 'nova-micro', bedrockModelId: 'amazon.nova-micro-v1:0' }];
+    const first = await adapter.createFor('retry-co', models);
+    expect(await adapter.createFor('retry-co', models)).toEqual(first);
+
+    const before = platform.bedrock.inferenceProfiles.size;
+    const gone = await offboardCompletely(platform, clock, 'billed-co');
+    expect(gone.offboarding.deleted.inference_profiles).toBe(3);
+    expect(platform.bedrock.inferenceProfiles.size).toBe(before - 3);
+    expect([...platform.bedrock.inferenceProfiles.values()].map((p) => p.tags.tenantId)).not.toContain('billed-co');
+    // Deleting again (a rerun of the step) finds nothing left, and fails nothing.
+    expect(await adapter.deleteAll(Object.values(first))).toBe(1);
+    expect(await adapter.deleteAll(Object.values(first))).toBe(1);
+  });
+});
