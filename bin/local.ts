@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { platformConfig } from '../lib/config';
-import { startLocalPlatform } from '../local/platform';
+import { operatorTokenFile, startLocalPlatform } from '../local/platform';
 
 /** `npm start`: the whole platform on 127.0.0.1, no AWS account needed. */
 async function main() {
@@ -16,6 +16,8 @@ async function main() {
   console.log(`multi-tenant AI platform (local mode) on ${platform.url}`);
   console.log(`data under ${dataDir}; the local model is deterministic, not a language model`);
   console.log('create a tenant: npm run tenant -- create acme --tier standard');
+  // The operator token stays in its file: the console takes it typed in, or after `#key=` in the URL.
+  console.log(`usage console: ${platform.url}/console/ (operator token in ${operatorTokenFile(dataDir)})`);
   const stop = async () => {
     await platform.close();
     process.exit(0);
