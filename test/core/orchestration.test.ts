@@ -165,6 +165,7 @@ describe('offboarding', () => {
       audit_records: 0,
       ledger_items: 1,
       api_keys: 0,
+      inference_profiles: 0,
     });
     expect(fake.chunks).toEqual([]);
     expect((await purgeTenantData(offboarding, 'orchestra')).offboarding?.deleted).toEqual(purged.offboarding?.deleted);
