@@ -165,9 +165,11 @@ describe('offboarding', () => {
       audit_records: 0,
       ledger_items: 1,
       api_keys: 0,
-      inference_profiles: 0,
+      // onboarding gave it a profile of each of the catalog's three Bedrock models
+      inference_profiles: 3,
     });
     expect(fake.chunks).toEqual([]);
+    expect(fake.profiles.size).toBe(0);
     expect((await purgeTenantData(offboarding, 'orchestra')).offboarding?.deleted).toEqual(purged.offboarding?.deleted);
     const tombstone = await tombstoneTenant(offboarding, 'orchestra');
     expect(tombstone).toMatchObject({
