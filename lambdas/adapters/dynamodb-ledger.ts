@@ -171,10 +171,13 @@ export class DynamoDbLedger implements Ledger {
     // The common case: the home shard has room, one transaction, no read.
     if ((await this.tryReserve(attempt, home)) === 'admitted') return reservationAt(home);
     let releasedAbandoned = false;
-    for (let round = 1; round <= MAX_ADMISSION_ROUNDS; round++) {
+    for (let round = 1; ; round++) {
       const state = await this.admissionState(tenantId, month, shards, reservationKey(tenantId, home, requestId));
-      // An earlier try of this very request got through.
+      // An earlier try of this very request got through: also one whose answer timed out or was
+      // lost, and whose retry was then refused by the very room it took. Checked once more after
+      // the last round, or the caller would be told to retry while its reservation stays held.
       if (state.record) return reservationAt(state.record.s, state.record.m);
+      if (round > MAX_ADMISSION_ROUNDS) throw retryShortly();
       const step = nextAdmissionStep({
         limits,
         estimate,
@@ -202,7 +205,6 @@ export class DynamoDbLedger implements Ledger {
           throw step.error;
       }
     }
-    throw retryShortly();
   }
 
   /**
