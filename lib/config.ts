@@ -102,6 +102,10 @@ export const GPU_INSTANCES: Readonly<Record<string, { readonly gpus: number; rea
   'ml.p4d.24xlarge': { gpus: 8, gpuMemoryMb: 327_680 },
 };
 
+/** AWS's Large Model Inference container (DJL Serving 0.31 with vLLM) in us-east-1. */
+export const DEFAULT_ADAPTER_IMAGE =
+  '763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.31.0-lmi13.0.0-cu124';
+
 /** The adapter endpoint from context, or none when `adapterInstanceType` is absent. */
 export function adapterEndpointConfig(context: (key: string) => unknown): AdapterEndpointConfig | undefined {
   const instanceType = context('adapterInstanceType');
@@ -138,9 +142,7 @@ export function adapterEndpointConfig(context: (key: string) => unknown): Adapte
     instanceType: instance,
     minInstances: 1,
     maxInstances: z.coerce.number().int().min(1).max(20).default(2).parse(context('adapterMaxInstances')),
-    image: String(
-      context('adapterImage') ?? '763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.31.0-lmi13.0.0-cu124',
-    ),
+    image: String(context('adapterImage') ?? DEFAULT_ADAPTER_IMAGE),
     baseModel: String(context('adapterBaseModel') ?? 'Qwen/Qwen2.5-7B-Instruct'),
     modelName: 'qwen2.5-7b',
     baseComponents,

@@ -1,7 +1,7 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { TENANT_PARTITION_PREFIX, TTL_ATTRIBUTE } from '../../contract/tables';
 import type { BudgetAlertMarks } from '../core/ports';
+import { isConditionalCheckFailure } from './dynamodb-errors';
 
 /** Marks outlive their month by this long, then DynamoDB's TTL removes them. */
 const MARK_RETENTION_SECONDS = 62 * 24 * 3600;
@@ -32,7 +32,7 @@ export class DynamoDbBudgetAlertMarks implements BudgetAlertMarks {
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if (isConditionalCheckFailure(error)) return false;
       throw error;
     }
   }

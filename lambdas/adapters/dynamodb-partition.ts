@@ -111,6 +111,21 @@ export async function queryPage(
   return { items: result.Items ?? [], nextCursor: typeof last === 'string' ? encodeCursor(last) : undefined };
 }
 
+/** Every item of a tenant partition under a sort-key prefix, a page at a time. */
+export async function queryAll(
+  db: DynamoDBDocumentClient,
+  query: { tableName: string; pk: string; prefix: string },
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await queryPage(db, { ...query, limit: 100, cursor });
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return items;
+}
+
 /** An item without its table keys (and any other storage-only attributes named). */
 export function withoutKeys<T>(item: Record<string, unknown>, ...storageOnly: string[]): T {
   const copy = { ...item };

@@ -4,7 +4,7 @@ import { type AdapterRecord, adapterRecordSchema } from '../core/adapter-record'
 import type { ApiKeyListing, TenantAdapters, TenantKeys, TenantPrompts } from '../core/ports';
 import { type PromptRecord, promptRecordSchema } from '../core/prompt-record';
 import { type TenantContext, tenantKey } from '../core/tenant';
-import { queryPage, withoutKeys } from './dynamodb-partition';
+import { queryAll, withoutKeys } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 /** A kind of named per-tenant record in the registry table: its sort key prefix and its schema. */
@@ -41,20 +41,12 @@ export class RegistryRecords<T extends { name: string }> {
   }
 
   async list(tenantId: string): Promise<T[]> {
-    const records: T[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await queryPage(this.db, {
-        tableName: this.tableName,
-        pk: tenantKey(tenantId),
-        prefix: this.kind.prefix,
-        limit: 100,
-        cursor,
-      });
-      records.push(...page.items.map((item) => this.kind.schema.parse(withoutKeys(item))));
-      cursor = page.nextCursor;
-    } while (cursor);
-    return records;
+    const items = await queryAll(this.db, {
+      tableName: this.tableName,
+      pk: tenantKey(tenantId),
+      prefix: this.kind.prefix,
+    });
+    return items.map((item) => this.kind.schema.parse(withoutKeys(item)));
   }
 
   async put(tenantId: string, record: T): Promise<void> {
@@ -110,25 +102,15 @@ export class DynamoDbTenantKeys implements TenantKeys {
   ) {}
 
   async list(tenant: TenantContext): Promise<ApiKeyListing[]> {
-    const keys: ApiKeyListing[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await queryPage(this.db(tenant.tenantId), {
-        tableName: this.tableName,
-        pk: tenantKey(tenant.tenantId),
-        prefix: 'APIKEY#',
-        limit: 100,
-        cursor,
-      });
-      for (const item of page.items) {
-        keys.push({
-          keyId: String(item.keyId),
-          createdAt: String(item.createdAt),
-          status: item.status === 'revoked' ? 'revoked' : 'active',
-        });
-      }
-      cursor = page.nextCursor;
-    } while (cursor);
-    return keys;
+    const entries = await queryAll(this.db(tenant.tenantId), {
+      tableName: this.tableName,
+      pk: tenantKey(tenant.tenantId),
+      prefix: 'APIKEY#',
+    });
+    return entries.map((item) => ({
+      keyId: String(item.keyId),
+      createdAt: String(item.createdAt),
+      status: item.status === 'revoked' ? 'revoked' : 'active',
+    }));
   }
 }

@@ -12,7 +12,7 @@ import type { StoredApiKey, TenantRegistry } from '../core/ports';
 import type { PromptRecord } from '../core/prompt-record';
 import { type TenantRecord, tenantKey, tenantRecordSchema } from '../core/tenant';
 import { isConditionalCheckFailure } from './dynamodb-errors';
-import { queryPage } from './dynamodb-partition';
+import { queryAll } from './dynamodb-partition';
 import { ADAPTERS, PROMPTS, RegistryRecords } from './dynamodb-registry-records';
 
 const PROFILE = 'PROFILE';
@@ -207,20 +207,8 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
 
   /** The ids in the tenant's own list of its keys. */
   private async keyIds(tenantId: string): Promise<string[]> {
-    const keyIds: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await queryPage(this.db, {
-        tableName: this.tableName,
-        pk: tenantKey(tenantId),
-        prefix: 'APIKEY#',
-        limit: 100,
-        cursor,
-      });
-      keyIds.push(...page.items.map((item) => String(item.keyId)));
-      cursor = page.nextCursor;
-    } while (cursor);
-    return keyIds;
+    const entries = await queryAll(this.db, { tableName: this.tableName, pk: tenantKey(tenantId), prefix: 'APIKEY#' });
+    return entries.map((item) => String(item.keyId));
   }
 
   private async putTenant(

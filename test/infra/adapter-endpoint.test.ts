@@ -1,6 +1,6 @@
 import { App } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { adapterEndpointConfig } from '../../lib/config';
+import { adapterEndpointConfig, DEFAULT_ADAPTER_IMAGE } from '../../lib/config';
 import { addPlatformStacks } from '../../lib/platform-app';
 import { stateMachineDefinitions } from '../support/templates';
 
@@ -30,7 +30,8 @@ describe('AdapterEndpoint', () => {
     template.hasResourceProperties('AWS::SageMaker::Model', {
       ExecutionRoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('AdaptersExecutionRole'), 'Arn'] },
       PrimaryContainer: {
-        Image: '763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.31.0-lmi13.0.0-cu124',
+        // The template names the image; no test calls it.
+        Image: DEFAULT_ADAPTER_IMAGE,
         Environment: {
           HF_MODEL_ID: 'Qwen/Qwen2.5-7B-Instruct',
           OPTION_ROLLING_BATCH: 'vllm',
