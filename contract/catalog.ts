@@ -54,3 +54,11 @@ export const modelCatalogSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9.-]
 
 export type ModelEntry = z.infer<typeof modelEntrySchema>;
 export type ModelCatalog = z.infer<typeof modelCatalogSchema>;
+
+/** The entries Bedrock serves (chat and embedding models), each with its public name. */
+export type BedrockModel = Extract<ModelEntry, { bedrockModelId: string }> & { readonly name: string };
+
+/** The catalog's Bedrock models: what functions may invoke, the local Bedrock serves, tenants get profiles of. */
+export function bedrockModels(catalog: ModelCatalog): BedrockModel[] {
+  return Object.entries(catalog).flatMap(([name, entry]) => ('bedrockModelId' in entry ? [{ ...entry, name }] : []));
+}

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import * as z from 'zod';
 import { type AdapterEndpointSettings, baseComponentName } from '../contract/adapters';
+import { bedrockModels } from '../contract/catalog';
 import type { PlatformSettings } from '../contract/environment';
 import type { BudgetThresholdDetail } from '../contract/events';
 import { TENANT_SESSION_TAG } from '../contract/iam';
@@ -163,10 +164,10 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     queueName: 'ingest',
     file: options.persist === false ? undefined : join(options.dataDir, 'ingest-queue.journal'),
   });
-  const bedrockModels = Object.values(config.models).flatMap((m) => ('bedrockModelId' in m ? [m] : []));
+  const served = bedrockModels(config.models);
   const bedrock = await startLocalBedrock({
-    chatModelIds: bedrockModels.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
-    embeddingModelIds: bedrockModels.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
+    chatModelIds: served.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
+    embeddingModelIds: served.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
     wordDelayMs: options.modelWordDelayMs,
     // Each tier's guardrail, as `cdk deploy` would publish it: version 1 of `local-guardrail-<tier>`.
     guardrails: Object.fromEntries(

@@ -35,10 +35,3 @@ export function bedrockModelIdFor(
 ): string {
   return tenant.inferenceProfiles?.[model.name] ?? model.bedrockModelId;
 }
-
-/** The catalog's Bedrock models (those a tenant may have inference profiles of), by public name. */
-export function bedrockModels(catalog: ModelCatalog): { name: string; bedrockModelId: string }[] {
-  return Object.entries(catalog).flatMap(([name, entry]) =>
-    'bedrockModelId' in entry ? [{ name, bedrockModelId: entry.bedrockModelId }] : [],
-  );
-}

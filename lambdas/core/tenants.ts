@@ -1,9 +1,8 @@
 import * as z from 'zod';
-import type { ModelCatalog } from '../../contract/catalog';
+import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
 import { piiPolicySchema } from '../../contract/safety';
 import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { issueApiKey } from './api-key';
-import { bedrockModels } from './catalog';
 import { PlatformError } from './errors';
 import type { InferenceProfiles, TenantRegistry, VectorIndex } from './ports';
 import { withCurrentPlacement } from './retrieval';

@@ -34,7 +34,7 @@ import {
   reports,
 } from '../runtime';
 import { vectors } from '../runtime-vectors';
-import { type ApiEvent, adminApi, json } from './http';
+import { type ApiEvent, adminApi, json, listPage } from './http';
 import { lambdaFunction } from './lambda';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
@@ -91,21 +91,13 @@ export function create(deps: AdminDeps) {
       json(202, { ...tenantView(await promote(id(event))), status_url: `/admin/tenants/${id(event)}` }),
     'GET /admin/tenants': async (event) => {
       const page = await deps.registry.listTenants(pageQuerySchema.parse(event.queryStringParameters ?? {}));
-      return json(200, {
-        object: 'list',
-        data: page.tenants.map(tenantView),
-        ...(page.nextCursor && { next_cursor: page.nextCursor }),
-      });
+      return listPage(page.tenants.map(tenantView), page.nextCursor);
     },
     // The operator reads a tenant's audit trail (refusals, errors) with that tenant's scoped credentials.
     'GET /admin/tenants/{id}/audit': async (event) => {
       const tenant = actingFor(await getTenant(admin, id(event)), OPERATOR_ACTOR);
       const page = await deps.audit.list(tenant, pageQuerySchema.parse(event.queryStringParameters ?? {}));
-      return json(200, {
-        object: 'list',
-        data: page.entries.map(auditView),
-        ...(page.nextCursor && { next_cursor: page.nextCursor }),
-      });
+      return listPage(page.entries.map(auditView), page.nextCursor);
     },
     'GET /admin/tenants/{id}': async (event) => json(200, tenantView(await getTenant(admin, id(event)))),
     'PATCH /admin/tenants/{id}': async (event) =>

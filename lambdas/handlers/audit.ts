@@ -2,7 +2,7 @@ import { auditView } from '../core/audit';
 import { PlatformError } from '../core/errors';
 import { pageQuerySchema } from '../core/paging';
 import { lambdaHandler, type PlatformDeps, tenantRoutePorts } from '../runtime';
-import { json, tenantApi } from './http';
+import { json, listPage, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 
 const REQUEST_ID = /^[A-Za-z0-9-]{1,128}$/;
@@ -23,7 +23,7 @@ export function create(deps: AuditDeps) {
       }
       const query = pageQuerySchema.parse(event.queryStringParameters ?? {});
       const page = await deps.audit.list(tenant, query);
-      return json(200, { object: 'list', data: page.entries.map(auditView), next_cursor: page.nextCursor ?? null });
+      return listPage(page.entries.map(auditView), page.nextCursor);
     }),
   );
 }

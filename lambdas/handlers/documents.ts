@@ -5,7 +5,7 @@ import { pageQuerySchema } from '../core/paging';
 import { documentRequestSchema } from '../core/retrieval';
 import { documents, lambdaHandler, meteredRoutePorts, modelDeps, type PlatformDeps, queue } from '../runtime';
 import { vectors } from '../runtime-vectors';
-import { type ApiEvent, json, type TenantApiContext, tenantApi } from './http';
+import { type ApiEvent, json, listPage, type TenantApiContext, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
@@ -27,7 +27,7 @@ export function create(deps: DocumentsDeps) {
     },
     'GET /v1/documents': async (event, { tenant }) => {
       const page = await deps.documents.list(tenant, pageQuerySchema.parse(event.queryStringParameters ?? {}));
-      return json(200, { object: 'list', data: page.records.map(documentView), next_cursor: page.nextCursor ?? null });
+      return listPage(page.records.map(documentView), page.nextCursor);
     },
     'GET /v1/documents/{id}': async (event, { tenant }) =>
       json(200, documentView(await getDocument(deps, tenant, id(event)))),

@@ -41,6 +41,11 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
+/** One page of a paged list: OpenAI's `list`, with the cursor to the next page (`null` at the end). */
+export function listPage(data: readonly unknown[], nextCursor: string | undefined): APIGatewayProxyResult {
+  return json(200, { object: 'list', data, next_cursor: nextCursor ?? null });
+}
+
 /** Messages may quote the request (an unknown key, a model name): cut so an answer never echoes a whole body. */
 const MAX_ERROR_MESSAGE_CHARS = 500;
 

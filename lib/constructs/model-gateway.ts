@@ -3,7 +3,7 @@ import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Grant } from 'aws-cdk-lib/aws-iam';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import type { ModelCatalog } from '../../contract/catalog';
+import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
 import { TENANT_COST_TAG } from '../../contract/tenancy';
 
 export interface ModelGatewayProps {
@@ -77,9 +77,7 @@ export class ModelGateway extends Construct {
 
   private foundationModelArns(): string[] {
     const stack = Stack.of(this);
-    const bedrockModelIds = Object.values(this.catalog).flatMap((model) =>
-      'bedrockModelId' in model ? [model.bedrockModelId] : [],
-    );
+    const bedrockModelIds = bedrockModels(this.catalog).map((model) => model.bedrockModelId);
     return [...new Set(bedrockModelIds)].map((modelId) =>
       stack.formatArn({
         service: 'bedrock',
