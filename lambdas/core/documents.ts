@@ -20,7 +20,7 @@ import type {
   VectorIndex,
 } from './ports';
 import { chunkText, type DocumentRequest, documentIdSchema } from './retrieval';
-import { servedHere, type TenantContext } from './tenant';
+import { contextFor, servedHere, type TenantContext } from './tenant';
 import { countTokens } from './tokens';
 
 export interface RetrievalDeps {
@@ -233,14 +233,7 @@ export async function indexQueuedJob(
   // silo's queue gets the job; here it is left untouched.
   if (!servedHere(record, deps.siloTenantId)) return 'dropped: tenant served by its silo';
   // The tenant as it is now: a tier change since the upload moves where chunks go.
-  const tenant: TenantContext = Object.freeze({
-    tenantId: record.tenantId,
-    tier: record.tier,
-    principal: ref.principal,
-    limits: record.limits,
-    auditPrompts: record.auditPrompts,
-    placements: record.placements,
-  });
+  const tenant = contextFor(record, ref.principal);
   const job = await deps.documents.getJob(tenant, ref);
   const outcome =
     record.status === 'active' ? await indexCurrentJob(deps, tenant, ref, job, signal) : 'dropped: tenant not active';

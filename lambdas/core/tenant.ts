@@ -128,17 +128,22 @@ export const tenantContextSchema = z.object({
 });
 export type TenantContext = Readonly<z.infer<typeof tenantContextSchema>>;
 
-/** The tenant as the platform itself acts for it (a move, an operator's read): not one of its callers. */
-export function actingFor(record: TenantRecord, actor: string): TenantContext {
+/** The tenant as its record says now, acting as `principal` (a queued job's uploader, say). */
+export function contextFor(record: TenantRecord, principal: TenantContext['principal']): TenantContext {
   return Object.freeze({
     tenantId: record.tenantId,
     tier: record.tier,
-    principal: { type: 'user' as const, id: actor },
+    principal,
     limits: record.limits,
     auditPrompts: record.auditPrompts,
     placements: record.placements,
     ...(record.inferenceProfiles && { inferenceProfiles: record.inferenceProfiles }),
   });
+}
+
+/** The tenant as the platform itself acts for it (a move, an operator's read): not one of its callers. */
+export function actingFor(record: TenantRecord, actor: string): TenantContext {
+  return contextFor(record, { type: 'user', id: actor });
 }
 
 /** Partition key of everything the platform stores for a tenant. */

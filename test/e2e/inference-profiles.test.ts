@@ -2,6 +2,7 @@ import { BedrockClient } from '@aws-sdk/client-bedrock';
 import { BedrockInferenceProfiles } from '../../lambdas/adapters/bedrock-inference-profiles';
 import { platformConfig } from '../../lib/config';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
+import { fillerText } from '../support/text';
 
 /** Cost on AWS's own bill: each tenant's Bedrock calls through inference profiles of its own, tagged with its id. */
 describe('per-tenant Bedrock inference profiles', () => {
@@ -47,6 +48,26 @@ describe('per-tenant Bedrock inference profiles', () => {
     // Another tenant's calls go through its own profiles.
     const { tenant: other } = await onboard(platform, 'other-co');
     expect(Object.values(other.inference_profiles)).not.toContain(profiles['nova-micro']);
+  });
+
+  it("embeds a queued document's chunks through the tenant's own profile too", async () => {
+    const { tenant, apiKey } = await onboard(platform, 'queued-co');
+    const sent = platform.bedrock.requests.length;
+    // more chunks than one synchronous batch: queued for the worker
+    const queued = await call(platform, 'POST', '/v1/documents', {
+      credential: apiKey,
+      body: { id: 'big', text: fillerText(80 * 160, 'fjord') },
+    });
+    expect(queued.status).toBe(202);
+    let status = queued.body.status;
+    // the in-process worker runs between requests: ask until it is done, no timer involved
+    for (let i = 0; i < 500 && status !== 'indexed'; i++) {
+      status = (await call(platform, 'GET', '/v1/documents/big', { credential: apiKey })).body.status;
+    }
+    expect(status).toBe('indexed');
+    const paths = platform.bedrock.requests.slice(sent).map((request) => decodeURIComponent(request.path));
+    expect(paths.length).toBeGreaterThan(3);
+    expect(new Set(paths)).toEqual(new Set([`/model/${tenant.inference_profiles['titan-embed-text-v2']}/invoke`]));
   });
 
   it('finds the profiles an interrupted onboarding made instead of failing, and deletes them at offboarding', async () => {
