@@ -138,6 +138,7 @@ export const ledger = /* @__PURE__ */ built(
   (wiring): Ledger =>
     new DynamoDbLedger(tenantDynamoDb(wiring), wiring.settings.ledgerTableName, {
       reservationTtlMs: wiring.settings.reservationTtlSeconds * 1000,
+      audit: { tableName: wiring.settings.auditTableName, retentionDays: wiring.settings.auditRetentionDays },
     }),
 );
 /** Operator reports across tenants: the admin function's own credentials. */

@@ -22,17 +22,8 @@ export class DynamoDbAuditLog implements AuditLog {
   ) {}
 
   async record(tenant: TenantContext, entry: AuditEntry): Promise<void> {
-    const expiresAt = Math.floor(Date.parse(entry.at) / 1000) + this.retentionDays * 86_400;
     await this.db(tenant.tenantId).send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          pk: tenantKey(tenant.tenantId),
-          sk: `${AUDIT_PREFIX}${entry.at}#${entry.requestId}`,
-          ...entry,
-          expiresAt,
-        },
-      }),
+      new PutCommand({ TableName: this.tableName, Item: auditItem(tenant.tenantId, entry, this.retentionDays) }),
     );
   }
 
@@ -69,6 +60,16 @@ export class DynamoDbAuditLog implements AuditLog {
   async deleteAll(tenantId: string): Promise<number> {
     return deletePartition(this.db(tenantId), this.tableName, tenantKey(tenantId));
   }
+}
+
+/** An audit record as stored: also what the ledger's settle writes in its own transaction. */
+export function auditItem(tenantId: string, entry: AuditEntry, retentionDays: number): Record<string, unknown> {
+  return {
+    pk: tenantKey(tenantId),
+    sk: `${AUDIT_PREFIX}${entry.at}#${entry.requestId}`,
+    ...entry,
+    expiresAt: Math.floor(Date.parse(entry.at) / 1000) + retentionDays * 86_400,
+  };
 }
 
 function toEntry(item: Record<string, unknown>): AuditEntry {

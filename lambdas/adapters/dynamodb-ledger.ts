@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
+  PutCommand,
   QueryCommand,
   ScanCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { TENANT_PARTITION_PREFIX, TTL_ATTRIBUTE } from '../../contract/tables';
+import type { AuditEntry } from '../core/audit';
 import { PlatformError } from '../core/errors';
 import {
   type LeaseTerms,
@@ -23,6 +25,7 @@ import {
 import { admissionThresholds, dayKey, type Estimate, minuteWindow, monthKey, startOfNextMonthMs } from '../core/limits';
 import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
+import { auditItem } from './dynamodb-audit-log';
 import { deletePartition } from './dynamodb-partition';
 import { isRetryable, withRetries } from './retry';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
@@ -63,6 +66,8 @@ export interface DynamoDbLedgerOptions {
    * would find its reservation gone.
    */
   readonly reservationTtlMs: number;
+  /** Where a settle writes the audit record it is given (the audit log's table and retention). */
+  readonly audit?: { readonly tableName: string; readonly retentionDays: number };
 }
 
 /** The reservation record: estimate (tokens, nano-USD), the shard whose counters it holds, its month, when it counts as abandoned. */
@@ -371,11 +376,14 @@ export class DynamoDbLedger implements Ledger {
     );
   }
 
-  async settle(reservation: Reservation, usage: ActualUsage): Promise<void> {
+  async settle(reservation: Reservation, usage: ActualUsage, audit?: AuditEntry): Promise<void> {
     const { tenantId, estimate, model, reservedAtMs } = reservation;
     const day = dayKey(reservedAtMs);
     const cells = Object.keys(USAGE_FIELDS) as (keyof typeof USAGE_FIELDS)[];
-    await this.endReservation(
+    const auditPut = audit && {
+      Put: { TableName: this.auditTable().tableName, Item: this.auditItem(tenantId, audit) },
+    };
+    const outcome = await this.endReservation(
       reservation,
       estimate.tokens - usage.inputTokens - usage.outputTokens,
       estimate.costNanoUsd - usage.costNanoUsd,
@@ -394,7 +402,21 @@ export class DynamoDbLedger implements Ledger {
           },
         },
       },
+      auditPut,
     );
+    // Settled by an earlier try (which wrote the record too) or released as abandoned: the record alone.
+    if (outcome !== 'done' && auditPut) {
+      await unavailableWhenExhausted(() => withRetries(() => this.db(tenantId).send(new PutCommand(auditPut.Put))));
+    }
+  }
+
+  private auditTable() {
+    if (!this.options.audit) throw new Error('this ledger was built without the audit table its settle writes to');
+    return this.options.audit;
+  }
+
+  private auditItem(tenantId: string, entry: AuditEntry) {
+    return auditItem(tenantId, entry, this.auditTable().retentionDays);
   }
 
   async release(reservation: Reservation): Promise<void> {
@@ -406,14 +428,14 @@ export class DynamoDbLedger implements Ledger {
    * `also` in the same transaction; nothing when the record is gone already (an earlier try of
    * this settle got through, or it was released as abandoned).
    */
-  private async endReservation(
+  private endReservation(
     reservation: Omit<Reservation, 'tier'>,
     tokens: number,
     cost: number,
-    also?: TransactItem,
-  ) {
+    ...also: (TransactItem | undefined)[]
+  ): Promise<'done' | boolean[]> {
     const { tenantId, requestId, month } = reservation;
-    await unavailableWhenExhausted(() =>
+    return unavailableWhenExhausted(() =>
       this.transact(
         [
           {
@@ -431,7 +453,7 @@ export class DynamoDbLedger implements Ledger {
               ExpressionAttributeValues: { ':t': tokens, ':c': cost, ':minusOne': -1 },
             },
           },
-          ...(also ? [also] : []),
+          ...also.filter((item) => item !== undefined),
         ],
         tenantId,
       ),

@@ -249,7 +249,7 @@ export async function completeChat(
   call: ModelCall,
   options: ChatOptions = {},
 ): Promise<ChatCompletion> {
-  const { requestId, signal } = call;
+  const { requestId } = call;
   const audit = options.audit ?? {};
   const { model, provider, generate, estimate, citations, restore, remember, promptRef, screenOutput } =
     await prepareChat(deps, tenant, request, call, audit);
@@ -284,7 +284,7 @@ export async function completeChat(
       return answered(hit.text, hit.finishReason, { inputTokens: 0, outputTokens: 0 });
     }
   }
-  const result = await metered(deps, tenant, { requestId, model, estimate, nowMs, signal }, () =>
+  const result = await metered(deps, tenant, { ...call, model, estimate, nowMs }, () =>
     provider.generate(tenant, generate),
   );
   // Billed as it ran; the caller gets the refusal, and nothing is cached.

@@ -1,3 +1,4 @@
+import type { AuditEntry } from './audit';
 import { costNanoUsd, type ResolvedModel } from './catalog';
 import { PlatformError } from './errors';
 import type { ActualUsage, Ledger, MeteringMetrics, Reservation } from './ports';
@@ -19,7 +20,15 @@ export interface ModelCall {
   readonly requestId: string;
   /** Aborts the provider call before the handler is killed, so the call is settled, never lost. */
   readonly signal?: AbortSignal;
+  /**
+   * The request's audit record should this call answer it, for its settle to write in the same
+   * transaction: one write less per call (the record is written again only if the answer differs).
+   */
+  readonly auditAtSettle?: AuditAtSettle;
 }
+
+/** The audit record of a request answered by a model call that used `usage`. */
+export type AuditAtSettle = (usage: TokenUsage) => AuditEntry;
 
 /** Room kept after a model call to settle it and answer: a quarter of what is left, at most 5 s. */
 const SETTLE_ROOM_MAX_MS = 5000;
@@ -49,12 +58,22 @@ export function modelMayHaveRun(error: unknown): boolean {
 export async function metered<R extends TokenUsage>(
   deps: MeteringDeps,
   tenant: TenantContext,
-  call: { requestId: string; model: ResolvedModel; estimate: TokenUsage; nowMs: number; signal?: AbortSignal },
+  call: {
+    requestId: string;
+    model: ResolvedModel;
+    estimate: TokenUsage;
+    nowMs: number;
+    signal?: AbortSignal;
+    auditAtSettle?: AuditAtSettle;
+  },
   run: () => Promise<R>,
 ): Promise<R> {
   // Out of time before the model was asked (retrieval took it all): nothing reserved, nothing billed.
   if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
-  return runReserved(deps, call.model, await reserveCall(deps.ledger, tenant, call), run, { estimate: call.estimate });
+  return runReserved(deps, call.model, await reserveCall(deps.ledger, tenant, call), run, {
+    estimate: call.estimate,
+    auditAtSettle: call.auditAtSettle,
+  });
 }
 
 /** Reserves a model call's estimate against every limit of the tenant (429 when one refuses it). */
@@ -94,6 +113,8 @@ export async function runReserved<R extends TokenUsage>(
      * reservation then stays for that try, which settles it, instead of being released.
      */
     retriedWhenRefused?: boolean;
+    /** Written with the settle of a call that succeeds. */
+    auditAtSettle?: AuditAtSettle;
   } = {},
 ): Promise<R> {
   const estimate = options.estimate ?? { inputTokens: reservation.estimate.tokens, outputTokens: 0 };
@@ -105,7 +126,7 @@ export async function runReserved<R extends TokenUsage>(
     else if (!options.retriedWhenRefused) await deps.ledger.release(reservation);
     throw error;
   }
-  await settleUsage(deps, model, reservation, result);
+  await settleUsage(deps, model, reservation, result, options.auditAtSettle);
   return result;
 }
 
@@ -136,15 +157,21 @@ export async function settleUsage(
   model: ResolvedModel,
   reservation: Reservation,
   usage: TokenUsage,
+  auditAtSettle?: AuditAtSettle,
 ): Promise<void> {
   const overage = usage.inputTokens + usage.outputTokens - reservation.estimate.tokens;
   if (overage > 0) deps.metrics.reservationOverage(reservation, overage);
-  await settle(deps, reservation, usageOf(model, usage));
+  await settle(deps, reservation, usageOf(model, usage), auditAtSettle?.(usage));
 }
 
-/** Settles a reservation in the ledger, then counts what it billed. */
-async function settle(deps: MeteringDeps, reservation: Reservation, usage: ActualUsage): Promise<void> {
-  await deps.ledger.settle(reservation, usage);
+/** Settles a reservation in the ledger (with the request's audit record, if given), then counts what it billed. */
+async function settle(
+  deps: MeteringDeps,
+  reservation: Reservation,
+  usage: ActualUsage,
+  audit?: AuditEntry,
+): Promise<void> {
+  await deps.ledger.settle(reservation, usage, audit);
   deps.metrics.settled(reservation, usage);
 }
 

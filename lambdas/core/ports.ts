@@ -112,8 +112,12 @@ export interface Ledger {
       holdMs?: number;
     },
   ): Promise<Reservation>;
-  /** Replaces the reservation with the actual usage and records it per day and model; idempotent by request id. */
-  settle(reservation: Reservation, usage: ActualUsage): Promise<void>;
+  /**
+   * Replaces the reservation with the actual usage and records it per day and model; idempotent by
+   * request id. `audit`, the request's audit record, is written with it (one write instead of two
+   * on every model call): in the same transaction, or alone when the reservation is settled already.
+   */
+  settle(reservation: Reservation, usage: ActualUsage, audit?: AuditEntry): Promise<void>;
   /** Gives the whole reservation back: the request used nothing (the model call failed). */
   release(reservation: Reservation): Promise<void>;
   /** The tenant's settled usage for the inclusive date range `yyyy-mm-dd`. */

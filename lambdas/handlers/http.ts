@@ -1,9 +1,10 @@
+import { isDeepStrictEqual } from 'node:util';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { ZodError } from 'zod';
 import { type ErrorCode, errorBody, statusOf } from '../../contract/errors';
 import { annotateTrace } from '../adapters/xray-annotations';
-import { type AuditDetail, boundedAuditEntry } from '../core/audit';
+import { type AuditDetail, type AuditEntry, boundedAuditEntry } from '../core/audit';
 import { PlatformError } from '../core/errors';
 import { type ModelCall, modelCallBudgetMs } from '../core/metering';
 import type { AuditLog, PlatformMetrics } from '../core/ports';
@@ -30,6 +31,8 @@ export interface TenantApiContext extends ApiContext {
   tenant: TenantContext;
   /** What the handler adds to this request's audit record (model, tokens, prompt if opted in). */
   audit: AuditDetail;
+  /** The audit record the model call's settle wrote, if it did: written again only if the answer differs. */
+  auditedAtSettle?: AuditEntry;
 }
 
 /** A parsed API Gateway proxy event: `body` is the decoded JSON value. */
@@ -143,6 +146,11 @@ function tenantContext(now: () => number): MiddlewareObj<ApiEvent, APIGatewayPro
       context.modelCall = {
         requestId: context.requestId,
         signal: AbortSignal.timeout(modelCallBudgetMs(context.getRemainingTimeInMillis())),
+        auditAtSettle: ({ inputTokens, outputTokens }) => {
+          const at = context.auditedAtSettle?.at ?? isoTime(now);
+          context.auditedAtSettle = auditEntry(event, context, 200, at, { inputTokens, outputTokens });
+          return context.auditedAtSettle;
+        },
       };
     },
   };
@@ -168,19 +176,14 @@ function auditTrail(
 ): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext> {
   const write = async ({ event, context, response }: Request<TenantApiContext>) => {
     if (!context.tenant || !response) return;
+    // Under the settle's time and with what it billed, so that an answer that turned out otherwise
+    // (blocked output, say) replaces that record instead of adding one.
+    const settled = context.auditedAtSettle;
+    const billed = settled && { inputTokens: settled.inputTokens, outputTokens: settled.outputTokens };
+    const entry = auditEntry(event, context, response.statusCode, settled?.at ?? isoTime(now), billed);
+    if (isDeepStrictEqual(entry, settled)) return;
     try {
-      await audit.record(
-        context.tenant,
-        boundedAuditEntry({
-          requestId: context.requestId,
-          at: new Date(now()).toISOString(),
-          principal: context.tenant.principal,
-          route: routeOf(event),
-          status: response.statusCode,
-          ...(context.errorCode && { errorCode: context.errorCode }),
-          ...context.audit,
-        }),
-      );
+      await audit.record(context.tenant, entry);
     } catch (error) {
       logger.error('audit write failed', { requestId: context.requestId, error: error as Error });
     }
@@ -193,6 +196,28 @@ function auditTrail(
     onError: write,
   };
 }
+
+/** The audit record of a tenant request answered with `status` at `at`, with what the handler added and `more`. */
+function auditEntry(
+  event: ApiEvent,
+  context: TenantApiContext,
+  status: number,
+  at: string,
+  more: AuditDetail = {},
+): AuditEntry {
+  return boundedAuditEntry({
+    requestId: context.requestId,
+    at,
+    principal: context.tenant.principal,
+    route: routeOf(event),
+    status,
+    ...(context.errorCode && { errorCode: context.errorCode }),
+    ...context.audit,
+    ...more,
+  });
+}
+
+const isoTime = (now: () => number) => new Date(now()).toISOString();
 
 /** `METHOD /resource`, e.g. `POST /v1/documents/{id}`: a bounded set, unlike paths. */
 export function routeOf(event: Pick<ApiEvent, 'httpMethod' | 'resource'>): string {

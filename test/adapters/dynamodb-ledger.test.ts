@@ -1,6 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbAuditLog } from '../../lambdas/adapters/dynamodb-audit-log';
 import { DynamoDbLedger, DynamoDbLedgerReports } from '../../lambdas/adapters/dynamodb-ledger';
+import type { AuditEntry } from '../../lambdas/core/audit';
 import { shardCount } from '../../lambdas/core/ledger-shards';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-server';
@@ -17,12 +19,15 @@ describe('DynamoDbLedger against dynalite', () => {
   let ledger: DynamoDbLedger;
 
   beforeAll(async () => {
-    dynamodb = await startLocalDynamoDb({ tables: [{ name: 'ledger' }], credentials });
+    dynamodb = await startLocalDynamoDb({ tables: [{ name: 'ledger' }, { name: 'audit' }], credentials });
     db = DynamoDBDocumentClient.from(
       new DynamoDBClient({ region: 'us-east-1', endpoint: dynamodb.endpoint, credentials }),
     );
     // The ledger's logic alone, on one client; tenant scoping is tested in tenant-scoped-access.test.ts.
-    ledger = new DynamoDbLedger(() => db, 'ledger', { reservationTtlMs: RESERVATION_TTL_MS });
+    ledger = new DynamoDbLedger(() => db, 'ledger', {
+      reservationTtlMs: RESERVATION_TTL_MS,
+      audit: { tableName: 'audit', retentionDays: 30 },
+    });
   });
   afterAll(async () => {
     db.destroy();
@@ -115,6 +120,40 @@ describe('DynamoDbLedger against dynalite', () => {
     expect(await ledger.usage(t, { from: '2026-11-01', to: '2026-11-30' })).toEqual([
       { date: '2026-11-24', model: 'm', requests: 1, inputTokens: 10, outputTokens: 5, costNanoUsd: 150 },
     ]);
+  });
+
+  it("writes the request's audit record in the settle's own transaction, and alone when that settle is retried", async () => {
+    // GIVEN a reserved call and the audit record of the request it answers
+    const t = tenantContext('audited-tenant');
+    const reservation = await reserve(t, 100);
+    const usage = { inputTokens: 10, outputTokens: 5, costNanoUsd: 150 };
+    const entry: AuditEntry = {
+      requestId: reservation.requestId,
+      at: new Date(now + 900).toISOString(),
+      principal: { type: 'api_key', id: 'k1' },
+      route: 'POST /v1/chat/completions',
+      status: 200,
+      model: 'm',
+      inputTokens: 10,
+      outputTokens: 5,
+    };
+    const sent = jest.spyOn(db, 'send');
+    // WHEN the call is settled with it, then settled again (a retry whose first answer was lost)
+    await ledger.settle(reservation, usage, entry);
+    await ledger.settle(reservation, usage, entry);
+    const commands = sent.mock.calls.map(([command]) => command.constructor.name);
+    sent.mockRestore();
+    // THEN the first settle is one transaction, the retry a transaction refused and the record alone
+    expect(commands).toEqual(['TransactWriteCommand', 'TransactWriteCommand', 'PutCommand']);
+    // AND the tenant has that one record, and its usage counted once
+    const log = new DynamoDbAuditLog(
+      () => db,
+      'audit',
+      30,
+      () => now,
+    );
+    expect((await log.list(t, { limit: 10 })).entries).toEqual([entry]);
+    expect(await quota('audited-tenant')).toMatchObject({ tok: 15, nusd: 150, inFlight: [] });
   });
 
   it('admits a retried reserve of the same request once', async () => {

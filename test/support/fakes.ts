@@ -133,7 +133,8 @@ export function inMemoryPorts() {
       events.push(`reserve ${request.requestId} ${request.estimate.tokens}`);
       return reservation;
     },
-    settle: async (reservation, usage) => {
+    settle: async (reservation, usage, entry) => {
+      if (entry) await audit.record({ tenantId: reservation.tenantId } as TenantContext, entry);
       if (!reservations.delete(reservation.requestId)) return;
       const tokens = usage.inputTokens + usage.outputTokens;
       monthTokens.set(
