@@ -73,7 +73,7 @@ export async function embedTexts(
   deps: EmbedDeps,
   tenant: TenantContext,
   texts: readonly string[],
-  { requestId, signal }: ModelCall,
+  { requestId, signal, auditAtSettle }: ModelCall,
   modelName = deps.retrieval.embeddingModel,
 ) {
   const model = resolveModel(deps.catalog, modelName, 'embedding');
@@ -87,7 +87,7 @@ export async function embedTexts(
       `input ${tooLong} may exceed the limits of ${model.name} (${model.maxInputTokens} tokens, ${model.maxInputChars} characters): split it`,
     );
   }
-  const call = { requestId, model, estimate: embeddingEstimate(texts), nowMs: deps.now(), signal };
+  const call = { requestId, model, estimate: embeddingEstimate(texts), nowMs: deps.now(), signal, auditAtSettle };
   return metered(deps, tenant, call, () => embed(deps, tenant, model, texts, signal));
 }
 
@@ -278,9 +278,10 @@ export async function retrievePassages(
   request: { query: string; topK: number; filter?: Readonly<Record<string, string | number | boolean>> },
   call: ModelCall,
 ): Promise<Passage[]> {
+  // Not the request's audit record: the answer comes after the search (or, in a chat, the model's).
   const { vectors } = await embedTexts(deps, tenant, [request.query], {
-    ...call,
     requestId: `${call.requestId}:query`,
+    signal: call.signal,
   });
   return deps.vectors.search(tenant, { vector: vectors[0], topK: request.topK, filter: request.filter });
 }

@@ -48,28 +48,31 @@ describe('model calls under a deadline', () => {
     });
   });
 
-  it("writes a served call's audit record in its settle's transaction: two DynamoDB writes a chat", async () => {
-    const before = platform.dynamodbDecisions.length;
-    const served = await call(platform, 'POST', '/v1/chat/completions', {
-      credential: apiKey,
-      body: { model: 'nova-micro', messages, max_tokens: 20 },
-    });
-    expect(served.status).toBe(200);
-    // the reserve (the shard's counters, the reservation), then the settle with the audit record
-    expect(platform.dynamodbDecisions.slice(before).map(({ operation, tables }) => [operation, tables])).toEqual([
-      ['TransactWriteItems', ['ledger', 'ledger']],
-      ['TransactWriteItems', ['ledger', 'ledger', 'ledger', 'audit']],
-    ]);
-    const requestId = served.headers.get('x-request-id');
-    const record = await call(platform, 'GET', `/v1/audit/${requestId}`, { credential: apiKey });
-    expect(record.body).toMatchObject({
-      status: 200,
-      route: 'POST /v1/chat/completions',
-      model: 'nova-micro',
-      input_tokens: served.body.usage.prompt_tokens,
-      output_tokens: served.body.usage.completion_tokens,
-    });
-  });
+  it.each([
+    ['/v1/chat/completions', { model: 'nova-micro', messages, max_tokens: 20 }],
+    ['/v1/embeddings', { model: 'titan-embed-text-v2', input: ['Will this ever finish?'] }],
+  ])(
+    "writes the audit record of a served POST %s in its settle's transaction: two DynamoDB writes",
+    async (path, body) => {
+      const before = platform.dynamodbDecisions.length;
+      const served = await call(platform, 'POST', path, { credential: apiKey, body });
+      expect(served.status).toBe(200);
+      // the reserve (the shard's counters, the reservation), then the settle with the audit record
+      expect(platform.dynamodbDecisions.slice(before).map(({ operation, tables }) => [operation, tables])).toEqual([
+        ['TransactWriteItems', ['ledger', 'ledger']],
+        ['TransactWriteItems', ['ledger', 'ledger', 'ledger', 'audit']],
+      ]);
+      const requestId = served.headers.get('x-request-id');
+      const record = await call(platform, 'GET', `/v1/audit/${requestId}`, { credential: apiKey });
+      expect(record.body).toMatchObject({
+        status: 200,
+        route: `POST ${path}`,
+        model: body.model,
+        input_tokens: served.body.usage.prompt_tokens,
+        output_tokens: served.body.usage.completion_tokens ?? 0,
+      });
+    },
+  );
 
   it('releases the reservation of a call the provider refused before running it: nothing billed', async () => {
     const before = await usage();
