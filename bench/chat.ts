@@ -20,7 +20,7 @@ interface Server {
   readonly pid: number;
 }
 
-async function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
+export async function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
   // BENCH_PROFILE_DIR: a V8 CPU profile of the platform front, written there when it stops.
   const profile = args[0] === 'front' && process.env.BENCH_PROFILE_DIR;
   const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
@@ -98,7 +98,7 @@ export async function benchChat(): Promise<void> {
     printTable(['target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'non-2xx+errors'], rows);
     console.log(`\nplatform process CPU per metered chat: ${platformCpuMs.toFixed(2)} ms`);
     console.log(
-      `\nPOST /v1/chat/completions, ${DURATION_SECONDS}s per cell, local mode: the platform's API front (authorizer, cached; middy handler; ledger reserve and settle, audit, Bedrock Converse through the AWS SDK) in one process, the local AWS servers in another; CPU is the front's, from /proc, at ${CONCURRENCY.at(-1)} connections. The bare server returns the same body.`,
+      `\nPOST /v1/chat/completions, ${DURATION_SECONDS}s per cell, local mode: the platform's API front (authorizer, cached; middy handler; ledger reserve, Bedrock Converse, the settle with the audit record, through the AWS SDK) in one process, the local AWS servers in another; CPU is the front's, from /proc, at ${CONCURRENCY.at(-1)} connections. The bare server returns the same body.`,
     );
   } finally {
     for (const server of [front, emulators, bare]) server.process.kill('SIGINT');

@@ -5,6 +5,7 @@ import { benchLedger } from './ledger';
 import { benchMetering } from './metering';
 import { benchPii } from './pii';
 import { benchRetrieval } from './retrieval';
+import { benchSdk } from './sdk';
 import { benchStream } from './stream';
 import { benchSynth } from './synth';
 
@@ -17,6 +18,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   metering: benchMetering,
   pii: benchPii,
   retrieval: benchRetrieval,
+  sdk: benchSdk,
   stream: benchStream,
   synth: benchSynth,
 };
