@@ -388,7 +388,7 @@ export async function* streamChat(
     failure = error instanceof PlatformError ? error : new PlatformError('upstream_error', 'the model stream broke');
   } finally {
     // Also when the caller stops the iteration (it hung up, or the deadline passed): what was generated.
-    if (!settled) await settleUsage(deps, model, reservation, used());
+    if (!settled) await settleUsage(deps, model, reservation, used(), call.auditAtSettle);
   }
   const usage = used();
   if (failure) {

@@ -1,4 +1,4 @@
-import { errorBody } from '../../contract/errors';
+import { type ErrorCode, errorBody } from '../../contract/errors';
 import {
   type ChatCompletionChunk,
   chatRequestSchema,
@@ -22,6 +22,7 @@ import {
 import { vectors } from '../runtime-vectors';
 import { header, json, routeOf, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
+import { logger } from './logger';
 import { streamed } from './streaming';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
@@ -47,29 +48,43 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache
 
 /**
  * OpenAI's server-sent events: a `data:` line per chunk, then `data: [DONE]`; a failure after the
- * first chunk ends the stream with an error event in the API's error shape instead.
+ * first chunk ends the stream with an error event in the API's error shape instead, its code told
+ * to `on.failed` (for the audit record: the status, 200, was sent with the first chunk).
  */
 async function* serverSentEvents(
   first: IteratorResult<ChatCompletionChunk | StreamFailure>,
   rest: AsyncGenerator<ChatCompletionChunk | StreamFailure>,
-  onHangUp: () => void,
+  on: { hungUp: () => void; failed: (code: ErrorCode) => void },
 ): AsyncGenerator<string> {
   const event = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
   let ended = false;
+  const failed = (code: ErrorCode, message: string) => {
+    ended = true;
+    on.failed(code);
+    return event(errorBody(code, message));
+  };
   try {
-    for (let next: IteratorResult<ChatCompletionChunk | StreamFailure> = first; !next.done; next = await rest.next()) {
+    let next = first;
+    while (!next.done) {
       if ('failure' in next.value) {
-        ended = true;
-        yield event(errorBody(next.value.failure.code, next.value.failure.message));
+        yield failed(next.value.failure.code, next.value.failure.message);
         return;
       }
       yield event(next.value);
+      try {
+        next = await rest.next();
+      } catch (error) {
+        // Not the provider (that is a `StreamFailure`): the settle itself failed, after its retries.
+        logger.error('stream failed', { error: error as Error });
+        yield failed('internal_error', 'internal error');
+        return;
+      }
     }
     ended = true;
     yield 'data: [DONE]\n\n';
   } finally {
     // The caller hung up (the transport stopped reading): the stream stops, and settles what it made.
-    if (!ended) onHangUp();
+    if (!ended) on.hungUp();
     await rest.return(undefined);
   }
 }
@@ -78,15 +93,21 @@ async function* serverSentEvents(
 export function create(deps: ChatCompletionsDeps) {
   const chat = modelDeps(deps);
   return lambdaFunction(
-    tenantApi(deps).handler(async (event, { tenant, modelCall, audit }) => {
+    tenantApi(deps).handler(async (event, context) => {
+      const { tenant, modelCall, audit } = context;
       const request = chatRequestSchema.parse(event.body);
       audit.model = request.model;
       if (request.stream) {
         const chunks = streamChat(chat, tenant, request, modelCall, { audit });
         // The first chunk before any byte: a refusal or an early failure is an ordinary error answer.
         const first = await chunks.next();
-        const hungUp = () => deps.metrics.streamDisconnected(tenant, routeOf(event));
-        return streamed(200, SSE_HEADERS, serverSentEvents(first, chunks, hungUp));
+        const events = serverSentEvents(first, chunks, {
+          hungUp: () => deps.metrics.streamDisconnected(tenant, routeOf(event)),
+          failed: (code) => {
+            context.errorCode = code;
+          },
+        });
+        return streamed(200, SSE_HEADERS, events);
       }
       const noStore = /(^|,)\s*no-store\s*(,|$)/i.test(header(event, 'cache-control') ?? '');
       const completion = await completeChat(chat, tenant, request, modelCall, { audit, noStore });

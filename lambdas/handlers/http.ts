@@ -15,6 +15,7 @@ import {
   type TenantContext,
 } from '../core/tenant';
 import { logger } from './logger';
+import { onStreamEnd } from './streaming';
 
 export interface ApiContext extends Context {
   requestId: string;
@@ -192,7 +193,12 @@ function auditTrail(
     before: ({ context }: Request<TenantApiContext>) => {
       context.audit = {};
     },
-    after: write,
+    after: async (request: Request<TenantApiContext>) => {
+      // A streamed answer is audited when it has ended: with what its settle billed, and how it ended.
+      const streamedAnswer = request.response && onStreamEnd(request.response, () => write(request));
+      if (streamedAnswer) request.response = streamedAnswer;
+      else await write(request);
+    },
     onError: write,
   };
 }

@@ -22,6 +22,26 @@ export function streamedBody(result: { body: unknown }): AsyncIterable<string> |
 }
 
 /**
+ * A streamed answer, the same but for `ended` run once its body has ended, however it ends
+ * (finished, failed, or the client gone); undefined for an ordinary answer.
+ */
+export function onStreamEnd(
+  result: APIGatewayProxyResult,
+  ended: () => Promise<void>,
+): APIGatewayProxyResult | undefined {
+  const body = streamedBody(result);
+  if (!body) return undefined;
+  async function* endedBody() {
+    try {
+      yield* body as AsyncIterable<string>;
+    } finally {
+      await ended();
+    }
+  }
+  return { ...result, body: endedBody() as unknown as string };
+}
+
+/**
  * Writes a streamed body to the client as it is produced. When the client is gone (the writable
  * closes or fails), reading stops: that stops the body's generator, which settles what it made.
  */

@@ -85,6 +85,32 @@ describe('streamed chat completions', () => {
     ]);
   });
 
+  it("writes a finished stream's audit record in its settle's transaction, with the tokens it billed", async () => {
+    const before = platform.dynamodbDecisions.length;
+    const answer = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: body({ stream_options: { include_usage: true } }),
+    });
+    expect(answer.status).toBe(200);
+    // the reserve (the shard's counters, the reservation), then the settle with the audit record
+    expect(platform.dynamodbDecisions.slice(before).map(({ operation, tables }) => [operation, tables])).toEqual([
+      ['TransactWriteItems', ['ledger', 'ledger']],
+      ['TransactWriteItems', ['ledger', 'ledger', 'ledger', 'audit']],
+    ]);
+    const { usage } = JSON.parse(events(answer.text).at(-2) ?? '');
+    const record = await call(platform, 'GET', `/v1/audit/${answer.headers.get('x-request-id')}`, {
+      credential: apiKey,
+    });
+    expect(record.body).toMatchObject({
+      status: 200,
+      route: 'POST /v1/chat/completions',
+      model: 'nova-micro',
+      input_tokens: usage.prompt_tokens,
+      output_tokens: usage.completion_tokens,
+    });
+    expect(record.body).not.toHaveProperty('error_code');
+  });
+
   it('keeps the JSON error shape and status for failures before the first byte', async () => {
     const unknown = await call(platform, 'POST', '/v1/chat/completions', {
       credential: apiKey,
@@ -145,6 +171,16 @@ describe('streamed chat completions', () => {
     expect(chunks[2]).toEqual({ error: expect.objectContaining({ code: 'upstream_error' }) });
     const [usage] = await settledUsage(broken, 1);
     expect(usage.output_tokens).toBe(countTokens('Local echo '));
+    // its audit record tells how it ended, under the status it was sent with
+    const record = await call(platform, 'GET', `/v1/audit/${answer.headers.get('x-request-id')}`, {
+      credential: broken,
+    });
+    expect(record.body).toMatchObject({
+      status: 200,
+      error_code: 'upstream_error',
+      input_tokens: usage.input_tokens,
+      output_tokens: usage.output_tokens,
+    });
   });
 
   it('works with the stock OpenAI SDK: streaming with usage, models, base64 embeddings, and its error classes', async () => {

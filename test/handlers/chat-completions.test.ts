@@ -148,6 +148,36 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
     expect(response.statusCode).toBe(401);
   });
 
+  it('ends a stream whose settle fails with an error event, and audits it so, under the status it was sent with', async () => {
+    const failingSettle = ROUTE_HANDLERS['chat-completions']({
+      ...platform.deps,
+      // the adapter as it is (a class: its methods are on its prototype), but for its settle
+      ledger: Object.assign(Object.create(platform.deps.ledger), {
+        settle: async () => {
+          throw new Error('the ledger is unreachable');
+        },
+      }),
+    });
+    const t = tenantContext('settle-fails');
+    const request = event(t, JSON.stringify({ ...JSON.parse(chat()), stream: true }));
+    const response = await failingSettle(request, {
+      awsRequestId: 'aws-req',
+      getRemainingTimeInMillis: () => 30_000,
+    } as Context);
+    expect(response.statusCode).toBe(200);
+    const chunks: string[] = [];
+    for await (const chunk of streamedBody(response) ?? []) chunks.push(chunk);
+    // the answer was sent, then the settle failed: the stream ends with an error event, not [DONE]
+    expect(chunks.length).toBeGreaterThan(2);
+    expect(JSON.parse((chunks.at(-1) ?? '').replace(/^data: /, ''))).toEqual({
+      error: { code: 'internal_error', message: 'internal error', type: 'api_error' },
+    });
+    expect(await platform.deps.audit.get(t, request.requestContext.requestId)).toMatchObject({
+      status: 200,
+      errorCode: 'internal_error',
+    });
+  });
+
   describe('metrics', () => {
     /** The handler with metrics recorded in memory and a clock that moves 7 ms per reading. */
     function measured() {
