@@ -280,7 +280,8 @@ export async function completeChat(
     audit.cache = hit ? 'hit' : 'miss';
     if (hit) {
       const costNanoUsd = deps.cacheHitNanoUsd ?? 0;
-      await meterCacheHit(deps, tenant, { requestId, model: model.name, costNanoUsd, nowMs });
+      const { auditAtSettle } = call;
+      await meterCacheHit(deps, tenant, { requestId, model: model.name, costNanoUsd, nowMs, auditAtSettle });
       return answered(hit.text, hit.finishReason, { inputTokens: 0, outputTokens: 0 });
     }
   }

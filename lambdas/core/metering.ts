@@ -140,7 +140,7 @@ export const CACHED_MODEL_SUFFIX = ':cached';
 export async function meterCacheHit(
   deps: MeteringDeps,
   tenant: TenantContext,
-  hit: { requestId: string; model: string; costNanoUsd: number; nowMs: number },
+  hit: { requestId: string; model: string; costNanoUsd: number; nowMs: number; auditAtSettle?: AuditAtSettle },
 ): Promise<void> {
   const reservation = await deps.ledger.reserve(tenant, {
     requestId: hit.requestId,
@@ -148,7 +148,8 @@ export async function meterCacheHit(
     estimate: { tokens: 0, costNanoUsd: hit.costNanoUsd },
     nowMs: hit.nowMs,
   });
-  await settle(deps, reservation, { inputTokens: 0, outputTokens: 0, costNanoUsd: hit.costNanoUsd });
+  const noTokens = { inputTokens: 0, outputTokens: 0 };
+  await settle(deps, reservation, { ...noTokens, costNanoUsd: hit.costNanoUsd }, hit.auditAtSettle?.(noTokens));
 }
 
 /** Settles what a call used, counting any use beyond its reservation (settled all the same). */

@@ -41,8 +41,15 @@ describe('response cache', () => {
   });
 
   it('records a hit as a cached request at the cache price, in usage and in audit', async () => {
+    const before = platform.dynamodbDecisions.length;
     const hit = await ask(acme);
     expect(hit.headers.get('x-cache')).toBe('hit');
+    // the cache read (its items live in the documents table), the reserve, then the settle with the audit record: no write of its own
+    expect(platform.dynamodbDecisions.slice(before).map(({ operation, tables }) => [operation, tables])).toEqual([
+      ['GetItem', ['documents']],
+      ['TransactWriteItems', ['ledger', 'ledger']],
+      ['TransactWriteItems', ['ledger', 'ledger', 'ledger', 'audit']],
+    ]);
     const usage = (await call(platform, 'GET', '/v1/usage?group_by=model', { credential: acme })).body.data;
     expect(usage).toEqual(
       expect.arrayContaining([
@@ -56,7 +63,7 @@ describe('response cache', () => {
       ]),
     );
     const record = await call(platform, 'GET', `/v1/audit/${hit.headers.get('x-request-id')}`, { credential: acme });
-    expect(record.body).toMatchObject({ cache: 'hit', status: 200 });
+    expect(record.body).toMatchObject({ cache: 'hit', status: 200, input_tokens: 0, output_tokens: 0 });
   });
 
   it('leaves out streamed, non-deterministic and no-store calls', async () => {
