@@ -44,6 +44,10 @@ const TENANTS: { name: string; limits: TenantLimits; refusal: string }[] = [
   { name: 'budget', limits: { ...unlimited, monthlyBudgetUsd: 0.0004 }, refusal: 'budget_exceeded' },
 ];
 
+const CONTENDED_MESSAGE = 'too many concurrent requests, retry shortly';
+const CONTENDED_RETRIES = 3;
+const isContended = (body: Answer['body']) => body.error?.message === CONTENDED_MESSAGE;
+
 interface Answer {
   readonly tenant: string;
   readonly maxTokens: number;
@@ -85,10 +89,15 @@ describe('metering under load and faults', () => {
           const tenant = ids[(client + i) % ids.length];
           const maxTokens = MAX_TOKENS[(client * 7 + i) % MAX_TOKENS.length];
           const words = Array.from({ length: 1 + ((client + 3 * i) % 20) }, (_, w) => `word${w}`).join(' ');
-          const response = await call(platform, 'POST', '/v1/chat/completions', {
-            credential: keys.get(tenant),
-            body: { model: 'nova-micro', messages: [{ role: 'user', content: words }], max_tokens: maxTokens },
-          });
+          const ask = () =>
+            call(platform, 'POST', '/v1/chat/completions', {
+              credential: keys.get(tenant),
+              body: { model: 'nova-micro', messages: [{ role: 'user', content: words }], max_tokens: maxTokens },
+            });
+          // A client does what "retry shortly" says, a few times: on a starved machine a tenant's
+          // every refusal could otherwise be that one, and its binding limit never named.
+          let response = await ask();
+          for (let retry = 0; retry < CONTENDED_RETRIES && isContended(response.body); retry++) response = await ask();
           answers.push({ tenant, maxTokens, status: response.status, body: response.body });
         }
       }),
@@ -110,7 +119,7 @@ describe('metering under load and faults', () => {
       // every refusal is a 429 naming this tenant's binding limit, or, when concurrent reservations
       // and settles keep moving the counters, the plain "retry shortly" of a contended limit
       expect(refused.every((a) => a.status === 429)).toBe(true);
-      const contended = refused.filter((a) => a.body.error?.message === 'too many concurrent requests, retry shortly');
+      const contended = refused.filter((a) => isContended(a.body));
       expect({
         id,
         codes: [...new Set(refused.filter((a) => !contended.includes(a)).map((a) => a.body.error?.code))],
