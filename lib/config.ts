@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { type ModelCatalog, modelCatalogSchema } from '../contract/catalog';
 import type { JwtSettings, RetrievalSettings } from '../contract/environment';
-import { HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
+import { HANDLER_TIMEOUT_SECONDS, STREAMING_HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
 import { INGEST_QUEUE } from '../contract/queue';
 import { type GuardrailPolicy, PII_ENTITIES, type PiiPolicy } from '../contract/safety';
 import { TENANT_ID_PATTERN, type TenantLimits, type Tier, tenantLimitsSchema } from '../contract/tenancy';
@@ -26,8 +26,9 @@ export interface PlatformConfig {
   /** How long audit records are kept before DynamoDB TTL removes them. */
   readonly auditRetentionDays: number;
   /**
-   * After this long an unsettled reservation is released as abandoned. Must exceed the handlers'
-   * Lambda timeout (30 s), or a slow call's settle would find its reservation gone.
+   * After this long an unsettled reservation is released as abandoned. Must exceed the longest
+   * handler's Lambda timeout (a streamed chat's, 300 s), or a slow call's settle would find its
+   * reservation gone and bill nothing.
    */
   readonly reservationTtlSeconds: number;
   /** Embedding model, chunking and size limit of documents. */
@@ -192,12 +193,12 @@ const DRAIN_MARGIN_SECONDS = 30;
 /**
  * How long offboarding waits before it deletes: a decision cached by the authorizer just before the
  * tenant left stays usable for the cache TTL, and a call it let in may run (and write) for the
- * longest handler or worker timeout after that.
+ * longest handler (a streamed chat's) or worker timeout after that.
  */
 export function offboardingDrainSeconds(config: Pick<PlatformConfig, 'authorizerCacheTtlSeconds'>): number {
   return (
     config.authorizerCacheTtlSeconds +
-    Math.max(HANDLER_TIMEOUT_SECONDS, INGEST_QUEUE.workerTimeoutSeconds) +
+    Math.max(HANDLER_TIMEOUT_SECONDS, STREAMING_HANDLER_TIMEOUT_SECONDS, INGEST_QUEUE.workerTimeoutSeconds) +
     DRAIN_MARGIN_SECONDS
   );
 }
@@ -335,7 +336,7 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
     authorizerCacheTtlSeconds: ttl === undefined ? 60 : z.coerce.number().int().min(0).max(3600).parse(ttl),
     maxRequestBodyBytes: 1024 * 1024,
     auditRetentionDays: retention === undefined ? 90 : z.coerce.number().int().min(1).max(3650).parse(retention),
-    reservationTtlSeconds: 300,
+    reservationTtlSeconds: 360,
     search: SEARCH_SIZINGS[z.enum(['dev', 'production']).default('dev').parse(context('searchSizing'))],
     logRetentionDays:
       logRetention === undefined

@@ -27,8 +27,13 @@ export interface ModelCall {
   readonly auditAtSettle?: AuditAtSettle;
 }
 
-/** The audit record of a request answered by a model call that used `usage`. */
-export type AuditAtSettle = (usage: TokenUsage) => AuditEntry;
+/** The audit record of a request answered by a model call, for that call's settle to write. */
+export interface AuditAtSettle {
+  /** The record, the call having used `usage`. */
+  readonly entry: (usage: TokenUsage) => AuditEntry;
+  /** Told once the settle has written `entry`: a settle that failed wrote nothing. */
+  readonly written: (entry: AuditEntry) => void;
+}
 
 /** Room kept after a model call to settle it and answer: a quarter of what is left, at most 5 s. */
 const SETTLE_ROOM_MAX_MS = 5000;
@@ -148,8 +153,7 @@ export async function meterCacheHit(
     estimate: { tokens: 0, costNanoUsd: hit.costNanoUsd },
     nowMs: hit.nowMs,
   });
-  const noTokens = { inputTokens: 0, outputTokens: 0 };
-  await settle(deps, reservation, { ...noTokens, costNanoUsd: hit.costNanoUsd }, hit.auditAtSettle?.(noTokens));
+  await settle(deps, reservation, { inputTokens: 0, outputTokens: 0, costNanoUsd: hit.costNanoUsd }, hit.auditAtSettle);
 }
 
 /** Settles what a call used, counting any use beyond its reservation (settled all the same). */
@@ -162,7 +166,7 @@ export async function settleUsage(
 ): Promise<void> {
   const overage = usage.inputTokens + usage.outputTokens - reservation.estimate.tokens;
   if (overage > 0) deps.metrics.reservationOverage(reservation, overage);
-  await settle(deps, reservation, usageOf(model, usage), auditAtSettle?.(usage));
+  await settle(deps, reservation, usageOf(model, usage), auditAtSettle);
 }
 
 /** Settles a reservation in the ledger (with the request's audit record, if given), then counts what it billed. */
@@ -170,9 +174,11 @@ async function settle(
   deps: MeteringDeps,
   reservation: Reservation,
   usage: ActualUsage,
-  audit?: AuditEntry,
+  auditAtSettle?: AuditAtSettle,
 ): Promise<void> {
+  const audit = auditAtSettle?.entry(usage);
   await deps.ledger.settle(reservation, usage, audit);
+  if (audit) auditAtSettle?.written(audit);
   deps.metrics.settled(reservation, usage);
 }
 

@@ -85,7 +85,13 @@ async function* serverSentEvents(
   } finally {
     // The caller hung up (the transport stopped reading): the stream stops, and settles what it made.
     if (!ended) on.hungUp();
-    await rest.return(undefined);
+    try {
+      await rest.return(undefined);
+    } catch (error) {
+      // The caller is gone and the settle failed: no event to send, but the record says so.
+      on.failed('internal_error');
+      throw error;
+    }
   }
 }
 

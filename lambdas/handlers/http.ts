@@ -147,10 +147,12 @@ function tenantContext(now: () => number): MiddlewareObj<ApiEvent, APIGatewayPro
       context.modelCall = {
         requestId: context.requestId,
         signal: AbortSignal.timeout(modelCallBudgetMs(context.getRemainingTimeInMillis())),
-        auditAtSettle: ({ inputTokens, outputTokens }) => {
-          const at = context.auditedAtSettle?.at ?? isoTime(now);
-          context.auditedAtSettle = auditEntry(event, context, 200, at, { inputTokens, outputTokens });
-          return context.auditedAtSettle;
+        auditAtSettle: {
+          entry: ({ inputTokens, outputTokens }) =>
+            auditEntry(event, context, 200, isoTime(now), { inputTokens, outputTokens }),
+          written: (entry) => {
+            context.auditedAtSettle = entry;
+          },
         },
       };
     },

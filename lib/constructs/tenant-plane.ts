@@ -5,6 +5,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { lambdaEnvironment } from '../../contract/environment';
 import { POOL_PLANE } from '../../contract/events';
+import { STREAMING_HANDLER_TIMEOUT_SECONDS } from '../../contract/lambda';
 import { PLANE_RESOURCES_OUTPUT, type PlaneResources } from '../../contract/placement';
 import { SHARED_INDEX } from '../../contract/search';
 import { AUDIT_BY_REQUEST_INDEX } from '../../contract/tables';
@@ -19,7 +20,6 @@ import { OffboardingWorkflow } from './offboarding-workflow';
 import { PlacementPipeline, type PlacementPipelineProps } from './placement-pipeline';
 import { PlaneAlarms } from './plane-alarms';
 import { PlaneDashboard } from './plane-dashboard';
-import { DEFAULT_HANDLER_TIMEOUT } from './platform-function';
 import { PlatformTable } from './platform-table';
 import { TenantAccessRole } from './tenant-access-role';
 import { TenantApi } from './tenant-api';
@@ -88,9 +88,9 @@ export class TenantPlane extends Construct {
   constructor(scope: Construct, id: string, props: TenantPlaneProps) {
     super(scope, id);
     const { config } = props;
-    if (config.reservationTtlSeconds <= DEFAULT_HANDLER_TIMEOUT.toSeconds()) {
+    if (config.reservationTtlSeconds <= STREAMING_HANDLER_TIMEOUT_SECONDS) {
       throw new Error(
-        `reservationTtlSeconds must exceed the handler timeout (${DEFAULT_HANDLER_TIMEOUT.toSeconds()} s)`,
+        `reservationTtlSeconds must exceed the longest handler timeout (${STREAMING_HANDLER_TIMEOUT_SECONDS} s)`,
       );
     }
     const { encryptionKey, deletionProtection } = props;

@@ -148,33 +148,46 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
     expect(response.statusCode).toBe(401);
   });
 
-  it('ends a stream whose settle fails with an error event, and audits it so, under the status it was sent with', async () => {
-    const failingSettle = ROUTE_HANDLERS['chat-completions']({
-      ...platform.deps,
-      // the adapter as it is (a class: its methods are on its prototype), but for its settle
-      ledger: Object.assign(Object.create(platform.deps.ledger), {
-        settle: async () => {
-          throw new Error('the ledger is unreachable');
-        },
-      }),
+  describe('a stream whose settle fails', () => {
+    /** The chat handler on the local ledger as it is (a class: methods on its prototype), but for its settle. */
+    const streamWithFailingSettle = async (tenantId: string) => {
+      const handler = ROUTE_HANDLERS['chat-completions']({
+        ...platform.deps,
+        ledger: Object.assign(Object.create(platform.deps.ledger), {
+          settle: async () => {
+            throw new Error('the ledger is unreachable');
+          },
+        }),
+      });
+      const t = tenantContext(tenantId);
+      const request = event(t, JSON.stringify({ ...JSON.parse(chat()), stream: true }));
+      const response = await handler(request, {
+        awsRequestId: 'aws-req',
+        getRemainingTimeInMillis: () => 30_000,
+      } as Context);
+      expect(response.statusCode).toBe(200);
+      const record = () => platform.deps.audit.get(t, request.requestContext.requestId);
+      return { body: streamedBody(response) as AsyncGenerator<string>, record };
+    };
+
+    it('ends with an error event, and is audited so, under the status it was sent with', async () => {
+      const { body, record } = await streamWithFailingSettle('settle-fails');
+      const chunks: string[] = [];
+      for await (const chunk of body) chunks.push(chunk);
+      // the answer was sent, then the settle failed: the stream ends with an error event, not [DONE]
+      expect(chunks.length).toBeGreaterThan(2);
+      expect(JSON.parse((chunks.at(-1) ?? '').replace(/^data: /, ''))).toEqual({
+        error: { code: 'internal_error', message: 'internal error', type: 'api_error' },
+      });
+      expect(await record()).toMatchObject({ status: 200, errorCode: 'internal_error' });
     });
-    const t = tenantContext('settle-fails');
-    const request = event(t, JSON.stringify({ ...JSON.parse(chat()), stream: true }));
-    const response = await failingSettle(request, {
-      awsRequestId: 'aws-req',
-      getRemainingTimeInMillis: () => 30_000,
-    } as Context);
-    expect(response.statusCode).toBe(200);
-    const chunks: string[] = [];
-    for await (const chunk of streamedBody(response) ?? []) chunks.push(chunk);
-    // the answer was sent, then the settle failed: the stream ends with an error event, not [DONE]
-    expect(chunks.length).toBeGreaterThan(2);
-    expect(JSON.parse((chunks.at(-1) ?? '').replace(/^data: /, ''))).toEqual({
-      error: { code: 'internal_error', message: 'internal error', type: 'api_error' },
-    });
-    expect(await platform.deps.audit.get(t, request.requestContext.requestId)).toMatchObject({
-      status: 200,
-      errorCode: 'internal_error',
+
+    it('is audited when its caller hung up first: the record the settle did not write is written', async () => {
+      const { body, record } = await streamWithFailingSettle('hang-up-settle-fails');
+      expect((await body.next()).done).toBe(false);
+      // the transport stops reading: the stream settles what it made, and that settle fails
+      await expect(body.return(undefined)).rejects.toThrow('the ledger is unreachable');
+      expect(await record()).toMatchObject({ status: 200, errorCode: 'internal_error' });
     });
   });
 

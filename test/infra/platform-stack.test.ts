@@ -337,6 +337,21 @@ describe('PlatformStack', () => {
     });
   });
 
+  it('outwaits its longest handler (a streamed chat, 300 s): a reservation outlives it, and so does the offboarding drain', () => {
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')).map(
+      ({ Properties }) => Properties as { Timeout: number; Environment?: { Variables?: Record<string, unknown> } },
+    );
+    const metering = functions.filter((fn) => fn.Environment?.Variables?.RESERVATION_TTL_SECONDS !== undefined);
+    const longest = Math.max(...metering.map((fn) => fn.Timeout));
+    expect(longest).toBe(300);
+    for (const fn of metering) {
+      // a settle after the handler's whole run still finds its reservation, so the call is billed
+      expect(Number(fn.Environment?.Variables?.RESERVATION_TTL_SECONDS)).toBeGreaterThan(longest);
+      // no call let in by a decision cached before the tenant left still writes after the purge
+      expect(Number(fn.Environment?.Variables?.OFFBOARDING_DRAIN_SECONDS)).toBeGreaterThanOrEqual(60 + longest);
+    }
+  });
+
   it('offboards in a state machine: wait out the drain, purge with retries, tombstone, announce success or failure', () => {
     const [{ definition }] = stateMachineDefinitions(template);
     expect(definition.StartAt).toBe('WaitForDrain');
@@ -378,7 +393,7 @@ describe('PlatformStack', () => {
           OFFBOARDING_STATE_MACHINE_ARN: {
             'Fn::Join': ['', Match.arrayWith([':stateMachine:Platform-offboarding'])],
           },
-          OFFBOARDING_DRAIN_SECONDS: String(60 + 120 + 30),
+          OFFBOARDING_DRAIN_SECONDS: String(60 + 300 + 30),
         }),
       },
     });
