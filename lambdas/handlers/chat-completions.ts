@@ -85,13 +85,11 @@ async function* serverSentEvents(
   } finally {
     // The caller hung up (the transport stopped reading): the stream stops, and settles what it made.
     if (!ended) on.hungUp();
-    try {
-      await rest.return(undefined);
-    } catch (error) {
-      // The caller is gone and the settle failed: no event to send, but the record says so.
+    await rest.return(undefined).catch((error: unknown) => {
+      // The caller is gone and the settle failed: no event to send, but the log and record say so.
+      logger.error('stream failed', { error: error as Error });
       on.failed('internal_error');
-      throw error;
-    }
+    });
   }
 }
 

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 
@@ -42,8 +41,11 @@ export function onStreamEnd(
 }
 
 /**
- * Writes a streamed body to the client as it is produced. When the client is gone (the writable
- * closes or fails), reading stops: that stops the body's generator, which settles what it made.
+ * Writes a streamed body to the client as it is produced. A slow reader is not waited for: an
+ * answer is small (bounded by `max_tokens`), so it is buffered instead, and the model call and its
+ * settle go at the model's pace, never held at a write until the handler's timeout kills them
+ * unbilled. When the client is gone (the writable closes or fails), reading stops: that stops the
+ * body's generator, which settles what it made.
  */
 export async function writeStreamed(body: AsyncIterable<string>, out: Writable): Promise<void> {
   let gone = false;
@@ -54,7 +56,7 @@ export async function writeStreamed(body: AsyncIterable<string>, out: Writable):
   out.once('error', hangUp);
   for await (const chunk of body) {
     if (gone || out.destroyed) break;
-    if (!out.write(chunk)) await Promise.race([once(out, 'drain'), once(out, 'close')]).catch(hangUp);
+    out.write(chunk);
   }
   if (!gone) out.end();
 }
