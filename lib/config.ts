@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { type ModelCatalog, modelCatalogSchema } from '../contract/catalog';
 import type { JwtSettings, RetrievalSettings } from '../contract/environment';
-import { HANDLER_TIMEOUT_SECONDS, STREAMING_HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
+import { LONGEST_HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
 import { INGEST_QUEUE } from '../contract/queue';
 import { type GuardrailPolicy, PII_ENTITIES, type PiiPolicy } from '../contract/safety';
 import { TENANT_ID_PATTERN, type TenantLimits, type Tier, tenantLimitsSchema } from '../contract/tenancy';
@@ -198,7 +198,7 @@ const DRAIN_MARGIN_SECONDS = 30;
 export function offboardingDrainSeconds(config: Pick<PlatformConfig, 'authorizerCacheTtlSeconds'>): number {
   return (
     config.authorizerCacheTtlSeconds +
-    Math.max(HANDLER_TIMEOUT_SECONDS, STREAMING_HANDLER_TIMEOUT_SECONDS, INGEST_QUEUE.workerTimeoutSeconds) +
+    Math.max(LONGEST_HANDLER_TIMEOUT_SECONDS, INGEST_QUEUE.workerTimeoutSeconds) +
     DRAIN_MARGIN_SECONDS
   );
 }

@@ -5,7 +5,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { lambdaEnvironment } from '../../contract/environment';
 import { POOL_PLANE } from '../../contract/events';
-import { STREAMING_HANDLER_TIMEOUT_SECONDS } from '../../contract/lambda';
+import { LONGEST_HANDLER_TIMEOUT_SECONDS } from '../../contract/lambda';
 import { PLANE_RESOURCES_OUTPUT, type PlaneResources } from '../../contract/placement';
 import { SHARED_INDEX } from '../../contract/search';
 import { AUDIT_BY_REQUEST_INDEX } from '../../contract/tables';
@@ -88,9 +88,9 @@ export class TenantPlane extends Construct {
   constructor(scope: Construct, id: string, props: TenantPlaneProps) {
     super(scope, id);
     const { config } = props;
-    if (config.reservationTtlSeconds <= STREAMING_HANDLER_TIMEOUT_SECONDS) {
+    if (config.reservationTtlSeconds <= LONGEST_HANDLER_TIMEOUT_SECONDS) {
       throw new Error(
-        `reservationTtlSeconds must exceed the longest handler timeout (${STREAMING_HANDLER_TIMEOUT_SECONDS} s)`,
+        `reservationTtlSeconds must exceed the longest handler timeout (${LONGEST_HANDLER_TIMEOUT_SECONDS} s)`,
       );
     }
     const { encryptionKey, deletionProtection } = props;
