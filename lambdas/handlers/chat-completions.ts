@@ -63,6 +63,11 @@ async function* serverSentEvents(
     on.failed(code);
     return event(errorBody(code, message));
   };
+  /** Not the provider (that is a `StreamFailure`): the stream's settle failed, after its retries. */
+  const settleFailed = (error: unknown) => {
+    logger.error('stream failed', { error: error as Error });
+    return failed('internal_error', 'internal error');
+  };
   try {
     let next = first;
     while (!next.done) {
@@ -74,9 +79,7 @@ async function* serverSentEvents(
       try {
         next = await rest.next();
       } catch (error) {
-        // Not the provider (that is a `StreamFailure`): the settle itself failed, after its retries.
-        logger.error('stream failed', { error: error as Error });
-        yield failed('internal_error', 'internal error');
+        yield settleFailed(error);
         return;
       }
     }
@@ -85,11 +88,8 @@ async function* serverSentEvents(
   } finally {
     // The caller hung up (the transport stopped reading): the stream stops, and settles what it made.
     if (!ended) on.hungUp();
-    await rest.return(undefined).catch((error: unknown) => {
-      // The caller is gone and the settle failed: no event to send, but the log and record say so.
-      logger.error('stream failed', { error: error as Error });
-      on.failed('internal_error');
-    });
+    // The caller is gone when this settle fails: no one reads the event, but the log and record say so.
+    await rest.return(undefined).catch(settleFailed);
   }
 }
 

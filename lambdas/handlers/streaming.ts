@@ -30,13 +30,13 @@ export function onStreamEnd(
 ): APIGatewayProxyResult | undefined {
   const body = streamedBody(result);
   if (!body) return undefined;
-  async function* endedBody() {
+  const endedBody = async function* () {
     try {
-      yield* body as AsyncIterable<string>;
+      yield* body;
     } finally {
       await ended();
     }
-  }
+  };
   return { ...result, body: endedBody() as unknown as string };
 }
 
