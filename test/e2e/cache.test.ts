@@ -1,4 +1,11 @@
-import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
+import {
+  call,
+  dynamodbRequestsFromNow,
+  ManualClock,
+  offboardCompletely,
+  onboard,
+  startTestPlatform,
+} from '../support/platform';
 
 const deterministic = {
   model: 'nova-micro',
@@ -41,11 +48,11 @@ describe('response cache', () => {
   });
 
   it('records a hit as a cached request at the cache price, in usage and in audit', async () => {
-    const before = platform.dynamodbDecisions.length;
+    const dynamodbRequests = dynamodbRequestsFromNow(platform);
     const hit = await ask(acme);
     expect(hit.headers.get('x-cache')).toBe('hit');
     // the cache read (its items live in the documents table), the reserve, then the settle with the audit record: no write of its own
-    expect(platform.dynamodbDecisions.slice(before).map(({ operation, tables }) => [operation, tables])).toEqual([
+    expect(dynamodbRequests()).toEqual([
       ['GetItem', ['documents']],
       ['TransactWriteItems', ['ledger', 'ledger']],
       ['TransactWriteItems', ['ledger', 'ledger', 'ledger', 'audit']],

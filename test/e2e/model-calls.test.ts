@@ -1,5 +1,5 @@
 import { chatInputTokens } from '../../lambdas/core/tokens';
-import { call, onboard, startTestPlatform } from '../support/platform';
+import { call, dynamodbRequestsFromNow, onboard, startTestPlatform } from '../support/platform';
 
 /**
  * Model calls are bounded in time and billed whatever ends them. The platform runs handlers with a
@@ -54,11 +54,11 @@ describe('model calls under a deadline', () => {
   ])(
     "writes the audit record of a served POST %s in its settle's transaction: two DynamoDB writes",
     async (path, body) => {
-      const before = platform.dynamodbDecisions.length;
+      const dynamodbRequests = dynamodbRequestsFromNow(platform);
       const served = await call(platform, 'POST', path, { credential: apiKey, body });
       expect(served.status).toBe(200);
       // the reserve (the shard's counters, the reservation), then the settle with the audit record
-      expect(platform.dynamodbDecisions.slice(before).map(({ operation, tables }) => [operation, tables])).toEqual([
+      expect(dynamodbRequests()).toEqual([
         ['TransactWriteItems', ['ledger', 'ledger']],
         ['TransactWriteItems', ['ledger', 'ledger', 'ledger', 'audit']],
       ]);

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { countTokens } from '../../lambdas/core/tokens';
-import { call, onboard, startTestPlatform } from '../support/platform';
+import { call, dynamodbRequestsFromNow, onboard, startTestPlatform } from '../support/platform';
 
 /**
  * Streamed chat completions through the local platform: server-sent events from the production
@@ -86,14 +86,14 @@ describe('streamed chat completions', () => {
   });
 
   it("writes a finished stream's audit record in its settle's transaction, with the tokens it billed", async () => {
-    const before = platform.dynamodbDecisions.length;
+    const dynamodbRequests = dynamodbRequestsFromNow(platform);
     const answer = await call(platform, 'POST', '/v1/chat/completions', {
       credential: apiKey,
       body: body({ stream_options: { include_usage: true } }),
     });
     expect(answer.status).toBe(200);
     // the reserve (the shard's counters, the reservation), then the settle with the audit record
-    expect(platform.dynamodbDecisions.slice(before).map(({ operation, tables }) => [operation, tables])).toEqual([
+    expect(dynamodbRequests()).toEqual([
       ['TransactWriteItems', ['ledger', 'ledger']],
       ['TransactWriteItems', ['ledger', 'ledger', 'ledger', 'audit']],
     ]);

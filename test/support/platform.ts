@@ -88,6 +88,12 @@ export async function offboardCompletely(platform: LocalPlatform, clock: ManualC
   return (await call(platform, 'GET', `/admin/tenants/${id}`, admin)).body;
 }
 
+/** From now on, what reaches the local DynamoDB: each request's operation and the tables it touches. */
+export function dynamodbRequestsFromNow(platform: LocalPlatform): () => [string, readonly string[]][] {
+  const from = platform.dynamodbDecisions.length;
+  return () => platform.dynamodbDecisions.slice(from).map(({ operation, tables }) => [operation, tables]);
+}
+
 /** Clients on the platform's local DynamoDB: tenant-scoped sessions (as handlers get them) and the platform's own role. */
 export function localDynamoDb(platform: LocalPlatform): {
   credentials: StsTenantCredentials;
