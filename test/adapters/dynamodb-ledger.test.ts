@@ -205,66 +205,83 @@ describe('DynamoDbLedger against dynalite', () => {
   });
 
   describe('a tenant busier than one partition key', () => {
+    /**
+     * Hundreds of transactions through dynalite, racing: 9 s on a quiet 2-core machine, over 30 s
+     * with one core kept busy. Their results do not depend on time; only jest's cap does.
+     */
+    const RACE_TIMEOUT_MS = 120_000;
     /** 3,000 calls a second: more than one partition key's 1,000 write units can carry. */
     /** 200 calls a second: four shards. */
     const fourShards = { requestsPerMinute: 12_000, tokensPerMinute: 1_000_000, monthlyBudgetUsd: 1e6 };
     const hot = { requestsPerMinute: 180_000, tokensPerMinute: 1e9, monthlyTokens: 1e12, monthlyBudgetUsd: 1e6 };
 
-    it('spreads its calls over its shards, in items that stay small with a month of history and calls in flight', async () => {
-      // GIVEN a tenant whose limits call for many shards
-      const t = tenantContext('hot-co', hot);
-      expect(shardCount(t.limits)).toBe(60);
-      // WHEN 30 days of calls on 3 models are settled, and 128 calls are left in flight
-      for (let day = 0; day < 30; day++) {
-        for (const model of ['a', 'b', 'c']) {
-          const r = await ledger.reserve(t, {
-            requestId: `d${day}${model}`,
-            model,
-            estimate: { tokens: 600, costNanoUsd: 7000 },
-            nowMs: Date.UTC(2026, 10, 1 + day, 12),
-          });
-          await ledger.settle(r, { inputTokens: 40, outputTokens: 60, costNanoUsd: 980 });
+    it(
+      'spreads its calls over its shards, in items that stay small with a month of history and calls in flight',
+      async () => {
+        // GIVEN a tenant whose limits call for many shards
+        const t = tenantContext('hot-co', hot);
+        expect(shardCount(t.limits)).toBe(60);
+        // WHEN 30 days of calls on 3 models are settled, and 128 calls are left in flight
+        for (let day = 0; day < 30; day++) {
+          for (const model of ['a', 'b', 'c']) {
+            const r = await ledger.reserve(t, {
+              requestId: `d${day}${model}`,
+              model,
+              estimate: { tokens: 600, costNanoUsd: 7000 },
+              nowMs: Date.UTC(2026, 10, 1 + day, 12),
+            });
+            await ledger.settle(r, { inputTokens: 40, outputTokens: 60, costNanoUsd: 980 });
+          }
         }
-      }
-      await Promise.all(Array.from({ length: 128 }, (_, i) => reserve(t, 600, Date.UTC(2026, 10, 30, 13) + i)));
-      // THEN they used many partition keys, and no item grew past 1 KB
-      const { items, inFlight } = await quota('hot-co');
-      expect(inFlight).toHaveLength(128);
-      expect(new Set(items.map((i) => i.pk)).size).toBeGreaterThan(40);
-      const largest = Math.max(...items.map((item) => JSON.stringify(item).length));
-      expect(largest).toBeLessThan(1024);
-      // AND its usage reads back whole, from every shard that holds some
-      const usage = await ledger.usage(t, { from: '2026-11-01', to: '2026-11-30' });
-      expect(usage).toHaveLength(90);
-      expect(usage.reduce((sum, r) => sum + r.requests, 0)).toBe(90);
-    });
+        await Promise.all(Array.from({ length: 128 }, (_, i) => reserve(t, 600, Date.UTC(2026, 10, 30, 13) + i)));
+        // THEN they used many partition keys, and no item grew past 1 KB
+        const { items, inFlight } = await quota('hot-co');
+        expect(inFlight).toHaveLength(128);
+        expect(new Set(items.map((i) => i.pk)).size).toBeGreaterThan(40);
+        const largest = Math.max(...items.map((item) => JSON.stringify(item).length));
+        expect(largest).toBeLessThan(1024);
+        // AND its usage reads back whole, from every shard that holds some
+        const usage = await ledger.usage(t, { from: '2026-11-01', to: '2026-11-30' });
+        expect(usage).toHaveLength(90);
+        expect(usage.reduce((sum, r) => sum + r.requests, 0)).toBe(90);
+      },
+      RACE_TIMEOUT_MS,
+    );
 
-    it('never admits past the month across its shards: leases never add up to more than the limit', async () => {
-      // GIVEN a 4-shard tenant allowed 10,000 tokens this month
-      const limits = { ...fourShards, monthlyTokens: 10_000 };
-      const t = tenantContext('leased-co', limits);
-      expect(shardCount(limits)).toBe(4);
-      // WHEN 150 calls of 100 tokens race (retrying when told to, as the race goes on)
-      const outcomes = await Promise.allSettled(Array.from({ length: 150 }, () => reserveRetrying(t, 100)));
-      // THEN exactly 100 are admitted (none refused early), the rest refused with quota_exceeded
-      const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
-      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(100);
-      expect(new Set(refused.map((o) => o.reason.code))).toEqual(new Set(['quota_exceeded']));
-      expect(await quota('leased-co')).toMatchObject({ tok: 10_000 });
-    });
+    it(
+      'never admits past the month across its shards: leases never add up to more than the limit',
+      async () => {
+        // GIVEN a 4-shard tenant allowed 10,000 tokens this month
+        const limits = { ...fourShards, monthlyTokens: 10_000 };
+        const t = tenantContext('leased-co', limits);
+        expect(shardCount(limits)).toBe(4);
+        // WHEN 150 calls of 100 tokens race (retrying when told to, as the race goes on)
+        const outcomes = await Promise.allSettled(Array.from({ length: 150 }, () => reserveRetrying(t, 100)));
+        // THEN exactly 100 are admitted (none refused early), the rest refused with quota_exceeded
+        const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(100);
+        expect(new Set(refused.map((o) => o.reason.code))).toEqual(new Set(['quota_exceeded']));
+        expect(await quota('leased-co')).toMatchObject({ tok: 10_000 });
+      },
+      RACE_TIMEOUT_MS,
+    );
 
-    it('takes a lowered monthly limit at once: leases granted under the old one are given back first', async () => {
-      // GIVEN a 4-shard tenant that used 3,000 tokens under a 1,000,000 limit
-      const limits = { ...fourShards, monthlyTokens: 1_000_000 };
-      const before = tenantContext('downgraded-co', limits);
-      for (let i = 0; i < 30; i++) await reserve(before, 100);
-      // WHEN its limit drops to 5,000
-      const after = tenantContext('downgraded-co', { ...limits, monthlyTokens: 5_000 });
-      // THEN exactly 2,000 more tokens are admitted, on any shard
-      const outcomes = await Promise.allSettled(Array.from({ length: 40 }, () => reserveRetrying(after, 100)));
-      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(20);
-      expect(await quota('downgraded-co')).toMatchObject({ tok: 5_000 });
-    });
+    it(
+      'takes a lowered monthly limit at once: leases granted under the old one are given back first',
+      async () => {
+        // GIVEN a 4-shard tenant that used 3,000 tokens under a 1,000,000 limit
+        const limits = { ...fourShards, monthlyTokens: 1_000_000 };
+        const before = tenantContext('downgraded-co', limits);
+        for (let i = 0; i < 30; i++) await reserve(before, 100);
+        // WHEN its limit drops to 5,000
+        const after = tenantContext('downgraded-co', { ...limits, monthlyTokens: 5_000 });
+        // THEN exactly 2,000 more tokens are admitted, on any shard
+        const outcomes = await Promise.allSettled(Array.from({ length: 40 }, () => reserveRetrying(after, 100)));
+        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(20);
+        expect(await quota('downgraded-co')).toMatchObject({ tok: 5_000 });
+      },
+      RACE_TIMEOUT_MS,
+    );
   });
 
   it('releases a crowd of abandoned reservations when they would block, instead of locking the tenant out', async () => {
