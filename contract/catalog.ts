@@ -7,6 +7,25 @@ const priceUsdPerMillionTokens = z
   // Cost is kept in whole nano-dollars per token, so prices may carry at most three decimals.
   .refine((price) => Number.isInteger(Math.round(price * 1e6) / 1e3), 'at most three decimals');
 
+/** Prompt-cache prices may be finer (a quarter of a thousandth, say): priced in pico-dollars per token. */
+const cachePriceUsdPerMillionTokens = z
+  .number()
+  .nonnegative()
+  .refine((price) => Number.isInteger(Math.round(price * 1e9) / 1e3), 'at most six decimals');
+
+/** How a Bedrock model caches prompt prefixes (cache points), and what cached tokens cost. */
+const promptCacheSchema = z.object({
+  /** The shortest prefix, in tokens, the model caches: the platform adds automatic cache points only past it. */
+  minPrefixTokens: z.number().int().positive(),
+  /** A token read from the cache. */
+  readUsdPerMillionTokens: cachePriceUsdPerMillionTokens,
+  /** A token written to the cache. */
+  writeUsdPerMillionTokens: cachePriceUsdPerMillionTokens,
+});
+
+/** Whether a chat model calls tools (OpenAI `tools`); false: a request with tools is a 400 naming it. */
+const toolCalls = z.boolean().optional();
+
 const chatModelSchema = z.object({
   kind: z.literal('chat'),
   /** Bedrock model id or inference profile id, e.g. `amazon.nova-micro-v1:0`. */
@@ -17,6 +36,10 @@ const chatModelSchema = z.object({
   defaultMaxTokens: z.number().int().positive(),
   /** The largest `max_tokens` a request may ask for. */
   maxOutputTokens: z.number().int().positive(),
+  /** @default true */
+  toolCalls,
+  /** Absent: the model has no prompt cache. */
+  promptCache: promptCacheSchema.optional(),
 });
 
 /**
@@ -31,6 +54,8 @@ const adapterBaseModelSchema = z.object({
   outputUsdPerMillionTokens: priceUsdPerMillionTokens,
   defaultMaxTokens: z.number().int().positive(),
   maxOutputTokens: z.number().int().positive(),
+  /** Only when the container parses tool calls (vLLM's `--tool-call-parser`). @default false */
+  toolCalls,
 });
 
 const embeddingModelSchema = z.object({

@@ -86,6 +86,12 @@ export interface AdapterEndpointConfig {
   readonly baseComponents: Readonly<Record<string, BaseComponentConfig>>;
   /** S3 buckets tenants' adapter artifacts may come from (context `adapterArtifactBuckets`, comma-separated). */
   readonly artifactBuckets: readonly string[];
+  /**
+   * vLLM's tool-call parser for the base model (`hermes` for Qwen2.5, `llama3_json` for Llama 3.1;
+   * context `adapterToolCallParser`, empty for none): set, the container parses tool calls and the
+   * base model and its adapters take `tools`; unset, a request with tools is a 400 naming the model.
+   */
+  readonly toolCallParser?: string;
   /** The container's LoRA limits: adapters held in GPU memory, in CPU memory, and the largest rank. */
   readonly lora: { readonly maxGpuAdapters: number; readonly maxCpuAdapters: number; readonly maxRank: number };
 }
@@ -106,6 +112,23 @@ export const GPU_INSTANCES: Readonly<Record<string, { readonly gpus: number; rea
 /** AWS's Large Model Inference container (DJL Serving 0.31 with vLLM) in us-east-1. */
 export const DEFAULT_ADAPTER_IMAGE =
   '763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:0.31.0-lmi13.0.0-cu124';
+
+const DEFAULT_ADAPTER_BASE_MODEL = 'Qwen/Qwen2.5-7B-Instruct';
+
+/** The tool-call parser from context; the default base model's (Qwen2.5: `hermes`) when neither is given. */
+function toolCallParser(context: (key: string) => unknown): { toolCallParser?: string } {
+  const given = context('adapterToolCallParser');
+  const parser =
+    given === undefined ? (context('adapterBaseModel') === undefined ? 'hermes' : undefined) : String(given);
+  return parser
+    ? {
+        toolCallParser: z
+          .string()
+          .regex(/^[a-z0-9_]{1,32}$/)
+          .parse(parser),
+      }
+    : {};
+}
 
 /** The adapter endpoint from context, or none when `adapterInstanceType` is absent. */
 export function adapterEndpointConfig(context: (key: string) => unknown): AdapterEndpointConfig | undefined {
@@ -144,8 +167,9 @@ export function adapterEndpointConfig(context: (key: string) => unknown): Adapte
     minInstances: 1,
     maxInstances: z.coerce.number().int().min(1).max(20).default(2).parse(context('adapterMaxInstances')),
     image: String(context('adapterImage') ?? DEFAULT_ADAPTER_IMAGE),
-    baseModel: String(context('adapterBaseModel') ?? 'Qwen/Qwen2.5-7B-Instruct'),
+    baseModel: String(context('adapterBaseModel') ?? DEFAULT_ADAPTER_BASE_MODEL),
     modelName: 'qwen2.5-7b',
+    ...toolCallParser(context),
     baseComponents,
     artifactBuckets: String(context('adapterArtifactBuckets') ?? '')
       .split(',')
@@ -256,6 +280,8 @@ export const DEFAULT_MODELS: ModelCatalog = {
     outputUsdPerMillionTokens: 0.14,
     defaultMaxTokens: 512,
     maxOutputTokens: 5_000,
+    // Nova: cache reads at a quarter of the input price, writes at the input price, from 1K tokens.
+    promptCache: { minPrefixTokens: 1024, readUsdPerMillionTokens: 0.00875, writeUsdPerMillionTokens: 0.035 },
   },
   'nova-lite': {
     kind: 'chat',
@@ -264,6 +290,7 @@ export const DEFAULT_MODELS: ModelCatalog = {
     outputUsdPerMillionTokens: 0.24,
     defaultMaxTokens: 512,
     maxOutputTokens: 5_000,
+    promptCache: { minPrefixTokens: 1024, readUsdPerMillionTokens: 0.015, writeUsdPerMillionTokens: 0.06 },
   },
   'titan-embed-text-v2': {
     kind: 'embedding',
@@ -286,6 +313,7 @@ function adapterBaseModelEntry(adapters: AdapterEndpointConfig): ModelCatalog {
       outputUsdPerMillionTokens: 0.6,
       defaultMaxTokens: 512,
       maxOutputTokens: 4_096,
+      toolCalls: adapters.toolCallParser !== undefined,
     },
   };
 }
@@ -302,7 +330,7 @@ const jwtIssuerSchema = z.object({
  * `jwtIssuer`, `jwtAudience`, `jwksUri`, `jwtTenantClaim`, `authorizerCacheTtlSeconds`, `auditRetentionDays`,
  * `logRetentionDays`, `searchSizing` (`dev` or `production`), and the adapter endpoint's
  * `adapterInstanceType`, `adapterComponents`, `adapterMaxInstances`, `adapterImage`, `adapterBaseModel`,
- * `adapterArtifactBuckets`.
+ * `adapterArtifactBuckets`, `adapterToolCallParser`.
  */
 /** An on/off context value: `true` or `false` (the default). */
 function flag(value: unknown): boolean {

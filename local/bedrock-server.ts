@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
 import type { GuardrailPolicy } from '../contract/safety';
 import { parseJson } from '../lambdas/core/json';
+import { countTokens } from '../lambdas/core/tokens';
 import {
   eventStreamException,
   eventStreamMessage,
@@ -17,11 +18,39 @@ import {
 } from './aws-wire';
 import { assessLocally } from './guardrail';
 import { localEmbedding } from './local-embedder';
-import { type LocalModelOutput, localModel } from './local-model';
+import {
+  type LocalBlock,
+  type LocalModelInput,
+  type LocalModelOutput,
+  localInputParts,
+  localModel,
+} from './local-model';
 
-const textBlocks = z.array(z.object({ text: z.string() }).strict()).min(1);
+const cachePoint = z.object({ cachePoint: z.object({ type: z.literal('default') }).strict() }).strict();
+const textBlock = z.object({ text: z.string() }).strict();
+const systemBlocks = z.array(z.union([textBlock, cachePoint])).min(1);
+/** A JSON object, as Converse's `Document` inputs must be. */
+const documentObject = z.record(z.string(), z.unknown());
+const toolUseBlock = z
+  .object({
+    toolUse: z
+      .object({ toolUseId: z.string().min(1).max(64), name: z.string().min(1), input: documentObject })
+      .strict(),
+  })
+  .strict();
+const toolResultBlock = z
+  .object({
+    toolResult: z
+      .object({
+        toolUseId: z.string().min(1).max(64),
+        content: z.array(z.union([textBlock, z.object({ json: z.unknown() }).strict()])).min(1),
+        status: z.enum(['success', 'error']).optional(),
+      })
+      .strict(),
+  })
+  .strict();
+const contentBlocks = z.array(z.union([textBlock, toolUseBlock, toolResultBlock, cachePoint])).min(1);
 
-/** The `Converse` request subset the platform sends; anything else is a ValidationException, so adapter drift fails loudly. */
 /** `guardrailConfig` of Converse and ConverseStream. */
 const guardrailConfigSchema = z
   .object({
@@ -32,15 +61,43 @@ const guardrailConfigSchema = z
   })
   .strict();
 
+const toolSpec = z
+  .object({
+    toolSpec: z
+      .object({
+        name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
+        description: z.string().min(1).optional(),
+        inputSchema: z.object({ json: documentObject }).strict(),
+      })
+      .strict(),
+  })
+  .strict();
+const toolConfigSchema = z
+  .object({
+    tools: z.array(z.union([toolSpec, cachePoint])).min(1),
+    toolChoice: z
+      .union([
+        z.object({ auto: z.object({}).strict() }).strict(),
+        z.object({ any: z.object({}).strict() }).strict(),
+        z.object({ tool: z.object({ name: z.string().min(1) }).strict() }).strict(),
+      ])
+      .optional(),
+  })
+  .strict();
+
+type ConverseRequest = z.infer<typeof converseRequestSchema>;
+
+/** The `Converse` request subset the platform sends; anything else is a ValidationException, so adapter drift fails loudly. */
 const converseRequestSchema = z
   .object({
     messages: z
-      .array(z.object({ role: z.enum(['user', 'assistant']), content: textBlocks }).strict())
+      .array(z.object({ role: z.enum(['user', 'assistant']), content: contentBlocks }).strict())
       .min(1)
       .refine((messages) => messages.every((m, i) => m.role === (i % 2 === 0 ? 'user' : 'assistant')), {
         message: 'A conversation must start with a user message and alternate between user and assistant roles.',
       }),
-    system: textBlocks.optional(),
+    system: systemBlocks.optional(),
+    toolConfig: toolConfigSchema.optional(),
     inferenceConfig: z
       .object({
         maxTokens: z.number().int().min(1),
@@ -53,6 +110,28 @@ const converseRequestSchema = z
     guardrailConfig: guardrailConfigSchema.optional(),
   })
   .strict();
+
+/** What Bedrock checks beyond the shape: tool blocks need a tool configuration, and each result answers the turn before. */
+function toolTurnProblem(request: ConverseRequest): string | undefined {
+  const tools = (request.toolConfig?.tools ?? []).flatMap((t) => ('toolSpec' in t ? [t.toolSpec.name] : []));
+  const choice = request.toolConfig?.toolChoice;
+  if (choice && 'tool' in choice && !tools.includes(choice.tool.name)) {
+    return `The tool ${choice.tool.name} named in toolChoice is not in toolConfig.`;
+  }
+  let asked = new Set<string>();
+  for (const message of request.messages) {
+    for (const block of message.content) {
+      if (('toolUse' in block || 'toolResult' in block) && !request.toolConfig) {
+        return 'The toolConfig field must be defined when using toolUse and toolResult content blocks.';
+      }
+      if ('toolResult' in block && !asked.has(block.toolResult.toolUseId)) {
+        return 'The number of toolResult blocks exceeds the number of toolUse blocks of the previous turn.';
+      }
+    }
+    asked = new Set(message.content.flatMap((b) => ('toolUse' in b ? [b.toolUse.toolUseId] : [])));
+  }
+  return undefined;
+}
 
 /** `ApplyGuardrail`'s body. */
 const applyGuardrailRequestSchema = z
@@ -138,12 +217,15 @@ export async function startLocalBedrock(options: {
   port?: number;
   /** `ConverseStream` waits this long between words, as a model generating would (0: next turn). */
   wordDelayMs?: number;
+  /** Models with a prompt cache, and the shortest prefix each caches, in tokens: cache points elsewhere are refused. */
+  promptCacheMinTokens?: Readonly<Record<string, number>>;
   /** Guardrails by id: their version and policy, enforced by `Converse` and `ApplyGuardrail` (a deterministic subset). */
   guardrails?: Readonly<Record<string, { version: string; policy: GuardrailPolicy }>>;
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
   const inferenceProfiles = new Map<string, LocalInferenceProfile>();
   let misbehaviour: ConverseMisbehaviour = {};
+  const promptCache = localPromptCache();
   /** The control plane's application inference profiles: create, list, delete. */
   const serveInferenceProfiles = (method: string, url: string, body: unknown, response: ServerResponse) => {
     const answer = (status: number, payload: unknown) => {
@@ -281,29 +363,31 @@ export async function startLocalBedrock(options: {
     if (misbehaviour.refuse) {
       return sendAwsError(response, 400, 'ValidationException', 'Input is too long for requested model.');
     }
+    const problem =
+      toolTurnProblem(parsed.data) ??
+      (options.promptCacheMinTokens?.[modelId] === undefined && JSON.stringify(parsed.data).includes('"cachePoint"')
+        ? `Prompt caching is not supported for model ${modelId}.`
+        : undefined);
+    if (problem) return sendAwsError(response, 400, 'ValidationException', problem);
     const started = Date.now();
-    const system = (parsed.data.system ?? []).map((block) => block.text);
-    const messages = parsed.data.messages.map((m) => ({
-      role: m.role,
-      text: m.content.map((block) => block.text).join('\n'),
-    }));
+    const input = localInput(parsed.data);
     const config = parsed.data.guardrailConfig;
     const policy = config && guardrailOf(config.guardrailIdentifier, config.guardrailVersion);
     if (config && !policy) return noGuardrail();
-    // The guardrail on the input first (the model is not called when it intervenes), then on the output.
-    const inputAssessment = policy && assessLocally(policy, 'INPUT', [...system, ...messages.map((m) => m.text)]);
+    // The guardrail on the input's text first (the model is not called when it intervenes), then on the output.
+    const inputAssessment =
+      policy &&
+      assessLocally(policy, 'INPUT', [
+        ...input.system,
+        ...input.messages.flatMap((m) => m.blocks.flatMap((b) => ('text' in b ? [b.text] : []))),
+      ]);
     const generated: LocalModelOutput = inputAssessment
-      ? { text: '', stopReason: 'end_turn', inputTokens: 0, outputTokens: 0 }
-      : localModel({
-          system,
-          messages,
-          maxTokens: parsed.data.inferenceConfig?.maxTokens ?? 512,
-          stop: parsed.data.inferenceConfig?.stopSequences,
-        });
+      ? { text: '', toolUses: [], stopReason: 'end_turn', inputTokens: 0, outputTokens: 0 }
+      : localModel(input);
     const outputAssessment = policy && !inputAssessment && assessLocally(policy, 'OUTPUT', [generated.text]);
     const intervened = policy && (inputAssessment || outputAssessment);
     const output: LocalModelOutput = intervened
-      ? { ...generated, text: policy.blockedMessage, stopReason: 'guardrail_intervened' }
+      ? { ...generated, text: policy.blockedMessage, toolUses: [], stopReason: 'guardrail_intervened' }
       : generated;
     const trace =
       config && intervened
@@ -314,19 +398,23 @@ export async function startLocalBedrock(options: {
             },
           }
         : undefined;
+    const cacheMinTokens = options.promptCacheMinTokens?.[modelId];
+    const usage = tokenUsage(
+      output.inputTokens + (misbehaviour.extraInputTokens ?? 0),
+      output.outputTokens,
+      cacheMinTokens === undefined || inputAssessment
+        ? undefined
+        : promptCache.use(modelId, input, cachePointsOf(parsed.data), cacheMinTokens),
+    );
     if (route[2] === 'converse-stream') {
-      return streamConverse(output, response, misbehaviour, started, options.wordDelayMs ?? 0, trace);
+      return streamConverse(output, usage, response, misbehaviour, started, options.wordDelayMs ?? 0, trace);
     }
     response.writeHead(200, { 'content-type': 'application/json' });
     response.end(
       JSON.stringify({
-        output: { message: { role: 'assistant', content: [{ text: output.text }] } },
+        output: { message: { role: 'assistant', content: answerBlocks(output) } },
         stopReason: output.stopReason,
-        usage: {
-          inputTokens: output.inputTokens + (misbehaviour.extraInputTokens ?? 0),
-          outputTokens: output.outputTokens,
-          totalTokens: output.inputTokens + (misbehaviour.extraInputTokens ?? 0) + output.outputTokens,
-        },
+        usage,
         metrics: { latencyMs: Date.now() - started },
         ...(trace && { trace }),
       }),
@@ -347,13 +435,124 @@ export async function startLocalBedrock(options: {
   };
 }
 
+/** Converse's input as the local model reads it; text blocks of a turn read as one. */
+function localInput(request: ConverseRequest): LocalModelInput {
+  const tools = (request.toolConfig?.tools ?? []).flatMap((t) =>
+    'toolSpec' in t
+      ? [{ name: t.toolSpec.name, description: t.toolSpec.description, schema: t.toolSpec.inputSchema.json }]
+      : [],
+  );
+  const choice = request.toolConfig?.toolChoice;
+  return {
+    system: (request.system ?? []).flatMap((block) => ('text' in block ? [block.text] : [])),
+    messages: request.messages.map((m) => ({
+      role: m.role,
+      blocks: m.content.flatMap((block): LocalBlock[] => {
+        if ('text' in block) return [{ text: block.text }];
+        if ('toolUse' in block) {
+          const { toolUseId: id, name, input } = block.toolUse;
+          return [{ toolUse: { id, name, input } }];
+        }
+        if ('toolResult' in block) {
+          const text = block.toolResult.content.map((c) => ('text' in c ? c.text : JSON.stringify(c.json))).join('\n');
+          return [{ toolResult: { id: block.toolResult.toolUseId, text } }];
+        }
+        return [];
+      }),
+    })),
+    maxTokens: request.inferenceConfig?.maxTokens ?? 512,
+    stop: request.inferenceConfig?.stopSequences,
+    tools,
+    toolChoice: !choice || 'auto' in choice ? 'auto' : 'any' in choice ? 'any' : { name: choice.tool.name },
+  };
+}
+
+/** The answer's content blocks: its text, then its tool calls. */
+function answerBlocks(output: LocalModelOutput) {
+  return [
+    ...(output.text !== '' || output.toolUses.length === 0 ? [{ text: output.text }] : []),
+    ...output.toolUses.map((use) => ({ toolUse: { toolUseId: use.id, name: use.name, input: use.input } })),
+  ];
+}
+
+/** Converse's usage: input tokens apart from those read from or written to the prompt cache. */
+function tokenUsage(inputTokens: number, outputTokens: number, cached?: { read: number; written: number }) {
+  const read = cached?.read ?? 0;
+  const written = cached?.written ?? 0;
+  return {
+    inputTokens: inputTokens - read - written,
+    outputTokens,
+    totalTokens: inputTokens + outputTokens,
+    ...(cached && { cacheReadInputTokens: read, cacheWriteInputTokens: written }),
+  };
+}
+
+/**
+ * Bedrock's prompt cache, deterministically: a cache point makes the prefix before it (system,
+ * tools, turns, in that order) a cache entry once it holds the model's minimum of tokens. A call
+ * reads the longest prefix cached earlier and writes the rest up to its last point. Entries never
+ * expire here (Bedrock's live five minutes after their last use).
+ */
+function localPromptCache() {
+  const cached = new Set<string>();
+  const tokensOf = (prefix: LocalModelInput) =>
+    localInputParts(prefix).reduce((sum, part) => sum + countTokens(part), 0);
+  return {
+    use(modelId: string, input: LocalModelInput, points: CachePoints, minTokens: number) {
+      const prefixes = cachePrefixes(input, points).filter((prefix) => tokensOf(prefix) >= minTokens);
+      let read = 0;
+      let end = 0;
+      for (const prefix of prefixes) {
+        const key = createHash('sha256')
+          .update(JSON.stringify([modelId, prefix]))
+          .digest('hex');
+        const tokens = tokensOf(prefix);
+        if (cached.has(key)) read = Math.max(read, tokens);
+        end = Math.max(end, tokens);
+        cached.add(key);
+      }
+      return { read, written: end - read };
+    },
+  };
+}
+
+/** Where a request's cache points are: after so many system blocks, after the tools, after so many turns. */
+interface CachePoints {
+  readonly system: readonly number[];
+  readonly tools: boolean;
+  readonly messages: readonly number[];
+}
+
+function cachePointsOf(request: ConverseRequest): CachePoints {
+  const after = (blocks: readonly object[]) =>
+    blocks.flatMap((block, i) =>
+      'cachePoint' in block ? [blocks.slice(0, i).filter((b) => !('cachePoint' in b)).length] : [],
+    );
+  return {
+    system: after(request.system ?? []),
+    tools: (request.toolConfig?.tools ?? []).some((tool) => 'cachePoint' in tool),
+    messages: request.messages.flatMap((m, i) => (m.content.some((block) => 'cachePoint' in block) ? [i + 1] : [])),
+  };
+}
+
+/** The prefixes before a request's cache points. */
+function cachePrefixes(input: LocalModelInput, points: CachePoints): LocalModelInput[] {
+  return [
+    ...points.system.map((n) => ({ ...input, system: input.system.slice(0, n), tools: [], messages: [] })),
+    ...(points.tools ? [{ ...input, messages: [] }] : []),
+    ...points.messages.map((n) => ({ ...input, messages: input.messages.slice(0, n) })),
+  ];
+}
+
 /**
  * `ConverseStream`'s answer in the event-stream encoding: messageStart, a contentBlockDelta a word
- * (waiting on the test's gate between words, if any), contentBlockStop, messageStop, then the
- * metadata event with the usage, as Bedrock sends it.
+ * (waiting on the test's gate between words, if any), then each tool call as a block of its own
+ * (its start, its input in two pieces), contentBlockStop, messageStop, then the metadata event with
+ * the usage, as Bedrock sends it.
  */
 async function streamConverse(
   output: LocalModelOutput,
+  usage: ReturnType<typeof tokenUsage>,
   response: ServerResponse,
   misbehaviour: ConverseMisbehaviour,
   started: number,
@@ -365,6 +564,7 @@ async function streamConverse(
     if (!response.destroyed) response.write(eventStreamMessage(eventType, payload));
   };
   send('messageStart', { role: 'assistant' });
+  const hasText = output.text !== '' || output.toolUses.length === 0;
   for (const [i, word] of words(output.text).entries()) {
     const pause = () =>
       new Promise((resolve) => (wordDelayMs > 0 ? setTimeout(resolve, wordDelayMs) : setImmediate(resolve)));
@@ -377,14 +577,20 @@ async function streamConverse(
     }
     send('contentBlockDelta', { contentBlockIndex: 0, delta: { text: word } });
   }
-  send('contentBlockStop', { contentBlockIndex: 0 });
+  if (hasText) send('contentBlockStop', { contentBlockIndex: 0 });
+  for (const [i, use] of output.toolUses.entries()) {
+    const contentBlockIndex = (hasText ? 1 : 0) + i;
+    send('contentBlockStart', { contentBlockIndex, start: { toolUse: { toolUseId: use.id, name: use.name } } });
+    const json = JSON.stringify(use.input);
+    const half = Math.ceil(json.length / 2);
+    for (const piece of [json.slice(0, half), json.slice(half)].filter((p) => p !== '')) {
+      send('contentBlockDelta', { contentBlockIndex, delta: { toolUse: { input: piece } } });
+    }
+    send('contentBlockStop', { contentBlockIndex });
+  }
   send('messageStop', { stopReason: output.stopReason });
   send('metadata', {
-    usage: {
-      inputTokens: output.inputTokens,
-      outputTokens: output.outputTokens,
-      totalTokens: output.inputTokens + output.outputTokens,
-    },
+    usage,
     metrics: { latencyMs: Date.now() - started },
     ...(trace !== undefined && { trace }),
   });

@@ -169,6 +169,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     chatModelIds: served.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
     embeddingModelIds: served.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
     wordDelayMs: options.modelWordDelayMs,
+    promptCacheMinTokens: Object.fromEntries(
+      served.flatMap((m) =>
+        m.kind === 'chat' && m.promptCache ? [[m.bedrockModelId, m.promptCache.minPrefixTokens]] : [],
+      ),
+    ),
     // Each tier's guardrail, as `cdk deploy` would publish it: version 1 of `local-guardrail-<tier>`.
     guardrails: Object.fromEntries(
       Object.entries(config.guardrails).map(([tier, policy]) => [localGuardrailId(tier), { version: '1', policy }]),

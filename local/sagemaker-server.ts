@@ -14,7 +14,7 @@ import {
   sigV4Scope,
   words,
 } from './aws-wire';
-import { localModel } from './local-model';
+import { type LocalBlock, type LocalModelInput, localModel, valueForSchema } from './local-model';
 
 /** `CreateInferenceComponent` for an adapter: a base component to run on and an artifact, no compute of its own. */
 const createAdapterSchema = z
@@ -33,10 +33,66 @@ const createAdapterSchema = z
 
 const nameSchema = z.object({ InferenceComponentName: z.string().min(1) }).strict();
 
-/** The LMI container's chat-completions schema, the subset the adapter sends. */
+const toolCallSchema = z
+  .object({
+    id: z.string().min(1),
+    type: z.literal('function'),
+    function: z.object({ name: z.string().min(1), arguments: z.string() }).strict(),
+  })
+  .strict();
+
+/** The container's chat-completions schema (vLLM's OpenAI server), the subset the adapter sends. */
 const invokeSchema = z
   .object({
-    messages: z.array(z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() }).strict()).min(1),
+    messages: z
+      .array(
+        z
+          .object({
+            role: z.enum(['system', 'user', 'assistant', 'tool']),
+            content: z.string(),
+            tool_calls: z.array(toolCallSchema).optional(),
+            tool_call_id: z.string().optional(),
+          })
+          .strict(),
+      )
+      .min(1),
+    tools: z
+      .array(
+        z
+          .object({
+            type: z.literal('function'),
+            function: z
+              .object({
+                name: z.string().min(1),
+                description: z.string().optional(),
+                parameters: z.record(z.string(), z.unknown()),
+                strict: z.boolean().optional(),
+              })
+              .strict(),
+          })
+          .strict(),
+      )
+      .optional(),
+    tool_choice: z
+      .union([
+        z.enum(['auto', 'none', 'required']),
+        z.object({ type: z.literal('function'), function: z.object({ name: z.string() }).strict() }).strict(),
+      ])
+      .optional(),
+    parallel_tool_calls: z.boolean().optional(),
+    response_format: z
+      .union([
+        z.object({ type: z.literal('json_object') }).strict(),
+        z
+          .object({
+            type: z.literal('json_schema'),
+            json_schema: z
+              .object({ name: z.string(), schema: z.record(z.string(), z.unknown()), strict: z.boolean() })
+              .strict(),
+          })
+          .strict(),
+      ])
+      .optional(),
     max_tokens: z.number().int().min(1),
     temperature: z.number().min(0).max(2).optional(),
     top_p: z.number().min(0).max(1).optional(),
@@ -242,24 +298,33 @@ export async function startLocalSageMaker(options: {
         'Received client error (400) from primary with message "invalid request".',
       );
     }
-    const output = localModel({
-      system: parsed.data.messages.filter((m) => m.role === 'system').map((m) => m.content),
-      messages: parsed.data.messages.flatMap((m) => (m.role === 'system' ? [] : [{ role: m.role, text: m.content }])),
-      maxTokens: parsed.data.max_tokens,
-      stop: parsed.data.stop,
-    });
+    const output = localModel(localInput(parsed.data));
     // An adapter's answer says which adapter it is: what tests check routing by.
     const adapter = component.artifactUrl
       ?.split('/')
       .at(-1)
       ?.replace(/\.tar\.gz$/, '');
-    const text = adapter ? `[${adapter}] ${output.text}` : output.text;
+    const format = parsed.data.response_format;
+    // Guided decoding answers JSON of the format; otherwise an adapter's answer says which adapter it is.
+    const text =
+      format && output.toolUses.length === 0
+        ? answerJson(format, parsed.data.messages.findLast((m) => m.role === 'user')?.content ?? '')
+        : adapter && output.text !== ''
+          ? `[${adapter}] ${output.text}`
+          : output.text;
+    const toolCalls = output.toolUses.map((use, index) => ({
+      index,
+      id: use.id,
+      type: 'function' as const,
+      function: { name: use.name, arguments: JSON.stringify(use.input) },
+    }));
     const usage = {
       prompt_tokens: output.inputTokens,
-      completion_tokens: countTokens(text),
-      total_tokens: output.inputTokens + countTokens(text),
+      completion_tokens: countTokens(text) + output.outputTokens * Number(toolCalls.length > 0),
+      total_tokens: 0,
     };
-    const finishReason = output.stopReason === 'max_tokens' ? 'length' : 'stop';
+    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    const finishReason = toolCalls.length > 0 ? 'tool_calls' : output.stopReason === 'max_tokens' ? 'length' : 'stop';
     if (invoke[2] === 'invocations-response-stream') {
       // The container's server-sent chunks, in PayloadParts cut mid-line: clients must put lines back together.
       response.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
@@ -269,6 +334,10 @@ export async function startLocalSageMaker(options: {
         ...words(text).map((word, i) =>
           chunk(i === 0 ? { role: 'assistant', content: word } : { content: word }, null),
         ),
+        ...toolCalls.flatMap(({ function: { name, arguments: json }, ...call }) => [
+          chunk({ tool_calls: [{ ...call, function: { name, arguments: '' } }] }, null),
+          chunk({ tool_calls: [{ index: call.index, function: { arguments: json } }] }, null),
+        ]),
         chunk({}, finishReason),
         ...(parsed.data.stream_options?.include_usage ? [`data: ${JSON.stringify({ choices: [], usage })}\n\n`] : []),
         'data: [DONE]\n\n',
@@ -288,7 +357,11 @@ export async function startLocalSageMaker(options: {
         choices: [
           {
             index: 0,
-            message: { role: 'assistant', content: text },
+            message: {
+              role: 'assistant',
+              content: toolCalls.length > 0 && text === '' ? null : text,
+              ...(toolCalls.length > 0 && { tool_calls: toolCalls.map(({ index: _, ...call }) => call) }),
+            },
             finish_reason: finishReason,
           },
         ],
@@ -314,4 +387,57 @@ class SageMakerError extends Error {}
 
 function arnOf(name: string): string {
   return `arn:aws:sagemaker:us-east-1:000000000000:inference-component/${name}`;
+}
+
+type InvokeBody = z.infer<typeof invokeSchema>;
+
+/** The OpenAI chat body as the local model reads it; `tool_choice: none` offers no tools. */
+function localInput(body: InvokeBody): LocalModelInput {
+  const choice = body.tool_choice ?? 'auto';
+  const tools =
+    choice === 'none'
+      ? []
+      : (body.tools ?? []).map(({ function: f }) => ({
+          name: f.name,
+          description: f.description,
+          schema: f.parameters,
+        }));
+  const messages: { role: 'user' | 'assistant'; blocks: LocalBlock[] }[] = [];
+  for (const message of body.messages.filter((m) => m.role !== 'system')) {
+    const role = message.role === 'assistant' ? 'assistant' : 'user';
+    const blocks: LocalBlock[] =
+      message.role === 'tool'
+        ? [{ toolResult: { id: message.tool_call_id ?? '', text: message.content } }]
+        : [
+            ...(message.content !== '' ? [{ text: message.content }] : []),
+            ...(message.tool_calls ?? []).map((call) => ({
+              toolUse: { id: call.id, name: call.function.name, input: parseOr(call.function.arguments) },
+            })),
+          ];
+    const previous = messages.at(-1);
+    if (previous?.role === role) previous.blocks.push(...blocks);
+    else messages.push({ role, blocks });
+  }
+  return {
+    system: body.messages.filter((m) => m.role === 'system').map((m) => m.content),
+    messages,
+    maxTokens: body.max_tokens,
+    stop: body.stop,
+    tools,
+    toolChoice: typeof choice === 'object' ? { name: choice.function.name } : choice === 'required' ? 'any' : 'auto',
+  };
+}
+
+function parseOr(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    return {};
+  }
+}
+
+/** What guided decoding makes of a request: JSON valid against the requested schema (or an object), from the user's words. */
+function answerJson(format: NonNullable<InvokeBody['response_format']>, said: string): string {
+  const words = said.match(/[\p{L}\p{N}]+/gu) ?? [];
+  return JSON.stringify(format.type === 'json_schema' ? valueForSchema(format.json_schema.schema, words) : { said });
 }

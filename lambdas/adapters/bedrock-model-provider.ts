@@ -1,22 +1,15 @@
 import {
   type BedrockRuntimeClient,
   ConverseCommand,
-  type ConverseCommandInput,
   type ConverseCommandOutput,
   ConverseStreamCommand,
   type GuardrailTraceAssessment,
-  type Message,
   type StopReason,
+  type TokenUsage,
 } from '@aws-sdk/client-bedrock-runtime';
-import { PlatformError } from '../core/errors';
-import type { ChatMessage, GenerateRequest, GenerateResult, ModelProvider, ModelStreamEvent } from '../core/ports';
+import type { GenerateRequest, GenerateResult, ModelProvider, ModelStreamEvent } from '../core/ports';
+import { converseAnswer, converseInput, converseStreamReader, converseUsage } from './bedrock-converse';
 import { upstreamError } from './bedrock-errors';
-
-const FINISH_REASON: Partial<Record<StopReason, GenerateResult['finishReason']>> = {
-  max_tokens: 'length',
-  guardrail_intervened: 'content_filter',
-  content_filtered: 'content_filter',
-};
 
 /** Shared base models through the Bedrock Runtime `Converse` API. */
 export class BedrockModelProvider implements ModelProvider {
@@ -33,36 +26,34 @@ export class BedrockModelProvider implements ModelProvider {
     } catch (error) {
       throw upstreamError(error);
     }
-    const text = (output.output?.message?.content ?? []).map((block) => block.text ?? '').join('');
+    const answer = converseAnswer(request, output.output?.message?.content ?? [], output.stopReason);
+    const usage = converseUsage(output.usage);
     return {
-      text,
-      finishReason: (output.stopReason && FINISH_REASON[output.stopReason]) || 'stop',
-      inputTokens: output.usage?.inputTokens ?? 0,
-      outputTokens: output.usage?.outputTokens ?? 0,
+      ...answer,
+      ...usage,
+      inputTokens: usage.inputTokens ?? 0,
+      outputTokens: usage.outputTokens ?? 0,
       ...(output.stopReason === 'guardrail_intervened' && { blocked: policiesThatFired(output.trace?.guardrail) }),
     };
   }
 }
 
-/** `ConverseStream`: text deltas as they come; the stop reason, then the usage in the metadata event. */
+/** `ConverseStream`: text and tool-call deltas as they come; the stop reason, then the usage in the metadata event. */
 async function* converseStream(
   client: BedrockRuntimeClient,
   request: GenerateRequest,
 ): AsyncGenerator<ModelStreamEvent> {
-  let finishReason: GenerateResult['finishReason'] = 'stop';
-  let usage: { inputTokens?: number; outputTokens?: number } = {};
-  let intervened = false;
+  const reader = converseStreamReader(request);
+  let stopReason: StopReason | undefined;
+  let usage: TokenUsage | undefined;
   let trace: GuardrailTraceAssessment | undefined;
   try {
     const output = await client.send(new ConverseStreamCommand(converseInput(request)), {
       abortSignal: request.signal,
     });
     for await (const event of output.stream ?? []) {
-      const text = event.contentBlockDelta?.delta?.text;
-      if (text) yield { type: 'text', text };
-      const stopReason = event.messageStop?.stopReason;
-      if (stopReason) finishReason = FINISH_REASON[stopReason] ?? 'stop';
-      if (stopReason === 'guardrail_intervened') intervened = true;
+      yield* reader.read(event);
+      stopReason = event.messageStop?.stopReason ?? stopReason;
       if (event.metadata?.usage) usage = event.metadata.usage;
       if (event.metadata?.trace?.guardrail) trace = event.metadata.trace.guardrail;
     }
@@ -71,10 +62,9 @@ async function* converseStream(
   }
   yield {
     type: 'end',
-    finishReason,
-    inputTokens: usage.inputTokens,
-    outputTokens: usage.outputTokens,
-    ...(intervened && { blocked: policiesThatFired(trace) }),
+    finishReason: reader.finishReason(stopReason),
+    ...converseUsage(usage),
+    ...(stopReason === 'guardrail_intervened' && { blocked: policiesThatFired(trace) }),
   };
 }
 
@@ -92,42 +82,4 @@ export function policiesThatFired(trace: GuardrailTraceAssessment | undefined): 
     ...(assessment.wordPolicy?.customWords ?? []).map(() => 'words:custom'),
   ]);
   return fired.length > 0 ? [...new Set(fired)] : ['guardrail'];
-}
-
-/**
- * Converse takes system prompts apart from the conversation, and the conversation must alternate
- * user and assistant turns: consecutive turns of one role become one message with several blocks.
- */
-export function converseInput(request: GenerateRequest): ConverseCommandInput {
-  const system = request.messages.filter((m) => m.role === 'system').map((m) => ({ text: m.content }));
-  const messages: Message[] = [];
-  for (const message of request.messages.filter(
-    (m): m is ChatMessage & { role: 'user' | 'assistant' } => m.role !== 'system',
-  )) {
-    const previous = messages.at(-1);
-    if (previous?.role === message.role) previous.content?.push({ text: message.content });
-    else messages.push({ role: message.role, content: [{ text: message.content }] });
-  }
-  if (messages[0]?.role !== 'user') {
-    throw new PlatformError('invalid_request', 'messages must contain a user message before any assistant message');
-  }
-  return {
-    modelId: request.modelId,
-    messages,
-    ...(system.length > 0 && { system }),
-    ...(request.guardrail && {
-      guardrailConfig: {
-        guardrailIdentifier: request.guardrail.id,
-        guardrailVersion: request.guardrail.version,
-        trace: 'enabled',
-      },
-    }),
-    inferenceConfig: {
-      maxTokens: request.maxTokens,
-      // OpenAI's temperature runs to 2; the Bedrock models in the catalog accept 0 to 1.
-      ...(request.temperature !== undefined && { temperature: Math.min(request.temperature, 1) }),
-      ...(request.topP !== undefined && { topP: request.topP }),
-      ...(request.stop && { stopSequences: [...request.stop] }),
-    },
-  };
 }

@@ -25,7 +25,11 @@ export class DynamoDbResponseCache implements ResponseCache {
       new GetCommand({ TableName: this.tableName, Key: cacheItemKey(tenant.tenantId, key) }),
     );
     if (!liveAt(item, nowMs)) return undefined;
-    return { text: String(item.text), finishReason: String(item.finishReason) };
+    return {
+      text: String(item.text),
+      finishReason: String(item.finishReason),
+      ...(Array.isArray(item.toolCalls) && { toolCalls: item.toolCalls }),
+    };
   }
 
   async put(tenant: TenantContext, key: string, answer: CachedAnswer, expiresAtSeconds: number): Promise<void> {

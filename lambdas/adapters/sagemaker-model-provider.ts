@@ -5,20 +5,31 @@ import {
 } from '@aws-sdk/client-sagemaker-runtime';
 import * as z from 'zod';
 import { PlatformError } from '../core/errors';
-import type { GenerateRequest, GenerateResult, ModelProvider, ModelStreamEvent } from '../core/ports';
+import type { GenerateRequest, GenerateResult, ModelProvider, ModelStreamEvent, ToolCall } from '../core/ports';
 import { upstreamError } from './bedrock-errors';
 
-/** What the LMI container answers to its chat-completions schema: text, finish reason, token counts. */
+const toolCallSchema = z.object({
+  id: z.string(),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+
+/** What the container answers to its chat-completions schema: text, tool calls, finish reason, token counts. */
 const completionSchema = z.object({
   choices: z
-    .array(z.object({ message: z.object({ content: z.string() }), finish_reason: z.string().nullish() }))
+    .array(
+      z.object({
+        message: z.object({ content: z.string().nullish(), tool_calls: z.array(toolCallSchema).nullish() }),
+        finish_reason: z.string().nullish(),
+      }),
+    )
     .min(1),
   usage: z.object({ prompt_tokens: z.number().int().nonnegative(), completion_tokens: z.number().int().nonnegative() }),
 });
 
 /**
  * The GPU endpoint: `InvokeEndpoint` on one inference component (a base model, or a tenant's
- * adapter), with the LMI container's chat-completions body; tokens as the container counted them.
+ * adapter), with the container's OpenAI chat-completions body (tools and response formats passed
+ * as OpenAI defines them); tokens as the container counted them.
  */
 export class SageMakerModelProvider implements ModelProvider {
   constructor(
@@ -40,7 +51,7 @@ export class SageMakerModelProvider implements ModelProvider {
           InferenceComponentName: request.modelId,
           ContentType: 'application/json',
           Accept: 'text/event-stream',
-          Body: JSON.stringify({ ...lmiBody(request), stream: true, stream_options: { include_usage: true } }),
+          Body: JSON.stringify({ ...openAiChatBody(request), stream: true, stream_options: { include_usage: true } }),
         }),
         { abortSignal: request.signal },
       );
@@ -55,7 +66,15 @@ export class SageMakerModelProvider implements ModelProvider {
           const chunk = chunkSchema.parse(JSON.parse(data));
           const choice = chunk.choices[0];
           if (choice?.delta.content) yield { type: 'text', text: choice.delta.content };
-          if (choice?.finish_reason === 'length') finishReason = 'length';
+          for (const call of choice?.delta.tool_calls ?? []) {
+            if (call.id && call.function?.name) {
+              yield { type: 'tool_call', index: call.index, id: call.id, name: call.function.name };
+            }
+            if (call.function?.arguments) {
+              yield { type: 'tool_arguments', index: call.index, arguments: call.function.arguments };
+            }
+          }
+          if (choice?.finish_reason) finishReason = finishReasonOf(choice.finish_reason);
           if (chunk.usage) usage = chunk.usage;
         }
       }
@@ -79,7 +98,7 @@ export class SageMakerModelProvider implements ModelProvider {
           InferenceComponentName: request.modelId,
           ContentType: 'application/json',
           Accept: 'application/json',
-          Body: JSON.stringify(lmiBody(request)),
+          Body: JSON.stringify(openAiChatBody(request)),
         }),
         { abortSignal: request.signal },
       ));
@@ -90,9 +109,15 @@ export class SageMakerModelProvider implements ModelProvider {
     // It ran, but its answer cannot be read: billed at the reservation, answered as an upstream error.
     if (!parsed.success) throw new PlatformError('upstream_error', 'the model provider could not serve the request');
     const [choice] = parsed.data.choices;
+    const toolCalls: ToolCall[] = (choice.message.tool_calls ?? []).map((call) => ({
+      id: call.id,
+      name: call.function.name,
+      arguments: call.function.arguments,
+    }));
     return {
-      text: choice.message.content,
-      finishReason: choice.finish_reason === 'length' ? 'length' : 'stop',
+      text: choice.message.content ?? '',
+      finishReason: finishReasonOf(choice.finish_reason),
+      ...(toolCalls.length > 0 && { toolCalls }),
       inputTokens: parsed.data.usage.prompt_tokens,
       outputTokens: parsed.data.usage.completion_tokens,
     };
@@ -102,19 +127,64 @@ export class SageMakerModelProvider implements ModelProvider {
 /** A streamed chunk of the container's chat schema. */
 const chunkSchema = z.object({
   choices: z.array(
-    z.object({ delta: z.object({ content: z.string().nullish() }), finish_reason: z.string().nullish() }),
+    z.object({
+      delta: z.object({
+        content: z.string().nullish(),
+        tool_calls: z
+          .array(
+            z.object({
+              index: z.number().int().nonnegative(),
+              id: z.string().nullish(),
+              function: z.object({ name: z.string().nullish(), arguments: z.string().nullish() }).nullish(),
+            }),
+          )
+          .nullish(),
+      }),
+      finish_reason: z.string().nullish(),
+    }),
   ),
   usage: completionSchema.shape.usage.nullish(),
 });
 
-/** The LMI container's chat-completions body. */
-function lmiBody(request: GenerateRequest) {
+function finishReasonOf(reason: string | null | undefined): GenerateResult['finishReason'] {
+  return reason === 'length' || reason === 'tool_calls' ? reason : 'stop';
+}
+
+/** The container's OpenAI chat-completions body: the port's messages and tools in OpenAI's shapes. */
+export function openAiChatBody(request: GenerateRequest) {
+  const choice = request.toolChoice;
+  const format = request.responseFormat;
   return {
-    messages: request.messages,
+    messages: request.messages.map((message) => ({
+      role: message.role,
+      content: message.content,
+      ...(message.toolCalls && {
+        tool_calls: message.toolCalls.map((call) => ({
+          id: call.id,
+          type: 'function',
+          function: { name: call.name, arguments: call.arguments },
+        })),
+      }),
+      ...(message.toolCallId !== undefined && { tool_call_id: message.toolCallId }),
+    })),
     max_tokens: request.maxTokens,
     ...(request.temperature !== undefined && { temperature: request.temperature }),
     ...(request.topP !== undefined && { top_p: request.topP }),
     ...(request.stop && { stop: request.stop }),
+    ...(request.tools && {
+      tools: request.tools.map((tool) => ({ type: 'function', function: tool })),
+      ...(choice && { tool_choice: typeof choice === 'object' ? { type: 'function', function: choice } : choice }),
+      ...(request.parallelToolCalls !== undefined && { parallel_tool_calls: request.parallelToolCalls }),
+    }),
+    ...(format && {
+      response_format:
+        format.type === 'json_schema'
+          ? {
+              type: 'json_schema',
+              json_schema: { name: format.name, schema: format.schema, strict: format.strict ?? false },
+            }
+          : format,
+    }),
   };
 }
 

@@ -16,11 +16,25 @@ export interface AuditEntry {
   readonly redacted?: Readonly<Record<string, number>>;
   /** Whether a cacheable answer came from the tenant's cache. */
   readonly cache?: 'hit' | 'miss';
+  /** The tools the answer called, by name (never their arguments). */
+  readonly tools?: readonly string[];
+  /** The request's `user` and `metadata`, as the caller gave them. */
+  readonly user?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /** What a handler adds to the audit record of its request. */
 export type AuditDetail = {
-  -readonly [K in 'model' | 'inputTokens' | 'outputTokens' | 'prompt' | 'redacted' | 'cache']?: AuditEntry[K];
+  -readonly [K in
+    | 'model'
+    | 'inputTokens'
+    | 'outputTokens'
+    | 'prompt'
+    | 'redacted'
+    | 'cache'
+    | 'tools'
+    | 'user'
+    | 'metadata']?: AuditEntry[K];
 };
 
 /** The API's view of an audit record. */
@@ -38,6 +52,9 @@ export function auditView(entry: AuditEntry) {
     ...(entry.prompt !== undefined && { prompt: entry.prompt }),
     ...(entry.redacted && { redacted: entry.redacted }),
     ...(entry.cache && { cache: entry.cache }),
+    ...(entry.tools && { tools: entry.tools }),
+    ...(entry.user !== undefined && { user: entry.user }),
+    ...(entry.metadata && { metadata: entry.metadata }),
   };
 }
 
@@ -57,6 +74,8 @@ export function boundedAuditEntry(entry: AuditEntry): AuditEntry {
     route: entry.route.slice(0, MAX_AUDITED_FIELD_CHARS),
     ...(entry.model !== undefined && { model: entry.model.slice(0, MAX_AUDITED_FIELD_CHARS) }),
     ...(entry.prompt !== undefined && { prompt: entry.prompt.slice(0, MAX_AUDITED_PROMPT_CHARS) }),
+    ...(entry.tools && { tools: entry.tools.slice(0, 128).map((name) => name.slice(0, MAX_AUDITED_FIELD_CHARS)) }),
+    ...(entry.user !== undefined && { user: entry.user.slice(0, MAX_AUDITED_FIELD_CHARS) }),
   };
 }
 

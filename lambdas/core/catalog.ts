@@ -1,5 +1,8 @@
 import type { ModelCatalog, ModelEntry } from '../../contract/catalog';
 import { PlatformError } from './errors';
+import type { PromptCacheUsage } from './ports';
+
+type PromptCachePrices = { readonly readUsdPerMillionTokens: number; readonly writeUsdPerMillionTokens: number };
 
 type Kind = ModelEntry['kind'];
 
@@ -12,16 +15,29 @@ export function resolveModel<K extends Kind>(catalog: ModelCatalog, name: string
   return { name, ...(entry as Extract<ModelEntry, { kind: K }>) };
 }
 
-/** Cost in whole nano-dollars (1e-9 USD), exact in integers for prices with up to three decimals. */
+/**
+ * Cost in whole nano-dollars (1e-9 USD): exact in integers for prices with up to three decimals;
+ * input read from or written to a prompt cache, priced finer, is summed in pico-dollars and the
+ * call's total rounded to the nano-dollar.
+ */
 export function costNanoUsd(
-  model: Pick<ModelEntry, 'inputUsdPerMillionTokens' | 'outputUsdPerMillionTokens'>,
+  model: Pick<ModelEntry, 'inputUsdPerMillionTokens' | 'outputUsdPerMillionTokens'> & {
+    readonly promptCache?: PromptCachePrices;
+  },
   inputTokens: number,
   outputTokens: number,
+  cache: PromptCacheUsage = {},
 ): number {
-  const perToken = (usdPerMillion: number) => Math.round(usdPerMillion * 1000);
-  return (
-    inputTokens * perToken(model.inputUsdPerMillionTokens) + outputTokens * perToken(model.outputUsdPerMillionTokens)
-  );
+  const perToken = (usdPerMillion: number) => Math.round(usdPerMillion * 1e6);
+  const read = cache.cacheReadInputTokens ?? 0;
+  const written = cache.cacheWriteInputTokens ?? 0;
+  const prices = model.promptCache;
+  const picoUsd =
+    (inputTokens - read - written) * perToken(model.inputUsdPerMillionTokens) +
+    read * perToken(prices?.readUsdPerMillionTokens ?? model.inputUsdPerMillionTokens) +
+    written * perToken(prices?.writeUsdPerMillionTokens ?? model.inputUsdPerMillionTokens) +
+    outputTokens * perToken(model.outputUsdPerMillionTokens);
+  return Math.round(picoUsd / 1000);
 }
 
 export function nanoUsdToUsd(nanoUsd: number): number {

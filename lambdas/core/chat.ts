@@ -4,9 +4,11 @@ import type { GuardrailRef } from '../../contract/environment';
 import type { Tier } from '../../contract/tenancy';
 import { resolveChatTarget } from './adapters';
 import { type AuditDetail, promptForAudit } from './audit';
+import type { ResolvedModel } from './catalog';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
 import {
+  FailedAfterUse,
   type ModelCall,
   meterCacheHit,
   metered,
@@ -15,17 +17,20 @@ import {
   settleUsage,
   type TokenUsage,
 } from './metering';
-import { type PiiPolicy, piiPolicyFor, redact } from './pii';
+import { type PiiPolicy, piiPolicyFor, type Redaction, redact } from './pii';
 import type {
   ChatMessage,
   ContentGuardrail,
   GenerateRequest,
+  GenerateResult,
   ModelProvider,
   ModelStreamEvent,
   ResponseCache,
   SessionStore,
   TenantAdapters,
   TenantPrompts,
+  ToolCall,
+  ToolDefinition,
 } from './ports';
 import { promptedMessages, promptUseSchema } from './prompts';
 import { cacheable, cacheKey } from './response-cache';
@@ -33,14 +38,45 @@ import { groundedMessages, passageView, retrieveRequestSchema } from './retrieva
 import { recordTurn, SESSION_ID_PATTERN, sessionHistory } from './sessions';
 import type { TenantContext } from './tenant';
 import { chatInputTokens, countTokens } from './tokens';
+import {
+  checkToolTurns,
+  formatProblem,
+  responseFormatSchema,
+  toolCallSchema,
+  toolChoiceSchema,
+  toolOptions,
+  toolSchema,
+  toolTokens,
+} from './tools';
 
-const textPart = z.object({ type: z.literal('text'), text: z.string() });
+/** A prompt-cache point after this part or message (Anthropic's and LiteLLM's `cache_control` extension). */
+const cacheControl = z.object({ type: z.literal('ephemeral'), ttl: z.enum(['5m', '1h']).optional() }).strict();
+const textPart = z.object({ type: z.literal('text'), text: z.string(), cache_control: cacheControl.optional() });
+const contentSchema = z.union([z.string(), z.array(textPart).min(1)]);
 
-const messageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant']),
-  content: z.union([z.string(), z.array(textPart).min(1)]),
-  name: z.string().optional(),
-});
+const messageSchema = z.discriminatedUnion('role', [
+  z.object({
+    role: z.enum(['system', 'developer', 'user']),
+    content: contentSchema,
+    name: z.string().optional(),
+    cache_control: cacheControl.optional(),
+  }),
+  z.object({
+    role: z.literal('assistant'),
+    // Null, or empty, when the turn only called tools.
+    content: z.union([z.string(), z.array(textPart)]).nullish(),
+    name: z.string().optional(),
+    tool_calls: z.array(toolCallSchema).max(128).optional(),
+    refusal: z.string().nullish(),
+    cache_control: cacheControl.optional(),
+  }),
+  z.object({
+    role: z.literal('tool'),
+    content: contentSchema,
+    tool_call_id: z.string().min(1).max(256),
+    cache_control: cacheControl.optional(),
+  }),
+]);
 
 /** A parameter OpenAI defines that the platform's models cannot honour: refused by name, never ignored. */
 const unsupported = (why: string) =>
@@ -67,13 +103,11 @@ export const chatRequestSchema = z
     stream: z.boolean().nullish(),
     stream_options: z.object({ include_usage: z.boolean().optional() }).strict().nullish(),
     n: z.literal(1, { message: 'only one choice is generated: omit n or set it to 1' }).nullish(),
-    response_format: z
-      .object({ type: z.literal('text', { message: 'only {"type": "text"} is served' }) })
-      .strict()
-      .nullish(),
+    tools: z.array(toolSchema).min(1).max(128).optional(),
+    tool_choice: toolChoiceSchema.optional(),
+    parallel_tool_calls: z.boolean().nullish(),
+    response_format: responseFormatSchema.nullish(),
     seed: unsupported("the platform's models take no seed: omit it"),
-    tools: unsupported('tool calls are not served yet: omit tools'),
-    tool_choice: unsupported('tool calls are not served yet: omit tool_choice'),
     logprobs: z.literal(false, { message: 'log probabilities are not served: omit logprobs' }).nullish(),
     /** Extension: answer from the tenant's own documents, and cite them. */
     retrieval: retrieveRequestSchema.omit({ query: true }).strict().optional(),
@@ -81,7 +115,17 @@ export const chatRequestSchema = z
     prompt: promptUseSchema.optional(),
     /** Extension: a conversation kept server-side; its turns come before the messages, and this one is added. */
     session_id: z.string().regex(SESSION_ID_PATTERN, 'session_id is 1 to 128 of A-Z a-z 0-9 _ -').optional(),
-    user: z.string().optional(),
+    /** Recorded in the audit record. */
+    user: z.string().max(1000).optional(),
+    /** Recorded in the audit record: OpenAI's 16 pairs, keys up to 64 characters, values up to 512. */
+    metadata: z
+      .record(z.string().max(64), z.string().max(512))
+      .refine((pairs) => Object.keys(pairs).length <= 16, 'metadata holds at most 16 pairs')
+      .nullish(),
+    /** Accepted for compatibility: answers are kept per the tenant's audit and cache settings, not per call. */
+    store: z.boolean().nullish(),
+    /** Accepted for compatibility: every call is served on demand. */
+    service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority']).nullish(),
   })
   .strict()
   .refine((request) => request.prompt || (request.messages?.length ?? 0) > 0, {
@@ -90,13 +134,47 @@ export const chatRequestSchema = z
   });
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
+/** OpenAI's `tool_calls` entry of an answer. */
+interface ToolCallView {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+const toolCallView = (call: ToolCall): ToolCallView => ({
+  id: call.id,
+  type: 'function',
+  function: { name: call.name, arguments: call.arguments },
+});
+
+/** OpenAI's usage: prompt tokens with the cached ones named apart. */
+export interface UsageView {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+function usageView(usage: TokenUsage): UsageView {
+  return {
+    prompt_tokens: usage.inputTokens,
+    completion_tokens: usage.outputTokens,
+    total_tokens: usage.inputTokens + usage.outputTokens,
+    prompt_tokens_details: { cached_tokens: usage.cacheReadInputTokens ?? 0 },
+  };
+}
+
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: { index: number; message: { role: 'assistant'; content: string }; finish_reason: string }[];
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  choices: {
+    index: number;
+    message: { role: 'assistant'; content: string | null; refusal: null; tool_calls?: ToolCallView[] };
+    finish_reason: string;
+  }[];
+  usage: UsageView;
   /** Extension, with `retrieval`: the passages the answer was grounded in, numbered as cited. */
   citations?: ReturnType<typeof passageView>[];
 }
@@ -141,13 +219,85 @@ export function stopSequences(stop: ChatRequest['stop']): string[] | undefined {
   return stop === null || stop === undefined ? undefined : [stop].flat();
 }
 
-/** `developer` is OpenAI's newer name for `system`; parts are joined into one text. */
+/** The text of a message's content; `cache_control` on it (or on a part) marks a prompt-cache point after it. */
+function textOf(content: z.infer<typeof contentSchema> | null | undefined): string {
+  return typeof content === 'string' ? content : (content ?? []).map((part) => part.text).join('');
+}
+
+/** `developer` is OpenAI's newer name for `system`; parts are joined into one text; tool turns kept. */
 export function toChatMessages(messages: ChatRequest['messages'] = []): ChatMessage[] {
-  return messages.map((message) => ({
-    role: message.role === 'developer' ? 'system' : message.role,
-    content: typeof message.content === 'string' ? message.content : message.content.map((part) => part.text).join(''),
+  return messages.map((message): ChatMessage => {
+    const cachePoint =
+      message.cache_control !== undefined ||
+      (Array.isArray(message.content) && message.content.some((part) => part.cache_control));
+    const common = { content: textOf(message.content), ...(cachePoint && { cachePoint }) };
+    if (message.role === 'tool') return { role: 'tool', toolCallId: message.tool_call_id, ...common };
+    if (message.role === 'assistant') {
+      const calls = (message.tool_calls ?? []).map((call) => ({
+        id: call.id,
+        name: call.function.name,
+        arguments: call.function.arguments,
+      }));
+      return { role: 'assistant', ...common, ...(calls.length > 0 && { toolCalls: calls }) };
+    }
+    return { role: message.role === 'developer' ? 'system' : message.role, ...common };
+  });
+}
+
+/** Bedrock takes at most four cache points a call. */
+const MAX_CACHE_POINTS = 4;
+
+/**
+ * Where the model's prompt cache is used: the points the caller marked, else, automatically, after
+ * the system prompt and after the tool definitions once what they hold reaches the model's minimum.
+ */
+function promptCachePoints(
+  model: ResolvedModel<'chat'>,
+  messages: readonly ChatMessage[],
+  tools: readonly ToolDefinition[] | undefined,
+): { messages: ChatMessage[]; cacheTools: boolean } {
+  const marked = messages.filter((message) => message.cachePoint).length;
+  if (!('promptCache' in model) || !model.promptCache) {
+    return { messages: messages.map(({ cachePoint: _, ...message }) => message), cacheTools: false };
+  }
+  if (marked > MAX_CACHE_POINTS) {
+    throw new PlatformError('invalid_request', `at most ${MAX_CACHE_POINTS} messages may carry cache_control`);
+  }
+  if (marked > 0) return { messages: [...messages], cacheTools: false };
+  const { minPrefixTokens } = model.promptCache;
+  const lastSystem = messages.findLastIndex((message) => message.role === 'system');
+  const systemTokens = messages
+    .filter((message) => message.role === 'system')
+    .reduce((sum, message) => sum + countTokens(message.content), 0);
+  const cacheSystem = lastSystem >= 0 && systemTokens >= minPrefixTokens;
+  return {
+    messages: messages.map((message, i) =>
+      cacheSystem && i === lastSystem ? { ...message, cachePoint: true } : message,
+    ),
+    cacheTools: tools !== undefined && systemTokens + toolTokens({ tools }) >= minPrefixTokens,
+  };
+}
+
+/** Every text of a conversation the model reads and PII redaction cleans: contents, then tool-call arguments. */
+function textsOf(messages: readonly ChatMessage[]): string[] {
+  return [
+    ...messages.map((message) => message.content),
+    ...messages.flatMap((message) => (message.toolCalls ?? []).map((call) => call.arguments)),
+  ];
+}
+
+/** The conversation with its texts replaced, in the order `textsOf` gave them. */
+function withTexts(messages: readonly ChatMessage[], texts: readonly string[]): ChatMessage[] {
+  let next = messages.length;
+  return messages.map((message, i) => ({
+    ...message,
+    content: texts[i],
+    ...(message.toolCalls && { toolCalls: message.toolCalls.map((call) => ({ ...call, arguments: texts[next++] })) }),
   }));
 }
+
+/** A value put back into JSON text where its placeholder stood, inside a string. */
+const jsonStringContent = (value: string) => JSON.stringify(value).slice(1, -1);
 
 /** What a chat call needs once its request is read: where it goes, the grounded messages, the estimate. */
 async function prepareChat(
@@ -168,10 +318,12 @@ async function prepareChat(
   if (maxTokens > model.maxOutputTokens) {
     throw new PlatformError('invalid_request', `max_tokens must be at most ${model.maxOutputTokens} for ${model.name}`);
   }
+  const tooling = toolOptions(model, request);
   const own = toChatMessages(request.messages);
   const history = request.session_id ? await sessionHistory(deps, tenant, request.session_id) : [];
   const conversation = [...history, ...own];
   const asked = prompt && request.prompt ? promptedMessages(prompt, request.prompt, conversation) : conversation;
+  checkToolTurns(asked);
   const question = asked.findLast((message) => message.role === 'user')?.content ?? '';
   if (request.retrieval && question.trim() === '') {
     throw new PlatformError('invalid_request', 'retrieval searches with the last user message: send one');
@@ -184,28 +336,32 @@ async function prepareChat(
         call,
       )
     : [];
-  // Everything the model will read, the tenant's own passages and template variables too, cleaned of PII.
+  // Everything the model will read, the tenant's own passages, template variables, tool calls and
+  // their results too, cleaned of PII.
   const grounded = groundedMessages(asked, passages);
   const piiPolicy = piiPolicyFor(deps, tenant);
-  const redaction = redact(
-    grounded.map((message) => message.content),
-    piiPolicy,
-  );
-  const messages = grounded.map((message, i) => ({ ...message, content: redaction.texts[i] }));
+  const redaction = redact(textsOf(grounded), piiPolicy);
+  const cached = promptCachePoints(model, withTexts(grounded, redaction.texts), tooling.tools);
+  const { messages } = cached;
   if (Object.keys(redaction.counts).length > 0) audit.redacted = redaction.counts;
   if (tenant.auditPrompts) audit.prompt = promptForAudit(messages);
   const restore = piiPolicy.restore ? redaction : undefined;
-  // Bedrock applies the tier's guardrail within the call; other models are screened around it.
+  // Bedrock applies the tier's guardrail to the conversation's text within the call; other models,
+  // and the tool calls and results Bedrock's guardrail does not read, are screened around it.
   const guardrail = deps.guardrails?.[tenant.tier];
   const native = 'bedrockModelId' in model;
   const { contentGuardrail } = deps;
   const screen =
-    guardrail && !native && contentGuardrail
+    guardrail && contentGuardrail
       ? async (source: 'INPUT' | 'OUTPUT', texts: readonly string[]) => {
-          const fired = await contentGuardrail.assess(guardrail, source, texts);
+          const fired = texts.some((text) => text !== '') && (await contentGuardrail.assess(guardrail, source, texts));
           if (fired) throw blockedByGuardrail(fired);
         }
       : undefined;
+  const toolTexts = (list: readonly ChatMessage[]) => [
+    ...list.filter((message) => message.role === 'tool').map((message) => message.content),
+    ...list.flatMap((message) => (message.toolCalls ?? []).map((toolCall) => toolCall.arguments)),
+  ];
   const generate: GenerateRequest = {
     modelId: target.modelId,
     messages,
@@ -213,32 +369,82 @@ async function prepareChat(
     temperature: request.temperature,
     topP: request.top_p,
     stop: stopSequences(request.stop),
+    ...tooling,
+    ...(cached.cacheTools && { cacheTools: true }),
     ...(guardrail && native && { guardrail }),
     signal: call.signal,
   };
-  await screen?.(
-    'INPUT',
-    messages.map((message) => message.content),
-  );
+  await screen?.('INPUT', native ? toolTexts(messages) : textsOf(messages));
   const citations = request.retrieval && passages.map((passage, i) => passageView(passage, i));
+  const inputTokens = chatInputTokens(messages) + toolTokens(tooling);
+  // A strict format may take a second try inside the same reservation: room for both.
+  const tries = tooling.responseFormat ? 2 : 1;
   return {
     ...target,
     generate,
-    estimate: { inputTokens: chatInputTokens(messages), outputTokens: maxTokens },
+    estimate: { inputTokens: inputTokens * tries, outputTokens: maxTokens * tries },
     citations,
     /** Set when the tenant's answers get the redacted values back. */
     restore,
-    /** Checks a non-Bedrock model's answer against the tier's guardrail (throws `content_blocked`). */
-    screenOutput: (text: string) => screen?.('OUTPUT', [text]),
+    /** Checks an answer against the tier's guardrail where the provider did not (throws `content_blocked`). */
+    screenOutput: (text: string, toolCalls: readonly ToolCall[]) =>
+      screen?.('OUTPUT', [...(native ? [] : [text]), ...toolCalls.map((toolCall) => toolCall.arguments)]),
     /** The template, as the cache keys on it. */
     promptRef: prompt ? { id: prompt.name, version: prompt.version } : undefined,
     /** Adds this call's turn to its session, if it has one: what the caller said and was answered. */
-    remember: async (answer: string) => {
+    remember: async (answer: string, toolCalls: readonly ToolCall[]) => {
       if (!request.session_id) return;
-      const said = own.filter((message) => message.role !== 'system');
-      await recordTurn(deps, tenant, request.session_id, [...said, { role: 'assistant', content: answer }]);
+      const said = own.filter((message) => message.role !== 'system').map(({ cachePoint: _, ...message }) => message);
+      const reply: ChatMessage = { role: 'assistant', content: answer, ...(toolCalls.length > 0 && { toolCalls }) };
+      await recordTurn(deps, tenant, request.session_id, [...said, reply]);
     },
   };
+}
+
+/** The audit record names the tools an answer called (their arguments are the tenant's data). */
+function noteTools(audit: AuditDetail, toolCalls: readonly ToolCall[] | undefined): void {
+  if (toolCalls && toolCalls.length > 0) audit.tools = toolCalls.map((toolCall) => toolCall.name);
+}
+
+/** Tool calls with the redacted values back in their arguments, where the tier asks. */
+function restoredCalls(toolCalls: readonly ToolCall[], restore: Redaction | undefined): ToolCall[] {
+  return toolCalls.map((toolCall) =>
+    restore ? { ...toolCall, arguments: restore.restore(toolCall.arguments, jsonStringContent) } : toolCall,
+  );
+}
+
+/**
+ * A buffered generation with its requested format held to: an answer that is not JSON of the
+ * format (or, strict, not valid against its schema) is tried once more, then refused as the
+ * provider's failure (502), billed what both tries used. Tool calls are answers of their own.
+ */
+async function generateInFormat(
+  provider: ModelProvider,
+  tenant: TenantContext,
+  request: GenerateRequest,
+): Promise<GenerateResult> {
+  const format = request.responseFormat;
+  const first = await provider.generate(tenant, request);
+  const problemOf = (result: GenerateResult) =>
+    format && !result.toolCalls && !result.blocked && result.finishReason !== 'length'
+      ? formatProblem(format, result.text)
+      : undefined;
+  if (!problemOf(first)) return first;
+  const second = await provider.generate(tenant, request);
+  const problem = problemOf(second);
+  const usage = {
+    inputTokens: first.inputTokens + second.inputTokens,
+    outputTokens: first.outputTokens + second.outputTokens,
+    cacheReadInputTokens: (first.cacheReadInputTokens ?? 0) + (second.cacheReadInputTokens ?? 0),
+    cacheWriteInputTokens: (first.cacheWriteInputTokens ?? 0) + (second.cacheWriteInputTokens ?? 0),
+  };
+  if (problem) {
+    throw new FailedAfterUse(
+      new PlatformError('upstream_error', `the model's answer broke response_format: ${problem}`),
+      usage,
+    );
+  }
+  return { ...second, ...usage };
 }
 
 /** Reserve against the tenant's limits, call the model, settle what it actually used. */
@@ -254,20 +460,33 @@ export async function completeChat(
   const { model, provider, generate, estimate, citations, restore, remember, promptRef, screenOutput } =
     await prepareChat(deps, tenant, request, call, audit);
   const nowMs = deps.now();
-  const answered = async (text: string, finishReason: string, usage: TokenUsage): Promise<ChatCompletion> => {
+  const answered = async (
+    text: string,
+    finishReason: string,
+    usage: TokenUsage,
+    toolCalls: readonly ToolCall[] = [],
+  ): Promise<ChatCompletion> => {
     const answer = restore ? restore.restore(text) : text;
-    await remember(answer);
+    const calls = restoredCalls(toolCalls, restore);
+    await remember(answer, calls);
     return {
       id: `chatcmpl-${requestId}`,
       object: 'chat.completion',
       created: Math.floor(nowMs / 1000),
       model: model.name,
-      choices: [{ index: 0, message: { role: 'assistant', content: answer }, finish_reason: finishReason }],
-      usage: {
-        prompt_tokens: usage.inputTokens,
-        completion_tokens: usage.outputTokens,
-        total_tokens: usage.inputTokens + usage.outputTokens,
-      },
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content: calls.length > 0 && answer === '' ? null : answer,
+            refusal: null,
+            ...(calls.length > 0 && { tool_calls: calls.map(toolCallView) }),
+          },
+          finish_reason: finishReason,
+        },
+      ],
+      usage: usageView(usage),
       ...(citations && { citations }),
     };
   };
@@ -279,27 +498,42 @@ export async function completeChat(
     const hit = await deps.cache.get(tenant, key, nowMs);
     audit.cache = hit ? 'hit' : 'miss';
     if (hit) {
+      noteTools(audit, hit.toolCalls);
       const costNanoUsd = deps.cacheHitNanoUsd ?? 0;
       const { auditAtSettle } = call;
       await meterCacheHit(deps, tenant, { requestId, model: model.name, costNanoUsd, nowMs, auditAtSettle });
-      return answered(hit.text, hit.finishReason, { inputTokens: 0, outputTokens: 0 });
+      return answered(hit.text, hit.finishReason, { inputTokens: 0, outputTokens: 0 }, hit.toolCalls);
     }
   }
-  const result = await metered(deps, tenant, { ...call, model, estimate, nowMs }, () =>
-    provider.generate(tenant, generate),
-  );
+  const result = await metered(deps, tenant, { ...call, model, estimate, nowMs }, async () => {
+    const generated = await generateInFormat(provider, tenant, generate);
+    // Before the settle, which writes the audit record.
+    noteTools(audit, generated.toolCalls);
+    return generated;
+  });
   // Billed as it ran; the caller gets the refusal, and nothing is cached.
   if (result.blocked) throw blockedByGuardrail(result.blocked);
-  await screenOutput(result.text);
+  await screenOutput(result.text, result.toolCalls ?? []);
   if (key) {
     const expiresAt = Math.floor(nowMs / 1000) + (tenant.cacheTtlSeconds ?? 0);
     // The model's own text (placeholders of redacted PII included): restored per request on a hit.
     // A cache write that fails makes the next call a miss, never this answer a failure.
-    await deps.cache
-      .put(tenant, key, { text: result.text, finishReason: result.finishReason }, expiresAt)
-      .catch(() => undefined);
+    const answer = {
+      text: result.text,
+      finishReason: result.finishReason,
+      ...(result.toolCalls && { toolCalls: result.toolCalls }),
+    };
+    await deps.cache.put(tenant, key, answer, expiresAt).catch(() => undefined);
   }
-  return answered(result.text, result.finishReason, result);
+  return answered(result.text, result.finishReason, result, result.toolCalls);
+}
+
+/** A streamed tool call's piece: its id and name first, then pieces of its arguments. */
+interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
 }
 
 /** OpenAI's `chat.completion.chunk`: one delta of a streamed answer; the last holds `usage` when asked for. */
@@ -308,8 +542,12 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: { index: number; delta: { role?: 'assistant'; content?: string }; finish_reason: string | null }[];
-  usage?: ChatCompletion['usage'] | null;
+  choices: {
+    index: number;
+    delta: { role?: 'assistant'; content?: string; tool_calls?: ToolCallDelta[] };
+    finish_reason: string | null;
+  }[];
+  usage?: UsageView | null;
   citations?: ChatCompletion['citations'];
 }
 
@@ -324,7 +562,9 @@ export interface StreamFailure {
  * ledger is settled when the stream ends, however it ends: the provider finished (its usage), the
  * caller hung up or the deadline passed (the iteration is stopped: the provider's usage if it gave
  * any, else the input estimate and the text generated so far, counted), or the provider failed
- * midway (the same, then a `StreamFailure` for the caller). Billed once, never zero times.
+ * midway (the same, then a `StreamFailure` for the caller). Billed once, never zero times. A
+ * requested format is checked when the answer is whole: what was sent cannot be taken back, so a
+ * broken one ends the stream with an error instead of being tried again.
  */
 export async function* streamChat(
   deps: ChatDeps,
@@ -355,32 +595,57 @@ export async function* streamChat(
   let generated = '';
   /** What the caller was sent: the generated text, with the redacted values back where the tier asks. */
   let delivered = '';
+  /** The tool calls as generated, and their arguments' restorers (the values back, JSON-escaped). */
+  const toolCalls: ToolCall[] = [];
+  const argumentRestorers: ReturnType<Redaction['restorer']>[] = [];
+  let sentAny = false;
   let end: Extract<ModelStreamEvent, { type: 'end' }> | undefined;
   let failure: PlatformError | undefined;
   let settled = false;
-  /** The provider's count if it gave one; else the input estimate and the text generated, counted. */
+  /** The provider's count if it gave one; else the input estimate and what was generated, counted. */
   const used = (): TokenUsage => ({
     inputTokens: end?.inputTokens ?? estimate.inputTokens,
-    outputTokens: end?.outputTokens ?? countTokens(generated),
+    outputTokens:
+      end?.outputTokens ??
+      countTokens(generated) + toolCalls.reduce((sum, c) => sum + countTokens(`${c.name} ${c.arguments}`), 0),
+    ...(end?.cacheReadInputTokens && { cacheReadInputTokens: end.cacheReadInputTokens }),
+    ...(end?.cacheWriteInputTokens && { cacheWriteInputTokens: end.cacheWriteInputTokens }),
   });
+  /** The first chunk says the role, and carries the citations. */
+  const first = (delta: ChatCompletionChunk['choices'][number]['delta']) => {
+    if (sentAny) return chunk(delta);
+    sentAny = true;
+    return { ...chunk({ role: 'assistant', ...delta }), ...(citations && { citations }) };
+  };
   try {
     for await (const event of provider.stream(tenant, generate)) {
       if (event.type === 'end') {
         end = event;
-        continue;
+      } else if (event.type === 'text') {
+        generated += event.text;
+        const text = restorer ? restorer.push(event.text) : event.text;
+        delivered += text;
+        yield first({ content: text });
+      } else if (event.type === 'tool_call') {
+        toolCalls[event.index] = { id: event.id, name: event.name, arguments: '' };
+        noteTools(audit, toolCalls.filter(Boolean));
+        if (restore) argumentRestorers[event.index] = restore.restorer(jsonStringContent);
+        yield first({
+          tool_calls: [
+            { index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: '' } },
+          ],
+        });
+      } else if (toolCalls[event.index]) {
+        const toolCall = toolCalls[event.index];
+        toolCalls[event.index] = { ...toolCall, arguments: toolCall.arguments + event.arguments };
+        const piece = argumentRestorers[event.index]?.push(event.arguments) ?? event.arguments;
+        yield first({ tool_calls: [{ index: event.index, function: { arguments: piece } }] });
       }
-      const first = generated === '';
-      generated += event.text;
-      const text = restorer ? restorer.push(event.text) : event.text;
-      delivered += text;
-      yield first
-        ? { ...chunk({ role: 'assistant', content: text }), ...(citations && { citations }) }
-        : chunk({ content: text });
     }
   } catch (error) {
     // Nothing sent yet: an ordinary error answer, the reservation released if the model certainly
     // did not run, else settled as the estimate (as `runReserved` does).
-    if (generated === '') {
+    if (!sentAny) {
       settled = true;
       if (modelMayHaveRun(error)) await settleUsage(deps, model, reservation, estimate);
       else await deps.ledger.release(reservation);
@@ -399,12 +664,22 @@ export async function* streamChat(
   const held = restorer?.flush();
   if (held) {
     delivered += held;
-    yield chunk({ content: held });
+    yield first({ content: held });
   }
+  for (const [index, argumentRestorer] of argumentRestorers.entries()) {
+    const rest = argumentRestorer?.flush();
+    if (rest) yield first({ tool_calls: [{ index, function: { arguments: rest } }] });
+  }
+  const calls = restoredCalls(toolCalls.filter(Boolean), restore);
   try {
     if (end?.blocked) throw blockedByGuardrail(end.blocked);
-    await screenOutput(generated);
-    await remember(delivered);
+    await screenOutput(generated, toolCalls);
+    const problem =
+      generate.responseFormat && calls.length === 0 && end?.finishReason !== 'length'
+        ? formatProblem(generate.responseFormat, generated)
+        : undefined;
+    if (problem) throw new PlatformError('upstream_error', `the model's answer broke response_format: ${problem}`);
+    await remember(delivered, calls);
   } catch (error) {
     yield {
       failure:
@@ -414,14 +689,6 @@ export async function* streamChat(
   }
   yield chunk({}, end?.finishReason ?? 'stop');
   if (request.stream_options?.include_usage) {
-    yield {
-      ...chunk({}),
-      choices: [],
-      usage: {
-        prompt_tokens: usage.inputTokens,
-        completion_tokens: usage.outputTokens,
-        total_tokens: usage.inputTokens + usage.outputTokens,
-      },
-    };
+    yield { ...chunk({}), choices: [], usage: usageView(usage) };
   }
 }

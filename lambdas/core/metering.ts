@@ -1,12 +1,23 @@
 import type { AuditEntry } from './audit';
 import { costNanoUsd, type ResolvedModel } from './catalog';
 import { PlatformError } from './errors';
-import type { ActualUsage, Ledger, MeteringMetrics, Reservation } from './ports';
+import type { ActualUsage, Ledger, MeteringMetrics, PromptCacheUsage, Reservation } from './ports';
 import type { TenantContext } from './tenant';
 
-export interface TokenUsage {
+/** What a call used: every input token (the cached ones named apart too) and its output. */
+export interface TokenUsage extends PromptCacheUsage {
   readonly inputTokens: number;
   readonly outputTokens: number;
+}
+
+/** A call that ran and then failed with its usage known (an answer that broke its format, say): billed that usage. */
+export class FailedAfterUse extends PlatformError {
+  constructor(
+    failure: PlatformError,
+    readonly usage: TokenUsage,
+  ) {
+    super(failure.code, failure.message);
+  }
 }
 
 /** What metering needs: the ledger, and a place to count what should not happen but may. */
@@ -127,7 +138,8 @@ export async function runReserved<R extends TokenUsage>(
   try {
     result = await run();
   } catch (error) {
-    if (modelMayHaveRun(error)) await settle(deps, reservation, usageOf(model, estimate));
+    if (error instanceof FailedAfterUse) await settleUsage(deps, model, reservation, error.usage);
+    else if (modelMayHaveRun(error)) await settle(deps, reservation, usageOf(model, estimate));
     else if (!options.retriedWhenRefused) await deps.ledger.release(reservation);
     throw error;
   }
@@ -186,6 +198,6 @@ function usageOf(model: ResolvedModel, usage: TokenUsage) {
   return {
     inputTokens: usage.inputTokens,
     outputTokens: usage.outputTokens,
-    costNanoUsd: costNanoUsd(model, usage.inputTokens, usage.outputTokens),
+    costNanoUsd: costNanoUsd(model, usage.inputTokens, usage.outputTokens, usage),
   };
 }

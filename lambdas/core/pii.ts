@@ -85,13 +85,16 @@ export interface Redaction {
   readonly texts: string[];
   /** Entities replaced, by name; never the values. */
   readonly counts: Readonly<Record<string, number>>;
-  /** The answer with each placeholder replaced by the value it stands for. */
-  restore(text: string): string;
+  /**
+   * The answer with each placeholder replaced by the value it stands for, `encode`d for where it
+   * stands (inside JSON text, say).
+   */
+  restore(text: string, encode?: (value: string) => string): string;
   /**
    * The same for an answer that comes in pieces: each piece restored, a placeholder cut between two
    * pieces held back until it is whole; `flush` gives what is held at the end.
    */
-  restorer(): { push(piece: string): string; flush(): string };
+  restorer(encode?: (value: string) => string): { push(piece: string): string; flush(): string };
 }
 
 /**
@@ -126,13 +129,16 @@ export function redact(texts: readonly string[], policy: PiiPolicy): Redaction {
       text,
     ),
   );
-  const restore = (text: string) =>
-    text.replace(/\[[A-Z][A-Z0-9_]*_\d+\]/g, (placeholder) => values.get(placeholder) ?? placeholder);
+  const restore = (text: string, encode = (value: string) => value) =>
+    text.replace(/\[[A-Z][A-Z0-9_]*_\d+\]/g, (placeholder) => {
+      const value = values.get(placeholder);
+      return value === undefined ? placeholder : encode(value);
+    });
   return {
     texts: redacted,
     counts,
     restore,
-    restorer: () => {
+    restorer: (encode) => {
       let held = '';
       return {
         push: (piece) => {
@@ -140,12 +146,12 @@ export function redact(texts: readonly string[], policy: PiiPolicy): Redaction {
           // A `[` with no `]` after it may be the start of a placeholder: keep it for the next piece.
           const open = text.search(/\[[A-Z0-9_]*$/);
           held = open < 0 ? '' : text.slice(open);
-          return restore(open < 0 ? text : text.slice(0, open));
+          return restore(open < 0 ? text : text.slice(0, open), encode);
         },
         flush: () => {
           const rest = held;
           held = '';
-          return restore(rest);
+          return restore(rest, encode);
         },
       };
     },

@@ -9,11 +9,48 @@ import type { CachedAnswer } from './response-cache';
 import type { StoredSession } from './sessions';
 import type { TenantContext, TenantRecord } from './tenant';
 
-/** A chat message as the model port takes it: roles and plain text, provider-neutral. */
-export interface ChatMessage {
-  readonly role: 'system' | 'user' | 'assistant';
-  readonly content: string;
+/** A tool the model called: OpenAI's `tool_calls` entry, provider-neutral. */
+export interface ToolCall {
+  readonly id: string;
+  readonly name: string;
+  /** JSON text as the model gave it: handed back unchanged even when it does not parse. */
+  readonly arguments: string;
 }
+
+/** A chat message as the model port takes it: roles, plain text, and the tool turns of an agent loop. */
+export interface ChatMessage {
+  readonly role: 'system' | 'user' | 'assistant' | 'tool';
+  readonly content: string;
+  /** An assistant turn's tool calls. */
+  readonly toolCalls?: readonly ToolCall[];
+  /** A `tool` turn: the call it answers. */
+  readonly toolCallId?: string;
+  /** Everything up to and including this message is a prompt-cache prefix (a provider cache point after it). */
+  readonly cachePoint?: boolean;
+}
+
+/** A function the model may call: OpenAI's function tool. */
+export interface ToolDefinition {
+  readonly name: string;
+  readonly description?: string;
+  /** JSON Schema of the arguments (an object schema). */
+  readonly parameters: Readonly<Record<string, unknown>>;
+  readonly strict?: boolean;
+}
+
+/** `auto`: the model decides; `none`: no call; `required`: at least one call; `{ name }`: that tool. */
+export type ToolChoice = 'auto' | 'none' | 'required' | { readonly name: string };
+
+/** The answer must be JSON: any object, or one valid against a schema. */
+export type ResponseFormat =
+  | { readonly type: 'json_object' }
+  | {
+      readonly type: 'json_schema';
+      readonly name: string;
+      readonly description?: string;
+      readonly schema: Readonly<Record<string, unknown>>;
+      readonly strict?: boolean;
+    };
 
 export interface GenerateRequest {
   /** The provider's model id (from the catalog), never the public name. */
@@ -24,31 +61,54 @@ export interface GenerateRequest {
   readonly topP?: number;
   /** Generation stops before any of these. */
   readonly stop?: readonly string[];
+  readonly tools?: readonly ToolDefinition[];
+  readonly toolChoice?: ToolChoice;
+  /** `false`: at most one tool call an answer. @default true */
+  readonly parallelToolCalls?: boolean;
+  /** The answer's text must be JSON of this format. */
+  readonly responseFormat?: ResponseFormat;
+  /** The tool definitions are a prompt-cache prefix (with the system messages before them). */
+  readonly cacheTools?: boolean;
   /** The tier's guardrail, applied to the input and the output. */
   readonly guardrail?: GuardrailRef;
   /** Aborts the call; the provider then throws `upstream_timeout`. */
   readonly signal?: AbortSignal;
 }
 
-export interface GenerateResult {
+/** Input tokens by how the provider's prompt cache priced them; each part of the call's input tokens. */
+export interface PromptCacheUsage {
+  /** Read from the prompt cache. */
+  readonly cacheReadInputTokens?: number;
+  /** Written to the prompt cache. */
+  readonly cacheWriteInputTokens?: number;
+}
+
+export interface GenerateResult extends PromptCacheUsage {
   readonly text: string;
-  readonly finishReason: 'stop' | 'length' | 'content_filter';
+  readonly finishReason: 'stop' | 'length' | 'content_filter' | 'tool_calls';
+  /** Every input token, cached or not. */
   readonly inputTokens: number;
   readonly outputTokens: number;
+  readonly toolCalls?: readonly ToolCall[];
   /** The guardrail intervened: the policies that fired (`topic:<name>`, `content:PROMPT_ATTACK`...). */
   readonly blocked?: readonly string[];
 }
 
-/** A streamed generation: text as it comes, then how it ended and, if the provider says, what it used. */
+/**
+ * A streamed generation: text and tool calls as they come (a call's id and name first, then pieces
+ * of its arguments), then how it ended and, if the provider says, what it used.
+ */
 export type ModelStreamEvent =
   | { readonly type: 'text'; readonly text: string }
-  | {
+  | { readonly type: 'tool_call'; readonly index: number; readonly id: string; readonly name: string }
+  | { readonly type: 'tool_arguments'; readonly index: number; readonly arguments: string }
+  | ({
       readonly type: 'end';
       readonly finishReason: GenerateResult['finishReason'];
       readonly inputTokens?: number;
       readonly outputTokens?: number;
       readonly blocked?: readonly string[];
-    };
+    } & PromptCacheUsage);
 
 export interface ModelProvider {
   generate(tenant: TenantContext, request: GenerateRequest): Promise<GenerateResult>;

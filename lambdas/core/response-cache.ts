@@ -1,17 +1,27 @@
 import { createHash } from 'node:crypto';
-import type { GenerateRequest } from './ports';
+import type { GenerateRequest, ToolCall } from './ports';
 import type { TenantContext } from './tenant';
 
 /** An answer kept for a tenant: the model's text as it came (placeholders of redacted PII included). */
 export interface CachedAnswer {
   readonly text: string;
   readonly finishReason: string;
+  readonly toolCalls?: readonly ToolCall[];
 }
 
 /** What makes two requests the same request: everything the model is given. */
 export type CacheableCall = Pick<
   GenerateRequest,
-  'modelId' | 'messages' | 'maxTokens' | 'temperature' | 'topP' | 'stop'
+  | 'modelId'
+  | 'messages'
+  | 'maxTokens'
+  | 'temperature'
+  | 'topP'
+  | 'stop'
+  | 'tools'
+  | 'toolChoice'
+  | 'parallelToolCalls'
+  | 'responseFormat'
 > & {
   /** The template and its version: a changed template never answers from the old one's cache. */
   readonly prompt?: { readonly id: string; readonly version: number };
@@ -40,12 +50,21 @@ export function cacheable(
 export function cacheKey(call: CacheableCall): string {
   const canonical = JSON.stringify([
     call.modelId,
-    call.messages.map((message) => [message.role, message.content]),
+    call.messages.map((message) => [
+      message.role,
+      message.content,
+      message.toolCalls ?? null,
+      message.toolCallId ?? null,
+    ]),
     call.maxTokens,
     call.temperature ?? null,
     call.topP ?? null,
     call.stop ?? null,
     call.prompt ? [call.prompt.id, call.prompt.version] : null,
+    call.tools ?? null,
+    call.toolChoice ?? null,
+    call.parallelToolCalls ?? null,
+    call.responseFormat ?? null,
   ]);
   return createHash('sha256').update(canonical).digest('base64url');
 }

@@ -98,7 +98,16 @@ export function truncateToTokens(text: string, maxTokens: number): { text: strin
 const TOKENS_PER_MESSAGE = 4;
 const TOKENS_PER_REPLY = 3;
 
-/** The input a chat model will count for these messages, at most. */
-export function chatInputTokens(messages: readonly { content: string }[]): number {
-  return messages.reduce((sum, message) => sum + countTokens(message.content) + TOKENS_PER_MESSAGE, TOKENS_PER_REPLY);
+/** The input a chat model will count for these messages (their tool calls too), at most. */
+export function chatInputTokens(
+  messages: readonly { content: string; toolCalls?: readonly { name: string; arguments: string }[] }[],
+): number {
+  return messages.reduce(
+    (sum, message) =>
+      sum +
+      countTokens(message.content) +
+      TOKENS_PER_MESSAGE +
+      (message.toolCalls ?? []).reduce((calls, call) => calls + countTokens(`${call.name} ${call.arguments}`), 0),
+    TOKENS_PER_REPLY,
+  );
 }

@@ -101,6 +101,8 @@ export function create(deps: ChatCompletionsDeps) {
       const { tenant, modelCall, audit } = context;
       const request = chatRequestSchema.parse(event.body);
       audit.model = request.model;
+      if (request.user !== undefined) audit.user = request.user;
+      if (request.metadata) audit.metadata = request.metadata;
       if (request.stream) {
         const chunks = streamChat(chat, tenant, request, modelCall, { audit });
         // The first chunk before any byte: a refusal or an early failure is an ordinary error answer.

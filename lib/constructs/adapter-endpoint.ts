@@ -60,7 +60,7 @@ export class AdapterEndpoint extends Construct {
     this.endpointName = props.endpointName;
     this.role = this.executionRole(props);
 
-    // The LoRA settings of the LMI container: adapters held in GPU and CPU memory, the largest rank.
+    // The LMI container's LoRA settings (adapters in GPU and CPU memory, the largest rank) and tool parsing.
     const environment: Record<string, string> = {
       OPTION_ROLLING_BATCH: 'vllm',
       OPTION_TENSOR_PARALLEL_DEGREE: 'max',
@@ -68,6 +68,11 @@ export class AdapterEndpoint extends Construct {
       OPTION_MAX_LORAS: String(config.lora.maxGpuAdapters),
       OPTION_MAX_CPU_LORAS: String(config.lora.maxCpuAdapters),
       OPTION_MAX_LORA_RANK: String(config.lora.maxRank),
+      // vLLM parses the model's tool calls into OpenAI's `tool_calls` (LMI's tool-calling options).
+      ...(config.toolCallParser && {
+        OPTION_ENABLE_AUTO_TOOL_CHOICE: 'true',
+        OPTION_TOOL_CALL_PARSER: config.toolCallParser,
+      }),
       ...(!config.baseModel.startsWith('s3://') && { HF_MODEL_ID: config.baseModel }),
     };
     const model = new CfnModel(this, 'BaseModel', {

@@ -31,7 +31,12 @@ describe('completeChat', () => {
       { model: 'nova-micro', messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 20 },
       { requestId: 'c1' },
     );
-    expect(answer.usage).toEqual({ prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 });
+    expect(answer.usage).toEqual({
+      prompt_tokens: 10,
+      completion_tokens: 2,
+      total_tokens: 12,
+      prompt_tokens_details: { cached_tokens: 0 },
+    });
     // 'Hello there': 2 tokens (two listed words), plus 4 for the message and 3 for the reply; and 20 of output
     expect(fake.events).toEqual(['reserve c1 29', 'generate', 'settle c1 12']);
     expect(fake.reservations.size).toBe(0);

@@ -1,0 +1,206 @@
+import { Validator } from '@cfworker/json-schema';
+import safeRegex from 'safe-regex2';
+import * as z from 'zod';
+import type { ResolvedModel } from './catalog';
+import { PlatformError } from './errors';
+import type { ChatMessage, ResponseFormat, ToolChoice, ToolDefinition } from './ports';
+import { countTokens } from './tokens';
+
+/**
+ * OpenAI's tools and response formats on chat completions: their request schemas, what they become
+ * for the model port, and the checks around them (JSON Schemas that are safe to evaluate, tool turns
+ * that answer the calls before them, answers valid against the requested schema).
+ */
+
+/** Deepest nesting of a JSON Schema a request may send (OpenAI's strict mode allows 10 levels). */
+const MAX_SCHEMA_DEPTH = 32;
+
+const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const nameSchema = z.string().regex(NAME, 'a name is 1 to 64 of a-z A-Z 0-9 _ -');
+
+/**
+ * A JSON Schema from a request: an object at most `MAX_SCHEMA_DEPTH` deep whose regular expressions
+ * compile and cannot backtrack catastrophically (they run against model output, on our CPU).
+ */
+const jsonSchema = z.record(z.string(), z.unknown()).superRefine((schema, context) => {
+  const problem = schemaProblem(schema);
+  if (problem) context.addIssue({ code: 'custom', message: problem });
+});
+
+function schemaProblem(root: unknown): string | undefined {
+  const stack: { value: unknown; depth: number }[] = [{ value: root, depth: 0 }];
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop() as { value: unknown; depth: number };
+    if (value === null || typeof value !== 'object') continue;
+    if (depth > MAX_SCHEMA_DEPTH) return `the schema nests deeper than ${MAX_SCHEMA_DEPTH} levels`;
+    const node = value as Record<string, unknown>;
+    const patterns = [
+      ...(typeof node.pattern === 'string' ? [node.pattern] : []),
+      ...(node.patternProperties && typeof node.patternProperties === 'object'
+        ? Object.keys(node.patternProperties)
+        : []),
+    ];
+    for (const pattern of patterns) {
+      try {
+        new RegExp(pattern, 'u');
+      } catch {
+        return `pattern '${pattern.slice(0, 64)}' is not a regular expression`;
+      }
+      if (pattern.length > 1000 || !safeRegex(pattern)) {
+        return `pattern '${pattern.slice(0, 64)}' may backtrack without bound: simplify it`;
+      }
+    }
+    for (const child of Object.values(node)) stack.push({ value: child, depth: depth + 1 });
+  }
+  return undefined;
+}
+
+export const toolSchema = z.object({
+  type: z.literal('function', { message: 'only function tools are served' }),
+  function: z.object({
+    name: nameSchema,
+    description: z.string().max(10_000).optional(),
+    parameters: jsonSchema.optional(),
+    strict: z.boolean().nullish(),
+  }),
+});
+
+export const toolChoiceSchema = z.union([
+  z.enum(['auto', 'none', 'required']),
+  z.object({ type: z.literal('function'), function: z.object({ name: nameSchema }) }),
+]);
+
+export const responseFormatSchema = z.union([
+  z.object({ type: z.literal('text') }).strict(),
+  z.object({ type: z.literal('json_object') }).strict(),
+  z
+    .object({
+      type: z.literal('json_schema'),
+      json_schema: z.object({
+        name: nameSchema,
+        description: z.string().max(10_000).optional(),
+        schema: jsonSchema.optional(),
+        strict: z.boolean().nullish(),
+      }),
+    })
+    .strict(),
+]);
+
+/** A tool call of an assistant turn, as the caller sends it back. */
+export const toolCallSchema = z.object({
+  id: z.string().min(1).max(256),
+  type: z.literal('function'),
+  function: z.object({ name: z.string().min(1).max(256), arguments: z.string() }),
+});
+
+type ToolRequest = {
+  tools?: z.infer<typeof toolSchema>[];
+  tool_choice?: z.infer<typeof toolChoiceSchema>;
+  parallel_tool_calls?: boolean | null;
+  response_format?: z.infer<typeof responseFormatSchema> | null;
+};
+
+/** An object schema taking nothing: a function tool's parameters when it gives none. */
+const NO_PARAMETERS = { type: 'object', properties: {} } as const;
+
+/** What the model port is given of a request's tools and format; checked against the model. */
+export function toolOptions(model: ResolvedModel<'chat'>, request: ToolRequest) {
+  const tools: ToolDefinition[] | undefined = request.tools?.map(({ function: f }) => ({
+    name: f.name,
+    ...(f.description && { description: f.description }),
+    parameters: f.parameters ?? NO_PARAMETERS,
+    ...(typeof f.strict === 'boolean' && { strict: f.strict }),
+  }));
+  const choice = request.tool_choice;
+  const toolChoice: ToolChoice | undefined =
+    choice === undefined ? undefined : typeof choice === 'string' ? choice : { name: choice.function.name };
+  if (typeof toolChoice === 'object' && !tools?.some((tool) => tool.name === toolChoice.name)) {
+    throw new PlatformError('invalid_request', `tool_choice: no tool named '${toolChoice.name}' is in tools`);
+  }
+  if (toolChoice && !tools) throw new PlatformError('invalid_request', 'tool_choice needs tools');
+  if (tools && new Set(tools.map((tool) => tool.name)).size < tools.length) {
+    throw new PlatformError('invalid_request', 'tools: each tool needs a name of its own');
+  }
+  const format = request.response_format;
+  const responseFormat: ResponseFormat | undefined =
+    !format || format.type === 'text'
+      ? undefined
+      : format.type === 'json_object'
+        ? { type: 'json_object' }
+        : {
+            type: 'json_schema',
+            name: format.json_schema.name,
+            ...(format.json_schema.description && { description: format.json_schema.description }),
+            schema: format.json_schema.schema ?? { type: 'object' },
+            strict: format.json_schema.strict === true,
+          };
+  // Bedrock models answer a format through a forced tool; the GPU endpoint's container decodes it natively.
+  const native = 'bedrockModelId' in model;
+  const callsTools = native ? model.toolCalls !== false : model.toolCalls === true;
+  if ((tools && !callsTools) || (responseFormat && native && !callsTools)) {
+    throw new PlatformError(
+      'invalid_request',
+      `model '${model.name}' cannot call tools: omit tools and response_format`,
+    );
+  }
+  return {
+    ...(tools && { tools }),
+    ...(toolChoice && { toolChoice }),
+    ...(typeof request.parallel_tool_calls === 'boolean' && { parallelToolCalls: request.parallel_tool_calls }),
+    ...(responseFormat && { responseFormat }),
+  };
+}
+
+/**
+ * Tool turns must answer the calls before them: each `tool` message names a call of the assistant
+ * turn it follows, and every call of a turn is answered before the conversation goes on.
+ */
+export function checkToolTurns(messages: readonly ChatMessage[]): void {
+  let pending = new Set<string>();
+  for (const [i, message] of messages.entries()) {
+    if (message.role === 'tool') {
+      if (!message.toolCallId || !pending.delete(message.toolCallId)) {
+        throw new PlatformError(
+          'invalid_request',
+          `messages.${i}: a tool message must answer a tool call of the assistant message before it`,
+        );
+      }
+      continue;
+    }
+    if (pending.size > 0) {
+      throw new PlatformError(
+        'invalid_request',
+        `messages.${i}: an assistant message with tool_calls must be followed by a tool message for each call`,
+      );
+    }
+    pending = new Set((message.toolCalls ?? []).map((call) => call.id));
+  }
+}
+
+/** Tokens the tool definitions and the response format add to a call's input, at most (see `tokens.ts`). */
+export function toolTokens(request: { tools?: readonly ToolDefinition[]; responseFormat?: ResponseFormat }): number {
+  const definitions = [...(request.tools ?? []), ...(request.responseFormat ? [request.responseFormat] : [])];
+  return definitions.reduce((sum, definition) => sum + countTokens(JSON.stringify(definition)), 0);
+}
+
+/**
+ * Why an answer does not fit its requested format, or nothing: JSON for every format, an object for
+ * `json_object`, and valid against the schema when it is strict.
+ */
+export function formatProblem(format: ResponseFormat, text: string): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'the answer is not JSON';
+  }
+  if (format.type === 'json_object') {
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? undefined
+      : 'the answer is not a JSON object';
+  }
+  if (!format.strict) return undefined;
+  const result = new Validator(format.schema as never, '2020-12', true).validate(value);
+  const [error] = result.errors;
+  return error && `the answer does not match the schema at '${error.instanceLocation}': ${error.error}`.slice(0, 300);
+}
