@@ -200,7 +200,11 @@ export function formatProblem(format: ResponseFormat, text: string): string | un
       : 'the answer is not a JSON object';
   }
   if (!format.strict) return undefined;
-  const result = new Validator(format.schema as never, '2020-12', true).validate(value);
-  const [error] = result.errors;
+  const { errors } = new Validator(format.schema as never, '2020-12', false).validate(value);
+  // The innermost error names the value at fault; the outer ones only that something inside is.
+  const error = errors.reduce<(typeof errors)[number] | undefined>(
+    (deepest, next) => (deepest && deepest.instanceLocation.length >= next.instanceLocation.length ? deepest : next),
+    undefined,
+  );
   return error && `the answer does not match the schema at '${error.instanceLocation}': ${error.error}`.slice(0, 300);
 }

@@ -1,0 +1,329 @@
+import OpenAI from 'openai';
+import { zodResponseFormat } from 'openai/helpers/zod';
+import * as z from 'zod';
+import { countTokens } from '../../lambdas/core/tokens';
+import { call, onboard, startTestPlatform } from '../support/platform';
+
+/**
+ * Agents through the official OpenAI SDK, unchanged, against the local platform: tool calls plain,
+ * streamed, parallel, forced and refused, the tool-result round trip, structured outputs with
+ * `.parse()`, prompt caching, and each call on the bill exactly as answered.
+ */
+describe('tool calling and structured outputs with the OpenAI SDK', () => {
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  let client: OpenAI;
+  let apiKey: string;
+
+  const weather: OpenAI.ChatCompletionTool = {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'Get the current weather for a city',
+      parameters: {
+        type: 'object',
+        properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
+        required: ['city', 'unit'],
+        additionalProperties: false,
+      },
+      strict: true,
+    },
+  };
+  const forecast: OpenAI.ChatCompletionTool = {
+    type: 'function',
+    function: {
+      name: 'get_forecast',
+      description: 'Tomorrow weather forecast for a city',
+      parameters: {
+        type: 'object',
+        properties: { city: { type: 'string' }, days: { type: 'integer' } },
+        required: ['city', 'days'],
+      },
+    },
+  };
+  const clock: OpenAI.ChatCompletionTool = {
+    type: 'function',
+    function: {
+      name: 'get_time',
+      description: 'The time now in a timezone',
+      parameters: { type: 'object', properties: {} },
+    },
+  };
+  const question: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+
+  /** The newest Converse request the local Bedrock received (guardrail checks come after it). */
+  const lastConverse = () => platform.bedrock.requests.findLast((r) => r.path.endsWith('/converse'))?.body;
+  const totals = async () => (await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body.totals;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform();
+    ({ apiKey } = await onboard(platform, 'agent-co', { tier: 'standard' }));
+    client = new OpenAI({ apiKey, baseURL: `${platform.url}/v1`, maxRetries: 0 });
+  });
+  afterAll(() => platform.close());
+
+  it('calls the tool that fits, with arguments valid against its schema, and bills the call as answered', async () => {
+    const before = await totals();
+    const completion = await client.chat.completions.create({
+      model: 'nova-micro',
+      messages: question,
+      tools: [clock, weather],
+      parallel_tool_calls: false,
+    });
+    const [choice] = completion.choices;
+    expect(choice.finish_reason).toBe('tool_calls');
+    expect(choice.message.content).toBeNull();
+    expect(choice.message.tool_calls).toEqual([
+      {
+        id: expect.any(String),
+        type: 'function',
+        function: { name: 'get_weather', arguments: JSON.stringify({ city: 'Paris', unit: 'celsius' }) },
+      },
+    ]);
+    // The ledger holds exactly what the answer reported.
+    const after = await totals();
+    expect(after.input_tokens - before.input_tokens).toBe(completion.usage?.prompt_tokens);
+    expect(after.output_tokens - before.output_tokens).toBe(completion.usage?.completion_tokens);
+  });
+
+  it('sends Bedrock the tools as Converse toolConfig, and the tool definitions are billed as input', async () => {
+    const plain = await client.chat.completions.create({
+      model: 'nova-micro',
+      messages: question,
+      tool_choice: undefined,
+    });
+    const withTools = await client.chat.completions.create({
+      model: 'nova-micro',
+      messages: question,
+      tools: [weather],
+    });
+    const converse = lastConverse() as {
+      toolConfig: { tools: { toolSpec: { name: string; description: string; inputSchema: { json: unknown } } }[] };
+    };
+    expect(converse.toolConfig).toEqual({
+      tools: [
+        {
+          toolSpec: {
+            name: 'get_weather',
+            description: 'Get the current weather for a city',
+            inputSchema: { json: weather.function.parameters },
+          },
+        },
+      ],
+      toolChoice: { auto: {} },
+    });
+    const { toolSpec } = converse.toolConfig.tools[0];
+    const definitionTokens = countTokens(
+      JSON.stringify({ name: toolSpec.name, description: toolSpec.description, schema: toolSpec.inputSchema.json }),
+    );
+    expect((withTools.usage?.prompt_tokens ?? 0) - (plain.usage?.prompt_tokens ?? 0)).toBe(definitionTokens);
+  });
+
+  it('calls every fitting tool in parallel, and only one when parallel_tool_calls is false', async () => {
+    const parallel = await client.chat.completions.create({
+      model: 'nova-micro',
+      messages: question,
+      tools: [weather, forecast, clock],
+    });
+    expect(parallel.choices[0].message.tool_calls?.map((c) => c.type === 'function' && c.function.name)).toEqual([
+      'get_weather',
+      'get_forecast',
+    ]);
+    const single = await client.chat.completions.create({
+      model: 'nova-micro',
+      messages: question,
+      tools: [weather, forecast, clock],
+      parallel_tool_calls: false,
+    });
+    expect(single.choices[0].message.tool_calls).toHaveLength(1);
+  });
+
+  it('calls a named tool when forced, and none with tool_choice none', async () => {
+    const forced = await client.chat.completions.create({
+      model: 'nova-micro',
+      messages: question,
+      tools: [weather, clock],
+      tool_choice: { type: 'function', function: { name: 'get_time' } },
+    });
+    expect(forced.choices[0].message.tool_calls?.[0]).toMatchObject({
+      function: { name: 'get_time', arguments: '{}' },
+    });
+    expect(lastConverse()).toMatchObject({ toolConfig: { toolChoice: { tool: { name: 'get_time' } } } });
+
+    const required = await client.chat.completions.create({
+      model: 'nova-micro',
+      messages: [{ role: 'user', content: 'Hello there' }],
+      tools: [weather, clock],
+      tool_choice: 'required',
+    });
+    expect(required.choices[0].finish_reason).toBe('tool_calls');
+
+    const none = await client.chat.completions.create({
+      model: 'nova-micro',
+      messages: question,
+      tools: [weather],
+      tool_choice: 'none',
+    });
+    expect(none.choices[0]).toMatchObject({
+      finish_reason: 'stop',
+      message: { content: expect.stringContaining('Paris') },
+    });
+    expect(none.choices[0].message.tool_calls).toBeUndefined();
+  });
+
+  it('runs the agent loop: the tool result goes back, and the model answers from it', async () => {
+    const first = await client.chat.completions.create({ model: 'nova-micro', messages: question, tools: [weather] });
+    const toolCall = first.choices[0].message.tool_calls?.[0];
+    if (toolCall?.type !== 'function') throw new Error('expected a function call');
+    const second = await client.chat.completions.create({
+      model: 'nova-micro',
+      tools: [weather],
+      messages: [
+        ...question,
+        first.choices[0].message,
+        { role: 'tool', tool_call_id: toolCall.id, content: '{"temp_c": 21}' },
+      ],
+    });
+    expect(second.choices[0].finish_reason).toBe('stop');
+    expect(second.choices[0].message.content).toBe(
+      'Local answer from 1 tool result(s): get_weather said {"temp_c": 21}',
+    );
+    // Converse got the call as a toolUse block and the result as a toolResult block of the user's turn.
+    expect((lastConverse() as { messages: unknown[] }).messages).toEqual([
+      { role: 'user', content: [{ text: 'What is the weather in Paris?' }] },
+      {
+        role: 'assistant',
+        content: [
+          { toolUse: { toolUseId: toolCall.id, name: 'get_weather', input: { city: 'Paris', unit: 'celsius' } } },
+        ],
+      },
+      { role: 'user', content: [{ toolResult: { toolUseId: toolCall.id, content: [{ text: '{"temp_c": 21}' }] } }] },
+    ]);
+    // The audit record names the tool called, never its arguments.
+    const audit = await call(platform, 'GET', `/v1/audit/${first.id.replace(/^chatcmpl-/, '')}`, {
+      credential: apiKey,
+    });
+    expect(audit.body.tools).toEqual(['get_weather']);
+    expect(JSON.stringify(audit.body)).not.toContain('Paris');
+  });
+
+  it('refuses a tool message that answers no call, naming the message', async () => {
+    const answer = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: { model: 'nova-micro', messages: [...question, { role: 'tool', tool_call_id: 'call_x', content: '1' }] },
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.message).toMatch(/^messages\.1: a tool message must answer a tool call/);
+  });
+
+  it('streams tool calls as delta.tool_calls that the SDK assembles into the buffered answer', async () => {
+    const request = { model: 'nova-micro', messages: question, tools: [weather, forecast] };
+    const buffered = await client.chat.completions.create(request);
+    const before = await totals();
+    const stream = client.chat.completions.stream({ ...request, stream_options: { include_usage: true } });
+    const assembled = await stream.finalChatCompletion();
+    expect(assembled.choices[0].finish_reason).toBe('tool_calls');
+    const calls = (message: OpenAI.ChatCompletionMessage) =>
+      message.tool_calls?.map((c) => c.type === 'function' && [c.id, c.function.name, c.function.arguments]);
+    expect(calls(assembled.choices[0].message)).toEqual(calls(buffered.choices[0].message));
+    // Billed the same as the buffered call.
+    expect(assembled.usage).toMatchObject({
+      prompt_tokens: buffered.usage?.prompt_tokens,
+      completion_tokens: buffered.usage?.completion_tokens,
+    });
+    const after = await totals();
+    expect(after.input_tokens - before.input_tokens).toBe(buffered.usage?.prompt_tokens);
+  });
+
+  it('answers a zod schema through .parse(): JSON valid against it, in content', async () => {
+    const Weather = z.object({ city: z.string(), temp_c: z.number(), sunny: z.boolean() });
+    const completion = await client.chat.completions.parse({
+      model: 'nova-micro',
+      messages: [{ role: 'user', content: 'Report the weather in Paris' }],
+      response_format: zodResponseFormat(Weather, 'weather_report'),
+    });
+    const message = completion.choices[0].message;
+    expect(message.parsed).toEqual({ city: 'Paris', temp_c: 1, sunny: true });
+    expect(JSON.parse(message.content ?? '')).toEqual(message.parsed);
+    expect(message.refusal).toBeNull();
+    // Bedrock got the schema as a tool it had to call.
+    expect(lastConverse()).toMatchObject({
+      toolConfig: {
+        tools: [{ toolSpec: { name: 'weather_report' } }],
+        toolChoice: { tool: { name: 'weather_report' } },
+      },
+    });
+
+    const streamed = await client.chat.completions
+      .stream({
+        model: 'nova-micro',
+        messages: [{ role: 'user', content: 'Report the weather in Paris' }],
+        response_format: zodResponseFormat(Weather, 'weather_report'),
+      })
+      .finalChatCompletion();
+    expect(streamed.choices[0].message.parsed).toEqual(message.parsed);
+  });
+
+  it('answers json_object with a JSON object', async () => {
+    const completion = await client.chat.completions.create({
+      model: 'nova-micro',
+      messages: [{ role: 'user', content: 'List the weather in Paris as JSON' }],
+      response_format: { type: 'json_object' },
+    });
+    expect(JSON.parse(completion.choices[0].message.content ?? '')).toEqual({});
+  });
+
+  it('tries a strict answer that breaks its schema once more, then answers 502 naming the mismatch, billed both tries', async () => {
+    const before = await totals();
+    const answer = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: {
+        model: 'nova-micro',
+        messages: [{ role: 'user', content: 'Give the code for Paris' }],
+        response_format: {
+          type: 'json_schema',
+          json_schema: {
+            name: 'postal',
+            strict: true,
+            schema: {
+              type: 'object',
+              properties: { code: { type: 'string', pattern: '^[0-9]{5}$' } },
+              required: ['code'],
+            },
+          },
+        },
+      },
+    });
+    expect(answer.status).toBe(502);
+    expect(answer.body.error).toMatchObject({ code: 'upstream_error' });
+    expect(answer.body.error.message).toMatch(
+      /broke response_format: the answer does not match the schema at '#\/code'/,
+    );
+    const converseCalls = platform.bedrock.requests.slice(-2).map((r) => r.path);
+    expect(converseCalls).toEqual([
+      '/model/amazon.nova-micro-v1%3A0/converse',
+      '/model/amazon.nova-micro-v1%3A0/converse',
+    ]);
+    const after = await totals();
+    expect(after.requests - before.requests).toBe(1);
+    // Each try called the schema's tool with the message's first free word, counted as the local model counts.
+    expect(after.output_tokens - before.output_tokens).toBe(2 * countTokens('postal {"code":"Give"}'));
+  });
+
+  it('refuses a schema pattern that could backtrack without bound, before any model call', async () => {
+    const calls = platform.bedrock.requests.length;
+    const answer = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: {
+        model: 'nova-micro',
+        messages: question,
+        response_format: {
+          type: 'json_schema',
+          json_schema: { name: 'x', strict: true, schema: { type: 'string', pattern: '^(a+)+$' } },
+        },
+      },
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.message).toMatch(/may backtrack without bound/);
+    expect(platform.bedrock.requests.length).toBe(calls);
+  });
+});
