@@ -327,3 +327,73 @@ describe('tool calling and structured outputs with the OpenAI SDK', () => {
     expect(platform.bedrock.requests.length).toBe(calls);
   });
 });
+
+describe('prompt caching, billed at the cache prices', () => {
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  let client: OpenAI;
+  let apiKey: string;
+  const costUsd = async () => (await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body.totals.cost_usd;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform();
+    ({ apiKey } = await onboard(platform, 'cache-co', { tier: 'standard' }));
+    client = new OpenAI({ apiKey, baseURL: `${platform.url}/v1`, maxRetries: 0 });
+  });
+  afterAll(() => platform.close());
+
+  it('caches a long system prompt automatically: the second call reads it, streamed or not, at the read price', async () => {
+    // nova-micro caches prefixes from 1,024 tokens: this system prompt holds 1,200 (one a word).
+    const system = `You are a concise assistant.${' policy'.repeat(1200)}`;
+    const systemTokens = countTokens(system);
+    const request = {
+      model: 'nova-micro',
+      messages: [
+        { role: 'system' as const, content: system },
+        { role: 'user' as const, content: 'Hello there' },
+      ],
+      max_tokens: 50,
+    };
+    const start = await costUsd();
+    const first = await client.chat.completions.create(request);
+    const afterFirst = await costUsd();
+    const second = await client.chat.completions.create(request);
+    const afterSecond = await costUsd();
+    const streamed = await client.chat.completions
+      .stream({ ...request, stream_options: { include_usage: true } })
+      .finalChatCompletion();
+    const afterStreamed = await costUsd();
+
+    const converse = platform.bedrock.requests.findLast((r) => r.path.endsWith('/converse'))?.body;
+    expect(converse).toMatchObject({ system: [{ text: system }, { cachePoint: { type: 'default' } }] });
+    expect(first.usage?.prompt_tokens_details?.cached_tokens).toBe(0);
+    expect(second.usage?.prompt_tokens_details?.cached_tokens).toBe(systemTokens);
+    expect(streamed.usage).toEqual(second.usage);
+    // Nano-dollars a token: input 35, output 140; written to the cache 35, read from it 8.75.
+    const output = second.usage?.completion_tokens ?? 0;
+    const uncached = (second.usage?.prompt_tokens ?? 0) - systemTokens;
+    const expectedSecond = Math.round(uncached * 35 + systemTokens * 8.75 + output * 140) / 1e9;
+    expect(afterSecond - afterFirst).toBeCloseTo(expectedSecond, 12);
+    expect(afterStreamed - afterSecond).toBeCloseTo(expectedSecond, 12);
+    expect(afterFirst - start).toBeCloseTo(((first.usage?.prompt_tokens ?? 0) * 35 + output * 140) / 1e9, 12);
+  });
+
+  it('puts a cache point where the caller marks cache_control', async () => {
+    const long = `Reference text.${' policy'.repeat(1100)}`;
+    await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: {
+        model: 'nova-micro',
+        messages: [
+          { role: 'user', content: [{ type: 'text', text: long, cache_control: { type: 'ephemeral' } }] },
+          { role: 'assistant', content: 'Noted.' },
+          { role: 'user', content: 'Summarize it' },
+        ],
+      },
+    });
+    const converse = platform.bedrock.requests.findLast((r) => r.path.endsWith('/converse'))?.body as {
+      messages: { content: unknown[] }[];
+    };
+    expect(converse.messages[0].content).toEqual([{ text: long }, { cachePoint: { type: 'default' } }]);
+    expect(converse.messages[2].content).toEqual([{ text: 'Summarize it' }]);
+  });
+});
