@@ -37,7 +37,8 @@ export type FunctionName =
   | 'budget-alerts';
 
 export interface Route {
-  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** `ANY`: every method, as API Gateway's `ANY` method. */
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'ANY';
   /** API Gateway resource path; `{name}` is a path parameter. */
   readonly path: string;
   readonly handler: HandlerName;
@@ -50,6 +51,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/chat/completions', handler: 'chat-completions', auth: 'tenant', streaming: true },
   { method: 'POST', path: '/v1/embeddings', handler: 'embeddings', auth: 'tenant' },
   { method: 'GET', path: '/v1/models', handler: 'models', auth: 'tenant' },
+  { method: 'GET', path: '/v1/models/{id}', handler: 'models', auth: 'tenant' },
   // What the caller can call: the models handler lists its prompt templates too.
   { method: 'GET', path: '/v1/prompts', handler: 'models', auth: 'tenant' },
   { method: 'POST', path: '/v1/documents', handler: 'documents', auth: 'tenant' },
@@ -81,7 +83,13 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/admin/tenants/{id}/prompts/{name}', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}/prompts/{name}', handler: 'admin', auth: 'admin' },
   { method: 'GET', path: '/admin/usage', handler: 'admin', auth: 'admin' },
+  // Any other tenant path: authenticated first, so a bad credential is a 401 on every path, and a
+  // good one learns the path does not exist (404). API Gateway prefers every route above to it.
+  { method: 'ANY', path: '/v1/{proxy+}', handler: 'models', auth: 'tenant' },
 ];
+
+/** The catch-all of the tenant paths: its handler answers 404. */
+export const UNKNOWN_TENANT_PATH = '/v1/{proxy+}';
 
 /** The authorizer's Allow covers every tenant route of the stage, since API Gateway reuses a cached policy across routes. */
 export const TENANT_ROUTE_PREFIX = '/v1/';

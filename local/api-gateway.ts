@@ -64,9 +64,12 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
    * platform's error shape (the BAD_REQUEST_PARAMETERS gateway response), whatever the credential.
    */
   function match(method: string, path: string): MatchedRoute | 'malformed' | undefined {
-    for (const { route, pattern } of matchers) {
+    // As API Gateway: a resource of the path without the method is no route, whatever a greedy resource matches.
+    const resources = matchers.filter(({ pattern }) => pattern.test(path));
+    const explicit = resources.filter(({ route }) => !route.path.endsWith('+}'));
+    for (const { route, pattern } of explicit.length > 0 ? explicit : resources) {
       const found = pattern.exec(path);
-      if (found && route.method === method) {
+      if (found && (route.method === method || route.method === 'ANY')) {
         try {
           const pathParameters = Object.fromEntries(
             Object.entries(found.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
@@ -244,8 +247,12 @@ function send(
   response.end(body);
 }
 
+/** A resource path as a pattern: `{name}` one segment, `{name+}` (greedy) one or more. */
 function pathPattern(path: string): RegExp {
-  const source = path.replace(/[.+?^$()[\]\\|]/g, '\\$&').replace(/\{(\w+)\}/g, '(?<$1>[^/]+)');
+  const source = path
+    .replace(/[.?^$()[\]\\|]/g, '\\$&')
+    .replace(/\{(\w+)\+\}/g, '(?<$1>.+)')
+    .replace(/\{(\w+)\}/g, '(?<$1>[^/]+)');
   return new RegExp(`^${source}$`);
 }
 

@@ -1,7 +1,7 @@
 import { resolveModel } from '../core/catalog';
 import { embedTexts } from '../core/documents';
 import { PlatformError } from '../core/errors';
-import { embeddingsRequestSchema, encodeEmbedding } from '../core/retrieval';
+import { embeddingInputs, embeddingsRequestSchema, encodeEmbedding } from '../core/retrieval';
 import { lambdaHandler, meteredRoutePorts, modelDeps, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
@@ -15,7 +15,7 @@ export function create(deps: EmbeddingsDeps) {
   return lambdaFunction(
     tenantApi(deps).handler(async (event, { tenant, modelCall, audit }) => {
       const request = embeddingsRequestSchema.parse(event.body);
-      const inputs = typeof request.input === 'string' ? [request.input] : request.input;
+      const inputs = await embeddingInputs(request.input);
       const { dimensions } = resolveModel(retrieval.catalog, request.model, 'embedding');
       if (request.dimensions !== undefined && request.dimensions !== dimensions) {
         throw new PlatformError('invalid_request', `dimensions: ${request.model} gives ${dimensions}`);

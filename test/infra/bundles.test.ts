@@ -23,7 +23,15 @@ describe('Lambda bundles', () => {
     ]),
   );
 
-  it('bundles every handler apart, each under 320 KB, the authorizer under 150 KB', () => {
+  /** Over the 320 KB every other bundle stays under, for what only they carry. */
+  const LARGER_BUNDLES_KB: Readonly<Record<string, number>> = {
+    // JSON Schema validation of structured outputs (@cfworker/json-schema) and its ReDoS check (safe-regex2).
+    'chat-completions': 400,
+    // cl100k_base's vocabulary, to decode token-id input (loaded on the first request that sends ids).
+    embeddings: 1300,
+  };
+
+  it('bundles every handler apart, each within its budget (320 KB unless named), the authorizer under 150 KB', () => {
     expect(Object.keys(sizes).sort()).toEqual([
       'adapter-workflow',
       'admin',
@@ -41,7 +49,8 @@ describe('Lambda bundles', () => {
       'sessions',
       'usage',
     ]);
-    for (const size of Object.values(sizes)) expect(size).toBeLessThan(320 * 1024);
+    const overBudget = Object.entries(sizes).filter(([name, size]) => size >= (LARGER_BUNDLES_KB[name] ?? 320) * 1024);
+    expect(overBudget).toEqual([]);
     expect(sizes.authorizer).toBeLessThan(150 * 1024);
   });
 
