@@ -26,7 +26,7 @@ function statementsOfRole(logicalIdPattern: RegExp): Statement[] {
 }
 
 describe('AdapterEndpoint', () => {
-  it('runs the base model in the LMI container with LoRA enabled and its limits', () => {
+  it('runs the base model in the LMI container with LoRA enabled and its limits, parsing tool calls', () => {
     template.hasResourceProperties('AWS::SageMaker::Model', {
       ExecutionRoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('AdaptersExecutionRole'), 'Arn'] },
       PrimaryContainer: {
@@ -40,6 +40,9 @@ describe('AdapterEndpoint', () => {
           OPTION_MAX_LORAS: '8',
           OPTION_MAX_CPU_LORAS: '64',
           OPTION_MAX_LORA_RANK: '64',
+          // The default base model's tool-call parser: its answers' tool calls become OpenAI's tool_calls.
+          OPTION_ENABLE_AUTO_TOOL_CHOICE: 'true',
+          OPTION_TOOL_CALL_PARSER: 'hermes',
         },
       },
     });
