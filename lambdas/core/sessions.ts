@@ -20,14 +20,23 @@ export interface StoredSession {
   readonly expiresAt: number;
 }
 
-/** The history with a new turn after it, the oldest messages dropped until it fits the bounds. */
+/**
+ * The history with a new turn after it, the oldest messages dropped until it fits the bounds, and
+ * until it starts with a user's message: never a tool result without the call it answers.
+ */
 export function withTurn(history: readonly ChatMessage[], turn: readonly ChatMessage[]): ChatMessage[] {
   const messages = [...history, ...turn];
-  const tokens = (list: readonly ChatMessage[]) => list.reduce((sum, m) => sum + countTokens(m.content), 0);
+  const tokens = (list: readonly ChatMessage[]) =>
+    list.reduce(
+      (sum, m) => sum + countTokens(m.content) + (m.toolCalls ? countTokens(JSON.stringify(m.toolCalls)) : 0),
+      0,
+    );
   // The newest turn always stays, even alone over the bounds: it is what was just said.
   while (
     messages.length > turn.length &&
-    (messages.length > SESSION_BOUNDS.maxMessages || tokens(messages) > SESSION_BOUNDS.maxTokens)
+    (messages.length > SESSION_BOUNDS.maxMessages ||
+      tokens(messages) > SESSION_BOUNDS.maxTokens ||
+      messages[0].role !== 'user')
   ) {
     messages.shift();
   }
@@ -84,7 +93,19 @@ export function sessionView(session: StoredSession, sessionId: string) {
   return {
     object: 'session',
     id: sessionId,
-    messages: session.messages,
+    // In OpenAI's message shapes, as the caller sent them.
+    messages: session.messages.map((message) => ({
+      role: message.role,
+      content: message.content,
+      ...(message.toolCalls && {
+        tool_calls: message.toolCalls.map((call) => ({
+          id: call.id,
+          type: 'function',
+          function: { name: call.name, arguments: call.arguments },
+        })),
+      }),
+      ...(message.toolCallId !== undefined && { tool_call_id: message.toolCallId }),
+    })),
     updated_at: session.updatedAt,
     expires_at: new Date(session.expiresAt * 1000).toISOString(),
   };

@@ -397,3 +397,126 @@ describe('prompt caching, billed at the cache prices', () => {
     expect(converse.messages[2].content).toEqual([{ text: 'Summarize it' }]);
   });
 });
+
+describe('everything a chat gets, tool turns get too', () => {
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  const weatherTool = {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'Get the current weather for a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    },
+  };
+  const lastConverse = () =>
+    platform.bedrock.requests.findLast((r) => r.path.endsWith('/converse'))?.body as { messages: unknown[] };
+  const chat = (apiKey: string, body: unknown, headers: Record<string, string> = {}) =>
+    call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body, headers });
+
+  beforeAll(async () => {
+    platform = await startTestPlatform();
+  });
+  afterAll(() => platform.close());
+
+  it('redacts PII in tool calls and tool results before the model, and restores it in the answer', async () => {
+    const { apiKey } = await onboard(platform, 'pii-agent-co', {
+      pii_redaction: { entities: ['email'], restore: true },
+    });
+    const answer = await chat(apiKey, {
+      model: 'nova-micro',
+      tools: [weatherTool],
+      messages: [
+        { role: 'user', content: 'Weather for bob@example.com in Paris?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            { id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"bob@example.com"}' } },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'c1', content: 'Sunny for bob@example.com' },
+      ],
+    });
+    expect(answer.status).toBe(200);
+    // The model saw placeholders only, in the call's arguments and in the result.
+    expect(JSON.stringify(lastConverse())).not.toContain('bob@example.com');
+    expect(lastConverse().messages.slice(1)).toEqual([
+      {
+        role: 'assistant',
+        content: [{ toolUse: { toolUseId: 'c1', name: 'get_weather', input: { city: '[EMAIL_1]' } } }],
+      },
+      { role: 'user', content: [{ toolResult: { toolUseId: 'c1', content: [{ text: 'Sunny for [EMAIL_1]' }] } }] },
+    ]);
+    // The tier restores: the answer quoting the result has the address back.
+    expect(answer.body.choices[0].message.content).toBe(
+      'Local answer from 1 tool result(s): get_weather said Sunny for bob@example.com',
+    );
+  });
+
+  it('screens tool results with the tier guardrail, which Converse does not apply to them', async () => {
+    const { apiKey } = await onboard(platform, 'guarded-agent-co', { tier: 'standard' });
+    const answer = await chat(apiKey, {
+      model: 'nova-micro',
+      tools: [weatherTool],
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        {
+          role: 'assistant',
+          content: '',
+          tool_calls: [
+            { id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'c1', content: 'Which stocks should I buy this week?' },
+      ],
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.message).toBe('blocked by the content policy: topic:Investment advice');
+  });
+
+  it('keeps tool turns in a session, and keys the response cache on the tools', async () => {
+    const { apiKey } = await onboard(platform, 'memory-agent-co', { cache_ttl_seconds: 300 });
+    const first = await chat(apiKey, {
+      model: 'nova-micro',
+      session_id: 'trip',
+      tools: [weatherTool],
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+    });
+    const toolCall = first.body.choices[0].message.tool_calls[0];
+    await chat(apiKey, {
+      model: 'nova-micro',
+      session_id: 'trip',
+      tools: [weatherTool],
+      messages: [{ role: 'tool', tool_call_id: toolCall.id, content: '21 C' }],
+    });
+    const session = await call(platform, 'GET', '/v1/sessions/trip', { credential: apiKey });
+    expect(session.body.messages).toEqual([
+      { role: 'user', content: 'Weather in Paris?' },
+      {
+        role: 'assistant',
+        content: '',
+        tool_calls: [
+          { id: toolCall.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+        ],
+      },
+      { role: 'tool', content: '21 C', tool_call_id: toolCall.id },
+      { role: 'assistant', content: 'Local answer from 1 tool result(s): get_weather said 21 C' },
+    ]);
+
+    const deterministic = {
+      model: 'nova-micro',
+      temperature: 0,
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+    };
+    const withTools = await chat(apiKey, { ...deterministic, tools: [weatherTool] });
+    const again = await chat(apiKey, { ...deterministic, tools: [weatherTool] });
+    const without = await chat(apiKey, deterministic);
+    expect([withTools.headers.get('x-cache'), again.headers.get('x-cache'), without.headers.get('x-cache')]).toEqual([
+      'miss',
+      'hit',
+      'miss',
+    ]);
+    expect(again.body.choices[0].message.tool_calls).toEqual(withTools.body.choices[0].message.tool_calls);
+    expect(without.body.choices[0].message.tool_calls).toBeUndefined();
+  });
+});
