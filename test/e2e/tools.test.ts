@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import * as z from 'zod';
 import { countTokens } from '../../lambdas/core/tokens';
+import { platformConfig } from '../../lib/config';
 import { call, onboard, startTestPlatform } from '../support/platform';
 
 /**
@@ -518,5 +519,51 @@ describe('everything a chat gets, tool turns get too', () => {
     ]);
     expect(again.body.choices[0].message.tool_calls).toEqual(withTools.body.choices[0].message.tool_calls);
     expect(without.body.choices[0].message.tool_calls).toBeUndefined();
+  });
+});
+
+describe("tool calls on the GPU endpoint, through the container's OpenAI tool support", () => {
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(platformConfig((key) => ({ adapterInstanceType: 'ml.g5.2xlarge' })[key]));
+    const { apiKey } = await onboard(platform, 'gpu-agent-co', { tier: 'standard' });
+    client = new OpenAI({ apiKey, baseURL: `${platform.url}/v1`, maxRetries: 0 });
+  });
+  afterAll(() => platform.close());
+
+  it('passes tools to the container in OpenAI form and reads its tool_calls, buffered and streamed alike', async () => {
+    const request = {
+      model: 'qwen2.5-7b',
+      messages: [{ role: 'user' as const, content: 'What is the weather in Paris?' }],
+      tools: [
+        {
+          type: 'function' as const,
+          function: {
+            name: 'get_weather',
+            description: 'Get the current weather for a city',
+            parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+          },
+        },
+      ],
+    };
+    const buffered = await client.chat.completions.create(request);
+    expect(buffered.choices[0]).toMatchObject({
+      finish_reason: 'tool_calls',
+      message: { tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+    });
+    const invocation = platform.sagemaker?.requests.findLast((r) => r.path.endsWith('/invocations'))?.body;
+    expect(invocation).toMatchObject({ tools: request.tools, messages: request.messages });
+    const streamed = await client.chat.completions.stream(request).finalChatCompletion();
+    expect(streamed.choices[0].message.tool_calls).toEqual(buffered.choices[0].message.tool_calls);
+    expect(streamed.choices[0].finish_reason).toBe('tool_calls');
+
+    const parsed = await client.chat.completions.parse({
+      model: 'qwen2.5-7b',
+      messages: [{ role: 'user', content: 'Report the weather in Paris' }],
+      response_format: zodResponseFormat(z.object({ city: z.string(), temp_c: z.number() }), 'weather_report'),
+    });
+    expect(parsed.choices[0].message.parsed).toEqual({ city: 'Report', temp_c: 1 });
   });
 });
