@@ -113,7 +113,7 @@ export function valueForSchema(schema: unknown, words: readonly string[], depth 
 }
 
 /** The words of a message worth putting in arguments: neither stop words nor the tool's own words, original case. */
-function argumentWords(message: string, tool: LocalTool): string[] {
+export function argumentWords(message: string, tool: LocalTool): string[] {
   const own = toolWords(tool);
   return (message.match(/[\p{L}\p{N}]+/gu) ?? []).filter(
     (word) => !STOP_WORDS.has(word.toLowerCase()) && !own.has(word.toLowerCase()),

@@ -14,7 +14,7 @@ import {
   sigV4Scope,
   words,
 } from './aws-wire';
-import { type LocalBlock, type LocalModelInput, localModel, valueForSchema } from './local-model';
+import { argumentWords, type LocalBlock, type LocalModelInput, localModel, valueForSchema } from './local-model';
 
 /** `CreateInferenceComponent` for an adapter: a base component to run on and an artifact, no compute of its own. */
 const createAdapterSchema = z
@@ -438,6 +438,7 @@ function parseOr(json: string): unknown {
 
 /** What guided decoding makes of a request: JSON valid against the requested schema (or an object), from the user's words. */
 function answerJson(format: NonNullable<InvokeBody['response_format']>, said: string): string {
-  const words = said.match(/[\p{L}\p{N}]+/gu) ?? [];
-  return JSON.stringify(format.type === 'json_schema' ? valueForSchema(format.json_schema.schema, words) : { said });
+  if (format.type === 'json_object') return JSON.stringify({ said });
+  const { name, schema } = format.json_schema;
+  return JSON.stringify(valueForSchema(schema, argumentWords(said, { name, schema })));
 }

@@ -564,6 +564,6 @@ describe("tool calls on the GPU endpoint, through the container's OpenAI tool su
       messages: [{ role: 'user', content: 'Report the weather in Paris' }],
       response_format: zodResponseFormat(z.object({ city: z.string(), temp_c: z.number() }), 'weather_report'),
     });
-    expect(parsed.choices[0].message.parsed).toEqual({ city: 'Report', temp_c: 1 });
+    expect(parsed.choices[0].message.parsed).toEqual({ city: 'Paris', temp_c: 1 });
   });
 });
