@@ -10,6 +10,22 @@ const CHAT = JSON.stringify({
   messages: [{ role: 'user', content: 'Give me a short status update on the platform.' }],
   max_tokens: 64,
 });
+/** An agent's first turn: one tool offered, the model calls it. */
+const TOOL_CHAT = JSON.stringify({
+  model: 'nova-micro',
+  messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+  tools: [
+    {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'Get the current weather for a city',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      },
+    },
+  ],
+  max_tokens: 64,
+});
 
 interface Server {
   readonly url: string;
@@ -44,7 +60,7 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function load(server: Server, connections: number) {
+async function load(server: Server, connections: number, body = CHAT) {
   const cpuBefore = cpuSeconds(server.pid);
   const result = await runLoad({
     url: `${server.url}/v1/chat/completions`,
@@ -52,7 +68,7 @@ async function load(server: Server, connections: number) {
     connections,
     seconds: DURATION_SECONDS,
     headers: { 'content-type': 'application/json', ...(server.apiKey && { authorization: `Bearer ${server.apiKey}` }) },
-    body: CHAT,
+    body,
   });
   return {
     ...result,
@@ -79,26 +95,36 @@ export async function benchChat(): Promise<void> {
   try {
     const rows: string[][] = [];
     let platformCpuMs = 0;
+    let toolCpuMs = 0;
     for (const connections of CONCURRENCY) {
       // Warm the platform up (JIT, SDK connection pools) before measuring.
       await load(platform, connections);
+      await load(platform, connections, TOOL_CHAT);
       const base = await load(bare, connections);
       const measured = await load(platform, connections);
+      const tools = await load(platform, connections, TOOL_CHAT);
       platformCpuMs = measured.cpuMsPerRequest;
-      rows.push(row('bare node http', connections, base), row('platform chat', connections, measured), [
-        'overhead (platform / bare)',
-        String(connections),
-        ratio(base.rps, measured.rps),
-        ratio(measured.p50Ms, base.p50Ms),
-        ratio(measured.p99Ms, base.p99Ms),
-        ratio(measured.cpuMsPerRequest, base.cpuMsPerRequest),
-        '',
-      ]);
+      toolCpuMs = tools.cpuMsPerRequest;
+      rows.push(
+        row('bare node http', connections, base),
+        row('platform chat', connections, measured),
+        row('platform tool-calling chat', connections, tools),
+        [
+          'overhead (platform / bare)',
+          String(connections),
+          ratio(base.rps, measured.rps),
+          ratio(measured.p50Ms, base.p50Ms),
+          ratio(measured.p99Ms, base.p99Ms),
+          ratio(measured.cpuMsPerRequest, base.cpuMsPerRequest),
+          '',
+        ],
+      );
     }
     printTable(['target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'non-2xx+errors'], rows);
     console.log(`\nplatform process CPU per metered chat: ${platformCpuMs.toFixed(2)} ms`);
+    console.log(`platform process CPU per tool-calling chat: ${toolCpuMs.toFixed(2)} ms`);
     console.log(
-      `\nPOST /v1/chat/completions, ${DURATION_SECONDS}s per cell, local mode: the platform's API front (authorizer, cached; middy handler; ledger reserve, Bedrock Converse, the settle with the audit record, through the AWS SDK) in one process, the local AWS servers in another; CPU is the front's, from /proc, at ${CONCURRENCY.at(-1)} connections. The bare server returns the same body.`,
+      `\nPOST /v1/chat/completions, ${DURATION_SECONDS}s per cell, local mode: the platform's API front (authorizer, cached; middy handler; ledger reserve, Bedrock Converse, the settle with the audit record, through the AWS SDK) in one process, the local AWS servers in another; CPU is the front's, from /proc, at ${CONCURRENCY.at(-1)} connections. The tool-calling chat offers one tool, which the model calls (its arguments screened by the tier's guardrail). The bare server returns the plain chat's body.`,
     );
   } finally {
     for (const server of [front, emulators, bare]) server.process.kill('SIGINT');

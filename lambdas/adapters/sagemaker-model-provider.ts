@@ -5,6 +5,7 @@ import {
 } from '@aws-sdk/client-sagemaker-runtime';
 import * as z from 'zod';
 import { PlatformError } from '../core/errors';
+import { openAiMessage } from '../core/openai-messages';
 import type { GenerateRequest, GenerateResult, ModelProvider, ModelStreamEvent, ToolCall } from '../core/ports';
 import { upstreamError } from './bedrock-errors';
 
@@ -155,18 +156,7 @@ export function openAiChatBody(request: GenerateRequest) {
   const choice = request.toolChoice;
   const format = request.responseFormat;
   return {
-    messages: request.messages.map((message) => ({
-      role: message.role,
-      content: message.content,
-      ...(message.toolCalls && {
-        tool_calls: message.toolCalls.map((call) => ({
-          id: call.id,
-          type: 'function',
-          function: { name: call.name, arguments: call.arguments },
-        })),
-      }),
-      ...(message.toolCallId !== undefined && { tool_call_id: message.toolCallId }),
-    })),
+    messages: request.messages.map(openAiMessage),
     max_tokens: request.maxTokens,
     ...(request.temperature !== undefined && { temperature: request.temperature }),
     ...(request.topP !== undefined && { top_p: request.topP }),

@@ -17,6 +17,7 @@ import {
   settleUsage,
   type TokenUsage,
 } from './metering';
+import { openAiToolCall } from './openai-messages';
 import { type PiiPolicy, piiPolicyFor, type Redaction, redact } from './pii';
 import type {
   ChatMessage,
@@ -134,18 +135,7 @@ export const chatRequestSchema = z
   });
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
-/** OpenAI's `tool_calls` entry of an answer. */
-interface ToolCallView {
-  id: string;
-  type: 'function';
-  function: { name: string; arguments: string };
-}
-
-const toolCallView = (call: ToolCall): ToolCallView => ({
-  id: call.id,
-  type: 'function',
-  function: { name: call.name, arguments: call.arguments },
-});
+type ToolCallView = ReturnType<typeof openAiToolCall>;
 
 /** OpenAI's usage: prompt tokens with the cached ones named apart. */
 export interface UsageView {
@@ -481,7 +471,7 @@ export async function completeChat(
             role: 'assistant',
             content: calls.length > 0 && answer === '' ? null : answer,
             refusal: null,
-            ...(calls.length > 0 && { tool_calls: calls.map(toolCallView) }),
+            ...(calls.length > 0 && { tool_calls: calls.map(openAiToolCall) }),
           },
           finish_reason: finishReason,
         },

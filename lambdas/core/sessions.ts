@@ -1,4 +1,5 @@
 import { PlatformError } from './errors';
+import { openAiMessage } from './openai-messages';
 import type { ChatMessage, SessionStore } from './ports';
 import type { TenantContext } from './tenant';
 import { countTokens } from './tokens';
@@ -94,18 +95,7 @@ export function sessionView(session: StoredSession, sessionId: string) {
     object: 'session',
     id: sessionId,
     // In OpenAI's message shapes, as the caller sent them.
-    messages: session.messages.map((message) => ({
-      role: message.role,
-      content: message.content,
-      ...(message.toolCalls && {
-        tool_calls: message.toolCalls.map((call) => ({
-          id: call.id,
-          type: 'function',
-          function: { name: call.name, arguments: call.arguments },
-        })),
-      }),
-      ...(message.toolCallId !== undefined && { tool_call_id: message.toolCallId }),
-    })),
+    messages: session.messages.map(openAiMessage),
     updated_at: session.updatedAt,
     expires_at: new Date(session.expiresAt * 1000).toISOString(),
   };

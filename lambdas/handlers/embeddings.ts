@@ -1,7 +1,7 @@
 import { resolveModel } from '../core/catalog';
 import { embedTexts } from '../core/documents';
+import { embeddingInputs, embeddingsRequestSchema, encodeEmbedding } from '../core/embeddings';
 import { PlatformError } from '../core/errors';
-import { embeddingInputs, embeddingsRequestSchema, encodeEmbedding } from '../core/retrieval';
 import { lambdaHandler, meteredRoutePorts, modelDeps, type PlatformDeps } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';

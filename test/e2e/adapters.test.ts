@@ -128,6 +128,7 @@ describe('LoRA adapters on the GPU endpoint', () => {
       prompt_tokens: 5,
       completion_tokens: countTokens(text),
       total_tokens: 5 + countTokens(text),
+      prompt_tokens_details: { cached_tokens: 0 },
     });
     const invoke = platform.sagemaker?.requests
       .slice(before)

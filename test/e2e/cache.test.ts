@@ -39,7 +39,12 @@ describe('response cache', () => {
     const second = await ask(acme);
     expect(second.headers.get('x-cache')).toBe('hit');
     expect(second.body.choices[0].message.content).toBe(first.body.choices[0].message.content);
-    expect(second.body.usage).toEqual({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
+    expect(second.body.usage).toEqual({
+      prompt_tokens: 0,
+      completion_tokens: 0,
+      total_tokens: 0,
+      prompt_tokens_details: { cached_tokens: 0 },
+    });
     expect(modelCalls()).toBe(before + 1);
 
     // the same call from another tenant is its own miss

@@ -1,0 +1,40 @@
+import * as z from 'zod';
+import { CL100K_LAST_TOKEN_ID, textOfTokenIds } from './token-ids';
+
+/** One input as token ids of `cl100k_base`. */
+const tokenIdsSchema = z.array(z.number().int().min(0).max(CL100K_LAST_TOKEN_ID)).min(1).max(8192);
+
+export const embeddingsRequestSchema = z
+  .object({
+    model: z.string().min(1),
+    // Titan Text Embeddings V2 takes at most 50,000 characters (8,192 tokens) an input. Token ids
+    // (one list, or a list of them) are what LangChain's OpenAI embeddings send by default.
+    input: z.union([
+      z.string().min(1).max(50_000),
+      z.array(z.string().min(1).max(50_000)).min(1).max(96),
+      tokenIdsSchema,
+      z.array(tokenIdsSchema).min(1).max(96),
+    ]),
+    /** The OpenAI SDKs ask for `base64` by default: little-endian float32, as OpenAI sends it. */
+    encoding_format: z.enum(['float', 'base64']).default('float'),
+    /** Titan V2 gives 256, 512 or 1024; only the model's own length is served. */
+    dimensions: z.number().int().positive().optional(),
+    user: z.string().optional(),
+  })
+  .strict();
+
+/** The inputs of an embeddings request as texts: token ids decoded as `cl100k_base` text. */
+export async function embeddingInputs(input: z.infer<typeof embeddingsRequestSchema>['input']): Promise<string[]> {
+  if (typeof input === 'string') return [input];
+  if (input.every((item) => typeof item === 'string')) return input as string[];
+  const lists = typeof input[0] === 'number' ? [input as number[]] : (input as number[][]);
+  return Promise.all(lists.map(textOfTokenIds));
+}
+
+/** An embedding as `encoding_format` asks for it: the numbers, or their float32 bytes (little-endian) in base64. */
+export function encodeEmbedding(vector: readonly number[], format: 'float' | 'base64'): number[] | string {
+  if (format === 'float') return [...vector];
+  const bytes = Buffer.alloc(vector.length * 4);
+  for (const [i, value] of vector.entries()) bytes.writeFloatLE(value, i * 4);
+  return bytes.toString('base64');
+}
