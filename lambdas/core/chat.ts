@@ -415,13 +415,13 @@ async function generateInFormat(
 ): Promise<GenerateResult> {
   const format = request.responseFormat;
   const first = await provider.generate(tenant, request);
-  const problemOf = (result: GenerateResult) =>
+  const problemOf = async (result: GenerateResult) =>
     format && !result.toolCalls && !result.blocked && result.finishReason !== 'length'
       ? formatProblem(format, result.text)
       : undefined;
-  if (!problemOf(first)) return first;
+  if (!(await problemOf(first))) return first;
   const second = await provider.generate(tenant, request);
-  const problem = problemOf(second);
+  const problem = await problemOf(second);
   const usage = {
     inputTokens: first.inputTokens + second.inputTokens,
     outputTokens: first.outputTokens + second.outputTokens,
@@ -666,7 +666,7 @@ export async function* streamChat(
     await screenOutput(generated, toolCalls);
     const problem =
       generate.responseFormat && calls.length === 0 && end?.finishReason !== 'length'
-        ? formatProblem(generate.responseFormat, generated)
+        ? await formatProblem(generate.responseFormat, generated)
         : undefined;
     if (problem) throw new PlatformError('upstream_error', `the model's answer broke response_format: ${problem}`);
     await remember(delivered, calls);

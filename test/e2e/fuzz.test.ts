@@ -38,11 +38,36 @@ const VALID_BODIES: Record<string, Record<string, unknown>> = {
     model: 'nova-micro',
     messages: [
       { role: 'system', content: 'be brief' },
-      { role: 'user', content: [{ type: 'text', text: 'hi' }] },
+      { role: 'user', content: [{ type: 'text', text: 'hi', cache_control: { type: 'ephemeral' } }] },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'c1', type: 'function', function: { name: 'lookup', arguments: '{"q":"hi"}' } }],
+      },
+      { role: 'tool', tool_call_id: 'c1', content: 'found' },
     ],
     max_tokens: 8,
     temperature: 0.5,
     retrieval: { top_k: 2, filter: { lang: 'en' } },
+    tools: [
+      {
+        type: 'function',
+        function: {
+          name: 'lookup',
+          description: 'look it up',
+          parameters: { type: 'object', properties: { q: { type: 'string', pattern: '^[a-z]+$' } }, required: ['q'] },
+          strict: true,
+        },
+      },
+    ],
+    tool_choice: { type: 'function', function: { name: 'lookup' } },
+    parallel_tool_calls: false,
+    response_format: {
+      type: 'json_schema',
+      json_schema: { name: 'answer', strict: true, schema: { type: 'object', properties: { a: { enum: ['x'] } } } },
+    },
+    user: 'u1',
+    metadata: { k: 'v' },
   },
   'POST /v1/embeddings': { model: 'titan-embed-text-v2', input: ['hello'], encoding_format: 'float' },
   'POST /v1/documents': { id: 'doc-1', title: 't', text: 'hello world', metadata: { lang: 'en', n: 1 } },

@@ -310,22 +310,44 @@ describe('tool calling and structured outputs with the OpenAI SDK', () => {
     expect(after.output_tokens - before.output_tokens).toBe(2 * countTokens('postal {"code":"Give"}'));
   });
 
-  it('refuses a schema pattern that could backtrack without bound, before any model call', async () => {
-    const calls = platform.bedrock.requests.length;
+  it("runs a schema's patterns in linear time: one that would backtrack for ages is checked at once", async () => {
+    // JavaScript's engine would take about 2^40 steps to refuse this word; RE2 takes one pass.
+    const word = `${'a'.repeat(40)}b`;
     const answer = await call(platform, 'POST', '/v1/chat/completions', {
       credential: apiKey,
       body: {
         model: 'nova-micro',
-        messages: question,
+        messages: [{ role: 'user', content: word }],
         response_format: {
           type: 'json_schema',
-          json_schema: { name: 'x', strict: true, schema: { type: 'string', pattern: '^(a+)+$' } },
+          json_schema: {
+            name: 'x',
+            strict: true,
+            schema: {
+              type: 'object',
+              properties: { code: { type: 'string', pattern: '^(a|a)*$' } },
+              required: ['code'],
+            },
+          },
         },
       },
     });
-    expect(answer.status).toBe(400);
-    expect(answer.body.error.message).toMatch(/may backtrack without bound/);
-    expect(platform.bedrock.requests.length).toBe(calls);
+    expect(answer.status).toBe(502);
+    expect(answer.body.error.message).toMatch(/does not match the schema at '#\/code'/);
+
+    // and a zod email field's pattern (nested quantifiers) is served, and checked
+    const Contact = z.object({ email: z.string().email() });
+    const schema = z.toJSONSchema(Contact) as Record<string, unknown>;
+    const served = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: {
+        model: 'nova-micro',
+        messages: [{ role: 'user', content: 'Write to bob@example.com' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'contact', strict: true, schema } },
+      },
+    });
+    expect(served.status).toBe(502);
+    expect(served.body.error.message).toMatch(/at '#\/email'/);
   });
 });
 
@@ -565,5 +587,83 @@ describe("tool calls on the GPU endpoint, through the container's OpenAI tool su
       response_format: zodResponseFormat(z.object({ city: z.string(), temp_c: z.number() }), 'weather_report'),
     });
     expect(parsed.choices[0].message.parsed).toEqual({ city: 'Paris', temp_c: 1 });
+  });
+});
+
+describe('tools and schemas an attacker sends', () => {
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+  let apiKey: string;
+  const chat = (body: unknown) => call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body });
+  const ask = { model: 'nova-micro', messages: [{ role: 'user', content: 'hi' }] };
+
+  beforeAll(async () => {
+    platform = await startTestPlatform();
+    ({ apiKey } = await onboard(platform, 'attacked-co'));
+  });
+  afterAll(() => platform.close());
+
+  it.each([
+    [
+      'a schema nested 20,000 deep',
+      `{"type":"object","properties":{"a":${'{"items":'.repeat(20_000)}{}${'}'.repeat(20_000)}}}`,
+    ],
+    [
+      'a pattern that does not compile',
+      JSON.stringify({ type: 'object', properties: { a: { type: 'string', pattern: '(' } } }),
+    ],
+    [
+      'a patternProperties name that does not compile',
+      JSON.stringify({ type: 'object', patternProperties: { '[': {} } }),
+    ],
+  ])('answers %s with a 400, before any model call', async (_name, schema) => {
+    const calls = platform.bedrock.requests.length;
+    const answer = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      // Sent as text: a client's JSON.stringify would overflow its own stack on the deepest.
+      rawBody: `{"model":"nova-micro","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":${schema}}}]}`,
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.code).toBe('invalid_request');
+    expect(platform.bedrock.requests.length).toBe(calls);
+  });
+
+  it.each([
+    [
+      '129 tools',
+      { tools: Array.from({ length: 129 }, (_, i) => ({ type: 'function', function: { name: `f${i}` } })) },
+    ],
+    ['two tools of one name', { tools: [1, 2].map(() => ({ type: 'function', function: { name: 'f' } })) }],
+    [
+      'a tool_choice naming no tool',
+      {
+        tools: [{ type: 'function', function: { name: 'f' } }],
+        tool_choice: { type: 'function', function: { name: 'g' } },
+      },
+    ],
+    ['a tool name with a space', { tools: [{ type: 'function', function: { name: 'get weather' } }] }],
+    ['a non-function tool', { tools: [{ type: 'web_search' }] }],
+    [
+      'tool calls without their results',
+      {
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+          { role: 'user', content: 'and?' },
+        ],
+      },
+    ],
+    [
+      'five cache_control marks',
+      {
+        messages: Array.from({ length: 5 }, () => ({
+          role: 'user',
+          content: [{ type: 'text', text: 'x', cache_control: { type: 'ephemeral' } }],
+        })),
+      },
+    ],
+  ])('answers %s with a 400 naming it', async (_name, extra) => {
+    const answer = await chat({ ...ask, ...extra });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.code).toBe('invalid_request');
   });
 });
