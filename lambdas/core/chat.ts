@@ -378,7 +378,11 @@ async function prepareChat(
     restore,
     /** Checks an answer against the tier's guardrail where the provider did not (throws `content_blocked`). */
     screenOutput: (text: string, toolCalls: readonly ToolCall[]) =>
-      screen?.('OUTPUT', [...(native ? [] : [text]), ...toolCalls.map((toolCall) => toolCall.arguments)]),
+      // On Bedrock a structured answer is a tool's input too, which its guardrail does not read.
+      screen?.('OUTPUT', [
+        ...(native && !tooling.responseFormat ? [] : [text]),
+        ...toolCalls.map((toolCall) => toolCall.arguments),
+      ]),
     /** The template, as the cache keys on it. */
     promptRef: prompt ? { id: prompt.name, version: prompt.version } : undefined,
     /** Adds this call's turn to its session, if it has one: what the caller said and was answered. */
