@@ -212,3 +212,43 @@ describe('authorize', () => {
     });
   });
 });
+
+describe('completeChat with tools', () => {
+  it('hands back tool-call arguments that are not JSON as the model gave them, finish_reason tool_calls', async () => {
+    const { fake, deps, tenant } = await world();
+    const toolCall = { id: 'call_1', name: 'lookup', arguments: '{"q": "unterminated' };
+    const models = {
+      ...fake.ports.models,
+      generate: async () => ({
+        text: '',
+        finishReason: 'tool_calls' as const,
+        toolCalls: [toolCall],
+        inputTokens: 30,
+        outputTokens: 7,
+      }),
+    };
+    const answer = await completeChat(
+      { ...deps, models },
+      tenant,
+      {
+        model: 'nova-micro',
+        messages: [{ role: 'user', content: 'Look it up' }],
+        tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } }],
+      },
+      { requestId: 't1' },
+    );
+    expect(answer.choices[0]).toEqual({
+      index: 0,
+      message: {
+        role: 'assistant',
+        content: null,
+        refusal: null,
+        tool_calls: [
+          { id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"q": "unterminated' } },
+        ],
+      },
+      finish_reason: 'tool_calls',
+    });
+    expect(fake.reservations.size).toBe(0);
+  });
+});
