@@ -2,7 +2,7 @@ import * as z from 'zod';
 import type { AdapterEndpointSettings } from './adapters';
 import { type ModelCatalog, modelCatalogSchema } from './catalog';
 import { type PiiPolicy, piiPolicySchema } from './safety';
-import { type TenantLimits, type Tier, tenantLimitsSchema } from './tenancy';
+import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from './tenancy';
 
 /**
  * The contract between the CDK app and the Lambda runtime: the CDK writes the environment with
@@ -45,6 +45,8 @@ export interface PlatformSettings {
   readonly auditTableName: string;
   /** How long audit records are kept. */
   readonly auditRetentionDays: number;
+  /** How long each tier's stored responses are kept. */
+  readonly storedResponseDays: Readonly<Record<Tier, number>>;
   /** After this long an unsettled reservation counts as abandoned (its call crashed) and is released. */
   readonly reservationTtlSeconds: number;
   /** The role whose sessions, tagged with `tenantId`, can reach only that tenant's data. */
@@ -102,6 +104,7 @@ const lambdaEnvSchema = z.object({
   LEDGER_TABLE_NAME: z.string().min(1),
   AUDIT_TABLE_NAME: z.string().min(1),
   AUDIT_RETENTION_DAYS: z.coerce.number().int().positive(),
+  STORED_RESPONSE_DAYS: json(z.record(tierSchema, z.number().int().min(1).max(3650))),
   RESERVATION_TTL_SECONDS: z.coerce.number().int().positive(),
   TENANT_ACCESS_ROLE_ARN: z.string().startsWith('arn:'),
   DOCUMENT_TABLE_NAME: z.string().min(1),
@@ -152,6 +155,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     ledgerTableName: e.LEDGER_TABLE_NAME,
     auditTableName: e.AUDIT_TABLE_NAME,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    storedResponseDays: e.STORED_RESPONSE_DAYS,
     reservationTtlSeconds: e.RESERVATION_TTL_SECONDS,
     tenantAccessRoleArn: e.TENANT_ACCESS_ROLE_ARN,
     documentTableName: e.DOCUMENT_TABLE_NAME,
@@ -184,6 +188,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
     LEDGER_TABLE_NAME: settings.ledgerTableName,
     AUDIT_TABLE_NAME: settings.auditTableName,
     AUDIT_RETENTION_DAYS: String(settings.auditRetentionDays),
+    STORED_RESPONSE_DAYS: JSON.stringify(settings.storedResponseDays),
     RESERVATION_TTL_SECONDS: String(settings.reservationTtlSeconds),
     TENANT_ACCESS_ROLE_ARN: settings.tenantAccessRoleArn,
     DOCUMENT_TABLE_NAME: settings.documentTableName,

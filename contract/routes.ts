@@ -49,6 +49,17 @@ export interface Route {
 
 export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/chat/completions', handler: 'chat-completions', auth: 'tenant', streaming: true },
+  // The Responses API: served by the chat function, over the same core.
+  { method: 'POST', path: '/v1/responses', handler: 'chat-completions', auth: 'tenant', streaming: true },
+  { method: 'GET', path: '/v1/responses/{id}', handler: 'chat-completions', auth: 'tenant', streaming: true },
+  { method: 'DELETE', path: '/v1/responses/{id}', handler: 'chat-completions', auth: 'tenant', streaming: true },
+  {
+    method: 'GET',
+    path: '/v1/responses/{id}/input_items',
+    handler: 'chat-completions',
+    auth: 'tenant',
+    streaming: true,
+  },
   { method: 'POST', path: '/v1/embeddings', handler: 'embeddings', auth: 'tenant' },
   { method: 'GET', path: '/v1/models', handler: 'models', auth: 'tenant' },
   { method: 'GET', path: '/v1/models/{id}', handler: 'models', auth: 'tenant' },

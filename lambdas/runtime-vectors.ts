@@ -11,6 +11,7 @@ import {
   registry,
   responseCache,
   sessions,
+  storedResponses,
   tenantCredentials,
   type Wiring,
 } from './runtime';
@@ -39,6 +40,7 @@ export function workflowStepDeps(wiring: Wiring) {
     documents: documents(wiring),
     sessions: sessions(wiring),
     cache: responseCache(wiring),
+    responses: storedResponses(wiring),
     vectors: vectors(wiring),
     adapterHost: adapterHost(wiring),
     inferenceProfiles: inferenceProfiles(wiring),

@@ -26,6 +26,7 @@ import {
   DynamoDbTenantPrompts,
 } from './adapters/dynamodb-registry-records';
 import { DynamoDbResponseCache } from './adapters/dynamodb-response-cache';
+import { DynamoDbResponseStore } from './adapters/dynamodb-response-store';
 import { DynamoDbSessionStore } from './adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from './adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
@@ -57,6 +58,7 @@ import type {
   PlacementWorkflow,
   PlatformMetrics,
   ResponseCache,
+  ResponseStore,
   SessionStore,
   TenantAdapters,
   TenantKeys,
@@ -154,6 +156,9 @@ export const documents = /* @__PURE__ */ built(
 );
 export const responseCache = /* @__PURE__ */ built(
   (wiring): ResponseCache => new DynamoDbResponseCache(tenantDynamoDb(wiring), wiring.settings.documentTableName),
+);
+export const storedResponses = /* @__PURE__ */ built(
+  (wiring): ResponseStore => new DynamoDbResponseStore(tenantDynamoDb(wiring), wiring.settings.documentTableName),
 );
 export const sessions = /* @__PURE__ */ built(
   (wiring): SessionStore => new DynamoDbSessionStore(tenantDynamoDb(wiring), wiring.settings.documentTableName),
@@ -261,6 +266,8 @@ export interface PlatformDeps {
   readonly sessions: SessionStore;
   /** Each tenant's cached answers to deterministic requests. */
   readonly cache: ResponseCache;
+  /** Each tenant's stored Responses API responses. */
+  readonly responses: ResponseStore;
   /** The tier's guardrail around the models Bedrock does not serve. */
   readonly contentGuardrail: ContentGuardrail;
   readonly queue: IngestQueue;

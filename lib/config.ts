@@ -25,6 +25,8 @@ export interface PlatformConfig {
   readonly maxRequestBodyBytes: number;
   /** How long audit records are kept before DynamoDB TTL removes them. */
   readonly auditRetentionDays: number;
+  /** How long each tier's stored Responses API responses are kept (DynamoDB TTL). */
+  readonly storedResponseDays: Readonly<Record<Tier, number>>;
   /**
    * After this long an unsettled reservation is released as abandoned. Must exceed the longest
    * handler's Lambda timeout (a streamed chat's, 300 s), or a slow call's settle would find its
@@ -364,6 +366,8 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
     authorizerCacheTtlSeconds: ttl === undefined ? 60 : z.coerce.number().int().min(0).max(3600).parse(ttl),
     maxRequestBodyBytes: 1024 * 1024,
     auditRetentionDays: retention === undefined ? 90 : z.coerce.number().int().min(1).max(3650).parse(retention),
+    // OpenAI keeps stored responses 30 days.
+    storedResponseDays: { basic: 30, standard: 30, enterprise: 30 },
     reservationTtlSeconds: 360,
     search: SEARCH_SIZINGS[z.enum(['dev', 'production']).default('dev').parse(context('searchSizing'))],
     logRetentionDays:

@@ -228,11 +228,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const offboardingStep: OffboardingStep = async (event) => {
     const silo = silos.get(event.tenantId);
     if (event.step !== 'purge' || !silo) return createOffboardingSteps(deps)(event, lambdaContext());
-    const { ledger, audit, documents, sessions, cache, vectors, registry, adapterHost } = silo.deps;
+    const { ledger, audit, documents, sessions, cache, responses, vectors, registry, adapterHost } = silo.deps;
     // Progress on the pool's record; the data, adapters included, in the silo's stores.
     const adapterStore = { registry, host: adapterHost };
     const purged = await purgeTenantData(
-      { ...offboardingDeps(deps), ledger, audit, documents, sessions, cache, vectors, adapterStore },
+      { ...offboardingDeps(deps), ledger, audit, documents, sessions, cache, responses, vectors, adapterStore },
       event.tenantId,
     );
     await destroySilo(event.tenantId);
@@ -249,6 +249,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     ledgerTableName: TABLES.ledger,
     auditTableName: TABLES.audit,
     auditRetentionDays: config.auditRetentionDays,
+    storedResponseDays: config.storedResponseDays,
     reservationTtlSeconds: config.reservationTtlSeconds,
     tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
     documentTableName: TABLES.documents,

@@ -11,6 +11,7 @@ import { DynamoDbAuditLog } from '../lambdas/adapters/dynamodb-audit-log';
 import { DynamoDbDocumentStore } from '../lambdas/adapters/dynamodb-document-store';
 import { DynamoDbLedger } from '../lambdas/adapters/dynamodb-ledger';
 import { DynamoDbResponseCache } from '../lambdas/adapters/dynamodb-response-cache';
+import { DynamoDbResponseStore } from '../lambdas/adapters/dynamodb-response-store';
 import { DynamoDbSessionStore } from '../lambdas/adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from '../lambdas/adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
@@ -52,6 +53,7 @@ export async function runPlacementBuild(
         documents: new DynamoDbDocumentStore(own, silo.documentTableName),
         sessions: new DynamoDbSessionStore(own, silo.documentTableName),
         cache: new DynamoDbResponseCache(own, silo.documentTableName),
+        responses: new DynamoDbResponseStore(own, silo.documentTableName),
         vectors: storesOf(pool, silo).vectors,
         // The silo's adapters: their components must go before its endpoint can.
         adapterStore: {

@@ -7,6 +7,7 @@ import type {
   InferenceProfiles,
   Ledger,
   ResponseCache,
+  ResponseStore,
   SessionStore,
   TenantRegistry,
   VectorIndex,
@@ -29,6 +30,7 @@ export interface OffboardingDeps {
   readonly documents: Pick<DocumentStore, 'deleteAll'>;
   readonly sessions: Pick<SessionStore, 'deleteAll'>;
   readonly cache: Pick<ResponseCache, 'deleteAll'>;
+  readonly responses: Pick<ResponseStore, 'deleteAll'>;
   readonly vectors: Pick<VectorIndex, 'deleteTenant'>;
   /** The tenant's Bedrock inference profiles, if it was given any. */
   readonly inferenceProfiles: Pick<InferenceProfiles, 'deleteAll'>;
@@ -48,6 +50,7 @@ export const TENANT_STORES = [
   'prompts',
   'sessions',
   'cache_entries',
+  'stored_responses',
   'chunks',
   'documents',
   'audit_records',
@@ -94,6 +97,7 @@ export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): 
     // Before documents: they share its partition, and each store counts only its own.
     sessions: () => deps.sessions.deleteAll(tenantId),
     cache_entries: () => deps.cache.deleteAll(tenantId),
+    stored_responses: () => deps.responses.deleteAll(tenantId),
     chunks: () => deps.vectors.deleteTenant(tenant),
     documents: () => deps.documents.deleteAll(tenantId),
     audit_records: () => deps.audit.deleteAll(tenantId),

@@ -309,6 +309,31 @@ export interface ResponseCache {
 }
 
 /** Conversations kept server-side, per tenant: read and written with the tenant's scoped session. */
+/** A Responses API response kept for its tenant: to read back, list its input, and continue from. */
+export interface StoredResponse {
+  readonly id: string;
+  /** `<type>:<id>` of the principal that made it: another one's is not found where principals are kept apart. */
+  readonly principal: string;
+  /** The response object as it was answered. */
+  readonly response: Readonly<Record<string, unknown>>;
+  /** The input items of its request, as given. */
+  readonly inputItems: readonly unknown[];
+  /** The conversation to continue from: the earlier turns, this input and this output, as chat messages. */
+  readonly conversation: readonly ChatMessage[];
+  /** Epoch seconds: gone after this (TTL). */
+  readonly expiresAt: number;
+}
+
+/** Stored responses, in the tenant's own partition. */
+export interface ResponseStore {
+  get(tenant: TenantContext, id: string, nowMs: number): Promise<StoredResponse | undefined>;
+  put(tenant: TenantContext, stored: StoredResponse): Promise<void>;
+  /** Whether there was one to delete. */
+  delete(tenant: TenantContext, id: string, nowMs: number): Promise<boolean>;
+  /** Offboarding: every stored response of the tenant; how many there were. */
+  deleteAll(tenantId: string): Promise<number>;
+}
+
 export interface SessionStore {
   /** The session, unless it never was, was deleted, or expired by `nowMs`. */
   get(tenant: TenantContext, id: string, nowMs: number): Promise<StoredSession | undefined>;

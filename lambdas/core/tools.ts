@@ -15,7 +15,7 @@ import { countTokens } from './tokens';
 const MAX_SCHEMA_DEPTH = 32;
 
 const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
-const nameSchema = z.string().regex(NAME, 'a name is 1 to 64 of a-z A-Z 0-9 _ -');
+export const nameSchema = z.string().regex(NAME, 'a name is 1 to 64 of a-z A-Z 0-9 _ -');
 
 /**
  * A JSON Schema from a request: an object at most `MAX_SCHEMA_DEPTH` deep whose regular expressions

@@ -1,11 +1,4 @@
-import { type ErrorCode, errorBody } from '../../contract/errors';
-import {
-  type ChatCompletionChunk,
-  chatRequestSchema,
-  completeChat,
-  type StreamFailure,
-  streamChat,
-} from '../core/chat';
+import { chatRequestSchema, completeChat, streamChat } from '../core/chat';
 import {
   adapterModels,
   contentGuardrail,
@@ -15,15 +8,17 @@ import {
   type PlatformDeps,
   responseCache,
   sessions,
+  storedResponses,
   streamingLambdaHandler,
   tenantAdapters,
   tenantPrompts,
 } from '../runtime';
 import { vectors } from '../runtime-vectors';
-import { header, json, routeOf, tenantApi } from './http';
+import { header, json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
-import { logger } from './logger';
-import { streamed } from './streaming';
+import { streamedAnswer } from './model-call';
+import { responsesRoute } from './responses';
+import { OPENAI_SSE } from './sse';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type ChatCompletionsDeps = Pick<
@@ -39,65 +34,22 @@ export type ChatCompletionsDeps = Pick<
   | 'prompts'
   | 'sessions'
   | 'cache'
+  | 'responses'
   | 'contentGuardrail'
   | 'embedder'
   | 'vectors'
 >;
 
-const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
-
 /**
- * OpenAI's server-sent events: a `data:` line per chunk, then `data: [DONE]`; a failure after the
- * first chunk ends the stream with an error event in the API's error shape instead, its code told
- * to `on.failed` (for the audit record: the status, 200, was sent with the first chunk).
+ * The model APIs, each a codec over the one metered chat core: `POST /v1/chat/completions`, and
+ * the Responses API (`/v1/responses...`). One function, so one warm pool serves them all.
  */
-async function* serverSentEvents(
-  first: IteratorResult<ChatCompletionChunk | StreamFailure>,
-  rest: AsyncGenerator<ChatCompletionChunk | StreamFailure>,
-  on: { hungUp: () => void; failed: (code: ErrorCode) => void },
-): AsyncGenerator<string> {
-  const event = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
-  let ended = false;
-  const failed = (code: ErrorCode, message: string) => {
-    ended = true;
-    on.failed(code);
-    return event(errorBody(code, message));
-  };
-  /** Not the provider (that is a `StreamFailure`): the stream's settle failed, after its retries. */
-  const settleFailed = (error: unknown) => {
-    logger.error('stream failed', { error: error as Error });
-    return failed('internal_error', 'internal error');
-  };
-  try {
-    let next = first;
-    while (!next.done) {
-      if ('failure' in next.value) {
-        yield failed(next.value.failure.code, next.value.failure.message);
-        return;
-      }
-      yield event(next.value);
-      try {
-        next = await rest.next();
-      } catch (error) {
-        yield settleFailed(error);
-        return;
-      }
-    }
-    ended = true;
-    yield 'data: [DONE]\n\n';
-  } finally {
-    // The caller hung up (the transport stopped reading): the stream stops, and settles what it made.
-    if (!ended) on.hungUp();
-    // The caller is gone when this settle fails: no one reads the event, but the log and record say so.
-    await rest.return(undefined).catch(settleFailed);
-  }
-}
-
-/** `POST /v1/chat/completions` */
 export function create(deps: ChatCompletionsDeps) {
   const chat = modelDeps(deps);
+  const responses = { ...chat, storedResponseDays: deps.settings.storedResponseDays };
   return lambdaFunction(
     tenantApi(deps).handler(async (event, context) => {
+      if (event.resource.startsWith('/v1/responses')) return responsesRoute(responses, event, context);
       const { tenant, modelCall, audit } = context;
       const request = chatRequestSchema.parse(event.body);
       audit.model = request.model;
@@ -105,15 +57,7 @@ export function create(deps: ChatCompletionsDeps) {
       if (request.metadata) audit.metadata = request.metadata;
       if (request.stream) {
         const chunks = streamChat(chat, tenant, request, modelCall, { audit });
-        // The first chunk before any byte: a refusal or an early failure is an ordinary error answer.
-        const first = await chunks.next();
-        const events = serverSentEvents(first, chunks, {
-          hungUp: () => deps.metrics.streamDisconnected(tenant, routeOf(event)),
-          failed: (code) => {
-            context.errorCode = code;
-          },
-        });
-        return streamed(200, SSE_HEADERS, events);
+        return streamedAnswer(chunks, OPENAI_SSE, event, context, deps.metrics);
       }
       const noStore = /(^|,)\s*no-store\s*(,|$)/i.test(header(event, 'cache-control') ?? '');
       const completion = await completeChat(chat, tenant, request, modelCall, { audit, noStore });
@@ -134,6 +78,7 @@ export const handler = streamingLambdaHandler((wiring) =>
     prompts: tenantPrompts(wiring),
     sessions: sessions(wiring),
     cache: responseCache(wiring),
+    responses: storedResponses(wiring),
     contentGuardrail: contentGuardrail(wiring),
     vectors: vectors(wiring),
   }),

@@ -19,6 +19,7 @@ export type OffboardingDeps = Pick<
   | 'documents'
   | 'sessions'
   | 'cache'
+  | 'responses'
   | 'vectors'
   | 'adapterHost'
   | 'inferenceProfiles'

@@ -135,6 +135,7 @@ export class TenantPlane extends Construct {
       ledgerTableName: ledger.table.tableName,
       auditTableName: audit.table.tableName,
       auditRetentionDays: config.auditRetentionDays,
+      storedResponseDays: config.storedResponseDays,
       reservationTtlSeconds: config.reservationTtlSeconds,
       tenantAccessRoleArn: tenantAccess.role.roleArn,
       documentTableName: documents.table.tableName,

@@ -18,8 +18,10 @@ import type {
   RequestOutcome,
   Reservation,
   ResponseCache,
+  ResponseStore,
   SessionStore,
   StoredApiKey,
+  StoredResponse,
   TenantRegistry,
   VectorIndex,
 } from '../../lambdas/core/ports';
@@ -53,6 +55,17 @@ export function inMemoryPorts() {
     deleteAll: async (tenantId) => {
       const owned = [...cached.keys()].filter((key) => key.startsWith(`${tenantId}/`));
       for (const key of owned) cached.delete(key);
+      return owned.length;
+    },
+  };
+  const storedResponses = new Map<string, StoredResponse>();
+  const responses: ResponseStore = {
+    get: async (tenant, id) => storedResponses.get(`${tenant.tenantId}/${id}`),
+    put: async (tenant, stored) => void storedResponses.set(`${tenant.tenantId}/${stored.id}`, stored),
+    delete: async (tenant, id) => storedResponses.delete(`${tenant.tenantId}/${id}`),
+    deleteAll: async (tenantId) => {
+      const owned = [...storedResponses.keys()].filter((key) => key.startsWith(`${tenantId}/`));
+      for (const key of owned) storedResponses.delete(key);
       return owned.length;
     },
   };
@@ -346,6 +359,7 @@ export function inMemoryPorts() {
       },
       sessions,
       cache,
+      responses,
     },
     components,
     events,
