@@ -60,6 +60,23 @@ export function errorBody(code: ErrorCode, message: string, requestId?: string):
   return { error: { code, message, type: errorType(STATUS_BY_CODE[code]), request_id: requestId } };
 }
 
+/** Anthropic's error `type` for a status. */
+function anthropicErrorType(status: number): string {
+  if (status === 413) return 'request_too_large';
+  if (status === 503) return 'overloaded_error';
+  return errorType(status);
+}
+
+/** Anthropic's error body, which its SDKs read on the Messages routes: the code leads the message. */
+export function anthropicErrorBody(code: ErrorCode, message: string) {
+  return { type: 'error', error: { type: anthropicErrorType(STATUS_BY_CODE[code]), message: `${code}: ${message}` } };
+}
+
+/** The error body of a route: Anthropic's on its routes, the platform's everywhere else. */
+export function errorBodyFor(dialect: 'anthropic' | undefined, code: ErrorCode, message: string, requestId?: string) {
+  return dialect === 'anthropic' ? anthropicErrorBody(code, message) : errorBody(code, message, requestId);
+}
+
 export function statusOf(code: ErrorCode): number {
   return STATUS_BY_CODE[code];
 }

@@ -45,6 +45,11 @@ export interface Route {
   readonly auth: RouteAuth;
   /** Answered as a stream (API Gateway's `STREAM` transfer mode), its handler given `STREAMING_HANDLER_TIMEOUT_SECONDS`. */
   readonly streaming?: boolean;
+  /**
+   * `anthropic`: Anthropic's Messages API, whose clients send their key as `x-api-key` (or a
+   * Bearer token) and read errors in Anthropic's shape.
+   */
+  readonly dialect?: 'anthropic';
 }
 
 export const ROUTES: readonly Route[] = [
@@ -59,6 +64,23 @@ export const ROUTES: readonly Route[] = [
     handler: 'chat-completions',
     auth: 'tenant',
     streaming: true,
+  },
+  // The Anthropic Messages API: served by the chat function too.
+  {
+    method: 'POST',
+    path: '/v1/messages',
+    handler: 'chat-completions',
+    auth: 'tenant',
+    streaming: true,
+    dialect: 'anthropic',
+  },
+  {
+    method: 'POST',
+    path: '/v1/messages/count_tokens',
+    handler: 'chat-completions',
+    auth: 'tenant',
+    streaming: true,
+    dialect: 'anthropic',
   },
   { method: 'POST', path: '/v1/embeddings', handler: 'embeddings', auth: 'tenant' },
   { method: 'GET', path: '/v1/models', handler: 'models', auth: 'tenant' },
@@ -135,3 +157,15 @@ export const GATEWAY_RESPONSES = {
 } as const;
 
 export type GatewayResponseType = keyof typeof GATEWAY_RESPONSES;
+
+/** The dialect of a resource path (`event.resource`), if its route has one. */
+export function dialectOf(resource: string | undefined): Route['dialect'] {
+  return ROUTES.find((route) => route.path === resource)?.dialect;
+}
+
+/** The credential of a request: its `Authorization` header, or on Anthropic's routes an `x-api-key` as a Bearer token. */
+export function credentialOf(headers: Readonly<Record<string, string | undefined>>): string | undefined {
+  const find = (name: string) => Object.entries(headers).find(([key]) => key.toLowerCase() === name)?.[1];
+  const apiKey = find('x-api-key');
+  return find('authorization') ?? (apiKey ? `Bearer ${apiKey}` : undefined);
+}

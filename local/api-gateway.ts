@@ -11,6 +11,7 @@ import { errorBody } from '../contract/errors';
 import { STREAMING_HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
 import {
   AUTHORIZER_DENY_REASON,
+  credentialOf,
   GATEWAY_RESPONSES,
   type GatewayResponseType,
   type HandlerName,
@@ -142,7 +143,8 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
     if (matched.route.auth === 'admin') {
       if (!isOperator(headers.authorization, options.operatorToken)) return gatewayResponse('ACCESS_DENIED');
     } else {
-      const header = headers.authorization;
+      // API Gateway invokes the Anthropic routes' authorizer with either header, the others' with `Authorization` only.
+      const header = matched.route.dialect === 'anthropic' ? credentialOf(headers) : headers.authorization;
       if (!header) return gatewayResponse('UNAUTHORIZED');
       let result: APIGatewayAuthorizerResult;
       try {

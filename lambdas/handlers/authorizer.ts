@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { AUTHORIZER_DENY_REASON, TENANT_ROUTE_PREFIX } from '../../contract/routes';
+import { AUTHORIZER_DENY_REASON, credentialOf, TENANT_ROUTE_PREFIX } from '../../contract/routes';
 import { authorize } from '../core/authorize';
 import { PlatformError } from '../core/errors';
 import { toAuthorizerContext } from '../core/tenant';
@@ -23,7 +23,7 @@ export type AuthorizerDeps = Pick<PlatformDeps, 'registry' | 'tokens'> & { reado
 export function create(deps: AuthorizerDeps) {
   return lambdaFunction(
     middy<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>().handler(async (event) => {
-      const header = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+      const header = credentialOf(event.headers ?? {});
       let decision: Awaited<ReturnType<typeof authorize>>;
       try {
         decision = await authorize(deps, header);

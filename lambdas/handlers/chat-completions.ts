@@ -16,6 +16,7 @@ import {
 import { vectors } from '../runtime-vectors';
 import { header, json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
+import { messagesRoute } from './messages';
 import { streamedAnswer } from './model-call';
 import { responsesRoute } from './responses';
 import { OPENAI_SSE } from './sse';
@@ -42,7 +43,8 @@ export type ChatCompletionsDeps = Pick<
 
 /**
  * The model APIs, each a codec over the one metered chat core: `POST /v1/chat/completions`, and
- * the Responses API (`/v1/responses...`). One function, so one warm pool serves them all.
+ * the Responses API (`/v1/responses...`) and Anthropic's Messages API (`/v1/messages...`). One
+ * function, so one warm pool serves them all.
  */
 export function create(deps: ChatCompletionsDeps) {
   const chat = modelDeps(deps);
@@ -50,6 +52,7 @@ export function create(deps: ChatCompletionsDeps) {
   return lambdaFunction(
     tenantApi(deps).handler(async (event, context) => {
       if (event.resource.startsWith('/v1/responses')) return responsesRoute(responses, event, context);
+      if (event.resource.startsWith('/v1/messages')) return messagesRoute(chat, event, context);
       const { tenant, modelCall, audit } = context;
       const request = chatRequestSchema.parse(event.body);
       audit.model = request.model;

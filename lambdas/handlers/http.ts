@@ -2,7 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { ZodError } from 'zod';
-import { type ErrorCode, errorBody, statusOf } from '../../contract/errors';
+import { type ErrorCode, errorBodyFor, statusOf } from '../../contract/errors';
+import { dialectOf } from '../../contract/routes';
 import { annotateTrace } from '../adapters/xray-annotations';
 import { type AuditDetail, type AuditEntry, boundedAuditEntry } from '../core/audit';
 import { PlatformError } from '../core/errors';
@@ -53,9 +54,15 @@ export function listPage(data: readonly unknown[], nextCursor: string | undefine
 /** Messages may quote the request (an unknown key, a model name): cut so an answer never echoes a whole body. */
 const MAX_ERROR_MESSAGE_CHARS = 500;
 
-export function errorResponse(code: ErrorCode, message: string, requestId?: string, headers?: Record<string, string>) {
+export function errorResponse(
+  code: ErrorCode,
+  message: string,
+  requestId?: string,
+  headers?: Record<string, string>,
+  dialect?: 'anthropic',
+) {
   const shown = message.length > MAX_ERROR_MESSAGE_CHARS ? `${message.slice(0, MAX_ERROR_MESSAGE_CHARS)}...` : message;
-  return json(statusOf(code), errorBody(code, shown, requestId), headers);
+  return json(statusOf(code), errorBodyFor(dialect, code, shown, requestId), headers);
 }
 
 /** Every failure leaves as the one error shape; unexpected ones are logged and told apart from nothing. */
@@ -67,19 +74,21 @@ function errorResponses<C extends ApiContext>(): MiddlewareObj<ApiEvent, APIGate
     onError: (request: Request<C>) => {
       const { error } = request;
       const requestId = request.context.requestId;
+      // Anthropic's routes answer in Anthropic's error shape, which its SDKs read.
+      const dialect = dialectOf(request.event.resource);
       request.context.errorCode =
         error instanceof PlatformError ? error.code : error instanceof ZodError ? 'invalid_request' : 'internal_error';
       if (error instanceof PlatformError) {
         const retryAfter =
           error.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(error.retryAfterSeconds) };
-        request.response = errorResponse(error.code, error.message, requestId, retryAfter);
+        request.response = errorResponse(error.code, error.message, requestId, retryAfter, dialect);
       } else if (error instanceof ZodError) {
         const issue = error.issues[0];
         const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-        request.response = errorResponse('invalid_request', `${where}${issue.message}`, requestId);
+        request.response = errorResponse('invalid_request', `${where}${issue.message}`, requestId, undefined, dialect);
       } else {
         logger.error('unhandled error', { requestId, error: error as Error });
-        request.response = errorResponse('internal_error', 'internal error', requestId);
+        request.response = errorResponse('internal_error', 'internal error', requestId, undefined, dialect);
       }
       request.response.headers = { ...request.response.headers, 'x-request-id': requestId };
     },

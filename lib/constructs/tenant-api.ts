@@ -34,8 +34,10 @@ import { PlatformFunction } from './platform-function';
 import type { TenantAccessRole } from './tenant-access-role';
 
 export interface TenantApiProps {
-  /** The tenant authorizer every tenant route uses. */
+  /** The tenant authorizer every tenant route uses... */
   readonly authorizer: IAuthorizer;
+  /** ...but Anthropic's, which take `x-api-key` too. */
+  readonly anthropicAuthorizer: IAuthorizer;
   /** Tenants and API keys: read and written with the function's own role (admin only). */
   readonly tenantTable: ITable;
   /** The usage ledger: the admin function may Scan it for the all-tenant report; nobody else reaches it directly. */
@@ -195,7 +197,10 @@ export class TenantApi extends Construct {
         // A missing Authorization header is the authorizer's 401 (its identity source); bodies are
         // validated by the handlers' schemas, so their errors keep the platform's shape.
         route.auth === 'tenant'
-          ? { authorizer: props.authorizer, authorizationType: AuthorizationType.CUSTOM }
+          ? {
+              authorizer: route.dialect === 'anthropic' ? props.anthropicAuthorizer : props.authorizer,
+              authorizationType: AuthorizationType.CUSTOM,
+            }
           : { authorizationType: AuthorizationType.IAM },
       );
     }

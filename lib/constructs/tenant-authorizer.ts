@@ -27,6 +27,12 @@ export interface TenantAuthorizerProps {
 /** The Lambda REQUEST authorizer that turns a JWT or tenant API key into a tenant context. */
 export class TenantAuthorizer extends Construct {
   public readonly authorizer: IAuthorizer;
+  /**
+   * The same function for Anthropic's routes, whose clients send `x-api-key` or a Bearer token:
+   * API Gateway requires every identity source of a cached authorizer, so this one has none and
+   * is not cached (one authorizer call per request on those routes).
+   */
+  public readonly anthropicAuthorizer: IAuthorizer;
   public readonly function: IFunction;
 
   constructor(scope: Construct, id: string, props: TenantAuthorizerProps) {
@@ -42,6 +48,11 @@ export class TenantAuthorizer extends Construct {
       handler: this.function,
       identitySources: [IdentitySource.header('Authorization')],
       resultsCacheTtl: props.resultsCacheTtl ?? Duration.minutes(1),
+    });
+    this.anthropicAuthorizer = new RequestAuthorizer(this, 'AnthropicAuthorizer', {
+      handler: this.function,
+      identitySources: [],
+      resultsCacheTtl: Duration.seconds(0),
     });
   }
 }

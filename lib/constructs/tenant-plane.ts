@@ -166,6 +166,7 @@ export class TenantPlane extends Construct {
     });
     this.api = new TenantApi(this, 'TenantApi', {
       authorizer: authorizer.authorizer,
+      anthropicAuthorizer: authorizer.anthropicAuthorizer,
       tenantTable: tenants.table,
       ledgerTable: ledger.table,
       tenantAccess,
