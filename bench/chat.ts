@@ -60,10 +60,11 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function load(server: Server, connections: number, body = CHAT) {
+/** Load on one route of `server` for a cell; the server's CPU per request from /proc. */
+export async function load(server: Server, connections: number, body = CHAT, path = '/v1/chat/completions') {
   const cpuBefore = cpuSeconds(server.pid);
   const result = await runLoad({
-    url: `${server.url}/v1/chat/completions`,
+    url: `${server.url}${path}`,
     method: 'POST',
     connections,
     seconds: DURATION_SECONDS,
@@ -131,7 +132,7 @@ export async function benchChat(): Promise<void> {
   }
 }
 
-function row(name: string, connections: number, r: Awaited<ReturnType<typeof load>>): string[] {
+export function row(name: string, connections: number, r: Awaited<ReturnType<typeof load>>): string[] {
   return [
     name,
     String(connections),

@@ -1,4 +1,5 @@
 import { benchAdapters } from './adapters';
+import { benchApis } from './apis';
 import { benchChat } from './chat';
 import { benchCold } from './cold';
 import { benchLedger } from './ledger';
@@ -12,6 +13,7 @@ import { benchSynth } from './synth';
 /** `npm run bench [-- <suite>]`: each suite prints a table. */
 const SUITES: Record<string, () => Promise<void>> = {
   adapters: benchAdapters,
+  apis: benchApis,
   chat: benchChat,
   cold: benchCold,
   ledger: benchLedger,

@@ -119,6 +119,19 @@ describe('the Messages API with the Anthropic SDK', () => {
     ).rejects.toBeInstanceOf(Anthropic.BadRequestError);
   });
 
+  it("refuses a stream over the limit before its first event, in Anthropic's shape", async () => {
+    const { apiKey: slow } = await onboard(platform, 'messages-slow-co', { limits: { requestsPerMinute: 1 } });
+    const body = { model: 'nova-micro', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] };
+    expect((await call(platform, 'POST', '/v1/messages', { headers: { 'x-api-key': slow }, body })).status).toBe(200);
+    const refused = await call(platform, 'POST', '/v1/messages', {
+      headers: { 'x-api-key': slow },
+      body: { ...body, stream: true },
+    });
+    expect(refused.status).toBe(429);
+    expect(refused.body).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    expect(refused.headers.get('retry-after')).not.toBeNull();
+  });
+
   it('takes the key as x-api-key or as a Bearer token, and refuses a wrong one with 401', async () => {
     const body: Anthropic.MessageCreateParamsNonStreaming = {
       model: 'nova-micro',

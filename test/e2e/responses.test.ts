@@ -172,6 +172,17 @@ describe('the Responses API with the OpenAI SDK', () => {
     expect(tombstone.offboarding.deleted.stored_responses).toBe(1);
   });
 
+  it('refuses a stream over the limit before its first event: an ordinary 429', async () => {
+    const { apiKey: slow } = await onboard(platform, 'responses-slow-co', { limits: { requestsPerMinute: 1 } });
+    await clientFor(slow).responses.create({ model: 'nova-micro', input: 'One' });
+    const refused = await call(platform, 'POST', '/v1/responses', {
+      credential: slow,
+      body: { model: 'nova-micro', input: 'Two', stream: true },
+    });
+    expect(refused.status).toBe(429);
+    expect(refused.body.error.code).toBe('rate_limited');
+  });
+
   it('refuses what it does not serve, naming it', async () => {
     const answer = await call(platform, 'POST', '/v1/responses', {
       credential: apiKey,

@@ -8,9 +8,10 @@ import { call, dynamodbRequestsFromNow, onboard, startTestPlatform } from '../su
  * adapter reading `ConverseStream`'s event stream from the local Bedrock. Billing is checked in the
  * ledger for streams that finish, that the client cuts, and that the provider breaks.
  */
+const QUESTION = 'Tell me about the northern lights over the fjords tonight';
 const body = (extra: Record<string, unknown> = {}) => ({
   model: 'nova-micro',
-  messages: [{ role: 'user', content: 'Tell me about the northern lights over the fjords tonight' }],
+  messages: [{ role: 'user', content: QUESTION }],
   max_tokens: 64,
   stream: true,
   ...extra,
@@ -156,6 +157,40 @@ describe('streamed chat completions', () => {
     expect(usage).toEqual([expect.objectContaining({ requests: 1 })]);
     expect(usage[0].output_tokens).toBeGreaterThan(0);
     expect(usage[0].output_tokens).toBeLessThan(full);
+  });
+
+  it.each([
+    ['/v1/responses', { model: 'nova-micro', input: QUESTION, max_output_tokens: 64, stream: true }],
+    [
+      '/v1/messages',
+      { model: 'nova-micro', max_tokens: 64, messages: [{ role: 'user', content: QUESTION }], stream: true },
+    ],
+  ])('bills a stream on %s the client cuts after its first event, as chat completions does', async (path, request) => {
+    const id = `cut-${path.split('/')[2]}-co`;
+    const { apiKey: cutter } = await onboard(platform, id, { tier: 'standard' });
+    const releases: (() => void)[] = [];
+    platform.bedrock.misbehave({ streamGate: () => new Promise<void>((resolve) => releases.push(resolve)) });
+    const controller = new AbortController();
+    const response = await fetch(`${platform.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cutter}`, 'content-type': 'application/json' },
+      body: JSON.stringify(request),
+      signal: controller.signal,
+    });
+    expect(response.status).toBe(200);
+    await response.body?.getReader().read();
+    controller.abort();
+    for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve));
+    const usagePromise = settledUsage(cutter, 1);
+    for (let turn = 0; turn < 200 && releases.length > 0; turn++) {
+      releases.shift()?.();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const usage = await usagePromise;
+    platform.bedrock.misbehave(undefined);
+    expect(usage).toEqual([expect.objectContaining({ requests: 1 })]);
+    expect(usage[0].output_tokens).toBeGreaterThan(0);
+    expect(usage[0].output_tokens).toBeLessThan(countTokens(`Local echo of 1 message(s): ${QUESTION}`));
   });
 
   it('ends a stream the provider breaks midway with an error event, billing the words it made', async () => {
