@@ -25,22 +25,18 @@ export class DynamoDbResponseStore implements ResponseStore {
       new GetCommand({ TableName: this.tableName, Key: responseKey(tenant.tenantId, id), ConsistentRead: true }),
     );
     if (!liveAt(item, nowMs)) return undefined;
-    return {
-      id,
-      principal: item.principal,
-      response: item.response,
-      inputItems: item.inputItems,
-      conversation: item.conversation,
-      expiresAt: item[TTL_ATTRIBUTE],
-    };
+    const { response, inputItems, conversation } = JSON.parse(item.body);
+    return { id, principal: item.principal, response, inputItems, conversation, expiresAt: item[TTL_ATTRIBUTE] };
   }
 
   async put(tenant: TenantContext, stored: StoredResponse): Promise<void> {
-    const { id, expiresAt, ...rest } = stored;
+    const { id, principal, expiresAt, response, inputItems, conversation } = stored;
+    // One JSON string: a caller's JSON (deep schemas, numbers past 2^53) need not fit DynamoDB's types.
+    const body = JSON.stringify({ response, inputItems, conversation });
     await this.db(tenant.tenantId).send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...responseKey(tenant.tenantId, id), ...rest, [TTL_ATTRIBUTE]: expiresAt },
+        Item: { ...responseKey(tenant.tenantId, id), principal, body, [TTL_ATTRIBUTE]: expiresAt },
       }),
     );
   }

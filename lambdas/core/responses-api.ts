@@ -44,8 +44,10 @@ const functionCallOutputItem = z.object({
   call_id: callId,
   output: z.union([z.string(), z.array(textPart)]),
 });
-const inputItem = z.union([messageItem, functionCallItem, functionCallOutputItem], {
-  message: 'input items are messages (text parts), function_call and function_call_output items',
+/** An item of a stored response's output, by its id (the Vercel AI SDK sends these for earlier turns). */
+const itemReference = z.object({ type: z.literal('item_reference'), id: z.string().min(1).max(300) });
+const inputItem = z.union([messageItem, functionCallItem, functionCallOutputItem, itemReference], {
+  message: 'input items are messages (text parts), function_call, function_call_output and item_reference items',
 });
 
 const functionTool = z.object({
@@ -73,6 +75,13 @@ const formatSchema = z.union([
     strict: z.boolean().nullish(),
   }),
 ]);
+
+/** A parameter the platform cannot honour: refused by name, never ignored. */
+const unsupported = (why: string) =>
+  z
+    .unknown()
+    .refine((value) => value === undefined || value === null, { message: why })
+    .optional();
 
 /** What the platform serves of `POST /v1/responses`; parameters with no effect here are accepted as the SDKs send them. */
 export const responsesRequestSchema = z
@@ -113,6 +122,12 @@ export const responsesRequestSchema = z
     safety_identifier: z.string().max(256).nullish(),
     background: z.literal(false, { message: 'background responses are not served' }).nullish(),
     stream_options: z.object({}).passthrough().nullish(),
+    prompt_cache_retention: z.enum(['in-memory', '24h']).nullish(),
+    max_tool_calls: z.number().int().positive().nullish(),
+    context_management: z.array(z.unknown()).nullish(),
+    top_logprobs: z.literal(0, { message: 'log probabilities are not served: omit top_logprobs' }).nullish(),
+    conversation: unsupported('conversations are not served: continue with previous_response_id'),
+    prompt: unsupported('stored prompts are not served here: send the input'),
   })
   .strict();
 export type ResponsesRequest = z.infer<typeof responsesRequestSchema>;
@@ -129,6 +144,8 @@ function inputMessages(input: ResponsesRequest['input']): ChatMessageParam[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }];
   const messages: ChatMessageParam[] = [];
   for (const item of input) {
+    // Resolved before (`resolveItemReferences`): none is left here.
+    if (item.type === 'item_reference') continue;
     if (item.type === 'function_call') {
       const call = {
         id: item.call_id,
@@ -398,14 +415,69 @@ export function storedResponse(
   };
 }
 
+/** The stored response whose output an item id (`msg_<request>`, `fc_<request>_<n>`, `fs_<request>`) belongs to. */
+function responseIdOfItem(itemId: string): string | undefined {
+  const requestId = /^(?:msg|fs)_(.+)$/.exec(itemId)?.[1] ?? /^fc_(.+)_\d+$/.exec(itemId)?.[1];
+  return requestId && `resp_${requestId}`;
+}
+
+/**
+ * The input with each `item_reference` replaced by the output item it names, from the tenant's
+ * stored responses: a message as the assistant's turn, a function call as itself. A reference to
+ * nothing the caller may read is a 404, as any stored response of another's is.
+ */
+export async function resolveItemReferences(
+  input: ResponsesRequest['input'],
+  stored: (responseId: string) => Promise<StoredResponse | undefined>,
+): Promise<ResponsesRequest['input']> {
+  if (typeof input === 'string' || !input.some((item) => item.type === 'item_reference')) return input;
+  const resolved: Exclude<ResponsesRequest['input'], string> = [];
+  for (const item of input) {
+    if (item.type !== 'item_reference') {
+      resolved.push(item);
+      continue;
+    }
+    const responseId = responseIdOfItem(item.id);
+    const response = responseId ? await stored(responseId) : undefined;
+    const output = (response?.response.output as OutputItem[] | undefined)?.find((entry) => entry.id === item.id);
+    if (!output || (output.type !== 'message' && output.type !== 'function_call')) {
+      throw new PlatformError('not_found', `input: no stored item '${item.id.slice(0, 128)}'`);
+    }
+    resolved.push(inputItem.parse(output) as (typeof resolved)[number]);
+  }
+  return resolved;
+}
+
 /** A stored response is its tenant's, and where principals are kept apart, its principal's. */
 export function readableBy(tenant: TenantContext, stored: StoredResponse | undefined): StoredResponse | undefined {
   const principal = `${tenant.principal.type}:${tenant.principal.id}`;
   return stored && (tenant.sessionScope !== 'principal' || stored.principal === principal) ? stored : undefined;
 }
 
+/** `GET /v1/responses/{id}/input_items`: `order` (`desc` by default, as OpenAI), `after` an item id, `limit` 1-100. */
+export const inputItemsQuerySchema = z.object({
+  order: z.enum(['asc', 'desc']).default('desc'),
+  after: z.string().max(300).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+/** A page of a stored response's input items, as OpenAI's SDKs page them (`has_more`, `first_id`, `last_id`). */
+export function inputItemsPage(stored: StoredResponse, query: z.infer<typeof inputItemsQuerySchema>) {
+  const items = stored.inputItems.map((item, i) => inputItemView(item, i, stored.id));
+  const ordered = query.order === 'asc' ? items : items.reverse();
+  const start = query.after === undefined ? 0 : ordered.findIndex((item) => item.id === query.after) + 1;
+  const data = ordered.slice(start, start + query.limit);
+  return {
+    object: 'list',
+    data,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    has_more: start + query.limit < ordered.length,
+  };
+}
+
 /** An input item as `GET /v1/responses/{id}/input_items` lists it. */
-export function inputItemView(item: unknown, index: number, responseId: string) {
+function inputItemView(item: unknown, index: number, responseId: string) {
   const value = item as Record<string, unknown>;
   const type = (value.type as string | undefined) ?? 'message';
   const content =
@@ -476,7 +548,7 @@ export async function* responseEvents(
       if (!message) return;
       const { index, text } = message;
       const common = { item_id: ids.message, output_index: index, content_index: 0 };
-      yield { type: 'response.output_text.done', ...common, text };
+      yield { type: 'response.output_text.done', ...common, text, logprobs: [] };
       yield { type: 'response.content_part.done', ...common, part: textPart(text) };
       output[index] = messageItem(text, 'completed');
       yield { type: 'response.output_item.done', output_index: index, item: output[index] };

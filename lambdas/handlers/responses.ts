@@ -7,10 +7,12 @@ import type { PlatformMetrics, ResponseStore } from '../core/ports';
 import {
   chatRequestOf,
   checkToolChoice,
-  inputItemView,
+  inputItemsPage,
+  inputItemsQuerySchema,
   type ResponseObject,
   type ResponsesRequest,
   readableBy,
+  resolveItemReferences,
   responseEvents,
   responseIds,
   responseObject,
@@ -18,7 +20,7 @@ import {
   responsesRequestSchema,
   storedResponse,
 } from '../core/responses-api';
-import { type ApiEvent, json, listPage, type TenantApiContext } from './http';
+import { type ApiEvent, json, type TenantApiContext } from './http';
 import { streamedAnswer } from './model-call';
 import { namedEvent, type SseFormat } from './sse';
 
@@ -29,8 +31,8 @@ export interface ResponsesDeps extends ChatDeps {
   readonly metrics: PlatformMetrics;
 }
 
-/** A stored conversation of at most this much JSON fits a DynamoDB item (400 KB) with room for the answer. */
-const MAX_STORED_CONVERSATION_BYTES = 300_000;
+/** A stored response of at most this much JSON fits a DynamoDB item (400 KB). */
+const MAX_STORED_BYTES = 380_000;
 
 /**
  * `POST /v1/responses`, `GET` and `DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items`:
@@ -52,28 +54,31 @@ export async function responsesRoute(
       return json(200, { id, object: 'response', deleted: true });
     }
     if (event.resource.endsWith('/input_items')) {
-      return listPage(
-        stored.inputItems.map((item, i) => inputItemView(item, i, id)),
-        undefined,
-      );
+      return json(200, inputItemsPage(stored, inputItemsQuerySchema.parse(event.queryStringParameters ?? {})));
     }
     return json(200, stored.response);
   }
 
-  const request = responsesRequestSchema.parse(event.body);
+  const given = responsesRequestSchema.parse(event.body);
+  const readable = async (responseId: string) =>
+    readableBy(tenant, await deps.responses.get(tenant, responseId, deps.now()));
+  const request = { ...given, input: await resolveItemReferences(given.input, readable) };
   checkToolChoice(request);
   context.audit.model = request.model;
   if (request.user) context.audit.user = request.user;
   if (request.metadata) context.audit.metadata = request.metadata;
-  const previous = request.previous_response_id
-    ? readableBy(tenant, await deps.responses.get(tenant, request.previous_response_id, deps.now()))
-    : undefined;
+  const previous = request.previous_response_id ? await readable(request.previous_response_id) : undefined;
   if (request.previous_response_id && !previous) {
     throw new PlatformError('not_found', `previous_response_id: no response '${request.previous_response_id}'`);
   }
   const chat = chatRequestOf(request, previous);
   const store = request.store ?? true;
-  if (store && JSON.stringify(chat.messages).length > MAX_STORED_CONVERSATION_BYTES) {
+  // What the stored item will hold at most: the conversation, the request it echoes and its input, the answer.
+  const storedBytes =
+    JSON.stringify(previous?.conversation ?? []).length +
+    3 * JSON.stringify(event.body).length +
+    8 * (chat.max_completion_tokens ?? 5000);
+  if (store && storedBytes > MAX_STORED_BYTES) {
     throw new PlatformError(
       'invalid_request',
       'the conversation is too long to store: send store: false, or start anew',

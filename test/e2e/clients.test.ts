@@ -220,6 +220,20 @@ describe('agent clients, only their base URL changed', () => {
       expect(text).toBe(buffered.text);
     });
 
+    it('continues a conversation with the default provider, its earlier answer sent back as an item reference', async () => {
+      const model = createOpenAI({ baseURL, apiKey })('nova-micro');
+      const first = await generateText({ model, prompt: 'My name is Ada.' });
+      const next = await generateText({
+        model,
+        messages: [
+          { role: 'user', content: 'My name is Ada.' },
+          ...first.response.messages,
+          { role: 'user', content: 'What is my name?' },
+        ],
+      });
+      expect(next.text).toBe('Local echo of 3 message(s): What is my name?');
+    });
+
     it.each(providers)('answers generateObject with %s', async (_name, model) => {
       const { object } = await generateObject({
         model: model(),

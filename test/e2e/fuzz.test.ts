@@ -69,6 +69,38 @@ const VALID_BODIES: Record<string, Record<string, unknown>> = {
     user: 'u1',
     metadata: { k: 'v' },
   },
+  'POST /v1/responses': {
+    model: 'nova-micro',
+    instructions: 'be brief',
+    input: [
+      { role: 'user', content: [{ type: 'input_text', text: 'hi' }] },
+      { type: 'function_call', call_id: 'c1', name: 'lookup', arguments: '{"q":"hi"}' },
+      { type: 'function_call_output', call_id: 'c1', output: 'found' },
+    ],
+    tools: [
+      { type: 'function', name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } },
+    ],
+    text: { format: { type: 'json_schema', name: 'answer', schema: { type: 'object' }, strict: true } },
+    max_output_tokens: 8,
+    metadata: { k: 'v' },
+    store: true,
+  },
+  'POST /v1/messages': {
+    model: 'nova-micro',
+    max_tokens: 8,
+    system: [{ type: 'text', text: 'be brief', cache_control: { type: 'ephemeral' } }],
+    messages: [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'lookup', input: { q: 'hi' } }] },
+      {
+        role: 'user',
+        content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'text', text: 'found' }] }],
+      },
+    ],
+    tools: [{ name: 'lookup', input_schema: { type: 'object', properties: { q: { type: 'string' } } } }],
+    tool_choice: { type: 'auto', disable_parallel_tool_use: true },
+    metadata: { user_id: 'u1' },
+  },
   'POST /v1/embeddings': { model: 'titan-embed-text-v2', input: ['hello'], encoding_format: 'float' },
   'POST /v1/documents': { id: 'doc-1', title: 't', text: 'hello world', metadata: { lang: 'en', n: 1 } },
   'POST /v1/retrieve': { query: 'hello', top_k: 3, filter: { lang: 'en' } },
@@ -287,6 +319,12 @@ describe('every route answers bad input with a 4xx in the error shape, never a 5
     expect(response.status).toBeLessThan(500);
     if (response.status >= 400) {
       const answer = JSON.parse(text);
+      // Anthropic's routes answer their handlers' errors in Anthropic's shape, the code leading the message.
+      if (answer.type === 'error' && route.dialect === 'anthropic') {
+        expect(answer).toEqual({ type: 'error', error: { type: expect.any(String), message: expect.any(String) } });
+        expect(KNOWN_CODES).toContain(answer.error.message.split(':')[0]);
+        return;
+      }
       expect(answer).toEqual({
         error: {
           code: expect.any(String),

@@ -123,6 +123,7 @@ describe('the Responses API with the OpenAI SDK', () => {
     // The earlier user turn and answer are read again, as OpenAI bills them.
     expect(next.usage?.input_tokens).toBeGreaterThan(alone.usage?.input_tokens ?? Infinity);
     const items = await client.responses.inputItems.list(next.id);
+    expect(items).toMatchObject({ has_more: false });
     expect(items.data).toEqual([
       expect.objectContaining({
         type: 'message',
@@ -132,6 +133,66 @@ describe('the Responses API with the OpenAI SDK', () => {
     ]);
     // Not stored: cannot be continued or read.
     await expect(client.responses.retrieve(alone.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it("resolves item_reference input items from stored responses, the caller's own only", async () => {
+    const first = await client.responses.create({ model: 'nova-micro', input: 'My name is Ada.' });
+    const next = await client.responses.create({
+      model: 'nova-micro',
+      input: [
+        { role: 'user', content: 'My name is Ada.' },
+        { type: 'item_reference', id: first.output[0].id ?? '' },
+        { role: 'user', content: 'What is my name?' },
+      ],
+    });
+    expect(next.output_text).toBe('Local echo of 3 message(s): What is my name?');
+    const converse = platform.bedrock.requests.findLast((r) => r.path.endsWith('/converse'))?.body as {
+      messages: { role: string; content: { text: string }[] }[];
+    };
+    expect(converse.messages[1]).toEqual({ role: 'assistant', content: [{ text: first.output_text }] });
+    const { apiKey: otherKey } = await onboard(platform, 'responses-referrer-co');
+    await expect(
+      clientFor(otherKey).responses.create({
+        model: 'nova-micro',
+        input: [
+          { type: 'item_reference', id: first.output[0].id ?? '' },
+          { role: 'user', content: 'Hi' },
+        ],
+      }),
+    ).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('pages input items as the SDKs page them: newest first by default, has_more, first_id, last_id, after', async () => {
+    const response = await client.responses.create({
+      model: 'nova-micro',
+      input: [
+        { role: 'user', content: 'One' },
+        { role: 'assistant', content: 'Two' },
+        { role: 'user', content: 'Three' },
+      ],
+    });
+    const all = await client.responses.inputItems.list(response.id);
+    const texts = (page: { data: unknown[] }) =>
+      page.data.map((item) => (item as { content: { text: string }[] }).content[0].text);
+    expect(texts(all)).toEqual(['Three', 'Two', 'One']);
+    const first = await client.responses.inputItems.list(response.id, { order: 'asc', limit: 2 });
+    expect(first.has_more).toBe(true);
+    const raw = await call(platform, 'GET', `/v1/responses/${response.id}/input_items?order=asc&limit=2`, {
+      credential: apiKey,
+    });
+    expect(raw.body).toMatchObject({
+      object: 'list',
+      has_more: true,
+      first_id: first.data[0].id,
+      last_id: first.data[1].id,
+    });
+    const rest = await client.responses.inputItems.list(response.id, {
+      order: 'asc',
+      limit: 2,
+      after: first.data[1].id,
+    });
+    expect([...texts(first), ...texts(rest)]).toEqual(['One', 'Two', 'Three']);
+    expect(rest.has_more).toBe(false);
   });
 
   it('deletes a stored response', async () => {
