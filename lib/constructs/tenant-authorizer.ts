@@ -1,5 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
-import { type IAuthorizer, IdentitySource, RequestAuthorizer } from 'aws-cdk-lib/aws-apigateway';
+import { type CfnAuthorizer, type IAuthorizer, IdentitySource, RequestAuthorizer } from 'aws-cdk-lib/aws-apigateway';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -49,10 +49,13 @@ export class TenantAuthorizer extends Construct {
       identitySources: [IdentitySource.header('Authorization')],
       resultsCacheTtl: props.resultsCacheTtl ?? Duration.minutes(1),
     });
-    this.anthropicAuthorizer = new RequestAuthorizer(this, 'AnthropicAuthorizer', {
+    const anthropic = new RequestAuthorizer(this, 'AnthropicAuthorizer', {
       handler: this.function,
       identitySources: [],
       resultsCacheTtl: Duration.seconds(0),
     });
+    // No identity source at all (CDK writes an empty one, which API Gateway need not accept).
+    (anthropic.node.defaultChild as CfnAuthorizer).addPropertyDeletionOverride('IdentitySource');
+    this.anthropicAuthorizer = anthropic;
   }
 }

@@ -165,6 +165,7 @@ describe('offboarding', () => {
       prompts: 0,
       sessions: 0,
       cache_entries: 0,
+      stored_responses: 0,
       chunks: 1,
       documents: 1,
       audit_records: 0,

@@ -197,7 +197,7 @@ describe('PlatformStack', () => {
     expect(starResources).toHaveLength(14);
   });
 
-  it('streams chat completions: STREAM transfer mode on response-streaming-invocations, 300 s to generate', () => {
+  it('streams the model APIs from one function: STREAM transfer mode on response-streaming-invocations, 300 s to generate', () => {
     const [chat] = Object.entries(template.findResources('AWS::Lambda::Function')).filter(
       ([, fn]) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === 'chat-completions',
     );
@@ -205,18 +205,47 @@ describe('PlatformStack', () => {
     const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).filter((method) =>
       JSON.stringify(method.Properties.Integration.Uri).includes(chat[0]),
     );
-    expect(methods).toHaveLength(1);
-    expect(methods[0].Properties.Integration).toMatchObject({
-      Type: 'AWS_PROXY',
-      ResponseTransferMode: 'STREAM',
-      TimeoutInMillis: 300_000,
-    });
-    expect(JSON.stringify(methods[0].Properties.Integration.Uri)).toContain('response-streaming-invocations');
+    // chat completions, the Responses API's four routes, the Messages API's two
+    const served = ROUTES.filter((route) => route.handler === 'chat-completions');
+    expect(served.map((route) => `${route.method} ${route.path}`)).toEqual([
+      'POST /v1/chat/completions',
+      'POST /v1/responses',
+      'GET /v1/responses/{id}',
+      'DELETE /v1/responses/{id}',
+      'GET /v1/responses/{id}/input_items',
+      'POST /v1/messages',
+      'POST /v1/messages/count_tokens',
+    ]);
+    expect(methods).toHaveLength(served.length);
+    for (const method of methods) {
+      expect(method.Properties.Integration).toMatchObject({
+        Type: 'AWS_PROXY',
+        ResponseTransferMode: 'STREAM',
+        TimeoutInMillis: 300_000,
+      });
+      expect(JSON.stringify(method.Properties.Integration.Uri)).toContain('response-streaming-invocations');
+    }
     // every other route stays buffered
-    const buffered = Object.values(template.findResources('AWS::ApiGateway::Method')).filter(
+    const streamed = Object.values(template.findResources('AWS::ApiGateway::Method')).filter(
       (method) => method.Properties.Integration?.ResponseTransferMode === 'STREAM',
     );
-    expect(buffered).toHaveLength(1);
+    expect(streamed).toHaveLength(served.length);
+  });
+
+  it("authorizes Anthropic's routes with the same function, uncached, with no identity source (x-api-key or Bearer)", () => {
+    const authorizers = Object.entries(template.findResources('AWS::ApiGateway::Authorizer'));
+    expect(
+      authorizers.map(([, a]) => [a.Properties.IdentitySource, a.Properties.AuthorizerResultTtlInSeconds]).sort(),
+    ).toEqual([
+      [undefined, 0],
+      ['method.request.header.Authorization', 60],
+    ]);
+    expect(new Set(authorizers.map(([, a]) => JSON.stringify(a.Properties.AuthorizerUri))).size).toBe(1);
+    const [anthropic] = authorizers.find(([, a]) => a.Properties.AuthorizerResultTtlInSeconds === 0) ?? [];
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).filter(
+      (method) => method.Properties.AuthorizerId?.Ref === anthropic,
+    );
+    expect(methods.map((method) => method.Properties.HttpMethod)).toEqual(['POST', 'POST']);
   });
 
   it('runs OpenSearch encrypted, HTTPS-only, IAM-only, refusing explicit indexes in bulk bodies', () => {
