@@ -686,3 +686,25 @@ export async function* streamChat(
     yield { ...chunk({}), choices: [], usage: usageView(usage) };
   }
 }
+
+/**
+ * A chat stream recoded as another API's events: its first chunk is read before `recode` yields
+ * anything (so a refusal stays an ordinary error answer), and the chat stream is stopped however
+ * the caller ends the recoded one (a hang-up at any event: the stream settles what it made).
+ */
+export async function* recodeStream<E>(
+  chunks: AsyncGenerator<ChatCompletionChunk | StreamFailure>,
+  recode: (stream: AsyncIterable<ChatCompletionChunk | StreamFailure>) => AsyncGenerator<E | StreamFailure>,
+): AsyncGenerator<E | StreamFailure> {
+  const first = await chunks.next();
+  async function* replayed() {
+    if (first.done) return;
+    yield first.value;
+    yield* chunks;
+  }
+  try {
+    yield* recode(replayed());
+  } finally {
+    await chunks.return(undefined);
+  }
+}

@@ -1,5 +1,11 @@
 import * as z from 'zod';
-import type { ChatCompletion, ChatCompletionChunk, ChatRequest, StreamFailure } from './chat';
+import {
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type ChatRequest,
+  recodeStream,
+  type StreamFailure,
+} from './chat';
 import { toolSchema } from './tools';
 
 /**
@@ -227,88 +233,83 @@ export type MessageEvent = { type: string } & Record<string, unknown>;
  * its `text_delta` or `input_json_delta` pieces, stopped, then `message_delta` with the stop reason
  * and usage, and `message_stop`. A failure passes through, for the transport to end the stream.
  */
-export async function* messageEvents(
+export function messageEvents(
   request: MessagesRequest,
   chunks: AsyncGenerator<ChatCompletionChunk | StreamFailure>,
   id: string,
 ): AsyncGenerator<MessageEvent | StreamFailure> {
-  // The first chunk before any event: a refusal (429) or an early failure stays an ordinary error answer.
-  const first = await chunks.next();
-  try {
-    yield* events(first);
-  } finally {
-    // Also when the caller stops reading before the chunks were all read: the stream settles.
-    await chunks.return(undefined);
-  }
-  async function* events(
-    first: IteratorResult<ChatCompletionChunk | StreamFailure>,
-  ): AsyncGenerator<MessageEvent | StreamFailure> {
-    yield {
-      type: 'message_start',
-      message: {
-        id,
-        type: 'message',
-        role: 'assistant',
-        model: request.model,
-        content: [],
-        stop_reason: null,
-        stop_sequence: null,
-        usage: { input_tokens: 0, output_tokens: 0 },
-      },
-    };
-    /** The open block: its index, and for a tool call the chat's index of it. */
-    let open: { index: number; toolCall?: number } | undefined;
-    let blocks = 0;
-    let finishReason: string | null = null;
-    let usage: ReturnType<typeof usageOf> | undefined;
-    const stop = function* (): Generator<MessageEvent> {
-      if (open) yield { type: 'content_block_stop', index: open.index };
-      open = undefined;
-    };
-    for (let next = first; !next.done; next = await chunks.next()) {
-      const chunk = next.value;
-      if ('failure' in chunk) {
-        yield chunk;
-        return;
+  return recodeStream(chunks, (stream) => messageEventsOf(request, stream, id));
+}
+
+async function* messageEventsOf(
+  request: MessagesRequest,
+  stream: AsyncIterable<ChatCompletionChunk | StreamFailure>,
+  id: string,
+): AsyncGenerator<MessageEvent | StreamFailure> {
+  yield {
+    type: 'message_start',
+    message: {
+      id,
+      type: 'message',
+      role: 'assistant',
+      model: request.model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 0, output_tokens: 0 },
+    },
+  };
+  /** The open block: its index, and for a tool call the chat's index of it. */
+  let open: { index: number; toolCall?: number } | undefined;
+  let blocks = 0;
+  let finishReason: string | null = null;
+  let usage: ReturnType<typeof usageOf> | undefined;
+  const stop = function* (): Generator<MessageEvent> {
+    if (open) yield { type: 'content_block_stop', index: open.index };
+    open = undefined;
+  };
+  for await (const chunk of stream) {
+    if ('failure' in chunk) {
+      yield chunk;
+      return;
+    }
+    if (chunk.usage) usage = usageOf(chunk.usage);
+    const [choice] = chunk.choices;
+    if (!choice) continue;
+    finishReason = choice.finish_reason ?? finishReason;
+    const { content, tool_calls: deltas } = choice.delta;
+    if (content) {
+      if (!open || open.toolCall !== undefined) {
+        yield* stop();
+        open = { index: blocks++ };
+        yield { type: 'content_block_start', index: open.index, content_block: { type: 'text', text: '' } };
       }
-      if (chunk.usage) usage = usageOf(chunk.usage);
-      const [choice] = chunk.choices;
-      if (!choice) continue;
-      finishReason = choice.finish_reason ?? finishReason;
-      const { content, tool_calls: deltas } = choice.delta;
-      if (content) {
-        if (!open || open.toolCall !== undefined) {
-          yield* stop();
-          open = { index: blocks++ };
-          yield { type: 'content_block_start', index: open.index, content_block: { type: 'text', text: '' } };
-        }
-        yield { type: 'content_block_delta', index: open.index, delta: { type: 'text_delta', text: content } };
+      yield { type: 'content_block_delta', index: open.index, delta: { type: 'text_delta', text: content } };
+    }
+    for (const delta of deltas ?? []) {
+      if (delta.id) {
+        yield* stop();
+        open = { index: blocks++, toolCall: delta.index };
+        yield {
+          type: 'content_block_start',
+          index: open.index,
+          content_block: { type: 'tool_use', id: delta.id, name: delta.function.name ?? '', input: {} },
+        };
       }
-      for (const delta of deltas ?? []) {
-        if (delta.id) {
-          yield* stop();
-          open = { index: blocks++, toolCall: delta.index };
-          yield {
-            type: 'content_block_start',
-            index: open.index,
-            content_block: { type: 'tool_use', id: delta.id, name: delta.function.name ?? '', input: {} },
-          };
-        }
-        if (delta.function.arguments && open?.toolCall === delta.index) {
-          yield {
-            type: 'content_block_delta',
-            index: open.index,
-            delta: { type: 'input_json_delta', partial_json: delta.function.arguments },
-          };
-        }
+      if (delta.function.arguments && open?.toolCall === delta.index) {
+        yield {
+          type: 'content_block_delta',
+          index: open.index,
+          delta: { type: 'input_json_delta', partial_json: delta.function.arguments },
+        };
       }
     }
-    yield* stop();
-    yield {
-      type: 'message_delta',
-      delta: { stop_reason: STOP_REASON[finishReason ?? 'stop'] ?? 'end_turn', stop_sequence: null },
-      usage: usage ?? { output_tokens: 0 },
-    };
-    yield { type: 'message_stop' };
   }
+  yield* stop();
+  yield {
+    type: 'message_delta',
+    delta: { stop_reason: STOP_REASON[finishReason ?? 'stop'] ?? 'end_turn', stop_sequence: null },
+    usage: usage ?? { output_tokens: 0 },
+  };
+  yield { type: 'message_stop' };
 }

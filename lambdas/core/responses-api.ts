@@ -3,6 +3,7 @@ import {
   type ChatCompletion,
   type ChatCompletionChunk,
   type ChatRequest,
+  recodeStream,
   type StreamFailure,
   toChatMessages,
 } from './chat';
@@ -501,10 +502,21 @@ export type ResponseEvent = { type: string } & Record<string, unknown>;
  * `.incomplete`) with the usage. `completed` is told the final response before the last event, to
  * store it. A failure passes through, for the transport to end the stream with it.
  */
-export async function* responseEvents(
+export function responseEvents(
   request: ResponsesRequest,
   chat: ChatRequest,
   chunks: AsyncGenerator<ChatCompletionChunk | StreamFailure>,
+  ids: Ids,
+  createdAt: number,
+  completed: (response: ResponseObject) => Promise<void>,
+): AsyncGenerator<ResponseEvent | StreamFailure> {
+  return recodeStream(chunks, (stream) => responseEventsOf(request, chat, stream, ids, createdAt, completed));
+}
+
+async function* responseEventsOf(
+  request: ResponsesRequest,
+  chat: ChatRequest,
+  stream: AsyncIterable<ChatCompletionChunk | StreamFailure>,
   ids: Ids,
   createdAt: number,
   completed: (response: ResponseObject) => Promise<void>,
@@ -516,116 +528,103 @@ export async function* responseEvents(
   let finishReason: string | null = null;
   let usage: ResponseUsage | undefined;
   const snapshot = (status: 'in_progress') => responseObject(request, ids, createdAt, { status, output: [] });
-  // The first chunk before any event: a refusal (429) or an early failure stays an ordinary error answer.
-  const first = await chunks.next();
-  try {
-    yield* events(first);
-  } finally {
-    // Also when the caller stops reading before the chunks were all read: the stream settles.
-    await chunks.return(undefined);
+  yield { type: 'response.created', response: snapshot('in_progress') };
+  yield { type: 'response.in_progress', response: snapshot('in_progress') };
+  if (chat.retrieval) {
+    const item = fileSearchCall(ids, searchQuery(chat));
+    output.push(item);
+    yield { type: 'response.output_item.added', output_index: 0, item };
+    yield { type: 'response.output_item.done', output_index: 0, item };
   }
-  async function* events(
-    first: IteratorResult<ChatCompletionChunk | StreamFailure>,
-  ): AsyncGenerator<ResponseEvent | StreamFailure> {
-    yield { type: 'response.created', response: snapshot('in_progress') };
-    yield { type: 'response.in_progress', response: snapshot('in_progress') };
-    if (chat.retrieval) {
-      const item = fileSearchCall(ids, searchQuery(chat));
-      output.push(item);
-      yield { type: 'response.output_item.added', output_index: 0, item };
-      yield { type: 'response.output_item.done', output_index: 0, item };
+  const messageItem = (text: string, status: string) => ({
+    type: 'message',
+    id: ids.message,
+    status,
+    role: 'assistant',
+    content: text === '' && status === 'in_progress' ? [] : [textPart(text)],
+  });
+  const textPart = (text: string) => ({ type: 'output_text', text, annotations: annotationsOf(text, citations) });
+  /** The message's text is whole when the first tool call starts, or at the end. */
+  async function* closeMessage(): AsyncGenerator<ResponseEvent> {
+    if (!message) return;
+    const { index, text } = message;
+    const common = { item_id: ids.message, output_index: index, content_index: 0 };
+    yield { type: 'response.output_text.done', ...common, text, logprobs: [] };
+    yield { type: 'response.content_part.done', ...common, part: textPart(text) };
+    output[index] = messageItem(text, 'completed');
+    yield { type: 'response.output_item.done', output_index: index, item: output[index] };
+    message = undefined;
+  }
+  for await (const chunk of stream) {
+    if ('failure' in chunk) {
+      yield chunk;
+      return;
     }
-    const messageItem = (text: string, status: string) => ({
-      type: 'message',
-      id: ids.message,
-      status,
-      role: 'assistant',
-      content: text === '' && status === 'in_progress' ? [] : [textPart(text)],
-    });
-    const textPart = (text: string) => ({ type: 'output_text', text, annotations: annotationsOf(text, citations) });
-    /** The message's text is whole when the first tool call starts, or at the end. */
-    async function* closeMessage(): AsyncGenerator<ResponseEvent> {
-      if (!message) return;
-      const { index, text } = message;
-      const common = { item_id: ids.message, output_index: index, content_index: 0 };
-      yield { type: 'response.output_text.done', ...common, text, logprobs: [] };
-      yield { type: 'response.content_part.done', ...common, part: textPart(text) };
-      output[index] = messageItem(text, 'completed');
-      yield { type: 'response.output_item.done', output_index: index, item: output[index] };
-      message = undefined;
-    }
-    for (let next = first; !next.done; next = await chunks.next()) {
-      const chunk = next.value;
-      if ('failure' in chunk) {
-        yield chunk;
-        return;
+    citations = chunk.citations ?? citations;
+    if (chunk.usage) usage = usageOf(chunk.usage);
+    const [choice] = chunk.choices;
+    if (!choice) continue;
+    finishReason = choice.finish_reason ?? finishReason;
+    const { content, tool_calls: deltas } = choice.delta;
+    if (content) {
+      if (!message) {
+        message = { index: output.length, text: '' };
+        output.push(messageItem('', 'in_progress'));
+        yield { type: 'response.output_item.added', output_index: message.index, item: output[message.index] };
+        const common = { item_id: ids.message, output_index: message.index, content_index: 0 };
+        yield { type: 'response.content_part.added', ...common, part: textPart('') };
       }
-      citations = chunk.citations ?? citations;
-      if (chunk.usage) usage = usageOf(chunk.usage);
-      const [choice] = chunk.choices;
-      if (!choice) continue;
-      finishReason = choice.finish_reason ?? finishReason;
-      const { content, tool_calls: deltas } = choice.delta;
-      if (content) {
-        if (!message) {
-          message = { index: output.length, text: '' };
-          output.push(messageItem('', 'in_progress'));
-          yield { type: 'response.output_item.added', output_index: message.index, item: output[message.index] };
-          const common = { item_id: ids.message, output_index: message.index, content_index: 0 };
-          yield { type: 'response.content_part.added', ...common, part: textPart('') };
-        }
-        message.text += content;
+      message.text += content;
+      yield {
+        type: 'response.output_text.delta',
+        item_id: ids.message,
+        output_index: message.index,
+        content_index: 0,
+        delta: content,
+      };
+    }
+    for (const delta of deltas ?? []) {
+      let call = calls.get(delta.index);
+      if (!call) {
+        yield* closeMessage();
+        const item = {
+          type: 'function_call',
+          id: ids.functionCall(delta.index),
+          call_id: delta.id ?? '',
+          name: delta.function.name ?? '',
+          arguments: '',
+          status: 'in_progress',
+        };
+        call = { index: output.length, item };
+        calls.set(delta.index, call);
+        output.push(item);
+        yield { type: 'response.output_item.added', output_index: call.index, item };
+      }
+      if (delta.function.arguments) {
+        call.item.arguments = `${call.item.arguments}${delta.function.arguments}`;
         yield {
-          type: 'response.output_text.delta',
-          item_id: ids.message,
-          output_index: message.index,
-          content_index: 0,
-          delta: content,
+          type: 'response.function_call_arguments.delta',
+          item_id: call.item.id,
+          output_index: call.index,
+          delta: delta.function.arguments,
         };
       }
-      for (const delta of deltas ?? []) {
-        let call = calls.get(delta.index);
-        if (!call) {
-          yield* closeMessage();
-          const item = {
-            type: 'function_call',
-            id: ids.functionCall(delta.index),
-            call_id: delta.id ?? '',
-            name: delta.function.name ?? '',
-            arguments: '',
-            status: 'in_progress',
-          };
-          call = { index: output.length, item };
-          calls.set(delta.index, call);
-          output.push(item);
-          yield { type: 'response.output_item.added', output_index: call.index, item };
-        }
-        if (delta.function.arguments) {
-          call.item.arguments = `${call.item.arguments}${delta.function.arguments}`;
-          yield {
-            type: 'response.function_call_arguments.delta',
-            item_id: call.item.id,
-            output_index: call.index,
-            delta: delta.function.arguments,
-          };
-        }
-      }
     }
-    yield* closeMessage();
-    for (const { index, item } of calls.values()) {
-      const done = { ...item, status: 'completed' };
-      output[index] = done;
-      yield {
-        type: 'response.function_call_arguments.done',
-        item_id: item.id,
-        output_index: index,
-        arguments: item.arguments,
-      };
-      yield { type: 'response.output_item.done', output_index: index, item: done };
-    }
-    const end = ending(finishReason);
-    const response = responseObject(request, ids, createdAt, { status: end.status, output, usage }, end);
-    await completed(response);
-    yield { type: end.status === 'completed' ? 'response.completed' : 'response.incomplete', response };
   }
+  yield* closeMessage();
+  for (const { index, item } of calls.values()) {
+    const done = { ...item, status: 'completed' };
+    output[index] = done;
+    yield {
+      type: 'response.function_call_arguments.done',
+      item_id: item.id,
+      output_index: index,
+      arguments: item.arguments,
+    };
+    yield { type: 'response.output_item.done', output_index: index, item: done };
+  }
+  const end = ending(finishReason);
+  const response = responseObject(request, ids, createdAt, { status: end.status, output, usage }, end);
+  await completed(response);
+  yield { type: end.status === 'completed' ? 'response.completed' : 'response.incomplete', response };
 }

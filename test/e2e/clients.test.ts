@@ -92,7 +92,10 @@ describe('agent clients, only their base URL changed', () => {
     });
   });
 
-  describe('OpenAI Agents SDK (JS) on chat completions', () => {
+  describe.each([
+    ['chat completions', 'chat_completions'],
+    ['the Responses API, its default model', 'responses'],
+  ] as const)('OpenAI Agents SDK (JS) on %s', (_name, api) => {
     let toolCalls = 0;
     const getWeather = agentTool({
       name: 'get_weather',
@@ -106,7 +109,7 @@ describe('agent clients, only their base URL changed', () => {
 
     beforeAll(() => {
       setDefaultOpenAIClient(new OpenAI({ baseURL, apiKey, maxRetries: 0 }) as never);
-      setOpenAIAPI('chat_completions');
+      setOpenAIAPI(api);
       setTracingDisabled(true);
     });
 
@@ -129,50 +132,6 @@ describe('agent clients, only their base URL changed', () => {
       }
       await streamed.completed;
       expect(toolCalls).toBe(2);
-      expect(streamed.finalOutput).toBe(result.finalOutput);
-    });
-
-    it('answers an outputType schema', async () => {
-      const agent = new Agent({ name: 'Reporter', instructions: 'Report.', model: 'nova-micro', outputType: weather });
-      const result = await run(agent, structuredPrompt);
-      expect(weather.parse(result.finalOutput)).toEqual(result.finalOutput);
-    });
-  });
-
-  describe('OpenAI Agents SDK (JS) with its default model: the Responses API', () => {
-    let toolCalls = 0;
-    const getWeather = agentTool({
-      name: 'get_weather',
-      description: 'Get the current weather for a city',
-      parameters: z.object({ city: z.string() }),
-      execute: async ({ city }) => {
-        toolCalls++;
-        return JSON.stringify({ temp_c: 21, city });
-      },
-    });
-
-    beforeAll(() => {
-      setDefaultOpenAIClient(new OpenAI({ baseURL, apiKey, maxRetries: 0 }) as never);
-      setOpenAIAPI('responses');
-    });
-
-    it('runs an agent with a function tool to its final answer, and streamed', async () => {
-      const agent = new Agent({
-        name: 'Weather',
-        instructions: 'Use the tool.',
-        model: 'nova-micro',
-        tools: [getWeather],
-      });
-      const result = await run(agent, question);
-      expect(toolCalls).toBe(1);
-      expect(result.finalOutput).toBe(
-        'Local answer from 1 tool result(s): get_weather said {"temp_c":21,"city":"Paris"}',
-      );
-      const streamed = await run(agent, question, { stream: true });
-      for await (const _event of streamed) {
-        // drained
-      }
-      await streamed.completed;
       expect(streamed.finalOutput).toBe(result.finalOutput);
     });
 
