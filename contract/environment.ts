@@ -146,9 +146,23 @@ const lambdaEnvSchema = z.object({
     .optional(),
 });
 
+/**
+ * Settings fixed at synth and large (the catalog, tiers, PII policies, retrieval): compiled into
+ * each bundle as `BUNDLED_ENVIRONMENT` (esbuild `define`) instead of Lambda's environment, which
+ * holds 4 KB in all. The environment still wins where it has them (workflows run from source).
+ */
+export const BUNDLED_ENVIRONMENT_KEYS = ['RETRIEVAL', 'MODEL_CATALOG', 'TIER_LIMITS', 'PII_REDACTION'] as const;
+
+/** Replaced by the bundler with the JSON of the bundled variables; undeclared when running from source. */
+declare const BUNDLED_ENVIRONMENT: string | undefined;
+
+function bundledEnvironment(): Record<string, string> {
+  return typeof BUNDLED_ENVIRONMENT === 'string' ? JSON.parse(BUNDLED_ENVIRONMENT) : {};
+}
+
 /** The Lambda composition root reads its environment here, once, and nowhere else. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
-  const e = lambdaEnvSchema.parse(env);
+  const e = lambdaEnvSchema.parse({ ...bundledEnvironment(), ...env });
   return {
     region: e.AWS_REGION,
     tenantTableName: e.TENANT_TABLE_NAME,

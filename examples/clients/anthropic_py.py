@@ -1,30 +1,13 @@
 """Stock `anthropic` (Python) against the platform's Messages API, only base_url changed."""
-import os
-import sys
-
 import anthropic
 
-client = anthropic.Anthropic(base_url=os.environ["BASE_URL"].removesuffix("/v1"), api_key=os.environ["API_KEY"], max_retries=0)
-MODEL = os.environ.get("MODEL", "nova-micro")
-print(f"client: anthropic=={anthropic.__version__}")
-TOOLS = [
-    {
-        "name": "get_weather",
-        "description": "Get the current weather for a city",
-        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    }
-]
-QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
-failed = 0
+from harness import (API_KEY, BASE_URL, MODEL, QUESTION, WEATHER_PARAMETERS, WEATHER_TOOL, finish, get_weather,
+                     print_client, step)
 
-
-def step(name, fn):
-    global failed
-    try:
-        print(f"PASS {name}: {fn()}")
-    except Exception as error:  # noqa: BLE001
-        failed += 1
-        print(f"FAIL {name}: {error!r}")
+print_client("anthropic")
+client = anthropic.Anthropic(base_url=BASE_URL.removesuffix("/v1"), api_key=API_KEY, max_retries=0)
+TOOLS = [{**WEATHER_TOOL, "input_schema": WEATHER_PARAMETERS}]
+ASK = [{"role": "user", "content": QUESTION}]
 
 
 def plain():
@@ -33,10 +16,10 @@ def plain():
 
 
 def agent_loop(create):
-    first = create(QUESTION)
+    first = create(ASK)
     use = next(block for block in first.content if block.type == "tool_use")
-    result = {"type": "tool_result", "tool_use_id": use.id, "content": '{"temp_c": 21}'}
-    final = create([*QUESTION, {"role": "assistant", "content": first.content}, {"role": "user", "content": [result]}])
+    result = {"type": "tool_result", "tool_use_id": use.id, "content": get_weather(**use.input)}
+    final = create([*ASK, {"role": "assistant", "content": first.content}, {"role": "user", "content": [result]}])
     return f"{use.name}({use.input}) -> {final.content[0].text!r}"
 
 
@@ -52,6 +35,5 @@ def streamed(messages):
 step("plain (messages.create)", plain)
 step("agent loop (tool_use -> tool_result)", lambda: agent_loop(buffered))
 step("agent loop streamed (messages.stream)", lambda: agent_loop(streamed))
-step("count_tokens", lambda: client.messages.count_tokens(model=MODEL, messages=QUESTION).input_tokens)
-print(f"{failed} step(s) FAILED" if failed else "all steps PASSED")
-sys.exit(1 if failed else 0)
+step("count_tokens", lambda: client.messages.count_tokens(model=MODEL, messages=ASK).input_tokens)
+finish()

@@ -1,67 +1,17 @@
 """Stock `openai` (Python) Responses API against the platform, only base_url changed."""
 import json
-import os
-import sys
-import traceback
+from collections import Counter
 
 import openai
 from openai import OpenAI
-from pydantic import BaseModel
 
-client = OpenAI(base_url=os.environ["BASE_URL"], api_key=os.environ["API_KEY"], max_retries=0)
-MODEL = os.environ.get("MODEL", "nova-micro")
-print(f"client: openai=={openai.__version__}")
+from harness import (API_KEY, BASE_URL, MODEL, QUESTION, STRUCTURED_PROMPT, WEATHER_PARAMETERS, WEATHER_TOOL, Weather,
+                     check_weather, finish, print_client, run_tool, step, tool_loop)
 
-failed = 0
-
-
-def step(name, fn):
-    global failed
-    try:
-        detail = fn()
-        print(f"PASS {name}" + (f": {detail}" if detail else ""))
-    except Exception as error:  # noqa: BLE001
-        failed += 1
-        print(f"FAIL {name}: {error!r}")
-        traceback.print_exc(limit=4, file=sys.stdout)
-        body = getattr(error, "body", None)
-        if body is not None:
-            print(f"     body: {json.dumps(body)}")
-
-
-TOOLS = [
-    {
-        "type": "function",
-        "name": "get_weather",
-        "description": "Get the current weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-        "strict": True,
-    }
-]
-QUESTION = "What is the weather in Paris?"
-STRUCTURED_PROMPT = "The weather in Paris is 21 degrees. Reply with the city and its temperature."
-
-
-def get_weather(city: str) -> dict:
-    return {"temp_c": 21, "city": city}
-
-
-class Weather(BaseModel):
-    city: str
-    temp_c: float
-
-
-def check_weather(value) -> str:
-    if not isinstance(value, Weather):
-        raise AssertionError(f"not a Weather: {value!r}")
-    return value.model_dump_json()
-
-
+print_client("openai")
+client = OpenAI(base_url=BASE_URL, api_key=API_KEY, max_retries=0)
+PARAMETERS = {**WEATHER_PARAMETERS, "additionalProperties": False}
+TOOLS = [{"type": "function", **WEATHER_TOOL, "parameters": PARAMETERS, "strict": True}]
 state = {}
 
 
@@ -73,117 +23,78 @@ def plain():
     return json.dumps(r.output_text)
 
 
-def agent_loop():
+def answered(response):
+    """The function_call_output items answering a response's function calls."""
+    calls = [item for item in response.output if item.type == "function_call"]
+    return [
+        {"type": "function_call_output", "call_id": call.call_id, "output": run_tool(call.name, call.arguments)}
+        for call in calls
+    ]
+
+
+def agent_loop(respond):
+    """respond(items) -> a response; its output items fed back as they came, then the tool outputs."""
     items = [{"role": "user", "content": QUESTION}]
-    calls = 0
-    for _ in range(5):
-        r = client.responses.create(model=MODEL, input=items, tools=TOOLS)
-        fn_calls = [item for item in r.output if item.type == "function_call"]
-        if not fn_calls:
-            if calls == 0:
-                raise AssertionError(f"no tool call; answered {r.output_text!r}")
-            if not r.output_text:
-                raise AssertionError("empty final answer")
-            return f"{calls} tool call(s), final: {json.dumps(r.output_text)}"
-        # The documented pattern: append the output items as they came (pydantic models, dumped by the client).
-        items += r.output
-        for call in fn_calls:
-            calls += 1
-            print(f"     tool call {call.name}({call.arguments})")
-            items.append(
-                {
-                    "type": "function_call_output",
-                    "call_id": call.call_id,
-                    "output": json.dumps(get_weather(**json.loads(call.arguments))),
-                }
-            )
-    raise AssertionError("no final answer after 5 turns")
+
+    def turn():
+        response = respond(items)
+        outputs = answered(response)
+        items.extend([*response.output, *outputs])
+        return len(outputs), response.output_text
+
+    return tool_loop(turn)
+
+
+def created(items):
+    return client.responses.create(model=MODEL, input=items, tools=TOOLS)
+
+
+def streamed_raw(items, events):
+    """create(stream=True), the event types counted in `events`; the text deltas must add up to output_text."""
+    final, text = None, ""
+    for event in client.responses.create(model=MODEL, input=items, tools=TOOLS, stream=True):
+        events[event.type] += 1
+        if event.type == "response.output_text.delta":
+            text += event.delta
+        if event.type == "response.completed":
+            final = event.response
+    if final is None:
+        raise AssertionError("no response.completed")
+    if text != final.output_text:
+        raise AssertionError(f"text deltas {text!r}, output_text {final.output_text!r}")
+    return final
+
+
+def stream_helper(items, events):
+    """responses.stream and get_final_response, the event types counted in `events`."""
+    with client.responses.stream(model=MODEL, input=items, tools=TOOLS) as stream:
+        events.update(event.type for event in stream)
+        return stream.get_final_response()
 
 
 def agent_loop_previous():
-    first = client.responses.create(model=MODEL, input=QUESTION, tools=TOOLS)
-    call = next((item for item in first.output if item.type == "function_call"), None)
-    if call is None:
-        raise AssertionError(f"no tool call; answered {first.output_text!r}")
-    print(f"     tool call {call.name}({call.arguments})")
-    second = client.responses.create(
-        model=MODEL,
-        previous_response_id=first.id,
-        tools=TOOLS,
-        input=[
-            {
-                "type": "function_call_output",
-                "call_id": call.call_id,
-                "output": json.dumps(get_weather(**json.loads(call.arguments))),
-            }
-        ],
-    )
-    if not second.output_text:
-        raise AssertionError("empty final answer")
-    return f"final: {json.dumps(second.output_text)}"
+    """Each turn sends only what is new (the question, then the tool outputs) and the previous_response_id."""
+    request = {"input": QUESTION}
+
+    def turn():
+        response = client.responses.create(model=MODEL, tools=TOOLS, **request)
+        outputs = answered(response)
+        request.update(input=outputs, previous_response_id=response.id)
+        return len(outputs), response.output_text
+
+    return tool_loop(turn)
 
 
 def agent_loop_streamed_raw():
-    items = [{"role": "user", "content": QUESTION}]
-    calls = 0
-    seen = []
-    for _ in range(5):
-        stream = client.responses.create(model=MODEL, input=items, tools=TOOLS, stream=True)
-        final = None
-        text = ""
-        for event in stream:
-            if event.type not in seen:
-                seen.append(event.type)
-            if event.type == "response.output_text.delta":
-                text += event.delta
-            if event.type == "response.completed":
-                final = event.response
-        if final is None:
-            raise AssertionError("no response.completed")
-        fn_calls = [item for item in final.output if item.type == "function_call"]
-        if not fn_calls:
-            if calls == 0:
-                raise AssertionError(f"no tool call; answered {text!r}")
-            if not text:
-                raise AssertionError("empty final answer")
-            return f"{calls} tool call(s), final: {json.dumps(text)}; events: {','.join(seen)}"
-        items += final.output
-        for call in fn_calls:
-            calls += 1
-            print(f"     tool call {call.name}({call.arguments})")
-            items.append(
-                {
-                    "type": "function_call_output",
-                    "call_id": call.call_id,
-                    "output": json.dumps(get_weather(**json.loads(call.arguments))),
-                }
-            )
-    raise AssertionError("no final answer after 5 turns")
+    events = Counter()
+    return f"{agent_loop(lambda items: streamed_raw(items, events))}; events: {','.join(events)}"
 
 
 def agent_loop_stream_helper():
-    items = [{"role": "user", "content": QUESTION}]
-    with client.responses.stream(model=MODEL, input=items, tools=TOOLS) as stream:
-        arg_deltas = sum(1 for event in stream if event.type == "response.function_call_arguments.delta")
-        first = stream.get_final_response()
-    call = next((item for item in first.output if item.type == "function_call"), None)
-    if call is None:
-        raise AssertionError(f"no tool call; answered {first.output_text!r}")
-    print(f"     tool call {call.name}({call.arguments}) ({arg_deltas} argument deltas)")
-    items += first.output
-    items.append(
-        {
-            "type": "function_call_output",
-            "call_id": call.call_id,
-            "output": json.dumps(get_weather(**json.loads(call.arguments))),
-        }
-    )
-    with client.responses.stream(model=MODEL, input=items, tools=TOOLS) as stream:
-        text_deltas = sum(1 for event in stream if event.type == "response.output_text.delta")
-        final = stream.get_final_response()
-    if not final.output_text:
-        raise AssertionError("empty final answer")
-    return f"final: {json.dumps(final.output_text)} ({text_deltas} text deltas)"
+    events = Counter()
+    result = agent_loop(lambda items: stream_helper(items, events))
+    deltas = events["response.function_call_arguments.delta"], events["response.output_text.delta"]
+    return f"{result} ({deltas[0]} argument deltas, {deltas[1]} text deltas)"
 
 
 def structured_parse():
@@ -195,8 +106,7 @@ def structured_stream():
     with client.responses.stream(model=MODEL, input=STRUCTURED_PROMPT, text_format=Weather) as stream:
         for _ in stream:
             pass
-        final = stream.get_final_response()
-    return check_weather(final.output_parsed)
+        return check_weather(stream.get_final_response().output_parsed)
 
 
 def previous_plain():
@@ -205,6 +115,13 @@ def previous_plain():
     if not second.output_text:
         raise AssertionError("empty answer")
     return json.dumps(second.output_text)
+
+
+def multi_turn():
+    items = [{"role": "user", "content": "My name is Ada."}]
+    first = client.responses.create(model=MODEL, input=items)
+    items += [*first.output, {"role": "user", "content": "What is my name?"}]
+    return json.dumps(client.responses.create(model=MODEL, input=items).output_text)
 
 
 def retrieve():
@@ -242,16 +159,8 @@ def delete():
     raise AssertionError("retrieve after delete succeeded")
 
 
-def multi_turn():
-    items = [{"role": "user", "content": "My name is Ada."}]
-    first = client.responses.create(model=MODEL, input=items)
-    items += first.output
-    items.append({"role": "user", "content": "What is my name?"})
-    return json.dumps(client.responses.create(model=MODEL, input=items).output_text)
-
-
 step("plain (responses.create, output_text)", plain)
-step("agent loop (input items, function_call -> function_call_output)", agent_loop)
+step("agent loop (input items, function_call -> function_call_output)", lambda: agent_loop(created))
 step("agent loop (previous_response_id, only the tool output sent)", agent_loop_previous)
 step("agent loop streamed (create stream=True, raw events)", agent_loop_streamed_raw)
 step("agent loop streamed (responses.stream helper + get_final_response)", agent_loop_stream_helper)
@@ -262,6 +171,4 @@ step("multi-turn (output items fed back with a new user message)", multi_turn)
 step("responses.retrieve", retrieve)
 step("responses.input_items.list", input_items)
 step("responses.delete, then retrieve is 404", delete)
-
-print(f"{failed} step(s) FAILED" if failed else "all steps PASSED")
-sys.exit(1 if failed else 0)
+finish()

@@ -1,11 +1,12 @@
 import * as path from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, type Function as LambdaFunction, Runtime, TenancyConfig, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { BUNDLED_ENVIRONMENT_KEYS } from '../../contract/environment';
 import { HANDLER_TIMEOUT_SECONDS } from '../../contract/lambda';
 import type { FunctionName } from '../../contract/routes';
 
@@ -98,7 +99,7 @@ export class PlatformFunction extends Construct {
       // Traced like the API stage, so one trace runs from the gateway through the handler to its calls.
       tracing: Tracing.ACTIVE,
       environment: {
-        ...props.environment,
+        ...withoutKeys(props.environment, BUNDLED_ENVIRONMENT_KEYS),
         POWERTOOLS_SERVICE_NAME: props.handlerName,
         NODE_OPTIONS: '--enable-source-maps',
       },
@@ -110,7 +111,22 @@ export class PlatformFunction extends Construct {
         sourceMap: true,
         target: 'node24',
         logLevel: LogLevel.ERROR,
+        // The large settings fixed at synth travel in the bundle: Lambda's environment holds 4 KB.
+        define: { BUNDLED_ENVIRONMENT: JSON.stringify(JSON.stringify(bundledVariables(props.environment))) },
       },
     });
   }
+}
+
+/** The variables that go into the bundle; they must be known at synth (no deploy-time tokens). */
+function bundledVariables(environment: Readonly<Record<string, string>>): Record<string, string> {
+  const bundled = Object.fromEntries(
+    BUNDLED_ENVIRONMENT_KEYS.flatMap((key) => (environment[key] === undefined ? [] : [[key, environment[key]]])),
+  );
+  if (Token.isUnresolved(JSON.stringify(bundled))) throw new Error('bundled settings must be known at synth');
+  return bundled;
+}
+
+function withoutKeys(environment: Readonly<Record<string, string>>, keys: readonly string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(environment).filter(([key]) => !keys.includes(key)));
 }

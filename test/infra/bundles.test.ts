@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -53,6 +53,14 @@ describe('Lambda bundles', () => {
     const overBudget = Object.entries(sizes).filter(([name, size]) => size >= (LARGER_BUNDLES_KB[name] ?? 320) * 1024);
     expect(overBudget).toEqual([]);
     expect(sizes.authorizer).toBeLessThan(150 * 1024);
+  });
+
+  it('carries the large static settings (the catalog, tiers, PII policies) in every bundle, not the environment', () => {
+    for (const fn of functions) {
+      const code = readFileSync(join(assembly.directory, fn.Metadata['aws:asset:path'], 'index.js'), 'utf8');
+      expect(code).toContain('amazon.nova-micro-v1:0');
+      expect(fn.Properties.Environment.Variables.MODEL_CATALOG).toBeUndefined();
+    }
   });
 
   it('leaves out of a bundle the adapters its handler does not use', () => {

@@ -355,7 +355,7 @@ describe('PlatformStack', () => {
       TracingConfig: { Mode: 'Active' },
       Environment: {
         Variables: Match.objectLike({
-          MODEL_CATALOG: Match.stringLikeRegexp('amazon.nova-micro-v1:0'),
+          TIER_LIMITS: Match.absent(),
           JWT_ISSUER: context.jwtIssuer,
           JWT_AUDIENCE: context.jwtAudience,
           JWKS_URI: `${context.jwtIssuer}/.well-known/jwks.json`,

@@ -25,6 +25,40 @@ const template = Template.fromStack(aBank);
 const keyId = Object.keys(template.findResources('AWS::KMS::Key'))[0];
 const keyArn = { 'Fn::GetAtt': [keyId, 'Arn'] };
 
+describe("every function's environment", () => {
+  it("stays under 3.5 KB of Lambda's 4 KB in the largest configuration, the large static settings in the bundle", () => {
+    // GIVEN every option on, and a silo with a GPU endpoint of its own
+    const largest = new App({
+      context: {
+        'aws:cdk:bundling-stacks': [],
+        adapterInstanceType: 'ml.g5.12xlarge',
+        adapterComponents: 'standard:2,enterprise:2',
+        adapterArtifactBuckets: 'tenant-adapters-one,tenant-adapters-two',
+        siloTenants: 'a-very-long-enterprise-tenant-name',
+        'silo.a-very-long-enterprise-tenant-name.adapterInstanceType': 'ml.g5.12xlarge',
+        tenantInferenceProfiles: 'true',
+        lambdaTenantIsolation: 'true',
+        usageConsole: 'true',
+        jwtIssuer: 'https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_AbCdEfGhIjKlMnOp',
+        jwtAudience: 'a-client-id-of-twenty-six-chars',
+        jwksUri: 'https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_AbCdEfGhIjKlMnOp/.well-known/jwks.json',
+      },
+    });
+    const { pool, silos: stacks } = addPlatformStacks(largest);
+    // A reference resolved at deploy (a table name, an ARN, a URL) counted as 200 bytes, more than any of them
+    const bytes = (value: unknown) => (typeof value === 'string' ? value.length : 200);
+    const sizes = [pool, ...stacks].flatMap((stack) =>
+      Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function')).map((fn) => {
+        const variables: Record<string, unknown> = fn.Properties.Environment?.Variables ?? {};
+        expect(Object.keys(variables)).not.toContain('MODEL_CATALOG');
+        return Object.entries(variables).reduce((sum, [key, value]) => sum + key.length + bytes(value), 0);
+      }),
+    );
+    expect(sizes.length).toBeGreaterThan(25);
+    expect(Math.max(...sizes)).toBeLessThan(3.5 * 1024);
+  });
+});
+
 describe('SiloTenantStack', () => {
   it('places a silo in the region its entry names, the pool in its own', () => {
     const placed = new App({
