@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PlatformError } from './errors';
 import { openAiMessage } from './openai-messages';
 import type { ChatMessage, SessionStore } from './ports';
@@ -49,10 +50,16 @@ export function withTurn(history: readonly ChatMessage[], turn: readonly ChatMes
  * principal too where the tenant keeps them apart, so one user never continues another's.
  */
 export function scopedSessionId(tenant: TenantContext, sessionId: string): string {
-  return tenant.sessionScope === 'principal'
-    ? `${tenant.principal.type}:${tenant.principal.id}/${sessionId}`
-    : sessionId;
+  if (tenant.sessionScope !== 'principal') return sessionId;
+  // A principal id is the caller's (a JWT `sub`): past a bound it is hashed, so the key stays within DynamoDB's.
+  const { id } = tenant.principal;
+  const long = Buffer.byteLength(id) > MAX_KEYED_PRINCIPAL_BYTES;
+  const principal = long ? createHash('sha256').update(id).digest('base64url') : id;
+  return `${tenant.principal.type}:${principal}/${sessionId}`;
 }
+
+/** Principal ids up to this long are kept as they are in session keys (a DynamoDB sort key holds 1,024 bytes). */
+const MAX_KEYED_PRINCIPAL_BYTES = 256;
 
 /** Reads the caller's session, or none; another tenant's id is simply not found. */
 export async function sessionHistory(

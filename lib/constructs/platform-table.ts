@@ -11,11 +11,6 @@ export interface PlatformTableProps {
    */
   readonly encryptionKey?: IKey;
   /**
-   * Whether items expire through DynamoDB TTL on the `expiresAt` attribute.
-   * @default false
-   */
-  readonly expiringItems?: boolean;
-  /**
    * Local secondary indexes: the same partition key (so `dynamodb:LeadingKeys` still scopes them)
    * with another string attribute as sort key.
    * @default - none
@@ -35,7 +30,8 @@ export interface PlatformTableProps {
 
 /**
  * A platform table: `pk`/`sk` strings (pk = `TENANT#<id>` for tenant data, so `dynamodb:LeadingKeys`
- * can scope access), on-demand, point-in-time recovery, encrypted at rest.
+ * can scope access), on-demand, point-in-time recovery, encrypted at rest, items expiring by TTL on
+ * `expiresAt`.
  */
 export class PlatformTable extends Construct {
   public readonly table: ITable;
@@ -51,7 +47,9 @@ export class PlatformTable extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: props.encryptionKey ? TableEncryption.CUSTOMER_MANAGED : TableEncryption.AWS_MANAGED,
       encryptionKey: props.encryptionKey,
-      timeToLiveAttribute: props.expiringItems ? TTL_ATTRIBUTE : undefined,
+      // Every table's items may expire (reservations, audit records, sessions, cache entries, stored
+      // responses, budget marks): TTL on all, so none is kept forever for want of the setting.
+      timeToLiveAttribute: TTL_ATTRIBUTE,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
       deletionProtection: props.deletionProtection ?? false,
     });

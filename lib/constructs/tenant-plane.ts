@@ -97,10 +97,9 @@ export class TenantPlane extends Construct {
     const removalPolicy = props.dataRemovalPolicy;
     const stores = { encryptionKey, removalPolicy, deletionProtection };
     // Expiring: budget alert marks (see DynamoDbBudgetAlertMarks) leave after their month.
-    const tenants = new PlatformTable(this, 'TenantRegistry', { expiringItems: true, ...stores });
-    const ledger = new PlatformTable(this, 'UsageLedger', { expiringItems: true, ...stores });
+    const tenants = new PlatformTable(this, 'TenantRegistry', stores);
+    const ledger = new PlatformTable(this, 'UsageLedger', stores);
     const audit = new PlatformTable(this, 'AuditLog', {
-      expiringItems: true,
       localSecondaryIndexes: [AUDIT_BY_REQUEST_INDEX],
       ...stores,
     });

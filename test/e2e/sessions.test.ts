@@ -102,6 +102,22 @@ describe('sessions', () => {
     ).toMatchObject({ session_scope: 'principal' });
   });
 
+  it("keeps the session of a principal with a 1,100-character JWT subject (its key hashed within DynamoDB's bound)", async () => {
+    await onboard(platform, 'long-sub-co', { session_scope: 'principal' });
+    // Valid for long: this suite's clock has moved days ahead.
+    const token = await platform.issuer.mint({
+      tenantId: 'long-sub-co',
+      userId: `user-${'x'.repeat(1100)}`,
+      expiresInSeconds: 30 * 86_400,
+    });
+    const said = await say(token, 'Remember the long one.', { session_id: 'desk' });
+    expect(said.status).toBe(200);
+    const session = await call(platform, 'GET', '/v1/sessions/desk', { credential: token });
+    expect(session.status).toBe(200);
+    expect(session.body.messages[0]).toEqual({ role: 'user', content: 'Remember the long one.' });
+    expect((await call(platform, 'DELETE', '/v1/sessions/desk', { credential: token })).status).toBe(200);
+  });
+
   it('is deleted at offboarding, counted', async () => {
     const tombstone = await offboardCompletely(platform, clock, 'globex-co');
     expect(tombstone.offboarding.deleted.sessions).toBe(1);

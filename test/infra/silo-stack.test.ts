@@ -59,6 +59,17 @@ describe("every function's environment", () => {
   });
 });
 
+describe('every table', () => {
+  it('expires items by TTL on expiresAt, in the pool and in a silo (sessions, cache entries, stored responses too)', () => {
+    const pool = Template.fromStack(app.node.findChild('Platform') as PlatformStack);
+    const tables = [pool, template].flatMap((stack) => Object.values(stack.findResources('AWS::DynamoDB::Table')));
+    expect(tables.length).toBe(8);
+    for (const table of tables) {
+      expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    }
+  });
+});
+
 describe('SiloTenantStack', () => {
   it('places a silo in the region its entry names, the pool in its own', () => {
     const placed = new App({
