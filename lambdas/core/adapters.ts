@@ -64,6 +64,14 @@ export async function addAdapter(
   request: z.infer<typeof addAdapterRequestSchema>,
 ): Promise<AdapterRecord> {
   const endpoint = requireEndpoint(deps.endpoint);
+  // A tenant's adapter is built from its own artifacts only: those under its own prefix.
+  const key = request.artifact_url.replace(/^s3:\/\/[^/]+\//, '');
+  if (!key.startsWith(`${tenantId}/`)) {
+    throw new PlatformError(
+      'invalid_request',
+      `artifact_url must be under the tenant's own prefix: s3://<bucket>/${tenantId}/`,
+    );
+  }
   const tenant = await getTenant(deps, tenantId);
   assertNotLeaving(tenant);
   assertManagedHere(tenant, deps.siloTenantId);

@@ -185,7 +185,16 @@ describe('LoRA adapters on the GPU endpoint', () => {
     expect((await chat(acme, `ft:${BASE}:broken-bot`)).body.error.code).toBe('unknown_model');
     platform.sagemaker?.failCreations(undefined);
 
-    for (const artifact_url of ['https://example.com/a.tar.gz', 's3://b/../x.zip', 's3://tenant-adapters/a.tar', 42]) {
+    for (const artifact_url of [
+      'https://example.com/a.tar.gz',
+      's3://b/../x.zip',
+      's3://tenant-adapters/a.tar',
+      42,
+      // another tenant's artifact, or none's: an adapter is built from its own tenant's artifacts only
+      's3://tenant-adapters/other-ai/support-bot.tar.gz',
+      's3://tenant-adapters/acme-ai-other/support-bot.tar.gz',
+      's3://tenant-adapters/support-bot.tar.gz',
+    ]) {
       const refused = await admin('POST', '/admin/tenants/acme-ai/adapters', { name: 'bad', artifact_url });
       expect(refused.status).toBe(400);
       expect(refused.body.error.code).toBe('invalid_request');
