@@ -4,6 +4,7 @@ import {
   DescribeInferenceComponentCommand,
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
+import { TENANT_COST_TAG } from '../../contract/tenancy';
 import type { AdapterHost } from '../core/ports';
 
 /** SageMaker answers a name it does not know with a ValidationException saying so. */
@@ -22,6 +23,7 @@ export class SageMakerAdapterHost implements AdapterHost {
     baseComponentName: string;
     endpointName: string;
     artifactUrl: string;
+    tenantId: string;
   }): Promise<void> {
     await this.client.send(
       new CreateInferenceComponentCommand({
@@ -31,6 +33,7 @@ export class SageMakerAdapterHost implements AdapterHost {
           BaseInferenceComponentName: component.baseComponentName,
           Container: { ArtifactUrl: component.artifactUrl },
         },
+        Tags: [{ Key: TENANT_COST_TAG, Value: component.tenantId }],
       }),
     );
   }

@@ -95,6 +95,7 @@ export async function addAdapter(
     baseComponentName: record.baseComponentName,
     endpointName: endpoint.endpointName,
     artifactUrl: record.artifactUrl,
+    tenantId,
   });
   await deps.workflow.start({ tenantId, name: record.name });
   return record;

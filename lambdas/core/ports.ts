@@ -371,6 +371,8 @@ export interface AdapterHost {
     baseComponentName: string;
     endpointName: string;
     artifactUrl: string;
+    /** Whose adapter it is: the component carries it as its tenant tag. */
+    tenantId: string;
   }): Promise<void>;
   describe(componentName: string): Promise<{
     status: 'Creating' | 'Updating' | 'InService' | 'Failed' | 'Deleting';

@@ -177,6 +177,8 @@ export class AdapterEndpoint extends Construct {
       grantee,
       actions: [
         'sagemaker:CreateInferenceComponent',
+        // A component is created with its tenant's tag, which SageMaker authorizes as AddTags.
+        'sagemaker:AddTags',
         'sagemaker:DescribeInferenceComponent',
         'sagemaker:DeleteInferenceComponent',
       ],

@@ -64,6 +64,8 @@ describe('LoRA adapters on the GPU endpoint', () => {
         BaseInferenceComponentName: 'local-adapters-base-standard',
         Container: { ArtifactUrl: ARTIFACT },
       },
+      // the tenant's tag, as on its other resources
+      Tags: [{ Key: 'tenantId', Value: 'acme-ai' }],
     });
 
     // not in service yet: the model does not exist for anyone

@@ -135,6 +135,7 @@ describe('AdapterEndpoint', () => {
         [s.Action].flat().includes('sagemaker:CreateInferenceComponent'),
       );
       expect(JSON.stringify(manage?.Resource)).toContain(':inference-component/ad-*');
+      expect(manage?.Action).toContain('sagemaker:AddTags');
     }
     template.allResourcesProperties('AWS::Lambda::Function', {
       Environment: {
