@@ -198,6 +198,8 @@ export interface LocalBedrockServer {
 export interface ConverseMisbehaviour {
   /** `ConverseStream` waits for this before each word after the first: tests cut a stream midway. */
   readonly streamGate?: () => Promise<void>;
+  /** `ApplyGuardrail` on an output waits for this: tests see what a stream sends before its screening ends. */
+  readonly outputGuardrailGate?: () => Promise<void>;
   /** `ConverseStream` fails after this many words with an internal server error event. */
   readonly failStreamAfterWords?: number;
   readonly hang?: boolean;
@@ -312,6 +314,7 @@ export async function startLocalBedrock(options: {
       const parsed = applyGuardrailRequestSchema.safeParse(body);
       if (!parsed.success) return sendAwsError(response, 400, 'ValidationException', parsed.error.message);
       const texts = parsed.data.content.map((block) => block.text.text);
+      if (parsed.data.source === 'OUTPUT') await misbehaviour.outputGuardrailGate?.();
       const assessment = assessLocally(policy, parsed.data.source, texts);
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end(

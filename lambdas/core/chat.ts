@@ -376,6 +376,11 @@ async function prepareChat(
     citations,
     /** Set when the tenant's answers get the redacted values back. */
     restore,
+    /**
+     * Whether the answer's text is screened here, after generation (the GPU endpoint's, or a
+     * structured answer on Bedrock): a stream then holds each window of text back until screened.
+     */
+    screensText: screen !== undefined && (!native || tooling.responseFormat !== undefined),
     /** Checks an answer against the tier's guardrail where the provider did not (throws `content_blocked`). */
     screenOutput: (text: string, toolCalls: readonly ToolCall[]) =>
       // On Bedrock a structured answer is a tool's input too, which its guardrail does not read.
@@ -393,6 +398,11 @@ async function prepareChat(
       await recordTurn(deps, tenant, request.session_id, [...said, reply]);
     },
   };
+}
+
+/** A window of streamed text to screen: a sentence ended past 200 characters, or 1,000 characters. */
+function screeningWindowComplete(text: string): boolean {
+  return text.length >= 1000 || (text.length >= 200 && /[.!?]["')\]]?\s*$/.test(text));
 }
 
 /** The audit record names the tools an answer called (their arguments are the tenant's data). */
@@ -568,13 +578,8 @@ export async function* streamChat(
   options: ChatOptions = {},
 ): AsyncGenerator<ChatCompletionChunk | StreamFailure> {
   const audit = options.audit ?? {};
-  const { model, provider, generate, estimate, citations, restore, remember, screenOutput } = await prepareChat(
-    deps,
-    tenant,
-    request,
-    call,
-    audit,
-  );
+  const { model, provider, generate, estimate, citations, restore, remember, screensText, screenOutput } =
+    await prepareChat(deps, tenant, request, call, audit);
   const restorer = restore?.restorer();
   if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
   const nowMs = deps.now();
@@ -593,6 +598,10 @@ export async function* streamChat(
   const toolCalls: ToolCall[] = [];
   const argumentRestorers: ReturnType<Redaction['restorer']>[] = [];
   let sentAny = false;
+  /** Where text is screened after generation: what was generated but not screened yet, and tool-call chunks held till the end. */
+  let unscreened = '';
+  const heldChunks: ChatCompletionChunk['choices'][number]['delta'][] = [];
+  let blocked: PlatformError | undefined;
   let end: Extract<ModelStreamEvent, { type: 'end' }> | undefined;
   let failure: PlatformError | undefined;
   let settled = false;
@@ -617,23 +626,44 @@ export async function* streamChat(
         end = event;
       } else if (event.type === 'text') {
         generated += event.text;
-        const text = restorer ? restorer.push(event.text) : event.text;
+        unscreened += event.text;
+        if (screensText) {
+          // Nothing reaches the caller before the guardrail has screened it: a window at a time.
+          if (!screeningWindowComplete(unscreened)) continue;
+          try {
+            await screenOutput(unscreened, []);
+          } catch (error) {
+            blocked = error instanceof PlatformError ? error : new PlatformError('upstream_error', 'screening failed');
+            break;
+          }
+        }
+        const text = restorer ? restorer.push(unscreened) : unscreened;
+        unscreened = '';
         delivered += text;
         yield first({ content: text });
       } else if (event.type === 'tool_call') {
         toolCalls[event.index] = { id: event.id, name: event.name, arguments: '' };
         noteTools(audit, toolCalls.filter(Boolean));
         if (restore) argumentRestorers[event.index] = restore.restorer(jsonStringContent);
-        yield first({
+        const delta = {
           tool_calls: [
-            { index: event.index, id: event.id, type: 'function', function: { name: event.name, arguments: '' } },
+            {
+              index: event.index,
+              id: event.id,
+              type: 'function' as const,
+              function: { name: event.name, arguments: '' },
+            },
           ],
-        });
+        };
+        if (screensText) heldChunks.push(delta);
+        else yield first(delta);
       } else if (toolCalls[event.index]) {
         const toolCall = toolCalls[event.index];
         toolCalls[event.index] = { ...toolCall, arguments: toolCall.arguments + event.arguments };
         const piece = argumentRestorers[event.index]?.push(event.arguments) ?? event.arguments;
-        yield first({ tool_calls: [{ index: event.index, function: { arguments: piece } }] });
+        const delta = { tool_calls: [{ index: event.index, function: { arguments: piece } }] };
+        if (screensText) heldChunks.push(delta);
+        else yield first(delta);
       }
     }
   } catch (error) {
@@ -651,28 +681,38 @@ export async function* streamChat(
     if (!settled) await settleUsage(deps, model, reservation, used(), call.auditAtSettle);
   }
   const usage = used();
-  if (failure) {
-    yield { failure };
+  // Refused by the guardrail before anything was sent: an ordinary 400, billed what it generated.
+  if (blocked && !sentAny) throw blocked;
+  if (failure ?? blocked) {
+    yield { failure: (failure ?? blocked) as PlatformError };
     return;
-  }
-  const held = restorer?.flush();
-  if (held) {
-    delivered += held;
-    yield first({ content: held });
-  }
-  for (const [index, argumentRestorer] of argumentRestorers.entries()) {
-    const rest = argumentRestorer?.flush();
-    if (rest) yield first({ tool_calls: [{ index, function: { arguments: rest } }] });
   }
   const calls = restoredCalls(toolCalls.filter(Boolean), restore);
   try {
     if (end?.blocked) throw blockedByGuardrail(end.blocked);
-    await screenOutput(generated, toolCalls);
+    // The last window, and the tool calls' arguments (which Bedrock's guardrail does not read either).
+    await screenOutput(screensText ? unscreened : generated, toolCalls);
     const problem =
       generate.responseFormat && calls.length === 0 && end?.finishReason !== 'length'
         ? await formatProblem(generate.responseFormat, generated)
         : undefined;
     if (problem) throw new PlatformError('upstream_error', `the model's answer broke response_format: ${problem}`);
+  } catch (error) {
+    if (!sentAny && error instanceof PlatformError) throw error;
+    yield { failure: error instanceof PlatformError ? error : new PlatformError('upstream_error', 'screening failed') };
+    return;
+  }
+  const rest = (restorer ? restorer.push(unscreened) : unscreened) + (restorer?.flush() ?? '');
+  if (rest) {
+    delivered += rest;
+    yield first({ content: rest });
+  }
+  for (const delta of heldChunks) yield first(delta);
+  for (const [index, argumentRestorer] of argumentRestorers.entries()) {
+    const piece = argumentRestorer?.flush();
+    if (piece) yield first({ tool_calls: [{ index, function: { arguments: piece } }] });
+  }
+  try {
     await remember(delivered, calls);
   } catch (error) {
     yield {

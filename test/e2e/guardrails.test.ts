@@ -95,4 +95,44 @@ describe('guardrails', () => {
     // and the answer was screened on the way out
     expect(platform.bedrock.requests.at(-1)?.body).toMatchObject({ source: 'OUTPUT' });
   });
+
+  it("holds a GPU model's streamed answer back until each window of it is screened", async () => {
+    const sentence = 'The office opens at nine in the morning and closes at six in the evening on weekdays.';
+    const question = `${sentence} ${sentence} ${sentence} ${sentence} ${sentence} Thanks.`;
+    const screened = () =>
+      platform.bedrock.requests
+        .filter((r) => r.path.endsWith('/apply') && (r.body as { source: string }).source === 'OUTPUT')
+        .map((r) => (r.body as { content: { text: { text: string } }[] }).content[0].text.text);
+    const before = screened().length;
+    const releases: (() => void)[] = [];
+    platform.bedrock.misbehave({ outputGuardrailGate: () => new Promise<void>((resolve) => releases.push(resolve)) });
+    let answered = false;
+    const pending = call(platform, 'POST', '/v1/chat/completions', {
+      credential: apiKey,
+      body: { ...ask(question, 'qwen2.5-7b'), max_tokens: 400, stream: true },
+    }).then((answer) => {
+      answered = true;
+      return answer;
+    });
+    // Until the first window's screening answers, not even the status line is sent.
+    for (let turn = 0; turn < 200 && releases.length === 0; turn++) await new Promise((r) => setImmediate(r));
+    expect(releases).toHaveLength(1);
+    for (let turn = 0; turn < 50; turn++) await new Promise((r) => setImmediate(r));
+    expect(answered).toBe(false);
+    // Then each window as it is screened.
+    for (let turn = 0; turn < 2000 && !answered; turn++) {
+      releases.shift()?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    const answer = await pending;
+    platform.bedrock.misbehave(undefined);
+    const text = answer.text
+      .split('\n\n')
+      .filter((block) => block.startsWith('data: {'))
+      .map((block) => JSON.parse(block.slice(6)).choices[0]?.delta?.content ?? '')
+      .join('');
+    const windows = screened().slice(before);
+    expect(windows.length).toBeGreaterThan(1);
+    expect(windows.join('')).toBe(text);
+  });
 });
