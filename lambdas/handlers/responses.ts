@@ -31,6 +31,9 @@ export interface ResponsesDeps extends ChatDeps {
   readonly metrics: PlatformMetrics;
 }
 
+/** `resp_` and a request id: 200 characters leave room for any request id. */
+const MAX_RESPONSE_ID_CHARS = 200;
+
 /** A stored response of at most this much JSON fits a DynamoDB item (400 KB). */
 const MAX_STORED_BYTES = 380_000;
 
@@ -46,7 +49,11 @@ export async function responsesRoute(
   const { tenant } = context;
   const id = event.pathParameters?.id;
   if (id !== undefined) {
-    const stored = readableBy(tenant, await deps.responses.get(tenant, id, deps.now()));
+    // An id longer than any the platform makes is no key to look up (DynamoDB's are bounded): not found.
+    const stored =
+      id.length <= MAX_RESPONSE_ID_CHARS
+        ? readableBy(tenant, await deps.responses.get(tenant, id, deps.now()))
+        : undefined;
     // Another tenant's, or another principal's where the tenant keeps them apart: as one that does not exist.
     if (!stored) throw new PlatformError('not_found', `no response '${id.slice(0, 128)}'`);
     if (event.httpMethod === 'DELETE') {

@@ -244,6 +244,14 @@ describe('the Responses API with the OpenAI SDK', () => {
     expect(refused.body.error.code).toBe('rate_limited');
   });
 
+  it('answers an id of any length as not found, never a 500', async () => {
+    const long = `resp_${'x'.repeat(2000)}`;
+    for (const path of [`/v1/responses/${long}`, `/v1/responses/${long}/input_items`]) {
+      expect((await call(platform, 'GET', path, { credential: apiKey })).status).toBe(404);
+    }
+    expect((await call(platform, 'DELETE', `/v1/responses/${long}`, { credential: apiKey })).status).toBe(404);
+  });
+
   it('refuses what it does not serve, naming it', async () => {
     const answer = await call(platform, 'POST', '/v1/responses', {
       credential: apiKey,
