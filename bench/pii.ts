@@ -43,6 +43,8 @@ export async function benchPii(): Promise<void> {
     'dotted domain after @': (bytes) => `a@${'b.'.repeat(bytes / 2)}`,
     'digit groups': (bytes) => '1 '.repeat(bytes / 2),
     'IBAN-like': (bytes) => 'DE12'.repeat(bytes / 4),
+    'full-width digit groups': (bytes) => '\uff11\uff12 '.repeat(bytes / 9),
+    'many short addresses': (bytes) => 'a@b.cc '.repeat(bytes / 7),
   };
   const policy = { entities: [...PII_ENTITIES], patterns: [], restore: false };
   const microsPerKb = (text: string) => {

@@ -57,18 +57,23 @@ const DETECTORS: Record<PiiEntity, Detector> = {
     name: 'email',
     pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g,
   },
+  // Either case: the checksum keeps look-alikes out.
   iban: {
     name: 'iban',
-    pattern: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b/g,
+    // In groups of four, as printed (or none): a following word is never read as its tail.
+    pattern: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b/gi,
     valid: ibanChecksum,
   },
   card: {
     name: 'card',
-    pattern: /\b\d(?:[ -]?\d){12,18}\b/g,
+    pattern: /\b\d(?:[ ./-]?\d){12,18}\b/g,
     valid: (match) => luhn(digits(match)),
   },
-  // US SSN: never 000, 666 or 9xx in the area, 00 in the group, 0000 in the serial.
-  ssn: { name: 'ssn', pattern: /\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b/g },
+  // US SSN, grouped or not: never 000, 666 or 9xx in the area, 00 in the group, 0000 in the serial.
+  ssn: {
+    name: 'ssn',
+    pattern: /\b(?!000|666|9\d\d)\d{3}([- .]?)(?!00)\d{2}\1(?!0000)\d{4}\b/g,
+  },
   ip: {
     name: 'ip',
     pattern:
@@ -84,6 +89,47 @@ const DETECTORS: Record<PiiEntity, Detector> = {
     },
   },
 };
+
+/** Invisible characters that split a value without showing: soft hyphens, zero-width ones. */
+const INVISIBLE = /^[\u00AD\u180E\u200B-\u200F\u2060\uFEFF]$/u;
+
+/** The value of a decimal digit of any script: Unicode keeps each script's 0-9 contiguous, in runs of ten. */
+function digitValue(digit: string): number {
+  const point = digit.codePointAt(0) ?? 0;
+  let start = point;
+  while (/^\p{Nd}$/u.test(String.fromCodePoint(start - 1))) start--;
+  return (point - start) % 10;
+}
+
+/** A character as detectors read it: compatibility forms folded (NFKC: full-width digits, `＠`), invisible ones dropped, digits of other scripts as ASCII. */
+function detectionForm(char: string): string {
+  if (INVISIBLE.test(char)) return '';
+  const folded = char.normalize('NFKC');
+  return /^\p{Nd}$/u.test(folded) && !/^[0-9]$/.test(folded) ? String(digitValue(folded)) : folded;
+}
+
+/**
+ * A text as detectors read it, and for each of its code units the index in the original it came
+ * from (one more entry: the end), so a match maps back to the span of the original it covers.
+ * Linear in the text.
+ */
+function detectionView(text: string): { text: string; from: (index: number) => number } {
+  // ASCII, the common case, reads as written.
+  if (!NON_ASCII.test(text)) return { text, from: (index) => index };
+  const parts: string[] = [];
+  const from: number[] = [];
+  let index = 0;
+  for (const char of text) {
+    const form = char.charCodeAt(0) < 128 ? char : detectionForm(char);
+    parts.push(form);
+    for (let unit = 0; unit < form.length; unit++) from.push(index);
+    index += char.length;
+  }
+  from.push(index);
+  return { text: parts.join(''), from: (at) => from[at] };
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /** What redaction found: the texts to send, the counts per entity, and how to put the values back. */
 export interface Redaction {
@@ -114,26 +160,51 @@ export function redact(texts: readonly string[], policy: PiiPolicy): Redaction {
   const byValue = new Map<string, string>();
   const values = new Map<string, string>();
   const counts: Record<string, number> = {};
-  const placeholderOf = (name: string, value: string) => {
-    const key = `${name}\u0000${value}`;
+  /** One placeholder a value however it was written (`normalized`); restored as first written (`original`). */
+  const placeholderOf = (name: string, normalized: string, original: string) => {
+    const key = `${name}\u0000${normalized}`;
     let placeholder = byValue.get(key);
     if (!placeholder) {
       counts[name] = (counts[name] ?? 0) + 1;
       placeholder = `[${name.toUpperCase()}_${counts[name]}]`;
       byValue.set(key, placeholder);
-      values.set(placeholder, value);
+      values.set(placeholder, original);
     }
     return placeholder;
   };
-  const redacted = texts.map((text) =>
-    detectors.reduce(
-      (current, detector) =>
-        current.replace(detector.pattern, (match) =>
-          detector.valid && !detector.valid(match) ? match : placeholderOf(detector.name, match),
-        ),
-      text,
-    ),
-  );
+  /**
+   * Finds on the text as detectors read it (`detectionView`, made once), replaces in the text as
+   * written; a span an earlier detector took is not another's (the card number is no phone number).
+   */
+  const redactOne = (text: string) => {
+    const view = detectionView(text);
+    /** The spans taken, by where they start; `claimed`: which characters a span took (checked per match over its length). */
+    const taken = new Map<number, { end: number; placeholder: string }>();
+    const claimed = new Uint8Array(text.length);
+    for (const detector of detectors) {
+      for (const match of view.text.matchAll(detector.pattern)) {
+        if (detector.valid && !detector.valid(match[0])) continue;
+        const start = view.from(match.index);
+        const end = view.from(match.index + match[0].length);
+        if (claimed.subarray(start, end).includes(1)) continue;
+        claimed.fill(1, start, end);
+        taken.set(start, { end, placeholder: placeholderOf(detector.name, match[0], text.slice(start, end)) });
+      }
+    }
+    if (taken.size === 0) return text;
+    const parts: string[] = [];
+    let last = 0;
+    for (let at = 0; at < text.length; at++) {
+      const span = claimed[at] === 1 ? taken.get(at) : undefined;
+      if (!span) continue;
+      parts.push(text.slice(last, at), span.placeholder);
+      last = span.end;
+      at = span.end - 1;
+    }
+    parts.push(text.slice(last));
+    return parts.join('');
+  };
+  const redacted = texts.map(redactOne);
   const restore = (text: string, encode = (value: string) => value) =>
     text.replace(/\[[A-Z][A-Z0-9_]*_\d+\]/g, (placeholder) => {
       const value = values.get(placeholder);

@@ -24,6 +24,19 @@ describe('PII redaction', () => {
     expect(JSON.stringify(counts)).not.toContain('ana');
   });
 
+  it('reads values however they are written (full-width, invisible characters, other scripts), replacing them as written', () => {
+    const written = [
+      'mail ana.lo\u00adpez@example.com',
+      'SSN \uff10\uff17\uff18-\uff10\uff15-\uff11\uff11\uff12\uff10',
+      'or ana.lopez@example.com',
+    ];
+    const redaction = redact(written, everything);
+    // one value, one placeholder, however it was written
+    expect(redaction.texts).toEqual(['mail [EMAIL_1]', 'SSN [SSN_1]', 'or [EMAIL_1]']);
+    // the value comes back as it was written
+    expect(redaction.restore('[EMAIL_1] / [SSN_1]')).toBe(`${written[0].slice(5)} / ${written[1].slice(4)}`);
+  });
+
   it('only redacts the entities the policy names, plus operator patterns', () => {
     const policy = {
       entities: ['email' as const],
