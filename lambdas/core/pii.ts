@@ -129,7 +129,8 @@ function detectionView(text: string): { text: string; from: (index: number) => n
   return { text: parts.join(''), from: (at) => from[at] };
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+/** Any character past ASCII. */
+const NON_ASCII = /[^\p{ASCII}]/u;
 
 /** What redaction found: the texts to send, the counts per entity, and how to put the values back. */
 export interface Redaction {
