@@ -80,7 +80,7 @@ const messageSchema = z.discriminatedUnion('role', [
 ]);
 
 /** A parameter OpenAI defines that the platform's models cannot honour: refused by name, never ignored. */
-const unsupported = (why: string) =>
+export const unsupported = (why: string) =>
   z
     .unknown()
     .refine((value) => value === undefined || value === null, { message: why })

@@ -6,6 +6,7 @@ import {
   recodeStream,
   type StreamFailure,
   toChatMessages,
+  unsupported,
 } from './chat';
 import { PlatformError } from './errors';
 import { openAiMessage } from './openai-messages';
@@ -76,13 +77,6 @@ const formatSchema = z.union([
     strict: z.boolean().nullish(),
   }),
 ]);
-
-/** A parameter the platform cannot honour: refused by name, never ignored. */
-const unsupported = (why: string) =>
-  z
-    .unknown()
-    .refine((value) => value === undefined || value === null, { message: why })
-    .optional();
 
 /** What the platform serves of `POST /v1/responses`; parameters with no effect here are accepted as the SDKs send them. */
 export const responsesRequestSchema = z
