@@ -13,7 +13,7 @@ import {
 } from '../core/messages-api';
 import type { PlatformMetrics } from '../core/ports';
 import { chatInputTokens } from '../core/tokens';
-import { toolTokens } from '../core/tools';
+import { toolOptions, toolTokens } from '../core/tools';
 import { type ApiEvent, json, type TenantApiContext } from './http';
 import { streamedAnswer } from './model-call';
 import { namedEvent, type SseFormat } from './sse';
@@ -34,10 +34,9 @@ export async function messagesRoute(
   if (event.resource.endsWith('/count_tokens')) {
     // Counted as admission counts a call's input (an upper bound); not a model call, so not metered.
     const request = countTokensRequestSchema.parse(event.body);
-    await resolveChatTarget(deps, tenant, request.model);
+    const { model } = await resolveChatTarget(deps, tenant, request.model);
     const chat = countedRequestOf(request);
-    const definitions = chat.tools?.map(({ function: f }) => ({ name: f.name, parameters: f.parameters ?? {} }));
-    const inputTokens = chatInputTokens(toChatMessages(chat.messages)) + toolTokens({ tools: definitions });
+    const inputTokens = chatInputTokens(toChatMessages(chat.messages)) + toolTokens(toolOptions(model, chat));
     return json(200, { input_tokens: inputTokens });
   }
   const request = messagesRequestSchema.parse(event.body);

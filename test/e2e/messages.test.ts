@@ -101,6 +101,15 @@ describe('the Messages API with the Anthropic SDK', () => {
     });
     // 'Hello there': 2 tokens, 4 for the message, 3 for the reply.
     expect(counted).toEqual({ input_tokens: countTokens('Hello there') + 7 });
+    // tool definitions count as they are estimated at admission: their JSON
+    const withTools = await client.messages.countTokens({
+      model: 'nova-micro',
+      tools,
+      messages: [{ role: 'user', content: 'Hello there' }],
+    });
+    const [tool] = tools as Anthropic.Tool[];
+    const definition = { name: tool.name, description: tool.description, parameters: tool.input_schema };
+    expect(withTools.input_tokens - counted.input_tokens).toBe(countTokens(JSON.stringify(definition)));
     expect(platform.bedrock.requests.length).toBe(calls);
   });
 
