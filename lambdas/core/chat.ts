@@ -367,12 +367,13 @@ async function prepareChat(
   await screen?.('INPUT', native ? toolTexts(messages) : textsOf(messages));
   const citations = request.retrieval && passages.map((passage, i) => passageView(passage, i));
   const inputTokens = chatInputTokens(messages) + toolTokens(tooling);
-  // A strict format may take a second try inside the same reservation: room for both.
-  const tries = tooling.responseFormat ? 2 : 1;
   return {
     ...target,
     generate,
-    estimate: { inputTokens: inputTokens * tries, outputTokens: maxTokens * tries },
+    /** One try's estimate: what a stream (which never tries again) reserves, and bills when it has no count. */
+    estimate: { inputTokens, outputTokens: maxTokens },
+    /** A buffered call with a format may try twice inside one reservation: room for both. */
+    tries: tooling.responseFormat ? 2 : 1,
     citations,
     /** Set when the tenant's answers get the redacted values back. */
     restore,
@@ -434,7 +435,14 @@ async function generateInFormat(
       ? formatProblem(format, result.text)
       : undefined;
   if (!(await problemOf(first))) return first;
-  const second = await provider.generate(tenant, request);
+  let second: GenerateResult;
+  try {
+    second = await provider.generate(tenant, request);
+  } catch (error) {
+    // The second try was refused before it ran (throttled, say): the first is billed as it ran.
+    if (!modelMayHaveRun(error)) throw new FailedAfterUse(error as PlatformError, first);
+    throw error;
+  }
   const problem = await problemOf(second);
   const usage = {
     inputTokens: first.inputTokens + second.inputTokens,
@@ -461,8 +469,19 @@ export async function completeChat(
 ): Promise<ChatCompletion> {
   const { requestId } = call;
   const audit = options.audit ?? {};
-  const { model, provider, generate, estimate, citations, restore, remember, promptRef, screenOutput } =
-    await prepareChat(deps, tenant, request, call, audit);
+  const {
+    model,
+    provider,
+    generate,
+    estimate: oneTry,
+    tries,
+    citations,
+    restore,
+    remember,
+    promptRef,
+    screenOutput,
+  } = await prepareChat(deps, tenant, request, call, audit);
+  const estimate = { inputTokens: oneTry.inputTokens * tries, outputTokens: oneTry.outputTokens * tries };
   const nowMs = deps.now();
   const answered = async (
     text: string,
@@ -721,6 +740,8 @@ export async function* streamChat(
     };
     return;
   }
+  // An answer with no text and no calls still says its role first, as the SDKs' stream helpers need.
+  if (!sentAny) yield first({ content: '' });
   yield chunk({}, end?.finishReason ?? 'stop');
   if (request.stream_options?.include_usage) {
     yield { ...chunk({}), choices: [], usage: usageView(usage) };

@@ -159,7 +159,7 @@ function inputMessages(input: ResponsesRequest['input']): ChatMessageParam[] {
           ? item.content
           : item.content.map((part) => ('text' in part ? part.text : part.refusal)).join('');
       const role = item.role === 'developer' ? 'system' : item.role;
-      messages.push(role === 'assistant' ? { role, content: text } : { role, content: text });
+      messages.push({ role, content: text });
     }
   }
   return messages;

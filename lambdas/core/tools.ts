@@ -23,9 +23,53 @@ export const nameSchema = z.string().regex(NAME, 'a name is 1 to 64 of a-z A-Z 0
  * JavaScript's backtracking one: a tenant's pattern cannot hold a function's CPU.
  */
 const jsonSchema = z.record(z.string(), z.unknown()).superRefine((schema, context) => {
-  const problem = schemaProblem(schema);
+  const problem = schemaProblem(schema) ?? referenceProblem(schema);
   if (problem) context.addIssue({ code: 'custom', message: problem });
 });
+
+/** Most schema nodes validation may walk once `$ref`s are followed: a few `allOf`s of references double it each. */
+const MAX_EXPANDED_SCHEMA_NODES = 20_000;
+
+/**
+ * Whether following the schema's local `$ref`s (`#`, `#/$defs/...`) expands it past
+ * `MAX_EXPANDED_SCHEMA_NODES`; a reference back to one on its own path (recursion) is not followed
+ * again. Iterative, and stops at the bound.
+ */
+function referenceProblem(root: unknown): string | undefined {
+  type RefPath = { readonly ref: string; readonly parent?: RefPath };
+  const onPath = (ref: string, path: RefPath | undefined): boolean => {
+    for (let at = path; at; at = at.parent) if (at.ref === ref) return true;
+    return false;
+  };
+  const stack: { value: unknown; path?: RefPath }[] = [{ value: root }];
+  let visited = 0;
+  while (stack.length > 0) {
+    const { value, path } = stack.pop() as { value: unknown; path?: RefPath };
+    if (value === null || typeof value !== 'object') continue;
+    if (++visited > MAX_EXPANDED_SCHEMA_NODES) {
+      return `the schema's references expand past ${MAX_EXPANDED_SCHEMA_NODES} nodes: simplify it`;
+    }
+    const ref = (value as Record<string, unknown>).$ref;
+    if (typeof ref === 'string' && ref.startsWith('#') && !onPath(ref, path)) {
+      stack.push({ value: resolvePointer(root, ref), path: { ref, parent: path } });
+    }
+    for (const child of Object.values(value)) stack.push({ value: child, path });
+  }
+  return undefined;
+}
+
+/** A local JSON pointer (`#/$defs/a`) in the schema, or nothing. */
+function resolvePointer(root: unknown, ref: string): unknown {
+  let at: unknown = root;
+  for (const token of ref.slice(1).split('/').slice(1)) {
+    const key = token.replaceAll('~1', '/').replaceAll('~0', '~');
+    at =
+      at !== null && typeof at === 'object' && Object.hasOwn(at, key)
+        ? (at as Record<string, unknown>)[key]
+        : undefined;
+  }
+  return at;
+}
 
 function schemaProblem(root: unknown): string | undefined {
   const stack: { value: unknown; depth: number }[] = [{ value: root, depth: 0 }];
@@ -199,7 +243,13 @@ export async function formatProblem(format: ResponseFormat, text: string): Promi
       : 'the answer is not a JSON object';
   }
   if (!format.strict) return undefined;
-  const { errors } = await validateInLinearTime(format.schema, value);
+  let errors: Awaited<ReturnType<typeof validateInLinearTime>>['errors'];
+  try {
+    ({ errors } = await validateInLinearTime(format.schema, value));
+  } catch {
+    // A schema the validator cannot follow (a reference to itself with nothing between): never valid.
+    return 'the answer could not be checked against the schema';
+  }
   // The innermost error names the value at fault; the outer ones only that something inside is.
   const error = errors.reduce<(typeof errors)[number] | undefined>(
     (deepest, next) => (deepest && deepest.instanceLocation.length >= next.instanceLocation.length ? deepest : next),

@@ -105,6 +105,21 @@ export function header(event: Pick<ApiEvent, 'headers'>, name: string): string |
   return entry?.[1] ?? undefined;
 }
 
+/** Deeper than any request the API defines (a JSON Schema may nest 32 levels inside a tool). */
+const MAX_BODY_DEPTH = 64;
+
+/** Whether a parsed JSON value nests deeper than `limit`: an iterative walk, linear in the value. */
+function depthExceeds(root: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number];
+    if (value === null || typeof value !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(value)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /**
  * Parses a JSON body. Written here rather than taken from `@middy/http-json-body-parser`, which
  * reports a wrong content type and broken JSON alike as 415, where the API has distinct codes.
@@ -132,6 +147,10 @@ function jsonBody<C extends ApiContext>(maxBytes: number): MiddlewareObj<ApiEven
         event.body = JSON.parse(raw.startsWith('\uFEFF') ? raw.slice(1) : raw);
       } catch {
         throw new PlatformError('invalid_json', 'request body is not valid JSON');
+      }
+      // JSON.parse reads any depth, but what recurses over the value later (stringify) does not.
+      if (depthExceeds(event.body, MAX_BODY_DEPTH)) {
+        throw new PlatformError('invalid_request', `request body nests deeper than ${MAX_BODY_DEPTH} levels`);
       }
     },
   };

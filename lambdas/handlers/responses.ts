@@ -21,6 +21,7 @@ import {
   storedResponse,
 } from '../core/responses-api';
 import { type ApiEvent, json, type TenantApiContext } from './http';
+import { logger } from './logger';
 import { streamedAnswer } from './model-call';
 import { namedEvent, type SseFormat } from './sse';
 
@@ -81,9 +82,10 @@ export async function responsesRoute(
   const chat = chatRequestOf(request, previous);
   const store = request.store ?? true;
   // What the stored item will hold at most: the conversation, the request it echoes and its input, the answer.
+  // In bytes, of the request with its item references resolved (its input is kept twice).
   const storedBytes =
-    JSON.stringify(previous?.conversation ?? []).length +
-    3 * JSON.stringify(event.body).length +
+    Buffer.byteLength(JSON.stringify(previous?.conversation ?? [])) +
+    3 * Buffer.byteLength(JSON.stringify(request)) +
     8 * (chat.max_completion_tokens ?? 5000);
   if (store && storedBytes > MAX_STORED_BYTES) {
     throw new PlatformError(
@@ -95,7 +97,14 @@ export async function responsesRoute(
   const keep = async (response: ResponseObject) => {
     if (!store) return;
     const expiresAt = Math.floor(deps.now() / 1000) + deps.storedResponseDays[tenant.tier] * 86_400;
-    await deps.responses.put(tenant, storedResponse(tenant, request, previous, response, expiresAt));
+    try {
+      await deps.responses.put(tenant, storedResponse(tenant, request, previous, response, expiresAt));
+    } catch (error) {
+      // The answer was generated and billed: it is answered, said to be unstored, rather than
+      // failed (which SDKs retry, billing it again).
+      logger.error('stored response not written', { error: error as Error });
+      response.store = false;
+    }
   };
   const audit = { audit: context.audit };
   if (request.stream) {

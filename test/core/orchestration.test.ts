@@ -253,3 +253,32 @@ describe('completeChat with tools', () => {
     expect(fake.reservations.size).toBe(0);
   });
 });
+
+describe('completeChat with a response format', () => {
+  it('bills the first try as it ran when the second is refused before it runs', async () => {
+    const { fake, deps, tenant } = await world();
+    let calls = 0;
+    const models = {
+      ...fake.ports.models,
+      generate: async () => {
+        calls += 1;
+        if (calls === 1)
+          return { text: 'not json', finishReason: 'stop' as const, inputTokens: 1000, outputTokens: 400 };
+        throw new PlatformError('upstream_unavailable', 'throttled');
+      },
+    };
+    await expect(
+      completeChat(
+        { ...deps, models },
+        tenant,
+        {
+          model: 'nova-micro',
+          messages: [{ role: 'user', content: 'json please' }],
+          response_format: { type: 'json_object' },
+        },
+        { requestId: 'f1' },
+      ),
+    ).rejects.toMatchObject({ code: 'upstream_unavailable' });
+    expect(fake.events.filter((event) => event.startsWith('settle'))).toEqual(['settle f1 1400']);
+  });
+});

@@ -264,6 +264,14 @@ describe('tool calling and structured outputs with the OpenAI SDK', () => {
     expect(streamed.choices[0].message.parsed).toEqual(message.parsed);
   });
 
+  it('streams an answer with no text with its role first, as the SDK needs', async () => {
+    const request = { model: 'nova-micro', messages: question, stop: ['Local'] };
+    const buffered = await client.chat.completions.create(request);
+    expect(buffered.choices[0].message.content).toBe('');
+    const streamed = await client.chat.completions.stream(request).finalChatCompletion();
+    expect(streamed.choices[0].message).toMatchObject({ role: 'assistant', content: '' });
+  });
+
   it('answers json_object with a JSON object', async () => {
     const completion = await client.chat.completions.create({
       model: 'nova-micro',
@@ -625,6 +633,35 @@ describe('tools and schemas an attacker sends', () => {
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe('invalid_request');
     expect(platform.bedrock.requests.length).toBe(calls);
+  });
+
+  it('refuses a schema whose references expand without bound, and answers one that refers to itself with a 502, billed', async () => {
+    // Each definition is an allOf of two references to the next: 2^24 nodes once followed.
+    const defs = Object.fromEntries(
+      Array.from({ length: 24 }, (_, i) => [
+        `d${i}`,
+        { allOf: [{ $ref: `#/$defs/d${i + 1}` }, { $ref: `#/$defs/d${i + 1}` }] },
+      ]),
+    );
+    const format = (schema: unknown) => ({
+      ...ask,
+      response_format: { type: 'json_schema', json_schema: { name: 'x', strict: true, schema } },
+    });
+    const expanding = await chat(format({ $defs: { ...defs, d24: { type: 'string' } }, $ref: '#/$defs/d0' }));
+    expect(expanding.status).toBe(400);
+    expect(expanding.body.error.message).toMatch(/references expand past 20000 nodes/);
+    const selfReferring = await chat(format({ $ref: '#' }));
+    expect(selfReferring.status).toBe(502);
+    expect(selfReferring.body.error.message).toMatch(/could not be checked/);
+  });
+
+  it('refuses a body nested deeper than 64 levels with a 400, before anything reads it', async () => {
+    const answer = await call(platform, 'POST', '/v1/responses', {
+      credential: apiKey,
+      rawBody: `{"model":"nova-micro","input":"hi","context_management":${'['.repeat(200_000)}${']'.repeat(200_000)}}`,
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error.message).toBe('request body nests deeper than 64 levels');
   });
 
   it.each([
