@@ -39,9 +39,11 @@ describe("every function's environment", () => {
         tenantInferenceProfiles: 'true',
         lambdaTenantIsolation: 'true',
         usageConsole: 'true',
-        jwtIssuer: 'https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_AbCdEfGhIjKlMnOp',
+        // As long as a Cognito user pool's issuer URL; no test names an AWS host.
+        jwtIssuer: 'https://identity.enterprise-tenant.example.com/realms/eu-central-1_AbCdEfGhIjKlMnOp',
         jwtAudience: 'a-client-id-of-twenty-six-chars',
-        jwksUri: 'https://cognito-idp.eu-central-1.amazonaws.com/eu-central-1_AbCdEfGhIjKlMnOp/.well-known/jwks.json',
+        jwksUri:
+          'https://identity.enterprise-tenant.example.com/realms/eu-central-1_AbCdEfGhIjKlMnOp/.well-known/jwks.json',
       },
     });
     const { pool, silos: stacks } = addPlatformStacks(largest);
