@@ -209,7 +209,7 @@ export function stopSequences(stop: ChatRequest['stop']): string[] | undefined {
   return stop === null || stop === undefined ? undefined : [stop].flat();
 }
 
-/** The text of a message's content; `cache_control` on it (or on a part) marks a prompt-cache point after it. */
+/** The text of a message's content: its parts joined. */
 function textOf(content: z.infer<typeof contentSchema> | null | undefined): string {
   return typeof content === 'string' ? content : (content ?? []).map((part) => part.text).join('');
 }

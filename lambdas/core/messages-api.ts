@@ -179,7 +179,7 @@ const STOP_REASON: Record<string, string> = {
 };
 
 /** Anthropic's usage: input apart from what was read from the prompt cache. */
-function usageOf(usage: ChatCompletion['usage']) {
+function anthropicUsage(usage: ChatCompletion['usage']) {
   const cachedTokens = usage.prompt_tokens_details.cached_tokens;
   return {
     input_tokens: usage.prompt_tokens - cachedTokens,
@@ -221,7 +221,7 @@ export function messageOf(request: MessagesRequest, completion: ChatCompletion, 
     ],
     stop_reason: STOP_REASON[choice.finish_reason] ?? 'end_turn',
     stop_sequence: null,
-    usage: usageOf(completion.usage),
+    usage: anthropicUsage(completion.usage),
   };
 }
 
@@ -263,7 +263,7 @@ async function* messageEventsOf(
   let open: { index: number; toolCall?: number } | undefined;
   let blocks = 0;
   let finishReason: string | null = null;
-  let usage: ReturnType<typeof usageOf> | undefined;
+  let usage: ReturnType<typeof anthropicUsage> | undefined;
   const stop = function* (): Generator<MessageEvent> {
     if (open) yield { type: 'content_block_stop', index: open.index };
     open = undefined;
@@ -273,7 +273,7 @@ async function* messageEventsOf(
       yield chunk;
       return;
     }
-    if (chunk.usage) usage = usageOf(chunk.usage);
+    if (chunk.usage) usage = anthropicUsage(chunk.usage);
     const [choice] = chunk.choices;
     if (!choice) continue;
     finishReason = choice.finish_reason ?? finishReason;

@@ -251,7 +251,7 @@ interface ResponseUsage {
   total_tokens: number;
 }
 
-function usageOf(usage: ChatCompletion['usage']): ResponseUsage {
+function responseUsage(usage: ChatCompletion['usage']): ResponseUsage {
   return {
     input_tokens: usage.prompt_tokens,
     input_tokens_details: { cached_tokens: usage.prompt_tokens_details.cached_tokens },
@@ -369,7 +369,7 @@ export function responseOf(
     request,
     ids,
     completion.created,
-    { status: end.status, output, usage: usageOf(completion.usage) },
+    { status: end.status, output, usage: responseUsage(completion.usage) },
     end,
   );
 }
@@ -427,13 +427,16 @@ export async function resolveItemReferences(
 ): Promise<ResponsesRequest['input']> {
   if (typeof input === 'string' || !input.some((item) => item.type === 'item_reference')) return input;
   const resolved: Exclude<ResponsesRequest['input'], string> = [];
+  const reads = new Map<string, Promise<StoredResponse | undefined>>();
   for (const item of input) {
     if (item.type !== 'item_reference') {
       resolved.push(item);
       continue;
     }
     const responseId = responseIdOfItem(item.id);
-    const response = responseId ? await stored(responseId) : undefined;
+    // Several references to one response's items read it once.
+    if (responseId && !reads.has(responseId)) reads.set(responseId, stored(responseId));
+    const response = responseId ? await reads.get(responseId) : undefined;
     const output = (response?.response.output as OutputItem[] | undefined)?.find((entry) => entry.id === item.id);
     if (!output || (output.type !== 'message' && output.type !== 'function_call')) {
       throw new PlatformError('not_found', `input: no stored item '${item.id.slice(0, 128)}'`);
@@ -555,7 +558,7 @@ async function* responseEventsOf(
       return;
     }
     citations = chunk.citations ?? citations;
-    if (chunk.usage) usage = usageOf(chunk.usage);
+    if (chunk.usage) usage = responseUsage(chunk.usage);
     const [choice] = chunk.choices;
     if (!choice) continue;
     finishReason = choice.finish_reason ?? finishReason;
