@@ -652,7 +652,8 @@ async function unavailableWhenExhausted<T>(operation: () => Promise<T>): Promise
   try {
     return await operation();
   } catch (error) {
-    if (isRetryable(error)) throw new PlatformError('upstream_unavailable', 'metering is busy, retry shortly', 1);
+    if (isRetryable(error))
+      throw new PlatformError('upstream_unavailable', 'metering is busy, retry shortly', { retryAfterSeconds: 1 });
     throw error;
   }
 }

@@ -1,22 +1,98 @@
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import type * as z from 'zod';
 import { type AdapterRecord, adapterRecordSchema } from '../core/adapter-record';
-import type { ApiKeyListing, TenantAdapters, TenantKeys, TenantPrompts } from '../core/ports';
+import { PlatformError } from '../core/errors';
+import type {
+  ApiKeyListing,
+  RecordCondition,
+  TenantAdapters,
+  TenantKeys,
+  TenantPrompts,
+  TenantVersion,
+} from '../core/ports';
 import { type PromptRecord, promptRecordSchema } from '../core/prompt-record';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { queryAll, withoutKeys } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
+export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+type Condition = { expression: string; names: Record<string, string>; values: Record<string, unknown> };
+
+/** Sort key of a tenant's record in the registry table. */
+export const PROFILE = 'PROFILE';
+
+/** The condition that the tenant record is still at the version read (0: written before versions). */
+export function versionCondition(version: number): Condition {
+  return version === 0
+    ? { expression: 'attribute_not_exists(#version)', names: { '#version': 'version' }, values: {} }
+    : { expression: '#version = :version', names: { '#version': 'version' }, values: { ':version': version } };
+}
+
+/** A transaction item that checks the tenant record is still at the version read. */
+export function tenantIsCurrent(tableName: string, tenant: TenantVersion): TransactItem {
+  const condition = versionCondition(tenant.version);
+  return {
+    ConditionCheck: {
+      TableName: tableName,
+      Key: { pk: tenantKey(tenant.tenantId), sk: PROFILE },
+      ConditionExpression: condition.expression,
+      ExpressionAttributeNames: condition.names,
+      ...(Object.keys(condition.values).length > 0 && { ExpressionAttributeValues: condition.values }),
+    },
+  };
+}
+
+/**
+ * Runs the transaction; a cancelled one throws what `failed` makes of the first item whose
+ * condition failed. A transaction conflict (another write to one of its items in flight) lost the race too.
+ */
+export async function transactOrRefuse(
+  db: DynamoDBDocumentClient,
+  items: TransactItem[],
+  failed: (index: number) => PlatformError,
+): Promise<void> {
+  try {
+    await db.send(new TransactWriteCommand({ TransactItems: items }));
+  } catch (error) {
+    const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+    if ((error as Error).name !== 'TransactionCanceledException' || !reasons) throw error;
+    const index = reasons.findIndex((reason) => reason.Code === 'ConditionalCheckFailed');
+    if (index >= 0) throw failed(index);
+    if (reasons.some((reason) => reason.Code === 'TransactionConflict')) {
+      throw new PlatformError('conflict', 'another change to the tenant was being written');
+    }
+    throw error;
+  }
+}
+
 /** A kind of named per-tenant record in the registry table: its sort key prefix and its schema. */
 export interface RecordKind<T extends { name: string }> {
   readonly prefix: string;
   readonly schema: z.ZodType<T>;
+  readonly noun: string;
+  /** The attributes that tell a stored record from another write of it. */
+  readonly revision: (record: T) => Record<string, string | number>;
 }
 
 /** A tenant's LoRA adapters: `ADAPTER#<name>`. */
-export const ADAPTERS: RecordKind<AdapterRecord> = { prefix: 'ADAPTER#', schema: adapterRecordSchema };
+export const ADAPTERS: RecordKind<AdapterRecord> = {
+  prefix: 'ADAPTER#',
+  schema: adapterRecordSchema,
+  noun: 'adapter',
+  revision: (record) => ({ status: record.status, createdAt: record.createdAt }),
+};
 /** A tenant's prompt templates: `PROMPT#<name>`. */
-export const PROMPTS: RecordKind<PromptRecord> = { prefix: 'PROMPT#', schema: promptRecordSchema };
+export const PROMPTS: RecordKind<PromptRecord> = {
+  prefix: 'PROMPT#',
+  schema: promptRecordSchema,
+  noun: 'prompt',
+  revision: (record) => ({ version: record.version }),
+};
 
 /**
  * Named records of a tenant in the registry table, in the tenant's own partition
@@ -49,14 +125,43 @@ export class RegistryRecords<T extends { name: string }> {
     return items.map((item) => this.kind.schema.parse(withoutKeys(item)));
   }
 
-  async put(tenantId: string, record: T): Promise<void> {
-    await this.db.send(
-      new PutCommand({ TableName: this.tableName, Item: { ...this.key(tenantId, record.name), ...record } }),
+  put(tenantId: string, record: T, condition: RecordCondition<T> = {}): Promise<void> {
+    const write = { TableName: this.tableName, Item: { ...this.key(tenantId, record.name), ...record } };
+    return this.write(record.name, condition, (previous) => ({ Put: { ...write, ...previous } }));
+  }
+
+  delete(tenantId: string, name: string, condition: RecordCondition<T> = {}): Promise<void> {
+    const write = { TableName: this.tableName, Key: this.key(tenantId, name) };
+    return this.write(name, condition, (previous) => ({ Delete: { ...write, ...previous } }));
+  }
+
+  /** One write, conditional on the record as read, in one transaction with the tenant's version check when given. */
+  private async write(
+    name: string,
+    condition: RecordCondition<T>,
+    item: (previous: Record<string, unknown>) => TransactItem,
+  ): Promise<void> {
+    const { tenant, previous } = condition;
+    const items = [
+      ...(tenant ? [tenantIsCurrent(this.tableName, tenant)] : []),
+      item(this.previousCondition(previous)),
+    ];
+    await transactOrRefuse(this.db, items, (index) =>
+      tenant && index === 0
+        ? new PlatformError('conflict', `tenant '${tenant.tenantId}' changed`)
+        : new PlatformError('conflict', `${this.kind.noun} '${name}' was changed by another write`),
     );
   }
 
-  async delete(tenantId: string, name: string): Promise<void> {
-    await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: this.key(tenantId, name) }));
+  private previousCondition(previous: T | null | undefined): Record<string, unknown> {
+    if (previous === undefined) return {};
+    if (previous === null) return { ConditionExpression: 'attribute_not_exists(pk)' };
+    const revision = Object.entries(this.kind.revision(previous));
+    return {
+      ConditionExpression: revision.map((_, index) => `#r${index} = :r${index}`).join(' AND '),
+      ExpressionAttributeNames: Object.fromEntries(revision.map(([attribute], index) => [`#r${index}`, attribute])),
+      ExpressionAttributeValues: Object.fromEntries(revision.map(([, value], index) => [`:r${index}`, value])),
+    };
   }
 }
 

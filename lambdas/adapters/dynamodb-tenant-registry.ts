@@ -1,21 +1,20 @@
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  ScanCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { AdapterRecord } from '../core/adapter-record';
 import { PlatformError } from '../core/errors';
-import type { StoredApiKey, TenantRegistry } from '../core/ports';
+import type { RecordCondition, StoredApiKey, TenantRegistry, TenantVersion } from '../core/ports';
 import type { PromptRecord } from '../core/prompt-record';
 import { type TenantRecord, tenantKey, tenantRecordSchema } from '../core/tenant';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { queryAll } from './dynamodb-partition';
-import { ADAPTERS, PROMPTS, RegistryRecords } from './dynamodb-registry-records';
-
-const PROFILE = 'PROFILE';
+import {
+  ADAPTERS,
+  PROFILE,
+  PROMPTS,
+  RegistryRecords,
+  tenantIsCurrent,
+  transactOrRefuse,
+  versionCondition,
+} from './dynamodb-registry-records';
 
 /** A scan position as an opaque cursor: the last key read. */
 function encodeScanCursor(key: { pk: string; sk: string }): string {
@@ -57,32 +56,32 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
     return this.prompts.get(tenantId, name);
   }
 
-  putPrompt(tenantId: string, record: PromptRecord) {
-    return this.prompts.put(tenantId, record);
+  putPrompt(tenantId: string, record: PromptRecord, condition?: RecordCondition<PromptRecord>) {
+    return this.prompts.put(tenantId, record, condition);
   }
 
   listPrompts(tenantId: string) {
     return this.prompts.list(tenantId);
   }
 
-  deletePrompt(tenantId: string, name: string) {
-    return this.prompts.delete(tenantId, name);
+  deletePrompt(tenantId: string, name: string, condition?: RecordCondition<PromptRecord>) {
+    return this.prompts.delete(tenantId, name, condition);
   }
 
   getAdapter(tenantId: string, name: string) {
     return this.adapters.get(tenantId, name);
   }
 
-  putAdapter(tenantId: string, record: AdapterRecord) {
-    return this.adapters.put(tenantId, record);
+  putAdapter(tenantId: string, record: AdapterRecord, condition?: RecordCondition<AdapterRecord>) {
+    return this.adapters.put(tenantId, record, condition);
   }
 
   listAdapters(tenantId: string) {
     return this.adapters.list(tenantId);
   }
 
-  deleteAdapter(tenantId: string, name: string) {
-    return this.adapters.delete(tenantId, name);
+  deleteAdapter(tenantId: string, name: string, condition?: RecordCondition<AdapterRecord>) {
+    return this.adapters.delete(tenantId, name, condition);
   }
 
   async getTenant(tenantId: string): Promise<TenantRecord | undefined> {
@@ -119,16 +118,43 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
     return { tenants, nextCursor: startKey && encodeScanCursor(startKey) };
   }
 
-  async createTenant(record: TenantRecord): Promise<void> {
-    await this.putTenant(
-      record,
-      'attribute_not_exists(pk)',
-      () => new PlatformError('conflict', `tenant '${record.tenantId}' exists already`),
-    );
+  async createTenant(record: TenantRecord): Promise<TenantRecord> {
+    const created = { ...record, version: 1 };
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: tenantKey(record.tenantId), sk: PROFILE, ...created },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (isConditionalCheckFailure(error))
+        throw new PlatformError('conflict', `tenant '${record.tenantId}' exists already`);
+      throw error;
+    }
+    return created;
   }
 
-  async updateTenant(record: TenantRecord): Promise<void> {
-    await this.putTenant(record, 'attribute_exists(pk)', () => new PlatformError('not_found', 'no such tenant'));
+  async updateTenant(record: TenantRecord): Promise<TenantRecord> {
+    const updated = { ...record, version: record.version + 1 };
+    const condition = versionCondition(record.version);
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: tenantKey(record.tenantId), sk: PROFILE, ...updated },
+          ConditionExpression: `attribute_exists(pk) AND ${condition.expression}`,
+          ExpressionAttributeNames: condition.names,
+          ...(Object.keys(condition.values).length > 0 && { ExpressionAttributeValues: condition.values }),
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+      if (!(await this.getTenant(record.tenantId))) throw new PlatformError('not_found', 'no such tenant');
+      throw new PlatformError('conflict', `tenant '${record.tenantId}' changed since version ${record.version}`);
+    }
+    return updated;
   }
 
   async getApiKey(keyId: string): Promise<StoredApiKey | undefined> {
@@ -145,48 +171,55 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
     };
   }
 
-  async putApiKey(key: StoredApiKey): Promise<void> {
-    // The tenant's entry first: a key the tenant cannot list is a key offboarding would miss.
-    await this.db.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...tenantApiKeyKey(key.tenantId, key.keyId),
-          keyId: key.keyId,
-          createdAt: key.createdAt,
-          status: key.status,
-        },
-      }),
+  async putApiKey(key: StoredApiKey, tenant?: TenantVersion): Promise<void> {
+    // The tenant's entry with the key: a key the tenant cannot list is a key offboarding would miss.
+    const entry = {
+      ...tenantApiKeyKey(key.tenantId, key.keyId),
+      keyId: key.keyId,
+      createdAt: key.createdAt,
+      status: key.status,
+    };
+    await transactOrRefuse(
+      this.db,
+      [
+        ...(tenant ? [tenantIsCurrent(this.tableName, tenant)] : []),
+        { Put: { TableName: this.tableName, Item: entry } },
+        { Put: { TableName: this.tableName, Item: { ...apiKeyKey(key.keyId), ...key } } },
+      ],
+      () => new PlatformError('conflict', `tenant '${key.tenantId}' changed`),
     );
-    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...apiKeyKey(key.keyId), ...key } }));
   }
 
-  async revokeApiKey(tenantId: string, keyId: string): Promise<void> {
-    try {
-      await this.db.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: apiKeyKey(keyId),
-          UpdateExpression: 'SET #status = :revoked',
-          // Only the owner's key: another tenant's key id answers exactly like an unknown one.
-          ConditionExpression: 'tenantId = :tenantId',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':revoked': 'revoked', ':tenantId': tenantId },
-        }),
-      );
-    } catch (error) {
-      if (isConditionalCheckFailure(error)) throw new PlatformError('not_found', 'no such API key');
-      throw error;
-    }
-    // The tenant's own list says so too: what the tenant reads with its scoped credentials.
-    await this.db.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: tenantApiKeyKey(tenantId, keyId),
-        UpdateExpression: 'SET #status = :revoked',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':revoked': 'revoked' },
-      }),
+  async revokeApiKey(keyId: string, tenant: TenantVersion): Promise<void> {
+    const revoke = { UpdateExpression: 'SET #status = :revoked', ExpressionAttributeNames: { '#status': 'status' } };
+    await transactOrRefuse(
+      this.db,
+      [
+        tenantIsCurrent(this.tableName, tenant),
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: apiKeyKey(keyId),
+            ...revoke,
+            // Only the owner's key: another tenant's key id answers exactly like an unknown one.
+            ConditionExpression: 'tenantId = :tenantId',
+            ExpressionAttributeValues: { ':revoked': 'revoked', ':tenantId': tenant.tenantId },
+          },
+        },
+        // The tenant's own list says so too: what the tenant reads with its scoped credentials.
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: tenantApiKeyKey(tenant.tenantId, keyId),
+            ...revoke,
+            ExpressionAttributeValues: { ':revoked': 'revoked' },
+          },
+        },
+      ],
+      (index) =>
+        index === 0
+          ? new PlatformError('conflict', `tenant '${tenant.tenantId}' changed`)
+          : new PlatformError('not_found', 'no such API key'),
     );
   }
 
@@ -209,24 +242,5 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
   private async keyIds(tenantId: string): Promise<string[]> {
     const entries = await queryAll(this.db, { tableName: this.tableName, pk: tenantKey(tenantId), prefix: 'APIKEY#' });
     return entries.map((item) => String(item.keyId));
-  }
-
-  private async putTenant(
-    record: TenantRecord,
-    condition: string,
-    onConditionFailed: () => PlatformError,
-  ): Promise<void> {
-    try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: tenantKey(record.tenantId), sk: PROFILE, ...record },
-          ConditionExpression: condition,
-        }),
-      );
-    } catch (error) {
-      if (isConditionalCheckFailure(error)) throw onConditionFailed();
-      throw error;
-    }
   }
 }

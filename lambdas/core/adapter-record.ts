@@ -9,7 +9,8 @@ export const adapterRecordSchema = z.object({
   componentName: z.string(),
   /** The base component it runs on. */
   baseComponentName: z.string(),
-  status: z.enum(['Creating', 'InService', 'Failed']),
+  /** `Deleting`: its removal was accepted and its component is going; a repeated removal finishes it. */
+  status: z.enum(['Creating', 'InService', 'Failed', 'Deleting']),
   /** SageMaker's reason, when creating it failed. */
   failureReason: z.string().optional(),
   createdAt: z.string(),

@@ -9,9 +9,9 @@ import type { ModelCatalog } from '../../contract/catalog';
 import type { AdapterRecord } from './adapter-record';
 import { bedrockModelIdFor, type ResolvedModel, resolveModel } from './catalog';
 import { PlatformError } from './errors';
+import { assertLegal, readTenant, writeIfCurrent } from './lifecycle';
 import type { AdapterHost, AdapterWorkflow, ModelProvider, TenantAdapters, TenantRegistry } from './ports';
 import type { TenantContext } from './tenant';
-import { assertManagedHere, assertNotLeaving, getTenant } from './tenants';
 
 /**
  * An adapter artifact: an S3 object `.tar.gz` (the PEFT `adapter_config.json` and weights at its
@@ -72,9 +72,8 @@ export async function addAdapter(
       `artifact_url must be under the tenant's own prefix: s3://<bucket>/${tenantId}/`,
     );
   }
-  const tenant = await getTenant(deps, tenantId);
-  assertNotLeaving(tenant);
-  assertManagedHere(tenant, deps.siloTenantId);
+  const tenant = await readTenant(deps.registry, tenantId);
+  assertLegal(tenant, 'change_adapters', deps.siloTenantId);
   const existing = await deps.registry.getAdapter(tenantId, request.name);
   if (existing && existing.status !== 'Failed') {
     throw new PlatformError('conflict', `adapter '${request.name}' exists already (${existing.status})`);
@@ -89,7 +88,9 @@ export async function addAdapter(
   };
   // A failed one's component is gone or going: its name is taken again from scratch.
   if (existing) await deps.host.delete(existing.componentName);
-  await deps.registry.putAdapter(tenantId, record);
+  await writeIfCurrent(deps.registry, tenant, () =>
+    deps.registry.putAdapter(tenantId, record, { tenant, previous: existing ?? null }),
+  );
   await deps.host.create({
     componentName: record.componentName,
     baseComponentName: record.baseComponentName,
@@ -112,28 +113,49 @@ export async function refreshAdapter(
   const described = await deps.host.describe(record.componentName);
   if (described.status === 'Creating' || described.status === 'Updating') return 'pending';
   const inService = described.status === 'InService';
-  await deps.registry.putAdapter(tenantId, {
+  const refreshed: AdapterRecord = {
     ...record,
     status: inService ? 'InService' : 'Failed',
     ...(!inService && { failureReason: described.failureReason ?? `the component is ${described.status}` }),
+  };
+  // Only over the record polled: one removed or added again meanwhile is not brought back.
+  await deps.registry.putAdapter(tenantId, refreshed, { previous: record }).catch((error: unknown) => {
+    if (!(error instanceof PlatformError && error.code === 'conflict')) throw error;
   });
   return 'done';
 }
 
-export async function removeAdapter(deps: Pick<AdapterDeps, 'registry' | 'host'>, tenantId: string, name: string) {
+/** The operator's removal: while the tenant may change its adapters here and is as read. */
+export async function removeAdapter(
+  deps: Pick<AdapterDeps, 'registry' | 'host' | 'siloTenantId'>,
+  tenantId: string,
+  name: string,
+) {
+  const tenant = await readTenant(deps.registry, tenantId);
+  assertLegal(tenant, 'change_adapters', deps.siloTenantId);
   const record = await deps.registry.getAdapter(tenantId, name);
   if (!record) throw new PlatformError('not_found', 'no such adapter');
+  // Marked first, conditionally: a removal that lost a race changed nothing; one that crashed after
+  // is finished by the next (or by offboarding), so no component outlives its record.
+  if (record.status !== 'Deleting') {
+    await writeIfCurrent(deps.registry, tenant, () =>
+      deps.registry.putAdapter(tenantId, { ...record, status: 'Deleting' }, { tenant, previous: record }),
+    );
+  }
   await deps.host.delete(record.componentName);
   await deps.registry.deleteAdapter(tenantId, name);
 }
 
-/** Offboarding: every adapter of the tenant, its component first; returns how many. */
+/** Offboarding and the pool's cleanup after a move: every adapter of the tenant, its component first; returns how many. */
 export async function removeAllAdapters(
   deps: Pick<AdapterDeps, 'registry' | 'host'>,
   tenantId: string,
 ): Promise<number> {
   const adapters = await deps.registry.listAdapters(tenantId);
-  for (const adapter of adapters) await removeAdapter(deps, tenantId, adapter.name);
+  for (const adapter of adapters) {
+    await deps.host.delete(adapter.componentName);
+    await deps.registry.deleteAdapter(tenantId, adapter.name);
+  }
   return adapters.length;
 }
 

@@ -35,7 +35,7 @@ export function ledgerPartitions(tenantId: string): string[] {
 
 /** A refusal that says nothing about the limits: the ledger moved while this call was admitted. */
 export function retryShortly(): PlatformError {
-  return new PlatformError('rate_limited', 'too many concurrent requests, retry shortly', 1);
+  return new PlatformError('rate_limited', 'too many concurrent requests, retry shortly', { retryAfterSeconds: 1 });
 }
 
 /** How many shards a tenant with these limits writes to: one for all but the busiest tenants. */
@@ -179,11 +179,9 @@ export function nextAdmissionStep(input: {
       (shards.some((s) => s.window > window)
         ? retryShortly()
         : // Room is left in total but not in any one shard's share: the next minute has it.
-          new PlatformError(
-            'rate_limited',
-            `rate limit of ${limits.requestsPerMinute} requests per minute reached`,
-            secondsUntilNextMinute(nowMs),
-          )),
+          new PlatformError('rate_limited', `rate limit of ${limits.requestsPerMinute} requests per minute reached`, {
+            retryAfterSeconds: secondsUntilNextMinute(nowMs),
+          })),
   });
   if (monthFull || withRoom.length === 0) return refuse();
 

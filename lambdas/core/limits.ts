@@ -91,32 +91,26 @@ export function refusal(
 ): PlatformError | undefined {
   const t = admissionThresholds(limits, estimate);
   if (counters.monthTokens > t.maxMonthTokensBefore) {
-    return new PlatformError(
-      'quota_exceeded',
-      `monthly token quota of ${limits.monthlyTokens} reached`,
-      secondsUntilNextMonth(nowMs),
-    );
+    return new PlatformError('quota_exceeded', `monthly token quota of ${limits.monthlyTokens} reached`, {
+      retryAfterSeconds: secondsUntilNextMonth(nowMs),
+    });
   }
   if (counters.monthCostNanoUsd > t.maxMonthCostNanoUsdBefore) {
-    return new PlatformError(
-      'budget_exceeded',
-      `monthly budget of ${limits.monthlyBudgetUsd} USD reached`,
-      secondsUntilNextMonth(nowMs),
-    );
+    return new PlatformError('budget_exceeded', `monthly budget of ${limits.monthlyBudgetUsd} USD reached`, {
+      retryAfterSeconds: secondsUntilNextMonth(nowMs),
+    });
   }
   const sameWindow = counters.window === minuteWindow(nowMs);
   if (sameWindow && counters.windowRequests > t.maxWindowRequestsBefore) {
-    return new PlatformError(
-      'rate_limited',
-      `rate limit of ${limits.requestsPerMinute} requests per minute reached`,
-      secondsUntilNextMinute(nowMs),
-    );
+    return new PlatformError('rate_limited', `rate limit of ${limits.requestsPerMinute} requests per minute reached`, {
+      retryAfterSeconds: secondsUntilNextMinute(nowMs),
+    });
   }
   if (sameWindow && counters.windowTokens > t.maxWindowTokensBefore) {
     return new PlatformError(
       'tokens_per_minute_exceeded',
       `rate limit of ${limits.tokensPerMinute} tokens per minute reached`,
-      secondsUntilNextMinute(nowMs),
+      { retryAfterSeconds: secondsUntilNextMinute(nowMs) },
     );
   }
   return undefined;

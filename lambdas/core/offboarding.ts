@@ -1,5 +1,6 @@
 import { removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
+import { assertLegal, changeTenant, readTenant } from './lifecycle';
 import type {
   AdapterHost,
   AuditLog,
@@ -14,7 +15,6 @@ import type {
 } from './ports';
 import { deleteAllPrompts } from './prompts';
 import type { TenantRecord } from './tenant';
-import { getTenant } from './tenants';
 
 /**
  * Offboarding as a durable workflow of idempotent steps (Step Functions on AWS, the local runner
@@ -62,31 +62,33 @@ type TenantStore = (typeof TENANT_STORES)[number];
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Stops the tenant's calls and fixes when its data may go. Joining an offboarding under way returns it as it is. */
+/** A workflow step that lost a race to another write of the record reads it again, this many times. */
+const STEP_RETRIES = 3;
+
+/**
+ * Stops the tenant's calls and fixes when its data may go, conditional on the record as read (a
+ * racing change answers 409). Joining an offboarding under way returns it as it is.
+ */
 export async function beginOffboarding(
   deps: Pick<OffboardingDeps, 'registry' | 'now' | 'drainMs'>,
   tenantId: string,
 ): Promise<TenantRecord> {
-  const tenant = await getTenant(deps, tenantId);
-  if (tenant.offboarding) return tenant;
-  const move = tenant.placement?.status;
-  if (move && !['complete', 'failed'].includes(move)) {
-    throw new PlatformError('conflict', `tenant '${tenantId}' is moving to its own stack (${move}): offboard it after`);
-  }
-  const now = deps.now();
-  const leaving: TenantRecord = {
-    ...tenant,
-    status: 'offboarding',
-    offboarding: { requestedAt: iso(now), drainUntil: iso(now + deps.drainMs), deleted: {} },
-  };
-  await deps.registry.updateTenant(leaving);
-  return leaving;
+  return changeTenant(deps.registry, tenantId, (tenant) => {
+    assertLegal(tenant, 'offboard', undefined);
+    if (tenant.offboarding) return tenant;
+    const now = deps.now();
+    return {
+      ...tenant,
+      status: 'offboarding',
+      offboarding: { requestedAt: iso(now), drainUntil: iso(now + deps.drainMs), deleted: {} },
+    };
+  });
 }
 
 /** Deletes the tenant's data store by store, recording each count; a rerun skips the stores already done. */
 export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): Promise<TenantRecord> {
-  let tenant = await leavingTenant(deps, tenantId);
-  const progress = tenant.offboarding as NonNullable<TenantRecord['offboarding']>;
+  let tenant = await readTenant(deps.registry, tenantId);
+  const progress = leavingProgress(tenant, 'purge');
   if (deps.now() < Date.parse(progress.drainUntil)) {
     throw new PlatformError('conflict', `tenant data may be deleted from ${progress.drainUntil}`);
   }
@@ -107,9 +109,16 @@ export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): 
   };
   for (const store of TENANT_STORES) {
     if (store in progress.deleted) continue;
-    const deleted = { ...(tenant.offboarding?.deleted ?? {}), [store]: await purge[store]() };
-    tenant = { ...tenant, offboarding: { ...progress, deleted } };
-    await deps.registry.updateTenant(tenant);
+    const count = await purge[store]();
+    tenant = await changeTenant(
+      deps.registry,
+      tenantId,
+      (current) => {
+        const leaving = leavingProgress(current, 'purge');
+        return { ...current, offboarding: { ...leaving, deleted: { ...leaving.deleted, [store]: count } } };
+      },
+      STEP_RETRIES,
+    );
   }
   return tenant;
 }
@@ -119,22 +128,22 @@ export async function tombstoneTenant(
   deps: Pick<OffboardingDeps, 'registry' | 'now'>,
   tenantId: string,
 ): Promise<TenantRecord> {
-  const tenant = await leavingTenant(deps, tenantId);
-  if (tenant.status === 'offboarded') return tenant;
-  const progress = tenant.offboarding as NonNullable<TenantRecord['offboarding']>;
-  const pending = TENANT_STORES.filter((store) => !(store in progress.deleted));
-  if (pending.length > 0) throw new PlatformError('conflict', `stores not purged yet: ${pending.join(', ')}`);
-  const tombstone: TenantRecord = {
-    ...tenant,
-    status: 'offboarded',
-    offboarding: { ...progress, completedAt: iso(deps.now()) },
-  };
-  await deps.registry.updateTenant(tombstone);
-  return tombstone;
+  return changeTenant(
+    deps.registry,
+    tenantId,
+    (tenant) => {
+      const progress = leavingProgress(tenant, 'tombstone');
+      if (tenant.status === 'offboarded') return tenant;
+      const pending = TENANT_STORES.filter((store) => !(store in progress.deleted));
+      if (pending.length > 0) throw new PlatformError('conflict', `stores not purged yet: ${pending.join(', ')}`);
+      return { ...tenant, status: 'offboarded', offboarding: { ...progress, completedAt: iso(deps.now()) } };
+    },
+    STEP_RETRIES,
+  );
 }
 
-async function leavingTenant(deps: Pick<OffboardingDeps, 'registry'>, tenantId: string): Promise<TenantRecord> {
-  const tenant = await getTenant(deps, tenantId);
-  if (!tenant.offboarding) throw new PlatformError('conflict', `tenant '${tenantId}' is not being offboarded`);
-  return tenant;
+/** The offboarding's progress, if `step` may run on the tenant now. */
+function leavingProgress(tenant: TenantRecord, step: 'purge' | 'tombstone') {
+  assertLegal(tenant, step, undefined);
+  return tenant.offboarding as NonNullable<TenantRecord['offboarding']>;
 }

@@ -1,5 +1,6 @@
 import { type AdapterDeps, removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
+import { assertLegal, changeTenant, PLACEMENT_STEPS, type PlacementStep, placementFor, readTenant } from './lifecycle';
 import type {
   DocumentStore,
   ExportedChunk,
@@ -12,8 +13,7 @@ import type {
 } from './ports';
 import { deleteAllPrompts } from './prompts';
 import { withCurrentPlacement } from './retrieval';
-import { actingFor, type PlacementStatus, type TenantContext, type TenantPlacement, type TenantRecord } from './tenant';
-import { assertNotLeaving, getTenant } from './tenants';
+import { actingFor, type TenantContext, type TenantPlacement, type TenantRecord } from './tenant';
 
 /** Who the move acts as, in what it writes for the tenant. */
 const PLACEMENT_ACTOR = 'platform:placement';
@@ -53,6 +53,9 @@ export const COPIED_TABLES: Readonly<Record<TenantTable, string>> = {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** A workflow step that lost a race to another write of the record reads it again, this many times. */
+const STEP_RETRIES = 3;
+
 /**
  * Asks for the tenant's move to its silo (onboarding with `placement: "silo"`, or a promotion) and
  * starts the workflow. Asking again while a move runs changes nothing; after a failure it retries.
@@ -61,18 +64,18 @@ export async function requestSilo(
   deps: Pick<PlacementDeps, 'registry' | 'now'> & { readonly workflow: PlacementWorkflow },
   tenantId: string,
 ): Promise<TenantRecord> {
-  const tenant = await getTenant(deps, tenantId);
-  assertNotLeaving(tenant);
-  if (tenant.tier !== 'enterprise') {
-    throw new PlatformError('conflict', `only enterprise tenants get a silo: '${tenantId}' is ${tenant.tier}`);
-  }
-  const current = tenant.placement;
-  if (current && current.desired === 'silo' && !['requested', 'failed'].includes(current.status)) return tenant;
-  const requested: TenantRecord = {
-    ...tenant,
-    placement: { current: 'pool', desired: 'silo', status: 'requested', migrated: {}, updatedAt: iso(deps.now()) },
-  };
-  await deps.registry.updateTenant(requested);
+  const requested = await changeTenant(deps.registry, tenantId, (tenant) => {
+    assertLegal(tenant, 'request_silo', undefined);
+    if (tenant.tier !== 'enterprise') {
+      throw new PlatformError('conflict', `only enterprise tenants get a silo: '${tenantId}' is ${tenant.tier}`);
+    }
+    const current = tenant.placement;
+    if (current && current.desired === 'silo' && !['requested', 'failed'].includes(current.status)) return tenant;
+    return {
+      ...tenant,
+      placement: { current: 'pool', desired: 'silo', status: 'requested', migrated: {}, updatedAt: iso(deps.now()) },
+    };
+  });
   // Started after the record says `requested`, so a start that fails is healed by asking again.
   await deps.workflow.start({ tenantId });
   return requested;
@@ -80,7 +83,7 @@ export async function requestSilo(
 
 /** The workflow's first step: the silo stack is being deployed; the tenant is still served from the pool. */
 export async function markDeploying(deps: Pick<PlacementDeps, 'registry' | 'now'>, tenantId: string) {
-  return advance(deps, tenantId, ['requested', 'failed', 'deploying'], (placement) => ({
+  return advance(deps, tenantId, 'deploy', (placement) => ({
     ...placement,
     status: 'deploying',
     error: undefined,
@@ -96,7 +99,7 @@ export async function freezeForMigration(
   tenantId: string,
   silo: { readonly siloUrl: string; readonly siloResources?: string },
 ) {
-  return advance(deps, tenantId, ['deploying', 'migrating'], (placement) =>
+  return advance(deps, tenantId, 'freeze', (placement) =>
     placement.status === 'migrating'
       ? placement
       : { ...placement, ...silo, status: 'migrating', drainUntil: iso(deps.now() + deps.drainMs) },
@@ -112,9 +115,9 @@ export async function migrateTenantData(
   deps: PlacementDeps & { readonly source: PlaneStores; readonly target: PlaneStores },
   tenantId: string,
 ): Promise<TenantRecord> {
-  const tenant = await getTenant(deps, tenantId);
-  const placement = placementOf(tenant, ['migrating', 'switching']);
-  if (placement.status === 'switching') return tenant;
+  const tenant = await readTenant(deps.registry, tenantId);
+  const placement = placementFor(tenant, 'copy');
+  if (placement.status === PLACEMENT_STEPS.copy.to) return tenant;
   if (deps.now() < Date.parse(placement.drainUntil ?? '')) {
     throw new PlatformError('conflict', `the pool may still write for '${tenantId}' until ${placement.drainUntil}`);
   }
@@ -149,14 +152,12 @@ export async function migrateTenantData(
     actingFor(siloRecord, PLACEMENT_ACTOR),
   );
 
-  const switching: TenantRecord = { ...tenant, placement: { ...placement, status: 'switching', migrated } };
-  await deps.registry.updateTenant(switching);
-  return switching;
+  return advance(deps, tenantId, 'copy', (current) => ({ ...current, status: 'switching', migrated }));
 }
 
 /** The pool's record now points at the silo: its authorizer sends the tenant's callers there. */
 export async function switchToSilo(deps: Pick<PlacementDeps, 'registry' | 'now'>, tenantId: string) {
-  return advance(deps, tenantId, ['switching', 'cleaning'], (placement) => ({
+  return advance(deps, tenantId, 'switch', (placement) => ({
     ...placement,
     current: 'silo',
     status: 'cleaning',
@@ -171,9 +172,9 @@ export async function cleanPoolCopy(
   deps: Pick<PlacementDeps, 'registry' | 'now'> & { readonly pool: PoolPurge },
   tenantId: string,
 ): Promise<TenantRecord> {
-  const tenant = await getTenant(deps, tenantId);
-  const placement = placementOf(tenant, ['cleaning', 'complete']);
-  if (placement.status === 'complete') return tenant;
+  const tenant = await readTenant(deps.registry, tenantId);
+  const placement = placementFor(tenant, 'clean');
+  if (placement.status === PLACEMENT_STEPS.clean.to) return tenant;
   // Adapters are loaded on the pool's GPU endpoint: unloaded here, added again at the silo's.
   await removeAllAdapters(deps.pool.adapterStore, tenantId);
   // Templates were copied to the silo's registry: the silo's operator API manages them from now on.
@@ -182,12 +183,7 @@ export async function cleanPoolCopy(
   await deps.pool.documents.deleteAll(tenantId);
   await deps.pool.audit.deleteAll(tenantId);
   await deps.pool.ledger.deleteAll(tenantId);
-  const complete: TenantRecord = {
-    ...tenant,
-    placement: { ...placement, status: 'complete', updatedAt: iso(deps.now()) },
-  };
-  await deps.registry.updateTenant(complete);
-  return complete;
+  return advance(deps, tenantId, 'clean', (current) => ({ ...current, status: 'complete' }));
 }
 
 /** What the pool deletes once the silo serves the tenant. */
@@ -204,20 +200,24 @@ export interface PoolPurge {
  * whose data was never touched; after it, the error is kept and the cleanup is what a retry redoes.
  */
 export async function failPlacement(deps: Pick<PlacementDeps, 'registry' | 'now'>, tenantId: string, error: string) {
-  const tenant = await getTenant(deps, tenantId);
-  if (!tenant.placement) return tenant;
-  const failed: TenantRecord = {
-    ...tenant,
-    placement: {
-      ...tenant.placement,
-      status: tenant.placement.current === 'pool' ? 'failed' : tenant.placement.status,
-      drainUntil: undefined,
-      error: error.slice(0, 1000),
-      updatedAt: iso(deps.now()),
-    },
-  };
-  await deps.registry.updateTenant(failed);
-  return failed;
+  return changeTenant(
+    deps.registry,
+    tenantId,
+    (tenant) =>
+      tenant.placement
+        ? {
+            ...tenant,
+            placement: {
+              ...tenant.placement,
+              status: tenant.placement.current === 'pool' ? 'failed' : tenant.placement.status,
+              drainUntil: undefined,
+              error: error.slice(0, 1000),
+              updatedAt: iso(deps.now()),
+            },
+          }
+        : tenant,
+    STEP_RETRIES,
+  );
 }
 
 /** Queues again, in the silo, every ingest job whose item was copied: the pool's worker leaves them to it. */
@@ -258,31 +258,24 @@ async function copyChunks(
   return copied;
 }
 
+/** The silo's record of the tenant: written over whatever version a rerun finds there. */
 async function upsertTenant(registry: TenantRegistry, record: TenantRecord): Promise<void> {
-  if (await registry.getTenant(record.tenantId)) await registry.updateTenant(record);
+  const existing = await registry.getTenant(record.tenantId);
+  if (existing) await registry.updateTenant({ ...record, version: existing.version });
   else await registry.createTenant(record);
 }
 
-function placementOf(tenant: TenantRecord, expected: readonly PlacementStatus[]): TenantPlacement {
-  const placement = tenant.placement;
-  if (!placement || !expected.includes(placement.status)) {
-    throw new PlatformError(
-      'conflict',
-      `tenant '${tenant.tenantId}' is not at this step of a move (${placement?.status ?? 'never asked to move'})`,
-    );
-  }
-  return placement;
-}
-
-async function advance(
+/** One step of the move: applied to the record as read now, conditional on its version, read again if it lost a race. */
+function advance(
   deps: Pick<PlacementDeps, 'registry' | 'now'>,
   tenantId: string,
-  expected: readonly PlacementStatus[],
+  step: PlacementStep,
   next: (placement: TenantPlacement) => TenantPlacement,
 ): Promise<TenantRecord> {
-  const tenant = await getTenant(deps, tenantId);
-  const placement = placementOf(tenant, expected);
-  const advanced: TenantRecord = { ...tenant, placement: { ...next(placement), updatedAt: iso(deps.now()) } };
-  await deps.registry.updateTenant(advanced);
-  return advanced;
+  return changeTenant(
+    deps.registry,
+    tenantId,
+    (tenant) => ({ ...tenant, placement: { ...next(placementFor(tenant, step)), updatedAt: iso(deps.now()) } }),
+    STEP_RETRIES,
+  );
 }

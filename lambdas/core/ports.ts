@@ -249,32 +249,51 @@ export interface StoredApiKey {
   readonly createdAt: string;
 }
 
+/** A tenant record as read: a write conditional on it lands only while the record is still at this version. */
+export type TenantVersion = Pick<TenantRecord, 'tenantId' | 'version'>;
+
+/** What a write of a named record (an adapter, a template) requires of what is stored. */
+export interface RecordCondition<T> {
+  /** The tenant record is still at this version. */
+  readonly tenant?: TenantVersion;
+  /** The record is still as read (`null`: there is none); absent: any (a copy to a silo). */
+  readonly previous?: T | null;
+}
+
+/**
+ * The tenant registry. Writes that change what an operator sees are conditional on what was read
+ * and fail with `conflict` when another write came first; a copy to a silo writes unconditionally.
+ */
 export interface TenantRegistry {
   getTenant(tenantId: string): Promise<TenantRecord | undefined>;
   /** Every tenant (tombstones of offboarded ones too), a page at a time: the operator's list. */
   listTenants(page: { limit: number; cursor?: string }): Promise<{ tenants: TenantRecord[]; nextCursor?: string }>;
-  /** Fails with `conflict` when the tenant exists already. */
-  createTenant(record: TenantRecord): Promise<void>;
-  /** Replaces the mutable fields of an existing tenant; fails with `not_found` when there is none. */
-  updateTenant(record: TenantRecord): Promise<void>;
+  /** Writes the record as version 1; fails with `conflict` when the tenant exists already. */
+  createTenant(record: TenantRecord): Promise<TenantRecord>;
+  /**
+   * Writes `record` over the tenant read at `record.version`, as the next version, and returns
+   * it; fails with `conflict` when the tenant changed since, `not_found` when there is none.
+   */
+  updateTenant(record: TenantRecord): Promise<TenantRecord>;
   getApiKey(keyId: string): Promise<StoredApiKey | undefined>;
-  putApiKey(key: StoredApiKey): Promise<void>;
-  /** Fails with `not_found` unless the key exists and belongs to the tenant. */
-  revokeApiKey(tenantId: string, keyId: string): Promise<void>;
+  /** Writes the key and the tenant's entry for it, both or neither, while `tenant` is current. */
+  putApiKey(key: StoredApiKey, tenant?: TenantVersion): Promise<void>;
+  /** Fails with `not_found` unless the key exists and belongs to the tenant, `conflict` unless `tenant` is current. */
+  revokeApiKey(keyId: string, tenant: TenantVersion): Promise<void>;
   /** Offboarding: deletes all the tenant's API keys; returns how many there were. The record stays, as a tombstone. */
   deleteApiKeys(tenantId: string): Promise<number>;
   /** Every key of the tenant, revoked ones too: what a move to its silo copies. */
   listApiKeys(tenantId: string): Promise<StoredApiKey[]>;
   getAdapter(tenantId: string, name: string): Promise<AdapterRecord | undefined>;
   /** Creates or replaces the adapter's record. */
-  putAdapter(tenantId: string, record: AdapterRecord): Promise<void>;
+  putAdapter(tenantId: string, record: AdapterRecord, condition?: RecordCondition<AdapterRecord>): Promise<void>;
   listAdapters(tenantId: string): Promise<AdapterRecord[]>;
-  deleteAdapter(tenantId: string, name: string): Promise<void>;
+  deleteAdapter(tenantId: string, name: string, condition?: RecordCondition<AdapterRecord>): Promise<void>;
   /** The tenant's prompt templates, operator-managed. */
   getPrompt(tenantId: string, name: string): Promise<PromptRecord | undefined>;
-  putPrompt(tenantId: string, record: PromptRecord): Promise<void>;
+  putPrompt(tenantId: string, record: PromptRecord, condition?: RecordCondition<PromptRecord>): Promise<void>;
   listPrompts(tenantId: string): Promise<PromptRecord[]>;
-  deletePrompt(tenantId: string, name: string): Promise<void>;
+  deletePrompt(tenantId: string, name: string, condition?: RecordCondition<PromptRecord>): Promise<void>;
 }
 
 /** What a tenant may see of one of its API keys: never its secret or hash. */

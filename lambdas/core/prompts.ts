@@ -1,8 +1,8 @@
 import * as z from 'zod';
 import { PlatformError } from './errors';
+import { assertLegal, readTenant, writeIfCurrent } from './lifecycle';
 import type { ChatMessage, TenantRegistry } from './ports';
 import { PROMPT_NAME_PATTERN, type PromptRecord, type PromptTemplateRequest } from './prompt-record';
-import { assertManagedHere, assertNotLeaving, getTenant } from './tenants';
 
 /** `{{name}}` in a template's contents; a variable's name is an identifier. */
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}/g;
@@ -84,9 +84,8 @@ export interface PromptAdminDeps {
 
 /** The tenant, if its templates may change here: managed by this plane, and not leaving. */
 async function changeableTenant(deps: PromptAdminDeps, tenantId: string) {
-  const tenant = await getTenant(deps, tenantId);
-  assertManagedHere(tenant, deps.siloTenantId);
-  assertNotLeaving(tenant);
+  const tenant = await readTenant(deps.registry, tenantId);
+  assertLegal(tenant, 'change_prompts', deps.siloTenantId);
   return tenant;
 }
 
@@ -106,7 +105,7 @@ export async function putPrompt(
   name: string,
   request: PromptTemplateRequest,
 ): Promise<PromptRecord> {
-  await changeableTenant(deps, tenantId);
+  const tenant = await changeableTenant(deps, tenantId);
   assertPromptName(name);
   const previous = await deps.registry.getPrompt(tenantId, name);
   const record: PromptRecord = {
@@ -115,13 +114,15 @@ export async function putPrompt(
     version: (previous?.version ?? 0) + 1,
     updated_at: new Date(deps.now()).toISOString(),
   };
-  await deps.registry.putPrompt(tenantId, record);
+  await writeIfCurrent(deps.registry, tenant, () =>
+    deps.registry.putPrompt(tenantId, record, { tenant, previous: previous ?? null }),
+  );
   return record;
 }
 
 /** One template of the tenant; 404 when it has none of that name. */
 export async function getPrompt(deps: PromptAdminDeps, tenantId: string, name: string): Promise<PromptRecord> {
-  await getTenant(deps, tenantId);
+  await readTenant(deps.registry, tenantId);
   const record = PROMPT_NAME_PATTERN.test(name) ? await deps.registry.getPrompt(tenantId, name) : undefined;
   if (!record) throw new PlatformError('not_found', `no prompt '${name}'`);
   return record;
@@ -129,9 +130,9 @@ export async function getPrompt(deps: PromptAdminDeps, tenantId: string, name: s
 
 /** Deletes a template; 404 when there is none of that name. */
 export async function deletePrompt(deps: PromptAdminDeps, tenantId: string, name: string): Promise<void> {
-  await changeableTenant(deps, tenantId);
-  await getPrompt(deps, tenantId, name);
-  await deps.registry.deletePrompt(tenantId, name);
+  const tenant = await changeableTenant(deps, tenantId);
+  const previous = await getPrompt(deps, tenantId, name);
+  await writeIfCurrent(deps.registry, tenant, () => deps.registry.deletePrompt(tenantId, name, { tenant, previous }));
 }
 
 /** Offboarding: every template of the tenant; answers how many. */
@@ -143,5 +144,5 @@ export async function deleteAllPrompts(registry: TenantRegistry, tenantId: strin
 
 /** Every template of the tenant, as it is read for the list routes. */
 export async function listPrompts(deps: PromptAdminDeps, tenantId: string): Promise<PromptRecord[]> {
-  return deps.registry.listPrompts((await getTenant(deps, tenantId)).tenantId);
+  return deps.registry.listPrompts((await readTenant(deps.registry, tenantId)).tenantId);
 }

@@ -72,6 +72,8 @@ export const MAX_CACHE_TTL_SECONDS = 7 * 24 * 3600;
 
 export const tenantRecordSchema = z.object({
   tenantId: tenantIdSchema,
+  /** Raised by every write of the record, each conditional on the version it read (0: written before versions). */
+  version: z.number().int().nonnegative().default(0),
   tier: tierSchema,
   status: lifecycleStatusSchema,
   limits: tenantLimitsSchema,
@@ -92,6 +94,39 @@ export const tenantRecordSchema = z.object({
   placement: placementSchema.optional(),
 });
 export type TenantRecord = z.infer<typeof tenantRecordSchema>;
+
+/** The admin API's view of a tenant. */
+export function tenantView(record: TenantRecord) {
+  return {
+    id: record.tenantId,
+    version: record.version,
+    tier: record.tier,
+    status: record.status,
+    limits: record.limits,
+    audit_prompts: record.auditPrompts,
+    cache_ttl_seconds: record.cacheTtlSeconds ?? 0,
+    session_scope: record.sessionScope ?? 'tenant',
+    ...(record.piiRedaction && { pii_redaction: record.piiRedaction }),
+    ...(record.inferenceProfiles && { inference_profiles: record.inferenceProfiles }),
+    placements: record.placements,
+    created_at: record.createdAt,
+    placement: record.placement?.current ?? 'pool',
+    ...(record.placement && {
+      placement_status: record.placement.status,
+      ...(record.placement.siloUrl && { silo_url: record.placement.siloUrl }),
+      ...(Object.keys(record.placement.migrated).length > 0 && { migrated: record.placement.migrated }),
+      ...(record.placement.error && { placement_error: record.placement.error }),
+    }),
+    ...(record.offboarding && {
+      offboarding: {
+        requested_at: record.offboarding.requestedAt,
+        drain_until: record.offboarding.drainUntil,
+        deleted: record.offboarding.deleted,
+        ...(record.offboarding.completedAt && { completed_at: record.offboarding.completedAt }),
+      },
+    }),
+  };
+}
 
 /**
  * Whether this plane serves the tenant now. A silo serves its one tenant; the pool stops serving a

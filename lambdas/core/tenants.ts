@@ -4,6 +4,7 @@ import { piiPolicySchema } from '../../contract/safety';
 import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { issueApiKey } from './api-key';
 import { PlatformError } from './errors';
+import { assertLegal, changeTenant, readTenant, writeIfCurrent } from './lifecycle';
 import type { InferenceProfiles, TenantRegistry, VectorIndex } from './ports';
 import { withCurrentPlacement } from './retrieval';
 import {
@@ -13,6 +14,7 @@ import {
   type TenantRecord,
   tenantIdSchema,
   tenantStatusSchema,
+  tenantView,
 } from './tenant';
 
 export const onboardRequestSchema = z
@@ -49,10 +51,12 @@ export const updateRequestSchema = z
     session_scope: sessionScopeSchema.optional(),
     /** `null` goes back to the tier's redaction. */
     pii_redaction: piiPolicySchema.nullable().optional(),
+    /** Applied only while the tenant is still at this version (as read with GET); otherwise 409. */
+    version: z.number().int().nonnegative().optional(),
   })
   .strict()
   .refine(
-    (changes) => Object.keys(changes).length > 0,
+    ({ version: _, ...changes }) => Object.keys(changes).length > 0,
     'name at least one of tier, limits, status, audit_prompts, cache_ttl_seconds, session_scope, pii_redaction',
   );
 export type UpdateRequest = z.infer<typeof updateRequestSchema>;
@@ -69,38 +73,6 @@ export interface TenantAdminDeps {
   readonly catalog?: ModelCatalog;
 }
 
-/** The admin API's view of a tenant. */
-export function tenantView(record: TenantRecord) {
-  return {
-    id: record.tenantId,
-    tier: record.tier,
-    status: record.status,
-    limits: record.limits,
-    audit_prompts: record.auditPrompts,
-    cache_ttl_seconds: record.cacheTtlSeconds ?? 0,
-    session_scope: record.sessionScope ?? 'tenant',
-    ...(record.piiRedaction && { pii_redaction: record.piiRedaction }),
-    ...(record.inferenceProfiles && { inference_profiles: record.inferenceProfiles }),
-    placements: record.placements,
-    created_at: record.createdAt,
-    placement: record.placement?.current ?? 'pool',
-    ...(record.placement && {
-      placement_status: record.placement.status,
-      ...(record.placement.siloUrl && { silo_url: record.placement.siloUrl }),
-      ...(Object.keys(record.placement.migrated).length > 0 && { migrated: record.placement.migrated }),
-      ...(record.placement.error && { placement_error: record.placement.error }),
-    }),
-    ...(record.offboarding && {
-      offboarding: {
-        requested_at: record.offboarding.requestedAt,
-        drain_until: record.offboarding.drainUntil,
-        deleted: record.offboarding.deleted,
-        ...(record.offboarding.completedAt && { completed_at: record.offboarding.completedAt }),
-      },
-    }),
-  };
-}
-
 export async function onboardTenant(
   deps: Pick<
     TenantAdminDeps,
@@ -113,6 +85,7 @@ export async function onboardTenant(
   }
   const record: TenantRecord = {
     tenantId: request.id,
+    version: 1,
     tier: request.tier,
     status: 'active',
     limits: tenantLimitsSchema.parse({ ...deps.tiers[request.tier], ...request.limits }),
@@ -138,60 +111,63 @@ export async function onboardTenant(
       : undefined;
   const onboarded = { ...record, ...(inferenceProfiles && { inferenceProfiles }) };
   // Fails with `conflict` when the id was taken between the read and this write.
-  await deps.registry.createTenant(onboarded);
-  await deps.vectors.ensureTenantIndex(onboarded);
-  return onboarded;
+  const created = await deps.registry.createTenant(onboarded);
+  await deps.vectors.ensureTenantIndex(created);
+  return created;
 }
 
-export async function getTenant(deps: Pick<TenantAdminDeps, 'registry'>, tenantId: string): Promise<TenantRecord> {
-  const record = tenantIdSchema.safeParse(tenantId).success ? await deps.registry.getTenant(tenantId) : undefined;
-  if (!record) throw new PlatformError('not_found', 'no such tenant');
-  return record;
+export function getTenant(deps: Pick<TenantAdminDeps, 'registry'>, tenantId: string): Promise<TenantRecord> {
+  return readTenant(deps.registry, tenantId);
 }
 
-/** Changes tier, limits, status (suspend / resume) or audit settings; takes effect within the authorizer cache TTL. */
+/**
+ * Changes tier, limits, status (suspend / resume) or audit settings, conditional on the version
+ * read (and on `changes.version` when given); takes effect within the authorizer cache TTL.
+ */
 export async function updateTenant(
   deps: Pick<TenantAdminDeps, 'registry' | 'vectors' | 'tiers' | 'siloTenantId'>,
   tenantId: string,
   changes: UpdateRequest,
 ) {
-  const current = await getTenant(deps, tenantId);
-  assertNotLeaving(current);
-  assertManagedHere(current, deps.siloTenantId);
-  const baseLimits = changes.tier ? deps.tiers[changes.tier] : current.limits;
-  const changed: TenantRecord = {
-    ...current,
-    tier: changes.tier ?? current.tier,
-    status: changes.status ?? current.status,
-    limits: tenantLimitsSchema.parse({ ...baseLimits, ...changes.limits }),
-    auditPrompts: changes.audit_prompts ?? current.auditPrompts,
-    cacheTtlSeconds: changes.cache_ttl_seconds ?? current.cacheTtlSeconds,
-    sessionScope: changes.session_scope ?? current.sessionScope,
-    piiRedaction: changes.pii_redaction === null ? undefined : (changes.pii_redaction ?? current.piiRedaction),
-  };
-  // A tier change moves where new chunks go; chunks written before stay where they were, and the
-  // record keeps listing that placement, so search, delete and offboarding still reach them.
-  const updated = { ...changed, placements: withCurrentPlacement(changed) };
-  if (updated.tier !== current.tier) await deps.vectors.ensureTenantIndex(updated);
-  await deps.registry.updateTenant(updated);
-  return updated;
+  return changeTenant(deps.registry, tenantId, async (current) => {
+    assertLegal(current, 'configure', deps.siloTenantId);
+    if (changes.version !== undefined && changes.version !== current.version) {
+      throw new PlatformError(
+        'conflict',
+        `tenant '${tenantId}' is at version ${current.version}, not ${changes.version}`,
+        {
+          current: tenantView(current),
+        },
+      );
+    }
+    const baseLimits = changes.tier ? deps.tiers[changes.tier] : current.limits;
+    const changed: TenantRecord = {
+      ...current,
+      tier: changes.tier ?? current.tier,
+      status: changes.status ?? current.status,
+      limits: tenantLimitsSchema.parse({ ...baseLimits, ...changes.limits }),
+      auditPrompts: changes.audit_prompts ?? current.auditPrompts,
+      cacheTtlSeconds: changes.cache_ttl_seconds ?? current.cacheTtlSeconds,
+      sessionScope: changes.session_scope ?? current.sessionScope,
+      piiRedaction: changes.pii_redaction === null ? undefined : (changes.pii_redaction ?? current.piiRedaction),
+    };
+    // A tier change moves where new chunks go; chunks written before stay where they were, and the
+    // record keeps listing that placement, so search, delete and offboarding still reach them.
+    const updated = { ...changed, placements: withCurrentPlacement(changed) };
+    if (updated.tier !== current.tier) await deps.vectors.ensureTenantIndex(updated);
+    return updated;
+  });
 }
 
-/** Issues an API key for the tenant; the returned `api_key` is the only time the secret is shown. */
+/** Issues an API key for the tenant while it is as read; the returned `api_key` is the only time the secret is shown. */
 export async function createApiKey(deps: Pick<TenantAdminDeps, 'registry' | 'now' | 'siloTenantId'>, tenantId: string) {
   const tenant = await getTenant(deps, tenantId);
-  assertNotLeaving(tenant);
-  assertManagedHere(tenant, deps.siloTenantId);
+  assertLegal(tenant, 'issue_key', deps.siloTenantId);
   const issued = issueApiKey();
   const createdAt = new Date(deps.now()).toISOString();
-  await deps.registry.putApiKey({
-    keyId: issued.keyId,
-    tenantId: tenant.tenantId,
-    secretHash: issued.secretHash,
-    status: 'active',
-    createdAt,
-  });
-  return { key_id: issued.keyId, tenant_id: tenant.tenantId, api_key: issued.apiKey, created_at: createdAt };
+  const key = { keyId: issued.keyId, tenantId, secretHash: issued.secretHash, status: 'active', createdAt } as const;
+  await writeIfCurrent(deps.registry, tenant, () => deps.registry.putApiKey(key, tenant));
+  return { key_id: issued.keyId, tenant_id: tenantId, api_key: issued.apiKey, created_at: createdAt };
 }
 
 export async function revokeApiKey(
@@ -199,33 +175,8 @@ export async function revokeApiKey(
   tenantId: string,
   keyId: string,
 ) {
-  assertManagedHere(await getTenant(deps, tenantId), deps.siloTenantId);
-  await deps.registry.revokeApiKey(tenantId, keyId);
+  const tenant = await getTenant(deps, tenantId);
+  assertLegal(tenant, 'revoke_key', deps.siloTenantId);
+  await writeIfCurrent(deps.registry, tenant, () => deps.registry.revokeApiKey(keyId, tenant));
   return { key_id: keyId, tenant_id: tenantId, status: 'revoked' };
-}
-
-/** A tenant being offboarded, or gone, takes no more changes: only the workflow moves it on. */
-export function assertNotLeaving(tenant: TenantRecord): void {
-  if (tenant.status === 'offboarding' || tenant.status === 'offboarded') {
-    throw new PlatformError('conflict', `tenant '${tenant.tenantId}' is ${tenant.status}`);
-  }
-}
-
-/**
- * Changes to a tenant go where it is served: in the pool, a tenant moving to its silo takes none
- * (they would not be copied), and one served by its silo is managed there.
- */
-export function assertManagedHere(tenant: TenantRecord, siloTenantId: string | undefined): void {
-  const placement = tenant.placement;
-  if (siloTenantId !== undefined || !placement) return;
-  if (placement.current === 'silo') {
-    throw new PlatformError(
-      'conflict',
-      `tenant '${tenant.tenantId}' is managed at its own stack: ${placement.siloUrl}`,
-    );
-  }
-  // While the silo deploys, changes still land here before the copy; from the freeze on they would not.
-  if (placement.status === 'migrating' || placement.status === 'switching') {
-    throw new PlatformError('conflict', `tenant '${tenant.tenantId}' is moving to its own stack (${placement.status})`);
-  }
 }

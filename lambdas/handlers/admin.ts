@@ -8,14 +8,13 @@ import { pageQuerySchema } from '../core/paging';
 import { requestSilo } from '../core/placement';
 import { promptTemplateRequestSchema } from '../core/prompt-record';
 import { deletePrompt, getPrompt, listPrompts, promptView, putPrompt } from '../core/prompts';
-import { actingFor } from '../core/tenant';
+import { actingFor, tenantView } from '../core/tenant';
 import {
   createApiKey,
   getTenant,
   onboardRequestSchema,
   onboardTenant,
   revokeApiKey,
-  tenantView,
   updateRequestSchema,
   updateTenant,
 } from '../core/tenants';

@@ -60,9 +60,12 @@ export function errorResponse(
   requestId?: string,
   headers?: Record<string, string>,
   dialect?: 'anthropic',
+  /** A 409's resource as it is now, beside the error. */
+  current?: unknown,
 ) {
   const shown = message.length > MAX_ERROR_MESSAGE_CHARS ? `${message.slice(0, MAX_ERROR_MESSAGE_CHARS)}...` : message;
-  return json(statusOf(code), errorBodyFor(dialect, code, shown, requestId), headers);
+  const body = errorBodyFor(dialect, code, shown, requestId);
+  return json(statusOf(code), current === undefined ? body : { ...body, current }, headers);
 }
 
 /** Every failure leaves as the one error shape; unexpected ones are logged and told apart from nothing. */
@@ -81,7 +84,7 @@ function errorResponses<C extends ApiContext>(): MiddlewareObj<ApiEvent, APIGate
       if (error instanceof PlatformError) {
         const retryAfter =
           error.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(error.retryAfterSeconds) };
-        request.response = errorResponse(error.code, error.message, requestId, retryAfter, dialect);
+        request.response = errorResponse(error.code, error.message, requestId, retryAfter, dialect, error.current);
       } else if (error instanceof ZodError) {
         const issue = error.issues[0];
         const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';

@@ -203,11 +203,11 @@ describe('authorize', () => {
       },
     });
     const record = fake.tenants.get('orchestra') as TenantRecord;
-    await fake.ports.registry.updateTenant({ ...record, status: 'suspended' });
+    const suspended = await fake.ports.registry.updateTenant({ ...record, status: 'suspended' });
     expect(await authorize({ registry: fake.ports.registry, tokens }, 'Bearer eyJhbGciOi.x.y')).toMatchObject({
       effect: 'Deny',
     });
-    await fake.ports.registry.updateTenant({ ...record, status: 'offboarded' });
+    await fake.ports.registry.updateTenant({ ...suspended, status: 'offboarded' });
     await expect(authorize({ registry: fake.ports.registry, tokens }, 'Bearer eyJhbGciOi.x.y')).rejects.toMatchObject({
       code: 'unauthenticated',
     });

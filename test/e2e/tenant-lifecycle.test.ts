@@ -109,6 +109,31 @@ describe('tenant lifecycle through the README admin CLI (npm run tenant)', () =>
     expect(duplicate.body.error.code).toBe('conflict');
   });
 
+  it('applies a PATCH naming a version only at that version; the loser gets 409 with the tenant as it is', async () => {
+    const admin = { credential: platform.operatorToken };
+    const created = await call(platform, 'POST', '/admin/tenants', { ...admin, body: { id: 'versioned-co' } });
+    expect(created.body.version).toBe(1);
+    const first = await call(platform, 'PATCH', '/admin/tenants/versioned-co', {
+      ...admin,
+      body: { version: 1, audit_prompts: true },
+    });
+    expect(first.status).toBe(200);
+    expect(first.body.version).toBe(2);
+    // A second operator who read version 1 too: refused, shown the change it lost to.
+    const stale = await call(platform, 'PATCH', '/admin/tenants/versioned-co', {
+      ...admin,
+      body: { version: 1, status: 'suspended' },
+    });
+    expect(stale.status).toBe(409);
+    expect(stale.body.error.code).toBe('conflict');
+    expect(stale.body.current).toMatchObject({ id: 'versioned-co', version: 2, status: 'active', audit_prompts: true });
+    // Offboarding moves it on: a change after that is refused the same way.
+    expect((await call(platform, 'DELETE', '/admin/tenants/versioned-co', admin)).status).toBe(202);
+    const late = await call(platform, 'PATCH', '/admin/tenants/versioned-co', { ...admin, body: { tier: 'standard' } });
+    expect(late.status).toBe(409);
+    expect(late.body.current).toMatchObject({ status: 'offboarding', tier: 'basic' });
+  });
+
   it('onboards onto a silo and promotes to one, and `get` shows where the tenant is served', async () => {
     const drain = () => clock.advance(offboardingDrainSeconds(platformConfig()) * 1000 + 1000);
     const created = (await cli('create', 'vault-co', '--tier', 'enterprise', '--placement', 'silo', '--no-wait'))

@@ -19,6 +19,7 @@ describe('tenant authorizer (production handler, registry on dynalite, JWKS of t
     acmeKey = (await createApiKey(admin, 'acme')).api_key;
     await platform.deps.registry.createTenant({
       tenantId: 'frozen',
+      version: 1,
       tier: 'basic',
       status: 'suspended',
       limits: admin.tiers.basic,

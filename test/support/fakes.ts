@@ -23,6 +23,7 @@ import type {
   StoredApiKey,
   StoredResponse,
   TenantRegistry,
+  TenantVersion,
   VectorIndex,
 } from '../../lambdas/core/ports';
 import type { PromptRecord } from '../../lambdas/core/prompt-record';
@@ -83,22 +84,36 @@ export function inMemoryPorts() {
       return owned.length;
     },
   };
+  /** Like the registry's conditional writes: the tenant must still be at the version read. */
+  const assertCurrent = (read: TenantVersion) => {
+    const stored = tenants.get(read.tenantId);
+    if (!stored) throw new PlatformError('not_found', 'no such tenant');
+    if (stored.version !== read.version) throw new PlatformError('conflict', `tenant '${read.tenantId}' changed`);
+  };
   const registry: TenantRegistry = {
     getTenant: async (id) => tenants.get(id),
     listTenants: async () => ({ tenants: [...tenants.values()] }),
     createTenant: async (record) => {
       if (tenants.has(record.tenantId)) throw new PlatformError('conflict', 'exists');
-      tenants.set(record.tenantId, record);
+      const created = { ...record, version: 1 };
+      tenants.set(record.tenantId, created);
+      return created;
     },
     updateTenant: async (record) => {
-      if (!tenants.has(record.tenantId)) throw new PlatformError('not_found', 'no such tenant');
-      tenants.set(record.tenantId, record);
+      assertCurrent(record);
+      const updated = { ...record, version: record.version + 1 };
+      tenants.set(record.tenantId, updated);
+      return updated;
     },
     getApiKey: async (keyId) => keys.get(keyId),
-    putApiKey: async (key) => void keys.set(key.keyId, key),
-    revokeApiKey: async (tenantId, keyId) => {
+    putApiKey: async (key, tenant) => {
+      if (tenant) assertCurrent(tenant);
+      keys.set(key.keyId, key);
+    },
+    revokeApiKey: async (keyId, tenant) => {
+      assertCurrent(tenant);
       const key = keys.get(keyId);
-      if (key?.tenantId !== tenantId) throw new PlatformError('not_found', 'no such API key');
+      if (key?.tenantId !== tenant.tenantId) throw new PlatformError('not_found', 'no such API key');
       keys.set(keyId, { ...key, status: 'revoked' });
     },
     deleteApiKeys: async (tenantId) => {
@@ -128,7 +143,7 @@ export function inMemoryPorts() {
       const used = monthTokens.get(tenant.tenantId) ?? 0;
       if (used + request.estimate.tokens > tenant.limits.monthlyTokens) {
         events.push(`refuse ${request.requestId}`);
-        throw new PlatformError('quota_exceeded', 'monthly token quota reached', 60);
+        throw new PlatformError('quota_exceeded', 'monthly token quota reached', { retryAfterSeconds: 60 });
       }
       monthTokens.set(tenant.tenantId, used + request.estimate.tokens);
       const reservation = {

@@ -1,0 +1,152 @@
+import { PlatformError } from './errors';
+import type { TenantRegistry, TenantVersion } from './ports';
+import { type PlacementStatus, type TenantPlacement, type TenantRecord, tenantIdSchema, tenantView } from './tenant';
+
+/**
+ * A tenant's life as one state machine. Its phase, as the plane asking sees it, decides which
+ * operations are legal; a move and an offboarding advance through steps whose legal starts are
+ * listed here. Every write of the tenant record is conditional on the version it was read at, and
+ * every write of what hangs off it (keys, adapters, templates) on that version being current, so
+ * two operations racing each other apply one after the other, or the second answers 409 with the
+ * tenant as it is now: nothing acknowledged is overwritten.
+ */
+export type TenantPhase =
+  /** Served and managed by this plane. */
+  | 'serving'
+  /** Its silo is being asked for or deployed: still served and managed here, and not offboarded until the move ends. */
+  | 'preparing_move'
+  /** Frozen for the copy to its silo, or switched and being cleaned here: no operator changes. */
+  | 'moving'
+  /** Served and managed by its silo (the pool's view). */
+  | 'moved'
+  | 'leaving'
+  | 'gone';
+
+export type TenantOperation =
+  | 'configure'
+  | 'issue_key'
+  | 'revoke_key'
+  | 'change_adapters'
+  | 'change_prompts'
+  | 'request_silo'
+  | 'offboard'
+  | 'purge'
+  | 'tombstone';
+
+/** The phases in which each operation is legal: the one table of what may happen to a tenant when. */
+const LEGAL_IN: Readonly<Record<TenantOperation, readonly TenantPhase[]>> = {
+  configure: ['serving', 'preparing_move'],
+  issue_key: ['serving', 'preparing_move'],
+  // A leaving tenant's keys may still be revoked: the safe direction, until the purge deletes them.
+  revoke_key: ['serving', 'preparing_move', 'leaving'],
+  change_adapters: ['serving', 'preparing_move'],
+  change_prompts: ['serving', 'preparing_move'],
+  request_silo: ['serving', 'preparing_move'],
+  // Joining an offboarding under way (or done) answers it as it is.
+  offboard: ['serving', 'moved', 'leaving', 'gone'],
+  // Rerunning a finished step is harmless: a purge of a tombstone finds every store done.
+  purge: ['leaving', 'gone'],
+  tombstone: ['leaving', 'gone'],
+};
+
+export function phaseOf(tenant: TenantRecord, siloTenantId: string | undefined): TenantPhase {
+  if (tenant.status === 'offboarded') return 'gone';
+  if (tenant.status === 'offboarding') return 'leaving';
+  const placement = tenant.placement;
+  // A silo plane serves its one tenant whatever the pool's record of its move says.
+  if (siloTenantId !== undefined || !placement) return 'serving';
+  if (placement.status === 'requested' || placement.status === 'deploying') return 'preparing_move';
+  if (placement.status === 'migrating' || placement.status === 'switching' || placement.status === 'cleaning') {
+    return 'moving';
+  }
+  return placement.current === 'silo' ? 'moved' : 'serving';
+}
+
+/** Throws 409, with the tenant as it is, unless `operation` is legal in the tenant's phase. */
+export function assertLegal(tenant: TenantRecord, operation: TenantOperation, siloTenantId: string | undefined): void {
+  const phase = phaseOf(tenant, siloTenantId);
+  if (LEGAL_IN[operation].includes(phase)) return;
+  const id = tenant.tenantId;
+  const why: Record<TenantPhase, string> = {
+    serving: `tenant '${id}' is not being offboarded`,
+    preparing_move: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): offboard it after the move`,
+    moving: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): try again when the move is done`,
+    moved: `tenant '${id}' is managed at its own stack: ${tenant.placement?.siloUrl}`,
+    leaving: `tenant '${id}' is offboarding`,
+    gone: `tenant '${id}' is offboarded`,
+  };
+  throw new PlatformError('conflict', why[phase], { current: tenantView(tenant) });
+}
+
+/** Steps of a move to a silo: the statuses each may start from (itself included: a rerun) and where it leads. */
+export const PLACEMENT_STEPS = {
+  deploy: { from: ['requested', 'failed', 'deploying'], to: 'deploying' },
+  freeze: { from: ['deploying', 'migrating'], to: 'migrating' },
+  copy: { from: ['migrating', 'switching'], to: 'switching' },
+  switch: { from: ['switching', 'cleaning'], to: 'cleaning' },
+  clean: { from: ['cleaning', 'complete'], to: 'complete' },
+} as const satisfies Record<string, { from: readonly PlacementStatus[]; to: PlacementStatus }>;
+export type PlacementStep = keyof typeof PLACEMENT_STEPS;
+
+/** The tenant's move, if `step` may run on it now (an offboarding tenant's move goes no further). */
+export function placementFor(tenant: TenantRecord, step: PlacementStep): TenantPlacement {
+  const placement = tenant.placement;
+  const from: readonly PlacementStatus[] = PLACEMENT_STEPS[step].from;
+  if (!placement || !from.includes(placement.status) || tenant.offboarding) {
+    throw new PlatformError(
+      'conflict',
+      `tenant '${tenant.tenantId}' is not at this step of a move (${tenant.offboarding ? tenant.status : (placement?.status ?? 'never asked to move')})`,
+      { current: tenantView(tenant) },
+    );
+  }
+  return placement;
+}
+
+export async function readTenant(registry: TenantRegistry, tenantId: string): Promise<TenantRecord> {
+  const record = tenantIdSchema.safeParse(tenantId).success ? await registry.getTenant(tenantId) : undefined;
+  if (!record) throw new PlatformError('not_found', 'no such tenant');
+  return record;
+}
+
+/**
+ * Runs a registry write conditional on the tenant's version (its record, or a key, adapter or
+ * template beside it). A write that lost a race answers 409 with the tenant as it is now.
+ */
+export async function writeIfCurrent<T>(
+  registry: TenantRegistry,
+  tenant: TenantVersion,
+  write: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!(error instanceof PlatformError) || error.code !== 'conflict') throw error;
+    const current = await registry.getTenant(tenant.tenantId);
+    throw new PlatformError('conflict', `${error.message}: nothing was changed; read the tenant again and retry`, {
+      current: current && tenantView(current),
+    });
+  }
+}
+
+/**
+ * Reads the tenant, applies `change` and writes the result conditional on the version read. An
+ * operator's change that loses a race answers 409; a workflow step passes `retries`, reads again
+ * and re-applies (its steps are idempotent and check the state they start from).
+ */
+export async function changeTenant(
+  registry: TenantRegistry,
+  tenantId: string,
+  change: (current: TenantRecord) => TenantRecord | Promise<TenantRecord>,
+  retries = 0,
+): Promise<TenantRecord> {
+  for (let attempt = 0; ; attempt++) {
+    const current = await readTenant(registry, tenantId);
+    const changed = await change(current);
+    if (changed === current) return current;
+    try {
+      return await writeIfCurrent(registry, current, () => registry.updateTenant(changed));
+    } catch (error) {
+      if (attempt >= retries || !(error instanceof PlatformError) || error.code !== 'conflict') throw error;
+    }
+  }
+}
