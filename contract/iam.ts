@@ -9,7 +9,8 @@ export const TENANT_SESSION_TAG = 'tenantId';
 
 /**
  * DynamoDB item and partition reads and writes: everything the platform does to its tables, and
- * never Scan. TransactWriteItems has no action of its own: IAM checks each item's write action.
+ * never Scan. TransactWriteItems has no action of its own: IAM checks each item's action, a
+ * `ConditionCheck` item's being `ConditionCheckItem` (the registry's check of a tenant's version).
  */
 export const ITEM_ACCESS_ACTIONS = [
   'dynamodb:GetItem',
@@ -17,6 +18,7 @@ export const ITEM_ACCESS_ACTIONS = [
   'dynamodb:PutItem',
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
+  'dynamodb:ConditionCheckItem',
   'dynamodb:Query',
   'dynamodb:BatchWriteItem',
 ] as const;

@@ -163,6 +163,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const sqs = await startLocalSqs({
     queueName: 'ingest',
     file: options.persist === false ? undefined : join(options.dataDir, 'ingest-queue.journal'),
+    now: options.now,
   });
   const served = bedrockModels(config.models);
   const bedrock = await startLocalBedrock({

@@ -13,12 +13,20 @@ interface Message {
   readonly body: string;
   /** `MessageGroupId`: the tenant, for the ingest queue. */
   readonly group: string;
+  /** Sent with `DelaySeconds`: not delivered before this (epoch ms). */
+  readonly visibleAt?: number;
   receives: number;
 }
 
 /** The queue's journal: a message sent, then done (deleted by the consumer) or dead-lettered. */
 type QueueEntry =
-  | { readonly op: 'send'; readonly messageId: string; readonly body: string; readonly group?: string }
+  | {
+      readonly op: 'send';
+      readonly messageId: string;
+      readonly body: string;
+      readonly group?: string;
+      readonly visibleAt?: number;
+    }
   | { readonly op: 'done' | 'dead'; readonly messageId: string };
 
 export interface LocalSqs {
@@ -30,29 +38,47 @@ export interface LocalSqs {
   readonly deadLetters: Message[];
   /** Starts delivering messages to `consumer`, as a Lambda event source mapping does. */
   consume(consumer: (event: SQSEvent) => Promise<SQSBatchResponse>): void;
+  /** Delivers the delayed messages whose delay has passed by the clock (also checked on a timer). */
+  releaseDue(): void;
   close(): Promise<void>;
 }
 
 /**
  * SQS `SendMessage` (JSON protocol) for one queue, and an in-process event source mapping that
  * hands batches to the worker, redelivers the items it reports failed, and dead-letters them after
- * `MAX_RECEIVES` tries. As an SQS fair queue, it fills each batch round-robin across message
+ * `MAX_RECEIVES` tries, and holds a message sent with `DelaySeconds` until then by `now`. As an SQS fair queue, it fills each batch round-robin across message
  * groups, so a group with a backlog waits its turn instead of holding back the others. With a `file`, a message is journaled before `SendMessage` answers and
  * until the worker is done with it, so a crash loses no acknowledged message: it is delivered
  * again after a restart, as SQS does after a visibility timeout.
  */
-export async function startLocalSqs(options: { queueName: string; file?: string }): Promise<LocalSqs> {
+export async function startLocalSqs(options: {
+  queueName: string;
+  file?: string;
+  now?: () => number;
+}): Promise<LocalSqs> {
+  const now = options.now ?? Date.now;
   const journal = options.file ? new Journal<QueueEntry>(options.file) : undefined;
   const replayed = replay(journal?.read() ?? []);
   const { deadLetters } = replayed;
   const pending = new FairQueue();
-  for (const message of replayed.pending) pending.push(message);
+  const delayed: Message[] = [];
+  for (const message of replayed.pending) {
+    if (message.visibleAt === undefined) pending.push(message);
+    else {
+      delayed.push(message);
+      setTimeout(releaseDue, Math.max(0, message.visibleAt - now())).unref();
+    }
+  }
+  const sendEntry = (m: Message) => ({
+    op: 'send' as const,
+    messageId: m.messageId,
+    body: m.body,
+    group: m.group,
+    ...(m.visibleAt !== undefined && { visibleAt: m.visibleAt }),
+  });
   journal?.rewrite([
-    ...replayed.pending.map((m) => ({ op: 'send' as const, messageId: m.messageId, body: m.body, group: m.group })),
-    ...deadLetters.flatMap((m) => [
-      { op: 'send' as const, messageId: m.messageId, body: m.body, group: m.group },
-      { op: 'dead' as const, messageId: m.messageId },
-    ]),
+    ...replayed.pending.map(sendEntry),
+    ...deadLetters.flatMap((m) => [sendEntry(m), { op: 'dead' as const, messageId: m.messageId }]),
   ]);
   const requests: Record<string, unknown>[] = [];
   let consumer: ((event: SQSEvent) => Promise<SQSBatchResponse>) | undefined;
@@ -76,10 +102,24 @@ export async function startLocalSqs(options: { queueName: string; file?: string 
     if (body.QueueUrl !== queueUrl || typeof body.MessageBody !== 'string' || body.MessageBody.length === 0) {
       return sendAwsError(response, 400, 'QueueDoesNotExist', 'The specified queue does not exist.');
     }
+    const delaySeconds = body.DelaySeconds ?? 0;
+    if (!Number.isInteger(delaySeconds) || (delaySeconds as number) < 0 || (delaySeconds as number) > 900) {
+      return sendAwsError(response, 400, 'InvalidParameterValue', 'DelaySeconds must be an integer from 0 to 900.');
+    }
     const group = typeof body.MessageGroupId === 'string' ? body.MessageGroupId : '';
-    const message = { messageId: randomUUID(), body: body.MessageBody, group, receives: 0 };
-    journal?.append([{ op: 'send', messageId: message.messageId, body: message.body, group }]);
-    pending.push(message);
+    const message: Message = {
+      messageId: randomUUID(),
+      body: body.MessageBody,
+      group,
+      receives: 0,
+      ...(delaySeconds !== 0 && { visibleAt: now() + (delaySeconds as number) * 1000 }),
+    };
+    journal?.append([sendEntry(message)]);
+    if (message.visibleAt === undefined) pending.push(message);
+    else {
+      delayed.push(message);
+      setTimeout(releaseDue, (delaySeconds as number) * 1000).unref();
+    }
     response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
     response.end(
       JSON.stringify({
@@ -89,6 +129,16 @@ export async function startLocalSqs(options: { queueName: string; file?: string 
     );
     setImmediate(deliver);
   }, failAsAws);
+
+  function releaseDue(): void {
+    const due = delayed.filter((message) => (message.visibleAt ?? 0) <= now());
+    if (due.length === 0) return;
+    for (const message of due) {
+      delayed.splice(delayed.indexOf(message), 1);
+      pending.push(message);
+    }
+    setImmediate(deliver);
+  }
 
   async function deliver(): Promise<void> {
     if (delivering || !consumer || closed) return;
@@ -139,6 +189,7 @@ export async function startLocalSqs(options: { queueName: string; file?: string 
       consumer = next;
       setImmediate(deliver);
     },
+    releaseDue,
     close: () => {
       closed = true;
       journal?.close();
@@ -158,6 +209,7 @@ function replay(entries: readonly QueueEntry[]): { pending: Message[]; deadLette
         messageId: entry.messageId,
         body: entry.body,
         group: entry.group ?? '',
+        ...(entry.visibleAt !== undefined && { visibleAt: entry.visibleAt }),
         receives: 0,
       });
     } else {

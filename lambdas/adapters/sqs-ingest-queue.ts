@@ -12,7 +12,7 @@ export class SqsIngestQueue implements IngestQueue {
     private readonly queueUrl: string,
   ) {}
 
-  async enqueue(jobs: readonly IngestJobRef[]): Promise<void> {
+  async enqueue(jobs: readonly IngestJobRef[], options: { readonly delaySeconds?: number } = {}): Promise<void> {
     await Promise.all(
       jobs.map((job) =>
         this.client.send(
@@ -20,6 +20,7 @@ export class SqsIngestQueue implements IngestQueue {
             QueueUrl: this.queueUrl,
             MessageBody: JSON.stringify(job),
             MessageGroupId: job.tenantId,
+            ...(options.delaySeconds && { DelaySeconds: options.delaySeconds }),
           }),
         ),
       ),

@@ -205,19 +205,26 @@ async function indexChunks(
 
 export type JobOutcome =
   | 'indexed'
+  | 'paused: tenant suspended'
   | 'dropped: tenant not active'
   | 'dropped: tenant served by its silo'
   | 'dropped: stale version'
   | 'dropped: done before';
 
+/** The first wait of a suspended tenant's job, doubled on each wait up to SQS's longest delay. */
+const FIRST_PAUSE_SECONDS = 15;
+const LONGEST_PAUSE_SECONDS = 900;
+
 /**
- * The worker's part. The job's snapshot of the tenant is not trusted: the tenant is read again, and
- * a job of a tenant that is no longer active is dropped, unbilled. A job whose document version is
+ * The worker's part. The job's snapshot of the tenant is not trusted: the tenant is read again. A
+ * suspended tenant's job waits: it is queued again with a growing delay, its reservation given
+ * back (it is admitted afresh when it runs), until the tenant is active again or offboarded; a job
+ * of a tenant that is leaving or gone is dropped, unbilled. A job whose document version is
  * no longer current (deleted or replaced) is dropped before indexing, and what it wrote is removed
  * when the version changed while it ran: a delete wins over in-flight indexing.
  */
 export async function indexQueuedJob(
-  deps: Omit<RetrievalDeps, 'queue'> & {
+  deps: RetrievalDeps & {
     readonly registry: Pick<TenantRegistry, 'getTenant'>;
     /** A silo plane's one tenant; absent in the pool. */
     readonly siloTenantId?: string;
@@ -235,11 +242,30 @@ export async function indexQueuedJob(
   // The tenant as it is now: a tier change since the upload moves where chunks go.
   const tenant = contextFor(record, ref.principal);
   const job = await deps.documents.getJob(tenant, ref);
+  if (record.status === 'suspended' && job) return pauseJob(deps, tenant, job, ref.pauses ?? 0);
   const outcome =
     record.status === 'active' ? await indexCurrentJob(deps, tenant, ref, job, signal) : 'dropped: tenant not active';
   if (outcome !== 'indexed' && job?.reservation) await deps.ledger.release(job.reservation);
   await deps.documents.deleteJob(tenant, ref);
   return outcome;
+}
+
+/** Queues the job again, to run after a wait; the job's item keeps its chunks meanwhile. */
+async function pauseJob(
+  deps: RetrievalDeps,
+  tenant: TenantContext,
+  job: IngestJob,
+  pauses: number,
+): Promise<JobOutcome> {
+  const { reservation, ...unreserved } = job;
+  if (reservation) {
+    // Written without it first: a crash in between leaves a job that is admitted when it runs.
+    await deps.documents.putJobs(tenant, [unreserved]);
+    await deps.ledger.release(reservation);
+  }
+  const delaySeconds = Math.min(LONGEST_PAUSE_SECONDS, FIRST_PAUSE_SECONDS * 2 ** pauses);
+  await deps.queue.enqueue([{ ...jobRef(job), pauses: pauses + 1 }], { delaySeconds });
+  return 'paused: tenant suspended';
 }
 
 async function indexCurrentJob(

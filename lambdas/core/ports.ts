@@ -584,6 +584,8 @@ export interface IngestJobRef {
   readonly version: string;
   readonly requestId: string;
   readonly batch: number;
+  /** How often the job has waited for its suspended tenant: each wait is longer. */
+  readonly pauses?: number;
 }
 
 /** One batch of a large document's chunks, to embed and index off the request path. */
@@ -596,5 +598,6 @@ export interface IngestJob extends IngestJobRef {
 }
 
 export interface IngestQueue {
-  enqueue(jobs: readonly IngestJobRef[]): Promise<void>;
+  /** `delaySeconds` (at most 900): the jobs are delivered no sooner. */
+  enqueue(jobs: readonly IngestJobRef[], options?: { readonly delaySeconds?: number }): Promise<void>;
 }

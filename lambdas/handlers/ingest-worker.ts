@@ -12,6 +12,7 @@ import {
   metrics,
   modelDeps,
   type PlatformDeps,
+  queue,
   registry,
 } from '../runtime';
 import { vectors } from '../runtime-vectors';
@@ -25,16 +26,18 @@ const ingestJobRefSchema = z.object({
   version: z.string().min(1),
   requestId: z.string().min(1),
   batch: z.number().int().nonnegative(),
+  pauses: z.number().int().nonnegative().max(1000).optional(),
 });
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type IngestWorkerDeps = Pick<
   PlatformDeps,
-  'settings' | 'registry' | 'ledger' | 'metrics' | 'embedder' | 'vectors' | 'documents' | 'now'
+  'settings' | 'registry' | 'ledger' | 'metrics' | 'embedder' | 'vectors' | 'documents' | 'queue' | 'now'
 >;
 
 /**
- * SQS worker for large documents: embeds and indexes each job with the tenant's scoped credentials.
+ * SQS worker for large documents: embeds and indexes each job with the tenant's scoped credentials
+ * (a suspended tenant's jobs it queues again, delayed, until the tenant is back).
  * A failed job is reported back alone (partial batch response), so SQS retries it and then moves
  * it to the dead-letter queue, while the rest of the batch is done.
  */
@@ -72,6 +75,7 @@ export const handler = lambdaHandler((wiring) =>
     embedder: embedder(wiring),
     vectors: vectors(wiring),
     documents: documents(wiring),
+    queue: queue(wiring),
     now: Date.now,
   }),
 );

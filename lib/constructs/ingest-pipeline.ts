@@ -92,6 +92,8 @@ export class IngestPipeline extends Construct {
     );
     props.tenantAccess.grantAssume(this.worker);
     props.models.grantInvoke(this.worker);
+    // A suspended tenant's jobs are queued again, delayed, until it is back.
+    this.queue.grantSendMessages(this.worker);
     return this.worker;
   }
 

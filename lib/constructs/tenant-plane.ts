@@ -1,6 +1,7 @@
 import { Aws, CfnOutput, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { lambdaEnvironment } from '../../contract/environment';
@@ -274,7 +275,7 @@ export class TenantPlane extends Construct {
         offboarding.stepFunction,
         budgets.function,
       ]);
-      this.suppressQueueKeyFindings();
+      this.suppressQueueKeyFindings([this.api.handlers.documents, ingestWorker]);
     }
     this.suppressAcceptedFindings(props.webAclArn !== undefined);
     NagSuppressions.addResourceSuppressions(search.domain, [
@@ -324,22 +325,26 @@ export class TenantPlane extends Construct {
     }
   }
 
-  /** The documents function sends to a KMS-encrypted queue: CDK's grant for it names key action families. */
-  private suppressQueueKeyFindings(): void {
-    const documentsRole = this.api.handlers.documents.role;
-    if (!documentsRole) throw new Error('the documents function has no role');
-    NagSuppressions.addResourceSuppressions(
-      documentsRole,
-      [
-        {
-          id: 'AwsSolutions-IAM5',
-          reason:
-            "Sending to the tenant's KMS-encrypted ingest queue: CDK's SQS grant names the key's GenerateDataKey* and ReEncrypt* families, on this one key.",
-          appliesTo: ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
-        },
-      ],
-      true,
-    );
+  /**
+   * The documents function and the ingest worker (which queues a suspended tenant's jobs again)
+   * send to a KMS-encrypted queue: CDK's grant for it names key action families.
+   */
+  private suppressQueueKeyFindings(senders: readonly LambdaFunction[]): void {
+    for (const sender of senders) {
+      if (!sender.role) throw new Error(`${sender.node.path} has no role`);
+      NagSuppressions.addResourceSuppressions(
+        sender.role,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            reason:
+              "Sending to the tenant's KMS-encrypted ingest queue: CDK's SQS grant names the key's GenerateDataKey* and ReEncrypt* families, on this one key.",
+            appliesTo: ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'],
+          },
+        ],
+        true,
+      );
+    }
   }
 
   /** cdk-nag findings this design accepts, each on its own resource, each with its reason. */

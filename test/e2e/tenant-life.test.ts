@@ -227,7 +227,7 @@ describe('a tenant across its life', () => {
       expect((await call(platform, 'GET', '/v1/documents/big', { credential: apiKey })).status).toBe(404);
     });
 
-    it('a job of a suspended tenant is dropped, unbilled', async () => {
+    it('a redelivery of a job done before is dropped, unbilled, while its tenant is suspended', async () => {
       await call(platform, 'POST', '/v1/documents', {
         credential: apiKey,
         body: { id: 'late', text: bigText('tundra') },
@@ -270,12 +270,15 @@ describe('a tenant across its life', () => {
       expect(month.tok).toBe(used);
     });
 
-    it('a queued job dropped because its tenant was suspended releases its reservation: unbilled', async () => {
+    it("a suspended tenant's queued job waits, its reservation given back, and runs once it is back", async () => {
       const tenant = await tenantOf('queue-co');
-      const queued: IngestJobRef[] = [];
+      const queued: { ref: IngestJobRef; delaySeconds?: number }[] = [];
       const deps = {
         ...modelDeps(platform.deps),
-        queue: { enqueue: async (refs: readonly IngestJobRef[]) => void queued.push(...refs) },
+        queue: {
+          enqueue: async (refs: readonly IngestJobRef[], options: { delaySeconds?: number } = {}) =>
+            void queued.push(...refs.map((ref) => ({ ref, delaySeconds: options.delaySeconds }))),
+        },
       };
       const before = await monthItem('queue-co');
       await ingestDocument(deps, tenant, { id: 'held', text: bigText('savanna') }, { requestId: 'req-held' });
@@ -285,12 +288,28 @@ describe('a tenant across its life', () => {
       expect(reserved.tok).toBeGreaterThan(before.tok);
 
       await admin('PATCH', '/admin/tenants/queue-co', { status: 'suspended' });
-      for (const ref of queued) expect(await indexQueuedJob(deps, ref)).toBe('dropped: tenant not active');
+      for (const { ref } of queued.splice(0)) {
+        expect(await indexQueuedJob(deps, ref)).toBe('paused: tenant suspended');
+      }
+      expect(queued.map(({ ref, delaySeconds }) => [ref.batch, ref.pauses, delaySeconds])).toEqual([
+        [0, 1, 15],
+        [1, 1, 15],
+        [2, 1, 15],
+      ]);
+      const paused = await monthItem('queue-co');
+      expect(paused.inFlight).toEqual([]);
+      expect(paused.tok).toBe(before.tok);
+      expect(await platform.deps.documents.getJob(tenant, queued[0].ref)).not.toHaveProperty('reservation');
+
       await admin('PATCH', '/admin/tenants/queue-co', { status: 'active' });
-      const after = await monthItem('queue-co');
-      expect(after.inFlight).toEqual([]);
-      expect(after.tok).toBe(before.tok);
-      expect(await platform.deps.documents.getJob(tenant, queued[0])).toBeUndefined();
+      const resumed = queued.splice(0);
+      for (const { ref } of resumed) expect(await indexQueuedJob(deps, ref)).toBe('indexed');
+      expect(await platform.deps.documents.get(tenant, 'held')).toMatchObject({ status: 'indexed' });
+      expect(await platform.deps.documents.getJob(tenant, resumed[0].ref)).toBeUndefined();
+      // Admitted afresh when it ran, and settled: billed once.
+      const billed = await monthItem('queue-co');
+      expect(billed.inFlight).toEqual([]);
+      expect(billed.tok).toBeGreaterThan(before.tok);
     });
 
     it('a delete while a job indexes wins: the job removes what it wrote', async () => {

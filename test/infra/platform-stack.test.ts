@@ -113,6 +113,7 @@ describe('PlatformStack', () => {
       [
         'dynamodb:BatchGetItem',
         'dynamodb:BatchWriteItem',
+        'dynamodb:ConditionCheckItem',
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
@@ -301,6 +302,12 @@ describe('PlatformStack', () => {
         Statement: [Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })],
       },
     });
+    // The worker queues a suspended tenant's jobs again, delayed: it sends to its own queue.
+    const jobsQueue = logicalIdOf('AWS::SQS::Queue', { RedrivePolicy: Match.anyValue() });
+    const send = statementsOf('ingest-worker').find((statement) =>
+      JSON.stringify(statement.Action).includes('sqs:SendMessage'),
+    );
+    expect(send?.Resource).toEqual({ 'Fn::GetAtt': [jobsQueue, 'Arn'] });
   });
 
   it('writes access logs with the tenant id, and never data traces', () => {
@@ -430,6 +437,7 @@ describe('PlatformStack', () => {
       [
         'dynamodb:BatchGetItem',
         'dynamodb:BatchWriteItem',
+        'dynamodb:ConditionCheckItem',
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
