@@ -8,6 +8,7 @@ import type { ResolvedModel } from './catalog';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
 import {
+  checkAdmitted,
   FailedAfterUse,
   type ModelCall,
   meterCacheHit,
@@ -289,6 +290,36 @@ function withTexts(messages: readonly ChatMessage[], texts: readonly string[]): 
 /** A value put back into JSON text where its placeholder stood, inside a string. */
 const jsonStringContent = (value: string) => JSON.stringify(value).slice(1, -1);
 
+/** The most characters one message may hold (content and tool-call arguments): more than any catalog model reads. */
+export const MAX_MESSAGE_CHARS = 400_000;
+/** The most characters a call's conversation may hold, its session history and template included. */
+export const MAX_CONVERSATION_CHARS = 1_000_000;
+
+/**
+ * Refuses a conversation past the caps before any work that grows with it (retrieval, PII
+ * redaction, guardrail screening, the token estimate, the model call): a 400 naming the cap.
+ */
+function assertConversationSize(messages: readonly ChatMessage[]): void {
+  let total = 0;
+  for (const [index, message] of messages.entries()) {
+    const size =
+      message.content.length + (message.toolCalls ?? []).reduce((sum, call) => sum + call.arguments.length, 0);
+    if (size > MAX_MESSAGE_CHARS) {
+      throw new PlatformError(
+        'invalid_request',
+        `message ${index} of the conversation has ${size} characters: at most ${MAX_MESSAGE_CHARS} per message`,
+      );
+    }
+    total += size;
+  }
+  if (total > MAX_CONVERSATION_CHARS) {
+    throw new PlatformError(
+      'invalid_request',
+      `the conversation has ${total} characters (session history and template included): at most ${MAX_CONVERSATION_CHARS} per request`,
+    );
+  }
+}
+
 /** What a chat call needs once its request is read: where it goes, the grounded messages, the estimate. */
 async function prepareChat(
   deps: ChatDeps,
@@ -314,6 +345,7 @@ async function prepareChat(
   const conversation = [...history, ...own];
   const asked = prompt && request.prompt ? promptedMessages(prompt, request.prompt, conversation) : conversation;
   checkToolTurns(asked);
+  assertConversationSize(asked);
   const question = asked.findLast((message) => message.role === 'user')?.content ?? '';
   if (request.retrieval && question.trim() === '') {
     throw new PlatformError('invalid_request', 'retrieval searches with the last user message: send one');
@@ -364,7 +396,6 @@ async function prepareChat(
     ...(guardrail && native && { guardrail }),
     signal: call.signal,
   };
-  await screen?.('INPUT', native ? toolTexts(messages) : textsOf(messages));
   const citations = request.retrieval && passages.map((passage, i) => passageView(passage, i));
   const inputTokens = chatInputTokens(messages) + toolTokens(tooling);
   return {
@@ -377,6 +408,8 @@ async function prepareChat(
     citations,
     /** Set when the tenant's answers get the redacted values back. */
     restore,
+    /** Screens the input where the provider does not, once the call is admitted: ApplyGuardrail is paid per call. */
+    screenInput: async () => screen?.('INPUT', native ? toolTexts(messages) : textsOf(messages)),
     /**
      * Whether the answer's text is screened here, after generation (the GPU endpoint's, or a
      * structured answer on Bedrock): a stream then holds each window of text back until screened.
@@ -479,6 +512,7 @@ export async function completeChat(
     restore,
     remember,
     promptRef,
+    screenInput,
     screenOutput,
   } = await prepareChat(deps, tenant, request, call, audit);
   const estimate = { inputTokens: oneTry.inputTokens * tries, outputTokens: oneTry.outputTokens * tries };
@@ -528,12 +562,18 @@ export async function completeChat(
       return answered(hit.text, hit.finishReason, { inputTokens: 0, outputTokens: 0 }, hit.toolCalls);
     }
   }
-  const result = await metered(deps, tenant, { ...call, model, estimate, nowMs }, async () => {
-    const generated = await generateInFormat(provider, tenant, generate);
-    // Before the settle, which writes the audit record.
-    noteTools(audit, generated.toolCalls);
-    return generated;
-  });
+  const result = await metered(
+    deps,
+    tenant,
+    { ...call, model, estimate, nowMs },
+    async () => {
+      const generated = await generateInFormat(provider, tenant, generate);
+      // Before the settle, which writes the audit record.
+      noteTools(audit, generated.toolCalls);
+      return generated;
+    },
+    screenInput,
+  );
   // Billed as it ran; the caller gets the refusal, and nothing is cached.
   if (result.blocked) throw blockedByGuardrail(result.blocked);
   await screenOutput(result.text, result.toolCalls ?? []);
@@ -597,12 +637,13 @@ export async function* streamChat(
   options: ChatOptions = {},
 ): AsyncGenerator<ChatCompletionChunk | StreamFailure> {
   const audit = options.audit ?? {};
-  const { model, provider, generate, estimate, citations, restore, remember, screensText, screenOutput } =
+  const { model, provider, generate, estimate, citations, restore, remember, screensText, screenInput, screenOutput } =
     await prepareChat(deps, tenant, request, call, audit);
   const restorer = restore?.restorer();
   if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
   const nowMs = deps.now();
   const reservation = await reserveCall(deps.ledger, tenant, { requestId: call.requestId, model, estimate, nowMs });
+  await checkAdmitted(deps.ledger, reservation, screenInput);
   const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finishReason: string | null = null) => ({
     id: `chatcmpl-${call.requestId}`,
     object: 'chat.completion.chunk' as const,

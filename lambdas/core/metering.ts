@@ -83,13 +83,31 @@ export async function metered<R extends TokenUsage>(
     auditAtSettle?: AuditAtSettle;
   },
   run: () => Promise<R>,
+  /** Costly checks (an input guardrail) once the call is admitted: a refusal there releases it, unbilled. */
+  admitted?: () => Promise<void>,
 ): Promise<R> {
   // Out of time before the model was asked (retrieval took it all): nothing reserved, nothing billed.
   if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
-  return runReserved(deps, call.model, await reserveCall(deps.ledger, tenant, call), run, {
+  const reservation = await reserveCall(deps.ledger, tenant, call);
+  await checkAdmitted(deps.ledger, reservation, admitted);
+  return runReserved(deps, call.model, reservation, run, {
     estimate: call.estimate,
     auditAtSettle: call.auditAtSettle,
   });
+}
+
+/** Runs the checks that follow admission; one that refuses releases the reservation before it throws. */
+export async function checkAdmitted(
+  ledger: Pick<Ledger, 'release'>,
+  reservation: Reservation,
+  admitted: (() => Promise<void>) | undefined,
+): Promise<void> {
+  try {
+    await admitted?.();
+  } catch (error) {
+    await ledger.release(reservation);
+    throw error;
+  }
 }
 
 /** Reserves a model call's estimate against every limit of the tenant (429 when one refuses it). */

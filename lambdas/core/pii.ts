@@ -129,6 +129,44 @@ function detectionView(text: string): { text: string; from: (index: number) => n
   return { text: parts.join(''), from: (at) => from[at] };
 }
 
+/** Whether a span of `claimed` holds a taken character: a loop over the span, linear over a detector's matches. */
+function isClaimed(claimed: Int32Array, start: number, end: number): boolean {
+  for (let at = start; at < end; at++) if (claimed[at] !== 0) return true;
+  return false;
+}
+
+/**
+ * The text with each claimed span replaced by its placeholder, built in code units and made a
+ * string at once: a string piece per span would leave 100,000s of objects for the collector.
+ */
+function spliced(
+  text: string,
+  claimed: Int32Array,
+  spans: {
+    readonly starts: readonly number[];
+    readonly ends: readonly number[];
+    readonly placeholders: readonly string[];
+  },
+): string {
+  const { starts, ends, placeholders } = spans;
+  let length = text.length;
+  for (let span = 0; span < ends.length; span++) length += placeholders[span].length - (ends[span] - starts[span]);
+  const units = new Uint16Array(length);
+  let out = 0;
+  for (let at = 0; at < text.length; at++) {
+    const span = claimed[at] - 1;
+    if (span < 0) {
+      units[out++] = text.charCodeAt(at);
+      continue;
+    }
+    const placeholder = placeholders[span];
+    for (let i = 0; i < placeholder.length; i++) units[out++] = placeholder.charCodeAt(i);
+    at = ends[span] - 1;
+  }
+  // UTF-16 code units as they are: lone surrogates stay as written.
+  return Buffer.from(units.buffer, units.byteOffset, units.byteLength).toString('utf16le');
+}
+
 /** Any character past ASCII. */
 const NON_ASCII = /[^\p{ASCII}]/u;
 
@@ -158,18 +196,20 @@ export function redact(texts: readonly string[], policy: PiiPolicy): Redaction {
     ...PII_ENTITIES.filter((entity) => policy.entities.includes(entity)).map((entity) => DETECTORS[entity]),
     ...policy.patterns.map(({ name, regex }) => ({ name, pattern: new RegExp(regex, 'g') })),
   ];
-  const byValue = new Map<string, string>();
+  /** Placeholders by entity, then by value as detected. */
+  const byValue = new Map<string, Map<string, string>>();
   const values = new Map<string, string>();
   const counts: Record<string, number> = {};
-  /** One placeholder a value however it was written (`normalized`); restored as first written (`original`). */
-  const placeholderOf = (name: string, normalized: string, original: string) => {
-    const key = `${name}\u0000${normalized}`;
-    let placeholder = byValue.get(key);
+  /** One placeholder a value however it was written (`normalized`); restored as first written (`text` from `start` to `end`). */
+  const placeholderOf = (name: string, normalized: string, text: string, start: number, end: number) => {
+    const ofEntity = byValue.get(name) ?? new Map<string, string>();
+    byValue.set(name, ofEntity);
+    let placeholder = ofEntity.get(normalized);
     if (!placeholder) {
       counts[name] = (counts[name] ?? 0) + 1;
       placeholder = `[${name.toUpperCase()}_${counts[name]}]`;
-      byValue.set(key, placeholder);
-      values.set(placeholder, original);
+      ofEntity.set(normalized, placeholder);
+      values.set(placeholder, text.slice(start, end));
     }
     return placeholder;
   };
@@ -179,31 +219,30 @@ export function redact(texts: readonly string[], policy: PiiPolicy): Redaction {
    */
   const redactOne = (text: string) => {
     const view = detectionView(text);
-    /** The spans taken, by where they start; `claimed`: which characters a span took (checked per match over its length). */
-    const taken = new Map<number, { end: number; placeholder: string }>();
-    const claimed = new Uint8Array(text.length);
+    /**
+     * The spans taken: `starts`, `ends` and `placeholders` hold each one's; `claimed`
+     * marks each character taken, with the span's number + 1 where it starts and -1 after, so the
+     * spans are written out in one pass over the text whatever order the detectors found them in.
+     * Flat arrays, no object per span: a long text may hold 100,000s.
+     */
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const placeholders: string[] = [];
+    const claimed = new Int32Array(text.length);
     for (const detector of detectors) {
       for (const match of view.text.matchAll(detector.pattern)) {
         if (detector.valid && !detector.valid(match[0])) continue;
         const start = view.from(match.index);
         const end = view.from(match.index + match[0].length);
-        if (claimed.subarray(start, end).includes(1)) continue;
-        claimed.fill(1, start, end);
-        taken.set(start, { end, placeholder: placeholderOf(detector.name, match[0], text.slice(start, end)) });
+        if (isClaimed(claimed, start, end)) continue;
+        claimed.fill(-1, start, end);
+        starts.push(start);
+        ends.push(end);
+        claimed[start] = placeholders.push(placeholderOf(detector.name, match[0], text, start, end));
       }
     }
-    if (taken.size === 0) return text;
-    const parts: string[] = [];
-    let last = 0;
-    for (let at = 0; at < text.length; at++) {
-      const span = claimed[at] === 1 ? taken.get(at) : undefined;
-      if (!span) continue;
-      parts.push(text.slice(last, at), span.placeholder);
-      last = span.end;
-      at = span.end - 1;
-    }
-    parts.push(text.slice(last));
-    return parts.join('');
+    if (ends.length === 0) return text;
+    return spliced(text, claimed, { starts, ends, placeholders });
   };
   const redacted = texts.map(redactOne);
   const restore = (text: string, encode = (value: string) => value) =>

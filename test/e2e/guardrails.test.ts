@@ -96,6 +96,39 @@ describe('guardrails', () => {
     expect(platform.bedrock.requests.at(-1)?.body).toMatchObject({ source: 'OUTPUT' });
   });
 
+  it('pays for ApplyGuardrail only once a call is admitted, and a blocked input is unbilled', async () => {
+    const applies = () => platform.bedrock.requests.filter((r) => r.path.endsWith('/apply')).length;
+    const chatAs = (key: string, content: string) =>
+      call(platform, 'POST', '/v1/chat/completions', { credential: key, body: ask(content, 'qwen2.5-7b') });
+    const before = applies();
+
+    const { apiKey: screenedKey } = await onboard(platform, 'screened-co', { tier: 'standard' });
+    expect((await chatAs(screenedKey, 'Should I invest in index funds or bonds?')).status).toBe(400);
+    expect(applies()).toBe(before + 1);
+    const usage = await call(platform, 'GET', '/v1/usage', { credential: screenedKey });
+    expect(usage.body.totals.requests).toBe(0);
+
+    const { apiKey: spentKey } = await onboard(platform, 'spent-co', {
+      tier: 'standard',
+      limits: { requestsPerMinute: 1 },
+    });
+    expect((await chatAs(spentKey, 'When does the office open?')).status).toBe(200);
+    const screened = applies();
+    const refused = await chatAs(spentKey, 'When does the office open?');
+    expect(refused.status).toBe(429);
+    expect(applies()).toBe(screened);
+  });
+
+  it('refuses a message past the per-message cap before any screening or model call', async () => {
+    const before = platform.bedrock.requests.length;
+    const huge = await chat(ask('word '.repeat(80_001), 'qwen2.5-7b'));
+    expect(huge.status).toBe(400);
+    expect(huge.body.error.message).toBe(
+      'message 0 of the conversation has 400005 characters: at most 400000 per message',
+    );
+    expect(platform.bedrock.requests.length).toBe(before);
+  });
+
   it("holds a GPU model's streamed answer back until each window of it is screened", async () => {
     const sentence = 'The office opens at nine in the morning and closes at six in the evening on weekdays.';
     const question = `${sentence} ${sentence} ${sentence} ${sentence} ${sentence} Thanks.`;
