@@ -133,7 +133,7 @@ export async function removeAdapter(
 ) {
   const tenant = await readTenant(deps.registry, tenantId);
   assertLegal(tenant, 'change_adapters', deps.siloTenantId);
-  const record = await deps.registry.getAdapter(tenantId, name);
+  const record = ADAPTER_NAME_PATTERN.test(name) ? await deps.registry.getAdapter(tenantId, name) : undefined;
   if (!record) throw new PlatformError('not_found', 'no such adapter');
   // Marked first, conditionally: a removal that lost a race changed nothing; one that crashed after
   // is finished by the next (or by offboarding), so no component outlives its record.

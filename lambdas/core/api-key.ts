@@ -2,6 +2,12 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Tenant API keys look like `mt_<keyId>_<secret>`; only the SHA-256 of the secret is stored. */
 const API_KEY = /^mt_([A-Za-z0-9]{16})_([A-Za-z0-9_-]{43})$/;
+const KEY_ID = /^[A-Za-z0-9]{16}$/;
+
+/** Whether `keyId` can name a key at all: anything else is not looked up (nor made a table key). */
+export function isKeyId(keyId: string): boolean {
+  return KEY_ID.test(keyId);
+}
 
 export interface IssuedApiKey {
   readonly keyId: string;

@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
 import { piiPolicySchema } from '../../contract/safety';
 import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
-import { issueApiKey } from './api-key';
+import { isKeyId, issueApiKey } from './api-key';
 import { PlatformError } from './errors';
 import { assertLegal, changeTenant, readTenant, writeIfCurrent } from './lifecycle';
 import type { InferenceProfiles, TenantRegistry, VectorIndex } from './ports';
@@ -177,6 +177,7 @@ export async function revokeApiKey(
 ) {
   const tenant = await getTenant(deps, tenantId);
   assertLegal(tenant, 'revoke_key', deps.siloTenantId);
+  if (!isKeyId(keyId)) throw new PlatformError('not_found', 'no such API key');
   await writeIfCurrent(deps.registry, tenant, () => deps.registry.revokeApiKey(keyId, tenant));
   return { key_id: keyId, tenant_id: tenantId, status: 'revoked' };
 }

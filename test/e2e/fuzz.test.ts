@@ -389,6 +389,38 @@ describe('every route answers bad input with a 4xx in the error shape, never a 5
     expect(response.body.error.code).toBe('invalid_request');
   });
 
+  it('answers caller text longer than a table key takes with a 4xx on every route that keys by it', async () => {
+    const admin = platform.operatorToken;
+    const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'hi' }] };
+    for (const long of ['a'.repeat(1100), 'a'.repeat(3000)]) {
+      const requests: [string, string, string, unknown?][] = [
+        ['GET', `/v1/documents/${long}`, apiKey],
+        ['DELETE', `/v1/documents/${long}`, apiKey],
+        ['POST', '/v1/documents', apiKey, { id: long, text: 'hello there' }],
+        ['GET', `/v1/sessions/${long}`, apiKey],
+        ['DELETE', `/v1/sessions/${long}`, apiKey],
+        ['POST', '/v1/chat/completions', apiKey, { ...chat, session_id: long }],
+        ['POST', '/v1/chat/completions', apiKey, { ...chat, prompt: { id: long } }],
+        ['GET', `/v1/audit/${long}`, apiKey],
+        ['GET', `/v1/responses/${long}`, apiKey],
+        ['POST', '/v1/responses', apiKey, { model: 'nova-micro', input: 'hi', previous_response_id: long }],
+        ['GET', `/admin/tenants/${long}`, admin],
+        ['DELETE', `/admin/tenants/${SPARE_TENANT}/api-keys/${long}`, admin],
+        [
+          'PUT',
+          `/admin/tenants/${SPARE_TENANT}/prompts/${long}`,
+          admin,
+          { messages: [{ role: 'user', content: 'x' }] },
+        ],
+        ['DELETE', `/admin/tenants/${SPARE_TENANT}/adapters/${long}`, admin],
+      ];
+      for (const [method, path, credential, body] of requests) {
+        const answer = await call(platform, method, path, { credential, body });
+        expect([method, path.slice(0, 40), answer.status < 500]).toEqual([method, path.slice(0, 40), true]);
+      }
+    }
+  });
+
   it('answers a request whose headers or URL overflow the front with 413 in the error shape', async () => {
     for (const [path, headers] of [
       ['/v1/documents', { 'x-large': 'x'.repeat(20_000) }],
