@@ -8,6 +8,7 @@ import { StsTenantCredentials } from '../lambdas/adapters/sts-tenant-credentials
 import { type TenantScopedDynamoDb, tenantScopedDynamoDb } from '../lambdas/adapters/tenant-scoped-dynamodb';
 import type { TenantContext } from '../lambdas/core/tenant';
 import { type LocalPlatform, startLocalPlatform } from '../local/platform';
+import { registerTenant } from '../test/support/platform';
 import { printTable } from './chat';
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -113,6 +114,8 @@ export async function benchMetering(): Promise<void> {
     const hot = [tenant('hot-tenant')];
     const many = Array.from({ length: 100 }, (_, i) => tenant(`tenant-${String(i).padStart(3, '0')}`));
     const limited = [tenant('at-its-limit', 1)];
+    // The local STS gives sessions only to tenants the registry holds.
+    for (const t of [...hot, ...many, ...limited]) await registerTenant(platform, t);
     // Warm-up: STS sessions, connections, JIT.
     await measure(ledger, [...hot, ...many], counts);
 

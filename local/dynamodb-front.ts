@@ -121,6 +121,8 @@ export function leadingKeys(operation: string, body: DynamoDbRequest): { table: 
 export async function startDynamoDbFront(options: {
   upstream: string;
   sts: LocalSts;
+  /** The platform's own roles' key: any other key that is not a tenant session's is unknown. */
+  platformCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   tenantTables: readonly string[];
   /** Tables whose tenant partitions sessions may read (GetItem, Query) but not write: the registry. */
   readableTenantTables?: readonly string[];
@@ -147,6 +149,24 @@ export async function startDynamoDbFront(options: {
     const operation = String(request.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
     const accessKeyId = sigV4Scope(request.headers.authorization)?.accessKeyId ?? '';
     const session = options.sts.sessionOf(accessKeyId);
+    // As DynamoDB does: a key no one issued, or a request its key did not sign, is no one's.
+    const signer = session ?? (accessKeyId === options.platformCredentials.accessKeyId && options.platformCredentials);
+    if (!signer) {
+      return sendDynamoDbError(
+        response,
+        400,
+        'com.amazon.coral.service#UnrecognizedClientException',
+        'The security token included in the request is invalid.',
+      );
+    }
+    if (!(await signatureMatches(request, body, signer))) {
+      return sendDynamoDbError(
+        response,
+        400,
+        'com.amazon.coral.service#InvalidSignatureException',
+        'The request signature we calculated does not match the signature you provided.',
+      );
+    }
     const parsed = (parseJson(body.toString('utf8')) ?? {}) as DynamoDbRequest;
     const touched = leadingKeys(operation, parsed);
     const tables = touched?.map((t) => t.table) ?? (parsed.TableName ? [parsed.TableName] : []);
@@ -164,8 +184,7 @@ export async function startDynamoDbFront(options: {
               (options.readableTenantTables?.includes(t.table) && ['GetItem', 'Query'].includes(operation))) &&
             // IAM's StringLike: the key itself, or `TENANT#<id>#` and anything after.
             (t.key === ownKey || t.key.startsWith(ownShards.slice(0, -1))),
-        ) === true &&
-        (await signatureMatches(request, body, session));
+        ) === true;
     } else {
       // The platform's own roles: the admin function's Scan for the all-tenant report, nothing else.
       allowed = !tenantTable || operation === 'Scan';

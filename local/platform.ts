@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import * as z from 'zod';
 import { type AdapterEndpointSettings, baseComponentName } from '../contract/adapters';
@@ -13,9 +15,11 @@ import { TENANT_SESSION_TAG } from '../contract/iam';
 import { type HandlerName, ROUTES } from '../contract/routes';
 import { SHARED_INDEX } from '../contract/search';
 import { AUDIT_BY_REQUEST_INDEX } from '../contract/tables';
+import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
 import { JwtTokenVerifier } from '../lambdas/adapters/jwt-token-verifier';
 import { parseJson } from '../lambdas/core/json';
 import { purgeTenantData } from '../lambdas/core/offboarding';
+import { tenantIdSchema } from '../lambdas/core/tenant';
 import { ROUTE_HANDLERS, type RouteHandler } from '../lambdas/handlers';
 import { create as createAdapterSteps } from '../lambdas/handlers/adapter-workflow';
 import { create as createAuthorizer } from '../lambdas/handlers/authorizer';
@@ -145,10 +149,26 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     ],
     credentials: LOCAL_CREDENTIALS,
   });
-  const sts = await startLocalSts({ roleArn: TENANT_ACCESS_ROLE_ARN, requiredTags: [TENANT_SESSION_TAG] });
+  // The local STS reads the registry itself (the tables, not the front: it acts as STS, not as a caller).
+  const stsRegistry = new DynamoDbTenantRegistry(
+    DynamoDBDocumentClient.from(
+      new DynamoDBClient({ region: 'us-east-1', endpoint: dynamodb.endpoint, credentials: LOCAL_CREDENTIALS }),
+    ),
+    TABLES.tenants,
+  );
+  const sts = await startLocalSts({
+    roleArn: TENANT_ACCESS_ROLE_ARN,
+    requiredTags: [TENANT_SESSION_TAG],
+    platformCredentials: LOCAL_CREDENTIALS,
+    tenantKnown: async (tenantId) => {
+      const record = tenantIdSchema.safeParse(tenantId).success ? await stsRegistry.getTenant(tenantId) : undefined;
+      return record !== undefined && record.status !== 'offboarded';
+    },
+  });
   const dynamodbFront = await startDynamoDbFront({
     upstream: dynamodb.endpoint,
     sts,
+    platformCredentials: LOCAL_CREDENTIALS,
     tenantTables: [TABLES.ledger, TABLES.audit, TABLES.documents],
     readableTenantTables: [TABLES.tenants],
     partitionLimits: options.partitionLimits,

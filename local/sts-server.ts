@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { localServer, readBody, remember, sigV4Scope } from './aws-wire';
+import { TENANT_SESSION_TAG } from '../contract/iam';
+import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
 
 /** What the local STS remembers of each session it issued. */
 export interface IssuedSession {
@@ -25,12 +26,17 @@ const MAX_SESSIONS = 10_000;
 
 /**
  * The STS `AssumeRole` subset the platform uses (form-encoded query protocol, XML answer), for one
- * role, requiring exactly the session tags its trust policy requires. It remembers each issued
- * key's tags so the local data fronts can check which tenant signed a request.
+ * role, requiring exactly the session tags its trust policy requires, a caller signed with the
+ * platform's own key, and a tenant the registry holds. It remembers each issued key's tags so the
+ * local data fronts can check which tenant signed a request.
  */
 export async function startLocalSts(options: {
   roleArn: string;
   requiredTags: readonly string[];
+  /** The platform's own roles' key: the only one that may assume the role. */
+  platformCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** Whether the registry holds a tenant that may still act (not offboarded): the only ones given sessions. */
+  tenantKnown: (tenantId: string) => Promise<boolean>;
   now?: () => number;
 }): Promise<LocalSts> {
   const now = options.now ?? Date.now;
@@ -39,10 +45,16 @@ export async function startLocalSts(options: {
 
   const server: Server = localServer(
     async (request, response) => {
-      const form = Object.fromEntries(new URLSearchParams((await readBody(request)).toString('utf8')));
+      const body = await readBody(request);
+      const form = Object.fromEntries(new URLSearchParams(body.toString('utf8')));
       remember(requests, form);
       const fail = (status: number, code: string, message: string) => sendStsError(response, status, code, message);
-      if (sigV4Scope(request.headers.authorization)?.service !== 'sts')
+      const scope = sigV4Scope(request.headers.authorization);
+      if (
+        scope?.service !== 'sts' ||
+        scope.accessKeyId !== options.platformCredentials.accessKeyId ||
+        !(await signatureMatches(request, body, options.platformCredentials))
+      )
         return fail(403, 'InvalidClientTokenId', 'The security token included in the request is invalid.');
       if (form.Action !== 'AssumeRole')
         return fail(400, 'InvalidAction', `local STS serves AssumeRole only, not ${form.Action}`);
@@ -54,6 +66,13 @@ export async function startLocalSts(options: {
       const tagKeys = Object.keys(tags).sort();
       if (tagKeys.join() !== [...options.requiredTags].sort().join() || Object.values(tags).some((v) => !v)) {
         return fail(403, 'AccessDenied', 'not authorized to perform: sts:TagSession with these tags');
+      }
+      if (!(await options.tenantKnown(tags[TENANT_SESSION_TAG] ?? ''))) {
+        return fail(
+          403,
+          'AccessDenied',
+          'not authorized to perform: sts:AssumeRole for a tenant the registry does not hold',
+        );
       }
       const durationSeconds = Number(form.DurationSeconds ?? 3600);
       if (!(durationSeconds >= 900 && durationSeconds <= 43_200))

@@ -10,10 +10,11 @@ import { BedrockEmbedder } from '../../lambdas/adapters/bedrock-embedder';
 import { indexBody, OpenSearchVectorIndex } from '../../lambdas/adapters/opensearch-vector-index';
 import { SignedOpenSearch } from '../../lambdas/adapters/signed-opensearch';
 import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
+import type { TenantContext } from '../../lambdas/core/tenant';
 import { countTokens } from '../../lambdas/core/tokens';
 import { startLocalOpenSearch } from '../../local/opensearch-server';
 import { startLocalSts } from '../../local/sts-server';
-import { localDynamoDb, startTestPlatform } from '../support/platform';
+import { localDynamoDb, registerTenant, startTestPlatform } from '../support/platform';
 import { tenantContext } from '../support/tenant';
 
 type Platform = Awaited<ReturnType<typeof startTestPlatform>>;
@@ -24,8 +25,11 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
   const standard = { ...tenantContext('std-co'), tier: 'standard' as const };
   const basic = tenantContext('basic-co');
 
+  const register = (tenant: TenantContext) => registerTenant(platform, tenant);
+
   beforeAll(async () => {
     platform = await startTestPlatform();
+    for (const tenant of [standard, basic]) await register(tenant);
   });
   afterAll(() => platform.close());
 
@@ -160,6 +164,7 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
 
   it('lets no basic tenant change the shared mapping for the others: conflicting types, many keys', async () => {
     const [one, two] = [tenantContext('types-one'), tenantContext('types-two')];
+    for (const tenant of [one, two]) await register(tenant);
     await platform.deps.vectors.ensureTenantIndex(one);
     const chunk = (metadata: Record<string, string | number | boolean>) => [
       { documentId: 'd', chunk: 0, text: 'shared index text', vector: vector(7), metadata },
@@ -185,6 +190,7 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
 
   it('the local OpenSearch refuses what real OpenSearch refuses under a dynamic mapping', async () => {
     // the mapping the shared index had before: one tenant's value type fixes the field for everyone
+    await register(tenantContext('legacy-co'));
     const session = await localDynamoDb(platform).credentials.credentialsFor('legacy-co');
     const client = new SignedOpenSearch(platform.opensearch.endpoint, 'us-east-1', async () => session);
     const standardBody = indexBody(4);
@@ -238,6 +244,7 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
 
   it('reads and deletes across every placement the tenant ever had, writes only to the current one', async () => {
     const moved = { ...standard, tenantId: 'moved-co', tier: 'basic' as const, placements: ['t-moved-co'] };
+    await register(moved);
     await platform.deps.vectors.ensureTenantIndex({ tenantId: 'moved-co', tier: 'standard' });
     await platform.deps.vectors.ensureTenantIndex(moved);
     await platform.deps.vectors.addChunks({ ...moved, tier: 'standard' }, { id: 'old', version: 'v' }, [
@@ -294,13 +301,15 @@ describe('local OpenSearch persistence (npm start keeps indexes under LOCAL_DATA
   it('writes its indexes at close and reads them back at the next start', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'opensearch-'));
     const file = join(dir, 'opensearch.json');
-    const sts = await startLocalSts({ roleArn: 'arn:aws:iam::000000000000:role/r', requiredTags: ['tenantId'] });
+    const base = { accessKeyId: 'a', secretAccessKey: 'b' };
+    const sts = await startLocalSts({
+      roleArn: 'arn:aws:iam::000000000000:role/r',
+      requiredTags: ['tenantId'],
+      platformCredentials: base,
+      tenantKnown: async () => true,
+    });
     const credentials = new StsTenantCredentials(
-      new STSClient({
-        region: 'us-east-1',
-        endpoint: sts.endpoint,
-        credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-      }),
+      new STSClient({ region: 'us-east-1', endpoint: sts.endpoint, credentials: base }),
       'arn:aws:iam::000000000000:role/r',
     );
     const tenant = { ...tenantContext('kept-co'), tier: 'standard' as const };

@@ -3,6 +3,7 @@ import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credenti
 import { type LocalSts, startLocalSts } from '../../local/sts-server';
 
 const ROLE_ARN = 'arn:aws:iam::000000000000:role/tenant-access';
+const BASE = { accessKeyId: 'base', secretAccessKey: 'base' };
 
 describe('StsTenantCredentials against the local STS', () => {
   let sts: LocalSts;
@@ -11,13 +12,13 @@ describe('StsTenantCredentials against the local STS', () => {
   let credentials: StsTenantCredentials;
 
   beforeAll(async () => {
-    sts = await startLocalSts({ roleArn: ROLE_ARN, requiredTags: ['tenantId'] });
-    client = new STSClient({
-      region: 'eu-west-1',
-      endpoint: sts.endpoint,
-      credentials: { accessKeyId: 'base', secretAccessKey: 'base' },
-      maxAttempts: 1,
+    sts = await startLocalSts({
+      roleArn: ROLE_ARN,
+      requiredTags: ['tenantId'],
+      platformCredentials: BASE,
+      tenantKnown: async (tenantId) => tenantId !== 'unknown-co',
     });
+    client = new STSClient({ region: 'eu-west-1', endpoint: sts.endpoint, credentials: BASE, maxAttempts: 1 });
   });
   beforeEach(() => {
     clock = Date.now();
@@ -70,5 +71,27 @@ describe('StsTenantCredentials against the local STS', () => {
     await expect(wrongRole.credentialsFor('acme')).rejects.toThrow(/not authorized/);
     await expect(wrongRole.credentialsFor('acme')).rejects.toThrow(/not authorized/);
     expect(sts.requests.filter((r) => r.RoleArn.endsWith('/other'))).toHaveLength(2);
+  });
+
+  it('issues sessions only to the platform, and only for tenants the registry holds', async () => {
+    await expect(credentials.credentialsFor('unknown-co')).rejects.toThrow(/registry does not hold/);
+    const stranger = new STSClient({
+      region: 'eu-west-1',
+      endpoint: sts.endpoint,
+      credentials: { accessKeyId: 'stranger', secretAccessKey: 'base' },
+      maxAttempts: 1,
+    });
+    const forged = new STSClient({
+      region: 'eu-west-1',
+      endpoint: sts.endpoint,
+      credentials: { accessKeyId: 'base', secretAccessKey: 'guessed' },
+      maxAttempts: 1,
+    });
+    for (const client of [stranger, forged]) {
+      await expect(new StsTenantCredentials(client, ROLE_ARN).credentialsFor('acme')).rejects.toThrow(
+        /security token included in the request is invalid/,
+      );
+      client.destroy();
+    }
   });
 });

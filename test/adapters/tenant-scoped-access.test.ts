@@ -132,8 +132,26 @@ describe('tenant-scoped credentials, enforced below the handlers (local STS + Le
     await expect(
       forger.send(new GetCommand({ TableName: 'ledger', Key: { pk: 'TENANT#alpha-co', sk: 'QUOTA#2026-11' } })),
     ).rejects.toMatchObject({
-      name: 'AccessDeniedException',
+      name: 'InvalidSignatureException',
     });
+  });
+
+  it('refuses a request signed with a key no one issued, on every table, and no session for an unknown tenant', async () => {
+    const stranger = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint: platform.endpoints.dynamodb,
+        credentials: { accessKeyId: 'AKIASTRANGER', secretAccessKey: 'whatever' },
+        maxAttempts: 1,
+      }),
+    );
+    for (const table of ['tenants', 'ledger', 'audit', 'documents']) {
+      await expect(
+        stranger.send(new GetCommand({ TableName: table, Key: { pk: 'TENANT#alpha-co', sk: 'PROFILE' } })),
+      ).rejects.toMatchObject({ name: 'UnrecognizedClientException' });
+    }
+    stranger.destroy();
+    await expect(credentials.credentialsFor('never-onboarded')).rejects.toMatchObject({ name: 'AccessDenied' });
   });
 });
 

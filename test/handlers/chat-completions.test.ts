@@ -4,7 +4,7 @@ import { ROUTE_HANDLERS } from '../../lambdas/handlers';
 import { streamedBody } from '../../lambdas/handlers/streaming';
 import type { LocalPlatform } from '../../local/platform';
 import { inMemoryPorts } from '../support/fakes';
-import { startTestPlatform } from '../support/platform';
+import { registerTenant, startTestPlatform } from '../support/platform';
 import { tenantContext } from '../support/tenant';
 
 /** A proxy event as API Gateway sends it after the authorizer allowed the call. */
@@ -44,7 +44,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
   afterAll(() => platform.close());
 
   it('answers in the OpenAI chat.completion shape and settles the usage it reports', async () => {
-    const t = tenantContext('chat-ok');
+    const t = await registerTenant(platform, tenantContext('chat-ok'));
     // the local model's echo is longer than 8 tokens, so it is cut
     const response = await handle(event(t, chat(8)));
     expect(response.statusCode).toBe(200);
@@ -66,7 +66,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
 
   it('refuses over the monthly quota with 429, Retry-After and no model call', async () => {
     // each call reserves 5 + 20 tokens and uses them all: the second does not fit in 40
-    const t = tenantContext('chat-limited', { monthlyTokens: 40, tokensPerMinute: 40 });
+    const t = await registerTenant(platform, tenantContext('chat-limited', { monthlyTokens: 40, tokensPerMinute: 40 }));
     expect((await handle(event(t, chat()))).statusCode).toBe(200);
     const modelCalls = platform.bedrock.requests.length;
     const refused = await handle(event(t, chat()));
@@ -116,7 +116,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
     ['no body', 400, 'invalid_request', null, {}],
     ['a body over the size limit', 413, 'payload_too_large', JSON.stringify({ model: 'x'.repeat(1_100_000) }), {}],
   ])('refuses %s with %i %s and loses nothing', async (_, status, code, body, overrides) => {
-    const t = tenantContext(`chat-bad-${code.replaceAll('_', '-')}`);
+    const t = await registerTenant(platform, tenantContext(`chat-bad-${code.replaceAll('_', '-')}`));
     const response = await handle(event(t, body as string | null, overrides as Partial<APIGatewayProxyEvent>));
     expect(response.statusCode).toBe(status);
     expect(JSON.parse(response.body).error).toMatchObject({
@@ -132,7 +132,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
     const isolatedFor = (tenantId: string) =>
       ({ awsRequestId: 'aws-req', tenantId, getRemainingTimeInMillis: () => 30_000 }) as Context;
     const modelCalls = platform.bedrock.requests.length;
-    const t = tenantContext('isolated-co');
+    const t = await registerTenant(platform, tenantContext('isolated-co'));
     const refused = await handler(event(t, chat()), isolatedFor('other-co'));
     expect(refused.statusCode).toBe(403);
     expect(JSON.parse(refused.body).error.code).toBe('forbidden');
@@ -159,7 +159,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
           },
         }),
       });
-      const t = tenantContext(tenantId);
+      const t = await registerTenant(platform, tenantContext(tenantId));
       const request = event(t, JSON.stringify({ ...JSON.parse(chat()), stream: true }));
       const response = await handler(request, {
         awsRequestId: 'aws-req',
@@ -208,7 +208,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
 
     it('counts each request with its tenant, tier, route, status and latency, and the tokens and cost it was billed', async () => {
       const { call, requestOutcomes, billed } = measured();
-      const t = tenantContext('metrics-ok', { monthlyTokens: 40, tokensPerMinute: 40 });
+      const t = await registerTenant(platform, tenantContext('metrics-ok', { monthlyTokens: 40, tokensPerMinute: 40 }));
       const ok = await call(event(t, chat()));
       const refused = await call(event(t, chat()));
       expect([ok.statusCode, refused.statusCode]).toEqual([200, 429]);
@@ -238,7 +238,7 @@ describe('POST /v1/chat/completions handler (dynalite ledger, local Bedrock)', (
 
     it('counts a stream whose caller hung up, and not one read to its end', async () => {
       const { call, disconnects, billed } = measured();
-      const t = tenantContext('metrics-stream');
+      const t = await registerTenant(platform, tenantContext('metrics-stream'));
       const streamed = async (stopAfter?: number) => {
         const response = await call(event(t, JSON.stringify({ ...JSON.parse(chat(60)), stream: true })));
         let chunks = 0;

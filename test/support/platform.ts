@@ -6,6 +6,7 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
 import { type TenantScopedDynamoDb, tenantScopedDynamoDb } from '../../lambdas/adapters/tenant-scoped-dynamodb';
+import type { TenantContext } from '../../lambdas/core/tenant';
 import type { PlatformConfig } from '../../lib/config';
 import { type LocalPlatform, type LocalPlatformOptions, startLocalPlatform } from '../../local/platform';
 
@@ -67,6 +68,25 @@ export async function call(
     text,
     body: text && isJson ? JSON.parse(text) : undefined,
   };
+}
+
+/**
+ * Puts the tenant of `context` in the registry (once), for tests that call handlers or adapters
+ * with a context of their own: the local STS gives sessions only to tenants the registry holds.
+ */
+export async function registerTenant(platform: LocalPlatform, context: TenantContext): Promise<TenantContext> {
+  if (await platform.deps.registry.getTenant(context.tenantId)) return context;
+  await platform.deps.registry.createTenant({
+    tenantId: context.tenantId,
+    version: 1,
+    tier: context.tier,
+    status: 'active',
+    limits: context.limits,
+    auditPrompts: context.auditPrompts,
+    placements: [...context.placements],
+    createdAt: '2026-12-07T00:00:00Z',
+  });
+  return context;
 }
 
 /** Onboards a tenant through the admin API and returns its first API key. */
