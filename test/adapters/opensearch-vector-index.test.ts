@@ -122,14 +122,10 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
   it('refuses, below the adapter, a session that reaches for another tenant or leaves out the tenant filter', async () => {
     const { credentials } = localDynamoDb(platform);
     const session = await credentials.credentialsFor('basic-co');
-    const signer = new SignatureV4({
-      credentials: session,
-      region: 'us-east-1',
-      service: 'es',
-      sha256: Hash.bind(null, 'sha256'),
-    });
+    const signerOf = (credentials: { accessKeyId: string; secretAccessKey: string }) =>
+      new SignatureV4({ credentials, region: 'us-east-1', service: 'es', sha256: Hash.bind(null, 'sha256') });
     const endpoint = new URL(platform.opensearch.endpoint);
-    const send = async (method: string, path: string, body?: unknown) => {
+    const send = async (method: string, path: string, body?: unknown, signer = signerOf(session)) => {
       const [pathname, search = ''] = path.split('?');
       const payload = body === undefined ? undefined : JSON.stringify(body);
       const signed = await signer.sign({
@@ -147,7 +143,7 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
         headers: signed.headers,
         body: payload,
       });
-      return { status: response.status, body: await response.json() };
+      return { status: response.status, body: (await response.json()) as { error?: { type?: string } } };
     };
     const knn = { size: 5, query: { knn: { embedding: { vector: vector(3), k: 5 } } } };
     expect((await send('POST', '/t-std-co/_search', knn)).status).toBe(403);
@@ -158,6 +154,14 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
     };
     expect((await send('POST', '/shared-basic/_search?routing=basic-co', otherTenant)).status).toBe(403);
     expect((await send('DELETE', '/shared-basic')).status).toBe(403);
+    // A key no one issued, or one used without its secret, is no one's.
+    for (const credentials of [
+      { accessKeyId: 'AKIASTRANGER', secretAccessKey: 'x' },
+      { ...session, secretAccessKey: 'x' },
+    ]) {
+      const refused = await send('POST', '/shared-basic/_search?routing=basic-co', knn, signerOf(credentials));
+      expect([refused.status, refused.body.error?.type]).toEqual([403, 'security_exception']);
+    }
     const unsupported = await send('POST', '/t-basic-co/_msearch', {});
     expect(unsupported).toMatchObject({ status: 400, body: { error: { type: 'illegal_argument_exception' } } });
   });
