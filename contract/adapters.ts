@@ -10,6 +10,8 @@ export interface AdapterEndpointSettings {
   readonly endpointName: string;
   /** Base-model inference component names by key; a tier's adapters run on its own key's, else on the first. */
   readonly baseComponents: Readonly<Record<string, string>>;
+  /** The buckets adapter artifacts may come from (the endpoint's role reads these only), each under `<tenantId>/`. */
+  readonly artifactBuckets: readonly string[];
 }
 
 /** Adapter names, as tenants give them. */

@@ -137,7 +137,11 @@ const lambdaEnvSchema = z.object({
   JWT_TENANT_CLAIM: z.string().default('custom:tenant_id'),
   SILO_TENANT_ID: z.string().min(1).optional(),
   ADAPTER_ENDPOINT: json(
-    z.object({ endpointName: z.string().min(1), baseComponents: z.record(z.string(), z.string().min(1)) }),
+    z.object({
+      endpointName: z.string().min(1),
+      baseComponents: z.record(z.string(), z.string().min(1)),
+      artifactBuckets: z.array(z.string().min(1)).default([]),
+    }),
   ).optional(),
   ADAPTER_WORKFLOW_STATE_MACHINE_ARN: z.string().startsWith('arn:').optional(),
   INFERENCE_PROFILE_PREFIX: z

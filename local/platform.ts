@@ -122,6 +122,7 @@ const TABLES = { tenants: 'tenants', ledger: 'ledger', audit: 'audit', documents
 const BUDGET_CHECK_INTERVAL_MS = 60_000;
 const TENANT_ACCESS_ROLE_ARN = 'arn:aws:iam::000000000000:role/local-tenant-access';
 const LOCAL_ADAPTER_ENDPOINT = 'local-adapters';
+const LOCAL_ARTIFACT_BUCKET = 'tenant-adapters';
 
 const localGuardrailId = (tier: string) => `local-guardrail-${tier}`;
 
@@ -208,6 +209,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     baseComponents: Object.fromEntries(
       Object.keys(config.adapters.baseComponents).map((key) => [key, baseComponentName(LOCAL_ADAPTER_ENDPOINT, key)]),
     ),
+    // Local mode reads no bucket: without configured ones, its artifacts come from `s3://tenant-adapters/`.
+    artifactBuckets:
+      config.adapters.artifactBuckets.length > 0 ? config.adapters.artifactBuckets : [LOCAL_ARTIFACT_BUCKET],
   };
   const sagemaker = adapterEndpoint && (await startLocalSageMaker({ endpoint: adapterEndpoint, now }));
 

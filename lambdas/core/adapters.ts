@@ -64,12 +64,13 @@ export async function addAdapter(
   request: z.infer<typeof addAdapterRequestSchema>,
 ): Promise<AdapterRecord> {
   const endpoint = requireEndpoint(deps.endpoint);
-  // A tenant's adapter is built from its own artifacts only: those under its own prefix.
-  const key = request.artifact_url.replace(/^s3:\/\/[^/]+\//, '');
-  if (!key.startsWith(`${tenantId}/`)) {
+  // A tenant's adapter is built from its own artifacts only: those under its own prefix of a configured bucket.
+  const [, bucket, key] = /^s3:\/\/([^/]+)\/(.*)$/.exec(request.artifact_url) ?? [];
+  if (!endpoint.artifactBuckets.includes(bucket) || !key.startsWith(`${tenantId}/`)) {
+    const buckets = endpoint.artifactBuckets.join(', ') || 'none configured: -c adapterArtifactBuckets';
     throw new PlatformError(
       'invalid_request',
-      `artifact_url must be under the tenant's own prefix: s3://<bucket>/${tenantId}/`,
+      `artifact_url must be under the tenant's own prefix of an artifact bucket (${buckets}): s3://<bucket>/${tenantId}/`,
     );
   }
   const tenant = await readTenant(deps.registry, tenantId);

@@ -24,11 +24,6 @@ export interface AdapterEndpointProps {
   /** The SageMaker endpoint's name; base components are named after it. */
   readonly endpointName: string;
   /**
-   * S3 buckets (ARNs) tenants' adapter artifacts are read from.
-   * @default - none: adapters can be added only from buckets granted here
-   */
-  readonly artifactBucketArns?: readonly string[];
-  /**
    * A silo's own key, for the endpoint's storage volumes.
    * @default - SageMaker's default encryption
    */
@@ -143,7 +138,11 @@ export class AdapterEndpoint extends Construct {
       });
     }
     this.baseComponentNames = names;
-    this.settings = { endpointName: props.endpointName, baseComponents: names };
+    this.settings = {
+      endpointName: props.endpointName,
+      baseComponents: names,
+      artifactBuckets: props.config.artifactBuckets,
+    };
   }
 
   /** `InvokeEndpoint` on this endpoint's components: the chat function. */
@@ -214,7 +213,8 @@ export class AdapterEndpoint extends Construct {
         conditions: { StringEquals: { 'cloudwatch:namespace': ['/aws/sagemaker/Endpoints', 'AWS/SageMaker'] } },
       }),
     );
-    const buckets = props.artifactBucketArns ?? [];
+    // Tenants' adapter artifacts: objects of the configured buckets, and of no other.
+    const buckets = props.config.artifactBuckets.map((bucket) => `arn:${Aws.PARTITION}:s3:::${bucket}`);
     if (buckets.length > 0) {
       role.addToPolicy(
         new PolicyStatement({

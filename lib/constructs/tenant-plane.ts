@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
@@ -127,7 +127,6 @@ export class TenantPlane extends Construct {
       new AdapterEndpoint(this, 'Adapters', {
         config: config.adapters,
         endpointName: `${Stack.of(this).stackName.slice(0, 50)}-adapters`,
-        artifactBucketArns: config.adapters.artifactBuckets.map((bucket) => `arn:${Aws.PARTITION}:s3:::${bucket}`),
         encryptionKey,
       });
     const environment = lambdaEnvironment({

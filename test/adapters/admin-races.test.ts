@@ -17,7 +17,7 @@ import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-ser
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 const tiers = platformConfig().tiers;
-const endpoint = { endpointName: 'gpu', baseComponents: { default: 'base' } };
+const endpoint = { endpointName: 'gpu', baseComponents: { default: 'base' }, artifactBuckets: ['artifacts'] };
 /** The id of the key each raced tenant starts with: a key id's 16 letters and digits. */
 const firstKeyOf = (tenantId: string) => `k0${tenantId.replace(/\W/g, '')}`.padEnd(16, '0');
 const template = (text: string) => ({ messages: [{ role: 'user' as const, content: text }] });

@@ -196,6 +196,8 @@ describe('LoRA adapters on the GPU endpoint', () => {
       's3://tenant-adapters/other-ai/support-bot.tar.gz',
       's3://tenant-adapters/acme-ai-other/support-bot.tar.gz',
       's3://tenant-adapters/support-bot.tar.gz',
+      // the tenant's prefix, of a bucket the endpoint does not read (local mode's is tenant-adapters)
+      's3://other-bucket/acme-ai/support-bot.tar.gz',
     ]) {
       const refused = await admin('POST', '/admin/tenants/acme-ai/adapters', { name: 'bad', artifact_url });
       expect(refused.status).toBe(400);

@@ -143,6 +143,7 @@ describe('AdapterEndpoint', () => {
           ADAPTER_ENDPOINT: JSON.stringify({
             endpointName: ENDPOINT,
             baseComponents: { standard: `${ENDPOINT}-base-standard`, enterprise: `${ENDPOINT}-base-enterprise` },
+            artifactBuckets: ['tenant-adapters'],
           }),
         }),
       },
