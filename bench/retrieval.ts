@@ -58,7 +58,7 @@ export async function benchRetrieval(): Promise<void> {
       const added: TenantContext[] = [];
       for (let i = tenants.length; i < count; i++) {
         const record = await onboardTenant(
-          { ...deps, tiers: deps.settings.tiers },
+          { ...deps, tiers: deps.settings.tiers, vectorStores: deps.settings.retrieval.vectorStores },
           { id: `bench-${String(i).padStart(3, '0')}`, tier: 'standard', limits, audit_prompts: false },
         );
         added.push({

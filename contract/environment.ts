@@ -2,6 +2,7 @@ import * as z from 'zod';
 import type { AdapterEndpointSettings } from './adapters';
 import { type ModelCatalog, modelCatalogSchema } from './catalog';
 import { type PiiPolicy, piiPolicySchema } from './safety';
+import { VECTOR_STORES, type VectorStore } from './search';
 import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from './tenancy';
 
 /**
@@ -28,6 +29,8 @@ export interface RetrievalSettings {
   readonly maxDocumentBytes: number;
   /** Documents of more chunks are indexed off the request path, through the ingest queue, this many chunks a job. */
   readonly syncMaxChunks: number;
+  /** Where each tier's chunks live. */
+  readonly vectorStores: Readonly<Record<Tier, VectorStore>>;
 }
 
 /** A deployed guardrail version: what `Converse` and `ApplyGuardrail` name. */
@@ -56,6 +59,8 @@ export interface PlatformSettings {
   readonly ingestQueueUrl: string;
   /** The OpenSearch domain endpoint (https://...). */
   readonly opensearchEndpoint: string;
+  /** The plane's S3 Vectors bucket: an index `t-<tenantId>` in it for each tenant of an `s3vectors` tier. */
+  readonly vectorBucketName: string;
   readonly retrieval: RetrievalSettings;
   readonly catalog: ModelCatalog;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
@@ -110,6 +115,7 @@ const lambdaEnvSchema = z.object({
   DOCUMENT_TABLE_NAME: z.string().min(1),
   INGEST_QUEUE_URL: z.string().url(),
   OPENSEARCH_ENDPOINT: z.string().url(),
+  VECTOR_BUCKET_NAME: z.string().min(3),
   RETRIEVAL: json(
     z.object({
       embeddingModel: z.string(),
@@ -117,6 +123,7 @@ const lambdaEnvSchema = z.object({
       chunkOverlapTokens: z.number().int().nonnegative(),
       maxDocumentBytes: z.number().int().positive(),
       syncMaxChunks: z.number().int().positive(),
+      vectorStores: z.record(tierSchema, z.enum(VECTOR_STORES)),
     }),
   ),
   MODEL_CATALOG: json(modelCatalogSchema),
@@ -179,6 +186,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     documentTableName: e.DOCUMENT_TABLE_NAME,
     ingestQueueUrl: e.INGEST_QUEUE_URL,
     opensearchEndpoint: e.OPENSEARCH_ENDPOINT,
+    vectorBucketName: e.VECTOR_BUCKET_NAME,
     retrieval: e.RETRIEVAL,
     catalog: e.MODEL_CATALOG,
     tiers: e.TIER_LIMITS,
@@ -212,6 +220,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
     DOCUMENT_TABLE_NAME: settings.documentTableName,
     INGEST_QUEUE_URL: settings.ingestQueueUrl,
     OPENSEARCH_ENDPOINT: settings.opensearchEndpoint,
+    VECTOR_BUCKET_NAME: settings.vectorBucketName,
     RETRIEVAL: JSON.stringify(settings.retrieval),
     MODEL_CATALOG: JSON.stringify(settings.catalog),
     TIER_LIMITS: JSON.stringify(settings.tiers),

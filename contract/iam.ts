@@ -36,3 +36,18 @@ export const ITEM_ACCESS_OPERATIONS: ReadonlySet<string> = new Set([
 export function tenantLeadingKeyPatterns(tenantId: string): [string, string] {
   return [`${TENANT_PARTITION_PREFIX}${tenantId}`, `${TENANT_PARTITION_PREFIX}${tenantId}#*`];
 }
+
+/**
+ * What a tenant session may do to its own S3 Vectors index (and no other): IAM names the index ARN
+ * from the session's tag. Listing a bucket's indexes is not among them.
+ */
+export const S3VECTORS_INDEX_ACTIONS = [
+  'CreateIndex',
+  'GetIndex',
+  'DeleteIndex',
+  'PutVectors',
+  'GetVectors',
+  'ListVectors',
+  'QueryVectors',
+  'DeleteVectors',
+] as const;

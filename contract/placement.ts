@@ -9,6 +9,7 @@ export const planeResourcesSchema = z.object({
   auditTableName: z.string().min(1),
   documentTableName: z.string().min(1),
   opensearchEndpoint: z.string().url(),
+  vectorBucketName: z.string().min(3),
   ingestQueueUrl: z.string().url(),
 });
 export type PlaneResources = z.infer<typeof planeResourcesSchema>;

@@ -3,6 +3,7 @@ import { BedrockClient, type BedrockClientConfig } from '@aws-sdk/client-bedrock
 import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
+import type { S3VectorsClientConfig } from '@aws-sdk/client-s3vectors';
 import { SageMakerClient, type SageMakerClientConfig } from '@aws-sdk/client-sagemaker';
 import { SageMakerRuntimeClient, type SageMakerRuntimeClientConfig } from '@aws-sdk/client-sagemaker-runtime';
 import { SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
@@ -88,6 +89,8 @@ export interface ServiceConfigs {
   readonly events: EventBridgeClientConfig;
   readonly sagemaker: SageMakerClientConfig;
   readonly sagemakerRuntime: SageMakerRuntimeClientConfig;
+  /** S3 Vectors, signed with tenant sessions: the vector store adapter sets the credentials. */
+  readonly s3vectors: S3VectorsClientConfig;
 }
 
 /** What every adapter is built from: the settings of the environment contract and the service configs. */
@@ -338,6 +341,7 @@ function awsWiring(): Wiring {
       sfn: region,
       events: region,
       sagemaker: region,
+      s3vectors: region,
       sagemakerRuntime: region,
     },
   };

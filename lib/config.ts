@@ -4,7 +4,8 @@ import type { JwtSettings, RetrievalSettings } from '../contract/environment';
 import { LONGEST_HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
 import { INGEST_QUEUE } from '../contract/queue';
 import { type GuardrailPolicy, PII_ENTITIES, type PiiPolicy } from '../contract/safety';
-import { TENANT_ID_PATTERN, type TenantLimits, type Tier, tenantLimitsSchema } from '../contract/tenancy';
+import { VECTOR_STORES, type VectorStore } from '../contract/search';
+import { TENANT_ID_PATTERN, type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../contract/tenancy';
 import type { VectorSearchSizing } from './constructs/vector-search';
 
 export interface PlatformConfig {
@@ -389,8 +390,24 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
       chunkOverlapTokens: 40,
       maxDocumentBytes: 512 * 1024,
       syncMaxChunks: 32,
+      vectorStores: vectorStores(context('vectorStores')),
     },
   };
+}
+
+/**
+ * Where each tier's chunks live (context `vectorStores`, e.g. `enterprise:opensearch`): S3 Vectors
+ * for every tier not named, an index of the tenant's own either way.
+ */
+function vectorStores(value: unknown): Record<Tier, VectorStore> {
+  const stores: Record<Tier, VectorStore> = { basic: 's3vectors', standard: 's3vectors', enterprise: 's3vectors' };
+  for (const entry of String(value ?? '')
+    .split(',')
+    .filter((part) => part.trim() !== '')) {
+    const [tier, store] = entry.split(':').map((part) => part.trim());
+    stores[tierSchema.parse(tier)] = z.enum(VECTOR_STORES).parse(store);
+  }
+  return stores;
 }
 
 /** A tenant on a stack of its own, and that stack's sizes. */

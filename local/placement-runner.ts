@@ -4,6 +4,7 @@ import {
   type PlaneStores,
 } from '../lambdas/core/placement';
 import type { PlacementWorkflow, TenantRegistry } from '../lambdas/core/ports';
+import type { VectorStores } from '../lambdas/core/retrieval';
 import type { PlacementStep } from '../lambdas/handlers/placement';
 import { readJsonFile, writeFileDurably } from './durable-file';
 import { serialPoller } from './poller';
@@ -24,6 +25,8 @@ export interface LocalPlacementOptions {
   readonly registry: TenantRegistry;
   readonly now: () => number;
   readonly drainMs: number;
+  /** Where each tier's chunks live in the silo. */
+  readonly vectorStores: VectorStores;
   /** Absent: in memory only. */
   readonly journalFile?: string;
   readonly pollMs?: number;
@@ -63,7 +66,10 @@ export function startLocalPlacementRunner(options: LocalPlacementOptions): Local
         if (options.now() < Date.parse(placement.drainUntil ?? '')) return 'wait';
         try {
           const target = options.stores.silo(tenantId);
-          await migrateTenantData({ ...core, source: options.stores.pool, target }, tenantId);
+          await migrateTenantData(
+            { ...core, source: options.stores.pool, target, vectorStores: options.vectorStores },
+            tenantId,
+          );
         } catch (error) {
           await options.step({ step: 'fail', tenantId, error: `migration failed: ${(error as Error).message}` });
           return 'ended';

@@ -46,6 +46,7 @@ import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server'
 import type { PartitionCapacity } from './partition-capacity';
 import { type LocalPlacementRunner, startLocalPlacementRunner } from './placement-runner';
 import { serialPoller } from './poller';
+import { type LocalS3Vectors, startLocalS3Vectors } from './s3vectors-server';
 import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-server';
 import { type LocalSqs, startLocalSqs } from './sqs-server';
 import { type LocalSts, startLocalSts } from './sts-server';
@@ -86,6 +87,8 @@ export interface LocalPlatform {
   readonly bedrock: LocalBedrockServer;
   readonly sts: LocalSts;
   readonly opensearch: LocalOpenSearch;
+  /** The plane's vector bucket: an index of its own for each tenant of an `s3vectors` tier. */
+  readonly s3vectors: LocalS3Vectors;
   readonly sqs: LocalSqs;
   /** The offboarding state machine's local stand-in. */
   readonly offboarding: LocalOffboardingRunner;
@@ -123,6 +126,7 @@ const BUDGET_CHECK_INTERVAL_MS = 60_000;
 const TENANT_ACCESS_ROLE_ARN = 'arn:aws:iam::000000000000:role/local-tenant-access';
 const LOCAL_ADAPTER_ENDPOINT = 'local-adapters';
 const LOCAL_ARTIFACT_BUCKET = 'tenant-adapters';
+const LOCAL_VECTOR_BUCKET = 'local-vectors';
 
 const localGuardrailId = (tier: string) => `local-guardrail-${tier}`;
 
@@ -179,6 +183,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     sts,
     sharedIndex: SHARED_INDEX,
     file: options.persist === false ? undefined : join(options.dataDir, 'opensearch.journal'),
+  });
+  const s3vectors = await startLocalS3Vectors({
+    sts,
+    vectorBucketName: LOCAL_VECTOR_BUCKET,
+    file: options.persist === false ? undefined : join(options.dataDir, 's3vectors.journal'),
   });
   const eventBridge = await startLocalEventBridge();
   const sqs = await startLocalSqs({
@@ -279,6 +288,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
     documentTableName: TABLES.documents,
     opensearchEndpoint: opensearch.endpoint,
+    vectorBucketName: LOCAL_VECTOR_BUCKET,
     ingestQueueUrl: sqs.queueUrl,
     retrieval: config.retrieval,
     catalog: config.models,
@@ -312,6 +322,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     // One local server speaks both SageMaker endpoints; none without an adapter endpoint.
     sagemaker: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
     sagemakerRuntime: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
+    s3vectors: s3vectors.endpoint,
   };
   const services = localServices(endpoints);
   const adapters = allDeps({ settings, services });
@@ -360,6 +371,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     registry: adapters.registry,
     now,
     drainMs: settings.offboardingDrainSeconds * 1000,
+    vectorStores: config.retrieval.vectorStores,
     journalFile: options.persist === false ? undefined : join(options.dataDir, 'placement.json'),
   });
   const adapterWorkflow = startLocalAdapterRunner({
@@ -403,6 +415,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     bedrock,
     sts,
     opensearch,
+    s3vectors,
     sqs,
     eventBridge,
     checkBudgets: async () => (await budgetAlerts({}, lambdaContext())).announced,
@@ -429,6 +442,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
         bedrock.close(),
         sts.close(),
         opensearch.close(),
+        s3vectors.close(),
         sqs.close(),
         eventBridge.close(),
         sagemaker?.close(),
@@ -555,5 +569,6 @@ function localServices(endpoints: Record<keyof ServiceConfigs, string>): Service
     events: config(endpoints.events),
     sagemaker: config(endpoints.sagemaker),
     sagemakerRuntime: config(endpoints.sagemakerRuntime),
+    s3vectors: config(endpoints.s3vectors),
   };
 }

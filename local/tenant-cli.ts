@@ -30,6 +30,8 @@ const USAGE = `usage: npm run tenant -- <command> [options]
                                     mint a JWT for a user of the tenant (local dev issuer)
   promote <id> [--no-wait]          move an enterprise tenant to a silo stack of its own: deploy it,
                                     wait out cached credentials, copy the data, switch; print the result
+  reindex <id> | reindex --all      move a tenant's chunks (every tenant's with more than one index:
+                                    the shared index of old) into an index of its own in its tier's store
   offboard <id> [--no-wait]         suspend the tenant, wait out cached credentials, delete everything
                                     held for it, keep its id as a tombstone; print the counts
   usage [--month yyyy-mm] [--csv]   every tenant's usage and cost for a month (default: this month)
@@ -67,6 +69,7 @@ export async function runTenantCli(
       placement: { type: 'string' },
       artifact: { type: 'string' },
       file: { type: 'string' },
+      all: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -141,6 +144,22 @@ export async function runTenantCli(
     const key = await call('POST', `${tenantPath(id)}/api-keys`);
     print(created.placement_status ? await awaitPlacement(created) : created);
     out(String(key.api_key));
+  } else if (command === 'reindex' && values.all) {
+    let cursor: string | undefined;
+    do {
+      const page = await call(
+        'GET',
+        `/admin/tenants?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      for (const tenant of page.data as { id: string; status: string; placements: string[] }[]) {
+        if (tenant.placements.length > 1 && tenant.status !== 'offboarded') {
+          print(await call('POST', `${tenantPath(tenant.id)}/reindex`));
+        }
+      }
+      cursor = page.next_cursor as string | undefined;
+    } while (cursor);
+  } else if (command === 'reindex' && id) {
+    print(await call('POST', `${tenantPath(id)}/reindex`));
   } else if (command === 'promote' && id) {
     print(await awaitPlacement(await call('POST', `${tenantPath(id)}/promote`)));
   } else if (command === 'get' && id) {

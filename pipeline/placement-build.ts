@@ -16,11 +16,13 @@ import { DynamoDbSessionStore } from '../lambdas/adapters/dynamodb-session-store
 import { DynamoDbTenantPartitions } from '../lambdas/adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
 import { OpenSearchVectorIndex } from '../lambdas/adapters/opensearch-vector-index';
+import { S3VectorsIndex } from '../lambdas/adapters/s3vectors-vector-index';
 import { SageMakerAdapterHost } from '../lambdas/adapters/sagemaker-adapter-host';
 import { SqsIngestQueue } from '../lambdas/adapters/sqs-ingest-queue';
 import { resolveModel } from '../lambdas/core/catalog';
 import { purgeTenantData } from '../lambdas/core/offboarding';
 import { migrateTenantData, type PlaneStores } from '../lambdas/core/placement';
+import { StoreRoutedVectorIndex } from '../lambdas/core/vector-stores';
 
 /**
  * The placement pipeline's CodeBuild commands, after `cdk deploy` of the silo stack:
@@ -81,6 +83,7 @@ export async function runPlacementBuild(
         drainMs: pool.offboardingDrainSeconds * 1000,
         source: storesOf(pool, pool),
         target: storesOf(pool, silo),
+        vectorStores: pool.retrieval.vectorStores,
       },
       argument,
     );
@@ -114,6 +117,8 @@ function storesOf(pool: PlatformSettings, plane: Omit<PlaneResources, 'apiUrl'>)
   const db = own();
   const credentials = new DynamoDBClient({ region: plane.region }).config.credentials;
   const dimensions = resolveModel(pool.catalog, pool.retrieval.embeddingModel, 'embedding').dimensions;
+  const build = { credentialsFor: () => credentials() };
+  const stores = pool.retrieval.vectorStores;
   return {
     registry: new DynamoDbTenantRegistry(db, plane.tenantTableName),
     partitions: new DynamoDbTenantPartitions(own, {
@@ -121,12 +126,10 @@ function storesOf(pool: PlatformSettings, plane: Omit<PlaneResources, 'apiUrl'>)
       audit: plane.auditTableName,
       documents: plane.documentTableName,
     }),
-    vectors: new OpenSearchVectorIndex(
-      plane.opensearchEndpoint,
-      plane.region,
-      { credentialsFor: () => credentials() },
-      dimensions,
-    ),
+    vectors: new StoreRoutedVectorIndex(stores, {
+      s3vectors: new S3VectorsIndex(plane.vectorBucketName, { region: plane.region }, build, dimensions, stores),
+      opensearch: new OpenSearchVectorIndex(plane.opensearchEndpoint, plane.region, build, dimensions, stores),
+    }),
     documents: new DynamoDbDocumentStore(own, plane.documentTableName),
     queue: new SqsIngestQueue(new SQSClient({ region: plane.region }), plane.ingestQueueUrl),
   };

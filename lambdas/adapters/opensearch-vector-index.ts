@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import type { ExportedChunk, IndexedChunk, Passage, VectorIndex, VersionScope } from '../core/ports';
-import { type Placement, tenantIndex, tenantPlacements } from '../core/retrieval';
+import { type Placement, placementNamed, tenantIndex, tenantPlacements, type VectorStores } from '../core/retrieval';
 import type { TenantContext } from '../core/tenant';
 import { perTenant } from './per-tenant';
 import { OpenSearchRequestError, SignedOpenSearch } from './signed-opensearch';
@@ -56,10 +56,16 @@ export class OpenSearchVectorIndex implements VectorIndex {
     // Tenant-scoped sessions; the pipeline's migration passes its own credentials.
     private readonly credentials: Pick<StsTenantCredentials, 'credentialsFor'>,
     private readonly dimensions: number,
+    private readonly stores: VectorStores,
   ) {}
 
+  /** The tenant's placements in OpenSearch (its others are another store's). */
+  private placements(tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>): Placement[] {
+    return tenantPlacements(tenant, this.stores).filter((placement) => placement.store === 'opensearch');
+  }
+
   async ensureTenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Promise<void> {
-    const { name } = tenantIndex(tenant);
+    const { name } = tenantIndex(tenant, this.stores);
     const client = this.client(tenant.tenantId);
     if (await client.exists(name)) return;
     try {
@@ -75,7 +81,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
     document: { id: string; version: string },
     chunks: readonly IndexedChunk[],
   ): Promise<void> {
-    const index = tenantIndex(tenant);
+    const index = tenantIndex(tenant, this.stores);
     const body = chunks.flatMap((chunk) => [
       // No `_index` in the body: the domain refuses explicit indexes, which would bypass index-level IAM.
       {
@@ -109,23 +115,29 @@ export class OpenSearchVectorIndex implements VectorIndex {
   ): Promise<Passage[]> {
     const client = this.client(tenant.tenantId);
     const perPlacement = await Promise.all(
-      tenantPlacements(tenant).map(async (index) => {
-        const result = await client.request<SearchAnswer>('POST', `/${index.name}/_search`, {
-          query: index.shared ? { routing: tenant.tenantId } : {},
-          body: {
-            size: query.topK,
-            _source: { excludes: ['embedding'] },
-            query: {
-              knn: {
-                embedding: {
-                  vector: [...query.vector],
-                  k: query.topK,
-                  filter: { bool: { filter: filters(tenant.tenantId, index, query.filter) } },
+      this.placements(tenant).map(async (index) => {
+        const result = await client
+          .request<SearchAnswer>('POST', `/${index.name}/_search`, {
+            query: index.shared ? { routing: tenant.tenantId } : {},
+            body: {
+              size: query.topK,
+              _source: { excludes: ['embedding'] },
+              query: {
+                knn: {
+                  embedding: {
+                    vector: [...query.vector],
+                    k: query.topK,
+                    filter: { bool: { filter: filters(tenant.tenantId, index, query.filter) } },
+                  },
                 },
               },
             },
-          },
-        });
+          })
+          // An index the tenant never wrote to, or one deleted: nothing there.
+          .catch((error: unknown) => {
+            if (error instanceof OpenSearchRequestError && error.type === 'index_not_found_exception') return NO_HITS;
+            throw error;
+          });
         return result.hits.hits;
       }),
     );
@@ -145,7 +157,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
   async deleteDocument(tenant: TenantContext, documentId: string, versions: VersionScope = {}): Promise<number> {
     const client = this.client(tenant.tenantId);
     const counts = await Promise.all(
-      tenantPlacements(tenant).map(async (index) => {
+      this.placements(tenant).map(async (index) => {
         if (!(await client.exists(index.name))) return 0;
         const result = await client.request<DeleteAnswer>('POST', `/${index.name}/_delete_by_query`, {
           query: { ...(index.shared && { routing: tenant.tenantId }), refresh: 'true' },
@@ -169,23 +181,25 @@ export class OpenSearchVectorIndex implements VectorIndex {
   }
 
   async deleteTenant(tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>): Promise<number> {
-    const client = this.client(tenant.tenantId);
     let deleted = 0;
-    for (const index of tenantPlacements(tenant)) {
-      if (!(await client.exists(index.name))) continue;
-      if (!index.shared) {
-        const { count } = await client.request<{ count: number }>('POST', `/${index.name}/_count`);
-        await client.request('DELETE', `/${index.name}`);
-        deleted += count;
-        continue;
-      }
-      const result = await client.request<DeleteAnswer>('POST', `/${index.name}/_delete_by_query`, {
-        query: { routing: tenant.tenantId, refresh: 'true' },
-        body: { query: { bool: { filter: filters(tenant.tenantId, index) } } },
-      });
-      deleted += result.deleted ?? 0;
-    }
+    for (const index of this.placements(tenant)) deleted += await this.deletePlacement(tenant, index.name);
     return deleted;
+  }
+
+  async deletePlacement(tenant: Pick<TenantContext, 'tenantId'>, name: string): Promise<number> {
+    const index = placementNamed(name);
+    const client = this.client(tenant.tenantId);
+    if (!(await client.exists(index.index))) return 0;
+    if (!index.shared) {
+      const { count } = await client.request<{ count: number }>('POST', `/${index.index}/_count`);
+      await client.request('DELETE', `/${index.index}`);
+      return count;
+    }
+    const result = await client.request<DeleteAnswer>('POST', `/${index.index}/_delete_by_query`, {
+      query: { routing: tenant.tenantId, refresh: 'true' },
+      body: { query: { bool: { filter: filters(tenant.tenantId, index) } } },
+    });
+    return result.deleted ?? 0;
   }
 
   /** Placement by placement, in (document, version, chunk) order, continuing with `search_after`. */
@@ -193,7 +207,7 @@ export class OpenSearchVectorIndex implements VectorIndex {
     tenant: TenantContext,
     cursor?: string,
   ): Promise<{ chunks: ExportedChunk[]; nextCursor?: string }> {
-    const placements = tenantPlacements(tenant);
+    const placements = this.placements(tenant);
     const at = cursor === undefined ? { placement: 0 } : decodeExportCursor(cursor);
     const index = placements[at.placement];
     if (!index) return { chunks: [] };
@@ -252,6 +266,8 @@ function filters(tenantId: string, index: Placement, metadata: Filter = {}): obj
     ...Object.entries(metadata).map(([key, value]) => ({ term: { [`metadata.${key}`]: value } })),
   ];
 }
+
+const NO_HITS: SearchAnswer = { hits: { hits: [] } };
 
 interface SearchAnswer {
   hits: { hits: { _score: number; _source: Record<string, unknown> }[] };

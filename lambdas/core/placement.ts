@@ -3,7 +3,6 @@ import { PlatformError } from './errors';
 import { assertLegal, changeTenant, PLACEMENT_STEPS, type PlacementStep, placementFor, readTenant } from './lifecycle';
 import type {
   DocumentStore,
-  ExportedChunk,
   IngestQueue,
   PlacementWorkflow,
   TenantPartitions,
@@ -12,7 +11,8 @@ import type {
   VectorIndex,
 } from './ports';
 import { deleteAllPrompts } from './prompts';
-import { withCurrentPlacement } from './retrieval';
+import { copyChunks } from './reindex';
+import { type VectorStores, withCurrentPlacement } from './retrieval';
 import { actingFor, type TenantContext, type TenantPlacement, type TenantRecord } from './tenant';
 
 /** Who the move acts as, in what it writes for the tenant. */
@@ -112,7 +112,12 @@ export async function freezeForMigration(
  * into the silo's index. Every write is an overwrite, so a rerun after a crash copies again, harmlessly.
  */
 export async function migrateTenantData(
-  deps: PlacementDeps & { readonly source: PlaneStores; readonly target: PlaneStores },
+  deps: PlacementDeps & {
+    readonly source: PlaneStores;
+    readonly target: PlaneStores;
+    /** Where each tier's chunks live in the silo: the tenant's placement there. */
+    readonly vectorStores: VectorStores;
+  },
   tenantId: string,
 ): Promise<TenantRecord> {
   const tenant = await readTenant(deps.registry, tenantId);
@@ -123,7 +128,7 @@ export async function migrateTenantData(
   }
   const siloRecord: TenantRecord = {
     ...tenant,
-    placements: withCurrentPlacement({ ...tenant, placements: [] }),
+    placements: withCurrentPlacement({ ...tenant, placements: [] }, deps.vectorStores),
     placement: { ...placement, current: 'silo', status: 'complete', drainUntil: undefined },
   };
   await upsertTenant(deps.target.registry, siloRecord);
@@ -231,31 +236,6 @@ async function requeueJobs(target: PlaneStores, tenant: TenantContext): Promise<
     cursor = page.nextCursor;
   } while (cursor);
   return queued;
-}
-
-/** Chunks of every pool placement, page by page, into the silo's index, a document version at a time. */
-async function copyChunks(
-  source: VectorIndex,
-  from: TenantContext,
-  target: VectorIndex,
-  to: TenantContext,
-): Promise<number> {
-  let copied = 0;
-  let cursor: string | undefined;
-  do {
-    const page = await source.exportChunks(from, cursor);
-    const byVersion = new Map<string, ExportedChunk[]>();
-    for (const chunk of page.chunks) {
-      const key = `${chunk.documentId}\u0000${chunk.version}`;
-      byVersion.set(key, [...(byVersion.get(key) ?? []), chunk]);
-    }
-    for (const chunks of byVersion.values()) {
-      await target.addChunks(to, { id: chunks[0].documentId, version: chunks[0].version }, chunks);
-    }
-    copied += page.chunks.length;
-    cursor = page.nextCursor;
-  } while (cursor);
-  return copied;
 }
 
 /** The silo's record of the tenant: written over whatever version a rerun finds there. */

@@ -520,6 +520,8 @@ export interface VectorIndex {
   deleteDocument(tenant: TenantContext, documentId: string, versions?: VersionScope): Promise<number>;
   /** Offboarding: every chunk of the tenant in every placement (own indexes are deleted); returns how many. */
   deleteTenant(tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>): Promise<number>;
+  /** Every chunk of the tenant in one placement (an own index is deleted): a reindex's last step. Returns how many. */
+  deletePlacement(tenant: Pick<TenantContext, 'tenantId'>, placement: string): Promise<number>;
   /** Every chunk of the tenant in every placement, vectors included, a page at a time. */
   exportChunks(tenant: TenantContext, cursor?: string): Promise<{ chunks: ExportedChunk[]; nextCursor?: string }>;
 }

@@ -1,33 +1,56 @@
 import * as z from 'zod';
-import { SHARED_INDEX, TENANT_INDEX_PREFIX } from '../../contract/search';
+import { S3VECTORS_PLACEMENT_PREFIX, SHARED_INDEX, TENANT_INDEX_PREFIX, type VectorStore } from '../../contract/search';
+import type { Tier } from '../../contract/tenancy';
 import type { ChatMessage, Passage } from './ports';
 import type { TenantContext } from './tenant';
 import { tokenSpans } from './tokens';
 
+/** An index that may hold a tenant's chunks. */
 export interface Placement {
+  /** As the tenant record lists it: `t-<id>` or `shared-basic` (OpenSearch), `s3vectors/t-<id>` (S3 Vectors). */
   readonly name: string;
-  /** Shared by tenants: every chunk carries `tenant_id`, is routed by it, and every call filters by it. */
+  readonly store: VectorStore;
+  /** The index's name in its store. */
+  readonly index: string;
+  /**
+   * OpenSearch's index the basic tier shared before every tenant had one of its own: every chunk
+   * carries `tenant_id`, is routed by it, and every call filters by it.
+   */
   readonly shared: boolean;
 }
 
-const placement = (name: string): Placement => ({ name, shared: name === SHARED_INDEX });
+/** Where each tier's chunks live. */
+export type VectorStores = Readonly<Record<Tier, VectorStore>>;
 
-/** Where the tenant's new chunks go: its own index for standard and enterprise tiers, the shared one for basic. */
-export function tenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>): Placement {
-  return placement(tenant.tier === 'basic' ? SHARED_INDEX : `${TENANT_INDEX_PREFIX}${tenant.tenantId}`);
+export function placementNamed(name: string): Placement {
+  return name.startsWith(S3VECTORS_PLACEMENT_PREFIX)
+    ? { name, store: 's3vectors', index: name.slice(S3VECTORS_PLACEMENT_PREFIX.length), shared: false }
+    : { name, store: 'opensearch', index: name, shared: name === SHARED_INDEX };
+}
+
+/** Where the tenant's new chunks go: an index of its own, in its tier's store. */
+export function tenantIndex(tenant: Pick<TenantContext, 'tenantId' | 'tier'>, stores: VectorStores): Placement {
+  const own = `${TENANT_INDEX_PREFIX}${tenant.tenantId}`;
+  return placementNamed(stores[tenant.tier] === 's3vectors' ? `${S3VECTORS_PLACEMENT_PREFIX}${own}` : own);
 }
 
 /**
- * Every index that may hold the tenant's chunks: the current one and each it had before a tier
- * change, so search, delete and offboarding reach chunks wherever they were written.
+ * Every index that may hold the tenant's chunks: the current one and each it had before (a tier
+ * change, the shared index of old), so search, delete and offboarding reach chunks wherever they were written.
  */
-export function tenantPlacements(tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>): Placement[] {
-  return [...new Set([tenantIndex(tenant).name, ...tenant.placements])].map(placement);
+export function tenantPlacements(
+  tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>,
+  stores: VectorStores,
+): Placement[] {
+  return [...new Set([tenantIndex(tenant, stores).name, ...tenant.placements])].map(placementNamed);
 }
 
-/** The record's placements once its tier's index is added (a tier change adds one; none is ever dropped). */
-export function withCurrentPlacement(tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>): string[] {
-  return tenantPlacements(tenant).map((p) => p.name);
+/** The record's placements once its tier's index is added (a tier change adds one; only a reindex drops any). */
+export function withCurrentPlacement(
+  tenant: Pick<TenantContext, 'tenantId' | 'tier' | 'placements'>,
+  stores: VectorStores,
+): string[] {
+  return tenantPlacements(tenant, stores).map((p) => p.name);
 }
 
 export interface Chunk {

@@ -6,7 +6,7 @@ import { isKeyId, issueApiKey } from './api-key';
 import { PlatformError } from './errors';
 import { assertLegal, changeTenant, readTenant, writeIfCurrent } from './lifecycle';
 import type { InferenceProfiles, TenantRegistry, VectorIndex } from './ports';
-import { withCurrentPlacement } from './retrieval';
+import { type VectorStores, withCurrentPlacement } from './retrieval';
 import {
   MAX_CACHE_TTL_SECONDS,
   servingPlacementSchema,
@@ -65,6 +65,8 @@ export interface TenantAdminDeps {
   readonly registry: TenantRegistry;
   readonly vectors: VectorIndex;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
+  /** Where each tier's chunks live: a tenant's placement follows its tier. */
+  readonly vectorStores: VectorStores;
   readonly now: () => number;
   /** A silo plane's one tenant (it onboards no other); absent in the pool. */
   readonly siloTenantId?: string;
@@ -76,7 +78,7 @@ export interface TenantAdminDeps {
 export async function onboardTenant(
   deps: Pick<
     TenantAdminDeps,
-    'registry' | 'vectors' | 'tiers' | 'now' | 'siloTenantId' | 'inferenceProfiles' | 'catalog'
+    'registry' | 'vectors' | 'tiers' | 'vectorStores' | 'now' | 'siloTenantId' | 'inferenceProfiles' | 'catalog'
   >,
   request: Omit<OnboardRequest, 'placement'>,
 ): Promise<TenantRecord> {
@@ -93,7 +95,7 @@ export async function onboardTenant(
     cacheTtlSeconds: request.cache_ttl_seconds,
     sessionScope: request.session_scope,
     piiRedaction: request.pii_redaction,
-    placements: withCurrentPlacement({ tenantId: request.id, tier: request.tier, placements: [] }),
+    placements: withCurrentPlacement({ tenantId: request.id, tier: request.tier, placements: [] }, deps.vectorStores),
     createdAt: new Date(deps.now()).toISOString(),
   };
   const previous = await deps.registry.getTenant(request.id);
@@ -125,7 +127,7 @@ export function getTenant(deps: Pick<TenantAdminDeps, 'registry'>, tenantId: str
  * read (and on `changes.version` when given); takes effect within the authorizer cache TTL.
  */
 export async function updateTenant(
-  deps: Pick<TenantAdminDeps, 'registry' | 'vectors' | 'tiers' | 'siloTenantId'>,
+  deps: Pick<TenantAdminDeps, 'registry' | 'vectors' | 'tiers' | 'vectorStores' | 'siloTenantId'>,
   tenantId: string,
   changes: UpdateRequest,
 ) {
@@ -153,7 +155,7 @@ export async function updateTenant(
     };
     // A tier change moves where new chunks go; chunks written before stay where they were, and the
     // record keeps listing that placement, so search, delete and offboarding still reach them.
-    const updated = { ...changed, placements: withCurrentPlacement(changed) };
+    const updated = { ...changed, placements: withCurrentPlacement(changed, deps.vectorStores) };
     if (updated.tier !== current.tier) await deps.vectors.ensureTenantIndex(updated);
     return updated;
   });

@@ -8,6 +8,7 @@ import { pageQuerySchema } from '../core/paging';
 import { requestSilo } from '../core/placement';
 import { promptTemplateRequestSchema } from '../core/prompt-record';
 import { deletePrompt, getPrompt, listPrompts, promptView, putPrompt } from '../core/prompts';
+import { reindexTenant } from '../core/reindex';
 import { actingFor, tenantView } from '../core/tenant';
 import {
   createApiKey,
@@ -23,6 +24,7 @@ import {
   adapterHost,
   adapterWorkflow,
   audit,
+  documents,
   inferenceProfiles,
   lambdaHandler,
   offboarding,
@@ -42,6 +44,7 @@ export type AdminDeps = Pick<
   | 'settings'
   | 'registry'
   | 'audit'
+  | 'documents'
   | 'vectors'
   | 'reports'
   | 'offboarding'
@@ -57,7 +60,12 @@ const OPERATOR_ACTOR = 'platform:operator';
 
 /** Operator routes under `/admin` (IAM-authorized on AWS), dispatched on API Gateway's resource path. */
 export function create(deps: AdminDeps) {
-  const admin = { ...deps, tiers: deps.settings.tiers, siloTenantId: deps.settings.siloTenantId };
+  const admin = {
+    ...deps,
+    tiers: deps.settings.tiers,
+    vectorStores: deps.settings.retrieval.vectorStores,
+    siloTenantId: deps.settings.siloTenantId,
+  };
   const adapters = {
     ...admin,
     host: deps.adapterHost,
@@ -88,6 +96,11 @@ export function create(deps: AdminDeps) {
     },
     'POST /admin/tenants/{id}/promote': async (event) =>
       json(202, { ...tenantView(await promote(id(event))), status_url: `/admin/tenants/${id(event)}` }),
+    // Moves the tenant's chunks into an index of its own in its tier's store (the shared index's migration).
+    'POST /admin/tenants/{id}/reindex': async (event) => {
+      const reindexed = await reindexTenant(admin, id(event));
+      return json(200, { ...tenantView(reindexed.tenant), moved_chunks: reindexed.moved, dropped: reindexed.dropped });
+    },
     'GET /admin/tenants': async (event) => {
       const page = await deps.registry.listTenants(pageQuerySchema.parse(event.queryStringParameters ?? {}));
       return listPage(page.tenants.map(tenantView), page.nextCursor);
@@ -158,6 +171,7 @@ export const handler = lambdaHandler((wiring) =>
     settings: wiring.settings,
     registry: registry(wiring),
     audit: audit(wiring),
+    documents: documents(wiring),
     vectors: vectors(wiring),
     reports: reports(wiring),
     offboarding: offboarding(wiring),

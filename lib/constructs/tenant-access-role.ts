@@ -1,9 +1,15 @@
 import { Lazy } from 'aws-cdk-lib';
 import { AccountRootPrincipal, Grant, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { ITEM_ACCESS_ACTIONS, TENANT_SESSION_TAG, tenantLeadingKeyPatterns } from '../../contract/iam';
+import {
+  ITEM_ACCESS_ACTIONS,
+  S3VECTORS_INDEX_ACTIONS,
+  TENANT_SESSION_TAG,
+  tenantLeadingKeyPatterns,
+} from '../../contract/iam';
 import { TENANT_INDEX_PREFIX } from '../../contract/search';
 import type { PlatformTable } from './platform-table';
+import type { VectorBucket } from './vector-bucket';
 import type { VectorSearch } from './vector-search';
 
 export interface TenantAccessRoleProps {
@@ -21,6 +27,11 @@ export interface TenantAccessRoleProps {
    * @default - no search access
    */
   readonly search?: { readonly domain: VectorSearch; readonly sharedIndex: string };
+  /**
+   * The plane's S3 Vectors bucket: sessions reach their own `t-<tenantId>` index in it, and no other.
+   * @default - no S3 Vectors access
+   */
+  readonly vectors?: VectorBucket;
   /**
    * A silo's one tenant: sessions may carry only this tenant's tag.
    * @default - any one tenant id
@@ -81,6 +92,15 @@ export class TenantAccessRole extends Construct {
           actions: ['dynamodb:GetItem', 'dynamodb:Query'],
           resources: props.readableTables.map(({ table }) => table.tableArn),
           conditions: ownPartition,
+        }),
+      );
+    }
+    if (props.vectors) {
+      // Its own index of the plane's vector bucket, named from its session tag: no other is reachable.
+      role.addToPolicy(
+        new PolicyStatement({
+          actions: S3VECTORS_INDEX_ACTIONS.map((action) => `s3vectors:${action}`),
+          resources: [props.vectors.indexArn(`${TENANT_INDEX_PREFIX}\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`)],
         }),
       );
     }

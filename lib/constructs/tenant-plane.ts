@@ -27,6 +27,7 @@ import { TenantApi } from './tenant-api';
 import { TenantAuthorizer } from './tenant-authorizer';
 import { TierGuardrails } from './tier-guardrails';
 import { UsageConsole } from './usage-console';
+import { VectorBucket } from './vector-bucket';
 import { VectorSearch } from './vector-search';
 import { stateMachineArn } from './workflow';
 
@@ -106,11 +107,13 @@ export class TenantPlane extends Construct {
     });
     const documents = new PlatformTable(this, 'Documents', stores);
     const search = new VectorSearch(this, 'VectorSearch', { sizing: config.search, encryptionKey, removalPolicy });
+    const vectors = new VectorBucket(this, 'Vectors', { encryptionKey, removalPolicy });
     const tenantAccess = new TenantAccessRole(this, 'TenantAccess', {
       tenantTables: [ledger, audit, documents],
       // Its own record and adapters, never writable by a tenant session.
       readableTables: [tenants],
       search: { domain: search, sharedIndex: SHARED_INDEX },
+      vectors,
       onlyTenant: props.siloTenantId,
     });
     const models = new ModelGateway(this, 'Models', {
@@ -140,6 +143,7 @@ export class TenantPlane extends Construct {
       documentTableName: documents.table.tableName,
       ingestQueueUrl: ingest.queue.queueUrl,
       opensearchEndpoint: search.endpoint,
+      vectorBucketName: vectors.bucketName,
       retrieval: config.retrieval,
       catalog: config.models,
       tiers: config.tiers,
@@ -260,6 +264,7 @@ export class TenantPlane extends Construct {
       auditTableName: audit.table.tableName,
       documentTableName: documents.table.tableName,
       opensearchEndpoint: search.endpoint,
+      vectorBucketName: vectors.bucketName,
       ingestQueueUrl: ingest.queue.queueUrl,
     };
     new CfnOutput(this, PLANE_RESOURCES_OUTPUT, {

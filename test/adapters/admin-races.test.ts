@@ -16,7 +16,7 @@ import { platformConfig } from '../../lib/config';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-server';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
-const tiers = platformConfig().tiers;
+const { tiers, retrieval } = platformConfig();
 const endpoint = { endpointName: 'gpu', baseComponents: { default: 'base' }, artifactBuckets: ['artifacts'] };
 /** The id of the key each raced tenant starts with: a key id's 16 letters and digits. */
 const firstKeyOf = (tenantId: string) => `k0${tenantId.replace(/\W/g, '')}`.padEnd(16, '0');
@@ -133,6 +133,7 @@ function depsFor(registry: TenantRegistry) {
     registry,
     vectors,
     tiers,
+    vectorStores: retrieval.vectorStores,
     host,
     endpoint,
     now: () => Date.UTC(2026, 11, 7),

@@ -12,6 +12,7 @@ import { SignedOpenSearch } from '../../lambdas/adapters/signed-opensearch';
 import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { countTokens } from '../../lambdas/core/tokens';
+import { platformConfig } from '../../lib/config';
 import { startLocalOpenSearch } from '../../local/opensearch-server';
 import { startLocalSts } from '../../local/sts-server';
 import { localDynamoDb, registerTenant, startTestPlatform } from '../support/platform';
@@ -20,15 +21,46 @@ import { tenantContext } from '../support/tenant';
 type Platform = Awaited<ReturnType<typeof startTestPlatform>>;
 const vector = (seed: number) => Array.from({ length: 1024 }, (_, i) => ((i * seed) % 7) - 3);
 
+/** Every tier on OpenSearch: each tenant in an index of its own. */
+const OPENSEARCH_EVERYWHERE = { basic: 'opensearch', standard: 'opensearch', enterprise: 'opensearch' } as const;
+
 describe('OpenSearch adapter requests, against the local OpenSearch subset', () => {
   let platform: Platform;
   const standard = { ...tenantContext('std-co'), tier: 'standard' as const };
-  const basic = tenantContext('basic-co');
+  /** A basic tenant of before: its first chunks are in the shared index of old. */
+  const basic = { ...tenantContext('basic-co'), placements: ['t-basic-co', 'shared-basic'] };
 
   const register = (tenant: TenantContext) => registerTenant(platform, tenant);
 
+  /** Writes chunks into the shared index as the adapter did before every tenant had its own index. */
+  async function seedSharedIndex(tenantId: string, documentId: string, chunks: { text: string; lang?: string }[]) {
+    const session = await localDynamoDb(platform).credentials.credentialsFor(tenantId);
+    const client = new SignedOpenSearch(platform.opensearch.endpoint, 'us-east-1', async () => session);
+    if (!(await client.exists('shared-basic'))) await client.request('PUT', '/shared-basic', { body: indexBody(1024) });
+    await client.request('PUT', '/shared-basic/_bulk', {
+      query: { refresh: 'wait_for' },
+      ndjson: chunks.flatMap((chunk, i) => [
+        { index: { _id: `${tenantId}:${documentId}:v1:${i}`, routing: tenantId } },
+        {
+          tenant_id: tenantId,
+          document_id: documentId,
+          version: 'v1',
+          chunk: i,
+          title: 'T',
+          text: chunk.text,
+          metadata: chunk.lang ? { lang: chunk.lang } : {},
+          embedding: vector(3 + 2 * i),
+        },
+      ]),
+    });
+  }
+
   beforeAll(async () => {
-    platform = await startTestPlatform();
+    const config = platformConfig();
+    platform = await startTestPlatform({
+      ...config,
+      retrieval: { ...config.retrieval, vectorStores: OPENSEARCH_EVERYWHERE },
+    });
     for (const tenant of [standard, basic]) await register(tenant);
   });
   afterAll(() => platform.close());
@@ -63,37 +95,40 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
     });
   });
 
-  it('bulk-indexes into the index path, routed and tagged by tenant in the shared index, never naming an index in the body', async () => {
+  it("bulk-indexes into the tenant's own index path, every tier, never naming an index in the body", async () => {
     await platform.deps.vectors.ensureTenantIndex(basic);
+    await seedSharedIndex('basic-co', 'doc-1', [{ text: 'first', lang: 'en' }, { text: 'second' }]);
     const mark = platform.opensearch.requests.length;
-    await platform.deps.vectors.addChunks(basic, { id: 'doc-1', version: 'v1' }, [
-      { documentId: 'doc-1', chunk: 0, title: 'T', text: 'first', vector: vector(3), metadata: { lang: 'en' } },
-      { documentId: 'doc-1', chunk: 1, title: 'T', text: 'second', vector: vector(5) },
+    await platform.deps.vectors.addChunks(basic, { id: 'doc-own', version: 'v1' }, [
+      { documentId: 'doc-own', chunk: 0, title: 'T', text: 'own', vector: vector(9), metadata: { lang: 'fr' } },
     ]);
     const [bulk] = requestsSince(mark);
-    expect(bulk).toMatchObject({ method: 'PUT', path: '/shared-basic/_bulk?refresh=wait_for' });
+    expect(bulk).toMatchObject({ method: 'PUT', path: '/t-basic-co/_bulk?refresh=wait_for' });
     const lines = bulk.body
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line));
-    expect(lines[0]).toEqual({ index: { _id: 'basic-co:doc-1:v1:0', routing: 'basic-co' } });
+    expect(lines[0]).toEqual({ index: { _id: 'basic-co:doc-own:v1:0' } });
     expect(lines[1]).toEqual({
       tenant_id: 'basic-co',
-      document_id: 'doc-1',
+      document_id: 'doc-own',
       version: 'v1',
       chunk: 0,
       title: 'T',
-      text: 'first',
-      metadata: { lang: 'en' },
-      embedding: vector(3),
+      text: 'own',
+      metadata: { lang: 'fr' },
+      embedding: vector(9),
     });
-    expect(lines).toHaveLength(4);
+    expect(lines).toHaveLength(2);
   });
 
-  it('searches with a k-NN query whose filter carries the tenant (shared index) and the metadata filters', async () => {
+  it('searches the shared index of old with a k-NN query whose filter carries the tenant and the metadata filters', async () => {
     const mark = platform.opensearch.requests.length;
     const hits = await platform.deps.vectors.search(basic, { vector: vector(3), topK: 2, filter: { lang: 'en' } });
-    const [search] = requestsSince(mark);
+    const search = requestsSince(mark).find((request) => request.path.startsWith('/shared-basic/')) as {
+      path: string;
+      body: string;
+    };
     expect(search).toMatchObject({ method: 'POST', path: '/shared-basic/_search?routing=basic-co' });
     expect(JSON.parse(search.body)).toEqual({
       size: 2,
@@ -166,32 +201,6 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
     expect(unsupported).toMatchObject({ status: 400, body: { error: { type: 'illegal_argument_exception' } } });
   });
 
-  it('lets no basic tenant change the shared mapping for the others: conflicting types, many keys', async () => {
-    const [one, two] = [tenantContext('types-one'), tenantContext('types-two')];
-    for (const tenant of [one, two]) await register(tenant);
-    await platform.deps.vectors.ensureTenantIndex(one);
-    const chunk = (metadata: Record<string, string | number | boolean>) => [
-      { documentId: 'd', chunk: 0, text: 'shared index text', vector: vector(7), metadata },
-    ];
-    // the same keys with a number, a string and a boolean, and more keys than the index's field limit
-    await platform.deps.vectors.addChunks(one, { id: 'd', version: 'v' }, chunk({ year: 2024, flag: true }));
-    await platform.deps.vectors.addChunks(two, { id: 'd', version: 'v' }, chunk({ year: 'unknown', flag: 'maybe' }));
-    // 1,200 distinct keys, past OpenSearch's default limit of 1,000 fields an index
-    for (let i = 0; i < 60; i++) {
-      const metadata = Object.fromEntries(Array.from({ length: 20 }, (_, j) => [`k${i}_${j}`, j]));
-      await platform.deps.vectors.addChunks(two, { id: `many-${i}`, version: 'v' }, [
-        { documentId: `many-${i}`, chunk: 0, text: 'x', vector: vector(8), metadata },
-      ]);
-    }
-    const hits = async (tenant: typeof one, filter: Record<string, string | number | boolean>) =>
-      (await platform.deps.vectors.search(tenant, { vector: vector(7), topK: 5, filter })).map((p) => p.documentId);
-    expect(await hits(one, { year: 2024 })).toEqual(['d']);
-    expect(await hits(one, { flag: true })).toEqual(['d']);
-    expect(await hits(two, { year: 'unknown' })).toEqual(['d']);
-    expect(await hits(two, { year: 2024 })).toEqual([]);
-    expect(await hits(one, { year: 'unknown' })).toEqual([]);
-  });
-
   it('the local OpenSearch refuses what real OpenSearch refuses under a dynamic mapping', async () => {
     // the mapping the shared index had before: one tenant's value type fixes the field for everyone
     await register(tenantContext('legacy-co'));
@@ -231,7 +240,9 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
     ]);
     const mark = platform.opensearch.requests.length;
     expect(await platform.deps.vectors.deleteDocument(basic, 'doc-1', { except: 'v2' })).toBe(2);
-    const deleteByQuery = requestsSince(mark).find((request) => request.path.includes('_delete_by_query'));
+    const deleteByQuery = requestsSince(mark).find((request) =>
+      request.path.startsWith('/shared-basic/_delete_by_query'),
+    );
     expect(deleteByQuery?.path).toBe('/shared-basic/_delete_by_query?routing=basic-co&refresh=true');
     expect(JSON.parse(deleteByQuery?.body ?? '')).toEqual({
       query: {
@@ -246,16 +257,13 @@ describe('OpenSearch adapter requests, against the local OpenSearch subset', () 
     expect(await platform.deps.vectors.deleteDocument(basic, 'doc-1')).toBe(0);
   });
 
-  it('reads and deletes across every placement the tenant ever had, writes only to the current one', async () => {
-    const moved = { ...standard, tenantId: 'moved-co', tier: 'basic' as const, placements: ['t-moved-co'] };
+  it('reads and deletes across every placement the tenant ever had, writes only to its own index', async () => {
+    const moved = { ...tenantContext('moved-co'), placements: ['t-moved-co', 'shared-basic'] };
     await register(moved);
-    await platform.deps.vectors.ensureTenantIndex({ tenantId: 'moved-co', tier: 'standard' });
+    await seedSharedIndex('moved-co', 'old', [{ text: 'written to the shared index of old' }]);
     await platform.deps.vectors.ensureTenantIndex(moved);
-    await platform.deps.vectors.addChunks({ ...moved, tier: 'standard' }, { id: 'old', version: 'v' }, [
-      { documentId: 'old', chunk: 0, text: 'written while standard', vector: vector(6) },
-    ]);
     await platform.deps.vectors.addChunks(moved, { id: 'new', version: 'v' }, [
-      { documentId: 'new', chunk: 0, text: 'written while basic', vector: vector(6) },
+      { documentId: 'new', chunk: 0, text: 'written to its own', vector: vector(6) },
     ]);
     const hits = await platform.deps.vectors.search(moved, { vector: vector(6), topK: 5 });
     expect(hits.map((hit) => hit.documentId).sort()).toEqual(['new', 'old']);
@@ -319,7 +327,7 @@ describe('local OpenSearch persistence (npm start keeps indexes under LOCAL_DATA
     const tenant = { ...tenantContext('kept-co'), tier: 'standard' as const };
     try {
       const first = await startLocalOpenSearch({ sts, sharedIndex: 'shared-basic', file });
-      const index = new OpenSearchVectorIndex(first.endpoint, 'us-east-1', credentials, 1024);
+      const index = new OpenSearchVectorIndex(first.endpoint, 'us-east-1', credentials, 1024, OPENSEARCH_EVERYWHERE);
       await index.ensureTenantIndex(tenant);
       await index.addChunks(tenant, { id: 'doc', version: 'v1' }, [
         { documentId: 'doc', chunk: 0, text: 'kept', vector: vector(3) },
@@ -327,7 +335,13 @@ describe('local OpenSearch persistence (npm start keeps indexes under LOCAL_DATA
       await first.close();
 
       const second = await startLocalOpenSearch({ sts, sharedIndex: 'shared-basic', file });
-      const reopened = new OpenSearchVectorIndex(second.endpoint, 'us-east-1', credentials, 1024);
+      const reopened = new OpenSearchVectorIndex(
+        second.endpoint,
+        'us-east-1',
+        credentials,
+        1024,
+        OPENSEARCH_EVERYWHERE,
+      );
       expect(await reopened.search(tenant, { vector: vector(3), topK: 1 })).toEqual([
         { documentId: 'doc', chunk: 0, title: undefined, text: 'kept', score: 1 },
       ]);

@@ -17,7 +17,14 @@ const { retrieval } = platformConfig();
 
 async function world(tier: TenantRecord['tier'] = 'standard', limits: Partial<TenantRecord['limits']> = {}) {
   const fake = inMemoryPorts();
-  const deps = { ...fake.ports, catalog: DEFAULT_MODELS, retrieval, tiers: DEFAULT_TIERS, now: () => NOW };
+  const deps = {
+    ...fake.ports,
+    catalog: DEFAULT_MODELS,
+    retrieval,
+    tiers: DEFAULT_TIERS,
+    vectorStores: retrieval.vectorStores,
+    now: () => NOW,
+  };
   const record = await onboardTenant(deps, { id: 'orchestra', tier, limits, audit_prompts: false });
   return { fake, deps, tenant: contextOf(record) };
 }
@@ -199,7 +206,7 @@ describe('authorize', () => {
         tenantId: 'orchestra',
         principal: { type: 'user', id: 'ada' },
         expiresAt: 1_800_000_000,
-        placements: ['t-orchestra'],
+        placements: ['s3vectors/t-orchestra'],
       },
     });
     const record = fake.tenants.get('orchestra') as TenantRecord;

@@ -18,7 +18,16 @@ import { fillerText } from '../support/text';
  * the suite steps past cache TTLs and the offboarding drain instead of waiting for them.
  */
 const CACHE_TTL_SECONDS = 300;
-const config = { ...platformConfig(), authorizerCacheTtlSeconds: CACHE_TTL_SECONDS };
+const defaults = platformConfig();
+/** The standard tier on OpenSearch, the others on S3 Vectors: a tier change moves a tenant between stores. */
+const config = {
+  ...defaults,
+  authorizerCacheTtlSeconds: CACHE_TTL_SECONDS,
+  retrieval: {
+    ...defaults.retrieval,
+    vectorStores: { basic: 's3vectors', standard: 'opensearch', enterprise: 's3vectors' } as const,
+  },
+};
 const DRAIN_MS = offboardingDrainSeconds(config) * 1000;
 const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'status?' }], max_tokens: 8 };
 
@@ -44,13 +53,13 @@ describe('a tenant across its life', () => {
   });
   afterAll(() => platform.close());
 
-  it('a tier change keeps every chunk reachable: search, delete and offboarding cover all placements', async () => {
+  it('a tier change keeps every chunk reachable, across stores: search, delete and offboarding cover all placements', async () => {
     const { apiKey } = await onboard(platform, 'tier-co', { tier: 'standard' });
     const ingest = (id: string, text: string) =>
       call(platform, 'POST', '/v1/documents', { credential: apiKey, body: { id, text } });
     expect((await ingest('aurora', 'The aurora manual explains aurora lights.')).status).toBe(201);
     expect((await admin('PATCH', '/admin/tenants/tier-co', { tier: 'basic' })).body.placements).toEqual([
-      'shared-basic',
+      's3vectors/t-tier-co',
       't-tier-co',
     ]);
     clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
@@ -69,11 +78,37 @@ describe('a tenant across its life', () => {
 
     const tombstone = await offboardCompletely(platform, clock, 'tier-co');
     expect(tombstone).toMatchObject({ status: 'offboarded', offboarding: { deleted: { chunks: 1, documents: 1 } } });
-    const sharedOnly = { ...(await tenantOf('tier-co')), tier: 'basic' as const, placements: [] };
-    expect(await platform.deps.vectors.search(sharedOnly, { vector: new Array(1024).fill(0.03), topK: 10 })).toEqual(
-      [],
-    );
+    const everyPlacement = { ...(await tenantOf('tier-co')), placements: ['s3vectors/t-tier-co', 't-tier-co'] };
+    expect(
+      await platform.deps.vectors.search(everyPlacement, { vector: new Array(1024).fill(0.03), topK: 10 }),
+    ).toEqual([]);
     expect((await admin('POST', '/admin/tenants', { id: 'tier-co', tier: 'standard' })).status).toBe(409);
+  });
+
+  it("reindexes a tenant into its tier's store: every current chunk moves, the other index goes from its record", async () => {
+    const { apiKey } = await onboard(platform, 'moving-co', { tier: 'standard' });
+    const ingest = (id: string, text: string) =>
+      call(platform, 'POST', '/v1/documents', { credential: apiKey, body: { id, text } });
+    const glacier = await ingest('glacier', 'The glacier notes describe glacier ice.');
+    expect(glacier.status).toBe(201);
+    expect((await ingest('stale', 'A stale glacier draft.')).status).toBe(201);
+    await admin('PATCH', '/admin/tenants/moving-co', { tier: 'basic' });
+    clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
+    const fjord = await ingest('fjord', 'The fjord notes describe fjord water.');
+    expect(fjord.status).toBe(201);
+    expect((await call(platform, 'DELETE', '/v1/documents/stale', { credential: apiKey })).status).toBe(200);
+
+    const reindexed = await admin('POST', '/admin/tenants/moving-co/reindex');
+    expect(reindexed.status).toBe(200);
+    expect(reindexed.body).toMatchObject({ placements: ['s3vectors/t-moving-co'], dropped: ['t-moving-co'] });
+    expect(reindexed.body.moved_chunks).toBe(glacier.body.chunks + fjord.body.chunks);
+    expect(await documentIds(apiKey, 'glacier')).toContain('glacier');
+    expect(await documentIds(apiKey, 'fjord')).toContain('fjord');
+    // The OpenSearch index is gone; a second run finds nothing to move.
+    const own = { ...(await tenantOf('moving-co')), placements: ['t-moving-co'], tier: 'standard' as const };
+    expect(await platform.deps.vectors.exportChunks(own)).toEqual({ chunks: [] });
+    const again = await admin('POST', '/admin/tenants/moving-co/reindex');
+    expect(again.body).toMatchObject({ moved_chunks: 0, dropped: [] });
   });
 
   it('offboarding waits out cached credentials, deletes what they wrote meanwhile, and the id is never reused', async () => {

@@ -14,7 +14,11 @@ describe('tenant authorizer (production handler, registry on dynalite, JWKS of t
 
   beforeAll(async () => {
     platform = await startTestPlatform();
-    const admin = { ...platform.deps, tiers: platform.deps.settings.tiers };
+    const admin = {
+      ...platform.deps,
+      tiers: platform.deps.settings.tiers,
+      vectorStores: platform.deps.settings.retrieval.vectorStores,
+    };
     await onboardTenant(admin, { id: 'acme', tier: 'standard', audit_prompts: false });
     acmeKey = (await createApiKey(admin, 'acme')).api_key;
     await platform.deps.registry.createTenant({

@@ -27,7 +27,9 @@ describe('Lambda bundles', () => {
   const LARGER_BUNDLES_KB: Readonly<Record<string, number>> = {
     // Structured outputs' JSON Schema validation (@cfworker/json-schema, 23 KB) and RE2 for their
     // patterns (re2js, 151 KB, loaded on the first schema with a pattern).
-    'chat-completions': 540,
+    'chat-completions': 560,
+    // Both vector stores' adapters (S3 Vectors, OpenSearch) beside the ingest path's chunking and metering.
+    documents: 340,
     // cl100k_base's vocabulary, to decode token-id input (loaded on the first request that sends ids).
     embeddings: 1300,
   };

@@ -13,6 +13,7 @@ describe('placement build commands', () => {
     auditTableName: 'silo-audit',
     documentTableName: 'silo-documents',
     opensearchEndpoint: 'https://silo-search.example',
+    vectorBucketName: 'platform-silo-vectors',
     ingestQueueUrl: 'https://silo-queue.example/111111111111/silo-ingest',
   };
   const dir = mkdtempSync(join(tmpdir(), 'outputs-'));

@@ -32,12 +32,15 @@ import { tenantPlacements } from '../../lambdas/core/retrieval';
 import type { StoredSession } from '../../lambdas/core/sessions';
 import type { TenantContext, TenantRecord } from '../../lambdas/core/tenant';
 import { countTokens } from '../../lambdas/core/tokens';
+import { platformConfig } from '../../lib/config';
 
 /**
  * In-memory stand-ins for every port, so the orchestration in `lambdas/core` is tested on its own:
  * each keeps what it was told in plain maps and arrays that tests read back. They model what the
  * core relies on (conflicts, versions, reservations, placements), not the AWS services.
  */
+const FAKE_STORES = platformConfig().retrieval.vectorStores;
+
 export function inMemoryPorts() {
   const events: string[] = [];
 
@@ -234,12 +237,12 @@ export function inMemoryPorts() {
     },
   };
 
-  /** Chunks by index name, as the adapter would place them. */
+  /** Chunks by index name, as the adapter would place them (every tier in S3 Vectors, the default). */
   const chunks: { index: string; tenantId: string; documentId: string; version: string; chunk: IndexedChunk }[] = [];
   const vectors: VectorIndex = {
     ensureTenantIndex: async () => undefined,
     addChunks: async (tenant, document, added) => {
-      const [index] = tenantPlacements(tenant);
+      const [index] = tenantPlacements(tenant, FAKE_STORES);
       for (const chunk of added) {
         chunks.push({
           index: index.name,
@@ -251,7 +254,7 @@ export function inMemoryPorts() {
       }
     },
     search: async (tenant, query) => {
-      const placements = tenantPlacements(tenant).map((placement) => placement.name);
+      const placements = tenantPlacements(tenant, FAKE_STORES).map((placement) => placement.name);
       return chunks
         .filter((stored) => stored.tenantId === tenant.tenantId && placements.includes(stored.index))
         .slice(0, query.topK)
@@ -273,8 +276,13 @@ export function inMemoryPorts() {
       chunks.splice(0, chunks.length, ...chunks.filter((stored) => !doomed.includes(stored)));
       return doomed.length;
     },
+    deletePlacement: async (tenant, placement) => {
+      const doomed = chunks.filter((stored) => stored.tenantId === tenant.tenantId && stored.index === placement);
+      chunks.splice(0, chunks.length, ...chunks.filter((stored) => !doomed.includes(stored)));
+      return doomed.length;
+    },
     deleteTenant: async (tenant) => {
-      const placements = tenantPlacements(tenant).map((placement) => placement.name);
+      const placements = tenantPlacements(tenant, FAKE_STORES).map((placement) => placement.name);
       const doomed = chunks.filter(
         (stored) => stored.tenantId === tenant.tenantId && placements.includes(stored.index),
       );
@@ -282,7 +290,7 @@ export function inMemoryPorts() {
       return doomed.length;
     },
     exportChunks: async (tenant) => {
-      const placements = tenantPlacements(tenant).map((placement) => placement.name);
+      const placements = tenantPlacements(tenant, FAKE_STORES).map((placement) => placement.name);
       return {
         chunks: chunks
           .filter((stored) => stored.tenantId === tenant.tenantId && placements.includes(stored.index))
