@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { EventStreamCodec } from '@smithy/core/event-streams';
 import { Hash } from '@smithy/hash-node';
@@ -90,6 +91,9 @@ export async function signatureMatches(
   const signedHeaders = /SignedHeaders=([^,]+)/.exec(authorization)?.[1].split(';') ?? [];
   const amzDate = String(request.headers['x-amz-date'] ?? '');
   if (!scope || !/^\d{8}T\d{6}Z$/.test(amzDate)) return false;
+  // A signed `x-amz-content-sha256` stands for the body in the signature: it must be the body's.
+  const claimedHash = request.headers['x-amz-content-sha256'];
+  if (claimedHash !== undefined && claimedHash !== createHash('sha256').update(body).digest('hex')) return false;
   const headers = Object.fromEntries(signedHeaders.map((name) => [name, String(request.headers[name] ?? '')]));
   const [host, port] = (headers.host ?? '').split(':');
   const signer = new SignatureV4({

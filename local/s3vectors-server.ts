@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TENANT_SESSION_TAG } from '../contract/iam';
@@ -267,14 +266,8 @@ export async function startLocalS3Vectors(options: {
     remember(requests, { operation, body }, 100);
     const scope = sigV4Scope(request.headers.authorization);
     const session = scope?.service === 's3vectors' ? options.sts.sessionOf(scope.accessKeyId) : undefined;
-    // signatureMatches takes a signed `x-amz-content-sha256` (the SDK sends one) for the body's hash: it must be.
-    const claimedHash = request.headers['x-amz-content-sha256'];
-    const bodyMatches = claimedHash === undefined || claimedHash === createHash('sha256').update(raw).digest('hex');
     const authentic =
-      session !== undefined &&
-      session.expiresAtMs >= Date.now() &&
-      bodyMatches &&
-      (await signatureMatches(request, raw, session));
+      session !== undefined && session.expiresAtMs >= Date.now() && (await signatureMatches(request, raw, session));
     if (!scope || !session || !authentic)
       throw denied('requests need the SigV4 signature (service s3vectors) of a session the local STS issued');
     // The tenant role grants nothing on the bucket itself, which ListIndexes needs.

@@ -1,4 +1,5 @@
 import { Aws, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnVectorBucket } from 'aws-cdk-lib/aws-s3vectors';
 import { Construct } from 'constructs';
@@ -39,6 +40,18 @@ export class VectorBucket extends Construct {
     });
     bucket.applyRemovalPolicy(props.removalPolicy ?? RemovalPolicy.RETAIN);
     this.bucketArn = `arn:${Aws.PARTITION}:s3vectors:${Aws.REGION}:${Aws.ACCOUNT_ID}:bucket/${this.bucketName}`;
+    // S3 Vectors' background indexing reads vectors encrypted with a customer key: only this bucket's, of this account.
+    props.encryptionKey?.addToResourcePolicy(
+      new PolicyStatement({
+        principals: [new ServicePrincipal('indexing.s3vectors.amazonaws.com')],
+        actions: ['kms:Decrypt'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: { 'aws:SourceArn': `${this.bucketArn}/index/*` },
+        },
+      }),
+    );
   }
 
   /** An index of the bucket, by name (IAM policy variables allowed). */

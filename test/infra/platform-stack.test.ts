@@ -1,6 +1,7 @@
 import { App, Aspects } from 'aws-cdk-lib';
 import { Annotations, Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { S3VECTORS_INDEX_ACTIONS } from '../../contract/iam';
 import { ROUTES } from '../../contract/routes';
 import { platformConfig } from '../../lib/config';
 import { PlatformStack } from '../../lib/platform-stack';
@@ -285,6 +286,36 @@ describe('PlatformStack', () => {
     expect([own?.Action].flat()).toContain('es:ESHttpDelete');
     expect([shared?.Action].flat()).not.toContain('es:ESHttpDelete');
     expect(JSON.stringify(own?.Resource)).not.toMatch(/\/t-\*/);
+  });
+
+  it("keeps vectors in an S3 Vectors bucket, each tenant session reaching only its own index's ARN", () => {
+    const accessRoleId = logicalIdOf('AWS::IAM::Role', {
+      Description: Match.stringLikeRegexp('Tenant-scoped data access'),
+    });
+    template.hasResourceProperties('AWS::S3Vectors::VectorBucket', {
+      VectorBucketName: 'platform-vectors',
+      EncryptionConfiguration: { SseType: 'AES256' },
+    });
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => policy.Properties.Roles.some((r: { Ref: string }) => r.Ref === accessRoleId))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement) as Statement[];
+    const vectors = statements.filter((s) => JSON.stringify(s.Action).includes('s3vectors:'));
+    expect(vectors).toHaveLength(1);
+    expect(sorted([vectors[0].Action].flat() as string[])).toEqual(
+      sorted(S3VECTORS_INDEX_ACTIONS.map((action) => `s3vectors:${action}`)),
+    );
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
+    expect(JSON.stringify(vectors[0].Resource)).toContain(
+      ':bucket/platform-vectors/index/t-${aws:PrincipalTag/tenantId}',
+    );
+    // No other statement of any role names the vector bucket's indexes: tenant sessions alone reach them.
+    const elsewhere = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => !policy.Properties.Roles.some((r: { Ref: string }) => r.Ref === accessRoleId))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement) as Statement[];
+    expect(JSON.stringify(elsewhere)).not.toContain('s3vectors');
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ VECTOR_BUCKET_NAME: 'platform-vectors' }) },
+    });
   });
 
   it('indexes large documents through an encrypted queue with a dead-letter queue and partial batch failures', () => {

@@ -115,6 +115,13 @@ describe('SiloTenantStack', () => {
     template.hasResourceProperties('AWS::OpenSearchService::Domain', {
       EncryptionAtRestOptions: { Enabled: true, KmsKeyId: { Ref: keyId } },
     });
+    template.hasResourceProperties('AWS::S3Vectors::VectorBucket', {
+      EncryptionConfiguration: { SseType: 'aws:kms', KmsKeyArn: keyArn },
+    });
+    // S3 Vectors' indexing may decrypt for this account's bucket only.
+    const keyPolicy = JSON.stringify(template.findResources('AWS::KMS::Key')[keyId].Properties.KeyPolicy);
+    expect(keyPolicy).toContain('indexing.s3vectors.amazonaws.com');
+    expect(keyPolicy).toMatch(/"aws:SourceAccount"/);
   });
 
   it('lets the tenant sessions and the functions that use its tables use its key, and nothing else', () => {
