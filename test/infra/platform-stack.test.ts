@@ -304,8 +304,8 @@ describe('PlatformStack', () => {
     expect(sorted([vectors[0].Action].flat() as string[])).toEqual(
       sorted(S3VECTORS_INDEX_ACTIONS.map((action) => `s3vectors:${action}`)),
     );
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
     expect(JSON.stringify(vectors[0].Resource)).toContain(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
       ':bucket/platform-vectors/index/t-${aws:PrincipalTag/tenantId}',
     );
     // No other statement of any role names the vector bucket's indexes: tenant sessions alone reach them.
