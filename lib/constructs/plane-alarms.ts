@@ -1,4 +1,4 @@
-import { CfnOutput, Duration } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration } from 'aws-cdk-lib';
 import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import { Alarm, ComparisonOperator, type IMetric, MathExpression, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -48,8 +48,14 @@ export class PlaneAlarms extends Construct {
   constructor(scope: Construct, id: string, props: PlaneAlarmsProps) {
     super(scope, id);
     this.topic = new Topic(this, 'Topic', { enforceSSL: true, masterKey: props.encryptionKey });
+    // Only for this account's alarms and rules: no other account's can publish through the key.
+    const fromThisAccount = { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } };
     for (const publisher of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
-      props.encryptionKey?.grant(new ServicePrincipal(publisher), 'kms:Decrypt', 'kms:GenerateDataKey*');
+      props.encryptionKey?.grant(
+        new ServicePrincipal(publisher, { conditions: fromThisAccount }),
+        'kms:Decrypt',
+        'kms:GenerateDataKey*',
+      );
     }
     if (!props.encryptionKey) {
       NagSuppressions.addResourceSuppressions(this.topic, [

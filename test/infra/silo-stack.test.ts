@@ -124,13 +124,32 @@ describe('SiloTenantStack', () => {
     expect(keyPolicy).toMatch(/"aws:SourceAccount"/);
   });
 
+  it('admits AWS services to its key and its topic only for its own account or resources (no confused deputy)', () => {
+    const statements = [
+      ...Object.values(template.findResources('AWS::KMS::Key')).flatMap((key) => key.Properties.KeyPolicy.Statement),
+      ...Object.values(template.findResources('AWS::SNS::TopicPolicy')).flatMap(
+        (policy) => policy.Properties.PolicyDocument.Statement,
+      ),
+    ] as { Principal?: { Service?: unknown }; Condition?: Record<string, Record<string, unknown>> }[];
+    const forServices = statements.filter((statement) => statement.Principal?.Service !== undefined);
+    expect(forServices.length).toBeGreaterThan(2);
+    for (const statement of forServices) {
+      const keys = Object.values(statement.Condition ?? {}).flatMap((condition) => Object.keys(condition));
+      expect([statement.Principal, keys.some((key) => ['aws:SourceAccount', 'aws:SourceArn'].includes(key))]).toEqual([
+        statement.Principal,
+        true,
+      ]);
+    }
+  });
+
   it('lets the tenant sessions and the functions that use its tables use its key, and nothing else', () => {
     const keyUsers = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
       JSON.stringify(policy.Properties.PolicyDocument).includes(`"${keyId}"`),
     );
-    // tenant sessions, authorizer, admin, offboarding steps, budget check; the documents function and worker for the queue
+    // tenant sessions, authorizer, admin, offboarding steps, budget check; the documents function and worker for
+    // the queue; the budget rule's role, which publishes to the alarm topic
     const roles = keyUsers.flatMap((policy) => policy.Properties.Roles.map((role: { Ref: string }) => role.Ref)).sort();
-    expect(roles).toHaveLength(7);
+    expect(roles).toHaveLength(8);
     expect(roles.join()).toMatch(/TenantAccess/);
     expect(roles.join()).not.toMatch(/ChatCompletions|Embeddings|Retrieve|Usage|Audit(?!Log)/);
   });
