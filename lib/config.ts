@@ -58,6 +58,12 @@ export interface PlatformConfig {
    * of its calls (context `tenantInferenceProfiles=true`): its Bedrock cost on AWS's own bill.
    */
   readonly tenantInferenceProfiles: boolean;
+  /**
+   * Tenant sessions may still read (not delete) the basic tier's shared OpenSearch index of earlier
+   * versions (context `legacySharedIndex=true`): set while upgrading, until `npm run tenant -- reindex
+   * --all` has moved every tenant out of it; off, every grant of a tenant session names its tenant.
+   */
+  readonly legacySharedIndex: boolean;
 }
 
 /** One base-model inference component: its slice of each instance's accelerators, and its copies. */
@@ -384,6 +390,7 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
     lambdaTenantIsolation: flag(context('lambdaTenantIsolation')),
     usageConsole: flag(context('usageConsole')),
     tenantInferenceProfiles: flag(context('tenantInferenceProfiles')),
+    legacySharedIndex: flag(context('legacySharedIndex')),
     retrieval: {
       embeddingModel: 'titan-embed-text-v2',
       chunkTokens: 200,

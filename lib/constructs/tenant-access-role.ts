@@ -22,11 +22,11 @@ export interface TenantAccessRoleProps {
    */
   readonly readableTables?: readonly PlatformTable[];
   /**
-   * The vector search domain: sessions reach their own `t-<tenantId>` index and the shared index
-   * (where the adapter adds the tenant filter), and may delete only their own.
+   * The vector search domain: sessions reach their own `t-<tenantId>` index and, while an upgrade
+   * needs it, read the shared index of earlier versions (where the adapter adds the tenant filter).
    * @default - no search access
    */
-  readonly search?: { readonly domain: VectorSearch; readonly sharedIndex: string };
+  readonly search?: { readonly domain: VectorSearch; readonly sharedIndex?: string };
   /**
    * The plane's S3 Vectors bucket: sessions reach their own `t-<tenantId>` index in it, and no other.
    * @default - no S3 Vectors access
@@ -114,12 +114,14 @@ export class TenantAccessRole extends Construct {
           resources: [domain.indexArn(ownIndex), domain.indexArn(`${ownIndex}/*`)],
         }),
       );
-      role.addToPolicy(
-        new PolicyStatement({
-          actions: read,
-          resources: [domain.indexArn(sharedIndex), domain.indexArn(`${sharedIndex}/*`)],
-        }),
-      );
+      if (sharedIndex) {
+        role.addToPolicy(
+          new PolicyStatement({
+            actions: read,
+            resources: [domain.indexArn(sharedIndex), domain.indexArn(`${sharedIndex}/*`)],
+          }),
+        );
+      }
     }
     this.role = role;
   }

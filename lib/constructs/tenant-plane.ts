@@ -112,7 +112,7 @@ export class TenantPlane extends Construct {
       tenantTables: [ledger, audit, documents],
       // Its own record and adapters, never writable by a tenant session.
       readableTables: [tenants],
-      search: { domain: search, sharedIndex: SHARED_INDEX },
+      search: { domain: search, sharedIndex: config.legacySharedIndex ? SHARED_INDEX : undefined },
       vectors,
       onlyTenant: props.siloTenantId,
     });
@@ -300,10 +300,10 @@ export class TenantPlane extends Construct {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'Document paths inside one index (`<index>/_search`, `_bulk`, `_doc/...`): the index itself is the tenant own t-<tenantId> or the shared one, where the adapter filters by tenant.',
+            'Document paths inside one index (`<index>/_search`, `_bulk`, `_doc/...`): the index itself is the tenant own t-<tenantId> or the shared one of old, where the adapter filters by tenant.',
           appliesTo: [
             'Resource::<VectorSearchDomain89BE157D.Arn>/t-<aws:PrincipalTag/tenantId>/*',
-            `Resource::<VectorSearchDomain89BE157D.Arn>/${SHARED_INDEX}/*`,
+            ...(config.legacySharedIndex ? [`Resource::<VectorSearchDomain89BE157D.Arn>/${SHARED_INDEX}/*`] : []),
           ],
         },
       ],

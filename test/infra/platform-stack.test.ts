@@ -271,21 +271,42 @@ describe('PlatformStack', () => {
     expect(JSON.stringify(domain.Properties.AccessPolicies)).not.toMatch(/"Principal":\{"AWS":"\*"\}/);
   });
 
-  it('lets a tenant session reach its own index, and the shared one without deleting it', () => {
-    const accessRoleId = logicalIdOf('AWS::IAM::Role', {
-      Description: Match.stringLikeRegexp('Tenant-scoped data access'),
-    });
-    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
-      .filter((policy) => policy.Properties.Roles.some((r: { Ref: string }) => r.Ref === accessRoleId))
+  /** The statements of the tenant access role's policies in `of`. */
+  const tenantSessionStatements = (of: Template) => {
+    const roleId = Object.entries(of.findResources('AWS::IAM::Role')).find(([, role]) =>
+      String(role.Properties.Description).includes('Tenant-scoped data access'),
+    )?.[0];
+    return Object.values(of.findResources('AWS::IAM::Policy'))
+      .filter((policy) => policy.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
       .flatMap((policy) => policy.Properties.PolicyDocument.Statement) as Statement[];
-    const search = statements.filter((s) => JSON.stringify(s.Action).includes('es:'));
-    expect(search).toHaveLength(2);
+  };
+
+  it('lets a tenant session reach its own OpenSearch index, and no shared one unless an upgrade still needs it', () => {
+    const search = tenantSessionStatements(template).filter((s) => JSON.stringify(s.Action).includes('es:'));
+    expect(search).toHaveLength(1);
     // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
-    const own = search.find((s) => JSON.stringify(s.Resource).includes('/t-${aws:PrincipalTag/tenantId}'));
-    const shared = search.find((s) => JSON.stringify(s.Resource).includes('/shared-basic'));
-    expect([own?.Action].flat()).toContain('es:ESHttpDelete');
-    expect([shared?.Action].flat()).not.toContain('es:ESHttpDelete');
-    expect(JSON.stringify(own?.Resource)).not.toMatch(/\/t-\*/);
+    expect(JSON.stringify(search[0].Resource)).toContain('/t-${aws:PrincipalTag/tenantId}');
+    expect(JSON.stringify(search[0].Resource)).not.toMatch(/\/t-\*/);
+    expect([search[0].Action].flat()).toContain('es:ESHttpDelete');
+
+    // -c legacySharedIndex=true, while `reindex --all` empties the shared index of earlier versions: read only
+    const upgrading = new PlatformStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Upgrading', {
+      config: platformConfig((key) => ({ legacySharedIndex: 'true' })[key]),
+    });
+    const legacy = tenantSessionStatements(Template.fromStack(upgrading)).filter((s) =>
+      JSON.stringify(s.Resource).includes('/shared-basic'),
+    );
+    expect(legacy).toHaveLength(1);
+    expect([legacy[0].Action].flat()).not.toContain('es:ESHttpDelete');
+  });
+
+  it('grants a tenant session nothing of a tenant store without naming its own tenant (resource or condition)', () => {
+    const statements = tenantSessionStatements(template);
+    expect(statements.length).toBeGreaterThan(3);
+    for (const statement of statements) {
+      const named = JSON.stringify([statement.Resource, statement.Condition]).includes('aws:PrincipalTag/tenantId');
+      expect([statement.Action, named]).toEqual([statement.Action, true]);
+    }
   });
 
   it("keeps vectors in an S3 Vectors bucket, each tenant session reaching only its own index's ARN", () => {
