@@ -13,6 +13,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
+import { BedrockCallers } from './adapters/bedrock-callers';
 import { BedrockEmbedder } from './adapters/bedrock-embedder';
 import { BedrockContentGuardrail } from './adapters/bedrock-guardrail';
 import { BedrockInferenceProfiles } from './adapters/bedrock-inference-profiles';
@@ -34,6 +35,7 @@ import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
 import { EventBridgeBudgetEvents } from './adapters/eventbridge-budget-events';
 import { EventBridgePlacementWorkflow } from './adapters/eventbridge-placement';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
+import { perTenant } from './adapters/per-tenant';
 import { PowertoolsMetrics } from './adapters/powertools-metrics';
 import { SageMakerAdapterHost } from './adapters/sagemaker-adapter-host';
 import { SageMakerModelProvider } from './adapters/sagemaker-model-provider';
@@ -169,11 +171,27 @@ export const sessions = /* @__PURE__ */ built(
 export const metrics = /* @__PURE__ */ built(
   (wiring): PlatformMetrics => new PowertoolsMetrics({ tenantDimension: wiring.settings.siloTenantId !== undefined }),
 );
-export const models = /* @__PURE__ */ built((wiring): ModelProvider => new BedrockModelProvider(bedrock(wiring)));
+/** Shared models with the function's role; a tenant's own inference profiles with its session. */
+const bedrockCallers = /* @__PURE__ */ built(
+  (wiring) =>
+    new BedrockCallers(
+      bedrock(wiring),
+      perTenant(
+        (tenantId) =>
+          new BedrockRuntimeClient({
+            ...wiring.services.bedrock,
+            credentials: () => tenantCredentials(wiring).credentialsFor(tenantId),
+          }),
+      ),
+    ),
+);
+export const models = /* @__PURE__ */ built(
+  (wiring): ModelProvider => new BedrockModelProvider(bedrockCallers(wiring)),
+);
 export const contentGuardrail = /* @__PURE__ */ built(
   (wiring): ContentGuardrail => new BedrockContentGuardrail(bedrock(wiring)),
 );
-export const embedder = /* @__PURE__ */ built((wiring): Embedder => new BedrockEmbedder(bedrock(wiring)));
+export const embedder = /* @__PURE__ */ built((wiring): Embedder => new BedrockEmbedder(bedrockCallers(wiring)));
 export const inferenceProfiles = /* @__PURE__ */ built(
   (wiring): InferenceProfiles =>
     new BedrockInferenceProfiles(

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
+import { TENANT_SESSION_TAG } from '../contract/iam';
 import type { GuardrailPolicy } from '../contract/safety';
 import { parseJson } from '../lambdas/core/json';
 import { countTokens } from '../lambdas/core/tokens';
@@ -13,6 +14,7 @@ import {
   readBody,
   remember,
   sendAwsError,
+  signatureMatches,
   sigV4Scope,
   words,
 } from './aws-wire';
@@ -25,6 +27,7 @@ import {
   localInputParts,
   localModel,
 } from './local-model';
+import type { LocalSts } from './sts-server';
 
 const cachePoint = z.object({ cachePoint: z.object({ type: z.literal('default') }).strict() }).strict();
 const textBlock = z.object({ text: z.string() }).strict();
@@ -223,6 +226,11 @@ export async function startLocalBedrock(options: {
   promptCacheMinTokens?: Readonly<Record<string, number>>;
   /** Guardrails by id: their version and policy, enforced by `Converse` and `ApplyGuardrail` (a deterministic subset). */
   guardrails?: Readonly<Record<string, { version: string; policy: GuardrailPolicy }>>;
+  /**
+   * Given, a call through a tenant's inference profile must be signed by a session it issued whose
+   * `tenantId` tag is the profile's (the tenant role's tag condition); absent, anyone may call.
+   */
+  sts?: Pick<LocalSts, 'sessionOf'>;
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
   const inferenceProfiles = new Map<string, LocalInferenceProfile>();
@@ -341,7 +349,24 @@ export async function startLocalBedrock(options: {
     }
     // A call through an application inference profile runs the model the profile copies.
     const named = decodeURIComponent(route[1]);
-    const modelId = inferenceProfiles.get(named)?.modelId ?? named;
+    const profile = inferenceProfiles.get(named);
+    if (profile && options.sts) {
+      const session = options.sts.sessionOf(scope.accessKeyId);
+      const own =
+        session !== undefined &&
+        session.expiresAtMs > Date.now() &&
+        session.tags[TENANT_SESSION_TAG] === profile.tags[TENANT_SESSION_TAG] &&
+        (await signatureMatches(request, Buffer.from(raw), session));
+      if (!own) {
+        return sendAwsError(
+          response,
+          403,
+          'AccessDeniedException',
+          `not authorized to perform: bedrock:InvokeModel on resource: ${named}: its tenantId tag is not the caller's`,
+        );
+      }
+    }
+    const modelId = profile?.modelId ?? named;
     const served = route[2] === 'invoke' ? options.embeddingModelIds : options.chatModelIds;
     if (!served.includes(modelId)) {
       return sendAwsError(response, 400, 'ValidationException', 'The provided model identifier is invalid.');

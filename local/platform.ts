@@ -197,6 +197,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   });
   const served = bedrockModels(config.models);
   const bedrock = await startLocalBedrock({
+    sts,
     chatModelIds: served.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
     embeddingModelIds: served.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
     wordDelayMs: options.modelWordDelayMs,

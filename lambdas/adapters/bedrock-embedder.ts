@@ -1,5 +1,6 @@
-import { type BedrockRuntimeClient, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
+import { InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import type { Embedder } from '../core/ports';
+import type { BedrockCallers } from './bedrock-callers';
 import { upstreamError } from './bedrock-errors';
 
 /** Titan allows one text per call: this many calls run at once for a batch. */
@@ -7,10 +8,10 @@ const PARALLEL_CALLS = 8;
 
 /** Amazon Titan Text Embeddings V2 through `InvokeModel`: `{inputText, dimensions, normalize}` -> `{embedding, inputTextTokenCount}`. */
 export class BedrockEmbedder implements Embedder {
-  constructor(private readonly client: BedrockRuntimeClient) {}
+  constructor(private readonly callers: BedrockCallers) {}
 
   async embed(
-    _tenant: unknown,
+    tenant: { readonly tenantId: string },
     request: { modelId: string; texts: readonly string[]; dimensions: number; signal?: AbortSignal },
   ) {
     const vectors: number[][] = new Array(request.texts.length);
@@ -20,6 +21,7 @@ export class BedrockEmbedder implements Embedder {
       while (next < request.texts.length) {
         const i = next++;
         const answer = await this.invoke(
+          tenant,
           request.modelId,
           { inputText: request.texts[i], dimensions: request.dimensions, normalize: true },
           request.signal,
@@ -33,12 +35,13 @@ export class BedrockEmbedder implements Embedder {
   }
 
   private async invoke(
+    tenant: { readonly tenantId: string },
     modelId: string,
     body: { inputText: string; dimensions: number; normalize: boolean },
     abortSignal?: AbortSignal,
   ) {
     try {
-      const output = await this.client.send(
+      const output = await this.callers.for(tenant, modelId).send(
         new InvokeModelCommand({
           modelId,
           contentType: 'application/json',

@@ -8,21 +8,24 @@ import {
   type TokenUsage,
 } from '@aws-sdk/client-bedrock-runtime';
 import type { GenerateRequest, GenerateResult, ModelProvider, ModelStreamEvent } from '../core/ports';
+import type { BedrockCallers } from './bedrock-callers';
 import { converseAnswer, converseInput, converseStreamReader, converseUsage } from './bedrock-converse';
 import { upstreamError } from './bedrock-errors';
 
 /** Shared base models through the Bedrock Runtime `Converse` API. */
 export class BedrockModelProvider implements ModelProvider {
-  constructor(private readonly client: BedrockRuntimeClient) {}
+  constructor(private readonly callers: BedrockCallers) {}
 
-  stream(_tenant: unknown, request: GenerateRequest): AsyncIterable<ModelStreamEvent> {
-    return converseStream(this.client, request);
+  stream(tenant: { readonly tenantId: string }, request: GenerateRequest): AsyncIterable<ModelStreamEvent> {
+    return converseStream(this.callers.for(tenant, request.modelId), request);
   }
 
-  async generate(_tenant: unknown, request: GenerateRequest): Promise<GenerateResult> {
+  async generate(tenant: { readonly tenantId: string }, request: GenerateRequest): Promise<GenerateResult> {
     let output: ConverseCommandOutput;
     try {
-      output = await this.client.send(new ConverseCommand(converseInput(request)), { abortSignal: request.signal });
+      output = await this.callers
+        .for(tenant, request.modelId)
+        .send(new ConverseCommand(converseInput(request)), { abortSignal: request.signal });
     } catch (error) {
       throw upstreamError(error);
     }

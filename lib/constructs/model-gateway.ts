@@ -4,6 +4,7 @@ import { Grant } from 'aws-cdk-lib/aws-iam';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
+import { TENANT_SESSION_TAG } from '../../contract/iam';
 import { TENANT_COST_TAG } from '../../contract/tenancy';
 
 export interface ModelGatewayProps {
@@ -17,6 +18,8 @@ export interface ModelGatewayProps {
 }
 
 /** The shared base models: who may invoke which Bedrock model, and nothing else. */
+const INVOKE_ACTIONS = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
+
 export class ModelGateway extends Construct {
   public readonly catalog: ModelCatalog;
   private readonly tenantInferenceProfiles: boolean;
@@ -29,25 +32,36 @@ export class ModelGateway extends Construct {
   }
 
   /**
-   * `bedrock:InvokeModel` (what `Converse` needs) on exactly the catalog's foundation models, and,
-   * with tenant inference profiles, on the application profiles that carry a tenant's tag.
+   * `bedrock:InvokeModel` and `bedrock:InvokeModelWithResponseStream` (what `Converse` and
+   * `ConverseStream` need) on exactly the catalog's foundation models. Tenants' own inference
+   * profiles are not among them: their calls are signed with the tenant's session (`grantTenantProfiles`).
    */
   grantInvoke(grantee: IGrantable): Grant {
-    const grant = Grant.addToPrincipal({
-      grantee,
-      actions: ['bedrock:InvokeModel'],
-      resourceArns: this.foundationModelArns(),
+    return Grant.addToPrincipal({ grantee, actions: INVOKE_ACTIONS, resourceArns: this.foundationModelArns() });
+  }
+
+  /**
+   * The tenant sessions' calls through their tenant's own inference profiles: a profile whose
+   * `tenantId` tag is the session's, and the catalog's models only through such a profile.
+   */
+  grantTenantProfiles(tenantSessions: IGrantable): void {
+    if (!this.tenantInferenceProfiles) return;
+    Grant.addToPrincipal({
+      grantee: tenantSessions,
+      actions: INVOKE_ACTIONS,
+      resourceArns: [this.applicationProfileArns()],
+      conditions: {
+        StringEquals: { [`aws:ResourceTag/${TENANT_COST_TAG}`]: `\${aws:PrincipalTag/${TENANT_SESSION_TAG}}` },
+      },
     });
-    if (this.tenantInferenceProfiles) {
-      Grant.addToPrincipal({
-        grantee,
-        actions: ['bedrock:InvokeModel'],
-        resourceArns: [this.applicationProfileArns()],
-        conditions: { StringLike: { [`aws:ResourceTag/${TENANT_COST_TAG}`]: '?*' } },
-      });
-      this.suppressProfileWildcard(grantee);
-    }
-    return grant;
+    Grant.addToPrincipal({
+      grantee: tenantSessions,
+      actions: INVOKE_ACTIONS,
+      resourceArns: this.foundationModelArns(),
+      // Only as the model a profile runs: a tenant session calls no shared model by itself.
+      conditions: { ArnLike: { 'bedrock:InferenceProfileArn': this.applicationProfileArns() } },
+    });
+    this.suppressProfileWildcard(tenantSessions);
   }
 
   /**

@@ -120,6 +120,7 @@ export class TenantPlane extends Construct {
       catalog: config.models,
       tenantInferenceProfiles: config.tenantInferenceProfiles,
     });
+    models.grantTenantProfiles(tenantAccess.role);
     const guardrails = new TierGuardrails(this, 'Guardrails', { policies: config.guardrails });
     const ingest = new IngestPipeline(this, 'Ingest', { encryptionKey });
     const offboardingStateMachineName = `${Stack.of(this).stackName}-offboarding`;

@@ -1,5 +1,6 @@
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { BedrockCallers } from '../../lambdas/adapters/bedrock-callers';
 import { BedrockModelProvider } from '../../lambdas/adapters/bedrock-model-provider';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { countTokens } from '../../lambdas/core/tokens';
@@ -23,7 +24,7 @@ describe('BedrockModelProvider against the local Bedrock Runtime server', () => 
       requestHandler: new NodeHttpHandler(),
       maxAttempts: 1,
     });
-    provider = new BedrockModelProvider(client);
+    provider = new BedrockModelProvider(new BedrockCallers(client));
   });
   afterAll(async () => {
     client.destroy();

@@ -6,6 +6,7 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { Hash } from '@smithy/hash-node';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { BedrockCallers } from '../../lambdas/adapters/bedrock-callers';
 import { BedrockEmbedder } from '../../lambdas/adapters/bedrock-embedder';
 import { indexBody, OpenSearchVectorIndex } from '../../lambdas/adapters/opensearch-vector-index';
 import { SignedOpenSearch } from '../../lambdas/adapters/signed-opensearch';
@@ -283,7 +284,7 @@ describe('Titan embeddings through InvokeModel', () => {
         credentials: platform.credentials,
         requestHandler: new NodeHttpHandler(),
       });
-      const result = await new BedrockEmbedder(client).embed(tenantContext('any-co'), {
+      const result = await new BedrockEmbedder(new BedrockCallers(client)).embed(tenantContext('any-co'), {
         modelId: 'amazon.titan-embed-text-v2:0',
         texts: ['Refunds take five days', 'Shipping is fast'],
         dimensions: 256,

@@ -1,7 +1,9 @@
 import { BedrockClient } from '@aws-sdk/client-bedrock';
+import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BedrockInferenceProfiles } from '../../lambdas/adapters/bedrock-inference-profiles';
 import { platformConfig } from '../../lib/config';
-import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
+import { call, localDynamoDb, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 import { fillerText } from '../support/text';
 
 /** Cost on AWS's own bill: each tenant's Bedrock calls through inference profiles of its own, tagged with its id. */
@@ -48,6 +50,36 @@ describe('per-tenant Bedrock inference profiles', () => {
     // Another tenant's calls go through its own profiles.
     const { tenant: other } = await onboard(platform, 'other-co');
     expect(Object.values(other.inference_profiles)).not.toContain(profiles['nova-micro']);
+  });
+
+  it("refuses a call through a tenant's profile signed by anyone but that tenant's session: IAM's tag condition, not the code", async () => {
+    const { tenant } = await onboard(platform, 'walled-co');
+    await onboard(platform, 'intruder-co');
+    const profile = (tenant.inference_profiles as Record<string, string>)['nova-micro'];
+    const { credentials } = localDynamoDb(platform);
+    const converseAs = async (signer: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) => {
+      const client = new BedrockRuntimeClient({
+        region: 'us-east-1',
+        endpoint: platform.endpoints.bedrock,
+        credentials: signer,
+        requestHandler: new NodeHttpHandler(),
+        maxAttempts: 1,
+      });
+      try {
+        await client.send(
+          new ConverseCommand({ modelId: profile, messages: [{ role: 'user', content: [{ text: 'hi' }] }] }),
+        );
+        return 'answered';
+      } catch (error) {
+        return (error as Error).name;
+      } finally {
+        client.destroy();
+      }
+    };
+    // Holding another tenant's session, or the platform's own key, bypassing every check of the core.
+    expect(await converseAs(await credentials.credentialsFor('intruder-co'))).toBe('AccessDeniedException');
+    expect(await converseAs(platform.credentials)).toBe('AccessDeniedException');
+    expect(await converseAs(await credentials.credentialsFor('walled-co'))).toBe('answered');
   });
 
   it("embeds a queued document's chunks through the tenant's own profile too", async () => {

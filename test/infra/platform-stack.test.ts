@@ -106,7 +106,13 @@ describe('PlatformStack', () => {
     const assume = ['sts:AssumeRole', 'sts:TagSession'];
     expect(actionsOf(statementsOf('authorizer'))).toEqual(sorted(['dynamodb:GetItem', ...logs]));
     expect(actionsOf(statementsOf('chat-completions'))).toEqual(
-      sorted(['bedrock:ApplyGuardrail', 'bedrock:InvokeModel', ...logs, ...assume]),
+      sorted([
+        'bedrock:ApplyGuardrail',
+        'bedrock:InvokeModel',
+        'bedrock:InvokeModelWithResponseStream',
+        ...logs,
+        ...assume,
+      ]),
     );
     expect(actionsOf(statementsOf('usage'))).toEqual(sorted([...logs, ...assume]));
     expect(actionsOf(statementsOf('audit'))).toEqual(sorted([...logs, ...assume]));
@@ -180,7 +186,9 @@ describe('PlatformStack', () => {
   });
 
   it('lets the chat function invoke exactly the catalog models, and no policy uses a wildcard', () => {
-    const bedrock = statementsOf('chat-completions').find((s) => s.Action === 'bedrock:InvokeModel');
+    const bedrock = statementsOf('chat-completions').find((s) => [s.Action].flat().includes('bedrock:InvokeModel'));
+    // ConverseStream needs its own action beside Converse's
+    expect([bedrock?.Action].flat()).toEqual(['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
     expect(JSON.stringify(bedrock?.Resource)).toContain('foundation-model/amazon.nova-micro-v1:0');
     expect(JSON.stringify(bedrock?.Resource)).toContain('foundation-model/amazon.nova-lite-v1:0');
     const starResources: string[][] = [];
@@ -622,7 +630,7 @@ describe('PlatformStack', () => {
     site.resourceCountIs('Custom::CDKBucketDeployment', 1);
   });
 
-  it('with tenant inference profiles, lets admin make them, offboarding delete them, and handlers call only tagged ones', () => {
+  it("with tenant inference profiles, lets admin make them, offboarding delete them, and only the tenant's own session call one", () => {
     const profilesApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const withProfiles = new PlatformStack(profilesApp, 'Profiles', {
       config: platformConfig((key) => ({ ...context, tenantInferenceProfiles: 'true' })[key]),
@@ -644,10 +652,19 @@ describe('PlatformStack', () => {
     };
     const profileArn = /application-inference-profile\/\*/;
     const tagged = { StringLike: { 'aws:ResourceTag/tenantId': '?*' } };
-    const invoke = statementsIn('chat-completions').find(
-      (st) => st.Action === 'bedrock:InvokeModel' && profileArn.test(JSON.stringify(st.Resource)),
+    // No function calls a profile with its own role: the tenant session does, for its own tenant's only.
+    expect(JSON.stringify(statementsIn('chat-completions'))).not.toMatch(profileArn);
+    const sessions = tenantSessionStatements(site);
+    const invoke = sessions.find((st) => profileArn.test(JSON.stringify(st.Resource)));
+    expect(invoke?.Condition).toEqual({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
+      StringEquals: { 'aws:ResourceTag/tenantId': '${aws:PrincipalTag/tenantId}' },
+    });
+    const throughProfile = sessions.find((st) => JSON.stringify(st.Resource).includes('foundation-model/'));
+    expect(Object.keys(throughProfile?.Condition as object)).toEqual(['ArnLike']);
+    expect(JSON.stringify(throughProfile?.Condition)).toMatch(
+      /bedrock:InferenceProfileArn.*application-inference-profile\/\*/,
     );
-    expect(invoke?.Condition).toEqual(tagged);
     expect(actionsOf(statementsIn('admin'))).toEqual(
       expect.arrayContaining([
         'bedrock:CreateInferenceProfile',
