@@ -9,6 +9,7 @@ import { benchRetrieval } from './retrieval';
 import { benchSdk } from './sdk';
 import { benchStream } from './stream';
 import { benchSynth } from './synth';
+import { benchVectors } from './vectors';
 
 /** `npm run bench [-- <suite>]`: each suite prints a table. */
 const SUITES: Record<string, () => Promise<void>> = {
@@ -16,10 +17,11 @@ const SUITES: Record<string, () => Promise<void>> = {
   apis: benchApis,
   chat: benchChat,
   cold: benchCold,
+  ingest: benchRetrieval,
   ledger: benchLedger,
   metering: benchMetering,
   pii: benchPii,
-  retrieval: benchRetrieval,
+  retrieval: benchVectors,
   sdk: benchSdk,
   stream: benchStream,
   synth: benchSynth,
