@@ -1,6 +1,8 @@
-import { Duration, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { Aspects, Aws, Duration, type IAspect, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import type { Construct } from 'constructs';
+import { CfnLogGroup } from 'aws-cdk-lib/aws-logs';
+import type { Construct, IConstruct } from 'constructs';
 import { TENANT_COST_TAG, TENANT_ID_PATTERN } from '../contract/tenancy';
 import type { PlatformConfig } from './config';
 import { TenantPlane } from './constructs/tenant-plane';
@@ -57,8 +59,35 @@ export class SiloTenantStack extends Stack {
       deletionProtection: !props.decommission,
       reservedConcurrency: props.concurrency,
     });
+    encryptLogsWith(this, this.key);
     // For cost allocation, and how the placement pipeline's copy recognises what it may write.
     // Every resource that takes tags: what the placement pipeline may write to, and AWS's bill by tenant.
     Tags.of(this).add(TENANT_COST_TAG, props.tenantId);
   }
+}
+
+/**
+ * Every log group of the silo (functions, state machines, the search domain, API access logs)
+ * under the tenant's key: CloudWatch Logs may use it for this account's log groups only.
+ */
+function encryptLogsWith(stack: Stack, key: Key): void {
+  key.addToResourcePolicy(
+    new PolicyStatement({
+      principals: [new ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
+      actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+      resources: ['*'],
+      conditions: {
+        ArnLike: {
+          'kms:EncryptionContext:aws:logs:arn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*`,
+        },
+        StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+      },
+    }),
+  );
+  const encrypt: IAspect = {
+    visit(node: IConstruct) {
+      if (node instanceof CfnLogGroup && node.kmsKeyId === undefined) node.kmsKeyId = key.keyArn;
+    },
+  };
+  Aspects.of(stack).add(encrypt);
 }

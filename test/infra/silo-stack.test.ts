@@ -118,6 +118,10 @@ describe('SiloTenantStack', () => {
     template.hasResourceProperties('AWS::S3Vectors::VectorBucket', {
       EncryptionConfiguration: { SseType: 'aws:kms', KmsKeyArn: keyArn },
     });
+    // and every log group: functions, state machines, the search domain, the API's access logs
+    const logGroups = Object.values(template.findResources('AWS::Logs::LogGroup'));
+    expect(logGroups.length).toBeGreaterThan(10);
+    for (const group of logGroups) expect(group.Properties.KmsKeyId).toEqual(keyArn);
     // S3 Vectors' indexing may decrypt for this account's bucket only.
     const keyPolicy = JSON.stringify(template.findResources('AWS::KMS::Key')[keyId].Properties.KeyPolicy);
     expect(keyPolicy).toContain('indexing.s3vectors.amazonaws.com');
@@ -135,10 +139,8 @@ describe('SiloTenantStack', () => {
     expect(forServices.length).toBeGreaterThan(2);
     for (const statement of forServices) {
       const keys = Object.values(statement.Condition ?? {}).flatMap((condition) => Object.keys(condition));
-      expect([statement.Principal, keys.some((key) => ['aws:SourceAccount', 'aws:SourceArn'].includes(key))]).toEqual([
-        statement.Principal,
-        true,
-      ]);
+      const scoped = ['aws:SourceAccount', 'aws:SourceArn', 'kms:EncryptionContext:aws:logs:arn'];
+      expect([statement.Principal, keys.some((key) => scoped.includes(key))]).toEqual([statement.Principal, true]);
     }
   });
 
