@@ -1,10 +1,40 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
 
-/** Debian's Chromium (`apt-get install chromium`); `CHROMIUM_PATH` names another. Playwright never downloads one. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** A Chromium installed on the machine, used when it is at least as new as the npm package's. */
+const SYSTEM_CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * The Chromium to drive: `CHROMIUM_PATH` when set; else the system's when it is as new as
+ * `@sparticuz/chromium`'s; else that package's, extracted on first use with the libraries it ships
+ * (its Amazon Linux 2023 set), so `npm ci && npm test` needs nothing installed by hand.
+ */
+function chromiumToDrive(): { executablePath: string; env?: Record<string, string> } {
+  if (process.env.CHROMIUM_PATH) return { executablePath: process.env.CHROMIUM_PATH };
+  const majorOf = (version: string) => Number(/(\d+)\./.exec(version)?.[1] ?? 0);
+  // Its `exports` hide its package.json from `import`: read from where npm put it.
+  const packaged = join(__dirname, '..', '..', 'node_modules', '@sparticuz', 'chromium', 'package.json');
+  const packagedMajor = majorOf(JSON.parse(readFileSync(packaged, 'utf8')).version);
+  if (existsSync(SYSTEM_CHROMIUM)) {
+    const systemVersion = execFileSync(SYSTEM_CHROMIUM, ['--version'], { encoding: 'utf8' });
+    if (majorOf(systemVersion) >= packagedMajor) return { executablePath: SYSTEM_CHROMIUM };
+  }
+  // The package is ESM and decides at import whether to unpack its libraries: a child process asks it.
+  const extract = "import('@sparticuz/chromium').then((m) => m.default.executablePath()).then((p) => console.log(p))";
+  const executablePath = execFileSync(process.execPath, ['-e', extract], {
+    encoding: 'utf8',
+    env: { ...process.env, AWS_LAMBDA_JS_RUNTIME: 'nodejs24.x' },
+  }).trim();
+  const libraries = join(tmpdir(), 'al2023', 'lib');
+  return {
+    executablePath,
+    env: { LD_LIBRARY_PATH: [libraries, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') },
+  };
+}
 /** Where the screenshots go: printed, and kept for a look. */
 const SCREENSHOTS = join(__dirname, '..', '..', 'test-output');
 
@@ -78,11 +108,10 @@ describe('usage console in a real browser (headless Chromium)', () => {
   }
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`no Chromium at ${CHROMIUM}: install Debian's (apt-get install chromium) or set CHROMIUM_PATH`);
-    }
+    const { executablePath, env } = chromiumToDrive();
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath,
+      ...(env && { env: { ...process.env, ...env } as Record<string, string> }),
       // As root in a container, without the sandbox; no background traffic to Google.
       args: [
         '--no-sandbox',
