@@ -72,7 +72,7 @@ import type {
   UsageReports,
   VectorIndex,
 } from './core/ports';
-import { streamedBody, writeStreamed } from './handlers/streaming';
+import { streamedBody, writeStreamed } from './streamed-response';
 
 export type { PlatformSettings };
 

@@ -19,7 +19,7 @@ import {
 } from '../contract/routes';
 import type { RouteHandler } from '../lambdas/handlers';
 import type { LambdaFunction } from '../lambdas/handlers/lambda';
-import { streamedBody, writeStreamed } from '../lambdas/handlers/streaming';
+import { streamedBody, writeStreamed } from '../lambdas/streamed-response';
 import { readBody } from './aws-wire';
 import { lambdaContext } from './lambda-context';
 

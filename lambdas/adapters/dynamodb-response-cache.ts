@@ -1,7 +1,6 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { TTL_ATTRIBUTE } from '../../contract/tables';
-import type { ResponseCache } from '../core/ports';
-import type { CachedAnswer } from '../core/response-cache';
+import type { CachedAnswer, ResponseCache } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { deletePartition, liveAt } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';

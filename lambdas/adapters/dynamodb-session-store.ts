@@ -1,7 +1,6 @@
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { TTL_ATTRIBUTE } from '../../contract/tables';
-import type { SessionStore } from '../core/ports';
-import type { StoredSession } from '../core/sessions';
+import type { SessionStore, StoredSession } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { deletePartition, liveAt } from './dynamodb-partition';

@@ -5,8 +5,6 @@ import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
 import type { Estimate } from './limits';
 import type { PromptRecord } from './prompt-record';
-import type { CachedAnswer } from './response-cache';
-import type { StoredSession } from './sessions';
 import type { TenantContext, TenantRecord } from './tenant';
 
 /** A tool the model called: OpenAI's `tool_calls` entry, provider-neutral. */
@@ -294,6 +292,24 @@ export interface TenantRegistry {
   putPrompt(tenantId: string, record: PromptRecord, condition?: RecordCondition<PromptRecord>): Promise<void>;
   listPrompts(tenantId: string): Promise<PromptRecord[]>;
   deletePrompt(tenantId: string, name: string, condition?: RecordCondition<PromptRecord>): Promise<void>;
+}
+
+/** A conversation kept server-side for one tenant: the user and assistant turns, oldest first. */
+export interface StoredSession {
+  readonly id: string;
+  readonly messages: readonly ChatMessage[];
+  /** Raised by every turn: a turn stored meanwhile is never overwritten. */
+  readonly version: number;
+  readonly updatedAt: string;
+  /** Epoch seconds: gone after this (TTL). */
+  readonly expiresAt: number;
+}
+
+/** An answer kept for a tenant: the model's text as it came (placeholders of redacted PII included). */
+export interface CachedAnswer {
+  readonly text: string;
+  readonly finishReason: string;
+  readonly toolCalls?: readonly ToolCall[];
 }
 
 /** What a tenant may see of one of its API keys: never its secret or hash. */

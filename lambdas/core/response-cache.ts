@@ -1,13 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { GenerateRequest, ToolCall } from './ports';
+import type { GenerateRequest } from './ports';
 import type { TenantContext } from './tenant';
-
-/** An answer kept for a tenant: the model's text as it came (placeholders of redacted PII included). */
-export interface CachedAnswer {
-  readonly text: string;
-  readonly finishReason: string;
-  readonly toolCalls?: readonly ToolCall[];
-}
 
 /** What makes two requests the same request: everything the model is given. */
 export type CacheableCall = Pick<

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PlatformError } from './errors';
 import { openAiMessage } from './openai-messages';
-import type { ChatMessage, SessionStore } from './ports';
+import type { ChatMessage, SessionStore, StoredSession } from './ports';
 import type { TenantContext } from './tenant';
 import { countTokens } from './tokens';
 
@@ -10,17 +10,6 @@ export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** How much a session keeps: the newest turns within these bounds, for this long after its last turn. */
 export const SESSION_BOUNDS = { maxMessages: 40, maxTokens: 8_000, ttlSeconds: 24 * 3600 } as const;
-
-/** A conversation kept server-side for one tenant: the user and assistant turns, oldest first. */
-export interface StoredSession {
-  readonly id: string;
-  readonly messages: readonly ChatMessage[];
-  /** Raised by every turn: a turn stored meanwhile is never overwritten. */
-  readonly version: number;
-  readonly updatedAt: string;
-  /** Epoch seconds: gone after this (TTL). */
-  readonly expiresAt: number;
-}
 
 /**
  * The history with a new turn after it, the oldest messages dropped until it fits the bounds, and

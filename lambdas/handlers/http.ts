@@ -15,8 +15,8 @@ import {
   fromAuthorizerContext,
   type TenantContext,
 } from '../core/tenant';
+import { onStreamEnd } from '../streamed-response';
 import { logger } from './logger';
-import { onStreamEnd } from './streaming';
 
 export interface ApiContext extends Context {
   requestId: string;

@@ -1,8 +1,8 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { StreamFailure } from '../core/chat';
+import { streamed } from '../streamed-response';
 import { type ApiEvent, routeOf, type TenantApiContext } from './http';
 import { SSE_HEADERS, type SseFormat, serverSentEvents } from './sse';
-import { streamed } from './streaming';
 
 /**
  * A model call's stream as the API's server-sent events. The first event is awaited before any

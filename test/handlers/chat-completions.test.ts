@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type TenantContext, toAuthorizerContext } from '../../lambdas/core/tenant';
 import { ROUTE_HANDLERS } from '../../lambdas/handlers';
-import { streamedBody } from '../../lambdas/handlers/streaming';
+import { streamedBody } from '../../lambdas/streamed-response';
 import type { LocalPlatform } from '../../local/platform';
 import { inMemoryPorts } from '../support/fakes';
 import { registerTenant, startTestPlatform } from '../support/platform';

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { writeStreamed } from '../../lambdas/handlers/streaming';
+import { writeStreamed } from '../../lambdas/streamed-response';
 
 describe('writeStreamed', () => {
   /** A client that reads nothing: its writable takes one byte and never drains. */

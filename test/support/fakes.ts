@@ -4,6 +4,7 @@ import type {
   ActualUsage,
   AdapterHost,
   AuditLog,
+  CachedAnswer,
   DocumentRecord,
   DocumentStore,
   Embedder,
@@ -22,14 +23,13 @@ import type {
   SessionStore,
   StoredApiKey,
   StoredResponse,
+  StoredSession,
   TenantRegistry,
   TenantVersion,
   VectorIndex,
 } from '../../lambdas/core/ports';
 import type { PromptRecord } from '../../lambdas/core/prompt-record';
-import type { CachedAnswer } from '../../lambdas/core/response-cache';
 import { tenantPlacements } from '../../lambdas/core/retrieval';
-import type { StoredSession } from '../../lambdas/core/sessions';
 import type { TenantContext, TenantRecord } from '../../lambdas/core/tenant';
 import { countTokens } from '../../lambdas/core/tokens';
 import { platformConfig } from '../../lib/config';
