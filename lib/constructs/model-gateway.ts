@@ -44,9 +44,9 @@ export class ModelGateway extends Construct {
    * The tenant sessions' calls through their tenant's own inference profiles: a profile whose
    * `tenantId` tag is the session's, and the catalog's models only through such a profile.
    */
-  grantTenantProfiles(tenantSessions: IGrantable): void {
-    if (!this.tenantInferenceProfiles) return;
-    Grant.addToPrincipal({
+  grantTenantProfiles(tenantSessions: IGrantable): Grant {
+    if (!this.tenantInferenceProfiles) return Grant.drop(tenantSessions, 'no tenant inference profiles');
+    const profiles = Grant.addToPrincipal({
       grantee: tenantSessions,
       actions: INVOKE_ACTIONS,
       resourceArns: [this.applicationProfileArns()],
@@ -54,7 +54,7 @@ export class ModelGateway extends Construct {
         StringEquals: { [`aws:ResourceTag/${TENANT_COST_TAG}`]: `\${aws:PrincipalTag/${TENANT_SESSION_TAG}}` },
       },
     });
-    Grant.addToPrincipal({
+    const models = Grant.addToPrincipal({
       grantee: tenantSessions,
       actions: INVOKE_ACTIONS,
       resourceArns: this.foundationModelArns(),
@@ -62,31 +62,34 @@ export class ModelGateway extends Construct {
       conditions: { ArnLike: { 'bedrock:InferenceProfileArn': this.applicationProfileArns() } },
     });
     this.suppressProfileWildcard(tenantSessions);
+    return profiles.combine(models);
   }
 
   /**
    * Making tenants' profiles (onboarding), copied from the catalog's models; listing (to find the
    * one a retried onboarding made) takes `*`.
    */
-  grantCreateProfiles(grantee: IGrantable): void {
-    Grant.addToPrincipal({
+  grantCreateProfiles(grantee: IGrantable): Grant {
+    const create = Grant.addToPrincipal({
       grantee,
       actions: ['bedrock:CreateInferenceProfile', 'bedrock:TagResource'],
       resourceArns: [this.applicationProfileArns(), ...this.foundationModelArns()],
     });
-    Grant.addToPrincipal({ grantee, actions: ['bedrock:ListInferenceProfiles'], resourceArns: ['*'] });
+    const list = Grant.addToPrincipal({ grantee, actions: ['bedrock:ListInferenceProfiles'], resourceArns: ['*'] });
     this.suppressProfileWildcard(grantee, true);
+    return create.combine(list);
   }
 
   /** Removing tenants' profiles (offboarding): only profiles that carry a tenant's tag. */
-  grantDeleteProfiles(grantee: IGrantable): void {
-    Grant.addToPrincipal({
+  grantDeleteProfiles(grantee: IGrantable): Grant {
+    const grant = Grant.addToPrincipal({
       grantee,
       actions: ['bedrock:DeleteInferenceProfile'],
       resourceArns: [this.applicationProfileArns()],
       conditions: { StringLike: { [`aws:ResourceTag/${TENANT_COST_TAG}`]: '?*' } },
     });
     this.suppressProfileWildcard(grantee);
+    return grant;
   }
 
   private foundationModelArns(): string[] {

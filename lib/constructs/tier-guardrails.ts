@@ -1,6 +1,6 @@
 import { Stack } from 'aws-cdk-lib';
 import { CfnGuardrail, CfnGuardrailVersion } from 'aws-cdk-lib/aws-bedrock';
-import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { GuardrailRef } from '../../contract/environment';
 import type { GuardrailPolicy } from '../../contract/safety';
@@ -64,9 +64,7 @@ export class TierGuardrails extends Construct {
   }
 
   /** Lets `grantee` apply the guardrails: within `Converse` (Bedrock checks it) and on their own. */
-  grantApply(grantee: IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['bedrock:ApplyGuardrail'], resources: this.arns }),
-    );
+  grantApply(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({ grantee, actions: ['bedrock:ApplyGuardrail'], resourceArns: this.arns });
   }
 }
