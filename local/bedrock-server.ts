@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
 import { TENANT_SESSION_TAG } from '../contract/iam';
 import type { GuardrailPolicy } from '../contract/safety';
+import { TENANT_COST_TAG } from '../contract/tenancy';
 import { parseJson } from '../lambdas/core/json';
 import { countTokens } from '../lambdas/core/tokens';
 import {
@@ -14,7 +15,6 @@ import {
   readBody,
   remember,
   sendAwsError,
-  signatureMatches,
   sigV4Scope,
   words,
 } from './aws-wire';
@@ -230,7 +230,7 @@ export async function startLocalBedrock(options: {
    * Given, a call through a tenant's inference profile must be signed by a session it issued whose
    * `tenantId` tag is the profile's (the tenant role's tag condition); absent, anyone may call.
    */
-  sts?: Pick<LocalSts, 'sessionOf'>;
+  sts?: Pick<LocalSts, 'signedBy'>;
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
   const inferenceProfiles = new Map<string, LocalInferenceProfile>();
@@ -351,13 +351,8 @@ export async function startLocalBedrock(options: {
     const named = decodeURIComponent(route[1]);
     const profile = inferenceProfiles.get(named);
     if (profile && options.sts) {
-      const session = options.sts.sessionOf(scope.accessKeyId);
-      const own =
-        session !== undefined &&
-        session.expiresAtMs > Date.now() &&
-        session.tags[TENANT_SESSION_TAG] === profile.tags[TENANT_SESSION_TAG] &&
-        (await signatureMatches(request, Buffer.from(raw), session));
-      if (!own) {
+      const session = await options.sts.signedBy(request, Buffer.from(raw));
+      if (!session || session.tags[TENANT_SESSION_TAG] !== profile.tags[TENANT_COST_TAG]) {
         return sendAwsError(
           response,
           403,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
+import { localServer, readBody, remember } from './aws-wire';
 import { Journal } from './journal';
 import type { LocalSts } from './sts-server';
 
@@ -290,12 +290,8 @@ export async function startLocalOpenSearch(options: {
       const url = new URL(request.url ?? '/', 'http://local');
       const method = request.method ?? 'GET';
       remember(requests, { method, path: `${url.pathname}${url.search}`, body: raw });
-      const session = options.sts.sessionOf(sigV4Scope(request.headers.authorization)?.accessKeyId ?? '');
-      if (
-        !session ||
-        session.expiresAtMs < Date.now() ||
-        !(await signatureMatches(request, Buffer.from(raw), session))
-      ) {
+      const session = await options.sts.signedBy(request, Buffer.from(raw));
+      if (!session) {
         throw new OpenSearchError(403, 'security_exception', 'requests need the signature of a tenant session');
       }
       const tenantId = session.tags.tenantId;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TENANT_SESSION_TAG } from '../contract/iam';
-import { failAsAws, localServer, readBody, remember, sendAwsError, signatureMatches, sigV4Scope } from './aws-wire';
+import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
 import { Journal } from './journal';
 import type { LocalSts } from './sts-server';
 
@@ -265,10 +265,8 @@ export async function startLocalS3Vectors(options: {
     // Parsed PutVectors bodies are large: fewer are kept than `remember` keeps by default.
     remember(requests, { operation, body }, 100);
     const scope = sigV4Scope(request.headers.authorization);
-    const session = scope?.service === 's3vectors' ? options.sts.sessionOf(scope.accessKeyId) : undefined;
-    const authentic =
-      session !== undefined && session.expiresAtMs >= Date.now() && (await signatureMatches(request, raw, session));
-    if (!scope || !session || !authentic)
+    const session = scope?.service === 's3vectors' ? await options.sts.signedBy(request, raw) : undefined;
+    if (!scope || !session)
       throw denied('requests need the SigV4 signature (service s3vectors) of a session the local STS issued');
     // The tenant role grants nothing on the bucket itself, which ListIndexes needs.
     if (operation === 'ListIndexes')

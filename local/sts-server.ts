@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TENANT_SESSION_TAG } from '../contract/iam';
 import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
@@ -19,6 +19,8 @@ export interface LocalSts {
   /** Every AssumeRole request, as form fields: tests assert the exact request. */
   readonly requests: Record<string, string>[];
   sessionOf(accessKeyId: string): IssuedSession | undefined;
+  /** The session it issued that signed this request (body included), while the session is current. */
+  signedBy(request: IncomingMessage, body: Buffer): Promise<IssuedSession | undefined>;
   close(): Promise<void>;
 }
 
@@ -101,6 +103,11 @@ export async function startLocalSts(options: {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     sessionOf: (accessKeyId) => sessions.get(accessKeyId),
+    signedBy: async (request, body) => {
+      const session = sessions.get(sigV4Scope(request.headers.authorization)?.accessKeyId ?? '');
+      const current = session !== undefined && session.expiresAtMs >= now();
+      return current && (await signatureMatches(request, body, session)) ? session : undefined;
+    },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
