@@ -12,7 +12,8 @@ import { printTable } from './chat';
 const CHUNKS_PER_TENANT = Number(process.env.BENCH_CHUNKS_PER_TENANT ?? 1000);
 const TENANT_STEPS = [1, 10, 100];
 const QUERIES = 200;
-const CONCURRENCY = 8;
+/** How many calls `pool` keeps in flight. */
+export const CONCURRENCY = 8;
 /** 980 three-letter words (consonant, vowel, consonant): one token each to the platform's estimate. */
 const WORDS = Array.from(
   { length: 980 },
@@ -31,7 +32,8 @@ function text(seed: number, tokens: number): string {
   }).join(' ');
 }
 
-async function pool<T>(items: readonly T[], run: (item: T) => Promise<void>): Promise<void> {
+/** Runs `run` over `items`, `CONCURRENCY` at a time. */
+export async function pool<T>(items: readonly T[], run: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -40,7 +42,7 @@ async function pool<T>(items: readonly T[], run: (item: T) => Promise<void>): Pr
   );
 }
 
-const percentile = (sorted: number[], p: number) =>
+export const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
 export async function benchRetrieval(): Promise<void> {

@@ -7,6 +7,7 @@ import type { TenantContext } from '../lambdas/core/tenant';
 import { startLocalS3Vectors } from '../local/s3vectors-server';
 import { startLocalSts } from '../local/sts-server';
 import { printTable } from './chat';
+import { CONCURRENCY, percentile, pool } from './retrieval';
 
 /** With the large one, 10,000 indexes: S3 Vectors' most per vector bucket, so a plane's most tenants on it. */
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 9_999);
@@ -14,7 +15,6 @@ const CHUNKS_PER_TENANT = 100;
 const BIG_TENANT_CHUNKS = Number(process.env.BENCH_BIG_CHUNKS ?? 100_000);
 const DIMENSIONS = 1024;
 const QUERIES = 200;
-const CONCURRENCY = 8;
 /** What one chunk holds besides its vector: its key, its text (about 200 tokens) and its document fields. */
 const CHUNK_EXTRA_BYTES = 1_100;
 
@@ -64,18 +64,6 @@ const chunksOf = (count: number, seed: number): IndexedChunk[] =>
     text: 'x'.repeat(800),
     vector: vector(seed * 1_000_003 + chunk),
   }));
-
-async function pool<T>(items: readonly T[], run: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < items.length) await run(items[next++]);
-    }),
-  );
-}
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
 /** Monthly cost of one tenant of `chunks` on S3 Vectors, at the workload above. */
 function s3VectorsMonthlyUsd(chunks: number): number {

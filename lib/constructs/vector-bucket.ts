@@ -4,6 +4,9 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnVectorBucket } from 'aws-cdk-lib/aws-s3vectors';
 import { Construct } from 'constructs';
 
+/** The service that indexes a vector bucket's vectors: it reads them with the bucket's key. */
+export const S3VECTORS_INDEXING_PRINCIPAL = 'indexing.s3vectors.amazonaws.com';
+
 export interface VectorBucketProps {
   /**
    * A silo's own key, for the vectors at rest.
@@ -43,7 +46,7 @@ export class VectorBucket extends Construct {
     // S3 Vectors' background indexing reads vectors encrypted with a customer key: only this bucket's, of this account.
     props.encryptionKey?.addToResourcePolicy(
       new PolicyStatement({
-        principals: [new ServicePrincipal('indexing.s3vectors.amazonaws.com')],
+        principals: [new ServicePrincipal(S3VECTORS_INDEXING_PRINCIPAL)],
         actions: ['kms:Decrypt'],
         resources: ['*'],
         conditions: {

@@ -2,6 +2,7 @@ import { App, Aspects } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { platformConfig, siloTenants } from '../../lib/config';
+import { S3VECTORS_INDEXING_PRINCIPAL } from '../../lib/constructs/vector-bucket';
 import { addPlatformStacks } from '../../lib/platform-app';
 import { PlatformStack } from '../../lib/platform-stack';
 import { SiloTenantStack } from '../../lib/silo-tenant-stack';
@@ -124,7 +125,7 @@ describe('SiloTenantStack', () => {
     for (const group of logGroups) expect(group.Properties.KmsKeyId).toEqual(keyArn);
     // S3 Vectors' indexing may decrypt for this account's bucket only.
     const keyPolicy = JSON.stringify(template.findResources('AWS::KMS::Key')[keyId].Properties.KeyPolicy);
-    expect(keyPolicy).toContain('indexing.s3vectors.amazonaws.com');
+    expect(keyPolicy).toContain(S3VECTORS_INDEXING_PRINCIPAL);
     expect(keyPolicy).toMatch(/"aws:SourceAccount"/);
   });
 
