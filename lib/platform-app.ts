@@ -19,7 +19,7 @@ export function addPlatformStacks(app: App): { pool: PlatformStack; silos: SiloT
     env,
     config,
     webAclArn: context('webAclArn'),
-    placementPipeline: { poolStackName: stackName, deployContext: platformContext(app) },
+    placementPipeline: { poolStackName: stackName, deployContext: platformContext(app), siloRegions: siloRegions(app) },
   });
   const silos = siloTenants(context).map(
     (silo) =>
@@ -55,4 +55,11 @@ function platformContext(app: App): Record<string, string> {
         typeof entry[1] === 'string' && !entry[0].includes(':') && entry[0] !== 'siloTenants',
     ),
   );
+}
+
+/** The regions silos are placed in (`silo.<tenantId>.region`), so the pipeline may deploy there. */
+function siloRegions(app: App): string[] {
+  return Object.entries(app.node.getAllContext())
+    .filter(([key, value]) => /^silo\.[^.]+\.region$/.test(key) && typeof value === 'string')
+    .map(([, value]) => value as string);
 }

@@ -3,6 +3,7 @@ import { BedrockClient } from '@aws-sdk/client-bedrock';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { PLANE_RESOURCES_OUTPUT, type PlaneResources, planeResourcesSchema } from '../contract/placement';
@@ -19,6 +20,7 @@ import { OpenSearchVectorIndex } from '../lambdas/adapters/opensearch-vector-ind
 import { S3VectorsIndex } from '../lambdas/adapters/s3vectors-vector-index';
 import { SageMakerAdapterHost } from '../lambdas/adapters/sagemaker-adapter-host';
 import { SqsIngestQueue } from '../lambdas/adapters/sqs-ingest-queue';
+import { StsTenantCredentials } from '../lambdas/adapters/sts-tenant-credentials';
 import { resolveModel } from '../lambdas/core/catalog';
 import { purgeTenantData } from '../lambdas/core/offboarding';
 import { migrateTenantData, type PlaneStores } from '../lambdas/core/placement';
@@ -30,15 +32,31 @@ import { StoreRoutedVectorIndex } from '../lambdas/core/vector-stores';
  * `silo-url <outputs-file>` prints its API base URL; `copy <tenantId>` copies the tenant from the
  * pool (the project's environment, as its functions get it) to the silo (`SILO_RESOURCES`);
  * `purge <tenantId>` deletes an offboarded silo tenant's data in its silo, recording the counts
- * on the pool's record as offboarding does.
+ * on the pool's record as offboarding does; `session` prints, for the build's `credential_process`,
+ * a session of `TENANT_RUN_ROLE_ARN` tagged with `TENANT_ID`, which every other command runs as.
  */
 export async function runPlacementBuild(
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   out: (line: string) => void,
+  sts: () => STSClient = () => new STSClient({}),
 ): Promise<void> {
   const [command, argument] = args;
-  if (command === 'silo-resources' && argument) out(JSON.stringify(siloResources(argument)));
+  if (command === 'session') {
+    // The `credential_process` of the build's profile: every command runs as this one tenant's session.
+    const [roleArn, tenantId] = [env.TENANT_RUN_ROLE_ARN, env.TENANT_ID];
+    if (!roleArn || !tenantId) throw new Error('session needs TENANT_RUN_ROLE_ARN and TENANT_ID');
+    const session = await new StsTenantCredentials(sts(), roleArn).credentialsFor(tenantId);
+    out(
+      JSON.stringify({
+        Version: 1,
+        AccessKeyId: session.accessKeyId,
+        SecretAccessKey: session.secretAccessKey,
+        SessionToken: session.sessionToken,
+        Expiration: session.expiration?.toISOString(),
+      }),
+    );
+  } else if (command === 'silo-resources' && argument) out(JSON.stringify(siloResources(argument)));
   else if (command === 'silo-url' && argument) out(siloResources(argument).apiUrl);
   else if (command === 'purge' && argument) {
     // Offboarding a silo tenant: its data in the silo, before the stack goes; progress on the pool's record.
@@ -88,10 +106,11 @@ export async function runPlacementBuild(
       argument,
     );
     out(JSON.stringify(migrated.placement?.migrated));
-  } else throw new Error('usage: migrate-tenant silo-resources|silo-url <outputs-file> | copy|purge <tenantId>');
+  } else
+    throw new Error('usage: migrate-tenant silo-resources|silo-url <outputs-file> | copy|purge <tenantId> | session');
 }
 
-/** One document client of the build's own role, standing in for every tenant's scoped one. */
+/** One document client of the build's tenant session (its profile), standing in for every tenant's scoped one. */
 function ownDynamoDb(region: string): () => DynamoDBDocumentClient {
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({ region }), {
     marshallOptions: { removeUndefinedValues: true },
@@ -109,8 +128,8 @@ function siloResources(outputsFile: string): PlaneResources {
 }
 
 /**
- * A plane's stores for the copy, signed with the build's own role: it reads the pool through the
- * pool's grants and writes only resources tagged with a tenant id (the silo's).
+ * A plane's stores for the copy, signed with the build's tenant session: it reaches the tenant's
+ * partitions of the pool and the resources tagged with the tenant (the silo's), and nothing else.
  */
 function storesOf(pool: PlatformSettings, plane: Omit<PlaneResources, 'apiUrl'>): PlaneStores {
   const own = ownDynamoDb(plane.region);

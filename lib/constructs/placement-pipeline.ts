@@ -1,10 +1,10 @@
 import * as path from 'node:path';
-import { Aws, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { BuildSpec, ComputeType, LinuxArmBuildImage, Project, Source } from 'aws-cdk-lib/aws-codebuild';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
 import { SfnStateMachine } from 'aws-cdk-lib/aws-events-targets';
-import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { ArnPrincipal, type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
@@ -24,22 +24,27 @@ import { CodeBuildStartBuild, EventBridgePutEvents, LambdaInvoke } from 'aws-cdk
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { PLACEMENT_EVENTS } from '../../contract/events';
-import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
+import {
+  ITEM_ACCESS_ACTIONS,
+  S3VECTORS_INDEX_ACTIONS,
+  TENANT_SESSION_TAG,
+  tenantLeadingKeyPatterns,
+} from '../../contract/iam';
+import { TENANT_INDEX_PREFIX } from '../../contract/search';
 import { TENANT_COST_TAG } from '../../contract/tenancy';
-import type { PlatformTable } from './platform-table';
 import type { TenantAccessRole } from './tenant-access-role';
-import type { VectorSearch } from './vector-search';
 import { standardWorkflow, workflowSteps } from './workflow';
+
+/** The AWS profile the build's commands run under: its `credential_process` is `migrate-tenant session`. */
+const TENANT_RUN_PROFILE = 'tenant-run';
+/** The CDK bootstrap's default qualifier, in the names of the roles `cdk deploy` assumes. */
+const CDK_BOOTSTRAP_QUALIFIER = 'hnb659fds';
 
 export interface PlacementPipelineProps {
   /** The pool stack's name: silo stacks are `<poolStackName>-silo-<tenantId>`. */
   readonly poolStackName: string;
-  /** The pool's registry: the steps report on the tenant record; the migration reads it and the API keys. */
+  /** The pool's registry: the steps report on the tenant record (the copy reaches it through its tenant session). */
   readonly tenantTable: ITable;
-  /** The pool's data tables, which the migration reads and the cleanup empties of the tenant. */
-  readonly dataTables: readonly PlatformTable[];
-  /** The pool's vector search, whose tenant chunks the migration exports. */
-  readonly search: VectorSearch;
   /** The pool's copy of the tenant's data is deleted through sessions of this role only. */
   readonly tenantAccess: TenantAccessRole;
   /** Environment of the runtime composition root (the migration reads the pool's resources from it too). */
@@ -48,6 +53,12 @@ export interface PlacementPipelineProps {
   readonly admin: IFunction;
   /** Context the silo's `cdk deploy` gets on top of the source's `cdk.json` (sizes, regions, identity provider). */
   readonly deployContext: Readonly<Record<string, string>>;
+  /**
+   * Regions silos may live in besides the pool's (`silo.<tenantId>.region`): the builds may assume
+   * the CDK bootstrap roles of these regions and the pool's, and no other.
+   * @default - the pool's region only
+   */
+  readonly siloRegions?: readonly string[];
   /**
    * The CDK app the pipeline deploys silos from.
    * @default - this project's directory, as an S3 asset: silos are built from the code the pool was deployed from
@@ -77,11 +88,15 @@ export class PlacementPipeline extends Construct {
   public readonly stateMachine: StateMachine;
   public readonly project: Project;
   public readonly stepFunction: IFunction;
+  /** What each build runs as, through a session tagged with its one tenant (see `tenantRunRoleOf`). */
+  public readonly tenantRunRole: IRole;
 
   constructor(scope: Construct, id: string, props: PlacementPipelineProps) {
     super(scope, id);
     this.stepFunction = workflowSteps(this, { ...props, handlerName: 'placement' });
-    this.project = this.buildProject(props);
+    const buildRole = new Role(this, 'BuildRole', { assumedBy: new ServicePrincipal('codebuild.amazonaws.com') });
+    this.tenantRunRole = this.tenantRunRoleOf(buildRole, props.siloRegions ?? []);
+    this.project = this.buildProject(props, buildRole);
     const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     eventBus.grantPutEventsTo(props.admin);
 
@@ -179,7 +194,7 @@ export class PlacementPipeline extends Construct {
    * CDK bootstrap roles, exporting the silo's URL. `migrate`: the copy of `bin/migrate-tenant.ts`,
    * reading the pool through its own grants and writing only resources tagged with a tenant id.
    */
-  private buildProject(props: PlacementPipelineProps): Project {
+  private buildProject(props: PlacementPipelineProps, role: IRole): Project {
     const source =
       props.source ??
       Source.s3({
@@ -196,11 +211,13 @@ export class PlacementPipeline extends Construct {
     const project = new Project(this, 'Build', {
       description: 'Deploys a tenant silo stack and copies the tenant into it',
       source,
+      role,
       environment: { buildImage: LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0, computeType: ComputeType.MEDIUM },
       timeout: Duration.hours(2),
       environmentVariables: {
         ...Object.fromEntries(Object.entries(props.environment).map(([key, value]) => [key, { value }])),
         PLATFORM_CONTEXT: { value: Stack.of(this).toJsonString(props.deployContext) },
+        TENANT_RUN_ROLE_ARN: { value: this.tenantRunRole.roleArn },
       },
       buildSpec: BuildSpec.fromObject({
         version: '0.2',
@@ -209,6 +226,9 @@ export class PlacementPipeline extends Construct {
           install: { 'runtime-versions': { nodejs: 20 }, commands: ['npm ci'] },
           build: {
             commands: [
+              // Every command below runs as a session of the run role tagged with this tenant, renewed as it expires.
+              `mkdir -p ~/.aws && printf '[profile ${TENANT_RUN_PROFILE}]\\ncredential_process = env -u AWS_PROFILE npm run --silent --prefix %s migrate-tenant -- session\\n' "$CODEBUILD_SRC_DIR" > ~/.aws/config`,
+              `export AWS_PROFILE=${TENANT_RUN_PROFILE}`,
               // The pool's context (sizes, regions, identity provider), then the one silo to build.
               'echo "$PLATFORM_CONTEXT" > cdk.context.json',
               `if [ "$PHASE" = deploy ]; then npx cdk deploy "${siloStack}" -c siloTenants="$TENANT_ID" --require-approval never --outputs-file silo-outputs.json; fi`,
@@ -224,61 +244,92 @@ export class PlacementPipeline extends Construct {
         },
       }),
     });
-    const account = Stack.of(this).account;
-    // Deploys go through the CDK bootstrap roles of each region, as `cdk deploy` assumes them.
-    project.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['sts:AssumeRole'],
-        resources: [`arn:${Aws.PARTITION}:iam::${account}:role/cdk-*`],
-      }),
-    );
-    this.grantMigration(project, props);
     return project;
   }
 
-  /** The migration reads the pool (its tables and domain) and writes silo resources, recognised by their tag. */
-  private grantMigration(project: IGrantable, props: PlacementPipelineProps): void {
-    props.tenantTable.grantReadData(project);
-    for (const { table } of props.dataTables) table.grantReadData(project);
-    props.search.domain.grantRead(project);
-    const grantee = project.grantPrincipal;
-    const tagged = { StringLike: { [`aws:ResourceTag/${TENANT_COST_TAG}`]: '?*' } };
-    const { account } = Stack.of(this);
-    grantee.addToPrincipalPolicy(
+  /**
+   * The build's own role may do one thing: assume the run role with a session tagged with the one
+   * tenant it works for. That session assumes the CDK bootstrap roles of the silo regions (the
+   * deploy) and reaches data only where a policy names its tenant: the tenant's partitions of any
+   * table (`dynamodb:LeadingKeys`), resources tagged with it (a silo's tables, key, queue, adapter
+   * components, the tenant's inference profiles) and its own vector and search indexes.
+   */
+  private tenantRunRoleOf(buildRole: IRole, siloRegions: readonly string[]): IRole {
+    const { account, region, partition } = Stack.of(this);
+    const tenant = `\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`;
+    const ownTagged = { StringEquals: { [`aws:ResourceTag/${TENANT_COST_TAG}`]: tenant } };
+    const arn = (service: string, resource: string) => `arn:${partition}:${service}:*:${account}:${resource}`;
+    const run = new Role(this, 'TenantRunRole', {
+      description: 'A placement build for one tenant: sessions reach only the data and silo of their tenantId tag',
+      assumedBy: new ArnPrincipal(buildRole.roleArn),
+    });
+    run.assumeRolePolicy?.addStatements(
+      new PolicyStatement({
+        actions: ['sts:TagSession'],
+        principals: [new ArnPrincipal(buildRole.roleArn)],
+        conditions: {
+          StringLike: { [`aws:RequestTag/${TENANT_SESSION_TAG}`]: '?*' },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [TENANT_SESSION_TAG] },
+        },
+      }),
+    );
+    buildRole.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['sts:AssumeRole', 'sts:TagSession'], resources: [run.roleArn] }),
+    );
+    const statements = [
+      // `cdk deploy` / `cdk destroy` of the silo stack, through the default bootstrap's roles there.
+      new PolicyStatement({
+        actions: ['sts:AssumeRole'],
+        resources: [...new Set([region, ...siloRegions])].map(
+          (r) => `arn:${partition}:iam::${account}:role/cdk-${CDK_BOOTSTRAP_QUALIFIER}-*-${account}-${r}`,
+        ),
+      }),
       new PolicyStatement({
         actions: [...ITEM_ACCESS_ACTIONS],
-        resources: [`arn:${Aws.PARTITION}:dynamodb:*:${account}:table/*`],
-        conditions: tagged,
+        resources: [arn('dynamodb', 'table/*')],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': tenantLeadingKeyPatterns(tenant) } },
       }),
-    );
-    grantee.addToPrincipalPolicy(
+      // A silo's tables are its tenant's whole (its registry's key records included).
+      new PolicyStatement({
+        actions: [...ITEM_ACCESS_ACTIONS],
+        resources: [arn('dynamodb', 'table/*')],
+        conditions: ownTagged,
+      }),
       new PolicyStatement({
         actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
-        resources: [`arn:${Aws.PARTITION}:kms:*:${account}:key/*`],
-        conditions: tagged,
+        resources: [arn('kms', 'key/*')],
+        conditions: ownTagged,
       }),
-    );
-    grantee.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
-        resources: [`arn:${Aws.PARTITION}:sqs:*:${account}:*`],
-        conditions: tagged,
+        resources: [arn('sqs', '*')],
+        conditions: ownTagged,
       }),
-    );
-    // Offboarding a silo tenant: its adapters' components go before its endpoint can.
-    grantee.addToPrincipalPolicy(
       new PolicyStatement({
-        actions: ['sagemaker:DescribeInferenceComponent', 'sagemaker:DeleteInferenceComponent'],
-        resources: [`arn:${Aws.PARTITION}:sagemaker:*:${account}:inference-component/ad-*`],
+        actions: S3VECTORS_INDEX_ACTIONS.map((action) => `s3vectors:${action}`),
+        resources: [arn('s3vectors', `bucket/*/index/${TENANT_INDEX_PREFIX}${tenant}`)],
       }),
-    );
-    // OpenSearch's HTTP actions take no resource tags: the silos' domains, by their stacks' prefix.
-    grantee.addToPrincipalPolicy(
       new PolicyStatement({
         actions: ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut', 'es:ESHttpDelete'],
-        resources: [`arn:${Aws.PARTITION}:es:*:${account}:domain/*`],
+        resources: [
+          arn('es', `domain/*/${TENANT_INDEX_PREFIX}${tenant}`),
+          arn('es', `domain/*/${TENANT_INDEX_PREFIX}${tenant}/*`),
+        ],
       }),
-    );
+      // Offboarding a silo tenant: its adapters' components go before its endpoint can, its profiles with it.
+      new PolicyStatement({
+        actions: ['sagemaker:DescribeInferenceComponent', 'sagemaker:DeleteInferenceComponent'],
+        resources: [arn('sagemaker', 'inference-component/*')],
+        conditions: ownTagged,
+      }),
+      new PolicyStatement({
+        actions: ['bedrock:DeleteInferenceProfile'],
+        resources: [arn('bedrock', 'application-inference-profile/*')],
+        conditions: ownTagged,
+      }),
+    ];
+    for (const statement of statements) run.addToPolicy(statement);
+    return run;
   }
 
   /** The findings this design accepts, on this construct's own resources, each with its reason. */
@@ -295,17 +346,28 @@ export class PlacementPipeline extends Construct {
       true,
     );
     NagSuppressions.addResourceSuppressions(
-      this.project,
+      [this.project, ...(this.project.role ? [this.project.role] : [])],
       [
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'Deploying a silo stack assumes the CDK bootstrap roles (cdk-*) of its region; the copy writes only resources tagged with a tenant id (silo stacks tag every resource), and reaches silo search domains, whose HTTP actions take no tags, by domain; CodeBuild logs and reports are its own.',
+            "The build's own role may only assume the tenant run role; the wildcards are CodeBuild's own: its log group's streams, its report groups, and the source asset's objects.",
         },
         {
           id: 'AwsSolutions-CB4',
           reason:
             'Build artifacts are not produced; the source asset is in the CDK bootstrap bucket, encrypted there. The build environment holds no tenant data at rest.',
+        },
+      ],
+      true,
+    );
+    NagSuppressions.addResourceSuppressions(
+      this.tenantRunRole,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            "Sessions of this role carry one tenantId tag: every data statement names that tenant (its DynamoDB partitions by dynamodb:LeadingKeys, resources tagged with it, its own t-<tenantId> indexes) in any table, bucket or domain of the account, since the silo's are created by the build; the bootstrap roles are the default qualifier's of the pool's and the silos' regions.",
         },
       ],
       true,

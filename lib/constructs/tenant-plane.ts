@@ -71,7 +71,10 @@ export interface TenantPlaneProps {
    * The pool's pipeline that moves tenants onto silo stacks; a silo has none.
    * @default - no pipeline
    */
-  readonly placementPipeline?: Pick<PlacementPipelineProps, 'poolStackName' | 'deployContext' | 'source'>;
+  readonly placementPipeline?: Pick<
+    PlacementPipelineProps,
+    'poolStackName' | 'deployContext' | 'siloRegions' | 'source'
+  >;
 }
 
 /** A name prefix for the tenants' inference profiles of a stack: Bedrock's name rules, at most 20 characters. */
@@ -188,8 +191,6 @@ export class TenantPlane extends Construct {
       new PlacementPipeline(this, 'Placement', {
         ...props.placementPipeline,
         tenantTable: tenants.table,
-        dataTables: [ledger, audit, documents],
-        search,
         tenantAccess,
         environment,
         admin: this.api.handlers.admin,
@@ -207,7 +208,6 @@ export class TenantPlane extends Construct {
     if (config.tenantInferenceProfiles) {
       models.grantCreateProfiles(this.api.handlers.admin);
       models.grantDeleteProfiles(offboarding.stepFunction);
-      if (placement) models.grantDeleteProfiles(placement.project);
     }
     guardrails.grantApply(this.api.handlers['chat-completions']);
     if (adapterEndpoint) {

@@ -1,6 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { STSClient } from '@aws-sdk/client-sts';
+import { startLocalSts } from '../../local/sts-server';
 import { runPlacementBuild } from '../../pipeline/placement-build';
 
 /** The pipeline's build commands that read `cdk deploy --outputs-file`, on a file as the CDK CLI writes it. */
@@ -44,5 +46,46 @@ describe('placement build commands', () => {
     await expect(run('silo-url', empty)).rejects.toThrow(/no PlaneResources output/);
     await expect(run('copy', 'a-bank')).rejects.toThrow();
     await expect(run('deploy')).rejects.toThrow(/usage/);
+  });
+
+  it("prints, as the build profile's credential_process, a session of the run role tagged with its one tenant", async () => {
+    const roleArn = 'arn:aws:iam::111111111111:role/placement-run';
+    const buildCredentials = { accessKeyId: 'AKIABUILD', secretAccessKey: 'build-secret' };
+    const sts = await startLocalSts({
+      roleArn,
+      requiredTags: ['tenantId'],
+      platformCredentials: buildCredentials,
+      tenantKnown: async (tenantId) => tenantId === 'a-bank',
+    });
+    try {
+      const client = () =>
+        new STSClient({ region: 'eu-central-1', endpoint: sts.endpoint, credentials: buildCredentials });
+      const lines: string[] = [];
+      await runPlacementBuild(
+        ['session'],
+        { TENANT_RUN_ROLE_ARN: roleArn, TENANT_ID: 'a-bank' },
+        (l) => lines.push(l),
+        client,
+      );
+      const printed = JSON.parse(lines[0]);
+      expect(printed).toEqual({
+        Version: 1,
+        AccessKeyId: expect.stringMatching(/^ASIA/),
+        SecretAccessKey: expect.any(String),
+        SessionToken: expect.any(String),
+        Expiration: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      });
+      // The session is the tenant's: the policies that name `${aws:PrincipalTag/tenantId}` see a-bank.
+      expect(sts.sessionOf(printed.AccessKeyId)?.tags).toEqual({ tenantId: 'a-bank' });
+      expect(sts.requests).toEqual([
+        expect.objectContaining({ Action: 'AssumeRole', RoleArn: roleArn, 'Tags.member.1.Value': 'a-bank' }),
+      ]);
+      // Without the tenant there is no session, so no command runs with the build's own (empty) grants.
+      await expect(
+        runPlacementBuild(['session'], { TENANT_RUN_ROLE_ARN: roleArn }, () => undefined, client),
+      ).rejects.toThrow(/TENANT_ID/);
+    } finally {
+      await sts.close();
+    }
   });
 });

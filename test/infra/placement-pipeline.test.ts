@@ -32,7 +32,20 @@ function definitionWith(state: string) {
 /** The statements of the policies attached to the build project's role. */
 function buildStatements(): Statement[] {
   const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
-  const roleId = project.Properties.ServiceRole['Fn::GetAtt'][0];
+  return statementsOfRole(project.Properties.ServiceRole['Fn::GetAtt'][0]);
+}
+
+/** The logical id of the pool's role whose description starts with `description`. */
+function logicalIdOfRole(description: string): string {
+  const found = Object.entries(template.findResources('AWS::IAM::Role')).find(([, role]) =>
+    String(role.Properties.Description).startsWith(description),
+  );
+  if (!found) throw new Error(`no role described as ${description}`);
+  return found[0];
+}
+
+/** The statements of the policies attached to the pool's role `roleId`. */
+function statementsOfRole(roleId: string): Statement[] {
   return Object.values(template.findResources('AWS::IAM::Policy'))
     .filter((policy) => policy.Properties.Roles.some((role: { Ref: string }) => role.Ref === roleId))
     .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
@@ -121,6 +134,18 @@ describe('PlacementPipeline (pool stack)', () => {
     expect(definition.States.PlacementFailed.Type).toBe('Fail');
   });
 
+  it("runs the build's every command under a profile whose credentials are the tenant's run session", () => {
+    const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
+    const commands: string[] = JSON.parse(project.Properties.Source.BuildSpec).phases.build.commands;
+    const profile = commands.indexOf('export AWS_PROFILE=tenant-run');
+    expect(commands[profile - 1]).toContain(
+      'credential_process = env -u AWS_PROFILE npm run --silent --prefix %s migrate-tenant -- session',
+    );
+    const firstAwsCall = commands.findIndex((c) => /npx cdk|migrate-tenant -- (copy|purge|silo)/.test(c));
+    expect(profile).toBeGreaterThan(0);
+    expect(profile).toBeLessThan(firstAwsCall);
+  });
+
   it("builds silos with the pool's context and `cdk deploy` of the one tenant's stack, exporting its URL", () => {
     const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
     const buildSpec = JSON.parse(project.Properties.Source.BuildSpec);
@@ -143,18 +168,48 @@ describe('PlacementPipeline (pool stack)', () => {
     expect(variables.TENANT_TABLE_NAME).toEqual({ Ref: expect.stringMatching(/^TenantRegistry/) });
   });
 
-  it('lets the build assume CDK bootstrap roles and write only tenant-tagged resources; the admin function announce moves', () => {
-    const statements = buildStatements();
-    const assumes = statements.filter((s) => s.Action === 'sts:AssumeRole');
-    expect(assumes.map((s) => JSON.stringify(s.Resource))).toEqual([expect.stringContaining(':role/cdk-*')]);
-    const wildcardWrites = statements.filter(
-      (s) =>
-        JSON.stringify(s.Resource).includes('*') &&
-        [s.Action].flat().some((action) => /dynamodb:PutItem|sqs:SendMessage|kms:Encrypt/.test(action)),
+  it('runs every build as a session of its one tenant, which reaches no data without naming that tenant', () => {
+    // The build's own role may do nothing but assume the run role (CodeBuild adds its logs and source).
+    const runRoleId = logicalIdOfRole('A placement build for one tenant');
+    const own = buildStatements().filter((s) => !JSON.stringify(s.Action).match(/logs:|codebuild:|s3:/));
+    expect(own).toEqual([
+      {
+        Action: ['sts:AssumeRole', 'sts:TagSession'],
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [runRoleId, 'Arn'] },
+      },
+    ]);
+    // Its sessions must carry exactly one tag, a non-empty tenantId.
+    const trust = template.findResources('AWS::IAM::Role')[runRoleId].Properties.AssumeRolePolicyDocument.Statement;
+    expect(trust).toContainEqual(
+      expect.objectContaining({
+        Action: 'sts:TagSession',
+        Condition: {
+          StringLike: { 'aws:RequestTag/tenantId': '?*' },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['tenantId'] },
+        },
+      }),
     );
-    expect(wildcardWrites.length).toBe(3);
-    for (const statement of wildcardWrites) {
-      expect(statement.Condition).toEqual({ StringLike: { 'aws:ResourceTag/tenantId': '?*' } });
+    const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
+    expect(project.Properties.Environment.EnvironmentVariables).toContainEqual({
+      Name: 'TENANT_RUN_ROLE_ARN',
+      Type: 'PLAINTEXT',
+      Value: { 'Fn::GetAtt': [runRoleId, 'Arn'] },
+    });
+    // The session deploys through the default bootstrap's roles of the pool's and the silos' regions only.
+    const run = statementsOfRole(runRoleId);
+    const assumes = run.filter((s) => s.Action === 'sts:AssumeRole');
+    expect(assumes.map((s) => JSON.stringify(s.Resource))).toEqual([
+      expect.stringMatching(
+        /:role\/cdk-hnb659fds-\*-".*\{"Ref":"AWS::Region"\}.*:role\/cdk-hnb659fds-\*-".*-eu-central-1"/,
+      ),
+    ]);
+    // Every data statement names the session's tenant, in its resource or its condition.
+    const data = run.filter((s) => s.Action !== 'sts:AssumeRole');
+    expect(data.length).toBe(8);
+    for (const statement of data) {
+      const named = JSON.stringify([statement.Resource, statement.Condition]).includes('aws:PrincipalTag/tenantId');
+      expect([statement.Action, named]).toEqual([statement.Action, true]);
     }
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
