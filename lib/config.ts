@@ -50,9 +50,11 @@ export interface PlatformConfig {
   readonly lambdaTenantIsolation: boolean;
   /**
    * The usage console as a static site, S3 behind a CloudFront distribution that also fronts the API
-   * (context `usageConsole=true`); off by default: locally it is always at `/console/`.
+   * (context `usageConsole=true`), on a domain of yours so viewers get TLS 1.2 at least
+   * (`consoleDomain`, `consoleCertificateArn`: an ACM certificate in us-east-1; CloudFront's own
+   * domain takes TLS 1.0); off by default: locally it is always at `/console/`.
    */
-  readonly usageConsole: boolean;
+  readonly usageConsole?: UsageConsoleConfig;
   /**
    * Each tenant's own Bedrock application inference profiles, tagged with its id, as the model ids
    * of its calls (context `tenantInferenceProfiles=true`): its Bedrock cost on AWS's own bill.
@@ -388,7 +390,7 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
             )
             .parse(logRetention),
     lambdaTenantIsolation: flag(context('lambdaTenantIsolation')),
-    usageConsole: flag(context('usageConsole')),
+    usageConsole: usageConsoleConfig(context),
     tenantInferenceProfiles: flag(context('tenantInferenceProfiles')),
     legacySharedIndex: flag(context('legacySharedIndex')),
     retrieval: {
@@ -415,6 +417,33 @@ function vectorStores(value: unknown): Record<Tier, VectorStore> {
     stores[tierSchema.parse(tier)] = z.enum(VECTOR_STORES).parse(store);
   }
   return stores;
+}
+
+/** Where the usage console is served: CloudFront on your domain, with your certificate. */
+export interface UsageConsoleConfig {
+  readonly domainName: string;
+  /** An ACM certificate for `domainName`, in us-east-1 (CloudFront's certificates live there). */
+  readonly certificateArn: string;
+}
+
+/** The console's domain and certificate, required once `usageConsole=true`. */
+function usageConsoleConfig(context: (key: string) => unknown): UsageConsoleConfig | undefined {
+  if (!flag(context('usageConsole'))) return undefined;
+  const required = (key: string) =>
+    z.string({
+      error: `usageConsole=true needs ${key}: CloudFront keeps TLS 1.2 as a minimum only on a domain of yours`,
+    });
+  return {
+    domainName: required('consoleDomain')
+      .regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/, 'consoleDomain is a domain name')
+      .parse(context('consoleDomain')),
+    certificateArn: required('consoleCertificateArn')
+      .regex(
+        /^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/[\w-]+$/,
+        'consoleCertificateArn is an ACM certificate in us-east-1',
+      )
+      .parse(context('consoleCertificateArn')),
+  };
 }
 
 /** A tenant on a stack of its own, and that stack's sizes. */

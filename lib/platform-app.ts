@@ -4,6 +4,9 @@ import { platformConfig, siloTenants } from './config';
 import { PlatformStack } from './platform-stack';
 import { SiloTenantStack } from './silo-tenant-stack';
 
+/** Context a silo takes from its own `silo.<tenantId>.` keys, not the pool's. */
+const SILO_OWN_CONTEXT = /^(adapter|usageConsole$|console)/;
+
 /**
  * The platform's stacks in `app`, from its context: the pool stack, and one silo stack per tenant
  * of `siloTenants` named `<stackName>-silo-<tenantId>`; cdk-nag checks every one.
@@ -26,10 +29,11 @@ export function addPlatformStacks(app: App): { pool: PlatformStack; silos: SiloT
       new SiloTenantStack(app, `${stackName}-silo-${silo.tenantId}`, {
         // Data residency: a silo may live in a region of its own.
         env: account && (silo.region ?? region) ? { account, region: silo.region ?? region } : undefined,
-        // A silo's GPU endpoint is its own choice (`silo.<id>.adapterInstanceType`...), never the pool's by default.
+        // A silo's GPU endpoint and console (on a domain of its own) are its own choice
+        // (`silo.<id>.adapterInstanceType`, `silo.<id>.usageConsole`...), never the pool's by default.
         config: {
           ...platformConfig((key) =>
-            key.startsWith('adapter') ? context(`silo.${silo.tenantId}.${key}`) : context(key),
+            SILO_OWN_CONTEXT.test(key) ? context(`silo.${silo.tenantId}.${key}`) : context(key),
           ),
           search: silo.search,
         },

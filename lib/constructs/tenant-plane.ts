@@ -255,7 +255,7 @@ export class TenantPlane extends Construct {
       ],
       alarms: alarms.alarms,
     });
-    if (config.usageConsole) new UsageConsole(this, 'Console', { api: this.api.api });
+    if (config.usageConsole) new UsageConsole(this, 'Console', { api: this.api.api, ...config.usageConsole });
     const stack = Stack.of(this);
     const resources: Omit<PlaneResources, 'apiUrl'> & { apiUrl: string } = {
       region: stack.region,

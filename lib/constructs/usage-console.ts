@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import {
   AllowedMethods,
   CachePolicy,
   Distribution,
   OriginRequestPolicy,
   ResponseHeadersPolicy,
+  SecurityPolicyProtocol,
   ViewerProtocolPolicy,
 } from 'aws-cdk-lib/aws-cloudfront';
 import { RestApiOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -15,11 +17,20 @@ import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { consoleFiles } from '../../console/files';
+import type { UsageConsoleConfig } from '../config';
 
-export interface UsageConsoleProps {
+export interface UsageConsoleProps extends UsageConsoleConfig {
   /** The API the console calls: served under the same CloudFront domain, so the page calls its own origin. */
   readonly api: RestApi;
 }
+
+/**
+ * How long CloudFront waits for the API's first byte and between bytes: its most without a quota
+ * increase. Streams send a keep-alive comment at least every 30 s (`KEEP_ALIVE`), so only the
+ * first event of a streamed answer (the status is sent with it) and a buffered answer must come
+ * within it.
+ */
+const API_ORIGIN_READ_TIMEOUT = Duration.seconds(60);
 
 /**
  * The usage console as a static site: its files in a private S3 bucket, and one CloudFront
@@ -37,7 +48,7 @@ export class UsageConsole extends Construct {
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
     });
-    const api = new RestApiOrigin(props.api, { readTimeout: Duration.seconds(60) });
+    const api = new RestApiOrigin(props.api, { readTimeout: API_ORIGIN_READ_TIMEOUT });
     const toApi = {
       origin: api,
       viewerProtocolPolicy: ViewerProtocolPolicy.HTTPS_ONLY,
@@ -54,6 +65,9 @@ export class UsageConsole extends Construct {
       },
       additionalBehaviors: { '/v1/*': toApi, '/admin/*': toApi },
       defaultRootObject: 'console/index.html',
+      domainNames: [props.domainName],
+      certificate: Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn),
+      minimumProtocolVersion: SecurityPolicyProtocol.TLS_V1_2_2021,
     });
     new BucketDeployment(this, 'Deploy', {
       destinationBucket: bucket,
@@ -63,7 +77,7 @@ export class UsageConsole extends Construct {
       distributionPaths: ['/console/*'],
     });
     new CfnOutput(this, 'ConsoleUrl', {
-      value: `https://${this.distribution.distributionDomainName}/console/`,
+      value: `https://${props.domainName}/console/`,
       description: 'The usage console (a tenant key typed in, or #key=<credential>)',
     });
     // The deployment's function is a singleton of the stack, beside this construct rather than in it.
@@ -82,10 +96,6 @@ export class UsageConsole extends Construct {
         {
           id: 'AwsSolutions-CFR3',
           reason: 'The API stage writes access logs with the tenant id; the console files hold no data.',
-        },
-        {
-          id: 'AwsSolutions-CFR4',
-          reason: 'The default CloudFront domain and certificate; a custom domain sets its TLS policy.',
         },
         {
           id: 'AwsSolutions-IAM4',

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { writeStreamed } from '../../lambdas/streamed-response';
+import { KEEP_ALIVE, writeStreamed } from '../../lambdas/streamed-response';
 
 describe('writeStreamed', () => {
   /** A client that reads nothing: its writable takes one byte and never drains. */
@@ -50,5 +50,37 @@ describe('writeStreamed', () => {
     await writeStreamed(body(), out);
     expect(events).toEqual(['settled']);
     expect(out.writableEnded).toBe(false);
+  });
+
+  it('writes a keep-alive comment between events when a whole interval passed quietly, and stops its timer at the end', async () => {
+    const written: string[] = [];
+    const out = new Writable({ write: (chunk: Buffer, _encoding, done) => done(void written.push(chunk.toString())) });
+    let tick = () => {};
+    let stopped = false;
+    const ticker = (ms: number, onTick: () => void) => {
+      expect(ms).toBe(KEEP_ALIVE.everyMs);
+      tick = onTick;
+      return () => {
+        stopped = true;
+      };
+    };
+    const next: ((chunk: string) => void)[] = [];
+    const nextChunk = () => new Promise<string>((resolve) => next.push(resolve));
+    async function* body() {
+      yield 'data: a\n\n';
+      yield await nextChunk(); // the model thinks
+      yield 'data: [DONE]\n\n';
+    }
+    const writing = writeStreamed(body(), out, ticker);
+    await new Promise((resolve) => setImmediate(resolve));
+    tick(); // 'a' came during this interval: nothing yet
+    expect(written).toEqual(['data: a\n\n']);
+    tick(); // a whole quiet interval
+    tick();
+    expect(written).toEqual(['data: a\n\n', KEEP_ALIVE.comment, KEEP_ALIVE.comment]);
+    next[0]('data: b\n\n');
+    await writing;
+    expect(written.slice(3)).toEqual(['data: b\n\n', 'data: [DONE]\n\n']);
+    expect(stopped).toBe(true);
   });
 });

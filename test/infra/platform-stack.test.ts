@@ -3,6 +3,7 @@ import { Annotations, Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { S3VECTORS_INDEX_ACTIONS } from '../../contract/iam';
 import { ROUTES } from '../../contract/routes';
+import { KEEP_ALIVE } from '../../lambdas/streamed-response';
 import { platformConfig } from '../../lib/config';
 import { PlatformStack } from '../../lib/platform-stack';
 import { stateMachineDefinitions } from '../support/templates';
@@ -597,11 +598,23 @@ describe('PlatformStack', () => {
     expect(withTenantHeader).toHaveLength(modelRoutes.length);
   });
 
-  it('deploys the usage console, when asked, to S3 behind CloudFront, which also passes the API through uncached', () => {
+  it('deploys the usage console, when asked, to S3 behind CloudFront on your domain (TLS 1.2 at least), which also passes the API through uncached', () => {
     expect(json).not.toContain('AWS::CloudFront::Distribution');
+    const consoleContext: Record<string, string> = {
+      ...context,
+      usageConsole: 'true',
+      consoleDomain: 'ai.example.com',
+      consoleCertificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789',
+    };
+    // CloudFront's own domain takes TLS 1.0: without a domain and certificate there is no console.
+    for (const missing of ['consoleDomain', 'consoleCertificateArn']) {
+      expect(() => platformConfig((key) => (key === missing ? undefined : consoleContext[key]))).toThrow(
+        new RegExp(`usageConsole=true needs ${missing}`),
+      );
+    }
     const consoleApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const withConsole = new PlatformStack(consoleApp, 'WithConsole', {
-      config: platformConfig((key) => ({ ...context, usageConsole: 'true' })[key]),
+      config: platformConfig((key) => consoleContext[key]),
     });
     Aspects.of(consoleApp).add(new AwsSolutionsChecks());
     consoleApp.synth();
@@ -614,6 +627,16 @@ describe('PlatformStack', () => {
     const distribution = Object.values(site.findResources('AWS::CloudFront::Distribution'))[0].Properties
       .DistributionConfig;
     expect(distribution.DefaultRootObject).toBe('console/index.html');
+    expect(distribution.Aliases).toEqual(['ai.example.com']);
+    expect(distribution.ViewerCertificate).toEqual({
+      AcmCertificateArn: consoleContext.consoleCertificateArn,
+      MinimumProtocolVersion: 'TLSv1.2_2021',
+      SslSupportMethod: 'sni-only',
+    });
+    // The API origin waits 60 s for a first byte and between bytes; streams keep-alive well within it.
+    const apiOrigin = distribution.Origins.find((o: { CustomOriginConfig?: unknown }) => o.CustomOriginConfig);
+    expect(apiOrigin.CustomOriginConfig.OriginReadTimeout).toBe(60);
+    expect(KEEP_ALIVE.everyMs * 2).toBeLessThan(60_000);
     expect(distribution.CacheBehaviors.map((b: { PathPattern: string }) => b.PathPattern).sort()).toEqual([
       '/admin/*',
       '/v1/*',

@@ -40,6 +40,13 @@ describe("every function's environment", () => {
         tenantInferenceProfiles: 'true',
         lambdaTenantIsolation: 'true',
         usageConsole: 'true',
+        consoleDomain: 'ai-console.enterprise-tenant.example.com',
+        consoleCertificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789',
+        'silo.a-very-long-enterprise-tenant-name.usageConsole': 'true',
+        'silo.a-very-long-enterprise-tenant-name.consoleDomain':
+          'ai-console.a-very-long-enterprise-tenant-name.example.com',
+        'silo.a-very-long-enterprise-tenant-name.consoleCertificateArn':
+          'arn:aws:acm:us-east-1:111111111111:certificate/9a1b2c3d-4e5f-6789-abcd-ef0123456789',
         // As long as a Cognito user pool's issuer URL; no test names an AWS host.
         jwtIssuer: 'https://identity.enterprise-tenant.example.com/realms/eu-central-1_AbCdEfGhIjKlMnOp',
         jwtAudience: 'a-client-id-of-twenty-six-chars',
