@@ -192,6 +192,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const eventBridge = await startLocalEventBridge();
   const sqs = await startLocalSqs({
     queueName: 'ingest',
+    platformCredentials: LOCAL_CREDENTIALS,
     file: options.persist === false ? undefined : join(options.dataDir, 'ingest-queue.journal'),
     now: options.now,
   });

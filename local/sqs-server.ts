@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { INGEST_QUEUE } from '../contract/queue';
-import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
+import { failAsAws, localServer, readBody, remember, sendAwsError, signatureMatches, sigV4Scope } from './aws-wire';
 import { Journal } from './journal';
 
 const { batchSize: BATCH_SIZE, maxReceives: MAX_RECEIVES } = INGEST_QUEUE;
@@ -53,6 +53,11 @@ export interface LocalSqs {
  */
 export async function startLocalSqs(options: {
   queueName: string;
+  /**
+   * The platform's own roles' key, the only one the queue takes messages from (the functions' roles
+   * hold `sqs:SendMessage`; no tenant session does).
+   */
+  platformCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   file?: string;
   now?: () => number;
 }): Promise<LocalSqs> {
@@ -86,14 +91,17 @@ export async function startLocalSqs(options: {
   let closed = false;
 
   const server: Server = localServer(async (request, response) => {
-    const body = JSON.parse((await readBody(request)).toString('utf8') || '{}') as Record<string, unknown>;
+    const raw = await readBody(request);
+    const body = JSON.parse(raw.toString('utf8') || '{}') as Record<string, unknown>;
     remember(requests, body);
-    if (sigV4Scope(request.headers.authorization)?.service !== 'sqs') {
+    const scope = sigV4Scope(request.headers.authorization);
+    if (scope?.service !== 'sqs' || !(await signatureMatches(request, raw, options.platformCredentials))) {
+      // A tenant session, a forged or unknown key: IAM grants SendMessage to the functions' roles only.
       return sendAwsError(
         response,
         403,
-        'InvalidClientTokenId',
-        'The security token included in the request is invalid.',
+        scope?.accessKeyId === options.platformCredentials.accessKeyId ? 'InvalidSignature' : 'AccessDenied',
+        'The security token included in the request is not allowed to send to this queue.',
       );
     }
     if (request.headers['x-amz-target'] !== 'AmazonSQS.SendMessage') {

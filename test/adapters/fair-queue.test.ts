@@ -22,7 +22,7 @@ const job = (tenantId: string, batch: number): IngestJobRef => ({
 describe('ingest queue fairness', () => {
   /** How many worker batches pass until all of `tenant`'s jobs are delivered, after `before` are queued. */
   async function batchesUntilDone(before: IngestJobRef[], tenant: IngestJobRef[]): Promise<number> {
-    const sqs = await startLocalSqs({ queueName: 'ingest' });
+    const sqs = await startLocalSqs({ queueName: 'ingest', platformCredentials: credentials });
     const client = new SQSClient({ region: 'us-east-1', endpoint: sqs.endpoint, credentials });
     try {
       const queue = new SqsIngestQueue(client, sqs.queueUrl);

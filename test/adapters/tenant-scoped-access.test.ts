@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import {
   BatchWriteCommand,
   DynamoDBDocumentClient,
@@ -116,6 +117,20 @@ describe('tenant-scoped credentials, enforced below the handlers (local STS + Le
       ),
     ).rejects.toMatchObject({
       name: 'AccessDeniedException',
+    });
+  });
+
+  it("refuses a tenant session on the ingest queue, which only the functions' roles may send to", async () => {
+    const send = (credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) =>
+      new SQSClient({ region: 'us-east-1', endpoint: platform.endpoints.sqs, credentials, maxAttempts: 1 }).send(
+        new SendMessageCommand({
+          QueueUrl: platform.sqs.queueUrl,
+          MessageBody: JSON.stringify({ tenantId: 'bravo-co', documentId: 'doc_forged', batch: 0 }),
+        }),
+      );
+    await expect(send(await credentials.credentialsFor('alpha-co'))).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(send({ accessKeyId: 'AKIASTRANGER', secretAccessKey: 'whatever' })).rejects.toMatchObject({
+      name: 'AccessDenied',
     });
   });
 
