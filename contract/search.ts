@@ -15,3 +15,6 @@ export const VECTOR_STORES = ['s3vectors', 'opensearch'] as const;
 
 /** A placement (an index that may hold a tenant's chunks) in S3 Vectors: `s3vectors/t-<tenantId>`. */
 export const S3VECTORS_PLACEMENT_PREFIX = 's3vectors/';
+
+/** How many indexes S3 Vectors lets one vector bucket hold (a service quota): tenants per plane on S3 Vectors. */
+export const S3VECTORS_INDEXES_PER_BUCKET = 10_000;

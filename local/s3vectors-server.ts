@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TENANT_SESSION_TAG } from '../contract/iam';
+import { S3VECTORS_INDEXES_PER_BUCKET } from '../contract/search';
 import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
 import { Journal } from './journal';
 import type { LocalSts } from './sts-server';
@@ -41,7 +42,6 @@ type IndexEntry =
 
 /** S3 Vectors' documented limits. */
 const LIMITS = {
-  indexesPerBucket: 10_000,
   dimension: 4096,
   writeBatch: 500,
   getKeys: 100,
@@ -101,7 +101,10 @@ export async function startLocalS3Vectors(options: {
   vectorBucketName: string;
   /** Journal file: every change on disk before it is acknowledged; replayed at start. Absent: in memory. */
   file?: string;
+  /** The bucket's index quota: S3 Vectors' own unless a test wants a full bucket sooner. */
+  indexesPerBucket?: number;
 }): Promise<LocalS3Vectors> {
+  const indexesPerBucket = options.indexesPerBucket ?? S3VECTORS_INDEXES_PER_BUCKET;
   const indexes = new Map<string, VectorIndex>();
   const journal = options.file ? new Journal<IndexEntry>(options.file) : undefined;
   for (const entry of journal?.read() ?? []) apply(entry);
@@ -173,7 +176,7 @@ export async function startLocalS3Vectors(options: {
           ? undefined
           : { nonFilterableMetadataKeys: nonFilterableKeys(body.metadataConfiguration) };
       if (indexes.has(name)) throw new S3VectorsError(409, 'ConflictException', `index ${name} already exists`);
-      if (indexes.size >= LIMITS.indexesPerBucket)
+      if (indexes.size >= indexesPerBucket)
         throw new S3VectorsError(402, 'ServiceQuotaExceededException', 'the bucket has the most indexes it may');
       const settings = { dimension, distanceMetric, metadataConfiguration, creationTime: Date.now() / 1000 };
       commit({ op: 'create', name, settings });

@@ -136,6 +136,22 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
     return created;
   }
 
+  async discardNewTenant(tenantId: string): Promise<void> {
+    try {
+      await this.db.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: tenantKey(tenantId), sk: PROFILE },
+          ConditionExpression: '#version = :first',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':first': 1 },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+    }
+  }
+
   async updateTenant(record: TenantRecord): Promise<TenantRecord> {
     const updated = { ...record, version: record.version + 1 };
     const condition = versionCondition(record.version);

@@ -10,6 +10,8 @@ import {
   type S3VectorsClientConfig,
 } from '@aws-sdk/client-s3vectors';
 import * as z from 'zod';
+import { S3VECTORS_INDEXES_PER_BUCKET } from '../../contract/search';
+import { PlatformError } from '../core/errors';
 import type { ExportedChunk, IndexedChunk, Passage, VectorIndex, VersionScope } from '../core/ports';
 import { type Placement, placementNamed, tenantIndex, tenantPlacements, type VectorStores } from '../core/retrieval';
 import type { TenantContext } from '../core/tenant';
@@ -62,7 +64,14 @@ export class S3VectorsIndex implements VectorIndex {
       );
     } catch (error) {
       // There already (a retried onboarding, a tier change back): what was wanted.
-      if ((error as Error).name !== 'ConflictException') throw error;
+      if ((error as Error).name === 'ConflictException') return;
+      if ((error as Error).name === 'ServiceQuotaExceededException') {
+        throw new PlatformError(
+          'conflict',
+          `this plane's vector bucket holds ${S3VECTORS_INDEXES_PER_BUCKET} indexes, the most S3 Vectors allows: place this tenant's tier on OpenSearch (vectorStores) or in a silo`,
+        );
+      }
+      throw error;
     }
   }
 

@@ -273,6 +273,11 @@ export interface TenantRegistry {
    * it; fails with `conflict` when the tenant changed since, `not_found` when there is none.
    */
   updateTenant(record: TenantRecord): Promise<TenantRecord>;
+  /**
+   * Deletes a record onboarding created but could not finish (its vector index refused), while it
+   * is still at version 1, so onboarding may be tried again; a record changed since is kept.
+   */
+  discardNewTenant(tenantId: string): Promise<void>;
   getApiKey(keyId: string): Promise<StoredApiKey | undefined>;
   /** Writes the key and the tenant's entry for it, both or neither, while `tenant` is current. */
   putApiKey(key: StoredApiKey, tenant?: TenantVersion): Promise<void>;

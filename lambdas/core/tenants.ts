@@ -114,7 +114,13 @@ export async function onboardTenant(
   const onboarded = { ...record, ...(inferenceProfiles && { inferenceProfiles }) };
   // Fails with `conflict` when the id was taken between the read and this write.
   const created = await deps.registry.createTenant(onboarded);
-  await deps.vectors.ensureTenantIndex(created);
+  try {
+    await deps.vectors.ensureTenantIndex(created);
+  } catch (error) {
+    // No tenant without its index: the record goes, and onboarding may be tried again.
+    await deps.registry.discardNewTenant(created.tenantId);
+    throw error;
+  }
   return created;
 }
 

@@ -160,6 +160,17 @@ describe('racing admin operations (core on the DynamoDB registry, dynalite)', ()
     await dynamodb.close();
   });
 
+  it('discards a record onboarding could not finish only while nothing changed it (version 1)', async () => {
+    const deps = depsFor(registry);
+    await onboardTenant(deps, { id: 'discarded', tier: 'basic', audit_prompts: false });
+    await registry.discardNewTenant('discarded');
+    expect(await registry.getTenant('discarded')).toBeUndefined();
+    const kept = await onboardTenant(deps, { id: 'kept', tier: 'basic', audit_prompts: false });
+    await registry.updateTenant({ ...kept, status: 'suspended' });
+    await registry.discardNewTenant('kept');
+    expect(await registry.getTenant('kept')).toMatchObject({ version: 2, status: 'suspended' });
+  });
+
   /** A new enterprise tenant with a key, a template and an adapter; `deploying`: its silo is being deployed. */
   async function tenantAt(start: 'serving' | 'deploying'): Promise<string> {
     const id = `race-${next++}`;

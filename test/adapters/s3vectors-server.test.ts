@@ -19,9 +19,13 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, DocumentType } from '@smithy/types';
+import { S3VectorsIndex } from '../../lambdas/adapters/s3vectors-vector-index';
 import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
+import { onboardTenant } from '../../lambdas/core/tenants';
+import { DEFAULT_TIERS, platformConfig } from '../../lib/config';
 import { type LocalS3Vectors, startLocalS3Vectors } from '../../local/s3vectors-server';
 import { type LocalSts, startLocalSts } from '../../local/sts-server';
+import { inMemoryPorts } from '../support/fakes';
 
 const ROLE_ARN = 'arn:aws:iam::000000000000:role/tenant-access';
 const PLATFORM = { accessKeyId: 'platform', secretAccessKey: 'platform-secret' };
@@ -295,6 +299,41 @@ describe('local S3 Vectors, driven by the S3 Vectors SDK with tenant sessions', 
     expect(garbage.status).toBe(400);
     expect(garbage.headers.get('x-amzn-errortype')).toBe('ValidationException');
     expect((await client.send(new GetIndexCommand(INDEX))).index?.dimension).toBe(3);
+  });
+
+  it("refuses onboarding once the plane's bucket is full, with a 409 naming the way out, and leaves no record behind", async () => {
+    // A bucket that holds one index, S3 Vectors' quota of 10,000 made small
+    const full = await startLocalS3Vectors({ sts, vectorBucketName: BUCKET, indexesPerBucket: 1 });
+    try {
+      const { retrieval } = platformConfig();
+      const vectors = new S3VectorsIndex(
+        BUCKET,
+        { region: 'us-east-1', endpoint: full.endpoint },
+        credentials,
+        8,
+        retrieval.vectorStores,
+      );
+      const fake = inMemoryPorts();
+      const deps = {
+        ...fake.ports,
+        vectors,
+        tiers: DEFAULT_TIERS,
+        vectorStores: retrieval.vectorStores,
+        now: () => Date.UTC(2026, 11, 7),
+      };
+      const onboard = (id: string) => onboardTenant(deps, { id, tier: 'basic', audit_prompts: false });
+      await onboard('first-co');
+      await expect(onboard('second-co')).rejects.toMatchObject({
+        code: 'conflict',
+        message: expect.stringMatching(/holds 10000 indexes.*OpenSearch \(vectorStores\) or in a silo/),
+      });
+      expect(await fake.ports.registry.getTenant('second-co')).toBeUndefined();
+      // Room again (the first offboarded): the same onboarding now succeeds.
+      await vectors.deleteTenant({ tenantId: 'first-co', tier: 'basic', placements: [] });
+      expect((await onboard('second-co')).version).toBe(1);
+    } finally {
+      await full.close();
+    }
   });
 
   it('keeps indexes and vectors in its journal across a restart', async () => {

@@ -102,6 +102,9 @@ export function inMemoryPorts() {
       tenants.set(record.tenantId, created);
       return created;
     },
+    discardNewTenant: async (id) => {
+      if (tenants.get(id)?.version === 1) tenants.delete(id);
+    },
     updateTenant: async (record) => {
       assertCurrent(record);
       const updated = { ...record, version: record.version + 1 };
