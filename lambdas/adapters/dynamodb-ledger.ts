@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   BatchGetCommand,
   type DynamoDBDocumentClient,
@@ -12,17 +11,16 @@ import { TENANT_PARTITION_PREFIX, TTL_ATTRIBUTE } from '../../contract/tables';
 import type { AuditEntry } from '../core/audit';
 import { PlatformError } from '../core/errors';
 import {
-  type LeaseTerms,
+  type AdmissionAttempt,
+  type AdmissionStore,
+  admitCall,
   leaseTerms,
   ledgerPartitions,
-  nextAdmissionStep,
-  retryShortly,
   type ShardState,
-  shardCount,
   shardPartition,
   shareOf,
 } from '../core/ledger-shards';
-import { admissionThresholds, dayKey, type Estimate, minuteWindow, monthKey, startOfNextMonthMs } from '../core/limits';
+import { dayKey, type Estimate, minuteWindow, startOfNextMonthMs } from '../core/limits';
 import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { auditItem } from './dynamodb-audit-log';
@@ -34,8 +32,6 @@ import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 const MONTH_RETENTION_SECONDS = 400 * 24 * 3600;
 /** Reservation records outlive their hold by this long: past their month, releasing them changes nothing. */
 const RESERVATION_RETENTION_SECONDS = 40 * 24 * 3600;
-/** Reads and steps of the refused path before a request whose state keeps moving is told to retry. */
-const MAX_ADMISSION_ROUNDS = 6;
 /** The tenant's month grant, on its first partition key. */
 const GRANT_PREFIX = 'GRANT#';
 /** One shard's counters and lease for a month. */
@@ -101,16 +97,12 @@ const usageKey = (tenantId: string, shard: number, day: string): Key => ({
 const monthExpiry = (month: string) =>
   Math.floor(startOfNextMonthMs(Date.parse(`${month}-01T00:00:00Z`)) / 1000) + MONTH_RETENTION_SECONDS;
 
-/** Where a request's reservation record lives: from its id alone, so a retried reserve finds it. */
-function homeShard(requestId: string, shards: number): number {
-  return createHash('sha256').update(requestId).digest().readUInt32BE(0) % shards;
-}
-
 /**
  * The usage ledger, sharded so that no item grows and no partition key runs hot. A tenant's
  * admission state is split over `shardCount(limits)` shards (one for all but the busiest tenants),
- * each on its own partition key (`TENANT#<id>`, `TENANT#<id>#S<n>`); the arithmetic is in
- * core/ledger-shards.ts. Items, all of constant size:
+ * each on its own partition key (`TENANT#<id>`, `TENANT#<id>#S<n>`); admission (its loop and
+ * arithmetic) is core's `admitCall`, this adapter its `AdmissionStore`: conditional writes and one
+ * read. Items, all of constant size:
  *
  * - `SHARD#<yyyy-mm>` per shard: its minute window's requests and tokens (a share of the limits)
  *   and what is left of its lease of the month's tokens and budget;
@@ -129,7 +121,7 @@ function homeShard(requestId: string, shards: number): number {
  * releases it, so it never blocks a tenant. Every call signs with the tenant's scoped credentials,
  * so IAM confines it to that tenant's partition keys.
  */
-export class DynamoDbLedger implements Ledger {
+export class DynamoDbLedger implements Ledger, AdmissionStore {
   /** The minute window each shard was last admitted in: picks which of the two writes to try first. */
   private readonly lastWindow = new Map<string, number>();
 
@@ -143,92 +135,14 @@ export class DynamoDbLedger implements Ledger {
     tenant: TenantContext,
     request: { requestId: string; model: string; estimate: Estimate; nowMs: number; holdMs?: number },
   ): Promise<Reservation> {
-    return unavailableWhenExhausted(() => this.admit(tenant, request));
-  }
-
-  private async admit(
-    tenant: TenantContext,
-    request: { requestId: string; model: string; estimate: Estimate; nowMs: number; holdMs?: number },
-  ): Promise<Reservation> {
-    const { tenantId, limits } = tenant;
-    const { estimate, nowMs, requestId } = request;
-    const shards = shardCount(limits);
-    // A call no window could ever admit is the caller's 400, before any write.
-    admissionThresholds(limits, estimate);
-    if (estimate.tokens > shareOf(limits.tokensPerMinute, shards, shards - 1)) {
-      throw new PlatformError('invalid_request', `request needs up to ${estimate.tokens} tokens: lower max_tokens`);
-    }
-    const month = monthKey(nowMs);
-    const home = homeShard(requestId, shards);
-    const reservationAt = (shard: number, reservationMonth = month): Reservation => ({
-      tenantId,
-      tier: tenant.tier,
-      requestId,
-      model: request.model,
-      month: reservationMonth,
-      estimate,
-      reservedAtMs: nowMs,
-      shard,
-      recordShard: home,
-    });
-    const attempt = { tenant, estimate, nowMs, requestId, month, shards, home, holdMs: request.holdMs };
-
-    // The common case: the home shard has room, one transaction, no read.
-    if ((await this.tryReserve(attempt, home)) === 'admitted') return reservationAt(home);
-    let releasedAbandoned = false;
-    for (let round = 1; ; round++) {
-      const state = await this.admissionState(tenantId, month, shards, reservationKey(tenantId, home, requestId));
-      // An earlier try of this very request got through: also one whose answer timed out or was
-      // lost, and whose retry was then refused by the very room it took. Checked once more after
-      // the last round, or the caller would be told to retry while its reservation stays held.
-      if (state.record) return reservationAt(state.record.s, state.record.m);
-      if (round > MAX_ADMISSION_ROUNDS) throw retryShortly();
-      const step = nextAdmissionStep({
-        limits,
-        estimate,
-        shards: state.shards,
-        grant: state.grant,
-        nowMs,
-        home,
-        releasedAbandoned,
-      });
-      switch (step.kind) {
-        case 'reserve':
-          if ((await this.tryReserve(attempt, step.shard)) === 'admitted') return reservationAt(step.shard);
-          break;
-        case 'lease':
-          await this.lease(tenantId, month, step.shard, leaseTerms(limits), step);
-          break;
-        case 'return-leases':
-          await Promise.all(step.shards.map((shard) => this.returnLease(tenantId, month, state.shards[shard], limits)));
-          break;
-        case 'release-abandoned':
-          await this.releaseAbandoned(tenantId, shards, nowMs);
-          releasedAbandoned = true;
-          break;
-        case 'refuse':
-          throw step.error;
-      }
-    }
+    return unavailableWhenExhausted(() => admitCall(this, tenant, request));
   }
 
   /**
    * One reserve on `shard`: its counters and the reservation record, in one transaction, trying the
    * window the shard was last seen in first. `exists` when the record is there already.
    */
-  private async tryReserve(
-    attempt: {
-      tenant: TenantContext;
-      estimate: Estimate;
-      nowMs: number;
-      requestId: string;
-      month: string;
-      shards: number;
-      home: number;
-      holdMs?: number;
-    },
-    shard: number,
-  ): Promise<'admitted' | 'refused' | 'exists'> {
+  async tryReserve(attempt: AdmissionAttempt, shard: number): Promise<'admitted' | 'refused' | 'exists'> {
     const { tenant, estimate, nowMs, month, shards } = attempt;
     const window = minuteWindow(nowMs);
     const terms = leaseTerms(tenant.limits);
@@ -295,13 +209,14 @@ export class DynamoDbLedger implements Ledger {
   }
 
   /** Carves a lease from the month's grant into a shard, never granting past the monthly limits. */
-  private async lease(
-    tenantId: string,
-    month: string,
+  async lease(
+    attempt: AdmissionAttempt,
     shard: number,
-    terms: LeaseTerms,
     amount: { tokens: number; costNanoUsd: number },
   ): Promise<void> {
+    const { month } = attempt;
+    const { tenantId, limits } = attempt.tenant;
+    const terms = leaseTerms(limits);
     const expiry = monthExpiry(month);
     await this.transact(
       [
@@ -342,8 +257,10 @@ export class DynamoDbLedger implements Ledger {
   }
 
   /** Gives a shard's lease back to the month and takes up the current limits, if the shard is as it was read. */
-  private async returnLease(tenantId: string, month: string, seen: ShardState, limits: TenantContext['limits']) {
+  async returnLease(attempt: AdmissionAttempt, seen: ShardState): Promise<void> {
     if (!seen.terms) return;
+    const { month } = attempt;
+    const { tenantId, limits } = attempt.tenant;
     const terms = leaseTerms(limits);
     await this.transact(
       [
@@ -461,7 +378,9 @@ export class DynamoDbLedger implements Ledger {
   }
 
   /** Releases every reservation of the tenant past its hold: the calls that made them crashed. */
-  private async releaseAbandoned(tenantId: string, shards: number, nowMs: number): Promise<void> {
+  async releaseAbandoned(attempt: AdmissionAttempt): Promise<void> {
+    const { shards, nowMs } = attempt;
+    const { tenantId } = attempt.tenant;
     for (let shard = 0; shard < shards; shard++) {
       const records = await this.queryAll(tenantId, {
         TableName: this.tableName,
@@ -490,7 +409,10 @@ export class DynamoDbLedger implements Ledger {
   }
 
   /** Every shard of the month, its grant and this request's record, in one strongly consistent BatchGetItem. */
-  private async admissionState(tenantId: string, month: string, shards: number, record: Key) {
+  async admissionState(attempt: AdmissionAttempt) {
+    const { month, shards } = attempt;
+    const { tenantId } = attempt.tenant;
+    const record = reservationKey(tenantId, attempt.home, attempt.requestId);
     const keys = [
       grantKey(tenantId, month),
       record,
@@ -513,8 +435,9 @@ export class DynamoDbLedger implements Ledger {
     }
     const at = (key: Key) => items.get(`${key.pk}/${key.sk}`);
     const grant = at(keys[0]) ?? {};
+    const stored = at(record) as StoredReservation | undefined;
     return {
-      record: at(record) as StoredReservation | undefined,
+      record: stored && { shard: stored.s, month: stored.m },
       grant: { tokens: Number(grant[G.tokens] ?? 0), costNanoUsd: Number(grant[G.cost] ?? 0) },
       shards: Array.from({ length: shards }, (_, shard): ShardState => {
         const item = at(shardKey(tenantId, shard, month)) ?? {};

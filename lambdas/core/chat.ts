@@ -8,14 +8,12 @@ import type { ResolvedModel } from './catalog';
 import { type RetrievalDeps, retrievePassages } from './documents';
 import { PlatformError } from './errors';
 import {
-  checkAdmitted,
+  admitModelCall,
   FailedAfterUse,
   type ModelCall,
   meterCacheHit,
   metered,
   modelMayHaveRun,
-  reserveCall,
-  settleUsage,
   type TokenUsage,
 } from './metering';
 import { openAiToolCall } from './openai-messages';
@@ -640,10 +638,13 @@ export async function* streamChat(
   const { model, provider, generate, estimate, citations, restore, remember, screensText, screenInput, screenOutput } =
     await prepareChat(deps, tenant, request, call, audit);
   const restorer = restore?.restorer();
-  if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
   const nowMs = deps.now();
-  const reservation = await reserveCall(deps.ledger, tenant, { requestId: call.requestId, model, estimate, nowMs });
-  await checkAdmitted(deps.ledger, reservation, screenInput);
+  const meter = await admitModelCall(
+    deps,
+    tenant,
+    { requestId: call.requestId, model, estimate, nowMs, signal: call.signal, auditAtSettle: call.auditAtSettle },
+    screenInput,
+  );
   const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finishReason: string | null = null) => ({
     id: `chatcmpl-${call.requestId}`,
     object: 'chat.completion.chunk' as const,
@@ -664,7 +665,6 @@ export async function* streamChat(
   let blocked: PlatformError | undefined;
   let end: Extract<ModelStreamEvent, { type: 'end' }> | undefined;
   let failure: PlatformError | undefined;
-  let settled = false;
   /** The provider's count if it gave one; else the input estimate and what was generated, counted. */
   const used = (): TokenUsage => ({
     inputTokens: end?.inputTokens ?? estimate.inputTokens,
@@ -727,18 +727,15 @@ export async function* streamChat(
       }
     }
   } catch (error) {
-    // Nothing sent yet: an ordinary error answer, the reservation released if the model certainly
-    // did not run, else settled as the estimate (as `runReserved` does).
+    // Nothing sent yet: an ordinary error answer, the call ended as any failed call is.
     if (!sentAny) {
-      settled = true;
-      if (modelMayHaveRun(error)) await settleUsage(deps, model, reservation, estimate);
-      else await deps.ledger.release(reservation);
+      await meter.failed(error);
       throw error;
     }
     failure = error instanceof PlatformError ? error : new PlatformError('upstream_error', 'the model stream broke');
   } finally {
     // Also when the caller stops the iteration (it hung up, or the deadline passed): what was generated.
-    if (!settled) await settleUsage(deps, model, reservation, used(), call.auditAtSettle);
+    await meter.finished(used());
   }
   const usage = used();
   // Refused by the guardrail before anything was sent: an ordinary 400, billed what it generated.

@@ -4,7 +4,7 @@ import type { RetrievalSettings } from '../../contract/environment';
 import type { Tier } from '../../contract/tenancy';
 import { bedrockModelIdFor, type ResolvedModel, resolveModel } from './catalog';
 import { PlatformError } from './errors';
-import { type ModelCall, metered, reserveCall, runReserved } from './metering';
+import { MeteredCall, type ModelCall, metered, reserveCall } from './metering';
 import { type PiiPolicy, piiPolicyFor, redact } from './pii';
 import type {
   DocumentRecord,
@@ -185,9 +185,9 @@ async function indexChunks(
   const texts = job.chunks.map((chunk) => chunk.text);
   const model = resolveModel(deps.catalog, deps.retrieval.embeddingModel, 'embedding');
   const { vectors } = job.reservation
-    ? await runReserved(deps, model, job.reservation, () => embed(deps, tenant, model, texts, signal), {
-        retriedWhenRefused: true,
-      })
+    ? await new MeteredCall(deps, model, job.reservation, { retriedWhenRefused: true }).run(() =>
+        embed(deps, tenant, model, texts, signal),
+      )
     : await embedTexts(deps, tenant, texts, { requestId: `${job.requestId}:${job.batch}`, signal });
   await deps.vectors.addChunks(
     tenant,

@@ -1,7 +1,17 @@
+import { createHash } from 'node:crypto';
 import type { TenantLimits } from '../../contract/tenancy';
 import { PlatformError } from './errors';
-import { budgetNanoUsd, type Estimate, minuteWindow, refusal, secondsUntilNextMinute } from './limits';
-import { tenantKey } from './tenant';
+import {
+  admissionThresholds,
+  budgetNanoUsd,
+  type Estimate,
+  minuteWindow,
+  monthKey,
+  refusal,
+  secondsUntilNextMinute,
+} from './limits';
+import type { Reservation } from './ports';
+import { type TenantContext, tenantKey } from './tenant';
 
 /**
  * The sharded ledger's arithmetic, apart from DynamoDB. A tenant's admission state is split over
@@ -22,6 +32,8 @@ const MIN_SHARD_TOKENS_PER_MINUTE = 200_000;
 export const MAX_SHARDS = 64;
 /** Each lease is this fraction of the month's limits (or what the call needs, if more). */
 const LEASES_PER_SHARD_AND_MONTH = 16;
+/** Reads and steps of the refused path before a request whose state keeps moving is told to retry. */
+const MAX_ADMISSION_ROUNDS = 6;
 
 /** The partition key of a tenant's ledger shard: shard 0 is the tenant's own `TENANT#<id>`. */
 export function shardPartition(tenantId: string, shard: number): string {
@@ -196,4 +208,116 @@ export function nextAdmissionStep(input: {
 
 function maxBy<T>(items: readonly T[], score: (item: T) => number): T {
   return items.reduce((best, item) => (score(item) > score(best) ? item : best));
+}
+
+/** One call's admission: who, what it may use, when, and where its reservation record lives. */
+export interface AdmissionAttempt {
+  readonly tenant: TenantContext;
+  readonly requestId: string;
+  readonly estimate: Estimate;
+  readonly nowMs: number;
+  readonly month: string;
+  readonly shards: number;
+  /** The request's home shard, which holds its reservation record wherever its counters go. */
+  readonly home: number;
+  /** How long the reservation holds before it counts as abandoned; the store's default when absent. */
+  readonly holdMs?: number;
+}
+
+/**
+ * What admission needs of the ledger's storage: conditional writes and one consistent read, no
+ * decisions (those are `admitCall`'s and `nextAdmissionStep`'s).
+ */
+export interface AdmissionStore {
+  /** Takes the call's room on `shard` and puts its reservation record, in one conditional write. */
+  tryReserve(attempt: AdmissionAttempt, shard: number): Promise<'admitted' | 'refused' | 'exists'>;
+  /** Every shard's state, the month's grant, and the request's reservation record if it was admitted already. */
+  admissionState(
+    attempt: AdmissionAttempt,
+  ): Promise<{ shards: ShardState[]; grant: MonthGrant; record?: { shard: number; month: string } }>;
+  /** Carves `amount` from the month's grant into the shard's lease, never past the monthly limits. */
+  lease(attempt: AdmissionAttempt, shard: number, amount: { tokens: number; costNanoUsd: number }): Promise<void>;
+  /** Gives a shard's lease back to the month, if the shard is as it was read. */
+  returnLease(attempt: AdmissionAttempt, seen: ShardState): Promise<void>;
+  /** Releases the tenant's reservations past their hold: their calls crashed before settling. */
+  releaseAbandoned(attempt: AdmissionAttempt): Promise<void>;
+}
+
+/** Where a request's reservation record lives: from its id alone, so a retried reserve finds it. */
+export function homeShard(requestId: string, shards: number): number {
+  return createHash('sha256').update(requestId).digest().readUInt32BE(0) % shards;
+}
+
+/**
+ * Admits a call against every limit of the tenant, or refuses it (429 naming the limit, or "retry
+ * shortly" when the ledger keeps moving). The common case is one conditional write on the home
+ * shard and no read; only a refused write reads every shard, then takes the next step
+ * `nextAdmissionStep` names, a bounded number of rounds. A request admitted already (a retry after
+ * a lost answer) gets its reservation back, never a second one.
+ */
+export async function admitCall(
+  store: AdmissionStore,
+  tenant: TenantContext,
+  request: { requestId: string; model: string; estimate: Estimate; nowMs: number; holdMs?: number },
+): Promise<Reservation> {
+  const { limits } = tenant;
+  const { estimate, nowMs, requestId } = request;
+  const shards = shardCount(limits);
+  // A call no window could ever admit is the caller's 400, before any write.
+  admissionThresholds(limits, estimate);
+  if (estimate.tokens > shareOf(limits.tokensPerMinute, shards, shards - 1)) {
+    throw new PlatformError('invalid_request', `request needs up to ${estimate.tokens} tokens: lower max_tokens`);
+  }
+  const month = monthKey(nowMs);
+  const home = homeShard(requestId, shards);
+  const attempt: AdmissionAttempt = { tenant, requestId, estimate, nowMs, month, shards, home, holdMs: request.holdMs };
+  const reservationAt = (shard: number, reservationMonth = month): Reservation => ({
+    tenantId: tenant.tenantId,
+    tier: tenant.tier,
+    requestId,
+    model: request.model,
+    month: reservationMonth,
+    estimate,
+    reservedAtMs: nowMs,
+    shard,
+    recordShard: home,
+  });
+
+  // The common case: the home shard has room, one write, no read.
+  if ((await store.tryReserve(attempt, home)) === 'admitted') return reservationAt(home);
+  let releasedAbandoned = false;
+  for (let round = 1; ; round++) {
+    const state = await store.admissionState(attempt);
+    // An earlier try of this very request got through: also one whose answer timed out or was
+    // lost, and whose retry was then refused by the very room it took. Checked once more after
+    // the last round, or the caller would be told to retry while its reservation stays held.
+    if (state.record) return reservationAt(state.record.shard, state.record.month);
+    if (round > MAX_ADMISSION_ROUNDS) throw retryShortly();
+    const step = nextAdmissionStep({
+      limits,
+      estimate,
+      shards: state.shards,
+      grant: state.grant,
+      nowMs,
+      home,
+      releasedAbandoned,
+    });
+    switch (step.kind) {
+      case 'reserve':
+        if ((await store.tryReserve(attempt, step.shard)) === 'admitted') return reservationAt(step.shard);
+        break;
+      case 'lease':
+        await store.lease(attempt, step.shard, step);
+        break;
+      case 'return-leases':
+        await Promise.all(step.shards.map((shard) => store.returnLease(attempt, state.shards[shard])));
+        break;
+      case 'release-abandoned':
+        await store.releaseAbandoned(attempt);
+        releasedAbandoned = true;
+        break;
+      case 'refuse':
+        throw step.error;
+    }
+  }
 }

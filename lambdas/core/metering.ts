@@ -68,10 +68,71 @@ export function modelMayHaveRun(error: unknown): boolean {
 }
 
 /**
- * Runs one model call inside the ledger: reserve the estimate (429 if a limit refuses it, and the
- * call never runs), then settle what the call reports it used.
+ * One admitted model call, settled exactly once however it ends: `finished` with what it used, or
+ * `failed` with its error (the reservation released when the model certainly did not run, else
+ * billed the usage the failure carries, or the estimate). Buffered, streamed and queued calls all
+ * end through it: a model call is billed once, never zero times.
  */
-export async function metered<R extends TokenUsage>(
+export class MeteredCall {
+  private ended = false;
+
+  constructor(
+    private readonly deps: MeteringDeps,
+    readonly model: ResolvedModel,
+    readonly reservation: Reservation,
+    private readonly options: {
+      /** The reservation's split into input and output; all input when not given. */
+      estimate?: TokenUsage;
+      /**
+       * The call will be tried again after a refusal (a queued job, which SQS delivers again): the
+       * reservation then stays for that try, which settles it, instead of being released.
+       */
+      retriedWhenRefused?: boolean;
+      /** Written with the settle of a call that finishes. */
+      auditAtSettle?: AuditAtSettle;
+    } = {},
+  ) {}
+
+  /** Settles what the call used (with its audit record); nothing once it has ended. */
+  async finished(usage: TokenUsage): Promise<void> {
+    if (this.end()) await settleUsage(this.deps, this.model, this.reservation, usage, this.options.auditAtSettle);
+  }
+
+  /** Ends a call that failed with `error`; nothing once it has ended. */
+  async failed(error: unknown): Promise<void> {
+    if (!this.end()) return;
+    const estimate = this.options.estimate ?? { inputTokens: this.reservation.estimate.tokens, outputTokens: 0 };
+    if (error instanceof FailedAfterUse) await settleUsage(this.deps, this.model, this.reservation, error.usage);
+    else if (modelMayHaveRun(error)) await settle(this.deps, this.reservation, usageOf(this.model, estimate));
+    else if (!this.options.retriedWhenRefused) await this.deps.ledger.release(this.reservation);
+  }
+
+  /** Runs the model call and ends it by its outcome. */
+  async run<R extends TokenUsage>(call: () => Promise<R>): Promise<R> {
+    let result: R;
+    try {
+      result = await call();
+    } catch (error) {
+      await this.failed(error);
+      throw error;
+    }
+    await this.finished(result);
+    return result;
+  }
+
+  private end(): boolean {
+    if (this.ended) return false;
+    this.ended = true;
+    return true;
+  }
+}
+
+/**
+ * Admits a model call: reserves its estimate against every limit of the tenant (429 if one
+ * refuses it, and the call never runs), then runs the costly checks that follow admission (an
+ * input guardrail), whose refusal releases it.
+ */
+export async function admitModelCall(
   deps: MeteringDeps,
   tenant: TenantContext,
   call: {
@@ -82,32 +143,30 @@ export async function metered<R extends TokenUsage>(
     signal?: AbortSignal;
     auditAtSettle?: AuditAtSettle;
   },
-  run: () => Promise<R>,
   /** Costly checks (an input guardrail) once the call is admitted: a refusal there releases it, unbilled. */
   admitted?: () => Promise<void>,
-): Promise<R> {
+): Promise<MeteredCall> {
   // Out of time before the model was asked (retrieval took it all): nothing reserved, nothing billed.
   if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
   const reservation = await reserveCall(deps.ledger, tenant, call);
-  await checkAdmitted(deps.ledger, reservation, admitted);
-  return runReserved(deps, call.model, reservation, run, {
-    estimate: call.estimate,
-    auditAtSettle: call.auditAtSettle,
-  });
-}
-
-/** Runs the checks that follow admission; one that refuses releases the reservation before it throws. */
-export async function checkAdmitted(
-  ledger: Pick<Ledger, 'release'>,
-  reservation: Reservation,
-  admitted: (() => Promise<void>) | undefined,
-): Promise<void> {
   try {
     await admitted?.();
   } catch (error) {
-    await ledger.release(reservation);
+    await deps.ledger.release(reservation);
     throw error;
   }
+  return new MeteredCall(deps, call.model, reservation, { estimate: call.estimate, auditAtSettle: call.auditAtSettle });
+}
+
+/** Runs one model call inside the ledger: admitted, run, and settled what it reports it used. */
+export async function metered<R extends TokenUsage>(
+  deps: MeteringDeps,
+  tenant: TenantContext,
+  call: Parameters<typeof admitModelCall>[2],
+  run: () => Promise<R>,
+  admitted?: () => Promise<void>,
+): Promise<R> {
+  return (await admitModelCall(deps, tenant, call, admitted)).run(run);
 }
 
 /** Reserves a model call's estimate against every limit of the tenant (429 when one refuses it). */
@@ -127,42 +186,6 @@ export function reserveCall(
     nowMs: call.nowMs,
     holdMs: call.holdMs,
   });
-}
-
-/**
- * Runs a call reserved earlier (now, or when its work was queued) and settles what it used. A call
- * that fails releases its reservation when the model certainly did not run; otherwise the reserved
- * estimate is settled as its usage: a model call is billed once, never zero times.
- */
-export async function runReserved<R extends TokenUsage>(
-  deps: MeteringDeps,
-  model: ResolvedModel,
-  reservation: Reservation,
-  run: () => Promise<R>,
-  options: {
-    /** The reservation's split into input and output; all input when not given. */
-    estimate?: TokenUsage;
-    /**
-     * The call will be tried again after a refusal (a queued job, which SQS delivers again): the
-     * reservation then stays for that try, which settles it, instead of being released.
-     */
-    retriedWhenRefused?: boolean;
-    /** Written with the settle of a call that succeeds. */
-    auditAtSettle?: AuditAtSettle;
-  } = {},
-): Promise<R> {
-  const estimate = options.estimate ?? { inputTokens: reservation.estimate.tokens, outputTokens: 0 };
-  let result: R;
-  try {
-    result = await run();
-  } catch (error) {
-    if (error instanceof FailedAfterUse) await settleUsage(deps, model, reservation, error.usage);
-    else if (modelMayHaveRun(error)) await settle(deps, reservation, usageOf(model, estimate));
-    else if (!options.retriedWhenRefused) await deps.ledger.release(reservation);
-    throw error;
-  }
-  await settleUsage(deps, model, reservation, result, options.auditAtSettle);
-  return result;
 }
 
 /** The usage records' model name of answers from the response cache: `<model>:cached`. */
