@@ -1,6 +1,6 @@
 import { type ResolvedModel, resolveModel } from '../../lambdas/core/catalog';
 import { PlatformError } from '../../lambdas/core/errors';
-import { metered, modelCallBudgetMs, modelMayHaveRun } from '../../lambdas/core/metering';
+import { admitModelCall, metered, modelCallBudgetMs, modelMayHaveRun } from '../../lambdas/core/metering';
 import type { MeteringMetrics, Reservation } from '../../lambdas/core/ports';
 import { DEFAULT_MODELS } from '../../lib/config';
 import { inMemoryPorts } from '../support/fakes';
@@ -39,6 +39,21 @@ describe('metering of a model call', () => {
     // The cost metric counts what the ledger billed, once, under the tenant's tier.
     expect(billedMetrics).toEqual(billed ? [['basic', 'nova-micro', 10500]] : []);
     expect(modelMayHaveRun(error)).toBe(billed);
+  });
+
+  it('ends a call exactly once, however often and in whatever order its end is told', async () => {
+    const { ports, events } = inMemoryPorts();
+    const deps = { ledger: ports.ledger, metrics };
+    // A stream cut after its first event: the error path, then the finally, then a late retry of both.
+    const streamed = await admitModelCall(deps, tenant, call);
+    await streamed.failed(new PlatformError('upstream_timeout', 'late'));
+    await streamed.finished({ inputTokens: 100, outputTokens: 7 });
+    await streamed.failed(new PlatformError('upstream_timeout', 'late'));
+    // A call refused before it ran, then told it finished: released once, never billed.
+    const refused = await admitModelCall(deps, tenant, { ...call, requestId: 'r2' });
+    await refused.failed(new PlatformError('upstream_unavailable', 'busy'));
+    await refused.finished({ inputTokens: 100, outputTokens: 0 });
+    expect(events).toEqual(['reserve r1 150', 'settle r1 150', 'reserve r2 150', 'release r2']);
   });
 
   it('settles what the model used, and counts tokens beyond the reservation in a metric', async () => {
