@@ -15,6 +15,16 @@ export interface PlacementRequestedDetail {
 }
 
 /**
+ * The offboarding workflow's EventBridge events: the state machine announces how an offboarding
+ * ended, for the operator's rules (email, webhook).
+ */
+export const OFFBOARDING_EVENTS = {
+  source: 'multi-tenant-ai-platform.offboarding',
+  completed: 'TenantOffboarded',
+  failed: 'TenantOffboardingFailed',
+} as const;
+
+/**
  * A tenant's spend reached a share of its monthly budget: announced once per tenant, month and
  * threshold on the default event bus, where the plane's rule sends it to the operators' topic and
  * any other rule may route it (email, a webhook through an API destination).

@@ -39,9 +39,9 @@ import { createDevIssuer, type DevIssuer } from './dev-issuer';
 import { readJsonFile, writeFileDurably } from './durable-file';
 import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } from './dynamodb-front';
 import { startLocalDynamoDb } from './dynamodb-server';
-import { type LocalEventBridge, startLocalEventBridge } from './eventbridge-server';
+import { type LocalEvent, type LocalEventBridge, startLocalEventBridge } from './eventbridge-server';
 import { lambdaContext } from './lambda-context';
-import { type LocalOffboardingRunner, type OffboardingStep, startLocalOffboardingRunner } from './offboarding-runner';
+import { type LocalOffboardingRunner, startLocalOffboardingRunner } from './offboarding-runner';
 import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server';
 import type { PartitionCapacity } from './partition-capacity';
 import { type LocalPlacementRunner, startLocalPlacementRunner } from './placement-runner';
@@ -257,26 +257,41 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     jwksUri: `${url}/local/jwks.json`,
     tenantClaim: issuer.tenantClaim,
   };
-  /**
-   * As the state machine: a silo tenant's data is purged in its silo (the pipeline's decommission
-   * build on AWS), then the silo plane is destroyed with everything under its directory.
-   */
-  const offboardingStep: OffboardingStep = async (event) => {
-    const silo = silos.get(event.tenantId);
-    if (event.step !== 'purge' || !silo) return createOffboardingSteps(deps)(event, lambdaContext());
-    const { ledger, audit, documents, sessions, cache, responses, vectors, registry, adapterHost } = silo.deps;
-    // Progress on the pool's record; the data, adapters included, in the silo's stores.
-    const adapterStore = { registry, host: adapterHost };
-    const purged = await purgeTenantData(
-      { ...offboardingDeps(deps), ledger, audit, documents, sessions, cache, responses, vectors, adapterStore },
-      event.tenantId,
-    );
-    await destroySilo(event.tenantId);
-    return purged;
+  const announce = (event: LocalEvent) => {
+    eventBridge.events.push(event);
   };
   const offboarding = startLocalOffboardingRunner({
-    step: offboardingStep,
+    step: (event) => createOffboardingSteps(deps)(event, lambdaContext()),
+    // The pipeline's decommission build on AWS: a silo tenant's data is purged in its silo (progress
+    // on the pool's record), then the silo plane is destroyed with everything under its directory.
+    decommission:
+      options.siloTenantId === undefined
+        ? async (tenantId) => {
+            const silo = silos.get(tenantId);
+            if (silo) {
+              const { ledger, audit, documents, sessions, cache, responses, vectors, registry, adapterHost } =
+                silo.deps;
+              const adapterStore = { registry, host: adapterHost };
+              await purgeTenantData(
+                {
+                  ...offboardingDeps(deps),
+                  ledger,
+                  audit,
+                  documents,
+                  sessions,
+                  cache,
+                  responses,
+                  vectors,
+                  adapterStore,
+                },
+                tenantId,
+              );
+            }
+            await destroySilo(tenantId);
+          }
+        : undefined,
     now,
+    announce,
     journalFile: options.persist === false ? undefined : join(options.dataDir, 'offboarding.json'),
   });
   const settings: PlatformSettings = {
@@ -374,6 +389,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     now,
     drainMs: settings.offboardingDrainSeconds * 1000,
     vectorStores: config.retrieval.vectorStores,
+    announce,
     journalFile: options.persist === false ? undefined : join(options.dataDir, 'placement.json'),
   });
   const adapterWorkflow = startLocalAdapterRunner({

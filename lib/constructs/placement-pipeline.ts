@@ -8,19 +8,7 @@ import { ArnPrincipal, type IRole, PolicyStatement, Role, ServicePrincipal } fro
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
-import {
-  Chain,
-  Fail,
-  IntegrationPattern,
-  JsonPath,
-  type StateMachine,
-  Succeed,
-  TaskInput,
-  type TaskStateBase,
-  Wait,
-  WaitTime,
-} from 'aws-cdk-lib/aws-stepfunctions';
-import { CodeBuildStartBuild, EventBridgePutEvents, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { PLACEMENT_EVENTS } from '../../contract/events';
@@ -32,8 +20,9 @@ import {
 } from '../../contract/iam';
 import { TENANT_INDEX_PREFIX } from '../../contract/search';
 import { TENANT_COST_TAG } from '../../contract/tenancy';
+import { PLACEMENT_WORKFLOW } from '../../contract/workflows';
 import type { TenantAccessRole } from './tenant-access-role';
-import { standardWorkflow, workflowSteps } from './workflow';
+import { standardWorkflow, workflowDefinition, workflowSteps } from './workflow';
 
 /** The AWS profile the build's commands run under: its `credential_process` is `migrate-tenant session`. */
 const TENANT_RUN_PROFILE = 'tenant-run';
@@ -100,84 +89,12 @@ export class PlacementPipeline extends Construct {
     const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     eventBus.grantPutEventsTo(props.admin);
 
-    /** A task of the steps function (`lambdas/handlers/placement.ts` validates its input). */
-    const step = (name: string, input: Record<string, unknown>) =>
-      new LambdaInvoke(this, name, {
-        lambdaFunction: this.stepFunction,
-        payload: TaskInput.fromObject(input),
-        resultSelector: { 'placement.$': '$.Payload.placement' },
-        resultPath: '$.record',
-        retryOnServiceExceptions: true,
-      }).addRetry({ errors: ['States.ALL'], interval: Duration.seconds(10), backoffRate: 2, maxAttempts: 4 });
-    const tenantId = JsonPath.stringAt('$$.Execution.Input.tenantId');
-    const exported = (name: string) =>
-      `States.ArrayGetItem($.Build.ExportedEnvironmentVariables[?(@.Name == '${name}')].Value, 0)`;
-    const build = (name: string, phase: 'deploy' | 'migrate') =>
-      new CodeBuildStartBuild(this, name, {
-        project: this.project,
-        integrationPattern: IntegrationPattern.RUN_JOB,
-        environmentVariablesOverride: {
-          PHASE: { value: phase },
-          TENANT_ID: { value: tenantId },
-          // The copy writes to the resources the deploy reported.
-          ...(phase === 'migrate' && { SILO_RESOURCES: { value: JsonPath.stringAt('$.build.siloResources') } }),
-        },
-        // The deploy exports the silo's URL; the copy's result is not kept.
-        ...(phase === 'deploy'
-          ? {
-              resultSelector: {
-                'siloUrl.$': exported('SILO_API_URL'),
-                'siloResources.$': exported('SILO_RESOURCES'),
-              },
-              resultPath: '$.build',
-            }
-          : { resultPath: JsonPath.DISCARD }),
-      });
-    const announce = (name: string, detailType: string, detail: TaskInput) =>
-      new EventBridgePutEvents(this, name, {
-        entries: [{ eventBus, source: PLACEMENT_EVENTS.source, detailType, detail }],
-        resultPath: JsonPath.DISCARD,
-      });
-
-    const failed = step('RecordFailure', {
-      step: 'fail',
-      'tenantId.$': '$$.Execution.Input.tenantId',
-      'error.$': "States.Format('{}: {}', $.failure.Error, $.failure.Cause)",
-    })
-      .next(
-        announce(
-          'AnnounceFailure',
-          PLACEMENT_EVENTS.failed,
-          TaskInput.fromObject({ 'tenantId.$': '$$.Execution.Input.tenantId', 'error.$': '$.failure.Error' }),
-        ),
-      )
-      .next(new Fail(this, 'PlacementFailed', { error: 'PlacementFailed' }));
-    const catching = (state: TaskStateBase) => state.addCatch(failed, { resultPath: '$.failure' });
-
-    const definition = Chain.start(catching(step('MarkDeploying', { step: 'deploying', 'tenantId.$': '$.tenantId' })))
-      .next(catching(build('DeploySilo', 'deploy')))
-      .next(
-        catching(
-          step('FreezeInPool', {
-            step: 'freeze',
-            'tenantId.$': '$.tenantId',
-            'siloUrl.$': '$.build.siloUrl',
-            'siloResources.$': '$.build.siloResources',
-          }),
-        ),
-      )
-      .next(new Wait(this, 'WaitForDrain', { time: WaitTime.timestampPath('$.record.placement.drainUntil') }))
-      .next(catching(build('MigrateData', 'migrate')))
-      .next(catching(step('SwitchToSilo', { step: 'switch', 'tenantId.$': '$.tenantId' })))
-      .next(catching(step('CleanPoolCopy', { step: 'clean', 'tenantId.$': '$.tenantId' })))
-      .next(
-        announce(
-          'AnnounceComplete',
-          PLACEMENT_EVENTS.completed,
-          TaskInput.fromObject({ 'tenantId.$': '$.tenantId', 'siloUrl.$': '$.build.siloUrl' }),
-        ),
-      )
-      .next(new Succeed(this, 'Placed'));
+    // The steps, in the order `contract/workflows.ts` lists them (the local runner walks the same list).
+    const definition = workflowDefinition(this, PLACEMENT_WORKFLOW, {
+      stepFunction: this.stepFunction,
+      projects: { deploy: this.project, migrate: this.project },
+      eventBus,
+    });
 
     // A stack deploy (a search domain takes up to an hour), the drain, the copy, retries.
     this.stateMachine = standardWorkflow(this, { definition, timeout: Duration.hours(6) });

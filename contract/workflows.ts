@@ -1,0 +1,182 @@
+import { OFFBOARDING_EVENTS, PLACEMENT_EVENTS } from './events';
+
+/**
+ * The durable workflows' step orders, each written once: the CDK builds its Step Functions state
+ * machine from the list (`lib/constructs/workflow.ts`), and the local runner walks the same list
+ * (`local/workflow-runner.ts`). Paths are the state machine's: `$.…` is the execution's state,
+ * `$$.Execution.Input.…` the input it was started with.
+ *
+ * Each step follows the one before it; after the last comes the Succeed state. A Lambda step or a
+ * build that fails (after its retries) goes to the failure steps, then to the Fail state.
+ */
+
+/** A JSONPath into the execution's state (`$`, `$.build.siloUrl`) or into its input. */
+export type StatePath = '$' | `$.${string}` | `$$.Execution.Input.${string}`;
+
+/** A field of a step's input: a path, or paths formatted into one string (`States.Format`). */
+export type InputField = StatePath | { readonly format: string; readonly args: readonly StatePath[] };
+
+export type WorkflowStep =
+  /** A task of the workflow's steps Lambda, whose payload is `{step, ...input}`. */
+  | {
+      readonly kind: 'lambda';
+      readonly name: string;
+      readonly step: string;
+      readonly input: Readonly<Record<string, InputField>>;
+    }
+  /** A phase of the pipeline's CodeBuild project, run to its end, with `PHASE` and `env` as its variables. */
+  | {
+      readonly kind: 'build';
+      readonly name: string;
+      readonly phase: string;
+      readonly env: Readonly<Record<string, StatePath>>;
+      /** The variables the build exports, kept at `at` under these names; absent: its result is discarded. */
+      readonly exports?: { readonly at: StatePath; readonly variables: Readonly<Record<string, string>> };
+      /** Run only when `flag` is true, as a Choice state of this name decides; otherwise the next step. */
+      readonly onlyIf?: { readonly choice: string; readonly flag: StatePath };
+    }
+  /** Waits until the timestamp at `until`. */
+  | { readonly kind: 'wait'; readonly name: string; readonly until: StatePath }
+  /** Puts an event of the workflow's `source` on the bus; its detail is these fields, or the whole state (`$`). */
+  | {
+      readonly kind: 'announce';
+      readonly name: string;
+      readonly detailType: string;
+      readonly detail: '$' | Readonly<Record<string, StatePath>>;
+    };
+
+/** How a failed task is tried again: after `intervalSeconds`, growing by `backoffRate`, `maxAttempts` times. */
+export interface WorkflowRetry {
+  readonly intervalSeconds: number;
+  readonly backoffRate: number;
+  readonly maxAttempts: number;
+}
+
+export interface DurableWorkflow {
+  /** The source of the events it announces. */
+  readonly source: string;
+  /** In order. */
+  readonly steps: readonly WorkflowStep[];
+  /** The Succeed state after the last step. */
+  readonly succeeded: string;
+  /** What a Lambda step keeps of its answer, and where (absent: it replaces the state); how it is retried. */
+  readonly lambda: { readonly keep: readonly string[]; readonly at?: StatePath; readonly retry: WorkflowRetry };
+  /** How a build is retried; absent: a failed build goes to the failure steps at once. */
+  readonly buildRetry?: WorkflowRetry;
+  /** Where a failed Lambda step or build goes: its error (`Error`, `Cause`) is put at `errorAt` (absent: it replaces the state). */
+  readonly onFailure: {
+    readonly errorAt?: StatePath;
+    readonly steps: readonly WorkflowStep[];
+    /** The Fail state after the failure steps. */
+    readonly failed: string;
+  };
+}
+
+/** The build phases a workflow names. */
+export type BuildPhaseOf<W extends DurableWorkflow> = Extract<
+  W['steps'][number] | W['onFailure']['steps'][number],
+  { kind: 'build' }
+>['phase'];
+
+/**
+ * A tenant's move to its silo (`lambdas/handlers/placement.ts` runs the Lambda steps): mark it
+ * deploying, deploy the silo stack, freeze the tenant in the pool, wait out cached credentials,
+ * copy its data, switch the registry to the silo, delete the pool's copy, announce. A failure
+ * before the switch leaves the tenant served from the pool.
+ */
+export const PLACEMENT_WORKFLOW = {
+  source: PLACEMENT_EVENTS.source,
+  steps: [
+    { kind: 'lambda', name: 'MarkDeploying', step: 'deploying', input: { tenantId: '$.tenantId' } },
+    {
+      kind: 'build',
+      name: 'DeploySilo',
+      phase: 'deploy',
+      env: { TENANT_ID: '$$.Execution.Input.tenantId' },
+      exports: { at: '$.build', variables: { siloUrl: 'SILO_API_URL', siloResources: 'SILO_RESOURCES' } },
+    },
+    {
+      kind: 'lambda',
+      name: 'FreezeInPool',
+      step: 'freeze',
+      input: { tenantId: '$.tenantId', siloUrl: '$.build.siloUrl', siloResources: '$.build.siloResources' },
+    },
+    { kind: 'wait', name: 'WaitForDrain', until: '$.record.placement.drainUntil' },
+    {
+      kind: 'build',
+      name: 'MigrateData',
+      phase: 'migrate',
+      // The copy writes to the resources the deploy reported.
+      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.build.siloResources' },
+    },
+    { kind: 'lambda', name: 'SwitchToSilo', step: 'switch', input: { tenantId: '$.tenantId' } },
+    { kind: 'lambda', name: 'CleanPoolCopy', step: 'clean', input: { tenantId: '$.tenantId' } },
+    {
+      kind: 'announce',
+      name: 'AnnounceComplete',
+      detailType: PLACEMENT_EVENTS.completed,
+      detail: { tenantId: '$.tenantId', siloUrl: '$.build.siloUrl' },
+    },
+  ],
+  succeeded: 'Placed',
+  // The wait reads the drain's end from the freeze's answer.
+  lambda: { keep: ['placement'], at: '$.record', retry: { intervalSeconds: 10, backoffRate: 2, maxAttempts: 4 } },
+  onFailure: {
+    errorAt: '$.failure',
+    steps: [
+      {
+        kind: 'lambda',
+        name: 'RecordFailure',
+        step: 'fail',
+        input: {
+          tenantId: '$$.Execution.Input.tenantId',
+          error: { format: '{}: {}', args: ['$.failure.Error', '$.failure.Cause'] },
+        },
+      },
+      {
+        kind: 'announce',
+        name: 'AnnounceFailure',
+        detailType: PLACEMENT_EVENTS.failed,
+        detail: { tenantId: '$$.Execution.Input.tenantId', error: '$.failure.Error' },
+      },
+    ],
+    failed: 'PlacementFailed',
+  },
+} as const satisfies DurableWorkflow;
+
+/**
+ * Offboarding (`lambdas/handlers/offboarding.ts` runs the Lambda steps), started with
+ * `{tenantId, drainUntil, silo}`: wait until no cached credential can still write; a silo tenant's
+ * data is purged in its silo and the silo stack destroyed (a plane with silos only); purge every
+ * store (each recorded on the tenant record, so a retry resumes); tombstone; announce.
+ */
+export const OFFBOARDING_WORKFLOW = {
+  source: OFFBOARDING_EVENTS.source,
+  steps: [
+    { kind: 'wait', name: 'WaitForDrain', until: '$.drainUntil' },
+    {
+      kind: 'build',
+      name: 'DecommissionSilo',
+      phase: 'decommission',
+      env: { TENANT_ID: '$.tenantId' },
+      onlyIf: { choice: 'ServedBySilo', flag: '$.silo' },
+    },
+    { kind: 'lambda', name: 'PurgeTenantData', step: 'purge', input: { tenantId: '$.tenantId' } },
+    { kind: 'lambda', name: 'Tombstone', step: 'tombstone', input: { tenantId: '$.tenantId' } },
+    { kind: 'announce', name: 'AnnounceOffboarded', detailType: OFFBOARDING_EVENTS.completed, detail: '$' },
+  ],
+  succeeded: 'Offboarded',
+  lambda: { keep: ['tenantId', 'deleted'], retry: { intervalSeconds: 10, backoffRate: 2, maxAttempts: 6 } },
+  buildRetry: { intervalSeconds: 60, backoffRate: 2, maxAttempts: 3 },
+  onFailure: {
+    steps: [
+      {
+        kind: 'announce',
+        name: 'AnnounceFailure',
+        detailType: OFFBOARDING_EVENTS.failed,
+        detail: { tenantId: '$$.Execution.Input.tenantId', error: '$.Error' },
+      },
+    ],
+    failed: 'OffboardingFailed',
+  },
+} as const satisfies DurableWorkflow;
