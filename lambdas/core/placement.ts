@@ -76,8 +76,9 @@ export async function requestSilo(
       placement: { current: 'pool', desired: 'silo', status: 'requested', migrated: {}, updatedAt: iso(deps.now()) },
     };
   });
-  // Started after the record says `requested`, so a start that fails is healed by asking again.
-  await deps.workflow.start({ tenantId });
+  // Started after the record says `requested`, so a start that fails is healed by asking again; a
+  // move under way (deploying, migrating...) is not started twice.
+  if (requested.placement?.status === 'requested') await deps.workflow.start({ tenantId });
   return requested;
 }
 
@@ -102,7 +103,14 @@ export async function freezeForMigration(
   return advance(deps, tenantId, 'freeze', (placement) =>
     placement.status === 'migrating'
       ? placement
-      : { ...placement, ...silo, status: 'migrating', drainUntil: iso(deps.now() + deps.drainMs) },
+      : {
+          ...placement,
+          // Only these two: the step's input carries other fields (its step name, the tenant id).
+          siloUrl: silo.siloUrl,
+          ...(silo.siloResources !== undefined && { siloResources: silo.siloResources }),
+          status: 'migrating',
+          drainUntil: iso(deps.now() + deps.drainMs),
+        },
   );
 }
 

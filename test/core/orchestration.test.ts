@@ -3,6 +3,7 @@ import { completeChat } from '../../lambdas/core/chat';
 import { indexQueuedJob, ingestDocument } from '../../lambdas/core/documents';
 import { PlatformError } from '../../lambdas/core/errors';
 import { beginOffboarding, purgeTenantData, tombstoneTenant } from '../../lambdas/core/offboarding';
+import { freezeForMigration, markDeploying, requestSilo } from '../../lambdas/core/placement';
 import type { TenantRecord } from '../../lambdas/core/tenant';
 import { onboardTenant } from '../../lambdas/core/tenants';
 import { DEFAULT_MODELS, DEFAULT_TIERS, platformConfig } from '../../lib/config';
@@ -287,5 +288,34 @@ describe('completeChat with a response format', () => {
       ),
     ).rejects.toMatchObject({ code: 'upstream_unavailable' });
     expect(fake.events.filter((event) => event.startsWith('settle'))).toEqual(['settle f1 1400']);
+  });
+});
+
+describe('a move to a silo', () => {
+  it('starts the workflow once per move, and keeps only the silo it was given from the step input', async () => {
+    const { deps } = await world('enterprise');
+    const started: string[] = [];
+    const moving = {
+      ...deps,
+      drainMs: 60_000,
+      workflow: { start: async ({ tenantId }: { tenantId: string }) => void started.push(tenantId) },
+    };
+    await requestSilo(moving, 'orchestra');
+    // Asked again while still `requested` (a start that may have failed): started again.
+    await requestSilo(moving, 'orchestra');
+    await markDeploying(moving, 'orchestra');
+    // Asked again mid-move (an operator's retry): nothing starts a second execution.
+    await requestSilo(moving, 'orchestra');
+    expect(started).toEqual(['orchestra', 'orchestra']);
+    const stepInput = {
+      step: 'freeze',
+      tenantId: 'orchestra',
+      siloUrl: 'https://silo.example/v1',
+      siloResources: '{}',
+    };
+    const frozen = await freezeForMigration(moving, 'orchestra', stepInput);
+    expect(frozen.placement).toMatchObject({ status: 'migrating', siloUrl: 'https://silo.example/v1' });
+    expect(frozen.placement).not.toHaveProperty('step');
+    expect(frozen.placement).not.toHaveProperty('tenantId');
   });
 });
