@@ -1,20 +1,17 @@
-import { App } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { type Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { adapterEndpointConfig, DEFAULT_ADAPTER_IMAGE } from '../../lib/config';
-import { addPlatformStacks } from '../../lib/platform-app';
 import { stateMachineDefinitions } from '../support/templates';
+import { budget, POOL, synthesized } from './synthesized';
 
 // GIVEN `cdk synth -c adapterInstanceType=ml.g5.12xlarge -c adapterComponents=standard:2,enterprise:2`
-const context: Record<string, string> = {
-  adapterInstanceType: 'ml.g5.12xlarge',
-  adapterComponents: 'standard:2,enterprise:2',
-  adapterArtifactBuckets: 'tenant-adapters',
-  adapterMaxInstances: '3',
-};
-const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
-const { pool } = addPlatformStacks(app);
-app.synth();
-const template = Template.fromStack(pool);
+// (ADAPTER_CONTEXT), synthesized once (see synthesized.ts)
+let template: Template;
+let annotations: Annotations;
+beforeAll(async () => {
+  const adapters = await synthesized('adapters');
+  template = adapters.template(POOL);
+  annotations = adapters.annotations(POOL);
+}, budget('adapters'));
 const ENDPOINT = 'MultiTenantAiPlatform-adapters';
 
 type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
@@ -169,38 +166,38 @@ describe('AdapterEndpoint', () => {
 
   it('passes cdk-nag AwsSolutions with no unsuppressed error or warning', () => {
     const findings = [
-      ...Annotations.fromStack(pool).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
-      ...Annotations.fromStack(pool).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
     ];
     expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
   });
 });
 
 describe('adapter endpoint configuration', () => {
+  // GIVEN `cdk synth -c adapterInstanceType=ml.g5.2xlarge -c siloTenants=a-bank,b-health
+  // -c silo.b-health.adapterInstanceType=ml.g5.12xlarge`, and `cdk synth` with no context
+  let silos: Template[];
+  let plain: Template;
+  beforeAll(
+    async () => {
+      const withSilos = await synthesized('siloAdapters');
+      silos = [`${POOL}-silo-a-bank`, `${POOL}-silo-b-health`].map((silo) => withSilos.template(silo));
+      plain = (await synthesized('defaults')).template(POOL);
+    },
+    budget('siloAdapters', 'defaults'),
+  );
+
   it("gives a silo a GPU endpoint only when its own entry asks for one, never the pool's by default", () => {
-    const withSilos = new App({
-      context: {
-        'aws:cdk:bundling-stacks': [],
-        adapterInstanceType: 'ml.g5.2xlarge',
-        siloTenants: 'a-bank,b-health',
-        'silo.b-health.adapterInstanceType': 'ml.g5.12xlarge',
-      },
-    });
-    const { silos } = addPlatformStacks(withSilos);
-    const endpoints = silos.map((silo) =>
-      Object.keys(Template.fromStack(silo).findResources('AWS::SageMaker::Endpoint')),
-    );
+    const endpoints = silos.map((silo) => Object.keys(silo.findResources('AWS::SageMaker::Endpoint')));
     expect(endpoints.map((found) => found.length)).toEqual([0, 1]);
-    Template.fromStack(silos[1]).hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+    silos[1].hasResourceProperties('AWS::SageMaker::EndpointConfig', {
       ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g5.12xlarge' })],
     });
   });
 
   it('starts no GPU unless adapterInstanceType is given', () => {
-    const plain = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const stack = addPlatformStacks(plain).pool;
-    Template.fromStack(stack).resourceCountIs('AWS::SageMaker::Endpoint', 0);
-    Template.fromStack(stack).resourceCountIs('AWS::SageMaker::InferenceComponent', 0);
+    plain.resourceCountIs('AWS::SageMaker::Endpoint', 0);
+    plain.resourceCountIs('AWS::SageMaker::InferenceComponent', 0);
   });
 
   it('gives a one-GPU instance one shared component, and refuses shares that do not fit the instance', () => {

@@ -1,27 +1,26 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import { platformConfig } from '../../lib/config';
-import { PlatformStack } from '../../lib/platform-stack';
+import { budget, synthesized } from './synthesized';
+
+type Fn = { Properties: { Environment: { Variables: Record<string, unknown> } }; Metadata: Record<string, string> };
 
 /** Each function's bundle, as `cdk synth` writes it: small enough to load fast on a cold start. */
 describe('Lambda bundles', () => {
-  // GIVEN the stack synthesized with bundling, as `cdk synth` does it
-  const app = new App({ context: { 'aws:cdk:enable-asset-metadata': true } });
-  const stack = new PlatformStack(app, 'Bundled', {
-    // With the adapter endpoint, so the adapter workflow's function is bundled too.
-    config: platformConfig((key) => ({ adapterInstanceType: 'ml.g5.2xlarge' })[key]),
-    placementPipeline: { poolStackName: 'Bundled', deployContext: {} },
-  });
-  const assembly = app.synth();
-  const functions = Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function'));
-  const sizes = Object.fromEntries(
-    functions.map((fn) => [
-      fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as string,
-      statSync(join(assembly.directory, fn.Metadata['aws:asset:path'], 'index.js')).size,
-    ]),
-  );
+  // GIVEN the stack synthesized with bundling, as `cdk synth` does it, once (see synthesized.ts)
+  let assembly: { directory: string };
+  let functions: Fn[];
+  let sizes: Record<string, number>;
+  beforeAll(async () => {
+    const bundled = await synthesized('bundled');
+    assembly = bundled;
+    functions = Object.values(bundled.template('Bundled').findResources('AWS::Lambda::Function')) as Fn[];
+    sizes = Object.fromEntries(
+      functions.map((fn) => [
+        fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as string,
+        statSync(join(assembly.directory, fn.Metadata['aws:asset:path'], 'index.js')).size,
+      ]),
+    );
+  }, budget('bundled'));
 
   /** Over the 320 KB every other bundle stays under, for what only they carry. */
   const LARGER_BUNDLES_KB: Readonly<Record<string, number>> = {

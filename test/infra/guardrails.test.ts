@@ -1,20 +1,20 @@
-import { App } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import { platformConfig } from '../../lib/config';
-import { PlatformStack } from '../../lib/platform-stack';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { budget, POOL, synthesized } from './synthesized';
 
 /** Each tier's Bedrock guardrail in the template, its published version in the functions' settings. */
 describe('tier guardrails', () => {
-  const app = new App();
-  const stack = new PlatformStack(app, 'Guarded', { config: platformConfig() });
-  const template = Template.fromStack(stack);
+  // GIVEN `cdk synth` with no context (the pool stack's default config), synthesized once (see synthesized.ts)
+  let template: Template;
+  beforeAll(async () => {
+    template = (await synthesized('defaults')).template(POOL);
+  }, budget('defaults'));
 
   it('creates a guardrail per tier: prompt attacks on the input, the denied topics, blocked card and SSN numbers', () => {
     template.resourceCountIs('AWS::Bedrock::Guardrail', 3);
     template.resourceCountIs('AWS::Bedrock::GuardrailVersion', 3);
     for (const tier of ['basic', 'standard', 'enterprise']) {
       template.hasResourceProperties('AWS::Bedrock::Guardrail', {
-        Name: `Guarded-${tier}`,
+        Name: `${POOL}-${tier}`,
         BlockedInputMessaging: 'This request was blocked by the content policy.',
         ContentPolicyConfig: {
           FiltersConfig: [{ Type: 'PROMPT_ATTACK', InputStrength: 'HIGH', OutputStrength: 'NONE' }],

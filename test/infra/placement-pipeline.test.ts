@@ -1,22 +1,19 @@
-import { App } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { type Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { PLACEMENT_EVENTS } from '../../contract/events';
-import { addPlatformStacks } from '../../lib/platform-app';
 import { stateMachineDefinitions } from '../support/templates';
+import { budget, POOL, synthesized } from './synthesized';
 
-// GIVEN the app as `cdk synth -c siloTenants=a-bank -c searchSizing=production` builds it (without bundling)
-const app = new App({
-  context: {
-    'aws:cdk:bundling-stacks': [],
-    siloTenants: 'a-bank',
-    searchSizing: 'production',
-    'silo.a-bank.region': 'eu-central-1',
-  },
-});
-const { pool, silos } = addPlatformStacks(app);
-app.synth();
-const template = Template.fromStack(pool);
-const silo = Template.fromStack(silos[0]);
+// GIVEN the app as `cdk synth -c siloTenants=a-bank -c searchSizing=production` builds it (without bundling),
+// synthesized once (see synthesized.ts)
+let template: Template;
+let annotations: Annotations;
+let silo: Template;
+beforeAll(async () => {
+  const placement = await synthesized('placement');
+  template = placement.template(POOL);
+  annotations = placement.annotations(POOL);
+  silo = placement.template(`${POOL}-silo-a-bank`);
+}, budget('placement'));
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
 
@@ -54,8 +51,8 @@ function statementsOfRole(roleId: string): Statement[] {
 describe('PlacementPipeline (pool stack)', () => {
   it('passes cdk-nag AwsSolutions with no unsuppressed error or warning', () => {
     const findings = [
-      ...Annotations.fromStack(pool).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
-      ...Annotations.fromStack(pool).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
     ];
     expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
   });
@@ -226,6 +223,12 @@ describe('PlacementPipeline (pool stack)', () => {
 });
 
 describe('offboarding a silo tenant (pool stack)', () => {
+  // GIVEN the silo's decommission deploy (`-c silo.a-bank.decommission=true`)
+  let decommissioned: Template;
+  beforeAll(async () => {
+    decommissioned = (await synthesized('decommissioned')).template(`${POOL}-silo-a-bank`);
+  }, budget('decommissioned'));
+
   it('purges it in its silo and destroys the silo stack before the pool purges and tombstones', () => {
     const definition = definitionWith('ServedBySilo');
     expect(definition.States.WaitForDrain.Next).toBe('ServedBySilo');
@@ -258,10 +261,6 @@ describe('offboarding a silo tenant (pool stack)', () => {
     for (const table of tables) {
       expect(table).toMatchObject({ DeletionPolicy: 'Retain', Properties: { DeletionProtectionEnabled: true } });
     }
-    const last = new App({
-      context: { 'aws:cdk:bundling-stacks': [], siloTenants: 'a-bank', 'silo.a-bank.decommission': 'true' },
-    });
-    const decommissioned = Template.fromStack(addPlatformStacks(last).silos[0]);
     for (const type of ['AWS::DynamoDB::Table', 'AWS::OpenSearchService::Domain', 'AWS::KMS::Key']) {
       for (const resource of Object.values(decommissioned.findResources(type))) {
         expect(resource.DeletionPolicy).toBe('Delete');

@@ -1,29 +1,50 @@
-import { App, Aspects } from 'aws-cdk-lib';
-import { Annotations, Capture, Match, Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { App } from 'aws-cdk-lib';
+import { type Annotations, Capture, Match, type Template } from 'aws-cdk-lib/assertions';
 import { S3VECTORS_INDEX_ACTIONS } from '../../contract/iam';
 import { ROUTES } from '../../contract/routes';
 import { KEEP_ALIVE } from '../../lambdas/streamed-response';
 import { platformConfig } from '../../lib/config';
 import { PlatformStack } from '../../lib/platform-stack';
 import { stateMachineDefinitions } from '../support/templates';
+import {
+  budget,
+  CONSOLE_CONTEXT,
+  type ConfigurationName,
+  PLATFORM_CONTEXT,
+  type Synthesized,
+  synthesizedAll,
+} from './synthesized';
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
 
 // GIVEN the platform stack as `cdk synth` builds it, with a JWT issuer configured and cdk-nag on;
-// without bundling the functions (bundles.test.ts bundles them once, and checks their sizes)
-const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-const context: Record<string, string> = {
-  jwtIssuer: 'https://issuer.example.com/tenants',
-  jwtAudience: 'platform-client',
-  searchSizing: 'production',
-  logRetentionDays: '90',
-};
-const stack = new PlatformStack(app, 'Platform', { config: platformConfig((key) => context[key]) });
-Aspects.of(app).add(new AwsSolutionsChecks());
-app.synth();
-const template = Template.fromStack(stack);
-const json = JSON.stringify(template.toJSON());
+// without bundling the functions (bundles.test.ts bundles them once, and checks their sizes);
+// synthesized once, with the variants some tests compare it to (see synthesized.ts)
+const context = PLATFORM_CONTEXT;
+let template: Template;
+let annotations: Annotations;
+let json: string;
+let upgrading: Synthesized;
+let isolated: Synthesized;
+let withConsole: Synthesized;
+let withProfiles: Synthesized;
+const configurations = [
+  'platform',
+  'legacySharedIndex',
+  'tenantIsolation',
+  'usageConsole',
+  'inferenceProfiles',
+] satisfies ConfigurationName[];
+beforeAll(
+  async () => {
+    let platform: Synthesized;
+    [platform, upgrading, isolated, withConsole, withProfiles] = await synthesizedAll(configurations);
+    template = platform.template('Platform');
+    annotations = platform.annotations('Platform');
+    json = JSON.stringify(template.toJSON());
+  },
+  budget(...configurations),
+);
 
 function logicalIdOf(type: string, props: Record<string, unknown>): string {
   const found = Object.keys(template.findResources(type, { Properties: Match.objectLike(props) }));
@@ -50,8 +71,8 @@ const sorted = (actions: string[]) => [...actions].sort();
 describe('PlatformStack', () => {
   it('passes cdk-nag AwsSolutions with no unsuppressed error or warning', () => {
     const findings = [
-      ...Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
-      ...Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
     ];
     expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
   });
@@ -299,10 +320,7 @@ describe('PlatformStack', () => {
     expect([search[0].Action].flat()).toContain('es:ESHttpDelete');
 
     // -c legacySharedIndex=true, while `reindex --all` empties the shared index of earlier versions: read only
-    const upgrading = new PlatformStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Upgrading', {
-      config: platformConfig((key) => ({ legacySharedIndex: 'true' })[key]),
-    });
-    const legacy = tenantSessionStatements(Template.fromStack(upgrading)).filter((s) =>
+    const legacy = tenantSessionStatements(upgrading.template('Upgrading')).filter((s) =>
       JSON.stringify(s.Resource).includes('/shared-basic'),
     );
     expect(legacy).toHaveLength(1);
@@ -574,19 +592,13 @@ describe('PlatformStack', () => {
 
   it('gives the model-calling functions an execution environment per tenant when Lambda tenant isolation is on', () => {
     expect(json).not.toContain('TenancyConfig');
-    const isolatedApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const isolated = Template.fromStack(
-      new PlatformStack(isolatedApp, 'Isolated', {
-        config: platformConfig((key) => ({ ...context, lambdaTenantIsolation: 'true' })[key]),
-      }),
-    );
-    const perTenant = Object.values(isolated.findResources('AWS::Lambda::Function'))
+    const perTenant = Object.values(isolated.template('Isolated').findResources('AWS::Lambda::Function'))
       .filter((fn) => fn.Properties.TenancyConfig?.TenantIsolationMode === 'PER_TENANT')
       .map((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME)
       .sort();
     expect(perTenant).toEqual(['chat-completions', 'documents', 'embeddings', 'retrieve']);
     // Each of their methods passes the authorizer's tenant id, and only theirs do.
-    const methods = Object.values(isolated.findResources('AWS::ApiGateway::Method'));
+    const methods = Object.values(isolated.template('Isolated').findResources('AWS::ApiGateway::Method'));
     const withTenantHeader = methods.filter(
       (method) =>
         method.Properties.Integration?.RequestParameters?.['integration.request.header.X-Amz-Tenant-Id'] ===
@@ -600,30 +612,19 @@ describe('PlatformStack', () => {
 
   it('deploys the usage console, when asked, to S3 behind CloudFront on your domain (TLS 1.2 at least), which also passes the API through uncached', () => {
     expect(json).not.toContain('AWS::CloudFront::Distribution');
-    const consoleContext: Record<string, string> = {
-      ...context,
-      usageConsole: 'true',
-      consoleDomain: 'ai.example.com',
-      consoleCertificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789',
-    };
-    // CloudFront's own domain takes TLS 1.0: without a domain and certificate there is no console.
+    const consoleContext: Record<string, string> = { ...PLATFORM_CONTEXT, ...CONSOLE_CONTEXT };
+    // Without a domain and certificate there is no console.
     for (const missing of ['consoleDomain', 'consoleCertificateArn']) {
       expect(() => platformConfig((key) => (key === missing ? undefined : consoleContext[key]))).toThrow(
         new RegExp(`usageConsole=true needs ${missing}`),
       );
     }
-    const consoleApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const withConsole = new PlatformStack(consoleApp, 'WithConsole', {
-      config: platformConfig((key) => consoleContext[key]),
-    });
-    Aspects.of(consoleApp).add(new AwsSolutionsChecks());
-    consoleApp.synth();
     const findings = [
-      ...Annotations.fromStack(withConsole).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
-      ...Annotations.fromStack(withConsole).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...withConsole.annotations('WithConsole').findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...withConsole.annotations('WithConsole').findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
     ];
     expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
-    const site = Template.fromStack(withConsole);
+    const site = withConsole.template('WithConsole');
     const distribution = Object.values(site.findResources('AWS::CloudFront::Distribution'))[0].Properties
       .DistributionConfig;
     expect(distribution.DefaultRootObject).toBe('console/index.html');
@@ -654,15 +655,9 @@ describe('PlatformStack', () => {
   });
 
   it("with tenant inference profiles, lets admin make them, offboarding delete them, and only the tenant's own session call one", () => {
-    const profilesApp = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const withProfiles = new PlatformStack(profilesApp, 'Profiles', {
-      config: platformConfig((key) => ({ ...context, tenantInferenceProfiles: 'true' })[key]),
-    });
-    Aspects.of(profilesApp).add(new AwsSolutionsChecks());
-    profilesApp.synth();
-    const findings = Annotations.fromStack(withProfiles).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    const findings = withProfiles.annotations('Profiles').findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
     expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
-    const site = Template.fromStack(withProfiles);
+    const site = withProfiles.template('Profiles');
     const statementsIn = (service: string) => {
       const fn = Object.values(site.findResources('AWS::Lambda::Function')).find(
         (f) => f.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === service,

@@ -1,64 +1,44 @@
-import { App, Aspects } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { platformConfig, siloTenants } from '../../lib/config';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { type Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
+import { siloTenants } from '../../lib/config';
 import { S3VECTORS_INDEXING_PRINCIPAL } from '../../lib/constructs/vector-bucket';
 import { addPlatformStacks } from '../../lib/platform-app';
-import { PlatformStack } from '../../lib/platform-stack';
-import { SiloTenantStack } from '../../lib/silo-tenant-stack';
+import { budget, SILO_CONTEXT, type Synthesized, synthesized } from './synthesized';
 
-// GIVEN the app as `cdk synth -c siloTenants=a-bank,b-health` builds it (without bundling), cdk-nag on
-const context: Record<string, string> = { siloTenants: 'a-bank, b-health', 'silo.b-health.searchSizing': 'production' };
-const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-const config = platformConfig();
-new PlatformStack(app, 'Platform', { config });
-const silos = siloTenants((key) => context[key]).map(
-  (silo) =>
-    new SiloTenantStack(app, `Platform-silo-${silo.tenantId}`, {
-      config: { ...config, search: silo.search },
-      tenantId: silo.tenantId,
-    }),
-);
-Aspects.of(app).add(new AwsSolutionsChecks());
-app.synth();
-const [aBank, bHealth] = silos;
-const template = Template.fromStack(aBank);
-const keyId = Object.keys(template.findResources('AWS::KMS::Key'))[0];
-const keyArn = { 'Fn::GetAtt': [keyId, 'Arn'] };
+// GIVEN the app as `cdk synth -c siloTenants=a-bank,b-health` builds it (without bundling), cdk-nag on,
+// synthesized once (see synthesized.ts)
+const context = SILO_CONTEXT;
+let app: Synthesized;
+let template: Template;
+let annotations: Annotations;
+let bHealth: Template;
+let keyId: string;
+let keyArn: { 'Fn::GetAtt': string[] };
+beforeAll(async () => {
+  app = await synthesized('silos');
+  template = app.template('Platform-silo-a-bank');
+  annotations = app.annotations('Platform-silo-a-bank');
+  bHealth = app.template('Platform-silo-b-health');
+  keyId = Object.keys(template.findResources('AWS::KMS::Key'))[0];
+  keyArn = { 'Fn::GetAtt': [keyId, 'Arn'] };
+}, budget('silos'));
 
 describe("every function's environment", () => {
+  let largest: Synthesized;
+  beforeAll(async () => {
+    largest = await synthesized('largest');
+  }, budget('largest'));
+
   it("stays under 3.5 KB of Lambda's 4 KB in the largest configuration, the large static settings in the bundle", () => {
     // GIVEN every option on, and a silo with a GPU endpoint of its own
-    const largest = new App({
-      context: {
-        'aws:cdk:bundling-stacks': [],
-        adapterInstanceType: 'ml.g5.12xlarge',
-        adapterComponents: 'standard:2,enterprise:2',
-        adapterArtifactBuckets: 'tenant-adapters-one,tenant-adapters-two',
-        siloTenants: 'a-very-long-enterprise-tenant-name',
-        'silo.a-very-long-enterprise-tenant-name.adapterInstanceType': 'ml.g5.12xlarge',
-        tenantInferenceProfiles: 'true',
-        lambdaTenantIsolation: 'true',
-        usageConsole: 'true',
-        consoleDomain: 'ai-console.enterprise-tenant.example.com',
-        consoleCertificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789',
-        'silo.a-very-long-enterprise-tenant-name.usageConsole': 'true',
-        'silo.a-very-long-enterprise-tenant-name.consoleDomain':
-          'ai-console.a-very-long-enterprise-tenant-name.example.com',
-        'silo.a-very-long-enterprise-tenant-name.consoleCertificateArn':
-          'arn:aws:acm:us-east-1:111111111111:certificate/9a1b2c3d-4e5f-6789-abcd-ef0123456789',
-        // As long as a Cognito user pool's issuer URL; no test names an AWS host.
-        jwtIssuer: 'https://identity.enterprise-tenant.example.com/realms/eu-central-1_AbCdEfGhIjKlMnOp',
-        jwtAudience: 'a-client-id-of-twenty-six-chars',
-        jwksUri:
-          'https://identity.enterprise-tenant.example.com/realms/eu-central-1_AbCdEfGhIjKlMnOp/.well-known/jwks.json',
-      },
-    });
-    const { pool, silos: stacks } = addPlatformStacks(largest);
+    const stacks = largest.stackNames.map((name) => largest.template(name));
     // A reference resolved at deploy (a table name, an ARN, a URL) counted as 200 bytes, more than any of them
     const bytes = (value: unknown) => (typeof value === 'string' ? value.length : 200);
-    const sizes = [pool, ...stacks].flatMap((stack) =>
-      Object.values(Template.fromStack(stack).findResources('AWS::Lambda::Function')).map((fn) => {
+    const sizes = stacks.flatMap((stack) =>
+      Object.values(stack.findResources('AWS::Lambda::Function')).map((fn) => {
         const variables: Record<string, unknown> = fn.Properties.Environment?.Variables ?? {};
         expect(Object.keys(variables)).not.toContain('MODEL_CATALOG');
         return Object.entries(variables).reduce((sum, [key, value]) => sum + key.length + bytes(value), 0);
@@ -71,7 +51,7 @@ describe("every function's environment", () => {
 
 describe('every table', () => {
   it('expires items by TTL on expiresAt, in the pool and in a silo (sessions, cache entries, stored responses too)', () => {
-    const pool = Template.fromStack(app.node.findChild('Platform') as PlatformStack);
+    const pool = app.template('Platform');
     const tables = [pool, template].flatMap((stack) => Object.values(stack.findResources('AWS::DynamoDB::Table')));
     expect(tables.length).toBe(8);
     for (const table of tables) {
@@ -81,18 +61,31 @@ describe('every table', () => {
 });
 
 describe('SiloTenantStack', () => {
+  // GIVEN `cdk synth -c siloTenants=c-bank -c silo.c-bank.concurrency=25`
+  let sized: Synthesized;
+  beforeAll(async () => {
+    sized = await synthesized('siloConcurrency');
+  }, budget('siloConcurrency'));
+
   it('places a silo in the region its entry names, the pool in its own', () => {
-    const placed = new App({
-      context: {
-        'aws:cdk:bundling-stacks': [],
-        account: '111111111111',
-        region: 'eu-west-1',
-        siloTenants: 'c-bank,d-health',
-        'silo.c-bank.region': 'eu-central-1',
-      },
-    });
-    const { pool, silos: stacks } = addPlatformStacks(placed);
-    expect([pool.region, ...stacks.map((stack) => stack.region)]).toEqual(['eu-west-1', 'eu-central-1', 'eu-west-1']);
+    // Constructed only, in a scratch directory (its assets staged there)
+    const outdir = mkdtempSync(join(tmpdir(), 'placed-'));
+    try {
+      const placed = new App({
+        outdir,
+        context: {
+          'aws:cdk:bundling-stacks': [],
+          account: '111111111111',
+          region: 'eu-west-1',
+          siloTenants: 'c-bank,d-health',
+          'silo.c-bank.region': 'eu-central-1',
+        },
+      });
+      const { pool, silos: stacks } = addPlatformStacks(placed);
+      expect([pool.region, ...stacks.map((stack) => stack.region)]).toEqual(['eu-west-1', 'eu-central-1', 'eu-west-1']);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
     expect(() => siloTenants((key) => ({ siloTenants: 'e-bank', 'silo.e-bank.region': 'mars' })[key])).toThrow(
       /region/,
     );
@@ -181,7 +174,7 @@ describe('SiloTenantStack', () => {
     expect(json).not.toMatch(/b-health|Platform-silo-b-health/);
     expect(Object.keys(template.toJSON().Resources).length).toBeLessThan(500);
     template.hasOutput('*', { Value: Match.objectLike({ 'Fn::Join': Match.anyValue() }) });
-    expect(JSON.stringify(Template.fromStack(bHealth).toJSON())).not.toMatch(/a-bank/);
+    expect(JSON.stringify(bHealth.toJSON())).not.toMatch(/a-bank/);
   });
 
   it('has alarms of its own on a topic under its own key, and reserves the concurrency its entry names', () => {
@@ -216,11 +209,8 @@ describe('SiloTenantStack', () => {
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: keyArn });
 
-    const sized = new App({
-      context: { 'aws:cdk:bundling-stacks': [], siloTenants: 'c-bank', 'silo.c-bank.concurrency': '25' },
-    });
     const functions = Object.values(
-      Template.fromStack(addPlatformStacks(sized).silos[0]).findResources('AWS::Lambda::Function'),
+      sized.template('MultiTenantAiPlatform-silo-c-bank').findResources('AWS::Lambda::Function'),
     );
     const reserved = functions
       .filter((fn) => fn.Properties.ReservedConcurrentExecutions === 25)
@@ -241,8 +231,8 @@ describe('SiloTenantStack', () => {
 
   it('passes cdk-nag AwsSolutions with no unsuppressed error or warning', () => {
     const findings = [
-      ...Annotations.fromStack(aBank).findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
-      ...Annotations.fromStack(aBank).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...annotations.findError('*', Match.stringLikeRegexp('AwsSolutions-.*')),
+      ...annotations.findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
     ];
     expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
   });
