@@ -9,7 +9,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import * as z from 'zod';
 import { type AdapterEndpointSettings, baseComponentName } from '../contract/adapters';
 import { bedrockModels } from '../contract/catalog';
-import type { PlatformSettings } from '../contract/environment';
+import type { JwtSettings, PlatformSettings } from '../contract/environment';
 import type { BudgetThresholdDetail } from '../contract/events';
 import { TENANT_SESSION_TAG } from '../contract/iam';
 import { type HandlerName, ROUTES } from '../contract/routes';
@@ -143,9 +143,148 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const config = options.config ?? platformConfig();
   mkdirSync(options.dataDir, { recursive: true });
   const operatorToken = readOrCreate(operatorTokenFile(options.dataDir), () => randomBytes(24).toString('base64url'));
+  const now = options.now ?? Date.now;
+  const aws = await startLocalAws(options, config, now);
+  const front = await openFront(options.port);
+  const { issuer, jwt } = await startIssuer(options, front.url);
+  const settings = localSettings(config, aws, jwt, options.siloTenantId);
+  const adapters = allDeps({ settings, services: localServices(aws.standIns.endpoints) });
+  const silos = siloPlanes(options, config);
+  // The runners call the handlers with `deps`, which holds the runners: they read it only when they run.
+  const runners = startWorkflowRunners(
+    options,
+    { now, adapters, settings, silos, eventBridge: aws.standIns.eventBridge },
+    () => deps,
+  );
+  const deps: PlatformDeps = {
+    ...adapters,
+    adapterWorkflow: runners.adapterWorkflow,
+    // The production verifier, fed the dev issuer's keys instead of fetching them over HTTPS.
+    tokens: new JwtTokenVerifier({ ...jwt, jwks: issuer.jwks }),
+    offboarding: runners.offboarding,
+    placement: runners.placement,
+    now,
+  };
+  // Silos deployed before a restart come back with the pool, on their ports.
+  if (options.siloTenantId === undefined) await silos.restart();
 
+  const gateway = platformGateway(deps, {
+    authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
+    operatorToken,
+    handlerTimeoutMs: options.handlerTimeoutMs,
+  });
+  const background = startBackgroundWork(deps, aws.standIns.sqs, options.ingestWorker !== false);
+  const localRoutes = { ...devIssuerRoutes(issuer, operatorToken), ...consoleRoutes() };
+  front.serve((request, response) => (localRoutes[`${request.method} ${request.url}`] ?? gateway)(request, response));
+
+  return {
+    url: front.url,
+    operatorToken,
+    issuer,
+    ...aws.standIns,
+    checkBudgets: background.checkBudgets,
+    offboarding: runners.offboarding,
+    placement: runners.placement,
+    adapterWorkflow: runners.adapterWorkflow,
+    silos: silos.running,
+    credentials: LOCAL_CREDENTIALS,
+    deps,
+    close: async () => {
+      background.close();
+      runners.close();
+      await silos.closeAll();
+      await front.close();
+      await aws.close();
+    },
+  };
+}
+
+/** What a plane shows of its AWS stand-ins: the servers, where they listen, what its DynamoDB saw. */
+type LocalStandIns = Pick<
+  LocalPlatform,
+  | 'bedrock'
+  | 'sts'
+  | 'opensearch'
+  | 's3vectors'
+  | 'sqs'
+  | 'eventBridge'
+  | 'sagemaker'
+  | 'endpoints'
+  | 'dynamodbDecisions'
+  | 'dynamodbCapacity'
+  | 'injectDynamoDbFaults'
+>;
+
+/** A journal's or store's file under the data directory; none when the plane keeps nothing on disk. */
+function dataFile(options: LocalPlatformOptions, name: string): string | undefined {
+  return options.persist === false ? undefined : join(options.dataDir, name);
+}
+
+/** The local servers that stand in for AWS, each speaking its service's protocol, started in this order. */
+async function startLocalAws(options: LocalPlatformOptions, config: PlatformConfig, now: () => number) {
+  const { dynamodb, sts, dynamodbFront, opensearch, s3vectors } = await startLocalStores(options);
+  const eventBridge = await startLocalEventBridge();
+  const sqs = await startLocalSqs({
+    queueName: 'ingest',
+    platformCredentials: LOCAL_CREDENTIALS,
+    file: dataFile(options, 'ingest-queue.journal'),
+    now: options.now,
+  });
+  const bedrock = await startModels(config, sts, options.modelWordDelayMs);
+  const adapterEndpoint = localAdapterEndpoint(config);
+  const sagemaker = adapterEndpoint && (await startLocalSageMaker({ endpoint: adapterEndpoint, now }));
+  // The production adapters, pointed at the local servers: local mode changes endpoints, not code.
+  const endpoints = {
+    dynamodb: dynamodbFront.endpoint,
+    sts: sts.endpoint,
+    bedrock: bedrock.endpoint,
+    // One local server speaks Bedrock's runtime and the control plane's inference profiles.
+    bedrockControl: bedrock.endpoint,
+    sqs: sqs.endpoint,
+    // Never called: the local runners stand in for Step Functions and the placement rule.
+    sfn: 'http://127.0.0.1:1',
+    events: eventBridge.endpoint,
+    // One local server speaks both SageMaker endpoints; none without an adapter endpoint.
+    sagemaker: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
+    sagemakerRuntime: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
+    s3vectors: s3vectors.endpoint,
+  };
+  const standIns: LocalStandIns = {
+    bedrock,
+    sts,
+    opensearch,
+    s3vectors,
+    sqs,
+    eventBridge,
+    sagemaker,
+    endpoints,
+    dynamodbDecisions: dynamodbFront.decisions,
+    dynamodbCapacity: dynamodbFront.capacity,
+    injectDynamoDbFaults: dynamodbFront.injectFaults,
+  };
+  const close = async () => {
+    await Promise.all([
+      bedrock.close(),
+      sts.close(),
+      opensearch.close(),
+      s3vectors.close(),
+      sqs.close(),
+      eventBridge.close(),
+      sagemaker?.close(),
+      dynamodbFront.close(),
+      dynamodb.close(),
+    ]);
+  };
+  return { standIns, adapterEndpoint, close };
+}
+
+/**
+ * The stores and the STS that guards them: DynamoDB behind a front that does IAM's part, and the
+ * two vector stores, each of which admits a tenant session to its own tenant's data only.
+ */
+async function startLocalStores(options: LocalPlatformOptions) {
   const dynamodb = await startLocalDynamoDb({
-    path: options.persist === false ? undefined : join(options.dataDir, 'dynamodb'),
+    path: dataFile(options, 'dynamodb'),
     tables: [
       { name: TABLES.tenants },
       { name: TABLES.ledger },
@@ -182,26 +321,24 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const opensearch = await startLocalOpenSearch({
     sts,
     sharedIndex: SHARED_INDEX,
-    file: options.persist === false ? undefined : join(options.dataDir, 'opensearch.journal'),
+    file: dataFile(options, 'opensearch.journal'),
   });
   const s3vectors = await startLocalS3Vectors({
     sts,
     vectorBucketName: LOCAL_VECTOR_BUCKET,
-    file: options.persist === false ? undefined : join(options.dataDir, 's3vectors.journal'),
+    file: dataFile(options, 's3vectors.journal'),
   });
-  const eventBridge = await startLocalEventBridge();
-  const sqs = await startLocalSqs({
-    queueName: 'ingest',
-    platformCredentials: LOCAL_CREDENTIALS,
-    file: options.persist === false ? undefined : join(options.dataDir, 'ingest-queue.journal'),
-    now: options.now,
-  });
+  return { dynamodb, sts, dynamodbFront, opensearch, s3vectors };
+}
+
+/** The local Bedrock, serving the catalog's Bedrock models and each tier's guardrail. */
+function startModels(config: PlatformConfig, sts: LocalSts, wordDelayMs: number | undefined) {
   const served = bedrockModels(config.models);
-  const bedrock = await startLocalBedrock({
+  return startLocalBedrock({
     sts,
     chatModelIds: served.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
     embeddingModelIds: served.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
-    wordDelayMs: options.modelWordDelayMs,
+    wordDelayMs,
     promptCacheMinTokens: Object.fromEntries(
       served.flatMap((m) =>
         m.kind === 'chat' && m.promptCache ? [[m.bedrockModelId, m.promptCache.minPrefixTokens]] : [],
@@ -212,22 +349,29 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       Object.entries(config.guardrails).map(([tier, policy]) => [localGuardrailId(tier), { version: '1', policy }]),
     ),
   });
+}
 
-  const now = options.now ?? Date.now;
-  // The GPU endpoint, when configured: its base components named as the CDK names them.
-  const adapterEndpoint: AdapterEndpointSettings | undefined = config.adapters && {
-    endpointName: LOCAL_ADAPTER_ENDPOINT,
-    baseComponents: Object.fromEntries(
-      Object.keys(config.adapters.baseComponents).map((key) => [key, baseComponentName(LOCAL_ADAPTER_ENDPOINT, key)]),
-    ),
-    // Local mode reads no bucket: without configured ones, its artifacts come from `s3://tenant-adapters/`.
-    artifactBuckets:
-      config.adapters.artifactBuckets.length > 0 ? config.adapters.artifactBuckets : [LOCAL_ARTIFACT_BUCKET],
-  };
-  const sagemaker = adapterEndpoint && (await startLocalSageMaker({ endpoint: adapterEndpoint, now }));
+/** The GPU endpoint, when configured: its base components named as the CDK names them. */
+function localAdapterEndpoint(config: PlatformConfig): AdapterEndpointSettings | undefined {
+  return (
+    config.adapters && {
+      endpointName: LOCAL_ADAPTER_ENDPOINT,
+      baseComponents: Object.fromEntries(
+        Object.keys(config.adapters.baseComponents).map((key) => [key, baseComponentName(LOCAL_ADAPTER_ENDPOINT, key)]),
+      ),
+      // Local mode reads no bucket: without configured ones, its artifacts come from `s3://tenant-adapters/`.
+      artifactBuckets:
+        config.adapters.artifactBuckets.length > 0 ? config.adapters.artifactBuckets : [LOCAL_ARTIFACT_BUCKET],
+    }
+  );
+}
 
-  // The front answers from its first connection: requests that come while the platform is still
-  // being built wait for it, instead of reaching a server with no handler yet.
+/**
+ * The plane's HTTP server, listening before the platform is built so its URL can go into the
+ * settings (the JWKS URI): requests that come meanwhile wait for `serve`, instead of reaching a
+ * server with no handler yet.
+ */
+async function openFront(port: number) {
   let serve: ((request: IncomingMessage, response: ServerResponse) => Promise<void>) | undefined;
   let ready: () => void = () => undefined;
   const built = new Promise<void>((resolve) => {
@@ -242,9 +386,26 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       });
   });
   server.on('clientError', answerClientError);
-  await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    /** Answers with `handler` from now on, the waiting requests first. */
+    serve: (handler: (request: IncomingMessage, response: ServerResponse) => Promise<void>) => {
+      serve = handler;
+      ready();
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
+/** The dev issuer (a silo shares the pool's key), and the JWT settings that trust it, its keys served at `url`. */
+async function startIssuer(
+  options: LocalPlatformOptions,
+  url: string,
+): Promise<{ issuer: DevIssuer; jwt: JwtSettings }> {
   const issuer = await createDevIssuer({
     keyFile: options.issuerKeyFile ?? join(options.dataDir, 'dev-issuer-key.json'),
     issuer: 'local-dev-issuer',
@@ -257,44 +418,17 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     jwksUri: `${url}/local/jwks.json`,
     tenantClaim: issuer.tenantClaim,
   };
-  const announce = (event: LocalEvent) => {
-    eventBridge.events.push(event);
-  };
-  const offboarding = startLocalOffboardingRunner({
-    step: (event) => createOffboardingSteps(deps)(event, lambdaContext()),
-    // The pipeline's decommission build on AWS: a silo tenant's data is purged in its silo (progress
-    // on the pool's record), then the silo plane is destroyed with everything under its directory.
-    decommission:
-      options.siloTenantId === undefined
-        ? async (tenantId) => {
-            const silo = silos.get(tenantId);
-            if (silo) {
-              const { ledger, audit, documents, sessions, cache, responses, vectors, registry, adapterHost } =
-                silo.deps;
-              const adapterStore = { registry, host: adapterHost };
-              await purgeTenantData(
-                {
-                  ...offboardingDeps(deps),
-                  ledger,
-                  audit,
-                  documents,
-                  sessions,
-                  cache,
-                  responses,
-                  vectors,
-                  adapterStore,
-                },
-                tenantId,
-              );
-            }
-            await destroySilo(tenantId);
-          }
-        : undefined,
-    now,
-    announce,
-    journalFile: options.persist === false ? undefined : join(options.dataDir, 'offboarding.json'),
-  });
-  const settings: PlatformSettings = {
+  return { issuer, jwt };
+}
+
+/** The runtime's settings, as the CDK passes them to the functions, naming the local resources instead. */
+function localSettings(
+  config: PlatformConfig,
+  aws: { readonly standIns: LocalStandIns; readonly adapterEndpoint?: AdapterEndpointSettings },
+  jwt: JwtSettings,
+  siloTenantId: string | undefined,
+): PlatformSettings {
+  return {
     region: 'us-east-1',
     tenantTableName: TABLES.tenants,
     ledgerTableName: TABLES.ledger,
@@ -304,9 +438,9 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     reservationTtlSeconds: config.reservationTtlSeconds,
     tenantAccessRoleArn: TENANT_ACCESS_ROLE_ARN,
     documentTableName: TABLES.documents,
-    opensearchEndpoint: opensearch.endpoint,
+    opensearchEndpoint: aws.standIns.opensearch.endpoint,
     vectorBucketName: LOCAL_VECTOR_BUCKET,
-    ingestQueueUrl: sqs.queueUrl,
+    ingestQueueUrl: aws.standIns.sqs.queueUrl,
     retrieval: config.retrieval,
     catalog: config.models,
     tiers: config.tiers,
@@ -321,153 +455,151 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     offboardingDrainSeconds: offboardingDrainSeconds(config),
     offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',
     jwt,
-    siloTenantId: options.siloTenantId,
-    adapterEndpoint,
+    siloTenantId,
+    adapterEndpoint: aws.adapterEndpoint,
     tenantInferenceProfiles: config.tenantInferenceProfiles ? { namePrefix: 'local' } : undefined,
   };
-  // The production adapters, pointed at the local servers: local mode changes endpoints, not code.
-  const endpoints = {
-    dynamodb: dynamodbFront.endpoint,
-    sts: sts.endpoint,
-    bedrock: bedrock.endpoint,
-    // One local server speaks Bedrock's runtime and the control plane's inference profiles.
-    bedrockControl: bedrock.endpoint,
-    sqs: sqs.endpoint,
-    // Never called: the local runners stand in for Step Functions and the placement rule.
-    sfn: 'http://127.0.0.1:1',
-    events: eventBridge.endpoint,
-    // One local server speaks both SageMaker endpoints; none without an adapter endpoint.
-    sagemaker: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
-    sagemakerRuntime: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
-    s3vectors: s3vectors.endpoint,
-  };
-  const services = localServices(endpoints);
-  const adapters = allDeps({ settings, services });
-  const silos = new Map<string, LocalPlatform>();
-  const siloPortsFile = join(options.dataDir, 'silos.json');
-  const siloPorts = readJsonFile<Record<string, number>>(siloPortsFile, {});
-  /** A silo plane of its own for the tenant: its own port, tables and vector store under `silos/<id>`. */
-  const startSilo = async (tenantId: string): Promise<LocalPlatform> => {
-    const running = silos.get(tenantId);
-    if (running) return running;
+}
+
+type SiloPlanes = ReturnType<typeof siloPlanes>;
+
+/**
+ * The silo planes a pool deploys (placement) and destroys (offboarding): each a plane of its own,
+ * with its own port, tables and vector store under `silos/<id>`; the ports kept across restarts.
+ */
+function siloPlanes(options: LocalPlatformOptions, config: PlatformConfig) {
+  const running = new Map<string, LocalPlatform>();
+  const portsFile = join(options.dataDir, 'silos.json');
+  const ports = readJsonFile<Record<string, number>>(portsFile, {});
+  const start = async (tenantId: string): Promise<LocalPlatform> => {
+    const started = running.get(tenantId);
+    if (started) return started;
     const silo = await startLocalPlatform({
       ...options,
       dataDir: join(options.dataDir, 'silos', tenantId),
-      port: siloPorts[tenantId] ?? 0,
+      port: ports[tenantId] ?? 0,
       config,
       siloTenantId: tenantId,
       issuerKeyFile: join(options.dataDir, 'dev-issuer-key.json'),
     });
-    silos.set(tenantId, silo);
-    siloPorts[tenantId] = Number(new URL(silo.url).port);
-    writeFileDurably(siloPortsFile, JSON.stringify(siloPorts));
+    running.set(tenantId, silo);
+    ports[tenantId] = Number(new URL(silo.url).port);
+    writeFileDurably(portsFile, JSON.stringify(ports));
     return silo;
   };
-  const destroySilo = async (tenantId: string) => {
-    await silos.get(tenantId)?.close();
-    silos.delete(tenantId);
-    delete siloPorts[tenantId];
-    writeFileDurably(siloPortsFile, JSON.stringify(siloPorts));
-    rmSync(join(options.dataDir, 'silos', tenantId), { recursive: true, force: true });
+  return {
+    running: running as ReadonlyMap<string, LocalPlatform>,
+    start,
+    destroy: async (tenantId: string) => {
+      await running.get(tenantId)?.close();
+      running.delete(tenantId);
+      delete ports[tenantId];
+      writeFileDurably(portsFile, JSON.stringify(ports));
+      rmSync(join(options.dataDir, 'silos', tenantId), { recursive: true, force: true });
+    },
+    /** Starts again every silo deployed before a restart. */
+    restart: async () => {
+      for (const tenantId of Object.keys(ports)) await start(tenantId);
+    },
+    closeAll: async () => {
+      await Promise.all([...running.values()].map((silo) => silo.close()));
+    },
   };
+}
+
+/** The state machines' local stand-ins (offboarding, placement, adapters), journaled under the data directory. */
+function startWorkflowRunners(
+  options: LocalPlatformOptions,
+  plane: {
+    now: () => number;
+    adapters: PlatformDeps;
+    settings: PlatformSettings;
+    silos: SiloPlanes;
+    eventBridge: LocalEventBridge;
+  },
+  deps: () => PlatformDeps,
+) {
+  const { now, adapters, silos } = plane;
+  const announce = (event: LocalEvent) => {
+    plane.eventBridge.events.push(event);
+  };
+  const offboarding = startLocalOffboardingRunner({
+    step: (event) => createOffboardingSteps(deps())(event, lambdaContext()),
+    decommission: options.siloTenantId === undefined ? decommissionSilo(deps, silos) : undefined,
+    now,
+    announce,
+    journalFile: dataFile(options, 'offboarding.json'),
+  });
   const placement = startLocalPlacementRunner({
-    step: (event) => createPlacementSteps(deps)(event, lambdaContext()),
+    step: (event) => createPlacementSteps(deps())(event, lambdaContext()),
     deploy: async (tenantId) => {
       const fault = options.siloDeployFault?.(tenantId);
       if (fault) throw new Error(fault);
-      return (await startSilo(tenantId)).url;
+      return (await silos.start(tenantId)).url;
     },
     stores: {
       pool: adapters,
       silo: (tenantId) => {
-        const silo = silos.get(tenantId);
+        const silo = silos.running.get(tenantId);
         if (!silo) throw new Error(`the silo of '${tenantId}' is not running`);
         return silo.deps;
       },
     },
     registry: adapters.registry,
     now,
-    drainMs: settings.offboardingDrainSeconds * 1000,
-    vectorStores: config.retrieval.vectorStores,
+    drainMs: plane.settings.offboardingDrainSeconds * 1000,
+    vectorStores: plane.settings.retrieval.vectorStores,
     announce,
-    journalFile: options.persist === false ? undefined : join(options.dataDir, 'placement.json'),
+    journalFile: dataFile(options, 'placement.json'),
   });
   const adapterWorkflow = startLocalAdapterRunner({
-    refresh: async (adapter) => (await createAdapterSteps(deps)(adapter, lambdaContext())).status,
-    journalFile: options.persist === false ? undefined : join(options.dataDir, 'adapters.json'),
+    refresh: async (adapter) => (await createAdapterSteps(deps())(adapter, lambdaContext())).status,
+    journalFile: dataFile(options, 'adapters.json'),
   });
-  const deps: PlatformDeps = {
-    ...adapters,
-    adapterWorkflow,
-    // The production verifier, fed the dev issuer's keys instead of fetching them over HTTPS.
-    tokens: new JwtTokenVerifier({ ...jwt, jwks: issuer.jwks }),
-    offboarding,
-    placement,
-    now,
+  const close = () => {
+    offboarding.close();
+    placement.close();
+    adapterWorkflow.close();
   };
-  // Silos deployed before a restart come back with the pool, on their ports.
-  if (options.siloTenantId === undefined) for (const tenantId of Object.keys(siloPorts)) await startSilo(tenantId);
+  return { offboarding, placement, adapterWorkflow, close };
+}
 
-  const gateway = platformGateway(deps, {
-    authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
-    operatorToken,
-    handlerTimeoutMs: options.handlerTimeoutMs,
-  });
-  if (options.ingestWorker !== false) {
+/**
+ * The stand-in for the pipeline's decommission build on AWS: a silo tenant's data is purged in its
+ * silo (progress on the pool's record), then the silo plane is destroyed with everything under its
+ * directory.
+ */
+function decommissionSilo(deps: () => PlatformDeps, silos: SiloPlanes) {
+  return async (tenantId: string): Promise<void> => {
+    const silo = silos.running.get(tenantId);
+    if (silo) {
+      const { ledger, audit, documents, sessions, cache, responses, vectors, registry, adapterHost } = silo.deps;
+      const adapterStore = { registry, host: adapterHost };
+      await purgeTenantData(
+        { ...offboardingDeps(deps()), ledger, audit, documents, sessions, cache, responses, vectors, adapterStore },
+        tenantId,
+      );
+    }
+    await silos.destroy(tenantId);
+  };
+}
+
+/**
+ * The plane's work off the API: the ingest worker on the queue, when wanted, and the budget check
+ * on the schedule the plane's EventBridge rule runs it on AWS.
+ */
+function startBackgroundWork(deps: PlatformDeps, sqs: LocalSqs, ingestWorker: boolean) {
+  if (ingestWorker) {
     const worker = createIngestWorker(deps);
     sqs.consume((event) => worker(event, lambdaContext()));
   }
-  // The budget check's schedule, as the plane's EventBridge rule runs it on AWS.
   const budgetAlerts = createBudgetAlerts(deps);
   const budgetCheck = serialPoller(async () => {
     await budgetAlerts({}, lambdaContext()).catch(() => undefined);
   }, BUDGET_CHECK_INTERVAL_MS);
-  const localRoutes = { ...devIssuerRoutes(issuer, operatorToken), ...consoleRoutes() };
-  serve = (request, response) => (localRoutes[`${request.method} ${request.url}`] ?? gateway)(request, response);
-  ready();
-
   return {
-    url,
-    operatorToken,
-    issuer,
-    bedrock,
-    sts,
-    opensearch,
-    s3vectors,
-    sqs,
-    eventBridge,
     checkBudgets: async () => (await budgetAlerts({}, lambdaContext())).announced,
-    offboarding,
-    placement,
-    adapterWorkflow,
-    sagemaker,
-    silos,
-    endpoints,
-    credentials: LOCAL_CREDENTIALS,
-    dynamodbDecisions: dynamodbFront.decisions,
-    dynamodbCapacity: dynamodbFront.capacity,
-    injectDynamoDbFaults: dynamodbFront.injectFaults,
-    deps,
-    close: async () => {
-      budgetCheck.close();
-      offboarding.close();
-      placement.close();
-      adapterWorkflow.close();
-      await Promise.all([...silos.values()].map((silo) => silo.close()));
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([
-        bedrock.close(),
-        sts.close(),
-        opensearch.close(),
-        s3vectors.close(),
-        sqs.close(),
-        eventBridge.close(),
-        sagemaker?.close(),
-        dynamodbFront.close(),
-        dynamodb.close(),
-      ]);
-    },
+    close: () => budgetCheck.close(),
   };
 }
 

@@ -82,23 +82,78 @@ function inferenceProfilePrefix(stackName: string): string {
   return stackName.replace(/[^0-9a-zA-Z_-]/g, '-').slice(0, 20);
 }
 
+/** The plane's stores, and the role tenant sessions reach them through. */
+interface PlaneStores {
+  readonly tenants: PlatformTable;
+  readonly ledger: PlatformTable;
+  readonly audit: PlatformTable;
+  readonly documents: PlatformTable;
+  readonly search: VectorSearch;
+  readonly vectors: VectorBucket;
+  readonly tenantAccess: TenantAccessRole;
+}
+
+/** The plane's workflows: offboarding always, placement in the pool only. */
+interface PlaneWorkflows {
+  readonly offboarding: OffboardingWorkflow;
+  readonly placement?: PlacementPipeline;
+}
+
 /**
  * The data and serving plane: the tenant API with its authorizer and functions, the tables, the
  * vector search domain, the ingest queue and the offboarding workflow. The pool stack holds one;
  * give it the id `Default` to keep its resources' logical ids those of the stack itself.
+ *
+ * The constructor adds the parts in a fixed order: the template lists resources, and each role's
+ * policy its statements, in the order they were added.
  */
 export class TenantPlane extends Construct {
   public readonly api: TenantApi;
 
   constructor(scope: Construct, id: string, props: TenantPlaneProps) {
     super(scope, id);
-    const { config } = props;
+    const { config, encryptionKey } = props;
     if (config.reservationTtlSeconds <= LONGEST_HANDLER_TIMEOUT_SECONDS) {
       throw new Error(
         `reservationTtlSeconds must exceed the longest handler timeout (${LONGEST_HANDLER_TIMEOUT_SECONDS} s)`,
       );
     }
-    const { encryptionKey, deletionProtection } = props;
+    const stores = this.addStores(props);
+    const { models, guardrails } = this.addModelAccess(config, stores.tenantAccess);
+    const ingest = new IngestPipeline(this, 'Ingest', { encryptionKey });
+    // The GPU endpoint only when configured: a first deploy starts no GPU.
+    const adapterEndpoint =
+      config.adapters &&
+      new AdapterEndpoint(this, 'Adapters', {
+        config: config.adapters,
+        endpointName: `${Stack.of(this).stackName.slice(0, 50)}-adapters`,
+        encryptionKey,
+      });
+    const environment = this.functionEnvironment(props, stores, { ingest, guardrails, adapterEndpoint });
+    const { api, authorizer, ingestWorker } = this.addFunctions(props, stores, { models, ingest, environment });
+    this.api = api;
+    const workflows = this.addWorkflows(props, stores, environment);
+    this.grantModelUse(config, models, guardrails, workflows.offboarding);
+    if (adapterEndpoint) this.addAdapterWorkflow(config, adapterEndpoint, stores, environment, workflows);
+    const budgets = this.addOperations(props, stores, { ingest, authorizer, ingestWorker, workflows, environment });
+    this.addResourcesOutput(stores, ingest);
+    if (encryptionKey) {
+      this.grantTableKey(encryptionKey, [
+        stores.tenantAccess.role,
+        authorizer.function,
+        this.api.handlers.admin,
+        workflows.offboarding.stepFunction,
+        budgets.function,
+      ]);
+      this.suppressQueueKeyFindings([this.api.handlers.documents, ingestWorker]);
+    }
+    this.suppressAcceptedFindings(props.webAclArn !== undefined);
+    this.suppressStoreFindings(stores, config.legacySharedIndex);
+  }
+
+  /** The tables, the vector search domain and bucket, and the role tenant sessions use on them. */
+  private addStores(props: TenantPlaneProps): PlaneStores {
+    const { config, encryptionKey, deletionProtection } = props;
     const removalPolicy = props.dataRemovalPolicy;
     const stores = { encryptionKey, removalPolicy, deletionProtection };
     // Expiring: budget alert marks (see DynamoDbBudgetAlertMarks) leave after their month.
@@ -119,24 +174,35 @@ export class TenantPlane extends Construct {
       vectors,
       onlyTenant: props.siloTenantId,
     });
+    return { tenants, ledger, audit, documents, search, vectors, tenantAccess };
+  }
+
+  /** The model catalog (with the tenants' inference profiles, when on) and each tier's guardrail. */
+  private addModelAccess(config: PlatformConfig, tenantAccess: TenantAccessRole) {
     const models = new ModelGateway(this, 'Models', {
       catalog: config.models,
       tenantInferenceProfiles: config.tenantInferenceProfiles,
     });
     models.grantTenantProfiles(tenantAccess.role);
     const guardrails = new TierGuardrails(this, 'Guardrails', { policies: config.guardrails });
-    const ingest = new IngestPipeline(this, 'Ingest', { encryptionKey });
-    const offboardingStateMachineName = `${Stack.of(this).stackName}-offboarding`;
-    const adapterWorkflowName = `${Stack.of(this).stackName}-adapters`;
-    // The GPU endpoint only when configured: a first deploy starts no GPU.
-    const adapterEndpoint =
-      config.adapters &&
-      new AdapterEndpoint(this, 'Adapters', {
-        config: config.adapters,
-        endpointName: `${Stack.of(this).stackName.slice(0, 50)}-adapters`,
-        encryptionKey,
-      });
-    const environment = lambdaEnvironment({
+    return { models, guardrails };
+  }
+
+  /** A workflow's state machine name: the functions' settings name it before the workflow exists. */
+  private stateMachineName(workflow: 'offboarding' | 'adapters'): string {
+    return `${Stack.of(this).stackName}-${workflow}`;
+  }
+
+  /** The settings every function of the plane reads from its environment. */
+  private functionEnvironment(
+    props: TenantPlaneProps,
+    stores: PlaneStores,
+    parts: { ingest: IngestPipeline; guardrails: TierGuardrails; adapterEndpoint?: AdapterEndpoint },
+  ): Record<string, string> {
+    const { config } = props;
+    const { tenants, ledger, audit, documents, search, vectors, tenantAccess } = stores;
+    const { adapterEndpoint } = parts;
+    return lambdaEnvironment({
       tenantTableName: tenants.table.tableName,
       ledgerTableName: ledger.table.tableName,
       auditTableName: audit.table.tableName,
@@ -145,7 +211,7 @@ export class TenantPlane extends Construct {
       reservationTtlSeconds: config.reservationTtlSeconds,
       tenantAccessRoleArn: tenantAccess.role.roleArn,
       documentTableName: documents.table.tableName,
-      ingestQueueUrl: ingest.queue.queueUrl,
+      ingestQueueUrl: parts.ingest.queue.queueUrl,
       opensearchEndpoint: search.endpoint,
       vectorBucketName: vectors.bucketName,
       retrieval: config.retrieval,
@@ -153,30 +219,40 @@ export class TenantPlane extends Construct {
       tiers: config.tiers,
       piiRedaction: config.piiRedaction,
       cacheHitNanoUsd: config.cacheHitNanoUsd,
-      guardrails: guardrails.refs,
+      guardrails: parts.guardrails.refs,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       offboardingDrainSeconds: offboardingDrainSeconds(config),
-      offboardingStateMachineArn: stateMachineArn(this, offboardingStateMachineName),
+      offboardingStateMachineArn: stateMachineArn(this, this.stateMachineName('offboarding')),
       jwt: config.jwt,
       siloTenantId: props.siloTenantId,
       adapterEndpoint: adapterEndpoint?.settings,
-      adapterWorkflowStateMachineArn: adapterEndpoint && stateMachineArn(this, adapterWorkflowName),
+      adapterWorkflowStateMachineArn: adapterEndpoint && stateMachineArn(this, this.stateMachineName('adapters')),
       tenantInferenceProfiles: config.tenantInferenceProfiles
         ? { namePrefix: inferenceProfilePrefix(Stack.of(this).stackName) }
         : undefined,
     });
+  }
+
+  /** The tenant API with its authorizer and route functions, and the ingest queue's worker. */
+  private addFunctions(
+    props: TenantPlaneProps,
+    stores: PlaneStores,
+    parts: { models: ModelGateway; ingest: IngestPipeline; environment: Record<string, string> },
+  ) {
+    const { config } = props;
+    const { models, ingest, environment } = parts;
     const authorizer = new TenantAuthorizer(this, 'TenantAuthorizer', {
-      tenantTable: tenants.table,
+      tenantTable: stores.tenants.table,
       environment,
       resultsCacheTtl: Duration.seconds(config.authorizerCacheTtlSeconds),
       logRetention: config.logRetentionDays,
     });
-    this.api = new TenantApi(this, 'TenantApi', {
+    const api = new TenantApi(this, 'TenantApi', {
       authorizer: authorizer.authorizer,
       anthropicAuthorizer: authorizer.anthropicAuthorizer,
-      tenantTable: tenants.table,
-      ledgerTable: ledger.table,
-      tenantAccess,
+      tenantTable: stores.tenants.table,
+      ledgerTable: stores.ledger.table,
+      tenantAccess: stores.tenantAccess,
       models,
       ingest,
       environment,
@@ -185,105 +261,146 @@ export class TenantPlane extends Construct {
       reservedConcurrency: props.reservedConcurrency,
       tenantIsolation: config.lambdaTenantIsolation,
     });
-    const ingestWorker = ingest.addWorker({ environment, tenantAccess, models, logRetention: config.logRetentionDays });
+    const logRetention = config.logRetentionDays;
+    const ingestWorker = ingest.addWorker({ environment, tenantAccess: stores.tenantAccess, models, logRetention });
+    return { api, authorizer, ingestWorker };
+  }
+
+  /** The placement pipeline (the pool's) and the offboarding workflow, which the admin function starts. */
+  private addWorkflows(props: TenantPlaneProps, stores: PlaneStores, environment: Record<string, string>) {
+    const { config } = props;
     const placement =
       props.placementPipeline &&
       new PlacementPipeline(this, 'Placement', {
         ...props.placementPipeline,
-        tenantTable: tenants.table,
-        tenantAccess,
+        tenantTable: stores.tenants.table,
+        tenantAccess: stores.tenantAccess,
         environment,
         admin: this.api.handlers.admin,
         logRetention: config.logRetentionDays,
       });
     const offboarding = new OffboardingWorkflow(this, 'Offboarding', {
-      stateMachineName: offboardingStateMachineName,
+      stateMachineName: this.stateMachineName('offboarding'),
       siloDecommission: placement?.project,
-      tenantTable: tenants.table,
-      tenantAccess,
+      tenantTable: stores.tenants.table,
+      tenantAccess: stores.tenantAccess,
       environment,
       logRetention: config.logRetentionDays,
     });
     offboarding.grantStart(this.api.handlers.admin);
+    return { placement, offboarding };
+  }
+
+  /** Tenants' inference profiles, created on onboarding and deleted on offboarding; the chat function's guardrails. */
+  private grantModelUse(
+    config: PlatformConfig,
+    models: ModelGateway,
+    guardrails: TierGuardrails,
+    offboarding: OffboardingWorkflow,
+  ): void {
     if (config.tenantInferenceProfiles) {
       models.grantCreateProfiles(this.api.handlers.admin);
       models.grantDeleteProfiles(offboarding.stepFunction);
     }
     guardrails.grantApply(this.api.handlers['chat-completions']);
-    if (adapterEndpoint) {
-      const adapterWorkflow = new AdapterWorkflow(this, 'AdapterWorkflow', {
-        stateMachineName: adapterWorkflowName,
-        tenantTable: tenants.table,
-        endpoint: adapterEndpoint,
-        environment,
-        logRetention: config.logRetentionDays,
-      });
-      adapterEndpoint.grantInvoke(this.api.handlers['chat-completions']);
-      adapterEndpoint.grantManageAdapters(this.api.handlers.admin);
-      adapterEndpoint.grantManageAdapters(offboarding.stepFunction);
-      // A tenant moved to its silo leaves its adapters here: the cleanup unloads them.
-      if (placement) adapterEndpoint.grantManageAdapters(placement.stepFunction);
-      adapterWorkflow.grantStart(this.api.handlers.admin);
-    }
+  }
+
+  /** The workflow that loads a tenant's adapter onto the GPU endpoint, and who may use or manage adapters. */
+  private addAdapterWorkflow(
+    config: PlatformConfig,
+    endpoint: AdapterEndpoint,
+    stores: PlaneStores,
+    environment: Record<string, string>,
+    { offboarding, placement }: PlaneWorkflows,
+  ): void {
+    const adapterWorkflow = new AdapterWorkflow(this, 'AdapterWorkflow', {
+      stateMachineName: this.stateMachineName('adapters'),
+      tenantTable: stores.tenants.table,
+      endpoint,
+      environment,
+      logRetention: config.logRetentionDays,
+    });
+    endpoint.grantInvoke(this.api.handlers['chat-completions']);
+    endpoint.grantManageAdapters(this.api.handlers.admin);
+    endpoint.grantManageAdapters(offboarding.stepFunction);
+    // A tenant moved to its silo leaves its adapters here: the cleanup unloads them.
+    if (placement) endpoint.grantManageAdapters(placement.stepFunction);
+    adapterWorkflow.grantStart(this.api.handlers.admin);
+  }
+
+  /** Alarms, budget alerts, the dashboard and, when configured, the usage console. */
+  private addOperations(
+    props: TenantPlaneProps,
+    stores: PlaneStores,
+    parts: {
+      ingest: IngestPipeline;
+      authorizer: TenantAuthorizer;
+      ingestWorker: LambdaFunction;
+      workflows: PlaneWorkflows;
+      environment: Record<string, string>;
+    },
+  ): BudgetAlerts {
+    const { config } = props;
+    const { authorizer, ingestWorker, workflows } = parts;
+    const { offboarding, placement } = workflows;
+    const handlers = this.api.handlers;
     const alarms = new PlaneAlarms(this, 'Alarms', {
       api: this.api.api,
       authorizer: authorizer.function,
-      functions: [authorizer.function, ...Object.values(this.api.handlers), ingestWorker, offboarding.stepFunction],
-      ledgerTable: ledger.table,
-      searchDomain: search.domain,
-      deadLetterQueue: ingest.deadLetterQueue,
+      functions: [authorizer.function, ...Object.values(handlers), ingestWorker, offboarding.stepFunction],
+      ledgerTable: stores.ledger.table,
+      searchDomain: stores.search.domain,
+      deadLetterQueue: parts.ingest.deadLetterQueue,
       workflows: [offboarding.stateMachine, ...(placement ? [placement.stateMachine] : [])],
-      encryptionKey,
+      encryptionKey: props.encryptionKey,
     });
     const budgets = new BudgetAlerts(this, 'Budgets', {
-      ledgerTable: ledger.table,
-      tenantTable: tenants.table,
+      ledgerTable: stores.ledger.table,
+      tenantTable: stores.tenants.table,
       topic: alarms.topic,
       plane: props.siloTenantId ?? POOL_PLANE,
-      environment,
+      environment: parts.environment,
       logRetention: config.logRetentionDays,
     });
     new PlaneDashboard(this, 'Dashboard', {
       tiers: Object.keys(config.tiers) as Tier[],
       api: this.api.api,
       modelFunctions: [
-        this.api.handlers['chat-completions'],
-        this.api.handlers.embeddings,
-        this.api.handlers.documents,
-        this.api.handlers.retrieve,
+        handlers['chat-completions'],
+        handlers.embeddings,
+        handlers.documents,
+        handlers.retrieve,
         ingestWorker,
       ],
       alarms: alarms.alarms,
     });
     if (config.usageConsole) new UsageConsole(this, 'Console', { api: this.api.api, ...config.usageConsole });
+    return budgets;
+  }
+
+  /** Where this plane's stores are, as a stack output: what the placement pipeline copies a tenant into. */
+  private addResourcesOutput(stores: PlaneStores, ingest: IngestPipeline): void {
     const stack = Stack.of(this);
     const resources: Omit<PlaneResources, 'apiUrl'> & { apiUrl: string } = {
       region: stack.region,
       apiUrl: this.api.api.urlForPath('/').replace(/\/$/, ''),
-      tenantTableName: tenants.table.tableName,
-      ledgerTableName: ledger.table.tableName,
-      auditTableName: audit.table.tableName,
-      documentTableName: documents.table.tableName,
-      opensearchEndpoint: search.endpoint,
-      vectorBucketName: vectors.bucketName,
+      tenantTableName: stores.tenants.table.tableName,
+      ledgerTableName: stores.ledger.table.tableName,
+      auditTableName: stores.audit.table.tableName,
+      documentTableName: stores.documents.table.tableName,
+      opensearchEndpoint: stores.search.endpoint,
+      vectorBucketName: stores.vectors.bucketName,
       ingestQueueUrl: ingest.queue.queueUrl,
     };
     new CfnOutput(this, PLANE_RESOURCES_OUTPUT, {
       value: stack.toJsonString(resources),
       description: "Where this plane's stores are: what the placement pipeline copies a tenant into",
     });
-    if (encryptionKey) {
-      this.grantTableKey(encryptionKey, [
-        tenantAccess.role,
-        authorizer.function,
-        this.api.handlers.admin,
-        offboarding.stepFunction,
-        budgets.function,
-      ]);
-      this.suppressQueueKeyFindings([this.api.handlers.documents, ingestWorker]);
-    }
-    this.suppressAcceptedFindings(props.webAclArn !== undefined);
-    NagSuppressions.addResourceSuppressions(search.domain, [
+  }
+
+  /** cdk-nag findings on the search domain and the tenant role that this design accepts, with their reasons. */
+  private suppressStoreFindings(stores: PlaneStores, legacySharedIndex: boolean): void {
+    NagSuppressions.addResourceSuppressions(stores.search.domain, [
       {
         id: 'AwsSolutions-OS1',
         reason:
@@ -296,7 +413,7 @@ export class TenantPlane extends Construct {
       },
     ]);
     NagSuppressions.addResourceSuppressions(
-      tenantAccess.role,
+      stores.tenantAccess.role,
       [
         {
           id: 'AwsSolutions-IAM5',
@@ -304,7 +421,7 @@ export class TenantPlane extends Construct {
             'Document paths inside one index (`<index>/_search`, `_bulk`, `_doc/...`): the index itself is the tenant own t-<tenantId> or the shared one of old, where the adapter filters by tenant.',
           appliesTo: [
             'Resource::<VectorSearchDomain89BE157D.Arn>/t-<aws:PrincipalTag/tenantId>/*',
-            ...(config.legacySharedIndex ? [`Resource::<VectorSearchDomain89BE157D.Arn>/${SHARED_INDEX}/*`] : []),
+            ...(legacySharedIndex ? [`Resource::<VectorSearchDomain89BE157D.Arn>/${SHARED_INDEX}/*`] : []),
           ],
         },
       ],
