@@ -72,7 +72,7 @@ export const ADAPTER_CONTEXT: Readonly<Record<string, string>> = {
 export const POOL = 'MultiTenantAiPlatform';
 
 interface Configuration {
-  /** The app's context; functions are not bundled (`aws:cdk:bundling-stacks: []`) unless `bundling`. */
+  /** The app's context; functions are not bundled (`aws:cdk:bundling-stacks: []`), assets not staged, unless `bundling`. */
   readonly context?: Record<string, unknown>;
   readonly bundling?: boolean;
   /** Adds the stacks (and aspects) to the app. */
@@ -340,7 +340,12 @@ function synthesize(configuration: Configuration, dir: string): void {
     outdir,
     // Run once per configuration instead, by cfnValidation(): it would start its engine in every suite.
     builtinCloudFormationValidation: false,
-    context: { ...(configuration.bundling ? {} : { 'aws:cdk:bundling-stacks': [] }), ...configuration.context },
+    context: {
+      // Unless bundled, no asset is staged (the repository as the pipeline's source, the console's CLI layer):
+      // the same templates, without copying them into every assembly.
+      ...(configuration.bundling ? {} : { 'aws:cdk:bundling-stacks': [], 'aws:cdk:disable-asset-staging': true }),
+      ...configuration.context,
+    },
   });
   try {
     configuration.build(app);
@@ -348,12 +353,6 @@ function synthesize(configuration: Configuration, dir: string): void {
   } catch (error) {
     rmSync(outdir, { recursive: true, force: true });
     throw error;
-  }
-  // The staged assets (the repository as the pipeline's source, the console's CLI layer) only bundles.test.ts reads.
-  if (!configuration.bundling) {
-    for (const asset of readdirSync(outdir).filter((entry) => entry.startsWith('asset.'))) {
-      rmSync(join(outdir, asset), { recursive: true });
-    }
   }
   try {
     renameSync(outdir, dir);
