@@ -217,7 +217,7 @@ export interface Synthesized {
 /**
  * The configuration, synthesized: by this worker if no one has yet, else read from disk (waiting while another
  * worker synthesizes it). Kept under the OS temp directory, keyed by every file a synthesis may read (the
- * repository as the placement pipeline's source asset takes it in, the installed packages, CDK_ variables),
+ * repository's sources, as git would track them, the installed packages, CDK_ variables),
  * so a change anywhere synthesizes again and an unchanged tree reuses the last run's. (Edits inside
  * node_modules go unseen, only its lock file is: remove `$TMPDIR/infra-synth-*` to synthesize afresh.)
  */
@@ -263,8 +263,13 @@ function synthesizedNow(name: ConfigurationName): Synthesized | undefined {
 }
 
 const REPOSITORY = join(__dirname, '..', '..');
-/** What the placement pipeline's source asset leaves out (lib/constructs/placement-pipeline.ts): nothing a synthesis reads. */
-const NOT_READ = new Set(['node_modules', 'cdk.out', '.local', '.git', 'coverage']);
+/**
+ * What the placement pipeline's source asset leaves out (lib/constructs/placement-pipeline.ts), and what git
+ * ignores besides: nothing a synthesis reads but that asset's hash, which no test reads; test-output/ is
+ * written while these suites run (the browser suites' screenshots).
+ */
+const NOT_READ = new Set(['node_modules', 'cdk.out', '.local', '.git', 'coverage', 'test-output']);
+const NOT_READ_ENDINGS = ['.log', '.tsbuildinfo'];
 /** The environment a synthesis reads: addPlatformStacks' default account and region, the CLI's context. */
 const READ_VARIABLES = ['CDK_DEFAULT_ACCOUNT', 'CDK_DEFAULT_REGION', 'CDK_CONTEXT_JSON'];
 /** A cache this old, of another state of the tree, is no longer kept. */
@@ -276,7 +281,7 @@ function cacheDir(): string {
   const hash = createHash('sha256');
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (NOT_READ.has(entry.name) || entry.name.endsWith('.log')) continue;
+      if (NOT_READ.has(entry.name) || NOT_READ_ENDINGS.some((ending) => entry.name.endsWith(ending))) continue;
       const path = join(dir, entry.name);
       hash.update(`${relative(REPOSITORY, path)}\0`);
       if (entry.isDirectory()) walk(path);
