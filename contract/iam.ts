@@ -51,3 +51,15 @@ export const S3VECTORS_INDEX_ACTIONS = [
   'QueryVectors',
   'DeleteVectors',
 ] as const;
+
+/**
+ * What a session may do to an OpenSearch index of its own (`t-<tenantId>`): search and bulk are
+ * POSTs, documents PUTs, and deleting them DELETEs. The shared index of old takes all but DELETE.
+ */
+export const OPENSEARCH_INDEX_ACTIONS = [
+  'es:ESHttpGet',
+  'es:ESHttpHead',
+  'es:ESHttpPost',
+  'es:ESHttpPut',
+  'es:ESHttpDelete',
+] as const;

@@ -14,6 +14,7 @@ import { Construct } from 'constructs';
 import { PLACEMENT_EVENTS } from '../../contract/events';
 import {
   ITEM_ACCESS_ACTIONS,
+  OPENSEARCH_INDEX_ACTIONS,
   S3VECTORS_INDEX_ACTIONS,
   TENANT_SESSION_TAG,
   tenantLeadingKeyPatterns,
@@ -227,7 +228,7 @@ export class PlacementPipeline extends Construct {
         resources: [arn('s3vectors', `bucket/*/index/${TENANT_INDEX_PREFIX}${tenant}`)],
       }),
       new PolicyStatement({
-        actions: ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut', 'es:ESHttpDelete'],
+        actions: [...OPENSEARCH_INDEX_ACTIONS],
         resources: [
           arn('es', `domain/*/${TENANT_INDEX_PREFIX}${tenant}`),
           arn('es', `domain/*/${TENANT_INDEX_PREFIX}${tenant}/*`),

@@ -3,6 +3,7 @@ import { AccountRootPrincipal, Grant, type IGrantable, type IRole, PolicyStateme
 import { Construct } from 'constructs';
 import {
   ITEM_ACCESS_ACTIONS,
+  OPENSEARCH_INDEX_ACTIONS,
   S3VECTORS_INDEX_ACTIONS,
   TENANT_SESSION_TAG,
   tenantLeadingKeyPatterns,
@@ -107,17 +108,16 @@ export class TenantAccessRole extends Construct {
     if (props.search) {
       const { domain, sharedIndex } = props.search;
       const ownIndex = `${TENANT_INDEX_PREFIX}\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`;
-      const read = ['es:ESHttpGet', 'es:ESHttpHead', 'es:ESHttpPost', 'es:ESHttpPut'];
       role.addToPolicy(
         new PolicyStatement({
-          actions: [...read, 'es:ESHttpDelete'],
+          actions: [...OPENSEARCH_INDEX_ACTIONS],
           resources: [domain.indexArn(ownIndex), domain.indexArn(`${ownIndex}/*`)],
         }),
       );
       if (sharedIndex) {
         role.addToPolicy(
           new PolicyStatement({
-            actions: read,
+            actions: OPENSEARCH_INDEX_ACTIONS.filter((action) => action !== 'es:ESHttpDelete'),
             resources: [domain.indexArn(sharedIndex), domain.indexArn(`${sharedIndex}/*`)],
           }),
         );
