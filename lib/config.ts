@@ -468,6 +468,9 @@ export interface SiloTenant {
  * reserved for each of its tenant-route functions (default: none reserved); `silo.<tenantId>.decommission=true`
  * only for the pipeline's last deploy before it destroys the stack.
  */
+/** `silo.<tenantId>.region`: an AWS region name (it goes into ARNs the placement builds may assume). */
+export const siloRegionSchema = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a silo region is an AWS region name');
+
 export function siloTenants(context: (key: string) => unknown = () => undefined): SiloTenant[] {
   const listed = String(context('siloTenants') ?? '')
     .split(',')
@@ -475,11 +478,7 @@ export function siloTenants(context: (key: string) => unknown = () => undefined)
     .filter((id) => id !== '');
   return listed.map((tenantId) => ({
     tenantId: tenantIdPattern.parse(tenantId),
-    region: z
-      .string()
-      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a silo region is an AWS region name')
-      .optional()
-      .parse(context(`silo.${tenantId}.region`)),
+    region: siloRegionSchema.optional().parse(context(`silo.${tenantId}.region`)),
     concurrency: z.coerce
       .number()
       .int()

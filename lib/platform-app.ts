@@ -1,6 +1,6 @@
 import { type App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { platformConfig, siloTenants } from './config';
+import { platformConfig, siloRegionSchema, siloTenants } from './config';
 import { PlatformStack } from './platform-stack';
 import { SiloTenantStack } from './silo-tenant-stack';
 
@@ -64,6 +64,6 @@ function platformContext(app: App): Record<string, string> {
 /** The regions silos are placed in (`silo.<tenantId>.region`), so the pipeline may deploy there. */
 function siloRegions(app: App): string[] {
   return Object.entries(app.node.getAllContext())
-    .filter(([key, value]) => /^silo\.[^.]+\.region$/.test(key) && typeof value === 'string')
-    .map(([, value]) => value as string);
+    .filter(([key]) => /^silo\.[^.]+\.region$/.test(key))
+    .map(([, value]) => siloRegionSchema.parse(value));
 }

@@ -1,5 +1,7 @@
+import { App } from 'aws-cdk-lib';
 import { type Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { PLACEMENT_EVENTS } from '../../contract/events';
+import { addPlatformStacks } from '../../lib/platform-app';
 import { stateMachineDefinitions } from '../support/templates';
 import { budget, POOL, synthesized } from './synthesized';
 
@@ -163,6 +165,11 @@ describe('PlacementPipeline (pool stack)', () => {
     expect(platformContext).toMatchObject({ searchSizing: 'production', 'silo.a-bank.region': 'eu-central-1' });
     expect(platformContext.siloTenants).toBeUndefined();
     expect(variables.TENANT_TABLE_NAME).toEqual({ Ref: expect.stringMatching(/^TenantRegistry/) });
+  });
+
+  it('refuses a silo region that is not a region name, before it goes into the bootstrap roles the builds may assume', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [], 'silo.x-bank.region': 'eu-*' } });
+    expect(() => addPlatformStacks(app)).toThrow(/a silo region is an AWS region name/);
   });
 
   it('runs every build as a session of its one tenant, which reaches no data without naming that tenant', () => {
