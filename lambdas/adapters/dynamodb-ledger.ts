@@ -373,6 +373,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
           ...also.filter((item) => item !== undefined),
         ],
         tenantId,
+        END_ATTEMPTS,
       ),
     );
   }
@@ -514,7 +515,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
    * by a condition, so a retry of one that did land is cancelled instead of counting twice).
    * `done`, or per item whether its condition failed.
    */
-  private transact(items: TransactItem[], tenantId: string): Promise<'done' | boolean[]> {
+  private transact(items: TransactItem[], tenantId: string, attempts?: number): Promise<'done' | boolean[]> {
     return withRetries(async () => {
       try {
         await this.db(tenantId).send(new TransactWriteCommand({ TransactItems: items }));
@@ -528,9 +529,17 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
         if (reasons.some((r) => r.Code !== 'None' && r.Code !== 'ConditionalCheckFailed')) throw error;
         return reasons.map((r) => r.Code === 'ConditionalCheckFailed');
       }
-    });
+    }, attempts);
   }
 }
+
+/**
+ * Tries of a settle or release (a reserve gets withRetries' default 4). A settle comes after the model
+ * answered: giving up would answer 503 for a call that may have been billed (its write landed, its answer
+ * lost), which the client then retries and pays twice; on a hot tenant concurrent settles conflict on the
+ * shard item, so it keeps trying for a few seconds (backoff at most 1 s a try) before it does.
+ */
+const END_ATTEMPTS = 10;
 
 /**
  * Settled usage of every tenant, for the operator's report. Runs with the admin function's own

@@ -61,3 +61,48 @@ describe('a reserve whose answer was lost in the last admission round', () => {
     }
   });
 });
+
+/**
+ * A settle comes after the model answered. Concurrent settles of a hot tenant conflict on its shard item;
+ * one that gave up as soon as a reserve does would answer 503 for a call that may be billed already, and
+ * the client's retry would pay for it twice.
+ */
+describe('a settle that meets conflicts for longer than a reserve would wait', () => {
+  it('keeps trying and settles the call once', async () => {
+    const dynamodb = await startLocalDynamoDb({ tables: [{ name: 'ledger' }], credentials });
+    const db = DynamoDBDocumentClient.from(
+      new DynamoDBClient({ region: 'us-east-1', endpoint: dynamodb.endpoint, credentials }),
+    );
+    let conflicts = 0;
+    const contended = {
+      send: async (command: unknown) => {
+        const settling = command instanceof TransactWriteCommand && JSON.stringify(command.input).includes('"Delete"');
+        if (settling && conflicts < 6) {
+          conflicts++;
+          throw Object.assign(new Error('cancelled'), {
+            name: 'TransactionCanceledException',
+            CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
+          });
+        }
+        return db.send(command as never);
+      },
+    } as unknown as DynamoDBDocumentClient;
+    try {
+      const ledger = new DynamoDbLedger(() => contended, 'ledger', { reservationTtlMs: 300_000 });
+      const tenant = tenantContext('hot-tenant', { requestsPerMinute: 10 });
+      const reservation = await ledger.reserve(tenant, {
+        requestId: 'answered',
+        model: 'm',
+        estimate: { tokens: 100, costNanoUsd: 0 },
+        nowMs: now,
+      });
+      await ledger.settle(reservation, { inputTokens: 10, outputTokens: 20, costNanoUsd: 0 });
+      expect(conflicts).toBe(6);
+      const state = await ledgerState(db, 'hot-tenant');
+      expect({ tok: state.tok, inFlight: state.inFlight }).toEqual({ tok: 30, inFlight: [] });
+    } finally {
+      db.destroy();
+      await dynamodb.close();
+    }
+  });
+});

@@ -19,14 +19,14 @@ import { tenantContext } from '../support/tenant';
  */
 
 /**
- * 320 requests through the whole platform on a busy 2-core machine take tens of seconds. `npm test`
- * runs this suite alone, after the others (`test:load`): beside a worker synthesizing stacks or
- * driving Chromium, a starved machine answers 503 "retry shortly", as it should, where this suite
- * asserts no 5xx.
+ * It runs beside the other suites on a 2-core machine that may be busy: it asserts exactness and
+ * isolation, not speed. A starved platform answers 503 "retry shortly" (a store still busy after its
+ * retries, before the model ran) or a contended 429, and the clients retry those, a bounded number of
+ * times; a settle, which comes after the model answered, keeps trying rather than answer 503.
  */
 const LOAD_TEST_TIMEOUT_MS = 180_000;
 const CLIENTS = 64;
-const REQUESTS_PER_CLIENT = 5;
+const REQUESTS_PER_CLIENT = 3;
 const MAX_TOKENS = [8, 32, 64, 200, 600];
 const PRICE = DEFAULT_MODELS['nova-micro'];
 const nanoPerToken = (usdPerMillion: number) => Math.round(usdPerMillion * 1000);
