@@ -1,9 +1,7 @@
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { OFFBOARDING_EVENTS, PLACEMENT_EVENTS } from '../../contract/events';
 import { type DurableWorkflow, OFFBOARDING_WORKFLOW, PLACEMENT_WORKFLOW } from '../../contract/workflows';
 import { platformConfig } from '../../lib/config';
-import { addPlatformStacks } from '../../lib/platform-app';
+import { budget, POOL, synthesized } from '../infra/synthesized';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 import { stateMachineDefinitions } from '../support/templates';
 
@@ -21,17 +19,20 @@ type State = {
 };
 type Definition = { StartAt: string; States: Record<string, State> };
 
-const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-const { pool } = addPlatformStacks(app);
-app.synth();
-const definitions = stateMachineDefinitions(Template.fromStack(pool)).map((machine) => machine.definition);
-const definitionWith = (state: string): Definition => {
-  const found = definitions.find((definition) => state in definition.States);
-  if (!found) throw new Error(`no state machine with ${state}`);
-  return found;
-};
-const placement = definitionWith('DeploySilo');
-const offboarding = definitionWith('ServedBySilo');
+// The pool as `cdk synth` with no context builds it, shared with the infra suites.
+let placement: Definition;
+let offboarding: Definition;
+beforeAll(async () => {
+  const template = (await synthesized('defaults')).template(POOL);
+  const definitions = stateMachineDefinitions(template).map((machine) => machine.definition as Definition);
+  const definitionWith = (state: string): Definition => {
+    const found = definitions.find((definition) => state in definition.States);
+    if (!found) throw new Error(`no state machine with ${state}`);
+    return found;
+  };
+  placement = definitionWith('DeploySilo');
+  offboarding = definitionWith('ServedBySilo');
+}, budget('defaults'));
 
 /** The states an execution enters: `Next` each time, the branch `choose` names at a Choice, the Catch at `failAt`. */
 function pathThrough(
