@@ -9,6 +9,7 @@ import { type PlatformSettings, settingsFromEnv } from '../contract/environment'
 import { PLANE_RESOURCES_OUTPUT, type PlaneResources, planeResourcesSchema } from '../contract/placement';
 import { BedrockInferenceProfiles } from '../lambdas/adapters/bedrock-inference-profiles';
 import { DynamoDbAuditLog } from '../lambdas/adapters/dynamodb-audit-log';
+import { DynamoDbBudgetAlertMarks } from '../lambdas/adapters/dynamodb-budget-alert-marks';
 import { DynamoDbDocumentStore } from '../lambdas/adapters/dynamodb-document-store';
 import { DynamoDbLedger } from '../lambdas/adapters/dynamodb-ledger';
 import { DynamoDbResponseCache } from '../lambdas/adapters/dynamodb-response-cache';
@@ -151,5 +152,6 @@ function storesOf(pool: PlatformSettings, plane: Omit<PlaneResources, 'apiUrl'>)
     }),
     documents: new DynamoDbDocumentStore(own, plane.documentTableName),
     queue: new SqsIngestQueue(new SQSClient({ region: plane.region }), plane.ingestQueueUrl),
+    budgetAlertMarks: new DynamoDbBudgetAlertMarks(db, plane.tenantTableName),
   };
 }

@@ -1,4 +1,4 @@
-import { DeleteCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { TENANT_PARTITION_PREFIX, TTL_ATTRIBUTE } from '../../contract/tables';
 import type { BudgetAlertMarks } from '../core/ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
@@ -40,8 +40,31 @@ export class DynamoDbBudgetAlertMarks implements BudgetAlertMarks {
   async unmark(tenantId: string, month: string, thresholdPercent: number): Promise<void> {
     await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: key(tenantId, month, thresholdPercent) }));
   }
+
+  async marked(tenantId: string): Promise<{ month: string; thresholdPercent: number }[]> {
+    const marks: { month: string; thresholdPercent: number }[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :alert)',
+          ExpressionAttributeValues: { ':pk': key(tenantId, '', 0).pk, ':alert': MARK_PREFIX },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const [month, percent] = String(item.sk).slice(MARK_PREFIX.length).split('#');
+        marks.push({ month, thresholdPercent: Number(percent) });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return marks;
+  }
 }
 
+const MARK_PREFIX = 'ALERT#';
+
 function key(tenantId: string, month: string, thresholdPercent: number) {
-  return { pk: `${TENANT_PARTITION_PREFIX}${tenantId}`, sk: `ALERT#${month}#${thresholdPercent}` };
+  return { pk: `${TENANT_PARTITION_PREFIX}${tenantId}`, sk: `${MARK_PREFIX}${month}#${thresholdPercent}` };
 }

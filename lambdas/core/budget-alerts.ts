@@ -5,7 +5,7 @@ import type { BudgetAlertMarks, BudgetEvents, TenantRegistry, UsageReports } fro
 export interface BudgetAlertDeps {
   readonly reports: UsageReports;
   readonly registry: Pick<TenantRegistry, 'getTenant'>;
-  readonly marks: BudgetAlertMarks;
+  readonly marks: Pick<BudgetAlertMarks, 'mark' | 'unmark'>;
   readonly events: BudgetEvents;
 }
 

@@ -15,15 +15,22 @@ export type TenantPhase =
   | 'serving'
   /** Its silo is being asked for or deployed: still served and managed here, and not offboarded until the move ends. */
   | 'preparing_move'
-  /** Frozen for the copy to its silo, or switched and being cleaned here: no operator changes. */
+  /**
+   * Frozen in the pool until its data is copied to its silo: only the safe direction (a key revoked,
+   * the tenant suspended), which the copy carries over once it has taken the tenant's last changes.
+   */
   | 'moving'
-  /** Served and managed by its silo (the pool's view). */
+  /** Copied, its switch to the silo pending: a step of seconds, no change until it is done. */
+  | 'switching'
+  /** Served and managed by its silo (the pool's view), from the switch on, the pool's copy cleaned after. */
   | 'moved'
   | 'leaving'
   | 'gone';
 
 export type TenantOperation =
   | 'configure'
+  /** Suspending, alone: the safe direction, legal during a move too. */
+  | 'suspend'
   | 'issue_key'
   | 'revoke_key'
   | 'change_adapters'
@@ -36,9 +43,10 @@ export type TenantOperation =
 /** The phases in which each operation is legal: the one table of what may happen to a tenant when. */
 const LEGAL_IN: Readonly<Record<TenantOperation, readonly TenantPhase[]>> = {
   configure: ['serving', 'preparing_move'],
+  suspend: ['serving', 'preparing_move', 'moving'],
   issue_key: ['serving', 'preparing_move'],
   // A leaving tenant's keys may still be revoked: the safe direction, until the purge deletes them.
-  revoke_key: ['serving', 'preparing_move', 'leaving'],
+  revoke_key: ['serving', 'preparing_move', 'moving', 'leaving'],
   change_adapters: ['serving', 'preparing_move'],
   change_prompts: ['serving', 'preparing_move'],
   request_silo: ['serving', 'preparing_move'],
@@ -56,10 +64,10 @@ export function phaseOf(tenant: TenantRecord, siloTenantId: string | undefined):
   // A silo plane serves its one tenant whatever the pool's record of its move says.
   if (siloTenantId !== undefined || !placement) return 'serving';
   if (placement.status === 'requested' || placement.status === 'deploying') return 'preparing_move';
-  if (placement.status === 'migrating' || placement.status === 'switching' || placement.status === 'cleaning') {
-    return 'moving';
-  }
-  return placement.current === 'silo' ? 'moved' : 'serving';
+  if (placement.current === 'silo') return 'moved';
+  if (placement.status === 'migrating') return 'moving';
+  if (placement.status === 'switching') return 'switching';
+  return 'serving';
 }
 
 /** Throws 409, with the tenant as it is, unless `operation` is legal in the tenant's phase. */
@@ -70,7 +78,8 @@ export function assertLegal(tenant: TenantRecord, operation: TenantOperation, si
   const why: Record<TenantPhase, string> = {
     serving: `tenant '${id}' is not being offboarded`,
     preparing_move: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): offboard it after the move`,
-    moving: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): try again when the move is done`,
+    moving: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): only revoking keys and suspending are possible until the move is done`,
+    switching: `tenant '${id}' is switching to its own stack: try again in a few seconds`,
     moved: `tenant '${id}' is managed at its own stack: ${tenant.placement?.siloUrl}`,
     leaving: `tenant '${id}' is offboarding`,
     gone: `tenant '${id}' is offboarded`,

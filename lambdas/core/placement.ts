@@ -2,6 +2,7 @@ import { type AdapterDeps, removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
 import { assertLegal, changeTenant, PLACEMENT_STEPS, type PlacementStep, placementFor, readTenant } from './lifecycle';
 import type {
+  BudgetAlertMarks,
   DocumentStore,
   IngestQueue,
   PlacementWorkflow,
@@ -42,6 +43,8 @@ export interface PlaneStores {
   readonly documents: Pick<DocumentStore, 'listJobs'>;
   /** The silo's queue gets the ingest jobs the pool had not done: their items came with the documents. */
   readonly queue: IngestQueue;
+  /** Budget thresholds announced: the silo goes on from them, announcing none twice. */
+  readonly budgetAlertMarks: BudgetAlertMarks;
 }
 
 /** The data tables a move copies, item by item, and the name each count is reported under. */
@@ -134,19 +137,12 @@ export async function migrateTenantData(
   if (deps.now() < Date.parse(placement.drainUntil ?? '')) {
     throw new PlatformError('conflict', `the pool may still write for '${tenantId}' until ${placement.drainUntil}`);
   }
-  const siloRecord: TenantRecord = {
-    ...tenant,
-    placements: withCurrentPlacement({ ...tenant, placements: [] }, deps.vectorStores),
-    placement: { ...placement, current: 'silo', status: 'complete', drainUntil: undefined },
-  };
-  await upsertTenant(deps.target.registry, siloRecord);
+  const { siloRecord, keys } = await copyRecordAndKeys(deps, tenant);
   await deps.target.vectors.ensureTenantIndex(siloRecord);
-  const keys = await deps.source.registry.listApiKeys(tenantId);
-  for (const key of keys) await deps.target.registry.putApiKey(key);
   const prompts = await deps.source.registry.listPrompts(tenantId);
   for (const prompt of prompts) await deps.target.registry.putPrompt(tenantId, prompt);
 
-  const migrated: Record<string, number> = { api_keys: keys.length, prompts: prompts.length };
+  const migrated: Record<string, number> = { api_keys: keys, prompts: prompts.length };
   for (const [table, name] of Object.entries(COPIED_TABLES) as [TenantTable, string][]) {
     migrated[name] = 0;
     let cursor: string | undefined;
@@ -164,8 +160,32 @@ export async function migrateTenantData(
     deps.target.vectors,
     actingFor(siloRecord, PLACEMENT_ACTOR),
   );
+  const marks = await deps.source.budgetAlertMarks.marked(tenantId);
+  for (const mark of marks) await deps.target.budgetAlertMarks.mark(tenantId, mark.month, mark.thresholdPercent);
+  migrated.budget_alert_marks = marks.length;
 
-  return advance(deps, tenantId, 'copy', (current) => ({ ...current, status: 'switching', migrated }));
+  const copied = await advance(deps, tenantId, 'copy', (current) => ({ ...current, status: 'switching', migrated }));
+  // Keys revoked and a suspension while the copy ran were written at the version the advance
+  // replaced, and none is legal after it: carried over now, the silo has the tenant's last word.
+  await copyRecordAndKeys(deps, copied);
+  return copied;
+}
+
+/** The silo's record of the tenant (served there, once switched) and its API keys, as the pool holds them now. */
+async function copyRecordAndKeys(
+  deps: { readonly source: PlaneStores; readonly target: PlaneStores; readonly vectorStores: VectorStores },
+  tenant: TenantRecord,
+): Promise<{ siloRecord: TenantRecord; keys: number }> {
+  const placement = tenant.placement as TenantPlacement;
+  const siloRecord: TenantRecord = {
+    ...tenant,
+    placements: withCurrentPlacement({ ...tenant, placements: [] }, deps.vectorStores),
+    placement: { ...placement, current: 'silo', status: 'complete', drainUntil: undefined },
+  };
+  await upsertTenant(deps.target.registry, siloRecord);
+  const keys = await deps.source.registry.listApiKeys(tenant.tenantId);
+  for (const key of keys) await deps.target.registry.putApiKey(key);
+  return { siloRecord, keys: keys.length };
 }
 
 /** The pool's record now points at the silo: its authorizer sends the tenant's callers there. */

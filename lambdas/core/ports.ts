@@ -198,6 +198,8 @@ export interface BudgetAlertMarks {
   mark(tenantId: string, month: string, thresholdPercent: number): Promise<boolean>;
   /** Takes a mark back: its announcement failed, so the next run makes it again. */
   unmark(tenantId: string, month: string, thresholdPercent: number): Promise<void>;
+  /** The tenant's marks (a move to its silo carries them, so no threshold is announced twice). */
+  marked(tenantId: string): Promise<readonly { readonly month: string; readonly thresholdPercent: number }[]>;
 }
 
 /** Where budget announcements go (EventBridge on AWS). */

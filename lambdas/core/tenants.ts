@@ -137,8 +137,10 @@ export async function updateTenant(
   tenantId: string,
   changes: UpdateRequest,
 ) {
+  const { version: _version, ...asked } = changes;
+  const suspendsOnly = Object.keys(asked).length === 1 && asked.status === 'suspended';
   return changeTenant(deps.registry, tenantId, async (current) => {
-    assertLegal(current, 'configure', deps.siloTenantId);
+    assertLegal(current, suspendsOnly ? 'suspend' : 'configure', deps.siloTenantId);
     if (changes.version !== undefined && changes.version !== current.version) {
       throw new PlatformError(
         'conflict',

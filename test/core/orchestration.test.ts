@@ -3,9 +3,15 @@ import { completeChat } from '../../lambdas/core/chat';
 import { indexQueuedJob, ingestDocument } from '../../lambdas/core/documents';
 import { PlatformError } from '../../lambdas/core/errors';
 import { beginOffboarding, purgeTenantData, tombstoneTenant } from '../../lambdas/core/offboarding';
-import { freezeForMigration, markDeploying, requestSilo } from '../../lambdas/core/placement';
+import {
+  freezeForMigration,
+  markDeploying,
+  migrateTenantData,
+  type PlaneStores,
+  requestSilo,
+} from '../../lambdas/core/placement';
 import type { TenantRecord } from '../../lambdas/core/tenant';
-import { onboardTenant } from '../../lambdas/core/tenants';
+import { createApiKey, onboardTenant, revokeApiKey, updateTenant } from '../../lambdas/core/tenants';
 import { DEFAULT_MODELS, DEFAULT_TIERS, platformConfig } from '../../lib/config';
 import { contextOf, inMemoryPorts } from '../support/fakes';
 
@@ -317,5 +323,52 @@ describe('a move to a silo', () => {
     expect(frozen.placement).toMatchObject({ status: 'migrating', siloUrl: 'https://silo.example/v1' });
     expect(frozen.placement).not.toHaveProperty('step');
     expect(frozen.placement).not.toHaveProperty('tenantId');
+  });
+
+  it('carries a key revoked and a suspension made while the copy ran over to the silo, and refuses them once copied', async () => {
+    const { deps, fake } = await world('enterprise');
+    const moving = { ...deps, drainMs: 60_000, workflow: { start: async () => {} } };
+    const leaked = await createApiKey(deps, 'orchestra');
+    const kept = await createApiKey(deps, 'orchestra');
+    await requestSilo(moving, 'orchestra');
+    await markDeploying(moving, 'orchestra');
+    await freezeForMigration(moving, 'orchestra', { siloUrl: 'https://silo.example' });
+    const silo = inMemoryPorts();
+    const marks = () => ({
+      marked: async () => [{ month: '2026-11', thresholdPercent: 80 }],
+      mark: async (tenantId: string, month: string, percent: number) =>
+        Boolean(silo.events.push(`mark ${tenantId} ${month} ${percent}`)),
+      unmark: async () => {},
+    });
+    const noItems = { read: async () => ({ items: [] }), write: async () => {} };
+    // The operator acts while the copy runs: after it read the keys and the record, before it is done.
+    const source: PlaneStores = {
+      ...fake.ports,
+      partitions: noItems,
+      budgetAlertMarks: marks(),
+      registry: {
+        ...fake.ports.registry,
+        listPrompts: async (tenantId) => {
+          await revokeApiKey(deps, 'orchestra', leaked.key_id);
+          await updateTenant(deps, 'orchestra', { status: 'suspended' });
+          return fake.ports.registry.listPrompts(tenantId);
+        },
+      },
+    };
+    const target: PlaneStores = { ...silo.ports, partitions: noItems, budgetAlertMarks: marks() };
+    const copied = await migrateTenantData(
+      { ...moving, now: () => NOW + 60_001, source, target, vectorStores: retrieval.vectorStores },
+      'orchestra',
+    );
+    expect(copied.placement).toMatchObject({ status: 'switching', migrated: { api_keys: 2, budget_alert_marks: 1 } });
+    expect((await silo.ports.registry.getApiKey(leaked.key_id))?.status).toBe('revoked');
+    expect((await silo.ports.registry.getApiKey(kept.key_id))?.status).toBe('active');
+    expect((await silo.ports.registry.getTenant('orchestra'))?.status).toBe('suspended');
+    expect(silo.events).toContain('mark orchestra 2026-11 80');
+    // Copied, the switch pending: no change until the silo serves the tenant, which takes them there.
+    await expect(revokeApiKey(deps, 'orchestra', kept.key_id)).rejects.toMatchObject({ code: 'conflict' });
+    await expect(updateTenant(deps, 'orchestra', { status: 'suspended' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
   });
 });

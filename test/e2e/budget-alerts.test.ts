@@ -56,6 +56,8 @@ describe('budget threshold events', () => {
     expect(await platform.checkBudgets()).toEqual([eighty]);
     expect(await platform.checkBudgets()).toEqual([]);
     expect(budgetEvents().map((event) => event.detail)).toEqual([eighty]);
+    // the marks as a move to a silo reads them, to carry them over
+    expect(await platform.deps.budgetAlertMarks.marked('thrifty-co')).toEqual([{ month, thresholdPercent: 80 }]);
 
     const lowered = await call(platform, 'PATCH', '/admin/tenants/thrifty-co', {
       ...admin(),

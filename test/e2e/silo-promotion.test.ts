@@ -52,6 +52,7 @@ describe('promotion from the pool to a silo', () => {
       'titan-embed-text-v2',
     ]);
 
+    const leaked = (await admin('POST', '/admin/tenants/bank-co/api-keys')).body;
     const template = { messages: [{ role: 'system', content: 'You answer for the bank.' }] };
     expect((await admin('PUT', '/admin/tenants/bank-co/prompts/teller', template)).status).toBe(200);
     const promoted = await admin('POST', '/admin/tenants/bank-co/promote');
@@ -65,8 +66,10 @@ describe('promotion from the pool to a silo', () => {
     expect(migrating).toMatchObject({ placement: 'pool', placement_status: 'migrating' });
     const silo = pool.silos.get('bank-co') as LocalPlatform;
     expect(migrating.silo_url).toBe(silo.url);
-    // frozen in the pool: no admin change, and a credential not cached yet is told to wait
+    // frozen in the pool: no admin change but the safe direction, and a credential not cached yet is told to wait
     expect((await admin('PATCH', '/admin/tenants/bank-co', { limits: { requestsPerMinute: 5 } })).status).toBe(409);
+    expect((await admin('POST', '/admin/tenants/bank-co/api-keys')).status).toBe(409);
+    expect((await admin('DELETE', `/admin/tenants/bank-co/api-keys/${leaked.key_id}`)).status).toBe(200);
     const waiting = await call(pool, 'GET', '/v1/usage', { credential: userToken });
     expect(waiting.status).toBe(403);
     expect(waiting.body.error.message).toMatch(/moving to its own stack/);
@@ -83,7 +86,8 @@ describe('promotion from the pool to a silo', () => {
       silo_url: silo.url,
       // the audit listing is audited too, after it answered
       migrated: {
-        api_keys: 1,
+        api_keys: 2,
+        budget_alert_marks: 0,
         documents: 1,
         chunks: 1,
         ledger_items: ledgerItems,
@@ -92,6 +96,9 @@ describe('promotion from the pool to a silo', () => {
       },
     });
 
+    // the key revoked mid-move is refused by the silo too
+    const revokedAtSilo = await call(silo, 'GET', '/v1/usage', { credential: leaked.api_key });
+    expect(revokedAtSilo.status).toBe(401);
     // the silo serves the same key and the same IdP's tokens, with the tenant's data
     const atSilo = (path: string, credential = apiKey) => call(silo, 'GET', path, { credential });
     expect((await atSilo('/v1/usage')).body.data).toEqual(usageBefore);
