@@ -135,6 +135,12 @@ export const TENANT_ROUTE_PREFIX = '/v1/';
 export const AUTHORIZER_DENY_REASON = 'denyReason';
 
 /**
+ * The authorizer context key of a Forward: the silo's URL a moved tenant's request goes on to,
+ * before the handler does anything of its own (`lambdas/handlers/forward.ts`).
+ */
+export const AUTHORIZER_FORWARD_TO = 'forwardTo';
+
+/**
  * API Gateway's own answers (no Lambda ran), in the platform's error shape. Keys are
  * API Gateway `ResponseType`s; the local front answers the same way.
  */

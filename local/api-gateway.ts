@@ -129,6 +129,11 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
     }
     const headers = Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, String(value)]));
     const query = url.searchParams.size > 0 ? Object.fromEntries(url.searchParams) : null;
+    // As API Gateway sends both: the last value of each name, and every value.
+    const multiValueQuery =
+      url.searchParams.size > 0
+        ? Object.fromEntries([...new Set(url.searchParams.keys())].map((name) => [name, url.searchParams.getAll(name)]))
+        : null;
     const methodArn = `${API_ARN}/${STAGE}/${method}${url.pathname}`;
     const requestContext = {
       requestId,
@@ -183,7 +188,7 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
       headers,
       multiValueHeaders: {},
       queryStringParameters: query,
-      multiValueQueryStringParameters: null,
+      multiValueQueryStringParameters: multiValueQuery,
       pathParameters: Object.keys(matched.pathParameters).length > 0 ? matched.pathParameters : null,
       stageVariables: null,
       requestContext: { ...requestContext, authorizer: authorizerContext },

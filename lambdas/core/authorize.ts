@@ -5,8 +5,13 @@ import { servedHere, type TenantContext, type TenantRecord } from './tenant';
 
 export type AuthDecision =
   | { readonly effect: 'Allow'; readonly context: TenantContext }
-  /** A known tenant that may not call here now (suspended, moving, or served by its silo): 403, with why. */
-  | { readonly effect: 'Deny'; readonly principalId: string; readonly reason: string };
+  /** A known tenant that may not call here now (suspended, or moving): 403, with why. */
+  | { readonly effect: 'Deny'; readonly principalId: string; readonly reason: string }
+  /**
+   * A tenant served by its silo, calling the pool: the request goes on to the silo's URL (from the
+   * tenant's own record, so never another's), where its credential and status are decided again.
+   */
+  | { readonly effect: 'Forward'; readonly principalId: string; readonly tenantId: string; readonly to: string };
 
 export interface AuthorizeDeps {
   readonly registry: TenantRegistry;
@@ -29,6 +34,12 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
   const tenant = await deps.registry.getTenant(caller.tenantId);
   // An offboarded tenant's record is a tombstone: its credentials name no one.
   if (!tenant || tenant.status === 'offboarded') throw unauthenticated();
+  // The pool's copy of a moved tenant's status is stale (the silo manages it): the silo decides. An
+  // offboarding, which the pool runs, is not forwarded.
+  const moved = deps.siloTenantId === undefined && tenant.placement?.current === 'silo' && tenant.placement.siloUrl;
+  if (moved && tenant.status !== 'offboarding') {
+    return { effect: 'Forward', principalId: caller.principal.id, tenantId: tenant.tenantId, to: moved };
+  }
   const refusal = refusalReason(tenant, deps.siloTenantId);
   if (refusal) return { effect: 'Deny', principalId: caller.principal.id, reason: refusal };
   return {
@@ -49,16 +60,11 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
   };
 }
 
-/**
- * Why this plane does not serve the tenant now, if it does not. The pool names a promoted tenant's
- * own URL (from the tenant's own record, so never another's); a tenant being moved waits for it.
- */
+/** Why this plane does not serve the tenant now, if it does not: a tenant being moved waits for it. */
 function refusalReason(tenant: TenantRecord, siloTenantId: string | undefined): string | undefined {
   if (tenant.status !== 'active') return `tenant '${tenant.tenantId}' is ${tenant.status}`;
   if (servedHere(tenant, siloTenantId)) return undefined;
-  return tenant.placement?.current === 'silo'
-    ? `tenant '${tenant.tenantId}' is served by its own stack: call ${tenant.placement.siloUrl}/v1/ instead`
-    : `tenant '${tenant.tenantId}' is moving to its own stack: retry in a few minutes`;
+  return `tenant '${tenant.tenantId}' is moving to its own stack: retry in a few minutes`;
 }
 
 async function apiKeyCaller(deps: AuthorizeDeps, credential: string) {

@@ -1,6 +1,11 @@
 import middy from '@middy/core';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { AUTHORIZER_DENY_REASON, credentialOf, TENANT_ROUTE_PREFIX } from '../../contract/routes';
+import {
+  AUTHORIZER_DENY_REASON,
+  AUTHORIZER_FORWARD_TO,
+  credentialOf,
+  TENANT_ROUTE_PREFIX,
+} from '../../contract/routes';
 import { authorize } from '../core/authorize';
 import { PlatformError } from '../core/errors';
 import { toAuthorizerContext } from '../core/tenant';
@@ -34,17 +39,30 @@ export function create(deps: AuthorizerDeps) {
       }
       const statement = {
         Action: 'execute-api:Invoke',
-        Effect: decision.effect,
+        Effect: decision.effect === 'Deny' ? ('Deny' as const) : ('Allow' as const),
         Resource: tenantRoutesArn(event.methodArn),
       };
       const policyDocument = { Version: '2012-10-17', Statement: [statement] };
-      return decision.effect === 'Allow'
-        ? { principalId: decision.context.principal.id, policyDocument, context: toAuthorizerContext(decision.context) }
-        : {
+      switch (decision.effect) {
+        case 'Allow':
+          return {
+            principalId: decision.context.principal.id,
+            policyDocument,
+            context: toAuthorizerContext(decision.context),
+          };
+        case 'Forward':
+          return {
+            principalId: decision.principalId,
+            policyDocument,
+            context: { tenantId: decision.tenantId, [AUTHORIZER_FORWARD_TO]: decision.to },
+          };
+        case 'Deny':
+          return {
             principalId: decision.principalId,
             policyDocument,
             context: { [AUTHORIZER_DENY_REASON]: `: ${decision.reason}` },
           };
+      }
     }),
   );
 }

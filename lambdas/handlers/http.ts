@@ -16,6 +16,7 @@ import {
   type TenantContext,
 } from '../core/tenant';
 import { onStreamEnd } from '../streamed-response';
+import { forwardToSilo } from './forward';
 import { logger } from './logger';
 
 export interface ApiContext extends Context {
@@ -303,6 +304,7 @@ export function tenantApi(deps: {
   now: () => number;
 }) {
   return middy<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext>()
+    .use(forwardToSilo())
     .use(requestMetrics(deps.metrics, deps.now))
     .use(auditTrail(deps.audit, deps.now))
     .use(errorResponses())

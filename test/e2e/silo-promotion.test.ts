@@ -113,11 +113,39 @@ describe('promotion from the pool to a silo', () => {
     expect((await atSilo('/v1/audit')).body.data).toEqual(expect.arrayContaining(auditBefore));
     expect((await call(silo, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
 
-    // the pool sends the tenant's callers to the silo's URL, and holds nothing of its data
+    // the pool forwards the tenant's calls to its silo, which answers them (its clients change
+    // nothing), and holds nothing of its data
     clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
-    const refused = await call(pool, 'GET', '/v1/documents/policy', { credential: apiKey });
-    expect(refused.status).toBe(403);
-    expect(refused.body.error).toMatchObject({ code: 'forbidden', message: expect.stringContaining(silo.url) });
+    const forwarded = await call(pool, 'GET', '/v1/documents/policy?include=text&include=metadata', {
+      credential: apiKey,
+    });
+    expect(forwarded.status).toBe(200);
+    expect(forwarded.body).toMatchObject({ id: 'policy', status: 'indexed' });
+    const siloAudit = (await atSilo('/v1/audit')).body.data as { route: string; status: number }[];
+    expect(siloAudit).toContainEqual(expect.objectContaining({ route: 'GET /v1/documents/{id}', status: 200 }));
+    const streamedChat = await fetch(`${pool.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...chat, stream: true }),
+    });
+    expect(streamedChat.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(await streamedChat.text()).toMatch(/data: \[DONE\]/);
+    // the silo decides: a key revoked there is refused through the pool too
+    const key = (await call(silo, 'POST', '/admin/tenants/bank-co/api-keys', { credential: silo.operatorToken })).body;
+    expect((await call(silo, 'GET', '/v1/usage', { credential: key.api_key })).status).toBe(200);
+    expect(
+      (await call(silo, 'DELETE', `/admin/tenants/bank-co/api-keys/${key.key_id}`, { credential: silo.operatorToken }))
+        .status,
+    ).toBe(200);
+    expect((await call(pool, 'GET', '/v1/usage', { credential: userToken })).status).toBe(200);
+    expect(
+      (
+        await call(silo, 'DELETE', `/admin/tenants/bank-co/api-keys/${leaked.key_id}`, {
+          credential: silo.operatorToken,
+        })
+      ).status,
+    ).toBe(200);
+    expect((await call(pool, 'GET', '/v1/usage', { credential: leaked.api_key })).status).toBe(401);
     const tenant = {
       tenantId: 'bank-co',
       tier: 'enterprise' as const,
@@ -260,11 +288,16 @@ describe('promotion from the pool to a silo', () => {
     const siloDir = join(pool.dataDir, 'silos', 'exit-bank');
     expect(existsSync(siloDir)).toBe(true);
 
+    // served by its silo through the pool, until its offboarding, which the pool runs, starts
+    expect((await call(pool, 'GET', '/v1/documents/note', { credential: apiKey })).status).toBe(200);
+    expect((await admin('DELETE', '/admin/tenants/exit-bank')).status).toBe(202);
+    clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
+    expect((await call(pool, 'GET', '/v1/documents/note', { credential: apiKey })).status).toBe(403);
     const tombstone = await offboardCompletely(pool, clock, 'exit-bank');
-    // the upload (made in the pool, copied) and the read at the silo: both audited, both purged
+    // the upload (made in the pool, copied), the read at the silo and the one forwarded there: all audited, all purged
     expect(tombstone).toMatchObject({
       status: 'offboarded',
-      offboarding: { deleted: { documents: 1, chunks: 1, audit_records: 2, ledger_items: 3, api_keys: 1 } },
+      offboarding: { deleted: { documents: 1, chunks: 1, audit_records: 3, ledger_items: 3, api_keys: 1 } },
     });
     expect(pool.silos.has('exit-bank')).toBe(false);
     expect(existsSync(siloDir)).toBe(false);
