@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { EventStreamCodec } from '@smithy/core/event-streams';
 import { Hash } from '@smithy/hash-node';
@@ -54,6 +54,26 @@ export function failAsAws(response: ServerResponse, error: unknown): void {
 export function sendDynamoDbError(response: ServerResponse, status: number, type: string, message: string): void {
   response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
   response.end(JSON.stringify({ __type: type, message }));
+}
+
+/** A DynamoDB answer, as the in-process local DynamoDB hands it back: the HTTP status and the JSON body. */
+export interface DynamoDbAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** The local DynamoDB called in-process: an operation (`PutItem`) and its request body, as the SDK sends it. */
+export type DynamoDbHandler = (operation: string, body: unknown) => Promise<DynamoDbAnswer>;
+
+/** A DynamoDB answer on the wire, with a request id as DynamoDB's (52 characters) in `x-amzn-requestid`. */
+export function sendDynamoDbAnswer(response: ServerResponse, answer: DynamoDbAnswer): void {
+  const body = JSON.stringify(answer.body);
+  response.writeHead(answer.status, {
+    'content-type': 'application/x-amz-json-1.0',
+    'content-length': String(Buffer.byteLength(body)),
+    'x-amzn-requestid': randomBytes(39).toString('base64').toUpperCase().replace(/[+/]/g, '0'),
+  });
+  response.end(body);
 }
 
 /** How DynamoDB answers a request it cannot read. */

@@ -1,7 +1,7 @@
 declare module 'dynalite' {
   import type { Server } from 'node:http';
 
-  interface DynaliteOptions {
+  export interface DynaliteOptions {
     path?: string;
     createTableMs?: number;
     deleteTableMs?: number;
@@ -9,4 +9,17 @@ declare module 'dynalite' {
   }
 
   export default function dynalite(options?: DynaliteOptions): Server;
+}
+
+/** dynalite's store, which `dynalite()` creates with `create` and its server's `close` closes (only once listened). */
+declare module 'dynalite/db' {
+  import type { DynaliteOptions } from 'dynalite';
+
+  interface DynaliteStore {
+    /** Waits for pending operations, then closes the database (LevelDB releases its lock). */
+    lifecycleManager: { gracefulClose(): Promise<void> };
+  }
+
+  const db: { create(options?: DynaliteOptions): DynaliteStore };
+  export = db;
 }

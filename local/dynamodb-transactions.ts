@@ -1,9 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { TABLE_KEY } from '../contract/tables';
-import { parseJson } from '../lambdas/core/json';
-import { failAsDynamoDb, localServer, readBody } from './aws-wire';
+import type { DynamoDbAnswer, DynamoDbHandler } from './aws-wire';
 
 type AttributeMap = Record<string, { S?: string }>;
 interface ItemAction {
@@ -16,22 +13,12 @@ interface ItemAction {
   UpdateExpression?: string;
 }
 type TransactItem = { Put?: ItemAction; Update?: ItemAction; Delete?: ItemAction; ConditionCheck?: ItemAction };
-interface UpstreamAnswer {
-  status: number;
-  body: Record<string, unknown>;
-}
 
 /** DynamoDB's limits on one transaction. */
 const MAX_TRANSACT_ITEMS = 100;
 /** How long DynamoDB remembers a ClientRequestToken. */
 const CLIENT_TOKEN_TTL_MS = 10 * 60_000;
 const DYNAMODB_ERROR = 'com.amazonaws.dynamodb.v20120810#';
-/** dynalite wants a SigV4-shaped header; it does not check the signature. */
-const UPSTREAM_AUTH = {
-  authorization:
-    'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
-  'x-amz-date': '20260101T000000Z',
-};
 
 /**
  * `TransactWriteItems`, which dynalite lacks, in front of it: each item's conditional write runs in
@@ -41,30 +28,17 @@ const UPSTREAM_AUTH = {
  * `TransactionCanceledException` with one cancellation reason per item. Capacity is reported as
  * DynamoDB charges it: twice the units of each item written. A `ClientRequestToken` seen in the
  * last 10 minutes answers success again without writing, or `IdempotentParameterMismatchException`
- * when the request differs. Everything else passes through to dynalite.
+ * when the request differs. Everything else passes through to `call` (dynalite).
  */
-export async function startTransactionLayer(upstream: string): Promise<{ endpoint: string; close(): Promise<void> }> {
+export function withTransactions(call: DynamoDbHandler): DynamoDbHandler {
   const locks = new PartitionLocks();
   const tokens = new Map<string, { hash: string; atMs: number }>();
-
-  const call = async (operation: string, body: unknown): Promise<UpstreamAnswer> => {
-    const answer = await fetch(upstream, {
-      method: 'POST',
-      headers: {
-        'x-amz-target': `DynamoDB_20120810.${operation}`,
-        'content-type': 'application/x-amz-json-1.0',
-        ...UPSTREAM_AUTH,
-      },
-      body: JSON.stringify(body),
-    });
-    return { status: answer.status, body: (parseJson(await answer.text()) ?? {}) as Record<string, unknown> };
-  };
 
   const transactWrite = async (request: {
     TransactItems?: TransactItem[];
     ClientRequestToken?: string;
     ReturnConsumedCapacity?: string;
-  }): Promise<UpstreamAnswer> => {
+  }): Promise<DynamoDbAnswer> => {
     const items = request.TransactItems ?? [];
     if (items.length === 0 || items.length > MAX_TRANSACT_ITEMS) {
       return validationError(`TransactItems must have between 1 and ${MAX_TRANSACT_ITEMS} items`);
@@ -148,23 +122,11 @@ export async function startTransactionLayer(upstream: string): Promise<{ endpoin
     );
   };
 
-  const server: Server = localServer(async (request, response) => {
-    const raw = await readBody(request);
-    const operation = String(request.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-    const body = (parseJson(raw.toString('utf8')) ?? {}) as Record<string, unknown>;
-    if (operation === 'TransactWriteItems') return send(response, await transactWrite(body));
+  return async (operation, body) => {
+    const request = (body ?? {}) as Record<string, unknown>;
+    if (operation === 'TransactWriteItems') return transactWrite(request);
     // Single-item and partition requests wait for a transaction on their partition to finish.
-    const partitions = partitionsOf(operation, body);
-    const answer = await locks.holding(partitions, () => call(operation, body));
-    send(response, answer);
-  }, failAsDynamoDb);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+    return locks.holding(partitionsOf(operation, request), () => call(operation, request));
   };
 }
 
@@ -265,19 +227,10 @@ class PartitionLocks {
   }
 }
 
-function validationError(message: string): UpstreamAnswer {
+function validationError(message: string): DynamoDbAnswer {
   return { status: 400, body: { __type: 'com.amazon.coral.validate#ValidationException', message } };
 }
 
-function error(type: string, message: string): UpstreamAnswer {
+function error(type: string, message: string): DynamoDbAnswer {
   return { status: 400, body: { __type: `${DYNAMODB_ERROR}${type}`, message } };
-}
-
-function send(response: ServerResponse, answer: UpstreamAnswer): void {
-  const body = JSON.stringify(answer.body);
-  response.writeHead(answer.status, {
-    'content-type': 'application/x-amz-json-1.0',
-    'content-length': String(Buffer.byteLength(body)),
-  });
-  response.end(body);
 }
