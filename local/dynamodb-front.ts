@@ -1,13 +1,16 @@
-import { request as httpRequest, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ITEM_ACCESS_OPERATIONS, tenantLeadingKeyPatterns } from '../contract/iam';
 import { TABLE_KEY } from '../contract/tables';
 import { parseJson } from '../lambdas/core/json';
 import {
+  type DynamoDbAnswer,
+  type DynamoDbHandler,
   failAsDynamoDb,
   localServer,
   readBody,
   remember,
+  sendDynamoDbAnswer,
   sendDynamoDbError,
   signatureMatches,
   sigV4Scope,
@@ -119,7 +122,8 @@ export function leadingKeys(operation: string, body: DynamoDbRequest): { table: 
  * credentials reach the other tables, and tenant tables only to Scan them (the admin report).
  */
 export async function startDynamoDbFront(options: {
-  upstream: string;
+  /** The local DynamoDB behind the front, called in-process. */
+  dynamodb: DynamoDbHandler;
   sts: LocalSts;
   /** The platform's own roles' key: any other key that is not a tenant session's is unknown. */
   platformCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
@@ -142,7 +146,6 @@ export async function startDynamoDbFront(options: {
   const decisions: AccessDecision[] = [];
   const capacity = new PartitionCapacity(options.partitionLimits, options.now);
   let faults: DynamoDbFaultInjector | undefined;
-  const upstream = new URL(options.upstream);
 
   const server: Server = localServer(async (request, response) => {
     const body = await readBody(request);
@@ -225,60 +228,35 @@ export async function startDynamoDbFront(options: {
     }
     // Ask DynamoDB (dynalite) what each request consumes, to count it per partition key.
     const asked = parsed.ReturnConsumedCapacity !== undefined && parsed.ReturnConsumedCapacity !== 'NONE';
-    const forwarded =
-      kind && !asked ? Buffer.from(JSON.stringify({ ...parsed, ReturnConsumedCapacity: 'TOTAL' })) : body;
-    const forward = httpRequest(
-      {
-        host: upstream.hostname,
-        port: upstream.port,
-        path: request.url,
-        method: request.method,
-        headers: { ...request.headers, 'content-length': String(forwarded.length) },
-      },
-      (answer) => {
-        if (fault) {
-          answer.resume();
-          setTimeout(() => response.socket?.destroy(), fault === 'timeout' ? TIMEOUT_FAULT_MS : 0);
-          return;
-        }
-        if (!kind) {
-          response.writeHead(answer.statusCode ?? 500, answer.headers);
-          answer.pipe(response);
-          return;
-        }
-        // Read what the request consumed; hand the answer on as the client asked for it.
-        const chunks: Buffer[] = [];
-        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-        answer.on('end', () => {
-          const raw = Buffer.concat(chunks);
-          const parsedAnswer = (parseJson(raw.toString('utf8')) ?? {}) as { ConsumedCapacity?: unknown };
-          const consumed = [parsedAnswer.ConsumedCapacity ?? []].flat() as { CapacityUnits?: number }[];
-          capacity.record(
-            keys,
-            kind,
-            consumed.reduce((sum, entry) => sum + (entry.CapacityUnits ?? 0), 0),
-          );
-          let out = raw;
-          if (!asked && parsedAnswer.ConsumedCapacity !== undefined) {
-            delete parsedAnswer.ConsumedCapacity;
-            out = Buffer.from(JSON.stringify(parsedAnswer));
-          }
-          const { 'x-amz-crc32': _crc, 'content-length': _length, ...headers } = answer.headers;
-          response.writeHead(answer.statusCode ?? 500, { ...headers, 'content-length': String(out.length) });
-          response.end(out);
-        });
-      },
-    );
-    forward.on('error', () => {
-      if (response.headersSent) return void response.destroy();
-      sendDynamoDbError(
+    let answer: DynamoDbAnswer;
+    try {
+      answer = await options.dynamodb(
+        operation,
+        kind && !asked ? { ...parsed, ReturnConsumedCapacity: 'TOTAL' } : parsed,
+      );
+    } catch {
+      return sendDynamoDbError(
         response,
         500,
         'com.amazonaws.dynamodb.v20120810#InternalServerError',
-        'local DynamoDB is unreachable',
+        'local DynamoDB failed',
       );
-    });
-    forward.end(forwarded);
+    }
+    if (fault) {
+      // Applied, and the answer lost: the connection drops now, or after the client stopped waiting.
+      setTimeout(() => response.socket?.destroy(), fault === 'timeout' ? TIMEOUT_FAULT_MS : 0);
+      return;
+    }
+    if (!kind) return sendDynamoDbAnswer(response, answer);
+    // Count what the request consumed; hand the answer on as the client asked for it.
+    const { ConsumedCapacity, ...rest } = answer.body;
+    const consumed = [ConsumedCapacity ?? []].flat() as { CapacityUnits?: number }[];
+    capacity.record(
+      keys,
+      kind,
+      consumed.reduce((sum, entry) => sum + (entry.CapacityUnits ?? 0), 0),
+    );
+    sendDynamoDbAnswer(response, asked ? answer : { status: answer.status, body: rest });
   }, failAsDynamoDb);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

@@ -310,7 +310,7 @@ async function startLocalStores(options: LocalPlatformOptions) {
     },
   });
   const dynamodbFront = await startDynamoDbFront({
-    upstream: dynamodb.endpoint,
+    dynamodb: dynamodb.handle,
     sts,
     platformCredentials: LOCAL_CREDENTIALS,
     tenantTables: [TABLES.ledger, TABLES.audit, TABLES.documents],
