@@ -79,10 +79,11 @@ export type BuildPhaseOf<W extends DurableWorkflow> = Extract<
 >['phase'];
 
 /**
- * A tenant's move to its silo (`lambdas/handlers/placement.ts` runs the Lambda steps): mark it
- * deploying, deploy the silo stack, freeze the tenant in the pool, wait out cached credentials,
- * copy its data, switch the registry to the silo, delete the pool's copy, announce. A failure
- * before the switch leaves the tenant served from the pool.
+ * A tenant's move to its silo (`lambdas/handlers/placement.ts` runs the Lambda steps), the tenant
+ * served all along: mark it deploying, deploy the silo stack, start the copy, copy its data while
+ * the pool serves it, switch it to the silo (the pool forwards its calls from then on), wait until
+ * no call the pool took can still write, catch the silo up with what those calls wrote, delete the
+ * pool's copy, announce. A failure before the switch leaves the tenant served from the pool.
  */
 export const PLACEMENT_WORKFLOW = {
   source: PLACEMENT_EVENTS.source,
@@ -97,19 +98,25 @@ export const PLACEMENT_WORKFLOW = {
     },
     {
       kind: 'lambda',
-      name: 'FreezeInPool',
-      step: 'freeze',
+      name: 'StartCopy',
+      step: 'copy_start',
       input: { tenantId: '$.tenantId', siloUrl: '$.build.siloUrl', siloResources: '$.build.siloResources' },
     },
-    { kind: 'wait', name: 'WaitForDrain', until: '$.record.placement.drainUntil' },
     {
       kind: 'build',
-      name: 'MigrateData',
+      name: 'CopyData',
       phase: 'migrate',
       // The copy writes to the resources the deploy reported.
       env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.build.siloResources' },
     },
     { kind: 'lambda', name: 'SwitchToSilo', step: 'switch', input: { tenantId: '$.tenantId' } },
+    { kind: 'wait', name: 'WaitForDrain', until: '$.record.placement.drainUntil' },
+    {
+      kind: 'build',
+      name: 'CatchUp',
+      phase: 'catch-up',
+      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.build.siloResources' },
+    },
     { kind: 'lambda', name: 'CleanPoolCopy', step: 'clean', input: { tenantId: '$.tenantId' } },
     {
       kind: 'announce',
@@ -119,7 +126,7 @@ export const PLACEMENT_WORKFLOW = {
     },
   ],
   succeeded: 'Placed',
-  // The wait reads the drain's end from the freeze's answer.
+  // The wait reads the drain's end from the switch's answer.
   lambda: { keep: ['placement'], at: '$.record', retry: { intervalSeconds: 10, backoffRate: 2, maxAttempts: 4 } },
   onFailure: {
     errorAt: '$.failure',

@@ -1,6 +1,7 @@
 import { PLACEMENT_WORKFLOW } from '../contract/workflows';
 import {
-  migrateTenantData,
+  catchUpTenantData,
+  copyTenantData,
   type PlacementDeps as PlacementCoreDeps,
   type PlaneStores,
 } from '../lambdas/core/placement';
@@ -23,7 +24,7 @@ export interface LocalPlacementOptions {
   readonly step: (event: PlacementStep) => Promise<unknown>;
   /** The pipeline's deploy (CodeBuild's `cdk deploy` on AWS): starts the tenant's silo plane and answers its URL. */
   readonly deploy: (tenantId: string) => Promise<string>;
-  /** The pipeline's copy (CodeBuild on AWS): from the pool's stores to the silo plane's. */
+  /** The pipeline's copy and catch-up (CodeBuild on AWS): from the pool's stores to the silo plane's. */
   readonly stores: { readonly pool: PlaneStores; readonly silo: (tenantId: string) => PlaneStores };
   readonly registry: TenantRegistry;
   readonly now: () => number;
@@ -45,6 +46,13 @@ export interface LocalPlacementOptions {
  */
 export function startLocalPlacementRunner(options: LocalPlacementOptions): LocalPlacementRunner {
   const core: PlacementCoreDeps = { registry: options.registry, now: options.now, drainMs: options.drainMs };
+  /** The copy or the catch-up, in process: from the pool's stores to the silo plane's. */
+  const move = async (step: typeof copyTenantData, variables: Record<string, unknown>) => {
+    const tenantId = String(variables.TENANT_ID);
+    const target = options.stores.silo(tenantId);
+    await step({ ...core, source: options.stores.pool, target, vectorStores: options.vectorStores }, tenantId);
+    return undefined;
+  };
   const runner = startLocalWorkflowRunner(
     PLACEMENT_WORKFLOW,
     {
@@ -54,18 +62,8 @@ export function startLocalPlacementRunner(options: LocalPlacementOptions): Local
           error: 'deploy failed',
           run: async (variables) => ({ SILO_API_URL: await options.deploy(String(variables.TENANT_ID)) }),
         },
-        migrate: {
-          error: 'migration failed',
-          run: async (variables) => {
-            const tenantId = String(variables.TENANT_ID);
-            const target = options.stores.silo(tenantId);
-            await migrateTenantData(
-              { ...core, source: options.stores.pool, target, vectorStores: options.vectorStores },
-              tenantId,
-            );
-            return undefined;
-          },
-        },
+        migrate: { error: 'migration failed', run: (variables) => move(copyTenantData, variables) },
+        'catch-up': { error: 'catch-up failed', run: (variables) => move(catchUpTenantData, variables) },
       },
       announce: options.announce,
       now: options.now,

@@ -24,14 +24,15 @@ import { SqsIngestQueue } from '../lambdas/adapters/sqs-ingest-queue';
 import { StsTenantCredentials } from '../lambdas/adapters/sts-tenant-credentials';
 import { resolveModel } from '../lambdas/core/catalog';
 import { purgeTenantData } from '../lambdas/core/offboarding';
-import { migrateTenantData, type PlaneStores } from '../lambdas/core/placement';
+import { catchUpTenantData, copyTenantData, type PlaneStores } from '../lambdas/core/placement';
 import { StoreRoutedVectorIndex } from '../lambdas/core/vector-stores';
 
 /**
  * The placement pipeline's CodeBuild commands, after `cdk deploy` of the silo stack:
  * `silo-resources <outputs-file>` prints the silo's resources (JSON) from the deploy's outputs file;
  * `silo-url <outputs-file>` prints its API base URL; `copy <tenantId>` copies the tenant from the
- * pool (the project's environment, as its functions get it) to the silo (`SILO_RESOURCES`);
+ * pool (the project's environment, as its functions get it) to the silo (`SILO_RESOURCES`) while the
+ * pool serves it, and `catch-up <tenantId>` merges what the pool wrote after that into the silo;
  * `purge <tenantId>` deletes an offboarded silo tenant's data in its silo, recording the counts
  * on the pool's record as offboarding does; `session` prints, for the build's `credential_process`,
  * a session of `TENANT_RUN_ROLE_ARN` tagged with `TENANT_ID`, which every other command runs as.
@@ -92,10 +93,11 @@ export async function runPlacementBuild(
       argument,
     );
     out(JSON.stringify(purged.offboarding?.deleted));
-  } else if (command === 'copy' && argument) {
+  } else if ((command === 'copy' || command === 'catch-up') && argument) {
     const pool = settingsFromEnv(env);
     const silo = planeResourcesSchema.parse(JSON.parse(env.SILO_RESOURCES ?? 'null'));
-    const migrated = await migrateTenantData(
+    const move = command === 'copy' ? copyTenantData : catchUpTenantData;
+    const moved = await move(
       {
         registry: storesOf(pool, pool).registry,
         now: Date.now,
@@ -106,9 +108,11 @@ export async function runPlacementBuild(
       },
       argument,
     );
-    out(JSON.stringify(migrated.placement?.migrated));
+    out(JSON.stringify(moved.placement?.migrated));
   } else
-    throw new Error('usage: migrate-tenant silo-resources|silo-url <outputs-file> | copy|purge <tenantId> | session');
+    throw new Error(
+      'usage: migrate-tenant silo-resources|silo-url <outputs-file> | copy|catch-up|purge <tenantId> | session',
+    );
 }
 
 /** One document client of the build's tenant session (its profile), standing in for every tenant's scoped one. */

@@ -571,6 +571,18 @@ export class DynamoDbLedgerReports {
   }
 }
 
+/**
+ * A ledger item's counters: what its writes add to (leases, open reservations, what the month has
+ * granted and to which shards, a day's usage cells), as a move to a silo catches them up.
+ */
+export function ledgerCounters(item: Readonly<Record<string, unknown>>): string[] {
+  const sk = String(item.sk);
+  if (sk.startsWith(SHARD_PREFIX)) return [C.leaseTokens, C.leaseCost, C.open];
+  if (sk.startsWith(GRANT_PREFIX)) return [G.tokens, G.cost, G.shards];
+  if (sk.startsWith(USAGE_PREFIX)) return Object.keys(item).filter((name) => name.includes('#'));
+  return [];
+}
+
 /** The tenant a ledger partition key belongs to: `TENANT#<id>` or `TENANT#<id>#S<n>`. */
 function tenantOfPartition(pk: string): string {
   return pk.slice(TENANT_PARTITION_PREFIX.length).replace(/#S\d+$/, '');

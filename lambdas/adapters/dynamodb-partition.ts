@@ -1,5 +1,6 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { TABLE_KEY, TTL_ATTRIBUTE } from '../../contract/tables';
+import { type ItemKey, isBase } from '../core/catch-up';
 import { PlatformError } from '../core/errors';
 import { backoff } from './retry';
 
@@ -35,7 +36,8 @@ export async function deletePartition(
       tableName,
       keys.map((Key) => ({ DeleteRequest: { Key } })),
     );
-    deleted += keys.length;
+    // What a move's copy left beside each item (its base, when the move ended before its catch-up) goes too, uncounted.
+    deleted += keys.filter((key) => !isBase(key as ItemKey)).length;
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   return deleted;

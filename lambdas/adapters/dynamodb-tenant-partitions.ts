@@ -1,7 +1,10 @@
+import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { SiloWrite } from '../core/catch-up';
 import { PlatformError } from '../core/errors';
 import { ledgerPartitions } from '../core/ledger-shards';
 import type { TenantPartitions, TenantTable } from '../core/ports';
 import { tenantKey } from '../core/tenant';
+import { ledgerCounters } from './dynamodb-ledger';
 import { batchWrite, queryPage } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
@@ -40,15 +43,77 @@ export class DynamoDbTenantPartitions implements TenantPartitions {
   }
 
   async write(tenantId: string, table: TenantTable, items: readonly Record<string, unknown>[]): Promise<void> {
-    const partitions = new Set(partitionsOf(tenantId, table));
-    if (items.some((item) => !partitions.has(String(item.pk)))) {
-      throw new PlatformError('forbidden', `an item outside tenant '${tenantId}' partition`);
-    }
+    assertOwn(tenantId, table, items);
     await batchWrite(
       this.db(tenantId),
       this.tableNames[table],
       items.map((Item) => ({ PutRequest: { Item: { ...Item } } })),
     );
+  }
+
+  counters(table: TenantTable, item: Readonly<Record<string, unknown>>): readonly string[] {
+    return table === 'ledger' ? ledgerCounters(item) : [];
+  }
+
+  async apply(tenantId: string, table: TenantTable, writes: readonly SiloWrite[]): Promise<void> {
+    assertOwn(
+      tenantId,
+      table,
+      writes.map((write) => (write.kind === 'delete' ? write.key : write.item)),
+    );
+    const db = this.db(tenantId);
+    const TableName = this.tableNames[table];
+    await batchWrite(
+      db,
+      TableName,
+      writes.flatMap((write): Parameters<typeof batchWrite>[2] => {
+        if (write.kind === 'put') return [{ PutRequest: { Item: { ...write.item } } }];
+        if (write.kind === 'delete') return [{ DeleteRequest: { Key: { pk: write.key.pk, sk: write.key.sk } } }];
+        return [];
+      }),
+    );
+    // Counters added (commutative with the silo's own writes), the rest only where the silo has none,
+    // and the base moved on in the same transaction, so a rerun adds nothing twice.
+    for (const write of writes) {
+      if (write.kind !== 'add') continue;
+      const { pk, sk, ...rest } = write.item;
+      const added = Object.entries(write.deltas);
+      const kept = Object.entries(rest).filter(([name]) => !(name in write.deltas));
+      const all = [...added, ...kept];
+      const clauses = [
+        added.length > 0 && `ADD ${added.map((_, i) => `#a${i} :a${i}`).join(', ')}`,
+        kept.length > 0 &&
+          `SET ${kept.map((_, k) => `#a${k + added.length} = if_not_exists(#a${k + added.length}, :a${k + added.length})`).join(', ')}`,
+      ].filter(Boolean);
+      await db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            ...(clauses.length === 0
+              ? []
+              : [
+                  {
+                    Update: {
+                      TableName,
+                      Key: { pk, sk },
+                      UpdateExpression: clauses.join(' '),
+                      ExpressionAttributeNames: Object.fromEntries(all.map(([name], i) => [`#a${i}`, name])),
+                      ExpressionAttributeValues: Object.fromEntries(all.map(([, value], i) => [`:a${i}`, value])),
+                    },
+                  },
+                ]),
+            { Put: { TableName, Item: { ...write.base } } },
+          ],
+        }),
+      );
+    }
+  }
+}
+
+/** Refuses items of any other tenant's partitions. */
+function assertOwn(tenantId: string, table: TenantTable, items: readonly Readonly<Record<string, unknown>>[]): void {
+  const partitions = new Set(partitionsOf(tenantId, table));
+  if (items.some((item) => !partitions.has(String(item.pk)))) {
+    throw new PlatformError('forbidden', `an item outside tenant '${tenantId}' partition`);
   }
 }
 

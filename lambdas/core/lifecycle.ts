@@ -16,13 +16,13 @@ export type TenantPhase =
   /** Its silo is being asked for or deployed: still served and managed here, and not offboarded until the move ends. */
   | 'preparing_move'
   /**
-   * Frozen in the pool until its data is copied to its silo: only the safe direction (a key revoked,
-   * the tenant suspended), which the copy carries over once it has taken the tenant's last changes.
+   * Its data being copied to its silo while the pool serves it: only the safe direction (a key
+   * revoked, the tenant suspended), which the copy carries over once it has taken the last changes.
    */
   | 'moving'
   /** Copied, its switch to the silo pending: a step of seconds, no change until it is done. */
   | 'switching'
-  /** Served and managed by its silo (the pool's view), from the switch on, the pool's copy cleaned after. */
+  /** Served and managed by its silo (the pool's view), from the switch on; the pool catches the silo up, then cleans. */
   | 'moved'
   | 'leaving'
   | 'gone';
@@ -65,8 +65,8 @@ export function phaseOf(tenant: TenantRecord, siloTenantId: string | undefined):
   if (siloTenantId !== undefined || !placement) return 'serving';
   if (placement.status === 'requested' || placement.status === 'deploying') return 'preparing_move';
   if (placement.current === 'silo') return 'moved';
-  if (placement.status === 'migrating') return 'moving';
-  if (placement.status === 'switching') return 'switching';
+  if (placement.status === 'copying') return 'moving';
+  if (placement.status === 'copied') return 'switching';
   return 'serving';
 }
 
@@ -90,9 +90,10 @@ export function assertLegal(tenant: TenantRecord, operation: TenantOperation, si
 /** Steps of a move to a silo: the statuses each may start from (itself included: a rerun) and where it leads. */
 export const PLACEMENT_STEPS = {
   deploy: { from: ['requested', 'failed', 'deploying'], to: 'deploying' },
-  freeze: { from: ['deploying', 'migrating'], to: 'migrating' },
-  copy: { from: ['migrating', 'switching'], to: 'switching' },
-  switch: { from: ['switching', 'cleaning'], to: 'cleaning' },
+  copy_start: { from: ['deploying', 'copying'], to: 'copying' },
+  copy: { from: ['copying', 'copied'], to: 'copied' },
+  switch: { from: ['copied', 'catching_up'], to: 'catching_up' },
+  catch_up: { from: ['catching_up', 'cleaning'], to: 'cleaning' },
   clean: { from: ['cleaning', 'complete'], to: 'complete' },
 } as const satisfies Record<string, { from: readonly PlacementStatus[]; to: PlacementStatus }>;
 export type PlacementStep = keyof typeof PLACEMENT_STEPS;

@@ -1,4 +1,5 @@
 import { type AdapterDeps, removeAllAdapters } from './adapters';
+import { baseFor, baseOf, catchUpWrite, type ItemKey, isBase, type SiloWrite, type StoredItem } from './catch-up';
 import { PlatformError } from './errors';
 import { assertLegal, changeTenant, PLACEMENT_STEPS, type PlacementStep, placementFor, readTenant } from './lifecycle';
 import type {
@@ -10,6 +11,7 @@ import type {
   TenantRegistry,
   TenantTable,
   VectorIndex,
+  VersionScope,
 } from './ports';
 import { deleteAllPrompts } from './prompts';
 import { copyChunks } from './reindex';
@@ -22,10 +24,11 @@ const PLACEMENT_ACTOR = 'platform:placement';
 /**
  * Moving a tenant from the pool to a silo stack of its own, as a durable workflow of idempotent
  * steps (Step Functions on AWS, the local runner in local mode), each reporting on the tenant's
- * pool record: requested → deploying → migrating (the pool stops serving the tenant, then waits
- * until no call it took can still write) → switching (data copied) → cleaning (the pool's record
- * points at the silo) → complete (the pool's copy deleted). A failure before the switch leaves the
- * tenant served from the pool, as it was.
+ * pool record, the tenant served all along: requested → deploying → copying (the pool serves it
+ * while its data is copied, each item with a base, `catch-up.ts`) → copied → catching_up (switched:
+ * the pool forwards its calls to the silo; the pool's calls still in flight may write there until
+ * `drainUntil`, after which the silo is caught up with them) → cleaning → complete (the pool's copy
+ * deleted). A failure before the switch leaves the tenant served from the pool, as it was.
  */
 export interface PlacementDeps {
   /** The pool's registry: the record every step reports on. */
@@ -40,7 +43,7 @@ export interface PlaneStores {
   readonly registry: TenantRegistry;
   readonly partitions: TenantPartitions;
   readonly vectors: VectorIndex;
-  readonly documents: Pick<DocumentStore, 'listJobs'>;
+  readonly documents: Pick<DocumentStore, 'listJobs' | 'get'>;
   /** The silo's queue gets the ingest jobs the pool had not done: their items came with the documents. */
   readonly queue: IngestQueue;
   /** Budget thresholds announced: the silo goes on from them, announcing none twice. */
@@ -94,49 +97,44 @@ export async function markDeploying(deps: Pick<PlacementDeps, 'registry' | 'now'
   }));
 }
 
-/**
- * The silo answers at `siloUrl`: the pool stops serving the tenant (its authorizer denies it with
- * a "retry shortly"), and the copy may start once no call the pool took can still write.
- */
-export async function freezeForMigration(
-  deps: PlacementDeps,
+/** The silo answers at `siloUrl`: the copy starts, while the pool goes on serving the tenant. */
+export async function startCopy(
+  deps: Pick<PlacementDeps, 'registry' | 'now'>,
   tenantId: string,
   silo: { readonly siloUrl: string; readonly siloResources?: string },
 ) {
-  return advance(deps, tenantId, 'freeze', (placement) =>
-    placement.status === 'migrating'
+  return advance(deps, tenantId, 'copy_start', (placement) =>
+    placement.status === 'copying'
       ? placement
       : {
           ...placement,
           // Only these two: the step's input carries other fields (its step name, the tenant id).
           siloUrl: silo.siloUrl,
           ...(silo.siloResources !== undefined && { siloResources: silo.siloResources }),
-          status: 'migrating',
-          drainUntil: iso(deps.now() + deps.drainMs),
+          status: 'copying',
         },
   );
 }
 
+/** A move's two planes: the pool's stores, read, and the silo's, written. */
+export interface MoveDeps extends PlacementDeps {
+  readonly source: PlaneStores;
+  readonly target: PlaneStores;
+  /** Where each tier's chunks live in the silo: the tenant's placement there. */
+  readonly vectorStores: VectorStores;
+}
+
 /**
- * Copies everything the pool holds for the tenant into the silo: its record (served there from
- * now on) and API keys, its ledger, audit and document items as stored, and its chunks, reindexed
- * into the silo's index. Every write is an overwrite, so a rerun after a crash copies again, harmlessly.
+ * Copies everything the pool holds for the tenant into the silo while the pool serves it: its
+ * record (served there once switched), API keys and templates, its ledger, audit and document items
+ * as stored, each with its base (what the catch-up merges the pool's later writes against), its
+ * chunks, reindexed into the silo's index, and its budget-alert marks. Every write is an overwrite,
+ * so a rerun after a crash copies again, harmlessly.
  */
-export async function migrateTenantData(
-  deps: PlacementDeps & {
-    readonly source: PlaneStores;
-    readonly target: PlaneStores;
-    /** Where each tier's chunks live in the silo: the tenant's placement there. */
-    readonly vectorStores: VectorStores;
-  },
-  tenantId: string,
-): Promise<TenantRecord> {
+export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
   const tenant = await readTenant(deps.registry, tenantId);
   const placement = placementFor(tenant, 'copy');
   if (placement.status === PLACEMENT_STEPS.copy.to) return tenant;
-  if (deps.now() < Date.parse(placement.drainUntil ?? '')) {
-    throw new PlatformError('conflict', `the pool may still write for '${tenantId}' until ${placement.drainUntil}`);
-  }
   const { siloRecord, keys } = await copyRecordAndKeys(deps, tenant);
   await deps.target.vectors.ensureTenantIndex(siloRecord);
   const prompts = await deps.source.registry.listPrompts(tenantId);
@@ -145,13 +143,11 @@ export async function migrateTenantData(
   const migrated: Record<string, number> = { api_keys: keys, prompts: prompts.length };
   for (const [table, name] of Object.entries(COPIED_TABLES) as [TenantTable, string][]) {
     migrated[name] = 0;
-    let cursor: string | undefined;
-    do {
-      const page = await deps.source.partitions.read(tenantId, table, cursor);
-      await deps.target.partitions.write(tenantId, table, page.items);
-      migrated[name] += page.items.length;
-      cursor = page.nextCursor;
-    } while (cursor);
+    await eachPage(deps.source.partitions, tenantId, table, async (items) => {
+      const bases = items.map((item) => baseOf(item, deps.source.partitions.counters(table, item)));
+      await deps.target.partitions.write(tenantId, table, [...items, ...bases]);
+      migrated[name] += items.length;
+    });
   }
   migrated.queued_jobs = await requeueJobs(deps.target, actingFor(siloRecord, PLACEMENT_ACTOR));
   migrated.chunks = await copyChunks(
@@ -160,11 +156,9 @@ export async function migrateTenantData(
     deps.target.vectors,
     actingFor(siloRecord, PLACEMENT_ACTOR),
   );
-  const marks = await deps.source.budgetAlertMarks.marked(tenantId);
-  for (const mark of marks) await deps.target.budgetAlertMarks.mark(tenantId, mark.month, mark.thresholdPercent);
-  migrated.budget_alert_marks = marks.length;
+  migrated.budget_alert_marks = await copyBudgetAlertMarks(deps, tenantId);
 
-  const copied = await advance(deps, tenantId, 'copy', (current) => ({ ...current, status: 'switching', migrated }));
+  const copied = await advance(deps, tenantId, 'copy', (current) => ({ ...current, status: 'copied', migrated }));
   // Keys revoked and a suspension while the copy ran were written at the version the advance
   // replaced, and none is legal after it: carried over now, the silo has the tenant's last word.
   await copyRecordAndKeys(deps, copied);
@@ -173,7 +167,7 @@ export async function migrateTenantData(
 
 /** The silo's record of the tenant (served there, once switched) and its API keys, as the pool holds them now. */
 async function copyRecordAndKeys(
-  deps: { readonly source: PlaneStores; readonly target: PlaneStores; readonly vectorStores: VectorStores },
+  deps: Pick<MoveDeps, 'source' | 'target' | 'vectorStores'>,
   tenant: TenantRecord,
 ): Promise<{ siloRecord: TenantRecord; keys: number }> {
   const placement = tenant.placement as TenantPlacement;
@@ -188,13 +182,130 @@ async function copyRecordAndKeys(
   return { siloRecord, keys: keys.length };
 }
 
-/** The pool's record now points at the silo: its authorizer sends the tenant's callers there. */
-export async function switchToSilo(deps: Pick<PlacementDeps, 'registry' | 'now'>, tenantId: string) {
-  return advance(deps, tenantId, 'switch', (placement) => ({
-    ...placement,
-    current: 'silo',
-    status: 'cleaning',
-  }));
+/** Announced budget thresholds: marking is idempotent, so a rerun or the catch-up marks again, harmlessly. */
+async function copyBudgetAlertMarks(deps: Pick<MoveDeps, 'source' | 'target'>, tenantId: string): Promise<number> {
+  const marks = await deps.source.budgetAlertMarks.marked(tenantId);
+  for (const mark of marks) await deps.target.budgetAlertMarks.mark(tenantId, mark.month, mark.thresholdPercent);
+  return marks.length;
+}
+
+/**
+ * The pool's record now points at the silo: its authorizer forwards the tenant's calls there. The
+ * pool's calls in flight (and those admitted on a decision its authorizer cached) may still write
+ * until `drainUntil`; the catch-up waits for it.
+ */
+export async function switchToSilo(deps: PlacementDeps, tenantId: string) {
+  return advance(deps, tenantId, 'switch', (placement) =>
+    placement.status === 'catching_up'
+      ? placement
+      : { ...placement, current: 'silo', status: 'catching_up', drainUntil: iso(deps.now() + deps.drainMs) },
+  );
+}
+
+/**
+ * Once no call the pool took can still write: merges what the pool wrote for the tenant after the
+ * copy into the silo (`catch-up.ts`: counters added, other items the pool changed taken unless the
+ * silo changed them since), copies the chunks of the document versions the silo now holds and drops
+ * those of versions it no longer holds, queues the ingest jobs that arrived, and drops the bases
+ * once the merge is recorded. A rerun merges nothing twice: a counter's base moves on with its merge.
+ */
+export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
+  let tenant = await readTenant(deps.registry, tenantId);
+  const placement = placementFor(tenant, 'catch_up');
+  if (placement.status !== PLACEMENT_STEPS.catch_up.to) {
+    if (deps.now() < Date.parse(placement.drainUntil ?? '')) {
+      throw new PlatformError('conflict', `the pool may still write for '${tenantId}' until ${placement.drainUntil}`);
+    }
+    const silo = actingFor((await deps.target.registry.getTenant(tenantId)) ?? tenant, PLACEMENT_ACTOR);
+    const queued = await jobsHeld(deps.target, silo);
+    let caughtUp = 0;
+    for (const table of Object.keys(COPIED_TABLES) as TenantTable[])
+      caughtUp += await catchUpTable(deps, tenantId, table);
+    const held = async (chunk: { documentId: string; version: string }) =>
+      (await deps.target.documents.get(silo, chunk.documentId))?.version === chunk.version;
+    await copyChunks(deps.source.vectors, actingFor(tenant, PLACEMENT_ACTOR), deps.target.vectors, silo, held);
+    await dropChunksNotHeld(deps.target, silo);
+    await requeueJobs(deps.target, silo, queued);
+    await copyBudgetAlertMarks(deps, tenantId);
+    tenant = await advance(deps, tenantId, 'catch_up', (current) => ({
+      ...current,
+      status: 'cleaning',
+      drainUntil: undefined,
+      migrated: { ...current.migrated, caught_up: caughtUp },
+    }));
+  }
+  for (const table of Object.keys(COPIED_TABLES) as TenantTable[]) {
+    await eachPage(deps.target.partitions, tenantId, table, (items) =>
+      deps.target.partitions.apply(
+        tenantId,
+        table,
+        items.filter(isBase).map((base) => ({ kind: 'delete', key: base })),
+      ),
+    );
+  }
+  return tenant;
+}
+
+/** One table of the catch-up: every item the pool holds or the copy took, merged three ways; returns how many writes. */
+async function catchUpTable(deps: MoveDeps, tenantId: string, table: TenantTable): Promise<number> {
+  const keyOf = (item: ItemKey) => `${item.pk}\u0000${item.sk}`;
+  const pool = new Map<string, StoredItem>();
+  await eachPage(deps.source.partitions, tenantId, table, async (items) => {
+    for (const item of items) pool.set(keyOf(item), item);
+  });
+  const silo = new Map<string, StoredItem>();
+  const bases = new Map<string, StoredItem>();
+  await eachPage(deps.target.partitions, tenantId, table, async (items) => {
+    for (const item of items) {
+      if (isBase(item)) bases.set(keyOf(baseFor(item)), item);
+      else silo.set(keyOf(item), item);
+    }
+  });
+  const writes: SiloWrite[] = [];
+  for (const key of new Set([...pool.keys(), ...bases.keys()])) {
+    const item = pool.get(key) ?? silo.get(key) ?? baseFor(bases.get(key) as StoredItem);
+    const write = catchUpWrite(
+      { pk: item.pk, sk: item.sk },
+      deps.source.partitions.counters(table, item),
+      bases.get(key),
+      pool.get(key),
+      silo.get(key),
+    );
+    if (write) writes.push(write);
+  }
+  await deps.target.partitions.apply(tenantId, table, writes);
+  return writes.length;
+}
+
+/** Drops the silo's chunks of document versions it does not hold (a document the pool deleted or replaced after the copy). */
+async function dropChunksNotHeld(silo: PlaneStores, tenant: TenantContext): Promise<void> {
+  const stale = new Map<string, VersionScope | undefined>();
+  let cursor: string | undefined;
+  do {
+    const page = await silo.vectors.exportChunks(tenant, cursor);
+    for (const chunk of page.chunks) {
+      if (stale.has(chunk.documentId)) continue;
+      const held = await silo.documents.get(tenant, chunk.documentId);
+      if (held?.version !== chunk.version) stale.set(chunk.documentId, held && { except: held.version });
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
+  for (const [documentId, versions] of stale) await silo.vectors.deleteDocument(tenant, documentId, versions);
+}
+
+/** Every page of the tenant's items in `table`, in order. */
+async function eachPage(
+  partitions: TenantPartitions,
+  tenantId: string,
+  table: TenantTable,
+  each: (items: StoredItem[]) => Promise<unknown>,
+): Promise<void> {
+  let cursor: string | undefined;
+  do {
+    const page = await partitions.read(tenantId, table, cursor);
+    await each(page.items as StoredItem[]);
+    cursor = page.nextCursor;
+  } while (cursor);
 }
 
 /**
@@ -253,17 +364,37 @@ export async function failPlacement(deps: Pick<PlacementDeps, 'registry' | 'now'
   );
 }
 
-/** Queues again, in the silo, every ingest job whose item was copied: the pool's worker leaves them to it. */
-async function requeueJobs(target: PlaneStores, tenant: TenantContext): Promise<number> {
+/**
+ * Queues again, in the silo, every ingest job whose item was copied (but those `already` queued
+ * there): the pool's worker leaves them to it. Returns how many.
+ */
+async function requeueJobs(
+  target: PlaneStores,
+  tenant: TenantContext,
+  already: ReadonlySet<string> = new Set(),
+): Promise<number> {
   let queued = 0;
   let cursor: string | undefined;
   do {
     const page = await target.documents.listJobs(tenant, cursor);
-    if (page.jobs.length > 0) await target.queue.enqueue(page.jobs);
-    queued += page.jobs.length;
+    const jobs = page.jobs.filter((job) => !already.has(JSON.stringify(job)));
+    if (jobs.length > 0) await target.queue.enqueue(jobs);
+    queued += jobs.length;
     cursor = page.nextCursor;
   } while (cursor);
   return queued;
+}
+
+/** The ingest jobs the silo holds, each as its JSON. */
+async function jobsHeld(target: PlaneStores, tenant: TenantContext): Promise<Set<string>> {
+  const held = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const page = await target.documents.listJobs(tenant, cursor);
+    for (const job of page.jobs) held.add(JSON.stringify(job));
+    cursor = page.nextCursor;
+  } while (cursor);
+  return held;
 }
 
 /** The silo's record of the tenant: written over whatever version a rerun finds there. */

@@ -3,6 +3,7 @@ import type { BudgetThresholdDetail } from '../../contract/events';
 import type { Tier } from '../../contract/tenancy';
 import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
+import type { SiloWrite } from './catch-up';
 import type { Estimate } from './limits';
 import type { PromptRecord } from './prompt-record';
 import type { TenantContext, TenantRecord } from './tenant';
@@ -450,6 +451,10 @@ export interface TenantPartitions {
   ): Promise<{ items: Record<string, unknown>[]; nextCursor?: string }>;
   /** Overwrites; refuses items of any other tenant's partition. */
   write(tenantId: string, table: TenantTable, items: readonly Record<string, unknown>[]): Promise<void>;
+  /** The item's counter attributes: its writes add to them, so a move catches them up by their change. */
+  counters(table: TenantTable, item: Readonly<Record<string, unknown>>): readonly string[];
+  /** A move's catch-up of the silo: puts, deletes and counters added; refuses items of any other tenant's partition. */
+  apply(tenantId: string, table: TenantTable, writes: readonly SiloWrite[]): Promise<void>;
 }
 
 /** The durable offboarding workflow (Step Functions on AWS): drain, purge, tombstone. */

@@ -34,8 +34,9 @@ export const servingPlacementSchema = z.enum(['pool', 'silo']);
 export const placementStatusSchema = z.enum([
   'requested',
   'deploying',
-  'migrating',
-  'switching',
+  'copying',
+  'copied',
+  'catching_up',
   'cleaning',
   'complete',
   'failed',
@@ -51,7 +52,7 @@ export const placementSchema = z.object({
   siloUrl: z.string().optional(),
   /** Where the silo's stores are (its `PlaneResources` output, on AWS): what offboarding purges. */
   siloResources: z.string().optional(),
-  /** While `migrating`: the pool takes no call of the tenant, and from this time no call it took can still write. */
+  /** While `catching_up`: from this time no call the pool took for the tenant can still write. */
   drainUntil: z.string().optional(),
   /** What the migration copied, by store. */
   migrated: z.record(z.string(), z.number().int().nonnegative()).default({}),
@@ -129,13 +130,12 @@ export function tenantView(record: TenantRecord) {
 }
 
 /**
- * Whether this plane serves the tenant now. A silo serves its one tenant; the pool stops serving a
- * tenant when the move to its silo freezes it, and never serves it again.
+ * Whether this plane serves the tenant now. A silo serves its one tenant; the pool serves a tenant
+ * until the move to its silo switches it there (its calls are forwarded from then on).
  */
 export function servedHere(record: TenantRecord, siloTenantId: string | undefined): boolean {
   if (siloTenantId !== undefined) return record.tenantId === siloTenantId;
-  const placement = record.placement;
-  return !placement || (placement.current === 'pool' && !['migrating', 'switching'].includes(placement.status));
+  return record.placement?.current !== 'silo';
 }
 
 /** Who is calling on behalf of the tenant: a user of its identity provider or one of its API keys. */

@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import * as z from 'zod';
-import { cleanPoolCopy, failPlacement, freezeForMigration, markDeploying, switchToSilo } from '../core/placement';
+import { cleanPoolCopy, failPlacement, markDeploying, startCopy, switchToSilo } from '../core/placement';
 import { type TenantRecord, tenantIdSchema } from '../core/tenant';
 import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';
 import { workflowStepDeps } from '../runtime-vectors';
@@ -10,7 +10,7 @@ import { lambdaFunction } from './lambda';
 const stepSchema = z.discriminatedUnion('step', [
   z.object({ step: z.literal('deploying'), tenantId: tenantIdSchema }),
   z.object({
-    step: z.literal('freeze'),
+    step: z.literal('copy_start'),
     tenantId: tenantIdSchema,
     siloUrl: z.string().url(),
     siloResources: z.string().optional(),
@@ -42,12 +42,12 @@ export function create(deps: PlacementDeps) {
     middy<unknown, { tenantId: string; placement: TenantRecord['placement'] }>().handler(async (event) => {
       const input = stepSchema.parse(event);
       const record =
-        input.step === 'freeze'
-          ? await freezeForMigration(placement, input.tenantId, input)
+        input.step === 'copy_start'
+          ? await startCopy(placement, input.tenantId, input)
           : input.step === 'fail'
             ? await failPlacement(placement, input.tenantId, input.error)
             : await steps[input.step](input.tenantId);
-      // The state machine waits on `placement.drainUntil` after the freeze.
+      // The state machine waits on `placement.drainUntil` after the switch.
       return { tenantId: record.tenantId, placement: record.placement };
     }),
   );

@@ -93,11 +93,11 @@ export class PlacementPipeline extends Construct {
     // The steps, in the order `contract/workflows.ts` lists them (the local runner walks the same list).
     const definition = workflowDefinition(this, PLACEMENT_WORKFLOW, {
       stepFunction: this.stepFunction,
-      projects: { deploy: this.project, migrate: this.project },
+      projects: { deploy: this.project, migrate: this.project, 'catch-up': this.project },
       eventBus,
     });
 
-    // A stack deploy (a search domain takes up to an hour), the drain, the copy, retries.
+    // A stack deploy (a search domain takes up to an hour), the copy, the drain, the catch-up, retries.
     this.stateMachine = standardWorkflow(this, { definition, timeout: Duration.hours(6) });
     new Rule(this, 'OnRequested', {
       eventBus,
@@ -108,9 +108,9 @@ export class PlacementPipeline extends Construct {
   }
 
   /**
-   * One CodeBuild project, two phases. `deploy`: `cdk deploy` of the tenant's silo stack through the
-   * CDK bootstrap roles, exporting the silo's URL. `migrate`: the copy of `bin/migrate-tenant.ts`,
-   * reading the pool through its own grants and writing only resources tagged with a tenant id.
+   * One CodeBuild project, its phases. `deploy`: `cdk deploy` of the tenant's silo stack through the
+   * CDK bootstrap roles, exporting the silo's URL. `migrate` and `catch-up`: the copy and the catch-up
+   * of `bin/migrate-tenant.ts`, as the tenant's session. `decommission`: offboarding a silo tenant.
    */
   private buildProject(props: PlacementPipelineProps, role: IRole): Project {
     const source =
@@ -153,6 +153,7 @@ export class PlacementPipeline extends Construct {
               'if [ "$PHASE" = deploy ]; then export SILO_API_URL=$(npm run --silent migrate-tenant -- silo-url silo-outputs.json); fi',
               'if [ "$PHASE" = deploy ]; then export SILO_RESOURCES=$(npm run --silent migrate-tenant -- silo-resources silo-outputs.json); fi',
               'if [ "$PHASE" = migrate ]; then npm run --silent migrate-tenant -- copy "$TENANT_ID"; fi',
+              'if [ "$PHASE" = catch-up ]; then npm run --silent migrate-tenant -- catch-up "$TENANT_ID"; fi',
               // Offboarding a silo tenant: its data first, then the stack, its tables, domain and key with it.
               'if [ "$PHASE" = decommission ]; then npm run --silent migrate-tenant -- purge "$TENANT_ID"; fi',
               `if [ "$PHASE" = decommission ]; then npx cdk deploy "${siloStack}" ${decommissioned} --require-approval never; fi`,

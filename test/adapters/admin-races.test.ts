@@ -6,7 +6,7 @@ import type { AdapterRecord } from '../../lambdas/core/adapter-record';
 import { addAdapter, removeAdapter } from '../../lambdas/core/adapters';
 import { PlatformError } from '../../lambdas/core/errors';
 import { beginOffboarding } from '../../lambdas/core/offboarding';
-import { freezeForMigration, requestSilo } from '../../lambdas/core/placement';
+import { requestSilo, startCopy } from '../../lambdas/core/placement';
 import type { AdapterHost, StoredApiKey, TenantRegistry, VectorIndex } from '../../lambdas/core/ports';
 import type { PromptRecord } from '../../lambdas/core/prompt-record';
 import { deletePrompt, putPrompt } from '../../lambdas/core/prompts';
@@ -109,11 +109,11 @@ const OPERATIONS: Record<string, Operation> = {
       expect(tenant.offboarding !== undefined).toBe(acked.length > 0);
     },
   },
-  'freeze for the move': {
-    run: (d, id) => freezeForMigration(d, id, { siloUrl: 'https://silo.example' }),
+  'start the copy': {
+    run: (d, id) => startCopy(d, id, { siloUrl: 'https://silo.example' }),
     holds: ({ tenant }, acked) => {
-      if (acked.length > 0) expect(tenant.placement?.status).toBe('migrating');
-      else expect(tenant.placement?.status).not.toBe('migrating');
+      if (acked.length > 0) expect(tenant.placement?.status).toBe('copying');
+      else expect(tenant.placement?.status).not.toBe('copying');
     },
   },
 };

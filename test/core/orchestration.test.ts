@@ -3,13 +3,7 @@ import { completeChat } from '../../lambdas/core/chat';
 import { indexQueuedJob, ingestDocument } from '../../lambdas/core/documents';
 import { PlatformError } from '../../lambdas/core/errors';
 import { beginOffboarding, purgeTenantData, tombstoneTenant } from '../../lambdas/core/offboarding';
-import {
-  freezeForMigration,
-  markDeploying,
-  migrateTenantData,
-  type PlaneStores,
-  requestSilo,
-} from '../../lambdas/core/placement';
+import { copyTenantData, markDeploying, type PlaneStores, requestSilo, startCopy } from '../../lambdas/core/placement';
 import type { TenantRecord } from '../../lambdas/core/tenant';
 import { createApiKey, onboardTenant, revokeApiKey, updateTenant } from '../../lambdas/core/tenants';
 import { DEFAULT_MODELS, DEFAULT_TIERS, platformConfig } from '../../lib/config';
@@ -314,15 +308,15 @@ describe('a move to a silo', () => {
     await requestSilo(moving, 'orchestra');
     expect(started).toEqual(['orchestra', 'orchestra']);
     const stepInput = {
-      step: 'freeze',
+      step: 'copy_start',
       tenantId: 'orchestra',
       siloUrl: 'https://silo.example/v1',
       siloResources: '{}',
     };
-    const frozen = await freezeForMigration(moving, 'orchestra', stepInput);
-    expect(frozen.placement).toMatchObject({ status: 'migrating', siloUrl: 'https://silo.example/v1' });
-    expect(frozen.placement).not.toHaveProperty('step');
-    expect(frozen.placement).not.toHaveProperty('tenantId');
+    const copying = await startCopy(moving, 'orchestra', stepInput);
+    expect(copying.placement).toMatchObject({ status: 'copying', siloUrl: 'https://silo.example/v1' });
+    expect(copying.placement).not.toHaveProperty('step');
+    expect(copying.placement).not.toHaveProperty('tenantId');
   });
 
   it('carries a key revoked and a suspension made while the copy ran over to the silo, and refuses them once copied', async () => {
@@ -332,7 +326,7 @@ describe('a move to a silo', () => {
     const kept = await createApiKey(deps, 'orchestra');
     await requestSilo(moving, 'orchestra');
     await markDeploying(moving, 'orchestra');
-    await freezeForMigration(moving, 'orchestra', { siloUrl: 'https://silo.example' });
+    await startCopy(moving, 'orchestra', { siloUrl: 'https://silo.example' });
     const silo = inMemoryPorts();
     const marks = () => ({
       marked: async () => [{ month: '2026-11', thresholdPercent: 80 }],
@@ -340,7 +334,12 @@ describe('a move to a silo', () => {
         Boolean(silo.events.push(`mark ${tenantId} ${month} ${percent}`)),
       unmark: async () => {},
     });
-    const noItems = { read: async () => ({ items: [] }), write: async () => {} };
+    const noItems = {
+      read: async () => ({ items: [] }),
+      write: async () => {},
+      counters: () => [],
+      apply: async () => {},
+    };
     // The operator acts while the copy runs: after it read the keys and the record, before it is done.
     const source: PlaneStores = {
       ...fake.ports,
@@ -356,11 +355,11 @@ describe('a move to a silo', () => {
       },
     };
     const target: PlaneStores = { ...silo.ports, partitions: noItems, budgetAlertMarks: marks() };
-    const copied = await migrateTenantData(
-      { ...moving, now: () => NOW + 60_001, source, target, vectorStores: retrieval.vectorStores },
+    const copied = await copyTenantData(
+      { ...moving, source, target, vectorStores: retrieval.vectorStores },
       'orchestra',
     );
-    expect(copied.placement).toMatchObject({ status: 'switching', migrated: { api_keys: 2, budget_alert_marks: 1 } });
+    expect(copied.placement).toMatchObject({ status: 'copied', migrated: { api_keys: 2, budget_alert_marks: 1 } });
     expect((await silo.ports.registry.getApiKey(leaked.key_id))?.status).toBe('revoked');
     expect((await silo.ports.registry.getApiKey(kept.key_id))?.status).toBe('active');
     expect((await silo.ports.registry.getTenant('orchestra'))?.status).toBe('suspended');

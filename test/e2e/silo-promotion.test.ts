@@ -61,21 +61,29 @@ describe('promotion from the pool to a silo', () => {
     // asking again while it runs changes nothing
     expect((await admin('POST', '/admin/tenants/bank-co/promote')).body.placement_status).toBe('requested');
 
+    const totalsBefore = (await call(pool, 'GET', '/v1/usage', { credential: apiKey })).body.totals;
     await pool.placement.runDue();
-    const migrating = (await admin('GET', '/admin/tenants/bank-co')).body;
-    expect(migrating).toMatchObject({ placement: 'pool', placement_status: 'migrating' });
+    // copied while the pool served the tenant, then switched: the pool forwards its calls to the silo
+    const switched = (await admin('GET', '/admin/tenants/bank-co')).body;
+    expect(switched).toMatchObject({ placement: 'silo', placement_status: 'catching_up' });
     const silo = pool.silos.get('bank-co') as LocalPlatform;
-    expect(migrating.silo_url).toBe(silo.url);
-    // frozen in the pool: no admin change but the safe direction, and a credential not cached yet is told to wait
+    expect(switched.silo_url).toBe(silo.url);
+    // managed at the silo from the switch on
     expect((await admin('PATCH', '/admin/tenants/bank-co', { limits: { requestsPerMinute: 5 } })).status).toBe(409);
-    expect((await admin('POST', '/admin/tenants/bank-co/api-keys')).status).toBe(409);
-    expect((await admin('DELETE', `/admin/tenants/bank-co/api-keys/${leaked.key_id}`)).status).toBe(200);
-    const waiting = await call(pool, 'GET', '/v1/usage', { credential: userToken });
-    expect(waiting.status).toBe(403);
-    expect(waiting.body.error.message).toMatch(/moving to its own stack/);
+    // a credential the pool's authorizer has not cached goes on to the silo, which serves it
+    expect((await call(pool, 'GET', '/v1/usage', { credential: userToken })).status).toBe(200);
+    // a decision the pool cached before the switch is still served by the pool, which writes there
+    // until the drain ends: a chat and an upload that the catch-up carries to the silo, billed once
+    const late = await call(pool, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat });
+    expect(late.status).toBe(200);
+    const lateUpload = await call(pool, 'POST', '/v1/documents', {
+      credential: apiKey,
+      body: { id: 'late', text: 'The safe closes at five.' },
+    });
+    expect(lateUpload.status).toBe(201);
 
     await pool.placement.runDue();
-    expect((await admin('GET', '/admin/tenants/bank-co')).body.placement_status).toBe('migrating');
+    expect((await admin('GET', '/admin/tenants/bank-co')).body.placement_status).toBe('catching_up');
     clock.advance(DRAIN_MS + 1000);
     await pool.placement.runDue();
 
@@ -84,24 +92,38 @@ describe('promotion from the pool to a silo', () => {
       placement: 'silo',
       placement_status: 'complete',
       silo_url: silo.url,
-      // the audit listing is audited too, after it answered
+      // the audit listing and the usage read before the move are audited too, after they answered
       migrated: {
         api_keys: 2,
         budget_alert_marks: 0,
         documents: 1,
         chunks: 1,
         ledger_items: ledgerItems,
-        audit_records: auditBefore.length + 1,
+        audit_records: auditBefore.length + 2,
         prompts: 1,
+        caught_up: expect.any(Number),
       },
     });
+    expect(moved.migrated.caught_up).toBeGreaterThan(0);
+    // the month adds up across both planes: every call once, the late ones the pool took included
+    const totalsAfter = (await call(silo, 'GET', '/v1/usage', { credential: apiKey })).body.totals;
+    expect(totalsAfter.requests).toBe(totalsBefore.requests + 2);
+    expect(totalsAfter.output_tokens).toBe(totalsBefore.output_tokens + late.body.usage.completion_tokens);
+    const lateFound = await call(silo, 'POST', '/v1/retrieve', {
+      credential: apiKey,
+      body: { query: 'when does the safe close', top_k: 3 },
+    });
+    expect(lateFound.body.data[0]).toMatchObject({ document_id: 'late' });
+    // nothing of the copy's bookkeeping stays in the silo
+    expect(
+      (await ledgerState(localDynamoDb(silo).scoped('bank-co'), 'bank-co')).items.map((i) => i.sk),
+    ).not.toContainEqual(expect.stringMatching(/^MOVED#/));
 
-    // the key revoked mid-move is refused by the silo too
-    const revokedAtSilo = await call(silo, 'GET', '/v1/usage', { credential: leaked.api_key });
-    expect(revokedAtSilo.status).toBe(401);
     // the silo serves the same key and the same IdP's tokens, with the tenant's data
     const atSilo = (path: string, credential = apiKey) => call(silo, 'GET', path, { credential });
-    expect((await atSilo('/v1/usage')).body.data).toEqual(usageBefore);
+    expect((await atSilo('/v1/usage')).body.data.map((row: { model: string }) => row.model).sort()).toEqual(
+      usageBefore.map((row: { model: string }) => row.model).sort(),
+    );
     expect((await atSilo('/v1/documents/policy')).body).toMatchObject({ id: 'policy', status: 'indexed' });
     expect((await atSilo('/v1/prompts')).body.data).toEqual([expect.objectContaining({ id: 'teller', version: 1 })]);
     expect(await pool.deps.registry.listPrompts('bank-co')).toEqual([]);
@@ -305,12 +327,22 @@ describe('promotion from the pool to a silo', () => {
     expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(401);
   });
 
-  it('refuses to offboard a tenant in the middle of a move', async () => {
-    await onboard(pool, 'busy-bank', { tier: 'enterprise', placement: 'silo' });
+  it('offboarding in the middle of a move, once switched, ends the move and purges both planes', async () => {
+    const { apiKey } = await onboard(pool, 'busy-bank', { tier: 'enterprise', placement: 'silo' });
+    await call(pool, 'POST', '/v1/documents', { credential: apiKey, body: { id: 'memo', text: 'Closing soon.' } });
     await pool.placement.runDue();
-    expect((await admin('GET', '/admin/tenants/busy-bank')).body.placement_status).toBe('migrating');
-    const refused = await admin('DELETE', '/admin/tenants/busy-bank');
-    expect(refused.status).toBe(409);
-    expect(refused.body.error.message).toMatch(/moving to its own stack \(migrating\)/);
+    expect((await admin('GET', '/admin/tenants/busy-bank')).body.placement_status).toBe('catching_up');
+    const siloDir = join(pool.dataDir, 'silos', 'busy-bank');
+    expect(existsSync(siloDir)).toBe(true);
+    expect((await admin('DELETE', '/admin/tenants/busy-bank')).status).toBe(202);
+    clock.advance(DRAIN_MS + 1000);
+    // the catch-up finds the tenant leaving: the move goes no further
+    await pool.placement.runDue();
+    expect((await admin('GET', '/admin/tenants/busy-bank')).body.placement_error).toMatch(/offboarding/);
+    const tombstone = await offboardCompletely(pool, clock, 'busy-bank');
+    expect(tombstone).toMatchObject({ status: 'offboarded', offboarding: { deleted: { documents: 1, chunks: 1 } } });
+    expect(pool.silos.has('busy-bank')).toBe(false);
+    expect(existsSync(siloDir)).toBe(false);
+    expect(await pool.deps.registry.listApiKeys('busy-bank')).toEqual([]);
   });
 });

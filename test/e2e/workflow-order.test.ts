@@ -64,8 +64,8 @@ describe('each durable workflow, written once, in Step Functions and in local mo
     expect(Object.keys(placement.States).sort()).toEqual(statesOf(PLACEMENT_WORKFLOW));
     expect(Object.keys(offboarding.States).sort()).toEqual(statesOf(OFFBOARDING_WORKFLOW));
     expect(pathThrough(placement)).toEqual([...PLACEMENT_WORKFLOW.steps.map((step) => step.name), 'Placed']);
-    expect(pathThrough(placement, { failAt: 'MigrateData' })).toEqual([
-      ...['MarkDeploying', 'DeploySilo', 'FreezeInPool', 'WaitForDrain', 'MigrateData'],
+    expect(pathThrough(placement, { failAt: 'CopyData' })).toEqual([
+      ...['MarkDeploying', 'DeploySilo', 'StartCopy', 'CopyData'],
       ...PLACEMENT_WORKFLOW.onFailure.steps.map((step) => step.name),
       'PlacementFailed',
     ]);
@@ -97,8 +97,8 @@ describe('each durable workflow, written once, in Step Functions and in local mo
       await onboard(platform, 'order-bank', { tier: 'enterprise' });
       expect((await admin('POST', '/admin/tenants/order-bank/promote')).status).toBe(202);
       await platform.placement.runDue();
-      // waiting out the drain: the execution stays at the Wait state
-      expect(platform.placement.history('order-bank')).toEqual(pathThrough(placement).slice(0, 4));
+      // copied and switched, waiting out the drain: the execution stays at the Wait state
+      expect(platform.placement.history('order-bank')).toEqual(pathThrough(placement).slice(0, 6));
       clock.advance(drainMs());
       await platform.placement.runDue();
 

@@ -66,24 +66,25 @@ describe('PlacementPipeline (pool stack)', () => {
     });
   });
 
-  it('deploys, freezes, waits out the drain, copies, switches, cleans, and announces; any failure is recorded', () => {
+  it('deploys, copies while the pool serves, switches, waits out the drain, catches up, cleans, and announces; any failure is recorded', () => {
     const definition = definitionWith('DeploySilo');
     const order: string[] = [];
     for (let state = definition.StartAt; state; state = definition.States[state].Next) order.push(state);
     expect(order).toEqual([
       'MarkDeploying',
       'DeploySilo',
-      'FreezeInPool',
-      'WaitForDrain',
-      'MigrateData',
+      'StartCopy',
+      'CopyData',
       'SwitchToSilo',
+      'WaitForDrain',
+      'CatchUp',
       'CleanPoolCopy',
       'AnnounceComplete',
       'Placed',
     ]);
     const steps = {
       MarkDeploying: 'deploying',
-      FreezeInPool: 'freeze',
+      StartCopy: 'copy_start',
       SwitchToSilo: 'switch',
       CleanPoolCopy: 'clean',
     };
@@ -95,15 +96,16 @@ describe('PlacementPipeline (pool stack)', () => {
         Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'RecordFailure' }],
       });
     }
-    expect(definition.States.FreezeInPool.Parameters.Payload['siloUrl.$']).toBe('$.build.siloUrl');
+    expect(definition.States.StartCopy.Parameters.Payload['siloUrl.$']).toBe('$.build.siloUrl');
     expect(definition.States.WaitForDrain).toEqual({
       Type: 'Wait',
       TimestampPath: '$.record.placement.drainUntil',
-      Next: 'MigrateData',
+      Next: 'CatchUp',
     });
     for (const [state, phase] of [
       ['DeploySilo', 'deploy'],
-      ['MigrateData', 'migrate'],
+      ['CopyData', 'migrate'],
+      ['CatchUp', 'catch-up'],
     ]) {
       const build = definition.States[state];
       expect(build.Resource).toMatch(/:states:::codebuild:startBuild\.sync$/);
@@ -116,11 +118,13 @@ describe('PlacementPipeline (pool stack)', () => {
       expect(build.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'RecordFailure' }]);
     }
     expect(definition.States.DeploySilo.ResultSelector['siloUrl.$']).toContain("@.Name == 'SILO_API_URL'");
-    expect(definition.States.MigrateData.Parameters.EnvironmentVariablesOverride).toContainEqual({
-      Name: 'SILO_RESOURCES',
-      Type: 'PLAINTEXT',
-      'Value.$': '$.build.siloResources',
-    });
+    for (const state of ['CopyData', 'CatchUp']) {
+      expect(definition.States[state].Parameters.EnvironmentVariablesOverride).toContainEqual({
+        Name: 'SILO_RESOURCES',
+        Type: 'PLAINTEXT',
+        'Value.$': '$.build.siloResources',
+      });
+    }
     expect(definition.States.RecordFailure).toMatchObject({
       Parameters: { Payload: { step: 'fail', 'tenantId.$': '$$.Execution.Input.tenantId' } },
       Next: 'AnnounceFailure',
@@ -154,6 +158,7 @@ describe('PlacementPipeline (pool stack)', () => {
       'npx cdk deploy "MultiTenantAiPlatform-silo-$TENANT_ID" -c siloTenants="$TENANT_ID" --require-approval never',
     );
     expect(commands.join('\n')).toContain('npm run --silent migrate-tenant -- copy "$TENANT_ID"');
+    expect(commands.join('\n')).toContain('npm run --silent migrate-tenant -- catch-up "$TENANT_ID"');
     expect(buildSpec.env['exported-variables']).toEqual(['SILO_API_URL', 'SILO_RESOURCES']);
     const variables = Object.fromEntries(
       project.Properties.Environment.EnvironmentVariables.map((v: { Name: string; Value: unknown }) => [
