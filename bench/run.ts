@@ -5,6 +5,7 @@ import { benchCold } from './cold';
 import { benchLedger } from './ledger';
 import { benchMetering } from './metering';
 import { benchPii } from './pii';
+import { benchPromote } from './promote';
 import { benchRetrieval } from './retrieval';
 import { benchSdk } from './sdk';
 import { benchStream } from './stream';
@@ -21,6 +22,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   ledger: benchLedger,
   metering: benchMetering,
   pii: benchPii,
+  promote: benchPromote,
   retrieval: benchVectors,
   sdk: benchSdk,
   stream: benchStream,

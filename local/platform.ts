@@ -68,6 +68,12 @@ export interface LocalPlatformOptions {
   readonly ingestWorker?: boolean;
   /** Tests only: a Lambda timeout shorter than the handlers' 30 s. */
   readonly handlerTimeoutMs?: number;
+  /**
+   * Benches only: how long a move or an offboarding waits for calls already let in, instead of
+   * `offboardingDrainSeconds(config)` (cache TTL + longest handler or worker run + margin): safe
+   * only when no call or ingest job runs longer than it, less the cache TTL.
+   */
+  readonly drainSeconds?: number;
   /** This plane is the silo of this one tenant (started by the pool's placement runner). */
   readonly siloTenantId?: string;
   /** The dev issuer's key, when another plane's: a silo accepts the pool's tokens, as both trust one IdP on AWS. */
@@ -147,7 +153,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   const aws = await startLocalAws(options, config, now);
   const front = await openFront(options.port);
   const { issuer, jwt } = await startIssuer(options, front.url);
-  const settings = localSettings(config, aws, jwt, options.siloTenantId);
+  const settings = localSettings(config, aws, jwt, options.siloTenantId, options.drainSeconds);
   const adapters = allDeps({ settings, services: localServices(aws.standIns.endpoints) });
   const silos = siloPlanes(options, config);
   // The runners call the handlers with `deps`, which holds the runners: they read it only when they run.
@@ -427,6 +433,7 @@ function localSettings(
   aws: { readonly standIns: LocalStandIns; readonly adapterEndpoint?: AdapterEndpointSettings },
   jwt: JwtSettings,
   siloTenantId: string | undefined,
+  drainSeconds = offboardingDrainSeconds(config),
 ): PlatformSettings {
   return {
     region: 'us-east-1',
@@ -452,7 +459,7 @@ function localSettings(
       enterprise: { id: localGuardrailId('enterprise'), version: '1' },
     },
     maxRequestBodyBytes: config.maxRequestBodyBytes,
-    offboardingDrainSeconds: offboardingDrainSeconds(config),
+    offboardingDrainSeconds: drainSeconds,
     offboardingStateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:local-offboarding',
     jwt,
     siloTenantId,
