@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { TENANT_PARTITION_PREFIX, TTL_ATTRIBUTE } from '../../contract/tables';
 import type { AuditEntry } from '../core/audit';
+import { BASE_PREFIX, baseFor } from '../core/catch-up';
 import { PlatformError } from '../core/errors';
 import {
   type AdmissionAttempt,
@@ -390,7 +391,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
         ExpressionAttributeValues: { ':pk': shardPartition(tenantId, shard), ':r': RESERVATION_PREFIX, ':now': nowMs },
         ConsistentRead: true,
       });
-      for (const record of records as unknown as (StoredReservation & Key)[]) {
+      for (const record of await this.notCopied(tenantId, shard, records as unknown as (StoredReservation & Key)[])) {
         await this.endReservation(
           {
             tenantId,
@@ -407,6 +408,28 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
         );
       }
     }
+  }
+
+  /**
+   * The records but those a move to this silo copied and has not caught up yet: whether the pool's
+   * call behind one ended (its settle comes with the catch-up) is not known here, and releasing it too
+   * would give its estimate back twice. The catch-up deletes it, or, the pool's call having crashed,
+   * drops its base and leaves it to be released here.
+   */
+  private async notCopied<R extends Key>(tenantId: string, shard: number, records: readonly R[]): Promise<R[]> {
+    if (records.length === 0) return [];
+    const bases = await this.queryAll(tenantId, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :base)',
+      ExpressionAttributeValues: {
+        ':pk': shardPartition(tenantId, shard),
+        ':base': `${BASE_PREFIX}${RESERVATION_PREFIX}`,
+      },
+      ProjectionExpression: 'pk, sk',
+      ConsistentRead: true,
+    });
+    const copied = new Set(bases.map((base) => baseFor(base as unknown as Key).sk));
+    return records.filter((record) => !copied.has(record.sk));
   }
 
   /** Every shard of the month, its grant and this request's record, in one strongly consistent BatchGetItem. */

@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbAuditLog } from '../../lambdas/adapters/dynamodb-audit-log';
 import { DynamoDbLedger, DynamoDbLedgerReports } from '../../lambdas/adapters/dynamodb-ledger';
+import { batchWrite } from '../../lambdas/adapters/dynamodb-partition';
 import type { AuditEntry } from '../../lambdas/core/audit';
 import { shardCount } from '../../lambdas/core/ledger-shards';
 import type { TenantContext } from '../../lambdas/core/tenant';
@@ -282,6 +283,36 @@ describe('DynamoDbLedger against dynalite', () => {
       },
       RACE_TIMEOUT_MS,
     );
+  });
+
+  it('leaves the reservations a move to this silo copied, past their hold, to the catch-up', async () => {
+    // GIVEN a month held whole by 10 reservations copied from the pool, each with the base the copy leaves
+    const t = tenantContext('arrived-co', {
+      monthlyTokens: 1_000,
+      tokensPerMinute: 1_000_000,
+      requestsPerMinute: 1000,
+    });
+    for (let i = 0; i < 10; i++) await reserve(t, 100);
+    const copied = (await quota('arrived-co')).items.filter((item) => String(item.sk).startsWith('R#'));
+    expect(copied).toHaveLength(10);
+    const bases = copied.map((item) => ({ pk: item.pk, sk: `MOVED#${item.sk}`, h: 'copied', n: {} }));
+    await batchWrite(
+      db,
+      'ledger',
+      bases.map((Item) => ({ PutRequest: { Item } })),
+    );
+    // WHEN a call comes after their hold: whether the pool's calls behind them ended is the catch-up's to say
+    const later = now + RESERVATION_TTL_MS + 60_000;
+    await expect(reserve(t, 100, later)).rejects.toMatchObject({ code: 'quota_exceeded' });
+    expect((await quota('arrived-co')).inFlight).toHaveLength(10);
+    // THEN once caught up (the bases gone), they are released as any abandoned reservation
+    await batchWrite(
+      db,
+      'ledger',
+      bases.map((base) => ({ DeleteRequest: { Key: { pk: base.pk, sk: base.sk } } })),
+    );
+    await reserve(t, 100, later);
+    expect((await quota('arrived-co')).inFlight).toHaveLength(1);
   });
 
   it('releases a crowd of abandoned reservations when they would block, instead of locking the tenant out', async () => {
