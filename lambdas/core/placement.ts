@@ -128,7 +128,8 @@ export interface MoveDeps extends PlacementDeps {
  * Copies everything the pool holds for the tenant into the silo while the pool serves it: its
  * record (served there once switched), API keys and templates, its ledger, audit and document items
  * as stored, each with its base (what the catch-up merges the pool's later writes against), its
- * chunks, reindexed into the silo's index, and its budget-alert marks. Every write is an overwrite,
+ * chunks, reindexed into the silo's index, and its budget-alert marks. Its queued ingest jobs are
+ * queued in the silo by the catch-up: the pool's worker runs them until the switch. Every write is an overwrite,
  * so a rerun after a crash copies again, harmlessly.
  */
 export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
@@ -149,7 +150,6 @@ export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<
       migrated[name] += items.length;
     });
   }
-  migrated.queued_jobs = await requeueJobs(deps.target, actingFor(siloRecord, PLACEMENT_ACTOR));
   migrated.chunks = await copyChunks(
     deps.source.vectors,
     actingFor(tenant, PLACEMENT_ACTOR),
@@ -217,7 +217,6 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
       throw new PlatformError('conflict', `the pool may still write for '${tenantId}' until ${placement.drainUntil}`);
     }
     const silo = actingFor((await deps.target.registry.getTenant(tenantId)) ?? tenant, PLACEMENT_ACTOR);
-    const queued = await jobsHeld(deps.target, silo);
     let caughtUp = 0;
     for (const table of Object.keys(COPIED_TABLES) as TenantTable[])
       caughtUp += await catchUpTable(deps, tenantId, table);
@@ -225,13 +224,15 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
       (await deps.target.documents.get(silo, chunk.documentId))?.version === chunk.version;
     await copyChunks(deps.source.vectors, actingFor(tenant, PLACEMENT_ACTOR), deps.target.vectors, silo, held);
     await dropChunksNotHeld(deps.target, silo);
-    await requeueJobs(deps.target, silo, queued);
+    // Queued only now: until the switch the pool's worker ran the tenant's jobs (a job it finished is
+    // gone from the silo with the merge), and from it the pool's worker leaves them to the silo.
+    const queuedJobs = await requeueJobs(deps.target, silo);
     await copyBudgetAlertMarks(deps, tenantId);
     tenant = await advance(deps, tenantId, 'catch_up', (current) => ({
       ...current,
       status: 'cleaning',
       drainUntil: undefined,
-      migrated: { ...current.migrated, caught_up: caughtUp },
+      migrated: { ...current.migrated, caught_up: caughtUp, queued_jobs: queuedJobs },
     }));
   }
   for (const table of Object.keys(COPIED_TABLES) as TenantTable[]) {
@@ -365,36 +366,19 @@ export async function failPlacement(deps: Pick<PlacementDeps, 'registry' | 'now'
 }
 
 /**
- * Queues again, in the silo, every ingest job whose item was copied (but those `already` queued
- * there): the pool's worker leaves them to it. Returns how many.
+ * Queues, in the silo, every ingest job whose item it holds: those the pool had not done, and (harmless:
+ * a job done is dropped when delivered again) any the silo queued itself since the switch. Returns how many.
  */
-async function requeueJobs(
-  target: PlaneStores,
-  tenant: TenantContext,
-  already: ReadonlySet<string> = new Set(),
-): Promise<number> {
+async function requeueJobs(target: PlaneStores, tenant: TenantContext): Promise<number> {
   let queued = 0;
   let cursor: string | undefined;
   do {
     const page = await target.documents.listJobs(tenant, cursor);
-    const jobs = page.jobs.filter((job) => !already.has(JSON.stringify(job)));
-    if (jobs.length > 0) await target.queue.enqueue(jobs);
-    queued += jobs.length;
+    if (page.jobs.length > 0) await target.queue.enqueue(page.jobs);
+    queued += page.jobs.length;
     cursor = page.nextCursor;
   } while (cursor);
   return queued;
-}
-
-/** The ingest jobs the silo holds, each as its JSON. */
-async function jobsHeld(target: PlaneStores, tenant: TenantContext): Promise<Set<string>> {
-  const held = new Set<string>();
-  let cursor: string | undefined;
-  do {
-    const page = await target.documents.listJobs(tenant, cursor);
-    for (const job of page.jobs) held.add(JSON.stringify(job));
-    cursor = page.nextCursor;
-  } while (cursor);
-  return held;
 }
 
 /** The silo's record of the tenant: written over whatever version a rerun finds there. */

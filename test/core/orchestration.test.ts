@@ -364,6 +364,8 @@ describe('a move to a silo', () => {
     expect((await silo.ports.registry.getApiKey(kept.key_id))?.status).toBe('active');
     expect((await silo.ports.registry.getTenant('orchestra'))?.status).toBe('suspended');
     expect(silo.events).toContain('mark orchestra 2026-11 80');
+    // the pool's worker runs the tenant's queued jobs until the switch: the silo queues them at the catch-up
+    expect(silo.queued).toEqual([]);
     // Copied, the switch pending: no change until the silo serves the tenant, which takes them there.
     await expect(revokeApiKey(deps, 'orchestra', kept.key_id)).rejects.toMatchObject({ code: 'conflict' });
     await expect(updateTenant(deps, 'orchestra', { status: 'suspended' })).rejects.toMatchObject({
