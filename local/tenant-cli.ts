@@ -28,8 +28,8 @@ const USAGE = `usage: npm run tenant -- <command> [options]
   prompt get <id> <name> | prompt list <id> | prompt remove <id> <name>
   token <id> [--user U] [--expires-in SECONDS]
                                     mint a JWT for a user of the tenant (local dev issuer)
-  promote <id> [--no-wait]          move an enterprise tenant to a silo stack of its own: deploy it,
-                                    wait out cached credentials, copy the data, switch; print the result
+  promote <id> [--no-wait]          move an enterprise tenant to a silo stack of its own, serving it all
+                                    along: deploy, copy, switch, wait out cached credentials, catch up
   reindex <id> | reindex --all      move a tenant's chunks (every tenant's with more than one index:
                                     the shared index of old) into an index of its own in its tier's store
   offboard <id> [--no-wait]         suspend the tenant, wait out cached credentials, delete everything

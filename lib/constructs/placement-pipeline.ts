@@ -69,10 +69,11 @@ export interface PlacementPipelineProps {
 /**
  * The pool's pipeline that moves a tenant onto a silo stack of its own. A `TenantPlacementRequested`
  * event (from the admin API) starts a Step Functions standard workflow: mark the move `deploying`;
- * CodeBuild runs `cdk deploy <pool>-silo-<tenant>` with that tenant's context; freeze the tenant in
- * the pool and wait out cached credentials; CodeBuild copies the tenant's data into the silo; switch
- * the registry record to the silo; delete the pool's copy; announce the outcome. A failure before
- * the switch leaves the tenant served from the pool.
+ * CodeBuild runs `cdk deploy <pool>-silo-<tenant>` with that tenant's context; CodeBuild copies the
+ * tenant's data into the silo while the pool serves it; switch the registry record to the silo (the
+ * pool forwards the tenant's calls there); wait out cached credentials and calls in flight; CodeBuild
+ * catches the silo up with what they wrote; delete the pool's copy; announce the outcome. A failure
+ * before the switch leaves the tenant served from the pool.
  */
 export class PlacementPipeline extends Construct {
   public readonly stateMachine: StateMachine;
