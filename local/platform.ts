@@ -585,6 +585,7 @@ function decommissionSilo(deps: () => PlatformDeps, silos: SiloPlanes) {
       await purgeTenantData(
         { ...offboardingDeps(deps()), ledger, audit, documents, sessions, cache, responses, vectors, adapterStore },
         tenantId,
+        'silo',
       );
     }
     await silos.destroy(tenantId);

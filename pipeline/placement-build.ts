@@ -91,6 +91,7 @@ export async function runPlacementBuild(
         drainMs: pool.offboardingDrainSeconds * 1000,
       },
       argument,
+      'silo',
     );
     out(JSON.stringify(purged.offboarding?.deleted));
   } else if ((command === 'copy' || command === 'catch-up') && argument) {

@@ -85,8 +85,18 @@ export async function beginOffboarding(
   });
 }
 
-/** Deletes the tenant's data store by store, recording each count; a rerun skips the stores already done. */
-export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): Promise<TenantRecord> {
+/**
+ * Deletes the tenant's data store by store, recording each count on the pool's record; a rerun skips
+ * the stores already done. A silo tenant's silo is purged first (`plane: 'silo'`, its counts recorded
+ * as `silo_<store>`), then the pool, which holds its copy still when offboarding ended a move before
+ * its cleanup.
+ */
+export async function purgeTenantData(
+  deps: OffboardingDeps,
+  tenantId: string,
+  plane: 'pool' | 'silo' = 'pool',
+): Promise<TenantRecord> {
+  const countedAs = (store: TenantStore) => (plane === 'pool' ? store : `silo_${store}`);
   let tenant = await readTenant(deps.registry, tenantId);
   const progress = leavingProgress(tenant, 'purge');
   if (deps.now() < Date.parse(progress.drainUntil)) {
@@ -104,18 +114,22 @@ export async function purgeTenantData(deps: OffboardingDeps, tenantId: string): 
     documents: () => deps.documents.deleteAll(tenantId),
     audit_records: () => deps.audit.deleteAll(tenantId),
     ledger_items: () => deps.ledger.deleteAll(tenantId),
-    api_keys: () => deps.registry.deleteApiKeys(tenantId),
+    // The plane's own registry, as its templates: the pool's record keeps the progress.
+    api_keys: () => deps.adapterStore.registry.deleteApiKeys(tenantId),
     inference_profiles: () => deps.inferenceProfiles.deleteAll(Object.values(tenant.inferenceProfiles ?? {})),
   };
   for (const store of TENANT_STORES) {
-    if (store in progress.deleted) continue;
+    if (countedAs(store) in progress.deleted) continue;
     const count = await purge[store]();
     tenant = await changeTenant(
       deps.registry,
       tenantId,
       (current) => {
         const leaving = leavingProgress(current, 'purge');
-        return { ...current, offboarding: { ...leaving, deleted: { ...leaving.deleted, [store]: count } } };
+        return {
+          ...current,
+          offboarding: { ...leaving, deleted: { ...leaving.deleted, [countedAs(store)]: count } },
+        };
       },
       STEP_RETRIES,
     );
