@@ -1,9 +1,10 @@
-import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import type { SiloWrite } from '../core/catch-up';
+import { DeleteCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { SiloRead, SiloWrite } from '../core/catch-up';
 import { PlatformError } from '../core/errors';
 import { ledgerPartitions } from '../core/ledger-shards';
 import type { TenantPartitions, TenantTable } from '../core/ports';
 import { tenantKey } from '../core/tenant';
+import { isConditionalCheckFailure } from './dynamodb-errors';
 import { ledgerCounters } from './dynamodb-ledger';
 import { batchWrite, queryPage } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
@@ -63,50 +64,72 @@ export class DynamoDbTenantPartitions implements TenantPartitions {
     );
     const db = this.db(tenantId);
     const TableName = this.tableNames[table];
-    await batchWrite(
-      db,
-      TableName,
-      writes.flatMap((write): Parameters<typeof batchWrite>[2] => {
-        if (write.kind === 'put') return [{ PutRequest: { Item: { ...write.item } } }];
-        if (write.kind === 'delete') return [{ DeleteRequest: { Key: { pk: write.key.pk, sk: write.key.sk } } }];
-        return [];
-      }),
-    );
-    // Counters added (commutative with the silo's own writes), the rest only where the silo has none,
-    // and the base moved on in the same transaction, so a rerun adds nothing twice.
     for (const write of writes) {
-      if (write.kind !== 'add') continue;
-      const { pk, sk, ...rest } = write.item;
-      const added = Object.entries(write.deltas);
-      const kept = Object.entries(rest).filter(([name]) => !(name in write.deltas));
-      const all = [...added, ...kept];
-      const clauses = [
-        added.length > 0 && `ADD ${added.map((_, i) => `#a${i} :a${i}`).join(', ')}`,
-        kept.length > 0 &&
-          `SET ${kept.map((_, k) => `#a${k + added.length} = if_not_exists(#a${k + added.length}, :a${k + added.length})`).join(', ')}`,
-      ].filter(Boolean);
-      await db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            ...(clauses.length === 0
-              ? []
-              : [
-                  {
-                    Update: {
-                      TableName,
-                      Key: { pk, sk },
-                      UpdateExpression: clauses.join(' '),
-                      ExpressionAttributeNames: Object.fromEntries(all.map(([name], i) => [`#a${i}`, name])),
-                      ExpressionAttributeValues: Object.fromEntries(all.map(([, value], i) => [`:a${i}`, value])),
-                    },
-                  },
-                ]),
-            { Put: { TableName, Item: { ...write.base } } },
-          ],
-        }),
-      );
+      try {
+        if (write.kind === 'put') {
+          await db.send(new PutCommand({ TableName, Item: { ...write.item }, ...asRead(write.read) }));
+        } else if (write.kind === 'delete') {
+          const { pk, sk } = write.key;
+          await db.send(new DeleteCommand({ TableName, Key: { pk, sk }, ...asRead(write.read) }));
+        } else {
+          await db.send(new TransactWriteCommand({ TransactItems: addWithBase(TableName, write) }));
+        }
+      } catch (error) {
+        // The silo changed the item since the catch-up read it (its own change wins), or a concurrent
+        // catch-up merged this counter first: either way, nothing to do.
+        if (!isConditionalCheckFailure(error) && (error as Error).name !== 'TransactionCanceledException') throw error;
+      }
     }
   }
+}
+
+/** The condition that the silo's item is as the catch-up read it. */
+function asRead(read: SiloRead) {
+  if (!read.exists) return { ConditionExpression: 'attribute_not_exists(sk)' };
+  if (read.version === undefined)
+    return { ConditionExpression: 'attribute_exists(sk) AND attribute_not_exists(version)' };
+  return { ConditionExpression: 'version = :version', ExpressionAttributeValues: { ':version': read.version } };
+}
+
+/**
+ * Counters added (commutative with the silo's own writes), the rest only where the silo has none, and
+ * the base moved on in the same transaction, conditional on it being as read: a rerun or a concurrent
+ * catch-up adds nothing twice.
+ */
+function addWithBase(TableName: string, write: Extract<SiloWrite, { kind: 'add' }>) {
+  const { pk, sk, ...rest } = write.item;
+  const added = Object.entries(write.deltas);
+  const kept = Object.entries(rest).filter(([name]) => !(name in write.deltas));
+  const all = [...added, ...kept];
+  const clauses = [
+    added.length > 0 && `ADD ${added.map((_, i) => `#a${i} :a${i}`).join(', ')}`,
+    kept.length > 0 &&
+      `SET ${kept.map((_, k) => `#a${k + added.length} = if_not_exists(#a${k + added.length}, :a${k + added.length})`).join(', ')}`,
+  ].filter(Boolean);
+  return [
+    ...(clauses.length === 0
+      ? []
+      : [
+          {
+            Update: {
+              TableName,
+              Key: { pk, sk },
+              UpdateExpression: clauses.join(' '),
+              ExpressionAttributeNames: Object.fromEntries(all.map(([name], i) => [`#a${i}`, name])),
+              ExpressionAttributeValues: Object.fromEntries(all.map(([, value], i) => [`:a${i}`, value])),
+            },
+          },
+        ]),
+    {
+      Put: {
+        TableName,
+        Item: { ...write.base },
+        ...(write.readBase === undefined
+          ? { ConditionExpression: 'attribute_not_exists(sk)' }
+          : { ConditionExpression: 'h = :h', ExpressionAttributeValues: { ':h': write.readBase } }),
+      },
+    },
+  ];
 }
 
 /** Refuses items of any other tenant's partitions. */

@@ -21,8 +21,9 @@ export type ItemKey = Pick<StoredItem, 'pk' | 'sk'>;
 
 /** What one item of the silo needs to catch up. */
 export type SiloWrite =
-  | { readonly kind: 'put'; readonly item: StoredItem }
-  | { readonly kind: 'delete'; readonly key: ItemKey }
+  /** Each conditional on the silo's item being as read (`read`: its version, or its absence), else skipped. */
+  | { readonly kind: 'put'; readonly item: StoredItem; readonly read: SiloRead }
+  | { readonly kind: 'delete'; readonly key: ItemKey; readonly read: SiloRead }
   /**
    * The counters' change added (a number's change; a set's members, which adding merges), the item's
    * other attributes written only where the silo has none, and in the same transaction its base moved
@@ -33,7 +34,17 @@ export type SiloWrite =
       readonly item: StoredItem;
       readonly deltas: Readonly<Record<string, number | Set<unknown>>>;
       readonly base: StoredItem;
+      /** The hash of the base as read (absent: there was none): a concurrent catch-up that moved it first wins. */
+      readonly readBase?: string;
     };
+
+/**
+ * The silo's item as the catch-up read it, for its write's condition: absent, or present at this
+ * `version` (its own attribute, which every item that changes after its first write carries: documents,
+ * sessions); an item without one is written once and never changed in place (audit records, stored
+ * responses, cache entries), so it needs none.
+ */
+export type SiloRead = { readonly exists: false } | { readonly exists: true; readonly version?: unknown };
 
 /** The sort key prefix of a copied item's base. */
 export const BASE_PREFIX = 'MOVED#';
@@ -84,10 +95,11 @@ export function catchUpWrite(
         if (now.size > 0) deltas[name] = now;
       } else if (numberOf(now) !== numberOf(copied[name])) deltas[name] = numberOf(now) - numberOf(copied[name]);
     }
-    return { kind: 'add', item: pool, deltas, base: baseOf(pool, counters) };
+    return { kind: 'add', item: pool, deltas, base: baseOf(pool, counters), readBase: baseHash as string | undefined };
   }
   if ((silo && itemHash(silo)) !== baseHash) return undefined;
-  return pool ? { kind: 'put', item: pool } : { kind: 'delete', key };
+  const read: SiloRead = silo ? { exists: true, version: silo.version } : { exists: false };
+  return pool ? { kind: 'put', item: pool, read } : { kind: 'delete', key, read };
 }
 
 /** A hash of the item's attributes, in a canonical order (DynamoDB returns them in any). */

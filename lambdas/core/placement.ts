@@ -52,9 +52,11 @@ export interface PlaneStores {
 
 /** The data tables a move copies, item by item, and the name each count is reported under. */
 export const COPIED_TABLES: Readonly<Record<TenantTable, string>> = {
-  ledger: 'ledger_items',
   audit: 'audit_records',
   documents: 'documents',
+  // Last, as close to the switch as the copy can: until the switch the pool admits the tenant's calls
+  // against its own ledger, which the silo's learns of only at the catch-up.
+  ledger: 'ledger_items',
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -135,13 +137,24 @@ export interface MoveDeps extends PlacementDeps {
 export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
   const tenant = await readTenant(deps.registry, tenantId);
   const placement = placementFor(tenant, 'copy');
-  if (placement.status === PLACEMENT_STEPS.copy.to) return tenant;
+  if (placement.status === PLACEMENT_STEPS.copy.to) {
+    // A rerun after the advance: its second copy of the record and keys may be what failed.
+    await copyRecordAndKeys(deps, tenant);
+    return tenant;
+  }
   const { siloRecord, keys } = await copyRecordAndKeys(deps, tenant);
   await deps.target.vectors.ensureTenantIndex(siloRecord);
   const prompts = await deps.source.registry.listPrompts(tenantId);
   for (const prompt of prompts) await deps.target.registry.putPrompt(tenantId, prompt);
 
   const migrated: Record<string, number> = { api_keys: keys, prompts: prompts.length };
+  migrated.chunks = await copyChunks(
+    deps.source.vectors,
+    actingFor(tenant, PLACEMENT_ACTOR),
+    deps.target.vectors,
+    actingFor(siloRecord, PLACEMENT_ACTOR),
+  );
+  migrated.budget_alert_marks = await copyBudgetAlertMarks(deps, tenantId);
   for (const [table, name] of Object.entries(COPIED_TABLES) as [TenantTable, string][]) {
     migrated[name] = 0;
     await eachPage(deps.source.partitions, tenantId, table, async (items) => {
@@ -150,13 +163,6 @@ export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<
       migrated[name] += items.length;
     });
   }
-  migrated.chunks = await copyChunks(
-    deps.source.vectors,
-    actingFor(tenant, PLACEMENT_ACTOR),
-    deps.target.vectors,
-    actingFor(siloRecord, PLACEMENT_ACTOR),
-  );
-  migrated.budget_alert_marks = await copyBudgetAlertMarks(deps, tenantId);
 
   const copied = await advance(deps, tenantId, 'copy', (current) => ({ ...current, status: 'copied', migrated }));
   // Keys revoked and a suspension while the copy ran were written at the version the advance
@@ -240,7 +246,7 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
       deps.target.partitions.apply(
         tenantId,
         table,
-        items.filter(isBase).map((base) => ({ kind: 'delete', key: base })),
+        items.filter(isBase).map((base) => ({ kind: 'delete', key: base, read: { exists: true } })),
       ),
     );
   }

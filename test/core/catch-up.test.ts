@@ -19,6 +19,7 @@ describe('catchUpWrite', () => {
       item: shard(1150, 1),
       deltas: { lt: 150, op: -1 },
       base: baseOf(shard(1150, 1), COUNTERS),
+      readBase: base.h,
     });
     // run again with the base moved on: nothing more to add
     expect(
@@ -44,12 +45,25 @@ describe('catchUpWrite', () => {
     const reservation = { pk: key.pk, sk: 'R#late-call', t: 600 };
     const base = baseOf(reservation, []);
     // settled in the pool after the copy: gone there, and in the silo
-    expect(catchUpWrite(reservation, [], base, undefined, reservation)).toEqual({ kind: 'delete', key: reservation });
+    expect(catchUpWrite(reservation, [], base, undefined, reservation)).toEqual({
+      kind: 'delete',
+      key: reservation,
+      read: { exists: true, version: undefined },
+    });
     const session = { pk: 'TENANT#bank-co', sk: 'SESSION#s1', version: 3, turns: ['a'] };
     const later = { ...session, version: 4, turns: ['a', 'b'] };
-    expect(catchUpWrite(session, [], baseOf(session, []), later, session)).toEqual({ kind: 'put', item: later });
+    // each conditional on the silo's item as read: at its version, or absent
+    expect(catchUpWrite(session, [], baseOf(session, []), later, session)).toEqual({
+      kind: 'put',
+      item: later,
+      read: { exists: true, version: 3 },
+    });
     // written in the pool after the copy, absent in the silo
-    expect(catchUpWrite(later, [], undefined, later, undefined)).toEqual({ kind: 'put', item: later });
+    expect(catchUpWrite(later, [], undefined, later, undefined)).toEqual({
+      kind: 'put',
+      item: later,
+      read: { exists: false },
+    });
   });
 
   it('keeps the silo change of an item both changed: the silo change came after the switch', () => {
