@@ -81,7 +81,7 @@ export type BuildPhaseOf<W extends DurableWorkflow> = Extract<
 /**
  * A tenant's move to its silo (`lambdas/handlers/placement.ts` runs the Lambda steps), the tenant
  * served all along: mark it deploying, deploy the silo stack, start the copy, copy its data while
- * the pool serves it, switch it to the silo (the pool forwards its calls from then on), wait until
+ * the pool serves it, switch it to the silo with its ledger (the pool forwards its calls from then on), wait until
  * no call the pool took can still write, catch the silo up with what those calls wrote, delete the
  * pool's copy, announce. A failure before the switch leaves the tenant served from the pool.
  */
@@ -109,8 +109,15 @@ export const PLACEMENT_WORKFLOW = {
       // The copy writes to the resources the deploy reported.
       env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.build.siloResources' },
     },
-    { kind: 'lambda', name: 'SwitchToSilo', step: 'switch', input: { tenantId: '$.tenantId' } },
-    { kind: 'wait', name: 'WaitForDrain', until: '$.record.placement.drainUntil' },
+    {
+      kind: 'build',
+      name: 'SwitchToSilo',
+      phase: 'switch',
+      // The switch copies the ledger, the last thing the pool changes while it serves the tenant.
+      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.build.siloResources' },
+      exports: { at: '$.switched', variables: { drainUntil: 'DRAIN_UNTIL' } },
+    },
+    { kind: 'wait', name: 'WaitForDrain', until: '$.switched.drainUntil' },
     {
       kind: 'build',
       name: 'CatchUp',
@@ -126,7 +133,6 @@ export const PLACEMENT_WORKFLOW = {
     },
   ],
   succeeded: 'Placed',
-  // The wait reads the drain's end from the switch's answer.
   lambda: { keep: ['placement'], at: '$.record', retry: { intervalSeconds: 10, backoffRate: 2, maxAttempts: 4 } },
   onFailure: {
     errorAt: '$.failure',

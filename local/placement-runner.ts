@@ -2,8 +2,10 @@ import { PLACEMENT_WORKFLOW } from '../contract/workflows';
 import {
   catchUpTenantData,
   copyTenantData,
+  drainUntil,
   type PlacementDeps as PlacementCoreDeps,
   type PlaneStores,
+  switchToSilo,
 } from '../lambdas/core/placement';
 import type { PlacementWorkflow, TenantRegistry } from '../lambdas/core/ports';
 import type { VectorStores } from '../lambdas/core/retrieval';
@@ -47,11 +49,10 @@ export interface LocalPlacementOptions {
 export function startLocalPlacementRunner(options: LocalPlacementOptions): LocalPlacementRunner {
   const core: PlacementCoreDeps = { registry: options.registry, now: options.now, drainMs: options.drainMs };
   /** The copy or the catch-up, in process: from the pool's stores to the silo plane's. */
-  const move = async (step: typeof copyTenantData, variables: Record<string, unknown>) => {
+  const move = (step: typeof copyTenantData, variables: Record<string, unknown>) => {
     const tenantId = String(variables.TENANT_ID);
     const target = options.stores.silo(tenantId);
-    await step({ ...core, source: options.stores.pool, target, vectorStores: options.vectorStores }, tenantId);
-    return undefined;
+    return step({ ...core, source: options.stores.pool, target, vectorStores: options.vectorStores }, tenantId);
   };
   const runner = startLocalWorkflowRunner(
     PLACEMENT_WORKFLOW,
@@ -62,8 +63,15 @@ export function startLocalPlacementRunner(options: LocalPlacementOptions): Local
           error: 'deploy failed',
           run: async (variables) => ({ SILO_API_URL: await options.deploy(String(variables.TENANT_ID)) }),
         },
-        migrate: { error: 'migration failed', run: (variables) => move(copyTenantData, variables) },
-        'catch-up': { error: 'catch-up failed', run: (variables) => move(catchUpTenantData, variables) },
+        migrate: { error: 'migration failed', run: async (variables) => void (await move(copyTenantData, variables)) },
+        switch: {
+          error: 'switch failed',
+          run: async (variables) => ({ DRAIN_UNTIL: drainUntil(await move(switchToSilo, variables), options.now) }),
+        },
+        'catch-up': {
+          error: 'catch-up failed',
+          run: async (variables) => void (await move(catchUpTenantData, variables)),
+        },
       },
       announce: options.announce,
       now: options.now,

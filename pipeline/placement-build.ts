@@ -24,7 +24,13 @@ import { SqsIngestQueue } from '../lambdas/adapters/sqs-ingest-queue';
 import { StsTenantCredentials } from '../lambdas/adapters/sts-tenant-credentials';
 import { resolveModel } from '../lambdas/core/catalog';
 import { purgeTenantData } from '../lambdas/core/offboarding';
-import { catchUpTenantData, copyTenantData, type PlaneStores } from '../lambdas/core/placement';
+import {
+  catchUpTenantData,
+  copyTenantData,
+  drainUntil,
+  type PlaneStores,
+  switchToSilo,
+} from '../lambdas/core/placement';
 import { StoreRoutedVectorIndex } from '../lambdas/core/vector-stores';
 
 /**
@@ -32,7 +38,8 @@ import { StoreRoutedVectorIndex } from '../lambdas/core/vector-stores';
  * `silo-resources <outputs-file>` prints the silo's resources (JSON) from the deploy's outputs file;
  * `silo-url <outputs-file>` prints its API base URL; `copy <tenantId>` copies the tenant from the
  * pool (the project's environment, as its functions get it) to the silo (`SILO_RESOURCES`) while the
- * pool serves it, and `catch-up <tenantId>` merges what the pool wrote after that into the silo;
+ * pool serves it, `switch <tenantId>` copies its ledger and points the pool at the silo (printing when
+ * its drain ends), and `catch-up <tenantId>` merges what the pool wrote after that into the silo;
  * `purge <tenantId>` deletes an offboarded silo tenant's data in its silo, recording the counts
  * on the pool's record as offboarding does; `session` prints, for the build's `credential_process`,
  * a session of `TENANT_RUN_ROLE_ARN` tagged with `TENANT_ID`, which every other command runs as.
@@ -94,10 +101,10 @@ export async function runPlacementBuild(
       'silo',
     );
     out(JSON.stringify(purged.offboarding?.deleted));
-  } else if ((command === 'copy' || command === 'catch-up') && argument) {
+  } else if ((command === 'copy' || command === 'switch' || command === 'catch-up') && argument) {
     const pool = settingsFromEnv(env);
     const silo = planeResourcesSchema.parse(JSON.parse(env.SILO_RESOURCES ?? 'null'));
-    const move = command === 'copy' ? copyTenantData : catchUpTenantData;
+    const move = { copy: copyTenantData, switch: switchToSilo, 'catch-up': catchUpTenantData }[command];
     const moved = await move(
       {
         registry: storesOf(pool, pool).registry,
@@ -109,10 +116,11 @@ export async function runPlacementBuild(
       },
       argument,
     );
-    out(JSON.stringify(moved.placement?.migrated));
+    // The switch's output is when its drain ends: the workflow waits for it.
+    out(command === 'switch' ? drainUntil(moved, Date.now) : JSON.stringify(moved.placement?.migrated));
   } else
     throw new Error(
-      'usage: migrate-tenant silo-resources|silo-url <outputs-file> | copy|catch-up|purge <tenantId> | session',
+      'usage: migrate-tenant silo-resources|silo-url <outputs-file> | copy|switch|catch-up|purge <tenantId> | session',
     );
 }
 

@@ -49,7 +49,8 @@ const LEGAL_IN: Readonly<Record<TenantOperation, readonly TenantPhase[]>> = {
   revoke_key: ['serving', 'preparing_move', 'moving', 'leaving'],
   change_adapters: ['serving', 'preparing_move'],
   change_prompts: ['serving', 'preparing_move'],
-  request_silo: ['serving', 'preparing_move'],
+  // In `moved`: resuming a move whose step after the switch failed (the catch-up, the cleanup).
+  request_silo: ['serving', 'preparing_move', 'moved'],
   // Joining an offboarding under way (or done) answers it as it is.
   offboard: ['serving', 'moved', 'leaving', 'gone'],
   // Rerunning a finished step is harmless: a purge of a tombstone finds every store done.
@@ -79,7 +80,7 @@ export function assertLegal(tenant: TenantRecord, operation: TenantOperation, si
     serving: `tenant '${id}' is not being offboarded`,
     preparing_move: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): offboard it after the move`,
     moving: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): only revoking keys and suspending are possible until the move is done`,
-    switching: `tenant '${id}' is switching to its own stack: try again in a few seconds`,
+    switching: `tenant '${id}' is switching to its own stack: try again in a minute`,
     moved: `tenant '${id}' is managed at its own stack: ${tenant.placement?.siloUrl}`,
     leaving: `tenant '${id}' is offboarding`,
     gone: `tenant '${id}' is offboarded`,
@@ -98,11 +99,30 @@ export const PLACEMENT_STEPS = {
 } as const satisfies Record<string, { from: readonly PlacementStatus[]; to: PlacementStatus }>;
 export type PlacementStep = keyof typeof PLACEMENT_STEPS;
 
-/** The tenant's move, if `step` may run on it now (an offboarding tenant's move goes no further). */
+/** A move's statuses in the order its steps reach them (`failed` apart: a move that failed before the switch). */
+const PLACEMENT_ORDER: readonly PlacementStatus[] = [
+  'requested',
+  'deploying',
+  'copying',
+  'copied',
+  'catching_up',
+  'cleaning',
+  'complete',
+];
+
+/** Whether the move is past `step` already: a resumed move passes the steps it took. */
+export function isPast(placement: TenantPlacement, step: PlacementStep): boolean {
+  return PLACEMENT_ORDER.indexOf(placement.status) > PLACEMENT_ORDER.indexOf(PLACEMENT_STEPS[step].to);
+}
+
+/**
+ * The tenant's move, if `step` may run on it now, or has run (a resumed move passes it); an
+ * offboarding tenant's move goes no further.
+ */
 export function placementFor(tenant: TenantRecord, step: PlacementStep): TenantPlacement {
   const placement = tenant.placement;
   const from: readonly PlacementStatus[] = PLACEMENT_STEPS[step].from;
-  if (!placement || !from.includes(placement.status) || tenant.offboarding) {
+  if (!placement || !(from.includes(placement.status) || isPast(placement, step)) || tenant.offboarding) {
     throw new PlatformError(
       'conflict',
       `tenant '${tenant.tenantId}' is not at this step of a move (${tenant.offboarding ? tenant.status : (placement?.status ?? 'never asked to move')})`,

@@ -1,7 +1,15 @@
 import { type AdapterDeps, removeAllAdapters } from './adapters';
 import { baseFor, baseOf, catchUpWrite, type ItemKey, isBase, type SiloWrite, type StoredItem } from './catch-up';
 import { PlatformError } from './errors';
-import { assertLegal, changeTenant, PLACEMENT_STEPS, type PlacementStep, placementFor, readTenant } from './lifecycle';
+import {
+  assertLegal,
+  changeTenant,
+  isPast,
+  PLACEMENT_STEPS,
+  type PlacementStep,
+  placementFor,
+  readTenant,
+} from './lifecycle';
 import type {
   BudgetAlertMarks,
   DocumentStore,
@@ -54,8 +62,6 @@ export interface PlaneStores {
 export const COPIED_TABLES: Readonly<Record<TenantTable, string>> = {
   audit: 'audit_records',
   documents: 'documents',
-  // Last, as close to the switch as the copy can: until the switch the pool admits the tenant's calls
-  // against its own ledger, which the silo's learns of only at the catch-up.
   ledger: 'ledger_items',
 };
 
@@ -72,21 +78,28 @@ export async function requestSilo(
   deps: Pick<PlacementDeps, 'registry' | 'now'> & { readonly workflow: PlacementWorkflow },
   tenantId: string,
 ): Promise<TenantRecord> {
+  let resumed = false;
   const requested = await changeTenant(deps.registry, tenantId, (tenant) => {
     assertLegal(tenant, 'request_silo', undefined);
     if (tenant.tier !== 'enterprise') {
       throw new PlatformError('conflict', `only enterprise tenants get a silo: '${tenantId}' is ${tenant.tier}`);
     }
     const current = tenant.placement;
+    // Switched, but a later step failed (its error kept): resumed, the workflow passing the steps it took.
+    if (current?.current === 'silo') {
+      if (current.status === 'complete' || !current.error) return tenant;
+      resumed = true;
+      return { ...tenant, placement: { ...current, error: undefined, updatedAt: iso(deps.now()) } };
+    }
     if (current && current.desired === 'silo' && !['requested', 'failed'].includes(current.status)) return tenant;
     return {
       ...tenant,
       placement: { current: 'pool', desired: 'silo', status: 'requested', migrated: {}, updatedAt: iso(deps.now()) },
     };
   });
-  // Started after the record says `requested`, so a start that fails is healed by asking again; a
-  // move under way (deploying, migrating...) is not started twice.
-  if (requested.placement?.status === 'requested') await deps.workflow.start({ tenantId });
+  // Started after the record says `requested` (or the move is resumed), so a start that fails is
+  // healed by asking again; a move under way (deploying, copying...) is not started twice.
+  if (requested.placement?.status === 'requested' || resumed) await deps.workflow.start({ tenantId });
   return requested;
 }
 
@@ -137,6 +150,7 @@ export interface MoveDeps extends PlacementDeps {
 export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
   const tenant = await readTenant(deps.registry, tenantId);
   const placement = placementFor(tenant, 'copy');
+  if (isPast(placement, 'copy')) return tenant;
   if (placement.status === PLACEMENT_STEPS.copy.to) {
     // A rerun after the advance: its second copy of the record and keys may be what failed.
     await copyRecordAndKeys(deps, tenant);
@@ -155,14 +169,9 @@ export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<
     actingFor(siloRecord, PLACEMENT_ACTOR),
   );
   migrated.budget_alert_marks = await copyBudgetAlertMarks(deps, tenantId);
-  for (const [table, name] of Object.entries(COPIED_TABLES) as [TenantTable, string][]) {
-    migrated[name] = 0;
-    await eachPage(deps.source.partitions, tenantId, table, async (items) => {
-      const bases = items.map((item) => baseOf(item, deps.source.partitions.counters(table, item)));
-      await deps.target.partitions.write(tenantId, table, [...items, ...bases]);
-      migrated[name] += items.length;
-    });
-  }
+  // The ledger is copied by the switch: until then the pool admits the tenant's calls against it.
+  for (const table of ['audit', 'documents'] as const)
+    migrated[COPIED_TABLES[table]] = await copyTable(deps, tenantId, table);
 
   const copied = await advance(deps, tenantId, 'copy', (current) => ({ ...current, status: 'copied', migrated }));
   // Keys revoked and a suspension while the copy ran were written at the version the advance
@@ -196,16 +205,46 @@ async function copyBudgetAlertMarks(deps: Pick<MoveDeps, 'source' | 'target'>, t
 }
 
 /**
- * The pool's record now points at the silo: its authorizer forwards the tenant's calls there. The
- * pool's calls in flight (and those admitted on a decision its authorizer cached) may still write
- * until `drainUntil`; the catch-up waits for it.
+ * Copies the tenant's ledger into the silo (each item with its base) and points the pool's record at
+ * the silo at once: its authorizer forwards the tenant's calls there from now on, and the silo admits
+ * them against the ledger as the pool left it. The pool's calls in flight (and those admitted on a
+ * decision its authorizer cached) may still write until `drainUntil`; the catch-up waits for it.
  */
-export async function switchToSilo(deps: PlacementDeps, tenantId: string) {
-  return advance(deps, tenantId, 'switch', (placement) =>
-    placement.status === 'catching_up'
-      ? placement
-      : { ...placement, current: 'silo', status: 'catching_up', drainUntil: iso(deps.now() + deps.drainMs) },
+export async function switchToSilo(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
+  const tenant = await readTenant(deps.registry, tenantId);
+  const placement = placementFor(tenant, 'switch');
+  if (placement.status !== 'copied') return tenant;
+  const ledgerItems = await copyTable(deps, tenantId, 'ledger');
+  return advance(deps, tenantId, 'switch', (current) =>
+    current.status === 'copied'
+      ? {
+          ...current,
+          current: 'silo',
+          status: 'catching_up',
+          drainUntil: iso(deps.now() + deps.drainMs),
+          migrated: { ...current.migrated, [COPIED_TABLES.ledger]: ledgerItems },
+        }
+      : current,
   );
+}
+
+/**
+ * When the switched tenant's drain ends, for the workflow's wait: once the catch-up has run (a
+ * resumed move past it), now.
+ */
+export function drainUntil(record: TenantRecord, now: () => number): string {
+  return record.placement?.drainUntil ?? iso(now());
+}
+
+/** Copies the tenant's items of `table` into the silo as stored, each with its base; returns how many. */
+async function copyTable(deps: Pick<MoveDeps, 'source' | 'target'>, tenantId: string, table: TenantTable) {
+  let copied = 0;
+  await eachPage(deps.source.partitions, tenantId, table, async (items) => {
+    const bases = items.map((item) => baseOf(item, deps.source.partitions.counters(table, item)));
+    await deps.target.partitions.write(tenantId, table, [...items, ...bases]);
+    copied += items.length;
+  });
+  return copied;
 }
 
 /**
@@ -218,7 +257,7 @@ export async function switchToSilo(deps: PlacementDeps, tenantId: string) {
 export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
   let tenant = await readTenant(deps.registry, tenantId);
   const placement = placementFor(tenant, 'catch_up');
-  if (placement.status !== PLACEMENT_STEPS.catch_up.to) {
+  if (placement.status === 'catching_up') {
     if (deps.now() < Date.parse(placement.drainUntil ?? '')) {
       throw new PlatformError('conflict', `the pool may still write for '${tenantId}' until ${placement.drainUntil}`);
     }
@@ -404,7 +443,12 @@ function advance(
   return changeTenant(
     deps.registry,
     tenantId,
-    (tenant) => ({ ...tenant, placement: { ...next(placementFor(tenant, step)), updatedAt: iso(deps.now()) } }),
+    (tenant) => {
+      const placement = placementFor(tenant, step);
+      return isPast(placement, step)
+        ? tenant
+        : { ...tenant, placement: { ...next(placement), updatedAt: iso(deps.now()) } };
+    },
     STEP_RETRIES,
   );
 }

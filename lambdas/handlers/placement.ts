@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import * as z from 'zod';
-import { cleanPoolCopy, failPlacement, markDeploying, startCopy, switchToSilo } from '../core/placement';
+import { cleanPoolCopy, failPlacement, markDeploying, startCopy } from '../core/placement';
 import { type TenantRecord, tenantIdSchema } from '../core/tenant';
 import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';
 import { workflowStepDeps } from '../runtime-vectors';
@@ -15,7 +15,6 @@ const stepSchema = z.discriminatedUnion('step', [
     siloUrl: z.string().url(),
     siloResources: z.string().optional(),
   }),
-  z.object({ step: z.literal('switch'), tenantId: tenantIdSchema }),
   z.object({ step: z.literal('clean'), tenantId: tenantIdSchema }),
   z.object({ step: z.literal('fail'), tenantId: tenantIdSchema, error: z.string() }),
 ]);
@@ -28,14 +27,14 @@ export type PlacementDeps = Pick<
 >;
 
 /**
- * The pool's steps of a tenant's move to its silo; deploying the silo and copying the data are the
- * pipeline's (CodeBuild on AWS). Each step reports on the tenant record and is safe to repeat.
+ * The pool's steps of a tenant's move to its silo; deploying the silo, copying the data, the switch
+ * and the catch-up are the pipeline's (CodeBuild on AWS, with access to both planes). Each step
+ * reports on the tenant record and is safe to repeat.
  */
 export function create(deps: PlacementDeps) {
   const placement = offboardingDeps(deps);
   const steps = {
     deploying: (tenantId: string) => markDeploying(placement, tenantId),
-    switch: (tenantId: string) => switchToSilo(placement, tenantId),
     clean: (tenantId: string) => cleanPoolCopy({ ...placement, pool: placement }, tenantId),
   };
   return lambdaFunction(
@@ -47,7 +46,6 @@ export function create(deps: PlacementDeps) {
           : input.step === 'fail'
             ? await failPlacement(placement, input.tenantId, input.error)
             : await steps[input.step](input.tenantId);
-      // The state machine waits on `placement.drainUntil` after the switch.
       return { tenantId: record.tenantId, placement: record.placement };
     }),
   );

@@ -94,7 +94,7 @@ export class PlacementPipeline extends Construct {
     // The steps, in the order `contract/workflows.ts` lists them (the local runner walks the same list).
     const definition = workflowDefinition(this, PLACEMENT_WORKFLOW, {
       stepFunction: this.stepFunction,
-      projects: { deploy: this.project, migrate: this.project, 'catch-up': this.project },
+      projects: { deploy: this.project, migrate: this.project, switch: this.project, 'catch-up': this.project },
       eventBus,
     });
 
@@ -140,7 +140,7 @@ export class PlacementPipeline extends Construct {
       },
       buildSpec: BuildSpec.fromObject({
         version: '0.2',
-        env: { 'exported-variables': ['SILO_API_URL', 'SILO_RESOURCES'] },
+        env: { 'exported-variables': ['SILO_API_URL', 'SILO_RESOURCES', 'DRAIN_UNTIL'] },
         phases: {
           install: { 'runtime-versions': { nodejs: 20 }, commands: ['npm ci'] },
           build: {
@@ -154,6 +154,7 @@ export class PlacementPipeline extends Construct {
               'if [ "$PHASE" = deploy ]; then export SILO_API_URL=$(npm run --silent migrate-tenant -- silo-url silo-outputs.json); fi',
               'if [ "$PHASE" = deploy ]; then export SILO_RESOURCES=$(npm run --silent migrate-tenant -- silo-resources silo-outputs.json); fi',
               'if [ "$PHASE" = migrate ]; then npm run --silent migrate-tenant -- copy "$TENANT_ID"; fi',
+              'if [ "$PHASE" = switch ]; then export DRAIN_UNTIL=$(npm run --silent migrate-tenant -- switch "$TENANT_ID"); fi',
               'if [ "$PHASE" = catch-up ]; then npm run --silent migrate-tenant -- catch-up "$TENANT_ID"; fi',
               // Offboarding a silo tenant: its data first, then the stack, its tables, domain and key with it.
               'if [ "$PHASE" = decommission ]; then npm run --silent migrate-tenant -- purge "$TENANT_ID"; fi',

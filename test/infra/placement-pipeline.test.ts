@@ -85,7 +85,6 @@ describe('PlacementPipeline (pool stack)', () => {
     const steps = {
       MarkDeploying: 'deploying',
       StartCopy: 'copy_start',
-      SwitchToSilo: 'switch',
       CleanPoolCopy: 'clean',
     };
     for (const [state, step] of Object.entries(steps)) {
@@ -99,12 +98,13 @@ describe('PlacementPipeline (pool stack)', () => {
     expect(definition.States.StartCopy.Parameters.Payload['siloUrl.$']).toBe('$.build.siloUrl');
     expect(definition.States.WaitForDrain).toEqual({
       Type: 'Wait',
-      TimestampPath: '$.record.placement.drainUntil',
+      TimestampPath: '$.switched.drainUntil',
       Next: 'CatchUp',
     });
     for (const [state, phase] of [
       ['DeploySilo', 'deploy'],
       ['CopyData', 'migrate'],
+      ['SwitchToSilo', 'switch'],
       ['CatchUp', 'catch-up'],
     ]) {
       const build = definition.States[state];
@@ -118,7 +118,8 @@ describe('PlacementPipeline (pool stack)', () => {
       expect(build.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'RecordFailure' }]);
     }
     expect(definition.States.DeploySilo.ResultSelector['siloUrl.$']).toContain("@.Name == 'SILO_API_URL'");
-    for (const state of ['CopyData', 'CatchUp']) {
+    expect(definition.States.SwitchToSilo.ResultSelector['drainUntil.$']).toContain("@.Name == 'DRAIN_UNTIL'");
+    for (const state of ['CopyData', 'SwitchToSilo', 'CatchUp']) {
       expect(definition.States[state].Parameters.EnvironmentVariablesOverride).toContainEqual({
         Name: 'SILO_RESOURCES',
         Type: 'PLAINTEXT',
@@ -159,7 +160,10 @@ describe('PlacementPipeline (pool stack)', () => {
     );
     expect(commands.join('\n')).toContain('npm run --silent migrate-tenant -- copy "$TENANT_ID"');
     expect(commands.join('\n')).toContain('npm run --silent migrate-tenant -- catch-up "$TENANT_ID"');
-    expect(buildSpec.env['exported-variables']).toEqual(['SILO_API_URL', 'SILO_RESOURCES']);
+    expect(buildSpec.env['exported-variables']).toEqual(['SILO_API_URL', 'SILO_RESOURCES', 'DRAIN_UNTIL']);
+    expect(commands.join('\n')).toContain(
+      'export DRAIN_UNTIL=$(npm run --silent migrate-tenant -- switch "$TENANT_ID")',
+    );
     const variables = Object.fromEntries(
       project.Properties.Environment.EnvironmentVariables.map((v: { Name: string; Value: unknown }) => [
         v.Name,

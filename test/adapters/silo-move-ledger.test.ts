@@ -18,11 +18,11 @@ import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-ser
 import { inMemoryPorts } from '../support/fakes';
 import { tenantContext } from '../support/tenant';
 
-/** Review: a move's copy + catch-up on dynalite, with the real ledger and partitions on both planes. */
+/** A move's copy, switch and catch-up on dynalite, with the real ledger and partitions on both planes. */
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 const { retrieval } = platformConfig();
 
-describe('move to a silo: the ledger across both planes (review)', () => {
+describe('a move to a silo: the ledger and its items across both planes', () => {
   let dynamodb: LocalDynamoDb;
   let db: DynamoDBDocumentClient;
   beforeAll(async () => {
@@ -81,7 +81,9 @@ describe('move to a silo: the ledger across both planes (review)', () => {
       poolLedger,
       siloLedger,
       move,
-      advance: (ms: number) => void (nowMs += ms),
+      advance: (ms: number) => {
+        nowMs += ms;
+      },
       now: () => nowMs,
       start: async () => {
         await requestSilo(move, id);
@@ -174,6 +176,13 @@ describe('move to a silo: the ledger across both planes (review)', () => {
     const started: string[] = [];
     await requestSilo({ ...w.move, workflow: { start: async ({ tenantId }) => void started.push(tenantId) } }, id);
     expect(started).toEqual([id]);
+    // the resumed workflow passes the steps the move took, and goes on from the catch-up
+    await markDeploying(w.move, id);
+    await startCopy(w.move, id, { siloUrl: 'https://silo.example' });
+    await copyTenantData(w.move, id);
+    expect((await switchToSilo(w.move, id)).placement).toMatchObject({ status: 'catching_up', current: 'silo' });
+    w.advance(120_000);
+    expect((await catchUpTenantData(w.move, id)).placement).toMatchObject({ status: 'cleaning' });
   });
 
   it('does not resurrect an item the silo deleted while the catch-up ran', async () => {
