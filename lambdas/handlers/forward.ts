@@ -55,10 +55,16 @@ export function forwardToSilo<C extends ApiContext>(
           method: event.httpMethod,
           headers,
           body,
+          // The silo's URL is the tenant's own; a redirect from it is answered as it is, never followed.
+          redirect: 'manual',
           signal: AbortSignal.timeout(Math.max(1, context.getRemainingTimeInMillis() - ANSWER_ROOM_MS)),
         });
-      } catch {
-        throw new PlatformError('upstream_unavailable', "the tenant's own stack did not answer, retry shortly", {
+      } catch (error) {
+        // Out of time with the request sent: the silo may still answer it, and bill it, so no "retry".
+        if ((error as Error).name === 'TimeoutError') {
+          throw new PlatformError('upstream_timeout', "the tenant's own stack did not answer in time");
+        }
+        throw new PlatformError('upstream_unavailable', "the tenant's own stack could not be reached, retry shortly", {
           retryAfterSeconds: 1,
         });
       }
@@ -66,10 +72,25 @@ export function forwardToSilo<C extends ApiContext>(
       answer.headers.forEach((value, name) => {
         if (!HOP_BY_HOP.has(name)) answerHeaders[name] = value;
       });
-      if (answer.body && answerHeaders['content-type']?.startsWith('text/event-stream')) {
+      const type = answerHeaders['content-type'] ?? '';
+      if (answer.body && type.startsWith('text/event-stream')) {
         return streamed(answer.status, answerHeaders, decoded(answer.body));
       }
-      return { statusCode: answer.status, headers: answerHeaders, body: await answer.text() };
+      try {
+        if (type === '' || /^(text\/|application\/([\w.-]+\+)?json)/.test(type)) {
+          return { statusCode: answer.status, headers: answerHeaders, body: await answer.text() };
+        }
+        const bytes = Buffer.from(await answer.arrayBuffer());
+        return {
+          statusCode: answer.status,
+          headers: answerHeaders,
+          body: bytes.toString('base64'),
+          isBase64Encoded: true,
+        };
+      } catch {
+        // The answer broke off: the call ran at the silo, so no "retry".
+        throw new PlatformError('upstream_error', "the tenant's own stack's answer broke off");
+      }
     },
   };
 }
