@@ -10,6 +10,7 @@ module.exports = {
   // tests (the infra suites' stack synthesis) runs in beforeAll under its own budget, stated in one place per
   // kind: test/infra/synthesized.ts's budget(...) for each synthesized configuration.
   testTimeout: 30000,
-  // The suites wait on local servers more than they compute: two workers even on two cores.
-  maxWorkers: 2,
+  // The suites wait on local servers (and their injected timeouts) as much as they compute: three
+  // workers on two cores keep both busy.
+  maxWorkers: 3,
 };
