@@ -20,7 +20,7 @@ export type TenantPhase =
    * revoked, the tenant suspended), which the copy carries over once it has taken the last changes.
    */
   | 'moving'
-  /** Copied, its switch to the silo pending: a step of seconds, no change until it is done. */
+  /** Copied, its switch to the silo pending (a build of a minute or two): only the safe direction, which the switch carries over. */
   | 'switching'
   /** Served and managed by its silo (the pool's view), from the switch on; the pool catches the silo up, then cleans. */
   | 'moved'
@@ -43,10 +43,10 @@ export type TenantOperation =
 /** The phases in which each operation is legal: the one table of what may happen to a tenant when. */
 const LEGAL_IN: Readonly<Record<TenantOperation, readonly TenantPhase[]>> = {
   configure: ['serving', 'preparing_move'],
-  suspend: ['serving', 'preparing_move', 'moving'],
+  suspend: ['serving', 'preparing_move', 'moving', 'switching'],
   issue_key: ['serving', 'preparing_move'],
   // A leaving tenant's keys may still be revoked: the safe direction, until the purge deletes them.
-  revoke_key: ['serving', 'preparing_move', 'moving', 'leaving'],
+  revoke_key: ['serving', 'preparing_move', 'moving', 'switching', 'leaving'],
   change_adapters: ['serving', 'preparing_move'],
   change_prompts: ['serving', 'preparing_move'],
   // In `moved`: resuming a move whose step after the switch failed (the catch-up, the cleanup).
@@ -80,7 +80,7 @@ export function assertLegal(tenant: TenantRecord, operation: TenantOperation, si
     serving: `tenant '${id}' is not being offboarded`,
     preparing_move: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): offboard it after the move`,
     moving: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): only revoking keys and suspending are possible until the move is done`,
-    switching: `tenant '${id}' is switching to its own stack: try again in a minute`,
+    switching: `tenant '${id}' is switching to its own stack: only revoking keys and suspending are possible; try again in a minute`,
     moved: `tenant '${id}' is managed at its own stack: ${tenant.placement?.siloUrl}`,
     leaving: `tenant '${id}' is offboarding`,
     gone: `tenant '${id}' is offboarded`,

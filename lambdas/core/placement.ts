@@ -215,7 +215,7 @@ export async function switchToSilo(deps: MoveDeps, tenantId: string): Promise<Te
   const placement = placementFor(tenant, 'switch');
   if (placement.status !== 'copied') return tenant;
   const ledgerItems = await copyTable(deps, tenantId, 'ledger');
-  return advance(deps, tenantId, 'switch', (current) =>
+  const switched = await advance(deps, tenantId, 'switch', (current) =>
     current.status === 'copied'
       ? {
           ...current,
@@ -225,6 +225,26 @@ export async function switchToSilo(deps: MoveDeps, tenantId: string): Promise<Te
           migrated: { ...current.migrated, [COPIED_TABLES.ledger]: ledgerItems },
         }
       : current,
+  );
+  await carrySafeChanges(deps, switched);
+  return switched;
+}
+
+/**
+ * Keys revoked and a suspension made at the pool while the switch ran (legal until its advance,
+ * none after it) reach the silo. Only that direction: the silo manages the tenant from the switch on,
+ * and a change made there meanwhile is never undone (a key it revoked stays revoked).
+ */
+async function carrySafeChanges(deps: Pick<MoveDeps, 'source' | 'target'>, pool: TenantRecord): Promise<void> {
+  for (const key of await deps.source.registry.listApiKeys(pool.tenantId)) {
+    if (key.status === 'revoked') await deps.target.registry.putApiKey(key);
+  }
+  if (pool.status !== 'suspended') return;
+  await changeTenant(
+    deps.target.registry,
+    pool.tenantId,
+    (silo) => (silo.status === 'active' ? { ...silo, status: 'suspended' } : silo),
+    STEP_RETRIES,
   );
 }
 

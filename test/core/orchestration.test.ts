@@ -3,7 +3,14 @@ import { completeChat } from '../../lambdas/core/chat';
 import { indexQueuedJob, ingestDocument } from '../../lambdas/core/documents';
 import { PlatformError } from '../../lambdas/core/errors';
 import { beginOffboarding, purgeTenantData, tombstoneTenant } from '../../lambdas/core/offboarding';
-import { copyTenantData, markDeploying, type PlaneStores, requestSilo, startCopy } from '../../lambdas/core/placement';
+import {
+  copyTenantData,
+  markDeploying,
+  type PlaneStores,
+  requestSilo,
+  startCopy,
+  switchToSilo,
+} from '../../lambdas/core/placement';
 import type { TenantRecord } from '../../lambdas/core/tenant';
 import { createApiKey, onboardTenant, revokeApiKey, updateTenant } from '../../lambdas/core/tenants';
 import { DEFAULT_MODELS, DEFAULT_TIERS, platformConfig } from '../../lib/config';
@@ -366,10 +373,42 @@ describe('a move to a silo', () => {
     expect(silo.events).toContain('mark orchestra 2026-11 80');
     // the pool's worker runs the tenant's queued jobs until the switch: the silo queues them at the catch-up
     expect(silo.queued).toEqual([]);
-    // Copied, the switch pending: no change until the silo serves the tenant, which takes them there.
-    await expect(revokeApiKey(deps, 'orchestra', kept.key_id)).rejects.toMatchObject({ code: 'conflict' });
-    await expect(updateTenant(deps, 'orchestra', { status: 'suspended' })).rejects.toMatchObject({
+    // Copied, the switch pending: still only the safe direction, which the switch carries over
+    await expect(updateTenant(deps, 'orchestra', { limits: { requestsPerMinute: 5 } })).rejects.toMatchObject({
       code: 'conflict',
     });
+    await revokeApiKey(deps, 'orchestra', kept.key_id);
+    await switchToSilo({ ...moving, source, target, vectorStores: retrieval.vectorStores }, 'orchestra');
+    expect((await silo.ports.registry.getApiKey(kept.key_id))?.status).toBe('revoked');
+    // switched: the silo manages the tenant, the pool changes nothing of it
+    await expect(revokeApiKey(deps, 'orchestra', kept.key_id)).rejects.toMatchObject({ code: 'conflict' });
+  });
+
+  it('carries a suspension made while the switch ran to the silo, never undoing the silo own changes', async () => {
+    const { deps, fake } = await world('enterprise');
+    const moving = { ...deps, drainMs: 60_000, workflow: { start: async () => {} } };
+    const key = await createApiKey(deps, 'orchestra');
+    await requestSilo(moving, 'orchestra');
+    await markDeploying(moving, 'orchestra');
+    await startCopy(moving, 'orchestra', { siloUrl: 'https://silo.example' });
+    const silo = inMemoryPorts();
+    const noItems = {
+      read: async () => ({ items: [] }),
+      write: async () => {},
+      counters: () => [],
+      apply: async () => {},
+    };
+    const marks = { marked: async () => [], mark: async () => true, unmark: async () => {} };
+    const move = {
+      ...moving,
+      source: { ...fake.ports, partitions: noItems, budgetAlertMarks: marks },
+      target: { ...silo.ports, partitions: noItems, budgetAlertMarks: marks },
+      vectorStores: retrieval.vectorStores,
+    };
+    await copyTenantData(move, 'orchestra');
+    await updateTenant(deps, 'orchestra', { status: 'suspended' });
+    await switchToSilo(move, 'orchestra');
+    expect((await silo.ports.registry.getTenant('orchestra'))?.status).toBe('suspended');
+    expect((await silo.ports.registry.getApiKey(key.key_id))?.status).toBe('active');
   });
 });
