@@ -84,6 +84,8 @@ export interface LocalPlatformOptions {
   readonly modelWordDelayMs?: number;
   /** Tests only: a deploy of this tenant's silo fails with the returned message. */
   readonly siloDeployFault?: (tenantId: string) => string | undefined;
+  /** Tests only: runs once the tenant's silo plane is up, before its deploy answers (a deploy build still running). */
+  readonly siloDeployed?: (tenantId: string) => Promise<void>;
 }
 
 export interface LocalPlatform {
@@ -542,7 +544,9 @@ function startWorkflowRunners(
     deploy: async (tenantId) => {
       const fault = options.siloDeployFault?.(tenantId);
       if (fault) throw new Error(fault);
-      return (await silos.start(tenantId)).url;
+      const silo = await silos.start(tenantId);
+      await options.siloDeployed?.(tenantId);
+      return silo.url;
     },
     stores: {
       pool: adapters,
@@ -573,13 +577,15 @@ function startWorkflowRunners(
 
 /**
  * The stand-in for the pipeline's decommission build on AWS: a silo tenant's data is purged in its
- * silo (progress on the pool's record), then the silo plane is destroyed with everything under its
- * directory.
+ * silo (progress on the pool's record; skipped when the copy never reached it, as the build skips
+ * a silo whose resources were never recorded), then the silo plane is destroyed with everything
+ * under its directory.
  */
 function decommissionSilo(deps: () => PlatformDeps, silos: SiloPlanes) {
   return async (tenantId: string): Promise<void> => {
     const silo = silos.running.get(tenantId);
-    if (silo) {
+    // A silo the copy never reached (its move ended while it deployed) holds nothing of the tenant's.
+    if (silo && (await silo.deps.registry.getTenant(tenantId))) {
       const { ledger, audit, documents, sessions, cache, responses, vectors, registry, adapterHost } = silo.deps;
       const adapterStore = { registry, host: adapterHost };
       await purgeTenantData(

@@ -11,6 +11,8 @@ export interface LocalExecution {
   state: unknown;
   /** The states it entered, in order, as the execution's history lists them. */
   readonly history: string[];
+  /** The failed tries of the Lambda step it is at: past the workflow's Retry, the failure is caught. */
+  failedTries?: number;
 }
 
 /** What the steps of a workflow run on in local mode. */
@@ -56,8 +58,9 @@ export interface LocalWorkflowRunner {
  * A workflow's state machine in local mode: it walks the list `contract/workflows.ts` holds, the
  * one the CDK builds the state machine from, step by step, with the same inputs and state paths.
  * A failed Lambda step (or build, where builds are retried) stays where it is for the next run,
- * as the state machine's Retry would try it again; a failed build that is not retried goes to the
- * failure steps, as its Catch. Executions are journaled after every step, so a restart resumes them.
+ * as the state machine's Retry would try it again, a Lambda step as many times as its Retry (one
+ * try a run), then goes to the failure steps, as its Catch; a failed build that is not retried goes
+ * to the failure steps at once. Executions are journaled after every step, so a restart resumes them.
  */
 export function startLocalWorkflowRunner<W extends DurableWorkflow>(
   workflow: W,
@@ -88,6 +91,7 @@ export function startLocalWorkflowRunner<W extends DurableWorkflow>(
       }
       execution.at = step.name;
       execution.history.push(step.name);
+      execution.failedTries = undefined;
       return;
     }
     execution.at = list === failureSteps ? workflow.onFailure.failed : workflow.succeeded;
@@ -111,7 +115,20 @@ export function startLocalWorkflowRunner<W extends DurableWorkflow>(
     switch (step.kind) {
       case 'lambda': {
         const payload = { step: step.step, ...inputOf(execution, step.input) };
-        const answer = (await steps.lambda(payload)) as Record<string, unknown>;
+        let answer: Record<string, unknown>;
+        try {
+          answer = (await steps.lambda(payload)) as Record<string, unknown>;
+        } catch (error) {
+          // Tried again on the next runs, as the Retry would; once it has run out, caught as the Catch would.
+          const tries = (execution.failedTries ?? 0) + 1;
+          if (!catches || tries <= workflow.lambda.retry.maxAttempts) {
+            execution.failedTries = tries;
+            throw error;
+          }
+          const failure = { Error: (error as Error).name, Cause: (error as Error).message };
+          execution.state = write(execution.state, workflow.onFailure.errorAt, failure);
+          return 'caught';
+        }
         const kept = Object.fromEntries(workflow.lambda.keep.map((name) => [name, answer[name]]));
         execution.state = write(execution.state, workflow.lambda.at, kept);
         return 'next';

@@ -31,6 +31,7 @@ import {
   type PlaneStores,
   switchToSilo,
 } from '../lambdas/core/placement';
+import type { TenantRegistry } from '../lambdas/core/ports';
 import { StoreRoutedVectorIndex } from '../lambdas/core/vector-stores';
 
 /**
@@ -41,7 +42,8 @@ import { StoreRoutedVectorIndex } from '../lambdas/core/vector-stores';
  * pool serves it, `switch <tenantId>` copies its ledger and points the pool at the silo (printing when
  * its drain ends), and `catch-up <tenantId>` merges what the pool wrote after that into the silo;
  * `purge <tenantId>` deletes an offboarded silo tenant's data in its silo, recording the counts
- * on the pool's record as offboarding does; `session` prints, for the build's `credential_process`,
+ * on the pool's record as offboarding does (skipped when its move ended before the copy recorded the
+ * silo's resources: none of its data is there); `session` prints, for the build's `credential_process`,
  * a session of `TENANT_RUN_ROLE_ARN` tagged with `TENANT_ID`, which every other command runs as.
  */
 export async function runPlacementBuild(
@@ -49,6 +51,10 @@ export async function runPlacementBuild(
   env: NodeJS.ProcessEnv,
   out: (line: string) => void,
   sts: () => STSClient = () => new STSClient({}),
+  poolRegistry: (env: NodeJS.ProcessEnv) => TenantRegistry = (env) => {
+    const pool = settingsFromEnv(env);
+    return storesOf(pool, pool).registry;
+  },
 ): Promise<void> {
   const [command, argument] = args;
   if (command === 'session') {
@@ -69,14 +75,23 @@ export async function runPlacementBuild(
   else if (command === 'silo-url' && argument) out(siloResources(argument).apiUrl);
   else if (command === 'purge' && argument) {
     // Offboarding a silo tenant: its data in the silo, before the stack goes; progress on the pool's record.
+    const registry = poolRegistry(env);
+    const record = await registry.getTenant(argument);
+    if (!record) throw new Error(`no tenant '${argument}' in the pool's registry`);
+    if (record.placement?.siloResources === undefined) {
+      // Its move ended before the copy started (the deploy may have run, or be running still): no
+      // data of the tenant was copied there, and the stack goes with whatever it holds.
+      out(
+        `the silo's resources of '${argument}' were never recorded (its move ended before the copy): no data to purge there, skipped`,
+      );
+      return;
+    }
     const pool = settingsFromEnv(env);
-    const poolRegistry = storesOf(pool, pool).registry;
-    const record = await poolRegistry.getTenant(argument);
-    const silo = planeResourcesSchema.parse(JSON.parse(record?.placement?.siloResources ?? 'null'));
+    const silo = planeResourcesSchema.parse(JSON.parse(record.placement.siloResources));
     const own = ownDynamoDb(silo.region);
     const purged = await purgeTenantData(
       {
-        registry: poolRegistry,
+        registry,
         ledger: new DynamoDbLedger(own, silo.ledgerTableName, { reservationTtlMs: 0 }),
         audit: new DynamoDbAuditLog(own, silo.auditTableName, pool.auditRetentionDays),
         documents: new DynamoDbDocumentStore(own, silo.documentTableName),

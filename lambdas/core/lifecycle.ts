@@ -13,7 +13,7 @@ import { type PlacementStatus, type TenantPlacement, type TenantRecord, tenantId
 export type TenantPhase =
   /** Served and managed by this plane. */
   | 'serving'
-  /** Its silo is being asked for or deployed: still served and managed here, and not offboarded until the move ends. */
+  /** Its silo is being asked for or deployed: still served and managed here; offboarding it ends the move. */
   | 'preparing_move'
   /**
    * Its data being copied to its silo while the pool serves it: only the safe direction (a key
@@ -51,8 +51,9 @@ const LEGAL_IN: Readonly<Record<TenantOperation, readonly TenantPhase[]>> = {
   change_prompts: ['serving', 'preparing_move'],
   // In `moved`: resuming a move whose step after the switch failed (the catch-up, the cleanup).
   request_silo: ['serving', 'preparing_move', 'moved'],
-  // Joining an offboarding under way (or done) answers it as it is.
-  offboard: ['serving', 'moved', 'leaving', 'gone'],
+  // At any moment of a move: the move's next step finds the tenant leaving and fails, and the
+  // offboarding purges both planes (`siloMayExist`). Joining one under way (or done) answers it as it is.
+  offboard: ['serving', 'preparing_move', 'moving', 'switching', 'moved', 'leaving', 'gone'],
   // Rerunning a finished step is harmless: a purge of a tombstone finds every store done.
   purge: ['leaving', 'gone'],
   tombstone: ['leaving', 'gone'],
@@ -78,7 +79,7 @@ export function assertLegal(tenant: TenantRecord, operation: TenantOperation, si
   const id = tenant.tenantId;
   const why: Record<TenantPhase, string> = {
     serving: `tenant '${id}' is not being offboarded`,
-    preparing_move: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): offboard it after the move`,
+    preparing_move: `tenant '${id}' is moving to its own stack (${tenant.placement?.status})`,
     moving: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): only revoking keys and suspending are possible until the move is done`,
     switching: `tenant '${id}' is switching to its own stack: only revoking keys and suspending are possible; try again in a minute`,
     moved: `tenant '${id}' is managed at its own stack: ${tenant.placement?.siloUrl}`,
@@ -86,6 +87,21 @@ export function assertLegal(tenant: TenantRecord, operation: TenantOperation, si
     gone: `tenant '${id}' is offboarded`,
   };
   throw new PlatformError('conflict', why[phase], { current: tenantView(tenant) });
+}
+
+/**
+ * Whether a silo stack may exist for the tenant, so that its offboarding must decommission one: its
+ * move got past `requested` (the deploy may be running still, or have left a stack), or an earlier
+ * move left one (a `failed` move whose deploy succeeded: its URL or resources recorded). An
+ * offboarding keeps the answer it began with (`offboarding.silo`): the move it ended fails
+ * meanwhile, and a repeated start of the workflow must decommission the same silo.
+ */
+export function siloMayExist(tenant: TenantRecord): boolean {
+  if (tenant.offboarding?.silo !== undefined) return tenant.offboarding.silo;
+  const placement = tenant.placement;
+  if (!placement) return false;
+  if (placement.siloUrl !== undefined || placement.siloResources !== undefined) return true;
+  return placement.status !== 'requested' && placement.status !== 'failed';
 }
 
 /** Steps of a move to a silo: the statuses each may start from (itself included: a rerun) and where it leads. */

@@ -1,6 +1,6 @@
 import { removeAllAdapters } from './adapters';
 import { PlatformError } from './errors';
-import { assertLegal, changeTenant, readTenant } from './lifecycle';
+import { assertLegal, changeTenant, readTenant, siloMayExist } from './lifecycle';
 import type {
   AdapterHost,
   AuditLog,
@@ -66,7 +66,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const STEP_RETRIES = 3;
 
 /**
- * Stops the tenant's calls and fixes when its data may go, conditional on the record as read (a
+ * Stops the tenant's calls and fixes when its data may go (and whether a silo stack is to be
+ * decommissioned: at any moment of a move, the move then failing at its next step), conditional on the record as read (a
  * racing change answers 409). Joining an offboarding under way returns it as it is.
  */
 export async function beginOffboarding(
@@ -80,7 +81,13 @@ export async function beginOffboarding(
     return {
       ...tenant,
       status: 'offboarding',
-      offboarding: { requestedAt: iso(now), drainUntil: iso(now + deps.drainMs), deleted: {} },
+      // Decided once: a move it ends fails meanwhile, and with it what the record says of the silo.
+      offboarding: {
+        requestedAt: iso(now),
+        drainUntil: iso(now + deps.drainMs),
+        deleted: {},
+        silo: siloMayExist(tenant),
+      },
     };
   });
 }

@@ -94,7 +94,17 @@ export async function requestSilo(
     if (current && current.desired === 'silo' && !['requested', 'failed'].includes(current.status)) return tenant;
     return {
       ...tenant,
-      placement: { current: 'pool', desired: 'silo', status: 'requested', migrated: {}, updatedAt: iso(deps.now()) },
+      placement: {
+        current: 'pool',
+        desired: 'silo',
+        status: 'requested',
+        // A silo an earlier move deployed stays known until this one's deploy records it again: an
+        // offboarding meanwhile decommissions it (`siloMayExist`).
+        ...(current?.siloUrl !== undefined && { siloUrl: current.siloUrl }),
+        ...(current?.siloResources !== undefined && { siloResources: current.siloResources }),
+        migrated: {},
+        updatedAt: iso(deps.now()),
+      },
     };
   });
   // Started after the record says `requested` (or the move is resumed), so a start that fails is

@@ -23,6 +23,11 @@ export const offboardingSchema = z.object({
   drainUntil: z.string(),
   /** What each store has deleted so far; a store listed here is done. */
   deleted: z.record(z.string(), z.number().int().nonnegative()).default({}),
+  /**
+   * Whether a silo stack may exist for the tenant, decided when the offboarding began
+   * (`siloMayExist`): its workflow decommissions it. Absent on offboardings begun before it was kept.
+   */
+  silo: z.boolean().optional(),
   completedAt: z.string().optional(),
 });
 export type Offboarding = z.infer<typeof offboardingSchema>;

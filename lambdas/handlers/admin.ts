@@ -3,6 +3,7 @@ import type { AdapterRecord } from '../core/adapter-record';
 import { adapterView, addAdapter, addAdapterRequestSchema, removeAdapter } from '../core/adapters';
 import { auditView } from '../core/audit';
 import { PlatformError } from '../core/errors';
+import { siloMayExist } from '../core/lifecycle';
 import { beginOffboarding } from '../core/offboarding';
 import { pageQuerySchema } from '../core/paging';
 import { requestSilo } from '../core/placement';
@@ -121,7 +122,7 @@ export function create(deps: AdminDeps) {
       await deps.offboarding.start({
         tenantId: record.tenantId,
         drainUntil: record.offboarding?.drainUntil ?? '',
-        silo: record.placement?.current === 'silo',
+        silo: siloMayExist(record),
       });
       return json(202, { ...tenantView(record), status_url: `/admin/tenants/${record.tenantId}` });
     },

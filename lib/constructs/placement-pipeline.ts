@@ -27,6 +27,10 @@ import { standardWorkflow, workflowDefinition, workflowSteps } from './workflow'
 
 /** The AWS profile the build's commands run under: its `credential_process` is `migrate-tenant session`. */
 const TENANT_RUN_PROFILE = 'tenant-run';
+/** A decommission waits for a silo stack in any `*_IN_PROGRESS` state (a deploy its offboarding ended) this many times... */
+const SETTLE_CHECKS = 120;
+/** ...this long each: an hour, what a silo's deploy (its search domain) may take. */
+const SETTLE_CHECK_SECONDS = 30;
 /** The CDK bootstrap's default qualifier, in the names of the roles `cdk deploy` assumes. */
 const CDK_BOOTSTRAP_QUALIFIER = 'hnb659fds';
 
@@ -86,7 +90,7 @@ export class PlacementPipeline extends Construct {
     super(scope, id);
     this.stepFunction = workflowSteps(this, { ...props, handlerName: 'placement' });
     const buildRole = new Role(this, 'BuildRole', { assumedBy: new ServicePrincipal('codebuild.amazonaws.com') });
-    this.tenantRunRole = this.tenantRunRoleOf(buildRole, props.siloRegions ?? []);
+    this.tenantRunRole = this.tenantRunRoleOf(buildRole, props.poolStackName, props.siloRegions ?? []);
     this.project = this.buildProject(props, buildRole);
     const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     eventBus.grantPutEventsTo(props.admin);
@@ -127,6 +131,10 @@ export class PlacementPipeline extends Construct {
       });
     const siloStack = `${props.poolStackName}-silo-$TENANT_ID`;
     const decommissioned = '-c siloTenants="$TENANT_ID" -c "silo.$TENANT_ID.decommission=true"';
+    // The silo's region, from the pool's context (`silo.<id>.region`) over the source's, else the pool's.
+    const siloRegion = `'const c = { ...require("./cdk.json").context, ...require("./cdk.context.json") }; c["silo." + process.env.TENANT_ID + ".region"] || process.env.AWS_REGION'`;
+    // The stack's status, `NONE` when it does not exist, empty (the error kept) when it could not be read.
+    const stackStatus = `SILO_STACK_STATUS=$(aws cloudformation describe-stacks --region "$SILO_REGION" --stack-name "${siloStack}" --query 'Stacks[0].StackStatus' --output text 2>stack-status.err || { grep -q 'does not exist' stack-status.err && echo NONE; })`;
     const project = new Project(this, 'Build', {
       description: 'Deploys a tenant silo stack and copies the tenant into it',
       source,
@@ -156,10 +164,17 @@ export class PlacementPipeline extends Construct {
               'if [ "$PHASE" = migrate ]; then npm run --silent migrate-tenant -- copy "$TENANT_ID"; fi',
               'if [ "$PHASE" = switch ]; then export DRAIN_UNTIL=$(npm run --silent migrate-tenant -- switch "$TENANT_ID"); fi',
               'if [ "$PHASE" = catch-up ]; then npm run --silent migrate-tenant -- catch-up "$TENANT_ID"; fi',
-              // Offboarding a silo tenant: its data first, then the stack, its tables, domain and key with it.
+              // Offboarding a silo tenant, at any moment of its move: once its stack has settled (a
+              // deploy the offboarding ended may still run), its data first, then the stack, its
+              // tables, domain and key with it; a move that never got a stack leaves nothing to do.
+              `if [ "$PHASE" = decommission ]; then export SILO_REGION=$(node -p ${siloRegion}); fi`,
+              `if [ "$PHASE" = decommission ]; then for i in $(seq 1 ${SETTLE_CHECKS}); do ${stackStatus}; case "$SILO_STACK_STATUS" in *_IN_PROGRESS) echo "${siloStack} is $SILO_STACK_STATUS: waiting for it to settle"; sleep ${SETTLE_CHECK_SECONDS};; *) break;; esac; done; fi`,
+              // Neither settled within the hour nor known (describe-stacks failed otherwise): the build fails, destroying nothing.
+              'if [ "$PHASE" = decommission ]; then case "$SILO_STACK_STATUS" in ""|*_IN_PROGRESS) cat stack-status.err; false;; esac; fi',
               'if [ "$PHASE" = decommission ]; then npm run --silent migrate-tenant -- purge "$TENANT_ID"; fi',
-              `if [ "$PHASE" = decommission ]; then npx cdk deploy "${siloStack}" ${decommissioned} --require-approval never; fi`,
-              `if [ "$PHASE" = decommission ]; then npx cdk destroy "${siloStack}" ${decommissioned} --force; fi`,
+              `if [ "$PHASE" = decommission ] && [ "$SILO_STACK_STATUS" = NONE ]; then echo "no stack ${siloStack}: nothing to decommission"; fi`,
+              `if [ "$PHASE" = decommission ] && [ "$SILO_STACK_STATUS" != NONE ]; then npx cdk deploy "${siloStack}" ${decommissioned} --require-approval never; fi`,
+              `if [ "$PHASE" = decommission ] && [ "$SILO_STACK_STATUS" != NONE ]; then npx cdk destroy "${siloStack}" ${decommissioned} --force; fi`,
             ],
           },
         },
@@ -175,7 +190,7 @@ export class PlacementPipeline extends Construct {
    * table (`dynamodb:LeadingKeys`), resources tagged with it (a silo's tables, key, queue, adapter
    * components, the tenant's inference profiles) and its own vector and search indexes.
    */
-  private tenantRunRoleOf(buildRole: IRole, siloRegions: readonly string[]): IRole {
+  private tenantRunRoleOf(buildRole: IRole, poolStackName: string, siloRegions: readonly string[]): IRole {
     const { account, region, partition } = Stack.of(this);
     const tenant = `\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`;
     const ownTagged = { StringEquals: { [`aws:ResourceTag/${TENANT_COST_TAG}`]: tenant } };
@@ -204,6 +219,11 @@ export class PlacementPipeline extends Construct {
         resources: [...new Set([region, ...siloRegions])].map(
           (r) => `arn:${partition}:iam::${account}:role/cdk-${CDK_BOOTSTRAP_QUALIFIER}-*-${account}-${r}`,
         ),
+      }),
+      // The decommission reads whether its tenant's silo stack exists and has settled.
+      new PolicyStatement({
+        actions: ['cloudformation:DescribeStacks'],
+        resources: [arn('cloudformation', `stack/${poolStackName}-silo-${tenant}/*`)],
       }),
       new PolicyStatement({
         actions: [...ITEM_ACCESS_ACTIONS],

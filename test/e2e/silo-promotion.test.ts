@@ -22,6 +22,8 @@ const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'ping' }
 describe('promotion from the pool to a silo', () => {
   const clock = new ManualClock();
   const deployFaults = new Set<string>();
+  /** What happens while a tenant's silo deploy runs, its plane up (the deploy build not done yet). */
+  const whileDeploying = new Map<string, () => Promise<void>>();
   let pool: Awaited<ReturnType<typeof startTestPlatform>>;
   const admin = (method: string, path: string, body?: unknown) =>
     call(pool, method, path, { credential: pool.operatorToken, body });
@@ -30,6 +32,7 @@ describe('promotion from the pool to a silo', () => {
     pool = await startTestPlatform(config, {
       now: clock.now,
       siloDeployFault: (tenantId) => (deployFaults.has(tenantId) ? 'CREATE_FAILED: stack rolled back' : undefined),
+      siloDeployed: async (tenantId) => whileDeploying.get(tenantId)?.(),
     });
   });
   afterAll(() => pool.close());
@@ -372,5 +375,97 @@ describe('promotion from the pool to a silo', () => {
     expect((await pool.deps.audit.list(context, { limit: 10 })).entries).toEqual([]);
     expect(await pool.deps.ledger.usage(context, { from: '2000-01-01', to: '2100-12-31' })).toEqual([]);
     expect((await pool.deps.vectors.exportChunks(context)).chunks).toEqual([]);
+  });
+  /** Runs the moves as often as a Lambda step is tried (the first try, then the Retry's). */
+  const runPlacementOut = async () => {
+    for (let run = 0; run <= 4; run++) await pool.placement.runDue();
+  };
+
+  /** Nothing of the tenant's is left in the pool's stores. */
+  const expectPoolEmpty = async (
+    tombstone: {
+      placements: string[];
+      limits: { requestsPerMinute: number; tokensPerMinute: number; monthlyTokens: number; monthlyBudgetUsd: number };
+    },
+    tenantId: string,
+  ) => {
+    const context = {
+      tenantId,
+      tier: 'enterprise' as const,
+      placements: tombstone.placements,
+      limits: tombstone.limits,
+      auditPrompts: false,
+      principal: { type: 'api_key' as const, id: 'test' },
+    };
+    expect((await pool.deps.documents.list(context, { limit: 10 })).records).toEqual([]);
+    expect((await pool.deps.audit.list(context, { limit: 10 })).entries).toEqual([]);
+    expect(await pool.deps.ledger.usage(context, { from: '2000-01-01', to: '2100-12-31' })).toEqual([]);
+    expect((await pool.deps.vectors.exportChunks(context)).chunks).toEqual([]);
+    expect(await pool.deps.registry.listApiKeys(tenantId)).toEqual([]);
+  };
+
+  it('offboarding a tenant whose move is only requested ends the move before its silo is deployed', async () => {
+    const { apiKey } = await onboard(pool, 'early-bank', { tier: 'enterprise' });
+    await call(pool, 'POST', '/v1/documents', { credential: apiKey, body: { id: 'memo', text: 'Never moved.' } });
+    expect((await admin('POST', '/admin/tenants/early-bank/promote')).body.placement_status).toBe('requested');
+    const leaving = await admin('DELETE', '/admin/tenants/early-bank');
+    expect(leaving.status).toBe(202);
+    // (the runner's poller may have taken the first step meanwhile: that move is ended all the same)
+    expect(leaving.body).toMatchObject({
+      status: 'offboarding',
+      placement_status: expect.stringMatching(/^(requested|deploying)$/),
+    });
+    // the move's next step finds the tenant leaving: it goes no further (its tries, then the
+    // failure path, as the state machine's Retry and Catch), and no silo is left
+    await runPlacementOut();
+    expect((await admin('GET', '/admin/tenants/early-bank')).body).toMatchObject({
+      placement: 'pool',
+      placement_status: 'failed',
+      placement_error: expect.stringMatching(/offboarding/),
+    });
+    const tombstone = await offboardCompletely(pool, clock, 'early-bank');
+    expect(tombstone).toMatchObject({ status: 'offboarded', offboarding: { deleted: { documents: 1, chunks: 1 } } });
+    expect(pool.silos.has('early-bank')).toBe(false);
+    expect(existsSync(join(pool.dataDir, 'silos', 'early-bank'))).toBe(false);
+    await expectPoolEmpty(tombstone, 'early-bank');
+    expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(401);
+  });
+
+  it('offboarding while its silo deploys ends the move, destroys the silo plane and purges both planes', async () => {
+    const { apiKey } = await onboard(pool, 'late-bank', { tier: 'enterprise' });
+    await call(pool, 'POST', '/v1/documents', { credential: apiKey, body: { id: 'memo', text: 'Leaving mid-move.' } });
+    let leaving: Awaited<ReturnType<typeof admin>> | undefined;
+    whileDeploying.set('late-bank', async () => {
+      leaving = await admin('DELETE', '/admin/tenants/late-bank');
+    });
+    expect((await admin('POST', '/admin/tenants/late-bank/promote')).status).toBe(202);
+    await runPlacementOut();
+    // asked while the deploy ran: the silo plane up, the move `deploying`
+    expect(leaving?.status).toBe(202);
+    expect(leaving?.body).toMatchObject({ status: 'offboarding', placement_status: 'deploying' });
+    const silo = pool.silos.get('late-bank') as LocalPlatform;
+    const siloDir = join(pool.dataDir, 'silos', 'late-bank');
+    expect(existsSync(siloDir)).toBe(true);
+    // the step after the deploy finds the tenant leaving: the copy never starts
+    expect((await admin('GET', '/admin/tenants/late-bank')).body).toMatchObject({
+      placement: 'pool',
+      placement_status: 'failed',
+      placement_error: expect.stringMatching(/offboarding/),
+    });
+    expect(pool.placement.history('late-bank')).not.toContain('CopyData');
+
+    const tombstone = await offboardCompletely(pool, clock, 'late-bank');
+    expect(pool.offboarding.history('late-bank')).toContain('DecommissionSilo');
+    expect(tombstone).toMatchObject({
+      status: 'offboarded',
+      offboarding: { deleted: { documents: 1, chunks: 1 } },
+    });
+    // the copy never reached the silo: nothing of the tenant's to purge there, the plane destroyed
+    expect(Object.keys(tombstone.offboarding.deleted).filter((store) => store.startsWith('silo_'))).toEqual([]);
+    expect(pool.silos.has('late-bank')).toBe(false);
+    expect(existsSync(siloDir)).toBe(false);
+    await expect(fetch(`${silo.url}/v1/usage`)).rejects.toThrow();
+    await expectPoolEmpty(tombstone, 'late-bank');
+    expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(401);
   });
 });

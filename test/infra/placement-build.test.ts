@@ -48,6 +48,33 @@ describe('placement build commands', () => {
     await expect(run('deploy')).rejects.toThrow(/usage/);
   });
 
+  it("skips the silo purge of a tenant whose move ended before the copy recorded the silo's resources", async () => {
+    const lines: string[] = [];
+    const record = {
+      tenantId: 'a-bank',
+      status: 'offboarding',
+      placement: { current: 'pool', desired: 'silo', status: 'failed', migrated: {}, updatedAt: '2025-01-01' },
+    };
+    const registry = { getTenant: async (id: string) => (id === 'a-bank' ? record : undefined) };
+    await runPlacementBuild(
+      ['purge', 'a-bank'],
+      {},
+      (line) => lines.push(line),
+      undefined,
+      () => registry as never,
+    );
+    expect(lines).toEqual([expect.stringMatching(/never recorded .*no data to purge there, skipped/)]);
+    await expect(
+      runPlacementBuild(
+        ['purge', 'b-bank'],
+        {},
+        () => undefined,
+        undefined,
+        () => registry as never,
+      ),
+    ).rejects.toThrow(/no tenant 'b-bank'/);
+  });
+
   it("prints, as the build profile's credential_process, a session of the run role tagged with its one tenant", async () => {
     const roleArn = 'arn:aws:iam::111111111111:role/placement-run';
     const buildCredentials = { accessKeyId: 'AKIABUILD', secretAccessKey: 'build-secret' };

@@ -145,7 +145,9 @@ describe('PlacementPipeline (pool stack)', () => {
     expect(commands[profile - 1]).toContain(
       'credential_process = env -u AWS_PROFILE npm run --silent --prefix %s migrate-tenant -- session',
     );
-    const firstAwsCall = commands.findIndex((c) => /npx cdk|migrate-tenant -- (copy|purge|silo)/.test(c));
+    const firstAwsCall = commands.findIndex((c) =>
+      /npx cdk|aws cloudformation|migrate-tenant -- (copy|purge|silo)/.test(c),
+    );
     expect(profile).toBeGreaterThan(0);
     expect(profile).toBeLessThan(firstAwsCall);
   });
@@ -219,7 +221,19 @@ describe('PlacementPipeline (pool stack)', () => {
     ]);
     // Every data statement names the session's tenant, in its resource or its condition.
     const data = run.filter((s) => s.Action !== 'sts:AssumeRole');
-    expect(data.length).toBe(8);
+    expect(data.length).toBe(9);
+    // ...the decommission reads its own silo stack's status, and no other stack's
+    expect(run).toContainEqual(
+      expect.objectContaining({
+        Action: 'cloudformation:DescribeStacks',
+        Resource: {
+          'Fn::Join': [
+            '',
+            expect.arrayContaining([`:stack/MultiTenantAiPlatform-silo-\${aws:PrincipalTag/tenantId}/*`]),
+          ],
+        },
+      }),
+    );
     for (const statement of data) {
       const named = JSON.stringify([statement.Resource, statement.Condition]).includes('aws:PrincipalTag/tenantId');
       expect([statement.Action, named]).toEqual([statement.Action, true]);
@@ -269,6 +283,38 @@ describe('offboarding a silo tenant (pool stack)', () => {
     expect(commands).toContain('npm run --silent migrate-tenant -- purge "$TENANT_ID"');
     expect(commands).toContain(`npx cdk deploy "MultiTenantAiPlatform-silo-$TENANT_ID" ${decommission}`);
     expect(commands).toContain(`npx cdk destroy "MultiTenantAiPlatform-silo-$TENANT_ID" ${decommission} --force`);
+  });
+
+  it('decommissions at any moment of a move: waits for the silo stack to settle, and leaves alone one never created', () => {
+    const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
+    const commands: string[] = JSON.parse(project.Properties.Source.BuildSpec).phases.build.commands;
+    const decommission = commands.filter((c) => c.startsWith('if [ "$PHASE" = decommission ]'));
+    const at = (pattern: RegExp) => decommission.findIndex((c) => pattern.test(c));
+    // the silo's region, from its context entry, else the pool's
+    expect(decommission[at(/SILO_REGION=/)]).toContain('"silo." + process.env.TENANT_ID + ".region"');
+    // a bounded wait (120 checks 30 s apart: an hour) while the stack is in any *_IN_PROGRESS state
+    const wait = decommission[at(/describe-stacks/)];
+    expect(wait).toContain(
+      `aws cloudformation describe-stacks --region "$SILO_REGION" --stack-name "MultiTenantAiPlatform-silo-$TENANT_ID" --query 'Stacks[0].StackStatus' --output text`,
+    );
+    expect(wait).toContain('for i in $(seq 1 120)');
+    expect(wait).toContain('*_IN_PROGRESS) echo');
+    expect(wait).toContain('sleep 30');
+    // a stack that does not exist is NONE; any other error, or a stack still in progress, fails the build
+    expect(wait).toContain("grep -q 'does not exist' stack-status.err && echo NONE");
+    expect(decommission[at(/case "\$SILO_STACK_STATUS" in ""\|\*_IN_PROGRESS\)/)]).toContain('false');
+    // the order: settle, purge, then deploy and destroy, both only for a stack that exists
+    const [settled, purge, deploy, destroy] = [
+      at(/describe-stacks/),
+      at(/migrate-tenant -- purge/),
+      at(/npx cdk deploy/),
+      at(/npx cdk destroy/),
+    ];
+    expect(settled).toBeGreaterThan(-1);
+    expect(settled).toBeLessThan(purge);
+    expect(purge).toBeLessThan(deploy);
+    expect(deploy).toBeLessThan(destroy);
+    for (const step of [deploy, destroy]) expect(decommission[step]).toContain('[ "$SILO_STACK_STATUS" != NONE ]');
   });
 
   it("keeps a silo's data (retained, deletion-protected) until the decommission deploy lets it go", () => {
