@@ -51,7 +51,7 @@ type Usage = Record<string, { requests: number; input_tokens: number; output_tok
  * load of 20 calls/s against the pool's URL (a call every 50 ms whatever the answers: three chats
  * to one document upload, a quarter of the uploads large enough to be queued), the local
  * placement runner driven to `complete`, the load kept up a few seconds after. It prints the
- * calls by outcome, how many the pool refused while the tenant was frozen and the longest run of
+ * calls by outcome, how many the pool refused during the move and the longest run of
  * consecutive refusals (start to start), and whether the tenant's bill (its usage read through
  * the pool, which forwards to the silo) is exactly what the answered calls reported. Exits 1 if
  * a call was lost or billed twice, or answered 5xx or not at all.

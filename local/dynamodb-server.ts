@@ -125,7 +125,22 @@ function inProcessDynalite(options: DynaliteOptions): { call: DynamoDbHandler; c
   const { store } = created;
   if (!store) throw new Error('dynalite created no store');
   const listener = server.listeners('request')[0] as RequestListener;
-  const call: DynamoDbHandler = (operation, body) =>
+  // A call after close would find the store closed, and dynalite throws that from a callback, out of
+  // reach: refused here instead, as DynamoDB unreachable; close waits for the calls under way.
+  let closed = false;
+  const running = new Set<Promise<unknown>>();
+  const call: DynamoDbHandler = (operation, body) => {
+    if (closed) {
+      return Promise.resolve({
+        status: 500,
+        body: { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'local DynamoDB is closed' },
+      });
+    }
+    const answer = callDynalite(operation, body);
+    running.add(answer);
+    return answer.finally(() => running.delete(answer));
+  };
+  const callDynalite: DynamoDbHandler = (operation, body) =>
     new Promise((resolve, reject) => {
       const request = Object.assign(new EventEmitter(), {
         method: 'POST',
@@ -150,5 +165,12 @@ function inProcessDynalite(options: DynaliteOptions): { call: DynamoDbHandler; c
         reject(error);
       }
     });
-  return { call, close: () => store.lifecycleManager.gracefulClose() };
+  return {
+    call,
+    close: async () => {
+      closed = true;
+      await Promise.allSettled(running);
+      await store.lifecycleManager.gracefulClose();
+    },
+  };
 }

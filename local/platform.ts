@@ -279,8 +279,8 @@ async function startLocalAws(options: LocalPlatformOptions, config: PlatformConf
       sqs.close(),
       eventBridge.close(),
       sagemaker?.close(),
-      dynamodbFront.close(),
-      dynamodb.close(),
+      // The front first: nothing calls the store once it is closed.
+      dynamodbFront.close().then(() => dynamodb.close()),
     ]);
   };
   return { standIns, adapterEndpoint, close };

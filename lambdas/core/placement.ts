@@ -288,7 +288,8 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
   let tenant = await readTenant(deps.registry, tenantId);
   const placement = placementFor(tenant, 'catch_up');
   if (placement.status === 'catching_up') {
-    if (deps.now() < Date.parse(placement.drainUntil ?? '')) {
+    // No drain's end (a record that lost it) is no drain over: the pool may still write.
+    if (!(deps.now() >= Date.parse(placement.drainUntil ?? ''))) {
       throw new PlatformError('conflict', `the pool may still write for '${tenantId}' until ${placement.drainUntil}`);
     }
     const silo = actingFor((await deps.target.registry.getTenant(tenantId)) ?? tenant, PLACEMENT_ACTOR);
@@ -430,7 +431,8 @@ export async function failPlacement(deps: Pick<PlacementDeps, 'registry' | 'now'
             placement: {
               ...tenant.placement,
               status: tenant.placement.current === 'pool' ? 'failed' : tenant.placement.status,
-              drainUntil: undefined,
+              // Switched, the drain still bounds when the catch-up may run: a resumed move waits it out.
+              drainUntil: tenant.placement.current === 'pool' ? undefined : tenant.placement.drainUntil,
               error: error.slice(0, 1000),
               updatedAt: iso(deps.now()),
             },

@@ -5,6 +5,7 @@ import { DynamoDbTenantPartitions } from '../../lambdas/adapters/dynamodb-tenant
 import {
   catchUpTenantData,
   copyTenantData,
+  drainUntil,
   failPlacement,
   markDeploying,
   type PlaneStores,
@@ -207,5 +208,37 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     };
     await catchUpTenantData(w.move, id);
     expect((await db.send(new GetCommand({ TableName: 'sdocuments', Key: key }))).Item).toBeUndefined();
+  });
+
+  it('still waits out the drain when the move is resumed after the switch step failed past its advance', async () => {
+    const id = 'drain-co';
+    const w = await moving(id);
+    await w.start();
+    await copyTenantData(w.move, id);
+    const switched = await switchToSilo(w.move, id);
+    const drainEnd = switched.placement?.drainUntil;
+    expect(drainEnd).toBeDefined();
+    // the SwitchToSilo build fails after its advance (carrySafeChanges throttled, the build killed):
+    // the workflow's failure path records it
+    await failPlacement(w.move, id, 'switch failed: ThrottlingException');
+    // the operator asks again at once (request_silo is legal in 'moved'); the resumed workflow reruns the switch
+    await requestSilo(w.move, id);
+    const rerun = await switchToSilo(w.move, id);
+    // the workflow's WaitForDrain waits until what the switch step exports
+    expect(drainUntil(rerun, w.now)).toBe(drainEnd);
+  });
+
+  it('refuses the catch-up before the drain ends when the switch step failed past its advance', async () => {
+    const id = 'drain-co2';
+    const w = await moving(id);
+    await w.start();
+    await copyTenantData(w.move, id);
+    await switchToSilo(w.move, id);
+    await failPlacement(w.move, id, 'switch failed: ThrottlingException');
+    await requestSilo(w.move, id);
+    await switchToSilo(w.move, id);
+    // 1 s after the switch: the pool's calls in flight may still settle in the pool for another 59 s
+    w.advance(1_000);
+    await expect(catchUpTenantData(w.move, id)).rejects.toMatchObject({ code: 'conflict' });
   });
 });

@@ -11,8 +11,9 @@ import { fillerText } from '../support/text';
 
 /**
  * A pool tenant promoted to a silo of its own, in local mode: the placement runner deploys a second
- * local plane, freezes the tenant in the pool, waits out cached decisions, copies its data, switches
- * the registry and deletes the pool's copy. The clock is manual: the suite steps past the drain.
+ * local plane, copies the tenant's data while the pool serves it, switches (the pool forwards from
+ * then on), waits out cached decisions and calls in flight, catches the silo up with what they wrote,
+ * and deletes the pool's copy. The clock is manual: the suite steps past the drain.
  */
 const CACHE_TTL_SECONDS = 60;
 const config = { ...platformConfig(), authorizerCacheTtlSeconds: CACHE_TTL_SECONDS };
@@ -274,7 +275,7 @@ describe('promotion from the pool to a silo', () => {
 
       await call(quiet, 'POST', '/admin/tenants/queue-bank/promote', { credential: quiet.operatorToken });
       await quiet.placement.runDue();
-      // a pool worker taking a job of a frozen tenant leaves it for the silo
+      // a pool worker taking a job of a switched tenant leaves it for the silo
       const poolWorker = createIngestWorker(quiet.deps);
       const deliver = (worker: typeof poolWorker, bodies: string[]) =>
         worker({ Records: bodies.map((body, i) => ({ messageId: String(i), body })) } as SQSEvent, lambdaContext());
