@@ -51,7 +51,15 @@ export async function startLocalDynamoDb(options: {
   const server = localServer(async (request, response) => {
     const raw = await readBody(request);
     const operation = String(request.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-    sendDynamoDbAnswer(response, await handle(operation, parseJson(raw.toString('utf8')) ?? {}));
+    const body = parseJson(raw.toString('utf8'));
+    // As DynamoDB answers a body that is not JSON.
+    if (body === undefined) {
+      return sendDynamoDbAnswer(response, {
+        status: 400,
+        body: { __type: 'com.amazon.coral.service#SerializationException' },
+      });
+    }
+    sendDynamoDbAnswer(response, await handle(operation, body));
   }, failAsDynamoDb);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -138,7 +138,8 @@ export async function updateTenant(
   changes: UpdateRequest,
 ) {
   const { version: _version, ...asked } = changes;
-  const suspendsOnly = Object.keys(asked).length === 1 && asked.status === 'suspended';
+  const given = Object.entries(asked).filter(([, value]) => value !== undefined);
+  const suspendsOnly = given.length === 1 && asked.status === 'suspended';
   return changeTenant(deps.registry, tenantId, async (current) => {
     assertLegal(current, suspendsOnly ? 'suspend' : 'configure', deps.siloTenantId);
     if (changes.version !== undefined && changes.version !== current.version) {
