@@ -303,14 +303,18 @@ export function tenantApi(deps: {
   metrics: PlatformMetrics;
   now: () => number;
 }) {
-  return middy<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext>()
-    .use(forwardToSilo())
-    .use(requestMetrics(deps.metrics, deps.now))
-    .use(auditTrail(deps.audit, deps.now))
-    .use(errorResponses())
-    .use(tenantContext(deps.now))
-    .use(jsonBody(deps.settings.maxRequestBodyBytes))
-    .use(noTenantOverride());
+  return (
+    middy<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext>()
+      .use(requestMetrics(deps.metrics, deps.now))
+      .use(auditTrail(deps.audit, deps.now))
+      .use(errorResponses())
+      // Before anything of the tenant's here: a forwarded call is the silo's to meter and audit; its
+      // failure (the silo unreachable) is answered in the error shape, with this request's id.
+      .use(forwardToSilo())
+      .use(tenantContext(deps.now))
+      .use(jsonBody(deps.settings.maxRequestBodyBytes))
+      .use(noTenantOverride())
+  );
 }
 
 /** An operator route (IAM on AWS). */

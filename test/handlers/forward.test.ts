@@ -1,7 +1,8 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { AUTHORIZER_FORWARD_TO } from '../../contract/routes';
+import type { AuditLog, PlatformMetrics } from '../../lambdas/core/ports';
 import { forwardToSilo } from '../../lambdas/handlers/forward';
-import type { ApiContext, ApiEvent } from '../../lambdas/handlers/http';
+import { type ApiContext, type ApiEvent, tenantApi } from '../../lambdas/handlers/http';
 
 /**
  * The pool's forward of a moved tenant's call to its silo, with the silo's answers injected: what
@@ -66,5 +67,35 @@ describe('forwardToSilo', () => {
       context,
     } as never);
     expect(answer).toBeUndefined();
+  });
+});
+
+describe('a forwarded call through a tenant route', () => {
+  it('answers a silo that could not be reached in the error shape, with the request id and Retry-After', async () => {
+    const unreachable = jest
+      .spyOn(globalThis, 'fetch')
+      .mockRejectedValue(Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } }));
+    const outcomes: unknown[] = [];
+    try {
+      const route = tenantApi({
+        settings: { maxRequestBodyBytes: 1024 },
+        audit: { record: async () => void outcomes.push('audited') } as unknown as AuditLog,
+        metrics: { request: () => void outcomes.push('counted') } as unknown as PlatformMetrics,
+        now: () => 0,
+      }).handler(async () => ({ statusCode: 200, body: 'served here' }));
+      const answer = await route(
+        { ...event('{"a":1}'), requestContext: { ...event().requestContext, requestId: 'req-1' } } as never,
+        { ...context, awsRequestId: 'aws-1' } as never,
+      );
+      expect(answer).toMatchObject({
+        statusCode: 503,
+        headers: { 'retry-after': '1', 'x-request-id': 'req-1' },
+      });
+      expect(JSON.parse(answer.body).error).toMatchObject({ code: 'upstream_unavailable' });
+      // the pool neither served, metered nor audited it: the silo would have
+      expect(outcomes).toEqual([]);
+    } finally {
+      unreachable.mockRestore();
+    }
   });
 });
