@@ -1,4 +1,4 @@
-import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { TABLE_KEY, TTL_ATTRIBUTE } from '../../contract/tables';
 import { type ItemKey, isBase } from '../core/catch-up';
 import { PlatformError } from '../core/errors';
@@ -61,6 +61,30 @@ export async function batchWrite(
     }
   }
 }
+
+/** BATCH_GET_SIZE keys a request, strongly consistent, unprocessed ones asked again with backoff. */
+export async function batchGet(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  keys: readonly { pk: string; sk: string }[],
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for (let i = 0; i < keys.length; i += BATCH_GET_SIZE) {
+    let pending: Record<string, unknown>[] = keys.slice(i, i + BATCH_GET_SIZE).map(({ pk, sk }) => ({ pk, sk }));
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 0) await backoff(attempt, 50);
+      const answer = await db.send(
+        new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
+      );
+      items.push(...(answer.Responses?.[tableName] ?? []));
+      pending = answer.UnprocessedKeys?.[tableName]?.Keys ?? [];
+    }
+  }
+  return items;
+}
+
+/** DynamoDB's most keys in one BatchGetItem. */
+const BATCH_GET_SIZE = 100;
 
 /** A page cursor carries only a sort key: the partition always comes from the caller's tenant. */
 function encodeCursor(sortKey: string): string {

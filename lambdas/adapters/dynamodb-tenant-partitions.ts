@@ -1,12 +1,12 @@
 import { DeleteCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import type { SiloRead, SiloWrite } from '../core/catch-up';
+import type { ItemKey, SiloRead, SiloWrite } from '../core/catch-up';
 import { PlatformError } from '../core/errors';
 import { ledgerPartitions } from '../core/ledger-shards';
 import type { TenantPartitions, TenantTable } from '../core/ports';
 import { tenantKey } from '../core/tenant';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { ledgerCounters } from './dynamodb-ledger';
-import { batchWrite, queryPage } from './dynamodb-partition';
+import { batchGet, batchWrite, queryPage } from './dynamodb-partition';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 /**
@@ -20,7 +20,7 @@ export class DynamoDbTenantPartitions implements TenantPartitions {
   ) {}
 
   /** Page by page, partition after partition; the cursor is `<partition index>:<cursor within it>`. */
-  async read(tenantId: string, table: TenantTable, cursor?: string) {
+  async read(tenantId: string, table: TenantTable, cursor?: string, prefix = '') {
     const partitions = partitionsOf(tenantId, table);
     const split = cursor?.indexOf(':') ?? -1;
     const index = split < 0 ? 0 : Number(cursor?.slice(0, split));
@@ -31,7 +31,7 @@ export class DynamoDbTenantPartitions implements TenantPartitions {
     const page = await queryPage(this.db(tenantId), {
       tableName: this.tableNames[table],
       pk: partitions[index],
-      prefix: '',
+      prefix,
       limit: 100,
       cursor: within,
     });
@@ -50,6 +50,11 @@ export class DynamoDbTenantPartitions implements TenantPartitions {
       this.tableNames[table],
       items.map((Item) => ({ PutRequest: { Item: { ...Item } } })),
     );
+  }
+
+  async get(tenantId: string, table: TenantTable, keys: readonly ItemKey[]): Promise<Record<string, unknown>[]> {
+    assertOwn(tenantId, table, keys);
+    return batchGet(this.db(tenantId), this.tableNames[table], keys);
   }
 
   counters(table: TenantTable, item: Readonly<Record<string, unknown>>): readonly string[] {

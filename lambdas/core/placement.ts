@@ -1,5 +1,5 @@
 import { type AdapterDeps, removeAllAdapters } from './adapters';
-import { baseFor, baseOf, catchUpWrite, type ItemKey, isBase, type SiloWrite, type StoredItem } from './catch-up';
+import { BASE_PREFIX, baseFor, baseOf, catchUpWrite, type ItemKey, type SiloWrite, type StoredItem } from './catch-up';
 import { PlatformError } from './errors';
 import {
   assertLegal,
@@ -312,46 +312,78 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
     }));
   }
   for (const table of Object.keys(COPIED_TABLES) as TenantTable[]) {
-    await eachPage(deps.target.partitions, tenantId, table, (items) =>
-      deps.target.partitions.apply(
-        tenantId,
-        table,
-        items.filter(isBase).map((base) => ({ kind: 'delete', key: base, read: { exists: true } })),
-      ),
+    await eachPage(
+      deps.target.partitions,
+      tenantId,
+      table,
+      (bases) =>
+        deps.target.partitions.apply(
+          tenantId,
+          table,
+          bases.map((base) => ({ kind: 'delete', key: base, read: { exists: true } })),
+        ),
+      BASE_PREFIX,
     );
   }
   return tenant;
 }
 
-/** One table of the catch-up: every item the pool holds or the copy took, merged three ways; returns how many writes. */
+/**
+ * One table of the catch-up: every item the pool holds or the copy took, merged three ways; returns
+ * how many writes. Page by page, with the other sides of each page's items read by key, so a tenant
+ * of any size is caught up in bounded memory: first every item the pool holds now, then every item
+ * the copy took that the pool no longer holds (its base, with no pool item behind it).
+ */
 async function catchUpTable(deps: MoveDeps, tenantId: string, table: TenantTable): Promise<number> {
+  const { source, target } = deps;
   const keyOf = (item: ItemKey) => `${item.pk}\u0000${item.sk}`;
-  const pool = new Map<string, StoredItem>();
-  await eachPage(deps.source.partitions, tenantId, table, async (items) => {
-    for (const item of items) pool.set(keyOf(item), item);
-  });
-  const silo = new Map<string, StoredItem>();
-  const bases = new Map<string, StoredItem>();
-  await eachPage(deps.target.partitions, tenantId, table, async (items) => {
-    for (const item of items) {
-      if (isBase(item)) bases.set(keyOf(baseFor(item)), item);
-      else silo.set(keyOf(item), item);
+  const byKey = (items: Record<string, unknown>[]) =>
+    new Map((items as StoredItem[]).map((item) => [keyOf(item), item]));
+  const baseKey = (key: ItemKey): ItemKey => ({ pk: key.pk, sk: `${BASE_PREFIX}${key.sk}` });
+  let written = 0;
+  const merge = async (keys: ItemKey[], pool: Map<string, StoredItem>) => {
+    const [silo, bases] = await Promise.all([
+      target.partitions.get(tenantId, table, keys).then(byKey),
+      // Each base under the key of the item it was taken from.
+      target.partitions
+        .get(tenantId, table, keys.map(baseKey))
+        .then((found) => new Map((found as StoredItem[]).map((base) => [keyOf(baseFor(base)), base]))),
+    ]);
+    const writes: SiloWrite[] = [];
+    for (const key of keys) {
+      const id = keyOf(key);
+      const item = pool.get(id) ?? silo.get(id) ?? (key as StoredItem);
+      const write = catchUpWrite(
+        key,
+        source.partitions.counters(table, item),
+        bases.get(id),
+        pool.get(id),
+        silo.get(id),
+      );
+      if (write) writes.push(write);
     }
-  });
-  const writes: SiloWrite[] = [];
-  for (const key of new Set([...pool.keys(), ...bases.keys()])) {
-    const item = pool.get(key) ?? silo.get(key) ?? baseFor(bases.get(key) as StoredItem);
-    const write = catchUpWrite(
-      { pk: item.pk, sk: item.sk },
-      deps.source.partitions.counters(table, item),
-      bases.get(key),
-      pool.get(key),
-      silo.get(key),
+    await target.partitions.apply(tenantId, table, writes);
+    written += writes.length;
+  };
+  await eachPage(source.partitions, tenantId, table, async (items) => {
+    await merge(
+      items.map(({ pk, sk }) => ({ pk, sk })),
+      byKey(items),
     );
-    if (write) writes.push(write);
-  }
-  await deps.target.partitions.apply(tenantId, table, writes);
-  return writes.length;
+  });
+  await eachPage(
+    target.partitions,
+    tenantId,
+    table,
+    async (bases) => {
+      const keys = bases.map((base) => baseFor(base));
+      const held = byKey(await source.partitions.get(tenantId, table, keys));
+      const gone = keys.filter((key) => !held.has(keyOf(key)));
+      if (gone.length > 0) await merge(gone, new Map());
+    },
+    BASE_PREFIX,
+  );
+  return written;
 }
 
 /** Drops the silo's chunks of document versions it does not hold (a document the pool deleted or replaced after the copy). */
@@ -370,16 +402,17 @@ async function dropChunksNotHeld(silo: PlaneStores, tenant: TenantContext): Prom
   for (const [documentId, versions] of stale) await silo.vectors.deleteDocument(tenant, documentId, versions);
 }
 
-/** Every page of the tenant's items in `table`, in order. */
+/** Every page of the tenant's items in `table` (those under `prefix`, when given), in order. */
 async function eachPage(
   partitions: TenantPartitions,
   tenantId: string,
   table: TenantTable,
   each: (items: StoredItem[]) => Promise<unknown>,
+  prefix?: string,
 ): Promise<void> {
   let cursor: string | undefined;
   do {
-    const page = await partitions.read(tenantId, table, cursor);
+    const page = await partitions.read(tenantId, table, cursor, prefix);
     await each(page.items as StoredItem[]);
     cursor = page.nextCursor;
   } while (cursor);

@@ -3,7 +3,7 @@ import type { BudgetThresholdDetail } from '../../contract/events';
 import type { Tier } from '../../contract/tenancy';
 import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
-import type { SiloWrite } from './catch-up';
+import type { ItemKey, SiloWrite } from './catch-up';
 import type { Estimate } from './limits';
 import type { PromptRecord } from './prompt-record';
 import type { TenantContext, TenantRecord } from './tenant';
@@ -444,11 +444,15 @@ export type TenantTable = 'ledger' | 'audit' | 'documents';
  * counters, reservations, TTLs and versions arrive unchanged.
  */
 export interface TenantPartitions {
+  /** A page of the tenant's items in `table`, those whose sort key starts with `prefix` when given. */
   read(
     tenantId: string,
     table: TenantTable,
     cursor?: string,
+    prefix?: string,
   ): Promise<{ items: Record<string, unknown>[]; nextCursor?: string }>;
+  /** The tenant's items at these keys, those that exist (strongly consistent). */
+  get(tenantId: string, table: TenantTable, keys: readonly ItemKey[]): Promise<Record<string, unknown>[]>;
   /** Overwrites; refuses items of any other tenant's partition. */
   write(tenantId: string, table: TenantTable, items: readonly Record<string, unknown>[]): Promise<void>;
   /** The item's counter attributes: its writes add to them, so a move catches them up by their change. */

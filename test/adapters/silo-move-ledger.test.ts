@@ -186,6 +186,40 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     expect((await catchUpTenantData(w.move, id)).placement).toMatchObject({ status: 'cleaning' });
   });
 
+  it('catches up a table of many pages: items the pool wrote and deleted after the copy, and none other', async () => {
+    const id = 'paged-co';
+    const w = await moving(id);
+    const pk = `TENANT#${id}`;
+    const put = (TableName: string, n: number, version = 1) =>
+      db.send(new PutCommand({ TableName, Item: { pk, sk: `DOC#${String(n).padStart(4, '0')}`, version } }));
+    for (let n = 0; n < 150; n++) await put('documents', n);
+    await w.start();
+    await copyTenantData(w.move, id);
+    // after the copy, on cached decisions: 130 documents deleted, 120 written, 20 updated
+    for (let n = 0; n < 130; n++) {
+      await db.send(
+        new DeleteCommand({ TableName: 'documents', Key: { pk, sk: `DOC#${String(n).padStart(4, '0')}` } }),
+      );
+    }
+    for (let n = 150; n < 270; n++) await put('documents', n);
+    for (let n = 130; n < 150; n++) await put('documents', n, 2);
+    await switchToSilo(w.move, id);
+    w.advance(120_000);
+    const caughtUp = await catchUpTenantData(w.move, id);
+    const silo = await w.move.target.partitions.read(id, 'documents');
+    let all = silo.items;
+    for (let cursor = silo.nextCursor; cursor; ) {
+      const page = await w.move.target.partitions.read(id, 'documents', cursor);
+      all = [...all, ...page.items];
+      cursor = page.nextCursor;
+    }
+    const docs = all.filter((item) => String(item.sk).startsWith('DOC#'));
+    expect(docs).toHaveLength(140);
+    expect(docs.filter((item) => item.version === 2)).toHaveLength(20);
+    expect(all.filter((item) => String(item.sk).startsWith('MOVED#'))).toEqual([]);
+    expect(caughtUp.placement?.migrated.caught_up).toBe(270);
+  });
+
   it('does not resurrect an item the silo deleted while the catch-up ran', async () => {
     const id = 'race-co';
     const w = await moving(id);

@@ -343,6 +343,7 @@ describe('a move to a silo', () => {
     });
     const noItems = {
       read: async () => ({ items: [] }),
+      get: async () => [],
       write: async () => {},
       counters: () => [],
       apply: async () => {},
@@ -394,6 +395,7 @@ describe('a move to a silo', () => {
     const silo = inMemoryPorts();
     const noItems = {
       read: async () => ({ items: [] }),
+      get: async () => [],
       write: async () => {},
       counters: () => [],
       apply: async () => {},
