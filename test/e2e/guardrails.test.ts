@@ -1,5 +1,5 @@
 import { platformConfig } from '../../lib/config';
-import { call, onboard, startTestPlatform } from '../support/platform';
+import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
 
 const ask = (content: string, model = 'nova-micro', extra: Record<string, unknown> = {}) => ({
   model,
@@ -13,6 +13,10 @@ const ask = (content: string, model = 'nova-micro', extra: Record<string, unknow
  * policy: prompt-attack phrasings, denied topics by their examples, blocked sensitive information).
  * Bedrock's models get it within `Converse`; the GPU endpoint's, through `ApplyGuardrail` around the call.
  */
+// Frozen at the start of this minute: a rate limit's calls fall in one minute window, however long
+// the machine takes between them.
+const minuteClock = new ManualClock(Math.floor(Date.now() / 60_000) * 60_000);
+
 describe('guardrails', () => {
   // With the GPU endpoint, so the models Bedrock does not serve are screened too.
   const config = platformConfig(
@@ -22,7 +26,7 @@ describe('guardrails', () => {
   let apiKey: string;
 
   beforeAll(async () => {
-    platform = await startTestPlatform(config);
+    platform = await startTestPlatform(config, { now: minuteClock.now });
     ({ apiKey } = await onboard(platform, 'guarded-co', { tier: 'standard' }));
   });
   afterAll(() => platform.close());

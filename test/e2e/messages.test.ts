@@ -1,12 +1,16 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { countTokens } from '../../lambdas/core/tokens';
-import { call, onboard, startTestPlatform } from '../support/platform';
+import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
 
 /**
  * Anthropic's Messages API through the official `@anthropic-ai/sdk`, unchanged but for its base URL:
  * create, stream, a tool round trip, count_tokens, its error shape and both credential headers;
  * each call on the bill exactly as answered.
  */
+// Frozen at the start of this minute: a rate limit's calls fall in one minute window, however long
+// the machine takes between them.
+const minuteClock = new ManualClock(Math.floor(Date.now() / 60_000) * 60_000);
+
 describe('the Messages API with the Anthropic SDK', () => {
   let platform: Awaited<ReturnType<typeof startTestPlatform>>;
   let apiKey: string;
@@ -23,7 +27,7 @@ describe('the Messages API with the Anthropic SDK', () => {
   const lastConverse = () => platform.bedrock.requests.findLast((r) => r.path.endsWith('/converse'))?.body;
 
   beforeAll(async () => {
-    platform = await startTestPlatform();
+    platform = await startTestPlatform(undefined, { now: minuteClock.now });
     ({ apiKey } = await onboard(platform, 'messages-co', { tier: 'standard' }));
     client = new Anthropic({ apiKey, baseURL: platform.url, maxRetries: 0 });
   });

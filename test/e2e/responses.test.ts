@@ -9,7 +9,9 @@ import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } fro
  * deleted; stored responses kept apart by tenant and principal, and deleted at offboarding.
  */
 describe('the Responses API with the OpenAI SDK', () => {
-  const clock = new ManualClock();
+  // Frozen (at the start of this minute): the rate-limit test's two calls fall in one minute window,
+  // however long the machine takes between them.
+  const clock = new ManualClock(Math.floor(Date.now() / 60_000) * 60_000);
   let platform: Awaited<ReturnType<typeof startTestPlatform>>;
   let apiKey: string;
   let client: OpenAI;

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { countTokens } from '../../lambdas/core/tokens';
-import { call, dynamodbRequestsFromNow, onboard, startTestPlatform } from '../support/platform';
+import { call, dynamodbRequestsFromNow, ManualClock, onboard, startTestPlatform } from '../support/platform';
 
 /**
  * Streamed chat completions through the local platform: server-sent events from the production
@@ -25,6 +25,10 @@ function events(text: string): string[] {
     .map((block) => block.slice('data: '.length));
 }
 
+// Frozen at the start of this minute: a rate limit's calls fall in one minute window, however long
+// the machine takes between them.
+const minuteClock = new ManualClock(Math.floor(Date.now() / 60_000) * 60_000);
+
 describe('streamed chat completions', () => {
   let platform: Awaited<ReturnType<typeof startTestPlatform>>;
   let apiKey: string;
@@ -45,7 +49,7 @@ describe('streamed chat completions', () => {
   };
 
   beforeAll(async () => {
-    platform = await startTestPlatform();
+    platform = await startTestPlatform(undefined, { now: minuteClock.now });
     ({ apiKey } = await onboard(platform, 'stream-co', { tier: 'standard' }));
   });
   afterAll(() => platform.close());
