@@ -192,17 +192,17 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     const pk = `TENANT#${id}`;
     const put = (TableName: string, n: number, version = 1) =>
       db.send(new PutCommand({ TableName, Item: { pk, sk: `DOC#${String(n).padStart(4, '0')}`, version } }));
-    for (let n = 0; n < 150; n++) await put('documents', n);
+    for (let n = 0; n < 120; n++) await put('documents', n);
     await w.start();
     await copyTenantData(w.move, id);
-    // after the copy, on cached decisions: 130 documents deleted, 120 written, 20 updated
-    for (let n = 0; n < 130; n++) {
+    // after the copy, on cached decisions: 60 documents deleted, 60 written, 20 updated
+    for (let n = 0; n < 60; n++) {
       await db.send(
         new DeleteCommand({ TableName: 'documents', Key: { pk, sk: `DOC#${String(n).padStart(4, '0')}` } }),
       );
     }
-    for (let n = 150; n < 270; n++) await put('documents', n);
-    for (let n = 130; n < 150; n++) await put('documents', n, 2);
+    for (let n = 120; n < 180; n++) await put('documents', n);
+    for (let n = 100; n < 120; n++) await put('documents', n, 2);
     await switchToSilo(w.move, id);
     w.advance(120_000);
     const caughtUp = await catchUpTenantData(w.move, id);
@@ -214,10 +214,10 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
       cursor = page.nextCursor;
     }
     const docs = all.filter((item) => String(item.sk).startsWith('DOC#'));
-    expect(docs).toHaveLength(140);
+    expect(docs).toHaveLength(120);
     expect(docs.filter((item) => item.version === 2)).toHaveLength(20);
     expect(all.filter((item) => String(item.sk).startsWith('MOVED#'))).toEqual([]);
-    expect(caughtUp.placement?.migrated.caught_up).toBe(270);
+    expect(caughtUp.placement?.migrated.caught_up).toBe(140);
   });
 
   it('does not resurrect an item the silo deleted while the catch-up ran', async () => {
