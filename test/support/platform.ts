@@ -94,7 +94,13 @@ export async function onboard(platform: LocalPlatform, id: string, extra: Record
   const admin = platform.operatorToken;
   const created = await call(platform, 'POST', '/admin/tenants', { credential: admin, body: { id, ...extra } });
   if (created.status !== 201) throw new Error(`onboarding ${id} failed: ${created.text}`);
-  const key = await call(platform, 'POST', `/admin/tenants/${id}/api-keys`, { credential: admin });
+  // A key is issued at the tenant's version as read: a move's workflow (onboarding onto a silo) may
+  // write the record meanwhile, and the issue answers 409, as it should; an operator asks again.
+  let key = await call(platform, 'POST', `/admin/tenants/${id}/api-keys`, { credential: admin });
+  for (let tries = 1; key.status === 409 && tries < 5; tries++) {
+    key = await call(platform, 'POST', `/admin/tenants/${id}/api-keys`, { credential: admin });
+  }
+  if (key.status !== 201) throw new Error(`issuing a key for ${id} failed: ${key.text}`);
   return { tenant: created.body, apiKey: key.body.api_key as string, keyId: key.body.key_id as string };
 }
 
