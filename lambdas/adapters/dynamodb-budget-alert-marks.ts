@@ -1,7 +1,8 @@
-import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { TENANT_PARTITION_PREFIX, TTL_ATTRIBUTE } from '../../contract/tables';
 import type { BudgetAlertMarks } from '../core/ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
+import { queryAll } from './dynamodb-partition';
 
 /** Marks outlive their month by this long, then DynamoDB's TTL removes them. */
 const MARK_RETENTION_SECONDS = 62 * 24 * 3600;
@@ -42,24 +43,15 @@ export class DynamoDbBudgetAlertMarks implements BudgetAlertMarks {
   }
 
   async marked(tenantId: string): Promise<{ month: string; thresholdPercent: number }[]> {
-    const marks: { month: string; thresholdPercent: number }[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :alert)',
-          ExpressionAttributeValues: { ':pk': key(tenantId, '', 0).pk, ':alert': MARK_PREFIX },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const [month, percent] = String(item.sk).slice(MARK_PREFIX.length).split('#');
-        marks.push({ month, thresholdPercent: Number(percent) });
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return marks;
+    const items = await queryAll(this.db, {
+      tableName: this.tableName,
+      pk: key(tenantId, '', 0).pk,
+      prefix: MARK_PREFIX,
+    });
+    return items.map((item) => {
+      const [month, percent] = String(item.sk).slice(MARK_PREFIX.length).split('#');
+      return { month, thresholdPercent: Number(percent) };
+    });
   }
 }
 

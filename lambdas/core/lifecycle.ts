@@ -1,6 +1,13 @@
 import { PlatformError } from './errors';
 import type { TenantRegistry, TenantVersion } from './ports';
-import { type PlacementStatus, type TenantPlacement, type TenantRecord, tenantIdSchema, tenantView } from './tenant';
+import {
+  type PlacementStatus,
+  placementStatusSchema,
+  type TenantPlacement,
+  type TenantRecord,
+  tenantIdSchema,
+  tenantView,
+} from './tenant';
 
 /**
  * A tenant's life as one state machine. Its phase, as the plane asking sees it, decides which
@@ -116,15 +123,9 @@ export const PLACEMENT_STEPS = {
 export type PlacementStep = keyof typeof PLACEMENT_STEPS;
 
 /** A move's statuses in the order its steps reach them (`failed` apart: a move that failed before the switch). */
-const PLACEMENT_ORDER: readonly PlacementStatus[] = [
-  'requested',
-  'deploying',
-  'copying',
-  'copied',
-  'catching_up',
-  'cleaning',
-  'complete',
-];
+const PLACEMENT_ORDER: readonly PlacementStatus[] = placementStatusSchema.options.filter(
+  (status) => status !== 'failed',
+);
 
 /** Whether the move is past `step` already: a resumed move passes the steps it took. */
 export function isPast(placement: TenantPlacement, step: PlacementStep): boolean {

@@ -11,6 +11,7 @@ import {
   startCopy,
   switchToSilo,
 } from '../../lambdas/core/placement';
+import type { TenantPartitions } from '../../lambdas/core/ports';
 import type { TenantRecord } from '../../lambdas/core/tenant';
 import { createApiKey, onboardTenant, revokeApiKey, updateTenant } from '../../lambdas/core/tenants';
 import { DEFAULT_MODELS, DEFAULT_TIERS, platformConfig } from '../../lib/config';
@@ -298,6 +299,15 @@ describe('completeChat with a response format', () => {
   });
 });
 
+/** A plane's data tables holding nothing: these moves test the registry's part. */
+const NO_ITEMS: TenantPartitions = {
+  read: async () => ({ items: [] }),
+  get: async () => [],
+  write: async () => {},
+  counters: () => [],
+  apply: async () => {},
+};
+
 describe('a move to a silo', () => {
   it('starts the workflow once per move, and keeps only the silo it was given from the step input', async () => {
     const { deps } = await world('enterprise');
@@ -341,17 +351,10 @@ describe('a move to a silo', () => {
         Boolean(silo.events.push(`mark ${tenantId} ${month} ${percent}`)),
       unmark: async () => {},
     });
-    const noItems = {
-      read: async () => ({ items: [] }),
-      get: async () => [],
-      write: async () => {},
-      counters: () => [],
-      apply: async () => {},
-    };
     // The operator acts while the copy runs: after it read the keys and the record, before it is done.
     const source: PlaneStores = {
       ...fake.ports,
-      partitions: noItems,
+      partitions: NO_ITEMS,
       budgetAlertMarks: marks(),
       registry: {
         ...fake.ports.registry,
@@ -362,7 +365,7 @@ describe('a move to a silo', () => {
         },
       },
     };
-    const target: PlaneStores = { ...silo.ports, partitions: noItems, budgetAlertMarks: marks() };
+    const target: PlaneStores = { ...silo.ports, partitions: NO_ITEMS, budgetAlertMarks: marks() };
     const copied = await copyTenantData(
       { ...moving, source, target, vectorStores: retrieval.vectorStores },
       'orchestra',
@@ -393,18 +396,11 @@ describe('a move to a silo', () => {
     await markDeploying(moving, 'orchestra');
     await startCopy(moving, 'orchestra', { siloUrl: 'https://silo.example' });
     const silo = inMemoryPorts();
-    const noItems = {
-      read: async () => ({ items: [] }),
-      get: async () => [],
-      write: async () => {},
-      counters: () => [],
-      apply: async () => {},
-    };
     const marks = { marked: async () => [], mark: async () => true, unmark: async () => {} };
     const move = {
       ...moving,
-      source: { ...fake.ports, partitions: noItems, budgetAlertMarks: marks },
-      target: { ...silo.ports, partitions: noItems, budgetAlertMarks: marks },
+      source: { ...fake.ports, partitions: NO_ITEMS, budgetAlertMarks: marks },
+      target: { ...silo.ports, partitions: NO_ITEMS, budgetAlertMarks: marks },
       vectorStores: retrieval.vectorStores,
     };
     await copyTenantData(move, 'orchestra');

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SQSEvent } from 'aws-lambda';
+import type { TenantLimits } from '../../contract/tenancy';
 import { create as createIngestWorker } from '../../lambdas/handlers/ingest-worker';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
 import { lambdaContext } from '../../local/lambda-context';
@@ -37,6 +38,22 @@ describe('promotion from the pool to a silo', () => {
     });
   });
   afterAll(() => pool.close());
+
+  /** Nothing of the tenant's data is left in the pool's stores (its record as the pool holds it). */
+  const expectNoDataInPool = async (record: { id: string; placements: string[]; limits: TenantLimits }) => {
+    const tenant = {
+      tenantId: record.id,
+      tier: 'enterprise' as const,
+      limits: record.limits,
+      placements: record.placements,
+      auditPrompts: false,
+      principal: { type: 'api_key' as const, id: 'test' },
+    };
+    expect((await pool.deps.documents.list(tenant, { limit: 10 })).records).toEqual([]);
+    expect((await pool.deps.audit.list(tenant, { limit: 10 })).entries).toEqual([]);
+    expect(await pool.deps.ledger.usage(tenant, { from: '2000-01-01', to: '2100-12-31' })).toEqual([]);
+    expect((await pool.deps.vectors.exportChunks(tenant)).chunks).toEqual([]);
+  };
 
   it("moves a tenant's documents, chunks, usage, audit and keys to its silo, and nothing stays in the pool", async () => {
     const { apiKey } = await onboard(pool, 'bank-co', { tier: 'enterprise' });
@@ -175,18 +192,7 @@ describe('promotion from the pool to a silo', () => {
       ).status,
     ).toBe(200);
     expect((await call(pool, 'GET', '/v1/usage', { credential: leaked.api_key })).status).toBe(401);
-    const tenant = {
-      tenantId: 'bank-co',
-      tier: 'enterprise' as const,
-      limits: moved.limits,
-      placements: moved.placements,
-      auditPrompts: false,
-      principal: { type: 'api_key' as const, id: 'test' },
-    };
-    expect((await pool.deps.documents.list(tenant, { limit: 10 })).records).toEqual([]);
-    expect((await pool.deps.audit.list(tenant, { limit: 10 })).entries).toEqual([]);
-    expect(await pool.deps.ledger.usage(tenant, { from: '2000-01-01', to: '2100-12-31' })).toEqual([]);
-    expect((await pool.deps.vectors.exportChunks(tenant)).chunks).toEqual([]);
+    await expectNoDataInPool(moved);
     // the silo serves its tenant only: another tenant's key names no one there
     const other = await onboard(pool, 'other-co');
     expect((await call(silo, 'GET', '/v1/usage', { credential: other.apiKey })).status).toBe(401);
@@ -365,44 +371,11 @@ describe('promotion from the pool to a silo', () => {
     expect(existsSync(siloDir)).toBe(false);
     expect(await pool.deps.registry.listApiKeys('busy-bank')).toEqual([]);
     // the pool's copy, not cleaned yet when the move ended, is purged too
-    const leaving = { tenantId: 'busy-bank', tier: 'enterprise' as const, placements: tombstone.placements };
-    const context = {
-      ...leaving,
-      limits: tombstone.limits,
-      auditPrompts: false,
-      principal: { type: 'api_key' as const, id: 'test' },
-    };
-    expect((await pool.deps.documents.list(context, { limit: 10 })).records).toEqual([]);
-    expect((await pool.deps.audit.list(context, { limit: 10 })).entries).toEqual([]);
-    expect(await pool.deps.ledger.usage(context, { from: '2000-01-01', to: '2100-12-31' })).toEqual([]);
-    expect((await pool.deps.vectors.exportChunks(context)).chunks).toEqual([]);
+    await expectNoDataInPool(tombstone);
   });
   /** Runs the moves as often as a Lambda step is tried (the first try, then the Retry's). */
   const runPlacementOut = async () => {
     for (let run = 0; run <= 4; run++) await pool.placement.runDue();
-  };
-
-  /** Nothing of the tenant's is left in the pool's stores. */
-  const expectPoolEmpty = async (
-    tombstone: {
-      placements: string[];
-      limits: { requestsPerMinute: number; tokensPerMinute: number; monthlyTokens: number; monthlyBudgetUsd: number };
-    },
-    tenantId: string,
-  ) => {
-    const context = {
-      tenantId,
-      tier: 'enterprise' as const,
-      placements: tombstone.placements,
-      limits: tombstone.limits,
-      auditPrompts: false,
-      principal: { type: 'api_key' as const, id: 'test' },
-    };
-    expect((await pool.deps.documents.list(context, { limit: 10 })).records).toEqual([]);
-    expect((await pool.deps.audit.list(context, { limit: 10 })).entries).toEqual([]);
-    expect(await pool.deps.ledger.usage(context, { from: '2000-01-01', to: '2100-12-31' })).toEqual([]);
-    expect((await pool.deps.vectors.exportChunks(context)).chunks).toEqual([]);
-    expect(await pool.deps.registry.listApiKeys(tenantId)).toEqual([]);
   };
 
   it('offboarding a tenant whose move is only requested ends the move before its silo is deployed', async () => {
@@ -428,7 +401,8 @@ describe('promotion from the pool to a silo', () => {
     expect(tombstone).toMatchObject({ status: 'offboarded', offboarding: { deleted: { documents: 1, chunks: 1 } } });
     expect(pool.silos.has('early-bank')).toBe(false);
     expect(existsSync(join(pool.dataDir, 'silos', 'early-bank'))).toBe(false);
-    await expectPoolEmpty(tombstone, 'early-bank');
+    await expectNoDataInPool(tombstone);
+    expect(await pool.deps.registry.listApiKeys('early-bank')).toEqual([]);
     expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(401);
   });
 
@@ -466,7 +440,8 @@ describe('promotion from the pool to a silo', () => {
     expect(pool.silos.has('late-bank')).toBe(false);
     expect(existsSync(siloDir)).toBe(false);
     await expect(fetch(`${silo.url}/v1/usage`)).rejects.toThrow();
-    await expectPoolEmpty(tombstone, 'late-bank');
+    await expectNoDataInPool(tombstone);
+    expect(await pool.deps.registry.listApiKeys('late-bank')).toEqual([]);
     expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(401);
   });
 });
