@@ -11,6 +11,14 @@ export const planeResourcesSchema = z.object({
   opensearchEndpoint: z.string().url(),
   vectorBucketName: z.string().min(3),
   ingestQueueUrl: z.string().url(),
+  /** The plane's GPU endpoint for tenants' adapters; absent: it has none. */
+  adapterEndpoint: z
+    .object({
+      endpointName: z.string().min(1),
+      baseComponents: z.record(z.string(), z.string()).readonly(),
+      artifactBuckets: z.array(z.string()).readonly(),
+    })
+    .optional(),
 });
 export type PlaneResources = z.infer<typeof planeResourcesSchema>;
 

@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises';
 import { PLACEMENT_WORKFLOW } from '../contract/workflows';
 import {
   catchUpTenantData,
@@ -38,6 +39,8 @@ export interface LocalPlacementOptions {
   /** Absent: in memory only. */
   readonly journalFile?: string;
   readonly pollMs?: number;
+  /** How a copy waits between looks at the adapters loading at the silo; default: real time, at most a second. */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /**
@@ -52,7 +55,8 @@ export function startLocalPlacementRunner(options: LocalPlacementOptions): Local
   const move = (step: typeof copyTenantData, variables: Record<string, unknown>) => {
     const tenantId = String(variables.TENANT_ID);
     const target = options.stores.silo(tenantId);
-    return step({ ...core, source: options.stores.pool, target, vectorStores: options.vectorStores }, tenantId);
+    const sleep = options.sleep ?? ((ms: number) => setTimeout(Math.min(ms, 1000)));
+    return step({ ...core, source: options.stores.pool, target, vectorStores: options.vectorStores, sleep }, tenantId);
   };
   const runner = startLocalWorkflowRunner(
     PLACEMENT_WORKFLOW,

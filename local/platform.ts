@@ -86,6 +86,8 @@ export interface LocalPlatformOptions {
   readonly siloDeployFault?: (tenantId: string) => string | undefined;
   /** Tests only: runs once the tenant's silo plane is up, before its deploy answers (a deploy build still running). */
   readonly siloDeployed?: (tenantId: string) => Promise<void>;
+  /** Tests only: how a move waits between looks at the adapters loading at the silo (a manual clock steps); default real time. */
+  readonly moveSleep?: (ms: number) => Promise<void>;
 }
 
 export interface LocalPlatform {
@@ -549,11 +551,11 @@ function startWorkflowRunners(
       return silo.url;
     },
     stores: {
-      pool: adapters,
+      pool: { ...adapters, adapterEndpoint: plane.settings.adapterEndpoint },
       silo: (tenantId) => {
         const silo = silos.running.get(tenantId);
         if (!silo) throw new Error(`the silo of '${tenantId}' is not running`);
-        return silo.deps;
+        return { ...silo.deps, adapterEndpoint: silo.deps.settings.adapterEndpoint };
       },
     },
     registry: adapters.registry,
@@ -562,6 +564,7 @@ function startWorkflowRunners(
     vectorStores: plane.settings.retrieval.vectorStores,
     announce,
     journalFile: dataFile(options, 'placement.json'),
+    sleep: options.moveSleep,
   });
   const adapterWorkflow = startLocalAdapterRunner({
     refresh: async (adapter) => (await createAdapterSteps(deps())(adapter, lambdaContext())).status,

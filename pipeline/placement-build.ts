@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { setTimeout } from 'node:timers/promises';
 import { BedrockClient } from '@aws-sdk/client-bedrock';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
@@ -102,7 +103,7 @@ export async function runPlacementBuild(
         // The silo's adapters: their components must go before its endpoint can.
         adapterStore: {
           registry: storesOf(pool, silo).registry,
-          host: new SageMakerAdapterHost(new SageMakerClient({ region: silo.region })),
+          host: storesOf(pool, silo).adapterHost,
         },
         // The tenant's inference profiles are the pool's account and region's.
         inferenceProfiles: new BedrockInferenceProfiles(
@@ -128,6 +129,7 @@ export async function runPlacementBuild(
         source: storesOf(pool, pool),
         target: storesOf(pool, silo),
         vectorStores: pool.retrieval.vectorStores,
+        sleep: (ms) => setTimeout(ms),
       },
       argument,
     );
@@ -181,5 +183,7 @@ function storesOf(pool: PlatformSettings, plane: Omit<PlaneResources, 'apiUrl'>)
     documents: new DynamoDbDocumentStore(own, plane.documentTableName),
     queue: new SqsIngestQueue(new SQSClient({ region: plane.region }), plane.ingestQueueUrl),
     budgetAlertMarks: new DynamoDbBudgetAlertMarks(db, plane.tenantTableName),
+    adapterHost: new SageMakerAdapterHost(new SageMakerClient({ region: plane.region })),
+    ...(plane.adapterEndpoint && { adapterEndpoint: plane.adapterEndpoint }),
   };
 }

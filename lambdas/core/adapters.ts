@@ -11,7 +11,7 @@ import { bedrockModelIdFor, type ResolvedModel, resolveModel } from './catalog';
 import { PlatformError } from './errors';
 import { assertLegal, readTenant, writeIfCurrent } from './lifecycle';
 import type { AdapterHost, AdapterWorkflow, ModelProvider, TenantAdapters, TenantRegistry } from './ports';
-import type { TenantContext } from './tenant';
+import type { TenantContext, TenantRecord } from './tenant';
 
 /**
  * An adapter artifact: an S3 object `.tar.gz` (the PEFT `adapter_config.json` and weights at its
@@ -158,6 +158,83 @@ export async function removeAllAdapters(
     await deps.registry.deleteAdapter(tenantId, adapter.name);
   }
   return adapters.length;
+}
+
+/** Where a move loads the tenant's adapters: the target plane's registry, components and GPU endpoint (absent: none). */
+export interface AdapterPlane {
+  readonly registry: TenantRegistry;
+  readonly adapterHost: AdapterHost;
+  readonly adapterEndpoint?: AdapterEndpointSettings;
+}
+
+/** How often a move looks at the adapters it loads, and how long it waits for them before it fails. */
+export const ADAPTER_LOAD_POLL_MS = 15_000;
+const ADAPTER_LOAD_TIMEOUT_MS = 60 * 60_000;
+
+/**
+ * A move's copy of the tenant's adapters: each one the source serves or is creating is created
+ * again on the target's own GPU endpoint, from the same artifact, and the move waits until every
+ * one is in service there, so the tenant's first call after the switch finds it. A silo without a
+ * GPU endpoint, an artifact its endpoint may not read, or a component SageMaker fails, fails the
+ * move before the switch (the tenant served where it was), saying why. Returns how many; a rerun
+ * keeps those in service or creating, and creates a failed one again.
+ */
+export async function loadAdaptersAt(
+  source: Pick<TenantRegistry, 'listAdapters'>,
+  target: AdapterPlane,
+  tenant: Pick<TenantRecord, 'tenantId' | 'tier'>,
+  clock: { readonly now: () => number; readonly sleep: (ms: number) => Promise<void> },
+): Promise<number> {
+  const { tenantId } = tenant;
+  const adapters = (await source.listAdapters(tenantId)).filter(
+    (adapter) => adapter.status === 'InService' || adapter.status === 'Creating',
+  );
+  if (adapters.length === 0) return 0;
+  const endpoint = target.adapterEndpoint;
+  if (!endpoint) {
+    throw new PlatformError(
+      'conflict',
+      `tenant '${tenantId}' has ${adapters.length} adapter(s) and its silo has no GPU endpoint: deploy the silo with silo.${tenantId}.adapterInstanceType`,
+    );
+  }
+  for (const adapter of adapters) {
+    const bucket = /^s3:\/\/([^/]+)\//.exec(adapter.artifactUrl)?.[1] ?? '';
+    if (!endpoint.artifactBuckets.includes(bucket)) {
+      throw new PlatformError(
+        'conflict',
+        `adapter '${adapter.name}' comes from s3://${bucket}, which the silo's endpoint may not read: add it to silo.${tenantId}.adapterArtifactBuckets`,
+      );
+    }
+    const existing = await target.registry.getAdapter(tenantId, adapter.name);
+    if (existing?.status === 'InService' || existing?.status === 'Creating') continue;
+    const record: AdapterRecord = {
+      ...adapter,
+      componentName: adapterComponentName(endpoint.endpointName, tenantId, adapter.name),
+      baseComponentName: baseComponentFor(endpoint, tenant.tier),
+      status: 'Creating',
+      failureReason: undefined,
+    };
+    if (existing) await target.adapterHost.delete(existing.componentName);
+    await target.registry.putAdapter(tenantId, record);
+    await target.adapterHost.create({ ...record, endpointName: endpoint.endpointName, tenantId });
+  }
+  const deadline = clock.now() + ADAPTER_LOAD_TIMEOUT_MS;
+  const plane = { registry: target.registry, host: target.adapterHost };
+  for (;;) {
+    const states = await Promise.all(adapters.map((adapter) => refreshAdapter(plane, tenantId, adapter.name)));
+    const failed = (await target.registry.listAdapters(tenantId)).find((adapter) => adapter.status === 'Failed');
+    if (failed) {
+      throw new PlatformError(
+        'conflict',
+        `adapter '${failed.name}' could not be loaded at the silo: ${failed.failureReason ?? 'failed'}`,
+      );
+    }
+    if (!states.includes('pending')) return adapters.length;
+    if (clock.now() >= deadline) {
+      throw new PlatformError('conflict', `the silo's adapters were not in service within an hour: ask to move again`);
+    }
+    await clock.sleep(ADAPTER_LOAD_POLL_MS);
+  }
 }
 
 /** How a chat model name is served: the provider, its model id there, and the catalog entry it is priced by. */

@@ -1,4 +1,4 @@
-import { type AdapterDeps, removeAllAdapters } from './adapters';
+import { type AdapterDeps, type AdapterPlane, loadAdaptersAt, removeAllAdapters } from './adapters';
 import { BASE_PREFIX, baseFor, baseOf, catchUpWrite, type ItemKey, type SiloWrite, type StoredItem } from './catch-up';
 import { PlatformError } from './errors';
 import {
@@ -47,7 +47,7 @@ export interface PlacementDeps {
 }
 
 /** One plane's stores, as a move reads them (the pool) or writes them (the silo). */
-export interface PlaneStores {
+export interface PlaneStores extends AdapterPlane {
   readonly registry: TenantRegistry;
   readonly partitions: TenantPartitions;
   readonly vectors: VectorIndex;
@@ -147,15 +147,18 @@ export interface MoveDeps extends PlacementDeps {
   readonly target: PlaneStores;
   /** Where each tier's chunks live in the silo: the tenant's placement there. */
   readonly vectorStores: VectorStores;
+  /** Waits between looks at the adapters loading at the silo (real time on AWS). */
+  readonly sleep: (ms: number) => Promise<void>;
 }
 
 /**
  * Copies everything the pool holds for the tenant into the silo while the pool serves it: its
  * record (served there once switched), API keys and templates, its ledger, audit and document items
  * as stored, each with its base (what the catch-up merges the pool's later writes against), its
- * chunks, reindexed into the silo's index, and its budget-alert marks. Its queued ingest jobs are
- * queued in the silo by the catch-up: the pool's worker runs them until the switch. Every write is an overwrite,
- * so a rerun after a crash copies again, harmlessly.
+ * chunks, reindexed into the silo's index, its budget-alert marks, and its adapters, loaded on the
+ * silo's GPU endpoint and in service there before the move goes on. Its queued ingest jobs are
+ * queued in the silo by the catch-up: the pool's worker runs them until the switch. Every write is an
+ * overwrite, so a rerun after a crash copies again, harmlessly.
  */
 export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
   const tenant = await readTenant(deps.registry, tenantId);
@@ -179,6 +182,8 @@ export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<
     actingFor(siloRecord, PLACEMENT_ACTOR),
   );
   migrated.budget_alert_marks = await copyBudgetAlertMarks(deps, tenantId);
+  // In service at the silo before the switch: its first adapter call there finds them.
+  migrated.adapters = await loadAdaptersAt(deps.source.registry, deps.target, tenant, deps);
   // The ledger is copied by the switch: until then the pool admits the tenant's calls against it.
   for (const table of ['audit', 'documents'] as const)
     migrated[COPIED_TABLES[table]] = await copyTable(deps, tenantId, table);
@@ -429,7 +434,7 @@ export async function cleanPoolCopy(
   const tenant = await readTenant(deps.registry, tenantId);
   const placement = placementFor(tenant, 'clean');
   if (placement.status === PLACEMENT_STEPS.clean.to) return tenant;
-  // Adapters are loaded on the pool's GPU endpoint: unloaded here, added again at the silo's.
+  // The copy loaded the tenant's adapters on the silo's GPU endpoint: the pool's components go.
   await removeAllAdapters(deps.pool.adapterStore, tenantId);
   // Templates were copied to the silo's registry: the silo's operator API manages them from now on.
   await deleteAllPrompts(deps.pool.adapterStore.registry, tenantId);

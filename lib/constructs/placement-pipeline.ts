@@ -257,7 +257,18 @@ export class PlacementPipeline extends Construct {
           arn('es', `domain/*/${TENANT_INDEX_PREFIX}${tenant}/*`),
         ],
       }),
-      // Offboarding a silo tenant: its adapters' components go before its endpoint can, its profiles with it.
+      // A move loads the tenant's adapters on its silo's endpoint (tagged with the tenant), each
+      // component created with the tenant's tag; offboarding a silo tenant deletes them before its endpoint goes.
+      new PolicyStatement({
+        actions: ['sagemaker:CreateInferenceComponent', 'sagemaker:AddTags'],
+        resources: [arn('sagemaker', 'inference-component/*')],
+        conditions: { StringEquals: { [`aws:RequestTag/${TENANT_COST_TAG}`]: tenant } },
+      }),
+      new PolicyStatement({
+        actions: ['sagemaker:CreateInferenceComponent'],
+        resources: [arn('sagemaker', 'endpoint/*')],
+        conditions: ownTagged,
+      }),
       new PolicyStatement({
         actions: ['sagemaker:DescribeInferenceComponent', 'sagemaker:DeleteInferenceComponent'],
         resources: [arn('sagemaker', 'inference-component/*')],

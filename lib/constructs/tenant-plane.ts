@@ -136,7 +136,7 @@ export class TenantPlane extends Construct {
     this.grantModelUse(config, models, guardrails, workflows.offboarding);
     if (adapterEndpoint) this.addAdapterWorkflow(config, adapterEndpoint, stores, environment, workflows);
     const budgets = this.addOperations(props, stores, { ingest, authorizer, ingestWorker, workflows, environment });
-    this.addResourcesOutput(stores, ingest);
+    this.addResourcesOutput(stores, ingest, adapterEndpoint);
     if (encryptionKey) {
       this.grantTableKey(encryptionKey, [
         stores.tenantAccess.role,
@@ -379,7 +379,7 @@ export class TenantPlane extends Construct {
   }
 
   /** Where this plane's stores are, as a stack output: what the placement pipeline copies a tenant into. */
-  private addResourcesOutput(stores: PlaneStores, ingest: IngestPipeline): void {
+  private addResourcesOutput(stores: PlaneStores, ingest: IngestPipeline, adapterEndpoint?: AdapterEndpoint): void {
     const stack = Stack.of(this);
     const resources: Omit<PlaneResources, 'apiUrl'> & { apiUrl: string } = {
       region: stack.region,
@@ -391,6 +391,8 @@ export class TenantPlane extends Construct {
       opensearchEndpoint: stores.search.endpoint,
       vectorBucketName: stores.vectors.bucketName,
       ingestQueueUrl: ingest.queue.queueUrl,
+      // A move loads the tenant's adapters here (`loadAdaptersAt`).
+      ...(adapterEndpoint && { adapterEndpoint: adapterEndpoint.settings }),
     };
     new CfnOutput(this, PLANE_RESOURCES_OUTPUT, {
       value: stack.toJsonString(resources),

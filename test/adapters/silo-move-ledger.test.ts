@@ -77,7 +77,14 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
       }),
       budgetAlertMarks: marks,
     };
-    const move = { ...deps, drainMs: 60_000, workflow: { start: async () => {} }, source, target };
+    const move = {
+      ...deps,
+      drainMs: 60_000,
+      workflow: { start: async () => {} },
+      source,
+      target,
+      sleep: async () => {},
+    };
     return {
       poolLedger,
       siloLedger,

@@ -338,7 +338,7 @@ describe('a move to a silo', () => {
 
   it('carries a key revoked and a suspension made while the copy ran over to the silo, and refuses them once copied', async () => {
     const { deps, fake } = await world('enterprise');
-    const moving = { ...deps, drainMs: 60_000, workflow: { start: async () => {} } };
+    const moving = { ...deps, drainMs: 60_000, workflow: { start: async () => {} }, sleep: async () => {} };
     const leaked = await createApiKey(deps, 'orchestra');
     const kept = await createApiKey(deps, 'orchestra');
     await requestSilo(moving, 'orchestra');
@@ -390,7 +390,7 @@ describe('a move to a silo', () => {
 
   it('carries a suspension made while the switch ran to the silo, never undoing the silo own changes', async () => {
     const { deps, fake } = await world('enterprise');
-    const moving = { ...deps, drainMs: 60_000, workflow: { start: async () => {} } };
+    const moving = { ...deps, drainMs: 60_000, workflow: { start: async () => {} }, sleep: async () => {} };
     const key = await createApiKey(deps, 'orchestra');
     await requestSilo(moving, 'orchestra');
     await markDeploying(moving, 'orchestra');

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { countTokens } from '../../lambdas/core/tokens';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
+import type { LocalPlatform } from '../../local/platform';
 import { LOCAL_ADAPTER_LOAD_MS } from '../../local/sagemaker-server';
 import { runTenantCli } from '../../local/tenant-cli';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
@@ -20,6 +21,8 @@ const ARTIFACT = 's3://tenant-adapters/acme-ai/support-bot.tar.gz';
 
 describe('LoRA adapters on the GPU endpoint', () => {
   const clock = new ManualClock();
+  /** Tenants whose silo's endpoint fails to create their adapters, with SageMaker's reason. */
+  const failAtSilo = new Map<string, string>();
   let platform: Awaited<ReturnType<typeof startTestPlatform>>;
   let acme: string;
   let bravo: string;
@@ -46,7 +49,15 @@ describe('LoRA adapters on the GPU endpoint', () => {
     platform.sagemaker?.requests.filter((request) => request.headers['x-amz-target'] === `SageMaker.${target}`) ?? [];
 
   beforeAll(async () => {
-    platform = await startTestPlatform(config, { now: clock.now });
+    platform = await startTestPlatform(config, {
+      now: clock.now,
+      // a move's copy waits for the silo's adapters on the manual clock
+      moveSleep: async (ms) => clock.advance(ms),
+      siloDeployed: async (tenantId) => {
+        const reason = failAtSilo.get(tenantId);
+        if (reason) platform.silos.get(tenantId)?.sagemaker?.failCreations(() => reason);
+      },
+    });
     acme = (await onboard(platform, 'acme-ai', { tier: 'standard' })).apiKey;
     bravo = (await onboard(platform, 'bravo-ai', { tier: 'enterprise' })).apiKey;
   });
@@ -245,8 +256,8 @@ describe('LoRA adapters on the GPU endpoint', () => {
     expect(listed.some((name) => name.startsWith('ad-acme-ai-support-bot-'))).toBe(true);
   });
 
-  it("unloads a tenant's adapters from the pool's endpoint once it has moved to its silo", async () => {
-    await onboard(platform, 'mover-ai', { tier: 'enterprise' });
+  it("moves a tenant's adapters to its silo's GPU endpoint, in service there before the switch, and unloads the pool's", async () => {
+    const { apiKey } = await onboard(platform, 'mover-ai', { tier: 'enterprise' });
     await admin('POST', '/admin/tenants/mover-ai/adapters', {
       name: 'move-bot',
       artifact_url: 's3://tenant-adapters/mover-ai/move-bot.tar.gz',
@@ -254,11 +265,59 @@ describe('LoRA adapters on the GPU endpoint', () => {
     await loaded();
     await admin('POST', '/admin/tenants/mover-ai/promote');
     await platform.placement.runDue();
+    // switched: the silo loaded the adapter on its own endpoint, from the same artifact, and the
+    // move waited for it (the copy polls, the manual clock stepping) before switching
+    expect((await admin('GET', '/admin/tenants/mover-ai')).body.placement_status).toBe('catching_up');
+    const silo = platform.silos.get('mover-ai') as LocalPlatform;
+    const [created] = (silo.sagemaker?.requests ?? []).filter(
+      (request) => request.headers['x-amz-target'] === 'SageMaker.CreateInferenceComponent',
+    );
+    expect(created.body).toEqual({
+      InferenceComponentName: expect.stringMatching(/^ad-mover-ai-move-bot-[0-9a-f]{8}$/),
+      EndpointName: 'local-adapters',
+      Specification: {
+        BaseInferenceComponentName: 'local-adapters-base-enterprise',
+        Container: { ArtifactUrl: 's3://tenant-adapters/mover-ai/move-bot.tar.gz' },
+      },
+      Tags: [{ Key: 'tenantId', Value: 'mover-ai' }],
+    });
+    expect(await silo.deps.registry.listAdapters('mover-ai')).toEqual([
+      expect.objectContaining({ name: 'move-bot', status: 'InService' }),
+    ]);
+    // the tenant's adapter calls through the pool are served by the silo's component
+    const siloInvokes = () => (silo.sagemaker?.requests ?? []).filter((r) => r.path.endsWith('/invocations')).length;
+    const before = siloInvokes();
+    const answer = await chat(apiKey, `ft:${BASE}:move-bot`);
+    expect(answer.status).toBe(200);
+    expect(answer.body.choices[0].message.content).toMatch(/^\[move-bot\]/);
+    expect(siloInvokes()).toBe(before + 1);
+
     clock.advance(offboardingDrainSeconds(config) * 1000 + 1000);
     await platform.placement.runDue();
     expect((await admin('GET', '/admin/tenants/mover-ai')).body.placement_status).toBe('complete');
     expect(await platform.deps.registry.listAdapters('mover-ai')).toEqual([]);
     expect((await fetchComponents()).some((name) => name.startsWith('ad-mover-ai-'))).toBe(false);
+    expect((await chat(apiKey, `ft:${BASE}:move-bot`)).status).toBe(200);
+  });
+
+  it('fails a move whose adapter the silo cannot load, before the switch: the pool serves the tenant and its adapter as before', async () => {
+    const { apiKey } = await onboard(platform, 'stuck-ai', { tier: 'enterprise' });
+    await admin('POST', '/admin/tenants/stuck-ai/adapters', {
+      name: 'odd-bot',
+      artifact_url: 's3://tenant-adapters/stuck-ai/odd-bot.tar.gz',
+    });
+    await loaded();
+    failAtSilo.set('stuck-ai', 'ClientError: the silo image cannot load this adapter');
+    await admin('POST', '/admin/tenants/stuck-ai/promote');
+    await platform.placement.runDue();
+    const failed = (await admin('GET', '/admin/tenants/stuck-ai')).body;
+    expect(failed).toMatchObject({ placement: 'pool', placement_status: 'failed' });
+    expect(failed.placement_error).toMatch(
+      /adapter 'odd-bot' could not be loaded at the silo: ClientError: the silo image cannot load this adapter/,
+    );
+    const answer = await chat(apiKey, `ft:${BASE}:odd-bot`);
+    expect(answer.status).toBe(200);
+    expect(answer.body.choices[0].message.content).toMatch(/^\[odd-bot\]/);
   });
 
   /** The components on the local endpoint, through the production host's client config. */

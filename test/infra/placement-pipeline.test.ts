@@ -221,7 +221,20 @@ describe('PlacementPipeline (pool stack)', () => {
     ]);
     // Every data statement names the session's tenant, in its resource or its condition.
     const data = run.filter((s) => s.Action !== 'sts:AssumeRole');
-    expect(data.length).toBe(9);
+    expect(data.length).toBe(11);
+    // ...a move creates adapter components only with its tenant's tag, on an endpoint tagged with it
+    expect(run).toContainEqual(
+      expect.objectContaining({
+        Action: ['sagemaker:CreateInferenceComponent', 'sagemaker:AddTags'],
+        Condition: { StringEquals: { 'aws:RequestTag/tenantId': `\${aws:PrincipalTag/tenantId}` } },
+      }),
+    );
+    expect(run).toContainEqual(
+      expect.objectContaining({
+        Action: 'sagemaker:CreateInferenceComponent',
+        Condition: { StringEquals: { 'aws:ResourceTag/tenantId': `\${aws:PrincipalTag/tenantId}` } },
+      }),
+    );
     // ...the decommission reads its own silo stack's status, and no other stack's
     expect(run).toContainEqual(
       expect.objectContaining({

@@ -28,7 +28,7 @@ export async function startTestPlatform(
   config?: PlatformConfig,
   options: Pick<
     LocalPlatformOptions,
-    'now' | 'handlerTimeoutMs' | 'siloDeployFault' | 'siloDeployed' | 'ingestWorker' | 'partitionLimits'
+    'now' | 'handlerTimeoutMs' | 'siloDeployFault' | 'siloDeployed' | 'ingestWorker' | 'partitionLimits' | 'moveSleep'
   > = {},
 ): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
