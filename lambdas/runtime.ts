@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { BedrockClient, type BedrockClientConfig } from '@aws-sdk/client-bedrock';
+import type { BedrockClientConfig } from '@aws-sdk/client-bedrock';
 import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
@@ -195,7 +195,7 @@ export const embedder = /* @__PURE__ */ built((wiring): Embedder => new BedrockE
 export const inferenceProfiles = /* @__PURE__ */ built(
   (wiring): InferenceProfiles =>
     new BedrockInferenceProfiles(
-      new BedrockClient(wiring.services.bedrockControl),
+      wiring.services.bedrockControl,
       wiring.settings.tenantInferenceProfiles?.namePrefix ?? 'tenant',
     ),
 );

@@ -231,9 +231,17 @@ export async function startLocalBedrock(options: {
    * `tenantId` tag is the profile's (the tenant role's tag condition); absent, anyone may call.
    */
   sts?: Pick<LocalSts, 'signedBy'>;
+  /** The region it stands for: its profiles' ARNs name it, and a profile of another region is not called here. */
+  region?: string;
+  /**
+   * The application inference profiles of its account and region, when another plane's server in
+   * the same region made them first (a silo in the pool's region calls the profiles the pool made).
+   */
+  inferenceProfiles?: Map<string, LocalInferenceProfile>;
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
-  const inferenceProfiles = new Map<string, LocalInferenceProfile>();
+  const region = options.region ?? 'us-east-1';
+  const inferenceProfiles = options.inferenceProfiles ?? new Map<string, LocalInferenceProfile>();
   let misbehaviour: ConverseMisbehaviour = {};
   const promptCache = localPromptCache();
   /** The control plane's application inference profiles: create, list, delete. */
@@ -254,7 +262,7 @@ export async function startLocalBedrock(options: {
       if ([...inferenceProfiles.values()].some((profile) => profile.name === name)) {
         return sendAwsError(response, 409, 'ConflictException', `An inference profile named ${name} already exists.`);
       }
-      const arn = `arn:aws:bedrock:us-east-1:000000000000:application-inference-profile/${randomBytes(6).toString('hex')}`;
+      const arn = `arn:aws:bedrock:${region}:000000000000:application-inference-profile/${randomBytes(6).toString('hex')}`;
       inferenceProfiles.set(arn, {
         name,
         modelId,
@@ -267,7 +275,7 @@ export async function startLocalBedrock(options: {
         inferenceProfileName: profile.name,
         inferenceProfileArn: arn,
         inferenceProfileId: arn.split('/')[1],
-        models: [{ modelArn: `arn:aws:bedrock:us-east-1::foundation-model/${profile.modelId}` }],
+        models: [{ modelArn: `arn:aws:bedrock:${region}::foundation-model/${profile.modelId}` }],
         status: 'ACTIVE',
         type: 'APPLICATION',
       }));
@@ -349,7 +357,8 @@ export async function startLocalBedrock(options: {
     }
     // A call through an application inference profile runs the model the profile copies.
     const named = decodeURIComponent(route[1]);
-    const profile = inferenceProfiles.get(named);
+    // Bedrock's runtime in one region knows no profile of another's.
+    const profile = named.split(':')[3] === region ? inferenceProfiles.get(named) : undefined;
     if (profile && options.sts) {
       const session = await options.sts.signedBy(request, Buffer.from(raw));
       if (!session || session.tags[TENANT_SESSION_TAG] !== profile.tags[TENANT_COST_TAG]) {

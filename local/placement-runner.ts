@@ -1,4 +1,5 @@
 import { setTimeout } from 'node:timers/promises';
+import type { ModelCatalog } from '../contract/catalog';
 import { PLACEMENT_WORKFLOW } from '../contract/workflows';
 import {
   catchUpTenantData,
@@ -34,6 +35,8 @@ export interface LocalPlacementOptions {
   readonly drainMs: number;
   /** Where each tier's chunks live in the silo. */
   readonly vectorStores: VectorStores;
+  /** The models a tenant's inference profiles copy. */
+  readonly catalog: ModelCatalog;
   /** Where the outcome is announced (the event bus on AWS). */
   readonly announce: (event: LocalEvent) => void;
   /** Absent: in memory only. */
@@ -56,7 +59,8 @@ export function startLocalPlacementRunner(options: LocalPlacementOptions): Local
     const tenantId = String(variables.TENANT_ID);
     const target = options.stores.silo(tenantId);
     const sleep = options.sleep ?? ((ms: number) => setTimeout(Math.min(ms, 1000)));
-    return step({ ...core, source: options.stores.pool, target, vectorStores: options.vectorStores, sleep }, tenantId);
+    const { vectorStores, catalog } = options;
+    return step({ ...core, source: options.stores.pool, target, vectorStores, catalog, sleep }, tenantId);
   };
   const runner = startLocalWorkflowRunner(
     PLACEMENT_WORKFLOW,

@@ -33,7 +33,7 @@ import { offboardingDrainSeconds, type PlatformConfig, platformConfig } from '..
 import { type LocalAdapterRunner, startLocalAdapterRunner } from './adapter-runner';
 import { answerClientError, createLocalApiGateway, isOperator } from './api-gateway';
 import { readBody } from './aws-wire';
-import { type LocalBedrockServer, startLocalBedrock } from './bedrock-server';
+import { type LocalBedrockServer, type LocalInferenceProfile, startLocalBedrock } from './bedrock-server';
 import { consoleRoutes } from './console-routes';
 import { createDevIssuer, type DevIssuer } from './dev-issuer';
 import { readJsonFile, writeFileDurably } from './durable-file';
@@ -88,6 +88,12 @@ export interface LocalPlatformOptions {
   readonly siloDeployed?: (tenantId: string) => Promise<void>;
   /** Tests only: how a move waits between looks at the adapters loading at the silo (a manual clock steps); default real time. */
   readonly moveSleep?: (ms: number) => Promise<void>;
+  /** The AWS region the plane stands for (its clients sign for it, its Bedrock's profiles name it); default us-east-1. */
+  readonly region?: string;
+  /** Tests only: the region of a tenant's silo (`silo.<id>.region` on AWS); default the pool's. */
+  readonly siloRegions?: Readonly<Record<string, string>>;
+  /** A silo in its pool's region: the region's inference profiles, which the pool's local Bedrock made. */
+  readonly regionInferenceProfiles?: Map<string, LocalInferenceProfile>;
 }
 
 export interface LocalPlatform {
@@ -154,12 +160,14 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   mkdirSync(options.dataDir, { recursive: true });
   const operatorToken = readOrCreate(operatorTokenFile(options.dataDir), () => randomBytes(24).toString('base64url'));
   const now = options.now ?? Date.now;
-  const aws = await startLocalAws(options, config, now);
+  const region = options.region ?? 'us-east-1';
+  const profiles = options.regionInferenceProfiles ?? new Map<string, LocalInferenceProfile>();
+  const aws = await startLocalAws(options, config, now, profiles);
   const front = await openFront(options.port);
   const { issuer, jwt } = await startIssuer(options, front.url);
-  const settings = localSettings(config, aws, jwt, options.siloTenantId, options.drainSeconds);
-  const adapters = allDeps({ settings, services: localServices(aws.standIns.endpoints) });
-  const silos = siloPlanes(options, config);
+  const settings = localSettings(config, aws, jwt, options, region);
+  const adapters = allDeps({ settings, services: localServices(aws.standIns.endpoints, region) });
+  const silos = siloPlanes(options, config, { region, profiles });
   // The runners call the handlers with `deps`, which holds the runners: they read it only when they run.
   const runners = startWorkflowRunners(
     options,
@@ -231,7 +239,12 @@ function dataFile(options: LocalPlatformOptions, name: string): string | undefin
 }
 
 /** The local servers that stand in for AWS, each speaking its service's protocol, started in this order. */
-async function startLocalAws(options: LocalPlatformOptions, config: PlatformConfig, now: () => number) {
+async function startLocalAws(
+  options: LocalPlatformOptions,
+  config: PlatformConfig,
+  now: () => number,
+  profiles: Map<string, LocalInferenceProfile>,
+) {
   const { dynamodb, sts, dynamodbFront, opensearch, s3vectors } = await startLocalStores(options);
   const eventBridge = await startLocalEventBridge();
   const sqs = await startLocalSqs({
@@ -240,7 +253,11 @@ async function startLocalAws(options: LocalPlatformOptions, config: PlatformConf
     file: dataFile(options, 'ingest-queue.journal'),
     now: options.now,
   });
-  const bedrock = await startModels(config, sts, options.modelWordDelayMs);
+  const bedrock = await startModels(config, sts, {
+    wordDelayMs: options.modelWordDelayMs,
+    region: options.region,
+    inferenceProfiles: profiles,
+  });
   const adapterEndpoint = localAdapterEndpoint(config);
   const sagemaker = adapterEndpoint && (await startLocalSageMaker({ endpoint: adapterEndpoint, now }));
   // The production adapters, pointed at the local servers: local mode changes endpoints, not code.
@@ -342,13 +359,17 @@ async function startLocalStores(options: LocalPlatformOptions) {
 }
 
 /** The local Bedrock, serving the catalog's Bedrock models and each tier's guardrail. */
-function startModels(config: PlatformConfig, sts: LocalSts, wordDelayMs: number | undefined) {
+function startModels(
+  config: PlatformConfig,
+  sts: LocalSts,
+  plane: Pick<Parameters<typeof startLocalBedrock>[0], 'wordDelayMs' | 'region' | 'inferenceProfiles'>,
+) {
   const served = bedrockModels(config.models);
   return startLocalBedrock({
     sts,
+    ...plane,
     chatModelIds: served.filter((m) => m.kind === 'chat').map((m) => m.bedrockModelId),
     embeddingModelIds: served.filter((m) => m.kind === 'embedding').map((m) => m.bedrockModelId),
-    wordDelayMs,
     promptCacheMinTokens: Object.fromEntries(
       served.flatMap((m) =>
         m.kind === 'chat' && m.promptCache ? [[m.bedrockModelId, m.promptCache.minPrefixTokens]] : [],
@@ -436,11 +457,12 @@ function localSettings(
   config: PlatformConfig,
   aws: { readonly standIns: LocalStandIns; readonly adapterEndpoint?: AdapterEndpointSettings },
   jwt: JwtSettings,
-  siloTenantId: string | undefined,
-  drainSeconds = offboardingDrainSeconds(config),
+  plane: Pick<LocalPlatformOptions, 'siloTenantId' | 'drainSeconds'>,
+  region: string,
 ): PlatformSettings {
+  const { siloTenantId, drainSeconds = offboardingDrainSeconds(config) } = plane;
   return {
-    region: 'us-east-1',
+    region,
     tenantTableName: TABLES.tenants,
     ledgerTableName: TABLES.ledger,
     auditTableName: TABLES.audit,
@@ -478,13 +500,18 @@ type SiloPlanes = ReturnType<typeof siloPlanes>;
  * The silo planes a pool deploys (placement) and destroys (offboarding): each a plane of its own,
  * with its own port, tables and vector store under `silos/<id>`; the ports kept across restarts.
  */
-function siloPlanes(options: LocalPlatformOptions, config: PlatformConfig) {
+function siloPlanes(
+  options: LocalPlatformOptions,
+  config: PlatformConfig,
+  pool: { readonly region: string; readonly profiles: Map<string, LocalInferenceProfile> },
+) {
   const running = new Map<string, LocalPlatform>();
   const portsFile = join(options.dataDir, 'silos.json');
   const ports = readJsonFile<Record<string, number>>(portsFile, {});
   const start = async (tenantId: string): Promise<LocalPlatform> => {
     const started = running.get(tenantId);
     if (started) return started;
+    const region = options.siloRegions?.[tenantId] ?? pool.region;
     const silo = await startLocalPlatform({
       ...options,
       dataDir: join(options.dataDir, 'silos', tenantId),
@@ -492,6 +519,9 @@ function siloPlanes(options: LocalPlatformOptions, config: PlatformConfig) {
       config,
       siloTenantId: tenantId,
       issuerKeyFile: join(options.dataDir, 'dev-issuer-key.json'),
+      region,
+      // One Bedrock control plane a region: a silo in the pool's calls the profiles the pool made.
+      regionInferenceProfiles: region === pool.region ? pool.profiles : undefined,
     });
     running.set(tenantId, silo);
     ports[tenantId] = Number(new URL(silo.url).port);
@@ -551,17 +581,18 @@ function startWorkflowRunners(
       return silo.url;
     },
     stores: {
-      pool: { ...adapters, adapterEndpoint: plane.settings.adapterEndpoint },
+      pool: planeStores(adapters),
       silo: (tenantId) => {
         const silo = silos.running.get(tenantId);
         if (!silo) throw new Error(`the silo of '${tenantId}' is not running`);
-        return { ...silo.deps, adapterEndpoint: silo.deps.settings.adapterEndpoint };
+        return planeStores(silo.deps);
       },
     },
     registry: adapters.registry,
     now,
     drainMs: plane.settings.offboardingDrainSeconds * 1000,
     vectorStores: plane.settings.retrieval.vectorStores,
+    catalog: plane.settings.catalog,
     announce,
     journalFile: dataFile(options, 'placement.json'),
     sleep: options.moveSleep,
@@ -576,6 +607,11 @@ function startWorkflowRunners(
     adapterWorkflow.close();
   };
   return { offboarding, placement, adapterWorkflow, close };
+}
+
+/** A plane's stores as a move reads or writes them: its ports, with its region and GPU endpoint from its settings. */
+function planeStores(deps: Omit<PlatformDeps, 'adapterWorkflow' | 'offboarding' | 'placement' | 'tokens' | 'now'>) {
+  return { ...deps, region: deps.settings.region, adapterEndpoint: deps.settings.adapterEndpoint };
 }
 
 /**
@@ -650,7 +686,7 @@ export interface LocalAws {
  * measure the platform's own CPU apart from the emulators'. No workers or workflow runners.
  */
 export async function startPlatformFront(aws: LocalAws): Promise<{ url: string; close(): Promise<void> }> {
-  const deps = allDeps({ settings: aws.settings, services: localServices(aws.endpoints) });
+  const deps = allDeps({ settings: aws.settings, services: localServices(aws.endpoints, aws.settings.region) });
   const gateway = platformGateway(deps, aws);
   const server = createServer((request, response) => void gateway(request, response));
   server.on('clientError', answerClientError);
@@ -717,9 +753,9 @@ function routeHandlers(deps: PlatformDeps): Record<HandlerName, RouteHandler> {
 }
 
 /** SDK client configs for the local servers: their endpoints, the local credentials, HTTP/1.1. */
-function localServices(endpoints: Record<keyof ServiceConfigs, string>): ServiceConfigs {
+function localServices(endpoints: Record<keyof ServiceConfigs, string>, region: string): ServiceConfigs {
   const config = (endpoint: string) => ({
-    region: 'us-east-1',
+    region,
     endpoint,
     credentials: LOCAL_CREDENTIALS,
     // The SDK speaks HTTP/2 to Bedrock; the local servers speak HTTP/1.1.
@@ -727,7 +763,7 @@ function localServices(endpoints: Record<keyof ServiceConfigs, string>): Service
   });
   return {
     // DynamoDB keeps its own handler: the production timeouts apply locally too.
-    dynamodb: { region: 'us-east-1', endpoint: endpoints.dynamodb, credentials: LOCAL_CREDENTIALS },
+    dynamodb: { region, endpoint: endpoints.dynamodb, credentials: LOCAL_CREDENTIALS },
     sts: config(endpoints.sts),
     bedrock: config(endpoints.bedrock),
     bedrockControl: config(endpoints.bedrockControl),

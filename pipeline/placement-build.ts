@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout } from 'node:timers/promises';
-import { BedrockClient } from '@aws-sdk/client-bedrock';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -106,10 +105,7 @@ export async function runPlacementBuild(
           host: storesOf(pool, silo).adapterHost,
         },
         // The tenant's inference profiles are the pool's account and region's.
-        inferenceProfiles: new BedrockInferenceProfiles(
-          new BedrockClient({ region: pool.region }),
-          pool.tenantInferenceProfiles?.namePrefix ?? 'tenant',
-        ),
+        inferenceProfiles: storesOf(pool, pool).inferenceProfiles,
         now: Date.now,
         drainMs: pool.offboardingDrainSeconds * 1000,
       },
@@ -130,6 +126,7 @@ export async function runPlacementBuild(
         target: storesOf(pool, silo),
         vectorStores: pool.retrieval.vectorStores,
         sleep: (ms) => setTimeout(ms),
+        catalog: pool.catalog,
       },
       argument,
     );
@@ -184,6 +181,11 @@ function storesOf(pool: PlatformSettings, plane: Omit<PlaneResources, 'apiUrl'>)
     queue: new SqsIngestQueue(new SQSClient({ region: plane.region }), plane.ingestQueueUrl),
     budgetAlertMarks: new DynamoDbBudgetAlertMarks(db, plane.tenantTableName),
     adapterHost: new SageMakerAdapterHost(new SageMakerClient({ region: plane.region })),
+    region: plane.region,
+    inferenceProfiles: new BedrockInferenceProfiles(
+      { region: plane.region },
+      pool.tenantInferenceProfiles?.namePrefix ?? 'tenant',
+    ),
     ...(plane.adapterEndpoint && { adapterEndpoint: plane.adapterEndpoint }),
   };
 }

@@ -1,5 +1,6 @@
 import {
-  type BedrockClient,
+  BedrockClient,
+  type BedrockClientConfig,
   ConflictException,
   CreateInferenceProfileCommand,
   DeleteInferenceProfileCommand,
@@ -13,13 +14,20 @@ import type { InferenceProfiles } from '../core/ports';
  * Application inference profiles (Bedrock's control plane), one per tenant and model, copied from
  * the model and tagged `tenantId=<id>`: activated as a cost allocation tag, the tag splits each
  * tenant's Bedrock spend on AWS's own bill. Named `<prefix>-<tenant>-<model>`, so a retried
- * onboarding finds the profiles an earlier try created instead of failing.
+ * onboarding finds the profiles an earlier try created instead of failing. Made in the config's
+ * region; each deleted in the region its ARN names (a tenant moved to a silo in another region has
+ * its profiles there).
  */
 export class BedrockInferenceProfiles implements InferenceProfiles {
+  private readonly client: BedrockClient;
+  private readonly regionClients = new Map<string, BedrockClient>();
+
   constructor(
-    private readonly client: BedrockClient,
+    private readonly config: BedrockClientConfig,
     private readonly namePrefix: string,
-  ) {}
+  ) {
+    this.client = new BedrockClient(config);
+  }
 
   async createFor(
     tenantId: string,
@@ -50,12 +58,24 @@ export class BedrockInferenceProfiles implements InferenceProfiles {
   async deleteAll(profileArns: readonly string[]): Promise<number> {
     for (const arn of profileArns) {
       try {
-        await this.client.send(new DeleteInferenceProfileCommand({ inferenceProfileIdentifier: arn }));
+        const client = await this.clientIn(arn.split(':')[3]);
+        await client.send(new DeleteInferenceProfileCommand({ inferenceProfileIdentifier: arn }));
       } catch (error) {
         if (!(error instanceof ResourceNotFoundException)) throw error;
       }
     }
     return profileArns.length;
+  }
+
+  /** The client of `region` (an ARN's), the config's own when it is that region. */
+  private async clientIn(region: string): Promise<BedrockClient> {
+    if (!region || region === (await this.client.config.region())) return this.client;
+    let client = this.regionClients.get(region);
+    if (!client) {
+      client = new BedrockClient({ ...this.config, region });
+      this.regionClients.set(region, client);
+    }
+    return client;
   }
 
   /** The ARN of an existing application profile, by its name. */

@@ -123,7 +123,14 @@ export async function purgeTenantData(
     ledger_items: () => deps.ledger.deleteAll(tenantId),
     // The plane's own registry, as its templates: the pool's record keeps the progress.
     api_keys: () => deps.adapterStore.registry.deleteApiKeys(tenantId),
-    inference_profiles: () => deps.inferenceProfiles.deleteAll(Object.values(tenant.inferenceProfiles ?? {})),
+    // Its own, and those a move made in another region (`targetInferenceProfiles`) before it ended.
+    inference_profiles: () =>
+      deps.inferenceProfiles.deleteAll([
+        ...new Set([
+          ...Object.values(tenant.inferenceProfiles ?? {}),
+          ...Object.values(tenant.placement?.targetInferenceProfiles ?? {}),
+        ]),
+      ]),
   };
   for (const store of TENANT_STORES) {
     if (countedAs(store) in progress.deleted) continue;

@@ -1,3 +1,4 @@
+import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
 import { type AdapterDeps, type AdapterPlane, loadAdaptersAt, removeAllAdapters } from './adapters';
 import { BASE_PREFIX, baseFor, baseOf, catchUpWrite, type ItemKey, type SiloWrite, type StoredItem } from './catch-up';
 import { PlatformError } from './errors';
@@ -13,6 +14,7 @@ import {
 import type {
   BudgetAlertMarks,
   DocumentStore,
+  InferenceProfiles,
   IngestQueue,
   PlacementWorkflow,
   TenantPartitions,
@@ -56,6 +58,10 @@ export interface PlaneStores extends AdapterPlane {
   readonly queue: IngestQueue;
   /** Budget thresholds announced: the silo goes on from them, announcing none twice. */
   readonly budgetAlertMarks: BudgetAlertMarks;
+  /** The plane's AWS region: a tenant's inference profiles are called in their own region only. */
+  readonly region: string;
+  /** The plane's region's Bedrock control plane: the copy makes the tenant's profiles there when its own are elsewhere. */
+  readonly inferenceProfiles: InferenceProfiles;
 }
 
 /** The data tables a move copies, item by item, and the name each count is reported under. */
@@ -149,6 +155,8 @@ export interface MoveDeps extends PlacementDeps {
   readonly vectorStores: VectorStores;
   /** Waits between looks at the adapters loading at the silo (real time on AWS). */
   readonly sleep: (ms: number) => Promise<void>;
+  /** The models a tenant's inference profiles copy. */
+  readonly catalog: ModelCatalog;
 }
 
 /**
@@ -169,7 +177,8 @@ export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<
     await copyRecordAndKeys(deps, tenant);
     return tenant;
   }
-  const { siloRecord, keys } = await copyRecordAndKeys(deps, tenant);
+  const withProfiles = await makeTargetInferenceProfiles(deps, tenant);
+  const { siloRecord, keys } = await copyRecordAndKeys(deps, withProfiles);
   await deps.target.vectors.ensureTenantIndex(siloRecord);
   const prompts = await deps.source.registry.listPrompts(tenantId);
   for (const prompt of prompts) await deps.target.registry.putPrompt(tenantId, prompt);
@@ -195,6 +204,20 @@ export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<
   return copied;
 }
 
+/**
+ * The tenant's inference profiles in the target's region, when its own are another region's (a
+ * silo elsewhere calls its own region's only): made there, and recorded on the move at once, so an
+ * offboarding deletes them whatever happens to the move. A rerun finds the ones it made.
+ */
+async function makeTargetInferenceProfiles(deps: MoveDeps, tenant: TenantRecord): Promise<TenantRecord> {
+  const profiles = tenant.inferenceProfiles;
+  const elsewhere = Object.values(profiles ?? {}).some((arn) => arn.split(':')[3] !== deps.target.region);
+  if (!profiles || !elsewhere || tenant.placement?.targetInferenceProfiles) return tenant;
+  const models = bedrockModels(deps.catalog).filter((model) => model.name in profiles);
+  const made = await deps.target.inferenceProfiles.createFor(tenant.tenantId, models);
+  return advance(deps, tenant.tenantId, 'copy', (placement) => ({ ...placement, targetInferenceProfiles: made }));
+}
+
 /** The silo's record of the tenant (served there, once switched) and its API keys, as the pool holds them now. */
 async function copyRecordAndKeys(
   deps: Pick<MoveDeps, 'source' | 'target' | 'vectorStores'>,
@@ -203,6 +226,7 @@ async function copyRecordAndKeys(
   const placement = tenant.placement as TenantPlacement;
   const siloRecord: TenantRecord = {
     ...tenant,
+    inferenceProfiles: placement.targetInferenceProfiles ?? tenant.inferenceProfiles,
     placements: withCurrentPlacement({ ...tenant, placements: [] }, deps.vectorStores),
     placement: { ...placement, current: 'silo', status: 'complete', drainUntil: undefined },
   };
@@ -442,7 +466,21 @@ export async function cleanPoolCopy(
   await deps.pool.documents.deleteAll(tenantId);
   await deps.pool.audit.deleteAll(tenantId);
   await deps.pool.ledger.deleteAll(tenantId);
-  return advance(deps, tenantId, 'clean', (current) => ({ ...current, status: 'complete' }));
+  const moved = placement.targetInferenceProfiles;
+  if (moved) {
+    const kept = new Set(Object.values(moved));
+    await deps.pool.inferenceProfiles.deleteAll(
+      Object.values(tenant.inferenceProfiles ?? {}).filter((arn) => !kept.has(arn)),
+    );
+  }
+  return advance(
+    deps,
+    tenantId,
+    'clean',
+    (current) => ({ ...current, status: 'complete', targetInferenceProfiles: undefined }),
+    // The profiles the silo calls are the tenant's from now on: what an offboarding deletes.
+    moved && { inferenceProfiles: moved },
+  );
 }
 
 /** What the pool deletes once the silo serves the tenant. */
@@ -452,6 +490,8 @@ export interface PoolPurge {
   readonly documents: { deleteAll(tenantId: string): Promise<number> };
   readonly audit: { deleteAll(tenantId: string): Promise<number> };
   readonly ledger: { deleteAll(tenantId: string): Promise<number> };
+  /** The tenant's profiles of the pool's region, once the silo calls its own region's. */
+  readonly inferenceProfiles: Pick<InferenceProfiles, 'deleteAll'>;
 }
 
 /**
@@ -509,6 +549,7 @@ function advance(
   tenantId: string,
   step: PlacementStep,
   next: (placement: TenantPlacement) => TenantPlacement,
+  record?: Pick<TenantRecord, 'inferenceProfiles'>,
 ): Promise<TenantRecord> {
   return changeTenant(
     deps.registry,
@@ -517,7 +558,7 @@ function advance(
       const placement = placementFor(tenant, step);
       return isPast(placement, step)
         ? tenant
-        : { ...tenant, placement: { ...next(placement), updatedAt: iso(deps.now()) } };
+        : { ...tenant, ...record, placement: { ...next(placement), updatedAt: iso(deps.now()) } };
     },
     STEP_RETRIES,
   );

@@ -48,6 +48,9 @@ export const placementStatusSchema = z.enum([
 ]);
 export type PlacementStatus = z.infer<typeof placementStatusSchema>;
 
+/** Model name to application inference profile ARN. */
+export const inferenceProfilesSchema = z.record(z.string().max(64), z.string().startsWith('arn:').max(256));
+
 /** A tenant's move to its silo, kept on the record: every step reports here, and a rerun resumes from it. */
 export const placementSchema = z.object({
   current: servingPlacementSchema,
@@ -59,6 +62,12 @@ export const placementSchema = z.object({
   siloResources: z.string().optional(),
   /** While `catching_up`: from this time no call the pool took for the tenant can still write. */
   drainUntil: z.string().optional(),
+  /**
+   * The tenant's inference profiles in the region it moves to, when its own are another region's:
+   * made by the copy (the target plane calls them), recorded here at once so an offboarding deletes
+   * them too; the record takes them once the move is done, its old ones deleted.
+   */
+  targetInferenceProfiles: inferenceProfilesSchema.optional(),
   /** What the migration copied, by store. */
   migrated: z.record(z.string(), z.number().int().nonnegative()).default({}),
   /** Why the last attempt failed. */
@@ -66,9 +75,6 @@ export const placementSchema = z.object({
   updatedAt: z.string(),
 });
 export type TenantPlacement = z.infer<typeof placementSchema>;
-
-/** Model name to application inference profile ARN. */
-export const inferenceProfilesSchema = z.record(z.string().max(64), z.string().startsWith('arn:').max(256));
 
 /** Whose a session is: the tenant's (any of its callers may continue it) or each principal's own. */
 export const sessionScopeSchema = z.enum(['tenant', 'principal']);

@@ -23,7 +23,7 @@ export type PlacementStep = z.input<typeof stepSchema>;
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type PlacementDeps = Pick<
   PlatformDeps,
-  'settings' | 'registry' | 'ledger' | 'audit' | 'documents' | 'vectors' | 'adapterHost' | 'now'
+  'settings' | 'registry' | 'ledger' | 'audit' | 'documents' | 'vectors' | 'adapterHost' | 'inferenceProfiles' | 'now'
 >;
 
 /**

@@ -279,6 +279,17 @@ export class PlacementPipeline extends Construct {
         resources: [arn('bedrock', 'application-inference-profile/*')],
         conditions: ownTagged,
       }),
+      // A move to a silo in another region makes the tenant's inference profiles there, each
+      // copied from a foundation model and carrying the tenant's tag (a retry lists them to find its own).
+      new PolicyStatement({
+        actions: ['bedrock:CreateInferenceProfile', 'bedrock:TagResource'],
+        resources: [
+          arn('bedrock', 'application-inference-profile/*'),
+          `arn:${partition}:bedrock:*::foundation-model/*`,
+        ],
+        conditions: { StringEquals: { [`aws:RequestTag/${TENANT_COST_TAG}`]: tenant } },
+      }),
+      new PolicyStatement({ actions: ['bedrock:ListInferenceProfiles'], resources: ['*'] }),
     ];
     for (const statement of statements) run.addToPolicy(statement);
     return run;

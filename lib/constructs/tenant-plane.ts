@@ -133,7 +133,7 @@ export class TenantPlane extends Construct {
     const { api, authorizer, ingestWorker } = this.addFunctions(props, stores, { models, ingest, environment });
     this.api = api;
     const workflows = this.addWorkflows(props, stores, environment);
-    this.grantModelUse(config, models, guardrails, workflows.offboarding);
+    this.grantModelUse(config, models, guardrails, workflows);
     if (adapterEndpoint) this.addAdapterWorkflow(config, adapterEndpoint, stores, environment, workflows);
     const budgets = this.addOperations(props, stores, { ingest, authorizer, ingestWorker, workflows, environment });
     this.addResourcesOutput(stores, ingest, adapterEndpoint);
@@ -291,16 +291,20 @@ export class TenantPlane extends Construct {
     return { placement, offboarding };
   }
 
-  /** Tenants' inference profiles, created on onboarding and deleted on offboarding; the chat function's guardrails. */
+  /**
+   * Tenants' inference profiles, created on onboarding and deleted on offboarding (and by a move's
+   * cleanup, once its silo calls profiles of its own region); the chat function's guardrails.
+   */
   private grantModelUse(
     config: PlatformConfig,
     models: ModelGateway,
     guardrails: TierGuardrails,
-    offboarding: OffboardingWorkflow,
+    { offboarding, placement }: PlaneWorkflows,
   ): void {
     if (config.tenantInferenceProfiles) {
       models.grantCreateProfiles(this.api.handlers.admin);
       models.grantDeleteProfiles(offboarding.stepFunction);
+      if (placement) models.grantDeleteProfiles(placement.stepFunction);
     }
     guardrails.grantApply(this.api.handlers['chat-completions']);
   }

@@ -67,6 +67,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
       ...pool.ports,
       partitions: new DynamoDbTenantPartitions(() => db, { ledger: 'ledger', audit: 'audit', documents: 'documents' }),
       budgetAlertMarks: marks,
+      region: 'us-east-1',
     };
     const target: PlaneStores = {
       ...silo.ports,
@@ -76,6 +77,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
         documents: 'sdocuments',
       }),
       budgetAlertMarks: marks,
+      region: 'us-east-1',
     };
     const move = {
       ...deps,

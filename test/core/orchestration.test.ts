@@ -202,6 +202,37 @@ describe('offboarding', () => {
       code: 'conflict',
     });
   });
+  it('deletes the inference profiles a move made in another region too, when the move ended before it was done', async () => {
+    const { fake, deps } = await world();
+    const made = await fake.ports.inferenceProfiles.createFor('orchestra-far', [
+      { name: 'nova-micro', bedrockModelId: 'amazon.nova-micro-v1:0' },
+    ]);
+    const record = await deps.registry.getTenant('orchestra');
+    if (!record) throw new Error('no tenant');
+    await deps.registry.updateTenant({
+      ...record,
+      placement: {
+        current: 'pool',
+        desired: 'silo',
+        status: 'failed',
+        migrated: {},
+        updatedAt: new Date(NOW).toISOString(),
+        targetInferenceProfiles: made,
+      },
+    });
+    let now = NOW;
+    const offboarding = {
+      ...deps,
+      adapterStore: { registry: deps.registry, host: deps.adapterHost },
+      now: () => now,
+      drainMs: 1,
+    };
+    await beginOffboarding(offboarding, 'orchestra');
+    now += 1;
+    const purged = await purgeTenantData(offboarding, 'orchestra');
+    expect(purged.offboarding?.deleted.inference_profiles).toBe(4);
+    expect(fake.profiles.size).toBe(0);
+  });
 });
 
 describe('authorize', () => {
@@ -338,7 +369,13 @@ describe('a move to a silo', () => {
 
   it('carries a key revoked and a suspension made while the copy ran over to the silo, and refuses them once copied', async () => {
     const { deps, fake } = await world('enterprise');
-    const moving = { ...deps, drainMs: 60_000, workflow: { start: async () => {} }, sleep: async () => {} };
+    const moving = {
+      ...deps,
+      drainMs: 60_000,
+      workflow: { start: async () => {} },
+      sleep: async () => {},
+      catalog: {},
+    };
     const leaked = await createApiKey(deps, 'orchestra');
     const kept = await createApiKey(deps, 'orchestra');
     await requestSilo(moving, 'orchestra');
@@ -356,6 +393,7 @@ describe('a move to a silo', () => {
       ...fake.ports,
       partitions: NO_ITEMS,
       budgetAlertMarks: marks(),
+      region: 'us-east-1',
       registry: {
         ...fake.ports.registry,
         listPrompts: async (tenantId) => {
@@ -365,7 +403,7 @@ describe('a move to a silo', () => {
         },
       },
     };
-    const target: PlaneStores = { ...silo.ports, partitions: NO_ITEMS, budgetAlertMarks: marks() };
+    const target: PlaneStores = { ...silo.ports, partitions: NO_ITEMS, budgetAlertMarks: marks(), region: 'us-east-1' };
     const copied = await copyTenantData(
       { ...moving, source, target, vectorStores: retrieval.vectorStores },
       'orchestra',
@@ -390,7 +428,13 @@ describe('a move to a silo', () => {
 
   it('carries a suspension made while the switch ran to the silo, never undoing the silo own changes', async () => {
     const { deps, fake } = await world('enterprise');
-    const moving = { ...deps, drainMs: 60_000, workflow: { start: async () => {} }, sleep: async () => {} };
+    const moving = {
+      ...deps,
+      drainMs: 60_000,
+      workflow: { start: async () => {} },
+      sleep: async () => {},
+      catalog: {},
+    };
     const key = await createApiKey(deps, 'orchestra');
     await requestSilo(moving, 'orchestra');
     await markDeploying(moving, 'orchestra');
@@ -399,8 +443,8 @@ describe('a move to a silo', () => {
     const marks = { marked: async () => [], mark: async () => true, unmark: async () => {} };
     const move = {
       ...moving,
-      source: { ...fake.ports, partitions: NO_ITEMS, budgetAlertMarks: marks },
-      target: { ...silo.ports, partitions: NO_ITEMS, budgetAlertMarks: marks },
+      source: { ...fake.ports, partitions: NO_ITEMS, budgetAlertMarks: marks, region: 'us-east-1' },
+      target: { ...silo.ports, partitions: NO_ITEMS, budgetAlertMarks: marks, region: 'us-east-1' },
       vectorStores: retrieval.vectorStores,
     };
     await copyTenantData(move, 'orchestra');

@@ -1,16 +1,17 @@
-import { BedrockClient } from '@aws-sdk/client-bedrock';
 import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { BedrockInferenceProfiles } from '../../lambdas/adapters/bedrock-inference-profiles';
-import { platformConfig } from '../../lib/config';
+import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
+import type { LocalPlatform } from '../../local/platform';
 import { call, localDynamoDb, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 import { fillerText } from '../support/text';
 
 /** Cost on AWS's own bill: each tenant's Bedrock calls through inference profiles of its own, tagged with its id. */
+const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'Who pays for this?' }], max_tokens: 16 };
+
 describe('per-tenant Bedrock inference profiles', () => {
   const clock = new ManualClock();
   let platform: Awaited<ReturnType<typeof startTestPlatform>>;
-  const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'Who pays for this?' }], max_tokens: 16 };
 
   beforeAll(async () => {
     platform = await startTestPlatform(
@@ -103,12 +104,10 @@ describe('per-tenant Bedrock inference profiles', () => {
   });
 
   it('finds the profiles an interrupted onboarding made instead of failing, and deletes them at offboarding', async () => {
-    const client = new BedrockClient({
-      region: 'us-east-1',
-      endpoint: platform.endpoints.bedrockControl,
-      credentials: platform.credentials,
-    });
-    const adapter = new BedrockInferenceProfiles(client, 'local');
+    const adapter = new BedrockInferenceProfiles(
+      { region: 'us-east-1', endpoint: platform.endpoints.bedrockControl, credentials: platform.credentials },
+      'local',
+    );
     const models = [{ name: 'nova-micro', bedrockModelId: 'amazon.nova-micro-v1:0' }];
     const first = await adapter.createFor('retry-co', models);
     expect(await adapter.createFor('retry-co', models)).toEqual(first);
@@ -121,5 +120,74 @@ describe('per-tenant Bedrock inference profiles', () => {
     // Deleting again (a rerun of the step) finds nothing left, and fails nothing.
     expect(await adapter.deleteAll(Object.values(first))).toBe(1);
     expect(await adapter.deleteAll(Object.values(first))).toBe(1);
+  });
+});
+
+/**
+ * A tenant with profiles of its own, promoted to a silo: in the pool's region the silo calls the
+ * same profiles (one Bedrock control plane a region); in another region, whose Bedrock knows no
+ * profile of the pool's, the copy makes the tenant's profiles there and the cleanup deletes the old.
+ */
+describe("a tenant's inference profiles, moved to its silo", () => {
+  const clock = new ManualClock();
+  const config = platformConfig((key) => ({ tenantInferenceProfiles: 'true' })[key]);
+  let pool: Awaited<ReturnType<typeof startTestPlatform>>;
+  const admin = (method: string, path: string) => call(pool, method, path, { credential: pool.operatorToken });
+
+  beforeAll(async () => {
+    pool = await startTestPlatform(config, { now: clock.now, siloRegions: { 'far-co': 'eu-central-1' } });
+  });
+  afterAll(() => pool.close());
+
+  /** Promotes the tenant through the drain; returns its record at the end. */
+  async function promote(tenantId: string) {
+    expect((await admin('POST', `/admin/tenants/${tenantId}/promote`)).status).toBe(202);
+    await pool.placement.runDue();
+    const switched = (await admin('GET', `/admin/tenants/${tenantId}`)).body;
+    clock.advance(offboardingDrainSeconds(config) * 1000 + 1000);
+    await pool.placement.runDue();
+    return { switched, done: (await admin('GET', `/admin/tenants/${tenantId}`)).body };
+  }
+
+  it('keeps calling the same profiles from a silo in the pool’s region', async () => {
+    const { tenant, apiKey } = await onboard(pool, 'near-co', { tier: 'enterprise' });
+    const { done } = await promote('near-co');
+    expect(done).toMatchObject({ placement_status: 'complete', inference_profiles: tenant.inference_profiles });
+    const silo = pool.silos.get('near-co') as LocalPlatform;
+    const sent = silo.bedrock.requests.length;
+    expect((await call(pool, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
+    expect(silo.bedrock.requests.slice(sent).map((request) => decodeURIComponent(request.path))).toEqual([
+      `/model/${tenant.inference_profiles['nova-micro']}/converse`,
+    ]);
+    expect(pool.bedrock.inferenceProfiles.has(tenant.inference_profiles['nova-micro'])).toBe(true);
+  });
+
+  it('makes the tenant’s profiles in the silo’s region, calls them there, and deletes the pool region’s', async () => {
+    const { tenant, apiKey } = await onboard(pool, 'far-co', { tier: 'enterprise' });
+    const old = tenant.inference_profiles as Record<string, string>;
+    const { switched, done } = await promote('far-co');
+    expect(switched.placement_status).toBe('catching_up');
+    const silo = pool.silos.get('far-co') as LocalPlatform;
+    const made = Object.fromEntries(
+      [...silo.bedrock.inferenceProfiles.entries()].map(([arn, profile]) => [profile.name.split('far-co-')[1], arn]),
+    );
+    expect(Object.keys(made).sort()).toEqual(Object.keys(old).sort());
+    for (const [model, arn] of Object.entries(made)) {
+      expect(arn).toMatch(/^arn:aws:bedrock:eu-central-1:000000000000:application-inference-profile\//);
+      expect(silo.bedrock.inferenceProfiles.get(arn)).toMatchObject({
+        name: `local-far-co-${model}`,
+        tags: { tenantId: 'far-co' },
+      });
+    }
+    // the silo's record calls them; once done the pool's record names them, the old ones deleted
+    expect((await silo.deps.registry.getTenant('far-co'))?.inferenceProfiles).toEqual(made);
+    expect(done).toMatchObject({ placement_status: 'complete', inference_profiles: made });
+    for (const arn of Object.values(old)) expect(pool.bedrock.inferenceProfiles.has(arn)).toBe(false);
+    const sent = silo.bedrock.requests.length;
+    const answered = await call(pool, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat });
+    expect(answered.status).toBe(200);
+    expect(silo.bedrock.requests.slice(sent).map((request) => decodeURIComponent(request.path))).toEqual([
+      `/model/${made['nova-micro']}/converse`,
+    ]);
   });
 });

@@ -28,7 +28,14 @@ export async function startTestPlatform(
   config?: PlatformConfig,
   options: Pick<
     LocalPlatformOptions,
-    'now' | 'handlerTimeoutMs' | 'siloDeployFault' | 'siloDeployed' | 'ingestWorker' | 'partitionLimits' | 'moveSleep'
+    | 'now'
+    | 'handlerTimeoutMs'
+    | 'siloDeployFault'
+    | 'siloDeployed'
+    | 'ingestWorker'
+    | 'partitionLimits'
+    | 'moveSleep'
+    | 'siloRegions'
   > = {},
 ): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
