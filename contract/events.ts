@@ -6,12 +6,16 @@ export const PLACEMENT_EVENTS = {
   source: 'multi-tenant-ai-platform.placement',
   requested: 'TenantPlacementRequested',
   completed: 'TenantPlacementCompleted',
+  /** A silo tenant is a pool tenant again, its silo decommissioned. */
+  returned: 'TenantReturnedToPool',
   failed: 'TenantPlacementFailed',
 } as const;
 
 /** What a requested-move event carries (`detail`), and the state machine's input. */
 export interface PlacementRequestedDetail {
   readonly tenantId: string;
+  /** Where the tenant goes: its silo (the promotion's state machine), or back to the pool (the return's). */
+  readonly to: 'silo' | 'pool';
 }
 
 /**

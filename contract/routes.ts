@@ -106,6 +106,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'PATCH', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/promote', handler: 'admin', auth: 'admin' },
+  { method: 'POST', path: '/admin/tenants/{id}/demote', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/reindex', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/api-keys', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}/api-keys/{keyId}', handler: 'admin', auth: 'admin' },

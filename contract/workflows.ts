@@ -158,6 +158,61 @@ export const PLACEMENT_WORKFLOW = {
 } as const satisfies DurableWorkflow;
 
 /**
+ * A silo tenant's return to the pool (a downgrade), the tenant served all along: mark it returning;
+ * copy its data from the silo into the pool while the silo serves it (the keys carried into its own
+ * list, which the pool's step adopts); switch it to the pool with its ledger (the silo forwards its
+ * calls there from then on, and its last changes are copied); adopt the keys again; wait until no
+ * call the silo took can still write; catch the pool up; decommission the silo (its copy purged, its
+ * stack destroyed); mark it a pool tenant again; announce. A failure before the switch leaves the
+ * tenant served by its silo.
+ */
+export const RETURN_WORKFLOW = {
+  source: PLACEMENT_EVENTS.source,
+  steps: [
+    { kind: 'lambda', name: 'MarkReturning', step: 'return_start', input: { tenantId: '$.tenantId' } },
+    {
+      kind: 'build',
+      name: 'CopyData',
+      phase: 'migrate',
+      // The silo's resources, as its promotion's deploy reported them.
+      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.record.placement.siloResources' },
+    },
+    { kind: 'lambda', name: 'AdoptKeys', step: 'adopt_keys', input: { tenantId: '$.tenantId' } },
+    {
+      kind: 'build',
+      name: 'SwitchToPool',
+      phase: 'switch',
+      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.record.placement.siloResources' },
+      exports: { at: '$.switched', variables: { drainUntil: 'DRAIN_UNTIL' } },
+    },
+    { kind: 'lambda', name: 'AdoptLastKeys', step: 'adopt_keys', input: { tenantId: '$.tenantId' } },
+    { kind: 'wait', name: 'WaitForDrain', until: '$.switched.drainUntil' },
+    {
+      kind: 'build',
+      name: 'CatchUp',
+      phase: 'catch-up',
+      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.record.placement.siloResources' },
+    },
+    {
+      kind: 'build',
+      name: 'DecommissionSilo',
+      phase: 'decommission',
+      env: { TENANT_ID: '$$.Execution.Input.tenantId' },
+    },
+    { kind: 'lambda', name: 'FinishReturn', step: 'return_done', input: { tenantId: '$.tenantId' } },
+    {
+      kind: 'announce',
+      name: 'AnnounceReturned',
+      detailType: PLACEMENT_EVENTS.returned,
+      detail: { tenantId: '$.tenantId' },
+    },
+  ],
+  succeeded: 'Returned',
+  lambda: PLACEMENT_WORKFLOW.lambda,
+  onFailure: { ...PLACEMENT_WORKFLOW.onFailure, failed: 'ReturnFailed' },
+} as const satisfies DurableWorkflow;
+
+/**
  * Offboarding (`lambdas/handlers/offboarding.ts` runs the Lambda steps), started with
  * `{tenantId, drainUntil, silo}`: wait until no cached credential can still write; a silo tenant's
  * data is purged in its silo and the silo stack destroyed (a plane with silos only); purge every

@@ -1,13 +1,13 @@
 import { setTimeout } from 'node:timers/promises';
 import type { ModelCatalog } from '../contract/catalog';
-import { PLACEMENT_WORKFLOW } from '../contract/workflows';
+import { PLACEMENT_WORKFLOW, RETURN_WORKFLOW } from '../contract/workflows';
 import {
   catchUpTenantData,
   copyTenantData,
   drainUntil,
   type PlacementDeps as PlacementCoreDeps,
   type PlaneStores,
-  switchToSilo,
+  switchPlanes,
 } from '../lambdas/core/placement';
 import type { PlacementWorkflow, TenantRegistry } from '../lambdas/core/ports';
 import type { VectorStores } from '../lambdas/core/retrieval';
@@ -18,8 +18,10 @@ import { startLocalWorkflowRunner } from './workflow-runner';
 export interface LocalPlacementRunner extends PlacementWorkflow {
   /** Moves every requested tenant as far as it can go now; a move waiting out its drain stays for the next run. */
   runDue(): Promise<void>;
-  /** The states the tenant's last move entered, in order, as the state machine's execution history lists them. */
+  /** The states the tenant's last move to its silo entered, in order, as the state machine's execution history lists them. */
   history(tenantId: string): readonly string[];
+  /** The same, of its last return to the pool. */
+  returnHistory(tenantId: string): readonly string[];
   close(): void;
 }
 
@@ -28,8 +30,10 @@ export interface LocalPlacementOptions {
   readonly step: (event: PlacementStep) => Promise<unknown>;
   /** The pipeline's deploy (CodeBuild's `cdk deploy` on AWS): starts the tenant's silo plane and answers its URL. */
   readonly deploy: (tenantId: string) => Promise<string>;
-  /** The pipeline's copy and catch-up (CodeBuild on AWS): from the pool's stores to the silo plane's. */
+  /** The pipeline's copy and catch-up (CodeBuild on AWS): between the pool's stores and the silo plane's. */
   readonly stores: { readonly pool: PlaneStores; readonly silo: (tenantId: string) => PlaneStores };
+  /** A return's decommission build: the silo's copy of the tenant deleted, the silo plane destroyed. */
+  readonly decommission: (tenantId: string) => Promise<void>;
   readonly registry: TenantRegistry;
   readonly now: () => number;
   readonly drainMs: number;
@@ -54,48 +58,84 @@ export interface LocalPlacementOptions {
  */
 export function startLocalPlacementRunner(options: LocalPlacementOptions): LocalPlacementRunner {
   const core: PlacementCoreDeps = { registry: options.registry, now: options.now, drainMs: options.drainMs };
-  /** The copy or the catch-up, in process: from the pool's stores to the silo plane's. */
-  const move = (step: typeof copyTenantData, variables: Record<string, unknown>) => {
+  const sleep = options.sleep ?? ((ms: number) => setTimeout(Math.min(ms, 1000)));
+  /** A step of the pipeline's builds, in process: from the source plane's stores to the target's. */
+  const move = (to: 'silo' | 'pool') => (step: typeof copyTenantData) => async (variables: Record<string, unknown>) => {
     const tenantId = String(variables.TENANT_ID);
-    const target = options.stores.silo(tenantId);
-    const sleep = options.sleep ?? ((ms: number) => setTimeout(Math.min(ms, 1000)));
+    const [pool, silo] = [options.stores.pool, options.stores.silo(tenantId)];
+    const [source, target] = to === 'silo' ? [pool, silo] : [silo, pool];
     const { vectorStores, catalog } = options;
-    return step({ ...core, source: options.stores.pool, target, vectorStores, catalog, sleep }, tenantId);
+    return step({ ...core, source, target, vectorStores, catalog, sleep }, tenantId);
   };
+  const builds = (to: 'silo' | 'pool') => {
+    const run = move(to);
+    return {
+      migrate: {
+        error: 'migration failed',
+        run: async (variables: Record<string, unknown>) => void (await run(copyTenantData)(variables)),
+      },
+      switch: {
+        error: 'switch failed',
+        run: async (variables: Record<string, unknown>) => ({
+          DRAIN_UNTIL: drainUntil(await run(switchPlanes)(variables), options.now),
+        }),
+      },
+      'catch-up': {
+        error: 'catch-up failed',
+        run: async (variables: Record<string, unknown>) => void (await run(catchUpTenantData)(variables)),
+      },
+    };
+  };
+  const lambda = (payload: Readonly<Record<string, unknown>>) => options.step(payload as PlacementStep);
+  const runnerOptions = { journalFile: options.journalFile, pollMs: options.pollMs };
   const runner = startLocalWorkflowRunner(
     PLACEMENT_WORKFLOW,
     {
-      lambda: (payload) => options.step(payload as PlacementStep),
+      lambda,
       builds: {
         deploy: {
           error: 'deploy failed',
           run: async (variables) => ({ SILO_API_URL: await options.deploy(String(variables.TENANT_ID)) }),
         },
-        migrate: { error: 'migration failed', run: async (variables) => void (await move(copyTenantData, variables)) },
-        switch: {
-          error: 'switch failed',
-          run: async (variables) => ({ DRAIN_UNTIL: drainUntil(await move(switchToSilo, variables), options.now) }),
-        },
-        'catch-up': {
-          error: 'catch-up failed',
-          run: async (variables) => void (await move(catchUpTenantData, variables)),
-        },
+        ...builds('silo'),
       },
       announce: options.announce,
       now: options.now,
     },
     {
-      journalFile: options.journalFile,
-      pollMs: options.pollMs,
+      ...runnerOptions,
       // A move journaled as its tenant id alone starts again from the first step.
       legacyInputs: (journal) =>
         Array.isArray(journal) ? journal.map((tenantId) => ({ tenantId: String(tenantId) })) : [],
     },
   );
+  const returns = startLocalWorkflowRunner(
+    RETURN_WORKFLOW,
+    {
+      lambda,
+      builds: {
+        ...builds('pool'),
+        decommission: {
+          error: 'decommission failed',
+          run: async (variables) => void (await options.decommission(String(variables.TENANT_ID))),
+        },
+      },
+      announce: options.announce,
+      now: options.now,
+    },
+    { ...runnerOptions, journalFile: options.journalFile?.replace(/\.json$/, '-returns.json') },
+  );
   return {
-    start: async ({ tenantId }) => runner.start({ tenantId }),
-    runDue: runner.runDue,
+    start: async ({ tenantId, to }) => (to === 'pool' ? returns : runner).start({ tenantId }),
+    runDue: async () => {
+      await runner.runDue();
+      await returns.runDue();
+    },
     history: runner.history,
-    close: runner.close,
+    returnHistory: returns.history,
+    close: () => {
+      runner.close();
+      returns.close();
+    },
   };
 }

@@ -19,6 +19,7 @@ import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-regi
 import { JwtTokenVerifier } from '../lambdas/adapters/jwt-token-verifier';
 import { parseJson } from '../lambdas/core/json';
 import { purgeTenantData } from '../lambdas/core/offboarding';
+import { deleteSiloCopy } from '../lambdas/core/placement';
 import { tenantIdSchema } from '../lambdas/core/tenant';
 import { ROUTE_HANDLERS, type RouteHandler } from '../lambdas/handlers';
 import { create as createAdapterSteps } from '../lambdas/handlers/adapter-workflow';
@@ -171,7 +172,7 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
   // The runners call the handlers with `deps`, which holds the runners: they read it only when they run.
   const runners = startWorkflowRunners(
     options,
-    { now, adapters, settings, silos, eventBridge: aws.standIns.eventBridge },
+    { now, adapters, settings, silos, eventBridge: aws.standIns.eventBridge, url: front.url },
     () => deps,
   );
   const deps: PlatformDeps = {
@@ -557,6 +558,8 @@ function startWorkflowRunners(
     settings: PlatformSettings;
     silos: SiloPlanes;
     eventBridge: LocalEventBridge;
+    /** The plane's API base URL. */
+    url: string;
   },
   deps: () => PlatformDeps,
 ) {
@@ -581,12 +584,17 @@ function startWorkflowRunners(
       return silo.url;
     },
     stores: {
-      pool: planeStores(adapters),
+      pool: planeStores(adapters, plane.url),
       silo: (tenantId) => {
         const silo = silos.running.get(tenantId);
         if (!silo) throw new Error(`the silo of '${tenantId}' is not running`);
-        return planeStores(silo.deps);
+        return planeStores(silo.deps, silo.url);
       },
+    },
+    decommission: async (tenantId) => {
+      const silo = silos.running.get(tenantId);
+      if (silo) await deleteSiloCopy(adapters, purgeOf(silo.deps), tenantId);
+      await silos.destroy(tenantId);
     },
     registry: adapters.registry,
     now,
@@ -610,8 +618,17 @@ function startWorkflowRunners(
 }
 
 /** A plane's stores as a move reads or writes them: its ports, with its region and GPU endpoint from its settings. */
-function planeStores(deps: Omit<PlatformDeps, 'adapterWorkflow' | 'offboarding' | 'placement' | 'tokens' | 'now'>) {
-  return { ...deps, region: deps.settings.region, adapterEndpoint: deps.settings.adapterEndpoint };
+function planeStores(
+  deps: Omit<PlatformDeps, 'adapterWorkflow' | 'offboarding' | 'placement' | 'tokens' | 'now'>,
+  apiUrl: string,
+) {
+  return { ...deps, apiUrl, region: deps.settings.region, adapterEndpoint: deps.settings.adapterEndpoint };
+}
+
+/** A silo plane's stores, as its tenant's data is deleted there. */
+function purgeOf(silo: PlatformDeps) {
+  const { ledger, audit, documents, vectors, registry, adapterHost, inferenceProfiles } = silo;
+  return { ledger, audit, documents, vectors, inferenceProfiles, adapterStore: { registry, host: adapterHost } };
 }
 
 /**
@@ -625,10 +642,9 @@ function decommissionSilo(deps: () => PlatformDeps, silos: SiloPlanes) {
     const silo = silos.running.get(tenantId);
     // A silo the copy never reached (its move ended while it deployed) holds nothing of the tenant's.
     if (silo && (await silo.deps.registry.getTenant(tenantId))) {
-      const { ledger, audit, documents, sessions, cache, responses, vectors, registry, adapterHost } = silo.deps;
-      const adapterStore = { registry, host: adapterHost };
+      const { sessions, cache, responses } = silo.deps;
       await purgeTenantData(
-        { ...offboardingDeps(deps()), ledger, audit, documents, sessions, cache, responses, vectors, adapterStore },
+        { ...offboardingDeps(deps()), ...purgeOf(silo.deps), sessions, cache, responses },
         tenantId,
         'silo',
       );

@@ -30,6 +30,8 @@ const USAGE = `usage: npm run tenant -- <command> [options]
                                     mint a JWT for a user of the tenant (local dev issuer)
   promote <id> [--no-wait]          move an enterprise tenant to a silo stack of its own, serving it all
                                     along: deploy, copy, switch, wait out cached credentials, catch up
+  demote <id> [--no-wait]           bring a silo tenant back to the pool, serving it all along: copy,
+                                    switch, wait out cached credentials, catch up, decommission the silo
   reindex <id> | reindex --all      move a tenant's chunks (every tenant's with more than one index:
                                     the shared index of old) into an index of its own in its tier's store
   offboard <id> [--no-wait]         suspend the tenant, wait out cached credentials, delete everything
@@ -122,7 +124,9 @@ export async function runTenantCli(
   /** Polls the tenant until its move has ended, saying each step once. */
   async function awaitPlacement(tenant: Record<string, unknown>) {
     let shown = '';
-    while (values['no-wait'] !== true && !['complete', 'failed'].includes(String(tenant.placement_status))) {
+    // Until it ends: complete, failed before its switch, or stopped after it (its error kept: ask again to resume).
+    const ended = () => ['complete', 'failed'].includes(String(tenant.placement_status)) || 'placement_error' in tenant;
+    while (values['no-wait'] !== true && !ended()) {
       if (tenant.placement_status !== shown) {
         shown = String(tenant.placement_status);
         err(`placement: ${shown}`);
@@ -160,8 +164,8 @@ export async function runTenantCli(
     } while (cursor);
   } else if (command === 'reindex' && id) {
     print(await call('POST', `${tenantPath(id)}/reindex`));
-  } else if (command === 'promote' && id) {
-    print(await awaitPlacement(await call('POST', `${tenantPath(id)}/promote`)));
+  } else if ((command === 'promote' || command === 'demote') && id) {
+    print(await awaitPlacement(await call('POST', `${tenantPath(id)}/${command}`)));
   } else if (command === 'get' && id) {
     print(await call('GET', tenantPath(id)));
   } else if (command === 'update' && id) {

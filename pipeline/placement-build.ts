@@ -27,9 +27,10 @@ import { purgeTenantData } from '../lambdas/core/offboarding';
 import {
   catchUpTenantData,
   copyTenantData,
+  deleteSiloCopy,
   drainUntil,
   type PlaneStores,
-  switchToSilo,
+  switchPlanes,
 } from '../lambdas/core/placement';
 import type { TenantRegistry } from '../lambdas/core/ports';
 import { StoreRoutedVectorIndex } from '../lambdas/core/vector-stores';
@@ -52,7 +53,7 @@ export async function runPlacementBuild(
   out: (line: string) => void,
   sts: () => STSClient = () => new STSClient({}),
   poolRegistry: (env: NodeJS.ProcessEnv) => TenantRegistry = (env) => {
-    const pool = settingsFromEnv(env);
+    const pool = poolPlane(env);
     return storesOf(pool, pool).registry;
   },
 ): Promise<void> {
@@ -74,7 +75,7 @@ export async function runPlacementBuild(
   } else if (command === 'silo-resources' && argument) out(JSON.stringify(siloResources(argument)));
   else if (command === 'silo-url' && argument) out(siloResources(argument).apiUrl);
   else if (command === 'purge' && argument) {
-    // Offboarding a silo tenant: its data in the silo, before the stack goes; progress on the pool's record.
+    // Before a silo's stack goes: its tenant's data there (offboarding, or its return to the pool).
     const registry = poolRegistry(env);
     const record = await registry.getTenant(argument);
     if (!record) throw new Error(`no tenant '${argument}' in the pool's registry`);
@@ -86,26 +87,33 @@ export async function runPlacementBuild(
       );
       return;
     }
-    const pool = settingsFromEnv(env);
+    const pool = poolPlane(env);
     const silo = planeResourcesSchema.parse(JSON.parse(record.placement.siloResources));
     const own = ownDynamoDb(silo.region);
+    const siloStores = storesOf(pool, silo);
+    const purge = {
+      ledger: new DynamoDbLedger(own, silo.ledgerTableName, { reservationTtlMs: 0 }),
+      audit: new DynamoDbAuditLog(own, silo.auditTableName, pool.auditRetentionDays),
+      documents: new DynamoDbDocumentStore(own, silo.documentTableName),
+      vectors: siloStores.vectors,
+      // The silo's adapters: their components must go before its endpoint can.
+      adapterStore: { registry: siloStores.registry, host: siloStores.adapterHost },
+      // Deleted in the region each profile's ARN names (the pool's, or the silo's).
+      inferenceProfiles: siloStores.inferenceProfiles,
+    };
+    if (!record.offboarding) {
+      // A return to the pool, caught up: the silo's copy goes (the pool's record says it is returning).
+      await deleteSiloCopy({ registry }, purge, argument);
+      out(`the silo's copy of '${argument}' deleted: it is served by the pool`);
+      return;
+    }
     const purged = await purgeTenantData(
       {
+        ...purge,
         registry,
-        ledger: new DynamoDbLedger(own, silo.ledgerTableName, { reservationTtlMs: 0 }),
-        audit: new DynamoDbAuditLog(own, silo.auditTableName, pool.auditRetentionDays),
-        documents: new DynamoDbDocumentStore(own, silo.documentTableName),
         sessions: new DynamoDbSessionStore(own, silo.documentTableName),
         cache: new DynamoDbResponseCache(own, silo.documentTableName),
         responses: new DynamoDbResponseStore(own, silo.documentTableName),
-        vectors: storesOf(pool, silo).vectors,
-        // The silo's adapters: their components must go before its endpoint can.
-        adapterStore: {
-          registry: storesOf(pool, silo).registry,
-          host: storesOf(pool, silo).adapterHost,
-        },
-        // The tenant's inference profiles are the pool's account and region's.
-        inferenceProfiles: storesOf(pool, pool).inferenceProfiles,
         now: Date.now,
         drainMs: pool.offboardingDrainSeconds * 1000,
       },
@@ -114,16 +122,25 @@ export async function runPlacementBuild(
     );
     out(JSON.stringify(purged.offboarding?.deleted));
   } else if ((command === 'copy' || command === 'switch' || command === 'catch-up') && argument) {
-    const pool = settingsFromEnv(env);
     const silo = planeResourcesSchema.parse(JSON.parse(env.SILO_RESOURCES ?? 'null'));
-    const move = { copy: copyTenantData, switch: switchToSilo, 'catch-up': catchUpTenantData }[command];
+    const registry = poolRegistry(env);
+    // The pool's record says which way the tenant moves: to its silo, or back to the pool.
+    const returning = (await registry.getTenant(argument))?.placement?.desired === 'pool';
+    if (returning && !env.POOL_API_URL) {
+      throw new Error("a return needs POOL_API_URL: where the silo forwards the tenant's calls");
+    }
+    const pool = poolPlane(env);
+    const [source, target] = returning
+      ? [storesOf(pool, silo), storesOf(pool, pool)]
+      : [storesOf(pool, pool), storesOf(pool, silo)];
+    const move = { copy: copyTenantData, switch: switchPlanes, 'catch-up': catchUpTenantData }[command];
     const moved = await move(
       {
-        registry: storesOf(pool, pool).registry,
+        registry,
         now: Date.now,
         drainMs: pool.offboardingDrainSeconds * 1000,
-        source: storesOf(pool, pool),
-        target: storesOf(pool, silo),
+        source,
+        target,
         vectorStores: pool.retrieval.vectorStores,
         sleep: (ms) => setTimeout(ms),
         catalog: pool.catalog,
@@ -155,11 +172,16 @@ function siloResources(outputsFile: string): PlaneResources {
   return planeResourcesSchema.parse(JSON.parse(value));
 }
 
+/** The pool, as a plane: its settings (the project's environment, as its functions get it) and its API URL. */
+function poolPlane(env: NodeJS.ProcessEnv): PlatformSettings & { readonly apiUrl: string } {
+  return { ...settingsFromEnv(env), apiUrl: env.POOL_API_URL ?? '' };
+}
+
 /**
  * A plane's stores for the copy, signed with the build's tenant session: it reaches the tenant's
  * partitions of the pool and the resources tagged with the tenant (the silo's), and nothing else.
  */
-function storesOf(pool: PlatformSettings, plane: Omit<PlaneResources, 'apiUrl'>): PlaneStores {
+function storesOf(pool: PlatformSettings, plane: PlaneResources): PlaneStores {
   const own = ownDynamoDb(plane.region);
   const db = own();
   const credentials = new DynamoDBClient({ region: plane.region }).config.credentials;
@@ -181,6 +203,7 @@ function storesOf(pool: PlatformSettings, plane: Omit<PlaneResources, 'apiUrl'>)
     queue: new SqsIngestQueue(new SQSClient({ region: plane.region }), plane.ingestQueueUrl),
     budgetAlertMarks: new DynamoDbBudgetAlertMarks(db, plane.tenantTableName),
     adapterHost: new SageMakerAdapterHost(new SageMakerClient({ region: plane.region })),
+    apiUrl: plane.apiUrl,
     region: plane.region,
     inferenceProfiles: new BedrockInferenceProfiles(
       { region: plane.region },

@@ -242,8 +242,20 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
   async deleteApiKeys(tenantId: string): Promise<number> {
     const keyIds = await this.keyIds(tenantId);
     for (const keyId of keyIds) {
-      // The key itself first: the tenant's entry is what a rerun finds it by.
-      await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: apiKeyKey(keyId) }));
+      // The key itself first (the tenant's own only: an entry a return carried may name an id that is
+      // not), then the entry, which is what a rerun finds it by.
+      await this.db
+        .send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: apiKeyKey(keyId),
+            ConditionExpression: 'attribute_not_exists(pk) OR tenantId = :tenantId',
+            ExpressionAttributeValues: { ':tenantId': tenantId },
+          }),
+        )
+        .catch((error: unknown) => {
+          if (!isConditionalCheckFailure(error)) throw error;
+        });
       await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: tenantApiKeyKey(tenantId, keyId) }));
     }
     return keyIds.length;
@@ -252,6 +264,72 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
   async listApiKeys(tenantId: string): Promise<StoredApiKey[]> {
     const keys = await Promise.all((await this.keyIds(tenantId)).map((keyId) => this.getApiKey(keyId)));
     return keys.filter((key): key is StoredApiKey => key?.tenantId === tenantId);
+  }
+
+  async carryApiKeys(tenantId: string, keys: readonly StoredApiKey[]): Promise<void> {
+    for (const key of keys) {
+      try {
+        await this.db.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...tenantApiKeyKey(tenantId, key.keyId),
+              keyId: key.keyId,
+              createdAt: key.createdAt,
+              status: key.status,
+              carriedHash: key.secretHash,
+            },
+            // A key revoked here stays revoked: revocation is final, on either plane.
+            ConditionExpression: 'attribute_not_exists(pk) OR #status <> :revoked',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':revoked': 'revoked' },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionalCheckFailure(error)) throw error;
+      }
+    }
+  }
+
+  async adoptCarriedKeys(tenantId: string): Promise<number> {
+    const carried = (
+      await queryAll(this.db, { tableName: this.tableName, pk: tenantKey(tenantId), prefix: 'APIKEY#' })
+    ).filter((entry) => typeof entry.carriedHash === 'string');
+    for (const entry of carried) {
+      const keyId = String(entry.keyId);
+      try {
+        await this.db.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...apiKeyKey(keyId),
+              keyId,
+              tenantId,
+              secretHash: entry.carriedHash,
+              status: entry.status,
+              createdAt: entry.createdAt,
+            },
+            ConditionExpression: 'attribute_not_exists(pk) OR (tenantId = :tenantId AND #status = :active)',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':tenantId': tenantId, ':active': 'active' },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionalCheckFailure(error)) throw error;
+      }
+      // The tenant's list says what the key is now; an id that is another tenant's is not in it.
+      const key = await this.getApiKey(keyId);
+      if (key?.tenantId === tenantId) {
+        await this.db.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { ...tenantApiKeyKey(tenantId, keyId), keyId, createdAt: key.createdAt, status: key.status },
+          }),
+        );
+      } else
+        await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: tenantApiKeyKey(tenantId, keyId) }));
+    }
+    return carried.length;
   }
 
   /** The ids in the tenant's own list of its keys. */

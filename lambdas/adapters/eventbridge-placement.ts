@@ -2,12 +2,12 @@ import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventb
 import { PLACEMENT_EVENTS, type PlacementRequestedDetail } from '../../contract/events';
 import type { PlacementWorkflow } from '../core/ports';
 
-/** Announces a requested move on the default event bus; the pool stack's rule starts the state machine on it. */
+/** Announces a requested move on the default event bus; the pool stack's rules start its direction's state machine on it. */
 export class EventBridgePlacementWorkflow implements PlacementWorkflow {
   constructor(private readonly client: EventBridgeClient) {}
 
-  async start(tenant: { tenantId: string }): Promise<void> {
-    const detail: PlacementRequestedDetail = { tenantId: tenant.tenantId };
+  async start(tenant: { tenantId: string; to?: 'silo' | 'pool' }): Promise<void> {
+    const detail: PlacementRequestedDetail = { tenantId: tenant.tenantId, to: tenant.to ?? 'silo' };
     const result = await this.client.send(
       new PutEventsCommand({
         Entries: [

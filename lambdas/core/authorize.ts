@@ -1,15 +1,16 @@
 import { isApiKey, parseApiKey, secretMatches } from './api-key';
 import { PlatformError } from './errors';
 import type { TenantRegistry, TokenVerifier } from './ports';
-import { servedHere, type TenantContext, type TenantRecord } from './tenant';
+import { forwardUrl, servedHere, type TenantContext, type TenantRecord } from './tenant';
 
 export type AuthDecision =
   | { readonly effect: 'Allow'; readonly context: TenantContext }
   /** A known tenant that may not call here now (suspended, or moving): 403, with why. */
   | { readonly effect: 'Deny'; readonly principalId: string; readonly reason: string }
   /**
-   * A tenant served by its silo, calling the pool: the request goes on to the silo's URL (from the
-   * tenant's own record, so never another's), where its credential and status are decided again.
+   * A tenant served by another plane (its silo, calling the pool; the pool, calling the silo it
+   * returned from): the request goes on to that plane's URL (from the tenant's own record, so never
+   * another's), where its credential and status are decided again.
    */
   | { readonly effect: 'Forward'; readonly principalId: string; readonly tenantId: string; readonly to: string };
 
@@ -34,9 +35,9 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
   const tenant = await deps.registry.getTenant(caller.tenantId);
   // An offboarded tenant's record is a tombstone: its credentials name no one.
   if (!tenant || tenant.status === 'offboarded') throw unauthenticated();
-  // The pool's copy of a moved tenant's status is stale (the silo manages it): the silo decides. An
-  // offboarding, which the pool runs, is not forwarded.
-  const moved = deps.siloTenantId === undefined && tenant.placement?.current === 'silo' && tenant.placement.siloUrl;
+  // This plane's copy of a moved tenant's status is stale (the plane serving it manages it): that
+  // plane decides. An offboarding, which the pool runs, is not forwarded.
+  const moved = forwardUrl(tenant, deps.siloTenantId);
   if (moved && tenant.status !== 'offboarding') {
     return { effect: 'Forward', principalId: caller.principal.id, tenantId: tenant.tenantId, to: moved };
   }

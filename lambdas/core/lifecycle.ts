@@ -29,8 +29,13 @@ export type TenantPhase =
   | 'moving'
   /** Copied, its switch to the silo pending (a build of a minute or two): only the safe direction, which the switch carries over. */
   | 'switching'
-  /** Served and managed by its silo (the pool's view), from the switch on; the pool catches the silo up, then cleans. */
+  /**
+   * Served and managed by its other plane: by its silo (the pool's view, from a promotion's switch
+   * on, and until a return's switch), or by the pool (its silo's view, from a return's switch on).
+   */
   | 'moved'
+  /** Back in the pool, switched: the silo's late writes still caught up and the silo decommissioned; only the safe direction. */
+  | 'returning'
   | 'leaving'
   | 'gone';
 
@@ -43,6 +48,8 @@ export type TenantOperation =
   | 'change_adapters'
   | 'change_prompts'
   | 'request_silo'
+  /** A silo tenant's return to the pool (a downgrade). */
+  | 'request_pool'
   | 'offboard'
   | 'purge'
   | 'tombstone';
@@ -50,17 +57,19 @@ export type TenantOperation =
 /** The phases in which each operation is legal: the one table of what may happen to a tenant when. */
 const LEGAL_IN: Readonly<Record<TenantOperation, readonly TenantPhase[]>> = {
   configure: ['serving', 'preparing_move'],
-  suspend: ['serving', 'preparing_move', 'moving', 'switching'],
+  suspend: ['serving', 'preparing_move', 'moving', 'switching', 'returning'],
   issue_key: ['serving', 'preparing_move'],
   // A leaving tenant's keys may still be revoked: the safe direction, until the purge deletes them.
-  revoke_key: ['serving', 'preparing_move', 'moving', 'switching', 'leaving'],
+  revoke_key: ['serving', 'preparing_move', 'moving', 'switching', 'returning', 'leaving'],
   change_adapters: ['serving', 'preparing_move'],
   change_prompts: ['serving', 'preparing_move'],
   // In `moved`: resuming a move whose step after the switch failed (the catch-up, the cleanup).
   request_silo: ['serving', 'preparing_move', 'moved'],
+  // In `returning`: resuming a return whose step after the switch failed.
+  request_pool: ['moved', 'returning'],
   // At any moment of a move: the move's next step finds the tenant leaving and fails, and the
   // offboarding purges both planes (`siloMayExist`). Joining one under way (or done) answers it as it is.
-  offboard: ['serving', 'preparing_move', 'moving', 'switching', 'moved', 'leaving', 'gone'],
+  offboard: ['serving', 'preparing_move', 'moving', 'switching', 'moved', 'returning', 'leaving', 'gone'],
   // Rerunning a finished step is harmless: a purge of a tombstone finds every store done.
   purge: ['leaving', 'gone'],
   tombstone: ['leaving', 'gone'],
@@ -70,8 +79,13 @@ export function phaseOf(tenant: TenantRecord, siloTenantId: string | undefined):
   if (tenant.status === 'offboarded') return 'gone';
   if (tenant.status === 'offboarding') return 'leaving';
   const placement = tenant.placement;
-  // A silo plane serves its one tenant whatever the pool's record of its move says.
-  if (siloTenantId !== undefined || !placement) return 'serving';
+  // A silo plane serves and manages its one tenant until a return to the pool switches it back.
+  if (siloTenantId !== undefined) return placement?.current === 'pool' ? 'moved' : 'serving';
+  if (!placement) return 'serving';
+  if (placement.desired === 'pool') {
+    if (placement.current === 'silo') return 'moved';
+    return placement.status === 'complete' ? 'serving' : 'returning';
+  }
   if (placement.status === 'requested' || placement.status === 'deploying') return 'preparing_move';
   if (placement.current === 'silo') return 'moved';
   if (placement.status === 'copying') return 'moving';
@@ -89,7 +103,11 @@ export function assertLegal(tenant: TenantRecord, operation: TenantOperation, si
     preparing_move: `tenant '${id}' is moving to its own stack (${tenant.placement?.status})`,
     moving: `tenant '${id}' is moving to its own stack (${tenant.placement?.status}): only revoking keys and suspending are possible until the move is done`,
     switching: `tenant '${id}' is switching to its own stack: only revoking keys and suspending are possible; try again in a minute`,
-    moved: `tenant '${id}' is managed at its own stack: ${tenant.placement?.siloUrl}`,
+    moved:
+      siloTenantId === undefined
+        ? `tenant '${id}' is managed at its own stack: ${tenant.placement?.siloUrl}`
+        : `tenant '${id}' has returned to the pool and is managed there: ${tenant.placement?.poolUrl}`,
+    returning: `tenant '${id}' is returning to the pool (${tenant.placement?.status}): only revoking keys and suspending are possible until the move is done`,
     leaving: `tenant '${id}' is offboarding`,
     gone: `tenant '${id}' is offboarded`,
   };
@@ -111,10 +129,12 @@ export function siloMayExist(tenant: TenantRecord): boolean {
   return placement.status !== 'requested' && placement.status !== 'failed';
 }
 
-/** Steps of a move to a silo: the statuses each may start from (itself included: a rerun) and where it leads. */
+/** Steps of a move (to a silo, or back to the pool): the statuses each may start from (itself included: a rerun) and where it leads. */
 export const PLACEMENT_STEPS = {
   deploy: { from: ['requested', 'failed', 'deploying'], to: 'deploying' },
   copy_start: { from: ['deploying', 'copying'], to: 'copying' },
+  // A return to the pool: its silo is there already; a failed one is asked for again.
+  return_start: { from: ['requested', 'failed', 'copying'], to: 'copying' },
   copy: { from: ['copying', 'copied'], to: 'copied' },
   switch: { from: ['copied', 'catching_up'], to: 'catching_up' },
   catch_up: { from: ['catching_up', 'cleaning'], to: 'cleaning' },

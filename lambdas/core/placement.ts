@@ -26,7 +26,7 @@ import type {
 import { deleteAllPrompts } from './prompts';
 import { copyChunks } from './reindex';
 import { type VectorStores, withCurrentPlacement } from './retrieval';
-import { actingFor, type TenantContext, type TenantPlacement, type TenantRecord } from './tenant';
+import { actingFor, type TenantContext, type TenantPlacement, type TenantRecord, tenantView } from './tenant';
 
 /** Who the move acts as, in what it writes for the tenant. */
 const PLACEMENT_ACTOR = 'platform:placement';
@@ -58,6 +58,8 @@ export interface PlaneStores extends AdapterPlane {
   readonly queue: IngestQueue;
   /** Budget thresholds announced: the silo goes on from them, announcing none twice. */
   readonly budgetAlertMarks: BudgetAlertMarks;
+  /** The plane's API base URL: where a silo forwards a returned tenant's calls (the pool's). */
+  readonly apiUrl: string;
   /** The plane's AWS region: a tenant's inference profiles are called in their own region only. */
   readonly region: string;
   /** The plane's region's Bedrock control plane: the copy makes the tenant's profiles there when its own are elsewhere. */
@@ -91,6 +93,13 @@ export async function requestSilo(
       throw new PlatformError('conflict', `only enterprise tenants get a silo: '${tenantId}' is ${tenant.tier}`);
     }
     const current = tenant.placement;
+    if (current?.desired === 'pool' && current.status !== 'complete') {
+      throw new PlatformError(
+        'conflict',
+        `tenant '${tenantId}' is returning to the pool (${current.status}): ask for its return again to finish it first`,
+        { current: tenantView(tenant) },
+      );
+    }
     // Switched, but a later step failed (its error kept): resumed, the workflow passing the steps it took.
     if (current?.current === 'silo') {
       if (current.status === 'complete' || !current.error) return tenant;
@@ -128,6 +137,62 @@ export async function markDeploying(deps: Pick<PlacementDeps, 'registry' | 'now'
   }));
 }
 
+/**
+ * Asks for a silo tenant's return to the pool (a downgrade) and starts its workflow: the silo
+ * serves it while its data is copied into the pool, the pool serves it from the switch on (the silo
+ * forwarding its calls there), the pool is caught up with the silo's late writes, and the silo is
+ * decommissioned. Asking again while it runs changes nothing; after a failure it resumes.
+ */
+export async function requestPool(
+  deps: Pick<PlacementDeps, 'registry' | 'now'> & { readonly workflow: PlacementWorkflow },
+  tenantId: string,
+): Promise<TenantRecord> {
+  let start = false;
+  const requested = await changeTenant(deps.registry, tenantId, (tenant) => {
+    assertLegal(tenant, 'request_pool', undefined);
+    const current = tenant.placement as TenantPlacement;
+    if (current.desired === 'pool') {
+      // Under way: unchanged, but started again while `requested` (a start that may have failed);
+      // failed, before or after its switch (its error kept): resumed, passing the steps it took.
+      start = current.status === 'requested' || current.error !== undefined;
+      return current.error === undefined
+        ? tenant
+        : { ...tenant, placement: { ...current, error: undefined, updatedAt: iso(deps.now()) } };
+    }
+    if (current.status !== 'complete') {
+      throw new PlatformError(
+        'conflict',
+        `tenant '${tenantId}' is still moving to its silo (${current.status}): ask for that move again to finish it first`,
+        { current: tenantView(tenant) },
+      );
+    }
+    start = true;
+    return {
+      ...tenant,
+      placement: {
+        current: 'silo',
+        desired: 'pool',
+        status: 'requested',
+        siloUrl: current.siloUrl,
+        siloResources: current.siloResources,
+        migrated: {},
+        updatedAt: iso(deps.now()),
+      },
+    };
+  });
+  if (start) await deps.workflow.start({ tenantId, to: 'pool' });
+  return requested;
+}
+
+/** A return's first step: its data is being copied into the pool, the silo serving it meanwhile. */
+export async function markReturning(deps: Pick<PlacementDeps, 'registry' | 'now'>, tenantId: string) {
+  return advance(deps, tenantId, 'return_start', (placement) => ({
+    ...placement,
+    status: 'copying',
+    error: undefined,
+  }));
+}
+
 /** The silo answers at `siloUrl`: the copy starts, while the pool goes on serving the tenant. */
 export async function startCopy(
   deps: Pick<PlacementDeps, 'registry' | 'now'>,
@@ -160,13 +225,14 @@ export interface MoveDeps extends PlacementDeps {
 }
 
 /**
- * Copies everything the pool holds for the tenant into the silo while the pool serves it: its
- * record (served there once switched), API keys and templates, its ledger, audit and document items
- * as stored, each with its base (what the catch-up merges the pool's later writes against), its
- * chunks, reindexed into the silo's index, its budget-alert marks, and its adapters, loaded on the
- * silo's GPU endpoint and in service there before the move goes on. Its queued ingest jobs are
- * queued in the silo by the catch-up: the pool's worker runs them until the switch. Every write is an
- * overwrite, so a rerun after a crash copies again, harmlessly.
+ * Copies everything the source plane holds for the tenant into the target while the source serves
+ * it (the pool into its silo, or, returning, the silo into the pool): its record (served there once
+ * switched), API keys and templates, its ledger, audit and document items as stored, each with its
+ * base (what the catch-up merges the source's later writes against), its chunks, reindexed into the
+ * target's index, its budget-alert marks, and its adapters, loaded on the target's GPU endpoint and
+ * in service there before the move goes on. Its queued ingest jobs are queued in the target by the
+ * catch-up: the source's worker runs them until the switch. Every write is an overwrite, so a rerun
+ * after a crash copies again, harmlessly.
  */
 export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
   const tenant = await readTenant(deps.registry, tenantId);
@@ -174,33 +240,32 @@ export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<
   if (isPast(placement, 'copy')) return tenant;
   if (placement.status === PLACEMENT_STEPS.copy.to) {
     // A rerun after the advance: its second copy of the record and keys may be what failed.
-    await copyRecordAndKeys(deps, tenant);
+    await copyRecordAndKeys(deps, tenant, 'copy');
     return tenant;
   }
   const withProfiles = await makeTargetInferenceProfiles(deps, tenant);
-  const { siloRecord, keys } = await copyRecordAndKeys(deps, withProfiles);
-  await deps.target.vectors.ensureTenantIndex(siloRecord);
-  const prompts = await deps.source.registry.listPrompts(tenantId);
-  for (const prompt of prompts) await deps.target.registry.putPrompt(tenantId, prompt);
+  const { source, target, keys } = await copyRecordAndKeys(deps, withProfiles, 'copy');
+  await deps.target.vectors.ensureTenantIndex(target);
+  const prompts = await copyPrompts(deps, tenantId);
 
-  const migrated: Record<string, number> = { api_keys: keys, prompts: prompts.length };
+  const migrated: Record<string, number> = { api_keys: keys, prompts };
   migrated.chunks = await copyChunks(
     deps.source.vectors,
-    actingFor(tenant, PLACEMENT_ACTOR),
+    actingFor(source, PLACEMENT_ACTOR),
     deps.target.vectors,
-    actingFor(siloRecord, PLACEMENT_ACTOR),
+    actingFor(target, PLACEMENT_ACTOR),
   );
   migrated.budget_alert_marks = await copyBudgetAlertMarks(deps, tenantId);
-  // In service at the silo before the switch: its first adapter call there finds them.
+  // In service at the target before the switch: its first adapter call there finds them.
   migrated.adapters = await loadAdaptersAt(deps.source.registry, deps.target, tenant, deps);
-  // The ledger is copied by the switch: until then the pool admits the tenant's calls against it.
+  // The ledger is copied by the switch: until then the source admits the tenant's calls against it.
   for (const table of ['audit', 'documents'] as const)
     migrated[COPIED_TABLES[table]] = await copyTable(deps, tenantId, table);
 
   const copied = await advance(deps, tenantId, 'copy', (current) => ({ ...current, status: 'copied', migrated }));
   // Keys revoked and a suspension while the copy ran were written at the version the advance
-  // replaced, and none is legal after it: carried over now, the silo has the tenant's last word.
-  await copyRecordAndKeys(deps, copied);
+  // replaced, and none is legal after it: carried over now, the target has the tenant's last word.
+  await copyRecordAndKeys(deps, copied, 'copy');
   return copied;
 }
 
@@ -218,22 +283,68 @@ async function makeTargetInferenceProfiles(deps: MoveDeps, tenant: TenantRecord)
   return advance(deps, tenant.tenantId, 'copy', (placement) => ({ ...placement, targetInferenceProfiles: made }));
 }
 
-/** The silo's record of the tenant (served there, once switched) and its API keys, as the pool holds them now. */
+/**
+ * The target's record of the tenant and its API keys, as the source holds them now. Into a silo:
+ * the pool's record, as the silo serves it once switched, and its keys. Into the pool (a return):
+ * the pool's record is the move's own, so it takes what the silo managed (tier, status, limits,
+ * settings), its placement and version its own; a suspension made at the pool since `directory`
+ * was read (legal once switched) stands. The keys are carried into the tenant's own list, for the
+ * pool's step to adopt (`adoptCarriedKeys`), a key revoked at the pool staying revoked.
+ */
 async function copyRecordAndKeys(
-  deps: Pick<MoveDeps, 'source' | 'target' | 'vectorStores'>,
-  tenant: TenantRecord,
-): Promise<{ siloRecord: TenantRecord; keys: number }> {
-  const placement = tenant.placement as TenantPlacement;
-  const siloRecord: TenantRecord = {
-    ...tenant,
-    inferenceProfiles: placement.targetInferenceProfiles ?? tenant.inferenceProfiles,
-    placements: withCurrentPlacement({ ...tenant, placements: [] }, deps.vectorStores),
-    placement: { ...placement, current: 'silo', status: 'complete', drainUntil: undefined },
+  deps: Pick<MoveDeps, 'registry' | 'source' | 'target' | 'vectorStores'>,
+  directory: TenantRecord,
+  step: PlacementStep,
+): Promise<{ source: TenantRecord; target: TenantRecord; keys: number }> {
+  const { tenantId } = directory;
+  const placement = directory.placement as TenantPlacement;
+  const intoPool = placement.desired === 'pool';
+  const source = intoPool ? await readTenant(deps.source.registry, tenantId) : directory;
+  const moved = {
+    inferenceProfiles: placement.targetInferenceProfiles ?? source.inferenceProfiles,
+    placements: withCurrentPlacement({ ...source, placements: [] }, deps.vectorStores),
   };
-  await upsertTenant(deps.target.registry, siloRecord);
-  const keys = await deps.source.registry.listApiKeys(tenant.tenantId);
-  for (const key of keys) await deps.target.registry.putApiKey(key);
-  return { siloRecord, keys: keys.length };
+  const keys = await deps.source.registry.listApiKeys(tenantId);
+  if (!intoPool) {
+    const target: TenantRecord = {
+      ...source,
+      ...moved,
+      placement: { ...placement, current: 'silo', status: 'complete', drainUntil: undefined },
+    };
+    await upsertTenant(deps.target.registry, target);
+    for (const key of keys) await deps.target.registry.putApiKey(key);
+    return { source, target, keys: keys.length };
+  }
+  const target = await changeTenant(
+    deps.registry,
+    tenantId,
+    (current) => {
+      placementFor(current, step);
+      const suspendedHere = current.version !== directory.version && current.status === 'suspended';
+      return {
+        ...source,
+        ...moved,
+        status: suspendedHere ? 'suspended' : source.status,
+        version: current.version,
+        createdAt: current.createdAt,
+        placement: current.placement,
+      };
+    },
+    STEP_RETRIES,
+  );
+  await deps.target.registry.carryApiKeys(tenantId, keys);
+  return { source, target, keys: keys.length };
+}
+
+/** The source's templates in the target, those it no longer has deleted there; returns how many. */
+async function copyPrompts(deps: Pick<MoveDeps, 'source' | 'target'>, tenantId: string): Promise<number> {
+  const prompts = await deps.source.registry.listPrompts(tenantId);
+  const kept = new Set(prompts.map((prompt) => prompt.name));
+  for (const prompt of prompts) await deps.target.registry.putPrompt(tenantId, prompt);
+  for (const stale of await deps.target.registry.listPrompts(tenantId)) {
+    if (!kept.has(stale.name)) await deps.target.registry.deletePrompt(tenantId, stale.name);
+  }
+  return prompts.length;
 }
 
 /** Announced budget thresholds: marking is idempotent, so a rerun or the catch-up marks again, harmlessly. */
@@ -244,29 +355,52 @@ async function copyBudgetAlertMarks(deps: Pick<MoveDeps, 'source' | 'target'>, t
 }
 
 /**
- * Copies the tenant's ledger into the silo (each item with its base) and points the pool's record at
- * the silo at once: its authorizer forwards the tenant's calls there from now on, and the silo admits
- * them against the ledger as the pool left it. The pool's calls in flight (and those admitted on a
- * decision its authorizer cached) may still write until `drainUntil`; the catch-up waits for it.
+ * Copies the tenant's ledger into the target (each item with its base) and points the pool's record
+ * at the target at once: the pool's authorizer forwards the tenant's calls to its silo from now on
+ * (or, returning, serves them itself), and the target admits them against the ledger as the source
+ * left it. The source's calls in flight (and those admitted on a decision its authorizer cached) may
+ * still write until `drainUntil`; the catch-up waits for it. A return then has the silo forward the
+ * tenant's calls to the pool and refuse changes to it, and takes what the silo holds as its last
+ * word. A rerun after the switch does its after-steps again.
  */
-export async function switchToSilo(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
+export async function switchPlanes(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
   const tenant = await readTenant(deps.registry, tenantId);
   const placement = placementFor(tenant, 'switch');
-  if (placement.status !== 'copied') return tenant;
-  const ledgerItems = await copyTable(deps, tenantId, 'ledger');
-  const switched = await advance(deps, tenantId, 'switch', (current) =>
-    current.status === 'copied'
-      ? {
-          ...current,
-          current: 'silo',
-          status: 'catching_up',
-          drainUntil: iso(deps.now() + deps.drainMs),
-          migrated: { ...current.migrated, [COPIED_TABLES.ledger]: ledgerItems },
-        }
-      : current,
+  if (isPast(placement, 'switch')) return tenant;
+  let switched = tenant;
+  if (placement.status === 'copied') {
+    const ledgerItems = await copyTable(deps, tenantId, 'ledger');
+    switched = await advance(deps, tenantId, 'switch', (current) =>
+      current.status === 'copied'
+        ? {
+            ...current,
+            current: current.desired,
+            status: 'catching_up',
+            drainUntil: iso(deps.now() + deps.drainMs),
+            migrated: { ...current.migrated, [COPIED_TABLES.ledger]: ledgerItems },
+          }
+        : current,
+    );
+  }
+  if (placement.desired === 'silo') {
+    await carrySafeChanges(deps, switched);
+    return switched;
+  }
+  // The silo forwards the tenant's calls to the pool from now on, and refuses changes to it (409)...
+  await changeTenant(
+    deps.source.registry,
+    tenantId,
+    (silo) => ({
+      ...silo,
+      placement: { ...(silo.placement ?? placement), current: 'pool', poolUrl: deps.target.apiUrl },
+    }),
+    STEP_RETRIES,
   );
-  await carrySafeChanges(deps, switched);
-  return switched;
+  // ...so what it holds now is its last word: its record, keys, templates and adapters as changed since the copy.
+  const { target } = await copyRecordAndKeys(deps, switched, 'switch');
+  await copyPrompts(deps, tenantId);
+  await loadAdaptersAt(deps.source.registry, deps.target, target, deps);
+  return target;
 }
 
 /**
@@ -448,31 +582,19 @@ async function eachPage(
 }
 
 /**
- * Deletes the pool's copy of the tenant's data, with the stores' offboarding deletes. The record
+ * Deletes the pool's copy of the tenant's data once its silo serves it, with the stores' offboarding
+ * deletes, and its profiles of the pool's region once the silo calls its own region's. The record
  * and the API keys stay: they are how the pool tells the tenant's callers where to go.
  */
 export async function cleanPoolCopy(
-  deps: Pick<PlacementDeps, 'registry' | 'now'> & { readonly pool: PoolPurge },
+  deps: Pick<PlacementDeps, 'registry' | 'now'> & { readonly pool: PlanePurge },
   tenantId: string,
 ): Promise<TenantRecord> {
   const tenant = await readTenant(deps.registry, tenantId);
   const placement = placementFor(tenant, 'clean');
   if (placement.status === PLACEMENT_STEPS.clean.to) return tenant;
-  // The copy loaded the tenant's adapters on the silo's GPU endpoint: the pool's components go.
-  await removeAllAdapters(deps.pool.adapterStore, tenantId);
-  // Templates were copied to the silo's registry: the silo's operator API manages them from now on.
-  await deleteAllPrompts(deps.pool.adapterStore.registry, tenantId);
-  await deps.pool.vectors.deleteTenant(tenant);
-  await deps.pool.documents.deleteAll(tenantId);
-  await deps.pool.audit.deleteAll(tenantId);
-  await deps.pool.ledger.deleteAll(tenantId);
   const moved = placement.targetInferenceProfiles;
-  if (moved) {
-    const kept = new Set(Object.values(moved));
-    await deps.pool.inferenceProfiles.deleteAll(
-      Object.values(tenant.inferenceProfiles ?? {}).filter((arn) => !kept.has(arn)),
-    );
-  }
+  await deleteTenantCopy(deps.pool, tenant, moved);
   return advance(
     deps,
     tenantId,
@@ -483,20 +605,85 @@ export async function cleanPoolCopy(
   );
 }
 
-/** What the pool deletes once the silo serves the tenant. */
-export interface PoolPurge {
+/**
+ * Deletes a plane's copy of a moved tenant's data (the pool's after a promotion, the silo's after a
+ * return), with the stores' offboarding deletes: its adapters (their components first), templates,
+ * chunks, documents, audit and ledger items, and, given the profiles the tenant calls now, those of
+ * its profiles (`tenant`'s, this plane's record) that are not among them.
+ */
+export async function deleteTenantCopy(
+  plane: PlanePurge,
+  tenant: TenantRecord,
+  profilesKept?: Readonly<Record<string, string>>,
+): Promise<void> {
+  const { tenantId } = tenant;
+  if (profilesKept) {
+    const kept = new Set(Object.values(profilesKept));
+    await plane.inferenceProfiles.deleteAll(
+      Object.values(tenant.inferenceProfiles ?? {}).filter((arn) => !kept.has(arn)),
+    );
+  }
+  // The copy loaded the tenant's adapters on the target's GPU endpoint: this plane's components go.
+  await removeAllAdapters(plane.adapterStore, tenantId);
+  // Templates were copied to the target's registry, which manages them from now on.
+  await deleteAllPrompts(plane.adapterStore.registry, tenantId);
+  await plane.vectors.deleteTenant(tenant);
+  await plane.documents.deleteAll(tenantId);
+  await plane.audit.deleteAll(tenantId);
+  await plane.ledger.deleteAll(tenantId);
+}
+
+/**
+ * A return's decommission, before the silo's stack goes: the silo's copy of the tenant deleted, and
+ * its profiles the pool does not call (those of the silo's region, when the copy made the pool's own).
+ */
+export async function deleteSiloCopy(
+  deps: Pick<PlacementDeps, 'registry'>,
+  silo: PlanePurge,
+  tenantId: string,
+): Promise<void> {
+  const pool = await readTenant(deps.registry, tenantId);
+  const placement = placementFor(pool, 'clean');
+  if (placement.desired !== 'pool') {
+    throw new PlatformError('conflict', `tenant '${tenantId}' is not returning to the pool`);
+  }
+  const record = await silo.adapterStore.registry.getTenant(tenantId);
+  if (record) await deleteTenantCopy(silo, record, pool.inferenceProfiles ?? {});
+}
+
+/**
+ * A return's last step, once its silo's copy is deleted and the silo decommissioned: the tenant is a
+ * pool tenant again (no silo recorded, so an offboarding decommissions none).
+ */
+export async function finishReturn(deps: Pick<PlacementDeps, 'registry' | 'now'>, tenantId: string) {
+  return advance(deps, tenantId, 'clean', (current) => ({
+    ...current,
+    status: 'complete',
+    siloUrl: undefined,
+    siloResources: undefined,
+    drainUntil: undefined,
+    targetInferenceProfiles: undefined,
+  }));
+}
+
+/** What a plane deletes of a tenant that moved away from it. */
+export interface PlanePurge {
   readonly adapterStore: Pick<AdapterDeps, 'registry' | 'host'>;
   readonly vectors: Pick<VectorIndex, 'deleteTenant'>;
   readonly documents: { deleteAll(tenantId: string): Promise<number> };
   readonly audit: { deleteAll(tenantId: string): Promise<number> };
   readonly ledger: { deleteAll(tenantId: string): Promise<number> };
-  /** The tenant's profiles of the pool's region, once the silo calls its own region's. */
+  /** The tenant's profiles of the plane's region, once the target calls its own region's. */
   readonly inferenceProfiles: Pick<InferenceProfiles, 'deleteAll'>;
 }
 
+/** Whether the move has switched the tenant to where it is going. */
+const switched = (placement: TenantPlacement) => placement.current === placement.desired;
+
 /**
- * Records a failed step. Before the switch the tenant goes back to being served from the pool,
- * whose data was never touched; after it, the error is kept and the cleanup is what a retry redoes.
+ * Records a failed step. Before the switch the tenant goes on being served where it was (the pool,
+ * or returning, its silo), whose data was never touched; after it, the error is kept and asking
+ * again resumes the move from the step that failed.
  */
 export async function failPlacement(deps: Pick<PlacementDeps, 'registry' | 'now'>, tenantId: string, error: string) {
   return changeTenant(
@@ -508,9 +695,9 @@ export async function failPlacement(deps: Pick<PlacementDeps, 'registry' | 'now'
             ...tenant,
             placement: {
               ...tenant.placement,
-              status: tenant.placement.current === 'pool' ? 'failed' : tenant.placement.status,
+              status: switched(tenant.placement) ? tenant.placement.status : 'failed',
               // Switched, the drain still bounds when the catch-up may run: a resumed move waits it out.
-              drainUntil: tenant.placement.current === 'pool' ? undefined : tenant.placement.drainUntil,
+              drainUntil: switched(tenant.placement) ? tenant.placement.drainUntil : undefined,
               error: error.slice(0, 1000),
               updatedAt: iso(deps.now()),
             },

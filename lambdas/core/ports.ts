@@ -290,6 +290,17 @@ export interface TenantRegistry {
   deleteApiKeys(tenantId: string): Promise<number>;
   /** Every key of the tenant, revoked ones too: what a move to its silo copies. */
   listApiKeys(tenantId: string): Promise<StoredApiKey[]>;
+  /**
+   * A return to the pool's copy of the tenant's keys, as its build's session may write them: into the
+   * tenant's own list (its partition) only, each with its hash, never over a revoked one; the pool's
+   * own step makes them keys (`adoptCarriedKeys`), so no session writes a key item of any tenant.
+   */
+  carryApiKeys(tenantId: string, keys: readonly StoredApiKey[]): Promise<void>;
+  /**
+   * Makes the keys carried into the tenant's list keys: a key id no one has, or the tenant's own
+   * active key (a revoked key stays revoked); another tenant's key is never touched. Returns how many.
+   */
+  adoptCarriedKeys(tenantId: string): Promise<number>;
   getAdapter(tenantId: string, name: string): Promise<AdapterRecord | undefined>;
   /** Creates or replaces the adapter's record. */
   putAdapter(tenantId: string, record: AdapterRecord, condition?: RecordCondition<AdapterRecord>): Promise<void>;
@@ -432,8 +443,8 @@ export interface AdapterWorkflow {
 
 /** The durable move of a tenant to its silo stack (EventBridge event → Step Functions on AWS). */
 export interface PlacementWorkflow {
-  /** Starts the move of a tenant whose record asks for it. */
-  start(tenant: { tenantId: string }): Promise<void>;
+  /** Starts the move of a tenant whose record asks for it: to its silo (`to` absent), or back to the pool. */
+  start(tenant: { tenantId: string; to?: 'silo' | 'pool' }): Promise<void>;
 }
 
 /** The data tables keyed by tenant partition. */

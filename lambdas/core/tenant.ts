@@ -60,6 +60,8 @@ export const placementSchema = z.object({
   siloUrl: z.string().optional(),
   /** Where the silo's stores are (its `PlaneResources` output, on AWS): what offboarding purges. */
   siloResources: z.string().optional(),
+  /** On the silo's record, once its tenant has returned to the pool: where the silo forwards its calls. */
+  poolUrl: z.string().optional(),
   /** While `catching_up`: from this time no call the pool took for the tenant can still write. */
   drainUntil: z.string().optional(),
   /**
@@ -125,6 +127,8 @@ export function tenantView(record: TenantRecord) {
     placement: record.placement?.current ?? 'pool',
     ...(record.placement && {
       placement_status: record.placement.status,
+      // Where an unfinished move goes: `silo`, or `pool` (a return).
+      ...(record.placement.status !== 'complete' && { moving_to: record.placement.desired }),
       ...(record.placement.siloUrl && { silo_url: record.placement.siloUrl }),
       ...(Object.keys(record.placement.migrated).length > 0 && { migrated: record.placement.migrated }),
       ...(record.placement.error && { placement_error: record.placement.error }),
@@ -141,12 +145,20 @@ export function tenantView(record: TenantRecord) {
 }
 
 /**
- * Whether this plane serves the tenant now. A silo serves its one tenant; the pool serves a tenant
- * until the move to its silo switches it there (its calls are forwarded from then on).
+ * Whether this plane serves the tenant now. A silo serves its one tenant until a return to the
+ * pool switches it back; the pool serves a tenant but while it is switched to its silo (its calls
+ * are forwarded, one way or the other, from the switch on).
  */
 export function servedHere(record: TenantRecord, siloTenantId: string | undefined): boolean {
-  if (siloTenantId !== undefined) return record.tenantId === siloTenantId;
+  if (siloTenantId !== undefined) return record.tenantId === siloTenantId && record.placement?.current !== 'pool';
   return record.placement?.current !== 'silo';
+}
+
+/** Where this plane passes the tenant's calls on, when another serves it: its silo (from the pool), the pool (from its silo). */
+export function forwardUrl(record: TenantRecord, siloTenantId: string | undefined): string | undefined {
+  const placement = record.placement;
+  if (siloTenantId === undefined) return placement?.current === 'silo' ? placement.siloUrl : undefined;
+  return placement?.current === 'pool' ? placement.poolUrl : undefined;
 }
 
 /** Who is calling on behalf of the tenant: a user of its identity provider or one of its API keys. */

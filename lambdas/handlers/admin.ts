@@ -6,7 +6,7 @@ import { PlatformError } from '../core/errors';
 import { siloMayExist } from '../core/lifecycle';
 import { beginOffboarding } from '../core/offboarding';
 import { pageQuerySchema } from '../core/paging';
-import { requestSilo } from '../core/placement';
+import { requestPool, requestSilo } from '../core/placement';
 import { promptTemplateRequestSchema } from '../core/prompt-record';
 import { deletePrompt, getPrompt, listPrompts, promptView, putPrompt } from '../core/prompts';
 import { reindexTenant } from '../core/reindex';
@@ -79,6 +79,10 @@ export function create(deps: AdminDeps) {
     if (admin.siloTenantId !== undefined) throw new PlatformError('conflict', 'this stack is a silo already');
     return requestSilo({ ...admin, workflow: deps.placement }, tenantId);
   };
+  const demote = async (tenantId: string) => {
+    if (admin.siloTenantId !== undefined) throw new PlatformError('conflict', "a tenant's return is asked of the pool");
+    return requestPool({ ...admin, workflow: deps.placement }, tenantId);
+  };
   const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
   const name = (event: ApiEvent) => event.pathParameters?.name ?? '';
   const operations: Record<string, (event: ApiEvent) => Promise<APIGatewayProxyResult>> = {
@@ -97,6 +101,9 @@ export function create(deps: AdminDeps) {
     },
     'POST /admin/tenants/{id}/promote': async (event) =>
       json(202, { ...tenantView(await promote(id(event))), status_url: `/admin/tenants/${id(event)}` }),
+    // A silo tenant back to the pool (a downgrade): its silo decommissioned once the pool serves it.
+    'POST /admin/tenants/{id}/demote': async (event) =>
+      json(202, { ...tenantView(await demote(id(event))), status_url: `/admin/tenants/${id(event)}` }),
     // Moves the tenant's chunks into an index of its own in its tier's store (the shared index's migration).
     'POST /admin/tenants/{id}/reindex': async (event) => {
       const reindexed = await reindexTenant(admin, id(event));

@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import * as z from 'zod';
-import { cleanPoolCopy, failPlacement, markDeploying, startCopy } from '../core/placement';
+import { readTenant } from '../core/lifecycle';
+import { cleanPoolCopy, failPlacement, finishReturn, markDeploying, markReturning, startCopy } from '../core/placement';
 import { type TenantRecord, tenantIdSchema } from '../core/tenant';
 import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';
 import { workflowStepDeps } from '../runtime-vectors';
@@ -16,6 +17,9 @@ const stepSchema = z.discriminatedUnion('step', [
     siloResources: z.string().optional(),
   }),
   z.object({ step: z.literal('clean'), tenantId: tenantIdSchema }),
+  z.object({ step: z.literal('return_start'), tenantId: tenantIdSchema }),
+  z.object({ step: z.literal('adopt_keys'), tenantId: tenantIdSchema }),
+  z.object({ step: z.literal('return_done'), tenantId: tenantIdSchema }),
   z.object({ step: z.literal('fail'), tenantId: tenantIdSchema, error: z.string() }),
 ]);
 export type PlacementStep = z.input<typeof stepSchema>;
@@ -27,15 +31,22 @@ export type PlacementDeps = Pick<
 >;
 
 /**
- * The pool's steps of a tenant's move to its silo; deploying the silo, copying the data, the switch
- * and the catch-up are the pipeline's (CodeBuild on AWS, with access to both planes). Each step
- * reports on the tenant record and is safe to repeat.
+ * The pool's steps of a tenant's move to its silo and of its return; deploying the silo, copying
+ * the data, the switch, the catch-up and the decommission are the pipeline's (CodeBuild on AWS, with
+ * access to both planes). Each step reports on the tenant record and is safe to repeat.
  */
 export function create(deps: PlacementDeps) {
   const placement = offboardingDeps(deps);
   const steps = {
     deploying: (tenantId: string) => markDeploying(placement, tenantId),
     clean: (tenantId: string) => cleanPoolCopy({ ...placement, pool: placement }, tenantId),
+    return_start: (tenantId: string) => markReturning(placement, tenantId),
+    // A return's build carried the tenant's keys into its own list (all its session may write): made keys here.
+    adopt_keys: async (tenantId: string) => {
+      await deps.registry.adoptCarriedKeys(tenantId);
+      return readTenant(deps.registry, tenantId);
+    },
+    return_done: (tenantId: string) => finishReturn(placement, tenantId),
   };
   return lambdaFunction(
     middy<unknown, { tenantId: string; placement: TenantRecord['placement'] }>().handler(async (event) => {

@@ -21,7 +21,7 @@ import {
 } from '../../contract/iam';
 import { TENANT_INDEX_PREFIX } from '../../contract/search';
 import { TENANT_COST_TAG } from '../../contract/tenancy';
-import { PLACEMENT_WORKFLOW } from '../../contract/workflows';
+import { PLACEMENT_WORKFLOW, RETURN_WORKFLOW } from '../../contract/workflows';
 import type { TenantAccessRole } from './tenant-access-role';
 import { standardWorkflow, workflowDefinition, workflowSteps } from './workflow';
 
@@ -45,6 +45,15 @@ export interface PlacementPipelineProps {
   readonly environment: Readonly<Record<string, string>>;
   /** The admin function, which announces a requested move. */
   readonly admin: IFunction;
+  /** The pool's API base URL: where a silo forwards the calls of a tenant returned to the pool. */
+  readonly poolApiUrl: string;
+  /**
+   * The pool's GPU endpoint, when it has one: a return loads the tenant's adapters on it.
+   * @default - none
+   */
+  readonly poolAdapterEndpointName?: string;
+  /** The pool's ingest queue: a return queues there the jobs its silo had not done. */
+  readonly poolIngestQueueArn: string;
   /** Context the silo's `cdk deploy` gets on top of the source's `cdk.json` (sizes, regions, identity provider). */
   readonly deployContext: Readonly<Record<string, string>>;
   /**
@@ -81,6 +90,8 @@ export interface PlacementPipelineProps {
  */
 export class PlacementPipeline extends Construct {
   public readonly stateMachine: StateMachine;
+  /** A silo tenant's return to the pool (`RETURN_WORKFLOW`). */
+  public readonly returnStateMachine: StateMachine;
   public readonly project: Project;
   public readonly stepFunction: IFunction;
   /** What each build runs as, through a session tagged with its one tenant (see `tenantRunRoleOf`). */
@@ -90,25 +101,42 @@ export class PlacementPipeline extends Construct {
     super(scope, id);
     this.stepFunction = workflowSteps(this, { ...props, handlerName: 'placement' });
     const buildRole = new Role(this, 'BuildRole', { assumedBy: new ServicePrincipal('codebuild.amazonaws.com') });
-    this.tenantRunRole = this.tenantRunRoleOf(buildRole, props.poolStackName, props.siloRegions ?? []);
+    this.tenantRunRole = this.tenantRunRoleOf(buildRole, props);
     this.project = this.buildProject(props, buildRole);
     const eventBus = props.eventBus ?? EventBus.fromEventBusName(this, 'DefaultBus', 'default');
     eventBus.grantPutEventsTo(props.admin);
 
     // The steps, in the order `contract/workflows.ts` lists them (the local runner walks the same list).
+    const projects = { migrate: this.project, switch: this.project, 'catch-up': this.project };
     const definition = workflowDefinition(this, PLACEMENT_WORKFLOW, {
       stepFunction: this.stepFunction,
-      projects: { deploy: this.project, migrate: this.project, switch: this.project, 'catch-up': this.project },
+      projects: { ...projects, deploy: this.project },
       eventBus,
     });
-
     // A stack deploy (a search domain takes up to an hour), the copy, the drain, the catch-up, retries.
     this.stateMachine = standardWorkflow(this, { definition, timeout: Duration.hours(6) });
-    new Rule(this, 'OnRequested', {
+    // A return to the pool: its states in a scope of their own (their names are the promotion's too).
+    const returns = new Construct(this, 'Return');
+    const returnDefinition = workflowDefinition(returns, RETURN_WORKFLOW, {
+      stepFunction: this.stepFunction,
+      projects: { ...projects, decommission: this.project },
       eventBus,
-      eventPattern: { source: [PLACEMENT_EVENTS.source], detailType: [PLACEMENT_EVENTS.requested] },
-      targets: [new SfnStateMachine(this.stateMachine, { input: RuleTargetInput.fromEventPath('$.detail') })],
     });
+    this.returnStateMachine = standardWorkflow(returns, { definition: returnDefinition, timeout: Duration.hours(6) });
+    for (const [id, to, stateMachine] of [
+      ['OnRequested', 'silo', this.stateMachine],
+      ['OnReturnRequested', 'pool', this.returnStateMachine],
+    ] as const) {
+      new Rule(this, id, {
+        eventBus,
+        eventPattern: {
+          source: [PLACEMENT_EVENTS.source],
+          detailType: [PLACEMENT_EVENTS.requested],
+          detail: { to: [to] },
+        },
+        targets: [new SfnStateMachine(stateMachine, { input: RuleTargetInput.fromEventPath('$.detail') })],
+      });
+    }
     this.suppressAcceptedFindings();
   }
 
@@ -144,6 +172,8 @@ export class PlacementPipeline extends Construct {
       environmentVariables: {
         ...Object.fromEntries(Object.entries(props.environment).map(([key, value]) => [key, { value }])),
         PLATFORM_CONTEXT: { value: Stack.of(this).toJsonString(props.deployContext) },
+        // Where a silo forwards a returned tenant's calls.
+        POOL_API_URL: { value: props.poolApiUrl },
         TENANT_RUN_ROLE_ARN: { value: this.tenantRunRole.roleArn },
       },
       buildSpec: BuildSpec.fromObject({
@@ -190,7 +220,8 @@ export class PlacementPipeline extends Construct {
    * table (`dynamodb:LeadingKeys`), resources tagged with it (a silo's tables, key, queue, adapter
    * components, the tenant's inference profiles) and its own vector and search indexes.
    */
-  private tenantRunRoleOf(buildRole: IRole, poolStackName: string, siloRegions: readonly string[]): IRole {
+  private tenantRunRoleOf(buildRole: IRole, props: PlacementPipelineProps): IRole {
+    const { poolStackName, siloRegions = [] } = props;
     const { account, region, partition } = Stack.of(this);
     const tenant = `\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`;
     const ownTagged = { StringEquals: { [`aws:ResourceTag/${TENANT_COST_TAG}`]: tenant } };
@@ -290,6 +321,20 @@ export class PlacementPipeline extends Construct {
         conditions: { StringEquals: { [`aws:RequestTag/${TENANT_COST_TAG}`]: tenant } },
       }),
       new PolicyStatement({ actions: ['bedrock:ListInferenceProfiles'], resources: ['*'] }),
+      // A return to the pool queues the jobs its silo had not done on the pool's queue (the worker
+      // runs a job only where the tenant's session finds its item), and loads the tenant's adapters
+      // on the pool's endpoint, each component with the tenant's tag (above).
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.poolIngestQueueArn] }),
+      ...(props.poolAdapterEndpointName
+        ? [
+            new PolicyStatement({
+              actions: ['sagemaker:CreateInferenceComponent'],
+              resources: [
+                `arn:${partition}:sagemaker:${region}:${account}:endpoint/${props.poolAdapterEndpointName.toLowerCase()}`,
+              ],
+            }),
+          ]
+        : []),
     ];
     for (const statement of statements) run.addToPolicy(statement);
     return run;
@@ -298,7 +343,7 @@ export class PlacementPipeline extends Construct {
   /** The findings this design accepts, on this construct's own resources, each with its reason. */
   private suppressAcceptedFindings(): void {
     NagSuppressions.addResourceSuppressions(
-      this.stateMachine.role,
+      [this.stateMachine.role, this.returnStateMachine.role],
       [
         {
           id: 'AwsSolutions-IAM5',

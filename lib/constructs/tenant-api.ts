@@ -1,4 +1,4 @@
-import { CfnOutput, Duration } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import {
   AccessLogField,
   AccessLogFormat,
@@ -90,16 +90,18 @@ export interface TenantApiProps {
 export class TenantApi extends Construct {
   public readonly api: RestApi;
   public readonly handlers: Readonly<Record<HandlerName, LambdaFunction>>;
+  public readonly stageName: string;
 
   constructor(scope: Construct, id: string, props: TenantApiProps) {
     super(scope, id);
     const routes = props.routes ?? ROUTES;
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention: RetentionDays.ONE_YEAR });
+    this.stageName = props.stageName ?? 'prod';
     this.api = new RestApi(this, 'Api', {
       description: 'Multi-tenant AI platform: OpenAI-compatible tenant API and admin API',
       cloudWatchRole: true,
       deployOptions: {
-        stageName: props.stageName ?? 'prod',
+        stageName: this.stageName,
         accessLogDestination: new LogGroupLogDestination(accessLogs),
         accessLogFormat: AccessLogFormat.custom(
           JSON.stringify({
@@ -216,6 +218,16 @@ export class TenantApi extends Construct {
       value: `${this.api.url}v1`,
       description: 'baseURL for OpenAI SDKs (with a tenant API key or JWT as apiKey)',
     });
+  }
+
+  /**
+   * The stage's base URL (no trailing slash), built from the API's id and stage name: it names the
+   * API alone, not its deployment (which depends on every function), so what a function depends on
+   * (a build project a workflow it starts runs) may hold it without a cycle.
+   */
+  baseUrl(): string {
+    const stack = Stack.of(this);
+    return `https://${this.api.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${this.stageName}`;
   }
 }
 

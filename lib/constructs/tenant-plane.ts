@@ -132,7 +132,7 @@ export class TenantPlane extends Construct {
     const environment = this.functionEnvironment(props, stores, { ingest, guardrails, adapterEndpoint });
     const { api, authorizer, ingestWorker } = this.addFunctions(props, stores, { models, ingest, environment });
     this.api = api;
-    const workflows = this.addWorkflows(props, stores, environment);
+    const workflows = this.addWorkflows(props, stores, environment, { ingest, adapterEndpoint });
     this.grantModelUse(config, models, guardrails, workflows);
     if (adapterEndpoint) this.addAdapterWorkflow(config, adapterEndpoint, stores, environment, workflows);
     const budgets = this.addOperations(props, stores, { ingest, authorizer, ingestWorker, workflows, environment });
@@ -267,7 +267,12 @@ export class TenantPlane extends Construct {
   }
 
   /** The placement pipeline (the pool's) and the offboarding workflow, which the admin function starts. */
-  private addWorkflows(props: TenantPlaneProps, stores: PlaneStores, environment: Record<string, string>) {
+  private addWorkflows(
+    props: TenantPlaneProps,
+    stores: PlaneStores,
+    environment: Record<string, string>,
+    parts: { ingest: IngestPipeline; adapterEndpoint?: AdapterEndpoint },
+  ) {
     const { config } = props;
     const placement =
       props.placementPipeline &&
@@ -277,6 +282,9 @@ export class TenantPlane extends Construct {
         tenantAccess: stores.tenantAccess,
         environment,
         admin: this.api.handlers.admin,
+        poolApiUrl: this.api.baseUrl(),
+        poolIngestQueueArn: parts.ingest.queue.queueArn,
+        poolAdapterEndpointName: parts.adapterEndpoint?.endpointName,
         logRetention: config.logRetentionDays,
       });
     const offboarding = new OffboardingWorkflow(this, 'Offboarding', {
@@ -387,7 +395,7 @@ export class TenantPlane extends Construct {
     const stack = Stack.of(this);
     const resources: Omit<PlaneResources, 'apiUrl'> & { apiUrl: string } = {
       region: stack.region,
-      apiUrl: this.api.api.urlForPath('/').replace(/\/$/, ''),
+      apiUrl: this.api.baseUrl(),
       tenantTableName: stores.tenants.table.tableName,
       ledgerTableName: stores.ledger.table.tableName,
       auditTableName: stores.audit.table.tableName,

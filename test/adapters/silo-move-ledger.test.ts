@@ -11,7 +11,7 @@ import {
   type PlaneStores,
   requestSilo,
   startCopy,
-  switchToSilo,
+  switchPlanes,
 } from '../../lambdas/core/placement';
 import { createApiKey, onboardTenant, revokeApiKey, updateTenant } from '../../lambdas/core/tenants';
 import { DEFAULT_MODELS, DEFAULT_TIERS, platformConfig } from '../../lib/config';
@@ -32,7 +32,11 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
       credentials,
     });
     db = DynamoDBDocumentClient.from(
-      new DynamoDBClient({ region: 'us-east-1', endpoint: dynamodb.endpoint, credentials }),
+      new DynamoDBClient({
+        region: 'us-east-1',
+        endpoint: dynamodb.endpoint,
+        credentials,
+      }),
     );
   });
   afterAll(async () => {
@@ -68,6 +72,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
       partitions: new DynamoDbTenantPartitions(() => db, { ledger: 'ledger', audit: 'audit', documents: 'documents' }),
       budgetAlertMarks: marks,
       region: 'us-east-1',
+      apiUrl: 'https://plane.example',
     };
     const target: PlaneStores = {
       ...silo.ports,
@@ -78,6 +83,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
       }),
       budgetAlertMarks: marks,
       region: 'us-east-1',
+      apiUrl: 'https://plane.example',
     };
     const move = {
       ...deps,
@@ -123,7 +129,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     // WHEN the pool, still serving it (copied, switch pending: served here), uses the rest of its month
     for (let i = 0; i < 9; i++) await call(w.poolLedger, 100);
     await expect(call(w.poolLedger, 100)).rejects.toMatchObject({ code: 'quota_exceeded' });
-    await switchToSilo(w.move, id);
+    await switchPlanes(w.move, id);
     // THEN the silo, served from the switch on (no call of the pool's in the drain window at all),
     // must not admit another month on the ledger the copy took before the pool spent it
     let admittedBySilo = 0;
@@ -177,7 +183,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     const w = await moving(id);
     await w.start();
     await copyTenantData(w.move, id);
-    await switchToSilo(w.move, id);
+    await switchPlanes(w.move, id);
     // the CatchUp build fails once (PLACEMENT_WORKFLOW has no buildRetry): the workflow's failure path records it
     await failPlacement(w.move, id, 'catch-up failed: ThrottlingException');
     const record = await w.move.registry.getTenant(id);
@@ -190,7 +196,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     await markDeploying(w.move, id);
     await startCopy(w.move, id, { siloUrl: 'https://silo.example' });
     await copyTenantData(w.move, id);
-    expect((await switchToSilo(w.move, id)).placement).toMatchObject({ status: 'catching_up', current: 'silo' });
+    expect((await switchPlanes(w.move, id)).placement).toMatchObject({ status: 'catching_up', current: 'silo' });
     w.advance(120_000);
     expect((await catchUpTenantData(w.move, id)).placement).toMatchObject({ status: 'cleaning' });
   });
@@ -212,7 +218,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     }
     for (let n = 120; n < 180; n++) await put('documents', n);
     for (let n = 100; n < 120; n++) await put('documents', n, 2);
-    await switchToSilo(w.move, id);
+    await switchPlanes(w.move, id);
     w.advance(120_000);
     const caughtUp = await catchUpTenantData(w.move, id);
     const silo = await w.move.target.partitions.read(id, 'documents');
@@ -238,7 +244,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     await copyTenantData(w.move, id);
     // a call the pool took on a cached decision writes the session once more (version 2)
     await db.send(new PutCommand({ TableName: 'documents', Item: { ...key, version: 2 } }));
-    await switchToSilo(w.move, id);
+    await switchPlanes(w.move, id);
     w.advance(120_000);
     // the silo serves the tenant meanwhile: it deletes the session after the catch-up read the table, before it wrote
     const partitions = w.move.target.partitions;
@@ -258,7 +264,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     const w = await moving(id);
     await w.start();
     await copyTenantData(w.move, id);
-    const switched = await switchToSilo(w.move, id);
+    const switched = await switchPlanes(w.move, id);
     const drainEnd = switched.placement?.drainUntil;
     expect(drainEnd).toBeDefined();
     // the SwitchToSilo build fails after its advance (carrySafeChanges throttled, the build killed):
@@ -266,7 +272,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     await failPlacement(w.move, id, 'switch failed: ThrottlingException');
     // the operator asks again at once (request_silo is legal in 'moved'); the resumed workflow reruns the switch
     await requestSilo(w.move, id);
-    const rerun = await switchToSilo(w.move, id);
+    const rerun = await switchPlanes(w.move, id);
     // the workflow's WaitForDrain waits until what the switch step exports
     expect(drainUntil(rerun, w.now)).toBe(drainEnd);
   });
@@ -276,10 +282,10 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
     const w = await moving(id);
     await w.start();
     await copyTenantData(w.move, id);
-    await switchToSilo(w.move, id);
+    await switchPlanes(w.move, id);
     await failPlacement(w.move, id, 'switch failed: ThrottlingException');
     await requestSilo(w.move, id);
-    await switchToSilo(w.move, id);
+    await switchPlanes(w.move, id);
     // 1 s after the switch: the pool's calls in flight may still settle in the pool for another 59 s
     w.advance(1_000);
     await expect(catchUpTenantData(w.move, id)).rejects.toMatchObject({ code: 'conflict' });

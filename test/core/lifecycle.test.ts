@@ -1,6 +1,6 @@
 import { assertLegal, phaseOf, siloMayExist } from '../../lambdas/core/lifecycle';
 import { beginOffboarding } from '../../lambdas/core/offboarding';
-import { failPlacement, markDeploying, requestSilo } from '../../lambdas/core/placement';
+import { failPlacement, markDeploying, requestPool, requestSilo } from '../../lambdas/core/placement';
 import type { PlacementStatus, TenantPlacement, TenantRecord } from '../../lambdas/core/tenant';
 import { inMemoryPorts } from '../support/fakes';
 
@@ -51,6 +51,74 @@ describe('the lifecycle table', () => {
     expect(() => assertLegal(record({ status: 'deploying' }), 'purge', undefined)).toThrow(
       /is moving to its own stack \(deploying\)$/,
     );
+  });
+});
+
+describe('a return to the pool, in the lifecycle table', () => {
+  const returning = (status: PlacementStatus, current: 'pool' | 'silo') =>
+    record({ desired: 'pool', current, status, siloUrl: 'https://silo.example' });
+
+  it('leaves the tenant managed at its silo until the switch, then only the safe direction in the pool until done', () => {
+    for (const status of ['requested', 'copying', 'copied', 'failed'] as const) {
+      expect(phaseOf(returning(status, 'silo'), undefined)).toBe('moved');
+      expect(() => assertLegal(returning(status, 'silo'), 'configure', undefined)).toThrow(/managed at its own stack/);
+      expect(() => assertLegal(returning(status, 'silo'), 'offboard', undefined)).not.toThrow();
+    }
+    for (const status of ['catching_up', 'cleaning'] as const) {
+      const switched = returning(status, 'pool');
+      expect(phaseOf(switched, undefined)).toBe('returning');
+      for (const operation of ['suspend', 'revoke_key', 'offboard', 'request_pool'] as const) {
+        expect(() => assertLegal(switched, operation, undefined)).not.toThrow();
+      }
+      for (const operation of [
+        'configure',
+        'issue_key',
+        'change_adapters',
+        'change_prompts',
+        'request_silo',
+      ] as const) {
+        expect(() => assertLegal(switched, operation, undefined)).toThrow(/returning to the pool/);
+      }
+    }
+    expect(phaseOf(returning('complete', 'pool'), undefined)).toBe('serving');
+  });
+
+  it('has the silo, once switched back, forward the tenant and refuse changes to it', () => {
+    const silo = record({ current: 'pool', desired: 'pool', status: 'complete', poolUrl: 'https://pool.example' });
+    expect(phaseOf(silo, 'bank-co')).toBe('moved');
+    expect(() => assertLegal(silo, 'issue_key', 'bank-co')).toThrow(/returned to the pool .*https:\/\/pool\.example/);
+    expect(phaseOf(record({ current: 'silo', desired: 'silo', status: 'complete' }), 'bank-co')).toBe('serving');
+  });
+
+  it('is asked for once a move to the silo is done, and refuses a promotion while it is under way', async () => {
+    const { ports } = inMemoryPorts();
+    const started: unknown[] = [];
+    const deps = {
+      registry: ports.registry,
+      now: () => 0,
+      workflow: { start: async (t: unknown) => void started.push(t) },
+    };
+    await ports.registry.createTenant(
+      record({ current: 'silo', status: 'catching_up', siloUrl: 'https://silo.example' }),
+    );
+    await expect(requestPool(deps, 'bank-co')).rejects.toThrow(/still moving to its silo \(catching_up\)/);
+    const done = await ports.registry.getTenant('bank-co');
+    if (!done?.placement) throw new Error('no placement');
+    await ports.registry.updateTenant({ ...done, placement: { ...done.placement, status: 'complete' } });
+    const asked = await requestPool(deps, 'bank-co');
+    expect(asked.placement).toMatchObject({
+      current: 'silo',
+      desired: 'pool',
+      status: 'requested',
+      siloUrl: 'https://silo.example',
+    });
+    expect(started).toEqual([{ tenantId: 'bank-co', to: 'pool' }]);
+    await expect(requestSilo(deps, 'bank-co')).rejects.toThrow(/returning to the pool \(requested\)/);
+    // failed before its switch: still served by its silo; asked again, it resumes
+    const failed = await failPlacement(deps, 'bank-co', 'migration failed: boom');
+    expect(failed.placement).toMatchObject({ current: 'silo', status: 'failed', error: 'migration failed: boom' });
+    expect((await requestPool(deps, 'bank-co')).placement?.error).toBeUndefined();
+    expect(started).toHaveLength(2);
   });
 });
 

@@ -9,7 +9,7 @@ import {
   type PlaneStores,
   requestSilo,
   startCopy,
-  switchToSilo,
+  switchPlanes,
 } from '../../lambdas/core/placement';
 import type { TenantPartitions } from '../../lambdas/core/ports';
 import type { TenantRecord } from '../../lambdas/core/tenant';
@@ -394,6 +394,7 @@ describe('a move to a silo', () => {
       partitions: NO_ITEMS,
       budgetAlertMarks: marks(),
       region: 'us-east-1',
+      apiUrl: 'https://plane.example',
       registry: {
         ...fake.ports.registry,
         listPrompts: async (tenantId) => {
@@ -403,7 +404,13 @@ describe('a move to a silo', () => {
         },
       },
     };
-    const target: PlaneStores = { ...silo.ports, partitions: NO_ITEMS, budgetAlertMarks: marks(), region: 'us-east-1' };
+    const target: PlaneStores = {
+      ...silo.ports,
+      partitions: NO_ITEMS,
+      budgetAlertMarks: marks(),
+      region: 'us-east-1',
+      apiUrl: 'https://plane.example',
+    };
     const copied = await copyTenantData(
       { ...moving, source, target, vectorStores: retrieval.vectorStores },
       'orchestra',
@@ -420,7 +427,7 @@ describe('a move to a silo', () => {
       code: 'conflict',
     });
     await revokeApiKey(deps, 'orchestra', kept.key_id);
-    await switchToSilo({ ...moving, source, target, vectorStores: retrieval.vectorStores }, 'orchestra');
+    await switchPlanes({ ...moving, source, target, vectorStores: retrieval.vectorStores }, 'orchestra');
     expect((await silo.ports.registry.getApiKey(kept.key_id))?.status).toBe('revoked');
     // switched: the silo manages the tenant, the pool changes nothing of it
     await expect(revokeApiKey(deps, 'orchestra', kept.key_id)).rejects.toMatchObject({ code: 'conflict' });
@@ -443,14 +450,26 @@ describe('a move to a silo', () => {
     const marks = { marked: async () => [], mark: async () => true, unmark: async () => {} };
     const move = {
       ...moving,
-      source: { ...fake.ports, partitions: NO_ITEMS, budgetAlertMarks: marks, region: 'us-east-1' },
-      target: { ...silo.ports, partitions: NO_ITEMS, budgetAlertMarks: marks, region: 'us-east-1' },
+      source: {
+        ...fake.ports,
+        partitions: NO_ITEMS,
+        budgetAlertMarks: marks,
+        region: 'us-east-1',
+        apiUrl: 'https://plane.example',
+      },
+      target: {
+        ...silo.ports,
+        partitions: NO_ITEMS,
+        budgetAlertMarks: marks,
+        region: 'us-east-1',
+        apiUrl: 'https://plane.example',
+      },
       vectorStores: retrieval.vectorStores,
     };
     await copyTenantData(move, 'orchestra');
     // as a client may send it: the fields it leaves out present but undefined
     await updateTenant(deps, 'orchestra', { status: 'suspended', limits: undefined, tier: undefined });
-    await switchToSilo(move, 'orchestra');
+    await switchPlanes(move, 'orchestra');
     expect((await silo.ports.registry.getTenant('orchestra'))?.status).toBe('suspended');
     expect((await silo.ports.registry.getApiKey(key.key_id))?.status).toBe('active');
   });

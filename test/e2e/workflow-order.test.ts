@@ -1,5 +1,10 @@
 import { OFFBOARDING_EVENTS, PLACEMENT_EVENTS } from '../../contract/events';
-import { type DurableWorkflow, OFFBOARDING_WORKFLOW, PLACEMENT_WORKFLOW } from '../../contract/workflows';
+import {
+  type DurableWorkflow,
+  OFFBOARDING_WORKFLOW,
+  PLACEMENT_WORKFLOW,
+  RETURN_WORKFLOW,
+} from '../../contract/workflows';
 import { platformConfig } from '../../lib/config';
 import { budget, POOL, synthesized } from '../infra/synthesized';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
@@ -21,6 +26,7 @@ type Definition = { StartAt: string; States: Record<string, State> };
 
 // The pool as `cdk synth` with no context builds it, shared with the infra suites.
 let placement: Definition;
+let returning: Definition;
 let offboarding: Definition;
 beforeAll(async () => {
   const template = (await synthesized('defaults')).template(POOL);
@@ -31,6 +37,7 @@ beforeAll(async () => {
     return found;
   };
   placement = definitionWith('DeploySilo');
+  returning = definitionWith('SwitchToPool');
   offboarding = definitionWith('ServedBySilo');
 }, budget('defaults'));
 
@@ -62,8 +69,10 @@ function statesOf(workflow: DurableWorkflow): string[] {
 describe('each durable workflow, written once, in Step Functions and in local mode', () => {
   it('synthesizes the states of its list, in its order, its failures going to its failure steps', () => {
     expect(Object.keys(placement.States).sort()).toEqual(statesOf(PLACEMENT_WORKFLOW));
+    expect(Object.keys(returning.States).sort()).toEqual(statesOf(RETURN_WORKFLOW));
     expect(Object.keys(offboarding.States).sort()).toEqual(statesOf(OFFBOARDING_WORKFLOW));
     expect(pathThrough(placement)).toEqual([...PLACEMENT_WORKFLOW.steps.map((step) => step.name), 'Placed']);
+    expect(pathThrough(returning)).toEqual([...RETURN_WORKFLOW.steps.map((step) => step.name), 'Returned']);
     expect(pathThrough(placement, { failAt: 'CopyData' })).toEqual([
       ...['MarkDeploying', 'DeploySilo', 'StartCopy', 'CopyData'],
       ...PLACEMENT_WORKFLOW.onFailure.steps.map((step) => step.name),
@@ -107,6 +116,30 @@ describe('each durable workflow, written once, in Step Functions and in local mo
       expect(announced(PLACEMENT_EVENTS.source)).toEqual([PLACEMENT_EVENTS.completed]);
     });
 
+    it('a return to the pool, through the drain and the decommission of its silo, to its announcement', async () => {
+      await onboard(platform, 'round-bank', { tier: 'enterprise' });
+      await admin('POST', '/admin/tenants/round-bank/promote');
+      await platform.placement.runDue();
+      clock.advance(drainMs());
+      await platform.placement.runDue();
+      expect((await admin('POST', '/admin/tenants/round-bank/demote')).status).toBe(202);
+      await platform.placement.runDue();
+      expect(platform.placement.returnHistory('round-bank')).toEqual(pathThrough(returning).slice(0, 6));
+      clock.advance(drainMs());
+      await platform.placement.runDue();
+
+      expect(platform.placement.returnHistory('round-bank')).toEqual(pathThrough(returning));
+      expect((await admin('GET', '/admin/tenants/round-bank')).body).toMatchObject({
+        placement: 'pool',
+        placement_status: 'complete',
+      });
+      expect(platform.silos.has('round-bank')).toBe(false);
+      expect(announced(PLACEMENT_EVENTS.source).slice(-2)).toEqual([
+        PLACEMENT_EVENTS.completed,
+        PLACEMENT_EVENTS.returned,
+      ]);
+    });
+
     it('a move whose deploy fails, through the Catch to the failure steps', async () => {
       await onboard(platform, 'stuck-bank', { tier: 'enterprise', placement: 'silo' });
       await platform.placement.runDue();
@@ -116,7 +149,12 @@ describe('each durable workflow, written once, in Step Functions and in local mo
         placement_status: 'failed',
         placement_error: 'deploy failed: CREATE_FAILED: stack rolled back',
       });
-      expect(announced(PLACEMENT_EVENTS.source)).toEqual([PLACEMENT_EVENTS.completed, PLACEMENT_EVENTS.failed]);
+      expect(announced(PLACEMENT_EVENTS.source)).toEqual([
+        PLACEMENT_EVENTS.completed,
+        PLACEMENT_EVENTS.completed,
+        PLACEMENT_EVENTS.returned,
+        PLACEMENT_EVENTS.failed,
+      ]);
     });
 
     it('offboarding a pool tenant, and a silo tenant through the decommission of its silo', async () => {

@@ -134,6 +134,14 @@ describe('AdapterEndpoint', () => {
       expect(JSON.stringify(manage?.Resource)).toContain(':inference-component/ad-*');
       expect(manage?.Action).toContain('sagemaker:AddTags');
     }
+    // a return's build creates the tenant's components on this endpoint, by its name (the
+    // components themselves only with the tenant's tag: placement-pipeline.test.ts)
+    const returning = statementsOfRole(/PlacementTenantRunRole/).filter(
+      (s) => s.Action === 'sagemaker:CreateInferenceComponent' && !s.Condition,
+    );
+    expect(returning.map((s) => JSON.stringify(s.Resource))).toEqual([
+      expect.stringContaining(`:endpoint/${ENDPOINT.toLowerCase()}`),
+    ]);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({

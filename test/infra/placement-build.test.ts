@@ -75,6 +75,26 @@ describe('placement build commands', () => {
     ).rejects.toThrow(/no tenant 'b-bank'/);
   });
 
+  it("reads the move's direction from the pool's record: a return needs the pool's URL, where the silo forwards", async () => {
+    const record = {
+      tenantId: 'a-bank',
+      status: 'active',
+      placement: { current: 'silo', desired: 'pool', status: 'copying', migrated: {}, updatedAt: '2025-01-01' },
+    };
+    const registry = { getTenant: async () => record };
+    const copy = (env: NodeJS.ProcessEnv) =>
+      runPlacementBuild(
+        ['copy', 'a-bank'],
+        env,
+        () => undefined,
+        undefined,
+        () => registry as never,
+      );
+    await expect(copy({ SILO_RESOURCES: JSON.stringify(resources) })).rejects.toThrow(
+      /a return needs POOL_API_URL: where the silo forwards the tenant's calls/,
+    );
+  });
+
   it("prints, as the build profile's credential_process, a session of the run role tagged with its one tenant", async () => {
     const roleArn = 'arn:aws:iam::111111111111:role/placement-run';
     const buildCredentials = { accessKeyId: 'AKIABUILD', secretAccessKey: 'build-secret' };

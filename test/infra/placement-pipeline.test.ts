@@ -59,11 +59,61 @@ describe('PlacementPipeline (pool stack)', () => {
     expect(findings.map((f) => `${f.id}: ${f.entry.data}`)).toEqual([]);
   });
 
-  it('starts the state machine on a requested move, with the event detail as its input', () => {
+  it("starts its direction's state machine on a requested move, with the event detail as its input", () => {
     template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: { source: [PLACEMENT_EVENTS.source], 'detail-type': [PLACEMENT_EVENTS.requested] },
-      Targets: [Match.objectLike({ InputPath: '$.detail', Arn: { Ref: Match.stringLikeRegexp('Placement') } })],
+      EventPattern: {
+        source: [PLACEMENT_EVENTS.source],
+        'detail-type': [PLACEMENT_EVENTS.requested],
+        detail: { to: ['silo'] },
+      },
+      Targets: [
+        Match.objectLike({ InputPath: '$.detail', Arn: { Ref: Match.stringLikeRegexp('^PlacementStateMachine') } }),
+      ],
     });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: [PLACEMENT_EVENTS.source],
+        'detail-type': [PLACEMENT_EVENTS.requested],
+        detail: { to: ['pool'] },
+      },
+      Targets: [
+        Match.objectLike({
+          InputPath: '$.detail',
+          Arn: { Ref: Match.stringLikeRegexp('^PlacementReturnStateMachine') },
+        }),
+      ],
+    });
+  });
+
+  it('returns a silo tenant to the pool: copy, adopt keys, switch, adopt again, drain, catch up, decommission the silo, finish', () => {
+    const definition = definitionWith('SwitchToPool');
+    const order: string[] = [];
+    for (let state = definition.StartAt; state; state = definition.States[state].Next) order.push(state);
+    expect(order).toEqual([
+      'MarkReturning',
+      'CopyData',
+      'AdoptKeys',
+      'SwitchToPool',
+      'AdoptLastKeys',
+      'WaitForDrain',
+      'CatchUp',
+      'DecommissionSilo',
+      'FinishReturn',
+      'AnnounceReturned',
+      'Returned',
+    ]);
+    // the builds read the silo's resources from the record the first step answered
+    expect(definition.States.CopyData.Parameters).toMatchObject({
+      EnvironmentVariablesOverride: expect.arrayContaining([
+        { Name: 'SILO_RESOURCES', Type: 'PLAINTEXT', 'Value.$': '$.record.placement.siloResources' },
+      ]),
+    });
+    // ...and where a silo forwards a returned tenant's calls: the pool's stage URL
+    const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
+    const poolUrl = project.Properties.Environment.EnvironmentVariables.find(
+      (variable: { Name: string }) => variable.Name === 'POOL_API_URL',
+    );
+    expect(JSON.stringify(poolUrl.Value)).toMatch(/"https:\/\/",\{"Ref":"TenantApi[0-9A-F]+"\},".execute-api."/);
   });
 
   it('deploys, copies while the pool serves, switches, waits out the drain, catches up, cleans, and announces; any failure is recorded', () => {
@@ -222,7 +272,20 @@ describe('PlacementPipeline (pool stack)', () => {
     // Every data statement names the session's tenant, in its resource or its condition.
     // (listing inference profiles, which IAM scopes to no resource, names no tenant's data: a retried
     // creation of a moving tenant's profiles finds its own by name)
-    const data = run.filter((s) => s.Action !== 'sts:AssumeRole' && s.Action !== 'bedrock:ListInferenceProfiles');
+    // A return's two writes to what the pool shares, each to one named resource: its ingest queue
+    // (the worker runs a job only where the tenant's session finds its item) and, with a GPU
+    // endpoint, that endpoint (each component created there must carry the tenant's tag, above).
+    const toPool = run.filter((s) => s.Action === 'sqs:SendMessage');
+    expect(toPool).toEqual([
+      {
+        Action: 'sqs:SendMessage',
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^IngestJobs/), 'Arn'] },
+      },
+    ]);
+    const data = run.filter(
+      (s) => !['sts:AssumeRole', 'bedrock:ListInferenceProfiles', 'sqs:SendMessage'].includes(String(s.Action)),
+    );
     expect(data.length).toBe(12);
     // ...a move creates adapter components only with its tenant's tag, on an endpoint tagged with it
     expect(run).toContainEqual(

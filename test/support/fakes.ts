@@ -46,6 +46,8 @@ export function inMemoryPorts() {
 
   const tenants = new Map<string, TenantRecord>();
   const keys = new Map<string, StoredApiKey>();
+  /** Keys a return to the pool carried into their tenant's list, not yet adopted. */
+  const carried = new Map<string, StoredApiKey>();
   const adapters = new Map<string, AdapterRecord>();
   const prompts = new Map<string, PromptRecord>();
   const storedSessions = new Map<string, StoredSession>();
@@ -128,6 +130,20 @@ export function inMemoryPorts() {
       return owned.length;
     },
     listApiKeys: async (tenantId) => [...keys.values()].filter((key) => key.tenantId === tenantId),
+    carryApiKeys: async (tenantId, carriedKeys) => {
+      for (const key of carriedKeys) {
+        if (carried.get(key.keyId)?.status !== 'revoked') carried.set(key.keyId, { ...key, tenantId });
+      }
+    },
+    adoptCarriedKeys: async (tenantId) => {
+      const mine = [...carried.values()].filter((key) => key.tenantId === tenantId);
+      for (const key of mine) {
+        const existing = keys.get(key.keyId);
+        if (!existing || (existing.tenantId === tenantId && existing.status === 'active')) keys.set(key.keyId, key);
+        carried.delete(key.keyId);
+      }
+      return mine.length;
+    },
     getAdapter: async (tenantId, name) => adapters.get(`${tenantId}/${name}`),
     putAdapter: async (tenantId, record) => void adapters.set(`${tenantId}/${record.name}`, record),
     listAdapters: async (tenantId) =>

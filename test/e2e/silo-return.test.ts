@@ -1,0 +1,125 @@
+import { PLACEMENT_EVENTS } from '../../contract/events';
+import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
+import type { LocalPlatform } from '../../local/platform';
+import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
+
+/**
+ * A silo tenant's return to the pool (a downgrade), in local mode: the return's workflow copies the
+ * tenant from its silo plane into the pool while the silo serves it, switches (the pool serves it,
+ * the silo forwards its calls there), waits out the silo's cached decisions and calls in flight,
+ * catches the pool up, and decommissions the silo. The clock is manual: the suite steps past drains.
+ */
+const CACHE_TTL_SECONDS = 60;
+const config = { ...platformConfig(), authorizerCacheTtlSeconds: CACHE_TTL_SECONDS };
+const DRAIN_MS = offboardingDrainSeconds(config) * 1000;
+const chat = { model: 'nova-micro', messages: [{ role: 'user', content: 'ping' }], max_tokens: 8 };
+
+describe('return from a silo to the pool', () => {
+  const clock = new ManualClock();
+  let pool: Awaited<ReturnType<typeof startTestPlatform>>;
+  const admin = (method: string, path: string, body?: unknown) =>
+    call(pool, method, path, { credential: pool.operatorToken, body });
+  const atSiloAdmin = (silo: LocalPlatform, method: string, path: string, body?: unknown) =>
+    call(silo, method, path, { credential: silo.operatorToken, body });
+
+  beforeAll(async () => {
+    pool = await startTestPlatform(config, { now: clock.now });
+  });
+  afterAll(() => pool.close());
+
+  /** Onboards an enterprise tenant and promotes it to its silo, through the drain. */
+  async function siloTenant(tenantId: string) {
+    const { apiKey } = await onboard(pool, tenantId, { tier: 'enterprise' });
+    expect((await admin('POST', `/admin/tenants/${tenantId}/promote`)).status).toBe(202);
+    await pool.placement.runDue();
+    clock.advance(DRAIN_MS + 1000);
+    await pool.placement.runDue();
+    expect((await admin('GET', `/admin/tenants/${tenantId}`)).body.placement_status).toBe('complete');
+    return { apiKey, silo: pool.silos.get(tenantId) as LocalPlatform };
+  }
+
+  it("brings a silo tenant's data, keys and settings back to the pool, serving it all along, and decommissions the silo", async () => {
+    const { apiKey, silo } = await siloTenant('back-co');
+    // managed at its silo: a key issued and one revoked there, its limits changed, data written there
+    const issued = (await atSiloAdmin(silo, 'POST', '/admin/tenants/back-co/api-keys')).body;
+    const revoked = (await atSiloAdmin(silo, 'POST', '/admin/tenants/back-co/api-keys')).body;
+    expect((await atSiloAdmin(silo, 'DELETE', `/admin/tenants/back-co/api-keys/${revoked.key_id}`)).status).toBe(200);
+    const limits = { ...config.tiers.enterprise, requestsPerMinute: 777 };
+    expect((await atSiloAdmin(silo, 'PATCH', '/admin/tenants/back-co', { limits })).status).toBe(200);
+    const uploaded = await call(silo, 'POST', '/v1/documents', {
+      credential: apiKey,
+      body: { id: 'charter', text: 'The cooperative meets on Mondays.' },
+    });
+    expect(uploaded.status).toBe(201);
+    expect((await call(silo, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
+    const totalsBefore = (await call(silo, 'GET', '/v1/usage', { credential: apiKey })).body.totals;
+
+    // WHEN its operator asks the pool for its return
+    const asked = await admin('POST', '/admin/tenants/back-co/demote');
+    expect(asked.status).toBe(202);
+    expect(asked.body).toMatchObject({ placement: 'silo', placement_status: 'requested', moving_to: 'pool' });
+    // still managed at its silo until the switch; promoting it meanwhile is refused
+    expect((await admin('PATCH', '/admin/tenants/back-co', { limits })).status).toBe(409);
+    expect((await admin('POST', '/admin/tenants/back-co/promote')).status).toBe(409);
+    await pool.placement.runDue();
+
+    // THEN it is switched: the pool serves it with what the silo managed
+    const switched = (await admin('GET', '/admin/tenants/back-co')).body;
+    expect(switched).toMatchObject({ placement: 'pool', placement_status: 'catching_up', limits });
+    expect(pool.placement.returnHistory('back-co')).toEqual([
+      'MarkReturning',
+      'CopyData',
+      'AdoptKeys',
+      'SwitchToPool',
+      'AdoptLastKeys',
+      'WaitForDrain',
+    ]);
+    const poolCalls = () => pool.bedrock.requests.length;
+    const siloCalls = () => silo.bedrock.requests.length;
+    const [poolBefore, siloBefore] = [poolCalls(), siloCalls()];
+    // the key issued at the silo works at the pool, the one revoked there does not
+    const atPool = await call(pool, 'POST', '/v1/chat/completions', { credential: issued.api_key, body: chat });
+    expect(atPool.status).toBe(200);
+    expect((await call(pool, 'GET', '/v1/usage', { credential: revoked.api_key })).status).toBe(401);
+    // a client still calling the silo's URL: on a decision the silo's authorizer cached before the
+    // switch, the silo serves it (a late write the catch-up brings to the pool); once the cache has
+    // let go of it, forwarded to the pool, which serves it
+    const late = await call(silo, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat });
+    expect(late.status).toBe(200);
+    expect([poolCalls() - poolBefore, siloCalls() - siloBefore]).toEqual([1, 1]);
+    clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
+    const direct = await call(silo, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat });
+    expect(direct.status).toBe(200);
+    expect([poolCalls() - poolBefore, siloCalls() - siloBefore]).toEqual([2, 1]);
+    // the silo takes no more changes: the pool manages the tenant (only the safe direction until the move is done)
+    expect((await atSiloAdmin(silo, 'PATCH', '/admin/tenants/back-co', { limits })).status).toBe(409);
+    expect((await admin('PATCH', '/admin/tenants/back-co', { limits })).status).toBe(409);
+
+    // once the silo's calls can no longer write: caught up, the silo decommissioned
+    clock.advance(DRAIN_MS + 1000);
+    await pool.placement.runDue();
+    const returned = (await admin('GET', '/admin/tenants/back-co')).body;
+    expect(returned).toMatchObject({ placement: 'pool', placement_status: 'complete', limits });
+    expect(returned.silo_url).toBeUndefined();
+    expect(returned.moving_to).toBeUndefined();
+    expect(pool.silos.has('back-co')).toBe(false);
+    expect(pool.eventBridge.events.map((event) => event.detailType)).toContain(PLACEMENT_EVENTS.returned);
+    // the month adds up across both planes, and its data is the pool's
+    const totalsAfter = (await call(pool, 'GET', '/v1/usage', { credential: apiKey })).body.totals;
+    // the three chats since (one at the pool, the silo's late one, one forwarded from the silo), each once
+    expect(totalsAfter.requests).toBe(totalsBefore.requests + 3);
+    const outputTokens = [atPool, late, direct].reduce((sum, answer) => sum + answer.body.usage.completion_tokens, 0);
+    expect(totalsAfter.output_tokens).toBe(totalsBefore.output_tokens + outputTokens);
+    expect((await call(pool, 'GET', '/v1/documents/charter', { credential: apiKey })).body).toMatchObject({
+      id: 'charter',
+      status: 'indexed',
+    });
+    const found = await call(pool, 'POST', '/v1/retrieve', {
+      credential: apiKey,
+      body: { query: 'when does the cooperative meet', top_k: 3 },
+    });
+    expect(found.body.data[0]).toMatchObject({ document_id: 'charter' });
+    // a pool tenant again: managed here, and it may be promoted again
+    expect((await admin('PATCH', '/admin/tenants/back-co', { limits: config.tiers.enterprise })).status).toBe(200);
+  });
+});
