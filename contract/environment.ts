@@ -79,6 +79,8 @@ export interface PlatformSettings {
   readonly jwt?: JwtSettings;
   /** A silo plane's one tenant: it serves no other. Absent: the pool. */
   readonly siloTenantId?: string;
+  /** The regions besides its own a pool may place a silo in (`silo.<id>.region` values): the pipeline may deploy there. */
+  readonly siloRegions?: readonly string[];
   /** The GPU endpoint for LoRA adapters; absent: none configured. */
   readonly adapterEndpoint?: AdapterEndpointSettings;
   /** The state machine that follows a new adapter to `InService` or `Failed`. */
@@ -143,6 +145,7 @@ const lambdaEnvSchema = z.object({
   JWKS_URI: z.string().optional(),
   JWT_TENANT_CLAIM: z.string().default('custom:tenant_id'),
   SILO_TENANT_ID: z.string().min(1).optional(),
+  SILO_REGIONS: json(z.array(z.string().min(1))).optional(),
   ADAPTER_ENDPOINT: json(
     z.object({
       endpointName: z.string().min(1),
@@ -201,6 +204,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
         ? { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, jwksUri: e.JWKS_URI, tenantClaim: e.JWT_TENANT_CLAIM }
         : undefined,
     siloTenantId: e.SILO_TENANT_ID,
+    siloRegions: e.SILO_REGIONS,
     adapterEndpoint: e.ADAPTER_ENDPOINT,
     adapterWorkflowStateMachineArn: e.ADAPTER_WORKFLOW_STATE_MACHINE_ARN,
     tenantInferenceProfiles: e.INFERENCE_PROFILE_PREFIX ? { namePrefix: e.INFERENCE_PROFILE_PREFIX } : undefined,
@@ -237,6 +241,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
       JWT_TENANT_CLAIM: settings.jwt.tenantClaim,
     }),
     ...(settings.siloTenantId && { SILO_TENANT_ID: settings.siloTenantId }),
+    ...(settings.siloRegions?.length && { SILO_REGIONS: JSON.stringify(settings.siloRegions) }),
     ...(settings.adapterEndpoint && { ADAPTER_ENDPOINT: JSON.stringify(settings.adapterEndpoint) }),
     ...(settings.adapterWorkflowStateMachineArn && {
       ADAPTER_WORKFLOW_STATE_MACHINE_ARN: settings.adapterWorkflowStateMachineArn,

@@ -458,12 +458,13 @@ function localSettings(
   config: PlatformConfig,
   aws: { readonly standIns: LocalStandIns; readonly adapterEndpoint?: AdapterEndpointSettings },
   jwt: JwtSettings,
-  plane: Pick<LocalPlatformOptions, 'siloTenantId' | 'drainSeconds'>,
+  plane: Pick<LocalPlatformOptions, 'siloTenantId' | 'drainSeconds' | 'siloRegions'>,
   region: string,
 ): PlatformSettings {
   const { siloTenantId, drainSeconds = offboardingDrainSeconds(config) } = plane;
   return {
     region,
+    siloRegions: [...new Set(Object.values(plane.siloRegions ?? {}))],
     tenantTableName: TABLES.tenants,
     ledgerTableName: TABLES.ledger,
     auditTableName: TABLES.audit,
@@ -509,10 +510,15 @@ function siloPlanes(
   const running = new Map<string, LocalPlatform>();
   const portsFile = join(options.dataDir, 'silos.json');
   const ports = readJsonFile<Record<string, number>>(portsFile, {});
-  const start = async (tenantId: string): Promise<LocalPlatform> => {
+  const regionsFile = join(options.dataDir, 'silo-regions.json');
+  const regions = readJsonFile<Record<string, string>>(regionsFile, {});
+  /** Starts the tenant's silo plane in `asked` (its move's region), else where it was, else its configured region. */
+  const start = async (tenantId: string, asked?: string): Promise<LocalPlatform> => {
     const started = running.get(tenantId);
     if (started) return started;
-    const region = options.siloRegions?.[tenantId] ?? pool.region;
+    const region = asked ?? regions[tenantId] ?? options.siloRegions?.[tenantId] ?? pool.region;
+    regions[tenantId] = region;
+    writeFileDurably(regionsFile, JSON.stringify(regions));
     const silo = await startLocalPlatform({
       ...options,
       dataDir: join(options.dataDir, 'silos', tenantId),
@@ -536,7 +542,9 @@ function siloPlanes(
       await running.get(tenantId)?.close();
       running.delete(tenantId);
       delete ports[tenantId];
+      delete regions[tenantId];
       writeFileDurably(portsFile, JSON.stringify(ports));
+      writeFileDurably(regionsFile, JSON.stringify(regions));
       rmSync(join(options.dataDir, 'silos', tenantId), { recursive: true, force: true });
     },
     /** Starts again every silo deployed before a restart. */
@@ -579,7 +587,7 @@ function startWorkflowRunners(
     deploy: async (tenantId) => {
       const fault = options.siloDeployFault?.(tenantId);
       if (fault) throw new Error(fault);
-      const silo = await silos.start(tenantId);
+      const silo = await silos.start(tenantId, (await adapters.registry.getTenant(tenantId))?.placement?.siloRegion);
       await options.siloDeployed?.(tenantId);
       return silo.url;
     },

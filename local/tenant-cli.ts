@@ -28,8 +28,10 @@ const USAGE = `usage: npm run tenant -- <command> [options]
   prompt get <id> <name> | prompt list <id> | prompt remove <id> <name>
   token <id> [--user U] [--expires-in SECONDS]
                                     mint a JWT for a user of the tenant (local dev issuer)
-  promote <id> [--no-wait]          move an enterprise tenant to a silo stack of its own, serving it all
-                                    along: deploy, copy, switch, wait out cached credentials, catch up
+  promote <id> [--region R] [--no-wait]
+                                    move an enterprise tenant to a silo stack of its own (in region R,
+                                    one the pool places silos in), serving it all along: deploy, copy,
+                                    switch, wait out cached credentials, catch up
   demote <id> [--no-wait]           bring a silo tenant back to the pool, serving it all along: copy,
                                     switch, wait out cached credentials, catch up, decommission the silo
   reindex <id> | reindex --all      move a tenant's chunks (every tenant's with more than one index:
@@ -69,6 +71,7 @@ export async function runTenantCli(
       'expires-in': { type: 'string' },
       'no-wait': { type: 'boolean' },
       placement: { type: 'string' },
+      region: { type: 'string' },
       artifact: { type: 'string' },
       file: { type: 'string' },
       all: { type: 'boolean' },
@@ -164,8 +167,10 @@ export async function runTenantCli(
     } while (cursor);
   } else if (command === 'reindex' && id) {
     print(await call('POST', `${tenantPath(id)}/reindex`));
-  } else if ((command === 'promote' || command === 'demote') && id) {
-    print(await awaitPlacement(await call('POST', `${tenantPath(id)}/${command}`)));
+  } else if (command === 'promote' && id) {
+    print(await awaitPlacement(await call('POST', `${tenantPath(id)}/promote`, { region: values.region })));
+  } else if (command === 'demote' && id) {
+    print(await awaitPlacement(await call('POST', `${tenantPath(id)}/demote`)));
   } else if (command === 'get' && id) {
     print(await call('GET', tenantPath(id)));
   } else if (command === 'update' && id) {

@@ -72,6 +72,13 @@ export async function runPlacementBuild(
         Expiration: session.expiration?.toISOString(),
       }),
     );
+  } else if (command === 'silo-region' && argument) {
+    // Where the tenant's silo is, or goes: where its deploy put it (its resources), else the region
+    // its move asked for, else its configured one (the pool's context), else the pool's.
+    const placement = (await poolRegistry(env).getTenant(argument))?.placement;
+    const deployed = placement?.siloResources && planeResourcesSchema.parse(JSON.parse(placement.siloResources)).region;
+    const context = JSON.parse(env.PLATFORM_CONTEXT ?? '{}') as Record<string, string>;
+    out(deployed || placement?.siloRegion || context[`silo.${argument}.region`] || String(env.AWS_REGION));
   } else if (command === 'silo-resources' && argument) out(JSON.stringify(siloResources(argument)));
   else if (command === 'silo-url' && argument) out(siloResources(argument).apiUrl);
   else if (command === 'purge' && argument) {
@@ -151,7 +158,7 @@ export async function runPlacementBuild(
     out(command === 'switch' ? drainUntil(moved, Date.now) : JSON.stringify(moved.placement?.migrated));
   } else
     throw new Error(
-      'usage: migrate-tenant silo-resources|silo-url <outputs-file> | copy|switch|catch-up|purge <tenantId> | session',
+      'usage: migrate-tenant silo-resources|silo-url <outputs-file> | silo-region|copy|switch|catch-up|purge <tenantId> | session',
     );
 }
 

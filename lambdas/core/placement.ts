@@ -1,4 +1,6 @@
+import * as z from 'zod';
 import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
+import { planeResourcesSchema } from '../../contract/placement';
 import { type AdapterDeps, type AdapterPlane, loadAdaptersAt, removeAllAdapters } from './adapters';
 import { BASE_PREFIX, baseFor, baseOf, catchUpWrite, type ItemKey, type SiloWrite, type StoredItem } from './catch-up';
 import { PlatformError } from './errors';
@@ -79,13 +81,26 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const STEP_RETRIES = 3;
 
 /**
- * Asks for the tenant's move to its silo (onboarding with `placement: "silo"`, or a promotion) and
- * starts the workflow. Asking again while a move runs changes nothing; after a failure it retries.
+ * Asks for the tenant's move to its silo (onboarding with `placement: "silo"`, or a promotion), in
+ * `siloRegion` when given (else its configured region), and starts the workflow. Asking again while
+ * a move runs changes nothing; after a failure it retries. A tenant moves from one silo to another
+ * region's by a return to the pool, then a promotion to the other region.
  */
 export async function requestSilo(
-  deps: Pick<PlacementDeps, 'registry' | 'now'> & { readonly workflow: PlacementWorkflow },
+  deps: Pick<PlacementDeps, 'registry' | 'now'> & {
+    readonly workflow: PlacementWorkflow;
+    /** The regions a silo may be placed in (the pipeline may deploy there only). */
+    readonly siloRegions?: readonly string[];
+  },
   tenantId: string,
+  siloRegion?: string,
 ): Promise<TenantRecord> {
+  if (siloRegion !== undefined && !deps.siloRegions?.includes(siloRegion)) {
+    throw new PlatformError(
+      'invalid_request',
+      `region must be one this platform places silos in: ${deps.siloRegions?.join(', ') || 'none'}`,
+    );
+  }
   let resumed = false;
   const requested = await changeTenant(deps.registry, tenantId, (tenant) => {
     assertLegal(tenant, 'request_silo', undefined);
@@ -107,6 +122,16 @@ export async function requestSilo(
       return { ...tenant, placement: { ...current, error: undefined, updatedAt: iso(deps.now()) } };
     }
     if (current && current.desired === 'silo' && !['requested', 'failed'].includes(current.status)) return tenant;
+    // A silo an earlier try deployed stays where it is: a move elsewhere would leave it behind.
+    const deployedIn =
+      current?.siloResources && planeResourcesSchema.safeParse(JSON.parse(current.siloResources)).data?.region;
+    if (siloRegion && deployedIn && deployedIn !== siloRegion) {
+      throw new PlatformError(
+        'conflict',
+        `tenant '${tenantId}' has a silo in ${deployedIn} from an earlier try: ask again without a region, or offboard it`,
+        { current: tenantView(tenant) },
+      );
+    }
     return {
       ...tenant,
       placement: {
@@ -117,6 +142,7 @@ export async function requestSilo(
         // offboarding meanwhile decommissions it (`siloMayExist`).
         ...(current?.siloUrl !== undefined && { siloUrl: current.siloUrl }),
         ...(current?.siloResources !== undefined && { siloResources: current.siloResources }),
+        ...((siloRegion ?? current?.siloRegion) && { siloRegion: siloRegion ?? current?.siloRegion }),
         migrated: {},
         updatedAt: iso(deps.now()),
       },
@@ -136,6 +162,9 @@ export async function markDeploying(deps: Pick<PlacementDeps, 'registry' | 'now'
     error: undefined,
   }));
 }
+
+/** `POST /admin/tenants/{id}/promote`'s body, optional: the region of the tenant's silo. */
+export const promoteRequestSchema = z.object({ region: z.string().max(32).optional() }).strict();
 
 /**
  * Asks for a silo tenant's return to the pool (a downgrade) and starts its workflow: the silo
@@ -661,6 +690,7 @@ export async function finishReturn(deps: Pick<PlacementDeps, 'registry' | 'now'>
     status: 'complete',
     siloUrl: undefined,
     siloResources: undefined,
+    siloRegion: undefined,
     drainUntil: undefined,
     targetInferenceProfiles: undefined,
   }));

@@ -60,6 +60,8 @@ export const placementSchema = z.object({
   siloUrl: z.string().optional(),
   /** Where the silo's stores are (its `PlaneResources` output, on AWS): what offboarding purges. */
   siloResources: z.string().optional(),
+  /** The region the move deploys the silo in, when its operator chose one; absent: its configured region. */
+  siloRegion: z.string().optional(),
   /** On the silo's record, once its tenant has returned to the pool: where the silo forwards its calls. */
   poolUrl: z.string().optional(),
   /** While `catching_up`: from this time no call the pool took for the tenant can still write. */
@@ -130,6 +132,7 @@ export function tenantView(record: TenantRecord) {
       // Where an unfinished move goes: `silo`, or `pool` (a return).
       ...(record.placement.status !== 'complete' && { moving_to: record.placement.desired }),
       ...(record.placement.siloUrl && { silo_url: record.placement.siloUrl }),
+      ...(record.placement.siloRegion && { silo_region: record.placement.siloRegion }),
       ...(Object.keys(record.placement.migrated).length > 0 && { migrated: record.placement.migrated }),
       ...(record.placement.error && { placement_error: record.placement.error }),
     }),

@@ -6,7 +6,7 @@ import { PlatformError } from '../core/errors';
 import { siloMayExist } from '../core/lifecycle';
 import { beginOffboarding } from '../core/offboarding';
 import { pageQuerySchema } from '../core/paging';
-import { requestPool, requestSilo } from '../core/placement';
+import { promoteRequestSchema, requestPool, requestSilo } from '../core/placement';
 import { promptTemplateRequestSchema } from '../core/prompt-record';
 import { deletePrompt, getPrompt, listPrompts, promptView, putPrompt } from '../core/prompts';
 import { reindexTenant } from '../core/reindex';
@@ -74,10 +74,11 @@ export function create(deps: AdminDeps) {
     endpoint: deps.settings.adapterEndpoint,
   };
   const adapterOf = (record: AdapterRecord) => adapterView(record, deps.settings.catalog);
-  const promote = async (tenantId: string) => {
+  const promote = async (tenantId: string, region?: string) => {
     // A silo plane has no pipeline of its own: moves are the pool's.
     if (admin.siloTenantId !== undefined) throw new PlatformError('conflict', 'this stack is a silo already');
-    return requestSilo({ ...admin, workflow: deps.placement }, tenantId);
+    const siloRegions = [deps.settings.region, ...(deps.settings.siloRegions ?? [])];
+    return requestSilo({ ...admin, workflow: deps.placement, siloRegions }, tenantId, region);
   };
   const demote = async (tenantId: string) => {
     if (admin.siloTenantId !== undefined) throw new PlatformError('conflict', "a tenant's return is asked of the pool");
@@ -99,8 +100,10 @@ export function create(deps: AdminDeps) {
       );
       return json(201, tenantView(request.placement === 'silo' ? await promote(record.tenantId) : record));
     },
-    'POST /admin/tenants/{id}/promote': async (event) =>
-      json(202, { ...tenantView(await promote(id(event))), status_url: `/admin/tenants/${id(event)}` }),
+    'POST /admin/tenants/{id}/promote': async (event) => {
+      const { region } = promoteRequestSchema.parse(event.body ?? {});
+      return json(202, { ...tenantView(await promote(id(event), region)), status_url: `/admin/tenants/${id(event)}` });
+    },
     // A silo tenant back to the pool (a downgrade): its silo decommissioned once the pool serves it.
     'POST /admin/tenants/{id}/demote': async (event) =>
       json(202, { ...tenantView(await demote(id(event))), status_url: `/admin/tenants/${id(event)}` }),

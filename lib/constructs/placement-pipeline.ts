@@ -158,9 +158,10 @@ export class PlacementPipeline extends Construct {
         })(),
       });
     const siloStack = `${props.poolStackName}-silo-$TENANT_ID`;
-    const decommissioned = '-c siloTenants="$TENANT_ID" -c "silo.$TENANT_ID.decommission=true"';
-    // The silo's region, from the pool's context (`silo.<id>.region`) over the source's, else the pool's.
-    const siloRegion = `'const c = { ...require("./cdk.json").context, ...require("./cdk.context.json") }; c["silo." + process.env.TENANT_ID + ".region"] || process.env.AWS_REGION'`;
+    // The silo's stack in its region (`migrate-tenant silo-region`: where it was deployed, else the
+    // region its move asked for, else its configured one, else the pool's).
+    const inRegion = '-c siloTenants="$TENANT_ID" -c "silo.$TENANT_ID.region=$SILO_REGION"';
+    const decommissioned = `${inRegion} -c "silo.$TENANT_ID.decommission=true"`;
     // The stack's status, `NONE` when it does not exist, empty (the error kept) when it could not be read.
     const stackStatus = `SILO_STACK_STATUS=$(aws cloudformation describe-stacks --region "$SILO_REGION" --stack-name "${siloStack}" --query 'Stacks[0].StackStatus' --output text 2>stack-status.err || { grep -q 'does not exist' stack-status.err && echo NONE; })`;
     const project = new Project(this, 'Build', {
@@ -188,7 +189,8 @@ export class PlacementPipeline extends Construct {
               `export AWS_PROFILE=${TENANT_RUN_PROFILE}`,
               // The pool's context (sizes, regions, identity provider), then the one silo to build.
               'echo "$PLATFORM_CONTEXT" > cdk.context.json',
-              `if [ "$PHASE" = deploy ]; then npx cdk deploy "${siloStack}" -c siloTenants="$TENANT_ID" --require-approval never --outputs-file silo-outputs.json; fi`,
+              'if [ "$PHASE" = deploy ] || [ "$PHASE" = decommission ]; then export SILO_REGION=$(npm run --silent migrate-tenant -- silo-region "$TENANT_ID"); fi',
+              `if [ "$PHASE" = deploy ]; then npx cdk deploy "${siloStack}" ${inRegion} --require-approval never --outputs-file silo-outputs.json; fi`,
               'if [ "$PHASE" = deploy ]; then export SILO_API_URL=$(npm run --silent migrate-tenant -- silo-url silo-outputs.json); fi',
               'if [ "$PHASE" = deploy ]; then export SILO_RESOURCES=$(npm run --silent migrate-tenant -- silo-resources silo-outputs.json); fi',
               'if [ "$PHASE" = migrate ]; then npm run --silent migrate-tenant -- copy "$TENANT_ID"; fi',
@@ -197,7 +199,6 @@ export class PlacementPipeline extends Construct {
               // Offboarding a silo tenant, at any moment of its move: once its stack has settled (a
               // deploy the offboarding ended may still run), its data first, then the stack, its
               // tables, domain and key with it; a move that never got a stack leaves nothing to do.
-              `if [ "$PHASE" = decommission ]; then export SILO_REGION=$(node -p ${siloRegion}); fi`,
               `if [ "$PHASE" = decommission ]; then for i in $(seq 1 ${SETTLE_CHECKS}); do ${stackStatus}; case "$SILO_STACK_STATUS" in *_IN_PROGRESS) echo "${siloStack} is $SILO_STACK_STATUS: waiting for it to settle"; sleep ${SETTLE_CHECK_SECONDS};; *) break;; esac; done; fi`,
               // Neither settled within the hour nor known (describe-stacks failed otherwise): the build fails, destroying nothing.
               'if [ "$PHASE" = decommission ]; then case "$SILO_STACK_STATUS" in ""|*_IN_PROGRESS) cat stack-status.err; false;; esac; fi',

@@ -225,6 +225,7 @@ export class TenantPlane extends Construct {
       offboardingStateMachineArn: stateMachineArn(this, this.stateMachineName('offboarding')),
       jwt: config.jwt,
       siloTenantId: props.siloTenantId,
+      siloRegions: props.placementPipeline?.siloRegions,
       adapterEndpoint: adapterEndpoint?.settings,
       adapterWorkflowStateMachineArn: adapterEndpoint && stateMachineArn(this, this.stateMachineName('adapters')),
       tenantInferenceProfiles: config.tenantInferenceProfiles

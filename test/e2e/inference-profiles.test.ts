@@ -132,16 +132,17 @@ describe("a tenant's inference profiles, moved to its silo", () => {
   const clock = new ManualClock();
   const config = platformConfig((key) => ({ tenantInferenceProfiles: 'true' })[key]);
   let pool: Awaited<ReturnType<typeof startTestPlatform>>;
-  const admin = (method: string, path: string) => call(pool, method, path, { credential: pool.operatorToken });
+  const admin = (method: string, path: string, body?: unknown) =>
+    call(pool, method, path, { credential: pool.operatorToken, body });
 
   beforeAll(async () => {
     pool = await startTestPlatform(config, { now: clock.now, siloRegions: { 'far-co': 'eu-central-1' } });
   });
   afterAll(() => pool.close());
 
-  /** Promotes the tenant through the drain; returns its record at the end. */
-  async function promote(tenantId: string) {
-    expect((await admin('POST', `/admin/tenants/${tenantId}/promote`)).status).toBe(202);
+  /** Moves the tenant (`promote`, or `demote`) through the drain; returns its record when switched and at the end. */
+  async function promote(tenantId: string, body?: unknown, move = 'promote') {
+    expect((await admin('POST', `/admin/tenants/${tenantId}/${move}`, body)).status).toBe(202);
     await pool.placement.runDue();
     const switched = (await admin('GET', `/admin/tenants/${tenantId}`)).body;
     clock.advance(offboardingDrainSeconds(config) * 1000 + 1000);
@@ -188,6 +189,37 @@ describe("a tenant's inference profiles, moved to its silo", () => {
     expect(answered.status).toBe(200);
     expect(silo.bedrock.requests.slice(sent).map((request) => decodeURIComponent(request.path))).toEqual([
       `/model/${made['nova-micro']}/converse`,
+    ]);
+  });
+
+  it('moves a silo tenant to a silo in another region: back to the pool, then promoted there, its profiles made there', async () => {
+    const { tenant, apiKey } = await onboard(pool, 'hop-co', { tier: 'enterprise' });
+    await promote('hop-co');
+    const first = pool.silos.get('hop-co') as LocalPlatform;
+    expect(first.deps.settings.region).toBe('us-east-1');
+    const { done: returned } = await promote('hop-co', undefined, 'demote');
+    expect(returned).toMatchObject({
+      placement: 'pool',
+      placement_status: 'complete',
+      inference_profiles: tenant.inference_profiles,
+    });
+    // only a region the platform places silos in (its pipeline may deploy there)
+    const wrong = await admin('POST', '/admin/tenants/hop-co/promote', { region: 'ap-south-1' });
+    expect([wrong.status, wrong.body.error.message]).toEqual([400, expect.stringMatching(/us-east-1, eu-central-1/)]);
+
+    const { done } = await promote('hop-co', { region: 'eu-central-1' });
+    const second = pool.silos.get('hop-co') as LocalPlatform;
+    expect(second.deps.settings.region).toBe('eu-central-1');
+    expect(done).toMatchObject({ placement: 'silo', placement_status: 'complete', silo_region: 'eu-central-1' });
+    const profiles = done.inference_profiles as Record<string, string>;
+    for (const arn of Object.values(profiles)) expect(arn).toMatch(/^arn:aws:bedrock:eu-central-1:/);
+    for (const arn of Object.values(tenant.inference_profiles as Record<string, string>)) {
+      expect(pool.bedrock.inferenceProfiles.has(arn)).toBe(false);
+    }
+    const sent = second.bedrock.requests.length;
+    expect((await call(pool, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
+    expect(second.bedrock.requests.slice(sent).map((request) => decodeURIComponent(request.path))).toEqual([
+      `/model/${profiles['nova-micro']}/converse`,
     ]);
   });
 });

@@ -95,6 +95,32 @@ describe('placement build commands', () => {
     );
   });
 
+  it("prints the silo's region: where it was deployed, else the one its move asked for, else its configured one, else the pool's", async () => {
+    const placement = { current: 'pool', desired: 'silo', status: 'deploying', migrated: {}, updatedAt: '2025-01-01' };
+    const region = async (record: object, env: NodeJS.ProcessEnv = {}) => {
+      const lines: string[] = [];
+      const registry = { getTenant: async () => record };
+      await runPlacementBuild(
+        ['silo-region', 'a-bank'],
+        env,
+        (line) => lines.push(line),
+        undefined,
+        () => registry as never,
+      );
+      return lines;
+    };
+    const context = {
+      PLATFORM_CONTEXT: JSON.stringify({ 'silo.a-bank.region': 'eu-west-1' }),
+      AWS_REGION: 'us-east-1',
+    };
+    expect(await region({ placement: { ...placement, siloResources: JSON.stringify(resources) } }, context)).toEqual([
+      'eu-central-1',
+    ]);
+    expect(await region({ placement: { ...placement, siloRegion: 'ap-south-1' } }, context)).toEqual(['ap-south-1']);
+    expect(await region({ placement }, context)).toEqual(['eu-west-1']);
+    expect(await region({ placement }, { AWS_REGION: 'us-east-1' })).toEqual(['us-east-1']);
+  });
+
   it("prints, as the build profile's credential_process, a session of the run role tagged with its one tenant", async () => {
     const roleArn = 'arn:aws:iam::111111111111:role/placement-run';
     const buildCredentials = { accessKeyId: 'AKIABUILD', secretAccessKey: 'build-secret' };

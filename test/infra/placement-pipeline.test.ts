@@ -208,7 +208,7 @@ describe('PlacementPipeline (pool stack)', () => {
     const commands: string[] = buildSpec.phases.build.commands;
     expect(commands).toContain('echo "$PLATFORM_CONTEXT" > cdk.context.json');
     expect(commands.join('\n')).toContain(
-      'npx cdk deploy "MultiTenantAiPlatform-silo-$TENANT_ID" -c siloTenants="$TENANT_ID" --require-approval never',
+      'npx cdk deploy "MultiTenantAiPlatform-silo-$TENANT_ID" -c siloTenants="$TENANT_ID" -c "silo.$TENANT_ID.region=$SILO_REGION" --require-approval never',
     );
     expect(commands.join('\n')).toContain('npm run --silent migrate-tenant -- copy "$TENANT_ID"');
     expect(commands.join('\n')).toContain('npm run --silent migrate-tenant -- catch-up "$TENANT_ID"');
@@ -357,7 +357,8 @@ describe('offboarding a silo tenant (pool stack)', () => {
     });
     const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
     const commands: string = JSON.parse(project.Properties.Source.BuildSpec).phases.build.commands.join('\n');
-    const decommission = '-c siloTenants="$TENANT_ID" -c "silo.$TENANT_ID.decommission=true"';
+    const decommission =
+      '-c siloTenants="$TENANT_ID" -c "silo.$TENANT_ID.region=$SILO_REGION" -c "silo.$TENANT_ID.decommission=true"';
     expect(commands).toContain('npm run --silent migrate-tenant -- purge "$TENANT_ID"');
     expect(commands).toContain(`npx cdk deploy "MultiTenantAiPlatform-silo-$TENANT_ID" ${decommission}`);
     expect(commands).toContain(`npx cdk destroy "MultiTenantAiPlatform-silo-$TENANT_ID" ${decommission} --force`);
@@ -366,10 +367,13 @@ describe('offboarding a silo tenant (pool stack)', () => {
   it('decommissions at any moment of a move: waits for the silo stack to settle, and leaves alone one never created', () => {
     const [project] = Object.values(template.findResources('AWS::CodeBuild::Project'));
     const commands: string[] = JSON.parse(project.Properties.Source.BuildSpec).phases.build.commands;
-    const decommission = commands.filter((c) => c.startsWith('if [ "$PHASE" = decommission ]'));
+    const decommission = commands.filter((c) =>
+      /^if \[ "\$PHASE" = (deploy \] \|\| \[ "\$PHASE" = )?decommission \]/.test(c),
+    );
     const at = (pattern: RegExp) => decommission.findIndex((c) => pattern.test(c));
-    // the silo's region, from its context entry, else the pool's
-    expect(decommission[at(/SILO_REGION=/)]).toContain('"silo." + process.env.TENANT_ID + ".region"');
+    // the silo's region (where it was deployed, else the one its move asked for, else its context
+    // entry, else the pool's), for the deploy and the decommission alike
+    expect(decommission[at(/SILO_REGION=/)]).toContain('migrate-tenant -- silo-region "$TENANT_ID"');
     // a bounded wait (120 checks 30 s apart: an hour) while the stack is in any *_IN_PROGRESS state
     const wait = decommission[at(/describe-stacks/)];
     expect(wait).toContain(
