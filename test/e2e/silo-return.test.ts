@@ -1,7 +1,7 @@
 import { PLACEMENT_EVENTS } from '../../contract/events';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
 import type { LocalPlatform } from '../../local/platform';
-import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
+import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 
 /**
  * A silo tenant's return to the pool (a downgrade), in local mode: the return's workflow copies the
@@ -121,5 +121,28 @@ describe('return from a silo to the pool', () => {
     expect(found.body.data[0]).toMatchObject({ document_id: 'charter' });
     // a pool tenant again: managed here, and it may be promoted again
     expect((await admin('PATCH', '/admin/tenants/back-co', { limits: config.tiers.enterprise })).status).toBe(200);
+  });
+  it('ends a return that an offboarding meets after its switch: both planes purged, the silo destroyed, the id a tombstone', async () => {
+    const { apiKey, silo } = await siloTenant('gone-co');
+    expect(
+      (
+        await call(silo, 'POST', '/v1/documents', {
+          credential: apiKey,
+          body: { id: 'memo', text: 'Close the books.' },
+        })
+      ).status,
+    ).toBe(201);
+    await admin('POST', '/admin/tenants/gone-co/demote');
+    await pool.placement.runDue();
+    expect((await admin('GET', '/admin/tenants/gone-co')).body).toMatchObject({ placement_status: 'catching_up' });
+    // WHEN it is offboarded mid-return (legal: the pool manages it from the switch)
+    const tombstone = await offboardCompletely(pool, clock, 'gone-co');
+    await pool.placement.runDue();
+    // THEN its return ends, failed, and nothing of it is left on either plane
+    expect(tombstone).toMatchObject({ status: 'offboarded' });
+    expect(tombstone.offboarding.deleted).toMatchObject({ documents: 1, silo_documents: 1 });
+    expect(pool.silos.has('gone-co')).toBe(false);
+    expect(pool.placement.returnHistory('gone-co')).toContain('ReturnFailed');
+    expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(401);
   });
 });
