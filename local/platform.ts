@@ -87,6 +87,12 @@ export interface LocalPlatformOptions {
   readonly siloDeployFault?: (tenantId: string) => string | undefined;
   /** Tests only: runs once the tenant's silo plane is up, before its deploy answers (a deploy build still running). */
   readonly siloDeployed?: (tenantId: string) => Promise<void>;
+  /**
+   * Tests only: how often the local workflow runners (offboarding, placement, adapters) look for
+   * work by themselves; 0: only when a test runs them (`runDue`), so no step is taken behind its back.
+   * @default 1000
+   */
+  readonly workflowPollMs?: number;
   /** Tests only: how a move waits between looks at the adapters loading at the silo (a manual clock steps); default real time. */
   readonly moveSleep?: (ms: number) => Promise<void>;
   /** The AWS region the plane stands for (its clients sign for it, its Bedrock's profiles name it); default us-east-1. */
@@ -581,6 +587,7 @@ function startWorkflowRunners(
     now,
     announce,
     journalFile: dataFile(options, 'offboarding.json'),
+    pollMs: options.workflowPollMs,
   });
   const placement = startLocalPlacementRunner({
     step: (event) => createPlacementSteps(deps())(event, lambdaContext()),
@@ -611,11 +618,13 @@ function startWorkflowRunners(
     catalog: plane.settings.catalog,
     announce,
     journalFile: dataFile(options, 'placement.json'),
+    pollMs: options.workflowPollMs,
     sleep: options.moveSleep,
   });
   const adapterWorkflow = startLocalAdapterRunner({
     refresh: async (adapter) => (await createAdapterSteps(deps())(adapter, lambdaContext())).status,
     journalFile: dataFile(options, 'adapters.json'),
+    pollMs: options.workflowPollMs,
   });
   const close = () => {
     offboarding.close();

@@ -79,11 +79,9 @@ describe('promotion from the pool to a silo', () => {
     const promoted = await admin('POST', '/admin/tenants/bank-co/promote');
     expect(promoted.status).toBe(202);
     expect(promoted.body).toMatchObject({ placement: 'pool', placement_status: 'requested' });
-    // asking again while it runs changes nothing (the local runner's poller may have taken a step meanwhile)
+    // asking again before it runs asks again: still requested (its start, which may have failed, made again)
     const again = (await admin('POST', '/admin/tenants/bank-co/promote')).body;
-    expect(again).toMatchObject({
-      placement_status: expect.stringMatching(/^(requested|deploying|copying|copied|catching_up)$/),
-    });
+    expect(again).toMatchObject({ placement_status: 'requested' });
 
     const totalsBefore = (await call(pool, 'GET', '/v1/usage', { credential: apiKey })).body.totals;
     await pool.placement.runDue();
@@ -384,11 +382,7 @@ describe('promotion from the pool to a silo', () => {
     expect((await admin('POST', '/admin/tenants/early-bank/promote')).body.placement_status).toBe('requested');
     const leaving = await admin('DELETE', '/admin/tenants/early-bank');
     expect(leaving.status).toBe(202);
-    // (the runner's poller may have taken the first step meanwhile: that move is ended all the same)
-    expect(leaving.body).toMatchObject({
-      status: 'offboarding',
-      placement_status: expect.stringMatching(/^(requested|deploying)$/),
-    });
+    expect(leaving.body).toMatchObject({ status: 'offboarding', placement_status: 'requested' });
     // the move's next step finds the tenant leaving: it goes no further (its tries, then the
     // failure path, as the state machine's Retry and Catch), and no silo is left
     await runPlacementOut();

@@ -36,10 +36,19 @@ export async function startTestPlatform(
     | 'partitionLimits'
     | 'moveSleep'
     | 'siloRegions'
+    | 'workflowPollMs'
   > = {},
 ): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
-  const platform = await startLocalPlatform({ dataDir, port: 0, persist: false, config, ...options });
+  // The workflows move only when a test runs them (`runDue`): no step is taken behind its back.
+  const platform = await startLocalPlatform({
+    dataDir,
+    port: 0,
+    persist: false,
+    config,
+    workflowPollMs: 0,
+    ...options,
+  });
   return {
     ...platform,
     dataDir,
