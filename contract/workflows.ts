@@ -214,13 +214,22 @@ export const RETURN_WORKFLOW = {
 
 /**
  * Offboarding (`lambdas/handlers/offboarding.ts` runs the Lambda steps), started with
- * `{tenantId, drainUntil, silo}`: wait until no cached credential can still write; a silo tenant's
- * data is purged in its silo and the silo stack destroyed (a plane with silos only); purge every
- * store (each recorded on the tenant record, so a retry resumes); tombstone; announce.
+ * `{tenantId, drainUntil, silo}`: a silo tenant is suspended at its silo; wait until no cached
+ * credential can still write; a silo tenant's data is purged in its silo and the silo stack
+ * destroyed (a plane with silos only); purge every store (each recorded on the tenant record, so a
+ * retry resumes); tombstone; announce.
  */
 export const OFFBOARDING_WORKFLOW = {
   source: OFFBOARDING_EVENTS.source,
   steps: [
+    {
+      // At once: a silo refuses its tenant's calls from now on (those made to its own URL too).
+      kind: 'build',
+      name: 'SuspendAtSilo',
+      phase: 'suspend',
+      env: { TENANT_ID: '$.tenantId' },
+      onlyIf: { choice: 'HasSilo', flag: '$.silo' },
+    },
     { kind: 'wait', name: 'WaitForDrain', until: '$.drainUntil' },
     {
       kind: 'build',

@@ -27,6 +27,8 @@ export function startLocalOffboardingRunner(options: {
    * tenant's data in its silo and destroys the silo plane. Absent: a silo plane, which has none.
    */
   readonly decommission?: (tenantId: string) => Promise<void>;
+  /** The pipeline's suspension at the silo (CodeBuild on AWS): the silo plane refuses the tenant at once. Absent: a silo plane. */
+  readonly suspend?: (tenantId: string) => Promise<void>;
   readonly now: () => number;
   /** Where the outcome is announced (the event bus on AWS). */
   readonly announce: (event: LocalEvent) => void;
@@ -35,12 +37,19 @@ export function startLocalOffboardingRunner(options: {
   /** How often it looks for offboardings whose drain is over. */
   readonly pollMs?: number;
 }): LocalOffboardingRunner {
-  const { decommission } = options;
+  const { decommission, suspend } = options;
   const runner = startLocalWorkflowRunner(
     OFFBOARDING_WORKFLOW,
     {
       lambda: (payload) => options.step(payload as Parameters<OffboardingStep>[0]),
       builds: {
+        suspend: suspend && {
+          error: 'suspension at the silo failed',
+          run: async (variables) => {
+            await suspend(String(variables.TENANT_ID));
+            return undefined;
+          },
+        },
         decommission: decommission && {
           error: 'decommission failed',
           run: async (variables) => {

@@ -19,7 +19,7 @@ import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-regi
 import { JwtTokenVerifier } from '../lambdas/adapters/jwt-token-verifier';
 import { parseJson } from '../lambdas/core/json';
 import { purgeTenantData } from '../lambdas/core/offboarding';
-import { deleteSiloCopy } from '../lambdas/core/placement';
+import { deleteSiloCopy, suspendAtSilo } from '../lambdas/core/placement';
 import { tenantIdSchema } from '../lambdas/core/tenant';
 import { ROUTE_HANDLERS, type RouteHandler } from '../lambdas/handlers';
 import { create as createAdapterSteps } from '../lambdas/handlers/adapter-workflow';
@@ -584,6 +584,13 @@ function startWorkflowRunners(
   const offboarding = startLocalOffboardingRunner({
     step: (event) => createOffboardingSteps(deps())(event, lambdaContext()),
     decommission: options.siloTenantId === undefined ? decommissionSilo(deps, silos) : undefined,
+    suspend:
+      options.siloTenantId === undefined
+        ? async (tenantId) => {
+            const silo = silos.running.get(tenantId);
+            if (silo) await suspendAtSilo(silo.deps.registry, tenantId);
+          }
+        : undefined,
     now,
     announce,
     journalFile: dataFile(options, 'offboarding.json'),

@@ -30,6 +30,7 @@ import {
   deleteSiloCopy,
   drainUntil,
   type PlaneStores,
+  suspendAtSilo,
   switchPlanes,
 } from '../lambdas/core/placement';
 import type { TenantRegistry } from '../lambdas/core/ports';
@@ -81,7 +82,17 @@ export async function runPlacementBuild(
     out(deployed || placement?.siloRegion || context[`silo.${argument}.region`] || String(env.AWS_REGION));
   } else if (command === 'silo-resources' && argument) out(JSON.stringify(siloResources(argument)));
   else if (command === 'silo-url' && argument) out(siloResources(argument).apiUrl);
-  else if (command === 'purge' && argument) {
+  else if (command === 'suspend' && argument) {
+    // Offboarding a silo tenant: its silo refuses its calls at once (its drain then its purge follow).
+    const resources = (await poolRegistry(env).getTenant(argument))?.placement?.siloResources;
+    if (!resources) {
+      out(`the silo's resources of '${argument}' were never recorded: no silo serves it, skipped`);
+      return;
+    }
+    const silo = planeResourcesSchema.parse(JSON.parse(resources));
+    const suspended = await suspendAtSilo(storesOf(poolPlane(env), silo).registry, argument);
+    out(suspended ? `'${argument}' suspended at its silo` : `the silo holds no record of '${argument}': skipped`);
+  } else if (command === 'purge' && argument) {
     // Before a silo's stack goes: its tenant's data there (offboarding, or its return to the pool).
     const registry = poolRegistry(env);
     const record = await registry.getTenant(argument);
@@ -158,7 +169,7 @@ export async function runPlacementBuild(
     out(command === 'switch' ? drainUntil(moved, Date.now) : JSON.stringify(moved.placement?.migrated));
   } else
     throw new Error(
-      'usage: migrate-tenant silo-resources|silo-url <outputs-file> | silo-region|copy|switch|catch-up|purge <tenantId> | session',
+      'usage: migrate-tenant silo-resources|silo-url <outputs-file> | silo-region|copy|switch|catch-up|suspend|purge <tenantId> | session',
     );
 }
 

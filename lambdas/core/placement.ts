@@ -681,6 +681,22 @@ export async function deleteSiloCopy(
 }
 
 /**
+ * The first step of a silo tenant's offboarding: its silo refuses its calls from now on (those made
+ * to the silo's own URL too, which the pool's suspension does not reach), rather than after the
+ * drain, when the decommission purges it. A silo that never received the tenant has nothing to do.
+ */
+export async function suspendAtSilo(silo: TenantRegistry, tenantId: string): Promise<boolean> {
+  if (!(await silo.getTenant(tenantId))) return false;
+  await changeTenant(
+    silo,
+    tenantId,
+    (record) => (record.status === 'active' ? { ...record, status: 'suspended' } : record),
+    STEP_RETRIES,
+  );
+  return true;
+}
+
+/**
  * A return's last step, once its silo's copy is deleted and the silo decommissioned: the tenant is a
  * pool tenant again (no silo recorded, so an offboarding decommissions none).
  */

@@ -59,7 +59,7 @@ export class OffboardingWorkflow extends Construct {
     // The steps, in the order `contract/workflows.ts` lists them (the local runner walks the same list).
     const definition = workflowDefinition(this, OFFBOARDING_WORKFLOW, {
       stepFunction: this.stepFunction,
-      projects: { decommission: props.siloDecommission },
+      projects: { suspend: props.siloDecommission, decommission: props.siloDecommission },
       eventBus,
     });
 

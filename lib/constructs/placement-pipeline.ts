@@ -199,6 +199,7 @@ export class PlacementPipeline extends Construct {
               // Offboarding a silo tenant, at any moment of its move: once its stack has settled (a
               // deploy the offboarding ended may still run), its data first, then the stack, its
               // tables, domain and key with it; a move that never got a stack leaves nothing to do.
+              'if [ "$PHASE" = suspend ]; then npm run --silent migrate-tenant -- suspend "$TENANT_ID"; fi',
               `if [ "$PHASE" = decommission ]; then for i in $(seq 1 ${SETTLE_CHECKS}); do ${stackStatus}; case "$SILO_STACK_STATUS" in *_IN_PROGRESS) echo "${siloStack} is $SILO_STACK_STATUS: waiting for it to settle"; sleep ${SETTLE_CHECK_SECONDS};; *) break;; esac; done; fi`,
               // Neither settled within the hour nor known (describe-stacks failed otherwise): the build fails, destroying nothing.
               'if [ "$PHASE" = decommission ]; then case "$SILO_STACK_STATUS" in ""|*_IN_PROGRESS) cat stack-status.err; false;; esac; fi',

@@ -323,8 +323,17 @@ describe('promotion from the pool to a silo', () => {
     // served by its silo through the pool, until its offboarding, which the pool runs, starts
     expect((await call(pool, 'GET', '/v1/documents/note', { credential: apiKey })).status).toBe(200);
     expect((await admin('DELETE', '/admin/tenants/exit-bank')).status).toBe(202);
+    // its offboarding's first step suspends it at its silo: refused there too, its own URL included,
+    // long before the drain ends and the decommission purges it
+    await pool.offboarding.runDue();
+    expect(pool.offboarding.history('exit-bank')).toEqual(['HasSilo', 'SuspendAtSilo', 'WaitForDrain']);
     clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
     expect((await call(pool, 'GET', '/v1/documents/note', { credential: apiKey })).status).toBe(403);
+    const direct = await call(silo, 'GET', '/v1/documents/note', { credential: apiKey });
+    expect([direct.status, direct.body.error.message]).toEqual([
+      403,
+      expect.stringMatching(/tenant 'exit-bank' is suspended$/),
+    ]);
     const tombstone = await offboardCompletely(pool, clock, 'exit-bank');
     // the upload (made in the pool, copied), the read at the silo and the one forwarded there: all audited, all
     // purged in the silo; the pool, cleaned after the move, held only the key hashes that sent callers on

@@ -79,7 +79,7 @@ describe('each durable workflow, written once, in Step Functions and in local mo
       'PlacementFailed',
     ]);
     expect(pathThrough(offboarding, { failAt: 'PurgeTenantData' })).toEqual([
-      ...['WaitForDrain', 'ServedBySilo', 'PurgeTenantData'],
+      ...['HasSilo', 'WaitForDrain', 'ServedBySilo', 'PurgeTenantData'],
       ...OFFBOARDING_WORKFLOW.onFailure.steps.map((step) => step.name),
       'OffboardingFailed',
     ]);
@@ -163,7 +163,7 @@ describe('each durable workflow, written once, in Step Functions and in local mo
 
       await offboardCompletely(platform, clock, 'order-bank');
       expect(platform.offboarding.history('order-bank')).toEqual(
-        pathThrough(offboarding, { choose: { ServedBySilo: 'DecommissionSilo' } }),
+        pathThrough(offboarding, { choose: { HasSilo: 'SuspendAtSilo', ServedBySilo: 'DecommissionSilo' } }),
       );
       expect(platform.silos.has('order-bank')).toBe(false);
       expect(announced(OFFBOARDING_EVENTS.source)).toEqual([

@@ -64,6 +64,14 @@ describe('placement build commands', () => {
       () => registry as never,
     );
     expect(lines).toEqual([expect.stringMatching(/never recorded .*no data to purge there, skipped/)]);
+    await runPlacementBuild(
+      ['suspend', 'a-bank'],
+      {},
+      (line) => lines.push(line),
+      undefined,
+      () => registry as never,
+    );
+    expect(lines[1]).toMatch(/never recorded: no silo serves it, skipped/);
     await expect(
       runPlacementBuild(
         ['purge', 'b-bank'],

@@ -360,6 +360,10 @@ describe('offboarding a silo tenant (pool stack)', () => {
     const decommission =
       '-c siloTenants="$TENANT_ID" -c "silo.$TENANT_ID.region=$SILO_REGION" -c "silo.$TENANT_ID.decommission=true"';
     expect(commands).toContain('npm run --silent migrate-tenant -- purge "$TENANT_ID"');
+    // (and, first of all, its suspension at the silo, the offboarding's first step)
+    expect(commands).toContain(
+      'if [ "$PHASE" = suspend ]; then npm run --silent migrate-tenant -- suspend "$TENANT_ID"; fi',
+    );
     expect(commands).toContain(`npx cdk deploy "MultiTenantAiPlatform-silo-$TENANT_ID" ${decommission}`);
     expect(commands).toContain(`npx cdk destroy "MultiTenantAiPlatform-silo-$TENANT_ID" ${decommission} --force`);
   });
