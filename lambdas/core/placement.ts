@@ -317,13 +317,16 @@ async function makeTargetInferenceProfiles(deps: MoveDeps, tenant: TenantRecord)
  * the pool's record, as the silo serves it once switched, and its keys. Into the pool (a return):
  * the pool's record is the move's own, so it takes what the silo managed (tier, status, limits,
  * settings), its placement and version its own; a suspension made at the pool since `directory`
- * was read (legal once switched) stands. The keys are carried into the tenant's own list, for the
- * pool's step to adopt (`adoptCarriedKeys`), a key revoked at the pool staying revoked.
+ * was read (legal once switched) stands, and any suspension there when `suspensionStands` (a switch
+ * run again, which cannot tell the pool's own from one the copy took). The keys are carried into
+ * the tenant's own list, for the pool's step to adopt (`adoptCarriedKeys`), a key revoked at the
+ * pool staying revoked.
  */
 async function copyRecordAndKeys(
   deps: Pick<MoveDeps, 'registry' | 'source' | 'target' | 'vectorStores'>,
   directory: TenantRecord,
   step: PlacementStep,
+  suspensionStands = false,
 ): Promise<{ source: TenantRecord; target: TenantRecord; keys: number }> {
   const { tenantId } = directory;
   const placement = directory.placement as TenantPlacement;
@@ -349,7 +352,8 @@ async function copyRecordAndKeys(
     tenantId,
     (current) => {
       placementFor(current, step);
-      const suspendedHere = current.version !== directory.version && current.status === 'suspended';
+      const suspendedHere =
+        current.status === 'suspended' && (suspensionStands || current.version !== directory.version);
       return {
         ...source,
         ...moved,
@@ -397,7 +401,9 @@ export async function switchPlanes(deps: MoveDeps, tenantId: string): Promise<Te
   const placement = placementFor(tenant, 'switch');
   if (isPast(placement, 'switch')) return tenant;
   let switched = tenant;
-  if (placement.status === 'copied') {
+  // Whether this run switched the pool's record: a rerun finds it switched, maybe changed at the pool since.
+  const advanced = placement.status === 'copied';
+  if (advanced) {
     const ledgerItems = await copyTable(deps, tenantId, 'ledger');
     switched = await advance(deps, tenantId, 'switch', (current) =>
       current.status === 'copied'
@@ -426,7 +432,9 @@ export async function switchPlanes(deps: MoveDeps, tenantId: string): Promise<Te
     STEP_RETRIES,
   );
   // ...so what it holds now is its last word: its record, keys, templates and adapters as changed since the copy.
-  const { target } = await copyRecordAndKeys(deps, switched, 'switch');
+  // A rerun (after a crash, or resumed) read the pool's record after the switch: a suspension on it
+  // may be its operator's (legal from the switch on), and stands over the silo's status.
+  const { target } = await copyRecordAndKeys(deps, switched, 'switch', !advanced);
   await copyPrompts(deps, tenantId);
   await loadAdaptersAt(deps.source.registry, deps.target, target, deps);
   return target;

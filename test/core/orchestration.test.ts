@@ -5,8 +5,11 @@ import { PlatformError } from '../../lambdas/core/errors';
 import { beginOffboarding, purgeTenantData, tombstoneTenant } from '../../lambdas/core/offboarding';
 import {
   copyTenantData,
+  failPlacement,
   markDeploying,
+  markReturning,
   type PlaneStores,
+  requestPool,
   requestSilo,
   startCopy,
   switchPlanes,
@@ -472,5 +475,73 @@ describe('a move to a silo', () => {
     await switchPlanes(move, 'orchestra');
     expect((await silo.ports.registry.getTenant('orchestra'))?.status).toBe('suspended');
     expect((await silo.ports.registry.getApiKey(key.key_id))?.status).toBe('active');
+  });
+});
+
+describe('a return to the pool', () => {
+  /** A silo tenant (its promotion complete) and the planes its return reads (the silo) and writes (the pool). */
+  async function siloTenant(clock: { now: number }) {
+    const { deps, fake } = await world('enterprise');
+    const moving = {
+      ...deps,
+      now: () => clock.now,
+      drainMs: 60_000,
+      workflow: { start: async () => {} },
+      sleep: async () => {},
+      catalog: {},
+    };
+    const pooled = await fake.ports.registry.getTenant('orchestra');
+    if (!pooled) throw new Error('not onboarded');
+    const promoted: TenantRecord = {
+      ...pooled,
+      placement: {
+        current: 'silo',
+        desired: 'silo',
+        status: 'complete',
+        siloUrl: 'https://silo.example',
+        updatedAt: new Date(NOW).toISOString(),
+        migrated: {},
+      },
+    };
+    await fake.ports.registry.updateTenant(promoted);
+    const silo = inMemoryPorts();
+    await silo.ports.registry.createTenant(promoted);
+    const marks = { marked: async () => [], mark: async () => true, unmark: async () => {} };
+    const plane = { partitions: NO_ITEMS, budgetAlertMarks: marks, region: 'us-east-1' };
+    const move = {
+      ...moving,
+      source: { ...silo.ports, ...plane, apiUrl: 'https://silo.example' },
+      target: { ...fake.ports, ...plane, apiUrl: 'https://pool.example' },
+      vectorStores: retrieval.vectorStores,
+    };
+    return { deps, moving, move, silo };
+  }
+
+  it('keeps a suspension made at the pool after the switch when the switch is run again after a crash', async () => {
+    const clock = { now: NOW };
+    const { deps, moving, move, silo } = await siloTenant(clock);
+    await requestPool(moving, 'orchestra');
+    await markReturning(moving, 'orchestra');
+    await copyTenantData(move, 'orchestra');
+    // The switch build dies after its advance, before the silo's record is flipped.
+    const crashing = {
+      ...move,
+      source: {
+        ...move.source,
+        registry: {
+          ...silo.ports.registry,
+          updateTenant: async () => {
+            throw new Error('build killed');
+          },
+        },
+      },
+    };
+    await expect(switchPlanes(crashing, 'orchestra')).rejects.toThrow('build killed');
+    await failPlacement(moving, 'orchestra', 'switch failed: build killed');
+    // switched: the pool manages the tenant, and its operator suspends it (the safe direction)
+    await updateTenant(deps, 'orchestra', { status: 'suspended' });
+    await requestPool(moving, 'orchestra');
+    await switchPlanes(move, 'orchestra');
+    expect((await deps.registry.getTenant('orchestra'))?.status).toBe('suspended');
   });
 });
