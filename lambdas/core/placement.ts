@@ -421,6 +421,16 @@ export async function switchPlanes(deps: MoveDeps, tenantId: string): Promise<Te
     await carrySafeChanges(deps, switched);
     return switched;
   }
+  // The silo serves the tenant (and writes for it) until its record is flipped: a rerun that flips it
+  // (the first run died before, or failed there) moves the drain's end to a drain from now, so the
+  // catch-up still waits out the silo's cached decisions and calls in flight.
+  const silo = await deps.source.registry.getTenant(tenantId);
+  if (!advanced && silo?.placement?.current !== 'pool') {
+    switched = await advance(deps, tenantId, 'switch', (current) => ({
+      ...current,
+      drainUntil: iso(Math.max(Date.parse(current.drainUntil ?? '') || 0, deps.now() + deps.drainMs)),
+    }));
+  }
   // The silo forwards the tenant's calls to the pool from now on, and refuses changes to it (409)...
   await changeTenant(
     deps.source.registry,

@@ -544,4 +544,32 @@ describe('a return to the pool', () => {
     await switchPlanes(move, 'orchestra');
     expect((await deps.registry.getTenant('orchestra'))?.status).toBe('suspended');
   });
+
+  it('waits out the silo from when it forwards: a switch run again after a crash moves the drain end', async () => {
+    const clock = { now: NOW };
+    const { moving, move, silo } = await siloTenant(clock);
+    await requestPool(moving, 'orchestra');
+    await markReturning(moving, 'orchestra');
+    await copyTenantData(move, 'orchestra');
+    const crashing = {
+      ...move,
+      source: {
+        ...move.source,
+        registry: {
+          ...silo.ports.registry,
+          updateTenant: async () => {
+            throw new Error('build killed');
+          },
+        },
+      },
+    };
+    await expect(switchPlanes(crashing, 'orchestra')).rejects.toThrow('build killed');
+    await failPlacement(moving, 'orchestra', 'switch failed: build killed');
+    // resumed an hour later: the silo served (and wrote) all along, and forwards only from now
+    clock.now += 3_600_000;
+    await requestPool(moving, 'orchestra');
+    const switched = await switchPlanes(move, 'orchestra');
+    expect((await silo.ports.registry.getTenant('orchestra'))?.placement).toMatchObject({ current: 'pool' });
+    expect(Date.parse(switched.placement?.drainUntil ?? '')).toBeGreaterThanOrEqual(clock.now + move.drainMs);
+  });
 });
