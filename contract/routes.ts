@@ -142,6 +142,13 @@ export const AUTHORIZER_DENY_REASON = 'denyReason';
 export const AUTHORIZER_FORWARD_TO = 'forwardTo';
 
 /**
+ * The header a plane's forward adds to the call it passes on: a call that came forwarded is never
+ * forwarded again (the two planes' cached decisions may name each other for a moment around a
+ * return's switch).
+ */
+export const FORWARDED_HEADER = 'x-platform-forwarded';
+
+/**
  * API Gateway's own answers (no Lambda ran), in the platform's error shape. Keys are
  * API Gateway `ResponseType`s; the local front answers the same way.
  */

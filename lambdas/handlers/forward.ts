@@ -1,6 +1,6 @@
 import type { MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { AUTHORIZER_FORWARD_TO } from '../../contract/routes';
+import { AUTHORIZER_FORWARD_TO, FORWARDED_HEADER } from '../../contract/routes';
 import { PlatformError } from '../core/errors';
 import { streamed } from '../streamed-response';
 import type { ApiContext, ApiEvent } from './http';
@@ -37,6 +37,14 @@ export function forwardToSilo<C extends ApiContext>(
     before: async ({ event, context }) => {
       const to = event.requestContext?.authorizer?.[AUTHORIZER_FORWARD_TO];
       if (typeof to !== 'string') return undefined;
+      // Forwarded here by the other plane, whose cached decision still names this one (the pool's,
+      // cached before a return's switch, while the silo's own decision now names the pool): passed
+      // back, it would go round until it timed out. Told to retry: the pool's cache lets go within its TTL.
+      if (Object.keys(event.headers ?? {}).some((name) => name.toLowerCase() === FORWARDED_HEADER)) {
+        throw new PlatformError('upstream_unavailable', 'the tenant is switching between stacks, retry shortly', {
+          retryAfterSeconds: 1,
+        });
+      }
       const query = new URLSearchParams();
       for (const [name, values] of Object.entries(event.multiValueQueryStringParameters ?? {})) {
         for (const value of values ?? []) query.append(name, value);
@@ -45,6 +53,7 @@ export function forwardToSilo<C extends ApiContext>(
       const headers = Object.entries(event.headers ?? {}).filter(
         (entry): entry is [string, string] => entry[1] !== undefined && !HOP_BY_HOP.has(entry[0].toLowerCase()),
       );
+      headers.push([FORWARDED_HEADER, '1']);
       const body =
         typeof event.body === 'string' && event.body !== ''
           ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8')

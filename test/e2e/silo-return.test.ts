@@ -145,4 +145,29 @@ describe('return from a silo to the pool', () => {
     expect(pool.placement.returnHistory('gone-co')).toContain('ReturnFailed');
     expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(401);
   });
+
+  it('never passes a call back and forth between the pool and the silo while their cached decisions disagree', async () => {
+    const { apiKey, silo } = await siloTenant('loop-co');
+    // a client calls the silo's URL and, a little later, the pool's: each authorizer caches its decision,
+    // the pool's (forward to the silo) outliving the silo's (serve it)
+    expect((await call(silo, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(200);
+    clock.advance((CACHE_TTL_SECONDS - 10) * 1000);
+    expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(200);
+    expect((await admin('POST', '/admin/tenants/loop-co/demote')).status).toBe(202);
+    await pool.placement.runDue();
+    expect((await admin('GET', '/admin/tenants/loop-co')).body.placement_status).toBe('catching_up');
+    // the silo's cached decision is gone, the pool's not yet: the silo forwards to the pool, whose
+    // cached decision forwards to the silo: answered (retry shortly), not passed around until it times out
+    clock.advance(20_000);
+    const looped = await call(pool, 'GET', '/v1/usage', { credential: apiKey });
+    expect(looped.status).toBe(503);
+    expect(looped.body.error.message).toMatch(/switching between stacks/);
+    expect(looped.headers.get('retry-after')).toBe('1');
+    // once the pool's cached decision is gone, the pool serves it
+    clock.advance(CACHE_TTL_SECONDS * 1000);
+    expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(200);
+    clock.advance(DRAIN_MS + 1000);
+    await pool.placement.runDue();
+    expect((await admin('GET', '/admin/tenants/loop-co')).body.placement_status).toBe('complete');
+  }, 20_000);
 });

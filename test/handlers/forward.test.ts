@@ -36,6 +36,7 @@ describe('forwardToSilo', () => {
     expect(sent[0].init.headers).toEqual([
       ['authorization', 'Bearer mt_key'],
       ['content-type', 'application/json'],
+      ['x-platform-forwarded', '1'],
     ]);
     expect(answer).toMatchObject({ statusCode: 201, body: '{"ok":true}', headers: { 'x-a': '1' } });
   });
@@ -58,6 +59,15 @@ describe('forwardToSilo', () => {
     const late = forward(() => Promise.reject(timedOut));
     await expect(late).rejects.toMatchObject({ code: 'upstream_timeout' });
     await expect(late).rejects.not.toHaveProperty('retryAfterSeconds', 1);
+  });
+
+  it('never forwards a call another plane forwarded here: told to retry, not passed back and forth', async () => {
+    const again = { ...event(), headers: { ...event().headers, 'X-Platform-Forwarded': '1' } } as unknown as ApiEvent;
+    const answer = forwardToSilo<ApiContext>(() => Promise.reject(new Error('not called'))).before?.({
+      event: again,
+      context,
+    } as never);
+    await expect(answer).rejects.toMatchObject({ code: 'upstream_unavailable', retryAfterSeconds: 1 });
   });
 
   it('leaves a call that is not forwarded to the route', async () => {
