@@ -283,13 +283,17 @@ export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<
     actingFor(source, PLACEMENT_ACTOR),
     deps.target.vectors,
     actingFor(target, PLACEMENT_ACTOR),
+    async () => {
+      await assertStillMoving(deps, tenantId, 'copy');
+      return true;
+    },
   );
   migrated.budget_alert_marks = await copyBudgetAlertMarks(deps, tenantId);
   // In service at the target before the switch: its first adapter call there finds them.
   migrated.adapters = await loadAdaptersAt(deps.source.registry, deps.target, tenant, deps);
   // The ledger is copied by the switch: until then the source admits the tenant's calls against it.
   for (const table of ['audit', 'documents'] as const)
-    migrated[COPIED_TABLES[table]] = await copyTable(deps, tenantId, table);
+    migrated[COPIED_TABLES[table]] = await copyTable(deps, tenantId, table, 'copy');
 
   const copied = await advance(deps, tenantId, 'copy', (current) => ({ ...current, status: 'copied', migrated }));
   // Keys revoked and a suspension while the copy ran were written at the version the advance
@@ -404,7 +408,7 @@ export async function switchPlanes(deps: MoveDeps, tenantId: string): Promise<Te
   // Whether this run switched the pool's record: a rerun finds it switched, maybe changed at the pool since.
   const advanced = placement.status === 'copied';
   if (advanced) {
-    const ledgerItems = await copyTable(deps, tenantId, 'ledger');
+    const ledgerItems = await copyTable(deps, tenantId, 'ledger', 'switch');
     switched = await advance(deps, tenantId, 'switch', (current) =>
       current.status === 'copied'
         ? {
@@ -476,10 +480,16 @@ export function drainUntil(record: TenantRecord, now: () => number): string {
   return record.placement?.drainUntil ?? iso(now());
 }
 
-/** Copies the tenant's items of `table` into the silo as stored, each with its base; returns how many. */
-async function copyTable(deps: Pick<MoveDeps, 'source' | 'target'>, tenantId: string, table: TenantTable) {
+/** Copies the tenant's items of `table` into the target as stored, each with its base; returns how many. */
+async function copyTable(
+  deps: Pick<MoveDeps, 'registry' | 'source' | 'target'>,
+  tenantId: string,
+  table: TenantTable,
+  step: PlacementStep,
+) {
   let copied = 0;
   await eachPage(deps.source.partitions, tenantId, table, async (items) => {
+    await assertStillMoving(deps, tenantId, step);
     const bases = items.map((item) => baseOf(item, deps.source.partitions.counters(table, item)));
     await deps.target.partitions.write(tenantId, table, [...items, ...bases]);
     copied += items.length;
@@ -506,8 +516,10 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
     let caughtUp = 0;
     for (const table of Object.keys(COPIED_TABLES) as TenantTable[])
       caughtUp += await catchUpTable(deps, tenantId, table);
-    const held = async (chunk: { documentId: string; version: string }) =>
-      (await deps.target.documents.get(silo, chunk.documentId))?.version === chunk.version;
+    const held = async (chunk: { documentId: string; version: string }) => {
+      await assertStillMoving(deps, tenantId, 'catch_up');
+      return (await deps.target.documents.get(silo, chunk.documentId))?.version === chunk.version;
+    };
     await copyChunks(deps.source.vectors, actingFor(tenant, PLACEMENT_ACTOR), deps.target.vectors, silo, held);
     await dropChunksNotHeld(deps.target, silo);
     // Queued only now: until the switch the pool's worker ran the tenant's jobs (a job it finished is
@@ -572,6 +584,7 @@ async function catchUpTable(deps: MoveDeps, tenantId: string, table: TenantTable
       );
       if (write) writes.push(write);
     }
+    await assertStillMoving(deps, tenantId, 'catch_up');
     await target.partitions.apply(tenantId, table, writes);
     written += writes.length;
   };
@@ -594,6 +607,16 @@ async function catchUpTable(deps: MoveDeps, tenantId: string, table: TenantTable
     BASE_PREFIX,
   );
   return written;
+}
+
+/**
+ * Throws (409) once the tenant is offboarding: asked before each batch a copy or catch-up writes, so
+ * one that outlives the offboarding's drain (adapters loading, a large tenant) writes nothing after
+ * the purge. Into the pool (a return), what it wrote then would outlive the tenant; the purge runs a
+ * drain after the offboarding began, and one batch takes seconds.
+ */
+async function assertStillMoving(deps: Pick<PlacementDeps, 'registry'>, tenantId: string, step: PlacementStep) {
+  placementFor(await readTenant(deps.registry, tenantId), step);
 }
 
 /** Drops the silo's chunks of document versions it does not hold (a document the pool deleted or replaced after the copy). */

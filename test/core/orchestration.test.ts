@@ -572,4 +572,40 @@ describe('a return to the pool', () => {
     expect((await silo.ports.registry.getTenant('orchestra'))?.placement).toMatchObject({ current: 'pool' });
     expect(Date.parse(switched.placement?.drainUntil ?? '')).toBeGreaterThanOrEqual(clock.now + move.drainMs);
   });
+  it('writes nothing into the pool once an offboarding that began mid-copy may have purged it', async () => {
+    const clock = { now: NOW };
+    const { moving, move } = await siloTenant(clock);
+    await requestPool(moving, 'orchestra');
+    await markReturning(moving, 'orchestra');
+    let purged = false;
+    const writtenAfterPurge: string[] = [];
+    // A long copy (its adapters loading, a large tenant): the offboarding begins, its drain passes and
+    // the pool is purged before the copy reaches the silo's audit records.
+    const source = {
+      ...move.source,
+      partitions: {
+        ...NO_ITEMS,
+        read: async (_tenantId: string, table: string) => {
+          if (table === 'audit' && !purged) {
+            await beginOffboarding(moving, 'orchestra');
+            purged = true;
+          }
+          return { items: [{ pk: 'TENANT#orchestra', sk: `${table}#1` }] };
+        },
+      },
+    };
+    const target = {
+      ...move.target,
+      partitions: {
+        ...NO_ITEMS,
+        write: async (_tenantId: string, table: string) => {
+          if (purged) writtenAfterPurge.push(table);
+        },
+      },
+    };
+    await expect(copyTenantData({ ...move, source, target }, 'orchestra')).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    expect(writtenAfterPurge).toEqual([]);
+  });
 });
