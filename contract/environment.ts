@@ -73,6 +73,8 @@ export interface PlatformSettings {
   readonly maxRequestBodyBytes: number;
   /** How long offboarding waits before deleting: the authorizer cache TTL plus the longest handler or worker run. */
   readonly offboardingDrainSeconds: number;
+  /** How long the authorizer's decisions are cached: a return waits this long for the pool's cached forwards to go. */
+  readonly authorizerCacheTtlSeconds: number;
   /** The offboarding state machine, which the admin function starts. */
   readonly offboardingStateMachineArn: string;
   /** Absent: API keys only. */
@@ -139,6 +141,7 @@ const lambdaEnvSchema = z.object({
   ).optional(),
   MAX_REQUEST_BODY_BYTES: z.coerce.number().int().positive(),
   OFFBOARDING_DRAIN_SECONDS: z.coerce.number().int().positive(),
+  AUTHORIZER_CACHE_TTL_SECONDS: z.coerce.number().int().min(0),
   OFFBOARDING_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
   JWT_ISSUER: z.string().optional(),
   JWT_AUDIENCE: z.string().optional(),
@@ -198,6 +201,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     guardrails: e.GUARDRAILS,
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
     offboardingDrainSeconds: e.OFFBOARDING_DRAIN_SECONDS,
+    authorizerCacheTtlSeconds: e.AUTHORIZER_CACHE_TTL_SECONDS,
     offboardingStateMachineArn: e.OFFBOARDING_STATE_MACHINE_ARN,
     jwt:
       e.JWT_ISSUER && e.JWT_AUDIENCE && e.JWKS_URI
@@ -233,6 +237,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
     ...(settings.guardrails && { GUARDRAILS: JSON.stringify(settings.guardrails) }),
     MAX_REQUEST_BODY_BYTES: String(settings.maxRequestBodyBytes),
     OFFBOARDING_DRAIN_SECONDS: String(settings.offboardingDrainSeconds),
+    AUTHORIZER_CACHE_TTL_SECONDS: String(settings.authorizerCacheTtlSeconds),
     OFFBOARDING_STATE_MACHINE_ARN: settings.offboardingStateMachineArn,
     ...(settings.jwt && {
       JWT_ISSUER: settings.jwt.issuer,

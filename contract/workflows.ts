@@ -160,8 +160,10 @@ export const PLACEMENT_WORKFLOW = {
 /**
  * A silo tenant's return to the pool (a downgrade), the tenant served all along: mark it returning;
  * copy its data from the silo into the pool while the silo serves it (the keys carried into its own
- * list, which the pool's step adopts); switch it to the pool with its ledger (the silo forwards its
- * calls there from then on, and its last changes are copied); adopt the keys again; wait until no
+ * list, which the pool's step adopts); switch it to the pool with its ledger (the pool serves it
+ * from then on); adopt the keys again; wait until the pool's cached decisions to forward it to the
+ * silo are gone (the silo serves those meanwhile); flip the silo (it forwards the tenant's calls to
+ * the pool from then on, and its last changes are copied); adopt the keys once more; wait until no
  * call the silo took can still write; catch the pool up; decommission the silo (its copy purged, its
  * stack destroyed); mark it a pool tenant again; announce. A failure before the switch leaves the
  * tenant served by its silo.
@@ -183,10 +185,20 @@ export const RETURN_WORKFLOW = {
       name: 'SwitchToPool',
       phase: 'switch',
       env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.record.placement.siloResources' },
-      exports: { at: '$.switched', variables: { drainUntil: 'DRAIN_UNTIL' } },
+      // When the pool's cached decisions to forward to the silo are gone: the silo serves them until then.
+      exports: { at: '$.switched', variables: { flipAt: 'DRAIN_UNTIL' } },
+    },
+    { kind: 'lambda', name: 'AdoptSwitchedKeys', step: 'adopt_keys', input: { tenantId: '$.tenantId' } },
+    { kind: 'wait', name: 'WaitForPoolCache', until: '$.switched.flipAt' },
+    {
+      kind: 'build',
+      name: 'FlipSilo',
+      phase: 'flip',
+      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.record.placement.siloResources' },
+      exports: { at: '$.flipped', variables: { drainUntil: 'DRAIN_UNTIL' } },
     },
     { kind: 'lambda', name: 'AdoptLastKeys', step: 'adopt_keys', input: { tenantId: '$.tenantId' } },
-    { kind: 'wait', name: 'WaitForDrain', until: '$.switched.drainUntil' },
+    { kind: 'wait', name: 'WaitForDrain', until: '$.flipped.drainUntil' },
     {
       kind: 'build',
       name: 'CatchUp',

@@ -5,6 +5,7 @@ import {
   catchUpTenantData,
   copyTenantData,
   drainUntil,
+  flipSilo,
   type PlacementDeps as PlacementCoreDeps,
   type PlaneStores,
   switchPlanes,
@@ -41,6 +42,8 @@ export interface LocalPlacementOptions {
   readonly vectorStores: VectorStores;
   /** The models a tenant's inference profiles copy. */
   readonly catalog: ModelCatalog;
+  /** How long the pool's authorizer caches a decision (a return waits for its cached forwards to go). */
+  readonly authorizerCacheMs: number;
   /** Where the outcome is announced (the event bus on AWS). */
   readonly announce: (event: LocalEvent) => void;
   /** Absent: in memory only. */
@@ -64,8 +67,8 @@ export function startLocalPlacementRunner(options: LocalPlacementOptions): Local
     const tenantId = String(variables.TENANT_ID);
     const [pool, silo] = [options.stores.pool, options.stores.silo(tenantId)];
     const [source, target] = to === 'silo' ? [pool, silo] : [silo, pool];
-    const { vectorStores, catalog } = options;
-    return step({ ...core, source, target, vectorStores, catalog, sleep }, tenantId);
+    const { vectorStores, catalog, authorizerCacheMs } = options;
+    return step({ ...core, source, target, vectorStores, catalog, authorizerCacheMs, sleep }, tenantId);
   };
   const builds = (to: 'silo' | 'pool') => {
     const run = move(to);
@@ -115,6 +118,10 @@ export function startLocalPlacementRunner(options: LocalPlacementOptions): Local
       lambda,
       builds: {
         ...builds('pool'),
+        flip: {
+          error: 'flip failed',
+          run: async (variables) => ({ DRAIN_UNTIL: drainUntil(await move('pool')(flipSilo)(variables), options.now) }),
+        },
         decommission: {
           error: 'decommission failed',
           run: async (variables) => void (await options.decommission(String(variables.TENANT_ID))),

@@ -29,6 +29,7 @@ import {
   copyTenantData,
   deleteSiloCopy,
   drainUntil,
+  flipSilo,
   type PlaneStores,
   suspendAtSilo,
   switchPlanes,
@@ -139,7 +140,7 @@ export async function runPlacementBuild(
       'silo',
     );
     out(JSON.stringify(purged.offboarding?.deleted));
-  } else if ((command === 'copy' || command === 'switch' || command === 'catch-up') && argument) {
+  } else if ((command === 'copy' || command === 'switch' || command === 'flip' || command === 'catch-up') && argument) {
     const silo = planeResourcesSchema.parse(JSON.parse(env.SILO_RESOURCES ?? 'null'));
     const registry = poolRegistry(env);
     // The pool's record says which way the tenant moves: to its silo, or back to the pool.
@@ -151,7 +152,7 @@ export async function runPlacementBuild(
     const [source, target] = returning
       ? [storesOf(pool, silo), storesOf(pool, pool)]
       : [storesOf(pool, pool), storesOf(pool, silo)];
-    const move = { copy: copyTenantData, switch: switchPlanes, 'catch-up': catchUpTenantData }[command];
+    const move = { copy: copyTenantData, switch: switchPlanes, flip: flipSilo, 'catch-up': catchUpTenantData }[command];
     const moved = await move(
       {
         registry,
@@ -162,14 +163,15 @@ export async function runPlacementBuild(
         vectorStores: pool.retrieval.vectorStores,
         sleep: (ms) => setTimeout(ms),
         catalog: pool.catalog,
+        authorizerCacheMs: pool.authorizerCacheTtlSeconds * 1000,
       },
       argument,
     );
-    // The switch's output is when its drain ends: the workflow waits for it.
-    out(command === 'switch' ? drainUntil(moved, Date.now) : JSON.stringify(moved.placement?.migrated));
+    // The switch's and the flip's output is when their drain ends: the workflow waits for it.
+    out(['switch', 'flip'].includes(command) ? drainUntil(moved, Date.now) : JSON.stringify(moved.placement?.migrated));
   } else
     throw new Error(
-      'usage: migrate-tenant silo-resources|silo-url <outputs-file> | silo-region|copy|switch|catch-up|suspend|purge <tenantId> | session',
+      'usage: migrate-tenant silo-resources|silo-url <outputs-file> | silo-region|copy|switch|flip|catch-up|suspend|purge <tenantId> | session',
     );
 }
 

@@ -251,6 +251,8 @@ export interface MoveDeps extends PlacementDeps {
   readonly sleep: (ms: number) => Promise<void>;
   /** The models a tenant's inference profiles copy. */
   readonly catalog: ModelCatalog;
+  /** How long the pool's authorizer caches a decision: a return's silo serves the pool's cached forwards this long. */
+  readonly authorizerCacheMs: number;
 }
 
 /**
@@ -396,14 +398,15 @@ async function copyBudgetAlertMarks(deps: Pick<MoveDeps, 'source' | 'target'>, t
  * at the target at once: the pool's authorizer forwards the tenant's calls to its silo from now on
  * (or, returning, serves them itself), and the target admits them against the ledger as the source
  * left it. The source's calls in flight (and those admitted on a decision its authorizer cached) may
- * still write until `drainUntil`; the catch-up waits for it. A return then has the silo forward the
- * tenant's calls to the pool and refuse changes to it, and takes what the silo holds as its last
- * word. A rerun after the switch does its after-steps again.
+ * still write until `drainUntil`; the catch-up waits for it. A return's silo still serves until
+ * `flipSilo`: its `drainUntil` is first when the pool's cached decisions to forward are gone, and a
+ * fresh copy of what the silo manages follows the switch. A rerun after the switch does that again.
  */
 export async function switchPlanes(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
   const tenant = await readTenant(deps.registry, tenantId);
   const placement = placementFor(tenant, 'switch');
   if (isPast(placement, 'switch')) return tenant;
+  const intoPool = placement.desired === 'pool';
   let switched = tenant;
   // Whether this run switched the pool's record: a rerun finds it switched, maybe changed at the pool since.
   const advanced = placement.status === 'copied';
@@ -415,40 +418,63 @@ export async function switchPlanes(deps: MoveDeps, tenantId: string): Promise<Te
             ...current,
             current: current.desired,
             status: 'catching_up',
-            drainUntil: iso(deps.now() + deps.drainMs),
+            // Returning: until the pool's cached decisions to forward to the silo are gone (the
+            // silo serves them meanwhile), then `flipSilo` moves it to a drain from its flip.
+            drainUntil: iso(deps.now() + (intoPool ? deps.authorizerCacheMs + 1000 : deps.drainMs)),
             migrated: { ...current.migrated, [COPIED_TABLES.ledger]: ledgerItems },
           }
         : current,
     );
   }
-  if (placement.desired === 'silo') {
+  if (!intoPool) {
     await carrySafeChanges(deps, switched);
     return switched;
   }
-  // The silo serves the tenant (and writes for it) until its record is flipped: a rerun that flips it
-  // (the first run died before, or failed there) moves the drain's end to a drain from now, so the
-  // catch-up still waits out the silo's cached decisions and calls in flight.
-  const silo = await deps.source.registry.getTenant(tenantId);
-  if (!advanced && silo?.placement?.current !== 'pool') {
-    switched = await advance(deps, tenantId, 'switch', (current) => ({
+  // A rerun (after a crash, or resumed) read the pool's record after the switch: a suspension on it
+  // may be its operator's (legal from the switch on), and stands over the silo's status.
+  await copyRecordAndKeys(deps, switched, 'switch', !advanced);
+  await copyPrompts(deps, tenantId);
+  return switched;
+}
+
+/**
+ * A return's second switch, once no decision the pool's authorizer cached before the switch can
+ * still forward the tenant's calls to its silo: the silo forwards them to the pool from now on, and
+ * refuses changes to it (409); the drain runs from now (the silo served and wrote until now); and
+ * what the silo holds is copied as its last word (its record, keys, templates and adapters as
+ * changed since; a suspension made at the pool since the switch stands). Before it, the silo had
+ * to serve those calls: flipped at the switch, the two planes would have sent them to each other.
+ */
+export async function flipSilo(deps: MoveDeps, tenantId: string): Promise<TenantRecord> {
+  const tenant = await readTenant(deps.registry, tenantId);
+  const placement = placementFor(tenant, 'switch');
+  if (placement.desired !== 'pool' || placement.current !== 'pool') {
+    throw new PlatformError('conflict', `tenant '${tenantId}' is not switched back to the pool`);
+  }
+  if (isPast(placement, 'switch')) return tenant;
+  if (!(deps.now() >= Date.parse(placement.drainUntil ?? ''))) {
+    throw new PlatformError(
+      'conflict',
+      `the pool may still forward '${tenantId}' to its silo until ${placement.drainUntil}`,
+    );
+  }
+  let flipped = tenant;
+  if ((await deps.source.registry.getTenant(tenantId))?.placement?.current !== 'pool') {
+    flipped = await advance(deps, tenantId, 'switch', (current) => ({
       ...current,
       drainUntil: iso(Math.max(Date.parse(current.drainUntil ?? '') || 0, deps.now() + deps.drainMs)),
     }));
+    await changeTenant(
+      deps.source.registry,
+      tenantId,
+      (silo) => ({
+        ...silo,
+        placement: { ...(silo.placement ?? placement), current: 'pool', poolUrl: deps.target.apiUrl },
+      }),
+      STEP_RETRIES,
+    );
   }
-  // The silo forwards the tenant's calls to the pool from now on, and refuses changes to it (409)...
-  await changeTenant(
-    deps.source.registry,
-    tenantId,
-    (silo) => ({
-      ...silo,
-      placement: { ...(silo.placement ?? placement), current: 'pool', poolUrl: deps.target.apiUrl },
-    }),
-    STEP_RETRIES,
-  );
-  // ...so what it holds now is its last word: its record, keys, templates and adapters as changed since the copy.
-  // A rerun (after a crash, or resumed) read the pool's record after the switch: a suspension on it
-  // may be its operator's (legal from the switch on), and stands over the silo's status.
-  const { target } = await copyRecordAndKeys(deps, switched, 'switch', !advanced);
+  const { target } = await copyRecordAndKeys(deps, flipped, 'switch', true);
   await copyPrompts(deps, tenantId);
   await loadAdaptersAt(deps.source.registry, deps.target, target, deps);
   return target;
@@ -508,6 +534,13 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
   let tenant = await readTenant(deps.registry, tenantId);
   const placement = placementFor(tenant, 'catch_up');
   if (placement.status === 'catching_up') {
+    // A return's silo serves until it is flipped: its drain starts there.
+    if (
+      placement.desired === 'pool' &&
+      (await deps.source.registry.getTenant(tenantId))?.placement?.current !== 'pool'
+    ) {
+      throw new PlatformError('conflict', `the silo of '${tenantId}' still serves it: flip it first`);
+    }
     // No drain's end (a record that lost it) is no drain over: the pool may still write.
     if (!(deps.now() >= Date.parse(placement.drainUntil ?? ''))) {
       throw new PlatformError('conflict', `the pool may still write for '${tenantId}' until ${placement.drainUntil}`);

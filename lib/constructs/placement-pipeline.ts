@@ -119,7 +119,7 @@ export class PlacementPipeline extends Construct {
     const returns = new Construct(this, 'Return');
     const returnDefinition = workflowDefinition(returns, RETURN_WORKFLOW, {
       stepFunction: this.stepFunction,
-      projects: { ...projects, decommission: this.project },
+      projects: { ...projects, flip: this.project, decommission: this.project },
       eventBus,
     });
     this.returnStateMachine = standardWorkflow(returns, { definition: returnDefinition, timeout: Duration.hours(6) });
@@ -195,6 +195,8 @@ export class PlacementPipeline extends Construct {
               'if [ "$PHASE" = deploy ]; then export SILO_RESOURCES=$(npm run --silent migrate-tenant -- silo-resources silo-outputs.json); fi',
               'if [ "$PHASE" = migrate ]; then npm run --silent migrate-tenant -- copy "$TENANT_ID"; fi',
               'if [ "$PHASE" = switch ]; then export DRAIN_UNTIL=$(npm run --silent migrate-tenant -- switch "$TENANT_ID"); fi',
+              // A return's second switch: the silo forwards its tenant's calls to the pool from then on.
+              'if [ "$PHASE" = flip ]; then export DRAIN_UNTIL=$(npm run --silent migrate-tenant -- flip "$TENANT_ID"); fi',
               'if [ "$PHASE" = catch-up ]; then npm run --silent migrate-tenant -- catch-up "$TENANT_ID"; fi',
               // Offboarding a silo tenant, at any moment of its move: once its stack has settled (a
               // deploy the offboarding ended may still run), its data first, then the stack, its

@@ -222,6 +222,7 @@ export class TenantPlane extends Construct {
       guardrails: parts.guardrails.refs,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
       offboardingDrainSeconds: offboardingDrainSeconds(config),
+      authorizerCacheTtlSeconds: config.authorizerCacheTtlSeconds,
       offboardingStateMachineArn: stateMachineArn(this, this.stateMachineName('offboarding')),
       jwt: config.jwt,
       siloTenantId: props.siloTenantId,

@@ -89,6 +89,7 @@ describe('a move to a silo: the ledger and its items across both planes', () => 
       ...deps,
       drainMs: 60_000,
       workflow: { start: async () => {} },
+      authorizerCacheMs: 60_000,
       source,
       target,
       sleep: async () => {},

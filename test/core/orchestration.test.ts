@@ -4,8 +4,9 @@ import { indexQueuedJob, ingestDocument } from '../../lambdas/core/documents';
 import { PlatformError } from '../../lambdas/core/errors';
 import { beginOffboarding, purgeTenantData, tombstoneTenant } from '../../lambdas/core/offboarding';
 import {
+  catchUpTenantData,
   copyTenantData,
-  failPlacement,
+  flipSilo,
   markDeploying,
   markReturning,
   type PlaneStores,
@@ -378,6 +379,7 @@ describe('a move to a silo', () => {
       workflow: { start: async () => {} },
       sleep: async () => {},
       catalog: {},
+      authorizerCacheMs: 60_000,
     };
     const leaked = await createApiKey(deps, 'orchestra');
     const kept = await createApiKey(deps, 'orchestra');
@@ -444,6 +446,7 @@ describe('a move to a silo', () => {
       workflow: { start: async () => {} },
       sleep: async () => {},
       catalog: {},
+      authorizerCacheMs: 60_000,
     };
     const key = await createApiKey(deps, 'orchestra');
     await requestSilo(moving, 'orchestra');
@@ -489,6 +492,7 @@ describe('a return to the pool', () => {
       workflow: { start: async () => {} },
       sleep: async () => {},
       catalog: {},
+      authorizerCacheMs: 60_000,
     };
     const pooled = await fake.ports.registry.getTenant('orchestra');
     if (!pooled) throw new Error('not onboarded');
@@ -517,61 +521,44 @@ describe('a return to the pool', () => {
     return { deps, moving, move, silo };
   }
 
-  it('keeps a suspension made at the pool after the switch when the switch is run again after a crash', async () => {
+  it('keeps a suspension made at the pool after the switch, through a rerun of the switch and the flip', async () => {
     const clock = { now: NOW };
-    const { deps, moving, move, silo } = await siloTenant(clock);
+    const { deps, moving, move } = await siloTenant(clock);
     await requestPool(moving, 'orchestra');
     await markReturning(moving, 'orchestra');
     await copyTenantData(move, 'orchestra');
-    // The switch build dies after its advance, before the silo's record is flipped.
-    const crashing = {
-      ...move,
-      source: {
-        ...move.source,
-        registry: {
-          ...silo.ports.registry,
-          updateTenant: async () => {
-            throw new Error('build killed');
-          },
-        },
-      },
-    };
-    await expect(switchPlanes(crashing, 'orchestra')).rejects.toThrow('build killed');
-    await failPlacement(moving, 'orchestra', 'switch failed: build killed');
+    await switchPlanes(move, 'orchestra');
     // switched: the pool manages the tenant, and its operator suspends it (the safe direction)
     await updateTenant(deps, 'orchestra', { status: 'suspended' });
-    await requestPool(moving, 'orchestra');
+    // the switch run again (a resumed move), then the flip: the silo's status does not undo it
     await switchPlanes(move, 'orchestra');
+    clock.now += move.authorizerCacheMs + 1000;
+    await flipSilo(move, 'orchestra');
     expect((await deps.registry.getTenant('orchestra'))?.status).toBe('suspended');
   });
 
-  it('waits out the silo from when it forwards: a switch run again after a crash moves the drain end', async () => {
+  it('flips the silo only once the pool cannot forward to it, and waits out the silo from then', async () => {
     const clock = { now: NOW };
     const { moving, move, silo } = await siloTenant(clock);
     await requestPool(moving, 'orchestra');
     await markReturning(moving, 'orchestra');
     await copyTenantData(move, 'orchestra');
-    const crashing = {
-      ...move,
-      source: {
-        ...move.source,
-        registry: {
-          ...silo.ports.registry,
-          updateTenant: async () => {
-            throw new Error('build killed');
-          },
-        },
-      },
-    };
-    await expect(switchPlanes(crashing, 'orchestra')).rejects.toThrow('build killed');
-    await failPlacement(moving, 'orchestra', 'switch failed: build killed');
-    // resumed an hour later: the silo served (and wrote) all along, and forwards only from now
-    clock.now += 3_600_000;
-    await requestPool(moving, 'orchestra');
     const switched = await switchPlanes(move, 'orchestra');
-    expect((await silo.ports.registry.getTenant('orchestra'))?.placement).toMatchObject({ current: 'pool' });
-    expect(Date.parse(switched.placement?.drainUntil ?? '')).toBeGreaterThanOrEqual(clock.now + move.drainMs);
+    expect(Date.parse(switched.placement?.drainUntil ?? '')).toBe(NOW + move.authorizerCacheMs + 1000);
+    // the pool's cached decisions may still forward to the silo: it serves them, not flipped yet
+    await expect(flipSilo(move, 'orchestra')).rejects.toMatchObject({ code: 'conflict' });
+    await expect(catchUpTenantData(move, 'orchestra')).rejects.toThrow(/still serves it: flip it first/);
+    expect((await silo.ports.registry.getTenant('orchestra'))?.placement).toMatchObject({ current: 'silo' });
+    // flipped an hour later (a resumed move): the silo served and wrote until now, so the drain runs from now
+    clock.now += 3_600_000;
+    const flipped = await flipSilo(move, 'orchestra');
+    expect((await silo.ports.registry.getTenant('orchestra'))?.placement).toMatchObject({
+      current: 'pool',
+      poolUrl: 'https://pool.example',
+    });
+    expect(Date.parse(flipped.placement?.drainUntil ?? '')).toBe(clock.now + move.drainMs);
   });
+
   it('writes nothing into the pool once an offboarding that began mid-copy may have purged it', async () => {
     const clock = { now: NOW };
     const { moving, move } = await siloTenant(clock);

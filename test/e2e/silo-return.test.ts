@@ -71,8 +71,8 @@ describe('return from a silo to the pool', () => {
       'CopyData',
       'AdoptKeys',
       'SwitchToPool',
-      'AdoptLastKeys',
-      'WaitForDrain',
+      'AdoptSwitchedKeys',
+      'WaitForPoolCache',
     ]);
     const poolCalls = () => pool.bedrock.requests.length;
     const siloCalls = () => silo.bedrock.requests.length;
@@ -81,17 +81,20 @@ describe('return from a silo to the pool', () => {
     const atPool = await call(pool, 'POST', '/v1/chat/completions', { credential: issued.api_key, body: chat });
     expect(atPool.status).toBe(200);
     expect((await call(pool, 'GET', '/v1/usage', { credential: revoked.api_key })).status).toBe(401);
-    // a client still calling the silo's URL: on a decision the silo's authorizer cached before the
-    // switch, the silo serves it (a late write the catch-up brings to the pool); once the cache has
-    // let go of it, forwarded to the pool, which serves it
+    // a client still calling the silo's URL is served by the silo until the pool's cached decisions
+    // to forward there are gone (a late write the catch-up brings to the pool)
     const late = await call(silo, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat });
     expect(late.status).toBe(200);
     expect([poolCalls() - poolBefore, siloCalls() - siloBefore]).toEqual([1, 1]);
+    expect((await admin('PATCH', '/admin/tenants/back-co', { limits })).status).toBe(409);
+    // then the silo is flipped: it forwards the tenant's calls to the pool (once its own cache has let
+    // go of its decision) and takes no more changes; the pool takes only the safe direction until done
     clock.advance(CACHE_TTL_SECONDS * 1000 + 1000);
+    await pool.placement.runDue();
+    expect(pool.placement.returnHistory('back-co').slice(6)).toEqual(['FlipSilo', 'AdoptLastKeys', 'WaitForDrain']);
     const direct = await call(silo, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat });
     expect(direct.status).toBe(200);
     expect([poolCalls() - poolBefore, siloCalls() - siloBefore]).toEqual([2, 1]);
-    // the silo takes no more changes: the pool manages the tenant (only the safe direction until the move is done)
     expect((await atSiloAdmin(silo, 'PATCH', '/admin/tenants/back-co', { limits })).status).toBe(409);
     expect((await admin('PATCH', '/admin/tenants/back-co', { limits })).status).toBe(409);
 
@@ -146,7 +149,7 @@ describe('return from a silo to the pool', () => {
     expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(401);
   });
 
-  it('never passes a call back and forth between the pool and the silo while their cached decisions disagree', async () => {
+  it('has the silo serve the calls the pool still forwards on a cached decision after the switch: none bounced, none refused', async () => {
     const { apiKey, silo } = await siloTenant('loop-co');
     // a client calls the silo's URL and, a little later, the pool's: each authorizer caches its decision,
     // the pool's (forward to the silo) outliving the silo's (serve it)
@@ -156,18 +159,21 @@ describe('return from a silo to the pool', () => {
     expect((await admin('POST', '/admin/tenants/loop-co/demote')).status).toBe(202);
     await pool.placement.runDue();
     expect((await admin('GET', '/admin/tenants/loop-co')).body.placement_status).toBe('catching_up');
-    // the silo's cached decision is gone, the pool's not yet: the silo forwards to the pool, whose
-    // cached decision forwards to the silo: answered (retry shortly), not passed around until it times out
+    // the silo's cached decision is gone, the pool's not yet: the pool forwards to the silo, which is
+    // not flipped until the pool's cache has let go, so it serves the call
     clock.advance(20_000);
-    const looped = await call(pool, 'GET', '/v1/usage', { credential: apiKey });
-    expect(looped.status).toBe(503);
-    expect(looped.body.error.message).toMatch(/switching between stacks/);
-    expect(looped.headers.get('retry-after')).toBe('1');
-    // once the pool's cached decision is gone, the pool serves it
+    await pool.placement.runDue();
+    expect(pool.placement.returnHistory('loop-co').at(-1)).toBe('WaitForPoolCache');
+    const siloCalls = silo.bedrock.requests.length;
+    const forwarded = await call(pool, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat });
+    expect(forwarded.status).toBe(200);
+    expect(silo.bedrock.requests.length).toBe(siloCalls + 1);
+    // once the pool's cached decision is gone, the silo is flipped and the pool serves it
     clock.advance(CACHE_TTL_SECONDS * 1000);
+    await pool.placement.runDue();
     expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(200);
     clock.advance(DRAIN_MS + 1000);
     await pool.placement.runDue();
     expect((await admin('GET', '/admin/tenants/loop-co')).body.placement_status).toBe('complete');
-  }, 20_000);
+  });
 });

@@ -124,7 +124,11 @@ describe('each durable workflow, written once, in Step Functions and in local mo
       await platform.placement.runDue();
       expect((await admin('POST', '/admin/tenants/round-bank/demote')).status).toBe(202);
       await platform.placement.runDue();
+      // switched, waiting for the pool's cached decisions to go, then flipped, waiting out the silo's drain
       expect(platform.placement.returnHistory('round-bank')).toEqual(pathThrough(returning).slice(0, 6));
+      clock.advance(drainMs());
+      await platform.placement.runDue();
+      expect(platform.placement.returnHistory('round-bank')).toEqual(pathThrough(returning).slice(0, 9));
       clock.advance(drainMs());
       await platform.placement.runDue();
 

@@ -85,7 +85,7 @@ describe('PlacementPipeline (pool stack)', () => {
     });
   });
 
-  it('returns a silo tenant to the pool: copy, adopt keys, switch, adopt again, drain, catch up, decommission the silo, finish', () => {
+  it('returns a silo tenant to the pool: copy, adopt keys, switch, wait for the pool cache, flip the silo, drain, catch up, decommission, finish', () => {
     const definition = definitionWith('SwitchToPool');
     const order: string[] = [];
     for (let state = definition.StartAt; state; state = definition.States[state].Next) order.push(state);
@@ -94,6 +94,9 @@ describe('PlacementPipeline (pool stack)', () => {
       'CopyData',
       'AdoptKeys',
       'SwitchToPool',
+      'AdoptSwitchedKeys',
+      'WaitForPoolCache',
+      'FlipSilo',
       'AdoptLastKeys',
       'WaitForDrain',
       'CatchUp',
