@@ -126,6 +126,8 @@ export function siloMayExist(tenant: TenantRecord): boolean {
   const placement = tenant.placement;
   if (!placement) return false;
   if (placement.siloUrl !== undefined || placement.siloResources !== undefined) return true;
+  // Returned to the pool: its silo was decommissioned by the return.
+  if (placement.desired === 'pool' && placement.status === 'complete') return false;
   return placement.status !== 'requested' && placement.status !== 'failed';
 }
 

@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import * as z from 'zod';
-import { readTenant } from '../core/lifecycle';
+import { placementFor, readTenant } from '../core/lifecycle';
 import { cleanPoolCopy, failPlacement, finishReturn, markDeploying, markReturning, startCopy } from '../core/placement';
 import { type TenantRecord, tenantIdSchema } from '../core/tenant';
 import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';
@@ -43,8 +43,11 @@ export function create(deps: PlacementDeps) {
     return_start: (tenantId: string) => markReturning(placement, tenantId),
     // A return's build carried the tenant's keys into its own list (all its session may write): made keys here.
     adopt_keys: async (tenantId: string) => {
+      // Only for a tenant still moving: an offboarding's purge may have deleted its keys already.
+      const tenant = await readTenant(deps.registry, tenantId);
+      placementFor(tenant, 'copy');
       await deps.registry.adoptCarriedKeys(tenantId);
-      return readTenant(deps.registry, tenantId);
+      return tenant;
     },
     return_done: (tenantId: string) => finishReturn(placement, tenantId),
   };

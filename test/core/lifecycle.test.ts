@@ -123,6 +123,13 @@ describe('a return to the pool, in the lifecycle table', () => {
 });
 
 describe('whether a silo stack may exist for a tenant (what its offboarding decommissions)', () => {
+  it('is not so once a return to the pool is complete: the return decommissioned the silo', () => {
+    expect(siloMayExist(record({ desired: 'pool', current: 'pool', status: 'complete' }))).toBe(false);
+    expect(siloMayExist(record({ desired: 'pool', current: 'pool', status: 'cleaning', siloUrl: 'https://s' }))).toBe(
+      true,
+    );
+  });
+
   it('is so once its move got past `requested`, whatever step it is at', () => {
     expect(siloMayExist(record())).toBe(false);
     expect(siloMayExist(record({ status: 'requested' }))).toBe(false);

@@ -1,5 +1,7 @@
 import { PLACEMENT_EVENTS } from '../../contract/events';
+import { create as createPlacementSteps } from '../../lambdas/handlers/placement';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
+import { lambdaContext } from '../../local/lambda-context';
 import type { LocalPlatform } from '../../local/platform';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 
@@ -146,6 +148,10 @@ describe('return from a silo to the pool', () => {
     expect(tombstone.offboarding.deleted).toMatchObject({ documents: 1, silo_documents: 1 });
     expect(pool.silos.has('gone-co')).toBe(false);
     expect(pool.placement.returnHistory('gone-co')).toContain('ReturnFailed');
+    // a step of the return run late (its retry) adopts no key of the offboarded tenant
+    await expect(
+      createPlacementSteps(pool.deps)({ step: 'adopt_keys', tenantId: 'gone-co' }, lambdaContext()),
+    ).rejects.toThrow(/not at this step of a move \(offboarded\)/);
     expect((await call(pool, 'GET', '/v1/usage', { credential: apiKey })).status).toBe(401);
   });
 
