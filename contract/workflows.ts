@@ -157,6 +157,12 @@ export const PLACEMENT_WORKFLOW = {
   },
 } as const satisfies DurableWorkflow;
 
+/** A return's builds: its tenant, and its silo's resources as its promotion's deploy reported them. */
+const RETURN_BUILD_ENV = {
+  TENANT_ID: '$$.Execution.Input.tenantId',
+  SILO_RESOURCES: '$.record.placement.siloResources',
+} as const;
+
 /**
  * A silo tenant's return to the pool (a downgrade), the tenant served all along: mark it returning;
  * copy its data from the silo into the pool while the silo serves it (the keys carried into its own
@@ -176,15 +182,14 @@ export const RETURN_WORKFLOW = {
       kind: 'build',
       name: 'CopyData',
       phase: 'migrate',
-      // The silo's resources, as its promotion's deploy reported them.
-      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.record.placement.siloResources' },
+      env: RETURN_BUILD_ENV,
     },
     { kind: 'lambda', name: 'AdoptKeys', step: 'adopt_keys', input: { tenantId: '$.tenantId' } },
     {
       kind: 'build',
       name: 'SwitchToPool',
       phase: 'switch',
-      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.record.placement.siloResources' },
+      env: RETURN_BUILD_ENV,
       // When the pool's cached decisions to forward to the silo are gone: the silo serves them until then.
       exports: { at: '$.switched', variables: { flipAt: 'DRAIN_UNTIL' } },
     },
@@ -194,7 +199,7 @@ export const RETURN_WORKFLOW = {
       kind: 'build',
       name: 'FlipSilo',
       phase: 'flip',
-      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.record.placement.siloResources' },
+      env: RETURN_BUILD_ENV,
       exports: { at: '$.flipped', variables: { drainUntil: 'DRAIN_UNTIL' } },
     },
     { kind: 'lambda', name: 'AdoptLastKeys', step: 'adopt_keys', input: { tenantId: '$.tenantId' } },
@@ -203,7 +208,7 @@ export const RETURN_WORKFLOW = {
       kind: 'build',
       name: 'CatchUp',
       phase: 'catch-up',
-      env: { TENANT_ID: '$$.Execution.Input.tenantId', SILO_RESOURCES: '$.record.placement.siloResources' },
+      env: RETURN_BUILD_ENV,
     },
     {
       kind: 'build',

@@ -343,6 +343,18 @@ const NO_ITEMS: TenantPartitions = {
   apply: async () => {},
 };
 
+/** What a move's steps take besides the ports: a minute's drain and cache, no workflow, no waits, no profiles. */
+function movingDeps<D extends object>(deps: D) {
+  return {
+    ...deps,
+    drainMs: 60_000,
+    workflow: { start: async () => {} },
+    sleep: async () => {},
+    catalog: {},
+    authorizerCacheMs: 60_000,
+  };
+}
+
 describe('a move to a silo', () => {
   it('starts the workflow once per move, and keeps only the silo it was given from the step input', async () => {
     const { deps } = await world('enterprise');
@@ -373,14 +385,7 @@ describe('a move to a silo', () => {
 
   it('carries a key revoked and a suspension made while the copy ran over to the silo, and refuses them once copied', async () => {
     const { deps, fake } = await world('enterprise');
-    const moving = {
-      ...deps,
-      drainMs: 60_000,
-      workflow: { start: async () => {} },
-      sleep: async () => {},
-      catalog: {},
-      authorizerCacheMs: 60_000,
-    };
+    const moving = movingDeps(deps);
     const leaked = await createApiKey(deps, 'orchestra');
     const kept = await createApiKey(deps, 'orchestra');
     await requestSilo(moving, 'orchestra');
@@ -440,14 +445,7 @@ describe('a move to a silo', () => {
 
   it('carries a suspension made while the switch ran to the silo, never undoing the silo own changes', async () => {
     const { deps, fake } = await world('enterprise');
-    const moving = {
-      ...deps,
-      drainMs: 60_000,
-      workflow: { start: async () => {} },
-      sleep: async () => {},
-      catalog: {},
-      authorizerCacheMs: 60_000,
-    };
+    const moving = movingDeps(deps);
     const key = await createApiKey(deps, 'orchestra');
     await requestSilo(moving, 'orchestra');
     await markDeploying(moving, 'orchestra');
@@ -485,15 +483,7 @@ describe('a return to the pool', () => {
   /** A silo tenant (its promotion complete) and the planes its return reads (the silo) and writes (the pool). */
   async function siloTenant(clock: { now: number }) {
     const { deps, fake } = await world('enterprise');
-    const moving = {
-      ...deps,
-      now: () => clock.now,
-      drainMs: 60_000,
-      workflow: { start: async () => {} },
-      sleep: async () => {},
-      catalog: {},
-      authorizerCacheMs: 60_000,
-    };
+    const moving = { ...movingDeps(deps), now: () => clock.now };
     const pooled = await fake.ports.registry.getTenant('orchestra');
     if (!pooled) throw new Error('not onboarded');
     const promoted: TenantRecord = {
