@@ -37,8 +37,8 @@ interface Server {
 }
 
 export async function startServer(args: string[], env: Record<string, string> = {}): Promise<Server> {
-  // BENCH_PROFILE_DIR: a V8 CPU profile of the platform front, written there when it stops.
-  const profile = args[0] === 'front' && process.env.BENCH_PROFILE_DIR;
+  // BENCH_PROFILE_DIR: a V8 CPU profile of the platform (its front, or the whole local platform), written there when it stops.
+  const profile = ['front', 'platform'].includes(args[0]) && process.env.BENCH_PROFILE_DIR;
   const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
   const child = spawn(process.execPath, [...flags, '--import', 'tsx', 'bench/servers.ts', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -3,6 +3,7 @@ import { benchApis } from './apis';
 import { benchChat } from './chat';
 import { benchCold } from './cold';
 import { benchLedger } from './ledger';
+import { benchLocal } from './local';
 import { benchMetering } from './metering';
 import { benchPii } from './pii';
 import { benchPromote } from './promote';
@@ -20,6 +21,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   cold: benchCold,
   ingest: benchRetrieval,
   ledger: benchLedger,
+  local: benchLocal,
   metering: benchMetering,
   pii: benchPii,
   promote: benchPromote,

@@ -56,4 +56,5 @@ export async function benchSynth(): Promise<void> {
   console.log(
     '\nThe pool stack plus N silo stacks in one `cdk synth`, bundling and cdk-nag included, on this machine.',
   );
+  console.log(`synth pool + ${SILO_COUNTS.at(-1)} silos: ${rows.at(-1)?.[1]} s`);
 }
