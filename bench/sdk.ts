@@ -1,10 +1,12 @@
 import { Agent, request } from 'node:http';
+import awsLite from '@aws-lite/client';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { Hash } from '@smithy/hash-node';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { AwsClient } from 'aws4fetch';
 import { printTable, startServer } from './chat';
 
 const CALLS = Number(process.env.BENCH_SDK_CALLS ?? 8000);
@@ -88,6 +90,9 @@ export async function benchSdk(): Promise<void> {
       call.end(body);
     });
   };
+  // Two lean clients: aws4fetch (SigV4 over fetch) and aws-lite (its client, the request as its DynamoDB plugin sends it).
+  const aws4 = new AwsClient({ ...credentials, service: 'dynamodb', region: 'us-east-1' });
+  const lite = await awsLite({ ...credentials, region: 'us-east-1', endpoint: server.url, plugins: [] });
   const clients: [string, () => Promise<unknown>][] = [
     [
       'AWS SDK v3 document client (the platform)',
@@ -96,6 +101,27 @@ export async function benchSdk(): Promise<void> {
     [
       'AWS SDK v3 base client, cacheMiddleware, one signer',
       () => tunedClient.send(new PutItemCommand({ TableName: 'audit', Item: marshall(ITEM) })),
+    ],
+    [
+      'aws4fetch (fetch, keep-alive)',
+      async () =>
+        (
+          await aws4.fetch(server.url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.PutItem' },
+            body: JSON.stringify({ TableName: 'audit', Item: marshall(ITEM) }),
+          })
+        ).json(),
+    ],
+    [
+      'aws-lite client',
+      () =>
+        lite({
+          service: 'dynamodb',
+          path: '/',
+          headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.PutItem' },
+          payload: { TableName: 'audit', Item: marshall(ITEM) },
+        }),
     ],
     ['SignatureV4 + node:http', direct(true)],
     ['node:http, unsigned', direct(false)],
