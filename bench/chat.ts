@@ -5,7 +5,8 @@ import { runLoad } from './load';
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 16];
-const CHAT = JSON.stringify({
+/** The bench's typical chat: one short question, a short answer. */
+export const CHAT = JSON.stringify({
   model: 'nova-micro',
   messages: [{ role: 'user', content: 'Give me a short status update on the platform.' }],
   max_tokens: 64,

@@ -10,12 +10,11 @@ import { platformConfig } from '../lib/config';
 import type { KeyCapacity } from '../local/partition-capacity';
 import { startLocalPlatform } from '../local/platform';
 import { printTable } from './chat';
+import { PRICES } from './pricing';
 
 const MODELS = ['nova-micro', 'nova-lite', 'titan-embed-text-v2'];
 const DAY_MS = 86_400_000;
 const CONCURRENCY = 32;
-/** On-demand prices (us-east-1): USD per million write and read request units. */
-const USD_PER_MILLION = { write: 0.625, read: 0.125 };
 const HOT_CALLS = Number(process.env.BENCH_LEDGER_HOT_CALLS ?? 3_000);
 const SMALL_TENANTS = Number(process.env.BENCH_LEDGER_TENANTS ?? 1_000);
 const SMALL_TENANT_CALLS = 10;
@@ -163,7 +162,9 @@ export async function benchLedger(): Promise<void> {
         per.read.toFixed(2),
         hottest.write.toFixed(3),
         hottest.read.toFixed(3),
-        (per.write * USD_PER_MILLION.write + per.read * USD_PER_MILLION.read).toFixed(2),
+        (per.write * PRICES.dynamodbUsdPerMillionWriteUnits + per.read * PRICES.dynamodbUsdPerMillionReadUnits).toFixed(
+          2,
+        ),
       ]);
       return { hottest, per };
     };

@@ -2,6 +2,7 @@ import { benchAdapters } from './adapters';
 import { benchApis } from './apis';
 import { benchChat } from './chat';
 import { benchCold } from './cold';
+import { benchCost } from './cost';
 import { benchLedger } from './ledger';
 import { benchLocal } from './local';
 import { benchMetering } from './metering';
@@ -19,6 +20,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   apis: benchApis,
   chat: benchChat,
   cold: benchCold,
+  cost: benchCost,
   ingest: benchRetrieval,
   ledger: benchLedger,
   local: benchLocal,

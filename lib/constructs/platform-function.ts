@@ -19,6 +19,12 @@ export const BUNDLE_EXTERNALS = ['@aws-sdk/*', '@smithy/*'];
 /** ES module builds first, so esbuild drops what a handler does not use (the SDK ships both). */
 export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
 
+/** Every function's architecture, and its memory (and with it CPU) unless a construct sets its own. */
+export const FUNCTION_ARCHITECTURE = Architecture.ARM_64;
+export const DEFAULT_MEMORY_MB = 1024;
+/** Every function is traced (X-Ray, active), like the API stage. */
+export const FUNCTION_TRACING = Tracing.ACTIVE;
+
 /** Longest a handler runs by default; API Gateway stops waiting at 29 s anyway. */
 export const DEFAULT_HANDLER_TIMEOUT = Duration.seconds(HANDLER_TIMEOUT_SECONDS);
 
@@ -34,7 +40,7 @@ export interface PlatformFunctionProps {
   readonly timeout?: Duration;
   /**
    * Memory (and with it CPU) of the function.
-   * @default 1024
+   * @default DEFAULT_MEMORY_MB (1024)
    */
   readonly memorySize?: number;
   /**
@@ -89,15 +95,15 @@ export class PlatformFunction extends Construct {
       entry: path.join(__dirname, '..', '..', 'lambdas', 'handlers', `${props.handlerName}.ts`),
       handler: 'handler',
       runtime: Runtime.NODEJS_24_X,
-      architecture: Architecture.ARM_64,
-      memorySize: props.memorySize ?? 1024,
+      architecture: FUNCTION_ARCHITECTURE,
+      memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       tenancyConfig: props.tenantIsolation ? TenancyConfig.PER_TENANT : undefined,
       timeout: props.timeout ?? DEFAULT_HANDLER_TIMEOUT,
       role,
       logGroup,
       // Traced like the API stage, so one trace runs from the gateway through the handler to its calls.
-      tracing: Tracing.ACTIVE,
+      tracing: FUNCTION_TRACING,
       environment: {
         ...withoutKeys(props.environment, BUNDLED_ENVIRONMENT_KEYS),
         POWERTOOLS_SERVICE_NAME: props.handlerName,
