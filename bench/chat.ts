@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { runLoad } from './load';
 
-const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+export const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONCURRENCY = [1, 16];
 /** The bench's typical chat: one short question, a short answer. */
 export const CHAT = JSON.stringify({
@@ -28,7 +28,7 @@ const TOOL_CHAT = JSON.stringify({
   max_tokens: 64,
 });
 
-interface Server {
+export interface Server {
   readonly url: string;
   readonly apiKey?: string;
   /** A `platform` server's local AWS, for a `front` to use. */
@@ -56,13 +56,22 @@ export async function startServer(args: string[], env: Record<string, string> = 
 }
 
 /** CPU seconds the process has used (user + system), from /proc: the server's own cost per request. */
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** Load on one route of `server` for a cell; the server's CPU per request from /proc. */
-export async function load(server: Server, connections: number, body = CHAT, path = '/v1/chat/completions') {
+/**
+ * Load on one route of `server` for a cell; the server's CPU per request from /proc. With `until`,
+ * latency runs to the first moment the body received matches it (see `runLoad`).
+ */
+export async function load(
+  server: Server,
+  connections: number,
+  body = CHAT,
+  path = '/v1/chat/completions',
+  until?: RegExp,
+) {
   const cpuBefore = cpuSeconds(server.pid);
   const result = await runLoad({
     url: `${server.url}${path}`,
@@ -71,6 +80,7 @@ export async function load(server: Server, connections: number, body = CHAT, pat
     seconds: DURATION_SECONDS,
     headers: { 'content-type': 'application/json', ...(server.apiKey && { authorization: `Bearer ${server.apiKey}` }) },
     body,
+    until,
   });
   return {
     ...result,

@@ -11,7 +11,9 @@ export interface LoadResult {
 /**
  * A closed-loop load generator: `connections` keep-alive clients, each sending its next request
  * as soon as the previous answer arrives, for `seconds`. Latencies are measured per request with
- * a monotonic clock (sub-millisecond).
+ * a monotonic clock (sub-millisecond), to the answer's end or, with `until`, to the first moment
+ * the body received so far matches it (a streamed answer's first token; the body is still read to
+ * its end before the client's next request).
  */
 export async function runLoad(options: {
   url: string;
@@ -20,6 +22,7 @@ export async function runLoad(options: {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
+  until?: RegExp;
 }): Promise<LoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
   const target = new URL(options.url);
@@ -40,10 +43,20 @@ export async function runLoad(options: {
           headers: options.headers,
         },
         (res) => {
-          res.resume();
+          const { until } = options;
+          let marked: number | undefined;
+          let received = '';
+          if (until) {
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              if (marked !== undefined) return;
+              received += chunk;
+              if (until.test(received)) marked = performance.now() - started;
+            });
+          } else res.resume();
           res.on('end', () => {
-            if ((res.statusCode ?? 500) >= 300) failures++;
-            resolve(performance.now() - started);
+            if ((res.statusCode ?? 500) >= 300 || (until && marked === undefined)) failures++;
+            resolve(marked ?? performance.now() - started);
           });
         },
       );

@@ -6,6 +6,7 @@ import { benchCost } from './cost';
 import { benchLedger } from './ledger';
 import { benchLocal } from './local';
 import { benchMetering } from './metering';
+import { benchOverhead } from './overhead';
 import { benchPii } from './pii';
 import { benchPromote } from './promote';
 import { benchRetrieval } from './retrieval';
@@ -25,6 +26,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   ledger: benchLedger,
   local: benchLocal,
   metering: benchMetering,
+  overhead: benchOverhead,
   pii: benchPii,
   promote: benchPromote,
   retrieval: benchVectors,

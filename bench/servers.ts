@@ -12,16 +12,16 @@ import { benchTenant } from './admin';
  * `platform` (the local platform with one tenant of very high limits; it also prints its local
  * AWS, `aws`), `front` (the platform's API front alone, against the local AWS of a `platform`
  * process given in `BENCH_LOCAL_AWS`: the platform's own CPU, apart from the emulators'), or
- * `bare <body>` (a plain Node server answering every request with the same body). Prints
- * `{url, apiKey?, aws?}` when ready.
+ * `bare <body> [content-type]` (a plain Node server answering every request with the same body, as
+ * `application/json` unless told). Prints `{url, apiKey?, aws?}` when ready.
  */
 async function main(): Promise<void> {
-  const [kind, body] = process.argv.slice(2);
+  const [kind, body, contentType = 'application/json'] = process.argv.slice(2);
   if (kind === 'bare') {
     const server = createServer((request, response) => {
       request.resume();
       request.on('end', () => {
-        response.writeHead(200, { 'content-type': 'application/json' });
+        response.writeHead(200, { 'content-type': contentType });
         response.end(body);
       });
     });
