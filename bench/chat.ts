@@ -136,7 +136,7 @@ export async function benchChat(): Promise<void> {
     console.log(`\nplatform process CPU per metered chat: ${platformCpuMs.toFixed(2)} ms`);
     console.log(`platform process CPU per tool-calling chat: ${toolCpuMs.toFixed(2)} ms`);
     console.log(
-      `\nPOST /v1/chat/completions, ${DURATION_SECONDS}s per cell, local mode: the platform's API front (authorizer, cached; middy handler; ledger reserve, Bedrock Converse, the settle with the audit record, through the AWS SDK) in one process, the local AWS servers in another; CPU is the front's, from /proc, at ${CONCURRENCY.at(-1)} connections. The tool-calling chat offers one tool, which the model calls (its arguments screened by the tier's guardrail). The bare server returns the plain chat's body.`,
+      `\nPOST /v1/chat/completions, ${DURATION_SECONDS}s per cell, local mode: the platform's API front (authorizer, cached; middy handler; ledger reserve and the settle with the audit record through the platform's lean DynamoDB client, Bedrock Converse through the AWS SDK) in one process, the local AWS servers in another; CPU is the front's, from /proc, at ${CONCURRENCY.at(-1)} connections. The tool-calling chat offers one tool, which the model calls (its arguments screened by the tier's guardrail). The bare server returns the plain chat's body.`,
     );
   } finally {
     for (const server of [front, emulators, bare]) server.process.kill('SIGINT');

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDbLedger } from '../lambdas/adapters/dynamodb-ledger';
+import type { DocumentClient } from '../lambdas/adapters/dynamodb-wire';
 import { StsTenantCredentials } from '../lambdas/adapters/sts-tenant-credentials';
 import { type TenantScopedDynamoDb, tenantScopedDynamoDb } from '../lambdas/adapters/tenant-scoped-dynamodb';
 import type { TenantContext } from '../lambdas/core/tenant';
@@ -26,21 +27,14 @@ function countingClients(platform: LocalPlatform, counts: { reads: number; write
     { region: 'us-east-1', endpoint: platform.endpoints.dynamodb },
     new StsTenantCredentials(sts, platform.deps.settings.tenantAccessRoleArn),
   );
-  const instrumented = new WeakSet<object>();
   return (tenantId) => {
     const client = scoped(tenantId);
-    if (!instrumented.has(client)) {
-      instrumented.add(client);
-      client.middlewareStack.add(
-        (next, context) => (args) => {
-          if (READ.test(String(context.commandName))) counts.reads++;
-          else counts.writes++;
-          return next(args);
-        },
-        { step: 'initialize', name: 'countRequests' },
-      );
-    }
-    return client;
+    const send = ((command: { constructor: { name: string } }) => {
+      if (READ.test(command.constructor.name)) counts.reads++;
+      else counts.writes++;
+      return client.send(command as never);
+    }) as DocumentClient['send'];
+    return { send };
   };
 }
 

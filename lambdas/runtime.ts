@@ -132,9 +132,13 @@ export const tenantCredentials = /* @__PURE__ */ built(
   (wiring) => new StsTenantCredentials(new STSClient(wiring.services.sts), wiring.settings.tenantAccessRoleArn),
 );
 /** Signs with the tenant's scoped credentials: IAM confines each client to its tenant's partition. */
-const tenantDynamoDb = /* @__PURE__ */ built((wiring) =>
-  tenantScopedDynamoDb(dynamodbConfig(wiring), tenantCredentials(wiring)),
-);
+const tenantDynamoDb = /* @__PURE__ */ built((wiring) => {
+  const { region, endpoint } = wiring.services.dynamodb;
+  return tenantScopedDynamoDb(
+    { region: String(region), ...(typeof endpoint === 'string' && { endpoint }) },
+    tenantCredentials(wiring),
+  );
+});
 const bedrock = /* @__PURE__ */ built((wiring) => new BedrockRuntimeClient(wiring.services.bedrock));
 
 /** The function's own credentials: the authorizer and admin routes need every tenant's record. */

@@ -17,6 +17,7 @@ import { DynamoDbResponseStore } from '../lambdas/adapters/dynamodb-response-sto
 import { DynamoDbSessionStore } from '../lambdas/adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from '../lambdas/adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
+import type { DocumentClient } from '../lambdas/adapters/dynamodb-wire';
 import { OpenSearchVectorIndex } from '../lambdas/adapters/opensearch-vector-index';
 import { S3VectorsIndex } from '../lambdas/adapters/s3vectors-vector-index';
 import { SageMakerAdapterHost } from '../lambdas/adapters/sagemaker-adapter-host';
@@ -176,7 +177,7 @@ export async function runPlacementBuild(
 }
 
 /** One document client of the build's tenant session (its profile), standing in for every tenant's scoped one. */
-function ownDynamoDb(region: string): () => DynamoDBDocumentClient {
+function ownDynamoDb(region: string): () => DocumentClient {
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({ region }), {
     marshallOptions: { removeUndefinedValues: true },
   });

@@ -1,8 +1,9 @@
-import { DeleteCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { TENANT_PARTITION_PREFIX, TTL_ATTRIBUTE } from '../../contract/tables';
 import type { BudgetAlertMarks } from '../core/ports';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { queryAll } from './dynamodb-partition';
+import type { DocumentClient } from './dynamodb-wire';
 
 /** Marks outlive their month by this long, then DynamoDB's TTL removes them. */
 const MARK_RETENTION_SECONDS = 62 * 24 * 3600;
@@ -14,7 +15,7 @@ const MARK_RETENTION_SECONDS = 62 * 24 * 3600;
  */
 export class DynamoDbBudgetAlertMarks implements BudgetAlertMarks {
   constructor(
-    private readonly db: DynamoDBDocumentClient,
+    private readonly db: DocumentClient,
     private readonly tableName: string,
     private readonly now: () => number = Date.now,
   ) {}

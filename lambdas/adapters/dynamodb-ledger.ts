@@ -1,6 +1,5 @@
 import {
   BatchGetCommand,
-  type DynamoDBDocumentClient,
   PutCommand,
   QueryCommand,
   ScanCommand,
@@ -26,6 +25,7 @@ import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord }
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { auditItem } from './dynamodb-audit-log';
 import { deletePartition } from './dynamodb-partition';
+import type { DocumentClient } from './dynamodb-wire';
 import { isRetryable, withRetries } from './retry';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
@@ -571,7 +571,7 @@ const END_ATTEMPTS = 10;
  */
 export class DynamoDbLedgerReports {
   constructor(
-    private readonly db: DynamoDBDocumentClient,
+    private readonly db: DocumentClient,
     private readonly tableName: string,
   ) {}
 

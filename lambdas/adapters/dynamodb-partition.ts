@@ -1,7 +1,8 @@
-import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { TABLE_KEY, TTL_ATTRIBUTE } from '../../contract/tables';
 import { type ItemKey, isBase } from '../core/catch-up';
 import { PlatformError } from '../core/errors';
+import type { DocumentClient } from './dynamodb-wire';
 import { backoff } from './retry';
 
 const BATCH_SIZE = 25;
@@ -10,12 +11,7 @@ const BATCH_SIZE = 25;
  * Deletes every item of one partition (a tenant's data in one table), or those whose sort key
  * starts with `prefix`, and says how many there were.
  */
-export async function deletePartition(
-  db: DynamoDBDocumentClient,
-  tableName: string,
-  pk: string,
-  prefix = '',
-): Promise<number> {
+export async function deletePartition(db: DocumentClient, tableName: string, pk: string, prefix = ''): Promise<number> {
   let deleted = 0;
   let startKey: Record<string, unknown> | undefined;
   do {
@@ -45,7 +41,7 @@ export async function deletePartition(
 
 /** Writes or deletes in batches of 25; DynamoDB may hand back part of a batch under load: that part is retried, with backoff. */
 export async function batchWrite(
-  db: DynamoDBDocumentClient,
+  db: DocumentClient,
   tableName: string,
   requests: readonly (
     | { DeleteRequest: { Key: Record<string, unknown> } }
@@ -64,7 +60,7 @@ export async function batchWrite(
 
 /** BATCH_GET_SIZE keys a request, strongly consistent, unprocessed ones asked again with backoff. */
 export async function batchGet(
-  db: DynamoDBDocumentClient,
+  db: DocumentClient,
   tableName: string,
   keys: readonly { pk: string; sk: string }[],
 ): Promise<Record<string, unknown>[]> {
@@ -103,7 +99,7 @@ function decodeCursor(cursor: string, prefix: string): string {
  * next page. Only the sort key travels in the cursor; the partition is always the caller's.
  */
 export async function queryPage(
-  db: DynamoDBDocumentClient,
+  db: DocumentClient,
   query: {
     tableName: string;
     pk: string;
@@ -139,7 +135,7 @@ export async function queryPage(
 
 /** Every item of a tenant partition under a sort-key prefix, a page at a time. */
 export async function queryAll(
-  db: DynamoDBDocumentClient,
+  db: DocumentClient,
   query: { tableName: string; pk: string; prefix: string },
 ): Promise<Record<string, unknown>[]> {
   const items: Record<string, unknown>[] = [];

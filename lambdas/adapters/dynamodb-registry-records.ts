@@ -1,9 +1,4 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  TransactWriteCommand,
-  type TransactWriteCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type * as z from 'zod';
 import { type AdapterRecord, adapterRecordSchema } from '../core/adapter-record';
 import { PlatformError } from '../core/errors';
@@ -18,6 +13,7 @@ import type {
 import { type PromptRecord, promptRecordSchema } from '../core/prompt-record';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { queryAll, withoutKeys } from './dynamodb-partition';
+import type { DocumentClient } from './dynamodb-wire';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -52,7 +48,7 @@ export function tenantIsCurrent(tableName: string, tenant: TenantVersion): Trans
  * condition failed. A transaction conflict (another write to one of its items in flight) lost the race too.
  */
 export async function transactOrRefuse(
-  db: DynamoDBDocumentClient,
+  db: DocumentClient,
   items: TransactItem[],
   failed: (index: number) => PlatformError,
 ): Promise<void> {
@@ -100,7 +96,7 @@ export const PROMPTS: RecordKind<PromptRecord> = {
  */
 export class RegistryRecords<T extends { name: string }> {
   constructor(
-    private readonly db: DynamoDBDocumentClient,
+    private readonly db: DocumentClient,
     private readonly tableName: string,
     private readonly kind: RecordKind<T>,
   ) {}

@@ -1,4 +1,4 @@
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { AdapterRecord } from '../core/adapter-record';
 import { PlatformError } from '../core/errors';
 import type { RecordCondition, StoredApiKey, TenantRegistry, TenantVersion } from '../core/ports';
@@ -15,6 +15,7 @@ import {
   transactOrRefuse,
   versionCondition,
 } from './dynamodb-registry-records';
+import type { DocumentClient } from './dynamodb-wire';
 
 /** A scan position as an opaque cursor: the last key read. */
 function encodeScanCursor(key: { pk: string; sk: string }): string {
@@ -45,7 +46,7 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
   private readonly prompts: RegistryRecords<PromptRecord>;
 
   constructor(
-    private readonly db: DynamoDBDocumentClient,
+    private readonly db: DocumentClient,
     private readonly tableName: string,
   ) {
     this.adapters = new RegistryRecords(db, tableName, ADAPTERS);

@@ -1,25 +1,32 @@
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DocumentClient, DynamoDbWire, type DynamoDbWireOptions, keepAliveAgent } from './dynamodb-wire';
 import { perTenant } from './per-tenant';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
 
 /** A DynamoDB document client for a tenant, signing with that tenant's scoped credentials. */
-export type TenantScopedDynamoDb = (tenantId: string) => DynamoDBDocumentClient;
+export type TenantScopedDynamoDb = (tenantId: string) => DocumentClient;
+
+/** Where the tenants' clients send, and their waits and tries (defaults: 1 s to connect, 3 s a request, 3 tries). */
+export type TenantScopedDynamoDbConfig = Pick<DynamoDbWireOptions, 'region' | 'endpoint'> &
+  Partial<Pick<DynamoDbWireOptions, 'connectionTimeoutMs' | 'requestTimeoutMs' | 'maxAttempts'>>;
 
 /**
- * One document client per tenant, each signing with credentials from `StsTenantCredentials`; they
- * share one HTTP handler (and its connection pool) through `config.requestHandler`.
+ * One client per tenant on the hot path (the ledger, audit, documents), each signing with
+ * credentials from `StsTenantCredentials`: the lean `DynamoDbWire`, all sharing one keep-alive pool.
  */
 export function tenantScopedDynamoDb(
-  config: DynamoDBClientConfig,
+  config: TenantScopedDynamoDbConfig,
   credentials: StsTenantCredentials,
 ): TenantScopedDynamoDb {
-  return perTenant((tenantId) =>
-    DynamoDBDocumentClient.from(
-      new DynamoDBClient({ ...config, credentials: () => credentials.credentialsFor(tenantId) }),
-      {
-        marshallOptions: { removeUndefinedValues: true },
-      },
-    ),
+  const agent = keepAliveAgent(config.endpoint);
+  return perTenant(
+    (tenantId) =>
+      new DynamoDbWire({
+        connectionTimeoutMs: 1000,
+        requestTimeoutMs: 3000,
+        maxAttempts: 3,
+        ...config,
+        agent,
+        credentials: () => credentials.credentialsFor(tenantId),
+      }),
   );
 }

@@ -1,4 +1,5 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { DocumentClient } from '../../lambdas/adapters/dynamodb-wire';
 import { ledgerPartitions } from '../../lambdas/core/ledger-shards';
 
 /**
@@ -6,7 +7,7 @@ import { ledgerPartitions } from '../../lambdas/core/ledger-shards';
  * used or held (granted in leases, minus what the leases still hold), the current minute's
  * requests, and the request ids of the calls in flight.
  */
-export async function ledgerState(db: DynamoDBDocumentClient, tenantId: string, month = '2026-11') {
+export async function ledgerState(db: DocumentClient, tenantId: string, month = '2026-11') {
   const items = (
     await Promise.all(
       ledgerPartitions(tenantId).map((pk) =>

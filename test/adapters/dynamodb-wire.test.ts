@@ -1,0 +1,134 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { isConditionalCheckFailure } from '../../lambdas/adapters/dynamodb-errors';
+import { DynamoDbWire } from '../../lambdas/adapters/dynamodb-wire';
+import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-server';
+
+/**
+ * The lean DynamoDB client the hot path signs and sends with, against dynalite: the document
+ * client's commands as the adapters build them, their answers in the document client's shape,
+ * DynamoDB's errors by name (cancellation reasons kept), and a bounded wait that becomes a retry.
+ */
+const credentials = async () => ({ accessKeyId: 'test', secretAccessKey: 'test', sessionToken: 'session' });
+
+describe('DynamoDbWire', () => {
+  let dynamodb: LocalDynamoDb;
+  let wire: DynamoDbWire;
+  beforeAll(async () => {
+    dynamodb = await startLocalDynamoDb({ tables: [{ name: 'items' }], credentials: await credentials() });
+    wire = new DynamoDbWire({
+      region: 'us-east-1',
+      endpoint: dynamodb.endpoint,
+      credentials,
+      connectionTimeoutMs: 1000,
+      requestTimeoutMs: 3000,
+      maxAttempts: 3,
+    });
+  });
+  afterAll(() => dynamodb.close());
+
+  it('puts, updates, gets and queries items of every attribute type, in the document client’s shape', async () => {
+    const item = {
+      pk: 'TENANT#a',
+      sk: 'ITEM#1',
+      n: 42,
+      big: 2 ** 40,
+      s: 'text',
+      flag: true,
+      nothing: null,
+      list: [1, 'two', { three: 3 }],
+      map: { nested: { deep: 'yes' } },
+      tags: new Set(['x', 'y']),
+      dropped: undefined,
+    };
+    await wire.send(new PutCommand({ TableName: 'items', Item: item }));
+    await wire.send(
+      new UpdateCommand({
+        TableName: 'items',
+        Key: { pk: 'TENANT#a', sk: 'ITEM#1' },
+        UpdateExpression: 'ADD n :one SET #m.added = :v',
+        ExpressionAttributeNames: { '#m': 'map' },
+        ExpressionAttributeValues: { ':one': 1, ':v': [5] },
+      }),
+    );
+    const { dropped: _, ...stored } = item;
+    const got = await wire.send(new GetCommand({ TableName: 'items', Key: { pk: 'TENANT#a', sk: 'ITEM#1' } }));
+    expect(got.Item).toEqual({ ...stored, n: 43, map: { nested: { deep: 'yes' }, added: [5] } });
+    await wire.send(new PutCommand({ TableName: 'items', Item: { pk: 'TENANT#a', sk: 'ITEM#2' } }));
+    const page = await wire.send(
+      new QueryCommand({
+        TableName: 'items',
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': 'TENANT#a' },
+        Limit: 1,
+      }),
+    );
+    expect(page.Items?.map((i) => i.sk)).toEqual(['ITEM#1']);
+    expect(page.LastEvaluatedKey).toEqual({ pk: 'TENANT#a', sk: 'ITEM#1' });
+  });
+
+  it('throws DynamoDB’s errors by name, a cancelled transaction with its reasons', async () => {
+    const put = new PutCommand({
+      TableName: 'items',
+      Item: { pk: 'TENANT#b', sk: 'ONCE' },
+      ConditionExpression: 'attribute_not_exists(sk)',
+    });
+    await wire.send(put);
+    const refused = await wire.send(put).catch((error: unknown) => error);
+    expect(isConditionalCheckFailure(refused)).toBe(true);
+    const cancelled = (await wire
+      .send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Put: { TableName: 'items', Item: { pk: 'TENANT#b', sk: 'OTHER' } } },
+            {
+              Delete: {
+                TableName: 'items',
+                Key: { pk: 'TENANT#b', sk: 'MISSING' },
+                ConditionExpression: 'attribute_exists(sk)',
+              },
+            },
+          ],
+        }),
+      )
+      .catch((error: unknown) => error)) as { name: string; CancellationReasons: { Code: string }[] };
+    expect(cancelled.name).toBe('TransactionCanceledException');
+    expect(cancelled.CancellationReasons.map((reason) => reason.Code)).toEqual(['None', 'ConditionalCheckFailed']);
+    const missing = await wire
+      .send(new DeleteCommand({ TableName: 'no-such-table', Key: { pk: 'x', sk: 'y' } }))
+      .catch((error: unknown) => error);
+    expect(missing).toMatchObject({ name: 'ResourceNotFoundException', $metadata: { httpStatusCode: 400 } });
+  });
+
+  it('gives up on a server that never answers after its request timeout, each try, as a TimeoutError', async () => {
+    let requests = 0;
+    const silent: Server = createServer(() => void requests++);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const stuck = new DynamoDbWire({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+        credentials,
+        connectionTimeoutMs: 1000,
+        requestTimeoutMs: 50,
+        maxAttempts: 2,
+      });
+      const failure = await stuck
+        .send(new GetCommand({ TableName: 'items', Key: { pk: 'a', sk: 'b' } }))
+        .catch((error: unknown) => error);
+      expect(failure).toMatchObject({ name: 'TimeoutError' });
+      expect(requests).toBe(2);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+});
