@@ -131,7 +131,15 @@ export class DynamoDbWire implements DocumentClient {
       body,
     });
     const { status, text } = await this.post(signed.headers, body);
-    const answer = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    let answer: Record<string, unknown>;
+    try {
+      answer = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch (error) {
+      // Not JSON: a proxy's or load balancer's page (an HTML 502 or 503). As the SDK does, the status
+      // alone then says what failed: a 5xx is retried, not thrown as a SyntaxError nobody retries.
+      if (status === 200) throw error;
+      answer = {};
+    }
     if (status === 200) return answer;
     const type = String(answer.__type ?? '');
     const error = Object.assign(new Error(String(answer.message ?? answer.Message ?? `DynamoDB answered ${status}`)), {

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   DeleteCommand,
@@ -129,6 +129,56 @@ describe('DynamoDbWire', () => {
     } finally {
       silent.closeAllConnections();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+});
+
+/** A server answering each request as `answer` says (`n` counts from 1), keeping the bodies it was sent. */
+async function scripted(answer: (n: number, request: IncomingMessage, response: ServerResponse) => void) {
+  const bodies: string[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      bodies.push(Buffer.concat(chunks).toString('utf8'));
+      answer(bodies.length, request, response);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    bodies,
+    wire: new DynamoDbWire({
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      credentials,
+      connectionTimeoutMs: 1000,
+      requestTimeoutMs: 1000,
+      maxAttempts: 3,
+    }),
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('DynamoDbWire against what a network answers', () => {
+  it('tries again after a 503 whose body is not JSON (a proxy’s HTML page), as the SDK does', async () => {
+    const server = await scripted((n, _request, response) => {
+      if (n === 1) {
+        response.writeHead(503, { 'content-type': 'text/html' });
+        response.end('<html><body>503 Service Temporarily Unavailable</body></html>');
+      } else {
+        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+        response.end(JSON.stringify({ Item: { pk: { S: 'a' }, sk: { S: 'b' } } }));
+      }
+    });
+    try {
+      const got = await server.wire.send(new GetCommand({ TableName: 'items', Key: { pk: 'a', sk: 'b' } }));
+      expect(got.Item).toEqual({ pk: 'a', sk: 'b' });
+      expect(server.bodies).toHaveLength(2);
+    } finally {
+      await server.close();
     }
   });
 });
