@@ -10,7 +10,18 @@ const RETRYABLE_NAMES = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
 ]);
-const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
+// The SDK's transient network errors, a failed name lookup included: Lambda's resolver answers EAI_AGAIN
+// for a moment under load, and DynamoDbWire (which retries by this list) must try again as the SDK did.
+const RETRYABLE_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /**
  * Duck-typed rather than `instanceof Error`: network errors can come from another realm (and the

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, Agent as HttpAgent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   DeleteCommand,
@@ -179,6 +179,38 @@ describe('DynamoDbWire against what a network answers', () => {
       expect(server.bodies).toHaveLength(2);
     } finally {
       await server.close();
+    }
+  });
+
+  it('tries again when the endpoint’s name does not resolve for a moment (EAI_AGAIN), as the SDK does', async () => {
+    const dynamodb = await startLocalDynamoDb({ tables: [{ name: 'items' }], credentials: await credentials() });
+    const port = new URL(dynamodb.endpoint).port;
+    let lookups = 0;
+    // Lambda's resolver under load: the first lookup fails transiently, the next one answers.
+    const agent = new HttpAgent({
+      keepAlive: true,
+      lookup: ((_host: string, options: { all?: boolean }, done: (...args: unknown[]) => void) => {
+        if (++lookups === 1) done(Object.assign(new Error('getaddrinfo EAI_AGAIN dynamodb'), { code: 'EAI_AGAIN' }));
+        else if (options.all) done(null, [{ address: '127.0.0.1', family: 4 }]);
+        else done(null, '127.0.0.1', 4);
+      }) as never,
+    });
+    try {
+      const wire = new DynamoDbWire({
+        region: 'us-east-1',
+        endpoint: `http://dynamodb.local.test:${port}`,
+        credentials,
+        connectionTimeoutMs: 1000,
+        requestTimeoutMs: 1000,
+        maxAttempts: 3,
+        agent,
+      });
+      const got = await wire.send(new GetCommand({ TableName: 'items', Key: { pk: 'a', sk: 'b' } }));
+      expect(got.Item).toBeUndefined();
+      expect(lookups).toBe(2);
+    } finally {
+      agent.destroy();
+      await dynamodb.close();
     }
   });
 });
