@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -95,9 +96,16 @@ export class DynamoDbWire implements DocumentClient {
   // The document client's `send` is overloaded per command: this one serves them all.
   send: DocumentClient['send'] = (async (command: DocumentCommand) => {
     const operation = command.clientCommand.constructor.name.replace(/Command$/, '');
-    const input = translate(command.input, command.inputKeyNodes, (value: never) =>
+    const marshalled = translate(command.input, command.inputKeyNodes, (value: never) =>
       marshall(value, { removeUndefinedValues: true, convertTopLevelContainer: true }),
-    );
+    ) as Record<string, unknown>;
+    // TransactWriteItems' idempotency token, which the SDK fills in once a call and sends on each try:
+    // a try whose write landed but whose answer was lost is then answered success by DynamoDB, not
+    // cancelled by its own write's condition (or, unconditioned, applied twice).
+    const input =
+      operation === 'TransactWriteItems'
+        ? { ...marshalled, ClientRequestToken: marshalled.ClientRequestToken ?? randomUUID() }
+        : marshalled;
     for (let attempt = 1; ; attempt++) {
       try {
         const output = await this.call(operation, input);

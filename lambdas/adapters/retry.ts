@@ -4,6 +4,8 @@ const RETRYABLE_NAMES = new Set([
   'ThrottlingException',
   'RequestLimitExceeded',
   'TransactionConflictException',
+  // A try of a TransactWriteItems while an earlier one with its ClientRequestToken is still being applied.
+  'TransactionInProgressException',
   'InternalServerError',
   'ServiceUnavailable',
   'TimeoutError',

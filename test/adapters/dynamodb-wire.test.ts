@@ -213,4 +213,48 @@ describe('DynamoDbWire against what a network answers', () => {
       await dynamodb.close();
     }
   });
+
+  it('tries a transaction whose answer was lost with the same ClientRequestToken, so its own write answers success', async () => {
+    const dynamodb = await startLocalDynamoDb({ tables: [{ name: 'items' }], credentials: await credentials() });
+    // In front of DynamoDB: the first transaction lands, and its answer is lost (the connection drops).
+    let transactions = 0;
+    const lossy = await scripted((_n, request, response) => {
+      const body = lossy.bodies[lossy.bodies.length - 1];
+      const lose = request.headers['x-amz-target'] === 'DynamoDB_20120810.TransactWriteItems' && ++transactions === 1;
+      void fetch(dynamodb.endpoint, {
+        method: 'POST',
+        headers: request.headers as Record<string, string>,
+        body,
+      }).then(async (answer) => {
+        if (lose) {
+          request.socket.destroy();
+          return;
+        }
+        response.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
+        response.end(await answer.text());
+      });
+    });
+    try {
+      await lossy.wire.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: 'items',
+                Item: { pk: 'TENANT#c', sk: 'PROMPT#p' },
+                ConditionExpression: 'attribute_not_exists(sk)',
+              },
+            },
+          ],
+        }),
+      );
+      expect(transactions).toBe(2);
+      const tokens = lossy.bodies.map((body) => JSON.parse(body).ClientRequestToken);
+      expect(tokens[0]).toEqual(expect.any(String));
+      expect(tokens[1]).toBe(tokens[0]);
+    } finally {
+      await lossy.close();
+      await dynamodb.close();
+    }
+  });
 });
