@@ -31,6 +31,22 @@ export function keepAliveAgent(endpoint: string | undefined): HttpAgent | HttpsA
   return endpoint?.startsWith('http:') ? new HttpAgent(options) : new HttpsAgent(options);
 }
 
+/** The DNS suffix of each partition whose is not `amazonaws.com` (the SDK's partitions.json): China's, the isolated regions'. */
+const DNS_SUFFIXES: readonly (readonly [RegExp, string])[] = [
+  [/^cn-/, 'amazonaws.com.cn'],
+  [/^eusc-/, 'amazonaws.eu'],
+  [/^us-iso-/, 'c2s.ic.gov'],
+  [/^us-isob-/, 'sc2s.sgov.gov'],
+  [/^eu-isoe-/, 'cloud.adc-e.uk'],
+  [/^us-isof-/, 'csp.hci.ic.gov'],
+];
+
+/** DynamoDB's regional endpoint, in the region's partition, as the SDK's endpoint rules resolve it. */
+function regionalEndpoint(region: string): string {
+  const suffix = DNS_SUFFIXES.find(([pattern]) => pattern.test(region))?.[1] ?? 'amazonaws.com';
+  return `https://dynamodb.${region}.${suffix}`;
+}
+
 /** A document-client command as the adapters build them: its input, the fields it (un)marshals, the operation it wraps. */
 interface DocumentCommand {
   readonly input: object;
@@ -83,7 +99,7 @@ export class DynamoDbWire implements DocumentClient {
   private readonly agent: HttpAgent | HttpsAgent;
 
   constructor(private readonly options: DynamoDbWireOptions) {
-    this.url = new URL(options.endpoint ?? `https://dynamodb.${options.region}.amazonaws.com`);
+    this.url = new URL(options.endpoint ?? regionalEndpoint(options.region));
     this.signer = new SignatureV4({
       credentials: options.credentials,
       region: options.region,

@@ -1,4 +1,5 @@
 import { createServer, Agent as HttpAgent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import {
   DeleteCommand,
@@ -256,5 +257,32 @@ describe('DynamoDbWire against what a network answers', () => {
       await lossy.close();
       await dynamodb.close();
     }
+  });
+
+  it('sends to the regional endpoint of the region’s partition (China’s is amazonaws.com.cn), as the SDK does', async () => {
+    const hosts: string[] = [];
+    const agent = new HttpsAgent({
+      lookup: ((host: string, _options: unknown, done: (error: Error) => void) => {
+        hosts.push(host);
+        done(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }));
+      }) as never,
+    });
+    for (const region of ['cn-north-1', 'us-gov-west-1', 'eu-west-1']) {
+      const wire = new DynamoDbWire({
+        region,
+        credentials,
+        connectionTimeoutMs: 1000,
+        requestTimeoutMs: 1000,
+        maxAttempts: 1,
+        agent,
+      });
+      await wire.send(new GetCommand({ TableName: 'items', Key: { pk: 'a', sk: 'b' } })).catch(() => undefined);
+    }
+    agent.destroy();
+    expect(hosts).toEqual([
+      'dynamodb.cn-north-1.amazonaws.com.cn',
+      'dynamodb.us-gov-west-1.amazonaws.com',
+      'dynamodb.eu-west-1.amazonaws.com',
+    ]);
   });
 });
