@@ -57,6 +57,12 @@ interface DocumentCommand {
 
 const NEXT_LEVEL = '*';
 
+/** Errors DynamoDB answers when it throttles: retried after the SDK's longer waits. */
+const THROTTLING = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
+/** The SDK's standard retry bases: 100 ms, 500 ms after throttling (each try's wait up to twice more, capped at 1 s). */
+const RETRY_BASE_MS = 100;
+const THROTTLED_BASE_MS = 500;
+
 /**
  * Marshals (or unmarshals) the fields of `obj` the command's key nodes name, as the document
  * client does: `{}` is every member, `{'*': nodes}` every entry at the next level, `null` the value.
@@ -133,7 +139,8 @@ export class DynamoDbWire implements DocumentClient {
         };
       } catch (error) {
         if (attempt >= this.options.maxAttempts || !isRetryable(error)) throw error;
-        await backoff(attempt);
+        // The SDK's bases: throttling waits longer (up to 1 s), so a hot partition is not hit harder.
+        await backoff(attempt, THROTTLING.has((error as Error).name) ? THROTTLED_BASE_MS : RETRY_BASE_MS);
       }
     }
   }) as never;
