@@ -1,6 +1,5 @@
 import {
   type BedrockRuntimeClient,
-  ConverseCommand,
   type ConverseCommandOutput,
   ConverseStreamCommand,
   type GuardrailTraceAssessment,
@@ -11,6 +10,7 @@ import type { GenerateRequest, GenerateResult, ModelProvider, ModelStreamEvent }
 import type { BedrockCallers } from './bedrock-callers';
 import { converseAnswer, converseInput, converseStreamReader, converseUsage } from './bedrock-converse';
 import { upstreamError } from './bedrock-errors';
+import { converse } from './bedrock-wire';
 
 /** Shared base models through the Bedrock Runtime `Converse` API. */
 export class BedrockModelProvider implements ModelProvider {
@@ -23,9 +23,7 @@ export class BedrockModelProvider implements ModelProvider {
   async generate(tenant: { readonly tenantId: string }, request: GenerateRequest): Promise<GenerateResult> {
     let output: ConverseCommandOutput;
     try {
-      output = await this.callers
-        .for(tenant, request.modelId)
-        .send(new ConverseCommand(converseInput(request)), { abortSignal: request.signal });
+      output = await converse(this.callers.for(tenant, request.modelId), converseInput(request), request.signal);
     } catch (error) {
       throw upstreamError(error);
     }

@@ -1,51 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentity } from '@smithy/types';
 import { backoff, isRetryable } from './retry';
+import { awsError, regionalEndpoint, SignedJson, type SignedJsonOptions } from './signed-json';
 
 /** What the adapters use of a DynamoDB document client: `send` of its commands. */
 export type DocumentClient = Pick<DynamoDBDocumentClient, 'send'>;
 
 /** Where and how long: DynamoDB's endpoint, its region, and the waits that turn a stuck call into a retry. */
-export interface DynamoDbWireOptions {
-  readonly region: string;
+export type DynamoDbWireOptions = Omit<SignedJsonOptions, 'service' | 'endpoint' | 'requestTimeoutMs'> & {
   /** Absent: DynamoDB's regional endpoint. */
   readonly endpoint?: string;
-  readonly credentials: () => Promise<AwsCredentialIdentity>;
-  readonly connectionTimeoutMs: number;
   readonly requestTimeoutMs: number;
   /** Tries of a call that failed retryably (throttled, a 5xx, a timeout, a dropped connection). */
   readonly maxAttempts: number;
-  /** The keep-alive pool to send through, shared by the clients of one endpoint; absent: its own. */
-  readonly agent?: HttpAgent | HttpsAgent;
-}
-
-/** A keep-alive connection pool for `endpoint`'s protocol. */
-export function keepAliveAgent(endpoint: string | undefined): HttpAgent | HttpsAgent {
-  const options = { keepAlive: true, maxSockets: 50 };
-  return endpoint?.startsWith('http:') ? new HttpAgent(options) : new HttpsAgent(options);
-}
-
-/** The DNS suffix of each partition whose is not `amazonaws.com` (the SDK's partitions.json): China's, the isolated regions'. */
-const DNS_SUFFIXES: readonly (readonly [RegExp, string])[] = [
-  [/^cn-/, 'amazonaws.com.cn'],
-  [/^eusc-/, 'amazonaws.eu'],
-  [/^us-iso-/, 'c2s.ic.gov'],
-  [/^us-isob-/, 'sc2s.sgov.gov'],
-  [/^eu-isoe-/, 'cloud.adc-e.uk'],
-  [/^us-isof-/, 'csp.hci.ic.gov'],
-];
-
-/** DynamoDB's regional endpoint, in the region's partition, as the SDK's endpoint rules resolve it. */
-function regionalEndpoint(region: string): string {
-  const suffix = DNS_SUFFIXES.find(([pattern]) => pattern.test(region))?.[1] ?? 'amazonaws.com';
-  return `https://dynamodb.${region}.${suffix}`;
-}
+};
 
 /** A document-client command as the adapters build them: its input, the fields it (un)marshals, the operation it wraps. */
 interface DocumentCommand {
@@ -100,19 +69,14 @@ function translate(obj: unknown, nodes: unknown, convert: (value: never) => unkn
  * exponential backoff and full jitter.
  */
 export class DynamoDbWire implements DocumentClient {
-  private readonly url: URL;
-  private readonly signer: SignatureV4;
-  private readonly agent: HttpAgent | HttpsAgent;
+  private readonly transport: SignedJson;
 
   constructor(private readonly options: DynamoDbWireOptions) {
-    this.url = new URL(options.endpoint ?? regionalEndpoint(options.region));
-    this.signer = new SignatureV4({
-      credentials: options.credentials,
-      region: options.region,
+    this.transport = new SignedJson({
+      ...options,
       service: 'dynamodb',
-      sha256: Hash.bind(null, 'sha256'),
+      endpoint: options.endpoint ?? regionalEndpoint('dynamodb', options.region),
     });
-    this.agent = options.agent ?? keepAliveAgent(this.url.href);
   }
 
   // The document client's `send` is overloaded per command: this one serves them all.
@@ -147,88 +111,20 @@ export class DynamoDbWire implements DocumentClient {
 
   /** One signed request; DynamoDB's answer, or its error by name. */
   private async call(operation: string, input: unknown): Promise<unknown> {
-    const body = JSON.stringify(input);
-    const signed = await this.signer.sign({
-      method: 'POST',
-      protocol: this.url.protocol,
-      hostname: this.url.hostname,
-      port: this.url.port ? Number(this.url.port) : undefined,
-      path: '/',
-      headers: {
-        host: this.url.host,
-        'content-type': 'application/x-amz-json-1.0',
-        'x-amz-target': `DynamoDB_20120810.${operation}`,
-      },
-      body,
-    });
-    const { status, text } = await this.post(signed.headers, body);
-    let answer: Record<string, unknown>;
-    try {
-      answer = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    } catch (error) {
-      // Not JSON: a proxy's or load balancer's page (an HTML 502 or 503). As the SDK does, the status
-      // alone then says what failed: a 5xx is retried, not thrown as a SyntaxError nobody retries.
-      if (status === 200) throw error;
-      answer = {};
-    }
-    if (status === 200) return answer;
-    const type = String(answer.__type ?? '');
-    const error = Object.assign(new Error(String(answer.message ?? answer.Message ?? `DynamoDB answered ${status}`)), {
-      name: type.slice(type.lastIndexOf('#') + 1) || (status >= 500 ? 'InternalServerError' : 'UnknownError'),
-      $metadata: { httpStatusCode: status },
-      ...(Array.isArray(answer.CancellationReasons) && {
-        CancellationReasons: answer.CancellationReasons.map((reason: Record<string, unknown>) =>
+    const answer = await this.transport.post(
+      '/',
+      { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${operation}` },
+      JSON.stringify(input),
+    );
+    if (answer.status === 200) return answer.text ? JSON.parse(answer.text) : {};
+    const { error, body } = awsError(answer, 'DynamoDB');
+    const reasons = (body as { CancellationReasons?: Record<string, unknown>[] }).CancellationReasons;
+    throw Object.assign(error, {
+      ...(Array.isArray(reasons) && {
+        CancellationReasons: reasons.map((reason) =>
           reason.Item ? { ...reason, Item: unmarshall(reason.Item as never) } : reason,
         ),
       }),
-      ...(status >= 500 && { $retryable: {} }),
-    });
-    throw error;
-  }
-
-  /** The request over the keep-alive agent, with a bound on connecting and on the whole request. */
-  private post(headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
-    const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      const timeout = (name: string, message: string) => () =>
-        call.destroy(Object.assign(new Error(message), { name }));
-      const call = send(
-        {
-          agent: this.agent,
-          hostname: this.url.hostname,
-          port: this.url.port,
-          method: 'POST',
-          path: '/',
-          headers: { ...headers, 'content-length': Buffer.byteLength(body) },
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => {
-            clearTimeout(whole);
-            resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
-          });
-          response.on('error', reject);
-        },
-      );
-      const whole = setTimeout(
-        timeout('TimeoutError', `no answer from DynamoDB within ${this.options.requestTimeoutMs} ms`),
-        this.options.requestTimeoutMs,
-      );
-      call.on('socket', (socket) => {
-        if (socket.connecting) {
-          const connecting = setTimeout(
-            timeout('TimeoutError', `no connection to DynamoDB within ${this.options.connectionTimeoutMs} ms`),
-            this.options.connectionTimeoutMs,
-          );
-          socket.once('connect', () => clearTimeout(connecting));
-        }
-      });
-      call.on('error', (error) => {
-        clearTimeout(whole);
-        reject(error);
-      });
-      call.end(body);
     });
   }
 }

@@ -1,5 +1,6 @@
-import { type DocumentClient, DynamoDbWire, type DynamoDbWireOptions, keepAliveAgent } from './dynamodb-wire';
+import { type DocumentClient, DynamoDbWire, type DynamoDbWireOptions } from './dynamodb-wire';
 import { perTenant } from './per-tenant';
+import { keepAliveAgent } from './signed-json';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
 
 /** A DynamoDB document client for a tenant, signing with that tenant's scoped credentials. */
