@@ -4,7 +4,7 @@ import type {
   ConverseCommandOutput,
 } from '@aws-sdk/client-bedrock-runtime';
 import { backoff, isRetryable } from './retry';
-import { awsError, regionalEndpoint, SignedJson } from './signed-json';
+import { awsError, SignedJson, serviceEndpoint } from './signed-json';
 
 /** Tries of a `Converse` that failed retryably (throttled, a 5xx, a dropped connection), as the SDK's default. */
 const MAX_ATTEMPTS = 3;
@@ -23,7 +23,7 @@ function transportOf(client: BedrockRuntimeClient): Promise<SignedJson> {
       const custom = await client.config.endpoint?.();
       const endpoint = custom
         ? `${custom.protocol}//${custom.hostname}${custom.port ? `:${custom.port}` : ''}${custom.path === '/' ? '' : custom.path}`
-        : regionalEndpoint('bedrock-runtime', region);
+        : serviceEndpoint('bedrock-runtime', region);
       return new SignedJson({
         service: 'bedrock',
         region,

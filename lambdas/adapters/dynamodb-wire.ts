@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { backoff, isRetryable } from './retry';
-import { awsError, regionalEndpoint, SignedJson, type SignedJsonOptions } from './signed-json';
+import { awsError, SignedJson, type SignedJsonOptions, serviceEndpoint } from './signed-json';
 
 /** What the adapters use of a DynamoDB document client: `send` of its commands. */
 export type DocumentClient = Pick<DynamoDBDocumentClient, 'send'>;
@@ -75,7 +75,7 @@ export class DynamoDbWire implements DocumentClient {
     this.transport = new SignedJson({
       ...options,
       service: 'dynamodb',
-      endpoint: options.endpoint ?? regionalEndpoint('dynamodb', options.region),
+      endpoint: options.endpoint ?? serviceEndpoint('dynamodb', options.region),
     });
   }
 

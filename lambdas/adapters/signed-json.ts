@@ -21,8 +21,15 @@ const DNS_SUFFIXES: readonly (readonly [RegExp, string])[] = [
   [/^us-isof-/, 'csp.hci.ic.gov'],
 ];
 
-/** A service's regional endpoint (`dynamodb`, `bedrock-runtime`), in the region's partition, as the SDK's endpoint rules resolve it. */
-export function regionalEndpoint(host: string, region: string): string {
+/**
+ * A service's endpoint (`dynamodb`, `bedrock-runtime`) as the SDK resolves it when none is
+ * configured: the environment's `AWS_ENDPOINT_URL_<SERVICE>` (`AWS_ENDPOINT_URL_DYNAMODB`,
+ * `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`) or `AWS_ENDPOINT_URL`, else the regional endpoint in the
+ * region's partition.
+ */
+export function serviceEndpoint(host: string, region: string, env: NodeJS.ProcessEnv = process.env): string {
+  const configured = env[`AWS_ENDPOINT_URL_${host.toUpperCase().replace(/-/g, '_')}`] ?? env.AWS_ENDPOINT_URL;
+  if (configured) return configured;
   const suffix = DNS_SUFFIXES.find(([pattern]) => pattern.test(region))?.[1] ?? 'amazonaws.com';
   return `https://${host}.${region}.${suffix}`;
 }

@@ -1,6 +1,6 @@
 import { type DocumentClient, DynamoDbWire, type DynamoDbWireOptions } from './dynamodb-wire';
 import { perTenant } from './per-tenant';
-import { keepAliveAgent } from './signed-json';
+import { keepAliveAgent, serviceEndpoint } from './signed-json';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
 
 /** A DynamoDB document client for a tenant, signing with that tenant's scoped credentials. */
@@ -18,7 +18,9 @@ export function tenantScopedDynamoDb(
   config: TenantScopedDynamoDbConfig,
   credentials: StsTenantCredentials,
 ): TenantScopedDynamoDb {
-  const agent = keepAliveAgent(config.endpoint);
+  // Resolved once, so the pool's protocol is the endpoint's (an AWS_ENDPOINT_URL_DYNAMODB may be http).
+  const endpoint = config.endpoint ?? serviceEndpoint('dynamodb', config.region);
+  const agent = keepAliveAgent(endpoint);
   return perTenant(
     (tenantId) =>
       new DynamoDbWire({
@@ -26,6 +28,7 @@ export function tenantScopedDynamoDb(
         requestTimeoutMs: 3000,
         maxAttempts: 3,
         ...config,
+        endpoint,
         agent,
         credentials: () => credentials.credentialsFor(tenantId),
       }),

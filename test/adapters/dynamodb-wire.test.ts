@@ -11,6 +11,9 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { isConditionalCheckFailure } from '../../lambdas/adapters/dynamodb-errors';
 import { DynamoDbWire } from '../../lambdas/adapters/dynamodb-wire';
+import { serviceEndpoint } from '../../lambdas/adapters/signed-json';
+import type { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
+import { tenantScopedDynamoDb } from '../../lambdas/adapters/tenant-scoped-dynamodb';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-server';
 
 /**
@@ -107,6 +110,20 @@ describe('DynamoDbWire', () => {
       .send(new DeleteCommand({ TableName: 'no-such-table', Key: { pk: 'x', sk: 'y' } }))
       .catch((error: unknown) => error);
     expect(missing).toMatchObject({ name: 'ResourceNotFoundException', $metadata: { httpStatusCode: 400 } });
+  });
+
+  it('reaches an http endpoint the environment names (AWS_ENDPOINT_URL_DYNAMODB), as the tenants’ clients are built', async () => {
+    const previous = process.env.AWS_ENDPOINT_URL_DYNAMODB;
+    process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamodb.endpoint;
+    try {
+      const sessions = { credentialsFor: credentials } as unknown as StsTenantCredentials;
+      const scoped = tenantScopedDynamoDb({ region: 'us-east-1' }, sessions);
+      const got = await scoped('a').send(new GetCommand({ TableName: 'items', Key: { pk: 'TENANT#a', sk: 'ITEM#2' } }));
+      expect(got.Item).toEqual({ pk: 'TENANT#a', sk: 'ITEM#2' });
+    } finally {
+      if (previous === undefined) delete process.env.AWS_ENDPOINT_URL_DYNAMODB;
+      else process.env.AWS_ENDPOINT_URL_DYNAMODB = previous;
+    }
   });
 
   it('gives up on a server that never answers after its request timeout, each try, as a TimeoutError', async () => {
@@ -284,5 +301,17 @@ describe('DynamoDbWire against what a network answers', () => {
       'dynamodb.us-gov-west-1.amazonaws.com',
       'dynamodb.eu-west-1.amazonaws.com',
     ]);
+  });
+});
+
+describe('the lean clients’ endpoint, when none is configured', () => {
+  it('is the environment’s, as the SDK takes it (AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL), else the regional one', () => {
+    const env = { AWS_ENDPOINT_URL_DYNAMODB: 'http://127.0.0.1:8000', AWS_ENDPOINT_URL: 'http://127.0.0.1:9000' };
+    expect(serviceEndpoint('dynamodb', 'us-east-1', env)).toBe('http://127.0.0.1:8000');
+    expect(serviceEndpoint('bedrock-runtime', 'us-east-1', env)).toBe('http://127.0.0.1:9000');
+    expect(
+      serviceEndpoint('bedrock-runtime', 'us-east-1', { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: 'http://127.0.0.1:7000' }),
+    ).toBe('http://127.0.0.1:7000');
+    expect(serviceEndpoint('dynamodb', 'eu-west-1', {})).toBe('https://dynamodb.eu-west-1.amazonaws.com');
   });
 });
