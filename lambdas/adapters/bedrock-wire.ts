@@ -3,14 +3,11 @@ import type {
   ConverseCommandInput,
   ConverseCommandOutput,
 } from '@aws-sdk/client-bedrock-runtime';
-import { backoff, isRetryable } from './retry';
+import { withSdkRetries } from './retry';
 import { awsError, SignedJson, serviceEndpoint } from './signed-json';
 
 /** Tries of a `Converse` that failed retryably (throttled, a 5xx, a dropped connection), as the SDK's default. */
 const MAX_ATTEMPTS = 3;
-/** The SDK's retry bases: 100 ms, 500 ms after throttling. */
-const RETRY_BASE_MS = 100;
-const THROTTLED_BASE_MS = 500;
 
 /** Each Bedrock Runtime client's lean transport: its region, endpoint and credentials, without its per-call pipeline. */
 const transports = new WeakMap<BedrockRuntimeClient, Promise<SignedJson>>();
@@ -57,14 +54,13 @@ export async function converse(
   const { modelId, ...body } = input;
   const path = `/model/${encodeURIComponent(String(modelId))}/converse`;
   const json = JSON.stringify(body, blobsAsBase64);
-  for (let attempt = 1; ; attempt++) {
-    try {
+  return withSdkRetries(
+    async () => {
       const answer = await transport.post(path, { 'content-type': 'application/json' }, json, signal);
       if (answer.status === 200) return { ...(JSON.parse(answer.text) as ConverseCommandOutput), $metadata: {} };
       throw awsError(answer, 'Bedrock').error;
-    } catch (error) {
-      if (attempt >= MAX_ATTEMPTS || signal?.aborted || !isRetryable(error)) throw error;
-      await backoff(attempt, (error as Error).name === 'ThrottlingException' ? THROTTLED_BASE_MS : RETRY_BASE_MS);
-    }
-  }
+    },
+    MAX_ATTEMPTS,
+    signal,
+  );
 }

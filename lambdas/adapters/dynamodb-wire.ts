@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { backoff, isRetryable } from './retry';
+import { withSdkRetries } from './retry';
 import { awsError, SignedJson, type SignedJsonOptions, serviceEndpoint } from './signed-json';
 
 /** What the adapters use of a DynamoDB document client: `send` of its commands. */
@@ -25,12 +25,6 @@ interface DocumentCommand {
 }
 
 const NEXT_LEVEL = '*';
-
-/** Errors DynamoDB answers when it throttles: retried after the SDK's longer waits. */
-const THROTTLING = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded']);
-/** The SDK's standard retry bases: 100 ms, 500 ms after throttling (each try's wait up to twice more, capped at 1 s). */
-const RETRY_BASE_MS = 100;
-const THROTTLED_BASE_MS = 500;
 
 /**
  * Marshals (or unmarshals) the fields of `obj` the command's key nodes name, as the document
@@ -92,21 +86,13 @@ export class DynamoDbWire implements DocumentClient {
       operation === 'TransactWriteItems'
         ? { ...marshalled, ClientRequestToken: marshalled.ClientRequestToken ?? randomUUID() }
         : marshalled;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const output = await this.call(operation, input);
-        return {
-          ...(translate(output, command.outputKeyNodes, (value: never) =>
-            unmarshall(value, { convertWithoutMapWrapper: true } as never),
-          ) as object),
-          $metadata: {},
-        };
-      } catch (error) {
-        if (attempt >= this.options.maxAttempts || !isRetryable(error)) throw error;
-        // The SDK's bases: throttling waits longer (up to 1 s), so a hot partition is not hit harder.
-        await backoff(attempt, THROTTLING.has((error as Error).name) ? THROTTLED_BASE_MS : RETRY_BASE_MS);
-      }
-    }
+    const output = await withSdkRetries(() => this.call(operation, input), this.options.maxAttempts);
+    return {
+      ...(translate(output, command.outputKeyNodes, (value: never) =>
+        unmarshall(value, { convertWithoutMapWrapper: true } as never),
+      ) as object),
+      $metadata: {},
+    };
   }) as never;
 
   /** One signed request; DynamoDB's answer, or its error by name. */

@@ -64,3 +64,30 @@ export async function withRetries<T>(operation: () => Promise<T>, attempts = 4, 
 export function backoff(attempt: number, baseDelayMs = 25): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(1000, baseDelayMs * 2 ** attempt)));
 }
+
+/** Errors a service answers when it throttles: tried again after longer waits. */
+const THROTTLING_NAMES = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+]);
+
+/**
+ * The SDK's standard retries, for the lean clients that stand in for it: `attempts` tries of a
+ * retryable failure, waiting with full jitter from 100 ms bases, 500 ms after throttling (so a hot
+ * partition or a throttled model is not hit harder), never past a signal that ended the call.
+ */
+export async function withSdkRetries<T>(
+  operation: () => Promise<T>,
+  attempts: number,
+  signal?: AbortSignal,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      if (attempt >= attempts || signal?.aborted || !isRetryable(error)) throw error;
+      await backoff(attempt, THROTTLING_NAMES.has((error as Error).name) ? 500 : 100);
+    }
+  }
+}
