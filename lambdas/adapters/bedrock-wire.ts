@@ -1,4 +1,6 @@
 import type {
+  ApplyGuardrailCommandInput,
+  ApplyGuardrailCommandOutput,
   BedrockRuntimeClient,
   ConverseCommandInput,
   ConverseCommandOutput,
@@ -6,7 +8,7 @@ import type {
 import { withSdkRetries } from './retry';
 import { awsError, SignedJson, serviceEndpoint } from './signed-json';
 
-/** Tries of a `Converse` that failed retryably (throttled, a 5xx, a dropped connection), as the SDK's default. */
+/** Tries of a call that failed retryably (throttled, a 5xx, a dropped connection), as the SDK's default. */
 const MAX_ATTEMPTS = 3;
 
 /** Each Bedrock Runtime client's lean transport: its region, endpoint and credentials, without its per-call pipeline. */
@@ -45,19 +47,38 @@ const blobsAsBase64 = (_key: string, value: unknown) =>
  * Bedrock's errors by name (`upstreamError` reads them), retried when retryable as the SDK does,
  * the signal ending the call as an `AbortError`.
  */
-export async function converse(
+export function converse(
   client: BedrockRuntimeClient,
   input: ConverseCommandInput,
   signal?: AbortSignal,
 ): Promise<ConverseCommandOutput> {
-  const transport = await transportOf(client);
   const { modelId, ...body } = input;
-  const path = `/model/${encodeURIComponent(String(modelId))}/converse`;
+  return call(client, `/model/${encodeURIComponent(String(modelId))}/converse`, body, signal);
+}
+
+/** `ApplyGuardrail`, the same way: a tier's guardrail screening texts on their own. */
+export function applyGuardrail(
+  client: BedrockRuntimeClient,
+  input: ApplyGuardrailCommandInput,
+): Promise<ApplyGuardrailCommandOutput> {
+  const { guardrailIdentifier, guardrailVersion, ...body } = input;
+  const path = `/guardrail/${encodeURIComponent(String(guardrailIdentifier))}/version/${encodeURIComponent(String(guardrailVersion))}/apply`;
+  return call(client, path, body);
+}
+
+/** One Bedrock Runtime call: the body as JSON (blobs base64), the answer as the SDK has it, or its error by name. */
+async function call<Output>(
+  client: BedrockRuntimeClient,
+  path: string,
+  body: object,
+  signal?: AbortSignal,
+): Promise<Output> {
+  const transport = await transportOf(client);
   const json = JSON.stringify(body, blobsAsBase64);
   return withSdkRetries(
     async () => {
       const answer = await transport.post(path, { 'content-type': 'application/json' }, json, signal);
-      if (answer.status === 200) return { ...(JSON.parse(answer.text) as ConverseCommandOutput), $metadata: {} };
+      if (answer.status === 200) return { ...(JSON.parse(answer.text) as Output), $metadata: {} };
       throw awsError(answer, 'Bedrock').error;
     },
     MAX_ATTEMPTS,
