@@ -2,9 +2,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encode as cl100k, countTokens as cl100kTokens } from 'gpt-tokenizer/encoding/cl100k_base';
 import { encode as o200k, countTokens as o200kTokens } from 'gpt-tokenizer/encoding/o200k_base';
-import { SPACED_WORDS, WHOLE_WORDS } from '../../lambdas/core/common-words';
 import { chunkText } from '../../lambdas/core/retrieval';
-import { chatInputTokens, countTokens, tokenSpans, truncateToTokens } from '../../lambdas/core/tokens';
+import {
+  chatInputTokens,
+  countTokens,
+  SPACED_WORDS,
+  tokenSpans,
+  truncateToTokens,
+  WHOLE_WORDS,
+} from '../../lambdas/core/tokens';
 
 const { samples } = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'token-corpus.json'), 'utf8')) as {
   samples: { category: string; text: string }[];
