@@ -52,7 +52,12 @@ export function withTransactions(call: DynamoDbHandler): DynamoDbHandler {
     const hash = createHash('sha256').update(JSON.stringify(items)).digest('hex');
     if (request.ClientRequestToken) {
       const now = Date.now();
-      for (const [token, seen] of tokens) if (now - seen.atMs > CLIENT_TOKEN_TTL_MS) tokens.delete(token);
+      // Tokens are kept in the order they came: the expired ones are the first, and the rest are fresh
+      // (scanning them all made each transaction cost as much as every other of the last 10 minutes).
+      for (const [token, seen] of tokens) {
+        if (now - seen.atMs <= CLIENT_TOKEN_TTL_MS) break;
+        tokens.delete(token);
+      }
       const seen = tokens.get(request.ClientRequestToken);
       if (seen && seen.hash !== hash) {
         return error(
