@@ -36,9 +36,14 @@ function transportOf(client: BedrockRuntimeClient): Promise<SignedJson> {
   return transport;
 }
 
-/** Blobs (an image's or a document's bytes) travel as base64 in the JSON protocol. */
-const blobsAsBase64 = (_key: string, value: unknown) =>
-  value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value;
+/**
+ * Blobs (an image's or a document's bytes) travel as base64 in the JSON protocol. Read from the
+ * holder (`this[key]`): a Buffer's own `toJSON` has already made `value` a `{ type, data }` object.
+ */
+function blobsAsBase64(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const raw = this[key];
+  return raw instanceof Uint8Array ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') : value;
+}
 
 /**
  * `Converse` in Bedrock Runtime's REST-JSON protocol, through `client`'s region, endpoint and

@@ -52,4 +52,19 @@ describe('converse through the lean transport', () => {
     ).catch((error: unknown) => error);
     expect(aborted).toMatchObject({ name: 'AbortError' });
   });
+
+  it('sends a Buffer’s bytes as base64, as the SDK does, not as its toJSON object', async () => {
+    const before = bedrock.requests.length;
+    await converse(client, {
+      modelId: 'amazon.nova-micro-v1:0',
+      messages: [
+        {
+          role: 'user',
+          content: [{ text: 'what is this?' }, { image: { format: 'png', source: { bytes: Buffer.from([1, 2, 3]) } } }],
+        },
+      ],
+    }).catch(() => undefined);
+    const [sent] = bedrock.requests.slice(before);
+    expect(sent.body).toMatchObject({ messages: [{ content: [{}, { image: { source: { bytes: 'AQID' } } }] }] });
+  });
 });
