@@ -87,7 +87,8 @@ export async function withSdkRetries<T>(
       return await operation();
     } catch (error) {
       if (attempt >= attempts || signal?.aborted || !isRetryable(error)) throw error;
-      await backoff(attempt, THROTTLING_NAMES.has((error as Error).name) ? 500 : 100);
+      const { name, $retryable } = error as { name?: string; $retryable?: { throttling?: boolean } };
+      await backoff(attempt, THROTTLING_NAMES.has(name ?? '') || $retryable?.throttling ? 500 : 100);
     }
   }
 }

@@ -151,9 +151,9 @@ export class SignedJson {
 
 /**
  * An AWS JSON error as the SDK throws it: named by its type (the body's `__type`, or the
- * `x-amzn-errortype` header), its message, the HTTP status, and `$retryable` for a 5xx; a body that
- * is not JSON (a proxy's HTML 502 or 503) leaves the status alone to say what failed. With the body,
- * for what a service adds to its errors.
+ * `x-amzn-errortype` header), its message, the HTTP status, and `$retryable` for a 5xx or a 429; a
+ * body that is not JSON (a proxy's HTML 502 or 503) leaves the status alone to say what failed. With
+ * the body, for what a service adds to its errors.
  */
 export function awsError(answer: JsonAnswer, service: string): { error: Error; body: Record<string, unknown> } {
   let body: Record<string, unknown> = {};
@@ -169,6 +169,8 @@ export function awsError(answer: JsonAnswer, service: string): { error: Error; b
     name: type.slice(type.lastIndexOf('#') + 1) || (status >= 500 ? 'InternalServerError' : 'UnknownError'),
     $metadata: { httpStatusCode: status },
     ...(status >= 500 && { $retryable: {} }),
+    // A 429 is throttling to the SDK, whatever its name (Bedrock's ModelNotReadyException, say).
+    ...(status === 429 && { $retryable: { throttling: true } }),
   });
   return { error, body };
 }

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { converse } from '../../lambdas/adapters/bedrock-wire';
@@ -66,5 +68,42 @@ describe('converse through the lean transport', () => {
     }).catch(() => undefined);
     const [sent] = bedrock.requests.slice(before);
     expect(sent.body).toMatchObject({ messages: [{ content: [{}, { image: { source: { bytes: 'AQID' } } }] }] });
+  });
+
+  it('tries again after a 429 as the SDK does: ModelNotReadyException is retryable by its trait', async () => {
+    let tries = 0;
+    const flaky = createServer((request, response) => {
+      request.resume().on('end', () => {
+        tries++;
+        if (tries === 1) {
+          response.writeHead(429, {
+            'content-type': 'application/json',
+            'x-amzn-errortype': 'ModelNotReadyException:http://internal.amazon.com/coral/com.amazon.bedrock/',
+          });
+          response.end(JSON.stringify({ message: 'Model is not ready for inference' }));
+        } else {
+          response.writeHead(200, { 'content-type': 'application/json' });
+          response.end(JSON.stringify({ output: { message: { role: 'assistant', content: [{ text: 'ok' }] } } }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    try {
+      const output = await converse(
+        new BedrockRuntimeClient({
+          region: 'us-east-1',
+          endpoint: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}`,
+          credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+          requestHandler: new NodeHttpHandler(),
+        }),
+        { modelId: 'amazon.nova-micro-v1:0', messages: [{ role: 'user', content: [{ text: 'hi' }] }] },
+      );
+      expect(output.output?.message?.content?.[0]?.text).toBe('ok');
+      expect(tries).toBe(2);
+    } finally {
+      jest.restoreAllMocks();
+      flaky.close();
+    }
   });
 });
