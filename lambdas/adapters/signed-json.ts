@@ -62,11 +62,14 @@ export interface JsonAnswer {
  */
 export class SignedJson {
   private readonly url: URL;
+  /** The endpoint's own path (a proxy's prefix), before each operation's: the SDK keeps it so. */
+  private readonly basePath: string;
   private readonly signer: SignatureV4;
   private readonly agent: HttpAgent | HttpsAgent;
 
   constructor(private readonly options: SignedJsonOptions) {
     this.url = new URL(options.endpoint);
+    this.basePath = this.url.pathname.replace(/\/$/, '');
     this.signer = new SignatureV4({
       credentials: options.credentials,
       region: options.region,
@@ -77,16 +80,17 @@ export class SignedJson {
   }
 
   async post(path: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<JsonAnswer> {
+    const prefixed = this.basePath + path;
     const signed = await this.signer.sign({
       method: 'POST',
       protocol: this.url.protocol,
       hostname: this.url.hostname,
       port: this.url.port ? Number(this.url.port) : undefined,
-      path,
+      path: prefixed,
       headers: { ...headers, host: this.url.host },
       body,
     });
-    return this.send(path, signed.headers, body, signal);
+    return this.send(prefixed, signed.headers, body, signal);
   }
 
   private send(path: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<JsonAnswer> {

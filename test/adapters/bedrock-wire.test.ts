@@ -106,4 +106,20 @@ describe('converse through the lean transport', () => {
       flaky.close();
     }
   });
+
+  it('keeps the path of a custom endpoint before the operation’s, as the SDK does', async () => {
+    const before = bedrock.requests.length;
+    const behindPrefix = new BedrockRuntimeClient({
+      region: 'us-east-1',
+      endpoint: `${bedrock.endpoint}/bedrock`,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+      requestHandler: new NodeHttpHandler(),
+    });
+    await converse(behindPrefix, {
+      modelId: 'amazon.nova-micro-v1:0',
+      messages: [{ role: 'user', content: [{ text: 'hi' }] }],
+    }).catch(() => undefined);
+    const [sent] = bedrock.requests.slice(before);
+    expect(sent.path).toBe('/bedrock/model/amazon.nova-micro-v1%3A0/converse');
+  });
 });
