@@ -166,8 +166,8 @@ export function awsError(answer: JsonAnswer, service: string): { error: Error; b
   } catch {
     // a proxy's page: the status says it
   }
-  const header = String(answer.headers['x-amzn-errortype'] ?? '').split(':')[0];
-  const type = String(body.__type ?? header);
+  // As the SDK reads it: the header first, then the body's; either may carry a `:<namespace URL>` suffix.
+  const type = String(answer.headers['x-amzn-errortype'] || body.__type || '').split(':')[0];
   const status = answer.status;
   const error = Object.assign(new Error(String(body.message ?? body.Message ?? `${service} answered ${status}`)), {
     name: type.slice(type.lastIndexOf('#') + 1) || (status >= 500 ? 'InternalServerError' : 'UnknownError'),

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { isConditionalCheckFailure } from '../../lambdas/adapters/dynamodb-errors';
 import { DynamoDbWire } from '../../lambdas/adapters/dynamodb-wire';
-import { serviceEndpoint } from '../../lambdas/adapters/signed-json';
+import { awsError, serviceEndpoint } from '../../lambdas/adapters/signed-json';
 import type { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
 import { tenantScopedDynamoDb } from '../../lambdas/adapters/tenant-scoped-dynamodb';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-server';
@@ -313,5 +313,20 @@ describe('the lean clients’ endpoint, when none is configured', () => {
       serviceEndpoint('bedrock-runtime', 'us-east-1', { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: 'http://127.0.0.1:7000' }),
     ).toBe('http://127.0.0.1:7000');
     expect(serviceEndpoint('dynamodb', 'eu-west-1', {})).toBe('https://dynamodb.eu-west-1.amazonaws.com');
+  });
+});
+
+describe('an AWS JSON error, as the lean clients throw it', () => {
+  it('is named as the SDK names it: the header first, then the body, a namespace URL suffix dropped', () => {
+    const named = (headers: Record<string, string>, body: object, status = 400) =>
+      awsError({ status, headers, text: JSON.stringify(body) }, 'Bedrock').error;
+    expect(named({ 'x-amzn-errortype': 'ThrottlingException:http://internal.amazon.com/coral/' }, {}).name).toBe(
+      'ThrottlingException',
+    );
+    expect(named({}, { __type: 'com.amazon.bedrock#ValidationException:http://x' }).name).toBe('ValidationException');
+    expect(named({ 'x-amzn-errortype': 'AccessDeniedException' }, { __type: 'other#Thing' }).name).toBe(
+      'AccessDeniedException',
+    );
+    expect(named({}, {}, 503)).toMatchObject({ name: 'InternalServerError', $retryable: {} });
   });
 });
