@@ -49,13 +49,23 @@ export function isRetryable(error: unknown): boolean {
  * Runs `operation` until it succeeds, a non-retryable error occurs, or `attempts` are spent, with
  * exponential backoff and full jitter. Only for idempotent operations.
  */
-export async function withRetries<T>(operation: () => Promise<T>, attempts = 4, baseDelayMs = 25): Promise<T> {
+export function withRetries<T>(operation: () => Promise<T>, attempts = 4, baseDelayMs = 25): Promise<T> {
+  return retrying(operation, attempts, () => baseDelayMs);
+}
+
+/** The one retry loop: `delayBaseMs` of the failure sets the next wait's base; a signal that ended the call ends it. */
+async function retrying<T>(
+  operation: () => Promise<T>,
+  attempts: number,
+  delayBaseMs: (error: unknown) => number,
+  signal?: AbortSignal,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await operation();
     } catch (error) {
-      if (attempt >= attempts || !isRetryable(error)) throw error;
-      await backoff(attempt, baseDelayMs);
+      if (attempt >= attempts || signal?.aborted || !isRetryable(error)) throw error;
+      await backoff(attempt, delayBaseMs(error));
     }
   }
 }
@@ -77,18 +87,14 @@ const THROTTLING_NAMES = new Set([
  * retryable failure, waiting with full jitter from 100 ms bases, 500 ms after throttling (so a hot
  * partition or a throttled model is not hit harder), never past a signal that ended the call.
  */
-export async function withSdkRetries<T>(
-  operation: () => Promise<T>,
-  attempts: number,
-  signal?: AbortSignal,
-): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await operation();
-    } catch (error) {
-      if (attempt >= attempts || signal?.aborted || !isRetryable(error)) throw error;
+export function withSdkRetries<T>(operation: () => Promise<T>, attempts: number, signal?: AbortSignal): Promise<T> {
+  return retrying(
+    operation,
+    attempts,
+    (error) => {
       const { name, $retryable } = error as { name?: string; $retryable?: { throttling?: boolean } };
-      await backoff(attempt, THROTTLING_NAMES.has(name ?? '') || $retryable?.throttling ? 500 : 100);
-    }
-  }
+      return THROTTLING_NAMES.has(name ?? '') || $retryable?.throttling ? 500 : 100;
+    },
+    signal,
+  );
 }
