@@ -251,11 +251,9 @@ export async function startDynamoDbFront(options: {
     // Count what the request consumed; hand the answer on as the client asked for it.
     const { ConsumedCapacity, ...rest } = answer.body;
     const consumed = [ConsumedCapacity ?? []].flat() as { CapacityUnits?: number }[];
-    capacity.record(
-      keys,
-      kind,
-      consumed.reduce((sum, entry) => sum + (entry.CapacityUnits ?? 0), 0),
-    );
+    // A write refused by its condition is charged all the same (at least a unit), though dynalite reports none.
+    const refused = kind === 'write' && String(answer.body.__type ?? '').endsWith('ConditionalCheckFailedException');
+    capacity.record(keys, kind, refused ? 1 : consumed.reduce((sum, entry) => sum + (entry.CapacityUnits ?? 0), 0));
     sendDynamoDbAnswer(response, asked ? answer : { status: answer.status, body: rest });
   }, failAsDynamoDb);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

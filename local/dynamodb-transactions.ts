@@ -32,7 +32,7 @@ const DYNAMODB_ERROR = 'com.amazonaws.dynamodb.v20120810#';
  */
 export function withTransactions(call: DynamoDbHandler): DynamoDbHandler {
   const locks = new PartitionLocks();
-  const tokens = new Map<string, { hash: string; atMs: number }>();
+  const tokens = new Map<string, { hash: string; atMs: number; applying?: boolean }>();
 
   const transactWrite = async (request: {
     TransactItems?: TransactItem[];
@@ -65,9 +65,36 @@ export function withTransactions(call: DynamoDbHandler): DynamoDbHandler {
           'The request uses the same client token as a previous, but non-identical request.',
         );
       }
+      if (seen?.applying)
+        return error(
+          'TransactionInProgressException',
+          'The transaction with the given request token is already in progress.',
+        );
       if (seen) return { status: 200, body: {} };
+      tokens.set(request.ClientRequestToken, { hash, atMs: Date.now(), applying: true });
     }
-    return locks.holding(
+    const token = request.ClientRequestToken;
+    try {
+      const answer = await apply(request, items, actions as Action[], keys);
+      // Remembered once it succeeded: a cancelled transaction may be sent again with its token.
+      if (token) {
+        if (answer.status === 200) tokens.set(token, { hash, atMs: Date.now() });
+        else tokens.delete(token);
+      }
+      return answer;
+    } catch (failure) {
+      if (token) tokens.delete(token);
+      throw failure;
+    }
+  };
+
+  const apply = (
+    request: { ReturnConsumedCapacity?: string },
+    items: TransactItem[],
+    actions: Action[],
+    keys: ReturnType<typeof itemKey>[],
+  ): Promise<DynamoDbAnswer> =>
+    locks.holding(
       keys.map((key) => `${key.table}/${key.pk}`),
       async () => {
         const written: { index: number; image: AttributeMap | undefined }[] = [];
@@ -109,7 +136,6 @@ export function withTransactions(call: DynamoDbHandler): DynamoDbHandler {
             },
           };
         }
-        if (request.ClientRequestToken) tokens.set(request.ClientRequestToken, { hash, atMs: Date.now() });
         const asked = request.ReturnConsumedCapacity !== undefined && request.ReturnConsumedCapacity !== 'NONE';
         return {
           status: 200,
@@ -125,7 +151,6 @@ export function withTransactions(call: DynamoDbHandler): DynamoDbHandler {
         };
       },
     );
-  };
 
   return async (operation, body) => {
     const request = (body ?? {}) as Record<string, unknown>;

@@ -1,10 +1,14 @@
+import { createHash } from 'node:crypto';
 import {
   BatchGetCommand,
+  GetCommand,
   PutCommand,
   QueryCommand,
   ScanCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
+  UpdateCommand,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { TENANT_PARTITION_PREFIX, TTL_ATTRIBUTE } from '../../contract/tables';
 import type { AuditEntry } from '../core/audit';
@@ -14,19 +18,24 @@ import {
   type AdmissionAttempt,
   type AdmissionStore,
   admitCall,
+  HOLD_SLOTS,
+  isStale,
   leaseTerms,
   ledgerPartitions,
   type ShardState,
+  type SlotHold,
   shardPartition,
   shareOf,
+  slotOf,
 } from '../core/ledger-shards';
 import { dayKey, type Estimate, minuteWindow, startOfNextMonthMs } from '../core/limits';
 import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { auditItem } from './dynamodb-audit-log';
+import { isConditionalCheckFailure } from './dynamodb-errors';
 import { deletePartition } from './dynamodb-partition';
 import type { DocumentClient } from './dynamodb-wire';
-import { isRetryable, withRetries } from './retry';
+import { backoff, isRetryable, withRetries } from './retry';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 /** Month items outlive their month by this long, for late questions about a bill. */
@@ -37,9 +46,9 @@ const RESERVATION_RETENTION_SECONDS = 40 * 24 * 3600;
 const GRANT_PREFIX = 'GRANT#';
 /** One shard's counters and lease for a month. */
 const SHARD_PREFIX = 'SHARD#';
-/** One call in flight, on its request's home shard. */
+/** One call in flight held by a record (a queued job), on its request's home shard. */
 const RESERVATION_PREFIX = 'R#';
-/** One shard's settled usage of one day, a cell per model and field. */
+/** One shard's settled usage of one day, a cell per model and field: the days its shard item rolled out. */
 const USAGE_PREFIX = 'USAGE#';
 const USAGE_FIELDS = { in: 'inputTokens', out: 'outputTokens', req: 'requests', nusd: 'costNanoUsd' } as const;
 /** The shard item's attributes, short because every reserve and settle writes them. */
@@ -52,7 +61,26 @@ const C = {
   termsTokens: 'mt',
   termsCost: 'mc',
   open: 'op',
+  /** The request id (hashed) of the shard's last reserve: a retry whose first try landed finds it. */
+  lastReserve: 'lr',
+  /** The latest day whose usage its cells hold: a settle of a later day rolls the older days out first. */
+  usageDay: 'ud',
 } as const;
+/** A slot's attributes (`HOLD_SLOTS`): its epoch, and the requests, tokens and nano-USD its calls hold. */
+const holdNames = (slot: number) => ({
+  epoch: `he${slot}`,
+  requests: `hn${slot}`,
+  tokens: `ht${slot}`,
+  cost: `hc${slot}`,
+});
+/** A usage cell in a shard item: `<dd>|<field>#<model>`, the day of the month it was settled for. */
+const USAGE_CELL = /^(\d\d)\|([a-z]+)#(.+)$/;
+const usageCell = (day: string, field: string, model: string) => `${day.slice(8, 10)}|${field}#${model}`;
+/** A request id, short and fixed in size, for the shard item's last reserve. */
+const requestHash = (requestId: string) => createHash('sha256').update(requestId).digest('base64url').slice(0, 16);
+/** The client token of a call's `n`th settle or release transaction (DynamoDB takes at most 36 characters). */
+const clientToken = (tenantId: string, requestId: string, n: number) =>
+  createHash('sha256').update(`${tenantId}\u0000${requestId}\u0000${n}`).digest('base64url').slice(0, 36);
 /** The month grant's attributes: tokens and nano-USD granted in leases, and the shards that took one. */
 const G = { tokens: 'gt', cost: 'gc', shards: 'sh' } as const;
 
@@ -126,11 +154,15 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
   /** The minute window each shard was last admitted in: picks which of the two writes to try first. */
   private readonly lastWindow = new Map<string, number>();
 
+  readonly holdEpochMs: number;
+
   constructor(
     private readonly db: TenantScopedDynamoDb,
     private readonly tableName: string,
     private readonly options: DynamoDbLedgerOptions,
-  ) {}
+  ) {
+    this.holdEpochMs = options.reservationTtlMs;
+  }
 
   reserve(
     tenant: TenantContext,
@@ -140,21 +172,20 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
   }
 
   /**
-   * One reserve on `shard`: its counters and the reservation record, in one transaction, trying the
-   * window the shard was last seen in first. `exists` when the record is there already.
+   * One reserve on `shard`, trying the window the shard was last seen in first: its counters and
+   * the call's hold, in the epoch's slot (one conditional update) or by a reservation record (a
+   * transaction with its put). `exists` when the record is there already.
    */
-  async tryReserve(attempt: AdmissionAttempt, shard: number): Promise<'admitted' | 'refused' | 'exists'> {
+  async tryReserve(
+    attempt: AdmissionAttempt,
+    shard: number,
+    byRecord: boolean,
+    seen?: ShardState,
+  ): Promise<'admitted' | 'refused' | 'exists'> {
     const { tenant, estimate, nowMs, month, shards } = attempt;
     const window = minuteWindow(nowMs);
     const terms = leaseTerms(tenant.limits);
-    const expiresAtMs = nowMs + (attempt.holdMs ?? this.options.reservationTtlMs);
-    const record: StoredReservation = {
-      t: estimate.tokens,
-      c: estimate.costNanoUsd,
-      s: shard,
-      m: month,
-      e: expiresAtMs,
-    };
+    const hold = holdNames(slotOf(attempt.epoch));
     const values = {
       ':t': estimate.tokens,
       ':c': estimate.costNanoUsd,
@@ -164,11 +195,24 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
       ':w': window,
       ':mt': terms.monthlyTokens,
       ':mc': terms.budgetNanoUsd,
+      ...(byRecord ? {} : { ':e': attempt.epoch, ':zero': 0, ':rid': requestHash(attempt.requestId) }),
     };
+    // Held by the slot: it must be this epoch's or empty, and this request not its shard's last reserve.
+    const held = byRecord
+      ? { set: '', add: `${C.open} :one`, condition: '' }
+      : {
+          set: `, ${C.lastReserve} = :rid, #he = :e`,
+          add: '#hn :one, #ht :t, #hc :c',
+          condition: ` AND (attribute_not_exists(#hn) OR #he = :e OR (#hn = :zero AND #ht = :zero AND #hc = :zero)) AND (attribute_not_exists(${C.lastReserve}) OR ${C.lastReserve} <> :rid)`,
+        };
+    const names = byRecord
+      ? undefined
+      : { '#he': hold.epoch, '#hn': hold.requests, '#ht': hold.tokens, '#hc': hold.cost };
     const lease = `${C.leaseTokens} >= :t AND ${C.leaseCost} >= :c AND ${C.termsTokens} = :mt AND ${C.termsCost} = :mc`;
     const sameWindow = {
-      UpdateExpression: `ADD ${C.windowRequests} :one, ${C.windowTokens} :t, ${C.leaseTokens} :negT, ${C.leaseCost} :negC, ${C.open} :one`,
-      ConditionExpression: `${C.window} = :w AND ${C.windowRequests} <= :maxReq AND ${C.windowTokens} <= :maxTok AND ${lease}`,
+      UpdateExpression: `ADD ${C.windowRequests} :one, ${C.windowTokens} :t, ${C.leaseTokens} :negT, ${C.leaseCost} :negC, ${held.add}${held.set && ` SET ${held.set.slice(2)}`}`,
+      ConditionExpression: `${C.window} = :w AND ${C.windowRequests} <= :maxReq AND ${C.windowTokens} <= :maxTok AND ${lease}${held.condition}`,
+      ExpressionAttributeNames: names,
       ExpressionAttributeValues: {
         ...values,
         ':maxReq': shareOf(tenant.limits.requestsPerMinute, shards, shard) - 1,
@@ -176,16 +220,44 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
       },
     };
     const newWindow = {
-      UpdateExpression: `SET ${C.window} = :w, ${C.windowRequests} = :one, ${C.windowTokens} = :t ADD ${C.leaseTokens} :negT, ${C.leaseCost} :negC, ${C.open} :one`,
-      ConditionExpression: `(attribute_not_exists(${C.window}) OR ${C.window} < :w) AND ${lease}`,
+      UpdateExpression: `SET ${C.window} = :w, ${C.windowRequests} = :one, ${C.windowTokens} = :t${held.set} ADD ${C.leaseTokens} :negT, ${C.leaseCost} :negC, ${held.add}`,
+      ConditionExpression: `(attribute_not_exists(${C.window}) OR ${C.window} < :w) AND ${lease}${held.condition}`,
+      ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
     };
     const windowKey = `${tenant.tenantId}/${shard}`;
-    const variants = this.lastWindow.get(windowKey) === window ? [sameWindow, newWindow] : [newWindow, sameWindow];
+    // The shard as just read names its minute, and so does the minute this function last admitted on it
+    // in, if it is this one (a refusal then would be the other form's too). Else it opens the minute, or
+    // another function did: each form is tried, unless this function never wrote to the shard (a refused
+    // form costs a write unit, a read of the state less; the refusal's read tells which form).
+    const last = this.lastWindow.get(windowKey);
+    const variants = seen
+      ? [seen.window === window ? sameWindow : newWindow]
+      : last === window
+        ? [sameWindow]
+        : last === undefined
+          ? [newWindow]
+          : [newWindow, sameWindow];
+    const key = shardKey(tenant.tenantId, shard, month);
     for (const variant of variants) {
+      if (!byRecord) {
+        if (await this.update(tenant.tenantId, { TableName: this.tableName, Key: key, ...variant })) {
+          this.lastWindow.set(windowKey, window);
+          return 'admitted';
+        }
+        continue;
+      }
+      const expiresAtMs = nowMs + (attempt.holdMs ?? this.options.reservationTtlMs);
+      const record: StoredReservation = {
+        t: estimate.tokens,
+        c: estimate.costNanoUsd,
+        s: shard,
+        m: month,
+        e: expiresAtMs,
+      };
       const outcome = await this.transact(
         [
-          { Update: { TableName: this.tableName, Key: shardKey(tenant.tenantId, shard, month), ...variant } },
+          { Update: { TableName: this.tableName, Key: key, ...variant } },
           {
             Put: {
               TableName: this.tableName,
@@ -207,6 +279,17 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
       if (outcome[1]) return 'exists';
     }
     return 'refused';
+  }
+
+  /** One conditional update, retried on throttling and lost answers; false when its condition failed. */
+  private async update(tenantId: string, input: UpdateCommandInput): Promise<boolean> {
+    try {
+      await withRetries(() => this.db(tenantId).send(new UpdateCommand(input)));
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return false;
+      throw error;
+    }
   }
 
   /** Carves a lease from the month's grant into a shard, never granting past the monthly limits. */
@@ -242,13 +325,16 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
             TableName: this.tableName,
             Key: shardKey(tenantId, shard, month),
             UpdateExpression: `SET ${C.termsTokens} = :mt, ${C.termsCost} = :mc, ${TTL_ATTRIBUTE} = :exp ADD ${C.leaseTokens} :t, ${C.leaseCost} :c`,
-            ConditionExpression: `attribute_not_exists(${C.termsTokens}) OR (${C.termsTokens} = :mt AND ${C.termsCost} = :mc)`,
+            // Not when a call leased to it meanwhile: concurrent first calls of a month lease once, not each.
+            ConditionExpression: `(attribute_not_exists(${C.termsTokens}) OR (${C.termsTokens} = :mt AND ${C.termsCost} = :mc)) AND (attribute_not_exists(${C.leaseTokens}) OR ${C.leaseTokens} < :needT OR ${C.leaseCost} < :needC)`,
             ExpressionAttributeValues: {
               ':t': amount.tokens,
               ':c': amount.costNanoUsd,
               ':mt': terms.monthlyTokens,
               ':mc': terms.budgetNanoUsd,
               ':exp': expiry,
+              ':needT': attempt.estimate.tokens,
+              ':needC': attempt.estimate.costNanoUsd,
             },
           },
         },
@@ -297,31 +383,48 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
   async settle(reservation: Reservation, usage: ActualUsage, audit?: AuditEntry): Promise<void> {
     const { tenantId, estimate, model, reservedAtMs } = reservation;
     const day = dayKey(reservedAtMs);
-    const cells = Object.keys(USAGE_FIELDS) as (keyof typeof USAGE_FIELDS)[];
     const auditPut = audit && {
       Put: { TableName: this.auditTable().tableName, Item: this.auditItem(tenantId, audit) },
     };
-    const outcome = await this.endReservation(
-      reservation,
-      estimate.tokens - usage.inputTokens - usage.outputTokens,
-      estimate.costNanoUsd - usage.costNanoUsd,
-      {
-        Update: {
-          TableName: this.tableName,
-          Key: usageKey(tenantId, reservation.shard, day),
-          UpdateExpression: `SET ${TTL_ATTRIBUTE} = :exp ADD ${cells.map((field) => `#${field} :${field}`).join(', ')}`,
-          ExpressionAttributeNames: Object.fromEntries(cells.map((field) => [`#${field}`, `${field}#${model}`])),
-          ExpressionAttributeValues: {
-            ':in': usage.inputTokens,
-            ':out': usage.outputTokens,
-            ':req': 1,
-            ':nusd': usage.costNanoUsd,
-            ':exp': monthExpiry(reservation.month),
-          },
-        },
-      },
-      auditPut,
-    );
+    const values = {
+      in: usage.inputTokens,
+      out: usage.outputTokens,
+      req: 1,
+      nusd: usage.costNanoUsd,
+    } satisfies Record<keyof typeof USAGE_FIELDS, number>;
+    const refund = {
+      tokens: estimate.tokens - usage.inputTokens - usage.outputTokens,
+      costNanoUsd: estimate.costNanoUsd - usage.costNanoUsd,
+    };
+    const fields = Object.entries(values);
+    const outcome =
+      reservation.epoch === undefined
+        ? await this.endReservation(
+            reservation,
+            refund.tokens,
+            refund.costNanoUsd,
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: usageKey(tenantId, reservation.shard, day),
+                UpdateExpression: `SET ${TTL_ATTRIBUTE} = :exp ADD ${fields.map(([field]) => `#${field} :${field}`).join(', ')}`,
+                ExpressionAttributeNames: Object.fromEntries(
+                  fields.map(([field]) => [`#${field}`, `${field}#${model}`]),
+                ),
+                ExpressionAttributeValues: {
+                  ...Object.fromEntries(fields.map(([field, value]) => [`:${field}`, value])),
+                  ':exp': monthExpiry(reservation.month),
+                },
+              },
+            },
+            auditPut,
+          )
+        : await this.endHold(
+            reservation,
+            refund,
+            Object.fromEntries(fields.map(([field, value]) => [usageCell(day, field, model), value])),
+            auditPut,
+          );
     // Settled by an earlier try (which wrote the record too) or released as abandoned: the record alone.
     if (outcome !== 'done' && auditPut) {
       await unavailableWhenExhausted(() => withRetries(() => this.db(tenantId).send(new PutCommand(auditPut.Put))));
@@ -338,7 +441,175 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
   }
 
   async release(reservation: Reservation): Promise<void> {
-    await this.endReservation(reservation, reservation.estimate.tokens, reservation.estimate.costNanoUsd);
+    const { estimate } = reservation;
+    await (reservation.epoch === undefined
+      ? this.endReservation(reservation, estimate.tokens, estimate.costNanoUsd)
+      : this.endHold(reservation, estimate, {}));
+  }
+
+  /**
+   * Ends a call held by its epoch's slot: takes its estimate out of the slot, gives `refund` back to
+   * the lease and adds the usage `cells` (a day's, `usageCell`), with `also`, in one transaction whose
+   * client token comes from the request: a try whose answer was lost is answered success, never
+   * applied twice. The token changes only after a try DynamoDB refused as a whole (a conflict, or the
+   * shard's day to roll first), so no token is ever sent again with other items. `released` when the
+   * slot no longer holds the call: released as abandoned (nothing to give back, nothing billed).
+   */
+  private endHold(
+    reservation: Reservation,
+    refund: { tokens: number; costNanoUsd: number },
+    cells: Readonly<Record<string, number>>,
+    also?: TransactItem,
+  ): Promise<'done' | 'released'> {
+    const { tenantId, requestId, estimate, epoch = 0 } = reservation;
+    const key = shardKey(tenantId, reservation.shard, reservation.month);
+    const hold = holdNames(slotOf(epoch));
+    const day = dayKey(reservation.reservedAtMs);
+    const cellNames = Object.keys(cells);
+    const usageDay = cellNames.length > 0;
+    const update: TransactItem = {
+      Update: {
+        TableName: this.tableName,
+        Key: key,
+        UpdateExpression: [
+          usageDay && `SET ${C.usageDay} = if_not_exists(${C.usageDay}, :day)`,
+          `ADD ${C.leaseTokens} :lt, ${C.leaseCost} :lc, #hn :minusOne, #ht :negT, #hc :negC`,
+        ]
+          .filter(Boolean)
+          .join(' ')
+          .concat(cellNames.map((_, i) => `, #u${i} :u${i}`).join('')),
+        // A shard whose cells hold an earlier day only rolls them out first (below).
+        ConditionExpression: `#he = :e${usageDay ? ` AND (attribute_not_exists(${C.usageDay}) OR ${C.usageDay} >= :day)` : ''}`,
+        ExpressionAttributeNames: {
+          '#he': hold.epoch,
+          '#hn': hold.requests,
+          '#ht': hold.tokens,
+          '#hc': hold.cost,
+          ...Object.fromEntries(cellNames.map((name, i) => [`#u${i}`, name])),
+        },
+        ExpressionAttributeValues: {
+          ':e': epoch,
+          ':lt': refund.tokens,
+          ':lc': refund.costNanoUsd,
+          ':minusOne': -1,
+          ':negT': -estimate.tokens,
+          ':negC': -estimate.costNanoUsd,
+          ...(usageDay ? { ':day': day } : {}),
+          ...Object.fromEntries(cellNames.map((name, i) => [`:u${i}`, cells[name]])),
+        },
+      },
+    };
+    return unavailableWhenExhausted(async () => {
+      let token = 0;
+      for (let attempt = 1; ; attempt++) {
+        const tokenNow = token;
+        const outcome = await this.transactOnce([update, ...(also ? [also] : [])], tenantId, () =>
+          clientToken(tenantId, requestId, tokenNow),
+        );
+        if (outcome === 'done') return 'done';
+        if (outcome === 'ended') return 'released';
+        token++;
+        if (outcome === 'conflict') {
+          if (attempt >= END_ATTEMPTS)
+            throw Object.assign(new Error('transaction conflict'), { name: 'TransactionConflictException' });
+          await backoff(attempt);
+          continue;
+        }
+        const item = await this.getItem(tenantId, key);
+        if (item?.[hold.epoch] !== epoch) return 'released';
+        if (attempt >= END_ATTEMPTS)
+          throw Object.assign(new Error('usage day keeps moving'), { name: 'TransactionConflictException' });
+        const itemDay = item[C.usageDay];
+        if (usageDay && typeof itemDay === 'string' && itemDay < day) await this.rollUsage(tenantId, item, day);
+      }
+    });
+  }
+
+  /**
+   * Moves a shard item's usage cells of days before `day` into their days' `USAGE#` items and marks
+   * it `day`'s, in one transaction conditional on the cells as read (a settle adding to one in the
+   * meantime cancels it, and the caller reads again), so its size never grows with the month.
+   */
+  private async rollUsage(tenantId: string, item: Record<string, unknown>, day: string): Promise<void> {
+    const month = String(item.sk).slice(SHARD_PREFIX.length);
+    // Each earlier day's cells: their names in the shard item and in the day's item, and their values.
+    const moved = Object.entries(item).flatMap(([name, value]) => {
+      const cell = USAGE_CELL.exec(name);
+      return cell && `${month}-${cell[1]}` < day
+        ? [{ name, dd: cell[1], dayName: `${cell[2]}#${cell[3]}`, value }]
+        : [];
+    });
+    const days = [...new Set(moved.map((cell) => cell.dd))];
+    await this.transactOnce(
+      [
+        ...days.map((dd): TransactItem => {
+          const cells = moved.filter((cell) => cell.dd === dd);
+          return {
+            Update: {
+              TableName: this.tableName,
+              Key: { pk: String(item.pk), sk: `${USAGE_PREFIX}${month}-${dd}` },
+              UpdateExpression: `SET ${TTL_ATTRIBUTE} = :exp ADD ${cells.map((_, i) => `#f${i} :f${i}`).join(', ')}`,
+              ExpressionAttributeNames: Object.fromEntries(cells.map((cell, i) => [`#f${i}`, cell.dayName])),
+              ExpressionAttributeValues: {
+                ...Object.fromEntries(cells.map((cell, i) => [`:f${i}`, cell.value])),
+                ':exp': monthExpiry(month),
+              },
+            },
+          };
+        }),
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: { pk: String(item.pk), sk: String(item.sk) },
+            UpdateExpression: `SET ${C.usageDay} = :day${moved.length > 0 ? ` REMOVE ${moved.map((_, i) => `#m${i}`).join(', ')}` : ''}`,
+            ConditionExpression: [`${C.usageDay} = :seenDay`, ...moved.map((_, i) => `#m${i} = :m${i}`)].join(' AND '),
+            ExpressionAttributeNames:
+              moved.length > 0 ? Object.fromEntries(moved.map((cell, i) => [`#m${i}`, cell.name])) : undefined,
+            ExpressionAttributeValues: {
+              ':day': day,
+              ':seenDay': item[C.usageDay],
+              ...Object.fromEntries(moved.map((cell, i) => [`:m${i}`, cell.value])),
+            },
+          },
+        },
+      ],
+      tenantId,
+      () => undefined,
+    );
+  }
+
+  private async getItem(tenantId: string, key: Key): Promise<Record<string, unknown> | undefined> {
+    const answer = await withRetries(() =>
+      this.db(tenantId).send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })),
+    );
+    return answer.Item;
+  }
+
+  /**
+   * One transaction, retried with the same client token while its outcome is unknown (throttled,
+   * timed out, lost): `done`, `conflict` (another write held an item), `refused` (a condition), or
+   * `ended` (its token ended the call already with other items).
+   */
+  private async transactOnce(
+    items: TransactItem[],
+    tenantId: string,
+    token: () => string | undefined,
+  ): Promise<'done' | 'conflict' | 'refused' | 'ended'> {
+    const ClientRequestToken = token();
+    try {
+      await withRetries(() =>
+        this.db(tenantId).send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken })),
+      );
+      return 'done';
+    } catch (error) {
+      // The token ended this call already with other items (a settle after its release, or the reverse).
+      if ((error as Error).name === 'IdempotentParameterMismatchException') return 'ended';
+      const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+      if ((error as Error).name !== 'TransactionCanceledException' || !reasons) throw error;
+      if (reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError')) return 'conflict';
+      if (reasons.some((r) => r.Code !== 'None' && r.Code !== 'ConditionalCheckFailed')) throw error;
+      return 'refused';
+    }
   }
 
   /**
@@ -379,10 +650,22 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     );
   }
 
-  /** Releases every reservation of the tenant past its hold: the calls that made them crashed. */
-  async releaseAbandoned(attempt: AdmissionAttempt): Promise<void> {
-    const { shards, nowMs } = attempt;
+  /**
+   * Releases what crashed calls left: each stale slot of `seen` gives what it holds back to its
+   * shard's lease (conditional on it as read), and, when any shard holds a record, every record of
+   * the tenant past its hold is ended.
+   */
+  async releaseAbandoned(attempt: AdmissionAttempt, seen: readonly ShardState[]): Promise<void> {
+    const { shards, nowMs, month } = attempt;
     const { tenantId } = attempt.tenant;
+    for (const shard of seen) {
+      const stale = shard.holds.filter((hold) => isStale(hold, attempt.epoch));
+      if (stale.length === 0 || (await this.copiedNotCaughtUp(tenantId, shardKey(tenantId, shard.shard, month)))) {
+        continue;
+      }
+      for (const hold of stale) await this.releaseSlot(tenantId, shardKey(tenantId, shard.shard, month), hold);
+    }
+    if (!seen.some((shard) => shard.open > 0)) return;
     for (let shard = 0; shard < shards; shard++) {
       const records = await this.queryAll(tenantId, {
         TableName: this.tableName,
@@ -408,6 +691,34 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
         );
       }
     }
+  }
+
+  /** Empties a stale slot into its shard's lease, if it is as it was read. */
+  private async releaseSlot(tenantId: string, key: Key, hold: SlotHold): Promise<void> {
+    const names = holdNames(hold.slot);
+    await this.update(tenantId, {
+      TableName: this.tableName,
+      Key: key,
+      UpdateExpression: `SET #hn = :zero, #ht = :zero, #hc = :zero ADD ${C.leaseTokens} :t, ${C.leaseCost} :c`,
+      ConditionExpression: '#he = :e AND #hn = :n AND #ht = :t AND #hc = :c',
+      ExpressionAttributeNames: { '#he': names.epoch, '#hn': names.requests, '#ht': names.tokens, '#hc': names.cost },
+      ExpressionAttributeValues: {
+        ':zero': 0,
+        ':e': hold.epoch,
+        ':n': hold.requests,
+        ':t': hold.tokens,
+        ':c': hold.costNanoUsd,
+      },
+    });
+  }
+
+  /**
+   * A move copied this shard item into this plane and has not caught up yet: its slots may hold the
+   * other plane's calls, whose settles come with the catch-up; released here too, their estimates would
+   * be given back twice.
+   */
+  private async copiedNotCaughtUp(tenantId: string, key: Key): Promise<boolean> {
+    return (await this.getItem(tenantId, { pk: key.pk, sk: `${BASE_PREFIX}${key.sk}` })) !== undefined;
   }
 
   /**
@@ -460,12 +771,18 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     const at = (key: Key) => items.get(`${key.pk}/${key.sk}`);
     const grant = at(keys[0]) ?? {};
     const stored = at(record) as StoredReservation | undefined;
+    const shardItems = Array.from({ length: shards }, (_, shard) => at(shardKey(tenantId, shard, month)) ?? {});
+    const lastReserve = requestHash(attempt.requestId);
+    const slotHeld = shardItems.findIndex((item) => item[C.lastReserve] === lastReserve);
     return {
-      record: stored && { shard: stored.s, month: stored.m },
+      admitted: stored
+        ? { shard: stored.s, month: stored.m }
+        : slotHeld >= 0
+          ? { shard: slotHeld, month, epoch: attempt.epoch }
+          : undefined,
       grant: { tokens: Number(grant[G.tokens] ?? 0), costNanoUsd: Number(grant[G.cost] ?? 0) },
-      shards: Array.from({ length: shards }, (_, shard): ShardState => {
-        const item = at(shardKey(tenantId, shard, month)) ?? {};
-        return {
+      shards: shardItems.map(
+        (item, shard): ShardState => ({
           shard,
           window: Number(item[C.window] ?? -1),
           windowRequests: Number(item[C.windowRequests] ?? 0),
@@ -477,8 +794,21 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
               ? undefined
               : { monthlyTokens: Number(item[C.termsTokens]), budgetNanoUsd: Number(item[C.termsCost]) },
           open: Number(item[C.open] ?? 0),
-        };
-      }),
+          holds: Array.from({ length: HOLD_SLOTS }, (_, slot) => slot).flatMap((slot) => {
+            const names = holdNames(slot);
+            if (item[names.epoch] === undefined) return [];
+            return [
+              {
+                slot,
+                epoch: Number(item[names.epoch]),
+                requests: Number(item[names.requests] ?? 0),
+                tokens: Number(item[names.tokens] ?? 0),
+                costNanoUsd: Number(item[names.cost] ?? 0),
+              },
+            ];
+          }),
+        }),
+      ),
     };
   }
 
@@ -495,22 +825,25 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
       },
     });
     const shards = new Set(grants.flatMap((grant) => [...((grant[G.shards] as Set<number> | undefined) ?? [])]));
+    // Each shard's days rolled out of its items, and its month items, whose cells hold the latest days.
+    const between = (shard: number, from: string, to: string) =>
+      this.queryAll(tenantId, {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':pk': shardPartition(tenantId, shard), ':from': from, ':to': to },
+      });
     const items = (
       await Promise.all(
-        [...shards].map((shard) =>
-          this.queryAll(tenantId, {
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-            ExpressionAttributeValues: {
-              ':pk': shardPartition(tenantId, shard),
-              ':from': `${USAGE_PREFIX}${range.from}`,
-              ':to': `${USAGE_PREFIX}${range.to}`,
-            },
-          }),
-        ),
+        [...shards].flatMap((shard) => [
+          between(shard, `${USAGE_PREFIX}${range.from}`, `${USAGE_PREFIX}${range.to}`),
+          between(shard, `${SHARD_PREFIX}${range.from.slice(0, 7)}`, `${SHARD_PREFIX}${range.to.slice(0, 7)}`),
+        ]),
       )
     ).flat();
-    return mergeUsage(items.map((item) => ({ tenantId, item }))).map(({ tenantId: _, ...record }) => record);
+    return mergeUsage(
+      items.map((item) => ({ tenantId, item })),
+      range,
+    ).map(({ tenantId: _, ...record }) => record);
   }
 
   async deleteAll(tenantId: string): Promise<number> {
@@ -582,8 +915,8 @@ export class DynamoDbLedgerReports {
       const page = await this.db.send(
         new ScanCommand({
           TableName: this.tableName,
-          FilterExpression: 'begins_with(sk, :month)',
-          ExpressionAttributeValues: { ':month': `${USAGE_PREFIX}${month}` },
+          FilterExpression: 'begins_with(sk, :days) OR sk = :month',
+          ExpressionAttributeValues: { ':days': `${USAGE_PREFIX}${month}`, ':month': `${SHARD_PREFIX}${month}` },
           ExclusiveStartKey: startKey,
         }),
       );
@@ -595,12 +928,23 @@ export class DynamoDbLedgerReports {
 }
 
 /**
- * A ledger item's counters: what its writes add to (leases, open reservations, what the month has
- * granted and to which shards, a day's usage cells), as a move to a silo catches them up.
+ * A ledger item's counters: what its writes add to (leases, held calls, what the month has granted
+ * and to which shards, usage cells), as a move to a silo catches them up.
  */
 export function ledgerCounters(item: Readonly<Record<string, unknown>>): string[] {
   const sk = String(item.sk);
-  if (sk.startsWith(SHARD_PREFIX)) return [C.leaseTokens, C.leaseCost, C.open];
+  if (sk.startsWith(SHARD_PREFIX)) {
+    return [
+      C.leaseTokens,
+      C.leaseCost,
+      C.open,
+      ...Array.from({ length: HOLD_SLOTS }, (_, slot) => {
+        const { requests, tokens, cost } = holdNames(slot);
+        return [requests, tokens, cost];
+      }).flat(),
+      ...Object.keys(item).filter((name) => USAGE_CELL.test(name)),
+    ];
+  }
   if (sk.startsWith(GRANT_PREFIX)) return [G.tokens, G.cost, G.shards];
   if (sk.startsWith(USAGE_PREFIX)) return Object.keys(item).filter((name) => name.includes('#'));
   return [];
@@ -625,16 +969,25 @@ async function unavailableWhenExhausted<T>(operation: () => Promise<T>): Promise
   }
 }
 
-/** Usage items (a shard's day, a cell `<field>#<model>` per model) summed into one record per tenant, day and model. */
-function mergeUsage(items: readonly { tenantId: string; item: Record<string, unknown> }[]): TenantUsageRecord[] {
+/**
+ * Usage summed into one record per tenant, day and model, from a shard's days (`USAGE#<day>`, a cell
+ * `<field>#<model>` each) and its month items (a cell `<dd>|<field>#<model>` each), within `range`.
+ */
+function mergeUsage(
+  items: readonly { tenantId: string; item: Record<string, unknown> }[],
+  range?: { from: string; to: string },
+): TenantUsageRecord[] {
   const records = new Map<string, { -readonly [K in keyof TenantUsageRecord]: TenantUsageRecord[K] }>();
   for (const { tenantId, item } of items) {
-    const date = String(item.sk).slice(USAGE_PREFIX.length);
+    const sk = String(item.sk);
+    const month = sk.startsWith(SHARD_PREFIX) ? sk.slice(SHARD_PREFIX.length) : undefined;
     for (const [name, value] of Object.entries(item)) {
-      const split = name.indexOf('#');
-      const field = name.slice(0, split) as keyof typeof USAGE_FIELDS;
-      if (split < 0 || !(field in USAGE_FIELDS)) continue;
-      const model = name.slice(split + 1);
+      const cell = month ? USAGE_CELL.exec(name) : /^()([a-z]+)#(.+)$/.exec(name);
+      if (!cell || !(cell[2] in USAGE_FIELDS)) continue;
+      const date = month ? `${month}-${cell[1]}` : sk.slice(USAGE_PREFIX.length);
+      if (range && (date < range.from || date > range.to)) continue;
+      const field = cell[2] as keyof typeof USAGE_FIELDS;
+      const model = cell[3];
       const id = `${tenantId}/${date}/${model}`;
       const record = records.get(id) ?? {
         tenantId,

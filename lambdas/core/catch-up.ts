@@ -89,13 +89,23 @@ export function catchUpWrite(
     if (!pool) return undefined;
     const copied = (base?.n ?? {}) as Record<string, unknown>;
     const deltas: Record<string, number | Set<unknown>> = {};
-    for (const name of counters) {
+    // A counter the pool's item no longer has (its cells rolled out into other items) went to zero.
+    for (const name of new Set([...counters, ...Object.keys(copied)])) {
       const now = pool[name];
       if (now instanceof Set) {
         if (now.size > 0) deltas[name] = now;
       } else if (numberOf(now) !== numberOf(copied[name])) deltas[name] = numberOf(now) - numberOf(copied[name]);
     }
-    return { kind: 'add', item: pool, deltas, base: baseOf(pool, counters), readBase: baseHash as string | undefined };
+    // Its other attributes are written where the silo has none; its counters only ever added to
+    // (one the silo rolled out of the item must not come back).
+    const others = Object.fromEntries(Object.entries(pool).filter(([name]) => !counters.includes(name)));
+    return {
+      kind: 'add',
+      item: { ...others, pk: pool.pk, sk: pool.sk },
+      deltas,
+      base: baseOf(pool, counters),
+      readBase: baseHash as string | undefined,
+    };
   }
   if ((silo && itemHash(silo)) !== baseHash) return undefined;
   const read: SiloRead = silo ? { exists: true, version: silo.version } : { exists: false };

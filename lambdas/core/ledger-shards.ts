@@ -22,8 +22,12 @@ import { type TenantContext, tenantKey } from './tenant';
  * no month is over-admitted whatever the number of shards.
  */
 
-/** Write units one admitted call puts on its shard's partition key: a reserve of two items and a settle of three, each item charged twice as a transaction. */
-export const WRITE_UNITS_PER_CALL = 10;
+/**
+ * Write units one admitted call puts on its shard's partition key: the reserve is one conditional
+ * update of the shard item (1), the settle a transaction of that item alone (2, idempotent by its
+ * client token). A call held by a record (below) costs 10.
+ */
+export const WRITE_UNITS_PER_CALL = 3;
 /** A shard is planned at half of DynamoDB's 1,000 write units a second per partition key. */
 const SHARD_WRITE_UNITS_PER_SECOND = 500;
 /** A shard's share of tokens per minute must hold the largest single call (a 200k context). */
@@ -34,6 +38,47 @@ export const MAX_SHARDS = 64;
 const LEASES_PER_SHARD_AND_MONTH = 16;
 /** Reads and steps of the refused path before a request whose state keeps moving is told to retry. */
 const MAX_ADMISSION_ROUNDS = 6;
+
+/**
+ * Calls in flight are held in their shard item by epoch, not one record each: three slots, the
+ * current epoch's, the last one's (calls that may still run) and one whose calls have all ended.
+ * A slot sums the estimates its epoch's calls hold; a settle or release takes its call's share
+ * out, and a slot two epochs old that still holds anything holds what crashed calls left: it is
+ * released whole. An epoch lasts as long as the longest call may (the reservation hold), so the
+ * item's size never depends on how many calls run.
+ */
+export const HOLD_SLOTS = 3;
+
+/** What one slot of a shard holds: the sums of its epoch's calls not yet settled or released. */
+export interface SlotHold {
+  readonly slot: number;
+  readonly epoch: number;
+  readonly requests: number;
+  readonly tokens: number;
+  readonly costNanoUsd: number;
+}
+
+/** The epoch a call reserved at `nowMs` is held in. */
+export function holdEpoch(nowMs: number, epochMs: number): number {
+  return Math.floor(nowMs / epochMs);
+}
+
+export function slotOf(epoch: number): number {
+  return epoch % HOLD_SLOTS;
+}
+
+const holdsNothing = (hold: SlotHold) => hold.requests === 0 && hold.tokens === 0 && hold.costNanoUsd === 0;
+
+/** Held by calls that can no longer be running: they crashed before settling. */
+export function isStale(hold: SlotHold, epoch: number): boolean {
+  return hold.epoch <= epoch - 2 && !holdsNothing(hold);
+}
+
+/** The epoch's slot on this shard can take a call: unused, already this epoch's, or emptied. */
+function slotFree(shard: ShardState, epoch: number): boolean {
+  const hold = shard.holds.find((h) => h.slot === slotOf(epoch));
+  return !hold || hold.epoch === epoch || holdsNothing(hold);
+}
 
 /** The partition key of a tenant's ledger shard: shard 0 is the tenant's own `TENANT#<id>`. */
 export function shardPartition(tenantId: string, shard: number): string {
@@ -84,8 +129,10 @@ export interface ShardState {
   readonly leaseCostNanoUsd: number;
   /** Absent before its first lease this month. */
   readonly terms?: LeaseTerms;
-  /** Reservations admitted on this shard and not yet settled or released. */
+  /** Reservations held by a record, admitted on this shard and not yet settled or released. */
   readonly open: number;
+  /** Its slots that hold or held calls (`HOLD_SLOTS`). */
+  readonly holds: readonly SlotHold[];
 }
 
 /** What the tenant's month has handed out in leases, net of leases returned. */
@@ -95,13 +142,17 @@ export interface MonthGrant {
 }
 
 export type AdmissionStep =
-  /** Admit on this shard: it has room in its window share and its lease. */
-  | { readonly kind: 'reserve'; readonly shard: number }
+  /**
+   * Admit on this shard: it has room in its window share and its lease. Held by a record when the
+   * call asked for its own hold, or when the epoch's slot still holds calls crashed long ago that
+   * cannot be released yet (a move's copy, not caught up).
+   */
+  | { readonly kind: 'reserve'; readonly shard: number; readonly byRecord: boolean }
   /** Carve this much from the month's grant into the shard's lease, then admit there. */
   | { readonly kind: 'lease'; readonly shard: number; readonly tokens: number; readonly costNanoUsd: number }
   /** Give these shards' leases back to the month: granted under other limits, or stranded where no call fits. */
   | { readonly kind: 'return-leases'; readonly shards: readonly number[] }
-  /** Release reservations whose calls crashed before settling: they hold what the month needs. */
+  /** Release what calls that crashed before settling hold: stale slots, and records when the month needs them. */
   | { readonly kind: 'release-abandoned' }
   | { readonly kind: 'refuse'; readonly error: PlatformError };
 
@@ -121,8 +172,15 @@ export function nextAdmissionStep(input: {
   home: number;
   /** Abandoned reservations were released during this admission already. */
   releasedAbandoned: boolean;
+  /** The epoch the call is held in. */
+  epoch: number;
+  /** The call asked for its own hold (a queued job): held by a record. */
+  byRecord: boolean;
 }): AdmissionStep {
-  const { limits, estimate, shards, grant, nowMs } = input;
+  const { limits, estimate, shards, grant, nowMs, epoch } = input;
+  if (!input.releasedAbandoned && shards.some((s) => s.holds.some((hold) => isStale(hold, epoch)))) {
+    return { kind: 'release-abandoned' };
+  }
   const terms = leaseTerms(limits);
   const window = minuteWindow(nowMs);
   const n = shards.length;
@@ -160,13 +218,19 @@ export function nextAdmissionStep(input: {
     };
   };
 
+  const reserveOn = (s: ShardState): AdmissionStep => ({
+    kind: 'reserve',
+    shard: s.shard,
+    byRecord: input.byRecord || !slotFree(s, epoch),
+  });
+
   // The home shard first, leased if need be: spreading requests evenly is what keeps each key cool.
   const home = withRoom.find((s) => s.shard === input.home);
-  if (home && leaseFits(home)) return { kind: 'reserve', shard: home.shard };
+  if (home && leaseFits(home)) return reserveOn(home);
   const homeLease = home && leaseFor(home);
   if (homeLease) return homeLease;
   const fitting = withRoom.filter(leaseFits);
-  if (fitting.length > 0) return { kind: 'reserve', shard: maxBy(fitting, (s) => s.leaseTokens).shard };
+  if (fitting.length > 0) return reserveOn(maxBy(fitting, (s) => s.leaseTokens));
 
   // Used or held this month: everything granted that is no longer in a lease.
   const leased = shards.reduce((sum, s) => sum + s.leaseTokens, 0);
@@ -181,6 +245,7 @@ export function nextAdmissionStep(input: {
   const monthFull =
     counters.monthTokens + estimate.tokens > terms.monthlyTokens ||
     counters.monthCostNanoUsd + estimate.costNanoUsd > terms.budgetNanoUsd;
+  // Stale slots are released above; records hold until their own expiry, found only by a query.
   const holding = shards.some((s) => s.open > 0);
   if (monthFull && holding && !input.releasedAbandoned) return { kind: 'release-abandoned' };
   const refuse = (): AdmissionStep => ({
@@ -220,8 +285,10 @@ export interface AdmissionAttempt {
   readonly shards: number;
   /** The request's home shard, which holds its reservation record wherever its counters go. */
   readonly home: number;
-  /** How long the reservation holds before it counts as abandoned; the store's default when absent. */
+  /** How long the reservation holds before it counts as abandoned, when the call asked (held by a record). */
   readonly holdMs?: number;
+  /** The epoch its slot holds it in, if it is not held by a record. */
+  readonly epoch: number;
 }
 
 /**
@@ -229,18 +296,40 @@ export interface AdmissionAttempt {
  * decisions (those are `admitCall`'s and `nextAdmissionStep`'s).
  */
 export interface AdmissionStore {
-  /** Takes the call's room on `shard` and puts its reservation record, in one conditional write. */
-  tryReserve(attempt: AdmissionAttempt, shard: number): Promise<'admitted' | 'refused' | 'exists'>;
-  /** Every shard's state, the month's grant, and the request's reservation record if it was admitted already. */
-  admissionState(
+  /** How long an epoch of held calls lasts: the longest a call may run. */
+  readonly holdEpochMs: number;
+  /**
+   * Takes the call's room on `shard` in one conditional write, held in the epoch's slot or, `byRecord`,
+   * by a reservation record; `seen`, the shard as just read, tells which minute's counters it adds to.
+   * `exists` when the record is there already.
+   */
+  tryReserve(
     attempt: AdmissionAttempt,
-  ): Promise<{ shards: ShardState[]; grant: MonthGrant; record?: { shard: number; month: string } }>;
-  /** Carves `amount` from the month's grant into the shard's lease, never past the monthly limits. */
+    shard: number,
+    byRecord: boolean,
+    seen?: ShardState,
+  ): Promise<'admitted' | 'refused' | 'exists'>;
+  /**
+   * Every shard's state, the month's grant, and where the request was admitted already, if it was
+   * (its record, or the slot of the shard whose last reserve it was: `epoch`).
+   */
+  admissionState(attempt: AdmissionAttempt): Promise<{
+    shards: ShardState[];
+    grant: MonthGrant;
+    admitted?: { shard: number; month: string; epoch?: number };
+  }>;
+  /**
+   * Carves `amount` from the month's grant into the shard's lease, never past the monthly limits, unless
+   * the shard's lease holds the call by now (another call leased to it meanwhile).
+   */
   lease(attempt: AdmissionAttempt, shard: number, amount: { tokens: number; costNanoUsd: number }): Promise<void>;
   /** Gives a shard's lease back to the month, if the shard is as it was read. */
   returnLease(attempt: AdmissionAttempt, seen: ShardState): Promise<void>;
-  /** Releases the tenant's reservations past their hold: their calls crashed before settling. */
-  releaseAbandoned(attempt: AdmissionAttempt): Promise<void>;
+  /**
+   * Releases what crashed calls left: the stale slots of `shards` (as read), and the tenant's records
+   * past their hold when any shard holds one.
+   */
+  releaseAbandoned(attempt: AdmissionAttempt, shards: readonly ShardState[]): Promise<void>;
 }
 
 /** Where a request's reservation record lives: from its id alone, so a retried reserve finds it. */
@@ -270,28 +359,44 @@ export async function admitCall(
   }
   const month = monthKey(nowMs);
   const home = homeShard(requestId, shards);
-  const attempt: AdmissionAttempt = { tenant, requestId, estimate, nowMs, month, shards, home, holdMs: request.holdMs };
-  const reservationAt = (shard: number, reservationMonth = month): Reservation => ({
+  const byRecord = request.holdMs !== undefined;
+  const epoch = holdEpoch(nowMs, store.holdEpochMs);
+  const attempt: AdmissionAttempt = {
+    tenant,
+    requestId,
+    estimate,
+    nowMs,
+    month,
+    shards,
+    home,
+    holdMs: request.holdMs,
+    epoch,
+  };
+  const reservationAt = (
+    shard: number,
+    held: { month: string; epoch?: number } = { month, epoch: byRecord ? undefined : epoch },
+  ): Reservation => ({
     tenantId: tenant.tenantId,
     tier: tenant.tier,
     requestId,
     model: request.model,
-    month: reservationMonth,
+    month: held.month,
     estimate,
     reservedAtMs: nowMs,
     shard,
     recordShard: home,
+    epoch: held.epoch,
   });
 
   // The common case: the home shard has room, one write, no read.
-  if ((await store.tryReserve(attempt, home)) === 'admitted') return reservationAt(home);
+  if ((await store.tryReserve(attempt, home, byRecord)) === 'admitted') return reservationAt(home);
   let releasedAbandoned = false;
   for (let round = 1; ; round++) {
     const state = await store.admissionState(attempt);
     // An earlier try of this very request got through: also one whose answer timed out or was
     // lost, and whose retry was then refused by the very room it took. Checked once more after
     // the last round, or the caller would be told to retry while its reservation stays held.
-    if (state.record) return reservationAt(state.record.shard, state.record.month);
+    if (state.admitted) return reservationAt(state.admitted.shard, state.admitted);
     if (round > MAX_ADMISSION_ROUNDS) throw retryShortly();
     const step = nextAdmissionStep({
       limits,
@@ -301,10 +406,14 @@ export async function admitCall(
       nowMs,
       home,
       releasedAbandoned,
+      epoch,
+      byRecord,
     });
     switch (step.kind) {
       case 'reserve':
-        if ((await store.tryReserve(attempt, step.shard)) === 'admitted') return reservationAt(step.shard);
+        if ((await store.tryReserve(attempt, step.shard, step.byRecord, state.shards[step.shard])) === 'admitted') {
+          return reservationAt(step.shard, { month, epoch: step.byRecord ? undefined : epoch });
+        }
         break;
       case 'lease':
         await store.lease(attempt, step.shard, step);
@@ -313,7 +422,7 @@ export async function admitCall(
         await Promise.all(step.shards.map((shard) => store.returnLease(attempt, state.shards[shard])));
         break;
       case 'release-abandoned':
-        await store.releaseAbandoned(attempt);
+        await store.releaseAbandoned(attempt, state.shards);
         releasedAbandoned = true;
         break;
       case 'refuse':

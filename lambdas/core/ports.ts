@@ -127,8 +127,10 @@ export interface Reservation {
   readonly reservedAtMs: number;
   /** The ledger shard whose counters and lease hold it. */
   readonly shard: number;
-  /** The ledger shard its reservation record lives on (its request's home). */
+  /** The ledger shard its reservation record lives on (its request's home), if it is held by one. */
   readonly recordShard: number;
+  /** The epoch whose slot of its shard holds it; absent when a record holds it (a queued job). */
+  readonly epoch?: number;
 }
 
 export interface ActualUsage {

@@ -16,7 +16,7 @@ describe('catchUpWrite', () => {
     const write = catchUpWrite(key, COUNTERS, base, shard(1150, 1), shard(400, 5));
     expect(write).toEqual({
       kind: 'add',
-      item: shard(1150, 1),
+      item: { ...key, w: 7 },
       deltas: { lt: 150, op: -1 },
       base: baseOf(shard(1150, 1), COUNTERS),
       readBase: base.h,
@@ -25,6 +25,15 @@ describe('catchUpWrite', () => {
     expect(
       catchUpWrite(key, COUNTERS, baseOf(shard(1150, 1), COUNTERS), shard(1150, 1), shard(550, 4)),
     ).toBeUndefined();
+  });
+
+  it('takes away a counter the pool rolled out of the item since the copy, and never writes one back', () => {
+    // copied with 40 tokens of the 7th in the shard item; the pool then rolled them into USAGE#2026-11-07
+    const cell = '07|in#nova-micro';
+    const base = baseOf({ ...key, lt: 1000, [cell]: 40 }, ['lt', cell]);
+    const write = catchUpWrite(key, ['lt'], base, { ...key, lt: 1000, ud: '2026-11-08' }, undefined);
+    expect(write).toMatchObject({ kind: 'add', deltas: { [cell]: -40 }, item: { ...key, ud: '2026-11-08' } });
+    expect(Object.keys((write as { item: object }).item)).not.toContain('lt');
   });
 
   it('adds a counter item the pool created after the copy whole, and a set by its members', () => {

@@ -1,4 +1,13 @@
-import { leaseTerms, nextAdmissionStep, type ShardState, shardCount, shareOf } from '../../lambdas/core/ledger-shards';
+import {
+  HOLD_SLOTS,
+  isStale,
+  leaseTerms,
+  nextAdmissionStep,
+  type ShardState,
+  shardCount,
+  shareOf,
+  slotOf,
+} from '../../lambdas/core/ledger-shards';
 import { minuteWindow } from '../../lambdas/core/limits';
 
 const now = Date.UTC(2026, 10, 24, 12, 0, 10);
@@ -17,17 +26,21 @@ function shard(index: number, state: Partial<ShardState> = {}): ShardState {
     leaseCostNanoUsd: 0,
     terms,
     open: 0,
+    holds: [],
     ...state,
   };
 }
+const epoch = 100;
 const step = (shards: ShardState[], grant = { tokens: 0, costNanoUsd: 0 }, releasedAbandoned = false, home = 0) =>
-  nextAdmissionStep({ limits, estimate, shards, grant, nowMs: now, home, releasedAbandoned });
+  nextAdmissionStep({ limits, estimate, shards, grant, nowMs: now, home, releasedAbandoned, epoch, byRecord: false });
 
 describe('ledger shards', () => {
   it('gives one shard to all but the busiest tenants, and enough for 3,000 calls a second', () => {
-    expect(shardCount({ ...limits, requestsPerMinute: 6_000, tokensPerMinute: 2_000_000 })).toBe(2);
+    expect(shardCount({ ...limits, requestsPerMinute: 12_000, tokensPerMinute: 2_000_000 })).toBe(2);
+    expect(shardCount({ ...limits, requestsPerMinute: 6_000, tokensPerMinute: 2_000_000 })).toBe(1);
     expect(shardCount({ ...limits, requestsPerMinute: 600, tokensPerMinute: 200_000 })).toBe(1);
-    expect(shardCount({ ...limits, requestsPerMinute: 180_000, tokensPerMinute: 1e9 })).toBe(60);
+    // 3 write units a call, 500 a shard and second: 3,000 calls a second on 18 keys.
+    expect(shardCount({ ...limits, requestsPerMinute: 180_000, tokensPerMinute: 1e9 })).toBe(18);
     // Each share must hold a 200k-token call: few tokens per minute keep few shards.
     expect(shardCount({ ...limits, requestsPerMinute: 180_000, tokensPerMinute: 400_000 })).toBe(2);
     expect(shardCount({ ...limits, requestsPerMinute: 1e9, tokensPerMinute: 1e12 })).toBe(64);
@@ -47,10 +60,14 @@ describe('ledger shards', () => {
 
   it('admits on its home shard, leasing to it if need be; elsewhere when the month has nothing left to lease', () => {
     const leased = { leaseTokens: 500, leaseCostNanoUsd: 5000 };
-    expect(step([shard(0, leased), shard(1, leased)], undefined, false, 1)).toEqual({ kind: 'reserve', shard: 1 });
+    expect(step([shard(0, leased), shard(1, leased)], undefined, false, 1)).toEqual({
+      kind: 'reserve',
+      shard: 1,
+      byRecord: false,
+    });
     expect(step([shard(0), shard(1, leased)])).toMatchObject({ kind: 'lease', shard: 0 });
     const allGranted = { tokens: 100_000, costNanoUsd: 5000 };
-    expect(step([shard(0), shard(1, leased)], allGranted)).toEqual({ kind: 'reserve', shard: 1 });
+    expect(step([shard(0), shard(1, leased)], allGranted)).toEqual({ kind: 'reserve', shard: 1, byRecord: false });
   });
 
   it('leases to the home shard when it has room in its share, so requests stay spread', () => {
@@ -117,6 +134,55 @@ describe('ledger shards', () => {
 
   it('counts a shard last seen in an earlier minute as empty', () => {
     const stale = shard(0, { window: window - 1, windowRequests: 6_000, leaseTokens: 500, leaseCostNanoUsd: 5000 });
-    expect(step([stale, shard(1, { windowRequests: 6_000 })])).toEqual({ kind: 'reserve', shard: 0 });
+    expect(step([stale, shard(1, { windowRequests: 6_000 })])).toEqual({ kind: 'reserve', shard: 0, byRecord: false });
+  });
+
+  describe('calls held by epoch', () => {
+    const leased = { leaseTokens: 500, leaseCostNanoUsd: 5000 };
+    const hold = (slot: number, holdEpoch: number, requests = 1) => ({
+      slot,
+      epoch: holdEpoch,
+      requests,
+      tokens: requests * 100,
+      costNanoUsd: requests * 1000,
+    });
+
+    it("holds a call in its epoch's slot while the slot is that epoch's or empty", () => {
+      expect(slotOf(epoch)).toBe(epoch % HOLD_SLOTS);
+      const live = [hold(slotOf(epoch), epoch, 4), hold(slotOf(epoch - 1), epoch - 1, 2)];
+      expect(step([shard(0, { ...leased, holds: live })])).toEqual({ kind: 'reserve', shard: 0, byRecord: false });
+      const emptied = [hold(slotOf(epoch), epoch - HOLD_SLOTS, 0)];
+      expect(step([shard(0, { ...leased, holds: emptied })])).toEqual({ kind: 'reserve', shard: 0, byRecord: false });
+    });
+
+    it('releases a slot two epochs old that still holds calls: they crashed', () => {
+      expect(isStale(hold(0, epoch - 1), epoch)).toBe(false);
+      expect(isStale(hold(0, epoch - 2), epoch)).toBe(true);
+      expect(isStale(hold(0, epoch - 2, 0), epoch)).toBe(false);
+      const crashed = [hold(slotOf(epoch - 2), epoch - 2, 3)];
+      expect(step([shard(0, { ...leased, holds: crashed })])).toEqual({ kind: 'release-abandoned' });
+    });
+
+    it('holds by a record when the slot cannot be released (a copy not caught up) or the call asked for its own hold', () => {
+      const blocked = [hold(slotOf(epoch), epoch - HOLD_SLOTS, 2)];
+      expect(step([shard(0, { ...leased, holds: blocked })], undefined, true)).toEqual({
+        kind: 'reserve',
+        shard: 0,
+        byRecord: true,
+      });
+      expect(
+        nextAdmissionStep({
+          limits,
+          estimate,
+          shards: [shard(0, leased)],
+          grant: { tokens: 0, costNanoUsd: 0 },
+          nowMs: now,
+          home: 0,
+          releasedAbandoned: false,
+          epoch,
+          byRecord: true,
+        }),
+      ).toEqual({ kind: 'reserve', shard: 0, byRecord: true });
+    });
   });
 });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TenantLimits } from '../../contract/tenancy';
 import { DynamoDbLedger } from '../../lambdas/adapters/dynamodb-ledger';
 import { budgetNanoUsd, minuteWindow, monthKey } from '../../lambdas/core/limits';
-import { DEFAULT_MODELS } from '../../lib/config';
+import { DEFAULT_MODELS, platformConfig } from '../../lib/config';
 import type { DynamoDbFaultInjector } from '../../local/dynamodb-front';
 import { ledgerState } from '../support/ledger';
 import { call, localDynamoDb, onboard, startTestPlatform } from '../support/platform';
@@ -84,11 +84,16 @@ describe('metering under load and faults', () => {
   });
   afterAll(() => platform.close());
 
-  /** Onboards the four tenants under `prefix` and fires 64 clients at them; returns every answer and the keys. */
+  /**
+   * Onboards the four tenants under `prefix` and fires 64 clients at them through `faults`; returns every
+   * answer, the keys, and how many reserves were sent more than once (a try whose answer was lost or late,
+   * or a later round of the same admission): only such a reserve can hold its call twice.
+   */
   async function runLoad(
     prefix: string,
+    faults?: DynamoDbFaultInjector,
     before?: () => Promise<void>,
-  ): Promise<{ answers: Answer[]; keys: Map<string, string> }> {
+  ): Promise<{ answers: Answer[]; keys: Map<string, string>; resentReserves: number }> {
     const keys = new Map<string, string>();
     for (const tenant of TENANTS)
       keys.set(
@@ -96,6 +101,15 @@ describe('metering under load and faults', () => {
         (await onboard(platform, `${prefix}-${tenant.name}`, { limits: tenant.limits })).apiKey,
       );
     await before?.();
+    const reserves = new Set<string>();
+    let resentReserves = 0;
+    platform.injectDynamoDbFaults((request) => {
+      if (request.operation === 'UpdateItem' && request.body.includes('":rid"')) {
+        if (reserves.has(request.body)) resentReserves++;
+        reserves.add(request.body);
+      }
+      return faults?.(request);
+    });
     const ids = [...keys.keys()];
     const answers: Answer[] = [];
     await Promise.all(
@@ -118,12 +132,13 @@ describe('metering under load and faults', () => {
         }
       }),
     );
-    return { answers, keys };
+    platform.injectDynamoDbFaults(undefined);
+    return { answers, keys, resentReserves };
   }
 
   async function assertInvariants(
     prefix: string,
-    { answers, keys }: { answers: Answer[]; keys: Map<string, string> },
+    { answers, keys, resentReserves }: Awaited<ReturnType<typeof runLoad>>,
   ): Promise<void> {
     expect(answers).toHaveLength(CLIENTS * REQUESTS_PER_CLIENT);
     const retried = answers.filter((a) => a.retries > 0);
@@ -178,12 +193,19 @@ describe('metering under load and faults', () => {
         output_tokens: output,
         cost_usd: costNano / 1e9,
       });
+      // (a reserve whose answer was lost, sent again after another call on its shard took the shard's last
+      // mark, holds twice: never billed, its extra hold released two epochs on like a crashed call's)
       const state = await ledgerState(db.scoped(id), id, monthKey(Date.now()));
-      expect({ tok: state.tok, nusd: state.nusd, reservations: state.inFlight }).toEqual({
+      expect({
+        tok: state.tok - state.heldTokens,
+        nusd: state.nusd - state.heldCost,
+        reservations: state.inFlight,
+      }).toEqual({
         tok: input + output,
         nusd: costNano,
         reservations: [],
       });
+      expect(state.held).toBeLessThanOrEqual(resentReserves);
     }
   }
 
@@ -201,13 +223,15 @@ describe('metering under load and faults', () => {
       const attempts = new Map<string, number>();
       const counts = { throttle: 0, 'server-error': 0, 'lost-response': 0, timeout: 0 };
       const faults: DynamoDbFaultInjector = ({ operation, body }) => {
-        if (operation !== 'TransactWriteItems' || !body.includes('"R#')) return undefined;
-        // One logical write, whatever idempotency token the SDK gave this try of it.
+        // The reserves (one update of a shard item, marked with the request) and the settles (a transaction of it)
+        const isReserve = operation === 'UpdateItem' && body.includes('":rid"');
+        const isSettle = operation === 'TransactWriteItems' && body.includes('"#hn"');
+        if (!isReserve && !isSettle) return undefined;
+        // One logical write, whatever idempotency token this try of it carries.
         const write = body.replace(/"ClientRequestToken":"[^"]*",?/, '');
         const attempt = (attempts.get(write) ?? 0) + 1;
         attempts.set(write, attempt);
         const bucket = createHash('sha256').update(write).digest()[0] % 10;
-        const isSettle = body.includes('USAGE#');
         const fault =
           isSettle && bucket < 3 && attempt <= 2
             ? 'server-error' // a settle that fails twice, then succeeds
@@ -224,22 +248,21 @@ describe('metering under load and faults', () => {
         return fault;
       };
 
-      const run = await runLoad('fault', async () => {
+      const run = await runLoad('fault', faults, async () => {
         // Calls that crashed after reserving: 900 of the quota tenant's 1,200 tokens held, made two
-        // seconds ago with a one-second hold, so they are abandoned already: no waiting for it.
-        const crashedLedger = new DynamoDbLedger(db.scoped, 'ledger', { reservationTtlMs: 1000 });
+        // epochs (the platform's reservation hold) ago, so they are abandoned already: no waiting for it.
+        const holdMs = platformConfig().reservationTtlSeconds * 1000;
+        const crashedLedger = new DynamoDbLedger(db.scoped, 'ledger', { reservationTtlMs: holdMs });
         const quotaTenant = tenantContext('fault-quota', TENANTS[2].limits);
         for (let i = 0; i < 3; i++) {
           await crashedLedger.reserve(quotaTenant, {
             requestId: `crashed-${i}`,
             model: 'nova-micro',
             estimate: { tokens: 300, costNanoUsd: 0 },
-            nowMs: Date.now() - 2000,
+            nowMs: Date.now() - 2 * holdMs,
           });
         }
-        platform.injectDynamoDbFaults(faults);
       });
-      platform.injectDynamoDbFaults(undefined);
 
       expect(counts.throttle).toBeGreaterThan(10);
       expect(counts['server-error']).toBeGreaterThan(20);

@@ -57,10 +57,10 @@ describe('model calls under a deadline', () => {
       const dynamodbRequests = dynamodbRequestsFromNow(platform);
       const served = await call(platform, 'POST', path, { credential: apiKey, body });
       expect(served.status).toBe(200);
-      // the reserve (the shard's counters, the reservation), then the settle with the audit record
+      // the reserve (the shard item: counters and the call's hold), then the settle (the shard item) with the audit record
       expect(dynamodbRequests()).toEqual([
-        ['TransactWriteItems', ['ledger', 'ledger']],
-        ['TransactWriteItems', ['ledger', 'ledger', 'ledger', 'audit']],
+        ['UpdateItem', ['ledger']],
+        ['TransactWriteItems', ['ledger', 'audit']],
       ]);
       const requestId = served.headers.get('x-request-id');
       const record = await call(platform, 'GET', `/v1/audit/${requestId}`, { credential: apiKey });

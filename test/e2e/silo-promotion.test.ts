@@ -344,7 +344,7 @@ describe('promotion from the pool to a silo', () => {
           silo_documents: 1,
           silo_chunks: 1,
           silo_audit_records: 3,
-          silo_ledger_items: 3,
+          silo_ledger_items: 2,
           silo_api_keys: 1,
           documents: 0,
           chunks: 0,

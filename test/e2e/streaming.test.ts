@@ -97,10 +97,10 @@ describe('streamed chat completions', () => {
       body: body({ stream_options: { include_usage: true } }),
     });
     expect(answer.status).toBe(200);
-    // the reserve (the shard's counters, the reservation), then the settle with the audit record
+    // the reserve (the shard item: counters and the call's hold), then the settle (the shard item) with the audit record
     expect(dynamodbRequests()).toEqual([
-      ['TransactWriteItems', ['ledger', 'ledger']],
-      ['TransactWriteItems', ['ledger', 'ledger', 'ledger', 'audit']],
+      ['UpdateItem', ['ledger']],
+      ['TransactWriteItems', ['ledger', 'audit']],
     ]);
     const { usage } = JSON.parse(events(answer.text).at(-2) ?? '');
     const record = await call(platform, 'GET', `/v1/audit/${answer.headers.get('x-request-id')}`, {

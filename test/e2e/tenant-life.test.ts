@@ -145,7 +145,7 @@ describe('a tenant across its life', () => {
     expect(tombstone).toMatchObject({
       status: 'offboarded',
       offboarding: {
-        deleted: { chunks: 1, documents: 1, audit_records: 3, ledger_items: 3, api_keys: 1 },
+        deleted: { chunks: 1, documents: 1, audit_records: 3, ledger_items: 2, api_keys: 1 },
         completed_at: expect.any(String),
       },
     });
@@ -180,7 +180,7 @@ describe('a tenant across its life', () => {
     const done = (await admin('GET', '/admin/tenants/crashy-co')).body;
     expect(done).toMatchObject({
       status: 'offboarded',
-      offboarding: { deleted: { chunks: 1, documents: 1, audit_records: 1, ledger_items: 3, api_keys: 1 } },
+      offboarding: { deleted: { chunks: 1, documents: 1, audit_records: 1, ledger_items: 2, api_keys: 1 } },
     });
     const steps = createOffboardingSteps(platform.deps);
     await steps({ step: 'purge', tenantId: 'crashy-co' }, lambdaContext());

@@ -80,8 +80,8 @@ describe('tenant lifecycle through the README admin CLI (npm run tenant)', () =>
     const offboarded = JSON.parse(await cli('get', 'lifecycle-co'));
     expect(offboarded.status).toBe('offboarded');
     expect(offboarded.offboarding.deleted.api_keys).toBe(2);
-    // the month item: its counters, reservations and usage cells
-    expect(offboarded.offboarding.deleted.ledger_items).toBe(3);
+    // the month's grant and its shard item (counters, held calls, the day's usage cells)
+    expect(offboarded.offboarding.deleted.ledger_items).toBe(2);
     // the three chats that reached the handler (refusals by the authorizer are API Gateway's access logs)
     expect(offboarded.offboarding.deleted.audit_records).toBe(3);
     expect(await chatWith(secondKey)).toBe(401);

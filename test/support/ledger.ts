@@ -5,7 +5,7 @@ import { ledgerPartitions } from '../../lambdas/core/ledger-shards';
 /**
  * What a tenant's ledger items say for `month`, summed over its shards: the tokens and nano-USD
  * used or held (granted in leases, minus what the leases still hold), the current minute's
- * requests, and the request ids of the calls in flight.
+ * requests, the calls held in slots and the request ids of those held by records.
  */
 export async function ledgerState(db: DocumentClient, tenantId: string, month = '2026-11') {
   const items = (
@@ -24,10 +24,17 @@ export async function ledgerState(db: DocumentClient, tenantId: string, month = 
   ).flatMap((page) => page.Items ?? []);
   const sum = (prefix: string, field: string) =>
     items.filter((i) => String(i.sk).startsWith(prefix)).reduce((total, i) => total + Number(i[field] ?? 0), 0);
+  const slots = (field: string) =>
+    [0, 1, 2].reduce((total, slot) => total + sum(`SHARD#${month}`, `${field}${slot}`), 0);
   return {
     tok: sum(`GRANT#${month}`, 'gt') - sum(`SHARD#${month}`, 'lt'),
     nusd: sum(`GRANT#${month}`, 'gc') - sum(`SHARD#${month}`, 'lc'),
     rr: sum(`SHARD#${month}`, 'rr'),
+    /** Calls held in the shards' slots: how many, and the tokens and nano-USD they hold. */
+    held: slots(`hn`),
+    heldTokens: slots(`ht`),
+    heldCost: slots(`hc`),
+    /** Calls held by records (queued jobs), by request id. */
     inFlight: items
       .filter((i) => String(i.sk).startsWith('R#'))
       .map((i) => String(i.sk).slice(2))
