@@ -1,22 +1,11 @@
 import {
-  adapterHost,
-  adapterModels,
-  adapterWorkflow,
   audit,
   budgetAlertMarks,
-  budgetEvents,
-  contentGuardrail,
   documents,
-  embedder,
-  inferenceProfiles,
   ledger,
   metrics,
-  models,
-  offboarding,
   type PlatformDeps,
   partitions,
-  placement,
-  queue,
   registry,
   reports,
   responseCache,
@@ -28,6 +17,13 @@ import {
   tokens,
   type Wiring,
 } from './runtime';
+import { adapterModels } from './runtime-adapter-models';
+import { contentGuardrail, embedder, models } from './runtime-bedrock';
+import { inferenceProfiles } from './runtime-bedrock-control';
+import { budgetEvents, placement } from './runtime-eventbridge';
+import { adapterHost } from './runtime-sagemaker';
+import { adapterWorkflow, offboarding } from './runtime-sfn';
+import { queue } from './runtime-sqs';
 import { vectors } from './runtime-vectors';
 
 /** Every adapter of a wiring: for the local platform and the tests, which serve every handler at once. */

@@ -3,20 +3,7 @@ import { S3VectorsIndex } from './adapters/s3vectors-vector-index';
 import { resolveModel } from './core/catalog';
 import type { VectorIndex } from './core/ports';
 import { StoreRoutedVectorIndex } from './core/vector-stores';
-import {
-  adapterHost,
-  audit,
-  built,
-  documents,
-  inferenceProfiles,
-  ledger,
-  registry,
-  responseCache,
-  sessions,
-  storedResponses,
-  tenantCredentials,
-  type Wiring,
-} from './runtime';
+import { built, tenantCredentials } from './runtime';
 
 /**
  * The vector stores' builder, apart from the other adapters: their clients are packages the
@@ -45,21 +32,3 @@ export const vectors = built((wiring): VectorIndex => {
     ),
   });
 });
-
-/** What the tenant workflows' steps (offboarding, placement) take: the registry and every store of tenant data. */
-export function workflowStepDeps(wiring: Wiring) {
-  return {
-    settings: wiring.settings,
-    registry: registry(wiring),
-    ledger: ledger(wiring),
-    audit: audit(wiring),
-    documents: documents(wiring),
-    sessions: sessions(wiring),
-    cache: responseCache(wiring),
-    responses: storedResponses(wiring),
-    vectors: vectors(wiring),
-    adapterHost: adapterHost(wiring),
-    inferenceProfiles: inferenceProfiles(wiring),
-    now: Date.now,
-  };
-}

@@ -1,23 +1,18 @@
 import type { Writable } from 'node:stream';
 import type { BedrockClientConfig } from '@aws-sdk/client-bedrock';
-import { BedrockRuntimeClient, type BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
+import type { BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
+import type { EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
 import type { S3VectorsClientConfig } from '@aws-sdk/client-s3vectors';
-import { SageMakerClient, type SageMakerClientConfig } from '@aws-sdk/client-sagemaker';
-import { SageMakerRuntimeClient, type SageMakerRuntimeClientConfig } from '@aws-sdk/client-sagemaker-runtime';
-import { SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
-import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
+import type { SageMakerClientConfig } from '@aws-sdk/client-sagemaker';
+import type { SageMakerRuntimeClientConfig } from '@aws-sdk/client-sagemaker-runtime';
+import type { SFNClientConfig } from '@aws-sdk/client-sfn';
+import type { SQSClientConfig } from '@aws-sdk/client-sqs';
 import { STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
-import { BedrockCallers } from './adapters/bedrock-callers';
-import { BedrockEmbedder } from './adapters/bedrock-embedder';
-import { BedrockContentGuardrail } from './adapters/bedrock-guardrail';
-import { BedrockInferenceProfiles } from './adapters/bedrock-inference-profiles';
-import { BedrockModelProvider } from './adapters/bedrock-model-provider';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
 import { DynamoDbBudgetAlertMarks } from './adapters/dynamodb-budget-alert-marks';
 import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
@@ -32,16 +27,8 @@ import { DynamoDbResponseStore } from './adapters/dynamodb-response-store';
 import { DynamoDbSessionStore } from './adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from './adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
-import { EventBridgeBudgetEvents } from './adapters/eventbridge-budget-events';
-import { EventBridgePlacementWorkflow } from './adapters/eventbridge-placement';
 import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
-import { perTenant } from './adapters/per-tenant';
 import { PowertoolsMetrics } from './adapters/powertools-metrics';
-import { SageMakerAdapterHost } from './adapters/sagemaker-adapter-host';
-import { SageMakerModelProvider } from './adapters/sagemaker-model-provider';
-import { SqsIngestQueue } from './adapters/sqs-ingest-queue';
-import { StepFunctionsAdapterWorkflow } from './adapters/step-functions-adapter-workflow';
-import { StepFunctionsOffboardingWorkflow } from './adapters/step-functions-offboarding';
 import { StsTenantCredentials } from './adapters/sts-tenant-credentials';
 import { tenantScopedDynamoDb } from './adapters/tenant-scoped-dynamodb';
 import type {
@@ -103,8 +90,12 @@ export interface Wiring {
 
 /**
  * Each port's adapter, built once per wiring on first use. A handler's entry calls only the
- * builders of the ports it uses, and the bundler leaves the others (and their SDKs) out: each
- * builder is a pure top-level call, annotated for it.
+ * builders of the ports it uses, and the bundler leaves the others out: each builder is a pure
+ * top-level call, annotated for it. It cannot leave out an SDK package a bundled module imports
+ * (the runtime provides them, so they stay outside the bundle and are loaded with it): the
+ * builders of a service only some handlers call live in a module of their own
+ * (`runtime-<service>.ts`), which only those handlers import. Here: DynamoDB and STS, which
+ * nearly every handler uses.
  */
 export function built<T>(build: (wiring: Wiring) => T): (wiring: Wiring) => T {
   const cache = new WeakMap<Wiring, T>();
@@ -139,7 +130,6 @@ const tenantDynamoDb = /* @__PURE__ */ built((wiring) => {
     tenantCredentials(wiring),
   );
 });
-const bedrock = /* @__PURE__ */ built((wiring) => new BedrockRuntimeClient(wiring.services.bedrock));
 
 /** The function's own credentials: the authorizer and admin routes need every tenant's record. */
 export const registry = /* @__PURE__ */ built(
@@ -175,52 +165,8 @@ export const sessions = /* @__PURE__ */ built(
 export const metrics = /* @__PURE__ */ built(
   (wiring): PlatformMetrics => new PowertoolsMetrics({ tenantDimension: wiring.settings.siloTenantId !== undefined }),
 );
-/** Shared models with the function's role; a tenant's own inference profiles with its session. */
-const bedrockCallers = /* @__PURE__ */ built(
-  (wiring) =>
-    new BedrockCallers(
-      bedrock(wiring),
-      perTenant(
-        (tenantId) =>
-          new BedrockRuntimeClient({
-            ...wiring.services.bedrock,
-            credentials: () => tenantCredentials(wiring).credentialsFor(tenantId),
-          }),
-      ),
-    ),
-);
-export const models = /* @__PURE__ */ built(
-  (wiring): ModelProvider => new BedrockModelProvider(bedrockCallers(wiring)),
-);
-export const contentGuardrail = /* @__PURE__ */ built(
-  (wiring): ContentGuardrail => new BedrockContentGuardrail(bedrock(wiring)),
-);
-export const embedder = /* @__PURE__ */ built((wiring): Embedder => new BedrockEmbedder(bedrockCallers(wiring)));
-export const inferenceProfiles = /* @__PURE__ */ built(
-  (wiring): InferenceProfiles =>
-    new BedrockInferenceProfiles(
-      wiring.services.bedrockControl,
-      wiring.settings.tenantInferenceProfiles?.namePrefix ?? 'tenant',
-    ),
-);
-export const queue = /* @__PURE__ */ built(
-  (wiring): IngestQueue => new SqsIngestQueue(new SQSClient(wiring.services.sqs), wiring.settings.ingestQueueUrl),
-);
-export const offboarding = /* @__PURE__ */ built(
-  (wiring): OffboardingWorkflow =>
-    new StepFunctionsOffboardingWorkflow(
-      new SFNClient(wiring.services.sfn),
-      wiring.settings.offboardingStateMachineArn,
-    ),
-);
 export const budgetAlertMarks = /* @__PURE__ */ built(
   (wiring): BudgetAlertMarks => new DynamoDbBudgetAlertMarks(ownDynamoDb(wiring), wiring.settings.tenantTableName),
-);
-export const budgetEvents = /* @__PURE__ */ built(
-  (wiring): BudgetEvents => new EventBridgeBudgetEvents(new EventBridgeClient(wiring.services.events)),
-);
-export const placement = /* @__PURE__ */ built(
-  (wiring): PlacementWorkflow => new EventBridgePlacementWorkflow(new EventBridgeClient(wiring.services.events)),
 );
 /** The tenant's data items as stored, for a move to its silo: tenant-scoped like every data access. */
 export const partitions = /* @__PURE__ */ built(
@@ -231,25 +177,6 @@ export const partitions = /* @__PURE__ */ built(
       documents: wiring.settings.documentTableName,
     }),
 );
-/** SageMaker's control plane, for the admin function and the adapter workflow: the function's own role. */
-export const adapterHost = /* @__PURE__ */ built(
-  (wiring): AdapterHost => new SageMakerAdapterHost(new SageMakerClient(wiring.services.sagemaker)),
-);
-export const adapterWorkflow = /* @__PURE__ */ built(
-  (wiring): AdapterWorkflow =>
-    new StepFunctionsAdapterWorkflow(
-      new SFNClient(wiring.services.sfn),
-      wiring.settings.adapterWorkflowStateMachineArn,
-    ),
-);
-/** The GPU endpoint's components; none without an endpoint (its models are then not in the catalog). */
-export const adapterModels = /* @__PURE__ */ built((wiring): ModelProvider | undefined => {
-  const endpoint = wiring.settings.adapterEndpoint;
-  return (
-    endpoint &&
-    new SageMakerModelProvider(new SageMakerRuntimeClient(wiring.services.sagemakerRuntime), endpoint.endpointName)
-  );
-});
 /** The caller's own adapters, read with its tenant-scoped session. */
 export const tenantPrompts = /* @__PURE__ */ built(
   (wiring): TenantPrompts => new DynamoDbTenantPrompts(tenantDynamoDb(wiring), wiring.settings.tenantTableName),
@@ -267,11 +194,6 @@ export const tokens = /* @__PURE__ */ built(
 /** What every tenant route uses: settings, audit log, clock and metrics. */
 export function tenantRoutePorts(wiring: Wiring) {
   return { settings: wiring.settings, audit: audit(wiring), now: Date.now, metrics: metrics(wiring) };
-}
-
-/** What every metered tenant route uses: a tenant route's ports, the ledger, the embedder. */
-export function meteredRoutePorts(wiring: Wiring) {
-  return { ...tenantRoutePorts(wiring), ledger: ledger(wiring), embedder: embedder(wiring) };
 }
 
 /** Every port at once: what the local platform and the tests hand to any handler (see `runtime-all.ts`). */

@@ -3,7 +3,8 @@ import * as z from 'zod';
 import { ADAPTER_NAME_PATTERN } from '../../contract/adapters';
 import { refreshAdapter } from '../core/adapters';
 import { tenantIdSchema } from '../core/tenant';
-import { adapterHost, lambdaHandler, type PlatformDeps, registry } from '../runtime';
+import { lambdaHandler, type PlatformDeps, registry } from '../runtime';
+import { adapterHost } from '../runtime-sagemaker';
 import { lambdaFunction } from './lambda';
 
 /** What the adapter state machine passes to its poll. */

@@ -21,20 +21,11 @@ import {
   updateTenant,
 } from '../core/tenants';
 import { adminUsageQuerySchema, adminUsageReport } from '../core/usage';
-import {
-  adapterHost,
-  adapterWorkflow,
-  audit,
-  documents,
-  inferenceProfiles,
-  lambdaHandler,
-  offboarding,
-  offboardingDeps,
-  type PlatformDeps,
-  placement,
-  registry,
-  reports,
-} from '../runtime';
+import { audit, documents, lambdaHandler, offboardingDeps, type PlatformDeps, registry, reports } from '../runtime';
+import { inferenceProfiles } from '../runtime-bedrock-control';
+import { placement } from '../runtime-eventbridge';
+import { adapterHost } from '../runtime-sagemaker';
+import { adapterWorkflow, offboarding } from '../runtime-sfn';
 import { vectors } from '../runtime-vectors';
 import { type ApiEvent, adminApi, json, listPage } from './http';
 import { lambdaFunction } from './lambda';

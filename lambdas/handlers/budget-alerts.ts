@@ -2,7 +2,8 @@ import middy from '@middy/core';
 import { type BudgetThresholdDetail, POOL_PLANE } from '../../contract/events';
 import { announceBudgetThresholds } from '../core/budget-alerts';
 import { monthKey } from '../core/limits';
-import { budgetAlertMarks, budgetEvents, lambdaHandler, type PlatformDeps, registry, reports } from '../runtime';
+import { budgetAlertMarks, lambdaHandler, type PlatformDeps, registry, reports } from '../runtime';
+import { budgetEvents } from '../runtime-eventbridge';
 import { lambdaFunction } from './lambda';
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */

@@ -1,10 +1,6 @@
 import { chatRequestSchema, completeChat, streamChat } from '../core/chat';
 import {
-  adapterModels,
-  contentGuardrail,
-  meteredRoutePorts,
   modelDeps,
-  models,
   type PlatformDeps,
   responseCache,
   sessions,
@@ -13,6 +9,8 @@ import {
   tenantAdapters,
   tenantPrompts,
 } from '../runtime';
+import { adapterModels } from '../runtime-adapter-models';
+import { contentGuardrail, meteredRoutePorts, models } from '../runtime-bedrock';
 import { vectors } from '../runtime-vectors';
 import { header, json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';

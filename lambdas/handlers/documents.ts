@@ -3,7 +3,9 @@ import { deleteDocument, documentView, getDocument, ingestDocument } from '../co
 import { PlatformError } from '../core/errors';
 import { pageQuerySchema } from '../core/paging';
 import { documentRequestSchema } from '../core/retrieval';
-import { documents, lambdaHandler, meteredRoutePorts, modelDeps, type PlatformDeps, queue } from '../runtime';
+import { documents, lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
+import { meteredRoutePorts } from '../runtime-bedrock';
+import { queue } from '../runtime-sqs';
 import { vectors } from '../runtime-vectors';
 import { type ApiEvent, json, listPage, type TenantApiContext, tenantApi } from './http';
 import { lambdaFunction } from './lambda';

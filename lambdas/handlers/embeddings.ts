@@ -2,7 +2,8 @@ import { resolveModel } from '../core/catalog';
 import { embedTexts } from '../core/documents';
 import { embeddingInputs, embeddingsRequestSchema, encodeEmbedding } from '../core/embeddings';
 import { PlatformError } from '../core/errors';
-import { lambdaHandler, meteredRoutePorts, modelDeps, type PlatformDeps } from '../runtime';
+import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
+import { meteredRoutePorts } from '../runtime-bedrock';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
 

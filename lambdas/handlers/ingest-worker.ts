@@ -4,17 +4,9 @@ import * as z from 'zod';
 import { indexQueuedJob } from '../core/documents';
 import { modelCallBudgetMs } from '../core/metering';
 import { principalSchema, tenantIdSchema } from '../core/tenant';
-import {
-  documents,
-  embedder,
-  lambdaHandler,
-  ledger,
-  metrics,
-  modelDeps,
-  type PlatformDeps,
-  queue,
-  registry,
-} from '../runtime';
+import { documents, lambdaHandler, ledger, metrics, modelDeps, type PlatformDeps, registry } from '../runtime';
+import { embedder } from '../runtime-bedrock';
+import { queue } from '../runtime-sqs';
 import { vectors } from '../runtime-vectors';
 import { lambdaFunction } from './lambda';
 import { logger } from './logger';

@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { purgeTenantData, tombstoneTenant } from '../core/offboarding';
 import { tenantIdSchema } from '../core/tenant';
 import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';
-import { workflowStepDeps } from '../runtime-vectors';
+import { workflowStepDeps } from '../runtime-workflow-steps';
 import { lambdaFunction } from './lambda';
 
 /** What the offboarding state machine passes to each of its task states. */

@@ -4,7 +4,7 @@ import { placementFor, readTenant } from '../core/lifecycle';
 import { cleanPoolCopy, failPlacement, finishReturn, markDeploying, markReturning, startCopy } from '../core/placement';
 import { type TenantRecord, tenantIdSchema } from '../core/tenant';
 import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';
-import { workflowStepDeps } from '../runtime-vectors';
+import { workflowStepDeps } from '../runtime-workflow-steps';
 import { lambdaFunction } from './lambda';
 
 /** What the placement state machine passes to each of its task states. */

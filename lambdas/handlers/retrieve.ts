@@ -1,6 +1,7 @@
 import { retrievePassages } from '../core/documents';
 import { passageView, retrieveRequestSchema } from '../core/retrieval';
-import { lambdaHandler, meteredRoutePorts, modelDeps, type PlatformDeps } from '../runtime';
+import { lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
+import { meteredRoutePorts } from '../runtime-bedrock';
 import { vectors } from '../runtime-vectors';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';

@@ -62,6 +62,37 @@ describe('Lambda bundles', () => {
     }
   });
 
+  it('loads at cold start only the AWS SDK clients its handler uses (each one the runtime loads takes milliseconds)', () => {
+    const base = ['client-dynamodb', 'client-sts'];
+    const model = [...base, 'client-bedrock-runtime'];
+    const workflow = [...base, 'client-bedrock', 'client-s3vectors', 'client-sagemaker'];
+    const expected: Record<string, string[]> = {
+      'adapter-workflow': [...base, 'client-sagemaker'],
+      admin: [...workflow, 'client-eventbridge', 'client-sfn'],
+      audit: base,
+      authorizer: base,
+      'budget-alerts': [...base, 'client-eventbridge'],
+      'chat-completions': [...model, 'client-s3vectors', 'client-sagemaker-runtime'],
+      documents: [...model, 'client-s3vectors', 'client-sqs'],
+      embeddings: model,
+      'ingest-worker': [...model, 'client-s3vectors', 'client-sqs'],
+      models: base,
+      offboarding: workflow,
+      placement: workflow,
+      retrieve: [...model, 'client-s3vectors'],
+      sessions: base,
+      usage: base,
+    };
+    const clients = Object.fromEntries(
+      functions.map((fn) => {
+        const code = readFileSync(join(assembly.directory, fn.Metadata['aws:asset:path'], 'index.js'), 'utf8');
+        const required = new Set([...code.matchAll(/require\("@aws-sdk\/(client-[a-z0-9-]+)"\)/g)].map((m) => m[1]));
+        return [fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as string, [...required].sort()];
+      }),
+    );
+    expect(clients).toEqual(Object.fromEntries(Object.entries(expected).map(([name, list]) => [name, list.sort()])));
+  });
+
   it('leaves out of a bundle the adapters its handler does not use', () => {
     // the authorizer reads the registry: no OpenSearch signer, no Bedrock, no queue
     expect(sizes.authorizer).toBeLessThan(sizes['chat-completions'] - 30 * 1024);
