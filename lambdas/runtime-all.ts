@@ -14,13 +14,13 @@ import {
   tenantAdapters,
   tenantKeys,
   tenantPrompts,
-  tokens,
   type Wiring,
 } from './runtime';
 import { adapterModels } from './runtime-adapter-models';
 import { contentGuardrail, embedder, models } from './runtime-bedrock';
 import { inferenceProfiles } from './runtime-bedrock-control';
 import { budgetEvents, placement } from './runtime-eventbridge';
+import { tokens } from './runtime-jwt';
 import { adapterHost } from './runtime-sagemaker';
 import { adapterWorkflow, offboarding } from './runtime-sfn';
 import { queue } from './runtime-sqs';

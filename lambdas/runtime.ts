@@ -27,7 +27,6 @@ import { DynamoDbResponseStore } from './adapters/dynamodb-response-store';
 import { DynamoDbSessionStore } from './adapters/dynamodb-session-store';
 import { DynamoDbTenantPartitions } from './adapters/dynamodb-tenant-partitions';
 import { DynamoDbTenantRegistry } from './adapters/dynamodb-tenant-registry';
-import { JwtTokenVerifier } from './adapters/jwt-token-verifier';
 import { PowertoolsMetrics } from './adapters/powertools-metrics';
 import { StsTenantCredentials } from './adapters/sts-tenant-credentials';
 import { tenantScopedDynamoDb } from './adapters/tenant-scoped-dynamodb';
@@ -186,9 +185,6 @@ export const tenantKeys = /* @__PURE__ */ built(
 );
 export const tenantAdapters = /* @__PURE__ */ built(
   (wiring): TenantAdapters => new DynamoDbTenantAdapters(tenantDynamoDb(wiring), wiring.settings.tenantTableName),
-);
-export const tokens = /* @__PURE__ */ built(
-  (wiring): TokenVerifier | undefined => wiring.settings.jwt && new JwtTokenVerifier(wiring.settings.jwt),
 );
 
 /** What every tenant route uses: settings, audit log, clock and metrics. */

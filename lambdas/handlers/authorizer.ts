@@ -9,7 +9,8 @@ import {
 import { authorize } from '../core/authorize';
 import { PlatformError } from '../core/errors';
 import { toAuthorizerContext } from '../core/tenant';
-import { lambdaHandler, type PlatformDeps, registry, tokens } from '../runtime';
+import { lambdaHandler, type PlatformDeps, registry } from '../runtime';
+import { tokens } from '../runtime-jwt';
 import { lambdaFunction } from './lambda';
 
 /**
