@@ -1,4 +1,3 @@
-import { Validator } from '@cfworker/json-schema';
 import * as z from 'zod';
 import type { ResolvedModel } from './catalog';
 import { PlatformError } from './errors';
@@ -259,12 +258,14 @@ export async function formatProblem(format: ResponseFormat, text: string): Promi
 }
 
 /**
- * Validates with `@cfworker/json-schema`, its `pattern` and `patternProperties` run by RE2 (`re2js`,
- * loaded only for schemas that have them): the validator builds those with `new RegExp(source,
- * 'u')` and only calls `test`, so the constructor is RE2's for the synchronous call. A pattern RE2
- * cannot run (lookaround, backreferences) is not checked: better than a backtracking run.
+ * Validates with `@cfworker/json-schema` (loaded on the first strict schema, not at cold start),
+ * its `pattern` and `patternProperties` run by RE2 (`re2js`, loaded only for schemas that have
+ * them): the validator builds those with `new RegExp(source, 'u')` and only calls `test`, so the
+ * constructor is RE2's for the synchronous call. A pattern RE2 cannot run (lookaround,
+ * backreferences) is not checked: better than a backtracking run.
  */
 async function validateInLinearTime(schema: Readonly<Record<string, unknown>>, value: unknown) {
+  const { Validator } = await import('@cfworker/json-schema');
   const validator = new Validator(schema as never, '2020-12', false);
   if (!/"pattern(Properties)?"/.test(JSON.stringify(schema))) return validator.validate(value);
   const { RE2JS } = await import('re2js');

@@ -18,6 +18,14 @@ import type { FunctionName } from '../../contract/routes';
 export const BUNDLE_EXTERNALS = ['@aws-sdk/*', '@smithy/*'];
 /** ES module builds first, so esbuild drops what a handler does not use (the SDK ships both). */
 export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
+/**
+ * Packages only some requests use, each loaded by a dynamic `import()` on first use: structured
+ * outputs' JSON Schema validator and RE2 for their patterns, cl100k_base's vocabulary (a megabyte)
+ * for token-id input. Bundled on their own into the asset's `node_modules`, where the handler's
+ * `require` finds them, so a cold start neither reads nor parses them: only in the assets whose
+ * handler imports them.
+ */
+export const LAZY_MODULES = ['@cfworker/json-schema', 're2js', 'gpt-tokenizer/encoding/cl100k_base'];
 
 /** Every function's architecture, and its memory (and with it CPU) unless a construct sets its own. */
 export const FUNCTION_ARCHITECTURE = Architecture.ARM_64;
@@ -111,7 +119,9 @@ export class PlatformFunction extends Construct {
       },
       bundling: {
         forceDockerBundling: false,
-        externalModules: BUNDLE_EXTERNALS,
+        externalModules: [...BUNDLE_EXTERNALS, ...LAZY_MODULES],
+        // import() of a lazy module as require(), which finds `node_modules/<module>.js` (Node's import() takes no extension).
+        esbuildArgs: { '--supported:dynamic-import': 'false' },
         minify: true,
         mainFields: BUNDLE_MAIN_FIELDS,
         sourceMap: true,
@@ -119,9 +129,35 @@ export class PlatformFunction extends Construct {
         logLevel: LogLevel.ERROR,
         // The large settings fixed at synth travel in the bundle: Lambda's environment holds 4 KB.
         define: { BUNDLED_ENVIRONMENT: JSON.stringify(JSON.stringify(bundledVariables(props.environment))) },
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir, outputDir) => LAZY_MODULES.map((module) => lazyModuleCommand(module, outputDir)),
+        },
       },
     });
   }
+}
+
+/**
+ * Bundles `module` to `<outputDir>/node_modules/<module>.js` if the handler's bundle requires it (run
+ * from the project's root). No source map: it is a package's code, and Node parses a module's map
+ * as it loads it (`--enable-source-maps`).
+ */
+function lazyModuleCommand(module: string, outputDir: string): string {
+  const build = [
+    'node_modules/.bin/esbuild',
+    module,
+    '--bundle',
+    '--minify',
+    '--platform=node',
+    '--target=node24',
+    '--format=cjs',
+    `--main-fields=${BUNDLE_MAIN_FIELDS.join(',')}`,
+    '--log-level=error',
+    `--outfile="${outputDir}/node_modules/${module}.js"`,
+  ];
+  return `if grep -qF 'require("${module}")' "${outputDir}/index.js"; then ${build.join(' ')}; fi`;
 }
 
 /** The variables that go into the bundle; they must be known at synth (no deploy-time tokens). */

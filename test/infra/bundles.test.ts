@@ -1,5 +1,6 @@
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { LAZY_MODULES } from '../../lib/constructs/platform-function';
 import { budget, synthesized } from './synthesized';
 
 type Fn = { Properties: { Environment: { Variables: Record<string, unknown> } }; Metadata: Record<string, string> };
@@ -22,13 +23,10 @@ describe('Lambda bundles', () => {
     );
   }, budget('bundled'));
 
-  /** Over the 300 KB every other bundle stays under, for what only they carry (both loaded on first use, not at cold start). */
+  /** Over the 300 KB every other bundle stays under, for what only it carries. */
   const LARGER_BUNDLES_KB: Readonly<Record<string, number>> = {
-    // Structured outputs' JSON Schema validation (@cfworker/json-schema, 23 KB) and RE2 for their
-    // patterns (re2js, 151 KB, loaded on the first schema with a pattern).
-    'chat-completions': 520,
-    // cl100k_base's vocabulary, to decode token-id input (loaded on the first request that sends ids).
-    embeddings: 1250,
+    // The Responses and Messages APIs beside chat completions, the token estimator's word lists.
+    'chat-completions': 330,
   };
 
   it('bundles every handler apart, each within its budget (300 KB unless named), the authorizer under 150 KB', () => {
@@ -52,6 +50,28 @@ describe('Lambda bundles', () => {
     const overBudget = Object.entries(sizes).filter(([name, size]) => size >= (LARGER_BUNDLES_KB[name] ?? 300) * 1024);
     expect(overBudget).toEqual([]);
     expect(sizes.authorizer).toBeLessThan(150 * 1024);
+  });
+
+  it('bundles the packages only some requests load apart, beside the handlers that import them', () => {
+    const lazy = Object.fromEntries(
+      functions.map((fn) => {
+        const dir = join(assembly.directory, fn.Metadata['aws:asset:path']);
+        const code = readFileSync(join(dir, 'index.js'), 'utf8');
+        const required = LAZY_MODULES.filter((module) => code.includes(`require("${module}")`));
+        // each where the handler's require() finds it, and none it does not require
+        expect(LAZY_MODULES.filter((module) => existsSync(join(dir, 'node_modules', `${module}.js`)))).toEqual(
+          required,
+        );
+        return [fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME as string, { dir, required }];
+      }),
+    );
+    expect(lazy['chat-completions'].required).toEqual(['@cfworker/json-schema', 're2js']);
+    expect(lazy.embeddings.required).toEqual(['gpt-tokenizer/encoding/cl100k_base']);
+    const load = (name: string, module: string) => require(join(lazy[name].dir, 'node_modules', `${module}.js`));
+    expect(load('chat-completions', 're2js').RE2JS.compile('a+b').matcher('xaab').find()).toBe(true);
+    const { Validator } = load('chat-completions', '@cfworker/json-schema');
+    expect(new Validator({ type: 'integer' }).validate(1.5).valid).toBe(false);
+    expect(load('embeddings', 'gpt-tokenizer/encoding/cl100k_base').decode([15339, 1917])).toBe('hello world');
   });
 
   it('carries the large static settings (the catalog, tiers, PII policies) in every bundle, not the environment', () => {
