@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { convertToAttr, convertToNative, unmarshall } from '@aws-sdk/util-dynamodb';
 import { withSdkRetries } from './retry';
 import { awsError, SignedJson, type SignedJsonOptions, serviceEndpoint } from './signed-json';
 
@@ -26,6 +26,24 @@ interface DocumentCommand {
 
 const NEXT_LEVEL = '*';
 
+const MARSHALL_OPTIONS = { removeUndefinedValues: true, convertTopLevelContainer: true };
+
+/**
+ * One value as `marshall(value, MARSHALL_OPTIONS)` converts it: strings, safe numbers and booleans
+ * (most of an item's values) here, the rest by the SDK's `convertToAttr`, whose generic checks (a
+ * constructor's name, then another's, arrays built to test a number) were most of a write's marshalling.
+ */
+function marshallValue(value: never): unknown {
+  if (typeof value === 'string') return { S: value };
+  if (typeof value === 'number' && Math.abs(value) <= Number.MAX_SAFE_INTEGER) return { N: String(value) };
+  if (typeof value === 'boolean') return { BOOL: value };
+  return convertToAttr(value, MARSHALL_OPTIONS);
+}
+
+// `unmarshall(value, {convertWithoutMapWrapper})`, without its options object and check per value.
+const UNMARSHALL_OPTIONS = { convertWithoutMapWrapper: true };
+const unmarshallValue = (value: never) => convertToNative(value, UNMARSHALL_OPTIONS);
+
 /**
  * Marshals (or unmarshals) the fields of `obj` the command's key nodes name, as the document
  * client does: `{}` is every member, `{'*': nodes}` every entry at the next level, `null` the value.
@@ -33,21 +51,21 @@ const NEXT_LEVEL = '*';
 function translate(obj: unknown, nodes: unknown, convert: (value: never) => unknown): unknown {
   if (obj === undefined) return undefined;
   if (nodes === null) return convert(obj as never);
-  const keys = Object.keys(nodes as object);
-  if (keys.length === 0) {
-    return Array.isArray(obj)
-      ? obj.map((value) => translate(value, null, convert))
-      : Object.fromEntries(Object.entries(obj as object).map(([key, value]) => [key, translate(value, null, convert)]));
-  }
-  if (keys.length === 1 && keys[0] === NEXT_LEVEL) {
-    const next = (nodes as Record<string, unknown>)[NEXT_LEVEL];
-    return Array.isArray(obj)
-      ? obj.map((value) => translate(value, next, convert))
-      : Object.fromEntries(Object.entries(obj as object).map(([key, value]) => [key, translate(value, next, convert)]));
+  const named = nodes as Record<string, unknown>;
+  const keys = Object.keys(named);
+  if (keys.length === 0 || (keys.length === 1 && keys[0] === NEXT_LEVEL)) {
+    const next = keys.length === 0 ? null : named[NEXT_LEVEL];
+    if (Array.isArray(obj)) return obj.map((value) => translate(value, next, convert));
+    // Loops, not `Object.fromEntries(Object.entries(...).map(...))`: this runs on every member of every item.
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(obj as object)) {
+      out[key] = translate((obj as Record<string, unknown>)[key], next, convert);
+    }
+    return out;
   }
   const out = (Array.isArray(obj) ? [...obj] : { ...(obj as object) }) as Record<string, unknown>;
-  for (const [key, child] of Object.entries(nodes as object)) {
-    const value = translate((obj as Record<string, unknown>)[key], child, convert);
+  for (const key of keys) {
+    const value = translate((obj as Record<string, unknown>)[key], named[key], convert);
     if (value !== undefined) out[key] = value;
   }
   return out;
@@ -76,9 +94,7 @@ export class DynamoDbWire implements DocumentClient {
   // The document client's `send` is overloaded per command: this one serves them all.
   send: DocumentClient['send'] = (async (command: DocumentCommand) => {
     const operation = command.clientCommand.constructor.name.replace(/Command$/, '');
-    const marshalled = translate(command.input, command.inputKeyNodes, (value: never) =>
-      marshall(value, { removeUndefinedValues: true, convertTopLevelContainer: true }),
-    ) as Record<string, unknown>;
+    const marshalled = translate(command.input, command.inputKeyNodes, marshallValue) as Record<string, unknown>;
     // TransactWriteItems' idempotency token, which the SDK fills in once a call and sends on each try:
     // a try whose write landed but whose answer was lost is then answered success by DynamoDB, not
     // cancelled by its own write's condition (or, unconditioned, applied twice).
@@ -88,9 +104,7 @@ export class DynamoDbWire implements DocumentClient {
         : marshalled;
     const output = await withSdkRetries(() => this.call(operation, input), this.options.maxAttempts);
     return {
-      ...(translate(output, command.outputKeyNodes, (value: never) =>
-        unmarshall(value, { convertWithoutMapWrapper: true } as never),
-      ) as object),
+      ...(translate(output, command.outputKeyNodes, unmarshallValue) as object),
       $metadata: {},
     };
   }) as never;

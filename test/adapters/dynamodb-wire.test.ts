@@ -8,6 +8,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { isConditionalCheckFailure } from '../../lambdas/adapters/dynamodb-errors';
 import { DynamoDbWire } from '../../lambdas/adapters/dynamodb-wire';
 import { awsError, serviceEndpoint } from '../../lambdas/adapters/signed-json';
@@ -204,6 +205,48 @@ describe('DynamoDbWire against what a network answers', () => {
       const got = await server.wire.send(new GetCommand({ TableName: 'items', Key: { pk: 'a', sk: 'b' } }));
       expect(got.Item).toEqual({ pk: 'a', sk: 'b' });
       expect(server.bodies).toHaveLength(2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('marshals an item as the document client does, refusing the numbers it refuses', async () => {
+    const server = await scripted((_n, _request, response) => {
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
+      response.end('{}');
+    });
+    const item = {
+      pk: 'a',
+      empty: '',
+      n: Number.MAX_SAFE_INTEGER,
+      negative: -Number.MAX_SAFE_INTEGER,
+      fraction: 0.1 + 0.2,
+      zero: -0,
+      yes: true,
+      nothing: null,
+      big: 10n ** 20n,
+      list: [1, 'two', undefined],
+      map: { nested: 2 ** 60 / 2 ** 60 },
+      tags: new Set(['x']),
+      dropped: undefined,
+    };
+    try {
+      await server.wire.send(new PutCommand({ TableName: 'items', Item: item }));
+      const expected = marshall(item, { removeUndefinedValues: true });
+      expect(JSON.parse(server.bodies[0]).Item).toEqual(JSON.parse(JSON.stringify(expected)));
+      for (const refused of [Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, -(2 ** 53)]) {
+        let sdkError = '';
+        try {
+          marshall({ refused }, { removeUndefinedValues: true });
+        } catch (error) {
+          sdkError = (error as Error).message;
+        }
+        expect(sdkError).not.toBe('');
+        await expect(
+          server.wire.send(new PutCommand({ TableName: 'items', Item: { pk: 'a', refused } })),
+        ).rejects.toThrow(sdkError);
+      }
+      expect(server.bodies).toHaveLength(1);
     } finally {
       await server.close();
     }
