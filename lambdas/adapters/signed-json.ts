@@ -81,7 +81,11 @@ export function sigV4Headers(
   const shortDate = longDate.slice(0, 8);
   const credentialScope = `${shortDate}/${scope.region}/${scope.service}/aws4_request`;
   const payloadHash = sha256Hex(request.body);
-  const headers: Record<string, string> = { ...request.headers, host: request.host, 'x-amz-date': longDate };
+  // Copied, then added to: a spread followed by more properties took V8 several µs here.
+  const headers: Record<string, string> = {};
+  for (const name in request.headers) headers[name] = request.headers[name];
+  headers.host = request.host;
+  headers['x-amz-date'] = longDate;
   if (credentials.sessionToken) headers['x-amz-security-token'] = credentials.sessionToken;
   headers['x-amz-content-sha256'] = payloadHash;
   const names = Object.keys(headers).sort();
@@ -143,6 +147,8 @@ export class SignedJson {
         service,
       },
     );
+    // Unsigned, as the SDK sends it.
+    signed['content-length'] = String(Buffer.byteLength(body));
     return this.send(prefixed, signed, body, signal);
   }
 
@@ -167,7 +173,7 @@ export class SignedJson {
           port: this.url.port,
           method: 'POST',
           path,
-          headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+          headers,
           signal,
         },
         (response) => {
