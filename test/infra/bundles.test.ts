@@ -25,8 +25,9 @@ describe('Lambda bundles', () => {
 
   /** Over the 300 KB every other bundle stays under, for what only it carries. */
   const LARGER_BUNDLES_KB: Readonly<Record<string, number>> = {
-    // The Responses and Messages APIs beside chat completions, the token estimator's word lists.
-    'chat-completions': 310,
+    // The Responses and Messages APIs beside chat completions, the token estimator's word lists, the
+    // ledger; zod is 100 KB of it (zod/mini would take it under 300).
+    'chat-completions': 325,
   };
 
   it('bundles every handler apart, each within its budget (300 KB unless named), the authorizer under 150 KB', () => {
