@@ -241,11 +241,17 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     const key = shardKey(tenant.tenantId, shard, month);
     for (const variant of variants) {
       if (!byRecord) {
-        if (await this.update(tenant.tenantId, { TableName: this.tableName, Key: key, ...variant })) {
-          this.lastWindow.set(windowKey, window);
-          return 'admitted';
-        }
-        continue;
+        const written = await this.update(tenant.tenantId, {
+          TableName: this.tableName,
+          Key: key,
+          ...variant,
+          ReturnConsumedCapacity: 'TOTAL',
+        });
+        if (written === undefined) continue;
+        this.lastWindow.set(windowKey, window);
+        // Past 1 KB (many models settled today), every write of the item costs more: move its cells out.
+        if (written > 1) await this.compactUsage(tenant.tenantId, key);
+        return 'admitted';
       }
       const expiresAtMs = nowMs + (attempt.holdMs ?? this.options.reservationTtlMs);
       const record: StoredReservation = {
@@ -281,13 +287,16 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     return 'refused';
   }
 
-  /** One conditional update, retried on throttling and lost answers; false when its condition failed. */
-  private async update(tenantId: string, input: UpdateCommandInput): Promise<boolean> {
+  /**
+   * One conditional update, retried on throttling and lost answers: the write units it consumed (1 when
+   * not asked or not told), undefined when its condition failed.
+   */
+  private async update(tenantId: string, input: UpdateCommandInput): Promise<number | undefined> {
     try {
-      await withRetries(() => this.db(tenantId).send(new UpdateCommand(input)));
-      return true;
+      const answer = await withRetries(() => this.db(tenantId).send(new UpdateCommand(input)));
+      return answer.ConsumedCapacity?.CapacityUnits ?? 1;
     } catch (error) {
-      if (isConditionalCheckFailure(error)) return false;
+      if (isConditionalCheckFailure(error)) return undefined;
       throw error;
     }
   }
@@ -525,20 +534,35 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     });
   }
 
+  /** Moves every usage cell of the shard item at `key` into its day's `USAGE#` item (`rollUsage`), if it has any. */
+  private async compactUsage(tenantId: string, key: Key): Promise<void> {
+    const item = await this.getItem(tenantId, key);
+    const day = item?.[C.usageDay];
+    if (typeof day === 'string') await this.rollUsage(tenantId, item as Record<string, unknown>, day, true);
+  }
+
   /**
-   * Moves a shard item's usage cells of days before `day` into their days' `USAGE#` items and marks
-   * it `day`'s, in one transaction conditional on the cells as read (a settle adding to one in the
-   * meantime cancels it, and the caller reads again), so its size never grows with the month.
+   * Moves a shard item's usage cells of days before `day` (and of `day` too, `throughDay`) into their
+   * days' `USAGE#` items and marks it `day`'s, in one transaction conditional on the cells as read (a
+   * settle adding to one meanwhile cancels it, and the caller reads again): its size never grows with
+   * the month, nor past 1 KB with the models a day settles.
    */
-  private async rollUsage(tenantId: string, item: Record<string, unknown>, day: string): Promise<void> {
+  private async rollUsage(
+    tenantId: string,
+    item: Record<string, unknown>,
+    day: string,
+    throughDay = false,
+  ): Promise<void> {
     const month = String(item.sk).slice(SHARD_PREFIX.length);
-    // Each earlier day's cells: their names in the shard item and in the day's item, and their values.
+    // Each cell to move: its names in the shard item and in the day's item, and its value.
     const moved = Object.entries(item).flatMap(([name, value]) => {
       const cell = USAGE_CELL.exec(name);
-      return cell && `${month}-${cell[1]}` < day
+      const date = cell && `${month}-${cell[1]}`;
+      return cell && date && (date < day || (throughDay && date === day))
         ? [{ name, dd: cell[1], dayName: `${cell[2]}#${cell[3]}`, value }]
         : [];
     });
+    if (moved.length === 0 && item[C.usageDay] === day) return;
     const days = [...new Set(moved.map((cell) => cell.dd))];
     await this.transactOnce(
       [

@@ -192,6 +192,38 @@ describe('DynamoDbLedger against dynalite', () => {
     expect(await quota('crash-job-tenant')).toMatchObject({ tok: 50, inFlight: [], held: 1 });
   });
 
+  it("keeps the shard item under 1 KB whatever the models a day settles: their cells move to the day's item", async () => {
+    // GIVEN a tenant settling 24 adapters with long names on one day
+    const t = tenantContext('many-models-co');
+    const models = Array.from({ length: 24 }, (_, i) => `adapter/support-assistant-v${i}`);
+    for (const [i, model] of models.entries()) {
+      const nowMs = now + i * 1000;
+      const r = await ledger.reserve(t, {
+        requestId: `mm-${i}`,
+        model,
+        estimate: { tokens: 100, costNanoUsd: 1000 },
+        nowMs,
+      });
+      await ledger.settle(r, { inputTokens: 10, outputTokens: 20, costNanoUsd: 300 });
+    }
+    // WHEN the next call comes
+    await ledger.reserve(t, {
+      requestId: 'mm-next',
+      model: 'm',
+      estimate: { tokens: 100, costNanoUsd: 1000 },
+      nowMs: now + 60_000,
+    });
+    // THEN the shard item, which every call writes twice, is back under 1 KB (DynamoDB bills a write by the KB)
+    const { items } = await quota('many-models-co');
+    const shardItem = items.find((item) => String(item.sk).startsWith('SHARD#'));
+    expect(JSON.stringify(shardItem).length).toBeLessThan(1024);
+    expect(items.some((item) => item.sk === 'USAGE#2026-11-24')).toBe(true);
+    // AND the day's usage reads back whole, each model once
+    const usage = await ledger.usage(t, { from: '2026-11-24', to: '2026-11-24' });
+    expect(usage.map((record) => record.model).sort()).toEqual([...models].sort());
+    expect(usage.every((record) => record.requests === 1 && record.inputTokens === 10)).toBe(true);
+  });
+
   it("reports one month of every tenant's settled usage", async () => {
     const records = await new DynamoDbLedgerReports(db, 'ledger').monthOfAllTenants('2026-11');
     expect(records).toEqual(
