@@ -76,11 +76,23 @@ const holdNames = (slot: number) => ({
 /** A usage cell in a shard item: `<dd>|<field>#<model>`, the day of the month it was settled for. */
 const USAGE_CELL = /^(\d\d)\|([a-z]+)#(.+)$/;
 const usageCell = (day: string, field: string, model: string) => `${day.slice(8, 10)}|${field}#${model}`;
-/** A request id, short and fixed in size, for the shard item's last reserve. */
-const requestHash = (requestId: string) => createHash('sha256').update(requestId).digest('base64url').slice(0, 16);
-/** The client token of a call's `n`th settle or release transaction (DynamoDB takes at most 36 characters). */
-const clientToken = (tenantId: string, requestId: string, n: number) =>
-  createHash('sha256').update(`${tenantId}\u0000${requestId}\u0000${n}`).digest('base64url').slice(0, 36);
+/**
+ * A reserve of a request (its id and its time), short and fixed in size, for the shard item's last
+ * reserve. Not the id alone: a queued job's id comes again when its job runs again after its call
+ * ended (released, settled), and that mark, still there, would admit the new call unheld and unchecked.
+ */
+const reserveHash = (requestId: string, reservedAtMs: number) =>
+  createHash('sha256').update(`${requestId}\u0000${reservedAtMs}`).digest('base64url').slice(0, 16);
+/**
+ * The client token of a call's `n`th settle or release transaction (DynamoDB takes at most 36 characters):
+ * of the reserve's time too, or a later call of the same request id would find its settle answered by the
+ * earlier call's token (applied already, or a mismatch) and bill nothing.
+ */
+const clientToken = (tenantId: string, requestId: string, reservedAtMs: number, n: number) =>
+  createHash('sha256')
+    .update(`${tenantId}\u0000${requestId}\u0000${reservedAtMs}\u0000${n}`)
+    .digest('base64url')
+    .slice(0, 36);
 /** The month grant's attributes: tokens and nano-USD granted in leases, and the shards that took one. */
 const G = { tokens: 'gt', cost: 'gc', shards: 'sh' } as const;
 
@@ -195,7 +207,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
       ':w': window,
       ':mt': terms.monthlyTokens,
       ':mc': terms.budgetNanoUsd,
-      ...(byRecord ? {} : { ':e': attempt.epoch, ':zero': 0, ':rid': requestHash(attempt.requestId) }),
+      ...(byRecord ? {} : { ':e': attempt.epoch, ':zero': 0, ':rid': reserveHash(attempt.requestId, attempt.nowMs) }),
     };
     // Held by the slot: it must be this epoch's or empty, and this request not its shard's last reserve.
     const held = byRecord
@@ -513,7 +525,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
       for (let attempt = 1; ; attempt++) {
         const tokenNow = token;
         const outcome = await this.transactOnce([update, ...(also ? [also] : [])], tenantId, () =>
-          clientToken(tenantId, requestId, tokenNow),
+          clientToken(tenantId, requestId, reservation.reservedAtMs, tokenNow),
         );
         if (outcome === 'done') return 'done';
         if (outcome === 'ended') return 'released';
@@ -796,7 +808,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     const grant = at(keys[0]) ?? {};
     const stored = at(record) as StoredReservation | undefined;
     const shardItems = Array.from({ length: shards }, (_, shard) => at(shardKey(tenantId, shard, month)) ?? {});
-    const lastReserve = requestHash(attempt.requestId);
+    const lastReserve = reserveHash(attempt.requestId, attempt.nowMs);
     const slotHeld = shardItems.findIndex((item) => item[C.lastReserve] === lastReserve);
     return {
       admitted: stored

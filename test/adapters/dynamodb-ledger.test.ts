@@ -165,6 +165,23 @@ describe('DynamoDbLedger against dynalite', () => {
     expect(await quota('retry-tenant')).toMatchObject({ rr: 1, tok: 40 });
   });
 
+  it('admits a request id again, against the limits, once its earlier call ended, and bills the new call', async () => {
+    // GIVEN a queued job's embedding (its request id `<request>:<batch>`) admitted, then released (the
+    // provider refused it), in a minute of one request
+    const t = tenantContext('again-tenant', { requestsPerMinute: 1 });
+    const request = { requestId: 'doc-upload:3', model: 'm', estimate: { tokens: 100, costNanoUsd: 1000 }, nowMs: now };
+    await ledger.release(await ledger.reserve(t, request));
+    // WHEN the queue delivers the job again, in the same minute: refused, the minute's request is used
+    await expect(ledger.reserve(t, { ...request, nowMs: now + 20_000 })).rejects.toMatchObject({
+      code: 'rate_limited',
+    });
+    // AND in the next minute it is admitted, held, and its settle billed
+    const again = await ledger.reserve(t, { ...request, nowMs: now + 60_000 });
+    expect(await quota('again-tenant')).toMatchObject({ held: 1, heldTokens: 100 });
+    await ledger.settle(again, { inputTokens: 10, outputTokens: 5, costNanoUsd: 150 });
+    expect(await quota('again-tenant')).toMatchObject({ tok: 15, nusd: 150, held: 0, heldTokens: 0 });
+  });
+
   it('releases an abandoned reservation (its call crashed) when it would block the tenant', async () => {
     // GIVEN a reservation that was never settled, filling the month's quota
     const t = tenantContext('crash-tenant', { monthlyTokens: 100, tokensPerMinute: 100, requestsPerMinute: 100 });
