@@ -63,8 +63,6 @@ const C = {
   open: 'op',
   /** The request id (hashed) of the shard's last reserve: a retry whose first try landed finds it. */
   lastReserve: 'lr',
-  /** The latest day whose usage its cells hold: a settle of a later day rolls the older days out first. */
-  usageDay: 'ud',
 } as const;
 /** A slot's attributes (`HOLD_SLOTS`): its epoch, and the requests, tokens and nano-USD its calls hold. */
 const holdNames = (slot: number) => ({
@@ -98,9 +96,9 @@ const G = { tokens: 'gt', cost: 'gc', shards: 'sh' } as const;
 
 export interface DynamoDbLedgerOptions {
   /**
-   * An unsettled reservation older than this is taken for the trace of a crashed call and released.
-   * It must exceed the longest a handler can live (the Lambda timeout), or a slow call's settle
-   * would find its reservation gone.
+   * How long a call held by a record without a hold of its own (its epoch's slot blocked by a move's
+   * copy) lasts before it is taken for the trace of a crashed call and released. It must exceed the
+   * longest a handler can live (the Lambda timeout), or a slow call's settle would find it gone.
    */
   readonly reservationTtlMs: number;
   /** Where a settle writes the audit record it is given (the audit log's table and retention). */
@@ -166,15 +164,11 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
   /** The minute window each shard was last admitted in: picks which of the two writes to try first. */
   private readonly lastWindow = new Map<string, number>();
 
-  readonly holdEpochMs: number;
-
   constructor(
     private readonly db: TenantScopedDynamoDb,
     private readonly tableName: string,
     private readonly options: DynamoDbLedgerOptions,
-  ) {
-    this.holdEpochMs = options.reservationTtlMs;
-  }
+  ) {}
 
   reserve(
     tenant: TenantContext,
@@ -485,22 +479,14 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     const { tenantId, requestId, estimate, epoch = 0 } = reservation;
     const key = shardKey(tenantId, reservation.shard, reservation.month);
     const hold = holdNames(slotOf(epoch));
-    const day = dayKey(reservation.reservedAtMs);
     const cellNames = Object.keys(cells);
-    const usageDay = cellNames.length > 0;
     const update: TransactItem = {
       Update: {
         TableName: this.tableName,
         Key: key,
-        UpdateExpression: [
-          usageDay && `SET ${C.usageDay} = if_not_exists(${C.usageDay}, :day)`,
-          `ADD ${C.leaseTokens} :lt, ${C.leaseCost} :lc, #hn :minusOne, #ht :negT, #hc :negC`,
-        ]
-          .filter(Boolean)
-          .join(' ')
-          .concat(cellNames.map((_, i) => `, #u${i} :u${i}`).join('')),
-        // A shard whose cells hold an earlier day only rolls them out first (below).
-        ConditionExpression: `#he = :e${usageDay ? ` AND (attribute_not_exists(${C.usageDay}) OR ${C.usageDay} >= :day)` : ''}`,
+        UpdateExpression: `ADD ${C.leaseTokens} :lt, ${C.leaseCost} :lc, #hn :minusOne, #ht :negT, #hc :negC${cellNames.map((_, i) => `, #u${i} :u${i}`).join('')}`,
+        // The slot is another epoch's once its calls were released as abandoned (`releaseSlot`).
+        ConditionExpression: '#he = :e',
         ExpressionAttributeNames: {
           '#he': hold.epoch,
           '#hn': hold.requests,
@@ -515,66 +501,40 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
           ':minusOne': -1,
           ':negT': -estimate.tokens,
           ':negC': -estimate.costNanoUsd,
-          ...(usageDay ? { ':day': day } : {}),
           ...Object.fromEntries(cellNames.map((name, i) => [`:u${i}`, cells[name]])),
         },
       },
     };
     return unavailableWhenExhausted(async () => {
-      let token = 0;
       for (let attempt = 1; ; attempt++) {
-        const tokenNow = token;
+        // A new token for each try DynamoDB refused as a whole (a conflict): its items were not applied.
         const outcome = await this.transactOnce([update, ...(also ? [also] : [])], tenantId, () =>
-          clientToken(tenantId, requestId, reservation.reservedAtMs, tokenNow),
+          clientToken(tenantId, requestId, reservation.reservedAtMs, attempt),
         );
         if (outcome === 'done') return 'done';
-        if (outcome === 'ended') return 'released';
-        token++;
-        if (outcome === 'conflict') {
-          if (attempt >= END_ATTEMPTS)
-            throw Object.assign(new Error('transaction conflict'), { name: 'TransactionConflictException' });
-          await backoff(attempt);
-          continue;
+        if (outcome !== 'conflict') return 'released';
+        if (attempt >= END_ATTEMPTS) {
+          throw Object.assign(new Error('transaction conflict'), { name: 'TransactionConflictException' });
         }
-        const item = await this.getItem(tenantId, key);
-        if (item?.[hold.epoch] !== epoch) return 'released';
-        if (attempt >= END_ATTEMPTS)
-          throw Object.assign(new Error('usage day keeps moving'), { name: 'TransactionConflictException' });
-        const itemDay = item[C.usageDay];
-        if (usageDay && typeof itemDay === 'string' && itemDay < day) await this.rollUsage(tenantId, item, day);
+        await backoff(attempt);
       }
     });
   }
 
-  /** Moves every usage cell of the shard item at `key` into its day's `USAGE#` item (`rollUsage`), if it has any. */
+  /**
+   * Moves the usage cells of the shard item at `key` into their days' `USAGE#` items, in one
+   * transaction conditional on the cells as read (a settle adding to one meanwhile cancels it, and a
+   * later reserve tries again): the item every call writes twice stays under 1 KB whatever the days
+   * and models its cells come from.
+   */
   private async compactUsage(tenantId: string, key: Key): Promise<void> {
     const item = await this.getItem(tenantId, key);
-    const day = item?.[C.usageDay];
-    if (typeof day === 'string') await this.rollUsage(tenantId, item as Record<string, unknown>, day, true);
-  }
-
-  /**
-   * Moves a shard item's usage cells of days before `day` (and of `day` too, `throughDay`) into their
-   * days' `USAGE#` items and marks it `day`'s, in one transaction conditional on the cells as read (a
-   * settle adding to one meanwhile cancels it, and the caller reads again): its size never grows with
-   * the month, nor past 1 KB with the models a day settles.
-   */
-  private async rollUsage(
-    tenantId: string,
-    item: Record<string, unknown>,
-    day: string,
-    throughDay = false,
-  ): Promise<void> {
-    const month = String(item.sk).slice(SHARD_PREFIX.length);
-    // Each cell to move: its names in the shard item and in the day's item, and its value.
-    const moved = Object.entries(item).flatMap(([name, value]) => {
+    const month = key.sk.slice(SHARD_PREFIX.length);
+    const moved = Object.entries(item ?? {}).flatMap(([name, value]) => {
       const cell = USAGE_CELL.exec(name);
-      const date = cell && `${month}-${cell[1]}`;
-      return cell && date && (date < day || (throughDay && date === day))
-        ? [{ name, dd: cell[1], dayName: `${cell[2]}#${cell[3]}`, value }]
-        : [];
+      return cell ? [{ name, dd: cell[1], dayName: `${cell[2]}#${cell[3]}`, value }] : [];
     });
-    if (moved.length === 0 && item[C.usageDay] === day) return;
+    if (moved.length === 0) return;
     const days = [...new Set(moved.map((cell) => cell.dd))];
     await this.transactOnce(
       [
@@ -583,7 +543,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
           return {
             Update: {
               TableName: this.tableName,
-              Key: { pk: String(item.pk), sk: `${USAGE_PREFIX}${month}-${dd}` },
+              Key: { pk: key.pk, sk: `${USAGE_PREFIX}${month}-${dd}` },
               UpdateExpression: `SET ${TTL_ATTRIBUTE} = :exp ADD ${cells.map((_, i) => `#f${i} :f${i}`).join(', ')}`,
               ExpressionAttributeNames: Object.fromEntries(cells.map((cell, i) => [`#f${i}`, cell.dayName])),
               ExpressionAttributeValues: {
@@ -596,16 +556,11 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
         {
           Update: {
             TableName: this.tableName,
-            Key: { pk: String(item.pk), sk: String(item.sk) },
-            UpdateExpression: `SET ${C.usageDay} = :day${moved.length > 0 ? ` REMOVE ${moved.map((_, i) => `#m${i}`).join(', ')}` : ''}`,
-            ConditionExpression: [`${C.usageDay} = :seenDay`, ...moved.map((_, i) => `#m${i} = :m${i}`)].join(' AND '),
-            ExpressionAttributeNames:
-              moved.length > 0 ? Object.fromEntries(moved.map((cell, i) => [`#m${i}`, cell.name])) : undefined,
-            ExpressionAttributeValues: {
-              ':day': day,
-              ':seenDay': item[C.usageDay],
-              ...Object.fromEntries(moved.map((cell, i) => [`:m${i}`, cell.value])),
-            },
+            Key: key,
+            UpdateExpression: `REMOVE ${moved.map((_, i) => `#m${i}`).join(', ')}`,
+            ConditionExpression: moved.map((_, i) => `#m${i} = :m${i}`).join(' AND '),
+            ExpressionAttributeNames: Object.fromEntries(moved.map((cell, i) => [`#m${i}`, cell.name])),
+            ExpressionAttributeValues: Object.fromEntries(moved.map((cell, i) => [`:m${i}`, cell.value])),
           },
         },
       ],
@@ -735,10 +690,12 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     await this.update(tenantId, {
       TableName: this.tableName,
       Key: key,
-      UpdateExpression: `SET #hn = :zero, #ht = :zero, #hc = :zero ADD ${C.leaseTokens} :t, ${C.leaseCost} :c`,
+      // Marked released, not of its epoch: a settle that comes after all the same (a clock far behind) bills nothing.
+      UpdateExpression: `SET #he = :released, #hn = :zero, #ht = :zero, #hc = :zero ADD ${C.leaseTokens} :t, ${C.leaseCost} :c`,
       ConditionExpression: '#he = :e AND #hn = :n AND #ht = :t AND #hc = :c',
       ExpressionAttributeNames: { '#he': names.epoch, '#hn': names.requests, '#ht': names.tokens, '#hc': names.cost },
       ExpressionAttributeValues: {
+        ':released': -1,
         ':zero': 0,
         ':e': hold.epoch,
         ':n': hold.requests,

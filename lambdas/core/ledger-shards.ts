@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LONGEST_HANDLER_TIMEOUT_SECONDS } from '../../contract/lambda';
 import type { TenantLimits } from '../../contract/tenancy';
 import { PlatformError } from './errors';
 import {
@@ -58,9 +59,16 @@ export interface SlotHold {
   readonly costNanoUsd: number;
 }
 
+/**
+ * How long an epoch lasts: longer than any call may run (the longest handler's timeout, 300 s) with a
+ * minute to spare for clocks that differ between functions. Fixed, not configured: every plane a
+ * tenant's items pass through (a pool, a silo, functions of two deployments) must count epochs alike.
+ */
+export const HOLD_EPOCH_MS = (LONGEST_HANDLER_TIMEOUT_SECONDS + 60) * 1000;
+
 /** The epoch a call reserved at `nowMs` is held in. */
-export function holdEpoch(nowMs: number, epochMs: number): number {
-  return Math.floor(nowMs / epochMs);
+export function holdEpoch(nowMs: number): number {
+  return Math.floor(nowMs / HOLD_EPOCH_MS);
 }
 
 export function slotOf(epoch: number): number {
@@ -296,8 +304,6 @@ export interface AdmissionAttempt {
  * decisions (those are `admitCall`'s and `nextAdmissionStep`'s).
  */
 export interface AdmissionStore {
-  /** How long an epoch of held calls lasts: the longest a call may run. */
-  readonly holdEpochMs: number;
   /**
    * Takes the call's room on `shard` in one conditional write, held in the epoch's slot or, `byRecord`,
    * by a reservation record; `seen`, the shard as just read, tells which minute's counters it adds to.
@@ -360,7 +366,7 @@ export async function admitCall(
   const month = monthKey(nowMs);
   const home = homeShard(requestId, shards);
   const byRecord = request.holdMs !== undefined;
-  const epoch = holdEpoch(nowMs, store.holdEpochMs);
+  const epoch = holdEpoch(nowMs);
   const attempt: AdmissionAttempt = {
     tenant,
     requestId,

@@ -27,12 +27,12 @@ describe('catchUpWrite', () => {
     ).toBeUndefined();
   });
 
-  it('takes away a counter the pool rolled out of the item since the copy, and never writes one back', () => {
-    // copied with 40 tokens of the 7th in the shard item; the pool then rolled them into USAGE#2026-11-07
+  it('takes away a counter the pool moved out of the item since the copy, and never writes one back', () => {
+    // copied with 40 tokens of the 7th in the shard item; the pool then moved them into USAGE#2026-11-07
     const cell = '07|in#nova-micro';
     const base = baseOf({ ...key, lt: 1000, [cell]: 40 }, ['lt', cell]);
-    const write = catchUpWrite(key, ['lt'], base, { ...key, lt: 1000, ud: '2026-11-08' }, undefined);
-    expect(write).toMatchObject({ kind: 'add', deltas: { [cell]: -40 }, item: { ...key, ud: '2026-11-08' } });
+    const write = catchUpWrite(key, ['lt'], base, { ...key, lt: 1000, w: 8 }, undefined);
+    expect(write).toMatchObject({ kind: 'add', deltas: { [cell]: -40 }, item: { ...key, w: 8 } });
     expect(Object.keys((write as { item: object }).item)).not.toContain('lt');
   });
 

@@ -1,5 +1,8 @@
+import { LONGEST_HANDLER_TIMEOUT_SECONDS } from '../../contract/lambda';
 import {
+  HOLD_EPOCH_MS,
   HOLD_SLOTS,
+  holdEpoch,
   isStale,
   leaseTerms,
   nextAdmissionStep,
@@ -138,6 +141,11 @@ describe('ledger shards', () => {
   });
 
   describe('calls held by epoch', () => {
+    it('counts epochs longer than any call may run, with a minute to spare for clocks apart', () => {
+      expect(HOLD_EPOCH_MS).toBeGreaterThanOrEqual((LONGEST_HANDLER_TIMEOUT_SECONDS + 60) * 1000);
+      expect(holdEpoch(HOLD_EPOCH_MS * 7 + 1)).toBe(7);
+    });
+
     const leased = { leaseTokens: 500, leaseCostNanoUsd: 5000 };
     const hold = (slot: number, holdEpoch: number, requests = 1) => ({
       slot,

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { TenantLimits } from '../../contract/tenancy';
 import { DynamoDbLedger } from '../../lambdas/adapters/dynamodb-ledger';
+import { HOLD_EPOCH_MS } from '../../lambdas/core/ledger-shards';
 import { budgetNanoUsd, minuteWindow, monthKey } from '../../lambdas/core/limits';
-import { DEFAULT_MODELS, platformConfig } from '../../lib/config';
+import { DEFAULT_MODELS } from '../../lib/config';
 import type { DynamoDbFaultInjector } from '../../local/dynamodb-front';
 import { ledgerState } from '../support/ledger';
 import { call, localDynamoDb, onboard, startTestPlatform } from '../support/platform';
@@ -250,16 +251,15 @@ describe('metering under load and faults', () => {
 
       const run = await runLoad('fault', faults, async () => {
         // Calls that crashed after reserving: 900 of the quota tenant's 1,200 tokens held, made two
-        // epochs (the platform's reservation hold) ago, so they are abandoned already: no waiting for it.
-        const holdMs = platformConfig().reservationTtlSeconds * 1000;
-        const crashedLedger = new DynamoDbLedger(db.scoped, 'ledger', { reservationTtlMs: holdMs });
+        // epochs ago, so they are abandoned already: no waiting for it.
+        const crashedLedger = new DynamoDbLedger(db.scoped, 'ledger', { reservationTtlMs: 360_000 });
         const quotaTenant = tenantContext('fault-quota', TENANTS[2].limits);
         for (let i = 0; i < 3; i++) {
           await crashedLedger.reserve(quotaTenant, {
             requestId: `crashed-${i}`,
             model: 'nova-micro',
             estimate: { tokens: 300, costNanoUsd: 0 },
-            nowMs: Date.now() - 2 * holdMs,
+            nowMs: Date.now() - 2 * HOLD_EPOCH_MS,
           });
         }
       });

@@ -42,3 +42,16 @@ export async function ledgerState(db: DocumentClient, tenantId: string, month = 
     items,
   };
 }
+
+/** An item's size as DynamoDB counts it for write units: names and values, numbers by their digits. */
+export function dynamoDbItemBytes(item: Readonly<Record<string, unknown>>): number {
+  const valueBytes = (value: unknown): number => {
+    if (typeof value === 'string') return Buffer.byteLength(value);
+    if (typeof value === 'number')
+      return Math.ceil(String(Math.abs(value)).replace('.', '').replace(/^0+/, '').length / 2) + 1;
+    if (value instanceof Set) return [...value].reduce((sum: number, member) => sum + valueBytes(member), 0);
+    if (typeof value === 'boolean' || value === null) return 1;
+    return Buffer.byteLength(JSON.stringify(value));
+  };
+  return Object.entries(item).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + valueBytes(value), 0);
+}
