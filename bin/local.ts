@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
+import { bedrockModels } from '../contract/catalog';
 import { platformConfig } from '../lib/config';
+import { parseModelFaults } from '../local/model-faults';
 import { operatorTokenFile, startLocalPlatform } from '../local/platform';
 
 /** `npm start`: the whole platform on 127.0.0.1, no AWS account needed. */
@@ -12,12 +14,20 @@ async function main() {
   const config = platformConfig((key) => ({ adapterInstanceType: 'ml.g5.2xlarge' })[key]);
   // LOCAL_MODEL_WORD_DELAY_MS: the local model streams a word every so many ms, like a real one.
   const modelWordDelayMs = Number(process.env.LOCAL_MODEL_WORD_DELAY_MS ?? 0);
-  const platform = await startLocalPlatform({ port, dataDir, ingestWorker, config, modelWordDelayMs });
+  // LOCAL_MODEL_FAULTS=nova-micro:throttle,nova-lite:error: those models throttle or fail until told otherwise.
+  const modelFaults = parseModelFaults(
+    process.env.LOCAL_MODEL_FAULTS ?? '',
+    bedrockModels(config.models).map((model) => model.name),
+  );
+  const platform = await startLocalPlatform({ port, dataDir, ingestWorker, config, modelWordDelayMs, modelFaults });
   console.log(`multi-tenant AI platform (local mode) on ${platform.url}`);
   console.log(`data under ${dataDir}; the local model is deterministic, not a language model`);
   console.log('create a tenant: npm run tenant -- create acme --tier standard');
   // The operator token stays in its file: the console takes it typed in, or after `#key=` in the URL.
   console.log(`usage console: ${platform.url}/console/ (operator token in ${operatorTokenFile(dataDir)})`);
+  for (const [model, fault] of Object.entries(modelFaults)) {
+    console.log(`model fault: ${model} answers '${fault}' (PUT /local/model-faults changes it)`);
+  }
   const stop = async () => {
     await platform.close();
     process.exit(0);

@@ -27,6 +27,7 @@ import {
   localInputParts,
   localModel,
 } from './local-model';
+import type { ModelFault } from './model-faults';
 import type { LocalSts } from './sts-server';
 
 const cachePoint = z.object({ cachePoint: z.object({ type: z.literal('default') }).strict() }).strict();
@@ -195,6 +196,8 @@ export interface LocalBedrockServer {
    * model; `extraInputTokens`: report more input than the local model counted.
    */
   misbehave(mode: ConverseMisbehaviour | undefined): void;
+  /** The faults models show (by Bedrock model id), until changed: `LOCAL_MODEL_FAULTS` and its route. */
+  readonly modelFaults: Map<string, ModelFault>;
   close(): Promise<void>;
 }
 
@@ -243,6 +246,7 @@ export async function startLocalBedrock(options: {
   const region = options.region ?? 'us-east-1';
   const inferenceProfiles = options.inferenceProfiles ?? new Map<string, LocalInferenceProfile>();
   let misbehaviour: ConverseMisbehaviour = {};
+  const modelFaults = new Map<string, ModelFault>();
   const promptCache = localPromptCache();
   /** The control plane's application inference profiles: create, list, delete. */
   const serveInferenceProfiles = (method: string, url: string, body: unknown, response: ServerResponse) => {
@@ -375,6 +379,19 @@ export async function startLocalBedrock(options: {
     if (!served.includes(modelId)) {
       return sendAwsError(response, 400, 'ValidationException', 'The provided model identifier is invalid.');
     }
+    switch (modelFaults.get(modelId)) {
+      case 'throttle':
+        return sendAwsError(
+          response,
+          429,
+          'ThrottlingException',
+          'Too many requests, please wait before trying again.',
+        );
+      case 'error':
+        return sendAwsError(response, 500, 'InternalServerException', 'The server encountered an internal error.');
+      case 'timeout':
+        return;
+    }
     const invalid = (error: z.ZodError) =>
       sendAwsError(
         response,
@@ -460,6 +477,7 @@ export async function startLocalBedrock(options: {
     misbehave: (mode) => {
       misbehaviour = mode ?? {};
     },
+    modelFaults,
     close: () => {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));

@@ -42,6 +42,7 @@ import { type AccessDecision, type DynamoDbFaultInjector, startDynamoDbFront } f
 import { startLocalDynamoDb } from './dynamodb-server';
 import { type LocalEvent, type LocalEventBridge, startLocalEventBridge } from './eventbridge-server';
 import { lambdaContext } from './lambda-context';
+import { type ModelFaults, modelFaultChange } from './model-faults';
 import { type LocalOffboardingRunner, startLocalOffboardingRunner } from './offboarding-runner';
 import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server';
 import type { PartitionCapacity } from './partition-capacity';
@@ -83,6 +84,8 @@ export interface LocalPlatformOptions {
   readonly partitionLimits?: { readonly writeUnitsPerSecond: number; readonly readUnitsPerSecond: number };
   /** How long the local model takes a word when it streams (`LOCAL_MODEL_WORD_DELAY_MS`); default: none. */
   readonly modelWordDelayMs?: number;
+  /** Faults models show from the start, by catalog id (`LOCAL_MODEL_FAULTS`); `PUT /local/model-faults` changes them. */
+  readonly modelFaults?: ModelFaults;
   /** Tests only: a deploy of this tenant's silo fails with the returned message. */
   readonly siloDeployFault?: (tenantId: string) => string | undefined;
   /** Tests only: runs once the tenant's silo plane is up, before its deploy answers (a deploy build still running). */
@@ -199,7 +202,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     handlerTimeoutMs: options.handlerTimeoutMs,
   });
   const background = startBackgroundWork(deps, aws.standIns.sqs, options.ingestWorker !== false);
-  const localRoutes = { ...devIssuerRoutes(issuer, operatorToken), ...consoleRoutes() };
+  const localRoutes = {
+    ...devIssuerRoutes(issuer, operatorToken),
+    ...modelFaultRoutes(config, aws.standIns.bedrock, operatorToken),
+    ...consoleRoutes(),
+  };
   front.serve((request, response) => (localRoutes[`${request.method} ${request.url}`] ?? gateway)(request, response));
 
   return {
@@ -265,6 +272,9 @@ async function startLocalAws(
     region: options.region,
     inferenceProfiles: profiles,
   });
+  for (const [model, fault] of Object.entries(options.modelFaults ?? {})) {
+    bedrock.modelFaults.set(bedrockModelIdOf(config, model), fault);
+  }
   const adapterEndpoint = localAdapterEndpoint(config);
   const sagemaker = adapterEndpoint && (await startLocalSageMaker({ endpoint: adapterEndpoint, now }));
   // The production adapters, pointed at the local servers: local mode changes endpoints, not code.
@@ -772,6 +782,56 @@ function devIssuerRoutes(issuer: DevIssuer, operatorToken: string) {
         expires_in: expiresInSeconds,
       });
     },
+  } as Record<string, (request: IncomingMessage, response: ServerResponse) => Promise<void>>;
+}
+
+/** A catalog model's Bedrock model id: where the local Bedrock keeps its fault. */
+function bedrockModelIdOf(config: PlatformConfig, model: string): string {
+  const served = bedrockModels(config.models).find((entry) => entry.name === model);
+  if (!served) throw new Error(`'${model}' is not a Bedrock model of the catalog`);
+  return served.bedrockModelId;
+}
+
+/**
+ * `GET /local/model-faults` (the faults by catalog model) and `PUT /local/model-faults`
+ * (`{"model": "nova-micro", "fault": "throttle"}`, or `"fault": null` to clear it), for the operator:
+ * a model throttles or fails from the next call on, the same as with `LOCAL_MODEL_FAULTS`.
+ */
+function modelFaultRoutes(config: PlatformConfig, bedrock: LocalBedrockServer, operatorToken: string) {
+  const models = bedrockModels(config.models).map((entry) => entry.name);
+  const reply = (response: ServerResponse, status: number, body: unknown) => {
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(body));
+  };
+  const current = () =>
+    Object.fromEntries(
+      models.flatMap((model) => {
+        const fault = bedrock.modelFaults.get(bedrockModelIdOf(config, model));
+        return fault ? [[model, fault]] : [];
+      }),
+    );
+  const operatorOnly =
+    (serve: (request: IncomingMessage, response: ServerResponse) => Promise<void>) =>
+    async (request: IncomingMessage, response: ServerResponse) => {
+      if (!isOperator(request.headers.authorization, operatorToken)) {
+        return reply(response, 403, { error: { code: 'forbidden', message: 'operator token required' } });
+      }
+      await serve(request, response);
+    };
+  return {
+    'GET /local/model-faults': operatorOnly(async (_request, response) => reply(response, 200, { faults: current() })),
+    'PUT /local/model-faults': operatorOnly(async (request, response) => {
+      let change: ReturnType<typeof modelFaultChange>;
+      try {
+        change = modelFaultChange(parseJson((await readBody(request)).toString('utf8') || '{}'), models);
+      } catch (error) {
+        return reply(response, 400, { error: { code: 'invalid_request', message: (error as Error).message } });
+      }
+      const modelId = bedrockModelIdOf(config, change.model);
+      if (change.fault) bedrock.modelFaults.set(modelId, change.fault);
+      else bedrock.modelFaults.delete(modelId);
+      reply(response, 200, { faults: current() });
+    }),
   } as Record<string, (request: IncomingMessage, response: ServerResponse) => Promise<void>>;
 }
 

@@ -23,6 +23,24 @@ describe('model calls under a deadline', () => {
   afterAll(() => platform.close());
   afterEach(() => platform.bedrock.misbehave(undefined));
 
+  it("answers 504 for a model told to time out through the local route (LOCAL_MODEL_FAULTS' timeout)", async () => {
+    const setFault = (fault: string | null) =>
+      call(platform, 'PUT', '/local/model-faults', {
+        credential: platform.operatorToken,
+        body: { model: 'nova-lite', fault },
+      });
+    expect((await setFault('timeout')).body).toEqual({ faults: { 'nova-lite': 'timeout' } });
+    const own = (await onboard(platform, 'timeout-co', { tier: 'standard' })).apiKey;
+    const ask = () =>
+      call(platform, 'POST', '/v1/chat/completions', {
+        credential: own,
+        body: { model: 'nova-lite', messages, max_tokens: 20 },
+      });
+    expect((await ask()).body.error.code).toBe('upstream_timeout');
+    await setFault(null);
+    expect((await ask()).status).toBe(200);
+  });
+
   it('aborts a model call that would outlive the handler, answers 504, and bills the reserved estimate once', async () => {
     platform.bedrock.misbehave({ hang: true });
     const answer = await call(platform, 'POST', '/v1/chat/completions', {

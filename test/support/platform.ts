@@ -37,6 +37,7 @@ export async function startTestPlatform(
     | 'moveSleep'
     | 'siloRegions'
     | 'workflowPollMs'
+    | 'modelFaults'
   > = {},
 ): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
