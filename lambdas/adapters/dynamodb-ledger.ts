@@ -741,13 +741,36 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     const { month, shards } = attempt;
     const { tenantId } = attempt.tenant;
     const record = reservationKey(tenantId, attempt.home, attempt.requestId);
-    const keys = [
-      grantKey(tenantId, month),
-      record,
-      ...Array.from({ length: shards }, (_, s) => shardKey(tenantId, s, month)),
-    ];
+    const shardKeys = Array.from({ length: shards }, (_, s) => shardKey(tenantId, s, month));
+    const items = await this.consistentBatchGet(tenantId, [grantKey(tenantId, month), record, ...shardKeys]);
+    const at = (key: Key) => items.get(`${key.pk}/${key.sk}`);
+    const grant = at(grantKey(tenantId, month)) ?? {};
+    const stored = at(record) as StoredReservation | undefined;
+    const shardItems = shardKeys.map((key) => at(key) ?? {});
+    const lastReserve = reserveHash(attempt.requestId, attempt.nowMs);
+    const slotHeld = shardItems.findIndex((item) => item[C.lastReserve] === lastReserve);
+    // Shards a lease went to under limits that gave more of them: read only when there are some.
+    const retired = [...((grant[G.shards] as Set<number> | undefined) ?? [])].filter((shard) => shard >= shards);
+    const retiredKeys = retired.map((shard) => shardKey(tenantId, shard, month));
+    const retiredItems = retired.length > 0 ? await this.consistentBatchGet(tenantId, retiredKeys) : new Map();
+    return {
+      admitted: stored
+        ? { shard: stored.s, month: stored.m }
+        : slotHeld >= 0
+          ? { shard: slotHeld, month, epoch: attempt.epoch }
+          : undefined,
+      grant: { tokens: Number(grant[G.tokens] ?? 0), costNanoUsd: Number(grant[G.cost] ?? 0) },
+      shards: shardItems.map((item, shard) => shardState(item, shard)),
+      retired: retired.map((shard, i) =>
+        shardState(retiredItems.get(`${retiredKeys[i].pk}/${retiredKeys[i].sk}`) ?? {}, shard),
+      ),
+    };
+  }
+
+  /** Items by `pk/sk`, read strongly consistent, unprocessed keys asked again a few times. */
+  private async consistentBatchGet(tenantId: string, keys: readonly Key[]) {
     const items = new Map<string, Record<string, unknown>>();
-    let pending: Key[] = keys;
+    let pending: Key[] = [...keys];
     for (let round = 1; pending.length > 0; round++) {
       const keysNow = pending;
       const answer = await withRetries(() =>
@@ -761,48 +784,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
         throw Object.assign(new Error('unprocessed keys'), { name: 'ThrottlingException' });
       }
     }
-    const at = (key: Key) => items.get(`${key.pk}/${key.sk}`);
-    const grant = at(keys[0]) ?? {};
-    const stored = at(record) as StoredReservation | undefined;
-    const shardItems = Array.from({ length: shards }, (_, shard) => at(shardKey(tenantId, shard, month)) ?? {});
-    const lastReserve = reserveHash(attempt.requestId, attempt.nowMs);
-    const slotHeld = shardItems.findIndex((item) => item[C.lastReserve] === lastReserve);
-    return {
-      admitted: stored
-        ? { shard: stored.s, month: stored.m }
-        : slotHeld >= 0
-          ? { shard: slotHeld, month, epoch: attempt.epoch }
-          : undefined,
-      grant: { tokens: Number(grant[G.tokens] ?? 0), costNanoUsd: Number(grant[G.cost] ?? 0) },
-      shards: shardItems.map(
-        (item, shard): ShardState => ({
-          shard,
-          window: Number(item[C.window] ?? -1),
-          windowRequests: Number(item[C.windowRequests] ?? 0),
-          windowTokens: Number(item[C.windowTokens] ?? 0),
-          leaseTokens: Number(item[C.leaseTokens] ?? 0),
-          leaseCostNanoUsd: Number(item[C.leaseCost] ?? 0),
-          terms:
-            item[C.termsTokens] === undefined
-              ? undefined
-              : { monthlyTokens: Number(item[C.termsTokens]), budgetNanoUsd: Number(item[C.termsCost]) },
-          open: Number(item[C.open] ?? 0),
-          holds: Array.from({ length: HOLD_SLOTS }, (_, slot) => slot).flatMap((slot) => {
-            const names = holdNames(slot);
-            if (item[names.epoch] === undefined) return [];
-            return [
-              {
-                slot,
-                epoch: Number(item[names.epoch]),
-                requests: Number(item[names.requests] ?? 0),
-                tokens: Number(item[names.tokens] ?? 0),
-                costNanoUsd: Number(item[names.cost] ?? 0),
-              },
-            ];
-          }),
-        }),
-      ),
-    };
+    return items;
   }
 
   async usage(tenant: TenantContext, range: { from: string; to: string }): Promise<UsageRecord[]> {
@@ -889,6 +871,36 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
  * shard item, so it keeps trying for a few seconds (backoff at most 1 s a try) before it does.
  */
 const END_ATTEMPTS = 10;
+
+/** A shard item as admission reads it (absent: `{}`, a shard nothing was admitted on this month). */
+function shardState(item: Readonly<Record<string, unknown>>, shard: number): ShardState {
+  return {
+    shard,
+    window: Number(item[C.window] ?? -1),
+    windowRequests: Number(item[C.windowRequests] ?? 0),
+    windowTokens: Number(item[C.windowTokens] ?? 0),
+    leaseTokens: Number(item[C.leaseTokens] ?? 0),
+    leaseCostNanoUsd: Number(item[C.leaseCost] ?? 0),
+    terms:
+      item[C.termsTokens] === undefined
+        ? undefined
+        : { monthlyTokens: Number(item[C.termsTokens]), budgetNanoUsd: Number(item[C.termsCost]) },
+    open: Number(item[C.open] ?? 0),
+    holds: Array.from({ length: HOLD_SLOTS }, (_, slot) => slot).flatMap((slot) => {
+      const names = holdNames(slot);
+      if (item[names.epoch] === undefined) return [];
+      return [
+        {
+          slot,
+          epoch: Number(item[names.epoch]),
+          requests: Number(item[names.requests] ?? 0),
+          tokens: Number(item[names.tokens] ?? 0),
+          costNanoUsd: Number(item[names.cost] ?? 0),
+        },
+      ];
+    }),
+  };
+}
 
 /**
  * Settled usage of every tenant, for the operator's report. Runs with the admin function's own

@@ -174,6 +174,8 @@ export function nextAdmissionStep(input: {
   limits: TenantLimits;
   estimate: Estimate;
   shards: readonly ShardState[];
+  /** Shards past the count the limits give now (they were lowered) that took a lease this month. */
+  retired?: readonly ShardState[];
   grant: MonthGrant;
   nowMs: number;
   /** The shard this request goes to when it can: spreading requests evenly over shards is what keeps each key cool. */
@@ -186,9 +188,13 @@ export function nextAdmissionStep(input: {
   byRecord: boolean;
 }): AdmissionStep {
   const { limits, estimate, shards, grant, nowMs, epoch } = input;
-  if (!input.releasedAbandoned && shards.some((s) => s.holds.some((hold) => isStale(hold, epoch)))) {
+  const retired = input.retired ?? [];
+  if (!input.releasedAbandoned && [...shards, ...retired].some((s) => s.holds.some((hold) => isStale(hold, epoch)))) {
     return { kind: 'release-abandoned' };
   }
+  // A retired shard admits nothing more: what its lease holds goes back to the month first.
+  const retiredLeases = retired.filter((s) => s.leaseTokens !== 0 || s.leaseCostNanoUsd !== 0);
+  if (retiredLeases.length > 0) return { kind: 'return-leases', shards: retiredLeases.map((s) => s.shard) };
   const terms = leaseTerms(limits);
   const window = minuteWindow(nowMs);
   const n = shards.length;
@@ -321,6 +327,8 @@ export interface AdmissionStore {
    */
   admissionState(attempt: AdmissionAttempt): Promise<{
     shards: ShardState[];
+    /** The shards past `attempt.shards` that took a lease this month (the limits were lowered since). */
+    retired: ShardState[];
     grant: MonthGrant;
     admitted?: { shard: number; month: string; epoch?: number };
   }>;
@@ -408,6 +416,7 @@ export async function admitCall(
       limits,
       estimate,
       shards: state.shards,
+      retired: state.retired,
       grant: state.grant,
       nowMs,
       home,
@@ -424,11 +433,13 @@ export async function admitCall(
       case 'lease':
         await store.lease(attempt, step.shard, step);
         break;
-      case 'return-leases':
-        await Promise.all(step.shards.map((shard) => store.returnLease(attempt, state.shards[shard])));
+      case 'return-leases': {
+        const seen = new Map([...state.shards, ...state.retired].map((s) => [s.shard, s]));
+        await Promise.all(step.shards.map((shard) => store.returnLease(attempt, seen.get(shard) as ShardState)));
         break;
+      }
       case 'release-abandoned':
-        await store.releaseAbandoned(attempt, state.shards);
+        await store.releaseAbandoned(attempt, [...state.shards, ...state.retired]);
         releasedAbandoned = true;
         break;
       case 'refuse':

@@ -344,6 +344,28 @@ describe('DynamoDbLedger against dynalite', () => {
     );
 
     it(
+      'gives back the leases of shards a lowered request rate retired, so the month admits all it allows',
+      async () => {
+        // GIVEN a 4-shard tenant allowed 6,400 tokens this month whose shards hold leases, 1,200 tokens used
+        const limits = { ...fourShards, monthlyTokens: 6_400 };
+        const before = tenantContext('retiring-co', limits);
+        for (let i = 0; i < 20; i++) await reserve(before, 60);
+        const leasedOn = (await quota('retiring-co')).items.filter(
+          (item) => String(item.sk).startsWith('SHARD#') && Number(item.lt) > 0,
+        );
+        expect(new Set(leasedOn.map((item) => item.pk)).size).toBeGreaterThan(1);
+        // WHEN its request rate drops to one shard's worth
+        const after = tenantContext('retiring-co', { ...limits, requestsPerMinute: 600 });
+        expect(shardCount(after.limits)).toBe(1);
+        // THEN all the month has left is admitted (5,200 tokens: 86 calls of 60), none kept in the retired shards' leases
+        const outcomes = await Promise.allSettled(Array.from({ length: 100 }, () => reserveRetrying(after, 60)));
+        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(86);
+        expect(await quota('retiring-co')).toMatchObject({ tok: 6_360 });
+      },
+      RACE_TIMEOUT_MS,
+    );
+
+    it(
       'takes a lowered monthly limit at once: leases granted under the old one are given back first',
       async () => {
         // GIVEN a 4-shard tenant that used 3,000 tokens under a 1,000,000 limit
