@@ -29,9 +29,10 @@ export interface PlatformConfig {
   /** How long each tier's stored Responses API responses are kept (DynamoDB TTL). */
   readonly storedResponseDays: Readonly<Record<Tier, number>>;
   /**
-   * After this long an unsettled reservation is released as abandoned. Must exceed the longest
-   * handler's Lambda timeout (a streamed chat's, 300 s), or a slow call's settle would find its
-   * reservation gone and bill nothing.
+   * After this long an unsettled call held by a record (its epoch's slot blocked by a move's copy not
+   * caught up) is released as abandoned; calls held in epoch slots follow the ledger's fixed epoch
+   * (`HOLD_EPOCH_MS`, 360 s). Must exceed the longest handler's Lambda timeout (a streamed chat's,
+   * 300 s), or a slow call's settle would find its reservation gone and bill nothing.
    */
   readonly reservationTtlSeconds: number;
   /** Embedding model, chunking and size limit of documents. */
