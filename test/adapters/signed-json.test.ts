@@ -7,6 +7,7 @@ describe('sigV4Headers', () => {
   const now = new Date('2026-12-07T18:30:12.345Z');
   const cases: {
     service: string;
+    region: string;
     host: string;
     path: string;
     headers: Record<string, string>;
@@ -15,7 +16,8 @@ describe('sigV4Headers', () => {
   }[] = [
     {
       service: 'dynamodb',
-      host: 'dynamodb.us-east-1.amazonaws.com',
+      region: 'us-east-1',
+      host: 'dynamodb.localhost',
       path: '/',
       headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.PutItem' },
       body: '{"TableName":"t","Item":{"pk":{"S":"é"}}}',
@@ -23,6 +25,7 @@ describe('sigV4Headers', () => {
     },
     {
       service: 'bedrock',
+      region: 'us-east-1',
       host: '127.0.0.1:8850',
       path: `/prefix/model/${encodeURIComponent("us.amazon.nova-micro-v1:0 (it's)")}/converse`,
       headers: { 'content-type': 'application/json' },
@@ -31,7 +34,8 @@ describe('sigV4Headers', () => {
     },
     {
       service: 'bedrock',
-      host: 'bedrock-runtime.eu-west-1.amazonaws.com',
+      region: 'eu-west-1',
+      host: 'bedrock-runtime.localhost',
       path: '/guardrail/g-1/version/DRAFT/./x/../apply/',
       headers: { 'content-type': 'application/json' },
       body: '',
@@ -40,7 +44,7 @@ describe('sigV4Headers', () => {
   ];
 
   it.each(cases)('signs a $service POST to $path as SignatureV4 does', async (request) => {
-    const region = request.host.includes('eu-west-1') ? 'eu-west-1' : 'us-east-1';
+    const { region } = request;
     const signer = new SignatureV4({
       credentials: request.credentials,
       region,
