@@ -35,7 +35,7 @@ import { auditItem } from './dynamodb-audit-log';
 import { isConditionalCheckFailure } from './dynamodb-errors';
 import { deletePartition } from './dynamodb-partition';
 import type { DocumentClient } from './dynamodb-wire';
-import { backoff, isRetryable, withRetries } from './retry';
+import { isRetryable, withRetries } from './retry';
 import type { TenantScopedDynamoDb } from './tenant-scoped-dynamodb';
 
 /** Month items outlive their month by this long, for late questions about a bill. */
@@ -48,7 +48,7 @@ const GRANT_PREFIX = 'GRANT#';
 const SHARD_PREFIX = 'SHARD#';
 /** One call in flight held by a record (a queued job), on its request's home shard. */
 const RESERVATION_PREFIX = 'R#';
-/** One shard's settled usage of one day, a cell per model and field: the days its shard item rolled out. */
+/** One shard's settled usage of one day, a cell per model and field: what its shard item moved out past 1 KB. */
 const USAGE_PREFIX = 'USAGE#';
 const USAGE_FIELDS = { in: 'inputTokens', out: 'outputTokens', req: 'requests', nusd: 'costNanoUsd' } as const;
 /** The shard item's attributes, short because every reserve and settle writes them. */
@@ -255,7 +255,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
         });
         if (written === undefined) continue;
         this.lastWindow.set(windowKey, window);
-        // Past 1 KB (many models settled today), every write of the item costs more: move its cells out.
+        // Past 1 KB (the cells of many days or models), every write of the item costs more: move them out.
         if (written > 1) await this.compactUsage(tenant.tenantId, key);
         return 'admitted';
       }
@@ -465,10 +465,9 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
   /**
    * Ends a call held by its epoch's slot: takes its estimate out of the slot, gives `refund` back to
    * the lease and adds the usage `cells` (a day's, `usageCell`), with `also`, in one transaction whose
-   * client token comes from the request: a try whose answer was lost is answered success, never
-   * applied twice. The token changes only after a try DynamoDB refused as a whole (a conflict, or the
-   * shard's day to roll first), so no token is ever sent again with other items. `released` when the
-   * slot no longer holds the call: released as abandoned (nothing to give back, nothing billed).
+   * client token comes from the request (`transact`): a try whose answer was lost is answered success,
+   * never applied twice. `released` when the slot no longer holds the call: released as abandoned
+   * (nothing to give back, nothing billed).
    */
   private endHold(
     reservation: Reservation,
@@ -506,17 +505,16 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
       },
     };
     return unavailableWhenExhausted(async () => {
-      for (let attempt = 1; ; attempt++) {
-        // A new token for each try DynamoDB refused as a whole (a conflict): its items were not applied.
-        const outcome = await this.transactOnce([update, ...(also ? [also] : [])], tenantId, () =>
-          clientToken(tenantId, requestId, reservation.reservedAtMs, attempt),
-        );
-        if (outcome === 'done') return 'done';
-        if (outcome !== 'conflict') return 'released';
-        if (attempt >= END_ATTEMPTS) {
-          throw Object.assign(new Error('transaction conflict'), { name: 'TransactionConflictException' });
-        }
-        await backoff(attempt);
+      try {
+        const outcome = await this.transact([update, ...(also ? [also] : [])], tenantId, {
+          attempts: END_ATTEMPTS,
+          token: (n) => clientToken(tenantId, requestId, reservation.reservedAtMs, n),
+        });
+        return outcome === 'done' ? 'done' : 'released';
+      } catch (error) {
+        // Its token ended this call already with other items (a settle after its release, or the reverse).
+        if ((error as Error).name === 'IdempotentParameterMismatchException') return 'released';
+        throw error;
       }
     });
   }
@@ -536,7 +534,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     });
     if (moved.length === 0) return;
     const days = [...new Set(moved.map((cell) => cell.dd))];
-    await this.transactOnce(
+    await this.transact(
       [
         ...days.map((dd): TransactItem => {
           const cells = moved.filter((cell) => cell.dd === dd);
@@ -565,8 +563,10 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
         },
       ],
       tenantId,
-      () => undefined,
-    );
+    ).catch((error: unknown) => {
+      // Busy: a later reserve that finds the item past 1 KB moves them.
+      if (!isRetryable(error)) throw error;
+    });
   }
 
   private async getItem(tenantId: string, key: Key): Promise<Record<string, unknown> | undefined> {
@@ -574,33 +574,6 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
       this.db(tenantId).send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })),
     );
     return answer.Item;
-  }
-
-  /**
-   * One transaction, retried with the same client token while its outcome is unknown (throttled,
-   * timed out, lost): `done`, `conflict` (another write held an item), `refused` (a condition), or
-   * `ended` (its token ended the call already with other items).
-   */
-  private async transactOnce(
-    items: TransactItem[],
-    tenantId: string,
-    token: () => string | undefined,
-  ): Promise<'done' | 'conflict' | 'refused' | 'ended'> {
-    const ClientRequestToken = token();
-    try {
-      await withRetries(() =>
-        this.db(tenantId).send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken })),
-      );
-      return 'done';
-    } catch (error) {
-      // The token ended this call already with other items (a settle after its release, or the reverse).
-      if ((error as Error).name === 'IdempotentParameterMismatchException') return 'ended';
-      const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
-      if ((error as Error).name !== 'TransactionCanceledException' || !reasons) throw error;
-      if (reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError')) return 'conflict';
-      if (reasons.some((r) => r.Code !== 'None' && r.Code !== 'ConditionalCheckFailed')) throw error;
-      return 'refused';
-    }
   }
 
   /**
@@ -636,7 +609,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
           ...also.filter((item) => item !== undefined),
         ],
         tenantId,
-        END_ATTEMPTS,
+        { attempts: END_ATTEMPTS },
       ),
     );
   }
@@ -800,7 +773,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
       },
     });
     const shards = new Set(grants.flatMap((grant) => [...((grant[G.shards] as Set<number> | undefined) ?? [])]));
-    // Each shard's days rolled out of its items, and its month items, whose cells hold the latest days.
+    // Each shard's day items (cells moved out of its month items) and its month items (the cells since).
     const between = (shard: number, from: string, to: string) =>
       this.queryAll(tenantId, {
         TableName: this.tableName,
@@ -842,25 +815,35 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
   }
 
   /**
-   * One transaction, retried on throttling, conflicts and lost answers (every one here is guarded
-   * by a condition, so a retry of one that did land is cancelled instead of counting twice).
-   * `done`, or per item whether its condition failed.
+   * One transaction, retried on throttling, conflicts and lost answers: `done`, or per item whether its
+   * condition failed. Without `token`, every one here is guarded by a condition, so a retry of one that
+   * did land is cancelled instead of counting twice. With it, `token(n)` is the client token of its tries
+   * after `n - 1` conflicts: a try whose outcome is unknown (timed out, lost) is sent again with the same
+   * token and answered success if it landed; only a try DynamoDB refused as a whole gets a new one.
    */
-  private transact(items: TransactItem[], tenantId: string, attempts?: number): Promise<'done' | boolean[]> {
+  private transact(
+    items: TransactItem[],
+    tenantId: string,
+    options: { attempts?: number; token?: (n: number) => string } = {},
+  ): Promise<'done' | boolean[]> {
+    let conflicts = 0;
     return withRetries(async () => {
       try {
-        await this.db(tenantId).send(new TransactWriteCommand({ TransactItems: items }));
+        await this.db(tenantId).send(
+          new TransactWriteCommand({ TransactItems: items, ClientRequestToken: options.token?.(conflicts + 1) }),
+        );
         return 'done' as const;
       } catch (error) {
         const reasons = (error as { name?: string; CancellationReasons?: { Code?: string }[] }).CancellationReasons;
         if ((error as Error).name !== 'TransactionCanceledException' || !reasons) throw error;
         if (reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError')) {
+          conflicts++;
           throw Object.assign(new Error('transaction conflict'), { name: 'TransactionConflictException' });
         }
         if (reasons.some((r) => r.Code !== 'None' && r.Code !== 'ConditionalCheckFailed')) throw error;
         return reasons.map((r) => r.Code === 'ConditionalCheckFailed');
       }
-    }, attempts);
+    }, options.attempts);
   }
 }
 
