@@ -45,8 +45,8 @@ const MAX_ADMISSION_ROUNDS = 6;
  * current epoch's, the last one's (calls that may still run) and one whose calls have all ended.
  * A slot sums the estimates its epoch's calls hold; a settle or release takes its call's share
  * out, and a slot two epochs old that still holds anything holds what crashed calls left: it is
- * released whole. An epoch lasts as long as the longest call may (the reservation hold), so the
- * item's size never depends on how many calls run.
+ * released whole. An epoch outlasts the longest call (`HOLD_EPOCH_MS`), so the item's size never
+ * depends on how many calls run.
  */
 export const HOLD_SLOTS = 3;
 
