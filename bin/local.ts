@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
-import { bedrockModels } from '../contract/catalog';
 import { platformConfig } from '../lib/config';
 import { parseModelFaults } from '../local/model-faults';
-import { operatorTokenFile, startLocalPlatform } from '../local/platform';
+import { faultableModels, operatorTokenFile, startLocalPlatform } from '../local/platform';
 
 /** `npm start`: the whole platform on 127.0.0.1, no AWS account needed. */
 async function main() {
@@ -15,10 +14,7 @@ async function main() {
   // LOCAL_MODEL_WORD_DELAY_MS: the local model streams a word every so many ms, like a real one.
   const modelWordDelayMs = Number(process.env.LOCAL_MODEL_WORD_DELAY_MS ?? 0);
   // LOCAL_MODEL_FAULTS=nova-micro:throttle,nova-lite:error: those models throttle or fail until told otherwise.
-  const modelFaults = parseModelFaults(
-    process.env.LOCAL_MODEL_FAULTS ?? '',
-    bedrockModels(config.models).map((model) => model.name),
-  );
+  const modelFaults = parseModelFaults(process.env.LOCAL_MODEL_FAULTS ?? '', faultableModels(config));
   const platform = await startLocalPlatform({ port, dataDir, ingestWorker, config, modelWordDelayMs, modelFaults });
   console.log(`multi-tenant AI platform (local mode) on ${platform.url}`);
   console.log(`data under ${dataDir}; the local model is deterministic, not a language model`);

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { AdapterEndpointSettings } from './adapters';
 import { type ModelCatalog, modelCatalogSchema } from './catalog';
+import { type RoutingPolicy, routingPolicySchema } from './routing';
 import { type PiiPolicy, piiPolicySchema } from './safety';
 import { VECTOR_STORES, type VectorStore } from './search';
 import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from './tenancy';
@@ -66,6 +67,8 @@ export interface PlatformSettings {
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   /** What each tier's text is cleaned of before it reaches a shared model. */
   readonly piiRedaction: Readonly<Record<Tier, PiiPolicy>>;
+  /** Each tier's routes (retries, fallbacks) by requested model; a tenant's own come first. */
+  readonly routing: Readonly<Record<Tier, RoutingPolicy>>;
   /** What an answer from a tenant's response cache costs it, in nano-USD (no model tokens). */
   readonly cacheHitNanoUsd: number;
   /** Each tier's deployed guardrail version; absent: none. */
@@ -135,6 +138,9 @@ const lambdaEnvSchema = z.object({
     z.object({ basic: tenantLimitsSchema, standard: tenantLimitsSchema, enterprise: tenantLimitsSchema }),
   ),
   PII_REDACTION: json(z.object({ basic: piiPolicySchema, standard: piiPolicySchema, enterprise: piiPolicySchema })),
+  ROUTING: json(
+    z.object({ basic: routingPolicySchema, standard: routingPolicySchema, enterprise: routingPolicySchema }),
+  ),
   CACHE_HIT_NANO_USD: z.coerce.number().int().nonnegative(),
   GUARDRAILS: json(
     z.object({ basic: guardrailRefSchema, standard: guardrailRefSchema, enterprise: guardrailRefSchema }),
@@ -168,7 +174,13 @@ const lambdaEnvSchema = z.object({
  * each bundle as `BUNDLED_ENVIRONMENT` (esbuild `define`) instead of Lambda's environment, which
  * holds 4 KB in all. The environment still wins where it has them (workflows run from source).
  */
-export const BUNDLED_ENVIRONMENT_KEYS = ['RETRIEVAL', 'MODEL_CATALOG', 'TIER_LIMITS', 'PII_REDACTION'] as const;
+export const BUNDLED_ENVIRONMENT_KEYS = [
+  'RETRIEVAL',
+  'MODEL_CATALOG',
+  'TIER_LIMITS',
+  'PII_REDACTION',
+  'ROUTING',
+] as const;
 
 /** Replaced by the bundler with the JSON of the bundled variables; undeclared when running from source. */
 declare const BUNDLED_ENVIRONMENT: string | undefined;
@@ -197,6 +209,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     catalog: e.MODEL_CATALOG,
     tiers: e.TIER_LIMITS,
     piiRedaction: e.PII_REDACTION,
+    routing: e.ROUTING,
     cacheHitNanoUsd: e.CACHE_HIT_NANO_USD,
     guardrails: e.GUARDRAILS,
     maxRequestBodyBytes: e.MAX_REQUEST_BODY_BYTES,
@@ -233,6 +246,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
     MODEL_CATALOG: JSON.stringify(settings.catalog),
     TIER_LIMITS: JSON.stringify(settings.tiers),
     PII_REDACTION: JSON.stringify(settings.piiRedaction),
+    ROUTING: JSON.stringify(settings.routing),
     CACHE_HIT_NANO_USD: String(settings.cacheHitNanoUsd),
     ...(settings.guardrails && { GUARDRAILS: JSON.stringify(settings.guardrails) }),
     MAX_REQUEST_BODY_BYTES: String(settings.maxRequestBodyBytes),

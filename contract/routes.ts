@@ -108,6 +108,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/admin/tenants/{id}/promote', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/demote', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/reindex', handler: 'admin', auth: 'admin' },
+  { method: 'GET', path: '/admin/tenants/{id}/routing', handler: 'admin', auth: 'admin' },
+  { method: 'PUT', path: '/admin/tenants/{id}/routing', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/api-keys', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}/api-keys/{keyId}', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/adapters', handler: 'admin', auth: 'admin' },

@@ -246,6 +246,7 @@ export function modelDeps<D extends { readonly settings: PlatformSettings }>(dep
     retrieval: deps.settings.retrieval,
     adapterEndpoint: deps.settings.adapterEndpoint,
     piiRedaction: deps.settings.piiRedaction,
+    routing: deps.settings.routing,
     cacheHitNanoUsd: deps.settings.cacheHitNanoUsd,
     guardrails: deps.settings.guardrails,
   };

@@ -3,6 +3,7 @@ import { type ModelCatalog, modelCatalogSchema } from '../contract/catalog';
 import type { JwtSettings, RetrievalSettings } from '../contract/environment';
 import { LONGEST_HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
 import { INGEST_QUEUE } from '../contract/queue';
+import type { RoutingPolicy } from '../contract/routing';
 import { type GuardrailPolicy, PII_ENTITIES, type PiiPolicy } from '../contract/safety';
 import { VECTOR_STORES, type VectorStore } from '../contract/search';
 import { TENANT_ID_PATTERN, type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../contract/tenancy';
@@ -13,6 +14,8 @@ export interface PlatformConfig {
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
   /** What each tier's text is cleaned of before a shared model sees it. */
   readonly piiRedaction: Readonly<Record<Tier, PiiPolicy>>;
+  /** Each tier's routes by requested model (retries, fallbacks); a tenant's own (`route set`) come first. */
+  readonly routing: Readonly<Record<Tier, RoutingPolicy>>;
   /** What an answer from a tenant's response cache costs it, in nano-USD. */
   readonly cacheHitNanoUsd: number;
   /** Each tier's Bedrock guardrail: prompt attacks, denied topics, sensitive information. */
@@ -283,6 +286,15 @@ export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
   },
 };
 
+/**
+ * Each tier's routes by requested model, before any a tenant sets (`route set`): none by default.
+ * A call is already tried three times by its transport when throttled or failing (as the SDK
+ * does); a fallback changes what answers and what it costs, and a cross-region profile where the
+ * data is processed, so each is a choice made per deployment or per tenant. For example
+ * `{ 'nova-micro': { targets: [{ model: 'nova-micro' }, { model: 'nova-micro@us' }], on: ['throttled'], retries: 0 } }`.
+ */
+export const DEFAULT_ROUTING: Readonly<Record<Tier, RoutingPolicy>> = { basic: {}, standard: {}, enterprise: {} };
+
 /** Public model names and on-demand prices (USD per million tokens, us-east-1 list prices). */
 export const DEFAULT_MODELS: ModelCatalog = {
   'nova-micro': {
@@ -367,6 +379,7 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
   return {
     tiers: z.record(z.enum(['basic', 'standard', 'enterprise']), tenantLimitsSchema).parse(DEFAULT_TIERS),
     piiRedaction: DEFAULT_PII_REDACTION,
+    routing: DEFAULT_ROUTING,
     guardrails: DEFAULT_GUARDRAILS,
     // A hundredth of a cent: the DynamoDB read and the request, not a model call.
     cacheHitNanoUsd: 10_000,

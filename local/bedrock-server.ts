@@ -213,6 +213,9 @@ export interface ConverseMisbehaviour {
   readonly extraInputTokens?: number;
 }
 
+/** A system-defined cross-region inference profile's id: a geography, then the model id. */
+const SYSTEM_PROFILE = /^(?:us|eu|apac|global)\.(.+)$/;
+
 /**
  * Speaks the Bedrock Runtime `Converse` protocol (`POST /model/{modelId}/converse`) for the model
  * ids it is given, backed by the local model.
@@ -374,12 +377,14 @@ export async function startLocalBedrock(options: {
         );
       }
     }
-    const modelId = profile?.modelId ?? named;
+    // A system-defined cross-region profile (`us.<model id>`) runs its model; its faults are its own.
+    const crossRegion = SYSTEM_PROFILE.exec(named);
+    const modelId = profile?.modelId ?? crossRegion?.[1] ?? named;
     const served = route[2] === 'invoke' ? options.embeddingModelIds : options.chatModelIds;
     if (!served.includes(modelId)) {
       return sendAwsError(response, 400, 'ValidationException', 'The provided model identifier is invalid.');
     }
-    switch (modelFaults.get(modelId)) {
+    switch (modelFaults.get(crossRegion ? named : modelId)) {
       case 'throttle':
         return sendAwsError(
           response,

@@ -13,6 +13,7 @@ import type { JwtSettings, PlatformSettings } from '../contract/environment';
 import type { BudgetThresholdDetail } from '../contract/events';
 import { TENANT_SESSION_TAG } from '../contract/iam';
 import { type HandlerName, ROUTES } from '../contract/routes';
+import { CROSS_REGION_GEOS } from '../contract/routing';
 import { SHARED_INDEX } from '../contract/search';
 import { AUDIT_BY_REQUEST_INDEX } from '../contract/tables';
 import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
@@ -496,6 +497,7 @@ function localSettings(
     catalog: config.models,
     tiers: config.tiers,
     piiRedaction: config.piiRedaction,
+    routing: config.routing,
     cacheHitNanoUsd: config.cacheHitNanoUsd,
     guardrails: {
       basic: { id: localGuardrailId('basic'), version: '1' },
@@ -786,10 +788,18 @@ function devIssuerRoutes(issuer: DevIssuer, operatorToken: string) {
 }
 
 /** A catalog model's Bedrock model id: where the local Bedrock keeps its fault. */
+/** The catalog's Bedrock models a fault can be set on: each by name, and through each cross-region profile (`nova-micro@us`). */
+export function faultableModels(config: PlatformConfig): string[] {
+  const names = bedrockModels(config.models).map((entry) => entry.name);
+  return [...names, ...CROSS_REGION_GEOS.flatMap((geo) => names.map((name) => `${name}@${geo}`))];
+}
+
+/** The model id a catalog model is called by: its own, or its cross-region profile's (`us.<model id>`) for `<name>@<geo>`. */
 function bedrockModelIdOf(config: PlatformConfig, model: string): string {
-  const served = bedrockModels(config.models).find((entry) => entry.name === model);
+  const [name, geo] = model.split('@');
+  const served = bedrockModels(config.models).find((entry) => entry.name === name);
   if (!served) throw new Error(`'${model}' is not a Bedrock model of the catalog`);
-  return served.bedrockModelId;
+  return geo ? `${geo}.${served.bedrockModelId}` : served.bedrockModelId;
 }
 
 /**
@@ -798,7 +808,7 @@ function bedrockModelIdOf(config: PlatformConfig, model: string): string {
  * a model throttles or fails from the next call on, the same as with `LOCAL_MODEL_FAULTS`.
  */
 function modelFaultRoutes(config: PlatformConfig, bedrock: LocalBedrockServer, operatorToken: string) {
-  const models = bedrockModels(config.models).map((entry) => entry.name);
+  const models = faultableModels(config);
   const reply = (response: ServerResponse, status: number, body: unknown) => {
     response.writeHead(status, { 'content-type': 'application/json' });
     response.end(JSON.stringify(body));

@@ -26,6 +26,14 @@ const USAGE = `usage: npm run tenant -- <command> [options]
                                     create or replace a prompt template {messages, few_shot?, model?,
                                     max_tokens?} with {{variable}} placeholders; prints its version
   prompt get <id> <name> | prompt list <id> | prompt remove <id> <name>
+  route set <id> <model> [--fallback M2[,M3...]] [--on throttled,5xx,timeout,context_length,content_filter]
+            [--retries N] [--weights W1,W2...] [--attempt-timeout-ms N]
+                                    how the tenant's calls for <model> are served: <model> first, then
+                                    each fallback in order (targets: a model, <model>@us|eu|apac|global
+                                    for a cross-region profile, ft:<base>:<adapter>); --weights share
+                                    first attempts among the targets
+  route get <id>                    the tenant's routes, and its tier's
+  route remove <id> <model>         drop the tenant's route for <model> (its tier's applies again)
   token <id> [--user U] [--expires-in SECONDS]
                                     mint a JWT for a user of the tenant (local dev issuer)
   promote <id> [--region R] [--no-wait]
@@ -74,6 +82,11 @@ export async function runTenantCli(
       region: { type: 'string' },
       artifact: { type: 'string' },
       file: { type: 'string' },
+      fallback: { type: 'string' },
+      on: { type: 'string' },
+      retries: { type: 'string' },
+      weights: { type: 'string' },
+      'attempt-timeout-ms': { type: 'string' },
       all: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -116,13 +129,35 @@ export async function runTenantCli(
     ) as Record<string, number>;
   }
 
+  const list = (name: 'fallback' | 'on' | 'weights') =>
+    values[name] === undefined
+      ? undefined
+      : String(values[name])
+          .split(',')
+          .map((item) => item.trim());
+
+  /** A route from the options: the model first, then its fallbacks (the platform validates it). */
+  function routeOptions(model: string) {
+    const weights = list('weights');
+    const targets = [model, ...(list('fallback') ?? [])].map((target, i) => ({
+      model: target,
+      ...(weights?.[i] !== undefined && { weight: Number(weights[i]) }),
+    }));
+    return {
+      targets,
+      ...(values.on !== undefined && { on: list('on') }),
+      ...(values.retries !== undefined && { retries: numberOption('retries') }),
+      ...(values['attempt-timeout-ms'] !== undefined && { attempt_timeout_ms: numberOption('attempt-timeout-ms') }),
+    };
+  }
+
   const [command, ...rest] = positionals;
   if (values.help || !command) {
     out(USAGE);
     return;
   }
-  const [id, keyId] = ['key', 'adapter', 'prompt'].includes(command) ? rest.slice(1) : rest;
-  /** An adapter's or a prompt template's name. */
+  const [id, keyId] = ['key', 'adapter', 'prompt', 'route'].includes(command) ? rest.slice(1) : rest;
+  /** An adapter's or a prompt template's name, or a route's model. */
   const itemName = keyId;
   /** Polls the tenant until its move has ended, saying each step once. */
   async function awaitPlacement(tenant: Record<string, unknown>) {
@@ -206,6 +241,15 @@ export async function runTenantCli(
     print(await call('GET', `${tenantPath(id)}/prompts`));
   } else if (command === 'prompt' && rest[0] === 'remove' && id && itemName) {
     print(await call('DELETE', `${tenantPath(id)}/prompts/${encodeURIComponent(itemName)}`));
+  } else if (command === 'route' && rest[0] === 'get' && id) {
+    print(await call('GET', `${tenantPath(id)}/routing`));
+  } else if (command === 'route' && (rest[0] === 'set' || rest[0] === 'remove') && id && itemName) {
+    // Read, change one route, write back at the version read: a concurrent change is a 409, never lost.
+    const current = await call('GET', `${tenantPath(id)}/routing`);
+    const routes = { ...(current.routes as Record<string, unknown>) };
+    if (rest[0] === 'remove') delete routes[itemName];
+    else routes[itemName] = routeOptions(itemName);
+    print(await call('PUT', `${tenantPath(id)}/routing`, { routes, version: current.version }));
   } else if (command === 'token' && id) {
     const answer = await call('POST', '/local/tokens', {
       tenant_id: id,

@@ -29,6 +29,7 @@ import {
   slotOf,
 } from '../core/ledger-shards';
 import { dayKey, type Estimate, minuteWindow, startOfNextMonthMs } from '../core/limits';
+import { usageByModel } from '../core/metering';
 import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord } from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { auditItem } from './dynamodb-audit-log';
@@ -396,22 +397,28 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
   }
 
   async settle(reservation: Reservation, usage: ActualUsage, audit?: AuditEntry): Promise<void> {
-    const { tenantId, estimate, model, reservedAtMs } = reservation;
+    const { tenantId, estimate, reservedAtMs } = reservation;
     const day = dayKey(reservedAtMs);
     const auditPut = audit && {
       Put: { TableName: this.auditTable().tableName, Item: this.auditItem(tenantId, audit) },
     };
-    const values = {
-      in: usage.inputTokens,
-      out: usage.outputTokens,
-      req: 1,
-      nusd: usage.costNanoUsd,
-    } satisfies Record<keyof typeof USAGE_FIELDS, number>;
+    // Each model the call ran counts a request of its own, at its own price.
+    const cells = usageByModel(reservation, usage).flatMap((part) =>
+      Object.entries({
+        in: part.inputTokens,
+        out: part.outputTokens,
+        req: 1,
+        nusd: part.costNanoUsd,
+      } satisfies Record<keyof typeof USAGE_FIELDS, number>).map(([field, value]) => ({
+        field,
+        model: part.model,
+        value,
+      })),
+    );
     const refund = {
       tokens: estimate.tokens - usage.inputTokens - usage.outputTokens,
       costNanoUsd: estimate.costNanoUsd - usage.costNanoUsd,
     };
-    const fields = Object.entries(values);
     const outcome =
       reservation.epoch === undefined
         ? await this.endReservation(
@@ -422,12 +429,12 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
               Update: {
                 TableName: this.tableName,
                 Key: usageKey(tenantId, reservation.shard, day),
-                UpdateExpression: `SET ${TTL_ATTRIBUTE} = :exp ADD ${fields.map(([field]) => `#${field} :${field}`).join(', ')}`,
+                UpdateExpression: `SET ${TTL_ATTRIBUTE} = :exp ADD ${cells.map((_, i) => `#c${i} :c${i}`).join(', ')}`,
                 ExpressionAttributeNames: Object.fromEntries(
-                  fields.map(([field]) => [`#${field}`, `${field}#${model}`]),
+                  cells.map(({ field, model }, i) => [`#c${i}`, `${field}#${model}`]),
                 ),
                 ExpressionAttributeValues: {
-                  ...Object.fromEntries(fields.map(([field, value]) => [`:${field}`, value])),
+                  ...Object.fromEntries(cells.map(({ value }, i) => [`:c${i}`, value])),
                   ':exp': monthExpiry(reservation.month),
                 },
               },
@@ -437,7 +444,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
         : await this.endHold(
             reservation,
             refund,
-            Object.fromEntries(fields.map(([field, value]) => [usageCell(day, field, model), value])),
+            Object.fromEntries(cells.map(({ field, model, value }) => [usageCell(day, field, model), value])),
             auditPut,
           );
     // Settled by an earlier try (which wrote the record too) or released as abandoned: the record alone.

@@ -3,6 +3,7 @@ import type { MetricUnit as Unit } from '@aws-lambda-powertools/metrics/types';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '../../contract/metrics';
 import { type Tier, tierSchema } from '../../contract/tenancy';
 import { nanoUsdToUsd } from '../core/catalog';
+import { usageByModel } from '../core/metering';
 import type { ActualUsage, PlatformMetrics, RequestOutcome, Reservation } from '../core/ports';
 
 export interface PowertoolsMetricsOptions {
@@ -51,11 +52,13 @@ export class PowertoolsMetrics implements PlatformMetrics {
   }
 
   settled(reservation: Reservation, usage: ActualUsage): void {
-    this.line(reservation, { model: reservation.model }, (add) => {
-      add('InputTokens', MetricUnit.Count, usage.inputTokens);
-      add('OutputTokens', MetricUnit.Count, usage.outputTokens);
-      add('CostUsd', MetricUnit.NoUnit, nanoUsdToUsd(usage.costNanoUsd));
-    });
+    for (const part of usageByModel(reservation, usage)) {
+      this.line(reservation, { model: part.model }, (add) => {
+        add('InputTokens', MetricUnit.Count, part.inputTokens);
+        add('OutputTokens', MetricUnit.Count, part.outputTokens);
+        add('CostUsd', MetricUnit.NoUnit, nanoUsdToUsd(part.costNanoUsd));
+      });
+    }
   }
 
   reservationOverage(reservation: Reservation, tokens: number): void {

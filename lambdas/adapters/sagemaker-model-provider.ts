@@ -186,7 +186,9 @@ function sageMakerError(error: unknown): PlatformError {
   }
   // No component in service to take it (scaling to zero, being replaced): nothing ran.
   if (name === 'ValidationError' || name === 'ServiceUnavailable') {
-    return new PlatformError('upstream_unavailable', 'the model is not available right now, retry shortly');
+    return new PlatformError('upstream_unavailable', 'the model is not available right now, retry shortly', {
+      upstream: 'unavailable',
+    });
   }
   return upstreamError(error);
 }

@@ -18,6 +18,8 @@ export interface AuditEntry {
   readonly cache?: 'hit' | 'miss';
   /** The tools the answer called, by name (never their arguments). */
   readonly tools?: readonly string[];
+  /** A model call's attempts in order, `<target>=<outcome>` (`nova-lite=throttled`, `nova-micro=ok`): its route's fallbacks and retries. */
+  readonly attempts?: readonly string[];
   /** The request's `user` and `metadata`, as the caller gave them. */
   readonly user?: string;
   readonly metadata?: Readonly<Record<string, string>>;
@@ -33,6 +35,7 @@ export type AuditDetail = {
     | 'redacted'
     | 'cache'
     | 'tools'
+    | 'attempts'
     | 'user'
     | 'metadata']?: AuditEntry[K];
 };
@@ -53,6 +56,7 @@ export function auditView(entry: AuditEntry) {
     ...(entry.redacted && { redacted: entry.redacted }),
     ...(entry.cache && { cache: entry.cache }),
     ...(entry.tools && { tools: entry.tools }),
+    ...(entry.attempts && { attempts: entry.attempts }),
     ...(entry.user !== undefined && { user: entry.user }),
     ...(entry.metadata && { metadata: entry.metadata }),
   };

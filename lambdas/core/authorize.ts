@@ -55,6 +55,7 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
       ...(tenant.sessionScope && { sessionScope: tenant.sessionScope }),
       ...(tenant.piiRedaction && { piiRedaction: tenant.piiRedaction }),
       ...(tenant.inferenceProfiles && { inferenceProfiles: tenant.inferenceProfiles }),
+      ...(tenant.routing && { routing: tenant.routing }),
       placements: tenant.placements,
       ...(caller.expiresAt !== undefined && { expiresAt: caller.expiresAt }),
     },

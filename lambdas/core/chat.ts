@@ -1,8 +1,8 @@
 import * as z from 'zod';
 import type { AdapterEndpointSettings } from '../../contract/adapters';
 import type { GuardrailRef } from '../../contract/environment';
+import type { RoutingPolicy } from '../../contract/routing';
 import type { Tier } from '../../contract/tenancy';
-import { resolveChatTarget } from './adapters';
 import { type AuditDetail, promptForAudit } from './audit';
 import type { ResolvedModel } from './catalog';
 import { type RetrievalDeps, retrievePassages } from './documents';
@@ -12,7 +12,6 @@ import {
   FailedAfterUse,
   type ModelCall,
   meterCacheHit,
-  metered,
   modelMayHaveRun,
   type TokenUsage,
 } from './metering';
@@ -35,6 +34,15 @@ import type {
 import { promptedMessages, promptUseSchema } from './prompts';
 import { cacheable, cacheKey } from './response-cache';
 import { groundedMessages, passageView, retrieveRequestSchema } from './retrieval';
+import {
+  type Attempt,
+  attemptsText,
+  type RouteDeps,
+  type RouteTarget,
+  routeFor,
+  routeTargets,
+  tryRoute,
+} from './routing';
 import { recordTurn, SESSION_ID_PATTERN, sessionHistory } from './sessions';
 import type { TenantContext } from './tenant';
 import { chatInputTokens, countTokens } from './tokens';
@@ -168,7 +176,7 @@ export interface ChatCompletion {
   citations?: ReturnType<typeof passageView>[];
 }
 
-export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'> {
+export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'>, RouteDeps {
   /** Bedrock's models. */
   readonly models: ModelProvider;
   /** The GPU endpoint's base components and tenants' adapters, when there is one. */
@@ -189,6 +197,8 @@ export interface ChatDeps extends Omit<RetrievalDeps, 'documents' | 'queue'> {
   readonly contentGuardrail?: ContentGuardrail;
   /** What each tier's text is cleaned of before the model sees it; absent: nothing. */
   readonly piiRedaction?: Readonly<Record<Tier, PiiPolicy>>;
+  /** Each tier's routes (fallbacks, retries, weights) by requested model; a tenant's own come first. */
+  readonly routing?: Readonly<Record<Tier, RoutingPolicy>>;
 }
 
 /** What a chat call adds beyond its request: where its audit details go, and the caller's cache directive. */
@@ -318,7 +328,17 @@ function assertConversationSize(messages: readonly ChatMessage[]): void {
   }
 }
 
-/** What a chat call needs once its request is read: where it goes, the grounded messages, the estimate. */
+/** One target of a call's route, ready to try: its request to the provider and one try's estimate. */
+interface ChatPlan {
+  readonly target: RouteTarget;
+  readonly generate: GenerateRequest;
+  /** One try's estimate: what a stream (which never tries again) bills when it has no count. */
+  readonly estimate: TokenUsage;
+  /** Whether the provider applies the tier's guardrail within the call (Bedrock's models). */
+  readonly native: boolean;
+}
+
+/** What a chat call needs once its request is read: its route's targets ready to try, the grounded messages, the estimate. */
 async function prepareChat(
   deps: ChatDeps,
   tenant: TenantContext,
@@ -331,19 +351,27 @@ async function prepareChat(
   if (request.prompt && !prompt) throw new PlatformError('not_found', `no prompt '${request.prompt.id}'`);
   const modelName = request.model ?? prompt?.model;
   if (!modelName) throw new PlatformError('invalid_request', 'model is required (the prompt names none)');
-  const target = await resolveChatTarget(deps, tenant, modelName);
-  const { model } = target;
-  const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? prompt?.max_tokens ?? model.defaultMaxTokens;
-  if (maxTokens > model.maxOutputTokens) {
-    throw new PlatformError('invalid_request', `max_tokens must be at most ${model.maxOutputTokens} for ${model.name}`);
-  }
-  const tooling = toolOptions(model, request);
+  const route = routeFor(tenant.routing, deps.routing?.[tenant.tier], modelName);
+  const targets = await routeTargets(deps, tenant, route, call.requestId);
   const own = toChatMessages(request.messages);
   const history = request.session_id ? await sessionHistory(deps, tenant, request.session_id) : [];
   const conversation = [...history, ...own];
   const asked = prompt && request.prompt ? promptedMessages(prompt, request.prompt, conversation) : conversation;
   checkToolTurns(asked);
   assertConversationSize(asked);
+  // What each model decides (its output cap, tools) is checked per target: a fallback that cannot
+  // serve the request is left out, and the first target's refusal is the caller's when none can.
+  const requestedMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? prompt?.max_tokens;
+  const served = eachAccepted(targets, (target) => {
+    const maxTokens = requestedMaxTokens ?? target.model.defaultMaxTokens;
+    if (maxTokens > target.model.maxOutputTokens) {
+      throw new PlatformError(
+        'invalid_request',
+        `max_tokens must be at most ${target.model.maxOutputTokens} for ${target.model.name}`,
+      );
+    }
+    return { target, maxTokens, tooling: toolOptions(target.model, request) };
+  });
   const question = asked.findLast((message) => message.role === 'user')?.content ?? '';
   if (request.retrieval && question.trim() === '') {
     throw new PlatformError('invalid_request', 'retrieval searches with the last user message: send one');
@@ -361,15 +389,32 @@ async function prepareChat(
   const grounded = groundedMessages(asked, passages);
   const piiPolicy = piiPolicyFor(deps, tenant);
   const redaction = redact(textsOf(grounded), piiPolicy);
-  const cached = promptCachePoints(model, withTexts(grounded, redaction.texts), tooling.tools);
-  const { messages } = cached;
-  if (Object.keys(redaction.counts).length > 0) audit.redacted = redaction.counts;
-  if (tenant.auditPrompts) audit.prompt = promptForAudit(messages);
-  const restore = piiPolicy.restore ? redaction : undefined;
+  const cleaned = withTexts(grounded, redaction.texts);
   // Bedrock applies the tier's guardrail to the conversation's text within the call; other models,
   // and the tool calls and results Bedrock's guardrail does not read, are screened around it.
   const guardrail = deps.guardrails?.[tenant.tier];
-  const native = 'bedrockModelId' in model;
+  const plans = eachAccepted(served, ({ target, maxTokens, tooling }): ChatPlan => {
+    const cached = promptCachePoints(target.model, cleaned, tooling.tools);
+    const native = 'bedrockModelId' in target.model;
+    const generate: GenerateRequest = {
+      modelId: target.modelId,
+      messages: cached.messages,
+      maxTokens,
+      temperature: request.temperature,
+      topP: request.top_p,
+      stop: stopSequences(request.stop),
+      ...tooling,
+      ...(cached.cacheTools && { cacheTools: true }),
+      ...(guardrail && native && { guardrail }),
+      signal: call.signal,
+    };
+    const inputTokens = chatInputTokens(cached.messages) + toolTokens(tooling);
+    return { target, generate, estimate: { inputTokens, outputTokens: maxTokens }, native };
+  });
+  const [first] = plans;
+  if (Object.keys(redaction.counts).length > 0) audit.redacted = redaction.counts;
+  if (tenant.auditPrompts) audit.prompt = promptForAudit(first.generate.messages);
+  const restore = piiPolicy.restore ? redaction : undefined;
   const { contentGuardrail } = deps;
   const screen =
     guardrail && contentGuardrail
@@ -382,42 +427,38 @@ async function prepareChat(
     ...list.filter((message) => message.role === 'tool').map((message) => message.content),
     ...list.flatMap((message) => (message.toolCalls ?? []).map((toolCall) => toolCall.arguments)),
   ];
-  const generate: GenerateRequest = {
-    modelId: target.modelId,
-    messages,
-    maxTokens,
-    temperature: request.temperature,
-    topP: request.top_p,
-    stop: stopSequences(request.stop),
-    ...tooling,
-    ...(cached.cacheTools && { cacheTools: true }),
-    ...(guardrail && native && { guardrail }),
-    signal: call.signal,
-  };
+  const structured = first.generate.responseFormat !== undefined;
   const citations = request.retrieval && passages.map((passage, i) => passageView(passage, i));
-  const inputTokens = chatInputTokens(messages) + toolTokens(tooling);
   return {
-    ...target,
-    generate,
-    /** One try's estimate: what a stream (which never tries again) reserves, and bills when it has no count. */
-    estimate: { inputTokens, outputTokens: maxTokens },
-    /** A buffered call with a format may try twice inside one reservation: room for both. */
-    tries: tooling.responseFormat ? 2 : 1,
+    route,
+    /** The route's targets that can serve the request, in the order the call tries them. */
+    plans,
+    /** The reservation's split: the largest one try on any target. */
+    estimate: {
+      inputTokens: Math.max(...plans.map((plan) => plan.estimate.inputTokens)),
+      outputTokens: Math.max(...plans.map((plan) => plan.estimate.outputTokens)),
+    },
+    /** A buffered call with a format may try twice on a target inside one reservation: room for both. */
+    tries: structured ? 2 : 1,
     citations,
     /** Set when the tenant's answers get the redacted values back. */
     restore,
-    /** Screens the input where the provider does not, once the call is admitted: ApplyGuardrail is paid per call. */
-    screenInput: async () => screen?.('INPUT', native ? toolTexts(messages) : textsOf(messages)),
+    /**
+     * Screens the input where a provider does not, once the call is admitted (ApplyGuardrail is paid
+     * per call): all of it when some target's provider does not screen it within the call.
+     */
+    screenInput: async () =>
+      screen?.('INPUT', plans.every((plan) => plan.native) ? toolTexts(cleaned) : textsOf(cleaned)),
     /**
      * Whether the answer's text is screened here, after generation (the GPU endpoint's, or a
      * structured answer on Bedrock): a stream then holds each window of text back until screened.
      */
-    screensText: screen !== undefined && (!native || tooling.responseFormat !== undefined),
+    screensText: (plan: ChatPlan) => screen !== undefined && (!plan.native || structured),
     /** Checks an answer against the tier's guardrail where the provider did not (throws `content_blocked`). */
-    screenOutput: (text: string, toolCalls: readonly ToolCall[]) =>
+    screenOutput: (plan: ChatPlan, text: string, toolCalls: readonly ToolCall[]) =>
       // On Bedrock a structured answer is a tool's input too, which its guardrail does not read.
       screen?.('OUTPUT', [
-        ...(native && !tooling.responseFormat ? [] : [text]),
+        ...(plan.native && !structured ? [] : [text]),
         ...toolCalls.map((toolCall) => toolCall.arguments),
       ]),
     /** The template, as the cache keys on it. */
@@ -430,6 +471,21 @@ async function prepareChat(
       await recordTurn(deps, tenant, request.session_id, [...said, reply]);
     },
   };
+}
+
+/** `make` of each item it accepts, in order; when it accepts none, its refusal of the first. */
+function eachAccepted<T, R>(items: readonly T[], make: (item: T) => R): R[] {
+  const made: R[] = [];
+  let firstRefusal: unknown;
+  for (const [index, item] of items.entries()) {
+    try {
+      made.push(make(item));
+    } catch (error) {
+      if (index === 0) firstRefusal = error;
+    }
+  }
+  if (made.length === 0) throw firstRefusal;
+  return made;
 }
 
 /** A window of streamed text to screen: a sentence ended past 200 characters, or 1,000 characters. */
@@ -501,9 +557,8 @@ export async function completeChat(
   const { requestId } = call;
   const audit = options.audit ?? {};
   const {
-    model,
-    provider,
-    generate,
+    route,
+    plans,
     estimate: oneTry,
     tries,
     citations,
@@ -516,6 +571,7 @@ export async function completeChat(
   const estimate = { inputTokens: oneTry.inputTokens * tries, outputTokens: oneTry.outputTokens * tries };
   const nowMs = deps.now();
   const answered = async (
+    model: string,
     text: string,
     finishReason: string,
     usage: TokenUsage,
@@ -528,7 +584,7 @@ export async function completeChat(
       id: `chatcmpl-${requestId}`,
       object: 'chat.completion',
       created: Math.floor(nowMs / 1000),
-      model: model.name,
+      model,
       choices: [
         {
           index: 0,
@@ -546,8 +602,9 @@ export async function completeChat(
     };
   };
 
+  const [first] = plans;
   const key = cacheable(tenant, request, options.noStore === true)
-    ? cacheKey({ ...generate, prompt: promptRef })
+    ? cacheKey({ ...first.generate, prompt: promptRef })
     : undefined;
   if (key) {
     const hit = await deps.cache.get(tenant, key, nowMs);
@@ -556,26 +613,43 @@ export async function completeChat(
       noteTools(audit, hit.toolCalls);
       const costNanoUsd = deps.cacheHitNanoUsd ?? 0;
       const { auditAtSettle } = call;
-      await meterCacheHit(deps, tenant, { requestId, model: model.name, costNanoUsd, nowMs, auditAtSettle });
-      return answered(hit.text, hit.finishReason, { inputTokens: 0, outputTokens: 0 }, hit.toolCalls);
+      const model = first.target.model.name;
+      await meterCacheHit(deps, tenant, { requestId, model, costNanoUsd, nowMs, auditAtSettle });
+      return answered(model, hit.text, hit.finishReason, { inputTokens: 0, outputTokens: 0 }, hit.toolCalls);
     }
   }
-  const result = await metered(
+  const meter = await admitModelCall(
     deps,
     tenant,
-    { ...call, model, estimate, nowMs },
-    async () => {
-      const generated = await generateInFormat(provider, tenant, generate);
-      // Before the settle, which writes the audit record.
-      noteTools(audit, generated.toolCalls);
-      return generated;
-    },
+    { ...call, model: first.target.model, targets: plans.map((plan) => plan.target.model), estimate, nowMs },
     screenInput,
   );
+  const attempts: Attempt[] = [];
+  let served: { plan: ChatPlan; result: GenerateResult };
+  try {
+    served = await tryRoute(
+      deps,
+      route,
+      plans,
+      call,
+      meter,
+      attempts,
+      (plan, signal) => generateInFormat(plan.target.provider, tenant, { ...plan.generate, signal }),
+      // The model's own filter stopped the answer (not the tier's guardrail, whose refusal is the caller's).
+      (result) => (result.finishReason === 'content_filter' && !result.blocked ? result : undefined),
+    );
+  } finally {
+    audit.attempts = attemptsText(attempts);
+  }
+  const { plan, result } = served;
+  // Before the settle, which writes the audit record.
+  noteTools(audit, result.toolCalls);
+  await meter.finished(result, plan.target.model);
   // Billed as it ran; the caller gets the refusal, and nothing is cached.
   if (result.blocked) throw blockedByGuardrail(result.blocked);
-  await screenOutput(result.text, result.toolCalls ?? []);
-  if (key) {
+  await screenOutput(plan, result.text, result.toolCalls ?? []);
+  // Only the first target's answer answers the cached request (the key names its model).
+  if (key && plan === first) {
     const expiresAt = Math.floor(nowMs / 1000) + (tenant.cacheTtlSeconds ?? 0);
     // The model's own text (placeholders of redacted PII included): restored per request on a hit.
     // A cache write that fails makes the next call a miss, never this answer a failure.
@@ -586,7 +660,7 @@ export async function completeChat(
     };
     await deps.cache.put(tenant, key, answer, expiresAt).catch(() => undefined);
   }
-  return answered(result.text, result.finishReason, result, result.toolCalls);
+  return answered(plan.target.model.name, result.text, result.finishReason, result, result.toolCalls);
 }
 
 /** A streamed tool call's piece: its id and name first, then pieces of its arguments. */
@@ -612,6 +686,24 @@ export interface ChatCompletionChunk {
   citations?: ChatCompletion['citations'];
 }
 
+/**
+ * Opens a target's stream and waits for its first event, so a failure to start (throttled, say) is
+ * the attempt's, and the route may move on; the stream then goes on from that event.
+ */
+async function openStream(
+  tenant: TenantContext,
+  plan: ChatPlan,
+  signal: AbortSignal | undefined,
+): Promise<AsyncIterable<ModelStreamEvent>> {
+  const events = plan.target.provider.stream(tenant, { ...plan.generate, signal })[Symbol.asyncIterator]();
+  const first = await events.next();
+  return (async function* () {
+    if (first.done) return;
+    yield first.value;
+    yield* { [Symbol.asyncIterator]: () => events };
+  })();
+}
+
 /** How a stream ends when the provider fails after it has begun: after the chunks it already sent. */
 export interface StreamFailure {
   readonly failure: PlatformError;
@@ -635,16 +727,36 @@ export async function* streamChat(
   options: ChatOptions = {},
 ): AsyncGenerator<ChatCompletionChunk | StreamFailure> {
   const audit = options.audit ?? {};
-  const { model, provider, generate, estimate, citations, restore, remember, screensText, screenInput, screenOutput } =
+  const { route, plans, estimate, citations, restore, remember, screensText, screenInput, screenOutput } =
     await prepareChat(deps, tenant, request, call, audit);
   const restorer = restore?.restorer();
   const nowMs = deps.now();
+  const [firstPlan] = plans;
   const meter = await admitModelCall(
     deps,
     tenant,
-    { requestId: call.requestId, model, estimate, nowMs, signal: call.signal, auditAtSettle: call.auditAtSettle },
+    {
+      requestId: call.requestId,
+      model: firstPlan.target.model,
+      targets: plans.map((plan) => plan.target.model),
+      estimate,
+      nowMs,
+      signal: call.signal,
+      auditAtSettle: call.auditAtSettle,
+    },
     screenInput,
   );
+  // A stream moves on to the route's next target only before its first event: an attempt is its opening.
+  const attempts: Attempt[] = [];
+  let opened: { plan: ChatPlan; result: AsyncIterable<ModelStreamEvent> };
+  try {
+    const open = (plan: ChatPlan, signal: AbortSignal | undefined) => openStream(tenant, plan, signal);
+    opened = await tryRoute(deps, route, plans, call, meter, attempts, open);
+  } finally {
+    audit.attempts = attemptsText(attempts);
+  }
+  const { plan } = opened;
+  const model = plan.target.model;
   const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finishReason: string | null = null) => ({
     id: `chatcmpl-${call.requestId}`,
     object: 'chat.completion.chunk' as const,
@@ -667,7 +779,7 @@ export async function* streamChat(
   let failure: PlatformError | undefined;
   /** The provider's count if it gave one; else the input estimate and what was generated, counted. */
   const used = (): TokenUsage => ({
-    inputTokens: end?.inputTokens ?? estimate.inputTokens,
+    inputTokens: end?.inputTokens ?? plan.estimate.inputTokens,
     outputTokens:
       end?.outputTokens ??
       countTokens(generated) + toolCalls.reduce((sum, c) => sum + countTokens(`${c.name} ${c.arguments}`), 0),
@@ -681,17 +793,17 @@ export async function* streamChat(
     return { ...chunk({ role: 'assistant', ...delta }), ...(citations && { citations }) };
   };
   try {
-    for await (const event of provider.stream(tenant, generate)) {
+    for await (const event of opened.result) {
       if (event.type === 'end') {
         end = event;
       } else if (event.type === 'text') {
         generated += event.text;
         unscreened += event.text;
-        if (screensText) {
+        if (screensText(plan)) {
           // Nothing reaches the caller before the guardrail has screened it: a window at a time.
           if (!screeningWindowComplete(unscreened)) continue;
           try {
-            await screenOutput(unscreened, []);
+            await screenOutput(plan, unscreened, []);
           } catch (error) {
             blocked = error instanceof PlatformError ? error : new PlatformError('upstream_error', 'screening failed');
             break;
@@ -715,27 +827,27 @@ export async function* streamChat(
             },
           ],
         };
-        if (screensText) heldChunks.push(delta);
+        if (screensText(plan)) heldChunks.push(delta);
         else yield first(delta);
       } else if (toolCalls[event.index]) {
         const toolCall = toolCalls[event.index];
         toolCalls[event.index] = { ...toolCall, arguments: toolCall.arguments + event.arguments };
         const piece = argumentRestorers[event.index]?.push(event.arguments) ?? event.arguments;
         const delta = { tool_calls: [{ index: event.index, function: { arguments: piece } }] };
-        if (screensText) heldChunks.push(delta);
+        if (screensText(plan)) heldChunks.push(delta);
         else yield first(delta);
       }
     }
   } catch (error) {
     // Nothing sent yet: an ordinary error answer, the call ended as any failed call is.
     if (!sentAny) {
-      await meter.failed(error);
+      await meter.failed(error, model, plan.estimate);
       throw error;
     }
     failure = error instanceof PlatformError ? error : new PlatformError('upstream_error', 'the model stream broke');
   } finally {
     // Also when the caller stops the iteration (it hung up, or the deadline passed): what was generated.
-    await meter.finished(used());
+    await meter.finished(used(), model);
   }
   const usage = used();
   // Refused by the guardrail before anything was sent: an ordinary 400, billed what it generated.
@@ -748,10 +860,10 @@ export async function* streamChat(
   try {
     if (end?.blocked) throw blockedByGuardrail(end.blocked);
     // The last window, and the tool calls' arguments (which Bedrock's guardrail does not read either).
-    await screenOutput(screensText ? unscreened : generated, toolCalls);
+    await screenOutput(plan, screensText(plan) ? unscreened : generated, toolCalls);
     const problem =
-      generate.responseFormat && calls.length === 0 && end?.finishReason !== 'length'
-        ? await formatProblem(generate.responseFormat, generated)
+      plan.generate.responseFormat && calls.length === 0 && end?.finishReason !== 'length'
+        ? await formatProblem(plan.generate.responseFormat, generated)
         : undefined;
     if (problem) throw new PlatformError('upstream_error', `the model's answer broke response_format: ${problem}`);
   } catch (error) {

@@ -1,5 +1,12 @@
 import { type ErrorCode, statusOf } from '../../contract/errors';
 
+/**
+ * Why a model provider did not answer: it throttled the call or was unavailable (it did not run),
+ * it failed (it may have run), it did not answer in time, or the request was too long for the
+ * model's context. What a route's fallback conditions are read from.
+ */
+export type UpstreamFailure = 'throttled' | 'unavailable' | 'failed' | 'timeout' | 'context_length';
+
 /** The one error type of the core: a stable code, a message safe to show the caller. */
 export class PlatformError extends Error {
   readonly status: number;
@@ -7,16 +14,23 @@ export class PlatformError extends Error {
   readonly retryAfterSeconds?: number;
   /** The resource as it is now, for a 409: what the caller's change lost to. */
   readonly current?: unknown;
+  /** A model provider's failure: why it did not answer. */
+  readonly upstream?: UpstreamFailure;
 
   constructor(
     readonly code: ErrorCode,
     message: string,
-    details: { readonly retryAfterSeconds?: number; readonly current?: unknown } = {},
+    details: {
+      readonly retryAfterSeconds?: number;
+      readonly current?: unknown;
+      readonly upstream?: UpstreamFailure;
+    } = {},
   ) {
     super(message);
     this.name = 'PlatformError';
     this.status = statusOf(code);
     this.retryAfterSeconds = details.retryAfterSeconds;
     this.current = details.current;
+    this.upstream = details.upstream;
   }
 }

@@ -1,7 +1,7 @@
 import type { AuditEntry } from './audit';
 import { costNanoUsd, type ResolvedModel } from './catalog';
 import { PlatformError } from './errors';
-import type { ActualUsage, Ledger, MeteringMetrics, PromptCacheUsage, Reservation } from './ports';
+import type { ActualUsage, Ledger, MeteringMetrics, ModelUsage, PromptCacheUsage, Reservation } from './ports';
 import type { TenantContext } from './tenant';
 
 /** What a call used: every input token (the cached ones named apart too) and its output. */
@@ -67,21 +67,31 @@ export function modelMayHaveRun(error: unknown): boolean {
   );
 }
 
+/** What one model of a call used, to be billed at that model's price. */
+interface ModelUse {
+  readonly model: ResolvedModel;
+  readonly usage: TokenUsage;
+}
+
 /**
  * One admitted model call, settled exactly once however it ends: `finished` with what it used, or
  * `failed` with its error (the reservation released when the model certainly did not run, else
  * billed the usage the failure carries, or the estimate). Buffered, streamed and queued calls all
- * end through it: a model call is billed once, never zero times.
+ * end through it: a model call is billed once, never zero times. A routed call may try several
+ * models inside its one reservation: each attempt that may have run is billed with the call's
+ * end, as its own model at its own price.
  */
 export class MeteredCall {
   private ended = false;
+  /** Earlier attempts of a routed call that may have run: billed when the call ends. */
+  private readonly earlier: ModelUse[] = [];
 
   constructor(
     private readonly deps: MeteringDeps,
     readonly model: ResolvedModel,
     readonly reservation: Reservation,
     private readonly options: {
-      /** The reservation's split into input and output; all input when not given. */
+      /** One attempt's estimate, split into input and output; all the reservation's input when not given. */
       estimate?: TokenUsage;
       /**
        * The call will be tried again after a refusal (a queued job, which SQS delivers again): the
@@ -93,17 +103,29 @@ export class MeteredCall {
     } = {},
   ) {}
 
-  /** Settles what the call used (with its audit record); nothing once it has ended. */
-  async finished(usage: TokenUsage): Promise<void> {
-    if (this.end()) await settleUsage(this.deps, this.model, this.reservation, usage, this.options.auditAtSettle);
+  /** An attempt on `model` failed and the call goes on to another: billed with the call's end if it may have run. */
+  attemptFailed(error: unknown, model: ResolvedModel, estimate?: TokenUsage): void {
+    const usage = this.usedBy(error, estimate);
+    if (usage) this.earlier.push({ model, usage });
   }
 
-  /** Ends a call that failed with `error`; nothing once it has ended. */
-  async failed(error: unknown): Promise<void> {
+  /** An attempt on `model` answered, and its answer is not the call's (its content filter stopped it): billed with the call's end. */
+  attemptAnswered(usage: TokenUsage, model: ResolvedModel): void {
+    this.earlier.push({ model, usage });
+  }
+
+  /** Settles what the call used on `model` (with its audit record) and its earlier attempts; nothing once it has ended. */
+  async finished(usage: TokenUsage, model: ResolvedModel = this.model): Promise<void> {
     if (!this.end()) return;
-    const estimate = this.options.estimate ?? { inputTokens: this.reservation.estimate.tokens, outputTokens: 0 };
-    if (error instanceof FailedAfterUse) await settleUsage(this.deps, this.model, this.reservation, error.usage);
-    else if (modelMayHaveRun(error)) await settle(this.deps, this.reservation, usageOf(this.model, estimate));
+    await settleUses(this.deps, this.reservation, [...this.earlier, { model, usage }], this.options.auditAtSettle);
+  }
+
+  /** Ends a call whose last attempt, on `model`, failed with `error`; nothing once it has ended. */
+  async failed(error: unknown, model: ResolvedModel = this.model, estimate?: TokenUsage): Promise<void> {
+    if (!this.end()) return;
+    const usage = this.usedBy(error, estimate);
+    const uses = usage ? [...this.earlier, { model, usage }] : this.earlier;
+    if (uses.length > 0) await settleUses(this.deps, this.reservation, uses);
     else if (!this.options.retriedWhenRefused) await this.deps.ledger.release(this.reservation);
   }
 
@@ -118,6 +140,13 @@ export class MeteredCall {
     }
     await this.finished(result);
     return result;
+  }
+
+  /** What an attempt that failed with `error` is billed: the usage it carries, its estimate if it may have run, else nothing. */
+  private usedBy(error: unknown, estimate?: TokenUsage): TokenUsage | undefined {
+    if (error instanceof FailedAfterUse) return error.usage;
+    if (!modelMayHaveRun(error)) return undefined;
+    return estimate ?? this.options.estimate ?? { inputTokens: this.reservation.estimate.tokens, outputTokens: 0 };
   }
 
   private end(): boolean {
@@ -142,6 +171,8 @@ export async function admitModelCall(
     nowMs: number;
     signal?: AbortSignal;
     auditAtSettle?: AuditAtSettle;
+    /** Every model a routed call may try: reserved at the most expensive. */
+    targets?: readonly ResolvedModel[];
   },
   /** Costly checks (an input guardrail) once the call is admitted: a refusal there releases it, unbilled. */
   admitted?: () => Promise<void>,
@@ -173,16 +204,23 @@ export async function metered<R extends TokenUsage>(
 export function reserveCall(
   ledger: Ledger,
   tenant: TenantContext,
-  call: { requestId: string; model: ResolvedModel; estimate: TokenUsage; nowMs: number; holdMs?: number },
+  call: {
+    requestId: string;
+    model: ResolvedModel;
+    estimate: TokenUsage;
+    nowMs: number;
+    holdMs?: number;
+    targets?: readonly ResolvedModel[];
+  },
 ): Promise<Reservation> {
   const { model, estimate } = call;
+  const costs = [model, ...(call.targets ?? [])].map((target) =>
+    costNanoUsd(target, estimate.inputTokens, estimate.outputTokens),
+  );
   return ledger.reserve(tenant, {
     requestId: call.requestId,
     model: model.name,
-    estimate: {
-      tokens: estimate.inputTokens + estimate.outputTokens,
-      costNanoUsd: costNanoUsd(model, estimate.inputTokens, estimate.outputTokens),
-    },
+    estimate: { tokens: estimate.inputTokens + estimate.outputTokens, costNanoUsd: Math.max(...costs) },
     nowMs: call.nowMs,
     holdMs: call.holdMs,
   });
@@ -209,17 +247,41 @@ export async function meterCacheHit(
   await settle(deps, reservation, { inputTokens: 0, outputTokens: 0, costNanoUsd: hit.costNanoUsd }, hit.auditAtSettle);
 }
 
-/** Settles what a call used, counting any use beyond its reservation (settled all the same). */
-export async function settleUsage(
+/**
+ * Settles what a call's models used, each at its own price (summed per model when one ran twice),
+ * counting any use beyond the reservation (settled all the same).
+ */
+export async function settleUses(
   deps: MeteringDeps,
-  model: ResolvedModel,
   reservation: Reservation,
-  usage: TokenUsage,
+  uses: readonly ModelUse[],
   auditAtSettle?: AuditAtSettle,
 ): Promise<void> {
-  const overage = usage.inputTokens + usage.outputTokens - reservation.estimate.tokens;
+  const byModel = new Map<string, ModelUsage>();
+  for (const { model, usage } of uses) {
+    const part = byModel.get(model.name);
+    const cost = costNanoUsd(model, usage.inputTokens, usage.outputTokens, usage);
+    byModel.set(model.name, {
+      model: model.name,
+      inputTokens: (part?.inputTokens ?? 0) + usage.inputTokens,
+      outputTokens: (part?.outputTokens ?? 0) + usage.outputTokens,
+      costNanoUsd: (part?.costNanoUsd ?? 0) + cost,
+    });
+  }
+  const parts = [...byModel.values()];
+  const sum = (field: 'inputTokens' | 'outputTokens' | 'costNanoUsd') =>
+    parts.reduce((total, part) => total + part[field], 0);
+  const total = { inputTokens: sum('inputTokens'), outputTokens: sum('outputTokens'), costNanoUsd: sum('costNanoUsd') };
+  const overage = total.inputTokens + total.outputTokens - reservation.estimate.tokens;
   if (overage > 0) deps.metrics.reservationOverage(reservation, overage);
-  await settle(deps, reservation, usageOf(model, usage), auditAtSettle);
+  const only = parts.length === 1 && parts[0].model === reservation.model;
+  await settle(deps, reservation, only ? total : { ...total, byModel: parts }, auditAtSettle);
+}
+
+/** A settled usage by model: its parts, or the whole under the reservation's model. */
+export function usageByModel(reservation: Pick<Reservation, 'model'>, usage: ActualUsage): readonly ModelUsage[] {
+  const { inputTokens, outputTokens, costNanoUsd } = usage;
+  return usage.byModel ?? [{ model: reservation.model, inputTokens, outputTokens, costNanoUsd }];
 }
 
 /** Settles a reservation in the ledger (with the request's audit record, if given), then counts what it billed. */
@@ -233,12 +295,4 @@ async function settle(
   await deps.ledger.settle(reservation, usage, audit);
   if (audit) auditAtSettle?.written(audit);
   deps.metrics.settled(reservation, usage);
-}
-
-function usageOf(model: ResolvedModel, usage: TokenUsage) {
-  return {
-    inputTokens: usage.inputTokens,
-    outputTokens: usage.outputTokens,
-    costNanoUsd: costNanoUsd(model, usage.inputTokens, usage.outputTokens, usage),
-  };
 }

@@ -137,6 +137,20 @@ export interface ActualUsage {
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly costNanoUsd: number;
+  /**
+   * The same usage by the model that used it, when the call's route ran more than the reserved
+   * model (a fallback): each recorded under its own model, at its own price. Absent: all the
+   * reservation's model's.
+   */
+  readonly byModel?: readonly ModelUsage[];
+}
+
+/** What one model of a call used. */
+export interface ModelUsage {
+  readonly model: string;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costNanoUsd: number;
 }
 
 export interface UsageRecord {

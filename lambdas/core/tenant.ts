@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { routingPolicySchema } from '../../contract/routing';
 import { piiPolicySchema } from '../../contract/safety';
 import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
 import { TENANT_ID_PATTERN, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
@@ -103,6 +104,8 @@ export const tenantRecordSchema = z.object({
   piiRedaction: piiPolicySchema.optional(),
   /** The tenant's own Bedrock inference profiles by model name: its calls' model ids, for AWS's bill. */
   inferenceProfiles: inferenceProfilesSchema.optional(),
+  /** The tenant's own routes (fallbacks, retries, weights) by requested model, before its tier's; as the admin API set them. */
+  routing: routingPolicySchema.optional(),
   placements: placementsSchema.default([]),
   createdAt: z.string(),
   offboarding: offboardingSchema.optional(),
@@ -183,6 +186,8 @@ export const tenantContextSchema = z.object({
   piiRedaction: piiPolicySchema.optional(),
   /** The tenant's own Bedrock inference profiles by model name: its calls' model ids, for AWS's bill. */
   inferenceProfiles: inferenceProfilesSchema.optional(),
+  /** The tenant's own routes by requested model. */
+  routing: routingPolicySchema.optional(),
   placements: placementsSchema,
   /** When the credential stops being valid (epoch seconds): a cached decision must not outlive it. */
   expiresAt: z.number().int().positive().optional(),
@@ -199,6 +204,7 @@ export function contextFor(record: TenantRecord, principal: TenantContext['princ
     auditPrompts: record.auditPrompts,
     placements: record.placements,
     ...(record.inferenceProfiles && { inferenceProfiles: record.inferenceProfiles }),
+    ...(record.routing && { routing: record.routing }),
   });
 }
 
@@ -227,6 +233,7 @@ export function toAuthorizerContext(context: TenantContext): AuthorizerContext {
     ...(context.sessionScope && { sessionScope: context.sessionScope }),
     ...(context.piiRedaction && { piiRedaction: JSON.stringify(context.piiRedaction) }),
     ...(context.inferenceProfiles && { inferenceProfiles: JSON.stringify(context.inferenceProfiles) }),
+    ...(context.routing && { routing: JSON.stringify(context.routing) }),
     placements: context.placements.join(','),
     ...(context.expiresAt !== undefined && { expiresAt: context.expiresAt }),
   };
@@ -245,6 +252,7 @@ export function fromAuthorizerContext(raw: Record<string, unknown> | null | unde
     sessionScope: raw?.sessionScope,
     piiRedaction: typeof raw?.piiRedaction === 'string' ? parseJson(raw.piiRedaction) : undefined,
     inferenceProfiles: typeof raw?.inferenceProfiles === 'string' ? parseJson(raw.inferenceProfiles) : undefined,
+    routing: typeof raw?.routing === 'string' ? parseJson(raw.routing) : undefined,
     placements: typeof raw?.placements === 'string' && raw.placements !== '' ? raw.placements.split(',') : [],
     expiresAt: raw?.expiresAt === undefined ? undefined : Number(raw.expiresAt),
   });

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
+import { type RoutingPolicy, routingPolicySchema } from '../../contract/routing';
 import { piiPolicySchema } from '../../contract/safety';
 import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import { isKeyId, issueApiKey } from './api-key';
@@ -142,15 +143,7 @@ export async function updateTenant(
   const suspendsOnly = given.length === 1 && asked.status === 'suspended';
   return changeTenant(deps.registry, tenantId, async (current) => {
     assertLegal(current, suspendsOnly ? 'suspend' : 'configure', deps.siloTenantId);
-    if (changes.version !== undefined && changes.version !== current.version) {
-      throw new PlatformError(
-        'conflict',
-        `tenant '${tenantId}' is at version ${current.version}, not ${changes.version}`,
-        {
-          current: tenantView(current),
-        },
-      );
-    }
+    assertAtVersion(current, changes.version);
     const baseLimits = changes.tier ? deps.tiers[changes.tier] : current.limits;
     const changed: TenantRecord = {
       ...current,
@@ -168,6 +161,69 @@ export async function updateTenant(
     if (updated.tier !== current.tier) await deps.vectors.ensureTenantIndex(updated);
     return updated;
   });
+}
+
+/** A 409 with the tenant as it is, when the caller changes a version other than the current one. */
+function assertAtVersion(current: TenantRecord, version: number | undefined): void {
+  if (version !== undefined && version !== current.version) {
+    throw new PlatformError(
+      'conflict',
+      `tenant '${current.tenantId}' is at version ${current.version}, not ${version}`,
+      { current: tenantView(current) },
+    );
+  }
+}
+
+/** `PUT /admin/tenants/{id}/routing`: the tenant's routes, all of them (`{}` clears them), at `version` when given. */
+export const routingRequestSchema = z
+  .object({ routes: routingPolicySchema, version: z.number().int().nonnegative().optional() })
+  .strict();
+
+/** The admin API's view of a tenant's routing: its own routes, and its tier's that apply where it has none. */
+export function routingView(record: TenantRecord, tierRoutes: RoutingPolicy) {
+  return {
+    object: 'routing',
+    tenant_id: record.tenantId,
+    version: record.version,
+    routes: record.routing ?? {},
+    tier: record.tier,
+    tier_routes: tierRoutes,
+  };
+}
+
+/**
+ * Replaces the tenant's routes, conditional on the record as read: every target must name a chat
+ * model of the catalog (through a cross-region profile only if a Bedrock one), or an adapter of the
+ * catalog's base model (which need not exist yet: a target not in service is passed over).
+ */
+export async function setRouting(
+  deps: Pick<TenantAdminDeps, 'registry' | 'siloTenantId'> & { readonly catalog: ModelCatalog },
+  tenantId: string,
+  request: z.infer<typeof routingRequestSchema>,
+): Promise<TenantRecord> {
+  for (const [name, route] of Object.entries(request.routes)) {
+    for (const target of route.targets) {
+      const problem = targetProblem(deps.catalog, target.model);
+      if (problem) throw new PlatformError('invalid_request', `routes.${name}: target '${target.model}' ${problem}`);
+    }
+  }
+  const routes = Object.keys(request.routes).length > 0 ? request.routes : undefined;
+  return changeTenant(deps.registry, tenantId, (current) => {
+    assertLegal(current, 'configure', deps.siloTenantId);
+    assertAtVersion(current, request.version);
+    return { ...current, routing: routes };
+  });
+}
+
+/** Why a route target cannot serve, if it cannot. */
+function targetProblem(catalog: ModelCatalog, target: string): string | undefined {
+  const adapter = /^ft:([^:]+):/.exec(target);
+  const [name, geo] = (adapter ? adapter[1] : target).split('@');
+  const entry = Object.hasOwn(catalog, name) ? catalog[name] : undefined;
+  if (entry?.kind !== 'chat') return 'is not a chat model of the catalog';
+  if (adapter && !('adapterBaseModel' in entry)) return `names no adapter base model: '${name}' is not one`;
+  if (geo && !('bedrockModelId' in entry)) return 'has no cross-region profile: only Bedrock models do';
+  return undefined;
 }
 
 /** Issues an API key for the tenant while it is as read; the returned `api_key` is the only time the secret is shown. */

@@ -70,12 +70,21 @@ function resolvePointer(root: unknown, ref: string): unknown {
   return at;
 }
 
+const JSON_TYPES: readonly unknown[] = ['string', 'number', 'integer', 'boolean', 'object', 'array', 'null'];
+
+const isJsonObject = (value: unknown) => value !== null && typeof value === 'object' && !Array.isArray(value);
+
 function schemaProblem(root: unknown): string | undefined {
   const stack: { value: unknown; depth: number }[] = [{ value: root, depth: 0 }];
   while (stack.length > 0) {
     const { value, depth } = stack.pop() as { value: unknown; depth: number };
     if (value === null || typeof value !== 'object') continue;
     if (depth > MAX_SCHEMA_DEPTH) return `the schema nests deeper than ${MAX_SCHEMA_DEPTH} levels`;
+    const { type } = value as Record<string, unknown>;
+    // An object under `type` is a property of that name; anything else must name JSON types.
+    if (type !== undefined && !isJsonObject(type) && ![type].flat().every((name) => JSON_TYPES.includes(name))) {
+      return `type ${JSON.stringify(type).slice(0, 64)} is not one of ${JSON_TYPES.join(', ')}, or a list of them`;
+    }
     for (const pattern of patternsOf(value as Record<string, unknown>)) {
       try {
         new RegExp(pattern, 'u');

@@ -17,6 +17,9 @@ import {
   onboardRequestSchema,
   onboardTenant,
   revokeApiKey,
+  routingRequestSchema,
+  routingView,
+  setRouting,
   updateRequestSchema,
   updateTenant,
 } from '../core/tenants';
@@ -114,6 +117,15 @@ export function create(deps: AdminDeps) {
       return listPage(page.entries.map(auditView), page.nextCursor);
     },
     'GET /admin/tenants/{id}': async (event) => json(200, tenantView(await getTenant(admin, id(event)))),
+    'GET /admin/tenants/{id}/routing': async (event) => {
+      const record = await getTenant(admin, id(event));
+      return json(200, routingView(record, deps.settings.routing[record.tier]));
+    },
+    'PUT /admin/tenants/{id}/routing': async (event) => {
+      const request = routingRequestSchema.parse(event.body);
+      const record = await setRouting({ ...admin, catalog: deps.settings.catalog }, id(event), request);
+      return json(200, routingView(record, deps.settings.routing[record.tier]));
+    },
     'PATCH /admin/tenants/{id}': async (event) =>
       json(200, tenantView(await updateTenant(admin, id(event), updateRequestSchema.parse(event.body)))),
     'DELETE /admin/tenants/{id}': async (event) => {

@@ -228,13 +228,23 @@ function auditTrail(
       context.audit = {};
     },
     after: async (request: Request<TenantApiContext>) => {
+      withAttempts(request);
       // A streamed answer is audited when it has ended: with what its settle billed, and how it ended.
       const streamedAnswer = request.response && onStreamEnd(request.response, () => write(request));
       if (streamedAnswer) request.response = streamedAnswer;
       else await write(request);
     },
-    onError: write,
+    onError: async (request: Request<TenantApiContext>) => {
+      withAttempts(request);
+      await write(request);
+    },
   };
+}
+
+/** A routed model call's answer lists its attempts (`x-attempts: nova-lite=throttled, nova-micro=ok`). */
+function withAttempts({ context, response }: Request<TenantApiContext>): void {
+  const attempts = context.audit?.attempts;
+  if (response && attempts) response.headers = { ...response.headers, 'x-attempts': attempts.join(', ') };
 }
 
 /** The audit record of a tenant request answered with `status` at `at`, with what the handler added and `more`. */

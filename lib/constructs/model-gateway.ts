@@ -5,6 +5,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
 import { TENANT_SESSION_TAG } from '../../contract/iam';
+import { CROSS_REGION_GEOS } from '../../contract/routing';
 import { TENANT_COST_TAG } from '../../contract/tenancy';
 
 export interface ModelGatewayProps {
@@ -38,6 +39,42 @@ export class ModelGateway extends Construct {
    */
   grantInvoke(grantee: IGrantable): Grant {
     return Grant.addToPrincipal({ grantee, actions: INVOKE_ACTIONS, resourceArns: this.foundationModelArns() });
+  }
+
+  /**
+   * The same through each geography's system-defined cross-region profile of each catalog chat
+   * model, which routes may name as targets (`nova-lite@us`): such a profile runs its model in any
+   * region of its geography, so the model is granted in every region, but only as what one of
+   * those profiles runs (Bedrock's cross-region inference asks for both).
+   */
+  grantCrossRegionInvoke(grantee: IGrantable): Grant {
+    const chatModelIds = this.bedrockModelIds('chat');
+    const profileArns = this.crossRegionProfileArns(chatModelIds);
+    const profiles = Grant.addToPrincipal({ grantee, actions: INVOKE_ACTIONS, resourceArns: profileArns });
+    const destinations = Grant.addToPrincipal({
+      grantee,
+      actions: INVOKE_ACTIONS,
+      resourceArns: this.foundationModelArns(chatModelIds, '*'),
+      conditions: { ArnLike: { 'bedrock:InferenceProfileArn': profileArns } },
+    });
+    const role = grantee.grantPrincipal;
+    if (role instanceof Construct) {
+      NagSuppressions.addResourceSuppressions(
+        role,
+        [
+          {
+            id: 'AwsSolutions-IAM5',
+            reason:
+              "A cross-region profile runs its model in whichever region of its geography has capacity: the catalog's chat models in every region, only as what this region's system profiles of them run (bedrock:InferenceProfileArn).",
+            appliesTo: chatModelIds.map(
+              (modelId) => `Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/${modelId}`,
+            ),
+          },
+        ],
+        true,
+      );
+    }
+    return profiles.combine(destinations);
   }
 
   /**
@@ -92,18 +129,40 @@ export class ModelGateway extends Construct {
     return grant;
   }
 
-  private foundationModelArns(): string[] {
+  /** Foundation models (the catalog's Bedrock models unless given), in this stack's region or in `region` (`*`: any). */
+  private foundationModelArns(modelIds = this.bedrockModelIds(), region?: string): string[] {
     const stack = Stack.of(this);
-    const bedrockModelIds = bedrockModels(this.catalog).map((model) => model.bedrockModelId);
-    return [...new Set(bedrockModelIds)].map((modelId) =>
+    return modelIds.map((modelId) =>
       stack.formatArn({
         service: 'bedrock',
+        region,
         account: '',
         resource: 'foundation-model',
         resourceName: modelId,
         arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
       }),
     );
+  }
+
+  /** Each geography's system-defined cross-region profile of each model (`us.amazon.nova-lite-v1:0`), in this region. */
+  private crossRegionProfileArns(modelIds: readonly string[]): string[] {
+    const stack = Stack.of(this);
+    return CROSS_REGION_GEOS.flatMap((geo) =>
+      modelIds.map((modelId) =>
+        stack.formatArn({
+          service: 'bedrock',
+          resource: 'inference-profile',
+          resourceName: `${geo}.${modelId}`,
+          arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+        }),
+      ),
+    );
+  }
+
+  /** The catalog's Bedrock model ids, of one kind if given. */
+  private bedrockModelIds(kind?: 'chat' | 'embedding'): string[] {
+    const models = bedrockModels(this.catalog).filter((model) => kind === undefined || model.kind === kind);
+    return [...new Set(models.map((model) => model.bedrockModelId))];
   }
 
   /** Every application inference profile of this account and region: their ids are Bedrock's. */

@@ -148,7 +148,11 @@ export class TenantApi extends Construct {
       props.models.grantInvoke(fn);
     };
     const grants: Record<HandlerName, (fn: IFunction) => void> = {
-      'chat-completions': modelsAndTenantData,
+      'chat-completions': (fn) => {
+        modelsAndTenantData(fn);
+        // Routes may fall back to a chat model's cross-region profile.
+        props.models.grantCrossRegionInvoke(fn);
+      },
       embeddings: modelsAndTenantData,
       documents: (fn) => {
         modelsAndTenantData(fn);

@@ -218,6 +218,7 @@ export class TenantPlane extends Construct {
       catalog: config.models,
       tiers: config.tiers,
       piiRedaction: config.piiRedaction,
+      routing: config.routing,
       cacheHitNanoUsd: config.cacheHitNanoUsd,
       guardrails: parts.guardrails.refs,
       maxRequestBodyBytes: config.maxRequestBodyBytes,

@@ -383,6 +383,16 @@ describe('every route answers bad input with a 4xx in the error shape, never a 5
     ['a metadata number below -2^53', '/v1/documents', { text: 'x', metadata: { n: -1e20 } }],
     ['a metadata number DynamoDB cannot store (1e-200)', '/v1/documents', { text: 'x', metadata: { n: 1e-200 } }],
     ['a blank retrieval query', '/v1/retrieve', { query: ' \n ' }],
+    // Found by the generated requests: the answer failed against it after generation (502, billed).
+    [
+      'a strict json_schema whose type names no JSON type',
+      '/v1/chat/completions',
+      {
+        model: 'nova-micro',
+        messages: [{ role: 'user', content: 'hi' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { type: 1e308 }, strict: true } },
+      },
+    ],
   ])('answers %s with 400', async (_name, path, body) => {
     const response = await call(platform, 'POST', path, { credential: apiKey, body });
     expect(response.status).toBe(400);

@@ -127,14 +127,10 @@ describe('PlatformStack', () => {
     const logs = ['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments'];
     const assume = ['sts:AssumeRole', 'sts:TagSession'];
     expect(actionsOf(statementsOf('authorizer'))).toEqual(sorted(['dynamodb:GetItem', ...logs]));
+    // Invoke thrice: the catalog's models, their cross-region profiles, the models those profiles run elsewhere.
+    const invoke = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
     expect(actionsOf(statementsOf('chat-completions'))).toEqual(
-      sorted([
-        'bedrock:ApplyGuardrail',
-        'bedrock:InvokeModel',
-        'bedrock:InvokeModelWithResponseStream',
-        ...logs,
-        ...assume,
-      ]),
+      sorted(['bedrock:ApplyGuardrail', ...invoke, ...invoke, ...invoke, ...logs, ...assume]),
     );
     expect(actionsOf(statementsOf('usage'))).toEqual(sorted([...logs, ...assume]));
     expect(actionsOf(statementsOf('audit'))).toEqual(sorted([...logs, ...assume]));
@@ -205,6 +201,21 @@ describe('PlatformStack', () => {
     expect([data.Action].flat()).not.toContain('dynamodb:Scan');
     expect(JSON.stringify(data.Resource)).toContain('/index/byRequestId');
     expect(data.Resource).toHaveLength(4);
+  });
+
+  it('lets only the chat function reach the chat models through their cross-region profiles, and in other regions only so', () => {
+    const invokes = (handler: string) =>
+      statementsOf(handler).filter((s) => [s.Action].flat().includes('bedrock:InvokeModel'));
+    const text = (value: unknown) => JSON.stringify(value);
+    const [, profiles, destinations] = invokes('chat-completions');
+    for (const geo of ['us', 'eu', 'apac', 'global']) {
+      expect(text(profiles.Resource)).toContain(`:inference-profile/${geo}.amazon.nova-lite-v1:0`);
+    }
+    // An embedding model is never a route's target.
+    expect(text(profiles.Resource)).not.toContain('titan-embed');
+    expect(text(destinations.Resource)).toContain(':bedrock:*::foundation-model/amazon.nova-micro-v1:0');
+    expect(destinations.Condition).toEqual({ ArnLike: { 'bedrock:InferenceProfileArn': profiles.Resource } });
+    expect(text(invokes('embeddings'))).not.toContain('inference-profile/');
   });
 
   it('lets the chat function invoke exactly the catalog models, and no policy uses a wildcard', () => {
@@ -693,8 +704,8 @@ describe('PlatformStack', () => {
     expect(actionsOf(statementsIn('admin'))).not.toContain('bedrock:DeleteInferenceProfile');
     const remove = statementsIn('offboarding').find((st) => st.Action === 'bedrock:DeleteInferenceProfile');
     expect(remove?.Condition).toEqual(tagged);
-    // Off (the default): no function can touch a profile.
-    expect(json).not.toMatch(/InferenceProfile|application-inference-profile/);
+    // Off (the default): no function can make, list, delete or call a tenant's profile.
+    expect(json).not.toMatch(/bedrock:(Create|List|Delete)InferenceProfiles?|application-inference-profile/);
   });
 
   it('hard-codes no account or region', () => {

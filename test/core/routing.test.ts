@@ -1,0 +1,190 @@
+import type { Route } from '../../contract/routing';
+import { upstreamError } from '../../lambdas/adapters/bedrock-errors';
+import { type ResolvedModel, resolveModel } from '../../lambdas/core/catalog';
+import { PlatformError } from '../../lambdas/core/errors';
+import { admitModelCall, type TokenUsage } from '../../lambdas/core/metering';
+import type { ModelProvider, Reservation } from '../../lambdas/core/ports';
+import { type Attempt, type RouteTarget, routeTargets, tryRoute } from '../../lambdas/core/routing';
+import { DEFAULT_MODELS } from '../../lib/config';
+import { inMemoryPorts } from '../support/fakes';
+import { tenantContext } from '../support/tenant';
+
+const chatModel = (name: string) => resolveModel(DEFAULT_MODELS, name, 'chat') as ResolvedModel<'chat'>;
+const micro = chatModel('nova-micro');
+const lite = chatModel('nova-lite');
+const provider = {} as ModelProvider;
+const target = (model: ResolvedModel<'chat'>): RouteTarget => ({
+  name: model.name,
+  model,
+  provider,
+  modelId: model.name,
+});
+const estimate = { inputTokens: 100, outputTokens: 50 };
+const plans = [
+  { target: target(micro), estimate },
+  { target: target(lite), estimate },
+];
+const route = (on: Route['on']): Route => ({
+  targets: [{ model: 'nova-micro' }, { model: 'nova-lite' }],
+  on,
+  retries: 0,
+});
+const tenant = tenantContext('route-co');
+const noMetrics = { reservationOverage: () => undefined, settled: () => undefined };
+
+/** A routed call's run: the reservation, what each attempt got, the attempts listed, and what was settled. */
+async function routed(on: Route['on'], answer: (model: string) => Promise<TokenUsage & { finishReason?: string }>) {
+  const { ports, settled } = inMemoryPorts();
+  const reservations: Reservation[] = [];
+  const ledger = {
+    ...ports.ledger,
+    reserve: async (...args: Parameters<typeof ports.ledger.reserve>) => {
+      const reservation = await ports.ledger.reserve(...args);
+      reservations.push(reservation);
+      return reservation;
+    },
+  };
+  const deps = { ledger, metrics: noMetrics };
+  const meter = await admitModelCall(deps, tenant, {
+    requestId: 'r1',
+    model: micro,
+    targets: [micro, lite],
+    estimate,
+    nowMs: 0,
+  });
+  const attempts: Attempt[] = [];
+  const served = await tryRoute(
+    { sleep: async () => undefined },
+    route(on),
+    plans,
+    { requestId: 'r1' },
+    meter,
+    attempts,
+    (plan) => answer(plan.target.model.name),
+    (result) => (result.finishReason === 'content_filter' ? result : undefined),
+  );
+  await meter.finished(served.result, served.plan.target.model);
+  return { reservation: reservations[0], served: served.plan.target.name, attempts, settled };
+}
+
+describe('a routed model call', () => {
+  it('is reserved at its most expensive target', async () => {
+    const { reservation } = await routed([], async () => ({ inputTokens: 1, outputTokens: 1 }));
+    // nova-lite's price for the estimate, not nova-micro's (100 * 60 + 50 * 240 nano-dollars)
+    expect(reservation.estimate).toEqual({ tokens: 150, costNanoUsd: 18_000 });
+  });
+
+  it('moves on when the request is too long for a model, and bills only the model that answered', async () => {
+    const { served, attempts, settled } = await routed(['context_length'], async (model) => {
+      if (model === 'nova-micro')
+        throw upstreamError(named('ValidationException', 'Input is too long for requested model.'));
+      return { inputTokens: 90, outputTokens: 10 };
+    });
+    expect(served).toBe('nova-lite');
+    expect(attempts).toEqual([
+      { target: 'nova-micro', outcome: 'context_length' },
+      { target: 'nova-lite', outcome: 'ok' },
+    ]);
+    expect(settled).toEqual([
+      {
+        requestId: 'r1',
+        inputTokens: 90,
+        outputTokens: 10,
+        costNanoUsd: 7_800,
+        byModel: [{ model: 'nova-lite', inputTokens: 90, outputTokens: 10, costNanoUsd: 7_800 }],
+      },
+    ]);
+  });
+
+  it('moves on when the model’s own filter stopped its answer, billing both answers, each at its price, in one settle', async () => {
+    const { served, attempts, settled } = await routed(['content_filter'], async (model) =>
+      model === 'nova-micro'
+        ? { inputTokens: 100, outputTokens: 5, finishReason: 'content_filter' }
+        : { inputTokens: 100, outputTokens: 30, finishReason: 'stop' },
+    );
+    expect(served).toBe('nova-lite');
+    expect(attempts.map((attempt) => attempt.outcome)).toEqual(['content_filter', 'ok']);
+    // nova-micro: 100 * 35 + 5 * 140 = 4,200; nova-lite: 100 * 60 + 30 * 240 = 13,200
+    expect(settled).toEqual([
+      {
+        requestId: 'r1',
+        inputTokens: 200,
+        outputTokens: 35,
+        costNanoUsd: 17_400,
+        byModel: [
+          { model: 'nova-micro', inputTokens: 100, outputTokens: 5, costNanoUsd: 4_200 },
+          { model: 'nova-lite', inputTokens: 100, outputTokens: 30, costNanoUsd: 13_200 },
+        ],
+      },
+    ]);
+  });
+
+  it('keeps a filtered answer when the route does not move on at content_filter', async () => {
+    const { served, settled } = await routed(['throttled'], async () => ({
+      inputTokens: 100,
+      outputTokens: 5,
+      finishReason: 'content_filter',
+    }));
+    expect(served).toBe('nova-micro');
+    expect(settled).toEqual([{ requestId: 'r1', inputTokens: 100, outputTokens: 5, costNanoUsd: 4_200 }]);
+  });
+
+  it('releases the reservation when every target refused before running', async () => {
+    const { ports, events } = inMemoryPorts();
+    const meter = await admitModelCall({ ledger: ports.ledger, metrics: noMetrics }, tenant, {
+      requestId: 'r2',
+      model: micro,
+      targets: [micro, lite],
+      estimate,
+      nowMs: 0,
+    });
+    const throttled = upstreamError(named('ThrottlingException', 'slow down'));
+    const attempts: Attempt[] = [];
+    await expect(
+      tryRoute({}, route(['throttled']), plans, { requestId: 'r2' }, meter, attempts, () => Promise.reject(throttled)),
+    ).rejects.toBe(throttled);
+    expect(attempts.map((attempt) => attempt.outcome)).toEqual(['throttled', 'throttled']);
+    expect(events).toEqual(['reserve r2 150', 'release r2']);
+  });
+
+  it('spreads first attempts by weight, the same for the same request id', async () => {
+    const weighted = {
+      targets: [
+        { model: 'nova-micro', weight: 3 },
+        { model: 'nova-lite', weight: 1 },
+      ],
+      on: [],
+      retries: 0,
+    };
+    const deps = { catalog: DEFAULT_MODELS, models: provider };
+    const firsts: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const [first, second] = await routeTargets(deps, tenant, weighted, `request-${i}`);
+      // The other target follows as the fallback.
+      expect(second.name).not.toBe(first.name);
+      firsts.push(first.name);
+    }
+    const micros = firsts.filter((name) => name === 'nova-micro').length;
+    expect(micros).toBeGreaterThan(700);
+    expect(micros).toBeLessThan(800);
+    const again = await routeTargets(deps, tenant, weighted, 'request-7');
+    expect(again[0].name).toBe(firsts[7]);
+  });
+
+  it('reads why Bedrock did not answer', () => {
+    expect(upstreamError(named('ThrottlingException', 'x')).upstream).toBe('throttled');
+    expect(upstreamError(named('ServiceUnavailableException', 'x')).upstream).toBe('unavailable');
+    expect(upstreamError(named('InternalServerException', 'x')).upstream).toBe('failed');
+    expect(upstreamError(named('ValidationException', 'Malformed input request')).upstream).toBeUndefined();
+    expect(upstreamError(named('ValidationException', 'prompt is too long: 210000 tokens')).upstream).toBe(
+      'context_length',
+    );
+    expect(upstreamError(new PlatformError('invalid_request', 'ours')).upstream).toBeUndefined();
+  });
+});
+
+function named(name: string, message: string): Error {
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}
