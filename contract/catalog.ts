@@ -1,22 +1,21 @@
-import * as z from 'zod';
+import * as z from './zod';
 
 /** The model catalog as configuration states it: public model name -> how it is served and priced. */
-const priceUsdPerMillionTokens = z
-  .number()
-  .nonnegative()
-  // Cost is kept in whole nano-dollars per token, so prices may carry at most three decimals.
-  .refine((price) => Number.isInteger(Math.round(price * 1e6) / 1e3), 'at most three decimals');
+const priceUsdPerMillionTokens = z.number().check(
+  z.nonnegative(),
+  z.refine((price) => Number.isInteger(Math.round(price * 1e6) / 1e3), 'at most three decimals'),
+);
 
 /** Prompt-cache prices may be finer (a quarter of a thousandth, say): priced in pico-dollars per token. */
-const cachePriceUsdPerMillionTokens = z
-  .number()
-  .nonnegative()
-  .refine((price) => Number.isInteger(Math.round(price * 1e9) / 1e3), 'at most six decimals');
+const cachePriceUsdPerMillionTokens = z.number().check(
+  z.nonnegative(),
+  z.refine((price) => Number.isInteger(Math.round(price * 1e9) / 1e3), 'at most six decimals'),
+);
 
 /** How a Bedrock model caches prompt prefixes (cache points), and what cached tokens cost. */
 const promptCacheSchema = z.object({
   /** The shortest prefix, in tokens, the model caches: the platform adds automatic cache points only past it. */
-  minPrefixTokens: z.number().int().positive(),
+  minPrefixTokens: z.number().check(z.int(), z.positive()),
   /** A token read from the cache. */
   readUsdPerMillionTokens: cachePriceUsdPerMillionTokens,
   /** A token written to the cache. */
@@ -24,22 +23,22 @@ const promptCacheSchema = z.object({
 });
 
 /** Whether a chat model calls tools (OpenAI `tools`); false: a request with tools is a 400 naming it. */
-const toolCalls = z.boolean().optional();
+const toolCalls = z.optional(z.boolean());
 
 const chatModelSchema = z.object({
   kind: z.literal('chat'),
   /** Bedrock model id or inference profile id, e.g. `amazon.nova-micro-v1:0`. */
-  bedrockModelId: z.string().min(1),
+  bedrockModelId: z.string().check(z.minLength(1)),
   inputUsdPerMillionTokens: priceUsdPerMillionTokens,
   outputUsdPerMillionTokens: priceUsdPerMillionTokens,
   /** Used when a request gives no `max_tokens`. */
-  defaultMaxTokens: z.number().int().positive(),
+  defaultMaxTokens: z.number().check(z.int(), z.positive()),
   /** The largest `max_tokens` a request may ask for. */
-  maxOutputTokens: z.number().int().positive(),
+  maxOutputTokens: z.number().check(z.int(), z.positive()),
   /** @default true */
   toolCalls,
   /** Absent: the model has no prompt cache. */
-  promptCache: promptCacheSchema.optional(),
+  promptCache: z.optional(promptCacheSchema),
 });
 
 /**
@@ -49,11 +48,11 @@ const chatModelSchema = z.object({
 const adapterBaseModelSchema = z.object({
   kind: z.literal('chat'),
   /** The model the base components load (a Hugging Face id or an S3 URI), for people: calls go by component. */
-  adapterBaseModel: z.string().min(1),
+  adapterBaseModel: z.string().check(z.minLength(1)),
   inputUsdPerMillionTokens: priceUsdPerMillionTokens,
   outputUsdPerMillionTokens: priceUsdPerMillionTokens,
-  defaultMaxTokens: z.number().int().positive(),
-  maxOutputTokens: z.number().int().positive(),
+  defaultMaxTokens: z.number().check(z.int(), z.positive()),
+  maxOutputTokens: z.number().check(z.int(), z.positive()),
   /** Only when the container parses tool calls (vLLM's `--tool-call-parser`). @default false */
   toolCalls,
 });
@@ -61,21 +60,21 @@ const adapterBaseModelSchema = z.object({
 const embeddingModelSchema = z.object({
   kind: z.literal('embedding'),
   /** Bedrock model id, e.g. `amazon.titan-embed-text-v2:0`. */
-  bedrockModelId: z.string().min(1),
+  bedrockModelId: z.string().check(z.minLength(1)),
   inputUsdPerMillionTokens: priceUsdPerMillionTokens,
   outputUsdPerMillionTokens: z.literal(0),
   /** Length of the vectors it returns (Titan Text Embeddings V2: 256, 512 or 1024). */
-  dimensions: z.number().int().positive(),
+  dimensions: z.number().check(z.int(), z.positive()),
   /** Longest input it embeds, in tokens (Titan Text Embeddings V2: 8,192). */
-  maxInputTokens: z.number().int().positive(),
+  maxInputTokens: z.number().check(z.int(), z.positive()),
   /** Longest input it embeds, in characters (Titan Text Embeddings V2: 50,000). */
-  maxInputChars: z.number().int().positive(),
+  maxInputChars: z.number().check(z.int(), z.positive()),
 });
 
 export const modelEntrySchema = z.union([chatModelSchema, adapterBaseModelSchema, embeddingModelSchema]);
 
 /** Public model name (what tenants send as `model`) -> how it is served and priced. */
-export const modelCatalogSchema = z.record(z.string().regex(/^[a-z0-9][a-z0-9.-]*$/), modelEntrySchema);
+export const modelCatalogSchema = z.record(z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]*$/)), modelEntrySchema);
 
 export type ModelEntry = z.infer<typeof modelEntrySchema>;
 export type ModelCatalog = z.infer<typeof modelCatalogSchema>;

@@ -1,10 +1,10 @@
-import * as z from 'zod';
 import type { AdapterEndpointSettings } from './adapters';
 import { type ModelCatalog, modelCatalogSchema } from './catalog';
 import { type RoutingPolicy, routingPolicySchema } from './routing';
 import { type PiiPolicy, piiPolicySchema } from './safety';
 import { VECTOR_STORES, type VectorStore } from './search';
 import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from './tenancy';
+import * as z from './zod';
 
 /**
  * The contract between the CDK app and the Lambda runtime: the CDK writes the environment with
@@ -39,7 +39,10 @@ export interface GuardrailRef {
   readonly id: string;
   readonly version: string;
 }
-const guardrailRefSchema = z.object({ id: z.string().min(1), version: z.string().min(1) });
+const guardrailRefSchema = z.object({
+  id: z.string().check(z.minLength(1)),
+  version: z.string().check(z.minLength(1)),
+});
 
 /** Everything a handler needs, resolved once per runtime. */
 export interface PlatformSettings {
@@ -97,39 +100,42 @@ export interface PlatformSettings {
   readonly tenantInferenceProfiles?: { readonly namePrefix: string };
 }
 
-const json = <T extends z.ZodType>(schema: T) =>
-  z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
+const json = <T extends z.ZodMiniType>(schema: T) =>
+  z.pipe(
+    z.pipe(
+      z.string(),
+      z.transform((text, payload) => {
+        try {
+          return JSON.parse(text);
+        } catch {
+          payload.issues.push({ code: 'custom', message: 'not JSON', input: text });
+          return z.NEVER;
+        }
+      }),
+    ),
+    schema,
+  );
 
 const lambdaEnvSchema = z.object({
-  AWS_REGION: z.string().min(1),
-  TENANT_TABLE_NAME: z.string().min(1),
-  LEDGER_TABLE_NAME: z.string().min(1),
-  AUDIT_TABLE_NAME: z.string().min(1),
-  AUDIT_RETENTION_DAYS: z.coerce.number().int().positive(),
-  STORED_RESPONSE_DAYS: json(z.record(tierSchema, z.number().int().min(1).max(3650))),
-  RESERVATION_TTL_SECONDS: z.coerce.number().int().positive(),
-  TENANT_ACCESS_ROLE_ARN: z.string().startsWith('arn:'),
-  DOCUMENT_TABLE_NAME: z.string().min(1),
-  INGEST_QUEUE_URL: z.string().url(),
-  OPENSEARCH_ENDPOINT: z.string().url(),
-  VECTOR_BUCKET_NAME: z.string().min(3),
+  AWS_REGION: z.string().check(z.minLength(1)),
+  TENANT_TABLE_NAME: z.string().check(z.minLength(1)),
+  LEDGER_TABLE_NAME: z.string().check(z.minLength(1)),
+  AUDIT_TABLE_NAME: z.string().check(z.minLength(1)),
+  AUDIT_RETENTION_DAYS: z.coerce.number().check(z.int(), z.positive()),
+  STORED_RESPONSE_DAYS: json(z.record(tierSchema, z.number().check(z.int(), z.gte(1), z.lte(3650)))),
+  RESERVATION_TTL_SECONDS: z.coerce.number().check(z.int(), z.positive()),
+  TENANT_ACCESS_ROLE_ARN: z.string().check(z.startsWith('arn:')),
+  DOCUMENT_TABLE_NAME: z.string().check(z.minLength(1)),
+  INGEST_QUEUE_URL: z.string().check(z.url()),
+  OPENSEARCH_ENDPOINT: z.string().check(z.url()),
+  VECTOR_BUCKET_NAME: z.string().check(z.minLength(3)),
   RETRIEVAL: json(
     z.object({
       embeddingModel: z.string(),
-      chunkTokens: z.number().int().positive(),
-      chunkOverlapTokens: z.number().int().nonnegative(),
-      maxDocumentBytes: z.number().int().positive(),
-      syncMaxChunks: z.number().int().positive(),
+      chunkTokens: z.number().check(z.int(), z.positive()),
+      chunkOverlapTokens: z.number().check(z.int(), z.nonnegative()),
+      maxDocumentBytes: z.number().check(z.int(), z.positive()),
+      syncMaxChunks: z.number().check(z.int(), z.positive()),
       vectorStores: z.record(tierSchema, z.enum(VECTOR_STORES)),
     }),
   ),
@@ -141,32 +147,31 @@ const lambdaEnvSchema = z.object({
   ROUTING: json(
     z.object({ basic: routingPolicySchema, standard: routingPolicySchema, enterprise: routingPolicySchema }),
   ),
-  CACHE_HIT_NANO_USD: z.coerce.number().int().nonnegative(),
-  GUARDRAILS: json(
-    z.object({ basic: guardrailRefSchema, standard: guardrailRefSchema, enterprise: guardrailRefSchema }),
-  ).optional(),
-  MAX_REQUEST_BODY_BYTES: z.coerce.number().int().positive(),
-  OFFBOARDING_DRAIN_SECONDS: z.coerce.number().int().positive(),
-  AUTHORIZER_CACHE_TTL_SECONDS: z.coerce.number().int().min(0),
-  OFFBOARDING_STATE_MACHINE_ARN: z.string().startsWith('arn:'),
-  JWT_ISSUER: z.string().optional(),
-  JWT_AUDIENCE: z.string().optional(),
-  JWKS_URI: z.string().optional(),
-  JWT_TENANT_CLAIM: z.string().default('custom:tenant_id'),
-  SILO_TENANT_ID: z.string().min(1).optional(),
-  SILO_REGIONS: json(z.array(z.string().min(1))).optional(),
-  ADAPTER_ENDPOINT: json(
-    z.object({
-      endpointName: z.string().min(1),
-      baseComponents: z.record(z.string(), z.string().min(1)),
-      artifactBuckets: z.array(z.string().min(1)).default([]),
-    }),
-  ).optional(),
-  ADAPTER_WORKFLOW_STATE_MACHINE_ARN: z.string().startsWith('arn:').optional(),
-  INFERENCE_PROFILE_PREFIX: z
-    .string()
-    .regex(/^[0-9a-zA-Z][0-9a-zA-Z_-]{0,19}$/)
-    .optional(),
+  CACHE_HIT_NANO_USD: z.coerce.number().check(z.int(), z.nonnegative()),
+  GUARDRAILS: z.optional(
+    json(z.object({ basic: guardrailRefSchema, standard: guardrailRefSchema, enterprise: guardrailRefSchema })),
+  ),
+  MAX_REQUEST_BODY_BYTES: z.coerce.number().check(z.int(), z.positive()),
+  OFFBOARDING_DRAIN_SECONDS: z.coerce.number().check(z.int(), z.positive()),
+  AUTHORIZER_CACHE_TTL_SECONDS: z.coerce.number().check(z.int(), z.gte(0)),
+  OFFBOARDING_STATE_MACHINE_ARN: z.string().check(z.startsWith('arn:')),
+  JWT_ISSUER: z.optional(z.string()),
+  JWT_AUDIENCE: z.optional(z.string()),
+  JWKS_URI: z.optional(z.string()),
+  JWT_TENANT_CLAIM: z._default(z.string(), 'custom:tenant_id'),
+  SILO_TENANT_ID: z.optional(z.string().check(z.minLength(1))),
+  SILO_REGIONS: z.optional(json(z.array(z.string().check(z.minLength(1))))),
+  ADAPTER_ENDPOINT: z.optional(
+    json(
+      z.object({
+        endpointName: z.string().check(z.minLength(1)),
+        baseComponents: z.record(z.string(), z.string().check(z.minLength(1))),
+        artifactBuckets: z._default(z.array(z.string().check(z.minLength(1))), []),
+      }),
+    ),
+  ),
+  ADAPTER_WORKFLOW_STATE_MACHINE_ARN: z.optional(z.string().check(z.startsWith('arn:'))),
+  INFERENCE_PROFILE_PREFIX: z.optional(z.string().check(z.regex(/^[0-9a-zA-Z][0-9a-zA-Z_-]{0,19}$/))),
 });
 
 /**

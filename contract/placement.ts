@@ -1,24 +1,24 @@
-import * as z from 'zod';
+import * as z from './zod';
 
 /** What a plane's `PlaneResources` stack output holds: where a migration finds its stores. */
 export const planeResourcesSchema = z.object({
-  region: z.string().min(1),
-  apiUrl: z.string().url(),
-  tenantTableName: z.string().min(1),
-  ledgerTableName: z.string().min(1),
-  auditTableName: z.string().min(1),
-  documentTableName: z.string().min(1),
-  opensearchEndpoint: z.string().url(),
-  vectorBucketName: z.string().min(3),
-  ingestQueueUrl: z.string().url(),
+  region: z.string().check(z.minLength(1)),
+  apiUrl: z.string().check(z.url()),
+  tenantTableName: z.string().check(z.minLength(1)),
+  ledgerTableName: z.string().check(z.minLength(1)),
+  auditTableName: z.string().check(z.minLength(1)),
+  documentTableName: z.string().check(z.minLength(1)),
+  opensearchEndpoint: z.string().check(z.url()),
+  vectorBucketName: z.string().check(z.minLength(3)),
+  ingestQueueUrl: z.string().check(z.url()),
   /** The plane's GPU endpoint for tenants' adapters; absent: it has none. */
-  adapterEndpoint: z
-    .object({
-      endpointName: z.string().min(1),
-      baseComponents: z.record(z.string(), z.string()).readonly(),
-      artifactBuckets: z.array(z.string()).readonly(),
-    })
-    .optional(),
+  adapterEndpoint: z.optional(
+    z.object({
+      endpointName: z.string().check(z.minLength(1)),
+      baseComponents: z.readonly(z.record(z.string(), z.string())),
+      artifactBuckets: z.readonly(z.array(z.string())),
+    }),
+  ),
 });
 export type PlaneResources = z.infer<typeof planeResourcesSchema>;
 

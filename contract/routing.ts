@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod';
 
 /**
  * Why an attempt at a model may move on to the route's next target: the provider throttled it,
@@ -26,13 +26,16 @@ export const ROUTE_NAME_PATTERN = /^[a-z0-9][a-z0-9.:-]{0,63}$/;
 export const MAX_ROUTE_TARGETS = 4;
 export const MAX_ROUTES = 8;
 
-const routeTargetSchema = z
-  .object({
-    model: z.string().max(128).regex(ROUTE_TARGET_PATTERN, 'a target is <model>, <model>@<geo> or ft:<base>:<adapter>'),
-    /** Share of first attempts this target takes (load balancing); absent: 1 for the first target, 0 for the others. */
-    weight: z.number().int().min(0).max(100).optional(),
-  })
-  .strict();
+const routeTargetSchema = z.strictObject({
+  model: z
+    .string()
+    .check(
+      z.maxLength(128),
+      z.regex(ROUTE_TARGET_PATTERN, 'a target is <model>, <model>@<geo> or ft:<base>:<adapter>'),
+    ),
+  /** Share of first attempts this target takes (load balancing); absent: 1 for the first target, 0 for the others. */
+  weight: z.optional(z.number().check(z.int(), z.gte(0), z.lte(100))),
+});
 
 /** A target's share of first attempts: its weight, else 1 for the route's first target and 0 for the others. */
 export function targetWeight(target: { readonly weight?: number }, index: number): number {
@@ -45,25 +48,30 @@ export function targetWeight(target: { readonly weight?: number }, index: number
  * throttled or a 5xx, then the call moves on through the other targets in order.
  */
 export const routeSchema = z
-  .object({
-    targets: z.array(routeTargetSchema).min(1).max(MAX_ROUTE_TARGETS),
-    on: z.array(z.enum(FALLBACK_CONDITIONS)).max(FALLBACK_CONDITIONS.length).default(['throttled', '5xx', 'timeout']),
-    retries: z.number().int().min(0).max(3).default(0),
+  .strictObject({
+    targets: z.array(routeTargetSchema).check(z.minLength(1), z.maxLength(MAX_ROUTE_TARGETS)),
+    on: z._default(z.array(z.enum(FALLBACK_CONDITIONS)).check(z.maxLength(FALLBACK_CONDITIONS.length)), [
+      'throttled',
+      '5xx',
+      'timeout',
+    ]),
+    retries: z._default(z.number().check(z.int(), z.gte(0), z.lte(3)), 0),
     /** How long one attempt may run before `timeout` moves on; absent: the whole call's time. */
-    attempt_timeout_ms: z.number().int().min(1_000).max(600_000).optional(),
+    attempt_timeout_ms: z.optional(z.number().check(z.int(), z.gte(1_000), z.lte(600_000))),
   })
-  .strict()
-  .refine((route) => route.targets.some((target, index) => targetWeight(target, index) > 0), {
-    message: 'at least one target must have a weight above 0',
-    path: ['targets'],
-  });
+  .check(
+    z.refine((route) => route.targets.some((target, index) => targetWeight(target, index) > 0), {
+      message: 'at least one target must have a weight above 0',
+      path: ['targets'],
+    }),
+  );
 export type Route = z.infer<typeof routeSchema>;
 
 /** Routes by requested model name: a tenant's own (on its record), or a tier's (in the platform config). */
 export const routingPolicySchema = z
   .record(
-    z.string().regex(ROUTE_NAME_PATTERN, `a route is named like a model: ${ROUTE_NAME_PATTERN.source}`),
+    z.string().check(z.regex(ROUTE_NAME_PATTERN, `a route is named like a model: ${ROUTE_NAME_PATTERN.source}`)),
     routeSchema,
   )
-  .refine((routes) => Object.keys(routes).length <= MAX_ROUTES, `a policy holds at most ${MAX_ROUTES} routes`);
+  .check(z.refine((routes) => Object.keys(routes).length <= MAX_ROUTES, `a policy holds at most ${MAX_ROUTES} routes`));
 export type RoutingPolicy = z.infer<typeof routingPolicySchema>;

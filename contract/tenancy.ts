@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from './zod';
 
 /** Tenant ids: validated once, at onboarding, and wherever infrastructure is named after one. */
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{2,40}$/;
@@ -9,11 +9,11 @@ export type Tier = z.infer<typeof tierSchema>;
 
 /** What a tenant may use: requests and tokens per minute, tokens and dollars per month. */
 export const tenantLimitsSchema = z.object({
-  requestsPerMinute: z.number().int().positive(),
-  tokensPerMinute: z.number().int().positive(),
-  monthlyTokens: z.number().int().positive(),
+  requestsPerMinute: z.number().check(z.int(), z.positive()),
+  tokensPerMinute: z.number().check(z.int(), z.positive()),
+  monthlyTokens: z.number().check(z.int(), z.positive()),
   // Bounded so the budget in nano-dollars stays an exact integer (below 2^53).
-  monthlyBudgetUsd: z.number().positive().max(1_000_000),
+  monthlyBudgetUsd: z.number().check(z.positive(), z.lte(1_000_000)),
 });
 
 export type TenantLimits = z.infer<typeof tenantLimitsSchema>;

@@ -1,5 +1,5 @@
 import { GetCommand, TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import type * as z from 'zod';
+import type * as z from '../../contract/zod';
 import { type AdapterRecord, adapterRecordSchema } from '../core/adapter-record';
 import { PlatformError } from '../core/errors';
 import type {
@@ -69,7 +69,7 @@ export async function transactOrRefuse(
 /** A kind of named per-tenant record in the registry table: its sort key prefix and its schema. */
 export interface RecordKind<T extends { name: string }> {
   readonly prefix: string;
-  readonly schema: z.ZodType<T>;
+  readonly schema: z.ZodMiniType<T>;
   readonly noun: string;
   /** The attributes that tell a stored record from another write of it. */
   readonly revision: (record: T) => Record<string, string | number>;

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import type { ExportedChunk, IndexedChunk, Passage, VectorIndex, VersionScope } from '../core/ports';
 import { type Placement, placementNamed, tenantIndex, tenantPlacements, type VectorStores } from '../core/retrieval';
 import type { TenantContext } from '../core/tenant';
@@ -253,8 +253,8 @@ function decodeExportCursor(cursor: string): z.infer<typeof exportCursorSchema> 
 
 /** Where an export stands: which of the tenant's placements, and after which chunk of it. */
 const exportCursorSchema = z.object({
-  placement: z.number().int().nonnegative(),
-  after: z.tuple([z.string(), z.string(), z.number()]).optional(),
+  placement: z.number().check(z.int(), z.nonnegative()),
+  after: z.optional(z.tuple([z.string(), z.string(), z.number()])),
 });
 
 const EXPORT_PAGE_SIZE = 100;

@@ -9,8 +9,8 @@ import {
   S3VectorsClient,
   type S3VectorsClientConfig,
 } from '@aws-sdk/client-s3vectors';
-import * as z from 'zod';
 import { S3VECTORS_INDEXES_PER_BUCKET } from '../../contract/search';
+import * as z from '../../contract/zod';
 import { PlatformError } from '../core/errors';
 import type { ExportedChunk, IndexedChunk, Passage, VectorIndex, VersionScope } from '../core/ports';
 import { type Placement, placementNamed, tenantIndex, tenantPlacements, type VectorStores } from '../core/retrieval';
@@ -287,7 +287,10 @@ function unitVector(dimensions: number): number[] {
   return Array.from({ length: dimensions }, (_, i) => (i === 0 ? 1 : 0));
 }
 
-const exportCursorSchema = z.object({ placement: z.number().int().nonnegative(), token: z.string().optional() });
+const exportCursorSchema = z.object({
+  placement: z.number().check(z.int(), z.nonnegative()),
+  token: z.optional(z.string()),
+});
 
 function encode(cursor: z.infer<typeof exportCursorSchema>): string {
   return Buffer.from(JSON.stringify(cursor)).toString('base64url');

@@ -3,7 +3,7 @@ import {
   InvokeEndpointWithResponseStreamCommand,
   type SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import { PlatformError } from '../core/errors';
 import { openAiMessage } from '../core/openai-messages';
 import type { GenerateRequest, GenerateResult, ModelProvider, ModelStreamEvent, ToolCall } from '../core/ports';
@@ -19,12 +19,15 @@ const completionSchema = z.object({
   choices: z
     .array(
       z.object({
-        message: z.object({ content: z.string().nullish(), tool_calls: z.array(toolCallSchema).nullish() }),
-        finish_reason: z.string().nullish(),
+        message: z.object({ content: z.nullish(z.string()), tool_calls: z.nullish(z.array(toolCallSchema)) }),
+        finish_reason: z.nullish(z.string()),
       }),
     )
-    .min(1),
-  usage: z.object({ prompt_tokens: z.number().int().nonnegative(), completion_tokens: z.number().int().nonnegative() }),
+    .check(z.minLength(1)),
+  usage: z.object({
+    prompt_tokens: z.number().check(z.int(), z.nonnegative()),
+    completion_tokens: z.number().check(z.int(), z.nonnegative()),
+  }),
 });
 
 /**
@@ -130,21 +133,21 @@ const chunkSchema = z.object({
   choices: z.array(
     z.object({
       delta: z.object({
-        content: z.string().nullish(),
-        tool_calls: z
-          .array(
+        content: z.nullish(z.string()),
+        tool_calls: z.nullish(
+          z.array(
             z.object({
-              index: z.number().int().nonnegative(),
-              id: z.string().nullish(),
-              function: z.object({ name: z.string().nullish(), arguments: z.string().nullish() }).nullish(),
+              index: z.number().check(z.int(), z.nonnegative()),
+              id: z.nullish(z.string()),
+              function: z.nullish(z.object({ name: z.nullish(z.string()), arguments: z.nullish(z.string()) })),
             }),
-          )
-          .nullish(),
+          ),
+        ),
       }),
-      finish_reason: z.string().nullish(),
+      finish_reason: z.nullish(z.string()),
     }),
   ),
-  usage: completionSchema.shape.usage.nullish(),
+  usage: z.nullish(completionSchema.shape.usage),
 });
 
 function finishReasonOf(reason: string | null | undefined): GenerateResult['finishReason'] {

@@ -1,4 +1,3 @@
-import * as z from 'zod';
 import {
   ADAPTER_NAME_PATTERN,
   type AdapterEndpointSettings,
@@ -6,6 +5,7 @@ import {
   adapterModelName,
 } from '../../contract/adapters';
 import type { ModelCatalog } from '../../contract/catalog';
+import * as z from '../../contract/zod';
 import type { AdapterRecord } from './adapter-record';
 import { bedrockModelIdFor, type ResolvedModel, resolveModel } from './catalog';
 import { PlatformError } from './errors';
@@ -19,18 +19,18 @@ import type { TenantContext, TenantRecord } from './tenant';
  */
 const artifactUrlSchema = z
   .string()
-  .max(1024)
-  .regex(
-    /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/[\x21-\x7e]+\.tar\.gz$/,
-    'artifact_url must be an s3://bucket/key.tar.gz URL of the adapter (PEFT adapter_config.json and weights at its root)',
+  .check(
+    z.maxLength(1024),
+    z.regex(
+      /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/[\x21-\x7e]+\.tar\.gz$/,
+      'artifact_url must be an s3://bucket/key.tar.gz URL of the adapter (PEFT adapter_config.json and weights at its root)',
+    ),
   );
 
-export const addAdapterRequestSchema = z
-  .object({
-    name: z.string().regex(ADAPTER_NAME_PATTERN, `name must match ${ADAPTER_NAME_PATTERN.source}`),
-    artifact_url: artifactUrlSchema,
-  })
-  .strict();
+export const addAdapterRequestSchema = z.strictObject({
+  name: z.string().check(z.regex(ADAPTER_NAME_PATTERN, `name must match ${ADAPTER_NAME_PATTERN.source}`)),
+  artifact_url: artifactUrlSchema,
+});
 
 export interface AdapterDeps {
   readonly registry: TenantRegistry;

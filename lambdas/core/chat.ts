@@ -1,8 +1,8 @@
-import * as z from 'zod';
 import type { AdapterEndpointSettings } from '../../contract/adapters';
 import type { GuardrailRef } from '../../contract/environment';
 import type { RoutingPolicy } from '../../contract/routing';
 import type { Tier } from '../../contract/tenancy';
+import * as z from '../../contract/zod';
 import { type AuditDetail, promptForAudit } from './audit';
 import type { ResolvedModel } from './catalog';
 import { type RetrievalDeps, retrievePassages } from './documents';
@@ -58,88 +58,89 @@ import {
 } from './tools';
 
 /** A prompt-cache point after this part or message (Anthropic's and LiteLLM's `cache_control` extension). */
-const cacheControl = z.object({ type: z.literal('ephemeral'), ttl: z.enum(['5m', '1h']).optional() }).strict();
-const textPart = z.object({ type: z.literal('text'), text: z.string(), cache_control: cacheControl.optional() });
-const contentSchema = z.union([z.string(), z.array(textPart).min(1)]);
+const cacheControl = z.strictObject({ type: z.literal('ephemeral'), ttl: z.optional(z.enum(['5m', '1h'])) });
+const textPart = z.object({ type: z.literal('text'), text: z.string(), cache_control: z.optional(cacheControl) });
+const contentSchema = z.union([z.string(), z.array(textPart).check(z.minLength(1))]);
 
 const messageSchema = z.discriminatedUnion('role', [
   z.object({
     role: z.enum(['system', 'developer', 'user']),
     content: contentSchema,
-    name: z.string().optional(),
-    cache_control: cacheControl.optional(),
+    name: z.optional(z.string()),
+    cache_control: z.optional(cacheControl),
   }),
   z.object({
     role: z.literal('assistant'),
     // Null, or empty, when the turn only called tools.
-    content: z.union([z.string(), z.array(textPart)]).nullish(),
-    name: z.string().optional(),
-    tool_calls: z.array(toolCallSchema).max(128).optional(),
-    refusal: z.string().nullish(),
-    cache_control: cacheControl.optional(),
+    content: z.nullish(z.union([z.string(), z.array(textPart)])),
+    name: z.optional(z.string()),
+    tool_calls: z.optional(z.array(toolCallSchema).check(z.maxLength(128))),
+    refusal: z.nullish(z.string()),
+    cache_control: z.optional(cacheControl),
   }),
   z.object({
     role: z.literal('tool'),
     content: contentSchema,
-    tool_call_id: z.string().min(1).max(256),
-    cache_control: cacheControl.optional(),
+    tool_call_id: z.string().check(z.minLength(1), z.maxLength(256)),
+    cache_control: z.optional(cacheControl),
   }),
 ]);
 
 /** A parameter OpenAI defines that the platform's models cannot honour: refused by name, never ignored. */
 export const unsupported = (why: string) =>
-  z
-    .unknown()
-    .refine((value) => value === undefined || value === null, { message: why })
-    .optional();
+  z.optional(z.unknown().check(z.refine((value) => value === undefined || value === null, { message: why })));
 
 /**
  * The OpenAI chat-completions request subset the platform serves. Strict: a parameter it does not
  * know is a 400 naming it, never silently ignored.
  */
 export const chatRequestSchema = z
-  .object({
+  .strictObject({
     /** Optional only with a `prompt` whose template names a model. */
-    model: z.string().min(1).optional(),
+    model: z.optional(z.string().check(z.minLength(1))),
     /** Optional only with a `prompt`: its messages come first. */
-    messages: z.array(messageSchema).max(256).optional(),
-    max_tokens: z.number().int().positive().optional(),
-    max_completion_tokens: z.number().int().positive().optional(),
-    temperature: z.number().min(0).max(2).optional(),
-    top_p: z.number().gt(0).max(1).optional(),
-    stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullish(),
-    stream: z.boolean().nullish(),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).strict().nullish(),
-    n: z.literal(1, { message: 'only one choice is generated: omit n or set it to 1' }).nullish(),
-    tools: z.array(toolSchema).min(1).max(128).optional(),
-    tool_choice: toolChoiceSchema.optional(),
-    parallel_tool_calls: z.boolean().nullish(),
-    response_format: responseFormatSchema.nullish(),
+    messages: z.optional(z.array(messageSchema).check(z.maxLength(256))),
+    max_tokens: z.optional(z.number().check(z.int(), z.positive())),
+    max_completion_tokens: z.optional(z.number().check(z.int(), z.positive())),
+    temperature: z.optional(z.number().check(z.gte(0), z.lte(2))),
+    top_p: z.optional(z.number().check(z.gt(0), z.lte(1))),
+    stop: z.nullish(
+      z.union([z.string().check(z.minLength(1)), z.array(z.string().check(z.minLength(1))).check(z.maxLength(4))]),
+    ),
+    stream: z.nullish(z.boolean()),
+    stream_options: z.nullish(z.strictObject({ include_usage: z.optional(z.boolean()) })),
+    n: z.nullish(z.literal(1, { message: 'only one choice is generated: omit n or set it to 1' })),
+    tools: z.optional(z.array(toolSchema).check(z.minLength(1), z.maxLength(128))),
+    tool_choice: z.optional(toolChoiceSchema),
+    parallel_tool_calls: z.nullish(z.boolean()),
+    response_format: z.nullish(responseFormatSchema),
     seed: unsupported("the platform's models take no seed: omit it"),
-    logprobs: z.literal(false, { message: 'log probabilities are not served: omit logprobs' }).nullish(),
+    logprobs: z.nullish(z.literal(false, { message: 'log probabilities are not served: omit logprobs' })),
     /** Extension: answer from the tenant's own documents, and cite them. */
-    retrieval: retrieveRequestSchema.omit({ query: true }).strict().optional(),
+    retrieval: z.optional(z.omit(retrieveRequestSchema, { query: true })),
     /** Extension: one of the tenant's prompt templates, rendered before the messages. */
-    prompt: promptUseSchema.optional(),
+    prompt: z.optional(promptUseSchema),
     /** Extension: a conversation kept server-side; its turns come before the messages, and this one is added. */
-    session_id: z.string().regex(SESSION_ID_PATTERN, 'session_id is 1 to 128 of A-Z a-z 0-9 _ -').optional(),
+    session_id: z.optional(z.string().check(z.regex(SESSION_ID_PATTERN, 'session_id is 1 to 128 of A-Z a-z 0-9 _ -'))),
     /** Recorded in the audit record. */
-    user: z.string().max(1000).optional(),
+    user: z.optional(z.string().check(z.maxLength(1000))),
     /** Recorded in the audit record: OpenAI's 16 pairs, keys up to 64 characters, values up to 512. */
-    metadata: z
-      .record(z.string().max(64), z.string().max(512))
-      .refine((pairs) => Object.keys(pairs).length <= 16, 'metadata holds at most 16 pairs')
-      .nullish(),
+    metadata: z.nullish(
+      z
+        .record(z.string().check(z.maxLength(64)), z.string().check(z.maxLength(512)))
+        .check(z.refine((pairs) => Object.keys(pairs).length <= 16, 'metadata holds at most 16 pairs')),
+    ),
     /** Accepted for compatibility: answers are kept per the tenant's audit and cache settings, not per call. */
-    store: z.boolean().nullish(),
+    store: z.nullish(z.boolean()),
     /** Accepted for compatibility: every call is served on demand. */
-    service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority']).nullish(),
+    service_tier: z.nullish(z.enum(['auto', 'default', 'flex', 'scale', 'priority'])),
   })
-  .strict()
-  .refine((request) => request.prompt || (request.messages?.length ?? 0) > 0, {
-    message: 'messages must hold at least one message, or use a prompt',
-    path: ['messages'],
-  });
+  .check(
+    z.refine((request) => request.prompt || (request.messages?.length ?? 0) > 0, {
+      message: 'messages must hold at least one message, or use a prompt',
+      path: ['messages'],
+    }),
+  );
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 type ToolCallView = ReturnType<typeof openAiToolCall>;

@@ -1,27 +1,27 @@
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import { CL100K_LAST_TOKEN_ID, textOfTokenIds } from './token-ids';
 
 /** One input as token ids of `cl100k_base`. */
-const tokenIdsSchema = z.array(z.number().int().min(0).max(CL100K_LAST_TOKEN_ID)).min(1).max(8192);
+const tokenIdsSchema = z
+  .array(z.number().check(z.int(), z.gte(0), z.lte(CL100K_LAST_TOKEN_ID)))
+  .check(z.minLength(1), z.maxLength(8192));
 
-export const embeddingsRequestSchema = z
-  .object({
-    model: z.string().min(1),
-    // Titan Text Embeddings V2 takes at most 50,000 characters (8,192 tokens) an input. Token ids
-    // (one list, or a list of them) are what LangChain's OpenAI embeddings send by default.
-    input: z.union([
-      z.string().min(1).max(50_000),
-      z.array(z.string().min(1).max(50_000)).min(1).max(96),
-      tokenIdsSchema,
-      z.array(tokenIdsSchema).min(1).max(96),
-    ]),
-    /** The OpenAI SDKs ask for `base64` by default: little-endian float32, as OpenAI sends it. */
-    encoding_format: z.enum(['float', 'base64']).default('float'),
-    /** Titan V2 gives 256, 512 or 1024; only the model's own length is served. */
-    dimensions: z.number().int().positive().optional(),
-    user: z.string().optional(),
-  })
-  .strict();
+export const embeddingsRequestSchema = z.strictObject({
+  model: z.string().check(z.minLength(1)),
+  // Titan Text Embeddings V2 takes at most 50,000 characters (8,192 tokens) an input. Token ids
+  // (one list, or a list of them) are what LangChain's OpenAI embeddings send by default.
+  input: z.union([
+    z.string().check(z.minLength(1), z.maxLength(50_000)),
+    z.array(z.string().check(z.minLength(1), z.maxLength(50_000))).check(z.minLength(1), z.maxLength(96)),
+    tokenIdsSchema,
+    z.array(tokenIdsSchema).check(z.minLength(1), z.maxLength(96)),
+  ]),
+  /** The OpenAI SDKs ask for `base64` by default: little-endian float32, as OpenAI sends it. */
+  encoding_format: z._default(z.enum(['float', 'base64']), 'float'),
+  /** Titan V2 gives 256, 512 or 1024; only the model's own length is served. */
+  dimensions: z.optional(z.number().check(z.int(), z.positive())),
+  user: z.optional(z.string()),
+});
 
 /** The inputs of an embeddings request as texts: token ids decoded as `cl100k_base` text. */
 export async function embeddingInputs(input: z.infer<typeof embeddingsRequestSchema>['input']): Promise<string[]> {

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import {
   type ChatCompletion,
   type ChatCompletionChunk,
@@ -14,21 +14,21 @@ import { toolSchema } from './tools';
  * `message`, and the chat's chunks become its streamed events. The one metered core serves it.
  */
 
-const cacheControl = z.object({ type: z.literal('ephemeral'), ttl: z.enum(['5m', '1h']).optional() });
-const textBlock = z.object({ type: z.literal('text'), text: z.string(), cache_control: cacheControl.nullish() });
+const cacheControl = z.object({ type: z.literal('ephemeral'), ttl: z.optional(z.enum(['5m', '1h'])) });
+const textBlock = z.object({ type: z.literal('text'), text: z.string(), cache_control: z.nullish(cacheControl) });
 const toolUseBlock = z.object({
   type: z.literal('tool_use'),
-  id: z.string().min(1).max(256),
-  name: z.string().min(1).max(256),
+  id: z.string().check(z.minLength(1), z.maxLength(256)),
+  name: z.string().check(z.minLength(1), z.maxLength(256)),
   input: z.record(z.string(), z.unknown()),
-  cache_control: cacheControl.nullish(),
+  cache_control: z.nullish(cacheControl),
 });
 const toolResultBlock = z.object({
   type: z.literal('tool_result'),
-  tool_use_id: z.string().min(1).max(256),
-  content: z.union([z.string(), z.array(textBlock)]).optional(),
-  is_error: z.boolean().optional(),
-  cache_control: cacheControl.nullish(),
+  tool_use_id: z.string().check(z.minLength(1), z.maxLength(256)),
+  content: z.optional(z.union([z.string(), z.array(textBlock)])),
+  is_error: z.optional(z.boolean()),
+  cache_control: z.nullish(cacheControl),
 });
 const block = z.discriminatedUnion('type', [textBlock, toolUseBlock, toolResultBlock], {
   message: 'content blocks are text, tool_use and tool_result (no images or documents here)',
@@ -36,48 +36,56 @@ const block = z.discriminatedUnion('type', [textBlock, toolUseBlock, toolResultB
 
 const toolName = toolSchema.shape.function.shape.name;
 
-export const messagesRequestSchema = z
-  .object({
-    model: z.string().min(1),
-    /** Required, as Anthropic has it. */
-    max_tokens: z.number().int().positive(),
-    messages: z
-      .array(z.object({ role: z.enum(['user', 'assistant']), content: z.union([z.string(), z.array(block).min(1)]) }))
-      .min(1)
-      .max(256),
-    system: z.union([z.string(), z.array(textBlock)]).optional(),
-    tools: z
+export const messagesRequestSchema = z.strictObject({
+  model: z.string().check(z.minLength(1)),
+  /** Required, as Anthropic has it. */
+  max_tokens: z.number().check(z.int(), z.positive()),
+  messages: z
+    .array(
+      z.object({
+        role: z.enum(['user', 'assistant']),
+        content: z.union([z.string(), z.array(block).check(z.minLength(1))]),
+      }),
+    )
+    .check(z.minLength(1), z.maxLength(256)),
+  system: z.optional(z.union([z.string(), z.array(textBlock)])),
+  tools: z.optional(
+    z
       .array(
         z.object({
-          type: z.literal('custom').optional(),
+          type: z.optional(z.literal('custom')),
           name: toolName,
-          description: z.string().max(10_000).optional(),
-          input_schema: toolSchema.shape.function.shape.parameters.unwrap(),
-          cache_control: cacheControl.nullish(),
+          description: z.optional(z.string().check(z.maxLength(10_000))),
+          input_schema: toolSchema.shape.function.shape.parameters.def.innerType,
+          cache_control: z.nullish(cacheControl),
         }),
       )
-      .max(128)
-      .optional(),
-    tool_choice: z
-      .union([
-        z.object({ type: z.enum(['auto', 'any', 'none']), disable_parallel_tool_use: z.boolean().optional() }),
-        z.object({ type: z.literal('tool'), name: toolName, disable_parallel_tool_use: z.boolean().optional() }),
-      ])
-      .optional(),
-    temperature: z.number().min(0).max(1).optional(),
-    top_p: z.number().gt(0).max(1).optional(),
-    stop_sequences: z.array(z.string().min(1)).max(4).optional(),
-    metadata: z.object({ user_id: z.string().max(256).nullish() }).optional(),
-    stream: z.boolean().optional(),
-    service_tier: z.enum(['auto', 'standard_only']).optional(),
-  })
-  .strict();
+      .check(z.maxLength(128)),
+  ),
+  tool_choice: z.optional(
+    z.union([
+      z.object({ type: z.enum(['auto', 'any', 'none']), disable_parallel_tool_use: z.optional(z.boolean()) }),
+      z.object({ type: z.literal('tool'), name: toolName, disable_parallel_tool_use: z.optional(z.boolean()) }),
+    ]),
+  ),
+  temperature: z.optional(z.number().check(z.gte(0), z.lte(1))),
+  top_p: z.optional(z.number().check(z.gt(0), z.lte(1))),
+  stop_sequences: z.optional(z.array(z.string().check(z.minLength(1))).check(z.maxLength(4))),
+  metadata: z.optional(z.object({ user_id: z.nullish(z.string().check(z.maxLength(256))) })),
+  stream: z.optional(z.boolean()),
+  service_tier: z.optional(z.enum(['auto', 'standard_only'])),
+});
 export type MessagesRequest = z.infer<typeof messagesRequestSchema>;
 
 /** `POST /v1/messages/count_tokens`: the same request, without `max_tokens`. */
-export const countTokensRequestSchema = messagesRequestSchema
-  .omit({ max_tokens: true, stream: true, stop_sequences: true, temperature: true, top_p: true, metadata: true })
-  .strict();
+export const countTokensRequestSchema = z.omit(messagesRequestSchema, {
+  max_tokens: true,
+  stream: true,
+  stop_sequences: true,
+  temperature: true,
+  top_p: true,
+  metadata: true,
+});
 
 type ChatMessageParam = NonNullable<ChatRequest['messages']>[number];
 type TextBlock = z.infer<typeof textBlock>;

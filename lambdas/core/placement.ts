@@ -1,6 +1,6 @@
-import * as z from 'zod';
 import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
 import { planeResourcesSchema } from '../../contract/placement';
+import * as z from '../../contract/zod';
 import { type AdapterDeps, type AdapterPlane, loadAdaptersAt, removeAllAdapters } from './adapters';
 import { BASE_PREFIX, baseFor, baseOf, catchUpWrite, type ItemKey, type SiloWrite, type StoredItem } from './catch-up';
 import { PlatformError } from './errors';
@@ -164,7 +164,7 @@ export async function markDeploying(deps: Pick<PlacementDeps, 'registry' | 'now'
 }
 
 /** `POST /admin/tenants/{id}/promote`'s body, optional: the region of the tenant's silo. */
-export const promoteRequestSchema = z.object({ region: z.string().max(32).optional() }).strict();
+export const promoteRequestSchema = z.strictObject({ region: z.optional(z.string().check(z.maxLength(32))) });
 
 /**
  * Asks for a silo tenant's return to the pool (a downgrade) and starts its workflow: the silo

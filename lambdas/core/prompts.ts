@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import { PlatformError } from './errors';
 import { assertLegal, readTenant, writeIfCurrent } from './lifecycle';
 import type { ChatMessage, TenantRegistry } from './ports';
@@ -9,17 +9,15 @@ const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}/g;
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /** `prompt` on a chat completion: which template, and the values of its variables. */
-export const promptUseSchema = z
-  .object({
-    id: z.string().regex(PROMPT_NAME_PATTERN, 'prompt.id is not a prompt name'),
-    variables: z
-      .record(
-        z.string().regex(VARIABLE_NAME, 'variable names are identifiers'),
-        z.union([z.string().max(32_000), z.number(), z.boolean()]),
-      )
-      .optional(),
-  })
-  .strict();
+export const promptUseSchema = z.strictObject({
+  id: z.string().check(z.regex(PROMPT_NAME_PATTERN, 'prompt.id is not a prompt name')),
+  variables: z.optional(
+    z.record(
+      z.string().check(z.regex(VARIABLE_NAME, 'variable names are identifiers')),
+      z.union([z.string().check(z.maxLength(32_000)), z.number(), z.boolean()]),
+    ),
+  ),
+});
 export type PromptUse = z.infer<typeof promptUseSchema>;
 
 /** The variables a template's contents name, in order of first use. */

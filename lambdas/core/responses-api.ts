@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import {
   type ChatCompletion,
   type ChatCompletionChunk,
@@ -24,30 +24,33 @@ import { nameSchema, responseFormatSchema, toolSchema } from './tools';
 const textPart = z.object({ type: z.enum(['input_text', 'output_text']), text: z.string() });
 const refusalPart = z.object({ type: z.literal('refusal'), refusal: z.string() });
 const messageItem = z.object({
-  type: z.literal('message').optional(),
-  id: z.string().optional(),
-  status: z.string().optional(),
+  type: z.optional(z.literal('message')),
+  id: z.optional(z.string()),
+  status: z.optional(z.string()),
   role: z.enum(['user', 'system', 'developer', 'assistant']),
   content: z.union([z.string(), z.array(z.union([textPart, refusalPart]))]),
 });
-const callId = z.string().min(1).max(256);
+const callId = z.string().check(z.minLength(1), z.maxLength(256));
 const functionCallItem = z.object({
   type: z.literal('function_call'),
-  id: z.string().optional(),
-  status: z.string().optional(),
+  id: z.optional(z.string()),
+  status: z.optional(z.string()),
   call_id: callId,
-  name: z.string().min(1).max(256),
+  name: z.string().check(z.minLength(1), z.maxLength(256)),
   arguments: z.string(),
 });
 const functionCallOutputItem = z.object({
   type: z.literal('function_call_output'),
-  id: z.string().optional(),
-  status: z.string().optional(),
+  id: z.optional(z.string()),
+  status: z.optional(z.string()),
   call_id: callId,
   output: z.union([z.string(), z.array(textPart)]),
 });
 /** An item of a stored response's output, by its id (the Vercel AI SDK sends these for earlier turns). */
-const itemReference = z.object({ type: z.literal('item_reference'), id: z.string().min(1).max(300) });
+const itemReference = z.object({
+  type: z.literal('item_reference'),
+  id: z.string().check(z.minLength(1), z.maxLength(300)),
+});
 const inputItem = z.union([messageItem, functionCallItem, functionCallOutputItem, itemReference], {
   message: 'input items are messages (text parts), function_call, function_call_output and item_reference items',
 });
@@ -55,15 +58,15 @@ const inputItem = z.union([messageItem, functionCallItem, functionCallOutputItem
 const functionTool = z.object({
   type: z.literal('function'),
   name: nameSchema,
-  description: z.string().max(10_000).nullish(),
-  parameters: toolSchema.shape.function.shape.parameters.nullish(),
-  strict: z.boolean().nullish(),
+  description: z.nullish(z.string().check(z.maxLength(10_000))),
+  parameters: z.nullish(toolSchema.shape.function.shape.parameters),
+  strict: z.nullish(z.boolean()),
 });
 /** `file_search` searches the tenant's own documents (its retrieval); vector store ids name nothing else. */
 const fileSearchTool = z.object({
   type: z.literal('file_search'),
-  vector_store_ids: z.array(z.string()).optional(),
-  max_num_results: z.number().int().min(1).max(50).optional(),
+  vector_store_ids: z.optional(z.array(z.string())),
+  max_num_results: z.optional(z.number().check(z.int(), z.gte(1), z.lte(50))),
 });
 
 const formatSchema = z.union([
@@ -72,59 +75,55 @@ const formatSchema = z.union([
   z.object({
     type: z.literal('json_schema'),
     name: nameSchema,
-    description: z.string().max(10_000).optional(),
+    description: z.optional(z.string().check(z.maxLength(10_000))),
     schema: z.record(z.string(), z.unknown()),
-    strict: z.boolean().nullish(),
+    strict: z.nullish(z.boolean()),
   }),
 ]);
 
 /** What the platform serves of `POST /v1/responses`; parameters with no effect here are accepted as the SDKs send them. */
-export const responsesRequestSchema = z
-  .object({
-    model: z.string().min(1),
-    input: z.union([z.string(), z.array(inputItem).min(1).max(1024)]),
-    instructions: z.string().nullish(),
-    tools: z
-      .array(z.union([functionTool, fileSearchTool]))
-      .max(128)
-      .optional(),
-    tool_choice: z
-      .union([
-        z.enum(['auto', 'none', 'required']),
-        z.object({ type: z.literal('function'), name: nameSchema }),
-        z.object({ type: z.literal('file_search') }),
-      ])
-      .optional(),
-    parallel_tool_calls: z.boolean().nullish(),
-    text: z.object({ format: formatSchema.optional(), verbosity: z.string().nullish() }).optional(),
-    max_output_tokens: z.number().int().positive().nullish(),
-    temperature: z.number().min(0).max(2).nullish(),
-    top_p: z.number().gt(0).max(1).nullish(),
-    metadata: z
-      .record(z.string().max(64), z.string().max(512))
-      .refine((pairs) => Object.keys(pairs).length <= 16, 'metadata holds at most 16 pairs')
-      .nullish(),
-    user: z.string().max(1000).nullish(),
-    store: z.boolean().nullish(),
-    previous_response_id: z.string().min(1).max(200).nullish(),
-    stream: z.boolean().nullish(),
-    // Accepted for the SDKs that send them; they change nothing here.
-    truncation: z.enum(['auto', 'disabled']).nullish(),
-    include: z.array(z.string()).nullish(),
-    reasoning: z.object({}).passthrough().nullish(),
-    service_tier: z.enum(['auto', 'default', 'flex', 'scale', 'priority']).nullish(),
-    prompt_cache_key: z.string().max(256).nullish(),
-    safety_identifier: z.string().max(256).nullish(),
-    background: z.literal(false, { message: 'background responses are not served' }).nullish(),
-    stream_options: z.object({}).passthrough().nullish(),
-    prompt_cache_retention: z.enum(['in-memory', '24h']).nullish(),
-    max_tool_calls: z.number().int().positive().nullish(),
-    context_management: z.array(z.unknown()).nullish(),
-    top_logprobs: z.literal(0, { message: 'log probabilities are not served: omit top_logprobs' }).nullish(),
-    conversation: unsupported('conversations are not served: continue with previous_response_id'),
-    prompt: unsupported('stored prompts are not served here: send the input'),
-  })
-  .strict();
+export const responsesRequestSchema = z.strictObject({
+  model: z.string().check(z.minLength(1)),
+  input: z.union([z.string(), z.array(inputItem).check(z.minLength(1), z.maxLength(1024))]),
+  instructions: z.nullish(z.string()),
+  tools: z.optional(z.array(z.union([functionTool, fileSearchTool])).check(z.maxLength(128))),
+  tool_choice: z.optional(
+    z.union([
+      z.enum(['auto', 'none', 'required']),
+      z.object({ type: z.literal('function'), name: nameSchema }),
+      z.object({ type: z.literal('file_search') }),
+    ]),
+  ),
+  parallel_tool_calls: z.nullish(z.boolean()),
+  text: z.optional(z.object({ format: z.optional(formatSchema), verbosity: z.nullish(z.string()) })),
+  max_output_tokens: z.nullish(z.number().check(z.int(), z.positive())),
+  temperature: z.nullish(z.number().check(z.gte(0), z.lte(2))),
+  top_p: z.nullish(z.number().check(z.gt(0), z.lte(1))),
+  metadata: z.nullish(
+    z
+      .record(z.string().check(z.maxLength(64)), z.string().check(z.maxLength(512)))
+      .check(z.refine((pairs) => Object.keys(pairs).length <= 16, 'metadata holds at most 16 pairs')),
+  ),
+  user: z.nullish(z.string().check(z.maxLength(1000))),
+  store: z.nullish(z.boolean()),
+  previous_response_id: z.nullish(z.string().check(z.minLength(1), z.maxLength(200))),
+  stream: z.nullish(z.boolean()),
+  // Accepted for the SDKs that send them; they change nothing here.
+  truncation: z.nullish(z.enum(['auto', 'disabled'])),
+  include: z.nullish(z.array(z.string())),
+  reasoning: z.nullish(z.looseObject({})),
+  service_tier: z.nullish(z.enum(['auto', 'default', 'flex', 'scale', 'priority'])),
+  prompt_cache_key: z.nullish(z.string().check(z.maxLength(256))),
+  safety_identifier: z.nullish(z.string().check(z.maxLength(256))),
+  background: z.nullish(z.literal(false, { message: 'background responses are not served' })),
+  stream_options: z.nullish(z.looseObject({})),
+  prompt_cache_retention: z.nullish(z.enum(['in-memory', '24h'])),
+  max_tool_calls: z.nullish(z.number().check(z.int(), z.positive())),
+  context_management: z.nullish(z.array(z.unknown())),
+  top_logprobs: z.nullish(z.literal(0, { message: 'log probabilities are not served: omit top_logprobs' })),
+  conversation: unsupported('conversations are not served: continue with previous_response_id'),
+  prompt: unsupported('stored prompts are not served here: send the input'),
+});
 export type ResponsesRequest = z.infer<typeof responsesRequestSchema>;
 
 type ChatMessageParam = NonNullable<ChatRequest['messages']>[number];
@@ -454,9 +453,9 @@ export function readableBy(tenant: TenantContext, stored: StoredResponse | undef
 
 /** `GET /v1/responses/{id}/input_items`: `order` (`desc` by default, as OpenAI), `after` an item id, `limit` 1-100. */
 export const inputItemsQuerySchema = z.object({
-  order: z.enum(['asc', 'desc']).default('desc'),
-  after: z.string().max(300).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  order: z._default(z.enum(['asc', 'desc']), 'desc'),
+  after: z.optional(z.string().check(z.maxLength(300))),
+  limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 20),
 });
 
 /** A page of a stored response's input items, as OpenAI's SDKs page them (`has_more`, `first_id`, `last_id`). */

@@ -1,6 +1,6 @@
-import * as z from 'zod';
 import { S3VECTORS_PLACEMENT_PREFIX, SHARED_INDEX, TENANT_INDEX_PREFIX, type VectorStore } from '../../contract/search';
 import type { Tier } from '../../contract/tenancy';
+import * as z from '../../contract/zod';
 import type { ChatMessage, Passage } from './ports';
 import type { TenantContext } from './tenant';
 import { tokenSpans } from './tokens';
@@ -88,41 +88,37 @@ export function chunkText(text: string, size: number, overlap: number): Chunk[] 
  * A number the document record can hold: the DynamoDB SDK refuses to marshal integers beyond 2^53
  * as plain numbers, and DynamoDB itself refuses magnitudes below 1e-130.
  */
-const metadataNumber = z
-  .number()
-  .min(Number.MIN_SAFE_INTEGER)
-  .max(Number.MAX_SAFE_INTEGER)
-  .refine((n) => n === 0 || Math.abs(n) >= 1e-130, 'metadata numbers this close to 0 cannot be stored');
+const metadataNumber = z.number().check(
+  z.gte(Number.MIN_SAFE_INTEGER),
+  z.lte(Number.MAX_SAFE_INTEGER),
+  z.refine((n) => n === 0 || Math.abs(n) >= 1e-130, 'metadata numbers this close to 0 cannot be stored'),
+);
 
 const metadataSchema = z
   .record(
-    z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'metadata keys are letters, digits and _'),
-    z.union([z.string().max(256), metadataNumber, z.boolean()]),
+    z.string().check(z.regex(/^[A-Za-z0-9_]{1,64}$/, 'metadata keys are letters, digits and _')),
+    z.union([z.string().check(z.maxLength(256)), metadataNumber, z.boolean()]),
   )
-  .refine((metadata) => Object.keys(metadata).length <= 20, 'at most 20 metadata keys');
+  .check(z.refine((metadata) => Object.keys(metadata).length <= 20, 'at most 20 metadata keys'));
 
 export const documentIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'document ids are 1-64 letters, digits, _ or -');
+  .check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'document ids are 1-64 letters, digits, _ or -'));
 
-export const documentRequestSchema = z
-  .object({
-    /** Optional: the tenant's own id for the document (an upsert when it exists); generated otherwise. */
-    id: documentIdSchema.optional(),
-    title: z.string().max(256).optional(),
-    text: z.string().min(1),
-    metadata: metadataSchema.optional(),
-  })
-  .strict();
+export const documentRequestSchema = z.strictObject({
+  /** Optional: the tenant's own id for the document (an upsert when it exists); generated otherwise. */
+  id: z.optional(documentIdSchema),
+  title: z.optional(z.string().check(z.maxLength(256))),
+  text: z.string().check(z.minLength(1)),
+  metadata: z.optional(metadataSchema),
+});
 export type DocumentRequest = z.infer<typeof documentRequestSchema>;
 
-export const retrieveRequestSchema = z
-  .object({
-    query: z.string().max(8000).regex(/\S/, 'query has no text to search with'),
-    top_k: z.number().int().min(1).max(50).default(5),
-    filter: metadataSchema.optional(),
-  })
-  .strict();
+export const retrieveRequestSchema = z.strictObject({
+  query: z.string().check(z.maxLength(8000), z.regex(/\S/, 'query has no text to search with')),
+  top_k: z._default(z.number().check(z.int(), z.gte(1), z.lte(50)), 5),
+  filter: z.optional(metadataSchema),
+});
 export type RetrieveRequest = z.infer<typeof retrieveRequestSchema>;
 
 /** The retrieved passages as a system message the model must ground its answer in, cited by number. */

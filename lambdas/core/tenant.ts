@@ -1,21 +1,23 @@
-import * as z from 'zod';
 import { routingPolicySchema } from '../../contract/routing';
 import { piiPolicySchema } from '../../contract/safety';
 import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
 import { TENANT_ID_PATTERN, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
+import * as z from '../../contract/zod';
 import { PlatformError } from './errors';
 import { parseJson } from './json';
 
 /** Tenant ids are validated once, at onboarding; every resource name derived from one goes through `tenantKey`. */
 
-export const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, `tenant id must match ${TENANT_ID_PATTERN.source}`);
+export const tenantIdSchema = z
+  .string()
+  .check(z.regex(TENANT_ID_PATTERN, `tenant id must match ${TENANT_ID_PATTERN.source}`));
 
 /** What an operator may set: the lifecycle states `offboarding` and `offboarded` only the offboarding workflow sets. */
 export const tenantStatusSchema = z.enum(['active', 'suspended']);
 export const lifecycleStatusSchema = z.enum(['active', 'suspended', 'offboarding', 'offboarded']);
 
 /** Index names that may hold the tenant's chunks: every placement it ever had, so deletes reach them all. */
-export const placementsSchema = z.array(z.string().min(1)).max(8);
+export const placementsSchema = z.array(z.string().check(z.minLength(1))).check(z.maxLength(8));
 
 /** Progress of an offboarding, kept on the record so a crashed run resumes where it stopped. */
 export const offboardingSchema = z.object({
@@ -23,13 +25,13 @@ export const offboardingSchema = z.object({
   /** No credential cached before `requestedAt` can still be used, nor a call it started still write, after this. */
   drainUntil: z.string(),
   /** What each store has deleted so far; a store listed here is done. */
-  deleted: z.record(z.string(), z.number().int().nonnegative()).default({}),
+  deleted: z._default(z.record(z.string(), z.number().check(z.int(), z.nonnegative())), {}),
   /**
    * Whether a silo stack may exist for the tenant, decided when the offboarding began
    * (`siloMayExist`): its workflow decommissions it. Absent on offboardings begun before it was kept.
    */
-  silo: z.boolean().optional(),
-  completedAt: z.string().optional(),
+  silo: z.optional(z.boolean()),
+  completedAt: z.optional(z.string()),
 });
 export type Offboarding = z.infer<typeof offboardingSchema>;
 
@@ -50,7 +52,10 @@ export const placementStatusSchema = z.enum([
 export type PlacementStatus = z.infer<typeof placementStatusSchema>;
 
 /** Model name to application inference profile ARN. */
-export const inferenceProfilesSchema = z.record(z.string().max(64), z.string().startsWith('arn:').max(256));
+export const inferenceProfilesSchema = z.record(
+  z.string().check(z.maxLength(64)),
+  z.string().check(z.startsWith('arn:'), z.maxLength(256)),
+);
 
 /** A tenant's move to its silo, kept on the record: every step reports here, and a rerun resumes from it. */
 export const placementSchema = z.object({
@@ -58,25 +63,25 @@ export const placementSchema = z.object({
   desired: servingPlacementSchema,
   status: placementStatusSchema,
   /** The silo's API base URL, once deployed. */
-  siloUrl: z.string().optional(),
+  siloUrl: z.optional(z.string()),
   /** Where the silo's stores are (its `PlaneResources` output, on AWS): what offboarding purges. */
-  siloResources: z.string().optional(),
+  siloResources: z.optional(z.string()),
   /** The region the move deploys the silo in, when its operator chose one; absent: its configured region. */
-  siloRegion: z.string().optional(),
+  siloRegion: z.optional(z.string()),
   /** On the silo's record, once its tenant has returned to the pool: where the silo forwards its calls. */
-  poolUrl: z.string().optional(),
+  poolUrl: z.optional(z.string()),
   /** While `catching_up`: from this time no call the pool took for the tenant can still write. */
-  drainUntil: z.string().optional(),
+  drainUntil: z.optional(z.string()),
   /**
    * The tenant's inference profiles in the region it moves to, when its own are another region's:
    * made by the copy (the target plane calls them), recorded here at once so an offboarding deletes
    * them too; the record takes them once the move is done, its old ones deleted.
    */
-  targetInferenceProfiles: inferenceProfilesSchema.optional(),
+  targetInferenceProfiles: z.optional(inferenceProfilesSchema),
   /** What the migration copied, by store. */
-  migrated: z.record(z.string(), z.number().int().nonnegative()).default({}),
+  migrated: z._default(z.record(z.string(), z.number().check(z.int(), z.nonnegative())), {}),
   /** Why the last attempt failed. */
-  error: z.string().optional(),
+  error: z.optional(z.string()),
   updatedAt: z.string(),
 });
 export type TenantPlacement = z.infer<typeof placementSchema>;
@@ -90,27 +95,27 @@ export const MAX_CACHE_TTL_SECONDS = 7 * 24 * 3600;
 export const tenantRecordSchema = z.object({
   tenantId: tenantIdSchema,
   /** Raised by every write of the record, each conditional on the version it read (0: written before versions). */
-  version: z.number().int().nonnegative().default(0),
+  version: z._default(z.number().check(z.int(), z.nonnegative()), 0),
   tier: tierSchema,
   status: lifecycleStatusSchema,
   limits: tenantLimitsSchema,
   /** Whether audit records keep the prompt text (off unless the tenant asks). */
-  auditPrompts: z.boolean().default(false),
+  auditPrompts: z._default(z.boolean(), false),
   /** How long deterministic answers are cached for the tenant; absent or 0: no cache. */
-  cacheTtlSeconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
+  cacheTtlSeconds: z.optional(z.number().check(z.int(), z.gte(0), z.lte(MAX_CACHE_TTL_SECONDS))),
   /** `principal`: each user or key of the tenant has its own sessions; absent: the tenant's are shared. */
-  sessionScope: sessionScopeSchema.optional(),
+  sessionScope: z.optional(sessionScopeSchema),
   /** The tenant's own PII redaction, instead of its tier's. */
-  piiRedaction: piiPolicySchema.optional(),
+  piiRedaction: z.optional(piiPolicySchema),
   /** The tenant's own Bedrock inference profiles by model name: its calls' model ids, for AWS's bill. */
-  inferenceProfiles: inferenceProfilesSchema.optional(),
+  inferenceProfiles: z.optional(inferenceProfilesSchema),
   /** The tenant's own routes (fallbacks, retries, weights) by requested model, before its tier's; as the admin API set them. */
-  routing: routingPolicySchema.optional(),
-  placements: placementsSchema.default([]),
+  routing: z.optional(routingPolicySchema),
+  placements: z._default(placementsSchema, []),
   createdAt: z.string(),
-  offboarding: offboardingSchema.optional(),
+  offboarding: z.optional(offboardingSchema),
   /** Absent: served from the pool, never asked to move. */
-  placement: placementSchema.optional(),
+  placement: z.optional(placementSchema),
 });
 export type TenantRecord = z.infer<typeof tenantRecordSchema>;
 
@@ -170,7 +175,7 @@ export function forwardUrl(record: TenantRecord, siloTenantId: string | undefine
 /** Who is calling on behalf of the tenant: a user of its identity provider or one of its API keys. */
 export const principalSchema = z.object({
   type: z.enum(['user', 'api_key']),
-  id: z.string().min(1),
+  id: z.string().check(z.minLength(1)),
 });
 
 /** The caller's tenant as the authorizer established it; immutable once built. */
@@ -181,16 +186,16 @@ export const tenantContextSchema = z.object({
   limits: tenantLimitsSchema,
   auditPrompts: z.boolean(),
   /** How long deterministic answers are cached; absent or 0: no cache. */
-  cacheTtlSeconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
-  sessionScope: sessionScopeSchema.optional(),
-  piiRedaction: piiPolicySchema.optional(),
+  cacheTtlSeconds: z.optional(z.number().check(z.int(), z.gte(0), z.lte(MAX_CACHE_TTL_SECONDS))),
+  sessionScope: z.optional(sessionScopeSchema),
+  piiRedaction: z.optional(piiPolicySchema),
   /** The tenant's own Bedrock inference profiles by model name: its calls' model ids, for AWS's bill. */
-  inferenceProfiles: inferenceProfilesSchema.optional(),
+  inferenceProfiles: z.optional(inferenceProfilesSchema),
   /** The tenant's own routes by requested model. */
-  routing: routingPolicySchema.optional(),
+  routing: z.optional(routingPolicySchema),
   placements: placementsSchema,
   /** When the credential stops being valid (epoch seconds): a cached decision must not outlive it. */
-  expiresAt: z.number().int().positive().optional(),
+  expiresAt: z.optional(z.number().check(z.int(), z.positive())),
 });
 export type TenantContext = Readonly<z.infer<typeof tenantContextSchema>>;
 

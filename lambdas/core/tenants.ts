@@ -1,8 +1,8 @@
-import * as z from 'zod';
 import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
 import { type RoutingPolicy, routingPolicySchema } from '../../contract/routing';
 import { piiPolicySchema } from '../../contract/safety';
 import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
+import * as z from '../../contract/zod';
 import { isKeyId, issueApiKey } from './api-key';
 import { PlatformError } from './errors';
 import { assertLegal, changeTenant, readTenant, writeIfCurrent } from './lifecycle';
@@ -19,46 +19,48 @@ import {
 } from './tenant';
 
 export const onboardRequestSchema = z
-  .object({
+  .strictObject({
     id: tenantIdSchema,
-    tier: tierSchema.default('basic'),
+    tier: z._default(tierSchema, 'basic'),
     /** Overrides of the tier's default limits. */
-    limits: tenantLimitsSchema.partial().strict().optional(),
-    audit_prompts: z.boolean().default(false),
+    limits: z.optional(z.strictObject(z.partial(tenantLimitsSchema).shape)),
+    audit_prompts: z._default(z.boolean(), false),
     /** How long deterministic answers (temperature 0) are cached for the tenant; 0: never. */
-    cache_ttl_seconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
+    cache_ttl_seconds: z.optional(z.number().check(z.int(), z.gte(0), z.lte(MAX_CACHE_TTL_SECONDS))),
     /** `principal`: each user or API key of the tenant keeps its own sessions. */
-    session_scope: sessionScopeSchema.optional(),
+    session_scope: z.optional(sessionScopeSchema),
     /** The tenant's own PII redaction instead of its tier's. */
-    pii_redaction: piiPolicySchema.optional(),
+    pii_redaction: z.optional(piiPolicySchema),
     /** `silo`: the tenant gets a stack of its own (enterprise tier); it is served from the pool until that is ready. */
-    placement: servingPlacementSchema.default('pool'),
+    placement: z._default(servingPlacementSchema, 'pool'),
   })
-  .strict()
-  .refine((request) => request.placement === 'pool' || request.tier === 'enterprise', {
-    message: 'placement silo is for the enterprise tier',
-    path: ['placement'],
-  });
+  .check(
+    z.refine((request) => request.placement === 'pool' || request.tier === 'enterprise', {
+      message: 'placement silo is for the enterprise tier',
+      path: ['placement'],
+    }),
+  );
 export type OnboardRequest = z.infer<typeof onboardRequestSchema>;
 
 export const updateRequestSchema = z
-  .object({
+  .strictObject({
     /** A new tier resets the limits to its defaults, then applies `limits`. */
-    tier: tierSchema.optional(),
-    limits: tenantLimitsSchema.partial().strict().optional(),
-    status: tenantStatusSchema.optional(),
-    audit_prompts: z.boolean().optional(),
-    cache_ttl_seconds: z.number().int().min(0).max(MAX_CACHE_TTL_SECONDS).optional(),
-    session_scope: sessionScopeSchema.optional(),
+    tier: z.optional(tierSchema),
+    limits: z.optional(z.strictObject(z.partial(tenantLimitsSchema).shape)),
+    status: z.optional(tenantStatusSchema),
+    audit_prompts: z.optional(z.boolean()),
+    cache_ttl_seconds: z.optional(z.number().check(z.int(), z.gte(0), z.lte(MAX_CACHE_TTL_SECONDS))),
+    session_scope: z.optional(sessionScopeSchema),
     /** `null` goes back to the tier's redaction. */
-    pii_redaction: piiPolicySchema.nullable().optional(),
+    pii_redaction: z.optional(z.nullable(piiPolicySchema)),
     /** Applied only while the tenant is still at this version (as read with GET); otherwise 409. */
-    version: z.number().int().nonnegative().optional(),
+    version: z.optional(z.number().check(z.int(), z.nonnegative())),
   })
-  .strict()
-  .refine(
-    ({ version: _, ...changes }) => Object.keys(changes).length > 0,
-    'name at least one of tier, limits, status, audit_prompts, cache_ttl_seconds, session_scope, pii_redaction',
+  .check(
+    z.refine(
+      ({ version: _, ...changes }) => Object.keys(changes).length > 0,
+      'name at least one of tier, limits, status, audit_prompts, cache_ttl_seconds, session_scope, pii_redaction',
+    ),
   );
 export type UpdateRequest = z.infer<typeof updateRequestSchema>;
 
@@ -175,9 +177,10 @@ function assertAtVersion(current: TenantRecord, version: number | undefined): vo
 }
 
 /** `PUT /admin/tenants/{id}/routing`: the tenant's routes, all of them (`{}` clears them), at `version` when given. */
-export const routingRequestSchema = z
-  .object({ routes: routingPolicySchema, version: z.number().int().nonnegative().optional() })
-  .strict();
+export const routingRequestSchema = z.strictObject({
+  routes: routingPolicySchema,
+  version: z.optional(z.number().check(z.int(), z.nonnegative())),
+});
 
 /** The admin API's view of a tenant's routing: its own routes, and its tier's that apply where it has none. */
 export function routingView(record: TenantRecord, tierRoutes: RoutingPolicy) {

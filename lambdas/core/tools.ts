@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import type { ResolvedModel } from './catalog';
 import { PlatformError } from './errors';
 import type { ChatMessage, ResponseFormat, ToolChoice, ToolDefinition } from './ports';
@@ -14,17 +14,19 @@ import { countTokens } from './tokens';
 const MAX_SCHEMA_DEPTH = 32;
 
 const NAME = /^[a-zA-Z0-9_-]{1,64}$/;
-export const nameSchema = z.string().regex(NAME, 'a name is 1 to 64 of a-z A-Z 0-9 _ -');
+export const nameSchema = z.string().check(z.regex(NAME, 'a name is 1 to 64 of a-z A-Z 0-9 _ -'));
 
 /**
  * A JSON Schema from a request: an object at most `MAX_SCHEMA_DEPTH` deep whose regular expressions
  * compile. They are run against answers by RE2's linear-time engine (`formatProblem`), never by
  * JavaScript's backtracking one: a tenant's pattern cannot hold a function's CPU.
  */
-const jsonSchema = z.record(z.string(), z.unknown()).superRefine((schema, context) => {
-  const problem = schemaProblem(schema) ?? referenceProblem(schema);
-  if (problem) context.addIssue({ code: 'custom', message: problem });
-});
+const jsonSchema = z.record(z.string(), z.unknown()).check(
+  z.superRefine((schema, context) => {
+    const problem = schemaProblem(schema) ?? referenceProblem(schema);
+    if (problem) context.addIssue({ code: 'custom', message: problem });
+  }),
+);
 
 /** Most schema nodes validation may walk once `$ref`s are followed: a few `allOf`s of references double it each. */
 const MAX_EXPANDED_SCHEMA_NODES = 20_000;
@@ -110,9 +112,9 @@ export const toolSchema = z.object({
   type: z.literal('function', { message: 'only function tools are served' }),
   function: z.object({
     name: nameSchema,
-    description: z.string().max(10_000).optional(),
-    parameters: jsonSchema.optional(),
-    strict: z.boolean().nullish(),
+    description: z.optional(z.string().check(z.maxLength(10_000))),
+    parameters: z.optional(jsonSchema),
+    strict: z.nullish(z.boolean()),
   }),
 });
 
@@ -122,26 +124,24 @@ export const toolChoiceSchema = z.union([
 ]);
 
 export const responseFormatSchema = z.union([
-  z.object({ type: z.literal('text') }).strict(),
-  z.object({ type: z.literal('json_object') }).strict(),
-  z
-    .object({
-      type: z.literal('json_schema'),
-      json_schema: z.object({
-        name: nameSchema,
-        description: z.string().max(10_000).optional(),
-        schema: jsonSchema.optional(),
-        strict: z.boolean().nullish(),
-      }),
-    })
-    .strict(),
+  z.strictObject({ type: z.literal('text') }),
+  z.strictObject({ type: z.literal('json_object') }),
+  z.strictObject({
+    type: z.literal('json_schema'),
+    json_schema: z.object({
+      name: nameSchema,
+      description: z.optional(z.string().check(z.maxLength(10_000))),
+      schema: z.optional(jsonSchema),
+      strict: z.nullish(z.boolean()),
+    }),
+  }),
 ]);
 
 /** A tool call of an assistant turn, as the caller sends it back. */
 export const toolCallSchema = z.object({
-  id: z.string().min(1).max(256),
+  id: z.string().check(z.minLength(1), z.maxLength(256)),
   type: z.literal('function'),
-  function: z.object({ name: z.string().min(1).max(256), arguments: z.string() }),
+  function: z.object({ name: z.string().check(z.minLength(1), z.maxLength(256)), arguments: z.string() }),
 });
 
 type ToolRequest = {

@@ -1,21 +1,23 @@
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import { nanoUsdToUsd } from './catalog';
 import { PlatformError } from './errors';
 import { dayKey } from './limits';
 import type { TenantUsageRecord, UsageRecord } from './ports';
 
 /** A real calendar day as `yyyy-mm-dd` (2026-02-31 is not one). */
-const date = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'dates are yyyy-mm-dd')
-  .refine((day) => dayKey(Date.parse(`${day}T00:00:00Z`) || 0) === day, 'not a calendar date');
+const date = z.string().check(
+  z.regex(/^\d{4}-\d{2}-\d{2}$/, 'dates are yyyy-mm-dd'),
+  z.refine((day) => dayKey(Date.parse(`${day}T00:00:00Z`) || 0) === day, 'not a calendar date'),
+);
 
 /** The longest range one report covers. */
 const MAX_RANGE_DAYS = 366;
 
-export const usageQuerySchema = z
-  .object({ from: date.optional(), to: date.optional(), group_by: z.enum(['day', 'model']).optional() })
-  .strict();
+export const usageQuerySchema = z.strictObject({
+  from: z.optional(date),
+  to: z.optional(date),
+  group_by: z.optional(z.enum(['day', 'model'])),
+});
 export type UsageQuery = z.infer<typeof usageQuerySchema>;
 
 /** Default range: the current UTC month up to today. A reversed or over-long range is the caller's 400. */
@@ -105,13 +107,11 @@ export function usageReport(
   return { object: 'usage_report', ...range, group_by: groupBy ?? 'day_model', data, totals };
 }
 
-export const adminUsageQuerySchema = z
-  .object({
-    month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'month is yyyy-mm'),
-    /** `model` (the bill, the default) or `day` (each tenant over time, for charts). */
-    group_by: z.enum(['model', 'day']).optional(),
-  })
-  .strict();
+export const adminUsageQuerySchema = z.strictObject({
+  month: z.string().check(z.regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'month is yyyy-mm')),
+  /** `model` (the bill, the default) or `day` (each tenant over time, for charts). */
+  group_by: z.optional(z.enum(['model', 'day'])),
+});
 
 export interface AdminUsageLine {
   tenant_id: string;

@@ -1,6 +1,6 @@
 import middy from '@middy/core';
-import * as z from 'zod';
 import { ADAPTER_NAME_PATTERN } from '../../contract/adapters';
+import * as z from '../../contract/zod';
 import { refreshAdapter } from '../core/adapters';
 import { tenantIdSchema } from '../core/tenant';
 import { lambdaHandler, type PlatformDeps, registry } from '../runtime';
@@ -8,7 +8,7 @@ import { adapterHost } from '../runtime-sagemaker';
 import { lambdaFunction } from './lambda';
 
 /** What the adapter state machine passes to its poll. */
-const adapterSchema = z.object({ tenantId: tenantIdSchema, name: z.string().regex(ADAPTER_NAME_PATTERN) });
+const adapterSchema = z.object({ tenantId: tenantIdSchema, name: z.string().check(z.regex(ADAPTER_NAME_PATTERN)) });
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type AdapterWorkflowDeps = Pick<PlatformDeps, 'registry' | 'adapterHost'>;

@@ -1,9 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { ZodError } from 'zod';
 import { type ErrorCode, errorBodyFor, statusOf } from '../../contract/errors';
 import { dialectOf } from '../../contract/routes';
+import { ZodError } from '../../contract/zod';
 import { annotateTrace } from '../adapters/xray-annotations';
 import { type AuditDetail, type AuditEntry, boundedAuditEntry } from '../core/audit';
 import { PlatformError } from '../core/errors';

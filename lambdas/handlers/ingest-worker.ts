@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import { indexQueuedJob } from '../core/documents';
 import { modelCallBudgetMs } from '../core/metering';
 import { principalSchema, tenantIdSchema } from '../core/tenant';
@@ -14,11 +14,11 @@ import { logger } from './logger';
 const ingestJobRefSchema = z.object({
   tenantId: tenantIdSchema,
   principal: principalSchema,
-  documentId: z.string().min(1),
-  version: z.string().min(1),
-  requestId: z.string().min(1),
-  batch: z.number().int().nonnegative(),
-  pauses: z.number().int().nonnegative().max(1000).optional(),
+  documentId: z.string().check(z.minLength(1)),
+  version: z.string().check(z.minLength(1)),
+  requestId: z.string().check(z.minLength(1)),
+  batch: z.number().check(z.int(), z.nonnegative()),
+  pauses: z.optional(z.number().check(z.int(), z.nonnegative(), z.lte(1000))),
 });
 
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */

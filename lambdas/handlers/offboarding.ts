@@ -1,5 +1,5 @@
 import middy from '@middy/core';
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import { purgeTenantData, tombstoneTenant } from '../core/offboarding';
 import { tenantIdSchema } from '../core/tenant';
 import { lambdaHandler, offboardingDeps, type PlatformDeps } from '../runtime';

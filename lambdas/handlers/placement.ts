@@ -1,5 +1,5 @@
 import middy from '@middy/core';
-import * as z from 'zod';
+import * as z from '../../contract/zod';
 import { placementFor, readTenant } from '../core/lifecycle';
 import { cleanPoolCopy, failPlacement, finishReturn, markDeploying, markReturning, startCopy } from '../core/placement';
 import { type TenantRecord, tenantIdSchema } from '../core/tenant';
@@ -13,8 +13,8 @@ const stepSchema = z.discriminatedUnion('step', [
   z.object({
     step: z.literal('copy_start'),
     tenantId: tenantIdSchema,
-    siloUrl: z.string().url(),
-    siloResources: z.string().optional(),
+    siloUrl: z.string().check(z.url()),
+    siloResources: z.optional(z.string()),
   }),
   z.object({ step: z.literal('clean'), tenantId: tenantIdSchema }),
   z.object({ step: z.literal('return_start'), tenantId: tenantIdSchema }),
