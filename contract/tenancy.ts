@@ -18,6 +18,14 @@ export const tenantLimitsSchema = z.object({
 
 export type TenantLimits = z.infer<typeof tenantLimitsSchema>;
 
+/** A scope's own limits below its tenant's (an API key's, each end user's): any of the tenant's four, the rest its tenant's. */
+export const scopeLimitsSchema = z.strictObject(z.partial(tenantLimitsSchema).shape);
+export type ScopeLimits = z.infer<typeof scopeLimitsSchema>;
+
+/** Who a refusal (429) was for: the tenant as a whole, or one of its API keys or end users. */
+export const LIMIT_SCOPES = ['tenant', 'key', 'user'] as const;
+export type LimitScope = (typeof LIMIT_SCOPES)[number];
+
 /**
  * The tag of a tenant's own AWS resources (a silo stack's, its inference profiles): activated as a
  * cost allocation tag, it splits AWS's own bill by tenant.

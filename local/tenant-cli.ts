@@ -10,12 +10,12 @@ const USAGE = `usage: npm run tenant -- <command> [options]
                                     stack of its own (enterprise tier), served from the pool until ready
   get <id>                          show a tenant
   update <id> [--tier T] [limits] [--audit-prompts true|false] [--cache-ttl SECONDS]
-         [--session-scope tenant|principal]
+         [--session-scope tenant|principal] [user limits | --no-user-limits]
                                     change tier (resets limits to its defaults), limits, audit settings,
                                     how long deterministic answers are cached (0: never), whether each
-                                    user or key keeps its own sessions
+                                    user or key keeps its own sessions; each end user's own limits
   suspend <id> | resume <id>        stop or restart the tenant's calls (within the authorizer cache TTL)
-  key create <id>                   issue another API key (printed once)
+  key create <id> [limits]          issue another API key (printed once), with limits of its own
   key revoke <id> <keyId>           revoke an API key
   adapter add <id> <name> --artifact <s3://bucket/key.tar.gz>
                                     load a LoRA adapter for the tenant (status: Creating, then InService
@@ -47,7 +47,9 @@ const USAGE = `usage: npm run tenant -- <command> [options]
   offboard <id> [--no-wait]         suspend the tenant, wait out cached credentials, delete everything
                                     held for it, keep its id as a tombstone; print the counts
   usage [--month yyyy-mm] [--csv]   every tenant's usage and cost for a month (default: this month)
-  limits: [--rpm N] [--tpm N] [--monthly-tokens N] [--budget-usd N]; tiers: basic, standard, enterprise
+  limits: [--rpm N] [--tpm N] [--monthly-tokens N] [--monthly-budget USD] (or --budget-usd);
+  user limits: [--user-rpm N] [--user-tpm N] [--user-monthly-tokens N] [--user-monthly-budget USD]
+  (an end user: the request's user field, or a JWT's subject); tiers: basic, standard, enterprise
 Talks to the local platform on http://127.0.0.1:$PORT (default 8787) with the operator token in
 $LOCAL_DATA_DIR/operator-token (default .local).`;
 
@@ -70,6 +72,12 @@ export async function runTenantCli(
       tpm: { type: 'string' },
       'monthly-tokens': { type: 'string' },
       'budget-usd': { type: 'string' },
+      'monthly-budget': { type: 'string' },
+      'user-rpm': { type: 'string' },
+      'user-tpm': { type: 'string' },
+      'user-monthly-tokens': { type: 'string' },
+      'user-monthly-budget': { type: 'string' },
+      'no-user-limits': { type: 'boolean' },
       'audit-prompts': { type: 'string' },
       'cache-ttl': { type: 'string' },
       'session-scope': { type: 'string' },
@@ -118,13 +126,15 @@ export async function runTenantCli(
   const tenantPath = (id: string) => `/admin/tenants/${encodeURIComponent(id)}`;
   const print = (answer: unknown) => out(JSON.stringify(answer, null, 2));
 
-  function limitOptions(): Record<string, number> {
+  /** The limits the options name: `--rpm`..., or `--user-rpm`... for each end user's. */
+  function limitOptions(prefix: '' | 'user-' = ''): Record<string, number> {
+    const option = (name: string) => numberOption(`${prefix}${name}` as keyof typeof values);
     return Object.fromEntries(
       Object.entries({
-        requestsPerMinute: numberOption('rpm'),
-        tokensPerMinute: numberOption('tpm'),
-        monthlyTokens: numberOption('monthly-tokens'),
-        monthlyBudgetUsd: numberOption('budget-usd'),
+        requestsPerMinute: option('rpm'),
+        tokensPerMinute: option('tpm'),
+        monthlyTokens: option('monthly-tokens'),
+        monthlyBudgetUsd: option('monthly-budget') ?? (prefix === '' ? option('budget-usd') : undefined),
       }).filter(([, value]) => value !== undefined),
     ) as Record<string, number>;
   }
@@ -210,10 +220,12 @@ export async function runTenantCli(
     print(await call('GET', tenantPath(id)));
   } else if (command === 'update' && id) {
     const limits = limitOptions();
+    const userLimits = limitOptions('user-');
     print(
       await call('PATCH', tenantPath(id), {
         tier: values.tier,
         limits: Object.keys(limits).length > 0 ? limits : undefined,
+        user_limits: values['no-user-limits'] ? null : Object.keys(userLimits).length > 0 ? userLimits : undefined,
         audit_prompts: values['audit-prompts'] === undefined ? undefined : values['audit-prompts'] === 'true',
         cache_ttl_seconds: numberOption('cache-ttl'),
         session_scope: values['session-scope'],
@@ -222,7 +234,8 @@ export async function runTenantCli(
   } else if ((command === 'suspend' || command === 'resume') && id) {
     print(await call('PATCH', tenantPath(id), { status: command === 'suspend' ? 'suspended' : 'active' }));
   } else if (command === 'key' && rest[0] === 'create' && id) {
-    const key = await call('POST', `${tenantPath(id)}/api-keys`);
+    const limits = limitOptions();
+    const key = await call('POST', `${tenantPath(id)}/api-keys`, Object.keys(limits).length > 0 ? { limits } : {});
     out(String(key.api_key));
   } else if (command === 'key' && rest[0] === 'revoke' && id && keyId) {
     print(await call('DELETE', `${tenantPath(id)}/api-keys/${encodeURIComponent(keyId)}`));

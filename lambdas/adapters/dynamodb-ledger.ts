@@ -30,7 +30,15 @@ import {
 } from '../core/ledger-shards';
 import { dayKey, type Estimate, minuteWindow, startOfNextMonthMs } from '../core/limits';
 import { usageByModel } from '../core/metering';
-import type { ActualUsage, Ledger, Reservation, TenantUsageRecord, UsageRecord } from '../core/ports';
+import type {
+  ActualUsage,
+  Ledger,
+  LedgerScope,
+  Reservation,
+  ScopeUsageRecord,
+  TenantUsageRecord,
+  UsageRecord,
+} from '../core/ports';
 import { type TenantContext, tenantKey } from '../core/tenant';
 import { auditItem } from './dynamodb-audit-log';
 import { isConditionalCheckFailure } from './dynamodb-errors';
@@ -45,6 +53,9 @@ const MONTH_RETENTION_SECONDS = 400 * 24 * 3600;
 const RESERVATION_RETENTION_SECONDS = 40 * 24 * 3600;
 /** The tenant's month grant, on its first partition key. */
 const GRANT_PREFIX = 'GRANT#';
+/** `SCOPE#<kind>#<hash>` on the tenant's partition: one of its scopes with limits of their own (`reserveScope`). */
+const SCOPE_PREFIX = 'SCOPE#';
+const SCOPE_ATTRIBUTES = { kind: 'k', id: 'id' } as const;
 /** One shard's counters and lease for a month. */
 const SHARD_PREFIX = 'SHARD#';
 /** One call in flight held by a record (a queued job), on its request's home shard. */
@@ -164,12 +175,18 @@ const monthExpiry = (month: string) =>
 export class DynamoDbLedger implements Ledger, AdmissionStore {
   /** The minute window each shard was last admitted in: picks which of the two writes to try first. */
   private readonly lastWindow = new Map<string, number>();
+  /** The scopes this instance has marked: each is marked once, then only admitted. */
+  private readonly markedScopes = new Set<string>();
+  /** A ledger's client by its id: a scope's ledger (`<tenant>#<kind>#<hash>`) is its tenant's data, under its session. */
+  private readonly db: TenantScopedDynamoDb;
 
   constructor(
-    private readonly db: TenantScopedDynamoDb,
+    db: TenantScopedDynamoDb,
     private readonly tableName: string,
     private readonly options: DynamoDbLedgerOptions,
-  ) {}
+  ) {
+    this.db = (ledgerId) => db(tenantOfLedger(ledgerId));
+  }
 
   reserve(
     tenant: TenantContext,
@@ -801,8 +818,83 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     ).map(({ tenantId: _, ...record }) => record);
   }
 
+  /**
+   * A scope is admitted by the same ledger as its tenant, under an id of its own (its partitions
+   * `TENANT#<tenant>#<kind>#<hash of its id>`, which the tenant's session reaches), with its own
+   * limits: every rule of the tenant's ledger holds for it, exactness under concurrency, crashed
+   * calls given back, usage by day and model. A marker on the tenant's partition names it, so its
+   * usage can be listed and offboarding finds it.
+   */
+  async reserveScope(
+    tenant: TenantContext,
+    scope: LedgerScope,
+    request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
+  ): Promise<Reservation> {
+    const ledgerId = scopeLedgerId(tenant.tenantId, scope);
+    if (!this.markedScopes.has(ledgerId)) {
+      await this.markScope(tenant.tenantId, scope, ledgerId);
+      this.markedScopes.add(ledgerId);
+    }
+    return this.reserve({ ...tenant, tenantId: ledgerId, limits: scope.limits }, request);
+  }
+
+  private async markScope(tenantId: string, scope: LedgerScope, ledgerId: string): Promise<void> {
+    try {
+      await withRetries(() =>
+        this.db(tenantId).send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...scopeMarkerKey(tenantId, ledgerId),
+              [SCOPE_ATTRIBUTES.kind]: scope.kind,
+              [SCOPE_ATTRIBUTES.id]: scope.id,
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+    }
+  }
+
+  /** The tenant's scopes (of `kind`): their ids, and their ledgers'. */
+  private async scopes(tenantId: string, kind?: LedgerScope['kind']) {
+    const markers = await this.queryAll(tenantId, {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': tenantKey(tenantId), ':prefix': `${SCOPE_PREFIX}${kind ?? ''}` },
+    });
+    return markers.map((marker) => ({
+      id: String(marker[SCOPE_ATTRIBUTES.id]),
+      ledgerId: `${tenantId}#${String(marker.sk).slice(SCOPE_PREFIX.length)}`,
+    }));
+  }
+
+  async scopeUsage(
+    tenant: TenantContext,
+    kind: LedgerScope['kind'],
+    range: { from: string; to: string },
+  ): Promise<ScopeUsageRecord[]> {
+    const scopes = await this.scopes(tenant.tenantId, kind);
+    const usages = await Promise.all(
+      scopes.map(async (scope) =>
+        (await this.usage({ ...tenant, tenantId: scope.ledgerId }, range)).map((record) => ({
+          ...record,
+          scope: scope.id,
+        })),
+      ),
+    );
+    return usages.flat();
+  }
+
   async deleteAll(tenantId: string): Promise<number> {
     let deleted = 0;
+    // Its scopes' ledgers first: their markers, on its own partition, name them.
+    for (const scope of await this.scopes(tenantId)) {
+      for (const pk of ledgerPartitions(scope.ledgerId))
+        deleted += await deletePartition(this.db(tenantId), this.tableName, pk);
+    }
     for (const pk of ledgerPartitions(tenantId))
       deleted += await deletePartition(this.db(tenantId), this.tableName, pk);
     return deleted;
@@ -915,7 +1007,11 @@ export class DynamoDbLedgerReports {
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of page.Items ?? []) items.push({ tenantId: tenantOfPartition(String(item.pk)), item });
+      for (const item of page.Items ?? []) {
+        const tenantId = tenantOfPartition(String(item.pk));
+        // A scope's usage is its tenant's counted again (by key, by end user): the bill counts the tenant's once.
+        if (!tenantId.includes('#')) items.push({ tenantId, item });
+      }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return mergeUsage(items);
@@ -949,6 +1045,25 @@ export function ledgerCounters(item: Readonly<Record<string, unknown>>): string[
 function tenantOfPartition(pk: string): string {
   return pk.slice(TENANT_PARTITION_PREFIX.length).replace(/#S\d+$/, '');
 }
+
+/** The tenant a ledger belongs to: itself, or the tenant of a scope's ledger (tenant ids hold no `#`). */
+function tenantOfLedger(ledgerId: string): string {
+  const end = ledgerId.indexOf('#');
+  return end < 0 ? ledgerId : ledgerId.slice(0, end);
+}
+
+/**
+ * A scope's ledger id: its tenant's, its kind, and a hash of its id (an end user's id is the
+ * caller's text: hashed, no id can reach into another's partitions, and every key stays short).
+ */
+export function scopeLedgerId(tenantId: string, scope: Pick<LedgerScope, 'kind' | 'id'>): string {
+  return `${tenantId}#${scope.kind}#${createHash('sha256').update(scope.id).digest('base64url').slice(0, 22)}`;
+}
+
+const scopeMarkerKey = (tenantId: string, ledgerId: string): Key => ({
+  pk: tenantKey(tenantId),
+  sk: `${SCOPE_PREFIX}${ledgerId.slice(tenantId.length + 1)}`,
+});
 
 /**
  * DynamoDB still throttling or unreachable after the retries: a 503 the caller may retry. Both the

@@ -185,6 +185,7 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
       secretHash: String(item.secretHash),
       status: item.status === 'active' ? 'active' : 'revoked',
       createdAt: String(item.createdAt),
+      ...(item.limits !== undefined && { limits: item.limits as StoredApiKey['limits'] }),
     };
   }
 
@@ -279,6 +280,7 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
               createdAt: key.createdAt,
               status: key.status,
               carriedHash: key.secretHash,
+              ...(key.limits && { carriedLimits: key.limits }),
             },
             // A key revoked here stays revoked: revocation is final, on either plane.
             ConditionExpression: 'attribute_not_exists(pk) OR #status <> :revoked',
@@ -309,6 +311,7 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
               secretHash: entry.carriedHash,
               status: entry.status,
               createdAt: entry.createdAt,
+              ...(entry.carriedLimits !== undefined && { limits: entry.carriedLimits }),
             },
             ConditionExpression: 'attribute_not_exists(pk) OR (tenantId = :tenantId AND #status = :active)',
             ExpressionAttributeNames: { '#status': 'status' },

@@ -56,6 +56,8 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
       ...(tenant.piiRedaction && { piiRedaction: tenant.piiRedaction }),
       ...(tenant.inferenceProfiles && { inferenceProfiles: tenant.inferenceProfiles }),
       ...(tenant.routing && { routing: tenant.routing }),
+      ...(caller.keyLimits && { keyLimits: caller.keyLimits }),
+      ...(tenant.userLimits && { userLimits: tenant.userLimits }),
       placements: tenant.placements,
       ...(caller.expiresAt !== undefined && { expiresAt: caller.expiresAt }),
     },
@@ -79,6 +81,7 @@ async function apiKeyCaller(deps: AuthorizeDeps, credential: string) {
     tenantId: stored.tenantId,
     principal: { type: 'api_key' as const, id: stored.keyId },
     expiresAt: undefined as number | undefined,
+    keyLimits: stored.limits,
   };
 }
 
@@ -86,7 +89,7 @@ async function jwtCaller(deps: AuthorizeDeps, credential: string) {
   if (!deps.tokens) throw unauthenticated();
   try {
     const { tenantId, userId, expiresAt } = await deps.tokens.verify(credential);
-    return { tenantId, principal: { type: 'user' as const, id: userId }, expiresAt };
+    return { tenantId, principal: { type: 'user' as const, id: userId }, expiresAt, keyLimits: undefined };
   } catch {
     throw unauthenticated();
   }

@@ -615,14 +615,21 @@ export async function completeChat(
       const costNanoUsd = deps.cacheHitNanoUsd ?? 0;
       const { auditAtSettle } = call;
       const model = first.target.model.name;
-      await meterCacheHit(deps, tenant, { requestId, model, costNanoUsd, nowMs, auditAtSettle });
+      await meterCacheHit(deps, tenant, { requestId, model, costNanoUsd, nowMs, auditAtSettle, user: request.user });
       return answered(model, hit.text, hit.finishReason, { inputTokens: 0, outputTokens: 0 }, hit.toolCalls);
     }
   }
   const meter = await admitModelCall(
     deps,
     tenant,
-    { ...call, model: first.target.model, targets: plans.map((plan) => plan.target.model), estimate, nowMs },
+    {
+      ...call,
+      model: first.target.model,
+      targets: plans.map((plan) => plan.target.model),
+      estimate,
+      nowMs,
+      user: request.user,
+    },
     screenInput,
   );
   const attempts: Attempt[] = [];
@@ -744,6 +751,7 @@ export async function* streamChat(
       nowMs,
       signal: call.signal,
       auditAtSettle: call.auditAtSettle,
+      user: request.user,
     },
     screenInput,
   );

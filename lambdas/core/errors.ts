@@ -1,4 +1,5 @@
 import { type ErrorCode, statusOf } from '../../contract/errors';
+import type { LimitScope } from '../../contract/tenancy';
 
 /**
  * Why a model provider did not answer: it throttled the call or was unavailable (it did not run),
@@ -16,6 +17,8 @@ export class PlatformError extends Error {
   readonly current?: unknown;
   /** A model provider's failure: why it did not answer. */
   readonly upstream?: UpstreamFailure;
+  /** A refusal's (429) scope: whose limit it was, the tenant's or one of its keys' or end users'. */
+  readonly scope?: LimitScope;
 
   constructor(
     readonly code: ErrorCode,
@@ -24,6 +27,7 @@ export class PlatformError extends Error {
       readonly retryAfterSeconds?: number;
       readonly current?: unknown;
       readonly upstream?: UpstreamFailure;
+      readonly scope?: LimitScope;
     } = {},
   ) {
     super(message);
@@ -32,5 +36,6 @@ export class PlatformError extends Error {
     this.retryAfterSeconds = details.retryAfterSeconds;
     this.current = details.current;
     this.upstream = details.upstream;
+    this.scope = details.scope;
   }
 }

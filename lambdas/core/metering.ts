@@ -1,7 +1,16 @@
+import type { LimitScope } from '../../contract/tenancy';
 import type { AuditEntry } from './audit';
 import { costNanoUsd, type ResolvedModel } from './catalog';
 import { PlatformError } from './errors';
-import type { ActualUsage, Ledger, MeteringMetrics, ModelUsage, PromptCacheUsage, Reservation } from './ports';
+import type {
+  ActualUsage,
+  Ledger,
+  LedgerScope,
+  MeteringMetrics,
+  ModelUsage,
+  PromptCacheUsage,
+  Reservation,
+} from './ports';
 import type { TenantContext } from './tenant';
 
 /** What a call used: every input token (the cached ones named apart too) and its output. */
@@ -100,6 +109,8 @@ export class MeteredCall {
       retriedWhenRefused?: boolean;
       /** Written with the settle of a call that finishes. */
       auditAtSettle?: AuditAtSettle;
+      /** Its reservations in its scopes (its API key's, its end user's), settled and released with the tenant's. */
+      scoped?: readonly Reservation[];
     } = {},
   ) {}
 
@@ -117,7 +128,8 @@ export class MeteredCall {
   /** Settles what the call used on `model` (with its audit record) and its earlier attempts; nothing once it has ended. */
   async finished(usage: TokenUsage, model: ResolvedModel = this.model): Promise<void> {
     if (!this.end()) return;
-    await settleUses(this.deps, this.reservation, [...this.earlier, { model, usage }], this.options.auditAtSettle);
+    const uses = [...this.earlier, { model, usage }];
+    await settleUses(this.deps, this.reservation, uses, this.options.auditAtSettle, this.options.scoped);
   }
 
   /** Ends a call whose last attempt, on `model`, failed with `error`; nothing once it has ended. */
@@ -125,8 +137,8 @@ export class MeteredCall {
     if (!this.end()) return;
     const usage = this.usedBy(error, estimate);
     const uses = usage ? [...this.earlier, { model, usage }] : this.earlier;
-    if (uses.length > 0) await settleUses(this.deps, this.reservation, uses);
-    else if (!this.options.retriedWhenRefused) await this.deps.ledger.release(this.reservation);
+    if (uses.length > 0) await settleUses(this.deps, this.reservation, uses, undefined, this.options.scoped);
+    else if (!this.options.retriedWhenRefused) await release(this.deps, this.reservation, this.options.scoped);
   }
 
   /** Runs the model call and ends it by its outcome. */
@@ -173,20 +185,86 @@ export async function admitModelCall(
     auditAtSettle?: AuditAtSettle;
     /** Every model a routed call may try: reserved at the most expensive. */
     targets?: readonly ResolvedModel[];
+    /** The end user the call is for, as the request names it (OpenAI's `user`); else a JWT's subject. */
+    user?: string;
   },
   /** Costly checks (an input guardrail) once the call is admitted: a refusal there releases it, unbilled. */
   admitted?: () => Promise<void>,
 ): Promise<MeteredCall> {
   // Out of time before the model was asked (retrieval took it all): nothing reserved, nothing billed.
   if (call.signal?.aborted) throw new PlatformError('upstream_timeout', 'no time was left for the model call');
-  const reservation = await reserveCall(deps.ledger, tenant, call);
+  const { reservation, scoped } = await reserveInScopes(deps, tenant, reserveRequest(call), call.user);
   try {
     await admitted?.();
   } catch (error) {
-    await deps.ledger.release(reservation);
+    await release(deps, reservation, scoped);
     throw error;
   }
-  return new MeteredCall(deps, call.model, reservation, { estimate: call.estimate, auditAtSettle: call.auditAtSettle });
+  return new MeteredCall(deps, call.model, reservation, {
+    estimate: call.estimate,
+    auditAtSettle: call.auditAtSettle,
+    scoped,
+  });
+}
+
+/**
+ * The scopes below the tenant whose own limits a call is admitted against: its API key's, when the
+ * key has limits; its end user's (the request's `user`, else a JWT's subject), when the tenant
+ * gives its end users limits. Each takes the tenant's limits where it sets none of its own.
+ */
+export function limitScopes(tenant: TenantContext, user: string | undefined): LedgerScope[] {
+  const { principal, keyLimits, userLimits } = tenant;
+  const endUser = user ?? (principal.type === 'user' ? principal.id : undefined);
+  return [
+    ...(keyLimits && principal.type === 'api_key'
+      ? [{ kind: 'key' as const, id: principal.id, limits: { ...tenant.limits, ...keyLimits } }]
+      : []),
+    ...(userLimits && endUser
+      ? [{ kind: 'user' as const, id: endUser, limits: { ...tenant.limits, ...userLimits } }]
+      : []),
+  ];
+}
+
+/**
+ * Reserves a request against the tenant's limits, then each of its scopes' (`limitScopes`): all
+ * admit it, or none holds it (a scope's refusal gives back what was reserved before it).
+ */
+async function reserveInScopes(
+  deps: MeteringDeps,
+  tenant: TenantContext,
+  request: Parameters<Ledger['reserveScope']>[2],
+  user: string | undefined,
+): Promise<{ reservation: Reservation; scoped: Reservation[] }> {
+  const reservation = await inScope('tenant', () => deps.ledger.reserve(tenant, request));
+  const scoped: Reservation[] = [];
+  try {
+    for (const scope of limitScopes(tenant, user)) {
+      scoped.push(await inScope(scope.kind, () => deps.ledger.reserveScope(tenant, scope, request)));
+    }
+  } catch (error) {
+    await release(deps, reservation, scoped);
+    throw error;
+  }
+  return { reservation, scoped };
+}
+
+/** A refusal (429) of `scope`'s limits, said so: `scope` in the error, the message naming it. */
+async function inScope<T>(scope: LimitScope, reserve: () => Promise<T>): Promise<T> {
+  try {
+    return await reserve();
+  } catch (error) {
+    if (!(error instanceof PlatformError) || error.status !== 429) throw error;
+    const message = scope === 'tenant' ? error.message : `${SCOPE_NAMES[scope]}: ${error.message}`;
+    throw new PlatformError(error.code, message, { retryAfterSeconds: error.retryAfterSeconds, scope });
+  }
+}
+
+const SCOPE_NAMES = { key: "this API key's own limit", user: "this end user's own limit" } as const;
+
+/** Gives a call's reservations back, the tenant's and its scopes'. */
+async function release(deps: MeteringDeps, reservation: Reservation, scoped: readonly Reservation[] = []) {
+  await deps.ledger.release(reservation);
+  await Promise.all(scoped.map((held) => deps.ledger.release(held)));
 }
 
 /** Runs one model call inside the ledger: admitted, run, and settled what it reports it used. */
@@ -201,29 +279,30 @@ export async function metered<R extends TokenUsage>(
 }
 
 /** Reserves a model call's estimate against every limit of the tenant (429 when one refuses it). */
-export function reserveCall(
-  ledger: Ledger,
-  tenant: TenantContext,
-  call: {
-    requestId: string;
-    model: ResolvedModel;
-    estimate: TokenUsage;
-    nowMs: number;
-    holdMs?: number;
-    targets?: readonly ResolvedModel[];
-  },
-): Promise<Reservation> {
+export function reserveCall(ledger: Ledger, tenant: TenantContext, call: Parameters<typeof reserveRequest>[0]) {
+  return ledger.reserve(tenant, reserveRequest(call));
+}
+
+/** What a model call reserves: its estimate's tokens, at the most expensive model it may run. */
+function reserveRequest(call: {
+  requestId: string;
+  model: ResolvedModel;
+  estimate: TokenUsage;
+  nowMs: number;
+  holdMs?: number;
+  targets?: readonly ResolvedModel[];
+}) {
   const { model, estimate } = call;
   const costs = [model, ...(call.targets ?? [])].map((target) =>
     costNanoUsd(target, estimate.inputTokens, estimate.outputTokens),
   );
-  return ledger.reserve(tenant, {
+  return {
     requestId: call.requestId,
     model: model.name,
     estimate: { tokens: estimate.inputTokens + estimate.outputTokens, costNanoUsd: Math.max(...costs) },
     nowMs: call.nowMs,
-    holdMs: call.holdMs,
-  });
+    ...(call.holdMs !== undefined && { holdMs: call.holdMs }),
+  };
 }
 
 /** The usage records' model name of answers from the response cache: `<model>:cached`. */
@@ -236,15 +315,25 @@ export const CACHED_MODEL_SUFFIX = ':cached';
 export async function meterCacheHit(
   deps: MeteringDeps,
   tenant: TenantContext,
-  hit: { requestId: string; model: string; costNanoUsd: number; nowMs: number; auditAtSettle?: AuditAtSettle },
+  hit: {
+    requestId: string;
+    model: string;
+    costNanoUsd: number;
+    nowMs: number;
+    auditAtSettle?: AuditAtSettle;
+    user?: string;
+  },
 ): Promise<void> {
-  const reservation = await deps.ledger.reserve(tenant, {
+  const request = {
     requestId: hit.requestId,
     model: `${hit.model}${CACHED_MODEL_SUFFIX}`,
     estimate: { tokens: 0, costNanoUsd: hit.costNanoUsd },
     nowMs: hit.nowMs,
-  });
-  await settle(deps, reservation, { inputTokens: 0, outputTokens: 0, costNanoUsd: hit.costNanoUsd }, hit.auditAtSettle);
+  };
+  const { reservation, scoped } = await reserveInScopes(deps, tenant, request, hit.user);
+  const usage = { inputTokens: 0, outputTokens: 0, costNanoUsd: hit.costNanoUsd };
+  await settle(deps, reservation, usage, hit.auditAtSettle);
+  await settleScopes(deps, scoped, usage);
 }
 
 /**
@@ -256,6 +345,7 @@ export async function settleUses(
   reservation: Reservation,
   uses: readonly ModelUse[],
   auditAtSettle?: AuditAtSettle,
+  scoped: readonly Reservation[] = [],
 ): Promise<void> {
   const byModel = new Map<string, ModelUsage>();
   for (const { model, usage } of uses) {
@@ -275,7 +365,18 @@ export async function settleUses(
   const overage = total.inputTokens + total.outputTokens - reservation.estimate.tokens;
   if (overage > 0) deps.metrics.reservationOverage(reservation, overage);
   const only = parts.length === 1 && parts[0].model === reservation.model;
-  await settle(deps, reservation, only ? total : { ...total, byModel: parts }, auditAtSettle);
+  const usage = only ? total : { ...total, byModel: parts };
+  await settle(deps, reservation, usage, auditAtSettle);
+  await settleScopes(deps, scoped, usage);
+}
+
+/**
+ * Settles a call's scopes once the tenant's settle has billed it. A scope's settle that fails must
+ * not fail the call (its retry would bill it again): its hold is given back as abandoned two epochs
+ * on, this call then left out of the scope's count.
+ */
+async function settleScopes(deps: MeteringDeps, scoped: readonly Reservation[], usage: ActualUsage): Promise<void> {
+  await Promise.all(scoped.map((held) => deps.ledger.settle(held, usage).catch(() => undefined)));
 }
 
 /** A settled usage by model: its parts, or the whole under the reservation's model. */

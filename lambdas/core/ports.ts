@@ -1,6 +1,6 @@
 import type { GuardrailRef } from '../../contract/environment';
 import type { BudgetThresholdDetail } from '../../contract/events';
-import type { Tier } from '../../contract/tenancy';
+import type { ScopeLimits, TenantLimits, Tier } from '../../contract/tenancy';
 import type { AdapterRecord } from './adapter-record';
 import type { AuditEntry } from './audit';
 import type { ItemKey, SiloWrite } from './catch-up';
@@ -162,6 +162,18 @@ export interface UsageRecord {
   readonly costNanoUsd: number;
 }
 
+/** A scope below a tenant with limits of its own: one of its API keys, or one of its end users. */
+export interface LedgerScope {
+  readonly kind: 'key' | 'user';
+  /** The key's id, or the end user's id as the caller gave it. */
+  readonly id: string;
+  readonly limits: TenantLimits;
+}
+
+export interface ScopeUsageRecord extends UsageRecord {
+  readonly scope: string;
+}
+
 export interface TenantUsageRecord extends UsageRecord {
   readonly tenantId: string;
 }
@@ -195,6 +207,22 @@ export interface Ledger {
   settle(reservation: Reservation, usage: ActualUsage, audit?: AuditEntry): Promise<void>;
   /** Gives the whole reservation back: the request used nothing (the model call failed). */
   release(reservation: Reservation): Promise<void>;
+  /**
+   * Admits the request against a scope's own limits (an API key's, an end user's), counted apart
+   * from the tenant's in the same way and as exactly; its reservation is settled or released like
+   * any other. A 429 when the scope's limits refuse it.
+   */
+  reserveScope(
+    tenant: TenantContext,
+    scope: LedgerScope,
+    request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
+  ): Promise<Reservation>;
+  /** What each of the tenant's scopes of `kind` used in the inclusive date range, by scope and model. */
+  scopeUsage(
+    tenant: TenantContext,
+    kind: LedgerScope['kind'],
+    range: { from: string; to: string },
+  ): Promise<ScopeUsageRecord[]>;
   /** The tenant's settled usage for the inclusive date range `yyyy-mm-dd`. */
   usage(tenant: TenantContext, range: { from: string; to: string }): Promise<UsageRecord[]>;
   /** Offboarding: deletes every ledger item of the tenant; returns how many. */
@@ -264,6 +292,8 @@ export interface StoredApiKey {
   readonly secretHash: string;
   readonly status: 'active' | 'revoked';
   readonly createdAt: string;
+  /** The key's own limits below its tenant's; absent: its tenant's alone. */
+  readonly limits?: ScopeLimits;
 }
 
 /** A tenant record as read: a write conditional on it lands only while the record is still at this version. */

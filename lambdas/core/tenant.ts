@@ -1,7 +1,7 @@
 import { routingPolicySchema } from '../../contract/routing';
 import { piiPolicySchema } from '../../contract/safety';
 import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
-import { TENANT_ID_PATTERN, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
+import { scopeLimitsSchema, TENANT_ID_PATTERN, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
 import * as z from '../../contract/zod';
 import { PlatformError } from './errors';
 import { parseJson } from './json';
@@ -111,6 +111,8 @@ export const tenantRecordSchema = z.object({
   inferenceProfiles: z.optional(inferenceProfilesSchema),
   /** The tenant's own routes (fallbacks, retries, weights) by requested model, before its tier's; as the admin API set them. */
   routing: z.optional(routingPolicySchema),
+  /** Each of its end users' own limits (the request's `user`, a JWT's subject); absent: none apart. */
+  userLimits: z.optional(scopeLimitsSchema),
   placements: z._default(placementsSchema, []),
   createdAt: z.string(),
   offboarding: z.optional(offboardingSchema),
@@ -132,6 +134,7 @@ export function tenantView(record: TenantRecord) {
     session_scope: record.sessionScope ?? 'tenant',
     ...(record.piiRedaction && { pii_redaction: record.piiRedaction }),
     ...(record.inferenceProfiles && { inference_profiles: record.inferenceProfiles }),
+    ...(record.userLimits && { user_limits: record.userLimits }),
     placements: record.placements,
     created_at: record.createdAt,
     placement: record.placement?.current ?? 'pool',
@@ -193,6 +196,10 @@ export const tenantContextSchema = z.object({
   inferenceProfiles: z.optional(inferenceProfilesSchema),
   /** The tenant's own routes by requested model. */
   routing: z.optional(routingPolicySchema),
+  /** The calling API key's own limits, if it has any. */
+  keyLimits: z.optional(scopeLimitsSchema),
+  /** Each end user's own limits, if the tenant sets any. */
+  userLimits: z.optional(scopeLimitsSchema),
   placements: placementsSchema,
   /** When the credential stops being valid (epoch seconds): a cached decision must not outlive it. */
   expiresAt: z.optional(z.number().check(z.int(), z.positive())),
@@ -210,6 +217,7 @@ export function contextFor(record: TenantRecord, principal: TenantContext['princ
     placements: record.placements,
     ...(record.inferenceProfiles && { inferenceProfiles: record.inferenceProfiles }),
     ...(record.routing && { routing: record.routing }),
+    ...(record.userLimits && { userLimits: record.userLimits }),
   });
 }
 
@@ -239,6 +247,8 @@ export function toAuthorizerContext(context: TenantContext): AuthorizerContext {
     ...(context.piiRedaction && { piiRedaction: JSON.stringify(context.piiRedaction) }),
     ...(context.inferenceProfiles && { inferenceProfiles: JSON.stringify(context.inferenceProfiles) }),
     ...(context.routing && { routing: JSON.stringify(context.routing) }),
+    ...(context.keyLimits && { keyLimits: JSON.stringify(context.keyLimits) }),
+    ...(context.userLimits && { userLimits: JSON.stringify(context.userLimits) }),
     placements: context.placements.join(','),
     ...(context.expiresAt !== undefined && { expiresAt: context.expiresAt }),
   };
@@ -258,6 +268,8 @@ export function fromAuthorizerContext(raw: Record<string, unknown> | null | unde
     piiRedaction: typeof raw?.piiRedaction === 'string' ? parseJson(raw.piiRedaction) : undefined,
     inferenceProfiles: typeof raw?.inferenceProfiles === 'string' ? parseJson(raw.inferenceProfiles) : undefined,
     routing: typeof raw?.routing === 'string' ? parseJson(raw.routing) : undefined,
+    keyLimits: typeof raw?.keyLimits === 'string' ? parseJson(raw.keyLimits) : undefined,
+    userLimits: typeof raw?.userLimits === 'string' ? parseJson(raw.userLimits) : undefined,
     placements: typeof raw?.placements === 'string' && raw.placements !== '' ? raw.placements.split(',') : [],
     expiresAt: raw?.expiresAt === undefined ? undefined : Number(raw.expiresAt),
   });

@@ -1,7 +1,13 @@
 import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
 import { type RoutingPolicy, routingPolicySchema } from '../../contract/routing';
 import { piiPolicySchema } from '../../contract/safety';
-import { type TenantLimits, type Tier, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
+import {
+  scopeLimitsSchema,
+  type TenantLimits,
+  type Tier,
+  tenantLimitsSchema,
+  tierSchema,
+} from '../../contract/tenancy';
 import * as z from '../../contract/zod';
 import { isKeyId, issueApiKey } from './api-key';
 import { PlatformError } from './errors';
@@ -53,13 +59,15 @@ export const updateRequestSchema = z
     session_scope: z.optional(sessionScopeSchema),
     /** `null` goes back to the tier's redaction. */
     pii_redaction: z.optional(z.nullable(piiPolicySchema)),
+    /** Each end user's own limits, in place of those before; `null`: none apart. */
+    user_limits: z.optional(z.nullable(scopeLimitsSchema)),
     /** Applied only while the tenant is still at this version (as read with GET); otherwise 409. */
     version: z.optional(z.number().check(z.int(), z.nonnegative())),
   })
   .check(
     z.refine(
       ({ version: _, ...changes }) => Object.keys(changes).length > 0,
-      'name at least one of tier, limits, status, audit_prompts, cache_ttl_seconds, session_scope, pii_redaction',
+      'name at least one of tier, limits, status, audit_prompts, cache_ttl_seconds, session_scope, pii_redaction, user_limits',
     ),
   );
 export type UpdateRequest = z.infer<typeof updateRequestSchema>;
@@ -156,6 +164,7 @@ export async function updateTenant(
       cacheTtlSeconds: changes.cache_ttl_seconds ?? current.cacheTtlSeconds,
       sessionScope: changes.session_scope ?? current.sessionScope,
       piiRedaction: changes.pii_redaction === null ? undefined : (changes.pii_redaction ?? current.piiRedaction),
+      userLimits: changes.user_limits === null ? undefined : (changes.user_limits ?? current.userLimits),
     };
     // A tier change moves where new chunks go; chunks written before stay where they were, and the
     // record keeps listing that placement, so search, delete and offboarding still reach them.
@@ -230,14 +239,35 @@ function targetProblem(catalog: ModelCatalog, target: string): string | undefine
 }
 
 /** Issues an API key for the tenant while it is as read; the returned `api_key` is the only time the secret is shown. */
-export async function createApiKey(deps: Pick<TenantAdminDeps, 'registry' | 'now' | 'siloTenantId'>, tenantId: string) {
+/** `POST /admin/tenants/{id}/api-keys`: the key's own limits below its tenant's, if any (absent: the tenant's alone). */
+export const apiKeyRequestSchema = z.strictObject({ limits: z.optional(scopeLimitsSchema) });
+
+export async function createApiKey(
+  deps: Pick<TenantAdminDeps, 'registry' | 'now' | 'siloTenantId'>,
+  tenantId: string,
+  request: z.infer<typeof apiKeyRequestSchema> = {},
+) {
   const tenant = await getTenant(deps, tenantId);
   assertLegal(tenant, 'issue_key', deps.siloTenantId);
   const issued = issueApiKey();
   const createdAt = new Date(deps.now()).toISOString();
-  const key = { keyId: issued.keyId, tenantId, secretHash: issued.secretHash, status: 'active', createdAt } as const;
+  const limits = request.limits && Object.keys(request.limits).length > 0 ? request.limits : undefined;
+  const key = {
+    keyId: issued.keyId,
+    tenantId,
+    secretHash: issued.secretHash,
+    status: 'active',
+    createdAt,
+    ...(limits && { limits }),
+  } as const;
   await writeIfCurrent(deps.registry, tenant, () => deps.registry.putApiKey(key, tenant));
-  return { key_id: issued.keyId, tenant_id: tenantId, api_key: issued.apiKey, created_at: createdAt };
+  return {
+    key_id: issued.keyId,
+    tenant_id: tenantId,
+    api_key: issued.apiKey,
+    created_at: createdAt,
+    ...(limits && { limits }),
+  };
 }
 
 export async function revokeApiKey(

@@ -2,7 +2,7 @@ import * as z from '../../contract/zod';
 import { nanoUsdToUsd } from './catalog';
 import { PlatformError } from './errors';
 import { dayKey } from './limits';
-import type { TenantUsageRecord, UsageRecord } from './ports';
+import type { ScopeUsageRecord, TenantUsageRecord, UsageRecord } from './ports';
 
 /** A real calendar day as `yyyy-mm-dd` (2026-02-31 is not one). */
 const date = z.string().check(
@@ -16,7 +16,7 @@ const MAX_RANGE_DAYS = 366;
 export const usageQuerySchema = z.strictObject({
   from: z.optional(date),
   to: z.optional(date),
-  group_by: z.optional(z.enum(['day', 'model'])),
+  group_by: z.optional(z.enum(['day', 'model', 'key', 'user'])),
 });
 export type UsageQuery = z.infer<typeof usageQuerySchema>;
 
@@ -35,6 +35,9 @@ export function usageRange(query: UsageQuery, nowMs: number): { from: string; to
 export interface UsageLine {
   date?: string;
   model?: string;
+  /** The API key, or the end user, of a line by scope. */
+  key?: string;
+  user?: string;
   requests: number;
   input_tokens: number;
   output_tokens: number;
@@ -45,7 +48,7 @@ export interface UsageReport {
   object: 'usage_report';
   from: string;
   to: string;
-  group_by: 'day' | 'model' | 'day_model';
+  group_by: 'day' | 'model' | 'day_model' | 'key' | 'user';
   data: UsageLine[];
   totals: Omit<UsageLine, 'date' | 'model'>;
 }
@@ -87,6 +90,24 @@ function sumUsage<R extends UsageRecord, L extends object>(
   });
   const data = [...lines.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, line]) => inUsd(line));
   return { data, totals: inUsd(totals) };
+}
+
+/**
+ * Usage by scope (`group_by=key|user`): one line per API key or end user with limits of its own,
+ * per model, from each scope's own ledger. Keys and users without limits are not counted apart.
+ */
+export function scopeUsageReport(
+  records: readonly ScopeUsageRecord[],
+  range: { from: string; to: string },
+  groupBy: 'key' | 'user',
+): UsageReport {
+  const { data, totals } = sumUsage(
+    records,
+    (record) => JSON.stringify([record.scope, record.model]),
+    (record) =>
+      groupBy === 'key' ? { key: record.scope, model: record.model } : { user: record.scope, model: record.model },
+  );
+  return { object: 'usage_report', ...range, group_by: groupBy, data, totals };
 }
 
 /** Sums per-day, per-model records into the lines the caller asked for. */

@@ -12,6 +12,7 @@ import { deletePrompt, getPrompt, listPrompts, promptView, putPrompt } from '../
 import { reindexTenant } from '../core/reindex';
 import { actingFor, tenantView } from '../core/tenant';
 import {
+  apiKeyRequestSchema,
   createApiKey,
   getTenant,
   onboardRequestSchema,
@@ -139,7 +140,8 @@ export function create(deps: AdminDeps) {
       });
       return json(202, { ...tenantView(record), status_url: `/admin/tenants/${record.tenantId}` });
     },
-    'POST /admin/tenants/{id}/api-keys': async (event) => json(201, await createApiKey(admin, id(event))),
+    'POST /admin/tenants/{id}/api-keys': async (event) =>
+      json(201, await createApiKey(admin, id(event), apiKeyRequestSchema.parse(event.body ?? {}))),
     'DELETE /admin/tenants/{id}/api-keys/{keyId}': async (event) =>
       json(200, await revokeApiKey(admin, id(event), event.pathParameters?.keyId ?? '')),
     'POST /admin/tenants/{id}/adapters': async (event) => {

@@ -1,8 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { type ErrorCode, errorBodyFor, statusOf } from '../../contract/errors';
+import { type ErrorCode, errorBody, errorBodyFor, statusOf } from '../../contract/errors';
 import { dialectOf } from '../../contract/routes';
+import type { LimitScope } from '../../contract/tenancy';
 import { ZodError } from '../../contract/zod';
 import { annotateTrace } from '../adapters/xray-annotations';
 import { type AuditDetail, type AuditEntry, boundedAuditEntry } from '../core/audit';
@@ -63,9 +64,14 @@ export function errorResponse(
   dialect?: 'anthropic',
   /** A 409's resource as it is now, beside the error. */
   current?: unknown,
+  /** A 429's scope: whose limit refused it (`tenant`, `key`, `user`), in the error. */
+  scope?: LimitScope,
 ) {
   const shown = message.length > MAX_ERROR_MESSAGE_CHARS ? `${message.slice(0, MAX_ERROR_MESSAGE_CHARS)}...` : message;
-  const body = errorBodyFor(dialect, code, shown, requestId);
+  const body =
+    scope && dialect !== 'anthropic'
+      ? { error: { ...errorBody(code, shown, requestId).error, scope } }
+      : errorBodyFor(dialect, code, shown, requestId);
   return json(statusOf(code), current === undefined ? body : { ...body, current }, headers);
 }
 
@@ -85,7 +91,15 @@ function errorResponses<C extends ApiContext>(): MiddlewareObj<ApiEvent, APIGate
       if (error instanceof PlatformError) {
         const retryAfter =
           error.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(error.retryAfterSeconds) };
-        request.response = errorResponse(error.code, error.message, requestId, retryAfter, dialect, error.current);
+        request.response = errorResponse(
+          error.code,
+          error.message,
+          requestId,
+          retryAfter,
+          dialect,
+          error.current,
+          error.scope,
+        );
       } else if (error instanceof ZodError) {
         const issue = error.issues[0];
         const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';

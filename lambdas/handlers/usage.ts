@@ -1,4 +1,4 @@
-import { usageQuerySchema, usageRange, usageReport } from '../core/usage';
+import { scopeUsageReport, usageQuerySchema, usageRange, usageReport } from '../core/usage';
 import { lambdaHandler, ledger, type PlatformDeps, tenantKeys, tenantRoutePorts } from '../runtime';
 import { json, tenantApi } from './http';
 import { lambdaFunction } from './lambda';
@@ -24,8 +24,12 @@ export function create(deps: UsageDeps) {
       }
       const query = usageQuerySchema.parse(event.queryStringParameters ?? {});
       const range = usageRange(query, deps.now());
+      const groupBy = query.group_by;
+      if (groupBy === 'key' || groupBy === 'user') {
+        return json(200, scopeUsageReport(await deps.ledger.scopeUsage(tenant, groupBy, range), range, groupBy));
+      }
       const records = await deps.ledger.usage(tenant, range);
-      return json(200, usageReport(records, range, query.group_by));
+      return json(200, usageReport(records, range, groupBy));
     }),
   );
 }

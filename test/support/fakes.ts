@@ -194,6 +194,13 @@ export function inMemoryPorts() {
       settled.push({ requestId: reservation.requestId, ...usage });
       events.push(`settle ${reservation.requestId} ${tokens}`);
     },
+    // A scope is admitted as a tenant of its own (`<tenant>#<kind>#<id>`), with its limits.
+    reserveScope: (tenant, scope, request) =>
+      ledger.reserve(
+        { ...tenant, tenantId: `${tenant.tenantId}#${scope.kind}#${scope.id}`, limits: scope.limits },
+        request,
+      ),
+    scopeUsage: async () => [],
     release: async (reservation) => {
       if (!reservations.delete(reservation.requestId)) return;
       monthTokens.set(reservation.tenantId, (monthTokens.get(reservation.tenantId) ?? 0) - reservation.estimate.tokens);
