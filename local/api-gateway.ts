@@ -250,7 +250,10 @@ function send(
   headers: Record<string, string | number | boolean>,
   body: string,
 ) {
-  response.writeHead(status, stringHeaders(headers));
+  const head = stringHeaders(headers);
+  // With its length, as API Gateway answers: Node would otherwise chunk a body given after `writeHead`.
+  if (status !== 204 && status !== 304) head['content-length'] = String(Buffer.byteLength(body));
+  response.writeHead(status, head);
   response.end(body);
 }
 
@@ -278,7 +281,21 @@ function allows(policy: PolicyDocument, methodArn: string): boolean {
   return matching.some((s) => s.Effect === 'Allow') && !matching.some((s) => s.Effect === 'Deny');
 }
 
+/** Resource patterns as compiled: an authorizer's cached policy is evaluated on each request it serves. */
+const wildcards = new Map<string, RegExp>();
+const MAX_WILDCARDS = 1024;
+
 function wildcard(pattern: string): RegExp {
+  let compiled = wildcards.get(pattern);
+  if (!compiled) {
+    compiled = wildcardPattern(pattern);
+    if (wildcards.size >= MAX_WILDCARDS) wildcards.delete(wildcards.keys().next().value as string);
+    wildcards.set(pattern, compiled);
+  }
+  return compiled;
+}
+
+function wildcardPattern(pattern: string): RegExp {
   return new RegExp(
     `^${pattern
       .split('*')

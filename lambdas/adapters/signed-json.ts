@@ -49,8 +49,22 @@ function signingKey(secret: string, shortDate: string, region: string, service: 
   return key;
 }
 
-/** A path as SigV4 signs it (the SDK's `uriEscapePath`): `.` and `..` resolved, each segment URI-escaped once more. */
+/** Canonical paths by path: a client calls a handful (`/`, a model's `converse`), so each is escaped once. */
+const canonicalPaths = new Map<string, string>();
+const MAX_CANONICAL_PATHS = 256;
+
 function canonicalPath(path: string): string {
+  let canonical = canonicalPaths.get(path);
+  if (canonical === undefined) {
+    canonical = escapedPath(path);
+    if (canonicalPaths.size >= MAX_CANONICAL_PATHS) canonicalPaths.delete(canonicalPaths.keys().next().value as string);
+    canonicalPaths.set(path, canonical);
+  }
+  return canonical;
+}
+
+/** A path as SigV4 signs it (the SDK's `uriEscapePath`): `.` and `..` resolved, each segment URI-escaped once more. */
+function escapedPath(path: string): string {
   const segments: string[] = [];
   for (const segment of path.split('/')) {
     if (segment === '..') segments.pop();
@@ -63,6 +77,19 @@ function canonicalPath(path: string): string {
 }
 
 const sha256Hex = (text: string) => hash('sha256', text, 'hex');
+
+/** The last second signed and its `x-amz-date`: calls in the same second share the string (an ISO format and a regex each). */
+let lastSecond = Number.NaN;
+let lastLongDate = '';
+
+function amzDate(now: Date): string {
+  const second = Math.floor(now.getTime() / 1000);
+  if (second !== lastSecond) {
+    lastLongDate = now.toISOString().replace(/[-:]|\.\d{3}/g, '');
+    lastSecond = second;
+  }
+  return lastLongDate;
+}
 
 /**
  * The headers of a SigV4-signed POST of `body` to `path` on `host`, as the SDK's `SignatureV4` signs
@@ -77,7 +104,7 @@ export function sigV4Headers(
   scope: { region: string; service: string },
   now = new Date(),
 ): Record<string, string> {
-  const longDate = now.toISOString().replace(/[-:]|\.\d{3}/g, '');
+  const longDate = amzDate(now);
   const shortDate = longDate.slice(0, 8);
   const credentialScope = `${shortDate}/${scope.region}/${scope.service}/aws4_request`;
   const payloadHash = sha256Hex(request.body);
@@ -147,12 +174,16 @@ export class SignedJson {
         service,
       },
     );
+    // A flat list of names and values: Node writes it as given, where an object's headers are each
+    // set and checked again (5 to 10 µs a call); they are ours and the SDK's, valid already.
+    const raw: string[] = [];
+    for (const name in signed) raw.push(name, signed[name]);
     // Unsigned, as the SDK sends it.
-    signed['content-length'] = String(Buffer.byteLength(body));
-    return this.send(prefixed, signed, body, signal);
+    raw.push('content-length', String(Buffer.byteLength(body)));
+    return this.send(prefixed, raw, body, signal);
   }
 
-  private send(path: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<JsonAnswer> {
+  private send(path: string, headers: string[], body: string, signal?: AbortSignal): Promise<JsonAnswer> {
     const send = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
     const { connectionTimeoutMs, requestTimeoutMs } = this.options;
     return new Promise((resolve, reject) => {

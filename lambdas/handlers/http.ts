@@ -10,12 +10,7 @@ import { type AuditDetail, type AuditEntry, boundedAuditEntry } from '../core/au
 import { PlatformError } from '../core/errors';
 import { type ModelCall, modelCallBudgetMs } from '../core/metering';
 import type { AuditLog, PlatformMetrics } from '../core/ports';
-import {
-  assertCredentialCurrent,
-  assertNoTenantOverride,
-  fromAuthorizerContext,
-  type TenantContext,
-} from '../core/tenant';
+import { assertCredentialCurrent, assertNoTenantOverride, type TenantContext, tenantContexts } from '../core/tenant';
 import { onStreamEnd } from '../streamed-response';
 import { forwardToSilo } from './forward';
 import { logger } from './logger';
@@ -179,6 +174,7 @@ function jsonBody<C extends ApiContext>(maxBytes: number): MiddlewareObj<ApiEven
  * every refusal after it (a malformed body too) is audited under the tenant.
  */
 function tenantContext(now: () => number): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, TenantApiContext> {
+  const fromAuthorizerContext = tenantContexts();
   return {
     before: ({ event, context }: Request<TenantApiContext>) => {
       context.tenant = fromAuthorizerContext(event.requestContext?.authorizer);

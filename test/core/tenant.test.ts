@@ -1,4 +1,9 @@
-import { assertNoTenantOverride, fromAuthorizerContext, toAuthorizerContext } from '../../lambdas/core/tenant';
+import {
+  assertNoTenantOverride,
+  fromAuthorizerContext,
+  tenantContexts,
+  toAuthorizerContext,
+} from '../../lambdas/core/tenant';
 
 const context = {
   tenantId: 'acme',
@@ -26,6 +31,32 @@ describe('tenant context', () => {
       /tenant context/,
     );
     expect(() => fromAuthorizerContext({ ...toAuthorizerContext(context), limits: '{' })).toThrow(/tenant context/);
+  });
+
+  it('serves one deeply frozen context to every request with the same authorizer output', () => {
+    // GIVEN
+    const contexts = tenantContexts(2);
+    const piiRedaction = { entities: ['email' as const], patterns: [{ name: 'ref', regex: 'R-\\d+' }], restore: false };
+    const raw = { ...toAuthorizerContext({ ...context, piiRedaction }), principalId: 'k1' };
+
+    // WHEN
+    const first = contexts(raw);
+    const again = contexts({ ...raw });
+    const otherKey = contexts({ ...raw, principalId: 'k2' });
+
+    // THEN
+    expect(again).toBe(first);
+    expect(otherKey).not.toBe(first);
+    expect(otherKey.principal.id).toBe('k2');
+    expect(Object.isFrozen(first.piiRedaction?.patterns[0])).toBe(true);
+    expect(() => contexts({ ...raw, limits: '{' })).toThrow(/tenant context/);
+  });
+
+  it('tells apart authorizer outputs that differ only in type', () => {
+    const contexts = tenantContexts();
+    const raw = { ...toAuthorizerContext(context), principalId: 'k1' };
+    expect(contexts({ ...raw, cacheTtlSeconds: 60 }).cacheTtlSeconds).toBe(60);
+    expect(() => contexts({ ...raw, cacheTtlSeconds: 'sixty' })).toThrow(/tenant context/);
   });
 
   it.each([
