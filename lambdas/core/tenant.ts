@@ -287,8 +287,11 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** The authorizer context values `fromAuthorizerContext` reads: what tells one rebuilt context from another. */
-const AUTHORIZER_CONTEXT_FIELDS = [
+/**
+ * The authorizer context values `fromAuthorizerContext` reads: what tells one rebuilt context from
+ * another (every value `toAuthorizerContext` writes; a test holds them to it).
+ */
+export const AUTHORIZER_CONTEXT_FIELDS = [
   'tenantId',
   'tier',
   'principalType',
@@ -299,6 +302,9 @@ const AUTHORIZER_CONTEXT_FIELDS = [
   'sessionScope',
   'piiRedaction',
   'inferenceProfiles',
+  'routing',
+  'keyLimits',
+  'userLimits',
   'placements',
   'expiresAt',
 ] as const;

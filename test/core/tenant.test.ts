@@ -1,4 +1,5 @@
 import {
+  AUTHORIZER_CONTEXT_FIELDS,
   assertNoTenantOverride,
   fromAuthorizerContext,
   tenantContexts,
@@ -50,6 +51,27 @@ describe('tenant context', () => {
     expect(otherKey.principal.id).toBe('k2');
     expect(Object.isFrozen(first.piiRedaction?.patterns[0])).toBe(true);
     expect(() => contexts({ ...raw, limits: '{' })).toThrow(/tenant context/);
+  });
+
+  it('remembers contexts by every value the authorizer writes: two keys apart only in their own limits build two', () => {
+    const full = {
+      ...context,
+      cacheTtlSeconds: 60,
+      sessionScope: 'principal' as const,
+      piiRedaction: { entities: ['email' as const], patterns: [], restore: false },
+      inferenceProfiles: { 'nova-micro': 'arn:aws:bedrock:us-east-1:1:application-inference-profile/p' },
+      routing: { 'nova-micro': { targets: [{ model: 'nova-lite' }], on: ['throttled' as const], retries: 0 } },
+      keyLimits: { requestsPerMinute: 5 },
+      userLimits: { monthlyTokens: 100 },
+      expiresAt: 2_000_000_000,
+    };
+    const written = Object.keys(toAuthorizerContext(full));
+    expect(written.filter((field) => !(AUTHORIZER_CONTEXT_FIELDS as readonly string[]).includes(field))).toEqual([]);
+    const contexts = tenantContexts();
+    const raw = toAuthorizerContext(full);
+    const other = contexts({ ...raw, keyLimits: JSON.stringify({ requestsPerMinute: 50 }) });
+    expect(contexts(raw).keyLimits).toEqual({ requestsPerMinute: 5 });
+    expect(other.keyLimits).toEqual({ requestsPerMinute: 50 });
   });
 
   it('tells apart authorizer outputs that differ only in type', () => {
