@@ -19,6 +19,8 @@ export interface JwtSettings {
   readonly jwksUri: string;
   /** The claim holding the tenant id, e.g. `custom:tenant_id`. */
   readonly tenantClaim: string;
+  /** The claim naming the caller's project, if it has one, e.g. `custom:project`. */
+  readonly projectClaim: string;
 }
 
 /** Embedding model, chunking and size limit of documents. */
@@ -159,6 +161,7 @@ const lambdaEnvSchema = z.object({
   JWT_AUDIENCE: z.optional(z.string()),
   JWKS_URI: z.optional(z.string()),
   JWT_TENANT_CLAIM: z._default(z.string(), 'custom:tenant_id'),
+  JWT_PROJECT_CLAIM: z._default(z.string(), 'custom:project'),
   SILO_TENANT_ID: z.optional(z.string().check(z.minLength(1))),
   SILO_REGIONS: z.optional(json(z.array(z.string().check(z.minLength(1))))),
   ADAPTER_ENDPOINT: z.optional(
@@ -223,7 +226,13 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     offboardingStateMachineArn: e.OFFBOARDING_STATE_MACHINE_ARN,
     jwt:
       e.JWT_ISSUER && e.JWT_AUDIENCE && e.JWKS_URI
-        ? { issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, jwksUri: e.JWKS_URI, tenantClaim: e.JWT_TENANT_CLAIM }
+        ? {
+            issuer: e.JWT_ISSUER,
+            audience: e.JWT_AUDIENCE,
+            jwksUri: e.JWKS_URI,
+            tenantClaim: e.JWT_TENANT_CLAIM,
+            projectClaim: e.JWT_PROJECT_CLAIM,
+          }
         : undefined,
     siloTenantId: e.SILO_TENANT_ID,
     siloRegions: e.SILO_REGIONS,
@@ -263,6 +272,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
       JWT_AUDIENCE: settings.jwt.audience,
       JWKS_URI: settings.jwt.jwksUri,
       JWT_TENANT_CLAIM: settings.jwt.tenantClaim,
+      JWT_PROJECT_CLAIM: settings.jwt.projectClaim,
     }),
     ...(settings.siloTenantId && { SILO_TENANT_ID: settings.siloTenantId }),
     ...(settings.siloRegions?.length && { SILO_REGIONS: JSON.stringify(settings.siloRegions) }),

@@ -112,6 +112,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'PUT', path: '/admin/tenants/{id}/routing', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/api-keys', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}/api-keys/{keyId}', handler: 'admin', auth: 'admin' },
+  { method: 'PATCH', path: '/admin/tenants/{id}/api-keys/{keyId}', handler: 'admin', auth: 'admin' },
   { method: 'POST', path: '/admin/tenants/{id}/adapters', handler: 'admin', auth: 'admin' },
   { method: 'GET', path: '/admin/tenants/{id}/adapters', handler: 'admin', auth: 'admin' },
   { method: 'DELETE', path: '/admin/tenants/{id}/adapters/{name}', handler: 'admin', auth: 'admin' },

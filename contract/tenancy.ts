@@ -22,8 +22,15 @@ export type TenantLimits = z.infer<typeof tenantLimitsSchema>;
 export const scopeLimitsSchema = z.strictObject(z.partial(tenantLimitsSchema).shape);
 export type ScopeLimits = z.infer<typeof scopeLimitsSchema>;
 
-/** Who a refusal (429) was for: the tenant as a whole, or one of its API keys or end users. */
-export const LIMIT_SCOPES = ['tenant', 'key', 'user'] as const;
+/** Who a refusal (429) was for: the tenant as a whole, or one of its projects, API keys or end users. */
+export const LIMIT_SCOPES = ['tenant', 'project', 'key', 'user'] as const;
+
+/** A project of a tenant (its API keys', or a JWT claim's): a name of up to 64 characters. */
+export const PROJECT_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const projectSchema = z.string().check(z.regex(PROJECT_PATTERN, `a project is named ${PROJECT_PATTERN.source}`));
+
+/** Most projects a tenant gives limits of their own. */
+export const MAX_PROJECTS_WITH_LIMITS = 100;
 export type LimitScope = (typeof LIMIT_SCOPES)[number];
 
 /**

@@ -347,11 +347,12 @@ const jwtIssuerSchema = z.object({
   audience: z.string().min(1),
   jwksUri: z.string().url(),
   tenantClaim: z.string().min(1).default('custom:tenant_id'),
+  projectClaim: z.string().min(1).default('custom:project'),
 });
 
 /**
  * Builds the platform config from CDK context (or any key/value source). Context keys:
- * `jwtIssuer`, `jwtAudience`, `jwksUri`, `jwtTenantClaim`, `authorizerCacheTtlSeconds`, `auditRetentionDays`,
+ * `jwtIssuer`, `jwtAudience`, `jwksUri`, `jwtTenantClaim`, `jwtProjectClaim`, `authorizerCacheTtlSeconds`, `auditRetentionDays`,
  * `logRetentionDays`, `searchSizing` (`dev` or `production`), and the adapter endpoint's
  * `adapterInstanceType`, `adapterComponents`, `adapterMaxInstances`, `adapterImage`, `adapterBaseModel`,
  * `adapterArtifactBuckets`, `adapterToolCallParser`.
@@ -371,6 +372,7 @@ export function platformConfig(context: (key: string) => unknown = () => undefin
           audience: context('jwtAudience'),
           jwksUri: context('jwksUri') ?? `${String(issuer).replace(/\/$/, '')}/.well-known/jwks.json`,
           tenantClaim: context('jwtTenantClaim'),
+          projectClaim: context('jwtProjectClaim'),
         });
   const ttl = context('authorizerCacheTtlSeconds');
   const retention = context('auditRetentionDays');

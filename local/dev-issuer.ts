@@ -6,10 +6,11 @@ export interface DevIssuer {
   readonly issuer: string;
   readonly audience: string;
   readonly tenantClaim: string;
+  readonly projectClaim: string;
   /** The public keys, as an OIDC provider publishes them. */
   readonly jwks: Jwks;
   /** A token for a user of a tenant, as the tenant's identity provider would issue it. */
-  mint(claims: { tenantId: string; userId: string; expiresInSeconds?: number }): Promise<string>;
+  mint(claims: { tenantId: string; userId: string; project?: string; expiresInSeconds?: number }): Promise<string>;
   /** Signs any claims with the issuer's key: for tokens that are validly signed but wrong otherwise. */
   sign(claims: JWTPayload): Promise<string>;
 }
@@ -23,6 +24,7 @@ export async function createDevIssuer(options: {
   issuer: string;
   audience: string;
   tenantClaim: string;
+  projectClaim: string;
 }): Promise<DevIssuer> {
   let privateJwk: JWK;
   if (existsSync(options.keyFile)) {
@@ -40,12 +42,14 @@ export async function createDevIssuer(options: {
     issuer: options.issuer,
     audience: options.audience,
     tenantClaim: options.tenantClaim,
+    projectClaim: options.projectClaim,
     jwks: { keys: [{ kid, kty, n, e, alg: 'RS256', use: 'sig' }] },
     sign,
-    mint: ({ tenantId, userId, expiresInSeconds = 3600 }) => {
+    mint: ({ tenantId, userId, project, expiresInSeconds = 3600 }) => {
       const now = Math.floor(Date.now() / 1000);
       return sign({
         [options.tenantClaim]: tenantId,
+        ...(project && { [options.projectClaim]: project }),
         iss: options.issuer,
         aud: options.audience,
         sub: userId,

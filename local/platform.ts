@@ -16,6 +16,7 @@ import { type HandlerName, ROUTES } from '../contract/routes';
 import { CROSS_REGION_GEOS } from '../contract/routing';
 import { SHARED_INDEX } from '../contract/search';
 import { AUDIT_BY_REQUEST_INDEX } from '../contract/tables';
+import { PROJECT_PATTERN } from '../contract/tenancy';
 import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
 import { JwtTokenVerifier } from '../lambdas/adapters/jwt-token-verifier';
 import { parseJson } from '../lambdas/core/json';
@@ -460,12 +461,14 @@ async function startIssuer(
     issuer: 'local-dev-issuer',
     audience: 'multi-tenant-ai-platform',
     tenantClaim: 'custom:tenant_id',
+    projectClaim: 'custom:project',
   });
   const jwt = {
     issuer: issuer.issuer,
     audience: issuer.audience,
     jwksUri: `${url}/local/jwks.json`,
     tenantClaim: issuer.tenantClaim,
+    projectClaim: issuer.projectClaim,
   };
   return { issuer, jwt };
 }
@@ -758,6 +761,7 @@ const mintRequestSchema = z
   .object({
     tenant_id: z.string().min(1),
     user_id: z.string().min(1).default('dev-user'),
+    project: z.string().regex(PROJECT_PATTERN).optional(),
     expires_in: z.number().int().positive().max(86_400).default(3600),
   })
   .strict();
@@ -778,9 +782,9 @@ function devIssuerRoutes(issuer: DevIssuer, operatorToken: string) {
       const parsed = mintRequestSchema.safeParse(parseJson((await readBody(request)).toString('utf8') || '{}'));
       if (!parsed.success)
         return reply(response, 400, { error: { code: 'invalid_request', message: parsed.error.message } });
-      const { tenant_id: tenantId, user_id: userId, expires_in: expiresInSeconds } = parsed.data;
+      const { tenant_id: tenantId, user_id: userId, project, expires_in: expiresInSeconds } = parsed.data;
       reply(response, 200, {
-        token: await issuer.mint({ tenantId, userId, expiresInSeconds }),
+        token: await issuer.mint({ tenantId, userId, project, expiresInSeconds }),
         expires_in: expiresInSeconds,
       });
     },

@@ -15,7 +15,12 @@ const USAGE = `usage: npm run tenant -- <command> [options]
                                     how long deterministic answers are cached (0: never), whether each
                                     user or key keeps its own sessions; each end user's own limits
   suspend <id> | resume <id>        stop or restart the tenant's calls (within the authorizer cache TTL)
-  key create <id> [limits]          issue another API key (printed once), with limits of its own
+  key create <id> [limits] [--project P]
+                                    issue another API key (printed once), with limits of its own, its
+                                    calls counted toward project P
+  key project <id> <keyId> <P|none> move a key to another project (or none) from its next call on
+  project set <id> <P> [limits]     project P's own limits (every key and JWT of P together)
+  project remove <id> <P>           drop project P's own limits
   key revoke <id> <keyId>           revoke an API key
   adapter add <id> <name> --artifact <s3://bucket/key.tar.gz>
                                     load a LoRA adapter for the tenant (status: Creating, then InService
@@ -34,7 +39,7 @@ const USAGE = `usage: npm run tenant -- <command> [options]
                                     first attempts among the targets
   route get <id>                    the tenant's routes, and its tier's
   route remove <id> <model>         drop the tenant's route for <model> (its tier's applies again)
-  token <id> [--user U] [--expires-in SECONDS]
+  token <id> [--user U] [--project P] [--expires-in SECONDS]
                                     mint a JWT for a user of the tenant (local dev issuer)
   promote <id> [--region R] [--no-wait]
                                     move an enterprise tenant to a silo stack of its own (in region R,
@@ -91,6 +96,7 @@ export async function runTenantCli(
       artifact: { type: 'string' },
       file: { type: 'string' },
       fallback: { type: 'string' },
+      project: { type: 'string' },
       on: { type: 'string' },
       retries: { type: 'string' },
       weights: { type: 'string' },
@@ -166,7 +172,7 @@ export async function runTenantCli(
     out(USAGE);
     return;
   }
-  const [id, keyId] = ['key', 'adapter', 'prompt', 'route'].includes(command) ? rest.slice(1) : rest;
+  const [id, keyId] = ['key', 'adapter', 'prompt', 'route', 'project'].includes(command) ? rest.slice(1) : rest;
   /** An adapter's or a prompt template's name, or a route's model. */
   const itemName = keyId;
   /** Polls the tenant until its move has ended, saying each step once. */
@@ -235,8 +241,22 @@ export async function runTenantCli(
     print(await call('PATCH', tenantPath(id), { status: command === 'suspend' ? 'suspended' : 'active' }));
   } else if (command === 'key' && rest[0] === 'create' && id) {
     const limits = limitOptions();
-    const key = await call('POST', `${tenantPath(id)}/api-keys`, Object.keys(limits).length > 0 ? { limits } : {});
+    const key = await call('POST', `${tenantPath(id)}/api-keys`, {
+      ...(Object.keys(limits).length > 0 && { limits }),
+      ...(values.project && { project: values.project }),
+    });
     out(String(key.api_key));
+  } else if (command === 'key' && rest[0] === 'project' && id && keyId && rest[3]) {
+    const project = rest[3] === 'none' ? null : rest[3];
+    print(await call('PATCH', `${tenantPath(id)}/api-keys/${encodeURIComponent(keyId)}`, { project }));
+  } else if (command === 'project' && (rest[0] === 'set' || rest[0] === 'remove') && id && itemName) {
+    // Read, change one project's limits, write back at the version read: a concurrent change is a 409.
+    const tenant = await call('GET', tenantPath(id));
+    const projects = { ...(tenant.project_limits as Record<string, unknown> | undefined) };
+    if (rest[0] === 'remove') delete projects[itemName];
+    else projects[itemName] = limitOptions();
+    const projectLimits = Object.keys(projects).length > 0 ? projects : null;
+    print(await call('PATCH', tenantPath(id), { project_limits: projectLimits, version: tenant.version }));
   } else if (command === 'key' && rest[0] === 'revoke' && id && keyId) {
     print(await call('DELETE', `${tenantPath(id)}/api-keys/${encodeURIComponent(keyId)}`));
   } else if (command === 'adapter' && rest[0] === 'add' && id && itemName) {
@@ -267,6 +287,7 @@ export async function runTenantCli(
     const answer = await call('POST', '/local/tokens', {
       tenant_id: id,
       user_id: values.user,
+      project: values.project,
       expires_in: numberOption('expires-in'),
     });
     out(String(answer.token));

@@ -186,6 +186,7 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
       status: item.status === 'active' ? 'active' : 'revoked',
       createdAt: String(item.createdAt),
       ...(item.limits !== undefined && { limits: item.limits as StoredApiKey['limits'] }),
+      ...(typeof item.project === 'string' && { project: item.project }),
     };
   }
 
@@ -241,6 +242,35 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
     );
   }
 
+  async setApiKeyProject(keyId: string, project: string | undefined, tenant: TenantVersion): Promise<void> {
+    await transactOrRefuse(
+      this.db,
+      [
+        tenantIsCurrent(this.tableName, tenant),
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: apiKeyKey(keyId),
+            // `project` is one of DynamoDB's reserved words.
+            UpdateExpression: project === undefined ? 'REMOVE #project' : 'SET #project = :project',
+            // Only the owner's key, and only while it is active.
+            ConditionExpression: 'tenantId = :tenantId AND #status = :active',
+            ExpressionAttributeNames: { '#status': 'status', '#project': 'project' },
+            ExpressionAttributeValues: {
+              ':tenantId': tenant.tenantId,
+              ':active': 'active',
+              ...(project !== undefined && { ':project': project }),
+            },
+          },
+        },
+      ],
+      (index) =>
+        index === 0
+          ? new PlatformError('conflict', `tenant '${tenant.tenantId}' changed`)
+          : new PlatformError('not_found', 'no such active API key'),
+    );
+  }
+
   async deleteApiKeys(tenantId: string): Promise<number> {
     const keyIds = await this.keyIds(tenantId);
     for (const keyId of keyIds) {
@@ -281,6 +311,7 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
               status: key.status,
               carriedHash: key.secretHash,
               ...(key.limits && { carriedLimits: key.limits }),
+              ...(key.project && { carriedProject: key.project }),
             },
             // A key revoked here stays revoked: revocation is final, on either plane.
             ConditionExpression: 'attribute_not_exists(pk) OR #status <> :revoked',
@@ -312,6 +343,7 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
               status: entry.status,
               createdAt: entry.createdAt,
               ...(entry.carriedLimits !== undefined && { limits: entry.carriedLimits }),
+              ...(typeof entry.carriedProject === 'string' && { project: entry.carriedProject }),
             },
             ConditionExpression: 'attribute_not_exists(pk) OR (tenantId = :tenantId AND #status = :active)',
             ExpressionAttributeNames: { '#status': 'status' },

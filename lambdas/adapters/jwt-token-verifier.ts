@@ -1,6 +1,7 @@
 import { JwtVerifier } from 'aws-jwt-verify';
 import type { Jwks } from 'aws-jwt-verify/jwk';
 import type { JwtSettings } from '../../contract/environment';
+import { PROJECT_PATTERN } from '../../contract/tenancy';
 import type { TokenVerifier } from '../core/ports';
 
 export interface JwtVerifierSettings extends JwtSettings {
@@ -24,13 +25,17 @@ export class JwtTokenVerifier implements TokenVerifier {
     if (settings.jwks) this.verifier.cacheJwks(settings.jwks);
   }
 
-  async verify(token: string): Promise<{ tenantId: string; userId: string; expiresAt: number }> {
+  async verify(token: string): Promise<{ tenantId: string; userId: string; expiresAt: number; project?: string }> {
     const payload = await this.verifier.verify(token);
     const tenantId = payload[this.settings.tenantClaim];
     if (typeof tenantId !== 'string' || typeof payload.sub !== 'string') {
       throw new Error(`token lacks the ${this.settings.tenantClaim} or sub claim`);
     }
+    const project = payload[this.settings.projectClaim];
+    if (project !== undefined && (typeof project !== 'string' || !PROJECT_PATTERN.test(project))) {
+      throw new Error(`the token's ${this.settings.projectClaim} claim is no project name`);
+    }
     // aws-jwt-verify requires `exp` unless told otherwise, so it is always there.
-    return { tenantId, userId: payload.sub, expiresAt: Number(payload.exp) };
+    return { tenantId, userId: payload.sub, expiresAt: Number(payload.exp), ...(project && { project }) };
   }
 }

@@ -58,6 +58,9 @@ export async function authorize(deps: AuthorizeDeps, authorizationHeader: string
       ...(tenant.routing && { routing: tenant.routing }),
       ...(caller.keyLimits && { keyLimits: caller.keyLimits }),
       ...(tenant.userLimits && { userLimits: tenant.userLimits }),
+      ...(caller.project && { project: caller.project }),
+      ...(caller.project &&
+        tenant.projectLimits?.[caller.project] && { projectLimits: tenant.projectLimits[caller.project] }),
       placements: tenant.placements,
       ...(caller.expiresAt !== undefined && { expiresAt: caller.expiresAt }),
     },
@@ -82,14 +85,15 @@ async function apiKeyCaller(deps: AuthorizeDeps, credential: string) {
     principal: { type: 'api_key' as const, id: stored.keyId },
     expiresAt: undefined as number | undefined,
     keyLimits: stored.limits,
+    project: stored.project,
   };
 }
 
 async function jwtCaller(deps: AuthorizeDeps, credential: string) {
   if (!deps.tokens) throw unauthenticated();
   try {
-    const { tenantId, userId, expiresAt } = await deps.tokens.verify(credential);
-    return { tenantId, principal: { type: 'user' as const, id: userId }, expiresAt, keyLimits: undefined };
+    const { tenantId, userId, expiresAt, project } = await deps.tokens.verify(credential);
+    return { tenantId, principal: { type: 'user' as const, id: userId }, expiresAt, keyLimits: undefined, project };
   } catch {
     throw unauthenticated();
   }

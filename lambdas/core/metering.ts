@@ -208,14 +208,19 @@ export async function admitModelCall(
 }
 
 /**
- * The scopes below the tenant whose own limits a call is admitted against: its API key's, when the
- * key has limits; its end user's (the request's `user`, else a JWT's subject), when the tenant
- * gives its end users limits. Each takes the tenant's limits where it sets none of its own.
+ * The scopes below the tenant whose own limits a call is admitted against: its project's, whenever
+ * the caller has one (so usage by project is whole), with the project's limits if the tenant sets
+ * any; its API key's, when the key has limits; its end user's (the request's `user`, else a JWT's
+ * subject), when the tenant gives its end users limits. Each takes the tenant's limits where it
+ * sets none of its own.
  */
 export function limitScopes(tenant: TenantContext, user: string | undefined): LedgerScope[] {
-  const { principal, keyLimits, userLimits } = tenant;
+  const { principal, keyLimits, userLimits, project } = tenant;
   const endUser = user ?? (principal.type === 'user' ? principal.id : undefined);
   return [
+    ...(project
+      ? [{ kind: 'project' as const, id: project, limits: { ...tenant.limits, ...tenant.projectLimits } }]
+      : []),
     ...(keyLimits && principal.type === 'api_key'
       ? [{ kind: 'key' as const, id: principal.id, limits: { ...tenant.limits, ...keyLimits } }]
       : []),
@@ -259,7 +264,11 @@ async function inScope<T>(scope: LimitScope, reserve: () => Promise<T>): Promise
   }
 }
 
-const SCOPE_NAMES = { key: "this API key's own limit", user: "this end user's own limit" } as const;
+const SCOPE_NAMES = {
+  project: "this project's own limit",
+  key: "this API key's own limit",
+  user: "this end user's own limit",
+} as const;
 
 /** Gives a call's reservations back, the tenant's and its scopes'. */
 async function release(deps: MeteringDeps, reservation: Reservation, scoped: readonly Reservation[] = []) {

@@ -164,8 +164,8 @@ export interface UsageRecord {
 
 /** A scope below a tenant with limits of its own: one of its API keys, or one of its end users. */
 export interface LedgerScope {
-  readonly kind: 'key' | 'user';
-  /** The key's id, or the end user's id as the caller gave it. */
+  readonly kind: 'project' | 'key' | 'user';
+  /** The project's name, the key's id, or the end user's id as the caller gave it. */
   readonly id: string;
   readonly limits: TenantLimits;
 }
@@ -294,6 +294,8 @@ export interface StoredApiKey {
   readonly createdAt: string;
   /** The key's own limits below its tenant's; absent: its tenant's alone. */
   readonly limits?: ScopeLimits;
+  /** The project its calls count toward, if any. */
+  readonly project?: string;
 }
 
 /** A tenant record as read: a write conditional on it lands only while the record is still at this version. */
@@ -332,6 +334,8 @@ export interface TenantRegistry {
   putApiKey(key: StoredApiKey, tenant?: TenantVersion): Promise<void>;
   /** Fails with `not_found` unless the key exists and belongs to the tenant, `conflict` unless `tenant` is current. */
   revokeApiKey(keyId: string, tenant: TenantVersion): Promise<void>;
+  /** Moves an active key of the tenant to `project` (undefined: none) while the tenant is at the version read. */
+  setApiKeyProject(keyId: string, project: string | undefined, tenant: TenantVersion): Promise<void>;
   /** Offboarding: deletes all the tenant's API keys; returns how many there were. The record stays, as a tombstone. */
   deleteApiKeys(tenantId: string): Promise<number>;
   /** Every key of the tenant, revoked ones too: what a move to its silo copies. */
@@ -531,7 +535,8 @@ export interface OffboardingWorkflow {
 
 /** A verified bearer token's identity; throws on anything invalid. */
 export interface TokenVerifier {
-  verify(token: string): Promise<{ tenantId: string; userId: string; expiresAt: number }>;
+  /** The token's tenant, user and expiry, and its project (the configured claim) when it names one. */
+  verify(token: string): Promise<{ tenantId: string; userId: string; expiresAt: number; project?: string }>;
 }
 
 export interface AuditLog {

@@ -1,7 +1,14 @@
 import { routingPolicySchema } from '../../contract/routing';
 import { piiPolicySchema } from '../../contract/safety';
 import { TENANT_PARTITION_PREFIX } from '../../contract/tables';
-import { scopeLimitsSchema, TENANT_ID_PATTERN, tenantLimitsSchema, tierSchema } from '../../contract/tenancy';
+import {
+  MAX_PROJECTS_WITH_LIMITS,
+  projectSchema,
+  scopeLimitsSchema,
+  TENANT_ID_PATTERN,
+  tenantLimitsSchema,
+  tierSchema,
+} from '../../contract/tenancy';
 import * as z from '../../contract/zod';
 import { PlatformError } from './errors';
 import { parseJson } from './json';
@@ -50,6 +57,16 @@ export const placementStatusSchema = z.enum([
   'failed',
 ]);
 export type PlacementStatus = z.infer<typeof placementStatusSchema>;
+
+/** A tenant's projects' own limits, by project. */
+export const projectLimitsSchema = z
+  .record(projectSchema, scopeLimitsSchema)
+  .check(
+    z.refine(
+      (projects) => Object.keys(projects).length <= MAX_PROJECTS_WITH_LIMITS,
+      `at most ${MAX_PROJECTS_WITH_LIMITS} projects have limits of their own`,
+    ),
+  );
 
 /** Model name to application inference profile ARN. */
 export const inferenceProfilesSchema = z.record(
@@ -113,6 +130,8 @@ export const tenantRecordSchema = z.object({
   routing: z.optional(routingPolicySchema),
   /** Each of its end users' own limits (the request's `user`, a JWT's subject); absent: none apart. */
   userLimits: z.optional(scopeLimitsSchema),
+  /** Its projects' own limits, by project; a project without is held by the tenant's limits alone. */
+  projectLimits: z.optional(projectLimitsSchema),
   placements: z._default(placementsSchema, []),
   createdAt: z.string(),
   offboarding: z.optional(offboardingSchema),
@@ -135,6 +154,7 @@ export function tenantView(record: TenantRecord) {
     ...(record.piiRedaction && { pii_redaction: record.piiRedaction }),
     ...(record.inferenceProfiles && { inference_profiles: record.inferenceProfiles }),
     ...(record.userLimits && { user_limits: record.userLimits }),
+    ...(record.projectLimits && { project_limits: record.projectLimits }),
     placements: record.placements,
     created_at: record.createdAt,
     placement: record.placement?.current ?? 'pool',
@@ -200,6 +220,9 @@ export const tenantContextSchema = z.object({
   keyLimits: z.optional(scopeLimitsSchema),
   /** Each end user's own limits, if the tenant sets any. */
   userLimits: z.optional(scopeLimitsSchema),
+  /** The caller's project (its API key's, or its JWT's claim), and that project's own limits if it has any. */
+  project: z.optional(projectSchema),
+  projectLimits: z.optional(scopeLimitsSchema),
   placements: placementsSchema,
   /** When the credential stops being valid (epoch seconds): a cached decision must not outlive it. */
   expiresAt: z.optional(z.number().check(z.int(), z.positive())),
@@ -249,6 +272,8 @@ export function toAuthorizerContext(context: TenantContext): AuthorizerContext {
     ...(context.routing && { routing: JSON.stringify(context.routing) }),
     ...(context.keyLimits && { keyLimits: JSON.stringify(context.keyLimits) }),
     ...(context.userLimits && { userLimits: JSON.stringify(context.userLimits) }),
+    ...(context.project && { project: context.project }),
+    ...(context.projectLimits && { projectLimits: JSON.stringify(context.projectLimits) }),
     placements: context.placements.join(','),
     ...(context.expiresAt !== undefined && { expiresAt: context.expiresAt }),
   };
@@ -270,6 +295,8 @@ export function fromAuthorizerContext(raw: Record<string, unknown> | null | unde
     routing: typeof raw?.routing === 'string' ? parseJson(raw.routing) : undefined,
     keyLimits: typeof raw?.keyLimits === 'string' ? parseJson(raw.keyLimits) : undefined,
     userLimits: typeof raw?.userLimits === 'string' ? parseJson(raw.userLimits) : undefined,
+    project: raw?.project,
+    projectLimits: typeof raw?.projectLimits === 'string' ? parseJson(raw.projectLimits) : undefined,
     placements: typeof raw?.placements === 'string' && raw.placements !== '' ? raw.placements.split(',') : [],
     expiresAt: raw?.expiresAt === undefined ? undefined : Number(raw.expiresAt),
   });
@@ -305,6 +332,8 @@ export const AUTHORIZER_CONTEXT_FIELDS = [
   'routing',
   'keyLimits',
   'userLimits',
+  'project',
+  'projectLimits',
   'placements',
   'expiresAt',
 ] as const;

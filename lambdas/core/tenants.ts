@@ -2,6 +2,7 @@ import { bedrockModels, type ModelCatalog } from '../../contract/catalog';
 import { type RoutingPolicy, routingPolicySchema } from '../../contract/routing';
 import { piiPolicySchema } from '../../contract/safety';
 import {
+  projectSchema,
   scopeLimitsSchema,
   type TenantLimits,
   type Tier,
@@ -16,6 +17,7 @@ import type { InferenceProfiles, TenantRegistry, VectorIndex } from './ports';
 import { type VectorStores, withCurrentPlacement } from './retrieval';
 import {
   MAX_CACHE_TTL_SECONDS,
+  projectLimitsSchema,
   servingPlacementSchema,
   sessionScopeSchema,
   type TenantRecord,
@@ -61,13 +63,15 @@ export const updateRequestSchema = z
     pii_redaction: z.optional(z.nullable(piiPolicySchema)),
     /** Each end user's own limits, in place of those before; `null`: none apart. */
     user_limits: z.optional(z.nullable(scopeLimitsSchema)),
+    /** Projects' own limits by project, in place of those before; `null`: none. */
+    project_limits: z.optional(z.nullable(projectLimitsSchema)),
     /** Applied only while the tenant is still at this version (as read with GET); otherwise 409. */
     version: z.optional(z.number().check(z.int(), z.nonnegative())),
   })
   .check(
     z.refine(
       ({ version: _, ...changes }) => Object.keys(changes).length > 0,
-      'name at least one of tier, limits, status, audit_prompts, cache_ttl_seconds, session_scope, pii_redaction, user_limits',
+      'name at least one of tier, limits, status, audit_prompts, cache_ttl_seconds, session_scope, pii_redaction, user_limits, project_limits',
     ),
   );
 export type UpdateRequest = z.infer<typeof updateRequestSchema>;
@@ -165,6 +169,7 @@ export async function updateTenant(
       sessionScope: changes.session_scope ?? current.sessionScope,
       piiRedaction: changes.pii_redaction === null ? undefined : (changes.pii_redaction ?? current.piiRedaction),
       userLimits: changes.user_limits === null ? undefined : (changes.user_limits ?? current.userLimits),
+      projectLimits: changes.project_limits === null ? undefined : (changes.project_limits ?? current.projectLimits),
     };
     // A tier change moves where new chunks go; chunks written before stay where they were, and the
     // record keeps listing that placement, so search, delete and offboarding still reach them.
@@ -240,7 +245,14 @@ function targetProblem(catalog: ModelCatalog, target: string): string | undefine
 
 /** Issues an API key for the tenant while it is as read; the returned `api_key` is the only time the secret is shown. */
 /** `POST /admin/tenants/{id}/api-keys`: the key's own limits below its tenant's, if any (absent: the tenant's alone). */
-export const apiKeyRequestSchema = z.strictObject({ limits: z.optional(scopeLimitsSchema) });
+export const apiKeyRequestSchema = z.strictObject({
+  limits: z.optional(scopeLimitsSchema),
+  /** The project the key's calls count toward. */
+  project: z.optional(projectSchema),
+});
+
+/** `PATCH /admin/tenants/{id}/api-keys/{keyId}`: the key's project from its next call on (`null`: none). */
+export const apiKeyChangeSchema = z.strictObject({ project: z.nullable(projectSchema) });
 
 export async function createApiKey(
   deps: Pick<TenantAdminDeps, 'registry' | 'now' | 'siloTenantId'>,
@@ -259,6 +271,7 @@ export async function createApiKey(
     status: 'active',
     createdAt,
     ...(limits && { limits }),
+    ...(request.project && { project: request.project }),
   } as const;
   await writeIfCurrent(deps.registry, tenant, () => deps.registry.putApiKey(key, tenant));
   return {
@@ -267,7 +280,25 @@ export async function createApiKey(
     api_key: issued.apiKey,
     created_at: createdAt,
     ...(limits && { limits }),
+    ...(request.project && { project: request.project }),
   };
+}
+
+/**
+ * Moves an active key of the tenant to another project (or none), while the tenant is as read:
+ * calls admitted from then on count toward the new one; what the key used before stays with the old.
+ */
+export async function changeApiKey(
+  deps: Pick<TenantAdminDeps, 'registry' | 'siloTenantId'>,
+  tenantId: string,
+  keyId: string,
+  change: z.infer<typeof apiKeyChangeSchema>,
+) {
+  const tenant = await getTenant(deps, tenantId);
+  assertLegal(tenant, 'configure', deps.siloTenantId);
+  const project = change.project ?? undefined;
+  await writeIfCurrent(deps.registry, tenant, () => deps.registry.setApiKeyProject(keyId, project, tenant));
+  return { key_id: keyId, tenant_id: tenantId, project: change.project };
 }
 
 export async function revokeApiKey(

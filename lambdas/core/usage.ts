@@ -2,7 +2,7 @@ import * as z from '../../contract/zod';
 import { nanoUsdToUsd } from './catalog';
 import { PlatformError } from './errors';
 import { dayKey } from './limits';
-import type { ScopeUsageRecord, TenantUsageRecord, UsageRecord } from './ports';
+import type { LedgerScope, ScopeUsageRecord, TenantUsageRecord, UsageRecord } from './ports';
 
 /** A real calendar day as `yyyy-mm-dd` (2026-02-31 is not one). */
 const date = z.string().check(
@@ -16,7 +16,7 @@ const MAX_RANGE_DAYS = 366;
 export const usageQuerySchema = z.strictObject({
   from: z.optional(date),
   to: z.optional(date),
-  group_by: z.optional(z.enum(['day', 'model', 'key', 'user'])),
+  group_by: z.optional(z.enum(['day', 'model', 'project', 'key', 'user'])),
 });
 export type UsageQuery = z.infer<typeof usageQuerySchema>;
 
@@ -35,7 +35,8 @@ export function usageRange(query: UsageQuery, nowMs: number): { from: string; to
 export interface UsageLine {
   date?: string;
   model?: string;
-  /** The API key, or the end user, of a line by scope. */
+  /** The project, the API key or the end user of a line by scope. */
+  project?: string;
   key?: string;
   user?: string;
   requests: number;
@@ -48,7 +49,7 @@ export interface UsageReport {
   object: 'usage_report';
   from: string;
   to: string;
-  group_by: 'day' | 'model' | 'day_model' | 'key' | 'user';
+  group_by: 'day' | 'model' | 'day_model' | LedgerScope['kind'];
   data: UsageLine[];
   totals: Omit<UsageLine, 'date' | 'model'>;
 }
@@ -93,19 +94,19 @@ function sumUsage<R extends UsageRecord, L extends object>(
 }
 
 /**
- * Usage by scope (`group_by=key|user`): one line per API key or end user with limits of its own,
- * per model, from each scope's own ledger. Keys and users without limits are not counted apart.
+ * Usage by scope (`group_by=project|key|user`): one line per project, or per API key or end user
+ * with limits of its own, per model, from each scope's own ledger. Keys and users without limits
+ * are not counted apart.
  */
 export function scopeUsageReport(
   records: readonly ScopeUsageRecord[],
   range: { from: string; to: string },
-  groupBy: 'key' | 'user',
+  groupBy: LedgerScope['kind'],
 ): UsageReport {
   const { data, totals } = sumUsage(
     records,
     (record) => JSON.stringify([record.scope, record.model]),
-    (record) =>
-      groupBy === 'key' ? { key: record.scope, model: record.model } : { user: record.scope, model: record.model },
+    (record): Pick<UsageLine, LedgerScope['kind'] | 'model'> => ({ [groupBy]: record.scope, model: record.model }),
   );
   return { object: 'usage_report', ...range, group_by: groupBy, data, totals };
 }

@@ -12,7 +12,9 @@ import { deletePrompt, getPrompt, listPrompts, promptView, putPrompt } from '../
 import { reindexTenant } from '../core/reindex';
 import { actingFor, tenantView } from '../core/tenant';
 import {
+  apiKeyChangeSchema,
   apiKeyRequestSchema,
+  changeApiKey,
   createApiKey,
   getTenant,
   onboardRequestSchema,
@@ -142,6 +144,11 @@ export function create(deps: AdminDeps) {
     },
     'POST /admin/tenants/{id}/api-keys': async (event) =>
       json(201, await createApiKey(admin, id(event), apiKeyRequestSchema.parse(event.body ?? {}))),
+    'PATCH /admin/tenants/{id}/api-keys/{keyId}': async (event) =>
+      json(
+        200,
+        await changeApiKey(admin, id(event), event.pathParameters?.keyId ?? '', apiKeyChangeSchema.parse(event.body)),
+      ),
     'DELETE /admin/tenants/{id}/api-keys/{keyId}': async (event) =>
       json(200, await revokeApiKey(admin, id(event), event.pathParameters?.keyId ?? '')),
     'POST /admin/tenants/{id}/adapters': async (event) => {

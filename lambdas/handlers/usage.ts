@@ -25,7 +25,7 @@ export function create(deps: UsageDeps) {
       const query = usageQuerySchema.parse(event.queryStringParameters ?? {});
       const range = usageRange(query, deps.now());
       const groupBy = query.group_by;
-      if (groupBy === 'key' || groupBy === 'user') {
+      if (groupBy === 'project' || groupBy === 'key' || groupBy === 'user') {
         return json(200, scopeUsageReport(await deps.ledger.scopeUsage(tenant, groupBy, range), range, groupBy));
       }
       const records = await deps.ledger.usage(tenant, range);

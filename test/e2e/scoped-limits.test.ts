@@ -3,7 +3,7 @@ import { runTenantCli } from '../../local/tenant-cli';
 import { call, localDynamoDb, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 
 /** Limits below the tenant: an API key's own, each end user's own, enforced by the ledger as the tenant's are. */
-describe('limits of a key and of an end user', () => {
+describe('limits of a project, a key and an end user', () => {
   // A clock that stands still: no minute window turns over between two calls of a test.
   const clock = new ManualClock(Date.parse('2026-12-07T12:00:30Z'));
   let platform: Awaited<ReturnType<typeof startTestPlatform>>;
@@ -88,6 +88,53 @@ describe('limits of a key and of an end user', () => {
     // The tenant's ledger bills exactly the admitted calls: the refused ones gave their holds back.
     const tenant = (await call(platform, 'GET', '/v1/usage?group_by=model', { credential: apiKey })).body;
     expect(tenant.totals.requests).toBe(admitted.length);
+  });
+
+  it("holds a project's keys to the project's own limits together, and counts a key moved mid-month toward each project in turn", async () => {
+    const { apiKey: outside } = await onboard(platform, 'scoped-projects');
+    const key = async (project: string) =>
+      (await admin('POST', '/admin/tenants/scoped-projects/api-keys', { project })).body as {
+        api_key: string;
+        key_id: string;
+      };
+    const [web1, web2, mover] = [await key('web'), await key('web'), await key('alpha')];
+    await admin('PATCH', '/admin/tenants/scoped-projects', { project_limits: { web: { requestsPerMinute: 3 } } });
+    clock.advance(61_000);
+    // Two keys of project web share its three requests a minute.
+    expect((await chat(web1.api_key)).status).toBe(200);
+    expect((await chat(web2.api_key)).status).toBe(200);
+    expect((await chat(web1.api_key)).status).toBe(200);
+    const refused = await chat(web2.api_key);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toMatchObject({ scope: 'project' });
+    expect(refused.body.error.message).toMatch(/^this project's own limit: /);
+    // A key of no project, and a key of another project, go on.
+    expect((await chat(outside)).status).toBe(200);
+    expect((await chat(mover.api_key)).status).toBe(200);
+    expect((await chat(mover.api_key)).status).toBe(200);
+    // The mover goes to project beta: its next calls count there, what it used stays with alpha.
+    const moved = await admin('PATCH', `/admin/tenants/scoped-projects/api-keys/${mover.key_id}`, { project: 'beta' });
+    expect(moved.status).toBe(200);
+    clock.advance(61_000);
+    expect((await chat(mover.api_key)).status).toBe(200);
+    // A JWT's project claim counts toward its project too.
+    const token = (
+      await call(platform, 'POST', '/local/tokens', {
+        credential: platform.operatorToken,
+        body: { tenant_id: 'scoped-projects', user_id: 'dana', project: 'beta' },
+      })
+    ).body.token as string;
+    expect((await chat(token)).status).toBe(200);
+    const byProject = (await call(platform, 'GET', '/v1/usage?group_by=project', { credential: outside })).body;
+    expect(byProject.data.map((line: { project: string; requests: number }) => [line.project, line.requests])).toEqual([
+      ['alpha', 2],
+      ['beta', 2],
+      ['web', 3],
+    ]);
+    // Another tenant's key cannot be moved by naming it under this tenant.
+    expect((await admin('PATCH', `/admin/tenants/scoped-keys/api-keys/${mover.key_id}`, { project: 'x' })).status).toBe(
+      404,
+    );
   });
 
   it("sets a key's and the end users' limits from the tenant CLI", async () => {

@@ -124,6 +124,15 @@ export function inMemoryPorts() {
       if (key?.tenantId !== tenant.tenantId) throw new PlatformError('not_found', 'no such API key');
       keys.set(keyId, { ...key, status: 'revoked' });
     },
+    setApiKeyProject: async (keyId, project, tenant) => {
+      assertCurrent(tenant);
+      const key = keys.get(keyId);
+      if (key?.tenantId !== tenant.tenantId || key.status !== 'active') {
+        throw new PlatformError('not_found', 'no such active API key');
+      }
+      const { project: _, ...rest } = key;
+      keys.set(keyId, { ...rest, ...(project && { project }) });
+    },
     deleteApiKeys: async (tenantId) => {
       const owned = [...keys.values()].filter((key) => key.tenantId === tenantId);
       for (const key of owned) keys.delete(key.keyId);
