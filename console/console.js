@@ -209,10 +209,12 @@
 
   async function showTenant(credential, usage) {
     const days = daysSoFar();
-    const [keys, documents, audit] = await Promise.all([
+    const scopeKinds = ['project', 'key', 'user'];
+    const [keys, documents, audit, ...scopes] = await Promise.all([
       get('/v1/api-keys', credential),
       get('/v1/documents?limit=20', credential),
       get('/v1/audit?limit=20', credential),
+      ...scopeKinds.map((kind) => get(`/v1/usage?from=${month()}-01&group_by=${kind}`, credential)),
     ]);
     byId('t-requests').textContent = count(usage.totals.requests);
     byId('t-tokens').textContent = count(usage.totals.input_tokens + usage.totals.output_tokens);
@@ -247,6 +249,20 @@
         borderColor: COLORS[1],
       })),
     ]);
+    // Projects, and the keys and end users with limits of their own: each line per model.
+    fillTable(
+      't-scopes',
+      scopes.flatMap((report, i) =>
+        report.data.map((line) => [
+          scopeKinds[i],
+          line[scopeKinds[i]],
+          line.model,
+          count(line.requests),
+          count(line.input_tokens + line.output_tokens),
+          usd(line.cost_usd),
+        ]),
+      ),
+    );
     fillTable(
       't-keys',
       keys.data.map((key) => [key.id, key.created_at, key.status]),
@@ -264,6 +280,8 @@
         entry.model ?? '',
         // Embeddings have input tokens only.
         entry.input_tokens === undefined ? '' : entry.input_tokens + (entry.output_tokens ?? 0),
+        // A routed call's fallbacks and retries: shown when it took more than one attempt.
+        entry.attempts && entry.attempts.length > 1 ? entry.attempts.join(', ') : '',
       ]),
     );
   }

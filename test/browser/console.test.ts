@@ -145,6 +145,33 @@ describe('usage console in a real browser (headless Chromium)', () => {
     await chat(globexKey);
     await chat(globexKey);
     expect((await chat(globexKey, 429)).body.error.code).toBe('rate_limited');
+    // A call of acme's project mobile, through a JWT naming it.
+    const token = (
+      await call(platform, 'POST', '/local/tokens', {
+        credential: platform.operatorToken,
+        body: { tenant_id: 'acme-co', user_id: 'ana', project: 'mobile' },
+      })
+    ).body.token as string;
+    await chat(token);
+    // A call of acme's served by its fallback: nova-lite throttled, nova-micro answers.
+    const operator = { credential: platform.operatorToken };
+    await call(platform, 'PUT', '/admin/tenants/acme-co/routing', {
+      ...operator,
+      body: {
+        routes: { 'nova-lite': { targets: [{ model: 'nova-lite' }, { model: 'nova-micro' }], on: ['throttled'] } },
+      },
+    });
+    clock.advance(61_000);
+    await call(platform, 'PUT', '/local/model-faults', {
+      ...operator,
+      body: { model: 'nova-lite', fault: 'throttle' },
+    });
+    const routed = await call(platform, 'POST', '/v1/chat/completions', {
+      credential: acmeKey,
+      body: { model: 'nova-lite', messages: [{ role: 'user', content: 'Which model answers?' }], max_tokens: 30 },
+    });
+    expect(routed.body.model).toBe('nova-micro');
+    await call(platform, 'PUT', '/local/model-faults', { ...operator, body: { model: 'nova-lite', fault: null } });
     const document = await call(platform, 'POST', '/v1/documents', {
       credential: acmeKey,
       body: { title: 'Refund policy', text: 'Refunds are issued within 30 days of purchase.' },
@@ -170,15 +197,15 @@ describe('usage console in a real browser (headless Chromium)', () => {
     expect(cost.painted).toBeGreaterThan(1000);
     const requests = await chartOf(page, 'op-requests-chart');
     expect(Object.fromEntries(requests.series.map((s) => [s.label, s.total]))).toEqual({
-      // 59 chats, and the document's embedding
-      'acme-co': 60,
+      // 61 chats (one its project mobile's, counted once; one served by its fallback), and the document's embedding
+      'acme-co': 62,
       initech: 30,
       'globex-co': 12,
     });
     const acmeByDay = requests.series.find((s) => s.label === 'acme-co')?.data;
     expect(acmeByDay?.slice(0, 4)).toEqual([2, 3, 4, 2]);
     expect(requests.painted).toBeGreaterThan(1000);
-    expect(await page.textContent('#op-requests')).toBe('102');
+    expect(await page.textContent('#op-requests')).toBe('104');
 
     const limits = await rowsOf(page, 'op-limits');
     expect(limits.map((row) => row.slice(0, 3))).toEqual([
@@ -220,6 +247,18 @@ describe('usage console in a real browser (headless Chromium)', () => {
       '201',
       'titan-embed-text-v2',
       expect.stringMatching(/^\d+$/),
+      '',
+    ]);
+    expect(audit).toContainEqual([
+      expect.any(String),
+      'POST /v1/chat/completions',
+      '200',
+      'nova-lite',
+      expect.stringMatching(/^\d+$/),
+      'nova-lite=throttled, nova-micro=ok',
+    ]);
+    expect(await rowsOf(page, 't-scopes')).toEqual([
+      ['project', 'mobile', 'nova-micro', '1', expect.stringMatching(/^\d+$/), expect.stringMatching(/^\$/)],
     ]);
     expect(await page.textContent('body')).not.toContain('globex-co');
     const file = join(SCREENSHOTS, 'console-tenant.png');
