@@ -547,6 +547,11 @@ async function generateInFormat(
   return { ...second, ...usage };
 }
 
+/** A one-try estimate for `tries` tries. */
+function timesTries(usage: TokenUsage, tries: number): TokenUsage {
+  return { inputTokens: usage.inputTokens * tries, outputTokens: usage.outputTokens * tries };
+}
+
 /** Reserve against the tenant's limits, call the model, settle what it actually used. */
 export async function completeChat(
   deps: ChatDeps,
@@ -569,7 +574,7 @@ export async function completeChat(
     screenInput,
     screenOutput,
   } = await prepareChat(deps, tenant, request, call, audit);
-  const estimate = { inputTokens: oneTry.inputTokens * tries, outputTokens: oneTry.outputTokens * tries };
+  const estimate = timesTries(oneTry, tries);
   const nowMs = deps.now();
   const answered = async (
     model: string,
@@ -638,7 +643,8 @@ export async function completeChat(
     served = await tryRoute(
       deps,
       route,
-      plans,
+      // An attempt that may have run is billed at its estimate: every try a format allows it.
+      plans.map((plan) => ({ ...plan, estimate: timesTries(plan.estimate, tries) })),
       call,
       meter,
       attempts,

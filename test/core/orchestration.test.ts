@@ -62,6 +62,28 @@ describe('completeChat', () => {
     expect(fake.reservations.size).toBe(0);
   });
 
+  it('bills both tries of a format call whose second try may have run (timed out), not one', async () => {
+    const { fake, deps, tenant } = await world();
+    let tries = 0;
+    const models = {
+      ...deps.models,
+      generate: async () => {
+        tries += 1;
+        if (tries === 1) return { text: 'not json', finishReason: 'stop' as const, inputTokens: 10, outputTokens: 2 };
+        throw new PlatformError('upstream_timeout', 'late', { upstream: 'timeout' });
+      },
+    };
+    const request = {
+      model: 'nova-micro',
+      messages: [{ role: 'user' as const, content: 'Hello there' }],
+      max_tokens: 20,
+      response_format: { type: 'json_object' as const },
+    };
+    await expect(completeChat({ ...deps, models }, tenant, request, { requestId: 'c9' })).rejects.toThrow('late');
+    // Reserved for two tries (2 x 40 tokens: the format is a forced tool), and billed all of it: the second may have run.
+    expect(fake.events).toEqual(['reserve c9 80', 'settle c9 80']);
+  });
+
   it('grounds the prompt in the tenant’s passages, the query embedding metered on its own', async () => {
     const { fake, deps, tenant } = await world();
     await ingestDocument(deps, tenant, { id: 'refunds', text: 'Refunds take five days.' }, { requestId: 'd1' });
