@@ -136,8 +136,9 @@ export async function tryRoute<P extends { readonly target: RouteTarget; readonl
     const movesOn = (condition: FallbackCondition | undefined) =>
       !last && condition !== undefined && route.on.includes(condition);
     for (let retry = 0; ; retry++) {
+      const timed = attemptSignal(route, call.signal, last);
       try {
-        const result = await attempt(plan, attemptSignal(route, call.signal, last));
+        const result = await attempt(plan, timed.signal).finally(timed.answered);
         const stopped = movesOn('content_filter') ? filtered?.(result) : undefined;
         if (!stopped) {
           attempts.push({ target: plan.target.name, outcome: 'ok' });
@@ -166,11 +167,28 @@ export async function tryRoute<P extends { readonly target: RouteTarget; readonl
   throw new Error('a route ran out of targets');
 }
 
-/** An attempt's signal: the call's, and the route's attempt timeout when a timeout moves on (not for the last target). */
-function attemptSignal(route: Route, signal: AbortSignal | undefined, last: boolean): AbortSignal | undefined {
-  if (last || route.attempt_timeout_ms === undefined || !route.on.includes('timeout')) return signal;
-  const timeout = AbortSignal.timeout(route.attempt_timeout_ms);
-  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+/**
+ * An attempt's signal: the call's, and the route's attempt timeout when a timeout moves on (not for
+ * the last target). The timeout bounds the attempt until it answers: a stream's first event stops it,
+ * so the rest of the stream has the call's time.
+ */
+function attemptSignal(
+  route: Route,
+  signal: AbortSignal | undefined,
+  last: boolean,
+): { readonly signal: AbortSignal | undefined; readonly answered: () => void } {
+  if (last || route.attempt_timeout_ms === undefined || !route.on.includes('timeout')) {
+    return { signal, answered: () => undefined };
+  }
+  const timeout = new AbortController();
+  const timer = setTimeout(
+    () => timeout.abort(new DOMException('the attempt timed out', 'TimeoutError')),
+    route.attempt_timeout_ms,
+  );
+  return {
+    signal: signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal,
+    answered: () => clearTimeout(timer),
+  };
 }
 
 function errorCode(error: unknown): string {
