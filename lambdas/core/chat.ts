@@ -510,11 +510,14 @@ function restoredCalls(toolCalls: readonly ToolCall[], restore: Redaction | unde
  * A buffered generation with its requested format held to: an answer that is not JSON of the
  * format (or, strict, not valid against its schema) is tried once more, then refused as the
  * provider's failure (502), billed what both tries used. Tool calls are answers of their own.
+ * A second try that fails is billed with the first as it ran: `estimate` (one try's) when the
+ * second may have run too.
  */
 async function generateInFormat(
   provider: ModelProvider,
   tenant: TenantContext,
   request: GenerateRequest,
+  estimate: TokenUsage,
 ): Promise<GenerateResult> {
   const format = request.responseFormat;
   const first = await provider.generate(tenant, request);
@@ -527,17 +530,12 @@ async function generateInFormat(
   try {
     second = await provider.generate(tenant, request);
   } catch (error) {
-    // The second try was refused before it ran (throttled, say): the first is billed as it ran.
-    if (!modelMayHaveRun(error)) throw new FailedAfterUse(error as PlatformError, first);
-    throw error;
+    const failure =
+      error instanceof PlatformError ? error : new PlatformError('upstream_error', 'the model call failed');
+    throw new FailedAfterUse(failure, modelMayHaveRun(error) ? bothTries(first, estimate) : first);
   }
   const problem = await problemOf(second);
-  const usage = {
-    inputTokens: first.inputTokens + second.inputTokens,
-    outputTokens: first.outputTokens + second.outputTokens,
-    cacheReadInputTokens: (first.cacheReadInputTokens ?? 0) + (second.cacheReadInputTokens ?? 0),
-    cacheWriteInputTokens: (first.cacheWriteInputTokens ?? 0) + (second.cacheWriteInputTokens ?? 0),
-  };
+  const usage = bothTries(first, second);
   if (problem) {
     throw new FailedAfterUse(
       new PlatformError('upstream_error', `the model's answer broke response_format: ${problem}`),
@@ -550,6 +548,16 @@ async function generateInFormat(
 /** A one-try estimate for `tries` tries. */
 function timesTries(usage: TokenUsage, tries: number): TokenUsage {
   return { inputTokens: usage.inputTokens * tries, outputTokens: usage.outputTokens * tries };
+}
+
+/** What two tries of a call used together. */
+function bothTries(first: TokenUsage, second: TokenUsage): TokenUsage {
+  return {
+    inputTokens: first.inputTokens + second.inputTokens,
+    outputTokens: first.outputTokens + second.outputTokens,
+    cacheReadInputTokens: (first.cacheReadInputTokens ?? 0) + (second.cacheReadInputTokens ?? 0),
+    cacheWriteInputTokens: (first.cacheWriteInputTokens ?? 0) + (second.cacheWriteInputTokens ?? 0),
+  };
 }
 
 /** Reserve against the tenant's limits, call the model, settle what it actually used. */
@@ -643,12 +651,11 @@ export async function completeChat(
     served = await tryRoute(
       deps,
       route,
-      // An attempt that may have run is billed at its estimate: every try a format allows it.
-      plans.map((plan) => ({ ...plan, estimate: timesTries(plan.estimate, tries) })),
+      plans,
       call,
       meter,
       attempts,
-      (plan, signal) => generateInFormat(plan.target.provider, tenant, { ...plan.generate, signal }),
+      (plan, signal) => generateInFormat(plan.target.provider, tenant, { ...plan.generate, signal }, plan.estimate),
       // The model's own filter stopped the answer (not the tier's guardrail, whose refusal is the caller's).
       (result) => (result.finishReason === 'content_filter' && !result.blocked ? result : undefined),
     );

@@ -25,7 +25,8 @@ export class FailedAfterUse extends PlatformError {
     failure: PlatformError,
     readonly usage: TokenUsage,
   ) {
-    super(failure.code, failure.message);
+    // Why the provider failed stays readable: a route may move on from it.
+    super(failure.code, failure.message, { retryAfterSeconds: failure.retryAfterSeconds, upstream: failure.upstream });
   }
 }
 

@@ -80,8 +80,9 @@ describe('completeChat', () => {
       response_format: { type: 'json_object' as const },
     };
     await expect(completeChat({ ...deps, models }, tenant, request, { requestId: 'c9' })).rejects.toThrow('late');
-    // Reserved for two tries (2 x 40 tokens: the format is a forced tool), and billed all of it: the second may have run.
-    expect(fake.events).toEqual(['reserve c9 80', 'settle c9 80']);
+    // Reserved for two tries (2 x 40 tokens: the format is a forced tool); billed the first as it ran
+    // (12) and the second, which may have run, at one try's estimate (40).
+    expect(fake.events).toEqual(['reserve c9 80', 'settle c9 52']);
   });
 
   it('grounds the prompt in the tenant’s passages, the query embedding metered on its own', async () => {

@@ -1,12 +1,14 @@
-import type { Route } from '../../contract/routing';
+import type { Route, RoutingPolicy } from '../../contract/routing';
 import { upstreamError } from '../../lambdas/adapters/bedrock-errors';
 import { type ResolvedModel, resolveModel } from '../../lambdas/core/catalog';
+import { completeChat, streamChat } from '../../lambdas/core/chat';
 import { PlatformError } from '../../lambdas/core/errors';
 import { admitModelCall, type TokenUsage } from '../../lambdas/core/metering';
 import type { ModelProvider, Reservation } from '../../lambdas/core/ports';
 import { type Attempt, type RouteTarget, routeTargets, tryRoute } from '../../lambdas/core/routing';
-import { DEFAULT_MODELS } from '../../lib/config';
-import { inMemoryPorts } from '../support/fakes';
+import { onboardTenant } from '../../lambdas/core/tenants';
+import { DEFAULT_MODELS, DEFAULT_TIERS, platformConfig } from '../../lib/config';
+import { contextOf, inMemoryPorts } from '../support/fakes';
 import { tenantContext } from '../support/tenant';
 
 const chatModel = (name: string) => resolveModel(DEFAULT_MODELS, name, 'chat') as ResolvedModel<'chat'>;
@@ -188,3 +190,107 @@ function named(name: string, message: string): Error {
   error.name = name;
   return error;
 }
+
+describe('a routed chat call', () => {
+  const NOW = Date.UTC(2026, 10, 24, 12);
+
+  async function routedWorld(models: ModelProvider, routing: RoutingPolicy) {
+    const fake = inMemoryPorts();
+    const deps = {
+      ...fake.ports,
+      models,
+      catalog: DEFAULT_MODELS,
+      retrieval: platformConfig().retrieval,
+      tiers: DEFAULT_TIERS,
+      vectorStores: platformConfig().retrieval.vectorStores,
+      now: () => NOW,
+      sleep: async () => undefined,
+    };
+    const record = await onboardTenant(deps, { id: 'routed-chat', tier: 'standard', limits: {}, audit_prompts: false });
+    return { fake, deps, tenant: { ...contextOf(record), routing } };
+  }
+
+  it('lets a stream that began within the attempt timeout run past it', async () => {
+    // GIVEN a route that moves on after 1 s, and a model that starts at once and ends 1.3 s later
+    const slow: ModelProvider = {
+      generate: async () => {
+        throw new Error('not used');
+      },
+      async *stream(_tenant, request) {
+        yield { type: 'text' as const, text: 'first ' };
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, 1300);
+          request.signal?.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(new PlatformError('upstream_timeout', 'aborted', { upstream: 'timeout' }));
+          });
+        });
+        yield { type: 'text' as const, text: 'last' };
+        yield { type: 'end' as const, finishReason: 'stop' as const, inputTokens: 10, outputTokens: 2 };
+      },
+    };
+    const { deps, tenant } = await routedWorld(slow, {
+      'nova-micro': {
+        targets: [{ model: 'nova-micro' }, { model: 'nova-lite' }],
+        on: ['timeout'],
+        retries: 0,
+        attempt_timeout_ms: 1000,
+      },
+    });
+    // WHEN it streams
+    const chunks = [];
+    for await (const chunk of streamChat(
+      deps,
+      tenant,
+      { model: 'nova-micro', messages: [{ role: 'user', content: 'hi' }], max_tokens: 20 },
+      { requestId: 's1' },
+    )) {
+      chunks.push(chunk);
+    }
+    // THEN the whole answer arrives: the attempt timeout ends an attempt's wait for its first event, not the stream
+    expect(chunks.some((chunk) => 'failure' in chunk)).toBe(false);
+    expect(chunks.map((chunk) => ('choices' in chunk ? (chunk.choices[0]?.delta.content ?? '') : '')).join('')).toBe(
+      'first last',
+    );
+  });
+
+  it('bills a format retry that failed after it may have run with the try before it, then moves on', async () => {
+    // GIVEN nova-micro whose first answer breaks the format and whose second try fails with a 500, and nova-lite after it
+    let microCalls = 0;
+    const models: ModelProvider = {
+      generate: async (_tenant, request) => {
+        if (request.modelId !== 'amazon.nova-micro-v1:0') {
+          return { text: '{"ok":true}', finishReason: 'stop', inputTokens: 20, outputTokens: 6 };
+        }
+        microCalls += 1;
+        if (microCalls === 1) return { text: 'not json', finishReason: 'stop', inputTokens: 1000, outputTokens: 400 };
+        throw upstreamError(named('InternalServerException', 'boom'));
+      },
+      stream: () => {
+        throw new Error('not used');
+      },
+    };
+    const { fake, deps, tenant } = await routedWorld(models, {
+      'nova-micro': { targets: [{ model: 'nova-micro' }, { model: 'nova-lite' }], on: ['5xx'], retries: 0 },
+    });
+    // WHEN it asks for JSON
+    const answer = await completeChat(
+      deps,
+      tenant,
+      {
+        model: 'nova-micro',
+        messages: [{ role: 'user', content: 'json please' }],
+        max_tokens: 50,
+        response_format: { type: 'json_object' },
+      },
+      { requestId: 'f2' },
+    );
+    // THEN nova-lite answers
+    expect(answer.model).toBe('nova-lite');
+    // AND nova-micro is billed its first try as it ran (1,400) and its second at its estimate (input and 50), nova-lite what it used
+    const [settle] = fake.settled as { byModel?: { model: string; inputTokens: number; outputTokens: number }[] }[];
+    const micro = settle.byModel?.find((part) => part.model === 'nova-micro');
+    expect(micro?.outputTokens).toBe(400 + 50);
+    expect(micro?.inputTokens).toBeGreaterThan(1000);
+  });
+});

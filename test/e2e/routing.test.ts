@@ -131,37 +131,6 @@ describe('routing with fallbacks', () => {
     expect((await usageByModel(apiKey)).map((row) => row.model).sort()).toEqual(['nova-lite', 'nova-micro']);
   });
 
-  it('gives a stream that answered in time the whole call, past the attempt timeout', async () => {
-    // GIVEN a local model that streams a word every 150 ms, and a route timing attempts out at 1 s
-    const slow = await startTestPlatform(undefined, { modelWordDelayMs: 150 });
-    try {
-      const { apiKey } = await onboard(slow, 'route-slow');
-      await call(slow, 'PUT', '/admin/tenants/route-slow/routing', {
-        credential: slow.operatorToken,
-        body: {
-          routes: {
-            'nova-micro': {
-              targets: [{ model: 'nova-micro' }, { model: 'nova-lite' }],
-              on: ['timeout'],
-              attempt_timeout_ms: 1000,
-            },
-          },
-        },
-      });
-      const words = Array.from({ length: 12 }, (_, i) => `word${i}`).join(' ');
-      const streamed = await call(slow, 'POST', '/v1/chat/completions', {
-        credential: apiKey,
-        body: { model: 'nova-micro', stream: true, messages: [{ role: 'user', content: words }], max_tokens: 40 },
-      });
-      // THEN its first event came in time, and the rest (about 2 s of words) was not cut at 1 s
-      expect(streamed.headers.get('x-attempts')).toBe('nova-micro=ok');
-      expect(streamed.text).toContain('"finish_reason":"stop"');
-      expect(streamed.text).toContain('data: [DONE]');
-    } finally {
-      await slow.close();
-    }
-  });
-
   it('falls back on a stream before its first event, and through a cross-region profile', async () => {
     const { apiKey } = await onboard(platform, 'route-stream');
     await setRoutes('route-stream', {

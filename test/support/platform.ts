@@ -38,7 +38,6 @@ export async function startTestPlatform(
     | 'siloRegions'
     | 'workflowPollMs'
     | 'modelFaults'
-    | 'modelWordDelayMs'
   > = {},
 ): Promise<LocalPlatform & { dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'platform-test-'));
