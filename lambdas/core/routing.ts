@@ -21,7 +21,11 @@ export function attemptsText(attempts: readonly Attempt[]): string[] {
   return attempts.map((attempt) => `${attempt.target}=${attempt.outcome}`);
 }
 
-/** The route for the requested model: the tenant's own, else its tier's; with neither, the model alone, tried once. */
+/**
+ * The route for the requested model: the tenant's own, else its tier's; with neither, the model
+ * alone, tried once. A cross-region profile (`<model>@<geo>`) is a route's target only: where a
+ * tenant's data is processed is chosen in its routes, never by a request naming one.
+ */
 export function routeFor(
   tenantRoutes: RoutingPolicy | undefined,
   tierRoutes: RoutingPolicy | undefined,
@@ -29,7 +33,10 @@ export function routeFor(
 ): Route {
   const own = (routes: RoutingPolicy | undefined) =>
     routes && Object.hasOwn(routes, requested) ? routes[requested] : undefined;
-  return own(tenantRoutes) ?? own(tierRoutes) ?? { targets: [{ model: requested }], on: [], retries: 0 };
+  const route = own(tenantRoutes) ?? own(tierRoutes);
+  if (route) return route;
+  if (requested.includes('@')) throw new PlatformError('unknown_model', `chat model '${requested}' does not exist`);
+  return { targets: [{ model: requested }], on: [], retries: 0 };
 }
 
 /**

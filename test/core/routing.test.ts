@@ -293,4 +293,34 @@ describe('a routed chat call', () => {
     expect(micro?.outputTokens).toBe(400 + 50);
     expect(micro?.inputTokens).toBeGreaterThan(1000);
   });
+
+  it('serves a cross-region profile only through a route: a request cannot name one itself', async () => {
+    // GIVEN a tenant with no routes (its tier has none either)
+    const seen: string[] = [];
+    const models: ModelProvider = {
+      generate: async (_tenant, request) => {
+        seen.push(request.modelId);
+        return { text: 'answer', finishReason: 'stop', inputTokens: 10, outputTokens: 2 };
+      },
+      stream: () => {
+        throw new Error('not used');
+      },
+    };
+    const { deps, tenant } = await routedWorld(models, {});
+    // WHEN a caller asks for a model through a geography's profile, a real one or not
+    for (const model of ['nova-micro@global', 'nova-micro@mars']) {
+      await expect(
+        completeChat(
+          deps,
+          { ...tenant, routing: undefined },
+          { model, messages: [{ role: 'user', content: 'hi' }] },
+          {
+            requestId: `geo-${model}`,
+          },
+        ),
+      ).rejects.toMatchObject({ code: 'unknown_model' });
+    }
+    // THEN no model ran: where the tenant's data is processed is the operator's choice, made in a route
+    expect(seen).toEqual([]);
+  });
 });
