@@ -73,7 +73,7 @@ export async function embedTexts(
   deps: EmbedDeps,
   tenant: TenantContext,
   texts: readonly string[],
-  { requestId, signal, auditAtSettle }: ModelCall,
+  { requestId, signal, auditAtSettle, user }: ModelCall & { readonly user?: string },
   modelName = deps.retrieval.embeddingModel,
 ) {
   const model = resolveModel(deps.catalog, modelName, 'embedding');
@@ -87,7 +87,7 @@ export async function embedTexts(
       `input ${tooLong} may exceed the limits of ${model.name} (${model.maxInputTokens} tokens, ${model.maxInputChars} characters): split it`,
     );
   }
-  const call = { requestId, model, estimate: embeddingEstimate(texts), nowMs: deps.now(), signal, auditAtSettle };
+  const call = { requestId, model, estimate: embeddingEstimate(texts), nowMs: deps.now(), signal, auditAtSettle, user };
   return metered(deps, tenant, call, () => embed(deps, tenant, model, texts, signal));
 }
 

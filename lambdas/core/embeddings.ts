@@ -20,7 +20,8 @@ export const embeddingsRequestSchema = z.strictObject({
   encoding_format: z._default(z.enum(['float', 'base64']), 'float'),
   /** Titan V2 gives 256, 512 or 1024; only the model's own length is served. */
   dimensions: z.optional(z.number().check(z.int(), z.positive())),
-  user: z.optional(z.string()),
+  /** The end user the call is for: held to the end users' own limits, as a chat's `user` is. */
+  user: z.optional(z.string().check(z.maxLength(1000))),
 });
 
 /** The inputs of an embeddings request as texts: token ids decoded as `cl100k_base` text. */

@@ -22,7 +22,7 @@ export function create(deps: EmbeddingsDeps) {
         throw new PlatformError('invalid_request', `dimensions: ${request.model} gives ${dimensions}`);
       }
       audit.model = request.model;
-      const result = await embedTexts(retrieval, tenant, inputs, modelCall, request.model);
+      const result = await embedTexts(retrieval, tenant, inputs, { ...modelCall, user: request.user }, request.model);
       audit.inputTokens = result.inputTokens;
       audit.outputTokens = 0;
       return json(200, {

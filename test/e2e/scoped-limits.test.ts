@@ -68,6 +68,22 @@ describe('limits of a project, a key and an end user', () => {
     ]);
   });
 
+  it("holds an end user named by an embeddings request to the end user's own limits too", async () => {
+    const { apiKey } = await onboard(platform, 'scoped-embed');
+    await admin('PATCH', '/admin/tenants/scoped-embed', { user_limits: { requestsPerMinute: 1 } });
+    clock.advance(61_000);
+    const embed = (user: string) =>
+      call(platform, 'POST', '/v1/embeddings', {
+        credential: apiKey,
+        body: { model: 'titan-embed-text-v2', input: 'hello', user },
+      });
+    expect((await embed('erin')).status).toBe(200);
+    const refused = await embed('erin');
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toMatchObject({ scope: 'user' });
+    expect((await embed('frank')).status).toBe(200);
+  });
+
   it('never lets 64 parallel first calls of a new end user past its monthly tokens, and bills the tenant only for those admitted', async () => {
     const { apiKey } = await onboard(platform, 'scoped-race', { tier: 'standard' });
     // Each call reserves its estimate (about 22 tokens) against 260 a month, and gives back at its
