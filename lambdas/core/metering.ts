@@ -137,7 +137,16 @@ export class MeteredCall {
   async failed(error: unknown, model: ResolvedModel = this.model, estimate?: TokenUsage): Promise<void> {
     if (!this.end()) return;
     const usage = this.usedBy(error, estimate);
-    const uses = usage ? [...this.earlier, { model, usage }] : this.earlier;
+    await this.endWith(usage ? [...this.earlier, { model, usage }] : this.earlier);
+  }
+
+  /** Ends a routed call whose deadline passed before its next attempt: its earlier attempts billed, nothing more. */
+  async endedBeforeAttempt(): Promise<void> {
+    if (this.end()) await this.endWith(this.earlier);
+  }
+
+  /** Bills `uses` (without an audit record: the call failed), or gives the reservation back when there are none. */
+  private async endWith(uses: readonly ModelUse[]): Promise<void> {
     if (uses.length > 0) await settleUses(this.deps, this.reservation, uses, undefined, this.options.scoped);
     else if (!this.options.retriedWhenRefused) await release(this.deps, this.reservation, this.options.scoped);
   }
@@ -186,7 +195,7 @@ export async function admitModelCall(
     auditAtSettle?: AuditAtSettle;
     /** Every model a routed call may try: reserved at the most expensive. */
     targets?: readonly ResolvedModel[];
-    /** The end user the call is for, as the request names it (OpenAI's `user`); else a JWT's subject. */
+    /** The end user the request names (OpenAI's `user`): whose limits an API key's call is held to. */
     user?: string;
   },
   /** Costly checks (an input guardrail) once the call is admitted: a refusal there releases it, unbilled. */
@@ -211,13 +220,14 @@ export async function admitModelCall(
 /**
  * The scopes below the tenant whose own limits a call is admitted against: its project's, whenever
  * the caller has one (so usage by project is whole), with the project's limits if the tenant sets
- * any; its API key's, when the key has limits; its end user's (the request's `user`, else a JWT's
- * subject), when the tenant gives its end users limits. Each takes the tenant's limits where it
- * sets none of its own.
+ * any; its API key's, when the key has limits; its end user's, when the tenant gives its end users
+ * limits: a JWT's verified subject, else (an API key's caller, a backend serving many users) the
+ * request's `user`. A JWT's caller naming another `user` is still its subject, so it cannot step
+ * out of its own limits. Each takes the tenant's limits where it sets none of its own.
  */
 export function limitScopes(tenant: TenantContext, user: string | undefined): LedgerScope[] {
   const { principal, keyLimits, userLimits, project } = tenant;
-  const endUser = user ?? (principal.type === 'user' ? principal.id : undefined);
+  const endUser = principal.type === 'user' ? principal.id : user;
   return [
     ...(project
       ? [{ kind: 'project' as const, id: project, limits: { ...tenant.limits, ...tenant.projectLimits } }]

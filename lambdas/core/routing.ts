@@ -143,6 +143,11 @@ export async function tryRoute<P extends { readonly target: RouteTarget; readonl
     const movesOn = (condition: FallbackCondition | undefined) =>
       !last && condition !== undefined && route.on.includes(condition);
     for (let retry = 0; ; retry++) {
+      // The call's deadline passed before this attempt (waiting to retry, say): it never runs, never billed.
+      if (call.signal?.aborted) {
+        await meter.endedBeforeAttempt();
+        throw new PlatformError('upstream_timeout', 'the model did not answer in time', { upstream: 'timeout' });
+      }
       const timed = attemptSignal(route, call.signal, last);
       try {
         const result = await attempt(plan, timed.signal).finally(timed.answered);

@@ -218,6 +218,11 @@ export async function setRouting(
   tenantId: string,
   request: z.infer<typeof routingRequestSchema>,
 ): Promise<TenantRecord> {
+  // The routes travel in every call's authorizer context: kept small.
+  const size = JSON.stringify(request.routes).length;
+  if (size > MAX_ROUTING_CHARS) {
+    throw new PlatformError('invalid_request', `routes take ${size} characters as JSON: at most ${MAX_ROUTING_CHARS}`);
+  }
   for (const [name, route] of Object.entries(request.routes)) {
     for (const target of route.targets) {
       const problem = targetProblem(deps.catalog, target.model);
@@ -231,6 +236,9 @@ export async function setRouting(
     return { ...current, routing: routes };
   });
 }
+
+/** The most a tenant's routes may take as JSON: with its limits and the rest, an authorizer context stays well under API Gateway's. */
+const MAX_ROUTING_CHARS = 2048;
 
 /** Why a route target cannot serve, if it cannot. */
 function targetProblem(catalog: ModelCatalog, target: string): string | undefined {

@@ -3,7 +3,7 @@ import { upstreamError } from '../../lambdas/adapters/bedrock-errors';
 import { type ResolvedModel, resolveModel } from '../../lambdas/core/catalog';
 import { completeChat, streamChat } from '../../lambdas/core/chat';
 import { PlatformError } from '../../lambdas/core/errors';
-import { admitModelCall, type TokenUsage } from '../../lambdas/core/metering';
+import { admitModelCall, limitScopes, type TokenUsage } from '../../lambdas/core/metering';
 import type { ModelProvider, Reservation } from '../../lambdas/core/ports';
 import { type Attempt, type RouteTarget, routeTargets, tryRoute } from '../../lambdas/core/routing';
 import { onboardTenant } from '../../lambdas/core/tenants';
@@ -147,6 +147,39 @@ describe('a routed model call', () => {
     ).rejects.toBe(throttled);
     expect(attempts.map((attempt) => attempt.outcome)).toEqual(['throttled', 'throttled']);
     expect(events).toEqual(['reserve r2 150', 'release r2']);
+  });
+
+  it('stops at the call’s deadline before a retry: the attempt that never ran is not billed', async () => {
+    const { ports, events } = inMemoryPorts();
+    const meter = await admitModelCall({ ledger: ports.ledger, metrics: noMetrics }, tenant, {
+      requestId: 'r3',
+      model: micro,
+      targets: [micro, lite],
+      estimate,
+      nowMs: 0,
+    });
+    const deadline = new AbortController();
+    const throttled = upstreamError(named('ThrottlingException', 'slow down'));
+    const attempts: Attempt[] = [];
+    const retrying = { ...route(['throttled']), retries: 2 };
+    // The deadline passes while the route waits to retry.
+    const sleep = async () => deadline.abort();
+    await expect(
+      tryRoute({ sleep }, retrying, plans, { requestId: 'r3', signal: deadline.signal }, meter, attempts, () =>
+        Promise.reject(throttled),
+      ),
+    ).rejects.toMatchObject({ code: 'upstream_timeout' });
+    expect(attempts.map((attempt) => attempt.outcome)).toEqual(['throttled']);
+    expect(events).toEqual(['reserve r3 150', 'release r3']);
+  });
+
+  it('holds a JWT’s caller to its own subject’s limits whatever user it names; an API key’s caller to the user it names', () => {
+    const userLimits = { requestsPerMinute: 1 };
+    const jwt = { ...tenant, principal: { type: 'user' as const, id: 'sub-1' }, userLimits };
+    expect(limitScopes(jwt, 'someone-else').map((scope) => scope.id)).toEqual(['sub-1']);
+    const key = { ...tenant, principal: { type: 'api_key' as const, id: 'k1' }, userLimits };
+    expect(limitScopes(key, 'alice').map((scope) => scope.id)).toEqual(['alice']);
+    expect(limitScopes(key, undefined)).toEqual([]);
   });
 
   it('spreads first attempts by weight, the same for the same request id', async () => {

@@ -225,6 +225,15 @@ describe('routing administration', () => {
     expect((await admin('GET')).body.routes).toEqual(first.body.routes);
   });
 
+  it('refuses routes too large to travel in the authorizer context', async () => {
+    const long = (i: number) => `m${i}-${'x'.repeat(120)}`;
+    const targets = [0, 1, 2, 3].map((i) => ({ model: long(i) }));
+    const routes = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`route-${i}`, { targets }]));
+    const refused = await admin('PUT', { routes });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toMatch(/at most 2048/);
+  });
+
   it('sets, shows and removes a route from the tenant CLI', async () => {
     const lines: string[] = [];
     const env = { PORT: String(new URL(platform.url).port), LOCAL_DATA_DIR: platform.dataDir };
