@@ -115,6 +115,38 @@ export interface ModelProvider {
   stream(tenant: TenantContext, request: GenerateRequest): AsyncIterable<ModelStreamEvent>;
 }
 
+/** A file a tenant uploaded (OpenAI's `file` object): what `/v1/files` lists and batches read. */
+export interface StoredFile {
+  /** `file-<hex>`: the platform's own, never the caller's. */
+  readonly id: string;
+  readonly filename: string;
+  /** `batch` (input lines of a batch) or `batch_output` (a batch's output and error lines). */
+  readonly purpose: 'batch' | 'batch_output';
+  readonly bytes: number;
+  /** Epoch seconds. */
+  readonly createdAt: number;
+}
+
+/**
+ * The tenant's files, each under its own prefix (`<tenantId>/`) of the plane's files bucket, reached
+ * with the tenant's session: another tenant's file id is not found, whatever the code asks.
+ */
+export interface FileStore {
+  /** Stores `body` as the file; `createdAt` is the store's own time. */
+  put(tenant: TenantContext, file: Omit<StoredFile, 'bytes' | 'createdAt'>, body: Uint8Array): Promise<StoredFile>;
+  get(tenant: TenantContext, id: string): Promise<StoredFile | undefined>;
+  content(tenant: TenantContext, id: string): Promise<Uint8Array | undefined>;
+  /** The tenant's files, newest first, `limit` at most, after the file `after` (OpenAI's cursor). */
+  list(
+    tenant: TenantContext,
+    page: { readonly limit: number; readonly after?: string },
+  ): Promise<{ readonly files: StoredFile[]; readonly hasMore: boolean }>;
+  /** False when there was no such file. */
+  delete(tenant: TenantContext, id: string): Promise<boolean>;
+  /** Offboarding: every file of the tenant; returns how many. */
+  deleteAll(tenantId: string): Promise<number>;
+}
+
 /** A request admitted by the ledger, to be settled or released exactly once. */
 export interface Reservation {
   readonly tenantId: string;
