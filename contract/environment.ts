@@ -67,6 +67,8 @@ export interface PlatformSettings {
   readonly opensearchEndpoint: string;
   /** The plane's S3 Vectors bucket: an index `t-<tenantId>` in it for each tenant of an `s3vectors` tier. */
   readonly vectorBucketName: string;
+  /** The plane's files bucket: each tenant's uploaded files under its own prefix `<tenantId>/`. */
+  readonly filesBucketName: string;
   readonly retrieval: RetrievalSettings;
   readonly catalog: ModelCatalog;
   readonly tiers: Readonly<Record<Tier, TenantLimits>>;
@@ -131,6 +133,7 @@ const lambdaEnvSchema = z.object({
   INGEST_QUEUE_URL: z.string().check(z.url()),
   OPENSEARCH_ENDPOINT: z.string().check(z.url()),
   VECTOR_BUCKET_NAME: z.string().check(z.minLength(3)),
+  FILES_BUCKET_NAME: z.string().check(z.minLength(3)),
   RETRIEVAL: json(
     z.object({
       embeddingModel: z.string(),
@@ -213,6 +216,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     ingestQueueUrl: e.INGEST_QUEUE_URL,
     opensearchEndpoint: e.OPENSEARCH_ENDPOINT,
     vectorBucketName: e.VECTOR_BUCKET_NAME,
+    filesBucketName: e.FILES_BUCKET_NAME,
     retrieval: e.RETRIEVAL,
     catalog: e.MODEL_CATALOG,
     tiers: e.TIER_LIMITS,
@@ -256,6 +260,7 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
     INGEST_QUEUE_URL: settings.ingestQueueUrl,
     OPENSEARCH_ENDPOINT: settings.opensearchEndpoint,
     VECTOR_BUCKET_NAME: settings.vectorBucketName,
+    FILES_BUCKET_NAME: settings.filesBucketName,
     RETRIEVAL: JSON.stringify(settings.retrieval),
     MODEL_CATALOG: JSON.stringify(settings.catalog),
     TIER_LIMITS: JSON.stringify(settings.tiers),

@@ -21,6 +21,7 @@ import { contentGuardrail, embedder, models } from './runtime-bedrock';
 import { inferenceProfiles } from './runtime-bedrock-control';
 import { budgetEvents, placement } from './runtime-eventbridge';
 import { tokens } from './runtime-jwt';
+import { fileStore } from './runtime-s3';
 import { adapterHost } from './runtime-sagemaker';
 import { adapterWorkflow, offboarding } from './runtime-sfn';
 import { queue } from './runtime-sqs';
@@ -40,6 +41,7 @@ export function allDeps(wiring: Wiring): PlatformDeps {
     inferenceProfiles: inferenceProfiles(wiring),
     vectors: vectors(wiring),
     documents: documents(wiring),
+    files: fileStore(wiring),
     sessions: sessions(wiring),
     cache: responseCache(wiring),
     responses: storedResponses(wiring),

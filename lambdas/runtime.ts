@@ -3,6 +3,7 @@ import type { BedrockClientConfig } from '@aws-sdk/client-bedrock';
 import type { BedrockRuntimeClientConfig } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import type { S3VectorsClientConfig } from '@aws-sdk/client-s3vectors';
 import type { SageMakerClientConfig } from '@aws-sdk/client-sagemaker';
 import type { SageMakerRuntimeClientConfig } from '@aws-sdk/client-sagemaker-runtime';
@@ -39,6 +40,7 @@ import type {
   ContentGuardrail,
   DocumentStore,
   Embedder,
+  FileStore,
   InferenceProfiles,
   IngestQueue,
   Ledger,
@@ -79,6 +81,8 @@ export interface ServiceConfigs {
   readonly sagemakerRuntime: SageMakerRuntimeClientConfig;
   /** S3 Vectors, signed with tenant sessions: the vector store adapter sets the credentials. */
   readonly s3vectors: S3VectorsClientConfig;
+  /** S3 (the files bucket), signed with tenant sessions: the file store adapter sets the credentials. */
+  readonly s3: S3ClientConfig;
 }
 
 /** What every adapter is built from: the settings of the environment contract and the service configs. */
@@ -205,6 +209,8 @@ export interface PlatformDeps {
   readonly embedder: Embedder;
   readonly vectors: VectorIndex;
   readonly documents: DocumentStore;
+  /** Each tenant's uploaded files (`/v1/files`, batches' input and output). */
+  readonly files: FileStore;
   /** Conversations kept for `session_id`. */
   readonly sessions: SessionStore;
   /** Each tenant's cached answers to deterministic requests. */
@@ -283,6 +289,7 @@ function awsWiring(): Wiring {
       events: region,
       sagemaker: region,
       s3vectors: region,
+      s3: region,
       sagemakerRuntime: region,
     },
   };

@@ -116,11 +116,14 @@ export async function signatureMatches(
   if (claimedHash !== undefined && claimedHash !== createHash('sha256').update(body).digest('hex')) return false;
   const headers = Object.fromEntries(signedHeaders.map((name) => [name, String(request.headers[name] ?? '')]));
   const [host, port] = (headers.host ?? '').split(':');
+  // S3 signs its path as sent (keys are encoded once, dot segments kept); every other service normalizes and encodes it again.
+  const s3 = scope.service === 's3';
   const signer = new SignatureV4({
     credentials,
     region: scope.region,
     service: scope.service,
     sha256: Hash.bind(null, 'sha256'),
+    uriEscapePath: !s3,
   });
   const url = new URL(request.url ?? '/', 'http://local');
   const unsigned: HttpRequest = {
@@ -128,7 +131,7 @@ export async function signatureMatches(
     protocol: 'http:',
     hostname: host,
     port: Number(port),
-    path: url.pathname,
+    path: s3 ? (request.url ?? '/').split('?')[0] : url.pathname,
     query: Object.fromEntries(url.searchParams),
     headers,
     body,

@@ -50,6 +50,7 @@ import { type LocalOpenSearch, startLocalOpenSearch } from './opensearch-server'
 import type { PartitionCapacity } from './partition-capacity';
 import { type LocalPlacementRunner, startLocalPlacementRunner } from './placement-runner';
 import { serialPoller } from './poller';
+import { type LocalS3, startLocalS3 } from './s3-server';
 import { type LocalS3Vectors, startLocalS3Vectors } from './s3vectors-server';
 import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-server';
 import { type LocalSqs, startLocalSqs } from './sqs-server';
@@ -117,6 +118,8 @@ export interface LocalPlatform {
   readonly opensearch: LocalOpenSearch;
   /** The plane's vector bucket: an index of its own for each tenant of an `s3vectors` tier. */
   readonly s3vectors: LocalS3Vectors;
+  /** The plane's files bucket: each tenant's files under its own prefix. */
+  readonly s3: LocalS3;
   readonly sqs: LocalSqs;
   /** The offboarding state machine's local stand-in. */
   readonly offboarding: LocalOffboardingRunner;
@@ -155,6 +158,7 @@ const TENANT_ACCESS_ROLE_ARN = 'arn:aws:iam::000000000000:role/local-tenant-acce
 const LOCAL_ADAPTER_ENDPOINT = 'local-adapters';
 const LOCAL_ARTIFACT_BUCKET = 'tenant-adapters';
 const LOCAL_VECTOR_BUCKET = 'local-vectors';
+const LOCAL_FILES_BUCKET = 'local-files';
 
 const localGuardrailId = (tier: string) => `local-guardrail-${tier}`;
 
@@ -240,6 +244,7 @@ type LocalStandIns = Pick<
   | 'sts'
   | 'opensearch'
   | 's3vectors'
+  | 's3'
   | 'sqs'
   | 'eventBridge'
   | 'sagemaker'
@@ -261,7 +266,7 @@ async function startLocalAws(
   now: () => number,
   profiles: Map<string, LocalInferenceProfile>,
 ) {
-  const { dynamodb, sts, dynamodbFront, opensearch, s3vectors } = await startLocalStores(options);
+  const { dynamodb, sts, dynamodbFront, opensearch, s3vectors, s3 } = await startLocalStores(options);
   const eventBridge = await startLocalEventBridge();
   const sqs = await startLocalSqs({
     queueName: 'ingest',
@@ -294,12 +299,14 @@ async function startLocalAws(
     sagemaker: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
     sagemakerRuntime: sagemaker?.endpoint ?? 'http://127.0.0.1:1',
     s3vectors: s3vectors.endpoint,
+    s3: s3.endpoint,
   };
   const standIns: LocalStandIns = {
     bedrock,
     sts,
     opensearch,
     s3vectors,
+    s3,
     sqs,
     eventBridge,
     sagemaker,
@@ -314,6 +321,7 @@ async function startLocalAws(
       sts.close(),
       opensearch.close(),
       s3vectors.close(),
+      s3.close(),
       sqs.close(),
       eventBridge.close(),
       sagemaker?.close(),
@@ -326,7 +334,7 @@ async function startLocalAws(
 
 /**
  * The stores and the STS that guards them: DynamoDB behind a front that does IAM's part, and the
- * two vector stores, each of which admits a tenant session to its own tenant's data only.
+ * two vector stores and the files bucket, each of which admits a tenant session to its own tenant's data only.
  */
 async function startLocalStores(options: LocalPlatformOptions) {
   const dynamodb = await startLocalDynamoDb({
@@ -374,7 +382,8 @@ async function startLocalStores(options: LocalPlatformOptions) {
     vectorBucketName: LOCAL_VECTOR_BUCKET,
     file: dataFile(options, 's3vectors.journal'),
   });
-  return { dynamodb, sts, dynamodbFront, opensearch, s3vectors };
+  const s3 = await startLocalS3({ sts, bucketName: LOCAL_FILES_BUCKET, file: dataFile(options, 's3.journal') });
+  return { dynamodb, sts, dynamodbFront, opensearch, s3vectors, s3 };
 }
 
 /** The local Bedrock, serving the catalog's Bedrock models and each tier's guardrail. */
@@ -495,6 +504,7 @@ function localSettings(
     documentTableName: TABLES.documents,
     opensearchEndpoint: aws.standIns.opensearch.endpoint,
     vectorBucketName: LOCAL_VECTOR_BUCKET,
+    filesBucketName: LOCAL_FILES_BUCKET,
     ingestQueueUrl: aws.standIns.sqs.queueUrl,
     retrieval: config.retrieval,
     catalog: config.models,
@@ -889,5 +899,7 @@ function localServices(endpoints: Record<keyof ServiceConfigs, string>, region: 
     sagemaker: config(endpoints.sagemaker),
     sagemakerRuntime: config(endpoints.sagemakerRuntime),
     s3vectors: config(endpoints.s3vectors),
+    // The local S3 answers path-style (`/<bucket>/<key>`): no bucket subdomains on 127.0.0.1.
+    s3: { ...config(endpoints.s3), forcePathStyle: true },
   };
 }

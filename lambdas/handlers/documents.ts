@@ -5,6 +5,7 @@ import { pageQuerySchema } from '../core/paging';
 import { documentRequestSchema } from '../core/retrieval';
 import { documents, lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
 import { meteredRoutePorts } from '../runtime-bedrock';
+import { fileStore } from '../runtime-s3';
 import { queue } from '../runtime-sqs';
 import { vectors } from '../runtime-vectors';
 import { type ApiEvent, json, listPage, type TenantApiContext, tenantApi } from './http';
@@ -13,7 +14,7 @@ import { lambdaFunction } from './lambda';
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type DocumentsDeps = Pick<
   PlatformDeps,
-  'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'embedder' | 'vectors' | 'documents' | 'queue'
+  'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'embedder' | 'vectors' | 'documents' | 'queue' | 'files'
 >;
 
 /** `POST /v1/documents`, `GET /v1/documents`, `GET` and `DELETE /v1/documents/{id}`: the caller's own documents only. */
@@ -50,5 +51,6 @@ export const handler = lambdaHandler((wiring) =>
     vectors: vectors(wiring),
     documents: documents(wiring),
     queue: queue(wiring),
+    files: fileStore(wiring),
   }),
 );

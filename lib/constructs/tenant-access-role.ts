@@ -9,6 +9,7 @@ import {
   tenantLeadingKeyPatterns,
 } from '../../contract/iam';
 import { TENANT_INDEX_PREFIX } from '../../contract/search';
+import type { FilesBucket } from './files-bucket';
 import type { PlatformTable } from './platform-table';
 import type { VectorBucket } from './vector-bucket';
 import type { VectorSearch } from './vector-search';
@@ -33,6 +34,11 @@ export interface TenantAccessRoleProps {
    * @default - no S3 Vectors access
    */
   readonly vectors?: VectorBucket;
+  /**
+   * The plane's files bucket: sessions reach the objects under their own prefix `<tenantId>/`, and list only that prefix.
+   * @default - no files access
+   */
+  readonly files?: FilesBucket;
   /**
    * A silo's one tenant: sessions may carry only this tenant's tag.
    * @default - any one tenant id
@@ -105,6 +111,8 @@ export class TenantAccessRole extends Construct {
         }),
       );
     }
+    // Its own prefix of the files bucket, named from its session tag.
+    props.files?.grantTenantPrefix(role, TENANT_SESSION_TAG);
     if (props.search) {
       const { domain, sharedIndex } = props.search;
       const ownIndex = `${TENANT_INDEX_PREFIX}\${aws:PrincipalTag/${TENANT_SESSION_TAG}}`;

@@ -15,6 +15,7 @@ import { offboardingDrainSeconds, type PlatformConfig } from '../config';
 import { AdapterEndpoint } from './adapter-endpoint';
 import { AdapterWorkflow } from './adapter-workflow';
 import { BudgetAlerts } from './budget-alerts';
+import { FilesBucket } from './files-bucket';
 import { IngestPipeline } from './ingest-pipeline';
 import { ModelGateway } from './model-gateway';
 import { OffboardingWorkflow } from './offboarding-workflow';
@@ -90,6 +91,7 @@ interface PlaneStores {
   readonly documents: PlatformTable;
   readonly search: VectorSearch;
   readonly vectors: VectorBucket;
+  readonly files: FilesBucket;
   readonly tenantAccess: TenantAccessRole;
 }
 
@@ -166,15 +168,17 @@ export class TenantPlane extends Construct {
     const documents = new PlatformTable(this, 'Documents', stores);
     const search = new VectorSearch(this, 'VectorSearch', { sizing: config.search, encryptionKey, removalPolicy });
     const vectors = new VectorBucket(this, 'Vectors', { encryptionKey, removalPolicy });
+    const files = new FilesBucket(this, 'Files', { encryptionKey, removalPolicy });
     const tenantAccess = new TenantAccessRole(this, 'TenantAccess', {
       tenantTables: [ledger, audit, documents],
       // Its own record and adapters, never writable by a tenant session.
       readableTables: [tenants],
       search: { domain: search, sharedIndex: config.legacySharedIndex ? SHARED_INDEX : undefined },
       vectors,
+      files,
       onlyTenant: props.siloTenantId,
     });
-    return { tenants, ledger, audit, documents, search, vectors, tenantAccess };
+    return { tenants, ledger, audit, documents, search, vectors, files, tenantAccess };
   }
 
   /** The model catalog (with the tenants' inference profiles, when on) and each tier's guardrail. */
@@ -200,7 +204,7 @@ export class TenantPlane extends Construct {
     parts: { ingest: IngestPipeline; guardrails: TierGuardrails; adapterEndpoint?: AdapterEndpoint },
   ): Record<string, string> {
     const { config } = props;
-    const { tenants, ledger, audit, documents, search, vectors, tenantAccess } = stores;
+    const { tenants, ledger, audit, documents, search, vectors, files, tenantAccess } = stores;
     const { adapterEndpoint } = parts;
     return lambdaEnvironment({
       tenantTableName: tenants.table.tableName,
@@ -214,6 +218,7 @@ export class TenantPlane extends Construct {
       ingestQueueUrl: parts.ingest.queue.queueUrl,
       opensearchEndpoint: search.endpoint,
       vectorBucketName: vectors.bucketName,
+      filesBucketName: files.bucket.bucketName,
       retrieval: config.retrieval,
       catalog: config.models,
       tiers: config.tiers,

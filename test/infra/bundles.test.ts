@@ -94,7 +94,7 @@ describe('Lambda bundles', () => {
       authorizer: base,
       'budget-alerts': [...base, 'client-eventbridge'],
       'chat-completions': [...model, 'client-s3vectors', 'client-sagemaker-runtime'],
-      documents: [...model, 'client-s3vectors', 'client-sqs'],
+      documents: [...model, 'client-s3', 'client-s3vectors', 'client-sqs'],
       embeddings: model,
       'ingest-worker': [...model, 'client-s3vectors', 'client-sqs'],
       models: base,

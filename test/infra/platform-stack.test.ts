@@ -377,6 +377,85 @@ describe('PlatformStack', () => {
     });
   });
 
+  it('keeps files in a private, KMS-encrypted, TLS-only bucket, each tenant session reaching only its own prefix', () => {
+    // GIVEN
+    const bucketId = logicalIdOf('AWS::S3::Bucket', {
+      BucketEncryption: Match.objectLike({
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({ ServerSideEncryptionByDefault: Match.objectLike({ SSEAlgorithm: 'aws:kms' }) }),
+        ],
+      }),
+    });
+    const bucket = template.toJSON().Resources[bucketId];
+    const keyId =
+      bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault
+        .KMSMasterKeyID['Fn::GetAtt'][0];
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, not a template
+    const ownPrefix = '${aws:PrincipalTag/tenantId}/*';
+    const objects = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, `/${ownPrefix}`]] };
+
+    // THEN: retained, unversioned, private, customer-managed key with rotation
+    expect(bucket).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    expect(bucket.Properties.VersioningConfiguration).toBeUndefined();
+    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    template.hasResource('AWS::KMS::Key', {
+      Properties: Match.objectLike({ EnableKeyRotation: true }),
+      DeletionPolicy: 'Retain',
+    });
+    expect(template.toJSON().Resources[keyId].Type).toBe('AWS::KMS::Key');
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    // no custom resource empties it
+    expect(JSON.stringify(template.findResources('Custom::S3AutoDeleteObjects'))).toBe('{}');
+
+    // THEN: the tenant role's statements on it, each naming the session's own prefix
+    const statements = tenantSessionStatements(template);
+    const onBucket = statements.filter(
+      (s) => JSON.stringify(s).includes(bucketId) || JSON.stringify(s).includes(keyId),
+    );
+    expect(onBucket).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+        Resource: objects,
+      }),
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [bucketId, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': ownPrefix } },
+      }),
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: { 'Fn::GetAtt': [keyId, 'Arn'] },
+        Condition: {
+          StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } },
+          StringLike: { 'kms:EncryptionContext:aws:s3:arn': objects },
+        },
+      }),
+    ]);
+    // No other role reaches the bucket's objects: tenant sessions alone do.
+    const elsewhere = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => !JSON.stringify(policy.Properties.Roles).includes('TenantAccess'))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement) as Statement[];
+    expect(JSON.stringify(elsewhere)).not.toContain(bucketId);
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ FILES_BUCKET_NAME: { Ref: bucketId } }) },
+    });
+  });
+
   it('indexes large documents through an encrypted queue with a dead-letter queue and partial batch failures', () => {
     template.resourceCountIs('AWS::SQS::Queue', 2);
     template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });

@@ -8,6 +8,7 @@ import type {
   DocumentRecord,
   DocumentStore,
   Embedder,
+  FileStore,
   IndexedChunk,
   InferenceProfiles,
   IngestJob,
@@ -22,6 +23,7 @@ import type {
   ResponseStore,
   SessionStore,
   StoredApiKey,
+  StoredFile,
   StoredResponse,
   StoredSession,
   TenantRegistry,
@@ -72,6 +74,32 @@ export function inMemoryPorts() {
     deleteAll: async (tenantId) => {
       const owned = [...storedResponses.keys()].filter((key) => key.startsWith(`${tenantId}/`));
       for (const key of owned) storedResponses.delete(key);
+      return owned.length;
+    },
+  };
+  /** Files by `<tenantId>/<id>`, with their bodies. */
+  const storedFiles = new Map<string, { file: StoredFile; body: Uint8Array }>();
+  const files: FileStore = {
+    put: async (tenant, file, body) => {
+      const stored = { ...file, bytes: body.length, createdAt: Math.floor(Date.now() / 1000) };
+      storedFiles.set(`${tenant.tenantId}/${file.id}`, { file: stored, body });
+      return stored;
+    },
+    get: async (tenant, id) => storedFiles.get(`${tenant.tenantId}/${id}`)?.file,
+    content: async (tenant, id) => storedFiles.get(`${tenant.tenantId}/${id}`)?.body,
+    // In id order, as the S3 adapter lists them (the core's ids sort newest first).
+    list: async (tenant, { limit, after }) => {
+      const owned = [...storedFiles]
+        .filter(([key]) => key.startsWith(`${tenant.tenantId}/`))
+        .map(([, { file }]) => file)
+        .filter((file) => after === undefined || file.id > after)
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+      return { files: owned.slice(0, limit), hasMore: owned.length > limit };
+    },
+    delete: async (tenant, id) => storedFiles.delete(`${tenant.tenantId}/${id}`),
+    deleteAll: async (tenantId) => {
+      const owned = [...storedFiles.keys()].filter((key) => key.startsWith(`${tenantId}/`));
+      for (const key of owned) storedFiles.delete(key);
       return owned.length;
     },
   };
@@ -418,7 +446,9 @@ export function inMemoryPorts() {
       sessions,
       cache,
       responses,
+      files,
     },
+    storedFiles,
     components,
     events,
     tenants,

@@ -1,0 +1,176 @@
+import {
+  type _Object,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { PlatformError } from '../core/errors';
+import type { FileStore, StoredFile } from '../core/ports';
+import type { TenantContext } from '../core/tenant';
+import { perTenant } from './per-tenant';
+import type { StsTenantCredentials } from './sts-tenant-credentials';
+
+/** The ids the platform makes: anything else names no file, and never reaches S3. */
+const FILE_ID = /^file-[a-z0-9]{1,64}$/;
+const PURPOSES: readonly StoredFile['purpose'][] = ['batch', 'batch_output'];
+/** S3's longest key, in UTF-8 bytes; its largest ListObjectsV2 page and DeleteObjects batch. */
+const MAX_KEY_BYTES = 1024;
+const PAGE = 1000;
+
+/**
+ * Files in S3: each under its tenant's prefix of the plane's files bucket, reached only with the
+ * tenant's scoped session (IAM allows its objects `<tenantId>/*` and listing under that prefix).
+ * The key carries everything the port reads (`<tenantId>/<fileId>/<purpose>/<encoded filename>`),
+ * so a listing answers with neither a HEAD per file nor an index beside the bucket; the size and
+ * time are S3's own.
+ */
+export class S3FileStore implements FileStore {
+  /** One client per tenant, signing with that tenant's scoped credentials. */
+  private readonly client = perTenant(
+    (tenantId) => new S3Client({ ...this.config, credentials: () => this.credentials.credentialsFor(tenantId) }),
+  );
+
+  constructor(
+    private readonly bucket: string,
+    /** Region, and in local mode the endpoint (path-style); the credentials are the tenant's. */
+    private readonly config: S3ClientConfig,
+    private readonly credentials: Pick<StsTenantCredentials, 'credentialsFor'>,
+  ) {}
+
+  async put(
+    tenant: TenantContext,
+    file: Omit<StoredFile, 'bytes' | 'createdAt'>,
+    body: Uint8Array,
+  ): Promise<StoredFile> {
+    if (!FILE_ID.test(file.id)) throw new Error(`'${file.id}' is not a file id`);
+    const key = fileKey(tenant.tenantId, file);
+    if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new PlatformError('invalid_request', 'filename is too long');
+    await this.client(tenant.tenantId).send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/octet-stream' }),
+    );
+    // The time S3 gave the object, as every later read reports it.
+    const stored = await this.get(tenant, file.id);
+    if (!stored) throw new Error(`file ${file.id} not found after it was stored`);
+    return stored;
+  }
+
+  async get(tenant: TenantContext, id: string): Promise<StoredFile | undefined> {
+    const object = await this.find(tenant.tenantId, id);
+    return object && storedFile(tenant.tenantId, object);
+  }
+
+  async content(tenant: TenantContext, id: string): Promise<Uint8Array | undefined> {
+    const object = await this.find(tenant.tenantId, id);
+    if (!object?.Key) return undefined;
+    try {
+      const answer = await this.client(tenant.tenantId).send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: object.Key }),
+      );
+      return answer.Body ? await answer.Body.transformToByteArray() : new Uint8Array();
+    } catch (error) {
+      // Deleted since it was listed.
+      if ((error as Error).name === 'NoSuchKey') return undefined;
+      throw error;
+    }
+  }
+
+  async list(
+    tenant: TenantContext,
+    page: { readonly limit: number; readonly after?: string },
+  ): Promise<{ readonly files: StoredFile[]; readonly hasMore: boolean }> {
+    const { tenantId } = tenant;
+    if (page.after !== undefined && !FILE_ID.test(page.after))
+      throw new PlatformError('invalid_request', 'after must be a file id');
+    // One more than asked tells whether there is more; ids are distinct, but a file is never counted twice.
+    const wanted = page.limit + 1;
+    const files = new Map<string, StoredFile>();
+    let continuationToken: string | undefined;
+    do {
+      const answer = await this.client(tenantId).send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: `${tenantId}/`,
+          // `~` sorts after every character of a purpose, so the listing resumes at the next id.
+          ...(page.after !== undefined &&
+            continuationToken === undefined && { StartAfter: `${tenantId}/${page.after}/~` }),
+          MaxKeys: Math.min(PAGE, wanted - files.size),
+          ContinuationToken: continuationToken,
+        }),
+      );
+      for (const object of answer.Contents ?? []) {
+        const file = storedFile(tenantId, object);
+        if (file && !files.has(file.id)) files.set(file.id, file);
+      }
+      continuationToken = answer.IsTruncated ? answer.NextContinuationToken : undefined;
+    } while (continuationToken !== undefined && files.size < wanted);
+    const listed = [...files.values()];
+    return { files: listed.slice(0, page.limit), hasMore: listed.length > page.limit };
+  }
+
+  async delete(tenant: TenantContext, id: string): Promise<boolean> {
+    const object = await this.find(tenant.tenantId, id);
+    if (!object?.Key) return false;
+    await this.client(tenant.tenantId).send(new DeleteObjectCommand({ Bucket: this.bucket, Key: object.Key }));
+    return true;
+  }
+
+  async deleteAll(tenantId: string): Promise<number> {
+    const client = this.client(tenantId);
+    let deleted = 0;
+    for (;;) {
+      // From the start each time: what was listed is gone, so the next page is the first again.
+      const answer = await client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${tenantId}/`, MaxKeys: PAGE }),
+      );
+      const keys = (answer.Contents ?? []).flatMap((object) => (object.Key ? [{ Key: object.Key }] : []));
+      if (keys.length === 0) return deleted;
+      const result = await client.send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
+      );
+      const failed = result.Errors ?? [];
+      if (failed.length > 0)
+        throw new Error(`S3 did not delete ${failed[0].Key}: ${failed[0].Code} ${failed[0].Message}`);
+      deleted += keys.length;
+    }
+  }
+
+  /** The object of the file `id`, if the tenant has one; an id the platform cannot have made is not looked for. */
+  private async find(tenantId: string, id: string): Promise<_Object | undefined> {
+    if (!FILE_ID.test(id)) return undefined;
+    const answer = await this.client(tenantId).send(
+      new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${tenantId}/${id}/`, MaxKeys: 1 }),
+    );
+    return answer.Contents?.[0];
+  }
+}
+
+/** Where a file is kept: everything the port lists is in its key. */
+function fileKey(tenantId: string, file: Omit<StoredFile, 'bytes' | 'createdAt'>): string {
+  return `${tenantId}/${file.id}/${file.purpose}/${encodeURIComponent(file.filename)}`;
+}
+
+/** The file a listed object is; undefined for a key that is not one (nothing the store wrote). */
+function storedFile(tenantId: string, object: _Object): StoredFile | undefined {
+  const prefix = `${tenantId}/`;
+  if (!object.Key?.startsWith(prefix)) return undefined;
+  const [id, purpose, name, ...rest] = object.Key.slice(prefix.length).split('/');
+  const known = PURPOSES.find((p) => p === purpose);
+  if (!FILE_ID.test(id) || !known || name === undefined || rest.length > 0) return undefined;
+  let filename: string;
+  try {
+    filename = decodeURIComponent(name);
+  } catch {
+    return undefined;
+  }
+  return {
+    id,
+    filename,
+    purpose: known,
+    bytes: object.Size ?? 0,
+    createdAt: Math.floor((object.LastModified?.getTime() ?? 0) / 1000),
+  };
+}
