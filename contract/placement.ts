@@ -10,6 +10,8 @@ export const planeResourcesSchema = z.object({
   documentTableName: z.string().check(z.minLength(1)),
   opensearchEndpoint: z.string().check(z.url()),
   vectorBucketName: z.string().check(z.minLength(3)),
+  /** The plane's files bucket; absent: recorded by a deploy of a plane that had none yet. */
+  filesBucketName: z.optional(z.string().check(z.minLength(3))),
   ingestQueueUrl: z.string().check(z.url()),
   /** The plane's GPU endpoint for tenants' adapters; absent: it has none. */
   adapterEndpoint: z.optional(

@@ -1,5 +1,6 @@
 import { audit, documents, ledger, registry, responseCache, sessions, storedResponses, type Wiring } from './runtime';
 import { inferenceProfiles } from './runtime-bedrock-control';
+import { fileStore } from './runtime-s3';
 import { adapterHost } from './runtime-sagemaker';
 import { vectors } from './runtime-vectors';
 
@@ -11,6 +12,7 @@ export function workflowStepDeps(wiring: Wiring) {
     ledger: ledger(wiring),
     audit: audit(wiring),
     documents: documents(wiring),
+    files: fileStore(wiring),
     sessions: sessions(wiring),
     cache: responseCache(wiring),
     responses: storedResponses(wiring),

@@ -678,8 +678,8 @@ function planeStores(
 
 /** A silo plane's stores, as its tenant's data is deleted there. */
 function purgeOf(silo: PlatformDeps) {
-  const { ledger, audit, documents, vectors, registry, adapterHost, inferenceProfiles } = silo;
-  return { ledger, audit, documents, vectors, inferenceProfiles, adapterStore: { registry, host: adapterHost } };
+  const { ledger, audit, documents, files, vectors, registry, adapterHost, inferenceProfiles } = silo;
+  return { ledger, audit, documents, files, vectors, inferenceProfiles, adapterStore: { registry, host: adapterHost } };
 }
 
 /**

@@ -5,6 +5,7 @@ import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AwsCredentialIdentity } from '@smithy/types';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { PLANE_RESOURCES_OUTPUT, type PlaneResources, planeResourcesSchema } from '../contract/placement';
 import { BedrockInferenceProfiles } from '../lambdas/adapters/bedrock-inference-profiles';
@@ -19,6 +20,7 @@ import { DynamoDbTenantPartitions } from '../lambdas/adapters/dynamodb-tenant-pa
 import { DynamoDbTenantRegistry } from '../lambdas/adapters/dynamodb-tenant-registry';
 import type { DocumentClient } from '../lambdas/adapters/dynamodb-wire';
 import { OpenSearchVectorIndex } from '../lambdas/adapters/opensearch-vector-index';
+import { S3FileStore } from '../lambdas/adapters/s3-file-store';
 import { S3VectorsIndex } from '../lambdas/adapters/s3vectors-vector-index';
 import { SageMakerAdapterHost } from '../lambdas/adapters/sagemaker-adapter-host';
 import { SqsIngestQueue } from '../lambdas/adapters/sqs-ingest-queue';
@@ -115,6 +117,10 @@ export async function runPlacementBuild(
       ledger: new DynamoDbLedger(own, silo.ledgerTableName, { reservationTtlMs: 0 }),
       audit: new DynamoDbAuditLog(own, silo.auditTableName, pool.auditRetentionDays),
       documents: new DynamoDbDocumentStore(own, silo.documentTableName),
+      // A silo deployed before planes had a files bucket holds no files.
+      files: silo.filesBucketName
+        ? new S3FileStore(silo.filesBucketName, { region: silo.region }, buildSession(silo.region))
+        : { deleteAll: async () => 0 },
       vectors: siloStores.vectors,
       // The silo's adapters: their components must go before its endpoint can.
       adapterStore: { registry: siloStores.registry, host: siloStores.adapterHost },
@@ -198,6 +204,12 @@ function poolPlane(env: NodeJS.ProcessEnv): PlatformSettings & { readonly apiUrl
   return { ...settingsFromEnv(env), apiUrl: env.POOL_API_URL ?? '' };
 }
 
+/** The build's own tenant session (its profile's `credential_process`), for the adapters that ask for a tenant's. */
+function buildSession(region: string): { credentialsFor: () => Promise<AwsCredentialIdentity> } {
+  const credentials = new DynamoDBClient({ region }).config.credentials;
+  return { credentialsFor: () => credentials() };
+}
+
 /**
  * A plane's stores for the copy, signed with the build's tenant session: it reaches the tenant's
  * partitions of the pool and the resources tagged with the tenant (the silo's), and nothing else.
@@ -205,9 +217,8 @@ function poolPlane(env: NodeJS.ProcessEnv): PlatformSettings & { readonly apiUrl
 function storesOf(pool: PlatformSettings, plane: PlaneResources): PlaneStores {
   const own = ownDynamoDb(plane.region);
   const db = own();
-  const credentials = new DynamoDBClient({ region: plane.region }).config.credentials;
   const dimensions = resolveModel(pool.catalog, pool.retrieval.embeddingModel, 'embedding').dimensions;
-  const build = { credentialsFor: () => credentials() };
+  const build = buildSession(plane.region);
   const stores = pool.retrieval.vectorStores;
   return {
     registry: new DynamoDbTenantRegistry(db, plane.tenantTableName),

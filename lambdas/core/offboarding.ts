@@ -5,6 +5,7 @@ import type {
   AdapterHost,
   AuditLog,
   DocumentStore,
+  FileStore,
   InferenceProfiles,
   Ledger,
   ResponseCache,
@@ -28,6 +29,8 @@ export interface OffboardingDeps {
   readonly ledger: Pick<Ledger, 'deleteAll'>;
   readonly audit: Pick<AuditLog, 'deleteAll'>;
   readonly documents: Pick<DocumentStore, 'deleteAll'>;
+  /** The tenant's uploaded files (batches' input and output). */
+  readonly files: Pick<FileStore, 'deleteAll'>;
   readonly sessions: Pick<SessionStore, 'deleteAll'>;
   readonly cache: Pick<ResponseCache, 'deleteAll'>;
   readonly responses: Pick<ResponseStore, 'deleteAll'>;
@@ -55,6 +58,7 @@ export const TENANT_STORES = [
   'documents',
   'audit_records',
   'ledger_items',
+  'files',
   'api_keys',
   'inference_profiles',
 ] as const;
@@ -121,6 +125,7 @@ export async function purgeTenantData(
     documents: () => deps.documents.deleteAll(tenantId),
     audit_records: () => deps.audit.deleteAll(tenantId),
     ledger_items: () => deps.ledger.deleteAll(tenantId),
+    files: () => deps.files.deleteAll(tenantId),
     // The plane's own registry, as its templates: the pool's record keeps the progress.
     api_keys: () => deps.adapterStore.registry.deleteApiKeys(tenantId),
     // Its own, and those a move made in another region (`targetInferenceProfiles`) before it ended.

@@ -17,6 +17,7 @@ export type OffboardingDeps = Pick<
   | 'ledger'
   | 'audit'
   | 'documents'
+  | 'files'
   | 'sessions'
   | 'cache'
   | 'responses'

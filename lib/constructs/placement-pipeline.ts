@@ -285,6 +285,17 @@ export class PlacementPipeline extends Construct {
         actions: S3VECTORS_INDEX_ACTIONS.map((action) => `s3vectors:${action}`),
         resources: [arn('s3vectors', `bucket/*/index/${TENANT_INDEX_PREFIX}${tenant}`)],
       }),
+      // The tenant's prefix of a files bucket of the account (a silo's is purged before its stack goes).
+      new PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [`arn:${partition}:s3:::*`],
+        conditions: { StringLike: { 's3:prefix': `${tenant}/*` }, StringEquals: { 's3:ResourceAccount': account } },
+      }),
+      new PolicyStatement({
+        actions: ['s3:DeleteObject'],
+        resources: [`arn:${partition}:s3:::*/${tenant}/*`],
+        conditions: { StringEquals: { 's3:ResourceAccount': account } },
+      }),
       new PolicyStatement({
         actions: [...OPENSEARCH_INDEX_ACTIONS],
         resources: [

@@ -410,6 +410,7 @@ export class TenantPlane extends Construct {
       documentTableName: stores.documents.table.tableName,
       opensearchEndpoint: stores.search.endpoint,
       vectorBucketName: stores.vectors.bucketName,
+      filesBucketName: stores.files.bucket.bucketName,
       ingestQueueUrl: ingest.queue.queueUrl,
       // A move loads the tenant's adapters here (`loadAdaptersAt`).
       ...(adapterEndpoint && { adapterEndpoint: adapterEndpoint.settings }),

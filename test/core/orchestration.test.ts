@@ -213,6 +213,7 @@ describe('offboarding', () => {
       documents: 1,
       audit_records: 0,
       ledger_items: 1,
+      files: 0,
       api_keys: 0,
       // onboarding gave it a profile of each of the catalog's three Bedrock models
       inference_profiles: 3,

@@ -10,6 +10,7 @@ import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
 import { lambdaContext } from '../../local/lambda-context';
 import { ledgerState } from '../support/ledger';
 import { call, localDynamoDb, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
+import { tenantContext } from '../support/tenant';
 import { fillerText } from '../support/text';
 
 /**
@@ -114,6 +115,9 @@ describe('a tenant across its life', () => {
   it('offboarding waits out cached credentials, deletes what they wrote meanwhile, and the id is never reused', async () => {
     const { apiKey } = await onboard(platform, 'leaving-co', { tier: 'standard' });
     expect((await call(platform, 'POST', '/v1/chat/completions', { credential: apiKey, body: chat })).status).toBe(200);
+    // a file it uploaded, in its prefix of the files bucket
+    const file = { id: 'file-leaving', filename: 'input.jsonl', purpose: 'batch' } as const;
+    await platform.deps.files.put(tenantContext('leaving-co'), file, new Uint8Array(Buffer.from('{}\n')));
 
     const started = await admin('DELETE', '/admin/tenants/leaving-co');
     expect(started.status).toBe(202);
@@ -145,7 +149,7 @@ describe('a tenant across its life', () => {
     expect(tombstone).toMatchObject({
       status: 'offboarded',
       offboarding: {
-        deleted: { chunks: 1, documents: 1, audit_records: 3, ledger_items: 2, api_keys: 1 },
+        deleted: { chunks: 1, documents: 1, audit_records: 3, ledger_items: 2, files: 1, api_keys: 1 },
         completed_at: expect.any(String),
       },
     });

@@ -98,8 +98,9 @@ describe('Lambda bundles', () => {
       embeddings: model,
       'ingest-worker': [...model, 'client-s3vectors', 'client-sqs'],
       models: base,
-      offboarding: workflow,
-      placement: workflow,
+      // The tenant's files go with the rest of its data.
+      offboarding: [...workflow, 'client-s3'],
+      placement: [...workflow, 'client-s3'],
       retrieve: [...model, 'client-s3vectors'],
       sessions: base,
       usage: base,

@@ -289,7 +289,7 @@ describe('PlacementPipeline (pool stack)', () => {
     const data = run.filter(
       (s) => !['sts:AssumeRole', 'bedrock:ListInferenceProfiles', 'sqs:SendMessage'].includes(String(s.Action)),
     );
-    expect(data.length).toBe(12);
+    expect(data.length).toBe(14);
     // ...a move creates adapter components only with its tenant's tag, on an endpoint tagged with it
     expect(run).toContainEqual(
       expect.objectContaining({
