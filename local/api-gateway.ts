@@ -8,6 +8,7 @@ import type {
   PolicyDocument,
 } from 'aws-lambda';
 import { errorBody } from '../contract/errors';
+import { BINARY_MEDIA_TYPES } from '../contract/files';
 import { STREAMING_HANDLER_TIMEOUT_SECONDS } from '../contract/lambda';
 import {
   AUTHORIZER_DENY_REASON,
@@ -192,8 +193,10 @@ export function createLocalApiGateway(options: LocalApiGatewayOptions) {
       pathParameters: Object.keys(matched.pathParameters).length > 0 ? matched.pathParameters : null,
       stageVariables: null,
       requestContext: { ...requestContext, authorizer: authorizerContext },
-      body: body.length > 0 ? body.toString('utf8') : null,
-      isBase64Encoded: false,
+      // As API Gateway does with the API's binary media types: their bodies as base64.
+      ...(binary(headers)
+        ? { body: body.length > 0 ? body.toString('base64') : null, isBase64Encoded: true }
+        : { body: body.length > 0 ? body.toString('utf8') : null, isBase64Encoded: false }),
     };
     try {
       const result = await options.handlers[matched.route.handler](
@@ -302,4 +305,10 @@ function wildcardPattern(pattern: string): RegExp {
       .map((part) => part.replace(/[.+?^${}()[\]\\|]/g, '\\$&'))
       .join('.*')}$`,
   );
+}
+
+/** Whether a request's body is one of the API's binary media types (its content type, parameters aside). */
+function binary(headers: Record<string, string>): boolean {
+  const contentType = Object.entries(headers).find(([name]) => name.toLowerCase() === 'content-type')?.[1] ?? '';
+  return (BINARY_MEDIA_TYPES as readonly string[]).includes(contentType.split(';')[0].trim().toLowerCase());
 }

@@ -1,6 +1,16 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { deleteDocument, documentView, getDocument, ingestDocument } from '../core/documents';
 import { PlatformError } from '../core/errors';
+import {
+  deleteFile,
+  fileContent,
+  fileListQuerySchema,
+  fileView,
+  getFile,
+  isUploadedForm,
+  listFiles,
+  uploadFile,
+} from '../core/files';
 import { pageQuerySchema } from '../core/paging';
 import { documentRequestSchema } from '../core/retrieval';
 import { documents, lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
@@ -17,7 +27,10 @@ export type DocumentsDeps = Pick<
   'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'embedder' | 'vectors' | 'documents' | 'queue' | 'files'
 >;
 
-/** `POST /v1/documents`, `GET /v1/documents`, `GET` and `DELETE /v1/documents/{id}`: the caller's own documents only. */
+/**
+ * `POST /v1/documents`, `GET /v1/documents`, `GET` and `DELETE /v1/documents/{id}`, and OpenAI's
+ * files (`/v1/files...`): the caller's own documents and files only.
+ */
 export function create(deps: DocumentsDeps) {
   const retrieval = modelDeps(deps);
   const id = (event: ApiEvent) => event.pathParameters?.id ?? '';
@@ -35,6 +48,26 @@ export function create(deps: DocumentsDeps) {
     'GET /v1/documents/{id}': async (event, { tenant }) =>
       json(200, documentView(await getDocument(deps, tenant, id(event)))),
     'DELETE /v1/documents/{id}': async (event, { tenant }) => json(200, await deleteDocument(deps, tenant, id(event))),
+    // OpenAI's files API, for batches' input and output: the caller's own files only.
+    'POST /v1/files': async (event, { tenant }) => {
+      if (!isUploadedForm(event.body)) {
+        throw new PlatformError(
+          'invalid_request',
+          'upload a file as multipart/form-data, with fields file and purpose',
+        );
+      }
+      return json(200, fileView(await uploadFile(deps, tenant, event.body)));
+    },
+    'GET /v1/files': async (event, { tenant }) =>
+      json(200, await listFiles(deps, tenant, fileListQuerySchema.parse(event.queryStringParameters ?? {}))),
+    'GET /v1/files/{id}': async (event, { tenant }) => json(200, fileView(await getFile(deps, tenant, id(event)))),
+    'GET /v1/files/{id}/content': async (event, { tenant }) => ({
+      statusCode: 200,
+      // Batch files are UTF-8 text (checked at upload, written so by the batch runner).
+      headers: { 'content-type': 'application/octet-stream' },
+      body: Buffer.from(await fileContent(deps, tenant, id(event))).toString('utf8'),
+    }),
+    'DELETE /v1/files/{id}': async (event, { tenant }) => json(200, await deleteFile(deps, tenant, id(event))),
   };
   return lambdaFunction(
     tenantApi(deps).handler(async (event, context) => {

@@ -2,12 +2,14 @@ import { isDeepStrictEqual } from 'node:util';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type ErrorCode, errorBody, errorBodyFor, statusOf } from '../../contract/errors';
+import { MAX_UPLOAD_BYTES } from '../../contract/files';
 import { dialectOf } from '../../contract/routes';
 import type { LimitScope } from '../../contract/tenancy';
 import { ZodError } from '../../contract/zod';
 import { annotateTrace } from '../adapters/xray-annotations';
 import { type AuditDetail, type AuditEntry, boundedAuditEntry } from '../core/audit';
 import { PlatformError } from '../core/errors';
+import type { UploadedForm } from '../core/files';
 import { type ModelCall, modelCallBudgetMs } from '../core/metering';
 import type { AuditLog, PlatformMetrics } from '../core/ports';
 import { assertCredentialCurrent, assertNoTenantOverride, type TenantContext, tenantContexts } from '../core/tenant';
@@ -112,6 +114,9 @@ function errorResponses<C extends ApiContext>(): MiddlewareObj<ApiEvent, APIGate
   };
 }
 
+/** An upload's form: a file of at most `MAX_UPLOAD_BYTES`, and its fields and boundaries. */
+const MAX_FORM_BYTES = MAX_UPLOAD_BYTES + 64 * 1024;
+
 /** A request header by its lower-case name (API Gateway keeps the client's case). */
 export function header(event: Pick<ApiEvent, 'headers'>, name: string): string | undefined {
   const entry = Object.entries(event.headers ?? {}).find(([key]) => key.toLowerCase() === name);
@@ -134,8 +139,10 @@ function depthExceeds(root: unknown, limit: number): boolean {
 }
 
 /**
- * Parses a JSON body. Written here rather than taken from `@middy/http-json-body-parser`, which
- * reports a wrong content type and broken JSON alike as 415, where the API has distinct codes.
+ * Parses a JSON body, or keeps a file upload's form (`multipart/form-data`, up to a file's size and
+ * its form) as bytes for its route to read. Written here rather than taken from
+ * `@middy/http-json-body-parser`, which reports a wrong content type and broken JSON alike as 415,
+ * where the API has distinct codes.
  */
 function jsonBody<C extends ApiContext>(maxBytes: number): MiddlewareObj<ApiEvent, APIGatewayProxyResult, Error, C> {
   return {
@@ -145,13 +152,19 @@ function jsonBody<C extends ApiContext>(maxBytes: number): MiddlewareObj<ApiEven
         event.body = undefined;
         return;
       }
-      const raw = event.isBase64Encoded
-        ? Buffer.from(String(event.body), 'base64').toString('utf8')
-        : String(event.body);
-      if (Buffer.byteLength(raw) > maxBytes) {
+      const bytes = Buffer.from(String(event.body), event.isBase64Encoded ? 'base64' : 'utf8');
+      const contentType = header(event, 'content-type') ?? '';
+      if (/^multipart\/form-data\s*;/i.test(contentType)) {
+        if (bytes.byteLength > MAX_FORM_BYTES) {
+          throw new PlatformError('payload_too_large', `an upload holds at most ${MAX_UPLOAD_BYTES} bytes of file`);
+        }
+        event.body = { bytes, contentType } satisfies UploadedForm;
+        return;
+      }
+      if (bytes.byteLength > maxBytes) {
         throw new PlatformError('payload_too_large', `request body exceeds ${maxBytes} bytes`);
       }
-      const contentType = header(event, 'content-type') ?? '';
+      const raw = bytes.toString('utf8');
       if (!/^application\/([\w.-]+\+)?json\s*(;|$)/i.test(contentType)) {
         throw new PlatformError('unsupported_content_type', 'content-type must be application/json');
       }

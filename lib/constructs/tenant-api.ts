@@ -17,6 +17,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { errorBody } from '../../contract/errors';
+import { BINARY_MEDIA_TYPES } from '../../contract/files';
 import { ITEM_ACCESS_ACTIONS } from '../../contract/iam';
 import { STREAMING_HANDLER_TIMEOUT_SECONDS } from '../../contract/lambda';
 import {
@@ -100,6 +101,8 @@ export class TenantApi extends Construct {
     this.api = new RestApi(this, 'Api', {
       description: 'Multi-tenant AI platform: OpenAI-compatible tenant API and admin API',
       cloudWatchRole: true,
+      // A file upload's form reaches its function as bytes (base64), not as text.
+      binaryMediaTypes: [...BINARY_MEDIA_TYPES],
       deployOptions: {
         stageName: this.stageName,
         accessLogDestination: new LogGroupLogDestination(accessLogs),

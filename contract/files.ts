@@ -1,0 +1,17 @@
+/**
+ * The largest file `POST /v1/files` takes. A synchronous Lambda invocation carries at most 6 MB, and
+ * API Gateway passes a multipart upload on as base64 (4 bytes for 3): 4 MiB of file, with its form.
+ */
+export const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
+
+/** The content types API Gateway passes on as bytes (base64), not text: a file upload's form. */
+export const BINARY_MEDIA_TYPES = ['multipart/form-data'] as const;
+
+/** A file's id: `file-` and lower-case letters and digits (the platform makes them, sorting newest first). */
+export const FILE_ID_PATTERN = /^file-[a-z0-9]{1,64}$/;
+
+/** The routes a batch's lines may call: each line's `url`, the same for every line of a file. */
+export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/embeddings'] as const;
+
+/** The most lines a batch input file holds (OpenAI's limit). */
+export const MAX_BATCH_LINES = 50_000;
