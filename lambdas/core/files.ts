@@ -74,7 +74,8 @@ export async function uploadFile(deps: FileDeps, tenant: TenantContext, form: Up
   const bytes = new Uint8Array(await file.arrayBuffer());
   checkBatchLines(decodeUtf8(bytes));
   // A name is the caller's text, kept as given (an object key encodes it), but never a path's dot segment.
-  const given = (file as File).name.slice(0, 255);
+  // Cut at 255 UTF-16 units, never inside a character: half of one is no text (its key cannot encode it).
+  const given = (file as File).name.slice(0, 255).replace(/[\uD800-\uDBFF]$/, '');
   const filename = given === '' || given === '.' || given === '..' ? 'batch.jsonl' : given;
   return deps.files.put(tenant, { id: newFileId(deps.now()), filename, purpose }, bytes);
 }

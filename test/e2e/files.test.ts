@@ -71,6 +71,14 @@ describe('files', () => {
     expect(tooLarge).toMatchObject({ status: 413 });
   });
 
+  it('keeps a long name cut to 255 characters well formed when the cut falls inside a character (not a 500)', async () => {
+    // The 255th UTF-16 unit is the first half of the emoji: a cut there leaves half a character.
+    const name = `${'a'.repeat(254)}\u{1F600}.jsonl`;
+    const created = await acme.files.create({ file: await toFile(Buffer.from(lines), name), purpose: 'batch' });
+    expect(created.filename).toBe('a'.repeat(254));
+    expect(await acme.files.retrieve(created.id)).toMatchObject({ filename: 'a'.repeat(254) });
+  });
+
   it("deletes a tenant's files when it is offboarded", async () => {
     const { apiKey } = await onboard(platform, 'files-leaving');
     const leaving = new OpenAI({ baseURL: `${platform.url}/v1`, apiKey, maxRetries: 0 });
