@@ -292,6 +292,51 @@ const requestTo = (routes: readonly Route[]): fc.Arbitrary<GeneratedRequest> =>
     }),
   );
 
+/** A valid batch line, for forms whose file is otherwise well formed. */
+const BATCH_LINE = JSON.stringify({ custom_id: 'r', method: 'POST', url: '/v1/chat/completions', body: {} });
+
+/**
+ * A `multipart/form-data` upload as an attacker writes it by hand: odd and long file names (cut
+ * inside a character, `/`, `%`, `..`, NUL), a file that is a field, two files, odd purposes, a
+ * content type in any case, a wrong boundary, or a form cut short.
+ */
+const multipartOf = fc
+  .record({
+    filename: fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.string({ unit: 'binary', minLength: 250, maxLength: 260 }),
+      { arbitrary: fc.integer({ min: 252, max: 256 }).map((n) => `${'a'.repeat(n)}\u{1F600}.jsonl`), weight: 2 },
+      fc.constantFrom('..', '.', '../../x', 'a/b%2F..%00', '%', '%E0%A4%A', 'x'.repeat(2000), '\u20ac'.repeat(255)),
+    ),
+    purpose: fc.oneof({ arbitrary: fc.constant('batch'), weight: 4 }, fc.string({ maxLength: 20 })),
+    content: fc.oneof(
+      { arbitrary: fc.constant(BATCH_LINE), weight: 4 },
+      fc
+        .array(fc.constantFrom(BATCH_LINE, '{}', '', '[', BATCH_LINE.replace('"r"', '"s"')), { maxLength: 5 })
+        .map((l) => l.join('\n')),
+      { arbitrary: fc.string({ unit: 'binary', maxLength: 60 }), weight: 1 },
+    ),
+    fileAsField: rarely(fc.constant(true)),
+    twoFiles: rarely(fc.constant(true)),
+    boundaryCase: fc.constantFrom('multipart/form-data', 'Multipart/Form-Data', 'MULTIPART/FORM-DATA'),
+    wrongBoundary: rarely(fc.constant(true)),
+    cut: rarely(fc.nat({ max: 400 })),
+  })
+  .map(({ filename, purpose, content, fileAsField, twoFiles, boundaryCase, wrongBoundary, cut }) => {
+    const boundary = 'fuzzBoundary7';
+    const file = (name: string) =>
+      fileAsField
+        ? `Content-Disposition: form-data; name="file"\r\n\r\n${content}`
+        : `Content-Disposition: form-data; name="file"; filename="${name.replace(/["\r\n\\]/g, '_')}"\r\nContent-Type: application/jsonl\r\n\r\n${content}`;
+    const parts = [`Content-Disposition: form-data; name="purpose"\r\n\r\n${purpose}`, file(filename)];
+    if (twoFiles) parts.push(file('second.jsonl'));
+    const whole = Buffer.from(`${parts.map((part) => `--${boundary}\r\n${part}\r\n`).join('')}--${boundary}--\r\n`);
+    return {
+      body: cut === undefined ? whole : whole.subarray(0, cut),
+      contentType: `${boundaryCase}; boundary=${wrongBoundary ? 'other' : boundary}`,
+    };
+  });
+
 describe('every route answers bad input with a 4xx in the error shape, never a 5xx', () => {
   let platform: Awaited<ReturnType<typeof startTestPlatform>>;
   let apiKey: string;
@@ -342,6 +387,14 @@ describe('every route answers bad input with a 4xx in the error shape, never a 5
 
   it('holds for generated requests to every route', async () => {
     await fc.assert(fc.asyncProperty(requestTo(ROUTES), answersWithin4xx), { seed: 20261124, numRuns: 400 });
+  });
+
+  it('holds for multipart forms sent to every route, the files upload above all', async () => {
+    const upload = ROUTES.filter((route) => routeKey(route) === 'POST /v1/files');
+    const forms = fc
+      .oneof(requestTo(upload), requestTo(ROUTES))
+      .chain((request) => multipartOf.map((form) => ({ ...request, ...form, headers: undefined })));
+    await fc.assert(fc.asyncProperty(forms, answersWithin4xx), { seed: 20261207, numRuns: 300 });
   });
 
   it('holds for valid bodies with one part broken, at any depth', async () => {
