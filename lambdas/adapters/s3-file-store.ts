@@ -54,7 +54,8 @@ export class S3FileStore implements FileStore {
     );
     // The time S3 gave the object, as every later read reports it.
     const stored = await this.get(tenant, file.id);
-    if (!stored) throw new Error(`file ${file.id} not found after it was stored`);
+    // Deleted between its put and this read (its id listed meanwhile): the caller's race, a 409.
+    if (!stored) throw new PlatformError('conflict', `file ${file.id} was deleted as it was stored`);
     return stored;
   }
 

@@ -104,7 +104,8 @@ export type BatchLine = z.infer<typeof batchLineSchema>;
  * any line that is not is a 400 naming it (and the first line of a repeated `custom_id`).
  */
 export function checkBatchLines(text: string): BatchLine[] {
-  const rows = text.split('\n').map((row) => row.replace(/\r$/, ''));
+  // A leading byte order mark is not JSON, but some editors write one (JSON bodies allow it too).
+  const rows = (text.startsWith('\uFEFF') ? text.slice(1) : text).split('\n').map((row) => row.replace(/\r$/, ''));
   if (rows.at(-1) === '') rows.pop();
   if (rows.length > MAX_BATCH_LINES) {
     throw new PlatformError(

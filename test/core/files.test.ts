@@ -73,6 +73,10 @@ describe('files', () => {
     ).toMatch(/not a multipart form/);
   });
 
+  it('reads a batch file that starts with a byte order mark', () => {
+    expect(checkBatchLines(`\uFEFF${line('a')}\n${line('b')}`).map((row) => row.custom_id)).toEqual(['a', 'b']);
+  });
+
   it('makes ids that sort newest first', () => {
     const older = newFileId(Date.UTC(2026, 0, 1));
     const newer = newFileId(Date.UTC(2026, 11, 7));
