@@ -166,6 +166,22 @@ describe('LoRA adapters on the GPU endpoint', () => {
     expect(await list(acme)).toEqual([...Object.keys(config.models), `ft:${BASE}:support-bot`]);
   });
 
+  it("serves a route's adapter target as the tenant's own adapter, and passes over another tenant's", async () => {
+    const route = { targets: [{ model: `ft:${BASE}:support-bot` }, { model: 'nova-micro' }] };
+    expect((await admin('PUT', '/admin/tenants/acme-ai/routing', { routes: { support: route } })).status).toBe(200);
+    expect((await admin('PUT', '/admin/tenants/bravo-ai/routing', { routes: { support: route } })).status).toBe(200);
+    clock.advance(61_000); // past the authorizer's cached decisions
+    const own = await chat(acme, 'support');
+    expect(own.status).toBe(200);
+    expect(own.body.model).toBe(`ft:${BASE}:support-bot`);
+    expect(own.headers.get('x-attempts')).toBe(`ft:${BASE}:support-bot=ok`);
+    // bravo names acme's adapter: it is not bravo's, so the route goes straight to its next target.
+    const other = await chat(bravo, 'support');
+    expect(other.status).toBe(200);
+    expect(other.body.model).toBe('nova-micro');
+    expect(other.headers.get('x-attempts')).toBe('nova-micro=ok');
+  });
+
   it('works with the stock OpenAI SDK: models.list and a chat completion with the adapter', async () => {
     const client = new OpenAI({ apiKey: acme, baseURL: `${platform.url}/v1` });
     const ids = [];
