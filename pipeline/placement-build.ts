@@ -118,9 +118,7 @@ export async function runPlacementBuild(
       audit: new DynamoDbAuditLog(own, silo.auditTableName, pool.auditRetentionDays),
       documents: new DynamoDbDocumentStore(own, silo.documentTableName),
       // A silo deployed before planes had a files bucket holds no files.
-      files: silo.filesBucketName
-        ? new S3FileStore(silo.filesBucketName, { region: silo.region }, buildSession(silo.region))
-        : { deleteAll: async () => 0 },
+      files: silo.filesBucketName ? filesOf(silo, buildSession(silo.region)) : { deleteAll: async () => 0 },
       vectors: siloStores.vectors,
       // The silo's adapters: their components must go before its endpoint can.
       adapterStore: { registry: siloStores.registry, host: siloStores.adapterHost },
@@ -210,6 +208,12 @@ function buildSession(region: string): { credentialsFor: () => Promise<AwsCreden
   return { credentialsFor: () => credentials() };
 }
 
+/** A plane's files, with the build's tenant session: a move deploys both planes at this version, so both have a bucket. */
+function filesOf(plane: PlaneResources, session: ReturnType<typeof buildSession>): S3FileStore {
+  if (!plane.filesBucketName) throw new Error(`the plane in ${plane.region} has no files bucket: deploy it first`);
+  return new S3FileStore(plane.filesBucketName, { region: plane.region }, session);
+}
+
 /**
  * A plane's stores for the copy, signed with the build's tenant session: it reaches the tenant's
  * partitions of the pool and the resources tagged with the tenant (the silo's), and nothing else.
@@ -232,6 +236,7 @@ function storesOf(pool: PlatformSettings, plane: PlaneResources): PlaneStores {
       opensearch: new OpenSearchVectorIndex(plane.opensearchEndpoint, plane.region, build, dimensions, stores),
     }),
     documents: new DynamoDbDocumentStore(own, plane.documentTableName),
+    files: filesOf(plane, build),
     queue: new SqsIngestQueue(new SQSClient({ region: plane.region }), plane.ingestQueueUrl),
     budgetAlertMarks: new DynamoDbBudgetAlertMarks(db, plane.tenantTableName),
     adapterHost: new SageMakerAdapterHost(new SageMakerClient({ region: plane.region })),

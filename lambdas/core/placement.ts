@@ -16,9 +16,11 @@ import {
 import type {
   BudgetAlertMarks,
   DocumentStore,
+  FileStore,
   InferenceProfiles,
   IngestQueue,
   PlacementWorkflow,
+  StoredFile,
   TenantPartitions,
   TenantRegistry,
   TenantTable,
@@ -60,6 +62,8 @@ export interface PlaneStores extends AdapterPlane {
   readonly queue: IngestQueue;
   /** Budget thresholds announced: the silo goes on from them, announcing none twice. */
   readonly budgetAlertMarks: BudgetAlertMarks;
+  /** The tenant's uploaded files (the plane's files bucket). */
+  readonly files: FileStore;
   /** The plane's API base URL: where a silo forwards a returned tenant's calls (the pool's). */
   readonly apiUrl: string;
   /** The plane's AWS region: a tenant's inference profiles are called in their own region only. */
@@ -258,7 +262,7 @@ export interface MoveDeps extends PlacementDeps {
 /**
  * Copies everything the source plane holds for the tenant into the target while the source serves
  * it (the pool into its silo, or, returning, the silo into the pool): its record (served there once
- * switched), API keys and templates, its ledger, audit and document items as stored, each with its
+ * switched), API keys and templates, its files, its ledger, audit and document items as stored, each with its
  * base (what the catch-up merges the source's later writes against), its chunks, reindexed into the
  * target's index, its budget-alert marks, and its adapters, loaded on the target's GPU endpoint and
  * in service there before the move goes on. Its queued ingest jobs are queued in the target by the
@@ -291,6 +295,7 @@ export async function copyTenantData(deps: MoveDeps, tenantId: string): Promise<
     },
   );
   migrated.budget_alert_marks = await copyBudgetAlertMarks(deps, tenantId);
+  migrated.files = await syncFiles(deps, actingFor(source, PLACEMENT_ACTOR), actingFor(target, PLACEMENT_ACTOR));
   // In service at the target before the switch: its first adapter call there finds them.
   migrated.adapters = await loadAdaptersAt(deps.source.registry, deps.target, tenant, deps);
   // The ledger is copied by the switch: until then the source admits the tenant's calls against it.
@@ -559,6 +564,8 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
     // gone from the silo with the merge), and from it the pool's worker leaves them to the silo.
     const queuedJobs = await requeueJobs(deps.target, silo);
     await copyBudgetAlertMarks(deps, tenantId);
+    // The files uploaded or deleted at the source since the copy, now that it writes no more.
+    await syncFiles(deps, actingFor(tenant, PLACEMENT_ACTOR), silo);
     tenant = await advance(deps, tenantId, 'catch_up', (current) => ({
       ...current,
       status: 'cleaning',
@@ -581,6 +588,36 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
     );
   }
   return tenant;
+}
+
+/**
+ * Makes the target's files the source's: each file the target lacks copied (same id, name and
+ * purpose), each the source no longer has deleted. Returns how many it copied. Safe to repeat.
+ */
+async function syncFiles(deps: MoveDeps, source: TenantContext, target: TenantContext): Promise<number> {
+  const listAll = async (store: FileStore, tenant: TenantContext) => {
+    const files: StoredFile[] = [];
+    for (let after: string | undefined, more = true; more; ) {
+      const page = await store.list(tenant, { limit: 1_000, after });
+      files.push(...page.files);
+      more = page.hasMore;
+      after = page.files.at(-1)?.id;
+    }
+    return files;
+  };
+  const [held, there] = await Promise.all([listAll(deps.source.files, source), listAll(deps.target.files, target)]);
+  const thereIds = new Set(there.map((file) => file.id));
+  const heldIds = new Set(held.map((file) => file.id));
+  let copied = 0;
+  for (const file of held.filter((file) => !thereIds.has(file.id))) {
+    const content = await deps.source.files.content(source, file.id);
+    // Deleted at the source meanwhile: nothing to copy.
+    if (!content) continue;
+    await deps.target.files.put(target, { id: file.id, filename: file.filename, purpose: file.purpose }, content);
+    copied += 1;
+  }
+  for (const file of there.filter((file) => !heldIds.has(file.id))) await deps.target.files.delete(target, file.id);
+  return copied;
 }
 
 /**
@@ -711,7 +748,7 @@ export async function cleanPoolCopy(
 /**
  * Deletes a plane's copy of a moved tenant's data (the pool's after a promotion, the silo's after a
  * return), with the stores' offboarding deletes: its adapters (their components first), templates,
- * chunks, documents, audit and ledger items, and, given the profiles the tenant calls now, those of
+ * chunks, documents, audit and ledger items, files, and, given the profiles the tenant calls now, those of
  * its profiles (`tenant`'s, this plane's record) that are not among them.
  */
 export async function deleteTenantCopy(
@@ -734,6 +771,7 @@ export async function deleteTenantCopy(
   await plane.documents.deleteAll(tenantId);
   await plane.audit.deleteAll(tenantId);
   await plane.ledger.deleteAll(tenantId);
+  await plane.files.deleteAll(tenantId);
 }
 
 /**
@@ -793,6 +831,7 @@ export interface PlanePurge {
   readonly documents: { deleteAll(tenantId: string): Promise<number> };
   readonly audit: { deleteAll(tenantId: string): Promise<number> };
   readonly ledger: { deleteAll(tenantId: string): Promise<number> };
+  readonly files: { deleteAll(tenantId: string): Promise<number> };
   /** The tenant's profiles of the plane's region, once the target calls its own region's. */
   readonly inferenceProfiles: Pick<InferenceProfiles, 'deleteAll'>;
 }

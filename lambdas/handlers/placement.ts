@@ -27,7 +27,16 @@ export type PlacementStep = z.input<typeof stepSchema>;
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type PlacementDeps = Pick<
   PlatformDeps,
-  'settings' | 'registry' | 'ledger' | 'audit' | 'documents' | 'vectors' | 'adapterHost' | 'inferenceProfiles' | 'now'
+  | 'settings'
+  | 'registry'
+  | 'ledger'
+  | 'audit'
+  | 'documents'
+  | 'files'
+  | 'vectors'
+  | 'adapterHost'
+  | 'inferenceProfiles'
+  | 'now'
 >;
 
 /**

@@ -291,10 +291,22 @@ export class PlacementPipeline extends Construct {
         resources: [`arn:${partition}:s3:::*`],
         conditions: { StringLike: { 's3:prefix': `${tenant}/*` }, StringEquals: { 's3:ResourceAccount': account } },
       }),
+      // A move copies the tenant's files from one plane's bucket to the other's (and deletes the old copy).
       new PolicyStatement({
-        actions: ['s3:DeleteObject'],
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
         resources: [`arn:${partition}:s3:::*/${tenant}/*`],
         conditions: { StringEquals: { 's3:ResourceAccount': account } },
+      }),
+      // Either bucket's key, only through S3 and only for objects under the tenant's prefix.
+      new PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: [arn('kms', 'key/*')],
+        conditions: {
+          StringLike: {
+            'kms:ViaService': `s3.*.${Stack.of(this).urlSuffix}`,
+            'kms:EncryptionContext:aws:s3:arn': `arn:${partition}:s3:::*/${tenant}/*`,
+          },
+        },
       }),
       new PolicyStatement({
         actions: [...OPENSEARCH_INDEX_ACTIONS],

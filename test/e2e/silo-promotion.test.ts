@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SQSEvent } from 'aws-lambda';
+import OpenAI, { toFile } from 'openai';
 import type { TenantLimits } from '../../contract/tenancy';
 import { create as createIngestWorker } from '../../lambdas/handlers/ingest-worker';
 import { offboardingDrainSeconds, platformConfig } from '../../lib/config';
@@ -53,6 +54,16 @@ describe('promotion from the pool to a silo', () => {
     expect((await pool.deps.audit.list(tenant, { limit: 10 })).entries).toEqual([]);
     expect(await pool.deps.ledger.usage(tenant, { from: '2000-01-01', to: '2100-12-31' })).toEqual([]);
     expect((await pool.deps.vectors.exportChunks(tenant)).chunks).toEqual([]);
+    expect((await pool.deps.files.list(tenant, { limit: 10 })).files).toEqual([]);
+  };
+  /** A batch file uploaded with the stock SDK through `platform`. */
+  const uploadThrough = async (platform: LocalPlatform, apiKey: string, name: string) => {
+    const client = new OpenAI({ baseURL: `${platform.url}/v1`, apiKey, maxRetries: 0 });
+    const line = { custom_id: name, method: 'POST', url: '/v1/chat/completions', body: chat };
+    return client.files.create({
+      file: await toFile(Buffer.from(JSON.stringify(line)), `${name}.jsonl`),
+      purpose: 'batch',
+    });
   };
 
   it("moves a tenant's documents, chunks, usage, audit and keys to its silo, and nothing stays in the pool", async () => {
@@ -73,6 +84,7 @@ describe('promotion from the pool to a silo', () => {
       'titan-embed-text-v2',
     ]);
 
+    const earlyFile = await uploadThrough(pool, apiKey, 'early');
     const leaked = (await admin('POST', '/admin/tenants/bank-co/api-keys')).body;
     const template = { messages: [{ role: 'system', content: 'You answer for the bank.' }] };
     expect((await admin('PUT', '/admin/tenants/bank-co/prompts/teller', template)).status).toBe(200);
@@ -103,6 +115,7 @@ describe('promotion from the pool to a silo', () => {
       body: { id: 'late', text: 'The safe closes at five.' },
     });
     expect(lateUpload.status).toBe(201);
+    const lateFile = await uploadThrough(pool, apiKey, 'late');
 
     await pool.placement.runDue();
     expect((await admin('GET', '/admin/tenants/bank-co')).body.placement_status).toBe('catching_up');
@@ -114,18 +127,23 @@ describe('promotion from the pool to a silo', () => {
       placement: 'silo',
       placement_status: 'complete',
       silo_url: silo.url,
-      // the audit listing and the usage read before the move are audited too, after they answered
+      // the audit listing and the usage read before the move are audited too, after they answered, and the file's upload
       migrated: {
         api_keys: 2,
         budget_alert_marks: 0,
         documents: 1,
         chunks: 1,
         ledger_items: ledgerItems,
-        audit_records: auditBefore.length + 2,
+        audit_records: auditBefore.length + 3,
         prompts: 1,
+        files: 1,
         caught_up: expect.any(Number),
       },
     });
+    // the file uploaded before the copy and the one the pool took during the drain, both at the silo
+    const siloFiles = new OpenAI({ baseURL: `${silo.url}/v1`, apiKey, maxRetries: 0 }).files;
+    expect((await siloFiles.list()).data.map((file) => file.id).sort()).toEqual([earlyFile.id, lateFile.id].sort());
+    expect(await (await siloFiles.content(lateFile.id)).text()).toContain('"custom_id":"late"');
     expect(moved.migrated.caught_up).toBeGreaterThan(0);
     // the month adds up across both planes: every call once, the late ones the pool took included
     const totalsAfter = (await call(silo, 'GET', '/v1/usage', { credential: apiKey })).body.totals;

@@ -289,7 +289,26 @@ describe('PlacementPipeline (pool stack)', () => {
     const data = run.filter(
       (s) => !['sts:AssumeRole', 'bedrock:ListInferenceProfiles', 'sqs:SendMessage'].includes(String(s.Action)),
     );
-    expect(data.length).toBe(14);
+    expect(data.length).toBe(15);
+    // ...a move copies the tenant's files: objects under its prefix only, their keys only through S3 for them
+    expect(run).toContainEqual(
+      expect.objectContaining({
+        Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        Resource: { 'Fn::Join': ['', expect.arrayContaining([`:s3:::*/\${aws:PrincipalTag/tenantId}/*`])] },
+      }),
+    );
+    expect(run).toContainEqual(
+      expect.objectContaining({
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Condition: {
+          StringLike: expect.objectContaining({
+            'kms:EncryptionContext:aws:s3:arn': {
+              'Fn::Join': ['', expect.arrayContaining([`:s3:::*/\${aws:PrincipalTag/tenantId}/*`])],
+            },
+          }),
+        },
+      }),
+    );
     // ...a move creates adapter components only with its tenant's tag, on an endpoint tagged with it
     expect(run).toContainEqual(
       expect.objectContaining({
