@@ -4,6 +4,9 @@
  */
 export const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
 
+/** An upload's form: a file of at most `MAX_UPLOAD_BYTES`, and its fields and boundaries. */
+export const MAX_FORM_BYTES = MAX_UPLOAD_BYTES + 64 * 1024;
+
 /** The content types API Gateway passes on as bytes (base64), not text: a file upload's form. */
 export const BINARY_MEDIA_TYPES = ['multipart/form-data'] as const;
 

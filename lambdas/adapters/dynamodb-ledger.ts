@@ -56,6 +56,8 @@ const GRANT_PREFIX = 'GRANT#';
 /** `SCOPE#<kind>#<hash>` on the tenant's partition: one of its scopes with limits of their own (`reserveScope`). */
 const SCOPE_PREFIX = 'SCOPE#';
 const SCOPE_ATTRIBUTES = { kind: 'k', id: 'id' } as const;
+/** How many scopes' usage a report reads at once. */
+const SCOPES_READ_AT_ONCE = 8;
 /** One shard's counters and lease for a month. */
 const SHARD_PREFIX = 'SHARD#';
 /** One call in flight held by a record (a queued job), on its request's home shard. */
@@ -877,15 +879,20 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     range: { from: string; to: string },
   ): Promise<ScopeUsageRecord[]> {
     const scopes = await this.scopes(tenant.tenantId, kind);
-    const usages = await Promise.all(
-      scopes.map(async (scope) =>
-        (await this.usage({ ...tenant, tenantId: scope.ledgerId }, range)).map((record) => ({
-          ...record,
-          scope: scope.id,
-        })),
-      ),
-    );
-    return usages.flat();
+    const records: ScopeUsageRecord[] = [];
+    // A few scopes at a time: a tenant may have many end users, each a few queries.
+    for (let start = 0; start < scopes.length; start += SCOPES_READ_AT_ONCE) {
+      const usages = await Promise.all(
+        scopes.slice(start, start + SCOPES_READ_AT_ONCE).map(async (scope) =>
+          (await this.usage({ ...tenant, tenantId: scope.ledgerId }, range)).map((record) => ({
+            ...record,
+            scope: scope.id,
+          })),
+        ),
+      );
+      records.push(...usages.flat());
+    }
+    return records;
   }
 
   async deleteAll(tenantId: string): Promise<number> {

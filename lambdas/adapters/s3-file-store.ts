@@ -8,6 +8,7 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { FILE_ID_PATTERN } from '../../contract/files';
 import { PlatformError } from '../core/errors';
 import type { FileStore, StoredFile } from '../core/ports';
 import type { TenantContext } from '../core/tenant';
@@ -15,7 +16,6 @@ import { perTenant } from './per-tenant';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
 
 /** The ids the platform makes: anything else names no file, and never reaches S3. */
-const FILE_ID = /^file-[a-z0-9]{1,64}$/;
 const PURPOSES: readonly StoredFile['purpose'][] = ['batch', 'batch_output'];
 /** S3's longest key, in UTF-8 bytes; its largest ListObjectsV2 page and DeleteObjects batch. */
 const MAX_KEY_BYTES = 1024;
@@ -46,7 +46,7 @@ export class S3FileStore implements FileStore {
     file: Omit<StoredFile, 'bytes' | 'createdAt'>,
     body: Uint8Array,
   ): Promise<StoredFile> {
-    if (!FILE_ID.test(file.id)) throw new Error(`'${file.id}' is not a file id`);
+    if (!FILE_ID_PATTERN.test(file.id)) throw new Error(`'${file.id}' is not a file id`);
     const key = fileKey(tenant.tenantId, file);
     if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new PlatformError('invalid_request', 'filename is too long');
     await this.client(tenant.tenantId).send(
@@ -84,7 +84,7 @@ export class S3FileStore implements FileStore {
     page: { readonly limit: number; readonly after?: string },
   ): Promise<{ readonly files: StoredFile[]; readonly hasMore: boolean }> {
     const { tenantId } = tenant;
-    if (page.after !== undefined && !FILE_ID.test(page.after))
+    if (page.after !== undefined && !FILE_ID_PATTERN.test(page.after))
       throw new PlatformError('invalid_request', 'after must be a file id');
     // One more than asked tells whether there is more; ids are distinct, but a file is never counted twice.
     const wanted = page.limit + 1;
@@ -141,7 +141,7 @@ export class S3FileStore implements FileStore {
 
   /** The object of the file `id`, if the tenant has one; an id the platform cannot have made is not looked for. */
   private async find(tenantId: string, id: string): Promise<_Object | undefined> {
-    if (!FILE_ID.test(id)) return undefined;
+    if (!FILE_ID_PATTERN.test(id)) return undefined;
     const answer = await this.client(tenantId).send(
       new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${tenantId}/${id}/`, MaxKeys: 1 }),
     );
@@ -160,7 +160,7 @@ function storedFile(tenantId: string, object: _Object): StoredFile | undefined {
   if (!object.Key?.startsWith(prefix)) return undefined;
   const [id, purpose, name, ...rest] = object.Key.slice(prefix.length).split('/');
   const known = PURPOSES.find((p) => p === purpose);
-  if (!FILE_ID.test(id) || !known || name === undefined || rest.length > 0) return undefined;
+  if (!FILE_ID_PATTERN.test(id) || !known || name === undefined || rest.length > 0) return undefined;
   let filename: string;
   try {
     filename = decodeURIComponent(name);

@@ -474,7 +474,7 @@ async function prepareChat(
   };
 }
 
-/** `make` of each item it accepts, in order; when it accepts none, its refusal of the first. */
+/** `make` of each item it accepts, in order; when it accepts none, its refusal of the first. A bug is no refusal: thrown. */
 function eachAccepted<T, R>(items: readonly T[], make: (item: T) => R): R[] {
   const made: R[] = [];
   let firstRefusal: unknown;
@@ -482,6 +482,7 @@ function eachAccepted<T, R>(items: readonly T[], make: (item: T) => R): R[] {
     try {
       made.push(make(item));
     } catch (error) {
+      if (!(error instanceof PlatformError)) throw error;
       if (index === 0) firstRefusal = error;
     }
   }

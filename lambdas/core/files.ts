@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { BATCH_ENDPOINTS, FILE_ID_PATTERN, MAX_BATCH_LINES, MAX_UPLOAD_BYTES } from '../../contract/files';
+import {
+  BATCH_ENDPOINTS,
+  FILE_ID_PATTERN,
+  MAX_BATCH_LINES,
+  MAX_FORM_BYTES,
+  MAX_UPLOAD_BYTES,
+} from '../../contract/files';
 import * as z from '../../contract/zod';
 import { PlatformError } from './errors';
 import type { FileStore, StoredFile } from './ports';
@@ -56,7 +62,7 @@ export function newFileId(nowMs: number): string {
  * line, an error naming the line), stored under the tenant's own prefix.
  */
 export async function uploadFile(deps: FileDeps, tenant: TenantContext, form: UploadedForm): Promise<StoredFile> {
-  if (form.bytes.byteLength > MAX_UPLOAD_BYTES + 64 * 1024) throw tooLarge();
+  if (form.bytes.byteLength > MAX_FORM_BYTES) throw tooLarge();
   let fields: FormData;
   try {
     fields = await new Response(form.bytes, { headers: { 'content-type': form.contentType } }).formData();
@@ -169,8 +175,16 @@ export async function deleteFile(deps: FileDeps, tenant: TenantContext, id: stri
 
 /** `GET /v1/files`: OpenAI's cursor page, newest first. */
 export async function listFiles(deps: FileDeps, tenant: TenantContext, query: z.infer<typeof fileListQuerySchema>) {
-  const page = await deps.files.list(tenant, { limit: query.limit, after: query.after });
-  const data = page.files.filter((file) => !query.purpose || file.purpose === query.purpose).map(fileView);
+  // A page the purpose filters empty is read past, so `has_more` always comes with a cursor.
+  let page: Awaited<ReturnType<FileStore['list']>>;
+  let files: StoredFile[] = [];
+  let after = query.after;
+  do {
+    page = await deps.files.list(tenant, { limit: query.limit, after });
+    files = page.files.filter((file) => !query.purpose || file.purpose === query.purpose);
+    after = page.files.at(-1)?.id;
+  } while (files.length === 0 && page.hasMore);
+  const data = files.map(fileView);
   return {
     object: 'list' as const,
     data,

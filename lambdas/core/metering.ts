@@ -110,7 +110,7 @@ export class MeteredCall {
       retriedWhenRefused?: boolean;
       /** Written with the settle of a call that finishes. */
       auditAtSettle?: AuditAtSettle;
-      /** Its reservations in its scopes (its API key's, its end user's), settled and released with the tenant's. */
+      /** Its reservations in its scopes (its project's, API key's, end user's), settled and released with the tenant's. */
       scoped?: readonly Reservation[];
     } = {},
   ) {}
@@ -281,10 +281,11 @@ const SCOPE_NAMES = {
   user: "this end user's own limit",
 } as const;
 
-/** Gives a call's reservations back, the tenant's and its scopes'. */
+/** Gives a call's reservations back, the tenant's and its scopes' (each tried, whichever fails). */
 async function release(deps: MeteringDeps, reservation: Reservation, scoped: readonly Reservation[] = []) {
-  await deps.ledger.release(reservation);
-  await Promise.all(scoped.map((held) => deps.ledger.release(held)));
+  const released = await Promise.allSettled([reservation, ...scoped].map((held) => deps.ledger.release(held)));
+  const failed = released.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Runs one model call inside the ledger: admitted, run, and settled what it reports it used. */

@@ -564,7 +564,7 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
     // gone from the silo with the merge), and from it the pool's worker leaves them to the silo.
     const queuedJobs = await requeueJobs(deps.target, silo);
     await copyBudgetAlertMarks(deps, tenantId);
-    // The files uploaded or deleted at the source since the copy, now that it writes no more.
+    // The files uploaded at the source since the copy, now that it writes no more.
     await syncFiles(deps, actingFor(tenant, PLACEMENT_ACTOR), silo);
     tenant = await advance(deps, tenantId, 'catch_up', (current) => ({
       ...current,
@@ -591,8 +591,10 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
 }
 
 /**
- * Makes the target's files the source's: each file the target lacks copied (same id, name and
- * purpose), each the source no longer has deleted. Returns how many it copied. Safe to repeat.
+ * Copies each file of the source the target lacks (same id, name and purpose); returns how many.
+ * Safe to repeat. Nothing is deleted at the target: since the switch it serves the tenant, and a
+ * file only it holds may be one uploaded there (a file deleted at the source during the drain is
+ * back at the target: its deletion is not carried).
  */
 async function syncFiles(deps: MoveDeps, source: TenantContext, target: TenantContext): Promise<number> {
   const listAll = async (store: FileStore, tenant: TenantContext) => {
@@ -607,7 +609,6 @@ async function syncFiles(deps: MoveDeps, source: TenantContext, target: TenantCo
   };
   const [held, there] = await Promise.all([listAll(deps.source.files, source), listAll(deps.target.files, target)]);
   const thereIds = new Set(there.map((file) => file.id));
-  const heldIds = new Set(held.map((file) => file.id));
   let copied = 0;
   for (const file of held.filter((file) => !thereIds.has(file.id))) {
     const content = await deps.source.files.content(source, file.id);
@@ -616,7 +617,6 @@ async function syncFiles(deps: MoveDeps, source: TenantContext, target: TenantCo
     await deps.target.files.put(target, { id: file.id, filename: file.filename, purpose: file.purpose }, content);
     copied += 1;
   }
-  for (const file of there.filter((file) => !heldIds.has(file.id))) await deps.target.files.delete(target, file.id);
   return copied;
 }
 

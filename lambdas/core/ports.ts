@@ -194,7 +194,7 @@ export interface UsageRecord {
   readonly costNanoUsd: number;
 }
 
-/** A scope below a tenant with limits of its own: one of its API keys, or one of its end users. */
+/** A scope below a tenant with limits of its own: one of its projects, API keys or end users. */
 export interface LedgerScope {
   readonly kind: 'project' | 'key' | 'user';
   /** The project's name, the key's id, or the end user's id as the caller gave it. */

@@ -106,7 +106,7 @@ export function fallbackCondition(error: unknown): FallbackCondition | undefined
   }
 }
 
-/** The wait before a target's `retry`th retry: full jitter under 100 ms doubled per retry (at most 2 s), from the request id. */
+/** The wait before a target's `retry`th retry: full jitter under 200 ms, doubled each retry (at most 2 s), from the request id. */
 export function retryDelayMs(retry: number, requestId: string): number {
   return hash(`${requestId}#${retry}`) % Math.min(2_000, 100 * 2 ** (retry + 1));
 }

@@ -302,6 +302,7 @@ export async function changeApiKey(
   keyId: string,
   change: z.infer<typeof apiKeyChangeSchema>,
 ) {
+  if (!isKeyId(keyId)) throw new PlatformError('not_found', 'no such active API key');
   const tenant = await getTenant(deps, tenantId);
   assertLegal(tenant, 'configure', deps.siloTenantId);
   const project = change.project ?? undefined;

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type ErrorCode, errorBody, errorBodyFor, statusOf } from '../../contract/errors';
-import { MAX_UPLOAD_BYTES } from '../../contract/files';
+import { MAX_FORM_BYTES, MAX_UPLOAD_BYTES } from '../../contract/files';
 import { dialectOf } from '../../contract/routes';
 import type { LimitScope } from '../../contract/tenancy';
 import { ZodError } from '../../contract/zod';
@@ -61,7 +61,7 @@ export function errorResponse(
   dialect?: 'anthropic',
   /** A 409's resource as it is now, beside the error. */
   current?: unknown,
-  /** A 429's scope: whose limit refused it (`tenant`, `key`, `user`), in the error. */
+  /** A 429's scope: whose limit refused it (`tenant`, `project`, `key`, `user`), in the error (not in Anthropic's shape). */
   scope?: LimitScope,
 ) {
   const shown = message.length > MAX_ERROR_MESSAGE_CHARS ? `${message.slice(0, MAX_ERROR_MESSAGE_CHARS)}...` : message;
@@ -113,9 +113,6 @@ function errorResponses<C extends ApiContext>(): MiddlewareObj<ApiEvent, APIGate
     },
   };
 }
-
-/** An upload's form: a file of at most `MAX_UPLOAD_BYTES`, and its fields and boundaries. */
-const MAX_FORM_BYTES = MAX_UPLOAD_BYTES + 64 * 1024;
 
 /** A request header by its lower-case name (API Gateway keeps the client's case). */
 export function header(event: Pick<ApiEvent, 'headers'>, name: string): string | undefined {
@@ -267,7 +264,9 @@ function auditTrail(
 /** A routed model call's answer lists its attempts (`x-attempts: nova-lite=throttled, nova-micro=ok`). */
 function withAttempts({ context, response }: Request<TenantApiContext>): void {
   const attempts = context.audit?.attempts;
-  if (response && attempts) response.headers = { ...response.headers, 'x-attempts': attempts.join(', ') };
+  if (response && attempts && attempts.length > 0) {
+    response.headers = { ...response.headers, 'x-attempts': attempts.join(', ') };
+  }
 }
 
 /** The audit record of a tenant request answered with `status` at `at`, with what the handler added and `more`. */

@@ -116,6 +116,8 @@ describe('promotion from the pool to a silo', () => {
     });
     expect(lateUpload.status).toBe(201);
     const lateFile = await uploadThrough(pool, apiKey, 'late');
+    // ...while the silo, serving since the switch, takes files of its own, which the catch-up keeps
+    const siloFile = await uploadThrough(pool.silos.get('bank-co') as LocalPlatform, apiKey, 'at-silo');
 
     await pool.placement.runDue();
     expect((await admin('GET', '/admin/tenants/bank-co')).body.placement_status).toBe('catching_up');
@@ -140,9 +142,11 @@ describe('promotion from the pool to a silo', () => {
         caught_up: expect.any(Number),
       },
     });
-    // the file uploaded before the copy and the one the pool took during the drain, both at the silo
+    // the file uploaded before the copy, the one the pool took during the drain, and the silo's own
     const siloFiles = new OpenAI({ baseURL: `${silo.url}/v1`, apiKey, maxRetries: 0 }).files;
-    expect((await siloFiles.list()).data.map((file) => file.id).sort()).toEqual([earlyFile.id, lateFile.id].sort());
+    expect((await siloFiles.list()).data.map((file) => file.id).sort()).toEqual(
+      [earlyFile.id, lateFile.id, siloFile.id].sort(),
+    );
     expect(await (await siloFiles.content(lateFile.id)).text()).toContain('"custom_id":"late"');
     expect(moved.migrated.caught_up).toBeGreaterThan(0);
     // the month adds up across both planes: every call once, the late ones the pool took included
