@@ -85,7 +85,7 @@ export class FilesBucket extends Construct {
         actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
         resources: [this.encryptionKey.keyArn],
         conditions: {
-          StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` },
+          StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.${Stack.of(this).urlSuffix}` },
           StringLike: { 'kms:EncryptionContext:aws:s3:arn': this.bucket.arnForObjects(`${prefix}*`) },
         },
       }),
