@@ -382,7 +382,7 @@ async function prepareChat(
         deps,
         tenant,
         { query: question, topK: request.retrieval.top_k, filter: request.retrieval.filter },
-        call,
+        { ...call, user: request.user },
       )
     : [];
   // Everything the model will read, the tenant's own passages, template variables, tool calls and

@@ -302,12 +302,14 @@ export async function retrievePassages(
   deps: EmbedDeps & Pick<RetrievalDeps, 'vectors'>,
   tenant: TenantContext,
   request: { query: string; topK: number; filter?: Readonly<Record<string, string | number | boolean>> },
-  call: ModelCall,
+  /** `user`: the end user the request names, whose limits the query's embedding counts against too. */
+  call: ModelCall & { readonly user?: string },
 ): Promise<Passage[]> {
   // Not the request's audit record: the answer comes after the search (or, in a chat, the model's).
   const { vectors } = await embedTexts(deps, tenant, [request.query], {
     requestId: `${call.requestId}:query`,
     signal: call.signal,
+    user: call.user,
   });
   return deps.vectors.search(tenant, { vector: vectors[0], topK: request.topK, filter: request.filter });
 }

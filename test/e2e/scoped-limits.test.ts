@@ -84,6 +84,23 @@ describe('limits of a project, a key and an end user', () => {
     expect((await embed('frank')).status).toBe(200);
   });
 
+  it("counts a chat's retrieval embedding against its end user's limits too", async () => {
+    const { apiKey } = await onboard(platform, 'scoped-retrieval');
+    await admin('PATCH', '/admin/tenants/scoped-retrieval', { user_limits: { requestsPerMinute: 3 } });
+    clock.advance(61_000);
+    const grounded = (user: string) =>
+      call(platform, 'POST', '/v1/chat/completions', {
+        credential: apiKey,
+        body: { model: 'nova-micro', messages: [{ role: 'user', content: 'refunds?' }], retrieval: {}, user },
+      });
+    // Two model calls each: the query's embedding and the chat.
+    expect((await grounded('frank')).status).toBe(200);
+    const second = await grounded('frank');
+    expect(second.status).toBe(429);
+    expect(second.body.error.scope).toBe('user');
+    expect((await grounded('grace')).status).toBe(200);
+  });
+
   it('never lets 64 parallel first calls of a new end user past its monthly tokens, and bills the tenant only for those admitted', async () => {
     const { apiKey } = await onboard(platform, 'scoped-race', { tier: 'standard' });
     // Each call reserves its estimate (about 22 tokens) against 260 a month, and gives back at its
