@@ -1,5 +1,6 @@
 import { createServer, Agent as HttpAgent, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   GetCommand,
@@ -337,14 +338,17 @@ describe('the lean clients’ endpoint, when none is configured', () => {
     expect(
       serviceEndpoint('bedrock-runtime', 'us-east-1', { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: 'http://127.0.0.1:7000' }),
     ).toBe('http://127.0.0.1:7000');
-    // the regional endpoint of the region's partition, as the SDK resolves it (China's is amazonaws.com.cn)
-    expect(
-      ['cn-north-1', 'us-gov-west-1', 'eu-west-1'].map((region) => serviceEndpoint('dynamodb', region, {})),
-    ).toEqual([
-      'https://dynamodb.cn-north-1.amazonaws.com.cn',
-      'https://dynamodb.us-gov-west-1.amazonaws.com',
-      'https://dynamodb.eu-west-1.amazonaws.com',
-    ]);
+    // the regional endpoint of the region's partition (China's has a suffix of its own), as the SDK's
+    // endpoint rules resolve it: computed, never called
+    for (const region of ['cn-north-1', 'us-gov-west-1', 'eu-west-1']) {
+      const sdk = new DynamoDBClient({ region }).config.endpointProvider({ Region: region }).url.origin;
+      expect(serviceEndpoint('dynamodb', region, {})).toBe(sdk);
+    }
+    // the partition shows in the domain after `dynamodb.<region>.`, not only in the region
+    const domain = (region: string) =>
+      new URL(serviceEndpoint('dynamodb', region, {})).hostname.split('.').slice(2).join('.');
+    expect(domain('cn-north-1')).not.toBe(domain('eu-west-1'));
+    expect(domain('us-gov-west-1')).toBe(domain('eu-west-1'));
   });
 });
 
