@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { EventStreamCodec } from '@smithy/core/event-streams';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -25,6 +26,25 @@ export function localServer(
       }
     });
   });
+}
+
+/**
+ * Starts `server` on a free port of 127.0.0.1: its endpoint, and how to stop it (open keep-alive
+ * connections too, then `stopped`, the server's own clean-up, before it has closed).
+ */
+export async function listenLocally(
+  server: Server,
+  stopped?: () => void,
+): Promise<{ endpoint: string; close: () => Promise<void> }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections();
+      stopped?.();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 /** Reads a request body whole; local servers only ever see small requests. */

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { failAsAws, localServer, readBody, sendAwsError, sigV4Scope } from './aws-wire';
+import { failAsAws, listenLocally, localServer, readBody, sendAwsError, sigV4Scope } from './aws-wire';
 
 /** An event as a rule on the default bus would see it. */
 export interface LocalEvent {
@@ -53,13 +52,9 @@ export async function startLocalEventBridge(): Promise<LocalEventBridge> {
       JSON.stringify({ FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results }),
     );
   }, failAsAws);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const listening = await listenLocally(server);
   return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    ...listening,
     events,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
   };
 }

@@ -1,6 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { localServer, readBody, remember } from './aws-wire';
+import { listenLocally, localServer, readBody, remember } from './aws-wire';
 import { Journal } from './journal';
 import type { LocalSts } from './sts-server';
 
@@ -343,15 +342,10 @@ export async function startLocalOpenSearch(options: {
   }
 
   const server: Server = localServer(handle, sendOpenSearchError);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const listening = await listenLocally(server, () => compact());
   return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    ...listening,
     requests,
-    close: () => {
-      server.closeAllConnections();
-      compact();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
   };
 }
 

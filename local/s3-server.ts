@@ -1,8 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { TENANT_SESSION_TAG } from '../contract/iam';
-import { localServer, readBody, remember, sigV4Scope } from './aws-wire';
+import { listenLocally, localServer, readBody, remember, sigV4Scope } from './aws-wire';
 import { Journal } from './journal';
 import type { LocalSts } from './sts-server';
 
@@ -240,15 +239,10 @@ export async function startLocalS3(options: {
     if (error instanceof S3Error) sendXml(response, error.status, s3ErrorXml(error.code, error.message));
     else sendXml(response, 400, s3ErrorXml('InvalidRequest', `malformed request: ${(error as Error).message}`));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const listening = await listenLocally(server, () => journal?.close());
   return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    ...listening,
     requests,
-    close: () => {
-      server.closeAllConnections();
-      journal?.close();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
   };
 }
 

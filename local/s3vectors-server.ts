@@ -1,8 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { TENANT_SESSION_TAG } from '../contract/iam';
 import { S3VECTORS_INDEXES_PER_BUCKET } from '../contract/search';
-import { failAsAws, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
+import { failAsAws, listenLocally, localServer, readBody, remember, sendAwsError, sigV4Scope } from './aws-wire';
 import { Journal } from './journal';
 import type { LocalSts } from './sts-server';
 
@@ -282,15 +281,10 @@ export async function startLocalS3Vectors(options: {
   }
 
   const server: Server = localServer(handle, sendS3VectorsError);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const listening = await listenLocally(server, () => journal?.close());
   return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    ...listening,
     requests,
-    close: () => {
-      server.closeAllConnections();
-      journal?.close();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
   };
 }
 

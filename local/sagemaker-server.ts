@@ -1,5 +1,4 @@
 import type { IncomingHttpHeaders, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
 import type { AdapterEndpointSettings } from '../contract/adapters';
 import { parseJson } from '../lambdas/core/json';
@@ -7,6 +6,7 @@ import { countTokens } from '../lambdas/core/tokens';
 import {
   eventStreamMessage,
   failAsAws,
+  listenLocally,
   localServer,
   readBody,
   remember,
@@ -369,16 +369,12 @@ export async function startLocalSageMaker(options: {
       }),
     );
   }, failAsAws);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const listening = await listenLocally(server);
   return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    ...listening,
     requests,
     failCreations: (reason) => {
       failure = reason;
-    },
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
     },
   };
 }
