@@ -235,10 +235,7 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
           },
         },
       ],
-      (index) =>
-        index === 0
-          ? new PlatformError('conflict', `tenant '${tenant.tenantId}' changed`)
-          : new PlatformError('not_found', 'no such API key'),
+      keyWriteRefusal(tenant, 'no such API key'),
     );
   }
 
@@ -264,10 +261,7 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
           },
         },
       ],
-      (index) =>
-        index === 0
-          ? new PlatformError('conflict', `tenant '${tenant.tenantId}' changed`)
-          : new PlatformError('not_found', 'no such active API key'),
+      keyWriteRefusal(tenant, 'no such active API key'),
     );
   }
 
@@ -373,4 +367,15 @@ export class DynamoDbTenantRegistry implements TenantRegistry {
     const entries = await queryAll(this.db, { tableName: this.tableName, pk: tenantKey(tenantId), prefix: 'APIKEY#' });
     return entries.map((item) => String(item.keyId));
   }
+}
+
+/**
+ * Why a transaction writing one of the tenant's keys was refused, by the item that refused it: the
+ * first is the tenant's version check (it changed since it was read), any other the key's own.
+ */
+function keyWriteRefusal(tenant: TenantVersion, noKey: string): (index: number) => PlatformError {
+  return (index) =>
+    index === 0
+      ? new PlatformError('conflict', `tenant '${tenant.tenantId}' changed`)
+      : new PlatformError('not_found', noKey);
 }
