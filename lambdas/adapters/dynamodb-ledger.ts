@@ -190,17 +190,15 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     this.db = (ledgerId) => db(tenantOfLedger(ledgerId));
   }
 
-  reserve(
-    tenant: TenantContext,
-    request: { requestId: string; model: string; estimate: Estimate; nowMs: number; holdMs?: number },
-  ): Promise<Reservation> {
+  reserve(tenant: TenantContext, request: Parameters<Ledger['reserve']>[1]): Promise<Reservation> {
     return unavailableWhenExhausted(() => admitCall(this, tenant, request));
   }
 
   /**
    * One reserve on `shard`, trying the window the shard was last seen in first: its counters and
    * the call's hold, in the epoch's slot (one conditional update) or by a reservation record (a
-   * transaction with its put). `exists` when the record is there already.
+   * transaction with its put). A call held to the month alone takes its lease and its record, no
+   * window. `exists` when the record is there already.
    */
   async tryReserve(
     attempt: AdmissionAttempt,
@@ -209,8 +207,24 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     seen?: ShardState,
   ): Promise<'admitted' | 'refused' | 'exists'> {
     const { tenant, estimate, nowMs, month, shards } = attempt;
-    const window = minuteWindow(nowMs);
     const terms = leaseTerms(tenant.limits);
+    const lease = `${C.leaseTokens} >= :t AND ${C.leaseCost} >= :c AND ${C.termsTokens} = :mt AND ${C.termsCost} = :mc`;
+    if (!attempt.perMinute) {
+      return this.reserveByRecord(attempt, shard, {
+        UpdateExpression: `ADD ${C.leaseTokens} :negT, ${C.leaseCost} :negC, ${C.open} :one`,
+        ConditionExpression: lease,
+        ExpressionAttributeValues: {
+          ':t': estimate.tokens,
+          ':c': estimate.costNanoUsd,
+          ':negT': -estimate.tokens,
+          ':negC': -estimate.costNanoUsd,
+          ':one': 1,
+          ':mt': terms.monthlyTokens,
+          ':mc': terms.budgetNanoUsd,
+        },
+      });
+    }
+    const window = minuteWindow(nowMs);
     const hold = holdNames(slotOf(attempt.epoch));
     const values = {
       ':t': estimate.tokens,
@@ -234,7 +248,6 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
     const names = byRecord
       ? undefined
       : { '#he': hold.epoch, '#hn': hold.requests, '#ht': hold.tokens, '#hc': hold.cost };
-    const lease = `${C.leaseTokens} >= :t AND ${C.leaseCost} >= :c AND ${C.termsTokens} = :mt AND ${C.termsCost} = :mc`;
     const sameWindow = {
       UpdateExpression: `ADD ${C.windowRequests} :one, ${C.windowTokens} :t, ${C.leaseTokens} :negT, ${C.leaseCost} :negC, ${held.add}${held.set && ` SET ${held.set.slice(2)}`}`,
       ConditionExpression: `${C.window} = :w AND ${C.windowRequests} <= :maxReq AND ${C.windowTokens} <= :maxTok AND ${lease}${held.condition}`,
@@ -279,38 +292,50 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
         if (written > 1) await this.compactUsage(tenant.tenantId, key);
         return 'admitted';
       }
-      const expiresAtMs = nowMs + (attempt.holdMs ?? this.options.reservationTtlMs);
-      const record: StoredReservation = {
-        t: estimate.tokens,
-        c: estimate.costNanoUsd,
-        s: shard,
-        m: month,
-        e: expiresAtMs,
-      };
-      const outcome = await this.transact(
-        [
-          { Update: { TableName: this.tableName, Key: key, ...variant } },
-          {
-            Put: {
-              TableName: this.tableName,
-              Item: {
-                ...reservationKey(tenant.tenantId, attempt.home, attempt.requestId),
-                ...record,
-                [TTL_ATTRIBUTE]: Math.floor(expiresAtMs / 1000) + RESERVATION_RETENTION_SECONDS,
-              },
-              ConditionExpression: 'attribute_not_exists(sk)',
-            },
-          },
-        ],
-        tenant.tenantId,
-      );
-      if (outcome === 'done') {
-        this.lastWindow.set(windowKey, window);
-        return 'admitted';
-      }
-      if (outcome[1]) return 'exists';
+      const outcome = await this.reserveByRecord(attempt, shard, variant);
+      if (outcome === 'admitted') this.lastWindow.set(windowKey, window);
+      if (outcome !== 'refused') return outcome;
     }
     return 'refused';
+  }
+
+  /**
+   * `update` of the shard item and the call's reservation record, put in one transaction conditional on
+   * its absence: `exists` when the record is there already.
+   */
+  private async reserveByRecord(
+    attempt: AdmissionAttempt,
+    shard: number,
+    update: Omit<NonNullable<TransactItem['Update']>, 'TableName' | 'Key'>,
+  ): Promise<'admitted' | 'refused' | 'exists'> {
+    const { tenant, estimate, nowMs, month } = attempt;
+    const expiresAtMs = nowMs + (attempt.holdMs ?? this.options.reservationTtlMs);
+    const record: StoredReservation = {
+      t: estimate.tokens,
+      c: estimate.costNanoUsd,
+      s: shard,
+      m: month,
+      e: expiresAtMs,
+    };
+    const outcome = await this.transact(
+      [
+        { Update: { TableName: this.tableName, Key: shardKey(tenant.tenantId, shard, month), ...update } },
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              ...reservationKey(tenant.tenantId, attempt.home, attempt.requestId),
+              ...record,
+              [TTL_ATTRIBUTE]: Math.floor(expiresAtMs / 1000) + RESERVATION_RETENTION_SECONDS,
+            },
+            ConditionExpression: 'attribute_not_exists(sk)',
+          },
+        },
+      ],
+      tenant.tenantId,
+    );
+    if (outcome === 'done') return 'admitted';
+    return outcome[1] ? 'exists' : 'refused';
   }
 
   /**

@@ -186,8 +186,10 @@ export function nextAdmissionStep(input: {
   epoch: number;
   /** The call asked for its own hold (a queued job): held by a record. */
   byRecord: boolean;
+  /** Held to the minute's limits too; false: to the month's alone (a batch admitted whole, by a record). */
+  perMinute: boolean;
 }): AdmissionStep {
-  const { limits, estimate, shards, grant, nowMs, epoch } = input;
+  const { limits, estimate, shards, grant, nowMs, epoch, perMinute } = input;
   const retired = input.retired ?? [];
   if (!input.releasedAbandoned && [...shards, ...retired].some((s) => s.holds.some((hold) => isStale(hold, epoch)))) {
     return { kind: 'release-abandoned' };
@@ -205,10 +207,12 @@ export function nextAdmissionStep(input: {
   if (stale.length > 0) return { kind: 'return-leases', shards: stale.map((s) => s.shard) };
 
   const inWindow = (s: ShardState) => (s.window === window ? s : { ...s, windowRequests: 0, windowTokens: 0 });
+  // A call held to the month alone takes no share of any minute: every shard has room for it.
   const hasWindowRoom = (s: ShardState) =>
-    s.window <= window &&
-    inWindow(s).windowRequests + 1 <= shareOf(limits.requestsPerMinute, n, s.shard) &&
-    inWindow(s).windowTokens + estimate.tokens <= shareOf(limits.tokensPerMinute, n, s.shard);
+    !perMinute ||
+    (s.window <= window &&
+      inWindow(s).windowRequests + 1 <= shareOf(limits.requestsPerMinute, n, s.shard) &&
+      inWindow(s).windowTokens + estimate.tokens <= shareOf(limits.tokensPerMinute, n, s.shard));
   const withRoom = shards.filter(hasWindowRoom);
   const leaseFits = (s: ShardState) => s.leaseTokens >= estimate.tokens && s.leaseCostNanoUsd >= estimate.costNanoUsd;
   const grantable = {
@@ -265,7 +269,7 @@ export function nextAdmissionStep(input: {
   const refuse = (): AdmissionStep => ({
     kind: 'refuse',
     error:
-      refusal(limits, estimate, counters, nowMs) ??
+      refusal(limits, estimate, counters, nowMs, perMinute) ??
       // A shard is in a later minute than this call's clock: the call is late, not over a limit.
       (shards.some((s) => s.window > window)
         ? retryShortly()
@@ -303,6 +307,8 @@ export interface AdmissionAttempt {
   readonly holdMs?: number;
   /** The epoch its slot holds it in, if it is not held by a record. */
   readonly epoch: number;
+  /** Held to the minute's limits too; false: to the month's alone, by a record, its window counters untouched. */
+  readonly perMinute: boolean;
 }
 
 /**
@@ -312,8 +318,8 @@ export interface AdmissionAttempt {
 export interface AdmissionStore {
   /**
    * Takes the call's room on `shard` in one conditional write, held in the epoch's slot or, `byRecord`,
-   * by a reservation record; `seen`, the shard as just read, tells which minute's counters it adds to.
-   * `exists` when the record is there already.
+   * by a reservation record; `seen`, the shard as just read, tells which minute's counters it adds to
+   * (none when `attempt.perMinute` is false: its lease alone). `exists` when the record is there already.
    */
   tryReserve(
     attempt: AdmissionAttempt,
@@ -361,14 +367,19 @@ export function homeShard(requestId: string, shards: number): number {
 export async function admitCall(
   store: AdmissionStore,
   tenant: TenantContext,
-  request: { requestId: string; model: string; estimate: Estimate; nowMs: number; holdMs?: number },
+  request: { requestId: string; model: string; estimate: Estimate; nowMs: number; holdMs?: number; perMinute?: false },
 ): Promise<Reservation> {
   const { limits } = tenant;
   const { estimate, nowMs, requestId } = request;
+  const perMinute = request.perMinute !== false;
+  // A slot's hold is released as abandoned two epochs on: only a record holds a batch for as long as it runs.
+  if (!perMinute && request.holdMs === undefined) {
+    throw new Error('a reservation held to the month alone (perMinute: false) needs its own hold (holdMs)');
+  }
   const shards = shardCount(limits);
   // A call no window could ever admit is the caller's 400, before any write.
-  admissionThresholds(limits, estimate);
-  if (estimate.tokens > shareOf(limits.tokensPerMinute, shards, shards - 1)) {
+  admissionThresholds(limits, estimate, perMinute);
+  if (perMinute && estimate.tokens > shareOf(limits.tokensPerMinute, shards, shards - 1)) {
     throw new PlatformError('invalid_request', `request needs up to ${estimate.tokens} tokens: lower max_tokens`);
   }
   const month = monthKey(nowMs);
@@ -385,6 +396,7 @@ export async function admitCall(
     home,
     holdMs: request.holdMs,
     epoch,
+    perMinute,
   };
   const reservationAt = (
     shard: number,
@@ -423,6 +435,7 @@ export async function admitCall(
       releasedAbandoned,
       epoch,
       byRecord,
+      perMinute,
     });
     switch (step.kind) {
       case 'reserve':

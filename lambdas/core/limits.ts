@@ -31,17 +31,22 @@ export function budgetNanoUsd(limits: TenantLimits): number {
   return Math.round(limits.monthlyBudgetUsd * 1e9);
 }
 
-/** Throws when no window could ever admit the request: retrying would not help. */
-export function admissionThresholds(limits: TenantLimits, estimate: Estimate): AdmissionThresholds {
-  const tokenCeiling = Math.min(limits.tokensPerMinute, limits.monthlyTokens);
+/**
+ * Throws when no window could ever admit the request: retrying would not help. `perMinute` false:
+ * the request is held to the month's limits alone (a batch admitted whole), not the minute's.
+ */
+export function admissionThresholds(limits: TenantLimits, estimate: Estimate, perMinute = true): AdmissionThresholds {
+  // A request held to the month alone sums many calls: a lower max_tokens is not what makes it fit.
+  const advice = perMinute ? ': lower max_tokens' : '';
+  const tokenCeiling = perMinute ? Math.min(limits.tokensPerMinute, limits.monthlyTokens) : limits.monthlyTokens;
   if (estimate.tokens > tokenCeiling) {
     throw new PlatformError(
       'invalid_request',
-      `request needs up to ${estimate.tokens} tokens but your limit is ${tokenCeiling}: lower max_tokens`,
+      `request needs up to ${estimate.tokens} tokens but your ${perMinute ? '' : 'monthly '}limit is ${tokenCeiling}${advice}`,
     );
   }
   if (estimate.costNanoUsd > budgetNanoUsd(limits)) {
-    throw new PlatformError('invalid_request', 'request could cost more than your monthly budget: lower max_tokens');
+    throw new PlatformError('invalid_request', `request could cost more than your monthly budget${advice}`);
   }
   return {
     maxWindowRequestsBefore: limits.requestsPerMinute - 1,
@@ -81,15 +86,17 @@ export function secondsUntilNextMonth(nowMs: number): number {
 /**
  * Which limit refuses the request, given the counters as they are now; `undefined` when none does
  * (the counters moved since the refused write, so it may be tried again). Month limits come first:
- * waiting a minute does not lift them, so their Retry-After is the honest one.
+ * waiting a minute does not lift them, so their Retry-After is the honest one. `perMinute` false:
+ * the month's limits alone (`admissionThresholds`).
  */
 export function refusal(
   limits: TenantLimits,
   estimate: Estimate,
   counters: LedgerCounters,
   nowMs: number,
+  perMinute = true,
 ): PlatformError | undefined {
-  const t = admissionThresholds(limits, estimate);
+  const t = admissionThresholds(limits, estimate, perMinute);
   if (counters.monthTokens > t.maxMonthTokensBefore) {
     return new PlatformError('quota_exceeded', `monthly token quota of ${limits.monthlyTokens} reached`, {
       retryAfterSeconds: secondsUntilNextMonth(nowMs),
@@ -100,6 +107,7 @@ export function refusal(
       retryAfterSeconds: secondsUntilNextMonth(nowMs),
     });
   }
+  if (!perMinute) return undefined;
   const sameWindow = counters.window === minuteWindow(nowMs);
   if (sameWindow && counters.windowRequests > t.maxWindowRequestsBefore) {
     return new PlatformError('rate_limited', `rate limit of ${limits.requestsPerMinute} requests per minute reached`, {

@@ -311,6 +311,7 @@ function reserveRequest(call: {
   estimate: TokenUsage;
   nowMs: number;
   holdMs?: number;
+  perMinute?: false;
   targets?: readonly ResolvedModel[];
 }) {
   const { model, estimate } = call;
@@ -323,6 +324,7 @@ function reserveRequest(call: {
     estimate: { tokens: estimate.inputTokens + estimate.outputTokens, costNanoUsd: Math.max(...costs) },
     nowMs: call.nowMs,
     ...(call.holdMs !== undefined && { holdMs: call.holdMs }),
+    ...(call.perMinute === false && { perMinute: call.perMinute }),
   };
 }
 

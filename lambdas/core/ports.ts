@@ -229,6 +229,11 @@ export interface Ledger {
       nowMs: number;
       /** How long the reservation waits for its settle before it counts as abandoned; default: the handler's lifetime. */
       holdMs?: number;
+      /**
+       * false: held to the month's tokens and budget alone, never the minute's (a batch admitted whole at
+       * submission, its estimate far beyond tokens per minute); only with `holdMs`.
+       */
+      perMinute?: false;
     },
   ): Promise<Reservation>;
   /**

@@ -4,7 +4,9 @@ import { DynamoDbAuditLog } from '../../lambdas/adapters/dynamodb-audit-log';
 import { DynamoDbLedger, DynamoDbLedgerReports } from '../../lambdas/adapters/dynamodb-ledger';
 import { batchWrite } from '../../lambdas/adapters/dynamodb-partition';
 import type { AuditEntry } from '../../lambdas/core/audit';
+import { PlatformError } from '../../lambdas/core/errors';
 import { HOLD_EPOCH_MS, shardCount } from '../../lambdas/core/ledger-shards';
+import { secondsUntilNextMonth } from '../../lambdas/core/limits';
 import type { TenantContext } from '../../lambdas/core/tenant';
 import { type LocalDynamoDb, startLocalDynamoDb } from '../../local/dynamodb-server';
 import { dynamoDbItemBytes, ledgerState } from '../support/ledger';
@@ -219,6 +221,148 @@ describe('DynamoDbLedger against dynalite', () => {
     await expect(reserve(t, 50, now + 2 * HOLD_EPOCH_MS)).rejects.toMatchObject({ code: 'quota_exceeded' });
     await reserve(t, 50, now + holdMs + 60_000);
     expect(await quota('crash-job-tenant')).toMatchObject({ tok: 50, inFlight: [], held: 1 });
+  });
+
+  describe('a batch admitted whole at submission, held to the month alone', () => {
+    const BATCH_HOLD_MS = 25 * 3600_000;
+    const reserveBatch = (t: TenantContext, requestId: string, tokens: number, costNanoUsd = tokens * 10) =>
+      ledger.reserve(t, {
+        requestId,
+        model: 'm',
+        estimate: { tokens, costNanoUsd },
+        nowMs: now,
+        holdMs: BATCH_HOLD_MS,
+        perMinute: false,
+      });
+
+    it('admits far beyond tokens per minute, holding the month but none of the minute', async () => {
+      // GIVEN a tenant allowed 2 requests and 1,000 tokens a minute, 61,500 tokens a month
+      const t = tenantContext('batch-co', { requestsPerMinute: 2, tokensPerMinute: 1_000, monthlyTokens: 61_500 });
+      // WHEN a batch of 60,000 tokens is admitted
+      await reserveBatch(t, 'batch-1', 60_000);
+      // THEN the month holds it, by its record, and the shard has no minute's counters
+      const state = await quota('batch-co');
+      expect(state).toMatchObject({ tok: 60_000, nusd: 600_000, rr: 0, held: 0, inFlight: ['batch-1'] });
+      expect(state.items.find((item) => String(item.sk).startsWith('SHARD#'))).not.toHaveProperty('w');
+      // AND the minute is the calls' own whole: its 2 requests and 1,000 tokens, then a rate limit
+      await reserve(t, 500);
+      await reserve(t, 500);
+      await expect(reserve(t, 1)).rejects.toMatchObject({ code: 'rate_limited' });
+      // AND the month is not: the next minute admits what it has left, and no more
+      await expect(reserve(t, 501, now + 60_000)).rejects.toMatchObject({ code: 'quota_exceeded' });
+      await reserve(t, 500, now + 60_000);
+      expect(await quota('batch-co')).toMatchObject({ tok: 61_500 });
+    });
+
+    it('is refused by the monthly tokens or budget, until the next month, never by a rate limit', async () => {
+      // GIVEN a tenant of 1,000 tokens a minute whose minute is used up, with 100,000 nano-USD a month
+      const t = tenantContext('batch-refused-co', {
+        requestsPerMinute: 1,
+        tokensPerMinute: 1_000,
+        monthlyTokens: 100_000,
+        monthlyBudgetUsd: 0.0001,
+      });
+      await reserve(t, 1_000);
+      const nextMonth = { status: 429, retryAfterSeconds: secondsUntilNextMonth(now) };
+      // WHEN batches come past the budget, then past the month's tokens
+      await expect(reserveBatch(t, 'over-budget', 9_000, 90_001)).rejects.toMatchObject({
+        code: 'budget_exceeded',
+        ...nextMonth,
+      });
+      await reserveBatch(t, 'fits', 60_000, 60_000);
+      await expect(reserveBatch(t, 'over-quota', 40_000, 0)).rejects.toMatchObject({
+        code: 'quota_exceeded',
+        ...nextMonth,
+      });
+      // THEN the month holds the one that fits and the call, nothing of the refused
+      expect(await quota('batch-refused-co')).toMatchObject({ tok: 61_000, nusd: 70_000, inFlight: ['fits'] });
+    });
+
+    it('refuses with a 400 a batch larger than the monthly limit, naming that limit', async () => {
+      const t = tenantContext('batch-too-large-co', { tokensPerMinute: 1_000, monthlyTokens: 100_000 });
+      const refused = reserveBatch(t, 'too-large', 100_001, 0);
+      await expect(refused).rejects.toMatchObject({
+        code: 'invalid_request',
+        status: 400,
+        message: 'request needs up to 100001 tokens but your monthly limit is 100000',
+      });
+      await expect(reserveBatch(t, 'too-costly', 1_000, 10_000_000_001)).rejects.toMatchObject({
+        code: 'invalid_request',
+        message: 'request could cost more than your monthly budget',
+      });
+      expect((await quota('batch-too-large-co')).items).toEqual([]);
+    });
+
+    it('must be held by its own record: without holdMs it is a programming error', async () => {
+      const t = tenantContext('batch-unheld-co');
+      const unheld = ledger.reserve(t, {
+        requestId: 'unheld',
+        model: 'm',
+        estimate: { tokens: 10, costNanoUsd: 100 },
+        nowMs: now,
+        perMinute: false,
+      });
+      await expect(unheld).rejects.toThrow(/holdMs/);
+      await expect(unheld).rejects.not.toBeInstanceOf(PlatformError);
+      expect((await quota('batch-unheld-co')).items).toEqual([]);
+    });
+
+    it('admits a retried reserve of the same batch once', async () => {
+      const t = tenantContext('batch-retry-co', { tokensPerMinute: 1_000 });
+      const first = await reserveBatch(t, 'batch-r', 60_000);
+      expect(await reserveBatch(t, 'batch-r', 60_000)).toEqual(first);
+      expect(await quota('batch-retry-co')).toMatchObject({ tok: 60_000, inFlight: ['batch-r'] });
+    });
+
+    it('settles once at its end: the unused estimate back to the month exactly, its usage by day and model', async () => {
+      // GIVEN a batch of 60,000 tokens admitted
+      const t = tenantContext('batch-settle-co', { tokensPerMinute: 1_000, monthlyTokens: 100_000 });
+      const batch = await reserveBatch(t, 'batch-s', 60_000);
+      // WHEN it ends having used 40,000 tokens, and its settle is retried
+      const usage = { inputTokens: 30_000, outputTokens: 10_000, costNanoUsd: 400_000 };
+      await ledger.settle(batch, usage);
+      await ledger.settle(batch, usage);
+      // THEN the month holds what it used, once, and the minute was never touched
+      expect(await quota('batch-settle-co')).toMatchObject({ tok: 40_000, nusd: 400_000, rr: 0, inFlight: [] });
+      expect(await ledger.usage(t, { from: '2026-11-01', to: '2026-11-30' })).toEqual([
+        { date: '2026-11-24', model: 'm', requests: 1, ...usage },
+      ]);
+      // AND all the month has left is admitted to the next batch
+      await expect(reserveBatch(t, 'batch-over', 60_001)).rejects.toMatchObject({ code: 'quota_exceeded' });
+      await reserveBatch(t, 'batch-next', 60_000);
+    });
+
+    it('gives everything back when released', async () => {
+      const t = tenantContext('batch-release-co', { tokensPerMinute: 1_000, monthlyTokens: 100_000 });
+      await ledger.release(await reserveBatch(t, 'batch-x', 60_000));
+      expect(await quota('batch-release-co')).toMatchObject({ tok: 0, nusd: 0, rr: 0, inFlight: [] });
+      expect(await ledger.usage(t, { from: '2026-11-01', to: '2026-11-30' })).toEqual([]);
+      await reserveBatch(t, 'batch-y', 100_000);
+    });
+
+    it('holds the month of a tenant with several shards, leaving every share of the minute to its calls', async () => {
+      // GIVEN a 4-shard tenant (250,000 tokens a minute each) with 16,500,000 tokens a month
+      const t = tenantContext('batch-sharded-co', {
+        requestsPerMinute: 40_000,
+        tokensPerMinute: 1_000_000,
+        monthlyTokens: 16_500_000,
+        monthlyBudgetUsd: 1e6,
+      });
+      expect(shardCount(t.limits)).toBe(4);
+      // WHEN a batch of 15,000,000 tokens is admitted
+      const batch = await reserveBatch(t, 'batch-big', 15_000_000);
+      expect(await quota('batch-sharded-co')).toMatchObject({ tok: 15_000_000, rr: 0, inFlight: ['batch-big'] });
+      // THEN the minute's 1,000,000 tokens go to calls, one share each, and no more
+      for (let i = 0; i < 4; i++) await reserveRetrying(t, 250_000);
+      await expect(reserve(t, 250_000)).rejects.toMatchObject({ code: 'tokens_per_minute_exceeded' });
+      // AND the month's last 500,000 tokens the next minute, then quota_exceeded
+      for (let i = 0; i < 2; i++) await reserve(t, 250_000, now + 60_000);
+      await expect(reserve(t, 1, now + 60_000)).rejects.toMatchObject({ code: 'quota_exceeded' });
+      // AND its release gives the month back its 15,000,000 tokens
+      await ledger.release(batch);
+      expect(await quota('batch-sharded-co')).toMatchObject({ tok: 1_500_000, inFlight: [] });
+      await reserve(t, 250_000, now + 120_000);
+    });
   });
 
   it("keeps the shard item under 1 KB whatever the models a day settles: their cells move to the day's item", async () => {

@@ -11,7 +11,7 @@ import {
   shareOf,
   slotOf,
 } from '../../lambdas/core/ledger-shards';
-import { minuteWindow } from '../../lambdas/core/limits';
+import { minuteWindow, secondsUntilNextMonth } from '../../lambdas/core/limits';
 
 const now = Date.UTC(2026, 10, 24, 12, 0, 10);
 const window = minuteWindow(now);
@@ -35,7 +35,18 @@ function shard(index: number, state: Partial<ShardState> = {}): ShardState {
 }
 const epoch = 100;
 const step = (shards: ShardState[], grant = { tokens: 0, costNanoUsd: 0 }, releasedAbandoned = false, home = 0) =>
-  nextAdmissionStep({ limits, estimate, shards, grant, nowMs: now, home, releasedAbandoned, epoch, byRecord: false });
+  nextAdmissionStep({
+    limits,
+    estimate,
+    shards,
+    grant,
+    nowMs: now,
+    home,
+    releasedAbandoned,
+    epoch,
+    byRecord: false,
+    perMinute: true,
+  });
 
 describe('ledger shards', () => {
   it('gives one shard to all but the busiest tenants, and enough for 3,000 calls a second', () => {
@@ -189,8 +200,61 @@ describe('ledger shards', () => {
           releasedAbandoned: false,
           epoch,
           byRecord: true,
+          perMinute: true,
         }),
       ).toEqual({ kind: 'reserve', shard: 0, byRecord: true });
+    });
+  });
+
+  describe('calls held to the month alone (a batch admitted whole)', () => {
+    const monthly = { ...limits, monthlyTokens: 10_000_000, monthlyBudgetUsd: 100 };
+    const monthlyTerms = leaseTerms(monthly);
+    // Five times the tokens a minute allows, half the month.
+    const batch = { tokens: 5_000_000, costNanoUsd: 50e9 };
+    // Both shares of the minute used up, one shard's window even a minute ahead of this call's clock.
+    const full = { windowRequests: 6_000, windowTokens: 500_000, terms: monthlyTerms };
+    const shards = [shard(0, { ...full, window: window + 1 }), shard(1, full)];
+    const monthStep = (states: ShardState[], grant = { tokens: 0, costNanoUsd: 0 }) =>
+      nextAdmissionStep({
+        limits: monthly,
+        estimate: batch,
+        shards: states,
+        grant,
+        nowMs: now,
+        home: 1,
+        releasedAbandoned: false,
+        epoch,
+        byRecord: true,
+        perMinute: false,
+      });
+
+    it('finds room in every shard whatever its minute, and leases all it needs at once', () => {
+      expect(monthStep(shards)).toEqual({ kind: 'lease', shard: 1, tokens: 5_000_000, costNanoUsd: 50e9 });
+      const leased = { leaseTokens: 5_000_000, leaseCostNanoUsd: 50e9 };
+      expect(monthStep([shards[0], shard(1, { ...full, ...leased })])).toEqual({
+        kind: 'reserve',
+        shard: 1,
+        byRecord: true,
+      });
+      // Its home's lease cannot be granted (the month is all in leases): the shard a minute ahead takes it.
+      const allGranted = { tokens: 10_000_000, costNanoUsd: 100e9 };
+      expect(monthStep([shard(0, { ...full, window: window + 1, ...leased }), shards[1]], allGranted)).toEqual({
+        kind: 'reserve',
+        shard: 0,
+        byRecord: true,
+      });
+    });
+
+    it('is refused by the month alone, until the next month, never by a rate limit', () => {
+      const nextMonth = { retryAfterSeconds: secondsUntilNextMonth(now) };
+      expect(monthStep(shards, { tokens: 5_000_001, costNanoUsd: 0 })).toMatchObject({
+        kind: 'refuse',
+        error: { code: 'quota_exceeded', ...nextMonth },
+      });
+      expect(monthStep(shards, { tokens: 0, costNanoUsd: 50e9 + 1 })).toMatchObject({
+        kind: 'refuse',
+        error: { code: 'budget_exceeded', ...nextMonth },
+      });
     });
   });
 });

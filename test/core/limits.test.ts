@@ -29,6 +29,18 @@ describe('admissionThresholds', () => {
     expect(() => admissionThresholds(limits, { tokens: 1001, costNanoUsd: 0 })).toThrow(/lower max_tokens/);
     expect(() => admissionThresholds(limits, { tokens: 10, costNanoUsd: 2e9 })).toThrow(/monthly budget/);
   });
+
+  it('holds a request to the month alone to the monthly limits, beyond a minute, and says so', () => {
+    expect(admissionThresholds(limits, { tokens: 5000, costNanoUsd: 0 }, false)).toMatchObject({
+      maxMonthTokensBefore: 0,
+    });
+    expect(() => admissionThresholds(limits, { tokens: 5001, costNanoUsd: 0 }, false)).toThrow(
+      new PlatformError('invalid_request', 'request needs up to 5001 tokens but your monthly limit is 5000'),
+    );
+    expect(() => admissionThresholds(limits, { tokens: 10, costNanoUsd: 2e9 }, false)).toThrow(
+      new PlatformError('invalid_request', 'request could cost more than your monthly budget'),
+    );
+  });
 });
 
 describe('refusal', () => {
@@ -56,6 +68,15 @@ describe('refusal', () => {
       refusal(limits, estimate, { ...counters, window: minuteWindow(now) - 1, windowRequests: 99 }, now),
     ).toBeUndefined();
     expect(refusal(limits, estimate, { ...counters, monthTokens: 4900, windowRequests: 9 }, now)).toBeUndefined();
+  });
+
+  it('names no limit of the minute for a request held to the month alone', () => {
+    expect(
+      refusal(limits, estimate, { ...counters, windowRequests: 10, windowTokens: 1000 }, now, false),
+    ).toBeUndefined();
+    expect(refusal(limits, estimate, { ...counters, monthTokens: 4901 }, now, false)).toMatchObject({
+      code: 'quota_exceeded',
+    });
   });
 });
 

@@ -1,6 +1,6 @@
 import { type ResolvedModel, resolveModel } from '../../lambdas/core/catalog';
 import { PlatformError } from '../../lambdas/core/errors';
-import { admitModelCall, metered, modelCallBudgetMs, modelMayHaveRun } from '../../lambdas/core/metering';
+import { admitModelCall, metered, modelCallBudgetMs, modelMayHaveRun, reserveCall } from '../../lambdas/core/metering';
 import type { MeteringMetrics, Reservation } from '../../lambdas/core/ports';
 import { DEFAULT_MODELS } from '../../lib/config';
 import { inMemoryPorts } from '../support/fakes';
@@ -85,6 +85,17 @@ describe('metering of a model call', () => {
     await expect(late).rejects.toMatchObject({ code: 'upstream_timeout' });
     expect(ran).toBe(false);
     expect(events).toEqual([]);
+  });
+
+  it('reserves a batch whole against the month alone, held for as long as it asked', async () => {
+    const { ports } = inMemoryPorts();
+    const reserve = jest.spyOn(ports.ledger, 'reserve');
+    const batch = { ...call, requestId: 'batch-1', holdMs: 25 * 3600_000, perMinute: false as const };
+    await reserveCall(ports.ledger, tenant, batch);
+    expect(reserve).toHaveBeenCalledWith(
+      tenant,
+      expect.objectContaining({ requestId: 'batch-1', holdMs: 25 * 3600_000, perMinute: false }),
+    );
   });
 
   it('leaves the model call room to settle and answer before the handler is killed', () => {
