@@ -22,6 +22,16 @@ const promptCacheSchema = z.object({
   writeUsdPerMillionTokens: cachePriceUsdPerMillionTokens,
 });
 
+/**
+ * A Bedrock model's batch prices (Bedrock batch inference: about half the on-demand price), what a
+ * batch's lines are billed at; absent: the on-demand prices. Finer than on-demand prices (half of
+ * three decimals), so priced like the prompt cache's, in pico-dollars per token.
+ */
+const batchPrices = {
+  batchInputUsdPerMillionTokens: z.optional(cachePriceUsdPerMillionTokens),
+  batchOutputUsdPerMillionTokens: z.optional(cachePriceUsdPerMillionTokens),
+};
+
 /** Whether a chat model calls tools (OpenAI `tools`); false: a request with tools is a 400 naming it. */
 const toolCalls = z.optional(z.boolean());
 
@@ -39,6 +49,7 @@ const chatModelSchema = z.object({
   toolCalls,
   /** Absent: the model has no prompt cache. */
   promptCache: z.optional(promptCacheSchema),
+  ...batchPrices,
 });
 
 /**
@@ -69,6 +80,7 @@ const embeddingModelSchema = z.object({
   maxInputTokens: z.number().check(z.int(), z.positive()),
   /** Longest input it embeds, in characters (Titan Text Embeddings V2: 50,000). */
   maxInputChars: z.number().check(z.int(), z.positive()),
+  batchInputUsdPerMillionTokens: batchPrices.batchInputUsdPerMillionTokens,
 });
 
 export const modelEntrySchema = z.union([chatModelSchema, adapterBaseModelSchema, embeddingModelSchema]);

@@ -18,3 +18,6 @@ export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/embeddings'] as con
 
 /** The most lines a batch input file holds (OpenAI's limit). */
 export const MAX_BATCH_LINES = 50_000;
+
+/** A batch's id: `batch_` and lower-case letters and digits (the platform makes them, sorting newest first). */
+export const BATCH_ID_PATTERN = /^batch_[a-z0-9]{1,64}$/;

@@ -97,6 +97,10 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/files/{id}', handler: 'documents', auth: 'tenant' },
   { method: 'DELETE', path: '/v1/files/{id}', handler: 'documents', auth: 'tenant' },
   { method: 'GET', path: '/v1/files/{id}/content', handler: 'documents', auth: 'tenant' },
+  { method: 'POST', path: '/v1/batches', handler: 'documents', auth: 'tenant' },
+  { method: 'GET', path: '/v1/batches', handler: 'documents', auth: 'tenant' },
+  { method: 'GET', path: '/v1/batches/{id}', handler: 'documents', auth: 'tenant' },
+  { method: 'POST', path: '/v1/batches/{id}/cancel', handler: 'documents', auth: 'tenant' },
   { method: 'GET', path: '/v1/usage', handler: 'usage', auth: 'tenant' },
   // The caller's account: its usage, and its API keys (ids and status).
   { method: 'GET', path: '/v1/api-keys', handler: 'usage', auth: 'tenant' },

@@ -1,5 +1,6 @@
 import {
   audit,
+  batches,
   budgetAlertMarks,
   documents,
   ledger,
@@ -42,6 +43,7 @@ export function allDeps(wiring: Wiring): PlatformDeps {
     vectors: vectors(wiring),
     documents: documents(wiring),
     files: fileStore(wiring),
+    batches: batches(wiring),
     sessions: sessions(wiring),
     cache: responseCache(wiring),
     responses: storedResponses(wiring),

@@ -15,6 +15,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { type PlatformSettings, settingsFromEnv } from '../contract/environment';
 import { DynamoDbAuditLog } from './adapters/dynamodb-audit-log';
+import { DynamoDbBatchStore } from './adapters/dynamodb-batch-store';
 import { DynamoDbBudgetAlertMarks } from './adapters/dynamodb-budget-alert-marks';
 import { DynamoDbDocumentStore } from './adapters/dynamodb-document-store';
 import { DynamoDbLedger, DynamoDbLedgerReports } from './adapters/dynamodb-ledger';
@@ -35,6 +36,7 @@ import type {
   AdapterHost,
   AdapterWorkflow,
   AuditLog,
+  BatchStore,
   BudgetAlertMarks,
   BudgetEvents,
   ContentGuardrail,
@@ -156,6 +158,9 @@ export const audit = /* @__PURE__ */ built(
 export const documents = /* @__PURE__ */ built(
   (wiring): DocumentStore => new DynamoDbDocumentStore(tenantDynamoDb(wiring), wiring.settings.documentTableName),
 );
+export const batches = /* @__PURE__ */ built(
+  (wiring): BatchStore => new DynamoDbBatchStore(tenantDynamoDb(wiring), wiring.settings.documentTableName),
+);
 export const responseCache = /* @__PURE__ */ built(
   (wiring): ResponseCache => new DynamoDbResponseCache(tenantDynamoDb(wiring), wiring.settings.documentTableName),
 );
@@ -211,6 +216,8 @@ export interface PlatformDeps {
   readonly documents: DocumentStore;
   /** Each tenant's uploaded files (`/v1/files`, batches' input and output). */
   readonly files: FileStore;
+  /** Each tenant's batches (`/v1/batches`). */
+  readonly batches: BatchStore;
   /** Conversations kept for `session_id`. */
   readonly sessions: SessionStore;
   /** Each tenant's cached answers to deterministic requests. */

@@ -295,7 +295,7 @@ export const DEFAULT_TIERS: Record<Tier, TenantLimits> = {
  */
 export const DEFAULT_ROUTING: Readonly<Record<Tier, RoutingPolicy>> = { basic: {}, standard: {}, enterprise: {} };
 
-/** Public model names and on-demand prices (USD per million tokens, us-east-1 list prices). */
+/** Public model names, on-demand and batch prices (USD per million tokens, us-east-1 list prices). */
 export const DEFAULT_MODELS: ModelCatalog = {
   'nova-micro': {
     kind: 'chat',
@@ -306,6 +306,9 @@ export const DEFAULT_MODELS: ModelCatalog = {
     maxOutputTokens: 5_000,
     // Nova: cache reads at a quarter of the input price, writes at the input price, from 1K tokens.
     promptCache: { minPrefixTokens: 1024, readUsdPerMillionTokens: 0.00875, writeUsdPerMillionTokens: 0.035 },
+    // Bedrock batch inference: half the on-demand price.
+    batchInputUsdPerMillionTokens: 0.0175,
+    batchOutputUsdPerMillionTokens: 0.07,
   },
   'nova-lite': {
     kind: 'chat',
@@ -315,6 +318,8 @@ export const DEFAULT_MODELS: ModelCatalog = {
     defaultMaxTokens: 512,
     maxOutputTokens: 5_000,
     promptCache: { minPrefixTokens: 1024, readUsdPerMillionTokens: 0.015, writeUsdPerMillionTokens: 0.06 },
+    batchInputUsdPerMillionTokens: 0.03,
+    batchOutputUsdPerMillionTokens: 0.12,
   },
   'titan-embed-text-v2': {
     kind: 'embedding',
@@ -324,6 +329,7 @@ export const DEFAULT_MODELS: ModelCatalog = {
     dimensions: 1024,
     maxInputTokens: 8_192,
     maxInputChars: 50_000,
+    batchInputUsdPerMillionTokens: 0.01,
   },
 };
 

@@ -12,6 +12,7 @@ import { bedrockModels } from '../contract/catalog';
 import type { JwtSettings, PlatformSettings } from '../contract/environment';
 import type { BudgetThresholdDetail } from '../contract/events';
 import { TENANT_SESSION_TAG } from '../contract/iam';
+import { INGEST_QUEUE } from '../contract/queue';
 import { type HandlerName, ROUTES } from '../contract/routes';
 import { CROSS_REGION_GEOS } from '../contract/routing';
 import { SHARED_INDEX } from '../contract/search';
@@ -711,7 +712,8 @@ function decommissionSilo(deps: () => PlatformDeps, silos: SiloPlanes) {
 function startBackgroundWork(deps: PlatformDeps, sqs: LocalSqs, ingestWorker: boolean) {
   if (ingestWorker) {
     const worker = createIngestWorker(deps);
-    sqs.consume((event) => worker(event, lambdaContext()));
+    // As long as the worker's Lambda runs: a batch's step runs lines while it has time.
+    sqs.consume((event) => worker(event, lambdaContext(undefined, INGEST_QUEUE.workerTimeoutSeconds * 1000)));
   }
   const budgetAlerts = createBudgetAlerts(deps);
   const budgetCheck = serialPoller(async () => {

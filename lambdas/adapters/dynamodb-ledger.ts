@@ -451,7 +451,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
       Object.entries({
         in: part.inputTokens,
         out: part.outputTokens,
-        req: 1,
+        req: part.requests ?? 1,
         nusd: part.costNanoUsd,
       } satisfies Record<keyof typeof USAGE_FIELDS, number>).map(([field, value]) => ({
         field,

@@ -139,6 +139,56 @@ export class S3FileStore implements FileStore {
     }
   }
 
+  async putPart(tenant: TenantContext, batchId: string, from: number, body: Uint8Array): Promise<void> {
+    await this.client(tenant.tenantId).send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: `${partsPrefix(tenant.tenantId, batchId)}${String(from).padStart(PART_DIGITS, '0')}`,
+        Body: body,
+        ContentType: 'application/octet-stream',
+      }),
+    );
+  }
+
+  async parts(tenant: TenantContext, batchId: string): Promise<Uint8Array[]> {
+    const client = this.client(tenant.tenantId);
+    const keys = await this.partKeys(tenant.tenantId, batchId);
+    // In key order: zero-padded line numbers sort as the lines do.
+    return Promise.all(
+      keys.map(async (Key) => {
+        const answer = await client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+        return answer.Body ? await answer.Body.transformToByteArray() : new Uint8Array();
+      }),
+    );
+  }
+
+  async deleteParts(tenant: TenantContext, batchId: string): Promise<void> {
+    const keys = await this.partKeys(tenant.tenantId, batchId);
+    for (let at = 0; at < keys.length; at += PAGE) {
+      const Objects = keys.slice(at, at + PAGE).map((Key) => ({ Key }));
+      await this.client(tenant.tenantId).send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects, Quiet: true } }),
+      );
+    }
+  }
+
+  private async partKeys(tenantId: string, batchId: string): Promise<string[]> {
+    const keys: string[] = [];
+    let continuationToken: string | undefined;
+    do {
+      const answer = await this.client(tenantId).send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: partsPrefix(tenantId, batchId),
+          ContinuationToken: continuationToken,
+        }),
+      );
+      for (const object of answer.Contents ?? []) if (object.Key) keys.push(object.Key);
+      continuationToken = answer.IsTruncated ? answer.NextContinuationToken : undefined;
+    } while (continuationToken !== undefined);
+    return keys.sort();
+  }
+
   /** The object of the file `id`, if the tenant has one; an id the platform cannot have made is not looked for. */
   private async find(tenantId: string, id: string): Promise<_Object | undefined> {
     if (!FILE_ID_PATTERN.test(id)) return undefined;
@@ -147,6 +197,17 @@ export class S3FileStore implements FileStore {
     );
     return answer.Contents?.[0];
   }
+}
+
+/** Digits of a part's first line in its key (a batch has at most 50,000 lines). */
+const PART_DIGITS = 6;
+
+/**
+ * Where a batch's parts are kept: under the tenant's prefix (its session reaches them, offboarding
+ * deletes them) but never a file's key (`parts` is no file id), so no listing of files shows them.
+ */
+function partsPrefix(tenantId: string, batchId: string): string {
+  return `${tenantId}/parts/${batchId}/`;
 }
 
 /** Where a file is kept: everything the port lists is in its key. */

@@ -23,6 +23,8 @@ export interface AuditEntry {
   /** The request's `user` and `metadata`, as the caller gave them. */
   readonly user?: string;
   readonly metadata?: Readonly<Record<string, string>>;
+  /** The batch a request submitted, and how many lines it holds. */
+  readonly batch?: { readonly id: string; readonly lines: number };
 }
 
 /** What a handler adds to the audit record of its request. */
@@ -37,7 +39,8 @@ export type AuditDetail = {
     | 'tools'
     | 'attempts'
     | 'user'
-    | 'metadata']?: AuditEntry[K];
+    | 'metadata'
+    | 'batch']?: AuditEntry[K];
 };
 
 /** The API's view of an audit record. */
@@ -59,6 +62,7 @@ export function auditView(entry: AuditEntry) {
     ...(entry.attempts && { attempts: entry.attempts }),
     ...(entry.user !== undefined && { user: entry.user }),
     ...(entry.metadata && { metadata: entry.metadata }),
+    ...(entry.batch && { batch: entry.batch }),
   };
 }
 

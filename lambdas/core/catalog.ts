@@ -51,3 +51,24 @@ export function bedrockModelIdFor(
 ): string {
   return tenant.inferenceProfiles?.[model.name] ?? model.bedrockModelId;
 }
+
+/**
+ * The catalog a batch's lines run with: each model at its batch prices where it has them (its
+ * on-demand prices where not), so every line's settle bills what the batch costs.
+ */
+export function atBatchPrices(catalog: ModelCatalog): ModelCatalog {
+  return Object.fromEntries(
+    Object.entries(catalog).map(([name, entry]) => [
+      name,
+      {
+        ...entry,
+        inputUsdPerMillionTokens:
+          ('batchInputUsdPerMillionTokens' in entry ? entry.batchInputUsdPerMillionTokens : undefined) ??
+          entry.inputUsdPerMillionTokens,
+        outputUsdPerMillionTokens:
+          ('batchOutputUsdPerMillionTokens' in entry ? entry.batchOutputUsdPerMillionTokens : undefined) ??
+          entry.outputUsdPerMillionTokens,
+      },
+    ]),
+  ) as ModelCatalog;
+}

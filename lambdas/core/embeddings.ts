@@ -1,4 +1,9 @@
 import * as z from '../../contract/zod';
+import { resolveModel } from './catalog';
+import { embedTexts } from './documents';
+import { PlatformError } from './errors';
+import type { ModelCall } from './metering';
+import type { TenantContext } from './tenant';
 import { CL100K_LAST_TOKEN_ID, textOfTokenIds } from './token-ids';
 
 /** One input as token ids of `cl100k_base`. */
@@ -38,4 +43,31 @@ export function encodeEmbedding(vector: readonly number[], format: 'float' | 'ba
   const bytes = Buffer.alloc(vector.length * 4);
   for (const [i, value] of vector.entries()) bytes.writeFloatLE(value, i * 4);
   return bytes.toString('base64');
+}
+
+export type EmbeddingsRequest = z.infer<typeof embeddingsRequestSchema>;
+
+/** `POST /v1/embeddings` (and a batch's embeddings line): OpenAI `list` of `embedding`, metered like any model call. */
+export async function createEmbeddings(
+  deps: Parameters<typeof embedTexts>[0],
+  tenant: TenantContext,
+  request: EmbeddingsRequest,
+  call: ModelCall,
+) {
+  const inputs = await embeddingInputs(request.input);
+  const { dimensions } = resolveModel(deps.catalog, request.model, 'embedding');
+  if (request.dimensions !== undefined && request.dimensions !== dimensions) {
+    throw new PlatformError('invalid_request', `dimensions: ${request.model} gives ${dimensions}`);
+  }
+  const result = await embedTexts(deps, tenant, inputs, { ...call, user: request.user }, request.model);
+  return {
+    object: 'list' as const,
+    model: request.model,
+    data: result.vectors.map((vector, index) => ({
+      object: 'embedding' as const,
+      index,
+      embedding: encodeEmbedding(vector, request.encoding_format),
+    })),
+    usage: { prompt_tokens: result.inputTokens, total_tokens: result.inputTokens },
+  };
 }

@@ -145,6 +145,93 @@ export interface FileStore {
   delete(tenant: TenantContext, id: string): Promise<boolean>;
   /** Offboarding: every file of the tenant; returns how many. */
   deleteAll(tenantId: string): Promise<number>;
+  /**
+   * A running batch's lines from line `from` on, as the runner wrote them (OpenAI's output lines),
+   * kept under the tenant's prefix apart from its files until the batch's files are written.
+   * Written again with the same `from`, it is replaced.
+   */
+  putPart(tenant: TenantContext, batchId: string, from: number, body: Uint8Array): Promise<void>;
+  /** The batch's parts, in line order. */
+  parts(tenant: TenantContext, batchId: string): Promise<Uint8Array[]>;
+  deleteParts(tenant: TenantContext, batchId: string): Promise<void>;
+}
+
+/** OpenAI's batch statuses. */
+export type BatchStatus =
+  | 'validating'
+  | 'in_progress'
+  | 'finalizing'
+  | 'completed'
+  | 'failed'
+  | 'expired'
+  | 'cancelling'
+  | 'cancelled';
+
+/** What one model of a batch used so far, at batch prices, and by how many of its lines. */
+export interface BatchUsage extends ModelUsage {
+  readonly requests: number;
+}
+
+/** A batch of a tenant: what `/v1/batches` shows and the runner works through, line by line. */
+export interface BatchRecord {
+  /** `batch_<...>`, sorting newest first. */
+  readonly id: string;
+  /** Raised by every write, each conditional on the version it read. */
+  readonly version: number;
+  readonly status: BatchStatus;
+  readonly endpoint: '/v1/chat/completions' | '/v1/embeddings';
+  readonly inputFileId: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** Who submitted it: its lines run as that caller. */
+  readonly principal: TenantContext['principal'];
+  /** Its lines. */
+  readonly total: number;
+  /** The lines run so far (the next line to run): each line runs once, in order. */
+  readonly next: number;
+  readonly completed: number;
+  readonly failed: number;
+  /** What its lines used, by model: what its settle bills. */
+  readonly usage: readonly BatchUsage[];
+  /** The whole batch's estimate, held against the tenant's month since submission, until the batch ends. */
+  readonly reservation?: Reservation;
+  /** The runner's minute and what it ran in it: a batch runs at a share of the tenant's rate limits. */
+  readonly window?: { readonly minute: number; readonly requests: number; readonly tokens: number };
+  /** How it ends, once its last step began: its files, settle and last status follow. */
+  readonly closing?: 'completed' | 'failed' | 'expired' | 'cancelled';
+  /** Its output and error files, once written (chosen when it begins to end). */
+  readonly outputFileId?: string;
+  readonly errorFileId?: string;
+  /** Why a batch failed as a whole. */
+  readonly errors?: readonly { readonly code: string; readonly message: string }[];
+  /** Epoch seconds of each status it reached; `expiresAt` when it expires unfinished. */
+  readonly times: Readonly<Partial<Record<BatchStatus, number>>> & {
+    readonly createdAt: number;
+    readonly expiresAt: number;
+  };
+}
+
+/** The tenant's batches, in its own partition of the documents table, reached with its session. */
+export interface BatchStore {
+  /** Fails with `conflict` when the id is taken. */
+  create(tenant: TenantContext, batch: BatchRecord): Promise<void>;
+  get(tenant: TenantContext, id: string): Promise<BatchRecord | undefined>;
+  /** Newest first, `limit` at most, after the batch `after`. */
+  list(
+    tenant: TenantContext,
+    page: { readonly limit: number; readonly after?: string },
+  ): Promise<{ readonly batches: BatchRecord[]; readonly hasMore: boolean }>;
+  /**
+   * Writes `batch` as the next version over the one read (`batch.version`), and returns it as
+   * written; undefined when another write came first, or the batch is gone (its tenant offboarded).
+   */
+  update(tenant: TenantContext, batch: BatchRecord): Promise<BatchRecord | undefined>;
+}
+
+/** What the work queue carries for a batch: ids only (its lines stay in the tenant's files). */
+export interface BatchJobRef {
+  readonly kind: 'batch';
+  readonly tenantId: string;
+  readonly batchId: string;
 }
 
 /** A request admitted by the ledger, to be settled or released exactly once. */
@@ -183,6 +270,8 @@ export interface ModelUsage {
   readonly inputTokens: number;
   readonly outputTokens: number;
   readonly costNanoUsd: number;
+  /** The requests it counts as in usage (a batch's lines); absent: one. */
+  readonly requests?: number;
 }
 
 export interface UsageRecord {
@@ -730,7 +819,8 @@ export interface IngestJob extends IngestJobRef {
   readonly chunks: readonly { readonly chunk: number; readonly text: string }[];
 }
 
+/** The plane's work queue: large documents' ingest jobs, and running batches' next steps. */
 export interface IngestQueue {
   /** `delaySeconds` (at most 900): the jobs are delivered no sooner. */
-  enqueue(jobs: readonly IngestJobRef[], options?: { readonly delaySeconds?: number }): Promise<void>;
+  enqueue(jobs: readonly (IngestJobRef | BatchJobRef)[], options?: { readonly delaySeconds?: number }): Promise<void>;
 }

@@ -1,4 +1,13 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import {
+  batchCreateSchema,
+  batchListQuerySchema,
+  batchView,
+  cancelBatch,
+  createBatch,
+  getBatch,
+  listBatches,
+} from '../core/batches';
 import { deleteDocument, documentView, getDocument, ingestDocument } from '../core/documents';
 import { PlatformError } from '../core/errors';
 import {
@@ -13,7 +22,7 @@ import {
 } from '../core/files';
 import { pageQuerySchema } from '../core/paging';
 import { documentRequestSchema } from '../core/retrieval';
-import { documents, lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
+import { batches, documents, lambdaHandler, modelDeps, type PlatformDeps } from '../runtime';
 import { meteredRoutePorts } from '../runtime-bedrock';
 import { fileStore } from '../runtime-s3';
 import { queue } from '../runtime-sqs';
@@ -24,12 +33,22 @@ import { lambdaFunction } from './lambda';
 /** The ports this handler uses: its Lambda bundle holds their adapters and no others. */
 export type DocumentsDeps = Pick<
   PlatformDeps,
-  'settings' | 'audit' | 'now' | 'ledger' | 'metrics' | 'embedder' | 'vectors' | 'documents' | 'queue' | 'files'
+  | 'settings'
+  | 'audit'
+  | 'now'
+  | 'ledger'
+  | 'metrics'
+  | 'embedder'
+  | 'vectors'
+  | 'documents'
+  | 'queue'
+  | 'files'
+  | 'batches'
 >;
 
 /**
  * `POST /v1/documents`, `GET /v1/documents`, `GET` and `DELETE /v1/documents/{id}`, and OpenAI's
- * files (`/v1/files...`): the caller's own documents and files only.
+ * files (`/v1/files...`) and batches (`/v1/batches...`): the caller's own only.
  */
 export function create(deps: DocumentsDeps) {
   const retrieval = modelDeps(deps);
@@ -68,6 +87,14 @@ export function create(deps: DocumentsDeps) {
       body: Buffer.from(await fileContent(deps, tenant, id(event))).toString('utf8'),
     }),
     'DELETE /v1/files/{id}': async (event, { tenant }) => json(200, await deleteFile(deps, tenant, id(event))),
+    // OpenAI's batches: run off the request path by the work queue's worker.
+    'POST /v1/batches': async (event, { tenant, audit }) =>
+      json(200, batchView(await createBatch(retrieval, tenant, batchCreateSchema.parse(event.body), audit))),
+    'GET /v1/batches': async (event, { tenant }) =>
+      json(200, await listBatches(deps, tenant, batchListQuerySchema.parse(event.queryStringParameters ?? {}))),
+    'GET /v1/batches/{id}': async (event, { tenant }) => json(200, batchView(await getBatch(deps, tenant, id(event)))),
+    'POST /v1/batches/{id}/cancel': async (event, { tenant }) =>
+      json(200, batchView(await cancelBatch(deps, tenant, id(event)))),
   };
   return lambdaFunction(
     tenantApi(deps).handler(async (event, context) => {
@@ -85,5 +112,6 @@ export const handler = lambdaHandler((wiring) =>
     documents: documents(wiring),
     queue: queue(wiring),
     files: fileStore(wiring),
+    batches: batches(wiring),
   }),
 );

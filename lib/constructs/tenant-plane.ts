@@ -135,8 +135,10 @@ export class TenantPlane extends Construct {
     const { api, authorizer, ingestWorker } = this.addFunctions(props, stores, { models, ingest, environment });
     this.api = api;
     const workflows = this.addWorkflows(props, stores, environment, { ingest, adapterEndpoint });
-    this.grantModelUse(config, models, guardrails, workflows);
-    if (adapterEndpoint) this.addAdapterWorkflow(config, adapterEndpoint, stores, environment, workflows);
+    this.grantModelUse(config, models, guardrails, workflows, ingestWorker);
+    if (adapterEndpoint) {
+      this.addAdapterWorkflow(config, adapterEndpoint, stores, environment, workflows, ingestWorker);
+    }
     const budgets = this.addOperations(props, stores, { ingest, authorizer, ingestWorker, workflows, environment });
     this.addResourcesOutput(stores, ingest, adapterEndpoint);
     if (encryptionKey) {
@@ -316,6 +318,8 @@ export class TenantPlane extends Construct {
     models: ModelGateway,
     guardrails: TierGuardrails,
     { offboarding, placement }: PlaneWorkflows,
+    /** Runs batches' lines through the chat core: the same models, routes and guardrails as the chat function. */
+    batchRunner: LambdaFunction,
   ): void {
     if (config.tenantInferenceProfiles) {
       models.grantCreateProfiles(this.api.handlers.admin);
@@ -323,6 +327,8 @@ export class TenantPlane extends Construct {
       if (placement) models.grantDeleteProfiles(placement.stepFunction);
     }
     guardrails.grantApply(this.api.handlers['chat-completions']);
+    guardrails.grantApply(batchRunner);
+    models.grantCrossRegionInvoke(batchRunner);
   }
 
   /** The workflow that loads a tenant's adapter onto the GPU endpoint, and who may use or manage adapters. */
@@ -332,6 +338,7 @@ export class TenantPlane extends Construct {
     stores: PlaneStores,
     environment: Record<string, string>,
     { offboarding, placement }: PlaneWorkflows,
+    batchRunner: LambdaFunction,
   ): void {
     const adapterWorkflow = new AdapterWorkflow(this, 'AdapterWorkflow', {
       stateMachineName: this.stateMachineName('adapters'),
@@ -341,6 +348,7 @@ export class TenantPlane extends Construct {
       logRetention: config.logRetentionDays,
     });
     endpoint.grantInvoke(this.api.handlers['chat-completions']);
+    endpoint.grantInvoke(batchRunner);
     endpoint.grantManageAdapters(this.api.handlers.admin);
     endpoint.grantManageAdapters(offboarding.stepFunction);
     // A tenant moved to its silo leaves its adapters here: the cleanup unloads them.

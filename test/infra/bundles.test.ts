@@ -96,7 +96,8 @@ describe('Lambda bundles', () => {
       'chat-completions': [...model, 'client-s3vectors', 'client-sagemaker-runtime'],
       documents: [...model, 'client-s3', 'client-s3vectors', 'client-sqs'],
       embeddings: model,
-      'ingest-worker': [...model, 'client-s3vectors', 'client-sqs'],
+      // Batches' lines run through the chat core (the GPU endpoint's adapters too), reading and writing the tenant's files.
+      'ingest-worker': [...model, 'client-s3', 'client-s3vectors', 'client-sagemaker-runtime', 'client-sqs'],
       models: base,
       // The tenant's files go with the rest of its data.
       offboarding: [...workflow, 'client-s3'],

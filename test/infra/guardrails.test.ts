@@ -32,7 +32,7 @@ describe('tier guardrails', () => {
     }
   });
 
-  it("gives the functions each tier's published version, and lets only the chat function apply them", () => {
+  it("gives the functions each tier's published version, and lets only the chat function and the batch runner apply them", () => {
     const fns = Object.values(template.findResources('AWS::Lambda::Function'));
     const chat = fns.find((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === 'chat-completions');
     const guardrails = JSON.stringify(chat?.Properties.Environment.Variables.GUARDRAILS);
@@ -45,8 +45,12 @@ describe('tier guardrails', () => {
         .filter((statement) => [statement.Action].flat().includes('bedrock:ApplyGuardrail'))
         .map((statement) => ({ roles: policy.Properties.Roles, resources: statement.Resource })),
     );
-    expect(apply).toHaveLength(1);
-    expect(JSON.stringify(apply[0].roles)).toContain('ChatCompletions');
-    expect(apply[0].resources).toHaveLength(3);
+    // The chat function, and the work queue's worker, which runs batches' chat lines.
+    expect(apply).toHaveLength(2);
+    expect(apply.map((grant) => JSON.stringify(grant.roles)).sort()).toEqual([
+      expect.stringContaining('IngestWorker'),
+      expect.stringContaining('ChatCompletions'),
+    ]);
+    for (const grant of apply) expect(grant.resources).toHaveLength(3);
   });
 });

@@ -79,6 +79,8 @@ export function inMemoryPorts() {
   };
   /** Files by `<tenantId>/<id>`, with their bodies. */
   const storedFiles = new Map<string, { file: StoredFile; body: Uint8Array }>();
+  /** Running batches' parts by `<tenantId>/<batchId>/<from>`. */
+  const batchParts = new Map<string, Uint8Array>();
   const files: FileStore = {
     put: async (tenant, file, body) => {
       const stored = { ...file, bytes: body.length, createdAt: Math.floor(Date.now() / 1000) };
@@ -101,6 +103,17 @@ export function inMemoryPorts() {
       const owned = [...storedFiles.keys()].filter((key) => key.startsWith(`${tenantId}/`));
       for (const key of owned) storedFiles.delete(key);
       return owned.length;
+    },
+    putPart: async (tenant, batchId, from, body) => void batchParts.set(`${tenant.tenantId}/${batchId}/${from}`, body),
+    parts: async (tenant, batchId) =>
+      [...batchParts]
+        .filter(([key]) => key.startsWith(`${tenant.tenantId}/${batchId}/`))
+        .sort(([a], [b]) => Number(a.split('/').at(-1)) - Number(b.split('/').at(-1)))
+        .map(([, body]) => body),
+    deleteParts: async (tenant, batchId) => {
+      for (const key of [...batchParts.keys()]) {
+        if (key.startsWith(`${tenant.tenantId}/${batchId}/`)) batchParts.delete(key);
+      }
     },
   };
   const sessions: SessionStore = {
@@ -388,7 +401,8 @@ export function inMemoryPorts() {
     },
   };
   const queued: IngestJobRef[] = [];
-  const queue: IngestQueue = { enqueue: async (refs) => void queued.push(...refs) };
+  // These fakes run no batches: what they queue is ingest jobs.
+  const queue: IngestQueue = { enqueue: async (refs) => void queued.push(...(refs as IngestJobRef[])) };
   /** SageMaker's components by name: status and failure reason, which tests set. */
   const components = new Map<string, { status: 'Creating' | 'InService' | 'Failed'; failureReason?: string }>();
   const adapterHost: AdapterHost = {

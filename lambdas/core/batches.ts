@@ -1,0 +1,727 @@
+import { randomBytes } from 'node:crypto';
+import type { ModelCatalog } from '../../contract/catalog';
+import { errorBody, statusOf } from '../../contract/errors';
+import { BATCH_ENDPOINTS, BATCH_ID_PATTERN, FILE_ID_PATTERN } from '../../contract/files';
+import * as z from '../../contract/zod';
+import type { AuditDetail } from './audit';
+import { atBatchPrices, costNanoUsd } from './catalog';
+import { type ChatDeps, chatRequestSchema, completeChat } from './chat';
+import { createEmbeddings, embeddingsRequestSchema } from './embeddings';
+import { PlatformError } from './errors';
+import { type BatchLine, checkBatchLines, fileContent, getFile, newFileId } from './files';
+import { minuteWindow, monthKey, secondsUntilNextMinute } from './limits';
+import { modelCallBudgetMs, usageByModel } from './metering';
+import type {
+  BatchJobRef,
+  BatchRecord,
+  BatchStatus,
+  BatchStore,
+  BatchUsage,
+  FileStore,
+  IngestQueue,
+  Ledger,
+  Reservation,
+  TenantRegistry,
+} from './ports';
+import { actingFor, servedHere, type TenantContext } from './tenant';
+import { countTokens } from './tokens';
+
+/** OpenAI's one completion window: a batch not done by then expires, its lines run so far kept and billed. */
+const COMPLETION_WINDOW_MS = 24 * 3600 * 1000;
+/** The submission's reservation holds through the window and the runner's last step after it. */
+const BATCH_HOLD_MS = COMPLETION_WINDOW_MS + 2 * 3600 * 1000;
+/** The share of the tenant's per-minute limits a batch's lines take: the rest stays its live traffic's. */
+export const BATCH_RATE_SHARE = 0.5;
+/** Lines a runner has in flight at once. */
+const LINE_CONCURRENCY = 8;
+/** A runner starts no line with less time than this left: the lines it started end, and are written, in time. */
+const STEP_ROOM_MS = 30_000;
+/** How long a step waits after a line the provider could not take (throttled, unavailable) before it goes on. */
+const BACKOFF_SECONDS = 30;
+/** How long a suspended tenant's batch waits before it looks again (its window runs meanwhile). */
+const SUSPENDED_WAIT_SECONDS = 300;
+
+/** Who the platform acts as when it reads a tenant's batches for the runner. */
+const RUNNER = 'batch-runner';
+/** Times a step decides again after a write that lost to another, before it is delivered again. */
+const MAX_STEP_ROUNDS = 5;
+
+/** The statuses a batch may move to from each: every write of a batch's status goes through `moved`. */
+const TRANSITIONS: Readonly<Record<BatchStatus, readonly BatchStatus[]>> = {
+  validating: ['in_progress', 'cancelling', 'expired', 'failed'],
+  in_progress: ['finalizing', 'cancelling', 'expired', 'failed'],
+  finalizing: ['completed'],
+  cancelling: ['cancelled'],
+  completed: [],
+  failed: [],
+  expired: [],
+  cancelled: [],
+};
+
+const ENDINGS = ['completed', 'failed', 'expired', 'cancelled'] as const;
+type Ending = (typeof ENDINGS)[number];
+
+/** The batch at `to`, with the time it got there; a move the state machine does not allow is a 409. */
+function moved(batch: BatchRecord, to: BatchStatus, nowMs: number): BatchRecord {
+  if (!TRANSITIONS[batch.status].includes(to)) {
+    throw new PlatformError('conflict', `batch ${batch.id} is ${batch.status}: it cannot become ${to}`, {
+      current: batchView(batch),
+    });
+  }
+  return { ...batch, status: to, times: { ...batch.times, [to]: Math.floor(nowMs / 1000) } };
+}
+
+const isEnding = (status: BatchStatus): status is Ending => (ENDINGS as readonly string[]).includes(status);
+
+/** `POST /v1/batches`, as OpenAI's SDKs send it. */
+export const batchCreateSchema = z.strictObject({
+  input_file_id: z.string().check(z.regex(FILE_ID_PATTERN, 'input_file_id is a file id')),
+  endpoint: z.enum(BATCH_ENDPOINTS),
+  completion_window: z.literal('24h'),
+  metadata: z.optional(
+    z.nullable(
+      z
+        .record(z.string().check(z.maxLength(64)), z.string().check(z.maxLength(512)))
+        .check(z.refine((metadata) => Object.keys(metadata).length <= 16, 'metadata holds at most 16 keys')),
+    ),
+  ),
+});
+
+/** `GET /v1/batches`: `limit` (1 to 100, default 20) and `after` (a batch id: the page after it). */
+export const batchListQuerySchema = z.strictObject({
+  limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 20),
+  after: z.optional(z.string().check(z.regex(BATCH_ID_PATTERN, 'after is a batch id'))),
+});
+
+/** A batch id that sorts before every older one: the time to the year 2286 in base 36, then 48 random bits. */
+function newBatchId(nowMs: number): string {
+  const untilEnd = (9_999_999_999_999 - nowMs).toString(36).padStart(9, '0');
+  return `batch_${untilEnd}${randomBytes(6).toString('hex')}`;
+}
+
+/** OpenAI's `batch` object. */
+export function batchView(batch: BatchRecord) {
+  const { times } = batch;
+  const at = (status: BatchStatus) => times[status] ?? null;
+  const ended = isEnding(batch.status);
+  const sum = (field: 'inputTokens' | 'outputTokens') => batch.usage.reduce((total, part) => total + part[field], 0);
+  return {
+    id: batch.id,
+    object: 'batch' as const,
+    endpoint: batch.endpoint,
+    errors: batch.errors
+      ? { object: 'list' as const, data: batch.errors.map((error) => ({ ...error, param: null, line: null })) }
+      : null,
+    input_file_id: batch.inputFileId,
+    completion_window: '24h' as const,
+    status: batch.status,
+    output_file_id: (ended && batch.outputFileId) || null,
+    error_file_id: (ended && batch.errorFileId) || null,
+    created_at: times.createdAt,
+    in_progress_at: at('in_progress'),
+    expires_at: times.expiresAt,
+    finalizing_at: at('finalizing'),
+    completed_at: at('completed'),
+    failed_at: at('failed'),
+    expired_at: at('expired'),
+    cancelling_at: at('cancelling'),
+    cancelled_at: at('cancelled'),
+    request_counts: { total: batch.total, completed: batch.completed, failed: batch.failed },
+    usage: {
+      input_tokens: sum('inputTokens'),
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: sum('outputTokens'),
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: sum('inputTokens') + sum('outputTokens'),
+    },
+    metadata: batch.metadata ?? null,
+  };
+}
+
+/** What the batch API needs. */
+export interface BatchDeps {
+  readonly files: FileStore;
+  readonly batches: BatchStore;
+  readonly queue: IngestQueue;
+  readonly ledger: Ledger;
+  readonly catalog: ModelCatalog;
+  readonly now: () => number;
+}
+
+/** The lines of the tenant's batch file `id`, as checked at its upload. */
+async function inputLines(
+  deps: Pick<BatchDeps, 'files' | 'now'>,
+  tenant: TenantContext,
+  id: string,
+): Promise<BatchLine[]> {
+  return checkBatchLines(new TextDecoder().decode(await fileContent(deps, tenant, id)));
+}
+
+/** What a line may use at most: its input's tokens (over-counted: the whole body) and its output's limit. */
+function lineEstimate(catalog: ModelCatalog, line: BatchLine): { tokens: number; costNanoUsd: number } {
+  const name = typeof line.body.model === 'string' ? line.body.model : '';
+  const model = Object.hasOwn(catalog, name) ? catalog[name] : undefined;
+  // A model the catalog does not have fails its line when it runs, using nothing.
+  if (!model) return { tokens: 0, costNanoUsd: 0 };
+  const input =
+    line.url === '/v1/embeddings'
+      ? countTokens(JSON.stringify(line.body.input ?? ''))
+      : countTokens(JSON.stringify(line.body.messages ?? line.body.prompt ?? ''));
+  const asked = line.body.max_completion_tokens ?? line.body.max_tokens;
+  const output =
+    model.kind === 'embedding'
+      ? 0
+      : typeof asked === 'number' && Number.isInteger(asked) && asked > 0
+        ? Math.min(asked, model.maxOutputTokens)
+        : model.defaultMaxTokens;
+  return { tokens: input + output, costNanoUsd: costNanoUsd(model, input, output) };
+}
+
+/**
+ * `POST /v1/batches`: the input file's lines checked, the whole batch's estimate (at batch prices)
+ * reserved against the tenant's monthly tokens and budget (a 429 when the month has no room for it,
+ * so a batch is never half-run for want of budget), the batch recorded and its runner queued.
+ */
+export async function createBatch(
+  deps: BatchDeps,
+  tenant: TenantContext,
+  request: z.infer<typeof batchCreateSchema>,
+  audit: AuditDetail = {},
+): Promise<BatchRecord> {
+  const file = await getFile(deps, tenant, request.input_file_id);
+  if (file.purpose !== 'batch') {
+    throw new PlatformError('invalid_request', `file ${file.id} is a batch's output, not a batch input file`);
+  }
+  const lines = await inputLines(deps, tenant, file.id);
+  if (lines.length === 0) throw new PlatformError('invalid_request', `file ${file.id} holds no lines`);
+  if (lines[0].url !== request.endpoint) {
+    throw new PlatformError(
+      'invalid_request',
+      `the lines of file ${file.id} call ${lines[0].url}, not the batch's endpoint ${request.endpoint}`,
+    );
+  }
+  const catalog = atBatchPrices(deps.catalog);
+  const estimate = lines.reduce(
+    (sum, line) => {
+      const one = lineEstimate(catalog, line);
+      return { tokens: sum.tokens + one.tokens, costNanoUsd: sum.costNanoUsd + one.costNanoUsd };
+    },
+    { tokens: 0, costNanoUsd: 0 },
+  );
+  const nowMs = deps.now();
+  const id = newBatchId(nowMs);
+  audit.batch = { id, lines: lines.length };
+  const reservation = await deps.ledger.reserve(tenant, {
+    requestId: id,
+    model: 'batch',
+    estimate,
+    nowMs,
+    holdMs: BATCH_HOLD_MS,
+    perMinute: false,
+  });
+  const createdAt = Math.floor(nowMs / 1000);
+  const batch: BatchRecord = {
+    id,
+    version: 1,
+    status: 'validating',
+    endpoint: request.endpoint,
+    inputFileId: file.id,
+    ...(request.metadata && { metadata: request.metadata }),
+    principal: tenant.principal,
+    total: lines.length,
+    next: 0,
+    completed: 0,
+    failed: 0,
+    usage: [],
+    reservation,
+    times: { createdAt, expiresAt: createdAt + COMPLETION_WINDOW_MS / 1000 },
+  };
+  try {
+    await deps.batches.create(tenant, batch);
+  } catch (error) {
+    await deps.ledger.release(reservation);
+    throw error;
+  }
+  try {
+    await deps.queue.enqueue([{ kind: 'batch', tenantId: tenant.tenantId, batchId: id }]);
+  } catch (error) {
+    // Never run: failed as a whole, its reservation given back.
+    const failed = { ...moved(batch, 'failed', deps.now()), errors: [{ code: 'not_queued', message: 'retry' }] };
+    if (await deps.batches.update(tenant, failed)) await deps.ledger.release(reservation);
+    throw error;
+  }
+  return batch;
+}
+
+/** The tenant's batch `id`; another tenant's, or none, is a 404 alike. */
+export async function getBatch(deps: Pick<BatchDeps, 'batches'>, tenant: TenantContext, id: string) {
+  const batch = BATCH_ID_PATTERN.test(id) ? await deps.batches.get(tenant, id) : undefined;
+  if (!batch) throw new PlatformError('not_found', `no batch '${id.slice(0, 80)}'`);
+  return batch;
+}
+
+/** `GET /v1/batches`: OpenAI's cursor page, newest first. */
+export async function listBatches(
+  deps: Pick<BatchDeps, 'batches'>,
+  tenant: TenantContext,
+  query: z.infer<typeof batchListQuerySchema>,
+) {
+  const page = await deps.batches.list(tenant, query);
+  const data = page.batches.map(batchView);
+  return {
+    object: 'list' as const,
+    data,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+    has_more: page.hasMore,
+  };
+}
+
+/**
+ * `POST /v1/batches/{id}/cancel`: `cancelling` until the runner's next step ends it (its lines run so
+ * far kept and billed, the rest given back). Cancelling a cancelled or cancelling batch answers it
+ * as it is; one that is finishing or ended is a 409.
+ */
+export async function cancelBatch(deps: Pick<BatchDeps, 'batches' | 'now'>, tenant: TenantContext, id: string) {
+  for (;;) {
+    const batch = await getBatch(deps, tenant, id);
+    if (batch.status === 'cancelling' || batch.status === 'cancelled') return batch;
+    if (batch.closing) {
+      throw new PlatformError('conflict', `batch ${id} is ending (${batch.closing})`, { current: batchView(batch) });
+    }
+    const written = await deps.batches.update(tenant, moved(batch, 'cancelling', deps.now()));
+    if (written) return written;
+    // The runner wrote meanwhile: read it again.
+  }
+}
+
+/** What the runner needs: the batch API's ports, the tenants, and the chat core's (its lines are model calls like any). */
+export interface BatchRunnerDeps extends BatchDeps, Omit<ChatDeps, 'ledger' | 'catalog'> {
+  readonly registry: Pick<TenantRegistry, 'getTenant'>;
+  /** A silo plane's one tenant; absent in the pool. */
+  readonly siloTenantId?: string;
+}
+
+/** What one step of a batch's runner did. */
+export type BatchStepOutcome =
+  | 'ran'
+  | 'waiting'
+  | 'ended'
+  | 'dropped: tenant not active'
+  | 'dropped: tenant served by its silo'
+  | 'dropped: no such batch'
+  | 'dropped: ended before'
+  | 'dropped: lines run by another step'
+  | 'paused: tenant suspended';
+
+/** A write lost to another: decided again on the batch as it is now. */
+type Lost = 'lost';
+
+/**
+ * One step of a batch, as the work queue delivers it: its next lines run (a minute's share of the
+ * tenant's rate limits at most, as many as the time left allows), written, and the next step queued;
+ * or, when its lines are done, it expired or was cancelled, its output and error files written and
+ * its usage settled. Every write is conditional on the batch as read: a step delivered twice, or
+ * racing a cancel, never runs a line twice into the batch or bills it twice.
+ */
+export async function runBatchStep(
+  deps: BatchRunnerDeps,
+  ref: BatchJobRef,
+  remainingMs: () => number,
+): Promise<BatchStepOutcome> {
+  const record = await deps.registry.getTenant(ref.tenantId);
+  // Offboarded or being offboarded: its data (this batch too) is purged, never written again.
+  if (!record || record.status === 'offboarded' || record.status === 'offboarding') return 'dropped: tenant not active';
+  // Moving or moved to its silo: the batch goes with the tenant's data, and runs there.
+  if (!servedHere(record, deps.siloTenantId)) return 'dropped: tenant served by its silo';
+  // Its lines run as its submitter, with the tenant as it is now; no limits below the tenant (the
+  // batch was admitted whole), no response cache of the live traffic's.
+  const { tenantId, tier, limits, auditPrompts, placements, inferenceProfiles, routing, piiRedaction } = actingFor(
+    record,
+    RUNNER,
+  );
+  const as = (principal: TenantContext['principal']): TenantContext =>
+    Object.freeze({
+      tenantId,
+      tier,
+      principal,
+      limits,
+      auditPrompts,
+      placements,
+      ...(inferenceProfiles && { inferenceProfiles }),
+      ...(routing && { routing }),
+      ...(piiRedaction && { piiRedaction }),
+    });
+  // A write that lost to another (a cancel, say) is decided again on the batch as it is now.
+  for (let round = 0; round < MAX_STEP_ROUNDS; round++) {
+    const batch = await deps.batches.get(as({ type: 'user', id: RUNNER }), ref.batchId);
+    if (!batch) return 'dropped: no such batch';
+    if (isEnding(batch.status)) return 'dropped: ended before';
+    const tenant = as(batch.principal);
+    const closing = closingOf(batch, deps.now());
+    const outcome = closing
+      ? await endBatch(deps, tenant, batch, closing)
+      : record.status === 'suspended'
+        ? await requeue(deps, ref, SUSPENDED_WAIT_SECONDS).then(() => 'paused: tenant suspended' as const)
+        : await runLines(deps, tenant, batch, ref, remainingMs);
+    if (outcome !== 'lost') return outcome;
+  }
+  throw new Error(`batch ${ref.batchId} kept changing: its step is delivered again`);
+}
+
+/** How the batch ends, if it is to end now: its lines all run, cancelled, or past its window. */
+function closingOf(batch: BatchRecord, nowMs: number): Ending | undefined {
+  if (batch.closing) return batch.closing;
+  if (batch.status === 'cancelling') return 'cancelled';
+  if (batch.status === 'finalizing' || batch.next >= batch.total) return 'completed';
+  if (nowMs >= batch.times.expiresAt * 1000) return 'expired';
+  return undefined;
+}
+
+async function requeue(deps: Pick<BatchDeps, 'queue'>, ref: BatchJobRef, delaySeconds = 0) {
+  await deps.queue.enqueue([{ kind: 'batch', tenantId: ref.tenantId, batchId: ref.batchId }], { delaySeconds });
+}
+
+/** One line's outcome: its output line, and what it used (for the batch's settle). */
+interface LineResult {
+  readonly output: string;
+  readonly ok: boolean;
+  /** The provider could not take it now (throttled, unavailable): run again later, not failed. */
+  readonly retry: boolean;
+  readonly used: readonly BatchUsage[];
+}
+
+async function runLines(
+  deps: BatchRunnerDeps,
+  tenant: TenantContext,
+  read: BatchRecord,
+  ref: BatchJobRef,
+  remainingMs: () => number,
+): Promise<BatchStepOutcome | Lost> {
+  let batch = read;
+  if (batch.status === 'validating') {
+    const started = await deps.batches.update(tenant, moved(batch, 'in_progress', deps.now()));
+    if (!started) return 'lost';
+    batch = started;
+  }
+  let lines: BatchLine[];
+  try {
+    lines = await inputLines(deps, tenant, batch.inputFileId);
+  } catch (error) {
+    if (!(error instanceof PlatformError && error.code === 'not_found')) throw error;
+    return endBatch(deps, tenant, batch, 'failed', {
+      code: 'input_file_deleted',
+      message: `the input file ${batch.inputFileId} was deleted before every line ran`,
+    });
+  }
+  const nowMs = deps.now();
+  const minute = minuteWindow(nowMs);
+  const used = batch.window?.minute === minute ? batch.window : { minute, requests: 0, tokens: 0 };
+  const share = (limit: number) => Math.max(1, Math.floor(limit * BATCH_RATE_SHARE));
+  const catalog = atBatchPrices(deps.catalog);
+  // This minute's share of requests and tokens; a line larger than the whole share runs alone.
+  const picked: number[] = [];
+  let tokens = used.tokens;
+  for (let index = batch.next; index < batch.total; index++) {
+    if (used.requests + picked.length >= share(tenant.limits.requestsPerMinute)) break;
+    const estimate = lineEstimate(catalog, lines[index]).tokens;
+    if (tokens + estimate > share(tenant.limits.tokensPerMinute) && (picked.length > 0 || tokens > 0)) break;
+    tokens += estimate;
+    picked.push(index);
+  }
+  if (picked.length === 0) {
+    await requeue(deps, ref, secondsUntilNextMinute(nowMs));
+    return 'waiting';
+  }
+  const results = await runPicked(deps, tenant, batch, lines, picked, remainingMs);
+  // Lines are written in order up to the first the provider could not take: it and those after run again.
+  const retryAt = results.findIndex((result) => result.retry);
+  const done = retryAt === -1 ? results : results.slice(0, retryAt);
+  if (done.length > 0) {
+    const part = new TextEncoder().encode(done.map((result) => `${result.output}\n`).join(''));
+    await deps.files.putPart(tenant, batch.id, batch.next, part);
+  }
+  const from = batch.next;
+  const written = await recordLines(deps, tenant, batch, from, done, {
+    minute,
+    requests: used.requests + done.length,
+    tokens:
+      used.tokens +
+      done.reduce((sum, result) => sum + result.used.reduce((s, u) => s + u.inputTokens + u.outputTokens, 0), 0),
+  });
+  if (!written) return 'dropped: lines run by another step';
+  if (retryAt !== -1) {
+    await requeue(deps, ref, BACKOFF_SECONDS);
+    return 'ran';
+  }
+  const closing = closingOf(written, deps.now());
+  if (closing) return endBatch(deps, tenant, written, closing);
+  await requeue(deps, ref);
+  return 'ran';
+}
+
+/**
+ * Runs the picked lines, `LINE_CONCURRENCY` at a time, in order; none starts once the step has too
+ * little time left (those not started are left to the next step, the results cut before them).
+ */
+async function runPicked(
+  deps: BatchRunnerDeps,
+  tenant: TenantContext,
+  batch: BatchRecord,
+  lines: readonly BatchLine[],
+  picked: readonly number[],
+  remainingMs: () => number,
+): Promise<LineResult[]> {
+  const results: LineResult[] = [];
+  let started = 0;
+  const worker = async () => {
+    while (started < picked.length && remainingMs() > STEP_ROOM_MS) {
+      const slot = started++;
+      const signal = AbortSignal.timeout(modelCallBudgetMs(remainingMs()));
+      results[slot] = await runLine(deps, tenant, batch, lines[picked[slot]], picked[slot], signal);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(LINE_CONCURRENCY, picked.length) }, worker));
+  return results.slice(0, started);
+}
+
+/** One line, through the same metered core as the live route, against a ledger that counts what it used. */
+async function runLine(
+  deps: BatchRunnerDeps,
+  tenant: TenantContext,
+  batch: BatchRecord,
+  line: BatchLine,
+  index: number,
+  signal: AbortSignal,
+): Promise<LineResult> {
+  const used = new Map<string, BatchUsage>();
+  const lineDeps = { ...deps, catalog: atBatchPrices(deps.catalog), ledger: lineLedger(used) };
+  const requestId = `${batch.id}-${index}`;
+  const outputLine = (response: unknown) =>
+    JSON.stringify({ id: `batch_req_${batch.id.slice(6)}_${index}`, custom_id: line.custom_id, response, error: null });
+  try {
+    const body =
+      batch.endpoint === '/v1/embeddings'
+        ? await createEmbeddings(lineDeps, tenant, embeddingsRequestSchema.parse(line.body), { requestId, signal })
+        : await completeChat(lineDeps, tenant, batchChatRequest(line.body), { requestId, signal });
+    const output = outputLine({ status_code: 200, request_id: requestId, body });
+    return { output, ok: true, retry: false, used: [...used.values()] };
+  } catch (error) {
+    const { code, message } =
+      error instanceof PlatformError
+        ? error
+        : error instanceof z.ZodError
+          ? { code: 'invalid_request' as const, message: zodMessage(error) }
+          : { code: 'internal_error' as const, message: 'internal error' };
+    const retry =
+      error instanceof PlatformError &&
+      (error.status === 429 || (error.code === 'upstream_unavailable' && error.upstream !== 'context_length'));
+    const output = outputLine({ status_code: statusOf(code), request_id: requestId, body: errorBody(code, message) });
+    return { output, ok: false, retry, used: [...used.values()] };
+  }
+}
+
+/** A chat line's request: the route's own, never streamed (a batch's answer is its output line). */
+function batchChatRequest(body: Readonly<Record<string, unknown>>) {
+  const request = chatRequestSchema.parse(body);
+  if (request.stream) throw new PlatformError('invalid_request', 'stream: a batch line is answered whole');
+  return request;
+}
+
+function zodMessage(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return `${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`;
+}
+
+/**
+ * The ledger a batch's lines run against: the batch's reservation admitted them all at submission,
+ * so a line is admitted without a write, and what it used is counted for the batch's one settle.
+ */
+function lineLedger(used: Map<string, BatchUsage>): Ledger {
+  const admitted = (
+    tenant: TenantContext,
+    request: { requestId: string; model: string; estimate: Reservation['estimate']; nowMs: number },
+  ): Reservation => ({
+    tenantId: tenant.tenantId,
+    tier: tenant.tier,
+    requestId: request.requestId,
+    model: request.model,
+    month: monthKey(request.nowMs),
+    estimate: request.estimate,
+    reservedAtMs: request.nowMs,
+    shard: 0,
+    recordShard: 0,
+  });
+  const notOnALine = () => {
+    throw new Error("not on a batch line's path");
+  };
+  return {
+    reserve: async (tenant, request) => admitted(tenant, request),
+    reserveScope: async () => notOnALine(),
+    settle: async (reservation, usage) => {
+      for (const part of usageByModel(reservation, usage)) {
+        const sum = used.get(part.model);
+        used.set(part.model, {
+          model: part.model,
+          requests: (sum?.requests ?? 0) + 1,
+          inputTokens: (sum?.inputTokens ?? 0) + part.inputTokens,
+          outputTokens: (sum?.outputTokens ?? 0) + part.outputTokens,
+          costNanoUsd: (sum?.costNanoUsd ?? 0) + part.costNanoUsd,
+        });
+      }
+    },
+    release: async () => undefined,
+    scopeUsage: async () => notOnALine(),
+    usage: async () => notOnALine(),
+    deleteAll: async () => notOnALine(),
+  };
+}
+
+/** Adds `usage` to a batch's usage by model. */
+function addUsage(total: readonly BatchUsage[], usage: readonly BatchUsage[]): BatchUsage[] {
+  const byModel = new Map(total.map((part) => [part.model, part]));
+  for (const part of usage) {
+    const sum = byModel.get(part.model);
+    byModel.set(part.model, {
+      model: part.model,
+      requests: (sum?.requests ?? 0) + part.requests,
+      inputTokens: (sum?.inputTokens ?? 0) + part.inputTokens,
+      outputTokens: (sum?.outputTokens ?? 0) + part.outputTokens,
+      costNanoUsd: (sum?.costNanoUsd ?? 0) + part.costNanoUsd,
+    });
+  }
+  return [...byModel.values()];
+}
+
+/**
+ * Records lines `from`.. as run, with their counts and usage, on the batch as it is now (a cancel
+ * may have come meanwhile); undefined when another step recorded them first (a duplicate delivery:
+ * its lines' output and usage stand, these are dropped).
+ */
+async function recordLines(
+  deps: Pick<BatchDeps, 'batches'>,
+  tenant: TenantContext,
+  read: BatchRecord,
+  from: number,
+  done: readonly LineResult[],
+  window: NonNullable<BatchRecord['window']>,
+): Promise<BatchRecord | undefined> {
+  let batch: BatchRecord | undefined = read;
+  while (batch && batch.next === from && !isEnding(batch.status)) {
+    const written = await deps.batches.update(tenant, {
+      ...batch,
+      next: from + done.length,
+      completed: batch.completed + done.filter((result) => result.ok).length,
+      failed: batch.failed + done.filter((result) => !result.ok).length,
+      usage: addUsage(
+        batch.usage,
+        done.flatMap((result) => result.used),
+      ),
+      window,
+    });
+    if (written) return written;
+    batch = await deps.batches.get(tenant, read.id);
+  }
+  return undefined;
+}
+
+/**
+ * Ends the batch as `ending`: its output and error files written (lines never run listed in the
+ * error file as expired or cancelled), what its lines used settled against its reservation at
+ * batch prices (the rest of the estimate given back), then its last status. Each step may run
+ * again after a crash: the files' ids are chosen once, the settle is idempotent, and every write
+ * is conditional on the batch as read.
+ */
+async function endBatch(
+  deps: BatchRunnerDeps,
+  tenant: TenantContext,
+  read: BatchRecord,
+  ending: Ending,
+  error?: { code: string; message: string },
+): Promise<BatchStepOutcome | Lost> {
+  let batch = read;
+  if (!batch.closing) {
+    const nowMs = deps.now();
+    const written = await deps.batches.update(tenant, {
+      ...(ending === 'completed' ? moved(batch, 'finalizing', nowMs) : batch),
+      closing: ending,
+      outputFileId: newFileId(nowMs),
+      errorFileId: newFileId(nowMs),
+      ...(error && { errors: [error] }),
+    });
+    if (!written) return 'lost';
+    batch = written;
+  }
+  const files = await writeOutputFiles(deps, tenant, batch, ending);
+  if (batch.reservation) await settleBatch(deps.ledger, batch.reservation, batch.usage);
+  const { reservation: _settled, closing: _closing, outputFileId, errorFileId, ...rest } = batch;
+  const ended = await deps.batches.update(tenant, {
+    ...moved(rest as BatchRecord, ending, deps.now()),
+    ...(files.output && { outputFileId }),
+    ...(files.errors && { errorFileId }),
+  });
+  if (!ended) return 'lost';
+  await deps.files.deleteParts(tenant, batch.id);
+  return 'ended';
+}
+
+/** Bills what a batch's lines used, each model at its batch price, and gives the rest of its estimate back. */
+async function settleBatch(ledger: Ledger, reservation: Reservation, usage: readonly BatchUsage[]): Promise<void> {
+  if (usage.length === 0) return ledger.release(reservation);
+  const byModel = usage;
+  const total = (field: 'inputTokens' | 'outputTokens' | 'costNanoUsd') =>
+    byModel.reduce((sum, part) => sum + part[field], 0);
+  await ledger.settle(reservation, {
+    inputTokens: total('inputTokens'),
+    outputTokens: total('outputTokens'),
+    costNanoUsd: total('costNanoUsd'),
+    byModel,
+  });
+}
+
+/** The output file (lines answered 200) and the error file (every other line), each only if it has lines. */
+async function writeOutputFiles(
+  deps: BatchRunnerDeps,
+  tenant: TenantContext,
+  batch: BatchRecord,
+  ending: Ending,
+): Promise<{ output: boolean; errors: boolean }> {
+  const ran = (await deps.files.parts(tenant, batch.id))
+    .map((part) => new TextDecoder().decode(part))
+    .join('')
+    .split('\n')
+    .filter((row) => row !== '');
+  const output: string[] = [];
+  const errors: string[] = [];
+  for (const row of ran) {
+    ((JSON.parse(row) as { response: { status_code: number } }).response.status_code === 200 ? output : errors).push(
+      row,
+    );
+  }
+  if (batch.next < batch.total && (ending === 'expired' || ending === 'cancelled' || ending === 'failed')) {
+    const lines = await inputLines(deps, tenant, batch.inputFileId).catch(() => []);
+    const code = ending === 'expired' ? 'batch_expired' : ending === 'cancelled' ? 'batch_cancelled' : 'batch_failed';
+    const message = `this line was not run: the batch ${ending === 'failed' ? 'failed' : `was ${ending}`} first`;
+    for (const [index, line] of lines.entries()) {
+      if (index < batch.next) continue;
+      errors.push(
+        JSON.stringify({
+          id: `batch_req_${batch.id.slice(6)}_${index}`,
+          custom_id: line.custom_id,
+          response: null,
+          error: { code, message },
+        }),
+      );
+    }
+  }
+  const put = (id: string | undefined, rows: string[], name: string) =>
+    id && rows.length > 0
+      ? deps.files.put(
+          tenant,
+          { id, filename: `${batch.id}_${name}.jsonl`, purpose: 'batch_output' },
+          new TextEncoder().encode(rows.map((row) => `${row}\n`).join('')),
+        )
+      : undefined;
+  await Promise.all([put(batch.outputFileId, output, 'output'), put(batch.errorFileId, errors, 'error')]);
+  return { output: output.length > 0, errors: errors.length > 0 };
+}

@@ -1,0 +1,286 @@
+import OpenAI, { toFile } from 'openai';
+import { atBatchPrices, costNanoUsd, resolveModel } from '../../lambdas/core/catalog';
+import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
+
+/** OpenAI's batches through the official SDK: run off the request path, billed once at batch prices, each tenant's own. */
+describe('batches', () => {
+  // A clock that stands still: the runner's minute turns over only when a test moves it.
+  const clock = new ManualClock(Date.parse('2026-12-07T12:00:30Z'));
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(undefined, { now: clock.now });
+  });
+  afterAll(() => platform.close());
+
+  const client = (apiKey: string) => new OpenAI({ baseURL: `${platform.url}/v1`, apiKey, maxRetries: 0 });
+  const chatLines = (count: number, model = 'nova-micro') =>
+    Array.from({ length: count }, (_, i) =>
+      JSON.stringify({
+        custom_id: `request-${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model, messages: [{ role: 'user', content: `Classify item number ${i}` }], max_tokens: 16 },
+      }),
+    ).join('\n');
+  const upload = async (openai: OpenAI, text: string) =>
+    openai.files.create({ file: await toFile(Buffer.from(text), 'lines.jsonl'), purpose: 'batch' });
+  /** Reads the batch until it reaches a status that ends it (the worker runs beside the test, on its own). */
+  const settled = async (openai: OpenAI, id: string, until: readonly string[] = ['completed']) => {
+    for (let read = 0; read < 20_000; read++) {
+      const batch = await openai.batches.retrieve(id);
+      if (until.includes(batch.status) || ['failed', 'expired', 'cancelled', 'completed'].includes(batch.status)) {
+        return batch;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    throw new Error(`batch ${id} never ended`);
+  };
+  const jsonLines = (text: string) =>
+    text
+      .split('\n')
+      .filter((row) => row !== '')
+      .map((row) => JSON.parse(row));
+
+  it('runs a 1,000-line batch with the stock SDK: output file, exact bill at batch prices, nothing for another tenant', async () => {
+    const { apiKey } = await onboard(platform, 'batch-acme', {
+      limits: { requestsPerMinute: 10_000, tokensPerMinute: 2_000_000 },
+    });
+    const { apiKey: otherKey } = await onboard(platform, 'batch-globex');
+    const acme = client(apiKey);
+    const globex = client(otherKey);
+    const input = await upload(acme, chatLines(1000));
+
+    const created = await acme.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+      metadata: { job: 'nightly' },
+    });
+    expect(created).toMatchObject({
+      object: 'batch',
+      status: 'validating',
+      input_file_id: input.id,
+      request_counts: { total: 1000, completed: 0, failed: 0 },
+      metadata: { job: 'nightly' },
+      output_file_id: null,
+    });
+    const done = await settled(acme, created.id);
+    expect(done).toMatchObject({ status: 'completed', request_counts: { total: 1000, completed: 1000, failed: 0 } });
+    expect(done.completed_at).toEqual(expect.any(Number));
+    expect(done.error_file_id).toBeNull();
+
+    const output = jsonLines(await (await acme.files.content(done.output_file_id as string)).text());
+    expect(output).toHaveLength(1000);
+    expect(new Set(output.map((line) => line.custom_id)).size).toBe(1000);
+    const first = output.find((line) => line.custom_id === 'request-7');
+    expect(first).toMatchObject({
+      custom_id: 'request-7',
+      error: null,
+      response: { status_code: 200, body: { object: 'chat.completion', model: 'nova-micro' } },
+    });
+    expect(first.response.body.choices[0].message.content).toEqual(expect.any(String));
+    expect(await acme.files.retrieve(done.output_file_id as string)).toMatchObject({ purpose: 'batch_output' });
+
+    // Billed once, at batch prices: each line's usage at the catalog's batch price, summed.
+    const model = resolveModel(atBatchPrices(platform.deps.settings.catalog), 'nova-micro', 'chat');
+    const expectedNanoUsd = output.reduce((sum, line) => {
+      const { prompt_tokens, completion_tokens } = line.response.body.usage;
+      return sum + costNanoUsd(model, prompt_tokens, completion_tokens);
+    }, 0);
+    const onDemand = resolveModel(platform.deps.settings.catalog, 'nova-micro', 'chat');
+    const onDemandNanoUsd = output.reduce((sum, line) => {
+      const { prompt_tokens, completion_tokens } = line.response.body.usage;
+      return sum + costNanoUsd(onDemand, prompt_tokens, completion_tokens);
+    }, 0);
+    const usage = (await call(platform, 'GET', '/v1/usage?group_by=model', { credential: apiKey })).body;
+    expect(usage.totals).toMatchObject({
+      requests: 1000,
+      input_tokens: output.reduce((sum, line) => sum + line.response.body.usage.prompt_tokens, 0),
+      output_tokens: output.reduce((sum, line) => sum + line.response.body.usage.completion_tokens, 0),
+      cost_usd: expectedNanoUsd / 1e9,
+    });
+    expect(expectedNanoUsd).toBeLessThan(onDemandNanoUsd * 0.51);
+
+    // Nothing of it for another tenant.
+    await expect(globex.batches.retrieve(created.id)).rejects.toMatchObject({ status: 404 });
+    await expect(globex.batches.cancel(created.id)).rejects.toMatchObject({ status: 404 });
+    await expect(globex.files.content(done.output_file_id as string)).rejects.toMatchObject({ status: 404 });
+    expect((await globex.batches.list()).data).toEqual([]);
+    expect((await globex.files.list()).data).toEqual([]);
+    const listed = [];
+    for await (const batch of acme.batches.list()) listed.push(batch.id);
+    expect(listed).toEqual([created.id]);
+
+    // The audit log records the batch and its line count.
+    const audit = (await call(platform, 'GET', '/v1/audit', { credential: apiKey })).body.data;
+    expect(audit.find((entry: { route: string }) => entry.route === 'POST /v1/batches')).toMatchObject({
+      status: 200,
+      batch: { id: created.id, lines: 1000 },
+    });
+  });
+
+  it('fails a line that names a model the catalog lacks, alone, in the error file, unbilled', async () => {
+    const { apiKey } = await onboard(platform, 'batch-mixed');
+    const acme = client(apiKey);
+    const rows = chatLines(3).split('\n');
+    rows[1] = rows[1].replace('nova-micro', 'no-such-model');
+    const input = await upload(acme, rows.join('\n'));
+    const created = await acme.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const done = await settled(acme, created.id);
+    expect(done).toMatchObject({ status: 'completed', request_counts: { total: 3, completed: 2, failed: 1 } });
+    const errors = jsonLines(await (await acme.files.content(done.error_file_id as string)).text());
+    expect(errors).toEqual([
+      expect.objectContaining({
+        custom_id: 'request-1',
+        response: expect.objectContaining({
+          status_code: 400,
+          body: { error: expect.objectContaining({ code: 'unknown_model' }) },
+        }),
+      }),
+    ]);
+    const usage = (await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body;
+    expect(usage.totals.requests).toBe(2);
+  });
+
+  it('refuses a batch whose file is not a batch input, or calls another endpoint, with a 400; another tenant’s file with a 404', async () => {
+    const { apiKey } = await onboard(platform, 'batch-refused');
+    const acme = client(apiKey);
+    const input = await upload(acme, chatLines(2));
+    await expect(
+      acme.batches.create({ input_file_id: input.id, endpoint: '/v1/embeddings', completion_window: '24h' }),
+    ).rejects.toMatchObject({ status: 400 });
+    const { apiKey: otherKey } = await onboard(platform, 'batch-refused-other');
+    await expect(
+      client(otherKey).batches.create({
+        input_file_id: input.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      }),
+    ).rejects.toMatchObject({ status: 404 });
+    const wrongWindow = await call(platform, 'POST', '/v1/batches', {
+      credential: apiKey,
+      body: { input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '48h' },
+    });
+    expect(wrongWindow.status).toBe(400);
+  });
+
+  it('admits a batch whole against the month: one larger than the monthly limit is a 400, one the month has no room left for a 429', async () => {
+    const { apiKey } = await onboard(platform, 'batch-poor', { limits: { monthlyTokens: 10_000 } });
+    const acme = client(apiKey);
+    const tooLarge = await upload(acme, chatLines(400));
+    const refused = await acme.batches
+      .create({ input_file_id: tooLarge.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+      .catch((error: { status: number; message: string }) => error);
+    expect(refused).toMatchObject({ status: 400 });
+    expect((refused as { message: string }).message).toMatch(/monthly limit is 10000/);
+    const input = await upload(acme, chatLines(200));
+    const admitted = await acme.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    // The first batch holds its estimate (more than half the month) until it ends: the second does not fit.
+    const noRoom = await acme.batches
+      .create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+      .catch((error: { status: number; error: { code: string } }) => error);
+    expect(noRoom).toMatchObject({ status: 429, error: { code: 'quota_exceeded' } });
+    expect((await acme.batches.list()).data.map((batch) => batch.id)).toEqual([admitted.id]);
+  });
+
+  it('runs at a share of the rate limit and stops at a cancel: lines run so far kept and billed, the rest listed as cancelled', async () => {
+    const { apiKey } = await onboard(platform, 'batch-cancel', { limits: { requestsPerMinute: 10 } });
+    const acme = client(apiKey);
+    const input = await upload(acme, chatLines(20));
+    const created = await acme.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    // Half of 10 requests a minute: 5 lines, then the runner waits for the next minute.
+    let batch = await acme.batches.retrieve(created.id);
+    for (let read = 0; batch.request_counts?.completed !== 5 && read < 20_000; read++) {
+      batch = await acme.batches.retrieve(created.id);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(batch).toMatchObject({ status: 'in_progress', request_counts: { total: 20, completed: 5 } });
+    const cancelling = await acme.batches.cancel(created.id);
+    expect(cancelling).toMatchObject({ status: 'cancelling', cancelling_at: expect.any(Number) });
+    clock.advance(60_000);
+    platform.sqs.releaseDue();
+    const cancelled = await settled(acme, created.id, ['cancelled']);
+    expect(cancelled).toMatchObject({ status: 'cancelled', request_counts: { total: 20, completed: 5, failed: 0 } });
+    expect(jsonLines(await (await acme.files.content(cancelled.output_file_id as string)).text())).toHaveLength(5);
+    const notRun = jsonLines(await (await acme.files.content(cancelled.error_file_id as string)).text());
+    expect(notRun).toHaveLength(15);
+    expect(notRun[0]).toMatchObject({ custom_id: 'request-5', response: null, error: { code: 'batch_cancelled' } });
+    const usage = (await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body;
+    expect(usage.totals.requests).toBe(5);
+    // A cancelled batch cannot be cancelled into anything else: it answers as it is.
+    expect(await acme.batches.cancel(created.id)).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('runs embeddings lines too', async () => {
+    const { apiKey } = await onboard(platform, 'batch-embed');
+    const acme = client(apiKey);
+    const rows = Array.from({ length: 3 }, (_, i) =>
+      JSON.stringify({
+        custom_id: `e-${i}`,
+        method: 'POST',
+        url: '/v1/embeddings',
+        body: { model: 'titan-embed-text-v2', input: `text ${i}` },
+      }),
+    );
+    const input = await upload(acme, rows.join('\n'));
+    const created = await acme.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/embeddings',
+      completion_window: '24h',
+    });
+    const done = await settled(acme, created.id);
+    expect(done.request_counts).toEqual({ total: 3, completed: 3, failed: 0 });
+    const output = jsonLines(await (await acme.files.content(done.output_file_id as string)).text());
+    expect(output[0].response.body.data[0].embedding).toHaveLength(1024);
+  });
+
+  it('ends a batch in flight when its tenant is offboarded: its batch, files and parts purged, nothing run after', async () => {
+    const { apiKey } = await onboard(platform, 'batch-leaving', { limits: { requestsPerMinute: 4 } });
+    const leaving = client(apiKey);
+    const input = await upload(leaving, chatLines(10));
+    const created = await leaving.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    for (let read = 0; read < 20_000; read++) {
+      if ((await leaving.batches.retrieve(created.id)).request_counts?.completed === 2) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const tombstone = await offboardCompletely(platform, clock, 'batch-leaving');
+    // The input file and the running batch's part.
+    expect(tombstone.offboarding.deleted.files).toBe(2);
+    // Its next step finds the tenant gone and writes nothing.
+    platform.sqs.releaseDue();
+    const tenant = await platform.deps.registry.getTenant('batch-leaving');
+    expect(tenant?.status).toBe('offboarded');
+    expect(await platform.deps.files.list({ ...actingAs('batch-leaving') }, { limit: 10 })).toEqual({
+      files: [],
+      hasMore: false,
+    });
+  });
+});
+
+function actingAs(tenantId: string) {
+  return {
+    tenantId,
+    tier: 'standard' as const,
+    principal: { type: 'user' as const, id: 'test' },
+    limits: { requestsPerMinute: 1, tokensPerMinute: 1, monthlyTokens: 1, monthlyBudgetUsd: 1 },
+    auditPrompts: false,
+    placements: [],
+  };
+}
