@@ -140,30 +140,29 @@ export class S3FileStore implements FileStore {
   }
 
   async putPart(tenant: TenantContext, batchId: string, from: number, body: Uint8Array): Promise<void> {
-    await this.client(tenant.tenantId).send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: `${partsPrefix(tenant.tenantId, batchId)}${String(from).padStart(PART_DIGITS, '0')}`,
-        Body: body,
-        ContentType: 'application/octet-stream',
-      }),
-    );
+    const key = `${batchPrefix(tenant.tenantId, batchId)}${LINES}${String(from).padStart(PART_DIGITS, '0')}`;
+    await this.putObject(tenant.tenantId, key, body);
   }
 
-  async parts(tenant: TenantContext, batchId: string): Promise<Uint8Array[]> {
-    const client = this.client(tenant.tenantId);
-    const keys = await this.partKeys(tenant.tenantId, batchId);
+  parts(tenant: TenantContext, batchId: string): Promise<Uint8Array[]> {
     // In key order: zero-padded line numbers sort as the lines do.
-    return Promise.all(
-      keys.map(async (Key) => {
-        const answer = await client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
-        return answer.Body ? await answer.Body.transformToByteArray() : new Uint8Array();
-      }),
-    );
+    return this.readAll(tenant.tenantId, `${batchPrefix(tenant.tenantId, batchId)}${LINES}`);
+  }
+
+  async putJobInput(tenant: TenantContext, batchId: string, body: Uint8Array) {
+    const job = `${batchPrefix(tenant.tenantId, batchId)}${JOB}`;
+    await this.putObject(tenant.tenantId, `${job}input.jsonl`, body);
+    return { inputUri: `s3://${this.bucket}/${job}input.jsonl`, outputUri: `s3://${this.bucket}/${job}output/` };
+  }
+
+  jobOutputs(tenant: TenantContext, batchId: string): Promise<Uint8Array[]> {
+    const output = `${batchPrefix(tenant.tenantId, batchId)}${JOB}output/`;
+    // Bedrock writes `<job id>/input.jsonl.out` and a manifest beside it: the records only.
+    return this.readAll(tenant.tenantId, output, (key) => key.endsWith('.jsonl.out'));
   }
 
   async deleteParts(tenant: TenantContext, batchId: string): Promise<void> {
-    const keys = await this.partKeys(tenant.tenantId, batchId);
+    const keys = await this.keysUnder(tenant.tenantId, batchPrefix(tenant.tenantId, batchId));
     for (let at = 0; at < keys.length; at += PAGE) {
       const Objects = keys.slice(at, at + PAGE).map((Key) => ({ Key }));
       await this.client(tenant.tenantId).send(
@@ -172,16 +171,34 @@ export class S3FileStore implements FileStore {
     }
   }
 
-  private async partKeys(tenantId: string, batchId: string): Promise<string[]> {
+  private async putObject(tenantId: string, key: string, body: Uint8Array): Promise<void> {
+    await this.client(tenantId).send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/octet-stream' }),
+    );
+  }
+
+  /** Every object under `prefix` (those `wanted`), in key order. */
+  private async readAll(
+    tenantId: string,
+    prefix: string,
+    wanted: (key: string) => boolean = () => true,
+  ): Promise<Uint8Array[]> {
+    const client = this.client(tenantId);
+    const keys = (await this.keysUnder(tenantId, prefix)).filter(wanted);
+    return Promise.all(
+      keys.map(async (Key) => {
+        const answer = await client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+        return answer.Body ? await answer.Body.transformToByteArray() : new Uint8Array();
+      }),
+    );
+  }
+
+  private async keysUnder(tenantId: string, prefix: string): Promise<string[]> {
     const keys: string[] = [];
     let continuationToken: string | undefined;
     do {
       const answer = await this.client(tenantId).send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: partsPrefix(tenantId, batchId),
-          ContinuationToken: continuationToken,
-        }),
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: continuationToken }),
       );
       for (const object of answer.Contents ?? []) if (object.Key) keys.push(object.Key);
       continuationToken = answer.IsTruncated ? answer.NextContinuationToken : undefined;
@@ -203,12 +220,15 @@ export class S3FileStore implements FileStore {
 const PART_DIGITS = 6;
 
 /**
- * Where a batch's parts are kept: under the tenant's prefix (its session reaches them, offboarding
- * deletes them) but never a file's key (`parts` is no file id), so no listing of files shows them.
+ * Where a running batch keeps its parts (`lines/`) and its Bedrock job's input and output (`job/`):
+ * under the tenant's prefix (its session reaches them, offboarding deletes them) but never a file's
+ * key (`parts` is no file id), so no listing of files shows them.
  */
-function partsPrefix(tenantId: string, batchId: string): string {
+function batchPrefix(tenantId: string, batchId: string): string {
   return `${tenantId}/parts/${batchId}/`;
 }
+const LINES = 'lines/';
+const JOB = 'job/';
 
 /** Where a file is kept: everything the port lists is in its key. */
 function fileKey(tenantId: string, file: Omit<StoredFile, 'bytes' | 'createdAt'>): string {

@@ -153,7 +153,56 @@ export interface FileStore {
   putPart(tenant: TenantContext, batchId: string, from: number, body: Uint8Array): Promise<void>;
   /** The batch's parts, in line order. */
   parts(tenant: TenantContext, batchId: string): Promise<Uint8Array[]>;
+  /**
+   * Writes a Bedrock batch job's input for the batch beside its parts; returns where the job reads
+   * it and where it writes its output (`s3://` URIs under the tenant's prefix).
+   */
+  putJobInput(
+    tenant: TenantContext,
+    batchId: string,
+    body: Uint8Array,
+  ): Promise<{ readonly inputUri: string; readonly outputUri: string }>;
+  /** What the batch's Bedrock job wrote: each of its `.jsonl.out` files (none before it has). */
+  jobOutputs(tenant: TenantContext, batchId: string): Promise<Uint8Array[]>;
+  /** The batch's parts and Bedrock job's files. */
   deleteParts(tenant: TenantContext, batchId: string): Promise<void>;
+}
+
+/** A Bedrock batch inference job's status, as Bedrock reports it. */
+export type BatchInferenceStatus =
+  | 'Submitted'
+  | 'Validating'
+  | 'Scheduled'
+  | 'InProgress'
+  | 'Stopping'
+  | 'Stopped'
+  | 'Completed'
+  | 'PartiallyCompleted'
+  | 'Failed'
+  | 'Expired';
+
+/**
+ * Bedrock batch inference (`CreateModelInvocationJob`): a batch's lines run by Bedrock itself, at
+ * its batch price, reading and writing the tenant's prefix of the files bucket with the plane's
+ * batch service role.
+ */
+export interface BatchInference {
+  /**
+   * Starts a job over the JSON lines at `inputUri` (`{"recordId", "modelInput"}` each, `modelInput`
+   * the model's `InvokeModel` body), which writes `<outputUri><job id>/<input file name>.out`;
+   * returns the job's ARN. Tagged with its tenant; a retried start of the same `jobName` is the
+   * same job (its client token).
+   */
+  start(job: {
+    readonly jobName: string;
+    readonly tenantId: string;
+    readonly modelId: string;
+    readonly inputUri: string;
+    readonly outputUri: string;
+  }): Promise<string>;
+  state(jobArn: string): Promise<{ readonly status: BatchInferenceStatus; readonly message?: string }>;
+  /** Stops the job; one that has ended already is no error. */
+  stop(jobArn: string): Promise<void>;
 }
 
 /** OpenAI's batch statuses. */

@@ -107,9 +107,17 @@ export function inMemoryPorts() {
     putPart: async (tenant, batchId, from, body) => void batchParts.set(`${tenant.tenantId}/${batchId}/${from}`, body),
     parts: async (tenant, batchId) =>
       [...batchParts]
-        .filter(([key]) => key.startsWith(`${tenant.tenantId}/${batchId}/`))
+        .filter(([key]) => key.startsWith(`${tenant.tenantId}/${batchId}/`) && !key.includes('/job/'))
         .sort(([a], [b]) => Number(a.split('/').at(-1)) - Number(b.split('/').at(-1)))
         .map(([, body]) => body),
+    putJobInput: async (tenant, batchId, body) => {
+      batchParts.set(`${tenant.tenantId}/${batchId}/job/input.jsonl`, body);
+      return {
+        inputUri: `s3://files/${tenant.tenantId}/${batchId}/input.jsonl`,
+        outputUri: `s3://files/${tenant.tenantId}/${batchId}/output/`,
+      };
+    },
+    jobOutputs: async () => [],
     deleteParts: async (tenant, batchId) => {
       for (const key of [...batchParts.keys()]) {
         if (key.startsWith(`${tenant.tenantId}/${batchId}/`)) batchParts.delete(key);
