@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { FILE_ID_PATTERN } from '../../contract/files';
 import { PlatformError } from '../core/errors';
-import type { FileStore, StoredFile } from '../core/ports';
+import type { BatchPartSection, FileStore, StoredFile } from '../core/ports';
 import type { TenantContext } from '../core/tenant';
 import { perTenant } from './per-tenant';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
@@ -139,14 +139,20 @@ export class S3FileStore implements FileStore {
     }
   }
 
-  async putPart(tenant: TenantContext, batchId: string, from: number, body: Uint8Array): Promise<void> {
-    const key = `${batchPrefix(tenant.tenantId, batchId)}${LINES}${String(from).padStart(PART_DIGITS, '0')}`;
+  async putPart(
+    tenant: TenantContext,
+    batchId: string,
+    section: BatchPartSection,
+    from: number,
+    body: Uint8Array,
+  ): Promise<void> {
+    const key = `${batchPrefix(tenant.tenantId, batchId)}${section}/${String(from).padStart(PART_DIGITS, '0')}`;
     await this.putObject(tenant.tenantId, key, body);
   }
 
-  parts(tenant: TenantContext, batchId: string): Promise<Uint8Array[]> {
+  parts(tenant: TenantContext, batchId: string, section: BatchPartSection): Promise<Uint8Array[]> {
     // In key order: zero-padded line numbers sort as the lines do.
-    return this.readAll(tenant.tenantId, `${batchPrefix(tenant.tenantId, batchId)}${LINES}`);
+    return this.readAll(tenant.tenantId, `${batchPrefix(tenant.tenantId, batchId)}${section}/`);
   }
 
   async putJobInput(tenant: TenantContext, batchId: string, body: Uint8Array) {
@@ -216,18 +222,17 @@ export class S3FileStore implements FileStore {
   }
 }
 
-/** Digits of a part's first line in its key (a batch has at most 50,000 lines). */
+/** Digits of a part's first line in its key (a batch has at most 50,000 lines, and as many job records). */
 const PART_DIGITS = 6;
 
 /**
- * Where a running batch keeps its parts (`lines/`) and its Bedrock job's input and output (`job/`):
+ * Where a running batch keeps its parts (`lines/`, `records/`) and its Bedrock job's input and output (`job/`):
  * under the tenant's prefix (its session reaches them, offboarding deletes them) but never a file's
  * key (`parts` is no file id), so no listing of files shows them.
  */
 function batchPrefix(tenantId: string, batchId: string): string {
   return `${tenantId}/parts/${batchId}/`;
 }
-const LINES = 'lines/';
 const JOB = 'job/';
 
 /** Where a file is kept: everything the port lists is in its key. */

@@ -4,6 +4,16 @@ import { errorBody, statusOf } from '../../contract/errors';
 import { BATCH_ENDPOINTS, BATCH_ID_PATTERN, FILE_ID_PATTERN } from '../../contract/files';
 import * as z from '../../contract/zod';
 import type { AuditDetail } from './audit';
+import {
+  BEDROCK_BATCH_MIN_RECORDS,
+  type JobCodecDeps,
+  type JobPlan,
+  jobOutputLine,
+  jobPlan,
+  jobRecord,
+  planFor,
+  recordLine,
+} from './batch-jobs';
 import { atBatchPrices, costNanoUsd } from './catalog';
 import { type ChatDeps, chatRequestSchema, completeChat } from './chat';
 import { createEmbeddings, embeddingsRequestSchema } from './embeddings';
@@ -12,6 +22,7 @@ import { type BatchLine, checkBatchLines, fileContent, getFile, newFileId } from
 import { minuteWindow, monthKey, secondsUntilNextMinute } from './limits';
 import { modelCallBudgetMs, usageByModel } from './metering';
 import type {
+  BatchInference,
   BatchJobRef,
   BatchRecord,
   BatchStatus,
@@ -298,6 +309,8 @@ export async function cancelBatch(deps: Pick<BatchDeps, 'batches' | 'now'>, tena
 /** What the runner needs: the batch API's ports, the tenants, and the chat core's (its lines are model calls like any). */
 export interface BatchRunnerDeps extends BatchDeps, Omit<ChatDeps, 'ledger' | 'catalog'> {
   readonly registry: Pick<TenantRegistry, 'getTenant'>;
+  /** Bedrock batch inference: absent, every batch runs on demand. */
+  readonly inference?: BatchInference;
   /** A silo plane's one tenant; absent in the pool. */
   readonly siloTenantId?: string;
 }
@@ -363,19 +376,24 @@ export async function runBatchStep(
       ? await endBatch(deps, tenant, batch, closing)
       : record.status === 'suspended'
         ? await requeue(deps, ref, SUSPENDED_WAIT_SECONDS).then(() => 'paused: tenant suspended' as const)
-        : await runLines(deps, tenant, batch, ref, remainingMs);
+        : await runNext(deps, tenant, batch, ref, remainingMs);
     if (outcome !== 'lost') return outcome;
   }
   throw new Error(`batch ${ref.batchId} kept changing: its step is delivered again`);
 }
 
-/** How the batch ends, if it is to end now: its lines all run, cancelled, or past its window. */
+/**
+ * How the batch ends, if it is to end now: its lines all run, cancelled, or past its window. A
+ * Bedrock job that was started is stopped and its output collected first (its records may have run).
+ */
 function closingOf(batch: BatchRecord, nowMs: number): Ending | undefined {
   if (batch.closing) return batch.closing;
-  if (batch.status === 'cancelling') return 'cancelled';
-  if (batch.status === 'finalizing' || batch.next >= batch.total) return 'completed';
-  if (nowMs >= batch.times.expiresAt * 1000) return 'expired';
-  return undefined;
+  const stopping =
+    batch.status === 'cancelling' ? 'cancelled' : nowMs >= batch.times.expiresAt * 1000 ? 'expired' : undefined;
+  const { job } = batch;
+  if (job?.phase === 'running' || job?.phase === 'collecting') return undefined;
+  const done = job ? job.phase === 'collected' : batch.status === 'finalizing' || batch.next >= batch.total;
+  return stopping ?? (done ? 'completed' : undefined);
 }
 
 async function requeue(deps: Pick<BatchDeps, 'queue'>, ref: BatchJobRef, delaySeconds = 0) {
@@ -383,7 +401,7 @@ async function requeue(deps: Pick<BatchDeps, 'queue'>, ref: BatchJobRef, delaySe
 }
 
 /** One line's outcome: its output line, and what it used (for the batch's settle). */
-interface LineResult {
+export interface BatchLineResult {
   readonly output: string;
   readonly ok: boolean;
   /** The provider could not take it now (throttled, unavailable): run again later, not failed. */
@@ -391,29 +409,58 @@ interface LineResult {
   readonly used: readonly BatchUsage[];
 }
 
-async function runLines(
+/**
+ * The batch's next step: its start (on demand, or as one Bedrock job when it can: `jobPlan`), then
+ * its lines on demand, or its job's phases. A batch whose input file was deleted before its lines
+ * all ran fails.
+ */
+async function runNext(
   deps: BatchRunnerDeps,
   tenant: TenantContext,
   read: BatchRecord,
   ref: BatchJobRef,
   remainingMs: () => number,
 ): Promise<BatchStepOutcome | Lost> {
+  let lines: BatchLine[];
+  try {
+    lines = await inputLines(deps, tenant, read.inputFileId);
+  } catch (error) {
+    if (!(error instanceof PlatformError && error.code === 'not_found')) throw error;
+    return endBatch(deps, tenant, read, 'failed', {
+      code: 'input_file_deleted',
+      message: `the input file ${read.inputFileId} was deleted before every line ran`,
+    });
+  }
   let batch = read;
   if (batch.status === 'validating') {
-    const started = await deps.batches.update(tenant, moved(batch, 'in_progress', deps.now()));
+    const plan = deps.inference && jobPlan(jobCodecDeps(deps), tenant, lines);
+    const started = await deps.batches.update(tenant, {
+      ...moved(batch, 'in_progress', deps.now()),
+      ...(plan && { job: { phase: 'preparing', model: plan.model.name, records: 0, collected: 0 } }),
+    });
     if (!started) return 'lost';
     batch = started;
   }
-  let lines: BatchLine[];
-  try {
-    lines = await inputLines(deps, tenant, batch.inputFileId);
-  } catch (error) {
-    if (!(error instanceof PlatformError && error.code === 'not_found')) throw error;
-    return endBatch(deps, tenant, batch, 'failed', {
-      code: 'input_file_deleted',
-      message: `the input file ${batch.inputFileId} was deleted before every line ran`,
-    });
-  }
+  return batch.job
+    ? jobStep(deps, tenant, batch, lines, ref, remainingMs)
+    : runLines(deps, tenant, batch, lines, ref, remainingMs);
+}
+
+/** The codec's view of the runner: the catalog at batch prices, the tier's safety. */
+function jobCodecDeps(deps: BatchRunnerDeps): JobCodecDeps {
+  const { piiRedaction, guardrails, contentGuardrail } = deps;
+  return { catalog: atBatchPrices(deps.catalog), piiRedaction, guardrails, contentGuardrail };
+}
+
+/** Runs the batch's next lines on demand: a minute's share of the tenant's rate limits at most. */
+async function runLines(
+  deps: BatchRunnerDeps,
+  tenant: TenantContext,
+  batch: BatchRecord,
+  lines: readonly BatchLine[],
+  ref: BatchJobRef,
+  remainingMs: () => number,
+): Promise<BatchStepOutcome | Lost> {
   const nowMs = deps.now();
   const minute = minuteWindow(nowMs);
   const used = batch.window?.minute === minute ? batch.window : { minute, requests: 0, tokens: 0 };
@@ -433,22 +480,30 @@ async function runLines(
     await requeue(deps, ref, secondsUntilNextMinute(nowMs));
     return 'waiting';
   }
-  const results = await runPicked(deps, tenant, batch, lines, picked, remainingMs);
+  const results = await whileTimeLeft(picked.length, remainingMs, (slot) => {
+    const signal = AbortSignal.timeout(modelCallBudgetMs(remainingMs()));
+    return runLine(deps, tenant, batch, lines[picked[slot]], picked[slot], signal);
+  });
   // Lines are written in order up to the first the provider could not take: it and those after run again.
   const retryAt = results.findIndex((result) => result.retry);
   const done = retryAt === -1 ? results : results.slice(0, retryAt);
-  if (done.length > 0) {
-    const part = new TextEncoder().encode(done.map((result) => `${result.output}\n`).join(''));
-    await deps.files.putPart(tenant, batch.id, batch.next, part);
-  }
   const from = batch.next;
-  const written = await recordLines(deps, tenant, batch, from, done, {
+  await putLines(deps, tenant, batch.id, from, done);
+  const window = {
     minute,
     requests: used.requests + done.length,
     tokens:
       used.tokens +
       done.reduce((sum, result) => sum + result.used.reduce((s, u) => s + u.inputTokens + u.outputTokens, 0), 0),
-  });
+  };
+  const written = await recordLines(
+    deps,
+    tenant,
+    batch,
+    (now) => now.next === from,
+    () => ({ next: from + done.length, window }),
+    done,
+  );
   if (!written) return 'dropped: lines run by another step';
   if (retryAt !== -1) {
     await requeue(deps, ref, BACKOFF_SECONDS);
@@ -461,27 +516,24 @@ async function runLines(
 }
 
 /**
- * Runs the picked lines, `LINE_CONCURRENCY` at a time, in order; none starts once the step has too
- * little time left (those not started are left to the next step, the results cut before them).
+ * Runs `task` on items 0..`count`-1, `LINE_CONCURRENCY` at a time, in order; none starts once the
+ * step has too little time left (those not started are left to the next step, the results cut
+ * before them).
  */
-async function runPicked(
-  deps: BatchRunnerDeps,
-  tenant: TenantContext,
-  batch: BatchRecord,
-  lines: readonly BatchLine[],
-  picked: readonly number[],
+async function whileTimeLeft<T>(
+  count: number,
   remainingMs: () => number,
-): Promise<LineResult[]> {
-  const results: LineResult[] = [];
+  task: (item: number) => Promise<T>,
+): Promise<T[]> {
+  const results: T[] = [];
   let started = 0;
   const worker = async () => {
-    while (started < picked.length && remainingMs() > STEP_ROOM_MS) {
-      const slot = started++;
-      const signal = AbortSignal.timeout(modelCallBudgetMs(remainingMs()));
-      results[slot] = await runLine(deps, tenant, batch, lines[picked[slot]], picked[slot], signal);
+    while (started < count && remainingMs() > STEP_ROOM_MS) {
+      const item = started++;
+      results[item] = await task(item);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(LINE_CONCURRENCY, picked.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(LINE_CONCURRENCY, count) }, worker));
   return results.slice(0, started);
 }
 
@@ -493,12 +545,11 @@ async function runLine(
   line: BatchLine,
   index: number,
   signal: AbortSignal,
-): Promise<LineResult> {
+): Promise<BatchLineResult> {
   const used = new Map<string, BatchUsage>();
   const lineDeps = { ...deps, catalog: atBatchPrices(deps.catalog), ledger: lineLedger(used) };
   const requestId = `${batch.id}-${index}`;
-  const outputLine = (response: unknown) =>
-    JSON.stringify({ id: `batch_req_${batch.id.slice(6)}_${index}`, custom_id: line.custom_id, response, error: null });
+  const outputLine = lineOutput(batch, line, index);
   try {
     const body =
       batch.endpoint === '/v1/embeddings'
@@ -519,6 +570,196 @@ async function runLine(
     const output = outputLine({ status_code: statusOf(code), request_id: requestId, body: errorBody(code, message) });
     return { output, ok: false, retry, used: [...used.values()] };
   }
+}
+
+/** How often a running Bedrock job is looked at; one being stopped, sooner. */
+const JOB_POLL_SECONDS = 60;
+const JOB_STOPPING_POLL_SECONDS = 10;
+/** A job in these states runs no more records: its output is collected. */
+const JOB_ENDED = new Set(['Completed', 'PartiallyCompleted', 'Failed', 'Stopped', 'Expired']);
+
+/** A batch's Bedrock job, a phase a step: its records prepared, the job started and followed, its output collected. */
+async function jobStep(
+  deps: BatchRunnerDeps,
+  tenant: TenantContext,
+  batch: BatchRecord,
+  lines: readonly BatchLine[],
+  ref: BatchJobRef,
+  remainingMs: () => number,
+): Promise<BatchStepOutcome | Lost> {
+  const job = batch.job as NonNullable<BatchRecord['job']>;
+  const { inference } = deps;
+  if (!inference) throw new Error(`batch ${batch.id} runs as a Bedrock job, and this plane has no batch inference`);
+  const codec = jobCodecDeps(deps);
+  const plan = planFor(codec.catalog, job.model);
+  const step = { deps, tenant, batch, lines, ref, remainingMs, codec, plan, inference };
+  if (job.phase === 'preparing') return prepareJob(step);
+  if (job.phase === 'running') return followJob(step);
+  return collectJob(step);
+}
+
+interface JobStep {
+  readonly deps: BatchRunnerDeps;
+  readonly tenant: TenantContext;
+  readonly batch: BatchRecord;
+  readonly lines: readonly BatchLine[];
+  readonly ref: BatchJobRef;
+  readonly remainingMs: () => number;
+  readonly codec: JobCodecDeps;
+  readonly plan: JobPlan;
+  readonly inference: BatchInference;
+}
+
+const jobOf = (batch: BatchRecord) => batch.job as NonNullable<BatchRecord['job']>;
+
+/**
+ * Reads the next lines into job records (PII redacted, input screened by the tier's guardrail): a
+ * line that cannot run fails alone, unbilled. Once every line is read, starts the job.
+ */
+async function prepareJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
+  const { deps, tenant, batch, lines, ref } = step;
+  const from = batch.next;
+  const outcomes = await whileTimeLeft(batch.total - from, step.remainingMs, (k) =>
+    jobRecord(step.codec, tenant, step.plan, lines[from + k], from + k),
+  );
+  const records = outcomes.flatMap((outcome) => ('record' in outcome ? [`${outcome.record}\n`] : []));
+  const failures = outcomes.flatMap((outcome, k): BatchLineResult[] => {
+    if (!('failure' in outcome)) return [];
+    const { status, code, message } = outcome.failure;
+    const response = { status_code: status, request_id: `${batch.id}-${from + k}`, body: errorBody(code, message) };
+    return [{ output: lineOutput(batch, lines[from + k], from + k)(response), ok: false, retry: false, used: [] }];
+  });
+  if (records.length > 0) {
+    await deps.files.putPart(tenant, batch.id, 'records', from, new TextEncoder().encode(records.join('')));
+  }
+  await putLines(deps, tenant, batch.id, from, failures);
+  const to = from + outcomes.length;
+  const written = await recordLines(
+    deps,
+    tenant,
+    batch,
+    (now) => now.next === from && now.job?.phase === 'preparing',
+    (now) => ({ next: to, job: { ...jobOf(now), records: jobOf(now).records + records.length } }),
+    failures,
+  );
+  if (!written) return 'dropped: lines run by another step';
+  if (to < batch.total) {
+    await requeue(deps, ref);
+    return 'ran';
+  }
+  return startJob({ ...step, batch: written });
+}
+
+/**
+ * Starts the job over the prepared records. Too few for a job (lines that failed their reading took
+ * it under Bedrock's least): the batch starts again on demand, its parts dropped (nothing ran, or
+ * was billed, yet).
+ */
+async function startJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
+  const { deps, tenant, batch, ref, inference, plan } = step;
+  const job = jobOf(batch);
+  if (job.records < BEDROCK_BATCH_MIN_RECORDS) {
+    await deps.files.deleteParts(tenant, batch.id);
+    const { job: _dropped, ...onDemand } = batch;
+    const written = await deps.batches.update(tenant, { ...onDemand, next: 0, completed: 0, failed: 0, usage: [] });
+    if (!written) return 'lost';
+    await requeue(deps, ref);
+    return 'ran';
+  }
+  const input = (await deps.files.parts(tenant, batch.id, 'records')).map((part) => Buffer.from(part));
+  const { inputUri, outputUri } = await deps.files.putJobInput(tenant, batch.id, Buffer.concat(input));
+  let arn: string;
+  try {
+    // Its name is its client token: a start tried again after a crash is the same job.
+    arn = await inference.start({
+      jobName: batch.id.replace('_', '-'),
+      tenantId: tenant.tenantId,
+      modelId: plan.model.bedrockModelId,
+      inputUri,
+      outputUri,
+    });
+  } catch (error) {
+    if ((error as Error).name !== 'ValidationException') throw error;
+    return endBatch(deps, tenant, batch, 'failed', {
+      code: 'job_refused',
+      message: `Bedrock refused the batch's job: ${(error as Error).message}`.slice(0, 500),
+    });
+  }
+  const written = await deps.batches.update(tenant, { ...batch, job: { ...job, phase: 'running', arn } });
+  if (!written) return 'lost';
+  await requeue(deps, ref, JOB_POLL_SECONDS);
+  return 'ran';
+}
+
+/** Looks at the job: stops it when the batch is cancelled or expired, collects its output once it ends. */
+async function followJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
+  const { deps, tenant, batch, ref, inference } = step;
+  const job = jobOf(batch);
+  const arn = job.arn as string;
+  const state = await inference.state(arn);
+  if (!JOB_ENDED.has(state.status)) {
+    const stopping = batch.status === 'cancelling' || deps.now() >= batch.times.expiresAt * 1000;
+    if (stopping && state.status !== 'Stopping') await inference.stop(arn);
+    await requeue(deps, ref, stopping ? JOB_STOPPING_POLL_SECONDS : JOB_POLL_SECONDS);
+    return 'waiting';
+  }
+  const ended = state.status === 'Completed' ? undefined : [state.status, state.message].filter(Boolean).join(': ');
+  const written = await deps.batches.update(tenant, {
+    ...batch,
+    job: { ...job, phase: 'collecting', ...(ended && { ended }) },
+  });
+  if (!written) return 'lost';
+  return collectJob({ ...step, batch: written });
+}
+
+/**
+ * Reads the job's output records into output lines, each billed at the batch price of what it used
+ * (its answer screened by the tier's guardrail: a refusal is billed, as on the live route), a part
+ * a step; once every record is read, the batch ends.
+ */
+async function collectJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
+  const { deps, tenant, batch, lines, ref } = step;
+  const rows = (await deps.files.jobOutputs(tenant, batch.id))
+    .map((part) => new TextDecoder().decode(part))
+    .join('\n')
+    .split('\n')
+    .filter((row) => row.trim() !== '');
+  const from = jobOf(batch).collected;
+  const created = Math.floor(deps.now() / 1000);
+  const results = await whileTimeLeft(rows.length - from, step.remainingMs, async (k) => {
+    const index = recordLine(rows[from + k]);
+    const line = lines[index];
+    if (!line) throw new Error(`batch ${batch.id}: the job answered record ${index}, which it was never given`);
+    const answer = { requestId: `${batch.id}-${index}`, created };
+    return jobOutputLine(step.codec, tenant, step.plan, line, rows[from + k], answer, lineOutput(batch, line, index));
+  });
+  // Apart from the lines' own parts (keyed by line): keyed past the last line.
+  await putLines(deps, tenant, batch.id, batch.total + from, results);
+  const to = from + results.length;
+  const written = await recordLines(
+    deps,
+    tenant,
+    batch,
+    (now) => now.job?.phase === 'collecting' && now.job.collected === from,
+    (now) => ({ job: { ...jobOf(now), collected: to, phase: to >= rows.length ? 'collected' : 'collecting' } }),
+    results,
+  );
+  if (!written) return 'dropped: lines run by another step';
+  const closing = closingOf(written, deps.now());
+  if (closing) return endBatch(deps, tenant, written, closing);
+  await requeue(deps, ref);
+  return 'ran';
+}
+
+/** A line's id in the output and error files: unique, from the batch's id and the line's place. */
+function lineId(batch: BatchRecord, index: number): string {
+  return `batch_req_${batch.id.slice('batch_'.length)}_${index}`;
+}
+
+/** The line's output line, answered `response` (OpenAI's format: `custom_id` kept). */
+function lineOutput(batch: BatchRecord, line: BatchLine, index: number) {
+  return (response: unknown) =>
+    JSON.stringify({ id: lineId(batch, index), custom_id: line.custom_id, response, error: null });
 }
 
 /** A chat line's request: the route's own, never streamed (a batch's answer is its output line). */
@@ -593,31 +834,43 @@ function addUsage(total: readonly BatchUsage[], usage: readonly BatchUsage[]): B
   return [...byModel.values()];
 }
 
+/** Keeps lines' output lines as the part that starts at `from`. */
+async function putLines(
+  deps: Pick<BatchDeps, 'files'>,
+  tenant: TenantContext,
+  batchId: string,
+  from: number,
+  done: readonly BatchLineResult[],
+): Promise<void> {
+  if (done.length === 0) return;
+  const part = new TextEncoder().encode(done.map((result) => `${result.output}\n`).join(''));
+  await deps.files.putPart(tenant, batchId, 'lines', from, part);
+}
+
 /**
- * Records lines `from`.. as run, with their counts and usage, on the batch as it is now (a cancel
- * may have come meanwhile); undefined when another step recorded them first (a duplicate delivery:
- * its lines' output and usage stand, these are dropped).
+ * Records a step's lines (their counts and usage) and where it got to (`advance`) on the batch as it
+ * is now (a cancel may have come meanwhile); undefined when another step got there first (`at` no
+ * longer holds: a duplicate delivery, whose lines stand, these dropped).
  */
 async function recordLines(
   deps: Pick<BatchDeps, 'batches'>,
   tenant: TenantContext,
   read: BatchRecord,
-  from: number,
-  done: readonly LineResult[],
-  window: NonNullable<BatchRecord['window']>,
+  at: (batch: BatchRecord) => boolean,
+  advance: (batch: BatchRecord) => Partial<BatchRecord>,
+  done: readonly BatchLineResult[],
 ): Promise<BatchRecord | undefined> {
   let batch: BatchRecord | undefined = read;
-  while (batch && batch.next === from && !isEnding(batch.status)) {
+  while (batch && at(batch) && !isEnding(batch.status) && !batch.closing) {
     const written = await deps.batches.update(tenant, {
       ...batch,
-      next: from + done.length,
+      ...advance(batch),
       completed: batch.completed + done.filter((result) => result.ok).length,
       failed: batch.failed + done.filter((result) => !result.ok).length,
       usage: addUsage(
         batch.usage,
         done.flatMap((result) => result.used),
       ),
-      window,
     });
     if (written) return written;
     batch = await deps.batches.get(tenant, read.id);
@@ -659,6 +912,8 @@ async function endBatch(
     ...moved(rest as BatchRecord, ending, deps.now()),
     ...(files.output && { outputFileId }),
     ...(files.errors && { errorFileId }),
+    // Lines a finished job left out failed; those a cancel or expiry stopped are only counted in `total`.
+    ...((ending === 'completed' || ending === 'failed') && { failed: batch.failed + files.notRun }),
   });
   if (!ended) return 'lost';
   await deps.files.deleteParts(tenant, batch.id);
@@ -679,40 +934,45 @@ async function settleBatch(ledger: Ledger, reservation: Reservation, usage: read
   });
 }
 
-/** The output file (lines answered 200) and the error file (every other line), each only if it has lines. */
+/**
+ * The output file (lines answered 200) and the error file (every other line, and every line that
+ * never ran: expired, cancelled, or left out by its Bedrock job), each only if it has lines; and
+ * how many lines never ran.
+ */
 async function writeOutputFiles(
   deps: BatchRunnerDeps,
   tenant: TenantContext,
   batch: BatchRecord,
   ending: Ending,
-): Promise<{ output: boolean; errors: boolean }> {
-  const ran = (await deps.files.parts(tenant, batch.id))
+): Promise<{ output: boolean; errors: boolean; notRun: number }> {
+  const ran = (await deps.files.parts(tenant, batch.id, 'lines'))
     .map((part) => new TextDecoder().decode(part))
     .join('')
     .split('\n')
     .filter((row) => row !== '');
   const output: string[] = [];
   const errors: string[] = [];
+  const answered = new Set<string>();
   for (const row of ran) {
-    ((JSON.parse(row) as { response: { status_code: number } }).response.status_code === 200 ? output : errors).push(
-      row,
-    );
+    const { custom_id, response } = JSON.parse(row) as { custom_id: string; response: { status_code: number } };
+    answered.add(custom_id);
+    (response.status_code === 200 ? output : errors).push(row);
   }
-  if (batch.next < batch.total && (ending === 'expired' || ending === 'cancelled' || ending === 'failed')) {
-    const lines = await inputLines(deps, tenant, batch.inputFileId).catch(() => []);
-    const code = ending === 'expired' ? 'batch_expired' : ending === 'cancelled' ? 'batch_cancelled' : 'batch_failed';
-    const message = `this line was not run: the batch ${ending === 'failed' ? 'failed' : `was ${ending}`} first`;
-    for (const [index, line] of lines.entries()) {
-      if (index < batch.next) continue;
-      errors.push(
-        JSON.stringify({
-          id: `batch_req_${batch.id.slice(6)}_${index}`,
-          custom_id: line.custom_id,
-          response: null,
-          error: { code, message },
-        }),
-      );
-    }
+  const lines = answered.size < batch.total ? await inputLines(deps, tenant, batch.inputFileId).catch(() => []) : [];
+  const code = { expired: 'batch_expired', cancelled: 'batch_cancelled', failed: 'batch_failed', completed: 'not_run' }[
+    ending
+  ];
+  const message =
+    ending === 'completed'
+      ? `this line was not run: ${batch.job?.ended ?? 'its job left it out'}`
+      : `this line was not run: the batch ${ending === 'failed' ? 'failed' : `was ${ending}`} first`;
+  let notRun = 0;
+  for (const [index, line] of lines.entries()) {
+    if (answered.has(line.custom_id)) continue;
+    notRun++;
+    errors.push(
+      JSON.stringify({ id: lineId(batch, index), custom_id: line.custom_id, response: null, error: { code, message } }),
+    );
   }
   const put = (id: string | undefined, rows: string[], name: string) =>
     id && rows.length > 0
@@ -723,5 +983,5 @@ async function writeOutputFiles(
         )
       : undefined;
   await Promise.all([put(batch.outputFileId, output, 'output'), put(batch.errorFileId, errors, 'error')]);
-  return { output: output.length > 0, errors: errors.length > 0 };
+  return { output: output.length > 0, errors: errors.length > 0, notRun };
 }

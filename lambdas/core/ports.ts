@@ -146,13 +146,20 @@ export interface FileStore {
   /** Offboarding: every file of the tenant; returns how many. */
   deleteAll(tenantId: string): Promise<number>;
   /**
-   * A running batch's lines from line `from` on, as the runner wrote them (OpenAI's output lines),
-   * kept under the tenant's prefix apart from its files until the batch's files are written.
-   * Written again with the same `from`, it is replaced.
+   * A running batch's lines from `from` on, as the runner wrote them: OpenAI's output lines
+   * (`lines`), or the records of its Bedrock job being prepared (`records`); kept under the
+   * tenant's prefix apart from its files until the batch ends. Written again with the same `from`,
+   * it is replaced.
    */
-  putPart(tenant: TenantContext, batchId: string, from: number, body: Uint8Array): Promise<void>;
-  /** The batch's parts, in line order. */
-  parts(tenant: TenantContext, batchId: string): Promise<Uint8Array[]>;
+  putPart(
+    tenant: TenantContext,
+    batchId: string,
+    section: BatchPartSection,
+    from: number,
+    body: Uint8Array,
+  ): Promise<void>;
+  /** The batch's parts of `section`, in order of `from`. */
+  parts(tenant: TenantContext, batchId: string, section: BatchPartSection): Promise<Uint8Array[]>;
   /**
    * Writes a Bedrock batch job's input for the batch beside its parts; returns where the job reads
    * it and where it writes its output (`s3://` URIs under the tenant's prefix).
@@ -167,6 +174,9 @@ export interface FileStore {
   /** The batch's parts and Bedrock job's files. */
   deleteParts(tenant: TenantContext, batchId: string): Promise<void>;
 }
+
+/** What a running batch keeps apart: its output lines, or its Bedrock job's records being prepared. */
+export type BatchPartSection = 'lines' | 'records';
 
 /** A Bedrock batch inference job's status, as Bedrock reports it. */
 export type BatchInferenceStatus =
@@ -245,6 +255,21 @@ export interface BatchRecord {
   readonly reservation?: Reservation;
   /** The runner's minute and what it ran in it: a batch runs at a share of the tenant's rate limits. */
   readonly window?: { readonly minute: number; readonly requests: number; readonly tokens: number };
+  /**
+   * The Bedrock batch inference job its lines run as, when they do: `preparing` while its lines
+   * become records (up to `next`), `running` once started, `collecting` while its output becomes
+   * output lines (up to `collected` records), `collected` when every record it answered is.
+   */
+  readonly job?: {
+    readonly phase: 'preparing' | 'running' | 'collecting' | 'collected';
+    /** The catalog model its records run. */
+    readonly model: string;
+    readonly records: number;
+    readonly arn?: string;
+    readonly collected: number;
+    /** How Bedrock ended it, when not every record ran (`Stopped`, `Failed: ...`). */
+    readonly ended?: string;
+  };
   /** How it ends, once its last step began: its files, settle and last status follow. */
   readonly closing?: 'completed' | 'failed' | 'expired' | 'cancelled';
   /** Its output and error files, once written (chosen when it begins to end). */

@@ -104,10 +104,11 @@ export function inMemoryPorts() {
       for (const key of owned) storedFiles.delete(key);
       return owned.length;
     },
-    putPart: async (tenant, batchId, from, body) => void batchParts.set(`${tenant.tenantId}/${batchId}/${from}`, body),
-    parts: async (tenant, batchId) =>
+    putPart: async (tenant, batchId, section, from, body) =>
+      void batchParts.set(`${tenant.tenantId}/${batchId}/${section}/${from}`, body),
+    parts: async (tenant, batchId, section) =>
       [...batchParts]
-        .filter(([key]) => key.startsWith(`${tenant.tenantId}/${batchId}/`) && !key.includes('/job/'))
+        .filter(([key]) => key.startsWith(`${tenant.tenantId}/${batchId}/${section}/`))
         .sort(([a], [b]) => Number(a.split('/').at(-1)) - Number(b.split('/').at(-1)))
         .map(([, body]) => body),
     putJobInput: async (tenant, batchId, body) => {
