@@ -10,6 +10,7 @@ import { type PlatformSettings, settingsFromEnv } from '../contract/environment'
 import { PLANE_RESOURCES_OUTPUT, type PlaneResources, planeResourcesSchema } from '../contract/placement';
 import { BedrockInferenceProfiles } from '../lambdas/adapters/bedrock-inference-profiles';
 import { DynamoDbAuditLog } from '../lambdas/adapters/dynamodb-audit-log';
+import { DynamoDbBatchStore } from '../lambdas/adapters/dynamodb-batch-store';
 import { DynamoDbBudgetAlertMarks } from '../lambdas/adapters/dynamodb-budget-alert-marks';
 import { DynamoDbDocumentStore } from '../lambdas/adapters/dynamodb-document-store';
 import { DynamoDbLedger } from '../lambdas/adapters/dynamodb-ledger';
@@ -236,6 +237,7 @@ function storesOf(pool: PlatformSettings, plane: PlaneResources): PlaneStores {
       opensearch: new OpenSearchVectorIndex(plane.opensearchEndpoint, plane.region, build, dimensions, stores),
     }),
     documents: new DynamoDbDocumentStore(own, plane.documentTableName),
+    batches: new DynamoDbBatchStore(own, plane.documentTableName),
     files: filesOf(plane, build),
     queue: new SqsIngestQueue(new SQSClient({ region: plane.region }), plane.ingestQueueUrl),
     budgetAlertMarks: new DynamoDbBudgetAlertMarks(db, plane.tenantTableName),

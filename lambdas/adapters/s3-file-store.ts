@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { FILE_ID_PATTERN } from '../../contract/files';
 import { PlatformError } from '../core/errors';
-import type { BatchPartSection, FileStore, StoredFile } from '../core/ports';
+import type { BatchPart, BatchPartSection, FileStore, StoredFile } from '../core/ports';
 import type { TenantContext } from '../core/tenant';
 import { perTenant } from './per-tenant';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
@@ -150,9 +150,12 @@ export class S3FileStore implements FileStore {
     await this.putObject(tenant.tenantId, key, body);
   }
 
-  parts(tenant: TenantContext, batchId: string, section: BatchPartSection): Promise<Uint8Array[]> {
+  async parts(tenant: TenantContext, batchId: string, section: BatchPartSection): Promise<BatchPart[]> {
+    const prefix = `${batchPrefix(tenant.tenantId, batchId)}${section}/`;
     // In key order: zero-padded line numbers sort as the lines do.
-    return this.readAll(tenant.tenantId, `${batchPrefix(tenant.tenantId, batchId)}${section}/`);
+    const keys = await this.keysUnder(tenant.tenantId, prefix);
+    const bodies = await this.readAll(tenant.tenantId, keys);
+    return keys.map((key, at) => ({ from: Number(key.slice(prefix.length)), body: bodies[at] }));
   }
 
   async putJobInput(tenant: TenantContext, batchId: string, body: Uint8Array) {
@@ -161,10 +164,11 @@ export class S3FileStore implements FileStore {
     return { inputUri: `s3://${this.bucket}/${job}input.jsonl`, outputUri: `s3://${this.bucket}/${job}output/` };
   }
 
-  jobOutputs(tenant: TenantContext, batchId: string): Promise<Uint8Array[]> {
+  async jobOutputs(tenant: TenantContext, batchId: string): Promise<Uint8Array[]> {
     const output = `${batchPrefix(tenant.tenantId, batchId)}${JOB}output/`;
     // Bedrock writes `<job id>/input.jsonl.out` and a manifest beside it: the records only.
-    return this.readAll(tenant.tenantId, output, (key) => key.endsWith('.jsonl.out'));
+    const keys = (await this.keysUnder(tenant.tenantId, output)).filter((key) => key.endsWith('.jsonl.out'));
+    return this.readAll(tenant.tenantId, keys);
   }
 
   async deleteParts(tenant: TenantContext, batchId: string): Promise<void> {
@@ -183,14 +187,9 @@ export class S3FileStore implements FileStore {
     );
   }
 
-  /** Every object under `prefix` (those `wanted`), in key order. */
-  private async readAll(
-    tenantId: string,
-    prefix: string,
-    wanted: (key: string) => boolean = () => true,
-  ): Promise<Uint8Array[]> {
+  /** The objects at `keys`, in order. */
+  private async readAll(tenantId: string, keys: readonly string[]): Promise<Uint8Array[]> {
     const client = this.client(tenantId);
-    const keys = (await this.keysUnder(tenantId, prefix)).filter(wanted);
     return Promise.all(
       keys.map(async (Key) => {
         const answer = await client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));

@@ -666,7 +666,7 @@ async function startJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
     await requeue(deps, ref);
     return 'ran';
   }
-  const input = (await deps.files.parts(tenant, batch.id, 'records')).map((part) => Buffer.from(part));
+  const input = (await deps.files.parts(tenant, batch.id, 'records')).map((part) => Buffer.from(part.body));
   const { inputUri, outputUri } = await deps.files.putJobInput(tenant, batch.id, Buffer.concat(input));
   let arn: string;
   try {
@@ -946,7 +946,7 @@ async function writeOutputFiles(
   ending: Ending,
 ): Promise<{ output: boolean; errors: boolean; notRun: number }> {
   const ran = (await deps.files.parts(tenant, batch.id, 'lines'))
-    .map((part) => new TextDecoder().decode(part))
+    .map((part) => new TextDecoder().decode(part.body))
     .join('')
     .split('\n')
     .filter((row) => row !== '');

@@ -14,6 +14,7 @@ import {
   readTenant,
 } from './lifecycle';
 import type {
+  BatchStore,
   BudgetAlertMarks,
   DocumentStore,
   FileStore,
@@ -62,8 +63,10 @@ export interface PlaneStores extends AdapterPlane {
   readonly queue: IngestQueue;
   /** Budget thresholds announced: the silo goes on from them, announcing none twice. */
   readonly budgetAlertMarks: BudgetAlertMarks;
-  /** The tenant's uploaded files (the plane's files bucket). */
+  /** The tenant's uploaded files (the plane's files bucket), and its running batches' parts beside them. */
   readonly files: FileStore;
+  /** The tenant's batches: the silo queues a step of each still running (their records came with the documents). */
+  readonly batches: Pick<BatchStore, 'list'>;
   /** The plane's API base URL: where a silo forwards a returned tenant's calls (the pool's). */
   readonly apiUrl: string;
   /** The plane's AWS region: a tenant's inference profiles are called in their own region only. */
@@ -566,11 +569,13 @@ export async function catchUpTenantData(deps: MoveDeps, tenantId: string): Promi
     await copyBudgetAlertMarks(deps, tenantId);
     // The files uploaded at the source since the copy, now that it writes no more.
     await syncFiles(deps, actingFor(tenant, PLACEMENT_ACTOR), silo);
+    // Batches still running go on at the silo: their parts so far with them, their next step queued there.
+    const queuedBatches = await carryRunningBatches(deps, actingFor(tenant, PLACEMENT_ACTOR), silo);
     tenant = await advance(deps, tenantId, 'catch_up', (current) => ({
       ...current,
       status: 'cleaning',
       drainUntil: undefined,
-      migrated: { ...current.migrated, caught_up: caughtUp, queued_jobs: queuedJobs },
+      migrated: { ...current.migrated, caught_up: caughtUp, queued_jobs: queuedJobs + queuedBatches },
     }));
   }
   for (const table of Object.keys(COPIED_TABLES) as TenantTable[]) {
@@ -880,6 +885,32 @@ async function requeueJobs(target: PlaneStores, tenant: TenantContext): Promise<
     cursor = page.nextCursor;
   } while (cursor);
   return queued;
+}
+
+/**
+ * For each batch of the tenant the target holds that has not ended (its record came with the
+ * documents, caught up): copies the parts its steps wrote at the source (replacing any a rerun wrote
+ * before), then queues its next step at the target. Returns how many. A Bedrock job running at the
+ * move keeps writing to the source's bucket: its lines are reported not run at the target.
+ */
+async function carryRunningBatches(deps: MoveDeps, source: TenantContext, target: TenantContext): Promise<number> {
+  let carried = 0;
+  for (let after: string | undefined, more = true; more; ) {
+    const page = await deps.target.batches.list(target, { limit: 100, after });
+    for (const batch of page.batches) {
+      if (['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) continue;
+      for (const section of ['lines', 'records'] as const) {
+        for (const part of await deps.source.files.parts(source, batch.id, section)) {
+          await deps.target.files.putPart(target, batch.id, section, part.from, part.body);
+        }
+      }
+      await deps.target.queue.enqueue([{ kind: 'batch', tenantId: target.tenantId, batchId: batch.id }]);
+      carried += 1;
+    }
+    more = page.hasMore;
+    after = page.batches.at(-1)?.id;
+  }
+  return carried;
 }
 
 /** The silo's record of the tenant: written over whatever version a rerun finds there. */

@@ -159,7 +159,7 @@ export interface FileStore {
     body: Uint8Array,
   ): Promise<void>;
   /** The batch's parts of `section`, in order of `from`. */
-  parts(tenant: TenantContext, batchId: string, section: BatchPartSection): Promise<Uint8Array[]>;
+  parts(tenant: TenantContext, batchId: string, section: BatchPartSection): Promise<BatchPart[]>;
   /**
    * Writes a Bedrock batch job's input for the batch beside its parts; returns where the job reads
    * it and where it writes its output (`s3://` URIs under the tenant's prefix).
@@ -173,6 +173,12 @@ export interface FileStore {
   jobOutputs(tenant: TenantContext, batchId: string): Promise<Uint8Array[]>;
   /** The batch's parts and Bedrock job's files. */
   deleteParts(tenant: TenantContext, batchId: string): Promise<void>;
+}
+
+/** One part of a running batch: what a step wrote, from line (or record) `from` on. */
+export interface BatchPart {
+  readonly from: number;
+  readonly body: Uint8Array;
 }
 
 /** What a running batch keeps apart: its output lines, or its Bedrock job's records being prepared. */

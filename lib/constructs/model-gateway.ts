@@ -130,6 +130,16 @@ export class ModelGateway extends Construct {
   }
 
   /** Foundation models (the catalog's Bedrock models unless given), in this stack's region or in `region` (`*`: any). */
+  /** The catalog's Bedrock models with batch prices: those batches run as Bedrock batch inference jobs of. */
+  batchModelArns(): string[] {
+    const ids = bedrockModels(this.catalog).flatMap((model) =>
+      'batchInputUsdPerMillionTokens' in model && model.batchInputUsdPerMillionTokens !== undefined
+        ? [model.bedrockModelId]
+        : [],
+    );
+    return this.foundationModelArns(ids);
+  }
+
   private foundationModelArns(modelIds = this.bedrockModelIds(), region?: string): string[] {
     const stack = Stack.of(this);
     return modelIds.map((modelId) =>

@@ -51,12 +51,14 @@ describe('batches', () => {
     const globex = client(otherKey);
     const input = await upload(acme, chatLines(1000));
 
-    const created = await acme.batches.create({
-      input_file_id: input.id,
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-      metadata: { job: 'nightly' },
-    });
+    const { data: created, request_id: requestId } = await acme.batches
+      .create({
+        input_file_id: input.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+        metadata: { job: 'nightly' },
+      })
+      .withResponse();
     expect(created).toMatchObject({
       object: 'batch',
       status: 'validating',
@@ -113,8 +115,9 @@ describe('batches', () => {
     expect(listed).toEqual([created.id]);
 
     // The audit log records the batch and its line count.
-    const audit = (await call(platform, 'GET', '/v1/audit', { credential: apiKey })).body.data;
-    expect(audit.find((entry: { route: string }) => entry.route === 'POST /v1/batches')).toMatchObject({
+    const audit = await call(platform, 'GET', `/v1/audit/${requestId}`, { credential: apiKey });
+    expect(audit.body).toMatchObject({
+      route: 'POST /v1/batches',
       status: 200,
       batch: { id: created.id, lines: 1000 },
     });

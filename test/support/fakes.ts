@@ -4,6 +4,8 @@ import type {
   ActualUsage,
   AdapterHost,
   AuditLog,
+  BatchRecord,
+  BatchStore,
   CachedAnswer,
   DocumentRecord,
   DocumentStore,
@@ -79,6 +81,30 @@ export function inMemoryPorts() {
   };
   /** Files by `<tenantId>/<id>`, with their bodies. */
   const storedFiles = new Map<string, { file: StoredFile; body: Uint8Array }>();
+  /** Batches by `<tenantId>/<id>`, each write conditional on the version read, as the DynamoDB store's. */
+  const storedBatches = new Map<string, BatchRecord>();
+  const batches: BatchStore = {
+    create: async (tenant, batch) => {
+      if (storedBatches.has(`${tenant.tenantId}/${batch.id}`)) throw new PlatformError('conflict', 'exists');
+      storedBatches.set(`${tenant.tenantId}/${batch.id}`, batch);
+    },
+    get: async (tenant, id) => storedBatches.get(`${tenant.tenantId}/${id}`),
+    list: async (tenant, { limit, after }) => {
+      const owned = [...storedBatches]
+        .filter(([key]) => key.startsWith(`${tenant.tenantId}/`))
+        .map(([, batch]) => batch)
+        .filter((batch) => after === undefined || batch.id > after)
+        .sort((a, b) => (a.id < b.id ? -1 : 1));
+      return { batches: owned.slice(0, limit), hasMore: owned.length > limit };
+    },
+    update: async (tenant, batch) => {
+      const key = `${tenant.tenantId}/${batch.id}`;
+      if (storedBatches.get(key)?.version !== batch.version) return undefined;
+      const written = { ...batch, version: batch.version + 1 };
+      storedBatches.set(key, written);
+      return written;
+    },
+  };
   /** Running batches' parts by `<tenantId>/<batchId>/<from>`. */
   const batchParts = new Map<string, Uint8Array>();
   const files: FileStore = {
@@ -109,8 +135,8 @@ export function inMemoryPorts() {
     parts: async (tenant, batchId, section) =>
       [...batchParts]
         .filter(([key]) => key.startsWith(`${tenant.tenantId}/${batchId}/${section}/`))
-        .sort(([a], [b]) => Number(a.split('/').at(-1)) - Number(b.split('/').at(-1)))
-        .map(([, body]) => body),
+        .map(([key, body]) => ({ from: Number(key.split('/').at(-1)), body }))
+        .sort((a, b) => a.from - b.from),
     putJobInput: async (tenant, batchId, body) => {
       batchParts.set(`${tenant.tenantId}/${batchId}/job/input.jsonl`, body);
       return {
@@ -470,6 +496,7 @@ export function inMemoryPorts() {
       cache,
       responses,
       files,
+      batches,
     },
     storedFiles,
     components,
