@@ -331,6 +331,78 @@ describe('promotion from the pool to a silo', () => {
     }
   });
 
+  it('a batch running at the promotion goes on at the silo: the lines run in the pool kept, each billed once', async () => {
+    const batchClock = new ManualClock(Date.parse('2026-12-07T12:00:30Z'));
+    const quiet = await startTestPlatform(config, { now: batchClock.now, ingestWorker: false });
+    try {
+      const { apiKey } = await onboard(quiet, 'batch-bank', { tier: 'enterprise', limits: { requestsPerMinute: 10 } });
+      const lines = Array.from({ length: 12 }, (_, i) =>
+        JSON.stringify({ custom_id: `q-${i}`, method: 'POST', url: '/v1/chat/completions', body: chat }),
+      );
+      const pooled = new OpenAI({ baseURL: `${quiet.url}/v1`, apiKey, maxRetries: 0 });
+      const input = await pooled.files.create({
+        file: await toFile(Buffer.from(lines.join('\n')), 'q.jsonl'),
+        purpose: 'batch',
+      });
+      const batch = await pooled.batches.create({
+        input_file_id: input.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      // Each plane's worker takes the steps its queue got that are due by the clock (delivered by hand).
+      const seen = new Map<LocalPlatform, number>();
+      const waiting = new Map<LocalPlatform, { body: string; dueAt: number }[]>();
+      const deliverQueued = async (plane: LocalPlatform) => {
+        const sent = plane.sqs.requests.slice(seen.get(plane) ?? 0).map((r) => ({
+          body: String(r.MessageBody),
+          dueAt: batchClock.now() + Number(r.DelaySeconds ?? 0) * 1000,
+        }));
+        seen.set(plane, plane.sqs.requests.length);
+        const queued = [...(waiting.get(plane) ?? []), ...sent];
+        const due = queued.filter((message) => message.dueAt <= batchClock.now());
+        waiting.set(
+          plane,
+          queued.filter((message) => !due.includes(message)),
+        );
+        const worker = createIngestWorker(plane.deps);
+        for (const { body } of due) {
+          await worker({ Records: [{ messageId: 'm', body }] } as SQSEvent, lambdaContext(undefined, 120_000));
+        }
+        return due.length;
+      };
+      // Half of 10 requests a minute: 5 lines in the pool, then its runner waits for the next minute.
+      while ((await deliverQueued(quiet)) > 0);
+      expect((await pooled.batches.retrieve(batch.id)).request_counts).toMatchObject({ completed: 5 });
+
+      await call(quiet, 'POST', '/admin/tenants/batch-bank/promote', { credential: quiet.operatorToken });
+      await quiet.placement.runDue();
+      batchClock.advance(DRAIN_MS + 1000);
+      await quiet.placement.runDue();
+      expect(
+        (await call(quiet, 'GET', '/admin/tenants/batch-bank', { credential: quiet.operatorToken })).body,
+      ).toMatchObject({ placement_status: 'complete', migrated: { queued_jobs: 1 } });
+      // What the pool's queue still holds (its runner's wait for the next minute) finds the tenant gone.
+      expect(await deliverQueued(quiet)).toBe(1);
+      expect((await pooled.batches.retrieve(batch.id)).request_counts).toMatchObject({ completed: 5 });
+
+      const silo = quiet.silos.get('batch-bank') as LocalPlatform;
+      const atSilo = new OpenAI({ baseURL: `${silo.url}/v1`, apiKey, maxRetries: 0 });
+      for (let minute = 0; minute < 4 && (await atSilo.batches.retrieve(batch.id)).status !== 'completed'; minute++) {
+        while ((await deliverQueued(silo)) > 0);
+        batchClock.advance(61_000);
+      }
+      const done = await atSilo.batches.retrieve(batch.id);
+      expect(done).toMatchObject({ status: 'completed', request_counts: { total: 12, completed: 12, failed: 0 } });
+      const output = (await (await atSilo.files.content(done.output_file_id as string)).text()).trim().split('\n');
+      expect(output.map((row) => JSON.parse(row).custom_id).sort()).toEqual(lines.map((_, i) => `q-${i}`).sort());
+      // Settled once, at the silo, with the pool's lines: the reservation and the usage so far came with the data.
+      const usage = (await call(silo, 'GET', '/v1/usage', { credential: apiKey })).body.totals;
+      expect(usage.requests).toBe(12);
+    } finally {
+      await quiet.close();
+    }
+  });
+
   it('offboarding a silo tenant purges its silo, destroys the silo plane, and leaves the pool a tombstone', async () => {
     const { apiKey } = await onboard(pool, 'exit-bank', { tier: 'enterprise', placement: 'silo' });
     await call(pool, 'POST', '/v1/documents', { credential: apiKey, body: { id: 'note', text: 'Leaving soon.' } });
