@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { FILE_ID_PATTERN } from '../../contract/files';
 import { PlatformError } from '../core/errors';
-import type { BatchPart, BatchPartSection, FileStore, StoredFile } from '../core/ports';
+import type { BatchPartSection, FileStore, StoredFile } from '../core/ports';
 import type { TenantContext } from '../core/tenant';
 import { perTenant } from './per-tenant';
 import type { StsTenantCredentials } from './sts-tenant-credentials';
@@ -143,19 +143,23 @@ export class S3FileStore implements FileStore {
     tenant: TenantContext,
     batchId: string,
     section: BatchPartSection,
-    from: number,
+    name: string,
     body: Uint8Array,
   ): Promise<void> {
-    const key = `${batchPrefix(tenant.tenantId, batchId)}${section}/${String(from).padStart(PART_DIGITS, '0')}`;
-    await this.putObject(tenant.tenantId, key, body);
+    await this.putObject(tenant.tenantId, `${batchPrefix(tenant.tenantId, batchId)}${section}/${name}`, body);
   }
 
-  async parts(tenant: TenantContext, batchId: string, section: BatchPartSection): Promise<BatchPart[]> {
+  parts(
+    tenant: TenantContext,
+    batchId: string,
+    section: BatchPartSection,
+    names: readonly string[],
+  ): Promise<Uint8Array[]> {
     const prefix = `${batchPrefix(tenant.tenantId, batchId)}${section}/`;
-    // In key order: zero-padded line numbers sort as the lines do.
-    const keys = await this.keysUnder(tenant.tenantId, prefix);
-    const bodies = await this.readAll(tenant.tenantId, keys);
-    return keys.map((key, at) => ({ from: Number(key.slice(prefix.length)), body: bodies[at] }));
+    return this.readAll(
+      tenant.tenantId,
+      names.map((name) => `${prefix}${name}`),
+    );
   }
 
   async putJobInput(tenant: TenantContext, batchId: string, body: Uint8Array) {
@@ -208,7 +212,7 @@ export class S3FileStore implements FileStore {
       for (const object of answer.Contents ?? []) if (object.Key) keys.push(object.Key);
       continuationToken = answer.IsTruncated ? answer.NextContinuationToken : undefined;
     } while (continuationToken !== undefined);
-    return keys.sort();
+    return keys;
   }
 
   /** The object of the file `id`, if the tenant has one; an id the platform cannot have made is not looked for. */
@@ -220,9 +224,6 @@ export class S3FileStore implements FileStore {
     return answer.Contents?.[0];
   }
 }
-
-/** Digits of a part's first line in its key (a batch has at most 50,000 lines, and as many job records). */
-const PART_DIGITS = 6;
 
 /**
  * Where a running batch keeps its parts (`lines/`, `records/`) and its Bedrock job's input and output (`job/`):

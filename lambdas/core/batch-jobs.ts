@@ -1,6 +1,7 @@
 import type { ModelCatalog } from '../../contract/catalog';
 import type { GuardrailRef } from '../../contract/environment';
 import { errorBody, statusOf } from '../../contract/errors';
+import type { RoutingPolicy } from '../../contract/routing';
 import type { PiiPolicy } from '../../contract/safety';
 import type { Tier } from '../../contract/tenancy';
 import type { BatchLineResult } from './batches';
@@ -11,6 +12,7 @@ import { PlatformError } from './errors';
 import type { BatchLine } from './files';
 import { piiPolicyFor, redact } from './pii';
 import type { ContentGuardrail } from './ports';
+import { routeFor } from './routing';
 import type { TenantContext } from './tenant';
 
 /**
@@ -35,6 +37,8 @@ export interface JobCodecDeps {
   readonly piiRedaction?: Readonly<Record<Tier, PiiPolicy>>;
   readonly guardrails?: Readonly<Record<Tier, GuardrailRef>>;
   readonly contentGuardrail?: ContentGuardrail;
+  /** The tiers' routes: a line naming a route with fallbacks runs on demand, where the route runs. */
+  readonly routing?: Readonly<Record<Tier, RoutingPolicy>>;
 }
 
 function formatOf(model: ResolvedModel): JobFormat | undefined {
@@ -78,7 +82,9 @@ export function jobPlan(deps: JobCodecDeps, tenant: TenantContext, lines: readon
   const names = new Set(lines.map((line) => line.body.model));
   const [name] = names;
   if (names.size !== 1 || typeof name !== 'string' || !Object.hasOwn(deps.catalog, name)) return undefined;
-  if (tenant.routing?.[name]) return undefined;
+  // Routed anywhere but to the model itself (a fallback, another model): the route runs on demand.
+  const route = routeFor(tenant.routing, deps.routing?.[tenant.tier], name);
+  if (route.targets.length !== 1 || route.targets[0].model !== name) return undefined;
   const model = { name, ...deps.catalog[name] } as ResolvedModel;
   const format = formatOf(model);
   if (!format) return undefined;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ModelCatalog } from '../../contract/catalog';
+import type { ModelCatalog, ModelEntry } from '../../contract/catalog';
 import { errorBody, statusOf } from '../../contract/errors';
 import { BATCH_ENDPOINTS, BATCH_ID_PATTERN, FILE_ID_PATTERN } from '../../contract/files';
 import * as z from '../../contract/zod';
@@ -24,6 +24,7 @@ import { modelCallBudgetMs, usageByModel } from './metering';
 import type {
   BatchInference,
   BatchJobRef,
+  BatchPartSection,
   BatchRecord,
   BatchStatus,
   BatchStore,
@@ -34,6 +35,7 @@ import type {
   Reservation,
   TenantRegistry,
 } from './ports';
+import { routeFor } from './routing';
 import { actingFor, servedHere, type TenantContext } from './tenant';
 import { countTokens } from './tokens';
 
@@ -156,6 +158,8 @@ export interface BatchDeps {
   readonly queue: IngestQueue;
   readonly ledger: Ledger;
   readonly catalog: ModelCatalog;
+  /** The tiers' routes: a chat line may name one (or one of its tenant's own). */
+  readonly routing?: ChatDeps['routing'];
   readonly now: () => number;
 }
 
@@ -168,24 +172,59 @@ async function inputLines(
   return checkBatchLines(new TextDecoder().decode(await fileContent(deps, tenant, id)));
 }
 
-/** What a line may use at most: its input's tokens (over-counted: the whole body) and its output's limit. */
-function lineEstimate(catalog: ModelCatalog, line: BatchLine): { tokens: number; costNanoUsd: number } {
+/**
+ * The catalog models a line may run on, as the chat core resolves its `model`: a route's targets (a
+ * cross-region profile runs its model; an adapter is priced as its base model), none when it names
+ * nothing there is (the line fails when it runs, using nothing).
+ */
+function lineModels(
+  deps: Pick<BatchDeps, 'routing'>,
+  catalog: ModelCatalog,
+  tenant: TenantContext,
+  line: BatchLine,
+): ModelEntry[] {
   const name = typeof line.body.model === 'string' ? line.body.model : '';
-  const model = Object.hasOwn(catalog, name) ? catalog[name] : undefined;
-  // A model the catalog does not have fails its line when it runs, using nothing.
-  if (!model) return { tokens: 0, costNanoUsd: 0 };
+  const entry = (model: string) => (Object.hasOwn(catalog, model) ? [catalog[model]] : []);
+  if (line.url === '/v1/embeddings') return entry(name);
+  let targets: readonly { readonly model: string }[];
+  try {
+    targets = routeFor(tenant.routing, deps.routing?.[tenant.tier], name).targets;
+  } catch {
+    return [];
+  }
+  return targets.flatMap(({ model }) => entry(/^ft:([^:]+):/.exec(model)?.[1] ?? model.split('@')[0]));
+}
+
+/**
+ * What a line may use at most, on the dearest model it may run on: its input's tokens (over-counted:
+ * the whole body) and its output's limit.
+ */
+function lineEstimate(
+  deps: Pick<BatchDeps, 'routing'>,
+  catalog: ModelCatalog,
+  tenant: TenantContext,
+  line: BatchLine,
+): { tokens: number; costNanoUsd: number } {
   const input =
     line.url === '/v1/embeddings'
       ? countTokens(JSON.stringify(line.body.input ?? ''))
       : countTokens(JSON.stringify(line.body.messages ?? line.body.prompt ?? ''));
   const asked = line.body.max_completion_tokens ?? line.body.max_tokens;
-  const output =
-    model.kind === 'embedding'
-      ? 0
-      : typeof asked === 'number' && Number.isInteger(asked) && asked > 0
-        ? Math.min(asked, model.maxOutputTokens)
-        : model.defaultMaxTokens;
-  return { tokens: input + output, costNanoUsd: costNanoUsd(model, input, output) };
+  return lineModels(deps, catalog, tenant, line).reduce(
+    (most, model) => {
+      const output =
+        model.kind === 'embedding'
+          ? 0
+          : typeof asked === 'number' && Number.isInteger(asked) && asked > 0
+            ? Math.min(asked, model.maxOutputTokens)
+            : model.defaultMaxTokens;
+      return {
+        tokens: Math.max(most.tokens, input + output),
+        costNanoUsd: Math.max(most.costNanoUsd, costNanoUsd(model, input, output)),
+      };
+    },
+    { tokens: 0, costNanoUsd: 0 },
+  );
 }
 
 /**
@@ -214,7 +253,7 @@ export async function createBatch(
   const catalog = atBatchPrices(deps.catalog);
   const estimate = lines.reduce(
     (sum, line) => {
-      const one = lineEstimate(catalog, line);
+      const one = lineEstimate(deps, catalog, tenant, line);
       return { tokens: sum.tokens + one.tokens, costNanoUsd: sum.costNanoUsd + one.costNanoUsd };
     },
     { tokens: 0, costNanoUsd: 0 },
@@ -222,14 +261,18 @@ export async function createBatch(
   const nowMs = deps.now();
   const id = newBatchId(nowMs);
   audit.batch = { id, lines: lines.length };
-  const reservation = await deps.ledger.reserve(tenant, {
-    requestId: id,
-    model: 'batch',
-    estimate,
-    nowMs,
-    holdMs: BATCH_HOLD_MS,
-    perMinute: false,
-  });
+  // Lines that can use nothing (none names a model there is) hold nothing: the ledger admits no empty estimate.
+  const reservation =
+    estimate.tokens > 0 || estimate.costNanoUsd > 0
+      ? await deps.ledger.reserve(tenant, {
+          requestId: id,
+          model: 'batch',
+          estimate,
+          nowMs,
+          holdMs: BATCH_HOLD_MS,
+          perMinute: false,
+        })
+      : undefined;
   const createdAt = Math.floor(nowMs / 1000);
   const batch: BatchRecord = {
     id,
@@ -241,16 +284,17 @@ export async function createBatch(
     principal: tenant.principal,
     total: lines.length,
     next: 0,
+    parts: { lines: [], records: [] },
     completed: 0,
     failed: 0,
     usage: [],
-    reservation,
+    ...(reservation && { reservation }),
     times: { createdAt, expiresAt: createdAt + COMPLETION_WINDOW_MS / 1000 },
   };
   try {
     await deps.batches.create(tenant, batch);
   } catch (error) {
-    await deps.ledger.release(reservation);
+    if (reservation) await deps.ledger.release(reservation);
     throw error;
   }
   try {
@@ -258,7 +302,7 @@ export async function createBatch(
   } catch (error) {
     // Never run: failed as a whole, its reservation given back.
     const failed = { ...moved(batch, 'failed', deps.now()), errors: [{ code: 'not_queued', message: 'retry' }] };
-    if (await deps.batches.update(tenant, failed)) await deps.ledger.release(reservation);
+    if ((await deps.batches.update(tenant, failed)) && reservation) await deps.ledger.release(reservation);
     throw error;
   }
   return batch;
@@ -448,8 +492,8 @@ async function runNext(
 
 /** The codec's view of the runner: the catalog at batch prices, the tier's safety. */
 function jobCodecDeps(deps: BatchRunnerDeps): JobCodecDeps {
-  const { piiRedaction, guardrails, contentGuardrail } = deps;
-  return { catalog: atBatchPrices(deps.catalog), piiRedaction, guardrails, contentGuardrail };
+  const { piiRedaction, guardrails, contentGuardrail, routing } = deps;
+  return { catalog: atBatchPrices(deps.catalog), piiRedaction, guardrails, contentGuardrail, routing };
 }
 
 /** Runs the batch's next lines on demand: a minute's share of the tenant's rate limits at most. */
@@ -471,7 +515,7 @@ async function runLines(
   let tokens = used.tokens;
   for (let index = batch.next; index < batch.total; index++) {
     if (used.requests + picked.length >= share(tenant.limits.requestsPerMinute)) break;
-    const estimate = lineEstimate(catalog, lines[index]).tokens;
+    const estimate = lineEstimate(deps, catalog, tenant, lines[index]).tokens;
     if (tokens + estimate > share(tenant.limits.tokensPerMinute) && (picked.length > 0 || tokens > 0)) break;
     tokens += estimate;
     picked.push(index);
@@ -488,7 +532,7 @@ async function runLines(
   const retryAt = results.findIndex((result) => result.retry);
   const done = retryAt === -1 ? results : results.slice(0, retryAt);
   const from = batch.next;
-  await putLines(deps, tenant, batch.id, from, done);
+  const part = await keepPart(deps, tenant, batch.id, 'lines', from, outputsOf(done));
   const window = {
     minute,
     requests: used.requests + done.length,
@@ -503,6 +547,7 @@ async function runLines(
     (now) => now.next === from,
     () => ({ next: from + done.length, window }),
     done,
+    { lines: part },
   );
   if (!written) return 'dropped: lines run by another step';
   if (retryAt !== -1) {
@@ -622,17 +667,17 @@ async function prepareJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
   const outcomes = await whileTimeLeft(batch.total - from, step.remainingMs, (k) =>
     jobRecord(step.codec, tenant, step.plan, lines[from + k], from + k),
   );
-  const records = outcomes.flatMap((outcome) => ('record' in outcome ? [`${outcome.record}\n`] : []));
+  const records = outcomes.flatMap((outcome) => ('record' in outcome ? [outcome.record] : []));
   const failures = outcomes.flatMap((outcome, k): BatchLineResult[] => {
     if (!('failure' in outcome)) return [];
     const { status, code, message } = outcome.failure;
     const response = { status_code: status, request_id: `${batch.id}-${from + k}`, body: errorBody(code, message) };
     return [{ output: lineOutput(batch, lines[from + k], from + k)(response), ok: false, retry: false, used: [] }];
   });
-  if (records.length > 0) {
-    await deps.files.putPart(tenant, batch.id, 'records', from, new TextEncoder().encode(records.join('')));
-  }
-  await putLines(deps, tenant, batch.id, from, failures);
+  const kept = {
+    records: await keepPart(deps, tenant, batch.id, 'records', from, records),
+    lines: await keepPart(deps, tenant, batch.id, 'lines', from, outputsOf(failures)),
+  };
   const to = from + outcomes.length;
   const written = await recordLines(
     deps,
@@ -641,6 +686,7 @@ async function prepareJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
     (now) => now.next === from && now.job?.phase === 'preparing',
     (now) => ({ next: to, job: { ...jobOf(now), records: jobOf(now).records + records.length } }),
     failures,
+    kept,
   );
   if (!written) return 'dropped: lines run by another step';
   if (to < batch.total) {
@@ -661,12 +707,21 @@ async function startJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
   if (job.records < BEDROCK_BATCH_MIN_RECORDS) {
     await deps.files.deleteParts(tenant, batch.id);
     const { job: _dropped, ...onDemand } = batch;
-    const written = await deps.batches.update(tenant, { ...onDemand, next: 0, completed: 0, failed: 0, usage: [] });
+    const written = await deps.batches.update(tenant, {
+      ...onDemand,
+      next: 0,
+      parts: { lines: [], records: [] },
+      completed: 0,
+      failed: 0,
+      usage: [],
+    });
     if (!written) return 'lost';
     await requeue(deps, ref);
     return 'ran';
   }
-  const input = (await deps.files.parts(tenant, batch.id, 'records')).map((part) => Buffer.from(part.body));
+  const input = (await deps.files.parts(tenant, batch.id, 'records', batch.parts.records)).map((part) =>
+    Buffer.from(part),
+  );
   const { inputUri, outputUri } = await deps.files.putJobInput(tenant, batch.id, Buffer.concat(input));
   let arn: string;
   try {
@@ -733,8 +788,7 @@ async function collectJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
     const answer = { requestId: `${batch.id}-${index}`, created };
     return jobOutputLine(step.codec, tenant, step.plan, line, rows[from + k], answer, lineOutput(batch, line, index));
   });
-  // Apart from the lines' own parts (keyed by line): keyed past the last line.
-  await putLines(deps, tenant, batch.id, batch.total + from, results);
+  const part = await keepPart(deps, tenant, batch.id, 'lines', batch.total + from, outputsOf(results));
   const to = from + results.length;
   const written = await recordLines(
     deps,
@@ -743,6 +797,7 @@ async function collectJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
     (now) => now.job?.phase === 'collecting' && now.job.collected === from,
     (now) => ({ job: { ...jobOf(now), collected: to, phase: to >= rows.length ? 'collected' : 'collecting' } }),
     results,
+    { lines: part },
   );
   if (!written) return 'dropped: lines run by another step';
   const closing = closingOf(written, deps.now());
@@ -834,23 +889,38 @@ function addUsage(total: readonly BatchUsage[], usage: readonly BatchUsage[]): B
   return [...byModel.values()];
 }
 
-/** Keeps lines' output lines as the part that starts at `from`. */
-async function putLines(
+/**
+ * Keeps a step's rows (output lines, or job records) as a part of their own, named by where they
+ * start and a name of the step's: a duplicate of the step, running the same lines, writes another
+ * part, and only the one its record lists is ever read. Undefined when there are none.
+ */
+async function keepPart(
   deps: Pick<BatchDeps, 'files'>,
   tenant: TenantContext,
   batchId: string,
+  section: BatchPartSection,
   from: number,
-  done: readonly BatchLineResult[],
-): Promise<void> {
-  if (done.length === 0) return;
-  const part = new TextEncoder().encode(done.map((result) => `${result.output}\n`).join(''));
-  await deps.files.putPart(tenant, batchId, 'lines', from, part);
+  rows: readonly string[],
+): Promise<string | undefined> {
+  if (rows.length === 0) return undefined;
+  const name = `${from}-${randomBytes(6).toString('hex')}`;
+  await deps.files.putPart(
+    tenant,
+    batchId,
+    section,
+    name,
+    new TextEncoder().encode(rows.map((row) => `${row}\n`).join('')),
+  );
+  return name;
 }
 
+const outputsOf = (done: readonly BatchLineResult[]) => done.map((result) => result.output);
+
 /**
- * Records a step's lines (their counts and usage) and where it got to (`advance`) on the batch as it
- * is now (a cancel may have come meanwhile); undefined when another step got there first (`at` no
- * longer holds: a duplicate delivery, whose lines stand, these dropped).
+ * Records a step's lines (their counts, usage and the parts it kept) and where it got to (`advance`)
+ * on the batch as it is now (a cancel may have come meanwhile); undefined when another step got there
+ * first (`at` no longer holds: a duplicate delivery, whose lines stand, these dropped), or began to end
+ * the batch (its files and settle are of the lines recorded before).
  */
 async function recordLines(
   deps: Pick<BatchDeps, 'batches'>,
@@ -859,12 +929,18 @@ async function recordLines(
   at: (batch: BatchRecord) => boolean,
   advance: (batch: BatchRecord) => Partial<BatchRecord>,
   done: readonly BatchLineResult[],
+  kept: Partial<Record<BatchPartSection, string>>,
 ): Promise<BatchRecord | undefined> {
   let batch: BatchRecord | undefined = read;
   while (batch && at(batch) && !isEnding(batch.status) && !batch.closing) {
+    const parts = batch.parts;
     const written = await deps.batches.update(tenant, {
       ...batch,
       ...advance(batch),
+      parts: {
+        lines: kept.lines ? [...parts.lines, kept.lines] : parts.lines,
+        records: kept.records ? [...parts.records, kept.records] : parts.records,
+      },
       completed: batch.completed + done.filter((result) => result.ok).length,
       failed: batch.failed + done.filter((result) => !result.ok).length,
       usage: addUsage(
@@ -945,8 +1021,8 @@ async function writeOutputFiles(
   batch: BatchRecord,
   ending: Ending,
 ): Promise<{ output: boolean; errors: boolean; notRun: number }> {
-  const ran = (await deps.files.parts(tenant, batch.id, 'lines'))
-    .map((part) => new TextDecoder().decode(part.body))
+  const ran = (await deps.files.parts(tenant, batch.id, 'lines', batch.parts.lines))
+    .map((part) => new TextDecoder().decode(part))
     .join('')
     .split('\n')
     .filter((row) => row !== '');

@@ -889,8 +889,8 @@ async function requeueJobs(target: PlaneStores, tenant: TenantContext): Promise<
 
 /**
  * For each batch of the tenant the target holds that has not ended (its record came with the
- * documents, caught up): copies the parts its steps wrote at the source (replacing any a rerun wrote
- * before), then queues its next step at the target. Returns how many. A Bedrock job running at the
+ * documents, caught up): copies the parts its record lists from the source (the same names: a rerun
+ * writes them again), then queues its next step at the target. Returns how many. A Bedrock job running at the
  * move keeps writing to the source's bucket: its lines are reported not run at the target.
  */
 async function carryRunningBatches(deps: MoveDeps, source: TenantContext, target: TenantContext): Promise<number> {
@@ -900,8 +900,10 @@ async function carryRunningBatches(deps: MoveDeps, source: TenantContext, target
     for (const batch of page.batches) {
       if (['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) continue;
       for (const section of ['lines', 'records'] as const) {
-        for (const part of await deps.source.files.parts(source, batch.id, section)) {
-          await deps.target.files.putPart(target, batch.id, section, part.from, part.body);
+        const names = batch.parts[section];
+        const bodies = await deps.source.files.parts(source, batch.id, section, names);
+        for (const [at, name] of names.entries()) {
+          await deps.target.files.putPart(target, batch.id, section, name, bodies[at]);
         }
       }
       await deps.target.queue.enqueue([{ kind: 'batch', tenantId: target.tenantId, batchId: batch.id }]);

@@ -146,20 +146,25 @@ export interface FileStore {
   /** Offboarding: every file of the tenant; returns how many. */
   deleteAll(tenantId: string): Promise<number>;
   /**
-   * A running batch's lines from `from` on, as the runner wrote them: OpenAI's output lines
-   * (`lines`), or the records of its Bedrock job being prepared (`records`); kept under the
-   * tenant's prefix apart from its files until the batch ends. Written again with the same `from`,
-   * it is replaced.
+   * One step's rows of a running batch, as the runner wrote them: OpenAI's output lines (`lines`),
+   * or the records of its Bedrock job being prepared (`records`); kept under the tenant's prefix apart
+   * from its files until the batch ends. Each step names its own part (`BatchRecord.parts`), so a step
+   * that loses its commit never replaces another's.
    */
   putPart(
     tenant: TenantContext,
     batchId: string,
     section: BatchPartSection,
-    from: number,
+    name: string,
     body: Uint8Array,
   ): Promise<void>;
-  /** The batch's parts of `section`, in order of `from`. */
-  parts(tenant: TenantContext, batchId: string, section: BatchPartSection): Promise<BatchPart[]>;
+  /** The batch's parts `names` of `section`, in that order. */
+  parts(
+    tenant: TenantContext,
+    batchId: string,
+    section: BatchPartSection,
+    names: readonly string[],
+  ): Promise<Uint8Array[]>;
   /**
    * Writes a Bedrock batch job's input for the batch beside its parts; returns where the job reads
    * it and where it writes its output (`s3://` URIs under the tenant's prefix).
@@ -171,14 +176,8 @@ export interface FileStore {
   ): Promise<{ readonly inputUri: string; readonly outputUri: string }>;
   /** What the batch's Bedrock job wrote: each of its `.jsonl.out` files (none before it has). */
   jobOutputs(tenant: TenantContext, batchId: string): Promise<Uint8Array[]>;
-  /** The batch's parts and Bedrock job's files. */
+  /** Every part of the batch (those of steps that lost their commit too), and its Bedrock job's files. */
   deleteParts(tenant: TenantContext, batchId: string): Promise<void>;
-}
-
-/** One part of a running batch: what a step wrote, from line (or record) `from` on. */
-export interface BatchPart {
-  readonly from: number;
-  readonly body: Uint8Array;
 }
 
 /** What a running batch keeps apart: its output lines, or its Bedrock job's records being prepared. */
@@ -253,6 +252,12 @@ export interface BatchRecord {
   readonly total: number;
   /** The lines run so far (the next line to run): each line runs once, in order. */
   readonly next: number;
+  /**
+   * The parts holding its lines run so far and its job's records, in order: each written by the
+   * step that recorded its lines, before that step's record (a part no record lists is a crashed or
+   * lost step's, never read).
+   */
+  readonly parts: Readonly<Record<BatchPartSection, readonly string[]>>;
   readonly completed: number;
   readonly failed: number;
   /** What its lines used, by model: what its settle bills. */

@@ -130,13 +130,10 @@ export function inMemoryPorts() {
       for (const key of owned) storedFiles.delete(key);
       return owned.length;
     },
-    putPart: async (tenant, batchId, section, from, body) =>
-      void batchParts.set(`${tenant.tenantId}/${batchId}/${section}/${from}`, body),
-    parts: async (tenant, batchId, section) =>
-      [...batchParts]
-        .filter(([key]) => key.startsWith(`${tenant.tenantId}/${batchId}/${section}/`))
-        .map(([key, body]) => ({ from: Number(key.split('/').at(-1)), body }))
-        .sort((a, b) => a.from - b.from),
+    putPart: async (tenant, batchId, section, name, body) =>
+      void batchParts.set(`${tenant.tenantId}/${batchId}/${section}/${name}`, body),
+    parts: async (tenant, batchId, section, names) =>
+      names.map((name) => batchParts.get(`${tenant.tenantId}/${batchId}/${section}/${name}`) ?? new Uint8Array()),
     putJobInput: async (tenant, batchId, body) => {
       batchParts.set(`${tenant.tenantId}/${batchId}/job/input.jsonl`, body);
       return {

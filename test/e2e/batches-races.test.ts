@@ -1,0 +1,281 @@
+import OpenAI, { toFile } from 'openai';
+import { runBatchStep } from '../../lambdas/core/batches';
+import type { BatchStore, FileStore, Ledger } from '../../lambdas/core/ports';
+import { modelDeps } from '../../lambdas/runtime';
+import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
+
+/**
+ * A batch's steps driven by the test, not the worker: duplicate deliveries, crashes between a part
+ * and its record, and cancels and expiry between them, each ending with the lines in the output
+ * files exactly the lines counted and billed.
+ */
+describe('batch steps under duplicates, crashes and races', () => {
+  const clock = new ManualClock(Date.parse('2026-12-07T12:00:30Z'));
+  let platform: Awaited<ReturnType<typeof startTestPlatform>>;
+
+  beforeAll(async () => {
+    platform = await startTestPlatform(undefined, { now: clock.now, ingestWorker: false });
+  });
+  afterAll(() => platform.close());
+
+  const client = (apiKey: string) => new OpenAI({ baseURL: `${platform.url}/v1`, apiKey, maxRetries: 0 });
+  const chatLines = (count: number, model = 'nova-micro') =>
+    Array.from({ length: count }, (_, i) =>
+      JSON.stringify({
+        custom_id: `request-${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model, messages: [{ role: 'user', content: `Classify item number ${i}` }], max_tokens: 16 },
+      }),
+    ).join('\n');
+  const jsonLines = (text: string) =>
+    text
+      .split('\n')
+      .filter((row) => row !== '')
+      .map((row) => JSON.parse(row));
+  const plenty = () => 600_000;
+
+  /** The platform's batch store, with some of its methods replaced (its adapter is a class: bound, not spread). */
+  const batchStore = (replaced: Partial<BatchStore> = {}): BatchStore => {
+    const store = platform.deps.batches;
+    return {
+      create: (...args) => store.create(...args),
+      get: (...args) => store.get(...args),
+      list: (...args) => store.list(...args),
+      update: (...args) => store.update(...args),
+      ...replaced,
+    };
+  };
+  const fileStore = (replaced: Partial<FileStore>): FileStore => {
+    const files = platform.deps.files;
+    const bound = Object.fromEntries(
+      (
+        [
+          'put',
+          'get',
+          'content',
+          'list',
+          'delete',
+          'deleteAll',
+          'putPart',
+          'parts',
+          'putJobInput',
+          'jobOutputs',
+          'deleteParts',
+        ] as const
+      ).map((name) => [name, files[name].bind(files)]),
+    ) as unknown as FileStore;
+    return { ...bound, ...replaced };
+  };
+  const ledgerWith = (settle: Ledger['settle']): Ledger => {
+    const ledger = platform.deps.ledger;
+    const bound = Object.fromEntries(
+      (['reserve', 'reserveScope', 'settle', 'release', 'scopeUsage', 'usage', 'deleteAll'] as const).map((name) => [
+        name,
+        ledger[name].bind(ledger),
+      ]),
+    ) as unknown as Ledger;
+    return { ...bound, settle };
+  };
+
+  /** The runner's ports, with any replaced by a test's. */
+  const runner = (ports: { batches?: BatchStore; files?: FileStore; ledger?: Ledger; now?: () => number } = {}) => ({
+    ...modelDeps(platform.deps),
+    siloTenantId: platform.deps.settings.siloTenantId,
+    ...ports,
+  });
+
+  /** A tenant whose batch of `lines` is created (the worker is off: no step has run). */
+  async function batchOf(tenantId: string, lines: number, limits = { requestsPerMinute: 10 }) {
+    const { apiKey } = await onboard(platform, tenantId, { limits });
+    const openai = client(apiKey);
+    const input = await openai.files.create({
+      file: await toFile(Buffer.from(chatLines(lines)), 'lines.jsonl'),
+      purpose: 'batch',
+    });
+    const created = await openai.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    return { apiKey, openai, id: created.id, ref: { kind: 'batch' as const, tenantId, batchId: created.id } };
+  }
+
+  /** The ended batch's output and error lines, its counts, and what the tenant was billed. */
+  async function outcome(apiKey: string, openai: OpenAI, id: string) {
+    const batch = await openai.batches.retrieve(id);
+    const content = async (fileId: string | null | undefined) =>
+      fileId ? jsonLines(await (await openai.files.content(fileId)).text()) : [];
+    const usage = (await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body;
+    return {
+      batch,
+      output: await content(batch.output_file_id),
+      errors: await content(batch.error_file_id),
+      billedRequests: usage.totals.requests,
+    };
+  }
+
+  it('leaves out of the output a part written by a step that crashed before its record, when the batch is then cancelled', async () => {
+    const { apiKey, openai, id, ref } = await batchOf('race-crash-cancel', 20);
+    expect(await runBatchStep(runner(), ref, plenty)).toBe('ran');
+    clock.advance(60_000);
+    // The step's part is written, then its record's write fails: the step is delivered again later.
+    let failed = false;
+    const crashing = batchStore({
+      update: async (tenant, batch) => {
+        if (failed) return platform.deps.batches.update(tenant, batch);
+        failed = true;
+        throw new Error('crashed before the record');
+      },
+    });
+    await expect(runBatchStep(runner({ batches: crashing }), ref, plenty)).rejects.toThrow('crashed');
+    await openai.batches.cancel(id);
+    expect(await runBatchStep(runner(), ref, plenty)).toBe('ended');
+
+    const { batch, output, errors, billedRequests } = await outcome(apiKey, openai, id);
+    expect(batch).toMatchObject({ status: 'cancelled', request_counts: { total: 20, completed: 5, failed: 0 } });
+    expect(output.map((line) => line.custom_id)).toEqual([
+      'request-0',
+      'request-1',
+      'request-2',
+      'request-3',
+      'request-4',
+    ]);
+    expect(errors).toHaveLength(15);
+    expect(billedRequests).toBe(5);
+  });
+
+  it('leaves out of the output a crashed step’s part when the batch then expires', async () => {
+    const { apiKey, openai, id, ref } = await batchOf('race-crash-expire', 20);
+    expect(await runBatchStep(runner(), ref, plenty)).toBe('ran');
+    clock.advance(60_000);
+    const crashing = batchStore({
+      update: async () => {
+        throw new Error('crashed before the record');
+      },
+    });
+    await expect(runBatchStep(runner({ batches: crashing }), ref, plenty)).rejects.toThrow('crashed');
+    clock.advance(24 * 3600 * 1000);
+    expect(await runBatchStep(runner(), ref, plenty)).toBe('ended');
+
+    const { batch, output, errors, billedRequests } = await outcome(apiKey, openai, id);
+    expect(batch).toMatchObject({ status: 'expired', request_counts: { total: 20, completed: 5, failed: 0 } });
+    expect(output).toHaveLength(5);
+    expect([...output, ...errors].map((line) => line.custom_id).sort()).toEqual(
+      Array.from({ length: 20 }, (_, i) => `request-${i}`).sort(),
+    );
+    expect(billedRequests).toBe(5);
+  });
+
+  it('keeps the winning step’s part when a duplicate delivery of the same step, which ran fewer lines, loses the commit', async () => {
+    const { apiKey, openai, id, ref } = await batchOf('race-duplicate', 20);
+    // The duplicate reads the batch, runs one line (its time runs short), and writes its part after the first step committed.
+    let duplicateAtPart!: () => void;
+    const duplicateReachedPart = new Promise<void>((resolve) => {
+      duplicateAtPart = resolve;
+    });
+    let firstDone!: () => void;
+    const firstCommitted = new Promise<void>((resolve) => {
+      firstDone = resolve;
+    });
+    const first = batchStore({
+      update: async (tenant, batch) => {
+        if (batch.next > 0) await duplicateReachedPart;
+        return platform.deps.batches.update(tenant, batch);
+      },
+    });
+    const late = fileStore({
+      putPart: async (...args) => {
+        duplicateAtPart();
+        await firstCommitted;
+        return platform.deps.files.putPart(...args);
+      },
+    });
+    let asked = 0;
+    // Room for one line: the first look starts it, every later one finds too little time.
+    const short = () => (asked++ < 2 ? 600_000 : 1_000);
+    const [one, two] = await Promise.all([
+      runBatchStep(runner({ batches: first }), ref, plenty).finally(firstDone),
+      runBatchStep(runner({ files: late }), ref, short),
+    ]);
+    expect([one, two]).toEqual(['ran', 'dropped: lines run by another step']);
+    for (let step = 0; step < 10; step++) {
+      clock.advance(60_000);
+      if ((await runBatchStep(runner(), ref, plenty)) === 'ended') break;
+    }
+
+    const { batch, output, billedRequests } = await outcome(apiKey, openai, id);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 20, completed: 20, failed: 0 } });
+    expect(output.map((line) => line.custom_id)).toEqual(Array.from({ length: 20 }, (_, i) => `request-${i}`));
+    expect(billedRequests).toBe(20);
+  });
+
+  it('bills every line in the output when a duplicate step commits lines as another ends the batch as expired', async () => {
+    const { apiKey, openai, id, ref } = await batchOf('race-expire-commit', 20);
+    expect(await runBatchStep(runner(), ref, plenty)).toBe('ran');
+    clock.advance(60_000);
+    const expiresAtMs = ((await openai.batches.retrieve(id)).expires_at as number) * 1000;
+    // The running step reads the batch before its window ends and commits its lines after the
+    // ending step marked it closing; the ending step settles between that commit and the running one's settle.
+    const signal = () => {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => {
+        resolve = done;
+      });
+      return { promise, resolve };
+    };
+    const runningRead = signal();
+    const closingWritten = signal();
+    const runningCommitted = signal();
+    const runningEnded = signal();
+    const endingSettled = signal();
+    const store = platform.deps.batches;
+    const running = {
+      batches: batchStore({
+        get: async (...args) => {
+          const batch = await store.get(...args);
+          runningRead.resolve();
+          return batch;
+        },
+        update: async (tenant, batch) => {
+          if (batch.next <= 5) return store.update(tenant, batch);
+          await closingWritten.promise;
+          const written = await store.update(tenant, batch);
+          if (written) runningCommitted.resolve();
+          return written;
+        },
+      }),
+      ledger: ledgerWith(async (...args) => {
+        await endingSettled.promise;
+        return platform.deps.ledger.settle(...args);
+      }),
+      now: () => expiresAtMs - 60_000,
+    };
+    const ending = {
+      batches: batchStore({
+        update: async (tenant, batch) => {
+          const written = await store.update(tenant, batch);
+          if (batch.closing) closingWritten.resolve();
+          return written;
+        },
+      }),
+      ledger: ledgerWith(async (...args) => {
+        await Promise.race([runningCommitted.promise, runningEnded.promise]);
+        await platform.deps.ledger.settle(...args);
+        endingSettled.resolve();
+      }),
+      now: () => expiresAtMs + 1000,
+    };
+    await Promise.all([
+      runBatchStep(runner(running), ref, plenty).finally(runningEnded.resolve),
+      runningRead.promise.then(() => runBatchStep(runner(ending), ref, plenty)),
+    ]);
+    // Whatever is left to do is done by the next delivery.
+    await runBatchStep(runner(), ref, plenty);
+
+    const { batch, output, billedRequests } = await outcome(apiKey, openai, id);
+    expect(batch.status).toBe('expired');
+    expect(batch.request_counts?.completed).toBe(output.length);
+    expect(billedRequests).toBe(output.length);
+  });
+});
