@@ -102,6 +102,8 @@ export interface PlatformSettings {
    * tagged with its id), used as the model id of its calls: its cost on AWS's own bill. Absent: off.
    */
   readonly tenantInferenceProfiles?: { readonly namePrefix: string };
+  /** The service role Bedrock's batch inference jobs run with: it reads and writes the files bucket. Absent: none. */
+  readonly batchInferenceRoleArn?: string;
 }
 
 const json = <T extends z.ZodMiniType>(schema: T) =>
@@ -178,6 +180,7 @@ const lambdaEnvSchema = z.object({
   ),
   ADAPTER_WORKFLOW_STATE_MACHINE_ARN: z.optional(z.string().check(z.startsWith('arn:'))),
   INFERENCE_PROFILE_PREFIX: z.optional(z.string().check(z.regex(/^[0-9a-zA-Z][0-9a-zA-Z_-]{0,19}$/))),
+  BATCH_INFERENCE_ROLE_ARN: z.optional(z.string().check(z.startsWith('arn:'))),
 });
 
 /**
@@ -243,6 +246,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): PlatformSettings {
     adapterEndpoint: e.ADAPTER_ENDPOINT,
     adapterWorkflowStateMachineArn: e.ADAPTER_WORKFLOW_STATE_MACHINE_ARN,
     tenantInferenceProfiles: e.INFERENCE_PROFILE_PREFIX ? { namePrefix: e.INFERENCE_PROFILE_PREFIX } : undefined,
+    batchInferenceRoleArn: e.BATCH_INFERENCE_ROLE_ARN,
   };
 }
 
@@ -288,5 +292,6 @@ export function lambdaEnvironment(settings: Omit<PlatformSettings, 'region'>): R
     ...(settings.tenantInferenceProfiles && {
       INFERENCE_PROFILE_PREFIX: settings.tenantInferenceProfiles.namePrefix,
     }),
+    ...(settings.batchInferenceRoleArn && { BATCH_INFERENCE_ROLE_ARN: settings.batchInferenceRoleArn }),
   };
 }

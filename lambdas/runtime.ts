@@ -74,7 +74,7 @@ export interface ServiceConfigs {
   readonly dynamodb: DynamoDBClientConfig;
   readonly sts: STSClientConfig;
   readonly bedrock: BedrockRuntimeClientConfig;
-  /** Bedrock's control plane: tenants' inference profiles. */
+  /** Bedrock's control plane: tenants' inference profiles, batch inference jobs. */
   readonly bedrockControl: BedrockClientConfig;
   readonly sqs: SQSClientConfig;
   readonly sfn: SFNClientConfig;

@@ -18,6 +18,7 @@ import {
   sigV4Scope,
   words,
 } from './aws-wire';
+import { type LocalInvocation, localBatchJobs } from './bedrock-batch-jobs';
 import { assessLocally } from './guardrail';
 import { localEmbedding } from './local-embedder';
 import {
@@ -28,6 +29,7 @@ import {
   localModel,
 } from './local-model';
 import type { ModelFault } from './model-faults';
+import type { LocalServiceObjects } from './s3-server';
 import type { LocalSts } from './sts-server';
 
 const cachePoint = z.object({ cachePoint: z.object({ type: z.literal('default') }).strict() }).strict();
@@ -91,15 +93,18 @@ const toolConfigSchema = z
 
 type ConverseRequest = z.infer<typeof converseRequestSchema>;
 
+/** Turns as Bedrock takes them: a user's first, then alternating. */
+const alternating = <T extends { role: 'user' | 'assistant' }>(messages: readonly T[]) =>
+  messages.every((m, i) => m.role === (i % 2 === 0 ? 'user' : 'assistant'));
+const ALTERNATING = 'A conversation must start with a user message and alternate between user and assistant roles.';
+
 /** The `Converse` request subset the platform sends; anything else is a ValidationException, so adapter drift fails loudly. */
 const converseRequestSchema = z
   .object({
     messages: z
       .array(z.object({ role: z.enum(['user', 'assistant']), content: contentBlocks }).strict())
       .min(1)
-      .refine((messages) => messages.every((m, i) => m.role === (i % 2 === 0 ? 'user' : 'assistant')), {
-        message: 'A conversation must start with a user message and alternate between user and assistant roles.',
-      }),
+      .refine(alternating, { message: ALTERNATING }),
     system: systemBlocks.optional(),
     toolConfig: toolConfigSchema.optional(),
     inferenceConfig: z
@@ -142,6 +147,28 @@ const applyGuardrailRequestSchema = z
   .object({
     source: z.enum(['INPUT', 'OUTPUT']),
     content: z.array(z.object({ text: z.object({ text: z.string() }).strict() }).strict()).min(1),
+  })
+  .strict();
+
+/** Amazon Nova's own `InvokeModel` body ("messages-v1"), its text subset: what a batch record holds for Nova. */
+const novaInvokeRequestSchema = z
+  .object({
+    schemaVersion: z.literal('messages-v1').optional(),
+    system: z.array(textBlock).min(1).optional(),
+    messages: z
+      .array(z.object({ role: z.enum(['user', 'assistant']), content: z.array(textBlock).min(1) }).strict())
+      .min(1)
+      .refine(alternating, { message: ALTERNATING }),
+    inferenceConfig: z
+      .object({
+        maxTokens: z.number().int().min(1).optional(),
+        temperature: z.number().min(0).max(1).optional(),
+        topP: z.number().min(0).max(1).optional(),
+        topK: z.number().int().min(0).optional(),
+        stopSequences: z.array(z.string().min(1)).max(4).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -196,7 +223,7 @@ export interface LocalBedrockServer {
    * model; `extraInputTokens`: report more input than the local model counted.
    */
   misbehave(mode: ConverseMisbehaviour | undefined): void;
-  /** The faults models show (by Bedrock model id), until changed: `LOCAL_MODEL_FAULTS` and its route. */
+  /** The faults models show (by Bedrock model id), until changed: `LOCAL_MODEL_FAULTS` and its route. Batch jobs show none. */
   readonly modelFaults: Map<string, ModelFault>;
   close(): Promise<void>;
 }
@@ -208,6 +235,8 @@ export interface ConverseMisbehaviour {
   readonly outputGuardrailGate?: () => Promise<void>;
   /** `ConverseStream` fails after this many words with an internal server error event. */
   readonly failStreamAfterWords?: number;
+  /** A batch job waits for this before each record: tests stop a job midway. */
+  readonly batchGate?: () => Promise<void>;
   readonly hang?: boolean;
   readonly refuse?: boolean;
   readonly extraInputTokens?: number;
@@ -218,7 +247,8 @@ const SYSTEM_PROFILE = /^(?:us|eu|apac|global)\.(.+)$/;
 
 /**
  * Speaks the Bedrock Runtime `Converse` protocol (`POST /model/{modelId}/converse`) for the model
- * ids it is given, backed by the local model.
+ * ids it is given, backed by the local model; and the control plane's inference profiles and
+ * batch inference jobs, whose records the same local model runs.
  */
 export async function startLocalBedrock(options: {
   /** Served by `Converse`. */
@@ -244,6 +274,10 @@ export async function startLocalBedrock(options: {
    * the same region made them first (a silo in the pool's region calls the profiles the pool made).
    */
   inferenceProfiles?: Map<string, LocalInferenceProfile>;
+  /** The buckets batch jobs read and write, by name, as their service role reaches them; absent: none. */
+  batchStorage?: Readonly<Record<string, LocalServiceObjects>>;
+  /** Bedrock's quota of records a batch job needs at least. @default 100 */
+  batchMinRecords?: number;
 }): Promise<LocalBedrockServer> {
   const requests: RecordedRequest[] = [];
   const region = options.region ?? 'us-east-1';
@@ -251,6 +285,31 @@ export async function startLocalBedrock(options: {
   let misbehaviour: ConverseMisbehaviour = {};
   const modelFaults = new Map<string, ModelFault>();
   const promptCache = localPromptCache();
+  /**
+   * The model a name calls: an application inference profile's copied model (Bedrock in one region
+   * knows no profile of another's), a system-defined cross-region profile's (`us.<model id>`, whose
+   * faults are its own), or the model id itself.
+   */
+  const resolve = (named: string) => {
+    const profile = named.split(':')[3] === region ? inferenceProfiles.get(named) : undefined;
+    const crossRegion = SYSTEM_PROFILE.exec(named);
+    return { profile, crossRegion, modelId: profile?.modelId ?? crossRegion?.[1] ?? named };
+  };
+  const batchJobs = localBatchJobs({
+    region,
+    minRecords: options.batchMinRecords ?? 100,
+    storage: options.batchStorage ?? {},
+    modelOf: (named) => {
+      const { modelId } = resolve(named);
+      return [...options.chatModelIds, ...options.embeddingModelIds].includes(modelId) ? modelId : undefined;
+    },
+    invoker: (modelId) => {
+      if (options.embeddingModelIds.includes(modelId)) return titanInvocation;
+      if (options.chatModelIds.includes(modelId) && modelId.startsWith('amazon.nova-')) return novaInvocation;
+      return undefined;
+    },
+    gate: () => misbehaviour.batchGate?.(),
+  });
   /** The control plane's application inference profiles: create, list, delete. */
   const serveInferenceProfiles = (method: string, url: string, body: unknown, response: ServerResponse) => {
     const answer = (status: number, payload: unknown) => {
@@ -353,6 +412,9 @@ export async function startLocalBedrock(options: {
     if ((request.url ?? '').startsWith('/inference-profiles')) {
       return serveInferenceProfiles(request.method ?? '', request.url ?? '', body, response);
     }
+    if ((request.url ?? '').startsWith('/model-invocation-job')) {
+      return batchJobs.serve(request.method ?? '', request.url ?? '', body, response);
+    }
     const route = /^\/model\/([^/]+)\/(converse|converse-stream|invoke)$/.exec(request.url ?? '');
     if (request.method !== 'POST' || !route) {
       return sendAwsError(
@@ -362,10 +424,8 @@ export async function startLocalBedrock(options: {
         'local Bedrock serves Converse, ConverseStream and InvokeModel only',
       );
     }
-    // A call through an application inference profile runs the model the profile copies.
     const named = decodeURIComponent(route[1]);
-    // Bedrock's runtime in one region knows no profile of another's.
-    const profile = named.split(':')[3] === region ? inferenceProfiles.get(named) : undefined;
+    const { profile, crossRegion, modelId } = resolve(named);
     if (profile && options.sts) {
       const session = await options.sts.signedBy(request, Buffer.from(raw));
       if (!session || session.tags[TENANT_SESSION_TAG] !== profile.tags[TENANT_COST_TAG]) {
@@ -377,9 +437,6 @@ export async function startLocalBedrock(options: {
         );
       }
     }
-    // A system-defined cross-region profile (`us.<model id>`) runs its model; its faults are its own.
-    const crossRegion = SYSTEM_PROFILE.exec(named);
-    const modelId = profile?.modelId ?? crossRegion?.[1] ?? named;
     const served = route[2] === 'invoke' ? options.embeddingModelIds : options.chatModelIds;
     if (!served.includes(modelId)) {
       return sendAwsError(response, 400, 'ValidationException', 'The provided model identifier is invalid.');
@@ -397,22 +454,15 @@ export async function startLocalBedrock(options: {
       case 'timeout':
         return;
     }
-    const invalid = (error: z.ZodError) =>
-      sendAwsError(
-        response,
-        400,
-        'ValidationException',
-        error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-      );
     if (route[2] === 'invoke') {
-      const titan = titanEmbeddingRequestSchema.safeParse(body);
-      if (!titan.success) return invalid(titan.error);
+      const invoked = titanInvocation(body);
+      if ('error' in invoked) return sendAwsError(response, 400, 'ValidationException', invoked.error);
       response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify(localEmbedding(titan.data.inputText, titan.data.dimensions)));
+      response.end(JSON.stringify(invoked.output));
       return;
     }
     const parsed = converseRequestSchema.safeParse(body);
-    if (!parsed.success) return invalid(parsed.error);
+    if (!parsed.success) return sendAwsError(response, 400, 'ValidationException', issuesOf(parsed.error));
     if (misbehaviour.hang) return;
     if (misbehaviour.refuse) {
       return sendAwsError(response, 400, 'ValidationException', 'Input is too long for requested model.');
@@ -487,6 +537,41 @@ export async function startLocalBedrock(options: {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+/** A body's problems as Bedrock's ValidationException states them. */
+function issuesOf(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+}
+
+/** Titan Text Embeddings V2's `InvokeModel`: on demand and for each record of a batch job. */
+function titanInvocation(body: unknown): LocalInvocation {
+  const titan = titanEmbeddingRequestSchema.safeParse(body);
+  if (!titan.success) return { error: issuesOf(titan.error) };
+  const output = localEmbedding(titan.data.inputText, titan.data.dimensions);
+  return { output, inputTokens: output.inputTextTokenCount, outputTokens: 0 };
+}
+
+/** Nova's `InvokeModel` for a batch record: the local model as `Converse` runs it, its answer in Nova's own shape. */
+function novaInvocation(body: unknown): LocalInvocation {
+  const nova = novaInvokeRequestSchema.safeParse(body);
+  if (!nova.success) return { error: issuesOf(nova.error) };
+  const { system, messages, inferenceConfig } = nova.data;
+  const input = localInput({ system, messages });
+  const output = localModel({
+    ...input,
+    maxTokens: inferenceConfig?.maxTokens ?? input.maxTokens,
+    stop: inferenceConfig?.stopSequences,
+  });
+  return {
+    output: {
+      output: { message: { role: 'assistant', content: answerBlocks(output) } },
+      stopReason: output.stopReason,
+      usage: tokenUsage(output.inputTokens, output.outputTokens),
+    },
+    inputTokens: output.inputTokens,
+    outputTokens: output.outputTokens,
   };
 }
 

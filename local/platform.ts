@@ -156,6 +156,7 @@ const TABLES = { tenants: 'tenants', ledger: 'ledger', audit: 'audit', documents
 /** How often the local budget check runs (the plane's schedule on AWS is every five minutes). */
 const BUDGET_CHECK_INTERVAL_MS = 60_000;
 const TENANT_ACCESS_ROLE_ARN = 'arn:aws:iam::000000000000:role/local-tenant-access';
+const BATCH_INFERENCE_ROLE_ARN = 'arn:aws:iam::000000000000:role/local-batch-inference';
 const LOCAL_ADAPTER_ENDPOINT = 'local-adapters';
 const LOCAL_ARTIFACT_BUCKET = 'tenant-adapters';
 const LOCAL_VECTOR_BUCKET = 'local-vectors';
@@ -279,6 +280,8 @@ async function startLocalAws(
     wordDelayMs: options.modelWordDelayMs,
     region: options.region,
     inferenceProfiles: profiles,
+    // Batch jobs read and write the files bucket with their service role, as on AWS.
+    batchStorage: { [LOCAL_FILES_BUCKET]: s3.serviceObjects },
   });
   for (const [model, fault] of Object.entries(options.modelFaults ?? {})) {
     bedrock.modelFaults.set(bedrockModelIdOf(config, model), fault);
@@ -391,7 +394,7 @@ async function startLocalStores(options: LocalPlatformOptions) {
 function startModels(
   config: PlatformConfig,
   sts: LocalSts,
-  plane: Pick<Parameters<typeof startLocalBedrock>[0], 'wordDelayMs' | 'region' | 'inferenceProfiles'>,
+  plane: Pick<Parameters<typeof startLocalBedrock>[0], 'wordDelayMs' | 'region' | 'inferenceProfiles' | 'batchStorage'>,
 ) {
   const served = bedrockModels(config.models);
   return startLocalBedrock({
@@ -526,6 +529,7 @@ function localSettings(
     siloTenantId,
     adapterEndpoint: aws.adapterEndpoint,
     tenantInferenceProfiles: config.tenantInferenceProfiles ? { namePrefix: 'local' } : undefined,
+    batchInferenceRoleArn: BATCH_INFERENCE_ROLE_ARN,
   };
 }
 

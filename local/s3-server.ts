@@ -48,7 +48,18 @@ export interface LocalS3 {
   readonly endpoint: string;
   /** The latest requests received (method, key or listing prefix), newest last: tests assert the wire requests. */
   readonly requests: { method: string; path: string; query: Record<string, string> }[];
+  /**
+   * The bucket's objects as an AWS service reads and writes them with its own role (Bedrock's
+   * batch jobs): in process, bucket-wide, no tenant session; a put is journaled as any other.
+   */
+  readonly serviceObjects: LocalServiceObjects;
   close(): Promise<void>;
+}
+
+/** A bucket's objects, reached by key alone. */
+export interface LocalServiceObjects {
+  get(key: string): Buffer | undefined;
+  put(key: string, body: Buffer): void;
 }
 
 /**
@@ -81,6 +92,9 @@ export async function startLocalS3(options: {
     })),
   );
   const requests: LocalS3['requests'] = [];
+
+  /** S3's `Last-Modified` has whole seconds: what a listing and a GET report agree. */
+  const lastModifiedNow = () => Math.floor(now() / 1000) * 1000;
 
   function commit(entry: ObjectEntry): void {
     journal?.append([entry]);
@@ -130,9 +144,7 @@ export async function startLocalS3(options: {
       if (request.headers['x-amz-copy-source'] !== undefined) throw notServed('CopyObject');
       if (Buffer.byteLength(key) > LIMITS.keyBytes) throw new S3Error(400, 'KeyTooLongError', 'Your key is too long');
       const contentType = String(request.headers['content-type'] ?? 'binary/octet-stream');
-      // S3's `Last-Modified` has whole seconds: what a listing and a GET report agree.
-      const lastModified = Math.floor(now() / 1000) * 1000;
-      commit({ op: 'put', key, body: raw.toString('base64'), contentType, lastModified });
+      commit({ op: 'put', key, body: raw.toString('base64'), contentType, lastModified: lastModifiedNow() });
       response.writeHead(200, { etag: objects.get(key)?.etag ?? '' });
       return void response.end();
     }
@@ -243,6 +255,17 @@ export async function startLocalS3(options: {
   return {
     ...listening,
     requests,
+    serviceObjects: {
+      get: (key) => objects.get(key)?.body,
+      put: (key, body) =>
+        commit({
+          op: 'put',
+          key,
+          body: body.toString('base64'),
+          contentType: 'binary/octet-stream',
+          lastModified: lastModifiedNow(),
+        }),
+    },
   };
 }
 

@@ -241,4 +241,24 @@ describe('S3FileStore, against the local S3 with tenant sessions of the local ST
     expect(await store.get(acme, 'file-kept')).toMatchObject({ filename: 'k.jsonl', createdAt: clock / 1000 });
     expect(Buffer.from((await store.content(acme, 'file-kept')) ?? []).toString()).toBe('kept');
   });
+
+  it("lets a service's role (a Bedrock job) read and write any key in process, its writes journaled like a tenant's", async () => {
+    // GIVEN a job's input, put by the tenant
+    const { inputUri } = await store.putJobInput(acme, 'batch_svc', bytes('{"recordId":"r1"}\n'));
+    expect(inputUri).toBe(`s3://${BUCKET}/acme/parts/batch_svc/job/input.jsonl`);
+
+    // WHEN the service reads it and writes the job's output beside it
+    const input = s3.serviceObjects.get('acme/parts/batch_svc/job/input.jsonl');
+    s3.serviceObjects.put('acme/parts/batch_svc/job/output/job1/input.jsonl.out', Buffer.from('{"recordId":"r1"}\n'));
+    s3.serviceObjects.put('acme/parts/batch_svc/job/output/job1/manifest.json.out', Buffer.from('{}'));
+    await s3.close();
+    s3 = await startLocalS3({ sts, bucketName: BUCKET, file: join(dataDir, 's3.journal'), now: () => clock });
+    store = newStore();
+
+    // THEN
+    expect(input?.toString()).toBe('{"recordId":"r1"}\n');
+    expect(s3.serviceObjects.get('acme/parts/batch_svc/job/nothing')).toBeUndefined();
+    const outputs = await store.jobOutputs(acme, 'batch_svc');
+    expect(outputs.map((output) => Buffer.from(output).toString())).toEqual(['{"recordId":"r1"}\n']);
+  });
 });
