@@ -19,7 +19,7 @@ import {
 } from './runtime';
 import { adapterModels } from './runtime-adapter-models';
 import { contentGuardrail, embedder, models } from './runtime-bedrock';
-import { inferenceProfiles } from './runtime-bedrock-control';
+import { batchInference, inferenceProfiles } from './runtime-bedrock-control';
 import { budgetEvents, placement } from './runtime-eventbridge';
 import { tokens } from './runtime-jwt';
 import { fileStore } from './runtime-s3';
@@ -44,6 +44,7 @@ export function allDeps(wiring: Wiring): PlatformDeps {
     documents: documents(wiring),
     files: fileStore(wiring),
     batches: batches(wiring),
+    ...(wiring.settings.batchInferenceRoleArn && { batchInference: batchInference(wiring) }),
     sessions: sessions(wiring),
     cache: responseCache(wiring),
     responses: storedResponses(wiring),

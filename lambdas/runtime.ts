@@ -36,6 +36,7 @@ import type {
   AdapterHost,
   AdapterWorkflow,
   AuditLog,
+  BatchInference,
   BatchStore,
   BudgetAlertMarks,
   BudgetEvents,
@@ -218,6 +219,8 @@ export interface PlatformDeps {
   readonly files: FileStore;
   /** Each tenant's batches (`/v1/batches`). */
   readonly batches: BatchStore;
+  /** Bedrock batch inference, which runs batches as jobs; absent where no service role is set: every batch runs on demand. */
+  readonly batchInference?: BatchInference;
   /** Conversations kept for `session_id`. */
   readonly sessions: SessionStore;
   /** Each tenant's cached answers to deterministic requests. */

@@ -354,7 +354,7 @@ export async function cancelBatch(deps: Pick<BatchDeps, 'batches' | 'now'>, tena
 export interface BatchRunnerDeps extends BatchDeps, Omit<ChatDeps, 'ledger' | 'catalog'> {
   readonly registry: Pick<TenantRegistry, 'getTenant'>;
   /** Bedrock batch inference: absent, every batch runs on demand. */
-  readonly inference?: BatchInference;
+  readonly batchInference?: BatchInference;
   /** A silo plane's one tenant; absent in the pool. */
   readonly siloTenantId?: string;
 }
@@ -477,7 +477,7 @@ async function runNext(
   }
   let batch = read;
   if (batch.status === 'validating') {
-    const plan = deps.inference && jobPlan(jobCodecDeps(deps), tenant, lines);
+    const plan = deps.batchInference && jobPlan(jobCodecDeps(deps), tenant, lines);
     const started = await deps.batches.update(tenant, {
       ...moved(batch, 'in_progress', deps.now()),
       ...(plan && { job: { phase: 'preparing', model: plan.model.name, records: 0, collected: 0 } }),
@@ -633,7 +633,7 @@ async function jobStep(
   remainingMs: () => number,
 ): Promise<BatchStepOutcome | Lost> {
   const job = batch.job as NonNullable<BatchRecord['job']>;
-  const { inference } = deps;
+  const inference = deps.batchInference;
   if (!inference) throw new Error(`batch ${batch.id} runs as a Bedrock job, and this plane has no batch inference`);
   const codec = jobCodecDeps(deps);
   const plan = planFor(codec.catalog, job.model);

@@ -22,6 +22,7 @@ import {
 } from '../runtime';
 import { adapterModels } from '../runtime-adapter-models';
 import { contentGuardrail, embedder, models } from '../runtime-bedrock';
+import { batchInference } from '../runtime-bedrock-control';
 import { fileStore } from '../runtime-s3';
 import { queue } from '../runtime-sqs';
 import { vectors } from '../runtime-vectors';
@@ -65,6 +66,7 @@ export type IngestWorkerDeps = Pick<
   | 'contentGuardrail'
   | 'files'
   | 'batches'
+  | 'batchInference'
 >;
 
 /**
@@ -127,5 +129,6 @@ export const handler = lambdaHandler((wiring) =>
     contentGuardrail: contentGuardrail(wiring),
     files: fileStore(wiring),
     batches: batches(wiring),
+    ...(wiring.settings.batchInferenceRoleArn && { batchInference: batchInference(wiring) }),
   }),
 );

@@ -119,7 +119,7 @@ export class BatchInference extends Construct {
             id: 'AwsSolutions-IAM5',
             reason:
               "Batch inference jobs are named by the batches they run, made at run time: this account's jobs in this region.",
-            appliesTo: [`Resource::${this.jobArns()}`],
+            appliesTo: ['Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:model-invocation-job/*'],
           },
         ],
         true,

@@ -4,7 +4,7 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { lambdaEnvironment } from '../../contract/environment';
+import { lambdaEnvironment, type PlatformSettings } from '../../contract/environment';
 import { POOL_PLANE } from '../../contract/events';
 import { LONGEST_HANDLER_TIMEOUT_SECONDS } from '../../contract/lambda';
 import { PLANE_RESOURCES_OUTPUT, type PlaneResources } from '../../contract/placement';
@@ -14,6 +14,7 @@ import type { Tier } from '../../contract/tenancy';
 import { offboardingDrainSeconds, type PlatformConfig } from '../config';
 import { AdapterEndpoint } from './adapter-endpoint';
 import { AdapterWorkflow } from './adapter-workflow';
+import { BatchInference } from './batch-inference';
 import { BudgetAlerts } from './budget-alerts';
 import { FilesBucket } from './files-bucket';
 import { IngestPipeline } from './ingest-pipeline';
@@ -132,10 +133,25 @@ export class TenantPlane extends Construct {
         encryptionKey,
       });
     const environment = this.functionEnvironment(props, stores, { ingest, guardrails, adapterEndpoint });
-    const { api, authorizer, ingestWorker } = this.addFunctions(props, stores, { models, ingest, environment });
+    // The role Bedrock runs batches' jobs as: only the worker, which starts them, is told it, and it
+    // verifies no tokens (Lambda's 4 KB environment holds the one, not the JWT settings beside it).
+    const batchInference = new BatchInference(this, 'BatchInference', { files: stores.files, models });
+    const workerEnvironment = this.functionEnvironment(
+      props,
+      stores,
+      { ingest, guardrails, adapterEndpoint },
+      { jwt: undefined, batchInferenceRoleArn: batchInference.serviceRole.roleArn },
+    );
+    const { api, authorizer, ingestWorker } = this.addFunctions(props, stores, {
+      models,
+      ingest,
+      environment,
+      workerEnvironment,
+    });
     this.api = api;
     const workflows = this.addWorkflows(props, stores, environment, { ingest, adapterEndpoint });
     this.grantModelUse(config, models, guardrails, workflows, ingestWorker);
+    batchInference.grantRunJobs(ingestWorker);
     if (adapterEndpoint) {
       this.addAdapterWorkflow(config, adapterEndpoint, stores, environment, workflows, ingestWorker);
     }
@@ -204,6 +220,8 @@ export class TenantPlane extends Construct {
     props: TenantPlaneProps,
     stores: PlaneStores,
     parts: { ingest: IngestPipeline; guardrails: TierGuardrails; adapterEndpoint?: AdapterEndpoint },
+    /** Settings of one function's own, over the plane's. */
+    own: Partial<PlatformSettings> = {},
   ): Record<string, string> {
     const { config } = props;
     const { tenants, ledger, audit, documents, search, vectors, files, tenantAccess } = stores;
@@ -240,6 +258,7 @@ export class TenantPlane extends Construct {
       tenantInferenceProfiles: config.tenantInferenceProfiles
         ? { namePrefix: inferenceProfilePrefix(Stack.of(this).stackName) }
         : undefined,
+      ...own,
     });
   }
 
@@ -247,7 +266,12 @@ export class TenantPlane extends Construct {
   private addFunctions(
     props: TenantPlaneProps,
     stores: PlaneStores,
-    parts: { models: ModelGateway; ingest: IngestPipeline; environment: Record<string, string> },
+    parts: {
+      models: ModelGateway;
+      ingest: IngestPipeline;
+      environment: Record<string, string>;
+      workerEnvironment: Record<string, string>;
+    },
   ) {
     const { config } = props;
     const { models, ingest, environment } = parts;
@@ -272,7 +296,12 @@ export class TenantPlane extends Construct {
       tenantIsolation: config.lambdaTenantIsolation,
     });
     const logRetention = config.logRetentionDays;
-    const ingestWorker = ingest.addWorker({ environment, tenantAccess: stores.tenantAccess, models, logRetention });
+    const ingestWorker = ingest.addWorker({
+      environment: parts.workerEnvironment,
+      tenantAccess: stores.tenantAccess,
+      models,
+      logRetention,
+    });
     return { api, authorizer, ingestWorker };
   }
 

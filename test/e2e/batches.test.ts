@@ -67,7 +67,39 @@ describe('batches', () => {
       metadata: { job: 'nightly' },
       output_file_id: null,
     });
+    // 1,000 plain lines of one model: one Bedrock batch inference job. Once Bedrock (locally: at once)
+    // ran it, the runner's next look, a minute on, collects its output.
+    const acmeTenant = { tenantId: 'batch-acme' } as Parameters<typeof platform.deps.batches.get>[0];
+    let arn: string | undefined;
+    for (let turn = 0; turn < 50_000 && !arn; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      arn = (await platform.deps.batches.get(acmeTenant, created.id))?.job?.arn;
+    }
+    const jobs = platform.bedrock.requests.filter((request) => request.path === '/model-invocation-job');
+    expect(jobs).toEqual([
+      expect.objectContaining({
+        method: 'POST',
+        body: expect.objectContaining({
+          jobName: created.id.replace('_', '-'),
+          modelId: 'amazon.nova-micro-v1:0',
+          tags: [{ key: 'tenantId', value: 'batch-acme' }],
+          inputDataConfig: {
+            s3InputDataConfig: {
+              s3Uri: expect.stringMatching(new RegExp(`^s3://[^/]+/batch-acme/parts/${created.id}/job/input.jsonl$`)),
+              s3InputFormat: 'JSONL',
+            },
+          },
+        }),
+      }),
+    ]);
+    const inference = platform.deps.batchInference as NonNullable<typeof platform.deps.batchInference>;
+    for (let turn = 0; turn < 50_000 && (await inference.state(arn as string)).status !== 'Completed'; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    clock.advance(61_000);
+    platform.sqs.releaseDue();
     const done = await settled(acme, created.id);
+
     expect(done).toMatchObject({ status: 'completed', request_counts: { total: 1000, completed: 1000, failed: 0 } });
     expect(done.completed_at).toEqual(expect.any(Number));
     expect(done.error_file_id).toBeNull();

@@ -97,7 +97,15 @@ describe('Lambda bundles', () => {
       documents: [...model, 'client-s3', 'client-s3vectors', 'client-sqs'],
       embeddings: model,
       // Batches' lines run through the chat core (the GPU endpoint's adapters too), reading and writing the tenant's files.
-      'ingest-worker': [...model, 'client-s3', 'client-s3vectors', 'client-sagemaker-runtime', 'client-sqs'],
+      // ...and runs them as Bedrock batch inference jobs (Bedrock's control plane).
+      'ingest-worker': [
+        ...model,
+        'client-bedrock',
+        'client-s3',
+        'client-s3vectors',
+        'client-sagemaker-runtime',
+        'client-sqs',
+      ],
       models: base,
       // The tenant's files go with the rest of its data.
       offboarding: [...workflow, 'client-s3'],

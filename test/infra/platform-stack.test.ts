@@ -448,11 +448,111 @@ describe('PlatformStack', () => {
         },
       }),
     ]);
-    // No other role reaches the bucket's objects: tenant sessions alone do.
+    // No other role reaches the bucket's objects: tenant sessions alone do, and Bedrock's batch jobs
+    // the keys of a batch's job (the next test).
     const elsewhere = Object.values(template.findResources('AWS::IAM::Policy'))
-      .filter((policy) => !JSON.stringify(policy.Properties.Roles).includes('TenantAccess'))
+      .filter((policy) => !/TenantAccess|BatchInferenceServiceRole/.test(JSON.stringify(policy.Properties.Roles)))
       .flatMap((policy) => policy.Properties.PolicyDocument.Statement) as Statement[];
     expect(JSON.stringify(elsewhere)).not.toContain(bucketId);
+  });
+
+  it("lets Bedrock's batch jobs reach a batch's job keys only, and only the worker start, read and stop jobs as that role", () => {
+    const bucketId = logicalIdOf('AWS::S3::Bucket', {
+      BucketEncryption: Match.objectLike({ ServerSideEncryptionConfiguration: Match.anyValue() }),
+    });
+    const keyId =
+      template.toJSON().Resources[bucketId].Properties.BucketEncryption.ServerSideEncryptionConfiguration[0]
+        .ServerSideEncryptionByDefault.KMSMasterKeyID['Fn::GetAtt'][0];
+    const jobKeys = (tail: string) => ({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, `/*/parts/*/job/${tail}`]],
+    });
+    const jobArns = {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':bedrock:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':model-invocation-job/*',
+        ],
+      ],
+    };
+    // Assumed by Bedrock alone, for this account's jobs in this region.
+    const roleId = logicalIdOf('AWS::IAM::Role', {
+      Description: "Bedrock batch inference jobs of the plane's batches: their records and output only",
+    });
+    const role = template.toJSON().Resources[roleId];
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      {
+        Action: 'sts:AssumeRole',
+        Effect: 'Allow',
+        Principal: { Service: 'bedrock.amazonaws.com' },
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnLike: { 'aws:SourceArn': jobArns },
+        },
+      },
+    ]);
+    const statementsOf = (roleRef: string) =>
+      Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((policy) => JSON.stringify(policy.Properties.Roles) === JSON.stringify([{ Ref: roleRef }]))
+        .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+    expect(statementsOf(roleId)).toEqual([
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: jobKeys('input.jsonl') },
+      { Effect: 'Allow', Action: 's3:PutObject', Resource: jobKeys('output/*') },
+      {
+        Effect: 'Allow',
+        Action: 's3:ListBucket',
+        Resource: { 'Fn::GetAtt': [bucketId, 'Arn'] },
+        Condition: { StringLike: { 's3:prefix': '*/parts/*/job/' } },
+      },
+      {
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: { 'Fn::GetAtt': [keyId, 'Arn'] },
+        Condition: {
+          StringEquals: {
+            'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]] },
+          },
+          StringLike: { 'kms:EncryptionContext:aws:s3:arn': jobKeys('*') },
+        },
+      },
+    ]);
+    // Only the worker may pass it, to Bedrock only, and start (tagged), read and stop jobs.
+    const passers = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
+      JSON.stringify(policy.Properties.PolicyDocument).includes('iam:PassRole'),
+    );
+    expect(passers.map((policy) => JSON.stringify(policy.Properties.Roles))).toEqual([
+      expect.stringContaining('IngestWorkerRole'),
+    ]);
+    const worker = passers[0].Properties.PolicyDocument.Statement;
+    expect(worker).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          Action: ['bedrock:CreateModelInvocationJob', 'bedrock:TagResource'],
+          Resource: expect.arrayContaining([jobArns]),
+        }),
+        {
+          Effect: 'Allow',
+          Action: ['bedrock:GetModelInvocationJob', 'bedrock:StopModelInvocationJob'],
+          Resource: jobArns,
+        },
+        {
+          Effect: 'Allow',
+          Action: 'iam:PassRole',
+          Resource: { 'Fn::GetAtt': [roleId, 'Arn'] },
+          Condition: { StringEquals: { 'iam:PassedToService': 'bedrock.amazonaws.com' } },
+        },
+      ]),
+    );
+    // The worker alone is told the role.
+    const told = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (fn) => fn.Properties.Environment.Variables.BATCH_INFERENCE_ROLE_ARN,
+    );
+    expect(told.map((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME)).toEqual(['ingest-worker']);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ FILES_BUCKET_NAME: { Ref: bucketId } }) },
     });
@@ -534,14 +634,22 @@ describe('PlatformStack', () => {
       Environment: {
         Variables: Match.objectLike({
           TIER_LIMITS: Match.absent(),
-          JWT_ISSUER: context.jwtIssuer,
-          JWT_AUDIENCE: context.jwtAudience,
-          JWKS_URI: `${context.jwtIssuer}/.well-known/jwks.json`,
           TENANT_ACCESS_ROLE_ARN: Match.anyValue(),
           AUDIT_RETENTION_DAYS: '90',
         }),
       },
     });
+    // Every function but the work queue's worker, which verifies no tokens, is told how to.
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    const told = functions.filter((fn) => fn.Properties.Environment.Variables.JWT_ISSUER !== undefined);
+    expect(told).toHaveLength(12);
+    for (const fn of told) {
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        JWT_ISSUER: context.jwtIssuer,
+        JWT_AUDIENCE: context.jwtAudience,
+        JWKS_URI: `${context.jwtIssuer}/.well-known/jwks.json`,
+      });
+    }
   });
 
   it('outwaits its longest handler (a streamed chat, 300 s): a reservation outlives it, and so does the offboarding drain', () => {

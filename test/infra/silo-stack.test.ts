@@ -150,9 +150,10 @@ describe('SiloTenantStack', () => {
       JSON.stringify(policy.Properties.PolicyDocument).includes(`"${keyId}"`),
     );
     // tenant sessions, authorizer, admin, offboarding steps, budget check; the documents function and worker for
-    // the queue; the budget rule's role, which publishes to the alarm topic
+    // the queue; the budget rule's role, which publishes to the alarm topic; Bedrock's batch jobs, for their files
     const roles = keyUsers.flatMap((policy) => policy.Properties.Roles.map((role: { Ref: string }) => role.Ref)).sort();
-    expect(roles).toHaveLength(8);
+    expect(roles).toHaveLength(9);
+    expect(roles.join()).toMatch(/BatchInferenceServiceRole/);
     expect(roles.join()).toMatch(/TenantAccess/);
     expect(roles.join()).not.toMatch(/ChatCompletions|Embeddings|Retrieve|Usage|Audit(?!Log)/);
   });
