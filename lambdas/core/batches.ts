@@ -751,7 +751,11 @@ async function followJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
   const { deps, tenant, batch, ref, inference } = step;
   const job = jobOf(batch);
   const arn = job.arn as string;
-  const state = await inference.state(arn);
+  const state = await inference.state(arn).catch((error: Error) => {
+    // Gone (a local Bedrock restarted, say): what it wrote is collected, the rest reported not run.
+    if (error.name === 'ResourceNotFoundException') return { status: 'Failed' as const, message: 'the job is gone' };
+    throw error;
+  });
   if (!JOB_ENDED.has(state.status)) {
     const stopping = batch.status === 'cancelling' || deps.now() >= batch.times.expiresAt * 1000;
     if (stopping && state.status !== 'Stopping') await inference.stop(arn);

@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { atBatchPrices, costNanoUsd, resolveModel } from '../../lambdas/core/catalog';
+import { startLocalPlatform } from '../../local/platform';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 
 /** OpenAI's batches through the official SDK: run off the request path, billed once at batch prices, each tenant's own. */
@@ -306,6 +310,65 @@ describe('batches', () => {
       files: [],
       hasMore: false,
     });
+  });
+});
+
+describe('batches across a restart of local mode', () => {
+  it('go on where they were: steps queued, parts, usage and reservation on disk, each line billed once', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'platform-batches-'));
+    const clock = new ManualClock(Date.parse('2026-12-07T12:00:30Z'));
+    const options = { dataDir, port: 0, now: clock.now, workflowPollMs: 0 };
+    let platform = await startLocalPlatform(options);
+    try {
+      const { apiKey } = await onboard(platform, 'batch-restart', { limits: { requestsPerMinute: 10 } });
+      const lines = Array.from({ length: 12 }, (_, i) =>
+        JSON.stringify({
+          custom_id: `r-${i}`,
+          method: 'POST',
+          url: '/v1/chat/completions',
+          body: { model: 'nova-micro', messages: [{ role: 'user', content: `item ${i}` }], max_tokens: 8 },
+        }),
+      );
+      const client = () => new OpenAI({ baseURL: `${platform.url}/v1`, apiKey, maxRetries: 0 });
+      const input = await client().files.create({
+        file: await toFile(Buffer.from(lines.join('\n')), 'r.jsonl'),
+        purpose: 'batch',
+      });
+      const { id } = await client().batches.create({
+        input_file_id: input.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      /** Reads the batch until `done` holds of it (the worker runs beside the test). */
+      const until = async (done: (batch: OpenAI.Batches.Batch) => boolean) => {
+        for (let read = 0; read < 20_000; read++) {
+          const batch = await client().batches.retrieve(id);
+          if (done(batch)) return batch;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        throw new Error(`batch ${id} never got there`);
+      };
+      // Half of 10 requests a minute: 5 lines, then its runner waits for the next minute...
+      await until((batch) => batch.request_counts?.completed === 5);
+      // ...when the platform stops, and starts again on the same data.
+      await platform.close();
+      platform = await startLocalPlatform(options);
+      for (let minute = 0; minute < 3; minute++) {
+        clock.advance(61_000);
+        platform.sqs.releaseDue();
+        await until(
+          (batch) => batch.request_counts?.completed === Math.min(12, 10 + minute * 5) || batch.status === 'completed',
+        );
+      }
+      const done = await until((batch) => batch.status === 'completed');
+      expect(done.request_counts).toEqual({ total: 12, completed: 12, failed: 0 });
+      const output = (await (await client().files.content(done.output_file_id as string)).text()).trim().split('\n');
+      expect(output.map((row) => JSON.parse(row).custom_id).sort()).toEqual(lines.map((_, i) => `r-${i}`).sort());
+      expect((await call(platform, 'GET', '/v1/usage', { credential: apiKey })).body.totals.requests).toBe(12);
+    } finally {
+      await platform.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
