@@ -413,7 +413,11 @@ export async function runBatchStep(
   for (let round = 0; round < MAX_STEP_ROUNDS; round++) {
     const batch = await deps.batches.get(as({ type: 'user', id: RUNNER }), ref.batchId);
     if (!batch) return 'dropped: no such batch';
-    if (isEnding(batch.status)) return 'dropped: ended before';
+    if (isEnding(batch.status)) {
+      // A step that ended it and crashed before its clean-up left its parts: they go now.
+      await deps.files.deleteParts(as(batch.principal), batch.id);
+      return 'dropped: ended before';
+    }
     const tenant = as(batch.principal);
     const closing = closingOf(batch, deps.now());
     const outcome = closing

@@ -278,4 +278,22 @@ describe('batch steps under duplicates, crashes and races', () => {
     expect(batch.request_counts?.completed).toBe(output.length);
     expect(billedRequests).toBe(output.length);
   });
+
+  it('deletes the parts of a batch whose ending step crashed after its last write, at the next delivery', async () => {
+    const { id, ref } = await batchOf('race-clean-up', 3, { requestsPerMinute: 100 });
+    const tenant = { tenantId: 'race-clean-up' } as Parameters<typeof platform.deps.batches.get>[0];
+    let names: readonly string[] = [];
+    const crashing = fileStore({
+      deleteParts: async () => {
+        names = (await platform.deps.batches.get(tenant, id))?.parts.lines ?? [];
+        throw new Error('crashed before the clean-up');
+      },
+    });
+    await expect(runBatchStep(runner({ files: crashing }), ref, plenty)).rejects.toThrow('crashed');
+    expect(names).toHaveLength(1);
+    // Still there until the step is delivered again, which finds the batch ended and cleans up.
+    expect(await platform.deps.files.parts(tenant, id, 'lines', names)).toHaveLength(1);
+    expect(await runBatchStep(runner(), ref, plenty)).toBe('dropped: ended before');
+    await expect(platform.deps.files.parts(tenant, id, 'lines', names)).rejects.toMatchObject({ name: 'NoSuchKey' });
+  });
 });
