@@ -21,6 +21,7 @@ import { PlatformError } from './errors';
 import { type BatchLine, checkBatchLines, fileContent, getFile, newFileId } from './files';
 import { minuteWindow, monthKey, secondsUntilNextMinute } from './limits';
 import { modelCallBudgetMs, usageByModel } from './metering';
+import { cursorPage, newestFirstId } from './paging';
 import type {
   BatchInference,
   BatchJobRef,
@@ -105,12 +106,6 @@ export const batchListQuerySchema = z.strictObject({
   limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 20),
   after: z.optional(z.string().check(z.regex(BATCH_ID_PATTERN, 'after is a batch id'))),
 });
-
-/** A batch id that sorts before every older one: the time to the year 2286 in base 36, then 48 random bits. */
-function newBatchId(nowMs: number): string {
-  const untilEnd = (9_999_999_999_999 - nowMs).toString(36).padStart(9, '0');
-  return `batch_${untilEnd}${randomBytes(6).toString('hex')}`;
-}
 
 /** OpenAI's `batch` object. */
 export function batchView(batch: BatchRecord) {
@@ -259,7 +254,7 @@ export async function createBatch(
     { tokens: 0, costNanoUsd: 0 },
   );
   const nowMs = deps.now();
-  const id = newBatchId(nowMs);
+  const id = newestFirstId('batch_', nowMs);
   audit.batch = { id, lines: lines.length };
   // Lines that can use nothing (none names a model there is) hold nothing: the ledger admits no empty estimate.
   const reservation =
@@ -322,14 +317,7 @@ export async function listBatches(
   query: z.infer<typeof batchListQuerySchema>,
 ) {
   const page = await deps.batches.list(tenant, query);
-  const data = page.batches.map(batchView);
-  return {
-    object: 'list' as const,
-    data,
-    first_id: data[0]?.id ?? null,
-    last_id: data.at(-1)?.id ?? null,
-    has_more: page.hasMore,
-  };
+  return cursorPage(page.batches.map(batchView), page.hasMore);
 }
 
 /**

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   BATCH_ENDPOINTS,
   FILE_ID_PATTERN,
@@ -8,6 +7,7 @@ import {
 } from '../../contract/files';
 import * as z from '../../contract/zod';
 import { PlatformError } from './errors';
+import { cursorPage, newestFirstId } from './paging';
 import type { FileStore, StoredFile } from './ports';
 import type { TenantContext } from './tenant';
 
@@ -48,13 +48,9 @@ export const fileListQuerySchema = z.strictObject({
   purpose: z.optional(z.enum(['batch', 'batch_output'])),
 });
 
-/**
- * A file id that sorts before every older one (the store lists in key order, newest first): the
- * time to the year 2286 in base 36, then 48 random bits.
- */
+/** A file id, sorting newest first (`newestFirstId`). */
 export function newFileId(nowMs: number): string {
-  const untilEnd = (9_999_999_999_999 - nowMs).toString(36).padStart(9, '0');
-  return `file-${untilEnd}${randomBytes(6).toString('hex')}`;
+  return newestFirstId('file-', nowMs);
 }
 
 /**
@@ -184,12 +180,5 @@ export async function listFiles(deps: FileDeps, tenant: TenantContext, query: z.
     files = page.files.filter((file) => !query.purpose || file.purpose === query.purpose);
     after = page.files.at(-1)?.id;
   } while (files.length === 0 && page.hasMore);
-  const data = files.map(fileView);
-  return {
-    object: 'list' as const,
-    data,
-    first_id: data[0]?.id ?? null,
-    last_id: data.at(-1)?.id ?? null,
-    has_more: page.hasMore,
-  };
+  return cursorPage(files.map(fileView), page.hasMore);
 }

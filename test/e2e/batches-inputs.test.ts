@@ -1,6 +1,7 @@
 import OpenAI, { toFile } from 'openai';
 import { runBatchStep } from '../../lambdas/core/batches';
 import { modelDeps } from '../../lambdas/runtime';
+import { chatLines } from '../support/batches';
 import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
 
 /** What `/v1/batches` answers to inputs it must refuse: a 4xx in the error shape, never a 5xx. */
@@ -12,16 +13,6 @@ describe('batch inputs', () => {
     platform = await startTestPlatform(undefined, { now: clock.now, ingestWorker: false });
   });
   afterAll(() => platform.close());
-
-  const chatLines = (count: number, model: string) =>
-    Array.from({ length: count }, (_, i) =>
-      JSON.stringify({
-        custom_id: `request-${i}`,
-        method: 'POST',
-        url: '/v1/chat/completions',
-        body: { model, messages: [{ role: 'user', content: `Classify item number ${i}` }], max_tokens: 16 },
-      }),
-    ).join('\n');
 
   it('admits lines that name one of the tenant’s routes against the month like the models it routes to', async () => {
     const { apiKey } = await onboard(platform, 'inputs-routed', { limits: { monthlyTokens: 10_000 } });

@@ -2,6 +2,7 @@ import OpenAI, { toFile } from 'openai';
 import { runBatchStep } from '../../lambdas/core/batches';
 import type { BatchStore, FileStore, Ledger } from '../../lambdas/core/ports';
 import { modelDeps } from '../../lambdas/runtime';
+import { chatLines, jsonLines } from '../support/batches';
 import { call, ManualClock, onboard, startTestPlatform } from '../support/platform';
 
 /**
@@ -19,20 +20,6 @@ describe('batch steps under duplicates, crashes and races', () => {
   afterAll(() => platform.close());
 
   const client = (apiKey: string) => new OpenAI({ baseURL: `${platform.url}/v1`, apiKey, maxRetries: 0 });
-  const chatLines = (count: number, model = 'nova-micro') =>
-    Array.from({ length: count }, (_, i) =>
-      JSON.stringify({
-        custom_id: `request-${i}`,
-        method: 'POST',
-        url: '/v1/chat/completions',
-        body: { model, messages: [{ role: 'user', content: `Classify item number ${i}` }], max_tokens: 16 },
-      }),
-    ).join('\n');
-  const jsonLines = (text: string) =>
-    text
-      .split('\n')
-      .filter((row) => row !== '')
-      .map((row) => JSON.parse(row));
   const plenty = () => 600_000;
 
   /** The platform's batch store, with some of its methods replaced (its adapter is a class: bound, not spread). */

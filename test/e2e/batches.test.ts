@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { atBatchPrices, costNanoUsd, resolveModel } from '../../lambdas/core/catalog';
 import { startLocalPlatform } from '../../local/platform';
+import { chatLines, jsonLines } from '../support/batches';
 import { call, ManualClock, offboardCompletely, onboard, startTestPlatform } from '../support/platform';
 
 /** OpenAI's batches through the official SDK: run off the request path, billed once at batch prices, each tenant's own. */
@@ -18,15 +19,6 @@ describe('batches', () => {
   afterAll(() => platform.close());
 
   const client = (apiKey: string) => new OpenAI({ baseURL: `${platform.url}/v1`, apiKey, maxRetries: 0 });
-  const chatLines = (count: number, model = 'nova-micro') =>
-    Array.from({ length: count }, (_, i) =>
-      JSON.stringify({
-        custom_id: `request-${i}`,
-        method: 'POST',
-        url: '/v1/chat/completions',
-        body: { model, messages: [{ role: 'user', content: `Classify item number ${i}` }], max_tokens: 16 },
-      }),
-    ).join('\n');
   const upload = async (openai: OpenAI, text: string) =>
     openai.files.create({ file: await toFile(Buffer.from(text), 'lines.jsonl'), purpose: 'batch' });
   /** Reads the batch until it reaches a status that ends it (the worker runs beside the test, on its own). */
@@ -40,11 +32,6 @@ describe('batches', () => {
     }
     throw new Error(`batch ${id} never ended`);
   };
-  const jsonLines = (text: string) =>
-    text
-      .split('\n')
-      .filter((row) => row !== '')
-      .map((row) => JSON.parse(row));
 
   it('runs a 1,000-line batch with the stock SDK: output file, exact bill at batch prices, nothing for another tenant', async () => {
     const { apiKey } = await onboard(platform, 'batch-acme', {
