@@ -1,5 +1,6 @@
 import { benchAdapters } from './adapters';
 import { benchApis } from './apis';
+import { benchBatches } from './batches';
 import { benchChat } from './chat';
 import { benchCold } from './cold';
 import { benchCost } from './cost';
@@ -19,6 +20,7 @@ import { benchVectors } from './vectors';
 const SUITES: Record<string, () => Promise<void>> = {
   adapters: benchAdapters,
   apis: benchApis,
+  batch: benchBatches,
   chat: benchChat,
   cold: benchCold,
   cost: benchCost,

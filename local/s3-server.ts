@@ -48,6 +48,8 @@ export interface LocalS3 {
   readonly endpoint: string;
   /** The latest requests received (method, key or listing prefix), newest last: tests assert the wire requests. */
   readonly requests: { method: string; path: string; query: Record<string, string> }[];
+  /** How many requests it received since the start: benches count them (`requests` keeps only the latest). */
+  readonly received: () => number;
   /**
    * The bucket's objects as an AWS service reads and writes them with its own role (Bedrock's
    * batch jobs): in process, bucket-wide, no tenant session; a put is journaled as any other.
@@ -92,6 +94,7 @@ export async function startLocalS3(options: {
     })),
   );
   const requests: LocalS3['requests'] = [];
+  let received = 0;
 
   /** S3's `Last-Modified` has whole seconds: what a listing and a GET report agree. */
   const lastModifiedNow = () => Math.floor(now() / 1000) * 1000;
@@ -115,6 +118,7 @@ export async function startLocalS3(options: {
     const query = Object.fromEntries(new URLSearchParams(rawQuery));
     const method = request.method ?? 'GET';
     const raw = await readBody(request, LIMITS.bodyBytes);
+    received++;
     remember(requests, { method, path: rawPath, query }, 200);
     const scope = sigV4Scope(request.headers.authorization);
     const session = scope?.service === 's3' ? await options.sts.signedBy(request, raw) : undefined;
@@ -255,6 +259,7 @@ export async function startLocalS3(options: {
   return {
     ...listening,
     requests,
+    received: () => received,
     serviceObjects: {
       get: (key) => objects.get(key)?.body,
       put: (key, body) =>
