@@ -24,6 +24,12 @@ export const BEDROCK_BATCH_MIN_RECORDS = 100;
 /** The `InvokeModel` bodies a job's records can hold: Nova's messages, Titan's text embeddings. */
 type JobFormat = 'nova' | 'titan-embed';
 
+/** The endpoint whose lines each format's records answer. */
+const FORMAT_ENDPOINT: Readonly<Record<JobFormat, BatchLine['url']>> = {
+  nova: '/v1/chat/completions',
+  'titan-embed': '/v1/embeddings',
+};
+
 /** A batch that runs as one Bedrock job: its model and the body format of its records. */
 export interface JobPlan {
   readonly model: ResolvedModel & { readonly bedrockModelId: string };
@@ -87,7 +93,8 @@ export function jobPlan(deps: JobCodecDeps, tenant: TenantContext, lines: readon
   if (route.targets.length !== 1 || route.targets[0].model !== name) return undefined;
   const model = { name, ...deps.catalog[name] } as ResolvedModel;
   const format = formatOf(model);
-  if (!format) return undefined;
+  // Lines of the other endpoint fail on demand, unbilled; as a job, the model would answer them.
+  if (!format || lines[0].url !== FORMAT_ENDPOINT[format]) return undefined;
   const plain = lines.every((line) =>
     format === 'nova'
       ? Object.keys(line.body).every((field) => PLAIN_CHAT_FIELDS.has(field)) &&

@@ -44,6 +44,17 @@ describe('a batch as one Bedrock batch inference job', () => {
     expect(jobPlan({ catalog: withoutBatchPrices }, tenant, many(100))).toBeUndefined();
   });
 
+  it("runs no job whose model's records answer another endpoint than the batch's", () => {
+    // Each line fails on demand (its body is not the endpoint's): as a job, each would be answered and billed.
+    const asEmbeddings = many(BEDROCK_BATCH_MIN_RECORDS).map((line) => ({ ...line, url: '/v1/embeddings' as const }));
+    expect(jobPlan({ catalog }, tenant, asEmbeddings)).toBeUndefined();
+    const asChat = many(BEDROCK_BATCH_MIN_RECORDS).map((line) => ({
+      ...line,
+      body: { model: 'titan-embed-text-v2', input: 'a text' },
+    }));
+    expect(jobPlan({ catalog }, tenant, asChat)).toBeUndefined();
+  });
+
   it("reads a chat line into Nova's record, its text cleaned of PII, and refuses what the guardrail blocks", async () => {
     const plan = jobPlan({ catalog }, tenant, many(BEDROCK_BATCH_MIN_RECORDS));
     if (!plan) throw new Error('no plan');
