@@ -732,8 +732,17 @@ async function startJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
       message: `Bedrock refused the batch's job: ${(error as Error).message}`.slice(0, 500),
     });
   }
-  const written = await deps.batches.update(tenant, { ...batch, job: { ...job, phase: 'running', arn } });
-  if (!written) return 'lost';
+  // Recorded on the batch as it is now: a cancel that came meanwhile finds the job to stop (it runs, and is billed, until stopped).
+  const written = await recordLines(
+    deps,
+    tenant,
+    batch,
+    (now) => now.job?.phase === 'preparing',
+    (now) => ({ job: { ...jobOf(now), phase: 'running', arn } }),
+    [],
+    {},
+  );
+  if (!written) return 'dropped: lines run by another step';
   await requeue(deps, ref, JOB_POLL_SECONDS);
   return 'ran';
 }

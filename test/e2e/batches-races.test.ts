@@ -266,6 +266,51 @@ describe('batch steps under duplicates, crashes and races', () => {
     expect(billedRequests).toBe(output.length);
   });
 
+  it('stops the Bedrock job of a batch cancelled while the job was starting, its records run billed', async () => {
+    const { apiKey, openai, id, ref } = await batchOf('race-cancel-start', 100);
+    // The job runs five records, then waits for the test.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reached = 0;
+    platform.bedrock.misbehave({ batchGate: () => (++reached <= 5 ? Promise.resolve() : held) });
+    const inference = platform.deps.batchInference as NonNullable<typeof platform.deps.batchInference>;
+    // The cancel comes as Bedrock makes the job, before the step records it.
+    const starting = {
+      ...runner(),
+      batchInference: {
+        start: async (job: Parameters<typeof inference.start>[0]) => {
+          const arn = await inference.start(job);
+          await openai.batches.cancel(id);
+          return arn;
+        },
+        state: (arn: string) => inference.state(arn),
+        stop: (arn: string) => inference.stop(arn),
+      },
+    };
+    try {
+      await runBatchStep(starting, ref, plenty);
+      const arn = (await platform.deps.batches.get({ tenantId: 'race-cancel-start' } as never, id))?.job?.arn;
+      expect(arn).toEqual(expect.any(String));
+      expect(await runBatchStep(runner(), ref, plenty)).toBe('waiting');
+      expect((await inference.state(arn as string)).status).toBe('Stopping');
+    } finally {
+      release();
+      platform.bedrock.misbehave(undefined);
+    }
+    for (let step = 0; step < 50; step++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if ((await runBatchStep(runner(), ref, plenty)) === 'ended') break;
+    }
+
+    const { batch, output, errors, billedRequests } = await outcome(apiKey, openai, id);
+    expect(batch).toMatchObject({ status: 'cancelled', request_counts: { total: 100, completed: 5, failed: 0 } });
+    expect(output).toHaveLength(5);
+    expect(errors).toHaveLength(95);
+    expect(billedRequests).toBe(5);
+  });
+
   it('deletes the parts of a batch whose ending step crashed after its last write, at the next delivery', async () => {
     const { id, ref } = await batchOf('race-clean-up', 3, { requestsPerMinute: 100 });
     const tenant = { tenantId: 'race-clean-up' } as Parameters<typeof platform.deps.batches.get>[0];
