@@ -277,6 +277,14 @@ export async function jobOutputLine(
     const refusal = asPlatformError(error);
     return failed(refusal.status, refusal.code, refusal.message, used);
   }
+  // The record was read with this redaction (it is deterministic): its placeholders stand for the line's values.
+  const policy = piiPolicyFor(deps, tenant);
+  const content = policy.restore
+    ? redact(
+        toChatMessages(chatRequestSchema.parse(line.body).messages).map((message) => message.content),
+        policy,
+      ).restore(text)
+    : text;
   const body = {
     id: `chatcmpl-${answer.requestId}`,
     object: 'chat.completion',
@@ -285,7 +293,7 @@ export async function jobOutputLine(
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: text, refusal: null },
+        message: { role: 'assistant', content, refusal: null },
         finish_reason: output.stopReason === 'max_tokens' ? 'length' : 'stop',
       },
     ],

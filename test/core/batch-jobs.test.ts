@@ -90,6 +90,36 @@ describe('a batch as one Bedrock batch inference job', () => {
     expect('failure' in tooLong && tooLong.failure.message).toMatch(/max_tokens must be at most 5000/);
   });
 
+  it('puts the redacted values back into the answer when the tier restores them, as the live route does', async () => {
+    const plan = jobPlan({ catalog }, tenant, many(BEDROCK_BATCH_MIN_RECORDS));
+    if (!plan) throw new Error('no plan');
+    const policy = { entities: ['email' as const], patterns: [], restore: true };
+    const piiRedaction = { basic: policy, standard: policy, enterprise: policy };
+    const line = chatLine(4, { messages: [{ role: 'user', content: 'Write to jane@example.com' }] });
+    const read = await jobRecord({ catalog, piiRedaction }, tenant, plan, line, 4);
+    const sent = 'record' in read ? JSON.parse(read.record).modelInput.messages[0].content[0].text : '';
+    expect(sent).toBe('Write to [EMAIL_1]');
+    const row = JSON.stringify({
+      recordId: '4',
+      modelInput: {},
+      modelOutput: {
+        output: { message: { role: 'assistant', content: [{ text: 'Dear [EMAIL_1],' }] } },
+        stopReason: 'end_turn',
+        usage: { inputTokens: 5, outputTokens: 4 },
+      },
+    });
+    const answered = await jobOutputLine(
+      { catalog, piiRedaction },
+      tenant,
+      plan,
+      line,
+      row,
+      { requestId: 'r-4', created: 5 },
+      (response) => JSON.stringify({ response }),
+    );
+    expect(JSON.parse(answered.output).response.body.choices[0].message.content).toBe('Dear jane@example.com,');
+  });
+
   it("answers a record of the job's output as the live route's answer, billed at the batch price", async () => {
     const plan = jobPlan({ catalog }, tenant, many(BEDROCK_BATCH_MIN_RECORDS));
     if (!plan) throw new Error('no plan');
