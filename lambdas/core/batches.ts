@@ -690,14 +690,14 @@ async function prepareJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
 
 /**
  * Starts the job over the prepared records. Too few for a job (lines that failed their reading took
- * it under Bedrock's least): the batch starts again on demand, its parts dropped (nothing ran, or
- * was billed, yet).
+ * it under Bedrock's least): the batch starts again on demand, its parts no longer listed (nothing
+ * ran, or was billed, yet) but left to its clean-up: a cancel that wins this write ends the batch
+ * reading them.
  */
 async function startJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
   const { deps, tenant, batch, ref, inference, plan } = step;
   const job = jobOf(batch);
   if (job.records < BEDROCK_BATCH_MIN_RECORDS) {
-    await deps.files.deleteParts(tenant, batch.id);
     const { job: _dropped, ...onDemand } = batch;
     const written = await deps.batches.update(tenant, {
       ...onDemand,

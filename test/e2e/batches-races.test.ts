@@ -311,6 +311,44 @@ describe('batch steps under duplicates, crashes and races', () => {
     expect(billedRequests).toBe(5);
   });
 
+  it('ends a batch cancelled as its too few job records start it again on demand, the line that failed its reading in the error file', async () => {
+    const tenantId = 'race-cancel-fallback';
+    const { apiKey } = await onboard(platform, tenantId, { limits: { requestsPerMinute: 10 } });
+    const openai = client(apiKey);
+    // One line asks for more than the model gives: 99 records, under Bedrock's least.
+    const rows = chatLines(100).split('\n');
+    rows[0] = rows[0].replace('"max_tokens":16', '"max_tokens":999999');
+    const input = await openai.files.create({
+      file: await toFile(Buffer.from(rows.join('\n')), 'l.jsonl'),
+      purpose: 'batch',
+    });
+    const { id } = await openai.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const ref = { kind: 'batch' as const, tenantId, batchId: id };
+    // The cancel comes just before the write that starts it again on demand.
+    let cancelled = false;
+    const cancelling = batchStore({
+      update: async (tenant, batch) => {
+        if (!batch.job && !cancelled) {
+          cancelled = true;
+          await openai.batches.cancel(id);
+        }
+        return platform.deps.batches.update(tenant, batch);
+      },
+    });
+    expect(await runBatchStep(runner({ batches: cancelling }), ref, plenty)).toBe('ended');
+    expect(cancelled).toBe(true);
+
+    const { batch, errors, billedRequests } = await outcome(apiKey, openai, id);
+    expect(batch).toMatchObject({ status: 'cancelled', request_counts: { total: 100, completed: 0, failed: 1 } });
+    expect(errors.find((line) => line.custom_id === 'request-0')).toMatchObject({ response: { status_code: 400 } });
+    expect(errors).toHaveLength(100);
+    expect(billedRequests).toBe(0);
+  });
+
   it('deletes the parts of a batch whose ending step crashed after its last write, at the next delivery', async () => {
     const { id, ref } = await batchOf('race-clean-up', 3, { requestsPerMinute: 100 });
     const tenant = { tenantId: 'race-clean-up' } as Parameters<typeof platform.deps.batches.get>[0];
