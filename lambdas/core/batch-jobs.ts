@@ -110,7 +110,7 @@ export type JobRecordOutcome = { readonly record: string } | { readonly failure:
 
 /**
  * The line's job record (`{"recordId", "modelInput"}`): its text cleaned of PII as the tier's policy
- * says, and screened by the tier's guardrail (Bedrock applies none to a job), as the live route does.
+ * says, and a chat's screened by the tier's guardrail (Bedrock applies none to a job), as the live route does.
  */
 export async function jobRecord(
   deps: JobCodecDeps,
@@ -122,7 +122,8 @@ export async function jobRecord(
   try {
     if (plan.format === 'titan-embed') {
       const request = embeddingsRequestSchema.parse(line.body);
-      const [inputText] = await screened(deps, tenant, [request.input as string]);
+      // As the live route embeds: cleaned of PII, with no guardrail (an embedding is no answer to screen).
+      const [inputText] = redact([request.input as string], piiPolicyFor(deps, tenant)).texts;
       if (inputText.length > ('maxInputChars' in plan.model ? plan.model.maxInputChars : 0)) {
         throw new PlatformError('invalid_request', `input may exceed the limits of ${plan.model.name}: split it`);
       }

@@ -90,6 +90,31 @@ describe('a batch as one Bedrock batch inference job', () => {
     expect('failure' in tooLong && tooLong.failure.message).toMatch(/max_tokens must be at most 5000/);
   });
 
+  it('reads an embeddings line as the live route embeds it: cleaned of PII, not screened by the guardrail', async () => {
+    const embedLine = (i: number): BatchLine => ({
+      custom_id: `e-${i}`,
+      method: 'POST',
+      url: '/v1/embeddings',
+      body: { model: 'titan-embed-text-v2', input: `text ${i} of jane@example.com` },
+    });
+    const lines = Array.from({ length: BEDROCK_BATCH_MIN_RECORDS }, (_, i) => embedLine(i));
+    const plan = jobPlan({ catalog }, tenant, lines);
+    if (!plan) throw new Error('no plan');
+    const policy = { entities: ['email' as const], patterns: [], restore: false };
+    const guardrail = { id: 'g', version: '1' };
+    const deps = {
+      catalog,
+      piiRedaction: { basic: policy, standard: policy, enterprise: policy },
+      guardrails: { basic: guardrail, standard: guardrail, enterprise: guardrail },
+      contentGuardrail: { assess: async () => ['topic:secrets'] },
+    };
+    const read = await jobRecord(deps, tenant, plan, lines[3], 3);
+    expect('record' in read && JSON.parse(read.record)).toEqual({
+      recordId: '3',
+      modelInput: { inputText: 'text 3 of [EMAIL_1]', dimensions: 1024 },
+    });
+  });
+
   it('puts the redacted values back into the answer when the tier restores them, as the live route does', async () => {
     const plan = jobPlan({ catalog }, tenant, many(BEDROCK_BATCH_MIN_RECORDS));
     if (!plan) throw new Error('no plan');
