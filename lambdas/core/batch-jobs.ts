@@ -169,7 +169,9 @@ function inferenceConfig(request: ChatRequest, maxTokens: number) {
   const stop = stopSequences(request.stop);
   return {
     maxTokens,
-    ...(request.temperature !== undefined && request.temperature !== null && { temperature: request.temperature }),
+    // OpenAI's temperature runs to 2; Nova takes 0 to 1 (the live route's Converse call holds it there too).
+    ...(request.temperature !== undefined &&
+      request.temperature !== null && { temperature: Math.min(request.temperature, 1) }),
     ...(request.top_p !== undefined && request.top_p !== null && { topP: request.top_p }),
     ...(stop && { stopSequences: stop }),
   };

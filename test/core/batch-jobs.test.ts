@@ -90,6 +90,17 @@ describe('a batch as one Bedrock batch inference job', () => {
     expect('failure' in tooLong && tooLong.failure.message).toMatch(/max_tokens must be at most 5000/);
   });
 
+  it("holds a chat line's temperature to Nova's range, as the live route does", async () => {
+    const plan = jobPlan({ catalog }, tenant, many(BEDROCK_BATCH_MIN_RECORDS));
+    if (!plan) throw new Error('no plan');
+    // OpenAI's runs to 2: Bedrock refuses a Nova record above 1, where the live route answers it.
+    const read = await jobRecord({ catalog }, tenant, plan, chatLine(2, { temperature: 1.5 }), 2);
+    expect('record' in read && JSON.parse(read.record).modelInput.inferenceConfig).toEqual({
+      maxTokens: 20,
+      temperature: 1,
+    });
+  });
+
   it('reads an embeddings line as the live route embeds it: cleaned of PII, not screened by the guardrail', async () => {
     const embedLine = (i: number): BatchLine => ({
       custom_id: `e-${i}`,
