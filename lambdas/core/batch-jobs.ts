@@ -216,9 +216,14 @@ interface JobOutputRecord {
   readonly error?: { readonly errorCode?: number; readonly errorMessage?: string };
 }
 
-/** The line index each record of a job's output answers. */
-export function recordLine(row: string): number {
-  return Number((JSON.parse(row) as JobOutputRecord).recordId);
+/** The line index a record of a job's output answers; undefined when it names none. */
+export function recordLine(row: string): number | undefined {
+  try {
+    const { recordId } = JSON.parse(row) as JobOutputRecord;
+    return typeof recordId === 'string' && /^\d{1,6}$/.test(recordId) ? Number(recordId) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

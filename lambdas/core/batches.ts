@@ -424,12 +424,20 @@ export async function runBatchStep(
  */
 function closingOf(batch: BatchRecord, nowMs: number): Ending | undefined {
   if (batch.closing) return batch.closing;
-  const stopping =
-    batch.status === 'cancelling' ? 'cancelled' : nowMs >= batch.times.expiresAt * 1000 ? 'expired' : undefined;
+  const stopping = stoppingOf(batch, nowMs);
   const { job } = batch;
-  if (job?.phase === 'running' || job?.phase === 'collecting') return undefined;
+  // A job started (or, every record prepared, perhaps started by a step that crashed before it wrote
+  // so: starting it again is the same job, by its client token) is stopped and collected first.
+  const started = job?.phase === 'preparing' ? batch.next >= batch.total : job?.phase !== 'collected';
+  if (job && started) return undefined;
   const done = job ? job.phase === 'collected' : batch.status === 'finalizing' || batch.next >= batch.total;
   return stopping ?? (done ? 'completed' : undefined);
+}
+
+/** How a batch is to stop before its lines all ran, if it is: cancelled, or past its window. */
+function stoppingOf(batch: BatchRecord, nowMs: number): 'cancelled' | 'expired' | undefined {
+  if (batch.status === 'cancelling') return 'cancelled';
+  return nowMs >= batch.times.expiresAt * 1000 ? 'expired' : undefined;
 }
 
 async function requeue(deps: Pick<BatchDeps, 'queue'>, ref: BatchJobRef, delaySeconds = 0) {
@@ -656,6 +664,7 @@ const jobOf = (batch: BatchRecord) => batch.job as NonNullable<BatchRecord['job'
 async function prepareJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
   const { deps, tenant, batch, lines, ref } = step;
   const from = batch.next;
+  if (from >= batch.total) return startJob(step);
   const outcomes = await whileTimeLeft(batch.total - from, step.remainingMs, (k) =>
     jobRecord(step.codec, tenant, step.plan, lines[from + k], from + k),
   );
@@ -698,6 +707,9 @@ async function startJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
   const { deps, tenant, batch, ref, inference, plan } = step;
   const job = jobOf(batch);
   if (job.records < BEDROCK_BATCH_MIN_RECORDS) {
+    // Stopping: it ends here, nothing run, the lines that failed their reading kept.
+    const stopping = stoppingOf(batch, deps.now());
+    if (stopping) return endBatch(deps, tenant, batch, stopping);
     const { job: _dropped, ...onDemand } = batch;
     const written = await deps.batches.update(tenant, {
       ...onDemand,
@@ -786,15 +798,17 @@ async function collectJob(step: JobStep): Promise<BatchStepOutcome | Lost> {
     .filter((row) => row.trim() !== '');
   const from = jobOf(batch).collected;
   const created = Math.floor(deps.now() / 1000);
-  const results = await whileTimeLeft(rows.length - from, step.remainingMs, async (k) => {
+  const read = await whileTimeLeft(rows.length - from, step.remainingMs, async (k) => {
     const index = recordLine(rows[from + k]);
-    const line = lines[index];
-    if (!line) throw new Error(`batch ${batch.id}: the job answered record ${index}, which it was never given`);
+    const line = index === undefined ? undefined : lines[index];
+    // A record that cannot be read, or names no line of the batch, answers nothing: its line is reported not run.
+    if (index === undefined || !line) return undefined;
     const answer = { requestId: `${batch.id}-${index}`, created };
     return jobOutputLine(step.codec, tenant, step.plan, line, rows[from + k], answer, lineOutput(batch, line, index));
   });
+  const results = read.filter((result) => result !== undefined);
   const part = await keepPart(deps, tenant, batch.id, 'lines', batch.total + from, outputsOf(results));
-  const to = from + results.length;
+  const to = from + read.length;
   const written = await recordLines(
     deps,
     tenant,

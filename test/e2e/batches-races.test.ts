@@ -311,6 +311,70 @@ describe('batch steps under duplicates, crashes and races', () => {
     expect(billedRequests).toBe(5);
   });
 
+  it('stops and bills the Bedrock job of a step that crashed after starting it, when the batch is then cancelled', async () => {
+    const { apiKey, openai, id, ref } = await batchOf('race-start-crash', 100);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reached = 0;
+    platform.bedrock.misbehave({ batchGate: () => (++reached <= 5 ? Promise.resolve() : held) });
+    // The step starts the job, then crashes before it records it; the batch is cancelled meanwhile.
+    const crashing = batchStore({
+      update: async (tenant, batch) => {
+        if (batch.job?.phase === 'running') throw new Error('crashed before the record');
+        return platform.deps.batches.update(tenant, batch);
+      },
+    });
+    try {
+      await expect(runBatchStep(runner({ batches: crashing }), ref, plenty)).rejects.toThrow('crashed');
+      await openai.batches.cancel(id);
+      // Started again (the same job, by its client token), recorded, then stopped.
+      expect(await runBatchStep(runner(), ref, plenty)).toBe('ran');
+      expect(await runBatchStep(runner(), ref, plenty)).toBe('waiting');
+      const starts = platform.bedrock.requests.filter(
+        (request) =>
+          request.path === '/model-invocation-job' &&
+          (request.body as { jobName: string }).jobName === id.replace('_', '-'),
+      );
+      expect(starts).toHaveLength(2);
+      expect(
+        new Set(starts.map((request) => (request.body as { clientRequestToken: string }).clientRequestToken)).size,
+      ).toBe(1);
+    } finally {
+      release();
+      platform.bedrock.misbehave(undefined);
+    }
+    for (let step = 0; step < 50; step++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if ((await runBatchStep(runner(), ref, plenty)) === 'ended') break;
+    }
+    const { batch, output, billedRequests } = await outcome(apiKey, openai, id);
+    expect(batch).toMatchObject({ status: 'cancelled', request_counts: { total: 100, completed: 5 } });
+    expect(output).toHaveLength(5);
+    expect(billedRequests).toBe(5);
+  });
+
+  it("collects a job's output past a record it cannot read, that line reported not run", async () => {
+    const { apiKey, openai, id, ref } = await batchOf('race-bad-record', 100, { requestsPerMinute: 1_000 });
+    const withGarbage = fileStore({
+      jobOutputs: async (...args) => [
+        ...(await platform.deps.files.jobOutputs(...args)),
+        new TextEncoder().encode('not json\n{"recordId":"9999"}\n'),
+      ],
+    });
+    expect(await runBatchStep(runner(), ref, plenty)).toBe('ran');
+    const inference = platform.deps.batchInference as NonNullable<typeof platform.deps.batchInference>;
+    const arn = (await platform.deps.batches.get({ tenantId: 'race-bad-record' } as never, id))?.job?.arn as string;
+    for (let turn = 0; turn < 50_000 && (await inference.state(arn)).status !== 'Completed'; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(await runBatchStep(runner({ files: withGarbage }), ref, plenty)).toBe('ended');
+    const { batch, billedRequests } = await outcome(apiKey, openai, id);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 100, completed: 100, failed: 0 } });
+    expect(billedRequests).toBe(100);
+  });
+
   it('ends a batch cancelled as its too few job records start it again on demand, the line that failed its reading in the error file', async () => {
     const tenantId = 'race-cancel-fallback';
     const { apiKey } = await onboard(platform, tenantId, { limits: { requestsPerMinute: 10 } });
