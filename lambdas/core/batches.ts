@@ -431,7 +431,9 @@ function closingOf(batch: BatchRecord, nowMs: number): Ending | undefined {
   const started = job?.phase === 'preparing' ? batch.next >= batch.total : job?.phase !== 'collected';
   if (job && started) return undefined;
   const done = job ? job.phase === 'collected' : batch.status === 'finalizing' || batch.next >= batch.total;
-  return stopping ?? (done ? 'completed' : undefined);
+  // A job Bedrock failed that answered nothing fails its batch (its reason in the batch's errors).
+  const jobFailed = job?.ended?.startsWith('Failed') && batch.completed === 0;
+  return stopping ?? (done ? (jobFailed ? 'failed' : 'completed') : undefined);
 }
 
 /** How a batch is to stop before its lines all ran, if it is: cancelled, or past its window. */
@@ -996,6 +998,9 @@ async function endBatch(
       outputFileId: newFileId(nowMs),
       errorFileId: newFileId(nowMs),
       ...(error && { errors: [error] }),
+      ...(!error &&
+        ending === 'failed' &&
+        batch.job?.ended && { errors: [{ code: 'job_failed', message: batch.job.ended }] }),
     });
     if (!written) return 'lost';
     batch = written;

@@ -355,6 +355,29 @@ describe('batch steps under duplicates, crashes and races', () => {
     expect(billedRequests).toBe(5);
   });
 
+  it('fails a batch whose Bedrock job failed without answering a record, its reason in the batch, nothing billed', async () => {
+    const { apiKey, openai, id, ref } = await batchOf('race-job-failed', 100, { requestsPerMinute: 1_000 });
+    // The job's input never reaches the bucket: Bedrock fails the job.
+    const lost = fileStore({
+      putJobInput: async (tenant, batchId) => {
+        const written = await platform.deps.files.putJobInput(tenant, batchId, new Uint8Array());
+        return { ...written, inputUri: written.inputUri.replace('input.jsonl', 'nowhere.jsonl') };
+      },
+    });
+    expect(await runBatchStep(runner({ files: lost }), ref, plenty)).toBe('ran');
+    const inference = platform.deps.batchInference as NonNullable<typeof platform.deps.batchInference>;
+    const arn = (await platform.deps.batches.get({ tenantId: 'race-job-failed' } as never, id))?.job?.arn as string;
+    for (let turn = 0; turn < 50_000 && (await inference.state(arn)).status !== 'Failed'; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(await runBatchStep(runner(), ref, plenty)).toBe('ended');
+    const { batch, errors, billedRequests } = await outcome(apiKey, openai, id);
+    expect(batch).toMatchObject({ status: 'failed', request_counts: { total: 100, completed: 0, failed: 100 } });
+    expect(batch.errors?.data?.[0]).toMatchObject({ code: 'job_failed', message: expect.stringMatching(/^Failed/) });
+    expect(errors).toHaveLength(100);
+    expect(billedRequests).toBe(0);
+  });
+
   it("collects a job's output past a record it cannot read, that line reported not run", async () => {
     const { apiKey, openai, id, ref } = await batchOf('race-bad-record', 100, { requestsPerMinute: 1_000 });
     const withGarbage = fileStore({
