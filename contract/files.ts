@@ -4,6 +4,16 @@
  */
 export const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The largest file `GET /v1/files/{id}/content` answers in its body; a larger one (a batch's output,
+ * which the platform writes, not the caller, may be far larger) is a `307` to a presigned S3 URL. A
+ * synchronous Lambda answers at most 6 MB, its body as text (the file, and the answer's envelope).
+ */
+export const MAX_INLINE_CONTENT_BYTES = 4 * 1024 * 1024;
+
+/** How long a file's presigned download URL is valid: the client follows it at once. */
+export const DOWNLOAD_URL_SECONDS = 5 * 60;
+
 /** An upload's form: a file of at most `MAX_UPLOAD_BYTES`, and its fields and boundaries. */
 export const MAX_FORM_BYTES = MAX_UPLOAD_BYTES + 64 * 1024;
 

@@ -129,8 +129,8 @@ export async function signatureMatches(
   const authorization = request.headers.authorization ?? '';
   const scope = sigV4Scope(authorization);
   const signedHeaders = /SignedHeaders=([^,]+)/.exec(authorization)?.[1].split(';') ?? [];
-  const amzDate = String(request.headers['x-amz-date'] ?? '');
-  if (!scope || !/^\d{8}T\d{6}Z$/.test(amzDate)) return false;
+  const signedAtMs = amzDateMs(String(request.headers['x-amz-date'] ?? ''));
+  if (!scope || signedAtMs === undefined) return false;
   // A signed `x-amz-content-sha256` stands for the body in the signature: it must be the body's.
   const claimedHash = request.headers['x-amz-content-sha256'];
   if (claimedHash !== undefined && claimedHash !== createHash('sha256').update(body).digest('hex')) return false;
@@ -156,12 +156,111 @@ export async function signatureMatches(
     headers,
     body,
   };
-  const signed = await signer.sign(unsigned, {
-    signingDate: new Date(
-      `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
-    ),
-  });
+  const signed = await signer.sign(unsigned, { signingDate: new Date(signedAtMs) });
   return signed.headers.authorization === authorization;
+}
+
+/** The query parameters of a presigned (SigV4 query-authenticated) request: the URL holds its signature. */
+export const PRESIGN_PARAMETERS = [
+  'X-Amz-Algorithm',
+  'X-Amz-Credential',
+  'X-Amz-Date',
+  'X-Amz-Expires',
+  'X-Amz-SignedHeaders',
+  'X-Amz-Signature',
+  'X-Amz-Security-Token',
+] as const;
+
+/** Whether a request is presigned: it carries any of the query parameters of SigV4's query authentication. */
+export function isPresigned(query: Record<string, string>): boolean {
+  return PRESIGN_PARAMETERS.some((name) => name in query);
+}
+
+/**
+ * What a presigned request's query claims: the credential scope (as `sigV4Scope`), when it was signed
+ * (epoch ms) and for how many seconds; undefined when it is not well formed.
+ */
+export function presignedScope(
+  query: Record<string, string>,
+): { accessKeyId: string; region: string; service: string; signedAtMs: number; expiresSeconds: number } | undefined {
+  const credential = /^([^/]+)\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request$/.exec(query['X-Amz-Credential'] ?? '');
+  const signedAtMs = amzDateMs(query['X-Amz-Date'] ?? '');
+  const expires = query['X-Amz-Expires'] ?? '';
+  if (
+    !credential ||
+    signedAtMs === undefined ||
+    !/^\d{1,7}$/.test(expires) ||
+    query['X-Amz-Algorithm'] !== 'AWS4-HMAC-SHA256' ||
+    !/^[0-9a-f]{64}$/.test(query['X-Amz-Signature'] ?? '') ||
+    !query['X-Amz-SignedHeaders']
+  )
+    return undefined;
+  return {
+    accessKeyId: credential[1],
+    region: credential[2],
+    service: credential[3],
+    signedAtMs,
+    expiresSeconds: Number(expires),
+  };
+}
+
+/**
+ * Checks a presigned request's signature by presigning the same request again with the secret the
+ * local STS issued, as `signatureMatches` does for a signed `Authorization` header. The payload of a
+ * presigned S3 request is never signed (`UNSIGNED-PAYLOAD`).
+ */
+export async function presignatureMatches(
+  request: IncomingMessage,
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+): Promise<boolean> {
+  const url = new URL(request.url ?? '/', 'http://local');
+  const given = Object.fromEntries(url.searchParams);
+  const scope = presignedScope(given);
+  // The signer below signs the session's own token, whatever the URL holds: the URL's must be that one.
+  if (!scope || given['X-Amz-Security-Token'] !== credentials.sessionToken) return false;
+  const signedHeaders = given['X-Amz-SignedHeaders'].split(';');
+  const headers = Object.fromEntries(signedHeaders.map((name) => [name, String(request.headers[name] ?? '')]));
+  const [host, port] = (headers.host ?? '').split(':');
+  const s3 = scope.service === 's3';
+  const signer = new SignatureV4({
+    credentials,
+    region: scope.region,
+    service: scope.service,
+    sha256: Hash.bind(null, 'sha256'),
+    uriEscapePath: !s3,
+  });
+  // The rest of the query as it came (what the signer hoisted into it included); the signer adds its own.
+  const query = Object.fromEntries(
+    Object.entries(given).filter(([name]) => !(PRESIGN_PARAMETERS as readonly string[]).includes(name)),
+  );
+  const payload = 'x-amz-content-sha256';
+  const presigned = await signer.presign(
+    {
+      method: request.method ?? 'GET',
+      protocol: 'http:',
+      hostname: host,
+      port: Number(port),
+      path: s3 ? (request.url ?? '/').split('?')[0] : url.pathname,
+      query,
+      // The payload's hash only for the signer to read, neither signed nor hoisted; the signed headers stay headers.
+      headers: { ...headers, [payload]: 'UNSIGNED-PAYLOAD' },
+    },
+    {
+      signingDate: new Date(scope.signedAtMs),
+      expiresIn: scope.expiresSeconds,
+      unsignableHeaders: new Set([payload]),
+      unhoistableHeaders: new Set([payload, ...signedHeaders]),
+    },
+  );
+  return presigned.query?.['X-Amz-Signature'] === given['X-Amz-Signature'];
+}
+
+/** An `X-Amz-Date` (`20261201T100000Z`) as epoch ms; undefined when it is not one. */
+function amzDateMs(amzDate: string): number | undefined {
+  const match = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
+  if (!match) return undefined;
+  const ms = Date.parse(`${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}Z`);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** Keeps the latest requests a local server received, for tests to inspect, without growing forever under `npm start`. */

@@ -1,9 +1,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { TENANT_SESSION_TAG } from '../contract/iam';
-import { listenLocally, localServer, readBody, remember, sigV4Scope } from './aws-wire';
+import {
+  isPresigned,
+  listenLocally,
+  localServer,
+  PRESIGN_PARAMETERS,
+  presignedScope,
+  readBody,
+  remember,
+  sigV4Scope,
+} from './aws-wire';
 import { Journal } from './journal';
-import type { LocalSts } from './sts-server';
+import type { IssuedSession, LocalSts } from './sts-server';
 
 interface StoredObject {
   readonly body: Buffer;
@@ -29,6 +38,10 @@ const LIMITS = { maxKeys: 1000, deleteBatch: 1000, keyBytes: 1024, bodyBytes: 51
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 /** The query parameters of each request local S3 serves; any other fails loudly, so drift shows. */
 const LIST_PARAMETERS = ['list-type', 'prefix', 'start-after', 'max-keys', 'continuation-token', 'x-id'];
+/** Besides its signature's: what the SDK's presigner puts in a GetObject URL (headers it hoisted, the operation). */
+const PRESIGNED_GET_PARAMETERS = ['X-Amz-Content-Sha256', 'x-amz-checksum-mode', 'x-id'];
+/** The longest a presigned URL may be valid: a week. */
+const MAX_PRESIGNED_SECONDS = 7 * 24 * 3600;
 
 /** An error as S3 sends it: an XML `Error` with its `Code`, which the SDK reads as the error's name. */
 class S3Error extends Error {
@@ -72,7 +85,7 @@ export interface LocalServiceObjects {
  * role's prefix-scoped IAM policy. Anything else answers 501 `NotImplemented`, so drift fails loudly.
  */
 export async function startLocalS3(options: {
-  sts: Pick<LocalSts, 'signedBy'>;
+  sts: Pick<LocalSts, 'signedBy' | 'presignedBy'>;
   /** The one bucket this plane has. */
   bucketName: string;
   /** Journal file: every change on disk before it is acknowledged; replayed at start. Absent: in memory. */
@@ -120,15 +133,8 @@ export async function startLocalS3(options: {
     const raw = await readBody(request, LIMITS.bodyBytes);
     received++;
     remember(requests, { method, path: rawPath, query }, 200);
-    const scope = sigV4Scope(request.headers.authorization);
-    const session = scope?.service === 's3' ? await options.sts.signedBy(request, raw) : undefined;
-    if (!scope || !session) {
-      throw new S3Error(
-        403,
-        'AccessDenied',
-        'requests need the SigV4 signature (service s3) of a session the local STS issued',
-      );
-    }
+    const presigned = isPresigned(query);
+    const session = presigned ? await presignedSession(request, method, query) : await signedSession(request, raw);
     const tenantId = session.tags[TENANT_SESSION_TAG];
     // What the tenant role's policy allows: objects under its prefix, listings of that prefix.
     const own = (key: string) => tenantId !== undefined && key.startsWith(`${tenantId}/`);
@@ -141,7 +147,7 @@ export async function startLocalS3(options: {
       if (method === 'POST' && 'delete' in query) return deleteObjects(request, response, raw, own);
       throw notServed(`${method} on the bucket with ${Object.keys(query).join(', ') || 'no query'}`);
     }
-    if (Object.keys(query).some((name) => name !== 'x-id'))
+    if (Object.keys(query).some((name) => name !== 'x-id') && !presigned)
       throw notServed(`${method} ${Object.keys(query).join(', ')}`);
     if (method === 'PUT') {
       if (!own(key)) throw denied('PutObject', `${arn}/${key}`);
@@ -172,6 +178,64 @@ export async function startLocalS3(options: {
       return void response.end();
     }
     throw notServed(`${method} on an object`);
+  }
+
+  /** The session whose SigV4 `Authorization` header signed the request. */
+  async function signedSession(request: IncomingMessage, raw: Buffer): Promise<IssuedSession> {
+    const scope = sigV4Scope(request.headers.authorization);
+    const session = scope?.service === 's3' ? await options.sts.signedBy(request, raw) : undefined;
+    if (!session) {
+      throw new S3Error(
+        403,
+        'AccessDenied',
+        'requests need the SigV4 signature (service s3) of a session the local STS issued',
+      );
+    }
+    return session;
+  }
+
+  /**
+   * The session that presigned the request's URL (SigV4 query authentication), as S3 checks one: a
+   * GetObject only (all the platform presigns), no `Authorization` header beside it, not expired by
+   * this server's clock, signed by a current session of the local STS.
+   */
+  async function presignedSession(
+    request: IncomingMessage,
+    method: string,
+    query: Record<string, string>,
+  ): Promise<IssuedSession> {
+    if (request.headers.authorization !== undefined) {
+      throw new S3Error(
+        400,
+        'InvalidArgument',
+        'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified',
+      );
+    }
+    const scope = presignedScope(query);
+    if (scope?.service !== 's3')
+      throw new S3Error(400, 'AuthorizationQueryParametersError', 'the presigned URL is not a SigV4 one for s3');
+    if (scope.expiresSeconds > MAX_PRESIGNED_SECONDS) {
+      throw new S3Error(
+        400,
+        'AuthorizationQueryParametersError',
+        'X-Amz-Expires must be less than a week (in seconds) that is, the given X-Amz-Expires must be less than 604800 seconds',
+      );
+    }
+    const unknown = Object.keys(query).find(
+      (name) => !(PRESIGN_PARAMETERS as readonly string[]).includes(name) && !PRESIGNED_GET_PARAMETERS.includes(name),
+    );
+    if (method !== 'GET' || unknown) throw notServed(`presigned ${method}${unknown ? ` with ${unknown}` : ''}`);
+    if (now() > scope.signedAtMs + scope.expiresSeconds * 1000)
+      throw new S3Error(403, 'AccessDenied', 'Request has expired');
+    const session = await options.sts.presignedBy(request);
+    if (!session) {
+      throw new S3Error(
+        403,
+        'SignatureDoesNotMatch',
+        'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+      );
+    }
+    return session;
   }
 
   /** ListObjectsV2, in key order; the continuation token is the last key listed. */

@@ -2,7 +2,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TENANT_SESSION_TAG } from '../contract/iam';
-import { localServer, readBody, remember, signatureMatches, sigV4Scope } from './aws-wire';
+import {
+  localServer,
+  presignatureMatches,
+  presignedScope,
+  readBody,
+  remember,
+  signatureMatches,
+  sigV4Scope,
+} from './aws-wire';
 
 /** What the local STS remembers of each session it issued. */
 export interface IssuedSession {
@@ -21,6 +29,8 @@ export interface LocalSts {
   sessionOf(accessKeyId: string): IssuedSession | undefined;
   /** The session it issued that signed this request (body included), while the session is current. */
   signedBy(request: IncomingMessage, body: Buffer): Promise<IssuedSession | undefined>;
+  /** The session it issued that presigned this request (the signature in its URL's query), while the session is current. */
+  presignedBy(request: IncomingMessage): Promise<IssuedSession | undefined>;
   close(): Promise<void>;
 }
 
@@ -107,6 +117,12 @@ export async function startLocalSts(options: {
       const session = sessions.get(sigV4Scope(request.headers.authorization)?.accessKeyId ?? '');
       const current = session !== undefined && session.expiresAtMs >= now();
       return current && (await signatureMatches(request, body, session)) ? session : undefined;
+    },
+    presignedBy: async (request) => {
+      const query = Object.fromEntries(new URL(request.url ?? '/', 'http://local').searchParams);
+      const session = sessions.get(presignedScope(query)?.accessKeyId ?? '');
+      const current = session !== undefined && session.expiresAtMs >= now();
+      return current && (await presignatureMatches(request, session)) ? session : undefined;
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -8,6 +8,7 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { FILE_ID_PATTERN } from '../../contract/files';
 import { PlatformError } from '../core/errors';
 import type { BatchPartSection, FileStore, StoredFile } from '../core/ports';
@@ -77,6 +78,16 @@ export class S3FileStore implements FileStore {
       if ((error as Error).name === 'NoSuchKey') return undefined;
       throw error;
     }
+  }
+
+  async downloadUrl(tenant: TenantContext, id: string, expiresInSeconds: number): Promise<string | undefined> {
+    const object = await this.find(tenant.tenantId, id);
+    if (!object?.Key) return undefined;
+    // Signed with the tenant's session, as every read is: IAM confines the URL to the tenant's prefix,
+    // and it dies with the session (at least the credentials' refresh margin away).
+    return getSignedUrl(this.client(tenant.tenantId), new GetObjectCommand({ Bucket: this.bucket, Key: object.Key }), {
+      expiresIn: expiresInSeconds,
+    });
   }
 
   async list(

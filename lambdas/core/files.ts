@@ -1,8 +1,10 @@
 import {
   BATCH_ENDPOINTS,
+  DOWNLOAD_URL_SECONDS,
   FILE_ID_PATTERN,
   MAX_BATCH_LINES,
   MAX_FORM_BYTES,
+  MAX_INLINE_CONTENT_BYTES,
   MAX_UPLOAD_BYTES,
 } from '../../contract/files';
 import * as z from '../../contract/zod';
@@ -160,6 +162,23 @@ export async function fileContent(deps: FileDeps, tenant: TenantContext, id: str
   const content = FILE_ID_PATTERN.test(id) ? await deps.files.content(tenant, id) : undefined;
   if (!content) throw new PlatformError('not_found', `no file '${id.slice(0, 80)}'`);
   return content;
+}
+
+/**
+ * `GET /v1/files/{id}/content`: the bytes of a file small enough to answer inline, or else a URL
+ * that reads it from the store (a Lambda's answer could not hold it).
+ */
+export async function fileDownload(
+  deps: FileDeps,
+  tenant: TenantContext,
+  id: string,
+): Promise<{ readonly bytes: Uint8Array } | { readonly url: string }> {
+  const file = await getFile(deps, tenant, id);
+  if (file.bytes <= MAX_INLINE_CONTENT_BYTES) return { bytes: await fileContent(deps, tenant, id) };
+  const url = await deps.files.downloadUrl(tenant, id, DOWNLOAD_URL_SECONDS);
+  // Deleted since it was read.
+  if (!url) throw new PlatformError('not_found', `no file '${id.slice(0, 80)}'`);
+  return { url };
 }
 
 /** `DELETE /v1/files/{id}`: OpenAI's deletion answer. */

@@ -136,6 +136,11 @@ export interface FileStore {
   put(tenant: TenantContext, file: Omit<StoredFile, 'bytes' | 'createdAt'>, body: Uint8Array): Promise<StoredFile>;
   get(tenant: TenantContext, id: string): Promise<StoredFile | undefined>;
   content(tenant: TenantContext, id: string): Promise<Uint8Array | undefined>;
+  /**
+   * A URL that reads the file's bytes for `expiresInSeconds`, signed with the tenant's own session
+   * (so it reaches nothing but that tenant's files); undefined when the tenant has no such file.
+   */
+  downloadUrl(tenant: TenantContext, id: string, expiresInSeconds: number): Promise<string | undefined>;
   /** The tenant's files, newest first, `limit` at most, after the file `after` (OpenAI's cursor). */
   list(
     tenant: TenantContext,

@@ -12,7 +12,7 @@ import { deleteDocument, documentView, getDocument, ingestDocument } from '../co
 import { PlatformError } from '../core/errors';
 import {
   deleteFile,
-  fileContent,
+  fileDownload,
   fileListQuerySchema,
   fileView,
   getFile,
@@ -80,12 +80,18 @@ export function create(deps: DocumentsDeps) {
     'GET /v1/files': async (event, { tenant }) =>
       json(200, await listFiles(deps, tenant, fileListQuerySchema.parse(event.queryStringParameters ?? {}))),
     'GET /v1/files/{id}': async (event, { tenant }) => json(200, fileView(await getFile(deps, tenant, id(event)))),
-    'GET /v1/files/{id}/content': async (event, { tenant }) => ({
-      statusCode: 200,
-      // Batch files are UTF-8 text (checked at upload, written so by the batch runner).
-      headers: { 'content-type': 'application/octet-stream' },
-      body: Buffer.from(await fileContent(deps, tenant, id(event))).toString('utf8'),
-    }),
+    'GET /v1/files/{id}/content': async (event, { tenant }): Promise<APIGatewayProxyResult> => {
+      const download = await fileDownload(deps, tenant, id(event));
+      // A URL is the tenant's for minutes only: no cache keeps it.
+      if ('url' in download)
+        return { statusCode: 307, headers: { location: download.url, 'cache-control': 'no-store' }, body: '' };
+      return {
+        statusCode: 200,
+        // Batch files are UTF-8 text (checked at upload, written so by the batch runner).
+        headers: { 'content-type': 'application/octet-stream' },
+        body: Buffer.from(download.bytes).toString('utf8'),
+      };
+    },
     'DELETE /v1/files/{id}': async (event, { tenant }) => json(200, await deleteFile(deps, tenant, id(event))),
     // OpenAI's batches: run off the request path by the work queue's worker.
     'POST /v1/batches': async (event, { tenant, audit }) =>

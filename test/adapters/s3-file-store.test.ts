@@ -10,6 +10,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { STSClient } from '@aws-sdk/client-sts';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { S3FileStore } from '../../lambdas/adapters/s3-file-store';
 import { StsTenantCredentials } from '../../lambdas/adapters/sts-tenant-credentials';
@@ -161,6 +162,104 @@ describe('S3FileStore, against the local S3 with tenant sessions of the local ST
     // WHEN / THEN
     await expect(forged.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'acme/' }))).rejects.toMatchObject({
       name: 'AccessDenied',
+    });
+  });
+
+  describe('download URLs, presigned with the tenant session', () => {
+    /** What S3 answers a URL's GET: its status, and its body, or the `Code` of its XML error. */
+    const download = async (url: string, headers: Record<string, string> = {}) => {
+      const answer = await fetch(url, { headers });
+      const body = await answer.text();
+      return { status: answer.status, body: answer.ok ? body : /<Code>(\w+)<\/Code>/.exec(body)?.[1] };
+    };
+    /** When the URL was signed (its `X-Amz-Date`): the SDK signs by the system clock, S3 checks by its own. */
+    const signedAt = (url: string) =>
+      Date.parse(
+        (new URL(url).searchParams.get('X-Amz-Date') ?? '').replace(
+          /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/,
+          '$1-$2-$3T$4:$5:$6Z',
+        ),
+      );
+    let url: string;
+
+    beforeEach(async () => {
+      await store.put(acme, { id: 'file-big', filename: 'out put/é.jsonl', purpose: 'batch_output' }, bytes('acme\n'));
+      await store.put(globex, { id: 'file-g1', filename: 'secret.jsonl', purpose: 'batch' }, bytes('globex'));
+      url = (await store.downloadUrl(acme, 'file-big', 300)) as string;
+    });
+    afterEach(() => {
+      clock = Date.parse('2026-12-01T10:00:00Z');
+    });
+
+    it("reads the tenant's own object, signed by its session for the time asked", async () => {
+      // WHEN
+      const answer = await download(url);
+
+      // THEN
+      expect(answer).toEqual({ status: 200, body: 'acme\n' });
+      const query = new URL(url).searchParams;
+      expect(query.get('X-Amz-Expires')).toBe('300');
+      const session = sts.sessionOf((query.get('X-Amz-Credential') ?? '').split('/')[0]);
+      expect(session?.tags).toEqual({ tenantId: 'acme' });
+      expect(query.get('X-Amz-Security-Token')).toBe(session?.sessionToken);
+      expect(new URL(url).pathname).toBe(
+        `/${BUCKET}/acme/file-big/batch_output/${encodeURIComponent(encodeURIComponent('out put/é.jsonl'))}`,
+      );
+      // No URL for a file the tenant does not have: another's, or none.
+      expect(await store.downloadUrl(acme, 'file-g1', 300)).toBeUndefined();
+      expect(await store.downloadUrl(acme, 'file-missing', 300)).toBeUndefined();
+      expect(await store.downloadUrl(globex, 'file-big', 300)).toBeUndefined();
+    });
+
+    it("refuses a key outside the tenant's prefix: an edited URL, or one its session signed", async () => {
+      // GIVEN
+      const edited = new URL(url);
+      edited.pathname = `/${BUCKET}/globex/file-g1/batch/secret.jsonl`;
+      const signedForGlobex = await getSignedUrl(
+        sessionClient('acme'),
+        new GetObjectCommand({ Bucket: BUCKET, Key: 'globex/file-g1/batch/secret.jsonl' }),
+        { expiresIn: 300 },
+      );
+
+      // WHEN / THEN
+      expect(await download(edited.href)).toEqual({ status: 403, body: 'SignatureDoesNotMatch' });
+      expect(await download(signedForGlobex)).toEqual({ status: 403, body: 'AccessDenied' });
+    });
+
+    it('refuses a URL once it expired by the S3 clock', async () => {
+      // GIVEN
+      clock = signedAt(url) + 300_000;
+      expect((await download(url)).status).toBe(200);
+
+      // WHEN
+      clock += 1_000;
+
+      // THEN
+      expect(await download(url)).toEqual({ status: 403, body: 'AccessDenied' });
+    });
+
+    it('refuses a tampered URL, and one sent with an Authorization header too (one auth mechanism only)', async () => {
+      // GIVEN
+      const longer = new URL(url);
+      longer.searchParams.set('X-Amz-Expires', '604800');
+      const otherSignature = new URL(url);
+      const signature = otherSignature.searchParams.get('X-Amz-Signature') as string;
+      otherSignature.searchParams.set('X-Amz-Signature', `${signature[0] === '0' ? '1' : '0'}${signature.slice(1)}`);
+      const withoutToken = new URL(url);
+      withoutToken.searchParams.delete('X-Amz-Security-Token');
+      const globexUrl = new URL((await store.downloadUrl(globex, 'file-g1', 300)) as string);
+      const otherToken = new URL(url);
+      otherToken.searchParams.set('X-Amz-Security-Token', globexUrl.searchParams.get('X-Amz-Security-Token') as string);
+
+      // WHEN / THEN
+      for (const tampered of [longer, otherSignature, withoutToken, otherToken]) {
+        expect(await download(tampered.href)).toEqual({ status: 403, body: 'SignatureDoesNotMatch' });
+      }
+      expect(await download(url, { authorization: 'Bearer sk-anything' })).toEqual({
+        status: 400,
+        body: 'InvalidArgument',
+      });
+      expect(await download(url)).toEqual({ status: 200, body: 'acme\n' });
     });
   });
 

@@ -1,4 +1,5 @@
-import { checkBatchLines, newFileId, uploadFile } from '../../lambdas/core/files';
+import { DOWNLOAD_URL_SECONDS, MAX_INLINE_CONTENT_BYTES, MAX_UPLOAD_BYTES } from '../../contract/files';
+import { checkBatchLines, fileDownload, newFileId, uploadFile } from '../../lambdas/core/files';
 import type { FileStore, StoredFile } from '../../lambdas/core/ports';
 import { tenantContext } from '../support/tenant';
 
@@ -75,6 +76,39 @@ describe('files', () => {
 
   it('reads a batch file that starts with a byte order mark', () => {
     expect(checkBatchLines(`\uFEFF${line('a')}\n${line('b')}`).map((row) => row.custom_id)).toEqual(['a', 'b']);
+  });
+
+  it("answers a file's content inline up to the limit, a larger one as the store's download URL, another tenant's as a 404", async () => {
+    // GIVEN files at the limit and a byte past it, as the store lists them
+    const sizes: Record<string, number> = {
+      'file-inline': MAX_INLINE_CONTENT_BYTES,
+      'file-large': MAX_INLINE_CONTENT_BYTES + 1,
+    };
+    const urlsAsked: [string, number][] = [];
+    let deletedMeanwhile = false;
+    const store = {
+      get: async (_tenant: unknown, id: string) =>
+        id in sizes ? { id, filename: 'f', purpose: 'batch_output', bytes: sizes[id], createdAt: 1 } : undefined,
+      content: async (_tenant: unknown, id: string) => new Uint8Array(sizes[id]),
+      downloadUrl: async (_tenant: unknown, id: string, seconds: number) => {
+        urlsAsked.push([id, seconds]);
+        return deletedMeanwhile ? undefined : `https://files.example/${id}`;
+      },
+    } as unknown as FileStore;
+    const download = (id: string) => fileDownload({ files: store, now: deps.now }, tenant, id);
+
+    // WHEN / THEN: every file an upload can make answers inline
+    expect(MAX_UPLOAD_BYTES).toBeLessThanOrEqual(MAX_INLINE_CONTENT_BYTES);
+    const inline = await download('file-inline');
+    expect('bytes' in inline && inline.bytes.byteLength).toBe(MAX_INLINE_CONTENT_BYTES);
+    expect(urlsAsked).toEqual([]);
+    expect(await download('file-large')).toEqual({ url: 'https://files.example/file-large' });
+    expect(urlsAsked).toEqual([['file-large', DOWNLOAD_URL_SECONDS]]);
+    await expect(download('file-other')).rejects.toMatchObject({ code: 'not_found', status: 404 });
+    await expect(download('../file-large')).rejects.toMatchObject({ code: 'not_found', status: 404 });
+    deletedMeanwhile = true;
+    await expect(download('file-large')).rejects.toMatchObject({ code: 'not_found', status: 404 });
+    expect(urlsAsked).toHaveLength(2);
   });
 
   it('makes ids that sort newest first', () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
+import { MAX_INLINE_CONTENT_BYTES } from '../../contract/files';
 import { atBatchPrices, costNanoUsd, resolveModel } from '../../lambdas/core/catalog';
 import { startLocalPlatform } from '../../local/platform';
 import { chatLines, jsonLines } from '../support/batches';
@@ -271,6 +272,70 @@ describe('batches', () => {
     expect(done.request_counts).toEqual({ total: 3, completed: 3, failed: 0 });
     const output = jsonLines(await (await acme.files.content(done.output_file_id as string)).text());
     expect(output[0].response.body.data[0].embedding).toHaveLength(1024);
+  });
+
+  it('hands over an output file larger than a Lambda answers through a presigned S3 URL the stock SDK follows; another tenant gets a 404', async () => {
+    const { apiKey } = await onboard(platform, 'batch-large', {
+      limits: { requestsPerMinute: 10_000, tokensPerMinute: 2_000_000 },
+    });
+    const { apiKey: otherKey } = await onboard(platform, 'batch-large-other');
+    const acme = client(apiKey);
+    // 500 distinct words an input: about 11 KB of floats an embedding, 10 inputs a line, 40 lines (run on demand).
+    const text = Array.from({ length: 500 }, (_, i) => `w${i}`).join(' ');
+    const rows = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({
+        custom_id: `large-${i}`,
+        method: 'POST',
+        url: '/v1/embeddings',
+        body: { model: 'titan-embed-text-v2', input: Array(10).fill(text), encoding_format: 'float' },
+      }),
+    );
+    const input = await upload(acme, rows.join('\n'));
+    const created = await acme.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/embeddings',
+      completion_window: '24h',
+    });
+    const done = await settled(acme, created.id);
+    expect(done.request_counts).toEqual({ total: 40, completed: 40, failed: 0 });
+    const id = done.output_file_id as string;
+    const file = await acme.files.retrieve(id);
+    expect(file.bytes).toBeGreaterThan(MAX_INLINE_CONTENT_BYTES);
+
+    // The API answers a redirect to the tenant's own object, for no cache to keep.
+    const redirect = await fetch(`${platform.url}/v1/files/${id}/content`, {
+      headers: { authorization: `Bearer ${apiKey}` },
+      redirect: 'manual',
+    });
+    expect(redirect.status).toBe(307);
+    expect(redirect.headers.get('cache-control')).toBe('no-store');
+    const location = new URL(redirect.headers.get('location') as string);
+    expect(location.origin).toBe(platform.s3.endpoint);
+    expect(location.pathname).toMatch(new RegExp(`^/[^/]+/batch-large/${id}/batch_output/`));
+    expect(location.searchParams.get('X-Amz-Expires')).toBe('300');
+
+    // The SDK follows it to S3 (another origin, so fetch drops the API key's Authorization header: S3
+    // would refuse a request with two auth mechanisms), and reads the whole file.
+    const content = await (await acme.files.content(id)).text();
+    expect(Buffer.byteLength(content)).toBe(file.bytes);
+    expect(platform.s3.requests.at(-1)).toMatchObject({
+      method: 'GET',
+      path: location.pathname,
+      query: { 'X-Amz-Signature': expect.any(String) },
+    });
+    const output = jsonLines(content);
+    expect(output).toHaveLength(40);
+    expect(output.every((line) => line.response.body.data.length === 10)).toBe(true);
+    expect(output[0].response.body.data[0].embedding).toHaveLength(1024);
+
+    // Another tenant: a 404, never a URL.
+    const other = await fetch(`${platform.url}/v1/files/${id}/content`, {
+      headers: { authorization: `Bearer ${otherKey}` },
+      redirect: 'manual',
+    });
+    expect(other.status).toBe(404);
+    expect(other.headers.get('location')).toBeNull();
+    await expect(client(otherKey).files.content(id)).rejects.toMatchObject({ status: 404 });
   });
 
   it('ends a batch in flight when its tenant is offboarded: its batch, files and parts purged, nothing run after', async () => {

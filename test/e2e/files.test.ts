@@ -46,6 +46,12 @@ describe('files', () => {
     expect(listed).toEqual([second.id, created.id]);
     expect(await acme.files.retrieve(created.id)).toMatchObject({ id: created.id, filename: 'questions.jsonl' });
     expect(await (await acme.files.content(created.id)).text()).toBe(lines);
+    // A file this small is in the answer itself, no redirect.
+    const inline = await fetch(`${platform.url}/v1/files/${created.id}/content`, {
+      headers: { authorization: `Bearer ${acmeKey}` },
+      redirect: 'manual',
+    });
+    expect([inline.status, inline.headers.get('location'), await inline.text()]).toEqual([200, null, lines]);
 
     // Another tenant: the id names nothing, and its own list is empty.
     await expect(globex.files.retrieve(created.id)).rejects.toMatchObject({ status: 404 });

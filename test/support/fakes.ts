@@ -115,6 +115,10 @@ export function inMemoryPorts() {
     },
     get: async (tenant, id) => storedFiles.get(`${tenant.tenantId}/${id}`)?.file,
     content: async (tenant, id) => storedFiles.get(`${tenant.tenantId}/${id}`)?.body,
+    downloadUrl: async (tenant, id, expiresInSeconds) =>
+      storedFiles.has(`${tenant.tenantId}/${id}`)
+        ? `https://files.test/${tenant.tenantId}/${id}?expires=${expiresInSeconds}`
+        : undefined,
     // In id order, as the S3 adapter lists them (the core's ids sort newest first).
     list: async (tenant, { limit, after }) => {
       const owned = [...storedFiles]
