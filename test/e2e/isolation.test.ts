@@ -90,6 +90,9 @@ interface Attack {
 describe('adversarial isolation suite', () => {
   let platform: LocalPlatform;
   const clock = new ManualClock();
+  // A fixed range around today: offboarding's drain moves the clock on, past midnight when run late.
+  const day = (offsetDays: number) => new Date(clock.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
+  const usageOfDays = `/v1/usage?from=${day(-1)}&to=${day(2)}`;
   const victim = { keyIds: [] as string[], requestIds: [] as string[], apiKey: '', usageBefore: undefined as unknown };
   let alpha: Awaited<ReturnType<typeof onboard>>;
   let alphaToken: string;
@@ -110,7 +113,7 @@ describe('adversarial isolation suite', () => {
       expect(answer.status).toBe(200);
       victim.requestIds.push(answer.headers.get('x-request-id') ?? '');
     }
-    victim.usageBefore = (await call(platform, 'GET', '/v1/usage', { credential: bravo.apiKey })).body;
+    victim.usageBefore = (await call(platform, 'GET', usageOfDays, { credential: bravo.apiKey })).body;
 
     // The attacker and the tenants whose credentials must no longer work, prepared before any use.
     alpha = await onboard(platform, 'alpha-labs');
@@ -487,7 +490,7 @@ describe('adversarial isolation suite', () => {
   });
 
   it('left bravo whole: same usage, keys working, its audit records its own', async () => {
-    expect((await call(platform, 'GET', '/v1/usage', { credential: victim.apiKey })).body).toEqual(victim.usageBefore);
+    expect((await call(platform, 'GET', usageOfDays, { credential: victim.apiKey })).body).toEqual(victim.usageBefore);
     const audit = await call(platform, 'GET', '/v1/audit?limit=100', { credential: victim.apiKey });
     expect(audit.status).toBe(200);
     const chats = audit.body.data.filter((record: { route: string }) => record.route === 'POST /v1/chat/completions');
