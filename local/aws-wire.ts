@@ -134,11 +134,6 @@ export async function signatureMatches(
   // A signed `x-amz-content-sha256` stands for the body in the signature: it must be the body's.
   const claimedHash = request.headers['x-amz-content-sha256'];
   if (claimedHash !== undefined && claimedHash !== createHash('sha256').update(body).digest('hex')) return false;
-  // A session's key signs only with the session's own token, as AWS checks it (the signer below adds
-  // the session's token whatever the request carried).
-  if (credentials.sessionToken !== undefined && request.headers['x-amz-security-token'] !== credentials.sessionToken) {
-    return false;
-  }
   const headers = Object.fromEntries(signedHeaders.map((name) => [name, String(request.headers[name] ?? '')]));
   const [host, port] = (headers.host ?? '').split(':');
   // S3 signs its path as sent (keys are encoded once, dot segments kept); every other service normalizes and encodes it again.

@@ -151,6 +151,24 @@ describe('tenant-scoped credentials, enforced below the handlers (local STS + Le
     });
   });
 
+  it("refuses a request signed with a tenant session's key and secret but without its token, or with another's", async () => {
+    const alpha = await credentials.credentialsFor('alpha-co');
+    const bravo = await credentials.credentialsFor('bravo-co');
+    for (const sessionToken of [undefined, bravo.sessionToken]) {
+      const forger = DynamoDBDocumentClient.from(
+        new DynamoDBClient({
+          region: 'us-east-1',
+          endpoint: platform.endpoints.dynamodb,
+          credentials: { accessKeyId: alpha.accessKeyId, secretAccessKey: alpha.secretAccessKey, sessionToken },
+          maxAttempts: 1,
+        }),
+      );
+      await expect(
+        forger.send(new GetCommand({ TableName: 'ledger', Key: { pk: 'TENANT#alpha-co', sk: 'QUOTA#2026-11' } })),
+      ).rejects.toMatchObject({ name: 'InvalidSignatureException' });
+    }
+  });
+
   it('refuses a request signed with a key no one issued, on every table, and no session for an unknown tenant', async () => {
     const stranger = DynamoDBDocumentClient.from(
       new DynamoDBClient({
