@@ -3,8 +3,8 @@ import {
   AccessLogField,
   AccessLogFormat,
   AuthorizationType,
+  AwsIntegration,
   type IAuthorizer,
-  LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
   ResponseTransferMode,
@@ -12,6 +12,7 @@ import {
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IFunction, Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnWebACLAssociation } from 'aws-cdk-lib/aws-wafv2';
@@ -187,21 +188,31 @@ export class TenantApi extends Construct {
           ...(route.streaming && { timeout: Duration.seconds(STREAMING_HANDLER_TIMEOUT_SECONDS) }),
         }).function;
         grants[route.handler](functions[route.handler]);
+        // One permission a function, for this API's stage, instead of one a method: a stack's resources
+        // do not grow with its routes. The stage alone: no console test invocation, which bypasses the authorizer.
+        functions[route.handler].addPermission('ApiInvoke', {
+          principal: new ServicePrincipal('apigateway.amazonaws.com'),
+          sourceArn: this.api.arnForExecuteApi('*', '/*', this.stageName),
+        });
       }
       this.api.root.resourceForPath(route.path).addMethod(
         route.method,
-        // No console test invocations: one permission a method fewer, and nothing that bypasses the authorizer.
-        new LambdaIntegration(functions[route.handler], {
-          allowTestInvoke: false,
-          // The tenant the authorizer established, never one the client names.
-          ...(isolated(route.handler) && {
-            requestParameters: { 'integration.request.header.X-Amz-Tenant-Id': 'context.authorizer.tenantId' },
-          }),
-          // Streamed: `response-streaming-invocations`, the answer passed on as the function writes it.
-          ...(route.streaming && {
-            responseTransferMode: ResponseTransferMode.STREAM,
-            timeout: Duration.seconds(STREAMING_HANDLER_TIMEOUT_SECONDS),
-          }),
+        // Lambda proxy, as LambdaIntegration builds it, without its permission a method (the function's own, above).
+        new AwsIntegration({
+          proxy: true,
+          service: 'lambda',
+          path: `${route.streaming ? '2021-11-15' : '2015-03-31'}/functions/${functions[route.handler].functionArn}/${route.streaming ? 'response-streaming-invocations' : 'invocations'}`,
+          options: {
+            // The tenant the authorizer established, never one the client names.
+            ...(isolated(route.handler) && {
+              requestParameters: { 'integration.request.header.X-Amz-Tenant-Id': 'context.authorizer.tenantId' },
+            }),
+            // Streamed: `response-streaming-invocations`, the answer passed on as the function writes it.
+            ...(route.streaming && {
+              responseTransferMode: ResponseTransferMode.STREAM,
+              timeout: Duration.seconds(STREAMING_HANDLER_TIMEOUT_SECONDS),
+            }),
+          },
         }),
         // A missing Authorization header is the authorizer's 401 (its identity source); bodies are
         // validated by the handlers' schemas, so their errors keep the platform's shape.

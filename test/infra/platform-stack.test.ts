@@ -103,6 +103,15 @@ describe('PlatformStack', () => {
       JSON.stringify(p.Properties.SourceArn),
     );
     expect(invokers.filter((arn) => arn.includes('test-invoke-stage'))).toEqual([]);
+    // One permission a route function, for the API's own stage (a stack's resources do not grow with its routes)
+    const fromApi = Object.values(template.findResources('AWS::Lambda::Permission')).filter(
+      (p) => p.Properties.Principal === 'apigateway.amazonaws.com' && !JSON.stringify(p).includes('/authorizers/'),
+    );
+    const routeFunctions = new Set(ROUTES.map((route) => route.handler));
+    expect(fromApi).toHaveLength(routeFunctions.size);
+    for (const permission of fromApi) {
+      expect(JSON.stringify(permission.Properties.SourceArn)).toMatch(/\/prod\/\*\/\*"\]\]\}$/);
+    }
   });
 
   it('encrypts every table, with point-in-time recovery, on demand; ledger and audit items expire', () => {
