@@ -134,29 +134,12 @@ export async function signatureMatches(
   // A signed `x-amz-content-sha256` stands for the body in the signature: it must be the body's.
   const claimedHash = request.headers['x-amz-content-sha256'];
   if (claimedHash !== undefined && claimedHash !== createHash('sha256').update(body).digest('hex')) return false;
-  const headers = Object.fromEntries(signedHeaders.map((name) => [name, String(request.headers[name] ?? '')]));
-  const [host, port] = (headers.host ?? '').split(':');
-  // S3 signs its path as sent (keys are encoded once, dot segments kept); every other service normalizes and encodes it again.
-  const s3 = scope.service === 's3';
-  const signer = new SignatureV4({
-    credentials,
-    region: scope.region,
-    service: scope.service,
-    sha256: Hash.bind(null, 'sha256'),
-    uriEscapePath: !s3,
-  });
-  const url = new URL(request.url ?? '/', 'http://local');
   const unsigned: HttpRequest = {
-    method: request.method ?? 'POST',
-    protocol: 'http:',
-    hostname: host,
-    port: Number(port),
-    path: s3 ? (request.url ?? '/').split('?')[0] : url.pathname,
-    query: Object.fromEntries(url.searchParams),
-    headers,
+    ...requestAsSigned(request, signedHeaders, scope.service, 'POST'),
+    query: Object.fromEntries(new URL(request.url ?? '/', 'http://local').searchParams),
     body,
   };
-  const signed = await signer.sign(unsigned, { signingDate: new Date(signedAtMs) });
+  const signed = await signerFor(scope, credentials).sign(unsigned, { signingDate: new Date(signedAtMs) });
   return signed.headers.authorization === authorization;
 }
 
@@ -219,31 +202,18 @@ export async function presignatureMatches(
   // The signer below signs the session's own token, whatever the URL holds: the URL's must be that one.
   if (!scope || given['X-Amz-Security-Token'] !== credentials.sessionToken) return false;
   const signedHeaders = given['X-Amz-SignedHeaders'].split(';');
-  const headers = Object.fromEntries(signedHeaders.map((name) => [name, String(request.headers[name] ?? '')]));
-  const [host, port] = (headers.host ?? '').split(':');
-  const s3 = scope.service === 's3';
-  const signer = new SignatureV4({
-    credentials,
-    region: scope.region,
-    service: scope.service,
-    sha256: Hash.bind(null, 'sha256'),
-    uriEscapePath: !s3,
-  });
+  const asSigned = requestAsSigned(request, signedHeaders, scope.service, 'GET');
   // The rest of the query as it came (what the signer hoisted into it included); the signer adds its own.
   const query = Object.fromEntries(
     Object.entries(given).filter(([name]) => !(PRESIGN_PARAMETERS as readonly string[]).includes(name)),
   );
   const payload = 'x-amz-content-sha256';
-  const presigned = await signer.presign(
+  const presigned = await signerFor(scope, credentials).presign(
     {
-      method: request.method ?? 'GET',
-      protocol: 'http:',
-      hostname: host,
-      port: Number(port),
-      path: s3 ? (request.url ?? '/').split('?')[0] : url.pathname,
+      ...asSigned,
       query,
       // The payload's hash only for the signer to read, neither signed nor hoisted; the signed headers stay headers.
-      headers: { ...headers, [payload]: 'UNSIGNED-PAYLOAD' },
+      headers: { ...asSigned.headers, [payload]: 'UNSIGNED-PAYLOAD' },
     },
     {
       signingDate: new Date(scope.signedAtMs),
@@ -253,6 +223,39 @@ export async function presignatureMatches(
     },
   );
   return presigned.query?.['X-Amz-Signature'] === given['X-Amz-Signature'];
+}
+
+/** The signer that checks a request signed for `scope` (S3 signs its path as sent; every other service normalizes and encodes it again). */
+function signerFor(
+  scope: { readonly region: string; readonly service: string },
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+): SignatureV4 {
+  return new SignatureV4({
+    credentials,
+    region: scope.region,
+    service: scope.service,
+    sha256: Hash.bind(null, 'sha256'),
+    uriEscapePath: scope.service !== 's3',
+  });
+}
+
+/** The request as it was signed: its method, host, path (S3's as sent: keys encoded once, dot segments kept) and signed headers. */
+function requestAsSigned(
+  request: IncomingMessage,
+  signedHeaders: readonly string[],
+  service: string,
+  defaultMethod: string,
+): Omit<HttpRequest, 'query' | 'body'> {
+  const headers = Object.fromEntries(signedHeaders.map((name) => [name, String(request.headers[name] ?? '')]));
+  const [host, port] = (headers.host ?? '').split(':');
+  return {
+    method: request.method ?? defaultMethod,
+    protocol: 'http:',
+    hostname: host,
+    port: Number(port),
+    path: service === 's3' ? (request.url ?? '/').split('?')[0] : new URL(request.url ?? '/', 'http://local').pathname,
+    headers,
+  };
 }
 
 /** An `X-Amz-Date` (`20261201T100000Z`) as epoch ms; undefined when it is not one. */
