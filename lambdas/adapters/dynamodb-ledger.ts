@@ -28,7 +28,7 @@ import {
   shareOf,
   slotOf,
 } from '../core/ledger-shards';
-import { dayKey, type Estimate, minuteWindow, startOfNextMonthMs } from '../core/limits';
+import { dayKey, minuteWindow, startOfNextMonthMs } from '../core/limits';
 import { usageByModel } from '../core/metering';
 import type {
   ActualUsage,
@@ -855,7 +855,7 @@ export class DynamoDbLedger implements Ledger, AdmissionStore {
   async reserveScope(
     tenant: TenantContext,
     scope: LedgerScope,
-    request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
+    request: Parameters<Ledger['reserve']>[1],
   ): Promise<Reservation> {
     const ledgerId = scopeLedgerId(tenant.tenantId, scope);
     if (!this.markedScopes.has(ledgerId)) {

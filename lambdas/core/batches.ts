@@ -20,7 +20,7 @@ import { createEmbeddings, embeddingsRequestSchema } from './embeddings';
 import { PlatformError } from './errors';
 import { type BatchLine, checkBatchLines, fileContent, getFile, newFileId } from './files';
 import { minuteWindow, monthKey, secondsUntilNextMinute } from './limits';
-import { modelCallBudgetMs, usageByModel } from './metering';
+import { modelCallBudgetMs, reserveInScopes, usageByModel } from './metering';
 import { cursorPage, newestFirstId } from './paging';
 import type {
   BatchInference,
@@ -257,17 +257,21 @@ export async function createBatch(
   const id = newestFirstId('batch_', nowMs);
   audit.batch = { id, lines: lines.length };
   // Lines that can use nothing (none names a model there is) hold nothing: the ledger admits no empty estimate.
-  const reservation =
+  // Against the tenant's month and its caller's scopes' (project, API key, end user): a key's own
+  // budget holds its batches too. Lines that can use nothing (none names a model there is) hold
+  // nothing: the ledger admits no empty estimate.
+  const held =
     estimate.tokens > 0 || estimate.costNanoUsd > 0
-      ? await deps.ledger.reserve(tenant, {
-          requestId: id,
-          model: 'batch',
-          estimate,
-          nowMs,
-          holdMs: BATCH_HOLD_MS,
-          perMinute: false,
-        })
+      ? await reserveInScopes(
+          deps,
+          tenant,
+          { requestId: id, model: 'batch', estimate, nowMs, holdMs: BATCH_HOLD_MS, perMinute: false },
+          undefined,
+        )
       : undefined;
+  const releaseHeld = async () => {
+    if (held) await Promise.all([held.reservation, ...held.scoped].map((each) => deps.ledger.release(each)));
+  };
   const createdAt = Math.floor(nowMs / 1000);
   const batch: BatchRecord = {
     id,
@@ -283,13 +287,13 @@ export async function createBatch(
     completed: 0,
     failed: 0,
     usage: [],
-    ...(reservation && { reservation }),
+    ...(held && { reservation: held.reservation, scoped: held.scoped }),
     times: { createdAt, expiresAt: createdAt + COMPLETION_WINDOW_MS / 1000 },
   };
   try {
     await deps.batches.create(tenant, batch);
   } catch (error) {
-    if (reservation) await deps.ledger.release(reservation);
+    await releaseHeld();
     throw error;
   }
   try {
@@ -297,7 +301,7 @@ export async function createBatch(
   } catch (error) {
     // Never run: failed as a whole, its reservation given back.
     const failed = { ...moved(batch, 'failed', deps.now()), errors: [{ code: 'not_queued', message: 'retry' }] };
-    if ((await deps.batches.update(tenant, failed)) && reservation) await deps.ledger.release(reservation);
+    if (await deps.batches.update(tenant, failed)) await releaseHeld();
     throw error;
   }
   return batch;
@@ -1006,8 +1010,15 @@ async function endBatch(
     batch = written;
   }
   const files = await writeOutputFiles(deps, tenant, batch, ending);
-  if (batch.reservation) await settleBatch(deps.ledger, batch.reservation, batch.usage);
-  const { reservation: _settled, closing: _closing, outputFileId, errorFileId, ...rest } = batch;
+  if (batch.reservation) await settleBatch(deps.ledger, [batch.reservation, ...(batch.scoped ?? [])], batch.usage);
+  const {
+    reservation: _settled,
+    scoped: _scopesSettled,
+    closing: _closing,
+    outputFileId,
+    errorFileId,
+    ...rest
+  } = batch;
   const ended = await deps.batches.update(tenant, {
     ...moved(rest as BatchRecord, ending, deps.now()),
     ...(files.output && { outputFileId }),
@@ -1021,17 +1032,21 @@ async function endBatch(
 }
 
 /** Bills what a batch's lines used, each model at its batch price, and gives the rest of its estimate back. */
-async function settleBatch(ledger: Ledger, reservation: Reservation, usage: readonly BatchUsage[]): Promise<void> {
-  if (usage.length === 0) return ledger.release(reservation);
-  const byModel = usage;
+async function settleBatch(ledger: Ledger, held: readonly Reservation[], usage: readonly BatchUsage[]): Promise<void> {
+  // Each settle and release is idempotent by the batch's id: a step that fails part-way settles again.
+  if (usage.length === 0) {
+    await Promise.all(held.map((each) => ledger.release(each)));
+    return;
+  }
   const total = (field: 'inputTokens' | 'outputTokens' | 'costNanoUsd') =>
-    byModel.reduce((sum, part) => sum + part[field], 0);
-  await ledger.settle(reservation, {
+    usage.reduce((sum, part) => sum + part[field], 0);
+  const actual = {
     inputTokens: total('inputTokens'),
     outputTokens: total('outputTokens'),
     costNanoUsd: total('costNanoUsd'),
-    byModel,
-  });
+    byModel: usage,
+  };
+  await Promise.all(held.map((each) => ledger.settle(each, actual)));
 }
 
 /**

@@ -245,8 +245,8 @@ export function limitScopes(tenant: TenantContext, user: string | undefined): Le
  * Reserves a request against the tenant's limits, then each of its scopes' (`limitScopes`): all
  * admit it, or none holds it (a scope's refusal gives back what was reserved before it).
  */
-async function reserveInScopes(
-  deps: MeteringDeps,
+export async function reserveInScopes(
+  deps: Pick<MeteringDeps, 'ledger'>,
   tenant: TenantContext,
   request: Parameters<Ledger['reserveScope']>[2],
   user: string | undefined,
@@ -282,7 +282,11 @@ const SCOPE_NAMES = {
 } as const;
 
 /** Gives a call's reservations back, the tenant's and its scopes' (each tried, whichever fails). */
-async function release(deps: MeteringDeps, reservation: Reservation, scoped: readonly Reservation[] = []) {
+async function release(
+  deps: Pick<MeteringDeps, 'ledger'>,
+  reservation: Reservation,
+  scoped: readonly Reservation[] = [],
+) {
   const released = await Promise.allSettled([reservation, ...scoped].map((held) => deps.ledger.release(held)));
   const failed = released.find((outcome) => outcome.status === 'rejected');
   if (failed) throw failed.reason;

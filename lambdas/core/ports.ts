@@ -269,6 +269,8 @@ export interface BatchRecord {
   readonly usage: readonly BatchUsage[];
   /** The whole batch's estimate, held against the tenant's month since submission, until the batch ends. */
   readonly reservation?: Reservation;
+  /** The same estimate held by its caller's scopes (project, API key, end user) with limits of their own. */
+  readonly scoped?: readonly Reservation[];
   /** The runner's minute and what it ran in it: a batch runs at a share of the tenant's rate limits. */
   readonly window?: { readonly minute: number; readonly requests: number; readonly tokens: number };
   /**
@@ -431,7 +433,7 @@ export interface Ledger {
   reserveScope(
     tenant: TenantContext,
     scope: LedgerScope,
-    request: { requestId: string; model: string; estimate: Estimate; nowMs: number },
+    request: Parameters<Ledger['reserve']>[1],
   ): Promise<Reservation>;
   /** What each of the tenant's scopes of `kind` used in the inclusive date range, by scope and model. */
   scopeUsage(

@@ -251,6 +251,27 @@ describe('batches', () => {
     expect(await acme.batches.cancel(created.id)).toMatchObject({ status: 'cancelled' });
   });
 
+  it("holds a batch to its API key's own monthly limit too, naming the key's scope, and bills the key its lines", async () => {
+    const { apiKey: open } = await onboard(platform, 'batch-keyed', { limits: { requestsPerMinute: 1_000 } });
+    const limited = await call(platform, 'POST', '/admin/tenants/batch-keyed/api-keys', {
+      credential: platform.operatorToken,
+      body: { limits: { monthlyTokens: 5_000 } },
+    });
+    const keyed = client(limited.body.api_key as string);
+    // 90 lines (on demand): about 3,000 tokens estimated, more than half the key's month.
+    const input = await upload(keyed, chatLines(90));
+    const request = { input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' } as const;
+    const first = await keyed.batches.create(request);
+    const refused = await keyed.batches.create(request).catch((error: { status: number; error: unknown }) => error);
+    expect(refused).toMatchObject({ status: 429, error: { code: 'quota_exceeded', scope: 'key' } });
+    // The tenant's other key is not held back by it.
+    const other = await upload(client(open), chatLines(90));
+    await client(open).batches.create({ ...request, input_file_id: other.id });
+    expect(await settled(keyed, first.id)).toMatchObject({ status: 'completed', request_counts: { completed: 90 } });
+    const byKey = (await call(platform, 'GET', '/v1/usage?group_by=key', { credential: open })).body;
+    expect(byKey.data).toEqual([expect.objectContaining({ key: limited.body.key_id, requests: 90 })]);
+  });
+
   it('runs embeddings lines too', async () => {
     const { apiKey } = await onboard(platform, 'batch-embed');
     const acme = client(apiKey);
