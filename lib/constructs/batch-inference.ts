@@ -13,6 +13,9 @@ export interface BatchInferenceProps {
   readonly models: ModelGateway;
 }
 
+/** Bedrock's service principal: the one that assumes the service role, and the only one it is passed to. */
+export const BEDROCK_PRINCIPAL = 'bedrock.amazonaws.com';
+
 /** Where a batch's Bedrock job keeps its input and output, under any tenant's prefix (`<tenant>/parts/<batch>/job/`). */
 const JOB_OBJECTS = '*/parts/*/job/';
 
@@ -34,7 +37,7 @@ export class BatchInference extends Construct {
     const { bucket, encryptionKey } = props.files;
     this.serviceRole = new Role(this, 'ServiceRole', {
       description: "Bedrock batch inference jobs of the plane's batches: their records and output only",
-      assumedBy: new ServicePrincipal('bedrock.amazonaws.com', {
+      assumedBy: new ServicePrincipal(BEDROCK_PRINCIPAL, {
         conditions: {
           StringEquals: { 'aws:SourceAccount': stack.account },
           ArnLike: { 'aws:SourceArn': this.jobArns() },
@@ -108,7 +111,7 @@ export class BatchInference extends Construct {
       new PolicyStatement({
         actions: ['iam:PassRole'],
         resources: [this.serviceRole.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'bedrock.amazonaws.com' } },
+        conditions: { StringEquals: { 'iam:PassedToService': BEDROCK_PRINCIPAL } },
       }),
     );
     if (principal instanceof Construct) {

@@ -35,6 +35,9 @@ import type { ModelGateway } from './model-gateway';
 import { PlatformFunction } from './platform-function';
 import type { TenantAccessRole } from './tenant-access-role';
 
+/** API Gateway's service principal: the one route functions let invoke them. */
+export const API_GATEWAY_PRINCIPAL = 'apigateway.amazonaws.com';
+
 export interface TenantApiProps {
   /** The tenant authorizer every tenant route uses... */
   readonly authorizer: IAuthorizer;
@@ -191,7 +194,7 @@ export class TenantApi extends Construct {
         // One permission a function, for this API's stage, instead of one a method: a stack's resources
         // do not grow with its routes. The stage alone: no console test invocation, which bypasses the authorizer.
         functions[route.handler].addPermission('ApiInvoke', {
-          principal: new ServicePrincipal('apigateway.amazonaws.com'),
+          principal: new ServicePrincipal(API_GATEWAY_PRINCIPAL),
           sourceArn: this.api.arnForExecuteApi('*', '/*', this.stageName),
         });
       }

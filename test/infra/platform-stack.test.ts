@@ -4,6 +4,8 @@ import { S3VECTORS_INDEX_ACTIONS } from '../../contract/iam';
 import { ROUTES } from '../../contract/routes';
 import { KEEP_ALIVE } from '../../lambdas/streamed-response';
 import { platformConfig } from '../../lib/config';
+import { BEDROCK_PRINCIPAL } from '../../lib/constructs/batch-inference';
+import { API_GATEWAY_PRINCIPAL } from '../../lib/constructs/tenant-api';
 import { PlatformStack } from '../../lib/platform-stack';
 import { stateMachineDefinitions } from '../support/templates';
 import {
@@ -105,7 +107,7 @@ describe('PlatformStack', () => {
     expect(invokers.filter((arn) => arn.includes('test-invoke-stage'))).toEqual([]);
     // One permission a route function, for the API's own stage (a stack's resources do not grow with its routes)
     const fromApi = Object.values(template.findResources('AWS::Lambda::Permission')).filter(
-      (p) => p.Properties.Principal === 'apigateway.amazonaws.com' && !JSON.stringify(p).includes('/authorizers/'),
+      (p) => p.Properties.Principal === API_GATEWAY_PRINCIPAL && !JSON.stringify(p).includes('/authorizers/'),
     );
     const routeFunctions = new Set(ROUTES.map((route) => route.handler));
     expect(fromApi).toHaveLength(routeFunctions.size);
@@ -498,7 +500,7 @@ describe('PlatformStack', () => {
       {
         Action: 'sts:AssumeRole',
         Effect: 'Allow',
-        Principal: { Service: 'bedrock.amazonaws.com' },
+        Principal: { Service: BEDROCK_PRINCIPAL },
         Condition: {
           StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
           ArnLike: { 'aws:SourceArn': jobArns },
@@ -553,7 +555,7 @@ describe('PlatformStack', () => {
           Effect: 'Allow',
           Action: 'iam:PassRole',
           Resource: { 'Fn::GetAtt': [roleId, 'Arn'] },
-          Condition: { StringEquals: { 'iam:PassedToService': 'bedrock.amazonaws.com' } },
+          Condition: { StringEquals: { 'iam:PassedToService': BEDROCK_PRINCIPAL } },
         },
       ]),
     );
