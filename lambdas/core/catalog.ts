@@ -52,12 +52,17 @@ export function bedrockModelIdFor(
   return tenant.inferenceProfiles?.[model.name] ?? model.bedrockModelId;
 }
 
+/** Each catalog at batch prices, made once: a batch's steps and every line ask for it. */
+const batchCatalogs = new WeakMap<ModelCatalog, ModelCatalog>();
+
 /**
  * The catalog a batch's lines run with: each model at its batch prices where it has them (its
  * on-demand prices where not), so every line's settle bills what the batch costs.
  */
 export function atBatchPrices(catalog: ModelCatalog): ModelCatalog {
-  return Object.fromEntries(
+  const known = batchCatalogs.get(catalog);
+  if (known) return known;
+  const priced = Object.fromEntries(
     Object.entries(catalog).map(([name, entry]) => [
       name,
       {
@@ -71,4 +76,6 @@ export function atBatchPrices(catalog: ModelCatalog): ModelCatalog {
       },
     ]),
   ) as ModelCatalog;
+  batchCatalogs.set(catalog, priced);
+  return priced;
 }
