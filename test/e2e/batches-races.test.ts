@@ -72,6 +72,20 @@ describe('batch steps under duplicates, crashes and races', () => {
     ...ports,
   });
 
+  /** The local Bedrock's jobs run `records` records, then wait until the returned function is called (and run on). */
+  function holdJobsAfter(records: number): () => void {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reached = 0;
+    platform.bedrock.misbehave({ batchGate: () => (++reached <= records ? Promise.resolve() : held) });
+    return () => {
+      release();
+      platform.bedrock.misbehave(undefined);
+    };
+  }
+
   /** A tenant whose batch of `lines` is created (the worker is off: no step has run). */
   async function batchOf(tenantId: string, lines: number, limits = { requestsPerMinute: 10 }) {
     const { apiKey } = await onboard(platform, tenantId, { limits });
@@ -269,12 +283,7 @@ describe('batch steps under duplicates, crashes and races', () => {
   it('stops the Bedrock job of a batch cancelled while the job was starting, its records run billed', async () => {
     const { apiKey, openai, id, ref } = await batchOf('race-cancel-start', 100);
     // The job runs five records, then waits for the test.
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let reached = 0;
-    platform.bedrock.misbehave({ batchGate: () => (++reached <= 5 ? Promise.resolve() : held) });
+    const release = holdJobsAfter(5);
     const inference = platform.deps.batchInference as NonNullable<typeof platform.deps.batchInference>;
     // The cancel comes as Bedrock makes the job, before the step records it.
     const starting = {
@@ -297,7 +306,6 @@ describe('batch steps under duplicates, crashes and races', () => {
       expect((await inference.state(arn as string)).status).toBe('Stopping');
     } finally {
       release();
-      platform.bedrock.misbehave(undefined);
     }
     for (let step = 0; step < 50; step++) {
       await new Promise((resolve) => setImmediate(resolve));
@@ -313,12 +321,7 @@ describe('batch steps under duplicates, crashes and races', () => {
 
   it('stops and bills the Bedrock job of a step that crashed after starting it, when the batch is then cancelled', async () => {
     const { apiKey, openai, id, ref } = await batchOf('race-start-crash', 100);
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let reached = 0;
-    platform.bedrock.misbehave({ batchGate: () => (++reached <= 5 ? Promise.resolve() : held) });
+    const release = holdJobsAfter(5);
     // The step starts the job, then crashes before it records it; the batch is cancelled meanwhile.
     const crashing = batchStore({
       update: async (tenant, batch) => {
@@ -343,7 +346,6 @@ describe('batch steps under duplicates, crashes and races', () => {
       ).toBe(1);
     } finally {
       release();
-      platform.bedrock.misbehave(undefined);
     }
     for (let step = 0; step < 50; step++) {
       await new Promise((resolve) => setImmediate(resolve));
