@@ -22,13 +22,18 @@ describe('batches', () => {
   const client = (apiKey: string) => new OpenAI({ baseURL: `${platform.url}/v1`, apiKey, maxRetries: 0 });
   const upload = async (openai: OpenAI, text: string) =>
     openai.files.create({ file: await toFile(Buffer.from(text), 'lines.jsonl'), purpose: 'batch' });
-  /** Reads the batch until it reaches a status that ends it (the worker runs beside the test, on its own). */
+  /**
+   * Reads the batch until it reaches a status that ends it (the worker runs beside the test, on its
+   * own), delivering each step whose wait the clock has passed: a step may queue its wait just after
+   * the test moved the clock.
+   */
   const settled = async (openai: OpenAI, id: string, until: readonly string[] = ['completed']) => {
     for (let read = 0; read < 20_000; read++) {
       const batch = await openai.batches.retrieve(id);
       if (until.includes(batch.status) || ['failed', 'expired', 'cancelled', 'completed'].includes(batch.status)) {
         return batch;
       }
+      platform.sqs.releaseDue();
       await new Promise((resolve) => setImmediate(resolve));
     }
     throw new Error(`batch ${id} never ended`);
@@ -412,11 +417,12 @@ describe('batches across a restart of local mode', () => {
         endpoint: '/v1/chat/completions',
         completion_window: '24h',
       });
-      /** Reads the batch until `done` holds of it (the worker runs beside the test). */
+      /** Reads the batch until `done` holds of it (the worker runs beside the test), delivering the steps now due. */
       const until = async (done: (batch: OpenAI.Batches.Batch) => boolean) => {
         for (let read = 0; read < 20_000; read++) {
           const batch = await client().batches.retrieve(id);
           if (done(batch)) return batch;
+          platform.sqs.releaseDue();
           await new Promise((resolve) => setImmediate(resolve));
         }
         throw new Error(`batch ${id} never got there`);
